@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+/**
+ * The only place that reads `process.env`. Everything else receives a `Config`.
+ * An empty string counts as unset, so `DATABASE_URL= npm start` uses the embedded default.
+ */
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    HOST: z.string().default('0.0.0.0'),
+    DATABASE_URL: optionalUrl,
+    REDIS_URL: optionalUrl,
+    /** Prefix for BullMQ keys; wrap it in a hash tag (`{treue}`) on a Redis cluster. */
+    QUEUE_PREFIX: z.string().min(1).default('treue'),
+    JWT_SECRET: optionalString,
+    JWKS_URL: optionalUrl,
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Where the embedded PostgreSQL keeps its data when no DATABASE_URL is given. */
+    DATA_DIR: z.string().default('.data'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+    WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+    GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+    GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+  })
+  .refine((env) => !(env.JWT_SECRET && env.JWKS_URL), {
+    message: 'set JWT_SECRET or JWKS_URL, not both',
+    path: ['JWKS_URL'],
+  })
+  .refine((env) => env.JWT_SECRET === undefined || env.JWT_SECRET.length >= 32, {
+    message: 'JWT_SECRET must be at least 32 characters',
+    path: ['JWT_SECRET'],
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  queuePrefix: string;
+  jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+  logLevel: Env['LOG_LEVEL'];
+  dataDir: string;
+  databasePoolSize: number;
+  webConcurrency: number | undefined;
+  introspection: boolean;
+  graphiql: boolean;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses and validates the environment; throws a `ConfigError` naming every bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    port: env.PORT,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    jwt: { secret: env.JWT_SECRET, jwksUrl: env.JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
+    logLevel: env.LOG_LEVEL,
+    dataDir: env.DATA_DIR,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
+    webConcurrency: env.WEB_CONCURRENCY,
+    introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,
+    graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !isProduction,
+  };
+}
