@@ -43,3 +43,19 @@ export function actorOf(principal: Principal): Actor {
 }
 
 export const SYSTEM_ACTOR: Actor = { type: 'SYSTEM', id: 'treue' };
+
+/** ADMIN staff, or an API key with the `admin` scope. */
+export function isAdmin(principal: Principal): boolean {
+  return (
+    (principal.kind === 'staff' && principal.role === 'ADMIN') ||
+    (principal.kind === 'apiKey' && principal.scopes.has('admin'))
+  );
+}
+
+/** What a domain service needs to know of its caller. */
+export interface Caller {
+  actor: Actor;
+  isAdmin: boolean;
+}
+
+export const callerOf = (principal: Principal): Caller => ({ actor: actorOf(principal), isAdmin: isAdmin(principal) });

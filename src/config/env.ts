@@ -24,6 +24,9 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Where the embedded PostgreSQL keeps its data when no DATABASE_URL is given. */
     DATA_DIR: z.string().default('.data'),
+    /** Ports of the embedded PostgreSQL / Redis (127.0.0.1 only); clear of the standard 5432 / 6379. */
+    EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+    EMBEDDED_REDIS_PORT: z.coerce.number().int().min(1).max(65535).default(63790),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
     WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
     GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
@@ -51,6 +54,8 @@ export interface Config {
   jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
+  embeddedPostgresPort: number;
+  embeddedRedisPort: number;
   databasePoolSize: number;
   webConcurrency: number | undefined;
   introspection: boolean;
@@ -79,6 +84,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jwt: { secret: env.JWT_SECRET, jwksUrl: env.JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
     logLevel: env.LOG_LEVEL,
     dataDir: env.DATA_DIR,
+    embeddedPostgresPort: env.EMBEDDED_POSTGRES_PORT,
+    embeddedRedisPort: env.EMBEDDED_REDIS_PORT,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     webConcurrency: env.WEB_CONCURRENCY,
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,

@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import { createAuthenticator } from './auth/authenticate.js';
+import { AuthenticationError } from './auth/jwt.js';
+import type { Config } from './config/env.js';
+import type { PrismaClient } from './db/prisma.js';
+import { DomainError, UnauthenticatedError } from './domain/errors.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { getSchema } from './graphql/schema.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  prisma: PrismaClient;
+  redisUrl: string;
+}
+
+type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
+
+/** Turns off introspection (production default) with graphql's own validation rule. */
+const disableIntrospection = (): Plugin => ({
+  onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+});
+
+function countOperations(metrics: Metrics): Plugin {
+  return {
+    onExecute: ({ args }) => ({
+      onExecuteDone: ({ result }) => {
+        const operation = args.operationName ?? 'anonymous';
+        const failed = 'errors' in result && Array.isArray(result.errors) && result.errors.length > 0;
+        metrics.graphqlOperations.inc({ operation, outcome: failed ? 'error' : 'ok' });
+      },
+    }),
+  };
+}
+
+/**
+ * The GraphQL endpoint. Expected failures (DomainError) keep their message and
+ * code; anything else is masked as "Unexpected error." and logged with the
+ * request id, so internals never reach a client.
+ */
+export function createGraphQLHandler(
+  deps: Omit<AppDeps, 'redisUrl'>,
+  metrics: Metrics = createMetrics(),
+): YogaServerInstance<ServerContext, GraphQLContext> {
+  const authenticate = createAuthenticator({ prisma: deps.prisma, jwt: deps.config.jwt });
+  const { config, logger } = deps;
+  return createYoga<ServerContext, GraphQLContext>({
+    schema: getSchema(),
+    graphqlEndpoint: '/graphql',
+    graphiql: config.graphiql,
+    landingPage: false,
+    logging: false,
+    context: async ({ request }): Promise<GraphQLContext> => {
+      const requestId = request.headers.get('x-request-id') ?? randomUUID();
+      const requestLogger = logger.child({ requestId });
+      let principal: GraphQLContext['principal'];
+      try {
+        principal = await authenticate(request.headers.get('authorization'));
+      } catch (error) {
+        if (error instanceof AuthenticationError) throw new UnauthenticatedError(error.message);
+        throw error;
+      }
+      return { principal, requestId, logger: requestLogger, deps: { prisma: deps.prisma, logger: requestLogger } };
+    },
+    maskedErrors: {
+      maskError: (error, message) => {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (original instanceof DomainError) {
+          return new GraphQLError(original.message, { extensions: { code: original.code } });
+        }
+        if (error instanceof GraphQLError && !original) return error;
+        logger.error({ err: original ?? error }, 'unexpected error');
+        return new GraphQLError(message, { extensions: { code: 'INTERNAL' } });
+      },
+    },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: 12 },
+        maxAliases: { n: 15 },
+        costLimit: { maxCost: 20_000 },
+        maxTokens: { n: 2_000 },
+        maxDirectives: { n: 20 },
+        blockFieldSuggestion: { enabled: config.isProduction },
+      }),
+      ...(config.introspection ? [] : [disableIntrospection()]),
+      countOperations(metrics),
+    ],
+  });
+}
+
+/** Starts the HTTP server: /graphql, /healthz, /readyz and /metrics. */
+export async function startApi(deps: AppDeps): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+  const { config, logger, prisma } = deps;
+  const metrics = createMetrics();
+  const yoga = createGraphQLHandler(deps, metrics);
+  const redis = new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  redis.on('error', (error) => logger.warn({ err: error }, 'redis (readiness) connection error'));
+  await redis.connect().catch(() => undefined);
+
+  const ready = async (): Promise<Record<string, string>> => {
+    const checks: Record<string, string> = {};
+    await prisma.$queryRaw`SELECT 1`.then(
+      () => (checks.database = 'ok'),
+      (error: Error) => (checks.database = error.message),
+    );
+    await redis.ping().then(
+      () => (checks.redis = 'ok'),
+      (error: Error) => (checks.redis = error.message),
+    );
+    return checks;
+  };
+
+  const server = createServer(async (req, res) => {
+    const started = process.hrtime.bigint();
+    const route = (req.url ?? '/').split('?')[0] ?? '/';
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const known = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(route) ? route : 'other';
+      metrics.httpDuration.observe({ route: known, status: String(res.statusCode) }, seconds);
+    });
+    if (route === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (route === '/readyz') {
+      const checks = await ready();
+      const ok = Object.values(checks).every((value) => value === 'ok');
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks }));
+      return;
+    }
+    if (route === '/metrics') {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+      return;
+    }
+    await yoga.handle(req, res);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://localhost:${port}/graphql`;
+  logger.info({ url }, 'API listening');
+
+  return {
+    url,
+    server,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      redis.disconnect();
+    },
+  };
+}

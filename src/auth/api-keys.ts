@@ -1,0 +1,121 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { PrismaClient } from '../db/prisma.js';
+import { API_KEY_SCOPES, type ApiKeyScope, type Principal } from './principal.js';
+
+/**
+ * Storefront API keys: `trk_<prefix>_<secret>`.
+ * - `prefix`: 8 random base32 characters, stored in plain text to find the row.
+ * - `secret`: 32 random bytes, base64url.
+ * Only the SHA-256 hex of the whole token is stored (`secretHash`). A slow password
+ * hash (bcrypt, scrypt) protects low-entropy secrets against guessing; a 256-bit
+ * random secret cannot be guessed from its hash, and a fast hash keeps a check that
+ * runs on every storefront request cheap.
+ */
+export const API_KEY_TOKEN_PREFIX = 'trk_';
+
+const PREFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+const PREFIX_LENGTH = 8;
+const SECRET_BYTES = 32;
+const TOKEN_PATTERN = /^trk_([a-z2-7]{8})_([A-Za-z0-9_-]{43,128})$/;
+
+const KNOWN_SCOPES: ReadonlySet<string> = new Set(API_KEY_SCOPES);
+
+export function hashApiKeyToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** A new key. Show `token` once to its creator; store `prefix` and `secretHash`. */
+export function generateApiKeyToken(): { token: string; prefix: string; secretHash: string } {
+  // 256 is a multiple of 32, so `byte % 32` picks every character equally often.
+  const prefix = Array.from(randomBytes(PREFIX_LENGTH), (byte) => PREFIX_ALPHABET[byte % 32]).join('');
+  const secret = randomBytes(SECRET_BYTES).toString('base64url');
+  const token = `${API_KEY_TOKEN_PREFIX}${prefix}_${secret}`;
+  return { token, prefix, secretHash: hashApiKeyToken(token) };
+}
+
+export function isApiKeyToken(token: string): boolean {
+  return token.startsWith(API_KEY_TOKEN_PREFIX);
+}
+
+type ApiKeyPrincipal = Extract<Principal, { kind: 'apiKey' }>;
+export type ApiKeyVerifier = (token: string) => Promise<ApiKeyPrincipal | null>;
+
+export interface ApiKeyCacheOptions {
+  /** How long a verified key is trusted without asking the database. Default 30 s. */
+  ttlMs?: number;
+  /** At most this many keys are cached; the oldest entry goes first. Default 1 000. */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/**
+ * Verifies API keys against the database, caching keys that verified for a short
+ * time because this runs on every storefront request. The cache is keyed by the
+ * token's hash (never the token), and only successes are cached, so random tokens
+ * cannot fill it. Consequence: a revoked key keeps working on each API instance
+ * for at most `ttlMs` (30 s by default) — or until `clearApiKeyCache` runs there.
+ */
+export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheOptions = {}): ApiKeyVerifier & { clear(): void } {
+  const ttlMs = options.ttlMs ?? 30_000;
+  const maxEntries = options.maxEntries ?? 1_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { principal: ApiKeyPrincipal; expiresAt: number }>();
+
+  const verify = async (token: string): Promise<ApiKeyPrincipal | null> => {
+    const match = TOKEN_PATTERN.exec(token);
+    if (!match) return null;
+    const prefix = match[1]!;
+    const hash = hashApiKeyToken(token);
+
+    const cached = cache.get(hash);
+    if (cached && cached.expiresAt > now()) return cached.principal;
+    if (cached) cache.delete(hash);
+
+    const row = await prisma.apiKey.findUnique({
+      where: { prefix },
+      select: { id: true, name: true, secretHash: true, scopes: true, revokedAt: true },
+    });
+    if (!row || row.revokedAt !== null) return null;
+    // The prefix is public; the secret is compared in constant time.
+    const expected = Buffer.from(row.secretHash, 'hex');
+    const actual = Buffer.from(hash, 'hex');
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
+
+    // A scope this version does not know grants nothing.
+    const scopes = new Set(row.scopes.filter((scope): scope is ApiKeyScope => KNOWN_SCOPES.has(scope)));
+    const principal: ApiKeyPrincipal = { kind: 'apiKey', apiKeyId: row.id, name: row.name, scopes };
+
+    if (cache.size >= maxEntries) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    cache.set(hash, { principal, expiresAt: now() + ttlMs });
+    return principal;
+  };
+  return Object.assign(verify, { clear: () => cache.clear() });
+}
+
+/** One verifier (and cache) per Prisma client, i.e. per database. */
+const defaultVerifiers = new WeakMap<PrismaClient, ReturnType<typeof createApiKeyVerifier>>();
+
+function defaultVerifier(prisma: PrismaClient): ReturnType<typeof createApiKeyVerifier> {
+  let verifier = defaultVerifiers.get(prisma);
+  if (!verifier) {
+    verifier = createApiKeyVerifier(prisma);
+    defaultVerifiers.set(prisma, verifier);
+  }
+  return verifier;
+}
+
+/**
+ * The principal of a valid API key, or null when the token is malformed, unknown,
+ * revoked or does not match. Cached for 30 s per process (see `createApiKeyVerifier`).
+ */
+export async function verifyApiKey(prisma: PrismaClient, token: string): Promise<Principal | null> {
+  return defaultVerifier(prisma)(token);
+}
+
+/** Forget cached keys, so a revocation takes effect at once in this process. */
+export function clearApiKeyCache(prisma: PrismaClient): void {
+  defaultVerifiers.get(prisma)?.clear();
+}

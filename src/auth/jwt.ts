@@ -1,0 +1,89 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import { z } from 'zod';
+import type { Config } from '../config/env.js';
+import type { Principal } from './principal.js';
+
+/**
+ * The caller could not be identified: a malformed header, a bad or expired token,
+ * an unknown or revoked API key. Not a `DomainError`: it is answered before any
+ * resolver runs (HTTP 401), not as a typed union member.
+ *
+ * `message` is safe to show to the caller and never contains token contents;
+ * `reason` is a short code for the log (jose's error code, for example).
+ */
+export class AuthenticationError extends Error {
+  readonly code = 'UNAUTHENTICATED';
+  constructor(
+    message: string,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = 'AuthenticationError';
+  }
+}
+
+export const TOKEN_ROLES = ['AGENT', 'SUPERVISOR', 'ADMIN', 'MEMBER'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/** Asymmetric algorithms accepted from an identity provider's JWKS. Never HS* or `none` here. */
+const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+/** Tolerated clock skew between us and the token's issuer. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+const claimsSchema = z.discriminatedUnion('role', [
+  // Members' ids are database UUIDs; anything else cannot name a member.
+  z.object({ role: z.literal('MEMBER'), sub: z.uuid(), exp: z.number() }),
+  z.object({ role: z.enum(['AGENT', 'SUPERVISOR', 'ADMIN']), sub: z.string().min(1).max(256), exp: z.number() }),
+]);
+
+const INVALID_TOKEN = 'invalid or expired token';
+
+export type JwtVerifier = (token: string) => Promise<Principal>;
+
+/**
+ * Verifies a bearer JWT and maps its claims to a staff or member principal.
+ * HS256 with `config.secret`, or the identity provider's keys from `config.jwksUrl`
+ * (fetched once, cached and refreshed by jose when an unknown `kid` shows up).
+ * `exp` is required; `iss`/`aud` are checked when configured. Every failure is an
+ * `AuthenticationError`; with neither secret nor JWKS configured, JWTs are refused.
+ */
+export function createJwtVerifier(config: Config['jwt']): JwtVerifier {
+  if (config.secret && config.jwksUrl) {
+    throw new Error('JWT: configure either a secret or a JWKS URL, not both');
+  }
+  const common: JWTVerifyOptions = {
+    requiredClaims: ['exp', 'sub'],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+    ...(config.audience ? { audience: config.audience } : {}),
+  };
+  let verify: (token: string) => Promise<JWTVerifyResult>;
+  if (config.secret) {
+    const secret = new TextEncoder().encode(config.secret);
+    verify = (token) => jwtVerify(token, secret, { ...common, algorithms: ['HS256'] });
+  } else if (config.jwksUrl) {
+    const jwks = createRemoteJWKSet(new URL(config.jwksUrl));
+    verify = (token) => jwtVerify(token, jwks, { ...common, algorithms: JWKS_ALGORITHMS });
+  } else {
+    return () => Promise.reject(new AuthenticationError('JWT authentication is not configured', 'ERR_JWT_NOT_CONFIGURED'));
+  }
+
+  return async (token) => {
+    let payload: unknown;
+    try {
+      ({ payload } = await verify(token));
+    } catch (error) {
+      // Keep jose's code for the log, never its message or payload (they may carry claims).
+      // Anything else is most likely the JWKS fetch failing (network), not the token.
+      const reason = error instanceof joseErrors.JOSEError ? error.code : config.jwksUrl ? 'ERR_JWKS_FETCH' : 'ERR_JWT_VERIFY';
+      throw new AuthenticationError(INVALID_TOKEN, reason);
+    }
+    const claims = claimsSchema.safeParse(payload);
+    if (!claims.success) {
+      throw new AuthenticationError(INVALID_TOKEN, 'ERR_JWT_CLAIMS');
+    }
+    const { role, sub } = claims.data;
+    return role === 'MEMBER' ? { kind: 'member', memberId: sub } : { kind: 'staff', staffId: sub, role };
+  };
+}

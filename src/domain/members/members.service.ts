@@ -1,0 +1,109 @@
+import { Prisma } from '../../generated/prisma/client.js';
+import type { MemberStatus, Tier } from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import type { Principal } from '../../auth/principal.js';
+import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import * as check from '../validation.js';
+
+const LOCALE = /^[a-z]{2,3}(-[A-Z]{2})?$/;
+
+function locale(value: string): string {
+  if (!LOCALE.test(value)) throw new ValidationError('locale', 'must be a language tag such as "en" or "de-DE"');
+  return value;
+}
+
+/** Turns a unique violation on members into a typed error naming the field. */
+function duplicateField(error: unknown): AlreadyExistsError | null {
+  if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+    const target = JSON.stringify(error.meta ?? {});
+    if (target.includes('email')) return new AlreadyExistsError('email', 'a member with this e-mail already exists');
+    if (target.includes('external_id') || target.includes('externalId')) {
+      return new AlreadyExistsError('externalId', 'a member with this external id already exists');
+    }
+  }
+  return null;
+}
+
+export interface EnrollMemberInput {
+  externalId: string;
+  email: string;
+  name: string;
+  locale?: string | null;
+}
+
+/**
+ * Enrols a member. External id and e-mail are unique (constraints in the
+ * database): a second enrolment of either is an AlreadyExistsError, never a
+ * second member.
+ */
+export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput) {
+  const data = {
+    externalId: check.text('externalId', input.externalId, { max: 120 }),
+    email: check.email('email', input.email),
+    name: check.text('name', input.name),
+    locale: input.locale == null ? 'en' : locale(input.locale),
+  };
+  const now = nowOf(deps);
+  try {
+    return await deps.prisma.member.create({
+      data: { ...data, enrolledAt: now, lastActivityAt: now, tierSince: now },
+    });
+  } catch (error) {
+    throw duplicateField(error) ?? error;
+  }
+}
+
+export interface UpdateMemberInput {
+  id: string;
+  email?: string | null;
+  name?: string | null;
+  locale?: string | null;
+  status?: MemberStatus | null;
+}
+
+/**
+ * Changes a member's details. A member may change their own name, e-mail and
+ * locale, nothing of anyone else, and never their own status.
+ */
+export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, principal: Principal) {
+  const id = check.uuid('id', input.id);
+  if (principal.kind === 'member') {
+    if (principal.memberId !== id) throw new ForbiddenError('A member may only change their own details');
+    if (input.status != null) throw new ForbiddenError('A member may not change their own status');
+  }
+  const data: Prisma.MemberUpdateInput = {};
+  if (input.email != null) data.email = check.email('email', input.email);
+  if (input.name != null) data.name = check.text('name', input.name);
+  if (input.locale != null) data.locale = locale(input.locale);
+  if (input.status != null) data.status = input.status;
+  try {
+    return await deps.prisma.member.update({ where: { id }, data });
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') {
+      throw new NotFoundError('Member', id);
+    }
+    throw duplicateField(error) ?? error;
+  }
+}
+
+export interface MemberFilter {
+  status?: MemberStatus | null;
+  tier?: Tier | null;
+  /** Case-insensitive text in e-mail or name. */
+  search?: string | null;
+}
+
+/** The `where` of a member listing; the GraphQL connection pages over it. */
+export function memberListWhere(filter: MemberFilter | null | undefined): Prisma.MemberWhereInput {
+  const where: Prisma.MemberWhereInput = {};
+  if (filter?.status) where.status = filter.status;
+  if (filter?.tier) where.tier = filter.tier;
+  if (filter?.search != null) {
+    const search = check.text('filter.search', filter.search, { min: 1, max: 100 });
+    where.OR = [
+      { email: { contains: search, mode: 'insensitive' } },
+      { name: { contains: search, mode: 'insensitive' } },
+    ];
+  }
+  return where;
+}

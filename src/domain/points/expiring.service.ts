@@ -1,0 +1,16 @@
+import type { ServiceDeps } from '../deps.js';
+
+export interface UpcomingExpiry {
+  expiresAt: Date;
+  points: number;
+}
+
+/** Every upcoming expiry of a member's points (pending included), grouped by expiry date. */
+export async function upcomingExpiries(deps: Pick<ServiceDeps, 'prisma'>, memberId: string): Promise<UpcomingExpiry[]> {
+  const rows = await deps.prisma.$queryRaw<{ expires_on: Date; points: number }[]>`
+    SELECT MIN(expires_at) AS expires_on, SUM(remaining)::int AS points
+    FROM point_lots
+    WHERE member_id = ${memberId}::uuid AND expired_at IS NULL AND remaining > 0
+    GROUP BY date_trunc('day', expires_at AT TIME ZONE 'UTC') ORDER BY 1`;
+  return rows.map((row) => ({ expiresAt: row.expires_on, points: row.points }));
+}

@@ -1,0 +1,43 @@
+import { SYSTEM_ACTOR } from '../../auth/principal.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import { addMonths } from '../time.js';
+import { loadProgram } from '../program/program.service.js';
+import { lockMember, settleMember } from './ledger.js';
+
+export interface MaintenanceReport {
+  membersSettled: number;
+  membersMarkedPassive: number;
+}
+
+/**
+ * Releases points whose return window has passed and expires lots past their
+ * date, member by member (each in its own short transaction, so the job never
+ * holds many locks), then marks members without activity as PASSIVE.
+ * Idempotent: a second run right after finds nothing to do.
+ */
+export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): Promise<MaintenanceReport> {
+  const now = nowOf(deps);
+  let membersSettled = 0;
+  for (;;) {
+    const due = await deps.prisma.$queryRaw<{ member_id: string }[]>`
+      SELECT DISTINCT member_id::text FROM point_lots
+      WHERE expired_at IS NULL
+        AND ((released_at IS NULL AND available_at <= ${now}) OR (expires_at <= ${now}))
+      LIMIT ${batchSize}`;
+    if (due.length === 0) break;
+    for (const { member_id: memberId } of due) {
+      await deps.prisma.$transaction(async (tx) => {
+        const member = await lockMember(tx, memberId);
+        await settleMember(tx, member, now, SYSTEM_ACTOR);
+      });
+      membersSettled += 1;
+    }
+    if (due.length < batchSize) break;
+  }
+  const { settings } = await loadProgram(deps.prisma);
+  const cutoff = addMonths(now, -settings.passiveAfterMonths);
+  const membersMarkedPassive = await deps.prisma.$executeRaw`
+    UPDATE members SET status = 'PASSIVE', updated_at = ${now}
+    WHERE status = 'ACTIVE' AND last_activity_at < ${cutoff}`;
+  return { membersSettled, membersMarkedPassive };
+}

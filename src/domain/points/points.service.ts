@@ -1,0 +1,311 @@
+import { Decimal } from 'decimal.js';
+import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { loadProgram } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { addDays, addMonths } from '../time.js';
+import * as check from '../validation.js';
+import { consumeLots, createLot, lockMember, postEntry, settleMember, type LockedMember } from './ledger.js';
+
+/** The outcome of a point operation, stored for idempotent replay (ids only). */
+export interface PointsResult {
+  memberId: string;
+  /** The ledger entry written, or null when the operation moved no points. */
+  entryId: string | null;
+  points: number;
+}
+
+
+function assertCanTransact(member: LockedMember): void {
+  if (member.status === 'SUSPENDED' || member.status === 'CLOSED') {
+    throw new ValidationError('memberId', `member is ${member.status.toLowerCase()}`);
+  }
+}
+
+/** Points an order earns: value × earn rate × the member's tier multiplier, rounded down. */
+export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['tier'], orderTotal: Decimal): number {
+  return orderTotal
+    .mul(settings.pointsPerCurrencyUnit)
+    .mul(settings.tiers[tier].multiplier)
+    .floor()
+    .toNumber();
+}
+
+async function inMemberTransaction<T extends object>(
+  deps: ServiceDeps,
+  operation: string,
+  memberId: string,
+  idempotencyKey: string,
+  request: unknown,
+  effect: (tx: Tx, member: LockedMember, settings: ProgramSettings, now: Date) => Promise<T>,
+): Promise<Replayable<T>> {
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    // Lock first: every write to one member's points is serialised on this row,
+    // and a replay waits for the first request to commit.
+    const member = await lockMember(tx, memberId);
+    return once(tx, `${operation}:${memberId}`, idempotencyKey, request, async () => {
+      const { settings } = await loadProgram(tx);
+      await settleMember(tx, member, now, SYSTEM_ACTOR);
+      return effect(tx, member, settings, now);
+    });
+  });
+}
+
+export interface EarnPointsInput {
+  memberId: string;
+  orderRef: string;
+  orderTotal: string;
+  currency?: string | null;
+  /** An explicit amount instead of the earn rule: admins only. */
+  points?: number | null;
+  idempotencyKey: string;
+}
+
+/**
+ * Earns points for an order. The points are pending for the return window, then
+ * available; they expire after the program's expiry period. One earn per order
+ * (unique member + order ref); one effect per idempotency key.
+ */
+export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, caller: Caller) {
+  const memberId = check.uuid('memberId', input.memberId);
+  const orderRef = check.text('orderRef', input.orderRef);
+  const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
+  const currency = input.currency == null ? null : check.currency('currency', input.currency);
+  const explicit = input.points == null ? null : check.positivePoints('points', input.points);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  if (explicit !== null && !caller.isAdmin) throw new ForbiddenError('Only admins may set an explicit amount of points');
+
+  const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
+  return inMemberTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now) => {
+    assertCanTransact(member);
+    if (currency !== null && currency !== settings.currency) {
+      throw new ValidationError('currency', `the program runs in ${settings.currency}`);
+    }
+    const existing = await tx.pointOrder.findUnique({ where: { memberId_orderRef: { memberId, orderRef } } });
+    if (existing) throw new ValidationError('orderRef', 'this order has already earned points');
+
+    const points = explicit ?? pointsForOrder(settings, member.tier, orderTotal);
+    if (points > check.MAX_POINTS) throw new ValidationError('orderTotal', 'order earns more points than allowed');
+    let entryId: string | null = null;
+    let lotId: string | null = null;
+    if (points > 0) {
+      const availableAt = addDays(now, settings.returnWindowDays);
+      const pending = availableAt > now;
+      const entry = await postEntry(tx, member, {
+        kind: 'EARN',
+        amount: points,
+        availableDelta: pending ? 0 : points,
+        pendingDelta: pending ? points : 0,
+        causeType: 'ORDER',
+        causeRef: orderRef,
+        actor: caller.actor,
+        idempotencyKey: `earnPoints:${key}`,
+        activity: true,
+        now,
+      });
+      entryId = entry.id;
+      lotId = await createLot(tx, member, {
+        entryId: entry.id,
+        points,
+        availableAt,
+        expiresAt: addMonths(now, settings.pointExpiryMonths),
+        now,
+      });
+    }
+    await tx.pointOrder.create({
+      data: {
+        memberId,
+        orderRef,
+        orderTotal: orderTotal.toFixed(2),
+        currency: settings.currency,
+        pointsEarned: points,
+        lotId,
+        createdAt: now,
+      },
+    });
+    return { memberId, entryId, points } satisfies PointsResult;
+  });
+}
+
+export interface RedeemPointsInput {
+  memberId: string;
+  points: number;
+  /** What the points pay for (an order or basket id), kept on the entry. */
+  reference?: string | null;
+  idempotencyKey: string;
+}
+
+/**
+ * Spends available points, oldest-expiring first. Never takes a balance below
+ * zero: checked under the member lock, and refused by a CHECK constraint besides.
+ */
+export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, caller: Caller) {
+  const memberId = check.uuid('memberId', input.memberId);
+  const points = check.positivePoints('points', input.points);
+  const reference = input.reference == null ? null : check.text('reference', input.reference);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  return inMemberTransaction(deps, 'redeemPoints', memberId, key, { points, reference }, async (tx, member, _s, now) => {
+    assertCanTransact(member);
+    const entryId = await spendPoints(tx, member, points, {
+      kind: 'REDEEM',
+      causeType: 'REDEMPTION',
+      causeRef: reference ?? key,
+      actor: caller.actor,
+      idempotencyKey: `redeemPoints:${key}`,
+      now,
+    });
+    return { memberId, entryId, points: -points } satisfies PointsResult;
+  });
+}
+
+/** Debits `points` from available lots (FIFO) with one ledger entry; throws InsufficientPointsError. */
+export async function spendPoints(
+  tx: Tx,
+  member: LockedMember,
+  points: number,
+  entry: {
+    kind: 'REDEEM' | 'ADJUST';
+    causeType: 'REDEMPTION' | 'ADJUSTMENT' | 'REWARD';
+    causeRef: string;
+    actor: Actor;
+    idempotencyKey: string;
+    note?: string | null;
+    now: Date;
+  },
+): Promise<string> {
+  if (member.available < points) throw new InsufficientPointsError(member.available, points);
+  const consumed = await consumeLots(tx, member.id, points, entry.now);
+  if (consumed.fromAvailable !== points) {
+    // The cached balance and the lots disagree: refuse rather than guess.
+    throw new Error(`lots of member ${member.id} hold ${consumed.fromAvailable} of ${points} available points`);
+  }
+  const posted = await postEntry(tx, member, {
+    ...entry,
+    amount: -points,
+    availableDelta: -points,
+    pendingDelta: 0,
+    activity: entry.kind === 'REDEEM',
+  });
+  return posted.id;
+}
+
+export interface AdjustPointsInput {
+  memberId: string;
+  /** Signed: positive grants available points, negative removes available points. */
+  points: number;
+  reason: string;
+  idempotencyKey: string;
+}
+
+/** An admin's correction: a new signed entry, never an edit of an old one. */
+export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, caller: Caller) {
+  if (!caller.isAdmin) throw new ForbiddenError('Only admins may adjust points');
+  const memberId = check.uuid('memberId', input.memberId);
+  if (!Number.isInteger(input.points) || input.points === 0 || Math.abs(input.points) > check.MAX_POINTS) {
+    throw new ValidationError('points', `must be a non-zero whole number between -${check.MAX_POINTS} and ${check.MAX_POINTS}`);
+  }
+  const points = input.points;
+  const reason = check.text('reason', input.reason, { min: 3, max: 500 });
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  return inMemberTransaction(deps, 'adjustPoints', memberId, key, { points, reason }, async (tx, member, settings, now) => {
+    const common = {
+      causeType: 'ADJUSTMENT' as const,
+      causeRef: key,
+      actor: caller.actor,
+      idempotencyKey: `adjustPoints:${key}`,
+      note: reason,
+      now,
+    };
+    if (points < 0) {
+      const entryId = await spendPoints(tx, member, -points, { ...common, kind: 'ADJUST' });
+      return { memberId, entryId, points } satisfies PointsResult;
+    }
+    const entry = await postEntry(tx, member, { ...common, kind: 'ADJUST', amount: points, availableDelta: points, pendingDelta: 0 });
+    await createLot(tx, member, {
+      entryId: entry.id,
+      points,
+      availableAt: now,
+      expiresAt: addMonths(now, settings.pointExpiryMonths),
+      now,
+    });
+    return { memberId, entryId: entry.id, points } satisfies PointsResult;
+  });
+}
+
+export interface RefundOrderInput {
+  memberId: string;
+  orderRef: string;
+  /** Refunded money; the rest of the order when omitted. */
+  amount?: string | null;
+  idempotencyKey: string;
+}
+
+export interface RefundResult extends PointsResult {
+  /** Points the refund should have reversed but the member had already spent. */
+  pointsUnrecovered: number;
+}
+
+/**
+ * Reverses the points an order earned, in proportion to the refunded amount,
+ * from the order's own lot first (pending or available), then from other
+ * available points. Cumulative refunds never exceed the order total, so the
+ * points of an order are never reversed twice (CHECKs on point_orders too).
+ */
+export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, caller: Caller) {
+  const memberId = check.uuid('memberId', input.memberId);
+  const orderRef = check.text('orderRef', input.orderRef);
+  const amount = input.amount == null ? null : check.money('amount', input.amount);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const request = { orderRef, amount: amount?.toFixed(2) ?? null };
+  return inMemberTransaction(deps, 'refundOrder', memberId, key, request, async (tx, member, _s, now) => {
+    const rows = await tx.$queryRaw<
+      { id: string; order_total: string; amount_refunded: string; points_earned: number; points_reversed: number; lot_id: string | null }[]
+    >`SELECT id::text, order_total::text, amount_refunded::text, points_earned, points_reversed, lot_id::text
+      FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef} FOR UPDATE`;
+    const order = rows[0];
+    if (!order) throw new NotFoundError('Order', orderRef);
+    const total = new Decimal(order.order_total);
+    const refundedBefore = new Decimal(order.amount_refunded);
+    const refundable = total.minus(refundedBefore);
+    if (refundable.lte(0)) throw new ValidationError('orderRef', 'this order is already fully refunded');
+    const refund = amount ?? refundable;
+    if (refund.gt(refundable)) {
+      throw new ValidationError('amount', `at most ${refundable.toFixed(2)} of this order is left to refund`);
+    }
+    const refundedAfter = refundedBefore.plus(refund);
+    // Cumulative target, so partial refunds add up to exactly the points earned.
+    const target = refundedAfter.eq(total)
+      ? order.points_earned
+      : new Decimal(order.points_earned).mul(refundedAfter).div(total).floor().toNumber();
+    const toReverse = target - order.points_reversed;
+
+    let entryId: string | null = null;
+    let reversed = 0;
+    if (toReverse > 0) {
+      const consumed = await consumeLots(tx, memberId, toReverse, now, order.lot_id);
+      reversed = consumed.fromAvailable + consumed.fromPending;
+      if (reversed > 0) {
+        const entry = await postEntry(tx, member, {
+          kind: 'REVERSAL',
+          amount: -reversed,
+          availableDelta: -consumed.fromAvailable,
+          pendingDelta: -consumed.fromPending,
+          causeType: 'REFUND',
+          causeRef: orderRef,
+          actor: caller.actor,
+          idempotencyKey: `refundOrder:${key}`,
+          note: toReverse > reversed ? `${toReverse - reversed} points had already been spent` : null,
+          now,
+        });
+        entryId = entry.id;
+      }
+    }
+    await tx.$executeRaw`
+      UPDATE point_orders SET amount_refunded = ${refundedAfter.toFixed(2)}::numeric, points_reversed = ${target}
+      WHERE id = ${order.id}::uuid`;
+    return { memberId, entryId, points: -reversed, pointsUnrecovered: toReverse - reversed } satisfies RefundResult;
+  });
+}

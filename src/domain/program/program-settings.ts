@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/** Money in the program currency, as a decimal string with at most two places. */
+const moneyAmount = z
+  .string()
+  .regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a non-negative decimal with at most two places');
+
+const tierRule = z.object({
+  threshold: z.number().int().min(0).max(1_000_000_000),
+  multiplier: z.number().min(0.1).max(10),
+  compensationFactor: z.number().min(0.1).max(10),
+});
+
+/**
+ * Every tunable rule of the program. Stored as one JSON document in the `program`
+ * row and validated here on every write, so a bad setting never reaches a rule.
+ */
+export const programSettingsSchema = z
+  .object({
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code'),
+    /** Points per 1.00 of order value, before the tier multiplier. */
+    pointsPerCurrencyUnit: z.number().min(0).max(1000),
+    /** Money value of one point, used to compare points with money limits. */
+    pointValue: moneyAmount,
+    returnWindowDays: z.number().int().min(0).max(365),
+    pointExpiryMonths: z.number().int().min(1).max(120),
+    passiveAfterMonths: z.number().int().min(1).max(120),
+    tiers: z.object({ BRONZE: tierRule, SILVER: tierRule, GOLD: tierRule, PLATINUM: tierRule }),
+    tierQualifyingMonths: z.number().int().min(1).max(36),
+    tierProtectionDays: z.number().int().min(0).max(365),
+    voucherValidityDays: z.number().int().min(1).max(3650),
+    compensation: z.object({
+      baseBySeverity: z.object({ LOW: moneyAmount, MEDIUM: moneyAmount, HIGH: moneyAmount, CRITICAL: moneyAmount }),
+      repeatWindowDays: z.number().int().min(1).max(365),
+      secondFailureFactor: z.number().min(1).max(10),
+      laterFailureFactor: z.number().min(1).max(10),
+      capWindowDays: z.number().int().min(1).max(365),
+      capAmount: moneyAmount,
+    }),
+    renewal: z.object({
+      pointsPer12Months: z.number().int().min(0).max(1_000_000),
+      consecutiveBonusPercent: z.number().int().min(0).max(100),
+      consecutiveBonusCapPercent: z.number().int().min(0).max(500),
+      clawbackDays: z.number().int().min(0).max(365),
+    }),
+    goodwill: z.object({
+      perGestureLimit: moneyAmount,
+      perGesturePointsLimit: z.number().int().min(0).max(10_000_000),
+      monthlyBudget: moneyAmount,
+    }),
+  })
+  .superRefine((settings, ctx) => {
+    const order = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
+    if (settings.tiers.BRONZE.threshold !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['tiers', 'BRONZE', 'threshold'], message: 'BRONZE must start at 0' });
+    }
+    for (let i = 1; i < order.length; i++) {
+      const lower = settings.tiers[order[i - 1]!];
+      const upper = settings.tiers[order[i]!];
+      if (upper.threshold <= lower.threshold) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tiers', order[i]!, 'threshold'],
+          message: `must be above the ${order[i - 1]} threshold`,
+        });
+      }
+    }
+  });
+
+export type ProgramSettings = z.infer<typeof programSettingsSchema>;
+
+export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
+  currency: 'EUR',
+  pointsPerCurrencyUnit: 1,
+  pointValue: '0.01',
+  returnWindowDays: 14,
+  pointExpiryMonths: 24,
+  passiveAfterMonths: 12,
+  tiers: {
+    BRONZE: { threshold: 0, multiplier: 1, compensationFactor: 1 },
+    SILVER: { threshold: 1000, multiplier: 1.25, compensationFactor: 1.2 },
+    GOLD: { threshold: 5000, multiplier: 1.5, compensationFactor: 1.5 },
+    PLATINUM: { threshold: 15000, multiplier: 2, compensationFactor: 2 },
+  },
+  tierQualifyingMonths: 12,
+  tierProtectionDays: 90,
+  voucherValidityDays: 90,
+  compensation: {
+    baseBySeverity: { LOW: '5.00', MEDIUM: '10.00', HIGH: '25.00', CRITICAL: '50.00' },
+    repeatWindowDays: 90,
+    secondFailureFactor: 1.5,
+    laterFailureFactor: 2,
+    capWindowDays: 30,
+    capAmount: '100.00',
+  },
+  renewal: { pointsPer12Months: 500, consecutiveBonusPercent: 10, consecutiveBonusCapPercent: 50, clawbackDays: 30 },
+  goodwill: { perGestureLimit: '25.00', perGesturePointsLimit: 2500, monthlyBudget: '500.00' },
+};

@@ -1,0 +1,89 @@
+import type { Prisma } from '../../generated/prisma/client.js';
+import type { Actor } from '../../auth/principal.js';
+import type { ServiceDeps, Tx } from '../deps.js';
+import { ValidationError } from '../errors.js';
+import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings } from './program-settings.js';
+
+export interface ProgramView {
+  settings: ProgramSettings;
+  version: number;
+  updatedAt: Date;
+}
+
+/**
+ * The current program settings. Read inside the caller's transaction, so a rule
+ * always sees one consistent version and an `updateProgram` applies at once on
+ * every instance, without restart. The row is created with defaults on first use.
+ */
+export async function loadProgram(db: Tx | ServiceDeps['prisma']): Promise<ProgramView> {
+  const row = await db.program.findUnique({ where: { id: 1 } });
+  if (row) {
+    return { settings: programSettingsSchema.parse(row.settings), version: row.version, updatedAt: row.updatedAt };
+  }
+  // ON CONFLICT: many first requests may race to create the row.
+  await db.$executeRaw`
+    INSERT INTO program (id, settings) VALUES (1, ${JSON.stringify(DEFAULT_PROGRAM_SETTINGS)}::jsonb)
+    ON CONFLICT (id) DO NOTHING`;
+  return loadProgram(db);
+}
+
+export async function getProgram(deps: ServiceDeps): Promise<ProgramView> {
+  return loadProgram(deps.prisma);
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type ProgramPatch = DeepPartial<ProgramSettings>;
+
+function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
+  if (patch === undefined || patch === null) return base;
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return patch as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === undefined || value === null) continue;
+    out[key] = merge((base as Record<string, unknown>)[key], value as never);
+  }
+  return out as T;
+}
+
+/**
+ * Applies a partial change to the program settings. The whole result is
+ * validated before it is stored; the change is audited with before/after.
+ * Optimistic: `expectedVersion`, when given, must match, so two admins editing
+ * at once do not silently overwrite each other.
+ */
+export async function updateProgram(
+  deps: ServiceDeps,
+  input: { patch: ProgramPatch; expectedVersion?: number | null },
+  actor: Actor,
+): Promise<ProgramView> {
+  return deps.prisma.$transaction(async (tx) => {
+    await loadProgram(tx);
+    const row = await tx.$queryRaw<{ settings: unknown; version: number }[]>`
+      SELECT settings, version FROM program WHERE id = 1 FOR UPDATE`;
+    const current = row[0]!;
+    if (input.expectedVersion != null && input.expectedVersion !== current.version) {
+      throw new ValidationError('expectedVersion', `program is at version ${current.version}`);
+    }
+    const before = programSettingsSchema.parse(current.settings);
+    const parsed = programSettingsSchema.safeParse(merge(before, input.patch));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ValidationError(issue.path.join('.'), issue.message);
+    }
+    const version = current.version + 1;
+    const updated = await tx.program.update({
+      where: { id: 1 },
+      data: { settings: parsed.data as unknown as Prisma.InputJsonValue, version, updatedBy: `${actor.type}:${actor.id}` },
+    });
+    await tx.programChange.create({
+      data: {
+        version,
+        before: before as unknown as Prisma.InputJsonValue,
+        after: parsed.data as unknown as Prisma.InputJsonValue,
+        actorType: actor.type,
+        actorId: actor.id,
+      },
+    });
+    return { settings: parsed.data, version, updatedAt: updated.updatedAt };
+  });
+}

@@ -1,0 +1,49 @@
+import { Decimal } from 'decimal.js';
+import { ValidationError } from './errors.js';
+
+export const MAX_POINTS = 2_147_483_647;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Pragmatic: one @, no spaces, a dot in the domain. Full RFC 5322 is not worth it.
+const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+
+/** Points are whole, positive and fit a PostgreSQL integer. */
+export function positivePoints(field: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0 || value > MAX_POINTS) {
+    throw new ValidationError(field, `must be a whole number of points between 1 and ${MAX_POINTS}`);
+  }
+  return value;
+}
+
+export function uuid(field: string, value: string): string {
+  if (!UUID.test(value)) throw new ValidationError(field, 'must be a valid id');
+  return value.toLowerCase();
+}
+
+export function email(field: string, value: string): string {
+  const trimmed = value.trim().toLowerCase();
+  if (trimmed.length > 254 || !EMAIL.test(trimmed)) throw new ValidationError(field, 'must be a valid e-mail address');
+  return trimmed;
+}
+
+export function text(field: string, value: string, { min = 1, max = 200 } = {}): string {
+  const trimmed = value.trim();
+  if (trimmed.length < min || trimmed.length > max) {
+    throw new ValidationError(field, `must be ${min}-${max} characters`);
+  }
+  return trimmed;
+}
+
+/** A money amount: a decimal string, ≥ 0 (or > 0), at most two places, at most 10^10. */
+export function money(field: string, value: string, { positive = true } = {}): Decimal {
+  if (!/^\d{1,10}(\.\d{1,2})?$/.test(value.trim())) {
+    throw new ValidationError(field, 'must be a decimal amount with at most two decimal places');
+  }
+  const amount = new Decimal(value.trim());
+  if (positive && amount.lte(0)) throw new ValidationError(field, 'must be greater than zero');
+  return amount;
+}
+
+export function currency(field: string, value: string): string {
+  if (!/^[A-Z]{3}$/.test(value)) throw new ValidationError(field, 'must be an ISO 4217 currency code');
+  return value;
+}

@@ -1,0 +1,72 @@
+import {
+  AlreadyExistsError,
+  DomainError,
+  ForbiddenError,
+  IdempotencyConflictError,
+  InsufficientPointsError,
+  NotFoundError,
+  UnauthenticatedError,
+  ValidationError,
+} from '../domain/errors.js';
+import { builder } from './builder.js';
+
+export const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
+  description: 'An expected failure. Nothing was changed.',
+  fields: (t) => ({
+    message: t.exposeString('message', { description: 'Human-readable explanation.' }),
+    code: t.exposeString('code', { description: 'Stable machine-readable code.' }),
+  }),
+});
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  description: 'The referenced object does not exist (or is not visible to the caller).',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ entity: t.exposeString('entity', { description: 'Kind of object that was not found.' }) }),
+});
+
+builder.objectType(ValidationError, {
+  name: 'ValidationError',
+  description: 'An input value is not acceptable.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ field: t.exposeString('field', { description: 'Path of the offending input field.' }) }),
+});
+
+builder.objectType(AlreadyExistsError, {
+  name: 'AlreadyExistsError',
+  description: 'A unique value (external id, e-mail, …) is already taken.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ field: t.exposeString('field', { description: 'The input field whose value is taken.' }) }),
+});
+
+builder.objectType(InsufficientPointsError, {
+  name: 'InsufficientPointsError',
+  description: 'The member has fewer available points than requested.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    available: t.exposeInt('available', { description: 'Points available now.' }),
+    requested: t.exposeInt('requested', { description: 'Points the request asked for.' }),
+  }),
+});
+
+builder.objectType(IdempotencyConflictError, {
+  name: 'IdempotencyConflictError',
+  description: 'The idempotency key was already used with a different request.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ idempotencyKey: t.exposeString('idempotencyKey', { description: 'The reused key.' }) }),
+});
+
+builder.objectType(ForbiddenError, {
+  name: 'ForbiddenError',
+  description: 'The caller is authenticated but may not do this.',
+  interfaces: [ErrorInterface],
+});
+
+builder.objectType(UnauthenticatedError, {
+  name: 'UnauthenticatedError',
+  description: 'No valid credentials were presented.',
+  interfaces: [ErrorInterface],
+});
+
+/** Errors every mutation can return. */
+export const COMMON_ERRORS = [ValidationError, ForbiddenError, UnauthenticatedError] as const;

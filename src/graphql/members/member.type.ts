@@ -1,0 +1,91 @@
+import { upcomingExpiries } from '../../domain/points/expiring.service.js';
+import { builder } from '../builder.js';
+import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum, TierEnum } from '../enums.js';
+
+/** Who may see a member: staff, storefront keys with read scope, or the member themself. */
+export const memberVisibility = (memberId: string) => ({
+  staff: 'AGENT' as const,
+  apiKey: 'members:read' as const,
+  self: memberId,
+});
+
+interface BalanceShape {
+  available: number;
+  pending: number;
+  lifetime: number;
+}
+
+const Balance = builder.objectRef<BalanceShape>('Balance').implement({
+  description: "A member's points. available + pending is the sum of their ledger entries.",
+  fields: (t) => ({
+    available: t.exposeInt('available', { description: 'Points that can be spent now.' }),
+    pending: t.exposeInt('pending', { description: 'Points still inside the return window of their order.' }),
+    lifetime: t.exposeInt('lifetime', { description: 'All points ever granted.' }),
+  }),
+});
+
+const PointsExpiry = builder.objectRef<{ expiresAt: Date; points: number }>('PointsExpiry').implement({
+  description: 'Points that expire on one day.',
+  fields: (t) => ({
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', description: 'When these points expire.' }),
+    points: t.exposeInt('points', { description: 'How many points expire then.' }),
+  }),
+});
+
+export const MemberRef = builder.prismaNode('Member', {
+  id: { field: 'id' },
+  description: 'A customer enrolled in the loyalty program.',
+  authScopes: (member) => memberVisibility(member.id),
+  fields: (t) => ({
+    externalId: t.exposeString('externalId', { description: "The storefront's customer id (unique)." }),
+    email: t.exposeString('email', { description: 'E-mail address (unique, lower-case).' }),
+    name: t.exposeString('name', { description: 'Display name.' }),
+    locale: t.exposeString('locale', { description: 'Language tag for communication.' }),
+    status: t.expose('status', { type: MemberStatusEnum, description: 'Lifecycle status.' }),
+    tier: t.expose('tier', { type: TierEnum, description: 'Current tier.' }),
+    tierSince: t.expose('tierSince', { type: 'DateTime', description: 'When the current tier was reached.' }),
+    enrolledAt: t.expose('enrolledAt', { type: 'DateTime', description: 'When the member enrolled.' }),
+    lastActivityAt: t.expose('lastActivityAt', {
+      type: 'DateTime',
+      description: 'Last earn, redeem, renewal or purchase.',
+    }),
+    balance: t.field({
+      type: Balance,
+      description: 'Available, pending and lifetime points.',
+      select: { availablePoints: true, pendingPoints: true, lifetimePoints: true },
+      resolve: (member) => ({
+        available: member.availablePoints,
+        pending: member.pendingPoints,
+        lifetime: member.lifetimePoints,
+      }),
+    }),
+    ledger: t.relatedConnection('ledger', {
+      cursor: 'id',
+      description: 'Ledger entries, newest first.',
+      query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+    }),
+    expiringPoints: t.field({
+      type: [PointsExpiry],
+      description: 'Every upcoming expiry of the member’s points, soonest first.',
+      resolve: (member, _args, ctx) => upcomingExpiries(ctx.deps, member.id),
+    }),
+  }),
+});
+
+export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
+  id: { field: 'id' },
+  description: 'An immutable change of a member’s points.',
+  authScopes: (entry) => memberVisibility(entry.memberId),
+  fields: (t) => ({
+    kind: t.expose('kind', { type: LedgerEntryKindEnum, description: 'Why the points changed.' }),
+    amount: t.exposeInt('amount', { description: 'Signed change in points.' }),
+    balanceAfter: t.exposeInt('balanceAfter', { description: 'Balance (available + pending) after this entry.' }),
+    causeType: t.expose('causeType', { type: CauseTypeEnum, description: 'What the entry refers to.' }),
+    causeRef: t.exposeString('causeRef', { description: 'Reference of the cause (order, case, failure, …).' }),
+    actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),
+    actorId: t.exposeString('actorId', { description: 'Id of that caller.' }),
+    note: t.exposeString('note', { nullable: true, description: 'Reason or remark.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the entry was written.' }),
+    member: t.relation('member', { description: 'The member whose points changed.' }),
+  }),
+});

@@ -1,0 +1,125 @@
+import { enrollMember, memberListWhere, updateMember } from '../../domain/members/members.service.js';
+import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
+import { builder } from '../builder.js';
+import { MemberStatusEnum, TierEnum } from '../enums.js';
+import { COMMON_ERRORS } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+import { MemberRef } from './member.type.js';
+
+const MemberFilter = builder.inputType('MemberFilter', {
+  description: 'Narrows a member listing; all given conditions must hold.',
+  fields: (t) => ({
+    status: t.field({ type: MemberStatusEnum, required: false, description: 'Only members with this status.' }),
+    tier: t.field({ type: TierEnum, required: false, description: 'Only members in this tier.' }),
+    search: t.string({ required: false, description: 'Case-insensitive text in e-mail or name.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  me: t.prismaField({
+    type: 'Member',
+    nullable: true,
+    description: 'The member of a member token: status, balance, tier, vouchers and activity in one query.',
+    authScopes: { member: true },
+    resolve: (query, _root, _args, ctx) =>
+      ctx.principal.kind === 'member'
+        ? ctx.deps.prisma.member.findUnique({ ...query, where: { id: ctx.principal.memberId } })
+        : null,
+  }),
+  member: t.prismaField({
+    type: 'Member',
+    nullable: true,
+    description: 'A member by id (global or raw UUID). Null when there is none.',
+    authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
+    args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.member.findUnique({ ...query, where: { id: decodeId('Member', 'id', String(args.id)) } }),
+  }),
+  memberByExternalId: t.prismaField({
+    type: 'Member',
+    nullable: true,
+    description: "A member by the storefront's customer id. Null when there is none.",
+    authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
+    args: { externalId: t.arg.string({ required: true, description: 'External (storefront) customer id.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.member.findUnique({ ...query, where: { externalId: args.externalId } }),
+  }),
+  members: t.prismaConnection({
+    type: 'Member',
+    cursor: 'id',
+    description: 'Members, filtered; staff and storefront keys only.',
+    authScopes: { staff: 'AGENT', apiKey: 'members:read' },
+    args: { filter: t.arg({ type: MemberFilter, required: false, description: 'Conditions to match.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.member.findMany({ ...query, where: memberListWhere(args.filter), orderBy: { id: 'asc' } }),
+  }),
+}));
+
+const MemberPayload = (name: string, description: string) =>
+  builder.objectRef<{ memberId: string }>(name).implement({
+    description,
+    fields: (t) => ({
+      member: t.prismaField({
+        type: 'Member',
+        description: 'The member, as stored.',
+        resolve: (query, parent, _args, ctx) =>
+          ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
+      }),
+    }),
+  });
+
+const EnrollMemberPayload = MemberPayload('EnrollMemberPayload', 'The enrolled member.');
+const UpdateMemberPayload = MemberPayload('UpdateMemberPayload', 'The updated member.');
+
+const EnrollMemberInput = builder.inputType('EnrollMemberInput', {
+  description: 'A new member.',
+  fields: (t) => ({
+    externalId: t.string({ required: true, description: "The storefront's customer id (unique)." }),
+    email: t.string({ required: true, description: 'E-mail address (unique).' }),
+    name: t.string({ required: true, description: 'Display name.' }),
+    locale: t.string({ required: false, description: 'Language tag, default "en".' }),
+  }),
+});
+
+const UpdateMemberInput = builder.inputType('UpdateMemberInput', {
+  description: 'Changes to a member; omitted fields stay as they are.',
+  fields: (t) => ({
+    id: t.id({ required: true, description: 'Member id.' }),
+    email: t.string({ required: false, description: 'New e-mail address.' }),
+    name: t.string({ required: false, description: 'New display name.' }),
+    locale: t.string({ required: false, description: 'New language tag.' }),
+    status: t.field({ type: MemberStatusEnum, required: false, description: 'New status (staff only).' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  enrollMember: t.field({
+    type: EnrollMemberPayload,
+    description: 'Enrols a customer. Duplicate external id or e-mail → AlreadyExistsError.',
+    authScopes: { staff: 'AGENT', apiKey: 'members:write' },
+    errors: { types: [...COMMON_ERRORS, AlreadyExistsError], directResult: true, union: { name: 'EnrollMemberResult' } },
+    args: { input: t.arg({ type: EnrollMemberInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const member = await enrollMember(ctx.deps, input);
+      return { memberId: member.id };
+    },
+  }),
+  updateMember: t.field({
+    type: UpdateMemberPayload,
+    description: "Changes a member's details. Members may change their own name, e-mail and locale.",
+    authScopes: { staff: 'AGENT', apiKey: 'members:write', member: true },
+    errors: {
+      types: [...COMMON_ERRORS, AlreadyExistsError, NotFoundError],
+      directResult: true,
+      union: { name: 'UpdateMemberResult' },
+    },
+    args: { input: t.arg({ type: UpdateMemberInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const id = decodeId('Member', 'id', String(input.id));
+      const member = await updateMember(ctx.deps, { ...input, id }, ctx.principal);
+      return { memberId: member.id };
+    },
+  }),
+}));
+
+export { MemberRef };

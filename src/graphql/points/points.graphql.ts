@@ -1,0 +1,150 @@
+import { callerOf } from '../../auth/principal.js';
+import {
+  IdempotencyConflictError,
+  InsufficientPointsError,
+  NotFoundError,
+} from '../../domain/errors.js';
+import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../domain/points/points.service.js';
+import { builder } from '../builder.js';
+import { COMMON_ERRORS } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+
+interface PointsPayloadShape {
+  memberId: string;
+  entryId: string | null;
+  points: number;
+  replayed: boolean;
+  pointsUnrecovered?: number;
+}
+
+/** Payload of a point operation: the member after it and the entry it wrote. */
+function pointsPayload(name: string, description: string, pointsDescription: string) {
+  const ref = builder.objectRef<PointsPayloadShape>(name);
+  ref.implement({
+    description,
+    fields: (t) => ({
+      points: t.exposeInt('points', { description: pointsDescription }),
+      member: t.prismaField({
+        type: 'Member',
+        description: 'The member after the operation.',
+        resolve: (query, parent, _args, ctx) =>
+          ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
+      }),
+      entry: t.prismaField({
+        type: 'LedgerEntry',
+        nullable: true,
+        description: 'The ledger entry written; null when no points moved.',
+        resolve: (query, parent, _args, ctx) =>
+          parent.entryId ? ctx.deps.prisma.ledgerEntry.findUnique({ ...query, where: { id: parent.entryId } }) : null,
+      }),
+    }),
+  });
+  return ref;
+}
+
+const EarnPointsPayload = pointsPayload('EarnPointsPayload', 'Points earned for an order.', 'Points earned.');
+const RedeemPointsPayload = pointsPayload('RedeemPointsPayload', 'Points spent.', 'Signed change (negative).');
+const AdjustPointsPayload = pointsPayload('AdjustPointsPayload', 'An admin correction.', 'Signed change.');
+const RefundOrderPayload = pointsPayload('RefundOrderPayload', 'Points reversed for a refund.', 'Signed change (negative or 0).');
+builder.objectField(RefundOrderPayload, 'pointsUnrecovered', (t) =>
+  t.int({
+    description: 'Points the refund should have reversed but the member had already spent.',
+    resolve: (parent) => parent.pointsUnrecovered ?? 0,
+  }),
+);
+
+const IDEMPOTENCY_KEY = {
+  required: true,
+  description: 'Unique per request: repeating it returns the first result without a second effect.',
+} as const;
+
+const EarnPointsInput = builder.inputType('EarnPointsInput', {
+  description: 'Points for an order: order total × earn rate × tier multiplier, or an explicit amount (admins).',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    orderRef: t.string({ required: true, description: 'The storefront order reference (one earn per order).' }),
+    orderTotal: t.string({ required: true, description: 'Order value, decimal string, e.g. "49.90".' }),
+    currency: t.string({ required: false, description: 'ISO 4217; must be the program currency when given.' }),
+    points: t.field({ type: 'Points', required: false, description: 'Explicit points instead of the earn rule (admins only).' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const RedeemPointsInput = builder.inputType('RedeemPointsInput', {
+  description: 'Spend available points.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    points: t.field({ type: 'Points', required: true, description: 'Points to spend (positive).' }),
+    reference: t.string({ required: false, description: 'What the points pay for (order or basket id).' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const AdjustPointsInput = builder.inputType('AdjustPointsInput', {
+  description: 'An admin correction of a balance.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    points: t.field({ type: 'Points', required: true, description: 'Signed change: positive grants, negative removes.' }),
+    reason: t.string({ required: true, description: 'Why, for the audit trail.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const RefundOrderInput = builder.inputType('RefundOrderInput', {
+  description: 'A whole or partial refund of an order that earned points.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    orderRef: t.string({ required: true, description: 'The order reference used when earning.' }),
+    amount: t.string({ required: false, description: 'Refunded money; the rest of the order when omitted.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const POINT_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError] as const;
+
+builder.mutationFields((t) => ({
+  earnPoints: t.field({
+    type: EarnPointsPayload,
+    description: 'Earns points for an order; pending for the return window, then available.',
+    authScopes: { staff: 'ADMIN', apiKey: 'points:earn' },
+    errors: { types: [...POINT_ERRORS], directResult: true, union: { name: 'EarnPointsResult' } },
+    args: { input: t.arg({ type: EarnPointsInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      earnPoints(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
+  }),
+  redeemPoints: t.field({
+    type: RedeemPointsPayload,
+    description: 'Spends available points, oldest-expiring first. Never below zero.',
+    authScopes: { staff: 'ADMIN', apiKey: 'points:redeem' },
+    errors: {
+      types: [...POINT_ERRORS, InsufficientPointsError],
+      directResult: true,
+      union: { name: 'RedeemPointsResult' },
+    },
+    args: { input: t.arg({ type: RedeemPointsInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      redeemPoints(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
+  }),
+  adjustPoints: t.field({
+    type: AdjustPointsPayload,
+    description: 'An admin correction: a new signed ledger entry with a reason.',
+    authScopes: { staff: 'ADMIN' },
+    errors: {
+      types: [...POINT_ERRORS, InsufficientPointsError],
+      directResult: true,
+      union: { name: 'AdjustPointsResult' },
+    },
+    args: { input: t.arg({ type: AdjustPointsInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      adjustPoints(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
+  }),
+  refundOrder: t.field({
+    type: RefundOrderPayload,
+    description: 'Reverses the points an order earned, in proportion to the refund; never twice.',
+    authScopes: { staff: 'ADMIN', apiKey: 'points:earn' },
+    errors: { types: [...POINT_ERRORS], directResult: true, union: { name: 'RefundOrderResult' } },
+    args: { input: t.arg({ type: RefundOrderInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      refundOrder(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
+  }),
+}));

@@ -1,0 +1,20 @@
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.js';
+import './errors.type.js';
+import './members/members.graphql.js';
+import './points/points.graphql.js';
+import './program/program.graphql.js';
+import './api-keys/api-keys.graphql.js';
+
+let schema: GraphQLSchema | undefined;
+
+/** The executable schema, built once per process. */
+export function getSchema(): GraphQLSchema {
+  schema ??= builder.toSchema({ sortSchema: true });
+  return schema;
+}
+
+/** The SDL checked in as schema.graphql. */
+export function printSortedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(getSchema()))}\n`;
+}

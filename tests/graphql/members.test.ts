@@ -1,0 +1,79 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PrismaClient } from '../../src/db/prisma.js';
+import { createTestApp } from '../support/app.js';
+import { createTestPrisma, resetDatabase } from '../support/db.js';
+
+let prisma: PrismaClient;
+let app: ReturnType<typeof createTestApp>;
+
+beforeAll(async () => {
+  prisma = createTestPrisma();
+  app = createTestApp(prisma);
+});
+afterAll(async () => prisma.$disconnect());
+beforeEach(async () => resetDatabase(prisma));
+
+const ENROLL = `mutation($i: EnrollMemberInput!) { enrollMember(input: $i) {
+  __typename ... on EnrollMemberPayload { member { id externalId email name locale status tier balance { available pending lifetime } } } } }`;
+
+describe('members', () => {
+  it('a storefront enrols a member and finds it by id and external id', async () => {
+    const key = await app.apiKeyToken(['members:write', 'members:read']);
+    const enrolled = await app.gql(ENROLL, { i: { externalId: 'shop-42', email: ' Ada@Example.com ', name: 'Ada', locale: 'de-DE' } }, key);
+    const member = enrolled.data?.enrollMember.member;
+    expect(member).toMatchObject({
+      externalId: 'shop-42',
+      email: 'ada@example.com',
+      locale: 'de-DE',
+      status: 'ACTIVE',
+      tier: 'BRONZE',
+      balance: { available: 0, pending: 0, lifetime: 0 },
+    });
+    const byId = await app.gql(`query($id: ID!) { member(id: $id) { externalId } }`, { id: member.id }, key);
+    expect(byId.data?.member.externalId).toBe('shop-42');
+    const byExternal = await app.gql(`{ memberByExternalId(externalId: "shop-42") { id } }`, {}, key);
+    expect(byExternal.data?.memberByExternalId.id).toBe(member.id);
+    const missing = await app.gql(`{ memberByExternalId(externalId: "nobody") { id } }`, {}, key);
+    expect(missing.data?.memberByExternalId).toBeNull();
+  });
+
+  it('lists members with filters and cursor pagination', async () => {
+    const agent = await app.staffToken('AGENT');
+    for (let i = 0; i < 5; i++) await app.enroll({ name: `Grace ${i}`, email: `grace${i}@example.com` });
+    await app.enroll({ name: 'Linus', email: 'linus@example.org' });
+    const closed = await app.enroll({ name: 'Closed One', email: 'closed@example.com' });
+    await prisma.member.update({ where: { id: closed }, data: { status: 'CLOSED' } });
+
+    const page1 = await app.gql(
+      `{ members(first: 3, filter: { search: "GRACE" }) { edges { cursor node { name } } pageInfo { hasNextPage endCursor } } }`,
+      {},
+      agent,
+    );
+    expect(page1.data?.members.edges).toHaveLength(3);
+    expect(page1.data?.members.pageInfo.hasNextPage).toBe(true);
+    const page2 = await app.gql(
+      `query($after: String) { members(first: 3, after: $after, filter: { search: "grace" }) { edges { node { name } } pageInfo { hasNextPage } } }`,
+      { after: page1.data?.members.pageInfo.endCursor },
+      agent,
+    );
+    expect(page2.data?.members.edges).toHaveLength(2);
+    expect(page2.data?.members.pageInfo.hasNextPage).toBe(false);
+    const names = [...page1.data!.members.edges, ...page2.data!.members.edges].map((e: { node: { name: string } }) => e.node.name);
+    expect(new Set(names).size).toBe(5);
+
+    const closedOnly = await app.gql(`{ members(filter: { status: CLOSED }) { edges { node { name } } } }`, {}, agent);
+    expect(closedOnly.data?.members.edges.map((e: { node: { name: string } }) => e.node.name)).toEqual(['Closed One']);
+  });
+
+  it('a member updates their own details but not their status', async () => {
+    const id = await app.enroll();
+    const token = await app.memberToken(id);
+    const UPDATE = `mutation($i: UpdateMemberInput!) { updateMember(input: $i) { __typename ... on UpdateMemberPayload { member { name } } } }`;
+    const renamed = await app.gql(UPDATE, { i: { id: encodeGlobalID('Member', id), name: 'New Name' } }, token);
+    expect(renamed.data?.updateMember.member.name).toBe('New Name');
+    const status = await app.gql(UPDATE, { i: { id, status: 'CLOSED' } }, token);
+    expect(status.data?.updateMember.__typename).toBe('ForbiddenError');
+    expect((await prisma.member.findUniqueOrThrow({ where: { id } })).status).toBe('ACTIVE');
+  });
+});
