@@ -7,6 +7,7 @@ import { createPrisma } from './db/prisma.js';
 import { createLogger, type Logger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { startEmbeddedRedis } from './runtime/embedded-redis.js';
+import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 
 /**
  * `npm start`: the one command that runs everything. Without DATABASE_URL it
@@ -140,11 +141,12 @@ function main(): void {
 
 /** Starts everything, handing each started piece to `own`; resolves with the GraphQL URL. */
 async function start(
-  config: Config,
+  givenConfig: Config,
   logger: Logger,
   own: (resource: Resource) => void,
   checkpoint: () => void,
 ): Promise<string> {
+  const config = await withDevelopmentJwtSecret(givenConfig, logger);
   let databaseUrl = config.databaseUrl;
   if (databaseUrl) {
     logger.info({ databaseUrl: redact(databaseUrl) }, 'using PostgreSQL from DATABASE_URL');

@@ -31,7 +31,7 @@ const SUPERUSER = 'postgres';
 /** The system user the server runs as when we are root. */
 const SYSTEM_USER = 'postgres';
 const READY_TIMEOUT_MS = 120_000;
-const STOP_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 8_000;
 
 const execFileAsync = promisify(execFile);
 
@@ -370,7 +370,7 @@ async function spawnServer(args: {
       if (await exitsWithin(exited, STOP_TIMEOUT_MS)) return;
       logger.warn('embedded PostgreSQL did not stop in time; sending SIGQUIT');
       child.kill('SIGQUIT');
-      if (await exitsWithin(exited, 5_000)) return;
+      if (await exitsWithin(exited, 3_000)) return;
       child.kill('SIGKILL');
       await exited;
     })();

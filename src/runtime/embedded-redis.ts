@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 export const DEFAULT_EMBEDDED_REDIS_PORT = 63790;
 
 const READY_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 8_000;
 const INSTALL_HINT =
   'redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL';
 

@@ -1,0 +1,122 @@
+// Operator commands. Run with `npm run cli -- <command> [options]`.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { signMemberToken, signStaffToken } from './auth/tokens.js';
+import type { StaffRole } from './auth/principal.js';
+import { loadConfig, type Config } from './config/env.js';
+import { applyMigrations } from './db/migrate.js';
+import { createPrisma } from './db/prisma.js';
+import { createApiKey } from './domain/api-keys/api-keys.service.js';
+import { findLedgerMismatches } from './domain/points/ledger-check.service.js';
+import { createLogger } from './logger.js';
+import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
+import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
+
+const USAGE = `Treue operator commands
+
+  npm run cli -- create-api-key --name NAME --scopes SCOPE[,SCOPE…]
+      Creates an API key and prints its token once. The first admin key:
+      npm run cli -- create-api-key --name "first admin" --scopes admin
+  npm run cli -- token --role AGENT|SUPERVISOR|ADMIN --sub STAFF_ID [--expires 8h]
+  npm run cli -- token --member MEMBER_ID [--expires 1h]
+      Mints an HS256 JWT with JWT_SECRET (or the development secret in .data/).
+  npm run cli -- check-ledger
+      Rebuilds every balance from the ledger and lists mismatches (exit 1 if any).
+
+Without DATABASE_URL the commands use the embedded PostgreSQL of \`npm start\`
+(running or not).`;
+
+/** The service's database: DATABASE_URL, else the embedded one (started for the command if it is not running). */
+async function openDatabase(config: Config) {
+  if (config.databaseUrl) return { url: config.databaseUrl, stop: async () => undefined };
+  const passwordFile = path.resolve(config.dataDir, 'postgres.password');
+  const password = await readFile(passwordFile, 'utf8').then((text) => text.trim(), () => null);
+  if (password !== null) {
+    const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.embeddedPostgresPort}/treue`;
+    const probe = new pg.Client({ connectionString: url });
+    const running = await probe.connect().then(() => true, () => false);
+    await probe.end().catch(() => undefined);
+    if (running) return { url, stop: async () => undefined };
+  }
+  const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger: createLogger('warn') });
+  await applyMigrations(embedded.databaseUrl);
+  return { url: embedded.databaseUrl, stop: () => embedded.stop() };
+}
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      role: { type: 'string' },
+      sub: { type: 'string' },
+      member: { type: 'string' },
+      expires: { type: 'string' },
+    },
+  });
+  const config = loadConfig();
+
+  if (command === 'token') {
+    const { jwt } = await withDevelopmentJwtSecret(config);
+    if (!jwt.secret) {
+      console.error('token needs JWT_SECRET (with JWKS_URL, tokens come from your identity provider)');
+      return 2;
+    }
+    const expiresIn = values.expires ?? '1h';
+    if (values.member) {
+      console.log(await signMemberToken(jwt.secret, { memberId: values.member, expiresIn }));
+      return 0;
+    }
+    const role = values.role as StaffRole | undefined;
+    if (!role || !['AGENT', 'SUPERVISOR', 'ADMIN'].includes(role) || !values.sub) {
+      console.error(USAGE);
+      return 2;
+    }
+    console.log(await signStaffToken(jwt.secret, { staffId: values.sub, role, expiresIn }));
+    return 0;
+  }
+
+  if (command !== 'create-api-key' && command !== 'check-ledger') {
+    console.error(USAGE);
+    return command === undefined || command === 'help' ? 0 : 2;
+  }
+
+  const database = await openDatabase(config);
+  const prisma = createPrisma(database.url, 2);
+  const logger = createLogger('warn');
+  try {
+    if (command === 'create-api-key') {
+      if (!values.name || !values.scopes) {
+        console.error(USAGE);
+        return 2;
+      }
+      const scopes = values.scopes.split(',').map((scope) => scope.trim()).filter(Boolean);
+      const { apiKey, token } = await createApiKey({ prisma, logger }, { name: values.name, scopes }, { type: 'SYSTEM', id: 'cli' });
+      console.log(`API key "${apiKey.name}" (${apiKey.scopes.join(', ')}) created. Its token, shown only now:\n${token}`);
+      return 0;
+    }
+    const mismatches = await findLedgerMismatches({ prisma });
+    if (mismatches.length === 0) {
+      console.log('ledger check: every stored balance matches its ledger entries and lots');
+      return 0;
+    }
+    console.log(`ledger check: ${mismatches.length} member(s) differ`);
+    for (const mismatch of mismatches) console.log(JSON.stringify(mismatch));
+    return 1;
+  } finally {
+    await prisma.$disconnect();
+    await database.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);
