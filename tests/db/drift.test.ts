@@ -52,8 +52,8 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'a new model',
-    edit: (s) => `${s}\nmodel Voucher {\n  id String @id @db.Uuid\n\n  @@map("vouchers")\n}\n`,
-    expected: 'table vouchers: missing from the database',
+    edit: (s) => `${s}\nmodel DriftProbe {\n  id String @id @db.Uuid\n\n  @@map("drift_probes")\n}\n`,
+    expected: 'table drift_probes: missing from the database',
   },
   {
     change: 'Decimal precision',
