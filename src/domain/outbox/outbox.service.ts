@@ -1,0 +1,76 @@
+import type { Prisma } from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+
+/** Queues that jobs are re-driven into; the worker process consumes them. */
+export type OutboxQueue = 'compensation' | 'renewal-bonus';
+
+export interface OutboxEventInput {
+  queue: OutboxQueue;
+  jobName: string;
+  payload: Prisma.InputJsonObject;
+}
+
+export interface PendingOutboxEvent {
+  id: string;
+  queue: OutboxQueue;
+  jobName: string;
+  payload: Prisma.JsonObject;
+}
+
+/**
+ * Records an event in the caller's transaction. The event exists exactly when
+ * the change it announces was committed, so a crash or a Redis outage after
+ * commit cannot lose it: the relay (and the re-drive) enqueue it later, with the
+ * event id as the BullMQ job id.
+ */
+export async function recordOutboxEvent(tx: Tx, event: OutboxEventInput): Promise<string> {
+  const row = await tx.outboxEvent.create({
+    data: { queue: event.queue, jobName: event.jobName, payload: event.payload },
+    select: { id: true },
+  });
+  return row.id;
+}
+
+/**
+ * Marks an event done, in the transaction of the job's effect. Returns false if
+ * it was already done (a retried or duplicated job), so the caller can skip.
+ */
+export async function completeOutboxEvent(tx: Tx, eventId: string, now: Date): Promise<boolean> {
+  const updated = await tx.$executeRaw`
+    UPDATE outbox_events SET completed_at = ${now} WHERE id = ${eventId}::uuid AND completed_at IS NULL`;
+  return updated === 1;
+}
+
+/**
+ * Events to hand to BullMQ: never enqueued, or enqueued more than `staleAfterMs`
+ * ago and still not completed (the job was lost with Redis, or failed for good
+ * before its effect). `SKIP LOCKED` lets several relays run side by side.
+ */
+export async function claimOutboxEvents(
+  deps: ServiceDeps,
+  { limit = 200, staleAfterMs = 60_000 }: { limit?: number; staleAfterMs?: number } = {},
+): Promise<PendingOutboxEvent[]> {
+  const now = nowOf(deps);
+  const staleBefore = new Date(now.getTime() - staleAfterMs);
+  return deps.prisma.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<PendingOutboxEvent[]>`
+      SELECT id::text, queue, job_name AS "jobName", payload FROM outbox_events
+      WHERE completed_at IS NULL AND (enqueued_at IS NULL OR enqueued_at < ${staleBefore})
+      ORDER BY created_at
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED`;
+    if (rows.length > 0) {
+      await tx.$executeRaw`
+        UPDATE outbox_events SET enqueued_at = ${now}, enqueues = enqueues + 1
+        WHERE id = ANY(${rows.map((row) => row.id)}::uuid[])`;
+    }
+    return rows;
+  });
+}
+
+/** Undoes a claim whose enqueue failed (Redis down), so the next relay pass retries at once. */
+export async function releaseOutboxEvents(deps: ServiceDeps, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await deps.prisma.$executeRaw`
+    UPDATE outbox_events SET enqueued_at = NULL WHERE id = ANY(${ids}::uuid[]) AND completed_at IS NULL`;
+}
