@@ -67,3 +67,33 @@ export class UnauthenticatedError extends DomainError {
     super(message);
   }
 }
+
+/** Why a voucher cannot be used. NOT_FOUND appears in validations only; a redemption answers NotFoundError. */
+export const VOUCHER_PROBLEMS = ['REDEEMED', 'EXPIRED', 'VOIDED', 'MINIMUM_NOT_MET', 'WRONG_MEMBER', 'NOT_FOUND'] as const;
+export type VoucherProblem = (typeof VOUCHER_PROBLEMS)[number];
+
+export const VOUCHER_PROBLEM_MESSAGES: Record<VoucherProblem, string> = {
+  REDEEMED: 'This voucher has already been redeemed',
+  EXPIRED: 'This voucher has expired',
+  VOIDED: 'This voucher has been voided',
+  MINIMUM_NOT_MET: 'The order does not reach the minimum order value of this voucher',
+  WRONG_MEMBER: 'This voucher belongs to another member',
+  NOT_FOUND: 'There is no voucher with this code',
+};
+
+export class VoucherNotRedeemableError extends DomainError {
+  readonly code = 'VOUCHER_NOT_REDEEMABLE';
+  constructor(readonly reason: Exclude<VoucherProblem, 'NOT_FOUND'>) {
+    super(VOUCHER_PROBLEM_MESSAGES[reason]);
+  }
+}
+
+export const REWARD_PROBLEMS = ['OUT_OF_STOCK', 'RETIRED'] as const;
+export type RewardProblem = (typeof REWARD_PROBLEMS)[number];
+
+export class RewardUnavailableError extends DomainError {
+  readonly code = 'REWARD_UNAVAILABLE';
+  constructor(readonly reason: RewardProblem) {
+    super(reason === 'OUT_OF_STOCK' ? 'This reward is out of stock' : 'This reward has been retired');
+  }
+}

@@ -5,8 +5,10 @@ import {
   IdempotencyConflictError,
   InsufficientPointsError,
   NotFoundError,
+  RewardUnavailableError,
   UnauthenticatedError,
   ValidationError,
+  VoucherNotRedeemableError,
 } from '../domain/errors.js';
 import { builder } from './builder.js';
 
@@ -70,3 +72,37 @@ builder.objectType(UnauthenticatedError, {
 
 /** Errors every mutation can return. */
 export const COMMON_ERRORS = [ValidationError, ForbiddenError, UnauthenticatedError] as const;
+
+export const VoucherProblemEnum = builder.enumType('VoucherProblem', {
+  description: 'Why a voucher cannot be used.',
+  values: {
+    REDEEMED: { description: 'It has already been redeemed.' },
+    EXPIRED: { description: 'Its expiry date has passed.' },
+    VOIDED: { description: 'Staff took it out of use.' },
+    MINIMUM_NOT_MET: { description: 'The order is below the minimum order value.' },
+    WRONG_MEMBER: { description: 'It belongs to another member.' },
+    NOT_FOUND: { description: 'There is no voucher with this code (validation only).' },
+  } as const,
+});
+
+builder.objectType(VoucherNotRedeemableError, {
+  name: 'VoucherNotRedeemableError',
+  description: 'The voucher cannot be redeemed; `reason` says why.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ reason: t.expose('reason', { type: VoucherProblemEnum, description: 'Why it cannot be used.' }) }),
+});
+
+export const RewardProblemEnum = builder.enumType('RewardProblem', {
+  description: 'Why a reward cannot be bought.',
+  values: {
+    OUT_OF_STOCK: { description: 'No units are left.' },
+    RETIRED: { description: 'It was taken out of the catalogue.' },
+  } as const,
+});
+
+builder.objectType(RewardUnavailableError, {
+  name: 'RewardUnavailableError',
+  description: 'The reward cannot be bought now; `reason` says why. Nothing was debited.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ reason: t.expose('reason', { type: RewardProblemEnum, description: 'Why it is unavailable.' }) }),
+});

@@ -5,6 +5,8 @@ import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 export type OutboxQueue = 'compensation' | 'renewal-bonus';
 
 export interface OutboxEventInput {
+  /** Defaults to a new uuid; pass the subject's id (failure id, renewal id) so job id = subject id. */
+  id?: string;
   queue: OutboxQueue;
   jobName: string;
   payload: Prisma.InputJsonObject;
@@ -25,7 +27,7 @@ export interface PendingOutboxEvent {
  */
 export async function recordOutboxEvent(tx: Tx, event: OutboxEventInput): Promise<string> {
   const row = await tx.outboxEvent.create({
-    data: { queue: event.queue, jobName: event.jobName, payload: event.payload },
+    data: { id: event.id, queue: event.queue, jobName: event.jobName, payload: event.payload },
     select: { id: true },
   });
   return row.id;

@@ -18,7 +18,8 @@ export interface PointsResult {
 }
 
 
-function assertCanTransact(member: LockedMember): void {
+/** Suspended and closed members cannot move points (nor buy rewards). */
+export function assertCanTransact(member: LockedMember): void {
   if (member.status === 'SUSPENDED' || member.status === 'CLOSED') {
     throw new ValidationError('memberId', `member is ${member.status.toLowerCase()}`);
   }
@@ -33,7 +34,11 @@ export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['ti
     .toNumber();
 }
 
-async function inMemberTransaction<T extends object>(
+/**
+ * The frame of every point operation: lock the member, run the effect once per
+ * (operation, member, idempotency key), with the member's lots settled first.
+ */
+export async function inMemberTransaction<T extends object>(
   deps: ServiceDeps,
   operation: string,
   memberId: string,
