@@ -9,11 +9,13 @@ import { createAuthenticator } from './auth/authenticate.js';
 import { AuthenticationError } from './auth/jwt.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
+import type { OutboxPublisher } from './domain/deps.js';
 import { DomainError, UnauthenticatedError } from './domain/errors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { getSchema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createOutboxPublisher } from './queues/outbox-queues.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +23,9 @@ export interface AppDeps {
   prisma: PrismaClient;
   redisUrl: string;
 }
+
+/** What the GraphQL handler needs; `outbox` is the immediate enqueue after commit (none: the relay enqueues). */
+export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & { outbox?: OutboxPublisher };
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
 
@@ -47,7 +52,7 @@ function countOperations(metrics: Metrics): Plugin {
  * request id, so internals never reach a client.
  */
 export function createGraphQLHandler(
-  deps: Omit<AppDeps, 'redisUrl'>,
+  deps: GraphQLHandlerDeps,
   metrics: Metrics = createMetrics(),
 ): YogaServerInstance<ServerContext, GraphQLContext> {
   const authenticate = createAuthenticator({ prisma: deps.prisma, jwt: deps.config.jwt });
@@ -68,17 +73,25 @@ export function createGraphQLHandler(
         if (error instanceof AuthenticationError) throw new UnauthenticatedError(error.message);
         throw error;
       }
-      return { principal, requestId, logger: requestLogger, deps: { prisma: deps.prisma, logger: requestLogger } };
+      return {
+        principal,
+        requestId,
+        logger: requestLogger,
+        deps: { prisma: deps.prisma, logger: requestLogger, outbox: deps.outbox },
+      };
     },
     maskedErrors: {
       maskError: (error, message) => {
-        const original = error instanceof GraphQLError ? error.originalError : error;
+        const graphqlError = error instanceof GraphQLError ? error : undefined;
+        const original = graphqlError ? graphqlError.originalError : error;
+        // Keep path and locations, so a client can tell which field failed.
+        const where = { nodes: graphqlError?.nodes, path: graphqlError?.path };
         if (original instanceof DomainError) {
-          return new GraphQLError(original.message, { extensions: { code: original.code } });
+          return new GraphQLError(original.message, { ...where, extensions: { code: original.code } });
         }
-        if (error instanceof GraphQLError && !original) return error;
-        logger.error({ err: original ?? error }, 'unexpected error');
-        return new GraphQLError(message, { extensions: { code: 'INTERNAL' } });
+        if (graphqlError && !original) return graphqlError;
+        logger.error({ err: original ?? error, path: graphqlError?.path }, 'unexpected error');
+        return new GraphQLError(message, { ...where, extensions: { code: 'INTERNAL' } });
       },
     },
     plugins: [
@@ -100,7 +113,9 @@ export function createGraphQLHandler(
 export async function startApi(deps: AppDeps): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const { config, logger, prisma } = deps;
   const metrics = createMetrics();
-  const yoga = createGraphQLHandler(deps, metrics);
+  // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
+  const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
+  const yoga = createGraphQLHandler({ ...deps, outbox }, metrics);
   const redis = new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', (error) => logger.warn({ err: error }, 'redis (readiness) connection error'));
   await redis.connect().catch(() => undefined);
@@ -160,6 +175,7 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
         server.closeIdleConnections();
       });
       redis.disconnect();
+      await outbox.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { startWorkers } from '../workers/index.js';
-import { startApi } from './app.js';
+import { startApiProcesses } from './cluster.js';
 import { loadConfig, type Config } from './config/env.js';
 import { applyMigrations } from './db/migrate.js';
 import { createPrisma } from './db/prisma.js';
@@ -13,7 +13,7 @@ import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
  * `npm start`: the one command that runs everything. Without DATABASE_URL it
  * starts a private PostgreSQL, without REDIS_URL a private redis-server (both
  * keep their data under DATA_DIR); then it applies migrations and starts the
- * workers and the API.
+ * workers (in this process) and the API (WEB_CONCURRENCY processes, src/cluster.ts).
  *
  * SIGINT/SIGTERM: stop accepting and close the API, then the workers, Prisma,
  * and last the embedded Redis and PostgreSQL, within SHUTDOWN_DEADLINE_MS,
@@ -187,7 +187,7 @@ async function start(
   own({ name: 'workers', close: () => workers.close() });
   checkpoint();
 
-  const api = await startApi(deps);
+  const api = await startApiProcesses({ ...deps, databaseUrl });
   own({ name: 'API', close: () => api.close() });
   checkpoint();
 

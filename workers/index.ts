@@ -1,9 +1,14 @@
-import { Queue, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '../src/config/env.js';
 import type { PrismaClient } from '../src/db/prisma.js';
+import type { ServiceDeps } from '../src/domain/deps.js';
+import { PermanentJobError } from '../src/domain/errors.js';
 import type { Logger } from '../src/logger.js';
+import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
+import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
+import { outboxProcessors, type OutboxProcessor } from './registry.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -12,42 +17,169 @@ export interface WorkerDeps {
   redisUrl: string;
 }
 
+export interface StartWorkersOptions {
+  /** Run the repeatable maintenance job (default true). */
+  maintenance?: boolean;
+  /** Relay settings, or false for no relay (default: on, with the configured staleness). */
+  relay?: Partial<RelayOptions> | false;
+  /** Only these outbox queues (default: all of the registry). */
+  queues?: (keyof typeof outboxProcessors)[];
+}
+
+export interface WorkersHandle {
+  /** The producer side (tests and the relay use it). */
+  queues: OutboxQueues;
+  /** Stops the relay, lets running jobs finish, then closes the queues and the Redis connections. */
+  close(): Promise<void>;
+}
+
 const MAINTENANCE_EVERY_MS = 5 * 60_000;
+const REDIS_READY_TIMEOUT_MS = 10_000;
+
+function whenReady(connection: Redis, timeoutMs: number): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let lastError: Error | undefined;
+    const onError = (error: Error) => (lastError = error);
+    const timer = setTimeout(() => {
+      connection.off('ready', onReady);
+      connection.off('error', onError);
+      reject(new Error(`cannot reach Redis within ${timeoutMs / 1000} s: ${lastError?.message ?? 'no answer'}`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      connection.off('error', onError);
+      resolve();
+    };
+    connection.once('ready', onReady);
+    connection.on('error', onError);
+  });
+}
+
+/** BullMQ must never lose a queue key to eviction: refuse any other policy. */
+export async function assertNoEviction(connection: Redis): Promise<void> {
+  const info = await connection.info('memory');
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  if (policy && policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is ${policy}: queued jobs could be evicted. Set maxmemory-policy noeviction (BullMQ requires it).`,
+    );
+  }
+}
 
 /**
- * Starts the BullMQ workers. Workers block on Redis, so they get their own
- * connection with `maxRetriesPerRequest: null` (BullMQ requires it).
+ * Starts the worker side: one BullMQ worker per outbox queue (compensation,
+ * renewal bonus), the maintenance worker and its schedule, and the outbox
+ * relay. Workers block on Redis, so they get their own connection with
+ * `maxRetriesPerRequest: null` (BullMQ requires it); producers use a separate
+ * fail-fast connection. Refuses a Redis whose eviction policy is not
+ * `noeviction`.
  */
-export async function startWorkers(deps: WorkerDeps): Promise<{ close(): Promise<void> }> {
+export async function startWorkers(deps: WorkerDeps, options: StartWorkersOptions = {}): Promise<WorkersHandle> {
   const { config, logger, prisma } = deps;
+  const prefix = config.queuePrefix;
+  const producer = createProducerConnection(deps.redisUrl, logger);
+  try {
+    await whenReady(producer, REDIS_READY_TIMEOUT_MS);
+    await assertNoEviction(producer);
+  } catch (error) {
+    producer.disconnect();
+    throw error;
+  }
+
   const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (error) => logger.warn({ err: error }, 'worker redis connection error'));
-  const prefix = config.queuePrefix;
+  const queues = new OutboxQueues(producer, prefix, logger);
+  const serviceDeps: ServiceDeps = { prisma, logger };
+  const workers: Worker[] = [];
 
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
-  await maintenanceQueue.upsertJobScheduler(
-    'points-maintenance',
-    { every: MAINTENANCE_EVERY_MS },
-    { name: 'points-maintenance', opts: { removeOnComplete: 100, removeOnFail: 500 } },
-  );
-  const maintenance = new Worker(
-    MAINTENANCE_QUEUE,
-    async (job) => {
-      const report = await processMaintenance({ prisma, logger: logger.child({ jobId: job.id }) });
-      logger.info({ jobId: job.id, ...report }, 'maintenance done');
-      return report;
-    },
-    { connection, prefix, concurrency: 1 },
-  );
-  maintenance.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'maintenance job failed'));
-  maintenance.on('error', (error) => logger.error({ err: error }, 'maintenance worker error'));
-  logger.info('workers started');
+  const selected = options.queues ?? (Object.keys(outboxProcessors) as (keyof typeof outboxProcessors)[]);
+  for (const queue of selected) {
+    workers.push(outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps }));
+  }
 
+  let maintenanceQueue: Queue | undefined;
+  if (options.maintenance ?? true) {
+    maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
+    maintenanceQueue.on('error', (error) => logger.warn({ err: error }, 'maintenance queue error'));
+    await maintenanceQueue.upsertJobScheduler(
+      'points-maintenance',
+      { every: MAINTENANCE_EVERY_MS },
+      { name: 'points-maintenance', opts: { removeOnComplete: 100, removeOnFail: 500 } },
+    );
+    const maintenance = new Worker(
+      MAINTENANCE_QUEUE,
+      async (job) => {
+        const report = await processMaintenance({ prisma, logger: logger.child({ jobId: job.id }) });
+        logger.info({ jobId: job.id, ...report }, 'maintenance done');
+        return report;
+      },
+      { connection, prefix, concurrency: 1 },
+    );
+    listen(maintenance, MAINTENANCE_QUEUE, logger);
+    workers.push(maintenance);
+  }
+
+  const relay =
+    options.relay === false
+      ? undefined
+      : startOutboxRelay(serviceDeps, queues, { staleAfterMs: config.workers.outboxStaleAfterMs, ...options.relay });
+  logger.info({ queues: selected, concurrency: config.workers.concurrency, relay: relay !== undefined }, 'workers started');
+
+  let closing: Promise<void> | undefined;
   return {
-    close: async () => {
-      await maintenance.close();
-      await maintenanceQueue.close();
-      connection.disconnect();
+    queues,
+    close: () => {
+      closing ??= (async () => {
+        // Order matters: no new hand-overs, then let running jobs commit, then the producers and connections.
+        await relay?.stop();
+        await Promise.all(workers.map((worker) => worker.close()));
+        await Promise.all([queues.close(), maintenanceQueue?.close()]);
+        await connection.quit().catch(() => connection.disconnect());
+        await producer.quit().catch(() => producer.disconnect());
+        logger.info('workers stopped');
+      })();
+      return closing;
     },
   };
+}
+
+function outboxWorker(
+  queue: string,
+  process: OutboxProcessor,
+  ctx: { connection: Redis; prefix: string; config: Config; logger: Logger; serviceDeps: ServiceDeps },
+): Worker {
+  const worker = new Worker(
+    queue,
+    async (job: Job) => {
+      try {
+        return await process(job.data, { ...ctx.serviceDeps, logger: ctx.logger.child({ queue, jobId: job.id }) });
+      } catch (error) {
+        // Retrying cannot help (the subject does not exist, the payload is malformed): fail at once.
+        if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
+    },
+    {
+      connection: ctx.connection,
+      prefix: ctx.prefix,
+      concurrency: ctx.config.workers.concurrency,
+      lockDuration: ctx.config.workers.lockDurationMs,
+      // A dead worker's jobs go back to waiting within about one lock duration.
+      stalledInterval: ctx.config.workers.lockDurationMs,
+    },
+  );
+  listen(worker, queue, ctx.logger);
+  return worker;
+}
+
+function listen(worker: Worker, queue: string, logger: Logger): void {
+  worker.on('failed', (job, error) => {
+    const final = !job || error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const fields = { queue, jobId: job?.id, attemptsMade: job?.attemptsMade, err: error };
+    if (final) logger.error(fields, 'job failed for good');
+    else logger.warn(fields, 'job failed; retrying with back-off');
+  });
+  worker.on('stalled', (jobId) => logger.warn({ queue, jobId }, 'job stalled (its worker died?); recovering it'));
+  worker.on('error', (error) => logger.error({ queue, err: error }, 'worker error'));
 }

@@ -29,6 +29,12 @@ const envSchema = z
     EMBEDDED_REDIS_PORT: z.coerce.number().int().min(1).max(65535).default(63790),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
     WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+    /** Jobs each queue's worker runs at once (they share the database pool). */
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+    /** How long a job's lock lasts without renewal: a dead worker's jobs are recovered after it. */
+    WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+    /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
+    OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   })
@@ -58,6 +64,7 @@ export interface Config {
   embeddedRedisPort: number;
   databasePoolSize: number;
   webConcurrency: number | undefined;
+  workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number };
   introspection: boolean;
   graphiql: boolean;
 }
@@ -88,6 +95,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     embeddedRedisPort: env.EMBEDDED_REDIS_PORT,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     webConcurrency: env.WEB_CONCURRENCY,
+    workers: {
+      concurrency: env.WORKER_CONCURRENCY,
+      lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+      outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
+    },
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,
     graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !isProduction,
   };

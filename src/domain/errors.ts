@@ -97,3 +97,36 @@ export class RewardUnavailableError extends DomainError {
     super(reason === 'OUT_OF_STOCK' ? 'This reward is out of stock' : 'This reward has been retired');
   }
 }
+
+export const CONTRACT_PROBLEMS = ['CANCELLED', 'EXPIRED'] as const;
+export type ContractProblem = (typeof CONTRACT_PROBLEMS)[number];
+
+/** The contract cannot be extended or cancelled any more; `status` says why. */
+export class ContractNotActiveError extends DomainError {
+  readonly code = 'CONTRACT_NOT_ACTIVE';
+  constructor(readonly status: ContractProblem) {
+    super(status === 'CANCELLED' ? 'This contract has been cancelled' : 'This contract has expired');
+  }
+}
+
+/**
+ * A queue job that can never succeed (its subject does not exist): retrying is
+ * pointless. Not a DomainError, so never a typed GraphQL result; the BullMQ
+ * wiring turns it into an `UnrecoverableError` so the job fails at once.
+ */
+export class PermanentJobError extends Error {
+  readonly code = 'PERMANENT_JOB_FAILURE';
+  readonly permanent = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentJobError';
+  }
+}
+
+/** A goodwill decision on a gesture that is no longer waiting for one (already granted or rejected). */
+export class GoodwillNotPendingError extends DomainError {
+  readonly code = 'GOODWILL_NOT_PENDING';
+  constructor(readonly status: 'GRANTED' | 'REJECTED') {
+    super(`This goodwill gesture is already ${status.toLowerCase()}`);
+  }
+}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Prisma } from '../generated/prisma/client.js';
-import type { Tx } from './deps.js';
+import type { RawSql } from '../db/sql.js';
 import { IdempotencyConflictError, ValidationError } from './errors.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,120}$/;
@@ -37,7 +37,7 @@ export type Replayable<T> = T & { replayed: boolean };
  * a different request → IdempotencyConflictError.
  */
 export async function once<T extends object>(
-  tx: Tx,
+  tx: RawSql,
   scope: string,
   key: string,
   request: unknown,
@@ -48,17 +48,28 @@ export async function once<T extends object>(
     INSERT INTO idempotency_records (operation, key, request_hash, result)
     VALUES (${scope}, ${key}, ${requestHash}, 'null'::jsonb)
     ON CONFLICT (operation, key) DO NOTHING`;
-  if (inserted === 0) {
-    const [record] = await tx.$queryRaw<{ request_hash: string; result: T }[]>`
-      SELECT request_hash, result FROM idempotency_records WHERE operation = ${scope} AND key = ${key}`;
-    if (!record || record.request_hash !== requestHash) throw new IdempotencyConflictError(key);
-    return { ...record.result, replayed: true };
-  }
+  if (inserted === 0) return replay<T>(tx, scope, key, requestHash);
   const result = await effect();
+  await recordResult(tx, scope, key, result);
+  return { ...result, replayed: false };
+}
+
+/**
+ * The first answer of (scope, key), whose record was found committed: its
+ * result, or IdempotencyConflictError when it answered another request.
+ */
+export async function replay<T extends object>(tx: RawSql, scope: string, key: string, requestHash: string): Promise<Replayable<T>> {
+  const [record] = await tx.$queryRaw<{ request_hash: string; result: T }[]>`
+    SELECT request_hash, result FROM idempotency_records WHERE operation = ${scope} AND key = ${key}`;
+  if (!record || record.request_hash !== requestHash) throw new IdempotencyConflictError(key);
+  return { ...record.result, replayed: true };
+}
+
+/** Stores the result of the effect that `scope`/`key` reserved (see `once`). */
+export async function recordResult(tx: RawSql, scope: string, key: string, result: object): Promise<void> {
   await tx.$executeRaw`
     UPDATE idempotency_records SET result = ${JSON.stringify(result)}::jsonb
     WHERE operation = ${scope} AND key = ${key}`;
-  return { ...result, replayed: false };
 }
 
 export type JsonObject = Prisma.InputJsonObject;

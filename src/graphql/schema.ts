@@ -4,7 +4,14 @@ import './errors.type.js';
 import './members/members.graphql.js';
 import './points/points.graphql.js';
 import './program/program.graphql.js';
+import './tiers/tiers.graphql.js';
 import './api-keys/api-keys.graphql.js';
+import './vouchers/vouchers.graphql.js';
+import './rewards/rewards.graphql.js';
+import './goodwill/goodwill.graphql.js';
+import './feedback/feedback.graphql.js';
+import './contracts/contracts.graphql.js';
+import './service-failures/service-failures.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

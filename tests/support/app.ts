@@ -4,6 +4,7 @@ import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
 import type { ApiKeyScope, StaffRole } from '../../src/auth/principal.js';
 import { loadConfig } from '../../src/config/env.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
+import type { OutboxPublisher } from '../../src/domain/deps.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { createLogger } from '../../src/logger.js';
@@ -18,9 +19,12 @@ export interface GraphQLResponse<T = Record<string, any>> {
   errors?: { message: string; extensions?: Record<string, unknown>; path?: (string | number)[] }[];
 }
 
-/** An in-process GraphQL client over `yoga.fetch`, as yoga's own tests do. */
-export function createTestApp(prisma: PrismaClient) {
-  const yoga = createGraphQLHandler({ config: testConfig, logger: testLogger, prisma });
+/**
+ * An in-process GraphQL client over `yoga.fetch`, as yoga's own tests do.
+ * `outbox`: the immediate enqueue after commit (src/queues/outbox-queues.ts), for tests with real queues.
+ */
+export function createTestApp(prisma: PrismaClient, options: { outbox?: OutboxPublisher } = {}) {
+  const yoga = createGraphQLHandler({ config: testConfig, logger: testLogger, prisma, outbox: options.outbox });
   const deps = { prisma, logger: testLogger };
 
   async function gql<T = Record<string, any>>(

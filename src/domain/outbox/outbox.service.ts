@@ -1,5 +1,5 @@
 import type { Prisma } from '../../generated/prisma/client.js';
-import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 
 /** Queues that jobs are re-driven into; the worker process consumes them. */
 export type OutboxQueue = 'compensation' | 'renewal-bonus';
@@ -17,6 +17,8 @@ export interface PendingOutboxEvent {
   queue: OutboxQueue;
   jobName: string;
   payload: Prisma.JsonObject;
+  /** How often the relay had handed it to BullMQ before this claim: 0 for a fresh event. */
+  enqueues: number;
 }
 
 /**
@@ -34,6 +36,19 @@ export async function recordOutboxEvent(tx: Tx, event: OutboxEventInput): Promis
 }
 
 /**
+ * After commit: hands events to the API's immediate enqueue, if there is one.
+ * Never throws; an event it cannot enqueue waits in the outbox for the relay.
+ */
+export async function publishOutboxEvents(deps: ServiceDeps, events: readonly CommittedOutboxEvent[]): Promise<void> {
+  if (!deps.outbox || events.length === 0) return;
+  try {
+    await deps.outbox.publish(events);
+  } catch (error) {
+    deps.logger.warn({ err: error, eventIds: events.map((event) => event.id) }, 'immediate enqueue failed; the relay will retry');
+  }
+}
+
+/**
  * Marks an event done, in the transaction of the job's effect. Returns false if
  * it was already done (a retried or duplicated job), so the caller can skip.
  */
@@ -47,17 +62,25 @@ export async function completeOutboxEvent(tx: Tx, eventId: string, now: Date): P
  * Events to hand to BullMQ: never enqueued, or enqueued more than `staleAfterMs`
  * ago and still not completed (the job was lost with Redis, or failed for good
  * before its effect). `SKIP LOCKED` lets several relays run side by side.
+ * Never-enqueued events younger than `freshGraceMs` are left to the API's
+ * immediate enqueue, so the relay does not add every job a second time.
  */
 export async function claimOutboxEvents(
   deps: ServiceDeps,
-  { limit = 200, staleAfterMs = 60_000 }: { limit?: number; staleAfterMs?: number } = {},
+  {
+    limit = 200,
+    staleAfterMs = 60_000,
+    freshGraceMs = 0,
+  }: { limit?: number; staleAfterMs?: number; freshGraceMs?: number } = {},
 ): Promise<PendingOutboxEvent[]> {
   const now = nowOf(deps);
   const staleBefore = new Date(now.getTime() - staleAfterMs);
+  const freshBefore = new Date(now.getTime() - freshGraceMs);
   return deps.prisma.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<PendingOutboxEvent[]>`
-      SELECT id::text, queue, job_name AS "jobName", payload FROM outbox_events
-      WHERE completed_at IS NULL AND (enqueued_at IS NULL OR enqueued_at < ${staleBefore})
+      SELECT id::text, queue, job_name AS "jobName", payload, enqueues FROM outbox_events
+      WHERE completed_at IS NULL
+        AND ((enqueued_at IS NULL AND created_at <= ${freshBefore}) OR enqueued_at < ${staleBefore})
       ORDER BY created_at
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED`;

@@ -1,6 +1,6 @@
 import type { Actor } from '../../auth/principal.js';
 import type { CauseType, LedgerEntryKind } from '../../generated/prisma/client.js';
-import type { Tx } from '../deps.js';
+import type { RawSql } from '../../db/sql.js';
 import { NotFoundError } from '../errors.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
@@ -12,7 +12,7 @@ export interface LockedMember {
   pending: number;
 }
 
-export async function lockMember(tx: Tx, memberId: string): Promise<LockedMember> {
+export async function lockMember(tx: RawSql, memberId: string): Promise<LockedMember> {
   const rows = await tx.$queryRaw<LockedMember[]>`
     SELECT id::text, status::text, tier::text, available_points AS available, pending_points AS pending
     FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
@@ -48,33 +48,117 @@ export interface PostedEntry {
  * The CHECK constraints on `members` refuse a negative balance even if a rule
  * above were wrong; the unique (member, idempotency key) refuses a second entry.
  */
-export async function postEntry(tx: Tx, member: LockedMember, entry: PostEntry): Promise<PostedEntry> {
+export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEntry): Promise<PostedEntry> {
   if (entry.amount !== entry.availableDelta + entry.pendingDelta) {
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
   }
   member.available += entry.availableDelta;
   member.pending += entry.pendingDelta;
   const balanceAfter = member.available + member.pending;
-  const [row] = await tx.$queryRaw<{ id: string }[]>`
-    INSERT INTO ledger_entries
-      (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
-    VALUES
-      (${member.id}::uuid, ${entry.kind}::"LedgerEntryKind", ${entry.amount}, ${balanceAfter},
-       ${entry.causeType}::"CauseType", ${entry.causeRef}, ${entry.actor.type}::"ActorType", ${entry.actor.id},
-       ${entry.idempotencyKey}, ${entry.note ?? null}, ${entry.now})
-    RETURNING id::text`;
   const activity = entry.activity ?? false;
-  await tx.$executeRaw`
-    UPDATE members SET
-      available_points = available_points + ${entry.availableDelta},
-      pending_points = pending_points + ${entry.pendingDelta},
-      lifetime_points = lifetime_points + ${Math.max(entry.amount, 0)},
-      last_activity_at = CASE WHEN ${activity} THEN ${entry.now} ELSE last_activity_at END,
-      status = CASE WHEN ${activity} AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
-      updated_at = ${entry.now}
-    WHERE id = ${member.id}::uuid`;
+  // One statement (one round trip): the entry and the cached balances move together.
+  const [row] = await tx.$queryRaw<{ id: string }[]>`
+    WITH entry AS (
+      INSERT INTO ledger_entries
+        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
+      VALUES
+        (${member.id}::uuid, ${entry.kind}::"LedgerEntryKind", ${entry.amount}::int, ${balanceAfter}::int,
+         ${entry.causeType}::"CauseType", ${entry.causeRef}, ${entry.actor.type}::"ActorType", ${entry.actor.id},
+         ${entry.idempotencyKey}, ${entry.note ?? null}, ${entry.now}::timestamptz)
+      RETURNING id),
+    balance AS (
+      UPDATE members SET
+        available_points = available_points + ${entry.availableDelta}::int,
+        pending_points = pending_points + ${entry.pendingDelta}::int,
+        lifetime_points = lifetime_points + ${Math.max(entry.amount, 0)}::int,
+        last_activity_at = CASE WHEN ${activity}::boolean THEN ${entry.now}::timestamptz ELSE last_activity_at END,
+        status = CASE WHEN ${activity}::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
+        updated_at = ${entry.now}::timestamptz
+      WHERE id = ${member.id}::uuid
+      RETURNING id)
+    SELECT entry.id::text FROM entry, balance`;
+  if (!row) throw new Error(`member ${member.id} vanished while locked`);
   if (activity && member.status === 'PASSIVE') member.status = 'ACTIVE';
-  return { id: row!.id, balanceAfter };
+  return { id: row.id, balanceAfter };
+}
+
+export interface OrderEarning {
+  orderRef: string;
+  /** Decimal string with two places. */
+  orderTotal: string;
+  currency: string;
+  points: number;
+  actor: Actor;
+  idempotencyKey: string;
+  availableAt: Date;
+  expiresAt: Date;
+  now: Date;
+}
+
+/**
+ * What an order earns, in one statement: the EARN entry, its lot, the order
+ * (refunds reverse from it) and the member's cached balances — `postEntry`,
+ * `createLot` and the order row together. The order is unique per member
+ * (ON CONFLICT DO NOTHING): `recorded` is false when it had already earned,
+ * and the caller must then throw, so that the transaction rolls all of it back.
+ * `points` = 0 writes the order alone (no entry, no lot).
+ */
+export async function postOrderEarning(
+  tx: RawSql,
+  member: LockedMember,
+  earning: OrderEarning,
+): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean }> {
+  const { points, now } = earning;
+  if (points === 0) {
+    const rows = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
+      VALUES (${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, 0, NULL, ${now}::timestamptz)
+      ON CONFLICT (member_id, order_ref) DO NOTHING
+      RETURNING id::text`;
+    return { entryId: null, lotId: null, recorded: rows.length === 1 };
+  }
+  const pending = earning.availableAt > now;
+  const availableDelta = pending ? 0 : points;
+  const pendingDelta = pending ? points : 0;
+  const balanceAfter = member.available + availableDelta + member.pending + pendingDelta;
+  const [row] = await tx.$queryRaw<{ entry_id: string; lot_id: string; recorded: boolean }[]>`
+    WITH entry AS (
+      INSERT INTO ledger_entries
+        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+      VALUES
+        (${member.id}::uuid, 'EARN', ${points}::int, ${balanceAfter}::int, 'ORDER', ${earning.orderRef},
+         ${earning.actor.type}::"ActorType", ${earning.actor.id}, ${earning.idempotencyKey}, ${now}::timestamptz)
+      RETURNING id),
+    lot AS (
+      INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
+      SELECT ${member.id}::uuid, entry.id, ${points}::int, ${points}::int, ${earning.availableAt}::timestamptz,
+             ${pending ? null : now}::timestamptz, ${earning.expiresAt}::timestamptz, ${now}::timestamptz
+      FROM entry
+      RETURNING id),
+    recorded AS (
+      INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
+      SELECT ${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, ${points}::int,
+             lot.id, ${now}::timestamptz
+      FROM lot
+      ON CONFLICT (member_id, order_ref) DO NOTHING
+      RETURNING id),
+    balance AS (
+      UPDATE members SET
+        available_points = available_points + ${availableDelta}::int,
+        pending_points = pending_points + ${pendingDelta}::int,
+        lifetime_points = lifetime_points + ${points}::int,
+        last_activity_at = ${now}::timestamptz,
+        status = CASE WHEN status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
+        updated_at = ${now}::timestamptz
+      WHERE id = ${member.id}::uuid
+      RETURNING id)
+    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded
+    FROM entry, lot, balance`;
+  if (!row) throw new Error(`member ${member.id} vanished while locked`);
+  member.available += availableDelta;
+  member.pending += pendingDelta;
+  if (member.status === 'PASSIVE') member.status = 'ACTIVE';
+  return { entryId: row.entry_id, lotId: row.lot_id, recorded: row.recorded };
 }
 
 export interface NewLot {
@@ -86,7 +170,7 @@ export interface NewLot {
 }
 
 /** Creates the lot that holds granted points until they are spent or expire. */
-export async function createLot(tx: Tx, member: LockedMember, lot: NewLot): Promise<string> {
+export async function createLot(tx: RawSql, member: LockedMember, lot: NewLot): Promise<string> {
   const released = lot.availableAt <= lot.now;
   const [row] = await tx.$queryRaw<{ id: string }[]>`
     INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
@@ -107,7 +191,7 @@ export interface Consumption {
  * first). Returns how much came from available and pending points.
  */
 export async function consumeLots(
-  tx: Tx,
+  tx: RawSql,
   memberId: string,
   points: number,
   now: Date,
@@ -147,7 +231,7 @@ export async function consumeLots(
  * calls this for every member with due lots; point operations call it first so
  * they never depend on the worker's timing.
  */
-export async function settleMember(tx: Tx, member: LockedMember, now: Date, actor: Actor): Promise<void> {
+export async function settleMember(tx: RawSql, member: LockedMember, now: Date, actor: Actor): Promise<void> {
   const released = await tx.$queryRaw<{ total: number | null }[]>`
     WITH due AS (
       UPDATE point_lots SET released_at = ${now}

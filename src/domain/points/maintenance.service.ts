@@ -2,17 +2,21 @@ import { SYSTEM_ACTOR } from '../../auth/principal.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { addMonths } from '../time.js';
 import { loadProgram } from '../program/program.service.js';
+import { reviewTiers, type TierReviewReport } from '../tiers/tiers.service.js';
 import { lockMember, settleMember } from './ledger.js';
 
 export interface MaintenanceReport {
   membersSettled: number;
   membersMarkedPassive: number;
+  /** Tier anniversaries handled (downgrades, retained and protected tiers). */
+  tierReview: TierReviewReport;
 }
 
 /**
  * Releases points whose return window has passed and expires lots past their
  * date, member by member (each in its own short transaction, so the job never
- * holds many locks), then marks members without activity as PASSIVE.
+ * holds many locks), reviews tiers whose anniversary has passed, then marks
+ * members without activity as PASSIVE.
  * Idempotent: a second run right after finds nothing to do.
  */
 export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): Promise<MaintenanceReport> {
@@ -34,10 +38,11 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
     }
     if (due.length < batchSize) break;
   }
+  const tierReview = await reviewTiers(deps, now, batchSize);
   const { settings } = await loadProgram(deps.prisma);
   const cutoff = addMonths(now, -settings.passiveAfterMonths);
   const membersMarkedPassive = await deps.prisma.$executeRaw`
     UPDATE members SET status = 'PASSIVE', updated_at = ${now}
     WHERE status = 'ACTIVE' AND last_activity_at < ${cutoff}`;
-  return { membersSettled, membersMarkedPassive };
+  return { membersSettled, membersMarkedPassive, tierReview };
 }

@@ -1,13 +1,23 @@
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
+import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import { loadProgram } from '../program/program.service.js';
+import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
+import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import { applyTierUpgrade } from '../tiers/tiers.service.js';
 import { addDays, addMonths } from '../time.js';
 import * as check from '../validation.js';
-import { consumeLots, createLot, lockMember, postEntry, settleMember, type LockedMember } from './ledger.js';
+import {
+  consumeLots,
+  createLot,
+  lockMember,
+  postEntry,
+  postOrderEarning,
+  settleMember,
+  type LockedMember,
+} from './ledger.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
 export interface PointsResult {
@@ -59,6 +69,57 @@ export async function inMemberTransaction<T extends object>(
   });
 }
 
+/**
+ * The same frame as `inMemberTransaction` for the hot operations (earn,
+ * redeem), in as few round trips as its rules allow: one statement locks the
+ * member, reserves the idempotency key (the INSERT reads the locked row, so it
+ * runs after the lock: a replay still waits for the first request), says
+ * whether any lot is due to be released or expired, and reads the settings'
+ * version (md5 of their JSON; parsed settings are cached per version, see
+ * `settingsForHash`). Settling runs only when a lot is due. The effect gets a
+ * `RawSql` transaction: on node-postgres directly (db/sql.ts), not through
+ * Prisma's engine.
+ */
+export async function inPointTransaction<T extends object>(
+  deps: ServiceDeps,
+  operation: string,
+  memberId: string,
+  idempotencyKey: string,
+  request: unknown,
+  effect: (tx: RawSql, member: LockedMember, settings: ProgramSettings, now: Date) => Promise<T>,
+): Promise<Replayable<T>> {
+  const now = nowOf(deps);
+  const scope = `${operation}:${memberId}`;
+  const requestHash = fingerprint(request);
+  return sqlTransaction(deps.prisma, async (tx) => {
+    const [opened] = await tx.$queryRaw<(LockedMember & { fresh: boolean; due: boolean; settings_hash: string | null })[]>`
+      WITH member AS (
+        SELECT id, status, tier, available_points, pending_points FROM members WHERE id = ${memberId}::uuid FOR UPDATE),
+      reserved AS (
+        INSERT INTO idempotency_records (operation, key, request_hash, result)
+        SELECT ${scope}, ${idempotencyKey}, ${requestHash}, 'null'::jsonb FROM member
+        ON CONFLICT (operation, key) DO NOTHING
+        RETURNING 1)
+      SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
+             EXISTS (SELECT 1 FROM reserved) AS fresh,
+             EXISTS (SELECT 1 FROM point_lots l
+                     WHERE l.member_id = m.id AND l.expires_at <= ${now}::timestamptz AND l.expired_at IS NULL)
+               OR EXISTS (SELECT 1 FROM point_lots l
+                          WHERE l.member_id = m.id AND l.released_at IS NULL AND l.available_at <= ${now}::timestamptz
+                            AND l.expired_at IS NULL) AS due,
+             (SELECT md5(p.settings::text) FROM program p WHERE p.id = 1) AS settings_hash
+      FROM member m`;
+    if (!opened) throw new NotFoundError('Member', memberId);
+    if (!opened.fresh) return replay<T>(tx, scope, idempotencyKey, requestHash);
+    const { fresh: _fresh, due, settings_hash: settingsHash, ...member } = opened;
+    const settings = await settingsForHash(tx, settingsHash);
+    if (due) await settleMember(tx, member, now, SYSTEM_ACTOR);
+    const result = await effect(tx, member, settings, now);
+    await recordResult(tx, scope, idempotencyKey, result);
+    return { ...result, replayed: false };
+  });
+}
+
 export interface EarnPointsInput {
   memberId: string;
   orderRef: string;
@@ -72,7 +133,8 @@ export interface EarnPointsInput {
 /**
  * Earns points for an order. The points are pending for the return window, then
  * available; they expire after the program's expiry period. One earn per order
- * (unique member + order ref); one effect per idempotency key.
+ * (unique member + order ref); one effect per idempotency key. Points that lift
+ * the member over a tier threshold upgrade them in the same transaction.
  */
 export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, caller: Caller) {
   const memberId = check.uuid('memberId', input.memberId);
@@ -84,54 +146,35 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   if (explicit !== null && !caller.isAdmin) throw new ForbiddenError('Only admins may set an explicit amount of points');
 
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
-  return inMemberTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now) => {
+  return inPointTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now) => {
     assertCanTransact(member);
     if (currency !== null && currency !== settings.currency) {
       throw new ValidationError('currency', `the program runs in ${settings.currency}`);
     }
-    const existing = await tx.pointOrder.findUnique({ where: { memberId_orderRef: { memberId, orderRef } } });
-    if (existing) throw new ValidationError('orderRef', 'this order has already earned points');
-
     const points = explicit ?? pointsForOrder(settings, member.tier, orderTotal);
-    if (points > check.MAX_POINTS) throw new ValidationError('orderTotal', 'order earns more points than allowed');
-    let entryId: string | null = null;
-    let lotId: string | null = null;
-    if (points > 0) {
-      const availableAt = addDays(now, settings.returnWindowDays);
-      const pending = availableAt > now;
-      const entry = await postEntry(tx, member, {
-        kind: 'EARN',
-        amount: points,
-        availableDelta: pending ? 0 : points,
-        pendingDelta: pending ? points : 0,
-        causeType: 'ORDER',
-        causeRef: orderRef,
-        actor: caller.actor,
-        idempotencyKey: `earnPoints:${key}`,
-        activity: true,
-        now,
-      });
-      entryId = entry.id;
-      lotId = await createLot(tx, member, {
-        entryId: entry.id,
-        points,
-        availableAt,
-        expiresAt: addMonths(now, settings.pointExpiryMonths),
-        now,
-      });
+    if (points > check.MAX_POINTS) {
+      // A repeated order is the first thing wrong with it, as for any other order.
+      const [existing] = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id::text FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef}`;
+      if (existing) throw new ValidationError('orderRef', 'this order has already earned points');
+      throw new ValidationError('orderTotal', 'order earns more points than allowed');
     }
-    await tx.pointOrder.create({
-      data: {
-        memberId,
-        orderRef,
-        orderTotal: orderTotal.toFixed(2),
-        currency: settings.currency,
-        pointsEarned: points,
-        lotId,
-        createdAt: now,
-      },
+    const posted = await postOrderEarning(tx, member, {
+      orderRef,
+      orderTotal: orderTotal.toFixed(2),
+      currency: settings.currency,
+      points,
+      actor: caller.actor,
+      idempotencyKey: `earnPoints:${key}`,
+      availableAt: addDays(now, settings.returnWindowDays),
+      expiresAt: addMonths(now, settings.pointExpiryMonths),
+      now,
     });
-    return { memberId, entryId, points } satisfies PointsResult;
+    // Unique (member, order): the rollback takes the entry and lot back with it.
+    if (!posted.recorded) throw new ValidationError('orderRef', 'this order has already earned points');
+    // After the entry, so it counts; `points` above used the tier before it.
+    if (points > 0) await applyTierUpgrade(tx, member, settings, now);
+    return { memberId, entryId: posted.entryId, points } satisfies PointsResult;
   });
 }
 
@@ -152,7 +195,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   const points = check.positivePoints('points', input.points);
   const reference = input.reference == null ? null : check.text('reference', input.reference);
   const key = checkIdempotencyKey(input.idempotencyKey);
-  return inMemberTransaction(deps, 'redeemPoints', memberId, key, { points, reference }, async (tx, member, _s, now) => {
+  return inPointTransaction(deps, 'redeemPoints', memberId, key, { points, reference }, async (tx, member, _s, now) => {
     assertCanTransact(member);
     const entryId = await spendPoints(tx, member, points, {
       kind: 'REDEEM',
@@ -168,7 +211,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
 
 /** Debits `points` from available lots (FIFO) with one ledger entry; throws InsufficientPointsError. */
 export async function spendPoints(
-  tx: Tx,
+  tx: RawSql,
   member: LockedMember,
   points: number,
   entry: {

@@ -1,5 +1,6 @@
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { Actor } from '../../auth/principal.js';
+import type { RawSql } from '../../db/sql.js';
 import type { ServiceDeps, Tx } from '../deps.js';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings } from './program-settings.js';
@@ -25,6 +26,44 @@ export async function loadProgram(db: Tx | ServiceDeps['prisma']): Promise<Progr
     INSERT INTO program (id, settings) VALUES (1, ${JSON.stringify(DEFAULT_PROGRAM_SETTINGS)}::jsonb)
     ON CONFLICT (id) DO NOTHING`;
   return loadProgram(db);
+}
+
+/** Parsed settings by the md5 of their JSON text: a few versions at most per process. */
+const settingsByHash = new Map<string, ProgramSettings>();
+const SETTINGS_CACHE_SIZE = 8;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The settings whose JSON text has md5 `hash`, as the caller read it in its own
+ * transaction (`SELECT md5(settings::text) FROM program WHERE id = 1`, folded
+ * into a statement it sends anyway). Each version is read and validated once
+ * per process, then served from memory (frozen: shared by every request). No
+ * staleness: the hash comes from the caller's transaction, so an
+ * `updateProgram` that committed before it applies to it, on every instance,
+ * without restart. `hash` null: the row does not exist yet and is created with
+ * the defaults.
+ */
+export async function settingsForHash(tx: RawSql, hash: string | null): Promise<ProgramSettings> {
+  const cached = hash === null ? undefined : settingsByHash.get(hash);
+  if (cached) return cached;
+  if (hash === null) {
+    await tx.$executeRaw`
+      INSERT INTO program (id, settings) VALUES (1, ${JSON.stringify(DEFAULT_PROGRAM_SETTINGS)}::jsonb)
+      ON CONFLICT (id) DO NOTHING`;
+  }
+  const [row] = await tx.$queryRaw<{ settings: unknown; hash: string }[]>`
+    SELECT settings, md5(settings::text) AS hash FROM program WHERE id = 1`;
+  const settings = deepFreeze(programSettingsSchema.parse(row!.settings));
+  if (settingsByHash.size >= SETTINGS_CACHE_SIZE) settingsByHash.clear();
+  settingsByHash.set(row!.hash, settings);
+  return settings;
 }
 
 export async function getProgram(deps: ServiceDeps): Promise<ProgramView> {
@@ -86,4 +125,15 @@ export async function updateProgram(
     });
     return { settings: parsed.data, version, updatedAt: updated.updatedAt };
   });
+}
+
+/** Dotted paths of the settings that differ between two versions (for the audit trail). */
+export function changedSettings(before: unknown, after: unknown, path = ''): string[] {
+  const isRecord = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isRecord(before) || !isRecord(after)) {
+    return JSON.stringify(before) === JSON.stringify(after) ? [] : [path];
+  }
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  return keys.flatMap((key) => changedSettings(before[key], after[key], path ? `${path}.${key}` : key));
 }

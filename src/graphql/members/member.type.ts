@@ -43,7 +43,10 @@ export const MemberRef = builder.prismaNode('Member', {
     locale: t.exposeString('locale', { description: 'Language tag for communication.' }),
     status: t.expose('status', { type: MemberStatusEnum, description: 'Lifecycle status.' }),
     tier: t.expose('tier', { type: TierEnum, description: 'Current tier.' }),
-    tierSince: t.expose('tierSince', { type: 'DateTime', description: 'When the current tier was reached.' }),
+    tierSince: t.expose('tierSince', {
+      type: 'DateTime',
+      description: 'When the current tier was reached or last confirmed at a review; the next review is 12 months later.',
+    }),
     enrolledAt: t.expose('enrolledAt', { type: 'DateTime', description: 'When the member enrolled.' }),
     lastActivityAt: t.expose('lastActivityAt', {
       type: 'DateTime',

@@ -1,7 +1,17 @@
-import { getProgram, type ProgramView } from '../../domain/program/program.service.js';
+import { actorOf } from '../../auth/principal.js';
+import { ValidationError } from '../../domain/errors.js';
+import {
+  changedSettings,
+  getProgram,
+  updateProgram,
+  type ProgramPatch,
+  type ProgramView,
+} from '../../domain/program/program.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
+import { tierRules, type TierRuleView } from '../../domain/tiers/tiers.service.js';
 import { builder } from '../builder.js';
-import { TierEnum } from '../enums.js';
+import { ActorTypeEnum, TierEnum } from '../enums.js';
+import { COMMON_ERRORS } from '../errors.type.js';
 
 export interface MoneyShape {
   amount: string;
@@ -16,20 +26,124 @@ export const Money = builder.objectRef<MoneyShape>('Money').implement({
   }),
 });
 
-type TierName = keyof ProgramSettings['tiers'];
-const TierRule = builder
-  .objectRef<{ tier: TierName } & ProgramSettings['tiers'][TierName]>('TierRule')
+export const TierRule = builder.objectRef<TierRuleView>('TierRule').implement({
+  description: 'How a tier is reached and what it is worth.',
+  fields: (t) => ({
+    tier: t.expose('tier', { type: TierEnum, description: 'The tier.' }),
+    threshold: t.exposeInt('threshold', { description: 'Qualifying points in the rolling window to reach it.' }),
+    multiplier: t.exposeFloat('multiplier', { description: 'Earn multiplier.' }),
+    compensationFactor: t.exposeFloat('compensationFactor', { description: 'Factor on compensation vouchers.' }),
+  }),
+});
+
+/** A policy object of the settings, with the program currency for its money fields. */
+type WithCurrency<T> = T & { currency: string };
+const money = (amount: string, currency: string): MoneyShape => ({ amount, currency });
+
+type CompensationShape = WithCurrency<ProgramSettings['compensation']>;
+
+const CompensationBaseValues = builder
+  .objectRef<WithCurrency<ProgramSettings['compensation']['baseBySeverity']>>('CompensationBaseValues')
   .implement({
-    description: 'How a tier is reached and what it is worth.',
+    description: 'Base value of a compensation voucher by the severity of the service failure.',
     fields: (t) => ({
-      tier: t.expose('tier', { type: TierEnum, description: 'The tier.' }),
-      threshold: t.exposeInt('threshold', { description: 'Qualifying points in the rolling window to reach it.' }),
-      multiplier: t.exposeFloat('multiplier', { description: 'Earn multiplier.' }),
-      compensationFactor: t.exposeFloat('compensationFactor', { description: 'Factor on compensation vouchers.' }),
+      low: t.field({ type: Money, description: 'LOW severity.', resolve: (b) => money(b.LOW, b.currency) }),
+      medium: t.field({ type: Money, description: 'MEDIUM severity.', resolve: (b) => money(b.MEDIUM, b.currency) }),
+      high: t.field({ type: Money, description: 'HIGH severity.', resolve: (b) => money(b.HIGH, b.currency) }),
+      critical: t.field({
+        type: Money,
+        description: 'CRITICAL severity.',
+        resolve: (b) => money(b.CRITICAL, b.currency),
+      }),
     }),
   });
 
-const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
+const CompensationPolicy = builder.objectRef<CompensationShape>('CompensationPolicy').implement({
+  description: 'How service failures are compensated: base × tier factor × repeat factor, capped per member.',
+  fields: (t) => ({
+    baseBySeverity: t.field({
+      type: CompensationBaseValues,
+      description: 'Base voucher value by severity.',
+      resolve: (c) => ({ ...c.baseBySeverity, currency: c.currency }),
+    }),
+    repeatWindowDays: t.exposeInt('repeatWindowDays', {
+      description: 'Failures of one member within this many days count as repeats.',
+    }),
+    secondFailureFactor: t.exposeFloat('secondFailureFactor', { description: 'Factor for the second failure in the window.' }),
+    laterFailureFactor: t.exposeFloat('laterFailureFactor', {
+      description: 'Factor for the third and later failures in the window.',
+    }),
+    capWindowDays: t.exposeInt('capWindowDays', { description: 'Rolling window of the per-member cap, in days.' }),
+    capAmount: t.field({
+      type: Money,
+      description: 'Most compensation one member receives in the cap window; more goes to review.',
+      resolve: (c) => money(c.capAmount, c.currency),
+    }),
+  }),
+});
+
+const RenewalPolicy = builder.objectRef<ProgramSettings['renewal']>('RenewalPolicy').implement({
+  description: 'Bonus points for contract extensions.',
+  fields: (t) => ({
+    pointsPer12Months: t.exposeInt('pointsPer12Months', {
+      description: 'Points per 12 months of new term, before the tier multiplier.',
+    }),
+    consecutiveBonusPercent: t.exposeInt('consecutiveBonusPercent', {
+      description: 'Extra percent per consecutive earlier renewal.',
+    }),
+    consecutiveBonusCapPercent: t.exposeInt('consecutiveBonusCapPercent', {
+      description: 'Most extra percent from consecutive renewals.',
+    }),
+    clawbackDays: t.exposeInt('clawbackDays', {
+      description: 'Days within which a cancelled extension takes its bonus back.',
+    }),
+  }),
+});
+
+const GoodwillAuthority = builder
+  .objectRef<WithCurrency<ProgramSettings['goodwill']>>('GoodwillAuthority')
+  .implement({
+    description: 'Default authority of an agent for goodwill gestures; above it a gesture waits for approval.',
+    fields: (t) => ({
+      perGestureLimit: t.field({
+        type: Money,
+        description: 'Most money value of one gesture.',
+        resolve: (g) => money(g.perGestureLimit, g.currency),
+      }),
+      perGesturePointsLimit: t.exposeInt('perGesturePointsLimit', { description: 'Most points in one gesture.' }),
+      monthlyBudget: t.field({
+        type: Money,
+        description: 'Most an agent grants per calendar month.',
+        resolve: (g) => money(g.monthlyBudget, g.currency),
+      }),
+    }),
+  });
+
+const ProgramChangeRef = builder.prismaObject('ProgramChange', {
+  description: 'One change of the program settings, for the audit trail.',
+  authScopes: { staff: 'ADMIN' },
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Change id.' }),
+    version: t.exposeInt('version', { description: 'The version this change created.' }),
+    actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),
+    actorId: t.exposeString('actorId', { description: 'Id of that caller (staff id or API key id).' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the change was made.' }),
+    before: t.string({
+      description: 'The complete settings before the change, as a JSON document.',
+      resolve: (change) => JSON.stringify(change.before),
+    }),
+    after: t.string({
+      description: 'The complete settings after the change, as a JSON document.',
+      resolve: (change) => JSON.stringify(change.after),
+    }),
+    changedSettings: t.stringList({
+      description: 'Dotted paths of the settings that differ, e.g. "tiers.SILVER.threshold".',
+      resolve: (change) => changedSettings(change.before, change.after),
+    }),
+  }),
+});
+
+export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
   description: 'The program settings: every rule that can be changed without code or restart.',
   fields: (t) => ({
     version: t.exposeInt('version', { description: 'Increases with every change.' }),
@@ -63,8 +177,39 @@ const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
     tiers: t.field({
       type: [TierRule],
       description: 'Tier rules, lowest first.',
-      resolve: (p) =>
-        (['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const).map((tier) => ({ tier, ...p.settings.tiers[tier] })),
+      resolve: (p) => tierRules(p.settings),
+    }),
+    tierQualifyingMonths: t.int({
+      description: 'Rolling window, in months, in which qualifying points count towards a tier.',
+      resolve: (p) => p.settings.tierQualifyingMonths,
+    }),
+    tierProtectionDays: t.int({
+      description: 'A service failure this many days before a tier review protects the tier from a downgrade.',
+      resolve: (p) => p.settings.tierProtectionDays,
+    }),
+    compensation: t.field({
+      type: CompensationPolicy,
+      description: 'How service failures are compensated.',
+      resolve: (p) => ({ ...p.settings.compensation, currency: p.settings.currency }),
+    }),
+    renewal: t.field({
+      type: RenewalPolicy,
+      description: 'Bonus points for contract extensions.',
+      resolve: (p) => p.settings.renewal,
+    }),
+    goodwill: t.field({
+      type: GoodwillAuthority,
+      description: 'Default agent authority for goodwill gestures.',
+      resolve: (p) => ({ ...p.settings.goodwill, currency: p.settings.currency }),
+    }),
+    changes: t.prismaConnection({
+      type: ProgramChangeRef,
+      cursor: 'id',
+      nullable: true,
+      description: 'The audit trail of setting changes, newest first (admins only; null with an error for others).',
+      authScopes: { staff: 'ADMIN' },
+      resolve: (query, _program, _args, ctx) =>
+        ctx.deps.prisma.programChange.findMany({ ...query, orderBy: { version: 'desc' } }),
     }),
   }),
 });
@@ -75,5 +220,177 @@ builder.queryField('program', (t) =>
     description: 'The current program settings.',
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     resolve: (_root, _args, ctx) => getProgram(ctx.deps),
+  }),
+);
+
+// ---------------------------------------------------------------------------
+// updateProgram
+
+const TierRuleInput = builder.inputType('TierRuleInput', {
+  description: 'Changes to one tier; omitted fields keep their value.',
+  fields: (t) => ({
+    tier: t.field({ type: TierEnum, required: true, description: 'The tier to change (each at most once).' }),
+    threshold: t.field({
+      type: 'Points',
+      required: false,
+      description: 'Qualifying points to reach it; BRONZE stays 0, each tier above the one below.',
+    }),
+    multiplier: t.float({ required: false, description: 'Earn multiplier, 0.1–10.' }),
+    compensationFactor: t.float({ required: false, description: 'Factor on compensation vouchers, 0.1–10.' }),
+  }),
+});
+
+const CompensationBaseValuesInput = builder.inputType('CompensationBaseValuesInput', {
+  description: 'Base compensation values by severity, decimal strings in the program currency.',
+  fields: (t) => ({
+    low: t.string({ required: false, description: 'LOW severity, e.g. "5.00".' }),
+    medium: t.string({ required: false, description: 'MEDIUM severity.' }),
+    high: t.string({ required: false, description: 'HIGH severity.' }),
+    critical: t.string({ required: false, description: 'CRITICAL severity.' }),
+  }),
+});
+
+const CompensationPolicyInput = builder.inputType('CompensationPolicyInput', {
+  description: 'Changes to the compensation policy; omitted fields keep their value.',
+  fields: (t) => ({
+    baseBySeverity: t.field({
+      type: CompensationBaseValuesInput,
+      required: false,
+      description: 'Base voucher value by severity.',
+    }),
+    repeatWindowDays: t.int({ required: false, description: 'Window in which failures count as repeats, days.' }),
+    secondFailureFactor: t.float({ required: false, description: 'Factor for the second failure, 1–10.' }),
+    laterFailureFactor: t.float({ required: false, description: 'Factor for the third and later failures, 1–10.' }),
+    capWindowDays: t.int({ required: false, description: 'Rolling window of the per-member cap, days.' }),
+    capAmount: t.string({ required: false, description: 'Per-member cap, decimal string.' }),
+  }),
+});
+
+const RenewalPolicyInput = builder.inputType('RenewalPolicyInput', {
+  description: 'Changes to the renewal bonus policy; omitted fields keep their value.',
+  fields: (t) => ({
+    pointsPer12Months: t.field({
+      type: 'Points',
+      required: false,
+      description: 'Points per 12 months of new term (whole, ≥ 0).',
+    }),
+    consecutiveBonusPercent: t.int({ required: false, description: 'Extra percent per consecutive renewal, 0–100.' }),
+    consecutiveBonusCapPercent: t.int({ required: false, description: 'Most extra percent, 0–500.' }),
+    clawbackDays: t.int({ required: false, description: 'Days within which a cancellation takes the bonus back.' }),
+  }),
+});
+
+const GoodwillAuthorityInput = builder.inputType('GoodwillAuthorityInput', {
+  description: 'Changes to the default goodwill authority; omitted fields keep their value.',
+  fields: (t) => ({
+    perGestureLimit: t.string({ required: false, description: 'Most money value of one gesture, decimal string.' }),
+    perGesturePointsLimit: t.field({
+      type: 'Points',
+      required: false,
+      description: 'Most points in one gesture (whole, ≥ 0).',
+    }),
+    monthlyBudget: t.string({ required: false, description: 'Monthly budget of an agent, decimal string.' }),
+  }),
+});
+
+const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
+  description:
+    'Changes to the program settings; omitted fields keep their value. The result is validated as a whole: ' +
+    'an invalid setting is a ValidationError naming its path, and nothing is stored.',
+  fields: (t) => ({
+    expectedVersion: t.int({
+      required: false,
+      description: 'The version the change is based on; a different current version is a ValidationError.',
+    }),
+    currency: t.string({ required: false, description: 'Program currency, ISO 4217.' }),
+    pointsPerCurrencyUnit: t.float({
+      required: false,
+      description: 'Points per 1.00 of order value, before the tier multiplier (0–1000).',
+    }),
+    pointValue: t.string({ required: false, description: 'Money value of one point, decimal string.' }),
+    returnWindowDays: t.int({ required: false, description: 'Days earned points stay pending (0–365).' }),
+    pointExpiryMonths: t.int({ required: false, description: 'Months after which points expire (1–120).' }),
+    passiveAfterMonths: t.int({ required: false, description: 'Months without activity before PASSIVE (1–120).' }),
+    tiers: t.field({ type: [TierRuleInput], required: false, description: 'Changes to tiers, one entry per tier.' }),
+    tierQualifyingMonths: t.int({ required: false, description: 'Rolling qualifying window in months (1–36).' }),
+    tierProtectionDays: t.int({
+      required: false,
+      description: 'Days before a review in which a service failure protects the tier (0–365).',
+    }),
+    voucherValidityDays: t.int({ required: false, description: 'Default voucher validity in days (1–3650).' }),
+    compensation: t.field({ type: CompensationPolicyInput, required: false, description: 'Compensation policy.' }),
+    renewal: t.field({ type: RenewalPolicyInput, required: false, description: 'Renewal bonus policy.' }),
+    goodwill: t.field({ type: GoodwillAuthorityInput, required: false, description: 'Default goodwill authority.' }),
+  }),
+});
+
+type Input = typeof UpdateProgramInput.$inferInput;
+
+/** Drops nulls and undefined: an omitted (or null) field keeps its current value. */
+function given<T extends Record<string, unknown>>(fields: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value != null)) as {
+    [K in keyof T]?: NonNullable<T[K]>;
+  };
+}
+
+/** The GraphQL input as a domain patch (tiers keyed by name). */
+function programPatch(input: Input): ProgramPatch {
+  const patch: ProgramPatch = given({
+    currency: input.currency,
+    pointsPerCurrencyUnit: input.pointsPerCurrencyUnit,
+    pointValue: input.pointValue,
+    returnWindowDays: input.returnWindowDays,
+    pointExpiryMonths: input.pointExpiryMonths,
+    passiveAfterMonths: input.passiveAfterMonths,
+    tierQualifyingMonths: input.tierQualifyingMonths,
+    tierProtectionDays: input.tierProtectionDays,
+    voucherValidityDays: input.voucherValidityDays,
+  });
+  if (input.tiers != null) {
+    const tiers: NonNullable<ProgramPatch['tiers']> = {};
+    input.tiers.forEach((rule, index) => {
+      if (tiers[rule.tier]) throw new ValidationError(`tiers.${index}.tier`, `${rule.tier} is listed more than once`);
+      tiers[rule.tier] = given({
+        threshold: rule.threshold,
+        multiplier: rule.multiplier,
+        compensationFactor: rule.compensationFactor,
+      });
+    });
+    patch.tiers = tiers;
+  }
+  if (input.compensation != null) {
+    const { baseBySeverity: base, ...rest } = input.compensation;
+    patch.compensation = given(rest);
+    if (base != null) {
+      patch.compensation.baseBySeverity = given({ LOW: base.low, MEDIUM: base.medium, HIGH: base.high, CRITICAL: base.critical });
+    }
+  }
+  if (input.renewal != null) patch.renewal = given(input.renewal);
+  if (input.goodwill != null) patch.goodwill = given(input.goodwill);
+  return patch;
+}
+
+const UpdateProgramPayload = builder.objectRef<{ program: ProgramView }>('UpdateProgramPayload').implement({
+  description: 'The program settings after the change.',
+  fields: (t) => ({
+    program: t.field({ type: ProgramRef, description: 'The new settings and version.', resolve: (p) => p.program }),
+  }),
+});
+
+builder.mutationField('updateProgram', (t) =>
+  t.field({
+    type: UpdateProgramPayload,
+    description: 'Changes program settings (admins). Applies to every request from the next one on, without restart; audited.',
+    authScopes: { staff: 'ADMIN' },
+    errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'UpdateProgramResult' } },
+    args: { input: t.arg({ type: UpdateProgramInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const program = await updateProgram(
+        ctx.deps,
+        { patch: programPatch(input), expectedVersion: input.expectedVersion },
+        actorOf(ctx.principal),
+      );
+      return { program };
+    },
   }),
 );

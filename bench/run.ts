@@ -1,0 +1,714 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildSchema, GraphQLObjectType, isObjectType, type GraphQLSchema } from 'graphql';
+import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
+import type { LoadKind, LoadResult, LoadSpec } from './load.js';
+import { createBenchDatabase, seed } from './seed.js';
+import { BENCH_REDIS, databaseExists, databaseUrl, dropDatabase, memberId, percentile, sleep, withAdminClient } from './support.js';
+
+/**
+ * `npm run bench`: seeds a bench database, starts the service as a user would
+ * (its own process, NODE_ENV=production, `WEB_CONCURRENCY` API processes) and
+ * the baselines (bench/baseline-server.ts, pgbench, BullMQ), loads each path
+ * with autocannon from a separate process, and prints and writes a table of
+ * req/s, p50, p99, API RSS and each path's ratio to its baseline at the same
+ * number of processes. `npm run bench -- --scale` compares member-status and
+ * earnPoints at 10 thousand and 1 million members. See bench/README.md.
+ */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BENCH = path.join(ROOT, 'bench');
+
+const { values: args } = parseArgs({
+  options: {
+    members: { type: 'string', default: '10000' },
+    entries: { type: 'string', default: '20' },
+    vouchers: { type: 'string', default: '6' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    processes: { type: 'string' },
+    paths: { type: 'string' },
+    'pool-size': { type: 'string', default: '20' },
+    'job-concurrency': { type: 'string', default: '20' },
+    scale: { type: 'boolean', default: false },
+    'scale-members': { type: 'string', default: '1000000' },
+    'scale-small': { type: 'string', default: '10000' },
+    'scale-entries': { type: 'string', default: '5' },
+    reuse: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(BENCH, 'results') },
+  },
+});
+
+const num = (name: keyof typeof args) => {
+  const value = Number(args[name]);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a number`);
+  return value;
+};
+
+const cores = availableParallelism();
+const duration = num('duration');
+const warmup = num('warmup');
+const connections = num('connections');
+const poolSize = num('pool-size');
+const processCounts = (args.processes ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
+const ALL_PATHS = ['bare', 'lookup', 'raw-earn', 'pgbench', 'status', 'earn', 'redeem', 'voucher', 'compensation', 'bullmq'];
+const selected = new Set(args.paths ? args.paths.split(',') : ALL_PATHS);
+const runId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).toLowerCase()}_${randomBytes(2).toString('hex')}`;
+const SERVICE_PORT = 4781;
+const BASELINE_PORT = 4791;
+
+// ---------------------------------------------------------------------------
+// Processes: every child is tracked and stopped on the way out.
+
+const children = new Set<ChildProcess>();
+let logDir = '';
+
+function startProcess(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(command, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const log = path.join(logDir, `${name}.log`);
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk));
+  child.once('exit', () => void writeFile(log, Buffer.concat(chunks)).catch(() => undefined));
+  return child;
+}
+
+async function stopProcess(child: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+function stopAllNow(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+process.on('exit', stopAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    console.error(`bench: ${signal}, stopping`);
+    stopAllNow();
+    process.exit(130);
+  });
+}
+
+/** Runs a command to completion (bounded), returning stdout. */
+function runToEnd(command: string, argv: string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${path.basename(command)} ${argv.slice(0, 2).join(' ')} exited ${code}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: the server exited (${child.exitCode}); see ${logDir}`);
+    const ok = await fetch(url).then((response) => response.ok, () => false);
+    if (ok) return;
+    await sleep(200);
+  }
+  throw new Error(`${url} not ready within ${timeoutMs / 1000} s; see ${logDir}`);
+}
+
+// ---------------------------------------------------------------------------
+// RSS of the API processes: the process itself, or its cluster workers.
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** Largest RSS among the API processes (the cluster workers when there are several). */
+async function apiRss(server: ChildProcess, processes: number): Promise<number> {
+  const pid = server.pid!;
+  const pids = processes > 1 ? await childPids(pid) : [pid];
+  const sizes = await Promise.all(pids.map(rssMb));
+  return Math.max(...sizes.filter(Number.isFinite));
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  processes: number;
+}
+
+async function startBaseline(database: string, processes: number): Promise<Server> {
+  const child = startProcess(`baseline-p${processes}`, process.execPath, [
+    '--import',
+    'tsx',
+    path.join(BENCH, 'baseline-server.ts'),
+    '--database-url',
+    databaseUrl(database),
+    '--port',
+    String(BASELINE_PORT),
+    '--processes',
+    String(processes),
+    '--pool',
+    String(poolSize),
+  ], { ...process.env, NODE_ENV: 'production' });
+  await waitForHttp(`http://127.0.0.1:${BASELINE_PORT}/healthz`, 60_000, child);
+  return { child, url: `http://127.0.0.1:${BASELINE_PORT}/graphql`, processes };
+}
+
+async function startService(database: string, processes: number, label: string): Promise<Server> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWKS_URL', 'JWT_SECRET', 'GRAPHQL_INTROSPECTION', 'GRAPHIQL']) delete env[name];
+  Object.assign(env, {
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl(database),
+    REDIS_URL: BENCH_REDIS,
+    QUEUE_PREFIX: `treue-bench-${runId}`,
+    HOST: '127.0.0.1',
+    PORT: String(SERVICE_PORT),
+    WEB_CONCURRENCY: String(processes),
+    DATABASE_POOL_SIZE: String(poolSize),
+    JWT_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'info',
+  });
+  const execArgv = ['--import', 'tsx'];
+  if (args['cpu-prof']) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(logDir, `profile-${label}`)}`);
+  const child = startProcess(`service-${label}`, process.execPath, [...execArgv, path.join(ROOT, 'src', 'main.ts')], env);
+  await waitForHttp(`http://127.0.0.1:${SERVICE_PORT}/readyz`, 90_000, child);
+  return { child, url: `http://127.0.0.1:${SERVICE_PORT}/graphql`, processes };
+}
+
+// ---------------------------------------------------------------------------
+// Measurements
+
+interface Row {
+  path: string;
+  group: 'path' | 'baseline' | 'scale';
+  processes: number | null;
+  rps: number | null;
+  p50: number | null;
+  p99: number | null;
+  rssMb: number | null;
+  requests: number | null;
+  failures: number | null;
+  baseline?: string;
+  ratio?: number | null;
+  target?: string;
+  met?: boolean | null;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+let voucherCursor = 0;
+
+const LABELS: Record<LoadKind, string> = {
+  bare: 'yoga bare',
+  lookup: 'yoga + raw pg lookup',
+  'raw-earn': 'yoga + raw pg earn',
+  earn: 'earnPoints',
+  redeem: 'redeemPoints',
+  voucher: 'redeemVoucher',
+  status: 'member-status',
+};
+
+async function load(server: Server, spec: Omit<LoadSpec, 'url' | 'connections' | 'duration' | 'warmup'>, group: Row['group'] = 'path', pathLabel?: string): Promise<Row> {
+  const full: LoadSpec = { url: server.url, connections, duration, warmup, ...spec };
+  process.stdout.write(`  ${pathLabel ?? LABELS[spec.kind]} × ${server.processes} … `);
+  const out = await runToEnd(process.execPath, ['--import', 'tsx', path.join(BENCH, 'load.ts'), JSON.stringify(full)], (duration + warmup + 60) * 1000);
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+  if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;
+  const rss = await apiRss(server.child, server.processes);
+  const row: Row = {
+    path: pathLabel ?? LABELS[spec.kind],
+    group,
+    processes: server.processes,
+    rps: result.rps,
+    p50: result.p50,
+    p99: result.p99,
+    rssMb: rss,
+    requests: result.requests,
+    failures: result.failures,
+  };
+  if (result.failures > 0) row.note = `${result.failures} failed, first: ${result.firstFailure ?? '(transport error)'}`;
+  console.log(`${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB${result.failures ? `, ${result.failures} FAILED` : ''}`);
+  rows.push(row);
+  return row;
+}
+
+async function pgbench(database: string, members: number): Promise<void> {
+  process.stdout.write(`  pgbench earn transaction … `);
+  const dir = await mkdtemp(path.join(tmpdir(), 'treue-pgbench-'));
+  try {
+    const url = new URL(databaseUrl(database));
+    const out = await runToEnd('/usr/bin/pgbench', [
+      '-n', '-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username) || 'postgres',
+      '-c', String(connections), '-j', String(Math.max(1, cores)), '-T', String(duration), '-M', 'prepared',
+      '-D', `members=${members}`, '-f', path.join(BENCH, 'pgbench-earn.sql'), '-l', '--log-prefix', path.join(dir, 'tx'),
+      url.pathname.slice(1),
+    ], (duration + 60) * 1000);
+    const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1] ?? NaN);
+    const latencies: number[] = [];
+    for (const file of await readdir(dir)) {
+      for (const line of (await readFile(path.join(dir, file), 'utf8')).split('\n')) {
+        const micros = Number(line.split(' ')[2]);
+        if (Number.isFinite(micros) && line) latencies.push(micros / 1000);
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    const row: Row = {
+      path: 'pgbench earn',
+      group: 'baseline',
+      processes: null,
+      rps: tps,
+      p50: round(percentile(latencies, 50)),
+      p99: round(percentile(latencies, 99)),
+      rssMb: null,
+      requests: latencies.length,
+      failures: 0,
+      note: `${connections} connections straight to PostgreSQL, prepared`,
+    };
+    rows.push(row);
+    console.log(`${tps.toFixed(0)} tx/s, p50 ${row.p50} ms, p99 ${row.p99} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function bullmq(database: string, members: number): Promise<void> {
+  for (const job of ['noop', 'query'] as const) {
+    process.stdout.write(`  BullMQ ${job} job … `);
+    const result: BullmqResult = await runBullmqBaseline({
+      job,
+      redisUrl: BENCH_REDIS,
+      databaseUrl: databaseUrl(database),
+      prefix: `treue-bench-${runId}-bullmq`,
+      members,
+      concurrency: num('job-concurrency'),
+      duration,
+      warmup,
+    });
+    rows.push({
+      path: job === 'noop' ? 'BullMQ no-op job' : 'BullMQ one-query job',
+      group: 'baseline',
+      processes: 1,
+      rps: result.rps,
+      p50: result.p50,
+      p99: result.p99,
+      rssMb: null,
+      requests: result.jobs,
+      failures: 0,
+      note: `1 worker process, concurrency ${result.concurrency}; latency from add to completed`,
+    });
+    console.log(`${result.rps.toFixed(0)} jobs/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+  }
+}
+
+/**
+ * `reportServiceFailure` → voucher, end to end, through the workers engineer's
+ * bench/compensation.bench.ts when it exists: it must export
+ * `runCompensationBench(options)` resolving to `{ rps, p50, p99, jobs }` (see bench/README.md).
+ */
+async function compensation(server: Server, database: string, token: string, members: number): Promise<void> {
+  const file = path.join(BENCH, 'compensation.bench.ts');
+  if (!existsSync(file)) {
+    notes.push('compensation end to end: not measured — bench/compensation.bench.ts does not exist yet.');
+    return;
+  }
+  process.stdout.write(`  reportServiceFailure → voucher × ${server.processes} … `);
+  try {
+    const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    const run = module.runCompensationBench;
+    if (typeof run !== 'function') throw new Error('it does not export runCompensationBench(options)');
+    const result = (await Promise.race([
+      run({
+        apiUrl: server.url,
+        token,
+        databaseUrl: databaseUrl(database),
+        redisUrl: BENCH_REDIS,
+        queuePrefix: `treue-bench-${runId}`,
+        members,
+        memberId,
+        connections,
+        duration,
+        warmup,
+      }),
+      sleep((duration + warmup + 120) * 1000).then(() => {
+        throw new Error('did not finish in time');
+      }),
+    ])) as { rps: number; p50: number; p99: number; jobs?: number };
+    rows.push({
+      path: 'compensation end to end',
+      group: 'path',
+      processes: server.processes,
+      rps: result.rps,
+      p50: result.p50,
+      p99: result.p99,
+      rssMb: await apiRss(server.child, server.processes),
+      requests: result.jobs ?? null,
+      failures: 0,
+    });
+    console.log(`${result.rps.toFixed(0)} /s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+  } catch (error) {
+    console.log('failed');
+    notes.push(`compensation end to end: not measured — bench/compensation.bench.ts: ${(error as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The member-status query, from what schema.graphql offers today.
+
+function statusQuery(schema: GraphQLSchema): { query: string; fields: string[]; missing: string[] } {
+  const member = schema.getType('Member') as GraphQLObjectType;
+  const has = (type: GraphQLObjectType, field: string) => field in type.getFields();
+  const objectOf = (type: GraphQLObjectType, field: string): GraphQLObjectType | null => {
+    let t = type.getFields()[field]?.type;
+    while (t && 'ofType' in t) t = t.ofType;
+    return t && isObjectType(t) ? t : null;
+  };
+  const leaves = (type: GraphQLObjectType | null, depth = 1): string => {
+    if (!type) return '';
+    return Object.values(type.getFields())
+      .filter((f) => f.args.every((a) => !('ofType' in a.type) || a.defaultValue !== undefined))
+      .map((f) => {
+        const object = objectOf(type, f.name);
+        if (!object) return f.name;
+        if (depth === 0 || object.name === 'Member') return '';
+        return `${f.name} { ${leaves(object, depth - 1)} }`;
+      })
+      .filter(Boolean)
+      .join(' ');
+  };
+  const pick = (type: GraphQLObjectType | null, names: string[]) => (type ? names.filter((n) => has(type, n)).join(' ') : '');
+  const parts: string[] = [];
+  const fields: string[] = [];
+  const missing: string[] = [];
+  const want = (name: string, selection: () => string) => {
+    if (has(member, name)) {
+      parts.push(selection());
+      fields.push(name);
+    } else missing.push(name);
+  };
+  want('id', () => 'id status');
+  want('tier', () => 'tier tierSince');
+  want('tierProgress', () => `tierProgress { ${leaves(objectOf(member, 'tierProgress'))} }`);
+  want('balance', () => 'balance { available pending lifetime }');
+  want('expiringPoints', () => 'expiringPoints { expiresAt points }');
+  if (has(member, 'vouchers')) {
+    const connection = objectOf(member, 'vouchers');
+    const node = connection && objectOf(objectOf(connection, 'edges')!, 'node');
+    const status = member.getFields().vouchers!.args.some((a) => a.name === 'status') ? ', status: ISSUED' : '';
+    parts.push(`vouchers(first: 5${status}) { edges { node { ${pick(node, ['code', 'kind', 'status', 'valueType', 'percent', 'expiresAt'])} ${node && has(node, 'value') ? 'value { amount currency }' : ''} } } }`);
+    fields.push('vouchers(first: 5)');
+  } else missing.push('vouchers');
+  if (has(member, 'ledger')) {
+    const node = objectOf(objectOf(objectOf(member, 'ledger')!, 'edges')!, 'node');
+    parts.push(`ledger(first: 10) { edges { node { ${pick(node, ['kind', 'amount', 'balanceAfter', 'causeType', 'causeRef', 'createdAt'])} } } }`);
+    fields.push('ledger(first: 10)');
+  } else missing.push('ledger');
+  return { query: `query MemberStatus($id: ID!) { member(id: $id) { ${parts.join(' ')} } }`, fields, missing };
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+const round = (value: number | null | undefined, digits = 1) =>
+  value == null || !Number.isFinite(value) ? null : Math.round(value * 10 ** digits) / 10 ** digits;
+
+function find(pathName: string, processes: number | null): Row | undefined {
+  return rows.find((row) => row.path === pathName && (processes === null || row.processes === processes));
+}
+
+function relate(pathName: string, baselineName: string, target: number | null, sameProcesses = true): void {
+  for (const row of rows.filter((r) => r.path === pathName)) {
+    const base = find(baselineName, sameProcesses ? row.processes : null);
+    if (!base || !row.rps || !base.rps) continue;
+    row.baseline = `${baselineName}${sameProcesses && base.processes ? ` × ${base.processes}` : ''}`;
+    row.ratio = row.rps / base.rps;
+    if (target !== null) {
+      row.target = `≥ ${Math.round(target * 100)} %`;
+      row.met = row.ratio >= target && !row.failures;
+    }
+  }
+}
+
+interface Check {
+  target: string;
+  value: string;
+  met: boolean | null;
+}
+
+function checks(): Check[] {
+  const out: Check[] = [];
+  const ratioCheck = (label: string, pathName: string) => {
+    for (const row of rows.filter((r) => r.path === pathName && r.ratio != null && r.target)) {
+      out.push({ target: `${label} (${row.processes} proc.)`, value: `${(row.ratio! * 100).toFixed(0)} % of ${row.baseline}`, met: row.met ?? null });
+    }
+    if (!rows.some((r) => r.path === pathName)) out.push({ target: label, value: 'not measured', met: null });
+  };
+  ratioCheck('earnPoints ≥ 50 % of raw-pg earn', 'earnPoints');
+  for (const row of rows.filter((r) => r.path === 'earnPoints' && r.group === 'path')) {
+    out.push({ target: `earnPoints p99 ≤ 50 ms at ${connections} connections (${row.processes} proc.)`, value: `${row.p99} ms`, met: row.p99 != null && row.p99 <= 50 });
+  }
+  ratioCheck('member-status ≥ 50 % of raw-pg lookup', 'member-status');
+  ratioCheck('redeemVoucher ≥ 50 % of raw-pg earn', 'redeemVoucher');
+  ratioCheck('compensation ≥ 30 % of BullMQ one-query job', 'compensation end to end');
+  const rssRows = rows.filter((r) => r.rssMb != null && r.group !== 'baseline' && !r.path.startsWith('yoga'));
+  if (rssRows.length) {
+    const worst = Math.max(...rssRows.map((r) => r.rssMb!));
+    out.push({ target: 'API RSS < 300 MB after load (per process)', value: `${worst.toFixed(0)} MB (largest)`, met: worst < 300 });
+  }
+  for (const name of ['member-status', 'earnPoints']) {
+    const small = rows.find((r) => r.group === 'scale' && r.path === `${name} @ small`);
+    const large = rows.find((r) => r.group === 'scale' && r.path === `${name} @ large`);
+    if (small?.p50 && large?.p50) {
+      const growth = large.p50 / small.p50;
+      out.push({ target: `${name} p50 growth ${small.note} → ${large.note} < 1.5×`, value: `${growth.toFixed(2)}× (${small.p50} → ${large.p50} ms)`, met: growth < 1.5 });
+    }
+  }
+  return out;
+}
+
+function markdown(meta: Record<string, unknown>, checkList: Check[]): string {
+  const fmt = (value: number | null | undefined, digits = 1) => (value == null || !Number.isFinite(value) ? '–' : value.toFixed(digits));
+  const lines = [
+    `# Treue benchmark ${meta.runId}`,
+    '',
+    `Machine: ${meta.cpu}, ${meta.cores} cores (nproc), ${meta.ramGb} GB RAM; Node ${meta.node}; load average before/after: ${meta.loadBefore} / ${meta.loadAfter}.`,
+    `Data: ${meta.data}. Load: autocannon, ${connections} connections, ${warmup} s warm-up + ${duration} s per path, from a separate process on the same machine.`,
+    '',
+    '| path | proc. | req/s | p50 ms | p99 ms | API RSS MB | baseline | ratio | target | met |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |',
+    ...rows.map((r) =>
+      `| ${r.path} | ${r.processes ?? '–'} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.rssMb, 0)} | ${r.baseline ?? ''} | ${r.ratio != null ? `${(r.ratio * 100).toFixed(0)} %` : ''} | ${r.target ?? ''} | ${r.met == null ? '' : r.met ? 'yes' : '**no**'} |`,
+    ),
+    '',
+    '## Targets',
+    '',
+    '| target | measured | met |',
+    '| --- | --- | --- |',
+    ...checkList.map((c) => `| ${c.target} | ${c.value} | ${c.met == null ? '–' : c.met ? 'yes' : '**no**'} |`),
+  ];
+  const failed = rows.filter((r) => r.note && r.failures);
+  if (notes.length || failed.length) {
+    lines.push('', '## Notes', '', ...notes.map((n) => `- ${n}`), ...failed.map((r) => `- ${r.path} × ${r.processes}: ${r.note}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function printTable(checkList: Check[]): void {
+  const fmt = (value: number | null | undefined, digits = 1) => (value == null || !Number.isFinite(value) ? '–' : value.toFixed(digits));
+  const table = rows.map((r) => ({
+    path: r.path,
+    proc: r.processes ?? '–',
+    'req/s': fmt(r.rps, 0),
+    'p50 ms': fmt(r.p50),
+    'p99 ms': fmt(r.p99),
+    'RSS MB': fmt(r.rssMb, 0),
+    baseline: r.baseline ?? '',
+    ratio: r.ratio != null ? `${(r.ratio * 100).toFixed(0)} %` : '',
+    target: r.target ?? '',
+    met: r.met == null ? '' : r.met ? 'yes' : 'NO',
+  }));
+  console.log('');
+  console.table(table);
+  console.table(checkList.map((c) => ({ target: c.target, measured: c.value, met: c.met == null ? '–' : c.met ? 'yes' : 'NO' })));
+  for (const note of notes) console.log(`note: ${note}`);
+}
+
+// ---------------------------------------------------------------------------
+// Runs
+
+interface Seeded {
+  database: string;
+  token: string;
+  members: number;
+}
+
+/** A seeded database; with --reuse, one seeded earlier with the same sizes is taken as it is. */
+async function seeded(members: number, entries: number, vouchers: number, label: string): Promise<Seeded> {
+  const database = args.reuse ? `treue_bench_m${members}_e${entries}_v${vouchers}` : `treue_bench_${runId}_${label}`;
+  if (args.reuse && (await databaseExists(database))) {
+    const comment = await withAdminClient(async (client) => {
+      const { rows: found } = await client.query<{ comment: string | null }>(
+        `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+        [database],
+      );
+      return found[0]?.comment ?? null;
+    });
+    const meta = comment ? (JSON.parse(comment) as { token?: string }) : {};
+    if (meta.token) {
+      console.log(`reusing ${database}`);
+      return { database, token: meta.token, members };
+    }
+  }
+  console.log(`seeding ${database}: ${members} members × ${entries} ledger entries, ${vouchers} vouchers each`);
+  await createBenchDatabase(database);
+  const result = await seed({ database, members, entriesPerMember: entries, vouchersPerMember: vouchers, log: (line) => console.log(`  ${line}`) });
+  console.log(`  seeded in ${result.seconds.toFixed(0)} s`);
+  if (args.reuse) {
+    const comment = JSON.stringify({ token: result.apiKey, members, entries, vouchers });
+    await withAdminClient((client) => client.query(`COMMENT ON DATABASE "${database}" IS '${comment.replace(/'/g, "''")}'`));
+  }
+  return { database, token: result.apiKey, members };
+}
+
+async function defaultRun(): Promise<string> {
+  const members = num('members');
+  const vouchers = num('vouchers');
+  const schema = buildSchema(await readFile(path.join(ROOT, 'schema.graphql'), 'utf8'));
+  const mutations = schema.getMutationType()?.getFields() ?? {};
+  const status = statusQuery(schema);
+  if (status.missing.length) notes.push(`member-status: ${status.missing.join(', ')} not in schema.graphql yet, so not queried.`);
+  notes.push(`member-status query: member(id) { ${status.fields.join(', ')} }`);
+  const hasVoucher = 'redeemVoucher' in mutations;
+  if (!hasVoucher) notes.push('redeemVoucher: not measured — no such mutation in schema.graphql yet.');
+  if (!('reportServiceFailure' in mutations)) notes.push('reportServiceFailure: not in schema.graphql yet.');
+
+  const db = await seeded(members, num('entries'), vouchers, 'main');
+  for (const processes of processCounts) {
+    console.log(`\n${processes} process${processes > 1 ? 'es' : ''}: baselines`);
+    const baseline = await startBaseline(db.database, processes);
+    try {
+      if (selected.has('bare')) await load(baseline, { kind: 'bare', members }, 'baseline');
+      if (selected.has('lookup')) await load(baseline, { kind: 'lookup', members }, 'baseline');
+      if (selected.has('raw-earn')) await load(baseline, { kind: 'raw-earn', members }, 'baseline');
+    } finally {
+      await stopProcess(baseline.child);
+    }
+    console.log(`${processes} process${processes > 1 ? 'es' : ''}: the service (npm start, NODE_ENV=production, WEB_CONCURRENCY=${processes})`);
+    const service = await startService(db.database, processes, `p${processes}`);
+    try {
+      const common = { token: db.token, members };
+      if (selected.has('status')) await load(service, { ...common, kind: 'status', statusQuery: status.query });
+      if (selected.has('earn')) await load(service, { ...common, kind: 'earn' });
+      if (selected.has('redeem')) await load(service, { ...common, kind: 'redeem' });
+      if (selected.has('voucher') && hasVoucher) {
+        await load(service, { ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
+      }
+      if (selected.has('compensation') && processes === Math.max(...processCounts)) {
+        await compensation(service, db.database, db.token, members);
+      }
+    } finally {
+      await stopProcess(service.child);
+    }
+  }
+  console.log('\nbaselines outside the API');
+  if (selected.has('pgbench')) await pgbench(db.database, members);
+  if (selected.has('bullmq')) await bullmq(db.database, members);
+
+  relate('earnPoints', 'yoga + raw pg earn', 0.5);
+  relate('redeemPoints', 'yoga + raw pg earn', null);
+  relate('redeemVoucher', 'yoga + raw pg earn', 0.5);
+  relate('member-status', 'yoga + raw pg lookup', 0.5);
+  relate('yoga + raw pg earn', 'pgbench earn', null, false);
+  relate('yoga + raw pg lookup', 'yoga bare', null);
+  relate('compensation end to end', 'BullMQ one-query job', 0.3, false);
+  if (!args.keep && !args.reuse) await dropDatabase(db.database);
+  return `${members} members, ${num('entries')} ledger entries and ${vouchers} vouchers each`;
+}
+
+async function scaleRun(): Promise<string> {
+  const entries = num('scale-entries');
+  const sizes = [
+    { label: 'small', members: num('scale-small') },
+    { label: 'large', members: num('scale-members') },
+  ];
+  const schema = buildSchema(await readFile(path.join(ROOT, 'schema.graphql'), 'utf8'));
+  const status = statusQuery(schema);
+  const processes = Math.max(...processCounts);
+  for (const size of sizes) {
+    const db = await seeded(size.members, entries, 5, size.label);
+    console.log(`\n${size.members} members: the service × ${processes}`);
+    const service = await startService(db.database, processes, `scale-${size.label}`);
+    try {
+      const common = { token: db.token, members: size.members };
+      const note = `${size.members.toLocaleString('en')} members`;
+      if (selected.has('status')) (await load(service, { ...common, kind: 'status', statusQuery: status.query }, 'scale', `member-status @ ${size.label}`)).note = note;
+      if (selected.has('earn')) (await load(service, { ...common, kind: 'earn' }, 'scale', `earnPoints @ ${size.label}`)).note = note;
+    } finally {
+      await stopProcess(service.child);
+    }
+    if (!args.keep && !args.reuse) await dropDatabase(db.database);
+  }
+  return `${sizes.map((s) => s.members).join(' vs ')} members × ${entries} ledger entries each`;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const watchdog = setTimeout(() => {
+    console.error('bench: over the time limit, stopping');
+    stopAllNow();
+    process.exit(1);
+  }, (args.scale ? 60 : 30) * 60_000);
+  watchdog.unref();
+  logDir = await mkdtemp(path.join(tmpdir(), `treue-bench-${runId}-`));
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`bench ${runId}: logs in ${logDir}`);
+  const data = args.scale ? await scaleRun() : await defaultRun();
+  const checkList = checks();
+  const meta = {
+    runId,
+    mode: args.scale ? 'scale' : 'default',
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores,
+    ramGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadBefore,
+    loadAfter: loadavg().map((l) => l.toFixed(2)).join(' '),
+    data,
+    connections,
+    duration,
+    warmup,
+    poolSize,
+    processCounts,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  printTable(checkList);
+  await mkdir(args.out!, { recursive: true });
+  const base = path.join(args.out!, `${meta.mode}-${runId}`);
+  const json = JSON.stringify({ meta, rows: rows.map((r) => ({ ...r, rps: round(r.rps), ratio: round(r.ratio, 3), rssMb: round(r.rssMb) })), targets: checkList, notes }, null, 2);
+  const md = markdown(meta, checkList);
+  await writeFile(`${base}.json`, `${json}\n`);
+  await writeFile(`${base}.md`, md);
+  await writeFile(path.join(args.out!, `latest-${meta.mode}.json`), `${json}\n`);
+  await writeFile(path.join(args.out!, `latest-${meta.mode}.md`), md);
+  console.log(`\nwritten: ${base}.json, ${base}.md (and latest-${meta.mode}.*) in ${meta.seconds} s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    stopAllNow();
+    process.exit(1);
+  },
+);

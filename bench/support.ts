@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+
+/**
+ * What the seeder, the load generator and the baselines agree on: member i's
+ * id, voucher codes, the bench API key, and where the bench databases live.
+ * Ids are md5-derived (PostgreSQL's `md5(text)::uuid` gives the same), so the
+ * load generator can address any seeded member without reading the database.
+ */
+
+/** The machine's PostgreSQL, as the issue asks: only 127.0.0.1. */
+export const BENCH_POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const BENCH_REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Every database the bench creates starts with this. */
+export const BENCH_DB_PREFIX = 'treue_bench_';
+
+export function md5Uuid(text: string): string {
+  const hex = createHash('md5').update(text).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Seeded member `i` (1-based). SQL: `md5('m' || i)::uuid`. */
+export const memberId = (i: number): string => md5Uuid(`m${i}`);
+
+/** Hex digit → voucher alphabet letter: the same `translate` the seeder does in SQL. */
+const HEX_TO_CODE: Record<string, string> = Object.fromEntries(
+  [...'0123456789abcdef'].map((hex, index) => [hex, 'ABCDEFGHJKMNPQRS'[index]!]),
+);
+
+/** Voucher `k` (1-based) of member `i`. SQL: see `voucherCodeSql`. */
+export function voucherCode(i: number, k: number): string {
+  const hex = createHash('md5').update(`v${i}.${k}`).digest('hex').slice(0, 16);
+  const chars = [...hex].map((c) => HEX_TO_CODE[c]!).join('');
+  return `TRU-${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 12)}-${chars.slice(12, 16)}`;
+}
+
+/** SQL for the same codes: `chars` is `voucherCharsSql(i, k)`, computed once per row (a LATERAL). */
+export function voucherCharsSql(i: string, k: string): string {
+  return `translate(substr(md5('v' || ${i} || '.' || ${k}), 1, 16), '0123456789abcdef', 'ABCDEFGHJKMNPQRS')`;
+}
+
+export function voucherCodeSql(chars: string): string {
+  return `'TRU-' || substr(${chars}, 1, 4) || '-' || substr(${chars}, 5, 4) || '-' || substr(${chars}, 9, 4) || '-' || substr(${chars}, 13, 4)`;
+}
+
+export function databaseUrl(name: string): string {
+  const url = new URL(BENCH_POSTGRES);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export function assertBenchDatabase(name: string): void {
+  if (!/^treue_bench_[a-z0-9_]+$/.test(name)) throw new Error(`not a bench database name: ${name}`);
+}
+
+export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: BENCH_POSTGRES });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  assertBenchDatabase(name);
+  await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+}
+
+export async function databaseExists(name: string): Promise<boolean> {
+  return withAdminClient(async (client) => {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    return (rowCount ?? 0) > 0;
+  });
+}
+
+/** Percentile of sorted numbers (nearest rank). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,174 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startApi, type AppDeps } from './app.js';
+import { loadConfig } from './config/env.js';
+import { createPrisma } from './db/prisma.js';
+import { createLogger, type Logger } from './logger.js';
+import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
+
+/**
+ * One Node process uses about one core, so the API runs as several processes
+ * on one machine: `WEB_CONCURRENCY` of them (default: the number of cores),
+ * node:cluster workers sharing the listening port (the primary hands out
+ * connections round-robin). With one, the API runs in the calling process as
+ * before. The BullMQ workers and the embedded PostgreSQL/Redis stay in the
+ * primary, started once (src/main.ts).
+ */
+
+/** This file is also the entry of every API worker (`cluster.setupPrimary({ exec })`). */
+const THIS_FILE = fileURLToPath(import.meta.url);
+/** A worker that does not report ready within this time counts as failed. */
+const READY_TIMEOUT_MS = 60_000;
+/** How long a worker gets to finish its requests and close when asked to stop. */
+const WORKER_STOP_TIMEOUT_MS = 10_000;
+/** A crashed worker is replaced after this pause, unless workers crash faster than this: */
+const RESTART_DELAY_MS = 1_000;
+const MAX_RESTARTS_PER_MINUTE = 5;
+
+type ToPrimary = { type: 'ready'; url: string } | { type: 'failed'; message: string };
+type ToWorker = { type: 'stop' };
+
+export interface ApiHandle {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The number of API processes: `WEB_CONCURRENCY`, else one per core. */
+export function apiProcessCount(webConcurrency: number | undefined): number {
+  return webConcurrency ?? availableParallelism();
+}
+
+/**
+ * Starts the API: in this process when `count` is 1, else as `count` cluster
+ * workers that get `DATABASE_URL` and `REDIS_URL` as resolved by the primary
+ * (the embedded ones included). Resolves once every worker listens; a worker
+ * that dies later is replaced. `close()` asks each worker to finish its
+ * requests and exit, and kills one that does not within 10 s.
+ */
+export async function startApiProcesses(
+  deps: AppDeps & { databaseUrl: string },
+  count: number = apiProcessCount(deps.config.webConcurrency),
+): Promise<ApiHandle> {
+  if (count <= 1) return startApi(deps);
+  const { logger } = deps;
+  cluster.setupPrimary({ exec: THIS_FILE, args: [], silent: false });
+  const env = { DATABASE_URL: deps.databaseUrl, REDIS_URL: deps.redisUrl };
+
+  let closing = false;
+  const workers = new Set<Worker>();
+  const restarts: number[] = [];
+
+  const fork = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const worker = cluster.fork(env);
+      workers.add(worker);
+      const timer = setTimeout(() => {
+        reject(new Error(`API process ${worker.process.pid} did not start within ${READY_TIMEOUT_MS / 1000} s`));
+        worker.kill('SIGKILL');
+      }, READY_TIMEOUT_MS);
+      worker.on('message', (message: ToPrimary) => {
+        if (message.type === 'ready') {
+          clearTimeout(timer);
+          resolve(message.url);
+        } else if (message.type === 'failed') {
+          clearTimeout(timer);
+          reject(new Error(`API process ${worker.process.pid} failed to start: ${message.message}`));
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        workers.delete(worker);
+        reject(new Error(`API process ${worker.process.pid} exited during startup (${signal ?? code})`));
+        if (closing) return;
+        logger.error({ pid: worker.process.pid, code, signal }, 'API process exited; replacing it');
+        const now = Date.now();
+        restarts.push(now);
+        while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+        if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
+          logger.fatal(`API processes crashed ${restarts.length} times within a minute: not replacing them any more`);
+          return;
+        }
+        setTimeout(() => {
+          if (!closing) fork().catch((error: Error) => logger.error({ err: error }, 'replacing an API process failed'));
+        }, RESTART_DELAY_MS).unref();
+      });
+    });
+
+  const stopAll = async () => {
+    closing = true;
+    await Promise.all(
+      [...workers].map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.isDead()) return resolve();
+            const kill = setTimeout(() => worker.process.kill('SIGKILL'), WORKER_STOP_TIMEOUT_MS);
+            worker.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (worker.isConnected()) worker.send({ type: 'stop' } satisfies ToWorker);
+            else worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+
+  let urls: string[];
+  try {
+    urls = await Promise.all(Array.from({ length: count }, fork));
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  logger.info({ processes: count, pids: [...workers].map((worker) => worker.process.pid) }, 'API processes listening');
+  return { url: urls[0]!, close: stopAll };
+}
+
+/**
+ * The body of an API cluster worker: the API on the shared port, with its own
+ * Prisma pool. Stops on the primary's request, on SIGTERM, or when the primary
+ * goes away. SIGINT is left to the primary: a terminal's Ctrl-C reaches the
+ * whole process group, and the primary closes the API before the workers.
+ */
+async function runApiWorker(): Promise<void> {
+  let logger: Logger = createLogger('info');
+  const send = (message: ToPrimary) => process.send?.(message);
+  try {
+    const config = await withDevelopmentJwtSecret(loadConfig());
+    logger = createLogger(config.logLevel, { apiProcess: cluster.worker?.id });
+    const prisma = createPrisma(config.databaseUrl!, config.databasePoolSize);
+    const api = await startApi({ config, logger, prisma, redisUrl: config.redisUrl! });
+    let stopping = false;
+    const stop = async (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ reason }, 'API process stopping');
+      const deadline = setTimeout(() => process.exit(1), WORKER_STOP_TIMEOUT_MS - 1_000);
+      deadline.unref();
+      await api.close().catch((error: Error) => logger.error({ err: error }, 'closing the API failed'));
+      await prisma.$disconnect().catch(() => undefined);
+      clearTimeout(deadline);
+      process.exit(0);
+    };
+    process.on('message', (message: ToWorker) => {
+      if (message.type === 'stop') void stop('asked by the primary');
+    });
+    process.on('disconnect', () => void stop('primary went away'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => logger.debug('SIGINT: left to the primary'));
+    process.on('uncaughtException', (error) => {
+      logger.fatal({ err: error }, 'uncaught exception in an API process');
+      process.exit(1); // the primary replaces this process
+    });
+    send({ type: 'ready', url: api.url });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.fatal({ err: error }, `API process failed to start: ${message}`);
+    send({ type: 'failed', message });
+    process.exitCode = 1;
+    process.disconnect?.();
+  }
+}
+
+if (cluster.isWorker && process.argv[1] === THIS_FILE) void runApiWorker();

@@ -1,0 +1,114 @@
+import type pg from 'pg';
+import { Prisma } from '../generated/prisma/client.js';
+import { poolOf, type PrismaClient } from './prisma.js';
+
+/**
+ * Raw SQL in a transaction, the way the hot paths need it. The same tagged
+ * templates as Prisma's `$queryRaw` / `$executeRaw` (a Prisma transaction
+ * client is a `RawSql` too), so one implementation of a rule runs on either:
+ *
+ * - on the node-postgres pool under the Prisma client (`createPrisma` shares
+ *   it): each template becomes a named prepared statement — parsed and
+ *   planned once per connection — and no query goes through Prisma's engine,
+ *   whose per-query cost (~0.5 ms of CPU here, 5–8 × node-postgres) dominated
+ *   the point operations;
+ * - on a Prisma interactive transaction, for a client built elsewhere (a test
+ *   logging Prisma's queries, say).
+ *
+ * Templates must cast what they return to types both read the same way
+ * (int, text, boolean, timestamptz, jsonb): numeric and bigint differ
+ * (Decimal/BigInt in Prisma, strings in node-postgres).
+ */
+export interface RawSql {
+  $queryRaw<T = unknown>(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<T>;
+  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
+}
+
+interface Statement {
+  name: string | undefined;
+  text: string;
+  values: unknown[];
+}
+
+/** Prepared statements per connection stay few: the hot paths' templates, and at most this many texts in all. */
+const MAX_PREPARED = 200;
+const namesByTemplate = new WeakMap<TemplateStringsArray, { name: string | undefined; text: string }>();
+const namesByText = new Map<string, string>();
+
+function nameFor(text: string): string | undefined {
+  let name = namesByText.get(text);
+  if (name === undefined && namesByText.size < MAX_PREPARED) {
+    name = `treue_${namesByText.size + 1}`;
+    namesByText.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * A template as one statement: `$n` placeholders, named by its text so that it
+ * is prepared once per connection. Nested `Prisma.sql` fragments are flattened
+ * as `$queryRaw` does (a fragment with a variable number of parameters makes a
+ * new text each time: past MAX_PREPARED texts, statements run unnamed).
+ */
+function statementOf(strings: TemplateStringsArray, values: unknown[]): Statement {
+  if (values.some((value) => value instanceof Prisma.Sql)) {
+    const sql = new Prisma.Sql(strings, values);
+    return { name: nameFor(sql.text), text: sql.text, values: sql.values };
+  }
+  let known = namesByTemplate.get(strings);
+  if (!known) {
+    const text = strings.reduce((sql, part, index) => `${sql}$${index}${part}`);
+    known = { name: nameFor(text), text };
+    namesByTemplate.set(strings, known);
+  }
+  return { ...known, values };
+}
+
+class PgTransaction implements RawSql {
+  constructor(private readonly client: pg.PoolClient) {}
+
+  async $queryRaw<T = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<T> {
+    const result = await this.client.query(statementOf(strings, values));
+    return result.rows as T;
+  }
+
+  async $executeRaw(strings: TemplateStringsArray, ...values: unknown[]): Promise<number> {
+    const result = await this.client.query(statementOf(strings, values));
+    return result.rowCount ?? 0;
+  }
+}
+
+/**
+ * Bounds like Prisma's interactive transactions (timeout 30 s): no statement and no
+ * pause between statements may take longer, or the server ends it. Sent with BEGIN,
+ * in the same round trip.
+ */
+const BEGIN = "BEGIN; SET LOCAL statement_timeout = '30s'; SET LOCAL idle_in_transaction_session_timeout = '30s'";
+
+/** SQLSTATEs after which the connection itself is suspect (admin shutdown, crash, protocol). */
+const BROKEN_CONNECTION = /^(08|57P0)/;
+
+/**
+ * Runs `work` in one READ COMMITTED transaction: COMMIT when it resolves,
+ * ROLLBACK when it throws (the error propagates unchanged). On the pool shared
+ * with Prisma when there is one, else as a Prisma interactive transaction.
+ */
+export async function sqlTransaction<T>(prisma: PrismaClient, work: (tx: RawSql) => Promise<T>): Promise<T> {
+  const pool = poolOf(prisma);
+  if (!pool) return prisma.$transaction((tx) => work(tx));
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(BEGIN);
+    const result = await work(new PgTransaction(client));
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && BROKEN_CONNECTION.test(code)) broken = error as Error;
+    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

@@ -1,0 +1,473 @@
+import { Decimal } from 'decimal.js';
+import { SYSTEM_ACTOR, type Caller } from '../../auth/principal.js';
+import type { ContractRenewal, ContractStatus, Tier } from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import {
+  AlreadyExistsError,
+  ContractNotActiveError,
+  ForbiddenError,
+  NotFoundError,
+  PermanentJobError,
+  ValidationError,
+} from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent } from '../outbox/outbox.service.js';
+import { consumeLots, createLot, lockMember, postEntry, settleMember } from '../points/ledger.js';
+import { loadProgram } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { applyTierUpgrade } from '../tiers/tiers.service.js';
+import { addDays, addMonths } from '../time.js';
+import * as check from '../validation.js';
+
+/** Contract terms the billing system sells (also a CHECK on contracts and renewals). */
+export const CONTRACT_TERMS = [12, 24] as const;
+
+/** The outbox queue and job name of renewal bonuses; the job id is the renewal id. */
+export const RENEWAL_BONUS_QUEUE = 'renewal-bonus' as const;
+export const RENEWAL_BONUS_JOB = 'renewal-bonus';
+
+/** Idempotency keys (unique per member) of a renewal's bonus entry and of the REVERSAL that claws it back. */
+export const bonusEntryKey = (renewalId: string) => `renewal:${renewalId}`;
+export const clawbackEntryKey = (renewalId: string) => `renewal-clawback:${renewalId}`;
+
+/** The outbox event of a renewal: its bonus job, job id = event id = renewal id. */
+const renewalBonusEvent = (renewalId: string) => ({
+  id: renewalId,
+  queue: RENEWAL_BONUS_QUEUE,
+  jobName: RENEWAL_BONUS_JOB,
+  payload: { renewalId },
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function checkTerm(field: string, value: number): 12 | 24 {
+  if (value !== 12 && value !== 24) throw new ValidationError(field, 'must be 12 or 24 months');
+  return value;
+}
+
+function checkDate(field: string, value: Date): Date {
+  const year = value instanceof Date ? value.getUTCFullYear() : NaN;
+  if (!(year >= 1970 && year <= 9000)) throw new ValidationError(field, 'must be a date between 1970 and 9000');
+  return value;
+}
+
+/** Contracts are changed by the billing system and staff, never by a member's own token. */
+function assertNotMember(caller: Caller): void {
+  if (caller.actor.type === 'MEMBER') throw new ForbiddenError('Members cannot change contracts');
+}
+
+/** Idempotency keys are per caller: two clients' keys never collide. */
+const scopeOf = (operation: string, caller: Caller) => `${operation}:${caller.actor.type}:${caller.actor.id}`;
+
+/** A contract named by its id or by the billing system's reference: exactly one of them. */
+export interface ContractReference {
+  contractId?: string | null;
+  externalRef?: string | null;
+}
+
+type CheckedReference = { id: string } | { externalRef: string };
+
+function checkReference(reference: ContractReference): CheckedReference {
+  const hasId = reference.contractId != null;
+  const hasRef = reference.externalRef != null;
+  if (hasId === hasRef) throw new ValidationError('contractId', 'give exactly one of contractId or externalRef');
+  if (hasId) return { id: check.uuid('contractId', reference.contractId!) };
+  return { externalRef: check.text('externalRef', reference.externalRef!, { max: 120 }) };
+}
+
+interface ContractRow {
+  id: string;
+  memberId: string;
+  externalRef: string;
+  status: ContractStatus;
+  endsAt: Date;
+}
+
+/** Reads (and with `lock`, row-locks) a contract; NotFoundError when there is none. */
+async function findContract(tx: Tx, reference: CheckedReference, lock: boolean): Promise<ContractRow> {
+  const id = 'id' in reference ? reference.id : null;
+  const externalRef = 'externalRef' in reference ? reference.externalRef : null;
+  const rows = lock
+    ? await tx.$queryRaw<ContractRow[]>`
+        SELECT id::text, member_id::text AS "memberId", external_ref AS "externalRef", status::text, ends_at AS "endsAt"
+        FROM contracts WHERE id = ${id}::uuid OR external_ref = ${externalRef} FOR UPDATE`
+    : await tx.$queryRaw<ContractRow[]>`
+        SELECT id::text, member_id::text AS "memberId", external_ref AS "externalRef", status::text, ends_at AS "endsAt"
+        FROM contracts WHERE id = ${id}::uuid OR external_ref = ${externalRef}`;
+  const contract = rows[0];
+  if (!contract) throw new NotFoundError('Contract', id ?? externalRef ?? '');
+  return contract;
+}
+
+/** The status a contract has at `now`: an ACTIVE contract past its end reads EXPIRED, marked or not. */
+export function contractStatusAt(contract: { status: ContractStatus; endsAt: Date }, now: Date): ContractStatus {
+  return contract.status === 'ACTIVE' && contract.endsAt <= now ? 'EXPIRED' : contract.status;
+}
+
+function assertActive(contract: ContractRow, now: Date): void {
+  const status = contractStatusAt(contract, now);
+  if (status !== 'ACTIVE') throw new ContractNotActiveError(status);
+}
+
+export interface RegisterContractInput {
+  memberId: string;
+  externalRef: string;
+  plan: string;
+  startsAt: Date;
+  termMonths: number;
+}
+
+export interface ContractResult {
+  contractId: string;
+  /** True when an identical registration already existed and is returned instead. */
+  replayed: boolean;
+}
+
+/**
+ * Registers a member's contract (endsAt = startsAt + term). Idempotent through
+ * the unique external reference: an identical repeat returns the same contract,
+ * the same reference with another member, plan, start or term is an
+ * AlreadyExistsError. Concurrent repeats meet on the unique index.
+ */
+export async function registerContract(
+  deps: ServiceDeps,
+  input: RegisterContractInput,
+  caller: Caller,
+): Promise<ContractResult> {
+  assertNotMember(caller);
+  const memberId = check.uuid('memberId', input.memberId);
+  const externalRef = check.text('externalRef', input.externalRef, { max: 120 });
+  const plan = check.text('plan', input.plan, { max: 100 });
+  const startsAt = checkDate('startsAt', input.startsAt);
+  const termMonths = checkTerm('termMonths', input.termMonths);
+  const endsAt = addMonths(startsAt, termMonths);
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const member = await tx.member.findUnique({ where: { id: memberId }, select: { status: true } });
+    if (!member) throw new NotFoundError('Member', memberId);
+    if (member.status === 'CLOSED') throw new ValidationError('memberId', 'member is closed');
+    // ON CONFLICT waits for a concurrent insert of the same reference, then yields to it.
+    const [inserted] = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO contracts (member_id, external_ref, plan, starts_at, ends_at, term_months, created_at)
+      VALUES (${memberId}::uuid, ${externalRef}, ${plan}, ${startsAt}, ${endsAt}, ${termMonths}, ${now})
+      ON CONFLICT (external_ref) DO NOTHING
+      RETURNING id::text`;
+    if (inserted) return { contractId: inserted.id, replayed: false };
+    const existing = await tx.contract.findUniqueOrThrow({ where: { externalRef } });
+    const identical =
+      existing.memberId === memberId &&
+      existing.plan === plan &&
+      existing.startsAt.getTime() === startsAt.getTime() &&
+      existing.termMonths === termMonths;
+    if (!identical) throw new AlreadyExistsError('externalRef', 'another contract has this external reference');
+    return { contractId: existing.id, replayed: true };
+  });
+}
+
+export interface ExtendContractInput extends ContractReference {
+  termMonths: number;
+  idempotencyKey: string;
+}
+
+export interface ExtensionResult {
+  contractId: string;
+  renewalId: string;
+}
+
+/**
+ * Extends an active contract by a new term: under the contract's row lock it
+ * records the renewal (sequence = earlier renewals + 1, new end = old end +
+ * term), moves the contract's end, and writes the renewal-bonus outbox event
+ * (event id = renewal id) in the same transaction, so an accepted extension is
+ * never without its bonus job. One renewal per (caller, idempotency key): a
+ * repeat, concurrent or not, replays; the same key for another contract or
+ * term is an IdempotencyConflictError.
+ */
+export async function extendContract(
+  deps: ServiceDeps,
+  input: ExtendContractInput,
+  caller: Caller,
+): Promise<Replayable<ExtensionResult>> {
+  assertNotMember(caller);
+  const reference = checkReference(input);
+  const termMonths = checkTerm('termMonths', input.termMonths);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = nowOf(deps);
+  const result = await deps.prisma.$transaction(async (tx) => {
+    // Lock first: extensions of one contract are serialised, and a repeat waits for the first to commit.
+    const contract = await findContract(tx, reference, true);
+    return once(tx, scopeOf('extendContract', caller), key, { contractId: contract.id, termMonths }, async () => {
+      assertActive(contract, now);
+      const member = await tx.member.findUniqueOrThrow({ where: { id: contract.memberId }, select: { status: true } });
+      if (member.status === 'CLOSED') throw new ValidationError('contractId', 'the member of this contract is closed');
+      const earlier = await tx.contractRenewal.count({ where: { contractId: contract.id } });
+      const newEndsAt = addMonths(contract.endsAt, termMonths);
+      const renewal = await tx.contractRenewal.create({
+        data: {
+          contractId: contract.id,
+          sequence: earlier + 1,
+          termMonths,
+          previousEndsAt: contract.endsAt,
+          newEndsAt,
+          requestedType: caller.actor.type,
+          requestedBy: caller.actor.id,
+          createdAt: now,
+        },
+        select: { id: true },
+      });
+      await tx.contract.update({ where: { id: contract.id }, data: { endsAt: newEndsAt } });
+      await recordOutboxEvent(tx, renewalBonusEvent(renewal.id));
+      return { contractId: contract.id, renewalId: renewal.id } satisfies ExtensionResult;
+    });
+  });
+  if (!result.replayed) {
+    // After commit, best effort: the relay enqueues the event anyway if this cannot.
+    await publishOutboxEvents(deps, [renewalBonusEvent(result.renewalId)]);
+  }
+  return result;
+}
+
+/**
+ * Renewal bonus: pointsPer12Months × (term / 12) × tier multiplier × (1 +
+ * min(consecutiveBonusPercent × earlier renewals, cap)), rounded down. Decimal
+ * arithmetic, dividing last, so 500 × 2 × 1.5 × 1.2 is exactly 1800.
+ */
+export function renewalBonusPoints(
+  settings: ProgramSettings,
+  tier: Tier,
+  termMonths: number,
+  earlierRenewals: number,
+): number {
+  const { pointsPer12Months, consecutiveBonusPercent, consecutiveBonusCapPercent } = settings.renewal;
+  const extraPercent = Math.min(consecutiveBonusPercent * earlierRenewals, consecutiveBonusCapPercent);
+  return new Decimal(pointsPer12Months)
+    .mul(termMonths)
+    .mul(settings.tiers[tier].multiplier)
+    .mul(100 + extraPercent)
+    .div(12 * 100)
+    .floor()
+    .toNumber();
+}
+
+/** Where a renewal's bonus stands; derived from its columns (see `renewalBonusStatus`). */
+export type RenewalBonusStatus = 'PENDING' | 'GRANTED' | 'NOT_ELIGIBLE' | 'CLAWED_BACK' | 'FORFEITED';
+
+export function renewalBonusStatus(
+  renewal: Pick<ContractRenewal, 'bonusEntryId' | 'bonusGrantedAt' | 'clawedBackAt'>,
+): RenewalBonusStatus {
+  if (renewal.clawedBackAt) return renewal.bonusEntryId ? 'CLAWED_BACK' : 'FORFEITED';
+  if (renewal.bonusGrantedAt) return renewal.bonusEntryId ? 'GRANTED' : 'NOT_ELIGIBLE';
+  return 'PENDING';
+}
+
+export interface RenewalBonusOutcome {
+  renewalId: string;
+  /**
+   * GRANTED: this run granted the bonus. NOT_ELIGIBLE: this run found no points
+   * due (0 by the policy, or the member is closed). ALREADY_DONE: an earlier run
+   * granted it or a cancellation forfeited it; nothing changed.
+   */
+  outcome: 'GRANTED' | 'NOT_ELIGIBLE' | 'ALREADY_DONE';
+  points: number;
+  entryId: string | null;
+}
+
+interface RenewalRow {
+  id: string;
+  contractId: string;
+  memberId: string;
+  externalRef: string;
+  sequence: number;
+  termMonths: number;
+  bonusGrantedAt: Date | null;
+  clawedBackAt: Date | null;
+}
+
+/**
+ * Grants the bonus of one renewal, exactly once: under the member's lock and
+ * the renewal's row lock, a renewal that already has its bonus (or lost it to
+ * a cancellation) is a no-op; otherwise one RENEWAL_BONUS entry (available at
+ * once, a lot with the normal expiry, member activity) keyed `renewal:<id>` —
+ * unique per member, so even a bookkeeping slip could not grant twice — the
+ * renewal's bonus columns and the outbox event's completion commit together.
+ * The bonus counts as qualifying points and may upgrade the tier at once.
+ * Throws PermanentJobError when the renewal does not exist.
+ */
+export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): Promise<RenewalBonusOutcome> {
+  if (!UUID.test(renewalId)) throw new PermanentJobError(`renewal id ${JSON.stringify(renewalId)} is malformed`);
+  const id = renewalId.toLowerCase();
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const read = (lock: boolean) =>
+      lock
+        ? tx.$queryRaw<RenewalRow[]>`
+            SELECT r.id::text, r.contract_id::text AS "contractId", c.member_id::text AS "memberId",
+                   c.external_ref AS "externalRef", r.sequence, r.term_months AS "termMonths",
+                   r.bonus_granted_at AS "bonusGrantedAt", r.clawed_back_at AS "clawedBackAt"
+            FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id
+            WHERE r.id = ${id}::uuid FOR UPDATE OF r`
+        : tx.$queryRaw<RenewalRow[]>`
+            SELECT r.id::text, c.member_id::text AS "memberId"
+            FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${id}::uuid`;
+    const [found] = await read(false);
+    if (!found) throw new PermanentJobError(`renewal ${id} does not exist`);
+    // Member first, as every point operation (and cancelContract) does: no lock-order deadlocks.
+    const member = await lockMember(tx, found.memberId);
+    const [renewal] = await read(true);
+    if (!renewal) throw new PermanentJobError(`renewal ${id} does not exist`);
+    if (renewal.bonusGrantedAt || renewal.clawedBackAt) {
+      await completeOutboxEvent(tx, id, now);
+      return { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome;
+    }
+
+    const { settings } = await loadProgram(tx);
+    await settleMember(tx, member, now, SYSTEM_ACTOR);
+    const points =
+      member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
+    let entryId: string | null = null;
+    if (points > 0) {
+      const entry = await postEntry(tx, member, {
+        kind: 'RENEWAL_BONUS',
+        amount: points,
+        availableDelta: points,
+        pendingDelta: 0,
+        causeType: 'CONTRACT',
+        causeRef: id,
+        actor: SYSTEM_ACTOR,
+        idempotencyKey: bonusEntryKey(id),
+        note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
+        activity: true,
+        now,
+      });
+      entryId = entry.id;
+      await createLot(tx, member, {
+        entryId,
+        points,
+        availableAt: now,
+        expiresAt: addMonths(now, settings.pointExpiryMonths),
+        now,
+      });
+      await applyTierUpgrade(tx, member, settings, now);
+    }
+    await tx.contractRenewal.update({
+      where: { id },
+      data: { bonusPoints: points, bonusEntryId: entryId, bonusGrantedAt: now },
+    });
+    await completeOutboxEvent(tx, id, now);
+    deps.logger.info({ renewalId: id, memberId: member.id, points }, 'renewal bonus granted');
+    return {
+      renewalId: id,
+      outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE',
+      points,
+      entryId,
+    } satisfies RenewalBonusOutcome;
+  });
+}
+
+export interface CancelContractInput extends ContractReference {
+  idempotencyKey: string;
+}
+
+export interface CancellationResult {
+  contractId: string;
+  /** Bonus points taken back (a negative REVERSAL entry per renewal). */
+  pointsClawedBack: number;
+  /** Bonus points that should have been taken back but had been spent already. */
+  pointsUnrecovered: number;
+  /** Renewals whose granted bonus was clawed back. */
+  renewalsClawedBack: number;
+  /** Renewals in the window whose bonus had not been granted yet: it never will be. */
+  bonusesForfeited: number;
+}
+
+/**
+ * Cancels an active contract. Renewals made within the program's
+ * `clawbackDays` before the cancellation lose their bonus, exactly once (the
+ * renewal's `clawedBackAt` is set under its row lock): a granted bonus is
+ * reversed from the bonus's own lot first, then from other available points,
+ * taking what is there and reporting the rest as unrecovered; a bonus not
+ * granted yet is forfeited, and its job becomes a no-op. Runs under the
+ * member's lock, like the bonus job, so the two never interleave. One
+ * cancellation per (caller, idempotency key); cancelling a cancelled or
+ * expired contract is a ContractNotActiveError.
+ */
+export async function cancelContract(
+  deps: ServiceDeps,
+  input: CancelContractInput,
+  caller: Caller,
+): Promise<Replayable<CancellationResult>> {
+  assertNotMember(caller);
+  const reference = checkReference(input);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const found = await findContract(tx, reference, false);
+    const member = await lockMember(tx, found.memberId);
+    return once(tx, scopeOf('cancelContract', caller), key, { contractId: found.id }, async () => {
+      const contract = await findContract(tx, { id: found.id }, true);
+      assertActive(contract, now);
+      const { settings } = await loadProgram(tx);
+      await tx.contract.update({ where: { id: contract.id }, data: { status: 'CANCELLED', cancelledAt: now } });
+
+      const result: CancellationResult = {
+        contractId: contract.id,
+        pointsClawedBack: 0,
+        pointsUnrecovered: 0,
+        renewalsClawedBack: 0,
+        bonusesForfeited: 0,
+      };
+      const since = addDays(now, -settings.renewal.clawbackDays);
+      const renewals = await tx.$queryRaw<
+        { id: string; sequence: number; bonusPoints: number | null; bonusEntryId: string | null; bonusGrantedAt: Date | null }[]
+      >`
+        SELECT id::text, sequence, bonus_points AS "bonusPoints", bonus_entry_id::text AS "bonusEntryId",
+               bonus_granted_at AS "bonusGrantedAt"
+        FROM contract_renewals
+        WHERE contract_id = ${contract.id}::uuid AND clawed_back_at IS NULL AND created_at >= ${since}
+        ORDER BY sequence
+        FOR UPDATE`;
+      let settled = false;
+      for (const renewal of renewals) {
+        if (!renewal.bonusGrantedAt) {
+          await tx.contractRenewal.update({ where: { id: renewal.id }, data: { clawedBackAt: now } });
+          // Nothing is left for the job to do; the relay stops re-driving it.
+          await completeOutboxEvent(tx, renewal.id, now);
+          result.bonusesForfeited += 1;
+          continue;
+        }
+        if (!renewal.bonusEntryId || !renewal.bonusPoints) continue; // no points were granted: nothing to take back
+        if (!settled) {
+          // Expire due lots first, so a lot past its expiry is not taken back as if it were still there.
+          await settleMember(tx, member, now, SYSTEM_ACTOR);
+          settled = true;
+        }
+        const lot = await tx.pointLot.findUnique({ where: { entryId: renewal.bonusEntryId }, select: { id: true } });
+        const consumed = await consumeLots(tx, member.id, renewal.bonusPoints, now, lot?.id);
+        const taken = consumed.fromAvailable + consumed.fromPending;
+        const missing = renewal.bonusPoints - taken;
+        if (taken > 0) {
+          await postEntry(tx, member, {
+            kind: 'REVERSAL',
+            amount: -taken,
+            availableDelta: -consumed.fromAvailable,
+            pendingDelta: -consumed.fromPending,
+            causeType: 'CONTRACT',
+            causeRef: renewal.id,
+            actor: caller.actor,
+            idempotencyKey: clawbackEntryKey(renewal.id),
+            note:
+              missing > 0
+                ? `Renewal bonus clawed back on cancellation; ${missing} points had already been spent`
+                : 'Renewal bonus clawed back on cancellation',
+            now,
+          });
+        }
+        await tx.contractRenewal.update({ where: { id: renewal.id }, data: { clawedBackAt: now } });
+        result.pointsClawedBack += taken;
+        result.pointsUnrecovered += missing;
+        result.renewalsClawedBack += 1;
+      }
+      return result;
+    });
+  });
+}

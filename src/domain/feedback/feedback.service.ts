@@ -1,0 +1,71 @@
+import type { Feedback, ServiceChannel } from '../../generated/prisma/client.js';
+import type { Caller } from '../../auth/principal.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import * as check from '../validation.js';
+import { serviceChannel } from './service-cases.service.js';
+
+export type NpsCategory = 'PROMOTER' | 'PASSIVE' | 'DETRACTOR';
+
+/** NPS answer → category: promoters 9–10, passives 7–8, detractors 0–6. */
+export function npsCategory(nps: number): NpsCategory {
+  if (nps >= 9) return 'PROMOTER';
+  if (nps >= 7) return 'PASSIVE';
+  return 'DETRACTOR';
+}
+
+/** CSAT 4–5 counts as satisfied. */
+export const isSatisfied = (csat: number): boolean => csat >= 4;
+
+function score(field: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(field, `must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export interface SubmitFeedbackInput {
+  /** Optional for a member token (their own id); required for staff and keys. */
+  memberId?: string | null;
+  /** How likely to recommend, 0–10. */
+  nps?: number | null;
+  /** Satisfaction, 1–5. */
+  csat?: number | null;
+  /** The case the feedback is about; must be the same member's. */
+  caseId?: string | null;
+  comment?: string | null;
+  channel?: ServiceChannel | null;
+}
+
+/**
+ * Records an NPS answer and/or a CSAT score. Members submit their own feedback
+ * only; staff and storefront keys submit on a member's behalf. Everything is
+ * validated before anything is written (and CHECK constraints refuse
+ * out-of-range scores besides).
+ */
+export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<Feedback> {
+  const own = caller.actor.type === 'MEMBER' ? caller.actor.id : null;
+  if (input.memberId == null && own === null) throw new ValidationError('memberId', 'is required');
+  const memberId = input.memberId == null ? own! : check.uuid('memberId', input.memberId);
+  if (own !== null && memberId !== own) throw new ForbiddenError('Members may only submit their own feedback');
+
+  const nps = input.nps == null ? null : score('nps', input.nps, 0, 10);
+  const csat = input.csat == null ? null : score('csat', input.csat, 1, 5);
+  if (nps === null && csat === null) throw new ValidationError('nps', 'give an NPS answer, a CSAT score or both');
+  const caseId = input.caseId == null ? null : check.uuid('caseId', input.caseId);
+  const comment = input.comment == null ? null : check.text('comment', input.comment, { min: 0, max: 2000 }) || null;
+  const channel = input.channel == null ? null : serviceChannel('channel', input.channel);
+
+  const member = await deps.prisma.member.findUnique({ where: { id: memberId }, select: { id: true } });
+  if (!member) throw new NotFoundError('Member', memberId);
+  if (caseId !== null) {
+    const serviceCase = await deps.prisma.serviceCase.findUnique({ where: { id: caseId }, select: { memberId: true } });
+    // Another member's case reads like a missing one: nothing about it is revealed.
+    if (!serviceCase || serviceCase.memberId !== memberId) {
+      throw new ValidationError('caseId', 'must be a case of this member');
+    }
+  }
+  return deps.prisma.feedback.create({
+    data: { memberId, nps, csat, caseId, comment, channel, createdAt: nowOf(deps) },
+  });
+}

@@ -1,0 +1,162 @@
+import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
+import type { Caller } from '../../auth/principal.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
+import * as check from '../validation.js';
+
+export const SERVICE_CHANNELS = [
+  'PHONE',
+  'EMAIL',
+  'CHAT',
+  'SOCIAL',
+  'SELF_SERVICE',
+  'STORE',
+] as const satisfies readonly ServiceChannel[];
+
+/** How far ahead of the server clock a reported time may be (clock skew between systems). */
+const CLOCK_SKEW_MS = 5 * 60_000;
+const MAX_CONTACTS = 10_000;
+
+export function serviceChannel(field: string, value: string): ServiceChannel {
+  if (!(SERVICE_CHANNELS as readonly string[]).includes(value)) {
+    throw new ValidationError(field, `must be one of ${SERVICE_CHANNELS.join(', ')}`);
+  }
+  return value as ServiceChannel;
+}
+
+function notInFuture(field: string, value: Date, now: Date): Date {
+  if (Number.isNaN(value.getTime())) throw new ValidationError(field, 'must be a date-time');
+  if (value.getTime() > now.getTime() + CLOCK_SKEW_MS) throw new ValidationError(field, 'must not be in the future');
+  return value;
+}
+
+function contactsOf(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_CONTACTS) {
+    throw new ValidationError('contacts', `must be a whole number between 1 and ${MAX_CONTACTS}`);
+  }
+  return value;
+}
+
+const recordedBy = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
+
+export interface RecordServiceCaseInput {
+  memberId: string;
+  channel: ServiceChannel;
+  category: string;
+  /** Defaults to now. */
+  openedAt?: Date | null;
+  firstResponseAt?: Date | null;
+  /** Contacts so far; at least 1 (the default). */
+  contacts?: number | null;
+  /** The helpdesk's ticket id; unique. */
+  externalRef?: string | null;
+}
+
+/**
+ * Records a service case of a member (from the helpdesk or an agent). A case's
+ * external reference is unique: recording the same ticket twice is an
+ * AlreadyExistsError, never a second case.
+ */
+export async function recordServiceCase(
+  deps: ServiceDeps,
+  input: RecordServiceCaseInput,
+  caller: Caller,
+): Promise<ServiceCase> {
+  const now = nowOf(deps);
+  const memberId = check.uuid('memberId', input.memberId);
+  const channel = serviceChannel('channel', input.channel);
+  const category = check.text('category', input.category, { max: 100 });
+  const openedAt = input.openedAt == null ? now : notInFuture('openedAt', input.openedAt, now);
+  const firstResponseAt =
+    input.firstResponseAt == null ? null : notInFuture('firstResponseAt', input.firstResponseAt, now);
+  if (firstResponseAt && firstResponseAt < openedAt) {
+    throw new ValidationError('firstResponseAt', 'must not be before the case was opened');
+  }
+  const contacts = input.contacts == null ? 1 : contactsOf(input.contacts);
+  const externalRef = input.externalRef == null ? null : check.text('externalRef', input.externalRef, { max: 200 });
+
+  const member = await deps.prisma.member.findUnique({ where: { id: memberId }, select: { id: true } });
+  if (!member) throw new NotFoundError('Member', memberId);
+  try {
+    return await deps.prisma.serviceCase.create({
+      data: {
+        memberId,
+        channel,
+        category,
+        openedAt,
+        firstResponseAt,
+        contacts,
+        externalRef,
+        createdBy: recordedBy(caller),
+        createdAt: now,
+      },
+    });
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+      throw new AlreadyExistsError('externalRef', 'a case with this external reference is already recorded');
+    }
+    throw error;
+  }
+}
+
+export interface ResolveServiceCaseInput {
+  /** The case, by id … */
+  caseId?: string | null;
+  /** … or by the helpdesk's reference. */
+  externalRef?: string | null;
+  /** Defaults to now. */
+  resolvedAt?: Date | null;
+  /** Contacts in total, when more happened since the case was recorded. */
+  contacts?: number | null;
+  /** Derived from contacts = 1 when omitted. */
+  resolvedOnFirstContact?: boolean | null;
+}
+
+/**
+ * Resolves a case, once: a resolved case cannot be resolved again (checked
+ * under the row lock, so two concurrent resolutions do not both pass).
+ * Whether it was resolved on first contact is derived from the number of
+ * contacts unless given, and must agree with it.
+ */
+export async function resolveServiceCase(
+  deps: ServiceDeps,
+  input: ResolveServiceCaseInput,
+  _caller: Caller,
+): Promise<ServiceCase> {
+  const now = nowOf(deps);
+  if ((input.caseId == null) === (input.externalRef == null)) {
+    throw new ValidationError('caseId', 'give either the case id or its external reference');
+  }
+  const where: Prisma.ServiceCaseWhereUniqueInput =
+    input.caseId != null
+      ? { id: check.uuid('caseId', input.caseId) }
+      : { externalRef: check.text('externalRef', input.externalRef!, { max: 200 }) };
+  const resolvedAt = input.resolvedAt == null ? now : notInFuture('resolvedAt', input.resolvedAt, now);
+  const newContacts = input.contacts == null ? null : contactsOf(input.contacts);
+
+  return deps.prisma.$transaction(async (tx) => {
+    const found = await tx.serviceCase.findUnique({ where, select: { id: true } });
+    if (!found) throw new NotFoundError('ServiceCase', input.caseId ?? input.externalRef ?? '');
+    const [current] = await tx.$queryRaw<
+      { opened_at: Date; first_response_at: Date | null; resolved_at: Date | null; contacts: number }[]
+    >`SELECT opened_at, first_response_at, resolved_at, contacts FROM service_cases WHERE id = ${found.id}::uuid FOR UPDATE`;
+    if (!current) throw new NotFoundError('ServiceCase', found.id);
+    if (current.resolved_at) throw new ValidationError('caseId', 'this case is already resolved');
+    if (resolvedAt < current.opened_at) throw new ValidationError('resolvedAt', 'must not be before the case was opened');
+    if (current.first_response_at && resolvedAt < current.first_response_at) {
+      throw new ValidationError('resolvedAt', 'must not be before the first response');
+    }
+    const contacts = newContacts ?? current.contacts;
+    if (contacts < current.contacts) {
+      throw new ValidationError('contacts', `the case already has ${current.contacts} contacts`);
+    }
+    const firstContact = input.resolvedOnFirstContact ?? contacts === 1;
+    if (firstContact && contacts > 1) {
+      throw new ValidationError('resolvedOnFirstContact', `the case took ${contacts} contacts`);
+    }
+    return tx.serviceCase.update({
+      where: { id: found.id },
+      data: { resolvedAt, contacts, resolvedOnFirstContact: firstContact },
+    });
+  });
+}

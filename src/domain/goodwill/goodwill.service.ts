@@ -1,0 +1,565 @@
+import { randomUUID } from 'node:crypto';
+import { Decimal } from 'decimal.js';
+import { SYSTEM_ACTOR, type StaffRole } from '../../auth/principal.js';
+import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { createLot, lockMember, postEntry, settleMember, type LockedMember } from '../points/ledger.js';
+import { assertCanTransact } from '../points/points.service.js';
+import { loadProgram } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { addMonths } from '../time.js';
+import * as check from '../validation.js';
+import { issueVoucher } from '../vouchers/vouchers.service.js';
+
+/** A member of staff acting on goodwill: the agent who issues, the supervisor who decides. */
+export interface StaffActor {
+  id: string;
+  role: StaffRole;
+}
+
+const ROLE_RANK: Record<StaffRole, number> = { AGENT: 1, SUPERVISOR: 2, ADMIN: 3 };
+const atLeast = (staff: StaffActor, role: StaffRole) => ROLE_RANK[staff.role] >= ROLE_RANK[role];
+
+export const GOODWILL_REASONS = [
+  'DELAYED_DELIVERY',
+  'DEFECTIVE_PRODUCT',
+  'BILLING_ERROR',
+  'POOR_EXPERIENCE',
+  'LONG_WAIT',
+  'OTHER',
+] as const satisfies readonly GoodwillReason[];
+
+/** The steps a gesture's audit trail records (`goodwill_audit_entries.action`). */
+export const GOODWILL_AUDIT_ACTIONS = ['ISSUED', 'GRANTED', 'HELD_FOR_APPROVAL', 'APPROVED', 'REJECTED'] as const;
+export type GoodwillAuditAction = (typeof GOODWILL_AUDIT_ACTIONS)[number];
+
+/** Largest value a `numeric(12,2)` column holds. */
+const MAX_MONEY = new Decimal('9999999999.99');
+
+// ---------------------------------------------------------------------------
+// Authority
+
+/** An agent's effective goodwill authority: their own limits where set, else the program's. */
+export interface AgentAuthorityView {
+  agentId: string;
+  currency: string;
+  perGestureLimit: string;
+  perGesturePointsLimit: number;
+  monthlyBudget: string;
+  /** Money value of the agent's GRANTED gestures in the current calendar month (UTC). */
+  spentThisMonth: string;
+  /** True when no limit of the agent's own is set. */
+  usesProgramDefaults: boolean;
+  updatedBy: string | null;
+  updatedAt: Date | null;
+}
+
+interface AuthorityRow {
+  per_gesture_limit: string | null;
+  per_gesture_points_limit: number | null;
+  monthly_budget: string | null;
+  updated_by: string;
+  updated_at: Date;
+}
+
+interface EffectiveAuthority {
+  perGestureLimit: Decimal;
+  perGesturePointsLimit: number;
+  monthlyBudget: Decimal;
+}
+
+function effectiveAuthority(row: AuthorityRow | undefined, settings: ProgramSettings): EffectiveAuthority {
+  return {
+    perGestureLimit: new Decimal(row?.per_gesture_limit ?? settings.goodwill.perGestureLimit),
+    perGesturePointsLimit: row?.per_gesture_points_limit ?? settings.goodwill.perGesturePointsLimit,
+    monthlyBudget: new Decimal(row?.monthly_budget ?? settings.goodwill.monthlyBudget),
+  };
+}
+
+/** The calendar month (UTC) that `now` falls in, as [start, end). */
+export function monthOf(now: Date): { start: Date; end: Date } {
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  return { start, end };
+}
+
+/**
+ * Locks the agent's authority row for the rest of the transaction, creating an
+ * all-defaults row (null limits) on first use. Every grant against an agent's
+ * budget runs under this lock, so concurrent gestures of one agent are summed
+ * and granted one after the other and never overrun the budget together.
+ */
+async function lockAgentAuthority(tx: Tx, agentId: string, now: Date): Promise<AuthorityRow> {
+  // A concurrent first insert blocks on the primary key until the other commits.
+  await tx.$executeRaw`
+    INSERT INTO agent_authorities (agent_id, updated_by, updated_at)
+    VALUES (${agentId}, ${`${SYSTEM_ACTOR.type}:${SYSTEM_ACTOR.id}`}, ${now})
+    ON CONFLICT (agent_id) DO NOTHING`;
+  const [row] = await tx.$queryRaw<AuthorityRow[]>`
+    SELECT per_gesture_limit::text, per_gesture_points_limit, monthly_budget::text, updated_by, updated_at
+    FROM agent_authorities WHERE agent_id = ${agentId} FOR UPDATE`;
+  return row!;
+}
+
+/** Money value of the agent's GRANTED gestures created in the month of `now`. */
+async function grantedThisMonth(db: Tx | ServiceDeps['prisma'], agentId: string, now: Date): Promise<Decimal> {
+  const { start, end } = monthOf(now);
+  const [row] = await db.$queryRaw<{ total: string }[]>`
+    SELECT COALESCE(SUM(money_value), 0)::text AS total FROM goodwill_gestures
+    WHERE agent_id = ${agentId} AND status = 'GRANTED' AND created_at >= ${start} AND created_at < ${end}`;
+  return new Decimal(row?.total ?? '0');
+}
+
+function authorityView(
+  agentId: string,
+  row: AuthorityRow | undefined,
+  settings: ProgramSettings,
+  spent: Decimal,
+): AgentAuthorityView {
+  const effective = effectiveAuthority(row, settings);
+  const own = row && (row.per_gesture_limit ?? row.per_gesture_points_limit ?? row.monthly_budget) !== null;
+  return {
+    agentId,
+    currency: settings.currency,
+    perGestureLimit: effective.perGestureLimit.toFixed(2),
+    perGesturePointsLimit: effective.perGesturePointsLimit,
+    monthlyBudget: effective.monthlyBudget.toFixed(2),
+    spentThisMonth: spent.toFixed(2),
+    usesProgramDefaults: !own,
+    updatedBy: row?.updated_by ?? null,
+    updatedAt: row?.updated_at ?? null,
+  };
+}
+
+function agentIdOf(value: string): string {
+  return check.text('agentId', value, { max: 200 });
+}
+
+/**
+ * An agent's effective authority and what they granted this month. Agents may
+ * read their own; supervisors and admins anyone's.
+ */
+export async function getAgentAuthority(
+  deps: ServiceDeps,
+  agentId: string | null | undefined,
+  staff: StaffActor,
+): Promise<AgentAuthorityView> {
+  const id = agentId == null ? staff.id : agentIdOf(agentId);
+  if (id !== staff.id && !atLeast(staff, 'SUPERVISOR')) {
+    throw new ForbiddenError("Only supervisors may read another agent's authority");
+  }
+  const now = nowOf(deps);
+  const { settings } = await loadProgram(deps.prisma);
+  const [row] = await deps.prisma.$queryRaw<AuthorityRow[]>`
+    SELECT per_gesture_limit::text, per_gesture_points_limit, monthly_budget::text, updated_by, updated_at
+    FROM agent_authorities WHERE agent_id = ${id}`;
+  return authorityView(id, row, settings, await grantedThisMonth(deps.prisma, id, now));
+}
+
+export interface SetAgentAuthorityInput {
+  agentId: string;
+  /** Omitted: unchanged; null: back to the program default. */
+  perGestureLimit?: string | null;
+  perGesturePointsLimit?: number | null;
+  monthlyBudget?: string | null;
+}
+
+/**
+ * Sets an agent's own goodwill limits (supervisors and admins). A supervisor
+ * cannot change their own authority; an admin can. Takes the same row lock as
+ * a grant, so a gesture is measured against either the old or the new limits.
+ */
+export async function setAgentAuthority(
+  deps: ServiceDeps,
+  input: SetAgentAuthorityInput,
+  staff: StaffActor,
+): Promise<AgentAuthorityView> {
+  if (!atLeast(staff, 'SUPERVISOR')) throw new ForbiddenError('Only supervisors may set goodwill authority');
+  const agentId = agentIdOf(input.agentId);
+  if (agentId === staff.id && !atLeast(staff, 'ADMIN')) {
+    throw new ForbiddenError('Supervisors cannot change their own goodwill authority');
+  }
+  const limit = (field: string, value: string | null | undefined) =>
+    value == null ? value : check.money(field, value, { positive: false }).toFixed(2);
+  const perGestureLimit = limit('perGestureLimit', input.perGestureLimit);
+  const monthlyBudget = limit('monthlyBudget', input.monthlyBudget);
+  const points = input.perGesturePointsLimit;
+  if (points != null && (!Number.isInteger(points) || points < 0 || points > check.MAX_POINTS)) {
+    throw new ValidationError('perGesturePointsLimit', `must be a whole number between 0 and ${check.MAX_POINTS}`);
+  }
+  const now = nowOf(deps);
+  const updatedBy = `STAFF:${staff.id}`;
+
+  return deps.prisma.$transaction(async (tx) => {
+    const { settings } = await loadProgram(tx);
+    const current = await lockAgentAuthority(tx, agentId, now);
+    const next = {
+      per_gesture_limit: perGestureLimit === undefined ? current.per_gesture_limit : perGestureLimit,
+      per_gesture_points_limit: points === undefined ? current.per_gesture_points_limit : points,
+      monthly_budget: monthlyBudget === undefined ? current.monthly_budget : monthlyBudget,
+      updated_by: updatedBy,
+      updated_at: now,
+    };
+    await tx.$executeRaw`
+      UPDATE agent_authorities SET
+        per_gesture_limit = ${next.per_gesture_limit}::numeric,
+        per_gesture_points_limit = ${next.per_gesture_points_limit}::int,
+        monthly_budget = ${next.monthly_budget}::numeric,
+        updated_by = ${updatedBy}, updated_at = ${now}
+      WHERE agent_id = ${agentId}`;
+    deps.logger.info({ agentId, by: staff.id, authority: next }, 'goodwill authority set');
+    return authorityView(agentId, next, settings, await grantedThisMonth(tx, agentId, now));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Gestures
+
+export interface IssueGoodwillInput {
+  memberId: string;
+  kind: GoodwillKind;
+  /** POINTS gestures: how many points. */
+  points?: number | null;
+  /** VOUCHER gestures: the voucher's value in the program currency. */
+  amount?: string | null;
+  reason: GoodwillReason;
+  note: string;
+  caseRef?: string | null;
+  idempotencyKey: string;
+}
+
+/** The outcome of a goodwill step, stored for idempotent replay (ids only). */
+export interface GoodwillResult {
+  gestureId: string;
+  status: GoodwillStatus;
+}
+
+interface GestureValue {
+  kind: GoodwillKind;
+  points: number | null;
+  amount: Decimal | null;
+}
+
+function gestureValue(input: IssueGoodwillInput): GestureValue {
+  if (input.kind === 'POINTS') {
+    if (input.amount != null) throw new ValidationError('amount', 'a POINTS gesture takes points, not an amount');
+    if (input.points == null) throw new ValidationError('points', 'a POINTS gesture needs points');
+    return { kind: 'POINTS', points: check.positivePoints('points', input.points), amount: null };
+  }
+  if (input.kind === 'VOUCHER') {
+    if (input.points != null) throw new ValidationError('points', 'a VOUCHER gesture takes an amount, not points');
+    if (input.amount == null) throw new ValidationError('amount', 'a VOUCHER gesture needs an amount');
+    const amount = check.money('amount', input.amount);
+    if (amount.gt(MAX_MONEY)) throw new ValidationError('amount', 'is too large');
+    return { kind: 'VOUCHER', points: null, amount };
+  }
+  throw new ValidationError('kind', 'must be POINTS or VOUCHER');
+}
+
+/** What a gesture is worth in money: the voucher amount, or points × the program's point value. */
+export function moneyValueOf(value: GestureValue, settings: ProgramSettings): Decimal {
+  return value.amount ?? new Decimal(value.points!).mul(settings.pointValue);
+}
+
+/** Why a gesture needs approval, or null when it is within the agent's authority. */
+function beyondAuthority(
+  value: GestureValue,
+  moneyValue: Decimal,
+  authority: EffectiveAuthority,
+  spent: Decimal,
+  currency: string,
+): string | null {
+  if (moneyValue.gt(authority.perGestureLimit)) {
+    return `${moneyValue.toFixed(2)} ${currency} is above the per-gesture limit of ${authority.perGestureLimit.toFixed(2)}`;
+  }
+  if (value.points !== null && value.points > authority.perGesturePointsLimit) {
+    return `${value.points} points is above the per-gesture limit of ${authority.perGesturePointsLimit} points`;
+  }
+  if (spent.plus(moneyValue).gt(authority.monthlyBudget)) {
+    return (
+      `${spent.toFixed(2)} of the monthly budget of ${authority.monthlyBudget.toFixed(2)} ${currency} ` +
+      `is already granted; ${moneyValue.toFixed(2)} more would exceed it`
+    );
+  }
+  return null;
+}
+
+async function writeAudit(
+  tx: Tx,
+  gestureId: string,
+  action: GoodwillAuditAction,
+  actor: { id: string; role: string },
+  note: string | null,
+  at: Date,
+): Promise<void> {
+  await tx.goodwillAuditEntry.create({
+    data: { gestureId, action, actorId: actor.id, actorRole: actor.role, note, createdAt: at },
+  });
+}
+
+/**
+ * Gives the member what the gesture grants, in the caller's transaction (which
+ * holds the member lock): GOODWILL points available at once in a lot with the
+ * normal expiry, or a GOODWILL voucher. Keyed by the gesture (ledger idempotency
+ * key, voucher cause), so a gesture can never grant twice.
+ */
+async function grantGesture(
+  tx: Tx,
+  member: LockedMember,
+  gesture: { id: string; kind: GoodwillKind; points: number | null; amount: string | null; note: string },
+  agentId: string,
+  settings: ProgramSettings,
+  now: Date,
+): Promise<{ ledgerEntryId: string | null; voucherId: string | null }> {
+  if (gesture.kind === 'POINTS') {
+    const points = gesture.points!;
+    const entry = await postEntry(tx, member, {
+      kind: 'GOODWILL',
+      amount: points,
+      availableDelta: points,
+      pendingDelta: 0,
+      causeType: 'GESTURE',
+      causeRef: gesture.id,
+      actor: { type: 'STAFF', id: agentId },
+      idempotencyKey: `goodwill:${gesture.id}`,
+      note: gesture.note,
+      now,
+    });
+    await createLot(tx, member, {
+      entryId: entry.id,
+      points,
+      availableAt: now,
+      expiresAt: addMonths(now, settings.pointExpiryMonths),
+      now,
+    });
+    return { ledgerEntryId: entry.id, voucherId: null };
+  }
+  const { voucher } = await issueVoucher(tx, {
+    memberId: member.id,
+    kind: 'GOODWILL',
+    value: { type: 'FIXED', amount: gesture.amount! },
+    causeType: 'GESTURE',
+    causeRef: gesture.id,
+    now,
+    settings,
+  });
+  return { ledgerEntryId: null, voucherId: voucher.id };
+}
+
+/** Locks the member the gesture is for and brings their lots up to date; refuses suspended and closed members. */
+async function lockGestureMember(tx: Tx, memberId: string, now: Date): Promise<LockedMember> {
+  const member = await lockMember(tx, memberId);
+  assertCanTransact(member);
+  await settleMember(tx, member, now, SYSTEM_ACTOR);
+  return member;
+}
+
+/**
+ * An agent's goodwill gesture. Within the agent's authority — the value (points
+ * × point value, or the voucher amount) at most the per-gesture limit, points at
+ * most the per-gesture points limit, and the agent's GRANTED gestures of this
+ * calendar month (UTC) plus this one at most the monthly budget — it is GRANTED
+ * at once; otherwise it waits as PENDING_APPROVAL (a success, not an error).
+ *
+ * The budget holds under concurrency: the sum and the grant run under the lock
+ * of the agent's authority row. One gesture per (agent, idempotency key): by
+ * `once()` and by a unique index on the gestures.
+ */
+export async function issueGoodwill(
+  deps: ServiceDeps,
+  input: IssueGoodwillInput,
+  staff: StaffActor,
+): Promise<Replayable<GoodwillResult>> {
+  if (!atLeast(staff, 'AGENT')) throw new ForbiddenError('Only staff may issue goodwill');
+  const memberId = check.uuid('memberId', input.memberId);
+  const value = gestureValue(input);
+  if (!(GOODWILL_REASONS as readonly string[]).includes(input.reason)) {
+    throw new ValidationError('reason', `must be one of ${GOODWILL_REASONS.join(', ')}`);
+  }
+  const note = check.text('note', input.note, { max: 1000 });
+  const caseRef = input.caseRef == null ? null : check.text('caseRef', input.caseRef, { max: 200 });
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const request = {
+    memberId,
+    kind: value.kind,
+    points: value.points,
+    amount: value.amount?.toFixed(2) ?? null,
+    reason: input.reason,
+    note,
+    caseRef,
+  };
+  const now = nowOf(deps);
+
+  return deps.prisma.$transaction(async (tx) => {
+    // Agent first, then member: the same order as approvals, so no deadlock.
+    const authorityRow = await lockAgentAuthority(tx, staff.id, now);
+    return once(tx, `issueGoodwill:${staff.id}`, key, request, async () => {
+      const { settings } = await loadProgram(tx);
+      const moneyValue = moneyValueOf(value, settings);
+      if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
+      const member = await lockGestureMember(tx, memberId, now);
+      const authority = effectiveAuthority(authorityRow, settings);
+      const spent = await grantedThisMonth(tx, staff.id, now);
+      const heldBecause = beyondAuthority(value, moneyValue, authority, spent, settings.currency);
+
+      const gesture = {
+        id: randomUUID(),
+        kind: value.kind,
+        points: value.points,
+        amount: value.amount?.toFixed(2) ?? null,
+        note,
+      };
+      const effect = heldBecause === null ? await grantGesture(tx, member, gesture, staff.id, settings, now) : null;
+      const status: GoodwillStatus = heldBecause === null ? 'GRANTED' : 'PENDING_APPROVAL';
+      await tx.goodwillGesture.create({
+        data: {
+          id: gesture.id,
+          memberId,
+          agentId: staff.id,
+          kind: value.kind,
+          points: value.points,
+          amount: gesture.amount,
+          currency: settings.currency,
+          moneyValue: moneyValue.toFixed(2),
+          reason: input.reason,
+          note,
+          caseRef,
+          status,
+          idempotencyKey: key,
+          ledgerEntryId: effect?.ledgerEntryId ?? null,
+          voucherId: effect?.voucherId ?? null,
+          createdAt: now,
+        },
+      });
+      await writeAudit(tx, gesture.id, 'ISSUED', staff, note, now);
+      if (heldBecause === null) {
+        await writeAudit(tx, gesture.id, 'GRANTED', staff, 'within the agent’s authority', now);
+      } else {
+        await writeAudit(tx, gesture.id, 'HELD_FOR_APPROVAL', { id: SYSTEM_ACTOR.id, role: SYSTEM_ACTOR.type }, heldBecause, now);
+      }
+      return { gestureId: gesture.id, status } satisfies GoodwillResult;
+    });
+  });
+}
+
+export interface GoodwillDecisionInput {
+  gestureId: string;
+  note?: string | null;
+  /** Approvals only: repeating the key returns the first result. */
+  idempotencyKey?: string | null;
+}
+
+/** The gesture for a decision, refusing callers below SUPERVISOR and the agent who issued it. */
+async function gestureForDecision(deps: ServiceDeps, gestureId: string, staff: StaffActor, verb: string) {
+  if (!atLeast(staff, 'SUPERVISOR')) throw new ForbiddenError(`Only supervisors may ${verb} goodwill`);
+  const id = check.uuid('gestureId', gestureId);
+  const gesture = await deps.prisma.goodwillGesture.findUnique({ where: { id }, select: { id: true, agentId: true } });
+  if (!gesture) throw new NotFoundError('GoodwillGesture', id);
+  if (gesture.agentId === staff.id) throw new ForbiddenError(`You cannot ${verb} your own goodwill gesture`);
+  return gesture;
+}
+
+/** Locks a gesture row and checks it is still waiting for a decision. */
+async function lockPendingGesture(tx: Tx, gestureId: string) {
+  const [row] = await tx.$queryRaw<{ status: GoodwillStatus }[]>`
+    SELECT status::text FROM goodwill_gestures WHERE id = ${gestureId}::uuid FOR UPDATE`;
+  if (!row) throw new NotFoundError('GoodwillGesture', gestureId);
+  if (row.status !== 'PENDING_APPROVAL') throw new GoodwillNotPendingError(row.status);
+  return tx.goodwillGesture.findUniqueOrThrow({ where: { id: gestureId } });
+}
+
+/**
+ * A supervisor approves a gesture waiting for approval: the points or voucher
+ * are granted in the same transaction that marks it GRANTED. Only a
+ * PENDING_APPROVAL gesture can be approved (under its row lock), so a second
+ * approval is a GoodwillNotPendingError and never a second grant; the same
+ * idempotency key again replays the first answer.
+ */
+export async function approveGoodwill(
+  deps: ServiceDeps,
+  input: GoodwillDecisionInput,
+  staff: StaffActor,
+): Promise<Replayable<GoodwillResult>> {
+  const { id, agentId } = await gestureForDecision(deps, input.gestureId, staff, 'approve');
+  const note = input.note == null ? null : check.text('note', input.note, { max: 1000 });
+  const key = checkIdempotencyKey(input.idempotencyKey ?? '');
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    // Approvals count against the agent's month too: serialise with their grants.
+    await lockAgentAuthority(tx, agentId, now);
+    return once(tx, `approveGoodwill:${id}`, key, { note }, async () => {
+      const gesture = await lockPendingGesture(tx, id);
+      const { settings } = await loadProgram(tx);
+      const member = await lockGestureMember(tx, gesture.memberId, now);
+      const effect = await grantGesture(
+        tx,
+        member,
+        { ...gesture, amount: gesture.amount?.toFixed(2) ?? null },
+        gesture.agentId,
+        settings,
+        now,
+      );
+      await tx.goodwillGesture.update({
+        where: { id },
+        data: { status: 'GRANTED', ...effect, decidedBy: staff.id, decidedAt: now, decisionNote: note },
+      });
+      await writeAudit(tx, id, 'APPROVED', staff, note, now);
+      return { gestureId: id, status: 'GRANTED' } satisfies GoodwillResult;
+    });
+  });
+}
+
+/**
+ * A supervisor rejects a gesture waiting for approval: nothing is granted. A
+ * gesture already decided is a GoodwillNotPendingError.
+ */
+export async function rejectGoodwill(
+  deps: ServiceDeps,
+  input: GoodwillDecisionInput,
+  staff: StaffActor,
+): Promise<GoodwillResult> {
+  const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
+  const note = check.text('note', input.note ?? '', { max: 1000 });
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    await lockPendingGesture(tx, id);
+    await tx.goodwillGesture.update({
+      where: { id },
+      data: { status: 'REJECTED', decidedBy: staff.id, decidedAt: now, decisionNote: note },
+    });
+    await writeAudit(tx, id, 'REJECTED', staff, note, now);
+    return { gestureId: id, status: 'REJECTED' } satisfies GoodwillResult;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Listing
+
+export interface GoodwillGestureFilter {
+  status?: GoodwillStatus | null;
+  agentId?: string | null;
+  memberId?: string | null;
+  reason?: GoodwillReason | null;
+  /** Created at or after. */
+  from?: Date | null;
+  /** Created before. */
+  to?: Date | null;
+}
+
+/** The Prisma condition for a gesture listing; all given conditions must hold. */
+export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | undefined): Prisma.GoodwillGestureWhereInput {
+  if (!filter) return {};
+  if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('to', 'must not be before `from`');
+  const createdAt: Prisma.DateTimeFilter = {};
+  if (filter.from) createdAt.gte = filter.from;
+  if (filter.to) createdAt.lt = filter.to;
+  return {
+    ...(filter.status ? { status: filter.status } : {}),
+    ...(filter.agentId ? { agentId: filter.agentId } : {}),
+    ...(filter.memberId ? { memberId: check.uuid('memberId', filter.memberId) } : {}),
+    ...(filter.reason ? { reason: filter.reason } : {}),
+    ...(filter.from || filter.to ? { createdAt } : {}),
+  };
+}

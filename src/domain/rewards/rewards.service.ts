@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import type { Caller } from '../../auth/principal.js';
+import { Prisma, type Reward } from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import {
+  ForbiddenError,
+  InsufficientPointsError,
+  NotFoundError,
+  RewardUnavailableError,
+  ValidationError,
+} from '../errors.js';
+import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
+import { assertCanTransact, inMemberTransaction, spendPoints } from '../points/points.service.js';
+import { loadProgram } from '../program/program.service.js';
+import * as check from '../validation.js';
+import { issueVoucher } from '../vouchers/vouchers.service.js';
+
+function assertAdmin(caller: Caller): void {
+  if (!caller.isAdmin) throw new ForbiddenError('Only admins may change the rewards catalogue');
+}
+
+function stockOf(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > check.MAX_POINTS) {
+    throw new ValidationError('stock', `must be a whole number between 0 and ${check.MAX_POINTS}`);
+  }
+  return value;
+}
+
+const optionalDescription = (value: string) => check.text('description', value, { min: 0, max: 1000 }) || null;
+
+/** Rewards are bought in the program currency: their vouchers are spent at the same checkout. */
+async function programCurrency(deps: ServiceDeps, given: string | null | undefined): Promise<string> {
+  const { settings } = await loadProgram(deps.prisma);
+  if (given != null && check.currency('currency', given) !== settings.currency) {
+    throw new ValidationError('currency', `the program runs in ${settings.currency}`);
+  }
+  return settings.currency;
+}
+
+export interface CreateRewardInput {
+  name: string;
+  description?: string | null;
+  pointsCost: number;
+  voucherValue: string;
+  currency?: string | null;
+  /** Units available; unlimited when omitted. */
+  stock?: number | null;
+}
+
+/** Adds a reward to the catalogue (admins). */
+export async function createReward(deps: ServiceDeps, input: CreateRewardInput, caller: Caller): Promise<Reward> {
+  assertAdmin(caller);
+  const data = {
+    name: check.text('name', input.name, { max: 120 }),
+    description: input.description == null ? null : optionalDescription(input.description),
+    pointsCost: check.positivePoints('pointsCost', input.pointsCost),
+    voucherValue: check.money('voucherValue', input.voucherValue).toFixed(2),
+    stock: input.stock == null ? null : stockOf(input.stock),
+  };
+  const currency = await programCurrency(deps, input.currency);
+  const now = nowOf(deps);
+  return deps.prisma.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now } });
+}
+
+export interface UpdateRewardInput {
+  id: string;
+  name?: string | null;
+  description?: string | null;
+  pointsCost?: number | null;
+  voucherValue?: string | null;
+  /** Sets the remaining stock. */
+  stock?: number | null;
+  /** Removes the stock limit. */
+  unlimitedStock?: boolean | null;
+}
+
+/**
+ * Changes a reward (admins). Purchases already made keep what they cost; the
+ * next purchase pays the new price.
+ */
+export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, caller: Caller): Promise<Reward> {
+  assertAdmin(caller);
+  const id = check.uuid('id', input.id);
+  const data: Prisma.RewardUpdateInput = { updatedAt: nowOf(deps) };
+  if (input.name != null) data.name = check.text('name', input.name, { max: 120 });
+  if (input.description != null) data.description = optionalDescription(input.description);
+  if (input.pointsCost != null) data.pointsCost = check.positivePoints('pointsCost', input.pointsCost);
+  if (input.voucherValue != null) data.voucherValue = check.money('voucherValue', input.voucherValue).toFixed(2);
+  if (input.stock != null && input.unlimitedStock) {
+    throw new ValidationError('unlimitedStock', 'give either a stock or unlimitedStock, not both');
+  }
+  if (input.stock != null) data.stock = stockOf(input.stock);
+  if (input.unlimitedStock) data.stock = null;
+  try {
+    return await deps.prisma.reward.update({ where: { id }, data });
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') {
+      throw new NotFoundError('Reward', id);
+    }
+    throw error;
+  }
+}
+
+/** Takes a reward out of the catalogue for good (admins). Retiring twice keeps the first date. */
+export async function retireReward(deps: ServiceDeps, input: { id: string }, caller: Caller): Promise<Reward> {
+  assertAdmin(caller);
+  const id = check.uuid('id', input.id);
+  const now = nowOf(deps);
+  const changed = await deps.prisma.$executeRaw`
+    UPDATE rewards SET active = false, retired_at = COALESCE(retired_at, ${now}), updated_at = ${now}
+    WHERE id = ${id}::uuid`;
+  if (changed === 0) throw new NotFoundError('Reward', id);
+  return deps.prisma.reward.findUniqueOrThrow({ where: { id } });
+}
+
+/** Which rewards a caller sees: admins may include retired ones, everyone else only active ones. */
+export function rewardListWhere(caller: Caller, includeRetired?: boolean | null): Prisma.RewardWhereInput {
+  return includeRetired && caller.isAdmin ? {} : { active: true };
+}
+
+/** The catalogue, cheapest first. */
+export async function listRewards(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  caller: Caller,
+  { includeRetired = false }: { includeRetired?: boolean } = {},
+): Promise<Reward[]> {
+  return deps.prisma.reward.findMany({
+    where: rewardListWhere(caller, includeRetired),
+    orderBy: [{ pointsCost: 'asc' }, { id: 'asc' }],
+  });
+}
+
+export interface RedeemRewardInput {
+  memberId: string;
+  rewardId: string;
+  idempotencyKey: string;
+}
+
+/** The outcome of a reward purchase, stored for idempotent replay (ids only). */
+export interface RewardRedemptionResult {
+  memberId: string;
+  rewardId: string;
+  redemptionId: string;
+  voucherId: string;
+  entryId: string;
+  points: number;
+}
+
+/**
+ * A member buys a reward with points, in one transaction under the member lock:
+ * one unit of stock (a guarded UPDATE that never goes below zero), one REDEEM
+ * entry (never below a zero balance), one REWARD voucher and the redemption row
+ * tying them together. Any refusal rolls all of it back. One effect per
+ * idempotency key and member. Members may buy only for themselves.
+ */
+export async function redeemReward(
+  deps: ServiceDeps,
+  input: RedeemRewardInput,
+  caller: Caller,
+): Promise<Replayable<RewardRedemptionResult>> {
+  const memberId = check.uuid('memberId', input.memberId);
+  const rewardId = check.uuid('rewardId', input.rewardId);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) {
+    throw new ForbiddenError('A member may only redeem rewards for themselves');
+  }
+  return inMemberTransaction(deps, 'redeemReward', memberId, key, { rewardId }, async (tx, member, settings, now) => {
+    assertCanTransact(member);
+    const reward = await tx.reward.findUnique({ where: { id: rewardId } });
+    if (!reward) throw new NotFoundError('Reward', rewardId);
+    if (!reward.active) throw new RewardUnavailableError('RETIRED');
+    if (reward.stock === 0) throw new RewardUnavailableError('OUT_OF_STOCK');
+    // Before taking stock: a member who cannot pay does not queue on the reward row.
+    if (member.available < reward.pointsCost) throw new InsufficientPointsError(member.available, reward.pointsCost);
+
+    // The guarded decrement is the stock's only writer on this path: concurrent
+    // buyers queue on the row, and the last unit goes to exactly one of them.
+    const [taken] = await tx.$queryRaw<{ points_cost: number; voucher_value: string; currency: string }[]>`
+      UPDATE rewards SET stock = stock - 1
+      WHERE id = ${rewardId}::uuid AND active AND (stock IS NULL OR stock > 0)
+      RETURNING points_cost, voucher_value::text, currency`;
+    if (!taken) {
+      const [current] = await tx.$queryRaw<{ active: boolean }[]>`SELECT active FROM rewards WHERE id = ${rewardId}::uuid`;
+      throw new RewardUnavailableError(current?.active ? 'OUT_OF_STOCK' : 'RETIRED');
+    }
+
+    const redemptionId = randomUUID();
+    const entryId = await spendPoints(tx, member, taken.points_cost, {
+      kind: 'REDEEM',
+      causeType: 'REWARD',
+      causeRef: redemptionId,
+      actor: caller.actor,
+      idempotencyKey: `redeemReward:${key}`,
+      note: reward.name,
+      now,
+    });
+    const { voucher } = await issueVoucher(tx, {
+      memberId,
+      kind: 'REWARD',
+      value: { type: 'FIXED', amount: taken.voucher_value },
+      currency: taken.currency,
+      causeType: 'REWARD',
+      causeRef: redemptionId,
+      now,
+      settings,
+    });
+    await tx.rewardRedemption.create({
+      data: {
+        id: redemptionId,
+        rewardId,
+        memberId,
+        voucherId: voucher.id,
+        ledgerEntryId: entryId,
+        pointsCost: taken.points_cost,
+        createdAt: now,
+      },
+    });
+    return {
+      memberId,
+      rewardId,
+      redemptionId,
+      voucherId: voucher.id,
+      entryId,
+      points: -taken.points_cost,
+    } satisfies RewardRedemptionResult;
+  });
+}

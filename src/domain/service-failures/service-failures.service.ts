@@ -1,0 +1,394 @@
+import { randomUUID } from 'node:crypto';
+import { Decimal } from 'decimal.js';
+import type { Caller } from '../../auth/principal.js';
+import type {
+  Prisma,
+  ServiceFailureStatus,
+  ServiceFailureType,
+  Severity,
+  Tier,
+} from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
+import { loadProgram } from '../program/program.service.js';
+import { programSettingsSchema, type ProgramSettings } from '../program/program-settings.js';
+import { addDays } from '../time.js';
+import * as check from '../validation.js';
+import { issueVoucher } from '../vouchers/vouchers.service.js';
+
+/** The queue and job name of compensation jobs; job id = outbox event id = failure id. */
+export const COMPENSATION_QUEUE = 'compensation';
+export const COMPENSATION_JOB = 'compensate';
+
+/** How far in the future `occurredAt` may lie (clock skew between systems), in ms. */
+const OCCURRED_AT_SKEW_MS = 5 * 60_000;
+
+// ---------------------------------------------------------------------------
+// The policy
+
+export interface CompensationCase {
+  severity: Severity;
+  tier: Tier;
+  /** 1 for the member's first failure in the repeat window, 2 for the second, … */
+  repeatIndex: number;
+}
+
+/**
+ * The voucher value the compensation policy gives, in the program currency:
+ * base by severity × tier factor × repeat escalation (second failure in the
+ * repeat window × secondFailureFactor, third and later × laterFailureFactor),
+ * rounded half-up to the cent. The 30-day cap is applied by the caller.
+ */
+export function compensationFor(settings: ProgramSettings, { severity, tier, repeatIndex }: CompensationCase): Decimal {
+  const policy = settings.compensation;
+  const escalation = repeatIndex >= 3 ? policy.laterFailureFactor : repeatIndex === 2 ? policy.secondFailureFactor : 1;
+  return new Decimal(policy.baseBySeverity[severity])
+    .mul(settings.tiers[tier].compensationFactor)
+    .mul(escalation)
+    .toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+}
+
+// ---------------------------------------------------------------------------
+// Reporting
+
+export interface ReportServiceFailureInput {
+  memberId: string;
+  type: ServiceFailureType;
+  severity: Severity;
+  /** Defaults to now; may not lie in the future. */
+  occurredAt?: Date | null;
+  /** The order it concerns: a second report of the same member, type and order is the same failure. */
+  orderRef?: string | null;
+  caseRef?: string | null;
+  description?: string | null;
+  idempotencyKey: string;
+}
+
+/** The outcome of a report, stored for idempotent replay (ids only). */
+export interface ReportedServiceFailure {
+  failureId: string;
+  /** True when the same failure (member, type, order) had been reported before: nothing new was queued. */
+  duplicate: boolean;
+}
+
+const optionalText = (field: string, value: string | null | undefined, max: number): string | null =>
+  value == null ? null : check.text(field, value, { max });
+
+/**
+ * Records a service failure and its compensation job (an outbox event whose id
+ * is the failure id) in one transaction, then hands the job to the queue at
+ * once when the API can (best effort: the relay covers a Redis outage or a
+ * crash right after commit). A duplicate report — same member, type and order
+ * reference, held by the unique index — returns the existing failure and
+ * queues nothing; the same idempotency key replays the first answer. Members
+ * cannot report failures.
+ */
+export async function reportServiceFailure(
+  deps: ServiceDeps,
+  input: ReportServiceFailureInput,
+  caller: Caller,
+): Promise<Replayable<ReportedServiceFailure>> {
+  if (caller.actor.type === 'MEMBER') throw new ForbiddenError('Members cannot report service failures');
+  const memberId = check.uuid('memberId', input.memberId);
+  const orderRef = optionalText('orderRef', input.orderRef, 200);
+  const caseRef = optionalText('caseRef', input.caseRef, 200);
+  const description = optionalText('description', input.description, 2000);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = nowOf(deps);
+  const occurredAt = input.occurredAt ?? now;
+  if (Number.isNaN(occurredAt.getTime()) || occurredAt.getTime() > now.getTime() + OCCURRED_AT_SKEW_MS) {
+    throw new ValidationError('occurredAt', 'must not lie in the future');
+  }
+
+  const request = {
+    type: input.type,
+    severity: input.severity,
+    occurredAt: input.occurredAt ? occurredAt.toISOString() : null,
+    orderRef,
+    caseRef,
+    description,
+  };
+  const result = await deps.prisma.$transaction(async (tx) =>
+    once(tx, `reportServiceFailure:${memberId}`, key, request, async (): Promise<ReportedServiceFailure> => {
+      // One statement (this is the hot path of a busy storefront): whether the
+      // member exists, the failure if it is new, and then its compensation job
+      // in the outbox (the row `recordOutboxEvent` writes: event id = failure id).
+      // A concurrent duplicate waits on the unique index for this insert's
+      // transaction, then inserts nothing and finds the committed row below.
+      const event = compensationEvent(randomUUID());
+      const [row] = await tx.$queryRaw<{ memberId: string | null; failureId: string | null }[]>`
+        WITH member AS (SELECT id FROM members WHERE id = ${memberId}::uuid),
+        inserted AS (
+          INSERT INTO service_failures
+            (id, member_id, type, severity, occurred_at, order_ref, case_ref, description, reporter_type, reporter_id, created_at)
+          SELECT ${event.id}::uuid, member.id, ${input.type}::"ServiceFailureType", ${input.severity}::"Severity",
+                 ${occurredAt}, ${orderRef}, ${caseRef}, ${description}, ${caller.actor.type}::"ActorType",
+                 ${caller.actor.id}, ${now}
+          FROM member
+          ON CONFLICT (member_id, type, order_ref) DO NOTHING
+          RETURNING id),
+        outbox AS (
+          INSERT INTO outbox_events (id, queue, job_name, payload)
+          SELECT id, ${event.queue}, ${event.jobName}, ${JSON.stringify(event.payload)}::jsonb FROM inserted)
+        SELECT (SELECT id::text FROM member) AS "memberId", (SELECT id::text FROM inserted) AS "failureId"`;
+      if (!row?.memberId) throw new NotFoundError('Member', memberId);
+      if (!row.failureId) {
+        const existing = await tx.serviceFailure.findFirstOrThrow({
+          where: { memberId, type: input.type, orderRef },
+          select: { id: true },
+        });
+        return { failureId: existing.id, duplicate: true };
+      }
+      return { failureId: row.failureId, duplicate: false };
+    }),
+  );
+  if (!result.replayed && !result.duplicate) {
+    await publishOutboxEvents(deps, [compensationEvent(result.failureId)]);
+  }
+  return result;
+}
+
+const compensationEvent = (failureId: string) =>
+  ({
+    id: failureId,
+    queue: COMPENSATION_QUEUE,
+    jobName: COMPENSATION_JOB,
+    payload: { failureId },
+  }) as const;
+
+// ---------------------------------------------------------------------------
+// Compensating (the worker)
+
+export type CompensationOutcome =
+  | { outcome: 'COMPENSATED'; failureId: string; voucherId: string; amount: string; repeatIndex: number }
+  | { outcome: 'NEEDS_REVIEW'; failureId: string; amount: string; repeatIndex: number }
+  | { outcome: 'NOT_ELIGIBLE'; failureId: string; reason: string }
+  /** Already decided by an earlier run of the job (retried, duplicated or raced): nothing done. */
+  | { outcome: 'ALREADY_DECIDED'; failureId: string; status: ServiceFailureStatus }
+  /** There is no such failure: nothing to do, ever. */
+  | { outcome: 'MISSING'; failureId: string };
+
+interface LockedFailure {
+  id: string;
+  memberId: string;
+  severity: Severity;
+  status: ServiceFailureStatus;
+  occurredAt: Date;
+  createdAt: Date;
+  tier: Tier;
+  memberStatus: string;
+  /** The program settings as stored (null before the program row exists). */
+  settings: unknown;
+}
+
+/**
+ * Decides the compensation of one failure, exactly once: locks the failure
+ * (and its member, which serialises the repeat count and the cap across that
+ * member's failures), and unless it is still RECORDED does nothing. Otherwise,
+ * in one transaction: flags the member at risk from the second failure in the
+ * repeat window, then either issues the COMPENSATION voucher (unique per
+ * failure) and marks the failure COMPENSATED, or — when the member's
+ * compensation in the cap window would exceed the cap — marks it NEEDS_REVIEW;
+ * and completes the outbox event. A retried or duplicated job finds the
+ * failure decided and only completes the event.
+ */
+export async function compensateServiceFailure(deps: ServiceDeps, failureId: string): Promise<CompensationOutcome> {
+  const now = nowOf(deps);
+  // Few statements on purpose: this runs once per failure, at the throughput of the queue.
+  return deps.prisma.$transaction(async (tx) => {
+    const [failure] = await tx.$queryRaw<LockedFailure[]>`
+      SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
+             f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
+             m.tier::text, m.status::text AS "memberStatus",
+             (SELECT settings FROM program WHERE id = 1) AS settings
+      FROM service_failures f JOIN members m ON m.id = f.member_id
+      WHERE f.id = ${failureId}::uuid
+      FOR UPDATE OF f FOR NO KEY UPDATE OF m`;
+    if (!failure) {
+      await completeOutboxEvent(tx, failureId, now);
+      return { outcome: 'MISSING', failureId };
+    }
+    if (failure.status !== 'RECORDED') {
+      await completeOutboxEvent(tx, failureId, now);
+      return { outcome: 'ALREADY_DECIDED', failureId, status: failure.status };
+    }
+    const settings = failure.settings ? programSettingsSchema.parse(failure.settings) : (await loadProgram(tx)).settings;
+    const policy = settings.compensation;
+
+    // A new statement after the locks, so it sees what the member's other
+    // compensations committed while this transaction waited. From the second
+    // failure in the repeat window on, the member is flagged at risk.
+    const [history] = await tx.$queryRaw<{ repeatIndex: number; capUsed: string }[]>`
+      WITH history AS (
+        SELECT
+          (SELECT count(*)::int FROM service_failures
+            WHERE member_id = ${failure.memberId}::uuid
+              AND occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}
+              AND (occurred_at, created_at, id) <= (${failure.occurredAt}, ${failure.createdAt}, ${failure.id}::uuid)
+          ) AS "repeatIndex",
+          (SELECT coalesce(sum(amount), 0)::text FROM vouchers
+            WHERE member_id = ${failure.memberId}::uuid AND kind = 'COMPENSATION'
+              AND issued_at > ${addDays(now, -policy.capWindowDays)}
+          ) AS "capUsed"),
+      flagged AS (
+        UPDATE members SET at_risk = true, at_risk_since = ${now}, updated_at = ${now}
+        WHERE id = ${failure.memberId}::uuid AND NOT at_risk AND (SELECT "repeatIndex" FROM history) >= 2
+        RETURNING id)
+      SELECT "repeatIndex", "capUsed" FROM history`;
+    const repeatIndex = history!.repeatIndex;
+
+    if (failure.memberStatus === 'CLOSED') {
+      const reason = 'the member has closed their membership';
+      await decideAndComplete(tx, failure.id, now, { status: 'NOT_ELIGIBLE', repeatIndex, decisionNote: reason, decidedAt: now });
+      return { outcome: 'NOT_ELIGIBLE', failureId, reason };
+    }
+    const amount = compensationFor(settings, { severity: failure.severity, tier: failure.tier, repeatIndex });
+    if (amount.lte(0)) {
+      const reason = 'the compensation policy grants nothing for this failure';
+      await decideAndComplete(tx, failure.id, now, { status: 'NOT_ELIGIBLE', repeatIndex, amount: '0.00', decisionNote: reason, decidedAt: now });
+      return { outcome: 'NOT_ELIGIBLE', failureId, reason };
+    }
+    if (new Decimal(history!.capUsed).plus(amount).gt(policy.capAmount)) {
+      await decideAndComplete(tx, failure.id, now, { status: 'NEEDS_REVIEW', repeatIndex, amount: amount.toFixed(2) });
+      return { outcome: 'NEEDS_REVIEW', failureId, amount: amount.toFixed(2), repeatIndex };
+    }
+
+    const { voucher } = await issueVoucher(tx, {
+      memberId: failure.memberId,
+      kind: 'COMPENSATION',
+      value: { type: 'FIXED', amount: amount.toFixed(2) },
+      causeType: 'FAILURE',
+      causeRef: failure.id,
+      now,
+      settings,
+    });
+    await decideAndComplete(tx, failure.id, now, {
+      status: 'COMPENSATED',
+      repeatIndex,
+      amount: amount.toFixed(2),
+      voucherId: voucher.id,
+    });
+    return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
+  });
+}
+
+interface PolicyDecision {
+  status: 'COMPENSATED' | 'NEEDS_REVIEW' | 'NOT_ELIGIBLE';
+  repeatIndex: number;
+  amount?: string;
+  voucherId?: string;
+  decisionNote?: string;
+  decidedAt?: Date;
+}
+
+/**
+ * Writes the policy's decision on a RECORDED failure and completes its outbox
+ * event (what `completeOutboxEvent` does), in one statement of the caller's
+ * transaction.
+ */
+async function decideAndComplete(tx: Tx, failureId: string, now: Date, decision: PolicyDecision): Promise<void> {
+  await tx.$executeRaw`
+    WITH decided AS (
+      UPDATE service_failures SET
+        status = ${decision.status}::"ServiceFailureStatus",
+        repeat_index = ${decision.repeatIndex}::int,
+        compensation_amount = ${decision.amount ?? null}::numeric,
+        voucher_id = ${decision.voucherId ?? null}::uuid,
+        decision_note = ${decision.decisionNote ?? null},
+        decided_at = ${decision.decidedAt ?? null}::timestamptz
+      WHERE id = ${failureId}::uuid)
+    UPDATE outbox_events SET completed_at = ${now} WHERE id = ${failureId}::uuid AND completed_at IS NULL`;
+}
+
+async function decide(tx: Tx, failureId: string, data: Prisma.ServiceFailureUncheckedUpdateInput): Promise<void> {
+  await tx.serviceFailure.update({ where: { id: failureId }, data, select: { id: true } });
+}
+
+// ---------------------------------------------------------------------------
+// Review (supervisors)
+
+export type ReviewDecision = 'GRANT' | 'DECLINE';
+
+export interface ReviewServiceFailureInput {
+  failureId: string;
+  decision: ReviewDecision;
+  note: string;
+  idempotencyKey: string;
+}
+
+/**
+ * A supervisor's decision on a failure held for review (over the cap): GRANT
+ * issues the compensation voucher the policy computed (COMPENSATED), DECLINE
+ * makes it NOT_ELIGIBLE; the decision, its note and the supervisor are kept.
+ * Only a NEEDS_REVIEW failure can be decided; the failure row is locked, so two
+ * supervisors deciding at once cannot both succeed. Role checks (SUPERVISOR+)
+ * are the GraphQL layer's; this refuses any caller that is not staff or admin.
+ */
+export async function reviewServiceFailure(
+  deps: ServiceDeps,
+  input: ReviewServiceFailureInput,
+  caller: Caller,
+): Promise<Replayable<{ failureId: string }>> {
+  if (caller.actor.type !== 'STAFF' && !caller.isAdmin) throw new ForbiddenError('Only supervisors may review failures');
+  const failureId = check.uuid('failureId', input.failureId);
+  const note = check.text('note', input.note, { min: 3, max: 2000 });
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const [failure] = await tx.$queryRaw<{ memberId: string; status: ServiceFailureStatus; amount: string | null }[]>`
+      SELECT member_id::text AS "memberId", status::text, compensation_amount::text AS amount
+      FROM service_failures WHERE id = ${failureId}::uuid FOR UPDATE`;
+    if (!failure) throw new NotFoundError('ServiceFailure', failureId);
+    return once(tx, `reviewServiceFailure:${failureId}`, key, { decision: input.decision, note }, async () => {
+      if (failure.status !== 'NEEDS_REVIEW') {
+        throw new ValidationError('failureId', `this failure is ${failure.status}, not waiting for review`);
+      }
+      const decided = { decidedBy: caller.actor.id, decidedAt: now, decisionNote: note };
+      if (input.decision === 'DECLINE') {
+        await decide(tx, failureId, { status: 'NOT_ELIGIBLE', ...decided });
+        return { failureId };
+      }
+      const { voucher } = await issueVoucher(tx, {
+        memberId: failure.memberId,
+        kind: 'COMPENSATION',
+        value: { type: 'FIXED', amount: failure.amount! },
+        causeType: 'FAILURE',
+        causeRef: failureId,
+        now,
+      });
+      await decide(tx, failureId, { status: 'COMPENSATED', voucherId: voucher.id, ...decided });
+      return { failureId };
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+export interface ServiceFailureFilter {
+  status?: ServiceFailureStatus | null;
+  memberId?: string | null;
+  type?: ServiceFailureType | null;
+  severity?: Severity | null;
+  /** Occurred at or after. */
+  from?: Date | null;
+  /** Occurred before. */
+  to?: Date | null;
+}
+
+/** The Prisma condition of a failure listing; every given condition must hold. */
+export function serviceFailureListWhere(filter: ServiceFailureFilter | null | undefined): Prisma.ServiceFailureWhereInput {
+  if (!filter) return {};
+  if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('filter.to', 'must not be before `from`');
+  const where: Prisma.ServiceFailureWhereInput = {};
+  if (filter.status) where.status = filter.status;
+  if (filter.memberId) where.memberId = check.uuid('filter.memberId', filter.memberId);
+  if (filter.type) where.type = filter.type;
+  if (filter.severity) where.severity = filter.severity;
+  if (filter.from || filter.to) {
+    where.occurredAt = { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lt: filter.to } : {}) };
+  }
+  return where;
+}

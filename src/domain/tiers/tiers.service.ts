@@ -1,0 +1,290 @@
+import { Prisma, type Tier, type TierChangeReason } from '../../generated/prisma/client.js';
+import type { RawSql } from '../../db/sql.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import type { LockedMember } from '../points/ledger.js';
+import { loadProgram, type ProgramView } from '../program/program.service.js';
+import { programSettingsSchema, type ProgramSettings } from '../program/program-settings.js';
+import { addDays, addMonths } from '../time.js';
+
+/** Tiers, lowest first. */
+export const TIER_ORDER = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const satisfies readonly Tier[];
+
+/** A tier is up for review this many months after it was reached (or last reviewed). */
+export const TIER_REVIEW_MONTHS = 12;
+
+/**
+ * Ledger entry kinds that count towards a tier. Simplification, on purpose: a
+ * refund's REVERSAL counts in the window it was written, even when the order
+ * it reverses earned before the window began.
+ */
+export const QUALIFYING_KINDS = ['EARN', 'REVERSAL', 'RENEWAL_BONUS'] as const;
+
+type Db = Tx | ServiceDeps['prisma'];
+
+export interface TierRuleView {
+  tier: Tier;
+  threshold: number;
+  multiplier: number;
+  compensationFactor: number;
+}
+
+/** The tier rules of the program, lowest first. */
+export function tierRules(settings: ProgramSettings): TierRuleView[] {
+  return TIER_ORDER.map((tier) => ({ tier, ...settings.tiers[tier] }));
+}
+
+const rank = (tier: Tier): number => TIER_ORDER.indexOf(tier);
+
+/** The highest tier whose threshold the points reach. */
+export function tierFor(settings: ProgramSettings, qualifyingPoints: number): Tier {
+  let reached: Tier = 'BRONZE';
+  for (const tier of TIER_ORDER) if (qualifyingPoints >= settings.tiers[tier].threshold) reached = tier;
+  return reached;
+}
+
+/**
+ * The qualifying entries of a member at `now`: kinds EARN, REVERSAL and
+ * RENEWAL_BONUS written in the `months` calendar months before `now`
+ * (UTC calendar, like `addMonths`). In SQL so that the hot read can take the
+ * months from the program row in the same statement (`tierStandings`).
+ */
+function inQualifyingWindow(months: Prisma.Sql, now: Date): Prisma.Sql {
+  return Prisma.sql`kind::text = ANY(${[...QUALIFYING_KINDS]}::text[])
+    AND created_at > ((${now}::timestamptz AT TIME ZONE 'UTC') - make_interval(months => ${months})) AT TIME ZONE 'UTC'
+    AND created_at <= ${now}`;
+}
+
+/**
+ * Qualifying points of several members in one query: the sum of their
+ * qualifying entries in the rolling `tierQualifyingMonths` window before `now`
+ * (served by the ledger's (member_id, created_at desc) index), never below 0.
+ * Members without such entries are absent from the map (read them as 0).
+ */
+export async function qualifyingPointsOf(
+  db: RawSql,
+  memberIds: readonly string[],
+  settings: ProgramSettings,
+  now: Date,
+): Promise<Map<string, number>> {
+  if (memberIds.length === 0) return new Map();
+  const rows = await db.$queryRaw<{ member_id: string; points: number }[]>`
+    SELECT member_id::text, GREATEST(SUM(amount), 0)::int AS points
+    FROM ledger_entries
+    WHERE member_id = ANY(${memberIds}::uuid[])
+      AND ${inQualifyingWindow(Prisma.sql`${settings.tierQualifyingMonths}::int`, now)}
+    GROUP BY member_id`;
+  return new Map(rows.map((row) => [row.member_id, row.points]));
+}
+
+export interface TierStandings {
+  program: ProgramView;
+  /** Qualifying points by member id; absent means 0. */
+  qualifyingPoints: Map<string, number>;
+}
+
+/**
+ * The program settings and the qualifying points of several members, read in
+ * one statement: the member status screen and member listings ask for
+ * `tierProgress` on every read. Same window and kinds as `qualifyingPointsOf`.
+ */
+export async function tierStandings(db: Db, memberIds: readonly string[], now: Date): Promise<TierStandings> {
+  const rows = await db.$queryRaw<
+    { settings: unknown; version: number; updated_at: Date; member_id: string | null; points: number | null }[]
+  >`
+    SELECT p.settings, p.version, p.updated_at, q.member_id::text, q.points
+    FROM program p
+    LEFT JOIN LATERAL (
+      SELECT member_id, GREATEST(SUM(amount), 0)::int AS points
+      FROM ledger_entries
+      WHERE member_id = ANY(${memberIds}::uuid[])
+        AND ${inQualifyingWindow(Prisma.sql`(p.settings->>'tierQualifyingMonths')::int`, now)}
+      GROUP BY member_id
+    ) q ON true
+    WHERE p.id = 1`;
+  const first = rows[0];
+  if (!first) {
+    await loadProgram(db); // first use: creates the row with defaults
+    return tierStandings(db, memberIds, now);
+  }
+  const program = {
+    settings: programSettingsSchema.parse(first.settings),
+    version: first.version,
+    updatedAt: first.updated_at,
+  };
+  const qualifyingPoints = new Map<string, number>();
+  for (const row of rows) if (row.member_id !== null) qualifyingPoints.set(row.member_id, row.points ?? 0);
+  return { program, qualifyingPoints };
+}
+
+/** Qualifying points of one member (see `qualifyingPointsOf`). */
+export async function qualifyingPoints(db: RawSql, memberId: string, settings: ProgramSettings, now: Date): Promise<number> {
+  return (await qualifyingPointsOf(db, [memberId], settings, now)).get(memberId) ?? 0;
+}
+
+export interface TierChangeResult {
+  fromTier: Tier;
+  toTier: Tier;
+  reason: TierChangeReason;
+  qualifyingPoints: number;
+}
+
+/** Raw SQL, so that it also runs in the hot paths' transactions (db/sql.ts). */
+async function recordTierChange(
+  tx: RawSql,
+  memberId: string,
+  change: TierChangeResult,
+  now: Date,
+): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE members SET tier = ${change.toTier}::"Tier", tier_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
+    WHERE id = ${memberId}::uuid`;
+  await tx.$executeRaw`
+    INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
+    VALUES (${memberId}::uuid, ${change.fromTier}::"Tier", ${change.toTier}::"Tier",
+            ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::int, ${now}::timestamptz)`;
+}
+
+/**
+ * Upgrades a member at once when their qualifying points reach a higher tier's
+ * threshold, possibly by several levels (one UPGRADE row from the old to the
+ * new tier). Runs inside the caller's transaction, which holds the member lock
+ * (`lockMember`), after the entry that earned the points was posted; the
+ * locked member's `tier` is updated too. Points already computed in this
+ * transaction keep the old multiplier: the new one applies from the next earn.
+ * Idempotent by nature: a member already at or above the reached tier is left
+ * alone, so a retried or replayed earn never upgrades twice. Never downgrades.
+ */
+export async function applyTierUpgrade(
+  tx: RawSql,
+  member: LockedMember,
+  settings: ProgramSettings,
+  now: Date,
+): Promise<TierChangeResult | null> {
+  const points = await qualifyingPoints(tx, member.id, settings, now);
+  const reached = tierFor(settings, points);
+  if (rank(reached) <= rank(member.tier)) return null;
+  const change: TierChangeResult = { fromTier: member.tier, toTier: reached, reason: 'UPGRADE', qualifyingPoints: points };
+  await recordTierChange(tx, member.id, change, now);
+  member.tier = reached;
+  return change;
+}
+
+/**
+ * Whether the member suffered a service failure at or after `since` (and not
+ * after `until`). Written before service failures were modelled, so it looks
+ * the `service_failures` table (member_id uuid, occurred_at timestamptz) up
+ * first and answers false without it: tier reviews then run as if no member
+ * had a failure. The lookup goes through the search path
+ * (`to_regclass('service_failures')`), the same name resolution as the query.
+ * Every recorded failure counts, whatever its compensation status: a failure
+ * judged not eligible for a voucher was still a bad experience.
+ */
+export async function hadRecentServiceFailure(tx: Db, memberId: string, since: Date, until?: Date): Promise<boolean> {
+  const [table] = await tx.$queryRaw<{ present: boolean }[]>`
+    SELECT to_regclass('service_failures') IS NOT NULL AS present`;
+  if (!table?.present) return false;
+  const [row] = await tx.$queryRaw<{ hit: boolean }[]>`
+    SELECT EXISTS (
+      SELECT 1 FROM service_failures
+      WHERE member_id = ${memberId}::uuid AND occurred_at >= ${since}
+        AND (${until ?? null}::timestamptz IS NULL OR occurred_at <= ${until ?? null}::timestamptz)
+    ) AS hit`;
+  return row?.hit ?? false;
+}
+
+export interface TierReviewReport {
+  /** Members whose tier anniversary had passed. */
+  membersReviewed: number;
+  /** Moved down one level: qualifying points below their tier's threshold. */
+  membersDowngraded: number;
+  /** Kept their tier on their own qualifying points. */
+  membersRetained: number;
+  /** Kept their tier despite too few points: a service failure shortly before the review. */
+  membersProtected: number;
+}
+
+/**
+ * Reviews every member whose tier is up (`tierSince` + 12 months has passed,
+ * BRONZE excepted): below the tier's threshold → one level down (DOWNGRADE);
+ * otherwise RETAINED; below the threshold but with a service failure in the
+ * `tierProtectionDays` before the review → PROTECTED (tier kept). Every
+ * outcome is a tier history row and sets `tierSince` to `now`, so the next
+ * review is 12 months later. One short transaction per member under its row
+ * lock, re-checking the anniversary there: a second or concurrent run finds
+ * nothing to do.
+ */
+export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), batchSize = 500): Promise<TierReviewReport> {
+  const report: TierReviewReport = { membersReviewed: 0, membersDowngraded: 0, membersRetained: 0, membersProtected: 0 };
+  // Loose in SQL (calendar months end on different days), exact per member below.
+  const cutoff = addDays(addMonths(now, -TIER_REVIEW_MONTHS), 3);
+  let after: { since: Date; id: string } = { since: new Date(0), id: '00000000-0000-0000-0000-000000000000' };
+  for (;;) {
+    const due = await deps.prisma.$queryRaw<{ id: string; tier_since: Date }[]>`
+      SELECT id::text, tier_since FROM members
+      WHERE tier <> 'BRONZE' AND tier_since <= ${cutoff}
+        AND (tier_since, id) > (${after.since}, ${after.id}::uuid)
+      ORDER BY tier_since, id
+      LIMIT ${batchSize}`;
+    for (const candidate of due) {
+      const reason = await deps.prisma.$transaction((tx) => reviewMember(tx, candidate.id, now));
+      if (reason === null) continue;
+      report.membersReviewed += 1;
+      if (reason === 'DOWNGRADE') report.membersDowngraded += 1;
+      else if (reason === 'RETAINED') report.membersRetained += 1;
+      else if (reason === 'PROTECTED') report.membersProtected += 1;
+    }
+    const last = due.at(-1);
+    if (!last || due.length < batchSize) break;
+    after = { since: last.tier_since, id: last.id };
+  }
+  return report;
+}
+
+async function reviewMember(tx: Tx, memberId: string, now: Date): Promise<TierChangeReason | null> {
+  const [member] = await tx.$queryRaw<{ tier: Tier; tier_since: Date }[]>`
+    SELECT tier::text, tier_since FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
+  if (!member || member.tier === 'BRONZE' || addMonths(member.tier_since, TIER_REVIEW_MONTHS) > now) return null;
+  const { settings } = await loadProgram(tx);
+  const points = await qualifyingPoints(tx, memberId, settings, now);
+  let change: TierChangeResult;
+  if (points >= settings.tiers[member.tier].threshold) {
+    change = { fromTier: member.tier, toTier: member.tier, reason: 'RETAINED', qualifyingPoints: points };
+  } else if (await hadRecentServiceFailure(tx, memberId, addDays(now, -settings.tierProtectionDays), now)) {
+    change = { fromTier: member.tier, toTier: member.tier, reason: 'PROTECTED', qualifyingPoints: points };
+  } else {
+    const lower = TIER_ORDER[rank(member.tier) - 1]!;
+    change = { fromTier: member.tier, toTier: lower, reason: 'DOWNGRADE', qualifyingPoints: points };
+  }
+  await recordTierChange(tx, memberId, change, now);
+  return change.reason;
+}
+
+export interface TierProgress {
+  current: TierRuleView;
+  /** The tier directly above; null at the top. */
+  next: TierRuleView | null;
+  qualifyingPoints: number;
+  /** Points still needed for `next` (0 when reached: the upgrade follows with the next earn); null at the top. */
+  pointsToNext: number | null;
+  /** When the current tier is up for review; null for the lowest tier, which is never reviewed. */
+  reviewAt: Date | null;
+}
+
+/** A member's standing: current and next tier, points to go, and the next review. Pure. */
+export function tierProgress(
+  member: { tier: Tier; tierSince: Date },
+  settings: ProgramSettings,
+  qualifyingPoints: number,
+): TierProgress {
+  const rules = tierRules(settings);
+  const index = rank(member.tier);
+  const current = rules[index]!;
+  const next = rules[index + 1] ?? null;
+  return {
+    current,
+    next,
+    qualifyingPoints,
+    pointsToNext: next ? Math.max(next.threshold - qualifyingPoints, 0) : null,
+    reviewAt: index === 0 ? null : addMonths(member.tierSince, TIER_REVIEW_MONTHS),
+  };
+}

@@ -1,0 +1,353 @@
+import { Decimal } from 'decimal.js';
+import type { Caller } from '../../auth/principal.js';
+import {
+  Prisma,
+  type CauseType,
+  type Voucher,
+  type VoucherKind,
+  type VoucherStatus,
+} from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { ForbiddenError, NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { loadProgram } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { addDays } from '../time.js';
+import * as check from '../validation.js';
+import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
+
+const MAX_CODE_ATTEMPTS = 5;
+
+/** A code as typed by a person, in canonical form; a typed error when it cannot be one. */
+export function voucherCode(field: string, value: string): string {
+  const code = normalizeVoucherCode(value);
+  if (code.length === 0 || code.length > 64) throw new ValidationError(field, 'must be a voucher code');
+  return code;
+}
+
+/** The status a voucher has at `now`: an ISSUED voucher past its expiry is EXPIRED, marked or not. */
+export function voucherStatusAt(voucher: Pick<Voucher, 'status' | 'expiresAt'>, now: Date): VoucherStatus {
+  return voucher.status === 'ISSUED' && voucher.expiresAt <= now ? 'EXPIRED' : voucher.status;
+}
+
+/** Vouchers whose status at `now` is `status` (see `voucherStatusAt`). */
+export function voucherStatusWhere(status: VoucherStatus, now: Date): Prisma.VoucherWhereInput {
+  switch (status) {
+    case 'ISSUED':
+      return { status: 'ISSUED', expiresAt: { gt: now } };
+    case 'EXPIRED':
+      return { OR: [{ status: 'EXPIRED' }, { status: 'ISSUED', expiresAt: { lte: now } }] };
+    default:
+      return { status };
+  }
+}
+
+/** What a voucher takes off an order: a fixed amount (at most the order) or a percentage, to the cent. */
+export function discountFor(
+  voucher: Pick<Voucher, 'valueType' | 'amount' | 'percent'>,
+  orderTotal: Decimal,
+): Decimal {
+  if (voucher.valueType === 'FIXED') return Decimal.min(new Decimal(voucher.amount!.toString()), orderTotal);
+  return orderTotal.mul(voucher.percent!).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+}
+
+export type VoucherValue = { type: 'FIXED'; amount: string } | { type: 'PERCENT'; percent: number };
+
+export interface IssueVoucherInput {
+  memberId: string;
+  kind: VoucherKind;
+  value: VoucherValue;
+  /** Defaults to the program currency. */
+  currency?: string | null;
+  minimumOrderValue?: string | null;
+  /** Defaults to `now` plus the program's `voucherValidityDays`. */
+  expiresAt?: Date | null;
+  causeType: CauseType;
+  causeRef: string;
+  now: Date;
+  /** The program settings, when the caller has them loaded already. */
+  settings?: ProgramSettings;
+}
+
+export interface IssuedVoucher {
+  voucher: Voucher;
+  /** False when a voucher for this cause already existed and is returned instead. */
+  created: boolean;
+}
+
+/**
+ * Issues a voucher inside the caller's transaction: the building block for
+ * reward purchases, compensation, goodwill and renewal vouchers. One voucher
+ * per (kind, cause type, cause ref), by a unique index: a retried grant gets the
+ * existing voucher back instead of a second one. The code comes from the CSPRNG;
+ * the rare collision on the unique code is retried with a fresh one.
+ */
+export async function issueVoucher(tx: Tx, input: IssueVoucherInput): Promise<IssuedVoucher> {
+  const settings = input.settings ?? (await loadProgram(tx)).settings;
+  const currency = input.currency == null ? settings.currency : check.currency('currency', input.currency);
+  const causeRef = check.text('causeRef', input.causeRef, { max: 200 });
+  let amount: string | null = null;
+  let percent: number | null = null;
+  if (input.value.type === 'FIXED') {
+    amount = check.money('amount', input.value.amount).toFixed(2);
+  } else {
+    if (!Number.isInteger(input.value.percent) || input.value.percent < 1 || input.value.percent > 100) {
+      throw new ValidationError('percent', 'must be a whole percentage between 1 and 100');
+    }
+    percent = input.value.percent;
+  }
+  const minimum =
+    input.minimumOrderValue == null
+      ? null
+      : check.money('minimumOrderValue', input.minimumOrderValue, { positive: false }).toFixed(2);
+  const expiresAt = input.expiresAt ?? addDays(input.now, settings.voucherValidityDays);
+  if (expiresAt <= input.now) throw new ValidationError('expiresAt', 'must be in the future');
+
+  for (let attempt = 1; attempt <= MAX_CODE_ATTEMPTS; attempt++) {
+    // DO NOTHING on any unique index: a concurrent grant of the same cause waits
+    // for the first to commit and then finds its voucher below.
+    const inserted = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO vouchers
+        (code, member_id, kind, value_type, amount, percent, currency, minimum_order_value,
+         cause_type, cause_ref, issued_at, expires_at)
+      VALUES
+        (${generateVoucherCode()}, ${input.memberId}::uuid, ${input.kind}::"VoucherKind",
+         ${input.value.type}::"VoucherValueType", ${amount}::numeric, ${percent}::int, ${currency},
+         ${minimum}::numeric, ${input.causeType}::"CauseType", ${causeRef}, ${input.now}, ${expiresAt})
+      ON CONFLICT DO NOTHING
+      RETURNING id::text`;
+    if (inserted[0]) {
+      return { voucher: await tx.voucher.findUniqueOrThrow({ where: { id: inserted[0].id } }), created: true };
+    }
+    const existing = await tx.voucher.findUnique({
+      where: { kind_causeType_causeRef: { kind: input.kind, causeType: input.causeType, causeRef } },
+    });
+    if (existing) {
+      if (existing.memberId !== input.memberId) {
+        throw new Error(`voucher for ${input.kind} ${input.causeType} ${causeRef} belongs to another member`);
+      }
+      return { voucher: existing, created: false };
+    }
+    // Neither the cause nor anything else: the code collided. Draw again.
+  }
+  throw new Error(`no unique voucher code after ${MAX_CODE_ATTEMPTS} attempts`);
+}
+
+/** A voucher by its code (as typed: case and grouping do not matter), or null. */
+export async function getVoucher(deps: Pick<ServiceDeps, 'prisma'>, code: string): Promise<Voucher | null> {
+  return deps.prisma.voucher.findUnique({ where: { code: voucherCode('code', code) } });
+}
+
+/**
+ * How to look a voucher up for a caller: a member only ever finds their own
+ * vouchers, so another member's code reads as "no such voucher".
+ */
+export function visibleVoucherWhere(code: string, caller: Caller): Prisma.VoucherWhereUniqueInput {
+  const where: Prisma.VoucherWhereUniqueInput = { code: voucherCode('code', code) };
+  if (caller.actor.type === 'MEMBER') where.memberId = caller.actor.id;
+  return where;
+}
+
+interface UseCheck {
+  orderTotal: Decimal;
+  memberId: string | null;
+  caller: Caller;
+  now: Date;
+}
+
+/** The first reason a voucher cannot be used for this order and caller, or null. */
+function problemOf(
+  voucher: Voucher,
+  { orderTotal, memberId, caller, now }: UseCheck,
+): Exclude<VoucherProblem, 'NOT_FOUND'> | null {
+  if (memberId !== null && memberId !== voucher.memberId) return 'WRONG_MEMBER';
+  if (caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId) return 'WRONG_MEMBER';
+  const status = voucherStatusAt(voucher, now);
+  if (status !== 'ISSUED') return status;
+  if (voucher.minimumOrderValue && orderTotal.lt(voucher.minimumOrderValue.toString())) return 'MINIMUM_NOT_MET';
+  return null;
+}
+
+/** Writes down an expiry that has happened; a no-op when someone else already did. */
+async function markExpired(db: Tx | ServiceDeps['prisma'], voucherId: string, now: Date): Promise<void> {
+  await db.$executeRaw`
+    UPDATE vouchers SET status = 'EXPIRED'
+    WHERE id = ${voucherId}::uuid AND status = 'ISSUED' AND expires_at <= ${now}`;
+}
+
+export interface ValidateVoucherInput {
+  code: string;
+  orderTotal: string;
+  /** The member the order belongs to; another member's voucher is WRONG_MEMBER. */
+  memberId?: string | null;
+}
+
+export interface VoucherValidation {
+  valid: boolean;
+  reason: VoucherProblem | null;
+  /** What the voucher would take off this order (0 when not valid). */
+  discount: string;
+  currency: string;
+  /** Null when there is no such voucher or it belongs to another member. */
+  voucherId: string | null;
+}
+
+/**
+ * Says whether a code can be redeemed against an order, and if not, why.
+ * Changes nothing but the lazy EXPIRED mark. Another member's voucher reveals
+ * nothing beyond WRONG_MEMBER.
+ */
+export async function validateVoucher(
+  deps: ServiceDeps,
+  input: ValidateVoucherInput,
+  caller: Caller,
+): Promise<VoucherValidation> {
+  const code = voucherCode('code', input.code);
+  const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
+  const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
+  const now = nowOf(deps);
+  const voucher = await deps.prisma.voucher.findUnique({ where: { code } });
+  if (!voucher) {
+    const { settings } = await loadProgram(deps.prisma);
+    return { valid: false, reason: 'NOT_FOUND', discount: '0.00', currency: settings.currency, voucherId: null };
+  }
+  const reason = problemOf(voucher, { orderTotal, memberId, caller, now });
+  if (reason === 'WRONG_MEMBER') {
+    return { valid: false, reason, discount: '0.00', currency: voucher.currency, voucherId: null };
+  }
+  if (reason === 'EXPIRED' && voucher.status === 'ISSUED') await markExpired(deps.prisma, voucher.id, now);
+  return {
+    valid: reason === null,
+    reason,
+    discount: reason === null ? discountFor(voucher, orderTotal).toFixed(2) : '0.00',
+    currency: voucher.currency,
+    voucherId: voucher.id,
+  };
+}
+
+async function lockVoucher(tx: Tx, code: string): Promise<Voucher> {
+  const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM vouchers WHERE code = ${code} FOR UPDATE`;
+  if (!row) throw new NotFoundError('Voucher', code);
+  return tx.voucher.findUniqueOrThrow({ where: { id: row.id } });
+}
+
+const isUniqueViolation = (error: unknown): boolean =>
+  error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
+
+export interface RedeemVoucherInput {
+  code: string;
+  orderRef: string;
+  orderTotal: string;
+  /** The member the order belongs to; another member's voucher is refused (WRONG_MEMBER). */
+  memberId?: string | null;
+  idempotencyKey: string;
+}
+
+/** The outcome of a redemption, stored for idempotent replay. */
+export interface VoucherRedemptionResult {
+  voucherId: string;
+  redemptionId: string;
+  orderRef: string;
+  discount: string;
+  currency: string;
+}
+
+/**
+ * Redeems a voucher against an order, once. The voucher row is locked, so
+ * concurrent redemptions of one code queue and all but the first find it
+ * REDEEMED; the unique voucher_redemptions.voucher_id is the last guard. The
+ * same idempotency key with the same request returns the first result (scoped
+ * by code); an expired voucher is marked EXPIRED on the way.
+ */
+export async function redeemVoucher(
+  deps: ServiceDeps,
+  input: RedeemVoucherInput,
+  caller: Caller,
+): Promise<Replayable<VoucherRedemptionResult>> {
+  const code = voucherCode('code', input.code);
+  const orderRef = check.text('orderRef', input.orderRef);
+  const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
+  const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = nowOf(deps);
+  const request = { orderRef, orderTotal: orderTotal.toFixed(2), memberId };
+  const expiry: { voucherId: string | null } = { voucherId: null };
+  try {
+    return await deps.prisma.$transaction(async (tx) => {
+      const voucher = await lockVoucher(tx, code);
+      return once(tx, `redeemVoucher:${code}`, key, request, async () => {
+        const problem = problemOf(voucher, { orderTotal, memberId, caller, now });
+        if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
+        if (problem !== null) throw new VoucherNotRedeemableError(problem);
+        const discount = discountFor(voucher, orderTotal).toFixed(2);
+        const redemption = await tx.voucherRedemption.create({
+          data: {
+            voucherId: voucher.id,
+            orderRef,
+            orderTotal: orderTotal.toFixed(2),
+            discount,
+            actorType: caller.actor.type,
+            actorId: caller.actor.id,
+            idempotencyKey: key,
+            createdAt: now,
+          },
+        });
+        await tx.voucher.update({ where: { id: voucher.id }, data: { status: 'REDEEMED', redeemedAt: now } });
+        return {
+          voucherId: voucher.id,
+          redemptionId: redemption.id,
+          orderRef,
+          discount,
+          currency: voucher.currency,
+        } satisfies VoucherRedemptionResult;
+      });
+    });
+  } catch (error) {
+    // The refusal rolled the transaction back; the expiry is a fact worth keeping.
+    if (expiry.voucherId !== null) await markExpired(deps.prisma, expiry.voucherId, now);
+    if (isUniqueViolation(error)) throw new VoucherNotRedeemableError('REDEEMED');
+    throw error;
+  }
+}
+
+export interface VoidVoucherInput {
+  code: string;
+  reason: string;
+  idempotencyKey: string;
+}
+
+/**
+ * Takes a voucher out of use (staff). A redeemed voucher cannot be voided; a
+ * voided one stays as it was, first reason kept.
+ */
+export async function voidVoucher(
+  deps: ServiceDeps,
+  input: VoidVoucherInput,
+  caller: Caller,
+): Promise<Replayable<{ voucherId: string }>> {
+  if (caller.actor.type !== 'STAFF' && !caller.isAdmin) throw new ForbiddenError('Only staff may void vouchers');
+  const code = voucherCode('code', input.code);
+  const reason = check.text('reason', input.reason, { min: 3, max: 500 });
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const voucher = await lockVoucher(tx, code);
+    return once(tx, `voidVoucher:${code}`, key, { reason }, async () => {
+      if (voucher.status === 'REDEEMED') throw new ValidationError('code', 'a redeemed voucher cannot be voided');
+      if (voucher.status !== 'VOIDED') {
+        await tx.voucher.update({
+          where: { id: voucher.id },
+          data: { status: 'VOIDED', voidedAt: now, voidReason: reason },
+        });
+      }
+      return { voucherId: voucher.id };
+    });
+  });
+}
+
+/** Marks every ISSUED voucher past its expiry as EXPIRED (maintenance); returns how many. */
+export async function expireDueVouchers(deps: ServiceDeps): Promise<number> {
+  const now = nowOf(deps);
+  return deps.prisma.$executeRaw`
+    UPDATE vouchers SET status = 'EXPIRED' WHERE status = 'ISSUED' AND expires_at <= ${now}`;
+}

@@ -1,0 +1,318 @@
+import { callerOf } from '../../auth/principal.js';
+import {
+  cancelContract,
+  clawbackEntryKey,
+  contractStatusAt,
+  extendContract,
+  registerContract,
+  renewalBonusStatus,
+  type CancellationResult,
+} from '../../domain/contracts/contracts.service.js';
+import { nowOf } from '../../domain/deps.js';
+import {
+  AlreadyExistsError,
+  ContractNotActiveError,
+  IdempotencyConflictError,
+  NotFoundError,
+} from '../../domain/errors.js';
+import { ContractStatus } from '../../generated/prisma/enums.js';
+import { builder } from '../builder.js';
+import { ActorTypeEnum } from '../enums.js';
+import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+
+/**
+ * Who may see a contract and its renewals: staff, storefront keys that write
+ * contracts (the billing system) or read members, and the member it belongs to.
+ */
+export const contractVisibility = (memberId: string) => ({
+  staff: 'AGENT' as const,
+  apiKey: 'contracts:write' as const,
+  self: memberId,
+  $any: { apiKey: 'members:read' as const },
+});
+
+export const ContractStatusEnum = builder.enumType(ContractStatus, {
+  name: 'ContractStatus',
+  description: 'ACTIVE contracts can be extended or cancelled; EXPIRED (past their end) and CANCELLED ones cannot.',
+});
+
+const RenewalBonusStatusEnum = builder.enumType('RenewalBonusStatus', {
+  description: 'Where the renewal bonus of one extension stands.',
+  values: {
+    PENDING: { description: 'The bonus job has not run yet.' },
+    GRANTED: { description: 'The bonus points were granted.' },
+    NOT_ELIGIBLE: { description: 'The job ran and no points were due (a zero policy, or the member is closed).' },
+    CLAWED_BACK: { description: 'Granted, then taken back because the contract was cancelled within the clawback window.' },
+    FORFEITED: { description: 'The contract was cancelled within the clawback window before the bonus was granted: it never will be.' },
+  } as const,
+});
+
+builder.objectType(ContractNotActiveError, {
+  name: 'ContractNotActiveError',
+  description: 'The contract is cancelled or expired and cannot be extended or cancelled. Nothing was changed.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    status: t.expose('status', { type: ContractStatusEnum, description: 'The contract’s status (CANCELLED or EXPIRED).' }),
+  }),
+});
+
+export const ContractRef = builder.prismaNode('Contract', {
+  id: { field: 'id' },
+  description: 'A member’s contract (subscription) with the company; each extension earns a renewal bonus.',
+  authScopes: (contract) => contractVisibility(contract.memberId),
+  fields: (t) => ({
+    externalRef: t.exposeString('externalRef', { description: 'The billing system’s contract reference (unique).' }),
+    plan: t.exposeString('plan', { description: 'The plan or product the contract is for.' }),
+    startsAt: t.expose('startsAt', { type: 'DateTime', description: 'When the contract started.' }),
+    endsAt: t.expose('endsAt', { type: 'DateTime', description: 'When the contract ends, after all extensions so far.' }),
+    termMonths: t.exposeInt('termMonths', {
+      description: 'The term it was registered with, in months (12 or 24); each renewal carries its own term.',
+    }),
+    status: t.field({
+      type: ContractStatusEnum,
+      description: 'Status now: an ACTIVE contract past its end reads EXPIRED.',
+      resolve: (contract, _args, ctx) => contractStatusAt(contract, nowOf(ctx.deps)),
+    }),
+    cancelledAt: t.expose('cancelledAt', { type: 'DateTime', nullable: true, description: 'When it was cancelled.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was registered.' }),
+    member: t.relation('member', { description: 'The member the contract belongs to.' }),
+    renewals: t.relatedConnection('renewals', {
+      cursor: 'id',
+      description: 'Its extensions, first renewal first.',
+      query: () => ({ orderBy: [{ sequence: 'asc' as const }] }),
+    }),
+  }),
+});
+
+export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
+  id: { field: 'id' },
+  description: 'One extension of a contract; it earns exactly one renewal bonus.',
+  // The owner decides visibility, so it is loaded with every renewal.
+  include: { contract: { select: { memberId: true } } },
+  authScopes: (renewal) => contractVisibility(renewal.contract.memberId),
+  fields: (t) => ({
+    sequence: t.exposeInt('sequence', { description: '1 for the first renewal of the contract, 2 for the second, …' }),
+    termMonths: t.exposeInt('termMonths', { description: 'The new term, in months (12 or 24).' }),
+    previousEndsAt: t.expose('previousEndsAt', { type: 'DateTime', description: 'The contract’s end before this extension.' }),
+    newEndsAt: t.expose('newEndsAt', { type: 'DateTime', description: 'The contract’s end after this extension.' }),
+    requestedType: t.expose('requestedType', { type: ActorTypeEnum, description: 'Kind of caller that reported the extension.' }),
+    requestedBy: t.exposeString('requestedBy', {
+      authScopes: { staff: 'AGENT' },
+      description: 'Id of that caller: an API key or staff id (staff only).',
+    }),
+    bonusStatus: t.field({
+      type: RenewalBonusStatusEnum,
+      description: 'Where the renewal bonus stands.',
+      resolve: (renewal) => renewalBonusStatus(renewal),
+    }),
+    bonusPoints: t.exposeInt('bonusPoints', {
+      nullable: true,
+      description: 'Points the bonus granted; null until the bonus job has run (or when it was forfeited).',
+    }),
+    bonusGrantedAt: t.expose('bonusGrantedAt', { type: 'DateTime', nullable: true, description: 'When the bonus job ran.' }),
+    bonusEntry: t.prismaField({
+      type: 'LedgerEntry',
+      nullable: true,
+      description: 'The RENEWAL_BONUS ledger entry; null while there is none.',
+      resolve: (query, renewal, _args, ctx) =>
+        renewal.bonusEntryId ? ctx.deps.prisma.ledgerEntry.findUnique({ ...query, where: { id: renewal.bonusEntryId } }) : null,
+    }),
+    clawedBackAt: t.expose('clawedBackAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a cancellation took the bonus back (or forfeited it before it was granted).',
+    }),
+    clawbackEntry: t.prismaField({
+      type: 'LedgerEntry',
+      nullable: true,
+      description: 'The REVERSAL entry that took the bonus back; null when nothing was taken back.',
+      resolve: (query, renewal, _args, ctx) =>
+        renewal.clawedBackAt && renewal.bonusEntryId
+          ? ctx.deps.prisma.ledgerEntry.findUnique({
+              ...query,
+              where: {
+                memberId_idempotencyKey: { memberId: renewal.contract.memberId, idempotencyKey: clawbackEntryKey(renewal.id) },
+              },
+            })
+          : null,
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the extension was recorded.' }),
+    contract: t.relation('contract', { description: 'The contract that was extended.' }),
+  }),
+});
+
+builder.prismaObjectField('Member', 'contracts', (t) =>
+  t.relatedConnection('contracts', {
+    cursor: 'id',
+    description: 'The member’s contracts, newest first, each with its renewals.',
+    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+  }),
+);
+
+builder.queryField('contractByExternalRef', (t) =>
+  t.prismaField({
+    type: ContractRef,
+    nullable: true,
+    description: 'A contract by the billing system’s reference. Null when there is none; members find only their own.',
+    authScopes: { staff: 'AGENT', apiKey: 'contracts:write', member: true, $any: { apiKey: 'members:read' } },
+    args: { externalRef: t.arg.string({ required: true, description: 'The billing system’s contract reference.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.contract.findFirst({
+        ...query,
+        where: {
+          externalRef: args.externalRef,
+          ...(ctx.principal.kind === 'member' ? { memberId: ctx.principal.memberId } : {}),
+        },
+      }),
+  }),
+);
+
+const IDEMPOTENCY_KEY = {
+  required: true,
+  description: 'Unique per request: repeating it returns the first result without a second effect.',
+} as const;
+
+const RegisterContractInput = builder.inputType('RegisterContractInput', {
+  description: 'A member’s new contract. Registering the same contract again returns it; the reference is unique.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    externalRef: t.string({ required: true, description: 'The billing system’s contract reference (unique).' }),
+    plan: t.string({ required: true, description: 'The plan or product.' }),
+    startsAt: t.field({ type: 'DateTime', required: true, description: 'When the contract starts.' }),
+    termMonths: t.int({ required: true, description: 'Term in months: 12 or 24. The end is start + term.' }),
+  }),
+});
+
+const ExtendContractInput = builder.inputType('ExtendContractInput', {
+  description: 'An extension of an active contract by a new term. Name the contract by id or by reference (exactly one).',
+  fields: (t) => ({
+    contractId: t.id({ required: false, description: 'Contract id (global or raw UUID).' }),
+    externalRef: t.string({ required: false, description: 'Or the billing system’s contract reference.' }),
+    termMonths: t.int({ required: true, description: 'The new term in months: 12 or 24, added to the current end.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const CancelContractInput = builder.inputType('CancelContractInput', {
+  description: 'The cancellation of an active contract. Name the contract by id or by reference (exactly one).',
+  fields: (t) => ({
+    contractId: t.id({ required: false, description: 'Contract id (global or raw UUID).' }),
+    externalRef: t.string({ required: false, description: 'Or the billing system’s contract reference.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const RegisterContractPayload = builder
+  .objectRef<{ contractId: string; replayed: boolean }>('RegisterContractPayload')
+  .implement({
+    description: 'The registered contract.',
+    fields: (t) => ({
+      contract: t.prismaField({
+        type: ContractRef,
+        description: 'The contract, as stored.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
+      }),
+      created: t.boolean({
+        description: 'False when an identical registration already existed and is returned instead.',
+        resolve: (result) => !result.replayed,
+      }),
+    }),
+  });
+
+const ExtendContractPayload = builder.objectRef<{ contractId: string; renewalId: string }>('ExtendContractPayload').implement({
+  description: 'The extended contract and the renewal recorded; its bonus is granted by a job shortly after.',
+  fields: (t) => ({
+    contract: t.prismaField({
+        type: ContractRef,
+        description: 'The contract, with its new end.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
+      }),
+    renewal: t.prismaField({
+      type: ContractRenewalRef,
+      description: 'The renewal this extension recorded.',
+      resolve: (query, result, _args, ctx) =>
+        ctx.deps.prisma.contractRenewal.findUniqueOrThrow({ ...query, where: { id: result.renewalId } }),
+    }),
+  }),
+});
+
+const CancelContractPayload = builder.objectRef<CancellationResult>('CancelContractPayload').implement({
+  description: 'The cancelled contract and what happened to the bonuses of recent renewals.',
+  fields: (t) => ({
+    contract: t.prismaField({
+        type: ContractRef,
+        description: 'The contract, now CANCELLED.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
+      }),
+    pointsClawedBack: t.exposeInt('pointsClawedBack', {
+      description: 'Renewal bonus points taken back (renewals within the clawback window).',
+    }),
+    pointsUnrecovered: t.exposeInt('pointsUnrecovered', {
+      description: 'Bonus points that should have been taken back but had been spent already.',
+    }),
+    renewalsClawedBack: t.exposeInt('renewalsClawedBack', { description: 'Renewals whose granted bonus was taken back.' }),
+    bonusesForfeited: t.exposeInt('bonusesForfeited', {
+      description: 'Renewals within the window whose bonus had not been granted yet; it never will be.',
+    }),
+  }),
+});
+
+const CONTRACT_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, ContractNotActiveError] as const;
+
+const contractReference = (input: { contractId?: string | number | null; externalRef?: string | null }) => ({
+  contractId: input.contractId == null ? null : decodeId('Contract', 'contractId', String(input.contractId)),
+  externalRef: input.externalRef ?? null,
+});
+
+builder.mutationFields((t) => ({
+  registerContract: t.field({
+    type: RegisterContractPayload,
+    description:
+      'Registers a member’s contract (billing system with `contracts:write`, or staff AGENT+). An identical repeat returns the same contract; the same reference with other details is AlreadyExistsError.',
+    authScopes: { staff: 'AGENT', apiKey: 'contracts:write' },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, AlreadyExistsError],
+      directResult: true,
+      union: { name: 'RegisterContractResult' },
+    },
+    args: { input: t.arg({ type: RegisterContractInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      registerContract(
+        ctx.deps,
+        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+        callerOf(ctx.principal),
+      ),
+  }),
+  extendContract: t.field({
+    type: ExtendContractPayload,
+    description:
+      'Extends an active contract by 12 or 24 months (billing system with `contracts:write`, or staff AGENT+) and queues its renewal bonus, granted exactly once: by default 500 points per 12 months × tier multiplier, +10 % per earlier renewal (up to +50 %).',
+    authScopes: { staff: 'AGENT', apiKey: 'contracts:write' },
+    errors: { types: [...CONTRACT_ERRORS], directResult: true, union: { name: 'ExtendContractResult' } },
+    args: { input: t.arg({ type: ExtendContractInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      extendContract(
+        ctx.deps,
+        { ...contractReference(input), termMonths: input.termMonths, idempotencyKey: input.idempotencyKey },
+        callerOf(ctx.principal),
+      ),
+  }),
+  cancelContract: t.field({
+    type: CancelContractPayload,
+    description:
+      'Cancels an active contract (billing system with `contracts:write`, or staff SUPERVISOR+: it can take points back). Bonuses of renewals within the clawback window (default 30 days) are taken back once, or forfeited if not granted yet.',
+    authScopes: { staff: 'SUPERVISOR', apiKey: 'contracts:write' },
+    errors: { types: [...CONTRACT_ERRORS], directResult: true, union: { name: 'CancelContractResult' } },
+    args: { input: t.arg({ type: CancelContractInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      cancelContract(
+        ctx.deps,
+        { ...contractReference(input), idempotencyKey: input.idempotencyKey },
+        callerOf(ctx.principal),
+      ),
+  }),
+}));

@@ -1,0 +1,137 @@
+import { callerOf } from '../../auth/principal.js';
+import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
+import { submitFeedback } from '../../domain/feedback/feedback.service.js';
+import { recordServiceCase, resolveServiceCase } from '../../domain/feedback/service-cases.service.js';
+import { builder } from '../builder.js';
+import { COMMON_ERRORS } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum } from './feedback.type.js';
+
+const ServiceCasePayload = (name: string, description: string) =>
+  builder.objectRef<{ caseId: string }>(name).implement({
+    description,
+    fields: (t) => ({
+      serviceCase: t.prismaField({
+        type: ServiceCaseRef,
+        description: 'The case, as stored.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.serviceCase.findUniqueOrThrow({ ...query, where: { id: result.caseId } }),
+      }),
+    }),
+  });
+
+const RecordServiceCasePayload = ServiceCasePayload('RecordServiceCasePayload', 'The recorded case.');
+const ResolveServiceCasePayload = ServiceCasePayload('ResolveServiceCasePayload', 'The resolved case.');
+
+const SubmitFeedbackPayload = builder.objectRef<{ feedbackId: string }>('SubmitFeedbackPayload').implement({
+  description: 'The recorded feedback.',
+  fields: (t) => ({
+    feedback: t.prismaField({
+      type: FeedbackRef,
+      description: 'The feedback, as stored.',
+      resolve: (query, result, _args, ctx) =>
+        ctx.deps.prisma.feedback.findUniqueOrThrow({ ...query, where: { id: result.feedbackId } }),
+    }),
+  }),
+});
+
+const RecordServiceCaseInput = builder.inputType('RecordServiceCaseInput', {
+  description: 'A customer-service case of a member.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    channel: t.field({ type: ServiceChannelEnum, required: true, description: 'Where the customer got in touch.' }),
+    category: t.string({ required: true, description: 'What it is about, e.g. "delivery" (1–100 characters).' }),
+    openedAt: t.field({ type: 'DateTime', required: false, description: 'When it was opened; now when omitted.' }),
+    firstResponseAt: t.field({
+      type: 'DateTime',
+      required: false,
+      description: 'When service first answered; not before openedAt.',
+    }),
+    contacts: t.int({ required: false, description: 'Contacts so far, at least 1 (the default).' }),
+    externalRef: t.string({ required: false, description: 'The helpdesk’s ticket id; unique.' }),
+  }),
+});
+
+const ResolveServiceCaseInput = builder.inputType('ResolveServiceCaseInput', {
+  description: 'The resolution of an open case, given by its id or its external reference.',
+  fields: (t) => ({
+    caseId: t.id({ required: false, description: 'The case id (or give externalRef).' }),
+    externalRef: t.string({ required: false, description: 'The helpdesk’s ticket id (or give caseId).' }),
+    resolvedAt: t.field({ type: 'DateTime', required: false, description: 'When it was resolved; now when omitted.' }),
+    contacts: t.int({ required: false, description: 'Contacts in total, when more happened since it was recorded.' }),
+    resolvedOnFirstContact: t.boolean({
+      required: false,
+      description: 'Whether the first contact resolved it; derived from contacts = 1 when omitted.',
+    }),
+  }),
+});
+
+const SubmitFeedbackInput = builder.inputType('SubmitFeedbackInput', {
+  description: 'An NPS answer (0–10) and/or a CSAT score (1–5); at least one of them.',
+  fields: (t) => ({
+    memberId: t.id({ required: false, description: 'The member; a member token may omit it (their own).' }),
+    nps: t.int({ required: false, description: 'How likely to recommend us, 0–10.' }),
+    csat: t.int({ required: false, description: 'Satisfaction, 1–5.' }),
+    caseId: t.id({ required: false, description: 'The service case it is about; must be the same member’s.' }),
+    comment: t.string({ required: false, description: 'Free text, up to 2 000 characters.' }),
+    channel: t.field({ type: ServiceChannelEnum, required: false, description: 'Where it was given.' }),
+  }),
+});
+
+const CASE_WRITERS = { staff: 'AGENT' as const, apiKey: 'members:write' as const };
+
+builder.mutationFields((t) => ({
+  recordServiceCase: t.field({
+    type: RecordServiceCasePayload,
+    description: 'Records a service case (helpdesk or agent). A taken external reference → AlreadyExistsError.',
+    authScopes: CASE_WRITERS,
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, AlreadyExistsError],
+      directResult: true,
+      union: { name: 'RecordServiceCaseResult' },
+    },
+    args: { input: t.arg({ type: RecordServiceCaseInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const serviceCase = await recordServiceCase(
+        ctx.deps,
+        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+        callerOf(ctx.principal),
+      );
+      return { caseId: serviceCase.id };
+    },
+  }),
+  resolveServiceCase: t.field({
+    type: ResolveServiceCasePayload,
+    description: 'Resolves an open case, once; a resolved case → ValidationError.',
+    authScopes: CASE_WRITERS,
+    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'ResolveServiceCaseResult' } },
+    args: { input: t.arg({ type: ResolveServiceCaseInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const serviceCase = await resolveServiceCase(
+        ctx.deps,
+        { ...input, caseId: input.caseId == null ? null : decodeId('ServiceCase', 'caseId', String(input.caseId)) },
+        callerOf(ctx.principal),
+      );
+      return { caseId: serviceCase.id };
+    },
+  }),
+  submitFeedback: t.field({
+    type: SubmitFeedbackPayload,
+    description: 'Records feedback. Members submit their own only; staff and storefront keys on a member’s behalf.',
+    authScopes: { ...CASE_WRITERS, member: true },
+    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'SubmitFeedbackResult' } },
+    args: { input: t.arg({ type: SubmitFeedbackInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const feedback = await submitFeedback(
+        ctx.deps,
+        {
+          ...input,
+          memberId: input.memberId == null ? null : decodeId('Member', 'memberId', String(input.memberId)),
+          caseId: input.caseId == null ? null : decodeId('ServiceCase', 'caseId', String(input.caseId)),
+        },
+        callerOf(ctx.principal),
+      );
+      return { feedbackId: feedback.id };
+    },
+  }),
+}));

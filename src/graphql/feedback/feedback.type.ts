@@ -1,0 +1,95 @@
+import { isSatisfied, npsCategory } from '../../domain/feedback/feedback.service.js';
+import { ServiceChannel } from '../../generated/prisma/enums.js';
+import { builder } from '../builder.js';
+import { memberVisibility } from '../members/member.type.js';
+
+export const ServiceChannelEnum = builder.enumType(ServiceChannel, {
+  name: 'ServiceChannel',
+  description: 'Where a customer contacted service.',
+});
+
+export const NpsCategoryEnum = builder.enumType('NpsCategory', {
+  description: 'NPS answer grouped: promoters 9–10, passives 7–8, detractors 0–6.',
+  values: {
+    PROMOTER: { description: 'Answered 9 or 10.' },
+    PASSIVE: { description: 'Answered 7 or 8.' },
+    DETRACTOR: { description: 'Answered 0 to 6.' },
+  } as const,
+});
+
+/** Who may see a case or feedback: whoever may see the member, and storefront keys that record them. */
+const recoveryVisibility = (memberId: string) => ({
+  ...memberVisibility(memberId),
+  $any: { apiKey: 'members:write' as const },
+});
+
+export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
+  id: { field: 'id' },
+  description: 'A customer-service case of a member: channel, timing, contacts and resolution.',
+  authScopes: (serviceCase) => recoveryVisibility(serviceCase.memberId),
+  fields: (t) => ({
+    externalRef: t.exposeString('externalRef', { nullable: true, description: 'The helpdesk’s ticket id (unique).' }),
+    channel: t.expose('channel', { type: ServiceChannelEnum, description: 'Where the customer got in touch.' }),
+    category: t.exposeString('category', { description: 'What it was about, e.g. "delivery".' }),
+    openedAt: t.expose('openedAt', { type: 'DateTime', description: 'When the case was opened.' }),
+    firstResponseAt: t.expose('firstResponseAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When service first answered.',
+    }),
+    resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true, description: 'When it was resolved; null while open.' }),
+    contacts: t.exposeInt('contacts', { description: 'Contacts the customer needed (at least 1).' }),
+    resolvedOnFirstContact: t.exposeBoolean('resolvedOnFirstContact', {
+      nullable: true,
+      description: 'Whether it was resolved on the first contact; null while open.',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was recorded here.' }),
+    member: t.relation('member', { description: 'The member whose case it is.' }),
+    feedback: t.relation('feedback', {
+      description: 'Feedback given about this case, newest first.',
+      query: { orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] },
+    }),
+  }),
+});
+
+export const FeedbackRef = builder.prismaNode('Feedback', {
+  id: { field: 'id' },
+  description: 'An NPS answer (0–10) and/or a CSAT score (1–5) of a member, optionally about a service case.',
+  authScopes: (feedback) => recoveryVisibility(feedback.memberId),
+  fields: (t) => ({
+    nps: t.exposeInt('nps', { nullable: true, description: 'How likely the member is to recommend us, 0–10.' }),
+    npsCategory: t.field({
+      type: NpsCategoryEnum,
+      nullable: true,
+      description: 'Promoter, passive or detractor; null without an NPS answer.',
+      resolve: (feedback) => (feedback.nps === null ? null : npsCategory(feedback.nps)),
+    }),
+    csat: t.exposeInt('csat', { nullable: true, description: 'Satisfaction, 1–5.' }),
+    satisfied: t.boolean({
+      nullable: true,
+      description: 'CSAT 4 or 5; null without a CSAT score.',
+      resolve: (feedback) => (feedback.csat === null ? null : isSatisfied(feedback.csat)),
+    }),
+    comment: t.exposeString('comment', { nullable: true, description: 'Free text.' }),
+    channel: t.expose('channel', { type: ServiceChannelEnum, nullable: true, description: 'Where it was given.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was given.' }),
+    member: t.relation('member', { description: 'The member who gave it.' }),
+    serviceCase: t.relation('serviceCase', { nullable: true, description: 'The case it is about, if any.' }),
+  }),
+});
+
+builder.prismaObjectField('Member', 'serviceCases', (t) =>
+  t.relatedConnection('serviceCases', {
+    cursor: 'id',
+    description: 'The member’s service cases, most recently opened first.',
+    query: () => ({ orderBy: [{ openedAt: 'desc' as const }, { id: 'desc' as const }] }),
+  }),
+);
+
+builder.prismaObjectField('Member', 'feedback', (t) =>
+  t.relatedConnection('feedback', {
+    cursor: 'id',
+    description: 'The member’s feedback, newest first.',
+    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+  }),
+);

@@ -1,0 +1,175 @@
+import {
+  GOODWILL_AUDIT_ACTIONS,
+  type AgentAuthorityView,
+  type GoodwillAuditAction,
+} from '../../domain/goodwill/goodwill.service.js';
+import { GoodwillNotPendingError } from '../../domain/errors.js';
+import { GoodwillKind, GoodwillReason, GoodwillStatus } from '../../generated/prisma/enums.js';
+import { builder } from '../builder.js';
+import { ErrorInterface } from '../errors.type.js';
+import { Money } from '../program/program.graphql.js';
+
+export const GoodwillKindEnum = builder.enumType(GoodwillKind, {
+  name: 'GoodwillKind',
+  description: 'What a goodwill gesture gives: points (available at once) or a voucher.',
+});
+export const GoodwillStatusEnum = builder.enumType(GoodwillStatus, {
+  name: 'GoodwillStatus',
+  description:
+    'GRANTED gestures have been given; PENDING_APPROVAL ones were above the agent’s authority and wait for a supervisor; REJECTED ones were refused.',
+});
+export const GoodwillReasonEnum = builder.enumType(GoodwillReason, {
+  name: 'GoodwillReason',
+  description: 'Why an agent made a goodwill gesture.',
+});
+
+const AUDIT_ACTION_DESCRIPTIONS: Record<GoodwillAuditAction, string> = {
+  ISSUED: 'An agent issued the gesture.',
+  GRANTED: 'Granted at once, within the agent’s authority.',
+  HELD_FOR_APPROVAL: 'Above the agent’s authority: held for a supervisor (the note says which limit).',
+  APPROVED: 'A supervisor approved it; the points or voucher were granted.',
+  REJECTED: 'A supervisor rejected it; nothing was granted.',
+};
+
+export const GoodwillAuditActionEnum = builder.enumType('GoodwillAuditAction', {
+  description: 'A step in the life of a goodwill gesture.',
+  values: Object.fromEntries(
+    GOODWILL_AUDIT_ACTIONS.map((action) => [action, { description: AUDIT_ACTION_DESCRIPTIONS[action] }]),
+  ) as Record<GoodwillAuditAction, { description: string }>,
+});
+
+const ACTION_ORDER = new Map<string, number>(GOODWILL_AUDIT_ACTIONS.map((action, i) => [action, i]));
+
+export const GoodwillAuditEntryRef = builder.prismaObject('GoodwillAuditEntry', {
+  description: 'One step of a goodwill gesture: who did what, in which role, when, and why.',
+  fields: (t) => ({
+    action: t.field({
+      type: GoodwillAuditActionEnum,
+      description: 'What happened.',
+      resolve: (entry) => entry.action as GoodwillAuditAction,
+    }),
+    actorId: t.exposeString('actorId', { description: 'Staff id of who did it (`treue` for the system).' }),
+    actorRole: t.exposeString('actorRole', { description: 'Their role then: AGENT, SUPERVISOR, ADMIN or SYSTEM.' }),
+    note: t.exposeString('note', { nullable: true, description: 'The note given with this step.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it happened.' }),
+  }),
+});
+
+const STAFF_ONLY = { staff: 'AGENT' } as const;
+
+export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
+  id: { field: 'id' },
+  description:
+    'A goodwill gesture: points or a voucher an agent gave a member, granted within authority or decided by a supervisor.',
+  authScopes: (gesture) => ({ staff: 'AGENT', self: gesture.memberId }),
+  fields: (t) => ({
+    kind: t.expose('kind', { type: GoodwillKindEnum, description: 'Points or a voucher.' }),
+    status: t.expose('status', { type: GoodwillStatusEnum, description: 'Granted, waiting for approval, or rejected.' }),
+    points: t.exposeInt('points', { nullable: true, description: 'Points given (POINTS gestures); else null.' }),
+    amount: t.field({
+      type: Money,
+      nullable: true,
+      description: 'Value of the voucher (VOUCHER gestures); else null.',
+      resolve: (g) => (g.amount ? { amount: g.amount.toFixed(2), currency: g.currency } : null),
+    }),
+    value: t.field({
+      type: Money,
+      description: 'What the gesture is worth in money (points × point value), as compared with authority.',
+      resolve: (g) => ({ amount: g.moneyValue.toFixed(2), currency: g.currency }),
+    }),
+    reason: t.expose('reason', { type: GoodwillReasonEnum, description: 'Reason code.' }),
+    note: t.exposeString('note', { nullable: true, authScopes: STAFF_ONLY, description: 'The agent’s note (staff only).' }),
+    caseRef: t.exposeString('caseRef', { nullable: true, description: 'The service case it belongs to.' }),
+    agentId: t.exposeString('agentId', { nullable: true, authScopes: STAFF_ONLY, description: 'The issuing agent (staff only).' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was issued.' }),
+    decidedBy: t.exposeString('decidedBy', {
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      description: 'The supervisor who approved or rejected it (staff only); null when granted within authority or still pending.',
+    }),
+    decidedAt: t.expose('decidedAt', { type: 'DateTime', nullable: true, description: 'When a supervisor decided.' }),
+    decisionNote: t.exposeString('decisionNote', {
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      description: 'The supervisor’s note (staff only).',
+    }),
+    member: t.relation('member', { description: 'The member it is for.' }),
+    audit: t.field({
+      type: [GoodwillAuditEntryRef],
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      description: 'Every step, oldest first: issued, granted or held, approved or rejected (staff only).',
+      select: { audit: { orderBy: [{ createdAt: 'asc' as const }] } },
+      // Steps of one request share a timestamp: order those by the life of a gesture.
+      resolve: (g) =>
+        [...g.audit].sort(
+          (a, b) =>
+            a.createdAt.getTime() - b.createdAt.getTime() ||
+            (ACTION_ORDER.get(a.action) ?? 0) - (ACTION_ORDER.get(b.action) ?? 0),
+        ),
+    }),
+    ledgerEntry: t.prismaField({
+      type: 'LedgerEntry',
+      nullable: true,
+      description: 'The GOODWILL ledger entry of a granted POINTS gesture; else null.',
+      resolve: (query, g, _args, ctx) =>
+        g.ledgerEntryId ? ctx.deps.prisma.ledgerEntry.findUnique({ ...query, where: { id: g.ledgerEntryId } }) : null,
+    }),
+    voucher: t.prismaField({
+      type: 'Voucher',
+      nullable: true,
+      description: 'The GOODWILL voucher of a granted VOUCHER gesture; else null.',
+      resolve: (query, g, _args, ctx) =>
+        g.voucherId ? ctx.deps.prisma.voucher.findUnique({ ...query, where: { id: g.voucherId } }) : null,
+    }),
+  }),
+});
+
+builder.prismaObjectField('Member', 'goodwillGestures', (t) =>
+  t.relatedConnection('goodwillGestures', {
+    cursor: 'id',
+    nullable: true,
+    description: 'Goodwill gestures for the member, newest first (staff and the member themself).',
+    authScopes: (member) => ({ staff: 'AGENT', self: member.id }),
+    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+  }),
+);
+
+export const AgentAuthorityRef = builder.objectRef<AgentAuthorityView>('AgentAuthority').implement({
+  description: 'An agent’s goodwill authority: their own limits where a supervisor set them, else the program’s.',
+  fields: (t) => ({
+    agentId: t.exposeString('agentId', { description: 'The agent’s staff id.' }),
+    perGestureLimit: t.field({
+      type: Money,
+      description: 'Highest value one gesture may have to be granted at once.',
+      resolve: (a) => ({ amount: a.perGestureLimit, currency: a.currency }),
+    }),
+    perGesturePointsLimit: t.exposeInt('perGesturePointsLimit', {
+      description: 'Most points one gesture may give to be granted at once.',
+    }),
+    monthlyBudget: t.field({
+      type: Money,
+      description: 'Most value of gestures granted per calendar month (UTC).',
+      resolve: (a) => ({ amount: a.monthlyBudget, currency: a.currency }),
+    }),
+    spentThisMonth: t.field({
+      type: Money,
+      description: 'Value of the agent’s gestures granted this calendar month (UTC), approvals included.',
+      resolve: (a) => ({ amount: a.spentThisMonth, currency: a.currency }),
+    }),
+    usesProgramDefaults: t.exposeBoolean('usesProgramDefaults', {
+      description: 'True when no limit of the agent’s own is set.',
+    }),
+    updatedBy: t.exposeString('updatedBy', { nullable: true, description: 'Who last set these limits.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', nullable: true, description: 'When they were last set.' }),
+  }),
+});
+
+builder.objectType(GoodwillNotPendingError, {
+  name: 'GoodwillNotPendingError',
+  description: 'The gesture is not waiting for approval any more: it was already granted or rejected. Nothing changed.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    status: t.expose('status', { type: GoodwillStatusEnum, description: 'The status the gesture has.' }),
+  }),
+});

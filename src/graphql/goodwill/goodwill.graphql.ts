@@ -1,0 +1,225 @@
+import type { Principal } from '../../auth/principal.js';
+import {
+  ForbiddenError,
+  GoodwillNotPendingError,
+  IdempotencyConflictError,
+  NotFoundError,
+  UnauthenticatedError,
+} from '../../domain/errors.js';
+import {
+  approveGoodwill,
+  getAgentAuthority,
+  goodwillGestureWhere,
+  issueGoodwill,
+  rejectGoodwill,
+  setAgentAuthority,
+  type GoodwillResult,
+  type StaffActor,
+} from '../../domain/goodwill/goodwill.service.js';
+import { builder } from '../builder.js';
+import { COMMON_ERRORS } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+import {
+  AgentAuthorityRef,
+  GoodwillGestureRef,
+  GoodwillKindEnum,
+  GoodwillReasonEnum,
+  GoodwillStatusEnum,
+} from './goodwill-gesture.type.js';
+
+/** The staff member behind a request; an admin-scoped API key acts as an ADMIN of its own. */
+function staffOf(principal: Principal): StaffActor {
+  if (principal.kind === 'staff') return { id: principal.staffId, role: principal.role };
+  if (principal.kind === 'apiKey' && principal.scopes.has('admin')) {
+    return { id: `api-key:${principal.apiKeyId}`, role: 'ADMIN' };
+  }
+  throw principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError();
+}
+
+const GoodwillGestureFilter = builder.inputType('GoodwillGestureFilter', {
+  description: 'Narrows a goodwill listing; all given conditions must hold.',
+  fields: (t) => ({
+    status: t.field({ type: GoodwillStatusEnum, required: false, description: 'Only gestures with this status.' }),
+    agentId: t.string({ required: false, description: 'Only gestures issued by this agent.' }),
+    memberId: t.id({ required: false, description: 'Only gestures for this member.' }),
+    reason: t.field({ type: GoodwillReasonEnum, required: false, description: 'Only gestures with this reason.' }),
+    from: t.field({ type: 'DateTime', required: false, description: 'Issued at or after this moment.' }),
+    to: t.field({ type: 'DateTime', required: false, description: 'Issued before this moment.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  goodwillGestures: t.prismaConnection({
+    type: GoodwillGestureRef,
+    cursor: 'id',
+    description: 'Goodwill gestures, newest first, filtered (staff). Supervisors find pending ones with status PENDING_APPROVAL.',
+    authScopes: { staff: 'AGENT' },
+    args: { filter: t.arg({ type: GoodwillGestureFilter, required: false, description: 'Conditions to match.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.goodwillGesture.findMany({
+        ...query,
+        where: goodwillGestureWhere(
+          args.filter && {
+            ...args.filter,
+            memberId: args.filter.memberId == null ? null : decodeId('Member', 'memberId', String(args.filter.memberId)),
+          },
+        ),
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      }),
+  }),
+  agentAuthority: t.field({
+    type: AgentAuthorityRef,
+    description: 'An agent’s goodwill authority and what they granted this month. Agents read their own; supervisors anyone’s.',
+    authScopes: { staff: 'AGENT' },
+    args: { agentId: t.arg.string({ required: false, description: 'The agent’s staff id; the caller when omitted.' }) },
+    resolve: (_root, args, ctx) => getAgentAuthority(ctx.deps, args.agentId, staffOf(ctx.principal)),
+  }),
+}));
+
+const gesturePayload = (name: string, description: string) =>
+  builder.objectRef<GoodwillResult>(name).implement({
+    description,
+    fields: (t) => ({
+      status: t.field({
+        type: GoodwillStatusEnum,
+        description: 'The gesture’s status after this step.',
+        resolve: (result) => result.status,
+      }),
+      gesture: t.prismaField({
+        type: GoodwillGestureRef,
+        description: 'The gesture, as stored.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.goodwillGesture.findUniqueOrThrow({ ...query, where: { id: result.gestureId } }),
+      }),
+    }),
+  });
+
+const IssueGoodwillPayload = gesturePayload(
+  'IssueGoodwillPayload',
+  'A goodwill gesture: GRANTED at once within the agent’s authority, otherwise PENDING_APPROVAL.',
+);
+const ApproveGoodwillPayload = gesturePayload('ApproveGoodwillPayload', 'An approved gesture, now GRANTED.');
+const RejectGoodwillPayload = gesturePayload('RejectGoodwillPayload', 'A rejected gesture; nothing was granted.');
+
+const SetAgentAuthorityPayload = builder.objectRef<{ authority: typeof AgentAuthorityRef.$inferType }>(
+  'SetAgentAuthorityPayload',
+).implement({
+  description: 'An agent’s goodwill authority after the change.',
+  fields: (t) => ({
+    authority: t.field({ type: AgentAuthorityRef, description: 'The authority now.', resolve: (p) => p.authority }),
+  }),
+});
+
+const IssueGoodwillInput = builder.inputType('IssueGoodwillInput', {
+  description: 'A goodwill gesture: points or a voucher, with a reason code and a note.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    kind: t.field({ type: GoodwillKindEnum, required: true, description: 'POINTS or VOUCHER.' }),
+    points: t.field({ type: 'Points', required: false, description: 'Points to give (POINTS gestures only).' }),
+    amount: t.string({
+      required: false,
+      description: 'Voucher value in the program currency, decimal string (VOUCHER gestures only).',
+    }),
+    reason: t.field({ type: GoodwillReasonEnum, required: true, description: 'Reason code.' }),
+    note: t.string({ required: true, description: 'What happened, for the audit trail.' }),
+    caseRef: t.string({ required: false, description: 'The service case it belongs to.' }),
+    idempotencyKey: t.string({
+      required: true,
+      description: 'Unique per request and agent: repeating it returns the first result without a second gesture.',
+    }),
+  }),
+});
+
+const ApproveGoodwillInput = builder.inputType('ApproveGoodwillInput', {
+  description: 'A supervisor’s approval of a gesture waiting for it.',
+  fields: (t) => ({
+    gestureId: t.id({ required: true, description: 'The gesture.' }),
+    note: t.string({ required: false, description: 'Why, for the audit trail.' }),
+    idempotencyKey: t.string({
+      required: true,
+      description: 'Unique per request: repeating it returns the first result; the points or voucher are granted once.',
+    }),
+  }),
+});
+
+const RejectGoodwillInput = builder.inputType('RejectGoodwillInput', {
+  description: 'A supervisor’s rejection of a gesture waiting for approval.',
+  fields: (t) => ({
+    gestureId: t.id({ required: true, description: 'The gesture.' }),
+    note: t.string({ required: true, description: 'Why, for the audit trail and the agent.' }),
+  }),
+});
+
+const SetAgentAuthorityInput = builder.inputType('SetAgentAuthorityInput', {
+  description: 'An agent’s own goodwill limits. An omitted field stays as it is; null returns it to the program default.',
+  fields: (t) => ({
+    agentId: t.string({ required: true, description: 'The agent’s staff id.' }),
+    perGestureLimit: t.string({ required: false, description: 'Highest value of one gesture granted at once, decimal string.' }),
+    perGesturePointsLimit: t.field({
+      type: 'Points',
+      required: false,
+      description: 'Most points one gesture may give to be granted at once (0 or more).',
+    }),
+    monthlyBudget: t.string({ required: false, description: 'Most value granted per calendar month (UTC), decimal string.' }),
+  }),
+});
+
+const gestureId = (value: string | number) => decodeId('GoodwillGesture', 'gestureId', String(value));
+
+builder.mutationFields((t) => ({
+  issueGoodwill: t.field({
+    type: IssueGoodwillPayload,
+    description:
+      'An agent gives a member points or a voucher. Within the agent’s authority it is GRANTED at once; above it, it succeeds as PENDING_APPROVAL for a supervisor.',
+    authScopes: { staff: 'AGENT' },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'IssueGoodwillResult' },
+    },
+    args: { input: t.arg({ type: IssueGoodwillInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      issueGoodwill(
+        ctx.deps,
+        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+        staffOf(ctx.principal),
+      ),
+  }),
+  approveGoodwill: t.field({
+    type: ApproveGoodwillPayload,
+    description:
+      'A supervisor approves a PENDING_APPROVAL gesture of another agent; the points or voucher are granted in the same step.',
+    authScopes: { staff: 'SUPERVISOR' },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, GoodwillNotPendingError],
+      directResult: true,
+      union: { name: 'ApproveGoodwillResult' },
+    },
+    args: { input: t.arg({ type: ApproveGoodwillInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      approveGoodwill(ctx.deps, { ...input, gestureId: gestureId(input.gestureId) }, staffOf(ctx.principal)),
+  }),
+  rejectGoodwill: t.field({
+    type: RejectGoodwillPayload,
+    description: 'A supervisor rejects a PENDING_APPROVAL gesture of another agent; nothing is granted.',
+    authScopes: { staff: 'SUPERVISOR' },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, GoodwillNotPendingError],
+      directResult: true,
+      union: { name: 'RejectGoodwillResult' },
+    },
+    args: { input: t.arg({ type: RejectGoodwillInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      rejectGoodwill(ctx.deps, { ...input, gestureId: gestureId(input.gestureId) }, staffOf(ctx.principal)),
+  }),
+  setAgentAuthority: t.field({
+    type: SetAgentAuthorityPayload,
+    description: 'Sets an agent’s goodwill limits (supervisors and admins; supervisors not their own).',
+    authScopes: { staff: 'SUPERVISOR' },
+    errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'SetAgentAuthorityResult' } },
+    args: { input: t.arg({ type: SetAgentAuthorityInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({
+      authority: await setAgentAuthority(ctx.deps, input, staffOf(ctx.principal)),
+    }),
+  }),
+}));

@@ -1,0 +1,30 @@
+import { builder } from '../builder.js';
+import { Money } from '../program/program.graphql.js';
+
+/** Who may browse the catalogue: staff, storefront keys that read members or redeem points, and members. */
+export const REWARD_READERS = {
+  staff: 'AGENT' as const,
+  apiKey: 'members:read' as const,
+  member: true,
+  $any: { apiKey: 'points:redeem' as const },
+};
+
+export const RewardRef = builder.prismaNode('Reward', {
+  id: { field: 'id' },
+  description: 'Something members buy with points: the price in points buys a REWARD voucher.',
+  authScopes: REWARD_READERS,
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Name shown to members.' }),
+    description: t.exposeString('description', { nullable: true, description: 'Longer text shown to members.' }),
+    pointsCost: t.exposeInt('pointsCost', { description: 'Points it costs.' }),
+    voucherValue: t.field({
+      type: Money,
+      description: 'Value of the voucher a purchase issues.',
+      resolve: (reward) => ({ amount: reward.voucherValue.toFixed(2), currency: reward.currency }),
+    }),
+    stock: t.exposeInt('stock', { nullable: true, description: 'Units left; null means unlimited.' }),
+    active: t.exposeBoolean('active', { description: 'False once retired: it can no longer be bought.' }),
+    retiredAt: t.expose('retiredAt', { type: 'DateTime', nullable: true, description: 'When it was retired.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was added to the catalogue.' }),
+  }),
+});

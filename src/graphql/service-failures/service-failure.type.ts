@@ -1,0 +1,181 @@
+import { loadProgram } from '../../domain/program/program.service.js';
+import type { ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
+import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
+import { ActorTypeEnum } from '../enums.js';
+import { Money } from '../program/program.graphql.js';
+import { VoucherRef } from '../vouchers/voucher.type.js';
+
+// The GraphQL enums carry the stored strings of the Prisma enums of the same names, each value described.
+export const ServiceFailureTypeEnum = builder.enumType('ServiceFailureType', {
+  description: 'What went wrong for the member.',
+  values: {
+    LATE_DELIVERY: { description: 'An order arrived late.' },
+    DEFECTIVE_PRODUCT: { description: 'A product was broken or did not work.' },
+    WRONG_ITEM: { description: 'The wrong item was delivered.' },
+    UNRESOLVED_CONTACT: { description: 'A contact with support did not solve the problem.' },
+    LONG_WAIT: { description: 'The member waited too long (hotline, chat, store).' },
+    BILLING_ERROR: { description: 'The member was billed wrongly.' },
+    OUTAGE: { description: 'The service was unavailable.' },
+    OTHER: { description: 'Anything else.' },
+  } as const satisfies Record<ServiceFailureType, unknown>,
+});
+export const SeverityEnum = builder.enumType('Severity', {
+  description: 'How bad a service failure was; sets the base value of its compensation.',
+  values: {
+    LOW: { description: 'A nuisance (base value 5 by default).' },
+    MEDIUM: { description: 'A real inconvenience (base value 10 by default).' },
+    HIGH: { description: 'A serious failure (base value 25 by default).' },
+    CRITICAL: { description: 'A failure that may end the relationship (base value 50 by default).' },
+  } as const satisfies Record<Severity, unknown>,
+});
+export const ServiceFailureStatusEnum = builder.enumType('ServiceFailureStatus', {
+  description: 'Where the compensation of a service failure stands.',
+  values: {
+    RECORDED: { description: 'Accepted; the compensation worker has not decided yet (seconds).' },
+    COMPENSATED: { description: 'A COMPENSATION voucher was issued.' },
+    NEEDS_REVIEW: { description: 'The compensation would exceed the 30-day cap: waiting for a supervisor.' },
+    NOT_ELIGIBLE: { description: 'No compensation: declined by a supervisor, or the member is closed.' },
+  } as const satisfies Record<ServiceFailureStatus, unknown>,
+});
+export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecision', {
+  description: "A supervisor's decision on a failure held for review.",
+  values: {
+    GRANT: { description: 'Issue the compensation voucher the policy computed.' },
+    DECLINE: { description: 'No compensation: the failure becomes NOT_ELIGIBLE.' },
+  } as const,
+});
+
+/**
+ * Who may see a service failure: staff, storefront keys that report failures,
+ * and the member it happened to.
+ */
+export const serviceFailureVisibility = (memberId: string) => ({
+  staff: 'AGENT' as const,
+  apiKey: 'failures:report' as const,
+  self: memberId,
+});
+
+/** Fields about staff work (reporter, decision) that members and storefronts read as null. */
+const STAFF_ONLY = { staff: 'AGENT' as const };
+
+/** The program currency, read once per request (compensation amounts are in it). */
+const currencyByRequest = new WeakMap<GraphQLContext, Promise<string>>();
+function programCurrency(ctx: GraphQLContext): Promise<string> {
+  let currency = currencyByRequest.get(ctx);
+  if (!currency) {
+    currency = loadProgram(ctx.deps.prisma).then((program) => program.settings.currency);
+    currencyByRequest.set(ctx, currency);
+  }
+  return currency;
+}
+
+export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
+  id: { field: 'id' },
+  description: 'A bad experience of a member (a late delivery, a billing error, …), compensated once by a voucher.',
+  authScopes: (failure) => serviceFailureVisibility(failure.memberId),
+  fields: (t) => ({
+    type: t.expose('type', { type: ServiceFailureTypeEnum, description: 'What went wrong.' }),
+    severity: t.expose('severity', { type: SeverityEnum, description: 'How bad it was.' }),
+    occurredAt: t.expose('occurredAt', { type: 'DateTime', description: 'When it happened.' }),
+    orderRef: t.exposeString('orderRef', {
+      nullable: true,
+      description: 'The order it concerns; a second report of the same member, type and order is this failure.',
+    }),
+    caseRef: t.exposeString('caseRef', { nullable: true, description: 'The service case it concerns.' }),
+    description: t.exposeString('description', { nullable: true, description: 'What happened, in words.' }),
+    status: t.expose('status', { type: ServiceFailureStatusEnum, description: 'Where its compensation stands.' }),
+    repeatIndex: t.exposeInt('repeatIndex', {
+      nullable: true,
+      description:
+        "The member's how-many-th failure in the repeat window this was (1 = first); set when the compensation was decided.",
+    }),
+    compensation: t.field({
+      type: Money,
+      nullable: true,
+      description: 'The compensation the policy computed (issued, or waiting for review); null while RECORDED.',
+      select: { compensationAmount: true },
+      resolve: async (failure, _args, ctx) =>
+        failure.compensationAmount
+          ? { amount: failure.compensationAmount.toFixed(2), currency: await programCurrency(ctx) }
+          : null,
+    }),
+    voucher: t.prismaField({
+      type: VoucherRef,
+      nullable: true,
+      description: 'The COMPENSATION voucher issued for it; null until it is COMPENSATED.',
+      select: { voucherId: true },
+      resolve: (query, failure, _args, ctx) =>
+        failure.voucherId ? ctx.deps.prisma.voucher.findUnique({ ...query, where: { id: failure.voucherId } }) : null,
+    }),
+    decision: t.field({
+      type: ServiceFailureDecisionEnum,
+      nullable: true,
+      description: "A supervisor's decision after review; null when the policy decided alone.",
+      select: { decidedBy: true, status: true },
+      resolve: (failure) =>
+        failure.decidedBy === null ? null : failure.status === 'COMPENSATED' ? 'GRANT' : 'DECLINE',
+    }),
+    decidedAt: t.expose('decidedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a supervisor decided (or the policy found it not eligible).',
+    }),
+    decidedBy: t.exposeString('decidedBy', {
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      unauthorizedResolver: () => null,
+      description: 'The supervisor who decided (staff only).',
+    }),
+    decisionNote: t.exposeString('decisionNote', {
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      unauthorizedResolver: () => null,
+      description: 'Why it was granted, declined or not eligible (staff only).',
+    }),
+    reporterType: t.expose('reporterType', {
+      type: ActorTypeEnum,
+      authScopes: STAFF_ONLY,
+      unauthorizedResolver: () => null,
+      nullable: true,
+      description: 'Kind of caller that reported it (staff only).',
+    }),
+    reporterId: t.exposeString('reporterId', {
+      authScopes: STAFF_ONLY,
+      unauthorizedResolver: () => null,
+      nullable: true,
+      description: 'Id of the agent or API key that reported it (staff only).',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was reported.' }),
+    member: t.relation('member', { description: 'The member it happened to.' }),
+  }),
+});
+
+builder.prismaObjectField('Member', 'serviceFailures', (t) =>
+  t.relatedConnection('serviceFailures', {
+    cursor: 'id',
+    description: "The member's service failures, most recent first.",
+    authScopes: (member) => serviceFailureVisibility(member.id),
+    query: () => ({ orderBy: [{ occurredAt: 'desc' as const }, { id: 'desc' as const }] }),
+  }),
+);
+
+builder.prismaObjectField('Member', 'atRisk', (t) =>
+  t.exposeBoolean('atRisk', {
+    nullable: true,
+    authScopes: { staff: 'AGENT', apiKey: 'members:read' },
+    unauthorizedResolver: () => null,
+    description:
+      'Flagged after a repeat service failure within the repeat window: a member likely to leave. Staff and storefront keys only (null otherwise).',
+  }),
+);
+
+builder.prismaObjectField('Member', 'atRiskSince', (t) =>
+  t.expose('atRiskSince', {
+    type: 'DateTime',
+    nullable: true,
+    authScopes: { staff: 'AGENT', apiKey: 'members:read' },
+    unauthorizedResolver: () => null,
+    description: 'When the member was flagged at risk; null when not at risk. Staff and storefront keys only.',
+  }),
+);

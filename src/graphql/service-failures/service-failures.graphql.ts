@@ -1,0 +1,146 @@
+import { callerOf } from '../../auth/principal.js';
+import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
+import {
+  reportServiceFailure,
+  reviewServiceFailure,
+  serviceFailureListWhere,
+  type ReportedServiceFailure,
+} from '../../domain/service-failures/service-failures.service.js';
+import { builder } from '../builder.js';
+import { COMMON_ERRORS } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+import {
+  ServiceFailureDecisionEnum,
+  ServiceFailureRef,
+  ServiceFailureStatusEnum,
+  ServiceFailureTypeEnum,
+  SeverityEnum,
+} from './service-failure.type.js';
+
+const IDEMPOTENCY_KEY = {
+  required: true,
+  description: 'Unique per request: repeating it returns the first result without a second effect.',
+} as const;
+
+const ServiceFailureFilter = builder.inputType('ServiceFailureFilter', {
+  description: 'Narrows a listing of service failures; all given conditions must hold.',
+  fields: (t) => ({
+    status: t.field({ type: ServiceFailureStatusEnum, required: false, description: 'Only failures with this status.' }),
+    memberId: t.id({ required: false, description: 'Only failures of this member.' }),
+    type: t.field({ type: ServiceFailureTypeEnum, required: false, description: 'Only failures of this type.' }),
+    severity: t.field({ type: SeverityEnum, required: false, description: 'Only failures of this severity.' }),
+    from: t.field({ type: 'DateTime', required: false, description: 'Only failures that occurred at or after this time.' }),
+    to: t.field({ type: 'DateTime', required: false, description: 'Only failures that occurred before this time.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  serviceFailures: t.prismaConnection({
+    type: ServiceFailureRef,
+    cursor: 'id',
+    description: 'Service failures, most recent first, filtered; staff only.',
+    authScopes: { staff: 'AGENT' },
+    args: { filter: t.arg({ type: ServiceFailureFilter, required: false, description: 'Conditions to match.' }) },
+    resolve: (query, _root, args, ctx) => {
+      const filter = args.filter
+        ? {
+            ...args.filter,
+            memberId: args.filter.memberId == null ? null : decodeId('Member', 'filter.memberId', String(args.filter.memberId)),
+          }
+        : null;
+      return ctx.deps.prisma.serviceFailure.findMany({
+        ...query,
+        where: serviceFailureListWhere(filter),
+        orderBy: [{ occurredAt: 'desc' }, { id: 'desc' }],
+      });
+    },
+  }),
+}));
+
+const ReportServiceFailureInput = builder.inputType('ReportServiceFailureInput', {
+  description: 'A service failure a member suffered; it is compensated by the policy, once.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    type: t.field({ type: ServiceFailureTypeEnum, required: true, description: 'What went wrong.' }),
+    severity: t.field({ type: SeverityEnum, required: true, description: 'How bad it was.' }),
+    occurredAt: t.field({ type: 'DateTime', required: false, description: 'When it happened; now when omitted.' }),
+    orderRef: t.string({
+      required: false,
+      description: 'The order it concerns. The same member, type and order reported again is the same failure.',
+    }),
+    caseRef: t.string({ required: false, description: 'The service case it concerns.' }),
+    description: t.string({ required: false, description: 'What happened, in words.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const ReviewServiceFailureInput = builder.inputType('ReviewServiceFailureInput', {
+  description: "A supervisor's decision on a failure whose compensation is over the cap (NEEDS_REVIEW).",
+  fields: (t) => ({
+    failureId: t.id({ required: true, description: 'Service failure id.' }),
+    decision: t.field({ type: ServiceFailureDecisionEnum, required: true, description: 'Grant or decline.' }),
+    note: t.string({ required: true, description: 'Why, for the audit trail.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const ReportServiceFailurePayload = builder.objectRef<ReportedServiceFailure>('ReportServiceFailurePayload').implement({
+  description: 'The recorded failure. Its compensation voucher follows within seconds (status COMPENSATED).',
+  fields: (t) => ({
+    duplicate: t.exposeBoolean('duplicate', {
+      description: 'True when this failure (member, type, order) had been reported before: nothing more is compensated.',
+    }),
+    failure: t.prismaField({
+      type: ServiceFailureRef,
+      description: 'The failure, as stored now.',
+      resolve: (query, result, _args, ctx) =>
+        ctx.deps.prisma.serviceFailure.findUniqueOrThrow({ ...query, where: { id: result.failureId } }),
+    }),
+  }),
+});
+
+const ReviewServiceFailurePayload = builder
+  .objectRef<{ failureId: string }>('ReviewServiceFailurePayload')
+  .implement({
+    description: 'The reviewed failure: COMPENSATED with its voucher, or NOT_ELIGIBLE.',
+    fields: (t) => ({
+      failure: t.prismaField({
+        type: ServiceFailureRef,
+        description: 'The failure after the decision.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.serviceFailure.findUniqueOrThrow({ ...query, where: { id: result.failureId } }),
+      }),
+    }),
+  });
+
+const FAILURE_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError] as const;
+
+builder.mutationFields((t) => ({
+  reportServiceFailure: t.field({
+    type: ReportServiceFailurePayload,
+    description:
+      'Records a service failure and queues its compensation (storefront keys with failures:report, agents and above). A duplicate report compensates nothing more.',
+    authScopes: { staff: 'AGENT', apiKey: 'failures:report' },
+    errors: { types: [...FAILURE_ERRORS], directResult: true, union: { name: 'ReportServiceFailureResult' } },
+    args: { input: t.arg({ type: ReportServiceFailureInput, required: true, description: 'The failure.' }) },
+    resolve: (_root, { input }, ctx) =>
+      reportServiceFailure(
+        ctx.deps,
+        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+        callerOf(ctx.principal),
+      ),
+  }),
+  reviewServiceFailure: t.field({
+    type: ReviewServiceFailurePayload,
+    description: 'Grants or declines the compensation of a failure held for review (supervisors and admins).',
+    authScopes: { staff: 'SUPERVISOR' },
+    errors: { types: [...FAILURE_ERRORS], directResult: true, union: { name: 'ReviewServiceFailureResult' } },
+    args: { input: t.arg({ type: ReviewServiceFailureInput, required: true, description: 'The decision.' }) },
+    resolve: (_root, { input }, ctx) =>
+      reviewServiceFailure(
+        ctx.deps,
+        { ...input, failureId: decodeId('ServiceFailure', 'failureId', String(input.failureId)) },
+        callerOf(ctx.principal),
+      ),
+  }),
+}));

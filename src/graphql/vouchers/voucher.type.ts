@@ -1,0 +1,102 @@
+import { nowOf } from '../../domain/deps.js';
+import { voucherStatusAt, voucherStatusWhere } from '../../domain/vouchers/vouchers.service.js';
+import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/prisma/enums.js';
+import { builder } from '../builder.js';
+import { CauseTypeEnum } from '../enums.js';
+import { Money } from '../program/program.graphql.js';
+
+/** How many active vouchers `member.activeVouchers` lists at most. */
+const ACTIVE_VOUCHERS_LIMIT = 50;
+
+export const VoucherKindEnum = builder.enumType(VoucherKind, {
+  name: 'VoucherKind',
+  description: 'Why a voucher was issued: compensation, goodwill, contract renewal or a reward bought with points.',
+});
+export const VoucherStatusEnum = builder.enumType(VoucherStatus, {
+  name: 'VoucherStatus',
+  description: 'ISSUED vouchers can be redeemed; REDEEMED, EXPIRED and VOIDED ones cannot.',
+});
+export const VoucherValueTypeEnum = builder.enumType(VoucherValueType, {
+  name: 'VoucherValueType',
+  description: 'FIXED takes an amount off the order; PERCENT a percentage of it.',
+});
+
+/**
+ * Who may see a voucher and its code: staff, storefront keys that redeem
+ * vouchers or read members, and the member it belongs to.
+ */
+export const voucherVisibility = (memberId: string) => ({
+  staff: 'AGENT' as const,
+  apiKey: 'vouchers:redeem' as const,
+  self: memberId,
+  $any: { apiKey: 'members:read' as const },
+});
+
+export const VoucherRef = builder.prismaNode('Voucher', {
+  id: { field: 'id' },
+  description: 'A voucher a member can redeem once at checkout.',
+  authScopes: (voucher) => voucherVisibility(voucher.memberId),
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'The code to type at checkout (unguessable, unique).' }),
+    kind: t.expose('kind', { type: VoucherKindEnum, description: 'Why it was issued.' }),
+    status: t.field({
+      type: VoucherStatusEnum,
+      description: 'Status now: an ISSUED voucher past its expiry reads EXPIRED.',
+      resolve: (voucher, _args, ctx) => voucherStatusAt(voucher, nowOf(ctx.deps)),
+    }),
+    valueType: t.expose('valueType', { type: VoucherValueTypeEnum, description: 'Fixed amount or percentage.' }),
+    value: t.field({
+      type: Money,
+      nullable: true,
+      description: 'The amount a FIXED voucher takes off; null for PERCENT vouchers.',
+      resolve: (voucher) => (voucher.amount ? { amount: voucher.amount.toFixed(2), currency: voucher.currency } : null),
+    }),
+    percent: t.exposeInt('percent', { nullable: true, description: 'Percent off (1–100) for PERCENT vouchers; else null.' }),
+    minimumOrderValue: t.field({
+      type: Money,
+      nullable: true,
+      description: 'The order must reach this value; null when there is no minimum.',
+      resolve: (voucher) =>
+        voucher.minimumOrderValue
+          ? { amount: voucher.minimumOrderValue.toFixed(2), currency: voucher.currency }
+          : null,
+    }),
+    causeType: t.expose('causeType', { type: CauseTypeEnum, description: 'What it was issued for.' }),
+    causeRef: t.exposeString('causeRef', { description: 'Reference of the cause (failure, gesture, reward purchase, …).' }),
+    issuedAt: t.expose('issuedAt', { type: 'DateTime', description: 'When it was issued.' }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', description: 'It can be redeemed until this moment.' }),
+    redeemedAt: t.expose('redeemedAt', { type: 'DateTime', nullable: true, description: 'When it was redeemed.' }),
+    voidedAt: t.expose('voidedAt', { type: 'DateTime', nullable: true, description: 'When staff voided it.' }),
+    voidReason: t.exposeString('voidReason', {
+      nullable: true,
+      authScopes: { staff: 'AGENT' },
+      description: 'Why staff voided it (staff only).',
+    }),
+    member: t.relation('member', { description: 'The member the voucher belongs to.' }),
+  }),
+});
+
+builder.prismaObjectField('Member', 'vouchers', (t) =>
+  t.relatedConnection('vouchers', {
+    cursor: 'id',
+    description: 'The member’s vouchers, newest first; optionally only those with a status (as of now).',
+    args: {
+      status: t.arg({ type: VoucherStatusEnum, required: false, description: 'Only vouchers with this status now.' }),
+    },
+    query: (args, ctx) => ({
+      where: args.status ? voucherStatusWhere(args.status, nowOf(ctx.deps)) : {},
+      orderBy: [{ issuedAt: 'desc' as const }, { id: 'desc' as const }],
+    }),
+  }),
+);
+
+builder.prismaObjectField('Member', 'activeVouchers', (t) =>
+  t.relation('vouchers', {
+    description: `Vouchers that can be redeemed now, soonest expiry first (at most ${ACTIVE_VOUCHERS_LIMIT}).`,
+    query: (_args, ctx) => ({
+      where: voucherStatusWhere('ISSUED', nowOf(ctx.deps)),
+      orderBy: [{ expiresAt: 'asc' as const }, { id: 'asc' as const }],
+      take: ACTIVE_VOUCHERS_LIMIT,
+    }),
+  }),
+);

@@ -1,0 +1,171 @@
+import { callerOf } from '../../auth/principal.js';
+import { IdempotencyConflictError, NotFoundError, VoucherNotRedeemableError } from '../../domain/errors.js';
+import {
+  redeemVoucher,
+  validateVoucher,
+  visibleVoucherWhere,
+  voidVoucher,
+  type VoucherRedemptionResult,
+  type VoucherValidation,
+} from '../../domain/vouchers/vouchers.service.js';
+import { builder } from '../builder.js';
+import { COMMON_ERRORS, VoucherProblemEnum } from '../errors.type.js';
+import { decodeId } from '../ids.js';
+import { Money } from '../program/program.graphql.js';
+import { VoucherRef } from './voucher.type.js';
+
+/** Who may look vouchers up by code: staff, storefront keys, and members (their own only). */
+const VOUCHER_READERS = {
+  staff: 'AGENT' as const,
+  apiKey: 'vouchers:redeem' as const,
+  member: true,
+  $any: { apiKey: 'members:read' as const },
+};
+
+const VoucherValidationRef = builder.objectRef<VoucherValidation>('VoucherValidation').implement({
+  description: 'Whether a code can be redeemed against an order, and if not, why.',
+  fields: (t) => ({
+    valid: t.exposeBoolean('valid', { description: 'True when `redeemVoucher` would accept it for this order now.' }),
+    reason: t.expose('reason', {
+      type: VoucherProblemEnum,
+      nullable: true,
+      description: 'Why it cannot be used; null when valid.',
+    }),
+    discount: t.field({
+      type: Money,
+      description: 'What it would take off this order (0 when not valid).',
+      resolve: (validation) => ({ amount: validation.discount, currency: validation.currency }),
+    }),
+    voucher: t.prismaField({
+      type: VoucherRef,
+      nullable: true,
+      description: 'The voucher; null when there is none or it belongs to another member.',
+      resolve: (query, validation, _args, ctx) =>
+        validation.voucherId
+          ? ctx.deps.prisma.voucher.findUnique({ ...query, where: { id: validation.voucherId } })
+          : null,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  voucher: t.prismaField({
+    type: VoucherRef,
+    nullable: true,
+    description: 'A voucher by its code (case and dashes do not matter). Members find only their own.',
+    authScopes: VOUCHER_READERS,
+    args: { code: t.arg.string({ required: true, description: 'The voucher code.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.voucher.findUnique({ ...query, where: visibleVoucherWhere(args.code, callerOf(ctx.principal)) }),
+  }),
+  validateVoucher: t.field({
+    type: VoucherValidationRef,
+    description: 'Checks a code against an order before checkout. Changes nothing.',
+    authScopes: VOUCHER_READERS,
+    args: {
+      code: t.arg.string({ required: true, description: 'The voucher code.' }),
+      orderTotal: t.arg.string({ required: true, description: 'Order value, decimal string, e.g. "49.90".' }),
+      memberId: t.arg.id({ required: false, description: 'The member placing the order; another member’s voucher is WRONG_MEMBER.' }),
+    },
+    resolve: (_root, args, ctx) =>
+      validateVoucher(
+        ctx.deps,
+        {
+          code: args.code,
+          orderTotal: args.orderTotal,
+          memberId: args.memberId == null ? null : decodeId('Member', 'memberId', String(args.memberId)),
+        },
+        callerOf(ctx.principal),
+      ),
+  }),
+}));
+
+const RedeemVoucherPayload = builder
+  .objectRef<VoucherRedemptionResult>('RedeemVoucherPayload')
+  .implement({
+    description: 'A redeemed voucher and the discount it granted on the order.',
+    fields: (t) => ({
+      orderRef: t.exposeString('orderRef', { description: 'The order the voucher was redeemed on.' }),
+      discount: t.field({
+        type: Money,
+        description: 'What the voucher takes off the order.',
+        resolve: (result) => ({ amount: result.discount, currency: result.currency }),
+      }),
+      voucher: t.prismaField({
+        type: VoucherRef,
+        description: 'The voucher, now REDEEMED.',
+        resolve: (query, result, _args, ctx) =>
+          ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
+      }),
+    }),
+  });
+
+const VoidVoucherPayload = builder.objectRef<{ voucherId: string }>('VoidVoucherPayload').implement({
+  description: 'A voucher taken out of use.',
+  fields: (t) => ({
+    voucher: t.prismaField({
+      type: VoucherRef,
+      description: 'The voucher, now VOIDED.',
+      resolve: (query, result, _args, ctx) =>
+        ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
+    }),
+  }),
+});
+
+const IDEMPOTENCY_KEY = {
+  required: true,
+  description: 'Unique per request: repeating it returns the first result without a second effect.',
+} as const;
+
+const RedeemVoucherInput = builder.inputType('RedeemVoucherInput', {
+  description: 'Redeem a voucher on an order, once.',
+  fields: (t) => ({
+    code: t.string({ required: true, description: 'The voucher code (case and dashes do not matter).' }),
+    orderRef: t.string({ required: true, description: 'The storefront order reference.' }),
+    orderTotal: t.string({ required: true, description: 'Order value before the discount, decimal string.' }),
+    memberId: t.id({ required: false, description: 'The member placing the order; another member’s voucher is refused.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const VoidVoucherInput = builder.inputType('VoidVoucherInput', {
+  description: 'Take a voucher out of use.',
+  fields: (t) => ({
+    code: t.string({ required: true, description: 'The voucher code.' }),
+    reason: t.string({ required: true, description: 'Why, for the audit trail.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const VOUCHER_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError] as const;
+
+builder.mutationFields((t) => ({
+  redeemVoucher: t.field({
+    type: RedeemVoucherPayload,
+    description: 'Redeems a voucher on an order. A second redemption fails (REDEEMED); a repeated request replays.',
+    authScopes: { staff: 'ADMIN', apiKey: 'vouchers:redeem' },
+    errors: {
+      types: [...VOUCHER_ERRORS, VoucherNotRedeemableError],
+      directResult: true,
+      union: { name: 'RedeemVoucherResult' },
+    },
+    args: { input: t.arg({ type: RedeemVoucherInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      redeemVoucher(
+        ctx.deps,
+        {
+          ...input,
+          memberId: input.memberId == null ? null : decodeId('Member', 'memberId', String(input.memberId)),
+        },
+        callerOf(ctx.principal),
+      ),
+  }),
+  voidVoucher: t.field({
+    type: VoidVoucherPayload,
+    description: 'Takes an unredeemed voucher out of use (staff).',
+    authScopes: { staff: 'AGENT' },
+    errors: { types: [...VOUCHER_ERRORS], directResult: true, union: { name: 'VoidVoucherResult' } },
+    args: { input: t.arg({ type: VoidVoucherInput, required: true }) },
+    resolve: (_root, { input }, ctx) => voidVoucher(ctx.deps, input, callerOf(ctx.principal)),
+  }),
+}));

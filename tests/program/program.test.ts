@@ -1,0 +1,205 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PrismaClient } from '../../src/db/prisma.js';
+import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
+import { createTestApp, expectLedgerConsistent } from '../support/app.js';
+import { createTestPrisma, resetDatabase } from '../support/db.js';
+
+let prisma: PrismaClient;
+let app: ReturnType<typeof createTestApp>;
+let admin: string;
+
+beforeAll(async () => {
+  prisma = createTestPrisma();
+  app = createTestApp(prisma);
+});
+afterAll(async () => prisma.$disconnect());
+beforeEach(async () => {
+  await resetDatabase(prisma);
+  admin = await app.staffToken('ADMIN', 'admin-ada');
+});
+afterEach(async () => expectLedgerConsistent(prisma));
+
+const UPDATE = `mutation($i: UpdateProgramInput!) { updateProgram(input: $i) {
+  __typename
+  ... on UpdateProgramPayload { program { version pointsPerCurrencyUnit tiers { tier threshold multiplier } } }
+  ... on ValidationError { field message }
+  ... on Error { message }
+} }`;
+
+const PROGRAM = `{ program {
+  version currency pointsPerCurrencyUnit returnWindowDays tierQualifyingMonths tierProtectionDays
+  pointValue { amount currency }
+  tiers { tier threshold multiplier compensationFactor }
+  compensation {
+    baseBySeverity { low { amount currency } medium { amount } high { amount } critical { amount } }
+    repeatWindowDays secondFailureFactor laterFailureFactor capWindowDays capAmount { amount currency }
+  }
+  renewal { pointsPer12Months consecutiveBonusPercent consecutiveBonusCapPercent clawbackDays }
+  goodwill { perGestureLimit { amount currency } perGesturePointsLimit monthlyBudget { amount } }
+} }`;
+
+const CHANGES = `{ program { version changes(first: 10) { edges { node {
+  version actorType actorId before after changedSettings createdAt
+} } } } }`;
+
+async function update(input: Record<string, unknown>, token = admin) {
+  return app.gql(UPDATE, { i: input }, token);
+}
+
+async function programVersion(): Promise<number> {
+  const response = await app.gql('{ program { version } }', {}, admin);
+  return response.data?.program.version;
+}
+
+describe('program query', () => {
+  it('exposes every setting, money as Money in the program currency', async () => {
+    const response = await app.gql(PROGRAM, {}, admin);
+    expect(response.errors).toBeUndefined();
+    expect(response.data?.program).toMatchObject({
+      version: 1,
+      currency: 'EUR',
+      tierQualifyingMonths: 12,
+      tierProtectionDays: 90,
+      pointValue: { amount: '0.01', currency: 'EUR' },
+      tiers: [
+        { tier: 'BRONZE', threshold: 0, multiplier: 1, compensationFactor: 1 },
+        { tier: 'SILVER', threshold: 1000, multiplier: 1.25, compensationFactor: 1.2 },
+        { tier: 'GOLD', threshold: 5000, multiplier: 1.5, compensationFactor: 1.5 },
+        { tier: 'PLATINUM', threshold: 15000, multiplier: 2, compensationFactor: 2 },
+      ],
+      compensation: {
+        baseBySeverity: { low: { amount: '5.00', currency: 'EUR' }, critical: { amount: '50.00' } },
+        repeatWindowDays: 90,
+        secondFailureFactor: 1.5,
+        capAmount: { amount: '100.00', currency: 'EUR' },
+      },
+      renewal: { pointsPer12Months: 500, consecutiveBonusPercent: 10, consecutiveBonusCapPercent: 50 },
+      goodwill: { perGestureLimit: { amount: '25.00' }, perGesturePointsLimit: 2500, monthlyBudget: { amount: '500.00' } },
+    });
+  });
+
+  it('tiers lists the tier rules for any authenticated caller, and no one else', async () => {
+    const memberId = await app.enroll();
+    for (const token of [await app.memberToken(memberId), await app.apiKeyToken(['points:earn']), admin]) {
+      const response = await app.gql('{ tiers { tier threshold multiplier } }', {}, token);
+      expect(response.data?.tiers.map((t: any) => t.tier)).toEqual(['BRONZE', 'SILVER', 'GOLD', 'PLATINUM']);
+    }
+    const anonymous = await app.gql('{ tiers { tier } }');
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('updateProgram', () => {
+  it('changes the earn rate, and the next earn uses it without restart', async () => {
+    const key = await app.apiKeyToken(['points:earn']);
+    const memberId = await app.enroll();
+    const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename ... on EarnPointsPayload { points } } }`;
+    const earn = (orderRef: string) =>
+      app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
+
+    expect((await earn('o-1')).data?.earnPoints.points).toBe(100);
+    const updated = await update({ pointsPerCurrencyUnit: 2.5, expectedVersion: 1 });
+    expect(updated.data?.updateProgram).toMatchObject({
+      __typename: 'UpdateProgramPayload',
+      program: { version: 2, pointsPerCurrencyUnit: 2.5 },
+    });
+    expect((await earn('o-2')).data?.earnPoints.points).toBe(250);
+  });
+
+  it('changes tier rules by tier, keeping what is not given', async () => {
+    const result = await update({ tiers: [{ tier: 'SILVER', threshold: 2000 }, { tier: 'GOLD', multiplier: 1.75 }] });
+    expect(result.data?.updateProgram.program.tiers).toEqual([
+      { tier: 'BRONZE', threshold: 0, multiplier: 1 },
+      { tier: 'SILVER', threshold: 2000, multiplier: 1.25 },
+      { tier: 'GOLD', threshold: 5000, multiplier: 1.75 },
+      { tier: 'PLATINUM', threshold: 15000, multiplier: 2 },
+    ]);
+    const policies = await update({
+      compensation: { baseBySeverity: { high: '30.00' }, capAmount: '150.00' },
+      renewal: { pointsPer12Months: 600 },
+      goodwill: { monthlyBudget: '750.50' },
+    });
+    expect(policies.data?.updateProgram.__typename).toBe('UpdateProgramPayload');
+    const program = (await app.gql(PROGRAM, {}, admin)).data?.program;
+    expect(program.compensation.baseBySeverity).toMatchObject({ high: { amount: '30.00' }, low: { amount: '5.00' } });
+    expect(program.compensation.capAmount.amount).toBe('150.00');
+    expect(program.renewal.pointsPer12Months).toBe(600);
+    expect(program.renewal.consecutiveBonusPercent).toBe(10);
+    expect(program.goodwill.monthlyBudget.amount).toBe('750.50');
+  });
+
+  it('invalid settings are a ValidationError with the field path, and nothing is stored', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ tiers: [{ tier: 'SILVER', threshold: 6000 }] }, 'tiers.GOLD.threshold'],
+      [{ tiers: [{ tier: 'BRONZE', threshold: 10 }] }, 'tiers.BRONZE.threshold'],
+      [{ tiers: [{ tier: 'GOLD', threshold: 1.5 }] }, 'tiers.GOLD.threshold'],
+      [{ tiers: [{ tier: 'GOLD', multiplier: -1 }] }, 'tiers.GOLD.multiplier'],
+      [{ tiers: [{ tier: 'GOLD', threshold: 6000 }, { tier: 'GOLD', threshold: 7000 }] }, 'tiers.1.tier'],
+      [{ returnWindowDays: -1 }, 'returnWindowDays'],
+      [{ pointsPerCurrencyUnit: -0.5 }, 'pointsPerCurrencyUnit'],
+      [{ pointValue: '-0.01' }, 'pointValue'],
+      [{ currency: 'euro' }, 'currency'],
+      [{ compensation: { baseBySeverity: { low: '5.001' } } }, 'compensation.baseBySeverity.LOW'],
+      [{ goodwill: { perGesturePointsLimit: -5 } }, 'goodwill.perGesturePointsLimit'],
+      [{ renewal: { consecutiveBonusPercent: 101 } }, 'renewal.consecutiveBonusPercent'],
+      [{ pointsPerCurrencyUnit: 2, expectedVersion: 7 }, 'expectedVersion'],
+    ];
+    for (const [input, field] of cases) {
+      const result = await update(input);
+      expect(result.data?.updateProgram, JSON.stringify(input)).toMatchObject({ __typename: 'ValidationError', field });
+    }
+    expect(await programVersion()).toBe(1);
+    expect(await prisma.programChange.count()).toBe(0);
+    const settings = (await prisma.program.findUniqueOrThrow({ where: { id: 1 } })).settings;
+    expect(settings).toEqual(DEFAULT_PROGRAM_SETTINGS);
+  });
+
+  it('the audit trail records before, after and the actor, newest first', async () => {
+    await update({ pointsPerCurrencyUnit: 2 });
+    await update({ tiers: [{ tier: 'PLATINUM', threshold: 20000 }], tierProtectionDays: 60 });
+    const response = await app.gql(CHANGES, {}, admin);
+    expect(response.errors).toBeUndefined();
+    const changes = response.data?.program.changes.edges.map((e: any) => e.node);
+    expect(changes.map((c: any) => c.version)).toEqual([3, 2]);
+    expect(changes[0]).toMatchObject({
+      actorType: 'STAFF',
+      actorId: 'admin-ada',
+      changedSettings: ['tierProtectionDays', 'tiers.PLATINUM.threshold'],
+    });
+    const [latest, first] = changes;
+    expect(JSON.parse(first.before).pointsPerCurrencyUnit).toBe(1);
+    expect(JSON.parse(first.after).pointsPerCurrencyUnit).toBe(2);
+    expect(JSON.parse(latest.before).tiers.PLATINUM.threshold).toBe(15000);
+    expect(JSON.parse(latest.after).tiers.PLATINUM.threshold).toBe(20000);
+    expect(JSON.parse(latest.before).pointsPerCurrencyUnit).toBe(2);
+  });
+
+  it('a non-admin gets ForbiddenError (and anonymous UnauthenticatedError); nothing changes', async () => {
+    const memberId = await app.enroll();
+    const callers = [
+      await app.staffToken('AGENT'),
+      await app.staffToken('SUPERVISOR'),
+      await app.memberToken(memberId),
+      await app.apiKeyToken(['points:earn', 'members:read', 'members:write']),
+    ];
+    for (const token of callers) {
+      const result = await update({ pointsPerCurrencyUnit: 50 }, token);
+      expect(result.data?.updateProgram.__typename).toBe('ForbiddenError');
+    }
+    const anonymous = await app.gql(UPDATE, { i: { pointsPerCurrencyUnit: 50 } });
+    expect(anonymous.data?.updateProgram.__typename).toBe('UnauthenticatedError');
+    expect(await programVersion()).toBe(1);
+
+    const adminKey = await app.apiKeyToken(['admin']);
+    expect((await update({ pointsPerCurrencyUnit: 3 }, adminKey)).data?.updateProgram.__typename).toBe(
+      'UpdateProgramPayload',
+    );
+  });
+
+  it('only admins see the audit trail; others still read the settings', async () => {
+    await update({ pointsPerCurrencyUnit: 2 });
+    const agent = await app.gql(CHANGES, {}, await app.staffToken('AGENT'));
+    expect(agent.data?.program).toMatchObject({ version: 2, changes: null });
+    expect(agent.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+  });
+});

@@ -1,0 +1,134 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/env.js';
+import type { PrismaClient } from '../../src/db/prisma.js';
+import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
+import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
+import { startWorkers, type WorkersHandle } from '../../workers/index.js';
+import { createTestApp, TEST_JWT_SECRET, testLogger } from '../support/app.js';
+import { createTestPrisma, resetDatabase, testQueuePrefix } from '../support/db.js';
+
+/**
+ * Redis outages, on a private redis-server (the shared test Redis stays up):
+ * a failure reported while Redis is stopped is accepted (the outbox row is
+ * committed; the immediate enqueue fails silently) and compensated by the
+ * relay once Redis is back on the same port. And the worker refuses a Redis
+ * that may evict keys.
+ */
+let prisma: PrismaClient;
+let dataDir: string;
+let port: number;
+let redis: EmbeddedRedisHandle | undefined;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port: found } = server.address() as net.AddressInfo;
+      server.close(() => resolve(found));
+    });
+  });
+}
+
+const startRedis = async () => {
+  redis = await startEmbeddedRedis({ dataDir, port, logger: testLogger });
+  return redis;
+};
+
+const config = loadConfig({
+  NODE_ENV: 'test',
+  JWT_SECRET: TEST_JWT_SECRET,
+  LOG_LEVEL: 'silent',
+  QUEUE_PREFIX: testQueuePrefix(),
+  WORKER_CONCURRENCY: '2',
+});
+
+beforeAll(async () => {
+  prisma = createTestPrisma();
+  await resetDatabase(prisma);
+  dataDir = await mkdtemp(path.join(tmpdir(), 'treue-redis-outage-'));
+  port = await freePort();
+  await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+  await prisma.$disconnect();
+});
+
+async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('Redis outages', () => {
+  it('the worker refuses a Redis whose maxmemory-policy is not noeviction', async () => {
+    const admin = new Redis(redis!.redisUrl);
+    try {
+      await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      await expect(
+        startWorkers({ config, logger: testLogger, prisma, redisUrl: redis!.redisUrl }, { maintenance: false }),
+      ).rejects.toThrow(/maxmemory-policy is allkeys-lru/);
+    } finally {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      admin.disconnect();
+    }
+  });
+
+  it('a failure reported while Redis is down is compensated after Redis restarts', { timeout: 90_000 }, async () => {
+    const redisUrl = redis!.redisUrl;
+    let workers: WorkersHandle | undefined;
+    const publisher = createOutboxPublisher({ redisUrl, prefix: testQueuePrefix(), logger: testLogger, timeoutMs: 500 });
+    try {
+      workers = await startWorkers(
+        { config, logger: testLogger, prisma, redisUrl },
+        { maintenance: false, relay: { intervalMs: 100, freshGraceMs: 200 } },
+      );
+      const app = createTestApp(prisma, { outbox: publisher });
+      const token = await app.apiKeyToken(['failures:report']);
+      const memberId = await app.enroll();
+
+      await redis!.stop();
+      const started = performance.now();
+      const response = await app.gql(
+        `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
+          __typename ... on ReportServiceFailurePayload { duplicate } ... on Error { message } } }`,
+        { i: { memberId, type: 'LATE_DELIVERY', severity: 'MEDIUM', orderRef: 'order-outage', idempotencyKey: 'outage-1' } },
+        token,
+      );
+      const answeredMs = performance.now() - started;
+      expect(response.errors).toBeUndefined();
+      expect(response.data!.reportServiceFailure).toEqual({ __typename: 'ReportServiceFailurePayload', duplicate: false });
+      expect(answeredMs).toBeLessThan(1_000); // the immediate enqueue fails fast instead of holding the request
+      const failure = await prisma.serviceFailure.findFirstOrThrow({ where: { memberId } });
+      expect(await prisma.outboxEvent.findUnique({ where: { id: failure.id } })).toMatchObject({ completedAt: null });
+
+      // While Redis stays down, the relay keeps trying and nothing is compensated.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect((await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failure.id } })).status).toBe('RECORDED');
+
+      await startRedis();
+      const back = performance.now();
+      await until(
+        async () => (await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failure.id } })).status === 'COMPENSATED',
+        60_000,
+      );
+      console.log(`compensated ${((performance.now() - back) / 1000).toFixed(1)} s after Redis came back`);
+      expect(await prisma.voucher.count({ where: { causeRef: failure.id } })).toBe(1);
+      expect(await prisma.outboxEvent.findUnique({ where: { id: failure.id } })).toMatchObject({
+        completedAt: expect.any(Date),
+      });
+    } finally {
+      await workers?.close();
+      await publisher.close();
+    }
+  });
+});

@@ -1,0 +1,17 @@
+import type { ServiceDeps } from '../src/domain/deps.js';
+import type { OutboxQueue } from '../src/domain/outbox/outbox.service.js';
+import { processCompensation, type CompensationJob } from './compensation.processor.js';
+import { processRenewalBonus, type RenewalBonusJob } from './renewal-bonus.processor.js';
+
+/** A queue processor: the job's data in, a domain call out. Plain function, testable without Redis. */
+export type OutboxProcessor = (payload: unknown, deps: ServiceDeps) => Promise<unknown>;
+
+/**
+ * Which processor consumes each outbox queue. Typed over every `OutboxQueue`,
+ * so a queue added to the outbox without a processor does not compile. The
+ * processors check the payload themselves (it comes from Redis, untyped).
+ */
+export const outboxProcessors: Record<OutboxQueue, OutboxProcessor> = {
+  compensation: (payload, deps) => processCompensation(payload as CompensationJob, deps),
+  'renewal-bonus': (payload, deps) => processRenewalBonus(payload as RenewalBonusJob, deps),
+};
