@@ -170,6 +170,8 @@ async function main(): Promise<void> {
     return next();
   };
   if (spec.warmup > 0) await measure(spec, spec.warmup, counted);
+  // The runner samples the server's CPU time when this line arrives and when the process ends.
+  process.stderr.write('measuring\n');
   const { result, failures, firstFailure } = await measure(spec, spec.duration, counted);
   const requests = result.latency.totalCount ?? result.requests.total;
   const output: LoadResult = {

@@ -44,6 +44,12 @@ const { values: args } = parseArgs({
     reuse: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    /** Extra environment for the service, `NAME=value,NAME=value` (experiments: MALLOC_ARENA_MAX=2, …). */
+    'service-env': { type: 'string' },
+    /** Extra node flags for the service, space-separated (experiments: --max-semi-space-size=32, …). */
+    'service-flags': { type: 'string' },
+    /** Load the service's paths this many times in a row (a leak shows as RSS that keeps growing). */
+    repeat: { type: 'string', default: '1' },
     out: { type: 'string', default: path.join(BENCH, 'results') },
   },
 });
@@ -105,15 +111,24 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** Runs a command to completion (bounded), returning stdout. */
-function runToEnd(command: string, argv: string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+/** Runs a command to completion (bounded), returning stdout; `onLine` sees its stderr lines. */
+function runToEnd(
+  command: string,
+  argv: string[],
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
+  onLine?: (line: string) => void,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (onLine) for (const line of chunk.toString().split('\n')) if (line) onLine(line);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -155,6 +170,41 @@ async function apiRss(server: ChildProcess, processes: number): Promise<number> 
   const pids = processes > 1 ? await childPids(pid) : [pid];
   const sizes = await Promise.all(pids.map(rssMb));
   return Math.max(...sizes.filter(Number.isFinite));
+}
+
+/** CPU time (user + system) of a process, in ms (clock ticks are 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function apiPids(server: ChildProcess, processes: number): Promise<number[]> {
+  return processes > 1 ? childPids(server.pid!) : [server.pid!];
+}
+
+/** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
+async function postgresPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const comm = await readFile(`/proc/${name}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === 'postgres') pids.push(Number(name));
+  }
+  return pids;
+}
+
+async function totalCpuMs(pids: number[]): Promise<Map<number, number>> {
+  return new Map(await Promise.all(pids.map(async (pid) => [pid, await cpuMs(pid)] as [number, number])));
+}
+
+function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, end] of after) {
+    const start = before.get(pid);
+    if (start !== undefined && Number.isFinite(start) && Number.isFinite(end)) sum += Math.max(0, end - start);
+  }
+  return sum;
 }
 
 // ---------------------------------------------------------------------------
@@ -199,7 +249,11 @@ async function startService(database: string, processes: number, label: string):
     JWT_SECRET: randomBytes(32).toString('base64url'),
     LOG_LEVEL: 'info',
   });
-  const execArgv = ['--import', 'tsx'];
+  for (const pair of args['service-env']?.split(',').filter(Boolean) ?? []) {
+    const [name, ...value] = pair.split('=');
+    env[name!] = value.join('=');
+  }
+  const execArgv = ['--import', 'tsx', ...(args['service-flags']?.split(' ').filter(Boolean) ?? [])];
   if (args['cpu-prof']) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(logDir, `profile-${label}`)}`);
   const child = startProcess(`service-${label}`, process.execPath, [...execArgv, path.join(ROOT, 'src', 'main.ts')], env);
   await waitForHttp(`http://127.0.0.1:${SERVICE_PORT}/readyz`, 90_000, child);
@@ -219,6 +273,10 @@ interface Row {
   rssMb: number | null;
   requests: number | null;
   failures: number | null;
+  /** CPU time of the API processes per request, in the measured window. */
+  apiCpuMsPerRequest?: number | null;
+  /** CPU time of all PostgreSQL processes on the machine per request (others' queries included: an upper bound). */
+  pgCpuMsPerRequest?: number | null;
   baseline?: string;
   ratio?: number | null;
   target?: string;
@@ -243,7 +301,28 @@ const LABELS: Record<LoadKind, string> = {
 async function load(server: Server, spec: Omit<LoadSpec, 'url' | 'connections' | 'duration' | 'warmup'>, group: Row['group'] = 'path', pathLabel?: string): Promise<Row> {
   const full: LoadSpec = { url: server.url, connections, duration, warmup, ...spec };
   process.stdout.write(`  ${pathLabel ?? LABELS[spec.kind]} × ${server.processes} … `);
-  const out = await runToEnd(process.execPath, ['--import', 'tsx', path.join(BENCH, 'load.ts'), JSON.stringify(full)], (duration + warmup + 60) * 1000);
+  const pids = await apiPids(server.child, server.processes);
+  let apiBefore = new Map<number, number>();
+  let pgBefore = new Map<number, number>();
+  const sampling: Promise<void>[] = [];
+  const out = await runToEnd(
+    process.execPath,
+    ['--import', 'tsx', path.join(BENCH, 'load.ts'), JSON.stringify(full)],
+    (duration + warmup + 60) * 1000,
+    process.env,
+    (line) => {
+      if (line !== 'measuring') return;
+      sampling.push(
+        (async () => {
+          apiBefore = await totalCpuMs(pids);
+          pgBefore = await totalCpuMs(await postgresPids());
+        })(),
+      );
+    },
+  );
+  await Promise.all(sampling);
+  const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
+  const pgCpu = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
   if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;
   const rss = await apiRss(server.child, server.processes);
@@ -257,9 +336,15 @@ async function load(server: Server, spec: Omit<LoadSpec, 'url' | 'connections' |
     rssMb: rss,
     requests: result.requests,
     failures: result.failures,
+    apiCpuMsPerRequest: result.requests ? apiCpu / result.requests : null,
+    pgCpuMsPerRequest: result.requests ? pgCpu / result.requests : null,
   };
   if (result.failures > 0) row.note = `${result.failures} failed, first: ${result.firstFailure ?? '(transport error)'}`;
-  console.log(`${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB${result.failures ? `, ${result.failures} FAILED` : ''}`);
+  console.log(
+    `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
+      `CPU/request: API ${row.apiCpuMsPerRequest?.toFixed(2)} ms, PostgreSQL ${row.pgCpuMsPerRequest?.toFixed(2)} ms` +
+      `${result.failures ? `, ${result.failures} FAILED` : ''}`,
+  );
   rows.push(row);
   return row;
 }
@@ -608,11 +693,13 @@ async function defaultRun(): Promise<string> {
     const service = await startService(db.database, processes, `p${processes}`);
     try {
       const common = { token: db.token, members };
-      if (selected.has('status')) await load(service, { ...common, kind: 'status', statusQuery: status.query });
-      if (selected.has('earn')) await load(service, { ...common, kind: 'earn' });
-      if (selected.has('redeem')) await load(service, { ...common, kind: 'redeem' });
-      if (selected.has('voucher') && hasVoucher) {
-        await load(service, { ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
+      for (let round = 0; round < num('repeat'); round++) {
+        if (selected.has('status')) await load(service, { ...common, kind: 'status', statusQuery: status.query });
+        if (selected.has('earn')) await load(service, { ...common, kind: 'earn' });
+        if (selected.has('redeem')) await load(service, { ...common, kind: 'redeem' });
+        if (selected.has('voucher') && hasVoucher) {
+          await load(service, { ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
+        }
       }
       if (selected.has('compensation') && processes === Math.max(...processCounts)) {
         await compensation(service, db.database, db.token, members);

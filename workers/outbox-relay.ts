@@ -28,7 +28,7 @@ export interface RelayOptions {
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   batchSize: 200,
   staleAfterMs: 60_000,
-  freshGraceMs: 1_000,
+  freshGraceMs: 5_000,
   intervalMs: 500,
 };
 

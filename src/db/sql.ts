@@ -64,8 +64,9 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
   return { ...known, values };
 }
 
-class PgTransaction implements RawSql {
-  constructor(private readonly client: pg.PoolClient) {}
+/** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */
+class PgRunner implements RawSql {
+  constructor(private readonly client: pg.PoolClient | pg.Pool) {}
 
   async $queryRaw<T = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<T> {
     const result = await this.client.query(statementOf(strings, values));
@@ -100,7 +101,7 @@ export async function sqlTransaction<T>(prisma: PrismaClient, work: (tx: RawSql)
   let broken: Error | undefined;
   try {
     await client.query(BEGIN);
-    const result = await work(new PgTransaction(client));
+    const result = await work(new PgRunner(client));
     await client.query('COMMIT');
     return result;
   } catch (error) {
@@ -111,4 +112,20 @@ export async function sqlTransaction<T>(prisma: PrismaClient, work: (tx: RawSql)
   } finally {
     client.release(broken);
   }
+}
+
+const runners = new WeakMap<PrismaClient, RawSql>();
+
+/**
+ * Single statements outside a transaction (the hot reads), on the pool shared
+ * with Prisma as prepared statements; a client built elsewhere runs them itself.
+ */
+export function rawSql(prisma: PrismaClient): RawSql {
+  let runner = runners.get(prisma);
+  if (!runner) {
+    const pool = poolOf(prisma);
+    runner = pool ? new PgRunner(pool) : prisma;
+    runners.set(prisma, runner);
+  }
+  return runner;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import type { RawSql } from '../db/sql.js';
 import { IdempotencyConflictError, ValidationError } from './errors.js';
 
@@ -63,6 +63,17 @@ export async function replay<T extends object>(tx: RawSql, scope: string, key: s
     SELECT request_hash, result FROM idempotency_records WHERE operation = ${scope} AND key = ${key}`;
   if (!record || record.request_hash !== requestHash) throw new IdempotencyConflictError(key);
   return { ...record.result, replayed: true };
+}
+
+/**
+ * `recordResult` as a CTE (`answered`) for the effect's last statement, so that
+ * storing the answer costs no round trip of its own (see `AlsoInStatement`).
+ */
+export function recordResultSql(scope: string, key: string, result: object): Prisma.Sql {
+  return Prisma.sql`answered AS (
+    UPDATE idempotency_records SET result = ${JSON.stringify(result)}::jsonb
+    WHERE operation = ${scope} AND key = ${key}
+    RETURNING 1)`;
 }
 
 /** Stores the result of the effect that `scope`/`key` reserved (see `once`). */

@@ -1,3 +1,4 @@
+import type { RawSql } from '../../db/sql.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 
@@ -52,9 +53,9 @@ export async function publishOutboxEvents(deps: ServiceDeps, events: readonly Co
  * Marks an event done, in the transaction of the job's effect. Returns false if
  * it was already done (a retried or duplicated job), so the caller can skip.
  */
-export async function completeOutboxEvent(tx: Tx, eventId: string, now: Date): Promise<boolean> {
+export async function completeOutboxEvent(tx: Tx | RawSql, eventId: string, now: Date): Promise<boolean> {
   const updated = await tx.$executeRaw`
-    UPDATE outbox_events SET completed_at = ${now} WHERE id = ${eventId}::uuid AND completed_at IS NULL`;
+    UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${eventId}::uuid AND completed_at IS NULL`;
   return updated === 1;
 }
 

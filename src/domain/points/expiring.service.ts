@@ -1,3 +1,4 @@
+import { rawSql } from '../../db/sql.js';
 import type { ServiceDeps } from '../deps.js';
 
 export interface UpcomingExpiry {
@@ -5,9 +6,13 @@ export interface UpcomingExpiry {
   points: number;
 }
 
-/** Every upcoming expiry of a member's points (pending included), grouped by expiry date. */
+/**
+ * Every upcoming expiry of a member's points (pending included), grouped by
+ * expiry date. On the member status screen of every app: a prepared statement
+ * on node-postgres (db/sql.ts), not a query through Prisma's engine.
+ */
 export async function upcomingExpiries(deps: Pick<ServiceDeps, 'prisma'>, memberId: string): Promise<UpcomingExpiry[]> {
-  const rows = await deps.prisma.$queryRaw<{ expires_on: Date; points: number }[]>`
+  const rows = await rawSql(deps.prisma).$queryRaw<{ expires_on: Date; points: number }[]>`
     SELECT MIN(expires_at) AS expires_on, SUM(remaining)::int AS points
     FROM point_lots
     WHERE member_id = ${memberId}::uuid AND expired_at IS NULL AND remaining > 0

@@ -1,6 +1,6 @@
 import type { Actor } from '../../auth/principal.js';
-import type { CauseType, LedgerEntryKind } from '../../generated/prisma/client.js';
 import type { RawSql } from '../../db/sql.js';
+import { Prisma, type CauseType, type LedgerEntryKind } from '../../generated/prisma/client.js';
 import { NotFoundError } from '../errors.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
@@ -10,11 +10,25 @@ export interface LockedMember {
   tier: 'BRONZE' | 'SILVER' | 'GOLD' | 'PLATINUM';
   available: number;
   pending: number;
+  /** All points ever granted: qualifying points never exceed it. */
+  lifetime: number;
+}
+
+/**
+ * Extra data-modifying CTEs (`name AS (INSERT/UPDATE … )`) for a posting's
+ * statement, so that what belongs with it (the lots it spends, the stored
+ * answer of the request) costs no round trip of its own.
+ */
+export type AlsoInStatement = readonly Prisma.Sql[];
+
+function withAlso(also: AlsoInStatement): Prisma.Sql {
+  return also.length === 0 ? Prisma.empty : Prisma.sql`, ${Prisma.join(also, ', ')}`;
 }
 
 export async function lockMember(tx: RawSql, memberId: string): Promise<LockedMember> {
   const rows = await tx.$queryRaw<LockedMember[]>`
-    SELECT id::text, status::text, tier::text, available_points AS available, pending_points AS pending
+    SELECT id::text, status::text, tier::text, available_points AS available, pending_points AS pending,
+           lifetime_points AS lifetime
     FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
   const member = rows[0];
   if (!member) throw new NotFoundError('Member', memberId);
@@ -22,6 +36,8 @@ export async function lockMember(tx: RawSql, memberId: string): Promise<LockedMe
 }
 
 export interface PostEntry {
+  /** Chosen by the caller when it needs the id before the statement; else the database's. */
+  id?: string;
   kind: LedgerEntryKind;
   /** Signed change of the member's balance (available + pending). */
   amount: number;
@@ -48,7 +64,12 @@ export interface PostedEntry {
  * The CHECK constraints on `members` refuse a negative balance even if a rule
  * above were wrong; the unique (member, idempotency key) refuses a second entry.
  */
-export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEntry): Promise<PostedEntry> {
+export async function postEntry(
+  tx: RawSql,
+  member: LockedMember,
+  entry: PostEntry,
+  also: AlsoInStatement = [],
+): Promise<PostedEntry> {
   if (entry.amount !== entry.availableDelta + entry.pendingDelta) {
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
   }
@@ -60,9 +81,9 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
   const [row] = await tx.$queryRaw<{ id: string }[]>`
     WITH entry AS (
       INSERT INTO ledger_entries
-        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
+        (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
       VALUES
-        (${member.id}::uuid, ${entry.kind}::"LedgerEntryKind", ${entry.amount}::int, ${balanceAfter}::int,
+        (COALESCE(${entry.id ?? null}::uuid, gen_random_uuid()), ${member.id}::uuid, ${entry.kind}::"LedgerEntryKind", ${entry.amount}::int, ${balanceAfter}::int,
          ${entry.causeType}::"CauseType", ${entry.causeRef}, ${entry.actor.type}::"ActorType", ${entry.actor.id},
          ${entry.idempotencyKey}, ${entry.note ?? null}, ${entry.now}::timestamptz)
       RETURNING id),
@@ -75,14 +96,17 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
         status = CASE WHEN ${activity}::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
         updated_at = ${entry.now}::timestamptz
       WHERE id = ${member.id}::uuid
-      RETURNING id)
+      RETURNING id)${withAlso(also)}
     SELECT entry.id::text FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
+  member.lifetime += Math.max(entry.amount, 0);
   if (activity && member.status === 'PASSIVE') member.status = 'ACTIVE';
   return { id: row.id, balanceAfter };
 }
 
 export interface OrderEarning {
+  /** The EARN entry's id, chosen by the caller (so it can store its answer in the same statement). */
+  entryId: string;
   orderRef: string;
   /** Decimal string with two places. */
   orderTotal: string;
@@ -107,14 +131,18 @@ export async function postOrderEarning(
   tx: RawSql,
   member: LockedMember,
   earning: OrderEarning,
+  also: AlsoInStatement = [],
 ): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean }> {
   const { points, now } = earning;
   if (points === 0) {
     const rows = await tx.$queryRaw<{ id: string }[]>`
-      INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
-      VALUES (${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, 0, NULL, ${now}::timestamptz)
-      ON CONFLICT (member_id, order_ref) DO NOTHING
-      RETURNING id::text`;
+      WITH recorded AS (
+        INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
+        VALUES (${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, 0, NULL,
+                ${now}::timestamptz)
+        ON CONFLICT (member_id, order_ref) DO NOTHING
+        RETURNING id)${withAlso(also)}
+      SELECT id::text FROM recorded`;
     return { entryId: null, lotId: null, recorded: rows.length === 1 };
   }
   const pending = earning.availableAt > now;
@@ -124,9 +152,9 @@ export async function postOrderEarning(
   const [row] = await tx.$queryRaw<{ entry_id: string; lot_id: string; recorded: boolean }[]>`
     WITH entry AS (
       INSERT INTO ledger_entries
-        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+        (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
       VALUES
-        (${member.id}::uuid, 'EARN', ${points}::int, ${balanceAfter}::int, 'ORDER', ${earning.orderRef},
+        (${earning.entryId}::uuid, ${member.id}::uuid, 'EARN', ${points}::int, ${balanceAfter}::int, 'ORDER', ${earning.orderRef},
          ${earning.actor.type}::"ActorType", ${earning.actor.id}, ${earning.idempotencyKey}, ${now}::timestamptz)
       RETURNING id),
     lot AS (
@@ -151,12 +179,13 @@ export async function postOrderEarning(
         status = CASE WHEN status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
         updated_at = ${now}::timestamptz
       WHERE id = ${member.id}::uuid
-      RETURNING id)
+      RETURNING id)${withAlso(also)}
     SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded
     FROM entry, lot, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   member.available += availableDelta;
   member.pending += pendingDelta;
+  member.lifetime += points;
   if (member.status === 'PASSIVE') member.status = 'ACTIVE';
   return { entryId: row.entry_id, lotId: row.lot_id, recorded: row.recorded };
 }
@@ -197,11 +226,28 @@ export async function consumeLots(
   now: Date,
   firstLotId?: string | null,
 ): Promise<Consumption> {
+  const { consumption, update } = await takeLots(tx, memberId, points, now, firstLotId);
+  if (update) await tx.$executeRaw`WITH ${update} SELECT 1`;
+  return consumption;
+}
+
+/**
+ * `consumeLots` without its write: picks and locks the lots, and returns the
+ * UPDATE of their remaining points as a CTE (`lots_taken`) for the statement
+ * that posts the entry (see `AlsoInStatement`); null when nothing is taken.
+ */
+export async function takeLots(
+  tx: RawSql,
+  memberId: string,
+  points: number,
+  now: Date,
+  firstLotId?: string | null,
+): Promise<{ consumption: Consumption; update: Prisma.Sql | null }> {
   const lots = await tx.$queryRaw<{ id: string; remaining: number; released: boolean }[]>`
     SELECT id::text, remaining, released_at IS NOT NULL AS released
     FROM point_lots
     WHERE member_id = ${memberId}::uuid AND remaining > 0 AND expired_at IS NULL
-      AND (id = ${firstLotId ?? null}::uuid OR (released_at IS NOT NULL AND expires_at > ${now}))
+      AND (id = ${firstLotId ?? null}::uuid OR (released_at IS NOT NULL AND expires_at > ${now}::timestamptz))
     ORDER BY (id = ${firstLotId ?? null}::uuid) IS TRUE DESC, expires_at, created_at, id
     FOR UPDATE`;
   const taken: { id: string; take: number }[] = [];
@@ -215,13 +261,15 @@ export async function consumeLots(
     else consumption.fromPending += take;
     left -= take;
   }
-  if (taken.length > 0) {
-    await tx.$executeRaw`
-      UPDATE point_lots AS l SET remaining = l.remaining - t.take
-      FROM (SELECT unnest(${taken.map((t) => t.id)}::uuid[]) AS id, unnest(${taken.map((t) => t.take)}::int[]) AS take) AS t
-      WHERE l.id = t.id`;
-  }
-  return consumption;
+  const update =
+    taken.length === 0
+      ? null
+      : Prisma.sql`lots_taken AS (
+          UPDATE point_lots AS l SET remaining = l.remaining - t.take
+          FROM (SELECT unnest(${taken.map((t) => t.id)}::uuid[]) AS id, unnest(${taken.map((t) => t.take)}::int[]) AS take) AS t
+          WHERE l.id = t.id
+          RETURNING l.id)`;
+  return { consumption, update };
 }
 
 /**

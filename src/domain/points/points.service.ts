@@ -1,23 +1,27 @@
+import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, once, recordResult, recordResultSql, replay, type Replayable } from '../idempotency.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { applyTierUpgrade } from '../tiers/tiers.service.js';
 import { addDays, addMonths } from '../time.js';
 import * as check from '../validation.js';
 import {
   consumeLots,
   createLot,
+  takeLots,
   lockMember,
   postEntry,
   postOrderEarning,
   settleMember,
+  type AlsoInStatement,
   type LockedMember,
 } from './ledger.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { TIER_ORDER, applyTierUpgrade as upgradeTier, tierFor } from '../tiers/tiers.service.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
 export interface PointsResult {
@@ -70,15 +74,38 @@ export async function inMemberTransaction<T extends object>(
 }
 
 /**
+ * Lets an effect store its request's answer in its own last statement (a CTE,
+ * see `AlsoInStatement`) instead of the frame's separate UPDATE afterwards.
+ */
+export class Answer {
+  private stored: string | null = null;
+  constructor(
+    private readonly scope: string,
+    private readonly key: string,
+  ) {}
+
+  /** The CTE storing `result`, which must be what the effect then returns. */
+  sql(result: object): Prisma.Sql {
+    this.stored = JSON.stringify(result);
+    return recordResultSql(this.scope, this.key, result);
+  }
+
+  /** Stores `result` unless the effect's last statement already stored exactly it. */
+  async settle(tx: RawSql, result: object): Promise<void> {
+    if (this.stored !== JSON.stringify(result)) await recordResult(tx, this.scope, this.key, result);
+  }
+}
+
+/**
  * The same frame as `inMemberTransaction` for the hot operations (earn,
  * redeem), in as few round trips as its rules allow: one statement locks the
  * member, reserves the idempotency key (the INSERT reads the locked row, so it
  * runs after the lock: a replay still waits for the first request), says
  * whether any lot is due to be released or expired, and reads the settings'
  * version (md5 of their JSON; parsed settings are cached per version, see
- * `settingsForHash`). Settling runs only when a lot is due. The effect gets a
- * `RawSql` transaction: on node-postgres directly (db/sql.ts), not through
- * Prisma's engine.
+ * `settingsForHash`). Settling runs only when a lot is due; the effect may
+ * store the answer in its last statement (`answer`). It gets a `RawSql`
+ * transaction on node-postgres directly (db/sql.ts), not through Prisma's engine.
  */
 export async function inPointTransaction<T extends object>(
   deps: ServiceDeps,
@@ -86,7 +113,7 @@ export async function inPointTransaction<T extends object>(
   memberId: string,
   idempotencyKey: string,
   request: unknown,
-  effect: (tx: RawSql, member: LockedMember, settings: ProgramSettings, now: Date) => Promise<T>,
+  effect: (tx: RawSql, member: LockedMember, settings: ProgramSettings, now: Date, answer: Answer) => Promise<T>,
 ): Promise<Replayable<T>> {
   const now = nowOf(deps);
   const scope = `${operation}:${memberId}`;
@@ -94,13 +121,15 @@ export async function inPointTransaction<T extends object>(
   return sqlTransaction(deps.prisma, async (tx) => {
     const [opened] = await tx.$queryRaw<(LockedMember & { fresh: boolean; due: boolean; settings_hash: string | null })[]>`
       WITH member AS (
-        SELECT id, status, tier, available_points, pending_points FROM members WHERE id = ${memberId}::uuid FOR UPDATE),
+        SELECT id, status, tier, available_points, pending_points, lifetime_points
+        FROM members WHERE id = ${memberId}::uuid FOR UPDATE),
       reserved AS (
         INSERT INTO idempotency_records (operation, key, request_hash, result)
         SELECT ${scope}, ${idempotencyKey}, ${requestHash}, 'null'::jsonb FROM member
         ON CONFLICT (operation, key) DO NOTHING
         RETURNING 1)
       SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
+             m.lifetime_points AS lifetime,
              EXISTS (SELECT 1 FROM reserved) AS fresh,
              EXISTS (SELECT 1 FROM point_lots l
                      WHERE l.member_id = m.id AND l.expires_at <= ${now}::timestamptz AND l.expired_at IS NULL)
@@ -114,10 +143,24 @@ export async function inPointTransaction<T extends object>(
     const { fresh: _fresh, due, settings_hash: settingsHash, ...member } = opened;
     const settings = await settingsForHash(tx, settingsHash);
     if (due) await settleMember(tx, member, now, SYSTEM_ACTOR);
-    const result = await effect(tx, member, settings, now);
-    await recordResult(tx, scope, idempotencyKey, result);
+    const answer = new Answer(scope, idempotencyKey);
+    const result = await effect(tx, member, settings, now, answer);
+    await answer.settle(tx, result);
     return { ...result, replayed: false };
   });
+}
+
+/**
+ * `applyTierUpgrade` (tiers), asked only when it could upgrade: qualifying
+ * points are a sum of some of the member's positive entries (minus reversals)
+ * and never exceed their lifetime points, so a member whose lifetime points
+ * stay below the next tier's threshold cannot have reached it — then the
+ * qualifying-points query is skipped.
+ */
+async function applyTierUpgrade(tx: RawSql, member: LockedMember, settings: ProgramSettings, now: Date) {
+  const atMost = tierFor(settings, member.lifetime);
+  if (TIER_ORDER.indexOf(atMost) <= TIER_ORDER.indexOf(member.tier)) return null;
+  return upgradeTier(tx, member, settings, now);
 }
 
 export interface EarnPointsInput {
@@ -146,7 +189,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   if (explicit !== null && !caller.isAdmin) throw new ForbiddenError('Only admins may set an explicit amount of points');
 
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
-  return inPointTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now) => {
+  return inPointTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now, answer) => {
     assertCanTransact(member);
     if (currency !== null && currency !== settings.currency) {
       throw new ValidationError('currency', `the program runs in ${settings.currency}`);
@@ -159,22 +202,30 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
       if (existing) throw new ValidationError('orderRef', 'this order has already earned points');
       throw new ValidationError('orderTotal', 'order earns more points than allowed');
     }
-    const posted = await postOrderEarning(tx, member, {
-      orderRef,
-      orderTotal: orderTotal.toFixed(2),
-      currency: settings.currency,
-      points,
-      actor: caller.actor,
-      idempotencyKey: `earnPoints:${key}`,
-      availableAt: addDays(now, settings.returnWindowDays),
-      expiresAt: addMonths(now, settings.pointExpiryMonths),
-      now,
-    });
+    const entryId = randomUUID();
+    const result = { memberId, entryId: points > 0 ? entryId : null, points } satisfies PointsResult;
+    const posted = await postOrderEarning(
+      tx,
+      member,
+      {
+        entryId,
+        orderRef,
+        orderTotal: orderTotal.toFixed(2),
+        currency: settings.currency,
+        points,
+        actor: caller.actor,
+        idempotencyKey: `earnPoints:${key}`,
+        availableAt: addDays(now, settings.returnWindowDays),
+        expiresAt: addMonths(now, settings.pointExpiryMonths),
+        now,
+      },
+      [answer.sql(result)],
+    );
     // Unique (member, order): the rollback takes the entry and lot back with it.
     if (!posted.recorded) throw new ValidationError('orderRef', 'this order has already earned points');
     // After the entry, so it counts; `points` above used the tier before it.
     if (points > 0) await applyTierUpgrade(tx, member, settings, now);
-    return { memberId, entryId: posted.entryId, points } satisfies PointsResult;
+    return result;
   });
 }
 
@@ -195,26 +246,41 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   const points = check.positivePoints('points', input.points);
   const reference = input.reference == null ? null : check.text('reference', input.reference);
   const key = checkIdempotencyKey(input.idempotencyKey);
-  return inPointTransaction(deps, 'redeemPoints', memberId, key, { points, reference }, async (tx, member, _s, now) => {
+  return inPointTransaction(deps, 'redeemPoints', memberId, key, { points, reference }, async (tx, member, _s, now, answer) => {
     assertCanTransact(member);
-    const entryId = await spendPoints(tx, member, points, {
-      kind: 'REDEEM',
-      causeType: 'REDEMPTION',
-      causeRef: reference ?? key,
-      actor: caller.actor,
-      idempotencyKey: `redeemPoints:${key}`,
-      now,
-    });
-    return { memberId, entryId, points: -points } satisfies PointsResult;
+    const entryId = randomUUID();
+    const result = { memberId, entryId, points: -points } satisfies PointsResult;
+    await spendPoints(
+      tx,
+      member,
+      points,
+      {
+        id: entryId,
+        kind: 'REDEEM',
+        causeType: 'REDEMPTION',
+        causeRef: reference ?? key,
+        actor: caller.actor,
+        idempotencyKey: `redeemPoints:${key}`,
+        now,
+      },
+      [answer.sql(result)],
+    );
+    return result;
   });
 }
 
-/** Debits `points` from available lots (FIFO) with one ledger entry; throws InsufficientPointsError. */
+/**
+ * Debits `points` from available lots (FIFO) with one ledger entry; throws
+ * InsufficientPointsError. The lots' update goes into the entry's statement,
+ * with whatever else the caller passes in `also`.
+ */
 export async function spendPoints(
   tx: RawSql,
   member: LockedMember,
   points: number,
   entry: {
+    /** The entry's id, when the caller needs it before the statement (to store its answer with it). */
+    id?: string;
     kind: 'REDEEM' | 'ADJUST';
     causeType: 'REDEMPTION' | 'ADJUSTMENT' | 'REWARD';
     causeRef: string;
@@ -223,20 +289,20 @@ export async function spendPoints(
     note?: string | null;
     now: Date;
   },
+  also: AlsoInStatement = [],
 ): Promise<string> {
   if (member.available < points) throw new InsufficientPointsError(member.available, points);
-  const consumed = await consumeLots(tx, member.id, points, entry.now);
-  if (consumed.fromAvailable !== points) {
+  const { consumption, update } = await takeLots(tx, member.id, points, entry.now);
+  if (consumption.fromAvailable !== points) {
     // The cached balance and the lots disagree: refuse rather than guess.
-    throw new Error(`lots of member ${member.id} hold ${consumed.fromAvailable} of ${points} available points`);
+    throw new Error(`lots of member ${member.id} hold ${consumption.fromAvailable} of ${points} available points`);
   }
-  const posted = await postEntry(tx, member, {
-    ...entry,
-    amount: -points,
-    availableDelta: -points,
-    pendingDelta: 0,
-    activity: entry.kind === 'REDEEM',
-  });
+  const posted = await postEntry(
+    tx,
+    member,
+    { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0, activity: entry.kind === 'REDEEM' },
+    update ? [update, ...also] : also,
+  );
   return posted.id;
 }
 

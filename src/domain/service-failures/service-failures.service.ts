@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
+import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import type {
   Prisma,
   ServiceFailureStatus,
@@ -10,10 +11,10 @@ import type {
 } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
-import { loadProgram } from '../program/program.service.js';
-import { programSettingsSchema, type ProgramSettings } from '../program/program-settings.js';
+import { settingsForHash } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
@@ -110,43 +111,52 @@ export async function reportServiceFailure(
     caseRef,
     description,
   };
-  const result = await deps.prisma.$transaction(async (tx) =>
-    once(tx, `reportServiceFailure:${memberId}`, key, request, async (): Promise<ReportedServiceFailure> => {
-      // One statement (this is the hot path of a busy storefront): whether the
-      // member exists, the failure if it is new, and then its compensation job
-      // in the outbox (the row `recordOutboxEvent` writes: event id = failure id).
-      // A concurrent duplicate waits on the unique index for this insert's
-      // transaction, then inserts nothing and finds the committed row below.
-      const event = compensationEvent(randomUUID());
-      const [row] = await tx.$queryRaw<{ memberId: string | null; failureId: string | null }[]>`
-        WITH member AS (SELECT id FROM members WHERE id = ${memberId}::uuid),
-        inserted AS (
-          INSERT INTO service_failures
-            (id, member_id, type, severity, occurred_at, order_ref, case_ref, description, reporter_type, reporter_id, created_at)
-          SELECT ${event.id}::uuid, member.id, ${input.type}::"ServiceFailureType", ${input.severity}::"Severity",
-                 ${occurredAt}, ${orderRef}, ${caseRef}, ${description}, ${caller.actor.type}::"ActorType",
-                 ${caller.actor.id}, ${now}
-          FROM member
-          ON CONFLICT (member_id, type, order_ref) DO NOTHING
-          RETURNING id),
-        outbox AS (
-          INSERT INTO outbox_events (id, queue, job_name, payload)
-          SELECT id, ${event.queue}, ${event.jobName}, ${JSON.stringify(event.payload)}::jsonb FROM inserted)
-        SELECT (SELECT id::text FROM member) AS "memberId", (SELECT id::text FROM inserted) AS "failureId"`;
-      if (!row?.memberId) throw new NotFoundError('Member', memberId);
-      if (!row.failureId) {
-        const existing = await tx.serviceFailure.findFirstOrThrow({
-          where: { memberId, type: input.type, orderRef },
-          select: { id: true },
-        });
-        return { failureId: existing.id, duplicate: true };
-      }
-      return { failureId: row.failureId, duplicate: false };
-    }),
-  );
-  if (!result.replayed && !result.duplicate) {
-    await publishOutboxEvents(deps, [compensationEvent(result.failureId)]);
-  }
+  const scope = `reportServiceFailure:${memberId}`;
+  const requestHash = fingerprint(request);
+  const event = compensationEvent(randomUUID());
+  const fresh: ReportedServiceFailure = { failureId: event.id, duplicate: false };
+
+  const result = await sqlTransaction(deps.prisma, async (tx): Promise<Replayable<ReportedServiceFailure>> => {
+    // One statement on the hot path (a busy storefront): whether the member
+    // exists; the idempotency key reserved with its answer (`once`, with the
+    // answer known up front); the failure, if the key is new; and its
+    // compensation job in the outbox (the row `recordOutboxEvent` writes, event
+    // id = failure id). A concurrent request with the same key waits on the
+    // key's unique index; a concurrent duplicate report on the failure's.
+    const [row] = await tx.$queryRaw<{ member: boolean; reserved: boolean; inserted: boolean }[]>`
+      WITH member AS (SELECT id FROM members WHERE id = ${memberId}::uuid),
+      reserved AS (
+        INSERT INTO idempotency_records (operation, key, request_hash, result)
+        SELECT ${scope}, ${key}, ${requestHash}, ${JSON.stringify(fresh)}::jsonb FROM member
+        ON CONFLICT (operation, key) DO NOTHING
+        RETURNING 1),
+      inserted AS (
+        INSERT INTO service_failures
+          (id, member_id, type, severity, occurred_at, order_ref, case_ref, description, reporter_type, reporter_id, created_at)
+        SELECT ${event.id}::uuid, member.id, ${input.type}::"ServiceFailureType", ${input.severity}::"Severity",
+               ${occurredAt}::timestamptz, ${orderRef}::text, ${caseRef}::text, ${description}::text,
+               ${caller.actor.type}::"ActorType", ${caller.actor.id}::text, ${now}::timestamptz
+        FROM member WHERE EXISTS (SELECT 1 FROM reserved)
+        ON CONFLICT (member_id, type, order_ref) DO NOTHING
+        RETURNING id),
+      outbox AS (
+        INSERT INTO outbox_events (id, queue, job_name, payload)
+        SELECT id, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb FROM inserted)
+      SELECT EXISTS (SELECT 1 FROM member) AS member, EXISTS (SELECT 1 FROM reserved) AS reserved,
+             EXISTS (SELECT 1 FROM inserted) AS inserted`;
+    if (!row?.member) throw new NotFoundError('Member', memberId);
+    if (!row.reserved) return replay<ReportedServiceFailure>(tx, scope, key, requestHash);
+    if (row.inserted) return { ...fresh, replayed: false };
+    // A duplicate of a failure reported before (same member, type and order;
+    // committed, since this statement waited for it): answer with that one.
+    const [existing] = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM service_failures
+      WHERE member_id = ${memberId}::uuid AND type = ${input.type}::"ServiceFailureType" AND order_ref = ${orderRef}::text`;
+    const duplicate: ReportedServiceFailure = { failureId: existing!.id, duplicate: true };
+    await recordResult(tx, scope, key, duplicate);
+    return { ...duplicate, replayed: false };
+  });
+  if (!result.replayed && !result.duplicate) await publishOutboxEvents(deps, [event]);
   return result;
 }
 
@@ -179,8 +189,8 @@ interface LockedFailure {
   createdAt: Date;
   tier: Tier;
   memberStatus: string;
-  /** The program settings as stored (null before the program row exists). */
-  settings: unknown;
+  /** md5 of the program settings' JSON (null before the program row exists), see `settingsForHash`. */
+  settingsHash: string | null;
 }
 
 /**
@@ -196,13 +206,14 @@ interface LockedFailure {
  */
 export async function compensateServiceFailure(deps: ServiceDeps, failureId: string): Promise<CompensationOutcome> {
   const now = nowOf(deps);
-  // Few statements on purpose: this runs once per failure, at the throughput of the queue.
-  return deps.prisma.$transaction(async (tx) => {
+  // Few statements, on node-postgres directly (db/sql.ts): this runs once per
+  // failure, at the throughput of the queue.
+  return sqlTransaction(deps.prisma, async (tx) => {
     const [failure] = await tx.$queryRaw<LockedFailure[]>`
       SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
              f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
              m.tier::text, m.status::text AS "memberStatus",
-             (SELECT settings FROM program WHERE id = 1) AS settings
+             (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
       FROM service_failures f JOIN members m ON m.id = f.member_id
       WHERE f.id = ${failureId}::uuid
       FOR UPDATE OF f FOR NO KEY UPDATE OF m`;
@@ -214,7 +225,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       await completeOutboxEvent(tx, failureId, now);
       return { outcome: 'ALREADY_DECIDED', failureId, status: failure.status };
     }
-    const settings = failure.settings ? programSettingsSchema.parse(failure.settings) : (await loadProgram(tx)).settings;
+    const settings = await settingsForHash(tx, failure.settingsHash);
     const policy = settings.compensation;
 
     // A new statement after the locks, so it sees what the member's other
@@ -225,15 +236,16 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
         SELECT
           (SELECT count(*)::int FROM service_failures
             WHERE member_id = ${failure.memberId}::uuid
-              AND occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}
-              AND (occurred_at, created_at, id) <= (${failure.occurredAt}, ${failure.createdAt}, ${failure.id}::uuid)
+              AND occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}::timestamptz
+              AND (occurred_at, created_at, id)
+                  <= (${failure.occurredAt}::timestamptz, ${failure.createdAt}::timestamptz, ${failure.id}::uuid)
           ) AS "repeatIndex",
           (SELECT coalesce(sum(amount), 0)::text FROM vouchers
             WHERE member_id = ${failure.memberId}::uuid AND kind = 'COMPENSATION'
-              AND issued_at > ${addDays(now, -policy.capWindowDays)}
+              AND issued_at > ${addDays(now, -policy.capWindowDays)}::timestamptz
           ) AS "capUsed"),
       flagged AS (
-        UPDATE members SET at_risk = true, at_risk_since = ${now}, updated_at = ${now}
+        UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
         WHERE id = ${failure.memberId}::uuid AND NOT at_risk AND (SELECT "repeatIndex" FROM history) >= 2
         RETURNING id)
       SELECT "repeatIndex", "capUsed" FROM history`;
@@ -288,7 +300,7 @@ interface PolicyDecision {
  * event (what `completeOutboxEvent` does), in one statement of the caller's
  * transaction.
  */
-async function decideAndComplete(tx: Tx, failureId: string, now: Date, decision: PolicyDecision): Promise<void> {
+async function decideAndComplete(tx: RawSql, failureId: string, now: Date, decision: PolicyDecision): Promise<void> {
   await tx.$executeRaw`
     WITH decided AS (
       UPDATE service_failures SET
@@ -299,7 +311,7 @@ async function decideAndComplete(tx: Tx, failureId: string, now: Date, decision:
         decision_note = ${decision.decisionNote ?? null},
         decided_at = ${decision.decidedAt ?? null}::timestamptz
       WHERE id = ${failureId}::uuid)
-    UPDATE outbox_events SET completed_at = ${now} WHERE id = ${failureId}::uuid AND completed_at IS NULL`;
+    UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${failureId}::uuid AND completed_at IS NULL`;
 }
 
 async function decide(tx: Tx, failureId: string, data: Prisma.ServiceFailureUncheckedUpdateInput): Promise<void> {

@@ -2,8 +2,8 @@ import { Prisma, type Tier, type TierChangeReason } from '../../generated/prisma
 import type { RawSql } from '../../db/sql.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import type { LockedMember } from '../points/ledger.js';
-import { loadProgram, type ProgramView } from '../program/program.service.js';
-import { programSettingsSchema, type ProgramSettings } from '../program/program-settings.js';
+import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
 
 /** Tiers, lowest first. */
@@ -86,12 +86,14 @@ export interface TierStandings {
  * The program settings and the qualifying points of several members, read in
  * one statement: the member status screen and member listings ask for
  * `tierProgress` on every read. Same window and kinds as `qualifyingPointsOf`.
+ * The settings come as the md5 of their JSON and are parsed once per version
+ * (`settingsForHash`), not on every read.
  */
-export async function tierStandings(db: Db, memberIds: readonly string[], now: Date): Promise<TierStandings> {
+export async function tierStandings(db: RawSql, memberIds: readonly string[], now: Date): Promise<TierStandings> {
   const rows = await db.$queryRaw<
-    { settings: unknown; version: number; updated_at: Date; member_id: string | null; points: number | null }[]
+    { settings_hash: string; version: number; updated_at: Date; member_id: string | null; points: number | null }[]
   >`
-    SELECT p.settings, p.version, p.updated_at, q.member_id::text, q.points
+    SELECT md5(p.settings::text) AS settings_hash, p.version, p.updated_at, q.member_id::text, q.points
     FROM program p
     LEFT JOIN LATERAL (
       SELECT member_id, GREATEST(SUM(amount), 0)::int AS points
@@ -103,11 +105,11 @@ export async function tierStandings(db: Db, memberIds: readonly string[], now: D
     WHERE p.id = 1`;
   const first = rows[0];
   if (!first) {
-    await loadProgram(db); // first use: creates the row with defaults
+    await settingsForHash(db, null); // first use: creates the row with defaults
     return tierStandings(db, memberIds, now);
   }
   const program = {
-    settings: programSettingsSchema.parse(first.settings),
+    settings: await settingsForHash(db, first.settings_hash),
     version: first.version,
     updatedAt: first.updated_at,
   };

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
+import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import {
   Prisma,
   type CauseType,
@@ -9,8 +11,8 @@ import {
 } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import { loadProgram } from '../program/program.service.js';
+import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, type Replayable } from '../idempotency.js';
+import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
@@ -75,15 +77,32 @@ export interface IssuedVoucher {
   created: boolean;
 }
 
+/** A vouchers row as `Voucher`, read the same way by Prisma's raw queries and node-postgres (db/sql.ts). */
+const VOUCHER_COLUMNS = Prisma.sql`
+  id::text, code, member_id::text AS "memberId", kind::text, value_type::text AS "valueType",
+  amount::text, percent, currency, minimum_order_value::text AS "minimumOrderValue", status::text,
+  cause_type::text AS "causeType", cause_ref AS "causeRef", issued_at AS "issuedAt", expires_at AS "expiresAt",
+  redeemed_at AS "redeemedAt", voided_at AS "voidedAt", void_reason AS "voidReason"`;
+
+type VoucherRow = Omit<Voucher, 'amount' | 'minimumOrderValue'> & { amount: string | null; minimumOrderValue: string | null };
+
+const voucherOf = (row: VoucherRow): Voucher => ({
+  ...row,
+  amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
+  minimumOrderValue: row.minimumOrderValue === null ? null : new Prisma.Decimal(row.minimumOrderValue),
+});
+
 /**
- * Issues a voucher inside the caller's transaction: the building block for
- * reward purchases, compensation, goodwill and renewal vouchers. One voucher
- * per (kind, cause type, cause ref), by a unique index: a retried grant gets the
- * existing voucher back instead of a second one. The code comes from the CSPRNG;
- * the rare collision on the unique code is retried with a fresh one.
+ * Issues a voucher inside the caller's transaction — a Prisma interactive
+ * transaction or a node-postgres one (`sqlTransaction`, the hot paths): the
+ * building block for reward purchases, compensation, goodwill and renewal
+ * vouchers. One voucher per (kind, cause type, cause ref), by a unique index: a
+ * retried grant gets the existing voucher back instead of a second one. The
+ * code comes from the CSPRNG; the rare collision on the unique code is retried
+ * with a fresh one.
  */
-export async function issueVoucher(tx: Tx, input: IssueVoucherInput): Promise<IssuedVoucher> {
-  const settings = input.settings ?? (await loadProgram(tx)).settings;
+export async function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): Promise<IssuedVoucher> {
+  const settings = input.settings ?? (await currentSettings(tx));
   const currency = input.currency == null ? settings.currency : check.currency('currency', input.currency);
   const causeRef = check.text('causeRef', input.causeRef, { max: 200 });
   let amount: string | null = null;
@@ -106,22 +125,22 @@ export async function issueVoucher(tx: Tx, input: IssueVoucherInput): Promise<Is
   for (let attempt = 1; attempt <= MAX_CODE_ATTEMPTS; attempt++) {
     // DO NOTHING on any unique index: a concurrent grant of the same cause waits
     // for the first to commit and then finds its voucher below.
-    const inserted = await tx.$queryRaw<{ id: string }[]>`
+    const inserted = await tx.$queryRaw<VoucherRow[]>`
       INSERT INTO vouchers
         (code, member_id, kind, value_type, amount, percent, currency, minimum_order_value,
          cause_type, cause_ref, issued_at, expires_at)
       VALUES
-        (${generateVoucherCode()}, ${input.memberId}::uuid, ${input.kind}::"VoucherKind",
-         ${input.value.type}::"VoucherValueType", ${amount}::numeric, ${percent}::int, ${currency},
-         ${minimum}::numeric, ${input.causeType}::"CauseType", ${causeRef}, ${input.now}, ${expiresAt})
+        (${generateVoucherCode()}::text, ${input.memberId}::uuid, ${input.kind}::"VoucherKind",
+         ${input.value.type}::"VoucherValueType", ${amount}::numeric, ${percent}::int, ${currency}::text,
+         ${minimum}::numeric, ${input.causeType}::"CauseType", ${causeRef}::text, ${input.now}::timestamptz,
+         ${expiresAt}::timestamptz)
       ON CONFLICT DO NOTHING
-      RETURNING id::text`;
-    if (inserted[0]) {
-      return { voucher: await tx.voucher.findUniqueOrThrow({ where: { id: inserted[0].id } }), created: true };
-    }
-    const existing = await tx.voucher.findUnique({
-      where: { kind_causeType_causeRef: { kind: input.kind, causeType: input.causeType, causeRef } },
-    });
+      RETURNING ${VOUCHER_COLUMNS}`;
+    if (inserted[0]) return { voucher: voucherOf(inserted[0]), created: true };
+    const [found] = await tx.$queryRaw<VoucherRow[]>`
+      SELECT ${VOUCHER_COLUMNS} FROM vouchers
+      WHERE kind = ${input.kind}::"VoucherKind" AND cause_type = ${input.causeType}::"CauseType" AND cause_ref = ${causeRef}::text`;
+    const existing = found ? voucherOf(found) : null;
     if (existing) {
       if (existing.memberId !== input.memberId) {
         throw new Error(`voucher for ${input.kind} ${input.causeType} ${causeRef} belongs to another member`);
@@ -131,6 +150,13 @@ export async function issueVoucher(tx: Tx, input: IssueVoucherInput): Promise<Is
     // Neither the cause nor anything else: the code collided. Draw again.
   }
   throw new Error(`no unique voucher code after ${MAX_CODE_ATTEMPTS} attempts`);
+}
+
+/** The program settings as of the caller's transaction (see `settingsForHash`). */
+async function currentSettings(tx: RawSql): Promise<ProgramSettings> {
+  const [row] = await tx.$queryRaw<{ hash: string | null }[]>`
+    SELECT (SELECT md5(settings::text) FROM program WHERE id = 1) AS hash`;
+  return settingsForHash(tx, row?.hash ?? null);
 }
 
 /** A voucher by its code (as typed: case and grouping do not matter), or null. */
@@ -157,7 +183,7 @@ interface UseCheck {
 
 /** The first reason a voucher cannot be used for this order and caller, or null. */
 function problemOf(
-  voucher: Voucher,
+  voucher: Pick<Voucher, 'memberId' | 'status' | 'expiresAt' | 'minimumOrderValue'>,
   { orderTotal, memberId, caller, now }: UseCheck,
 ): Exclude<VoucherProblem, 'NOT_FOUND'> | null {
   if (memberId !== null && memberId !== voucher.memberId) return 'WRONG_MEMBER';
@@ -231,8 +257,10 @@ async function lockVoucher(tx: Tx, code: string): Promise<Voucher> {
   return tx.voucher.findUniqueOrThrow({ where: { id: row.id } });
 }
 
+/** A unique index refused a row: P2002 through Prisma, SQLSTATE 23505 from node-postgres (db/sql.ts). */
 const isUniqueViolation = (error: unknown): boolean =>
-  error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
+  (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') ||
+  (error as { code?: unknown } | null)?.code === '23505';
 
 export interface RedeemVoucherInput {
   code: string;
@@ -272,35 +300,55 @@ export async function redeemVoucher(
   const now = nowOf(deps);
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), memberId };
   const expiry: { voucherId: string | null } = { voucherId: null };
+  const scope = `redeemVoucher:${code}`;
+  const requestHash = fingerprint(request);
   try {
-    return await deps.prisma.$transaction(async (tx) => {
-      const voucher = await lockVoucher(tx, code);
-      return once(tx, `redeemVoucher:${code}`, key, request, async () => {
-        const problem = problemOf(voucher, { orderTotal, memberId, caller, now });
-        if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
-        if (problem !== null) throw new VoucherNotRedeemableError(problem);
-        const discount = discountFor(voucher, orderTotal).toFixed(2);
-        const redemption = await tx.voucherRedemption.create({
-          data: {
-            voucherId: voucher.id,
-            orderRef,
-            orderTotal: orderTotal.toFixed(2),
-            discount,
-            actorType: caller.actor.type,
-            actorId: caller.actor.id,
-            idempotencyKey: key,
-            createdAt: now,
-          },
-        });
-        await tx.voucher.update({ where: { id: voucher.id }, data: { status: 'REDEEMED', redeemedAt: now } });
-        return {
-          voucherId: voucher.id,
-          redemptionId: redemption.id,
-          orderRef,
-          discount,
-          currency: voucher.currency,
-        } satisfies VoucherRedemptionResult;
-      });
+    // On node-postgres (db/sql.ts), in four round trips: BEGIN, lock + load + reserve the key,
+    // redeem + store the answer, COMMIT.
+    return await sqlTransaction(deps.prisma, async (tx) => {
+      // The INSERT reads the locked row, so it runs after the lock: a replay waits for the first request.
+      const [row] = await tx.$queryRaw<(LockedVoucherRow & { fresh: boolean })[]>`
+        WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE),
+        reserved AS (
+          INSERT INTO idempotency_records (operation, key, request_hash, result)
+          SELECT ${scope}, ${key}, ${requestHash}, 'null'::jsonb FROM voucher
+          ON CONFLICT (operation, key) DO NOTHING
+          RETURNING 1)
+        SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
+               v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
+               v.minimum_order_value::text AS "minimumOrderValue", EXISTS (SELECT 1 FROM reserved) AS fresh
+        FROM voucher v`;
+      if (!row) throw new NotFoundError('Voucher', code);
+      if (!row.fresh) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
+      const voucher = {
+        ...row,
+        amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
+        minimumOrderValue: row.minimumOrderValue === null ? null : new Prisma.Decimal(row.minimumOrderValue),
+      };
+      const problem = problemOf(voucher, { orderTotal, memberId, caller, now });
+      if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
+      if (problem !== null) throw new VoucherNotRedeemableError(problem);
+      const result = {
+        voucherId: voucher.id,
+        redemptionId: randomUUID(),
+        orderRef,
+        discount: discountFor(voucher, orderTotal).toFixed(2),
+        currency: voucher.currency,
+      } satisfies VoucherRedemptionResult;
+      await tx.$executeRaw`
+        WITH redemption AS (
+          INSERT INTO voucher_redemptions
+            (id, voucher_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
+          VALUES (${result.redemptionId}::uuid, ${voucher.id}::uuid, ${orderRef}, ${orderTotal.toFixed(2)}::numeric,
+                  ${result.discount}::numeric, ${caller.actor.type}::"ActorType", ${caller.actor.id}, ${key},
+                  ${now}::timestamptz)
+          RETURNING id),
+        redeemed AS (
+          UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz WHERE id = ${voucher.id}::uuid
+          RETURNING id),
+        ${recordResultSql(scope, key, result)}
+        SELECT 1 FROM redemption, redeemed`;
+      return { ...result, replayed: false };
     });
   } catch (error) {
     // The refusal rolled the transaction back; the expiry is a fact worth keeping.
@@ -308,6 +356,19 @@ export async function redeemVoucher(
     if (isUniqueViolation(error)) throw new VoucherNotRedeemableError('REDEEMED');
     throw error;
   }
+}
+
+/** The columns of a locked voucher that redeeming needs (numerics as text: read alike by Prisma and node-postgres). */
+interface LockedVoucherRow {
+  id: string;
+  memberId: string;
+  status: VoucherStatus;
+  expiresAt: Date;
+  valueType: Voucher['valueType'];
+  amount: string | null;
+  percent: number | null;
+  currency: string;
+  minimumOrderValue: string | null;
 }
 
 export interface VoidVoucherInput {

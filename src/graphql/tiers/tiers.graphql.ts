@@ -1,3 +1,4 @@
+import { rawSql } from '../../db/sql.js';
 import { nowOf } from '../../domain/deps.js';
 import { getProgram, type ProgramView } from '../../domain/program/program.service.js';
 import { tierProgress, tierRules, tierStandings, type TierProgress } from '../../domain/tiers/tiers.service.js';
@@ -45,7 +46,7 @@ class TierProgressBatch {
     this.queued = new Map();
     try {
       const { program, qualifyingPoints } = await tierStandings(
-        this.ctx.deps.prisma,
+        rawSql(this.ctx.deps.prisma),
         [...batch.keys()],
         nowOf(this.ctx.deps),
       );
