@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import type { Config } from '../config/env.js';
 import type { PrismaClient } from '../db/prisma.js';
 import { isApiKeyToken, verifyApiKey } from './api-keys.js';
@@ -17,7 +18,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * - anything else, or a token that does not verify → `AuthenticationError`.
  */
 export function createAuthenticator(deps: { prisma: PrismaClient; jwt: Config['jwt'] }): Authenticator {
-  const verifyJwt = createJwtVerifier(deps.jwt);
+  const verifyJwt = cachedJwtVerifier(createJwtVerifier(deps.jwt));
   return async (authorizationHeader) => {
     if (authorizationHeader == null || authorizationHeader.trim() === '') return { kind: 'anonymous' };
     const token = BEARER.exec(authorizationHeader)?.[1];
@@ -30,5 +31,32 @@ export function createAuthenticator(deps: { prisma: PrismaClient; jwt: Config['j
       return principal;
     }
     return verifyJwt(token);
+  };
+}
+
+const JWT_CACHE_MAX_ENTRIES = 10_000;
+const JWT_CACHE_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * Verifying a signature costs more CPU than a whole cached read, and apps send
+ * the same token on every request. A verified token is remembered until its own
+ * `exp` (at most 5 minutes); a token is immutable, so the cache cannot grant
+ * more than the token itself did. Only successes are cached, oldest out first.
+ */
+function cachedJwtVerifier(verify: (token: string) => Promise<Principal>): (token: string) => Promise<Principal> {
+  const cache = new Map<string, { principal: Principal; until: number }>();
+  return async (token) => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit && hit.until > now) return hit.principal;
+    if (hit) cache.delete(token);
+    const principal = await verify(token);
+    const exp = decodeJwt(token).exp;
+    const until = Math.min(typeof exp === 'number' ? exp * 1000 : now, now + JWT_CACHE_MAX_AGE_MS);
+    if (until > now) {
+      if (cache.size >= JWT_CACHE_MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
+      cache.set(token, { principal, until });
+    }
+    return principal;
   };
 }

@@ -355,3 +355,24 @@ describe('createAuthenticator', () => {
     await expectRefused(authenticate()('Bearer abc.def.ghi'));
   });
 });
+
+describe('the authenticator’s cache of verified JWTs', () => {
+  it('answers a repeat from the cache but never past the token’s own expiry', async () => {
+    const authenticate = createAuthenticator({ prisma, jwt: hs256 });
+    const token = await signStaffToken(SECRET, { staffId: 'cached', role: 'AGENT', expiresIn: 1 });
+    expect(await authenticate(`Bearer ${token}`)).toEqual({ kind: 'staff', staffId: 'cached', role: 'AGENT' });
+    expect(await authenticate(`Bearer ${token}`)).toEqual({ kind: 'staff', staffId: 'cached', role: 'AGENT' });
+    // exp has second precision, and the verifier tolerates 5 s of clock skew: wait past both.
+    await new Promise((resolve) => setTimeout(resolve, 7_100));
+    await expect(authenticate(`Bearer ${token}`)).rejects.toBeInstanceOf(AuthenticationError);
+  });
+
+  it('does not cache a failure: a bad token stays refused and a good one still passes', async () => {
+    const authenticate = createAuthenticator({ prisma, jwt: hs256 });
+    const good = await signStaffToken(SECRET, { staffId: 'x', role: 'ADMIN' });
+    const forged = await signStaffToken('another-secret-that-is-at-least-32-characters', { staffId: 'x', role: 'ADMIN' });
+    await expect(authenticate(`Bearer ${forged}`)).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(authenticate(`Bearer ${forged}`)).rejects.toBeInstanceOf(AuthenticationError);
+    expect(await authenticate(`Bearer ${good}`)).toMatchObject({ kind: 'staff', role: 'ADMIN' });
+  });
+});
