@@ -175,7 +175,7 @@ async function start(
   logger.info({ applied: migrations.applied }, migrations.applied.length ? 'migrations applied' : 'database schema is up to date');
   checkpoint();
 
-  await checkRedis(redisUrl, logger);
+  await checkRedis(redisUrl);
   checkpoint();
 
   const prisma = createPrisma(databaseUrl, config.databasePoolSize);
@@ -198,10 +198,11 @@ async function start(
 }
 
 /**
- * Fails fast, with one clear line, when Redis cannot be reached, and warns when
- * its eviction policy could drop queue keys (BullMQ needs `noeviction`).
+ * Fails fast, with one clear line, when Redis cannot be reached. (The eviction
+ * policy is checked where it matters: startWorkers refuses anything but
+ * `noeviction`.)
  */
-async function checkRedis(redisUrl: string, logger: Logger): Promise<void> {
+async function checkRedis(redisUrl: string): Promise<void> {
   const client = new Redis(redisUrl, {
     lazyConnect: true,
     connectTimeout: 5_000,
@@ -218,17 +219,7 @@ async function checkRedis(redisUrl: string, logger: Logger): Promise<void> {
     client.disconnect();
     throw new Error(`cannot reach Redis at ${redact(redisUrl)}: ${messageOf(lastError ?? error)}`);
   }
-  try {
-    const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
-    const policy = reply[1];
-    if (policy && policy !== 'noeviction') {
-      logger.warn({ policy }, 'Redis maxmemory-policy is not noeviction: queued jobs can be evicted');
-    }
-  } catch {
-    // CONFIG is disabled on some managed Redis services; nothing to check then.
-  } finally {
-    await client.quit().catch(() => client.disconnect());
-  }
+  await client.quit().catch(() => client.disconnect());
 }
 
 /** Exits once pino has written what it buffered (a plain process.exit can reorder the last lines). */

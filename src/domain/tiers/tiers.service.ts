@@ -173,18 +173,11 @@ export async function applyTierUpgrade(
 
 /**
  * Whether the member suffered a service failure at or after `since` (and not
- * after `until`). Written before service failures were modelled, so it looks
- * the `service_failures` table (member_id uuid, occurred_at timestamptz) up
- * first and answers false without it: tier reviews then run as if no member
- * had a failure. The lookup goes through the search path
- * (`to_regclass('service_failures')`), the same name resolution as the query.
+ * after `until`).
  * Every recorded failure counts, whatever its compensation status: a failure
  * judged not eligible for a voucher was still a bad experience.
  */
 export async function hadRecentServiceFailure(tx: Db, memberId: string, since: Date, until?: Date): Promise<boolean> {
-  const [table] = await tx.$queryRaw<{ present: boolean }[]>`
-    SELECT to_regclass('service_failures') IS NOT NULL AS present`;
-  if (!table?.present) return false;
   const [row] = await tx.$queryRaw<{ hit: boolean }[]>`
     SELECT EXISTS (
       SELECT 1 FROM service_failures
