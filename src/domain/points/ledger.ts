@@ -1,6 +1,13 @@
 import type { Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
-import { Prisma, type CauseType, type LedgerEntryKind } from '../../generated/prisma/client.js';
+import {
+  Prisma,
+  type CauseType,
+  type LedgerEntryKind,
+  type Member,
+  type MemberStatus,
+  type Tier,
+} from '../../generated/prisma/client.js';
 import { NotFoundError } from '../errors.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
@@ -12,6 +19,66 @@ export interface LockedMember {
   pending: number;
   /** All points ever granted: qualifying points never exceed it. */
   lifetime: number;
+}
+
+/**
+ * Every column of `members`, cast so that Prisma's raw queries and node-postgres
+ * read them alike (db/sql.ts): a statement that writes a member returns its row
+ * with these, so that the operation answers with it instead of reading it again.
+ */
+const MEMBER_COLUMNS = Prisma.sql`id::text, external_id, email, name, locale, status::text, tier::text, tier_since,
+  enrolled_at, last_activity_at, available_points, pending_points, lifetime_points, at_risk, at_risk_since,
+  created_at, updated_at`;
+
+/** A members row as `MEMBER_COLUMNS` reads it. */
+interface MemberRow {
+  id: string;
+  external_id: string;
+  email: string;
+  name: string;
+  locale: string;
+  status: MemberStatus;
+  tier: Tier;
+  tier_since: Date;
+  enrolled_at: Date;
+  last_activity_at: Date;
+  available_points: number;
+  pending_points: number;
+  lifetime_points: number;
+  at_risk: boolean;
+  at_risk_since: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A members row as Prisma's `Member`: what `prisma.member.findUnique` gives for the same row. */
+function memberFromRow(row: MemberRow): Member {
+  return {
+    id: row.id,
+    externalId: row.external_id,
+    email: row.email,
+    name: row.name,
+    locale: row.locale,
+    status: row.status,
+    tier: row.tier,
+    tierSince: row.tier_since,
+    enrolledAt: row.enrolled_at,
+    lastActivityAt: row.last_activity_at,
+    availablePoints: row.available_points,
+    pendingPoints: row.pending_points,
+    lifetimePoints: row.lifetime_points,
+    atRisk: row.at_risk,
+    atRiskSince: row.at_risk_since,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The member's row as the transaction sees it now, as Prisma's `Member`. */
+export async function readMember(tx: RawSql, memberId: string): Promise<Member> {
+  const [row] = await tx.$queryRaw<MemberRow[]>`SELECT ${MEMBER_COLUMNS} FROM members WHERE id = ${memberId}::uuid`;
+  if (!row) throw new NotFoundError('Member', memberId);
+  return memberFromRow(row);
 }
 
 /**
@@ -56,6 +123,8 @@ export interface PostEntry {
 export interface PostedEntry {
   id: string;
   balanceAfter: number;
+  /** The member's row as the entry left it. */
+  member: Member;
 }
 
 /**
@@ -78,7 +147,7 @@ export async function postEntry(
   const balanceAfter = member.available + member.pending;
   const activity = entry.activity ?? false;
   // One statement (one round trip): the entry and the cached balances move together.
-  const [row] = await tx.$queryRaw<{ id: string }[]>`
+  const [row] = await tx.$queryRaw<(MemberRow & { entry_id: string })[]>`
     WITH entry AS (
       INSERT INTO ledger_entries
         (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
@@ -96,12 +165,12 @@ export async function postEntry(
         status = CASE WHEN ${activity}::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
         updated_at = ${entry.now}::timestamptz
       WHERE id = ${member.id}::uuid
-      RETURNING id)${withAlso(also)}
-    SELECT entry.id::text FROM entry, balance`;
+      RETURNING ${MEMBER_COLUMNS})${withAlso(also)}
+    SELECT entry.id::text AS entry_id, balance.* FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   member.lifetime += Math.max(entry.amount, 0);
   if (activity && member.status === 'PASSIVE') member.status = 'ACTIVE';
-  return { id: row.id, balanceAfter };
+  return { id: row.entry_id, balanceAfter, member: memberFromRow(row) };
 }
 
 export interface OrderEarning {
@@ -125,31 +194,33 @@ export interface OrderEarning {
  * `createLot` and the order row together. The order is unique per member
  * (ON CONFLICT DO NOTHING): `recorded` is false when it had already earned,
  * and the caller must then throw, so that the transaction rolls all of it back.
- * `points` = 0 writes the order alone (no entry, no lot).
+ * `points` = 0 writes the order alone (no entry, no lot). Either way the
+ * statement returns the member's row as it leaves it (`member`).
  */
 export async function postOrderEarning(
   tx: RawSql,
   member: LockedMember,
   earning: OrderEarning,
   also: AlsoInStatement = [],
-): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean }> {
+): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean; member: Member }> {
   const { points, now } = earning;
   if (points === 0) {
-    const rows = await tx.$queryRaw<{ id: string }[]>`
+    const [row] = await tx.$queryRaw<(MemberRow & { recorded: boolean })[]>`
       WITH recorded AS (
         INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
         VALUES (${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, 0, NULL,
                 ${now}::timestamptz)
         ON CONFLICT (member_id, order_ref) DO NOTHING
         RETURNING id)${withAlso(also)}
-      SELECT id::text FROM recorded`;
-    return { entryId: null, lotId: null, recorded: rows.length === 1 };
+      SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, ${MEMBER_COLUMNS} FROM members WHERE id = ${member.id}::uuid`;
+    if (!row) throw new Error(`member ${member.id} vanished while locked`);
+    return { entryId: null, lotId: null, recorded: row.recorded, member: memberFromRow(row) };
   }
   const pending = earning.availableAt > now;
   const availableDelta = pending ? 0 : points;
   const pendingDelta = pending ? points : 0;
   const balanceAfter = member.available + availableDelta + member.pending + pendingDelta;
-  const [row] = await tx.$queryRaw<{ entry_id: string; lot_id: string; recorded: boolean }[]>`
+  const [row] = await tx.$queryRaw<(MemberRow & { entry_id: string; lot_id: string; recorded: boolean })[]>`
     WITH entry AS (
       INSERT INTO ledger_entries
         (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
@@ -179,15 +250,15 @@ export async function postOrderEarning(
         status = CASE WHEN status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
         updated_at = ${now}::timestamptz
       WHERE id = ${member.id}::uuid
-      RETURNING id)${withAlso(also)}
-    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded
+      RETURNING ${MEMBER_COLUMNS})${withAlso(also)}
+    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
     FROM entry, lot, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   member.available += availableDelta;
   member.pending += pendingDelta;
   member.lifetime += points;
   if (member.status === 'PASSIVE') member.status = 'ACTIVE';
-  return { entryId: row.entry_id, lotId: row.lot_id, recorded: row.recorded };
+  return { entryId: row.entry_id, lotId: row.lot_id, recorded: row.recorded, member: memberFromRow(row) };
 }
 
 export interface NewLot {

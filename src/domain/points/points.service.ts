@@ -16,11 +16,13 @@ import {
   lockMember,
   postEntry,
   postOrderEarning,
+  readMember,
   settleMember,
   type AlsoInStatement,
   type LockedMember,
+  type PostedEntry,
 } from './ledger.js';
-import type { Prisma } from '../../generated/prisma/client.js';
+import type { Member, Prisma } from '../../generated/prisma/client.js';
 import { TIER_ORDER, applyTierUpgrade as upgradeTier, tierFor } from '../tiers/tiers.service.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
@@ -31,6 +33,12 @@ export interface PointsResult {
   points: number;
 }
 
+/**
+ * What a hot point operation answers: the stored answer and, on its first
+ * execution only, the member's row as the operation's last write left it, so
+ * that the caller need not read it again. A replay has the stored answer alone.
+ */
+export type PointsOutcome<T> = Replayable<T> & { member?: Member };
 
 /** Suspended and closed members cannot move points (nor buy rewards). */
 export function assertCanTransact(member: LockedMember): void {
@@ -105,7 +113,8 @@ export class Answer {
  * version (md5 of their JSON; parsed settings are cached per version, see
  * `settingsForHash`). Settling runs only when a lot is due; the effect may
  * store the answer in its last statement (`answer`). It gets a `RawSql`
- * transaction on node-postgres directly (db/sql.ts), not through Prisma's engine.
+ * transaction on node-postgres directly (db/sql.ts), not through Prisma's engine,
+ * and returns its answer with the member row its last write returned.
  */
 export async function inPointTransaction<T extends object>(
   deps: ServiceDeps,
@@ -113,8 +122,14 @@ export async function inPointTransaction<T extends object>(
   memberId: string,
   idempotencyKey: string,
   request: unknown,
-  effect: (tx: RawSql, member: LockedMember, settings: ProgramSettings, now: Date, answer: Answer) => Promise<T>,
-): Promise<Replayable<T>> {
+  effect: (
+    tx: RawSql,
+    member: LockedMember,
+    settings: ProgramSettings,
+    now: Date,
+    answer: Answer,
+  ) => Promise<{ result: T; member: Member }>,
+): Promise<PointsOutcome<T>> {
   const now = nowOf(deps);
   const scope = `${operation}:${memberId}`;
   const requestHash = fingerprint(request);
@@ -144,9 +159,10 @@ export async function inPointTransaction<T extends object>(
     const settings = await settingsForHash(tx, settingsHash);
     if (due) await settleMember(tx, member, now, SYSTEM_ACTOR);
     const answer = new Answer(scope, idempotencyKey);
-    const result = await effect(tx, member, settings, now, answer);
+    const { result, member: row } = await effect(tx, member, settings, now, answer);
+    // The row goes to the caller only: the stored answer stays ids only.
     await answer.settle(tx, result);
-    return { ...result, replayed: false };
+    return { ...result, replayed: false, member: row };
   });
 }
 
@@ -224,8 +240,9 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     // Unique (member, order): the rollback takes the entry and lot back with it.
     if (!posted.recorded) throw new ValidationError('orderRef', 'this order has already earned points');
     // After the entry, so it counts; `points` above used the tier before it.
-    if (points > 0) await applyTierUpgrade(tx, member, settings, now);
-    return result;
+    const upgraded = points > 0 && (await applyTierUpgrade(tx, member, settings, now)) !== null;
+    // An upgrade writes the member row after the entry's statement: the rare case that reads it again.
+    return { result, member: upgraded ? await readMember(tx, memberId) : posted.member };
   });
 }
 
@@ -250,7 +267,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
     assertCanTransact(member);
     const entryId = randomUUID();
     const result = { memberId, entryId, points: -points } satisfies PointsResult;
-    await spendPoints(
+    const posted = await spendPoints(
       tx,
       member,
       points,
@@ -265,14 +282,14 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
       },
       [answer.sql(result)],
     );
-    return result;
+    return { result, member: posted.member };
   });
 }
 
 /**
- * Debits `points` from available lots (FIFO) with one ledger entry; throws
- * InsufficientPointsError. The lots' update goes into the entry's statement,
- * with whatever else the caller passes in `also`.
+ * Debits `points` from available lots (FIFO) with one ledger entry, which it
+ * returns; throws InsufficientPointsError. The lots' update goes into the
+ * entry's statement, with whatever else the caller passes in `also`.
  */
 export async function spendPoints(
   tx: RawSql,
@@ -290,20 +307,19 @@ export async function spendPoints(
     now: Date;
   },
   also: AlsoInStatement = [],
-): Promise<string> {
+): Promise<PostedEntry> {
   if (member.available < points) throw new InsufficientPointsError(member.available, points);
   const { consumption, update } = await takeLots(tx, member.id, points, entry.now);
   if (consumption.fromAvailable !== points) {
     // The cached balance and the lots disagree: refuse rather than guess.
     throw new Error(`lots of member ${member.id} hold ${consumption.fromAvailable} of ${points} available points`);
   }
-  const posted = await postEntry(
+  return postEntry(
     tx,
     member,
     { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0, activity: entry.kind === 'REDEEM' },
     update ? [update, ...also] : also,
   );
-  return posted.id;
 }
 
 export interface AdjustPointsInput {
@@ -334,8 +350,8 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
       now,
     };
     if (points < 0) {
-      const entryId = await spendPoints(tx, member, -points, { ...common, kind: 'ADJUST' });
-      return { memberId, entryId, points } satisfies PointsResult;
+      const entry = await spendPoints(tx, member, -points, { ...common, kind: 'ADJUST' });
+      return { memberId, entryId: entry.id, points } satisfies PointsResult;
     }
     const entry = await postEntry(tx, member, { ...common, kind: 'ADJUST', amount: points, availableDelta: points, pendingDelta: 0 });
     await createLot(tx, member, {

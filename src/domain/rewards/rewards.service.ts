@@ -185,7 +185,7 @@ export async function redeemReward(
     }
 
     const redemptionId = randomUUID();
-    const entryId = await spendPoints(tx, member, taken.points_cost, {
+    const { id: entryId } = await spendPoints(tx, member, taken.points_cost, {
       kind: 'REDEEM',
       causeType: 'REWARD',
       causeRef: redemptionId,

@@ -76,6 +76,17 @@ export async function qualifyingPointsOf(
   return new Map(rows.map((row) => [row.member_id, row.points]));
 }
 
+/**
+ * One member's qualifying points (see `qualifyingPointsOf`) as a scalar
+ * subquery, with the window's months taken from the program row in the same
+ * statement: for reads that build a member's whole status in one statement.
+ */
+export function qualifyingPointsSql(memberId: Prisma.Sql, now: Date): Prisma.Sql {
+  return Prisma.sql`(SELECT GREATEST(COALESCE(SUM(amount), 0), 0)::int FROM ledger_entries
+    WHERE member_id = ${memberId}
+      AND ${inQualifyingWindow(Prisma.sql`(SELECT (p.settings->>'tierQualifyingMonths')::int FROM program p WHERE p.id = 1)`, now)})`;
+}
+
 export interface TierStandings {
   program: ProgramView;
   /** Qualifying points by member id; absent means 0. */

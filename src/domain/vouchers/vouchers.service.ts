@@ -44,6 +44,20 @@ export function voucherStatusWhere(status: VoucherStatus, now: Date): Prisma.Vou
   }
 }
 
+/** `voucherStatusWhere` in SQL, on the vouchers table aliased `v`; no status: every voucher. */
+export function voucherStatusSql(status: VoucherStatus | null, now: Date): Prisma.Sql {
+  switch (status) {
+    case null:
+      return Prisma.sql`true`;
+    case 'ISSUED':
+      return Prisma.sql`v.status = 'ISSUED' AND v.expires_at > ${now}::timestamptz`;
+    case 'EXPIRED':
+      return Prisma.sql`(v.status = 'EXPIRED' OR (v.status = 'ISSUED' AND v.expires_at <= ${now}::timestamptz))`;
+    default:
+      return Prisma.sql`v.status = ${status}::"VoucherStatus"`;
+  }
+}
+
 /** What a voucher takes off an order: a fixed amount (at most the order) or a percentage, to the cent. */
 export function discountFor(
   voucher: Pick<Voucher, 'valueType' | 'amount' | 'percent'>,
@@ -281,6 +295,13 @@ export interface VoucherRedemptionResult {
 }
 
 /**
+ * What `redeemVoucher` answers: the stored outcome and, on its first execution
+ * only, the voucher's row as the redemption left it, so that the caller need
+ * not read it again. A replay has the stored outcome alone.
+ */
+export type VoucherRedemptionOutcome = Replayable<VoucherRedemptionResult> & { voucher?: Voucher };
+
+/**
  * Redeems a voucher against an order, once. The voucher row is locked, so
  * concurrent redemptions of one code queue and all but the first find it
  * REDEEMED; the unique voucher_redemptions.voucher_id is the last guard. The
@@ -291,7 +312,7 @@ export async function redeemVoucher(
   deps: ServiceDeps,
   input: RedeemVoucherInput,
   caller: Caller,
-): Promise<Replayable<VoucherRedemptionResult>> {
+): Promise<VoucherRedemptionOutcome> {
   const code = voucherCode('code', input.code);
   const orderRef = check.text('orderRef', input.orderRef);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
@@ -304,7 +325,7 @@ export async function redeemVoucher(
   const requestHash = fingerprint(request);
   try {
     // On node-postgres (db/sql.ts), in four round trips: BEGIN, lock + load + reserve the key,
-    // redeem + store the answer, COMMIT.
+    // redeem + store the answer (returning the voucher's row for the caller), COMMIT.
     return await sqlTransaction(deps.prisma, async (tx) => {
       // The INSERT reads the locked row, so it runs after the lock: a replay waits for the first request.
       const [row] = await tx.$queryRaw<(LockedVoucherRow & { fresh: boolean })[]>`
@@ -335,7 +356,7 @@ export async function redeemVoucher(
         discount: discountFor(voucher, orderTotal).toFixed(2),
         currency: voucher.currency,
       } satisfies VoucherRedemptionResult;
-      await tx.$executeRaw`
+      const [redeemed] = await tx.$queryRaw<VoucherRow[]>`
         WITH redemption AS (
           INSERT INTO voucher_redemptions
             (id, voucher_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
@@ -345,10 +366,12 @@ export async function redeemVoucher(
           RETURNING id),
         redeemed AS (
           UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz WHERE id = ${voucher.id}::uuid
-          RETURNING id),
+          RETURNING ${VOUCHER_COLUMNS}),
         ${recordResultSql(scope, key, result)}
-        SELECT 1 FROM redemption, redeemed`;
-      return { ...result, replayed: false };
+        SELECT redeemed.* FROM redemption, redeemed`;
+      if (!redeemed) throw new Error(`voucher ${voucher.id} vanished while locked`);
+      // The row goes to the caller only: the stored answer is `result`.
+      return { ...result, replayed: false, voucher: voucherOf(redeemed) };
     });
   } catch (error) {
     // The refusal rolled the transaction back; the expiry is a fact worth keeping.

@@ -1,5 +1,6 @@
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { builder } from '../builder.js';
+import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum, TierEnum } from '../enums.js';
 
 /** Who may see a member: staff, storefront keys with read scope, or the member themself. */
@@ -70,7 +71,7 @@ export const MemberRef = builder.prismaNode('Member', {
     expiringPoints: t.field({
       type: [PointsExpiry],
       description: 'Every upcoming expiry of the member’s points, soonest first.',
-      resolve: (member, _args, ctx) => upcomingExpiries(ctx.deps, member.id),
+      resolve: (member, _args, ctx) => knownExpiries(member) ?? upcomingExpiries(ctx.deps, member.id),
     }),
   }),
 });

@@ -4,6 +4,7 @@ import { builder } from '../builder.js';
 import { MemberStatusEnum, TierEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
+import { readMember } from './member-read.js';
 import { MemberRef } from './member.type.js';
 
 const MemberFilter = builder.inputType('MemberFilter', {
@@ -21,10 +22,8 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'The member of a member token: status, balance, tier, vouchers and activity in one query.',
     authScopes: { member: true },
-    resolve: (query, _root, _args, ctx) =>
-      ctx.principal.kind === 'member'
-        ? ctx.deps.prisma.member.findUnique({ ...query, where: { id: ctx.principal.memberId } })
-        : null,
+    resolve: (query, _root, _args, ctx, info) =>
+      ctx.principal.kind === 'member' ? readMember(query, ctx.principal.memberId, ctx, info) : null,
   }),
   member: t.prismaField({
     type: 'Member',
@@ -32,8 +31,7 @@ builder.queryFields((t) => ({
     description: 'A member by id (global or raw UUID). Null when there is none.',
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.member.findUnique({ ...query, where: { id: decodeId('Member', 'id', String(args.id)) } }),
+    resolve: (query, _root, args, ctx, info) => readMember(query, decodeId('Member', 'id', String(args.id)), ctx, info),
   }),
   memberByExternalId: t.prismaField({
     type: 'Member',

@@ -5,6 +5,7 @@ import {
   NotFoundError,
 } from '../../domain/errors.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../domain/points/points.service.js';
+import type { Member } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -15,6 +16,8 @@ interface PointsPayloadShape {
   points: number;
   replayed: boolean;
   pointsUnrecovered?: number;
+  /** The member's row as the operation left it (earn, redeem); absent on a replay. */
+  member?: Member;
 }
 
 /** Payload of a point operation: the member after it and the entry it wrote. */
@@ -27,8 +30,10 @@ function pointsPayload(name: string, description: string, pointsDescription: str
       member: t.prismaField({
         type: 'Member',
         description: 'The member after the operation.',
+        // The row the operation returned saves a query through Prisma's engine; relations
+        // selected on it are loaded by plugin-prisma's own loader, as for any row without them.
         resolve: (query, parent, _args, ctx) =>
-          ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
+          parent.member ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
       }),
       entry: t.prismaField({
         type: 'LedgerEntry',

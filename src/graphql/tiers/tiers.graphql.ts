@@ -5,6 +5,7 @@ import { tierProgress, tierRules, tierStandings, type TierProgress } from '../..
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { TierEnum } from '../enums.js';
+import { knownStanding } from '../members/member-read.js';
 import { memberVisibility } from '../members/member.type.js';
 import { TierRule } from '../program/program.graphql.js';
 
@@ -127,7 +128,7 @@ builder.prismaObjectFields('Member', (t) => ({
     select: { tier: true, tierSince: true },
     // Batched per request (TierProgressBatch): no query per member in a listing.
     resolve: async (member, _args, ctx) => {
-      const { program, qualifyingPoints } = await tierProgressBatch(ctx).standing(member.id);
+      const { program, qualifyingPoints } = knownStanding(member) ?? (await tierProgressBatch(ctx).standing(member.id));
       return tierProgress(member, program.settings, qualifyingPoints);
     },
   }),

@@ -5,7 +5,7 @@ import {
   validateVoucher,
   visibleVoucherWhere,
   voidVoucher,
-  type VoucherRedemptionResult,
+  type VoucherRedemptionOutcome,
   type VoucherValidation,
 } from '../../domain/vouchers/vouchers.service.js';
 import { builder } from '../builder.js';
@@ -81,7 +81,7 @@ builder.queryFields((t) => ({
 }));
 
 const RedeemVoucherPayload = builder
-  .objectRef<VoucherRedemptionResult>('RedeemVoucherPayload')
+  .objectRef<VoucherRedemptionOutcome>('RedeemVoucherPayload')
   .implement({
     description: 'A redeemed voucher and the discount it granted on the order.',
     fields: (t) => ({
@@ -94,8 +94,9 @@ const RedeemVoucherPayload = builder
       voucher: t.prismaField({
         type: VoucherRef,
         description: 'The voucher, now REDEEMED.',
+        // As the points payloads' member: the redemption's row when it has one (not on a replay).
         resolve: (query, result, _args, ctx) =>
-          ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
+          result.voucher ?? ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
       }),
     }),
   });

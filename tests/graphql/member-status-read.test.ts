@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PrismaClient } from '../../src/db/prisma.js';
+import { readMemberStatus } from '../../src/domain/members/member-status.service.js';
+import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
+import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
+import { tierStandings } from '../../src/domain/tiers/tiers.service.js';
+import { issueVoucher, voucherStatusWhere } from '../../src/domain/vouchers/vouchers.service.js';
+import type { VoucherStatus } from '../../src/generated/prisma/client.js';
+import { rawSql } from '../../src/db/sql.js';
+import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
+import { createTestPrisma, resetDatabase } from '../support/db.js';
+
+/**
+ * `member(id)` and `me` answer the status screen with one prepared statement
+ * (`readMemberStatus`) instead of Prisma: these tests hold it to giving exactly
+ * what Prisma gives, field for field, for every shape it accepts, and to
+ * leaving every other shape to Prisma.
+ */
+let prisma: PrismaClient;
+let app: ReturnType<typeof createTestApp>;
+const NOW = new Date();
+const deps = () => ({ prisma, logger: testLogger, now: () => NOW });
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
+const DAY = 86_400_000;
+
+beforeAll(() => {
+  prisma = createTestPrisma(4);
+  app = createTestApp(prisma);
+});
+afterAll(async () => prisma.$disconnect());
+beforeEach(async () => resetDatabase(prisma));
+afterEach(async () => expectLedgerConsistent(prisma));
+
+/** A member with earns (pending and released lots), an adjustment with a note, and vouchers in every status. */
+async function memberWithEverything(): Promise<string> {
+  const memberId = await app.enroll();
+  for (let i = 0; i < 4; i++) {
+    await earnPoints(
+      { prisma, logger: testLogger, now: () => new Date(NOW.getTime() - (40 - i * 12) * DAY) },
+      { memberId, orderRef: `o-${i}`, orderTotal: `${30 + i * 17}.50`, idempotencyKey: `e-${i}` },
+      storefront,
+    );
+  }
+  await adjustPoints(deps(), { memberId, points: 25, reason: 'goodwill by hand', idempotencyKey: 'adj-1' }, admin);
+  const issue = (value: Parameters<typeof issueVoucher>[1]['value'], extra: { minimumOrderValue?: string; issuedDaysAgo?: number; expiresInDays?: number } = {}) =>
+    issueVoucher(rawSql(prisma), {
+      memberId,
+      kind: 'GOODWILL',
+      value,
+      causeType: 'GESTURE',
+      causeRef: randomUUID(),
+      minimumOrderValue: extra.minimumOrderValue,
+      now: new Date(NOW.getTime() - (extra.issuedDaysAgo ?? 1) * DAY),
+      expiresAt: extra.expiresInDays === undefined ? undefined : new Date(NOW.getTime() + extra.expiresInDays * DAY),
+    });
+  await issue({ type: 'FIXED', amount: '5.00' }, { minimumOrderValue: '20.00', issuedDaysAgo: 3 });
+  await issue({ type: 'PERCENT', percent: 15 }, { issuedDaysAgo: 2 });
+  const lapsed = await issue({ type: 'FIXED', amount: '7.25' }, { issuedDaysAgo: 9, expiresInDays: 1 });
+  await prisma.voucher.update({ where: { id: lapsed.voucher.id }, data: { expiresAt: new Date(NOW.getTime() - DAY) } });
+  const redeemed = await issue({ type: 'FIXED', amount: '10.00' }, { issuedDaysAgo: 5 });
+  await prisma.voucher.update({ where: { id: redeemed.voucher.id }, data: { status: 'REDEEMED', redeemedAt: new Date(NOW.getTime() - DAY) } });
+  const voided = await issue({ type: 'PERCENT', percent: 5 }, { issuedDaysAgo: 6 });
+  await prisma.voucher.update({
+    where: { id: voided.voucher.id },
+    data: { status: 'VOIDED', voidedAt: new Date(NOW.getTime() - 2 * DAY), voidReason: 'issued by mistake' },
+  });
+  const marked = await issue({ type: 'FIXED', amount: '3.00' }, { issuedDaysAgo: 4 });
+  await prisma.voucher.update({ where: { id: marked.voucher.id }, data: { status: 'EXPIRED' } });
+  return memberId;
+}
+
+const LEDGER_ORDER = [{ createdAt: 'desc' as const }, { id: 'desc' as const }];
+const VOUCHER_ORDER = [{ issuedAt: 'desc' as const }, { id: 'desc' as const }];
+
+describe('readMemberStatus gives what Prisma gives', () => {
+  it('for every voucher status filter and page size, field for field', async () => {
+    const memberId = await memberWithEverything();
+    const statuses: (VoucherStatus | null)[] = [null, 'ISSUED', 'EXPIRED', 'REDEEMED', 'VOIDED'];
+    let compared = 0;
+    for (const status of statuses) {
+      for (const take of [1, 3, 11]) {
+        const fast = await readMemberStatus(deps(), memberId, {
+          vouchers: { take, status },
+          ledger: { take },
+          expiries: true,
+          standing: true,
+        });
+        const slow = await prisma.member.findUnique({
+          where: { id: memberId },
+          include: {
+            vouchers: { where: status ? voucherStatusWhere(status, NOW) : {}, orderBy: VOUCHER_ORDER, take },
+            ledger: { orderBy: LEDGER_ORDER, take },
+          },
+        });
+        expect(fast!.member).toStrictEqual(slow);
+        compared += slow!.vouchers.length + slow!.ledger.length;
+      }
+    }
+    // The fixture really holds what is compared: 6 vouchers, 5 entries, decimals and nulls both ways.
+    const all = await readMemberStatus(deps(), memberId, { vouchers: { take: 50, status: null }, ledger: { take: 50 } });
+    expect(all!.member.vouchers).toHaveLength(6);
+    expect(all!.member.ledger).toHaveLength(5);
+    expect(all!.member.vouchers!.some((v) => v.amount !== null && v.minimumOrderValue !== null)).toBe(true);
+    expect(all!.member.vouchers!.some((v) => v.voidReason !== null && v.voidedAt !== null)).toBe(true);
+    expect(all!.member.ledger!.some((e) => e.note !== null)).toBe(true);
+    expect(compared).toBeGreaterThan(40);
+  });
+
+  it('expiries and tier standing as their own reads give them', async () => {
+    const memberId = await memberWithEverything();
+    const fast = await readMemberStatus(deps(), memberId, { expiries: true, standing: true });
+    const standings = await tierStandings(rawSql(prisma), [memberId], NOW);
+
+    expect(fast!.expiries).toStrictEqual(await upcomingExpiries(deps(), memberId));
+    expect(fast!.expiries!.length).toBeGreaterThan(1);
+    expect(fast!.standing!.qualifyingPoints).toBe(standings.qualifyingPoints.get(memberId));
+    expect(fast!.standing!.qualifyingPoints).toBeGreaterThan(0);
+    expect(fast!.standing!.program).toStrictEqual(standings.program);
+    // Nothing asked, nothing read: the member alone, as Prisma has it.
+    const bare = await readMemberStatus(deps(), memberId, {});
+    expect(bare).toStrictEqual({ member: await prisma.member.findUnique({ where: { id: memberId } }) });
+    expect(await readMemberStatus(deps(), randomUUID(), { standing: true })).toBeNull();
+  });
+});
+
+const FIELDS = `id status tier tierSince
+  tierProgress { current { tier threshold multiplier } next { tier threshold } qualifyingPoints pointsToNext reviewAt }
+  balance { available pending lifetime } expiringPoints { expiresAt points }`;
+
+/** The same selection through `member(id)` (the one-statement read) and `node(id)` (plugin-prisma and Prisma). */
+async function bothWays(memberId: string, selection: string, token: string) {
+  const globalId = Buffer.from(`Member:${memberId}`).toString('base64');
+  const viaMember = await app.gql(`query($id: ID!) { member(id: $id) { ${selection} } }`, { id: memberId }, token);
+  const viaNode = await app.gql(`query($id: ID!) { node(id: $id) { ... on Member { ${selection} } } }`, { id: globalId }, token);
+  expect(viaMember.errors).toBeUndefined();
+  expect(viaNode.errors).toBeUndefined();
+  return { viaMember: viaMember.data!.member, viaNode: viaNode.data!.node };
+}
+
+/** Statements sent by node-postgres while `run` runs (Prisma's and raw alike). */
+async function statementsDuring(run: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = [];
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0] as string | { text?: string };
+    sent.push(typeof first === 'string' ? first : (first?.text ?? '?'));
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    await run();
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+  return sent;
+}
+
+describe('member(id) over GraphQL', () => {
+  it('answers the status screen in one statement, the same as through Prisma', async () => {
+    const memberId = await memberWithEverything();
+    const token = await app.apiKeyToken(['members:read']);
+    const selection = `${FIELDS}
+      vouchers(first: 5, status: ISSUED) { edges { cursor node { code kind status valueType percent expiresAt value { amount currency } } } pageInfo { hasNextPage endCursor } }
+      ledger(first: 10) { edges { cursor node { kind amount balanceAfter causeType causeRef note createdAt } } pageInfo { hasNextPage hasPreviousPage endCursor } }`;
+    await bothWays(memberId, selection, token); // warm: API key, settings
+    let answers!: Awaited<ReturnType<typeof bothWays>>;
+    const sent = await statementsDuring(async () => {
+      answers = await bothWays(memberId, selection, token);
+    });
+    expect(answers.viaMember).toStrictEqual(answers.viaNode);
+    expect(answers.viaMember.vouchers.edges).toHaveLength(2);
+    expect(answers.viaMember.ledger.edges).toHaveLength(5);
+    expect(answers.viaMember.expiringPoints.length).toBeGreaterThan(1);
+    const statusStatements = sent.filter((text) => text.includes('AS vouchers'));
+    expect(statusStatements).toHaveLength(1);
+    // member(id): that one statement; node(id): Prisma's member query, its relations, expiries, standing.
+    expect(sent.length - statusStatements.length).toBeGreaterThan(1);
+  });
+
+  it('leaves cursors, last pages, other relations and nested relations to Prisma, with the same answers', async () => {
+    const memberId = await memberWithEverything();
+    const token = await app.apiKeyToken(['members:read', 'vouchers:redeem']);
+    const first = await app.gql(`query($id: ID!) { member(id: $id) { ledger(first: 2) { pageInfo { endCursor } } } }`, { id: memberId }, token);
+    const after = first.data!.member.ledger.pageInfo.endCursor as string;
+    const selections = [
+      `ledger(first: 2, after: "${after}") { edges { node { amount note } } pageInfo { hasNextPage hasPreviousPage } }`,
+      `ledger(last: 2) { edges { node { amount createdAt } } pageInfo { hasPreviousPage } }`,
+      `vouchers(first: 3, status: EXPIRED) { edges { node { code status } } }`,
+      `activeVouchers { code expiresAt }`,
+      `tierHistory(first: 3) { edges { node { toTier reason } } }`,
+      `ledger(first: 3) { edges { node { amount member { id balance { available } } } } }`,
+      `vouchers(first: 2) { edges { node { code member { id } } } } ${FIELDS}`,
+    ];
+    for (const selection of selections) {
+      const { viaMember, viaNode } = await bothWays(memberId, selection, token);
+      expect(viaMember).toStrictEqual(viaNode);
+    }
+    const expired = await bothWays(memberId, `vouchers(first: 5, status: EXPIRED) { edges { node { status } } }`, token);
+    expect(expired.viaMember.vouchers.edges).toHaveLength(2);
+  });
+
+  it('serves `me` the same way, and a member token sees only its own member', async () => {
+    const memberId = await memberWithEverything();
+    const other = await memberWithEverything();
+    const token = await app.memberToken(memberId);
+    const me = await app.gql(`{ me { id ${FIELDS} ledger(first: 10) { edges { node { amount } } } } }`, {}, token);
+    const viaMember = await app.gql(
+      `query($id: ID!) { member(id: $id) { id ${FIELDS} ledger(first: 10) { edges { node { amount } } } } }`,
+      { id: memberId },
+      token,
+    );
+    expect(me.errors).toBeUndefined();
+    expect(me.data!.me).toStrictEqual(viaMember.data!.member);
+    const foreign = await app.gql(`query($id: ID!) { member(id: $id) { id balance { available } } }`, { id: other }, token);
+    expect(foreign.data?.member ?? null).toBeNull();
+    expect(JSON.stringify(foreign)).not.toContain(other);
+  });
+});
