@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '3000' },
     concurrency: { type: 'string', default: '10' },
-    /** `status` (the member-status query) or `typename` (`{ __typename }`: the service's fixed cost per request). */
+    /** `status` (the member-status query), `earn` (earnPoints) or `typename` (`{ __typename }`: the service's fixed cost per request). */
     query: { type: 'string', default: 'status' },
   },
 });
@@ -32,6 +32,19 @@ const STATUS = `query($id: ID!) { member(id: $id) { id status tier tierSince
   balance { available pending lifetime } expiringPoints { expiresAt points }
   vouchers(first: 5, status: ISSUED) { edges { node { code kind status valueType percent expiresAt value { amount currency } } } }
   ledger(first: 10) { edges { node { kind amount balanceAfter causeType causeRef createdAt } } } } }`;
+
+const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
+  ... on EarnPointsPayload { points member { id tier balance { available pending } } } ... on Error { message } } }`;
+
+const run = randomBytes(3).toString('hex');
+function bodyOf(n: number): { query: string; variables: Record<string, unknown> } {
+  const id = memberId(1 + (n % 1000));
+  if (values.query === 'typename') return { query: '{ __typename }', variables: {} };
+  if (values.query === 'earn') {
+    return { query: EARN, variables: { input: { memberId: id, orderRef: `m-${run}-${n}`, orderTotal: '25.00', idempotencyKey: `m-${run}-${n}` } } };
+  }
+  return { query: STATUS, variables: { id } };
+}
 
 async function main(): Promise<void> {
   const database = `treue_bench_micro_${randomBytes(3).toString('hex')}`;
@@ -46,7 +59,7 @@ async function main(): Promise<void> {
       const response = await yoga.fetch('http://bench/graphql', {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.apiKey}` },
-        body: JSON.stringify({ query: values.query === 'typename' ? '{ __typename }' : STATUS, variables: { id: memberId(1 + (++n % 1000)) } }),
+        body: JSON.stringify(bodyOf(++n)),
       });
       const text = await response.text();
       if (text.includes('"errors"')) throw new Error(text);
