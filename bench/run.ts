@@ -241,7 +241,21 @@ async function startBaseline(database: string, processes: number): Promise<Serve
   return { child, url: `http://127.0.0.1:${BASELINE_PORT}/graphql`, processes };
 }
 
+/**
+ * The service exactly as `npm start` runs it: the `start` script of package.json
+ * (`node <flags> dist/src/main.js`, built by `prebench` as by `prestart`), spawned
+ * without a shell or npm in between, so that its pid is the API process's when
+ * WEB_CONCURRENCY=1. `--service-flags` come after the script's own flags (the
+ * last of a repeated V8 flag wins).
+ */
 async function startService(database: string, processes: number, label: string): Promise<Server> {
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [command, ...startArgv] = pkg.scripts.start!.trim().split(/\s+/);
+  const entry = startArgv.pop();
+  if (command !== 'node' || !entry || startArgv.some((arg) => !arg.startsWith('--'))) {
+    throw new Error(`cannot launch the start script "${pkg.scripts.start}" directly: expected "node [--flags] <entry>"`);
+  }
+  if (!existsSync(path.join(ROOT, entry))) throw new Error(`${entry} does not exist: run \`npm run build\` (or \`npm run bench\`, which builds first)`);
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWKS_URL', 'JWT_SECRET', 'GRAPHQL_INTROSPECTION', 'GRAPHIQL']) delete env[name];
   Object.assign(env, {
@@ -260,9 +274,9 @@ async function startService(database: string, processes: number, label: string):
     const [name, ...value] = pair.split('=');
     env[name!] = value.join('=');
   }
-  const execArgv = ['--import', 'tsx', ...(args['service-flags']?.split(' ').filter(Boolean) ?? [])];
+  const execArgv = [...startArgv, ...(args['service-flags']?.split(' ').filter(Boolean) ?? [])];
   if (args['cpu-prof']) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(logDir, `profile-${label}`)}`);
-  const child = startProcess(`service-${label}`, process.execPath, [...execArgv, path.join(ROOT, 'src', 'main.ts')], env);
+  const child = startProcess(`service-${label}`, process.execPath, [...execArgv, path.join(ROOT, entry)], env);
   await waitForHttp(`http://127.0.0.1:${SERVICE_PORT}/readyz`, 90_000, child);
   return { child, url: `http://127.0.0.1:${SERVICE_PORT}/graphql`, processes };
 }

@@ -52,7 +52,9 @@ export async function startApiProcesses(
 ): Promise<ApiHandle> {
   if (count <= 1) return startApi(deps);
   const { logger } = deps;
-  cluster.setupPrimary({ exec: THIS_FILE, args: [], silent: false });
+  // The API processes get the primary's node flags: `npm start`'s heap limit and source maps
+  // (package.json), or tsx's loader when it runs from TypeScript (THIS_FILE is then src/cluster.ts).
+  cluster.setupPrimary({ exec: THIS_FILE, execArgv: process.execArgv, args: [], silent: false });
   const env = { DATABASE_URL: deps.databaseUrl, REDIS_URL: deps.redisUrl };
 
   let closing = false;
