@@ -1,5 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import {
   cancelContract,
   extendContract,
@@ -12,11 +11,8 @@ import { redeemPoints } from '../../src/domain/points/points.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 const billing = { actor: { type: 'API_KEY' as const, id: 'billing' }, isAdmin: false };
 const supervisor = { actor: { type: 'STAFF' as const, id: 'supervisor-1' }, isAdmin: false };
 
@@ -25,13 +21,7 @@ function at(date: Date) {
   return { prisma, logger: testLogger, now: () => date };
 }
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 const STARTS = new Date('2025-03-01T00:00:00.000Z');

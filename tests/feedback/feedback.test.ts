@@ -1,8 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
-import { createTestApp, expectLedgerConsistent } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/app.js';
 
 const RECORD = `mutation($input: RecordServiceCaseInput!) { recordServiceCase(input: $input) {
   __typename
@@ -22,18 +20,12 @@ const SUBMIT = `mutation($input: SubmitFeedbackInput!) { submitFeedback(input: $
   ... on ValidationError { field message }
   ... on Error { message code } } }`;
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 let agent: string;
 
+const { prisma, app } = useTestApp();
 beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
   agent = await app.staffToken('AGENT', 'agent-f');
 });
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
 
 async function record(input: Record<string, unknown>, token = agent) {
   const result = await app.gql(RECORD, { input }, token);

@@ -1,21 +1,13 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
-import { createTestApp, expectLedgerConsistent, type GraphQLResponse } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type GraphQLResponse, useTestApp } from '../support/app.js';
 import { APPROVE, ISSUE } from './goodwill-documents.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 let agent: string;
 
+const { prisma, app } = useTestApp();
 beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
   agent = await app.staffToken('AGENT', 'agent-c');
 });
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
 
 async function setBudget(monthlyBudget: string) {
   const supervisor = await app.staffToken('SUPERVISOR', 'supervisor-c');

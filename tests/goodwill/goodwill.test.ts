@@ -1,11 +1,9 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { issueGoodwill, type IssueGoodwillInput, type StaffActor } from '../../src/domain/goodwill/goodwill.service.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { addMonths } from '../../src/domain/time.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
 import { APPROVE, ISSUE } from './goodwill-documents.js';
 
 const REJECT = `mutation($input: RejectGoodwillInput!) { rejectGoodwill(input: $input) {
@@ -21,20 +19,14 @@ const SET_AUTHORITY = `mutation($input: SetAgentAuthorityInput!) { setAgentAutho
   ... on Error { message code } } }`;
 const AUDIT = `query($id: ID!) { node(id: $id) { ... on GoodwillGesture { status audit { action actorId actorRole note } } } }`;
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 let agent: string;
 let supervisor: string;
 
+const { prisma, app } = useTestApp();
 beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
   agent = await app.staffToken('AGENT', 'agent-1');
   supervisor = await app.staffToken('SUPERVISOR', 'supervisor-1');
 });
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
 
 let keys = 0;
 const points = (memberId: string, amount: number, extra: Record<string, unknown> = {}) => ({

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { readMemberStatus } from '../../src/domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
@@ -9,8 +7,8 @@ import { tierStandings } from '../../src/domain/tiers/tiers.service.js';
 import { issueVoucher, voucherStatusWhere } from '../../src/domain/vouchers/vouchers.service.js';
 import type { VoucherStatus } from '../../src/generated/prisma/client.js';
 import { rawSql } from '../../src/db/sql.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
+import { statementsDuring } from '../support/statements.js';
 
 /**
  * `member(id)` and `me` answer the status screen with one prepared statement
@@ -18,21 +16,13 @@ import { createTestPrisma, resetDatabase } from '../support/db.js';
  * what Prisma gives, field for field, for every shape it accepts, and to
  * leaving every other shape to Prisma.
  */
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 const NOW = new Date();
 const deps = () => ({ prisma, logger: testLogger, now: () => NOW });
 const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
 const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
 const DAY = 86_400_000;
 
-beforeAll(() => {
-  prisma = createTestPrisma(4);
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp(4);
 
 /** A member with earns (pending and released lots), an adjustment with a note, and vouchers in every status. */
 async function memberWithEverything(): Promise<string> {
@@ -140,23 +130,6 @@ async function bothWays(memberId: string, selection: string, token: string) {
   return { viaMember: viaMember.data!.member, viaNode: viaNode.data!.node };
 }
 
-/** Statements sent by node-postgres while `run` runs (Prisma's and raw alike). */
-async function statementsDuring(run: () => Promise<unknown>): Promise<string[]> {
-  const sent: string[] = [];
-  const original = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const first = args[0] as string | { text?: string };
-    sent.push(typeof first === 'string' ? first : (first?.text ?? '?'));
-    return (original as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof original;
-  try {
-    await run();
-  } finally {
-    pg.Client.prototype.query = original;
-  }
-  return sent;
-}
-
 describe('member(id) over GraphQL', () => {
   it('answers the status screen in one statement, the same as through Prisma', async () => {
     const memberId = await memberWithEverything();
@@ -165,10 +138,7 @@ describe('member(id) over GraphQL', () => {
       vouchers(first: 5, status: ISSUED) { edges { cursor node { code kind status valueType percent expiresAt value { amount currency } } } pageInfo { hasNextPage endCursor } }
       ledger(first: 10) { edges { cursor node { kind amount balanceAfter causeType causeRef note createdAt } } pageInfo { hasNextPage hasPreviousPage endCursor } }`;
     await bothWays(memberId, selection, token); // warm: API key, settings
-    let answers!: Awaited<ReturnType<typeof bothWays>>;
-    const sent = await statementsDuring(async () => {
-      answers = await bothWays(memberId, selection, token);
-    });
+    const { statements: sent, result: answers } = await statementsDuring(() => bothWays(memberId, selection, token));
     expect(answers.viaMember).toStrictEqual(answers.viaNode);
     expect(answers.viaMember.vouchers.edges).toHaveLength(2);
     expect(answers.viaMember.ledger.edges).toHaveLength(5);

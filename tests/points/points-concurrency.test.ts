@@ -1,7 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
-import { createTestApp, expectLedgerConsistent } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/app.js';
 
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) {
   __typename ... on EarnPointsPayload { points entry { id amount balanceAfter } member { balance { available pending } } }
@@ -16,16 +14,8 @@ const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input)
   __typename ... on RefundOrderPayload { points pointsUnrecovered entry { id amount } }
   ... on Error { message code } } }`;
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 async function grant(memberId: string, points: number, key = `grant-${points}`) {
   const admin = await app.staffToken('ADMIN');

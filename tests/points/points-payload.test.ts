@@ -1,21 +1,18 @@
 import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient as Db } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { rawSql } from '../../src/db/sql.js';
 import { readMember } from '../../src/domain/points/ledger.js';
 import { adjustPoints, earnPoints, redeemPoints } from '../../src/domain/points/points.service.js';
 import { addDays } from '../../src/domain/time.js';
 import { PrismaClient } from '../../src/generated/prisma/client.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase, testDatabaseUrl } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
+import { testDatabaseUrl } from '../support/db.js';
+import { statementsDuring } from '../support/statements.js';
 
 /**
  * earnPoints and redeemPoints answer with the member row their last write
  * returned (no read after COMMIT); the stored answer, and so a replay, has ids only.
  */
-let prisma: Db;
-let app: ReturnType<typeof createTestApp>;
 const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 
@@ -24,13 +21,7 @@ function at(date: Date) {
   return { prisma, logger: testLogger, now: () => date };
 }
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 const stored = (memberId: string) => prisma.member.findUniqueOrThrow({ where: { id: memberId } });
 
@@ -41,7 +32,7 @@ async function storedAnswer(operation: string, memberId: string, key: string): P
 }
 
 describe('the member row', () => {
-  it('readMember (memberFromRow) gives exactly what prisma.member.findUnique gives, every field, on node-postgres and on Prisma raw queries', async () => {
+  it('readMember (MEMBER_COLUMNS) gives exactly what prisma.member.findUnique gives, every field, on node-postgres and on Prisma raw queries', async () => {
     const memberId = await app.enroll();
     // Every nullable column set, so that a column left out reads as undefined against a value.
     await prisma.member.update({
@@ -146,30 +137,12 @@ describe('the earnPoints payload', () => {
 });
 
 describe('statements of the hot mutations', () => {
-  const statements: string[] = [];
-  let counting = false;
-  const originalQuery = pg.Client.prototype.query;
-  beforeAll(() => {
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      if (counting) {
-        const first = args[0] as string | { text?: string };
-        statements.push((typeof first === 'string' ? first : (first?.text ?? '?')).trim());
-      }
-      return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof pg.Client.prototype.query;
-  });
-  afterAll(() => {
-    pg.Client.prototype.query = originalQuery;
-  });
-
   /** The statements one request sends, after checking that it succeeded as `typename`. */
   async function statementsOf(query: string, variables: Record<string, unknown>, token: string, typename: string) {
-    statements.length = 0;
-    counting = true;
-    const result = await app.gql(query, variables, token).finally(() => (counting = false));
+    const { statements, result } = await statementsDuring(() => app.gql(query, variables, token));
     expect(result.errors).toBeUndefined();
     expect(Object.values(result.data ?? {})[0]).toMatchObject({ __typename: typename });
-    return [...statements];
+    return statements;
   }
 
   it('earnPoints (4) and redeemPoints (5) end with COMMIT: the payload reads nothing after it', async () => {

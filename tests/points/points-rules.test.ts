@@ -1,14 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
 import { runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
 const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
 
@@ -17,13 +13,7 @@ function at(date: Date) {
   return { prisma, logger: testLogger, now: () => date };
 }
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 import { createGraphQLHandler } from '../../src/app.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
 import type { ApiKeyScope, StaffRole } from '../../src/auth/principal.js';
@@ -8,6 +9,7 @@ import type { OutboxPublisher } from '../../src/domain/deps.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { createLogger } from '../../src/logger.js';
+import { createTestPrisma, resetDatabase } from './db.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -70,4 +72,18 @@ export function createTestApp(prisma: PrismaClient, options: { outbox?: OutboxPu
 export async function expectLedgerConsistent(prisma: PrismaClient): Promise<void> {
   const mismatches = await findLedgerMismatches({ prisma });
   if (mismatches.length > 0) throw new Error(`ledger mismatches: ${JSON.stringify(mismatches)}`);
+}
+
+/**
+ * The frame of a test file on the database: a Prisma client on this worker's
+ * database with an app on it, an empty database before each test, and the
+ * ledger invariant checked after each; the client is closed after the file.
+ */
+export function useTestApp(poolSize?: number) {
+  const prisma = createTestPrisma(poolSize);
+  const app = createTestApp(prisma);
+  afterAll(async () => prisma.$disconnect());
+  beforeEach(async () => resetDatabase(prisma));
+  afterEach(async () => expectLedgerConsistent(prisma));
+  return { prisma, app };
 }

@@ -1,5 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
 import { earnPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
@@ -10,11 +9,8 @@ import {
   reviewTiers,
   tierProgress,
 } from '../../src/domain/tiers/tiers.service.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
 
 /** Service deps whose clock we can move. */
@@ -22,13 +18,7 @@ function at(date: Date) {
   return { prisma, logger: testLogger, now: () => date };
 }
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 let orders = 0;

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient as Db } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
 import {
   issueVoucher,
@@ -11,26 +9,19 @@ import {
   type IssueVoucherInput,
 } from '../../src/domain/vouchers/vouchers.service.js';
 import { Prisma, PrismaClient } from '../../src/generated/prisma/client.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase, testDatabaseUrl } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
+import { testDatabaseUrl } from '../support/db.js';
+import { statementsDuring } from '../support/statements.js';
 
 /**
  * redeemVoucher answers with the voucher row its UPDATE returned (no read after
  * COMMIT); the stored answer, and so a replay, has the outcome only. The row
  * must read exactly as Prisma reads it, Decimals included.
  */
-let prisma: Db;
-let app: ReturnType<typeof createTestApp>;
 const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
 const agent = { actor: { type: 'STAFF' as const, id: 'agent' }, isAdmin: false };
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 const deps = () => ({ prisma, logger: testLogger });
 const stored = (id: string) => prisma.voucher.findUniqueOrThrow({ where: { id } });
@@ -101,22 +92,6 @@ const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { _
   ... on Error { message code } } }`;
 
 describe('the redeemVoucher payload', () => {
-  const statements: string[] = [];
-  let counting = false;
-  const originalQuery = pg.Client.prototype.query;
-  beforeAll(() => {
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      if (counting) {
-        const first = args[0] as string | { text?: string };
-        statements.push((typeof first === 'string' ? first : (first?.text ?? '?')).trim());
-      }
-      return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof pg.Client.prototype.query;
-  });
-  afterAll(() => {
-    pg.Client.prototype.query = originalQuery;
-  });
-
   it('the member selected on the voucher it answers with loads through plugin-prisma, and a replay answers alike', async () => {
     const key = await app.apiKeyToken(['vouchers:redeem', 'members:read']);
     const memberId = await app.enroll({ name: 'Ada' });
@@ -138,13 +113,11 @@ describe('the redeemVoucher payload', () => {
     const key = await app.apiKeyToken(['vouchers:redeem']);
     const memberId = await app.enroll();
     const redeem = async (code: string, orderRef: string) => {
-      statements.length = 0;
-      counting = true;
-      const result = await app
-        .gql(REDEEM.replace(' member { id name }', ''), { i: { code, orderRef, orderTotal: '40.00', idempotencyKey: orderRef } }, key)
-        .finally(() => (counting = false));
+      const { statements, result } = await statementsDuring(() =>
+        app.gql(REDEEM.replace(' member { id name }', ''), { i: { code, orderRef, orderTotal: '40.00', idempotencyKey: orderRef } }, key),
+      );
       expect(result.data?.redeemVoucher.__typename).toBe('RedeemVoucherPayload');
-      return [...statements];
+      return statements;
     };
     const warm = await sqlTransaction(prisma, (tx) => issueVoucher(tx, grant(memberId)));
     const measured = await sqlTransaction(prisma, (tx) => issueVoucher(tx, grant(memberId)));

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { issueVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
-import { createTestApp, expectLedgerConsistent } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { useTestApp } from '../support/app.js';
 
 const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename
   ... on RedeemVoucherPayload { orderRef discount { amount currency } voucher { code status redeemedAt } }
@@ -16,16 +14,8 @@ const VALIDATE = `query($code: String!, $total: String!, $memberId: ID) {
 const VOID = `mutation($i: VoidVoucherInput!) { voidVoucher(input: $i) { __typename
   ... on VoidVoucherPayload { voucher { status voidedAt voidReason } } ... on Error { message code } } }`;
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 /** Issues a voucher the way compensation, goodwill and reward purchases do: inside a transaction. */
 async function issue(memberId: string, overrides: Partial<IssueVoucherInput> = {}) {

@@ -1,21 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { addDays } from '../../src/domain/time.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { processMaintenance } from '../../workers/maintenance.processor.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
+const { prisma, app } = useTestApp();
 
 describe('the maintenance job', () => {
   it('marks vouchers past their expiry EXPIRED, once, and leaves the others alone', async () => {

@@ -7,10 +7,11 @@ import {
   type VoucherStatus,
 } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
+import { MEMBER_COLUMNS } from './member-row.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
 import { qualifyingPointsSql, tierStandings } from '../tiers/tiers.service.js';
-import { voucherStatusSql } from '../vouchers/vouchers.service.js';
+import { vouchersFromJson, vouchersJsonSql } from '../vouchers/vouchers.service.js';
 
 /**
  * What the member status screen shows, in one statement.
@@ -40,45 +41,18 @@ export interface MemberStatus {
   standing?: { program: ProgramView; qualifyingPoints: number };
 }
 
-const MEMBER_COLUMNS = Prisma.sql`m.id::text AS "id", m.external_id AS "externalId", m.email, m.name, m.locale,
-  m.status::text AS "status", m.tier::text AS "tier", m.tier_since AS "tierSince", m.enrolled_at AS "enrolledAt",
-  m.last_activity_at AS "lastActivityAt", m.available_points AS "availablePoints", m.pending_points AS "pendingPoints",
-  m.lifetime_points AS "lifetimePoints", m.at_risk AS "atRisk", m.at_risk_since AS "atRiskSince",
-  m.created_at AS "createdAt", m.updated_at AS "updatedAt"`;
-
-const VOUCHER_JSON = Prisma.sql`json_build_object('id', v.id, 'code', v.code, 'memberId', v.member_id, 'kind', v.kind,
-  'valueType', v.value_type, 'amount', v.amount::text, 'percent', v.percent, 'currency', v.currency,
-  'minimumOrderValue', v.minimum_order_value::text, 'status', v.status, 'causeType', v.cause_type,
-  'causeRef', v.cause_ref, 'issuedAt', v.issued_at, 'expiresAt', v.expires_at, 'redeemedAt', v.redeemed_at,
-  'voidedAt', v.voided_at, 'voidReason', v.void_reason)`;
-
 const ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'memberId', e.member_id, 'kind', e.kind, 'amount', e.amount,
   'balanceAfter', e.balance_after, 'causeType', e.cause_type, 'causeRef', e.cause_ref, 'actorType', e.actor_type,
   'actorId', e.actor_id, 'idempotencyKey', e.idempotency_key, 'note', e.note, 'createdAt', e.created_at)`;
 
-type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] extends Prisma.Decimal | null ? string | null : T[K] };
-
-const date = (value: string | null): Date | null => (value === null ? null : new Date(value));
-const decimal = (value: string | null): Prisma.Decimal | null => (value === null ? null : new Prisma.Decimal(value));
-
-function voucherFromJson(row: Json<Voucher>): Voucher {
-  return {
-    ...row,
-    amount: decimal(row.amount),
-    minimumOrderValue: decimal(row.minimumOrderValue),
-    issuedAt: new Date(row.issuedAt),
-    expiresAt: new Date(row.expiresAt),
-    redeemedAt: date(row.redeemedAt),
-    voidedAt: date(row.voidedAt),
-  };
-}
+type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] };
 
 function entryFromJson(row: Json<LedgerEntry>): LedgerEntry {
   return { ...row, createdAt: new Date(row.createdAt) };
 }
 
 interface StatusRow extends Member {
-  vouchers: Json<Voucher>[] | null;
+  vouchers: Parameters<typeof vouchersFromJson>[0] | null;
   ledger: Json<LedgerEntry>[] | null;
   expiries: { expiresAt: string; points: number }[] | null;
   qualifying_points: number | null;
@@ -101,9 +75,7 @@ export async function readMemberStatus(
     SELECT ${MEMBER_COLUMNS},
       ${
         vouchers
-          ? Prisma.sql`(SELECT COALESCE(json_agg(${VOUCHER_JSON} ORDER BY v.issued_at DESC, v.id DESC), '[]')
-              FROM (SELECT * FROM vouchers v WHERE v.member_id = m.id AND ${voucherStatusSql(vouchers.status, now)}
-                    ORDER BY v.issued_at DESC, v.id DESC LIMIT ${vouchers.take}::int) v)`
+          ? vouchersJsonSql(id, vouchers.status, vouchers.take, now)
           : Prisma.sql`NULL::json`
       } AS vouchers,
       ${
@@ -117,9 +89,10 @@ export async function readMemberStatus(
       ${request.standing ? qualifyingPointsSql(id, now) : Prisma.sql`NULL::int`} AS qualifying_points,
       ${request.standing ? Prisma.sql`p.settings_hash` : Prisma.sql`NULL::text`} AS settings_hash,
       ${request.standing ? Prisma.sql`p.version` : Prisma.sql`NULL::int`} AS program_version,
-      ${request.standing ? Prisma.sql`p.updated_at` : Prisma.sql`NULL::timestamptz`} AS program_updated_at
+      ${request.standing ? Prisma.sql`p.program_updated_at` : Prisma.sql`NULL::timestamptz`} AS program_updated_at
     FROM members m
-    LEFT JOIN (SELECT md5(settings::text) AS settings_hash, version, updated_at FROM program WHERE id = 1) p ON true
+    LEFT JOIN (SELECT md5(settings::text) AS settings_hash, version, updated_at AS program_updated_at
+               FROM program WHERE id = 1) p ON true
     WHERE m.id = ${memberId}::uuid`;
   if (!row) return null;
   const {
@@ -133,7 +106,7 @@ export async function readMemberStatus(
     ...member
   } = row;
   const status: MemberStatus = { member };
-  if (vouchers) status.member.vouchers = (voucherRows ?? []).map(voucherFromJson);
+  if (vouchers) status.member.vouchers = vouchersFromJson(voucherRows ?? []);
   if (ledger) status.member.ledger = (entryRows ?? []).map(entryFromJson);
   if (request.expiries) status.expiries = expiriesFromJson(expiries ?? []);
   if (request.standing) {

@@ -13,12 +13,9 @@ export interface UpcomingExpiry {
  * on node-postgres (db/sql.ts), not a query through Prisma's engine.
  */
 export async function upcomingExpiries(deps: Pick<ServiceDeps, 'prisma'>, memberId: string): Promise<UpcomingExpiry[]> {
-  const rows = await rawSql(deps.prisma).$queryRaw<{ expires_on: Date; points: number }[]>`
-    SELECT MIN(expires_at) AS expires_on, SUM(remaining)::int AS points
-    FROM point_lots
-    WHERE member_id = ${memberId}::uuid AND expired_at IS NULL AND remaining > 0
-    GROUP BY date_trunc('day', expires_at AT TIME ZONE 'UTC') ORDER BY 1`;
-  return rows.map((row) => ({ expiresAt: row.expires_on, points: row.points }));
+  const [row] = await rawSql(deps.prisma).$queryRaw<{ expiries: { expiresAt: string; points: number }[] }[]>`
+    SELECT ${upcomingExpiriesSql(Prisma.sql`${memberId}::uuid`)} AS expiries`;
+  return expiriesFromJson(row!.expiries);
 }
 
 /**

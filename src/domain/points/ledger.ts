@@ -5,10 +5,9 @@ import {
   type CauseType,
   type LedgerEntryKind,
   type Member,
-  type MemberStatus,
-  type Tier,
 } from '../../generated/prisma/client.js';
 import { NotFoundError } from '../errors.js';
+import { MEMBER_COLUMNS } from '../members/member-row.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
 export interface LockedMember {
@@ -21,64 +20,11 @@ export interface LockedMember {
   lifetime: number;
 }
 
-/**
- * Every column of `members`, cast so that Prisma's raw queries and node-postgres
- * read them alike (db/sql.ts): a statement that writes a member returns its row
- * with these, so that the operation answers with it instead of reading it again.
- */
-const MEMBER_COLUMNS = Prisma.sql`id::text, external_id, email, name, locale, status::text, tier::text, tier_since,
-  enrolled_at, last_activity_at, available_points, pending_points, lifetime_points, at_risk, at_risk_since,
-  created_at, updated_at`;
-
-/** A members row as `MEMBER_COLUMNS` reads it. */
-interface MemberRow {
-  id: string;
-  external_id: string;
-  email: string;
-  name: string;
-  locale: string;
-  status: MemberStatus;
-  tier: Tier;
-  tier_since: Date;
-  enrolled_at: Date;
-  last_activity_at: Date;
-  available_points: number;
-  pending_points: number;
-  lifetime_points: number;
-  at_risk: boolean;
-  at_risk_since: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-/** A members row as Prisma's `Member`: what `prisma.member.findUnique` gives for the same row. */
-function memberFromRow(row: MemberRow): Member {
-  return {
-    id: row.id,
-    externalId: row.external_id,
-    email: row.email,
-    name: row.name,
-    locale: row.locale,
-    status: row.status,
-    tier: row.tier,
-    tierSince: row.tier_since,
-    enrolledAt: row.enrolled_at,
-    lastActivityAt: row.last_activity_at,
-    availablePoints: row.available_points,
-    pendingPoints: row.pending_points,
-    lifetimePoints: row.lifetime_points,
-    atRisk: row.at_risk,
-    atRiskSince: row.at_risk_since,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
 /** The member's row as the transaction sees it now, as Prisma's `Member`. */
 export async function readMember(tx: RawSql, memberId: string): Promise<Member> {
-  const [row] = await tx.$queryRaw<MemberRow[]>`SELECT ${MEMBER_COLUMNS} FROM members WHERE id = ${memberId}::uuid`;
+  const [row] = await tx.$queryRaw<Member[]>`SELECT ${MEMBER_COLUMNS} FROM members WHERE id = ${memberId}::uuid`;
   if (!row) throw new NotFoundError('Member', memberId);
-  return memberFromRow(row);
+  return row;
 }
 
 /**
@@ -147,7 +93,7 @@ export async function postEntry(
   const balanceAfter = member.available + member.pending;
   const activity = entry.activity ?? false;
   // One statement (one round trip): the entry and the cached balances move together.
-  const [row] = await tx.$queryRaw<(MemberRow & { entry_id: string })[]>`
+  const [row] = await tx.$queryRaw<(Member & { entry_id: string })[]>`
     WITH entry AS (
       INSERT INTO ledger_entries
         (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
@@ -170,7 +116,8 @@ export async function postEntry(
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   member.lifetime += Math.max(entry.amount, 0);
   if (activity && member.status === 'PASSIVE') member.status = 'ACTIVE';
-  return { id: row.entry_id, balanceAfter, member: memberFromRow(row) };
+  const { entry_id: id, ...posted } = row;
+  return { id, balanceAfter, member: posted };
 }
 
 export interface OrderEarning {
@@ -205,7 +152,7 @@ export async function postOrderEarning(
 ): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean; member: Member }> {
   const { points, now } = earning;
   if (points === 0) {
-    const [row] = await tx.$queryRaw<(MemberRow & { recorded: boolean })[]>`
+    const [row] = await tx.$queryRaw<(Member & { recorded: boolean })[]>`
       WITH recorded AS (
         INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
         VALUES (${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, 0, NULL,
@@ -214,13 +161,14 @@ export async function postOrderEarning(
         RETURNING id)${withAlso(also)}
       SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, ${MEMBER_COLUMNS} FROM members WHERE id = ${member.id}::uuid`;
     if (!row) throw new Error(`member ${member.id} vanished while locked`);
-    return { entryId: null, lotId: null, recorded: row.recorded, member: memberFromRow(row) };
+    const { recorded, ...posted } = row;
+    return { entryId: null, lotId: null, recorded, member: posted };
   }
   const pending = earning.availableAt > now;
   const availableDelta = pending ? 0 : points;
   const pendingDelta = pending ? points : 0;
   const balanceAfter = member.available + availableDelta + member.pending + pendingDelta;
-  const [row] = await tx.$queryRaw<(MemberRow & { entry_id: string; lot_id: string; recorded: boolean })[]>`
+  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lot_id: string; recorded: boolean })[]>`
     WITH entry AS (
       INSERT INTO ledger_entries
         (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
@@ -258,7 +206,8 @@ export async function postOrderEarning(
   member.pending += pendingDelta;
   member.lifetime += points;
   if (member.status === 'PASSIVE') member.status = 'ACTIVE';
-  return { entryId: row.entry_id, lotId: row.lot_id, recorded: row.recorded, member: memberFromRow(row) };
+  const { entry_id: entryId, lot_id: lotId, recorded, ...posted } = row;
+  return { entryId, lotId, recorded, member: posted };
 }
 
 export interface NewLot {

@@ -45,7 +45,7 @@ export function voucherStatusWhere(status: VoucherStatus, now: Date): Prisma.Vou
 }
 
 /** `voucherStatusWhere` in SQL, on the vouchers table aliased `v`; no status: every voucher. */
-export function voucherStatusSql(status: VoucherStatus | null, now: Date): Prisma.Sql {
+function voucherStatusSql(status: VoucherStatus | null, now: Date): Prisma.Sql {
   switch (status) {
     case null:
       return Prisma.sql`true`;
@@ -105,6 +105,33 @@ const voucherOf = (row: VoucherRow): Voucher => ({
   amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
   minimumOrderValue: row.minimumOrderValue === null ? null : new Prisma.Decimal(row.minimumOrderValue),
 });
+
+/**
+ * `VOUCHER_COLUMNS` of the vouchers table aliased `v`, as one JSON array per
+ * statement (newest first, at most `take`): for reads that put a member's
+ * vouchers into the member's own statement. `vouchersFromJson` reads it back.
+ */
+export function vouchersJsonSql(memberId: Prisma.Sql, status: VoucherStatus | null, take: number, now: Date): Prisma.Sql {
+  return Prisma.sql`(SELECT COALESCE(json_agg(page ORDER BY page."issuedAt" DESC, page.id::uuid DESC), '[]')
+    FROM (SELECT ${VOUCHER_COLUMNS} FROM vouchers v
+          WHERE v.member_id = ${memberId} AND ${voucherStatusSql(status, now)}
+          ORDER BY v.issued_at DESC, v.id DESC LIMIT ${take}::int) page)`;
+}
+
+type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
+const dateOrNull = (value: string | null): Date | null => (value === null ? null : new Date(value));
+
+export function vouchersFromJson(rows: Json<VoucherRow>[]): Voucher[] {
+  return rows.map((row) =>
+    voucherOf({
+      ...row,
+      issuedAt: new Date(row.issuedAt),
+      expiresAt: new Date(row.expiresAt),
+      redeemedAt: dateOrNull(row.redeemedAt),
+      voidedAt: dateOrNull(row.voidedAt),
+    }),
+  );
+}
 
 /**
  * Issues a voucher inside the caller's transaction — a Prisma interactive

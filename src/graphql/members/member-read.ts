@@ -19,7 +19,7 @@ import type { GraphQLContext } from '../context.js';
  * statement are kept with the member object (`statusExtras`) for its
  * `expiringPoints` and `tierProgress` fields.
  */
-export async function readMember(
+export async function resolveMember(
   query: { include?: unknown; select?: unknown },
   memberId: string,
   ctx: GraphQLContext,
@@ -35,12 +35,12 @@ export async function readMember(
 
 const extras = new WeakMap<object, MemberStatus>();
 
-/** Expiries read with this member object by `readMember`, if they were. */
+/** Expiries read with this member object by `resolveMember`, if they were. */
 export function knownExpiries(member: object): UpcomingExpiry[] | undefined {
   return extras.get(member)?.expiries;
 }
 
-/** Tier standing read with this member object by `readMember`, if it was. */
+/** Tier standing read with this member object by `resolveMember`, if it was. */
 export function knownStanding(member: object): MemberStatus['standing'] {
   return extras.get(member)?.standing;
 }

@@ -4,7 +4,7 @@ import { builder } from '../builder.js';
 import { MemberStatusEnum, TierEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { readMember } from './member-read.js';
+import { resolveMember } from './member-read.js';
 import { MemberRef } from './member.type.js';
 
 const MemberFilter = builder.inputType('MemberFilter', {
@@ -23,7 +23,7 @@ builder.queryFields((t) => ({
     description: 'The member of a member token: status, balance, tier, vouchers and activity in one query.',
     authScopes: { member: true },
     resolve: (query, _root, _args, ctx, info) =>
-      ctx.principal.kind === 'member' ? readMember(query, ctx.principal.memberId, ctx, info) : null,
+      ctx.principal.kind === 'member' ? resolveMember(query, ctx.principal.memberId, ctx, info) : null,
   }),
   member: t.prismaField({
     type: 'Member',
@@ -31,7 +31,7 @@ builder.queryFields((t) => ({
     description: 'A member by id (global or raw UUID). Null when there is none.',
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
-    resolve: (query, _root, args, ctx, info) => readMember(query, decodeId('Member', 'id', String(args.id)), ctx, info),
+    resolve: (query, _root, args, ctx, info) => resolveMember(query, decodeId('Member', 'id', String(args.id)), ctx, info),
   }),
   memberByExternalId: t.prismaField({
     type: 'Member',
