@@ -95,7 +95,7 @@ describe('issueGoodwill within and above authority', () => {
 
   it('values points at the current pointValue, and holds gestures above the points limit whatever their value', async () => {
     const memberId = await app.enroll();
-    const admin = { type: 'STAFF' as const, id: 'admin' };
+    const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
     await updateProgram(app.deps, { patch: { pointValue: '0.02' } }, admin);
     expect(await issue(points(memberId, 1300))).toMatchObject({
       status: 'PENDING_APPROVAL',

@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
+import { ForbiddenError } from '../../src/domain/errors.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
+import { updateProgram } from '../../src/domain/program/program.service.js';
 import { createTestApp, expectLedgerConsistent } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
 
@@ -194,6 +196,14 @@ describe('updateProgram', () => {
     expect((await update({ pointsPerCurrencyUnit: 3 }, adminKey)).data?.updateProgram.__typename).toBe(
       'UpdateProgramPayload',
     );
+  });
+
+  it('the service itself refuses a non-admin caller, whoever calls it; nothing changes', async () => {
+    const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, isAdmin: false };
+    await expect(updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 50 } }, agent)).rejects.toBeInstanceOf(ForbiddenError);
+    expect(await programVersion()).toBe(1);
+    const ada = { actor: { type: 'STAFF' as const, id: 'admin-ada' }, isAdmin: true };
+    expect((await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 50 } }, ada)).version).toBe(2);
   });
 
   it('only admins see the audit trail; others still read the settings', async () => {

@@ -126,7 +126,7 @@ describe('repeat window', () => {
     await updateProgram(
       { prisma, logger: testLogger },
       { patch: { compensation: { baseBySeverity: { HIGH: '40.00' }, secondFailureFactor: 3 } } },
-      { type: 'STAFF', id: 'admin' },
+      { actor: { type: 'STAFF', id: 'admin' }, isAdmin: true },
     );
     const memberId = await memberIn('GOLD');
     await failAndCompensate(memberId, 'LOW', addDays(T, -40));

@@ -1,8 +1,8 @@
 import type { Prisma } from '../../generated/prisma/client.js';
-import type { Actor } from '../../auth/principal.js';
+import type { Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import type { ServiceDeps, Tx } from '../deps.js';
-import { ValidationError } from '../errors.js';
+import { ForbiddenError, ValidationError } from '../errors.js';
 import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings } from './program-settings.js';
 
 export interface ProgramView {
@@ -93,8 +93,10 @@ function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
 export async function updateProgram(
   deps: ServiceDeps,
   input: { patch: ProgramPatch; expectedVersion?: number | null },
-  actor: Actor,
+  caller: Caller,
 ): Promise<ProgramView> {
+  if (!caller.isAdmin) throw new ForbiddenError('Only admins may change the program');
+  const { actor } = caller;
   return deps.prisma.$transaction(async (tx) => {
     await loadProgram(tx);
     const row = await tx.$queryRaw<{ settings: unknown; version: number }[]>`

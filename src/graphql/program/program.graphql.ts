@@ -1,4 +1,4 @@
-import { actorOf } from '../../auth/principal.js';
+import { callerOf } from '../../auth/principal.js';
 import { ValidationError } from '../../domain/errors.js';
 import {
   changedSettings,
@@ -388,7 +388,7 @@ builder.mutationField('updateProgram', (t) =>
       const program = await updateProgram(
         ctx.deps,
         { patch: programPatch(input), expectedVersion: input.expectedVersion },
-        actorOf(ctx.principal),
+        callerOf(ctx.principal),
       );
       return { program };
     },
