@@ -52,10 +52,25 @@ export function isAdmin(principal: Principal): boolean {
   );
 }
 
-/** What a domain service needs to know of its caller. */
+/** The staff role a principal acts with: staff their own, an admin-scoped API key ADMIN, anyone else none. */
+export function roleOf(principal: Principal): StaffRole | undefined {
+  if (principal.kind === 'staff') return principal.role;
+  return isAdmin(principal) ? 'ADMIN' : undefined;
+}
+
+/**
+ * What a domain service needs to know of its caller, built once per request
+ * (`callerOf`). Services decide permissions on it themselves (`assertRole` in
+ * src/domain/authorization.ts), never relying on a GraphQL scope alone.
+ */
 export interface Caller {
   actor: Actor;
   isAdmin: boolean;
+  /** The staff role this caller acts with (an admin-scoped API key: ADMIN); absent for members, other keys and the system. */
+  role?: StaffRole;
 }
 
-export const callerOf = (principal: Principal): Caller => ({ actor: actorOf(principal), isAdmin: isAdmin(principal) });
+export const callerOf = (principal: Principal): Caller => {
+  const role = roleOf(principal);
+  return { actor: actorOf(principal), isAdmin: isAdmin(principal), ...(role ? { role } : {}) };
+};
