@@ -10,7 +10,7 @@ import { AuthenticationError } from './auth/jwt.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { OutboxPublisher } from './domain/deps.js';
-import { DomainError, UnauthenticatedError } from './domain/errors.js';
+import { DomainError } from './domain/errors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { getSchema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
@@ -47,6 +47,22 @@ function countOperations(metrics: Metrics): Plugin {
 }
 
 /**
+ * Credentials were sent but do not verify (malformed, forged, expired, revoked):
+ * the whole request is refused with HTTP 401 and `WWW-Authenticate` (RFC 6750),
+ * before any resolver runs. A request without credentials is not refused here:
+ * it is anonymous, and each field answers it (typed `UnauthenticatedError` or null).
+ */
+function invalidCredentials(error: AuthenticationError): GraphQLError {
+  return new GraphQLError(error.message, {
+    extensions: {
+      code: error.code,
+      // yoga takes status and headers from here and leaves `http` out of the body.
+      http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } },
+    },
+  });
+}
+
+/**
  * The GraphQL endpoint. Expected failures (DomainError) keep their message and
  * code; anything else is masked as "Unexpected error." and logged with the
  * request id, so internals never reach a client.
@@ -70,7 +86,7 @@ export function createGraphQLHandler(
       try {
         principal = await authenticate(request.headers.get('authorization'));
       } catch (error) {
-        if (error instanceof AuthenticationError) throw new UnauthenticatedError(error.message);
+        if (error instanceof AuthenticationError) throw invalidCredentials(error);
         throw error;
       }
       return {

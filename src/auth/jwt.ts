@@ -5,8 +5,10 @@ import type { Principal } from './principal.js';
 
 /**
  * The caller could not be identified: a malformed header, a bad or expired token,
- * an unknown or revoked API key. Not a `DomainError`: it is answered before any
- * resolver runs (HTTP 401), not as a typed union member.
+ * an unknown or revoked API key. Not a `DomainError`: the whole request is refused
+ * before any resolver runs (HTTP 401 with `WWW-Authenticate: Bearer
+ * error="invalid_token"`, see src/app.ts), not answered as a typed union member.
+ * A request with no credentials at all is anonymous, never an AuthenticationError.
  *
  * `message` is safe to show to the caller and never contains token contents;
  * `reason` is a short code for the log (jose's error code, for example).
