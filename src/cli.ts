@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { signMemberToken, signStaffToken } from './auth/tokens.js';
 import type { StaffRole } from './auth/principal.js';
@@ -21,7 +22,8 @@ const USAGE = `Treue operator commands
       npm run cli -- create-api-key --name "first admin" --scopes admin
   npm run cli -- token --role AGENT|SUPERVISOR|ADMIN --sub STAFF_ID [--expires 8h]
   npm run cli -- token --member MEMBER_ID [--expires 1h]
-      Mints an HS256 JWT with JWT_SECRET (or the development secret in .data/).
+      Mints an HS256 JWT with JWT_SECRET (or the development secret in .data/),
+      at most JWT_MAX_LIFETIME_STAFF (12h) / JWT_MAX_LIFETIME_MEMBER (24h) long.
   npm run cli -- check-ledger
       Rebuilds every balance from the ledger and lists mismatches (exit 1 if any).
 
@@ -67,16 +69,27 @@ async function main(): Promise<number> {
       return 2;
     }
     const expiresIn = values.expires ?? '1h';
+    let token: string;
     if (values.member) {
-      console.log(await signMemberToken(jwt.secret, { memberId: values.member, expiresIn }));
-      return 0;
+      token = await signMemberToken(jwt.secret, { memberId: values.member, expiresIn });
+    } else {
+      const role = values.role as StaffRole | undefined;
+      if (!role || !['AGENT', 'SUPERVISOR', 'ADMIN'].includes(role) || !values.sub) {
+        console.error(USAGE);
+        return 2;
+      }
+      token = await signStaffToken(jwt.secret, { staffId: values.sub, role, expiresIn });
     }
-    const role = values.role as StaffRole | undefined;
-    if (!role || !['AGENT', 'SUPERVISOR', 'ADMIN'].includes(role) || !values.sub) {
-      console.error(USAGE);
+    // The API refuses tokens that live longer than its maximum: say so now rather than with a 401 later.
+    const { iat = 0, exp = 0 } = decodeJwt(token);
+    const [variable, max] = values.member
+      ? ['JWT_MAX_LIFETIME_MEMBER', jwt.maxLifetimeSeconds.member]
+      : ['JWT_MAX_LIFETIME_STAFF', jwt.maxLifetimeSeconds.staff];
+    if (exp - iat > max) {
+      console.error(`--expires ${expiresIn} is longer than ${variable} (${max} s): the API would refuse this token`);
       return 2;
     }
-    console.log(await signStaffToken(jwt.secret, { staffId: values.sub, role, expiresIn }));
+    console.log(token);
     return 0;
   }
 

@@ -17,8 +17,14 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * - any other bearer token → a staff or member JWT;
  * - anything else, or a token that does not verify → `AuthenticationError`.
  */
-export function createAuthenticator(deps: { prisma: PrismaClient; jwt: Config['jwt'] }): Authenticator {
-  const verifyJwt = cachedJwtVerifier(createJwtVerifier(deps.jwt));
+export function createAuthenticator(deps: {
+  prisma: PrismaClient;
+  jwt: Config['jwt'];
+  /** The clock in milliseconds (tests move it). */
+  now?: () => number;
+}): Authenticator {
+  const now = deps.now ?? Date.now;
+  const verifyJwt = cachedJwtVerifier(createJwtVerifier(deps.jwt, { now }), now);
   return async (authorizationHeader) => {
     if (authorizationHeader == null || authorizationHeader.trim() === '') return { kind: 'anonymous' };
     const token = BEARER.exec(authorizationHeader)?.[1];
@@ -43,10 +49,13 @@ const JWT_CACHE_MAX_AGE_MS = 5 * 60_000;
  * `exp` (at most 5 minutes); a token is immutable, so the cache cannot grant
  * more than the token itself did. Only successes are cached, oldest out first.
  */
-function cachedJwtVerifier(verify: (token: string) => Promise<Principal>): (token: string) => Promise<Principal> {
+function cachedJwtVerifier(
+  verify: (token: string) => Promise<Principal>,
+  clock: () => number,
+): (token: string) => Promise<Principal> {
   const cache = new Map<string, { principal: Principal; until: number }>();
   return async (token) => {
-    const now = Date.now();
+    const now = clock();
     const hit = cache.get(token);
     if (hit && hit.until > now) return hit.principal;
     if (hit) cache.delete(token);

@@ -35,22 +35,37 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 
 const claimsSchema = z.discriminatedUnion('role', [
   // Members' ids are database UUIDs; anything else cannot name a member.
-  z.object({ role: z.literal('MEMBER'), sub: z.uuid(), exp: z.number() }),
-  z.object({ role: z.enum(['AGENT', 'SUPERVISOR', 'ADMIN']), sub: z.string().min(1).max(256), exp: z.number() }),
+  z.object({ role: z.literal('MEMBER'), sub: z.uuid(), exp: z.number(), iat: z.number().optional() }),
+  z.object({
+    role: z.enum(['AGENT', 'SUPERVISOR', 'ADMIN']),
+    sub: z.string().min(1).max(256),
+    exp: z.number(),
+    iat: z.number().optional(),
+  }),
 ]);
 
 const INVALID_TOKEN = 'invalid or expired token';
 
 export type JwtVerifier = (token: string) => Promise<Principal>;
 
+export interface JwtVerifierOptions {
+  /** The clock, in milliseconds (tests move it). */
+  now?: () => number;
+}
+
 /**
  * Verifies a bearer JWT and maps its claims to a staff or member principal.
  * HS256 with `config.secret`, or the identity provider's keys from `config.jwksUrl`
  * (fetched once, cached and refreshed by jose when an unknown `kid` shows up).
- * `exp` is required; `iss`/`aud` are checked when configured. Every failure is an
- * `AuthenticationError`; with neither secret nor JWKS configured, JWTs are refused.
+ * `exp` is required; `iss`/`aud` are checked when configured. A token may not live
+ * longer than `config.maxLifetimeSeconds` for its kind (staff or member): its
+ * lifetime is `exp − iat`, or `exp − now` without `iat`, so a token minted to
+ * expire in the year 2999 is refused, and so is one issued in the future. Every
+ * failure is an `AuthenticationError`; with neither secret nor JWKS configured,
+ * JWTs are refused.
  */
-export function createJwtVerifier(config: Config['jwt']): JwtVerifier {
+export function createJwtVerifier(config: Config['jwt'], options: JwtVerifierOptions = {}): JwtVerifier {
+  const now = options.now ?? Date.now;
   if (config.secret && config.jwksUrl) {
     throw new Error('JWT: configure either a secret or a JWKS URL, not both');
   }
@@ -63,10 +78,10 @@ export function createJwtVerifier(config: Config['jwt']): JwtVerifier {
   let verify: (token: string) => Promise<JWTVerifyResult>;
   if (config.secret) {
     const secret = new TextEncoder().encode(config.secret);
-    verify = (token) => jwtVerify(token, secret, { ...common, algorithms: ['HS256'] });
+    verify = (token) => jwtVerify(token, secret, { ...common, currentDate: new Date(now()), algorithms: ['HS256'] });
   } else if (config.jwksUrl) {
     const jwks = createRemoteJWKSet(new URL(config.jwksUrl));
-    verify = (token) => jwtVerify(token, jwks, { ...common, algorithms: JWKS_ALGORITHMS });
+    verify = (token) => jwtVerify(token, jwks, { ...common, currentDate: new Date(now()), algorithms: JWKS_ALGORITHMS });
   } else {
     return () => Promise.reject(new AuthenticationError('JWT authentication is not configured', 'ERR_JWT_NOT_CONFIGURED'));
   }
@@ -85,7 +100,15 @@ export function createJwtVerifier(config: Config['jwt']): JwtVerifier {
     if (!claims.success) {
       throw new AuthenticationError(INVALID_TOKEN, 'ERR_JWT_CLAIMS');
     }
-    const { role, sub } = claims.data;
+    const { role, sub, exp, iat } = claims.data;
+    const nowSeconds = now() / 1000;
+    if (iat !== undefined && iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
+      throw new AuthenticationError(INVALID_TOKEN, 'ERR_JWT_IAT_IN_FUTURE');
+    }
+    const maxLifetime = role === 'MEMBER' ? config.maxLifetimeSeconds.member : config.maxLifetimeSeconds.staff;
+    if (exp - (iat ?? nowSeconds) > maxLifetime + CLOCK_TOLERANCE_SECONDS) {
+      throw new AuthenticationError(INVALID_TOKEN, 'ERR_JWT_LIFETIME');
+    }
     return role === 'MEMBER' ? { kind: 'member', memberId: sub } : { kind: 'staff', staffId: sub, role };
   };
 }

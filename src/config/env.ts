@@ -8,6 +8,22 @@ const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+/** A duration such as `90s`, `30m`, `12h`, `7d` or a bare number of seconds, as whole seconds. */
+const durationSeconds = (fallback: string) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .default(fallback)
+      .refine((text) => /^\d+\s*[smhd]?$/.test(text.trim()), 'expected a duration such as 90s, 30m, 12h or 7d')
+      .transform((text) => {
+        const [, amount, unit] = /^(\d+)\s*([smhd]?)$/.exec(text.trim())!;
+        return Number(amount) * DURATION_UNITS[unit || 's']!;
+      })
+      .refine((seconds) => seconds >= 60, 'must be at least one minute'),
+  );
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -21,6 +37,9 @@ const envSchema = z
     JWKS_URL: optionalUrl,
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
+    /** Longest accepted lifetime of a token (exp − iat, or exp − now without iat), per kind of token. */
+    JWT_MAX_LIFETIME_STAFF: durationSeconds('12h'),
+    JWT_MAX_LIFETIME_MEMBER: durationSeconds('24h'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Where the embedded PostgreSQL keeps its data when no DATABASE_URL is given. */
     DATA_DIR: z.string().default('.data'),
@@ -57,7 +76,14 @@ export interface Config {
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
   queuePrefix: string;
-  jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+  jwt: {
+    secret: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+    /** Longest accepted token lifetime in seconds, staff and member tokens apart. */
+    maxLifetimeSeconds: { staff: number; member: number };
+  };
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
   embeddedPostgresPort: number;
@@ -88,7 +114,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     queuePrefix: env.QUEUE_PREFIX,
-    jwt: { secret: env.JWT_SECRET, jwksUrl: env.JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
+    jwt: {
+      secret: env.JWT_SECRET,
+      jwksUrl: env.JWKS_URL,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      maxLifetimeSeconds: { staff: env.JWT_MAX_LIFETIME_STAFF, member: env.JWT_MAX_LIFETIME_MEMBER },
+    },
     logLevel: env.LOG_LEVEL,
     dataDir: env.DATA_DIR,
     embeddedPostgresPort: env.EMBEDDED_POSTGRES_PORT,

@@ -16,7 +16,8 @@ import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
 const SERVER_URL = 'postgresql://postgres@127.0.0.1:5432';
 const DATABASE = 'treue_auth_test';
 const SECRET = 'test-secret-that-is-at-least-32-characters-long';
-const hs256: Config['jwt'] = { secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined };
+const LIFETIMES = { staff: 12 * 3_600, member: 24 * 3_600 };
+const hs256: Config['jwt'] = { secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES };
 
 let prisma: PrismaClient;
 
@@ -155,8 +156,59 @@ describe('JWT with HS256', () => {
     await expectRefused(strict(noIssuer));
   });
 
+  it('refuses a staff token that expires in the year 2999', async () => {
+    const token = await new SignJWT({ role: 'ADMIN' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('root')
+      .setIssuedAt()
+      .setExpirationTime(Date.UTC(2999, 0, 1) / 1000)
+      .sign(new TextEncoder().encode(SECRET));
+    const error = await expectRefused(verify(token), token);
+    expect(error.reason).toBe('ERR_JWT_LIFETIME');
+  });
+
+  it('measures a token without iat from now: refused while it has more than the maximum left', async () => {
+    const withoutIat = (expiresIn: string) =>
+      new SignJWT({ role: 'AGENT' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('agent-1')
+        .setExpirationTime(expiresIn)
+        .sign(new TextEncoder().encode(SECRET));
+    expect((await expectRefused(verify(await withoutIat('13h')))).reason).toBe('ERR_JWT_LIFETIME');
+    await expect(verify(await withoutIat('11h'))).resolves.toMatchObject({ kind: 'staff', staffId: 'agent-1' });
+  });
+
+  it('measures a token with iat by exp − iat, with a separate maximum for member tokens', async () => {
+    const memberId = randomUUID();
+    // 12 h staff, 24 h member maximum (LIFETIMES).
+    await expect(verify(await signStaffToken(SECRET, { staffId: 's', role: 'AGENT', expiresIn: '12h' }))).resolves.toMatchObject({ kind: 'staff' });
+    expect((await expectRefused(verify(await signStaffToken(SECRET, { staffId: 's', role: 'AGENT', expiresIn: '13h' })))).reason).toBe('ERR_JWT_LIFETIME');
+    await expect(verify(await signMemberToken(SECRET, { memberId, expiresIn: '20h' }))).resolves.toEqual({ kind: 'member', memberId });
+    expect((await expectRefused(verify(await signMemberToken(SECRET, { memberId, expiresIn: '2d' })))).reason).toBe('ERR_JWT_LIFETIME');
+    // An old iat cannot stretch the window either: issued 30 h ago, expiring in 1 h, is 31 h long.
+    const now = Math.floor(Date.now() / 1000);
+    const stretched = await new SignJWT({ role: 'MEMBER' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(memberId)
+      .setIssuedAt(now - 30 * 3_600)
+      .setExpirationTime(now + 3_600)
+      .sign(new TextEncoder().encode(SECRET));
+    expect((await expectRefused(verify(stretched))).reason).toBe('ERR_JWT_LIFETIME');
+  });
+
+  it('refuses a token issued in the future', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ role: 'ADMIN' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('root')
+      .setIssuedAt(now + 3_600)
+      .setExpirationTime(now + 7_200)
+      .sign(new TextEncoder().encode(SECRET));
+    expect((await expectRefused(verify(token))).reason).toBe('ERR_JWT_IAT_IN_FUTURE');
+  });
+
   it('refuses every JWT when neither secret nor JWKS is configured', async () => {
-    const unconfigured = createJwtVerifier({ secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined });
+    const unconfigured = createJwtVerifier({ secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES });
     const token = await signStaffToken(SECRET, { staffId: 's1', role: 'ADMIN' });
     const error = await expectRefused(unconfigured(token), token);
     expect(error.message).toBe('JWT authentication is not configured');
@@ -195,7 +247,7 @@ describe('JWT through a JWKS URL', () => {
       .sign(privateKey);
 
   it('verifies a token signed by the identity provider', async () => {
-    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: 'https://id.example', audience: undefined });
+    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: 'https://id.example', audience: undefined, maxLifetimeSeconds: LIFETIMES });
     const memberId = randomUUID();
     await expect(verify(await signRs256({ role: 'ADMIN' }, 'staff-1'))).resolves.toEqual({
       kind: 'staff',
@@ -208,7 +260,7 @@ describe('JWT through a JWKS URL', () => {
   });
 
   it('refuses an HS256 token signed with the public key (algorithm confusion)', async () => {
-    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: undefined, audience: undefined });
+    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES });
     const token = await new SignJWT({ role: 'ADMIN' })
       .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
       .setSubject('root')
@@ -218,9 +270,9 @@ describe('JWT through a JWKS URL', () => {
   });
 
   it('refuses an expired or foreign-issuer token', async () => {
-    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: 'https://other.example', audience: undefined });
+    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: 'https://other.example', audience: undefined, maxLifetimeSeconds: LIFETIMES });
     await expectRefused(verify(await signRs256({ role: 'ADMIN' }, 'staff-1')));
-    const expired = createJwtVerifier({ secret: undefined, jwksUrl, issuer: undefined, audience: undefined });
+    const expired = createJwtVerifier({ secret: undefined, jwksUrl, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES });
     await expectRefused(expired(await signRs256({ role: 'ADMIN' }, 'staff-1', '-10m')));
   });
 });
@@ -358,12 +410,14 @@ describe('createAuthenticator', () => {
 
 describe('the authenticator’s cache of verified JWTs', () => {
   it('answers a repeat from the cache but never past the token’s own expiry', async () => {
-    const authenticate = createAuthenticator({ prisma, jwt: hs256 });
+    let clock = Date.now();
+    const authenticate = createAuthenticator({ prisma, jwt: hs256, now: () => clock });
     const token = await signStaffToken(SECRET, { staffId: 'cached', role: 'AGENT', expiresIn: 1 });
     expect(await authenticate(`Bearer ${token}`)).toEqual({ kind: 'staff', staffId: 'cached', role: 'AGENT' });
+    clock += 500;
     expect(await authenticate(`Bearer ${token}`)).toEqual({ kind: 'staff', staffId: 'cached', role: 'AGENT' });
-    // exp has second precision, and the verifier tolerates 5 s of clock skew: wait past both.
-    await new Promise((resolve) => setTimeout(resolve, 7_100));
+    // exp has second precision, and the verifier tolerates 5 s of clock skew: move past both.
+    clock += 7_100;
     await expect(authenticate(`Bearer ${token}`)).rejects.toBeInstanceOf(AuthenticationError);
   });
 

@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/env.js';
+
+describe('JWT configuration', () => {
+  it('limits token lifetimes to 12 h for staff and 24 h for members unless configured', () => {
+    expect(loadConfig({}).jwt.maxLifetimeSeconds).toEqual({ staff: 12 * 3_600, member: 24 * 3_600 });
+    const custom = loadConfig({ JWT_MAX_LIFETIME_STAFF: '90m', JWT_MAX_LIFETIME_MEMBER: '7d' });
+    expect(custom.jwt.maxLifetimeSeconds).toEqual({ staff: 90 * 60, member: 7 * 86_400 });
+    expect(loadConfig({ JWT_MAX_LIFETIME_STAFF: '3600' }).jwt.maxLifetimeSeconds.staff).toBe(3_600);
+  });
+
+  it('refuses a lifetime that is not a duration or shorter than a minute', () => {
+    expect(() => loadConfig({ JWT_MAX_LIFETIME_STAFF: 'forever' })).toThrow(/JWT_MAX_LIFETIME_STAFF: expected a duration/);
+    expect(() => loadConfig({ JWT_MAX_LIFETIME_MEMBER: '-1h' })).toThrow(/JWT_MAX_LIFETIME_MEMBER/);
+    expect(() => loadConfig({ JWT_MAX_LIFETIME_MEMBER: '30s' })).toThrow(/at least one minute/);
+  });
+});
