@@ -61,6 +61,16 @@ const envSchema = z
     message: 'set JWT_SECRET or JWKS_URL, not both',
     path: ['JWKS_URL'],
   })
+  // An identity provider's keys sign tokens for many services: without iss and aud
+  // checks a token it issued for another application would be accepted here.
+  .refine((env) => !(env.NODE_ENV === 'production' && env.JWKS_URL && !env.JWT_ISSUER), {
+    message: 'required in production with JWKS_URL',
+    path: ['JWT_ISSUER'],
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && env.JWKS_URL && !env.JWT_AUDIENCE), {
+    message: 'required in production with JWKS_URL',
+    path: ['JWT_AUDIENCE'],
+  })
   .refine((env) => env.JWT_SECRET === undefined || env.JWT_SECRET.length >= 32, {
     message: 'JWT_SECRET must be at least 32 characters',
     path: ['JWT_SECRET'],
