@@ -110,6 +110,20 @@ export class ContractNotActiveError extends DomainError {
 }
 
 /**
+ * The contract is not up for renewal yet: it can be extended from `renewableFrom`
+ * (the program's renewal window before its end) until `endsAt`, once per term.
+ */
+export class ContractNotUpForRenewalError extends DomainError {
+  readonly code = 'CONTRACT_NOT_UP_FOR_RENEWAL';
+  constructor(
+    readonly endsAt: Date,
+    readonly renewableFrom: Date,
+  ) {
+    super(`This contract comes up for renewal on ${renewableFrom.toISOString().slice(0, 10)}; it can be extended once per term`);
+  }
+}
+
+/**
  * A queue job that can never succeed (its subject does not exist): retrying is
  * pointless. Not a DomainError, so never a typed GraphQL result; the BullMQ
  * wiring turns it into an `UnrecoverableError` so the job fails at once.

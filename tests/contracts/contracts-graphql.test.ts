@@ -39,9 +39,10 @@ beforeEach(async () => {
 });
 afterEach(async () => expectLedgerConsistent(prisma));
 
-// The API runs on the real clock: contracts start on the first of this month, so they are active.
+// The API runs on the real clock: 24-month contracts start 23 months before the first of this month, so
+// they are active and end on the first of next month: up for renewal.
 const today = new Date();
-const START = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1));
+const START = addMonths(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1)), -23);
 const STARTS = START.toISOString();
 const after = (months: number) => addMonths(START, months).toISOString();
 
@@ -151,18 +152,21 @@ describe('contracts over GraphQL', () => {
     expect((await prisma.contract.findUniqueOrThrow({ where: { externalRef: 'C-victim' } })).status).toBe('ACTIVE');
   });
 
-  it('agents extend; cancelling takes a supervisor (or the billing system)', async () => {
+  it('agents can neither extend nor cancel; supervisors (or the billing system) can', async () => {
     const memberId = await app.enroll();
     const contractId = await register(memberId, 'C-1');
     const agent = await app.staffToken('AGENT');
-    const extended = await app.gql(EXTEND, { i: { contractId, termMonths: 12, idempotencyKey: 'agent-1' } }, agent);
+    const byAgent = await app.gql(EXTEND, { i: { contractId, termMonths: 12, idempotencyKey: 'agent-1' } }, agent);
+    expect(byAgent.data?.extendContract.__typename).toBe('ForbiddenError');
+    expect(await prisma.contractRenewal.count()).toBe(0);
+    const supervisor = await app.staffToken('SUPERVISOR');
+    const extended = await app.gql(EXTEND, { i: { contractId, termMonths: 12, idempotencyKey: 'sup-1' } }, supervisor);
     expect(extended.data?.extendContract.__typename).toBe('ExtendContractPayload');
-    expect((await prisma.contractRenewal.findFirstOrThrow()).requestedType).toBe('STAFF');
+    expect(await prisma.contractRenewal.findFirstOrThrow()).toMatchObject({ requestedType: 'STAFF', requestedBy: 'staff-supervisor' });
     await processRenewalBonus({ renewalId: (await prisma.contractRenewal.findFirstOrThrow()).id }, app.deps);
 
     const refused = await app.gql(CANCEL, { i: { contractId, idempotencyKey: 'agent-c' } }, agent);
     expect(refused.data?.cancelContract.__typename).toBe('ForbiddenError');
-    const supervisor = await app.staffToken('SUPERVISOR');
     const cancelled = await app.gql(CANCEL, { i: { contractId, idempotencyKey: 'sup-c' } }, supervisor);
     expect(cancelled.data?.cancelContract).toMatchObject({
       __typename: 'CancelContractPayload',

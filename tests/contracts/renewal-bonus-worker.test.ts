@@ -5,6 +5,7 @@ import type { PrismaClient } from '../../src/db/prisma.js';
 import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import type { ServiceDeps } from '../../src/domain/deps.js';
 import { PermanentJobError } from '../../src/domain/errors.js';
+import { addMonths } from '../../src/domain/time.js';
 import { createOutboxPublisher, createProducerConnection, OutboxQueues } from '../../src/queues/outbox-queues.js';
 import { relayOutboxOnce } from '../../workers/outbox-relay.js';
 import { outboxProcessors } from '../../workers/registry.js';
@@ -72,10 +73,14 @@ const completed = (eventId: string) => () =>
 async function goldMemberWithContract(externalRef: string) {
   const memberId = await app.enroll();
   await prisma.member.update({ where: { id: memberId }, data: { tier: 'GOLD' } });
-  const startsAt = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1));
+  // Ends on the first of next month: up for renewal on the real clock.
+  const startsAt = addMonths(new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1)), -11);
   const { contractId } = await registerContract(app.deps, { memberId, externalRef, plan: 'p', startsAt, termMonths: 12 }, billing);
   return { memberId, contractId };
 }
+
+/** Service deps whose clock reads `months` later, so that the extended contract is up for renewal again. */
+const monthsLater = (deps: ServiceDeps, months: number): ServiceDeps => ({ ...deps, now: () => addMonths(new Date(), months) });
 
 describe('renewal bonus through BullMQ', () => {
   it('an extension sent five times reaches the worker through the immediate enqueue and grants once, even when the job runs again', async () => {
@@ -84,12 +89,14 @@ describe('renewal bonus through BullMQ', () => {
     const api: ServiceDeps = { prisma, logger: testLogger, outbox: publisher };
     try {
       // Two earlier renewals, then the 24-month one, sent five times at once.
-      for (const key of ['r1', 'r2']) {
-        const { renewalId } = await extendContract(api, { contractId, termMonths: 12, idempotencyKey: key }, billing);
+      // Each a year after the one before, when the term comes up for renewal.
+      for (const [index, key] of ['r1', 'r2'].entries()) {
+        const { renewalId } = await extendContract(monthsLater(api, 12 * index), { contractId, termMonths: 12, idempotencyKey: key }, billing);
         await until(completed(renewalId));
       }
+      const third = monthsLater(api, 24);
       const sent = await Promise.all(
-        Array.from({ length: 5 }, () => extendContract(api, { contractId, termMonths: 24, idempotencyKey: 'r3' }, billing)),
+        Array.from({ length: 5 }, () => extendContract(third, { contractId, termMonths: 24, idempotencyKey: 'r3' }, billing)),
       );
       const renewalId = sent[0]!.renewalId;
       await until(completed(renewalId));

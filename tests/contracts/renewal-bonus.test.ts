@@ -47,11 +47,13 @@ const bonusEntries = (memberId: string) => prisma.ledgerEntry.findMany({ where: 
 describe('renewal bonus amount', () => {
   it('a 24-month extension of a GOLD member with two earlier renewals grants 500 × 2 × 1.5 × 1.2 = 1800, once, however often it is sent and run', async () => {
     const { memberId, contractId } = await memberWithContract('GOLD');
+    // Each extension when its term comes up for renewal: T0 is 50 days before the first end.
     await extend(contractId, 12, 'ext-1');
-    await extend(contractId, 12, 'ext-2');
+    await extend(contractId, 12, 'ext-2', addMonths(T0, 12));
+    const T3 = addMonths(T0, 24);
 
     // The billing system sends the third extension five times at once, with one key.
-    const sent = await Promise.all(Array.from({ length: 5 }, () => extend(contractId, 24, 'ext-3')));
+    const sent = await Promise.all(Array.from({ length: 5 }, () => extend(contractId, 24, 'ext-3', T3)));
     expect(new Set(sent.map((s) => s.renewalId)).size).toBe(1);
     expect(sent.filter((s) => !s.replayed)).toHaveLength(1);
     const renewalId = sent[0]!.renewalId;
@@ -65,33 +67,35 @@ describe('renewal bonus amount', () => {
     expect(renewal.previousEndsAt).toEqual(addMonths(STARTS, 36));
 
     // The job runs, is retried, and is duplicated five times at once.
-    const first = await processRenewalBonus({ renewalId }, at(T0));
+    const first = await processRenewalBonus({ renewalId }, at(T3));
     expect(first).toMatchObject({ outcome: 'GRANTED', points: 1800 });
-    expect(await processRenewalBonus({ renewalId }, at(T0))).toMatchObject({ outcome: 'ALREADY_DONE', points: 0 });
-    const raced = await Promise.all(Array.from({ length: 5 }, () => processRenewalBonus({ renewalId }, at(T0))));
+    expect(await processRenewalBonus({ renewalId }, at(T3))).toMatchObject({ outcome: 'ALREADY_DONE', points: 0 });
+    const raced = await Promise.all(Array.from({ length: 5 }, () => processRenewalBonus({ renewalId }, at(T3))));
     expect(raced.map((r) => r.outcome)).toEqual(Array(5).fill('ALREADY_DONE'));
 
     const entries = await bonusEntries(memberId);
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ amount: 1800, causeType: 'CONTRACT', causeRef: renewalId, idempotencyKey: `renewal:${renewalId}` });
     const granted = await prisma.contractRenewal.findUniqueOrThrow({ where: { id: renewalId } });
-    expect(granted).toMatchObject({ bonusPoints: 1800, bonusEntryId: entries[0]!.id, bonusGrantedAt: T0 });
+    expect(granted).toMatchObject({ bonusPoints: 1800, bonusEntryId: entries[0]!.id, bonusGrantedAt: T3 });
     expect(renewalBonusStatus(granted)).toBe('GRANTED');
-    expect((await prisma.outboxEvent.findUniqueOrThrow({ where: { id: renewalId } })).completedAt).toEqual(T0);
+    expect((await prisma.outboxEvent.findUniqueOrThrow({ where: { id: renewalId } })).completedAt).toEqual(T3);
     // Available at once, in a lot with the normal expiry, and it counts as activity.
     const member = await memberOf(memberId);
-    expect([member.availablePoints, member.pendingPoints, member.lastActivityAt]).toEqual([1800, 0, T0]);
+    expect([member.availablePoints, member.pendingPoints, member.lastActivityAt]).toEqual([1800, 0, T3]);
     const lot = await prisma.pointLot.findUniqueOrThrow({ where: { entryId: entries[0]!.id } });
-    expect(lot).toMatchObject({ points: 1800, remaining: 1800, availableAt: T0, expiresAt: addMonths(T0, 24) });
+    expect(lot).toMatchObject({ points: 1800, remaining: 1800, availableAt: T3, expiresAt: addMonths(T3, 24) });
   });
 
   it('the consecutive bonus stops at +50 %: the 5th renewal earns +40 %, the 7th +50 % (not +60 %)', async () => {
     const { memberId, contractId } = await memberWithContract('BRONZE');
     const renewals: string[] = [];
-    for (let i = 1; i <= 7; i++) renewals.push((await extend(contractId, 12, `ext-${i}`)).renewalId);
+    // One extension a year, each when its term comes up for renewal.
+    for (let i = 1; i <= 7; i++) renewals.push((await extend(contractId, 12, `ext-${i}`, addMonths(T0, 12 * (i - 1)))).renewalId);
     // Granted while the member is still BRONZE (1 450 qualifying points then lift them to SILVER).
-    expect(await processRenewalBonus({ renewalId: renewals[6]! }, at(T0))).toMatchObject({ points: 750 });
-    expect(await processRenewalBonus({ renewalId: renewals[4]! }, at(T0))).toMatchObject({ points: 700 });
+    const last = at(addMonths(T0, 72));
+    expect(await processRenewalBonus({ renewalId: renewals[6]! }, last)).toMatchObject({ points: 750 });
+    expect(await processRenewalBonus({ renewalId: renewals[4]! }, last)).toMatchObject({ points: 700 });
     expect((await memberOf(memberId)).availablePoints).toBe(1450);
   });
 
@@ -149,9 +153,21 @@ describe('extensions', () => {
     expect(await prisma.outboxEvent.count()).toBe(1);
   });
 
-  it('different keys extend one contract in sequence, even concurrently', async () => {
+  it('each term is extended once, in sequence; concurrent extensions of one term with different keys give one renewal', async () => {
     const { contractId } = await memberWithContract('BRONZE');
-    await Promise.all(Array.from({ length: 6 }, (_, i) => extend(contractId, i % 2 ? 24 : 12, `ext-${i}`)));
+    let endsAt = addMonths(STARTS, 12);
+    for (let term = 0; term < 6; term++) {
+      const months = term % 2 ? 24 : 12;
+      const when = addDays(endsAt, -30);
+      const raced = await Promise.allSettled(
+        Array.from({ length: 4 }, (_, i) => extend(contractId, months, `ext-${term}-${i}`, when)),
+      );
+      expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const refused of raced.filter((r) => r.status === 'rejected')) {
+        expect(refused.reason).toMatchObject({ code: 'CONTRACT_NOT_UP_FOR_RENEWAL', endsAt: addMonths(endsAt, months) });
+      }
+      endsAt = addMonths(endsAt, months);
+    }
     const renewals = await prisma.contractRenewal.findMany({ where: { contractId }, orderBy: { sequence: 'asc' } });
     expect(renewals.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
     for (let i = 1; i < renewals.length; i++) expect(renewals[i]!.previousEndsAt).toEqual(renewals[i - 1]!.newEndsAt);
@@ -305,11 +321,12 @@ describe('cancellation and clawback', () => {
     const { memberId, contractId } = await memberWithContract('BRONZE');
     const old = await extend(contractId, 12, 'ext-1', T0);
     await processRenewalBonus({ renewalId: old.renewalId }, at(T0));
-    const recent = await extend(contractId, 12, 'ext-2', addDays(T0, 40));
-    await processRenewalBonus({ renewalId: recent.renewalId }, at(addDays(T0, 40)));
+    const T1 = addMonths(T0, 12); // the next term comes up for renewal
+    const recent = await extend(contractId, 12, 'ext-2', T1);
+    await processRenewalBonus({ renewalId: recent.renewalId }, at(T1));
     expect((await memberOf(memberId)).availablePoints).toBe(1050);
 
-    const cancelled = await cancelContract(at(addDays(T0, 45)), { contractId, idempotencyKey: 'c' }, billing);
+    const cancelled = await cancelContract(at(addDays(T1, 5)), { contractId, idempotencyKey: 'c' }, billing);
     expect(cancelled).toMatchObject({ pointsClawedBack: 550, renewalsClawedBack: 1 });
     expect((await memberOf(memberId)).availablePoints).toBe(500);
   });

@@ -5,6 +5,7 @@ import { extendContract, registerContract } from '../../src/domain/contracts/con
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
 import { createReward } from '../../src/domain/rewards/rewards.service.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { addMonths } from '../../src/domain/time.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { createTestApp, testLogger } from '../support/app.js';
@@ -329,7 +330,8 @@ beforeAll(async () => {
   bVoucher = { id: voucher.voucher.id, code: voucher.voucher.code };
   const contract = await registerContract(
     deps,
-    { memberId: bId, externalRef: 'contract-b', plan: 'p', startsAt: new Date(), termMonths: 24 },
+    // Started 23 months ago: up for renewal now.
+    { memberId: bId, externalRef: 'contract-b', plan: 'p', startsAt: addMonths(new Date(), -23), termMonths: 24 },
     storefront,
   );
   const renewal = await extendContract(deps, { contractId: contract.contractId, termMonths: 12, idempotencyKey: 'b3' }, storefront);

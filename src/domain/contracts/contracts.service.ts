@@ -1,10 +1,12 @@
 import { Decimal } from 'decimal.js';
-import { SYSTEM_ACTOR, type Caller } from '../../auth/principal.js';
+import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
 import type { ContractRenewal, ContractStatus, Tier } from '../../generated/prisma/client.js';
+import { assertRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import {
   AlreadyExistsError,
   ContractNotActiveError,
+  ContractNotUpForRenewalError,
   ForbiddenError,
   NotFoundError,
   PermanentJobError,
@@ -54,6 +56,30 @@ function checkDate(field: string, value: Date): Date {
 /** Contracts are changed by the billing system and staff, never by a member's own token. */
 function assertNotMember(caller: Caller): void {
   if (caller.actor.type === 'MEMBER') throw new ForbiddenError('Members cannot change contracts');
+}
+
+/**
+ * Who may extend a contract, and so cause a renewal bonus: the billing system
+ * (an API key; GraphQL requires its `contracts:write` scope), the system, and
+ * staff from SUPERVISOR up. Agents may not: a bonus is points granted on the
+ * caller's word, and an agent's word on points is goodwill, with its own
+ * authority and approval (docs/domain-rules.md).
+ */
+function assertMayExtend(caller: Caller): void {
+  assertNotMember(caller);
+  if (caller.actor.type === 'STAFF') assertRole(caller, 'SUPERVISOR', 'extend contracts');
+}
+
+/**
+ * A contract comes up for renewal `windowDays` before its end and can be
+ * extended once per term: after an extension the end has moved a term ahead,
+ * so the window is closed until the new term nears its end. The new end is
+ * therefore at most window + term ahead of now (the database's
+ * `contract_renewals_horizon` check holds it within 3 years).
+ */
+function assertUpForRenewal(contract: ContractRow, settings: ProgramSettings, now: Date): void {
+  const renewableFrom = addDays(contract.endsAt, -settings.renewal.windowDays);
+  if (now < renewableFrom) throw new ContractNotUpForRenewalError(contract.endsAt, renewableFrom);
 }
 
 /** Idempotency keys are per caller: two clients' keys never collide. */
@@ -177,18 +203,23 @@ export interface ExtensionResult {
 /**
  * Extends an active contract by a new term: under the contract's row lock it
  * records the renewal (sequence = earlier renewals + 1, new end = old end +
- * term), moves the contract's end, and writes the renewal-bonus outbox event
- * (event id = renewal id) in the same transaction, so an accepted extension is
- * never without its bonus job. One renewal per (caller, idempotency key): a
- * repeat, concurrent or not, replays; the same key for another contract or
- * term is an IdempotencyConflictError.
+ * term, the caller as the actor its bonus entry will name), moves the
+ * contract's end, and writes the renewal-bonus outbox event (event id =
+ * renewal id) in the same transaction, so an accepted extension is never
+ * without its bonus job. Only a contract up for renewal (within the program's
+ * `renewal.windowDays` before its end) can be extended, so once per term;
+ * unique (contract, previous end) makes a second renewal of one term
+ * impossible in the database too. Agents may not extend (`assertMayExtend`).
+ * One renewal per (caller, idempotency key): a repeat, concurrent or not,
+ * replays; the same key for another contract or term is an
+ * IdempotencyConflictError.
  */
 export async function extendContract(
   deps: ServiceDeps,
   input: ExtendContractInput,
   caller: Caller,
 ): Promise<Replayable<ExtensionResult>> {
-  assertNotMember(caller);
+  assertMayExtend(caller);
   const reference = checkReference(input);
   const termMonths = checkTerm('termMonths', input.termMonths);
   const key = checkIdempotencyKey(input.idempotencyKey);
@@ -198,6 +229,7 @@ export async function extendContract(
     const contract = await findContract(tx, reference, true);
     return once(tx, scopeOf('extendContract', caller), key, { contractId: contract.id, termMonths }, async () => {
       assertActive(contract, now);
+      assertUpForRenewal(contract, (await loadProgram(tx)).settings, now);
       const member = await tx.member.findUniqueOrThrow({ where: { id: contract.memberId }, select: { status: true } });
       if (member.status === 'CLOSED') throw new ValidationError('contractId', 'the member of this contract is closed');
       const earlier = await tx.contractRenewal.count({ where: { contractId: contract.id } });
@@ -279,6 +311,8 @@ interface RenewalRow {
   externalRef: string;
   sequence: number;
   termMonths: number;
+  requestedType: Actor['type'];
+  requestedBy: string;
   bonusGrantedAt: Date | null;
   clawedBackAt: Date | null;
 }
@@ -287,7 +321,8 @@ interface RenewalRow {
  * Grants the bonus of one renewal, exactly once: under the member's lock and
  * the renewal's row lock, a renewal that already has its bonus (or lost it to
  * a cancellation) is a no-op; otherwise one RENEWAL_BONUS entry (available at
- * once, a lot with the normal expiry, member activity) keyed `renewal:<id>` —
+ * once, a lot with the normal expiry, member activity, the actor who extended
+ * the contract) keyed `renewal:<id>` —
  * unique per member, so even a bookkeeping slip could not grant twice — the
  * renewal's bonus columns and the outbox event's completion commit together.
  * The bonus counts as qualifying points and may upgrade the tier at once.
@@ -303,6 +338,7 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): P
         ? tx.$queryRaw<RenewalRow[]>`
             SELECT r.id::text, r.contract_id::text AS "contractId", c.member_id::text AS "memberId",
                    c.external_ref AS "externalRef", r.sequence, r.term_months AS "termMonths",
+                   r.requested_type::text AS "requestedType", r.requested_by AS "requestedBy",
                    r.bonus_granted_at AS "bonusGrantedAt", r.clawed_back_at AS "clawedBackAt"
             FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id
             WHERE r.id = ${id}::uuid FOR UPDATE OF r`
@@ -333,7 +369,8 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): P
         pendingDelta: 0,
         causeType: 'CONTRACT',
         causeRef: id,
-        actor: SYSTEM_ACTOR,
+        // The bonus is the extension's effect: it names who extended, not the job that ran.
+        actor: { type: renewal.requestedType, id: renewal.requestedBy },
         idempotencyKey: bonusEntryKey(id),
         note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
         activity: true,

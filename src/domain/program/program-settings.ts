@@ -42,6 +42,8 @@ export const programSettingsSchema = z
       consecutiveBonusPercent: z.number().int().min(0).max(100),
       consecutiveBonusCapPercent: z.number().int().min(0).max(500),
       clawbackDays: z.number().int().min(0).max(365),
+      /** Days before a contract's end from which it can be extended (once per term). Settings stored before it existed read 90. */
+      windowDays: z.number().int().min(1).max(180).default(90),
     }),
     goodwill: z.object({
       perGestureLimit: moneyAmount,
@@ -93,6 +95,12 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
     capWindowDays: 30,
     capAmount: '100.00',
   },
-  renewal: { pointsPer12Months: 500, consecutiveBonusPercent: 10, consecutiveBonusCapPercent: 50, clawbackDays: 30 },
+  renewal: {
+    pointsPer12Months: 500,
+    consecutiveBonusPercent: 10,
+    consecutiveBonusCapPercent: 50,
+    clawbackDays: 30,
+    windowDays: 90,
+  },
   goodwill: { perGestureLimit: '25.00', perGesturePointsLimit: 2500, monthlyBudget: '500.00' },
 };

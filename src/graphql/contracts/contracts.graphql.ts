@@ -12,6 +12,7 @@ import { nowOf } from '../../domain/deps.js';
 import {
   AlreadyExistsError,
   ContractNotActiveError,
+  ContractNotUpForRenewalError,
   IdempotencyConflictError,
   NotFoundError,
 } from '../../domain/errors.js';
@@ -54,6 +55,17 @@ builder.objectType(ContractNotActiveError, {
   interfaces: [ErrorInterface],
   fields: (t) => ({
     status: t.expose('status', { type: ContractStatusEnum, description: 'The contract’s status (CANCELLED or EXPIRED).' }),
+  }),
+});
+
+builder.objectType(ContractNotUpForRenewalError, {
+  name: 'ContractNotUpForRenewalError',
+  description:
+    'The contract is not up for renewal: it can be extended once per term, from `renewableFrom` (the program’s renewal window before its end) until `endsAt`. Nothing was changed.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    endsAt: t.expose('endsAt', { type: 'DateTime', description: 'When the contract’s current term ends.' }),
+    renewableFrom: t.expose('renewableFrom', { type: 'DateTime', description: 'From when it can be extended.' }),
   }),
 });
 
@@ -290,9 +302,13 @@ builder.mutationFields((t) => ({
   extendContract: t.field({
     type: ExtendContractPayload,
     description:
-      'Extends an active contract by 12 or 24 months (billing system with `contracts:write`, or staff AGENT+) and queues its renewal bonus, granted exactly once: by default 500 points per 12 months × tier multiplier, +10 % per earlier renewal (up to +50 %).',
-    authScopes: { staff: 'AGENT', apiKey: 'contracts:write' },
-    errors: { types: [...CONTRACT_ERRORS], directResult: true, union: { name: 'ExtendContractResult' } },
+      'Extends an active contract by 12 or 24 months (billing system with `contracts:write`, or staff SUPERVISOR+) and queues its renewal bonus, granted exactly once: by default 500 points per 12 months × tier multiplier, +10 % per earlier renewal (up to +50 %). Only when the contract is up for renewal (by default within 90 days before its end), so once per term.',
+    authScopes: { staff: 'SUPERVISOR', apiKey: 'contracts:write' },
+    errors: {
+      types: [...CONTRACT_ERRORS, ContractNotUpForRenewalError],
+      directResult: true,
+      union: { name: 'ExtendContractResult' },
+    },
     args: { input: t.arg({ type: ExtendContractInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       extendContract(

@@ -97,6 +97,9 @@ const RenewalPolicy = builder.objectRef<ProgramSettings['renewal']>('RenewalPoli
     clawbackDays: t.exposeInt('clawbackDays', {
       description: 'Days within which a cancelled extension takes its bonus back.',
     }),
+    windowDays: t.exposeInt('windowDays', {
+      description: 'Days before a contract’s end from which it can be extended, once per term.',
+    }),
   }),
 });
 
@@ -277,6 +280,7 @@ const RenewalPolicyInput = builder.inputType('RenewalPolicyInput', {
     consecutiveBonusPercent: t.int({ required: false, description: 'Extra percent per consecutive renewal, 0–100.' }),
     consecutiveBonusCapPercent: t.int({ required: false, description: 'Most extra percent, 0–500.' }),
     clawbackDays: t.int({ required: false, description: 'Days within which a cancellation takes the bonus back.' }),
+    windowDays: t.int({ required: false, description: 'Days before a contract’s end from which it can be extended, 1–180.' }),
   }),
 });
 
