@@ -44,18 +44,12 @@ export function actorOf(principal: Principal): Actor {
 
 export const SYSTEM_ACTOR: Actor = { type: 'SYSTEM', id: 'treue' };
 
-/** ADMIN staff, or an API key with the `admin` scope. */
-export function isAdmin(principal: Principal): boolean {
-  return (
-    (principal.kind === 'staff' && principal.role === 'ADMIN') ||
-    (principal.kind === 'apiKey' && principal.scopes.has('admin'))
-  );
-}
-
-/** The staff role a principal acts with: staff their own, an admin-scoped API key ADMIN, anyone else none. */
+/** The staff role a principal acts with: staff their own, an API key with the `admin` scope ADMIN, anyone else none. */
 export function roleOf(principal: Principal): StaffRole | undefined {
   if (principal.kind === 'staff') return principal.role;
-  return isAdmin(principal) ? 'ADMIN' : undefined;
+  // An API key with the admin scope acts as an ADMIN (first-run setup, automation).
+  if (principal.kind === 'apiKey' && principal.scopes.has('admin')) return 'ADMIN';
+  return undefined;
 }
 
 /**
@@ -65,12 +59,17 @@ export function roleOf(principal: Principal): StaffRole | undefined {
  */
 export interface Caller {
   actor: Actor;
-  isAdmin: boolean;
   /** The staff role this caller acts with (an admin-scoped API key: ADMIN); absent for members, other keys and the system. */
   role?: StaffRole;
+  /** An API key's scopes; absent for everyone else. */
+  scopes?: ReadonlySet<ApiKeyScope>;
 }
 
 export const callerOf = (principal: Principal): Caller => {
   const role = roleOf(principal);
-  return { actor: actorOf(principal), isAdmin: isAdmin(principal), ...(role ? { role } : {}) };
+  return {
+    actor: actorOf(principal),
+    ...(role ? { role } : {}),
+    ...(principal.kind === 'apiKey' ? { scopes: principal.scopes } : {}),
+  };
 };

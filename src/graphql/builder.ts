@@ -4,19 +4,12 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import type { ApiKeyScope, Principal, StaffRole } from '../auth/principal.js';
+import { roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
+import { roleAtLeast } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
-
-const ROLE_RANK: Record<StaffRole, number> = { AGENT: 1, SUPERVISOR: 2, ADMIN: 3 };
-
-function hasRole(principal: Principal, role: StaffRole): boolean {
-  if (principal.kind === 'staff') return ROLE_RANK[principal.role] >= ROLE_RANK[role];
-  // An API key with the admin scope acts as an ADMIN (first-run setup, automation).
-  return principal.kind === 'apiKey' && principal.scopes.has('admin');
-}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -45,7 +38,7 @@ export const builder = new SchemaBuilder<{
   scopeAuth: {
     runScopesOnType: true,
     authScopes: ({ principal }) => ({
-      staff: (role) => hasRole(principal, role),
+      staff: (role) => roleAtLeast(roleOf(principal), role),
       apiKey: (scope) => principal.kind === 'apiKey' && (principal.scopes.has(scope) || principal.scopes.has('admin')),
       self: (memberId) => principal.kind === 'member' && principal.memberId === memberId,
       member: principal.kind === 'member',

@@ -24,7 +24,7 @@ let redis: Redis;
 let worker: Worker;
 let producer: Redis;
 let queues: OutboxQueues;
-const billing = { actor: { type: 'API_KEY' as const, id: 'billing' }, isAdmin: false };
+const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
 
 beforeAll(async () => {
   prisma = createTestPrisma();

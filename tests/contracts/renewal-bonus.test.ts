@@ -13,8 +13,8 @@ import { addDays, addMonths } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const billing = { actor: { type: 'API_KEY' as const, id: 'billing' }, isAdmin: false };
-const supervisor = { actor: { type: 'STAFF' as const, id: 'supervisor-1' }, isAdmin: false };
+const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+const supervisor = { actor: { type: 'STAFF' as const, id: 'supervisor-1' }, role: 'SUPERVISOR' as const };
 
 /** Service deps whose clock we can move. */
 function at(date: Date) {
@@ -230,7 +230,7 @@ describe('extensions', () => {
 
   it('a member cannot change contracts, not even their own', async () => {
     const { memberId, contractId } = await memberWithContract('BRONZE');
-    const self = { actor: { type: 'MEMBER' as const, id: memberId }, isAdmin: false };
+    const self = { actor: { type: 'MEMBER' as const, id: memberId } };
     await expect(extendContract(at(T0), { contractId, termMonths: 12, idempotencyKey: 'm' }, self)).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });

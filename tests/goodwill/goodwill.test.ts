@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { issueGoodwill, type IssueGoodwillInput, type StaffActor } from '../../src/domain/goodwill/goodwill.service.js';
+import type { Caller } from '../../src/auth/principal.js';
+import { issueGoodwill, type IssueGoodwillInput } from '../../src/domain/goodwill/goodwill.service.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { addMonths } from '../../src/domain/time.js';
 import { testLogger, useTestApp } from '../support/app.js';
@@ -95,7 +96,7 @@ describe('issueGoodwill within and above authority', () => {
 
   it('values points at the current pointValue, and holds gestures above the points limit whatever their value', async () => {
     const memberId = await app.enroll();
-    const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
+    const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
     await updateProgram(app.deps, { patch: { pointValue: '0.02' } }, admin);
     expect(await issue(points(memberId, 1300))).toMatchObject({
       status: 'PENDING_APPROVAL',
@@ -132,7 +133,7 @@ describe('issueGoodwill within and above authority', () => {
 
   it("counts the agent's GRANTED gestures of the calendar month (UTC) against the monthly budget", async () => {
     const memberId = await app.enroll();
-    const staff: StaffActor = { id: 'agent-m', role: 'AGENT' };
+    const staff: Caller = { actor: { type: 'STAFF', id: 'agent-m' }, role: 'AGENT' };
     const endOfJanuary = new Date('2026-01-31T23:59:59.000Z');
     const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
     const gesture = (amount: string): IssueGoodwillInput => ({
@@ -150,7 +151,7 @@ describe('issueGoodwill within and above authority', () => {
     expect((await give(endOfJanuary, '0.01')).status).toBe('PENDING_APPROVAL');
     expect((await give(endOfJanuary, '0.01')).status).toBe('PENDING_APPROVAL');
     // Another agent has their own budget.
-    expect((await issueGoodwill(at(endOfJanuary), gesture('1.00'), { id: 'agent-n', role: 'AGENT' })).status).toBe('GRANTED');
+    expect((await issueGoodwill(at(endOfJanuary), gesture('1.00'), { actor: { type: 'STAFF', id: 'agent-n' }, role: 'AGENT' })).status).toBe('GRANTED');
     // A new month, a new budget.
     expect((await give(new Date('2026-02-01T00:00:00.000Z'), '25.00')).status).toBe('GRANTED');
     const held = await prisma.goodwillAuditEntry.findMany({ where: { action: 'HELD_FOR_APPROVAL' } });

@@ -304,7 +304,7 @@ beforeAll(async () => {
   await resetDatabase(prisma);
   const aId = await app.enroll({ externalId: 'cust-a', email: 'a@example.com' });
   const bId = await app.enroll({ externalId: 'cust-b', email: 'b@example.com' });
-  const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+  const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
   const deps = { prisma, logger: testLogger };
   await earnPoints(deps, { memberId: aId, orderRef: 'a-order', orderTotal: '10', idempotencyKey: 'a1' }, storefront);
   const earned = await earnPoints(
@@ -315,7 +315,7 @@ beforeAll(async () => {
   a = { id: aId, token: await app.memberToken(aId) };
   b = { id: bId, externalId: 'cust-b', email: 'b@example.com', entryId: earned.entryId! };
   // Available points, a voucher and a reward for B, so that the voucher and reward probes have a target.
-  const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
+  const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
   await adjustPoints(deps, { memberId: bId, points: 100, reason: 'probe target', idempotencyKey: 'b2' }, admin);
   const voucher = await prisma.$transaction(async (tx) =>
     issueVoucher(tx, {

@@ -18,7 +18,7 @@ let logged: PrismaClient<'query'>;
 let prisma: Db;
 let app: ReturnType<typeof createTestApp>;
 let statements: string[] = [];
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
 
 /** A ceiling that leaves room for a field or two more, but not for a query per row. */
 const MAX_STATEMENTS = 8;

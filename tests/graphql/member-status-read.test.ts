@@ -18,8 +18,8 @@ import { statementsDuring } from '../support/statements.js';
  */
 const NOW = new Date();
 const deps = () => ({ prisma, logger: testLogger, now: () => NOW });
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
-const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
 const DAY = 86_400_000;
 
 const { prisma, app } = useTestApp(4);

@@ -13,7 +13,7 @@ import { statementsDuring } from '../support/statements.js';
  * earnPoints and redeemPoints answer with the member row their last write
  * returned (no read after COMMIT); the stored answer, and so a replay, has ids only.
  */
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 
 /** Service deps whose clock we can move. */
@@ -148,7 +148,7 @@ describe('statements of the hot mutations', () => {
   it('earnPoints (4) and redeemPoints (5) end with COMMIT: the payload reads nothing after it', async () => {
     const key = await app.apiKeyToken(['points:earn', 'points:redeem', 'members:read']);
     const memberId = await app.enroll();
-    const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
+    const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
     await adjustPoints(app.deps, { memberId, points: 100, reason: 'test grant', idempotencyKey: 'grant' }, admin);
     const earn = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename
       ... on EarnPointsPayload { points member { id tier balance { available pending } } } ... on Error { message } } }`;

@@ -5,8 +5,8 @@ import { runPointsMaintenance } from '../../src/domain/points/maintenance.servic
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
-const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, isAdmin: true };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
 
 /** Service deps whose clock we can move. */
 function at(date: Date) {

@@ -199,10 +199,10 @@ describe('updateProgram', () => {
   });
 
   it('the service itself refuses a non-admin caller, whoever calls it; nothing changes', async () => {
-    const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, isAdmin: false };
+    const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
     await expect(updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 50 } }, agent)).rejects.toBeInstanceOf(ForbiddenError);
     expect(await programVersion()).toBe(1);
-    const ada = { actor: { type: 'STAFF' as const, id: 'admin-ada' }, isAdmin: true };
+    const ada = { actor: { type: 'STAFF' as const, id: 'admin-ada' }, role: 'ADMIN' as const };
     expect((await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 50 } }, ada)).version).toBe(2);
   });
 

@@ -21,7 +21,7 @@ const REDEEM = `mutation($i: RedeemRewardInput!) { redeemReward(input: $i) { __t
   ... on Error { message code } } }`;
 const LIST = `query($all: Boolean) { rewards(first: 50, includeRetired: $all) { edges { node { name active } } } }`;
 
-const ADMIN: Caller = { actor: { type: 'STAFF', id: 'admin' }, isAdmin: true };
+const ADMIN: Caller = { actor: { type: 'STAFF', id: 'admin' }, role: 'ADMIN' };
 
 let prisma: PrismaClient;
 let app: ReturnType<typeof createTestApp>;

@@ -20,8 +20,8 @@ import { createTestPrisma, resetDatabase } from '../support/db.js';
  */
 let prisma: PrismaClient;
 let app: ReturnType<typeof createTestApp>;
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
-const supervisor = { actor: { type: 'STAFF' as const, id: 'sup-1' }, isAdmin: false };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const supervisor = { actor: { type: 'STAFF' as const, id: 'sup-1' }, role: 'SUPERVISOR' as const };
 
 const T = new Date('2026-06-01T12:00:00.000Z');
 const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
@@ -126,7 +126,7 @@ describe('repeat window', () => {
     await updateProgram(
       { prisma, logger: testLogger },
       { patch: { compensation: { baseBySeverity: { HIGH: '40.00' }, secondFailureFactor: 3 } } },
-      { actor: { type: 'STAFF', id: 'admin' }, isAdmin: true },
+      { actor: { type: 'STAFF', id: 'admin' }, role: 'ADMIN' },
     );
     const memberId = await memberIn('GOLD');
     await failAndCompensate(memberId, 'LOW', addDays(T, -40));

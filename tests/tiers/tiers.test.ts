@@ -11,7 +11,7 @@ import {
 } from '../../src/domain/tiers/tiers.service.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
 
 /** Service deps whose clock we can move. */
 function at(date: Date) {

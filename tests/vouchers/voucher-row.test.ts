@@ -18,8 +18,8 @@ import { statementsDuring } from '../support/statements.js';
  * COMMIT); the stored answer, and so a replay, has the outcome only. The row
  * must read exactly as Prisma reads it, Decimals included.
  */
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
-const agent = { actor: { type: 'STAFF' as const, id: 'agent' }, isAdmin: false };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const agent = { actor: { type: 'STAFF' as const, id: 'agent' }, role: 'AGENT' as const };
 
 const { prisma, app } = useTestApp();
 

@@ -18,7 +18,7 @@ import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedis
  */
 let prisma: PrismaClient;
 let redis: Redis;
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
 const config = loadConfig({
   NODE_ENV: 'test',
   JWT_SECRET: TEST_JWT_SECRET,

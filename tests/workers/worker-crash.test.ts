@@ -88,7 +88,7 @@ describe('a worker killed mid-way', () => {
     }));
     await prisma.member.createMany({ data: members });
     const memberIds = (await prisma.member.findMany({ select: { id: true } })).map((member) => member.id);
-    const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+    const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
     const deps = { prisma, logger: testLogger };
     for (let i = 0; i < memberIds.length; i += 10) {
       await Promise.all(

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
-import { SYSTEM_ACTOR, type StaffRole } from '../../auth/principal.js';
+import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
 import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
+import { assertRole, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
@@ -14,13 +15,21 @@ import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 
 /** A member of staff acting on goodwill: the agent who issues, the supervisor who decides. */
-export interface StaffActor {
+interface Staff {
   id: string;
   role: StaffRole;
 }
 
-const ROLE_RANK: Record<StaffRole, number> = { AGENT: 1, SUPERVISOR: 2, ADMIN: 3 };
-const atLeast = (staff: StaffActor, role: StaffRole) => ROLE_RANK[staff.role] >= ROLE_RANK[role];
+/**
+ * The staff member a caller acts as on goodwill, refused (ForbiddenError)
+ * below `role`. An admin-scoped API key acts as an ADMIN named `api-key:<id>`,
+ * so its gestures and decisions never share an agent id with a person.
+ */
+function staffOf(caller: Caller, role: StaffRole, action: string): Staff {
+  const own = assertRole(caller, role, action);
+  const id = caller.actor.type === 'API_KEY' ? `api-key:${caller.actor.id}` : caller.actor.id;
+  return { id, role: own };
+}
 
 export const GOODWILL_REASONS = [
   'DELAYED_DELIVERY',
@@ -144,10 +153,11 @@ function agentIdOf(value: string): string {
 export async function getAgentAuthority(
   deps: ServiceDeps,
   agentId: string | null | undefined,
-  staff: StaffActor,
+  caller: Caller,
 ): Promise<AgentAuthorityView> {
+  const staff = staffOf(caller, 'AGENT', 'read goodwill authority');
   const id = agentId == null ? staff.id : agentIdOf(agentId);
-  if (id !== staff.id && !atLeast(staff, 'SUPERVISOR')) {
+  if (id !== staff.id && !hasRole(caller, 'SUPERVISOR')) {
     throw new ForbiddenError("Only supervisors may read another agent's authority");
   }
   const now = nowOf(deps);
@@ -174,11 +184,11 @@ export interface SetAgentAuthorityInput {
 export async function setAgentAuthority(
   deps: ServiceDeps,
   input: SetAgentAuthorityInput,
-  staff: StaffActor,
+  caller: Caller,
 ): Promise<AgentAuthorityView> {
-  if (!atLeast(staff, 'SUPERVISOR')) throw new ForbiddenError('Only supervisors may set goodwill authority');
+  const staff = staffOf(caller, 'SUPERVISOR', 'set goodwill authority');
   const agentId = agentIdOf(input.agentId);
-  if (agentId === staff.id && !atLeast(staff, 'ADMIN')) {
+  if (agentId === staff.id && !hasRole(caller, 'ADMIN')) {
     throw new ForbiddenError('Supervisors cannot change their own goodwill authority');
   }
   const limit = (field: string, value: string | null | undefined) =>
@@ -370,9 +380,9 @@ async function lockGestureMember(tx: Tx, memberId: string, now: Date): Promise<L
 export async function issueGoodwill(
   deps: ServiceDeps,
   input: IssueGoodwillInput,
-  staff: StaffActor,
+  caller: Caller,
 ): Promise<Replayable<GoodwillResult>> {
-  if (!atLeast(staff, 'AGENT')) throw new ForbiddenError('Only staff may issue goodwill');
+  const staff = staffOf(caller, 'AGENT', 'issue goodwill');
   const memberId = check.uuid('memberId', input.memberId);
   const value = gestureValue(input);
   if (!(GOODWILL_REASONS as readonly string[]).includes(input.reason)) {
@@ -452,8 +462,7 @@ export interface GoodwillDecisionInput {
 }
 
 /** The gesture for a decision, refusing callers below SUPERVISOR and the agent who issued it. */
-async function gestureForDecision(deps: ServiceDeps, gestureId: string, staff: StaffActor, verb: string) {
-  if (!atLeast(staff, 'SUPERVISOR')) throw new ForbiddenError(`Only supervisors may ${verb} goodwill`);
+async function gestureForDecision(deps: ServiceDeps, gestureId: string, staff: Staff, verb: string) {
   const id = check.uuid('gestureId', gestureId);
   const gesture = await deps.prisma.goodwillGesture.findUnique({ where: { id }, select: { id: true, agentId: true } });
   if (!gesture) throw new NotFoundError('GoodwillGesture', id);
@@ -480,8 +489,9 @@ async function lockPendingGesture(tx: Tx, gestureId: string) {
 export async function approveGoodwill(
   deps: ServiceDeps,
   input: GoodwillDecisionInput,
-  staff: StaffActor,
+  caller: Caller,
 ): Promise<Replayable<GoodwillResult>> {
+  const staff = staffOf(caller, 'SUPERVISOR', 'approve goodwill');
   const { id, agentId } = await gestureForDecision(deps, input.gestureId, staff, 'approve');
   const note = input.note == null ? null : check.text('note', input.note, { max: 1000 });
   const key = checkIdempotencyKey(input.idempotencyKey ?? '');
@@ -518,8 +528,9 @@ export async function approveGoodwill(
 export async function rejectGoodwill(
   deps: ServiceDeps,
   input: GoodwillDecisionInput,
-  staff: StaffActor,
+  caller: Caller,
 ): Promise<GoodwillResult> {
+  const staff = staffOf(caller, 'SUPERVISOR', 'reject goodwill');
   const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
   const note = check.text('note', input.note ?? '', { max: 1000 });
   const now = nowOf(deps);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import { hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, recordResultSql, replay, type Replayable } from '../idempotency.js';
@@ -202,7 +203,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   const currency = input.currency == null ? null : check.currency('currency', input.currency);
   const explicit = input.points == null ? null : check.positivePoints('points', input.points);
   const key = checkIdempotencyKey(input.idempotencyKey);
-  if (explicit !== null && !caller.isAdmin) throw new ForbiddenError('Only admins may set an explicit amount of points');
+  if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
 
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
   return inPointTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now, answer) => {
@@ -332,7 +333,7 @@ export interface AdjustPointsInput {
 
 /** An admin's correction: a new signed entry, never an edit of an old one. */
 export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, caller: Caller) {
-  if (!caller.isAdmin) throw new ForbiddenError('Only admins may adjust points');
+  if (!hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may adjust points');
   const memberId = check.uuid('memberId', input.memberId);
   if (!Number.isInteger(input.points) || input.points === 0 || Math.abs(input.points) > check.MAX_POINTS) {
     throw new ValidationError('points', `must be a non-zero whole number between -${check.MAX_POINTS} and ${check.MAX_POINTS}`);

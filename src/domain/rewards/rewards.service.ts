@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma, type Reward } from '../../generated/prisma/client.js';
+import { hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import {
   ForbiddenError,
@@ -16,7 +17,7 @@ import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 
 function assertAdmin(caller: Caller): void {
-  if (!caller.isAdmin) throw new ForbiddenError('Only admins may change the rewards catalogue');
+  if (!hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may change the rewards catalogue');
 }
 
 function stockOf(value: number): number {
@@ -115,7 +116,7 @@ export async function retireReward(deps: ServiceDeps, input: { id: string }, cal
 
 /** Which rewards a caller sees: admins may include retired ones, everyone else only active ones. */
 export function rewardListWhere(caller: Caller, includeRetired?: boolean | null): Prisma.RewardWhereInput {
-  return includeRetired && caller.isAdmin ? {} : { active: true };
+  return includeRetired && hasRole(caller, 'ADMIN') ? {} : { active: true };
 }
 
 /** The catalogue, cheapest first. */

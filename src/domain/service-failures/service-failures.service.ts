@@ -9,6 +9,7 @@ import type {
   Severity,
   Tier,
 } from '../../generated/prisma/client.js';
+import { hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
@@ -343,7 +344,7 @@ export async function reviewServiceFailure(
   input: ReviewServiceFailureInput,
   caller: Caller,
 ): Promise<Replayable<{ failureId: string }>> {
-  if (caller.actor.type !== 'STAFF' && !caller.isAdmin) throw new ForbiddenError('Only supervisors may review failures');
+  if (caller.actor.type !== 'STAFF' && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only supervisors may review failures');
   const failureId = check.uuid('failureId', input.failureId);
   const note = check.text('note', input.note, { min: 3, max: 2000 });
   const key = checkIdempotencyKey(input.idempotencyKey);

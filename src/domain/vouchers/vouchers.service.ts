@@ -9,6 +9,7 @@ import {
   type VoucherKind,
   type VoucherStatus,
 } from '../../generated/prisma/client.js';
+import { hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, type Replayable } from '../idempotency.js';
@@ -436,7 +437,7 @@ export async function voidVoucher(
   input: VoidVoucherInput,
   caller: Caller,
 ): Promise<Replayable<{ voucherId: string }>> {
-  if (caller.actor.type !== 'STAFF' && !caller.isAdmin) throw new ForbiddenError('Only staff may void vouchers');
+  if (!hasRole(caller, 'AGENT')) throw new ForbiddenError('Only staff may void vouchers');
   const code = voucherCode('code', input.code);
   const reason = check.text('reason', input.reason, { min: 3, max: 500 });
   const key = checkIdempotencyKey(input.idempotencyKey);

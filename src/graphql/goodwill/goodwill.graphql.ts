@@ -1,11 +1,5 @@
-import type { Principal } from '../../auth/principal.js';
-import {
-  ForbiddenError,
-  GoodwillNotPendingError,
-  IdempotencyConflictError,
-  NotFoundError,
-  UnauthenticatedError,
-} from '../../domain/errors.js';
+import { callerOf } from '../../auth/principal.js';
+import { GoodwillNotPendingError, IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   approveGoodwill,
   getAgentAuthority,
@@ -14,7 +8,6 @@ import {
   rejectGoodwill,
   setAgentAuthority,
   type GoodwillResult,
-  type StaffActor,
 } from '../../domain/goodwill/goodwill.service.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
@@ -26,15 +19,6 @@ import {
   GoodwillReasonEnum,
   GoodwillStatusEnum,
 } from './goodwill-gesture.type.js';
-
-/** The staff member behind a request; an admin-scoped API key acts as an ADMIN of its own. */
-function staffOf(principal: Principal): StaffActor {
-  if (principal.kind === 'staff') return { id: principal.staffId, role: principal.role };
-  if (principal.kind === 'apiKey' && principal.scopes.has('admin')) {
-    return { id: `api-key:${principal.apiKeyId}`, role: 'ADMIN' };
-  }
-  throw principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError();
-}
 
 const GoodwillGestureFilter = builder.inputType('GoodwillGestureFilter', {
   description: 'Narrows a goodwill listing; all given conditions must hold.',
@@ -72,7 +56,7 @@ builder.queryFields((t) => ({
     description: 'An agent’s goodwill authority and what they granted this month. Agents read their own; supervisors anyone’s.',
     authScopes: { staff: 'AGENT' },
     args: { agentId: t.arg.string({ required: false, description: 'The agent’s staff id; the caller when omitted.' }) },
-    resolve: (_root, args, ctx) => getAgentAuthority(ctx.deps, args.agentId, staffOf(ctx.principal)),
+    resolve: (_root, args, ctx) => getAgentAuthority(ctx.deps, args.agentId, callerOf(ctx.principal)),
   }),
 }));
 
@@ -182,7 +166,7 @@ builder.mutationFields((t) => ({
       issueGoodwill(
         ctx.deps,
         { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
-        staffOf(ctx.principal),
+        callerOf(ctx.principal),
       ),
   }),
   approveGoodwill: t.field({
@@ -197,7 +181,7 @@ builder.mutationFields((t) => ({
     },
     args: { input: t.arg({ type: ApproveGoodwillInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      approveGoodwill(ctx.deps, { ...input, gestureId: gestureId(input.gestureId) }, staffOf(ctx.principal)),
+      approveGoodwill(ctx.deps, { ...input, gestureId: gestureId(input.gestureId) }, callerOf(ctx.principal)),
   }),
   rejectGoodwill: t.field({
     type: RejectGoodwillPayload,
@@ -210,7 +194,7 @@ builder.mutationFields((t) => ({
     },
     args: { input: t.arg({ type: RejectGoodwillInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      rejectGoodwill(ctx.deps, { ...input, gestureId: gestureId(input.gestureId) }, staffOf(ctx.principal)),
+      rejectGoodwill(ctx.deps, { ...input, gestureId: gestureId(input.gestureId) }, callerOf(ctx.principal)),
   }),
   setAgentAuthority: t.field({
     type: SetAgentAuthorityPayload,
@@ -219,7 +203,7 @@ builder.mutationFields((t) => ({
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'SetAgentAuthorityResult' } },
     args: { input: t.arg({ type: SetAgentAuthorityInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({
-      authority: await setAgentAuthority(ctx.deps, input, staffOf(ctx.principal)),
+      authority: await setAgentAuthority(ctx.deps, input, callerOf(ctx.principal)),
     }),
   }),
 }));
