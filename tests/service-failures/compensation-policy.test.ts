@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
-import { PermanentJobError } from '../../src/domain/errors.js';
+import { ForbiddenError, PermanentJobError } from '../../src/domain/errors.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import {
   reportServiceFailure,
@@ -256,6 +256,21 @@ describe('review of a held failure', () => {
     await reviewServiceFailure(at(T), { failureId, decision: 'DECLINE', note: 'already refunded', idempotencyKey: 'r1' }, supervisor);
     const failure = await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failureId } });
     expect(failure).toMatchObject({ status: 'NOT_ELIGIBLE', voucherId: null, decidedBy: 'sup-1' });
+    expect(await prisma.voucher.count({ where: { causeRef: failureId } })).toBe(0);
+  });
+
+  it('the service itself refuses an agent and a storefront key: the failure stays held, no voucher', async () => {
+    const { failureId } = await heldFailure();
+    const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
+    for (const caller of [agent, storefront]) {
+      await expect(
+        reviewServiceFailure(at(T), { failureId, decision: 'GRANT', note: 'let me through', idempotencyKey: 'r1' }, caller),
+      ).rejects.toBeInstanceOf(ForbiddenError);
+    }
+    expect(await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failureId } })).toMatchObject({
+      status: 'NEEDS_REVIEW',
+      decidedBy: null,
+    });
     expect(await prisma.voucher.count({ where: { causeRef: failureId } })).toBe(0);
   });
 

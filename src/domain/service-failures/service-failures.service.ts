@@ -9,7 +9,7 @@ import type {
   Severity,
   Tier,
 } from '../../generated/prisma/client.js';
-import { hasRole } from '../authorization.js';
+import { assertRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
@@ -336,15 +336,15 @@ export interface ReviewServiceFailureInput {
  * issues the compensation voucher the policy computed (COMPENSATED), DECLINE
  * makes it NOT_ELIGIBLE; the decision, its note and the supervisor are kept.
  * Only a NEEDS_REVIEW failure can be decided; the failure row is locked, so two
- * supervisors deciding at once cannot both succeed. Role checks (SUPERVISOR+)
- * are the GraphQL layer's; this refuses any caller that is not staff or admin.
+ * supervisors deciding at once cannot both succeed. Only supervisors and
+ * admins (an admin-scoped API key counts as ADMIN) may decide.
  */
 export async function reviewServiceFailure(
   deps: ServiceDeps,
   input: ReviewServiceFailureInput,
   caller: Caller,
 ): Promise<Replayable<{ failureId: string }>> {
-  if (caller.actor.type !== 'STAFF' && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only supervisors may review failures');
+  assertRole(caller, 'SUPERVISOR', 'review service failures');
   const failureId = check.uuid('failureId', input.failureId);
   const note = check.text('note', input.note, { min: 3, max: 2000 });
   const key = checkIdempotencyKey(input.idempotencyKey);
