@@ -26,7 +26,7 @@ const START = addMonths(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMo
 
 async function contractUpForRenewal(externalRef: string) {
   const memberId = await app.enroll();
-  const billing = { actor: { type: 'API_KEY' as const, id: 'registrar' }, isAdmin: false };
+  const billing = { actor: { type: 'API_KEY' as const, id: 'registrar' } };
   const { contractId } = await registerContract(
     app.deps,
     { memberId, externalRef, plan: 'mobile-l', startsAt: START, termMonths: 24 },
@@ -120,8 +120,8 @@ describe('extending a contract (issue 9, hole 1)', () => {
 
 describe('the renewal window', () => {
   const ENDS = new Date('2027-06-01T00:00:00.000Z');
-  const billing = { actor: { type: 'API_KEY' as const, id: 'billing' }, isAdmin: false };
-  const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, isAdmin: true, role: 'ADMIN' as const };
+  const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+  const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
   const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
 
   async function contractEnding() {
