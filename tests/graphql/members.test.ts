@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
+import { updateMember } from '../../src/domain/members/members.service.js';
 import { createTestApp } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
 
@@ -75,5 +76,54 @@ describe('members', () => {
     const status = await app.gql(UPDATE, { i: { id, status: 'CLOSED' } }, token);
     expect(status.data?.updateMember.__typename).toBe('ForbiddenError');
     expect((await prisma.member.findUniqueOrThrow({ where: { id } })).status).toBe('ACTIVE');
+  });
+});
+
+describe('member status changes (issue 9, hole 2)', () => {
+  const UPDATE = `mutation($i: UpdateMemberInput!) { updateMember(input: $i) {
+    __typename ... on UpdateMemberPayload { member { name status } } ... on Error { message } } }`;
+  const statusOf = async (id: string) => (await prisma.member.findUniqueOrThrow({ where: { id } })).status;
+
+  it('a storefront key with members:write can change details but cannot suspend, close or reactivate anyone', async () => {
+    const key = await app.apiKeyToken(['members:write', 'members:read']);
+    const id = await app.enroll({ name: 'Before' });
+    for (const status of ['SUSPENDED', 'CLOSED', 'PASSIVE']) {
+      const refused = await app.gql(UPDATE, { i: { id, status, name: 'After' } }, key);
+      expect(refused.data?.updateMember.__typename, status).toBe('ForbiddenError');
+    }
+    // Neither the status nor the name that came with it was written.
+    expect(await prisma.member.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'ACTIVE', name: 'Before' });
+    await prisma.member.update({ where: { id }, data: { status: 'SUSPENDED' } });
+    const reactivate = await app.gql(UPDATE, { i: { id, status: 'ACTIVE' } }, key);
+    expect(reactivate.data?.updateMember.__typename).toBe('ForbiddenError');
+    expect(await statusOf(id)).toBe('SUSPENDED');
+    const renamed = await app.gql(UPDATE, { i: { id, name: 'After' } }, key);
+    expect(renamed.data?.updateMember).toMatchObject({ __typename: 'UpdateMemberPayload', member: { name: 'After' } });
+  });
+
+  it('the service itself refuses a status change from an API key or an agent, whatever the GraphQL scope', async () => {
+    const id = await app.enroll();
+    const key = { actor: { type: 'API_KEY' as const, id: 'shop' }, isAdmin: false };
+    const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, isAdmin: false, role: 'AGENT' as const };
+    for (const caller of [key, agent]) {
+      await expect(updateMember(app.deps, { id, status: 'CLOSED' }, caller)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    }
+    expect(await statusOf(id)).toBe('ACTIVE');
+  });
+
+  it('supervisors and admins change status; agents get ForbiddenError', async () => {
+    const id = await app.enroll();
+    const agent = await app.staffToken('AGENT');
+    expect((await app.gql(UPDATE, { i: { id, status: 'SUSPENDED' } }, agent)).data?.updateMember.__typename).toBe('ForbiddenError');
+    expect(await statusOf(id)).toBe('ACTIVE');
+    const supervisor = await app.staffToken('SUPERVISOR');
+    const suspended = await app.gql(UPDATE, { i: { id, status: 'SUSPENDED' } }, supervisor);
+    expect(suspended.data?.updateMember).toMatchObject({ member: { status: 'SUSPENDED' } });
+    const adminKey = await app.apiKeyToken(['admin']);
+    const reactivated = await app.gql(UPDATE, { i: { id, status: 'ACTIVE' } }, adminKey);
+    expect(reactivated.data?.updateMember).toMatchObject({ member: { status: 'ACTIVE' } });
+    const admin = await app.staffToken('ADMIN');
+    const closed = await app.gql(UPDATE, { i: { id, status: 'CLOSED' } }, admin);
+    expect(closed.data?.updateMember).toMatchObject({ member: { status: 'CLOSED' } });
   });
 });

@@ -1,7 +1,8 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import type { MemberStatus, Tier } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
-import type { Principal } from '../../auth/principal.js';
+import type { Caller } from '../../auth/principal.js';
+import { assertRole } from '../authorization.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 
@@ -63,14 +64,19 @@ export interface UpdateMemberInput {
 
 /**
  * Changes a member's details. A member may change their own name, e-mail and
- * locale, nothing of anyone else, and never their own status.
+ * locale, nothing of anyone else. A status change (suspending holds the
+ * member's automatic grants, closing ends them, reactivating releases them) is
+ * a staff decision taken by a SUPERVISOR or above (an admin key counts as
+ * ADMIN): never by a member, a storefront key or an agent. A refused request
+ * writes nothing, not even its other fields.
  */
-export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, principal: Principal) {
+export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, caller: Caller) {
   const id = check.uuid('id', input.id);
-  if (principal.kind === 'member') {
-    if (principal.memberId !== id) throw new ForbiddenError('A member may only change their own details');
+  if (caller.actor.type === 'MEMBER') {
+    if (caller.actor.id !== id) throw new ForbiddenError('A member may only change their own details');
     if (input.status != null) throw new ForbiddenError('A member may not change their own status');
   }
+  if (input.status != null) assertRole(caller, 'SUPERVISOR', "change a member's status");
   const data: Prisma.MemberUpdateInput = {};
   if (input.email != null) data.email = check.email('email', input.email);
   if (input.name != null) data.name = check.text('name', input.name);

@@ -1,3 +1,4 @@
+import { callerOf } from '../../auth/principal.js';
 import { enrollMember, memberListWhere, updateMember } from '../../domain/members/members.service.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
@@ -86,7 +87,7 @@ const UpdateMemberInput = builder.inputType('UpdateMemberInput', {
     email: t.string({ required: false, description: 'New e-mail address.' }),
     name: t.string({ required: false, description: 'New display name.' }),
     locale: t.string({ required: false, description: 'New language tag.' }),
-    status: t.field({ type: MemberStatusEnum, required: false, description: 'New status (staff only).' }),
+    status: t.field({ type: MemberStatusEnum, required: false, description: 'New status (staff SUPERVISOR+ only).' }),
   }),
 });
 
@@ -104,7 +105,8 @@ builder.mutationFields((t) => ({
   }),
   updateMember: t.field({
     type: UpdateMemberPayload,
-    description: "Changes a member's details. Members may change their own name, e-mail and locale.",
+    description:
+      "Changes a member's details. Members may change their own name, e-mail and locale; the status is changed by staff SUPERVISOR+ only (ForbiddenError for anyone else).",
     authScopes: { staff: 'AGENT', apiKey: 'members:write', member: true },
     errors: {
       types: [...COMMON_ERRORS, AlreadyExistsError, NotFoundError],
@@ -114,7 +116,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: UpdateMemberInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const id = decodeId('Member', 'id', String(input.id));
-      const member = await updateMember(ctx.deps, { ...input, id }, ctx.principal);
+      const member = await updateMember(ctx.deps, { ...input, id }, callerOf(ctx.principal));
       return { memberId: member.id };
     },
   }),
