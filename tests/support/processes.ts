@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The service's own entry points as child processes (`src/main.ts`,
+ * `workers/main.ts`), run from TypeScript with `node --import tsx` — one
+ * process, so that a SIGKILL hits the service itself (the tsx CLI would fork
+ * a second one).
+ */
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything it printed so far (stdout and stderr), for failure messages. */
+  output(): string;
+  /** Resolves once a line matching `pattern` was printed; rejects when the process exits first or after `timeoutMs`. */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+const running = new Set<ServiceProcess>();
+
+/** Starts `entry` (relative to the repository) with exactly `env` on top of PATH/HOME. */
+export function startServiceProcess(entry: string, env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: ROOT,
+    // Not the test's environment: DATABASE_URL, REDIS_URL and friends must come from `env` only.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    text = (text + chunk.toString()).slice(-200_000);
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(handle);
+      for (const waiter of waiters) waiter();
+      resolve({ code, signal });
+    }),
+  );
+  const handle: ServiceProcess = {
+    child,
+    pid: child.pid!,
+    exited,
+    output: () => text,
+    kill: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    waitForLine: (pattern, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const line = text.split('\n').find((candidate) => pattern.test(candidate));
+          if (line !== undefined) return done(() => resolve(line));
+          if (child.exitCode !== null || child.signalCode !== null) {
+            return done(() => reject(new Error(`${entry} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${tail(text)}`)));
+          }
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`${entry} did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`))), timeoutMs);
+        const done = (settle: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          settle();
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+  running.add(handle);
+  return handle;
+}
+
+/** SIGKILLs every service process still running (for afterEach/afterAll). */
+export function killServiceProcesses(): void {
+  for (const handle of running) handle.kill('SIGKILL');
+}
+
+function tail(text: string): string {
+  return text.split('\n').slice(-30).join('\n');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Polls `probe` until it returns true; throws after `timeoutMs`. */
+export async function until(probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 100, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** True while a process with this pid exists (a zombie counts as gone). */
+export async function isAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat === undefined ? true : !/^\S+ \(.*\) Z/.test(stat);
+}
