@@ -10,8 +10,8 @@ import { AuthenticationError } from './auth/jwt.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { OutboxPublisher } from './domain/deps.js';
-import { DomainError } from './domain/errors.js';
 import type { GraphQLContext } from './graphql/context.js';
+import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
 import { getSchema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -96,20 +96,7 @@ export function createGraphQLHandler(
         deps: { prisma: deps.prisma, logger: requestLogger, outbox: deps.outbox },
       };
     },
-    maskedErrors: {
-      maskError: (error, message) => {
-        const graphqlError = error instanceof GraphQLError ? error : undefined;
-        const original = graphqlError ? graphqlError.originalError : error;
-        // Keep path and locations, so a client can tell which field failed.
-        const where = { nodes: graphqlError?.nodes, path: graphqlError?.path };
-        if (original instanceof DomainError) {
-          return new GraphQLError(original.message, { ...where, extensions: { code: original.code } });
-        }
-        if (graphqlError && !original) return graphqlError;
-        logger.error({ err: original ?? error, path: graphqlError?.path }, 'unexpected error');
-        return new GraphQLError(message, { ...where, extensions: { code: 'INTERNAL' } });
-      },
-    },
+    maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
     plugins: [
       EnvelopArmorPlugin({
         maxDepth: { n: 12 },
@@ -117,9 +104,10 @@ export function createGraphQLHandler(
         costLimit: { maxCost: 20_000 },
         maxTokens: { n: 2_000 },
         maxDirectives: { n: 20 },
-        blockFieldSuggestion: { enabled: config.isProduction },
+        // hideSchemaSuggestions instead: armor's pattern misses enum values ("Did you mean the enum value …").
+        blockFieldSuggestion: { enabled: false },
       }),
-      ...(config.introspection ? [] : [disableIntrospection()]),
+      ...(config.introspection ? [] : [disableIntrospection(), hideSchemaSuggestions()]),
       countOperations(metrics),
     ],
   });
