@@ -11,6 +11,7 @@ import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
+import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
 import { getSchema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
@@ -108,6 +109,7 @@ export function createGraphQLHandler(
         blockFieldSuggestion: { enabled: false },
       }),
       ...(config.introspection ? [] : [disableIntrospection(), hideSchemaSuggestions()]),
+      checkListCursors(logger),
       countOperations(metrics),
     ],
   });

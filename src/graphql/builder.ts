@@ -1,7 +1,7 @@
-import SchemaBuilder from '@pothos/core';
+import SchemaBuilder, { PothosValidationError } from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
-import RelayPlugin from '@pothos/plugin-relay';
+import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
@@ -10,6 +10,8 @@ import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/err
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -55,6 +57,16 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
+    // Every node has a UUID key: anything else is the caller's mistake, not a query to run.
+    decodeGlobalID: (globalID) => {
+      try {
+        const decoded = decodeGlobalID(globalID);
+        if (UUID.test(decoded.id)) return decoded;
+      } catch {
+        // the error below
+      }
+      throw new PothosValidationError('Argument "id" must be a global id returned by this API.');
+    },
     nodeQueryOptions: { description: 'Fetches any object by its global id; access rules of its type apply.' },
     nodesQueryOptions: false,
     nodeTypeOptions: { description: 'An object with a global id, refetchable through `node(id)`.' },

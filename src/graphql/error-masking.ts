@@ -1,3 +1,4 @@
+import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { DomainError } from '../domain/errors.js';
@@ -42,10 +43,27 @@ export interface ErrorMaskingOptions {
 }
 
 /**
+ * The caller's mistake, if `error` is one: a variable that does not coerce to
+ * its type (graphql's message names the variable and the path inside it), or
+ * an argument Pothos refuses (`first: -1`, a global id that is not one).
+ */
+function clientMistake(graphqlError: GraphQLError | undefined, original: unknown): string | undefined {
+  if (original instanceof PothosValidationError) return original.message;
+  if (!graphqlError || graphqlError.path) return undefined; // an error at a path is execution's, not input's
+  // Variable coercion: GraphQL errors all the way down, raised before any field ran.
+  if (original === undefined || original instanceof GraphQLError) {
+    return graphqlError.extensions.code === undefined ? graphqlError.message : undefined;
+  }
+  return undefined;
+}
+
+/**
  * yoga's `maskError`: every error raised while handling a request passes here.
  * - DomainError: its message and code.
+ * - the caller's mistake (see clientMistake): BAD_USER_INPUT, logged at debug level.
  * - GraphQL's own errors: as they are.
  * - anything else: "Unexpected error." (INTERNAL), logged at error level with the stack.
+ * Nothing a client sends produces an error-level line unless the server is at fault.
  */
 export function createErrorMasker({ logger, hideSuggestions }: ErrorMaskingOptions) {
   return (error: unknown, message: string): Error => {
@@ -55,6 +73,13 @@ export function createErrorMasker({ logger, hideSuggestions }: ErrorMaskingOptio
     const where = { nodes: graphqlError?.nodes, path: graphqlError?.path };
     if (original instanceof DomainError) {
       return new GraphQLError(original.message, { ...where, extensions: { code: original.code } });
+    }
+    const mistake = clientMistake(graphqlError, original);
+    if (mistake !== undefined) {
+      const text = hideSuggestions ? mistake.replace(SUGGESTION, '') : mistake;
+      logger.debug({ path: graphqlError?.path, error: text }, 'client error');
+      // yoga's `http` extension (the status of a request that cannot run) stays; yoga strips it from the response.
+      return new GraphQLError(text, { ...where, extensions: { ...graphqlError?.extensions, code: 'BAD_USER_INPUT' } });
     }
     if (graphqlError && !original) return hideSuggestions ? withoutSuggestions(graphqlError) : graphqlError;
     logger.error({ err: original ?? error, path: graphqlError?.path }, 'unexpected error');

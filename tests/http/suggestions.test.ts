@@ -15,24 +15,24 @@ function handler(env: Record<string, string>) {
 
 /** Typos an anonymous caller can send to fish for names of the schema. */
 const PROBES: { label: string; query: string; variables?: Record<string, unknown>; hidden: string }[] = [
-  { label: 'an enum literal', query: '{ members(filter: { status: ACTIVX }) { totalCount } }', hidden: 'ACTIVE' },
+  { label: 'an enum literal', query: '{ members(filter: { status: ACTIVX }) { edges { cursor } } }', hidden: 'ACTIVE' },
   {
     label: 'an enum variable',
-    query: 'query($s: MemberStatus) { members(filter: { status: $s }) { totalCount } }',
+    query: 'query($s: MemberStatus) { members(filter: { status: $s }) { edges { cursor } } }',
     variables: { s: 'SUSPENDEX' },
     hidden: 'SUSPENDED',
   },
-  { label: 'a root field', query: '{ membersx { totalCount } }', hidden: '"members"' },
+  { label: 'a root field', query: '{ membersx { edges { cursor } } }', hidden: '"members"' },
   { label: 'an object field', query: '{ program { currencyx } }', hidden: '"currency"' },
-  { label: 'an argument', query: '{ members(filterx: {}) { totalCount } }', hidden: '"filter"' },
-  { label: 'an input field literal', query: '{ members(filter: { statusx: ACTIVE }) { totalCount } }', hidden: '"status"' },
+  { label: 'an argument', query: '{ members(filterx: {}) { edges { cursor } } }', hidden: '"filter"' },
+  { label: 'an input field literal', query: '{ members(filter: { statusx: ACTIVE }) { edges { cursor } } }', hidden: '"status"' },
   {
     label: 'an input field variable',
-    query: 'query($f: MemberFilter) { members(filter: $f) { totalCount } }',
+    query: 'query($f: MemberFilter) { members(filter: $f) { edges { cursor } } }',
     variables: { f: { searchx: 'a' } },
     hidden: '"search"',
   },
-  { label: 'a type name', query: 'query($f: MemberFiltex) { members(filter: $f) { totalCount } }', hidden: 'MemberFilter"' },
+  { label: 'a type name', query: 'query($f: MemberFiltex) { members(filter: $f) { edges { cursor } } }', hidden: 'MemberFilter"' },
 ];
 
 async function messagesFor(yoga: ReturnType<typeof handler>, probe: (typeof PROBES)[number]) {

@@ -71,6 +71,7 @@ builder.objectType(ContractNotUpForRenewalError, {
 
 export const ContractRef = builder.prismaNode('Contract', {
   id: { field: 'id' },
+  nullable: true,
   description: 'A member’s contract (subscription) with the company; each extension earns a renewal bonus.',
   authScopes: (contract) => contractVisibility(contract.memberId),
   fields: (t) => ({
@@ -99,6 +100,7 @@ export const ContractRef = builder.prismaNode('Contract', {
 
 export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
   id: { field: 'id' },
+  nullable: true,
   description: 'One extension of a contract; it earns exactly one renewal bonus.',
   // The owner decides visibility, so it is loaded with every renewal.
   include: { contract: { select: { memberId: true } } },

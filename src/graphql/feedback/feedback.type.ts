@@ -25,6 +25,7 @@ const recoveryVisibility = (memberId: string) => ({
 
 export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },
+  nullable: true,
   description: 'A customer-service case of a member: channel, timing, contacts and resolution.',
   authScopes: (serviceCase) => recoveryVisibility(serviceCase.memberId),
   fields: (t) => ({
@@ -54,6 +55,7 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
 
 export const FeedbackRef = builder.prismaNode('Feedback', {
   id: { field: 'id' },
+  nullable: true,
   description: 'An NPS answer (0–10) and/or a CSAT score (1–5) of a member, optionally about a service case.',
   authScopes: (feedback) => recoveryVisibility(feedback.memberId),
   fields: (t) => ({

@@ -59,6 +59,7 @@ const STAFF_ONLY = { staff: 'AGENT' } as const;
 
 export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },
+  nullable: true,
   description:
     'A goodwill gesture: points or a voucher an agent gave a member, granted within authority or decided by a supervisor.',
   authScopes: (gesture) => ({ staff: 'AGENT', self: gesture.memberId }),

@@ -35,6 +35,8 @@ const PointsExpiry = builder.objectRef<{ expiresAt: Date; points: number }>('Poi
 
 export const MemberRef = builder.prismaNode('Member', {
   id: { field: 'id' },
+  // Here and on every node type: node(id) of an unknown id answers null (findUnique), not a masked not-found error.
+  nullable: true,
   description: 'A customer enrolled in the loyalty program.',
   authScopes: (member) => memberVisibility(member.id),
   fields: (t) => ({
@@ -78,6 +80,7 @@ export const MemberRef = builder.prismaNode('Member', {
 
 export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   id: { field: 'id' },
+  nullable: true,
   description: 'An immutable change of a member’s points.',
   authScopes: (entry) => memberVisibility(entry.memberId),
   fields: (t) => ({

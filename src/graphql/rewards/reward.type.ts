@@ -11,6 +11,7 @@ export const REWARD_READERS = {
 
 export const RewardRef = builder.prismaNode('Reward', {
   id: { field: 'id' },
+  nullable: true,
   description: 'Something members buy with points: the price in points buys a REWARD voucher.',
   authScopes: REWARD_READERS,
   fields: (t) => ({

@@ -72,6 +72,7 @@ function programCurrency(ctx: GraphQLContext): Promise<string> {
 
 export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   id: { field: 'id' },
+  nullable: true,
   description: 'A bad experience of a member (a late delivery, a billing error, …), compensated once by a voucher.',
   authScopes: (failure) => serviceFailureVisibility(failure.memberId),
   fields: (t) => ({

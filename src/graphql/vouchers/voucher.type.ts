@@ -34,6 +34,7 @@ export const voucherVisibility = (memberId: string) => ({
 
 export const VoucherRef = builder.prismaNode('Voucher', {
   id: { field: 'id' },
+  nullable: true,
   description: 'A voucher a member can redeem once at checkout.',
   authScopes: (voucher) => voucherVisibility(voucher.memberId),
   fields: (t) => ({

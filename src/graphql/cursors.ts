@@ -1,0 +1,103 @@
+import { decodeBase64, decodeCursorChunk } from '@pothos/core';
+import {
+  GraphQLError,
+  Kind,
+  TypeInfo,
+  getNamedType,
+  getOperationAST,
+  visit,
+  visitWithTypeInfo,
+  type ArgumentNode,
+  type DocumentNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Logger } from '../logger.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether `value` is a cursor this API hands out: every list is a Prisma
+ * connection ordered by a UUID primary key, so a cursor is Pothos's `GPC:`
+ * encoding of one UUID.
+ */
+export function isListCursor(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const decoded = decodeBase64(value);
+    if (!decoded.startsWith('GPC:')) return false;
+    const key = decodeCursorChunk(decoded.slice(4));
+    return typeof key === 'string' && UUID.test(key);
+  } catch {
+    return false;
+  }
+}
+
+interface CursorArgument {
+  node: ArgumentNode;
+  field: string;
+}
+
+/** The `after`/`before` arguments of connection fields in the operation and the document's fragments. */
+function cursorArguments(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): CursorArgument[] {
+  const found: CursorArgument[] = [];
+  const typeInfo = new TypeInfo(schema);
+  const roots = [operation, ...document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION)];
+  for (const root of roots) {
+    visit(
+      root,
+      visitWithTypeInfo(typeInfo, {
+        Argument(node) {
+          if (node.name.value !== 'after' && node.name.value !== 'before') return;
+          const field = typeInfo.getFieldDef();
+          if (field && getNamedType(field.type).name.endsWith('Connection')) found.push({ node, field: field.name });
+        },
+      }),
+    );
+  }
+  return found;
+}
+
+/**
+ * Refuses a cursor the API did not hand out, before anything runs, with a
+ * BAD_USER_INPUT naming the argument. (Pothos would throw an untyped error on
+ * one that does not decode, and a decodable one around a non-UUID would reach
+ * PostgreSQL as a uuid syntax error.) Found arguments are kept per parsed
+ * operation (yoga caches parsed documents), so a repeated query is not walked again.
+ */
+export function checkListCursors(logger: Logger): Plugin {
+  const byOperation = new WeakMap<OperationDefinitionNode, CursorArgument[]>();
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => {
+      const operation = getOperationAST(args.document, args.operationName);
+      if (!operation) return; // execution reports it
+      let cursors = byOperation.get(operation);
+      if (!cursors) {
+        cursors = cursorArguments(args.schema, args.document, operation);
+        byOperation.set(operation, cursors);
+      }
+      const errors: GraphQLError[] = [];
+      for (const { node, field } of cursors) {
+        const value =
+          node.value.kind === Kind.VARIABLE
+            ? args.variableValues?.[node.value.name.value]
+            : node.value.kind === Kind.STRING
+              ? node.value.value
+              : null;
+        if (value != null && !isListCursor(value)) {
+          errors.push(
+            new GraphQLError(`Argument "${node.name.value}" of "${field}" is not a cursor of this list.`, {
+              nodes: node,
+              extensions: { code: 'BAD_USER_INPUT' },
+            }),
+          );
+        }
+      }
+      if (errors.length > 0) {
+        logger.debug({ error: errors.map((error) => error.message).join(' ') }, 'client error');
+        setResultAndStopExecution({ errors });
+      }
+    },
+  };
+}
