@@ -127,3 +127,27 @@ describe('member status changes (issue 9, hole 2)', () => {
     expect(closed.data?.updateMember).toMatchObject({ member: { status: 'CLOSED' } });
   });
 });
+
+describe('member search (issue 9, hole 10)', () => {
+  const SEARCH = `query($s: String!) { members(first: 50, filter: { search: $s }) { edges { node { name } } } }`;
+
+  it('"%", "_" and "\\" in a search match themselves, not everyone', async () => {
+    const agent = await app.staffToken('AGENT');
+    await app.enroll({ name: 'Plain Person', email: 'plain@example.com' });
+    await app.enroll({ name: '100% Customer', email: 'percent@example.com' });
+    await app.enroll({ name: 'Under_Score', email: 'under@example.com' });
+    await app.enroll({ name: 'Back\\slash', email: 'back@example.com' });
+    await app.enroll({ name: 'Mail Only', email: 'mail_only@example.com' });
+    const names = async (search: string) => {
+      const result = await app.gql(SEARCH, { s: search }, agent);
+      expect(result.errors).toBeUndefined();
+      return result.data!.members.edges.map((e: { node: { name: string } }) => e.node.name).sort();
+    };
+    expect(await names('%')).toEqual(['100% Customer']);
+    expect(await names('_')).toEqual(['Mail Only', 'Under_Score']);
+    expect(await names('\\')).toEqual(['Back\\slash']);
+    expect(await names('%%')).toEqual([]);
+    expect(await names('r_s')).toEqual(['Under_Score']);
+    expect(await names('0% c')).toEqual(['100% Customer']);
+  });
+});

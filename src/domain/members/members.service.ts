@@ -99,13 +99,22 @@ export interface MemberFilter {
   search?: string | null;
 }
 
+/**
+ * The text as a literal inside a LIKE pattern: Prisma's `contains` puts it
+ * between `%` unescaped, so `%`, `_` and `\` would be wildcards (or an escape)
+ * and "%" would match everyone. Backslash is PostgreSQL's default LIKE escape.
+ */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
 /** The `where` of a member listing; the GraphQL connection pages over it. */
 export function memberListWhere(filter: MemberFilter | null | undefined): Prisma.MemberWhereInput {
   const where: Prisma.MemberWhereInput = {};
   if (filter?.status) where.status = filter.status;
   if (filter?.tier) where.tier = filter.tier;
   if (filter?.search != null) {
-    const search = check.text('filter.search', filter.search, { min: 1, max: 100 });
+    const search = escapeLike(check.text('filter.search', filter.search, { min: 1, max: 100 }));
     where.OR = [
       { email: { contains: search, mode: 'insensitive' } },
       { name: { contains: search, mode: 'insensitive' } },
