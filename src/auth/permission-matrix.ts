@@ -1,0 +1,144 @@
+import { API_KEY_SCOPES } from './principal.js';
+
+/**
+ * Who may call what: every root field of the GraphQL schema (and `node`) × every
+ * kind of caller. This table is the intent; `tests/permissions/permission-matrix.test.ts`
+ * checks every cell through real requests and fails when a root field has no row,
+ * and `npm run permissions:doc` prints it as `docs/permissions.md`.
+ *
+ * Callers: no token; a member token acting on its own data (`memberSelf`) or
+ * aiming at another member's (`memberOther`); an API key carrying exactly one
+ * scope; a staff token of each role.
+ *
+ * Cells:
+ * - `allow`: the call succeeds (a mutation really does what it says).
+ * - `deny`: ForbiddenError / UnauthenticatedError (or null for a read), nothing
+ *   written. A member aiming at another member is answered exactly as if that
+ *   member, voucher or contract did not exist.
+ * - `own`: allowed on the caller's own data only (a member's own member, vouchers,
+ *   contracts, rewards and feedback; an agent's own goodwill authority); another's
+ *   is denied without revealing whether it exists.
+ */
+export type Access = 'allow' | 'deny' | 'own';
+
+export const CALLER_KINDS = [
+  'anonymous',
+  'memberSelf',
+  'memberOther',
+  ...API_KEY_SCOPES,
+  'AGENT',
+  'SUPERVISOR',
+  'ADMIN',
+] as const;
+export type CallerKind = (typeof CALLER_KINDS)[number];
+
+/** How the table names a caller kind to readers. */
+export const CALLER_KIND_LABELS: Record<CallerKind, string> = {
+  anonymous: 'anonymous',
+  memberSelf: 'member (self)',
+  memberOther: 'member (other)',
+  'members:read': 'key `members:read`',
+  'members:write': 'key `members:write`',
+  'points:earn': 'key `points:earn`',
+  'points:redeem': 'key `points:redeem`',
+  'vouchers:redeem': 'key `vouchers:redeem`',
+  'failures:report': 'key `failures:report`',
+  'contracts:write': 'key `contracts:write`',
+  admin: 'key `admin`',
+  AGENT: 'AGENT',
+  SUPERVISOR: 'SUPERVISOR',
+  ADMIN: 'ADMIN',
+};
+
+/**
+ * One row in CALLER_KINDS order. A tuple, so that a missing or extra cell is a
+ * type error; `memberOther` is never `own` (it is the other side of `own`).
+ */
+type Cells = readonly [
+  anonymous: Access,
+  memberSelf: Access,
+  memberOther: 'allow' | 'deny',
+  membersRead: Access,
+  membersWrite: Access,
+  pointsEarn: Access,
+  pointsRedeem: Access,
+  vouchersRedeem: Access,
+  failuresReport: Access,
+  contractsWrite: Access,
+  adminKey: Access,
+  agent: Access,
+  supervisor: Access,
+  admin: Access,
+];
+
+export interface PermissionRow {
+  readonly access: Readonly<Record<CallerKind, Access>>;
+  readonly note?: string;
+}
+
+export type RootType = 'Query' | 'Mutation' | 'Subscription';
+
+function row(cells: Cells, note?: string): PermissionRow {
+  const access = Object.fromEntries(CALLER_KINDS.map((kind, i) => [kind, cells[i]])) as Record<CallerKind, Access>;
+  return note === undefined ? { access } : { access, note };
+}
+
+// Short names keep the table readable as a table.
+const ok = 'allow';
+const __ = 'deny';
+const own = 'own';
+
+// prettier-ignore
+export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string, PermissionRow>>>> = {
+  //                          anon mSelf mOther m:read m:write p:earn p:redeem v:redeem f:report c:write admin AGENT SUPER ADMIN
+  Query: {
+    agentAuthority:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   own,  ok,   ok], 'Agents read their own authority; supervisors and admins anyone’s.'),
+    contractByExternalRef: row([__, own, __,    ok,    __,     __,    __,      __,      __,      ok,     ok,   ok,   ok,   ok]),
+    goodwillGestures:      row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    me:                    row([__, own, __,    __,    __,     __,    __,      __,      __,      __,     __,   __,   __,   __], 'Member tokens only; always the caller’s own member.'),
+    member:                row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    memberByExternalId:    row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    members:               row([__, __,  __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    node:                  row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The rules of the object’s type apply; this row is for a Member id.'),
+    program:               row([__, ok,  ok,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The audit trail `changes` inside is for admins only.'),
+    rewards:               row([__, ok,  ok,    ok,    __,     __,    ok,      __,      __,      __,     ok,   ok,   ok,   ok], 'Retired rewards only for admins.'),
+    serviceFailures:       row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    tiers:                 row([__, ok,  ok,    ok,    ok,     ok,    ok,      ok,      ok,      ok,     ok,   ok,   ok,   ok], 'Any authenticated caller.'),
+    validateVoucher:       row([__, own, __,    ok,    __,     __,    __,      ok,      __,      __,     ok,   ok,   ok,   ok], 'Another member’s code reads as NOT_FOUND to a member.'),
+    voucher:               row([__, own, __,    ok,    __,     __,    __,      ok,      __,      __,     ok,   ok,   ok,   ok]),
+  },
+  Mutation: {
+    adjustPoints:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    approveGoodwill:       row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Never the agent who issued the gesture.'),
+    cancelContract:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      ok,     ok,   __,   ok,   ok], 'It can take renewal bonuses back, so not agents.'),
+    createApiKey:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    createReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    earnPoints:            row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   __,   __,   ok], 'An explicit amount of points: admins only.'),
+    enrollMember:          row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    extendContract:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      ok,     ok,   __,   ok,   ok], 'Only a contract up for renewal, once per term; not agents (docs/domain-rules.md).'),
+    issueGoodwill:         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Above the agent’s authority it waits for a supervisor.'),
+    recordServiceCase:     row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    redeemPoints:          row([__, __,  __,    __,    __,     __,    ok,      __,      __,      __,     ok,   __,   __,   ok]),
+    redeemReward:          row([__, own, __,    __,    __,     __,    ok,      __,      __,      __,     ok,   __,   __,   ok]),
+    redeemVoucher:         row([__, __,  __,    __,    __,     __,    __,      ok,      __,      __,     ok,   __,   __,   ok]),
+    refundOrder:           row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    registerContract:      row([__, __,  __,    __,    __,     __,    __,      __,      __,      ok,     ok,   ok,   ok,   ok]),
+    rejectGoodwill:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Never the agent who issued the gesture.'),
+    reportServiceFailure:  row([__, __,  __,    __,    __,     __,    __,      __,      ok,      __,     ok,   ok,   ok,   ok]),
+    resolveServiceCase:    row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    retireReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    reviewServiceFailure:  row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok]),
+    setAgentAuthority:     row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Supervisors not their own.'),
+    submitFeedback:        row([__, own, __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    updateMember:          row([__, own, __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Members change their name, e-mail and locale, never a status.'),
+    updateProgram:         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    updateReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    voidVoucher:           row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+  },
+  Subscription: {},
+};
+
+/** The row of a root field, or undefined when the table has none. */
+export function permissionOf(type: RootType, field: string): PermissionRow | undefined {
+  return Object.hasOwn(PERMISSION_MATRIX[type], field) ? PERMISSION_MATRIX[type][field] : undefined;
+}
