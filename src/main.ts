@@ -14,6 +14,8 @@ import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
  * starts a private PostgreSQL, without REDIS_URL a private redis-server (both
  * keep their data under DATA_DIR); then it applies migrations and starts the
  * workers (in this process) and the API (WEB_CONCURRENCY processes, src/cluster.ts).
+ * `TREUE_ROLE=api` (`npm run api`) or `workers` runs one side only, on the
+ * DATABASE_URL and REDIS_URL the other side uses too.
  *
  * SIGINT/SIGTERM: stop accepting and close the API, then the workers, Prisma,
  * and last the embedded Redis and PostgreSQL, within SHUTDOWN_DEADLINE_MS,
@@ -125,7 +127,7 @@ function main(): void {
   });
 
   startup.then(
-    (url) => logger.info({ url }, `Treue ready: GraphQL at ${url}`),
+    (url) => logger.info({ url, role: config.role }, url ? `Treue ready: GraphQL at ${url}` : 'Treue ready: workers running'),
     (error: unknown) => {
       if (error instanceof StartupAborted) return; // shutdown() is already under way
       if (stopping) {
@@ -139,14 +141,20 @@ function main(): void {
   );
 }
 
-/** Starts everything, handing each started piece to `own`; resolves with the GraphQL URL. */
+/** Starts everything, handing each started piece to `own`; resolves with the GraphQL URL (none for the workers role). */
 async function start(
   givenConfig: Config,
   logger: Logger,
   own: (resource: Resource) => void,
   checkpoint: () => void,
-): Promise<string> {
+): Promise<string | undefined> {
   const config = await withDevelopmentJwtSecret(givenConfig, logger);
+  const { role } = config;
+  if (role !== 'all' && (!config.databaseUrl || !config.redisUrl)) {
+    // Embedded servers are private to one process; the other side could not reach them.
+    throw new Error(`TREUE_ROLE=${role} runs one side of a deployment: set DATABASE_URL and REDIS_URL (unset TREUE_ROLE to run everything, embedded)`);
+  }
+  logger.info({ role }, role === 'all' ? 'running the API and the workers' : `running the ${role} only`);
   let databaseUrl = config.databaseUrl;
   if (databaseUrl) {
     logger.info({ databaseUrl: redact(databaseUrl) }, 'using PostgreSQL from DATABASE_URL');
@@ -183,9 +191,12 @@ async function start(
 
   const deps = { config, logger, prisma, redisUrl };
   // Workers first, so that shutdown (in reverse) closes the API before them.
-  const workers = await startWorkers(deps);
-  own({ name: 'workers', close: () => workers.close() });
-  checkpoint();
+  if (role !== 'api') {
+    const workers = await startWorkers(deps);
+    own({ name: 'workers', close: () => workers.close() });
+    checkpoint();
+  }
+  if (role === 'workers') return undefined;
 
   const api = await startApiProcesses({ ...deps, databaseUrl });
   own({ name: 'API', close: () => api.close() });

@@ -40,6 +40,11 @@ const envSchema = z
     /** Longest accepted lifetime of a token (exp − iat, or exp − now without iat), per kind of token. */
     JWT_MAX_LIFETIME_STAFF: durationSeconds('12h'),
     JWT_MAX_LIFETIME_MEMBER: durationSeconds('24h'),
+    /**
+     * What `npm start` (src/main.ts) runs: `all` (API and workers, embedded PostgreSQL/Redis when
+     * no URLs are given), `api` (`npm run api`) or `workers` — the last two need DATABASE_URL and REDIS_URL.
+     */
+    TREUE_ROLE: z.enum(['all', 'api', 'workers']).default('all'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Where the embedded PostgreSQL keeps its data when no DATABASE_URL is given. */
     DATA_DIR: z.string().default('.data'),
@@ -95,6 +100,7 @@ export interface Config {
     maxLifetimeSeconds: { staff: number; member: number };
   };
   logLevel: Env['LOG_LEVEL'];
+  role: Env['TREUE_ROLE'];
   dataDir: string;
   embeddedPostgresPort: number;
   embeddedRedisPort: number;
@@ -132,6 +138,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxLifetimeSeconds: { staff: env.JWT_MAX_LIFETIME_STAFF, member: env.JWT_MAX_LIFETIME_MEMBER },
     },
     logLevel: env.LOG_LEVEL,
+    role: env.TREUE_ROLE,
     dataDir: env.DATA_DIR,
     embeddedPostgresPort: env.EMBEDDED_POSTGRES_PORT,
     embeddedRedisPort: env.EMBEDDED_REDIS_PORT,
