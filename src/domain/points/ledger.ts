@@ -6,7 +6,8 @@ import {
   type LedgerEntryKind,
   type Member,
 } from '../../generated/prisma/client.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { MAX_POINTS } from '../validation.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
@@ -48,6 +49,20 @@ export async function lockMember(tx: RawSql, memberId: string): Promise<LockedMe
   return member;
 }
 
+/**
+ * Refuses (ValidationError on `field`, before anything is written) a grant of
+ * `points` that would take the member's balance (available + pending: the
+ * entry's balance_after, and so each of them) or lifetime points (which bound
+ * qualifying points) past what a PostgreSQL integer holds. Without it the
+ * database refuses the statement (22003) and the caller sees INTERNAL.
+ */
+export function assertRoomFor(member: LockedMember, points: number, field: string): void {
+  if (points <= 0) return;
+  if (member.available + member.pending + points > MAX_POINTS || member.lifetime + points > MAX_POINTS) {
+    throw new ValidationError(field, `would take the member's points past ${MAX_POINTS}, the most a balance can hold`);
+  }
+}
+
 export interface PostEntry {
   /** Chosen by the caller when it needs the id before the statement; else the database's. */
   id?: string;
@@ -63,6 +78,8 @@ export interface PostEntry {
   note?: string | null;
   /** Counts as member activity (earn, redeem, renewal): reactivates a PASSIVE member. */
   activity?: boolean;
+  /** The input field a grant past the balance limit is blamed on (`assertRoomFor`); default `points`. */
+  amountField?: string;
   now: Date;
 }
 
@@ -88,6 +105,7 @@ export async function postEntry(
   if (entry.amount !== entry.availableDelta + entry.pendingDelta) {
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
   }
+  assertRoomFor(member, entry.amount, entry.amountField ?? 'points');
   member.available += entry.availableDelta;
   member.pending += entry.pendingDelta;
   const balanceAfter = member.available + member.pending;
@@ -132,6 +150,8 @@ export interface OrderEarning {
   idempotencyKey: string;
   availableAt: Date;
   expiresAt: Date;
+  /** The input field a grant past the balance limit is blamed on (`assertRoomFor`); default `orderTotal`. */
+  amountField?: string;
   now: Date;
 }
 
@@ -164,6 +184,7 @@ export async function postOrderEarning(
     const { recorded, ...posted } = row;
     return { entryId: null, lotId: null, recorded, member: posted };
   }
+  assertRoomFor(member, points, earning.amountField ?? 'orderTotal');
   const pending = earning.availableAt > now;
   const availableDelta = pending ? 0 : points;
   const pendingDelta = pending ? points : 0;

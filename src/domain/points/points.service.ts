@@ -234,6 +234,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         idempotencyKey: `earnPoints:${key}`,
         availableAt: addDays(now, settings.returnWindowDays),
         expiresAt: addMonths(now, settings.pointExpiryMonths),
+        amountField: explicit === null ? 'orderTotal' : 'points',
         now,
       },
       [answer.sql(result)],

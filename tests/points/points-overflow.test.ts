@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
+import { issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
+import { adjustPoints, redeemPoints } from '../../src/domain/points/points.service.js';
+import { addMonths } from '../../src/domain/time.js';
+import { MAX_POINTS } from '../../src/domain/validation.js';
+import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
+import { useTestApp } from '../support/app.js';
+
+/**
+ * Issue 9, hole 9: balances are PostgreSQL integers. A grant that would take a
+ * member's balance (available + pending, the entry's balance_after) or lifetime
+ * points (qualifying points never exceed them) past 2^31 − 1 is a typed
+ * ValidationError that writes nothing, not INTERNAL (22003) from the database.
+ */
+const { prisma, app } = useTestApp();
+
+const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
+const ADJUST = `mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) {
+  __typename ... on ValidationError { field message } ... on Error { message } } }`;
+const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) {
+  __typename ... on ValidationError { field message } ... on Error { message } } }`;
+
+/** A member holding MAX_POINTS − `room` available points. */
+async function memberNearTheLimit(room: number) {
+  const memberId = await app.enroll();
+  await adjustPoints(app.deps, { memberId, points: MAX_POINTS - room, reason: 'near the limit', idempotencyKey: 'fill' }, admin);
+  return memberId;
+}
+
+async function snapshot(memberId: string) {
+  const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
+  const [entries, lots, orders, records] = await Promise.all([
+    prisma.ledgerEntry.count(),
+    prisma.pointLot.count(),
+    prisma.pointOrder.count(),
+    prisma.idempotencyRecord.count(),
+  ]);
+  return { available: member.availablePoints, pending: member.pendingPoints, lifetime: member.lifetimePoints, entries, lots, orders, records };
+}
+
+describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
+  it('adjustPoints past the limit is a ValidationError on points and writes nothing; up to the limit exactly is fine', async () => {
+    const memberId = await memberNearTheLimit(100);
+    const token = await app.staffToken('ADMIN');
+    const before = await snapshot(memberId);
+    const refused = await app.gql(ADJUST, { i: { memberId, points: 101, reason: 'one too many', idempotencyKey: 'over' } }, token);
+    expect(refused.errors).toBeUndefined();
+    expect(refused.data?.adjustPoints).toMatchObject({ __typename: 'ValidationError', field: 'points' });
+    expect(refused.data?.adjustPoints.message).toContain(String(MAX_POINTS));
+    expect(await snapshot(memberId)).toEqual(before);
+    const accepted = await app.gql(ADJUST, { i: { memberId, points: 100, reason: 'exactly full', idempotencyKey: 'full' } }, token);
+    expect(accepted.data?.adjustPoints.__typename).toBe('AdjustPointsPayload');
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).availablePoints).toBe(MAX_POINTS);
+  });
+
+  it('an explicit earn or an earn by the rule past the limit is a ValidationError naming its field; nothing written', async () => {
+    const memberId = await memberNearTheLimit(100);
+    const before = await snapshot(memberId);
+    const explicit = await app.gql(
+      EARN,
+      { i: { memberId, orderRef: 'big-1', orderTotal: '1.00', points: 200, idempotencyKey: 'e1' } },
+      await app.staffToken('ADMIN'),
+    );
+    expect(explicit.errors).toBeUndefined();
+    expect(explicit.data?.earnPoints).toMatchObject({ __typename: 'ValidationError', field: 'points' });
+    const byRule = await app.gql(
+      EARN,
+      { i: { memberId, orderRef: 'big-2', orderTotal: '500.00', idempotencyKey: 'e2' } },
+      await app.apiKeyToken(['points:earn']),
+    );
+    expect(byRule.errors).toBeUndefined();
+    expect(byRule.data?.earnPoints).toMatchObject({ __typename: 'ValidationError', field: 'orderTotal' });
+    expect(await snapshot(memberId)).toEqual(before);
+  });
+
+  it('lifetime points are held to the limit too, even when the balance has room', async () => {
+    const memberId = await memberNearTheLimit(100);
+    await redeemPoints(app.deps, { memberId, points: MAX_POINTS - 1000, idempotencyKey: 'spend' }, { actor: { type: 'API_KEY', id: 'shop' } });
+    const before = await snapshot(memberId);
+    expect([before.available, before.lifetime]).toEqual([900, MAX_POINTS - 100]);
+    await expect(
+      adjustPoints(app.deps, { memberId, points: 101, reason: 'lifetime over', idempotencyKey: 'lt' }, admin),
+    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'points' });
+    expect(await snapshot(memberId)).toEqual(before);
+  });
+
+  it('a goodwill gesture in points past the limit is a ValidationError and grants nothing', async () => {
+    const memberId = await memberNearTheLimit(100);
+    const before = await snapshot(memberId);
+    const gestures = await prisma.goodwillGesture.count();
+    const supervisor = { actor: { type: 'STAFF' as const, id: 'sup' }, role: 'SUPERVISOR' as const };
+    await expect(
+      issueGoodwill(
+        app.deps,
+        { memberId, kind: 'POINTS', points: 500, reason: 'LONG_WAIT', note: 'sorry', idempotencyKey: 'gw' },
+        supervisor,
+      ),
+    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'points' });
+    expect(await snapshot(memberId)).toEqual(before);
+    expect(await prisma.goodwillGesture.count()).toBe(gestures);
+  });
+
+  it('a renewal bonus past the limit fails its job with a ValidationError and writes nothing; the renewal stays pending', async () => {
+    const memberId = await memberNearTheLimit(100);
+    const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+    const startsAt = addMonths(new Date(), -11);
+    const { contractId } = await registerContract(app.deps, { memberId, externalRef: 'C-full', plan: 'p', startsAt, termMonths: 12 }, billing);
+    const { renewalId } = await extendContract(app.deps, { contractId, termMonths: 12, idempotencyKey: 'r' }, billing);
+    const before = await snapshot(memberId);
+    await expect(processRenewalBonus({ renewalId }, app.deps)).rejects.toMatchObject({ code: 'VALIDATION' });
+    expect(await snapshot(memberId)).toEqual(before);
+    expect(await prisma.contractRenewal.findUniqueOrThrow({ where: { id: renewalId } })).toMatchObject({ bonusGrantedAt: null });
+  });
+});
