@@ -14,6 +14,7 @@ import type { GraphQLContext } from './graphql/context.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
 import { getSchema } from './graphql/schema.js';
+import { corsPolicy, varyByOrigin } from './http/cors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
@@ -80,6 +81,7 @@ export function createGraphQLHandler(
     graphiql: config.graphiql,
     landingPage: false,
     logging: false,
+    cors: corsPolicy(config.cors),
     context: async ({ request }): Promise<GraphQLContext> => {
       const requestId = request.headers.get('x-request-id') ?? randomUUID();
       const requestLogger = logger.child({ requestId });
@@ -110,6 +112,7 @@ export function createGraphQLHandler(
       }),
       ...(config.introspection ? [] : [disableIntrospection(), hideSchemaSuggestions()]),
       checkListCursors(logger),
+      varyByOrigin(config.cors),
       countOperations(metrics),
     ],
   });

@@ -61,6 +61,17 @@ const envSchema = z
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+    /** Browser origins allowed to call the API (comma-separated, `*` for any); none by default: no CORS headers. */
+    CORS_ORIGINS: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(',').map((origin) => origin.trim()).filter(Boolean) : []),
+      z.array(z.union([z.literal('*'), z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin is scheme://host[:port], without a path')])),
+    ),
+    /** Whether allowed origins may send credentials (cookies, HTTP auth); bearer tokens need no credentials. */
+    CORS_CREDENTIALS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  })
+  .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
+    message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
+    path: ['CORS_CREDENTIALS'],
   })
   .refine((env) => !(env.JWT_SECRET && env.JWKS_URL), {
     message: 'set JWT_SECRET or JWKS_URL, not both',
@@ -109,6 +120,7 @@ export interface Config {
   workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number };
   introspection: boolean;
   graphiql: boolean;
+  cors: { origins: string[]; credentials: boolean };
 }
 
 export class ConfigError extends Error {}
@@ -151,5 +163,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,
     graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !isProduction,
+    cors: { origins: env.CORS_ORIGINS, credentials: env.CORS_CREDENTIALS === 'true' },
   };
 }
