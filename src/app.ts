@@ -65,6 +65,18 @@ function invalidCredentials(error: AuthenticationError): GraphQLError {
 }
 
 /**
+ * After a 413 the rest of the body is not read (it may never end): the
+ * connection closes at once instead of idling until the keep-alive timeout.
+ */
+function closeAfterTooLarge(): Plugin {
+  return {
+    onResponse: ({ response }) => {
+      if (response.status === 413) response.headers.set('connection', 'close');
+    },
+  };
+}
+
+/**
  * The GraphQL endpoint. Expected failures (DomainError) keep their message and
  * code; anything else is masked as "Unexpected error." and logged with the
  * request id, so internals never reach a client.
@@ -82,6 +94,8 @@ export function createGraphQLHandler(
     landingPage: false,
     logging: false,
     cors: corsPolicy(config.cors),
+    // Checked before parsing: a larger Content-Length is refused unread, a chunked body is counted as it arrives.
+    maxRequestBodySize: config.maxBodyBytes,
     context: async ({ request }): Promise<GraphQLContext> => {
       const requestId = request.headers.get('x-request-id') ?? randomUUID();
       const requestLogger = logger.child({ requestId });
@@ -113,6 +127,7 @@ export function createGraphQLHandler(
       ...(config.introspection ? [] : [disableIntrospection(), hideSchemaSuggestions()]),
       checkListCursors(logger),
       varyByOrigin(config.cors),
+      closeAfterTooLarge(),
       countOperations(metrics),
     ],
   });

@@ -61,6 +61,8 @@ const envSchema = z
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+    /** Largest request body accepted, in bytes; larger ones get 413 before they are read. */
+    MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(64 * 1024),
     /** Browser origins allowed to call the API (comma-separated, `*` for any); none by default: no CORS headers. */
     CORS_ORIGINS: z.preprocess(
       (value) => (typeof value === 'string' ? value.split(',').map((origin) => origin.trim()).filter(Boolean) : []),
@@ -120,6 +122,7 @@ export interface Config {
   workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number };
   introspection: boolean;
   graphiql: boolean;
+  maxBodyBytes: number;
   cors: { origins: string[]; credentials: boolean };
 }
 
@@ -163,6 +166,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,
     graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !isProduction,
+    maxBodyBytes: env.MAX_BODY_BYTES,
     cors: { origins: env.CORS_ORIGINS, credentials: env.CORS_CREDENTIALS === 'true' },
   };
 }
