@@ -1,0 +1,313 @@
+import { addDays, addMonths } from '../../src/domain/time.js';
+
+/**
+ * An in-memory model of the members' points, written from DESIGN.md and the
+ * default program, not from the services: what the ledger fuzzer expects the
+ * database to hold after every step. Times are epoch milliseconds, so that a
+ * world clones with `structuredClone` and compares with `===`.
+ */
+
+export const TIERS = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
+export type TierName = (typeof TIERS)[number];
+
+/** The default program (program-settings.ts), restated: the model does not borrow the rules it checks. */
+export const PROGRAM = {
+  returnWindowDays: 14,
+  pointExpiryMonths: 24,
+  passiveAfterMonths: 12,
+  tierQualifyingMonths: 12,
+  tierReviewMonths: 12,
+  voucherValidityDays: 90,
+  threshold: { BRONZE: 0, SILVER: 1000, GOLD: 5000, PLATINUM: 15000 } satisfies Record<TierName, number>,
+  /** Earn multipliers in percent, so that points stay integer arithmetic. */
+  multiplierPercent: { BRONZE: 100, SILVER: 125, GOLD: 150, PLATINUM: 200 } satisfies Record<TierName, number>,
+  renewal: { pointsPer12Months: 500, consecutivePercent: 10, capPercent: 50, windowDays: 90 },
+} as const;
+
+/** Entry kinds that count towards a tier (tiers.service.ts `QUALIFYING_KINDS`). */
+const QUALIFYING = new Set(['EARN', 'REVERSAL', 'RENEWAL_BONUS']);
+
+export interface LotModel {
+  /** When the lot was created: unique per member, since every fuzzer operation has its own instant. */
+  createdAt: number;
+  points: number;
+  remaining: number;
+  availableAt: number;
+  expiresAt: number;
+  released: boolean;
+  expired: boolean;
+}
+
+export interface EntryModel {
+  kind: string;
+  amount: number;
+  at: number;
+  /** `TYPE:id` of who caused it. */
+  actor: string;
+}
+
+/** The actor of what the system does by itself (expiry). */
+export const SYSTEM = 'SYSTEM:treue';
+
+export interface OrderModel {
+  ref: string;
+  totalCents: number;
+  refundedCents: number;
+  pointsEarned: number;
+  pointsReversed: number;
+  /** The `createdAt` of the order's lot; null when it earned nothing. */
+  lot: number | null;
+}
+
+export interface MemberModel {
+  id: string;
+  status: 'ACTIVE' | 'PASSIVE';
+  tier: TierName;
+  tierSince: number;
+  lastActivityAt: number;
+  available: number;
+  pending: number;
+  lifetime: number;
+  lots: LotModel[];
+  entries: EntryModel[];
+  orders: OrderModel[];
+}
+
+export interface ContractModel {
+  id: string;
+  endsAt: number;
+  renewals: number;
+}
+
+export interface RenewalModel {
+  id: string;
+  member: number;
+  sequence: number;
+  termMonths: number;
+  granted: boolean;
+  bonusPoints: number | null;
+}
+
+export interface AgentModel {
+  id: string;
+  perGestureCents: number;
+  perGesturePoints: number;
+  monthlyBudgetCents: number;
+}
+
+export interface GestureModel {
+  id: string;
+  agent: number;
+  member: number;
+  kind: 'POINTS' | 'VOUCHER';
+  points: number | null;
+  cents: number | null;
+  moneyCents: number;
+  status: 'GRANTED' | 'PENDING_APPROVAL' | 'REJECTED';
+  createdAt: number;
+}
+
+export interface VoucherModel {
+  code: string;
+  member: number;
+  kind: 'GOODWILL' | 'REWARD';
+  cents: number;
+  expiresAt: number;
+  redeemed: boolean;
+}
+
+export interface World {
+  members: MemberModel[];
+  contracts: ContractModel[];
+  renewals: RenewalModel[];
+  agents: AgentModel[];
+  gestures: GestureModel[];
+  vouchers: VoucherModel[];
+  reward: { id: string; pointsCost: number; voucherCents: number; stock: number };
+  /** Idempotency records by `scope|key`: the request (as JSON) and the first answer. */
+  records: Record<string, { request: string; answer: Record<string, unknown> }>;
+  /**
+   * Ledger entries each request key (or gesture, renewal id) must have caused:
+   * 1 when it moved points, 0 when it did not. The database must agree, whatever
+   * was retried or raced.
+   */
+  effects: Record<string, number>;
+}
+
+export const ms = (date: Date): number => date.getTime();
+export const plusDays = (at: number, days: number): number => ms(addDays(new Date(at), days));
+export const plusMonths = (at: number, months: number): number => ms(addMonths(new Date(at), months));
+
+export const cloneWorld = (world: World): World => structuredClone(world);
+
+/** Releases lots whose return window has passed, then expires lots past their date (ledger.ts `settleMember`). */
+export function settle(member: MemberModel, now: number): void {
+  for (const lot of member.lots) {
+    if (!lot.released && !lot.expired && lot.availableAt <= now) {
+      lot.released = true;
+      member.available += lot.remaining;
+      member.pending -= lot.remaining;
+    }
+  }
+  for (const lot of member.lots) {
+    if (lot.expired || lot.expiresAt > now) continue;
+    const left = lot.remaining;
+    lot.expired = true;
+    lot.remaining = 0;
+    if (left > 0) post(member, { kind: 'EXPIRE', amount: -left, available: lot.released ? -left : 0, at: now, actor: SYSTEM });
+  }
+}
+
+/** Whether anything of the member is due to be released or expired at `now`. */
+export function settlementDue(member: MemberModel, now: number): boolean {
+  return member.lots.some((lot) => !lot.expired && ((!lot.released && lot.availableAt <= now) || lot.expiresAt <= now));
+}
+
+/**
+ * Takes up to `points` from the lots: the lot created at `first` (pending or
+ * available) first, then available lots soonest expiry first, then oldest.
+ */
+export function takeLots(member: MemberModel, points: number, now: number, first: number | null = null) {
+  const candidates = member.lots
+    .filter((lot) => lot.remaining > 0 && !lot.expired && (lot.createdAt === first || (lot.released && lot.expiresAt > now)))
+    .sort((a, b) => Number(b.createdAt === first) - Number(a.createdAt === first) || a.expiresAt - b.expiresAt || a.createdAt - b.createdAt);
+  const taken = { fromAvailable: 0, fromPending: 0 };
+  let left = points;
+  for (const lot of candidates) {
+    if (left === 0) break;
+    const take = Math.min(left, lot.remaining);
+    lot.remaining -= take;
+    if (lot.released) taken.fromAvailable += take;
+    else taken.fromPending += take;
+    left -= take;
+  }
+  return taken;
+}
+
+/** Appends an entry and moves the balances; `available` of `amount` is available, the rest pending. */
+export function post(
+  member: MemberModel,
+  entry: { kind: string; amount: number; available: number; at: number; actor: string; activity?: boolean },
+): void {
+  member.entries.push({ kind: entry.kind, amount: entry.amount, at: entry.at, actor: entry.actor });
+  member.available += entry.available;
+  member.pending += entry.amount - entry.available;
+  member.lifetime += Math.max(entry.amount, 0);
+  if (entry.activity) {
+    member.lastActivityAt = entry.at;
+    if (member.status === 'PASSIVE') member.status = 'ACTIVE';
+  }
+}
+
+/** A lot of newly granted points, pending until `availableAt`, expiring after the program's expiry period. */
+export function addLot(member: MemberModel, points: number, now: number, availableAt: number): void {
+  member.lots.push({
+    createdAt: now,
+    points,
+    remaining: points,
+    availableAt,
+    expiresAt: plusMonths(now, PROGRAM.pointExpiryMonths),
+    released: availableAt <= now,
+    expired: false,
+  });
+}
+
+/** Points an order total earns at a tier: total × 1 point per unit × multiplier, rounded down. */
+export function orderPoints(totalCents: number, tier: TierName): number {
+  return Math.floor((totalCents * PROGRAM.multiplierPercent[tier]) / 10_000);
+}
+
+/** 500 points per 12 months of term × tier multiplier × (1 + 10 % per earlier renewal, at most 50 %), rounded down. */
+export function renewalBonus(tier: TierName, termMonths: number, earlierRenewals: number): number {
+  const { pointsPer12Months, consecutivePercent, capPercent } = PROGRAM.renewal;
+  const extra = Math.min(consecutivePercent * earlierRenewals, capPercent);
+  return Math.floor((pointsPer12Months * termMonths * PROGRAM.multiplierPercent[tier] * (100 + extra)) / (12 * 100 * 100));
+}
+
+/** Sum of EARN, REVERSAL and RENEWAL_BONUS entries in the 12 months before `now`, never below 0. */
+export function qualifyingPoints(member: MemberModel, now: number): number {
+  const since = plusMonths(now, -PROGRAM.tierQualifyingMonths);
+  const sum = member.entries
+    .filter((entry) => QUALIFYING.has(entry.kind) && entry.at > since && entry.at <= now)
+    .reduce((total, entry) => total + entry.amount, 0);
+  return Math.max(sum, 0);
+}
+
+export function tierFor(points: number): TierName {
+  let reached: TierName = 'BRONZE';
+  for (const tier of TIERS) if (points >= PROGRAM.threshold[tier]) reached = tier;
+  return reached;
+}
+
+const rank = (tier: TierName) => TIERS.indexOf(tier);
+
+/** Upgrade at once when the qualifying points reach a higher tier. */
+export function upgrade(member: MemberModel, now: number): void {
+  const reached = tierFor(qualifyingPoints(member, now));
+  if (rank(reached) > rank(member.tier)) {
+    member.tier = reached;
+    member.tierSince = now;
+  }
+}
+
+/** The anniversary review: kept with enough points, else one level down; either way the next review is a year on. */
+export function reviewTier(member: MemberModel, now: number): 'RETAINED' | 'DOWNGRADE' | null {
+  if (member.tier === 'BRONZE' || plusMonths(member.tierSince, PROGRAM.tierReviewMonths) > now) return null;
+  const kept = qualifyingPoints(member, now) >= PROGRAM.threshold[member.tier];
+  if (!kept) member.tier = TIERS[rank(member.tier) - 1]!;
+  member.tierSince = now;
+  return kept ? 'RETAINED' : 'DOWNGRADE';
+}
+
+/** No activity for the program's passive period: PASSIVE. */
+export function markPassive(member: MemberModel, now: number): boolean {
+  if (member.status !== 'ACTIVE' || member.lastActivityAt >= plusMonths(now, -PROGRAM.passiveAfterMonths)) return false;
+  member.status = 'PASSIVE';
+  return true;
+}
+
+/** A voucher's status as a reader sees it at `now`. */
+export function voucherStatus(voucher: VoucherModel, now: number): 'ISSUED' | 'REDEEMED' | 'EXPIRED' {
+  if (voucher.redeemed) return 'REDEEMED';
+  return voucher.expiresAt <= now ? 'EXPIRED' : 'ISSUED';
+}
+
+/** Money an agent's GRANTED gestures created in the calendar month (UTC) of `now` are worth. */
+export function grantedThisMonth(world: World, agent: number, now: number): number {
+  const date = new Date(now);
+  const start = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+  const end = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+  return world.gestures
+    .filter((g) => g.agent === agent && g.status === 'GRANTED' && g.createdAt >= start && g.createdAt < end)
+    .reduce((total, g) => total + g.moneyCents, 0);
+}
+
+/** Upcoming expiries as `upcomingExpiries` lists them: per UTC day, the earliest instant and the points left. */
+export function upcomingExpiries(member: MemberModel): { expiresAt: number; points: number }[] {
+  const byDay = new Map<number, { expiresAt: number; points: number }>();
+  for (const lot of member.lots) {
+    if (lot.expired || lot.remaining === 0) continue;
+    const day = Math.floor(lot.expiresAt / 86_400_000);
+    const group = byDay.get(day) ?? { expiresAt: lot.expiresAt, points: 0 };
+    group.expiresAt = Math.min(group.expiresAt, lot.expiresAt);
+    group.points += lot.remaining;
+    byDay.set(day, group);
+  }
+  return [...byDay.entries()].sort(([a], [b]) => a - b).map(([, group]) => group);
+}
+
+export function newMember(id: string, now: number): MemberModel {
+  return {
+    id,
+    status: 'ACTIVE',
+    tier: 'BRONZE',
+    tierSince: now,
+    lastActivityAt: now,
+    available: 0,
+    pending: 0,
+    lifetime: 0,
+    lots: [],
+    entries: [],
+    orders: [],
+  };
+}

@@ -1,0 +1,632 @@
+import type { Caller } from '../../src/auth/principal.js';
+import { extendContract } from '../../src/domain/contracts/contracts.service.js';
+import type { ServiceDeps } from '../../src/domain/deps.js';
+import {
+  DomainError,
+  InsufficientPointsError,
+  RewardUnavailableError,
+  ValidationError,
+  VoucherNotRedeemableError,
+} from '../../src/domain/errors.js';
+import { approveGoodwill, issueGoodwill, rejectGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
+import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
+import { redeemReward } from '../../src/domain/rewards/rewards.service.js';
+import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { processMaintenance } from '../../workers/maintenance.processor.js';
+import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
+import {
+  addLot,
+  grantedThisMonth,
+  markPassive,
+  orderPoints,
+  plusDays,
+  plusMonths,
+  post,
+  PROGRAM,
+  renewalBonus,
+  reviewTier,
+  settle,
+  settlementDue,
+  takeLots,
+  upgrade,
+  voucherStatus,
+  type ContractModel,
+  type GestureModel,
+  type MemberModel,
+  type World,
+} from './ledger-model.js';
+
+/**
+ * The operations the ledger fuzzer sends: each calls a domain service (`run`)
+ * and says what the model expects of it (`predict`), moving the model the way
+ * the call should have moved the database.
+ */
+
+/** The services under test; a sabotaged system replaces some of them. */
+export interface LedgerSystem {
+  earnPoints: typeof earnPoints;
+  redeemPoints: typeof redeemPoints;
+  adjustPoints: typeof adjustPoints;
+  refundOrder: typeof refundOrder;
+  issueGoodwill: typeof issueGoodwill;
+  approveGoodwill: typeof approveGoodwill;
+  rejectGoodwill: typeof rejectGoodwill;
+  extendContract: typeof extendContract;
+  processRenewalBonus: typeof processRenewalBonus;
+  redeemReward: typeof redeemReward;
+  redeemVoucher: typeof redeemVoucher;
+  processMaintenance: typeof processMaintenance;
+}
+
+export const realSystem: LedgerSystem = {
+  earnPoints,
+  redeemPoints,
+  adjustPoints,
+  refundOrder,
+  issueGoodwill,
+  approveGoodwill,
+  rejectGoodwill,
+  extendContract,
+  processRenewalBonus,
+  redeemReward,
+  redeemVoucher,
+  processMaintenance,
+};
+
+export const STOREFRONT: Caller = {
+  actor: { type: 'API_KEY', id: 'fuzz-shop' },
+  scopes: new Set(['members:read', 'points:earn', 'points:redeem', 'vouchers:redeem']),
+};
+export const BILLING: Caller = { actor: { type: 'API_KEY', id: 'fuzz-billing' }, scopes: new Set(['contracts:write']) };
+export const ADMIN: Caller = { actor: { type: 'STAFF', id: 'fuzz-admin' }, role: 'ADMIN' };
+export const SUPERVISOR: Caller = { actor: { type: 'STAFF', id: 'fuzz-supervisor' }, role: 'SUPERVISOR' };
+
+/** How a ledger entry names its actor. */
+export const actorOf = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
+
+/** What a call did: its answer, or the code of its typed error (UNEXPECTED for anything else). */
+export type Outcome =
+  | { ok: true; value: Record<string, unknown> }
+  | { ok: false; code: string; detail: string | null };
+
+/** What the model expects of a call. `answer` lists the fields it can predict. */
+export type Expected =
+  | {
+      ok: true;
+      answer: Record<string, unknown>;
+      replayed?: boolean;
+      /** Counts (by dotted path) the answer must reach at least: they may include members of other runs. */
+      atLeast?: Record<string, number>;
+    }
+  | { ok: false; code: string; detail?: string };
+
+export interface Op {
+  label: string;
+  /** Takes an idempotency key: may be replayed or sent with another request under the same key. */
+  keyed: boolean;
+  run(system: LedgerSystem, deps: ServiceDeps): Promise<Outcome>;
+  /** Moves `world` as the call should have (only on an expected success) and says what to expect. */
+  predict(world: World, now: number, actual: Outcome): Expected;
+  /** The same idempotency key with another request. */
+  conflicting?(): Op;
+}
+
+function detailOf(error: DomainError): string | null {
+  if (error instanceof InsufficientPointsError) return `available ${error.available}`;
+  if (error instanceof ValidationError) return error.field;
+  if (error instanceof VoucherNotRedeemableError || error instanceof RewardUnavailableError) return error.reason;
+  return null;
+}
+
+async function attempt(call: () => Promise<object>): Promise<Outcome> {
+  try {
+    return { ok: true, value: { ...(await call()) } as Record<string, unknown> };
+  } catch (error) {
+    if (error instanceof DomainError) return { ok: false, code: error.code, detail: detailOf(error) };
+    return { ok: false, code: 'UNEXPECTED', detail: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+  }
+}
+
+/** JSON with sorted keys: a stored (jsonb) answer and a fresh one compare equal. */
+export function stableJson(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  const fields = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${fields.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+}
+
+/** The replayable part of an answer: what a repeat must return again. */
+function answerOf(value: Record<string, unknown>): Record<string, unknown> {
+  const { replayed: _replayed, member: _member, voucher: _voucher, ...answer } = value;
+  return JSON.parse(JSON.stringify(answer)) as Record<string, unknown>;
+}
+
+/** Why the outcome is not what the model expected, or null. */
+export function differs(expected: Expected, actual: Outcome): string | null {
+  const show = (o: Outcome | Expected) =>
+    o.ok ? `ok ${stableJson('value' in o ? o.value : o.answer)}` : `${o.code}${o.detail ? ` (${o.detail})` : ''}`;
+  if (expected.ok !== actual.ok) return `expected ${show(expected)}, got ${show(actual)}`;
+  if (!expected.ok && !actual.ok) {
+    if (expected.code !== actual.code || (expected.detail !== undefined && expected.detail !== actual.detail)) {
+      return `expected ${show(expected)}, got ${show(actual)}`;
+    }
+    return null;
+  }
+  if (expected.ok && actual.ok) {
+    for (const [field, value] of Object.entries(expected.answer)) {
+      if (stableJson(value) !== stableJson(actual.value[field])) {
+        return `${field}: expected ${stableJson(value)}, got ${stableJson(actual.value[field])} (answer ${stableJson(answerOf(actual.value))})`;
+      }
+    }
+    for (const [path, least] of Object.entries(expected.atLeast ?? {})) {
+      const value = path.split('.').reduce<unknown>((v, field) => (v as Record<string, unknown> | undefined)?.[field], actual.value);
+      if (typeof value !== 'number' || value < least) return `${path}: expected at least ${least}, got ${stableJson(value)}`;
+    }
+    if (expected.replayed !== undefined && expected.replayed !== actual.value.replayed) {
+      return `expected ${expected.replayed ? 'a replay of the first answer' : 'a first execution'}, got replayed=${String(actual.value.replayed)}`;
+    }
+  }
+  return null;
+}
+
+const ok = (answer: Record<string, unknown>): Expected => ({ ok: true, answer });
+const fail = (code: string, detail?: string): Expected => (detail === undefined ? { ok: false, code } : { ok: false, code, detail });
+const money = (cents: number) => (cents / 100).toFixed(2);
+
+/**
+ * The idempotency frame as the model sees it: a key already answered replays
+ * its first answer (or is a conflict for another request); otherwise `effect`
+ * runs, and its success is recorded with the answer the service gave.
+ */
+function once(world: World, scope: string, key: string, request: unknown, actual: Outcome, effect: () => Expected): Expected {
+  const id = `${scope}|${key}`;
+  const requestJson = stableJson(request);
+  const record = world.records[id];
+  if (record) {
+    return record.request === requestJson ? { ok: true, answer: record.answer, replayed: true } : fail('IDEMPOTENCY_CONFLICT');
+  }
+  const expected = effect();
+  if (!expected.ok) return expected;
+  if (actual.ok) world.records[id] = { request: requestJson, answer: answerOf(actual.value) };
+  return { ...expected, replayed: false };
+}
+
+/** A copy of a member to work on; the world gets it back only when the operation succeeds. */
+const draft = (world: World, member: number): MemberModel => structuredClone(world.members[member]!);
+
+function voucherCodeOf(deps: ServiceDeps, where: { id: string } | { causeType: 'GESTURE'; causeRef: string }) {
+  return deps.prisma.voucher.findFirstOrThrow({ where, select: { code: true } }).then((v) => v.code);
+}
+
+// ---------------------------------------------------------------------------
+// Points
+
+export interface EarnParams {
+  member: number;
+  orderRef: string;
+  cents: number;
+  /** An admin's explicit amount instead of the earn rule. */
+  explicit: number | null;
+}
+
+export function earnOp(world: World, p: EarnParams, key: string): Op {
+  const memberId = world.members[p.member]!.id;
+  const input = { memberId, orderRef: p.orderRef, orderTotal: money(p.cents), points: p.explicit, idempotencyKey: key };
+  const caller = p.explicit === null ? STOREFRONT : ADMIN;
+  return {
+    label: `earn m${p.member} order ${p.orderRef} ${money(p.cents)}${p.explicit === null ? '' : ` explicit ${p.explicit}`} [${key}]`,
+    keyed: true,
+    run: (system, deps) => attempt(() => system.earnPoints(deps, input, caller)),
+    predict: (w, now, actual) =>
+      once(w, `earnPoints:${memberId}`, key, p, actual, () => {
+        const m = draft(w, p.member);
+        settle(m, now);
+        if (m.orders.some((order) => order.ref === p.orderRef)) return fail('VALIDATION', 'orderRef');
+        const points = p.explicit ?? orderPoints(p.cents, m.tier);
+        const order = { ref: p.orderRef, totalCents: p.cents, refundedCents: 0, pointsEarned: points, pointsReversed: 0 };
+        if (points === 0) {
+          m.orders.push({ ...order, lot: null });
+        } else {
+          post(m, { kind: 'EARN', amount: points, available: 0, at: now, actor: actorOf(caller), activity: true });
+          addLot(m, points, now, plusDays(now, PROGRAM.returnWindowDays));
+          m.orders.push({ ...order, lot: now });
+          upgrade(m, now);
+        }
+        w.members[p.member] = m;
+        w.effects[key] = points === 0 ? 0 : 1;
+        return ok({ points });
+      }),
+    conflicting: () => earnOp(world, { ...p, cents: p.cents + 1 }, key),
+  };
+}
+
+export function redeemOp(world: World, member: number, points: number, key: string): Op {
+  const memberId = world.members[member]!.id;
+  return {
+    label: `redeem m${member} ${points} [${key}]`,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(() => system.redeemPoints(deps, { memberId, points, reference: `basket-${key}`, idempotencyKey: key }, STOREFRONT)),
+    predict: (w, now, actual) =>
+      once(w, `redeemPoints:${memberId}`, key, { points }, actual, () => {
+        const m = draft(w, member);
+        settle(m, now);
+        if (m.available < points) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
+        takeLots(m, points, now);
+        post(m, { kind: 'REDEEM', amount: -points, available: -points, at: now, actor: actorOf(STOREFRONT), activity: true });
+        w.members[member] = m;
+        w.effects[key] = 1;
+        return ok({ points: -points });
+      }),
+    conflicting: () => redeemOp(world, member, points + 1, key),
+  };
+}
+
+export function adjustOp(world: World, member: number, points: number, key: string): Op {
+  const memberId = world.members[member]!.id;
+  return {
+    label: `adjust m${member} ${points > 0 ? '+' : ''}${points} [${key}]`,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(() => system.adjustPoints(deps, { memberId, points, reason: 'fuzzer correction', idempotencyKey: key }, ADMIN)),
+    predict: (w, now, actual) =>
+      once(w, `adjustPoints:${memberId}`, key, { points }, actual, () => {
+        const m = draft(w, member);
+        settle(m, now);
+        if (points < 0) {
+          if (m.available < -points) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
+          takeLots(m, -points, now);
+          post(m, { kind: 'ADJUST', amount: points, available: points, at: now, actor: actorOf(ADMIN) });
+        } else {
+          post(m, { kind: 'ADJUST', amount: points, available: points, at: now, actor: actorOf(ADMIN) });
+          addLot(m, points, now, now);
+        }
+        w.members[member] = m;
+        w.effects[key] = 1;
+        return ok({ points });
+      }),
+    conflicting: () => adjustOp(world, member, points === -1 ? 1 : points + 1, key),
+  };
+}
+
+export function refundOp(world: World, member: number, orderRef: string, cents: number | null, key: string): Op {
+  const memberId = world.members[member]!.id;
+  const input = { memberId, orderRef, amount: cents === null ? null : money(cents), idempotencyKey: key };
+  return {
+    label: `refund m${member} order ${orderRef} ${cents === null ? 'rest' : money(cents)} [${key}]`,
+    keyed: true,
+    run: (system, deps) => attempt(() => system.refundOrder(deps, input, STOREFRONT)),
+    predict: (w, now, actual) =>
+      once(w, `refundOrder:${memberId}`, key, { orderRef, cents }, actual, () => {
+        const m = draft(w, member);
+        settle(m, now);
+        const order = m.orders.find((o) => o.ref === orderRef);
+        if (!order) return fail('NOT_FOUND');
+        const refundable = order.totalCents - order.refundedCents;
+        if (refundable <= 0) return fail('VALIDATION', 'orderRef');
+        const refund = cents ?? refundable;
+        if (refund > refundable) return fail('VALIDATION', 'amount');
+        const after = order.refundedCents + refund;
+        const target = after === order.totalCents ? order.pointsEarned : Math.floor((order.pointsEarned * after) / order.totalCents);
+        const toReverse = target - order.pointsReversed;
+        let reversed = 0;
+        if (toReverse > 0) {
+          const taken = takeLots(m, toReverse, now, order.lot);
+          reversed = taken.fromAvailable + taken.fromPending;
+          if (reversed > 0) {
+            post(m, { kind: 'REVERSAL', amount: -reversed, available: -taken.fromAvailable, at: now, actor: actorOf(STOREFRONT) });
+          }
+        }
+        order.refundedCents = after;
+        order.pointsReversed = target;
+        w.members[member] = m;
+        w.effects[key] = reversed > 0 ? 1 : 0;
+        return ok({ points: -reversed, pointsUnrecovered: toReverse - reversed });
+      }),
+    conflicting: () => refundOp(world, member, orderRef, cents === null ? 1 : null, key),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Goodwill
+
+export interface GoodwillParams {
+  member: number;
+  agent: number;
+  kind: 'POINTS' | 'VOUCHER';
+  /** Points of a POINTS gesture, cents of a VOUCHER gesture. */
+  value: number;
+}
+
+/** Grants what a gesture gives, to a member draft (which the caller puts back into the world). */
+function grantGesture(w: World, m: MemberModel, gesture: GestureModel, now: number, voucherCode: unknown): void {
+  if (gesture.kind === 'POINTS') {
+    // The agent who issued the gesture, also when a supervisor approved it.
+    const actor = `STAFF:${w.agents[gesture.agent]!.id}`;
+    post(m, { kind: 'GOODWILL', amount: gesture.points!, available: gesture.points!, at: now, actor });
+    addLot(m, gesture.points!, now, now);
+    w.effects[gesture.id] = 1;
+  } else {
+    w.vouchers.push({
+      code: String(voucherCode),
+      member: gesture.member,
+      kind: 'GOODWILL',
+      cents: gesture.cents!,
+      expiresAt: plusDays(now, PROGRAM.voucherValidityDays),
+      redeemed: false,
+    });
+    w.effects[gesture.id] = 0;
+  }
+}
+
+export function goodwillOp(world: World, p: GoodwillParams, key: string): Op {
+  const memberId = world.members[p.member]!.id;
+  const agent = world.agents[p.agent]!;
+  const staff: Caller = { actor: { type: 'STAFF', id: agent.id }, role: 'AGENT' };
+  const input = {
+    memberId,
+    kind: p.kind,
+    points: p.kind === 'POINTS' ? p.value : null,
+    amount: p.kind === 'VOUCHER' ? money(p.value) : null,
+    reason: 'POOR_EXPERIENCE' as const,
+    note: 'fuzzer gesture',
+    idempotencyKey: key,
+  };
+  return {
+    label: `goodwill ${agent.id} → m${p.member} ${p.kind === 'POINTS' ? `${p.value} points` : `voucher ${money(p.value)}`} [${key}]`,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(async () => {
+        const result = await system.issueGoodwill(deps, input, staff);
+        const voucherCode =
+          p.kind === 'VOUCHER' && result.status === 'GRANTED'
+            ? await voucherCodeOf(deps, { causeType: 'GESTURE', causeRef: result.gestureId })
+            : null;
+        return { ...result, voucherCode };
+      }),
+    predict: (w, now, actual) =>
+      once(w, `issueGoodwill:${agent.id}`, key, p, actual, () => {
+        const m = draft(w, p.member);
+        settle(m, now);
+        const moneyCents = p.value; // points × 0.01: a point is worth a cent
+        const points = p.kind === 'POINTS' ? p.value : null;
+        const within =
+          moneyCents <= agent.perGestureCents &&
+          (points === null || points <= agent.perGesturePoints) &&
+          grantedThisMonth(w, p.agent, now) + moneyCents <= agent.monthlyBudgetCents;
+        const gesture: GestureModel = {
+          id: actual.ok ? String(actual.value.gestureId) : 'unknown',
+          agent: p.agent,
+          member: p.member,
+          kind: p.kind,
+          points,
+          cents: p.kind === 'VOUCHER' ? p.value : null,
+          moneyCents,
+          status: within ? 'GRANTED' : 'PENDING_APPROVAL',
+          createdAt: now,
+        };
+        if (within) grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null);
+        w.gestures.push(gesture);
+        // Settled even when the gesture waits: that transaction commits.
+        w.members[p.member] = m;
+        return ok({ status: gesture.status });
+      }),
+    conflicting: () => goodwillOp(world, { ...p, value: p.value + 1 }, key),
+  };
+}
+
+export function approveOp(world: World, gestureIndex: number, key: string, note: string | null = null): Op {
+  const { id, kind } = world.gestures[gestureIndex]!;
+  return {
+    label: `approve gesture g${gestureIndex}${note ? ` (${note})` : ''} [${key}]`,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(async () => {
+        const result = await system.approveGoodwill(deps, { gestureId: id, note, idempotencyKey: key }, SUPERVISOR);
+        const voucherCode = kind === 'VOUCHER' ? await voucherCodeOf(deps, { causeType: 'GESTURE', causeRef: id }) : null;
+        return { ...result, voucherCode };
+      }),
+    predict: (w, now, actual) =>
+      once(w, `approveGoodwill:${id}`, key, { note }, actual, () => {
+        const gesture = w.gestures.find((g) => g.id === id)!;
+        if (gesture.status !== 'PENDING_APPROVAL') return fail('GOODWILL_NOT_PENDING');
+        const m = draft(w, gesture.member);
+        settle(m, now);
+        grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null);
+        gesture.status = 'GRANTED';
+        w.members[gesture.member] = m;
+        return ok({ gestureId: id, status: 'GRANTED' });
+      }),
+    conflicting: () => approveOp(world, gestureIndex, key, 'another note'),
+  };
+}
+
+export function rejectOp(world: World, gestureIndex: number): Op {
+  const { id } = world.gestures[gestureIndex]!;
+  return {
+    label: `reject gesture g${gestureIndex}`,
+    keyed: false,
+    run: (system, deps) => attempt(() => system.rejectGoodwill(deps, { gestureId: id, note: 'fuzzer says no' }, SUPERVISOR)),
+    predict: (w) => {
+      const gesture = w.gestures.find((g) => g.id === id)!;
+      if (gesture.status !== 'PENDING_APPROVAL') return fail('GOODWILL_NOT_PENDING');
+      gesture.status = 'REJECTED';
+      return ok({ gestureId: id, status: 'REJECTED' });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Contracts
+
+/**
+ * Why an extension at `now` is refused (the error code), or null when it is
+ * accepted: a contract past its end has expired; one not within the renewal
+ * window before its end is not up for renewal (so once per term).
+ */
+export function extensionRefusal(contract: ContractModel, now: number): string | null {
+  if (contract.endsAt <= now) return 'CONTRACT_NOT_ACTIVE';
+  if (now < plusDays(contract.endsAt, -PROGRAM.renewal.windowDays)) return 'CONTRACT_NOT_UP_FOR_RENEWAL';
+  return null;
+}
+
+export function extendOp(world: World, member: number, termMonths: 12 | 24, key: string): Op {
+  const contractId = world.contracts[member]!.id;
+  return {
+    label: `extend contract of m${member} by ${termMonths} months [${key}]`,
+    keyed: true,
+    run: (system, deps) => attempt(() => system.extendContract(deps, { contractId, termMonths, idempotencyKey: key }, BILLING)),
+    predict: (w, now, actual) =>
+      once(w, `extendContract:${BILLING.actor.type}:${BILLING.actor.id}`, key, { contractId, termMonths }, actual, () => {
+        const contract = w.contracts[member]!;
+        const refusal = extensionRefusal(contract, now);
+        if (refusal) return fail(refusal);
+        contract.renewals += 1;
+        contract.endsAt = plusMonths(contract.endsAt, termMonths);
+        w.renewals.push({
+          id: actual.ok ? String(actual.value.renewalId) : 'unknown',
+          member,
+          sequence: contract.renewals,
+          termMonths,
+          granted: false,
+          bonusPoints: null,
+        });
+        return ok({ contractId });
+      }),
+    conflicting: () => extendOp(world, member, termMonths === 12 ? 24 : 12, key),
+  };
+}
+
+/** The renewal-bonus job of one renewal, as the worker runs it (the processor function, not BullMQ). */
+export function bonusJobOp(renewalId: string, label: string): Op {
+  return {
+    label: `renewal-bonus job of ${label}`,
+    keyed: false,
+    run: (system, deps) => attempt(() => system.processRenewalBonus({ renewalId }, deps)),
+    predict: (w, now) => {
+      const renewal = w.renewals.find((r) => r.id === renewalId)!;
+      if (renewal.granted) return ok({ outcome: 'ALREADY_DONE', points: 0 });
+      const m = draft(w, renewal.member);
+      settle(m, now);
+      const points = renewalBonus(m.tier, renewal.termMonths, renewal.sequence - 1);
+      if (points > 0) {
+        // The bonus names who extended the contract, not the job that granted it.
+        post(m, { kind: 'RENEWAL_BONUS', amount: points, available: points, at: now, actor: actorOf(BILLING), activity: true });
+        addLot(m, points, now, now);
+        upgrade(m, now);
+      }
+      renewal.granted = true;
+      renewal.bonusPoints = points;
+      w.members[renewal.member] = m;
+      w.effects[renewalId] = points > 0 ? 1 : 0;
+      return ok({ outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Rewards and vouchers
+
+export function rewardOp(world: World, member: number, key: string): Op {
+  const memberId = world.members[member]!.id;
+  const rewardId = world.reward.id;
+  return {
+    label: `reward bought by m${member} [${key}]`,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(async () => {
+        const result = await system.redeemReward(deps, { memberId, rewardId, idempotencyKey: key }, STOREFRONT);
+        return { ...result, voucherCode: await voucherCodeOf(deps, { id: result.voucherId }) };
+      }),
+    predict: (w, now, actual) =>
+      once(w, `redeemReward:${memberId}`, key, { rewardId }, actual, () => {
+        const m = draft(w, member);
+        settle(m, now);
+        const { pointsCost, voucherCents } = w.reward;
+        if (w.reward.stock === 0) return fail('REWARD_UNAVAILABLE', 'OUT_OF_STOCK');
+        if (m.available < pointsCost) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
+        w.reward.stock -= 1;
+        takeLots(m, pointsCost, now);
+        post(m, { kind: 'REDEEM', amount: -pointsCost, available: -pointsCost, at: now, actor: actorOf(STOREFRONT), activity: true });
+        w.vouchers.push({
+          code: actual.ok ? String(actual.value.voucherCode) : 'unknown',
+          member,
+          kind: 'REWARD',
+          cents: voucherCents,
+          expiresAt: plusDays(now, PROGRAM.voucherValidityDays),
+          redeemed: false,
+        });
+        w.members[member] = m;
+        w.effects[key] = 1;
+        return ok({ points: -pointsCost });
+      }),
+  };
+}
+
+export function redeemVoucherOp(world: World, voucherIndex: number, asMember: number, cents: number, key: string): Op {
+  const { code, member: owner } = world.vouchers[voucherIndex]!;
+  const memberId = world.members[asMember]!.id;
+  const orderRef = `voucher-order-${key}`;
+  return {
+    label: `voucher v${voucherIndex} (of m${owner}) redeemed for m${asMember} on ${money(cents)} [${key}]`,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(() =>
+        system.redeemVoucher(deps, { code, orderRef, orderTotal: money(cents), memberId, idempotencyKey: key }, STOREFRONT),
+      ),
+    predict: (w, now, actual) =>
+      once(w, `redeemVoucher:${code}`, key, { orderRef, cents, memberId }, actual, () => {
+        const voucher = w.vouchers.find((v) => v.code === code)!;
+        if (asMember !== voucher.member) return fail('VOUCHER_NOT_REDEEMABLE', 'WRONG_MEMBER');
+        const status = voucherStatus(voucher, now);
+        if (status !== 'ISSUED') return fail('VOUCHER_NOT_REDEEMABLE', status);
+        voucher.redeemed = true;
+        return ok({ discount: money(Math.min(voucher.cents, cents)) });
+      }),
+    conflicting: () => redeemVoucherOp(world, voucherIndex, asMember, cents + 1, key),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Maintenance
+
+/** One run of the maintenance job: settle every member with due lots, review tiers, mark passive members. */
+export function maintenanceOp(): Op {
+  return {
+    label: 'maintenance',
+    keyed: false,
+    run: (system, deps) => attempt(() => system.processMaintenance(deps)),
+    predict: (w, now) => {
+      let membersSettled = 0;
+      for (const m of w.members) {
+        if (settlementDue(m, now)) membersSettled += 1;
+        settle(m, now);
+      }
+      const review = { membersReviewed: 0, membersDowngraded: 0, membersRetained: 0, membersProtected: 0 };
+      for (const m of w.members) {
+        const outcome = reviewTier(m, now);
+        if (outcome === null) continue;
+        review.membersReviewed += 1;
+        if (outcome === 'DOWNGRADE') review.membersDowngraded += 1;
+        else review.membersRetained += 1;
+      }
+      let membersMarkedPassive = 0;
+      for (const m of w.members) if (markPassive(m, now)) membersMarkedPassive += 1;
+      // The job works on every member in the database, other runs' too: this run's are a lower bound.
+      return {
+        ok: true,
+        answer: {},
+        atLeast: {
+          membersSettled,
+          membersMarkedPassive,
+          'tierReview.membersReviewed': review.membersReviewed,
+          'tierReview.membersDowngraded': review.membersDowngraded,
+          'tierReview.membersRetained': review.membersRetained,
+        },
+      };
+    },
+  };
+}
