@@ -18,6 +18,10 @@ export function createPrisma(databaseUrl: string, poolSize: number): PrismaClien
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 30_000 });
   // An idle connection that breaks is dropped by the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);
+  // So would one that breaks while checked out between two statements (PostgreSQL restarted, the
+  // backend terminated): the pool listens only on idle clients. The break still reaches the holder:
+  // its next statement fails, and sqlTransaction / the adapter release the client as broken.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const prisma = new PrismaClient({
     adapter,
