@@ -13,6 +13,7 @@ import type { OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
+import { countOperations } from './graphql/operation-metrics.js';
 import { getSchema } from './graphql/schema.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
 import type { Logger } from './logger.js';
@@ -35,18 +36,6 @@ type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
 const disableIntrospection = (): Plugin => ({
   onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
 });
-
-function countOperations(metrics: Metrics): Plugin {
-  return {
-    onExecute: ({ args }) => ({
-      onExecuteDone: ({ result }) => {
-        const operation = args.operationName ?? 'anonymous';
-        const failed = 'errors' in result && Array.isArray(result.errors) && result.errors.length > 0;
-        metrics.graphqlOperations.inc({ operation, outcome: failed ? 'error' : 'ok' });
-      },
-    }),
-  };
-}
 
 /**
  * Credentials were sent but do not verify (malformed, forged, expired, revoked):
