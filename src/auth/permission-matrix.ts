@@ -130,7 +130,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     reviewServiceFailure:  row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok]),
     setAgentAuthority:     row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Supervisors not their own.'),
     submitFeedback:        row([__, own, __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
-    updateMember:          row([__, own, __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Members change their own name, e-mail and locale; a status only SUPERVISOR and above.'),
+    updateMember:          row([__, own, __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Members change their own name and locale (not e-mail: no answer may tell a taken address); a status only SUPERVISOR and above.'),
     updateProgram:         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     updateReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     voidVoucher:           row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),

@@ -13,6 +13,13 @@ import type { GraphQLContext } from './context.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The member a node belongs to, for the node types that belong to one; undefined for the others (rewards). */
+function ownerOf(typename: string, node: unknown): string | undefined {
+  const row = node as { id?: string; memberId?: string; contract?: { memberId?: string } };
+  if (typename === 'Member') return row.id;
+  return row.memberId ?? row.contract?.memberId;
+}
+
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   PrismaTypes: PrismaTypes;
@@ -67,7 +74,17 @@ export const builder = new SchemaBuilder<{
       }
       throw new PothosValidationError('Argument "id" must be a global id returned by this API.');
     },
-    nodeQueryOptions: { description: 'Fetches any object by its global id; access rules of its type apply.' },
+    nodeQueryOptions: {
+      description:
+        'Fetches any object by its global id; access rules of its type apply. For a member token, another member’s object is null, as a missing one is.',
+      resolve: async (_root, args, context, _info, resolveNode) => {
+        const node: unknown = await resolveNode(args.id);
+        if (context.principal.kind !== 'member' || node == null) return node as never;
+        const owner = ownerOf(args.id.typename, node);
+        // A refusal (FORBIDDEN) would tell that the object exists; null does not.
+        return (owner === undefined || owner === context.principal.memberId ? node : null) as never;
+      },
+    },
     nodesQueryOptions: false,
     nodeTypeOptions: { description: 'An object with a global id, refetchable through `node(id)`.' },
     pageInfoTypeOptions: { description: 'Where a page sits in its list; pass endCursor as `after` for the next page.' },

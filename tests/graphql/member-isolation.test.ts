@@ -5,7 +5,16 @@ import { earnPoints } from '../../src/domain/points/points.service.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { createTestApp, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
-import { MUTATION_PROBES, QUERY_PROBES, Seeder, targetForms, type Probe, type Subject, type Targets } from '../support/permission-probes.js';
+import {
+  MUTATION_PROBES,
+  QUERY_PROBES,
+  Seeder,
+  missingTargets,
+  targetForms,
+  type Probe,
+  type Subject,
+  type Targets,
+} from '../support/permission-probes.js';
 
 /**
  * A member token must never reach another member. Every root field of Query and
@@ -121,4 +130,49 @@ describe('a member token cannot reach another member', () => {
     expect(response.data?.me.balance.pending).toBe(10);
     expect(response.data?.me.ledger.edges[0].node.member.email).toBe('a@example.com');
   });
+});
+
+/** The HTTP status and body of an operation sent with A's token. */
+async function sendAsA(query: string, variables: Record<string, unknown> | undefined) {
+  const response = await app.yoga.fetch('http://yoga/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${a.token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, body: (await response.json()) as unknown };
+}
+
+/** The answer with each target (in every form) replaced by its name, so that answers about different targets compare. */
+function withTargetsNamed(answer: unknown, targets: Targets): string {
+  let text = JSON.stringify(answer);
+  for (const [name, value] of Object.entries(targets)) {
+    for (const form of targetForms(value)) text = text.split(form).join(`<${name}>`);
+  }
+  return text;
+}
+
+describe('a member token cannot tell whether another member’s data exists (issue 9, hole 11)', () => {
+  // Every probe aimed at B's data is sent again at the same kind of target that does not exist
+  // (missingTargets): status, typename, code and message must be the same.
+  for (const [root, probesByField] of [['Query', QUERY_PROBES], ['Mutation', MUTATION_PROBES]] as const) {
+    it(`every ${root} field answers the same for B's data as for data that does not exist`, async () => {
+      const oracles: string[] = [];
+      for (const [field, probes] of Object.entries(probesByField)) {
+        for (const [index, probe] of probes.entries()) {
+          const targets = await probe.targets(seed, { member: b, agentId: 'staff-agent' });
+          const missing = missingTargets(targets);
+          const existing = probe.operation(targets);
+          const absent = probe.operation(missing);
+          const [ofB, ofNobody] = [
+            await sendAsA(existing.query, existing.variables),
+            await sendAsA(absent.query, absent.variables),
+          ];
+          const seen = withTargetsNamed(ofB, targets);
+          const unseen = withTargetsNamed(ofNobody, missing);
+          if (seen !== unseen) oracles.push(`${field}#${index}: ${seen} ≠ ${unseen}`);
+        }
+      }
+      expect(oracles).toEqual([]);
+    });
+  }
 });

@@ -151,3 +151,30 @@ describe('member search (issue 9, hole 10)', () => {
     expect(await names('0% c')).toEqual(['100% Customer']);
   });
 });
+
+describe('e-mail changes (issue 9, hole 11)', () => {
+  const UPDATE = `mutation($i: UpdateMemberInput!) { updateMember(input: $i) {
+    __typename ... on UpdateMemberPayload { member { email } } ... on Error { message } ... on ValidationError { field } } }`;
+
+  it('a member token cannot tell a taken e-mail from a free one: both changes get the same refusal and nothing is written', async () => {
+    const id = await app.enroll({ email: 'me@example.com' });
+    await app.enroll({ email: 'taken@example.com' });
+    const token = await app.memberToken(id);
+    const taken = await app.gql(UPDATE, { i: { id, email: 'taken@example.com' } }, token);
+    const free = await app.gql(UPDATE, { i: { id, email: 'free@example.com' } }, token);
+    expect(taken).toEqual(free);
+    expect(taken.data?.updateMember.__typename).toBe('ForbiddenError');
+    expect((await prisma.member.findUniqueOrThrow({ where: { id } })).email).toBe('me@example.com');
+  });
+
+  it('a storefront key and staff still learn that an e-mail is taken, and change a free one', async () => {
+    const id = await app.enroll({ email: 'me@example.com' });
+    await app.enroll({ email: 'taken@example.com' });
+    for (const token of [await app.apiKeyToken(['members:write']), await app.staffToken('AGENT')]) {
+      const taken = await app.gql(UPDATE, { i: { id, email: 'taken@example.com' } }, token);
+      expect(taken.data?.updateMember).toMatchObject({ __typename: 'AlreadyExistsError' });
+    }
+    const changed = await app.gql(UPDATE, { i: { id, email: 'new@example.com' } }, await app.staffToken('AGENT'));
+    expect(changed.data?.updateMember).toMatchObject({ __typename: 'UpdateMemberPayload', member: { email: 'new@example.com' } });
+  });
+});

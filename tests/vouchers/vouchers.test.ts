@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { issueVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
+import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { useTestApp } from '../support/app.js';
 
 const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename
@@ -177,7 +178,7 @@ describe('validateVoucher', () => {
     expect(await redemptionRows()).toBe(1);
   });
 
-  it("a member token asking for another member's code learns WRONG_MEMBER and nothing else", async () => {
+  it("a member token asking for another member's code learns NOT_FOUND, as for a code nobody holds; a storefront learns WRONG_MEMBER", async () => {
     const ownerId = await app.enroll();
     const otherId = await app.enroll();
     const voucher = await issue(ownerId, { minimumOrderValue: '5.00' });
@@ -187,10 +188,19 @@ describe('validateVoucher', () => {
     const foreign = await app.gql(VALIDATE, { code: voucher.code, total: '20.00' }, other);
     expect(foreign.data?.validateVoucher).toEqual({
       valid: false,
-      reason: 'WRONG_MEMBER',
+      reason: 'NOT_FOUND',
       discount: { amount: '0.00', currency: 'EUR' },
       voucher: null,
     });
+    const nobodys = await app.gql(VALIDATE, { code: generateVoucherCode(), total: '20.00' }, other);
+    expect(nobodys).toEqual(foreign);
+    const shop = await app.apiKeyToken(['vouchers:redeem']);
+    const forOther = await app.gql(
+      `query($c: String!, $m: ID) { validateVoucher(code: $c, orderTotal: "20.00", memberId: $m) { valid reason } }`,
+      { c: voucher.code, m: otherId },
+      shop,
+    );
+    expect(forOther.data?.validateVoucher).toEqual({ valid: false, reason: 'WRONG_MEMBER' });
     const lookup = await app.gql(`query($c: String!) { voucher(code: $c) { code } }`, { c: voucher.code }, other);
     expect(lookup.data?.voucher).toBeNull();
 

@@ -63,8 +63,11 @@ export interface UpdateMemberInput {
 }
 
 /**
- * Changes a member's details. A member may change their own name, e-mail and
- * locale, nothing of anyone else. A status change (suspending holds the
+ * Changes a member's details. A member may change their own name and locale,
+ * nothing of anyone else, and not their e-mail: the address is unique, so any
+ * answer to a member's change that depended on it would tell whether another
+ * member has that address; the storefront or support (who verify it) change it.
+ * A status change (suspending holds the
  * member's automatic grants, closing ends them, reactivating releases them) is
  * a staff decision taken by a SUPERVISOR or above (an admin key counts as
  * ADMIN): never by a member, a storefront key or an agent. A refused request
@@ -75,6 +78,8 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   if (caller.actor.type === 'MEMBER') {
     if (caller.actor.id !== id) throw new ForbiddenError('A member may only change their own details');
     if (input.status != null) throw new ForbiddenError('A member may not change their own status');
+    // Refused before the address is looked at: taken or free, the answer is the same.
+    if (input.email != null) throw new ForbiddenError('A member may not change their own e-mail address');
   }
   if (input.status != null) assertRole(caller, 'SUPERVISOR', "change a member's status");
   const data: Prisma.MemberUpdateInput = {};

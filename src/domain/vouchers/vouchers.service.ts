@@ -263,7 +263,9 @@ export interface VoucherValidation {
 /**
  * Says whether a code can be redeemed against an order, and if not, why.
  * Changes nothing but the lazy EXPIRED mark. Another member's voucher reveals
- * nothing beyond WRONG_MEMBER.
+ * nothing beyond WRONG_MEMBER to a storefront or staff; to a member token it
+ * is NOT_FOUND, answered exactly as a code that does not exist, so that a
+ * member cannot tell whether someone else holds a code.
  */
 export async function validateVoucher(
   deps: ServiceDeps,
@@ -275,7 +277,8 @@ export async function validateVoucher(
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
   const now = nowOf(deps);
   const voucher = await deps.prisma.voucher.findUnique({ where: { code } });
-  if (!voucher) {
+  const othersForAMember = voucher !== null && caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId;
+  if (!voucher || othersForAMember) {
     const { settings } = await loadProgram(deps.prisma);
     return { valid: false, reason: 'NOT_FOUND', discount: '0.00', currency: settings.currency, voucherId: null };
   }

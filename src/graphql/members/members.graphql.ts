@@ -29,19 +29,32 @@ builder.queryFields((t) => ({
   member: t.prismaField({
     type: 'Member',
     nullable: true,
-    description: 'A member by id (global or raw UUID). Null when there is none.',
+    description: 'A member by id (global or raw UUID). Null when there is none; for a member token, null for anyone but themselves.',
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
-    resolve: (query, _root, args, ctx, info) => resolveMember(query, decodeId('Member', 'id', String(args.id)), ctx, info),
+    resolve: (query, _root, args, ctx, info) => {
+      const id = decodeId('Member', 'id', String(args.id));
+      // Another member is null, as a missing one is: a refusal would tell that they exist.
+      if (ctx.principal.kind === 'member' && ctx.principal.memberId !== id) return null;
+      return resolveMember(query, id, ctx, info);
+    },
   }),
   memberByExternalId: t.prismaField({
     type: 'Member',
     nullable: true,
-    description: "A member by the storefront's customer id. Null when there is none.",
+    description:
+      "A member by the storefront's customer id. Null when there is none; for a member token, null for anyone but themselves.",
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { externalId: t.arg.string({ required: true, description: 'External (storefront) customer id.' }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.member.findUnique({ ...query, where: { externalId: args.externalId } }),
+      ctx.deps.prisma.member.findFirst({
+        ...query,
+        where: {
+          externalId: args.externalId,
+          // Another member's id finds nothing, as an unknown one does.
+          ...(ctx.principal.kind === 'member' ? { id: ctx.principal.memberId } : {}),
+        },
+      }),
   }),
   members: t.prismaConnection({
     type: 'Member',
@@ -84,7 +97,7 @@ const UpdateMemberInput = builder.inputType('UpdateMemberInput', {
   description: 'Changes to a member; omitted fields stay as they are.',
   fields: (t) => ({
     id: t.id({ required: true, description: 'Member id.' }),
-    email: t.string({ required: false, description: 'New e-mail address.' }),
+    email: t.string({ required: false, description: 'New e-mail address (storefront and staff only).' }),
     name: t.string({ required: false, description: 'New display name.' }),
     locale: t.string({ required: false, description: 'New language tag.' }),
     status: t.field({ type: MemberStatusEnum, required: false, description: 'New status (staff SUPERVISOR+ only).' }),
@@ -106,7 +119,7 @@ builder.mutationFields((t) => ({
   updateMember: t.field({
     type: UpdateMemberPayload,
     description:
-      "Changes a member's details. Members may change their own name, e-mail and locale; the status is changed by staff SUPERVISOR+ only (ForbiddenError for anyone else).",
+      "Changes a member's details. Members may change their own name and locale (not their e-mail: the storefront or staff change it); the status is changed by staff SUPERVISOR+ only (ForbiddenError for anyone else).",
     authScopes: { staff: 'AGENT', apiKey: 'members:write', member: true },
     errors: {
       types: [...COMMON_ERRORS, AlreadyExistsError, NotFoundError],
