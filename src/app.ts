@@ -6,6 +6,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { createAuthenticator } from './auth/authenticate.js';
+import { createCredentialSync } from './auth/credential-sync.js';
 import { AuthenticationError } from './auth/jwt.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
@@ -27,8 +28,17 @@ export interface AppDeps {
   redisUrl: string;
 }
 
-/** What the GraphQL handler needs; `outbox` is the immediate enqueue after commit (none: the relay enqueues). */
-export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & { outbox?: OutboxPublisher };
+/**
+ * What the GraphQL handler needs; `outbox` is the immediate enqueue after commit (none: the relay enqueues).
+ * `redisUrl`: credential cache invalidation across API processes (and rate limits) go
+ * through it; without it (some tests) they stay within this handler.
+ */
+export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & { outbox?: OutboxPublisher; redisUrl?: string };
+
+export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> & {
+  /** Resolves once this handler hears other processes' credential events (revocations). */
+  credentialEventsReady: Promise<void>;
+};
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
 
@@ -70,13 +80,26 @@ function closeAfterTooLarge(): Plugin {
  * code; anything else is masked as "Unexpected error." and logged with the
  * request id, so internals never reach a client.
  */
-export function createGraphQLHandler(
-  deps: GraphQLHandlerDeps,
-  metrics: Metrics = createMetrics(),
-): YogaServerInstance<ServerContext, GraphQLContext> {
-  const authenticate = createAuthenticator({ prisma: deps.prisma, jwt: deps.config.jwt });
+export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics = createMetrics()): GraphQLHandler {
   const { config, logger } = deps;
-  return createYoga<ServerContext, GraphQLContext>({
+  // Commands only (publish; the subscriber is a duplicate): fail fast rather than queue while Redis is away.
+  const redis = deps.redisUrl
+    ? new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 1_000 })
+    : undefined;
+  redis?.on('error', (error) => logger.debug({ err: error }, 'redis (API) connection error'));
+  void redis?.connect().catch(() => undefined);
+  const credentials = createCredentialSync({
+    prisma: deps.prisma,
+    logger,
+    redis: redis && { client: redis, prefix: config.queuePrefix },
+  });
+  const authenticate = createAuthenticator({
+    prisma: deps.prisma,
+    jwt: config.jwt,
+    apiKeys: credentials.apiKeys,
+    memberAccounts: credentials.memberAccounts,
+  });
+  const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: getSchema(),
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql,
@@ -99,7 +122,7 @@ export function createGraphQLHandler(
         principal,
         requestId,
         logger: requestLogger,
-        deps: { prisma: deps.prisma, logger: requestLogger, outbox: deps.outbox },
+        deps: { prisma: deps.prisma, logger: requestLogger, outbox: deps.outbox, credentials: credentials.events },
       };
     },
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
@@ -118,8 +141,15 @@ export function createGraphQLHandler(
       varyByOrigin(config.cors),
       closeAfterTooLarge(),
       countOperations(metrics),
+      {
+        onDispose: async () => {
+          await credentials.close();
+          redis?.disconnect();
+        },
+      },
     ],
   });
+  return Object.assign(yoga, { credentialEventsReady: credentials.ready });
 }
 
 /** Starts the HTTP server: /graphql, /healthz, /readyz and /metrics. */
@@ -188,6 +218,7 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
         server.closeIdleConnections();
       });
       redis.disconnect();
+      await yoga.dispose();
       await outbox.close();
     },
   };

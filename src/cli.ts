@@ -4,14 +4,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
+import { Redis } from 'ioredis';
+import { publishCredentialEvent } from './auth/credential-sync.js';
 import { signMemberToken, signStaffToken } from './auth/tokens.js';
-import type { StaffRole } from './auth/principal.js';
+import type { Caller, StaffRole } from './auth/principal.js';
 import { loadConfig, type Config } from './config/env.js';
 import { applyMigrations } from './db/migrate.js';
-import { createPrisma } from './db/prisma.js';
-import { createApiKey } from './domain/api-keys/api-keys.service.js';
+import { createPrisma, type PrismaClient } from './db/prisma.js';
+import { createApiKey, revokeApiKey } from './domain/api-keys/api-keys.service.js';
+import { DomainError } from './domain/errors.js';
 import { findLedgerMismatches } from './domain/points/ledger-check.service.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 
@@ -20,6 +23,10 @@ const USAGE = `Treue operator commands
   npm run cli -- create-api-key --name NAME --scopes SCOPE[,SCOPE…]
       Creates an API key and prints its token once. The first admin key:
       npm run cli -- create-api-key --name "first admin" --scopes admin
+  npm run cli -- revoke-api-key ID_OR_PREFIX
+      Revokes an API key (by id, or by the 8 characters after trk_). Running API
+      processes refuse it at once when REDIS_URL (or the embedded Redis) is reachable,
+      otherwise within 30 s (their cache). Revoking a revoked key changes nothing.
   npm run cli -- token --role AGENT|SUPERVISOR|ADMIN --sub STAFF_ID [--expires 8h]
   npm run cli -- token --member MEMBER_ID [--expires 1h]
       Mints an HS256 JWT with JWT_SECRET (or the development secret in .data/),
@@ -49,8 +56,9 @@ async function openDatabase(config: Config) {
 
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
+    allowPositionals: true,
     options: {
       name: { type: 'string' },
       scopes: { type: 'string' },
@@ -93,7 +101,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  if (command !== 'create-api-key' && command !== 'check-ledger') {
+  if (command !== 'create-api-key' && command !== 'check-ledger' && command !== 'revoke-api-key') {
     console.error(USAGE);
     return command === undefined || command === 'help' ? 0 : 2;
   }
@@ -112,6 +120,7 @@ async function main(): Promise<number> {
       console.log(`API key "${apiKey.name}" (${apiKey.scopes.join(', ')}) created. Its token, shown only now:\n${token}`);
       return 0;
     }
+    if (command === 'revoke-api-key') return await revokeKey(config, prisma, logger, positionals[0]);
     const mismatches = await findLedgerMismatches({ prisma });
     if (mismatches.length === 0) {
       console.log('ledger check: every stored balance matches its ledger entries and lots');
@@ -123,6 +132,44 @@ async function main(): Promise<number> {
   } finally {
     await prisma.$disconnect();
     await database.stop();
+  }
+}
+
+/** `revoke-api-key`: revokes in the database, then tells the running API processes through Redis. */
+async function revokeKey(config: Config, prisma: PrismaClient, logger: Logger, ref: string | undefined): Promise<number> {
+  if (!ref) {
+    console.error(USAGE);
+    return 2;
+  }
+  const redisUrl = config.redisUrl ?? `redis://127.0.0.1:${config.embeddedRedisPort}`;
+  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  const connected = await redis.connect().then(() => true, () => false);
+  const credentials = {
+    apiKeyRevoked: async (apiKeyId: string) => {
+      if (connected) await publishCredentialEvent(redis, config.queuePrefix, { kind: 'apiKeyRevoked', apiKeyId }, logger);
+    },
+    memberStatusChanged: async () => undefined,
+  };
+  const caller: Caller = { actor: { type: 'SYSTEM', id: 'cli' }, role: 'ADMIN' };
+  const byPrefix = !/^[0-9a-f-]{36}$/i.test(ref);
+  try {
+    const key = await revokeApiKey({ prisma, logger, credentials }, caller, byPrefix ? { prefix: ref } : { id: ref });
+    console.log(`API key "${key.name}" (${key.prefix}) revoked at ${key.revokedAt?.toISOString()} by ${key.revokedBy}.`);
+    console.log(
+      connected
+        ? 'Running API processes were told: they refuse it now.'
+        : `Redis at ${redisUrl} was not reachable: running API processes refuse the key within 30 s (their cache).`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof DomainError) {
+      console.error(`revoke-api-key: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    redis.disconnect();
   }
 }
 

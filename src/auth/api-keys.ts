@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PrismaClient } from '../db/prisma.js';
+import { CredentialCache } from './credential-cache.js';
 import { API_KEY_SCOPES, type ApiKeyScope, type Principal } from './principal.js';
 
 /**
@@ -38,7 +39,13 @@ export function isApiKeyToken(token: string): boolean {
 }
 
 type ApiKeyPrincipal = Extract<Principal, { kind: 'apiKey' }>;
-export type ApiKeyVerifier = (token: string) => Promise<ApiKeyPrincipal | null>;
+export type ApiKeyVerifier = ((token: string) => Promise<ApiKeyPrincipal | null>) & {
+  /** Forget one key (revoked): its next use is checked against the database. */
+  forget(apiKeyId: string): void;
+  clear(): void;
+  /** While on (the revocation channel is down), every use is checked against the database. */
+  setBypass(on: boolean): void;
+};
 
 export interface ApiKeyCacheOptions {
   /** How long a verified key is trusted without asking the database. Default 30 s. */
@@ -48,18 +55,24 @@ export interface ApiKeyCacheOptions {
   now?: () => number;
 }
 
+/** `last_used_at` is written at most this often per key, and only when the database is asked anyway. */
+const LAST_USED_PRECISION = '1 minute';
+
 /**
  * Verifies API keys against the database, caching keys that verified for a short
  * time because this runs on every storefront request. The cache is keyed by the
  * token's hash (never the token), and only successes are cached, so random tokens
- * cannot fill it. Consequence: a revoked key keeps working on each API instance
- * for at most `ttlMs` (30 s by default) — or until `clearApiKeyCache` runs there.
+ * cannot fill it. A revocation reaches every API process through Redis
+ * (src/auth/credential-sync.ts calls `forget`); should that message be lost, a
+ * revoked key keeps working on an instance for at most `ttlMs` (30 s by default).
+ * A database check also records when the key was last used (to the minute).
  */
-export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheOptions = {}): ApiKeyVerifier & { clear(): void } {
-  const ttlMs = options.ttlMs ?? 30_000;
-  const maxEntries = options.maxEntries ?? 1_000;
-  const now = options.now ?? Date.now;
-  const cache = new Map<string, { principal: ApiKeyPrincipal; expiresAt: number }>();
+export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheOptions = {}): ApiKeyVerifier {
+  const cache = new CredentialCache<ApiKeyPrincipal>({
+    ttlMs: options.ttlMs ?? 30_000,
+    maxEntries: options.maxEntries ?? 1_000,
+    now: options.now ?? Date.now,
+  });
 
   const verify = async (token: string): Promise<ApiKeyPrincipal | null> => {
     const match = TOKEN_PATTERN.exec(token);
@@ -68,9 +81,9 @@ export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheO
     const hash = hashApiKeyToken(token);
 
     const cached = cache.get(hash);
-    if (cached && cached.expiresAt > now()) return cached.principal;
-    if (cached) cache.delete(hash);
+    if (cached) return cached;
 
+    const snapshot = cache.snapshot();
     const row = await prisma.apiKey.findUnique({
       where: { prefix },
       select: { id: true, name: true, secretHash: true, scopes: true, revokedAt: true },
@@ -84,21 +97,25 @@ export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheO
     // A scope this version does not know grants nothing.
     const scopes = new Set(row.scopes.filter((scope): scope is ApiKeyScope => KNOWN_SCOPES.has(scope)));
     const principal: ApiKeyPrincipal = { kind: 'apiKey', apiKeyId: row.id, name: row.name, scopes };
-
-    if (cache.size >= maxEntries) {
-      const oldest = cache.keys().next();
-      if (!oldest.done) cache.delete(oldest.value);
-    }
-    cache.set(hash, { principal, expiresAt: now() + ttlMs });
+    await prisma.$executeRawUnsafe(
+      `UPDATE api_keys SET last_used_at = now()
+        WHERE id = $1::uuid AND (last_used_at IS NULL OR last_used_at < now() - interval '${LAST_USED_PRECISION}')`,
+      row.id,
+    );
+    cache.set(hash, principal, snapshot);
     return principal;
   };
-  return Object.assign(verify, { clear: () => cache.clear() });
+  return Object.assign(verify, {
+    forget: (apiKeyId: string) => cache.deleteWhere((principal) => principal.apiKeyId === apiKeyId),
+    clear: () => cache.clear(),
+    setBypass: (on: boolean) => cache.setBypass(on),
+  });
 }
 
 /** One verifier (and cache) per Prisma client, i.e. per database. */
-const defaultVerifiers = new WeakMap<PrismaClient, ReturnType<typeof createApiKeyVerifier>>();
+const defaultVerifiers = new WeakMap<PrismaClient, ApiKeyVerifier>();
 
-function defaultVerifier(prisma: PrismaClient): ReturnType<typeof createApiKeyVerifier> {
+function defaultVerifier(prisma: PrismaClient): ApiKeyVerifier {
   let verifier = defaultVerifiers.get(prisma);
   if (!verifier) {
     verifier = createApiKeyVerifier(prisma);

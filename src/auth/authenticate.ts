@@ -1,8 +1,9 @@
 import { decodeJwt } from 'jose';
 import type { Config } from '../config/env.js';
 import type { PrismaClient } from '../db/prisma.js';
-import { isApiKeyToken, verifyApiKey } from './api-keys.js';
+import { createApiKeyVerifier, isApiKeyToken, type ApiKeyVerifier } from './api-keys.js';
 import { AuthenticationError, createJwtVerifier } from './jwt.js';
+import { createMemberAccountCheck, type MemberAccountCheck } from './member-accounts.js';
 import type { Principal } from './principal.js';
 
 export type Authenticator = (authorizationHeader: string | null | undefined) => Promise<Principal>;
@@ -14,17 +15,24 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * Resolves `Authorization: Bearer <token>` to a principal, once per request.
  * - no header (or an empty one, which some clients send when logged out) → anonymous;
  * - `Bearer trk_…` → a storefront API key;
- * - any other bearer token → a staff or member JWT;
+ * - any other bearer token → a staff or member JWT; a member token of a CLOSED member is refused;
  * - anything else, or a token that does not verify → `AuthenticationError`.
+ * `apiKeys` and `memberAccounts` are this process's caches of those checks (one per
+ * API process, invalidated through Redis by src/auth/credential-sync.ts); without
+ * them the authenticator keeps its own.
  */
 export function createAuthenticator(deps: {
   prisma: PrismaClient;
   jwt: Config['jwt'];
+  apiKeys?: ApiKeyVerifier;
+  memberAccounts?: MemberAccountCheck;
   /** The clock in milliseconds (tests move it). */
   now?: () => number;
 }): Authenticator {
   const now = deps.now ?? Date.now;
   const verifyJwt = cachedJwtVerifier(createJwtVerifier(deps.jwt, { now }), now);
+  const verifyApiKey = deps.apiKeys ?? createApiKeyVerifier(deps.prisma, { now });
+  const memberMayUse = deps.memberAccounts ?? createMemberAccountCheck(deps.prisma, { now });
   return async (authorizationHeader) => {
     if (authorizationHeader == null || authorizationHeader.trim() === '') return { kind: 'anonymous' };
     const token = BEARER.exec(authorizationHeader)?.[1];
@@ -32,13 +40,21 @@ export function createAuthenticator(deps: {
       throw new AuthenticationError('malformed Authorization header, expected "Bearer <token>"', 'ERR_AUTH_HEADER');
     }
     if (isApiKeyToken(token)) {
-      const principal = await verifyApiKey(deps.prisma, token);
+      const principal = await verifyApiKey(token);
       if (!principal) throw new AuthenticationError('invalid API key', 'ERR_API_KEY');
       return principal;
     }
-    return verifyJwt(token);
+    const principal = await verifyJwt(token);
+    // After the JWT cache: that cache holds what the token says, this what the member is now.
+    if (principal.kind === 'member' && !(await memberMayUse(principal.memberId))) {
+      throw new AuthenticationError(INVALID_TOKEN_MESSAGE, 'ERR_MEMBER_CLOSED');
+    }
+    return principal;
   };
 }
+
+/** The same answer as for any other token that no longer works: nothing about the account leaks. */
+const INVALID_TOKEN_MESSAGE = 'invalid or expired token';
 
 const JWT_CACHE_MAX_ENTRIES = 10_000;
 const JWT_CACHE_MAX_AGE_MS = 5 * 60_000;

@@ -92,6 +92,7 @@ const own = 'own';
 export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string, PermissionRow>>>> = {
   //                          anon mSelf mOther m:read m:write p:earn p:redeem v:redeem f:report c:write admin AGENT SUPER ADMIN
   Query: {
+    apiKeys:               row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'Never shows a secret or its hash.'),
     agentAuthority:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   own,  ok,   ok], 'Agents read their own authority; supervisors and admins anyone’s.'),
     contractByExternalRef: row([__, own, __,    ok,    __,     __,    __,      __,      __,      ok,     ok,   ok,   ok,   ok]),
     goodwillGestures:      row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
@@ -111,6 +112,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     adjustPoints:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     approveGoodwill:       row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Never the agent who issued the gesture.'),
     cancelContract:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      ok,     ok,   __,   ok,   ok], 'It can take renewal bonuses back, so not agents.'),
+    revokeApiKey:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'Every API process refuses the key within a second.'),
     createApiKey:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     createReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     earnPoints:            row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   __,   __,   ok], 'An explicit amount of points: admins only.'),

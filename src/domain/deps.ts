@@ -20,6 +20,16 @@ export interface OutboxPublisher {
   publish(events: readonly CommittedOutboxEvent[]): Promise<void>;
 }
 
+/**
+ * Tells every API process that a credential changed — an API key was revoked, a
+ * member's status changed — so that their caches drop it at once. Called after
+ * commit; best effort: it never throws (src/auth/credential-sync.ts).
+ */
+export interface CredentialEvents {
+  apiKeyRevoked(apiKeyId: string): Promise<void>;
+  memberStatusChanged(memberId: string): Promise<void>;
+}
+
 /** What every domain service needs. `now` is injectable so tests can move time. */
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -27,6 +37,8 @@ export interface ServiceDeps {
   now?: () => Date;
   /** Immediate enqueue after commit (the API has one; workers and tests may not). */
   outbox?: OutboxPublisher;
+  /** Credential cache invalidation across API processes (the API has one; workers and tests may not). */
+  credentials?: CredentialEvents;
 }
 
 export type Tx = Prisma.TransactionClient;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { afterAll, afterEach, beforeEach } from 'vitest';
 import { createGraphQLHandler } from '../../src/app.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
@@ -9,7 +10,7 @@ import type { OutboxPublisher } from '../../src/domain/deps.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { createLogger } from '../../src/logger.js';
-import { createTestPrisma, resetDatabase } from './db.js';
+import { createTestPrisma, resetDatabase, testQueuePrefix, testRedisUrl } from './db.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -21,33 +22,85 @@ export interface GraphQLResponse<T = Record<string, any>> {
   errors?: { message: string; extensions?: Record<string, unknown>; path?: (string | number)[] }[];
 }
 
+export interface TestAppOptions {
+  /** The immediate enqueue after commit (src/queues/outbox-queues.ts), for tests with real queues. */
+  outbox?: OutboxPublisher;
+  /**
+   * Give the handler this worker's Redis (testRedisUrl, under testQueuePrefix), as an API
+   * process has: credential events across handlers. Close the app (`close`) after the test file.
+   */
+  redis?: boolean;
+  /** Environment on top of the test defaults (e.g. rate limits). */
+  env?: Record<string, string>;
+}
+
+/** How a test request reaches the handler: credentials, client address (the socket's), extra headers. */
+export interface TestRequestOptions {
+  token?: string;
+  /** The raw Authorization header (wins over `token`). */
+  authorization?: string;
+  /** The TCP peer address the handler sees; none by default. */
+  address?: string;
+  headers?: Record<string, string>;
+}
+
 /**
  * An in-process GraphQL client over `yoga.fetch`, as yoga's own tests do.
- * `outbox`: the immediate enqueue after commit (src/queues/outbox-queues.ts), for tests with real queues.
  */
-export function createTestApp(prisma: PrismaClient, options: { outbox?: OutboxPublisher } = {}) {
-  const yoga = createGraphQLHandler({ config: testConfig, logger: testLogger, prisma, outbox: options.outbox });
+export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}) {
+  const config = options.redis || options.env
+    ? loadConfig({
+        NODE_ENV: 'test',
+        JWT_SECRET: TEST_JWT_SECRET,
+        LOG_LEVEL: 'silent',
+        ...(options.redis ? { QUEUE_PREFIX: testQueuePrefix() } : {}),
+        ...options.env,
+      })
+    : testConfig;
+  const yoga = createGraphQLHandler({
+    config,
+    logger: testLogger,
+    prisma,
+    outbox: options.outbox,
+    redisUrl: options.redis ? testRedisUrl() : undefined,
+  });
   const deps = { prisma, logger: testLogger };
+
+  /** One POST to /graphql; the raw response's status and headers with the parsed body. */
+  async function request<T = Record<string, any>>(
+    query: string,
+    variables: Record<string, unknown> = {},
+    how: TestRequestOptions = {},
+  ): Promise<{ status: number; headers: Headers; body: GraphQLResponse<T> }> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...how.headers };
+    if (how.authorization !== undefined) headers.authorization = how.authorization;
+    else if (how.token) headers.authorization = `Bearer ${how.token}`;
+    // What the node:http adapter hands yoga as server context: the request and its socket.
+    const serverContext = how.address ? { req: { socket: { remoteAddress: how.address } } as IncomingMessage } : {};
+    const response = await yoga.fetch(
+      'http://yoga/graphql',
+      { method: 'POST', headers, body: JSON.stringify({ query, variables }) },
+      serverContext,
+    );
+    return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<T> };
+  }
 
   async function gql<T = Record<string, any>>(
     query: string,
     variables: Record<string, unknown> = {},
     token?: string,
   ): Promise<GraphQLResponse<T>> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    const response = await yoga.fetch('http://yoga/graphql', {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ query, variables }),
-    });
-    return (await response.json()) as GraphQLResponse<T>;
+    return (await request<T>(query, variables, { token })).body;
   }
 
   return {
     yoga,
     deps,
     gql,
+    request,
+    /** Resolves once the handler hears credential events from other handlers. */
+    ready: () => yoga.credentialEventsReady,
+    close: () => yoga.dispose(),
     staffToken: (role: StaffRole, staffId = `staff-${role.toLowerCase()}`) =>
       signStaffToken(TEST_JWT_SECRET, { staffId, role }),
     memberToken: (memberId: string) => signMemberToken(TEST_JWT_SECRET, { memberId }),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { API_KEY_SCOPES, type Caller } from '../../src/auth/principal.js';
+import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { recordServiceCase } from '../../src/domain/feedback/service-cases.service.js';
@@ -71,6 +72,12 @@ export class Seeder {
   unique(label: string): string {
     this.count += 1;
     return `${label}-${this.count}-${randomUUID().slice(0, 8)}`;
+  }
+
+  /** A storefront API key (its id), for the admins' key management to act on. */
+  async apiKey() {
+    const { apiKey } = await createApiKey(this.deps, { name: this.unique('probe-key'), scopes: ['members:read'] }, ADMIN.actor);
+    return { apiKeyId: apiKey.id };
   }
 
   async voucher(memberId: string) {
@@ -192,6 +199,7 @@ export function targetForms(value: string): string[] {
 const IN_WINDOW = { termMonths: 12 };
 
 export const QUERY_PROBES: Record<string, Probe[]> = {
+  apiKeys: [{ targets: none, operation: () => ({ query: '{ apiKeys(first: 5) { edges { node { id name prefix scopes } } } }' }) }],
   agentAuthority: [
     {
       targets: async (_seed, subject) => ({ agentId: subject.agentId }),
@@ -361,6 +369,15 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       operation: (t) => ({
         query: `mutation($i: CancelContractInput!) { cancelContract(input: $i) { __typename ... on CancelContractPayload { contract { id } } } }`,
         variables: { i: { contractId: encodeGlobalID('Contract', t.contractId!), idempotencyKey: randomUUID() } },
+      }),
+    },
+  ],
+  revokeApiKey: [
+    {
+      targets: (seed) => seed.apiKey(),
+      operation: (t) => ({
+        query: `mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { __typename ... on RevokeApiKeyPayload { apiKey { id revokedAt } } } }`,
+        variables: { i: { id: t.apiKeyId } },
       }),
     },
   ],

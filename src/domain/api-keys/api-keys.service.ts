@@ -1,7 +1,9 @@
 import { generateApiKeyToken } from '../../auth/api-keys.js';
-import { API_KEY_SCOPES, type Actor, type ApiKeyScope } from '../../auth/principal.js';
-import type { ServiceDeps } from '../deps.js';
-import { ValidationError } from '../errors.js';
+import { API_KEY_SCOPES, type Actor, type ApiKeyScope, type Caller } from '../../auth/principal.js';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { assertRole } from '../authorization.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 
 export interface CreateApiKeyInput {
@@ -26,4 +28,55 @@ export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, 
     data: { name, prefix, secretHash, scopes, createdBy: `${actor.type}:${actor.id}` },
   });
   return { apiKey, token };
+}
+
+export interface ApiKeyFilter {
+  /** true: only revoked keys; false: only usable ones; absent: all. */
+  revoked?: boolean | null;
+}
+
+/**
+ * The `findMany` arguments of the admins' key list, newest first (admins only).
+ * The list shows names, prefixes, scopes and dates; the secret exists nowhere and
+ * its hash is never exposed by the API type.
+ */
+export function apiKeyListArgs(caller: Caller, filter?: ApiKeyFilter | null) {
+  assertRole(caller, 'ADMIN', 'list API keys');
+  const where: Prisma.ApiKeyWhereInput = {};
+  if (filter?.revoked === true) where.revokedAt = { not: null };
+  if (filter?.revoked === false) where.revokedAt = null;
+  return { where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] satisfies Prisma.ApiKeyOrderByWithRelationInput[] };
+}
+
+const PREFIX = /^[a-z2-7]{8}$/;
+
+/**
+ * Revokes an API key, named by id or by its public prefix (admins only). Idempotent:
+ * revoking a revoked key changes nothing and returns it with its first revocation time
+ * and revoker. After commit every API process is told to forget the key
+ * (`deps.credentials`), so it is refused everywhere within a moment, not after the
+ * verifiers' cache TTL.
+ */
+export async function revokeApiKey(deps: ServiceDeps, caller: Caller, input: { id?: string | null; prefix?: string | null }) {
+  assertRole(caller, 'ADMIN', 'revoke API keys');
+  if ((input.id == null) === (input.prefix == null)) throw new ValidationError('id', 'name the key by id or by prefix');
+  const where: Prisma.ApiKeyWhereUniqueInput =
+    input.id != null ? { id: check.uuid('id', input.id) } : { prefix: prefixOf(input.prefix!) };
+  const found = await deps.prisma.apiKey.findUnique({ where, select: { id: true } });
+  if (!found) throw new NotFoundError('ApiKey', input.id ?? input.prefix!);
+  // The guard on revoked_at keeps the first revocation's time and actor.
+  await deps.prisma.apiKey.updateMany({
+    where: { id: found.id, revokedAt: null },
+    data: { revokedAt: nowOf(deps), revokedBy: `${caller.actor.type}:${caller.actor.id}` },
+  });
+  // Also when it was revoked already: a process that missed the first message hears it now.
+  await deps.credentials?.apiKeyRevoked(found.id);
+  return deps.prisma.apiKey.findUniqueOrThrow({ where: { id: found.id } });
+}
+
+function prefixOf(value: string): string {
+  // Accept the prefix alone or a whole token / its start (`trk_<prefix>_…`), as operators copy it from logs.
+  const candidate = value.startsWith('trk_') ? value.slice(4, 12) : value;
+  if (!PREFIX.test(candidate)) throw new ValidationError('prefix', 'must be the 8-character prefix of a key');
+  return candidate;
 }

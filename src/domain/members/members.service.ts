@@ -88,7 +88,10 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   if (input.locale != null) data.locale = locale(input.locale);
   if (input.status != null) data.status = input.status;
   try {
-    return await deps.prisma.member.update({ where: { id }, data });
+    const member = await deps.prisma.member.update({ where: { id }, data });
+    // A CLOSED member's token stops working on every API process (src/auth/member-accounts.ts).
+    if (input.status != null) await deps.credentials?.memberStatusChanged(id);
+    return member;
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') {
       throw new NotFoundError('Member', id);

@@ -1,20 +1,81 @@
-import { actorOf } from '../../auth/principal.js';
-import { createApiKey } from '../../domain/api-keys/api-keys.service.js';
+import { actorOf, callerOf } from '../../auth/principal.js';
+import { apiKeyListArgs, createApiKey, revokeApiKey } from '../../domain/api-keys/api-keys.service.js';
+import { NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 
 const ApiKeyRef = builder.prismaObject('ApiKey', {
-  description: 'A storefront credential. Its secret is shown once, at creation.',
+  description: 'A storefront credential. Its secret is shown once, at creation; neither it nor its hash is ever readable.',
   authScopes: { staff: 'ADMIN' },
+  // Load only the columns a query asks for: the secret's hash is never read for a listing.
+  select: { id: true },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Key id.' }),
     name: t.exposeString('name', { description: 'What the key is for.' }),
     prefix: t.exposeString('prefix', { description: 'Public part of the token, to recognise it in logs.' }),
     scopes: t.exposeStringList('scopes', { description: 'What the key may do.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the key was created.' }),
-    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true, description: 'When it was revoked.' }),
+    createdBy: t.exposeString('createdBy', { description: 'Who created it (actor type and id).' }),
+    lastUsedAt: t.expose('lastUsedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it was last used, to within a minute or so (recorded when a process checks it against the database).',
+    }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true, description: 'When it was revoked; a revoked key is refused (HTTP 401).' }),
+    revokedBy: t.exposeString('revokedBy', { nullable: true, description: 'Who revoked it (actor type and id).' }),
   }),
 });
+
+const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
+  description: 'Narrows the API key list.',
+  fields: (t) => ({
+    revoked: t.boolean({ required: false, description: 'true: only revoked keys; false: only usable ones.' }),
+  }),
+});
+
+builder.queryField('apiKeys', (t) =>
+  t.prismaConnection({
+    type: ApiKeyRef,
+    cursor: 'id',
+    description: 'API keys, newest first (admins). Never shows a secret.',
+    authScopes: { staff: 'ADMIN' },
+    args: { filter: t.arg({ type: ApiKeyFilter, required: false, description: 'Conditions to match.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.deps.prisma.apiKey.findMany({ ...query, ...apiKeyListArgs(callerOf(ctx.principal), args.filter) }),
+  }),
+);
+
+const RevokeApiKeyPayload = builder.objectRef<{ apiKeyId: string }>('RevokeApiKeyPayload').implement({
+  description: 'The revoked key.',
+  fields: (t) => ({
+    apiKey: t.prismaField({
+      type: ApiKeyRef,
+      description: 'The key, with the time and actor of its (first) revocation.',
+      resolve: (query, parent, _args, ctx) =>
+        ctx.deps.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: parent.apiKeyId } }),
+    }),
+  }),
+});
+
+const RevokeApiKeyInput = builder.inputType('RevokeApiKeyInput', {
+  description: 'The key to revoke.',
+  fields: (t) => ({ id: t.id({ required: true, description: 'The key id (`ApiKey.id`).' }) }),
+});
+
+builder.mutationField('revokeApiKey', (t) =>
+  t.field({
+    type: RevokeApiKeyPayload,
+    description:
+      'Revokes an API key (admins): every API process refuses it within a second. Idempotent: revoking it again returns it unchanged.',
+    authScopes: { staff: 'ADMIN' },
+    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'RevokeApiKeyResult' } },
+    args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const apiKey = await revokeApiKey(ctx.deps, callerOf(ctx.principal), { id: String(input.id) });
+      return { apiKeyId: apiKey.id };
+    },
+  }),
+);
 
 const CreateApiKeyPayload = builder.objectRef<{ apiKeyId: string; token: string }>('CreateApiKeyPayload').implement({
   description: 'The new key and its token. Store the token now: it is never shown again.',
