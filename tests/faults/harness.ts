@@ -1,0 +1,223 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { applyMigrations } from '../../src/db/migrate.js';
+import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
+import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
+import type { ApiKeyScope } from '../../src/auth/principal.js';
+import { createLogger } from '../../src/logger.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
+import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
+import { freePort, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+
+/**
+ * The fault scripts' world: a PRIVATE PostgreSQL and Redis (the project's
+ * embedded runtime, in a temporary directory, on free ports) that the scripts
+ * may stop and restart at will — never the machine's 5432/6379, where other
+ * test runs live — and the service's real entry points as child processes.
+ */
+
+export const JWT_SECRET = 'fault-scripts-secret-that-is-long-enough-0123456789';
+export const logger = createLogger('silent');
+
+export interface Stack {
+  postgresUrl(database: string): string;
+  redisUrl: string;
+  /** Fast shutdown and start again on the same data and port; resolves with the outage's length. */
+  restartPostgres(): Promise<number>;
+  /** SIGTERM (the append-only file is written out) and start again on the same data and port. */
+  restartRedis(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'treue-faults-'));
+  await chmod(dataDir, 0o755); // as root, PostgreSQL runs as 'postgres' and must get through
+  const [pgPort, redisPort] = [await freePort(), await freePort()];
+  let postgres: EmbeddedPostgresHandle = await startEmbeddedPostgres({ dataDir, port: pgPort, logger });
+  let redis: EmbeddedRedisHandle = await startEmbeddedRedis({ dataDir, port: redisPort, logger });
+  const base = new URL(postgres.databaseUrl);
+  return {
+    postgresUrl: (database) => {
+      const url = new URL(base);
+      url.pathname = `/${database}`;
+      return url.toString();
+    },
+    redisUrl: redis.redisUrl,
+    restartPostgres: async () => {
+      const started = performance.now();
+      await postgres.stop();
+      postgres = await startEmbeddedPostgres({ dataDir, port: pgPort, logger });
+      return Math.round(performance.now() - started);
+    },
+    restartRedis: async () => {
+      const started = performance.now();
+      await redis.stop();
+      redis = await startEmbeddedRedis({ dataDir, port: redisPort, logger });
+      return Math.round(performance.now() - started);
+    },
+    stop: async () => {
+      await Promise.allSettled([postgres.stop(), redis.stop()]);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A new, migrated database on the stack, with a Prisma client for setup and counting. */
+export async function freshDatabase(stack: Stack, name: string): Promise<{ url: string; prisma: PrismaClient }> {
+  const admin = new pg.Client({ connectionString: stack.postgresUrl('postgres') });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
+  await admin.end();
+  const url = stack.postgresUrl(name);
+  await applyMigrations(url);
+  return { url, prisma: createPrisma(url, 4) };
+}
+
+export async function apiKey(prisma: PrismaClient, scopes: ApiKeyScope[]): Promise<string> {
+  return (await createApiKey({ prisma, logger }, { name: 'fault script', scopes }, { type: 'SYSTEM', id: 'faults' })).token;
+}
+
+export async function enrollMembers(prisma: PrismaClient, prefix: string, count: number): Promise<string[]> {
+  await prisma.member.createMany({
+    data: Array.from({ length: count }, (_, i) => ({ externalId: `${prefix}-${i}`, email: `${prefix}-${i}@example.com`, name: `${prefix} ${i}` })),
+  });
+  const members = await prisma.member.findMany({ where: { externalId: { startsWith: `${prefix}-` } }, select: { id: true, externalId: true } });
+  const byExternal = new Map(members.map((member) => [member.externalId, member.id]));
+  return Array.from({ length: count }, (_, i) => byExternal.get(`${prefix}-${i}`)!);
+}
+
+export interface Scenario {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+}
+
+function serviceEnv(scenario: Scenario): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: scenario.databaseUrl,
+    REDIS_URL: scenario.redisUrl,
+    QUEUE_PREFIX: scenario.queuePrefix,
+    JWT_SECRET,
+    LOG_LEVEL: 'info',
+    DATABASE_POOL_SIZE: '10',
+    WORKER_CONCURRENCY: '8',
+    // Recover a dead worker's jobs and re-drive stale events within seconds, not the production minute.
+    WORKER_LOCK_DURATION_MS: '3000',
+    OUTBOX_STALE_AFTER_MS: '4000',
+  };
+}
+
+/** `npm run api` (src/main.ts, TREUE_ROLE=api) on `port`; resolves once it listens. */
+export async function startApiProcess(scenario: Scenario, port: number): Promise<ServiceProcess> {
+  const api = startServiceProcess('src/main.ts', { ...serviceEnv(scenario), TREUE_ROLE: 'api', PORT: String(port), HOST: '127.0.0.1', WEB_CONCURRENCY: '1' });
+  await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
+  return api;
+}
+
+/** `npm run workers` (workers/main.ts); resolves once its workers run. */
+export async function startWorkerProcess(scenario: Scenario): Promise<ServiceProcess> {
+  const workers = startServiceProcess('workers/main.ts', serviceEnv(scenario));
+  await workers.waitForLine(/worker process ready/, 60_000);
+  return workers;
+}
+
+export interface GraphQLAnswer {
+  status: number;
+  data?: Record<string, any>;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+/** One POST to /graphql; a refused or dropped connection is an answer with status 0. */
+export async function gql(port: number, token: string, query: string, variables: Record<string, unknown>): Promise<GraphQLAnswer> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = (await response.json().catch(() => ({}))) as Omit<GraphQLAnswer, 'status'>;
+    return { status: response.status, ...body };
+  } catch {
+    return { status: 0 };
+  }
+}
+
+export interface Burst {
+  /** Requests answered with success, by request index. */
+  accepted: Set<number>;
+  /** Attempts that did not succeed and were retried with the same idempotency key. */
+  retries: number;
+  /** Requests that never succeeded within the deadline. */
+  gaveUp: number[];
+}
+
+/**
+ * Sends requests 0..count-1 from `clients` concurrent clients. A request is
+ * retried with the same idempotency key — what a client must do when it got
+ * no answer or an error — until it succeeds or `deadlineMs` passes. `onAccepted`
+ * sees the running count of successes (to inject a fault mid-burst).
+ */
+export async function burst(args: {
+  count: number;
+  clients: number;
+  send: (index: number) => Promise<boolean>;
+  onAccepted?: (accepted: number) => void;
+  deadlineMs?: number;
+}): Promise<Burst> {
+  const result: Burst = { accepted: new Set(), retries: 0, gaveUp: [] };
+  let next = 0;
+  const deadline = Date.now() + (args.deadlineMs ?? 60_000);
+  const client = async () => {
+    for (let index = next++; index < args.count; index = next++) {
+      for (;;) {
+        if (await args.send(index)) {
+          result.accepted.add(index);
+          args.onAccepted?.(result.accepted.size);
+          break;
+        }
+        if (Date.now() > deadline) {
+          result.gaveUp.push(index);
+          break;
+        }
+        result.retries += 1;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: args.clients }, client));
+  return result;
+}
+
+export interface Tally {
+  scenario: string;
+  injected: string;
+  accepted: number;
+  expected: number;
+  found: number;
+  lost: number;
+  doubled: number;
+  notes?: string;
+}
+
+/** Prints one scenario's result line; the caller asserts lost = doubled = 0. */
+export function print(tally: Tally): void {
+  const verdict = tally.lost === 0 && tally.doubled === 0 && tally.expected === tally.found ? 'OK' : 'FAILED';
+  process.stdout.write(
+    `[fault] ${tally.scenario}: injected ${tally.injected}; accepted ${tally.accepted}; ` +
+      `grants expected ${tally.expected}, found ${tally.found}; lost ${tally.lost}, doubled ${tally.doubled}` +
+      `${tally.notes ? `; ${tally.notes}` : ''} → ${verdict}\n`,
+  );
+}
+
+/** Polls until `probe` holds; throws with `what` after `timeoutMs`. */
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, everyMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
