@@ -85,6 +85,8 @@ export interface Scenario {
 
 const member = fc.integer({ min: 0, max: MEMBERS - 1 });
 const rarely = (arb: fc.Arbitrary<number>) => fc.option(arb, { freq: 6, nil: null });
+/** Rarely, amounts near what a balance can hold (2^31 − 1): the grants past it must be refused cleanly. */
+const huge = fc.oneof(fc.integer({ min: 1_000_000_000, max: 2_147_483_647 }), fc.integer({ min: 2_147_478_000, max: 2_147_483_647 }));
 const cents = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 100, max: 40_000 }) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 99 }) },
@@ -99,7 +101,7 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
       m: member,
       cents,
       repeatOrder: fc.nat({ max: 9 }).map((n) => n === 9),
-      explicit: rarely(fc.integer({ min: 1, max: 5_000 })),
+      explicit: rarely(fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 5_000 }) }, { weight: 1, arbitrary: huge })),
     }),
   },
   {
@@ -124,7 +126,11 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('adjust' as const),
       m: member,
-      points: fc.oneof(fc.integer({ min: 1, max: 3_000 }), fc.integer({ min: -2_000, max: -1 })),
+      points: fc.oneof(
+        { weight: 5, arbitrary: fc.integer({ min: 1, max: 3_000 }) },
+        { weight: 5, arbitrary: fc.integer({ min: -2_000, max: -1 }) },
+        { weight: 2, arbitrary: huge },
+      ),
     }),
   },
   {
@@ -134,7 +140,7 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
       m: member,
       agent: fc.integer({ min: 0, max: 1 }),
       kind: fc.constantFrom('POINTS' as const, 'VOUCHER' as const),
-      value: fc.integer({ min: 100, max: 4_000 }),
+      value: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 100, max: 4_000 }) }, { weight: 1, arbitrary: huge }),
     }),
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('approve' as const), g: fc.nat({ max: 20 }) }) },

@@ -24,6 +24,14 @@ export const PROGRAM = {
   renewal: { pointsPer12Months: 500, consecutivePercent: 10, capPercent: 50, windowDays: 90 },
 } as const;
 
+/** The most a balance (available + pending) or lifetime points can hold: a PostgreSQL integer. */
+export const MAX_POINTS = 2_147_483_647;
+
+/** Whether granting `points` keeps the member's balance and lifetime points within `MAX_POINTS`. */
+export function hasRoomFor(member: MemberModel, points: number): boolean {
+  return points <= 0 || (member.available + member.pending + points <= MAX_POINTS && member.lifetime + points <= MAX_POINTS);
+}
+
 /** Entry kinds that count towards a tier (tiers.service.ts `QUALIFYING_KINDS`). */
 const QUALIFYING = new Set(['EARN', 'REVERSAL', 'RENEWAL_BONUS']);
 

@@ -17,6 +17,8 @@ import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import {
   addLot,
   grantedThisMonth,
+  hasRoomFor,
+  MAX_POINTS,
   markPassive,
   orderPoints,
   plusDays,
@@ -224,8 +226,11 @@ export function earnOp(world: World, p: EarnParams, key: string): Op {
       once(w, `earnPoints:${memberId}`, key, p, actual, () => {
         const m = draft(w, p.member);
         settle(m, now);
-        if (m.orders.some((order) => order.ref === p.orderRef)) return fail('VALIDATION', 'orderRef');
         const points = p.explicit ?? orderPoints(p.cents, m.tier);
+        if (points > MAX_POINTS) return fail('VALIDATION', m.orders.some((o) => o.ref === p.orderRef) ? 'orderRef' : 'orderTotal');
+        // Past the balance limit, the grant is refused before anything else is looked at.
+        if (!hasRoomFor(m, points)) return fail('VALIDATION', p.explicit === null ? 'orderTotal' : 'points');
+        if (m.orders.some((order) => order.ref === p.orderRef)) return fail('VALIDATION', 'orderRef');
         const order = { ref: p.orderRef, totalCents: p.cents, refundedCents: 0, pointsEarned: points, pointsReversed: 0 };
         if (points === 0) {
           m.orders.push({ ...order, lot: null });
@@ -281,6 +286,7 @@ export function adjustOp(world: World, member: number, points: number, key: stri
           takeLots(m, -points, now);
           post(m, { kind: 'ADJUST', amount: points, available: points, at: now, actor: actorOf(ADMIN) });
         } else {
+          if (!hasRoomFor(m, points)) return fail('VALIDATION', 'points');
           post(m, { kind: 'ADJUST', amount: points, available: points, at: now, actor: actorOf(ADMIN) });
           addLot(m, points, now, now);
         }
@@ -341,9 +347,13 @@ export interface GoodwillParams {
   value: number;
 }
 
-/** Grants what a gesture gives, to a member draft (which the caller puts back into the world). */
-function grantGesture(w: World, m: MemberModel, gesture: GestureModel, now: number, voucherCode: unknown): void {
+/**
+ * Grants what a gesture gives, to a member draft (which the caller puts back
+ * into the world); false when its points do not fit the member's balance.
+ */
+function grantGesture(w: World, m: MemberModel, gesture: GestureModel, now: number, voucherCode: unknown): boolean {
   if (gesture.kind === 'POINTS') {
+    if (!hasRoomFor(m, gesture.points!)) return false;
     // The agent who issued the gesture, also when a supervisor approved it.
     const actor = `STAFF:${w.agents[gesture.agent]!.id}`;
     post(m, { kind: 'GOODWILL', amount: gesture.points!, available: gesture.points!, at: now, actor });
@@ -360,6 +370,7 @@ function grantGesture(w: World, m: MemberModel, gesture: GestureModel, now: numb
     });
     w.effects[gesture.id] = 0;
   }
+  return true;
 }
 
 export function goodwillOp(world: World, p: GoodwillParams, key: string): Op {
@@ -408,7 +419,9 @@ export function goodwillOp(world: World, p: GoodwillParams, key: string): Op {
           status: within ? 'GRANTED' : 'PENDING_APPROVAL',
           createdAt: now,
         };
-        if (within) grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null);
+        if (within && !grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null)) {
+          return fail('VALIDATION', 'points');
+        }
         w.gestures.push(gesture);
         // Settled even when the gesture waits: that transaction commits.
         w.members[p.member] = m;
@@ -435,7 +448,7 @@ export function approveOp(world: World, gestureIndex: number, key: string, note:
         if (gesture.status !== 'PENDING_APPROVAL') return fail('GOODWILL_NOT_PENDING');
         const m = draft(w, gesture.member);
         settle(m, now);
-        grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null);
+        if (!grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null)) return fail('VALIDATION', 'points');
         gesture.status = 'GRANTED';
         w.members[gesture.member] = m;
         return ok({ gestureId: id, status: 'GRANTED' });
@@ -512,6 +525,8 @@ export function bonusJobOp(renewalId: string, label: string): Op {
       const m = draft(w, renewal.member);
       settle(m, now);
       const points = renewalBonus(m.tier, renewal.termMonths, renewal.sequence - 1);
+      // Past the balance limit the job fails and the renewal stays pending.
+      if (!hasRoomFor(m, points)) return fail('VALIDATION', 'points');
       if (points > 0) {
         // The bonus names who extended the contract, not the job that granted it.
         post(m, { kind: 'RENEWAL_BONUS', amount: points, available: points, at: now, actor: actorOf(BILLING), activity: true });
