@@ -17,6 +17,7 @@ import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-maskin
 import { countOperations } from './graphql/operation-metrics.js';
 import { getSchema } from './graphql/schema.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
+import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
@@ -159,22 +160,22 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
   const yoga = createGraphQLHandler({ ...deps, outbox }, metrics);
-  const redis = new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  redis.on('error', (error) => logger.warn({ err: error }, 'redis (readiness) connection error'));
+  const redis = new Redis(deps.redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: config.readinessTimeoutMs,
+    // A hung Redis (stopped, unreachable) answers nothing: give up on a command, not wait forever.
+    commandTimeout: config.readinessTimeoutMs,
+  });
+  redis.on('error', (error) => logger.debug({ err: error }, 'redis (readiness) connection error'));
   await redis.connect().catch(() => undefined);
 
-  const ready = async (): Promise<Record<string, string>> => {
-    const checks: Record<string, string> = {};
-    await prisma.$queryRaw`SELECT 1`.then(
-      () => (checks.database = 'ok'),
-      (error: Error) => (checks.database = error.message),
-    );
-    await redis.ping().then(
-      () => (checks.redis = 'ok'),
-      (error: Error) => (checks.redis = error.message),
-    );
-    return checks;
-  };
+  const ready = createReadinessProbe(
+    { database: () => prisma.$queryRaw`SELECT 1`, redis: () => redis.ping() },
+    config.readinessTimeoutMs,
+    logger,
+  );
 
   const server = createServer(async (req, res) => {
     const started = process.hrtime.bigint();
@@ -189,8 +190,7 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
       return;
     }
     if (route === '/readyz') {
-      const checks = await ready();
-      const ok = Object.values(checks).every((value) => value === 'ok');
+      const { ok, checks } = await ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks }));
       return;
     }

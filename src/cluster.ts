@@ -139,7 +139,7 @@ async function runApiWorker(): Promise<void> {
   try {
     const config = await withDevelopmentJwtSecret(loadConfig());
     logger = createLogger(config.logLevel, { apiProcess: cluster.worker?.id });
-    const prisma = createPrisma(config.databaseUrl!, config.databasePoolSize);
+    const prisma = createPrisma(config.databaseUrl!, config.databasePoolSize, config.databaseTimeouts);
     const api = await startApi({ config, logger, prisma, redisUrl: config.redisUrl! });
     let stopping = false;
     const stop = async (reason: string) => {

@@ -186,7 +186,7 @@ async function start(
   await checkRedis(redisUrl);
   checkpoint();
 
-  const prisma = createPrisma(databaseUrl, config.databasePoolSize);
+  const prisma = createPrisma(databaseUrl, config.databasePoolSize, config.databaseTimeouts);
   own({ name: 'Prisma', close: () => prisma.$disconnect() });
 
   const deps = { config, logger, prisma, redisUrl };

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     if (!config.databaseUrl || !config.redisUrl) {
       throw new Error('the worker process needs DATABASE_URL and REDIS_URL (`npm start` runs everything embedded)');
     }
-    prisma = createPrisma(config.databaseUrl, config.databasePoolSize);
+    prisma = createPrisma(config.databaseUrl, config.databasePoolSize, config.databaseTimeouts);
     workers = await startWorkers({ config, logger, prisma, redisUrl: config.redisUrl });
     logger.info({ pid: process.pid, queuePrefix: config.queuePrefix }, 'worker process ready');
   } catch (error) {

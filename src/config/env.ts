@@ -61,6 +61,12 @@ const envSchema = z
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+    /** Opening a database connection or waiting for a free one in the pool. */
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+    /** One statement, or a pause inside a transaction; also how long a hung database is waited for. */
+    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+    /** How long /readyz waits for each dependency before calling it unavailable. */
+    READINESS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(1_000),
     /** Largest request body accepted, in bytes; larger ones get 413 before they are read. */
     MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(64 * 1024),
     /** Browser origins allowed to call the API (comma-separated, `*` for any); none by default: no CORS headers. */
@@ -123,6 +129,8 @@ export interface Config {
   introspection: boolean;
   graphiql: boolean;
   maxBodyBytes: number;
+  databaseTimeouts: { connectMs: number; statementMs: number };
+  readinessTimeoutMs: number;
   cors: { origins: string[]; credentials: boolean };
 }
 
@@ -167,6 +175,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,
     graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !isProduction,
     maxBodyBytes: env.MAX_BODY_BYTES,
+    databaseTimeouts: { connectMs: env.DATABASE_CONNECT_TIMEOUT_MS, statementMs: env.DATABASE_STATEMENT_TIMEOUT_MS },
+    readinessTimeoutMs: env.READINESS_TIMEOUT_MS,
     cors: { origins: env.CORS_ORIGINS, credentials: env.CORS_CREDENTIALS === 'true' },
   };
 }

@@ -8,14 +8,45 @@ export type Db = PrismaClient;
 /** The node-postgres pool under each client made by `createPrisma`. */
 const pools = new WeakMap<PrismaClient, pg.Pool>();
 
+/** How long the database may take before a caller gets an error instead of waiting (config: DATABASE_*_TIMEOUT_MS). */
+export interface DatabaseTimeouts {
+  /** Opening a connection, and waiting for a free one in the pool. */
+  connectMs: number;
+  /** One statement, and a pause inside a transaction (PostgreSQL ends either). */
+  statementMs: number;
+}
+
+export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = { connectMs: 5_000, statementMs: 30_000 };
+
+/** A hung server answers nothing, not even the statement timeout's cancel: the client gives up this much later. */
+const CLIENT_GRACE_MS = 2_000;
+
 /**
  * One Prisma client per process, on node-postgres. Interactive transactions wait
  * long enough for a pool slot under bursts (hundreds of concurrent redeems).
  * The pool is also open to the hot paths' raw SQL (`sqlTransaction` in
  * db/sql.ts), so both share `poolSize` connections.
+ *
+ * Nothing waits on the database without bound: connecting (and waiting for a
+ * pool slot) fails after `connectMs`; PostgreSQL ends a statement or an idle
+ * transaction after `statementMs`; and when the server itself hangs (stopped,
+ * a dead network), the client abandons a statement shortly after, so a hung
+ * database turns into errors instead of requests that never return.
  */
-export function createPrisma(databaseUrl: string, poolSize: number): PrismaClient {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 30_000 });
+export function createPrisma(
+  databaseUrl: string,
+  poolSize: number,
+  timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS,
+): PrismaClient {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    connectionTimeoutMillis: timeouts.connectMs,
+    statement_timeout: timeouts.statementMs,
+    idle_in_transaction_session_timeout: timeouts.statementMs,
+    query_timeout: timeouts.statementMs + CLIENT_GRACE_MS,
+    keepAlive: true,
+  });
   // An idle connection that breaks is dropped by the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);
   // So would one that breaks while checked out between two statements (PostgreSQL restarted, the
