@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config/env.js';
 import { createPrisma, poolOf, type PrismaClient } from '../src/db/prisma.js';
 import { createLogger } from '../src/logger.js';
 import { createOutboxPublisher } from '../src/queues/outbox-queues.js';
-import { BENCH_REDIS, dropDatabase, sleep } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, dropDatabase, sleep } from './support.js';
 import { createBenchDatabase } from './seed.js';
 
 /**
@@ -162,7 +162,7 @@ async function compensationEndToEnd(
   r: number,
 ): Promise<Measurement> {
   const jwtSecret = randomBytes(32).toString('hex');
-  const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: jwtSecret, LOG_LEVEL: 'warn', QUEUE_PREFIX: prefix });
+  const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: jwtSecret, LOG_LEVEL: 'warn', QUEUE_PREFIX: prefix, ...BENCH_RATE_LIMITS });
   const total = WARMUP + JOBS;
   const name = (i: number) => `bench-r${r}-${String(i).padStart(7, '0')}`;
   await prisma.member.createMany({

@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config/env.js';
 import { createPrisma } from '../src/db/prisma.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { dropDatabase, databaseUrl, memberId } from './support.js';
+import { BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId } from './support.js';
 
 /**
  * CPU per operation in process: runs the member-status query through yoga.fetch
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   try {
     const seeded = await seed({ database, members: 1000, entriesPerMember: 20, vouchersPerMember: 6 });
     const prisma = createPrisma(databaseUrl(database), 10);
-    const config = { ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex') }), logLevel: 'silent' as const };
+    const config = { ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }), logLevel: 'silent' as const };
     const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
     let n = 0;
     const one = async () => {

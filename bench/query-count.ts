@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/env.js';
 import { createPrisma } from '../src/db/prisma.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { dropDatabase, databaseUrl, memberId, voucherCode } from './support.js';
+import { BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, voucherCode } from './support.js';
 
 /**
  * Round trips per operation: runs each hot GraphQL operation in process (yoga.fetch)
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   try {
     const seeded = await seed({ database, members: 100, entriesPerMember: 20, vouchersPerMember: 6 });
     const prisma = createPrisma(databaseUrl(database), 4);
-    const config = { ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex') }), logLevel: 'silent' as const };
+    const config = { ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }), logLevel: 'silent' as const };
     const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
     const schema = buildSchema(await readFile(new URL('../schema.graphql', import.meta.url), 'utf8'));
     const mutations = schema.getMutationType()?.getFields() ?? {};

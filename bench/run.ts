@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { BENCH_REDIS, databaseExists, databaseUrl, dropDatabase, percentile, sleep, withAdminClient } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, dropDatabase, percentile, sleep, withAdminClient } from './support.js';
 
 /**
  * `npm run bench`: seeds a bench database, starts the service as a user would
@@ -269,6 +269,7 @@ async function startService(database: string, processes: number, label: string):
     DATABASE_POOL_SIZE: String(poolSize),
     JWT_SECRET: randomBytes(32).toString('base64url'),
     LOG_LEVEL: 'info',
+    ...BENCH_RATE_LIMITS,
   });
   for (const pair of args['service-env']?.split(',').filter(Boolean) ?? []) {
     const [name, ...value] = pair.split('=');

@@ -12,6 +12,7 @@ import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
+import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
@@ -85,7 +86,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   const { config, logger } = deps;
   // Commands only (publish; the subscriber is a duplicate): fail fast rather than queue while Redis is away.
   const redis = deps.redisUrl
-    ? new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 1_000 })
+    ? new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500 })
     : undefined;
   redis?.on('error', (error) => logger.debug({ err: error }, 'redis (API) connection error'));
   void redis?.connect().catch(() => undefined);
@@ -94,6 +95,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     logger,
     redis: redis && { client: redis, prefix: config.queuePrefix },
   });
+  const limiter = createRateLimiter({ limits: config.rateLimits, redis, prefix: config.queuePrefix });
   const authenticate = createAuthenticator({
     prisma: deps.prisma,
     jwt: config.jwt,
@@ -142,6 +144,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       varyByOrigin(config.cors),
       closeAfterTooLarge(),
       countOperations(metrics),
+      useRateLimits({ limiter, trustProxy: config.trustProxy, logger }),
       {
         onDispose: async () => {
           await credentials.close();

@@ -8,6 +8,8 @@ const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 
+const rateLimit = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000_000).default(fallback);
+
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
 /** A duration such as `90s`, `30m`, `12h`, `7d` or a bare number of seconds, as whole seconds. */
 const durationSeconds = (fallback: string) =>
@@ -76,6 +78,19 @@ const envSchema = z
     ),
     /** Whether allowed origins may send credentials (cookies, HTTP auth); bearer tokens need no credentials. */
     CORS_CREDENTIALS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    /**
+     * How many reverse proxies in front of the API to trust for X-Forwarded-For: 0 (default)
+     * takes the client address from the socket and ignores the header (anyone can send it).
+     */
+    TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
+    /** Rate limits: the window, and per window the budget of each kind of caller (0 = no limit). */
+    RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    RATE_LIMIT_API_KEY_MUTATIONS: rateLimit(6_000),
+    RATE_LIMIT_API_KEY_VOUCHER_LOOKUPS: rateLimit(3_000),
+    RATE_LIMIT_MEMBER_MUTATIONS: rateLimit(60),
+    RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS: rateLimit(30),
+    RATE_LIMIT_ADDRESS_MUTATIONS: rateLimit(600),
+    RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS: rateLimit(60),
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -132,6 +147,21 @@ export interface Config {
   databaseTimeouts: { connectMs: number; statementMs: number };
   readinessTimeoutMs: number;
   cors: { origins: string[]; credentials: boolean };
+  /** Reverse proxies trusted for X-Forwarded-For (0: the socket's address). */
+  trustProxy: number;
+  rateLimits: RateLimits;
+}
+
+/** Per caller kind, the points per window for mutations and for voucher-code lookups; 0 = unlimited. */
+export interface RateLimits {
+  windowSeconds: number;
+  apiKey: RateBudget;
+  member: RateBudget;
+  address: RateBudget;
+}
+export interface RateBudget {
+  mutations: number;
+  voucherLookups: number;
 }
 
 export class ConfigError extends Error {}
@@ -178,5 +208,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseTimeouts: { connectMs: env.DATABASE_CONNECT_TIMEOUT_MS, statementMs: env.DATABASE_STATEMENT_TIMEOUT_MS },
     readinessTimeoutMs: env.READINESS_TIMEOUT_MS,
     cors: { origins: env.CORS_ORIGINS, credentials: env.CORS_CREDENTIALS === 'true' },
+    trustProxy: env.TRUST_PROXY,
+    rateLimits: {
+      windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      apiKey: { mutations: env.RATE_LIMIT_API_KEY_MUTATIONS, voucherLookups: env.RATE_LIMIT_API_KEY_VOUCHER_LOOKUPS },
+      member: { mutations: env.RATE_LIMIT_MEMBER_MUTATIONS, voucherLookups: env.RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS },
+      address: { mutations: env.RATE_LIMIT_ADDRESS_MUTATIONS, voucherLookups: env.RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS },
+    },
   };
 }

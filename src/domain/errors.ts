@@ -61,6 +61,17 @@ export class ForbiddenError extends DomainError {
   }
 }
 
+/**
+ * The caller spent its budget of mutations or voucher-code lookups for the current
+ * window (src/http/rate-limit.ts). Nothing was done; retry after `retryAfterSeconds`.
+ */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many requests: retry after ${retryAfterSeconds} s`);
+  }
+}
+
 export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED';
   constructor(message = 'Authentication required') {

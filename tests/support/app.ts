@@ -14,7 +14,25 @@ import { createTestPrisma, resetDatabase, testQueuePrefix, testRedisUrl } from '
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
-export const testConfig = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent' });
+/**
+ * The environment of test handlers. Rate limits stay on (the limiter runs on every
+ * request) but far above what any test sends: tests of other rules must not trip over
+ * budgets, and in-process requests all come from one unknown address.
+ * tests/auth/rate-limit.test.ts sets its own.
+ */
+const TEST_ENV: Record<string, string> = {
+  NODE_ENV: 'test',
+  JWT_SECRET: TEST_JWT_SECRET,
+  LOG_LEVEL: 'silent',
+  RATE_LIMIT_API_KEY_MUTATIONS: '1000000',
+  RATE_LIMIT_API_KEY_VOUCHER_LOOKUPS: '1000000',
+  RATE_LIMIT_MEMBER_MUTATIONS: '1000000',
+  RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS: '1000000',
+  RATE_LIMIT_ADDRESS_MUTATIONS: '1000000',
+  RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS: '1000000',
+};
+
+export const testConfig = loadConfig(TEST_ENV);
 export const testLogger = createLogger('silent');
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -27,9 +45,10 @@ export interface TestAppOptions {
   outbox?: OutboxPublisher;
   /**
    * Give the handler this worker's Redis (testRedisUrl, under testQueuePrefix), as an API
-   * process has: credential events across handlers. Close the app (`close`) after the test file.
+   * process has: credential events across handlers and shared rate limits; a string is
+   * another Redis URL (e.g. one that is down). Close the app (`close`) after the test file.
    */
-  redis?: boolean;
+  redis?: boolean | string;
   /** Environment on top of the test defaults (e.g. rate limits). */
   env?: Record<string, string>;
 }
@@ -50,9 +69,7 @@ export interface TestRequestOptions {
 export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}) {
   const config = options.redis || options.env
     ? loadConfig({
-        NODE_ENV: 'test',
-        JWT_SECRET: TEST_JWT_SECRET,
-        LOG_LEVEL: 'silent',
+        ...TEST_ENV,
         ...(options.redis ? { QUEUE_PREFIX: testQueuePrefix() } : {}),
         ...options.env,
       })
@@ -62,7 +79,7 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     logger: testLogger,
     prisma,
     outbox: options.outbox,
-    redisUrl: options.redis ? testRedisUrl() : undefined,
+    redisUrl: typeof options.redis === 'string' ? options.redis : options.redis ? testRedisUrl() : undefined,
   });
   const deps = { prisma, logger: testLogger };
 

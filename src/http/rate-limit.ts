@@ -1,0 +1,198 @@
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Principal } from '../auth/principal.js';
+import type { RateBudget, RateLimits } from '../config/env.js';
+import { RateLimitedError } from '../domain/errors.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import type { Logger } from '../logger.js';
+
+/** Root fields that look a voucher up by its code: the fields a code-guesser would hammer. */
+export const VOUCHER_LOOKUP_FIELDS: ReadonlySet<string> = new Set(['voucher', 'validateVoucher', 'redeemVoucher']);
+
+/** What one operation costs: one point per occurrence of a root field, aliases and fragments included. */
+export interface OperationCost {
+  mutations: number;
+  voucherLookups: number;
+}
+
+/**
+ * Counts the root fields an operation would execute. Every occurrence counts, so
+ * `a: validateVoucher(…) b: validateVoucher(…)` costs two, and fields reached through
+ * fragment spreads and inline fragments count like the others. `@skip`/`@include`
+ * are not evaluated: a field counts even when a directive would skip it (never less
+ * than what runs). Subscriptions and unknown operations cost nothing here.
+ */
+export function operationCost(document: DocumentNode, operationName: string | null | undefined): OperationCost {
+  const cost: OperationCost = { mutations: 0, voucherLookups: 0 };
+  const operation = getOperationAST(document, operationName);
+  if (!operation || operation.operation === 'subscription') return cost;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  const isMutation = operation.operation === 'mutation';
+  // Validation has refused fragment cycles before execution; the depth guard is for safety only.
+  const walk = (selections: SelectionSetNode, depth: number) => {
+    if (depth > 32) return;
+    for (const selection of selections.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        if (name.startsWith('__')) continue;
+        if (isMutation) cost.mutations += 1;
+        if (VOUCHER_LOOKUP_FIELDS.has(name)) cost.voucherLookups += 1;
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        walk(selection.selectionSet, depth + 1);
+      } else {
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) walk(fragment.selectionSet, depth + 1);
+      }
+    }
+  };
+  walk(operation.selectionSet, 0);
+  return cost;
+}
+
+/** Whose budget a request spends: an API key's, a member's, or (anyone else) its client address's. */
+export interface RateSubject {
+  kind: 'apiKey' | 'member' | 'address';
+  id: string;
+}
+
+export function rateSubject(principal: Principal, address: string): RateSubject {
+  if (principal.kind === 'apiKey') return { kind: 'apiKey', id: principal.apiKeyId };
+  if (principal.kind === 'member') return { kind: 'member', id: principal.memberId };
+  return { kind: 'address', id: address };
+}
+
+/**
+ * The client's address: the socket's peer, or with `trustProxy` = n reverse proxies in
+ * front of the API, the address n hops back in X-Forwarded-For (the last address our
+ * own proxies did not add; what a client wrote into the header itself is ignored).
+ * IPv4-mapped IPv6 is read as IPv4; IPv6 addresses count per /64, the block one
+ * subscriber usually holds.
+ */
+export function clientAddress(request: Request, req: Pick<IncomingMessage, 'socket'> | undefined, trustProxy: number): string {
+  const peer = req?.socket?.remoteAddress ?? 'unknown';
+  let address = peer;
+  if (trustProxy > 0) {
+    const forwarded = (request.headers.get('x-forwarded-for') ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
+    const chain = [...forwarded, peer];
+    const candidate = chain[Math.max(0, chain.length - 1 - trustProxy)]!;
+    if (isIP(unmapped(candidate))) address = candidate;
+  }
+  return addressKey(address);
+}
+
+function unmapped(address: string): string {
+  return address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+function addressKey(address: string): string {
+  const plain = unmapped(address);
+  if (isIP(plain) !== 6) return plain;
+  const [head = '', tail] = plain.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((group) => group.padStart(4, '0')).join(':')}::/64`;
+}
+
+type Bucket = keyof RateBudget;
+const BUCKETS: readonly Bucket[] = ['mutations', 'voucherLookups'];
+const SUBJECT_KINDS: readonly RateSubject['kind'][] = ['apiKey', 'member', 'address'];
+
+export interface RateLimiter {
+  /** Spends `cost` from the subject's budgets; a `RateLimitedError` when any is exhausted. */
+  consume(subject: RateSubject, cost: OperationCost): Promise<RateLimitedError | null>;
+}
+
+/**
+ * Budgets shared by every API process through Redis (rate-limiter-flexible, fixed
+ * windows, keys `<prefix>:rate:<kind>:<bucket>:<id>`). When Redis does not answer
+ * (down, or slower than the client's command timeout) each process falls back to an
+ * in-memory limiter with the same budgets: limits still hold per process (N processes
+ * allow at most N times the budget) and no request fails because Redis is away.
+ * Without Redis at all (some tests) the in-memory limiters are the limiters.
+ */
+export function createRateLimiter(deps: { limits: RateLimits; redis?: Redis; prefix: string }): RateLimiter {
+  const limiters = new Map<string, RateLimiterAbstract>();
+  for (const kind of SUBJECT_KINDS) {
+    for (const bucket of BUCKETS) {
+      const points = deps.limits[kind][bucket];
+      if (points === 0) continue;
+      const duration = deps.limits.windowSeconds;
+      const memory = new RateLimiterMemory({ points, duration });
+      limiters.set(
+        `${kind}:${bucket}`,
+        deps.redis
+          ? new RateLimiterRedis({
+              storeClient: deps.redis,
+              keyPrefix: `${deps.prefix}:rate:${kind}:${bucket}`,
+              points,
+              duration,
+              rejectIfRedisNotReady: true,
+              insuranceLimiter: memory,
+            })
+          : memory,
+      );
+    }
+  }
+
+  return {
+    consume: async (subject, cost) => {
+      const spends = BUCKETS.filter((bucket) => cost[bucket] > 0).flatMap((bucket) => {
+        const limiter = limiters.get(`${subject.kind}:${bucket}`);
+        return limiter ? [limiter.consume(subject.id, cost[bucket])] : [];
+      });
+      const outcomes = await Promise.allSettled(spends);
+      let retryAfterMs = 0;
+      for (const outcome of outcomes) {
+        if (outcome.status === 'fulfilled') continue;
+        // Refused: a RateLimiterRes. Anything else (Redis and insurance both failing) is not the caller's fault.
+        if (!(outcome.reason instanceof RateLimiterRes)) throw outcome.reason;
+        retryAfterMs = Math.max(retryAfterMs, outcome.reason.msBeforeNext);
+      }
+      return outcomes.some((outcome) => outcome.status === 'rejected') ? new RateLimitedError(Math.max(1, Math.ceil(retryAfterMs / 1000))) : null;
+    },
+  };
+}
+
+/** The whole request refused: HTTP 429 with Retry-After, and the error's code and retryAfterSeconds in the body. */
+export function rateLimitedGraphQLError(error: RateLimitedError): GraphQLError {
+  return new GraphQLError(error.message, {
+    extensions: {
+      code: error.code,
+      retryAfterSeconds: error.retryAfterSeconds,
+      http: { status: 429, headers: { 'Retry-After': String(error.retryAfterSeconds) } },
+    },
+  });
+}
+
+type LimitedContext = GraphQLContext & { request: Request; req?: IncomingMessage };
+
+/**
+ * Charges every operation with mutations or voucher-code lookups to its caller before
+ * anything executes; over budget, the whole operation is refused (nothing runs).
+ */
+export function useRateLimits(deps: { limiter: RateLimiter; trustProxy: number; logger: Logger }): Plugin {
+  return {
+    onExecute: async ({ args, setResultAndStopExecution }) => {
+      const cost = operationCost(args.document, args.operationName);
+      if (cost.mutations === 0 && cost.voucherLookups === 0) return;
+      const context = args.contextValue as unknown as LimitedContext;
+      const subject = rateSubject(context.principal, clientAddress(context.request, context.req, deps.trustProxy));
+      const refused = await deps.limiter.consume(subject, cost);
+      if (!refused) return;
+      // Debug: anyone can provoke this, so it must not be able to fill the logs.
+      deps.logger.debug({ subject: subject.kind, cost, retryAfterSeconds: refused.retryAfterSeconds }, 'rate limited');
+      setResultAndStopExecution({ errors: [rateLimitedGraphQLError(refused)] });
+    },
+  };
+}
