@@ -314,6 +314,6 @@ describe('fault scripts', () => {
     expectClean(tally, accepted.gaveUp);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(leftActive).toBe(0);
-    expect(atStop).toBeLessThan(COUNT); // the stop came mid-batch
+    expect(inFlight).toBeGreaterThan(0); // the stop came with jobs running
   });
 });
