@@ -116,7 +116,9 @@ async function main(): Promise<number> {
         return 2;
       }
       const scopes = values.scopes.split(',').map((scope) => scope.trim()).filter(Boolean);
-      const { apiKey, token } = await createApiKey({ prisma, logger }, { name: values.name, scopes }, { type: 'SYSTEM', id: 'cli' });
+      // The operator at the command line already holds the database: they act as an ADMIN.
+      const operator = { actor: { type: 'SYSTEM' as const, id: 'cli' }, role: 'ADMIN' as const };
+      const { apiKey, token } = await createApiKey({ prisma, logger }, { name: values.name, scopes }, operator);
       console.log(`API key "${apiKey.name}" (${apiKey.scopes.join(', ')}) created. Its token, shown only now:\n${token}`);
       return 0;
     }

@@ -1,4 +1,4 @@
-import type { Caller, StaffRole } from '../auth/principal.js';
+import type { ApiKeyScope, Caller, StaffRole } from '../auth/principal.js';
 import { ForbiddenError } from './errors.js';
 
 /** The one order of staff roles: each may do what the ones below it may. */
@@ -24,4 +24,74 @@ export function assertRole(caller: Caller, role: StaffRole, action: string): Sta
     throw new ForbiddenError(`Only ${who} may ${action}`);
   }
   return caller.role;
+}
+
+/**
+ * Who may call a service: staff from a role up (an admin-scoped API key counts
+ * as ADMIN), API keys carrying one of the scopes (or `admin`), member tokens.
+ * A member passes only this gate: the service itself then keeps them to their
+ * own data.
+ */
+export interface CallerRule {
+  staff?: StaffRole;
+  apiKeys?: readonly ApiKeyScope[];
+  members?: true;
+}
+
+/**
+ * Who may call each service entry point. The services check it themselves
+ * (`assertMayCall`), so a worker, the CLI or a new GraphQL field can never skip
+ * it; the GraphQL fields use the same rule as their first filter (the `caller`
+ * auth scope). `src/auth/permission-matrix.ts` states the same intent per
+ * GraphQL field and caller kind, checked through real requests.
+ */
+export const SERVICE_CALLERS = {
+  createApiKey: { staff: 'ADMIN' },
+  enrollMember: { staff: 'AGENT', apiKeys: ['members:write'] },
+  earnPoints: { staff: 'ADMIN', apiKeys: ['points:earn'] },
+  redeemPoints: { staff: 'ADMIN', apiKeys: ['points:redeem'] },
+  refundOrder: { staff: 'ADMIN', apiKeys: ['points:earn'] },
+  adjustPoints: { staff: 'ADMIN' },
+  updateProgram: { staff: 'ADMIN' },
+  changeRewards: { staff: 'ADMIN' },
+  redeemReward: { staff: 'ADMIN', apiKeys: ['points:redeem'], members: true },
+  validateVoucher: { staff: 'AGENT', apiKeys: ['vouchers:redeem', 'members:read'], members: true },
+  redeemVoucher: { staff: 'ADMIN', apiKeys: ['vouchers:redeem'] },
+  voidVoucher: { staff: 'AGENT' },
+  reportServiceFailure: { staff: 'AGENT', apiKeys: ['failures:report'] },
+  reviewServiceFailure: { staff: 'SUPERVISOR' },
+  recordServiceCase: { staff: 'AGENT', apiKeys: ['members:write'] },
+  resolveServiceCase: { staff: 'AGENT', apiKeys: ['members:write'] },
+  submitFeedback: { staff: 'AGENT', apiKeys: ['members:write'], members: true },
+  registerContract: { staff: 'AGENT', apiKeys: ['contracts:write'] },
+  extendContract: { staff: 'SUPERVISOR', apiKeys: ['contracts:write'] },
+  cancelContract: { staff: 'SUPERVISOR', apiKeys: ['contracts:write'] },
+  readAgentAuthority: { staff: 'AGENT' },
+  setAgentAuthority: { staff: 'SUPERVISOR' },
+  issueGoodwill: { staff: 'AGENT' },
+  decideGoodwill: { staff: 'SUPERVISOR' },
+} as const satisfies Record<string, CallerRule>;
+
+export type GuardedService = keyof typeof SERVICE_CALLERS;
+
+/** Whether the caller passes a rule. */
+export function mayCall(caller: Caller, rule: CallerRule): boolean {
+  if (rule.staff && hasRole(caller, rule.staff)) return true;
+  const scopes = caller.scopes;
+  if (rule.apiKeys && scopes && rule.apiKeys.some((scope) => scopes.has(scope))) return true;
+  return rule.members === true && caller.actor.type === 'MEMBER';
+}
+
+function describeRule(rule: CallerRule): string {
+  const who: string[] = [];
+  if (rule.staff) who.push(rule.staff === 'ADMIN' ? 'admins' : `${rule.staff.toLowerCase()}s and above`);
+  if (rule.apiKeys) who.push(`API keys with ${rule.apiKeys.join(' or ')}`);
+  if (rule.members) who.push('members');
+  return who.join(', ');
+}
+
+/** Refuses (ForbiddenError) a caller the service's rule in SERVICE_CALLERS does not let in; nothing is written. */
+export function assertMayCall(caller: Caller, service: GuardedService): void {
+  const rule: CallerRule = SERVICE_CALLERS[service];
+  if (!mayCall(caller, rule)) throw new ForbiddenError(`${service} is for ${describeRule(rule)} only`);
 }

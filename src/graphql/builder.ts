@@ -4,8 +4,8 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import { roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
-import { roleAtLeast } from '../domain/authorization.js';
+import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
+import { mayCall, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
@@ -32,6 +32,8 @@ export const builder = new SchemaBuilder<{
     self: string;
     /** Any member token. */
     member: boolean;
+    /** Whoever a service's rule (SERVICE_CALLERS) lets in: the same check the service makes itself. */
+    caller: CallerRule;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -51,6 +53,7 @@ export const builder = new SchemaBuilder<{
       apiKey: (scope) => principal.kind === 'apiKey' && (principal.scopes.has(scope) || principal.scopes.has('admin')),
       self: (memberId) => principal.kind === 'member' && principal.memberId === memberId,
       member: principal.kind === 'member',
+      caller: (rule) => mayCall(callerOf(principal), rule),
     }),
     unauthorizedError: (_parent, context) =>
       context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError(),

@@ -3,6 +3,7 @@ import { extendContract, registerContract } from '../../src/domain/contracts/con
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
+import { apiKeyCaller } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
 /**
@@ -26,7 +27,7 @@ const START = addMonths(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMo
 
 async function contractUpForRenewal(externalRef: string) {
   const memberId = await app.enroll();
-  const billing = { actor: { type: 'API_KEY' as const, id: 'registrar' } };
+  const billing = apiKeyCaller('registrar', ['contracts:write']);
   const { contractId } = await registerContract(
     app.deps,
     { memberId, externalRef, plan: 'mobile-l', startsAt: START, termMonths: 24 },
@@ -120,7 +121,7 @@ describe('extending a contract (issue 9, hole 1)', () => {
 
 describe('the renewal window', () => {
   const ENDS = new Date('2027-06-01T00:00:00.000Z');
-  const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+  const billing = apiKeyCaller('billing', ['contracts:write']);
   const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
   const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
 

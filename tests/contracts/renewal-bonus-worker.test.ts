@@ -9,6 +9,7 @@ import { addMonths } from '../../src/domain/time.js';
 import { createOutboxPublisher, createProducerConnection, OutboxQueues } from '../../src/queues/outbox-queues.js';
 import { relayOutboxOnce } from '../../workers/outbox-relay.js';
 import { outboxProcessors } from '../../workers/registry.js';
+import { apiKeyCaller } from '../support/callers.js';
 import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 
@@ -24,7 +25,7 @@ let redis: Redis;
 let worker: Worker;
 let producer: Redis;
 let queues: OutboxQueues;
-const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+const billing = apiKeyCaller('billing', ['contracts:write']);
 
 beforeAll(async () => {
   prisma = createTestPrisma();

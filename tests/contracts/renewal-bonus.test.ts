@@ -11,9 +11,10 @@ import { redeemPoints } from '../../src/domain/points/points.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
+import { apiKeyCaller } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+const billing = apiKeyCaller('billing', ['contracts:write', 'points:redeem']);
 const supervisor = { actor: { type: 'STAFF' as const, id: 'supervisor-1' }, role: 'SUPERVISOR' as const };
 
 /** Service deps whose clock we can move. */

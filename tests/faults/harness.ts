@@ -76,7 +76,7 @@ export async function freshDatabase(stack: Stack, name: string): Promise<{ url: 
 }
 
 export async function apiKey(prisma: PrismaClient, scopes: ApiKeyScope[]): Promise<string> {
-  return (await createApiKey({ prisma, logger }, { name: 'fault script', scopes }, { type: 'SYSTEM', id: 'faults' })).token;
+  return (await createApiKey({ prisma, logger }, { name: 'fault script', scopes }, { actor: { type: 'SYSTEM', id: 'faults' }, role: 'ADMIN' })).token;
 }
 
 export async function enrollMembers(prisma: PrismaClient, prefix: string, count: number): Promise<string[]> {

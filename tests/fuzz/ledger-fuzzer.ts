@@ -279,7 +279,7 @@ class ScenarioRun {
     const startsAt = new Date(plusMonths(now, -11));
     for (let i = 0; i < MEMBERS; i++) {
       const name = `fuzz-${this.ns}-m${i}`;
-      const { id } = await enrollMember(deps, { externalId: name, email: `${name}@example.com`, name });
+      const { id } = await enrollMember(deps, { externalId: name, email: `${name}@example.com`, name }, ADMIN);
       world.members.push(newMember(id, now));
       const { contractId } = await registerContract(
         deps,

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { getSchema } from '../../src/graphql/schema.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
 import {
@@ -64,7 +65,7 @@ beforeAll(async () => {
   await resetDatabase(prisma);
   const aId = await app.enroll({ externalId: 'cust-a', email: 'a@example.com' });
   const bId = await app.enroll({ externalId: 'cust-b', email: 'b@example.com' });
-  const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+  const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
   const deps = { prisma, logger: testLogger };
   await earnPoints(deps, { memberId: aId, orderRef: 'a-order', orderTotal: '10', idempotencyKey: 'a1' }, storefront);
   const earned = await earnPoints(

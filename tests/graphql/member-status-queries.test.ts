@@ -5,6 +5,7 @@ import type { PrismaClient as Db } from '../../src/db/prisma.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { PrismaClient } from '../../src/generated/prisma/client.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
 import { resetDatabase, testDatabaseUrl } from '../support/db.js';
 
@@ -18,7 +19,7 @@ let logged: PrismaClient<'query'>;
 let prisma: Db;
 let app: ReturnType<typeof createTestApp>;
 let statements: string[] = [];
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 
 /** A ceiling that leaves room for a field or two more, but not for a query per row. */
 const MAX_STATEMENTS = 8;

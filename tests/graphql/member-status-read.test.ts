@@ -7,6 +7,7 @@ import { tierStandings } from '../../src/domain/tiers/tiers.service.js';
 import { issueVoucher, voucherStatusWhere } from '../../src/domain/vouchers/vouchers.service.js';
 import type { VoucherStatus } from '../../src/generated/prisma/client.js';
 import { rawSql } from '../../src/db/sql.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { statementsDuring } from '../support/statements.js';
 
@@ -18,7 +19,7 @@ import { statementsDuring } from '../support/statements.js';
  */
 const NOW = new Date();
 const deps = () => ({ prisma, logger: testLogger, now: () => NOW });
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
 const DAY = 86_400_000;
 

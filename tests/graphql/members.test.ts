@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { updateMember } from '../../src/domain/members/members.service.js';
 import { createTestApp } from '../support/app.js';
+import { apiKeyCaller } from '../support/callers.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
 
 let prisma: PrismaClient;
@@ -103,7 +104,7 @@ describe('member status changes (issue 9, hole 2)', () => {
 
   it('the service itself refuses a status change from an API key or an agent, whatever the GraphQL scope', async () => {
     const id = await app.enroll();
-    const key = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+    const key = apiKeyCaller('shop', ['members:write']);
     const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
     for (const caller of [key, agent]) {
       await expect(updateMember(app.deps, { id, status: 'CLOSED' }, caller)).rejects.toMatchObject({ code: 'FORBIDDEN' });

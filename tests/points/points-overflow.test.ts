@@ -6,6 +6,7 @@ import { addMonths } from '../../src/domain/time.js';
 import { MAX_POINTS } from '../../src/domain/validation.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import { useTestApp } from '../support/app.js';
+import { apiKeyCaller } from '../support/callers.js';
 
 /**
  * Issue 9, hole 9: balances are PostgreSQL integers. A grant that would take a
@@ -76,7 +77,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
 
   it('lifetime points are held to the limit too, even when the balance has room', async () => {
     const memberId = await memberNearTheLimit(100);
-    await redeemPoints(app.deps, { memberId, points: MAX_POINTS - 1000, idempotencyKey: 'spend' }, { actor: { type: 'API_KEY', id: 'shop' } });
+    await redeemPoints(app.deps, { memberId, points: MAX_POINTS - 1000, idempotencyKey: 'spend' }, apiKeyCaller('shop', ['points:redeem']));
     const before = await snapshot(memberId);
     expect([before.available, before.lifetime]).toEqual([900, MAX_POINTS - 100]);
     await expect(
@@ -103,7 +104,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
 
   it('a renewal bonus past the limit fails its job with a ValidationError and writes nothing; the renewal stays pending', async () => {
     const memberId = await memberNearTheLimit(100);
-    const billing = { actor: { type: 'API_KEY' as const, id: 'billing' } };
+    const billing = apiKeyCaller('billing', ['contracts:write']);
     const startsAt = addMonths(new Date(), -11);
     const { contractId } = await registerContract(app.deps, { memberId, externalRef: 'C-full', plan: 'p', startsAt, termMonths: 12 }, billing);
     const { renewalId } = await extendContract(app.deps, { contractId, termMonths: 12, idempotencyKey: 'r' }, billing);

@@ -5,6 +5,7 @@ import { readMember } from '../../src/domain/points/ledger.js';
 import { adjustPoints, earnPoints, redeemPoints } from '../../src/domain/points/points.service.js';
 import { addDays } from '../../src/domain/time.js';
 import { PrismaClient } from '../../src/generated/prisma/client.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { testDatabaseUrl } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
@@ -13,7 +14,7 @@ import { statementsDuring } from '../support/statements.js';
  * earnPoints and redeemPoints answer with the member row their last write
  * returned (no read after COMMIT); the stored answer, and so a replay, has ids only.
  */
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 
 /** Service deps whose clock we can move. */

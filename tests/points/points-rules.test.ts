@@ -3,9 +3,10 @@ import { earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/p
 import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
 import { runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
 
 /** Service deps whose clock we can move. */

@@ -53,7 +53,7 @@ describe('API and workers in separate processes', () => {
     expect(api.output()).not.toMatch(/workers started/);
 
     const deps = { prisma, logger: testLogger };
-    const { token } = await createApiKey(deps, { name: 'shop', scopes: ['failures:report'] }, { type: 'SYSTEM', id: 'test' });
+    const { token } = await createApiKey(deps, { name: 'shop', scopes: ['failures:report'] }, { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' });
     const member = await prisma.member.create({ data: { externalId: 'apart-1', email: 'apart-1@example.com', name: 'Apart' } });
     const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
       method: 'POST',

@@ -10,6 +10,7 @@ import {
 import { addDays } from '../../src/domain/time.js';
 import type { Severity, Tier } from '../../src/generated/prisma/client.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
 
@@ -20,7 +21,7 @@ import { createTestPrisma, resetDatabase } from '../support/db.js';
  */
 let prisma: PrismaClient;
 let app: ReturnType<typeof createTestApp>;
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const supervisor = { actor: { type: 'STAFF' as const, id: 'sup-1' }, role: 'SUPERVISOR' as const };
 
 const T = new Date('2026-06-01T12:00:00.000Z');

@@ -122,7 +122,7 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
       signStaffToken(TEST_JWT_SECRET, { staffId, role }),
     memberToken: (memberId: string) => signMemberToken(TEST_JWT_SECRET, { memberId }),
     apiKeyToken: async (scopes: ApiKeyScope[], name = 'test storefront') =>
-      (await createApiKey(deps, { name, scopes }, { type: 'SYSTEM', id: 'test' })).token,
+      (await createApiKey(deps, { name, scopes }, { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' })).token,
     /** Enrols a member through the service and returns its id. */
     enroll: async (overrides: Partial<{ externalId: string; email: string; name: string }> = {}) => {
       const suffix = randomUUID().slice(0, 8);

@@ -76,7 +76,7 @@ export class Seeder {
 
   /** A storefront API key (its id), for the admins' key management to act on. */
   async apiKey() {
-    const { apiKey } = await createApiKey(this.deps, { name: this.unique('probe-key'), scopes: ['members:read'] }, ADMIN.actor);
+    const { apiKey } = await createApiKey(this.deps, { name: this.unique('probe-key'), scopes: ['members:read'] }, ADMIN);
     return { apiKeyId: apiKey.id };
   }
 

@@ -9,9 +9,10 @@ import {
   reviewTiers,
   tierProgress,
 } from '../../src/domain/tiers/tiers.service.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 
 /** Service deps whose clock we can move. */
 function at(date: Date) {

@@ -9,6 +9,7 @@ import {
   type IssueVoucherInput,
 } from '../../src/domain/vouchers/vouchers.service.js';
 import { Prisma, PrismaClient } from '../../src/generated/prisma/client.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { testDatabaseUrl } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
@@ -18,7 +19,7 @@ import { statementsDuring } from '../support/statements.js';
  * COMMIT); the stored answer, and so a replay, has the outcome only. The row
  * must read exactly as Prisma reads it, Decimals included.
  */
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const agent = { actor: { type: 'STAFF' as const, id: 'agent' }, role: 'AGENT' as const };
 
 const { prisma, app } = useTestApp();

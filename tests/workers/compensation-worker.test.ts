@@ -8,6 +8,7 @@ import { createOutboxPublisher, createProducerConnection, OutboxQueues } from '.
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
 import { relayOutboxOnce } from '../../workers/outbox-relay.js';
 import { outboxProcessors } from '../../workers/registry.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 
@@ -18,7 +19,7 @@ import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedis
  */
 let prisma: PrismaClient;
 let redis: Redis;
-const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const config = loadConfig({
   NODE_ENV: 'test',
   JWT_SECRET: TEST_JWT_SECRET,

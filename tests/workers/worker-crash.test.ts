@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
 
@@ -88,7 +89,7 @@ describe('a worker killed mid-way', () => {
     }));
     await prisma.member.createMany({ data: members });
     const memberIds = (await prisma.member.findMany({ select: { id: true } })).map((member) => member.id);
-    const storefront = { actor: { type: 'API_KEY' as const, id: 'shop' } };
+    const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
     const deps = { prisma, logger: testLogger };
     for (let i = 0; i < memberIds.length; i += 10) {
       await Promise.all(

@@ -1,7 +1,7 @@
 import { generateApiKeyToken } from '../../auth/api-keys.js';
-import { API_KEY_SCOPES, type Actor, type ApiKeyScope, type Caller } from '../../auth/principal.js';
+import { API_KEY_SCOPES, type ApiKeyScope, type Caller } from '../../auth/principal.js';
 import type { Prisma } from '../../generated/prisma/client.js';
-import { assertRole } from '../authorization.js';
+import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
@@ -12,10 +12,11 @@ export interface CreateApiKeyInput {
 }
 
 /**
- * Creates a storefront API key. The token is returned here once and never
- * again: only its hash is stored.
+ * Creates a storefront API key (admins). The token is returned here once and
+ * never again: only its hash is stored.
  */
-export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, actor: Actor) {
+export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, caller: Caller) {
+  assertMayCall(caller, 'createApiKey');
   const name = check.text('name', input.name, { max: 100 });
   if (input.scopes.length === 0) throw new ValidationError('scopes', 'at least one scope is required');
   const unknown = input.scopes.filter((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
@@ -25,7 +26,7 @@ export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, 
   const scopes = [...new Set(input.scopes)] as ApiKeyScope[];
   const { token, prefix, secretHash } = generateApiKeyToken();
   const apiKey = await deps.prisma.apiKey.create({
-    data: { name, prefix, secretHash, scopes, createdBy: `${actor.type}:${actor.id}` },
+    data: { name, prefix, secretHash, scopes, createdBy: `${caller.actor.type}:${caller.actor.id}` },
   });
   return { apiKey, token };
 }

@@ -1,13 +1,12 @@
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
 import type { ContractRenewal, ContractStatus, Tier } from '../../generated/prisma/client.js';
-import { assertRole } from '../authorization.js';
+import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import {
   AlreadyExistsError,
   ContractNotActiveError,
   ContractNotUpForRenewalError,
-  ForbiddenError,
   NotFoundError,
   PermanentJobError,
   ValidationError,
@@ -51,23 +50,6 @@ function checkDate(field: string, value: Date): Date {
   const year = value instanceof Date ? value.getUTCFullYear() : NaN;
   if (!(year >= 1970 && year <= 9000)) throw new ValidationError(field, 'must be a date between 1970 and 9000');
   return value;
-}
-
-/** Contracts are changed by the billing system and staff, never by a member's own token. */
-function assertNotMember(caller: Caller): void {
-  if (caller.actor.type === 'MEMBER') throw new ForbiddenError('Members cannot change contracts');
-}
-
-/**
- * Who may extend a contract, and so cause a renewal bonus: the billing system
- * (an API key; GraphQL requires its `contracts:write` scope), the system, and
- * staff from SUPERVISOR up. Agents may not: a bonus is points granted on the
- * caller's word, and an agent's word on points is goodwill, with its own
- * authority and approval (docs/domain-rules.md).
- */
-function assertMayExtend(caller: Caller): void {
-  assertNotMember(caller);
-  if (caller.actor.type === 'STAFF') assertRole(caller, 'SUPERVISOR', 'extend contracts');
 }
 
 /**
@@ -160,7 +142,7 @@ export async function registerContract(
   input: RegisterContractInput,
   caller: Caller,
 ): Promise<ContractResult> {
-  assertNotMember(caller);
+  assertMayCall(caller, 'registerContract');
   const memberId = check.uuid('memberId', input.memberId);
   const externalRef = check.text('externalRef', input.externalRef, { max: 120 });
   const plan = check.text('plan', input.plan, { max: 100 });
@@ -209,7 +191,9 @@ export interface ExtensionResult {
  * without its bonus job. Only a contract up for renewal (within the program's
  * `renewal.windowDays` before its end) can be extended, so once per term;
  * unique (contract, previous end) makes a second renewal of one term
- * impossible in the database too. Agents may not extend (`assertMayExtend`).
+ * impossible in the database too. Agents may not extend (SERVICE_CALLERS): a
+ * bonus is points granted on the caller's word, and an agent's word on points
+ * is goodwill, with its own authority and approval (docs/domain-rules.md).
  * One renewal per (caller, idempotency key): a repeat, concurrent or not,
  * replays; the same key for another contract or term is an
  * IdempotencyConflictError.
@@ -219,7 +203,7 @@ export async function extendContract(
   input: ExtendContractInput,
   caller: Caller,
 ): Promise<Replayable<ExtensionResult>> {
-  assertMayExtend(caller);
+  assertMayCall(caller, 'extendContract');
   const reference = checkReference(input);
   const termMonths = checkTerm('termMonths', input.termMonths);
   const key = checkIdempotencyKey(input.idempotencyKey);
@@ -433,7 +417,7 @@ export async function cancelContract(
   input: CancelContractInput,
   caller: Caller,
 ): Promise<Replayable<CancellationResult>> {
-  assertNotMember(caller);
+  assertMayCall(caller, 'cancelContract');
   const reference = checkReference(input);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);

@@ -1,5 +1,6 @@
 import type { Feedback, ServiceChannel } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
+import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
@@ -44,6 +45,7 @@ export interface SubmitFeedbackInput {
  * out-of-range scores besides).
  */
 export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<Feedback> {
+  assertMayCall(caller, 'submitFeedback');
   const own = caller.actor.type === 'MEMBER' ? caller.actor.id : null;
   if (input.memberId == null && own === null) throw new ValidationError('memberId', 'is required');
   const memberId = input.memberId == null ? own! : check.uuid('memberId', input.memberId);

@@ -1,5 +1,6 @@
 import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
+import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
@@ -62,6 +63,7 @@ export async function recordServiceCase(
   input: RecordServiceCaseInput,
   caller: Caller,
 ): Promise<ServiceCase> {
+  assertMayCall(caller, 'recordServiceCase');
   const now = nowOf(deps);
   const memberId = check.uuid('memberId', input.memberId);
   const channel = serviceChannel('channel', input.channel);
@@ -121,8 +123,9 @@ export interface ResolveServiceCaseInput {
 export async function resolveServiceCase(
   deps: ServiceDeps,
   input: ResolveServiceCaseInput,
-  _caller: Caller,
+  caller: Caller,
 ): Promise<ServiceCase> {
+  assertMayCall(caller, 'resolveServiceCase');
   const now = nowOf(deps);
   if ((input.caseId == null) === (input.externalRef == null)) {
     throw new ValidationError('caseId', 'give either the case id or its external reference');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
 import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
-import { assertRole, hasRole } from '../authorization.js';
+import { assertMayCall, assertRole, hasRole, type GuardedService } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
@@ -21,12 +21,14 @@ interface Staff {
 }
 
 /**
- * The staff member a caller acts as on goodwill, refused (ForbiddenError)
- * below `role`. An admin-scoped API key acts as an ADMIN named `api-key:<id>`,
+ * The staff member a caller acts as on goodwill, refused (ForbiddenError) when
+ * the service's rule in SERVICE_CALLERS does not let them in. An admin-scoped API key acts as an ADMIN named `api-key:<id>`,
  * so its gestures and decisions never share an agent id with a person.
  */
-function staffOf(caller: Caller, role: StaffRole, action: string): Staff {
-  const own = assertRole(caller, role, action);
+function staffOf(caller: Caller, service: GuardedService): Staff {
+  assertMayCall(caller, service);
+  // Every goodwill rule lets staff in only, so the caller has a role here.
+  const own = assertRole(caller, 'AGENT', service);
   const id = caller.actor.type === 'API_KEY' ? `api-key:${caller.actor.id}` : caller.actor.id;
   return { id, role: own };
 }
@@ -155,7 +157,7 @@ export async function getAgentAuthority(
   agentId: string | null | undefined,
   caller: Caller,
 ): Promise<AgentAuthorityView> {
-  const staff = staffOf(caller, 'AGENT', 'read goodwill authority');
+  const staff = staffOf(caller, 'readAgentAuthority');
   const id = agentId == null ? staff.id : agentIdOf(agentId);
   if (id !== staff.id && !hasRole(caller, 'SUPERVISOR')) {
     throw new ForbiddenError("Only supervisors may read another agent's authority");
@@ -186,7 +188,7 @@ export async function setAgentAuthority(
   input: SetAgentAuthorityInput,
   caller: Caller,
 ): Promise<AgentAuthorityView> {
-  const staff = staffOf(caller, 'SUPERVISOR', 'set goodwill authority');
+  const staff = staffOf(caller, 'setAgentAuthority');
   const agentId = agentIdOf(input.agentId);
   if (agentId === staff.id && !hasRole(caller, 'ADMIN')) {
     throw new ForbiddenError('Supervisors cannot change their own goodwill authority');
@@ -382,7 +384,7 @@ export async function issueGoodwill(
   input: IssueGoodwillInput,
   caller: Caller,
 ): Promise<Replayable<GoodwillResult>> {
-  const staff = staffOf(caller, 'AGENT', 'issue goodwill');
+  const staff = staffOf(caller, 'issueGoodwill');
   const memberId = check.uuid('memberId', input.memberId);
   const value = gestureValue(input);
   if (!(GOODWILL_REASONS as readonly string[]).includes(input.reason)) {
@@ -491,7 +493,7 @@ export async function approveGoodwill(
   input: GoodwillDecisionInput,
   caller: Caller,
 ): Promise<Replayable<GoodwillResult>> {
-  const staff = staffOf(caller, 'SUPERVISOR', 'approve goodwill');
+  const staff = staffOf(caller, 'decideGoodwill');
   const { id, agentId } = await gestureForDecision(deps, input.gestureId, staff, 'approve');
   const note = input.note == null ? null : check.text('note', input.note, { max: 1000 });
   const key = checkIdempotencyKey(input.idempotencyKey ?? '');
@@ -530,7 +532,7 @@ export async function rejectGoodwill(
   input: GoodwillDecisionInput,
   caller: Caller,
 ): Promise<GoodwillResult> {
-  const staff = staffOf(caller, 'SUPERVISOR', 'reject goodwill');
+  const staff = staffOf(caller, 'decideGoodwill');
   const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
   const note = check.text('note', input.note ?? '', { max: 1000 });
   const now = nowOf(deps);

@@ -1,8 +1,8 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import type { MemberStatus, Tier } from '../../generated/prisma/client.js';
+import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import type { Caller } from '../../auth/principal.js';
-import { assertRole } from '../authorization.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 
@@ -37,7 +37,8 @@ export interface EnrollMemberInput {
  * database): a second enrolment of either is an AlreadyExistsError, never a
  * second member.
  */
-export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput) {
+export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, caller: Caller) {
+  assertMayCall(caller, 'enrollMember');
   const data = {
     externalId: check.text('externalId', input.externalId, { max: 120 }),
     email: check.email('email', input.email),

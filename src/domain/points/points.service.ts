@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
-import { hasRole } from '../authorization.js';
+import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, recordResultSql, replay, type Replayable } from '../idempotency.js';
@@ -197,6 +197,7 @@ export interface EarnPointsInput {
  * the member over a tier threshold upgrade them in the same transaction.
  */
 export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, caller: Caller) {
+  assertMayCall(caller, 'earnPoints');
   const memberId = check.uuid('memberId', input.memberId);
   const orderRef = check.text('orderRef', input.orderRef);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
@@ -261,6 +262,7 @@ export interface RedeemPointsInput {
  * zero: checked under the member lock, and refused by a CHECK constraint besides.
  */
 export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, caller: Caller) {
+  assertMayCall(caller, 'redeemPoints');
   const memberId = check.uuid('memberId', input.memberId);
   const points = check.positivePoints('points', input.points);
   const reference = input.reference == null ? null : check.text('reference', input.reference);
@@ -334,7 +336,7 @@ export interface AdjustPointsInput {
 
 /** An admin's correction: a new signed entry, never an edit of an old one. */
 export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, caller: Caller) {
-  if (!hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may adjust points');
+  assertMayCall(caller, 'adjustPoints');
   const memberId = check.uuid('memberId', input.memberId);
   if (!Number.isInteger(input.points) || input.points === 0 || Math.abs(input.points) > check.MAX_POINTS) {
     throw new ValidationError('points', `must be a non-zero whole number between -${check.MAX_POINTS} and ${check.MAX_POINTS}`);
@@ -387,6 +389,7 @@ export interface RefundResult extends PointsResult {
  * points of an order are never reversed twice (CHECKs on point_orders too).
  */
 export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, caller: Caller) {
+  assertMayCall(caller, 'refundOrder');
   const memberId = check.uuid('memberId', input.memberId);
   const orderRef = check.text('orderRef', input.orderRef);
   const amount = input.amount == null ? null : check.money('amount', input.amount);

@@ -1,9 +1,9 @@
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
-import { hasRole } from '../authorization.js';
+import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps, Tx } from '../deps.js';
-import { ForbiddenError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings } from './program-settings.js';
 
 export interface ProgramView {
@@ -96,7 +96,7 @@ export async function updateProgram(
   input: { patch: ProgramPatch; expectedVersion?: number | null },
   caller: Caller,
 ): Promise<ProgramView> {
-  if (!hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may change the program');
+  assertMayCall(caller, 'updateProgram');
   const { actor } = caller;
   return deps.prisma.$transaction(async (tx) => {
     await loadProgram(tx);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma, type Reward } from '../../generated/prisma/client.js';
-import { hasRole } from '../authorization.js';
+import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import {
   ForbiddenError,
@@ -15,10 +15,6 @@ import { assertCanTransact, inMemberTransaction, spendPoints } from '../points/p
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
-
-function assertAdmin(caller: Caller): void {
-  if (!hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may change the rewards catalogue');
-}
 
 function stockOf(value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > check.MAX_POINTS) {
@@ -50,7 +46,7 @@ export interface CreateRewardInput {
 
 /** Adds a reward to the catalogue (admins). */
 export async function createReward(deps: ServiceDeps, input: CreateRewardInput, caller: Caller): Promise<Reward> {
-  assertAdmin(caller);
+  assertMayCall(caller, 'changeRewards');
   const data = {
     name: check.text('name', input.name, { max: 120 }),
     description: input.description == null ? null : optionalDescription(input.description),
@@ -80,7 +76,7 @@ export interface UpdateRewardInput {
  * next purchase pays the new price.
  */
 export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, caller: Caller): Promise<Reward> {
-  assertAdmin(caller);
+  assertMayCall(caller, 'changeRewards');
   const id = check.uuid('id', input.id);
   const data: Prisma.RewardUpdateInput = { updatedAt: nowOf(deps) };
   if (input.name != null) data.name = check.text('name', input.name, { max: 120 });
@@ -104,7 +100,7 @@ export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, 
 
 /** Takes a reward out of the catalogue for good (admins). Retiring twice keeps the first date. */
 export async function retireReward(deps: ServiceDeps, input: { id: string }, caller: Caller): Promise<Reward> {
-  assertAdmin(caller);
+  assertMayCall(caller, 'changeRewards');
   const id = check.uuid('id', input.id);
   const now = nowOf(deps);
   const changed = await deps.prisma.$executeRaw`
@@ -159,6 +155,7 @@ export async function redeemReward(
   input: RedeemRewardInput,
   caller: Caller,
 ): Promise<Replayable<RewardRedemptionResult>> {
+  assertMayCall(caller, 'redeemReward');
   const memberId = check.uuid('memberId', input.memberId);
   const rewardId = check.uuid('rewardId', input.rewardId);
   const key = checkIdempotencyKey(input.idempotencyKey);

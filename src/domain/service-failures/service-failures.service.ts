@@ -9,9 +9,9 @@ import type {
   Severity,
   Tier,
 } from '../../generated/prisma/client.js';
-import { assertRole } from '../authorization.js';
+import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
@@ -84,15 +84,15 @@ const optionalText = (field: string, value: string | null | undefined, max: numb
  * once when the API can (best effort: the relay covers a Redis outage or a
  * crash right after commit). A duplicate report — same member, type and order
  * reference, held by the unique index — returns the existing failure and
- * queues nothing; the same idempotency key replays the first answer. Members
- * cannot report failures.
+ * queues nothing; the same idempotency key replays the first answer. Staff and
+ * keys with `failures:report` report failures; members cannot.
  */
 export async function reportServiceFailure(
   deps: ServiceDeps,
   input: ReportServiceFailureInput,
   caller: Caller,
 ): Promise<Replayable<ReportedServiceFailure>> {
-  if (caller.actor.type === 'MEMBER') throw new ForbiddenError('Members cannot report service failures');
+  assertMayCall(caller, 'reportServiceFailure');
   const memberId = check.uuid('memberId', input.memberId);
   const orderRef = optionalText('orderRef', input.orderRef, 200);
   const caseRef = optionalText('caseRef', input.caseRef, 200);
@@ -344,7 +344,7 @@ export async function reviewServiceFailure(
   input: ReviewServiceFailureInput,
   caller: Caller,
 ): Promise<Replayable<{ failureId: string }>> {
-  assertRole(caller, 'SUPERVISOR', 'review service failures');
+  assertMayCall(caller, 'reviewServiceFailure');
   const failureId = check.uuid('failureId', input.failureId);
   const note = check.text('note', input.note, { min: 3, max: 2000 });
   const key = checkIdempotencyKey(input.idempotencyKey);

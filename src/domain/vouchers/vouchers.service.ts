@@ -9,9 +9,9 @@ import {
   type VoucherKind,
   type VoucherStatus,
 } from '../../generated/prisma/client.js';
-import { hasRole } from '../authorization.js';
+import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
-import { ForbiddenError, NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
+import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, type Replayable } from '../idempotency.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -272,6 +272,7 @@ export async function validateVoucher(
   input: ValidateVoucherInput,
   caller: Caller,
 ): Promise<VoucherValidation> {
+  assertMayCall(caller, 'validateVoucher');
   const code = voucherCode('code', input.code);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
@@ -344,6 +345,7 @@ export async function redeemVoucher(
   input: RedeemVoucherInput,
   caller: Caller,
 ): Promise<VoucherRedemptionOutcome> {
+  assertMayCall(caller, 'redeemVoucher');
   const code = voucherCode('code', input.code);
   const orderRef = check.text('orderRef', input.orderRef);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
@@ -440,7 +442,7 @@ export async function voidVoucher(
   input: VoidVoucherInput,
   caller: Caller,
 ): Promise<Replayable<{ voucherId: string }>> {
-  if (!hasRole(caller, 'AGENT')) throw new ForbiddenError('Only staff may void vouchers');
+  assertMayCall(caller, 'voidVoucher');
   const code = voucherCode('code', input.code);
   const reason = check.text('reason', input.reason, { min: 3, max: 500 });
   const key = checkIdempotencyKey(input.idempotencyKey);

@@ -1,5 +1,6 @@
-import { actorOf, callerOf } from '../../auth/principal.js';
+import { callerOf } from '../../auth/principal.js';
 import { apiKeyListArgs, createApiKey, revokeApiKey } from '../../domain/api-keys/api-keys.service.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
@@ -106,11 +107,11 @@ builder.mutationField('createApiKey', (t) =>
   t.field({
     type: CreateApiKeyPayload,
     description: 'Creates a storefront API key (admins).',
-    authScopes: { staff: 'ADMIN' },
+    authScopes: { caller: SERVICE_CALLERS.createApiKey },
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateApiKeyResult' } },
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const { apiKey, token } = await createApiKey(ctx.deps, input, actorOf(ctx.principal));
+      const { apiKey, token } = await createApiKey(ctx.deps, input, callerOf(ctx.principal));
       return { apiKeyId: apiKey.id, token };
     },
   }),

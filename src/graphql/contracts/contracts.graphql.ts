@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   cancelContract,
   clawbackEntryKey,
@@ -287,7 +288,7 @@ builder.mutationFields((t) => ({
     type: RegisterContractPayload,
     description:
       'Registers a member’s contract (billing system with `contracts:write`, or staff AGENT+). An identical repeat returns the same contract; the same reference with other details is AlreadyExistsError.',
-    authScopes: { staff: 'AGENT', apiKey: 'contracts:write' },
+    authScopes: { caller: SERVICE_CALLERS.registerContract },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, AlreadyExistsError],
       directResult: true,
@@ -305,7 +306,7 @@ builder.mutationFields((t) => ({
     type: ExtendContractPayload,
     description:
       'Extends an active contract by 12 or 24 months (billing system with `contracts:write`, or staff SUPERVISOR+) and queues its renewal bonus, granted exactly once: by default 500 points per 12 months × tier multiplier, +10 % per earlier renewal (up to +50 %). Only when the contract is up for renewal (by default within 90 days before its end), so once per term.',
-    authScopes: { staff: 'SUPERVISOR', apiKey: 'contracts:write' },
+    authScopes: { caller: SERVICE_CALLERS.extendContract },
     errors: {
       types: [...CONTRACT_ERRORS, ContractNotUpForRenewalError],
       directResult: true,
@@ -323,7 +324,7 @@ builder.mutationFields((t) => ({
     type: CancelContractPayload,
     description:
       'Cancels an active contract (billing system with `contracts:write`, or staff SUPERVISOR+: it can take points back). Bonuses of renewals within the clawback window (default 30 days) are taken back once, or forfeited if not granted yet.',
-    authScopes: { staff: 'SUPERVISOR', apiKey: 'contracts:write' },
+    authScopes: { caller: SERVICE_CALLERS.cancelContract },
     errors: { types: [...CONTRACT_ERRORS], directResult: true, union: { name: 'CancelContractResult' } },
     args: { input: t.arg({ type: CancelContractInput, required: true }) },
     resolve: (_root, { input }, ctx) =>

@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { submitFeedback } from '../../domain/feedback/feedback.service.js';
 import { recordServiceCase, resolveServiceCase } from '../../domain/feedback/service-cases.service.js';
@@ -78,13 +79,11 @@ const SubmitFeedbackInput = builder.inputType('SubmitFeedbackInput', {
   }),
 });
 
-const CASE_WRITERS = { staff: 'AGENT' as const, apiKey: 'members:write' as const };
-
 builder.mutationFields((t) => ({
   recordServiceCase: t.field({
     type: RecordServiceCasePayload,
     description: 'Records a service case (helpdesk or agent). A taken external reference → AlreadyExistsError.',
-    authScopes: CASE_WRITERS,
+    authScopes: { caller: SERVICE_CALLERS.recordServiceCase },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, AlreadyExistsError],
       directResult: true,
@@ -103,7 +102,7 @@ builder.mutationFields((t) => ({
   resolveServiceCase: t.field({
     type: ResolveServiceCasePayload,
     description: 'Resolves an open case, once; a resolved case → ValidationError.',
-    authScopes: CASE_WRITERS,
+    authScopes: { caller: SERVICE_CALLERS.resolveServiceCase },
     errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'ResolveServiceCaseResult' } },
     args: { input: t.arg({ type: ResolveServiceCaseInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
@@ -118,7 +117,7 @@ builder.mutationFields((t) => ({
   submitFeedback: t.field({
     type: SubmitFeedbackPayload,
     description: 'Records feedback. Members submit their own only; staff and storefront keys on a member’s behalf.',
-    authScopes: { ...CASE_WRITERS, member: true },
+    authScopes: { caller: SERVICE_CALLERS.submitFeedback },
     errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'SubmitFeedbackResult' } },
     args: { input: t.arg({ type: SubmitFeedbackInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {

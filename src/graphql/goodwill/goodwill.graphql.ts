@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { GoodwillNotPendingError, IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   approveGoodwill,
@@ -54,7 +55,7 @@ builder.queryFields((t) => ({
   agentAuthority: t.field({
     type: AgentAuthorityRef,
     description: 'An agent’s goodwill authority and what they granted this month. Agents read their own; supervisors anyone’s.',
-    authScopes: { staff: 'AGENT' },
+    authScopes: { caller: SERVICE_CALLERS.readAgentAuthority },
     args: { agentId: t.arg.string({ required: false, description: 'The agent’s staff id; the caller when omitted.' }) },
     resolve: (_root, args, ctx) => getAgentAuthority(ctx.deps, args.agentId, callerOf(ctx.principal)),
   }),
@@ -155,7 +156,7 @@ builder.mutationFields((t) => ({
     type: IssueGoodwillPayload,
     description:
       'An agent gives a member points or a voucher. Within the agent’s authority it is GRANTED at once; above it, it succeeds as PENDING_APPROVAL for a supervisor.',
-    authScopes: { staff: 'AGENT' },
+    authScopes: { caller: SERVICE_CALLERS.issueGoodwill },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError],
       directResult: true,
@@ -173,7 +174,7 @@ builder.mutationFields((t) => ({
     type: ApproveGoodwillPayload,
     description:
       'A supervisor approves a PENDING_APPROVAL gesture of another agent; the points or voucher are granted in the same step.',
-    authScopes: { staff: 'SUPERVISOR' },
+    authScopes: { caller: SERVICE_CALLERS.decideGoodwill },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, GoodwillNotPendingError],
       directResult: true,
@@ -186,7 +187,7 @@ builder.mutationFields((t) => ({
   rejectGoodwill: t.field({
     type: RejectGoodwillPayload,
     description: 'A supervisor rejects a PENDING_APPROVAL gesture of another agent; nothing is granted.',
-    authScopes: { staff: 'SUPERVISOR' },
+    authScopes: { caller: SERVICE_CALLERS.decideGoodwill },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, GoodwillNotPendingError],
       directResult: true,
@@ -199,7 +200,7 @@ builder.mutationFields((t) => ({
   setAgentAuthority: t.field({
     type: SetAgentAuthorityPayload,
     description: 'Sets an agent’s goodwill limits (supervisors and admins; supervisors not their own).',
-    authScopes: { staff: 'SUPERVISOR' },
+    authScopes: { caller: SERVICE_CALLERS.setAgentAuthority },
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'SetAgentAuthorityResult' } },
     args: { input: t.arg({ type: SetAgentAuthorityInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({

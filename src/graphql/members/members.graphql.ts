@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { enrollMember, memberListWhere, updateMember } from '../../domain/members/members.service.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
@@ -108,11 +109,11 @@ builder.mutationFields((t) => ({
   enrollMember: t.field({
     type: EnrollMemberPayload,
     description: 'Enrols a customer. Duplicate external id or e-mail → AlreadyExistsError.',
-    authScopes: { staff: 'AGENT', apiKey: 'members:write' },
+    authScopes: { caller: SERVICE_CALLERS.enrollMember },
     errors: { types: [...COMMON_ERRORS, AlreadyExistsError], directResult: true, union: { name: 'EnrollMemberResult' } },
     args: { input: t.arg({ type: EnrollMemberInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const member = await enrollMember(ctx.deps, input);
+      const member = await enrollMember(ctx.deps, input, callerOf(ctx.principal));
       return { memberId: member.id };
     },
   }),

@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   IdempotencyConflictError,
   InsufficientPointsError,
@@ -111,7 +112,7 @@ builder.mutationFields((t) => ({
   earnPoints: t.field({
     type: EarnPointsPayload,
     description: 'Earns points for an order; pending for the return window, then available.',
-    authScopes: { staff: 'ADMIN', apiKey: 'points:earn' },
+    authScopes: { caller: SERVICE_CALLERS.earnPoints },
     errors: { types: [...POINT_ERRORS], directResult: true, union: { name: 'EarnPointsResult' } },
     args: { input: t.arg({ type: EarnPointsInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -120,7 +121,7 @@ builder.mutationFields((t) => ({
   redeemPoints: t.field({
     type: RedeemPointsPayload,
     description: 'Spends available points, oldest-expiring first. Never below zero.',
-    authScopes: { staff: 'ADMIN', apiKey: 'points:redeem' },
+    authScopes: { caller: SERVICE_CALLERS.redeemPoints },
     errors: {
       types: [...POINT_ERRORS, InsufficientPointsError],
       directResult: true,
@@ -133,7 +134,7 @@ builder.mutationFields((t) => ({
   adjustPoints: t.field({
     type: AdjustPointsPayload,
     description: 'An admin correction: a new signed ledger entry with a reason.',
-    authScopes: { staff: 'ADMIN' },
+    authScopes: { caller: SERVICE_CALLERS.adjustPoints },
     errors: {
       types: [...POINT_ERRORS, InsufficientPointsError],
       directResult: true,
@@ -146,7 +147,7 @@ builder.mutationFields((t) => ({
   refundOrder: t.field({
     type: RefundOrderPayload,
     description: 'Reverses the points an order earned, in proportion to the refund; never twice.',
-    authScopes: { staff: 'ADMIN', apiKey: 'points:earn' },
+    authScopes: { caller: SERVICE_CALLERS.refundOrder },
     errors: { types: [...POINT_ERRORS], directResult: true, union: { name: 'RefundOrderResult' } },
     args: { input: t.arg({ type: RefundOrderInput, required: true }) },
     resolve: (_root, { input }, ctx) =>

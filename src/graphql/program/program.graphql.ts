@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
 import {
   changedSettings,
@@ -385,7 +386,7 @@ builder.mutationField('updateProgram', (t) =>
   t.field({
     type: UpdateProgramPayload,
     description: 'Changes program settings (admins). Applies to every request from the next one on, without restart; audited.',
-    authScopes: { staff: 'ADMIN' },
+    authScopes: { caller: SERVICE_CALLERS.updateProgram },
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'UpdateProgramResult' } },
     args: { input: t.arg({ type: UpdateProgramInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {

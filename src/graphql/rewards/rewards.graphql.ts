@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   IdempotencyConflictError,
   InsufficientPointsError,
@@ -131,7 +132,7 @@ builder.mutationFields((t) => ({
   createReward: t.field({
     type: CreateRewardPayload,
     description: 'Adds a reward to the catalogue (admins).',
-    authScopes: { staff: 'ADMIN' },
+    authScopes: { caller: SERVICE_CALLERS.changeRewards },
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateRewardResult' } },
     args: { input: t.arg({ type: CreateRewardInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
@@ -142,7 +143,7 @@ builder.mutationFields((t) => ({
   updateReward: t.field({
     type: UpdateRewardPayload,
     description: 'Changes a reward: name, price, voucher value or stock (admins).',
-    authScopes: { staff: 'ADMIN' },
+    authScopes: { caller: SERVICE_CALLERS.changeRewards },
     errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'UpdateRewardResult' } },
     args: { input: t.arg({ type: UpdateRewardInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
@@ -154,7 +155,7 @@ builder.mutationFields((t) => ({
   retireReward: t.field({
     type: RetireRewardPayload,
     description: 'Takes a reward out of the catalogue for good (admins). Vouchers already bought stay valid.',
-    authScopes: { staff: 'ADMIN' },
+    authScopes: { caller: SERVICE_CALLERS.changeRewards },
     errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'RetireRewardResult' } },
     args: { input: t.arg({ type: RetireRewardInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
@@ -165,7 +166,7 @@ builder.mutationFields((t) => ({
   redeemReward: t.field({
     type: RedeemRewardPayload,
     description: 'Buys a reward with points: debits the points and issues a REWARD voucher, in one transaction.',
-    authScopes: { staff: 'ADMIN', apiKey: 'points:redeem', member: true },
+    authScopes: { caller: SERVICE_CALLERS.redeemReward },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, InsufficientPointsError, RewardUnavailableError],
       directResult: true,

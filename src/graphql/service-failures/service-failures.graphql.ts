@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   reportServiceFailure,
@@ -120,7 +121,7 @@ builder.mutationFields((t) => ({
     type: ReportServiceFailurePayload,
     description:
       'Records a service failure and queues its compensation (storefront keys with failures:report, agents and above). A duplicate report compensates nothing more.',
-    authScopes: { staff: 'AGENT', apiKey: 'failures:report' },
+    authScopes: { caller: SERVICE_CALLERS.reportServiceFailure },
     errors: { types: [...FAILURE_ERRORS], directResult: true, union: { name: 'ReportServiceFailureResult' } },
     args: { input: t.arg({ type: ReportServiceFailureInput, required: true, description: 'The failure.' }) },
     resolve: (_root, { input }, ctx) =>
@@ -133,7 +134,7 @@ builder.mutationFields((t) => ({
   reviewServiceFailure: t.field({
     type: ReviewServiceFailurePayload,
     description: 'Grants or declines the compensation of a failure held for review (supervisors and admins).',
-    authScopes: { staff: 'SUPERVISOR' },
+    authScopes: { caller: SERVICE_CALLERS.reviewServiceFailure },
     errors: { types: [...FAILURE_ERRORS], directResult: true, union: { name: 'ReviewServiceFailureResult' } },
     args: { input: t.arg({ type: ReviewServiceFailureInput, required: true, description: 'The decision.' }) },
     resolve: (_root, { input }, ctx) =>

@@ -1,4 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, NotFoundError, VoucherNotRedeemableError } from '../../domain/errors.js';
 import {
   redeemVoucher,
@@ -61,7 +62,7 @@ builder.queryFields((t) => ({
   validateVoucher: t.field({
     type: VoucherValidationRef,
     description: 'Checks a code against an order before checkout. Changes nothing.',
-    authScopes: VOUCHER_READERS,
+    authScopes: { caller: SERVICE_CALLERS.validateVoucher },
     args: {
       code: t.arg.string({ required: true, description: 'The voucher code.' }),
       orderTotal: t.arg.string({ required: true, description: 'Order value, decimal string, e.g. "49.90".' }),
@@ -144,7 +145,7 @@ builder.mutationFields((t) => ({
   redeemVoucher: t.field({
     type: RedeemVoucherPayload,
     description: 'Redeems a voucher on an order. A second redemption fails (REDEEMED); a repeated request replays.',
-    authScopes: { staff: 'ADMIN', apiKey: 'vouchers:redeem' },
+    authScopes: { caller: SERVICE_CALLERS.redeemVoucher },
     errors: {
       types: [...VOUCHER_ERRORS, VoucherNotRedeemableError],
       directResult: true,
@@ -164,7 +165,7 @@ builder.mutationFields((t) => ({
   voidVoucher: t.field({
     type: VoidVoucherPayload,
     description: 'Takes an unredeemed voucher out of use (staff).',
-    authScopes: { staff: 'AGENT' },
+    authScopes: { caller: SERVICE_CALLERS.voidVoucher },
     errors: { types: [...VOUCHER_ERRORS], directResult: true, union: { name: 'VoidVoucherResult' } },
     args: { input: t.arg({ type: VoidVoucherInput, required: true }) },
     resolve: (_root, { input }, ctx) => voidVoucher(ctx.deps, input, callerOf(ctx.principal)),
