@@ -34,6 +34,14 @@ export interface MemberStatusRequest {
   standing?: boolean;
 }
 
+/**
+ * The orders this statement reads vouchers and entries in. The GraphQL
+ * connections `Member.vouchers` and `Member.ledger` page in the same orders
+ * (they use these constants), so their first pages are what this returns.
+ */
+export const VOUCHERS_NEWEST_FIRST = [{ issuedAt: 'desc' }, { id: 'desc' }] satisfies Prisma.VoucherOrderByWithRelationInput[];
+export const LEDGER_NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] satisfies Prisma.LedgerEntryOrderByWithRelationInput[];
+
 export interface MemberStatus {
   /** The member as Prisma returns it, with `vouchers` and `ledger` when they were asked for. */
   member: Member & { vouchers?: Voucher[]; ledger?: LedgerEntry[] };

@@ -1,23 +1,34 @@
-import { isDeepStrictEqual } from 'node:util';
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import {
+  getArgumentValues,
+  Kind,
+  type FieldNode,
+  type GraphQLObjectType,
+  type GraphQLResolveInfo,
+  type SelectionSetNode,
+} from 'graphql';
 import { readMemberStatus, type MemberStatus, type MemberStatusRequest } from '../../domain/members/member-status.service.js';
 import type { UpcomingExpiry } from '../../domain/points/expiring.service.js';
-import { voucherStatusWhere } from '../../domain/vouchers/vouchers.service.js';
 import type { Member, VoucherStatus } from '../../generated/prisma/client.js';
 import type { GraphQLContext } from '../context.js';
 
 /**
  * Reads one member for `member(id)` and `me`: the member status screen in one
- * statement (`readMemberStatus`) when plugin-prisma's query for the selection
- * is one it can answer — the member with `vouchers` and `ledger` pages as the
- * connections ask for them — and through Prisma otherwise (`select` mode,
- * cursors, totals, other relations, nested relations).
+ * statement (`readMemberStatus`) when the GraphQL selection is one it answers —
+ * member fields that are columns or computed from them, `expiringPoints`,
+ * `tierProgress`, and first pages of `vouchers` (optionally by status) and
+ * `ledger` whose nodes ask for no relation — and through Prisma otherwise
+ * (cursors, last pages, other relations, nested relations, directives).
  *
- * The answer has the shape Prisma would give for that query, so plugin-prisma
- * resolves the connections from it as from Prisma's; a test compares the two
- * for every shape this accepts. Expiries and tier standing read in the same
- * statement are kept with the member object (`statusExtras`) for its
- * `expiringPoints` and `tierProgress` fields.
+ * What to read is decided from the selection set, which is ours, not from
+ * plugin-prisma's generated query, which is the plugin's. Only the number of
+ * rows per page is taken from that query (`take`: it asks for one more row than
+ * `first` to know whether there is a next page), because the answer must have
+ * the shape the plugin resolves the connections from; when its query no longer
+ * looks like that, the read falls back to Prisma and says so in the log, and
+ * the statement-count tests fail. A test compares both paths for every shape
+ * this accepts. Expiries and tier standing read in the same statement are kept
+ * with the member object (a WeakMap) for its `expiringPoints` and
+ * `tierProgress` fields.
  */
 export async function resolveMember(
   query: { include?: unknown; select?: unknown },
@@ -25,7 +36,7 @@ export async function resolveMember(
   ctx: GraphQLContext,
   info: GraphQLResolveInfo,
 ): Promise<Member | null> {
-  const request = statusRequestOf(query, info);
+  const request = statusRequestOf(query, info, ctx);
   if (!request) return ctx.deps.prisma.member.findUnique({ ...query, where: { id: memberId } } as never);
   const status = await readMemberStatus(ctx.deps, memberId, request);
   if (!status) return null;
@@ -45,68 +56,154 @@ export function knownStanding(member: object): MemberStatus['standing'] {
   return extras.get(member)?.standing;
 }
 
-const LEDGER_ORDER = [{ createdAt: 'desc' }, { id: 'desc' }];
-const VOUCHER_ORDER = [{ issuedAt: 'desc' }, { id: 'desc' }];
-const VOUCHER_STATUSES: VoucherStatus[] = ['ISSUED', 'REDEEMED', 'EXPIRED', 'VOIDED'];
+/** Member fields the status statement answers: its columns and what is computed from them or read with them. */
+const MEMBER_FIELDS = new Set([
+  '__typename',
+  'id',
+  'externalId',
+  'email',
+  'name',
+  'locale',
+  'status',
+  'tier',
+  'tierSince',
+  'enrolledAt',
+  'lastActivityAt',
+  'atRisk',
+  'atRiskSince',
+  'balance',
+  'expiringPoints',
+  'tierProgress',
+]);
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Node fields of the two pages that are columns of their row (no relation). */
+const NODE_FIELDS = {
+  ledger: new Set(['__typename', 'id', 'kind', 'amount', 'balanceAfter', 'causeType', 'causeRef', 'actorType', 'actorId', 'note', 'createdAt']),
+  vouchers: new Set([
+    '__typename',
+    'id',
+    'code',
+    'kind',
+    'status',
+    'valueType',
+    'value',
+    'percent',
+    'minimumOrderValue',
+    'causeType',
+    'causeRef',
+    'issuedAt',
+    'expiresAt',
+    'redeemedAt',
+    'voidedAt',
+    'voidReason',
+  ]),
+} as const;
 
-/** `take` of a first page in newest-first order, or null for anything else (cursors, skips, other orders). */
-function pageTake(args: Record<string, unknown>, order: unknown): number | null {
-  const { take, skip, orderBy, where: _where, ...rest } = args;
-  if (Object.keys(rest).length > 0 || (skip !== undefined && skip !== 0)) return null;
-  if (!isDeepStrictEqual(orderBy, order)) return null;
-  return typeof take === 'number' && Number.isInteger(take) && take > 0 ? take : null;
-}
+type Page = keyof typeof NODE_FIELDS;
 
-/** The status filter that `voucherStatusWhere` turned into this `where`; undefined when it is not one of them. */
-function voucherStatusOf(where: unknown): VoucherStatus | null | undefined {
-  if (where === undefined || (isRecord(where) && Object.keys(where).length === 0)) return null;
-  const now = findDate(where);
-  return VOUCHER_STATUSES.find((status) => isDeepStrictEqual(voucherStatusWhere(status, now ?? new Date(0)), where));
-}
-
-function findDate(value: unknown): Date | undefined {
-  if (value instanceof Date) return value;
-  if (Array.isArray(value)) return value.map(findDate).find(Boolean);
-  if (isRecord(value)) return Object.values(value).map(findDate).find(Boolean);
-  return undefined;
-}
-
-/** What `readMemberStatus` must read for this plugin-prisma query, or null when only Prisma can answer it. */
-export function statusRequestOf(query: unknown, info: GraphQLResolveInfo): MemberStatusRequest | null {
-  if (!isRecord(query)) return null;
-  const { include = {}, ...rest } = query;
-  if (Object.keys(rest).length > 0 || !isRecord(include)) return null;
-  const request: MemberStatusRequest = {};
-  for (const [relation, args] of Object.entries(include)) {
-    if (!isRecord(args)) return null;
-    if (relation === 'ledger') {
-      const take = pageTake(args, LEDGER_ORDER);
-      if (take === null || (args.where !== undefined && !isDeepStrictEqual(args.where, {}))) return null;
-      request.ledger = { take };
-    } else if (relation === 'vouchers') {
-      const take = pageTake(args, VOUCHER_ORDER);
-      const status = voucherStatusOf(args.where);
-      if (take === null || status === undefined) return null;
-      request.vouchers = { take, status };
-    } else {
-      return null;
-    }
-  }
-  request.expiries = selects(info, 'expiringPoints');
-  request.standing = selects(info, 'tierProgress');
-  return request;
-}
-
-/** Whether the field's selection asks for `name` on the member (through fragments too). */
-function selects(info: GraphQLResolveInfo, name: string): boolean {
+/** The fields of a selection set, fragments spread in; null when a directive (@skip, @include) could change it. */
+function fieldsOf(sets: readonly (SelectionSetNode | undefined)[], info: GraphQLResolveInfo): FieldNode[] | null {
+  const fields: FieldNode[] = [];
   const visit = (set: SelectionSetNode | undefined): boolean =>
-    (set?.selections ?? []).some((selection) => {
-      if (selection.kind === Kind.FIELD) return selection.name.value === name;
+    (set?.selections ?? []).every((selection) => {
+      if (selection.directives?.length) return false;
+      if (selection.kind === Kind.FIELD) {
+        fields.push(selection);
+        return true;
+      }
       if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet);
-      return visit(info.fragments[selection.name.value]?.selectionSet);
+      const fragment = info.fragments[selection.name.value];
+      return fragment !== undefined && !fragment.directives?.length && visit(fragment.selectionSet);
     });
-  return info.fieldNodes.some((node) => visit(node.selectionSet));
+  return sets.every(visit) ? fields : null;
+}
+
+/** Whether a page's selection asks only for edges (cursor, node columns) and pageInfo. */
+function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): boolean {
+  const connection = fieldsOf(nodes.map((node) => node.selectionSet), info);
+  if (!connection) return false;
+  return connection.every((field) => {
+    const name = field.name.value;
+    if (name === '__typename' || name === 'pageInfo') return true;
+    if (name !== 'edges') return false;
+    const edge = fieldsOf([field.selectionSet], info);
+    return (
+      edge !== null &&
+      edge.every((edgeField) => {
+        const edgeName = edgeField.name.value;
+        if (edgeName === '__typename' || edgeName === 'cursor') return true;
+        if (edgeName !== 'node') return false;
+        const columns = fieldsOf([edgeField.selectionSet], info);
+        return columns !== null && columns.every((column) => NODE_FIELDS[page].has(column.name.value));
+      })
+    );
+  });
+}
+
+/** The arguments of a page: only `first` (and `status` for vouchers); null for cursors, last pages or aliases that differ. */
+function pageArguments(
+  page: Page,
+  nodes: FieldNode[],
+  info: GraphQLResolveInfo,
+): { status: VoucherStatus | null } | null {
+  const member = info.schema.getType('Member') as GraphQLObjectType;
+  const definition = member.getFields()[page]!;
+  const values = nodes.map((node) => getArgumentValues(definition, node, info.variableValues));
+  const [first, ...others] = values;
+  if (!first || others.some((other) => JSON.stringify(other) !== JSON.stringify(first))) return null;
+  if (nodes.some((node) => (node.alias?.value ?? page) !== (nodes[0]!.alias?.value ?? page))) return null;
+  const { first: size, status, ...rest } = first as { first?: unknown; status?: unknown };
+  if (Object.values(rest).some((value) => value != null)) return null;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0) return null;
+  return { status: (status ?? null) as VoucherStatus | null };
+}
+
+/** Rows per page as plugin-prisma's query asks for them; null when its query has another shape. */
+function takesOf(query: unknown, pages: readonly Page[]): Map<Page, number> | null {
+  if (typeof query !== 'object' || query === null) return null;
+  const { include = {}, ...rest } = query as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || typeof include !== 'object' || include === null) return null;
+  const relations = include as Record<string, unknown>;
+  if (Object.keys(relations).some((relation) => !(pages as readonly string[]).includes(relation))) return null;
+  const takes = new Map<Page, number>();
+  for (const page of pages) {
+    const take = (relations[page] as { take?: unknown } | undefined)?.take;
+    if (typeof take !== 'number' || !Number.isInteger(take) || take <= 0) return null;
+    takes.set(page, take);
+  }
+  return takes;
+}
+
+let warnedAboutQueryShape = false;
+
+/** What `readMemberStatus` must read for this selection, or null when only Prisma can answer it. */
+export function statusRequestOf(query: unknown, info: GraphQLResolveInfo, ctx?: GraphQLContext): MemberStatusRequest | null {
+  const fields = fieldsOf(info.fieldNodes.map((node) => node.selectionSet), info);
+  if (!fields) return null;
+  const pages = new Map<Page, FieldNode[]>();
+  for (const field of fields) {
+    const name = field.name.value;
+    if (name === 'ledger' || name === 'vouchers') pages.set(name, [...(pages.get(name) ?? []), field]);
+    else if (!MEMBER_FIELDS.has(name)) return null;
+  }
+  const request: MemberStatusRequest = {};
+  const statuses = new Map<Page, VoucherStatus | null>();
+  for (const [page, nodes] of pages) {
+    const args = pageArguments(page, nodes, info);
+    if (!args || !plainPage(page, nodes, info)) return null;
+    statuses.set(page, args.status);
+  }
+  const takes = takesOf(query, [...pages.keys()]);
+  if (!takes) {
+    if (!warnedAboutQueryShape) {
+      warnedAboutQueryShape = true;
+      ctx?.logger.warn({ query }, 'member status read: plugin-prisma query has an unexpected shape; reading through Prisma');
+    }
+    return null;
+  }
+  if (takes.has('ledger')) request.ledger = { take: takes.get('ledger')! };
+  if (takes.has('vouchers')) request.vouchers = { take: takes.get('vouchers')!, status: statuses.get('vouchers') ?? null };
+  request.expiries = fields.some((field) => field.name.value === 'expiringPoints');
+  request.standing = fields.some((field) => field.name.value === 'tierProgress');
+  return request;
 }

@@ -1,3 +1,4 @@
+import { LEDGER_NEWEST_FIRST } from '../../domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { builder } from '../builder.js';
 import { knownExpiries } from './member-read.js';
@@ -68,7 +69,7 @@ export const MemberRef = builder.prismaNode('Member', {
     ledger: t.relatedConnection('ledger', {
       cursor: 'id',
       description: 'Ledger entries, newest first.',
-      query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+      query: () => ({ orderBy: LEDGER_NEWEST_FIRST }),
     }),
     expiringPoints: t.field({
       type: [PointsExpiry],

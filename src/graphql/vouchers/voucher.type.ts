@@ -1,4 +1,5 @@
 import { nowOf } from '../../domain/deps.js';
+import { VOUCHERS_NEWEST_FIRST } from '../../domain/members/member-status.service.js';
 import { voucherStatusAt, voucherStatusWhere } from '../../domain/vouchers/vouchers.service.js';
 import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
@@ -86,7 +87,7 @@ builder.prismaObjectField('Member', 'vouchers', (t) =>
     },
     query: (args, ctx) => ({
       where: args.status ? voucherStatusWhere(args.status, nowOf(ctx.deps)) : {},
-      orderBy: [{ issuedAt: 'desc' as const }, { id: 'desc' as const }],
+      orderBy: VOUCHERS_NEWEST_FIRST,
     }),
   }),
 );
