@@ -48,6 +48,7 @@ export interface CallerRule {
 export const SERVICE_CALLERS = {
   createApiKey: { staff: 'ADMIN' },
   enrollMember: { staff: 'AGENT', apiKeys: ['members:write'] },
+  updateMember: { staff: 'AGENT', apiKeys: ['members:write'], members: true },
   earnPoints: { staff: 'ADMIN', apiKeys: ['points:earn'] },
   redeemPoints: { staff: 'ADMIN', apiKeys: ['points:redeem'] },
   refundOrder: { staff: 'ADMIN', apiKeys: ['points:earn'] },

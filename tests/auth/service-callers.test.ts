@@ -5,7 +5,7 @@ import { cancelContract, extendContract, registerContract } from '../../src/doma
 import { ForbiddenError } from '../../src/domain/errors.js';
 import { submitFeedback } from '../../src/domain/feedback/feedback.service.js';
 import { recordServiceCase, resolveServiceCase } from '../../src/domain/feedback/service-cases.service.js';
-import { enrollMember } from '../../src/domain/members/members.service.js';
+import { enrollMember, updateMember } from '../../src/domain/members/members.service.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
@@ -107,6 +107,14 @@ describe('services refuse callers their rule does not let in, and write nothing'
     );
   });
 
+  it('updateMember: not a key without members:write', async () => {
+    const { memberId } = await world();
+    await expectRefused([key('points:earn', 'members:read'), system], (caller) =>
+      updateMember(deps(), { id: memberId, name: 'Renamed' }, caller),
+    );
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).name).not.toBe('Renamed');
+  });
+
   it('earnPoints and refundOrder: not staff below ADMIN, a key without points:earn, or the member', async () => {
     const { memberId } = await world();
     const callers = [supervisor, agent, key('points:redeem', 'members:write'), memberCaller(memberId)];
@@ -180,6 +188,7 @@ describe('services refuse callers their rule does not let in, and write nothing'
     const shop = key('points:earn', 'points:redeem', 'vouchers:redeem', 'failures:report', 'members:write', 'contracts:write');
     await createApiKey(deps(), { name: 'sneaky', scopes: ['admin'] }, admin);
     await enrollMember(deps(), { externalId: 'cust-x', email: 'x@example.com', name: 'X' }, shop);
+    await updateMember(deps(), { id: memberId, name: 'Renamed' }, shop);
     await earnPoints(deps(), { memberId, orderRef: 'order-2', orderTotal: '10.00', idempotencyKey: 'earn-2' }, shop);
     await refundOrder(deps(), { memberId, orderRef: 'order-1', idempotencyKey: 'refund-1' }, shop);
     await redeemPoints(deps(), { memberId, points: 10, idempotencyKey: 'redeem-1' }, shop);

@@ -75,6 +75,7 @@ export interface UpdateMemberInput {
  * writes nothing, not even its other fields.
  */
 export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, caller: Caller) {
+  assertMayCall(caller, 'updateMember');
   const id = check.uuid('id', input.id);
   if (caller.actor.type === 'MEMBER') {
     if (caller.actor.id !== id) throw new ForbiddenError('A member may only change their own details');

@@ -121,7 +121,7 @@ builder.mutationFields((t) => ({
     type: UpdateMemberPayload,
     description:
       "Changes a member's details. Members may change their own name and locale (not their e-mail: the storefront or staff change it); the status is changed by staff SUPERVISOR+ only (ForbiddenError for anyone else).",
-    authScopes: { staff: 'AGENT', apiKey: 'members:write', member: true },
+    authScopes: { caller: SERVICE_CALLERS.updateMember },
     errors: {
       types: [...COMMON_ERRORS, AlreadyExistsError, NotFoundError],
       directResult: true,
