@@ -24,7 +24,7 @@ import {
   type PostedEntry,
 } from './ledger.js';
 import type { Member, Prisma } from '../../generated/prisma/client.js';
-import { TIER_ORDER, applyTierUpgrade as upgradeTier, tierFor } from '../tiers/tiers.service.js';
+import { applyTierUpgrade } from '../tiers/tiers.service.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
 export interface PointsResult {
@@ -165,19 +165,6 @@ export async function inPointTransaction<T extends object>(
     await answer.settle(tx, result);
     return { ...result, replayed: false, member: row };
   });
-}
-
-/**
- * `applyTierUpgrade` (tiers), asked only when it could upgrade: qualifying
- * points are a sum of some of the member's positive entries (minus reversals)
- * and never exceed their lifetime points, so a member whose lifetime points
- * stay below the next tier's threshold cannot have reached it — then the
- * qualifying-points query is skipped.
- */
-async function applyTierUpgrade(tx: RawSql, member: LockedMember, settings: ProgramSettings, now: Date) {
-  const atMost = tierFor(settings, member.lifetime);
-  if (TIER_ORDER.indexOf(atMost) <= TIER_ORDER.indexOf(member.tier)) return null;
-  return upgradeTier(tx, member, settings, now);
 }
 
 export interface EarnPointsInput {

@@ -166,6 +166,9 @@ async function recordTierChange(
  * transaction keep the old multiplier: the new one applies from the next earn.
  * Idempotent by nature: a member already at or above the reached tier is left
  * alone, so a retried or replayed earn never upgrades twice. Never downgrades.
+ * Qualifying points are a sum of some of the member's positive entries (minus
+ * reversals) and never exceed their lifetime points, so while lifetime points
+ * stay below the next tier's threshold the qualifying-points query is skipped.
  */
 export async function applyTierUpgrade(
   tx: RawSql,
@@ -173,6 +176,7 @@ export async function applyTierUpgrade(
   settings: ProgramSettings,
   now: Date,
 ): Promise<TierChangeResult | null> {
+  if (rank(tierFor(settings, member.lifetime)) <= rank(member.tier)) return null;
   const points = await qualifyingPoints(tx, member.id, settings, now);
   const reached = tierFor(settings, points);
   if (rank(reached) <= rank(member.tier)) return null;
