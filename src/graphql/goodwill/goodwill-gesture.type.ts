@@ -7,7 +7,7 @@ import { GoodwillNotPendingError } from '../../domain/errors.js';
 import { GoodwillKind, GoodwillReason, GoodwillStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ErrorInterface } from '../errors.type.js';
-import { Money } from '../program/program.graphql.js';
+import { Money } from '../money.type.js';
 
 export const GoodwillKindEnum = builder.enumType(GoodwillKind, {
   name: 'GoodwillKind',

@@ -13,19 +13,7 @@ import { tierRules, type TierRuleView } from '../../domain/tiers/tiers.service.j
 import { builder } from '../builder.js';
 import { ActorTypeEnum, TierEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
-
-export interface MoneyShape {
-  amount: string;
-  currency: string;
-}
-
-export const Money = builder.objectRef<MoneyShape>('Money').implement({
-  description: 'An amount of money.',
-  fields: (t) => ({
-    amount: t.exposeString('amount', { description: 'Decimal string, e.g. "12.50".' }),
-    currency: t.exposeString('currency', { description: 'ISO 4217 currency code.' }),
-  }),
-});
+import { Money, money } from '../money.type.js';
 
 export const TierRule = builder.objectRef<TierRuleView>('TierRule').implement({
   description: 'How a tier is reached and what it is worth.',
@@ -39,7 +27,6 @@ export const TierRule = builder.objectRef<TierRuleView>('TierRule').implement({
 
 /** A policy object of the settings, with the program currency for its money fields. */
 type WithCurrency<T> = T & { currency: string };
-const money = (amount: string, currency: string): MoneyShape => ({ amount, currency });
 
 type CompensationShape = WithCurrency<ProgramSettings['compensation']>;
 

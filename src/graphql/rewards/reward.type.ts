@@ -1,5 +1,5 @@
 import { builder } from '../builder.js';
-import { Money } from '../program/program.graphql.js';
+import { Money } from '../money.type.js';
 
 /** Who may browse the catalogue: staff, storefront keys that read members or redeem points, and members. */
 export const REWARD_READERS = {

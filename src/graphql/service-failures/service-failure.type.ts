@@ -3,7 +3,7 @@ import type { ServiceFailureStatus, ServiceFailureType, Severity } from '../../g
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
-import { Money } from '../program/program.graphql.js';
+import { Money } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 
 // The GraphQL enums carry the stored strings of the Prisma enums of the same names, each value described.

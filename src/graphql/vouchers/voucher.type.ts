@@ -4,7 +4,7 @@ import { voucherStatusAt, voucherStatusWhere } from '../../domain/vouchers/vouch
 import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { CauseTypeEnum } from '../enums.js';
-import { Money } from '../program/program.graphql.js';
+import { Money } from '../money.type.js';
 
 /** How many active vouchers `member.activeVouchers` lists at most. */
 const ACTIVE_VOUCHERS_LIMIT = 50;

@@ -12,7 +12,7 @@ import {
 import { builder } from '../builder.js';
 import { COMMON_ERRORS, VoucherProblemEnum } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { Money } from '../program/program.graphql.js';
+import { Money } from '../money.type.js';
 import { VoucherRef } from './voucher.type.js';
 
 /** Who may look vouchers up by code: staff, storefront keys, and members (their own only). */
