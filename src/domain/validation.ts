@@ -2,7 +2,6 @@ import { Decimal } from 'decimal.js';
 import { ValidationError } from './errors.js';
 
 export const MAX_POINTS = 2_147_483_647;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Pragmatic: one @, no spaces, a dot in the domain. Full RFC 5322 is not worth it.
 const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
 
@@ -14,8 +13,15 @@ export function positivePoints(field: string, value: number): number {
   return value;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a string is a UUID (any case): the one test of an id's form, wherever an id arrives. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 export function uuid(field: string, value: string): string {
-  if (!UUID.test(value)) throw new ValidationError(field, 'must be a valid id');
+  if (!isUuid(value)) throw new ValidationError(field, 'must be a valid id');
   return value.toLowerCase();
 }
 

@@ -7,11 +7,10 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
 import { mayCall, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
+import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The member a node belongs to, for the node types that belong to one; undefined for the others (rewards). */
 function ownerOf(typename: string, node: unknown): string | undefined {
@@ -71,7 +70,7 @@ export const builder = new SchemaBuilder<{
     decodeGlobalID: (globalID) => {
       try {
         const decoded = decodeGlobalID(globalID);
-        if (UUID.test(decoded.id)) return decoded;
+        if (isUuid(decoded.id)) return decoded;
       } catch {
         // the error below
       }

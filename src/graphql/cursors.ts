@@ -13,9 +13,8 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Whether `value` is a cursor this API hands out: every list is a Prisma
@@ -28,7 +27,7 @@ export function isListCursor(value: unknown): boolean {
     const decoded = decodeBase64(value);
     if (!decoded.startsWith('GPC:')) return false;
     const key = decodeCursorChunk(decoded.slice(4));
-    return typeof key === 'string' && UUID.test(key);
+    return typeof key === 'string' && isUuid(key);
   } catch {
     return false;
   }

@@ -1,17 +1,16 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { ValidationError } from '../domain/errors.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../domain/validation.js';
 
 /**
  * Accepts a global id of `typename` (what `id` fields return) or the raw UUID,
  * and returns the UUID; anything else is a typed ValidationError.
  */
 export function decodeId(typename: string, field: string, value: string): string {
-  if (UUID.test(value)) return value.toLowerCase();
+  if (isUuid(value)) return value.toLowerCase();
   try {
     const decoded = decodeGlobalID(value);
-    if (decoded.typename === typename && UUID.test(decoded.id)) return decoded.id.toLowerCase();
+    if (decoded.typename === typename && isUuid(decoded.id)) return decoded.id.toLowerCase();
   } catch {
     // fall through to the typed error
   }

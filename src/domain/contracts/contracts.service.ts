@@ -39,7 +39,6 @@ const renewalBonusEvent = (renewalId: string) => ({
   payload: { renewalId },
 });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function checkTerm(field: string, value: number): 12 | 24 {
   if (value !== 12 && value !== 24) throw new ValidationError(field, 'must be 12 or 24 months');
@@ -313,7 +312,7 @@ interface RenewalRow {
  * Throws PermanentJobError when the renewal does not exist.
  */
 export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): Promise<RenewalBonusOutcome> {
-  if (!UUID.test(renewalId)) throw new PermanentJobError(`renewal id ${JSON.stringify(renewalId)} is malformed`);
+  if (!check.isUuid(renewalId)) throw new PermanentJobError(`renewal id ${JSON.stringify(renewalId)} is malformed`);
   const id = renewalId.toLowerCase();
   const now = nowOf(deps);
   return deps.prisma.$transaction(async (tx) => {
