@@ -12,6 +12,7 @@ import { outboxProcessors } from '../../workers/registry.js';
 import { apiKeyCaller } from '../support/callers.js';
 import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { until } from '../support/until.js';
 
 /**
  * The renewal bonus end to end, through a real BullMQ Worker on the test Redis:
@@ -58,15 +59,6 @@ afterAll(async () => {
 beforeEach(async () => resetDatabase(prisma));
 afterEach(async () => expectLedgerConsistent(prisma));
 
-async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const completed = (eventId: string) => () =>
   prisma.outboxEvent.findUnique({ where: { id: eventId } }).then((event) => event?.completedAt ?? null);

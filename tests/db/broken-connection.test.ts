@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
 import { createTestPrisma, testDatabaseUrl } from '../support/db.js';
+import { until } from '../support/until.js';
 
 // PostgreSQL restarted or a backend terminated while the service holds a connection between
 // two statements of a transaction: the pool listens only on idle clients, so the client's
@@ -10,13 +11,6 @@ import { createTestPrisma, testDatabaseUrl } from '../support/db.js';
 const prisma = createTestPrisma(2);
 afterAll(async () => prisma.$disconnect());
 
-async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('a connection broken while checked out', () => {
   it('fails the transaction that holds it, not the process, and the pool goes on with a new connection', async () => {

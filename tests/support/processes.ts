@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+export { until } from './until.js';
 
 /**
  * The service's own entry points as child processes (`src/main.ts`,
@@ -110,14 +111,6 @@ export function isListening(port: number): Promise<boolean> {
   });
 }
 
-/** Polls `probe` until it returns true; throws after `timeoutMs`. */
-export async function until(probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 100, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 /** True while a process with this pid exists (a zombie counts as gone). */
 export async function isAlive(pid: number): Promise<boolean> {

@@ -8,6 +8,7 @@ import { reportServiceFailure } from '../../src/domain/service-failures/service-
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { until } from '../support/until.js';
 
 /**
  * The worker process (`workers/main.ts`, as `npm run workers` runs it) killed
@@ -71,13 +72,6 @@ function startWorkerProcess(): { child: ChildProcess; exited: Promise<{ code: nu
 
 const countCompensated = () => prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } });
 
-async function until(probe: () => Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 describe('a worker killed mid-way', () => {
   it(`SIGKILL in the middle of ${FAILURES} compensation jobs, restart: every failure has exactly one voucher`, { timeout: 180_000 }, async () => {
