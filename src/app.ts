@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -156,6 +156,14 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   return Object.assign(yoga, { credentialEventsReady: credentials.ready });
 }
 
+/**
+ * How long `close()` waits for running requests before it destroys their sockets;
+ * an API process's stop timeout (src/cluster.ts) sits above it.
+ */
+export const API_DRAIN_TIMEOUT_MS = 8_000;
+/** During a drain, keep-alive sockets that stayed idle this long are closed (busy ones close after their next answer). */
+const DRAIN_IDLE_GRACE_MS = 1_000;
+
 /** Starts the HTTP server: /graphql, /healthz, /readyz and /metrics. */
 export async function startApi(deps: AppDeps): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const { config, logger, prisma } = deps;
@@ -180,8 +188,24 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
     logger,
   );
 
+  // Responses not yet finished: on close they get `Connection: close`, and close waits for them.
+  const running = new Set<ServerResponse>();
+  let draining = false;
+  let sweptIdle = false;
+  let drained: (() => void) | undefined;
+
   const server = createServer(async (req, res) => {
     const started = process.hrtime.bigint();
+    running.add(res);
+    // A request that arrives on a kept-alive socket during the drain is still answered, as that socket's last.
+    if (draining) res.setHeader('connection', 'close');
+    res.on('close', () => {
+      running.delete(res);
+      if (!draining) return;
+      // A response whose headers went out before the drain kept its socket alive: close it once idle.
+      if (sweptIdle) setImmediate(() => server.closeIdleConnections());
+      if (running.size === 0) drained?.();
+    });
     const route = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -216,10 +240,31 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
     url,
     server,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+      // Stop listening, let running requests finish (each closing its socket after the response),
+      // close idle keep-alive sockets; after API_DRAIN_TIMEOUT_MS destroy what is left.
+      draining = true;
+      for (const res of running) if (!res.headersSent) res.setHeader('connection', 'close');
+      // net's close, not http's: http's also destroys the sockets idle right now, and under load
+      // "idle" includes a client's next request still unread in the socket buffer (a reset for it).
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+      // A busy socket gets its next answer with `Connection: close` well within this grace; what is
+      // still idle after it is a client that sends nothing.
+      const idleSweep = setTimeout(() => {
+        sweptIdle = true;
         server.closeIdleConnections();
-      });
+      }, DRAIN_IDLE_GRACE_MS);
+      if (running.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const finished = new Promise<boolean>((resolve) => (drained = () => resolve(true)));
+        const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), API_DRAIN_TIMEOUT_MS)));
+        if (!(await Promise.race([finished, timedOut]))) {
+          logger.warn({ requests: running.size }, `requests still running after ${API_DRAIN_TIMEOUT_MS / 1000} s: closing their connections`);
+          server.closeAllConnections();
+        }
+        clearTimeout(timer);
+      }
+      await closed;
+      clearTimeout(idleSweep);
       redis.disconnect();
       await yoga.dispose();
       await outbox.close();

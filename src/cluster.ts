@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { startApi, type AppDeps } from './app.js';
+import { API_DRAIN_TIMEOUT_MS, startApi, type AppDeps } from './app.js';
 import { loadConfig } from './config/env.js';
 import { createPrisma } from './db/prisma.js';
 import { createLogger, type Logger } from './logger.js';
@@ -20,8 +20,8 @@ import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 const THIS_FILE = fileURLToPath(import.meta.url);
 /** A worker that does not report ready within this time counts as failed. */
 const READY_TIMEOUT_MS = 60_000;
-/** How long a worker gets to finish its requests and close when asked to stop. */
-const WORKER_STOP_TIMEOUT_MS = 10_000;
+/** How long a worker gets to finish its requests and close when asked to stop: above the API's own drain deadline. */
+const WORKER_STOP_TIMEOUT_MS = API_DRAIN_TIMEOUT_MS + 2_000;
 /** A crashed worker is replaced after this pause, unless workers crash faster than this: */
 const RESTART_DELAY_MS = 1_000;
 const MAX_RESTARTS_PER_MINUTE = 5;

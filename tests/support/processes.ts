@@ -26,9 +26,11 @@ export interface ServiceProcess {
 
 const running = new Set<ServiceProcess>();
 
-/** Starts `entry` (relative to the repository) with exactly `env` on top of PATH/HOME. */
+/** Starts `entry` (relative to the repository; `.ts` through tsx, a built `.js` as is) with exactly `env` on top of PATH/HOME. */
 export function startServiceProcess(entry: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  // A built entry (dist/…/*.js) runs as production runs it, without the TypeScript loader.
+  const args = entry.endsWith('.js') ? ['--enable-source-maps', entry] : ['--import', 'tsx', entry];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     // Not the test's environment: DATABASE_URL, REDIS_URL and friends must come from `env` only.
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
