@@ -1,8 +1,8 @@
 import { Decimal } from 'decimal.js';
-import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
+import type { Actor, Caller } from '../../auth/principal.js';
 import type { ContractRenewal, ContractStatus, Tier } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
-import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
 import {
   AlreadyExistsError,
   ContractNotActiveError,
@@ -13,9 +13,11 @@ import {
 } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent } from '../outbox/outbox.service.js';
-import { consumeLots, createLot, lockMember, postEntry, settleMember } from '../points/ledger.js';
-import { loadProgram } from '../program/program.service.js';
+import { rawSql, type RawSql } from '../../db/sql.js';
+import { consumeLots, createLot, postEntry } from '../points/ledger.js';
+import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import { loadProgram } from '../program/program.service.js';
 import { applyTierUpgrade } from '../tiers/tiers.service.js';
 import { addDays, addMonths } from '../time.js';
 import * as check from '../validation.js';
@@ -91,7 +93,7 @@ interface ContractRow {
 }
 
 /** Reads (and with `lock`, row-locks) a contract; NotFoundError when there is none. */
-async function findContract(tx: Tx, reference: CheckedReference, lock: boolean): Promise<ContractRow> {
+async function findContract(tx: RawSql, reference: CheckedReference, lock: boolean): Promise<ContractRow> {
   const id = 'id' in reference ? reference.id : null;
   const externalRef = 'externalRef' in reference ? reference.externalRef : null;
   const rows = lock
@@ -314,74 +316,67 @@ interface RenewalRow {
 export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): Promise<RenewalBonusOutcome> {
   if (!check.isUuid(renewalId)) throw new PermanentJobError(`renewal id ${JSON.stringify(renewalId)} is malformed`);
   const id = renewalId.toLowerCase();
-  const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
-    const read = (lock: boolean) =>
-      lock
-        ? tx.$queryRaw<RenewalRow[]>`
-            SELECT r.id::text, r.contract_id::text AS "contractId", c.member_id::text AS "memberId",
-                   c.external_ref AS "externalRef", r.sequence, r.term_months AS "termMonths",
-                   r.requested_type::text AS "requestedType", r.requested_by AS "requestedBy",
-                   r.bonus_granted_at AS "bonusGrantedAt", r.clawed_back_at AS "clawedBackAt"
-            FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id
-            WHERE r.id = ${id}::uuid FOR UPDATE OF r`
-        : tx.$queryRaw<RenewalRow[]>`
-            SELECT r.id::text, c.member_id::text AS "memberId"
-            FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${id}::uuid`;
-    const [found] = await read(false);
-    if (!found) throw new PermanentJobError(`renewal ${id} does not exist`);
-    // Member first, as every point operation (and cancelContract) does: no lock-order deadlocks.
-    const member = await lockMember(tx, found.memberId);
-    const [renewal] = await read(true);
-    if (!renewal) throw new PermanentJobError(`renewal ${id} does not exist`);
-    if (renewal.bonusGrantedAt || renewal.clawedBackAt) {
-      await completeOutboxEvent(tx, id, now);
-      return { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome;
-    }
+  const [found] = await rawSql(deps.prisma).$queryRaw<{ memberId: string }[]>`
+    SELECT c.member_id::text AS "memberId"
+    FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${id}::uuid`;
+  if (!found) throw new PermanentJobError(`renewal ${id} does not exist`);
+  // Member first, as every point operation (and cancelContract) does: no lock-order deadlocks.
+  const { replayed: _replayed, ...outcome } = await inLedgerTransaction(
+    deps,
+    { memberId: found.memberId },
+    async ({ tx, member, settings, now }) => {
+      const [renewal] = await tx.$queryRaw<RenewalRow[]>`
+        SELECT r.id::text, r.contract_id::text AS "contractId", c.member_id::text AS "memberId",
+               c.external_ref AS "externalRef", r.sequence, r.term_months AS "termMonths",
+               r.requested_type::text AS "requestedType", r.requested_by AS "requestedBy",
+               r.bonus_granted_at AS "bonusGrantedAt", r.clawed_back_at AS "clawedBackAt"
+        FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id
+        WHERE r.id = ${id}::uuid FOR UPDATE OF r`;
+      if (!renewal) throw new PermanentJobError(`renewal ${id} does not exist`);
+      if (renewal.bonusGrantedAt || renewal.clawedBackAt) {
+        await completeOutboxEvent(tx, id, now);
+        return { result: { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome };
+      }
 
-    const { settings } = await loadProgram(tx);
-    await settleMember(tx, member, now, SYSTEM_ACTOR);
-    const points =
-      member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
-    let entryId: string | null = null;
-    if (points > 0) {
-      const entry = await postEntry(tx, member, {
-        kind: 'RENEWAL_BONUS',
-        amount: points,
-        availableDelta: points,
-        pendingDelta: 0,
-        causeType: 'CONTRACT',
-        causeRef: id,
-        // The bonus is the extension's effect: it names who extended, not the job that ran.
-        actor: { type: renewal.requestedType, id: renewal.requestedBy },
-        idempotencyKey: bonusEntryKey(id),
-        note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
-        activity: true,
-        now,
-      });
-      entryId = entry.id;
-      await createLot(tx, member, {
-        entryId,
-        points,
-        availableAt: now,
-        expiresAt: addMonths(now, settings.pointExpiryMonths),
-        now,
-      });
-      await applyTierUpgrade(tx, member, settings, now);
-    }
-    await tx.contractRenewal.update({
-      where: { id },
-      data: { bonusPoints: points, bonusEntryId: entryId, bonusGrantedAt: now },
-    });
-    await completeOutboxEvent(tx, id, now);
-    deps.logger.info({ renewalId: id, memberId: member.id, points }, 'renewal bonus granted');
-    return {
-      renewalId: id,
-      outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE',
-      points,
-      entryId,
-    } satisfies RenewalBonusOutcome;
-  });
+      const points =
+        member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
+      let entryId: string | null = null;
+      if (points > 0) {
+        const entry = await postEntry(tx, member, {
+          kind: 'RENEWAL_BONUS',
+          amount: points,
+          availableDelta: points,
+          pendingDelta: 0,
+          causeType: 'CONTRACT',
+          causeRef: id,
+          // The bonus is the extension's effect: it names who extended, not the job that ran.
+          actor: { type: renewal.requestedType, id: renewal.requestedBy },
+          idempotencyKey: bonusEntryKey(id),
+          note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
+          activity: true,
+          now,
+        });
+        entryId = entry.id;
+        await createLot(tx, member, {
+          entryId,
+          points,
+          availableAt: now,
+          expiresAt: addMonths(now, settings.pointExpiryMonths),
+          now,
+        });
+        await applyTierUpgrade(tx, member, settings, now);
+      }
+      await tx.$executeRaw`
+        UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_entry_id = ${entryId}::uuid,
+               bonus_granted_at = ${now}::timestamptz
+        WHERE id = ${id}::uuid`;
+      await completeOutboxEvent(tx, id, now);
+      deps.logger.info({ renewalId: id, memberId: member.id, points }, 'renewal bonus granted');
+      const result: RenewalBonusOutcome = { renewalId: id, outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points, entryId };
+      return { result };
+    },
+  );
+  return outcome;
 }
 
 export interface CancelContractInput extends ContractReference {
@@ -419,75 +414,71 @@ export async function cancelContract(
   assertMayCall(caller, 'cancelContract');
   const reference = checkReference(input);
   const key = checkIdempotencyKey(input.idempotencyKey);
-  const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
-    const found = await findContract(tx, reference, false);
-    const member = await lockMember(tx, found.memberId);
-    return once(tx, scopeOf('cancelContract', caller), key, { contractId: found.id }, async () => {
-      const contract = await findContract(tx, { id: found.id }, true);
-      assertActive(contract, now);
-      const { settings } = await loadProgram(tx);
-      await tx.contract.update({ where: { id: contract.id }, data: { status: 'CANCELLED', cancelledAt: now } });
+  const found = await findContract(rawSql(deps.prisma), reference, false);
+  const operation = {
+    memberId: found.memberId,
+    request: { scope: scopeOf('cancelContract', caller), key, body: { contractId: found.id } },
+  };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+    const contract = await findContract(tx, { id: found.id }, true);
+    assertActive(contract, now);
+    await tx.$executeRaw`
+      UPDATE contracts SET status = 'CANCELLED', cancelled_at = ${now}::timestamptz WHERE id = ${contract.id}::uuid`;
 
-      const result: CancellationResult = {
-        contractId: contract.id,
-        pointsClawedBack: 0,
-        pointsUnrecovered: 0,
-        renewalsClawedBack: 0,
-        bonusesForfeited: 0,
-      };
-      const since = addDays(now, -settings.renewal.clawbackDays);
-      const renewals = await tx.$queryRaw<
-        { id: string; sequence: number; bonusPoints: number | null; bonusEntryId: string | null; bonusGrantedAt: Date | null }[]
-      >`
-        SELECT id::text, sequence, bonus_points AS "bonusPoints", bonus_entry_id::text AS "bonusEntryId",
-               bonus_granted_at AS "bonusGrantedAt"
-        FROM contract_renewals
-        WHERE contract_id = ${contract.id}::uuid AND clawed_back_at IS NULL AND created_at >= ${since}
-        ORDER BY sequence
-        FOR UPDATE`;
-      let settled = false;
-      for (const renewal of renewals) {
-        if (!renewal.bonusGrantedAt) {
-          await tx.contractRenewal.update({ where: { id: renewal.id }, data: { clawedBackAt: now } });
-          // Nothing is left for the job to do; the relay stops re-driving it.
-          await completeOutboxEvent(tx, renewal.id, now);
-          result.bonusesForfeited += 1;
-          continue;
-        }
-        if (!renewal.bonusEntryId || !renewal.bonusPoints) continue; // no points were granted: nothing to take back
-        if (!settled) {
-          // Expire due lots first, so a lot past its expiry is not taken back as if it were still there.
-          await settleMember(tx, member, now, SYSTEM_ACTOR);
-          settled = true;
-        }
-        const lot = await tx.pointLot.findUnique({ where: { entryId: renewal.bonusEntryId }, select: { id: true } });
-        const consumed = await consumeLots(tx, member.id, renewal.bonusPoints, now, lot?.id);
-        const taken = consumed.fromAvailable + consumed.fromPending;
-        const missing = renewal.bonusPoints - taken;
-        if (taken > 0) {
-          await postEntry(tx, member, {
-            kind: 'REVERSAL',
-            amount: -taken,
-            availableDelta: -consumed.fromAvailable,
-            pendingDelta: -consumed.fromPending,
-            causeType: 'CONTRACT',
-            causeRef: renewal.id,
-            actor: caller.actor,
-            idempotencyKey: clawbackEntryKey(renewal.id),
-            note:
-              missing > 0
-                ? `Renewal bonus clawed back on cancellation; ${missing} points had already been spent`
-                : 'Renewal bonus clawed back on cancellation',
-            now,
-          });
-        }
-        await tx.contractRenewal.update({ where: { id: renewal.id }, data: { clawedBackAt: now } });
-        result.pointsClawedBack += taken;
-        result.pointsUnrecovered += missing;
-        result.renewalsClawedBack += 1;
+    const result: CancellationResult = {
+      contractId: contract.id,
+      pointsClawedBack: 0,
+      pointsUnrecovered: 0,
+      renewalsClawedBack: 0,
+      bonusesForfeited: 0,
+    };
+    const since = addDays(now, -settings.renewal.clawbackDays);
+    const renewals = await tx.$queryRaw<
+      { id: string; bonusPoints: number | null; bonusEntryId: string | null; bonusGrantedAt: Date | null; lotId: string | null }[]
+    >`
+      SELECT r.id::text, r.bonus_points AS "bonusPoints", r.bonus_entry_id::text AS "bonusEntryId",
+             r.bonus_granted_at AS "bonusGrantedAt", l.id::text AS "lotId"
+      FROM contract_renewals r LEFT JOIN point_lots l ON l.entry_id = r.bonus_entry_id
+      WHERE r.contract_id = ${contract.id}::uuid AND r.clawed_back_at IS NULL AND r.created_at >= ${since}::timestamptz
+      ORDER BY r.sequence
+      FOR UPDATE OF r`;
+    for (const renewal of renewals) {
+      const clawedBack = () => tx.$executeRaw`
+        UPDATE contract_renewals SET clawed_back_at = ${now}::timestamptz WHERE id = ${renewal.id}::uuid`;
+      if (!renewal.bonusGrantedAt) {
+        await clawedBack();
+        // Nothing is left for the job to do; the relay stops re-driving it.
+        await completeOutboxEvent(tx, renewal.id, now);
+        result.bonusesForfeited += 1;
+        continue;
       }
-      return result;
-    });
+      if (!renewal.bonusEntryId || !renewal.bonusPoints) continue; // no points were granted: nothing to take back
+      // Due lots were settled by the kernel: a lot past its expiry is not taken back as if it were still there.
+      const consumed = await consumeLots(tx, member.id, renewal.bonusPoints, now, renewal.lotId);
+      const taken = consumed.fromAvailable + consumed.fromPending;
+      const missing = renewal.bonusPoints - taken;
+      if (taken > 0) {
+        await postEntry(tx, member, {
+          kind: 'REVERSAL',
+          amount: -taken,
+          availableDelta: -consumed.fromAvailable,
+          pendingDelta: -consumed.fromPending,
+          causeType: 'CONTRACT',
+          causeRef: renewal.id,
+          actor: caller.actor,
+          idempotencyKey: clawbackEntryKey(renewal.id),
+          note:
+            missing > 0
+              ? `Renewal bonus clawed back on cancellation; ${missing} points had already been spent`
+              : 'Renewal bonus clawed back on cancellation',
+          now,
+        });
+      }
+      await clawedBack();
+      result.pointsClawedBack += taken;
+      result.pointsUnrecovered += missing;
+      result.renewalsClawedBack += 1;
+    }
+    return { result };
   });
 }

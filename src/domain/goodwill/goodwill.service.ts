@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
 import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
+import type { RawSql } from '../../db/sql.js';
 import { assertMayCall, assertRole, hasRole, type GuardedService } from '../authorization.js';
-import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import { createLot, lockMember, postEntry, settleMember, type LockedMember } from '../points/ledger.js';
+import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
+import { createLot, postEntry, type LockedMember } from '../points/ledger.js';
+import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertCanTransact } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -102,7 +104,7 @@ export function monthOf(now: Date): { start: Date; end: Date } {
  * budget runs under this lock, so concurrent gestures of one agent are summed
  * and granted one after the other and never overrun the budget together.
  */
-async function lockAgentAuthority(tx: Tx, agentId: string, now: Date): Promise<AuthorityRow> {
+async function lockAgentAuthority(tx: RawSql, agentId: string, now: Date): Promise<AuthorityRow> {
   // A concurrent first insert blocks on the primary key until the other commits.
   await tx.$executeRaw`
     INSERT INTO agent_authorities (agent_id, updated_by, updated_at)
@@ -115,7 +117,7 @@ async function lockAgentAuthority(tx: Tx, agentId: string, now: Date): Promise<A
 }
 
 /** Money value of the agent's GRANTED gestures created in the month of `now`. */
-async function grantedThisMonth(db: Tx | ServiceDeps['prisma'], agentId: string, now: Date): Promise<Decimal> {
+async function grantedThisMonth(db: RawSql, agentId: string, now: Date): Promise<Decimal> {
   const { start, end } = monthOf(now);
   const [row] = await db.$queryRaw<{ total: string }[]>`
     SELECT COALESCE(SUM(money_value), 0)::text AS total FROM goodwill_gestures
@@ -299,16 +301,16 @@ function beyondAuthority(
 }
 
 async function writeAudit(
-  tx: Tx,
+  tx: RawSql,
   gestureId: string,
   action: GoodwillAuditAction,
   actor: { id: string; role: string },
   note: string | null,
   at: Date,
 ): Promise<void> {
-  await tx.goodwillAuditEntry.create({
-    data: { gestureId, action, actorId: actor.id, actorRole: actor.role, note, createdAt: at },
-  });
+  await tx.$executeRaw`
+    INSERT INTO goodwill_audit_entries (gesture_id, action, actor_id, actor_role, note, created_at)
+    VALUES (${gestureId}::uuid, ${action}, ${actor.id}, ${actor.role}, ${note}::text, ${at}::timestamptz)`;
 }
 
 /**
@@ -318,7 +320,7 @@ async function writeAudit(
  * key, voucher cause), so a gesture can never grant twice.
  */
 async function grantGesture(
-  tx: Tx,
+  tx: RawSql,
   member: LockedMember,
   gesture: { id: string; kind: GoodwillKind; points: number | null; amount: string | null; note: string },
   agentId: string,
@@ -360,14 +362,6 @@ async function grantGesture(
   return { ledgerEntryId: null, voucherId: voucher.id };
 }
 
-/** Locks the member the gesture is for and brings their lots up to date; refuses suspended and closed members. */
-async function lockGestureMember(tx: Tx, memberId: string, now: Date): Promise<LockedMember> {
-  const member = await lockMember(tx, memberId);
-  assertCanTransact(member);
-  await settleMember(tx, member, now, SYSTEM_ACTOR);
-  return member;
-}
-
 /**
  * An agent's goodwill gesture. Within the agent's authority — the value (points
  * × point value, or the voucher amount) at most the per-gesture limit, points at
@@ -402,57 +396,46 @@ export async function issueGoodwill(
     note,
     caseRef,
   };
-  const now = nowOf(deps);
 
-  return deps.prisma.$transaction(async (tx) => {
-    // Agent first, then member: the same order as approvals, so no deadlock.
-    const authorityRow = await lockAgentAuthority(tx, staff.id, now);
-    return once(tx, `issueGoodwill:${staff.id}`, key, request, async () => {
-      const { settings } = await loadProgram(tx);
-      const moneyValue = moneyValueOf(value, settings);
-      if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
-      const member = await lockGestureMember(tx, memberId, now);
-      const authority = effectiveAuthority(authorityRow, settings);
-      const spent = await grantedThisMonth(tx, staff.id, now);
-      const heldBecause = beyondAuthority(value, moneyValue, authority, spent, settings.currency);
+  // Agent first, then member: the same order as approvals, so no deadlock.
+  const operation = {
+    memberId,
+    request: { scope: `issueGoodwill:${staff.id}`, key, body: request },
+    lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, staff.id, now),
+  };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
+    const moneyValue = moneyValueOf(value, settings);
+    if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
+    assertCanTransact(member);
+    const authority = effectiveAuthority(authorityRow, settings);
+    const spent = await grantedThisMonth(tx, staff.id, now);
+    const heldBecause = beyondAuthority(value, moneyValue, authority, spent, settings.currency);
 
-      const gesture = {
-        id: randomUUID(),
-        kind: value.kind,
-        points: value.points,
-        amount: value.amount?.toFixed(2) ?? null,
-        note,
-      };
-      const effect = heldBecause === null ? await grantGesture(tx, member, gesture, staff.id, settings, now) : null;
-      const status: GoodwillStatus = heldBecause === null ? 'GRANTED' : 'PENDING_APPROVAL';
-      await tx.goodwillGesture.create({
-        data: {
-          id: gesture.id,
-          memberId,
-          agentId: staff.id,
-          kind: value.kind,
-          points: value.points,
-          amount: gesture.amount,
-          currency: settings.currency,
-          moneyValue: moneyValue.toFixed(2),
-          reason: input.reason,
-          note,
-          caseRef,
-          status,
-          idempotencyKey: key,
-          ledgerEntryId: effect?.ledgerEntryId ?? null,
-          voucherId: effect?.voucherId ?? null,
-          createdAt: now,
-        },
-      });
-      await writeAudit(tx, gesture.id, 'ISSUED', staff, note, now);
-      if (heldBecause === null) {
-        await writeAudit(tx, gesture.id, 'GRANTED', staff, 'within the agent’s authority', now);
-      } else {
-        await writeAudit(tx, gesture.id, 'HELD_FOR_APPROVAL', { id: SYSTEM_ACTOR.id, role: SYSTEM_ACTOR.type }, heldBecause, now);
-      }
-      return { gestureId: gesture.id, status } satisfies GoodwillResult;
-    });
+    const gesture = {
+      id: randomUUID(),
+      kind: value.kind,
+      points: value.points,
+      amount: value.amount?.toFixed(2) ?? null,
+      note,
+    };
+    const effect = heldBecause === null ? await grantGesture(tx, member, gesture, staff.id, settings, now) : null;
+    const status: GoodwillStatus = heldBecause === null ? 'GRANTED' : 'PENDING_APPROVAL';
+    await tx.$executeRaw`
+      INSERT INTO goodwill_gestures
+        (id, member_id, agent_id, kind, points, amount, currency, money_value, reason, note, case_ref, status,
+         idempotency_key, ledger_entry_id, voucher_id, created_at)
+      VALUES
+        (${gesture.id}::uuid, ${memberId}::uuid, ${staff.id}, ${value.kind}::"GoodwillKind", ${value.points}::int,
+         ${gesture.amount}::numeric, ${settings.currency}, ${moneyValue.toFixed(2)}::numeric,
+         ${input.reason}::"GoodwillReason", ${note}, ${caseRef}::text, ${status}::"GoodwillStatus", ${key},
+         ${effect?.ledgerEntryId ?? null}::uuid, ${effect?.voucherId ?? null}::uuid, ${now}::timestamptz)`;
+    await writeAudit(tx, gesture.id, 'ISSUED', staff, note, now);
+    if (heldBecause === null) {
+      await writeAudit(tx, gesture.id, 'GRANTED', staff, 'within the agent’s authority', now);
+    } else {
+      await writeAudit(tx, gesture.id, 'HELD_FOR_APPROVAL', { id: SYSTEM_ACTOR.id, role: SYSTEM_ACTOR.type }, heldBecause, now);
+    }
+    return { result: { gestureId: gesture.id, status } satisfies GoodwillResult };
   });
 }
 
@@ -466,19 +449,35 @@ export interface GoodwillDecisionInput {
 /** The gesture for a decision, refusing callers below SUPERVISOR and the agent who issued it. */
 async function gestureForDecision(deps: ServiceDeps, gestureId: string, staff: Staff, verb: string) {
   const id = check.uuid('gestureId', gestureId);
-  const gesture = await deps.prisma.goodwillGesture.findUnique({ where: { id }, select: { id: true, agentId: true } });
+  const gesture = await deps.prisma.goodwillGesture.findUnique({
+    where: { id },
+    select: { id: true, agentId: true, memberId: true },
+  });
   if (!gesture) throw new NotFoundError('GoodwillGesture', id);
   if (gesture.agentId === staff.id) throw new ForbiddenError(`You cannot ${verb} your own goodwill gesture`);
   return gesture;
 }
 
+interface PendingGesture {
+  id: string;
+  memberId: string;
+  agentId: string;
+  kind: GoodwillKind;
+  points: number | null;
+  amount: string | null;
+  note: string;
+  status: GoodwillStatus;
+}
+
 /** Locks a gesture row and checks it is still waiting for a decision. */
-async function lockPendingGesture(tx: Tx, gestureId: string) {
-  const [row] = await tx.$queryRaw<{ status: GoodwillStatus }[]>`
-    SELECT status::text FROM goodwill_gestures WHERE id = ${gestureId}::uuid FOR UPDATE`;
+async function lockPendingGesture(tx: RawSql, gestureId: string): Promise<PendingGesture> {
+  const [row] = await tx.$queryRaw<PendingGesture[]>`
+    SELECT id::text, member_id::text AS "memberId", agent_id AS "agentId", kind::text, points, amount::text, note,
+           status::text
+    FROM goodwill_gestures WHERE id = ${gestureId}::uuid FOR UPDATE`;
   if (!row) throw new NotFoundError('GoodwillGesture', gestureId);
   if (row.status !== 'PENDING_APPROVAL') throw new GoodwillNotPendingError(row.status);
-  return tx.goodwillGesture.findUniqueOrThrow({ where: { id: gestureId } });
+  return row;
 }
 
 /**
@@ -494,32 +493,26 @@ export async function approveGoodwill(
   caller: Caller,
 ): Promise<Replayable<GoodwillResult>> {
   const staff = staffOf(caller, 'decideGoodwill');
-  const { id, agentId } = await gestureForDecision(deps, input.gestureId, staff, 'approve');
+  const { id, agentId, memberId } = await gestureForDecision(deps, input.gestureId, staff, 'approve');
   const note = input.note == null ? null : check.text('note', input.note, { max: 1000 });
   const key = checkIdempotencyKey(input.idempotencyKey ?? '');
-  const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const operation = {
+    memberId,
+    request: { scope: `approveGoodwill:${id}`, key, body: { note } },
     // Approvals count against the agent's month too: serialise with their grants.
-    await lockAgentAuthority(tx, agentId, now);
-    return once(tx, `approveGoodwill:${id}`, key, { note }, async () => {
-      const gesture = await lockPendingGesture(tx, id);
-      const { settings } = await loadProgram(tx);
-      const member = await lockGestureMember(tx, gesture.memberId, now);
-      const effect = await grantGesture(
-        tx,
-        member,
-        { ...gesture, amount: gesture.amount?.toFixed(2) ?? null },
-        gesture.agentId,
-        settings,
-        now,
-      );
-      await tx.goodwillGesture.update({
-        where: { id },
-        data: { status: 'GRANTED', ...effect, decidedBy: staff.id, decidedAt: now, decisionNote: note },
-      });
-      await writeAudit(tx, id, 'APPROVED', staff, note, now);
-      return { gestureId: id, status: 'GRANTED' } satisfies GoodwillResult;
-    });
+    lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, agentId, now),
+  };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+    const gesture = await lockPendingGesture(tx, id);
+    assertCanTransact(member);
+    const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now);
+    await tx.$executeRaw`
+      UPDATE goodwill_gestures SET status = 'GRANTED', ledger_entry_id = ${effect.ledgerEntryId}::uuid,
+             voucher_id = ${effect.voucherId}::uuid, decided_by = ${staff.id}, decided_at = ${now}::timestamptz,
+             decision_note = ${note}::text
+      WHERE id = ${id}::uuid`;
+    await writeAudit(tx, id, 'APPROVED', staff, note, now);
+    return { result: { gestureId: id, status: 'GRANTED' } satisfies GoodwillResult };
   });
 }
 

@@ -33,20 +33,10 @@ export async function readMember(tx: RawSql, memberId: string): Promise<Member> 
  * statement, so that what belongs with it (the lots it spends, the stored
  * answer of the request) costs no round trip of its own.
  */
-export type AlsoInStatement = readonly Prisma.Sql[];
+export type SameStatementWrites = readonly Prisma.Sql[];
 
-function withAlso(also: AlsoInStatement): Prisma.Sql {
+function withAlso(also: SameStatementWrites): Prisma.Sql {
   return also.length === 0 ? Prisma.empty : Prisma.sql`, ${Prisma.join(also, ', ')}`;
-}
-
-export async function lockMember(tx: RawSql, memberId: string): Promise<LockedMember> {
-  const rows = await tx.$queryRaw<LockedMember[]>`
-    SELECT id::text, status::text, tier::text, available_points AS available, pending_points AS pending,
-           lifetime_points AS lifetime
-    FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
-  const member = rows[0];
-  if (!member) throw new NotFoundError('Member', memberId);
-  return member;
 }
 
 /**
@@ -100,7 +90,7 @@ export async function postEntry(
   tx: RawSql,
   member: LockedMember,
   entry: PostEntry,
-  also: AlsoInStatement = [],
+  also: SameStatementWrites = [],
 ): Promise<PostedEntry> {
   if (entry.amount !== entry.availableDelta + entry.pendingDelta) {
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
@@ -168,7 +158,7 @@ export async function postOrderEarning(
   tx: RawSql,
   member: LockedMember,
   earning: OrderEarning,
-  also: AlsoInStatement = [],
+  also: SameStatementWrites = [],
 ): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean; member: Member }> {
   const { points, now } = earning;
   if (points === 0) {
@@ -275,7 +265,7 @@ export async function consumeLots(
 /**
  * `consumeLots` without its write: picks and locks the lots, and returns the
  * UPDATE of their remaining points as a CTE (`lots_taken`) for the statement
- * that posts the entry (see `AlsoInStatement`); null when nothing is taken.
+ * that posts the entry (see `SameStatementWrites`); null when nothing is taken.
  */
 export async function takeLots(
   tx: RawSql,
@@ -320,7 +310,7 @@ export async function takeLots(
  * calls this for every member with due lots; point operations call it first so
  * they never depend on the worker's timing.
  */
-export async function settleMember(tx: RawSql, member: LockedMember, now: Date, actor: Actor): Promise<void> {
+export async function settleDueLots(tx: RawSql, member: LockedMember, now: Date, actor: Actor): Promise<void> {
   const released = await tx.$queryRaw<{ total: number | null }[]>`
     WITH due AS (
       UPDATE point_lots SET released_at = ${now}

@@ -1,9 +1,8 @@
-import { SYSTEM_ACTOR } from '../../auth/principal.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { addMonths } from '../time.js';
 import { loadProgram } from '../program/program.service.js';
 import { reviewTiers, type TierReviewReport } from '../tiers/tiers.service.js';
-import { lockMember, settleMember } from './ledger.js';
+import { inLedgerTransaction } from './ledger-kernel.js';
 
 export interface MaintenanceReport {
   membersSettled: number;
@@ -30,10 +29,8 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
       LIMIT ${batchSize}`;
     if (due.length === 0) break;
     for (const { member_id: memberId } of due) {
-      await deps.prisma.$transaction(async (tx) => {
-        const member = await lockMember(tx, memberId);
-        await settleMember(tx, member, now, SYSTEM_ACTOR);
-      });
+      // The kernel settles the member's due lots before any effect: this one has none of its own.
+      await inLedgerTransaction({ ...deps, now: () => now }, { memberId }, async () => ({ result: {} }));
       membersSettled += 1;
     }
     if (due.length < batchSize) break;

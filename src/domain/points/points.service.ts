@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
-import { SYSTEM_ACTOR, type Actor, type Caller } from '../../auth/principal.js';
-import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import type { Actor, Caller } from '../../auth/principal.js';
+import type { RawSql } from '../../db/sql.js';
 import { assertMayCall, hasRole } from '../authorization.js';
-import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import type { ServiceDeps } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, recordResult, recordResultSql, replay, type Replayable } from '../idempotency.js';
-import { loadProgram, settingsForHash } from '../program/program.service.js';
+import { checkIdempotencyKey } from '../idempotency.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
 import * as check from '../validation.js';
@@ -14,16 +13,14 @@ import {
   consumeLots,
   createLot,
   takeLots,
-  lockMember,
   postEntry,
   postOrderEarning,
   readMember,
-  settleMember,
-  type AlsoInStatement,
+  type SameStatementWrites,
   type LockedMember,
   type PostedEntry,
 } from './ledger.js';
-import type { Member, Prisma } from '../../generated/prisma/client.js';
+import { inLedgerTransaction } from './ledger-kernel.js';
 import { applyTierUpgrade } from '../tiers/tiers.service.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
@@ -33,13 +30,6 @@ export interface PointsResult {
   entryId: string | null;
   points: number;
 }
-
-/**
- * What a hot point operation answers: the stored answer and, on its first
- * execution only, the member's row as the operation's last write left it, so
- * that the caller need not read it again. A replay has the stored answer alone.
- */
-export type PointsOutcome<T> = Replayable<T> & { member?: Member };
 
 /** Suspended and closed members cannot move points (nor buy rewards). */
 export function assertCanTransact(member: LockedMember): void {
@@ -55,116 +45,6 @@ export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['ti
     .mul(settings.tiers[tier].multiplier)
     .floor()
     .toNumber();
-}
-
-/**
- * The frame of every point operation: lock the member, run the effect once per
- * (operation, member, idempotency key), with the member's lots settled first.
- */
-export async function inMemberTransaction<T extends object>(
-  deps: ServiceDeps,
-  operation: string,
-  memberId: string,
-  idempotencyKey: string,
-  request: unknown,
-  effect: (tx: Tx, member: LockedMember, settings: ProgramSettings, now: Date) => Promise<T>,
-): Promise<Replayable<T>> {
-  const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
-    // Lock first: every write to one member's points is serialised on this row,
-    // and a replay waits for the first request to commit.
-    const member = await lockMember(tx, memberId);
-    return once(tx, `${operation}:${memberId}`, idempotencyKey, request, async () => {
-      const { settings } = await loadProgram(tx);
-      await settleMember(tx, member, now, SYSTEM_ACTOR);
-      return effect(tx, member, settings, now);
-    });
-  });
-}
-
-/**
- * Lets an effect store its request's answer in its own last statement (a CTE,
- * see `AlsoInStatement`) instead of the frame's separate UPDATE afterwards.
- */
-export class Answer {
-  private stored: string | null = null;
-  constructor(
-    private readonly scope: string,
-    private readonly key: string,
-  ) {}
-
-  /** The CTE storing `result`, which must be what the effect then returns. */
-  sql(result: object): Prisma.Sql {
-    this.stored = JSON.stringify(result);
-    return recordResultSql(this.scope, this.key, result);
-  }
-
-  /** Stores `result` unless the effect's last statement already stored exactly it. */
-  async settle(tx: RawSql, result: object): Promise<void> {
-    if (this.stored !== JSON.stringify(result)) await recordResult(tx, this.scope, this.key, result);
-  }
-}
-
-/**
- * The same frame as `inMemberTransaction` for the hot operations (earn,
- * redeem), in as few round trips as its rules allow: one statement locks the
- * member, reserves the idempotency key (the INSERT reads the locked row, so it
- * runs after the lock: a replay still waits for the first request), says
- * whether any lot is due to be released or expired, and reads the settings'
- * version (md5 of their JSON; parsed settings are cached per version, see
- * `settingsForHash`). Settling runs only when a lot is due; the effect may
- * store the answer in its last statement (`answer`). It gets a `RawSql`
- * transaction on node-postgres directly (db/sql.ts), not through Prisma's engine,
- * and returns its answer with the member row its last write returned.
- */
-export async function inPointTransaction<T extends object>(
-  deps: ServiceDeps,
-  operation: string,
-  memberId: string,
-  idempotencyKey: string,
-  request: unknown,
-  effect: (
-    tx: RawSql,
-    member: LockedMember,
-    settings: ProgramSettings,
-    now: Date,
-    answer: Answer,
-  ) => Promise<{ result: T; member: Member }>,
-): Promise<PointsOutcome<T>> {
-  const now = nowOf(deps);
-  const scope = `${operation}:${memberId}`;
-  const requestHash = fingerprint(request);
-  return sqlTransaction(deps.prisma, async (tx) => {
-    const [opened] = await tx.$queryRaw<(LockedMember & { fresh: boolean; due: boolean; settings_hash: string | null })[]>`
-      WITH member AS (
-        SELECT id, status, tier, available_points, pending_points, lifetime_points
-        FROM members WHERE id = ${memberId}::uuid FOR UPDATE),
-      reserved AS (
-        INSERT INTO idempotency_records (operation, key, request_hash, result)
-        SELECT ${scope}, ${idempotencyKey}, ${requestHash}, 'null'::jsonb FROM member
-        ON CONFLICT (operation, key) DO NOTHING
-        RETURNING 1)
-      SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
-             m.lifetime_points AS lifetime,
-             EXISTS (SELECT 1 FROM reserved) AS fresh,
-             EXISTS (SELECT 1 FROM point_lots l
-                     WHERE l.member_id = m.id AND l.expires_at <= ${now}::timestamptz AND l.expired_at IS NULL)
-               OR EXISTS (SELECT 1 FROM point_lots l
-                          WHERE l.member_id = m.id AND l.released_at IS NULL AND l.available_at <= ${now}::timestamptz
-                            AND l.expired_at IS NULL) AS due,
-             (SELECT md5(p.settings::text) FROM program p WHERE p.id = 1) AS settings_hash
-      FROM member m`;
-    if (!opened) throw new NotFoundError('Member', memberId);
-    if (!opened.fresh) return replay<T>(tx, scope, idempotencyKey, requestHash);
-    const { fresh: _fresh, due, settings_hash: settingsHash, ...member } = opened;
-    const settings = await settingsForHash(tx, settingsHash);
-    if (due) await settleMember(tx, member, now, SYSTEM_ACTOR);
-    const answer = new Answer(scope, idempotencyKey);
-    const { result, member: row } = await effect(tx, member, settings, now, answer);
-    // The row goes to the caller only: the stored answer stays ids only.
-    await answer.settle(tx, result);
-    return { ...result, replayed: false, member: row };
-  });
 }
 
 export interface EarnPointsInput {
@@ -194,7 +74,8 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
 
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
-  return inPointTransaction(deps, 'earnPoints', memberId, key, request, async (tx, member, settings, now, answer) => {
+  const operation = { memberId, request: { scope: `earnPoints:${memberId}`, key, body: request } };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
     assertCanTransact(member);
     if (currency !== null && currency !== settings.currency) {
       throw new ValidationError('currency', `the program runs in ${settings.currency}`);
@@ -225,7 +106,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         amountField: explicit === null ? 'orderTotal' : 'points',
         now,
       },
-      [answer.sql(result)],
+      [answer.inStatement(result)],
     );
     // Unique (member, order): the rollback takes the entry and lot back with it.
     if (!posted.recorded) throw new ValidationError('orderRef', 'this order has already earned points');
@@ -254,7 +135,8 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   const points = check.positivePoints('points', input.points);
   const reference = input.reference == null ? null : check.text('reference', input.reference);
   const key = checkIdempotencyKey(input.idempotencyKey);
-  return inPointTransaction(deps, 'redeemPoints', memberId, key, { points, reference }, async (tx, member, _s, now, answer) => {
+  const operation = { memberId, request: { scope: `redeemPoints:${memberId}`, key, body: { points, reference } } };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, now, answer }) => {
     assertCanTransact(member);
     const entryId = randomUUID();
     const result = { memberId, entryId, points: -points } satisfies PointsResult;
@@ -271,7 +153,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
         idempotencyKey: `redeemPoints:${key}`,
         now,
       },
-      [answer.sql(result)],
+      [answer.inStatement(result)],
     );
     return { result, member: posted.member };
   });
@@ -297,7 +179,7 @@ export async function spendPoints(
     note?: string | null;
     now: Date;
   },
-  also: AlsoInStatement = [],
+  also: SameStatementWrites = [],
 ): Promise<PostedEntry> {
   if (member.available < points) throw new InsufficientPointsError(member.available, points);
   const { consumption, update } = await takeLots(tx, member.id, points, entry.now);
@@ -331,7 +213,8 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
   const points = input.points;
   const reason = check.text('reason', input.reason, { min: 3, max: 500 });
   const key = checkIdempotencyKey(input.idempotencyKey);
-  return inMemberTransaction(deps, 'adjustPoints', memberId, key, { points, reason }, async (tx, member, settings, now) => {
+  const operation = { memberId, request: { scope: `adjustPoints:${memberId}`, key, body: { points, reason } } };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     const common = {
       causeType: 'ADJUSTMENT' as const,
       causeRef: key,
@@ -342,7 +225,7 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
     };
     if (points < 0) {
       const entry = await spendPoints(tx, member, -points, { ...common, kind: 'ADJUST' });
-      return { memberId, entryId: entry.id, points } satisfies PointsResult;
+      return { result: { memberId, entryId: entry.id, points } satisfies PointsResult };
     }
     const entry = await postEntry(tx, member, { ...common, kind: 'ADJUST', amount: points, availableDelta: points, pendingDelta: 0 });
     await createLot(tx, member, {
@@ -352,7 +235,7 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
       expiresAt: addMonths(now, settings.pointExpiryMonths),
       now,
     });
-    return { memberId, entryId: entry.id, points } satisfies PointsResult;
+    return { result: { memberId, entryId: entry.id, points } satisfies PointsResult };
   });
 }
 
@@ -382,7 +265,8 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
   const amount = input.amount == null ? null : check.money('amount', input.amount);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const request = { orderRef, amount: amount?.toFixed(2) ?? null };
-  return inMemberTransaction(deps, 'refundOrder', memberId, key, request, async (tx, member, _s, now) => {
+  const operation = { memberId, request: { scope: `refundOrder:${memberId}`, key, body: request } };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, now }) => {
     const rows = await tx.$queryRaw<
       { id: string; order_total: string; amount_refunded: string; points_earned: number; points_reversed: number; lot_id: string | null }[]
     >`SELECT id::text, order_total::text, amount_refunded::text, points_earned, points_reversed, lot_id::text
@@ -428,6 +312,6 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
     await tx.$executeRaw`
       UPDATE point_orders SET amount_refunded = ${refundedAfter.toFixed(2)}::numeric, points_reversed = ${target}
       WHERE id = ${order.id}::uuid`;
-    return { memberId, entryId, points: -reversed, pointsUnrecovered: toReverse - reversed } satisfies RefundResult;
+    return { result: { memberId, entryId, points: -reversed, pointsUnrecovered: toReverse - reversed } satisfies RefundResult };
   });
 }

@@ -11,7 +11,8 @@ import {
   ValidationError,
 } from '../errors.js';
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
-import { assertCanTransact, inMemberTransaction, spendPoints } from '../points/points.service.js';
+import { inLedgerTransaction } from '../points/ledger-kernel.js';
+import { assertCanTransact, spendPoints } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
@@ -162,14 +163,16 @@ export async function redeemReward(
   if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) {
     throw new ForbiddenError('A member may only redeem rewards for themselves');
   }
-  return inMemberTransaction(deps, 'redeemReward', memberId, key, { rewardId }, async (tx, member, settings, now) => {
+  const operation = { memberId, request: { scope: `redeemReward:${memberId}`, key, body: { rewardId } } };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     assertCanTransact(member);
-    const reward = await tx.reward.findUnique({ where: { id: rewardId } });
+    const [reward] = await tx.$queryRaw<{ name: string; active: boolean; stock: number | null; points_cost: number }[]>`
+      SELECT name, active, stock, points_cost FROM rewards WHERE id = ${rewardId}::uuid`;
     if (!reward) throw new NotFoundError('Reward', rewardId);
     if (!reward.active) throw new RewardUnavailableError('RETIRED');
     if (reward.stock === 0) throw new RewardUnavailableError('OUT_OF_STOCK');
     // Before taking stock: a member who cannot pay does not queue on the reward row.
-    if (member.available < reward.pointsCost) throw new InsufficientPointsError(member.available, reward.pointsCost);
+    if (member.available < reward.points_cost) throw new InsufficientPointsError(member.available, reward.points_cost);
 
     // The guarded decrement is the stock's only writer on this path: concurrent
     // buyers queue on the row, and the last unit goes to exactly one of them.
@@ -202,18 +205,11 @@ export async function redeemReward(
       now,
       settings,
     });
-    await tx.rewardRedemption.create({
-      data: {
-        id: redemptionId,
-        rewardId,
-        memberId,
-        voucherId: voucher.id,
-        ledgerEntryId: entryId,
-        pointsCost: taken.points_cost,
-        createdAt: now,
-      },
-    });
-    return {
+    await tx.$executeRaw`
+      INSERT INTO reward_redemptions (id, reward_id, member_id, voucher_id, ledger_entry_id, points_cost, created_at)
+      VALUES (${redemptionId}::uuid, ${rewardId}::uuid, ${memberId}::uuid, ${voucher.id}::uuid, ${entryId}::uuid,
+              ${taken.points_cost}::int, ${now}::timestamptz)`;
+    const result = {
       memberId,
       rewardId,
       redemptionId,
@@ -221,5 +217,6 @@ export async function redeemReward(
       entryId,
       points: -taken.points_cost,
     } satisfies RewardRedemptionResult;
+    return { result };
   });
 }

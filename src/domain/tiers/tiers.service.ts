@@ -161,7 +161,7 @@ async function recordTierChange(
  * Upgrades a member at once when their qualifying points reach a higher tier's
  * threshold, possibly by several levels (one UPGRADE row from the old to the
  * new tier). Runs inside the caller's transaction, which holds the member lock
- * (`lockMember`), after the entry that earned the points was posted; the
+ * (`inLedgerTransaction`), after the entry that earned the points was posted; the
  * locked member's `tier` is updated too. Points already computed in this
  * transaction keep the old multiplier: the new one applies from the next earn.
  * Idempotent by nature: a member already at or above the reached tier is left

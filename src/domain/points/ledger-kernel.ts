@@ -1,0 +1,148 @@
+import { SYSTEM_ACTOR } from '../../auth/principal.js';
+import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import { Prisma, type Member } from '../../generated/prisma/client.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import { NotFoundError } from '../errors.js';
+import { fingerprint, recordResult, recordResultSql, replay, type Replayable } from '../idempotency.js';
+import { settingsForHash } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { settleDueLots, type LockedMember } from './ledger.js';
+
+/**
+ * A request's idempotency: one effect per (scope, key); the same key with
+ * another `body` is an IdempotencyConflictError.
+ */
+export interface LedgerRequest {
+  scope: string;
+  key: string;
+  body: unknown;
+}
+
+/** What a value-moving operation needs of the kernel. */
+export interface LedgerOperation<First> {
+  memberId: string;
+  /**
+   * The request's idempotency key, reserved under the member lock. Absent for
+   * effects that a row of their own makes idempotent (a renewal bonus: its
+   * renewal row and its entry's unique key).
+   */
+  request?: LedgerRequest;
+  /**
+   * Locks that must come before the member's, always in this order (goodwill:
+   * the agent's authority row, which approvals lock first too); what it returns
+   * is the effect's `first`.
+   */
+  lockFirst?: (tx: RawSql, now: Date) => Promise<First>;
+}
+
+/** What the effect runs with: the member locked and their due lots settled. */
+export interface LedgerStep<First = undefined> {
+  tx: RawSql;
+  member: LockedMember;
+  settings: ProgramSettings;
+  now: Date;
+  /** The request's answer, which the effect may store in its own last statement. */
+  answer: RequestAnswer;
+  first: First;
+}
+
+/**
+ * What an effect returns: its answer (stored for a replay: ids only) and, when
+ * its last statement returned it, the member's row for the caller, so that the
+ * caller need not read it again.
+ */
+export interface LedgerEffect<T> {
+  result: T;
+  member?: Member;
+}
+
+/** The kernel's answer: the stored answer, and on a first execution the member row the effect returned. */
+export type LedgerOutcome<T> = Replayable<T> & { member?: Member };
+
+/**
+ * The answer stored with a request's idempotency key. An effect may store it
+ * in its own last statement (`inStatement`, a CTE) instead of the kernel's
+ * separate UPDATE afterwards.
+ */
+export class RequestAnswer {
+  private storedInStatement: string | null = null;
+  constructor(private readonly request: LedgerRequest | undefined) {}
+
+  /** The CTE (`answered`) storing `result`, which must be what the effect then returns. */
+  inStatement(result: object): Prisma.Sql {
+    if (!this.request) return Prisma.sql`answered AS (SELECT 1)`;
+    this.storedInStatement = JSON.stringify(result);
+    return recordResultSql(this.request.scope, this.request.key, result);
+  }
+
+  /** Stores `result` unless the effect's last statement already stored exactly it. */
+  async store(tx: RawSql, result: object): Promise<void> {
+    if (!this.request || this.storedInStatement === JSON.stringify(result)) return;
+    await recordResult(tx, this.request.scope, this.request.key, result);
+  }
+}
+
+interface OpenedLedger extends LockedMember {
+  fresh: boolean;
+  due: boolean;
+  settings_hash: string | null;
+}
+
+/**
+ * The one frame of everything that moves points: earn, redeem, adjust, refund,
+ * reward purchase, goodwill grant, renewal bonus, claw-back, maintenance.
+ *
+ * In one transaction on node-postgres (db/sql.ts): the locks of `lockFirst`;
+ * then one statement that locks the member row — every write to one member's
+ * points is serialised on it, and a replay waits for the first request to
+ * commit — reserves the request's idempotency key (the INSERT reads the locked
+ * row, so it runs after the lock), says whether any of the member's lots is due
+ * to be released or expired, and reads the settings' version (parsed settings
+ * are cached per version, `settingsForHash`). A key seen before replays its
+ * stored answer (or is an IdempotencyConflictError) without running the effect.
+ * Otherwise due lots are settled, the effect runs, and its answer is stored
+ * with the key. A throw rolls all of it back, the key's reservation included.
+ */
+export async function inLedgerTransaction<T extends object, First = undefined>(
+  deps: ServiceDeps,
+  operation: LedgerOperation<First>,
+  effect: (step: LedgerStep<First>) => Promise<LedgerEffect<T>>,
+): Promise<LedgerOutcome<T>> {
+  const now = nowOf(deps);
+  const { memberId, request } = operation;
+  const requestHash = request ? fingerprint(request.body) : null;
+  return sqlTransaction(deps.prisma, async (tx) => {
+    const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
+    const reservation = request
+      ? Prisma.sql`, reserved AS (
+          INSERT INTO idempotency_records (operation, key, request_hash, result)
+          SELECT ${request.scope}, ${request.key}, ${requestHash}, 'null'::jsonb FROM member
+          ON CONFLICT (operation, key) DO NOTHING
+          RETURNING 1)`
+      : Prisma.empty;
+    const [opened] = await tx.$queryRaw<OpenedLedger[]>`
+      WITH member AS (
+        SELECT id, status, tier, available_points, pending_points, lifetime_points
+        FROM members WHERE id = ${memberId}::uuid FOR UPDATE)${reservation}
+      SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
+             m.lifetime_points AS lifetime,
+             ${request ? Prisma.sql`EXISTS (SELECT 1 FROM reserved)` : Prisma.sql`true`} AS fresh,
+             EXISTS (SELECT 1 FROM point_lots l
+                     WHERE l.member_id = m.id AND l.expires_at <= ${now}::timestamptz AND l.expired_at IS NULL)
+               OR EXISTS (SELECT 1 FROM point_lots l
+                          WHERE l.member_id = m.id AND l.released_at IS NULL AND l.available_at <= ${now}::timestamptz
+                            AND l.expired_at IS NULL) AS due,
+             (SELECT md5(p.settings::text) FROM program p WHERE p.id = 1) AS settings_hash
+      FROM member m`;
+    if (!opened) throw new NotFoundError('Member', memberId);
+    if (!opened.fresh) return replay<T>(tx, request!.scope, request!.key, requestHash!);
+    const { fresh: _fresh, due, settings_hash: settingsHash, ...member } = opened;
+    const settings = await settingsForHash(tx, settingsHash);
+    if (due) await settleDueLots(tx, member, now, SYSTEM_ACTOR);
+    const answer = new RequestAnswer(request);
+    const { result, member: row } = await effect({ tx, member, settings, now, answer, first });
+    // The row goes to the caller only: the stored answer stays ids only.
+    await answer.store(tx, result);
+    return row ? { ...result, replayed: false, member: row } : { ...result, replayed: false };
+  });
+}

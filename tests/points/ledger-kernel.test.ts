@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { cancelContract, extendContract, grantRenewalBonus, registerContract } from '../../src/domain/contracts/contracts.service.js';
+import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
+import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
+import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
+import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { addDays } from '../../src/domain/time.js';
+import { testLogger, useTestApp } from '../support/app.js';
+import { statementsDuring } from '../support/statements.js';
+
+const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
+const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
+const supervisor = { actor: { type: 'STAFF' as const, id: 'supervisor-1' }, role: 'SUPERVISOR' as const };
+const T0 = new Date('2026-01-10T10:00:00.000Z');
+
+const { prisma, app } = useTestApp();
+const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
+
+async function count<T>(run: () => Promise<T>): Promise<number> {
+  const { statements } = await statementsDuring(run);
+  return statements.length;
+}
+
+/**
+ * Every operation that moves value runs in one frame (src/domain/points/ledger-kernel.ts):
+ * one statement locks the member, reserves the key, finds due lots and the
+ * settings' version. Statements each sends, BEGIN and COMMIT included, in a
+ * fixed scenario (due lots settled by the first operation after the return window).
+ * Before the kernel they were: adjust +11 / −10, refund 13, reward 14, goodwill 16,
+ * approval 17, renewal bonus 13, cancellation with claw-back 17, compensation 6, redeem 5.
+ */
+describe('statements per value-moving operation', () => {
+  it('each operation sends no more statements than its frame and its effect need', async () => {
+    const memberId = await app.enroll();
+    const deps = at(T0);
+    const later = at(addDays(T0, 20));
+    await earnPoints(deps, { memberId, orderRef: 'o-1', orderTotal: '100.00', idempotencyKey: 'e-1' }, admin);
+    const counts: Record<string, number> = {};
+    counts.adjustPlus = await count(() => adjustPoints(later, { memberId, points: 50, reason: 'fix', idempotencyKey: 'a-1' }, admin));
+    counts.adjustMinus = await count(() => adjustPoints(later, { memberId, points: -5, reason: 'fix', idempotencyKey: 'a-2' }, admin));
+    counts.refund = await count(() => refundOrder(later, { memberId, orderRef: 'o-1', amount: '10.00', idempotencyKey: 'r-1' }, admin));
+    const reward = await createReward(later, { name: 'five', pointsCost: 10, voucherValue: '5.00' }, admin);
+    counts.redeemReward = await count(() => redeemReward(later, { memberId, rewardId: reward.id, idempotencyKey: 'rw-1' }, admin));
+    const gesture = { memberId, kind: 'POINTS' as const, points: 10, reason: 'OTHER' as const, note: 'sorry' };
+    counts.issueGoodwill = await count(() => issueGoodwill(later, { ...gesture, idempotencyKey: 'g-1' }, agent));
+    const held = await issueGoodwill(later, { ...gesture, points: 5000, idempotencyKey: 'g-2' }, agent);
+    counts.approveGoodwill = await count(() => approveGoodwill(later, { gestureId: held.gestureId, idempotencyKey: 'ap-1' }, supervisor));
+    const { contractId } = await registerContract(later, { memberId, externalRef: 'C-1', plan: 'p', startsAt: T0, termMonths: 12 }, admin);
+    const { renewalId } = await extendContract(at(addDays(T0, 300)), { contractId, termMonths: 12, idempotencyKey: 'x-1' }, admin);
+    counts.renewalBonus = await count(() => grantRenewalBonus(at(addDays(T0, 300)), renewalId));
+    counts.cancelContract = await count(() => cancelContract(at(addDays(T0, 301)), { contractId, idempotencyKey: 'c-1' }, admin));
+    const { failureId } = await reportServiceFailure(later, { memberId, type: 'LATE_DELIVERY', severity: 'LOW', idempotencyKey: 'f-1' }, admin);
+    counts.compensation = await count(() => compensateServiceFailure(later, failureId));
+    counts.redeem = await count(() => redeemPoints(later, { memberId, points: 1, idempotencyKey: 'rd-1' }, admin));
+    expect(counts).toEqual({
+      adjustPlus: 9,
+      adjustMinus: 6,
+      refund: 9,
+      redeemReward: 10,
+      issueGoodwill: 12,
+      approveGoodwill: 12,
+      renewalBonus: 10,
+      cancelContract: 12,
+      compensation: 6,
+      redeem: 5,
+    });
+  });
+});
