@@ -53,13 +53,13 @@ describe('statements per value-moving operation', () => {
     counts.compensation = await count(() => compensateServiceFailure(later, failureId));
     counts.redeem = await count(() => redeemPoints(later, { memberId, points: 1, idempotencyKey: 'rd-1' }, admin));
     expect(counts).toEqual({
-      adjustPlus: 9,
+      adjustPlus: 8,
       adjustMinus: 6,
       refund: 9,
       redeemReward: 10,
-      issueGoodwill: 12,
-      approveGoodwill: 12,
-      renewalBonus: 10,
+      issueGoodwill: 11,
+      approveGoodwill: 11,
+      renewalBonus: 9,
       cancelContract: 12,
       compensation: 6,
       redeem: 5,

@@ -14,11 +14,11 @@ import {
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
-import { consumeLots, createLot, postEntry } from '../points/ledger.js';
+import { consumeLots, postEntry } from '../points/ledger.js';
+import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { loadProgram } from '../program/program.service.js';
-import { applyTierUpgrade } from '../tiers/tiers.service.js';
 import { addDays, addMonths } from '../time.js';
 import * as check from '../validation.js';
 
@@ -342,29 +342,18 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): P
         member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
       let entryId: string | null = null;
       if (points > 0) {
-        const entry = await postEntry(tx, member, {
+        const entry = await grantAvailablePoints(tx, member, settings, {
           kind: 'RENEWAL_BONUS',
-          amount: points,
-          availableDelta: points,
-          pendingDelta: 0,
+          points,
           causeType: 'CONTRACT',
           causeRef: id,
           // The bonus is the extension's effect: it names who extended, not the job that ran.
           actor: { type: renewal.requestedType, id: renewal.requestedBy },
           idempotencyKey: bonusEntryKey(id),
           note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
-          activity: true,
           now,
         });
         entryId = entry.id;
-        await createLot(tx, member, {
-          entryId,
-          points,
-          availableAt: now,
-          expiresAt: addMonths(now, settings.pointExpiryMonths),
-          now,
-        });
-        await applyTierUpgrade(tx, member, settings, now);
       }
       await tx.$executeRaw`
         UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_entry_id = ${entryId}::uuid,

@@ -7,12 +7,11 @@ import { assertMayCall, assertRole, hasRole, type GuardedService } from '../auth
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
-import { createLot, postEntry, type LockedMember } from '../points/ledger.js';
+import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
-import { assertCanTransact } from '../points/points.service.js';
+import { assertCanTransact, grantAvailablePoints } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { addMonths } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 
@@ -328,24 +327,14 @@ async function grantGesture(
   now: Date,
 ): Promise<{ ledgerEntryId: string | null; voucherId: string | null }> {
   if (gesture.kind === 'POINTS') {
-    const points = gesture.points!;
-    const entry = await postEntry(tx, member, {
+    const entry = await grantAvailablePoints(tx, member, settings, {
       kind: 'GOODWILL',
-      amount: points,
-      availableDelta: points,
-      pendingDelta: 0,
+      points: gesture.points!,
       causeType: 'GESTURE',
       causeRef: gesture.id,
       actor: { type: 'STAFF', id: agentId },
       idempotencyKey: `goodwill:${gesture.id}`,
       note: gesture.note,
-      now,
-    });
-    await createLot(tx, member, {
-      entryId: entry.id,
-      points,
-      availableAt: now,
-      expiresAt: addMonths(now, settings.pointExpiryMonths),
       now,
     });
     return { ledgerEntryId: entry.id, voucherId: null };

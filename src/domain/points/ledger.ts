@@ -9,6 +9,8 @@ import {
 import { NotFoundError, ValidationError } from '../errors.js';
 import { MAX_POINTS } from '../validation.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { addMonths } from '../time.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
 export interface LockedMember {
@@ -53,24 +55,103 @@ export function assertRoomFor(member: LockedMember, points: number, field: strin
   }
 }
 
-export interface PostEntry {
+/** Kinds of entry that count as the member's activity: they reactivate a PASSIVE member. */
+const ACTIVITY_KINDS: readonly LedgerEntryKind[] = ['EARN', 'REDEEM', 'RENEWAL_BONUS'];
+
+/** Whether an entry of this kind is member activity (earn, redeem — reward purchases too —, renewal). */
+export const countsAsActivity = (kind: LedgerEntryKind): boolean => ACTIVITY_KINDS.includes(kind);
+
+/** When a lot granted at `now` expires: the program's expiry period later (calendar months). */
+export function lotExpiryDate(settings: Pick<ProgramSettings, 'pointExpiryMonths'>, now: Date): Date {
+  return addMonths(now, settings.pointExpiryMonths);
+}
+
+interface BalanceMove {
+  availableDelta: number;
+  pendingDelta: number;
+  /** Points granted (never negative): lifetime points only grow. */
+  granted: number;
+  activity: boolean;
+  now: Date;
+}
+
+/**
+ * The CTE (`balance`) moving a locked member's cached balances, returning the
+ * row as it leaves them; activity reactivates a PASSIVE member (the one place
+ * of that rule, with `moveLockedMember` for the copy in memory).
+ */
+function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
+  return Prisma.sql`balance AS (
+      UPDATE members SET
+        available_points = available_points + ${move.availableDelta}::int,
+        pending_points = pending_points + ${move.pendingDelta}::int,
+        lifetime_points = lifetime_points + ${move.granted}::int,
+        last_activity_at = CASE WHEN ${move.activity}::boolean THEN ${move.now}::timestamptz ELSE last_activity_at END,
+        status = CASE WHEN ${move.activity}::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
+        updated_at = ${move.now}::timestamptz
+      WHERE id = ${memberId}::uuid
+      RETURNING ${MEMBER_COLUMNS})`;
+}
+
+/** What `balanceCte` does to the row, on the locked member in memory. */
+function moveLockedMember(member: LockedMember, move: BalanceMove): void {
+  member.available += move.availableDelta;
+  member.pending += move.pendingDelta;
+  member.lifetime += move.granted;
+  if (move.activity && member.status === 'PASSIVE') member.status = 'ACTIVE';
+}
+
+export interface NewEntry {
   /** Chosen by the caller when it needs the id before the statement; else the database's. */
   id?: string;
   kind: LedgerEntryKind;
   /** Signed change of the member's balance (available + pending). */
   amount: number;
-  availableDelta: number;
-  pendingDelta: number;
   causeType: CauseType;
   causeRef: string;
   actor: Actor;
   idempotencyKey: string;
   note?: string | null;
-  /** Counts as member activity (earn, redeem, renewal): reactivates a PASSIVE member. */
-  activity?: boolean;
   /** The input field a grant past the balance limit is blamed on (`assertRoomFor`); default `points`. */
   amountField?: string;
   now: Date;
+}
+
+/** The CTE (`entry`) appending one ledger entry whose balance after is `balanceAfter`. */
+function entryCte(memberId: string, entry: NewEntry, balanceAfter: number): Prisma.Sql {
+  return Prisma.sql`entry AS (
+      INSERT INTO ledger_entries
+        (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
+      VALUES
+        (COALESCE(${entry.id ?? null}::uuid, gen_random_uuid()), ${memberId}::uuid, ${entry.kind}::"LedgerEntryKind",
+         ${entry.amount}::int, ${balanceAfter}::int, ${entry.causeType}::"CauseType", ${entry.causeRef},
+         ${entry.actor.type}::"ActorType", ${entry.actor.id}, ${entry.idempotencyKey}, ${entry.note ?? null},
+         ${entry.now}::timestamptz)
+      RETURNING id)`;
+}
+
+export interface NewLot {
+  points: number;
+  /** Pending until then; available at once when it is not after `now`. */
+  availableAt: Date;
+  expiresAt: Date;
+  now: Date;
+}
+
+/** The CTE (`lot`) creating the lot of the statement's `entry`: it holds the points until they are spent or expire. */
+export function lotCte(memberId: string, lot: NewLot): Prisma.Sql {
+  const released = lot.availableAt <= lot.now;
+  return Prisma.sql`lot AS (
+      INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
+      SELECT ${memberId}::uuid, entry.id, ${lot.points}::int, ${lot.points}::int, ${lot.availableAt}::timestamptz,
+             ${released ? lot.now : null}::timestamptz, ${lot.expiresAt}::timestamptz, ${lot.now}::timestamptz
+      FROM entry
+      RETURNING id)`;
+}
+
+export interface PostEntry extends NewEntry {
+  availableDelta: number;
+  pendingDelta: number;
 }
 
 export interface PostedEntry {
@@ -83,6 +164,7 @@ export interface PostedEntry {
 /**
  * Appends one immutable ledger entry and moves the member's cached balances by
  * the same amount, in the caller's transaction (which holds the member lock).
+ * An entry of an activity kind (`countsAsActivity`) reactivates a PASSIVE member.
  * The CHECK constraints on `members` refuse a negative balance even if a rule
  * above were wrong; the unique (member, idempotency key) refuses a second entry.
  */
@@ -96,34 +178,21 @@ export async function postEntry(
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
   }
   assertRoomFor(member, entry.amount, entry.amountField ?? 'points');
-  member.available += entry.availableDelta;
-  member.pending += entry.pendingDelta;
-  const balanceAfter = member.available + member.pending;
-  const activity = entry.activity ?? false;
+  const move: BalanceMove = {
+    availableDelta: entry.availableDelta,
+    pendingDelta: entry.pendingDelta,
+    granted: Math.max(entry.amount, 0),
+    activity: countsAsActivity(entry.kind),
+    now: entry.now,
+  };
+  const balanceAfter = member.available + member.pending + entry.amount;
   // One statement (one round trip): the entry and the cached balances move together.
   const [row] = await tx.$queryRaw<(Member & { entry_id: string })[]>`
-    WITH entry AS (
-      INSERT INTO ledger_entries
-        (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
-      VALUES
-        (COALESCE(${entry.id ?? null}::uuid, gen_random_uuid()), ${member.id}::uuid, ${entry.kind}::"LedgerEntryKind", ${entry.amount}::int, ${balanceAfter}::int,
-         ${entry.causeType}::"CauseType", ${entry.causeRef}, ${entry.actor.type}::"ActorType", ${entry.actor.id},
-         ${entry.idempotencyKey}, ${entry.note ?? null}, ${entry.now}::timestamptz)
-      RETURNING id),
-    balance AS (
-      UPDATE members SET
-        available_points = available_points + ${entry.availableDelta}::int,
-        pending_points = pending_points + ${entry.pendingDelta}::int,
-        lifetime_points = lifetime_points + ${Math.max(entry.amount, 0)}::int,
-        last_activity_at = CASE WHEN ${activity}::boolean THEN ${entry.now}::timestamptz ELSE last_activity_at END,
-        status = CASE WHEN ${activity}::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
-        updated_at = ${entry.now}::timestamptz
-      WHERE id = ${member.id}::uuid
-      RETURNING ${MEMBER_COLUMNS})${withAlso(also)}
+    WITH ${entryCte(member.id, entry, balanceAfter)},
+    ${balanceCte(member.id, move)}${withAlso(also)}
     SELECT entry.id::text AS entry_id, balance.* FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
-  member.lifetime += Math.max(entry.amount, 0);
-  if (activity && member.status === 'PASSIVE') member.status = 'ACTIVE';
+  moveLockedMember(member, move);
   const { entry_id: id, ...posted } = row;
   return { id, balanceAfter, member: posted };
 }
@@ -147,12 +216,12 @@ export interface OrderEarning {
 
 /**
  * What an order earns, in one statement: the EARN entry, its lot, the order
- * (refunds reverse from it) and the member's cached balances — `postEntry`,
- * `createLot` and the order row together. The order is unique per member
- * (ON CONFLICT DO NOTHING): `recorded` is false when it had already earned,
- * and the caller must then throw, so that the transaction rolls all of it back.
- * `points` = 0 writes the order alone (no entry, no lot). Either way the
- * statement returns the member's row as it leaves it (`member`).
+ * (refunds reverse from it) and the member's cached balances — `postEntry`'s
+ * entry and balances, `lotCte` and the order row together. The order is unique
+ * per member (ON CONFLICT DO NOTHING): `recorded` is false when it had already
+ * earned, and the caller must then throw, so that the transaction rolls all of
+ * it back. `points` = 0 writes the order alone (no entry, no lot). Either way
+ * the statement returns the member's row as it leaves it (`member`).
  */
 export async function postOrderEarning(
   tx: RawSql,
@@ -176,23 +245,26 @@ export async function postOrderEarning(
   }
   assertRoomFor(member, points, earning.amountField ?? 'orderTotal');
   const pending = earning.availableAt > now;
-  const availableDelta = pending ? 0 : points;
-  const pendingDelta = pending ? points : 0;
-  const balanceAfter = member.available + availableDelta + member.pending + pendingDelta;
+  const move: BalanceMove = {
+    availableDelta: pending ? 0 : points,
+    pendingDelta: pending ? points : 0,
+    granted: points,
+    activity: countsAsActivity('EARN'),
+    now,
+  };
+  const entry: NewEntry = {
+    id: earning.entryId,
+    kind: 'EARN',
+    amount: points,
+    causeType: 'ORDER',
+    causeRef: earning.orderRef,
+    actor: earning.actor,
+    idempotencyKey: earning.idempotencyKey,
+    now,
+  };
   const [row] = await tx.$queryRaw<(Member & { entry_id: string; lot_id: string; recorded: boolean })[]>`
-    WITH entry AS (
-      INSERT INTO ledger_entries
-        (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
-      VALUES
-        (${earning.entryId}::uuid, ${member.id}::uuid, 'EARN', ${points}::int, ${balanceAfter}::int, 'ORDER', ${earning.orderRef},
-         ${earning.actor.type}::"ActorType", ${earning.actor.id}, ${earning.idempotencyKey}, ${now}::timestamptz)
-      RETURNING id),
-    lot AS (
-      INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
-      SELECT ${member.id}::uuid, entry.id, ${points}::int, ${points}::int, ${earning.availableAt}::timestamptz,
-             ${pending ? null : now}::timestamptz, ${earning.expiresAt}::timestamptz, ${now}::timestamptz
-      FROM entry
-      RETURNING id),
+    WITH ${entryCte(member.id, entry, member.available + member.pending + points)},
+    ${lotCte(member.id, { points, availableAt: earning.availableAt, expiresAt: earning.expiresAt, now })},
     recorded AS (
       INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
       SELECT ${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, ${points}::int,
@@ -200,44 +272,13 @@ export async function postOrderEarning(
       FROM lot
       ON CONFLICT (member_id, order_ref) DO NOTHING
       RETURNING id),
-    balance AS (
-      UPDATE members SET
-        available_points = available_points + ${availableDelta}::int,
-        pending_points = pending_points + ${pendingDelta}::int,
-        lifetime_points = lifetime_points + ${points}::int,
-        last_activity_at = ${now}::timestamptz,
-        status = CASE WHEN status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
-        updated_at = ${now}::timestamptz
-      WHERE id = ${member.id}::uuid
-      RETURNING ${MEMBER_COLUMNS})${withAlso(also)}
+    ${balanceCte(member.id, move)}${withAlso(also)}
     SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
     FROM entry, lot, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
-  member.available += availableDelta;
-  member.pending += pendingDelta;
-  member.lifetime += points;
-  if (member.status === 'PASSIVE') member.status = 'ACTIVE';
+  moveLockedMember(member, move);
   const { entry_id: entryId, lot_id: lotId, recorded, ...posted } = row;
   return { entryId, lotId, recorded, member: posted };
-}
-
-export interface NewLot {
-  entryId: string;
-  points: number;
-  availableAt: Date;
-  expiresAt: Date;
-  now: Date;
-}
-
-/** Creates the lot that holds granted points until they are spent or expire. */
-export async function createLot(tx: RawSql, member: LockedMember, lot: NewLot): Promise<string> {
-  const released = lot.availableAt <= lot.now;
-  const [row] = await tx.$queryRaw<{ id: string }[]>`
-    INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
-    VALUES (${member.id}::uuid, ${lot.entryId}::uuid, ${lot.points}, ${lot.points}, ${lot.availableAt},
-            ${released ? lot.now : null}, ${lot.expiresAt}, ${lot.now})
-    RETURNING id::text`;
-  return row!.id;
 }
 
 export interface Consumption {

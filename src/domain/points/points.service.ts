@@ -7,11 +7,12 @@ import type { ServiceDeps } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey } from '../idempotency.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { addDays, addMonths } from '../time.js';
+import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import {
   consumeLots,
-  createLot,
+  lotCte,
+  lotExpiryDate,
   takeLots,
   postEntry,
   postOrderEarning,
@@ -21,7 +22,7 @@ import {
   type PostedEntry,
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
-import { applyTierUpgrade } from '../tiers/tiers.service.js';
+import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
 export interface PointsResult {
@@ -102,7 +103,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         actor: caller.actor,
         idempotencyKey: `earnPoints:${key}`,
         availableAt: addDays(now, settings.returnWindowDays),
-        expiresAt: addMonths(now, settings.pointExpiryMonths),
+        expiresAt: lotExpiryDate(settings, now),
         amountField: explicit === null ? 'orderTotal' : 'points',
         now,
       },
@@ -190,9 +191,43 @@ export async function spendPoints(
   return postEntry(
     tx,
     member,
-    { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0, activity: entry.kind === 'REDEEM' },
+    { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0 },
     update ? [update, ...also] : also,
   );
+}
+
+/** Points granted available at once: by an admin, a goodwill gesture, a renewal bonus (and the next kind of grant). */
+export interface AvailableGrant {
+  kind: 'ADJUST' | 'GOODWILL' | 'RENEWAL_BONUS';
+  points: number;
+  causeType: 'ADJUSTMENT' | 'GESTURE' | 'CONTRACT';
+  causeRef: string;
+  actor: Actor;
+  /** Unique per member: the grant's cause (`goodwill:<gesture>`, `renewal:<renewal>`), so it can never post twice. */
+  idempotencyKey: string;
+  note?: string | null;
+  now: Date;
+}
+
+/**
+ * The one way to grant available points, in the kernel's transaction (member
+ * locked): one entry and its lot in one statement, the lot expiring
+ * `lotExpiryDate` later; an activity kind (`countsAsActivity`) reactivates a
+ * PASSIVE member; a qualifying kind (`QUALIFYING_KINDS`) counts towards the tier
+ * and may upgrade the member at once. The entry's unique idempotency key makes
+ * a second grant for the same cause fail rather than post twice.
+ */
+export async function grantAvailablePoints(
+  tx: RawSql,
+  member: LockedMember,
+  settings: ProgramSettings,
+  grant: AvailableGrant,
+): Promise<PostedEntry> {
+  const { points, now } = grant;
+  const lot = lotCte(member.id, { points, availableAt: now, expiresAt: lotExpiryDate(settings, now), now });
+  const entry = await postEntry(tx, member, { ...grant, amount: points, availableDelta: points, pendingDelta: 0 }, [lot]);
+  if ((QUALIFYING_KINDS as readonly string[]).includes(grant.kind)) await applyTierUpgrade(tx, member, settings, now);
+  return entry;
 }
 
 export interface AdjustPointsInput {
@@ -227,14 +262,7 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
       const entry = await spendPoints(tx, member, -points, { ...common, kind: 'ADJUST' });
       return { result: { memberId, entryId: entry.id, points } satisfies PointsResult };
     }
-    const entry = await postEntry(tx, member, { ...common, kind: 'ADJUST', amount: points, availableDelta: points, pendingDelta: 0 });
-    await createLot(tx, member, {
-      entryId: entry.id,
-      points,
-      availableAt: now,
-      expiresAt: addMonths(now, settings.pointExpiryMonths),
-      now,
-    });
+    const entry = await grantAvailablePoints(tx, member, settings, { ...common, kind: 'ADJUST', points });
     return { result: { memberId, entryId: entry.id, points } satisfies PointsResult };
   });
 }
