@@ -36,6 +36,38 @@ export type Replayable<T> = T & { replayed: boolean };
  * rolled back (a typed error), the second runs the effect itself. Same key with
  * a different request → IdempotencyConflictError.
  */
+/** How a request reserves its idempotency key (`reserveKeySql`). */
+export interface KeyReservation {
+  scope: string;
+  key: string;
+  requestHash: string;
+  /** The answer, when it is known before the effect; else stored by `recordResult` afterwards. */
+  answer?: object;
+  /**
+   * A CTE of the same statement (a row it locks) to insert once per row of:
+   * the reservation then runs after that lock, and not at all when the row is
+   * missing.
+   */
+  after?: 'member' | 'voucher';
+}
+
+/**
+ * The CTE (`reserved`) reserving (scope, key): the one INSERT into
+ * `idempotency_records`. It returns a row only for the first request with the
+ * key; a concurrent request with the same key waits on the unique index until
+ * the first transaction ends, then finds the key taken (a replay) or free (the
+ * first rolled back).
+ */
+export function reserveKeySql(reservation: KeyReservation): Prisma.Sql {
+  const answer = reservation.answer === undefined ? 'null' : JSON.stringify(reservation.answer);
+  const from = reservation.after === undefined ? Prisma.empty : Prisma.raw(` FROM ${reservation.after}`);
+  return Prisma.sql`reserved AS (
+    INSERT INTO idempotency_records (operation, key, request_hash, result)
+    SELECT ${reservation.scope}, ${reservation.key}, ${reservation.requestHash}, ${answer}::jsonb${from}
+    ON CONFLICT (operation, key) DO NOTHING
+    RETURNING 1)`;
+}
+
 export async function once<T extends object>(
   tx: RawSql,
   scope: string,
@@ -44,11 +76,9 @@ export async function once<T extends object>(
   effect: () => Promise<T>,
 ): Promise<Replayable<T>> {
   const requestHash = fingerprint(request);
-  const inserted = await tx.$executeRaw`
-    INSERT INTO idempotency_records (operation, key, request_hash, result)
-    VALUES (${scope}, ${key}, ${requestHash}, 'null'::jsonb)
-    ON CONFLICT (operation, key) DO NOTHING`;
-  if (inserted === 0) return replay<T>(tx, scope, key, requestHash);
+  const [reserved] = await tx.$queryRaw<{ fresh: boolean }[]>`
+    WITH ${reserveKeySql({ scope, key, requestHash })} SELECT EXISTS (SELECT 1 FROM reserved) AS fresh`;
+  if (!reserved?.fresh) return replay<T>(tx, scope, key, requestHash);
   const result = await effect();
   await recordResult(tx, scope, key, result);
   return { ...result, replayed: false };

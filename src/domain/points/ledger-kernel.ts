@@ -3,7 +3,7 @@ import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { NotFoundError } from '../errors.js';
-import { fingerprint, recordResult, recordResultSql, replay, type Replayable } from '../idempotency.js';
+import { fingerprint, recordResult, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { settleDueLots, type LockedMember } from './ledger.js';
@@ -114,11 +114,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   return sqlTransaction(deps.prisma, async (tx) => {
     const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
     const reservation = request
-      ? Prisma.sql`, reserved AS (
-          INSERT INTO idempotency_records (operation, key, request_hash, result)
-          SELECT ${request.scope}, ${request.key}, ${requestHash}, 'null'::jsonb FROM member
-          ON CONFLICT (operation, key) DO NOTHING
-          RETURNING 1)`
+      ? Prisma.sql`, ${reserveKeySql({ scope: request.scope, key: request.key, requestHash: requestHash!, after: 'member' })}`
       : Prisma.empty;
     const [opened] = await tx.$queryRaw<OpenedLedger[]>`
       WITH member AS (

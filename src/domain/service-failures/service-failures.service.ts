@@ -12,7 +12,7 @@ import type {
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, recordResult, replay, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -126,11 +126,7 @@ export async function reportServiceFailure(
     // key's unique index; a concurrent duplicate report on the failure's.
     const [row] = await tx.$queryRaw<{ member: boolean; reserved: boolean; inserted: boolean }[]>`
       WITH member AS (SELECT id FROM members WHERE id = ${memberId}::uuid),
-      reserved AS (
-        INSERT INTO idempotency_records (operation, key, request_hash, result)
-        SELECT ${scope}, ${key}, ${requestHash}, ${JSON.stringify(fresh)}::jsonb FROM member
-        ON CONFLICT (operation, key) DO NOTHING
-        RETURNING 1),
+      ${reserveKeySql({ scope, key, requestHash, answer: fresh, after: 'member' })},
       inserted AS (
         INSERT INTO service_failures
           (id, member_id, type, severity, occurred_at, order_ref, case_ref, description, reporter_type, reporter_id, created_at)

@@ -12,7 +12,7 @@ import {
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
@@ -363,11 +363,7 @@ export async function redeemVoucher(
       // The INSERT reads the locked row, so it runs after the lock: a replay waits for the first request.
       const [row] = await tx.$queryRaw<(LockedVoucherRow & { fresh: boolean })[]>`
         WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE),
-        reserved AS (
-          INSERT INTO idempotency_records (operation, key, request_hash, result)
-          SELECT ${scope}, ${key}, ${requestHash}, 'null'::jsonb FROM voucher
-          ON CONFLICT (operation, key) DO NOTHING
-          RETURNING 1)
+        ${reserveKeySql({ scope, key, requestHash, after: 'voucher' })}
         SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
                v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
                v.minimum_order_value::text AS "minimumOrderValue", EXISTS (SELECT 1 FROM reserved) AS fresh
