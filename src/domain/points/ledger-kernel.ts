@@ -6,7 +6,7 @@ import { NotFoundError } from '../errors.js';
 import { fingerprint, recordResult, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { settleDueLots, type LockedMember } from './ledger.js';
+import { lotIsDue, settleDueLots, type LockedMember } from './ledger.js';
 
 /**
  * A request's idempotency: one effect per (scope, key); the same key with
@@ -123,11 +123,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
              m.lifetime_points AS lifetime,
              ${request ? Prisma.sql`EXISTS (SELECT 1 FROM reserved)` : Prisma.sql`true`} AS fresh,
-             EXISTS (SELECT 1 FROM point_lots l
-                     WHERE l.member_id = m.id AND l.expires_at <= ${now}::timestamptz AND l.expired_at IS NULL)
-               OR EXISTS (SELECT 1 FROM point_lots l
-                          WHERE l.member_id = m.id AND l.released_at IS NULL AND l.available_at <= ${now}::timestamptz
-                            AND l.expired_at IS NULL) AS due,
+             EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due,
              (SELECT md5(p.settings::text) FROM program p WHERE p.id = 1) AS settings_hash
       FROM member m`;
     if (!opened) throw new NotFoundError('Member', memberId);

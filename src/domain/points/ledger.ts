@@ -345,6 +345,27 @@ export async function takeLots(
 }
 
 /**
+ * A lot whose return window has passed and that is not released yet, on the
+ * point_lots row aliased `lot`. Matches the index point_lots (released_at,
+ * available_at): keep them in step (tests/points/due-lots.test.ts).
+ */
+export function lotToRelease(lot: string, now: Date): Prisma.Sql {
+  const l = Prisma.raw(lot);
+  return Prisma.sql`(${l}.released_at IS NULL AND ${l}.expired_at IS NULL AND ${l}.available_at <= ${now}::timestamptz)`;
+}
+
+/** A lot past its expiry date and not expired yet. Matches the index point_lots (expired_at, expires_at). */
+export function lotToExpire(lot: string, now: Date): Prisma.Sql {
+  const l = Prisma.raw(lot);
+  return Prisma.sql`(${l}.expired_at IS NULL AND ${l}.expires_at <= ${now}::timestamptz)`;
+}
+
+/** A lot due to be settled: to release or to expire. The one definition of "due". */
+export function lotIsDue(lot: string, now: Date): Prisma.Sql {
+  return Prisma.sql`(${lotToRelease(lot, now)} OR ${lotToExpire(lot, now)})`;
+}
+
+/**
  * Brings a locked member's lots up to date: releases points whose return window
  * has passed and expires lots past their expiry date (one EXPIRE entry per lot,
  * keyed by the lot, so a repeated settle is a no-op). The maintenance worker
@@ -355,7 +376,7 @@ export async function settleDueLots(tx: RawSql, member: LockedMember, now: Date,
   const released = await tx.$queryRaw<{ total: number | null }[]>`
     WITH due AS (
       UPDATE point_lots SET released_at = ${now}
-      WHERE member_id = ${member.id}::uuid AND released_at IS NULL AND expired_at IS NULL AND available_at <= ${now}
+      WHERE member_id = ${member.id}::uuid AND ${lotToRelease('point_lots', now)}
       RETURNING remaining)
     SELECT COALESCE(SUM(remaining), 0)::int AS total FROM due`;
   const releasedPoints = released[0]?.total ?? 0;
@@ -371,7 +392,7 @@ export async function settleDueLots(tx: RawSql, member: LockedMember, now: Date,
   const expiring = await tx.$queryRaw<{ id: string; remaining: number; released: boolean }[]>`
     UPDATE point_lots AS l SET expired_at = ${now}, remaining = 0
     FROM (SELECT id, remaining FROM point_lots
-          WHERE member_id = ${member.id}::uuid AND expired_at IS NULL AND expires_at <= ${now}
+          WHERE member_id = ${member.id}::uuid AND ${lotToExpire('point_lots', now)}
           FOR UPDATE) AS old
     WHERE l.id = old.id
     RETURNING l.id::text, old.remaining, l.released_at IS NOT NULL AS released`;

@@ -2,6 +2,7 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { addMonths } from '../time.js';
 import { loadProgram } from '../program/program.service.js';
 import { reviewTiers, type TierReviewReport } from '../tiers/tiers.service.js';
+import { lotIsDue } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
 
 export interface MaintenanceReport {
@@ -23,10 +24,7 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
   let membersSettled = 0;
   for (;;) {
     const due = await deps.prisma.$queryRaw<{ member_id: string }[]>`
-      SELECT DISTINCT member_id::text FROM point_lots
-      WHERE expired_at IS NULL
-        AND ((released_at IS NULL AND available_at <= ${now}) OR (expires_at <= ${now}))
-      LIMIT ${batchSize}`;
+      SELECT DISTINCT lot.member_id::text FROM point_lots lot WHERE ${lotIsDue('lot', now)} LIMIT ${batchSize}`;
     if (due.length === 0) break;
     for (const { member_id: memberId } of due) {
       // The kernel settles the member's due lots before any effect: this one has none of its own.

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { lotIsDue, lotToExpire, lotToRelease } from '../../src/domain/points/ledger.js';
+import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
+import { addDays, addMonths } from '../../src/domain/time.js';
+import { Prisma } from '../../src/generated/prisma/client.js';
+import { testLogger, useTestApp } from '../support/app.js';
+
+/**
+ * "This lot is due" is one SQL fragment (lotIsDue = lotToRelease OR lotToExpire,
+ * src/domain/points/ledger.ts), used by the kernel's opening statement, the
+ * settle and the maintenance sweep. The due-lot indexes of migration
+ * 20261123150000_point_lot_due_indexes serve it only while it matches them.
+ */
+const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
+const T0 = new Date('2026-01-10T10:00:00.000Z');
+const { prisma, app } = useTestApp();
+const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
+
+const dueLots = async (now: Date) =>
+  (await prisma.$queryRaw<{ points: number }[]>`
+    SELECT lot.points FROM point_lots lot WHERE ${lotIsDue('lot', now)} ORDER BY lot.points`).map((lot) => lot.points);
+
+/** The plan of `query` with sequential scans priced out, as text. */
+async function planOf(query: Prisma.Sql): Promise<string> {
+  return prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+    const rows = await tx.$queryRaw<{ 'QUERY PLAN': string }[]>`EXPLAIN ${query}`;
+    return rows.map((row) => row['QUERY PLAN']).join('\n');
+  });
+}
+
+describe('the due-lot predicate', () => {
+  it('a pending lot is due after its return window, an available one after its expiry, neither before', async () => {
+    const memberId = await app.enroll();
+    await earnPoints(at(T0), { memberId, orderRef: 'o-1', orderTotal: '30.00', idempotencyKey: 'e-1' }, admin);
+    await adjustPoints(at(T0), { memberId, points: 7, reason: 'welcome', idempotencyKey: 'a-1' }, admin);
+
+    expect(await dueLots(addDays(T0, 1))).toEqual([]);
+    expect(await dueLots(addDays(T0, 15))).toEqual([30]);
+    expect(await dueLots(addMonths(T0, 25))).toEqual([7, 30]);
+  });
+
+  it('the maintenance sweep, releasing and expiring are served by the two due-lot indexes', async () => {
+    // Enough lots that are not due for an index to matter, balances consistent with them.
+    const memberId = await app.enroll();
+    await prisma.$executeRaw`
+      WITH entry AS (
+        INSERT INTO ledger_entries
+          (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+        SELECT ${memberId}::uuid, 'ADJUST', 1, i, 'ADJUSTMENT', 'bulk', 'SYSTEM', 'test', 'bulk-' || i, ${T0}::timestamptz
+        FROM generate_series(1, 3000) AS i
+        RETURNING id)
+      INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
+      SELECT ${memberId}::uuid, entry.id, 1, 1, ${T0}::timestamptz, ${T0}::timestamptz, ${addMonths(T0, 24)}::timestamptz,
+             ${T0}::timestamptz
+      FROM entry`;
+    await prisma.$executeRaw`
+      UPDATE members SET available_points = 3000, lifetime_points = 3000 WHERE id = ${memberId}::uuid`;
+    await prisma.$executeRaw`ANALYZE point_lots`;
+    const now = addDays(T0, 1);
+
+    // Each index must be searched on both its columns (an Index Cond), not merely walked.
+    const release = /Index Cond: \(\(released_at IS NULL\) AND \(available_at <= /;
+    const expire = /Index Cond: \(\(expired_at IS NULL\) AND \(expires_at <= /;
+    const sweep = await planOf(Prisma.sql`SELECT DISTINCT lot.member_id FROM point_lots lot WHERE ${lotIsDue('lot', now)}`);
+    expect(sweep).toMatch(release);
+    expect(sweep).toMatch(expire);
+    expect(sweep).toContain('point_lots_released_at_available_at_idx');
+    expect(sweep).toContain('point_lots_expired_at_expires_at_idx');
+    const releasing = await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToRelease('lot', now)}`);
+    expect(releasing).toContain('point_lots_released_at_available_at_idx');
+    expect(releasing).toMatch(release);
+    const expiring = await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToExpire('lot', now)}`);
+    expect(expiring).toContain('point_lots_expired_at_expires_at_idx');
+    expect(expiring).toMatch(expire);
+  });
+});
