@@ -100,11 +100,15 @@ const BASELINE_NAMES: Record<BaselineKind, string> = {
 /** A baseline: jobs that do nothing, or one PostgreSQL round trip, through a worker process like ours. */
 async function baseline(kind: BaselineKind, redisUrl: string, prefix: string, databaseUrl: string): Promise<Measurement> {
   const queueName = `bench-${kind}`;
-  const child = fork(HERE, ['--role', `worker-${kind}`, '--queue', queueName, '--prefix', prefix, '--database', databaseUrl, '--concurrency', String(CONCURRENCY)], {
-    cwd: ROOT,
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_REDIS_URL: redisUrl },
-  });
+  const child = fork(
+    HERE,
+    ['--role', `worker-${kind}`, '--queue', queueName, '--prefix', prefix, '--database', databaseUrl, '--concurrency', String(CONCURRENCY)],
+    {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, BENCH_REDIS_URL: redisUrl },
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`baseline worker exited with ${code}`)));
@@ -162,14 +166,24 @@ async function compensationEndToEnd(
   r: number,
 ): Promise<Measurement> {
   const jwtSecret = randomBytes(32).toString('hex');
-  const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: jwtSecret, LOG_LEVEL: 'warn', QUEUE_PREFIX: prefix, ...BENCH_RATE_LIMITS });
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    JWT_SECRET: jwtSecret,
+    LOG_LEVEL: 'warn',
+    QUEUE_PREFIX: prefix,
+    ...BENCH_RATE_LIMITS,
+  });
   const total = WARMUP + JOBS;
   const name = (i: number) => `bench-r${r}-${String(i).padStart(7, '0')}`;
   await prisma.member.createMany({
     data: Array.from({ length: total }, (_, i) => ({ externalId: name(i), email: `${name(i)}@example.com`, name: name(i) })),
   });
   const memberIds = (
-    await prisma.member.findMany({ where: { externalId: { startsWith: `bench-r${r}-` } }, select: { id: true }, orderBy: { externalId: 'asc' } })
+    await prisma.member.findMany({
+      where: { externalId: { startsWith: `bench-r${r}-` } },
+      select: { id: true },
+      orderBy: { externalId: 'asc' },
+    })
   ).map((m) => m.id);
   const before = { vouchers: await prisma.voucher.count(), completed: 0 };
 
@@ -264,7 +278,9 @@ async function main(): Promise<void> {
       rounds.pg.push(await baseline('pg', redisUrl, prefix, databaseUrl));
       rounds.prisma.push(await baseline('prisma', redisUrl, prefix, databaseUrl));
       rounds.compensation.push(await compensationEndToEnd(prisma, databaseUrl, redisUrl, prefix, r));
-      const line = Object.values(rounds).map((list) => `${list.at(-1)!.perSecond.toFixed(0)}/s`).join(', ');
+      const line = Object.values(rounds)
+        .map((list) => `${list.at(-1)!.perSecond.toFixed(0)}/s`)
+        .join(', ');
       console.log(`round ${r}: raw, pg, prisma, compensation = ${line}  (${rounds.compensation.at(-1)!.note})`);
     }
 

@@ -41,7 +41,10 @@ function bodyOf(n: number): { query: string; variables: Record<string, unknown> 
   const id = memberId(1 + (n % 1000));
   if (values.query === 'typename') return { query: '{ __typename }', variables: {} };
   if (values.query === 'earn') {
-    return { query: EARN, variables: { input: { memberId: id, orderRef: `m-${run}-${n}`, orderTotal: '25.00', idempotencyKey: `m-${run}-${n}` } } };
+    return {
+      query: EARN,
+      variables: { input: { memberId: id, orderRef: `m-${run}-${n}`, orderTotal: '25.00', idempotencyKey: `m-${run}-${n}` } },
+    };
   }
   return { query: STATUS, variables: { id } };
 }
@@ -52,7 +55,10 @@ async function main(): Promise<void> {
   try {
     const seeded = await seed({ database, members: 1000, entriesPerMember: 20, vouchersPerMember: 6 });
     const prisma = createPrisma(databaseUrl(database), 10);
-    const config = { ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }), logLevel: 'silent' as const };
+    const config = {
+      ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }),
+      logLevel: 'silent' as const,
+    };
     const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
     let n = 0;
     const one = async () => {
@@ -67,9 +73,11 @@ async function main(): Promise<void> {
     };
     const run = async (count: number) => {
       let left = count;
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (left-- > 0) await one();
-      }));
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (left-- > 0) await one();
+        }),
+      );
     };
     console.log((await one()).slice(0, 400));
     await run(500); // warm-up: JIT, caches, prepared statements

@@ -61,7 +61,10 @@ async function main(): Promise<void> {
   });
   try {
     for (;;) {
-      const ready = await fetch(`${base}/readyz`).then((response) => response.ok, () => false);
+      const ready = await fetch(`${base}/readyz`).then(
+        (response) => response.ok,
+        () => false,
+      );
       if (ready) break;
       if (child.exitCode !== null) throw new Error(`the service exited (${child.exitCode}); did you run npm run build?`);
       await new Promise((resolve) => setTimeout(resolve, 200));

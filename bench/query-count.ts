@@ -38,7 +38,10 @@ async function main(): Promise<void> {
   try {
     const seeded = await seed({ database, members: 100, entriesPerMember: 20, vouchersPerMember: 6 });
     const prisma = createPrisma(databaseUrl(database), 4);
-    const config = { ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }), logLevel: 'silent' as const };
+    const config = {
+      ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }),
+      logLevel: 'silent' as const,
+    };
     const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
     const schema = buildSchema(await readFile(new URL('../schema.graphql', import.meta.url), 'utf8'));
     const mutations = schema.getMutationType()?.getFields() ?? {};
@@ -75,7 +78,15 @@ async function main(): Promise<void> {
         const i = 1 + (++n % 100);
         return [
           `mutation($input: RedeemVoucherInput!) { redeemVoucher(input: $input) { __typename ... on RedeemVoucherPayload { orderRef discount { amount currency } voucher { code status } } } }`,
-          { input: { code: voucherCode(i, 1 + Math.floor(n / 100)), orderRef: `qv-${n}`, orderTotal: '40.00', memberId: memberId(i), idempotencyKey: `qv-${n}` } },
+          {
+            input: {
+              code: voucherCode(i, 1 + Math.floor(n / 100)),
+              orderRef: `qv-${n}`,
+              orderTotal: '40.00',
+              memberId: memberId(i),
+              idempotencyKey: `qv-${n}`,
+            },
+          },
         ];
       };
     }

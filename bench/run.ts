@@ -11,7 +11,16 @@ import { Redis } from 'ioredis';
 import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, dropDatabase, percentile, sleep, withAdminClient } from './support.js';
+import {
+  BENCH_RATE_LIMITS,
+  BENCH_REDIS,
+  databaseExists,
+  databaseUrl,
+  dropDatabase,
+  percentile,
+  sleep,
+  withAdminClient,
+} from './support.js';
 
 /**
  * `npm run bench`: seeds a bench database, starts the service as a user would
@@ -150,7 +159,10 @@ async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess):
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${url}: the server exited (${child.exitCode}); see ${logDir}`);
-    const ok = await fetch(url).then((response) => response.ok, () => false);
+    const ok = await fetch(url).then(
+      (response) => response.ok,
+      () => false,
+    );
     if (ok) return;
     await sleep(200);
   }
@@ -224,19 +236,24 @@ interface Server {
 }
 
 async function startBaseline(database: string, processes: number): Promise<Server> {
-  const child = startProcess(`baseline-p${processes}`, process.execPath, [
-    '--import',
-    'tsx',
-    path.join(BENCH, 'baseline-server.ts'),
-    '--database-url',
-    databaseUrl(database),
-    '--port',
-    String(BASELINE_PORT),
-    '--processes',
-    String(processes),
-    '--pool',
-    String(poolSize),
-  ], { ...process.env, NODE_ENV: 'production' });
+  const child = startProcess(
+    `baseline-p${processes}`,
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(BENCH, 'baseline-server.ts'),
+      '--database-url',
+      databaseUrl(database),
+      '--port',
+      String(BASELINE_PORT),
+      '--processes',
+      String(processes),
+      '--pool',
+      String(poolSize),
+    ],
+    { ...process.env, NODE_ENV: 'production' },
+  );
   await waitForHttp(`http://127.0.0.1:${BASELINE_PORT}/healthz`, 60_000, child);
   return { child, url: `http://127.0.0.1:${BASELINE_PORT}/graphql`, processes };
 }
@@ -255,7 +272,8 @@ async function startService(database: string, processes: number, label: string):
   if (command !== 'node' || !entry || startArgv.some((arg) => !arg.startsWith('--'))) {
     throw new Error(`cannot launch the start script "${pkg.scripts.start}" directly: expected "node [--flags] <entry>"`);
   }
-  if (!existsSync(path.join(ROOT, entry))) throw new Error(`${entry} does not exist: run \`npm run build\` (or \`npm run bench\`, which builds first)`);
+  if (!existsSync(path.join(ROOT, entry)))
+    throw new Error(`${entry} does not exist: run \`npm run build\` (or \`npm run bench\`, which builds first)`);
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWKS_URL', 'JWT_SECRET', 'GRAPHQL_INTROSPECTION', 'GRAPHIQL']) delete env[name];
   Object.assign(env, {
@@ -381,12 +399,35 @@ async function pgbench(database: string, members: number): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'treue-pgbench-'));
   try {
     const url = new URL(databaseUrl(database));
-    const out = await runToEnd('/usr/bin/pgbench', [
-      '-n', '-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username) || 'postgres',
-      '-c', String(connections), '-j', String(Math.max(1, cores)), '-T', String(duration), '-M', 'prepared',
-      '-D', `members=${members}`, '-f', path.join(BENCH, 'pgbench-earn.sql'), '-l', '--log-prefix', path.join(dir, 'tx'),
-      url.pathname.slice(1),
-    ], (duration + 60) * 1000);
+    const out = await runToEnd(
+      '/usr/bin/pgbench',
+      [
+        '-n',
+        '-h',
+        url.hostname,
+        '-p',
+        url.port || '5432',
+        '-U',
+        decodeURIComponent(url.username) || 'postgres',
+        '-c',
+        String(connections),
+        '-j',
+        String(Math.max(1, cores)),
+        '-T',
+        String(duration),
+        '-M',
+        'prepared',
+        '-D',
+        `members=${members}`,
+        '-f',
+        path.join(BENCH, 'pgbench-earn.sql'),
+        '-l',
+        '--log-prefix',
+        path.join(dir, 'tx'),
+        url.pathname.slice(1),
+      ],
+      (duration + 60) * 1000,
+    );
     const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1] ?? NaN);
     const latencies: number[] = [];
     for (const file of await readdir(dir)) {
@@ -546,12 +587,16 @@ function statusQuery(schema: GraphQLSchema): { query: string; fields: string[]; 
     const connection = objectOf(member, 'vouchers');
     const node = connection && objectOf(objectOf(connection, 'edges')!, 'node');
     const status = member.getFields().vouchers!.args.some((a) => a.name === 'status') ? ', status: ISSUED' : '';
-    parts.push(`vouchers(first: 5${status}) { edges { node { ${pick(node, ['code', 'kind', 'status', 'valueType', 'percent', 'expiresAt'])} ${node && has(node, 'value') ? 'value { amount currency }' : ''} } } }`);
+    parts.push(
+      `vouchers(first: 5${status}) { edges { node { ${pick(node, ['code', 'kind', 'status', 'valueType', 'percent', 'expiresAt'])} ${node && has(node, 'value') ? 'value { amount currency }' : ''} } } }`,
+    );
     fields.push('vouchers(first: 5)');
   } else missing.push('vouchers');
   if (has(member, 'ledger')) {
     const node = objectOf(objectOf(objectOf(member, 'ledger')!, 'edges')!, 'node');
-    parts.push(`ledger(first: 10) { edges { node { ${pick(node, ['kind', 'amount', 'balanceAfter', 'causeType', 'causeRef', 'createdAt'])} } } }`);
+    parts.push(
+      `ledger(first: 10) { edges { node { ${pick(node, ['kind', 'amount', 'balanceAfter', 'causeType', 'causeRef', 'createdAt'])} } } }`,
+    );
     fields.push('ledger(first: 10)');
   } else missing.push('ledger');
   return { query: `query MemberStatus($id: ID!) { member(id: $id) { ${parts.join(' ')} } }`, fields, missing };
@@ -590,13 +635,21 @@ function checks(): Check[] {
   const out: Check[] = [];
   const ratioCheck = (label: string, pathName: string) => {
     for (const row of rows.filter((r) => r.path === pathName && r.ratio != null && r.target)) {
-      out.push({ target: `${label} (${row.processes} proc.)`, value: `${(row.ratio! * 100).toFixed(0)} % of ${row.baseline}`, met: row.met ?? null });
+      out.push({
+        target: `${label} (${row.processes} proc.)`,
+        value: `${(row.ratio! * 100).toFixed(0)} % of ${row.baseline}`,
+        met: row.met ?? null,
+      });
     }
     if (!args.scale && !rows.some((r) => r.path === pathName)) out.push({ target: label, value: 'not measured', met: null });
   };
   ratioCheck('earnPoints ≥ 50 % of raw-pg earn', 'earnPoints');
   for (const row of rows.filter((r) => r.path === 'earnPoints' && r.group === 'path')) {
-    out.push({ target: `earnPoints p99 ≤ 50 ms at ${connections} connections (${row.processes} proc.)`, value: `${row.p99} ms`, met: row.p99 != null && row.p99 <= 50 });
+    out.push({
+      target: `earnPoints p99 ≤ 50 ms at ${connections} connections (${row.processes} proc.)`,
+      value: `${row.p99} ms`,
+      met: row.p99 != null && row.p99 <= 50,
+    });
   }
   for (const label of ['small', 'large']) {
     const atRate = rows
@@ -621,14 +674,16 @@ function checks(): Check[] {
   for (const name of ['member-status', 'earnPoints']) {
     // The best round of each (lowest p50): the rounds differ by what else runs on the machine.
     const best = (label: string) =>
-      rows
-        .filter((r) => r.group === 'scale' && r.path === `${name} @ ${label}` && r.p50 != null)
-        .sort((a, b) => a.p50! - b.p50!)[0];
+      rows.filter((r) => r.group === 'scale' && r.path === `${name} @ ${label}` && r.p50 != null).sort((a, b) => a.p50! - b.p50!)[0];
     const small = best('small');
     const large = best('large');
     if (small?.p50 && large?.p50) {
       const growth = large.p50 / small.p50;
-      out.push({ target: `${name} p50 growth ${small.note} → ${large.note} < 1.5×`, value: `${growth.toFixed(2)}× (${small.p50} → ${large.p50} ms)`, met: growth < 1.5 });
+      out.push({
+        target: `${name} p50 growth ${small.note} → ${large.note} < 1.5×`,
+        value: `${growth.toFixed(2)}× (${small.p50} → ${large.p50} ms)`,
+        met: growth < 1.5,
+      });
     }
   }
   return out;
@@ -647,8 +702,9 @@ function markdown(meta: Record<string, unknown>, checkList: Check[]): string {
     '',
     '| path | proc. | req/s | p50 ms | p99 ms | API RSS MB | baseline | ratio | target | met |',
     '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |',
-    ...rows.map((r) =>
-      `| ${r.path} | ${r.processes ?? '–'} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.rssMb, 0)} | ${r.baseline ?? ''} | ${r.ratio != null ? `${(r.ratio * 100).toFixed(0)} %` : ''} | ${r.target ?? ''} | ${r.met == null ? '' : r.met ? 'yes' : '**no**'} |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.path} | ${r.processes ?? '–'} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.rssMb, 0)} | ${r.baseline ?? ''} | ${r.ratio != null ? `${(r.ratio * 100).toFixed(0)} %` : ''} | ${r.target ?? ''} | ${r.met == null ? '' : r.met ? 'yes' : '**no**'} |`,
     ),
     '',
     '## Targets',
@@ -712,7 +768,13 @@ async function seeded(members: number, entries: number, vouchers: number, label:
   }
   console.log(`seeding ${database}: ${members} members × ${entries} ledger entries, ${vouchers} vouchers each`);
   await createBenchDatabase(database);
-  const result = await seed({ database, members, entriesPerMember: entries, vouchersPerMember: vouchers, log: (line) => console.log(`  ${line}`) });
+  const result = await seed({
+    database,
+    members,
+    entriesPerMember: entries,
+    vouchersPerMember: vouchers,
+    log: (line) => console.log(`  ${line}`),
+  });
   console.log(`  seeded in ${result.seconds.toFixed(0)} s`);
   if (args.reuse) {
     const comment = JSON.stringify({ token: result.apiKey, members, entries, vouchers });
@@ -744,7 +806,9 @@ async function defaultRun(): Promise<string> {
     } finally {
       await stopProcess(baseline.child);
     }
-    console.log(`${processes} process${processes > 1 ? 'es' : ''}: the service (npm start, NODE_ENV=production, WEB_CONCURRENCY=${processes})`);
+    console.log(
+      `${processes} process${processes > 1 ? 'es' : ''}: the service (npm start, NODE_ENV=production, WEB_CONCURRENCY=${processes})`,
+    );
     const service = await startService(db.database, processes, `p${processes}`);
     try {
       const common = { token: db.token, members };
@@ -795,7 +859,9 @@ async function scaleRun(): Promise<string> {
         // A fixed rate below capacity: p50 is then the service's latency, not the queue at saturation.
         const common = { token: db.token, members: size.members, rate: num('scale-rate'), connections: 10 };
         const note = `${size.members.toLocaleString('en')} members`;
-        if (selected.has('status')) (await load(service, { ...common, kind: 'status', statusQuery: status.query }, 'scale', `member-status @ ${size.label}`)).note = note;
+        if (selected.has('status'))
+          (await load(service, { ...common, kind: 'status', statusQuery: status.query }, 'scale', `member-status @ ${size.label}`)).note =
+            note;
         if (selected.has('earn')) (await load(service, { ...common, kind: 'earn' }, 'scale', `earnPoints @ ${size.label}`)).note = note;
       } finally {
         await stopProcess(service.child);
@@ -823,14 +889,19 @@ async function cleanRedis(): Promise<void> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const watchdog = setTimeout(() => {
-    console.error('bench: over the time limit, stopping');
-    stopAllNow();
-    process.exit(1);
-  }, (args.scale ? 60 : 30) * 60_000);
+  const watchdog = setTimeout(
+    () => {
+      console.error('bench: over the time limit, stopping');
+      stopAllNow();
+      process.exit(1);
+    },
+    (args.scale ? 60 : 30) * 60_000,
+  );
   watchdog.unref();
   logDir = await mkdtemp(path.join(tmpdir(), `treue-bench-${runId}-`));
-  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const loadBefore = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   console.log(`bench ${runId}: logs in ${logDir}`);
   const data = await (args.scale ? scaleRun() : defaultRun()).finally(() => cleanRedis().catch(() => undefined));
   const checkList = checks();
@@ -842,7 +913,9 @@ async function main(): Promise<void> {
     ramGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     loadBefore,
-    loadAfter: loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadAfter: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     data,
     connections,
     duration,
@@ -854,7 +927,16 @@ async function main(): Promise<void> {
   printTable(checkList);
   await mkdir(args.out!, { recursive: true });
   const base = path.join(args.out!, `${meta.mode}-${runId}`);
-  const json = JSON.stringify({ meta, rows: rows.map((r) => ({ ...r, rps: round(r.rps), ratio: round(r.ratio, 3), rssMb: round(r.rssMb) })), targets: checkList, notes }, null, 2);
+  const json = JSON.stringify(
+    {
+      meta,
+      rows: rows.map((r) => ({ ...r, rps: round(r.rps), ratio: round(r.ratio, 3), rssMb: round(r.rssMb) })),
+      targets: checkList,
+      notes,
+    },
+    null,
+    2,
+  );
   const md = markdown(meta, checkList);
   await writeFile(`${base}.json`, `${json}\n`);
   await writeFile(`${base}.md`, md);

@@ -174,10 +174,11 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
 async function insertApiKey(client: pg.Client): Promise<string> {
   const prefix = Array.from(randomBytes(8), (byte) => 'abcdefghijklmnopqrstuvwxyz234567'[byte % 32]).join('');
   const token = `trk_${prefix}_${randomBytes(32).toString('base64url')}`;
-  await client.query(
-    `INSERT INTO api_keys (name, prefix, secret_hash, scopes, created_by) VALUES ('bench', $1, $2, $3, 'bench')`,
-    [prefix, hashApiKeyToken(token), ['members:read', 'points:earn', 'points:redeem', 'vouchers:redeem', 'failures:report']],
-  );
+  await client.query(`INSERT INTO api_keys (name, prefix, secret_hash, scopes, created_by) VALUES ('bench', $1, $2, $3, 'bench')`, [
+    prefix,
+    hashApiKeyToken(token),
+    ['members:read', 'points:earn', 'points:redeem', 'vouchers:redeem', 'failures:report'],
+  ]);
   return token;
 }
 
@@ -224,7 +225,8 @@ async function restoreSecondaryStructures(client: pg.Client, saved: SavedStructu
   };
   for (const c of saved.constraints) await timed(`key ${c.name}`, `ALTER TABLE ${c.table} ADD CONSTRAINT "${c.name}" ${c.definition}`);
   for (const definition of saved.indexes) await timed(definition.replace(/ ON .*/, ''), definition);
-  for (const fk of saved.foreignKeys) await timed(`foreign key ${fk.name}`, `ALTER TABLE ${fk.table} ADD CONSTRAINT "${fk.name}" ${fk.definition}`);
+  for (const fk of saved.foreignKeys)
+    await timed(`foreign key ${fk.name}`, `ALTER TABLE ${fk.table} ADD CONSTRAINT "${fk.name}" ${fk.definition}`);
 }
 
 async function main(): Promise<void> {

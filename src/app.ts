@@ -218,7 +218,9 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
     }
     if (route === '/readyz') {
       const { ok, checks } = await ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks }));
+      res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks }));
       return;
     }
     if (route === '/metrics') {
@@ -258,7 +260,10 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
         const finished = new Promise<boolean>((resolve) => (drained = () => resolve(true)));
         const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), API_DRAIN_TIMEOUT_MS)));
         if (!(await Promise.race([finished, timedOut]))) {
-          logger.warn({ requests: running.size }, `requests still running after ${API_DRAIN_TIMEOUT_MS / 1000} s: closing their connections`);
+          logger.warn(
+            { requests: running.size },
+            `requests still running after ${API_DRAIN_TIMEOUT_MS / 1000} s: closing their connections`,
+          );
           server.closeAllConnections();
         }
         clearTimeout(timer);

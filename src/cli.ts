@@ -41,15 +41,25 @@ Without DATABASE_URL the commands use the embedded PostgreSQL of \`npm start\`
 async function openDatabase(config: Config) {
   if (config.databaseUrl) return { url: config.databaseUrl, stop: async () => undefined };
   const passwordFile = path.resolve(config.dataDir, 'postgres.password');
-  const password = await readFile(passwordFile, 'utf8').then((text) => text.trim(), () => null);
+  const password = await readFile(passwordFile, 'utf8').then(
+    (text) => text.trim(),
+    () => null,
+  );
   if (password !== null) {
     const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.embeddedPostgresPort}/treue`;
     const probe = new pg.Client({ connectionString: url });
-    const running = await probe.connect().then(() => true, () => false);
+    const running = await probe.connect().then(
+      () => true,
+      () => false,
+    );
     await probe.end().catch(() => undefined);
     if (running) return { url, stop: async () => undefined };
   }
-  const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger: createLogger('warn') });
+  const embedded = await startEmbeddedPostgres({
+    dataDir: config.dataDir,
+    port: config.embeddedPostgresPort,
+    logger: createLogger('warn'),
+  });
   await applyMigrations(embedded.databaseUrl);
   return { url: embedded.databaseUrl, stop: () => embedded.stop() };
 }
@@ -115,7 +125,10 @@ async function main(): Promise<number> {
         console.error(USAGE);
         return 2;
       }
-      const scopes = values.scopes.split(',').map((scope) => scope.trim()).filter(Boolean);
+      const scopes = values.scopes
+        .split(',')
+        .map((scope) => scope.trim())
+        .filter(Boolean);
       // The operator at the command line already holds the database: they act as an ADMIN.
       const operator = { actor: { type: 'SYSTEM' as const, id: 'cli' }, role: 'ADMIN' as const };
       const { apiKey, token } = await createApiKey({ prisma, logger }, { name: values.name, scopes }, operator);
@@ -144,9 +157,18 @@ async function revokeKey(config: Config, prisma: PrismaClient, logger: Logger, r
     return 2;
   }
   const redisUrl = config.redisUrl ?? `redis://127.0.0.1:${config.embeddedRedisPort}`;
-  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
-  const connected = await redis.connect().then(() => true, () => false);
+  const connected = await redis.connect().then(
+    () => true,
+    () => false,
+  );
   const credentials = {
     apiKeyRevoked: async (apiKeyId: string) => {
       if (connected) await publishCredentialEvent(redis, config.queuePrefix, { kind: 'apiKeyRevoked', apiKeyId }, logger);

@@ -152,7 +152,9 @@ async function start(
   const { role } = config;
   if (role !== 'all' && (!config.databaseUrl || !config.redisUrl)) {
     // Embedded servers are private to one process; the other side could not reach them.
-    throw new Error(`TREUE_ROLE=${role} runs one side of a deployment: set DATABASE_URL and REDIS_URL (unset TREUE_ROLE to run everything, embedded)`);
+    throw new Error(
+      `TREUE_ROLE=${role} runs one side of a deployment: set DATABASE_URL and REDIS_URL (unset TREUE_ROLE to run everything, embedded)`,
+    );
   }
   logger.info({ role }, role === 'all' ? 'running the API and the workers' : `running the ${role} only`);
   let databaseUrl = config.databaseUrl;

@@ -41,11 +41,7 @@ export interface RelayReport {
 }
 
 /** One pass of the relay: claim due events, hand them to BullMQ, release what could not be handed over. */
-export async function relayOutboxOnce(
-  deps: ServiceDeps,
-  queues: OutboxQueues,
-  options: Partial<RelayOptions> = {},
-): Promise<RelayReport> {
+export async function relayOutboxOnce(deps: ServiceDeps, queues: OutboxQueues, options: Partial<RelayOptions> = {}): Promise<RelayReport> {
   const { batchSize, staleAfterMs, freshGraceMs } = { ...DEFAULT_RELAY_OPTIONS, ...options };
   const events = await claimOutboxEvents(deps, { limit: batchSize, staleAfterMs, freshGraceMs });
   const report: RelayReport = { claimed: events.length, enqueued: 0, redriven: {}, failed: 0 };
@@ -67,7 +63,10 @@ export async function relayOutboxOnce(
       const action = await queues.redrive(event);
       report.redriven[action] = (report.redriven[action] ?? 0) + 1;
       if (action !== 'alive') {
-        deps.logger.warn({ eventId: event.id, queue: event.queue, action, handOvers: event.enqueues + 1 }, 'outbox relay: re-drove an event');
+        deps.logger.warn(
+          { eventId: event.id, queue: event.queue, action, handOvers: event.enqueues + 1 },
+          'outbox relay: re-drove an event',
+        );
       }
     } catch (error) {
       deps.logger.warn({ err: error, eventId: event.id }, 'outbox relay: re-drive failed');
@@ -89,11 +88,7 @@ export async function relayOutboxOnce(
  * otherwise every `intervalMs`; after an error (database down) it waits longer,
  * up to 10 s. `stop()` lets a pass in progress finish.
  */
-export function startOutboxRelay(
-  deps: ServiceDeps,
-  queues: OutboxQueues,
-  options: Partial<RelayOptions> = {},
-): { stop(): Promise<void> } {
+export function startOutboxRelay(deps: ServiceDeps, queues: OutboxQueues, options: Partial<RelayOptions> = {}): { stop(): Promise<void> } {
   const settings = { ...DEFAULT_RELAY_OPTIONS, ...options };
   let stopped = false;
   let wake: (() => void) | undefined;

@@ -65,10 +65,7 @@ const JWT_CACHE_MAX_AGE_MS = 5 * 60_000;
  * `exp` (at most 5 minutes); a token is immutable, so the cache cannot grant
  * more than the token itself did. Only successes are cached, oldest out first.
  */
-function cachedJwtVerifier(
-  verify: (token: string) => Promise<Principal>,
-  clock: () => number,
-): (token: string) => Promise<Principal> {
+function cachedJwtVerifier(verify: (token: string) => Promise<Principal>, clock: () => number): (token: string) => Promise<Principal> {
   const cache = new Map<string, { principal: Principal; until: number }>();
   return async (token) => {
     const now = clock();

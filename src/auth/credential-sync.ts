@@ -16,7 +16,10 @@ export async function publishCredentialEvent(redis: Redis, prefix: string, event
   try {
     await redis.publish(credentialChannel(prefix), JSON.stringify(event));
   } catch (error) {
-    logger.warn({ err: error, event: event.kind }, 'could not publish a credential event: other API processes catch up within their cache TTL');
+    logger.warn(
+      { err: error, event: event.kind },
+      'could not publish a credential event: other API processes catch up within their cache TTL',
+    );
   }
 }
 

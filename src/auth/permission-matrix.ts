@@ -21,15 +21,7 @@ import { API_KEY_SCOPES } from './principal.js';
  */
 export type Access = 'allow' | 'deny' | 'own';
 
-export const CALLER_KINDS = [
-  'anonymous',
-  'memberSelf',
-  'memberOther',
-  ...API_KEY_SCOPES,
-  'AGENT',
-  'SUPERVISOR',
-  'ADMIN',
-] as const;
+export const CALLER_KINDS = ['anonymous', 'memberSelf', 'memberOther', ...API_KEY_SCOPES, 'AGENT', 'SUPERVISOR', 'ADMIN'] as const;
 export type CallerKind = (typeof CALLER_KINDS)[number];
 
 /** How the table names a caller kind to readers. */

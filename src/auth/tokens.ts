@@ -21,10 +21,7 @@ export async function signStaffToken(
   return sign(secret, staffId, role, options);
 }
 
-export async function signMemberToken(
-  secret: string,
-  { memberId, ...options }: { memberId: string } & TokenOptions,
-): Promise<string> {
+export async function signMemberToken(secret: string, { memberId, ...options }: { memberId: string } & TokenOptions): Promise<string> {
   return sign(secret, memberId, 'MEMBER', options);
 }
 

@@ -70,10 +70,21 @@ const envSchema = z
     /** How long /readyz waits for each dependency before calling it unavailable. */
     READINESS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(1_000),
     /** Largest request body accepted, in bytes; larger ones get 413 before they are read. */
-    MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(64 * 1024),
+    MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1_024)
+      .max(64 * 1024 * 1024)
+      .default(64 * 1024),
     /** Browser origins allowed to call the API (comma-separated, `*` for any); none by default: no CORS headers. */
     CORS_ORIGINS: z.preprocess(
-      (value) => (typeof value === 'string' ? value.split(',').map((origin) => origin.trim()).filter(Boolean) : []),
+      (value) =>
+        typeof value === 'string'
+          ? value
+              .split(',')
+              .map((origin) => origin.trim())
+              .filter(Boolean)
+          : [],
       z.array(z.union([z.literal('*'), z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin is scheme://host[:port], without a path')])),
     ),
     /** Whether allowed origins may send credentials (cookies, HTTP auth); bearer tokens need no credentials. */

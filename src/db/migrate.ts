@@ -104,10 +104,7 @@ interface MigrationRecord {
  * Creates the database when it does not exist. Safe to call from many processes at once:
  * the first holds the lock and applies, the others wait and then find nothing to do.
  */
-export async function applyMigrations(
-  databaseUrl: string,
-  options: MigrateOptions = {},
-): Promise<{ applied: string[] }> {
+export async function applyMigrations(databaseUrl: string, options: MigrateOptions = {}): Promise<{ applied: string[] }> {
   const logger = options.logger;
   const schema = schemaOf(databaseUrl);
   const migrations = await readMigrationFiles(options.migrationsDir);
@@ -146,10 +143,7 @@ export async function applyMigrations(
 }
 
 /** What `prisma migrate status` would report. Read-only: takes no lock, creates nothing. */
-export async function migrationStatus(
-  databaseUrl: string,
-  options: Pick<MigrateOptions, 'migrationsDir'> = {},
-): Promise<MigrationStatus> {
+export async function migrationStatus(databaseUrl: string, options: Pick<MigrateOptions, 'migrationsDir'> = {}): Promise<MigrationStatus> {
   const migrations = await readMigrationFiles(options.migrationsDir);
   let records: MigrationRecord[] = [];
   const client = await connect(databaseUrl, { createDatabase: false }).catch((error: unknown) => {
@@ -196,10 +190,7 @@ export async function readMigrationFiles(migrationsDir: string = DEFAULT_MIGRATI
   const lock = await readFile(lockFile, 'utf8').catch(() => undefined);
   const provider = lock?.match(/^\s*provider\s*=\s*"([^"]*)"/m)?.[1];
   if (provider !== undefined && provider !== 'postgresql') {
-    throw new MigrationError(
-      'INVALID_MIGRATIONS_DIR',
-      `${lockFile} says the migrations are for "${provider}", not postgresql`,
-    );
+    throw new MigrationError('INVALID_MIGRATIONS_DIR', `${lockFile} says the migrations are for "${provider}", not postgresql`);
   }
 
   // Byte-wise order, like Rust's String ordering in Prisma (not locale-aware).
@@ -229,9 +220,7 @@ export function scriptMatchesChecksum(script: string, checksum: string): boolean
   return variants.some((variant) => {
     const digest = createHash('sha256').update(variant, 'utf8').digest();
     const rendered =
-      checksum.length !== 0 && checksum.length !== 64
-        ? [...digest].map((byte) => byte.toString(16)).join('')
-        : digest.toString('hex');
+      checksum.length !== 0 && checksum.length !== 64 ? [...digest].map((byte) => byte.toString(16)).join('') : digest.toString('hex');
     return rendered === checksum;
   });
 }
@@ -241,10 +230,11 @@ async function applyOne(client: pg.Client, migration: MigrationFile, logger: Log
   const id = randomUUID();
   // Recorded before the script runs, outside its transaction, as Prisma does: if the
   // process dies mid-way the row stays unfinished and blocks further runs (P3009).
-  await client.query(
-    `INSERT INTO ${MIGRATIONS_TABLE} (id, checksum, started_at, migration_name) VALUES ($1, $2, now(), $3)`,
-    [id, migration.checksum, migration.name],
-  );
+  await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (id, checksum, started_at, migration_name) VALUES ($1, $2, now(), $3)`, [
+    id,
+    migration.checksum,
+    migration.name,
+  ]);
   try {
     await client.query('BEGIN');
     // No parameters: node-postgres uses the simple query protocol, which accepts many statements.

@@ -33,11 +33,7 @@ const CLIENT_GRACE_MS = 2_000;
  * a dead network), the client abandons a statement shortly after, so a hung
  * database turns into errors instead of requests that never return.
  */
-export function createPrisma(
-  databaseUrl: string,
-  poolSize: number,
-  timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS,
-): PrismaClient {
+export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): PrismaClient {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize,

@@ -54,8 +54,7 @@ export const builder = new SchemaBuilder<{
       member: principal.kind === 'member',
       caller: (rule) => mayCall(callerOf(principal), rule),
     }),
-    unauthorizedError: (_parent, context) =>
-      context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError(),
+    unauthorizedError: (_parent, context) => (context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError()),
   },
   errors: {
     defaultTypes: [],

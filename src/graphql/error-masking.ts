@@ -30,9 +30,11 @@ function withoutSuggestions(error: GraphQLError): GraphQLError {
  */
 export function hideSchemaSuggestions(): Plugin {
   return {
-    onValidate: () => ({ valid, result, setResult }) => {
-      if (!valid) setResult(result.map((error: Error) => (error instanceof GraphQLError ? withoutSuggestions(error) : error)));
-    },
+    onValidate:
+      () =>
+      ({ valid, result, setResult }) => {
+        if (!valid) setResult(result.map((error: Error) => (error instanceof GraphQLError ? withoutSuggestions(error) : error)));
+      },
   };
 }
 

@@ -101,7 +101,10 @@ function addressKey(address: string): string {
   const left = head ? head.split(':') : [];
   const right = tail === undefined ? [] : tail ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((group) => group.padStart(4, '0')).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.padStart(4, '0'))
+    .join(':')}::/64`;
 }
 
 type Bucket = keyof RateBudget;
@@ -159,7 +162,9 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: Redis; pre
         if (!(outcome.reason instanceof RateLimiterRes)) throw outcome.reason;
         retryAfterMs = Math.max(retryAfterMs, outcome.reason.msBeforeNext);
       }
-      return outcomes.some((outcome) => outcome.status === 'rejected') ? new RateLimitedError(Math.max(1, Math.ceil(retryAfterMs / 1000))) : null;
+      return outcomes.some((outcome) => outcome.status === 'rejected')
+        ? new RateLimitedError(Math.max(1, Math.ceil(retryAfterMs / 1000)))
+        : null;
     },
   };
 }

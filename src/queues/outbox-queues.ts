@@ -68,9 +68,7 @@ export class OutboxQueues {
     for (const event of events) byQueue.set(event.queue, [...(byQueue.get(event.queue) ?? []), event]);
     await Promise.all(
       [...byQueue].map(([name, batch]) =>
-        this.queue(name).addBulk(
-          batch.map((event) => ({ name: event.jobName, data: event.payload, opts: { jobId: event.id } })),
-        ),
+        this.queue(name).addBulk(batch.map((event) => ({ name: event.jobName, data: event.payload, opts: { jobId: event.id } }))),
       ),
     );
   }

@@ -164,7 +164,9 @@ async function stopOrphan(clusterDir: string, ownerFile: string, logger: Logger)
     { signal: 'SIGQUIT', waitMs: 5_000 },
   ]);
   if (!gone) {
-    throw new Error(`embedded PostgreSQL: the orphaned server (pid ${occupant.pid}) on ${clusterDir} did not stop; stop it with: kill -INT ${occupant.pid}`);
+    throw new Error(
+      `embedded PostgreSQL: the orphaned server (pid ${occupant.pid}) on ${clusterDir} did not stop; stop it with: kill -INT ${occupant.pid}`,
+    );
   }
 }
 
@@ -202,7 +204,10 @@ export async function placeCluster(args: {
   const binaryProblem = await reachabilityProblem(account, [binaries.postgres]);
   if (!clusterProblem && !binaryProblem) return { clusterDir: inPlace, binaries };
 
-  const key = createHash('sha256').update(await fs.realpath(dataDir)).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(await fs.realpath(dataDir))
+    .digest('hex')
+    .slice(0, 16);
   const home = path.join(path.resolve(args.relocationRoot), key);
   await fs.mkdir(home, { recursive: true, mode: 0o755 });
   await fs.writeFile(path.join(home, 'data-dir'), `${dataDir}\n`);
@@ -214,7 +219,9 @@ export async function placeCluster(args: {
     if (current?.isSymbolicLink()) {
       const target = path.resolve(dataDir, await fs.readlink(inPlace));
       if (target !== clusterDir) {
-        throw new Error(`embedded PostgreSQL: ${inPlace} links to ${target}, expected ${clusterDir}; fix the link (ln -sfn ${clusterDir} ${inPlace}) or remove it`);
+        throw new Error(
+          `embedded PostgreSQL: ${inPlace} links to ${target}, expected ${clusterDir}; fix the link (ln -sfn ${clusterDir} ${inPlace}) or remove it`,
+        );
       }
     } else if (current) {
       throw new Error(
@@ -224,7 +231,10 @@ export async function placeCluster(args: {
     } else {
       await fs.symlink(clusterDir, inPlace);
     }
-    logger.info({ dataDir, clusterDir }, 'the postgres user cannot reach the data directory: the cluster lives in the relocation directory');
+    logger.info(
+      { dataDir, clusterDir },
+      'the postgres user cannot reach the data directory: the cluster lives in the relocation directory',
+    );
   }
 
   let placed = binaries;
@@ -487,12 +497,17 @@ async function spawnServer(args: {
   const child = spawn(
     binaries.postgres,
     [
-      '-D', clusterDir,
-      '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
+      '-D',
+      clusterDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
       // TCP only: no socket file in /tmp to collide with other clusters on the same port number.
-      '-c', 'unix_socket_directories=',
-      '-c', 'lc_messages=C',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'lc_messages=C',
     ],
     {
       // Its own process group: a terminal's Ctrl-C goes to us, and we stop it last.
@@ -589,7 +604,9 @@ async function waitUntilReady(server: Server, target: { port: number; password: 
     await delay(100);
   }
   if (exitedEarly || server.child.exitCode !== null) {
-    const reasons = server.recentLog.filter((line) => /\b(FATAL|PANIC|ERROR|HINT):/.test(line)).map((line) => line.replace(/^.*?\b(FATAL|PANIC|ERROR|HINT):\s*/, '$1: '));
+    const reasons = server.recentLog
+      .filter((line) => /\b(FATAL|PANIC|ERROR|HINT):/.test(line))
+      .map((line) => line.replace(/^.*?\b(FATAL|PANIC|ERROR|HINT):\s*/, '$1: '));
     throw new Error(
       `embedded PostgreSQL exited during startup (code ${server.child.exitCode ?? 'none'}): ${oneLine(reasons.join(' ') || server.recentLog.slice(-3).join(' ') || 'no output')}`,
     );
@@ -611,9 +628,7 @@ async function assertOwnServer(server: Server, clusterDir: string): Promise<void
   const alive = server.child.exitCode === null && server.child.signalCode === null;
   if (alive && pidLine === String(server.child.pid)) return;
   const other = pidLine && pidLine !== String(server.child.pid) ? ` (pid ${pidLine}; stop it with: kill -INT ${pidLine})` : '';
-  throw new Error(
-    `embedded PostgreSQL: another server is already running on ${clusterDir} or its port${other}`,
-  );
+  throw new Error(`embedded PostgreSQL: another server is already running on ${clusterDir} or its port${other}`);
 }
 
 async function ensureDatabase(target: { port: number; password: string }): Promise<void> {
@@ -634,7 +649,6 @@ async function ensureDatabase(target: { port: number; password: string }): Promi
 
 // ---------------------------------------------------------------------------
 // helpers
-
 
 async function fileExists(file: string): Promise<boolean> {
   return fs.stat(file).then(

@@ -50,17 +50,28 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const child = spawn(
     'redis-server', // from the PATH
     [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--protected-mode', 'yes',
-      '--dir', dir,
-      '--pidfile', pidFile,
-      '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
-      '--logfile', '',
-      '--loglevel', 'notice',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--protected-mode',
+      'yes',
+      '--dir',
+      dir,
+      '--pidfile',
+      pidFile,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
+      '--loglevel',
+      'notice',
     ],
     // Its own process group: a terminal's Ctrl-C goes to us, and we stop it after the workers.
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -168,12 +179,18 @@ async function stopOrphan(args: { dir: string; pidFile: string; ownerFile: strin
       `embedded Redis: ${args.dir} is in use by a running service (pid ${occupant.ownerPid}; its redis-server is pid ${occupant.pid}); stop that service first, or give this one another DATA_DIR`,
     );
   }
-  args.logger.warn({ pid: occupant.pid, dir: args.dir }, 'embedded Redis of an earlier run is still running without its service (killed?): stopping it');
+  args.logger.warn(
+    { pid: occupant.pid, dir: args.dir },
+    'embedded Redis of an earlier run is still running without its service (killed?): stopping it',
+  );
   const gone = await stopProcess(occupant.pid, [
     { signal: 'SIGTERM', waitMs: 15_000 },
     { signal: 'SIGKILL', waitMs: 2_000 },
   ]);
-  if (!gone) throw new Error(`embedded Redis: the orphaned redis-server (pid ${occupant.pid}) on ${args.dir} did not stop; stop it with: kill ${occupant.pid}`);
+  if (!gone)
+    throw new Error(
+      `embedded Redis: the orphaned redis-server (pid ${occupant.pid}) on ${args.dir} did not stop; stop it with: kill ${occupant.pid}`,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -190,7 +207,9 @@ async function waitForPong(port: number, hasExited: () => boolean, timeoutMs: nu
     if (last.startsWith('+PONG')) return;
     await delay(50);
   }
-  throw new Error(`embedded Redis did not answer PING on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (last answer: ${oneLine(last)})`);
+  throw new Error(
+    `embedded Redis did not answer PING on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (last answer: ${oneLine(last)})`,
+  );
 }
 
 async function serverPid(port: number): Promise<number | undefined> {
@@ -231,7 +250,6 @@ function isComplete(reply: string): boolean {
   }
   return reply.includes('\r\n');
 }
-
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();

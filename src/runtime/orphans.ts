@@ -78,15 +78,17 @@ export type Occupant =
  * recorded owner and that owner is alive (the owner is its parent: a server
  * outliving its starter is re-parented to init or a subreaper).
  */
-export async function findOccupant(args: { pidFile: string; ownerFile: string; workDir: string; looksLike: (command: string) => boolean }): Promise<Occupant> {
+export async function findOccupant(args: {
+  pidFile: string;
+  ownerFile: string;
+  workDir: string;
+  looksLike: (command: string) => boolean;
+}): Promise<Occupant> {
   const pid = await readPid(args.pidFile);
   if (pid === undefined) return { kind: 'none' };
   const facts = await processFacts(pid);
   if (!facts || pid === process.pid) return { kind: 'none', stalePid: pid };
-  const ours =
-    facts.cwd !== undefined
-      ? (await realpathOr(facts.cwd)) === (await realpathOr(args.workDir))
-      : args.looksLike(facts.command);
+  const ours = facts.cwd !== undefined ? (await realpathOr(facts.cwd)) === (await realpathOr(args.workDir)) : args.looksLike(facts.command);
   if (!ours) return { kind: 'none', stalePid: pid };
   const ownerPid = await readPid(args.ownerFile);
   if (ownerPid !== undefined && facts.ppid === ownerPid && (await processFacts(ownerPid))) {

@@ -57,7 +57,12 @@ describe('apiKeys', () => {
     expect(answer.status).toBe(200);
     const nodes = answer.body.data!.apiKeys.edges.map((edge: any) => edge.node);
     expect(nodes.map((node: any) => node.name)).toEqual(['billing', 'web shop']);
-    expect(nodes[0]).toMatchObject({ prefix: prefixOf(second), scopes: ['contracts:write', 'members:read'], revokedAt: null, lastUsedAt: null });
+    expect(nodes[0]).toMatchObject({
+      prefix: prefixOf(second),
+      scopes: ['contracts:write', 'members:read'],
+      revokedAt: null,
+      lastUsedAt: null,
+    });
     expect(nodes[1]).toMatchObject({ prefix: prefixOf(first), createdBy: 'SYSTEM:test' });
     expect(Date.parse(nodes[1].lastUsedAt)).toBeGreaterThan(Date.now() - 60_000);
 
@@ -99,7 +104,10 @@ describe('apiKeys', () => {
     const key = await app.apiKeyToken(['points:earn']);
     const id = (await prisma.apiKey.findFirstOrThrow()).id;
     const agent: Caller = { actor: { type: 'STAFF', id: 'a' }, role: 'AGENT' };
-    const storefront: Caller = { actor: { type: 'API_KEY', id: 'k' }, scopes: new Set(API_KEY_SCOPES.filter((scope) => scope !== 'admin')) };
+    const storefront: Caller = {
+      actor: { type: 'API_KEY', id: 'k' },
+      scopes: new Set(API_KEY_SCOPES.filter((scope) => scope !== 'admin')),
+    };
     for (const caller of [agent, storefront]) {
       expect(() => apiKeyListArgs(caller)).toThrow(ForbiddenError);
       await expect(revokeApiKey(app.deps, caller, { id })).rejects.toBeInstanceOf(ForbiddenError);
@@ -177,18 +185,28 @@ describe('revocation across API processes', () => {
   });
 
   // Starting the CLI (npx, tsx) takes seconds on a busy machine.
-  it('npm run cli -- revoke-api-key <prefix> revokes and running processes refuse the key within a second', { timeout: 120_000 }, async () => {
-    await processB.ready();
-    const key = await app.apiKeyToken(['points:earn'], 'leaked');
-    expect((await processB.request(PING, {}, { token: key })).status).toBe(200);
-    const { stdout } = await promisify(execFile)('npx', ['tsx', 'src/cli.ts', 'revoke-api-key', prefixOf(key)], {
-      env: { ...process.env, DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'silent' },
-    });
-    expect(stdout).toContain(`API key "leaked" (${prefixOf(key)}) revoked`);
-    expect(stdout).toContain('refuse it now');
-    expect((await prisma.apiKey.findFirstOrThrow()).revokedBy).toBe('SYSTEM:cli');
-    expect(await refusedWithinASecond(async () => (await processB.request(PING, {}, { token: key })).status)).toBe(true);
-  });
+  it(
+    'npm run cli -- revoke-api-key <prefix> revokes and running processes refuse the key within a second',
+    { timeout: 120_000 },
+    async () => {
+      await processB.ready();
+      const key = await app.apiKeyToken(['points:earn'], 'leaked');
+      expect((await processB.request(PING, {}, { token: key })).status).toBe(200);
+      const { stdout } = await promisify(execFile)('npx', ['tsx', 'src/cli.ts', 'revoke-api-key', prefixOf(key)], {
+        env: {
+          ...process.env,
+          DATABASE_URL: testDatabaseUrl(),
+          REDIS_URL: testRedisUrl(),
+          QUEUE_PREFIX: testQueuePrefix(),
+          LOG_LEVEL: 'silent',
+        },
+      });
+      expect(stdout).toContain(`API key "leaked" (${prefixOf(key)}) revoked`);
+      expect(stdout).toContain('refuse it now');
+      expect((await prisma.apiKey.findFirstOrThrow()).revokedBy).toBe('SYSTEM:cli');
+      expect(await refusedWithinASecond(async () => (await processB.request(PING, {}, { token: key })).status)).toBe(true);
+    },
+  );
 });
 
 describe('closed members across API processes', () => {
@@ -202,12 +220,16 @@ describe('closed members across API processes', () => {
     expect((await processB.request(ME, {}, { token })).body.data?.me).toEqual({ id: expect.any(String), status: 'ACTIVE' });
 
     const admin = await processA.staffToken('ADMIN');
-    expect((await processA.gql(CLOSE, { id: memberId, status: 'CLOSED' }, admin)).data?.updateMember.__typename).toBe('UpdateMemberPayload');
+    expect((await processA.gql(CLOSE, { id: memberId, status: 'CLOSED' }, admin)).data?.updateMember.__typename).toBe(
+      'UpdateMemberPayload',
+    );
     expect(await refusedWithinASecond(async () => (await processB.request(ME, {}, { token })).status)).toBe(true);
     const refused = await processB.request(ME, {}, { token });
     expect(refused.body.errors?.[0]).toMatchObject({ message: 'invalid or expired token', extensions: { code: 'UNAUTHENTICATED' } });
 
-    expect((await processA.gql(CLOSE, { id: memberId, status: 'ACTIVE' }, admin)).data?.updateMember.__typename).toBe('UpdateMemberPayload');
+    expect((await processA.gql(CLOSE, { id: memberId, status: 'ACTIVE' }, admin)).data?.updateMember.__typename).toBe(
+      'UpdateMemberPayload',
+    );
     expect(await acceptedWithinASecond(async () => (await processB.request(ME, {}, { token })).status)).toBe(true);
   });
 
@@ -221,4 +243,3 @@ describe('closed members across API processes', () => {
     expect((await app.request(ME, {}, { token })).status).toBe(401);
   });
 });
-

@@ -34,7 +34,10 @@ async function createDatabase(): Promise<void> {
   await db.connect();
   try {
     const dir = join(import.meta.dirname, '../../prisma/migrations');
-    const migrations = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const migrations = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
     for (const migration of migrations) {
       await db.query(await readFile(join(dir, migration, 'migration.sql'), 'utf8'));
     }
@@ -181,8 +184,12 @@ describe('JWT with HS256', () => {
   it('measures a token with iat by exp − iat, with a separate maximum for member tokens', async () => {
     const memberId = randomUUID();
     // 12 h staff, 24 h member maximum (LIFETIMES).
-    await expect(verify(await signStaffToken(SECRET, { staffId: 's', role: 'AGENT', expiresIn: '12h' }))).resolves.toMatchObject({ kind: 'staff' });
-    expect((await expectRefused(verify(await signStaffToken(SECRET, { staffId: 's', role: 'AGENT', expiresIn: '13h' })))).reason).toBe('ERR_JWT_LIFETIME');
+    await expect(verify(await signStaffToken(SECRET, { staffId: 's', role: 'AGENT', expiresIn: '12h' }))).resolves.toMatchObject({
+      kind: 'staff',
+    });
+    expect((await expectRefused(verify(await signStaffToken(SECRET, { staffId: 's', role: 'AGENT', expiresIn: '13h' })))).reason).toBe(
+      'ERR_JWT_LIFETIME',
+    );
     await expect(verify(await signMemberToken(SECRET, { memberId, expiresIn: '20h' }))).resolves.toEqual({ kind: 'member', memberId });
     expect((await expectRefused(verify(await signMemberToken(SECRET, { memberId, expiresIn: '2d' })))).reason).toBe('ERR_JWT_LIFETIME');
     // An old iat cannot stretch the window either: issued 30 h ago, expiring in 1 h, is 31 h long.
@@ -208,7 +215,13 @@ describe('JWT with HS256', () => {
   });
 
   it('refuses every JWT when neither secret nor JWKS is configured', async () => {
-    const unconfigured = createJwtVerifier({ secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES });
+    const unconfigured = createJwtVerifier({
+      secret: undefined,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+      maxLifetimeSeconds: LIFETIMES,
+    });
     const token = await signStaffToken(SECRET, { staffId: 's1', role: 'ADMIN' });
     const error = await expectRefused(unconfigured(token), token);
     expect(error.message).toBe('JWT authentication is not configured');
@@ -247,7 +260,13 @@ describe('JWT through a JWKS URL', () => {
       .sign(privateKey);
 
   it('verifies a token signed by the identity provider', async () => {
-    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: 'https://id.example', audience: undefined, maxLifetimeSeconds: LIFETIMES });
+    const verify = createJwtVerifier({
+      secret: undefined,
+      jwksUrl,
+      issuer: 'https://id.example',
+      audience: undefined,
+      maxLifetimeSeconds: LIFETIMES,
+    });
     const memberId = randomUUID();
     await expect(verify(await signRs256({ role: 'ADMIN' }, 'staff-1'))).resolves.toEqual({
       kind: 'staff',
@@ -270,9 +289,21 @@ describe('JWT through a JWKS URL', () => {
   });
 
   it('refuses an expired or foreign-issuer token', async () => {
-    const verify = createJwtVerifier({ secret: undefined, jwksUrl, issuer: 'https://other.example', audience: undefined, maxLifetimeSeconds: LIFETIMES });
+    const verify = createJwtVerifier({
+      secret: undefined,
+      jwksUrl,
+      issuer: 'https://other.example',
+      audience: undefined,
+      maxLifetimeSeconds: LIFETIMES,
+    });
     await expectRefused(verify(await signRs256({ role: 'ADMIN' }, 'staff-1')));
-    const expired = createJwtVerifier({ secret: undefined, jwksUrl, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES });
+    const expired = createJwtVerifier({
+      secret: undefined,
+      jwksUrl,
+      issuer: undefined,
+      audience: undefined,
+      maxLifetimeSeconds: LIFETIMES,
+    });
     await expectRefused(expired(await signRs256({ role: 'ADMIN' }, 'staff-1', '-10m')));
   });
 });

@@ -9,9 +9,7 @@ describe('JWT configuration', () => {
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/JWT_ISSUER: required in production with JWKS_URL/);
     expect(load).toThrow(/JWT_AUDIENCE: required in production with JWKS_URL/);
-    expect(() => loadConfig({ NODE_ENV: 'production', JWKS_URL: JWKS, JWT_ISSUER: 'https://id.example' })).toThrow(
-      /JWT_AUDIENCE/,
-    );
+    expect(() => loadConfig({ NODE_ENV: 'production', JWKS_URL: JWKS, JWT_ISSUER: 'https://id.example' })).toThrow(/JWT_AUDIENCE/);
   });
 
   it('accepts JWKS_URL in production with issuer and audience, and outside production without them', () => {

@@ -63,9 +63,10 @@ describe('what an operation costs', () => {
       cost(`query { ...F ... on Query { b: voucher(code: "x") { id } tiers { tier } } __typename }
             fragment F on Query { a: voucher(code: "x") { id } c: validateVoucher(code: "x", orderTotal: "1") { valid } }`),
     ).toEqual({ mutations: 0, voucherLookups: 3 });
-    expect(
-      cost(`mutation { a: redeemVoucher(input: {}) { __typename } b: enrollMember(input: {}) { __typename } __typename }`),
-    ).toEqual({ mutations: 2, voucherLookups: 1 });
+    expect(cost(`mutation { a: redeemVoucher(input: {}) { __typename } b: enrollMember(input: {}) { __typename } __typename }`)).toEqual({
+      mutations: 2,
+      voucherLookups: 1,
+    });
     const two = `query Q { voucher(code: "x") { id } } mutation M { a: earnPoints(input: {}) { __typename } b: earnPoints(input: {}) { __typename } }`;
     expect(cost(two, 'Q')).toEqual({ mutations: 0, voucherLookups: 1 });
     expect(cost(two, 'M')).toEqual({ mutations: 2, voucherLookups: 0 });

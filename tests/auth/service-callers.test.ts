@@ -121,9 +121,7 @@ describe('services refuse callers their rule does not let in, and write nothing'
     await expectRefused(callers, (caller) =>
       earnPoints(deps(), { memberId, orderRef: 'order-2', orderTotal: '10.00', idempotencyKey: 'earn-2' }, caller),
     );
-    await expectRefused(callers, (caller) =>
-      refundOrder(deps(), { memberId, orderRef: 'order-1', idempotencyKey: 'refund-1' }, caller),
-    );
+    await expectRefused(callers, (caller) => refundOrder(deps(), { memberId, orderRef: 'order-1', idempotencyKey: 'refund-1' }, caller));
   });
 
   it('redeemPoints: not staff below ADMIN, a key without points:redeem, or the member themselves', async () => {

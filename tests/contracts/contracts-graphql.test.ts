@@ -66,13 +66,21 @@ async function writes() {
 describe('contracts over GraphQL', () => {
   it('the billing system registers and extends; five identical extensions give one renewal and five identical answers', async () => {
     const memberId = await app.enroll();
-    const first = await app.gql(REGISTER, { i: { memberId, externalRef: 'C-1', plan: 'mobile-l', startsAt: STARTS, termMonths: 24 } }, billing);
+    const first = await app.gql(
+      REGISTER,
+      { i: { memberId, externalRef: 'C-1', plan: 'mobile-l', startsAt: STARTS, termMonths: 24 } },
+      billing,
+    );
     expect(first.data?.registerContract).toMatchObject({
       __typename: 'RegisterContractPayload',
       created: true,
       contract: { externalRef: 'C-1', plan: 'mobile-l', termMonths: 24, startsAt: STARTS, endsAt: after(24), status: 'ACTIVE' },
     });
-    const again = await app.gql(REGISTER, { i: { memberId, externalRef: 'C-1', plan: 'mobile-l', startsAt: STARTS, termMonths: 24 } }, billing);
+    const again = await app.gql(
+      REGISTER,
+      { i: { memberId, externalRef: 'C-1', plan: 'mobile-l', startsAt: STARTS, termMonths: 24 } },
+      billing,
+    );
     expect(again.data?.registerContract).toMatchObject({ created: false, contract: { id: first.data!.registerContract.contract.id } });
 
     const input = { externalRef: 'C-1', termMonths: 12, idempotencyKey: 'renew-1' };
@@ -107,7 +115,20 @@ describe('contracts over GraphQL', () => {
       id: contractId,
       externalRef: 'C-mine',
       status: 'ACTIVE',
-      renewals: { edges: [{ node: { id: renewalId, sequence: 1, bonusStatus: 'GRANTED', bonusPoints: 1000, bonusEntry: { amount: 1000, kind: 'RENEWAL_BONUS' }, clawbackEntry: null } }] },
+      renewals: {
+        edges: [
+          {
+            node: {
+              id: renewalId,
+              sequence: 1,
+              bonusStatus: 'GRANTED',
+              bonusPoints: 1000,
+              bonusEntry: { amount: 1000, kind: 'RENEWAL_BONUS' },
+              clawbackEntry: null,
+            },
+          },
+        ],
+      },
     });
 
     const own = await app.gql(`query($r: String!) { contractByExternalRef(externalRef: $r) { id } }`, { r: 'C-mine' }, token);
@@ -125,7 +146,11 @@ describe('contracts over GraphQL', () => {
     expect(JSON.stringify(denied)).not.toContain(contractId);
     // A members:read key and an agent see it, with its renewal.
     for (const reader of [await app.apiKeyToken(['members:read']), await app.staffToken('AGENT')]) {
-      const seen = await app.gql(`query($id: ID!) { node(id: $id) { ... on Contract { ${CONTRACT_FIELDS} } } }`, { id: contractId }, reader);
+      const seen = await app.gql(
+        `query($id: ID!) { node(id: $id) { ... on Contract { ${CONTRACT_FIELDS} } } }`,
+        { id: contractId },
+        reader,
+      );
       expect(seen.errors).toBeUndefined();
       expect(seen.data?.node.renewals.edges[0].node.bonusPoints).toBe(1000);
     }
@@ -143,7 +168,11 @@ describe('contracts over GraphQL', () => {
       expect(extended.data?.extendContract.__typename).toBe('ForbiddenError');
       const cancelled = await app.gql(CANCEL, { i: { contractId, idempotencyKey: 'm-2' } }, token);
       expect(cancelled.data?.cancelContract.__typename).toBe('ForbiddenError');
-      const registered = await app.gql(REGISTER, { i: { memberId, externalRef: 'C-new', plan: 'p', startsAt: STARTS, termMonths: 12 } }, token);
+      const registered = await app.gql(
+        REGISTER,
+        { i: { memberId, externalRef: 'C-new', plan: 'p', startsAt: STARTS, termMonths: 12 } },
+        token,
+      );
       expect(registered.data?.registerContract.__typename).toBe('ForbiddenError');
     }
     const anonymous = await app.gql(EXTEND, { i: { contractId: theirs, termMonths: 12, idempotencyKey: 'a-1' } });
@@ -194,19 +223,97 @@ describe('contracts over GraphQL', () => {
     const contractId = await register(memberId, 'C-1');
     const before = await writes();
     const cases: [string, string, Record<string, unknown>, string, Record<string, unknown>][] = [
-      ['extend 18 months', EXTEND, { contractId, termMonths: 18, idempotencyKey: 'b1' }, 'extendContract', { __typename: 'ValidationError', field: 'termMonths' }],
-      ['extend a malformed id', EXTEND, { contractId: 'nope', termMonths: 12, idempotencyKey: 'b2' }, 'extendContract', { __typename: 'ValidationError', field: 'contractId' }],
-      ['extend a member id', EXTEND, { contractId: encodeGlobalID('Member', memberId), termMonths: 12, idempotencyKey: 'b3' }, 'extendContract', { __typename: 'ValidationError', field: 'contractId' }],
-      ['extend an unknown contract', EXTEND, { contractId: encodeGlobalID('Contract', '00000000-0000-4000-8000-000000000000'), termMonths: 12, idempotencyKey: 'b4' }, 'extendContract', { __typename: 'NotFoundError', entity: 'Contract' }],
-      ['extend an unknown reference', EXTEND, { externalRef: 'C-404', termMonths: 12, idempotencyKey: 'b5' }, 'extendContract', { __typename: 'NotFoundError', entity: 'Contract' }],
-      ['extend without a contract', EXTEND, { termMonths: 12, idempotencyKey: 'b6' }, 'extendContract', { __typename: 'ValidationError', field: 'contractId' }],
-      ['extend with a bad key', EXTEND, { contractId, termMonths: 12, idempotencyKey: '' }, 'extendContract', { __typename: 'ValidationError', field: 'idempotencyKey' }],
-      ['cancel an unknown contract', CANCEL, { externalRef: 'C-404', idempotencyKey: 'b7' }, 'cancelContract', { __typename: 'NotFoundError' }],
-      ['cancel a malformed id', CANCEL, { contractId: '123', idempotencyKey: 'b8' }, 'cancelContract', { __typename: 'ValidationError', field: 'contractId' }],
-      ['register 18 months', REGISTER, { memberId, externalRef: 'C-2', plan: 'p', startsAt: STARTS, termMonths: 18 }, 'registerContract', { __typename: 'ValidationError', field: 'termMonths' }],
-      ['register for a malformed member', REGISTER, { memberId: 'x', externalRef: 'C-2', plan: 'p', startsAt: STARTS, termMonths: 12 }, 'registerContract', { __typename: 'ValidationError', field: 'memberId' }],
-      ['register for an unknown member', REGISTER, { memberId: '00000000-0000-4000-8000-000000000000', externalRef: 'C-2', plan: 'p', startsAt: STARTS, termMonths: 12 }, 'registerContract', { __typename: 'NotFoundError', entity: 'Member' }],
-      ['register a taken reference', REGISTER, { memberId, externalRef: 'C-1', plan: 'other', startsAt: STARTS, termMonths: 12 }, 'registerContract', { __typename: 'AlreadyExistsError', field: 'externalRef' }],
+      [
+        'extend 18 months',
+        EXTEND,
+        { contractId, termMonths: 18, idempotencyKey: 'b1' },
+        'extendContract',
+        { __typename: 'ValidationError', field: 'termMonths' },
+      ],
+      [
+        'extend a malformed id',
+        EXTEND,
+        { contractId: 'nope', termMonths: 12, idempotencyKey: 'b2' },
+        'extendContract',
+        { __typename: 'ValidationError', field: 'contractId' },
+      ],
+      [
+        'extend a member id',
+        EXTEND,
+        { contractId: encodeGlobalID('Member', memberId), termMonths: 12, idempotencyKey: 'b3' },
+        'extendContract',
+        { __typename: 'ValidationError', field: 'contractId' },
+      ],
+      [
+        'extend an unknown contract',
+        EXTEND,
+        { contractId: encodeGlobalID('Contract', '00000000-0000-4000-8000-000000000000'), termMonths: 12, idempotencyKey: 'b4' },
+        'extendContract',
+        { __typename: 'NotFoundError', entity: 'Contract' },
+      ],
+      [
+        'extend an unknown reference',
+        EXTEND,
+        { externalRef: 'C-404', termMonths: 12, idempotencyKey: 'b5' },
+        'extendContract',
+        { __typename: 'NotFoundError', entity: 'Contract' },
+      ],
+      [
+        'extend without a contract',
+        EXTEND,
+        { termMonths: 12, idempotencyKey: 'b6' },
+        'extendContract',
+        { __typename: 'ValidationError', field: 'contractId' },
+      ],
+      [
+        'extend with a bad key',
+        EXTEND,
+        { contractId, termMonths: 12, idempotencyKey: '' },
+        'extendContract',
+        { __typename: 'ValidationError', field: 'idempotencyKey' },
+      ],
+      [
+        'cancel an unknown contract',
+        CANCEL,
+        { externalRef: 'C-404', idempotencyKey: 'b7' },
+        'cancelContract',
+        { __typename: 'NotFoundError' },
+      ],
+      [
+        'cancel a malformed id',
+        CANCEL,
+        { contractId: '123', idempotencyKey: 'b8' },
+        'cancelContract',
+        { __typename: 'ValidationError', field: 'contractId' },
+      ],
+      [
+        'register 18 months',
+        REGISTER,
+        { memberId, externalRef: 'C-2', plan: 'p', startsAt: STARTS, termMonths: 18 },
+        'registerContract',
+        { __typename: 'ValidationError', field: 'termMonths' },
+      ],
+      [
+        'register for a malformed member',
+        REGISTER,
+        { memberId: 'x', externalRef: 'C-2', plan: 'p', startsAt: STARTS, termMonths: 12 },
+        'registerContract',
+        { __typename: 'ValidationError', field: 'memberId' },
+      ],
+      [
+        'register for an unknown member',
+        REGISTER,
+        { memberId: '00000000-0000-4000-8000-000000000000', externalRef: 'C-2', plan: 'p', startsAt: STARTS, termMonths: 12 },
+        'registerContract',
+        { __typename: 'NotFoundError', entity: 'Member' },
+      ],
+      [
+        'register a taken reference',
+        REGISTER,
+        { memberId, externalRef: 'C-1', plan: 'other', startsAt: STARTS, termMonths: 12 },
+        'registerContract',
+        { __typename: 'AlreadyExistsError', field: 'externalRef' },
+      ],
     ];
     for (const [label, query, input, field, expected] of cases) {
       const result = await app.gql(query, { i: input }, billing);

@@ -177,7 +177,9 @@ describe('the database refuses what the rules refuse', () => {
         INSERT INTO contract_renewals (contract_id, sequence, term_months, previous_ends_at, new_ends_at, requested_type, requested_by)
         VALUES (${contractId}::uuid, ${sequence}, 12, ${previousEndsAt}, ${newEndsAt}, 'API_KEY', 'x')`;
     await row(1, contract.endsAt, addMonths(contract.endsAt, 12));
-    await expect(row(2, contract.endsAt, addMonths(contract.endsAt, 12))).rejects.toThrow(/contract_renewals_contract_id_previous_ends_at_key/);
+    await expect(row(2, contract.endsAt, addMonths(contract.endsAt, 12))).rejects.toThrow(
+      /contract_renewals_contract_id_previous_ends_at_key/,
+    );
     await expect(row(3, addMonths(contract.endsAt, 60), addMonths(contract.endsAt, 72))).rejects.toThrow(/contract_renewals_horizon/);
   });
 });

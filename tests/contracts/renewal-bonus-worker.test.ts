@@ -59,7 +59,6 @@ afterAll(async () => {
 beforeEach(async () => resetDatabase(prisma));
 afterEach(async () => expectLedgerConsistent(prisma));
 
-
 const completed = (eventId: string) => () =>
   prisma.outboxEvent.findUnique({ where: { id: eventId } }).then((event) => event?.completedAt ?? null);
 
@@ -84,7 +83,11 @@ describe('renewal bonus through BullMQ', () => {
       // Two earlier renewals, then the 24-month one, sent five times at once.
       // Each a year after the one before, when the term comes up for renewal.
       for (const [index, key] of ['r1', 'r2'].entries()) {
-        const { renewalId } = await extendContract(monthsLater(api, 12 * index), { contractId, termMonths: 12, idempotencyKey: key }, billing);
+        const { renewalId } = await extendContract(
+          monthsLater(api, 12 * index),
+          { contractId, termMonths: 12, idempotencyKey: key },
+          billing,
+        );
         await until(completed(renewalId));
       }
       const third = monthsLater(api, 24);

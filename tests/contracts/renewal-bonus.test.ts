@@ -160,9 +160,7 @@ describe('extensions', () => {
     for (let term = 0; term < 6; term++) {
       const months = term % 2 ? 24 : 12;
       const when = addDays(endsAt, -30);
-      const raced = await Promise.allSettled(
-        Array.from({ length: 4 }, (_, i) => extend(contractId, months, `ext-${term}-${i}`, when)),
-      );
+      const raced = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => extend(contractId, months, `ext-${term}-${i}`, when)));
       expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       for (const refused of raced.filter((r) => r.status === 'rejected')) {
         expect(refused.reason).toMatchObject({ code: 'CONTRACT_NOT_UP_FOR_RENEWAL', endsAt: addMonths(endsAt, months) });
@@ -186,9 +184,9 @@ describe('extensions', () => {
       code: 'NOT_FOUND',
       entity: 'Contract',
     });
-    await expect(
-      extendContract(at(T0), { externalRef: 'nope', termMonths: 12, idempotencyKey: 'e-1' }, billing),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(extendContract(at(T0), { externalRef: 'nope', termMonths: 12, idempotencyKey: 'e-1' }, billing)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
     await expect(
       extendContract(at(T0), { contractId, externalRef: 'C-1', termMonths: 12, idempotencyKey: 'e-1' }, billing),
     ).rejects.toMatchObject({ code: 'VALIDATION', field: 'contractId' });
@@ -279,7 +277,12 @@ describe('cancellation and clawback', () => {
 
     const reversals = await prisma.ledgerEntry.findMany({ where: { memberId, kind: 'REVERSAL' } });
     expect(reversals).toHaveLength(1);
-    expect(reversals[0]).toMatchObject({ amount: -500, causeType: 'CONTRACT', causeRef: renewalId, idempotencyKey: `renewal-clawback:${renewalId}` });
+    expect(reversals[0]).toMatchObject({
+      amount: -500,
+      causeType: 'CONTRACT',
+      causeRef: renewalId,
+      idempotencyKey: `renewal-clawback:${renewalId}`,
+    });
     expect((await memberOf(memberId)).availablePoints).toBe(0);
     const renewal = await prisma.contractRenewal.findUniqueOrThrow({ where: { id: renewalId } });
     expect(renewal.clawedBackAt).toEqual(when);
@@ -365,9 +368,10 @@ describe('cancellation and clawback', () => {
 
   it('an expired contract cannot be cancelled', async () => {
     const { contractId } = await memberWithContract('BRONZE');
-    await expect(
-      cancelContract(at(addMonths(STARTS, 13)), { contractId, idempotencyKey: 'c' }, billing),
-    ).rejects.toMatchObject({ code: 'CONTRACT_NOT_ACTIVE', status: 'EXPIRED' });
+    await expect(cancelContract(at(addMonths(STARTS, 13)), { contractId, idempotencyKey: 'c' }, billing)).rejects.toMatchObject({
+      code: 'CONTRACT_NOT_ACTIVE',
+      status: 'EXPIRED',
+    });
     expect((await prisma.contract.findUniqueOrThrow({ where: { id: contractId } })).status).toBe('ACTIVE');
   });
 });

@@ -11,7 +11,6 @@ import { until } from '../support/until.js';
 const prisma = createTestPrisma(2);
 afterAll(async () => prisma.$disconnect());
 
-
 describe('a connection broken while checked out', () => {
   it('fails the transaction that holds it, not the process, and the pool goes on with a new connection', async () => {
     const admin = new pg.Client({ connectionString: testDatabaseUrl() });

@@ -143,12 +143,14 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   {
     change: 'an index sort order',
     edit: (s) => s.replace('@@index([memberId, createdAt(sort: Desc)])', '@@index([memberId, createdAt])'),
-    expected: 'index ledger_entries.ledger_entries_member_id_created_at_idx (member_id, created_at): sort order is (ASC, DESC), the schema wants (ASC, ASC)',
+    expected:
+      'index ledger_entries.ledger_entries_member_id_created_at_idx (member_id, created_at): sort order is (ASC, DESC), the schema wants (ASC, ASC)',
   },
   {
     change: 'an index name (map)',
     edit: (s) => s.replace('@@index([memberId, expiresAt])', '@@index([memberId, expiresAt], map: "point_lots_expiry_idx")'),
-    expected: 'index point_lots.point_lots_expiry_idx (member_id, expires_at): missing from the database (an index on those columns is named point_lots_member_id_expires_at_idx)',
+    expected:
+      'index point_lots.point_lots_expiry_idx (member_id, expires_at): missing from the database (an index on those columns is named point_lots_member_id_expires_at_idx)',
   },
   {
     change: 'an onDelete action',
@@ -201,7 +203,7 @@ describe('compareSchemaToDatabase', () => {
 
     it('reports every change', async () => {
       expect(await compareSchemaToDatabase(schema, url)).toEqual([
-        'column members.locale: has no default, the schema wants \'en\'',
+        "column members.locale: has no default, the schema wants 'en'",
         'column members.nickname: exists in the database but not in the schema',
         'foreign key point_orders.point_orders_lot_id_fkey (lot_id) -> point_lots: missing from the database',
         'index members.members_status_idx (status): missing from the database',

@@ -4,13 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_MIGRATIONS_DIR,
-  MigrationError,
-  applyMigrations,
-  migrationStatus,
-  readMigrationFiles,
-} from '../../src/db/migrate.js';
+import { DEFAULT_MIGRATIONS_DIR, MigrationError, applyMigrations, migrationStatus, readMigrationFiles } from '../../src/db/migrate.js';
 import { databaseUrlFor, dropTestDatabase, scratchDatabaseName } from '../support/db.js';
 
 const created: string[] = [];
@@ -56,8 +50,7 @@ interface MigrationRow {
   started_at: Date;
   applied_steps_count: number;
 }
-const migrationRows = (url: string) =>
-  query<MigrationRow>(url, 'SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name');
+const migrationRows = (url: string) => query<MigrationRow>(url, 'SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name');
 
 afterEach(async () => {
   for (const name of created.splice(0)) await dropTestDatabase(name);

@@ -55,7 +55,13 @@ const REPORT_FAILURE = `mutation($i: ReportServiceFailureInput!) { reportService
 function failureReporter(args: { port: () => number; token: string; members: string[]; prefix: string; failureIds: Map<number, string> }) {
   return async (i: number): Promise<boolean> => {
     const answer = await gql(args.port(), args.token, REPORT_FAILURE, {
-      i: { memberId: args.members[i], type: 'LATE_DELIVERY', severity: 'LOW', orderRef: `${args.prefix}-order-${i}`, idempotencyKey: `${args.prefix}-${i}` },
+      i: {
+        memberId: args.members[i],
+        type: 'LATE_DELIVERY',
+        severity: 'LOW',
+        orderRef: `${args.prefix}-order-${i}`,
+        idempotencyKey: `${args.prefix}-${i}`,
+      },
     });
     const payload = answer.data?.reportServiceFailure as { __typename: string; failure?: { id: string } } | undefined;
     if (payload?.__typename !== 'ReportServiceFailurePayload' || !payload.failure) return false;
@@ -80,12 +86,16 @@ async function allCompensated(prisma: PrismaClient, timeoutMs = 60_000): Promise
 }
 
 /** Compensation vouchers per request: each of the `count` requests must own one failure with one voucher. */
-async function compensationTally(prisma: PrismaClient, args: { scenario: string; injected: string; count: number; prefix: string; failureIds: Map<number, string>; notes?: string }): Promise<Tally> {
+async function compensationTally(
+  prisma: PrismaClient,
+  args: { scenario: string; injected: string; count: number; prefix: string; failureIds: Map<number, string>; notes?: string },
+): Promise<Tally> {
   const failures = await prisma.serviceFailure.findMany({ select: { id: true, orderRef: true } });
   const vouchers = await prisma.voucher.groupBy({ by: ['causeRef'], where: { kind: 'COMPENSATION' }, _count: { _all: true } });
   const vouchersByFailure = new Map(vouchers.map((row) => [row.causeRef, row._count._all]));
   const failuresByOrder = new Map<string, string[]>();
-  for (const failure of failures) failuresByOrder.set(failure.orderRef ?? '', [...(failuresByOrder.get(failure.orderRef ?? '') ?? []), failure.id]);
+  for (const failure of failures)
+    failuresByOrder.set(failure.orderRef ?? '', [...(failuresByOrder.get(failure.orderRef ?? '') ?? []), failure.id]);
 
   let lost = 0;
   let doubled = 0;
@@ -96,7 +106,16 @@ async function compensationTally(prisma: PrismaClient, args: { scenario: string;
     if (grants > 1 || recorded.length > 1) doubled += 1;
   }
   const found = [...vouchersByFailure.values()].reduce((sum, n) => sum + n, 0);
-  return { scenario: args.scenario, injected: args.injected, accepted: args.failureIds.size, expected: args.count, found, lost, doubled, notes: args.notes };
+  return {
+    scenario: args.scenario,
+    injected: args.injected,
+    accepted: args.failureIds.size,
+    expected: args.count,
+    found,
+    lost,
+    doubled,
+    notes: args.notes,
+  };
 }
 
 function expectClean(tally: Tally, gaveUp: number[] = []): void {
@@ -127,7 +146,9 @@ describe('fault scripts', () => {
         });
         const payload = answer.data?.earnPoints as { __typename?: string; message?: string } | undefined;
         if (payload?.__typename === 'EarnPointsPayload') return true;
-        const why = payload?.__typename ? `${payload.__typename}: ${payload.message}` : answer.errors?.[0]?.message ?? `HTTP ${answer.status}`;
+        const why = payload?.__typename
+          ? `${payload.__typename}: ${payload.message}`
+          : (answer.errors?.[0]?.message ?? `HTTP ${answer.status}`);
         refusals.set(why, (refusals.get(why) ?? 0) + 1);
         return false;
       },
@@ -255,10 +276,19 @@ describe('fault scripts', () => {
     const port = await freePort();
     await startApiProcess(scenario, port);
     const failureIds = new Map<number, string>();
-    const accepted = await burst({ count: COUNT, clients: 8, send: failureReporter({ port: () => port, token, members, prefix: 'wkill', failureIds }) });
+    const accepted = await burst({
+      count: COUNT,
+      clients: 8,
+      send: failureReporter({ port: () => port, token, members, prefix: 'wkill', failureIds }),
+    });
 
     const first = await startWorkerProcess(scenario);
-    await waitFor('a fifth of the batch compensated', async () => (await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } })) >= COUNT / 5, 60_000, 20);
+    await waitFor(
+      'a fifth of the batch compensated',
+      async () => (await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } })) >= COUNT / 5,
+      60_000,
+      20,
+    );
     first.kill('SIGKILL');
     await first.exited;
     const atKill = await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } });
@@ -276,44 +306,57 @@ describe('fault scripts', () => {
     );
   });
 
-  it('SIGTERM with jobs in flight: the worker finishes its running jobs, exits 0, and nothing is lost or doubled', { timeout: 150_000 }, async () => {
-    const { scenario, prisma } = await setUp('sigterm');
-    const COUNT = 200;
-    const members = await enrollMembers(prisma, 'term', COUNT);
-    const token = await apiKey(prisma, ['failures:report']);
-    const port = await freePort();
-    await startApiProcess(scenario, port);
-    const failureIds = new Map<number, string>();
-    const accepted = await burst({ count: COUNT, clients: 8, send: failureReporter({ port: () => port, token, members, prefix: 'term', failureIds }) });
+  it(
+    'SIGTERM with jobs in flight: the worker finishes its running jobs, exits 0, and nothing is lost or doubled',
+    { timeout: 150_000 },
+    async () => {
+      const { scenario, prisma } = await setUp('sigterm');
+      const COUNT = 200;
+      const members = await enrollMembers(prisma, 'term', COUNT);
+      const token = await apiKey(prisma, ['failures:report']);
+      const port = await freePort();
+      await startApiProcess(scenario, port);
+      const failureIds = new Map<number, string>();
+      const accepted = await burst({
+        count: COUNT,
+        clients: 8,
+        send: failureReporter({ port: () => port, token, members, prefix: 'term', failureIds }),
+      });
 
-    const redis = new Redis(scenario.redisUrl, { maxRetriesPerRequest: null });
-    const queue = new Queue('compensation', { connection: redis, prefix: scenario.queuePrefix });
-    cleanups.push(async () => {
-      await queue.close();
-      redis.disconnect();
-    });
-    const first = await startWorkerProcess(scenario);
-    await waitFor('the first compensations', async () => (await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } })) >= 10, 60_000, 20);
-    const inFlight = (await queue.getJobCounts('active')).active ?? 0;
-    first.kill('SIGTERM');
-    const exit = await first.exited;
-    const atStop = await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } });
-    // Graceful: the running jobs finished; none was left active for the stalled-job check to recover.
-    const leftActive = (await queue.getJobCounts('active')).active ?? 0;
+      const redis = new Redis(scenario.redisUrl, { maxRetriesPerRequest: null });
+      const queue = new Queue('compensation', { connection: redis, prefix: scenario.queuePrefix });
+      cleanups.push(async () => {
+        await queue.close();
+        redis.disconnect();
+      });
+      const first = await startWorkerProcess(scenario);
+      await waitFor(
+        'the first compensations',
+        async () => (await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } })) >= 10,
+        60_000,
+        20,
+      );
+      const inFlight = (await queue.getJobCounts('active')).active ?? 0;
+      first.kill('SIGTERM');
+      const exit = await first.exited;
+      const atStop = await prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } });
+      // Graceful: the running jobs finished; none was left active for the stalled-job check to recover.
+      const leftActive = (await queue.getJobCounts('active')).active ?? 0;
 
-    await startWorkerProcess(scenario);
-    await allCompensated(prisma);
-    const tally = await compensationTally(prisma, {
-      scenario: 'SIGTERM with jobs in flight',
-      injected: `SIGTERM to the worker process with ${inFlight} jobs active (${atStop}/${COUNT} compensated when it had exited); worker started again`,
-      count: COUNT,
-      prefix: 'term',
-      failureIds,
-      notes: `worker exit ${exit.code ?? exit.signal}, jobs left active ${leftActive}`,
-    });
-    expectClean(tally, accepted.gaveUp);
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(leftActive).toBe(0);
-    expect(inFlight).toBeGreaterThan(0); // the stop came with jobs running
-  });
+      await startWorkerProcess(scenario);
+      await allCompensated(prisma);
+      const tally = await compensationTally(prisma, {
+        scenario: 'SIGTERM with jobs in flight',
+        injected: `SIGTERM to the worker process with ${inFlight} jobs active (${atStop}/${COUNT} compensated when it had exited); worker started again`,
+        count: COUNT,
+        prefix: 'term',
+        failureIds,
+        notes: `worker exit ${exit.code ?? exit.signal}, jobs left active ${leftActive}`,
+      });
+      expectClean(tally, accepted.gaveUp);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(leftActive).toBe(0);
+      expect(inFlight).toBeGreaterThan(0); // the stop came with jobs running
+    },
+  );
 });

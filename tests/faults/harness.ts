@@ -76,14 +76,23 @@ export async function freshDatabase(stack: Stack, name: string): Promise<{ url: 
 }
 
 export async function apiKey(prisma: PrismaClient, scopes: ApiKeyScope[]): Promise<string> {
-  return (await createApiKey({ prisma, logger }, { name: 'fault script', scopes }, { actor: { type: 'SYSTEM', id: 'faults' }, role: 'ADMIN' })).token;
+  return (
+    await createApiKey({ prisma, logger }, { name: 'fault script', scopes }, { actor: { type: 'SYSTEM', id: 'faults' }, role: 'ADMIN' })
+  ).token;
 }
 
 export async function enrollMembers(prisma: PrismaClient, prefix: string, count: number): Promise<string[]> {
   await prisma.member.createMany({
-    data: Array.from({ length: count }, (_, i) => ({ externalId: `${prefix}-${i}`, email: `${prefix}-${i}@example.com`, name: `${prefix} ${i}` })),
+    data: Array.from({ length: count }, (_, i) => ({
+      externalId: `${prefix}-${i}`,
+      email: `${prefix}-${i}@example.com`,
+      name: `${prefix} ${i}`,
+    })),
   });
-  const members = await prisma.member.findMany({ where: { externalId: { startsWith: `${prefix}-` } }, select: { id: true, externalId: true } });
+  const members = await prisma.member.findMany({
+    where: { externalId: { startsWith: `${prefix}-` } },
+    select: { id: true, externalId: true },
+  });
   const byExternal = new Map(members.map((member) => [member.externalId, member.id]));
   return Array.from({ length: count }, (_, i) => byExternal.get(`${prefix}-${i}`)!);
 }
@@ -112,7 +121,13 @@ function serviceEnv(scenario: Scenario): Record<string, string> {
 
 /** `npm run api` (src/main.ts, TREUE_ROLE=api) on `port`; resolves once it listens. */
 export async function startApiProcess(scenario: Scenario, port: number): Promise<ServiceProcess> {
-  const api = startServiceProcess('src/main.ts', { ...serviceEnv(scenario), TREUE_ROLE: 'api', PORT: String(port), HOST: '127.0.0.1', WEB_CONCURRENCY: '1' });
+  const api = startServiceProcess('src/main.ts', {
+    ...serviceEnv(scenario),
+    TREUE_ROLE: 'api',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    WEB_CONCURRENCY: '1',
+  });
   await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
   return api;
 }

@@ -9,15 +9,7 @@ import { findLedgerMismatches } from '../../src/domain/points/ledger-check.servi
 import { createReward } from '../../src/domain/rewards/rewards.service.js';
 import { testLogger } from '../support/app.js';
 import { resetDatabase } from '../support/db.js';
-import {
-  cloneWorld,
-  ms,
-  newMember,
-  plusMonths,
-  upcomingExpiries as modelExpiries,
-  voucherStatus,
-  type World,
-} from './ledger-model.js';
+import { cloneWorld, ms, newMember, plusMonths, upcomingExpiries as modelExpiries, voucherStatus, type World } from './ledger-model.js';
 import {
   ADMIN,
   adjustOp,
@@ -109,7 +101,10 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('redeem' as const),
       m: member,
-      points: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 300 }) }, { weight: 1, arbitrary: fc.integer({ min: 300, max: 6_000 }) }),
+      points: fc.oneof(
+        { weight: 3, arbitrary: fc.integer({ min: 1, max: 300 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 300, max: 6_000 }) },
+      ),
     }),
   },
   {
@@ -361,8 +356,14 @@ class ScenarioRun {
     this.count(a, outA, ' (raced)');
     this.count(b, outB, ' (raced)');
     const runs = [
-      [{ op: a, now: nowA, out: outA }, { op: b, now: nowB, out: outB }],
-      [{ op: b, now: nowB, out: outB }, { op: a, now: nowA, out: outA }],
+      [
+        { op: a, now: nowA, out: outA },
+        { op: b, now: nowB, out: outB },
+      ],
+      [
+        { op: b, now: nowB, out: outB },
+        { op: a, now: nowA, out: outA },
+      ],
     ];
     const fits: World[] = [];
     const misfits: string[] = [];
@@ -471,7 +472,10 @@ function formatMinutes(minutes: number): string {
 
 interface Snapshot {
   mismatches: unknown[];
-  members: Map<string, { status: string; tier: string; tierSince: number; lastActivityAt: number; available: number; pending: number; lifetime: number }>;
+  members: Map<
+    string,
+    { status: string; tier: string; tierSince: number; lastActivityAt: number; available: number; pending: number; lifetime: number }
+  >;
   lots: Map<string, string[]>;
   negativeLots: number;
   entries: Map<string, string[]>;
@@ -485,7 +489,15 @@ interface Snapshot {
   stock: number | null;
 }
 
-const lotLine = (l: { createdAt: number; points: number; remaining: number; availableAt: number; expiresAt: number; released: boolean; expired: boolean }) =>
+const lotLine = (l: {
+  createdAt: number;
+  points: number;
+  remaining: number;
+  availableAt: number;
+  expiresAt: number;
+  released: boolean;
+  expired: boolean;
+}) =>
   `lot of ${new Date(l.createdAt).toISOString()}: ${l.remaining}/${l.points} ${l.expired ? 'expired' : l.released ? 'available' : 'pending'} until ${new Date(l.expiresAt).toISOString()} (available from ${new Date(l.availableAt).toISOString()})`;
 const entryLine = (e: { kind: string; amount: number; at: number; actor: string }) =>
   `${e.kind} ${e.amount} at ${new Date(e.at).toISOString()} by ${e.actor}`;
@@ -500,14 +512,32 @@ async function readDatabase(prisma: PrismaClient, world: World, now: number, key
   const ids = world.members.map((m) => m.id);
   const contractIds = world.contracts.map((c) => c.id);
   // Nothing writes while the check reads: the reads may run side by side.
-  const [members, lots, entries, expiryLists, vouchers, gestures, renewals, contracts, [records], [reward], mismatches] =
-    await Promise.all([
+  const [members, lots, entries, expiryLists, vouchers, gestures, renewals, contracts, [records], [reward], mismatches] = await Promise.all(
+    [
       prisma.$queryRaw<
-        { id: string; status: string; tier: string; tier_since: Date; last_activity_at: Date; available: number; pending: number; lifetime: number }[]
+        {
+          id: string;
+          status: string;
+          tier: string;
+          tier_since: Date;
+          last_activity_at: Date;
+          available: number;
+          pending: number;
+          lifetime: number;
+        }[]
       >`SELECT id::text, status::text, tier::text, tier_since, last_activity_at, available_points AS available,
                pending_points AS pending, lifetime_points AS lifetime FROM members WHERE id = ANY(${ids}::uuid[])`,
       prisma.$queryRaw<
-        { member_id: string; points: number; remaining: number; created_at: Date; available_at: Date; expires_at: Date; released: boolean; expired: boolean }[]
+        {
+          member_id: string;
+          points: number;
+          remaining: number;
+          created_at: Date;
+          available_at: Date;
+          expires_at: Date;
+          released: boolean;
+          expired: boolean;
+        }[]
       >`SELECT member_id::text, points, remaining, created_at, available_at, expires_at,
                released_at IS NOT NULL AS released, expired_at IS NOT NULL AS expired
         FROM point_lots WHERE member_id = ANY(${ids}::uuid[])`,
@@ -527,27 +557,46 @@ async function readDatabase(prisma: PrismaClient, world: World, now: number, key
       prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM idempotency_records WHERE key LIKE ${keys}`,
       prisma.$queryRaw<{ stock: number | null }[]>`SELECT stock FROM rewards WHERE id = ${world.reward.id}::uuid`,
       findLedgerMismatches({ prisma }),
-    ]);
-  const expiries = new Map(
-    ids.map((id, i) => [id, JSON.stringify(expiryLists[i]!.map((e) => [e.expiresAt.toISOString(), e.points]))]),
+    ],
   );
+  const expiries = new Map(ids.map((id, i) => [id, JSON.stringify(expiryLists[i]!.map((e) => [e.expiresAt.toISOString(), e.points]))]));
   const memberIndex = new Map(world.members.map((m, i) => [m.id, i]));
   return {
     mismatches,
     members: new Map(
       members.map((r) => [
         r.id,
-        { status: r.status, tier: r.tier, tierSince: ms(r.tier_since), lastActivityAt: ms(r.last_activity_at), available: r.available, pending: r.pending, lifetime: r.lifetime },
+        {
+          status: r.status,
+          tier: r.tier,
+          tierSince: ms(r.tier_since),
+          lastActivityAt: ms(r.last_activity_at),
+          available: r.available,
+          pending: r.pending,
+          lifetime: r.lifetime,
+        },
       ]),
     ),
     lots: groupBy(
       lots,
       (l) => l.member_id,
       (l) =>
-        lotLine({ createdAt: ms(l.created_at), points: l.points, remaining: l.remaining, availableAt: ms(l.available_at), expiresAt: ms(l.expires_at), released: l.released, expired: l.expired }),
+        lotLine({
+          createdAt: ms(l.created_at),
+          points: l.points,
+          remaining: l.remaining,
+          availableAt: ms(l.available_at),
+          expiresAt: ms(l.expires_at),
+          released: l.released,
+          expired: l.expired,
+        }),
     ),
     negativeLots: lots.filter((l) => l.remaining < 0 || l.remaining > l.points).length,
-    entries: groupBy(entries, (e) => e.member_id, (e) => entryLine({ kind: e.kind, amount: e.amount, at: ms(e.created_at), actor: e.actor })),
+    entries: groupBy(
+      entries,
+      (e) => e.member_id,
+      (e) => entryLine({ kind: e.kind, amount: e.amount, at: ms(e.created_at), actor: e.actor }),
+    ),
     keys: entries.map((e) => e.idempotency_key),
     expiries,
     vouchers: vouchers
@@ -586,7 +635,15 @@ function compare(db: Snapshot, world: World, now: number): string[] {
       continue;
     }
     if (row.available < 0 || row.pending < 0 || row.lifetime < 0) diffs.push(`member m${i} has a negative balance: ${JSON.stringify(row)}`);
-    const expected = { status: m.status, tier: m.tier, tierSince: m.tierSince, lastActivityAt: m.lastActivityAt, available: m.available, pending: m.pending, lifetime: m.lifetime };
+    const expected = {
+      status: m.status,
+      tier: m.tier,
+      tierSince: m.tierSince,
+      lastActivityAt: m.lastActivityAt,
+      available: m.available,
+      pending: m.pending,
+      lifetime: m.lifetime,
+    };
     for (const field of Object.keys(expected) as (keyof typeof expected)[]) {
       if (row[field] !== expected[field]) {
         const show = (v: string | number) => (field === 'tierSince' || field === 'lastActivityAt' ? new Date(v).toISOString() : String(v));
@@ -596,7 +653,8 @@ function compare(db: Snapshot, world: World, now: number): string[] {
     compareLists(`member m${i} lots`, db.lots.get(m.id) ?? [], m.lots.map(lotLine).sort(), diffs);
     compareLists(`member m${i} ledger entries`, db.entries.get(m.id) ?? [], m.entries.map(entryLine).sort(), diffs);
     const expiries = JSON.stringify(modelExpiries(m).map((e) => [new Date(e.expiresAt).toISOString(), e.points]));
-    if (db.expiries.get(m.id) !== expiries) diffs.push(`member m${i} upcoming expiries: database ${db.expiries.get(m.id)}, model ${expiries}`);
+    if (db.expiries.get(m.id) !== expiries)
+      diffs.push(`member m${i} upcoming expiries: database ${db.expiries.get(m.id)}, model ${expiries}`);
   }
   for (const [key, effects] of Object.entries(world.effects)) {
     const found = db.keys.filter((k) => k.endsWith(key)).length;
@@ -607,7 +665,12 @@ function compare(db: Snapshot, world: World, now: number): string[] {
   compareLists(
     'vouchers',
     db.vouchers,
-    world.vouchers.map((v) => `${v.code} m${v.member} ${v.kind} ${(v.cents / 100).toFixed(2)} ${voucherStatus(v, now)} until ${new Date(v.expiresAt).toISOString()}`).sort(),
+    world.vouchers
+      .map(
+        (v) =>
+          `${v.code} m${v.member} ${v.kind} ${(v.cents / 100).toFixed(2)} ${voucherStatus(v, now)} until ${new Date(v.expiresAt).toISOString()}`,
+      )
+      .sort(),
     diffs,
   );
   compareLists('goodwill gestures', db.gestures, world.gestures.map((g) => `${g.id} ${g.status}`).sort(), diffs);

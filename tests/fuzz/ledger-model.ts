@@ -178,7 +178,9 @@ export function settlementDue(member: MemberModel, now: number): boolean {
 export function takeLots(member: MemberModel, points: number, now: number, first: number | null = null) {
   const candidates = member.lots
     .filter((lot) => lot.remaining > 0 && !lot.expired && (lot.createdAt === first || (lot.released && lot.expiresAt > now)))
-    .sort((a, b) => Number(b.createdAt === first) - Number(a.createdAt === first) || a.expiresAt - b.expiresAt || a.createdAt - b.createdAt);
+    .sort(
+      (a, b) => Number(b.createdAt === first) - Number(a.createdAt === first) || a.expiresAt - b.expiresAt || a.createdAt - b.createdAt,
+    );
   const taken = { fromAvailable: 0, fromPending: 0 };
   let left = points;
   for (const lot of candidates) {

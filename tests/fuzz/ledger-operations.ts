@@ -87,9 +87,7 @@ export const SUPERVISOR: Caller = { actor: { type: 'STAFF', id: 'fuzz-supervisor
 export const actorOf = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
 
 /** What a call did: its answer, or the code of its typed error (UNEXPECTED for anything else). */
-export type Outcome =
-  | { ok: true; value: Record<string, unknown> }
-  | { ok: false; code: string; detail: string | null };
+export type Outcome = { ok: true; value: Record<string, unknown> } | { ok: false; code: string; detail: string | null };
 
 /** What the model expects of a call. `answer` lists the fields it can predict. */
 export type Expected =
@@ -589,9 +587,7 @@ export function redeemVoucherOp(world: World, voucherIndex: number, asMember: nu
     label: `voucher v${voucherIndex} (of m${owner}) redeemed for m${asMember} on ${money(cents)} [${key}]`,
     keyed: true,
     run: (system, deps) =>
-      attempt(() =>
-        system.redeemVoucher(deps, { code, orderRef, orderTotal: money(cents), memberId, idempotencyKey: key }, STOREFRONT),
-      ),
+      attempt(() => system.redeemVoucher(deps, { code, orderRef, orderTotal: money(cents), memberId, idempotencyKey: key }, STOREFRONT)),
     predict: (w, now, actual) =>
       once(w, `redeemVoucher:${code}`, key, { orderRef, cents, memberId }, actual, () => {
         const voucher = w.vouchers.find((v) => v.code === code)!;

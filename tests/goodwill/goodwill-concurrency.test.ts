@@ -117,11 +117,7 @@ describe('goodwill under concurrency', () => {
 
     const results = await Promise.all(
       Array.from({ length: 10 }, async (_, i) =>
-        app.gql(
-          APPROVE,
-          { input: { gestureId, idempotencyKey: `approve-${i}` } },
-          await app.staffToken('SUPERVISOR', `supervisor-${i}`),
-        ),
+        app.gql(APPROVE, { input: { gestureId, idempotencyKey: `approve-${i}` } }, await app.staffToken('SUPERVISOR', `supervisor-${i}`)),
       ),
     );
 

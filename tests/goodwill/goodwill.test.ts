@@ -151,7 +151,9 @@ describe('issueGoodwill within and above authority', () => {
     expect((await give(endOfJanuary, '0.01')).status).toBe('PENDING_APPROVAL');
     expect((await give(endOfJanuary, '0.01')).status).toBe('PENDING_APPROVAL');
     // Another agent has their own budget.
-    expect((await issueGoodwill(at(endOfJanuary), gesture('1.00'), { actor: { type: 'STAFF', id: 'agent-n' }, role: 'AGENT' })).status).toBe('GRANTED');
+    expect(
+      (await issueGoodwill(at(endOfJanuary), gesture('1.00'), { actor: { type: 'STAFF', id: 'agent-n' }, role: 'AGENT' })).status,
+    ).toBe('GRANTED');
     // A new month, a new budget.
     expect((await give(new Date('2026-02-01T00:00:00.000Z'), '25.00')).status).toBe('GRANTED');
     const held = await prisma.goodwillAuditEntry.findMany({ where: { action: 'HELD_FOR_APPROVAL' } });
@@ -220,7 +222,12 @@ describe('approval and rejection', () => {
     expect(approved.data?.approveGoodwill).toMatchObject({
       __typename: 'ApproveGoodwillPayload',
       status: 'GRANTED',
-      gesture: { status: 'GRANTED', decidedBy: 'supervisor-1', decisionNote: 'long-standing customer', voucher: { id: expect.any(String) } },
+      gesture: {
+        status: 'GRANTED',
+        decidedBy: 'supervisor-1',
+        decisionNote: 'long-standing customer',
+        voucher: { id: expect.any(String) },
+      },
     });
     expect(await app.gql(APPROVE, { input }, supervisor)).toEqual(approved);
 
@@ -448,7 +455,11 @@ describe('audit trail and reads', () => {
     const notes = await app.gql('{ me { goodwillGestures { edges { node { note audit { action } } } } } }', {}, token);
     expect(notes.data?.me.goodwillGestures.edges[0].node).toEqual({ note: null, audit: null });
 
-    const other = await app.gql(`query($id: ID!) { node(id: $id) { ... on GoodwillGesture { points } } }`, { id: theirs.gesture.id }, token);
+    const other = await app.gql(
+      `query($id: ID!) { node(id: $id) { ... on GoodwillGesture { points } } }`,
+      { id: theirs.gesture.id },
+      token,
+    );
     expect(other.data?.node ?? null).toBeNull();
     expect(JSON.stringify(other)).not.toContain('200');
     const viaMember = await app.gql(
@@ -459,7 +470,11 @@ describe('audit trail and reads', () => {
     expect(JSON.stringify(viaMember.data)).not.toContain('200');
 
     const shop = await app.apiKeyToken(['members:read']);
-    const byShop = await app.gql(`query($id: ID!) { member(id: $id) { id goodwillGestures { edges { node { points } } } } }`, { id: m2 }, shop);
+    const byShop = await app.gql(
+      `query($id: ID!) { member(id: $id) { id goodwillGestures { edges { node { points } } } } }`,
+      { id: m2 },
+      shop,
+    );
     expect(byShop.data?.member).toEqual({ id: encodeGlobalID('Member', m2), goodwillGestures: null });
   });
 });

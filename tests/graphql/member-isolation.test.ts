@@ -32,7 +32,8 @@ let seed: Seeder;
 let a: { id: string; token: string };
 let b: Subject['member'] & { entryId: string };
 
-const MEMBER_FIELDS = 'id externalId email name balance { available pending } ledger { edges { node { id amount member { id email } } } } tierProgress { qualifyingPoints } tierHistory { edges { node { id } } } vouchers { edges { node { id code } } } activeVouchers { id code } atRisk serviceFailures { edges { node { id orderRef } } }';
+const MEMBER_FIELDS =
+  'id externalId email name balance { available pending } ledger { edges { node { id amount member { id email } } } } tierProgress { qualifyingPoints } tierHistory { edges { node { id } } } vouchers { edges { node { id code } } } activeVouchers { id code } atRisk serviceFailures { edges { node { id orderRef } } }';
 
 /** B's vouchers and redemptions, and the catalogue (which a member token must not change either). */
 async function vouchersAndRewards() {
@@ -68,11 +69,7 @@ beforeAll(async () => {
   const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
   const deps = { prisma, logger: testLogger };
   await earnPoints(deps, { memberId: aId, orderRef: 'a-order', orderTotal: '10', idempotencyKey: 'a1' }, storefront);
-  const earned = await earnPoints(
-    deps,
-    { memberId: bId, orderRef: 'b-order', orderTotal: '20', idempotencyKey: 'b1' },
-    storefront,
-  );
+  const earned = await earnPoints(deps, { memberId: bId, orderRef: 'b-order', orderTotal: '20', idempotencyKey: 'b1' }, storefront);
   a = { id: aId, token: await app.memberToken(aId) };
   b = { id: bId, externalId: 'cust-b', email: 'b@example.com', entryId: earned.entryId! };
 });
@@ -125,7 +122,7 @@ describe('a member token cannot reach another member', () => {
     }
   });
 
-  it("a member sees their own ledger and balance through `me`", async () => {
+  it('a member sees their own ledger and balance through `me`', async () => {
     const response = await app.gql(`{ me { balance { pending } ledger { edges { node { amount member { email } } } } } }`, {}, a.token);
     expect(response.errors).toBeUndefined();
     expect(response.data?.me.balance.pending).toBe(10);
@@ -155,7 +152,10 @@ function withTargetsNamed(answer: unknown, targets: Targets): string {
 describe('a member token cannot tell whether another member’s data exists (issue 9, hole 11)', () => {
   // Every probe aimed at B's data is sent again at the same kind of target that does not exist
   // (missingTargets): status, typename, code and message must be the same.
-  for (const [root, probesByField] of [['Query', QUERY_PROBES], ['Mutation', MUTATION_PROBES]] as const) {
+  for (const [root, probesByField] of [
+    ['Query', QUERY_PROBES],
+    ['Mutation', MUTATION_PROBES],
+  ] as const) {
     it(`every ${root} field answers the same for B's data as for data that does not exist`, async () => {
       const oracles: string[] = [];
       for (const [field, probes] of Object.entries(probesByField)) {
@@ -164,10 +164,7 @@ describe('a member token cannot tell whether another member’s data exists (iss
           const missing = missingTargets(targets);
           const existing = probe.operation(targets);
           const absent = probe.operation(missing);
-          const [ofB, ofNobody] = [
-            await sendAsA(existing.query, existing.variables),
-            await sendAsA(absent.query, absent.variables),
-          ];
+          const [ofB, ofNobody] = [await sendAsA(existing.query, existing.variables), await sendAsA(absent.query, absent.variables)];
           const seen = withTargetsNamed(ofB, targets);
           const unseen = withTargetsNamed(ofNobody, missing);
           if (seen !== unseen) oracles.push(`${field}#${index}: ${seen} ≠ ${unseen}`);

@@ -42,11 +42,7 @@ async function memberWithHistory(count: number): Promise<string> {
   const memberId = await app.enroll();
   const deps = { prisma, logger: testLogger };
   for (let i = 0; i < count; i++) {
-    await earnPoints(
-      deps,
-      { memberId, orderRef: `o-${i}`, orderTotal: '150.00', idempotencyKey: `e-${memberId}-${i}` },
-      storefront,
-    );
+    await earnPoints(deps, { memberId, orderRef: `o-${i}`, orderTotal: '150.00', idempotencyKey: `e-${memberId}-${i}` }, storefront);
   }
   await prisma.$transaction(async (tx) => {
     for (let i = 0; i < count; i++) {

@@ -36,7 +36,10 @@ async function memberWithEverything(): Promise<string> {
     );
   }
   await adjustPoints(deps(), { memberId, points: 25, reason: 'goodwill by hand', idempotencyKey: 'adj-1' }, admin);
-  const issue = (value: Parameters<typeof issueVoucher>[1]['value'], extra: { minimumOrderValue?: string; issuedDaysAgo?: number; expiresInDays?: number } = {}) =>
+  const issue = (
+    value: Parameters<typeof issueVoucher>[1]['value'],
+    extra: { minimumOrderValue?: string; issuedDaysAgo?: number; expiresInDays?: number } = {},
+  ) =>
     issueVoucher(rawSql(prisma), {
       memberId,
       kind: 'GOODWILL',
@@ -52,7 +55,10 @@ async function memberWithEverything(): Promise<string> {
   const lapsed = await issue({ type: 'FIXED', amount: '7.25' }, { issuedDaysAgo: 9, expiresInDays: 1 });
   await prisma.voucher.update({ where: { id: lapsed.voucher.id }, data: { expiresAt: new Date(NOW.getTime() - DAY) } });
   const redeemed = await issue({ type: 'FIXED', amount: '10.00' }, { issuedDaysAgo: 5 });
-  await prisma.voucher.update({ where: { id: redeemed.voucher.id }, data: { status: 'REDEEMED', redeemedAt: new Date(NOW.getTime() - DAY) } });
+  await prisma.voucher.update({
+    where: { id: redeemed.voucher.id },
+    data: { status: 'REDEEMED', redeemedAt: new Date(NOW.getTime() - DAY) },
+  });
   const voided = await issue({ type: 'PERCENT', percent: 5 }, { issuedDaysAgo: 6 });
   await prisma.voucher.update({
     where: { id: voided.voucher.id },
@@ -153,7 +159,11 @@ describe('member(id) over GraphQL', () => {
   it('leaves cursors, last pages, other relations and nested relations to Prisma, with the same answers', async () => {
     const memberId = await memberWithEverything();
     const token = await app.apiKeyToken(['members:read', 'vouchers:redeem']);
-    const first = await app.gql(`query($id: ID!) { member(id: $id) { ledger(first: 2) { pageInfo { endCursor } } } }`, { id: memberId }, token);
+    const first = await app.gql(
+      `query($id: ID!) { member(id: $id) { ledger(first: 2) { pageInfo { endCursor } } } }`,
+      { id: memberId },
+      token,
+    );
     const after = first.data!.member.ledger.pageInfo.endCursor as string;
     const selections = [
       `ledger(first: 2, after: "${after}") { edges { node { amount note } } pageInfo { hasNextPage hasPreviousPage } }`,

@@ -1,18 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CALLER_KINDS,
-  PERMISSION_MATRIX,
-  type Access,
-  type CallerKind,
-  type RootType,
-} from '../../src/auth/permission-matrix.js';
+import { CALLER_KINDS, PERMISSION_MATRIX, type Access, type CallerKind, type RootType } from '../../src/auth/permission-matrix.js';
 import { API_KEY_SCOPES, type ApiKeyScope, type StaffRole } from '../../src/auth/principal.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { createTestApp, expectLedgerConsistent, type GraphQLResponse } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
-import { missingTargets, PROBES, Seeder, targetForms, type Operation, type Probe, type Subject, type Targets } from '../support/permission-probes.js';
+import {
+  missingTargets,
+  PROBES,
+  Seeder,
+  targetForms,
+  type Operation,
+  type Probe,
+  type Subject,
+  type Targets,
+} from '../support/permission-probes.js';
 
 /**
  * Every cell of src/auth/permission-matrix.ts through real requests: for each root
@@ -210,7 +213,8 @@ async function whoWrote(type: RootType, field: string, probe: Probe, refused: { 
     const before = await fingerprint();
     await check(type, field, probe, run, targets);
     const changed = changedTables(before, await fingerprint());
-    if (changed.length > 0) problems.push(`${run.kind}${run.other ? ' (another member’s)' : ''}: refused, yet wrote to ${changed.join(', ')}`);
+    if (changed.length > 0)
+      problems.push(`${run.kind}${run.other ? ' (another member’s)' : ''}: refused, yet wrote to ${changed.join(', ')}`);
   }
   return problems.length > 0 ? problems : ['a refused request wrote something, but none did when run alone'];
 }

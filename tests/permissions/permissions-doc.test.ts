@@ -12,7 +12,10 @@ describe('docs/permissions.md', () => {
   it('shows each field with one column per kind of caller', () => {
     const doc = printPermissionsDoc();
     const row = doc.split('\n').find((line) => line.startsWith('| `adjustPoints` |'))!;
-    const cells = row.split('|').slice(2, -2).map((cell) => cell.trim());
+    const cells = row
+      .split('|')
+      .slice(2, -2)
+      .map((cell) => cell.trim());
     expect(cells).toHaveLength(CALLER_KINDS.length);
     expect(cells).toEqual(CALLER_KINDS.map((kind) => (PERMISSION_MATRIX.Mutation.adjustPoints!.access[kind] === 'allow' ? '✓' : '–')));
   });

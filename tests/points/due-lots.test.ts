@@ -17,8 +17,10 @@ const { prisma, app } = useTestApp();
 const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
 
 const dueLots = async (now: Date) =>
-  (await prisma.$queryRaw<{ points: number }[]>`
-    SELECT lot.points FROM point_lots lot WHERE ${lotIsDue('lot', now)} ORDER BY lot.points`).map((lot) => lot.points);
+  (
+    await prisma.$queryRaw<{ points: number }[]>`
+    SELECT lot.points FROM point_lots lot WHERE ${lotIsDue('lot', now)} ORDER BY lot.points`
+  ).map((lot) => lot.points);
 
 /** The plan of `query` with sequential scans priced out, as text. */
 async function planOf(query: Prisma.Sql): Promise<string> {

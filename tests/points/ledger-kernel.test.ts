@@ -49,7 +49,11 @@ describe('statements per value-moving operation', () => {
     const { renewalId } = await extendContract(at(addDays(T0, 300)), { contractId, termMonths: 12, idempotencyKey: 'x-1' }, admin);
     counts.renewalBonus = await count(() => grantRenewalBonus(at(addDays(T0, 300)), renewalId));
     counts.cancelContract = await count(() => cancelContract(at(addDays(T0, 301)), { contractId, idempotencyKey: 'c-1' }, admin));
-    const { failureId } = await reportServiceFailure(later, { memberId, type: 'LATE_DELIVERY', severity: 'LOW', idempotencyKey: 'f-1' }, admin);
+    const { failureId } = await reportServiceFailure(
+      later,
+      { memberId, type: 'LATE_DELIVERY', severity: 'LOW', idempotencyKey: 'f-1' },
+      admin,
+    );
     counts.compensation = await count(() => compensateServiceFailure(later, failureId));
     counts.redeem = await count(() => redeemPoints(later, { memberId, points: 1, idempotencyKey: 'rd-1' }, admin));
     expect(counts).toEqual({

@@ -14,7 +14,6 @@ const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input)
   __typename ... on RefundOrderPayload { points pointsUnrecovered entry { id amount } }
   ... on Error { message code } } }`;
 
-
 const { prisma, app } = useTestApp();
 
 async function grant(memberId: string, points: number, key = `grant-${points}`) {
@@ -30,9 +29,7 @@ describe('points under concurrency', () => {
     const key = await app.apiKeyToken(['points:redeem']);
 
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        app.gql(REDEEM, { input: { memberId, points: 10, idempotencyKey: `redeem-${i}` } }, key),
-      ),
+      Array.from({ length: 200 }, (_, i) => app.gql(REDEEM, { input: { memberId, points: 10, idempotencyKey: `redeem-${i}` } }, key)),
     );
 
     const outcomes = results.map((r) => r.data?.redeemPoints.__typename ?? JSON.stringify(r.errors));

@@ -37,7 +37,15 @@ async function snapshot(memberId: string) {
     prisma.pointOrder.count(),
     prisma.idempotencyRecord.count(),
   ]);
-  return { available: member.availablePoints, pending: member.pendingPoints, lifetime: member.lifetimePoints, entries, lots, orders, records };
+  return {
+    available: member.availablePoints,
+    pending: member.pendingPoints,
+    lifetime: member.lifetimePoints,
+    entries,
+    lots,
+    orders,
+    records,
+  };
 }
 
 describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
@@ -106,7 +114,11 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
     const memberId = await memberNearTheLimit(100);
     const billing = apiKeyCaller('billing', ['contracts:write']);
     const startsAt = addMonths(new Date(), -11);
-    const { contractId } = await registerContract(app.deps, { memberId, externalRef: 'C-full', plan: 'p', startsAt, termMonths: 12 }, billing);
+    const { contractId } = await registerContract(
+      app.deps,
+      { memberId, externalRef: 'C-full', plan: 'p', startsAt, termMonths: 12 },
+      billing,
+    );
     const { renewalId } = await extendContract(app.deps, { contractId, termMonths: 12, idempotencyKey: 'r' }, billing);
     const before = await snapshot(memberId);
     await expect(processRenewalBonus({ renewalId }, app.deps)).rejects.toMatchObject({ code: 'VALIDATION' });

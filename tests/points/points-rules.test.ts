@@ -26,9 +26,11 @@ describe('earning', () => {
     let member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
     expect([member.pendingPoints, member.availablePoints]).toEqual([49, 0]);
 
-    await expect(
-      redeemPoints(at(addDays(T0, 13)), { memberId, points: 1, idempotencyKey: 'r1' }, storefront),
-    ).rejects.toMatchObject({ code: 'INSUFFICIENT_POINTS', available: 0, requested: 1 });
+    await expect(redeemPoints(at(addDays(T0, 13)), { memberId, points: 1, idempotencyKey: 'r1' }, storefront)).rejects.toMatchObject({
+      code: 'INSUFFICIENT_POINTS',
+      available: 0,
+      requested: 1,
+    });
 
     const report = await runPointsMaintenance(at(addDays(T0, 14)));
     expect(report.membersSettled).toBe(1);
@@ -40,9 +42,9 @@ describe('earning', () => {
   it('one earn per order: a second key for the same order is a ValidationError', async () => {
     const memberId = await app.enroll();
     await earnPoints(at(T0), { memberId, orderRef: 'A', orderTotal: '10', idempotencyKey: 'e1' }, storefront);
-    await expect(
-      earnPoints(at(T0), { memberId, orderRef: 'A', orderTotal: '10', idempotencyKey: 'e2' }, storefront),
-    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'orderRef' });
+    await expect(earnPoints(at(T0), { memberId, orderRef: 'A', orderTotal: '10', idempotencyKey: 'e2' }, storefront)).rejects.toMatchObject(
+      { code: 'VALIDATION', field: 'orderRef' },
+    );
   });
 
   it('only admins may set an explicit amount', async () => {
@@ -50,11 +52,7 @@ describe('earning', () => {
     await expect(
       earnPoints(at(T0), { memberId, orderRef: 'A', orderTotal: '10', points: 500, idempotencyKey: 'e1' }, storefront),
     ).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    const result = await earnPoints(
-      at(T0),
-      { memberId, orderRef: 'A', orderTotal: '10', points: 500, idempotencyKey: 'e1' },
-      admin,
-    );
+    const result = await earnPoints(at(T0), { memberId, orderRef: 'A', orderTotal: '10', points: 500, idempotencyKey: 'e1' }, admin);
     expect(result.points).toBe(500);
   });
 });
@@ -90,9 +88,9 @@ describe('refunds', () => {
     expect(first.points).toBe(-50);
     const rest = await refundOrder(at(T0), { memberId, orderRef: 'A', idempotencyKey: 'rf2' }, storefront);
     expect(rest.points).toBe(-150);
-    await expect(
-      refundOrder(at(T0), { memberId, orderRef: 'A', idempotencyKey: 'rf3' }, storefront),
-    ).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(refundOrder(at(T0), { memberId, orderRef: 'A', idempotencyKey: 'rf3' }, storefront)).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
   });
 
   it('a refund of an order whose points were spent reverses what is left and reports the rest', async () => {
@@ -117,8 +115,8 @@ describe('database guards', () => {
 
   it('a balance cannot go negative even when written directly', async () => {
     const memberId = await app.enroll();
-    await expect(
-      prisma.$executeRaw`UPDATE members SET available_points = -1 WHERE id = ${memberId}::uuid`,
-    ).rejects.toThrow(/members_available_points_nonnegative/);
+    await expect(prisma.$executeRaw`UPDATE members SET available_points = -1 WHERE id = ${memberId}::uuid`).rejects.toThrow(
+      /members_available_points_nonnegative/,
+    );
   });
 });

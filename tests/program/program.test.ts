@@ -96,8 +96,7 @@ describe('updateProgram', () => {
     const key = await app.apiKeyToken(['points:earn']);
     const memberId = await app.enroll();
     const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename ... on EarnPointsPayload { points } } }`;
-    const earn = (orderRef: string) =>
-      app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
+    const earn = (orderRef: string) => app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
 
     expect((await earn('o-1')).data?.earnPoints.points).toBe(100);
     const updated = await update({ pointsPerCurrencyUnit: 2.5, expectedVersion: 1 });
@@ -109,7 +108,12 @@ describe('updateProgram', () => {
   });
 
   it('changes tier rules by tier, keeping what is not given', async () => {
-    const result = await update({ tiers: [{ tier: 'SILVER', threshold: 2000 }, { tier: 'GOLD', multiplier: 1.75 }] });
+    const result = await update({
+      tiers: [
+        { tier: 'SILVER', threshold: 2000 },
+        { tier: 'GOLD', multiplier: 1.75 },
+      ],
+    });
     expect(result.data?.updateProgram.program.tiers).toEqual([
       { tier: 'BRONZE', threshold: 0, multiplier: 1 },
       { tier: 'SILVER', threshold: 2000, multiplier: 1.25 },
@@ -136,7 +140,15 @@ describe('updateProgram', () => {
       [{ tiers: [{ tier: 'BRONZE', threshold: 10 }] }, 'tiers.BRONZE.threshold'],
       [{ tiers: [{ tier: 'GOLD', threshold: 1.5 }] }, 'tiers.GOLD.threshold'],
       [{ tiers: [{ tier: 'GOLD', multiplier: -1 }] }, 'tiers.GOLD.multiplier'],
-      [{ tiers: [{ tier: 'GOLD', threshold: 6000 }, { tier: 'GOLD', threshold: 7000 }] }, 'tiers.1.tier'],
+      [
+        {
+          tiers: [
+            { tier: 'GOLD', threshold: 6000 },
+            { tier: 'GOLD', threshold: 7000 },
+          ],
+        },
+        'tiers.1.tier',
+      ],
       [{ returnWindowDays: -1 }, 'returnWindowDays'],
       [{ pointsPerCurrencyUnit: -0.5 }, 'pointsPerCurrencyUnit'],
       [{ pointValue: '-0.01' }, 'pointValue'],
@@ -193,9 +205,7 @@ describe('updateProgram', () => {
     expect(await programVersion()).toBe(1);
 
     const adminKey = await app.apiKeyToken(['admin']);
-    expect((await update({ pointsPerCurrencyUnit: 3 }, adminKey)).data?.updateProgram.__typename).toBe(
-      'UpdateProgramPayload',
-    );
+    expect((await update({ pointsPerCurrencyUnit: 3 }, adminKey)).data?.updateProgram.__typename).toBe('UpdateProgramPayload');
   });
 
   it('the service itself refuses a non-admin caller, whoever calls it; nothing changes', async () => {

@@ -43,11 +43,7 @@ async function grant(memberId: string, points: number) {
 }
 
 async function createReward(overrides: Record<string, unknown> = {}): Promise<string> {
-  const result = await app.gql(
-    CREATE,
-    { i: { name: '5 € voucher', pointsCost: 500, voucherValue: '5.00', ...overrides } },
-    admin,
-  );
+  const result = await app.gql(CREATE, { i: { name: '5 € voucher', pointsCost: 500, voucherValue: '5.00', ...overrides } }, admin);
   expect(result.data?.createReward.__typename).toBe('CreateRewardPayload');
   return result.data!.createReward.reward.id;
 }
@@ -83,9 +79,7 @@ describe('redeemReward under concurrency', () => {
     const tokens = await Promise.all(members.map((id) => app.memberToken(id)));
 
     const results = await Promise.all(
-      members.map((memberId, i) =>
-        app.gql(REDEEM, { i: { memberId, rewardId, idempotencyKey: `buy-${i}` } }, tokens[i]),
-      ),
+      members.map((memberId, i) => app.gql(REDEEM, { i: { memberId, rewardId, idempotencyKey: `buy-${i}` } }, tokens[i])),
     );
 
     expect(tally(results)).toEqual({ RedeemRewardPayload: 10, 'RewardUnavailableError:OUT_OF_STOCK': 90 });
@@ -204,7 +198,11 @@ describe('redeemReward', () => {
 
     const forOther = await app.gql(REDEEM, { i: { memberId: other, rewardId, idempotencyKey: 's-1' } }, await app.memberToken(buyer));
     expect(forOther.data?.redeemReward.__typename).toBe('ForbiddenError');
-    const earnKey = await app.gql(REDEEM, { i: { memberId: other, rewardId, idempotencyKey: 's-2' } }, await app.apiKeyToken(['points:earn']));
+    const earnKey = await app.gql(
+      REDEEM,
+      { i: { memberId: other, rewardId, idempotencyKey: 's-2' } },
+      await app.apiKeyToken(['points:earn']),
+    );
     expect(earnKey.data?.redeemReward.__typename).toBe('ForbiddenError');
 
     await prisma.member.update({ where: { id: buyer }, data: { status: 'SUSPENDED' } });

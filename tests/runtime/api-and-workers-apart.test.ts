@@ -47,13 +47,23 @@ function sharedEnv(): Record<string, string> {
 describe('API and workers in separate processes', () => {
   it('an API-only process runs no workers and enqueues; a separate worker process compensates', { timeout: 120_000 }, async () => {
     const port = await freePort();
-    const api = startServiceProcess('src/main.ts', { ...sharedEnv(), TREUE_ROLE: 'api', PORT: String(port), HOST: '127.0.0.1', WEB_CONCURRENCY: '1' });
+    const api = startServiceProcess('src/main.ts', {
+      ...sharedEnv(),
+      TREUE_ROLE: 'api',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      WEB_CONCURRENCY: '1',
+    });
     await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
     expect(api.output()).toMatch(/running the api only/);
     expect(api.output()).not.toMatch(/workers started/);
 
     const deps = { prisma, logger: testLogger };
-    const { token } = await createApiKey(deps, { name: 'shop', scopes: ['failures:report'] }, { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' });
+    const { token } = await createApiKey(
+      deps,
+      { name: 'shop', scopes: ['failures:report'] },
+      { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' },
+    );
     const member = await prisma.member.create({ data: { externalId: 'apart-1', email: 'apart-1@example.com', name: 'Apart' } });
     const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
       method: 'POST',
@@ -61,11 +71,15 @@ describe('API and workers in separate processes', () => {
       body: JSON.stringify({
         query: `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
           __typename ... on ReportServiceFailurePayload { failure { id status } } ... on Error { message } } }`,
-        variables: { i: { memberId: member.id, type: 'LATE_DELIVERY', severity: 'HIGH', orderRef: 'order-apart', idempotencyKey: 'apart-1' } },
+        variables: {
+          i: { memberId: member.id, type: 'LATE_DELIVERY', severity: 'HIGH', orderRef: 'order-apart', idempotencyKey: 'apart-1' },
+        },
       }),
     });
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { data: { reportServiceFailure: { __typename: string; failure: { id: string; status: string } } } };
+    const body = (await response.json()) as {
+      data: { reportServiceFailure: { __typename: string; failure: { id: string; status: string } } };
+    };
     expect(body.data.reportServiceFailure).toMatchObject({ __typename: 'ReportServiceFailurePayload', failure: { status: 'RECORDED' } });
     const failure = await prisma.serviceFailure.findFirstOrThrow({ where: { memberId: member.id } });
 
@@ -95,7 +109,11 @@ describe('API and workers in separate processes', () => {
   it('an API-only process refuses to start without DATABASE_URL and REDIS_URL', { timeout: 60_000 }, async () => {
     const { DATABASE_URL: _database, ...env } = sharedEnv();
     // Were the role ignored, this would start embedded servers: keep them out of the way.
-    const elsewhere = { DATA_DIR: path.join(tmpdir(), `treue-api-role-${process.pid}`), EMBEDDED_POSTGRES_PORT: String(await freePort()), EMBEDDED_REDIS_PORT: String(await freePort()) };
+    const elsewhere = {
+      DATA_DIR: path.join(tmpdir(), `treue-api-role-${process.pid}`),
+      EMBEDDED_POSTGRES_PORT: String(await freePort()),
+      EMBEDDED_REDIS_PORT: String(await freePort()),
+    };
     const api = startServiceProcess('src/main.ts', { ...env, ...elsewhere, TREUE_ROLE: 'api', PORT: String(await freePort()) });
     expect(await api.exited).toEqual({ code: 1, signal: null });
     expect(api.output()).toMatch(/TREUE_ROLE=api runs one side of a deployment: set DATABASE_URL and REDIS_URL/);

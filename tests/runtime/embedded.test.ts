@@ -88,9 +88,7 @@ describe('embedded Redis', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      await expect(startEmbeddedRedis({ dataDir: path.join(dataDir, 'r-taken'), port, logger })).rejects.toThrow(
-        /embedded Redis/,
-      );
+      await expect(startEmbeddedRedis({ dataDir: path.join(dataDir, 'r-taken'), port, logger })).rejects.toThrow(/embedded Redis/);
     } finally {
       blocker.close();
     }

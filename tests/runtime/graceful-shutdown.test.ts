@@ -30,14 +30,22 @@ function post(agent: http.Agent, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ query: '{ __typename }' });
     const request = http.request(
-      { host: '127.0.0.1', port, path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/graphql',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           const text = Buffer.concat(chunks).toString();
           if (response.statusCode === 200 && text.includes('"__typename":"Query"')) resolve();
-          else reject(Object.assign(new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`), { code: `HTTP_${response.statusCode}` }));
+          else
+            reject(Object.assign(new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`), { code: `HTTP_${response.statusCode}` }));
         });
         response.on('error', reject);
       },
@@ -73,39 +81,43 @@ describe('graceful shutdown under load', () => {
   // WEB_CONCURRENCY=2 still resets a few new connections: the cluster primary keeps accepting
   // and hands them to an API process that has stopped listening; not covered yet.
   for (const processes of [1]) {
-    it(`WEB_CONCURRENCY=${processes}: SIGTERM during 50 keep-alive clients answers every request that arrived and exits 0`, { timeout: 120_000 }, async () => {
-      const port = await freePort();
-      const api = startServiceProcess('dist/src/main.js', {
-        NODE_ENV: 'test',
-        TREUE_ROLE: 'api',
-        DATABASE_URL: testDatabaseUrl(),
-        REDIS_URL: testRedisUrl(),
-        QUEUE_PREFIX: testQueuePrefix(),
-        JWT_SECRET: TEST_JWT_SECRET,
-        LOG_LEVEL: 'info',
-        DATABASE_POOL_SIZE: '3',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        WEB_CONCURRENCY: String(processes),
-      });
-      await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
+    it(
+      `WEB_CONCURRENCY=${processes}: SIGTERM during 50 keep-alive clients answers every request that arrived and exits 0`,
+      { timeout: 120_000 },
+      async () => {
+        const port = await freePort();
+        const api = startServiceProcess('dist/src/main.js', {
+          NODE_ENV: 'test',
+          TREUE_ROLE: 'api',
+          DATABASE_URL: testDatabaseUrl(),
+          REDIS_URL: testRedisUrl(),
+          QUEUE_PREFIX: testQueuePrefix(),
+          JWT_SECRET: TEST_JWT_SECRET,
+          LOG_LEVEL: 'info',
+          DATABASE_POOL_SIZE: '3',
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          WEB_CONCURRENCY: String(processes),
+        });
+        await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
 
-      const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-      const tally: Tally = { ok: 0, refused: 0, failures: new Map() };
-      const stop = { signalled: false };
-      const clients = Array.from({ length: CLIENTS }, () => client(agent, port, tally, stop));
-      // Mid-load: once every client has had answers on its keep-alive socket.
-      while (tally.ok < CLIENTS * 20 && tally.failures.size === 0) await new Promise((resolve) => setImmediate(resolve));
-      const answeredBefore = tally.ok;
-      stop.signalled = true;
-      api.kill('SIGTERM');
-      await Promise.all(clients);
-      agent.destroy();
+        const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+        const tally: Tally = { ok: 0, refused: 0, failures: new Map() };
+        const stop = { signalled: false };
+        const clients = Array.from({ length: CLIENTS }, () => client(agent, port, tally, stop));
+        // Mid-load: once every client has had answers on its keep-alive socket.
+        while (tally.ok < CLIENTS * 20 && tally.failures.size === 0) await new Promise((resolve) => setImmediate(resolve));
+        const answeredBefore = tally.ok;
+        stop.signalled = true;
+        api.kill('SIGTERM');
+        await Promise.all(clients);
+        agent.destroy();
 
-      expect(Object.fromEntries(tally.failures), api.output().slice(-3_000)).toEqual({});
-      expect(tally.ok).toBeGreaterThan(answeredBefore); // the requests in flight at SIGTERM were answered
-      expect(tally.refused).toBe(CLIENTS);
-      expect(await api.exited).toEqual({ code: 0, signal: null });
-    });
+        expect(Object.fromEntries(tally.failures), api.output().slice(-3_000)).toEqual({});
+        expect(tally.ok).toBeGreaterThan(answeredBefore); // the requests in flight at SIGTERM were answered
+        expect(tally.refused).toBe(CLIENTS);
+        expect(await api.exited).toEqual({ code: 0, signal: null });
+      },
+    );
   }
 });

@@ -42,72 +42,84 @@ async function packagedBinaries(): Promise<Binaries> {
 }
 
 describe('embedded PostgreSQL in a directory the postgres user cannot enter', () => {
-  it('keeps the cluster in the relocation root, linked from the data directory, and keeps its data across a restart', { timeout: 120_000 }, async () => {
-    const dataDir = path.join(lockedHome, 'treue', '.data');
-    const port = await freePort();
-    const first = await startEmbeddedPostgres({ dataDir, port, logger, relocationRoot });
-    try {
-      const client = new pg.Client({ connectionString: first.databaseUrl });
-      await client.connect();
-      await client.query("create table survivor (note text); insert into survivor values ('relocated')");
-      await client.end();
-    } finally {
-      await first.stop();
-    }
+  it(
+    'keeps the cluster in the relocation root, linked from the data directory, and keeps its data across a restart',
+    { timeout: 120_000 },
+    async () => {
+      const dataDir = path.join(lockedHome, 'treue', '.data');
+      const port = await freePort();
+      const first = await startEmbeddedPostgres({ dataDir, port, logger, relocationRoot });
+      try {
+        const client = new pg.Client({ connectionString: first.databaseUrl });
+        await client.connect();
+        await client.query("create table survivor (note text); insert into survivor values ('relocated')");
+        await client.end();
+      } finally {
+        await first.stop();
+      }
 
-    const link = path.join(dataDir, 'postgres');
-    if (isRoot) {
-      expect((await lstat(link)).isSymbolicLink()).toBe(true);
-      const target = await readlink(link);
-      expect(path.dirname(path.dirname(target))).toBe(relocationRoot);
-      expect((await stat(target)).uid).toBe(postgresUser!.uid);
-      expect((await stat(lockedHome)).mode & 0o777).toBe(0o700); // nothing was opened up
-    } else {
-      expect((await lstat(link)).isDirectory()).toBe(true); // runs as ourselves: nothing to move
-    }
+      const link = path.join(dataDir, 'postgres');
+      if (isRoot) {
+        expect((await lstat(link)).isSymbolicLink()).toBe(true);
+        const target = await readlink(link);
+        expect(path.dirname(path.dirname(target))).toBe(relocationRoot);
+        expect((await stat(target)).uid).toBe(postgresUser!.uid);
+        expect((await stat(lockedHome)).mode & 0o777).toBe(0o700); // nothing was opened up
+      } else {
+        expect((await lstat(link)).isDirectory()).toBe(true); // runs as ourselves: nothing to move
+      }
 
-    const second = await startEmbeddedPostgres({ dataDir, port, logger, relocationRoot });
-    try {
-      const client = new pg.Client({ connectionString: second.databaseUrl });
-      await client.connect();
-      expect((await client.query('select note from survivor')).rows).toEqual([{ note: 'relocated' }]);
-      await client.end();
-    } finally {
-      await second.stop();
-    }
-  });
+      const second = await startEmbeddedPostgres({ dataDir, port, logger, relocationRoot });
+      try {
+        const client = new pg.Client({ connectionString: second.databaseUrl });
+        await client.connect();
+        expect((await client.query('select note from survivor')).rows).toEqual([{ note: 'relocated' }]);
+        await client.end();
+      } finally {
+        await second.stop();
+      }
+    },
+  );
 
-  it('copies binaries the postgres user cannot reach to the relocation root, once, and they run as that user', { timeout: 60_000 }, async () => {
-    const packaged = await packagedBinaries();
-    // A clone whose node_modules lies inside the locked home.
-    const clonePackage = path.join(lockedHome, 'clone', 'node_modules', 'pg-binaries');
-    await cp(path.join(packaged.packageDir, 'native'), path.join(clonePackage, 'native'), { recursive: true, verbatimSymlinks: true });
-    const binaries: Binaries = {
-      packageDir: clonePackage,
-      postgres: path.join(clonePackage, 'native', 'bin', 'postgres'),
-      initdb: path.join(clonePackage, 'native', 'bin', 'initdb'),
-    };
-    const dataDir = path.join(lockedHome, 'clone', '.data');
-    await mkdir(dataDir, { recursive: true });
+  it(
+    'copies binaries the postgres user cannot reach to the relocation root, once, and they run as that user',
+    { timeout: 60_000 },
+    async () => {
+      const packaged = await packagedBinaries();
+      // A clone whose node_modules lies inside the locked home.
+      const clonePackage = path.join(lockedHome, 'clone', 'node_modules', 'pg-binaries');
+      await cp(path.join(packaged.packageDir, 'native'), path.join(clonePackage, 'native'), { recursive: true, verbatimSymlinks: true });
+      const binaries: Binaries = {
+        packageDir: clonePackage,
+        postgres: path.join(clonePackage, 'native', 'bin', 'postgres'),
+        initdb: path.join(clonePackage, 'native', 'bin', 'initdb'),
+      };
+      const dataDir = path.join(lockedHome, 'clone', '.data');
+      await mkdir(dataDir, { recursive: true });
 
-    const placement = await placeCluster({ dataDir, binaries, account: postgresUser, relocationRoot, logger });
-    if (!isRoot) {
-      expect(placement.binaries).toEqual(binaries);
-      return;
-    }
-    expect(placement.relocatedTo).toBeDefined();
-    expect(placement.binaries.postgres.startsWith(`${relocationRoot}${path.sep}`)).toBe(true);
-    const version = spawnSync(placement.binaries.postgres, ['--version'], { uid: postgresUser!.uid, gid: postgresUser!.gid, encoding: 'utf8' });
-    expect(version.status).toBe(0);
-    expect(version.stdout).toMatch(/^postgres \(PostgreSQL\) \d+/);
-    // The packaged binary itself is out of that user's reach: the copy is what makes it work.
-    expect(spawnSync(binaries.postgres, ['--version'], { uid: postgresUser!.uid, gid: postgresUser!.gid }).status).not.toBe(0);
+      const placement = await placeCluster({ dataDir, binaries, account: postgresUser, relocationRoot, logger });
+      if (!isRoot) {
+        expect(placement.binaries).toEqual(binaries);
+        return;
+      }
+      expect(placement.relocatedTo).toBeDefined();
+      expect(placement.binaries.postgres.startsWith(`${relocationRoot}${path.sep}`)).toBe(true);
+      const version = spawnSync(placement.binaries.postgres, ['--version'], {
+        uid: postgresUser!.uid,
+        gid: postgresUser!.gid,
+        encoding: 'utf8',
+      });
+      expect(version.status).toBe(0);
+      expect(version.stdout).toMatch(/^postgres \(PostgreSQL\) \d+/);
+      // The packaged binary itself is out of that user's reach: the copy is what makes it work.
+      expect(spawnSync(binaries.postgres, ['--version'], { uid: postgresUser!.uid, gid: postgresUser!.gid }).status).not.toBe(0);
 
-    const copiedAt = (await stat(placement.binaries.postgres)).mtimeMs;
-    const again = await placeCluster({ dataDir, binaries, account: postgresUser, relocationRoot, logger });
-    expect(again.binaries).toEqual(placement.binaries);
-    expect((await stat(again.binaries.postgres)).mtimeMs).toBe(copiedAt); // not copied again
-  });
+      const copiedAt = (await stat(placement.binaries.postgres)).mtimeMs;
+      const again = await placeCluster({ dataDir, binaries, account: postgresUser, relocationRoot, logger });
+      expect(again.binaries).toEqual(placement.binaries);
+      expect((await stat(again.binaries.postgres)).mtimeMs).toBe(copiedAt); // not copied again
+    },
+  );
 
   it('leaves an existing cluster it cannot reach in place and says how to move it', async () => {
     const dataDir = path.join(lockedHome, 'old-clone', '.data');
@@ -117,7 +129,9 @@ describe('embedded PostgreSQL in a directory the postgres user cannot enter', ()
       await expect(attempt).resolves.toMatchObject({ clusterDir: path.join(dataDir, 'postgres') });
       return;
     }
-    await expect(attempt).rejects.toThrow(/cannot enter .*root-home.*mv .*\.data\/postgres .*var-lib-treue\/[0-9a-f]{16}\/postgres && chown -R postgres: .* && ln -s /);
+    await expect(attempt).rejects.toThrow(
+      /cannot enter .*root-home.*mv .*\.data\/postgres .*var-lib-treue\/[0-9a-f]{16}\/postgres && chown -R postgres: .* && ln -s /,
+    );
     expect((await lstat(path.join(dataDir, 'postgres'))).isDirectory()).toBe(true);
   });
 });

@@ -41,12 +41,7 @@ async function memberIn(tier: Tier): Promise<string> {
 
 let reports = 0;
 /** Reports a failure at `when` and runs its compensation job at `when`. */
-async function failAndCompensate(
-  memberId: string,
-  severity: Severity,
-  when: Date,
-  extra: Partial<ReportServiceFailureInput> = {},
-) {
+async function failAndCompensate(memberId: string, severity: Severity, when: Date, extra: Partial<ReportServiceFailureInput> = {}) {
   reports += 1;
   const reported = await reportServiceFailure(
     at(when),
@@ -75,33 +70,36 @@ const table = (['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const).flatMap((severity
 describe('the voucher value follows the policy for every severity × tier × repeat', () => {
   // Every row has its own member: one reset for the whole table.
   beforeAll(async () => resetDatabase(prisma));
-  it.each(table)('$severity, $tier, failure #$repeat in the window → $value ($status)', async ({ severity, tier, repeat, value, status }) => {
-    const memberId = await memberIn(tier);
-    // Earlier failures inside the 90-day repeat window but with vouchers outside the 30-day cap window.
-    for (let earlier = repeat - 1; earlier >= 1; earlier--) {
-      await failAndCompensate(memberId, 'LOW', addDays(T, -30 - 15 * earlier));
-    }
-    const { failureId, outcome } = await failAndCompensate(memberId, severity, T);
+  it.each(table)(
+    '$severity, $tier, failure #$repeat in the window → $value ($status)',
+    async ({ severity, tier, repeat, value, status }) => {
+      const memberId = await memberIn(tier);
+      // Earlier failures inside the 90-day repeat window but with vouchers outside the 30-day cap window.
+      for (let earlier = repeat - 1; earlier >= 1; earlier--) {
+        await failAndCompensate(memberId, 'LOW', addDays(T, -30 - 15 * earlier));
+      }
+      const { failureId, outcome } = await failAndCompensate(memberId, severity, T);
 
-    const failure = await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failureId } });
-    expect(failure.status).toBe(status);
-    expect(failure.repeatIndex).toBe(repeat);
-    expect(failure.compensationAmount?.toFixed(2)).toBe(value);
-    expect(outcome.outcome).toBe(status);
-    const vouchers = await prisma.voucher.findMany({ where: { causeType: 'FAILURE', causeRef: failureId } });
-    if (status === 'COMPENSATED') {
-      expect(vouchers).toHaveLength(1);
-      expect(vouchers[0]).toMatchObject({ kind: 'COMPENSATION', valueType: 'FIXED', currency: 'EUR', memberId });
-      expect(vouchers[0]!.amount?.toFixed(2)).toBe(value);
-      expect(failure.voucherId).toBe(vouchers[0]!.id);
-    } else {
-      expect(vouchers).toHaveLength(0);
-      expect(failure.voucherId).toBeNull();
-    }
-    const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
-    expect(member.atRisk).toBe(repeat >= 2);
-    expect(await prisma.outboxEvent.count({ where: { id: failureId, completedAt: { not: null } } })).toBe(1);
-  });
+      const failure = await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failureId } });
+      expect(failure.status).toBe(status);
+      expect(failure.repeatIndex).toBe(repeat);
+      expect(failure.compensationAmount?.toFixed(2)).toBe(value);
+      expect(outcome.outcome).toBe(status);
+      const vouchers = await prisma.voucher.findMany({ where: { causeType: 'FAILURE', causeRef: failureId } });
+      if (status === 'COMPENSATED') {
+        expect(vouchers).toHaveLength(1);
+        expect(vouchers[0]).toMatchObject({ kind: 'COMPENSATION', valueType: 'FIXED', currency: 'EUR', memberId });
+        expect(vouchers[0]!.amount?.toFixed(2)).toBe(value);
+        expect(failure.voucherId).toBe(vouchers[0]!.id);
+      } else {
+        expect(vouchers).toHaveLength(0);
+        expect(failure.voucherId).toBeNull();
+      }
+      const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
+      expect(member.atRisk).toBe(repeat >= 2);
+      expect(await prisma.outboxEvent.count({ where: { id: failureId, completedAt: { not: null } } })).toBe(1);
+    },
+  );
 });
 
 describe('repeat window', () => {
@@ -185,9 +183,7 @@ describe('exactly one voucher per failure', () => {
       { memberId, type: 'WRONG_ITEM', severity: 'MEDIUM', orderRef: 'o-1', idempotencyKey: 'k1' },
       storefront,
     );
-    const outcomes = await Promise.all(
-      Array.from({ length: 5 }, () => processCompensation({ failureId: reported.failureId }, at(T))),
-    );
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => processCompensation({ failureId: reported.failureId }, at(T))));
     expect(outcomes.filter((outcome) => outcome.outcome === 'COMPENSATED')).toHaveLength(1);
     expect(outcomes.filter((outcome) => outcome.outcome === 'ALREADY_DECIDED')).toHaveLength(4);
     expect(await processCompensation({ failureId: reported.failureId }, at(addDays(T, 1)))).toMatchObject({
@@ -208,9 +204,9 @@ describe('exactly one voucher per failure', () => {
   });
 
   it('a job for a failure that does not exist fails permanently', async () => {
-    await expect(
-      processCompensation({ failureId: '00000000-0000-4000-8000-000000000000' }, at(T)),
-    ).rejects.toBeInstanceOf(PermanentJobError);
+    await expect(processCompensation({ failureId: '00000000-0000-4000-8000-000000000000' }, at(T))).rejects.toBeInstanceOf(
+      PermanentJobError,
+    );
     await expect(processCompensation({} as never, at(T))).rejects.toBeInstanceOf(PermanentJobError);
   });
 
@@ -246,9 +242,10 @@ describe('review of a held failure', () => {
     expect(voucher.amount?.toFixed(2)).toBe('15.00');
     // The same request replays; another decision is refused.
     expect(await reviewServiceFailure(at(T), input, supervisor)).toMatchObject({ failureId, replayed: true });
-    await expect(
-      reviewServiceFailure(at(T), { ...input, decision: 'DECLINE', idempotencyKey: 'r2' }, supervisor),
-    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'failureId' });
+    await expect(reviewServiceFailure(at(T), { ...input, decision: 'DECLINE', idempotencyKey: 'r2' }, supervisor)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'failureId',
+    });
     expect(await prisma.voucher.count({ where: { causeRef: failureId } })).toBe(1);
   });
 

@@ -97,9 +97,7 @@ describe('reportServiceFailure', () => {
   it('the same failure reported 5× concurrently: one failure row, one voucher', async () => {
     const memberId = await app.enroll();
     const responses = await Promise.all(
-      Array.from({ length: 5 }, (_, i) =>
-        app.gql(REPORT, { i: reportInput(memberId, { idempotencyKey: `dup-${i}` }) }, storefrontToken),
-      ),
+      Array.from({ length: 5 }, (_, i) => app.gql(REPORT, { i: reportInput(memberId, { idempotencyKey: `dup-${i}` }) }, storefrontToken)),
     );
     const payloads = responses.map((response) => response.data!.reportServiceFailure);
     expect(payloads.every((payload) => payload.__typename === 'ReportServiceFailurePayload')).toBe(true);
@@ -211,7 +209,14 @@ describe('reviewServiceFailure', () => {
     expect(recorded.data!.reviewServiceFailure).toMatchObject({ __typename: 'ValidationError', field: 'failureId' });
     const missing = await app.gql(
       REVIEW,
-      { i: { failureId: encodeGlobalID('ServiceFailure', '00000000-0000-4000-8000-000000000000'), decision: 'GRANT', note: 'why not', idempotencyKey: 'r' } },
+      {
+        i: {
+          failureId: encodeGlobalID('ServiceFailure', '00000000-0000-4000-8000-000000000000'),
+          decision: 'GRANT',
+          note: 'why not',
+          idempotencyKey: 'r',
+        },
+      },
       supervisor,
     );
     expect(missing.data!.reviewServiceFailure.__typename).toBe('NotFoundError');
@@ -227,7 +232,11 @@ describe('reading failures', () => {
     const now = Date.now();
     const at = (daysAgo: number) => new Date(now - daysAgo * 86_400_000).toISOString();
     await app.gql(REPORT, { i: reportInput(ann, { orderRef: 'a1', severity: 'LOW', occurredAt: at(10) }) }, storefrontToken);
-    await app.gql(REPORT, { i: reportInput(ann, { orderRef: 'a2', severity: 'HIGH', type: 'BILLING_ERROR', occurredAt: at(5) }) }, storefrontToken);
+    await app.gql(
+      REPORT,
+      { i: reportInput(ann, { orderRef: 'a2', severity: 'HIGH', type: 'BILLING_ERROR', occurredAt: at(5) }) },
+      storefrontToken,
+    );
     await app.gql(REPORT, { i: reportInput(bob, { orderRef: 'b1', severity: 'HIGH', occurredAt: at(1) }) }, storefrontToken);
     await drainCompensation();
 

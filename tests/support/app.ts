@@ -67,13 +67,14 @@ export interface TestRequestOptions {
  * An in-process GraphQL client over `yoga.fetch`, as yoga's own tests do.
  */
 export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}) {
-  const config = options.redis || options.env
-    ? loadConfig({
-        ...TEST_ENV,
-        ...(options.redis ? { QUEUE_PREFIX: testQueuePrefix() } : {}),
-        ...options.env,
-      })
-    : testConfig;
+  const config =
+    options.redis || options.env
+      ? loadConfig({
+          ...TEST_ENV,
+          ...(options.redis ? { QUEUE_PREFIX: testQueuePrefix() } : {}),
+          ...options.env,
+        })
+      : testConfig;
   const yoga = createGraphQLHandler({
     config,
     logger: testLogger,
@@ -118,8 +119,7 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     /** Resolves once the handler hears credential events from other handlers. */
     ready: () => yoga.credentialEventsReady,
     close: () => yoga.dispose(),
-    staffToken: (role: StaffRole, staffId = `staff-${role.toLowerCase()}`) =>
-      signStaffToken(TEST_JWT_SECRET, { staffId, role }),
+    staffToken: (role: StaffRole, staffId = `staff-${role.toLowerCase()}`) => signStaffToken(TEST_JWT_SECRET, { staffId, role }),
     memberToken: (memberId: string) => signMemberToken(TEST_JWT_SECRET, { memberId }),
     apiKeyToken: async (scopes: ApiKeyScope[], name = 'test storefront') =>
       (await createApiKey(deps, { name, scopes }, { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' })).token,

@@ -7,8 +7,7 @@ import { callerOf, type ApiKeyScope, type Caller, type StaffRole } from '../../s
 export const apiKeyCaller = (apiKeyId: string, scopes: readonly ApiKeyScope[]): Caller =>
   callerOf({ kind: 'apiKey', apiKeyId, name: apiKeyId, scopes: new Set(scopes) });
 
-export const staffCaller = (role: StaffRole, staffId = `staff-${role.toLowerCase()}`): Caller =>
-  callerOf({ kind: 'staff', staffId, role });
+export const staffCaller = (role: StaffRole, staffId = `staff-${role.toLowerCase()}`): Caller => callerOf({ kind: 'staff', staffId, role });
 
 export const memberCaller = (memberId: string): Caller => callerOf({ kind: 'member', memberId });
 

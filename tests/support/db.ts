@@ -3,14 +3,7 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
-import {
-  databaseUrlFor,
-  dropDatabase,
-  openMaintenanceClient,
-  quoteIdent,
-  runDatabasePrefix,
-  type TestDatabaseRun,
-} from './postgres.js';
+import { databaseUrlFor, dropDatabase, openMaintenanceClient, quoteIdent, runDatabasePrefix, type TestDatabaseRun } from './postgres.js';
 
 export { databaseUrlFor, testDatabaseBaseUrl } from './postgres.js';
 

@@ -100,10 +100,7 @@ async function dropDeadRunDatabases(client: pg.Client, ownRunKey: number): Promi
     byRun.set(runKey, [...(byRun.get(runKey) ?? []), name]);
   }
   for (const [runKey, names] of byRun) {
-    const { rows } = await client.query<{ dead: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS dead', [
-      RUN_LOCK_NAMESPACE,
-      runKey,
-    ]);
+    const { rows } = await client.query<{ dead: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS dead', [RUN_LOCK_NAMESPACE, runKey]);
     if (!rows[0]?.dead) continue;
     try {
       for (const name of names) await dropDatabase(client, name);

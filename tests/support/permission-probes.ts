@@ -99,11 +99,7 @@ export class Seeder {
     const externalRef = this.unique('probe-contract');
     const startsAt = new Date(Date.now() + 30 * DAY);
     startsAt.setUTCFullYear(startsAt.getUTCFullYear() - 1);
-    const { contractId } = await registerContract(
-      this.deps,
-      { memberId, externalRef, plan: 'probe', startsAt, termMonths: 12 },
-      SHOP,
-    );
+    const { contractId } = await registerContract(this.deps, { memberId, externalRef, plan: 'probe', startsAt, termMonths: 12 }, SHOP);
     return { contractId, externalRef };
   }
 
@@ -429,7 +425,9 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       targets: async (_seed, subject) => member(subject),
       operation: (t, m) => ({
         query: `mutation($i: IssueGoodwillInput!) { issueGoodwill(input: $i) { __typename ... on IssueGoodwillPayload { status gesture { id ${nestedMember(m)} } } } }`,
-        variables: { i: { memberId: t.memberId, kind: 'POINTS', points: 10, reason: 'OTHER', note: 'probe', idempotencyKey: randomUUID() } },
+        variables: {
+          i: { memberId: t.memberId, kind: 'POINTS', points: 10, reason: 'OTHER', note: 'probe', idempotencyKey: randomUUID() },
+        },
       }),
     },
   ],
@@ -485,7 +483,9 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       targets: async (seed, subject) => ({ ...member(subject), externalRef: seed.unique('probe-register') }),
       operation: (t, m) => ({
         query: `mutation($i: RegisterContractInput!) { registerContract(input: $i) { __typename ... on RegisterContractPayload { contract { id ${nestedMember(m)} } } } }`,
-        variables: { i: { memberId: t.memberId, externalRef: t.externalRef, plan: 'p', startsAt: '2026-01-01T00:00:00.000Z', termMonths: 12 } },
+        variables: {
+          i: { memberId: t.memberId, externalRef: t.externalRef, plan: 'p', startsAt: '2026-01-01T00:00:00.000Z', termMonths: 12 },
+        },
       }),
     },
   ],
@@ -503,7 +503,9 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       targets: async (seed, subject) => ({ ...member(subject), orderRef: seed.unique('probe-report') }),
       operation: (t, m) => ({
         query: `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) { __typename ... on ReportServiceFailurePayload { failure { id ${nestedMember(m)} } } } }`,
-        variables: { i: { memberId: t.memberId, type: 'LATE_DELIVERY', severity: 'CRITICAL', orderRef: t.orderRef, idempotencyKey: randomUUID() } },
+        variables: {
+          i: { memberId: t.memberId, type: 'LATE_DELIVERY', severity: 'CRITICAL', orderRef: t.orderRef, idempotencyKey: randomUUID() },
+        },
       }),
     },
   ],

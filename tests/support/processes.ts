@@ -65,10 +65,15 @@ export function startServiceProcess(entry: string, env: Record<string, string>):
           const line = text.split('\n').find((candidate) => pattern.test(candidate));
           if (line !== undefined) return done(() => resolve(line));
           if (child.exitCode !== null || child.signalCode !== null) {
-            return done(() => reject(new Error(`${entry} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${tail(text)}`)));
+            return done(() =>
+              reject(new Error(`${entry} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${tail(text)}`)),
+            );
           }
         };
-        const timer = setTimeout(() => done(() => reject(new Error(`${entry} did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`${entry} did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`))),
+          timeoutMs,
+        );
         const done = (settle: () => void) => {
           clearTimeout(timer);
           waiters.delete(check);
@@ -112,7 +117,6 @@ export function isListening(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
-
 
 /** True while a process with this pid exists (a zombie counts as gone). */
 export async function isAlive(pid: number): Promise<boolean> {

@@ -249,9 +249,7 @@ function expectedSchema(schemaText: string, datamodel: Datamodel): ExpectedSchem
     tables.set(tableOf(model), columns);
   }
 
-  const enums = new Map(
-    datamodel.enums.map((e) => [e.dbName ?? e.name, e.values.map((v) => v.dbName ?? v.name)] as const),
-  );
+  const enums = new Map(datamodel.enums.map((e) => [e.dbName ?? e.name, e.values.map((v) => v.dbName ?? v.name)] as const));
 
   const indexes: ExpectedIndex[] = [];
   for (const index of datamodel.indexes) {
@@ -286,9 +284,7 @@ function expectedSchema(schemaText: string, datamodel: Datamodel): ExpectedSchem
       if (!target) continue;
       const from = field.relationFromFields ?? [];
       if (from.length === 0) {
-        const other = target.fields.find(
-          (f) => f.relationName === field.relationName && f !== field && f.kind === 'object',
-        );
+        const other = target.fields.find((f) => f.relationName === field.relationName && f !== field && f.kind === 'object');
         if (field.isList && other?.isList) {
           unsupported.push(`implicit many-to-many relation ${field.relationName} (extend schema-drift.ts)`);
         }
@@ -651,8 +647,7 @@ export async function compareSchemaToDatabase(schemaText: string, databaseUrl: s
   }
 
   // Primary keys, unique and plain indexes (Prisma creates all of them as indexes, by name)
-  const describeIndex = (i: { primary: boolean; unique: boolean }) =>
-    i.primary ? 'primary key' : i.unique ? 'unique index' : 'index';
+  const describeIndex = (i: { primary: boolean; unique: boolean }) => (i.primary ? 'primary key' : i.unique ? 'unique index' : 'index');
   for (const want of expected.indexes) {
     const have = actual.indexes.find((i) => i.table === want.table && i.name === want.name);
     const label = `${describeIndex(want)} ${want.table}.${want.name} (${want.columns.join(', ')})`;
@@ -728,17 +723,13 @@ function compareDefault(want: ExpectedDefault, have: string | null): string | un
         ? undefined
         : `has ${show(have)}, the schema wants ${want.sql}`;
     case 'number': {
-      const literal = have === null ? undefined : unquoteLiteral(have) ?? have;
-      return literal !== undefined && Number(literal) === want.value
-        ? undefined
-        : `has ${show(have)}, the schema wants ${want.value}`;
+      const literal = have === null ? undefined : (unquoteLiteral(have) ?? have);
+      return literal !== undefined && Number(literal) === want.value ? undefined : `has ${show(have)}, the schema wants ${want.value}`;
     }
     case 'boolean':
       return have === String(want.value) ? undefined : `has ${show(have)}, the schema wants ${want.value}`;
     case 'string':
-      return have !== null && unquoteLiteral(have) === want.value
-        ? undefined
-        : `has ${show(have)}, the schema wants '${want.value}'`;
+      return have !== null && unquoteLiteral(have) === want.value ? undefined : `has ${show(have)}, the schema wants '${want.value}'`;
     case 'json': {
       const literal = have === null ? undefined : unquoteLiteral(have);
       let same = false;
@@ -760,7 +751,10 @@ function unquoteLiteral(sql: string): string | undefined {
 
 /** Loose equality for expressions PostgreSQL re-renders: case, spacing, casts, outer parentheses. */
 function normaliseExpression(sql: string): string {
-  let out = sql.toLowerCase().replace(/::[a-z_ ]+(\(\d+(,\d+)?\))?(\[\])?/g, '').replace(/\s+/g, '');
+  let out = sql
+    .toLowerCase()
+    .replace(/::[a-z_ ]+(\(\d+(,\d+)?\))?(\[\])?/g, '')
+    .replace(/\s+/g, '');
   while (out.startsWith('(') && out.endsWith(')')) out = out.slice(1, -1);
   return out;
 }

@@ -3,12 +3,7 @@ import { runPointsMaintenance } from '../../src/domain/points/maintenance.servic
 import { earnPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
-import {
-  hadRecentServiceFailure,
-  qualifyingPoints,
-  reviewTiers,
-  tierProgress,
-} from '../../src/domain/tiers/tiers.service.js';
+import { hadRecentServiceFailure, qualifyingPoints, reviewTiers, tierProgress } from '../../src/domain/tiers/tiers.service.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
@@ -88,9 +83,7 @@ describe('upgrades', () => {
     const first = await earn(memberId, T0, '15000.00');
     expect(first.points).toBe(15000);
     expect((await memberRow(memberId)).tier).toBe('PLATINUM');
-    expect(await history(memberId)).toMatchObject([
-      { fromTier: 'BRONZE', toTier: 'PLATINUM', reason: 'UPGRADE', qualifyingPoints: 15000 },
-    ]);
+    expect(await history(memberId)).toMatchObject([{ fromTier: 'BRONZE', toTier: 'PLATINUM', reason: 'UPGRADE', qualifyingPoints: 15000 }]);
     expect((await earn(memberId, addDays(T0, 1), '100.00')).points).toBe(200);
     expect(await history(memberId)).toHaveLength(1);
   });
@@ -193,9 +186,7 @@ describe('anniversary review', () => {
       reason: 'RETAINED',
       qualifyingPoints: 6000,
     });
-    expect(tierProgress(member, DEFAULT_PROGRAM_SETTINGS, 6000).reviewAt?.toISOString()).toBe(
-      addMonths(review, 12).toISOString(),
-    );
+    expect(tierProgress(member, DEFAULT_PROGRAM_SETTINGS, 6000).reviewAt?.toISOString()).toBe(addMonths(review, 12).toISOString());
   });
 
   it('tier protection: a service failure in the 90 days before the review keeps the tier (PROTECTED)', async () => {
@@ -232,7 +223,15 @@ describe('anniversary review', () => {
   it('counts a failure inside the window, whatever its status, and not one after `until`', async () => {
     const memberId = await app.enroll();
     await prisma.serviceFailure.create({
-      data: { memberId, type: 'OUTAGE', severity: 'HIGH', occurredAt: T0, reporterType: 'SYSTEM', reporterId: 'monitor', status: 'NOT_ELIGIBLE' },
+      data: {
+        memberId,
+        type: 'OUTAGE',
+        severity: 'HIGH',
+        occurredAt: T0,
+        reporterType: 'SYSTEM',
+        reporterId: 'monitor',
+        status: 'NOT_ELIGIBLE',
+      },
     });
     expect(await hadRecentServiceFailure(prisma, memberId, addDays(T0, -1))).toBe(true);
     expect(await hadRecentServiceFailure(prisma, memberId, addDays(T0, 1))).toBe(false);

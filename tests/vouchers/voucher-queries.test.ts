@@ -83,10 +83,7 @@ describe('vouchers load with their members, without N+1', () => {
   it('me { activeVouchers } is one query plan', async () => {
     await membersWithVouchers(1);
     const member = await prisma.member.findFirstOrThrow();
-    const { count, data } = await statementsFor(
-      '{ me { name activeVouchers { code expiresAt } } }',
-      await app.memberToken(member.id),
-    );
+    const { count, data } = await statementsFor('{ me { name activeVouchers { code expiresAt } } }', await app.memberToken(member.id));
     expect(data.me.activeVouchers).toHaveLength(3);
     expect(count).toBeLessThanOrEqual(2);
   });

@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
-import {
-  issueVoucher,
-  redeemVoucher,
-  voidVoucher,
-  type IssueVoucherInput,
-} from '../../src/domain/vouchers/vouchers.service.js';
+import { issueVoucher, redeemVoucher, voidVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
 import { Prisma, PrismaClient } from '../../src/generated/prisma/client.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
@@ -70,7 +65,10 @@ describe('the voucher row', () => {
 
   it('redeemVoucher answers with the row as stored; the stored answer stays the outcome; a replay has no row', async () => {
     const memberId = await app.enroll();
-    for (const value of [{ type: 'FIXED', amount: '10.00' }, { type: 'PERCENT', percent: 15 }] as const) {
+    for (const value of [
+      { type: 'FIXED', amount: '10.00' },
+      { type: 'PERCENT', percent: 15 },
+    ] as const) {
       const { voucher } = await sqlTransaction(prisma, (tx) => issueVoucher(tx, grant(memberId, { value })));
       const input = { code: voucher.code, orderRef: `order-${value.type}`, orderTotal: '40.00', memberId, idempotencyKey: 'pay-1' };
 

@@ -15,7 +15,6 @@ const VALIDATE = `query($code: String!, $total: String!, $memberId: ID) {
 const VOID = `mutation($i: VoidVoucherInput!) { voidVoucher(input: $i) { __typename
   ... on VoidVoucherPayload { voucher { status voidedAt voidReason } } ... on Error { message code } } }`;
 
-
 const { prisma, app } = useTestApp();
 
 /** Issues a voucher the way compensation, goodwill and reward purchases do: inside a transaction. */
@@ -115,7 +114,11 @@ describe('redeemVoucher', () => {
 
     // The code as a person types it: lower case, no dashes.
     const typed = voucher.code.toLowerCase().replaceAll('-', '');
-    const ok = await app.gql(REDEEM, { i: { ...base, code: typed, memberId: encodeGlobalID('Member', memberId), idempotencyKey: 'm-3' } }, key);
+    const ok = await app.gql(
+      REDEEM,
+      { i: { ...base, code: typed, memberId: encodeGlobalID('Member', memberId), idempotencyKey: 'm-3' } },
+      key,
+    );
     expect(ok.data?.redeemVoucher).toMatchObject({ __typename: 'RedeemVoucherPayload', voucher: { code: voucher.code } });
   });
 

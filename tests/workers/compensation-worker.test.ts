@@ -43,9 +43,7 @@ beforeEach(async () => {
   await resetRedis(redis);
 });
 
-
-const compensated = (failureId: string) => () =>
-  prisma.serviceFailure.findFirst({ where: { id: failureId, status: 'COMPENSATED' } });
+const compensated = (failureId: string) => () => prisma.serviceFailure.findFirst({ where: { id: failureId, status: 'COMPENSATED' } });
 
 describe('end to end: GraphQL + BullMQ worker', () => {
   let workers: WorkersHandle;

@@ -4,7 +4,6 @@ import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { processMaintenance } from '../../workers/maintenance.processor.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-
 const { prisma, app } = useTestApp();
 
 describe('the maintenance job', () => {
@@ -12,7 +11,10 @@ describe('the maintenance job', () => {
     const memberId = await app.enroll();
     const T0 = new Date('2026-03-01T00:00:00.000Z');
     await prisma.$transaction(async (tx) => {
-      for (const [causeRef, days] of [['soon', 10], ['later', 100]] as const) {
+      for (const [causeRef, days] of [
+        ['soon', 10],
+        ['later', 100],
+      ] as const) {
         await issueVoucher(tx, {
           memberId,
           kind: 'GOODWILL',

@@ -62,15 +62,14 @@ afterAll(async () => {
   await prisma.$disconnect();
 });
 
-
 describe('Redis outages', () => {
   it('the worker refuses a Redis whose maxmemory-policy is not noeviction', async () => {
     const admin = new Redis(redis!.redisUrl);
     try {
       await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
-      await expect(
-        startWorkers({ config, logger: testLogger, prisma, redisUrl: redis!.redisUrl }, { maintenance: false }),
-      ).rejects.toThrow(/maxmemory-policy is allkeys-lru/);
+      await expect(startWorkers({ config, logger: testLogger, prisma, redisUrl: redis!.redisUrl }, { maintenance: false })).rejects.toThrow(
+        /maxmemory-policy is allkeys-lru/,
+      );
     } finally {
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
       admin.disconnect();

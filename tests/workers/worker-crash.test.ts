@@ -72,69 +72,74 @@ function startWorkerProcess(): { child: ChildProcess; exited: Promise<{ code: nu
 
 const countCompensated = () => prisma.serviceFailure.count({ where: { status: 'COMPENSATED' } });
 
-
 describe('a worker killed mid-way', () => {
-  it(`SIGKILL in the middle of ${FAILURES} compensation jobs, restart: every failure has exactly one voucher`, { timeout: 180_000 }, async () => {
-    // 500 failures of 500 members (one each: no cap, no review), accepted while no worker runs.
-    const members = Array.from({ length: FAILURES }, (_, i) => ({
-      externalId: `crash-${i}`,
-      email: `crash-${i}@example.com`,
-      name: `Crash ${i}`,
-    }));
-    await prisma.member.createMany({ data: members });
-    const memberIds = (await prisma.member.findMany({ select: { id: true } })).map((member) => member.id);
-    const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
-    const deps = { prisma, logger: testLogger };
-    for (let i = 0; i < memberIds.length; i += 10) {
-      await Promise.all(
-        memberIds.slice(i, i + 10).map((memberId, j) =>
-          reportServiceFailure(
-            deps,
-            { memberId, type: 'LATE_DELIVERY', severity: 'LOW', orderRef: `order-${i + j}`, idempotencyKey: `crash-${i + j}` },
-            storefront,
-          ),
-        ),
+  it(
+    `SIGKILL in the middle of ${FAILURES} compensation jobs, restart: every failure has exactly one voucher`,
+    { timeout: 180_000 },
+    async () => {
+      // 500 failures of 500 members (one each: no cap, no review), accepted while no worker runs.
+      const members = Array.from({ length: FAILURES }, (_, i) => ({
+        externalId: `crash-${i}`,
+        email: `crash-${i}@example.com`,
+        name: `Crash ${i}`,
+      }));
+      await prisma.member.createMany({ data: members });
+      const memberIds = (await prisma.member.findMany({ select: { id: true } })).map((member) => member.id);
+      const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
+      const deps = { prisma, logger: testLogger };
+      for (let i = 0; i < memberIds.length; i += 10) {
+        await Promise.all(
+          memberIds
+            .slice(i, i + 10)
+            .map((memberId, j) =>
+              reportServiceFailure(
+                deps,
+                { memberId, type: 'LATE_DELIVERY', severity: 'LOW', orderRef: `order-${i + j}`, idempotencyKey: `crash-${i + j}` },
+                storefront,
+              ),
+            ),
+        );
+      }
+      expect(await prisma.outboxEvent.count({ where: { completedAt: null } })).toBe(FAILURES);
+
+      const first = startWorkerProcess();
+      await until(async () => (await countCompensated()) >= 60, 60_000, 20);
+      first.child.kill('SIGKILL');
+      const killed = await first.exited;
+      expect(killed.signal).toBe('SIGKILL');
+      const atKill = await countCompensated();
+      const queue = new Queue('compensation', { connection: redis, prefix: testQueuePrefix() });
+      const jobs = await queue.getJobCounts('active', 'waiting', 'completed');
+      await queue.close();
+      const unclaimed = await prisma.outboxEvent.count({ where: { enqueuedAt: null } });
+      console.log(
+        `killed the worker process with ${atKill}/${FAILURES} compensated; jobs left active ${jobs.active}, waiting ${jobs.waiting}; events not yet handed over ${unclaimed}`,
       );
-    }
-    expect(await prisma.outboxEvent.count({ where: { completedAt: null } })).toBe(FAILURES);
+      expect(atKill).toBeLessThan(FAILURES);
 
-    const first = startWorkerProcess();
-    await until(async () => (await countCompensated()) >= 60, 60_000, 20);
-    first.child.kill('SIGKILL');
-    const killed = await first.exited;
-    expect(killed.signal).toBe('SIGKILL');
-    const atKill = await countCompensated();
-    const queue = new Queue('compensation', { connection: redis, prefix: testQueuePrefix() });
-    const jobs = await queue.getJobCounts('active', 'waiting', 'completed');
-    await queue.close();
-    const unclaimed = await prisma.outboxEvent.count({ where: { enqueuedAt: null } });
-    console.log(
-      `killed the worker process with ${atKill}/${FAILURES} compensated; jobs left active ${jobs.active}, waiting ${jobs.waiting}; events not yet handed over ${unclaimed}`,
-    );
-    expect(atKill).toBeLessThan(FAILURES);
+      const second = startWorkerProcess();
+      const restarted = performance.now();
+      await until(async () => (await countCompensated()) === FAILURES, 120_000, 200);
+      console.log(`restarted worker finished the rest in ${((performance.now() - restarted) / 1000).toFixed(1)} s`);
 
-    const second = startWorkerProcess();
-    const restarted = performance.now();
-    await until(async () => (await countCompensated()) === FAILURES, 120_000, 200);
-    console.log(`restarted worker finished the rest in ${((performance.now() - restarted) / 1000).toFixed(1)} s`);
+      // Graceful stop: SIGTERM → exit 0 within the shutdown deadline.
+      second.child.kill('SIGTERM');
+      const stopped = await Promise.race([
+        second.exited,
+        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000)),
+      ]);
+      expect(stopped).toEqual({ code: 0, signal: null });
 
-    // Graceful stop: SIGTERM → exit 0 within the shutdown deadline.
-    second.child.kill('SIGTERM');
-    const stopped = await Promise.race([
-      second.exited,
-      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000)),
-    ]);
-    expect(stopped).toEqual({ code: 0, signal: null });
-
-    const vouchers = await prisma.voucher.findMany({ where: { kind: 'COMPENSATION' }, select: { id: true, causeRef: true } });
-    expect(vouchers).toHaveLength(FAILURES);
-    expect(new Set(vouchers.map((voucher) => voucher.causeRef)).size).toBe(FAILURES);
-    const failures = await prisma.serviceFailure.findMany({ select: { id: true, voucherId: true, status: true } });
-    const voucherByFailure = new Map(vouchers.map((voucher) => [voucher.causeRef, voucher.id]));
-    for (const failure of failures) {
-      expect(failure.status).toBe('COMPENSATED');
-      expect(failure.voucherId).toBe(voucherByFailure.get(failure.id));
-    }
-    expect(await prisma.outboxEvent.count({ where: { completedAt: null } })).toBe(0);
-  });
+      const vouchers = await prisma.voucher.findMany({ where: { kind: 'COMPENSATION' }, select: { id: true, causeRef: true } });
+      expect(vouchers).toHaveLength(FAILURES);
+      expect(new Set(vouchers.map((voucher) => voucher.causeRef)).size).toBe(FAILURES);
+      const failures = await prisma.serviceFailure.findMany({ select: { id: true, voucherId: true, status: true } });
+      const voucherByFailure = new Map(vouchers.map((voucher) => [voucher.causeRef, voucher.id]));
+      for (const failure of failures) {
+        expect(failure.status).toBe('COMPENSATED');
+        expect(failure.voucherId).toBe(voucherByFailure.get(failure.id));
+      }
+      expect(await prisma.outboxEvent.count({ where: { completedAt: null } })).toBe(0);
+    },
+  );
 });

@@ -61,8 +61,7 @@ const PREFIX = /^[a-z2-7]{8}$/;
 export async function revokeApiKey(deps: ServiceDeps, caller: Caller, input: { id?: string | null; prefix?: string | null }) {
   assertRole(caller, 'ADMIN', 'revoke API keys');
   if ((input.id == null) === (input.prefix == null)) throw new ValidationError('id', 'name the key by id or by prefix');
-  const where: Prisma.ApiKeyWhereUniqueInput =
-    input.id != null ? { id: check.uuid('id', input.id) } : { prefix: prefixOf(input.prefix!) };
+  const where: Prisma.ApiKeyWhereUniqueInput = input.id != null ? { id: check.uuid('id', input.id) } : { prefix: prefixOf(input.prefix!) };
   const found = await deps.prisma.apiKey.findUnique({ where, select: { id: true } });
   if (!found) throw new NotFoundError('ApiKey', input.id ?? input.prefix!);
   // The guard on revoked_at keeps the first revocation's time and actor.

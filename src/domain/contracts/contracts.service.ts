@@ -41,7 +41,6 @@ const renewalBonusEvent = (renewalId: string) => ({
   payload: { renewalId },
 });
 
-
 function checkTerm(field: string, value: number): 12 | 24 {
   if (value !== 12 && value !== 24) throw new ValidationError(field, 'must be 12 or 24 months');
   return value;
@@ -138,11 +137,7 @@ export interface ContractResult {
  * the same reference with another member, plan, start or term is an
  * AlreadyExistsError. Concurrent repeats meet on the unique index.
  */
-export async function registerContract(
-  deps: ServiceDeps,
-  input: RegisterContractInput,
-  caller: Caller,
-): Promise<ContractResult> {
+export async function registerContract(deps: ServiceDeps, input: RegisterContractInput, caller: Caller): Promise<ContractResult> {
   assertMayCall(caller, 'registerContract');
   const memberId = check.uuid('memberId', input.memberId);
   const externalRef = check.text('externalRef', input.externalRef, { max: 120 });
@@ -199,11 +194,7 @@ export interface ExtensionResult {
  * replays; the same key for another contract or term is an
  * IdempotencyConflictError.
  */
-export async function extendContract(
-  deps: ServiceDeps,
-  input: ExtendContractInput,
-  caller: Caller,
-): Promise<Replayable<ExtensionResult>> {
+export async function extendContract(deps: ServiceDeps, input: ExtendContractInput, caller: Caller): Promise<Replayable<ExtensionResult>> {
   assertMayCall(caller, 'extendContract');
   const reference = checkReference(input);
   const termMonths = checkTerm('termMonths', input.termMonths);
@@ -249,12 +240,7 @@ export async function extendContract(
  * min(consecutiveBonusPercent × earlier renewals, cap)), rounded down. Decimal
  * arithmetic, dividing last, so 500 × 2 × 1.5 × 1.2 is exactly 1800.
  */
-export function renewalBonusPoints(
-  settings: ProgramSettings,
-  tier: Tier,
-  termMonths: number,
-  earlierRenewals: number,
-): number {
+export function renewalBonusPoints(settings: ProgramSettings, tier: Tier, termMonths: number, earlierRenewals: number): number {
   const { pointsPer12Months, consecutiveBonusPercent, consecutiveBonusCapPercent } = settings.renewal;
   const extraPercent = Math.min(consecutiveBonusPercent * earlierRenewals, consecutiveBonusCapPercent);
   return new Decimal(pointsPer12Months)
@@ -269,9 +255,7 @@ export function renewalBonusPoints(
 /** Where a renewal's bonus stands; derived from its columns (see `renewalBonusStatus`). */
 export type RenewalBonusStatus = 'PENDING' | 'GRANTED' | 'NOT_ELIGIBLE' | 'CLAWED_BACK' | 'FORFEITED';
 
-export function renewalBonusStatus(
-  renewal: Pick<ContractRenewal, 'bonusEntryId' | 'bonusGrantedAt' | 'clawedBackAt'>,
-): RenewalBonusStatus {
+export function renewalBonusStatus(renewal: Pick<ContractRenewal, 'bonusEntryId' | 'bonusGrantedAt' | 'clawedBackAt'>): RenewalBonusStatus {
   if (renewal.clawedBackAt) return renewal.bonusEntryId ? 'CLAWED_BACK' : 'FORFEITED';
   if (renewal.bonusGrantedAt) return renewal.bonusEntryId ? 'GRANTED' : 'NOT_ELIGIBLE';
   return 'PENDING';
@@ -338,8 +322,7 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): P
         return { result: { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome };
       }
 
-      const points =
-        member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
+      const points = member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
       let entryId: string | null = null;
       if (points > 0) {
         const entry = await grantAvailablePoints(tx, member, settings, {

@@ -5,14 +5,7 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 
-export const SERVICE_CHANNELS = [
-  'PHONE',
-  'EMAIL',
-  'CHAT',
-  'SOCIAL',
-  'SELF_SERVICE',
-  'STORE',
-] as const satisfies readonly ServiceChannel[];
+export const SERVICE_CHANNELS = ['PHONE', 'EMAIL', 'CHAT', 'SOCIAL', 'SELF_SERVICE', 'STORE'] as const satisfies readonly ServiceChannel[];
 
 /** How far ahead of the server clock a reported time may be (clock skew between systems). */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -58,19 +51,14 @@ export interface RecordServiceCaseInput {
  * external reference is unique: recording the same ticket twice is an
  * AlreadyExistsError, never a second case.
  */
-export async function recordServiceCase(
-  deps: ServiceDeps,
-  input: RecordServiceCaseInput,
-  caller: Caller,
-): Promise<ServiceCase> {
+export async function recordServiceCase(deps: ServiceDeps, input: RecordServiceCaseInput, caller: Caller): Promise<ServiceCase> {
   assertMayCall(caller, 'recordServiceCase');
   const now = nowOf(deps);
   const memberId = check.uuid('memberId', input.memberId);
   const channel = serviceChannel('channel', input.channel);
   const category = check.text('category', input.category, { max: 100 });
   const openedAt = input.openedAt == null ? now : notInFuture('openedAt', input.openedAt, now);
-  const firstResponseAt =
-    input.firstResponseAt == null ? null : notInFuture('firstResponseAt', input.firstResponseAt, now);
+  const firstResponseAt = input.firstResponseAt == null ? null : notInFuture('firstResponseAt', input.firstResponseAt, now);
   if (firstResponseAt && firstResponseAt < openedAt) {
     throw new ValidationError('firstResponseAt', 'must not be before the case was opened');
   }
@@ -120,11 +108,7 @@ export interface ResolveServiceCaseInput {
  * Whether it was resolved on first contact is derived from the number of
  * contacts unless given, and must agree with it.
  */
-export async function resolveServiceCase(
-  deps: ServiceDeps,
-  input: ResolveServiceCaseInput,
-  caller: Caller,
-): Promise<ServiceCase> {
+export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServiceCaseInput, caller: Caller): Promise<ServiceCase> {
   assertMayCall(caller, 'resolveServiceCase');
   const now = nowOf(deps);
   if ((input.caseId == null) === (input.externalRef == null)) {

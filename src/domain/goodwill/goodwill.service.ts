@@ -124,12 +124,7 @@ async function grantedThisMonth(db: RawSql, agentId: string, now: Date): Promise
   return new Decimal(row?.total ?? '0');
 }
 
-function authorityView(
-  agentId: string,
-  row: AuthorityRow | undefined,
-  settings: ProgramSettings,
-  spent: Decimal,
-): AgentAuthorityView {
+function authorityView(agentId: string, row: AuthorityRow | undefined, settings: ProgramSettings, spent: Decimal): AgentAuthorityView {
   const effective = effectiveAuthority(row, settings);
   const own = row && (row.per_gesture_limit ?? row.per_gesture_points_limit ?? row.monthly_budget) !== null;
   return {
@@ -184,11 +179,7 @@ export interface SetAgentAuthorityInput {
  * cannot change their own authority; an admin can. Takes the same row lock as
  * a grant, so a gesture is measured against either the old or the new limits.
  */
-export async function setAgentAuthority(
-  deps: ServiceDeps,
-  input: SetAgentAuthorityInput,
-  caller: Caller,
-): Promise<AgentAuthorityView> {
+export async function setAgentAuthority(deps: ServiceDeps, input: SetAgentAuthorityInput, caller: Caller): Promise<AgentAuthorityView> {
   const staff = staffOf(caller, 'setAgentAuthority');
   const agentId = agentIdOf(input.agentId);
   if (agentId === staff.id && !hasRole(caller, 'ADMIN')) {
@@ -362,11 +353,7 @@ async function grantGesture(
  * of the agent's authority row. One gesture per (agent, idempotency key): by
  * `once()` and by a unique index on the gestures.
  */
-export async function issueGoodwill(
-  deps: ServiceDeps,
-  input: IssueGoodwillInput,
-  caller: Caller,
-): Promise<Replayable<GoodwillResult>> {
+export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput, caller: Caller): Promise<Replayable<GoodwillResult>> {
   const staff = staffOf(caller, 'issueGoodwill');
   const memberId = check.uuid('memberId', input.memberId);
   const value = gestureValue(input);
@@ -509,11 +496,7 @@ export async function approveGoodwill(
  * A supervisor rejects a gesture waiting for approval: nothing is granted. A
  * gesture already decided is a GoodwillNotPendingError.
  */
-export async function rejectGoodwill(
-  deps: ServiceDeps,
-  input: GoodwillDecisionInput,
-  caller: Caller,
-): Promise<GoodwillResult> {
+export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionInput, caller: Caller): Promise<GoodwillResult> {
   const staff = staffOf(caller, 'decideGoodwill');
   const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
   const note = check.text('note', input.note ?? '', { max: 1000 });

@@ -1,11 +1,5 @@
 import { rawSql } from '../../db/sql.js';
-import {
-  Prisma,
-  type LedgerEntry,
-  type Member,
-  type Voucher,
-  type VoucherStatus,
-} from '../../generated/prisma/client.js';
+import { Prisma, type LedgerEntry, type Member, type Voucher, type VoucherStatus } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
@@ -70,22 +64,14 @@ interface StatusRow extends Member {
 }
 
 /** The member's status as asked for; null when there is no such member. */
-export async function readMemberStatus(
-  deps: ServiceDeps,
-  memberId: string,
-  request: MemberStatusRequest,
-): Promise<MemberStatus | null> {
+export async function readMemberStatus(deps: ServiceDeps, memberId: string, request: MemberStatusRequest): Promise<MemberStatus | null> {
   const now = nowOf(deps);
   const id = Prisma.sql`m.id`;
   const { vouchers, ledger } = request;
   const db = rawSql(deps.prisma);
   const [row] = await db.$queryRaw<StatusRow[]>`
     SELECT ${MEMBER_COLUMNS},
-      ${
-        vouchers
-          ? vouchersJsonSql(id, vouchers.status, vouchers.take, now)
-          : Prisma.sql`NULL::json`
-      } AS vouchers,
+      ${vouchers ? vouchersJsonSql(id, vouchers.status, vouchers.take, now) : Prisma.sql`NULL::json`} AS vouchers,
       ${
         ledger
           ? Prisma.sql`(SELECT COALESCE(json_agg(${ENTRY_JSON} ORDER BY e.created_at DESC, e.id DESC), '[]')

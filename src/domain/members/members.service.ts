@@ -125,10 +125,7 @@ export function memberListWhere(filter: MemberFilter | null | undefined): Prisma
   if (filter?.tier) where.tier = filter.tier;
   if (filter?.search != null) {
     const search = escapeLike(check.text('filter.search', filter.search, { min: 1, max: 100 }));
-    where.OR = [
-      { email: { contains: search, mode: 'insensitive' } },
-      { name: { contains: search, mode: 'insensitive' } },
-    ];
+    where.OR = [{ email: { contains: search, mode: 'insensitive' } }, { name: { contains: search, mode: 'insensitive' } }];
   }
   return where;
 }

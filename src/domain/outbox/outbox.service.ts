@@ -68,11 +68,7 @@ export async function completeOutboxEvent(tx: Tx | RawSql, eventId: string, now:
  */
 export async function claimOutboxEvents(
   deps: ServiceDeps,
-  {
-    limit = 200,
-    staleAfterMs = 60_000,
-    freshGraceMs = 0,
-  }: { limit?: number; staleAfterMs?: number; freshGraceMs?: number } = {},
+  { limit = 200, staleAfterMs = 60_000, freshGraceMs = 0 }: { limit?: number; staleAfterMs?: number; freshGraceMs?: number } = {},
 ): Promise<PendingOutboxEvent[]> {
   const now = nowOf(deps);
   const staleBefore = new Date(now.getTime() - staleAfterMs);

@@ -1,11 +1,6 @@
 import type { Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
-import {
-  Prisma,
-  type CauseType,
-  type LedgerEntryKind,
-  type Member,
-} from '../../generated/prisma/client.js';
+import { Prisma, type CauseType, type LedgerEntryKind, type Member } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { MAX_POINTS } from '../validation.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
@@ -168,12 +163,7 @@ export interface PostedEntry {
  * The CHECK constraints on `members` refuse a negative balance even if a rule
  * above were wrong; the unique (member, idempotency key) refuses a second entry.
  */
-export async function postEntry(
-  tx: RawSql,
-  member: LockedMember,
-  entry: PostEntry,
-  also: SameStatementWrites = [],
-): Promise<PostedEntry> {
+export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEntry, also: SameStatementWrites = []): Promise<PostedEntry> {
   if (entry.amount !== entry.availableDelta + entry.pendingDelta) {
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
   }

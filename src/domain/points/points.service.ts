@@ -41,11 +41,7 @@ export function assertCanTransact(member: LockedMember): void {
 
 /** Points an order earns: value × earn rate × the member's tier multiplier, rounded down. */
 export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['tier'], orderTotal: Decimal): number {
-  return orderTotal
-    .mul(settings.pointsPerCurrencyUnit)
-    .mul(settings.tiers[tier].multiplier)
-    .floor()
-    .toNumber();
+  return orderTotal.mul(settings.pointsPerCurrencyUnit).mul(settings.tiers[tier].multiplier).floor().toNumber();
 }
 
 export interface EarnPointsInput {
@@ -188,12 +184,7 @@ export async function spendPoints(
     // The cached balance and the lots disagree: refuse rather than guess.
     throw new Error(`lots of member ${member.id} hold ${consumption.fromAvailable} of ${points} available points`);
   }
-  return postEntry(
-    tx,
-    member,
-    { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0 },
-    update ? [update, ...also] : also,
-  );
+  return postEntry(tx, member, { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0 }, update ? [update, ...also] : also);
 }
 
 /** Points granted available at once: by an admin, a goodwill gesture, a renewal bonus (and the next kind of grant). */

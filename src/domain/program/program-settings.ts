@@ -1,9 +1,7 @@
 import { z } from 'zod';
 
 /** Money in the program currency, as a decimal string with at most two places. */
-const moneyAmount = z
-  .string()
-  .regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a non-negative decimal with at most two places');
+const moneyAmount = z.string().regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a non-negative decimal with at most two places');
 
 const tierRule = z.object({
   threshold: z.number().int().min(0).max(1_000_000_000),

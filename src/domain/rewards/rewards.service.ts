@@ -3,13 +3,7 @@ import type { Caller } from '../../auth/principal.js';
 import { Prisma, type Reward } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
-import {
-  ForbiddenError,
-  InsufficientPointsError,
-  NotFoundError,
-  RewardUnavailableError,
-  ValidationError,
-} from '../errors.js';
+import { ForbiddenError, InsufficientPointsError, NotFoundError, RewardUnavailableError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertCanTransact, spendPoints } from '../points/points.service.js';

@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
-import type {
-  Prisma,
-  ServiceFailureStatus,
-  ServiceFailureType,
-  Severity,
-  Tier,
-} from '../../generated/prisma/client.js';
+import type { Prisma, ServiceFailureStatus, ServiceFailureType, Severity, Tier } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -256,7 +250,13 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
     const amount = compensationFor(settings, { severity: failure.severity, tier: failure.tier, repeatIndex });
     if (amount.lte(0)) {
       const reason = 'the compensation policy grants nothing for this failure';
-      await decideAndComplete(tx, failure.id, now, { status: 'NOT_ELIGIBLE', repeatIndex, amount: '0.00', decisionNote: reason, decidedAt: now });
+      await decideAndComplete(tx, failure.id, now, {
+        status: 'NOT_ELIGIBLE',
+        repeatIndex,
+        amount: '0.00',
+        decisionNote: reason,
+        decidedAt: now,
+      });
       return { outcome: 'NOT_ELIGIBLE', failureId, reason };
     }
     if (new Decimal(history!.capUsed).plus(amount).gt(policy.capAmount)) {

@@ -142,12 +142,7 @@ export interface TierChangeResult {
 }
 
 /** Raw SQL, so that it also runs in the hot paths' transactions (db/sql.ts). */
-async function recordTierChange(
-  tx: RawSql,
-  memberId: string,
-  change: TierChangeResult,
-  now: Date,
-): Promise<void> {
+async function recordTierChange(tx: RawSql, memberId: string, change: TierChangeResult, now: Date): Promise<void> {
   await tx.$executeRaw`
     UPDATE members SET tier = ${change.toTier}::"Tier", tier_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
     WHERE id = ${memberId}::uuid`;
@@ -281,11 +276,7 @@ export interface TierProgress {
 }
 
 /** A member's standing: current and next tier, points to go, and the next review. Pure. */
-export function tierProgress(
-  member: { tier: Tier; tierSince: Date },
-  settings: ProgramSettings,
-  qualifyingPoints: number,
-): TierProgress {
+export function tierProgress(member: { tier: Tier; tierSince: Date }, settings: ProgramSettings, qualifyingPoints: number): TierProgress {
   const rules = tierRules(settings);
   const index = rank(member.tier);
   const current = rules[index]!;

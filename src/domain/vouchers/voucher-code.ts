@@ -18,9 +18,7 @@ export const VOUCHER_CODE_ENTROPY_BITS = VOUCHER_CODE_RANDOM_LENGTH * Math.log2(
 // discarded, so every character is equally likely (no modulo bias).
 const ACCEPT_BELOW = 256 - (256 % VOUCHER_CODE_ALPHABET.length);
 
-const CODE_PATTERN = new RegExp(
-  `^${VOUCHER_CODE_PREFIX}(-[${VOUCHER_CODE_ALPHABET}]{${GROUP_LENGTH}}){${GROUPS}}$`,
-);
+const CODE_PATTERN = new RegExp(`^${VOUCHER_CODE_PREFIX}(-[${VOUCHER_CODE_ALPHABET}]{${GROUP_LENGTH}}){${GROUPS}}$`);
 
 /** A fresh code such as `TRU-7KQM-X3RA-9WDE-HP2C`, from the system CSPRNG. */
 export function generateVoucherCode(): string {

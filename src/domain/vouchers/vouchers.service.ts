@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
-import {
-  Prisma,
-  type CauseType,
-  type Voucher,
-  type VoucherKind,
-  type VoucherStatus,
-} from '../../generated/prisma/client.js';
+import { Prisma, type CauseType, type Voucher, type VoucherKind, type VoucherStatus } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
@@ -60,10 +54,7 @@ function voucherStatusSql(status: VoucherStatus | null, now: Date): Prisma.Sql {
 }
 
 /** What a voucher takes off an order: a fixed amount (at most the order) or a percentage, to the cent. */
-export function discountFor(
-  voucher: Pick<Voucher, 'valueType' | 'amount' | 'percent'>,
-  orderTotal: Decimal,
-): Decimal {
+export function discountFor(voucher: Pick<Voucher, 'valueType' | 'amount' | 'percent'>, orderTotal: Decimal): Decimal {
   if (voucher.valueType === 'FIXED') return Decimal.min(new Decimal(voucher.amount!.toString()), orderTotal);
   return orderTotal.mul(voucher.percent!).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
 }
@@ -158,9 +149,7 @@ export async function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): P
     percent = input.value.percent;
   }
   const minimum =
-    input.minimumOrderValue == null
-      ? null
-      : check.money('minimumOrderValue', input.minimumOrderValue, { positive: false }).toFixed(2);
+    input.minimumOrderValue == null ? null : check.money('minimumOrderValue', input.minimumOrderValue, { positive: false }).toFixed(2);
   const expiresAt = input.expiresAt ?? addDays(input.now, settings.voucherValidityDays);
   if (expiresAt <= input.now) throw new ValidationError('expiresAt', 'must be in the future');
 
@@ -267,11 +256,7 @@ export interface VoucherValidation {
  * is NOT_FOUND, answered exactly as a code that does not exist, so that a
  * member cannot tell whether someone else holds a code.
  */
-export async function validateVoucher(
-  deps: ServiceDeps,
-  input: ValidateVoucherInput,
-  caller: Caller,
-): Promise<VoucherValidation> {
+export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherInput, caller: Caller): Promise<VoucherValidation> {
   assertMayCall(caller, 'validateVoucher');
   const code = voucherCode('code', input.code);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
@@ -340,11 +325,7 @@ export type VoucherRedemptionOutcome = Replayable<VoucherRedemptionResult> & { v
  * same idempotency key with the same request returns the first result (scoped
  * by code); an expired voucher is marked EXPIRED on the way.
  */
-export async function redeemVoucher(
-  deps: ServiceDeps,
-  input: RedeemVoucherInput,
-  caller: Caller,
-): Promise<VoucherRedemptionOutcome> {
+export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput, caller: Caller): Promise<VoucherRedemptionOutcome> {
   assertMayCall(caller, 'redeemVoucher');
   const code = voucherCode('code', input.code);
   const orderRef = check.text('orderRef', input.orderRef);
@@ -433,11 +414,7 @@ export interface VoidVoucherInput {
  * Takes a voucher out of use (staff). A redeemed voucher cannot be voided; a
  * voided one stays as it was, first reason kept.
  */
-export async function voidVoucher(
-  deps: ServiceDeps,
-  input: VoidVoucherInput,
-  caller: Caller,
-): Promise<Replayable<{ voucherId: string }>> {
+export async function voidVoucher(deps: ServiceDeps, input: VoidVoucherInput, caller: Caller): Promise<Replayable<{ voucherId: string }>> {
   assertMayCall(caller, 'voidVoucher');
   const code = voucherCode('code', input.code);
   const reason = check.text('reason', input.reason, { min: 3, max: 500 });

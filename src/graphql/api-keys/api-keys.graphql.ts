@@ -22,7 +22,11 @@ const ApiKeyRef = builder.prismaObject('ApiKey', {
       nullable: true,
       description: 'When it was last used, to within a minute or so (recorded when a process checks it against the database).',
     }),
-    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true, description: 'When it was revoked; a revoked key is refused (HTTP 401).' }),
+    revokedAt: t.expose('revokedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it was revoked; a revoked key is refused (HTTP 401).',
+    }),
     revokedBy: t.exposeString('revokedBy', { nullable: true, description: 'Who revoked it (actor type and id).' }),
   }),
 });
@@ -52,8 +56,7 @@ const RevokeApiKeyPayload = builder.objectRef<{ apiKeyId: string }>('RevokeApiKe
     apiKey: t.prismaField({
       type: ApiKeyRef,
       description: 'The key, with the time and actor of its (first) revocation.',
-      resolve: (query, parent, _args, ctx) =>
-        ctx.deps.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: parent.apiKeyId } }),
+      resolve: (query, parent, _args, ctx) => ctx.deps.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: parent.apiKeyId } }),
     }),
   }),
 });
@@ -85,8 +88,7 @@ const CreateApiKeyPayload = builder.objectRef<{ apiKeyId: string; token: string 
     apiKey: t.prismaField({
       type: ApiKeyRef,
       description: 'The stored key (without its secret).',
-      resolve: (query, parent, _args, ctx) =>
-        ctx.deps.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: parent.apiKeyId } }),
+      resolve: (query, parent, _args, ctx) => ctx.deps.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: parent.apiKeyId } }),
     }),
   }),
 });

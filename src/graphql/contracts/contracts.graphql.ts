@@ -218,33 +218,29 @@ const CancelContractInput = builder.inputType('CancelContractInput', {
   }),
 });
 
-const RegisterContractPayload = builder
-  .objectRef<{ contractId: string; replayed: boolean }>('RegisterContractPayload')
-  .implement({
-    description: 'The registered contract.',
-    fields: (t) => ({
-      contract: t.prismaField({
-        type: ContractRef,
-        description: 'The contract, as stored.',
-        resolve: (query, result, _args, ctx) =>
-          ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
-      }),
-      created: t.boolean({
-        description: 'False when an identical registration already existed and is returned instead.',
-        resolve: (result) => !result.replayed,
-      }),
+const RegisterContractPayload = builder.objectRef<{ contractId: string; replayed: boolean }>('RegisterContractPayload').implement({
+  description: 'The registered contract.',
+  fields: (t) => ({
+    contract: t.prismaField({
+      type: ContractRef,
+      description: 'The contract, as stored.',
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
     }),
-  });
+    created: t.boolean({
+      description: 'False when an identical registration already existed and is returned instead.',
+      resolve: (result) => !result.replayed,
+    }),
+  }),
+});
 
 const ExtendContractPayload = builder.objectRef<{ contractId: string; renewalId: string }>('ExtendContractPayload').implement({
   description: 'The extended contract and the renewal recorded; its bonus is granted by a job shortly after.',
   fields: (t) => ({
     contract: t.prismaField({
-        type: ContractRef,
-        description: 'The contract, with its new end.',
-        resolve: (query, result, _args, ctx) =>
-          ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
-      }),
+      type: ContractRef,
+      description: 'The contract, with its new end.',
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
+    }),
     renewal: t.prismaField({
       type: ContractRenewalRef,
       description: 'The renewal this extension recorded.',
@@ -258,11 +254,10 @@ const CancelContractPayload = builder.objectRef<CancellationResult>('CancelContr
   description: 'The cancelled contract and what happened to the bonuses of recent renewals.',
   fields: (t) => ({
     contract: t.prismaField({
-        type: ContractRef,
-        description: 'The contract, now CANCELLED.',
-        resolve: (query, result, _args, ctx) =>
-          ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
-      }),
+      type: ContractRef,
+      description: 'The contract, now CANCELLED.',
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
+    }),
     pointsClawedBack: t.exposeInt('pointsClawedBack', {
       description: 'Renewal bonus points taken back (renewals within the clawback window).',
     }),
@@ -296,11 +291,7 @@ builder.mutationFields((t) => ({
     },
     args: { input: t.arg({ type: RegisterContractInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      registerContract(
-        ctx.deps,
-        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
-        callerOf(ctx.principal),
-      ),
+      registerContract(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
   }),
   extendContract: t.field({
     type: ExtendContractPayload,
@@ -328,10 +319,6 @@ builder.mutationFields((t) => ({
     errors: { types: [...CONTRACT_ERRORS], directResult: true, union: { name: 'CancelContractResult' } },
     args: { input: t.arg({ type: CancelContractInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      cancelContract(
-        ctx.deps,
-        { ...contractReference(input), idempotencyKey: input.idempotencyKey },
-        callerOf(ctx.principal),
-      ),
+      cancelContract(ctx.deps, { ...contractReference(input), idempotencyKey: input.idempotencyKey }, callerOf(ctx.principal)),
   }),
 }));

@@ -15,8 +15,7 @@ const ServiceCasePayload = (name: string, description: string) =>
       serviceCase: t.prismaField({
         type: ServiceCaseRef,
         description: 'The case, as stored.',
-        resolve: (query, result, _args, ctx) =>
-          ctx.deps.prisma.serviceCase.findUniqueOrThrow({ ...query, where: { id: result.caseId } }),
+        resolve: (query, result, _args, ctx) => ctx.deps.prisma.serviceCase.findUniqueOrThrow({ ...query, where: { id: result.caseId } }),
       }),
     }),
   });
@@ -30,8 +29,7 @@ const SubmitFeedbackPayload = builder.objectRef<{ feedbackId: string }>('SubmitF
     feedback: t.prismaField({
       type: FeedbackRef,
       description: 'The feedback, as stored.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.feedback.findUniqueOrThrow({ ...query, where: { id: result.feedbackId } }),
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.feedback.findUniqueOrThrow({ ...query, where: { id: result.feedbackId } }),
     }),
   }),
 });

@@ -1,8 +1,4 @@
-import {
-  GOODWILL_AUDIT_ACTIONS,
-  type AgentAuthorityView,
-  type GoodwillAuditAction,
-} from '../../domain/goodwill/goodwill.service.js';
+import { GOODWILL_AUDIT_ACTIONS, type AgentAuthorityView, type GoodwillAuditAction } from '../../domain/goodwill/goodwill.service.js';
 import { GoodwillNotPendingError } from '../../domain/errors.js';
 import { GoodwillKind, GoodwillReason, GoodwillStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
@@ -60,8 +56,7 @@ const STAFF_ONLY = { staff: 'AGENT' } as const;
 export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },
   nullable: true,
-  description:
-    'A goodwill gesture: points or a voucher an agent gave a member, granted within authority or decided by a supervisor.',
+  description: 'A goodwill gesture: points or a voucher an agent gave a member, granted within authority or decided by a supervisor.',
   authScopes: (gesture) => ({ staff: 'AGENT', self: gesture.memberId }),
   fields: (t) => ({
     kind: t.expose('kind', { type: GoodwillKindEnum, description: 'Points or a voucher.' }),
@@ -104,9 +99,7 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
       // Steps of one request share a timestamp: order those by the life of a gesture.
       resolve: (g) =>
         [...g.audit].sort(
-          (a, b) =>
-            a.createdAt.getTime() - b.createdAt.getTime() ||
-            (ACTION_ORDER.get(a.action) ?? 0) - (ACTION_ORDER.get(b.action) ?? 0),
+          (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (ACTION_ORDER.get(a.action) ?? 0) - (ACTION_ORDER.get(b.action) ?? 0),
         ),
     }),
     ledgerEntry: t.prismaField({

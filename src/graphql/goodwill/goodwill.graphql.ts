@@ -86,14 +86,14 @@ const IssueGoodwillPayload = gesturePayload(
 const ApproveGoodwillPayload = gesturePayload('ApproveGoodwillPayload', 'An approved gesture, now GRANTED.');
 const RejectGoodwillPayload = gesturePayload('RejectGoodwillPayload', 'A rejected gesture; nothing was granted.');
 
-const SetAgentAuthorityPayload = builder.objectRef<{ authority: typeof AgentAuthorityRef.$inferType }>(
-  'SetAgentAuthorityPayload',
-).implement({
-  description: 'An agent’s goodwill authority after the change.',
-  fields: (t) => ({
-    authority: t.field({ type: AgentAuthorityRef, description: 'The authority now.', resolve: (p) => p.authority }),
-  }),
-});
+const SetAgentAuthorityPayload = builder
+  .objectRef<{ authority: typeof AgentAuthorityRef.$inferType }>('SetAgentAuthorityPayload')
+  .implement({
+    description: 'An agent’s goodwill authority after the change.',
+    fields: (t) => ({
+      authority: t.field({ type: AgentAuthorityRef, description: 'The authority now.', resolve: (p) => p.authority }),
+    }),
+  });
 
 const IssueGoodwillInput = builder.inputType('IssueGoodwillInput', {
   description: 'A goodwill gesture: points or a voucher, with a reason code and a note.',
@@ -164,16 +164,11 @@ builder.mutationFields((t) => ({
     },
     args: { input: t.arg({ type: IssueGoodwillInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      issueGoodwill(
-        ctx.deps,
-        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
-        callerOf(ctx.principal),
-      ),
+      issueGoodwill(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
   }),
   approveGoodwill: t.field({
     type: ApproveGoodwillPayload,
-    description:
-      'A supervisor approves a PENDING_APPROVAL gesture of another agent; the points or voucher are granted in the same step.',
+    description: 'A supervisor approves a PENDING_APPROVAL gesture of another agent; the points or voucher are granted in the same step.',
     authScopes: { caller: SERVICE_CALLERS.decideGoodwill },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, GoodwillNotPendingError],

@@ -1,11 +1,4 @@
-import {
-  getArgumentValues,
-  Kind,
-  type FieldNode,
-  type GraphQLObjectType,
-  type GraphQLResolveInfo,
-  type SelectionSetNode,
-} from 'graphql';
+import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { readMemberStatus, type MemberStatus, type MemberStatusRequest } from '../../domain/members/member-status.service.js';
 import type { UpcomingExpiry } from '../../domain/points/expiring.service.js';
 import type { Member, VoucherStatus } from '../../generated/prisma/client.js';
@@ -78,7 +71,19 @@ const MEMBER_FIELDS = new Set([
 
 /** Node fields of the two pages that are columns of their row (no relation). */
 const NODE_FIELDS = {
-  ledger: new Set(['__typename', 'id', 'kind', 'amount', 'balanceAfter', 'causeType', 'causeRef', 'actorType', 'actorId', 'note', 'createdAt']),
+  ledger: new Set([
+    '__typename',
+    'id',
+    'kind',
+    'amount',
+    'balanceAfter',
+    'causeType',
+    'causeRef',
+    'actorType',
+    'actorId',
+    'note',
+    'createdAt',
+  ]),
   vouchers: new Set([
     '__typename',
     'id',
@@ -120,7 +125,10 @@ function fieldsOf(sets: readonly (SelectionSetNode | undefined)[], info: GraphQL
 
 /** Whether a page's selection asks only for edges (cursor, node columns) and pageInfo. */
 function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): boolean {
-  const connection = fieldsOf(nodes.map((node) => node.selectionSet), info);
+  const connection = fieldsOf(
+    nodes.map((node) => node.selectionSet),
+    info,
+  );
   if (!connection) return false;
   return connection.every((field) => {
     const name = field.name.value;
@@ -141,11 +149,7 @@ function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): bo
 }
 
 /** The arguments of a page: only `first` (and `status` for vouchers); null for cursors, last pages or aliases that differ. */
-function pageArguments(
-  page: Page,
-  nodes: FieldNode[],
-  info: GraphQLResolveInfo,
-): { status: VoucherStatus | null } | null {
+function pageArguments(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): { status: VoucherStatus | null } | null {
   const member = info.schema.getType('Member') as GraphQLObjectType;
   const definition = member.getFields()[page]!;
   const values = nodes.map((node) => getArgumentValues(definition, node, info.variableValues));
@@ -178,7 +182,10 @@ let warnedAboutQueryShape = false;
 
 /** What `readMemberStatus` must read for this selection, or null when only Prisma can answer it. */
 export function statusRequestOf(query: unknown, info: GraphQLResolveInfo, ctx?: GraphQLContext): MemberStatusRequest | null {
-  const fields = fieldsOf(info.fieldNodes.map((node) => node.selectionSet), info);
+  const fields = fieldsOf(
+    info.fieldNodes.map((node) => node.selectionSet),
+    info,
+  );
   if (!fields) return null;
   const pages = new Map<Page, FieldNode[]>();
   for (const field of fields) {

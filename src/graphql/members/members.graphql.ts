@@ -43,8 +43,7 @@ builder.queryFields((t) => ({
   memberByExternalId: t.prismaField({
     type: 'Member',
     nullable: true,
-    description:
-      "A member by the storefront's customer id. Null when there is none; for a member token, null for anyone but themselves.",
+    description: "A member by the storefront's customer id. Null when there is none; for a member token, null for anyone but themselves.",
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { externalId: t.arg.string({ required: true, description: 'External (storefront) customer id.' }) },
     resolve: (query, _root, args, ctx) =>
@@ -75,8 +74,7 @@ const MemberPayload = (name: string, description: string) =>
       member: t.prismaField({
         type: 'Member',
         description: 'The member, as stored.',
-        resolve: (query, parent, _args, ctx) =>
-          ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
+        resolve: (query, parent, _args, ctx) => ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
       }),
     }),
   });

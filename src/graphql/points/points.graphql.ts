@@ -1,10 +1,6 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import {
-  IdempotencyConflictError,
-  InsufficientPointsError,
-  NotFoundError,
-} from '../../domain/errors.js';
+import { IdempotencyConflictError, InsufficientPointsError, NotFoundError } from '../../domain/errors.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../domain/points/points.service.js';
 import type { Member } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';

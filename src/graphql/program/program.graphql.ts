@@ -1,13 +1,7 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
-import {
-  changedSettings,
-  getProgram,
-  updateProgram,
-  type ProgramPatch,
-  type ProgramView,
-} from '../../domain/program/program.service.js';
+import { changedSettings, getProgram, updateProgram, type ProgramPatch, type ProgramView } from '../../domain/program/program.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { tierRules, type TierRuleView } from '../../domain/tiers/tiers.service.js';
 import { builder } from '../builder.js';
@@ -91,24 +85,22 @@ const RenewalPolicy = builder.objectRef<ProgramSettings['renewal']>('RenewalPoli
   }),
 });
 
-const GoodwillAuthority = builder
-  .objectRef<WithCurrency<ProgramSettings['goodwill']>>('GoodwillAuthority')
-  .implement({
-    description: 'Default authority of an agent for goodwill gestures; above it a gesture waits for approval.',
-    fields: (t) => ({
-      perGestureLimit: t.field({
-        type: Money,
-        description: 'Most money value of one gesture.',
-        resolve: (g) => money(g.perGestureLimit, g.currency),
-      }),
-      perGesturePointsLimit: t.exposeInt('perGesturePointsLimit', { description: 'Most points in one gesture.' }),
-      monthlyBudget: t.field({
-        type: Money,
-        description: 'Most an agent grants per calendar month.',
-        resolve: (g) => money(g.monthlyBudget, g.currency),
-      }),
+const GoodwillAuthority = builder.objectRef<WithCurrency<ProgramSettings['goodwill']>>('GoodwillAuthority').implement({
+  description: 'Default authority of an agent for goodwill gestures; above it a gesture waits for approval.',
+  fields: (t) => ({
+    perGestureLimit: t.field({
+      type: Money,
+      description: 'Most money value of one gesture.',
+      resolve: (g) => money(g.perGestureLimit, g.currency),
     }),
-  });
+    perGesturePointsLimit: t.exposeInt('perGesturePointsLimit', { description: 'Most points in one gesture.' }),
+    monthlyBudget: t.field({
+      type: Money,
+      description: 'Most an agent grants per calendar month.',
+      resolve: (g) => money(g.monthlyBudget, g.currency),
+    }),
+  }),
+});
 
 const ProgramChangeRef = builder.prismaObject('ProgramChange', {
   description: 'One change of the program settings, for the audit trail.',
@@ -199,8 +191,7 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       nullable: true,
       description: 'The audit trail of setting changes, newest first (admins only; null with an error for others).',
       authScopes: { staff: 'ADMIN' },
-      resolve: (query, _program, _args, ctx) =>
-        ctx.deps.prisma.programChange.findMany({ ...query, orderBy: { version: 'desc' } }),
+      resolve: (query, _program, _args, ctx) => ctx.deps.prisma.programChange.findMany({ ...query, orderBy: { version: 'desc' } }),
     }),
   }),
 });

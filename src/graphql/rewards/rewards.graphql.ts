@@ -1,11 +1,6 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import {
-  IdempotencyConflictError,
-  InsufficientPointsError,
-  NotFoundError,
-  RewardUnavailableError,
-} from '../../domain/errors.js';
+import { IdempotencyConflictError, InsufficientPointsError, NotFoundError, RewardUnavailableError } from '../../domain/errors.js';
 import {
   createReward,
   redeemReward,
@@ -45,8 +40,7 @@ const RewardPayload = (name: string, description: string) =>
       reward: t.prismaField({
         type: RewardRef,
         description: 'The reward, as stored.',
-        resolve: (query, parent, _args, ctx) =>
-          ctx.deps.prisma.reward.findUniqueOrThrow({ ...query, where: { id: parent.rewardId } }),
+        resolve: (query, parent, _args, ctx) => ctx.deps.prisma.reward.findUniqueOrThrow({ ...query, where: { id: parent.rewardId } }),
       }),
     }),
   });
@@ -62,26 +56,22 @@ const RedeemRewardPayload = builder.objectRef<RewardRedemptionResult>('RedeemRew
     voucher: t.prismaField({
       type: VoucherRef,
       description: 'The REWARD voucher issued.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
     }),
     member: t.prismaField({
       type: 'Member',
       description: 'The member after the purchase.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: result.memberId } }),
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: result.memberId } }),
     }),
     entry: t.prismaField({
       type: 'LedgerEntry',
       description: 'The REDEEM ledger entry for the points.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.ledgerEntry.findUniqueOrThrow({ ...query, where: { id: result.entryId } }),
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.ledgerEntry.findUniqueOrThrow({ ...query, where: { id: result.entryId } }),
     }),
     reward: t.prismaField({
       type: RewardRef,
       description: 'The reward bought.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.reward.findUniqueOrThrow({ ...query, where: { id: result.rewardId } }),
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.reward.findUniqueOrThrow({ ...query, where: { id: result.rewardId } }),
     }),
   }),
 });

@@ -88,8 +88,7 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
     status: t.expose('status', { type: ServiceFailureStatusEnum, description: 'Where its compensation stands.' }),
     repeatIndex: t.exposeInt('repeatIndex', {
       nullable: true,
-      description:
-        "The member's how-many-th failure in the repeat window this was (1 = first); set when the compensation was decided.",
+      description: "The member's how-many-th failure in the repeat window this was (1 = first); set when the compensation was decided.",
     }),
     compensation: t.field({
       type: Money,
@@ -97,9 +96,7 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
       description: 'The compensation the policy computed (issued, or waiting for review); null while RECORDED.',
       select: { compensationAmount: true },
       resolve: async (failure, _args, ctx) =>
-        failure.compensationAmount
-          ? { amount: failure.compensationAmount.toFixed(2), currency: await programCurrency(ctx) }
-          : null,
+        failure.compensationAmount ? { amount: failure.compensationAmount.toFixed(2), currency: await programCurrency(ctx) } : null,
     }),
     voucher: t.prismaField({
       type: VoucherRef,
@@ -114,8 +111,7 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
       nullable: true,
       description: "A supervisor's decision after review; null when the policy decided alone.",
       select: { decidedBy: true, status: true },
-      resolve: (failure) =>
-        failure.decidedBy === null ? null : failure.status === 'COMPENSATED' ? 'GRANT' : 'DECLINE',
+      resolve: (failure) => (failure.decidedBy === null ? null : failure.status === 'COMPENSATED' ? 'GRANT' : 'DECLINE'),
     }),
     decidedAt: t.expose('decidedAt', {
       type: 'DateTime',

@@ -100,19 +100,17 @@ const ReportServiceFailurePayload = builder.objectRef<ReportedServiceFailure>('R
   }),
 });
 
-const ReviewServiceFailurePayload = builder
-  .objectRef<{ failureId: string }>('ReviewServiceFailurePayload')
-  .implement({
-    description: 'The reviewed failure: COMPENSATED with its voucher, or NOT_ELIGIBLE.',
-    fields: (t) => ({
-      failure: t.prismaField({
-        type: ServiceFailureRef,
-        description: 'The failure after the decision.',
-        resolve: (query, result, _args, ctx) =>
-          ctx.deps.prisma.serviceFailure.findUniqueOrThrow({ ...query, where: { id: result.failureId } }),
-      }),
+const ReviewServiceFailurePayload = builder.objectRef<{ failureId: string }>('ReviewServiceFailurePayload').implement({
+  description: 'The reviewed failure: COMPENSATED with its voucher, or NOT_ELIGIBLE.',
+  fields: (t) => ({
+    failure: t.prismaField({
+      type: ServiceFailureRef,
+      description: 'The failure after the decision.',
+      resolve: (query, result, _args, ctx) =>
+        ctx.deps.prisma.serviceFailure.findUniqueOrThrow({ ...query, where: { id: result.failureId } }),
     }),
-  });
+  }),
+});
 
 const FAILURE_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError] as const;
 

@@ -46,11 +46,7 @@ class TierProgressBatch {
     const batch = this.queued;
     this.queued = new Map();
     try {
-      const { program, qualifyingPoints } = await tierStandings(
-        rawSql(this.ctx.deps.prisma),
-        [...batch.keys()],
-        nowOf(this.ctx.deps),
-      );
+      const { program, qualifyingPoints } = await tierStandings(rawSql(this.ctx.deps.prisma), [...batch.keys()], nowOf(this.ctx.deps));
       for (const [memberId, waiter] of batch) {
         waiter.resolve({ program, qualifyingPoints: qualifyingPoints.get(memberId) ?? 0 });
       }
@@ -91,8 +87,7 @@ const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implemen
     reviewAt: t.expose('reviewAt', {
       type: 'DateTime',
       nullable: true,
-      description:
-        'When the current tier is up for review (12 months after it was reached or last reviewed); null for the lowest tier.',
+      description: 'When the current tier is up for review (12 months after it was reached or last reviewed); null for the lowest tier.',
     }),
   }),
 });

@@ -59,9 +59,7 @@ export const VoucherRef = builder.prismaNode('Voucher', {
       nullable: true,
       description: 'The order must reach this value; null when there is no minimum.',
       resolve: (voucher) =>
-        voucher.minimumOrderValue
-          ? { amount: voucher.minimumOrderValue.toFixed(2), currency: voucher.currency }
-          : null,
+        voucher.minimumOrderValue ? { amount: voucher.minimumOrderValue.toFixed(2), currency: voucher.currency } : null,
     }),
     causeType: t.expose('causeType', { type: CauseTypeEnum, description: 'What it was issued for.' }),
     causeRef: t.exposeString('causeRef', { description: 'Reference of the cause (failure, gesture, reward purchase, …).' }),

@@ -42,9 +42,7 @@ const VoucherValidationRef = builder.objectRef<VoucherValidation>('VoucherValida
       nullable: true,
       description: 'The voucher; null when there is none or it belongs to another member.',
       resolve: (query, validation, _args, ctx) =>
-        validation.voucherId
-          ? ctx.deps.prisma.voucher.findUnique({ ...query, where: { id: validation.voucherId } })
-          : null,
+        validation.voucherId ? ctx.deps.prisma.voucher.findUnique({ ...query, where: { id: validation.voucherId } }) : null,
     }),
   }),
 });
@@ -81,26 +79,24 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const RedeemVoucherPayload = builder
-  .objectRef<VoucherRedemptionOutcome>('RedeemVoucherPayload')
-  .implement({
-    description: 'A redeemed voucher and the discount it granted on the order.',
-    fields: (t) => ({
-      orderRef: t.exposeString('orderRef', { description: 'The order the voucher was redeemed on.' }),
-      discount: t.field({
-        type: Money,
-        description: 'What the voucher takes off the order.',
-        resolve: (result) => ({ amount: result.discount, currency: result.currency }),
-      }),
-      voucher: t.prismaField({
-        type: VoucherRef,
-        description: 'The voucher, now REDEEMED.',
-        // As the points payloads' member: the redemption's row when it has one (not on a replay).
-        resolve: (query, result, _args, ctx) =>
-          result.voucher ?? ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
-      }),
+const RedeemVoucherPayload = builder.objectRef<VoucherRedemptionOutcome>('RedeemVoucherPayload').implement({
+  description: 'A redeemed voucher and the discount it granted on the order.',
+  fields: (t) => ({
+    orderRef: t.exposeString('orderRef', { description: 'The order the voucher was redeemed on.' }),
+    discount: t.field({
+      type: Money,
+      description: 'What the voucher takes off the order.',
+      resolve: (result) => ({ amount: result.discount, currency: result.currency }),
     }),
-  });
+    voucher: t.prismaField({
+      type: VoucherRef,
+      description: 'The voucher, now REDEEMED.',
+      // As the points payloads' member: the redemption's row when it has one (not on a replay).
+      resolve: (query, result, _args, ctx) =>
+        result.voucher ?? ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
+    }),
+  }),
+});
 
 const VoidVoucherPayload = builder.objectRef<{ voucherId: string }>('VoidVoucherPayload').implement({
   description: 'A voucher taken out of use.',
@@ -108,8 +104,7 @@ const VoidVoucherPayload = builder.objectRef<{ voucherId: string }>('VoidVoucher
     voucher: t.prismaField({
       type: VoucherRef,
       description: 'The voucher, now VOIDED.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
+      resolve: (query, result, _args, ctx) => ctx.deps.prisma.voucher.findUniqueOrThrow({ ...query, where: { id: result.voucherId } }),
     }),
   }),
 });
