@@ -1,5 +1,4 @@
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -14,6 +13,7 @@ import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
 import { TEST_JWT_SECRET } from '../support/app.js';
+import { freePort } from '../support/processes.js';
 
 // A PRIVATE PostgreSQL and Redis, each on a free port, frozen with SIGSTOP: the machine's
 // own services (other runs' tests use them) are never touched.
@@ -29,17 +29,6 @@ let api: Awaited<ReturnType<typeof startApi>>;
 let base: string;
 let admin: string;
 const frozen = new Set<number>();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The postmaster's pid: the parent of a backend. */
 async function postmasterPid(databaseUrl: string): Promise<number> {

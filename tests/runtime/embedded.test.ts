@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis } from '../../src/runtime/embedded-redis.js';
+import { freePort, isListening } from '../support/processes.js';
 
 // The real thing: a redis-server from the PATH and the embedded-postgres binaries, each
 // in a temporary data directory on a free port, so nothing clashes with the machine's
@@ -25,28 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function isListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('embedded Redis', () => {
   it('runs with persistence and noeviction, keeps data across a restart, and stops', async () => {
