@@ -9,7 +9,16 @@ import { findLedgerMismatches } from '../../src/domain/points/ledger-check.servi
 import { createReward } from '../../src/domain/rewards/rewards.service.js';
 import { testLogger } from '../support/app.js';
 import { resetDatabase } from '../support/db.js';
-import { cloneWorld, ms, newMember, plusMonths, upcomingExpiries as modelExpiries, voucherStatus, type World } from './ledger-model.js';
+import {
+  cloneWorld,
+  ms,
+  newMember,
+  plusMonths,
+  upcomingExpiries as modelExpiries,
+  voucherStatus,
+  type LotModel,
+  type World,
+} from './ledger-model.js';
 import {
   ADMIN,
   adjustOp,
@@ -489,15 +498,7 @@ interface Snapshot {
   stock: number | null;
 }
 
-const lotLine = (l: {
-  createdAt: number;
-  points: number;
-  remaining: number;
-  availableAt: number;
-  expiresAt: number;
-  released: boolean;
-  expired: boolean;
-}) =>
+const lotLine = (l: LotModel) =>
   `lot of ${new Date(l.createdAt).toISOString()}: ${l.remaining}/${l.points} ${l.expired ? 'expired' : l.released ? 'available' : 'pending'} until ${new Date(l.expiresAt).toISOString()} (available from ${new Date(l.availableAt).toISOString()})`;
 const entryLine = (e: { kind: string; amount: number; at: number; actor: string }) =>
   `${e.kind} ${e.amount} at ${new Date(e.at).toISOString()} by ${e.actor}`;
