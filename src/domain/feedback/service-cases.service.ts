@@ -3,7 +3,10 @@ import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
+import { publishOutboxEvents } from '../outbox/outbox.service.js';
+import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
+import { fileSlaBreaches, slaDueTimes } from './sla.service.js';
 
 export const SERVICE_CHANNELS = ['PHONE', 'EMAIL', 'CHAT', 'SOCIAL', 'SELF_SERVICE', 'STORE'] as const satisfies readonly ServiceChannel[];
 
@@ -49,7 +52,10 @@ export interface RecordServiceCaseInput {
 /**
  * Records a service case of a member (from the helpdesk or an agent). A case's
  * external reference is unique: recording the same ticket twice is an
- * AlreadyExistsError, never a second case.
+ * AlreadyExistsError, never a second case. The case gets its service-level due
+ * times from the program's targets for its channel; a target it has missed
+ * already (a first response recorded late, or none and past due) files its
+ * failure in the same transaction (`fileSlaBreaches`).
  */
 export async function recordServiceCase(deps: ServiceDeps, input: RecordServiceCaseInput, caller: Caller): Promise<ServiceCase> {
   assertMayCall(caller, 'recordServiceCase');
@@ -68,19 +74,28 @@ export async function recordServiceCase(deps: ServiceDeps, input: RecordServiceC
   const member = await deps.prisma.member.findUnique({ where: { id: memberId }, select: { id: true } });
   if (!member) throw new NotFoundError('Member', memberId);
   try {
-    return await deps.prisma.serviceCase.create({
-      data: {
-        memberId,
-        channel,
-        category,
-        openedAt,
-        firstResponseAt,
-        contacts,
-        externalRef,
-        createdBy: recordedBy(caller),
-        createdAt: now,
-      },
+    const { serviceCase, events } = await deps.prisma.$transaction(async (tx) => {
+      const { settings } = await loadProgram(tx);
+      const { id } = await tx.serviceCase.create({
+        data: {
+          memberId,
+          channel,
+          category,
+          openedAt,
+          firstResponseAt,
+          contacts,
+          externalRef,
+          ...slaDueTimes(settings.sla, channel, openedAt),
+          createdBy: recordedBy(caller),
+          createdAt: now,
+        },
+        select: { id: true },
+      });
+      const filed = await fileSlaBreaches(tx, [id], now, settings.sla);
+      return { serviceCase: await tx.serviceCase.findUniqueOrThrow({ where: { id } }), events: filed };
     });
+    await publishOutboxEvents(deps, events);
+    return serviceCase;
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
       throw new AlreadyExistsError('externalRef', 'a case with this external reference is already recorded');
@@ -106,7 +121,9 @@ export interface ResolveServiceCaseInput {
  * Resolves a case, once: a resolved case cannot be resolved again (checked
  * under the row lock, so two concurrent resolutions do not both pass).
  * Whether it was resolved on first contact is derived from the number of
- * contacts unless given, and must agree with it.
+ * contacts unless given, and must agree with it. A resolution after the
+ * case's due time (or a first response that never came in time) files its
+ * failure in the same transaction, once (`fileSlaBreaches`).
  */
 export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServiceCaseInput, caller: Caller): Promise<ServiceCase> {
   assertMayCall(caller, 'resolveServiceCase');
@@ -121,7 +138,7 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
   const resolvedAt = input.resolvedAt == null ? now : notInFuture('resolvedAt', input.resolvedAt, now);
   const newContacts = input.contacts == null ? null : contactsOf(input.contacts);
 
-  return deps.prisma.$transaction(async (tx) => {
+  const { serviceCase, events } = await deps.prisma.$transaction(async (tx) => {
     const found = await tx.serviceCase.findUnique({ where, select: { id: true } });
     if (!found) throw new NotFoundError('ServiceCase', input.caseId ?? input.externalRef ?? '');
     const [current] = await tx.$queryRaw<
@@ -141,9 +158,15 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
     if (firstContact && contacts > 1) {
       throw new ValidationError('resolvedOnFirstContact', `the case took ${contacts} contacts`);
     }
-    return tx.serviceCase.update({
+    await tx.serviceCase.update({
       where: { id: found.id },
       data: { resolvedAt, contacts, resolvedOnFirstContact: firstContact },
+      select: { id: true },
     });
+    const { settings } = await loadProgram(tx);
+    const filed = await fileSlaBreaches(tx, [found.id], now, settings.sla);
+    return { serviceCase: await tx.serviceCase.findUniqueOrThrow({ where: { id: found.id } }), events: filed };
   });
+  await publishOutboxEvents(deps, events);
+  return serviceCase;
 }

@@ -9,6 +9,61 @@ const tierRule = z.object({
   compensationFactor: z.number().min(0.1).max(10),
 });
 
+const MINUTES_PER_DAY = 1440;
+
+/** Service-level targets of one channel, in minutes from the case being opened. */
+const slaTarget = z
+  .object({
+    /** The first answer to the customer (or the resolution, whichever comes first) is due this long after opening. */
+    firstResponseMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * MINUTES_PER_DAY),
+    /** The resolution is due this long after opening. */
+    resolutionMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(180 * MINUTES_PER_DAY),
+  })
+  .refine((target) => target.resolutionMinutes >= target.firstResponseMinutes, {
+    path: ['resolutionMinutes'],
+    message: 'must not be shorter than the first-response target',
+  });
+
+const severity = z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
+
+const slaSettings = z.object({
+  targets: z.object({
+    PHONE: slaTarget,
+    EMAIL: slaTarget,
+    CHAT: slaTarget,
+    SOCIAL: slaTarget,
+    SELF_SERVICE: slaTarget,
+    STORE: slaTarget,
+  }),
+  /** Severity of the LONG_WAIT failure a missed first-response target files. */
+  firstResponseBreachSeverity: severity,
+  /** Severity of the UNRESOLVED_CONTACT failure a missed resolution target files. */
+  resolutionBreachSeverity: severity,
+});
+
+export type SlaSettings = z.infer<typeof slaSettings>;
+
+export const DEFAULT_SLA_SETTINGS: SlaSettings = {
+  targets: {
+    PHONE: { firstResponseMinutes: 5, resolutionMinutes: MINUTES_PER_DAY },
+    EMAIL: { firstResponseMinutes: 24 * 60, resolutionMinutes: 3 * MINUTES_PER_DAY },
+    CHAT: { firstResponseMinutes: 2, resolutionMinutes: MINUTES_PER_DAY },
+    SOCIAL: { firstResponseMinutes: 4 * 60, resolutionMinutes: 3 * MINUTES_PER_DAY },
+    SELF_SERVICE: { firstResponseMinutes: 48 * 60, resolutionMinutes: 5 * MINUTES_PER_DAY },
+    STORE: { firstResponseMinutes: 15, resolutionMinutes: MINUTES_PER_DAY },
+  },
+  firstResponseBreachSeverity: 'LOW',
+  resolutionBreachSeverity: 'MEDIUM',
+};
+
 /**
  * Every tunable rule of the program. Stored as one JSON document in the `program`
  * row and validated here on every write, so a bad setting never reaches a rule.
@@ -48,6 +103,8 @@ export const programSettingsSchema = z
       perGesturePointsLimit: z.number().int().min(0).max(10_000_000),
       monthlyBudget: moneyAmount,
     }),
+    /** Service-level targets per channel. Settings stored before they existed read the defaults. */
+    sla: slaSettings.default(() => structuredClone(DEFAULT_SLA_SETTINGS)),
   })
   .superRefine((settings, ctx) => {
     const order = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
@@ -101,4 +158,5 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
     windowDays: 90,
   },
   goodwill: { perGestureLimit: '25.00', perGesturePointsLimit: 2500, monthlyBudget: '500.00' },
+  sla: DEFAULT_SLA_SETTINGS,
 };

@@ -151,7 +151,8 @@ export async function reportServiceFailure(
   return result;
 }
 
-const compensationEvent = (failureId: string) =>
+/** The compensation job of a failure, as its outbox event (id = failure id) is handed to the queue. */
+export const compensationEvent = (failureId: string) =>
   ({
     id: failureId,
     queue: COMPENSATION_QUEUE,

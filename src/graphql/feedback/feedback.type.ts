@@ -39,6 +39,18 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
       description: 'When service first answered.',
     }),
     resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true, description: 'When it was resolved; null while open.' }),
+    firstResponseDueAt: t.expose('firstResponseDueAt', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'When the first response is due by the channel’s target in force when the case was recorded; later files a ' +
+        'LONG_WAIT failure. Null for cases recorded before service-level targets existed.',
+    }),
+    resolutionDueAt: t.expose('resolutionDueAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the resolution is due; later files an UNRESOLVED_CONTACT failure. Null as firstResponseDueAt.',
+    }),
     contacts: t.exposeInt('contacts', { description: 'Contacts the customer needed (at least 1).' }),
     resolvedOnFirstContact: t.exposeBoolean('resolvedOnFirstContact', {
       nullable: true,

@@ -7,7 +7,9 @@ import { tierRules, type TierRuleView } from '../../domain/tiers/tiers.service.j
 import { builder } from '../builder.js';
 import { ActorTypeEnum, TierEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
+import { ServiceChannelEnum } from '../feedback/feedback.type.js';
 import { Money, money } from '../money.type.js';
+import { SeverityEnum } from '../service-failures/service-failure.type.js';
 
 export const TierRule = builder.objectRef<TierRuleView>('TierRule').implement({
   description: 'How a tier is reached and what it is worth.',
@@ -102,6 +104,44 @@ const GoodwillAuthority = builder.objectRef<WithCurrency<ProgramSettings['goodwi
   }),
 });
 
+type SlaShape = ProgramSettings['sla'];
+type ChannelTargets = SlaShape['targets'][keyof SlaShape['targets']] & { channel: keyof SlaShape['targets'] };
+
+const SlaChannelTargets = builder.objectRef<ChannelTargets>('SlaChannelTargets').implement({
+  description: 'Service-level targets of one channel, counted from the moment a case is opened.',
+  fields: (t) => ({
+    channel: t.expose('channel', { type: ServiceChannelEnum, description: 'The channel.' }),
+    firstResponseMinutes: t.exposeInt('firstResponseMinutes', {
+      description: 'Minutes within which the first response (or the resolution) is due; later files a LONG_WAIT failure.',
+    }),
+    resolutionMinutes: t.exposeInt('resolutionMinutes', {
+      description: 'Minutes within which the resolution is due; later files an UNRESOLVED_CONTACT failure.',
+    }),
+  }),
+});
+
+const SlaPolicy = builder.objectRef<SlaShape>('SlaPolicy').implement({
+  description:
+    'Service-level targets per channel. A case gets its due times when it is recorded; a missed target files ' +
+    'one service failure by itself (reported by the system), which is compensated like any other.',
+  fields: (t) => ({
+    targets: t.field({
+      type: [SlaChannelTargets],
+      description: 'Targets per channel, one entry for each.',
+      resolve: (sla) =>
+        (Object.keys(sla.targets) as (keyof SlaShape['targets'])[]).map((channel) => ({ channel, ...sla.targets[channel] })),
+    }),
+    firstResponseBreachSeverity: t.expose('firstResponseBreachSeverity', {
+      type: SeverityEnum,
+      description: 'Severity of the LONG_WAIT failure a missed first-response target files.',
+    }),
+    resolutionBreachSeverity: t.expose('resolutionBreachSeverity', {
+      type: SeverityEnum,
+      description: 'Severity of the UNRESOLVED_CONTACT failure a missed resolution target files.',
+    }),
+  }),
+});
+
 const ProgramChangeRef = builder.prismaObject('ProgramChange', {
   description: 'One change of the program settings, for the audit trail.',
   authScopes: { staff: 'ADMIN' },
@@ -184,6 +224,11 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       type: GoodwillAuthority,
       description: 'Default agent authority for goodwill gestures.',
       resolve: (p) => ({ ...p.settings.goodwill, currency: p.settings.currency }),
+    }),
+    sla: t.field({
+      type: SlaPolicy,
+      description: 'Service-level targets per channel and the failures their breaches file.',
+      resolve: (p) => p.settings.sla,
     }),
     changes: t.prismaConnection({
       type: ProgramChangeRef,
@@ -276,6 +321,35 @@ const GoodwillAuthorityInput = builder.inputType('GoodwillAuthorityInput', {
   }),
 });
 
+const SlaChannelTargetsInput = builder.inputType('SlaChannelTargetsInput', {
+  description: 'Changes to the targets of one channel; omitted fields keep their value.',
+  fields: (t) => ({
+    channel: t.field({ type: ServiceChannelEnum, required: true, description: 'The channel to change (each at most once).' }),
+    firstResponseMinutes: t.int({ required: false, description: 'First-response target in minutes, 1 to 43 200 (30 days).' }),
+    resolutionMinutes: t.int({
+      required: false,
+      description: 'Resolution target in minutes, 1 to 259 200 (180 days), not below the first-response target.',
+    }),
+  }),
+});
+
+const SlaPolicyInput = builder.inputType('SlaPolicyInput', {
+  description: 'Changes to the service-level targets; omitted fields keep their value. Cases already recorded keep their due times.',
+  fields: (t) => ({
+    targets: t.field({ type: [SlaChannelTargetsInput], required: false, description: 'Changes per channel.' }),
+    firstResponseBreachSeverity: t.field({
+      type: SeverityEnum,
+      required: false,
+      description: 'Severity of the LONG_WAIT failure a missed first-response target files.',
+    }),
+    resolutionBreachSeverity: t.field({
+      type: SeverityEnum,
+      required: false,
+      description: 'Severity of the UNRESOLVED_CONTACT failure a missed resolution target files.',
+    }),
+  }),
+});
+
 const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
   description:
     'Changes to the program settings; omitted fields keep their value. The result is validated as a whole: ' +
@@ -304,6 +378,7 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     compensation: t.field({ type: CompensationPolicyInput, required: false, description: 'Compensation policy.' }),
     renewal: t.field({ type: RenewalPolicyInput, required: false, description: 'Renewal bonus policy.' }),
     goodwill: t.field({ type: GoodwillAuthorityInput, required: false, description: 'Default goodwill authority.' }),
+    sla: t.field({ type: SlaPolicyInput, required: false, description: 'Service-level targets per channel.' }),
   }),
 });
 
@@ -350,6 +425,23 @@ function programPatch(input: Input): ProgramPatch {
   }
   if (input.renewal != null) patch.renewal = given(input.renewal);
   if (input.goodwill != null) patch.goodwill = given(input.goodwill);
+  if (input.sla != null) {
+    const { targets, ...rest } = input.sla;
+    patch.sla = given(rest);
+    if (targets != null) {
+      const byChannel: NonNullable<NonNullable<ProgramPatch['sla']>['targets']> = {};
+      targets.forEach((target, index) => {
+        if (byChannel[target.channel]) {
+          throw new ValidationError(`sla.targets.${index}.channel`, `${target.channel} is listed more than once`);
+        }
+        byChannel[target.channel] = given({
+          firstResponseMinutes: target.firstResponseMinutes,
+          resolutionMinutes: target.resolutionMinutes,
+        });
+      });
+      patch.sla.targets = byChannel;
+    }
+  }
   return patch;
 }
 
