@@ -22,12 +22,21 @@ export interface ServiceProcess {
   /** Resolves once a line matching `pattern` was printed; rejects when the process exits first or after `timeoutMs`. */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
   kill(signal: NodeJS.Signals): void;
+  /** Signals its whole process group (the service and the processes it forked), as systemd's default stop does; needs `ownProcessGroup`. */
+  killGroup(signal: NodeJS.Signals): void;
+}
+
+export interface ServiceProcessOptions {
+  /** Starts it as the leader of a process group of its own (killServiceProcesses then SIGKILLs the group). */
+  ownProcessGroup?: boolean;
 }
 
 const running = new Set<ServiceProcess>();
+/** Process groups of services started with `ownProcessGroup`: what they forked outlives them on a SIGKILL. */
+const groups = new Set<number>();
 
 /** Starts `entry` (relative to the repository; `.ts` through tsx, a built `.js` as is) with exactly `env` on top of PATH/HOME. */
-export function startServiceProcess(entry: string, env: Record<string, string>): ServiceProcess {
+export function startServiceProcess(entry: string, env: Record<string, string>, options: ServiceProcessOptions = {}): ServiceProcess {
   // A built entry (dist/…/*.js) runs as production runs it, without the TypeScript loader.
   const args = entry.endsWith('.js') ? ['--enable-source-maps', entry] : ['--import', 'tsx', entry];
   const child = spawn(process.execPath, args, {
@@ -35,6 +44,7 @@ export function startServiceProcess(entry: string, env: Record<string, string>):
     // Not the test's environment: DATABASE_URL, REDIS_URL and friends must come from `env` only.
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup ?? false,
   });
   let text = '';
   const waiters = new Set<() => void>();
@@ -58,6 +68,14 @@ export function startServiceProcess(entry: string, env: Record<string, string>):
     output: () => text,
     kill: (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    killGroup: (signal) => {
+      if (!options.ownProcessGroup) throw new Error(`${entry} was not started with ownProcessGroup`);
+      try {
+        process.kill(-child.pid!, signal);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error; // ESRCH: the group is gone
+      }
     },
     waitForLine: (pattern, timeoutMs) =>
       new Promise((resolve, reject) => {
@@ -84,12 +102,21 @@ export function startServiceProcess(entry: string, env: Record<string, string>):
       }),
   };
   running.add(handle);
+  if (options.ownProcessGroup) groups.add(child.pid!);
   return handle;
 }
 
 /** SIGKILLs every service process still running (for afterEach/afterAll). */
 export function killServiceProcesses(): void {
   for (const handle of running) handle.kill('SIGKILL');
+  for (const group of groups) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  groups.clear();
 }
 
 function tail(text: string): string {
