@@ -165,7 +165,19 @@ export const API_DRAIN_TIMEOUT_MS = 8_000;
 const DRAIN_IDLE_GRACE_MS = 1_000;
 
 /** Starts the HTTP server: /graphql, /healthz, /readyz and /metrics. */
-export async function startApi(deps: AppDeps): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+export interface Api {
+  url: string;
+  server: Server;
+  /**
+   * Closes the listening socket (nothing else): open connections stay served as usual. The cluster
+   * primary calls it in every API process before any of them drains (src/cluster.ts).
+   */
+  stopAccepting(): void;
+  /** Stops accepting, drains the open connections, then closes the API's clients. */
+  close(): Promise<void>;
+}
+
+export async function startApi(deps: AppDeps): Promise<Api> {
   const { config, logger, prisma } = deps;
   const metrics = createMetrics();
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
@@ -238,17 +250,26 @@ export async function startApi(deps: AppDeps): Promise<{ url: string; server: Se
   const url = `http://localhost:${port}/graphql`;
   logger.info({ url }, 'API listening');
 
+  // Resolves once the listener is closed and every connection has ended.
+  let closed: Promise<void> | undefined;
+  const stopAccepting = () => {
+    // net's close, not http's: http's also destroys the sockets idle right now, and under load
+    // "idle" includes a client's next request still unread in the socket buffer (a reset for it).
+    closed ??= new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  };
+
   return {
     url,
     server,
+    stopAccepting,
     close: async () => {
       // Stop listening, let running requests finish (each closing its socket after the response),
       // close idle keep-alive sockets; after API_DRAIN_TIMEOUT_MS destroy what is left.
+      // Listening stops before the first `Connection: close` goes out: a client that reconnects
+      // after it must find the port closed (ECONNREFUSED), not a connection that is then reset.
+      stopAccepting();
       draining = true;
       for (const res of running) if (!res.headersSent) res.setHeader('connection', 'close');
-      // net's close, not http's: http's also destroys the sockets idle right now, and under load
-      // "idle" includes a client's next request still unread in the socket buffer (a reset for it).
-      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
       // A busy socket gets its next answer with `Connection: close` well within this grace; what is
       // still idle after it is a client that sends nothing.
       const idleSweep = setTimeout(() => {

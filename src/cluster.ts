@@ -10,10 +10,21 @@ import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 /**
  * One Node process uses about one core, so the API runs as several processes
  * on one machine: `WEB_CONCURRENCY` of them (default: the number of cores),
- * node:cluster workers sharing the listening port (the primary hands out
- * connections round-robin). With one, the API runs in the calling process as
- * before. The BullMQ workers and the embedded PostgreSQL/Redis stay in the
- * primary, started once (src/main.ts).
+ * node:cluster workers sharing one listening socket. With one, the API runs in
+ * the calling process as before. The BullMQ workers and the embedded
+ * PostgreSQL/Redis stay in the primary, started once (src/main.ts).
+ *
+ * Each API process accepts from the shared socket itself (`SCHED_NONE`): the
+ * kernel's accept queue is the only queue of new connections, as with one
+ * process. Under node's default round-robin the primary accepts every
+ * connection and queues it until an API process takes it; when the last API
+ * process stops listening, the primary closes what it still holds. During a
+ * drain (each process answering with `Connection: close`) clients reconnect at
+ * once, so those connections were reset, not refused.
+ *
+ * Stopping is in two steps for the same reason: first every API process closes
+ * its copy of the listening socket, so that the port refuses new connections;
+ * only then do they drain their open connections (src/app.ts).
  */
 
 /** This file is also the entry of every API worker (`cluster.setupPrimary({ exec })`). */
@@ -22,12 +33,20 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 const READY_TIMEOUT_MS = 60_000;
 /** How long a worker gets to finish its requests and close when asked to stop: above the API's own drain deadline. */
 const WORKER_STOP_TIMEOUT_MS = API_DRAIN_TIMEOUT_MS + 2_000;
+/** How long the primary waits for an API process to report that it stopped listening before draining anyway. */
+const STOP_ACCEPTING_TIMEOUT_MS = 2_000;
 /** A crashed worker is replaced after this pause, unless workers crash faster than this: */
 const RESTART_DELAY_MS = 1_000;
 const MAX_RESTARTS_PER_MINUTE = 5;
 
-type ToPrimary = { type: 'ready'; url: string } | { type: 'failed'; message: string };
-type ToWorker = { type: 'stop' };
+type ToPrimary =
+  | { type: 'ready'; url: string }
+  | { type: 'failed'; message: string }
+  /** The API process closed its copy of the listening socket. */
+  | { type: 'stopped-accepting' }
+  /** The API process got SIGTERM: the primary stops it in the two steps (and replaces it unless closing). */
+  | { type: 'sigterm' };
+type ToWorker = { type: 'stop-accepting' } | { type: 'stop' };
 
 export interface ApiHandle {
   url: string;
@@ -40,11 +59,35 @@ export function apiProcessCount(webConcurrency: number | undefined): number {
 }
 
 /**
+ * Asks an API process to close its listening socket and resolves once it reports so (or exits, or
+ * after STOP_ACCEPTING_TIMEOUT_MS). Its report travels behind node:cluster's own message that the
+ * socket is closed, so by then the primary has dropped its copy too.
+ */
+function stopAccepting(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    if (worker.isDead() || !worker.isConnected()) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('exit', done);
+      resolve();
+    };
+    const onMessage = (message: ToPrimary) => {
+      if (message.type === 'stopped-accepting') done();
+    };
+    const timer = setTimeout(done, STOP_ACCEPTING_TIMEOUT_MS);
+    worker.on('message', onMessage);
+    worker.once('exit', done);
+    worker.send({ type: 'stop-accepting' } satisfies ToWorker);
+  });
+}
+
+/**
  * Starts the API: in this process when `count` is 1, else as `count` cluster
  * workers that get `DATABASE_URL` and `REDIS_URL` as resolved by the primary
  * (the embedded ones included). Resolves once every worker listens; a worker
- * that dies later is replaced. `close()` asks each worker to finish its
- * requests and exit, and kills one that does not within 10 s.
+ * that dies later is replaced. `close()` asks every worker to stop listening,
+ * then to finish its requests and exit, and kills one that does not within 10 s.
  */
 export async function startApiProcesses(
   deps: AppDeps & { databaseUrl: string },
@@ -54,12 +97,18 @@ export async function startApiProcesses(
   const { logger } = deps;
   // The API processes get the primary's node flags: `npm start`'s heap limit and source maps
   // (package.json), or tsx's loader when it runs from TypeScript (THIS_FILE is then src/cluster.ts).
+  // Set before the first setupPrimary/fork, which freeze it.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: THIS_FILE, execArgv: process.execArgv, args: [], silent: false });
   const env = { DATABASE_URL: deps.databaseUrl, REDIS_URL: deps.redisUrl };
 
   let closing = false;
   const workers = new Set<Worker>();
   const restarts: number[] = [];
+  /** API processes that reported ready: they listen and answer the stop messages. */
+  const ready = new Set<Worker>();
+  /** API processes being stopped on their own SIGTERM (not a crash: replaced, logged at info). */
+  const retiring = new Set<Worker>();
 
   const fork = (): Promise<string> =>
     new Promise((resolve, reject) => {
@@ -72,18 +121,25 @@ export async function startApiProcesses(
       worker.on('message', (message: ToPrimary) => {
         if (message.type === 'ready') {
           clearTimeout(timer);
+          ready.add(worker);
           resolve(message.url);
         } else if (message.type === 'failed') {
           clearTimeout(timer);
           reject(new Error(`API process ${worker.process.pid} failed to start: ${message.message}`));
+        } else if (message.type === 'sigterm' && !closing && !retiring.has(worker)) {
+          retiring.add(worker);
+          logger.info({ pid: worker.process.pid }, 'API process got SIGTERM: stopping it, then replacing it');
+          void retire(worker);
         }
       });
       worker.once('exit', (code, signal) => {
         clearTimeout(timer);
         workers.delete(worker);
+        ready.delete(worker);
         reject(new Error(`API process ${worker.process.pid} exited during startup (${signal ?? code})`));
         if (closing) return;
-        logger.error({ pid: worker.process.pid, code, signal }, 'API process exited; replacing it');
+        if (retiring.delete(worker)) logger.info({ pid: worker.process.pid, code, signal }, 'API process stopped; replacing it');
+        else logger.error({ pid: worker.process.pid, code, signal }, 'API process exited; replacing it');
         const now = Date.now();
         restarts.push(now);
         while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
@@ -97,23 +153,45 @@ export async function startApiProcesses(
       });
     });
 
+  /** Resolves once every API process has stopped listening, when stopAll has begun. */
+  let allStoppedAccepting: Promise<void> | undefined;
+  const drain = (worker: Worker) => {
+    if (worker.isDead()) return;
+    if (worker.isConnected()) worker.send({ type: 'stop' } satisfies ToWorker);
+    else worker.process.kill('SIGTERM');
+  };
+  /** Resolves when `worker` has exited; kills it if it has not within WORKER_STOP_TIMEOUT_MS. */
+  const exited = (worker: Worker) =>
+    new Promise<void>((resolve) => {
+      if (worker.isDead()) return resolve();
+      const kill = setTimeout(() => worker.process.kill('SIGKILL'), WORKER_STOP_TIMEOUT_MS);
+      worker.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+    });
+  /** One API process on its own SIGTERM: the others keep listening, so its clients reconnect there. */
+  const retire = async (worker: Worker) => {
+    await stopAccepting(worker);
+    // A SIGTERM to the whole process group also reaches the primary: then drain only once no API process listens.
+    await allStoppedAccepting;
+    drain(worker);
+    await exited(worker);
+  };
+  /**
+   * Stops every API process: first each closes its copy of the listening socket (once all have, the
+   * port refuses new connections), then each drains and exits. One still starting has no connections
+   * and may not listen to messages yet: it is killed at once.
+   */
   const stopAll = async () => {
     closing = true;
-    await Promise.all(
-      [...workers].map(
-        (worker) =>
-          new Promise<void>((resolve) => {
-            if (worker.isDead()) return resolve();
-            const kill = setTimeout(() => worker.process.kill('SIGKILL'), WORKER_STOP_TIMEOUT_MS);
-            worker.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            if (worker.isConnected()) worker.send({ type: 'stop' } satisfies ToWorker);
-            else worker.process.kill('SIGTERM');
-          }),
-      ),
-    );
+    const targets = [...workers];
+    const serving = targets.filter((worker) => ready.has(worker));
+    for (const worker of targets) if (!ready.has(worker)) worker.process.kill('SIGKILL');
+    allStoppedAccepting = Promise.all(serving.map(stopAccepting)).then(() => undefined);
+    await allStoppedAccepting;
+    serving.forEach(drain);
+    await Promise.all(targets.map(exited));
   };
 
   let urls: string[];
@@ -154,10 +232,19 @@ async function runApiWorker(): Promise<void> {
       process.exit(0);
     };
     process.on('message', (message: ToWorker) => {
-      if (message.type === 'stop') void stop('asked by the primary');
+      if (message.type === 'stop-accepting') {
+        api.stopAccepting();
+        send({ type: 'stopped-accepting' });
+      } else if (message.type === 'stop') void stop('asked by the primary');
     });
     process.on('disconnect', () => void stop('primary went away'));
-    process.on('SIGTERM', () => void stop('SIGTERM'));
+    // Draining alone while another API process still listens would send its clients there just as
+    // that one stops listening (a whole process group gets SIGTERM from systemd, for one): the
+    // primary, when there is one, stops this process in the two steps.
+    process.on('SIGTERM', () => {
+      if (process.connected) send({ type: 'sigterm' });
+      else void stop('SIGTERM');
+    });
     process.on('SIGINT', () => logger.debug('SIGINT: left to the primary'));
     process.on('uncaughtException', (error) => {
       logger.fatal({ err: error }, 'uncaught exception in an API process');
