@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
-import type { Prisma, ServiceFailureStatus, ServiceFailureType, Severity, Tier } from '../../generated/prisma/client.js';
+import { Prisma, type MemberStatus, type ServiceFailureStatus, type ServiceFailureType, type Severity, type Tier } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -44,6 +44,67 @@ export function compensationFor(settings: ProgramSettings, { severity, tier, rep
     .mul(settings.tiers[tier].compensationFactor)
     .mul(escalation)
     .toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+}
+
+/** What the policy needs to know about a failure and its member, read under the member's lock. */
+export interface CompensationFacts extends CompensationCase {
+  memberStatus: MemberStatus;
+  /** The member's COMPENSATION vouchers issued in the cap window so far (decimal string). */
+  capUsed: string;
+}
+
+/** The policy's decision on one failure; `amount` is what it computed (null when it did not get that far). */
+export type CompensationDecision =
+  | { status: 'COMPENSATED'; amount: Decimal }
+  | { status: 'NEEDS_REVIEW'; amount: Decimal; reviewReason: 'CAP' }
+  | { status: 'NOT_ELIGIBLE'; amount: Decimal | null; reason: string };
+
+/**
+ * The whole compensation policy on one failure, as a pure function: a closed
+ * member gets nothing; otherwise `compensationFor` computes the value, and a
+ * value the member's cap window cannot take waits for a supervisor. Both the
+ * per-failure job and the batch path of incidents decide through it.
+ */
+export function decideCompensation(settings: ProgramSettings, facts: CompensationFacts): CompensationDecision {
+  if (facts.memberStatus === 'CLOSED') {
+    return { status: 'NOT_ELIGIBLE', amount: null, reason: 'the member has closed their membership' };
+  }
+  const amount = compensationFor(settings, facts);
+  if (amount.lte(0)) {
+    return { status: 'NOT_ELIGIBLE', amount, reason: 'the compensation policy grants nothing for this failure' };
+  }
+  if (new Decimal(facts.capUsed).plus(amount).gt(settings.compensation.capAmount)) {
+    return { status: 'NEEDS_REVIEW', amount, reviewReason: 'CAP' };
+  }
+  return { status: 'COMPENSATED', amount };
+}
+
+/** A failure as `failureHistorySql` names it: SQL for its member and id, its times as values. */
+export interface FailureRef {
+  memberId: Prisma.Sql;
+  id: Prisma.Sql;
+  occurredAt: Date;
+  createdAt: Date;
+}
+
+/**
+ * Two columns of a failure's history, read after its member is locked:
+ * `repeatIndex` — the member's failures in the repeat window up to and
+ * including this one, ordered by (occurred at, reported at, id) — and
+ * `capUsed` — the member's COMPENSATION vouchers issued in the cap window.
+ */
+export function failureHistorySql(failure: FailureRef, policy: ProgramSettings['compensation'], now: Date): Prisma.Sql {
+  return Prisma.sql`
+    (SELECT count(*)::int FROM service_failures history
+      WHERE history.member_id = ${failure.memberId}
+        AND history.occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}::timestamptz
+        AND (history.occurred_at, history.created_at, history.id)
+            <= (${failure.occurredAt}::timestamptz, ${failure.createdAt}::timestamptz, ${failure.id})
+    ) AS "repeatIndex",
+    (SELECT coalesce(sum(issued.amount), 0)::text FROM vouchers issued
+      WHERE issued.member_id = ${failure.memberId} AND issued.kind = 'COMPENSATION'
+        AND issued.issued_at > ${addDays(now, -policy.capWindowDays)}::timestamptz
+    ) AS "capUsed"`;
 }
 
 // ---------------------------------------------------------------------------
@@ -180,7 +241,7 @@ interface LockedFailure {
   occurredAt: Date;
   createdAt: Date;
   tier: Tier;
-  memberStatus: string;
+  memberStatus: MemberStatus;
   /** md5 of the program settings' JSON (null before the program row exists), see `settingsForHash`. */
   settingsHash: string | null;
 }
@@ -223,19 +284,14 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
     // A new statement after the locks, so it sees what the member's other
     // compensations committed while this transaction waited. From the second
     // failure in the repeat window on, the member is flagged at risk.
+    const ref: FailureRef = {
+      memberId: Prisma.sql`${failure.memberId}::uuid`,
+      id: Prisma.sql`${failure.id}::uuid`,
+      occurredAt: failure.occurredAt,
+      createdAt: failure.createdAt,
+    };
     const [history] = await tx.$queryRaw<{ repeatIndex: number; capUsed: string }[]>`
-      WITH history AS (
-        SELECT
-          (SELECT count(*)::int FROM service_failures
-            WHERE member_id = ${failure.memberId}::uuid
-              AND occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}::timestamptz
-              AND (occurred_at, created_at, id)
-                  <= (${failure.occurredAt}::timestamptz, ${failure.createdAt}::timestamptz, ${failure.id}::uuid)
-          ) AS "repeatIndex",
-          (SELECT coalesce(sum(amount), 0)::text FROM vouchers
-            WHERE member_id = ${failure.memberId}::uuid AND kind = 'COMPENSATION'
-              AND issued_at > ${addDays(now, -policy.capWindowDays)}::timestamptz
-          ) AS "capUsed"),
+      WITH history AS (SELECT ${failureHistorySql(ref, policy, now)}),
       flagged AS (
         UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
         WHERE id = ${failure.memberId}::uuid AND NOT at_risk AND (SELECT "repeatIndex" FROM history) >= 2
@@ -243,25 +299,31 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       SELECT "repeatIndex", "capUsed" FROM history`;
     const repeatIndex = history!.repeatIndex;
 
-    if (failure.memberStatus === 'CLOSED') {
-      const reason = 'the member has closed their membership';
-      await decideAndComplete(tx, failure.id, now, { status: 'NOT_ELIGIBLE', repeatIndex, decisionNote: reason, decidedAt: now });
-      return { outcome: 'NOT_ELIGIBLE', failureId, reason };
-    }
-    const amount = compensationFor(settings, { severity: failure.severity, tier: failure.tier, repeatIndex });
-    if (amount.lte(0)) {
-      const reason = 'the compensation policy grants nothing for this failure';
+    const decision = decideCompensation(settings, {
+      severity: failure.severity,
+      tier: failure.tier,
+      repeatIndex,
+      memberStatus: failure.memberStatus,
+      capUsed: history!.capUsed,
+    });
+    if (decision.status === 'NOT_ELIGIBLE') {
       await decideAndComplete(tx, failure.id, now, {
         status: 'NOT_ELIGIBLE',
         repeatIndex,
-        amount: '0.00',
-        decisionNote: reason,
+        amount: decision.amount?.toFixed(2),
+        decisionNote: decision.reason,
         decidedAt: now,
       });
-      return { outcome: 'NOT_ELIGIBLE', failureId, reason };
+      return { outcome: 'NOT_ELIGIBLE', failureId, reason: decision.reason };
     }
-    if (new Decimal(history!.capUsed).plus(amount).gt(policy.capAmount)) {
-      await decideAndComplete(tx, failure.id, now, { status: 'NEEDS_REVIEW', repeatIndex, amount: amount.toFixed(2) });
+    const amount = decision.amount;
+    if (decision.status === 'NEEDS_REVIEW') {
+      await decideAndComplete(tx, failure.id, now, {
+        status: 'NEEDS_REVIEW',
+        repeatIndex,
+        amount: amount.toFixed(2),
+        reviewReason: decision.reviewReason,
+      });
       return { outcome: 'NEEDS_REVIEW', failureId, amount: amount.toFixed(2), repeatIndex };
     }
 
@@ -291,6 +353,7 @@ interface PolicyDecision {
   voucherId?: string;
   decisionNote?: string;
   decidedAt?: Date;
+  reviewReason?: 'CAP';
 }
 
 /**
@@ -307,7 +370,8 @@ async function decideAndComplete(tx: RawSql, failureId: string, now: Date, decis
         compensation_amount = ${decision.amount ?? null}::numeric,
         voucher_id = ${decision.voucherId ?? null}::uuid,
         decision_note = ${decision.decisionNote ?? null},
-        decided_at = ${decision.decidedAt ?? null}::timestamptz
+        decided_at = ${decision.decidedAt ?? null}::timestamptz,
+        review_reason = ${decision.reviewReason ?? null}::"ServiceFailureReviewReason"
       WHERE id = ${failureId}::uuid)
     UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${failureId}::uuid AND completed_at IS NULL`;
 }
