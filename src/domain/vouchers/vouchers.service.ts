@@ -125,6 +125,71 @@ export function vouchersFromJson(rows: Json<VoucherRow>[]): Voucher[] {
   );
 }
 
+/** When a voucher issued at `now` expires unless its issuer says otherwise: the program's `voucherValidityDays` later. */
+const defaultVoucherExpiry = (now: Date, settings: ProgramSettings): Date => addDays(now, settings.voucherValidityDays);
+
+/** One voucher of a batch: a fixed amount in the program currency for one cause. */
+export interface FixedVoucherGrant {
+  memberId: string;
+  causeRef: string;
+  /** Decimal string, positive, to the cent. */
+  amount: string;
+}
+
+/**
+ * `issueVoucher` for many causes at once, set-based (the batch compensation of
+ * incidents): FIXED vouchers of one kind and cause type in the program currency,
+ * valid for the program's `voucherValidityDays`, issued at `now`. The same
+ * guards: one voucher per (kind, cause type, cause ref) — a cause that has its
+ * voucher already gets that one back — and a code collision is retried with
+ * fresh codes. Returns the voucher id per cause ref.
+ */
+export async function issueFixedVouchers(
+  tx: RawSql,
+  input: { kind: VoucherKind; causeType: CauseType; grants: readonly FixedVoucherGrant[]; now: Date; settings: ProgramSettings },
+): Promise<Map<string, string>> {
+  const issued = new Map<string, string>();
+  const expiresAt = defaultVoucherExpiry(input.now, input.settings);
+  let open = input.grants.map((grant) => ({
+    ...grant,
+    causeRef: check.text('causeRef', grant.causeRef, { max: 200 }),
+    amount: check.money('amount', grant.amount).toFixed(2),
+  }));
+  for (let attempt = 1; open.length > 0; attempt++) {
+    if (attempt > MAX_CODE_ATTEMPTS)
+      throw new Error(`no unique voucher codes for ${open.length} vouchers after ${MAX_CODE_ATTEMPTS} attempts`);
+    const inserted = await tx.$queryRaw<{ id: string; causeRef: string }[]>`
+      INSERT INTO vouchers (code, member_id, kind, value_type, amount, currency, cause_type, cause_ref, issued_at, expires_at)
+      SELECT grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED', grant_row.amount,
+             ${input.settings.currency}::text, ${input.causeType}::"CauseType", grant_row.cause_ref,
+             ${input.now}::timestamptz, ${expiresAt}::timestamptz
+      FROM unnest(${open.map(() => generateVoucherCode())}::text[], ${open.map((grant) => grant.memberId)}::uuid[],
+                  ${open.map((grant) => grant.amount)}::numeric[], ${open.map((grant) => grant.causeRef)}::text[])
+           AS grant_row(code, member_id, amount, cause_ref)
+      ON CONFLICT DO NOTHING
+      RETURNING id::text, cause_ref AS "causeRef"`;
+    for (const row of inserted) issued.set(row.causeRef, row.id);
+    const missing = open.filter((grant) => !issued.has(grant.causeRef));
+    if (missing.length === 0) break;
+    // Not inserted: the cause has its voucher already (take it), or the code collided (draw again).
+    const existing = await tx.$queryRaw<{ id: string; causeRef: string; memberId: string }[]>`
+      SELECT id::text, cause_ref AS "causeRef", member_id::text AS "memberId" FROM vouchers
+      WHERE kind = ${input.kind}::"VoucherKind" AND cause_type = ${input.causeType}::"CauseType"
+        AND cause_ref = ANY(${missing.map((grant) => grant.causeRef)}::text[])`;
+    const byCause = new Map(existing.map((row) => [row.causeRef, row]));
+    for (const grant of missing) {
+      const found = byCause.get(grant.causeRef);
+      if (!found) continue;
+      if (found.memberId !== grant.memberId) {
+        throw new Error(`voucher for ${input.kind} ${input.causeType} ${grant.causeRef} belongs to another member`);
+      }
+      issued.set(grant.causeRef, found.id);
+    }
+    open = missing.filter((grant) => !issued.has(grant.causeRef));
+  }
+  return issued;
+}
+
 /**
  * Issues a voucher inside the caller's transaction — a Prisma interactive
  * transaction or a node-postgres one (`sqlTransaction`, the hot paths): the
@@ -150,7 +215,7 @@ export async function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): P
   }
   const minimum =
     input.minimumOrderValue == null ? null : check.money('minimumOrderValue', input.minimumOrderValue, { positive: false }).toFixed(2);
-  const expiresAt = input.expiresAt ?? addDays(input.now, settings.voucherValidityDays);
+  const expiresAt = input.expiresAt ?? defaultVoucherExpiry(input.now, settings);
   if (expiresAt <= input.now) throw new ValidationError('expiresAt', 'must be in the future');
 
   for (let attempt = 1; attempt <= MAX_CODE_ATTEMPTS; attempt++) {
