@@ -8,7 +8,7 @@ import type { Logger } from '../src/logger.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
-import { outboxProcessors, type OutboxProcessor } from './registry.js';
+import { outboxProcessors, queueConcurrency, type OutboxProcessor } from './registry.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -95,7 +95,8 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
 
   const selected = options.queues ?? (Object.keys(outboxProcessors) as (keyof typeof outboxProcessors)[]);
   for (const queue of selected) {
-    workers.push(outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps }));
+    const concurrency = Math.min(queueConcurrency[queue] ?? config.workers.concurrency, config.workers.concurrency);
+    workers.push(outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, concurrency }));
   }
 
   let maintenanceQueue: Queue | undefined;
@@ -147,7 +148,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
 function outboxWorker(
   queue: string,
   process: OutboxProcessor,
-  ctx: { connection: Redis; prefix: string; config: Config; logger: Logger; serviceDeps: ServiceDeps },
+  ctx: { connection: Redis; prefix: string; config: Config; logger: Logger; serviceDeps: ServiceDeps; concurrency: number },
 ): Worker {
   const worker = new Worker(
     queue,
@@ -163,7 +164,7 @@ function outboxWorker(
     {
       connection: ctx.connection,
       prefix: ctx.prefix,
-      concurrency: ctx.config.workers.concurrency,
+      concurrency: ctx.concurrency,
       lockDuration: ctx.config.workers.lockDurationMs,
       // A dead worker's jobs go back to waiting within about one lock duration.
       stalledInterval: ctx.config.workers.lockDurationMs,

@@ -1,6 +1,7 @@
 import type { ServiceDeps } from '../src/domain/deps.js';
 import type { OutboxQueue } from '../src/domain/outbox/outbox.service.js';
 import { processCompensation, type CompensationJob } from './compensation.processor.js';
+import { processIncidentJob, type IncidentJob } from './incident.processor.js';
 import { processRenewalBonus, type RenewalBonusJob } from './renewal-bonus.processor.js';
 
 /** A queue processor: the job's data in, a domain call out. Plain function, testable without Redis. */
@@ -14,4 +15,12 @@ export type OutboxProcessor = (payload: unknown, deps: ServiceDeps) => Promise<u
 export const outboxProcessors: Record<OutboxQueue, OutboxProcessor> = {
   compensation: (payload, deps) => processCompensation(payload as CompensationJob, deps),
   'renewal-bonus': (payload, deps) => processRenewalBonus(payload as RenewalBonusJob, deps),
+  incidents: (payload, deps) => processIncidentJob(payload as IncidentJob, deps),
 };
+
+/**
+ * Jobs of a queue run at once per worker process, where it is not
+ * WORKER_CONCURRENCY: an incident's batches take its row lock one after the
+ * other, so more than two would only hold database connections while waiting.
+ */
+export const queueConcurrency: Partial<Record<OutboxQueue, number>> = { incidents: 2 };

@@ -12,10 +12,15 @@ import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
 
+/** Node types that belong to no member and that no member may see: a member token reads them as a missing id. */
+const NO_MEMBERS_NODE = '';
+
 /** The member a node belongs to, for the node types that belong to one; undefined for the others (rewards). */
 function ownerOf(typename: string, node: unknown): string | undefined {
   const row = node as { id?: string; memberId?: string; contract?: { memberId?: string } };
   if (typename === 'Member') return row.id;
+  // An incident names many members and belongs to none; it is for staff and reporting keys.
+  if (typename === 'ServiceIncident') return NO_MEMBERS_NODE;
   return row.memberId ?? row.contract?.memberId;
 }
 

@@ -12,6 +12,7 @@ import './goodwill/goodwill.graphql.js';
 import './feedback/feedback.graphql.js';
 import './contracts/contracts.graphql.js';
 import './service-failures/service-failures.graphql.js';
+import './service-failures/incidents.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -8,6 +8,7 @@ import { recordServiceCase } from '../../src/domain/feedback/service-cases.servi
 import { issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { createReward } from '../../src/domain/rewards/rewards.service.js';
+import { expandIncidentPage, reportServiceIncident } from '../../src/domain/service-failures/incidents.service.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
@@ -141,6 +142,25 @@ export class Seeder {
     return failure;
   }
 
+  /** A service incident naming the member. */
+  async incident(memberId: string, budget?: string) {
+    const { incidentId, pageId } = await reportServiceIncident(
+      this.deps,
+      { type: 'OUTAGE', severity: 'LOW', budget, affected: [{ memberId }], idempotencyKey: this.unique('probe-incident') },
+      SHOP,
+    );
+    return { incidentId, pageId };
+  }
+
+  /** An incident whose failure waits for the decision on its budget (the budget is one cent). */
+  async incidentOverBudget(memberId: string) {
+    const { incidentId, pageId } = await this.incident(memberId, '0.01');
+    await expandIncidentPage(this.deps, pageId);
+    // Over the member's cap (other probes' compensations) it would wait for the cap instead: for the budget, then.
+    await this.prisma.serviceFailure.updateMany({ where: { incidentId }, data: { reviewReason: 'INCIDENT_BUDGET' } });
+    return { incidentId };
+  }
+
   /** A gesture above the issuing agent's authority, waiting for a supervisor. */
   async pendingGesture(memberId: string) {
     const { gestureId } = await issueGoodwill(
@@ -185,7 +205,7 @@ export function missingTargets(targets: Targets): Targets {
   );
 }
 
-const NODE_TYPES = ['Member', 'Voucher', 'LedgerEntry', 'ServiceFailure', 'Contract', 'ContractRenewal', 'Reward'];
+const NODE_TYPES = ['Member', 'Voucher', 'LedgerEntry', 'ServiceFailure', 'ServiceIncident', 'Contract', 'ContractRenewal', 'Reward'];
 
 /** Every way a target can appear in an answer: raw, and as a global id of each type. */
 export function targetForms(value: string): string[] {
@@ -305,6 +325,15 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       operation: (t, m) => ({
         query: `query($m: ID) { serviceFailures(filter: { memberId: $m }) { edges { node { id orderRef ${nestedMember(m)} } } } }`,
         variables: { m: t.memberId },
+      }),
+    },
+  ],
+  serviceIncident: [
+    {
+      targets: async (seed, subject) => seed.incident(subject.member.id),
+      operation: (t) => ({
+        query: `query($id: ID!) { serviceIncident(id: $id) { id affected recorded spent { amount } } }`,
+        variables: { id: t.incidentId },
       }),
     },
   ],
@@ -524,6 +553,26 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       operation: (t) => ({
         query: `mutation($i: RetireRewardInput!) { retireReward(input: $i) { __typename ... on RetireRewardPayload { reward { id } } } }`,
         variables: { i: { id: t.rewardId } },
+      }),
+    },
+  ],
+  reportServiceIncident: [
+    {
+      targets: async (seed, subject) => ({ ...member(subject), orderRef: seed.unique('probe-incident-order') }),
+      operation: (t) => ({
+        query: `mutation($i: ReportServiceIncidentInput!) { reportServiceIncident(input: $i) { __typename ... on ReportServiceIncidentPayload { named incident { id } } } }`,
+        variables: {
+          i: { type: 'OUTAGE', severity: 'LOW', affected: [{ memberId: t.memberId, orderRef: t.orderRef }], idempotencyKey: randomUUID() },
+        },
+      }),
+    },
+  ],
+  decideServiceIncident: [
+    {
+      targets: async (seed, subject) => seed.incidentOverBudget(subject.member.id),
+      operation: (t) => ({
+        query: `mutation($i: DecideServiceIncidentInput!) { decideServiceIncident(input: $i) { __typename ... on DecideServiceIncidentPayload { decided } } }`,
+        variables: { i: { incidentId: t.incidentId, decision: 'DECLINE', note: 'probe decision', idempotencyKey: randomUUID() } },
       }),
     },
   ],

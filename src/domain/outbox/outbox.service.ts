@@ -3,7 +3,7 @@ import type { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 
 /** Queues that jobs are re-driven into; the worker process consumes them. */
-export type OutboxQueue = 'compensation' | 'renewal-bonus';
+export type OutboxQueue = 'compensation' | 'renewal-bonus' | 'incidents';
 
 export interface OutboxEventInput {
   /** Defaults to a new uuid; pass the subject's id (failure id, renewal id) so job id = subject id. */

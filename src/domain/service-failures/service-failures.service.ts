@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
-import { Prisma, type MemberStatus, type ServiceFailureStatus, type ServiceFailureType, type Severity, type Tier } from '../../generated/prisma/client.js';
+import {
+  Prisma,
+  type MemberStatus,
+  type ServiceFailureStatus,
+  type ServiceFailureType,
+  type Severity,
+  type Tier,
+} from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -95,10 +102,10 @@ export interface FailureRef {
  */
 export function failureHistorySql(failure: FailureRef, policy: ProgramSettings['compensation'], now: Date): Prisma.Sql {
   return Prisma.sql`
-    (SELECT count(*)::int FROM service_failures history
-      WHERE history.member_id = ${failure.memberId}
-        AND history.occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}::timestamptz
-        AND (history.occurred_at, history.created_at, history.id)
+    (SELECT count(*)::int FROM service_failures earlier
+      WHERE earlier.member_id = ${failure.memberId}
+        AND earlier.occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}::timestamptz
+        AND (earlier.occurred_at, earlier.created_at, earlier.id)
             <= (${failure.occurredAt}::timestamptz, ${failure.createdAt}::timestamptz, ${failure.id})
     ) AS "repeatIndex",
     (SELECT coalesce(sum(issued.amount), 0)::text FROM vouchers issued
@@ -130,8 +137,17 @@ export interface ReportedServiceFailure {
   duplicate: boolean;
 }
 
-const optionalText = (field: string, value: string | null | undefined, max: number): string | null =>
+export const optionalText = (field: string, value: string | null | undefined, max: number): string | null =>
   value == null ? null : check.text(field, value, { max });
+
+/** When a failure occurred: now when not given; never in the future (beyond a few minutes of clock skew). */
+export function occurredAtOf(given: Date | null | undefined, now: Date): Date {
+  const occurredAt = given ?? now;
+  if (Number.isNaN(occurredAt.getTime()) || occurredAt.getTime() > now.getTime() + OCCURRED_AT_SKEW_MS) {
+    throw new ValidationError('occurredAt', 'must not lie in the future');
+  }
+  return occurredAt;
+}
 
 /**
  * Records a service failure and its compensation job (an outbox event whose id
@@ -154,10 +170,7 @@ export async function reportServiceFailure(
   const description = optionalText('description', input.description, 2000);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
-  const occurredAt = input.occurredAt ?? now;
-  if (Number.isNaN(occurredAt.getTime()) || occurredAt.getTime() > now.getTime() + OCCURRED_AT_SKEW_MS) {
-    throw new ValidationError('occurredAt', 'must not lie in the future');
-  }
+  const occurredAt = occurredAtOf(input.occurredAt, now);
 
   const request = {
     type: input.type,
@@ -444,6 +457,7 @@ export async function reviewServiceFailure(
 export interface ServiceFailureFilter {
   status?: ServiceFailureStatus | null;
   memberId?: string | null;
+  incidentId?: string | null;
   type?: ServiceFailureType | null;
   severity?: Severity | null;
   /** Occurred at or after. */
@@ -459,6 +473,7 @@ export function serviceFailureListWhere(filter: ServiceFailureFilter | null | un
   const where: Prisma.ServiceFailureWhereInput = {};
   if (filter.status) where.status = filter.status;
   if (filter.memberId) where.memberId = check.uuid('filter.memberId', filter.memberId);
+  if (filter.incidentId) where.incidentId = check.uuid('filter.incidentId', filter.incidentId);
   if (filter.type) where.type = filter.type;
   if (filter.severity) where.severity = filter.severity;
   if (filter.from || filter.to) {

@@ -1,5 +1,5 @@
 import { loadProgram } from '../../domain/program/program.service.js';
-import type { ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
+import type { ServiceFailureReviewReason, ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
@@ -38,6 +38,15 @@ export const ServiceFailureStatusEnum = builder.enumType('ServiceFailureStatus',
     NOT_ELIGIBLE: { description: 'No compensation: declined by a supervisor, or the member is closed.' },
   } as const satisfies Record<ServiceFailureStatus, unknown>,
 });
+export const ServiceFailureReviewReasonEnum = builder.enumType('ServiceFailureReviewReason', {
+  description: 'Why a failure waits (or waited) for a supervisor.',
+  values: {
+    CAP: { description: "The member's compensation over the cap window would exceed the cap: decided one by one (reviewServiceFailure)." },
+    INCIDENT_BUDGET: {
+      description: "Its incident's budget was spent: one decision covers the whole remainder (decideServiceIncident).",
+    },
+  } as const satisfies Record<ServiceFailureReviewReason, unknown>,
+});
 export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecision', {
   description: "A supervisor's decision on a failure held for review.",
   values: {
@@ -56,12 +65,15 @@ export const serviceFailureVisibility = (memberId: string) => ({
   self: memberId,
 });
 
+/** Who may see a service incident: staff, and keys that report failures. */
+export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as const;
+
 /** Fields about staff work (reporter, decision) that members and storefronts read as null. */
 const STAFF_ONLY = { staff: 'AGENT' as const };
 
 /** The program currency, read once per request (compensation amounts are in it). */
 const currencyByRequest = new WeakMap<GraphQLContext, Promise<string>>();
-function programCurrency(ctx: GraphQLContext): Promise<string> {
+export function programCurrency(ctx: GraphQLContext): Promise<string> {
   let currency = currencyByRequest.get(ctx);
   if (!currency) {
     currency = loadProgram(ctx.deps.prisma).then((program) => program.settings.currency);
@@ -86,6 +98,11 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
     caseRef: t.exposeString('caseRef', { nullable: true, description: 'The service case it concerns.' }),
     description: t.exposeString('description', { nullable: true, description: 'What happened, in words.' }),
     status: t.expose('status', { type: ServiceFailureStatusEnum, description: 'Where its compensation stands.' }),
+    reviewReason: t.expose('reviewReason', {
+      type: ServiceFailureReviewReasonEnum,
+      nullable: true,
+      description: 'Why it waits (or waited) for a supervisor; null when it never did.',
+    }),
     repeatIndex: t.exposeInt('repeatIndex', {
       nullable: true,
       description: "The member's how-many-th failure in the repeat window this was (1 = first); set when the compensation was decided.",
@@ -111,7 +128,8 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
       nullable: true,
       description: "A supervisor's decision after review; null when the policy decided alone.",
       select: { decidedBy: true, status: true },
-      resolve: (failure) => (failure.decidedBy === null ? null : failure.status === 'COMPENSATED' ? 'GRANT' : 'DECLINE'),
+      // An approved incident remainder is RECORDED until its voucher is issued: still a GRANT.
+      resolve: (failure) => (failure.decidedBy === null ? null : failure.status === 'NOT_ELIGIBLE' ? 'DECLINE' : 'GRANT'),
     }),
     decidedAt: t.expose('decidedAt', {
       type: 'DateTime',
@@ -145,6 +163,12 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was reported.' }),
     member: t.relation('member', { description: 'The member it happened to.' }),
+    incident: t.relation('incident', {
+      nullable: true,
+      authScopes: INCIDENT_READERS,
+      unauthorizedResolver: () => null,
+      description: 'The incident that reported it; null when it was reported on its own (and for members).',
+    }),
   }),
 });
 

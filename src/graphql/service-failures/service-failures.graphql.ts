@@ -28,6 +28,7 @@ const ServiceFailureFilter = builder.inputType('ServiceFailureFilter', {
   fields: (t) => ({
     status: t.field({ type: ServiceFailureStatusEnum, required: false, description: 'Only failures with this status.' }),
     memberId: t.id({ required: false, description: 'Only failures of this member.' }),
+    incidentId: t.id({ required: false, description: 'Only failures this service incident recorded.' }),
     type: t.field({ type: ServiceFailureTypeEnum, required: false, description: 'Only failures of this type.' }),
     severity: t.field({ type: SeverityEnum, required: false, description: 'Only failures of this severity.' }),
     from: t.field({ type: 'DateTime', required: false, description: 'Only failures that occurred at or after this time.' }),
@@ -47,6 +48,8 @@ builder.queryFields((t) => ({
         ? {
             ...args.filter,
             memberId: args.filter.memberId == null ? null : decodeId('Member', 'filter.memberId', String(args.filter.memberId)),
+            incidentId:
+              args.filter.incidentId == null ? null : decodeId('ServiceIncident', 'filter.incidentId', String(args.filter.incidentId)),
           }
         : null;
       return ctx.deps.prisma.serviceFailure.findMany({

@@ -1,0 +1,105 @@
+import { callerOf } from '../../auth/principal.js';
+import { serviceIncidentProgress, type IncidentProgress } from '../../domain/service-failures/incidents.service.js';
+import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
+import { ActorTypeEnum } from '../enums.js';
+import { Money } from '../money.type.js';
+import {
+  INCIDENT_READERS,
+  programCurrency,
+  ServiceFailureStatusEnum,
+  ServiceFailureTypeEnum,
+  SeverityEnum,
+} from './service-failure.type.js';
+
+/** An incident's progress, counted once per request however many of its fields are asked for. */
+const progressByRequest = new WeakMap<GraphQLContext, Map<string, Promise<IncidentProgress>>>();
+function progressOf(ctx: GraphQLContext, incidentId: string): Promise<IncidentProgress> {
+  let byId = progressByRequest.get(ctx);
+  if (!byId) progressByRequest.set(ctx, (byId = new Map()));
+  let progress = byId.get(incidentId);
+  if (!progress) {
+    progress = serviceIncidentProgress(ctx.deps, incidentId, callerOf(ctx.principal));
+    byId.set(incidentId, progress);
+  }
+  return progress;
+}
+
+type CountField = Exclude<keyof IncidentProgress, 'spent'>;
+
+export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
+  id: { field: 'id' },
+  nullable: true,
+  description:
+    'One outage or carrier delay affecting many members: one service failure per affected member, compensated by the policy within an optional budget. Its counts show how far it is.',
+  authScopes: INCIDENT_READERS,
+  fields: (t) => {
+    const count = (field: CountField, description: string) =>
+      t.int({ description, select: { id: true }, resolve: async (incident, _args, ctx) => (await progressOf(ctx, incident.id))[field] });
+    return {
+      type: t.expose('type', { type: ServiceFailureTypeEnum, description: 'What went wrong: the type of every failure it records.' }),
+      severity: t.expose('severity', { type: SeverityEnum, description: 'How bad it was: the severity of every failure it records.' }),
+      occurredAt: t.expose('occurredAt', { type: 'DateTime', description: 'When it happened.' }),
+      description: t.exposeString('description', { nullable: true, description: 'What happened, in words.' }),
+      budget: t.field({
+        type: Money,
+        nullable: true,
+        description: 'What its compensations may cost in all; null: no budget.',
+        select: { budget: true },
+        resolve: async (incident, _args, ctx) =>
+          incident.budget ? { amount: incident.budget.toFixed(2), currency: await programCurrency(ctx) } : null,
+      }),
+      spent: t.field({
+        type: Money,
+        description: 'The compensation vouchers issued for its failures, in all.',
+        select: { id: true },
+        resolve: async (incident, _args, ctx) => ({
+          amount: (await progressOf(ctx, incident.id)).spent,
+          currency: await programCurrency(ctx),
+        }),
+      }),
+      overBudgetAt: t.expose('overBudgetAt', {
+        type: 'DateTime',
+        nullable: true,
+        description: 'When a compensation would first have exceeded the budget; from then on the rest waits for one decision.',
+      }),
+      affected: count('affected', 'Members it names, each once however often its pages name them.'),
+      pending: count('pending', 'Affected members not yet expanded into a failure (the worker is on it).'),
+      recorded: count('recorded', 'Service failures it recorded: one per affected member that had no such failure yet.'),
+      duplicates: count(
+        'duplicates',
+        'Affected members whose failure of the same type and order had been reported before: not recorded, nor compensated, again.',
+      ),
+      compensated: count('compensated', 'Failures compensated with a voucher.'),
+      needsReview: count('needsReview', 'Failures waiting for a supervisor: over the member’s 30-day cap, or over the incident’s budget.'),
+      awaitingDecision: count(
+        'awaitingDecision',
+        'Of needsReview, those held over the incident’s budget: one decideServiceIncident decides them all.',
+      ),
+      notEligible: count('notEligible', 'Failures compensated with nothing (closed members, a declined remainder, …).'),
+      inProgress: count('inProgress', 'Failures recorded or approved whose voucher is still being issued.'),
+      pages: count('pages', 'Requests that named its members.'),
+      unresolved: count('unresolved', 'Entries of its pages that named no member (each was answered to its request).'),
+      reporterType: t.expose('reporterType', {
+        type: ActorTypeEnum,
+        nullable: true,
+        authScopes: { staff: 'AGENT' },
+        unauthorizedResolver: () => null,
+        description: 'Kind of caller that reported it (staff only).',
+      }),
+      reporterId: t.exposeString('reporterId', {
+        nullable: true,
+        authScopes: { staff: 'AGENT' },
+        unauthorizedResolver: () => null,
+        description: 'Id of the agent or API key that reported it (staff only).',
+      }),
+      createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When its first page was recorded.' }),
+      failures: t.relatedConnection('failures', {
+        cursor: 'id',
+        description: 'The failures it recorded, in the order of their ids; optionally only those of one status.',
+        args: { status: t.arg({ type: ServiceFailureStatusEnum, required: false, description: 'Only failures with this status.' }) },
+        query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'asc' as const } }),
+      }),
+    };
+  },
+});

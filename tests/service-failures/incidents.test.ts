@@ -1,0 +1,432 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { describe, expect, it } from 'vitest';
+import { ForbiddenError, IdempotencyConflictError, NotFoundError, PermanentJobError, ValidationError } from '../../src/domain/errors.js';
+import { earnPoints } from '../../src/domain/points/points.service.js';
+import {
+  decideServiceIncident,
+  expandIncidentPage,
+  MAX_PAGE_ENTRIES,
+  reportServiceIncident,
+  serviceIncidentProgress,
+  type ReportServiceIncidentInput,
+} from '../../src/domain/service-failures/incidents.service.js';
+import { compensationFor, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
+import { processIncidentJob } from '../../workers/incident.processor.js';
+import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
+import { useTestApp } from '../support/app.js';
+
+/**
+ * Service incidents: pages of affected members, their expansion into one
+ * failure per member by the batch path (the incidents processor called
+ * directly, without Redis; tests/faults/incidents.fault.ts runs the worker
+ * process and kills it), deduplication, the budget and its one decision,
+ * idempotency, validation, permissions and races.
+ */
+const { prisma, app } = useTestApp();
+const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
+const agent = staffCaller('AGENT');
+const supervisor = staffCaller('SUPERVISOR');
+
+let keys = 0;
+const key = (label = 'page') => `${label}-${++keys}`;
+
+function firstPage(
+  affected: ReportServiceIncidentInput['affected'],
+  extra: Partial<ReportServiceIncidentInput> = {},
+): ReportServiceIncidentInput {
+  return { type: 'LATE_DELIVERY', severity: 'MEDIUM', affected, idempotencyKey: key(), ...extra };
+}
+
+async function members(count: number): Promise<string[]> {
+  return Promise.all(Array.from({ length: count }, () => app.enroll()));
+}
+
+/** Runs every pending incident job once, as the worker would. */
+async function drainIncidents() {
+  for (;;) {
+    const events = await prisma.outboxEvent.findMany({ where: { queue: 'incidents', completedAt: null }, orderBy: { createdAt: 'asc' } });
+    if (events.length === 0) return;
+    for (const event of events) await processIncidentJob(event.payload as never, app.deps);
+  }
+}
+
+const progress = (incidentId: string) => serviceIncidentProgress(app.deps, incidentId, agent);
+
+async function vouchersPerFailure(incidentId: string) {
+  const failures = await prisma.serviceFailure.findMany({ where: { incidentId }, select: { id: true } });
+  const vouchers = await prisma.voucher.groupBy({
+    by: ['causeRef'],
+    where: { kind: 'COMPENSATION', causeRef: { in: failures.map((f) => f.id) } },
+    _count: { _all: true },
+  });
+  return { failures: failures.length, vouchers: vouchers.length, doubled: vouchers.filter((v) => v._count._all > 1).length };
+}
+
+describe('reportServiceIncident and its expansion', () => {
+  it('records one failure per affected member, named by id, external id or order, and compensates each by the policy', async () => {
+    const [byId, byExternal, byOrder] = await members(3);
+    const external = (await prisma.member.findUniqueOrThrow({ where: { id: byExternal! } })).externalId;
+    await earnPoints(app.deps, { memberId: byOrder!, orderRef: 'ORD-7', orderTotal: '30.00', idempotencyKey: 'earn-7' }, shop);
+
+    const page = await reportServiceIncident(
+      app.deps,
+      firstPage([{ memberId: byId! }, { externalId: external, orderRef: 'ORD-1' }, { orderRef: 'ORD-7' }], {
+        description: 'carrier strike',
+      }),
+      shop,
+    );
+    expect(page).toMatchObject({ entries: 3, named: 3, alreadyNamed: 0, unresolved: [], replayed: false });
+    expect(await progress(page.incidentId)).toMatchObject({ affected: 3, pending: 3, recorded: 0, pages: 1 });
+
+    await drainIncidents();
+    const failures = await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId }, orderBy: { memberId: 'asc' } });
+    expect(failures.map((f) => f.memberId).sort()).toEqual([byId, byExternal, byOrder].sort());
+    expect(failures.every((f) => f.status === 'COMPENSATED' && f.type === 'LATE_DELIVERY' && f.severity === 'MEDIUM')).toBe(true);
+    expect(failures.find((f) => f.memberId === byOrder)?.orderRef).toBe('ORD-7');
+    expect(failures.find((f) => f.memberId === byExternal)?.orderRef).toBe('ORD-1');
+    expect(failures.find((f) => f.memberId === byId)?.description).toBe('carrier strike');
+    expect(await vouchersPerFailure(page.incidentId)).toEqual({ failures: 3, vouchers: 3, doubled: 0 });
+    expect(await progress(page.incidentId)).toMatchObject({
+      affected: 3,
+      pending: 0,
+      recorded: 3,
+      compensated: 3,
+      needsReview: 0,
+      spent: '30.00',
+    });
+    expect(await prisma.outboxEvent.count({ where: { completedAt: null } })).toBe(0);
+  });
+
+  it('decides with the same policy as a single failure: tier factor, repeat escalation, at-risk flag, closed members', async () => {
+    const [silver, repeat, closed] = await members(3);
+    await prisma.member.update({ where: { id: silver! }, data: { tier: 'SILVER' } });
+    await prisma.member.update({ where: { id: closed! }, data: { status: 'CLOSED' } });
+    await reportServiceFailure(
+      app.deps,
+      { memberId: repeat!, type: 'WRONG_ITEM', severity: 'LOW', orderRef: 'X', idempotencyKey: 'earlier' },
+      shop,
+    );
+
+    const page = await reportServiceIncident(
+      app.deps,
+      firstPage([{ memberId: silver! }, { memberId: repeat! }, { memberId: closed! }]),
+      shop,
+    );
+    await drainIncidents();
+
+    const byMember = new Map(
+      (await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId } })).map((f) => [f.memberId, f] as const),
+    );
+    const settings = DEFAULT_PROGRAM_SETTINGS;
+    expect(byMember.get(silver!)?.compensationAmount?.toFixed(2)).toBe(
+      compensationFor(settings, { severity: 'MEDIUM', tier: 'SILVER', repeatIndex: 1 }).toFixed(2),
+    );
+    expect(byMember.get(silver!)?.compensationAmount?.toFixed(2)).toBe('12.00');
+    expect(byMember.get(repeat!)).toMatchObject({ repeatIndex: 2, status: 'COMPENSATED' });
+    expect(byMember.get(repeat!)?.compensationAmount?.toFixed(2)).toBe('15.00');
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: repeat! } })).atRisk).toBe(true);
+    expect(byMember.get(closed!)).toMatchObject({ status: 'NOT_ELIGIBLE', voucherId: null });
+  });
+
+  it('names a member once: twice in a page, again in a later page, or already reported for the same order', async () => {
+    const [a, b, c] = await members(3);
+    const before = await reportServiceFailure(
+      app.deps,
+      { memberId: c!, type: 'LATE_DELIVERY', severity: 'HIGH', orderRef: 'ORD-C', idempotencyKey: 'single' },
+      shop,
+    );
+
+    const first = await reportServiceIncident(
+      app.deps,
+      firstPage([{ memberId: a! }, { memberId: a!, orderRef: 'other' }, { memberId: c!, orderRef: 'ORD-C' }]),
+      shop,
+    );
+    expect(first).toMatchObject({ entries: 3, named: 2, alreadyNamed: 1 });
+    const later = await reportServiceIncident(
+      app.deps,
+      { incidentId: first.incidentId, affected: [{ memberId: a! }, { memberId: b! }], idempotencyKey: key() },
+      shop,
+    );
+    expect(later).toMatchObject({ incidentId: first.incidentId, entries: 2, named: 1, alreadyNamed: 1 });
+    await drainIncidents();
+
+    const failures = await prisma.serviceFailure.findMany({ where: { memberId: { in: [a!, b!, c!] } } });
+    expect(failures.filter((f) => f.memberId === a)).toHaveLength(1);
+    expect(failures.filter((f) => f.memberId === b)).toHaveLength(1);
+    // The failure reported before is the one: not recorded, nor compensated, again.
+    expect(failures.filter((f) => f.memberId === c).map((f) => f.id)).toEqual([before.failureId]);
+    const affectedC = await prisma.serviceIncidentMember.findUniqueOrThrow({
+      where: { incidentId_memberId: { incidentId: first.incidentId, memberId: c! } },
+    });
+    expect(affectedC).toMatchObject({ duplicate: true, failureId: before.failureId });
+    expect(await progress(first.incidentId)).toMatchObject({ affected: 3, recorded: 2, duplicates: 1, compensated: 2, pages: 2 });
+  });
+
+  it('answers entries that name no member one by one and records the rest', async () => {
+    const [known, owner1, owner2] = await members(3);
+    await earnPoints(app.deps, { memberId: owner1!, orderRef: 'SHARED', orderTotal: '10', idempotencyKey: 'e1' }, shop);
+    await earnPoints(app.deps, { memberId: owner2!, orderRef: 'SHARED', orderTotal: '10', idempotencyKey: 'e2' }, shop);
+    const ghost = '00000000-0000-4000-8000-000000000000';
+    const page = await reportServiceIncident(
+      app.deps,
+      firstPage([
+        { memberId: ghost },
+        { externalId: 'nobody' },
+        { orderRef: 'NO-SUCH-ORDER' },
+        { orderRef: 'SHARED' },
+        { memberId: known! },
+      ]),
+      shop,
+    );
+    expect(page.named).toBe(1);
+    expect(page.unresolved).toEqual([
+      { index: 0, reason: 'UNKNOWN_MEMBER', memberId: ghost, externalId: null, orderRef: null },
+      { index: 1, reason: 'UNKNOWN_MEMBER', memberId: null, externalId: 'nobody', orderRef: null },
+      { index: 2, reason: 'UNKNOWN_ORDER', memberId: null, externalId: null, orderRef: 'NO-SUCH-ORDER' },
+      { index: 3, reason: 'AMBIGUOUS_ORDER', memberId: null, externalId: null, orderRef: 'SHARED' },
+    ]);
+    expect(await progress(page.incidentId)).toMatchObject({ affected: 1, unresolved: 4 });
+  });
+
+  it('refuses malformed pages with a typed error and writes nothing', async () => {
+    const [m] = await members(1);
+    const counts = async () => [
+      await prisma.serviceIncident.count(),
+      await prisma.serviceIncidentPage.count(),
+      await prisma.idempotencyRecord.count(),
+    ];
+    const empty = await counts();
+    const refusals: [Partial<ReportServiceIncidentInput>, string][] = [
+      [{ affected: [] }, 'affected'],
+      [{ affected: Array.from({ length: MAX_PAGE_ENTRIES + 1 }, () => ({ memberId: m! })) }, 'affected'],
+      [{ affected: [{ memberId: m! }, { memberId: 'not-an-id' }] }, 'affected[1].memberId'],
+      [{ affected: [{ memberId: m!, externalId: 'both' }] }, 'affected[0]'],
+      [{ affected: [{}] }, 'affected[0]'],
+      [{ affected: [{ externalId: ' ' }] }, 'affected[0].externalId'],
+      [{ type: null }, 'type'],
+      [{ severity: null }, 'severity'],
+      [{ budget: '-5' }, 'budget'],
+      [{ budget: '0' }, 'budget'],
+      [{ occurredAt: new Date(Date.now() + 3_600_000) }, 'occurredAt'],
+      [{ idempotencyKey: 'has spaces' }, 'idempotencyKey'],
+    ];
+    for (const [change, field] of refusals) {
+      const attempt = reportServiceIncident(app.deps, firstPage([{ memberId: m! }], change), shop);
+      await expect(attempt, field).rejects.toBeInstanceOf(ValidationError);
+      await expect(attempt).rejects.toMatchObject({ field });
+    }
+    await expect(
+      reportServiceIncident(
+        app.deps,
+        { incidentId: '00000000-0000-4000-8000-000000000001', affected: [{ memberId: m! }], idempotencyKey: key() },
+        shop,
+      ),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    expect(await counts()).toEqual(empty);
+
+    const page = await reportServiceIncident(app.deps, firstPage([{ memberId: m! }]), shop);
+    await expect(
+      reportServiceIncident(
+        app.deps,
+        { incidentId: page.incidentId, severity: 'HIGH', affected: [{ memberId: m! }], idempotencyKey: key() },
+        shop,
+      ),
+    ).rejects.toMatchObject({ field: 'severity' });
+  });
+
+  it('a repeated page replays its answer; the same key for another page is a conflict', async () => {
+    const [a, b] = await members(2);
+    const input = firstPage([{ memberId: a! }, { memberId: b! }]);
+    const first = await reportServiceIncident(app.deps, input, shop);
+    const again = await reportServiceIncident(app.deps, input, shop);
+    expect(again).toEqual({ ...first, replayed: true });
+    await expect(reportServiceIncident(app.deps, { ...input, affected: [{ memberId: a! }] }, shop)).rejects.toBeInstanceOf(
+      IdempotencyConflictError,
+    );
+
+    const next = { incidentId: first.incidentId, affected: [{ memberId: b! }], idempotencyKey: key() };
+    const later = await reportServiceIncident(app.deps, next, shop);
+    expect(await reportServiceIncident(app.deps, next, shop)).toEqual({ ...later, replayed: true });
+    expect(await prisma.serviceIncident.count()).toBe(1);
+    expect(await prisma.serviceIncidentPage.count()).toBe(2);
+  });
+});
+
+describe('races', () => {
+  it('the same page sent 10 times at once has one effect, and every sender gets the same answer', async () => {
+    const ids = await members(20);
+    const input = firstPage(ids.map((memberId) => ({ memberId })));
+    const answers = await Promise.all(Array.from({ length: 10 }, () => reportServiceIncident(app.deps, input, shop)));
+    expect(new Set(answers.map((answer) => answer.pageId)).size).toBe(1);
+    expect(answers.filter((answer) => !answer.replayed)).toHaveLength(1);
+    expect(await prisma.serviceIncident.count()).toBe(1);
+    expect(await prisma.serviceIncidentMember.count()).toBe(20);
+    expect(await prisma.outboxEvent.count()).toBe(1);
+  });
+
+  it('pages naming the same members at once, and jobs expanding them at once, record one failure per member', async () => {
+    const ids = await members(30);
+    const first = await reportServiceIncident(app.deps, firstPage([{ memberId: ids[0]! }]), shop);
+    const pages = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        reportServiceIncident(
+          app.deps,
+          { incidentId: first.incidentId, affected: ids.map((memberId) => ({ memberId })), idempotencyKey: key() },
+          shop,
+        ),
+      ),
+    );
+    expect(pages.reduce((sum, page) => sum + page.named, 0)).toBe(29);
+
+    // Every job twice, all at once: a duplicated or re-driven job is a no-op.
+    const jobs = [first.pageId, ...pages.map((page) => page.pageId)].flatMap((pageId) => [pageId, pageId]);
+    await Promise.all(jobs.map((pageId) => expandIncidentPage(app.deps, pageId)));
+    expect(await vouchersPerFailure(first.incidentId)).toEqual({ failures: 30, vouchers: 30, doubled: 0 });
+    expect(await expandIncidentPage(app.deps, first.pageId)).toMatchObject({ recorded: 0, compensated: 0 });
+  });
+});
+
+describe('the incident budget', () => {
+  it('holds the compensation that would exceed it and everything after it for one decision; GRANT issues them', async () => {
+    const ids = await members(10);
+    // MEDIUM, BRONZE: 10.00 each. A budget of 35.00 pays three; the fourth would exceed it.
+    const page = await reportServiceIncident(
+      app.deps,
+      firstPage(
+        ids.map((memberId) => ({ memberId })),
+        { budget: '35.00' },
+      ),
+      shop,
+    );
+    await drainIncidents();
+    expect(await progress(page.incidentId)).toMatchObject({ compensated: 3, needsReview: 7, awaitingDecision: 7, spent: '30.00' });
+    const held = await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId, status: 'NEEDS_REVIEW' } });
+    expect(held.every((f) => f.reviewReason === 'INCIDENT_BUDGET' && f.voucherId === null)).toBe(true);
+    expect((await prisma.serviceIncident.findUniqueOrThrow({ where: { id: page.incidentId } })).overBudgetAt).not.toBeNull();
+
+    // A later page waits too, even a failure that would still fit (the remainder is decided as one).
+    const [late] = await members(1);
+    await reportServiceIncident(app.deps, { incidentId: page.incidentId, affected: [{ memberId: late! }], idempotencyKey: key() }, shop);
+    await drainIncidents();
+    expect(await progress(page.incidentId)).toMatchObject({ compensated: 3, awaitingDecision: 8 });
+
+    // One failure of the remainder cannot be decided on its own.
+    const decision = { incidentId: page.incidentId, decision: 'GRANT' as const, note: 'outage was ours', idempotencyKey: key('decide') };
+    await expect(decideServiceIncident(app.deps, decision, agent)).rejects.toBeInstanceOf(ForbiddenError);
+    const decided = await decideServiceIncident(app.deps, decision, supervisor);
+    expect(decided).toMatchObject({ decision: 'GRANT', decided: 8, replayed: false });
+    expect(await decideServiceIncident(app.deps, decision, supervisor)).toMatchObject({ decided: 8, replayed: true });
+    await drainIncidents();
+
+    expect(await progress(page.incidentId)).toMatchObject({
+      compensated: 11,
+      needsReview: 0,
+      awaitingDecision: 0,
+      inProgress: 0,
+      spent: '110.00',
+    });
+    expect(await vouchersPerFailure(page.incidentId)).toEqual({ failures: 11, vouchers: 11, doubled: 0 });
+    const granted = await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId, decidedBy: { not: null } } });
+    expect(granted).toHaveLength(8);
+    expect(granted.every((f) => f.decidedBy === 'staff-supervisor' && f.decisionNote === 'outage was ours')).toBe(true);
+    await expect(decideServiceIncident(app.deps, { ...decision, idempotencyKey: key('decide') }, supervisor)).rejects.toMatchObject({
+      field: 'incidentId',
+    });
+  });
+
+  it('DECLINE makes the whole remainder NOT_ELIGIBLE at once', async () => {
+    const ids = await members(4);
+    const page = await reportServiceIncident(
+      app.deps,
+      firstPage(
+        ids.map((memberId) => ({ memberId })),
+        { budget: '10.00' },
+      ),
+      shop,
+    );
+    await drainIncidents();
+    const declined = await decideServiceIncident(
+      app.deps,
+      { incidentId: page.incidentId, decision: 'DECLINE', note: 'carrier pays', idempotencyKey: key('decide') },
+      supervisor,
+    );
+    expect(declined.decided).toBe(3);
+    expect(await prisma.outboxEvent.count({ where: { completedAt: null } })).toBe(0);
+    expect(await progress(page.incidentId)).toMatchObject({ compensated: 1, notEligible: 3, needsReview: 0, spent: '10.00' });
+  });
+});
+
+describe('who may report and read incidents', () => {
+  const REPORT = `mutation($i: ReportServiceIncidentInput!) { reportServiceIncident(input: $i) {
+    __typename
+    ... on ReportServiceIncidentPayload { named alreadyNamed unresolved { index reason externalId } incident { id affected pending budget { amount currency } } }
+    ... on Error { code message }
+    ... on ValidationError { field } } }`;
+  const READ = `query($id: ID!) { serviceIncident(id: $id) {
+    id type affected recorded compensated needsReview spent { amount currency } reporterId
+    failures(first: 10) { edges { node { status reviewReason incident { id } } } } } }`;
+
+  it('storefront keys with failures:report and agents report; members and other keys are refused', async () => {
+    const [m] = await members(1);
+    const variables = (extra: Record<string, unknown> = {}) => ({
+      i: {
+        type: 'OUTAGE',
+        severity: 'LOW',
+        budget: '100.00',
+        affected: [{ memberId: encodeGlobalID('Member', m!) }, { externalId: 'ghost' }],
+        idempotencyKey: key(),
+        ...extra,
+      },
+    });
+    const reporter = await app.apiKeyToken(['failures:report']);
+    const answer = await app.gql(REPORT, variables(), reporter);
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data!.reportServiceIncident).toMatchObject({
+      __typename: 'ReportServiceIncidentPayload',
+      named: 1,
+      alreadyNamed: 0,
+      unresolved: [{ index: 1, reason: 'UNKNOWN_MEMBER', externalId: 'ghost' }],
+      incident: { affected: 1, pending: 1, budget: { amount: '100.00', currency: 'EUR' } },
+    });
+    const incidentId = answer.data!.reportServiceIncident.incident.id as string;
+
+    expect((await app.gql(REPORT, variables(), await app.staffToken('AGENT'))).data!.reportServiceIncident.__typename).toBe(
+      'ReportServiceIncidentPayload',
+    );
+    for (const token of [await app.memberToken(m!), await app.apiKeyToken(['members:read', 'members:write'])]) {
+      const refused = await app.gql(REPORT, variables(), token);
+      expect(refused.data?.reportServiceIncident ?? refused.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    }
+    await expect(reportServiceIncident(app.deps, firstPage([{ memberId: m! }]), memberCaller(m!))).rejects.toBeInstanceOf(ForbiddenError);
+
+    const invalid = await app.gql(REPORT, variables({ affected: [{ memberId: 'Zm9vOmJhcg==' }] }), reporter);
+    expect(invalid.data!.reportServiceIncident).toMatchObject({ __typename: 'ValidationError', field: 'affected[0].memberId' });
+
+    await drainIncidents();
+    const read = await app.gql(READ, { id: incidentId }, reporter);
+    expect(read.errors).toBeUndefined();
+    expect(read.data!.serviceIncident).toMatchObject({
+      id: incidentId,
+      type: 'OUTAGE',
+      affected: 1,
+      recorded: 1,
+      compensated: 1,
+      spent: { amount: '5.00', currency: 'EUR' },
+      reporterId: null,
+      failures: { edges: [{ node: { status: 'COMPENSATED', reviewReason: null, incident: { id: incidentId } } }] },
+    });
+    expect((await app.gql(READ, { id: incidentId }, await app.staffToken('AGENT'))).data!.serviceIncident.reporterId).not.toBeNull();
+    // A member reads neither the incident nor, through their own failure, which incident it was.
+    expect((await app.gql(READ, { id: incidentId }, await app.memberToken(m!))).data?.serviceIncident ?? null).toBeNull();
+    const own = await app.gql(`query($id: ID!) { node(id: $id) { id } }`, { id: incidentId }, await app.memberToken(m!));
+    expect(own).toEqual({ data: { node: null } });
+  });
+
+  it('a job with a malformed payload or for a page that does not exist fails for good', async () => {
+    await expect(processIncidentJob({ job: 'expand-page', pageId: 'nope' } as never, app.deps)).rejects.toBeInstanceOf(PermanentJobError);
+    await expect(
+      processIncidentJob({ job: 'expand-page', pageId: '00000000-0000-4000-8000-000000000002' }, app.deps),
+    ).rejects.toBeInstanceOf(PermanentJobError);
+  });
+});
