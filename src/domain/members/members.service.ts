@@ -89,6 +89,8 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   if (input.name != null) data.name = check.text('name', input.name);
   if (input.locale != null) data.locale = locale(input.locale);
   if (input.status != null) data.status = input.status;
+  // The service's clock, not Prisma's: a status change is recorded in the status history at updated_at.
+  data.updatedAt = nowOf(deps);
   try {
     const member = await deps.prisma.member.update({ where: { id }, data });
     // A CLOSED member's token stops working on every API process (src/auth/member-accounts.ts).
