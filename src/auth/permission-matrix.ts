@@ -88,6 +88,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     agentAuthority:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   own,  ok,   ok], 'Agents read their own authority; supervisors and admins anyone’s.'),
     contractByExternalRef: row([__, own, __,    ok,    __,     __,    __,      __,      __,      ok,     ok,   ok,   ok,   ok]),
     goodwillGestures:      row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    loyaltyMetrics:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Whole-program figures: supervisors and above, not agents or storefronts.'),
     me:                    row([__, own, __,    __,    __,     __,    __,      __,      __,      __,     __,   __,   __,   __], 'Member tokens only; always the caller’s own member.'),
     member:                row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
     memberByExternalId:    row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),

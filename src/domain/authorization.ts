@@ -74,6 +74,7 @@ export const SERVICE_CALLERS = {
   setAgentAuthority: { staff: 'SUPERVISOR' },
   issueGoodwill: { staff: 'AGENT' },
   decideGoodwill: { staff: 'SUPERVISOR' },
+  loyaltyMetrics: { staff: 'SUPERVISOR' },
 } as const satisfies Record<string, CallerRule>;
 
 export type GuardedService = keyof typeof SERVICE_CALLERS;

@@ -13,6 +13,7 @@ import './feedback/feedback.graphql.js';
 import './contracts/contracts.graphql.js';
 import './service-failures/service-failures.graphql.js';
 import './service-failures/incidents.graphql.js';
+import './metrics/loyalty-metrics.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

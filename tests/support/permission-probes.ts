@@ -243,6 +243,17 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
+  loyaltyMetrics: [
+    {
+      targets: none,
+      operation: () => ({
+        query: `{ loyaltyMetrics(from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z") {
+          __typename ... on LoyaltyMetrics { totals { nps { numerator denominator } members { active } } } } }`,
+      }),
+      // A refusal is a typed ForbiddenError (or UnauthenticatedError) in the result union.
+      reached: (value) => (value as { __typename?: string }).__typename === 'LoyaltyMetrics',
+    },
+  ],
   me: [
     {
       targets: async (_seed, subject) => member(subject),

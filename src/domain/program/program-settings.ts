@@ -3,6 +3,24 @@ import { z } from 'zod';
 /** Money in the program currency, as a decimal string with at most two places. */
 const moneyAmount = z.string().regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a non-negative decimal with at most two places');
 
+/**
+ * Where a score turns from poor to good and from good to excellent: below `goodFrom` is POOR,
+ * above `excellentAbove` EXCELLENT, anything between (both ends included) GOOD.
+ */
+const scoreBands = (min: number, max: number) =>
+  z
+    .object({ goodFrom: z.number().min(min).max(max), excellentAbove: z.number().min(min).max(max) })
+    .refine((bands) => bands.goodFrom <= bands.excellentAbove, {
+      path: ['excellentAbove'],
+      message: 'must not be below goodFrom',
+    });
+
+export const DEFAULT_METRICS_SETTINGS = {
+  csatBands: { goodFrom: 70, excellentAbove: 90 },
+  npsBands: { goodFrom: 0, excellentAbove: 50 },
+  followUpDays: 90,
+};
+
 const tierRule = z.object({
   threshold: z.number().int().min(0).max(1_000_000_000),
   multiplier: z.number().min(0.1).max(10),
@@ -105,6 +123,17 @@ export const programSettingsSchema = z
     }),
     /** Service-level targets per channel. Settings stored before they existed read the defaults. */
     sla: slaSettings.default(() => structuredClone(DEFAULT_SLA_SETTINGS)),
+    /** How loyaltyMetrics grades and follows up (docs/metrics.md). Settings stored before it existed read the defaults. */
+    metrics: z
+      .object({
+        /** Bands of the CSAT (percent satisfied, 0–100). */
+        csatBands: scoreBands(0, 100),
+        /** Bands of the NPS (−100 to 100). */
+        npsBands: scoreBands(-100, 100),
+        /** Days after a failure or a compensation in which churn and recovery are looked for. */
+        followUpDays: z.number().int().min(1).max(365),
+      })
+      .default(() => structuredClone(DEFAULT_METRICS_SETTINGS)),
   })
   .superRefine((settings, ctx) => {
     const order = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
@@ -159,4 +188,5 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   },
   goodwill: { perGestureLimit: '25.00', perGesturePointsLimit: 2500, monthlyBudget: '500.00' },
   sla: DEFAULT_SLA_SETTINGS,
+  metrics: DEFAULT_METRICS_SETTINGS,
 };

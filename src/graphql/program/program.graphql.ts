@@ -142,6 +142,25 @@ const SlaPolicy = builder.objectRef<SlaShape>('SlaPolicy').implement({
   }),
 });
 
+const ScoreBands = builder.objectRef<ProgramSettings['metrics']['csatBands']>('ScoreBands').implement({
+  description: 'Where a score turns good and excellent: below `goodFrom` POOR, above `excellentAbove` EXCELLENT, between them GOOD.',
+  fields: (t) => ({
+    goodFrom: t.exposeFloat('goodFrom', { description: 'The lowest GOOD score.' }),
+    excellentAbove: t.exposeFloat('excellentAbove', { description: 'The highest GOOD score; above it EXCELLENT.' }),
+  }),
+});
+
+const MetricsPolicy = builder.objectRef<ProgramSettings['metrics']>('MetricsPolicy').implement({
+  description: 'How loyaltyMetrics grades scores and how long it follows members up (docs/metrics.md).',
+  fields: (t) => ({
+    csatBands: t.field({ type: ScoreBands, description: 'Bands of the CSAT, percent satisfied (0–100).', resolve: (m) => m.csatBands }),
+    npsBands: t.field({ type: ScoreBands, description: 'Bands of the NPS (−100 to 100).', resolve: (m) => m.npsBands }),
+    followUpDays: t.exposeInt('followUpDays', {
+      description: 'Days after a failure (churn) or a compensation (recovery) in which loyaltyMetrics looks for what the member did.',
+    }),
+  }),
+});
+
 const ProgramChangeRef = builder.prismaObject('ProgramChange', {
   description: 'One change of the program settings, for the audit trail.',
   authScopes: { staff: 'ADMIN' },
@@ -229,6 +248,11 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       type: SlaPolicy,
       description: 'Service-level targets per channel and the failures their breaches file.',
       resolve: (p) => p.settings.sla,
+    }),
+    metrics: t.field({
+      type: MetricsPolicy,
+      description: 'How loyaltyMetrics grades scores and follows members up.',
+      resolve: (p) => p.settings.metrics,
     }),
     changes: t.prismaConnection({
       type: ProgramChangeRef,
@@ -350,6 +374,23 @@ const SlaPolicyInput = builder.inputType('SlaPolicyInput', {
   }),
 });
 
+const ScoreBandsInput = builder.inputType('ScoreBandsInput', {
+  description: 'Changes to the bands of a score; omitted fields keep their value. goodFrom must not be above excellentAbove.',
+  fields: (t) => ({
+    goodFrom: t.float({ required: false, description: 'The lowest GOOD score.' }),
+    excellentAbove: t.float({ required: false, description: 'The highest GOOD score; above it EXCELLENT.' }),
+  }),
+});
+
+const MetricsPolicyInput = builder.inputType('MetricsPolicyInput', {
+  description: 'Changes to how loyaltyMetrics grades and follows up; omitted fields keep their value.',
+  fields: (t) => ({
+    csatBands: t.field({ type: ScoreBandsInput, required: false, description: 'CSAT bands, percent satisfied (0–100).' }),
+    npsBands: t.field({ type: ScoreBandsInput, required: false, description: 'NPS bands (−100 to 100).' }),
+    followUpDays: t.int({ required: false, description: 'Days of follow-up for churn and recovery (1–365).' }),
+  }),
+});
+
 const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
   description:
     'Changes to the program settings; omitted fields keep their value. The result is validated as a whole: ' +
@@ -379,6 +420,7 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     renewal: t.field({ type: RenewalPolicyInput, required: false, description: 'Renewal bonus policy.' }),
     goodwill: t.field({ type: GoodwillAuthorityInput, required: false, description: 'Default goodwill authority.' }),
     sla: t.field({ type: SlaPolicyInput, required: false, description: 'Service-level targets per channel.' }),
+    metrics: t.field({ type: MetricsPolicyInput, required: false, description: 'How loyaltyMetrics grades and follows up.' }),
   }),
 });
 
@@ -441,6 +483,12 @@ function programPatch(input: Input): ProgramPatch {
       });
       patch.sla.targets = byChannel;
     }
+  }
+  if (input.metrics != null) {
+    const { csatBands, npsBands, followUpDays } = input.metrics;
+    patch.metrics = given({ followUpDays });
+    if (csatBands != null) patch.metrics.csatBands = given(csatBands);
+    if (npsBands != null) patch.metrics.npsBands = given(npsBands);
   }
   return patch;
 }
