@@ -62,6 +62,8 @@ export interface AgentAuthorityView {
   monthlyBudget: string;
   /** Money value of the agent's GRANTED gestures in the current calendar month (UTC). */
   spentThisMonth: string;
+  /** What is left of the monthly budget this month (never below zero). */
+  remainingThisMonth: string;
   /** True when no limit of the agent's own is set. */
   usesProgramDefaults: boolean;
   updatedBy: string | null;
@@ -134,6 +136,7 @@ function authorityView(agentId: string, row: AuthorityRow | undefined, settings:
     perGesturePointsLimit: effective.perGesturePointsLimit,
     monthlyBudget: effective.monthlyBudget.toFixed(2),
     spentThisMonth: spent.toFixed(2),
+    remainingThisMonth: Decimal.max(effective.monthlyBudget.minus(spent), 0).toFixed(2),
     usesProgramDefaults: !own,
     updatedBy: row?.updated_by ?? null,
     updatedAt: row?.updated_at ?? null,

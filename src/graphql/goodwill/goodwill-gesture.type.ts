@@ -151,6 +151,11 @@ export const AgentAuthorityRef = builder.objectRef<AgentAuthorityView>('AgentAut
       description: 'Value of the agent’s gestures granted this calendar month (UTC), approvals included.',
       resolve: (a) => ({ amount: a.spentThisMonth, currency: a.currency }),
     }),
+    remainingThisMonth: t.field({
+      type: Money,
+      description: 'What is left of the monthly budget this calendar month (UTC), never below zero.',
+      resolve: (a) => ({ amount: a.remainingThisMonth, currency: a.currency }),
+    }),
     usesProgramDefaults: t.exposeBoolean('usesProgramDefaults', {
       description: 'True when no limit of the agent’s own is set.',
     }),
