@@ -86,6 +86,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
   Query: {
     apiKeys:               row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'Never shows a secret or its hash.'),
     agentAuthority:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   own,  ok,   ok], 'Agents read their own authority; supervisors and admins anyone’s.'),
+    atRiskMembers:         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Each result carries the caller’s own goodwill authority.'),
     contractByExternalRef: row([__, own, __,    ok,    __,     __,    __,      __,      __,      ok,     ok,   ok,   ok,   ok]),
     goodwillGestures:      row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
     loyaltyMetrics:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Whole-program figures: supervisors and above, not agents or storefronts.'),

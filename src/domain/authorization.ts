@@ -75,6 +75,7 @@ export const SERVICE_CALLERS = {
   issueGoodwill: { staff: 'AGENT' },
   decideGoodwill: { staff: 'SUPERVISOR' },
   loyaltyMetrics: { staff: 'SUPERVISOR' },
+  atRiskMembers: { staff: 'AGENT' },
 } as const satisfies Record<string, CallerRule>;
 
 export type GuardedService = keyof typeof SERVICE_CALLERS;

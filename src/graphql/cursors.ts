@@ -1,4 +1,4 @@
-import { decodeBase64, decodeCursorChunk } from '@pothos/core';
+import { decodeBase64, decodeCursorChunk, encodeBase64 } from '@pothos/core';
 import {
   GraphQLError,
   Kind,
@@ -31,6 +31,39 @@ export function isListCursor(value: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+const AT_RISK_PREFIX = 'AtRisk:';
+
+/** The cursor of a save-desk position (score, member id): opaque to clients, like every cursor. */
+export function encodeAtRiskCursor(position: { score: number; memberId: string }): string {
+  return encodeBase64(`${AT_RISK_PREFIX}${position.score}:${position.memberId}`);
+}
+
+/** The position in an `atRiskMembers` cursor, or null when it is not one this API hands out. */
+export function decodeAtRiskCursor(value: unknown): { score: number; memberId: string } | null {
+  if (typeof value !== 'string') return null;
+  try {
+    const decoded = decodeBase64(value);
+    if (!decoded.startsWith(AT_RISK_PREFIX)) return null;
+    const match = /^(\d{1,10}):(.+)$/.exec(decoded.slice(AT_RISK_PREFIX.length));
+    if (!match || !isUuid(match[2]!)) return null;
+    const score = Number(match[1]);
+    return score <= 2_147_483_647 ? { score, memberId: match[2]! } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Lists ranked by something other than their primary key, with cursors of their own. */
+const CURSORS_BY_FIELD: Record<string, (value: unknown) => boolean> = {
+  atRiskMembers: (value) => decodeAtRiskCursor(value) !== null,
+};
+
+/** Whether `value` is a cursor the API hands out for the list field `field`. */
+export function isCursorOf(field: string, value: unknown): boolean {
+  const own = Object.hasOwn(CURSORS_BY_FIELD, field) ? CURSORS_BY_FIELD[field] : undefined;
+  return own ? own(value) : isListCursor(value);
 }
 
 interface CursorArgument {
@@ -84,7 +117,7 @@ export function checkListCursors(logger: Logger): Plugin {
             : node.value.kind === Kind.STRING
               ? node.value.value
               : null;
-        if (value != null && !isListCursor(value)) {
+        if (value != null && !isCursorOf(field, value)) {
           errors.push(
             new GraphQLError(`Argument "${node.name.value}" of "${field}" is not a cursor of this list.`, {
               nodes: node,

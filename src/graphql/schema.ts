@@ -14,6 +14,7 @@ import './contracts/contracts.graphql.js';
 import './service-failures/service-failures.graphql.js';
 import './service-failures/incidents.graphql.js';
 import './metrics/loyalty-metrics.graphql.js';
+import './save-desk/save-desk.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -225,6 +225,15 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
+  atRiskMembers: [
+    {
+      // A failure puts the subject on the save desk.
+      targets: async (seed, subject) => ({ ...(await seed.failure(subject.member.id)), ...member(subject) }),
+      operation: (_t, m) => ({
+        query: `{ atRiskMembers(first: 5) { edges { node { score reasons { kind points } goodwillAuthority { agentId } ${nestedMember(m)} } } } }`,
+      }),
+    },
+  ],
   contractByExternalRef: [
     {
       targets: async (seed, subject) => seed.contract(subject.member.id),

@@ -82,6 +82,47 @@ export const DEFAULT_SLA_SETTINGS: SlaSettings = {
   resolutionBreachSeverity: 'MEDIUM',
 };
 
+const weight = z.number().int().min(0).max(1000);
+
+/**
+ * The save desk's score: points per reason a member may be about to leave
+ * (docs/metrics.md, the save desk). Each reason's points are shown with the member.
+ */
+const saveDeskSettings = z.object({
+  /** Service failures and detractor answers count when they are at most this many days old. */
+  windowDays: z.number().int().min(1).max(365),
+  /** Per service failure in the window. */
+  failurePoints: weight,
+  /** Per failure in the window after the first: repeats weigh more. */
+  repeatFailurePoints: weight,
+  /** Per NPS answer of 0–6 in the window. */
+  detractorPoints: weight,
+  /** Per case still open. */
+  openCasePoints: weight,
+  /** An active contract ends within this many days … */
+  contractEndingDays: z.number().int().min(1).max(365),
+  /** … adds this once. */
+  contractEndingPoints: weight,
+  /** An ACTIVE member without activity for this many months is drifting towards PASSIVE … */
+  driftAfterMonths: z.number().int().min(1).max(120),
+  /** … which adds this. */
+  driftPoints: weight,
+});
+
+export type SaveDeskSettings = z.infer<typeof saveDeskSettings>;
+
+export const DEFAULT_SAVE_DESK_SETTINGS: SaveDeskSettings = {
+  windowDays: 90,
+  failurePoints: 10,
+  repeatFailurePoints: 10,
+  detractorPoints: 15,
+  openCasePoints: 10,
+  contractEndingDays: 60,
+  contractEndingPoints: 20,
+  driftAfterMonths: 6,
+  driftPoints: 15,
+};
+
 /**
  * Every tunable rule of the program. Stored as one JSON document in the `program`
  * row and validated here on every write, so a bad setting never reaches a rule.
@@ -134,6 +175,8 @@ export const programSettingsSchema = z
         followUpDays: z.number().int().min(1).max(365),
       })
       .default(() => structuredClone(DEFAULT_METRICS_SETTINGS)),
+    /** The save desk's score weights. Settings stored before they existed read the defaults. */
+    saveDesk: saveDeskSettings.default(() => ({ ...DEFAULT_SAVE_DESK_SETTINGS })),
   })
   .superRefine((settings, ctx) => {
     const order = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
@@ -189,4 +232,5 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   goodwill: { perGestureLimit: '25.00', perGesturePointsLimit: 2500, monthlyBudget: '500.00' },
   sla: DEFAULT_SLA_SETTINGS,
   metrics: DEFAULT_METRICS_SETTINGS,
+  saveDesk: DEFAULT_SAVE_DESK_SETTINGS,
 };

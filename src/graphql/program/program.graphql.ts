@@ -161,6 +161,27 @@ const MetricsPolicy = builder.objectRef<ProgramSettings['metrics']>('MetricsPoli
   }),
 });
 
+const SaveDeskWeights = builder.objectRef<ProgramSettings['saveDesk']>('SaveDeskWeights').implement({
+  description: 'How the save desk scores members at risk: points per reason (docs/metrics.md, the save desk).',
+  fields: (t) => ({
+    windowDays: t.exposeInt('windowDays', { description: 'Service failures and detractor answers count when at most this many days old.' }),
+    failurePoints: t.exposeInt('failurePoints', { description: 'Points per service failure in the window.' }),
+    repeatFailurePoints: t.exposeInt('repeatFailurePoints', {
+      description: 'Extra points per failure after the first in the window: repeats weigh more.',
+    }),
+    detractorPoints: t.exposeInt('detractorPoints', { description: 'Points per NPS answer of 0–6 in the window.' }),
+    openCasePoints: t.exposeInt('openCasePoints', { description: 'Points per service case still open.' }),
+    contractEndingDays: t.exposeInt('contractEndingDays', { description: 'An active contract ending within this many days counts.' }),
+    contractEndingPoints: t.exposeInt('contractEndingPoints', {
+      description: 'Points, once, when an active contract ends within contractEndingDays.',
+    }),
+    driftAfterMonths: t.exposeInt('driftAfterMonths', {
+      description: 'An ACTIVE member without activity for this many months is drifting towards PASSIVE.',
+    }),
+    driftPoints: t.exposeInt('driftPoints', { description: 'Points for a member drifting towards PASSIVE.' }),
+  }),
+});
+
 const ProgramChangeRef = builder.prismaObject('ProgramChange', {
   description: 'One change of the program settings, for the audit trail.',
   authScopes: { staff: 'ADMIN' },
@@ -253,6 +274,11 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       type: MetricsPolicy,
       description: 'How loyaltyMetrics grades scores and follows members up.',
       resolve: (p) => p.settings.metrics,
+    }),
+    saveDesk: t.field({
+      type: SaveDeskWeights,
+      description: 'How the save desk (`atRiskMembers`) scores members at risk.',
+      resolve: (p) => p.settings.saveDesk,
     }),
     changes: t.prismaConnection({
       type: ProgramChangeRef,
@@ -391,6 +417,33 @@ const MetricsPolicyInput = builder.inputType('MetricsPolicyInput', {
   }),
 });
 
+const SaveDeskWeightsInput = builder.inputType('SaveDeskWeightsInput', {
+  description: 'Changes to the save desk’s weights; omitted fields keep their value.',
+  fields: (t) => ({
+    windowDays: t.int({
+      required: false,
+      description: 'Service failures and detractor answers count when at most this many days old (1–365).',
+    }),
+    failurePoints: t.int({ required: false, description: 'Points per service failure in the window (0–1000).' }),
+    repeatFailurePoints: t.int({
+      required: false,
+      description: 'Extra points per failure after the first in the window: repeats weigh more (0–1000).',
+    }),
+    detractorPoints: t.int({ required: false, description: 'Points per NPS answer of 0–6 in the window (0–1000).' }),
+    openCasePoints: t.int({ required: false, description: 'Points per service case still open (0–1000).' }),
+    contractEndingDays: t.int({ required: false, description: 'An active contract ending within this many days counts (1–365).' }),
+    contractEndingPoints: t.int({
+      required: false,
+      description: 'Points, once, when an active contract ends within contractEndingDays (0–1000).',
+    }),
+    driftAfterMonths: t.int({
+      required: false,
+      description: 'An ACTIVE member without activity for this many months is drifting towards PASSIVE (1–120).',
+    }),
+    driftPoints: t.int({ required: false, description: 'Points for a member drifting towards PASSIVE (0–1000).' }),
+  }),
+});
+
 const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
   description:
     'Changes to the program settings; omitted fields keep their value. The result is validated as a whole: ' +
@@ -421,6 +474,7 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     goodwill: t.field({ type: GoodwillAuthorityInput, required: false, description: 'Default goodwill authority.' }),
     sla: t.field({ type: SlaPolicyInput, required: false, description: 'Service-level targets per channel.' }),
     metrics: t.field({ type: MetricsPolicyInput, required: false, description: 'How loyaltyMetrics grades and follows up.' }),
+    saveDesk: t.field({ type: SaveDeskWeightsInput, required: false, description: 'The save desk’s weights.' }),
   }),
 });
 
@@ -467,6 +521,7 @@ function programPatch(input: Input): ProgramPatch {
   }
   if (input.renewal != null) patch.renewal = given(input.renewal);
   if (input.goodwill != null) patch.goodwill = given(input.goodwill);
+  if (input.saveDesk != null) patch.saveDesk = given(input.saveDesk);
   if (input.sla != null) {
     const { targets, ...rest } = input.sla;
     patch.sla = given(rest);
