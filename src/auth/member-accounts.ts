@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/prisma.js';
+import { memberTokenUsable } from '../domain/members/eligibility.js';
 import { CredentialCache } from './credential-cache.js';
 
 export type MemberAccountCheck = ((memberId: string) => Promise<boolean>) & {
@@ -36,7 +37,7 @@ export function createMemberAccountCheck(prisma: PrismaClient, options: MemberAc
     if (cached !== undefined) return cached;
     const snapshot = cache.snapshot();
     const member = await prisma.member.findUnique({ where: { id: memberId }, select: { status: true } });
-    const allowed = member?.status !== 'CLOSED';
+    const allowed = memberTokenUsable(member?.status);
     cache.set(memberId, allowed, snapshot);
     return allowed;
   };

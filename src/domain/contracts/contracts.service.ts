@@ -14,6 +14,7 @@ import {
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
+import { assertEligible, eligibility } from '../members/eligibility.js';
 import { consumeLots, postEntry } from '../points/ledger.js';
 import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
@@ -149,7 +150,7 @@ export async function registerContract(deps: ServiceDeps, input: RegisterContrac
   return deps.prisma.$transaction(async (tx) => {
     const member = await tx.member.findUnique({ where: { id: memberId }, select: { status: true } });
     if (!member) throw new NotFoundError('Member', memberId);
-    if (member.status === 'CLOSED') throw new ValidationError('memberId', 'member is closed');
+    assertEligible(member, 'CONTRACT');
     // ON CONFLICT waits for a concurrent insert of the same reference, then yields to it.
     const [inserted] = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO contracts (member_id, external_ref, plan, starts_at, ends_at, term_months, created_at)
@@ -207,7 +208,7 @@ export async function extendContract(deps: ServiceDeps, input: ExtendContractInp
       assertActive(contract, now);
       assertUpForRenewal(contract, (await loadProgram(tx)).settings, now);
       const member = await tx.member.findUniqueOrThrow({ where: { id: contract.memberId }, select: { status: true } });
-      if (member.status === 'CLOSED') throw new ValidationError('contractId', 'the member of this contract is closed');
+      assertEligible(member, 'CONTRACT', 'contractId');
       const earlier = await tx.contractRenewal.count({ where: { contractId: contract.id } });
       const newEndsAt = addMonths(contract.endsAt, termMonths);
       const renewal = await tx.contractRenewal.create({
@@ -322,7 +323,9 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): P
         return { result: { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome };
       }
 
-      const points = member.status === 'CLOSED' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
+      const eligible = eligibility(member.status, 'AUTOMATIC_GRANT');
+      const points =
+        eligible.decision === 'REFUSE' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
       let entryId: string | null = null;
       if (points > 0) {
         const entry = await grantAvailablePoints(tx, member, settings, {
@@ -392,6 +395,7 @@ export async function cancelContract(
     request: { scope: scopeOf('cancelContract', caller), key, body: { contractId: found.id } },
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+    assertEligible(member, 'CORRECTION'); // a claw-back corrects the ledger, whatever the member's status
     const contract = await findContract(tx, { id: found.id }, true);
     assertActive(contract, now);
     await tx.$executeRaw`

@@ -9,7 +9,8 @@ import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
 import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
-import { assertCanTransact, grantAvailablePoints } from '../points/points.service.js';
+import { assertEligible } from '../members/eligibility.js';
+import { grantAvailablePoints } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import * as check from '../validation.js';
@@ -385,7 +386,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
     const moneyValue = moneyValueOf(value, settings);
     if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
-    assertCanTransact(member);
+    assertEligible(member, 'GOODWILL');
     const authority = effectiveAuthority(authorityRow, settings);
     const spent = await grantedThisMonth(tx, staff.id, now);
     const heldBecause = beyondAuthority(value, moneyValue, authority, spent, settings.currency);
@@ -483,7 +484,7 @@ export async function approveGoodwill(
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     const gesture = await lockPendingGesture(tx, id);
-    assertCanTransact(member);
+    assertEligible(member, 'GOODWILL');
     const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now);
     await tx.$executeRaw`
       UPDATE goodwill_gestures SET status = 'GRANTED', ledger_entry_id = ${effect.ledgerEntryId}::uuid,

@@ -22,6 +22,7 @@ import {
   type PostedEntry,
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
+import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
@@ -30,13 +31,6 @@ export interface PointsResult {
   /** The ledger entry written, or null when the operation moved no points. */
   entryId: string | null;
   points: number;
-}
-
-/** Suspended and closed members cannot move points (nor buy rewards). */
-export function assertCanTransact(member: LockedMember): void {
-  if (member.status === 'SUSPENDED' || member.status === 'CLOSED') {
-    throw new ValidationError('memberId', `member is ${member.status.toLowerCase()}`);
-  }
 }
 
 /** Points an order earns: value × earn rate × the member's tier multiplier, rounded down. */
@@ -73,7 +67,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
   const operation = { memberId, request: { scope: `earnPoints:${memberId}`, key, body: request } };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
-    assertCanTransact(member);
+    assertEligible(member, 'EARN');
     if (currency !== null && currency !== settings.currency) {
       throw new ValidationError('currency', `the program runs in ${settings.currency}`);
     }
@@ -134,7 +128,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   const key = checkIdempotencyKey(input.idempotencyKey);
   const operation = { memberId, request: { scope: `redeemPoints:${memberId}`, key, body: { points, reference } } };
   return inLedgerTransaction(deps, operation, async ({ tx, member, now, answer }) => {
-    assertCanTransact(member);
+    assertEligible(member, 'SPEND');
     const entryId = randomUUID();
     const result = { memberId, entryId, points: -points } satisfies PointsResult;
     const posted = await spendPoints(
@@ -241,6 +235,8 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
   const key = checkIdempotencyKey(input.idempotencyKey);
   const operation = { memberId, request: { scope: `adjustPoints:${memberId}`, key, body: { points, reason } } };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+    // A debit corrects the ledger (even a closed member's); a credit grants points.
+    assertEligible(member, points < 0 ? 'CORRECTION' : 'ADJUSTMENT');
     const common = {
       causeType: 'ADJUSTMENT' as const,
       causeRef: key,
@@ -286,6 +282,7 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
   const request = { orderRef, amount: amount?.toFixed(2) ?? null };
   const operation = { memberId, request: { scope: `refundOrder:${memberId}`, key, body: request } };
   return inLedgerTransaction(deps, operation, async ({ tx, member, now }) => {
+    assertEligible(member, 'CORRECTION');
     const rows = await tx.$queryRaw<
       { id: string; order_total: string; amount_refunded: string; points_earned: number; points_reversed: number; lot_id: string | null }[]
     >`SELECT id::text, order_total::text, amount_refunded::text, points_earned, points_reversed, lot_id::text

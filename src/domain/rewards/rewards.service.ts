@@ -6,7 +6,8 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, RewardUnavailableError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
-import { assertCanTransact, spendPoints } from '../points/points.service.js';
+import { assertEligible } from '../members/eligibility.js';
+import { spendPoints } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
@@ -159,7 +160,7 @@ export async function redeemReward(
   }
   const operation = { memberId, request: { scope: `redeemReward:${memberId}`, key, body: { rewardId } } };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
-    assertCanTransact(member);
+    assertEligible(member, 'SPEND');
     const [reward] = await tx.$queryRaw<{ name: string; active: boolean; stock: number | null; points_cost: number }[]>`
       SELECT name, active, stock, points_cost FROM rewards WHERE id = ${rewardId}::uuid`;
     if (!reward) throw new NotFoundError('Reward', rewardId);

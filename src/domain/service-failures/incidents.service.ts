@@ -7,6 +7,7 @@ import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { eligibility } from '../members/eligibility.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import * as check from '../validation.js';
@@ -562,10 +563,11 @@ export async function grantApprovedRemainder(
           failures.map((failure) => failure.memberId),
         );
         const decided = failures.map((failure): DecidedFailure => {
+          const eligible = eligibility(members.get(failure.memberId)!.status, 'DECIDED_GRANT');
           const decision: FinalDecision =
-            members.get(failure.memberId)?.status === 'CLOSED'
-              ? { status: 'NOT_ELIGIBLE', amount: new Decimal(failure.amount), reason: 'the member has closed their membership' }
-              : { status: 'COMPENSATED', amount: new Decimal(failure.amount) };
+            eligible.decision === 'ALLOW'
+              ? { status: 'COMPENSATED', amount: new Decimal(failure.amount) }
+              : { status: 'NOT_ELIGIBLE', amount: new Decimal(failure.amount), reason: eligible.reason };
           return { failure, repeatIndex: null, decision };
         });
         const applied = await applyDecisions(tx, decided, settings, now);

@@ -14,6 +14,7 @@ import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
+import { assertEligible, eligibility } from '../members/eligibility.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -67,15 +68,15 @@ export type CompensationDecision =
   | { status: 'NOT_ELIGIBLE'; amount: Decimal | null; reason: string };
 
 /**
- * The whole compensation policy on one failure, as a pure function: a closed
- * member gets nothing; otherwise `compensationFor` computes the value, and a
- * value the member's cap window cannot take waits for a supervisor. Both the
- * per-failure job and the batch path of incidents decide through it.
+ * The whole compensation policy on one failure, as a pure function: a member
+ * the eligibility rule refuses automatic grants (a closed one) gets nothing;
+ * otherwise `compensationFor` computes the value, and a value the member's cap
+ * window cannot take waits for a supervisor. Both the per-failure job and the
+ * batch path of incidents decide through it.
  */
 export function decideCompensation(settings: ProgramSettings, facts: CompensationFacts): CompensationDecision {
-  if (facts.memberStatus === 'CLOSED') {
-    return { status: 'NOT_ELIGIBLE', amount: null, reason: 'the member has closed their membership' };
-  }
+  const eligible = eligibility(facts.memberStatus, 'AUTOMATIC_GRANT');
+  if (eligible.decision === 'REFUSE') return { status: 'NOT_ELIGIBLE', amount: null, reason: eligible.reason };
   const amount = compensationFor(settings, facts);
   if (amount.lte(0)) {
     return { status: 'NOT_ELIGIBLE', amount, reason: 'the compensation policy grants nothing for this failure' };
@@ -424,9 +425,12 @@ export async function reviewServiceFailure(
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
   return deps.prisma.$transaction(async (tx) => {
-    const [failure] = await tx.$queryRaw<{ memberId: string; status: ServiceFailureStatus; amount: string | null }[]>`
-      SELECT member_id::text AS "memberId", status::text, compensation_amount::text AS amount
-      FROM service_failures WHERE id = ${failureId}::uuid FOR UPDATE`;
+    const [failure] = await tx.$queryRaw<
+      { memberId: string; memberStatus: MemberStatus; status: ServiceFailureStatus; amount: string | null }[]
+    >`
+      SELECT f.member_id::text AS "memberId", m.status::text AS "memberStatus", f.status::text,
+             f.compensation_amount::text AS amount
+      FROM service_failures f JOIN members m ON m.id = f.member_id WHERE f.id = ${failureId}::uuid FOR UPDATE OF f`;
     if (!failure) throw new NotFoundError('ServiceFailure', failureId);
     return once(tx, `reviewServiceFailure:${failureId}`, key, { decision: input.decision, note }, async () => {
       if (failure.status !== 'NEEDS_REVIEW') {
@@ -437,6 +441,7 @@ export async function reviewServiceFailure(
         await decide(tx, failureId, { status: 'NOT_ELIGIBLE', ...decided });
         return { failureId };
       }
+      assertEligible({ status: failure.memberStatus }, 'DECIDED_GRANT', 'failureId');
       const { voucher } = await issueVoucher(tx, {
         memberId: failure.memberId,
         kind: 'COMPENSATION',
