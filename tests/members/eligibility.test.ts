@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/auth/principal.js';
 import type { ServiceDeps } from '../../src/domain/deps.js';
 import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
-import { eligibility, type ValueMovement } from '../../src/domain/members/eligibility.js';
+import { eligibility, heldGrantsOnStatusChange, type ValueMovement } from '../../src/domain/members/eligibility.js';
 import { updateMember } from '../../src/domain/members/members.service.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
+import { reportServiceIncident } from '../../src/domain/service-failures/incidents.service.js';
 import { reportServiceFailure, reviewServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
 import type { MemberStatus, Severity, Tier } from '../../src/generated/prisma/client.js';
+import { processCompensation } from '../../workers/compensation.processor.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { useTestApp, testLogger } from '../support/app.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
@@ -61,6 +63,9 @@ async function runOpenJobs(when = T): Promise<unknown[]> {
   return outcomes;
 }
 
+const failure = (id: string) => prisma.serviceFailure.findUniqueOrThrow({ where: { id } });
+const openEvents = () => prisma.outboxEvent.count({ where: { completedAt: null } });
+
 describe('the rule', () => {
   const MOVEMENTS: ValueMovement[] = [
     'EARN',
@@ -99,9 +104,223 @@ describe('the rule', () => {
       expect(eligibility('CLOSED', movement).decision, movement).toBe(movement === 'CORRECTION' ? 'ALLOW' : 'REFUSE');
     }
   });
+
+  it('leaving SUSPENDED for ACTIVE or PASSIVE releases held grants; entering CLOSED declines them', () => {
+    expect(heldGrantsOnStatusChange('SUSPENDED', 'ACTIVE')).toBe('RELEASE');
+    expect(heldGrantsOnStatusChange('SUSPENDED', 'PASSIVE')).toBe('RELEASE');
+    expect(heldGrantsOnStatusChange('SUSPENDED', 'CLOSED')).toBe('DECLINE');
+    expect(heldGrantsOnStatusChange('ACTIVE', 'CLOSED')).toBe('DECLINE');
+    expect(heldGrantsOnStatusChange('SUSPENDED', 'SUSPENDED')).toBe('KEEP');
+    expect(heldGrantsOnStatusChange('ACTIVE', 'SUSPENDED')).toBe('KEEP');
+    expect(heldGrantsOnStatusChange('CLOSED', 'ACTIVE')).toBe('KEEP');
+  });
 });
 
-describe('compensation of a closed member', () => {
+describe('compensation of a suspended member', () => {
+  it('is HELD with the computed amount: no voucher, the job done', async () => {
+    const memberId = await memberIn('GOLD');
+    await setStatus(memberId, 'SUSPENDED');
+    const failureId = await reportFailure(memberId, 'HIGH');
+    const [outcome] = await runOpenJobs();
+    expect(outcome).toMatchObject({ outcome: 'HELD', amount: '37.50', repeatIndex: 1 });
+    expect(await failure(failureId)).toMatchObject({ status: 'HELD', decidedAt: null, decisionNote: expect.stringContaining('SUSPENDED') });
+    expect((await failure(failureId)).compensationAmount?.toFixed(2)).toBe('37.50');
+    expect(await prisma.voucher.count()).toBe(0);
+    expect(await openEvents()).toBe(0);
+    // A duplicate of the job (a re-drive) changes nothing.
+    expect(await processCompensation({ failureId }, at(T))).toMatchObject({ outcome: 'ALREADY_DECIDED', status: 'HELD' });
+    expect(await prisma.voucher.count()).toBe(0);
+  });
+
+  it('held failures are listed for supervisors: serviceFailures(filter: { status: HELD })', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const held = await reportFailure(memberId);
+    await runOpenJobs();
+    await reportFailure(await memberIn()); // recorded, not held
+    await runOpenJobs();
+    const token = await app.staffToken('SUPERVISOR');
+    const listed = await app.gql(
+      `{ serviceFailures(filter: { status: HELD }) { edges { node { id status compensation { amount } decisionNote } } } }`,
+      {},
+      token,
+    );
+    expect(listed.errors).toBeUndefined();
+    const nodes = listed.data!.serviceFailures.edges.map((edge: { node: unknown }) => edge.node);
+    expect(nodes).toEqual([
+      { id: expect.any(String), status: 'HELD', compensation: { amount: '25.00' }, decisionNote: expect.stringContaining('SUSPENDED') },
+    ]);
+    expect(await prisma.serviceFailure.findFirst({ where: { id: held, status: 'HELD' } })).not.toBeNull();
+  });
+
+  it('is issued exactly once when a supervisor reactivates the member', async () => {
+    const memberId = await memberIn('SILVER');
+    await setStatus(memberId, 'SUSPENDED');
+    const first = await reportFailure(memberId, 'LOW', T);
+    const second = await reportFailure(memberId, 'MEDIUM', new Date(T.getTime() + 60_000));
+    await runOpenJobs();
+    expect((await failure(first)).status).toBe('HELD');
+    expect((await failure(second)).status).toBe('HELD');
+
+    const later = addDays(T, 3);
+    await setStatus(memberId, 'ACTIVE', later);
+    // Released in the reactivation's transaction: RECORDED again, each with a new job in the outbox.
+    expect((await failure(first)).status).toBe('RECORDED');
+    const events = await prisma.outboxEvent.findMany({ where: { completedAt: null } });
+    expect(events.map((event) => (event.payload as { failureId: string }).failureId).sort()).toEqual([first, second].sort());
+    expect(events.every((event) => (event.payload as { eventId: string }).eventId === event.id)).toBe(true);
+
+    const outcomes = await runOpenJobs(later);
+    expect(outcomes).toEqual([expect.objectContaining({ outcome: 'COMPENSATED' }), expect.objectContaining({ outcome: 'COMPENSATED' })]);
+    expect(await prisma.voucher.count({ where: { memberId, kind: 'COMPENSATION' } })).toBe(2);
+    // 5 × 1.2 and, as the second failure in the repeat window, 10 × 1.2 × 1.5.
+    expect((await failure(first)).compensationAmount?.toFixed(2)).toBe('6.00');
+    expect((await failure(second)).compensationAmount?.toFixed(2)).toBe('18.00');
+    expect(await openEvents()).toBe(0);
+
+    // Any job of these failures again (the first ones, the released ones): nothing more.
+    for (const failureId of [first, second]) await processCompensation({ failureId }, at(later));
+    for (const event of events) await outboxProcessors.compensation(event.payload, at(later));
+    expect(await prisma.voucher.count({ where: { memberId } })).toBe(2);
+    // Reactivating an active member releases nothing.
+    await setStatus(memberId, 'ACTIVE', later);
+    expect(await openEvents()).toBe(0);
+  });
+
+  it('10 concurrent reactivations racing the worker: one voucher per held failure', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const held = [await reportFailure(memberId, 'LOW'), await reportFailure(memberId, 'LOW'), await reportFailure(memberId, 'LOW')];
+    await runOpenJobs();
+    const later = addDays(T, 1);
+
+    // A worker that keeps running whatever is open while the reactivations arrive, plus stale duplicates of the first jobs.
+    let reactivating = true;
+    const worker = (async () => {
+      let runs = 0;
+      while (reactivating || (await openEvents()) > 0) {
+        runs += (await runOpenJobs(later)).length;
+        for (const failureId of held) await processCompensation({ failureId }, at(later));
+      }
+      return runs;
+    })();
+    const reactivations = await Promise.allSettled(Array.from({ length: 10 }, () => setStatus(memberId, 'ACTIVE', later)));
+    reactivating = false;
+    await worker;
+    await runOpenJobs(later);
+
+    expect(reactivations.every((result) => result.status === 'fulfilled')).toBe(true);
+    for (const failureId of held) {
+      expect(await failure(failureId)).toMatchObject({ status: 'COMPENSATED' });
+      expect(await prisma.voucher.count({ where: { causeRef: failureId } })).toBe(1);
+    }
+    expect(await prisma.voucher.count({ where: { memberId } })).toBe(3);
+    // Exactly one release: one new job per held failure, all done.
+    expect(await prisma.outboxEvent.count()).toBe(3 + 3);
+    expect(await openEvents()).toBe(0);
+  });
+
+  it('the policy is measured again on release: past the cap by then, the failure goes to review', async () => {
+    const memberId = await memberIn('PLATINUM');
+    await setStatus(memberId, 'SUSPENDED');
+    const heldId = await reportFailure(memberId, 'LOW', T); // 5 × 2 = 10, held
+    await runOpenJobs();
+    // A supervisor grants another one meanwhile: 50 × 2 × 1.5 = 150.00, over the cap of 100 by itself.
+    const decided = await reportFailure(memberId, 'CRITICAL', addDays(T, 1));
+    await runOpenJobs(addDays(T, 1));
+    await reviewServiceFailure(
+      at(addDays(T, 1)),
+      { failureId: decided, decision: 'GRANT', note: 'approved', idempotencyKey: 'r-1' },
+      supervisor,
+    );
+    await setStatus(memberId, 'ACTIVE', addDays(T, 2));
+    await runOpenJobs(addDays(T, 2));
+    expect(await failure(heldId)).toMatchObject({ status: 'NEEDS_REVIEW' });
+    expect(await prisma.voucher.count({ where: { causeRef: heldId } })).toBe(0);
+  });
+
+  it('a supervisor may grant it while the member is still suspended: issued now, once', async () => {
+    const memberId = await memberIn('GOLD');
+    await setStatus(memberId, 'SUSPENDED');
+    const failureId = await reportFailure(memberId, 'HIGH');
+    await runOpenJobs();
+    const input = { failureId, decision: 'GRANT' as const, note: 'the suspension was an error', idempotencyKey: 'grant-1' };
+    await expect(reviewServiceFailure(at(T), input, agent)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await reviewServiceFailure(at(T), input, supervisor);
+    expect(await failure(failureId)).toMatchObject({ status: 'COMPENSATED', decidedBy: 'sup-1' });
+    const voucher = await prisma.voucher.findFirstOrThrow({ where: { causeRef: failureId } });
+    expect(voucher.amount?.toFixed(2)).toBe('37.50');
+    // The same key replays; another decision is refused; the reactivation later releases nothing.
+    expect(await reviewServiceFailure(at(T), input, supervisor)).toMatchObject({ replayed: true });
+    await expect(
+      reviewServiceFailure(at(T), { ...input, decision: 'DECLINE', idempotencyKey: 'decline-1' }, supervisor),
+    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'failureId' });
+    await setStatus(memberId, 'ACTIVE', addDays(T, 1));
+    await runOpenJobs(addDays(T, 1));
+    expect(await prisma.voucher.count({ where: { memberId } })).toBe(1);
+  });
+
+  it('a supervisor may decline it while the member is still suspended: NOT_ELIGIBLE, and the reactivation issues nothing', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const failureId = await reportFailure(memberId);
+    await runOpenJobs();
+    await reviewServiceFailure(at(T), { failureId, decision: 'DECLINE', note: 'fraudulent report', idempotencyKey: 'd-1' }, supervisor);
+    expect(await failure(failureId)).toMatchObject({ status: 'NOT_ELIGIBLE', decidedBy: 'sup-1', decisionNote: 'fraudulent report' });
+    await setStatus(memberId, 'ACTIVE', addDays(T, 1));
+    expect(await runOpenJobs(addDays(T, 1))).toEqual([]);
+    expect(await prisma.voucher.count()).toBe(0);
+  });
+
+  it('SUSPENDED → CLOSED declines held and reviewed compensation with the reason; nothing is issued', async () => {
+    const memberId = await memberIn('PLATINUM');
+    await setStatus(memberId, 'SUSPENDED');
+    const released = await reportFailure(memberId, 'LOW', T);
+    await runOpenJobs();
+    await setStatus(memberId, 'ACTIVE');
+    await runOpenJobs(); // 5 × 2 = 10.00, issued
+    const reviewed = await reportFailure(memberId, 'CRITICAL', addDays(T, 1)); // 50 × 2 × 1.5 = 150.00: over the cap
+    await runOpenJobs(addDays(T, 1));
+    expect(await failure(reviewed)).toMatchObject({ status: 'NEEDS_REVIEW' });
+    await setStatus(memberId, 'SUSPENDED', addDays(T, 1));
+    const held = await reportFailure(memberId, 'MEDIUM', addDays(T, 2));
+    await runOpenJobs(addDays(T, 2));
+    expect(await failure(held)).toMatchObject({ status: 'HELD' });
+
+    await setStatus(memberId, 'CLOSED', addDays(T, 3));
+    for (const failureId of [reviewed, held]) {
+      expect(await failure(failureId)).toMatchObject({ status: 'NOT_ELIGIBLE', decisionNote: expect.stringContaining('closed') });
+    }
+    expect(await failure(released)).toMatchObject({ status: 'COMPENSATED' });
+    expect(await prisma.voucher.count({ where: { memberId } })).toBe(1);
+    expect(await openEvents()).toBe(0);
+    // Nothing is left for a supervisor to grant.
+    await expect(
+      reviewServiceFailure(at(T), { failureId: held, decision: 'GRANT', note: 'too late', idempotencyKey: 'late' }, supervisor),
+    ).rejects.toMatchObject({ code: 'VALIDATION' });
+  });
+
+  it("an incident holds a suspended member's failure too (batch path); the reactivation compensates it once", async () => {
+    const [active, suspended] = [await memberIn(), await memberIn()];
+    await setStatus(suspended, 'SUSPENDED');
+    const page = await reportServiceIncident(
+      at(T),
+      { type: 'OUTAGE', severity: 'MEDIUM', affected: [{ memberId: active }, { memberId: suspended }], idempotencyKey: 'incident-1' },
+      storefront,
+    );
+    for (let open = await openEvents(); open > 0; open = await openEvents()) await runOpenJobs();
+    const byMember = async (memberId: string) =>
+      prisma.serviceFailure.findFirstOrThrow({ where: { incidentId: page.incidentId, memberId } });
+    expect(await byMember(active)).toMatchObject({ status: 'COMPENSATED' });
+    expect(await byMember(suspended)).toMatchObject({ status: 'HELD', decisionNote: expect.stringContaining('SUSPENDED') });
+    expect(await prisma.voucher.count({ where: { memberId: suspended } })).toBe(0);
+
+    await setStatus(suspended, 'ACTIVE', addDays(T, 1));
+    await runOpenJobs(addDays(T, 1));
+    expect(await byMember(suspended)).toMatchObject({ status: 'COMPENSATED' });
+    expect(await prisma.voucher.count({ where: { memberId: suspended } })).toBe(1);
+  });
+
   it('a closed member gets nothing: NOT_ELIGIBLE by the job, and a supervisor cannot grant', async () => {
     const memberId = await memberIn();
     await setStatus(memberId, 'CLOSED');

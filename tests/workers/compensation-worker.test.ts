@@ -116,6 +116,33 @@ describe('end to end: GraphQL + BullMQ worker', () => {
     expect(await prisma.voucher.count({ where: { memberId } })).toBe(1);
   });
 
+  it("a suspended member's failure is held, and compensated by the worker once a supervisor reactivates the member", async () => {
+    const UPDATE = `mutation($i: UpdateMemberInput!) { updateMember(input: $i) { __typename } }`;
+    const supervisor = await app.staffToken('SUPERVISOR');
+    const memberId = await app.enroll();
+    expect((await app.gql(UPDATE, { i: { id: memberId, status: 'SUSPENDED' } }, supervisor)).data?.updateMember.__typename).toBe(
+      'UpdateMemberPayload',
+    );
+    const response = await app.gql(
+      REPORT,
+      { i: { memberId, type: 'LATE_DELIVERY', severity: 'HIGH', orderRef: 'held-1', idempotencyKey: 'held-1' } },
+      storefrontToken,
+    );
+    const globalId = response.data!.reportServiceFailure.failure.id as string;
+    await until(async () => (await app.gql(FAILURE, { id: globalId }, storefrontToken)).data?.node?.status === 'HELD');
+    expect(await prisma.voucher.count({ where: { memberId } })).toBe(0);
+
+    // The failure's first job (job id = failure id) is done; the release goes out as a job of its own.
+    await app.gql(UPDATE, { i: { id: memberId, status: 'ACTIVE' } }, supervisor);
+    const node = await until(async () => {
+      const result = await app.gql(FAILURE, { id: globalId }, storefrontToken);
+      return result.data?.node?.status === 'COMPENSATED' ? result.data.node : null;
+    });
+    expect(node.voucher).toMatchObject({ kind: 'COMPENSATION', value: { amount: '25.00' } });
+    await until(async () => (await prisma.outboxEvent.count({ where: { completedAt: null } })) === 0);
+    expect(await prisma.voucher.count({ where: { memberId } })).toBe(1);
+  });
+
   it('a failure recorded just before the API died (no enqueue) is compensated through the relay', async () => {
     const memberId = await app.enroll();
     // No publisher: what is left after a crash between commit and enqueue.

@@ -88,5 +88,21 @@ export function assertEligible(
   if (answer.decision !== 'ALLOW') throw new ValidationError(field, answer.reason);
 }
 
+/**
+ * What a status change does to the grants held for a member: leaving SUSPENDED
+ * for ACTIVE or PASSIVE releases them (they are granted as if they had just
+ * arrived), entering CLOSED declines them and whatever else waits for the
+ * member (compensation under review). Anything else keeps them as they are.
+ */
+export function heldGrantsOnStatusChange(from: MemberStatus, to: MemberStatus): 'RELEASE' | 'DECLINE' | 'KEEP' {
+  if (from === to) return 'KEEP';
+  if (to === 'CLOSED') return 'DECLINE';
+  if (from === 'SUSPENDED' && eligibility(to, 'AUTOMATIC_GRANT').decision === 'ALLOW') return 'RELEASE';
+  return 'KEEP';
+}
+
+/** Why grants waiting for a member were declined when the member was closed. */
+export const CLOSED_DECLINE_REASON = 'the member was closed: a closed member receives nothing';
+
 /** Whether a member's own token may still be used: not once the member is closed. */
 export const memberTokenUsable = (status: MemberStatus | undefined): boolean => status !== 'CLOSED';

@@ -1,10 +1,13 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import type { MemberStatus, Tier } from '../../generated/prisma/client.js';
 import { assertMayCall, assertRole } from '../authorization.js';
-import { nowOf, type ServiceDeps } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import type { Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { publishOutboxEvents } from '../outbox/outbox.service.js';
+import { declineWaitingCompensation, releaseHeldCompensation } from '../service-failures/service-failures.service.js';
 import * as check from '../validation.js';
+import { CLOSED_DECLINE_REASON, heldGrantsOnStatusChange } from './eligibility.js';
 
 const LOCALE = /^[a-z]{2,3}(-[A-Z]{2})?$/;
 
@@ -64,14 +67,38 @@ export interface UpdateMemberInput {
 }
 
 /**
+ * What a status change does to the grants waiting for the member, one entry
+ * per kind of grant that can be held (src/domain/members/eligibility.ts):
+ * `release` re-queues them through the outbox (returning the events to
+ * publish), `decline` makes them not eligible with the reason.
+ */
+const WAITING_GRANTS: readonly {
+  release(tx: Tx, memberId: string): Promise<CommittedOutboxEvent[]>;
+  decline(tx: Tx, memberId: string, now: Date, reason: string): Promise<void>;
+}[] = [{ release: releaseHeldCompensation, decline: declineWaitingCompensation }];
+
+/** Releases or declines the member's waiting grants as the status change from `from` to `to` asks. */
+async function resolveWaitingGrants(tx: Tx, memberId: string, from: MemberStatus, to: MemberStatus, now: Date) {
+  const change = heldGrantsOnStatusChange(from, to);
+  const events: CommittedOutboxEvent[] = [];
+  for (const grants of WAITING_GRANTS) {
+    if (change === 'RELEASE') events.push(...(await grants.release(tx, memberId)));
+    if (change === 'DECLINE') await grants.decline(tx, memberId, now, CLOSED_DECLINE_REASON);
+  }
+  return events;
+}
+
+/**
  * Changes a member's details. A member may change their own name and locale,
  * nothing of anyone else, and not their e-mail: the address is unique, so any
  * answer to a member's change that depended on it would tell whether another
  * member has that address; the storefront or support (who verify it) change it.
- * A status change (suspending holds the
- * member's automatic grants, closing ends them, reactivating releases them) is
- * a staff decision taken by a SUPERVISOR or above (an admin key counts as
- * ADMIN): never by a member, a storefront key or an agent. A refused request
+ * A status change is a staff decision taken by a SUPERVISOR or above (an admin
+ * key counts as ADMIN): never by a member, a storefront key or an agent. It
+ * moves value, in the same transaction, under the member's row lock (which the
+ * compensation and renewal-bonus jobs take too): ending a suspension releases
+ * the member's held grants — each re-queued through the outbox, granted once
+ * by its job — and closing declines whatever waits for them. A refused request
  * writes nothing, not even its other fields.
  */
 export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, caller: Caller) {
@@ -89,17 +116,24 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   if (input.name != null) data.name = check.text('name', input.name);
   if (input.locale != null) data.locale = locale(input.locale);
   if (input.status != null) data.status = input.status;
+  const status = input.status;
+  const now = nowOf(deps);
   // The service's clock, not Prisma's: a status change is recorded in the status history at updated_at.
-  data.updatedAt = nowOf(deps);
+  data.updatedAt = now;
   try {
-    const member = await deps.prisma.member.update({ where: { id }, data });
+    const { member, events } = await deps.prisma.$transaction(async (tx) => {
+      const [current] = await tx.$queryRaw<{ status: MemberStatus }[]>`
+        SELECT status::text FROM members WHERE id = ${id}::uuid FOR NO KEY UPDATE`;
+      if (!current) throw new NotFoundError('Member', id);
+      const member = await tx.member.update({ where: { id }, data });
+      const events = status == null ? [] : await resolveWaitingGrants(tx, id, current.status, status, now);
+      return { member, events };
+    });
+    await publishOutboxEvents(deps, events);
     // A CLOSED member's token stops working on every API process (src/auth/member-accounts.ts).
-    if (input.status != null) await deps.credentials?.memberStatusChanged(id);
+    if (status != null) await deps.credentials?.memberStatusChanged(id);
     return member;
   } catch (error) {
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') {
-      throw new NotFoundError('Member', id);
-    }
     throw duplicateField(error) ?? error;
   }
 }

@@ -1,5 +1,5 @@
 import type { RawSql } from '../../db/sql.js';
-import type { Prisma } from '../../generated/prisma/client.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 
 /** Queues that jobs are re-driven into; the worker process consumes them. */
@@ -34,6 +34,19 @@ export async function recordOutboxEvent(tx: Tx, event: OutboxEventInput): Promis
     select: { id: true },
   });
   return row.id;
+}
+
+/**
+ * A CTE named `name` for a statement that records, with the change it
+ * announces, one event per row of `source` (columns `id` uuid, the event and
+ * job id, and `payload` jsonb); it returns the events as committed (`id`,
+ * `queue`, `jobName`, `payload`), ready for `publishOutboxEvents`.
+ */
+export function recordOutboxEventsSql(name: string, queue: OutboxQueue, jobName: string, source: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`${Prisma.raw(name)} AS (
+    INSERT INTO outbox_events (id, queue, job_name, payload)
+    SELECT source.id, ${queue}::text, ${jobName}::text, source.payload FROM (${source}) AS source
+    RETURNING id::text, queue, job_name AS "jobName", payload)`;
 }
 
 /**

@@ -99,6 +99,7 @@ export async function policyDecisions(tx: RawSql, batch: FailureBatch, settings:
 export type FinalDecision =
   | { status: 'COMPENSATED'; amount: Decimal }
   | { status: 'NEEDS_REVIEW'; amount: Decimal; reviewReason: 'CAP' | 'INCIDENT_BUDGET' }
+  | { status: 'HELD'; amount: Decimal; reason: string }
   | { status: 'NOT_ELIGIBLE'; amount: Decimal | null; reason: string };
 
 export interface DecidedFailure {
@@ -111,6 +112,8 @@ export interface DecidedFailure {
 export interface AppliedDecisions {
   compensated: number;
   needsReview: number;
+  /** Held because the member is suspended: released when a supervisor reactivates them. */
+  held: number;
   notEligible: number;
   /** Sum of the vouchers issued (decimal string). */
   issued: Decimal;
@@ -130,7 +133,7 @@ export async function applyDecisions(
   settings: ProgramSettings,
   now: Date,
 ): Promise<AppliedDecisions> {
-  const result: AppliedDecisions = { compensated: 0, needsReview: 0, notEligible: 0, issued: new Prisma.Decimal(0) };
+  const result: AppliedDecisions = { compensated: 0, needsReview: 0, held: 0, notEligible: 0, issued: new Prisma.Decimal(0) };
   if (decided.length === 0) return result;
   const grants = decided.flatMap(({ failure, decision }) =>
     decision.status === 'COMPENSATED' ? [{ memberId: failure.memberId, causeRef: failure.id, amount: decision.amount.toFixed(2) }] : [],
@@ -145,6 +148,7 @@ export async function applyDecisions(
       result.compensated += 1;
       result.issued = result.issued.plus(decision.amount);
     } else if (decision.status === 'NEEDS_REVIEW') result.needsReview += 1;
+    else if (decision.status === 'HELD') result.held += 1;
     else result.notEligible += 1;
     return {
       id: failure.id,
@@ -152,7 +156,7 @@ export async function applyDecisions(
       repeatIndex,
       amount: decision.amount?.toFixed(2) ?? null,
       voucherId: decision.status === 'COMPENSATED' ? vouchers.get(failure.id)! : null,
-      note: decision.status === 'NOT_ELIGIBLE' ? decision.reason : null,
+      note: decision.status === 'NOT_ELIGIBLE' || decision.status === 'HELD' ? decision.reason : null,
       decidedAt: decision.status === 'NOT_ELIGIBLE' ? now : null,
       reviewReason: decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : null,
     };

@@ -11,11 +11,11 @@ import {
   type Tier,
 } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
-import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
-import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
+import { completeOutboxEvent, publishOutboxEvents, recordOutboxEventsSql } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
@@ -65,14 +65,18 @@ export interface CompensationFacts extends CompensationCase {
 export type CompensationDecision =
   | { status: 'COMPENSATED'; amount: Decimal }
   | { status: 'NEEDS_REVIEW'; amount: Decimal; reviewReason: 'CAP' }
+  /** The member is suspended: the amount is kept until the suspension ends or a supervisor decides. */
+  | { status: 'HELD'; amount: Decimal; reason: string }
   | { status: 'NOT_ELIGIBLE'; amount: Decimal | null; reason: string };
 
 /**
- * The whole compensation policy on one failure, as a pure function: a member
- * the eligibility rule refuses automatic grants (a closed one) gets nothing;
- * otherwise `compensationFor` computes the value, and a value the member's cap
- * window cannot take waits for a supervisor. Both the per-failure job and the
- * batch path of incidents decide through it.
+ * The whole compensation policy on one failure, as a pure function, after the
+ * member's eligibility (src/domain/members/eligibility.ts): a member refused
+ * automatic grants (a closed one) gets nothing; otherwise `compensationFor`
+ * computes the value; a suspended member's is held — before the cap, which is
+ * measured when the hold ends — and a value the member's cap window cannot
+ * take waits for a supervisor. Both the per-failure job and the batch path of
+ * incidents decide through it.
  */
 export function decideCompensation(settings: ProgramSettings, facts: CompensationFacts): CompensationDecision {
   const eligible = eligibility(facts.memberStatus, 'AUTOMATIC_GRANT');
@@ -81,6 +85,7 @@ export function decideCompensation(settings: ProgramSettings, facts: Compensatio
   if (amount.lte(0)) {
     return { status: 'NOT_ELIGIBLE', amount, reason: 'the compensation policy grants nothing for this failure' };
   }
+  if (eligible.decision === 'HOLD') return { status: 'HELD', amount, reason: eligible.reason };
   if (new Decimal(facts.capUsed).plus(amount).gt(settings.compensation.capAmount)) {
     return { status: 'NEEDS_REVIEW', amount, reviewReason: 'CAP' };
   }
@@ -235,12 +240,21 @@ export const compensationEvent = (failureId: string) =>
     payload: { failureId },
   }) as const;
 
+/** The payload of a compensation job: the failure, and the outbox event the job completes when it is not the failure's first. */
+export interface CompensationJobPayload {
+  failureId: string;
+  /** A released failure's job has an event of its own (the first one is done); absent: the failure id. */
+  eventId?: string;
+}
+
 // ---------------------------------------------------------------------------
 // Compensating (the worker)
 
 export type CompensationOutcome =
   | { outcome: 'COMPENSATED'; failureId: string; voucherId: string; amount: string; repeatIndex: number }
   | { outcome: 'NEEDS_REVIEW'; failureId: string; amount: string; repeatIndex: number }
+  /** The member is suspended: the computed amount is kept until the suspension ends or a supervisor decides. */
+  | { outcome: 'HELD'; failureId: string; amount: string; repeatIndex: number; reason: string }
   | { outcome: 'NOT_ELIGIBLE'; failureId: string; reason: string }
   /** Already decided by an earlier run of the job (retried, duplicated or raced): nothing done. */
   | { outcome: 'ALREADY_DECIDED'; failureId: string; status: ServiceFailureStatus }
@@ -261,35 +275,46 @@ interface LockedFailure {
 }
 
 /**
- * Decides the compensation of one failure, exactly once: locks the failure
- * (and its member, which serialises the repeat count and the cap across that
- * member's failures), and unless it is still RECORDED does nothing. Otherwise,
- * in one transaction: flags the member at risk from the second failure in the
- * repeat window, then either issues the COMPENSATION voucher (unique per
- * failure) and marks the failure COMPENSATED, or — when the member's
- * compensation in the cap window would exceed the cap — marks it NEEDS_REVIEW;
- * and completes the outbox event. A retried or duplicated job finds the
- * failure decided and only completes the event.
+ * Decides the compensation of one failure, exactly once: locks the failure's
+ * member (which serialises the repeat count and the cap across that member's
+ * failures, and a status change) and then the failure, and unless it is still
+ * RECORDED does nothing. Otherwise, in one transaction: flags the member at
+ * risk from the second failure in the repeat window, then, as the member's
+ * eligibility says (src/domain/members/eligibility.ts): a closed member's
+ * failure is NOT_ELIGIBLE; a suspended member's is HELD with the computed
+ * amount (released by the reactivation, or decided by a supervisor); otherwise
+ * it issues the COMPENSATION voucher (unique per failure) and marks the
+ * failure COMPENSATED, or — when the member's compensation in the cap window
+ * would exceed the cap — marks it NEEDS_REVIEW; and completes the outbox event
+ * (`eventId`: the failure id for its first job, the release's own event after a
+ * hold). A retried or duplicated job finds the failure decided and only
+ * completes the event.
  */
-export async function compensateServiceFailure(deps: ServiceDeps, failureId: string): Promise<CompensationOutcome> {
+export async function compensateServiceFailure(deps: ServiceDeps, failureId: string, eventId = failureId): Promise<CompensationOutcome> {
   const now = nowOf(deps);
   // Few statements, on node-postgres directly (db/sql.ts): this runs once per
   // failure, at the throughput of the queue.
   return sqlTransaction(deps.prisma, async (tx) => {
+    // Member first, then the failure: the order of a status change (updateMember)
+    // too, which locks the member and then releases or declines its held failures.
     const [failure] = await tx.$queryRaw<LockedFailure[]>`
+      WITH m AS MATERIALIZED (
+        SELECT id, tier, status FROM members
+        WHERE id = (SELECT member_id FROM service_failures WHERE id = ${failureId}::uuid)
+        FOR NO KEY UPDATE)
       SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
              f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
              m.tier::text, m.status::text AS "memberStatus",
              (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
-      FROM service_failures f JOIN members m ON m.id = f.member_id
+      FROM service_failures f JOIN m ON m.id = f.member_id
       WHERE f.id = ${failureId}::uuid
-      FOR UPDATE OF f FOR NO KEY UPDATE OF m`;
+      FOR UPDATE OF f`;
     if (!failure) {
-      await completeOutboxEvent(tx, failureId, now);
+      await completeOutboxEvent(tx, eventId, now);
       return { outcome: 'MISSING', failureId };
     }
     if (failure.status !== 'RECORDED') {
-      await completeOutboxEvent(tx, failureId, now);
+      await completeOutboxEvent(tx, eventId, now);
       return { outcome: 'ALREADY_DECIDED', failureId, status: failure.status };
     }
     const settings = await settingsForHash(tx, failure.settingsHash);
@@ -321,7 +346,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       capUsed: history!.capUsed,
     });
     if (decision.status === 'NOT_ELIGIBLE') {
-      await decideAndComplete(tx, failure.id, now, {
+      await decideAndComplete(tx, failure.id, eventId, now, {
         status: 'NOT_ELIGIBLE',
         repeatIndex,
         amount: decision.amount?.toFixed(2),
@@ -331,8 +356,17 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       return { outcome: 'NOT_ELIGIBLE', failureId, reason: decision.reason };
     }
     const amount = decision.amount;
+    if (decision.status === 'HELD') {
+      await decideAndComplete(tx, failure.id, eventId, now, {
+        status: 'HELD',
+        repeatIndex,
+        amount: amount.toFixed(2),
+        decisionNote: decision.reason,
+      });
+      return { outcome: 'HELD', failureId, amount: amount.toFixed(2), repeatIndex, reason: decision.reason };
+    }
     if (decision.status === 'NEEDS_REVIEW') {
-      await decideAndComplete(tx, failure.id, now, {
+      await decideAndComplete(tx, failure.id, eventId, now, {
         status: 'NEEDS_REVIEW',
         repeatIndex,
         amount: amount.toFixed(2),
@@ -350,7 +384,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       now,
       settings,
     });
-    await decideAndComplete(tx, failure.id, now, {
+    await decideAndComplete(tx, failure.id, eventId, now, {
       status: 'COMPENSATED',
       repeatIndex,
       amount: amount.toFixed(2),
@@ -361,7 +395,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
 }
 
 interface PolicyDecision {
-  status: 'COMPENSATED' | 'NEEDS_REVIEW' | 'NOT_ELIGIBLE';
+  status: 'COMPENSATED' | 'NEEDS_REVIEW' | 'NOT_ELIGIBLE' | 'HELD';
   repeatIndex: number;
   amount?: string;
   voucherId?: string;
@@ -371,11 +405,11 @@ interface PolicyDecision {
 }
 
 /**
- * Writes the policy's decision on a RECORDED failure and completes its outbox
- * event (what `completeOutboxEvent` does), in one statement of the caller's
- * transaction.
+ * Writes the policy's decision on a RECORDED failure and completes the job's
+ * outbox event (what `completeOutboxEvent` does), in one statement of the
+ * caller's transaction.
  */
-async function decideAndComplete(tx: RawSql, failureId: string, now: Date, decision: PolicyDecision): Promise<void> {
+async function decideAndComplete(tx: RawSql, failureId: string, eventId: string, now: Date, decision: PolicyDecision): Promise<void> {
   await tx.$executeRaw`
     WITH decided AS (
       UPDATE service_failures SET
@@ -387,11 +421,50 @@ async function decideAndComplete(tx: RawSql, failureId: string, now: Date, decis
         decided_at = ${decision.decidedAt ?? null}::timestamptz,
         review_reason = ${decision.reviewReason ?? null}::"ServiceFailureReviewReason"
       WHERE id = ${failureId}::uuid)
-    UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${failureId}::uuid AND completed_at IS NULL`;
+    UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${eventId}::uuid AND completed_at IS NULL`;
 }
 
 async function decide(tx: Tx, failureId: string, data: Prisma.ServiceFailureUncheckedUpdateInput): Promise<void> {
   await tx.serviceFailure.update({ where: { id: failureId }, data, select: { id: true } });
+}
+
+// ---------------------------------------------------------------------------
+// Held compensation (a member's status changed)
+
+/**
+ * The suspension of a member ended (updateMember, in its transaction, the
+ * member's row locked): every HELD failure of theirs goes back to RECORDED
+ * with a new compensation job in the outbox (its own event id, in the
+ * payload), so the policy decides it again now — the cap measured against what
+ * was granted by then — and the job, idempotent on the failure row, issues at
+ * most one voucher. Returns the events to publish after commit.
+ */
+export async function releaseHeldCompensation(tx: Tx | RawSql, memberId: string): Promise<CommittedOutboxEvent[]> {
+  return tx.$queryRaw<CommittedOutboxEvent[]>`
+    WITH released AS (
+      UPDATE service_failures SET status = 'RECORDED', decision_note = NULL
+      WHERE member_id = ${memberId}::uuid AND status = 'HELD'
+      RETURNING id),
+    jobs AS (SELECT gen_random_uuid() AS id, id AS failure_id FROM released),
+    ${recordOutboxEventsSql(
+      'recorded',
+      COMPENSATION_QUEUE,
+      COMPENSATION_JOB,
+      Prisma.sql`SELECT id, jsonb_build_object('failureId', failure_id::text, 'eventId', id::text) AS payload FROM jobs`,
+    )}
+    SELECT * FROM recorded`;
+}
+
+/**
+ * The member was closed (updateMember, member locked): every failure of
+ * theirs that waits for a grant — HELD, or NEEDS_REVIEW over the cap — becomes
+ * NOT_ELIGIBLE with `reason`. Failures still RECORDED are declined by their
+ * job, which finds the member closed.
+ */
+export async function declineWaitingCompensation(tx: Tx | RawSql, memberId: string, now: Date, reason: string): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE service_failures SET status = 'NOT_ELIGIBLE', decision_note = ${reason}, decided_at = ${now}::timestamptz
+    WHERE member_id = ${memberId}::uuid AND status IN ('HELD', 'NEEDS_REVIEW')`;
 }
 
 // ---------------------------------------------------------------------------
@@ -407,12 +480,17 @@ export interface ReviewServiceFailureInput {
 }
 
 /**
- * A supervisor's decision on a failure held for review (over the cap): GRANT
- * issues the compensation voucher the policy computed (COMPENSATED), DECLINE
- * makes it NOT_ELIGIBLE; the decision, its note and the supervisor are kept.
- * Only a NEEDS_REVIEW failure can be decided; the failure row is locked, so two
- * supervisors deciding at once cannot both succeed. Only supervisors and
- * admins (an admin-scoped API key counts as ADMIN) may decide.
+ * A supervisor's decision on a failure waiting for one: NEEDS_REVIEW (over
+ * the cap) or HELD (the member is suspended). GRANT issues the compensation
+ * voucher the policy computed (COMPENSATED) — for a held failure at once,
+ * while the member is still suspended, without measuring the cap again: the
+ * supervisor decides — and DECLINE makes it NOT_ELIGIBLE; the decision, its
+ * note and the supervisor are kept. A closed member gets nothing
+ * (ValidationError; closing declines what waits anyway). The member and then
+ * the failure row are locked (the order of the compensation job and of a
+ * status change), so two supervisors deciding at once, or a decision racing
+ * the member's reactivation, cannot both succeed. Only supervisors and admins
+ * (an admin-scoped API key counts as ADMIN) may decide.
  */
 export async function reviewServiceFailure(
   deps: ServiceDeps,
@@ -428,12 +506,17 @@ export async function reviewServiceFailure(
     const [failure] = await tx.$queryRaw<
       { memberId: string; memberStatus: MemberStatus; status: ServiceFailureStatus; amount: string | null }[]
     >`
+      WITH m AS MATERIALIZED (
+        SELECT id, status FROM members
+        WHERE id = (SELECT member_id FROM service_failures WHERE id = ${failureId}::uuid)
+        FOR NO KEY UPDATE)
       SELECT f.member_id::text AS "memberId", m.status::text AS "memberStatus", f.status::text,
              f.compensation_amount::text AS amount
-      FROM service_failures f JOIN members m ON m.id = f.member_id WHERE f.id = ${failureId}::uuid FOR UPDATE OF f`;
+      FROM service_failures f JOIN m ON m.id = f.member_id
+      WHERE f.id = ${failureId}::uuid FOR UPDATE OF f`;
     if (!failure) throw new NotFoundError('ServiceFailure', failureId);
     return once(tx, `reviewServiceFailure:${failureId}`, key, { decision: input.decision, note }, async () => {
-      if (failure.status !== 'NEEDS_REVIEW') {
+      if (failure.status !== 'NEEDS_REVIEW' && failure.status !== 'HELD') {
         throw new ValidationError('failureId', `this failure is ${failure.status}, not waiting for review`);
       }
       const decided = { decidedBy: caller.actor.id, decidedAt: now, decisionNote: note };

@@ -36,6 +36,10 @@ export const ServiceFailureStatusEnum = builder.enumType('ServiceFailureStatus',
     COMPENSATED: { description: 'A COMPENSATION voucher was issued.' },
     NEEDS_REVIEW: { description: 'The compensation would exceed the 30-day cap: waiting for a supervisor.' },
     NOT_ELIGIBLE: { description: 'No compensation: declined by a supervisor, or the member is closed.' },
+    HELD: {
+      description:
+        'The member is suspended: the computed compensation is kept, issued when a supervisor reactivates the member (the policy and its cap measured again then) or decided by a supervisor before (reviewServiceFailure); declined if the member is closed.',
+    },
   } as const satisfies Record<ServiceFailureStatus, unknown>,
 });
 export const ServiceFailureReviewReasonEnum = builder.enumType('ServiceFailureReviewReason', {
@@ -48,7 +52,7 @@ export const ServiceFailureReviewReasonEnum = builder.enumType('ServiceFailureRe
   } as const satisfies Record<ServiceFailureReviewReason, unknown>,
 });
 export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecision', {
-  description: "A supervisor's decision on a failure held for review.",
+  description: "A supervisor's decision on a failure waiting for one (NEEDS_REVIEW or HELD).",
   values: {
     GRANT: { description: 'Issue the compensation voucher the policy computed.' },
     DECLINE: { description: 'No compensation: the failure becomes NOT_ELIGIBLE.' },
@@ -110,7 +114,7 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
     compensation: t.field({
       type: Money,
       nullable: true,
-      description: 'The compensation the policy computed (issued, or waiting for review); null while RECORDED.',
+      description: 'The compensation the policy computed (issued, waiting for review, or held); null while RECORDED.',
       select: { compensationAmount: true },
       resolve: async (failure, _args, ctx) =>
         failure.compensationAmount ? { amount: failure.compensationAmount.toFixed(2), currency: await programCurrency(ctx) } : null,

@@ -79,7 +79,7 @@ const ReportServiceFailureInput = builder.inputType('ReportServiceFailureInput',
 });
 
 const ReviewServiceFailureInput = builder.inputType('ReviewServiceFailureInput', {
-  description: "A supervisor's decision on a failure whose compensation is over the cap (NEEDS_REVIEW).",
+  description: "A supervisor's decision on a failure waiting for one: NEEDS_REVIEW (over the cap) or HELD (the member is suspended).",
   fields: (t) => ({
     failureId: t.id({ required: true, description: 'Service failure id.' }),
     decision: t.field({ type: ServiceFailureDecisionEnum, required: true, description: 'Grant or decline.' }),
@@ -134,7 +134,8 @@ builder.mutationFields((t) => ({
   }),
   reviewServiceFailure: t.field({
     type: ReviewServiceFailurePayload,
-    description: 'Grants or declines the compensation of a failure held for review (supervisors and admins).',
+    description:
+      'Grants or declines the compensation of a failure waiting for a decision: NEEDS_REVIEW (over the cap) or HELD (the member is suspended; granting issues it now). Supervisors and admins.',
     authScopes: { caller: SERVICE_CALLERS.reviewServiceFailure },
     errors: { types: [...FAILURE_ERRORS], directResult: true, union: { name: 'ReviewServiceFailureResult' } },
     args: { input: t.arg({ type: ReviewServiceFailureInput, required: true, description: 'The decision.' }) },
