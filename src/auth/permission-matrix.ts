@@ -110,6 +110,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     revokeApiKey:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'Every API process refuses the key within a second.'),
     createApiKey:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     createReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
+    decideRenewalBonus:    row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Only a bonus held because the member is suspended.'),
     decideServiceIncident: row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'One decision on everything held over the incident budget.'),
     earnPoints:            row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   __,   __,   ok], 'An explicit amount of points: admins only.'),
     enrollMember:          row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),

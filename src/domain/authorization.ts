@@ -70,6 +70,7 @@ export const SERVICE_CALLERS = {
   registerContract: { staff: 'AGENT', apiKeys: ['contracts:write'] },
   extendContract: { staff: 'SUPERVISOR', apiKeys: ['contracts:write'] },
   cancelContract: { staff: 'SUPERVISOR', apiKeys: ['contracts:write'] },
+  decideRenewalBonus: { staff: 'SUPERVISOR' },
   readAgentAuthority: { staff: 'AGENT' },
   setAgentAuthority: { staff: 'SUPERVISOR' },
   issueGoodwill: { staff: 'AGENT' },

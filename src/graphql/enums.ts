@@ -3,7 +3,8 @@ import { builder } from './builder.js';
 
 export const MemberStatusEnum = builder.enumType(MemberStatus, {
   name: 'MemberStatus',
-  description: 'ACTIVE members have had activity in the passive period; PASSIVE have not; SUSPENDED and CLOSED cannot transact.',
+  description:
+    'ACTIVE members have had activity in the passive period; PASSIVE have not. SUSPENDED members can neither earn nor spend, and their compensation and renewal bonuses are held until a supervisor reactivates them (then granted) or decides; CLOSED members receive nothing.',
 });
 export const TierEnum = builder.enumType(Tier, { name: 'Tier', description: 'Loyalty tier, lowest first.' });
 export const LedgerEntryKindEnum = builder.enumType(LedgerEntryKind, {

@@ -1,5 +1,7 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/auth/principal.js';
+import { cancelContract, decideRenewalBonus, extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import type { ServiceDeps } from '../../src/domain/deps.js';
 import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { eligibility, heldGrantsOnStatusChange, type ValueMovement } from '../../src/domain/members/eligibility.js';
@@ -10,6 +12,7 @@ import { reportServiceFailure, reviewServiceFailure } from '../../src/domain/ser
 import { addDays } from '../../src/domain/time.js';
 import type { MemberStatus, Severity, Tier } from '../../src/generated/prisma/client.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
+import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { useTestApp, testLogger } from '../support/app.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
@@ -389,5 +392,212 @@ describe('manual grants, earning and spending', () => {
     await expect(issueGoodwill(at(T), gesture(memberId, 'g-1'), agent)).rejects.toMatchObject({ code: 'VALIDATION' });
     await adjustPoints(at(T), { memberId, points: -50, reason: 'closing balance', idempotencyKey: 'a-3' }, admin);
     expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).toMatchObject({ availablePoints: 0 });
+  });
+});
+
+describe('the renewal bonus of a suspended member', () => {
+  const billing = apiKeyCaller('billing', ['contracts:write']);
+  let contracts = 0;
+
+  /** A member's contract, up for renewal at T (it ends 30 days later), extended at T: its bonus job waits in the outbox. */
+  async function extension(memberId: string): Promise<string> {
+    contracts += 1;
+    const startsAt = new Date(addDays(T, 30));
+    startsAt.setUTCFullYear(startsAt.getUTCFullYear() - 1);
+    const { contractId } = await registerContract(
+      at(T),
+      { memberId, externalRef: `C-${contracts}`, plan: 'mobile', startsAt, termMonths: 12 },
+      billing,
+    );
+    const { renewalId } = await extendContract(at(T), { contractId, termMonths: 12, idempotencyKey: `x-${contracts}` }, billing);
+    return renewalId;
+  }
+
+  const renewal = (id: string) => prisma.contractRenewal.findUniqueOrThrow({ where: { id } });
+  const bonusEntries = (memberId: string) => prisma.ledgerEntry.count({ where: { memberId, kind: 'RENEWAL_BONUS' } });
+
+  it('is HELD with the computed points: no entry, the job done; renewals show it', async () => {
+    const memberId = await memberIn('GOLD');
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    expect(await runOpenJobs()).toEqual([expect.objectContaining({ outcome: 'HELD', points: 750 })]);
+    expect(await renewal(renewalId)).toMatchObject({
+      bonusHeldAt: T,
+      bonusPoints: 750,
+      bonusGrantedAt: null,
+      bonusEntryId: null,
+      bonusDecisionNote: expect.stringContaining('SUSPENDED'),
+    });
+    expect(await bonusEntries(memberId)).toBe(0);
+    expect(await openEvents()).toBe(0);
+    // A duplicate of the job changes nothing.
+    expect(await processRenewalBonus({ renewalId }, at(T))).toMatchObject({ outcome: 'ALREADY_DONE' });
+
+    const token = await app.staffToken('SUPERVISOR');
+    const read = await app.gql(
+      `query($id: ID!) { member(id: $id) { contracts { edges { node { renewals { edges { node { bonusStatus bonusPoints bonusHeldAt } } } } } } } }`,
+      { id: encodeGlobalID('Member', memberId) },
+      token,
+    );
+    expect(read.data?.member.contracts.edges[0].node.renewals.edges[0].node).toEqual({
+      bonusStatus: 'HELD',
+      bonusPoints: 750,
+      bonusHeldAt: T.toISOString(),
+    });
+  });
+
+  it('is granted exactly once when a supervisor reactivates the member, computed again then', async () => {
+    const memberId = await memberIn('GOLD');
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    await runOpenJobs();
+    await prisma.member.update({ where: { id: memberId }, data: { tier: 'PLATINUM' } });
+    const later = addDays(T, 5);
+    await setStatus(memberId, 'ACTIVE', later);
+    expect(await renewal(renewalId)).toMatchObject({ bonusHeldAt: null, bonusPoints: null });
+    expect(await runOpenJobs(later)).toEqual([expect.objectContaining({ outcome: 'GRANTED', points: 1000 })]);
+    expect(await renewal(renewalId)).toMatchObject({ bonusPoints: 1000, bonusGrantedAt: later, bonusDecidedBy: null });
+    expect(await bonusEntries(memberId)).toBe(1);
+    // The first job and the release's job again: nothing more.
+    await processRenewalBonus({ renewalId }, at(later));
+    for (const event of await prisma.outboxEvent.findMany({ where: { queue: 'renewal-bonus' } })) {
+      await outboxProcessors['renewal-bonus'](event.payload, at(later));
+    }
+    expect(await bonusEntries(memberId)).toBe(1);
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).toMatchObject({ availablePoints: 1000 });
+  });
+
+  it('10 concurrent reactivations racing the worker: one bonus per held renewal', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const held = [await extension(memberId), await extension(memberId)];
+    await runOpenJobs();
+    const later = addDays(T, 1);
+    let reactivating = true;
+    const worker = (async () => {
+      while (reactivating || (await openEvents()) > 0) {
+        await runOpenJobs(later);
+        for (const renewalId of held) await processRenewalBonus({ renewalId }, at(later));
+      }
+    })();
+    const reactivations = await Promise.allSettled(Array.from({ length: 10 }, () => setStatus(memberId, 'ACTIVE', later)));
+    reactivating = false;
+    await worker;
+    await runOpenJobs(later);
+
+    expect(reactivations.every((result) => result.status === 'fulfilled')).toBe(true);
+    for (const renewalId of held) expect(await renewal(renewalId)).toMatchObject({ bonusPoints: 500, bonusEntryId: expect.any(String) });
+    expect(await bonusEntries(memberId)).toBe(2);
+    expect(await prisma.outboxEvent.count({ where: { queue: 'renewal-bonus' } })).toBe(2 + 2);
+    expect(await openEvents()).toBe(0);
+  });
+
+  it('a supervisor may grant it while the member is still suspended: once, with the decision kept', async () => {
+    const memberId = await memberIn('GOLD');
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    await runOpenJobs();
+    const input = { renewalId, approve: true, note: 'loyal for ten years', idempotencyKey: 'decide-1' };
+    await expect(decideRenewalBonus(at(T), input, agent)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(await decideRenewalBonus(at(T), input, supervisor)).toMatchObject({ renewalId, status: 'GRANTED', replayed: false });
+    expect(await renewal(renewalId)).toMatchObject({
+      bonusPoints: 750,
+      bonusEntryId: expect.any(String),
+      bonusDecidedBy: 'sup-1',
+      bonusDecisionNote: 'loyal for ten years',
+    });
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).toMatchObject({ status: 'SUSPENDED', availablePoints: 750 });
+    // The same key replays; another decision is refused; the reactivation releases nothing.
+    expect(await decideRenewalBonus(at(T), input, supervisor)).toMatchObject({ status: 'GRANTED', replayed: true });
+    await expect(decideRenewalBonus(at(T), { ...input, approve: false, idempotencyKey: 'decide-2' }, supervisor)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'renewalId',
+    });
+    await setStatus(memberId, 'ACTIVE', addDays(T, 1));
+    expect(await runOpenJobs(addDays(T, 1))).toEqual([]);
+    expect(await bonusEntries(memberId)).toBe(1);
+  });
+
+  it('10 supervisors approving at once, racing the reactivation and the worker: one bonus', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    await runOpenJobs();
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 10 }, (_, i) =>
+        decideRenewalBonus(at(T), { renewalId, approve: true, note: 'approved', idempotencyKey: `race-${i}` }, supervisor),
+      ),
+      setStatus(memberId, 'ACTIVE'),
+    ]);
+    await runOpenJobs();
+    await runOpenJobs();
+    expect(
+      results.filter((result) => result.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'VALIDATION'),
+    ).toBe(true);
+    expect(await bonusEntries(memberId)).toBe(1);
+    expect(await renewal(renewalId)).toMatchObject({ bonusEntryId: expect.any(String) });
+  });
+
+  it('a supervisor may decline it while suspended: NOT_ELIGIBLE, and the reactivation grants nothing', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    await runOpenJobs();
+    const declined = await decideRenewalBonus(
+      at(T),
+      { renewalId, approve: false, note: 'contract fraud', idempotencyKey: 'd-1' },
+      supervisor,
+    );
+    expect(declined.status).toBe('NOT_ELIGIBLE');
+    expect(await renewal(renewalId)).toMatchObject({
+      bonusPoints: 0,
+      bonusEntryId: null,
+      bonusDecidedBy: 'sup-1',
+      bonusDecisionNote: 'contract fraud',
+    });
+    await setStatus(memberId, 'ACTIVE', addDays(T, 1));
+    expect(await runOpenJobs(addDays(T, 1))).toEqual([]);
+    expect(await bonusEntries(memberId)).toBe(0);
+  });
+
+  it('SUSPENDED → CLOSED declines it with the reason; nothing is granted', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    await runOpenJobs();
+    await setStatus(memberId, 'CLOSED', addDays(T, 1));
+    expect(await renewal(renewalId)).toMatchObject({
+      bonusPoints: 0,
+      bonusEntryId: null,
+      bonusGrantedAt: addDays(T, 1),
+      bonusDecisionNote: expect.stringContaining('closed'),
+    });
+    await expect(
+      decideRenewalBonus(at(T), { renewalId, approve: true, note: 'too late', idempotencyKey: 'late' }, supervisor),
+    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'renewalId' });
+    expect(await runOpenJobs()).toEqual([]);
+    expect(await bonusEntries(memberId)).toBe(0);
+  });
+
+  it('a closed member gets nothing: the job finds the bonus NOT_ELIGIBLE', async () => {
+    const memberId = await memberIn();
+    const renewalId = await extension(memberId);
+    await setStatus(memberId, 'CLOSED');
+    expect(await runOpenJobs()).toEqual([expect.objectContaining({ outcome: 'NOT_ELIGIBLE', points: 0 })]);
+    expect(await renewal(renewalId)).toMatchObject({ bonusPoints: 0, bonusDecisionNote: expect.stringContaining('CLOSED') });
+    expect(await bonusEntries(memberId)).toBe(0);
+  });
+
+  it('a cancellation forfeits a held bonus; the reactivation then grants nothing', async () => {
+    const memberId = await memberIn();
+    await setStatus(memberId, 'SUSPENDED');
+    const renewalId = await extension(memberId);
+    await runOpenJobs();
+    const { contractId } = await renewal(renewalId);
+    const cancelled = await cancelContract(at(addDays(T, 1)), { contractId, idempotencyKey: 'cancel-1' }, billing);
+    expect(cancelled).toMatchObject({ bonusesForfeited: 1, pointsClawedBack: 0 });
+    await setStatus(memberId, 'ACTIVE', addDays(T, 2));
+    expect(await runOpenJobs(addDays(T, 2))).toEqual([]);
+    expect(await bonusEntries(memberId)).toBe(0);
   });
 });

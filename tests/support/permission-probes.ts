@@ -115,6 +115,17 @@ export class Seeder {
     return { ...contract, renewalId };
   }
 
+  /** A renewal whose bonus is held (as the job holds a suspended member's), for a supervisor's decision. */
+  async heldRenewal(memberId: string) {
+    const renewed = await this.renewedContract(memberId);
+    await this.prisma.contractRenewal.update({
+      where: { id: renewed.renewalId },
+      data: { bonusHeldAt: new Date(), bonusPoints: 500 },
+    });
+    await this.prisma.outboxEvent.updateMany({ where: { id: renewed.renewalId }, data: { completedAt: new Date() } });
+    return renewed;
+  }
+
   /** An order that earned points (pending), for refunds. */
   async earnedOrder(memberId: string) {
     const orderRef = this.unique('probe-order');
@@ -593,6 +604,22 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       operation: (t) => ({
         query: `mutation($i: DecideServiceIncidentInput!) { decideServiceIncident(input: $i) { __typename ... on DecideServiceIncidentPayload { decided } } }`,
         variables: { i: { incidentId: t.incidentId, decision: 'DECLINE', note: 'probe decision', idempotencyKey: randomUUID() } },
+      }),
+    },
+  ],
+  decideRenewalBonus: [
+    {
+      targets: async (seed, subject) => seed.heldRenewal(subject.member.id),
+      operation: (t) => ({
+        query: `mutation($i: DecideRenewalBonusInput!) { decideRenewalBonus(input: $i) { __typename ... on DecideRenewalBonusPayload { renewal { id bonusStatus } } } }`,
+        variables: {
+          i: {
+            renewalId: encodeGlobalID('ContractRenewal', t.renewalId!),
+            approve: true,
+            note: 'probe decision',
+            idempotencyKey: randomUUID(),
+          },
+        },
       }),
     },
   ],

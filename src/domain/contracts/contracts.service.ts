@@ -1,8 +1,8 @@
 import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
-import type { ContractRenewal, ContractStatus, Tier } from '../../generated/prisma/client.js';
+import { Prisma, type ContractRenewal, type ContractStatus, type Tier } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
-import { nowOf, type ServiceDeps } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import {
   AlreadyExistsError,
   ContractNotActiveError,
@@ -12,10 +12,10 @@ import {
   ValidationError,
 } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent } from '../outbox/outbox.service.js';
+import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, recordOutboxEventsSql } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
-import { consumeLots, postEntry } from '../points/ledger.js';
+import { consumeLots, postEntry, type LockedMember } from '../points/ledger.js';
 import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -254,24 +254,36 @@ export function renewalBonusPoints(settings: ProgramSettings, tier: Tier, termMo
 }
 
 /** Where a renewal's bonus stands; derived from its columns (see `renewalBonusStatus`). */
-export type RenewalBonusStatus = 'PENDING' | 'GRANTED' | 'NOT_ELIGIBLE' | 'CLAWED_BACK' | 'FORFEITED';
+export type RenewalBonusStatus = 'PENDING' | 'HELD' | 'GRANTED' | 'NOT_ELIGIBLE' | 'CLAWED_BACK' | 'FORFEITED';
 
-export function renewalBonusStatus(renewal: Pick<ContractRenewal, 'bonusEntryId' | 'bonusGrantedAt' | 'clawedBackAt'>): RenewalBonusStatus {
+export function renewalBonusStatus(
+  renewal: Pick<ContractRenewal, 'bonusEntryId' | 'bonusGrantedAt' | 'clawedBackAt' | 'bonusHeldAt'>,
+): RenewalBonusStatus {
   if (renewal.clawedBackAt) return renewal.bonusEntryId ? 'CLAWED_BACK' : 'FORFEITED';
   if (renewal.bonusGrantedAt) return renewal.bonusEntryId ? 'GRANTED' : 'NOT_ELIGIBLE';
+  if (renewal.bonusHeldAt) return 'HELD';
   return 'PENDING';
 }
 
 export interface RenewalBonusOutcome {
   renewalId: string;
   /**
-   * GRANTED: this run granted the bonus. NOT_ELIGIBLE: this run found no points
-   * due (0 by the policy, or the member is closed). ALREADY_DONE: an earlier run
-   * granted it or a cancellation forfeited it; nothing changed.
+   * GRANTED: this run granted the bonus. HELD: the member is suspended; the
+   * points are kept until the suspension ends or a supervisor decides.
+   * NOT_ELIGIBLE: this run found no points due (0 by the policy, or the member
+   * is closed). ALREADY_DONE: an earlier run granted or held it, a decision
+   * declined it, or a cancellation forfeited it; nothing changed.
    */
-  outcome: 'GRANTED' | 'NOT_ELIGIBLE' | 'ALREADY_DONE';
+  outcome: 'GRANTED' | 'HELD' | 'NOT_ELIGIBLE' | 'ALREADY_DONE';
   points: number;
   entryId: string | null;
+}
+
+/** The payload of a renewal-bonus job: the renewal, and the outbox event the job completes when it is not the renewal's first. */
+export interface RenewalBonusJobPayload {
+  renewalId: string;
+  /** A released bonus's job has an event of its own (the first one is done); absent: the renewal id. */
+  eventId?: string;
 }
 
 interface RenewalRow {
@@ -283,75 +295,214 @@ interface RenewalRow {
   termMonths: number;
   requestedType: Actor['type'];
   requestedBy: string;
+  bonusPoints: number | null;
   bonusGrantedAt: Date | null;
   clawedBackAt: Date | null;
+  bonusHeldAt: Date | null;
+}
+
+/** The member of a renewal (read without a lock: it never changes); PermanentJobError or NotFoundError when there is none. */
+async function memberOfRenewal(deps: ServiceDeps, renewalId: string, missing: () => Error): Promise<string> {
+  const [found] = await rawSql(deps.prisma).$queryRaw<{ memberId: string }[]>`
+    SELECT c.member_id::text AS "memberId"
+    FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${renewalId}::uuid`;
+  if (!found) throw missing();
+  return found.memberId;
+}
+
+/** Locks a renewal row in the kernel's transaction (its member is locked already). */
+async function lockRenewal(tx: RawSql, renewalId: string): Promise<RenewalRow | undefined> {
+  const [renewal] = await tx.$queryRaw<RenewalRow[]>`
+    SELECT r.id::text, r.contract_id::text AS "contractId", c.member_id::text AS "memberId",
+           c.external_ref AS "externalRef", r.sequence, r.term_months AS "termMonths",
+           r.requested_type::text AS "requestedType", r.requested_by AS "requestedBy", r.bonus_points AS "bonusPoints",
+           r.bonus_granted_at AS "bonusGrantedAt", r.clawed_back_at AS "clawedBackAt", r.bonus_held_at AS "bonusHeldAt"
+    FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id
+    WHERE r.id = ${renewalId}::uuid FOR UPDATE OF r`;
+  return renewal;
+}
+
+/** Who decided a held bonus, and why; absent when the policy decided alone. */
+interface BonusDecision {
+  decidedBy: string | null;
+  note: string | null;
+}
+
+/**
+ * Writes the bonus of a locked renewal: `points` granted as one RENEWAL_BONUS
+ * entry (when more than 0; available at once, a lot with the normal expiry,
+ * member activity, the actor who extended the contract, keyed
+ * `renewal:<id>`, unique per member, so it can never post twice) and the
+ * renewal's bonus columns with who decided and why. Returns the entry's id.
+ */
+async function writeRenewalBonus(
+  step: { tx: RawSql; member: LockedMember; settings: ProgramSettings; now: Date },
+  renewal: RenewalRow,
+  points: number,
+  decision: BonusDecision,
+): Promise<string | null> {
+  const { tx, member, settings, now } = step;
+  let entryId: string | null = null;
+  if (points > 0) {
+    const entry = await grantAvailablePoints(tx, member, settings, {
+      kind: 'RENEWAL_BONUS',
+      points,
+      causeType: 'CONTRACT',
+      causeRef: renewal.id,
+      // The bonus is the extension's effect: it names who extended, not the job that ran.
+      actor: { type: renewal.requestedType, id: renewal.requestedBy },
+      idempotencyKey: bonusEntryKey(renewal.id),
+      note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
+      now,
+    });
+    entryId = entry.id;
+  }
+  await tx.$executeRaw`
+    UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_entry_id = ${entryId}::uuid,
+           bonus_granted_at = ${now}::timestamptz, bonus_decided_by = ${decision.decidedBy}::text,
+           bonus_decision_note = ${decision.note}::text
+    WHERE id = ${renewal.id}::uuid`;
+  return entryId;
 }
 
 /**
  * Grants the bonus of one renewal, exactly once: under the member's lock and
- * the renewal's row lock, a renewal that already has its bonus (or lost it to
- * a cancellation) is a no-op; otherwise one RENEWAL_BONUS entry (available at
- * once, a lot with the normal expiry, member activity, the actor who extended
- * the contract) keyed `renewal:<id>` —
- * unique per member, so even a bookkeeping slip could not grant twice — the
- * renewal's bonus columns and the outbox event's completion commit together.
- * The bonus counts as qualifying points and may upgrade the tier at once.
- * Throws PermanentJobError when the renewal does not exist.
+ * the renewal's row lock, a renewal whose bonus was granted, held, declined or
+ * forfeited by a cancellation is a no-op; otherwise, as the member's
+ * eligibility says (src/domain/members/eligibility.ts): a suspended member's
+ * bonus is HELD — the points the policy computed kept on the renewal, nothing
+ * granted — until the suspension ends (`releaseHeldRenewalBonuses`) or a
+ * supervisor decides (`decideRenewalBonus`); a closed member's is
+ * NOT_ELIGIBLE; otherwise `writeRenewalBonus` grants it. The renewal's bonus
+ * columns and the completion of the job's outbox event (`eventId`: the renewal
+ * id for its first job, the release's own event after a hold) commit
+ * together. The bonus counts as qualifying points and may upgrade the tier at
+ * once. Throws PermanentJobError when the renewal does not exist.
  */
-export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string): Promise<RenewalBonusOutcome> {
+export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, eventId = renewalId): Promise<RenewalBonusOutcome> {
   if (!check.isUuid(renewalId)) throw new PermanentJobError(`renewal id ${JSON.stringify(renewalId)} is malformed`);
   const id = renewalId.toLowerCase();
-  const [found] = await rawSql(deps.prisma).$queryRaw<{ memberId: string }[]>`
-    SELECT c.member_id::text AS "memberId"
-    FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${id}::uuid`;
-  if (!found) throw new PermanentJobError(`renewal ${id} does not exist`);
+  const missing = () => new PermanentJobError(`renewal ${id} does not exist`);
+  const memberId = await memberOfRenewal(deps, id, missing);
   // Member first, as every point operation (and cancelContract) does: no lock-order deadlocks.
-  const { replayed: _replayed, ...outcome } = await inLedgerTransaction(
-    deps,
-    { memberId: found.memberId },
-    async ({ tx, member, settings, now }) => {
-      const [renewal] = await tx.$queryRaw<RenewalRow[]>`
-        SELECT r.id::text, r.contract_id::text AS "contractId", c.member_id::text AS "memberId",
-               c.external_ref AS "externalRef", r.sequence, r.term_months AS "termMonths",
-               r.requested_type::text AS "requestedType", r.requested_by AS "requestedBy",
-               r.bonus_granted_at AS "bonusGrantedAt", r.clawed_back_at AS "clawedBackAt"
-        FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id
-        WHERE r.id = ${id}::uuid FOR UPDATE OF r`;
-      if (!renewal) throw new PermanentJobError(`renewal ${id} does not exist`);
-      if (renewal.bonusGrantedAt || renewal.clawedBackAt) {
-        await completeOutboxEvent(tx, id, now);
-        return { result: { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome };
-      }
+  const { replayed: _replayed, ...outcome } = await inLedgerTransaction(deps, { memberId }, async (step) => {
+    const { tx, member, settings, now } = step;
+    const renewal = await lockRenewal(tx, id);
+    if (!renewal) throw missing();
+    if (renewal.bonusGrantedAt || renewal.clawedBackAt || renewal.bonusHeldAt) {
+      await completeOutboxEvent(tx, eventId, now);
+      return { result: { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null } satisfies RenewalBonusOutcome };
+    }
 
-      const eligible = eligibility(member.status, 'AUTOMATIC_GRANT');
-      const points =
-        eligible.decision === 'REFUSE' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
-      let entryId: string | null = null;
-      if (points > 0) {
-        const entry = await grantAvailablePoints(tx, member, settings, {
-          kind: 'RENEWAL_BONUS',
-          points,
-          causeType: 'CONTRACT',
-          causeRef: id,
-          // The bonus is the extension's effect: it names who extended, not the job that ran.
-          actor: { type: renewal.requestedType, id: renewal.requestedBy },
-          idempotencyKey: bonusEntryKey(id),
-          note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
-          now,
-        });
-        entryId = entry.id;
-      }
+    const eligible = eligibility(member.status, 'AUTOMATIC_GRANT');
+    const points = eligible.decision === 'REFUSE' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
+    if (eligible.decision === 'HOLD' && points > 0) {
       await tx.$executeRaw`
-        UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_entry_id = ${entryId}::uuid,
-               bonus_granted_at = ${now}::timestamptz
+        UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_held_at = ${now}::timestamptz,
+               bonus_decision_note = ${eligible.reason}
         WHERE id = ${id}::uuid`;
-      await completeOutboxEvent(tx, id, now);
-      deps.logger.info({ renewalId: id, memberId: member.id, points }, 'renewal bonus granted');
-      const result: RenewalBonusOutcome = { renewalId: id, outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points, entryId };
-      return { result };
-    },
-  );
+      await completeOutboxEvent(tx, eventId, now);
+      deps.logger.info({ renewalId: id, memberId, points }, 'renewal bonus held: the member is suspended');
+      return { result: { renewalId: id, outcome: 'HELD', points, entryId: null } satisfies RenewalBonusOutcome };
+    }
+    const note = eligible.decision === 'REFUSE' ? eligible.reason : null;
+    const entryId = await writeRenewalBonus(step, renewal, points, { decidedBy: null, note });
+    await completeOutboxEvent(tx, eventId, now);
+    deps.logger.info({ renewalId: id, memberId, points }, 'renewal bonus granted');
+    const result: RenewalBonusOutcome = { renewalId: id, outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points, entryId };
+    return { result };
+  });
   return outcome;
+}
+
+/**
+ * The suspension of a member ended (updateMember, in its transaction, the
+ * member's row locked): every held renewal bonus of theirs goes back to
+ * PENDING with a new renewal-bonus job in the outbox (its own event id, in the
+ * payload), so the policy computes it again now — the member's tier then —
+ * and the job, idempotent on the renewal row and the entry's unique key,
+ * grants it at most once. Returns the events to publish after commit.
+ */
+export async function releaseHeldRenewalBonuses(tx: Tx | RawSql, memberId: string): Promise<CommittedOutboxEvent[]> {
+  return tx.$queryRaw<CommittedOutboxEvent[]>`
+    WITH released AS (
+      UPDATE contract_renewals r SET bonus_held_at = NULL, bonus_points = NULL, bonus_decision_note = NULL
+      FROM contracts c
+      WHERE c.id = r.contract_id AND c.member_id = ${memberId}::uuid
+        AND r.bonus_held_at IS NOT NULL AND r.bonus_granted_at IS NULL AND r.clawed_back_at IS NULL
+      RETURNING r.id),
+    jobs AS (SELECT gen_random_uuid() AS id, id AS renewal_id FROM released),
+    ${recordOutboxEventsSql(
+      'recorded',
+      RENEWAL_BONUS_QUEUE,
+      RENEWAL_BONUS_JOB,
+      Prisma.sql`SELECT id, jsonb_build_object('renewalId', renewal_id::text, 'eventId', id::text) AS payload FROM jobs`,
+    )}
+    SELECT * FROM recorded`;
+}
+
+/**
+ * The member was closed (updateMember, member locked): every held renewal
+ * bonus of theirs becomes NOT_ELIGIBLE (no points, the reason kept). Bonuses
+ * still PENDING are declined by their job, which finds the member closed.
+ */
+export async function declineHeldRenewalBonuses(tx: Tx | RawSql, memberId: string, now: Date, reason: string): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE contract_renewals r SET bonus_points = 0, bonus_granted_at = ${now}::timestamptz, bonus_decision_note = ${reason}
+    FROM contracts c
+    WHERE c.id = r.contract_id AND c.member_id = ${memberId}::uuid
+      AND r.bonus_held_at IS NOT NULL AND r.bonus_granted_at IS NULL AND r.clawed_back_at IS NULL`;
+}
+
+export interface DecideRenewalBonusInput {
+  renewalId: string;
+  /** True grants the held points now; false declines the bonus (NOT_ELIGIBLE). */
+  approve: boolean;
+  note: string;
+  idempotencyKey: string;
+}
+
+/**
+ * A supervisor's decision on a renewal bonus held because the member is
+ * suspended: approve grants the points computed when it was held, now, while
+ * the member is still suspended (GRANTED); decline makes it NOT_ELIGIBLE. The
+ * supervisor and the note are kept on the renewal. Runs in the ledger kernel
+ * under the member's lock and the renewal's row lock, so it cannot race the
+ * bonus job, a reactivation or another decision into a second grant: only a
+ * HELD bonus can be decided (ValidationError otherwise), and the entry's key
+ * is unique per member. One decision per (renewal, idempotency key): a repeat
+ * replays. Supervisors and admins only (an admin-scoped key counts as ADMIN).
+ */
+export async function decideRenewalBonus(
+  deps: ServiceDeps,
+  input: DecideRenewalBonusInput,
+  caller: Caller,
+): Promise<Replayable<{ renewalId: string; status: RenewalBonusStatus }>> {
+  assertMayCall(caller, 'decideRenewalBonus');
+  const renewalId = check.uuid('renewalId', input.renewalId);
+  if (typeof input.approve !== 'boolean') throw new ValidationError('approve', 'must be true or false');
+  const note = check.text('note', input.note, { min: 3, max: 2000 });
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const missing = () => new NotFoundError('ContractRenewal', renewalId);
+  const memberId = await memberOfRenewal(deps, renewalId, missing);
+  const operation = {
+    memberId,
+    request: { scope: `decideRenewalBonus:${renewalId}`, key, body: { approve: input.approve, note } },
+  };
+  return inLedgerTransaction(deps, operation, async (step) => {
+    const renewal = await lockRenewal(step.tx, renewalId);
+    if (!renewal) throw missing();
+    const status = renewalBonusStatus({ ...renewal, bonusEntryId: null });
+    if (status !== 'HELD') throw new ValidationError('renewalId', `this renewal's bonus is not held (${status})`);
+    const decision = { decidedBy: caller.actor.id, note };
+    if (!input.approve) {
+      await writeRenewalBonus(step, renewal, 0, decision);
+      return { result: { renewalId, status: 'NOT_ELIGIBLE' as RenewalBonusStatus } };
+    }
+    assertEligible(step.member, 'DECIDED_GRANT', 'renewalId');
+    await writeRenewalBonus(step, renewal, renewal.bonusPoints ?? 0, decision);
+    return { result: { renewalId, status: 'GRANTED' as RenewalBonusStatus } };
+  });
 }
 
 export interface CancelContractInput extends ContractReference {

@@ -4,6 +4,7 @@ import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import type { Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { declineHeldRenewalBonuses, releaseHeldRenewalBonuses } from '../contracts/contracts.service.js';
 import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { declineWaitingCompensation, releaseHeldCompensation } from '../service-failures/service-failures.service.js';
 import * as check from '../validation.js';
@@ -75,7 +76,10 @@ export interface UpdateMemberInput {
 const WAITING_GRANTS: readonly {
   release(tx: Tx, memberId: string): Promise<CommittedOutboxEvent[]>;
   decline(tx: Tx, memberId: string, now: Date, reason: string): Promise<void>;
-}[] = [{ release: releaseHeldCompensation, decline: declineWaitingCompensation }];
+}[] = [
+  { release: releaseHeldCompensation, decline: declineWaitingCompensation },
+  { release: releaseHeldRenewalBonuses, decline: declineHeldRenewalBonuses },
+];
 
 /** Releases or declines the member's waiting grants as the status change from `from` to `to` asks. */
 async function resolveWaitingGrants(tx: Tx, memberId: string, from: MemberStatus, to: MemberStatus, now: Date) {

@@ -4,6 +4,7 @@ import {
   cancelContract,
   clawbackEntryKey,
   contractStatusAt,
+  decideRenewalBonus,
   extendContract,
   registerContract,
   renewalBonusStatus,
@@ -43,8 +44,14 @@ const RenewalBonusStatusEnum = builder.enumType('RenewalBonusStatus', {
   description: 'Where the renewal bonus of one extension stands.',
   values: {
     PENDING: { description: 'The bonus job has not run yet.' },
+    HELD: {
+      description:
+        'The member is suspended: the computed points are kept, granted when a supervisor reactivates the member (computed again then) or decided by a supervisor before (decideRenewalBonus); declined if the member is closed.',
+    },
     GRANTED: { description: 'The bonus points were granted.' },
-    NOT_ELIGIBLE: { description: 'The job ran and no points were due (a zero policy, or the member is closed).' },
+    NOT_ELIGIBLE: {
+      description: 'No points: a zero policy, the member is closed, or a supervisor declined the held bonus.',
+    },
     CLAWED_BACK: { description: 'Granted, then taken back because the contract was cancelled within the clawback window.' },
     FORFEITED: { description: 'The contract was cancelled within the clawback window before the bonus was granted: it never will be.' },
   } as const,
@@ -123,9 +130,31 @@ export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
     }),
     bonusPoints: t.exposeInt('bonusPoints', {
       nullable: true,
-      description: 'Points the bonus granted; null until the bonus job has run (or when it was forfeited).',
+      description:
+        'Points the bonus granted (while HELD: the points computed when it was held); null until the bonus job has run (or when it was forfeited).',
     }),
-    bonusGrantedAt: t.expose('bonusGrantedAt', { type: 'DateTime', nullable: true, description: 'When the bonus job ran.' }),
+    bonusGrantedAt: t.expose('bonusGrantedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the bonus was decided: granted, or found not eligible.',
+    }),
+    bonusHeldAt: t.expose('bonusHeldAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the bonus was held because the member was suspended; null when it was not, or after a release.',
+    }),
+    bonusDecidedBy: t.exposeString('bonusDecidedBy', {
+      nullable: true,
+      authScopes: { staff: 'AGENT' },
+      unauthorizedResolver: () => null,
+      description: 'The supervisor who decided a held bonus (staff only; null when the policy decided).',
+    }),
+    bonusDecisionNote: t.exposeString('bonusDecisionNote', {
+      nullable: true,
+      authScopes: { staff: 'AGENT' },
+      unauthorizedResolver: () => null,
+      description: 'Why the bonus was held, declined or decided (staff only).',
+    }),
     bonusEntry: t.prismaField({
       type: 'LedgerEntry',
       nullable: true,
@@ -271,6 +300,31 @@ const CancelContractPayload = builder.objectRef<CancellationResult>('CancelContr
   }),
 });
 
+const DecideRenewalBonusInput = builder.inputType('DecideRenewalBonusInput', {
+  description: "A supervisor's decision on a renewal bonus held because the member is suspended.",
+  fields: (t) => ({
+    renewalId: t.id({ required: true, description: 'Contract renewal id (global or raw UUID).' }),
+    approve: t.boolean({
+      required: true,
+      description: 'True grants the held points now, while the member is still suspended; false declines the bonus (NOT_ELIGIBLE).',
+    }),
+    note: t.string({ required: true, description: 'Why, for the audit trail.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+  }),
+});
+
+const DecideRenewalBonusPayload = builder.objectRef<{ renewalId: string }>('DecideRenewalBonusPayload').implement({
+  description: 'The decided renewal: its bonus GRANTED or NOT_ELIGIBLE.',
+  fields: (t) => ({
+    renewal: t.prismaField({
+      type: ContractRenewalRef,
+      description: 'The renewal after the decision.',
+      resolve: (query, result, _args, ctx) =>
+        ctx.deps.prisma.contractRenewal.findUniqueOrThrow({ ...query, where: { id: result.renewalId } }),
+    }),
+  }),
+});
+
 const CONTRACT_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, ContractNotActiveError] as const;
 
 const contractReference = (input: { contractId?: string | number | null; externalRef?: string | null }) => ({
@@ -308,6 +362,24 @@ builder.mutationFields((t) => ({
       extendContract(
         ctx.deps,
         { ...contractReference(input), termMonths: input.termMonths, idempotencyKey: input.idempotencyKey },
+        callerOf(ctx.principal),
+      ),
+  }),
+  decideRenewalBonus: t.field({
+    type: DecideRenewalBonusPayload,
+    description:
+      'Grants or declines a renewal bonus held because the member is suspended (supervisors and admins). Granting gives the points computed when it was held, now; a bonus that is not held is a ValidationError.',
+    authScopes: { caller: SERVICE_CALLERS.decideRenewalBonus },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'DecideRenewalBonusResult' },
+    },
+    args: { input: t.arg({ type: DecideRenewalBonusInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      decideRenewalBonus(
+        ctx.deps,
+        { ...input, renewalId: decodeId('ContractRenewal', 'renewalId', String(input.renewalId)) },
         callerOf(ctx.principal),
       ),
   }),
