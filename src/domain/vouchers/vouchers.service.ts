@@ -88,7 +88,7 @@ const VOUCHER_COLUMNS = Prisma.sql`
   id::text, code, member_id::text AS "memberId", kind::text, value_type::text AS "valueType",
   amount::text, percent, currency, minimum_order_value::text AS "minimumOrderValue", status::text,
   cause_type::text AS "causeType", cause_ref AS "causeRef", issued_at AS "issuedAt", expires_at AS "expiresAt",
-  redeemed_at AS "redeemedAt", voided_at AS "voidedAt", void_reason AS "voidReason"`;
+  redeemed_at AS "redeemedAt", voided_at AS "voidedAt", void_reason AS "voidReason", expiry_reminded_at AS "expiryRemindedAt"`;
 
 type VoucherRow = Omit<Voucher, 'amount' | 'minimumOrderValue'> & { amount: string | null; minimumOrderValue: string | null };
 
@@ -121,6 +121,7 @@ export function vouchersFromJson(rows: Json<VoucherRow>[]): Voucher[] {
       expiresAt: new Date(row.expiresAt),
       redeemedAt: dateOrNull(row.redeemedAt),
       voidedAt: dateOrNull(row.voidedAt),
+      expiryRemindedAt: dateOrNull(row.expiryRemindedAt),
     }),
   );
 }
