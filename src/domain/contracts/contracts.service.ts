@@ -18,6 +18,7 @@ import { assertEligible, eligibility } from '../members/eligibility.js';
 import { consumeLots, postEntry, type LockedMember } from '../points/ledger.js';
 import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
+import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { loadProgram } from '../program/program.service.js';
 import { addDays, addMonths } from '../time.js';
@@ -357,7 +358,27 @@ async function writeRenewalBonus(
     });
     entryId = entry.id;
   }
+  // A granted bonus is announced (contract.renewal_bonus_granted) in the renewal's own statement.
+  const granted: WebhookEventInput[] =
+    points > 0
+      ? [
+          {
+            type: 'contract.renewal_bonus_granted',
+            data: {
+              renewalId: renewal.id,
+              contractId: renewal.contractId,
+              externalRef: renewal.externalRef,
+              memberId: member.id,
+              sequence: renewal.sequence,
+              termMonths: renewal.termMonths,
+              points,
+              entryId,
+            },
+          },
+        ]
+      : [];
   await tx.$executeRaw`
+    WITH ${webhookEventsCte(eventRows(granted), now)}
     UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_entry_id = ${entryId}::uuid,
            bonus_granted_at = ${now}::timestamptz, bonus_decided_by = ${decision.decidedBy}::text,
            bonus_decision_note = ${decision.note}::text

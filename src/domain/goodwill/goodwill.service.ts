@@ -15,6 +15,7 @@ import { loadProgram } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
+import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 
 /** A member of staff acting on goodwill: the agent who issues, the supervisor who decides. */
 interface Staff {
@@ -400,15 +401,39 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     };
     const effect = heldBecause === null ? await grantGesture(tx, member, gesture, staff.id, settings, now) : null;
     const status: GoodwillStatus = heldBecause === null ? 'GRANTED' : 'PENDING_APPROVAL';
+    // A held gesture is announced (goodwill.pending_approval) in the gesture's own statement.
+    const pending: WebhookEventInput[] =
+      heldBecause === null
+        ? []
+        : [
+            {
+              type: 'goodwill.pending_approval',
+              data: {
+                gestureId: gesture.id,
+                memberId,
+                agentId: staff.id,
+                kind: value.kind,
+                points: value.points,
+                amount: gesture.amount === null ? null : { amount: gesture.amount, currency: settings.currency },
+                reason: input.reason,
+                note,
+                caseRef,
+                heldBecause,
+              },
+            },
+          ];
     await tx.$executeRaw`
-      INSERT INTO goodwill_gestures
-        (id, member_id, agent_id, kind, points, amount, currency, money_value, reason, note, case_ref, status,
-         idempotency_key, ledger_entry_id, voucher_id, created_at)
-      VALUES
-        (${gesture.id}::uuid, ${memberId}::uuid, ${staff.id}, ${value.kind}::"GoodwillKind", ${value.points}::int,
-         ${gesture.amount}::numeric, ${settings.currency}, ${moneyValue.toFixed(2)}::numeric,
-         ${input.reason}::"GoodwillReason", ${note}, ${caseRef}::text, ${status}::"GoodwillStatus", ${key},
-         ${effect?.ledgerEntryId ?? null}::uuid, ${effect?.voucherId ?? null}::uuid, ${now}::timestamptz)`;
+      WITH gesture AS (
+        INSERT INTO goodwill_gestures
+          (id, member_id, agent_id, kind, points, amount, currency, money_value, reason, note, case_ref, status,
+           idempotency_key, ledger_entry_id, voucher_id, created_at)
+        VALUES
+          (${gesture.id}::uuid, ${memberId}::uuid, ${staff.id}, ${value.kind}::"GoodwillKind", ${value.points}::int,
+           ${gesture.amount}::numeric, ${settings.currency}, ${moneyValue.toFixed(2)}::numeric,
+           ${input.reason}::"GoodwillReason", ${note}, ${caseRef}::text, ${status}::"GoodwillStatus", ${key},
+           ${effect?.ledgerEntryId ?? null}::uuid, ${effect?.voucherId ?? null}::uuid, ${now}::timestamptz)),
+      ${webhookEventsCte(eventRows(pending), now)}
+      SELECT 1`;
     await writeAudit(tx, gesture.id, 'ISSUED', staff, note, now);
     if (heldBecause === null) {
       await writeAudit(tx, gesture.id, 'GRANTED', staff, 'within the agent’s authority', now);

@@ -9,6 +9,7 @@ import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { declineWaitingCompensation, releaseHeldCompensation } from '../service-failures/service-failures.service.js';
 import * as check from '../validation.js';
 import { CLOSED_DECLINE_REASON, heldGrantsOnStatusChange } from './eligibility.js';
+import { recordWebhookEvents } from '../webhooks/webhook-events.js';
 
 const LOCALE = /^[a-z]{2,3}(-[A-Z]{2})?$/;
 
@@ -51,8 +52,14 @@ export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, 
   };
   const now = nowOf(deps);
   try {
-    return await deps.prisma.member.create({
-      data: { ...data, enrolledAt: now, lastActivityAt: now, tierSince: now },
+    // The member and its member.enrolled event commit together.
+    return await deps.prisma.$transaction(async (tx) => {
+      const member = await tx.member.create({
+        data: { ...data, enrolledAt: now, lastActivityAt: now, tierSince: now },
+      });
+      const enrolled = { memberId: member.id, ...data, enrolledAt: now.toISOString() };
+      await recordWebhookEvents(tx, [{ type: 'member.enrolled', data: enrolled }], now);
+      return member;
     });
   } catch (error) {
     throw duplicateField(error) ?? error;
@@ -131,6 +138,17 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
       if (!current) throw new NotFoundError('Member', id);
       const member = await tx.member.update({ where: { id }, data });
       const events = status == null ? [] : await resolveWaitingGrants(tx, id, current.status, status, now);
+      if (status != null && current.status !== status) {
+        // Announced (member.status_changed) with the status before, read under the row's lock.
+        const changed = {
+          memberId: id,
+          fromStatus: current.status,
+          toStatus: status,
+          cause: 'STAFF',
+          changedBy: `${caller.actor.type}:${caller.actor.id}`,
+        };
+        await recordWebhookEvents(tx, [{ type: 'member.status_changed', data: changed }], now);
+      }
       return { member, events };
     });
     await publishOutboxEvents(deps, events);

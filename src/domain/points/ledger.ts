@@ -6,6 +6,7 @@ import { MAX_POINTS } from '../validation.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addMonths } from '../time.js';
+import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
 export interface LockedMember {
@@ -86,6 +87,16 @@ function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
         updated_at = ${move.now}::timestamptz
       WHERE id = ${memberId}::uuid
       RETURNING ${MEMBER_COLUMNS})`;
+}
+
+/**
+ * The `member.status_changed` event when `balanceCte` reactivates a PASSIVE
+ * member (as a CTE for the same statement), else nothing.
+ */
+function reactivationEvents(member: LockedMember, move: BalanceMove): Prisma.Sql[] {
+  if (!(move.activity && member.status === 'PASSIVE')) return [];
+  const data = { memberId: member.id, fromStatus: 'PASSIVE', toStatus: 'ACTIVE', cause: 'ACTIVITY' };
+  return [webhookEventsCte(eventRows([{ type: 'member.status_changed', data }]), move.now, 'reactivated_wh')];
 }
 
 /** What `balanceCte` does to the row, on the locked member in memory. */
@@ -179,7 +190,7 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
   // One statement (one round trip): the entry and the cached balances move together.
   const [row] = await tx.$queryRaw<(Member & { entry_id: string })[]>`
     WITH ${entryCte(member.id, entry, balanceAfter)},
-    ${balanceCte(member.id, move)}${withAlso(also)}
+    ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
     SELECT entry.id::text AS entry_id, balance.* FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   moveLockedMember(member, move);
@@ -262,7 +273,7 @@ export async function postOrderEarning(
       FROM lot
       ON CONFLICT (member_id, order_ref) DO NOTHING
       RETURNING id),
-    ${balanceCte(member.id, move)}${withAlso(also)}
+    ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
     SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
     FROM entry, lot, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);

@@ -1,4 +1,6 @@
+import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
+import { webhookEventsCte } from '../webhooks/webhook-events.js';
 import { addMonths } from '../time.js';
 import { loadProgram } from '../program/program.service.js';
 import { reviewTiers, type TierReviewReport } from '../tiers/tiers.service.js';
@@ -36,8 +38,19 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
   const tierReview = await reviewTiers(deps, now, batchSize);
   const { settings } = await loadProgram(deps.prisma);
   const cutoff = addMonths(now, -settings.passiveAfterMonths);
-  const membersMarkedPassive = await deps.prisma.$executeRaw`
-    UPDATE members SET status = 'PASSIVE', updated_at = ${now}
-    WHERE status = 'ACTIVE' AND last_activity_at < ${cutoff}`;
+  // Each member marked passive is announced (member.status_changed) in the same statement.
+  const [marked] = await deps.prisma.$queryRaw<{ count: number }[]>`
+    WITH marked AS (
+      UPDATE members SET status = 'PASSIVE', updated_at = ${now}
+      WHERE status = 'ACTIVE' AND last_activity_at < ${cutoff}
+      RETURNING id),
+    ${webhookEventsCte(
+      Prisma.sql`SELECT 'member.status_changed' AS type,
+        jsonb_build_object('memberId', m.id::text, 'fromStatus', 'ACTIVE', 'toStatus', 'PASSIVE', 'cause', 'INACTIVITY') AS data,
+        NULL::text AS dedupe_key FROM marked m`,
+      now,
+    )}
+    SELECT count(*)::int AS count FROM marked`;
+  const membersMarkedPassive = marked?.count ?? 0;
   return { membersSettled, membersMarkedPassive, tierReview };
 }

@@ -24,6 +24,7 @@ import {
 import { inLedgerTransaction } from './ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
+import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
 export interface PointsResult {
@@ -81,6 +82,19 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     }
     const entryId = randomUUID();
     const result = { memberId, entryId: points > 0 ? entryId : null, points } satisfies PointsResult;
+    const availableAt = addDays(now, settings.returnWindowDays);
+    const expiresAt = lotExpiryDate(settings, now);
+    // The event rides in the earning's own statement: no round trip of its own.
+    const earned =
+      points > 0
+        ? [
+            webhookEventsCte(
+              eventRows([pointsEarnedEvent(memberId, entryId, orderRef, points, availableAt, expiresAt, now)]),
+              now,
+              'earned_wh',
+            ),
+          ]
+        : [];
     const posted = await postOrderEarning(
       tx,
       member,
@@ -92,12 +106,12 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         points,
         actor: caller.actor,
         idempotencyKey: `earnPoints:${key}`,
-        availableAt: addDays(now, settings.returnWindowDays),
-        expiresAt: lotExpiryDate(settings, now),
+        availableAt,
+        expiresAt,
         amountField: explicit === null ? 'orderTotal' : 'points',
         now,
       },
-      [answer.inStatement(result)],
+      [answer.inStatement(result), ...earned],
     );
     // Unique (member, order): the rollback takes the entry and lot back with it.
     if (!posted.recorded) throw new ValidationError('orderRef', 'this order has already earned points');
@@ -106,6 +120,30 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     // An upgrade writes the member row after the entry's statement: the rare case that reads it again.
     return { result, member: upgraded ? await readMember(tx, memberId) : posted.member };
   });
+}
+
+/** The `points.earned` event of an order's earning (docs/webhooks.md). */
+function pointsEarnedEvent(
+  memberId: string,
+  entryId: string,
+  orderRef: string,
+  points: number,
+  availableAt: Date,
+  expiresAt: Date,
+  now: Date,
+): WebhookEventInput {
+  return {
+    type: 'points.earned',
+    data: {
+      memberId,
+      entryId,
+      orderRef,
+      points,
+      status: availableAt > now ? 'PENDING' : 'AVAILABLE',
+      availableAt: availableAt.toISOString(),
+      expiresAt: expiresAt.toISOString(),
+    },
+  };
 }
 
 export interface RedeemPointsInput {

@@ -3,7 +3,8 @@ import type { RawSql } from '../../db/sql.js';
 import { Prisma, type MemberStatus, type Severity, type Tier } from '../../generated/prisma/client.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { issueFixedVouchers } from '../vouchers/vouchers.service.js';
-import { decideCompensation, failureHistorySql, type CompensationDecision } from './service-failures.service.js';
+import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
+import { compensatedEvent, decideCompensation, failureHistorySql, type CompensationDecision } from './service-failures.service.js';
 
 /**
  * The batch path of compensation: what `compensateServiceFailure` does for one
@@ -161,7 +162,24 @@ export async function applyDecisions(
       reviewReason: decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : null,
     };
   });
+  // Each compensation is announced (service_failure.compensated) in the statement that records it.
+  const events = columns.flatMap((c, i) =>
+    c.status === 'COMPENSATED'
+      ? [
+          compensatedEvent(
+            c.id,
+            decided[i]!.failure.memberId,
+            c.voucherId!,
+            c.amount!,
+            settings.currency,
+            c.repeatIndex,
+            c.repeatIndex === null ? 'SUPERVISOR' : 'POLICY',
+          ),
+        ]
+      : [],
+  );
   const updated = await tx.$executeRaw`
+    WITH ${webhookEventsCte(eventRows(events), now)}
     UPDATE service_failures f SET
       status = d.status::"ServiceFailureStatus",
       repeat_index = coalesce(d.repeat_index, f.repeat_index),

@@ -21,6 +21,7 @@ import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
+import { eventRows, recordWebhookEvents, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 
 /** The queue and job name of compensation jobs; job id = outbox event id = failure id. */
 export const COMPENSATION_QUEUE = 'compensation';
@@ -384,14 +385,32 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       now,
       settings,
     });
-    await decideAndComplete(tx, failure.id, eventId, now, {
-      status: 'COMPENSATED',
-      repeatIndex,
-      amount: amount.toFixed(2),
-      voucherId: voucher.id,
-    });
+    await decideAndComplete(
+      tx,
+      failure.id,
+      eventId,
+      now,
+      { status: 'COMPENSATED', repeatIndex, amount: amount.toFixed(2), voucherId: voucher.id },
+      [compensatedEvent(failure.id, failure.memberId, voucher.id, amount.toFixed(2), voucher.currency, repeatIndex, 'POLICY')],
+    );
     return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
   });
+}
+
+/** The `service_failure.compensated` event (docs/webhooks.md). */
+export function compensatedEvent(
+  failureId: string,
+  memberId: string,
+  voucherId: string,
+  amount: string,
+  currency: string,
+  repeatIndex: number | null,
+  decidedBy: 'POLICY' | 'SUPERVISOR',
+): WebhookEventInput {
+  return {
+    type: 'service_failure.compensated',
+    data: { failureId, memberId, voucherId, amount: { amount, currency }, repeatIndex, decidedBy },
+  };
 }
 
 interface PolicyDecision {
@@ -409,9 +428,17 @@ interface PolicyDecision {
  * outbox event (what `completeOutboxEvent` does), in one statement of the
  * caller's transaction.
  */
-async function decideAndComplete(tx: RawSql, failureId: string, eventId: string, now: Date, decision: PolicyDecision): Promise<void> {
+async function decideAndComplete(
+  tx: RawSql,
+  failureId: string,
+  eventId: string,
+  now: Date,
+  decision: PolicyDecision,
+  events: WebhookEventInput[] = [],
+): Promise<void> {
   await tx.$executeRaw`
-    WITH decided AS (
+    WITH ${webhookEventsCte(eventRows(events), now)},
+    decided AS (
       UPDATE service_failures SET
         status = ${decision.status}::"ServiceFailureStatus",
         repeat_index = ${decision.repeatIndex}::int,
@@ -534,6 +561,8 @@ export async function reviewServiceFailure(
         now,
       });
       await decide(tx, failureId, { status: 'COMPENSATED', voucherId: voucher.id, ...decided });
+      const event = compensatedEvent(failureId, failure.memberId, voucher.id, failure.amount!, voucher.currency, null, 'SUPERVISOR');
+      await recordWebhookEvents(tx, [event], now);
       return { failureId };
     });
   });

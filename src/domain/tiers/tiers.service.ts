@@ -5,6 +5,7 @@ import type { LockedMember } from '../points/ledger.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
+import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
 /** Tiers, lowest first. */
 export const TIER_ORDER = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const satisfies readonly Tier[];
@@ -146,10 +147,16 @@ async function recordTierChange(tx: RawSql, memberId: string, change: TierChange
   await tx.$executeRaw`
     UPDATE members SET tier = ${change.toTier}::"Tier", tier_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
     WHERE id = ${memberId}::uuid`;
+  // A move up or down is announced (member.tier_changed) in the history row's statement; a kept tier is not.
+  const moved = change.fromTier !== change.toTier;
+  const data = { memberId, ...change };
   await tx.$executeRaw`
-    INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
-    VALUES (${memberId}::uuid, ${change.fromTier}::"Tier", ${change.toTier}::"Tier",
-            ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::int, ${now}::timestamptz)`;
+    WITH history AS (
+      INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
+      VALUES (${memberId}::uuid, ${change.fromTier}::"Tier", ${change.toTier}::"Tier",
+              ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::int, ${now}::timestamptz)),
+    ${webhookEventsCte(eventRows(moved ? [{ type: 'member.tier_changed', data }] : []), now)}
+    SELECT 1`;
 }
 
 /**

@@ -11,6 +11,7 @@ import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
+import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
 
 const MAX_CODE_ATTEMPTS = 5;
@@ -159,16 +160,20 @@ export async function issueFixedVouchers(
   for (let attempt = 1; open.length > 0; attempt++) {
     if (attempt > MAX_CODE_ATTEMPTS)
       throw new Error(`no unique voucher codes for ${open.length} vouchers after ${MAX_CODE_ATTEMPTS} attempts`);
+    // Each voucher inserted is announced (voucher.issued) in the same statement, as by issueVoucher.
     const inserted = await tx.$queryRaw<{ id: string; causeRef: string }[]>`
-      INSERT INTO vouchers (code, member_id, kind, value_type, amount, currency, cause_type, cause_ref, issued_at, expires_at)
-      SELECT grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED', grant_row.amount,
-             ${input.settings.currency}::text, ${input.causeType}::"CauseType", grant_row.cause_ref,
-             ${input.now}::timestamptz, ${expiresAt}::timestamptz
-      FROM unnest(${open.map(() => generateVoucherCode())}::text[], ${open.map((grant) => grant.memberId)}::uuid[],
-                  ${open.map((grant) => grant.amount)}::numeric[], ${open.map((grant) => grant.causeRef)}::text[])
-           AS grant_row(code, member_id, amount, cause_ref)
-      ON CONFLICT DO NOTHING
-      RETURNING id::text, cause_ref AS "causeRef"`;
+      WITH issued AS (
+        INSERT INTO vouchers (code, member_id, kind, value_type, amount, currency, cause_type, cause_ref, issued_at, expires_at)
+        SELECT grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED', grant_row.amount,
+               ${input.settings.currency}::text, ${input.causeType}::"CauseType", grant_row.cause_ref,
+               ${input.now}::timestamptz, ${expiresAt}::timestamptz
+        FROM unnest(${open.map(() => generateVoucherCode())}::text[], ${open.map((grant) => grant.memberId)}::uuid[],
+                    ${open.map((grant) => grant.amount)}::numeric[], ${open.map((grant) => grant.causeRef)}::text[])
+             AS grant_row(code, member_id, amount, cause_ref)
+        ON CONFLICT DO NOTHING
+        RETURNING *),
+      ${webhookEventsCte(voucherEventRows('voucher.issued', Prisma.sql`issued`), input.now)}
+      SELECT id::text, cause_ref AS "causeRef" FROM issued`;
     for (const row of inserted) issued.set(row.causeRef, row.id);
     const missing = open.filter((grant) => !issued.has(grant.causeRef));
     if (missing.length === 0) break;
@@ -222,17 +227,21 @@ export async function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): P
   for (let attempt = 1; attempt <= MAX_CODE_ATTEMPTS; attempt++) {
     // DO NOTHING on any unique index: a concurrent grant of the same cause waits
     // for the first to commit and then finds its voucher below.
+    // The voucher.issued event comes from the inserted row in the same statement (none when it existed).
     const inserted = await tx.$queryRaw<VoucherRow[]>`
-      INSERT INTO vouchers
-        (code, member_id, kind, value_type, amount, percent, currency, minimum_order_value,
-         cause_type, cause_ref, issued_at, expires_at)
-      VALUES
-        (${generateVoucherCode()}::text, ${input.memberId}::uuid, ${input.kind}::"VoucherKind",
-         ${input.value.type}::"VoucherValueType", ${amount}::numeric, ${percent}::int, ${currency}::text,
-         ${minimum}::numeric, ${input.causeType}::"CauseType", ${causeRef}::text, ${input.now}::timestamptz,
-         ${expiresAt}::timestamptz)
-      ON CONFLICT DO NOTHING
-      RETURNING ${VOUCHER_COLUMNS}`;
+      WITH issued AS (
+        INSERT INTO vouchers
+          (code, member_id, kind, value_type, amount, percent, currency, minimum_order_value,
+           cause_type, cause_ref, issued_at, expires_at)
+        VALUES
+          (${generateVoucherCode()}::text, ${input.memberId}::uuid, ${input.kind}::"VoucherKind",
+           ${input.value.type}::"VoucherValueType", ${amount}::numeric, ${percent}::int, ${currency}::text,
+           ${minimum}::numeric, ${input.causeType}::"CauseType", ${causeRef}::text, ${input.now}::timestamptz,
+           ${expiresAt}::timestamptz)
+        ON CONFLICT DO NOTHING
+        RETURNING *),
+      ${webhookEventsCte(voucherEventRows('voucher.issued', Prisma.sql`issued`), input.now)}
+      SELECT ${VOUCHER_COLUMNS} FROM issued`;
     if (inserted[0]) return { voucher: voucherOf(inserted[0]), created: true };
     const [found] = await tx.$queryRaw<VoucherRow[]>`
       SELECT ${VOUCHER_COLUMNS} FROM vouchers
@@ -247,6 +256,21 @@ export async function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): P
     // Neither the cause nor anything else: the code collided. Draw again.
   }
   throw new Error(`no unique voucher code after ${MAX_CODE_ATTEMPTS} attempts`);
+}
+
+/**
+ * Event rows (see `webhookEventsCte`) of `type` for the vouchers in `source`
+ * (a table or CTE with the vouchers columns): the voucher as a receiver needs
+ * it to tell the member, code included (docs/webhooks.md).
+ */
+export function voucherEventRows(type: 'voucher.issued' | 'voucher.expiring', source: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`SELECT ${type}::text AS type, jsonb_build_object(
+      'voucherId', v.id::text, 'memberId', v.member_id::text, 'code', v.code, 'kind', v.kind::text,
+      'value', jsonb_build_object('type', v.value_type::text, 'amount', v.amount::text, 'percent', v.percent, 'currency', v.currency),
+      'minimumOrderValue', v.minimum_order_value::text, 'causeType', v.cause_type::text, 'causeRef', v.cause_ref,
+      'issuedAt', ${isoTimeSql(Prisma.sql`v.issued_at`)}, 'expiresAt', ${isoTimeSql(Prisma.sql`v.expires_at`)}) AS data,
+    CASE WHEN ${type}::text = 'voucher.expiring' THEN 'voucher.expiring:' || v.id::text END AS dedupe_key
+    FROM ${source} v`;
 }
 
 /** The program settings as of the caller's transaction (see `settingsForHash`). */
@@ -443,7 +467,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         redeemed AS (
           UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz WHERE id = ${voucher.id}::uuid
           RETURNING ${VOUCHER_COLUMNS}),
-        ${recordResultSql(scope, key, result)}
+        ${recordResultSql(scope, key, result)},
+        ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)}
         SELECT redeemed.* FROM redemption, redeemed`;
       if (!redeemed) throw new Error(`voucher ${voucher.id} vanished while locked`);
       // The row goes to the caller only: the stored answer is `result`.
@@ -455,6 +480,21 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
     if (isUniqueViolation(error)) throw new VoucherNotRedeemableError('REDEEMED');
     throw error;
   }
+}
+
+/** The `voucher.redeemed` event (docs/webhooks.md). */
+function voucherRedeemedEvent(memberId: string, code: string, result: VoucherRedemptionResult): WebhookEventInput {
+  return {
+    type: 'voucher.redeemed',
+    data: {
+      voucherId: result.voucherId,
+      memberId,
+      code,
+      redemptionId: result.redemptionId,
+      orderRef: result.orderRef,
+      discount: { amount: result.discount, currency: result.currency },
+    },
+  };
 }
 
 /** The columns of a locked voucher that redeeming needs (numerics as text: read alike by Prisma and node-postgres). */
