@@ -125,7 +125,13 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         principal,
         requestId,
         logger: requestLogger,
-        deps: { prisma: deps.prisma, logger: requestLogger, outbox: deps.outbox, credentials: credentials.events },
+        deps: {
+          prisma: deps.prisma,
+          logger: requestLogger,
+          outbox: deps.outbox,
+          credentials: credentials.events,
+          webhookUrls: config.webhooks,
+        },
       };
     },
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },

@@ -61,6 +61,19 @@ const envSchema = z
     WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
+    /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
+    WEBHOOK_ALLOW_HTTP: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    /** One delivery request, connecting and the whole answer. */
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    /** Deliveries the worker process sends at once, and at most this many to one endpoint. */
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(32),
+    WEBHOOK_ENDPOINT_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(8),
+    /** Attempts before a delivery is dead-lettered; the first retry's delay (×3 each time, up to 10 h). */
+    WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(11),
+    WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(5_000),
+    /** An endpoint failing without a success this long is disabled. */
+    WEBHOOK_DISABLE_AFTER: durationSeconds('24h'),
     GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     /** Opening a database connection or waiting for a free one in the pool. */
@@ -152,6 +165,7 @@ export interface Config {
   databasePoolSize: number;
   webConcurrency: number | undefined;
   workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number };
+  webhooks: WebhookConfig;
   introspection: boolean;
   graphiql: boolean;
   maxBodyBytes: number;
@@ -161,6 +175,18 @@ export interface Config {
   /** Reverse proxies trusted for X-Forwarded-For (0: the socket's address). */
   trustProxy: number;
   rateLimits: RateLimits;
+}
+
+/** Webhook delivery settings (WEBHOOK_*). */
+export interface WebhookConfig {
+  allowHttp: boolean;
+  allowPrivateAddresses: boolean;
+  timeoutMs: number;
+  concurrency: number;
+  endpointConcurrency: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  disableAfterMs: number;
 }
 
 /** Per caller kind, the points per window for mutations and for voucher-code lookups; 0 = unlimited. */
@@ -212,6 +238,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       concurrency: env.WORKER_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
+    },
+    webhooks: {
+      allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
+      allowPrivateAddresses: env.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      concurrency: env.WEBHOOK_CONCURRENCY,
+      endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
+      maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      disableAfterMs: env.WEBHOOK_DISABLE_AFTER * 1000,
     },
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !isProduction,
     graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !isProduction,

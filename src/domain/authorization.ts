@@ -77,6 +77,7 @@ export const SERVICE_CALLERS = {
   decideGoodwill: { staff: 'SUPERVISOR' },
   loyaltyMetrics: { staff: 'SUPERVISOR' },
   atRiskMembers: { staff: 'AGENT' },
+  manageWebhooks: { staff: 'ADMIN' },
 } as const satisfies Record<string, CallerRule>;
 
 export type GuardedService = keyof typeof SERVICE_CALLERS;

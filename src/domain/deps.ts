@@ -39,6 +39,8 @@ export interface ServiceDeps {
   outbox?: OutboxPublisher;
   /** Credential cache invalidation across API processes (the API has one; workers and tests may not). */
   credentials?: CredentialEvents;
+  /** Which webhook URLs admins may register (WEBHOOK_ALLOW_*); none: https to public addresses only. */
+  webhookUrls?: { allowHttp: boolean; allowPrivateAddresses: boolean };
 }
 
 export type Tx = Prisma.TransactionClient;

@@ -15,6 +15,7 @@ import './service-failures/service-failures.graphql.js';
 import './service-failures/incidents.graphql.js';
 import './metrics/loyalty-metrics.graphql.js';
 import './save-desk/save-desk.graphql.js';
+import './webhooks/webhooks.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

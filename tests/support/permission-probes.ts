@@ -12,6 +12,8 @@ import { expandIncidentPage, reportServiceIncident } from '../../src/domain/serv
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
+import { recordWebhookEvents } from '../../src/domain/webhooks/webhook-events.js';
 import { testLogger } from './app.js';
 
 /**
@@ -192,6 +194,30 @@ export class Seeder {
   async openCase(memberId: string) {
     const serviceCase = await recordServiceCase(this.deps, { memberId, channel: 'CHAT', category: 'probe' }, STAFF);
     return { caseId: serviceCase.id };
+  }
+
+  /** A webhook endpoint (https, never called: no worker runs in these tests). */
+  async webhookEndpoint() {
+    const { endpoint } = await createWebhookEndpoint(
+      this.deps,
+      { url: `https://hooks.example.com/${this.unique('probe')}`, eventTypes: ['member.enrolled'] },
+      ADMIN,
+    );
+    return { endpointId: endpoint.id };
+  }
+
+  /** A dead-lettered delivery of an endpoint that subscribes only to it (an event of a type of its own). */
+  async deadWebhookDelivery() {
+    const { endpoint } = await createWebhookEndpoint(
+      this.deps,
+      { url: `https://hooks.example.com/${this.unique('probe')}`, eventTypes: ['webhook_endpoint.disabled'] },
+      ADMIN,
+    );
+    await recordWebhookEvents(this.prisma, [{ type: 'webhook_endpoint.disabled', data: { probe: true } }], new Date());
+    const [delivery] = await this.prisma.$queryRaw<{ id: string }[]>`
+      UPDATE webhook_deliveries SET status = 'DEAD', last_error = 'probe' WHERE endpoint_id = ${endpoint.id}::uuid RETURNING id::text`;
+    await this.prisma.$executeRaw`UPDATE outbox_events SET completed_at = now() WHERE id = ${delivery!.id}::uuid`;
+    return { endpointId: endpoint.id, deliveryId: delivery!.id };
   }
 
   async reward() {
@@ -396,6 +422,15 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
         query: `query($c: String!) { voucher(code: $c) { id code status ${nestedMember(m)} } }`,
         variables: { c: t.code },
       }),
+    },
+  ],
+  webhookEndpoints: [
+    { targets: none, operation: () => ({ query: '{ webhookEndpoints(first: 5) { edges { node { id url eventTypes enabled } } } }' }) },
+  ],
+  webhookDeliveries: [
+    {
+      targets: none,
+      operation: () => ({ query: '{ webhookDeliveries(first: 5) { edges { node { id status attempts history { statusCode } } } } }' }),
     },
   ],
 };
@@ -683,6 +718,50 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       operation: (t) => ({
         query: `mutation($i: VoidVoucherInput!) { voidVoucher(input: $i) { __typename ... on VoidVoucherPayload { voucher { status } } } }`,
         variables: { i: { code: t.code, reason: 'probe', idempotencyKey: randomUUID() } },
+      }),
+    },
+  ],
+  createWebhookEndpoint: [
+    {
+      targets: none,
+      operation: () => ({
+        query: `mutation { createWebhookEndpoint(input: { url: "https://hooks.example.com/probe", eventTypes: ["points.earned"] }) { __typename ... on CreateWebhookEndpointPayload { endpoint { id } } } }`,
+      }),
+    },
+  ],
+  updateWebhookEndpoint: [
+    {
+      targets: (seed) => seed.webhookEndpoint(),
+      operation: (t) => ({
+        query: `mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { __typename ... on UpdateWebhookEndpointPayload { endpoint { id } } } }`,
+        variables: { i: { id: t.endpointId, rotateSecret: true } },
+      }),
+    },
+  ],
+  deleteWebhookEndpoint: [
+    {
+      targets: (seed) => seed.webhookEndpoint(),
+      operation: (t) => ({
+        query: `mutation($i: DeleteWebhookEndpointInput!) { deleteWebhookEndpoint(input: $i) { __typename ... on DeleteWebhookEndpointPayload { endpoint { id } } } }`,
+        variables: { i: { id: t.endpointId } },
+      }),
+    },
+  ],
+  replayWebhookDelivery: [
+    {
+      targets: (seed) => seed.deadWebhookDelivery(),
+      operation: (t) => ({
+        query: `mutation($i: ReplayWebhookDeliveryInput!) { replayWebhookDelivery(input: $i) { __typename ... on ReplayWebhookDeliveryPayload { delivery { id status } } } }`,
+        variables: { i: { deliveryId: t.deliveryId } },
+      }),
+    },
+  ],
+  replayWebhookDeliveries: [
+    {
+      targets: (seed) => seed.deadWebhookDelivery(),
+      operation: (t) => ({
+        query: `mutation($i: ReplayWebhookDeliveriesInput!) { replayWebhookDeliveries(input: $i) { __typename ... on ReplayWebhookDeliveriesPayload { replayed } } }`,
+        variables: { i: { endpointId: t.endpointId, since: '2000-01-01T00:00:00.000Z' } },
       }),
     },
   ],

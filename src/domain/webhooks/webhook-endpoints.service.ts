@@ -1,0 +1,305 @@
+import { randomBytes } from 'node:crypto';
+import type { Caller } from '../../auth/principal.js';
+import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import type { Prisma, WebhookDeliveryStatus, WebhookEndpoint } from '../../generated/prisma/client.js';
+import { assertMayCall } from '../authorization.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import * as check from '../validation.js';
+import { isWebhookEventType, WEBHOOK_EVENT_TYPES, WEBHOOK_JOB, WEBHOOK_QUEUE, type WebhookEventType } from './webhook-events.js';
+import { blockedAddressReason, isIpLiteral } from './private-addresses.js';
+
+/**
+ * Where webhooks may be sent: https only, and never to private, loopback or
+ * link-local addresses, unless a setting allows it (WEBHOOK_ALLOW_HTTP,
+ * WEBHOOK_ALLOW_PRIVATE_ADDRESSES; tests with a receiver on localhost).
+ */
+export interface WebhookUrlPolicy {
+  allowHttp: boolean;
+  allowPrivateAddresses: boolean;
+}
+
+export const STRICT_URL_POLICY: WebhookUrlPolicy = { allowHttp: false, allowPrivateAddresses: false };
+
+/** The URL policy comes with the usual deps (`webhookUrls`); without one the services are strict. */
+export type WebhookServiceDeps = ServiceDeps;
+
+/** How long a rotated-out secret keeps signing by default, and at most. */
+export const DEFAULT_ROTATION_OVERLAP_HOURS = 24;
+const MAX_ROTATION_OVERLAP_HOURS = 7 * 24;
+
+/** A new endpoint secret in the Standard Webhooks form: `whsec_` + base64 of 32 random bytes. */
+export function generateWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * A receiver URL as the policy allows it, or a ValidationError on `field`. The
+ * host is checked here when it is an address (or `localhost`); a name is
+ * resolved and its addresses checked on every delivery (they can change).
+ */
+export function checkWebhookUrl(field: string, value: string, policy: WebhookUrlPolicy): string {
+  const text = value.trim();
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ValidationError(field, 'must be an absolute URL');
+  }
+  if (text.length > 2000) throw new ValidationError(field, 'must be at most 2000 characters');
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
+    throw new ValidationError(field, policy.allowHttp ? 'must be an http or https URL' : 'must be an https URL');
+  }
+  if (url.username || url.password) throw new ValidationError(field, 'must not carry credentials');
+  if (url.hash) throw new ValidationError(field, 'must not have a fragment');
+  if (!policy.allowPrivateAddresses) {
+    const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    if (host === 'localhost' || host.endsWith('.localhost')) throw new ValidationError(field, 'must not point at a loopback address');
+    if (isIpLiteral(host)) {
+      const reason = blockedAddressReason(host);
+      if (reason) throw new ValidationError(field, `must not point at a ${reason} address`);
+    }
+  }
+  return url.toString();
+}
+
+function eventTypesOf(field: string, values: readonly string[]): WebhookEventType[] {
+  if (values.length === 0) throw new ValidationError(field, 'subscribe to at least one event type');
+  const unknown = values.filter((value) => !isWebhookEventType(value));
+  if (unknown.length > 0) {
+    throw new ValidationError(field, `unknown event types: ${unknown.join(', ')} (known: ${WEBHOOK_EVENT_TYPES.join(', ')})`);
+  }
+  return [...new Set(values)] as WebhookEventType[];
+}
+
+function description(value: string | null | undefined): string | null {
+  if (value == null) return null;
+  const trimmed = value.trim();
+  if (trimmed.length > 500) throw new ValidationError('description', 'must be at most 500 characters');
+  return trimmed.length === 0 ? null : trimmed;
+}
+
+const actorText = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
+
+export interface CreateWebhookEndpointInput {
+  url: string;
+  eventTypes: string[];
+  description?: string | null;
+  /** Default true. */
+  enabled?: boolean | null;
+}
+
+/**
+ * Creates an endpoint (admins). Its signing secret is generated here and
+ * returned once; the API never shows it again.
+ */
+export async function createWebhookEndpoint(deps: WebhookServiceDeps, input: CreateWebhookEndpointInput, caller: Caller) {
+  assertMayCall(caller, 'manageWebhooks');
+  const url = checkWebhookUrl('url', input.url, deps.webhookUrls ?? STRICT_URL_POLICY);
+  const eventTypes = eventTypesOf('eventTypes', input.eventTypes);
+  const secret = generateWebhookSecret();
+  const now = nowOf(deps);
+  const endpoint = await deps.prisma.webhookEndpoint.create({
+    data: {
+      url,
+      eventTypes,
+      description: description(input.description),
+      enabled: input.enabled ?? true,
+      secret,
+      createdBy: actorText(caller),
+      createdAt: now,
+      updatedAt: now,
+    },
+  });
+  return { endpoint, secret };
+}
+
+export interface UpdateWebhookEndpointInput {
+  id: string;
+  url?: string | null;
+  eventTypes?: string[] | null;
+  description?: string | null;
+  enabled?: boolean | null;
+  /** A new secret, returned once; the old one keeps signing for `rotationOverlapHours` (default 24, 0–168). */
+  rotateSecret?: boolean | null;
+  rotationOverlapHours?: number | null;
+}
+
+/**
+ * Changes an endpoint (admins). Re-enabling clears its failure streak (the
+ * deliveries it dead-lettered stay DEAD until replayed). Rotating the secret
+ * returns the new one once; during the overlap every delivery carries both
+ * signatures (Standard Webhooks allows several), so a receiver can switch
+ * without losing a delivery.
+ */
+export async function updateWebhookEndpoint(deps: WebhookServiceDeps, input: UpdateWebhookEndpointInput, caller: Caller) {
+  assertMayCall(caller, 'manageWebhooks');
+  const id = check.uuid('id', input.id);
+  const data: Prisma.WebhookEndpointUpdateInput = {};
+  if (input.url != null) data.url = checkWebhookUrl('url', input.url, deps.webhookUrls ?? STRICT_URL_POLICY);
+  if (input.eventTypes != null) data.eventTypes = eventTypesOf('eventTypes', input.eventTypes);
+  if (input.description !== undefined) data.description = description(input.description);
+  const overlapHours = input.rotationOverlapHours ?? DEFAULT_ROTATION_OVERLAP_HOURS;
+  if (!Number.isInteger(overlapHours) || overlapHours < 0 || overlapHours > MAX_ROTATION_OVERLAP_HOURS) {
+    throw new ValidationError('rotationOverlapHours', `must be a whole number of hours between 0 and ${MAX_ROTATION_OVERLAP_HOURS}`);
+  }
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const [current] = await tx.$queryRaw<{ secret: string; deleted: boolean }[]>`
+      SELECT secret, deleted_at IS NOT NULL AS deleted FROM webhook_endpoints WHERE id = ${id}::uuid FOR UPDATE`;
+    if (!current || current.deleted) throw new NotFoundError('WebhookEndpoint', id);
+    if (input.enabled === true) Object.assign(data, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });
+    if (input.enabled === false)
+      Object.assign(data, { enabled: false, disabledAt: now, disabledReason: `disabled by ${actorText(caller)}` });
+    let secret: string | null = null;
+    if (input.rotateSecret) {
+      secret = generateWebhookSecret();
+      data.secret = secret;
+      data.previousSecret = overlapHours > 0 ? current.secret : null;
+      data.previousSecretExpiresAt = overlapHours > 0 ? new Date(now.getTime() + overlapHours * 3_600_000) : null;
+    }
+    data.updatedAt = now;
+    const endpoint = await tx.webhookEndpoint.update({ where: { id }, data });
+    return { endpoint, secret };
+  });
+}
+
+/**
+ * Deletes an endpoint (admins): it stops receiving at once, its deliveries
+ * still waiting end DEAD, and the row stays (disabled) for their history.
+ * Deleting it again is a NotFoundError.
+ */
+export async function deleteWebhookEndpoint(deps: WebhookServiceDeps, input: { id: string }, caller: Caller): Promise<WebhookEndpoint> {
+  assertMayCall(caller, 'manageWebhooks');
+  const id = check.uuid('id', input.id);
+  const now = nowOf(deps);
+  return sqlTransaction(deps.prisma, async (tx) => {
+    const [deleted] = await tx.$queryRaw<{ id: string }[]>`
+      UPDATE webhook_endpoints SET enabled = false, deleted_at = ${now}::timestamptz, disabled_at = ${now}::timestamptz,
+             disabled_reason = ${`deleted by ${actorText(caller)}`}, updated_at = ${now}::timestamptz
+      WHERE id = ${id}::uuid AND deleted_at IS NULL
+      RETURNING id::text`;
+    if (!deleted) throw new NotFoundError('WebhookEndpoint', id);
+    await deadLetterWaiting(tx, id, 'the endpoint was deleted', now);
+    const [endpoint] = await tx.$queryRaw<WebhookEndpoint[]>`
+      SELECT id::text, url, description, event_types AS "eventTypes", enabled, secret, previous_secret AS "previousSecret",
+             previous_secret_expires_at AS "previousSecretExpiresAt", failing_since AS "failingSince",
+             disabled_at AS "disabledAt", disabled_reason AS "disabledReason", created_by AS "createdBy",
+             created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt"
+      FROM webhook_endpoints WHERE id = ${id}::uuid`;
+    return endpoint!;
+  });
+}
+
+/**
+ * Ends every delivery of an endpoint that is still waiting (PENDING, FAILED)
+ * as DEAD and completes its outbox row, in the caller's transaction: a
+ * disabled or deleted endpoint's jobs then find nothing to do.
+ */
+export async function deadLetterWaiting(tx: RawSql | Tx, endpointId: string, reason: string, now: Date): Promise<number> {
+  return tx.$executeRaw`
+    WITH dead AS (
+      UPDATE webhook_deliveries SET status = 'DEAD', next_attempt_at = NULL, last_error = ${reason},
+             updated_at = ${now}::timestamptz
+      WHERE endpoint_id = ${endpointId}::uuid AND status IN ('PENDING', 'FAILED')
+      RETURNING id)
+    UPDATE outbox_events SET completed_at = ${now}::timestamptz
+    WHERE id IN (SELECT id FROM dead) AND completed_at IS NULL`;
+}
+
+export interface WebhookEndpointFilter {
+  enabled?: boolean | null;
+}
+
+/** The `findMany` arguments of the endpoint list, newest first (admins); deleted endpoints are left out. */
+export function webhookEndpointListArgs(caller: Caller, filter?: WebhookEndpointFilter | null) {
+  assertMayCall(caller, 'manageWebhooks');
+  const where: Prisma.WebhookEndpointWhereInput = { deletedAt: null };
+  if (filter?.enabled != null) where.enabled = filter.enabled;
+  return { where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] satisfies Prisma.WebhookEndpointOrderByWithRelationInput[] };
+}
+
+export interface WebhookDeliveryFilter {
+  endpointId?: string | null;
+  status?: WebhookDeliveryStatus | null;
+  eventType?: string | null;
+}
+
+/** The `findMany` arguments of the delivery list, newest first (admins). */
+export function webhookDeliveryListArgs(caller: Caller, filter?: WebhookDeliveryFilter | null) {
+  assertMayCall(caller, 'manageWebhooks');
+  const where: Prisma.WebhookDeliveryWhereInput = {};
+  if (filter?.endpointId != null) where.endpointId = check.uuid('endpoint', filter.endpointId);
+  if (filter?.status != null) where.status = filter.status;
+  if (filter?.eventType != null) {
+    if (!isWebhookEventType(filter.eventType)) throw new ValidationError('event', `unknown event type ${filter.eventType}`);
+    where.eventType = filter.eventType;
+  }
+  return { where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] satisfies Prisma.WebhookDeliveryOrderByWithRelationInput[] };
+}
+
+/**
+ * Sends a finished delivery again (admins): a DEAD one after the receiver was
+ * fixed, or a SUCCEEDED one the receiver lost. Same delivery id (`webhook-id`),
+ * so a receiver that had processed it can tell; a fresh retry budget. The
+ * endpoint must be enabled. A delivery still being retried is a ValidationError
+ * (it will be sent anyway).
+ */
+export async function replayWebhookDelivery(deps: WebhookServiceDeps, input: { deliveryId: string }, caller: Caller) {
+  assertMayCall(caller, 'manageWebhooks');
+  const id = check.uuid('deliveryId', input.deliveryId);
+  const now = nowOf(deps);
+  return sqlTransaction(deps.prisma, async (tx) => {
+    const [delivery] = await tx.$queryRaw<{ status: WebhookDeliveryStatus; enabled: boolean }[]>`
+      SELECT d.status::text, e.enabled FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+      WHERE d.id = ${id}::uuid FOR UPDATE OF d`;
+    if (!delivery) throw new NotFoundError('WebhookDelivery', id);
+    if (delivery.status === 'PENDING' || delivery.status === 'FAILED') {
+      throw new ValidationError('deliveryId', 'this delivery is still being retried');
+    }
+    if (!delivery.enabled) throw new ValidationError('deliveryId', 'its endpoint is disabled: enable it first');
+    await replayRows(tx, [id], now);
+    return { deliveryId: id };
+  });
+}
+
+/**
+ * Replays every dead-lettered (DEAD) delivery of an endpoint created at or
+ * after `since` (admins), as `replayWebhookDelivery` does one; returns how many.
+ */
+export async function replayWebhookDeliveries(deps: WebhookServiceDeps, input: { endpointId: string; since: Date }, caller: Caller) {
+  assertMayCall(caller, 'manageWebhooks');
+  const endpointId = check.uuid('endpointId', input.endpointId);
+  if (Number.isNaN(input.since.getTime())) throw new ValidationError('since', 'must be a time');
+  const now = nowOf(deps);
+  return sqlTransaction(deps.prisma, async (tx) => {
+    const [endpoint] = await tx.$queryRaw<{ enabled: boolean; deleted: boolean }[]>`
+      SELECT enabled, deleted_at IS NOT NULL AS deleted FROM webhook_endpoints WHERE id = ${endpointId}::uuid FOR UPDATE`;
+    if (!endpoint || endpoint.deleted) throw new NotFoundError('WebhookEndpoint', endpointId);
+    if (!endpoint.enabled) throw new ValidationError('endpointId', 'the endpoint is disabled: enable it first');
+    const ids = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM webhook_deliveries
+      WHERE endpoint_id = ${endpointId}::uuid AND status = 'DEAD' AND created_at >= ${input.since}::timestamptz
+      FOR UPDATE`;
+    if (ids.length > 0)
+      await replayRows(
+        tx,
+        ids.map((row) => row.id),
+        now,
+      );
+    return { endpointId, replayed: ids.length };
+  });
+}
+
+/** Puts finished deliveries back to PENDING with a fresh retry budget and re-opens their outbox rows for the relay. */
+async function replayRows(tx: RawSql, ids: string[], now: Date) {
+  await tx.$executeRaw`
+    WITH replayed AS (
+      UPDATE webhook_deliveries SET status = 'PENDING', attempts_at_replay = attempts, replayed_at = ${now}::timestamptz,
+             next_attempt_at = NULL, delivered_at = NULL, updated_at = ${now}::timestamptz
+      WHERE id = ANY (${ids}::uuid[])
+      RETURNING id)
+    INSERT INTO outbox_events (id, queue, job_name, payload, created_at)
+    SELECT r.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', r.id::text), ${now}::timestamptz FROM replayed r
+    ON CONFLICT (id) DO UPDATE SET completed_at = NULL, enqueued_at = NULL, enqueues = 0`;
+}
