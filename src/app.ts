@@ -20,7 +20,7 @@ import { getSchema } from './graphql/schema.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, trackWebhookEndpoints, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
 
 export interface AppDeps {
@@ -186,6 +186,7 @@ export interface Api {
 export async function startApi(deps: AppDeps): Promise<Api> {
   const { config, logger, prisma } = deps;
   const metrics = createMetrics();
+  trackWebhookEndpoints(metrics.registry, prisma);
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
   const yoga = createGraphQLHandler({ ...deps, outbox }, metrics);

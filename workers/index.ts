@@ -1,14 +1,17 @@
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '../src/config/env.js';
 import type { PrismaClient } from '../src/db/prisma.js';
-import type { ServiceDeps } from '../src/domain/deps.js';
+import { nowOf } from '../src/domain/deps.js';
 import { PermanentJobError } from '../src/domain/errors.js';
 import type { Logger } from '../src/logger.js';
+import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/endpoint-gate.js';
+import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delivery.service.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
+import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
-import { outboxProcessors, queueConcurrency, type OutboxProcessor } from './registry.js';
+import { outboxProcessors, putsBack, queueConcurrency, type OutboxProcessor, type ProcessorDeps } from './registry.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -24,6 +27,10 @@ export interface StartWorkersOptions {
   relay?: Partial<RelayOptions> | false;
   /** Only these outbox queues (default: all of the registry). */
   queues?: (keyof typeof outboxProcessors)[];
+  /** The clock of the services (tests move time); the real one by default. */
+  now?: () => Date;
+  /** The webhook endpoint gate's circuit settings (tests shorten the cool-down). */
+  webhookGate?: Omit<EndpointGateOptions, 'maxInFlight'>;
 }
 
 export interface WorkersHandle {
@@ -90,12 +97,35 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (error) => logger.warn({ err: error }, 'worker redis connection error'));
   const queues = new OutboxQueues(producer, prefix, logger);
-  const serviceDeps: ServiceDeps = { prisma, logger };
+  const sender = createWebhookSender({
+    allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
+    maxSocketsPerHost: config.webhooks.endpointConcurrency,
+  });
+  const serviceDeps: ProcessorDeps = {
+    prisma,
+    logger,
+    ...(options.now ? { now: options.now } : {}),
+    webhooks: {
+      send: sender,
+      gate: new EndpointGate({ ...options.webhookGate, maxInFlight: config.webhooks.endpointConcurrency }),
+      settings: {
+        ...DEFAULT_DELIVERY_SETTINGS,
+        timeoutMs: config.webhooks.timeoutMs,
+        maxAttempts: config.webhooks.maxAttempts,
+        retryBaseMs: config.webhooks.retryBaseMs,
+        disableAfterMs: config.webhooks.disableAfterMs,
+      },
+    },
+  };
   const workers: Worker[] = [];
 
   const selected = options.queues ?? (Object.keys(outboxProcessors) as (keyof typeof outboxProcessors)[]);
   for (const queue of selected) {
-    const concurrency = Math.min(queueConcurrency[queue] ?? config.workers.concurrency, config.workers.concurrency);
+    // Deliveries wait on other servers, not on the database: they get a concurrency of their own.
+    const concurrency =
+      queue === 'webhooks'
+        ? config.webhooks.concurrency
+        : Math.min(queueConcurrency[queue] ?? config.workers.concurrency, config.workers.concurrency);
     workers.push(outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, concurrency }));
   }
 
@@ -111,7 +141,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     const maintenance = new Worker(
       MAINTENANCE_QUEUE,
       async (job) => {
-        const report = await processMaintenance({ prisma, logger: logger.child({ jobId: job.id }) });
+        const report = await processMaintenance({ ...serviceDeps, logger: logger.child({ jobId: job.id }) });
         logger.info({ jobId: job.id, ...report }, 'maintenance done');
         return report;
       },
@@ -138,6 +168,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
         await Promise.all([queues.close(), maintenanceQueue?.close()]);
         await connection.quit().catch(() => connection.disconnect());
         await producer.quit().catch(() => producer.disconnect());
+        sender.close();
         logger.info('workers stopped');
       })();
       return closing;
@@ -148,18 +179,26 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
 function outboxWorker(
   queue: string,
   process: OutboxProcessor,
-  ctx: { connection: Redis; prefix: string; config: Config; logger: Logger; serviceDeps: ServiceDeps; concurrency: number },
+  ctx: { connection: Redis; prefix: string; config: Config; logger: Logger; serviceDeps: ProcessorDeps; concurrency: number },
 ): Worker {
   const worker = new Worker(
     queue,
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
+      let result: unknown;
       try {
-        return await process(job.data, { ...ctx.serviceDeps, logger: ctx.logger.child({ queue, jobId: job.id }) });
+        result = await process(job.data, { ...ctx.serviceDeps, logger: ctx.logger.child({ queue, jobId: job.id }) });
       } catch (error) {
         // Retrying cannot help (the subject does not exist, the payload is malformed): fail at once.
         if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
         throw error;
       }
+      if (putsBack(result)) {
+        // Put back until then (a retry, or a busy endpoint): same job, no BullMQ attempt spent.
+        const delayMs = Math.max(0, result.retryAt.getTime() - nowOf(ctx.serviceDeps).getTime());
+        await job.moveToDelayed(Date.now() + delayMs, token);
+        throw new DelayedError();
+      }
+      return result;
     },
     {
       connection: ctx.connection,

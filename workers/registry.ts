@@ -1,11 +1,23 @@
 import type { ServiceDeps } from '../src/domain/deps.js';
 import type { OutboxQueue } from '../src/domain/outbox/outbox.service.js';
+import type { WebhookDeliveryDeps } from '../src/domain/webhooks/webhook-delivery.service.js';
 import { processCompensation, type CompensationJob } from './compensation.processor.js';
 import { processIncidentJob, type IncidentJob } from './incident.processor.js';
 import { processRenewalBonus, type RenewalBonusJob } from './renewal-bonus.processor.js';
+import { processWebhookDelivery, type WebhookJob } from './webhooks.processor.js';
+
+/** What processors run with: the services' deps, and for webhook deliveries the sender, gate and rules. */
+export type ProcessorDeps = ServiceDeps & { webhooks?: Omit<WebhookDeliveryDeps, keyof ServiceDeps> };
 
 /** A queue processor: the job's data in, a domain call out. Plain function, testable without Redis. */
-export type OutboxProcessor = (payload: unknown, deps: ServiceDeps) => Promise<unknown>;
+export type OutboxProcessor = (payload: unknown, deps: ProcessorDeps) => Promise<unknown>;
+
+/**
+ * A processor's answer that puts its job back until `retryAt` (the wiring moves
+ * it to BullMQ's delayed set; no attempt is spent).
+ */
+export const putsBack = (result: unknown): result is { retryAt: Date } =>
+  typeof result === 'object' && result !== null && (result as { retryAt?: unknown }).retryAt instanceof Date;
 
 /**
  * Which processor consumes each outbox queue. Typed over every `OutboxQueue`,
@@ -16,6 +28,10 @@ export const outboxProcessors: Record<OutboxQueue, OutboxProcessor> = {
   compensation: (payload, deps) => processCompensation(payload as CompensationJob, deps),
   'renewal-bonus': (payload, deps) => processRenewalBonus(payload as RenewalBonusJob, deps),
   incidents: (payload, deps) => processIncidentJob(payload as IncidentJob, deps),
+  webhooks: (payload, deps) => {
+    if (!deps.webhooks) throw new Error('webhook deliveries need a sender (startWorkers builds one)');
+    return processWebhookDelivery(payload as WebhookJob, { ...deps, ...deps.webhooks });
+  },
 };
 
 /**

@@ -19,6 +19,21 @@ export const OUTBOX_JOB_OPTIONS: JobsOptions = {
 };
 
 /**
+ * Webhook deliveries: the job is put back (delayed) for each retry by its
+ * processor, which keeps the count in the database; BullMQ's own attempts only
+ * cover unexpected errors (database down). Finished jobs are removed at once:
+ * the delivery row is the record, and a replay re-adds the same job id.
+ */
+export const WEBHOOK_JOB_OPTIONS: JobsOptions = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 5_000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+const JOB_OPTIONS: Record<string, JobsOptions> = { webhooks: WEBHOOK_JOB_OPTIONS };
+
+/**
  * A connection for producers: it fails fast while Redis is down (no offline
  * queue, short connect timeout, one retry) instead of holding the caller, and
  * reconnects in the background.
@@ -49,7 +64,11 @@ export class OutboxQueues {
   queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix, defaultJobOptions: OUTBOX_JOB_OPTIONS });
+      queue = new Queue(name, {
+        connection: this.connection,
+        prefix: this.prefix,
+        defaultJobOptions: JOB_OPTIONS[name] ?? OUTBOX_JOB_OPTIONS,
+      });
       queue.on('error', (error) => this.logger.debug({ err: error, queue: name }, 'queue error'));
       this.queues.set(name, queue);
     }

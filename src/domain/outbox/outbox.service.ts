@@ -3,7 +3,15 @@ import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 
 /** Queues that jobs are re-driven into; the worker process consumes them. */
-export type OutboxQueue = 'compensation' | 'renewal-bonus' | 'incidents';
+export type OutboxQueue = 'compensation' | 'renewal-bonus' | 'incidents' | 'webhooks';
+
+/**
+ * Queues whose events the API never hands over itself: webhook deliveries are
+ * fanned out in SQL, inside the statement of the change, so no service knows
+ * their ids after commit. The relay takes them at once, without the grace it
+ * leaves the API's immediate enqueue.
+ */
+export const RELAY_ONLY_QUEUES: readonly OutboxQueue[] = ['webhooks'];
 
 export interface OutboxEventInput {
   /** Defaults to a new uuid; pass the subject's id (failure id, renewal id) so job id = subject id. */
@@ -90,7 +98,8 @@ export async function claimOutboxEvents(
     const rows = await tx.$queryRaw<PendingOutboxEvent[]>`
       SELECT id::text, queue, job_name AS "jobName", payload, enqueues FROM outbox_events
       WHERE completed_at IS NULL
-        AND ((enqueued_at IS NULL AND created_at <= ${freshBefore}) OR enqueued_at < ${staleBefore})
+        AND ((enqueued_at IS NULL AND (created_at <= ${freshBefore} OR queue = ANY (${[...RELAY_ONLY_QUEUES]}::text[])))
+             OR enqueued_at < ${staleBefore})
       ORDER BY created_at
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED`;
