@@ -141,6 +141,10 @@ export const programSettingsSchema = z
     tierQualifyingMonths: z.number().int().min(1).max(36),
     tierProtectionDays: z.number().int().min(0).max(365),
     voucherValidityDays: z.number().int().min(1).max(3650),
+    /** Days before a lot expires that its `points.expiring` webhook event goes out (settings stored before it existed read 30). */
+    pointExpiryReminderDays: z.number().int().min(1).max(365).default(30),
+    /** Days before a voucher expires that its `voucher.expiring` webhook event goes out (stored before it existed: 7). */
+    voucherExpiryReminderDays: z.number().int().min(1).max(365).default(7),
     compensation: z.object({
       baseBySeverity: z.object({ LOW: moneyAmount, MEDIUM: moneyAmount, HIGH: moneyAmount, CRITICAL: moneyAmount }),
       repeatWindowDays: z.number().int().min(1).max(365),
@@ -214,6 +218,8 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   tierQualifyingMonths: 12,
   tierProtectionDays: 90,
   voucherValidityDays: 90,
+  pointExpiryReminderDays: 30,
+  voucherExpiryReminderDays: 7,
   compensation: {
     baseBySeverity: { LOW: '5.00', MEDIUM: '10.00', HIGH: '25.00', CRITICAL: '50.00' },
     repeatWindowDays: 90,

@@ -541,6 +541,38 @@ export async function voidVoucher(deps: ServiceDeps, input: VoidVoucherInput, ca
   });
 }
 
+/**
+ * Announces vouchers about to expire (`voucher.expiring`), once per voucher,
+ * `voucherExpiryReminderDays` (default 7) before they do — as
+ * `remindExpiringPoints` does for lots: a conditional update of
+ * `expiry_reminded_at` under the row lock, in the statement that writes the
+ * event (keyed by the voucher, unique). Returns how many were announced.
+ */
+export async function remindExpiringVouchers(deps: ServiceDeps, batchSize = 1000): Promise<number> {
+  const now = nowOf(deps);
+  const { settings } = await loadProgram(deps.prisma);
+  const horizon = addDays(now, settings.voucherExpiryReminderDays);
+  let announced = 0;
+  for (;;) {
+    const [row] = await deps.prisma.$queryRaw<{ announced: number }[]>`
+      WITH due AS (
+        SELECT id FROM vouchers
+        WHERE status = 'ISSUED' AND expires_at > ${now}::timestamptz AND expires_at <= ${horizon}::timestamptz
+          AND expiry_reminded_at IS NULL
+        ORDER BY expires_at
+        LIMIT ${batchSize}::int
+        FOR UPDATE SKIP LOCKED),
+      reminded AS (
+        UPDATE vouchers v SET expiry_reminded_at = ${now}::timestamptz
+        FROM due WHERE v.id = due.id AND v.expiry_reminded_at IS NULL AND v.status = 'ISSUED'
+        RETURNING v.*),
+      ${webhookEventsCte(voucherEventRows('voucher.expiring', Prisma.sql`reminded`), now)}
+      SELECT count(*)::int AS announced FROM reminded`;
+    announced += row?.announced ?? 0;
+    if ((row?.announced ?? 0) < batchSize) return announced;
+  }
+}
+
 /** Marks every ISSUED voucher past its expiry as EXPIRED (maintenance); returns how many. */
 export async function expireDueVouchers(deps: ServiceDeps): Promise<number> {
   const now = nowOf(deps);

@@ -237,6 +237,14 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       description: 'Default validity of issued vouchers.',
       resolve: (p) => p.settings.voucherValidityDays,
     }),
+    pointExpiryReminderDays: t.int({
+      description: 'Days before a lot of points expires that its `points.expiring` webhook event is sent (once per lot).',
+      resolve: (p) => p.settings.pointExpiryReminderDays,
+    }),
+    voucherExpiryReminderDays: t.int({
+      description: 'Days before a voucher expires that its `voucher.expiring` webhook event is sent (once per voucher).',
+      resolve: (p) => p.settings.voucherExpiryReminderDays,
+    }),
     tiers: t.field({
       type: [TierRule],
       description: 'Tier rules, lowest first.',
@@ -469,6 +477,8 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
       description: 'Days before a review in which a service failure protects the tier (0–365).',
     }),
     voucherValidityDays: t.int({ required: false, description: 'Default voucher validity in days (1–3650).' }),
+    pointExpiryReminderDays: t.int({ required: false, description: 'Days ahead of a lot’s expiry for `points.expiring` (1–365).' }),
+    voucherExpiryReminderDays: t.int({ required: false, description: 'Days ahead of a voucher’s expiry for `voucher.expiring` (1–365).' }),
     compensation: t.field({ type: CompensationPolicyInput, required: false, description: 'Compensation policy.' }),
     renewal: t.field({ type: RenewalPolicyInput, required: false, description: 'Renewal bonus policy.' }),
     goodwill: t.field({ type: GoodwillAuthorityInput, required: false, description: 'Default goodwill authority.' }),
@@ -499,6 +509,8 @@ function programPatch(input: Input): ProgramPatch {
     tierQualifyingMonths: input.tierQualifyingMonths,
     tierProtectionDays: input.tierProtectionDays,
     voucherValidityDays: input.voucherValidityDays,
+    pointExpiryReminderDays: input.pointExpiryReminderDays,
+    voucherExpiryReminderDays: input.voucherExpiryReminderDays,
   });
   if (input.tiers != null) {
     const tiers: NonNullable<ProgramPatch['tiers']> = {};
