@@ -13,6 +13,8 @@ export interface FuzzSettings {
   shrink: boolean;
   /** How long a failure is shrunk before it is reported. */
   shrinkBudgetMs: number;
+  /** One scenario that runs longer fails (a hang becomes a reported failure with its seed). */
+  runTimeoutMs: number;
   /** The test's own timeout: generous, since a failure is shrunk before it is reported. */
   timeoutMs: number;
 }
@@ -35,6 +37,9 @@ export function fuzzSettings(env: NodeJS.ProcessEnv = process.env): FuzzSettings
   const maxSteps = whole('FUZZ_STEPS', env.FUZZ_STEPS, 30);
   const shrink = env.FUZZ_SHRINK !== '0';
   const shrinkBudgetMs = 60_000;
-  // Runs take 1–3 s each on the shared 2-core machine; then the shrinking, then one last run.
-  return { runs, seed, path, maxSteps, shrink, shrinkBudgetMs, timeoutMs: 60_000 + runs * 10_000 + shrinkBudgetMs };
+  const runTimeoutMs = 60_000;
+  // Runs take 1–3 s each on the shared 2-core machine; then the shrinking, and the one scenario
+  // that may still hang when the shrink budget runs out.
+  const timeoutMs = 60_000 + runs * 10_000 + shrinkBudgetMs + runTimeoutMs;
+  return { runs, seed, path, maxSteps, shrink, shrinkBudgetMs, runTimeoutMs, timeoutMs };
 }

@@ -360,7 +360,11 @@ class ScenarioRun {
    * stored state (checked by the caller against every order that fits).
    */
   private async concurrently(a: Op, nowA: number, b: Op, nowB: number): Promise<World[]> {
-    const [outA, outB] = await Promise.all([a.run(this.system, this.deps(nowA)), b.run(this.system, this.deps(nowB))]);
+    // Both settle before either's exception ends the run: the other must not go on writing into the next run.
+    const [settledA, settledB] = await Promise.allSettled([a.run(this.system, this.deps(nowA)), b.run(this.system, this.deps(nowB))]);
+    if (settledA.status === 'rejected') throw settledA.reason;
+    if (settledB.status === 'rejected') throw settledB.reason;
+    const [outA, outB] = [settledA.value, settledB.value];
     this.log.push(`at once: ${a.label} → ${describe(outA)} | ${b.label} → ${describe(outB)}`);
     this.count(a, outA, ' (raced)');
     this.count(b, outB, ' (raced)');
@@ -698,6 +702,10 @@ export interface FuzzOptions {
   maxSteps?: number;
   /** Stop at the first failure without shrinking it. */
   endOnFailure?: boolean;
+  /** A run (one scenario) that takes longer fails, with its seed and path, like any other (default 60 s). */
+  runTimeoutMs?: number;
+  /** Kept current while the fuzzer runs: what to print when it never gets to report (a test timeout). */
+  progress?: FuzzProgress;
   /**
    * How long to shrink a failure (default 60 s): candidates tried after that
    * pass at once, so fast-check reports the smallest failure found so far.
@@ -719,6 +727,56 @@ export interface FuzzReport {
   tally: Record<string, number>;
 }
 
+/**
+ * Where a fuzzing session is. The seed is chosen before the first run, so that a failure the
+ * fuzzer itself never gets to report (the test's timeout, an exception outside the property)
+ * still names the seed, and the path of the first failing run (it replays that run unshrunk).
+ */
+export interface FuzzProgress {
+  seed: number | null;
+  /** Scenarios started so far, shrinking included. */
+  runsStarted: number;
+  /** fast-check's path of the first scenario that failed, once one has. */
+  failingPath: string | null;
+}
+
+/** A seed as fast-check picks one when given none; chosen here so that it is known before any run. */
+export function randomSeed(): number {
+  return (Date.now() ^ (Math.random() * 0x1_0000_0000)) | 0;
+}
+
+export function newFuzzProgress(): FuzzProgress {
+  return { seed: null, runsStarted: 0, failingPath: null };
+}
+
+/** The command that replays a seed (and path). */
+export function replayCommand(seed: number, path: string | null): string {
+  return `FUZZ_SEED=${seed}${path ? ` FUZZ_PATH=${path}` : ''} npx vitest run tests/fuzz`;
+}
+
+/** What a failure outside the fuzzer's own report prints: the seed, and the failing run's path when there is one. */
+export function describeProgress(progress: FuzzProgress): string {
+  if (progress.seed === null) return 'ledger fuzzer: no run started';
+  const where =
+    progress.failingPath === null
+      ? `during scenario ${progress.runsStarted} (path ${progress.runsStarted - 1}), none failed before`
+      : `after scenario path ${progress.failingPath} had failed (it replays that failure unshrunk)`;
+  return `ledger fuzzer stopped ${where}; seed ${progress.seed}\nreplay: ${replayCommand(progress.seed, progress.failingPath ?? String(Math.max(0, progress.runsStarted - 1)))}`;
+}
+
+/** A scenario that never ends (a lock never granted, a promise never settled) fails like any other. */
+async function finishesWithin(run: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LedgerFuzzFailure(`the scenario did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([run, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs one scenario (a printed counterexample, say); throws LedgerFuzzFailure when the database and model part. */
 export async function runScenario(prisma: PrismaClient, s: Scenario, sabotage: Sabotage = {}): Promise<void> {
   await new ScenarioRun(prisma, s, sabotage, new Map(), 0).run();
@@ -730,10 +788,14 @@ export async function runScenario(prisma: PrismaClient, s: Scenario, sabotage: S
  */
 export async function fuzzLedger(prisma: PrismaClient, options: FuzzOptions): Promise<FuzzReport> {
   const tally = new Map<string, number>();
+  const seed = options.seed ?? randomSeed();
+  const progress = options.progress ?? newFuzzProgress();
+  Object.assign(progress, newFuzzProgress(), { seed });
   let runs = 0;
   let firstFailure: number | null = null;
   let shrinkingCut = false;
   const shrinkBudgetMs = options.shrinkBudgetMs ?? 60_000;
+  const runTimeoutMs = options.runTimeoutMs ?? 60_000;
   const property = fc.asyncProperty(scenario(options.maxSteps ?? 30), async (s) => {
     if (firstFailure !== null && Date.now() - firstFailure > shrinkBudgetMs) {
       shrinkingCut = true;
@@ -741,21 +803,34 @@ export async function fuzzLedger(prisma: PrismaClient, options: FuzzOptions): Pr
     }
     // A replay path names one scenario: once it passed, fast-check would go on to its shrinks.
     if (options.path !== undefined && firstFailure === null && runs > 0) return;
+    const run = runs++;
+    progress.runsStarted = runs;
     try {
-      await new ScenarioRun(prisma, s, options.sabotage ?? {}, tally, runs++).run();
+      await finishesWithin(new ScenarioRun(prisma, s, options.sabotage ?? {}, tally, run).run(), runTimeoutMs);
     } catch (error) {
-      firstFailure ??= Date.now();
+      if (firstFailure === null) {
+        firstFailure = Date.now();
+        // Before shrinking, run number n is fast-check's path "n"; a given path is the run replayed.
+        progress.failingPath = options.path ?? String(run);
+      }
       throw error;
     }
   });
-  const details = await fc.check(property, {
-    numRuns: options.runs,
-    ...(options.seed === undefined ? {} : { seed: options.seed }),
-    ...(options.path === undefined ? {} : { path: options.path }),
-    endOnFailure: options.endOnFailure ?? false,
-  });
+  let details: fc.RunDetails<[Scenario]>;
+  try {
+    details = await fc.check(property, {
+      numRuns: options.runs,
+      seed,
+      ...(options.path === undefined ? {} : { path: options.path }),
+      endOnFailure: options.endOnFailure ?? false,
+    });
+  } catch (error) {
+    throw new Error(`${describeProgress(progress)}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, {
+      cause: error,
+    });
+  }
   const counterexample = details.counterexample?.[0] ?? null;
-  const replay = `FUZZ_SEED=${details.seed}${details.counterexamplePath ? ` FUZZ_PATH=${details.counterexamplePath}` : ''} npx vitest run tests/fuzz`;
+  const replay = replayCommand(details.seed, details.counterexamplePath);
   const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
   const message = details.failed
     ? [

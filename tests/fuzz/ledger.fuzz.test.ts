@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { useTestApp } from '../support/app.js';
 import { resetDatabase } from '../support/db.js';
 import { CI_RUNS, fuzzSettings } from './fuzz-settings.js';
-import { fuzzLedger, runScenario, type Sabotage } from './ledger-fuzzer.js';
+import { describeProgress, fuzzLedger, newFuzzProgress, randomSeed, runScenario, type Sabotage } from './ledger-fuzzer.js';
 
 const { prisma } = useTestApp();
 const settings = fuzzSettings();
@@ -12,13 +12,21 @@ describe('ledger fuzzer', () => {
   it(
     'after random earns, redemptions, refunds, adjustments, goodwill, renewals, vouchers, clock moves, retries and races the database holds what the model says',
     async () => {
+      // The seed is printed before the first run, and again when the test fails without the
+      // fuzzer's report (its timeout, an exception outside the property): a failure is always replayable.
+      const seed = settings.seed ?? randomSeed();
+      console.info(`ledger fuzzer: ${settings.runs} scenario(s) from seed ${seed}`);
+      const progress = newFuzzProgress();
+      onTestFailed(() => console.error(describeProgress(progress)));
       const report = await fuzzLedger(prisma, {
         runs: settings.runs,
-        seed: settings.seed,
+        seed,
         path: settings.path,
         maxSteps: settings.maxSteps,
         endOnFailure: !settings.shrink,
         shrinkBudgetMs: settings.shrinkBudgetMs,
+        runTimeoutMs: settings.runTimeoutMs,
+        progress,
       });
       // A long run (npm run fuzz:ledger) says what it exercised: outcomes per kind of operation.
       if (settings.runs > CI_RUNS) console.info(report.message, report.tally);
@@ -75,13 +83,36 @@ describe('the ledger fuzzer catches a broken ledger', () => {
         await db.$executeRaw`UPDATE members SET available_points = available_points + 7 WHERE id = ${world.members[0]!.id}::uuid`;
       },
     };
-    const report = await fuzzLedger(prisma, { runs: 100, maxSteps: 20, endOnFailure: true, sabotage: corruptAfterThirdStep });
+    const progress = newFuzzProgress();
+    const report = await fuzzLedger(prisma, { runs: 100, maxSteps: 20, endOnFailure: true, sabotage: corruptAfterThirdStep, progress });
 
     expect(report.failed).toBe(true);
     expect(report.message).toContain(`FUZZ_SEED=${report.seed}`);
     expect(report.message).toContain('stored balances differ from the ledger');
     expect(report.message).toMatch(/member m0 available: database \d+, model \d+/);
+    // What the test prints when the fuzzer cannot report names the same seed and path.
+    expect(progress.failingPath).toBe(report.path);
+    expect(describeProgress(progress)).toContain(`FUZZ_SEED=${report.seed} FUZZ_PATH=${report.path} `);
     // The corruption stays behind; the suite's own ledger check after each test must not see it.
     await resetDatabase(prisma);
   }, 120_000);
+
+  it('a scenario that never ends fails the fuzzer with its seed and path instead of running into the test timeout', async () => {
+    const hangAfterFirstStep: Sabotage = { afterStep: () => new Promise<void>(() => undefined) };
+    const progress = newFuzzProgress();
+    const report = await fuzzLedger(prisma, {
+      runs: 5,
+      seed: 4242,
+      maxSteps: 5,
+      endOnFailure: true,
+      runTimeoutMs: 2_000,
+      sabotage: hangAfterFirstStep,
+      progress,
+    });
+
+    expect(report.failed).toBe(true);
+    expect(report.message).toContain('the scenario did not finish within 2000 ms');
+    expect(report.message).toContain('FUZZ_SEED=4242 FUZZ_PATH=0 ');
+    expect(progress).toEqual({ seed: 4242, runsStarted: 1, failingPath: '0' });
+  }, 60_000);
 });
