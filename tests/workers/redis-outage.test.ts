@@ -101,9 +101,16 @@ describe('Redis outages', () => {
       const failure = await prisma.serviceFailure.findFirstOrThrow({ where: { memberId } });
       expect(await prisma.outboxEvent.findUnique({ where: { id: failure.id } })).toMatchObject({ completedAt: null });
 
-      // While Redis stays down, the relay keeps trying and nothing is compensated.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // While Redis stays down the relay takes the event up (its claim counts a hand-over, which
+      // waits for Redis) and nothing is compensated.
+      await until(
+        async () => ((await prisma.outboxEvent.findUniqueOrThrow({ where: { id: failure.id } })).enqueues >= 1 ? true : null),
+        30_000,
+        20,
+        'the relay claiming the event',
+      );
       expect((await prisma.serviceFailure.findUniqueOrThrow({ where: { id: failure.id } })).status).toBe('RECORDED');
+      expect(await prisma.outboxEvent.findUnique({ where: { id: failure.id } })).toMatchObject({ completedAt: null });
 
       await startRedis();
       await until(
