@@ -1,64 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/env.js';
-import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { clearApiKeyCache, createApiKeyVerifier, generateApiKeyToken, verifyApiKey } from '../../src/auth/api-keys.js';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { AuthenticationError, createJwtVerifier } from '../../src/auth/jwt.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
+import { useTestApp } from '../support/app.js';
+import { testDatabaseUrl } from '../support/db.js';
 
-const SERVER_URL = 'postgresql://postgres@127.0.0.1:5432';
-const DATABASE = 'treue_auth_test';
 const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 const LIFETIMES = { staff: 12 * 3_600, member: 24 * 3_600 };
 const hs256: Config['jwt'] = { secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, maxLifetimeSeconds: LIFETIMES };
 
-let prisma: PrismaClient;
+const { prisma } = useTestApp(4);
 
-async function createDatabase(): Promise<void> {
-  const admin = new pg.Client({ connectionString: `${SERVER_URL}/postgres` });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${DATABASE}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${DATABASE}"`);
-  } finally {
-    await admin.end();
-  }
-  const db = new pg.Client({ connectionString: `${SERVER_URL}/${DATABASE}` });
-  await db.connect();
-  try {
-    const dir = join(import.meta.dirname, '../../prisma/migrations');
-    const migrations = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-      .sort();
-    for (const migration of migrations) {
-      await db.query(await readFile(join(dir, migration, 'migration.sql'), 'utf8'));
-    }
-  } finally {
-    await db.end();
-  }
-}
-
-beforeAll(async () => {
-  await createDatabase();
-  prisma = createPrisma(`${SERVER_URL}/${DATABASE}`, 4);
-});
-
-afterAll(async () => {
-  await prisma?.$disconnect();
-});
-
-beforeEach(async () => {
-  await prisma.apiKey.deleteMany();
-  clearApiKeyCache(prisma);
-});
+beforeEach(() => clearApiKeyCache(prisma));
 
 /** Rejects with an AuthenticationError whose message reveals nothing of the token. */
 async function expectRefused(promise: Promise<unknown>, token?: string): Promise<AuthenticationError> {
@@ -366,7 +326,7 @@ describe('API keys', () => {
   it('never stores the plaintext token or secret', async () => {
     const key = await storeKey(['admin']);
     const secret = key.token.slice(13);
-    const db = new pg.Client({ connectionString: `${SERVER_URL}/${DATABASE}` });
+    const db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
     try {
       const { rows } = await db.query<{ row: string }>('SELECT row_to_json(k)::text AS row FROM api_keys k');

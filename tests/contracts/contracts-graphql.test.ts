@@ -1,10 +1,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { addMonths } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
-import { createTestApp, expectLedgerConsistent } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { useTestApp } from '../support/app.js';
 
 const REGISTER = `mutation($i: RegisterContractInput!) { registerContract(input: $i) {
   __typename
@@ -24,20 +22,12 @@ const CANCEL = `mutation($i: CancelContractInput!) { cancelContract(input: $i) {
 const CONTRACT_FIELDS = `id externalRef status member { id }
   renewals { edges { node { id sequence bonusStatus bonusPoints bonusEntry { amount kind } clawedBackAt clawbackEntry { amount kind } } } }`;
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
+const { prisma, app } = useTestApp();
 let billing: string;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
 beforeEach(async () => {
-  await resetDatabase(prisma);
   billing = await app.apiKeyToken(['contracts:write'], 'billing');
 });
-afterEach(async () => expectLedgerConsistent(prisma));
 
 // The API runs on the real clock: 24-month contracts start 23 months before the first of this month, so
 // they are active and end on the first of next month: up for renewal.

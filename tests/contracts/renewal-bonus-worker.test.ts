@@ -1,7 +1,6 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import type { ServiceDeps } from '../../src/domain/deps.js';
 import { PermanentJobError } from '../../src/domain/errors.js';
@@ -10,8 +9,8 @@ import { createOutboxPublisher, createProducerConnection, OutboxQueues } from '.
 import { relayOutboxOnce } from '../../workers/outbox-relay.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { apiKeyCaller } from '../support/callers.js';
-import { createTestApp, expectLedgerConsistent, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
+import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
 
 /**
@@ -20,8 +19,7 @@ import { until } from '../support/until.js';
  * relay) hands it to the `renewal-bonus` queue, the registry's processor grants
  * the bonus. Duplicated hand-overs and a re-run job still grant once.
  */
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
+const { prisma, app } = useTestApp();
 let redis: Redis;
 let worker: Worker;
 let producer: Redis;
@@ -29,8 +27,6 @@ let queues: OutboxQueues;
 const billing = apiKeyCaller('billing', ['contracts:write']);
 
 beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await resetRedis(redis);
   const deps: ServiceDeps = { prisma, logger: testLogger };
@@ -54,10 +50,7 @@ afterAll(async () => {
   producer.disconnect();
   await resetRedis(redis);
   redis.disconnect();
-  await prisma.$disconnect();
 });
-beforeEach(async () => resetDatabase(prisma));
-afterEach(async () => expectLedgerConsistent(prisma));
 
 const completed = (eventId: string) => () =>
   prisma.outboxEvent.findUnique({ where: { id: eventId } }).then((event) => event?.completedAt ?? null);

@@ -1,20 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
-import { createTestApp, expectLedgerConsistent } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/app.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
+const { prisma, app } = useTestApp();
 let admin: string;
 let memberId: string;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
 beforeEach(async () => {
-  await resetDatabase(prisma);
   admin = await app.staffToken('ADMIN');
   memberId = await app.enroll();
   const grant = await app.gql(
@@ -24,7 +15,6 @@ beforeEach(async () => {
   );
   expect(grant.data?.adjustPoints.__typename).toBe('AdjustPointsPayload');
 });
-afterEach(async () => expectLedgerConsistent(prisma));
 
 async function rowCounts() {
   const [members, entries, lots, orders, records] = await Promise.all([

@@ -1,20 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { describe, expect, it } from 'vitest';
 import { updateMember } from '../../src/domain/members/members.service.js';
-import { createTestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { apiKeyCaller } from '../support/callers.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
-
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
-beforeEach(async () => resetDatabase(prisma));
+const { prisma, app } = useTestApp();
 
 const ENROLL = `mutation($i: EnrollMemberInput!) { enrollMember(input: $i) {
   __typename ... on EnrollMemberPayload { member { id externalId email name locale status tier balance { available pending lifetime } } } } }`;

@@ -1,25 +1,15 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ForbiddenError } from '../../src/domain/errors.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
-import { createTestApp, expectLedgerConsistent } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { useTestApp } from '../support/app.js';
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
+const { prisma, app } = useTestApp();
 let admin: string;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
 beforeEach(async () => {
-  await resetDatabase(prisma);
   admin = await app.staffToken('ADMIN', 'admin-ada');
 });
-afterEach(async () => expectLedgerConsistent(prisma));
 
 const UPDATE = `mutation($i: UpdateProgramInput!) { updateProgram(input: $i) {
   __typename

@@ -1,10 +1,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/auth/principal.js';
-import type { PrismaClient } from '../../src/db/prisma.js';
 import { adjustPoints } from '../../src/domain/points/points.service.js';
-import { createTestApp, expectLedgerConsistent, type GraphQLResponse } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { type GraphQLResponse, useTestApp } from '../support/app.js';
 
 const CREATE = `mutation($i: CreateRewardInput!) { createReward(input: $i) { __typename
   ... on CreateRewardPayload { reward { id name pointsCost stock active voucherValue { amount currency } } }
@@ -23,20 +21,12 @@ const LIST = `query($all: Boolean) { rewards(first: 50, includeRetired: $all) { 
 
 const ADMIN: Caller = { actor: { type: 'STAFF', id: 'admin' }, role: 'ADMIN' };
 
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
+const { prisma, app } = useTestApp();
 let admin: string;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
 beforeEach(async () => {
-  await resetDatabase(prisma);
   admin = await app.staffToken('ADMIN');
 });
-afterEach(async () => expectLedgerConsistent(prisma));
 
 async function grant(memberId: string, points: number) {
   await adjustPoints(app.deps, { memberId, points, reason: 'test grant', idempotencyKey: `grant-${memberId}` }, ADMIN);

@@ -1,17 +1,14 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { processCompensation } from '../../workers/compensation.processor.js';
-import { createTestApp } from '../support/app.js';
-import { createTestPrisma, resetDatabase } from '../support/db.js';
+import { useTestApp } from '../support/app.js';
 
 /**
  * Service failures over GraphQL: who may report and review, duplicates,
  * idempotency, and who sees what. Compensation jobs run through the processor
  * directly here (tests/workers/ runs them through real BullMQ workers).
  */
-let prisma: PrismaClient;
-let app: ReturnType<typeof createTestApp>;
+const { prisma, app } = useTestApp();
 let storefrontToken: string;
 let readerToken: string;
 
@@ -27,13 +24,7 @@ const REVIEW = `mutation($i: ReviewServiceFailureInput!) { reviewServiceFailure(
   ... on Error { code message }
   ... on ValidationError { field } } }`;
 
-beforeAll(async () => {
-  prisma = createTestPrisma();
-  app = createTestApp(prisma);
-});
-afterAll(async () => prisma.$disconnect());
 beforeEach(async () => {
-  await resetDatabase(prisma);
   storefrontToken = await app.apiKeyToken(['failures:report', 'members:read']);
   readerToken = await app.apiKeyToken(['members:read']);
 });

@@ -2,15 +2,14 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
-import type { PrismaClient } from '../../src/db/prisma.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { createOutboxPublisher, createProducerConnection, OutboxQueues } from '../../src/queues/outbox-queues.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
 import { relayOutboxOnce } from '../../workers/outbox-relay.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
-import { createTestApp, TEST_JWT_SECRET, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
 
 /**
@@ -18,7 +17,7 @@ import { until } from '../support/until.js';
  * Redis: GraphQL → outbox → immediate enqueue or relay → BullMQ → voucher; and
  * the relay's re-drive of jobs that failed for good or went missing.
  */
-let prisma: PrismaClient;
+const { prisma } = useTestApp();
 let redis: Redis;
 const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const config = loadConfig({
@@ -30,18 +29,13 @@ const config = loadConfig({
 });
 
 beforeAll(async () => {
-  prisma = createTestPrisma();
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
 });
 afterAll(async () => {
   await resetRedis(redis);
   redis.disconnect();
-  await prisma.$disconnect();
 });
-beforeEach(async () => {
-  await resetDatabase(prisma);
-  await resetRedis(redis);
-});
+beforeEach(async () => resetRedis(redis));
 
 const compensated = (failureId: string) => () => prisma.serviceFailure.findFirst({ where: { id: failureId, status: 'COMPENSATED' } });
 
