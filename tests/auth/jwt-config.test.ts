@@ -1,3 +1,4 @@
+// No useTestApp(): configuration parsing only; no database.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/env.js';
 

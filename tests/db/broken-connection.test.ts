@@ -1,3 +1,4 @@
+// No useTestApp(): a small pool of its own whose connections it terminates on purpose; it writes no rows.
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';

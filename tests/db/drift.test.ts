@@ -1,3 +1,4 @@
+// No useTestApp(): it compares the migrated schema with prisma/schema.prisma; no rows.
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// No useTestApp(): each test migrates a fresh database of its own.
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// No useTestApp(): the scenarios run on a PostgreSQL and Redis of their own (harness.ts), not the suite's.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

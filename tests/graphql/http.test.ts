@@ -1,3 +1,4 @@
+// No useTestApp(): a real HTTP server (startApi) on a port, on a client of its own; one reset for the file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';
 import type { PrismaClient } from '../../src/db/prisma.js';

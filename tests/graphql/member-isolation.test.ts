@@ -1,3 +1,4 @@
+// No useTestApp(): one fixture (two members and all each owns) serves every probe; a reset per test would rebuild it for each.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';

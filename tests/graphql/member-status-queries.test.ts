@@ -1,3 +1,4 @@
+// No useTestApp(): it needs a Prisma client that logs every statement; it resets and checks the ledger itself.
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// No useTestApp(): it compares schema.graphql with the code; no database.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { printSortedSchema } from '../../src/graphql/schema.js';

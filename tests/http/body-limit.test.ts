@@ -1,3 +1,4 @@
+// No useTestApp(): a real HTTP server (startApi) on a port: the limit applies before yoga reads the body.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';

@@ -1,3 +1,4 @@
+// No useTestApp(): handlers with their own CORS configuration; no request writes a row.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGraphQLHandler } from '../../src/app.js';
 import { loadConfig } from '../../src/config/env.js';

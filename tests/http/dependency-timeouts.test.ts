@@ -1,3 +1,4 @@
+// No useTestApp(): a PostgreSQL and Redis of its own, frozen with SIGSTOP.
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

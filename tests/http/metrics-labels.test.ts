@@ -1,3 +1,4 @@
+// No useTestApp(): a handler in production configuration with its own metrics; no request writes a row.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGraphQLHandler } from '../../src/app.js';
 import { loadConfig } from '../../src/config/env.js';

@@ -1,3 +1,4 @@
+// No useTestApp(): one fixture serves all cells; each refused call is checked against a snapshot of every table, and the ledger once at the end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLER_KINDS, PERMISSION_MATRIX, type Access, type CallerKind, type RootType } from '../../src/auth/permission-matrix.js';
 import { API_KEY_SCOPES, type ApiKeyScope, type StaffRole } from '../../src/auth/principal.js';

@@ -1,3 +1,4 @@
+// No useTestApp(): it compares docs/permissions.md with the matrix; no database.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { printPermissionsDoc } from '../../src/auth/permission-doc.js';

@@ -1,3 +1,4 @@
+// No useTestApp(): the API and the workers run as child processes on this worker's database.
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';

@@ -1,3 +1,4 @@
+// No useTestApp(): embedded PostgreSQL and Redis of its own in a temporary directory.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// No useTestApp(): the built service runs as a child process; the requests write no rows.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// No useTestApp(): `npm start` as a child process, with its own embedded PostgreSQL and Redis.
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// No useTestApp(): the embedded PostgreSQL of a clone in an unreachable directory; not the suite's database.
 import { spawnSync } from 'node:child_process';
 import { cp, chmod, lstat, mkdir, mkdtemp, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

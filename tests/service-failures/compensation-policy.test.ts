@@ -1,3 +1,4 @@
+// No useTestApp(): the policy table shares one reset across its rows (each row has a member of its own); the other blocks reset per test.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { ForbiddenError, PermanentJobError } from '../../src/domain/errors.js';

@@ -1,3 +1,4 @@
+// No useTestApp(): voucher codes are pure functions; no database.
 import { describe, expect, it } from 'vitest';
 import {
   VOUCHER_CODE_ALPHABET,

@@ -1,3 +1,4 @@
+// No useTestApp(): a redis-server of its own that it stops and starts; one reset for the file.
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';

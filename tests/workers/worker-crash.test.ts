@@ -1,3 +1,4 @@
+// No useTestApp(): the worker runs as a child process on this worker's database; one reset for the file, and the test counts vouchers itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
