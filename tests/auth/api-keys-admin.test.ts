@@ -7,6 +7,7 @@ import { apiKeyListArgs, revokeApiKey } from '../../src/domain/api-keys/api-keys
 import { ForbiddenError } from '../../src/domain/errors.js';
 import { createTestApp, useTestApp } from '../support/app.js';
 import { testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { until } from '../support/until.js';
 
 /**
  * Admins list and revoke API keys; a revocation reaches every API process at once.
@@ -31,20 +32,18 @@ const PING = '{ program { currency } }';
 const prefixOf = (token: string) => token.slice(4, 12);
 
 /**
- * Polls until the answer's status is `wanted` or a second has passed. It sleeps between
- * tries: an answer from the caches never waits for I/O, and a loop without a pause would
- * keep the event loop from reading the very message it waits for.
+ * Waits until the other process answers with `wanted`. Its caches keep what they verified
+ * for 30 s (their TTL), so a change it shows well before that came through the credential
+ * channel; the bound only has to stay below the TTL (the channel itself takes one pub/sub
+ * message), so a busy machine does not make it flaky. `until` pauses between tries: an answer
+ * from the caches never waits for I/O, and a loop without a pause would keep the event loop
+ * from reading the very message it waits for.
  */
-async function statusWithinASecond(wanted: number, use: () => Promise<number>): Promise<boolean> {
-  const deadline = Date.now() + 1_000;
-  for (;;) {
-    if ((await use()) === wanted) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-const refusedWithinASecond = (use: () => Promise<number>) => statusWithinASecond(401, use);
-const acceptedWithinASecond = (use: () => Promise<number>) => statusWithinASecond(200, use);
+const BELOW_CACHE_TTL_MS = 10_000;
+const answers = (wanted: number, use: () => Promise<number>) =>
+  until(async () => (await use()) === wanted, BELOW_CACHE_TTL_MS, 20, `HTTP ${wanted} from the other process`);
+const refusedThroughTheChannel = (use: () => Promise<number>) => answers(401, use);
+const acceptedThroughTheChannel = (use: () => Promise<number>) => answers(200, use);
 
 describe('apiKeys', () => {
   it('lists keys newest first with name, prefix, scopes and dates, never the secret or its hash', async () => {
@@ -160,7 +159,7 @@ describe('revokeApiKey', () => {
 });
 
 describe('revocation across API processes', () => {
-  it('a key revoked through one process is refused by another within a second', async () => {
+  it('a key revoked through one process is refused by another through the channel, long before its cache TTL', async () => {
     await Promise.all([processA.ready(), processB.ready()]);
     const key = await app.apiKeyToken(['points:earn']);
     // Process B has verified (and cached) the key.
@@ -170,7 +169,7 @@ describe('revocation across API processes', () => {
     const id = (await prisma.apiKey.findFirstOrThrow()).id;
     const revoked = await processA.gql(REVOKE, { id }, await processA.staffToken('ADMIN'));
     expect(revoked.data?.revokeApiKey.__typename).toBe('RevokeApiKeyPayload');
-    expect(await refusedWithinASecond(async () => (await processB.request(PING, {}, { token: key })).status)).toBe(true);
+    await refusedThroughTheChannel(async () => (await processB.request(PING, {}, { token: key })).status);
   });
 
   it('without the channel the other process would keep the key for its cache TTL (what the channel fixes)', async () => {
@@ -186,7 +185,7 @@ describe('revocation across API processes', () => {
 
   // Starting the CLI (npx, tsx) takes seconds on a busy machine.
   it(
-    'npm run cli -- revoke-api-key <prefix> revokes and running processes refuse the key within a second',
+    'npm run cli -- revoke-api-key <prefix> revokes and running processes refuse the key through the channel',
     { timeout: 120_000 },
     async () => {
       await processB.ready();
@@ -204,7 +203,7 @@ describe('revocation across API processes', () => {
       expect(stdout).toContain(`API key "leaked" (${prefixOf(key)}) revoked`);
       expect(stdout).toContain('refuse it now');
       expect((await prisma.apiKey.findFirstOrThrow()).revokedBy).toBe('SYSTEM:cli');
-      expect(await refusedWithinASecond(async () => (await processB.request(PING, {}, { token: key })).status)).toBe(true);
+      await refusedThroughTheChannel(async () => (await processB.request(PING, {}, { token: key })).status);
     },
   );
 });
@@ -213,7 +212,7 @@ describe('closed members across API processes', () => {
   const CLOSE = `mutation($id: ID!, $status: MemberStatus!) { updateMember(input: { id: $id, status: $status }) { __typename } }`;
   const ME = '{ me { id status } }';
 
-  it('a member closed through one process has their token refused (401) by another within a second, and reopened accepted again', async () => {
+  it('a member closed through one process has their token refused (401) by another through the channel, and reopened accepted again', async () => {
     await Promise.all([processA.ready(), processB.ready()]);
     const memberId = await app.enroll();
     const token = await app.memberToken(memberId);
@@ -223,14 +222,14 @@ describe('closed members across API processes', () => {
     expect((await processA.gql(CLOSE, { id: memberId, status: 'CLOSED' }, admin)).data?.updateMember.__typename).toBe(
       'UpdateMemberPayload',
     );
-    expect(await refusedWithinASecond(async () => (await processB.request(ME, {}, { token })).status)).toBe(true);
+    await refusedThroughTheChannel(async () => (await processB.request(ME, {}, { token })).status);
     const refused = await processB.request(ME, {}, { token });
     expect(refused.body.errors?.[0]).toMatchObject({ message: 'invalid or expired token', extensions: { code: 'UNAUTHENTICATED' } });
 
     expect((await processA.gql(CLOSE, { id: memberId, status: 'ACTIVE' }, admin)).data?.updateMember.__typename).toBe(
       'UpdateMemberPayload',
     );
-    expect(await acceptedWithinASecond(async () => (await processB.request(ME, {}, { token })).status)).toBe(true);
+    await acceptedThroughTheChannel(async () => (await processB.request(ME, {}, { token })).status);
   });
 
   it('a closed member is refused on the very process that closed them, suspended members are not', async () => {

@@ -123,13 +123,10 @@ describe('a worker killed mid-way', () => {
       await until(async () => (await countCompensated()) === FAILURES, 120_000, 200);
       console.log(`restarted worker finished the rest in ${((performance.now() - restarted) / 1000).toFixed(1)} s`);
 
-      // Graceful stop: SIGTERM → exit 0 within the shutdown deadline.
+      // Graceful stop: SIGTERM → exit 0, which the process gives only when it closed everything within
+      // its own shutdown deadline (past it, it exits 1); the test's timeout catches a hang.
       second.child.kill('SIGTERM');
-      const stopped = await Promise.race([
-        second.exited,
-        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000)),
-      ]);
-      expect(stopped).toEqual({ code: 0, signal: null });
+      expect(await second.exited).toEqual({ code: 0, signal: null });
 
       const vouchers = await prisma.voucher.findMany({ where: { kind: 'COMPENSATION' }, select: { id: true, causeRef: true } });
       expect(vouchers).toHaveLength(FAILURES);
