@@ -7,14 +7,14 @@ import {
   renewalBonusStatus,
 } from '../../src/domain/contracts/contracts.service.js';
 import { PermanentJobError } from '../../src/domain/errors.js';
-import { redeemPoints } from '../../src/domain/points/points.service.js';
+import { earnPoints, redeemPoints } from '../../src/domain/points/points.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import { apiKeyCaller } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
-const billing = apiKeyCaller('billing', ['contracts:write', 'points:redeem']);
+const billing = apiKeyCaller('billing', ['contracts:write', 'points:earn', 'points:redeem']);
 const supervisor = { actor: { type: 'STAFF' as const, id: 'supervisor-1' }, role: 'SUPERVISOR' as const };
 
 /** Service deps whose clock we can move. */
@@ -128,6 +128,23 @@ describe('renewal bonus amount', () => {
     const { renewalId } = await extend(contractId, 12, 'ext-1');
     await processRenewalBonus({ renewalId }, at(T0));
     expect((await memberOf(memberId)).tier).toBe('SILVER');
+  });
+
+  it('a job run again after the bonus was granted writes nothing, even when a lot of the member has come due meanwhile', async () => {
+    // Found by the ledger fuzzer (seed 1506695722): the redelivered job settled the member's due lots.
+    const { memberId, contractId } = await memberWithContract('BRONZE');
+    await earnPoints(at(T0), { memberId, orderRef: 'order-1', orderTotal: '20.00', idempotencyKey: 'earn-1' }, billing);
+    const { renewalId } = await extend(contractId, 12, 'ext-1');
+    expect(await processRenewalBonus({ renewalId }, at(T0))).toMatchObject({ outcome: 'GRANTED', points: 500 });
+    const before = { member: await memberOf(memberId), lots: await prisma.pointLot.findMany({ where: { memberId } }) };
+    expect(before.member.pendingPoints).toBe(20);
+
+    // 40 days on the earned lot is due to be released, but nothing but the job touches the member.
+    const later = at(addDays(T0, 40));
+    expect(await processRenewalBonus({ renewalId }, later)).toMatchObject({ outcome: 'ALREADY_DONE', points: 0 });
+    expect(await memberOf(memberId)).toEqual(before.member);
+    expect(await prisma.pointLot.findMany({ where: { memberId } })).toEqual(before.lots);
+    expect(await prisma.ledgerEntry.count({ where: { memberId } })).toBe(2);
   });
 
   it('a job for a renewal that does not exist fails permanently and writes nothing', async () => {

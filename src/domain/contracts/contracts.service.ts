@@ -398,13 +398,28 @@ async function writeRenewalBonus(
  * columns and the completion of the job's outbox event (`eventId`: the renewal
  * id for its first job, the release's own event after a hold) commit
  * together. The bonus counts as qualifying points and may upgrade the tier at
- * once. Throws PermanentJobError when the renewal does not exist.
+ * once. A job run again after that (redelivered) writes nothing but its
+ * event's completion: it does not open the member's ledger, whose frame would
+ * settle the member's due lots (a retried job, like a replayed request, has no
+ * effect). Throws PermanentJobError when the renewal does not exist.
  */
 export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, eventId = renewalId): Promise<RenewalBonusOutcome> {
   if (!check.isUuid(renewalId)) throw new PermanentJobError(`renewal id ${JSON.stringify(renewalId)} is malformed`);
   const id = renewalId.toLowerCase();
   const missing = () => new PermanentJobError(`renewal ${id} does not exist`);
-  const memberId = await memberOfRenewal(deps, id, missing);
+  const db = rawSql(deps.prisma);
+  const [found] = await db.$queryRaw<{ memberId: string; done: boolean }[]>`
+    SELECT c.member_id::text AS "memberId",
+           (r.bonus_granted_at IS NOT NULL OR r.clawed_back_at IS NOT NULL OR r.bonus_held_at IS NOT NULL) AS done
+    FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${id}::uuid`;
+  if (!found) throw missing();
+  // Granted and forfeited are final, and a held bonus's release sends a job of its own: seen
+  // without a lock, they are safe to answer (the check under the locks below covers a race).
+  if (found.done) {
+    await completeOutboxEvent(db, eventId, nowOf(deps));
+    return { renewalId: id, outcome: 'ALREADY_DONE', points: 0, entryId: null };
+  }
+  const { memberId } = found;
   // Member first, as every point operation (and cancelContract) does: no lock-order deadlocks.
   const { replayed: _replayed, ...outcome } = await inLedgerTransaction(deps, { memberId }, async (step) => {
     const { tx, member, settings, now } = step;
