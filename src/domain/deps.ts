@@ -30,6 +30,43 @@ export interface CredentialEvents {
   memberStatusChanged(memberId: string): Promise<void>;
 }
 
+/** Why a member's status (balance, tier, vouchers, account status) changed: see member-changes.ts. */
+export type MemberChangeKind =
+  | 'EARNED'
+  | 'REDEEMED'
+  | 'REFUNDED'
+  | 'ADJUSTED'
+  | 'GOODWILL_GRANTED'
+  | 'RENEWAL_BONUS'
+  | 'REWARD_REDEEMED'
+  | 'RELEASED'
+  | 'EXPIRED'
+  | 'VOUCHER_ISSUED'
+  | 'VOUCHER_REDEEMED'
+  | 'VOUCHER_VOIDED'
+  | 'VOUCHER_EXPIRED'
+  | 'TIER_CHANGED'
+  | 'STATUS_CHANGED'
+  | 'PROFILE_UPDATED';
+
+/** "Member X changed because Y": ids only, so a subscriber reads the status fresh. */
+export interface MemberChange {
+  memberId: string;
+  kind: MemberChangeKind;
+  /** What caused it (order reference, voucher code, ledger entry, renewal…), when there is one. */
+  reference: string | null;
+}
+
+/**
+ * Where services report member changes after their transaction committed, for the
+ * live member status (src/live/member-change-bus.ts fans them out through Redis).
+ * Fire and forget: it returns at once and never throws, so a hot path never waits
+ * on Redis; a lost report only delays a live screen until its next change.
+ */
+export interface MemberChangeEvents {
+  changed(changes: readonly MemberChange[]): void;
+}
+
 /** What every domain service needs. `now` is injectable so tests can move time. */
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -41,6 +78,8 @@ export interface ServiceDeps {
   credentials?: CredentialEvents;
   /** Which webhook URLs admins may register (WEBHOOK_ALLOW_*); none: https to public addresses only. */
   webhookUrls?: { allowHttp: boolean; allowPrivateAddresses: boolean };
+  /** Live member status reports, called after commit (API and workers have one; tests may not). */
+  memberChanges?: MemberChangeEvents;
 }
 
 export type Tx = Prisma.TransactionClient;

@@ -446,7 +446,7 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, ev
     await completeOutboxEvent(tx, eventId, now);
     deps.logger.info({ renewalId: id, memberId, points }, 'renewal bonus granted');
     const result: RenewalBonusOutcome = { renewalId: id, outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points, entryId };
-    return { result };
+    return { result, change: points > 0 ? { kind: 'RENEWAL_BONUS', reference: id } : null };
   });
   return outcome;
 }
@@ -642,6 +642,6 @@ export async function cancelContract(
       result.pointsUnrecovered += missing;
       result.renewalsClawedBack += 1;
     }
-    return { result };
+    return { result, change: result.pointsClawedBack > 0 ? { kind: 'ADJUSTED', reference: contract.id } : null };
   });
 }

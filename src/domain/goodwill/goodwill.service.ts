@@ -440,7 +440,10 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     } else {
       await writeAudit(tx, gesture.id, 'HELD_FOR_APPROVAL', { id: SYSTEM_ACTOR.id, role: SYSTEM_ACTOR.type }, heldBecause, now);
     }
-    return { result: { gestureId: gesture.id, status } satisfies GoodwillResult };
+    return {
+      result: { gestureId: gesture.id, status } satisfies GoodwillResult,
+      change: effect && { kind: 'GOODWILL_GRANTED', reference: gesture.id },
+    };
   });
 }
 
@@ -517,7 +520,7 @@ export async function approveGoodwill(
              decision_note = ${note}::text
       WHERE id = ${id}::uuid`;
     await writeAudit(tx, id, 'APPROVED', staff, note, now);
-    return { result: { gestureId: id, status: 'GRANTED' } satisfies GoodwillResult };
+    return { result: { gestureId: id, status: 'GRANTED' } satisfies GoodwillResult, change: { kind: 'GOODWILL_GRANTED', reference: id } };
   });
 }
 

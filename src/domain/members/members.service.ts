@@ -10,6 +10,7 @@ import { declineWaitingCompensation, releaseHeldCompensation } from '../service-
 import * as check from '../validation.js';
 import { CLOSED_DECLINE_REASON, heldGrantsOnStatusChange } from './eligibility.js';
 import { recordWebhookEvents } from '../webhooks/webhook-events.js';
+import { memberChange, reportMemberChanges } from './member-changes.js';
 
 const LOCALE = /^[a-z]{2,3}(-[A-Z]{2})?$/;
 
@@ -154,6 +155,7 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
     await publishOutboxEvents(deps, events);
     // A CLOSED member's token stops working on every API process (src/auth/member-accounts.ts).
     if (status != null) await deps.credentials?.memberStatusChanged(id);
+    reportMemberChanges(deps, [memberChange(id, status != null ? 'STATUS_CHANGED' : 'PROFILE_UPDATED', status ?? null)]);
     return member;
   } catch (error) {
     throw duplicateField(error) ?? error;

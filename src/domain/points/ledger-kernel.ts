@@ -1,9 +1,10 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
-import { nowOf, type ServiceDeps } from '../deps.js';
+import { nowOf, type MemberChange, type MemberChangeKind, type ServiceDeps } from '../deps.js';
 import { NotFoundError } from '../errors.js';
 import { fingerprint, recordResult, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
+import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { lotIsDue, settleDueLots, type LockedMember } from './ledger.js';
@@ -33,6 +34,11 @@ export interface LedgerOperation<First> {
    * is the effect's `first`.
    */
   lockFirst?: (tx: RawSql, now: Date) => Promise<First>;
+  /**
+   * What the effect does to the member, for the live member status (reported after
+   * commit, with settled lots and a tier change the kernel sees itself). None: only those.
+   */
+  change?: { kind: MemberChangeKind; reference: string | null };
 }
 
 /** What the effect runs with: the member locked and their due lots settled. */
@@ -54,6 +60,8 @@ export interface LedgerStep<First = undefined> {
 export interface LedgerEffect<T> {
   result: T;
   member?: Member;
+  /** What it did to the member when only the effect knows (a gesture granted or held); overrides the operation's `change`, null: nothing. */
+  change?: { kind: MemberChangeKind; reference: string | null } | null;
 }
 
 /** The kernel's answer: the stored answer, and on a first execution the member row the effect returned. */
@@ -111,7 +119,9 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   const now = nowOf(deps);
   const { memberId, request } = operation;
   const requestHash = request ? fingerprint(request.body) : null;
-  return sqlTransaction(deps.prisma, async (tx) => {
+  const changes: MemberChange[] = [];
+  const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<LedgerOutcome<T>> => {
+    changes.length = 0;
     const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
     const reservation = request
       ? Prisma.sql`, ${reserveKeySql({ scope: request.scope, key: request.key, requestHash: requestHash!, after: 'member' })}`
@@ -130,11 +140,21 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     if (!opened.fresh) return replay<T>(tx, request!.scope, request!.key, requestHash!);
     const { fresh: _fresh, due, settings_hash: settingsHash, ...member } = opened;
     const settings = await settingsForHash(tx, settingsHash);
-    if (due) await settleDueLots(tx, member, now, SYSTEM_ACTOR);
+    const tierBefore = member.tier;
+    if (due) {
+      const settled = await settleDueLots(tx, member, now, SYSTEM_ACTOR);
+      if (settled.releasedPoints > 0) changes.push(memberChange(memberId, 'RELEASED'));
+      if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
+    }
     const answer = new RequestAnswer(request);
-    const { result, member: row } = await effect({ tx, member, settings, now, answer, first });
+    const { result, member: row, change = operation.change } = await effect({ tx, member, settings, now, answer, first });
     // The row goes to the caller only: the stored answer stays ids only.
     await answer.store(tx, result);
+    if (change) changes.push(memberChange(memberId, change.kind, change.reference));
+    if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
     return row ? { ...result, replayed: false, member: row } : { ...result, replayed: false };
   });
+  // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
+  if (!outcome.replayed) reportMemberChanges(deps, changes);
+  return outcome;
 }

@@ -373,7 +373,12 @@ export function lotIsDue(lot: string, now: Date): Prisma.Sql {
  * calls this for every member with due lots; point operations call it first so
  * they never depend on the worker's timing.
  */
-export async function settleDueLots(tx: RawSql, member: LockedMember, now: Date, actor: Actor): Promise<void> {
+export async function settleDueLots(
+  tx: RawSql,
+  member: LockedMember,
+  now: Date,
+  actor: Actor,
+): Promise<{ releasedPoints: number; expiredPoints: number }> {
   const released = await tx.$queryRaw<{ total: number | null }[]>`
     WITH due AS (
       UPDATE point_lots SET released_at = ${now}
@@ -397,8 +402,10 @@ export async function settleDueLots(tx: RawSql, member: LockedMember, now: Date,
           FOR UPDATE) AS old
     WHERE l.id = old.id
     RETURNING l.id::text, old.remaining, l.released_at IS NOT NULL AS released`;
+  let expiredPoints = 0;
   for (const lot of expiring) {
     if (lot.remaining === 0) continue;
+    expiredPoints += lot.remaining;
     await postEntry(tx, member, {
       kind: 'EXPIRE',
       amount: -lot.remaining,
@@ -411,4 +418,5 @@ export async function settleDueLots(tx: RawSql, member: LockedMember, now: Date,
       now,
     });
   }
+  return { releasedPoints, expiredPoints };
 }

@@ -2,6 +2,7 @@ import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { webhookEventsCte } from '../webhooks/webhook-events.js';
 import { addMonths } from '../time.js';
+import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { loadProgram } from '../program/program.service.js';
 import { reviewTiers, type TierReviewReport } from '../tiers/tiers.service.js';
 import { lotIsDue } from './ledger.js';
@@ -39,7 +40,7 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
   const { settings } = await loadProgram(deps.prisma);
   const cutoff = addMonths(now, -settings.passiveAfterMonths);
   // Each member marked passive is announced (member.status_changed) in the same statement.
-  const [marked] = await deps.prisma.$queryRaw<{ count: number }[]>`
+  const marked = await deps.prisma.$queryRaw<{ id: string }[]>`
     WITH marked AS (
       UPDATE members SET status = 'PASSIVE', updated_at = ${now}
       WHERE status = 'ACTIVE' AND last_activity_at < ${cutoff}
@@ -50,7 +51,11 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
         NULL::text AS dedupe_key FROM marked m`,
       now,
     )}
-    SELECT count(*)::int AS count FROM marked`;
-  const membersMarkedPassive = marked?.count ?? 0;
+    SELECT id::text FROM marked`;
+  reportMemberChanges(
+    deps,
+    marked.map(({ id }) => memberChange(id, 'STATUS_CHANGED', 'PASSIVE')),
+  );
+  const membersMarkedPassive = marked.length;
   return { membersSettled, membersMarkedPassive, tierReview };
 }

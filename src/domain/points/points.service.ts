@@ -66,7 +66,11 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
 
   const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
-  const operation = { memberId, request: { scope: `earnPoints:${memberId}`, key, body: request } };
+  const operation = {
+    memberId,
+    request: { scope: `earnPoints:${memberId}`, key, body: request },
+    change: { kind: 'EARNED' as const, reference: orderRef },
+  };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
     assertEligible(member, 'EARN');
     if (currency !== null && currency !== settings.currency) {
@@ -164,7 +168,11 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   const points = check.positivePoints('points', input.points);
   const reference = input.reference == null ? null : check.text('reference', input.reference);
   const key = checkIdempotencyKey(input.idempotencyKey);
-  const operation = { memberId, request: { scope: `redeemPoints:${memberId}`, key, body: { points, reference } } };
+  const operation = {
+    memberId,
+    request: { scope: `redeemPoints:${memberId}`, key, body: { points, reference } },
+    change: { kind: 'REDEEMED' as const, reference },
+  };
   return inLedgerTransaction(deps, operation, async ({ tx, member, now, answer }) => {
     assertEligible(member, 'SPEND');
     const entryId = randomUUID();
@@ -271,7 +279,11 @@ export async function adjustPoints(deps: ServiceDeps, input: AdjustPointsInput, 
   const points = input.points;
   const reason = check.text('reason', input.reason, { min: 3, max: 500 });
   const key = checkIdempotencyKey(input.idempotencyKey);
-  const operation = { memberId, request: { scope: `adjustPoints:${memberId}`, key, body: { points, reason } } };
+  const operation = {
+    memberId,
+    request: { scope: `adjustPoints:${memberId}`, key, body: { points, reason } },
+    change: { kind: 'ADJUSTED' as const, reference: key },
+  };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     // A debit corrects the ledger (even a closed member's); a credit grants points.
     assertEligible(member, points < 0 ? 'CORRECTION' : 'ADJUSTMENT');
@@ -318,7 +330,11 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
   const amount = input.amount == null ? null : check.money('amount', input.amount);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const request = { orderRef, amount: amount?.toFixed(2) ?? null };
-  const operation = { memberId, request: { scope: `refundOrder:${memberId}`, key, body: request } };
+  const operation = {
+    memberId,
+    request: { scope: `refundOrder:${memberId}`, key, body: request },
+    change: { kind: 'REFUNDED' as const, reference: orderRef },
+  };
   return inLedgerTransaction(deps, operation, async ({ tx, member, now }) => {
     assertEligible(member, 'CORRECTION');
     const rows = await tx.$queryRaw<

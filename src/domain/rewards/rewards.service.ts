@@ -158,7 +158,11 @@ export async function redeemReward(
   if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) {
     throw new ForbiddenError('A member may only redeem rewards for themselves');
   }
-  const operation = { memberId, request: { scope: `redeemReward:${memberId}`, key, body: { rewardId } } };
+  const operation = {
+    memberId,
+    request: { scope: `redeemReward:${memberId}`, key, body: { rewardId } },
+    change: { kind: 'REWARD_REDEEMED' as const, reference: rewardId },
+  };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     assertEligible(member, 'SPEND');
     const [reward] = await tx.$queryRaw<{ name: string; active: boolean; stock: number | null; points_cost: number }[]>`

@@ -1,6 +1,8 @@
 import type { Decimal } from 'decimal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma, type MemberStatus, type Severity, type Tier } from '../../generated/prisma/client.js';
+import type { MemberChange } from '../deps.js';
+import { memberChange } from '../members/member-changes.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { issueFixedVouchers } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
@@ -118,6 +120,8 @@ export interface AppliedDecisions {
   notEligible: number;
   /** Sum of the vouchers issued (decimal string). */
   issued: Decimal;
+  /** One VOUCHER_ISSUED per voucher, for the caller to report once its transaction committed. */
+  changes: MemberChange[];
 }
 
 /**
@@ -134,7 +138,7 @@ export async function applyDecisions(
   settings: ProgramSettings,
   now: Date,
 ): Promise<AppliedDecisions> {
-  const result: AppliedDecisions = { compensated: 0, needsReview: 0, held: 0, notEligible: 0, issued: new Prisma.Decimal(0) };
+  const result: AppliedDecisions = { compensated: 0, needsReview: 0, held: 0, notEligible: 0, issued: new Prisma.Decimal(0), changes: [] };
   if (decided.length === 0) return result;
   const grants = decided.flatMap(({ failure, decision }) =>
     decision.status === 'COMPENSATED' ? [{ memberId: failure.memberId, causeRef: failure.id, amount: decision.amount.toFixed(2) }] : [],
@@ -148,6 +152,7 @@ export async function applyDecisions(
     if (decision.status === 'COMPENSATED') {
       result.compensated += 1;
       result.issued = result.issued.plus(decision.amount);
+      result.changes.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', vouchers.get(failure.id)!));
     } else if (decision.status === 'NEEDS_REVIEW') result.needsReview += 1;
     else if (decision.status === 'HELD') result.held += 1;
     else result.notEligible += 1;

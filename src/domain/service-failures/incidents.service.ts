@@ -4,10 +4,11 @@ import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import type { ServiceFailureType, Severity } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
-import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import { eligibility } from '../members/eligibility.js';
+import { reportMemberChanges } from '../members/member-changes.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import * as check from '../validation.js';
@@ -315,6 +316,7 @@ export async function expandIncidentPage(deps: ServiceDeps, pageId: string): Pro
   for (;;) {
     const batch = await sqlTransaction(deps.prisma, (tx) => expandBatch(tx, pageId, nowOf(deps)));
     if (!batch) return { ...report, found: false };
+    reportMemberChanges(deps, batch.changes);
     report.batches += 1;
     report.recorded += batch.recorded;
     report.duplicates += batch.duplicates;
@@ -332,6 +334,8 @@ interface BatchReport {
   compensated: number;
   needsReview: number;
   notEligible: number;
+  /** The vouchers it issued, reported once it committed. */
+  changes: MemberChange[];
 }
 
 async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<BatchReport | null> {
@@ -355,6 +359,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
     compensated: 0,
     needsReview: 0,
     notEligible: 0,
+    changes: [],
   };
 
   if (rows.length > 0) {
@@ -421,6 +426,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
       compensated: applied.compensated,
       needsReview: applied.needsReview,
       notEligible: applied.notEligible,
+      changes: applied.changes,
     });
   }
   if (report.done) {
@@ -556,6 +562,7 @@ export async function grantApprovedRemainder(
             FOR UPDATE`
         : [];
       const done = failures.length < EXPANSION_BATCH;
+      let changes: MemberChange[] = [];
       if (failures.length > 0) {
         const settings = await settingsForHash(tx, incident!.settingsHash);
         const members = await lockMembers(
@@ -574,10 +581,12 @@ export async function grantApprovedRemainder(
         total.compensated += applied.compensated;
         total.notEligible += applied.notEligible;
         after = failures.at(-1)!.memberId;
+        changes = applied.changes;
       }
       if (done) await completeOutboxEvent(tx, eventId, now);
-      return { done };
+      return { done, changes };
     });
+    reportMemberChanges(deps, batch.changes);
     if (batch.done) return total;
   }
 }

@@ -11,10 +11,11 @@ import {
   type Tier,
 } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
-import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
+import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEventsSql } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -295,7 +296,9 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
   const now = nowOf(deps);
   // Few statements, on node-postgres directly (db/sql.ts): this runs once per
   // failure, at the throughput of the queue.
-  return sqlTransaction(deps.prisma, async (tx) => {
+  const issued: MemberChange[] = [];
+  const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<CompensationOutcome> => {
+    issued.length = 0;
     // Member first, then the failure: the order of a status change (updateMember)
     // too, which locks the member and then releases or declines its held failures.
     const [failure] = await tx.$queryRaw<LockedFailure[]>`
@@ -393,8 +396,11 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       { status: 'COMPENSATED', repeatIndex, amount: amount.toFixed(2), voucherId: voucher.id },
       [compensatedEvent(failure.id, failure.memberId, voucher.id, amount.toFixed(2), voucher.currency, repeatIndex, 'POLICY')],
     );
+    issued.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', voucher.id));
     return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
   });
+  reportMemberChanges(deps, issued);
+  return outcome;
 }
 
 /** The `service_failure.compensated` event (docs/webhooks.md). */
@@ -529,7 +535,9 @@ export async function reviewServiceFailure(
   const note = check.text('note', input.note, { min: 3, max: 2000 });
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const issued: MemberChange[] = [];
+  const outcome = await deps.prisma.$transaction(async (tx) => {
+    issued.length = 0;
     const [failure] = await tx.$queryRaw<
       { memberId: string; memberStatus: MemberStatus; status: ServiceFailureStatus; amount: string | null }[]
     >`
@@ -563,9 +571,12 @@ export async function reviewServiceFailure(
       await decide(tx, failureId, { status: 'COMPENSATED', voucherId: voucher.id, ...decided });
       const event = compensatedEvent(failureId, failure.memberId, voucher.id, failure.amount!, voucher.currency, null, 'SUPERVISOR');
       await recordWebhookEvents(tx, [event], now);
+      issued.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', voucher.id));
       return { failureId };
     });
   });
+  reportMemberChanges(deps, issued);
+  return outcome;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { Prisma, type Tier, type TierChangeReason } from '../../generated/prisma/client.js';
 import type { RawSql } from '../../db/sql.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import type { LockedMember } from '../points/ledger.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -238,8 +239,10 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
       ORDER BY tier_since, id
       LIMIT ${batchSize}`;
     for (const candidate of due) {
-      const reason = await deps.prisma.$transaction((tx) => reviewMember(tx, candidate.id, now));
-      if (reason === null) continue;
+      const change = await deps.prisma.$transaction((tx) => reviewMember(tx, candidate.id, now));
+      if (change === null) continue;
+      const reason = change.reason;
+      if (change.toTier !== change.fromTier) reportMemberChanges(deps, [memberChange(candidate.id, 'TIER_CHANGED', change.toTier)]);
       report.membersReviewed += 1;
       if (reason === 'DOWNGRADE') report.membersDowngraded += 1;
       else if (reason === 'RETAINED') report.membersRetained += 1;
@@ -252,7 +255,7 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
   return report;
 }
 
-async function reviewMember(tx: Tx, memberId: string, now: Date): Promise<TierChangeReason | null> {
+async function reviewMember(tx: Tx, memberId: string, now: Date): Promise<TierChangeResult | null> {
   const [member] = await tx.$queryRaw<{ tier: Tier; tier_since: Date }[]>`
     SELECT tier::text, tier_since FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
   if (!member || member.tier === 'BRONZE' || addMonths(member.tier_since, TIER_REVIEW_MONTHS) > now) return null;
@@ -268,7 +271,7 @@ async function reviewMember(tx: Tx, memberId: string, now: Date): Promise<TierCh
     change = { fromTier: member.tier, toTier: lower, reason: 'DOWNGRADE', qualifyingPoints: points };
   }
   await recordTierChange(tx, memberId, change, now);
-  return change.reason;
+  return change;
 }
 
 export interface TierProgress {

@@ -7,6 +7,7 @@ import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
+import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
@@ -430,7 +431,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
   try {
     // On node-postgres (db/sql.ts), in four round trips: BEGIN, lock + load + reserve the key,
     // redeem + store the answer (returning the voucher's row for the caller), COMMIT.
-    return await sqlTransaction(deps.prisma, async (tx) => {
+    const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
       // The INSERT reads the locked row, so it runs after the lock: a replay waits for the first request.
       const [row] = await tx.$queryRaw<(LockedVoucherRow & { fresh: boolean })[]>`
         WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE),
@@ -474,6 +475,10 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // The row goes to the caller only: the stored answer is `result`.
       return { ...result, replayed: false, voucher: voucherOf(redeemed) };
     });
+    if (!outcome.replayed && outcome.voucher) {
+      reportMemberChanges(deps, [memberChange(outcome.voucher.memberId, 'VOUCHER_REDEEMED', outcome.voucher.id)]);
+    }
+    return outcome;
   } catch (error) {
     // The refusal rolled the transaction back; the expiry is a fact worth keeping.
     if (expiry.voucherId !== null) await markExpired(deps.prisma, expiry.voucherId, now);
@@ -526,7 +531,8 @@ export async function voidVoucher(deps: ServiceDeps, input: VoidVoucherInput, ca
   const reason = check.text('reason', input.reason, { min: 3, max: 500 });
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const voided: { memberId: string | null; voucherId: string | null } = { memberId: null, voucherId: null };
+  const outcome = await deps.prisma.$transaction(async (tx) => {
     const voucher = await lockVoucher(tx, code);
     return once(tx, `voidVoucher:${code}`, key, { reason }, async () => {
       if (voucher.status === 'REDEEMED') throw new ValidationError('code', 'a redeemed voucher cannot be voided');
@@ -535,10 +541,15 @@ export async function voidVoucher(deps: ServiceDeps, input: VoidVoucherInput, ca
           where: { id: voucher.id },
           data: { status: 'VOIDED', voidedAt: now, voidReason: reason },
         });
+        voided.memberId = voucher.memberId;
+        voided.voucherId = voucher.id;
       }
       return { voucherId: voucher.id };
     });
   });
+  // Committed (a replay voids nothing).
+  if (voided.memberId !== null) reportMemberChanges(deps, [memberChange(voided.memberId, 'VOUCHER_VOIDED', voided.voucherId)]);
+  return outcome;
 }
 
 /**
@@ -576,6 +587,12 @@ export async function remindExpiringVouchers(deps: ServiceDeps, batchSize = 1000
 /** Marks every ISSUED voucher past its expiry as EXPIRED (maintenance); returns how many. */
 export async function expireDueVouchers(deps: ServiceDeps): Promise<number> {
   const now = nowOf(deps);
-  return deps.prisma.$executeRaw`
-    UPDATE vouchers SET status = 'EXPIRED' WHERE status = 'ISSUED' AND expires_at <= ${now}`;
+  const expired = await deps.prisma.$queryRaw<{ id: string; memberId: string }[]>`
+    UPDATE vouchers SET status = 'EXPIRED' WHERE status = 'ISSUED' AND expires_at <= ${now}
+    RETURNING id::text, member_id::text AS "memberId"`;
+  reportMemberChanges(
+    deps,
+    expired.map((voucher) => memberChange(voucher.memberId, 'VOUCHER_EXPIRED', voucher.id)),
+  );
+  return expired.length;
 }

@@ -1,0 +1,44 @@
+import type { MemberChange, MemberChangeKind, ServiceDeps } from '../deps.js';
+
+export type { MemberChange, MemberChangeKind };
+
+/** Every kind of change, in the order the GraphQL enum lists them. */
+export const MEMBER_CHANGE_KINDS = [
+  'EARNED',
+  'REDEEMED',
+  'REFUNDED',
+  'ADJUSTED',
+  'GOODWILL_GRANTED',
+  'RENEWAL_BONUS',
+  'REWARD_REDEEMED',
+  'RELEASED',
+  'EXPIRED',
+  'VOUCHER_ISSUED',
+  'VOUCHER_REDEEMED',
+  'VOUCHER_VOIDED',
+  'VOUCHER_EXPIRED',
+  'TIER_CHANGED',
+  'STATUS_CHANGED',
+  'PROFILE_UPDATED',
+] as const satisfies readonly MemberChangeKind[];
+
+/**
+ * Reports committed member changes to the live member status. Call it only after
+ * the transaction that made them committed (a rolled-back change must never reach
+ * a screen). Never throws and never waits: a failing publisher is logged.
+ */
+export function reportMemberChanges(deps: ServiceDeps, changes: readonly MemberChange[]): void {
+  if (!deps.memberChanges || changes.length === 0) return;
+  try {
+    deps.memberChanges.changed(changes);
+  } catch (error) {
+    deps.logger.warn({ err: error }, 'could not report member changes to the live status');
+  }
+}
+
+/** One change of one member. */
+export const memberChange = (memberId: string, kind: MemberChangeKind, reference: string | null = null): MemberChange => ({
+  memberId,
+  kind,
+  reference,
+});
