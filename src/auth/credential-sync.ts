@@ -37,6 +37,8 @@ export interface CredentialSync {
   apiKeys: ApiKeyVerifier;
   memberAccounts: MemberAccountCheck;
   events: CredentialEvents;
+  /** Called after this process dropped a credential from its caches (live streams re-check their callers then). */
+  onChange(listener: (event: CredentialEvent) => void): void;
   /** Resolves once this process receives credential events (at once without Redis). */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -50,9 +52,12 @@ export function createCredentialSync(deps: {
 }): CredentialSync {
   const apiKeys = createApiKeyVerifier(deps.prisma, { now: deps.now });
   const memberAccounts = createMemberAccountCheck(deps.prisma, { now: deps.now });
+  const listeners: ((event: CredentialEvent) => void)[] = [];
+  const onChange = (listener: (event: CredentialEvent) => void) => void listeners.push(listener);
   const apply = (event: CredentialEvent) => {
     if (event.kind === 'apiKeyRevoked') apiKeys.forget(event.apiKeyId);
     else memberAccounts.forget(event.memberId);
+    for (const listener of listeners) listener(event);
   };
 
   if (!deps.redis) {
@@ -64,6 +69,7 @@ export function createCredentialSync(deps: {
         apiKeyRevoked: (apiKeyId) => local({ kind: 'apiKeyRevoked', apiKeyId }),
         memberStatusChanged: (memberId) => local({ kind: 'memberStatusChanged', memberId }),
       },
+      onChange,
       ready: Promise.resolve(),
       close: async () => undefined,
     };
@@ -119,6 +125,7 @@ export function createCredentialSync(deps: {
       apiKeyRevoked: (apiKeyId) => publish({ kind: 'apiKeyRevoked', apiKeyId }),
       memberStatusChanged: (memberId) => publish({ kind: 'memberStatusChanged', memberId }),
     },
+    onChange,
     ready,
     close: async () => {
       closing = true;

@@ -115,6 +115,10 @@ const envSchema = z
     RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS: rateLimit(30),
     RATE_LIMIT_ADDRESS_MUTATIONS: rateLimit(600),
     RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS: rateLimit(60),
+    /** Live member status (memberStatusChanged): open streams per caller in one API process. */
+    LIVE_MAX_STREAMS_PER_CALLER: z.coerce.number().int().min(1).max(1_000).default(5),
+    /** How often an open stream checks its caller's credentials again (besides on revocations and status changes). */
+    LIVE_AUTH_RECHECK_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -175,6 +179,8 @@ export interface Config {
   /** Reverse proxies trusted for X-Forwarded-For (0: the socket's address). */
   trustProxy: number;
   rateLimits: RateLimits;
+  /** Live member status streams: per-caller limit per API process, credential re-check interval. */
+  live: { maxStreamsPerCaller: number; authRecheckMs: number };
 }
 
 /** Webhook delivery settings (WEBHOOK_*). */
@@ -262,5 +268,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       member: { mutations: env.RATE_LIMIT_MEMBER_MUTATIONS, voucherLookups: env.RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS },
       address: { mutations: env.RATE_LIMIT_ADDRESS_MUTATIONS, voucherLookups: env.RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS },
     },
+    live: { maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER, authRecheckMs: env.LIVE_AUTH_RECHECK_MS },
   };
 }

@@ -1,0 +1,184 @@
+import type { MemberChange, MemberChangeKind } from '../domain/deps.js';
+import { RateLimitedError } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import type { MemberChangeBus } from './member-change-bus.js';
+
+/** A change as a stream tells it: `CURRENT` is the first event, the status as it is when the stream opens. */
+export interface LiveChange {
+  kind: MemberChangeKind | 'CURRENT';
+  reference: string | null;
+}
+
+/** One event of a live member status stream: whose status to read, and the changes since the previous event. */
+export interface MemberStatusEvent {
+  memberId: string;
+  changes: LiveChange[];
+}
+
+/** At most this many changes are kept for one event; older ones of a burst are dropped (the status read is current anyway). */
+const MAX_CHANGES_PER_EVENT = 100;
+
+/**
+ * One subscriber's stream of a member's status. Changes that arrive while the
+ * previous event is still being read and sent wait in one list and become one
+ * event: a burst of 100 earns costs a subscriber a few status reads, not 100.
+ * `return()` (the client went away) and `end()` (its credentials no longer
+ * hold) finish it at once, also while it waits for the next change.
+ */
+export class MemberStatusStream implements AsyncIterableIterator<MemberStatusEvent> {
+  private pending: LiveChange[] = [{ kind: 'CURRENT', reference: null }];
+  private wake: (() => void) | undefined;
+  private closed = false;
+  private readonly cleanups: (() => void)[] = [];
+
+  constructor(readonly memberId: string) {}
+
+  /** Runs when the stream ends, however it ends. */
+  onEnd(cleanup: () => void): void {
+    if (this.closed) cleanup();
+    else this.cleanups.push(cleanup);
+  }
+
+  push(change: Pick<MemberChange, 'kind' | 'reference'>): void {
+    if (this.closed) return;
+    this.pending.push({ kind: change.kind, reference: change.reference });
+    if (this.pending.length > MAX_CHANGES_PER_EVENT) this.pending.splice(0, this.pending.length - MAX_CHANGES_PER_EVENT);
+    this.wake?.();
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.wake?.();
+  }
+
+  get ended(): boolean {
+    return this.closed;
+  }
+
+  async next(): Promise<IteratorResult<MemberStatusEvent, undefined>> {
+    while (!this.closed && this.pending.length === 0) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    if (this.closed) return { done: true, value: undefined };
+    const changes = this.pending;
+    this.pending = [];
+    return { done: false, value: { memberId: this.memberId, changes } };
+  }
+
+  async return(): Promise<IteratorResult<MemberStatusEvent, undefined>> {
+    this.end();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+export interface OpenStream {
+  memberId: string;
+  /** Who watches, for the per-caller limit (`member:…`, `staff:…`, `apiKey:…`). */
+  watcher: string;
+  /** Whether the watcher may still watch: credentials still valid, the member still theirs to watch. */
+  stillAllowed(): Promise<boolean>;
+  /** Credential ids whose revocation or status change must re-check this stream at once (API key id, member id). */
+  credentialIds: readonly string[];
+}
+
+/**
+ * The live streams of one API process: a limit per watcher, the bus feeding
+ * them, and the re-check of credentials — every `authRecheckMs`, at once when
+ * one of the stream's credentials changes (`credentialChanged`), and before
+ * passing on a STATUS_CHANGED (a member closed ends their own stream). A
+ * stream whose caller no longer passes ends; the client sees it complete.
+ */
+export interface LiveStatus {
+  open(request: OpenStream): MemberStatusStream;
+  /** A credential changed somewhere (API key revoked, member status changed): re-check the streams that use it. */
+  credentialChanged(id: string): void;
+  /** Open streams in this process. */
+  readonly size: number;
+  close(): void;
+}
+
+export function createLiveStatus(deps: {
+  bus: MemberChangeBus;
+  logger: Logger;
+  limits: { maxStreamsPerCaller: number; authRecheckMs: number };
+}): LiveStatus {
+  const { bus, logger, limits } = deps;
+  const perWatcher = new Map<string, number>();
+  const byCredential = new Map<string, Set<() => void>>();
+  const open = new Set<MemberStatusStream>();
+
+  const track = (id: string, recheck: () => void): (() => void) => {
+    let set = byCredential.get(id);
+    if (!set) byCredential.set(id, (set = new Set()));
+    set.add(recheck);
+    return () => {
+      set.delete(recheck);
+      if (set.size === 0 && byCredential.get(id) === set) byCredential.delete(id);
+    };
+  };
+
+  return {
+    open(request) {
+      const count = perWatcher.get(request.watcher) ?? 0;
+      if (count >= limits.maxStreamsPerCaller) throw new RateLimitedError(Math.ceil(limits.authRecheckMs / 1000));
+      perWatcher.set(request.watcher, count + 1);
+      const stream = new MemberStatusStream(request.memberId);
+      open.add(stream);
+      stream.onEnd(() => {
+        open.delete(stream);
+        const left = (perWatcher.get(request.watcher) ?? 1) - 1;
+        if (left > 0) perWatcher.set(request.watcher, left);
+        else perWatcher.delete(request.watcher);
+      });
+
+      // Re-checks run one at a time; what arrives meanwhile waits behind it, in order.
+      let checking: Promise<boolean> = Promise.resolve(true);
+      const recheck = (): Promise<boolean> => {
+        checking = checking.then(async () => {
+          if (stream.ended) return false;
+          try {
+            if (await request.stillAllowed()) return true;
+          } catch (error) {
+            logger.warn({ err: error, memberId: request.memberId }, 'live member status: re-check failed, ending the stream');
+          }
+          stream.end();
+          return false;
+        });
+        return checking;
+      };
+      const stopListening = bus.listen(request.memberId, (change) => {
+        if (change.kind !== 'STATUS_CHANGED') {
+          stream.push(change);
+          return;
+        }
+        void recheck().then((allowed) => allowed && stream.push(change));
+      });
+      const untrack = request.credentialIds.map((id) => track(id, () => void recheck()));
+      const timer = setInterval(() => void recheck(), limits.authRecheckMs);
+      timer.unref();
+      stream.onEnd(() => {
+        stopListening();
+        for (const stop of untrack) stop();
+        clearInterval(timer);
+      });
+      return stream;
+    },
+    credentialChanged(id) {
+      for (const recheck of byCredential.get(id) ?? []) recheck();
+    },
+    get size() {
+      return open.size;
+    },
+    close() {
+      for (const stream of [...open]) stream.end();
+    },
+  };
+}
