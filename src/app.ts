@@ -7,10 +7,12 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
+import { createMemberChangeBus } from './live/member-change-bus.js';
+import { createLiveStatus, type LiveStatus } from './live/member-status-stream.js';
 import { AuthenticationError } from './auth/jwt.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
-import type { OutboxPublisher } from './domain/deps.js';
+import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { checkListCursors } from './graphql/cursors.js';
@@ -40,6 +42,12 @@ export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & { outbox?: OutboxPu
 export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> & {
   /** Resolves once this handler hears other processes' credential events (revocations). */
   credentialEventsReady: Promise<void>;
+  /** Resolves once this handler hears member changes made by other processes (live member status). */
+  memberChangesReady: Promise<void>;
+  /** This handler's live member status streams. */
+  live: LiveStatus;
+  /** Where services called outside a request (tests, the CLI in process) report member changes for these streams. */
+  memberChanges: MemberChangeEvents;
 };
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
@@ -95,6 +103,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     logger,
     redis: redis && { client: redis, prefix: config.queuePrefix },
   });
+  // Member changes from every process reach this process's live streams (memberStatusChanged).
+  const memberChanges = createMemberChangeBus({ logger, redis: redis && { client: redis, prefix: config.queuePrefix }, listen: true });
+  const live = createLiveStatus({ bus: memberChanges, logger, limits: config.live });
+  credentials.onChange((event) => live.credentialChanged(event.kind === 'apiKeyRevoked' ? event.apiKeyId : event.memberId));
   const limiter = createRateLimiter({ limits: config.rateLimits, redis, prefix: config.queuePrefix });
   const authenticate = createAuthenticator({
     prisma: deps.prisma,
@@ -114,9 +126,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     context: async ({ request }): Promise<GraphQLContext> => {
       const requestId = request.headers.get('x-request-id') ?? randomUUID();
       const requestLogger = logger.child({ requestId });
+      const authorization = request.headers.get('authorization');
       let principal: GraphQLContext['principal'];
       try {
-        principal = await authenticate(request.headers.get('authorization'));
+        principal = await authenticate(authorization);
       } catch (error) {
         if (error instanceof AuthenticationError) throw invalidCredentials(error);
         throw error;
@@ -131,7 +144,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
           outbox: deps.outbox,
           credentials: credentials.events,
           webhookUrls: config.webhooks,
+          memberChanges: memberChanges.events,
         },
+        live,
+        reauthenticate: () => authenticate(authorization),
       };
     },
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
@@ -153,13 +169,20 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       useRateLimits({ limiter, trustProxy: config.trustProxy, logger }),
       {
         onDispose: async () => {
+          live.close();
+          await memberChanges.close();
           await credentials.close();
           redis?.disconnect();
         },
       },
     ],
   });
-  return Object.assign(yoga, { credentialEventsReady: credentials.ready });
+  return Object.assign(yoga, {
+    credentialEventsReady: credentials.ready,
+    memberChangesReady: memberChanges.ready,
+    live,
+    memberChanges: memberChanges.events,
+  });
 }
 
 /**

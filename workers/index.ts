@@ -7,6 +7,7 @@ import { PermanentJobError } from '../src/domain/errors.js';
 import type { Logger } from '../src/logger.js';
 import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/endpoint-gate.js';
 import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delivery.service.js';
+import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
@@ -97,6 +98,8 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (error) => logger.warn({ err: error }, 'worker redis connection error'));
   const queues = new OutboxQueues(producer, prefix, logger);
+  // Vouchers, bonuses and expiries made here reach live member status streams on every API process.
+  const memberChanges = createMemberChangeBus({ logger, redis: { client: producer, prefix } });
   const sender = createWebhookSender({
     allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
@@ -104,6 +107,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const serviceDeps: ProcessorDeps = {
     prisma,
     logger,
+    memberChanges: memberChanges.events,
     ...(options.now ? { now: options.now } : {}),
     webhooks: {
       send: sender,

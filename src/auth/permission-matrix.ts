@@ -142,7 +142,9 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     updateReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     voidVoucher:           row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
   },
-  Subscription: {},
+  Subscription: {
+    memberStatusChanged:   row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Over SSE. A member token watches its own member only (another member’s id is NOT_FOUND, as a missing one is); the stream ends when the credentials stop holding.'),
+  },
 };
 
 /** The row of a root field, or undefined when the table has none. */

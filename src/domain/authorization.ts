@@ -78,6 +78,7 @@ export const SERVICE_CALLERS = {
   loyaltyMetrics: { staff: 'SUPERVISOR' },
   atRiskMembers: { staff: 'AGENT' },
   manageWebhooks: { staff: 'ADMIN' },
+  watchMemberStatus: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
 } as const satisfies Record<string, CallerRule>;
 
 export type GuardedService = keyof typeof SERVICE_CALLERS;

@@ -2,6 +2,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { builder } from './builder.js';
 import './errors.type.js';
 import './members/members.graphql.js';
+import './members/member-status.subscription.js';
 import './points/points.graphql.js';
 import './program/program.graphql.js';
 import './tiers/tiers.graphql.js';

@@ -94,6 +94,10 @@ function classify(type: RootType, field: string, response: GraphQLResponse, prob
   const errors = response.errors ?? [];
   const value = response.data?.[field] as Record<string, unknown> | null | undefined;
   const unexpected = (): Outcome => `unexpected ${JSON.stringify(response).slice(0, 400)}`;
+  // A subscription cannot answer null: another member's, like a missing one, is NOT_FOUND.
+  if (type === 'Subscription' && errors.length > 0 && errors.every((error) => error.extensions?.code === 'NOT_FOUND')) {
+    return value == null && errors.every((error) => error.path?.length === 1) ? 'notFound' : unexpected();
+  }
   if (errors.some((error) => !DENIAL_CODES.has(String(error.extensions?.code)))) return unexpected();
   // Refused at the field itself, not at something nested in its answer.
   if (errors.length > 0) return value == null && errors.some((error) => error.path?.length === 1) ? 'denied' : unexpected();
@@ -163,8 +167,19 @@ function runsOf(kind: CallerKind, access: Access): Run[] {
   return [{ kind, subject: ownSubject(kind), expect: access === 'allow' ? 'allowed' : 'denied', other: false }];
 }
 
-/** Sends an operation, asking a mutation's typed error for its code and message too. */
-function send(operation: Operation, token: string | undefined): Promise<GraphQLResponse> {
+/**
+ * Sends an operation, asking a mutation's typed error for its code and message too.
+ * A subscription goes over SSE, as an app opens it: its first event is the answer.
+ */
+async function send(type: RootType, operation: Operation, token: string | undefined): Promise<GraphQLResponse> {
+  if (type === 'Subscription') {
+    const stream = await app.subscribe(operation.query, operation.variables, token);
+    try {
+      return await stream.result(0);
+    } finally {
+      await stream.close();
+    }
+  }
   const query = operation.query.replace('__typename', '__typename ... on Error { code message }');
   return app.gql(query, operation.variables, token);
 }
@@ -174,13 +189,13 @@ async function check(type: RootType, field: string, probe: Probe, run: Run, targ
   const problems: string[] = [];
   const token = tokens.get(run.kind);
   const who = `${run.kind}${run.other ? ' (another member’s)' : ''}`;
-  const response = await send(probe.operation(targets), token);
+  const response = await send(type, probe.operation(targets), token);
   let outcome = classify(type, field, response, probe, targets);
   if (outcome === 'notFound' && run.other) outcome = 'denied';
   if (outcome !== run.expect) problems.push(`${who}: expected ${run.expect}, got ${outcome}`);
   if (run.other && run.expect === 'denied') {
     const missing = missingTargets(targets);
-    const answerForMissing = await send(probe.operation(missing), token);
+    const answerForMissing = await send(type, probe.operation(missing), token);
     const [seen, unseen] = [normalised(response, targets), normalised(answerForMissing, missing)];
     if (seen !== unseen) problems.push(`${who}: tells another member's data from none: ${seen.slice(0, 300)} vs ${unseen.slice(0, 300)}`);
   }

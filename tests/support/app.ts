@@ -11,6 +11,7 @@ import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestPrisma, resetDatabase, testQueuePrefix, testRedisUrl } from './db.js';
+import { readSse, subscriptionRequest, type SseSubscription } from './sse.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -82,7 +83,8 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     outbox: options.outbox,
     redisUrl: typeof options.redis === 'string' ? options.redis : options.redis ? testRedisUrl() : undefined,
   });
-  const deps = { prisma, logger: testLogger };
+  // Changes made through app.deps reach the handler's live streams too, as a service call in the API does.
+  const deps = { prisma, logger: testLogger, memberChanges: yoga.memberChanges };
 
   /** One POST to /graphql; the raw response's status and headers with the parsed body. */
   async function request<T = Record<string, any>>(
@@ -111,11 +113,17 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     return (await request<T>(query, variables, { token })).body;
   }
 
+  /** A subscription over SSE, as an app opens it (see tests/support/sse.ts). */
+  async function subscribe(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<SseSubscription> {
+    return readSse(await yoga.fetch('http://yoga/graphql', subscriptionRequest(query, variables, token)));
+  }
+
   return {
     yoga,
     deps,
     gql,
     request,
+    subscribe,
     /** Resolves once the handler hears credential events from other handlers. */
     ready: () => yoga.credentialEventsReady,
     close: () => yoga.dispose(),

@@ -767,6 +767,17 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
   ],
 };
 
-export const SUBSCRIPTION_PROBES: Record<string, Probe[]> = {};
+/** Subscriptions are probed through real SSE requests: the first event (or the refusal) is the answer. */
+export const SUBSCRIPTION_PROBES: Record<string, Probe[]> = {
+  memberStatusChanged: [
+    {
+      targets: async (_seed, subject) => member(subject),
+      operation: (t, m) => ({
+        query: `subscription($m: ID) { memberStatusChanged(memberId: $m) { change { kind } member { ${m ?? 'id'} } } }`,
+        variables: { m: t.memberId },
+      }),
+    },
+  ],
+};
 
 export const PROBES = { Query: QUERY_PROBES, Mutation: MUTATION_PROBES, Subscription: SUBSCRIPTION_PROBES } as const;
