@@ -223,6 +223,8 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis (readiness) connection error'));
   await redis.connect().catch(() => undefined);
+  // Live streams hear other processes' changes from the first request on; bounded, as Redis may be away.
+  await Promise.race([yoga.memberChangesReady, new Promise((resolve) => setTimeout(resolve, config.readinessTimeoutMs).unref())]);
 
   const ready = createReadinessProbe(
     { database: () => prisma.$queryRaw`SELECT 1`, redis: () => redis.ping() },
@@ -299,6 +301,8 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       // after it must find the port closed (ECONNREFUSED), not a connection that is then reset.
       stopAccepting();
       draining = true;
+      // Live status streams never finish by themselves: complete them, so that their responses end now (clients reconnect elsewhere).
+      yoga.live.close();
       for (const res of running) if (!res.headersSent) res.setHeader('connection', 'close');
       // A busy socket gets its next answer with `Connection: close` well within this grace; what is
       // still idle after it is a client that sends nothing.
