@@ -537,7 +537,11 @@ export async function decideRenewalBonus(
     }
     assertEligible(step.member, 'DECIDED_GRANT', 'renewalId');
     await writeRenewalBonus(step, renewal, renewal.bonusPoints ?? 0, decision);
-    return { result: { renewalId, status: 'GRANTED' as RenewalBonusStatus } };
+    const granted = (renewal.bonusPoints ?? 0) > 0;
+    return {
+      result: { renewalId, status: 'GRANTED' as RenewalBonusStatus },
+      change: granted ? { kind: 'RENEWAL_BONUS' as const, reference: renewalId } : null,
+    };
   });
 }
 
