@@ -165,38 +165,56 @@ describe('an endpoint failing for a day', () => {
 });
 
 describe('the endpoint gate', () => {
-  it('lets a limited number of requests out per endpoint and puts the rest back briefly', () => {
-    let now = 1_000_000;
-    const gate = new EndpointGate({ maxInFlight: 2, now: () => now, random: () => 0 });
-    const first = gate.admit('a');
-    const second = gate.admit('a');
+  it('lets a limited number of requests out per endpoint; as many more wait for a slot, the rest are put back', async () => {
+    const now = 1_000_000;
+    const gate = new EndpointGate({ maxInFlight: 2, busyDelayMs: 50, now: () => now, random: () => 0 });
+    const first = await gate.admit('a');
+    const second = await gate.admit('a');
     expect([first.admitted, second.admitted]).toEqual([true, true]);
-    expect(gate.admit('a')).toEqual({ admitted: false, retryAt: now + 500 });
-    expect(gate.admit('b').admitted).toBe(true);
+    const third = gate.admit('a');
+    const fourth = gate.admit('a');
+    expect(await gate.admit('a')).toEqual({ admitted: false, retryAt: now + 50 });
+    expect((await gate.admit('b')).admitted).toBe(true);
     if (first.admitted) first.release(true);
-    expect(gate.admit('a').admitted).toBe(true);
-    now += 1;
+    expect((await third).admitted).toBe(true);
+    // Nobody released another slot: the fourth gives up its wait after busyDelayMs and is put back.
+    expect(await fourth).toEqual({ admitted: false, retryAt: now + 50 });
   });
 
-  it('opens after 5 failures in a row, probes once after the cool-down, doubles it on a failed probe and closes on success', () => {
+  it('opens after 5 failures in a row, probes once after the cool-down, doubles it on a failed probe and closes on success', async () => {
     let now = 0;
     const gate = new EndpointGate({ maxInFlight: 10, now: () => now, random: () => 0, cooldownMs: 1_000 });
-    const out = Array.from({ length: 6 }, () => gate.admit('e'));
+    const out = await Promise.all(Array.from({ length: 6 }, () => gate.admit('e')));
     out.slice(0, 5).forEach((admission) => admission.admitted && admission.release(false));
     expect(gate.isOpen('e')).toBe(true);
     // A request already out when it opened does not extend it.
     if (out[5]!.admitted) out[5]!.release(false);
-    expect(gate.admit('e')).toEqual({ admitted: false, retryAt: 1_000 });
+    expect(await gate.admit('e')).toEqual({ admitted: false, retryAt: 1_000 });
     now = 1_000;
-    const probe = gate.admit('e');
+    const probe = await gate.admit('e');
     expect(probe.admitted).toBe(true);
-    expect(gate.admit('e').admitted).toBe(false); // one probe at a time
+    const waiting = gate.admit('e'); // one probe at a time: put back at once, not waiting in a slot
+    expect((await waiting).admitted).toBe(false);
     if (probe.admitted) probe.release(false);
-    expect(gate.admit('e')).toEqual({ admitted: false, retryAt: 3_000 });
+    expect(await gate.admit('e')).toEqual({ admitted: false, retryAt: 3_000 });
     now = 3_000;
-    const second = gate.admit('e');
+    const second = await gate.admit('e');
     if (second.admitted) second.release(true);
     expect(gate.isOpen('e')).toBe(false);
-    expect([gate.admit('e'), gate.admit('e'), gate.admit('e')].every((admission) => admission.admitted)).toBe(true);
+    expect((await Promise.all([gate.admit('e'), gate.admit('e'), gate.admit('e')])).every((admission) => admission.admitted)).toBe(true);
+  });
+
+  it('deliveries waiting for a slot are put back when the circuit opens', async () => {
+    const now = 0;
+    const gate = new EndpointGate({ maxInFlight: 10, now: () => now, random: () => 0, cooldownMs: 1_000, busyDelayMs: 60_000 });
+    const out = await Promise.all(Array.from({ length: 10 }, () => gate.admit('e')));
+    const waiters = Array.from({ length: 10 }, () => gate.admit('e'));
+    // Four failures each free a slot for a waiter; the fifth opens the circuit.
+    out.slice(0, 5).forEach((admission) => admission.admitted && admission.release(false));
+    const outcomes = await Promise.all(waiters);
+    expect(outcomes.filter((admission) => admission.admitted)).toHaveLength(4);
+    expect(outcomes.filter((admission) => !admission.admitted)).toEqual(
+      Array.from({ length: 6 }, () => ({ admitted: false, retryAt: 1_000 })),
+    );
   });
 });

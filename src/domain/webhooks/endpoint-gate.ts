@@ -2,13 +2,15 @@
  * Keeps one slow or failing endpoint from taking the delivery worker's slots
  * from the others, within one worker process:
  *
- * - at most `maxInFlight` requests to an endpoint at a time; a delivery beyond
- *   that is put back for a moment (`busyDelayMs`, with jitter) instead of
- *   waiting in a slot;
+ * - at most `maxInFlight` requests to an endpoint at a time; up to as many
+ *   more deliveries wait in their slots for one of those to finish (a fast
+ *   endpoint's queue moves on at once), at most `busyDelayMs`; any further
+ *   delivery, or one that waited that long, is put back for a moment (with
+ *   jitter). So an endpoint holds at most 2 × `maxInFlight` of the worker's slots;
  * - after `openAfterFailures` failed attempts in a row the endpoint's circuit
  *   opens: its deliveries are put back until the cool-down ends (30 s, doubling
- *   on every failed probe up to 10 min), spread over a little while so they
- *   do not come back at once; then one probe at a time goes out, and a success
+ *   on every failed probe up to 10 min), spread over a fifth of it so they do
+ *   not come back at once; then one probe at a time goes out, and a success
  *   closes the circuit.
  *
  * Putting a delivery back costs no attempt of its retry budget. State is per
@@ -24,8 +26,14 @@ export interface EndpointGateOptions {
   random?: () => number;
 }
 
+interface Waiter {
+  admit(): void;
+  putBack(): void;
+}
+
 interface EndpointState {
   inFlight: number;
+  waiting: Waiter[];
   failuresInRow: number;
   openUntil: number;
   cooldownMs: number;
@@ -49,20 +57,45 @@ export class EndpointGate {
     };
   }
 
-  admit(endpointId: string): Admission {
-    const { now, random, maxInFlight, busyDelayMs } = this.options;
+  /** Admits a request to the endpoint now or after a short wait, or says when to try again. */
+  async admit(endpointId: string): Promise<Admission> {
+    const { now, random, busyDelayMs } = this.options;
     const state = this.stateOf(endpointId);
     const at = now();
     if (state.openUntil > at) {
-      // Spread the returns over a fifth of the cool-down.
       const spread = Math.max(100, state.cooldownMs / 5);
       return { admitted: false, retryAt: state.openUntil + Math.floor(random() * spread) };
     }
-    // Half-open (the cool-down has passed, failures not yet cleared): one probe at a time.
-    const open = state.failuresInRow >= this.options.openAfterFailures;
-    if (state.inFlight >= (open ? 1 : maxInFlight)) {
-      return { admitted: false, retryAt: at + busyDelayMs + Math.floor(random() * busyDelayMs) };
-    }
+    const putBack = (): Admission => ({ admitted: false, retryAt: now() + busyDelayMs + Math.floor(random() * busyDelayMs) });
+    if (state.inFlight < this.limitOf(state)) return this.enter(endpointId, state);
+    // Half-open (one probe at a time) or a queue as long as the limit: no waiting in a slot.
+    if (this.isProbing(state) || state.waiting.length >= this.options.maxInFlight) return putBack();
+    return new Promise<Admission>((resolve) => {
+      const timer = setTimeout(() => {
+        state.waiting = state.waiting.filter((other) => other !== waiter);
+        resolve(putBack());
+      }, busyDelayMs);
+      const waiter: Waiter = {
+        admit: () => {
+          clearTimeout(timer);
+          resolve(this.enter(endpointId, state));
+        },
+        putBack: () => {
+          clearTimeout(timer);
+          const spread = Math.max(100, state.cooldownMs / 5);
+          resolve({ admitted: false, retryAt: state.openUntil + Math.floor(random() * spread) });
+        },
+      };
+      state.waiting.push(waiter);
+    });
+  }
+
+  /** Whether the endpoint's circuit is open now (its deliveries are being put back). */
+  isOpen(endpointId: string): boolean {
+    return (this.endpoints.get(endpointId)?.openUntil ?? 0) > this.options.now();
+  }
+
+  private enter(endpointId: string, state: EndpointState): Admission {
     state.inFlight += 1;
     let released = false;
     return {
@@ -72,14 +105,19 @@ export class EndpointGate {
         released = true;
         state.inFlight -= 1;
         this.settle(state, succeeded);
-        if (state.inFlight === 0 && state.failuresInRow === 0) this.endpoints.delete(endpointId);
+        const next = state.inFlight < this.limitOf(state) && state.openUntil <= this.options.now() ? state.waiting.shift() : undefined;
+        if (next) next.admit();
+        else if (state.inFlight === 0 && state.waiting.length === 0 && state.failuresInRow === 0) this.endpoints.delete(endpointId);
       },
     };
   }
 
-  /** Whether the endpoint's circuit is open now (its deliveries are being put back). */
-  isOpen(endpointId: string): boolean {
-    return (this.endpoints.get(endpointId)?.openUntil ?? 0) > this.options.now();
+  private isProbing(state: EndpointState): boolean {
+    return state.failuresInRow >= this.options.openAfterFailures;
+  }
+
+  private limitOf(state: EndpointState): number {
+    return this.isProbing(state) ? 1 : this.options.maxInFlight;
   }
 
   private settle(state: EndpointState, succeeded: boolean): void {
@@ -91,17 +129,19 @@ export class EndpointGate {
     }
     state.failuresInRow += 1;
     // Requests that were already out when the circuit opened do not extend it.
-    if (state.failuresInRow >= this.options.openAfterFailures && state.openUntil <= this.options.now()) {
+    if (this.isProbing(state) && state.openUntil <= this.options.now()) {
       const wasOpened = state.openUntil > 0;
       state.cooldownMs = wasOpened ? Math.min(state.cooldownMs * 2, this.options.maxCooldownMs) : this.options.cooldownMs;
       state.openUntil = this.options.now() + state.cooldownMs;
+      // Whoever waits for this endpoint now waits for the cool-down: put them back.
+      for (const waiter of state.waiting.splice(0)) waiter.putBack();
     }
   }
 
   private stateOf(endpointId: string): EndpointState {
     let state = this.endpoints.get(endpointId);
     if (!state) {
-      state = { inFlight: 0, failuresInRow: 0, openUntil: 0, cooldownMs: this.options.cooldownMs };
+      state = { inFlight: 0, waiting: [], failuresInRow: 0, openUntil: 0, cooldownMs: this.options.cooldownMs };
       this.endpoints.set(endpointId, state);
     }
     return state;

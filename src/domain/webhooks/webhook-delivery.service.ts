@@ -146,7 +146,7 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   // A job re-driven or replayed before its retry is due waits for it.
   if (delivery.nextAttemptAt && delivery.nextAttemptAt > now) return { outcome: 'DEFERRED', retryAt: delivery.nextAttemptAt };
 
-  const admission = deps.gate?.admit(delivery.endpointId);
+  const admission = await deps.gate?.admit(delivery.endpointId);
   if (admission && !admission.admitted) return { outcome: 'DEFERRED', retryAt: new Date(now.getTime() + (admission.retryAt - Date.now())) };
 
   const body = JSON.stringify({ type: delivery.type, timestamp: delivery.eventAt.toISOString(), data: delivery.payload });
