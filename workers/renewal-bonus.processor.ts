@@ -5,8 +5,7 @@ import {
   type RenewalBonusJobPayload,
   type RenewalBonusOutcome,
 } from '../src/domain/contracts/contracts.service.js';
-import { PermanentJobError } from '../src/domain/errors.js';
-import { isUuid } from '../src/domain/validation.js';
+import { jobSubject } from './job-payload.js';
 
 /** The queue of renewal-bonus jobs: one per contract extension, job id = outbox event id = renewal id (a released bonus: its own event id). */
 export const RENEWAL_BONUS_QUEUE_NAME = RENEWAL_BONUS_QUEUE;
@@ -16,15 +15,10 @@ export type RenewalBonusJob = RenewalBonusJobPayload;
 /**
  * Plain function, no BullMQ: the worker wiring calls it with the job's data,
  * tests call it directly. Grants the bonus of one renewal exactly once (a
- * retried, duplicated or raced job is a no-op); a bonus released after a hold
- * comes with the id of its own outbox event (`eventId`). Throws PermanentJobError when
+ * retried, duplicated or raced job is a no-op). Throws PermanentJobError when
  * the payload is malformed or the renewal does not exist: retrying cannot help.
  */
 export async function processRenewalBonus(payload: RenewalBonusJob, deps: ServiceDeps): Promise<RenewalBonusOutcome> {
-  const { renewalId, eventId } = (payload as Partial<RenewalBonusJob> | null) ?? {};
-  if (typeof renewalId !== 'string') throw new PermanentJobError('renewal-bonus job without a renewalId');
-  if (eventId !== undefined && (typeof eventId !== 'string' || !isUuid(eventId))) {
-    throw new PermanentJobError('renewal-bonus job with a malformed eventId');
-  }
-  return grantRenewalBonus(deps, renewalId, eventId?.toLowerCase());
+  const renewal = jobSubject(payload, 'renewalId', RENEWAL_BONUS_QUEUE);
+  return grantRenewalBonus(deps, renewal.id, renewal.eventId);
 }

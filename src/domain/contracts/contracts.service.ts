@@ -12,7 +12,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, recordOutboxEventsSql } from '../outbox/outbox.service.js';
+import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import { consumeLots, postEntry, type LockedMember } from '../points/ledger.js';
@@ -460,21 +460,13 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, ev
  * grants it at most once. Returns the events to publish after commit.
  */
 export async function releaseHeldRenewalBonuses(tx: Tx | RawSql, memberId: string): Promise<CommittedOutboxEvent[]> {
-  return tx.$queryRaw<CommittedOutboxEvent[]>`
-    WITH released AS (
-      UPDATE contract_renewals r SET bonus_held_at = NULL, bonus_points = NULL, bonus_decision_note = NULL
-      FROM contracts c
-      WHERE c.id = r.contract_id AND c.member_id = ${memberId}::uuid
-        AND r.bonus_held_at IS NOT NULL AND r.bonus_granted_at IS NULL AND r.clawed_back_at IS NULL
-      RETURNING r.id),
-    jobs AS (SELECT gen_random_uuid() AS id, id AS renewal_id FROM released),
-    ${recordOutboxEventsSql(
-      'recorded',
-      RENEWAL_BONUS_QUEUE,
-      RENEWAL_BONUS_JOB,
-      Prisma.sql`SELECT id, jsonb_build_object('renewalId', renewal_id::text, 'eventId', id::text) AS payload FROM jobs`,
-    )}
-    SELECT * FROM recorded`;
+  const released = Prisma.sql`
+    UPDATE contract_renewals r SET bonus_held_at = NULL, bonus_points = NULL, bonus_decision_note = NULL
+    FROM contracts c
+    WHERE c.id = r.contract_id AND c.member_id = ${memberId}::uuid
+      AND r.bonus_held_at IS NOT NULL AND r.bonus_granted_at IS NULL AND r.clawed_back_at IS NULL
+    RETURNING r.id`;
+  return requeueReleased(tx, released, { queue: RENEWAL_BONUS_QUEUE, jobName: RENEWAL_BONUS_JOB, subjectKey: 'renewalId' });
 }
 
 /**

@@ -44,17 +44,33 @@ export async function recordOutboxEvent(tx: Tx, event: OutboxEventInput): Promis
   return row.id;
 }
 
+/** A queue job of a subject (a failure, a renewal) whose first job is done: how its payload names the subject. */
+export interface RequeuedJob {
+  queue: OutboxQueue;
+  jobName: string;
+  /** The payload key of the subject's id (`failureId`, `renewalId`). */
+  subjectKey: string;
+}
+
 /**
- * A CTE named `name` for a statement that records, with the change it
- * announces, one event per row of `source` (columns `id` uuid, the event and
- * job id, and `payload` jsonb); it returns the events as committed (`id`,
- * `queue`, `jobName`, `payload`), ready for `publishOutboxEvents`.
+ * Runs `released` — an UPDATE that returns the `id` of each subject it
+ * released (held grants going back to their job) — and, in the same
+ * statement, records one new job per subject: a new event id (the subject's
+ * first event, id = subject id, is completed), carried in the payload as
+ * `eventId` so the job completes this event. Returns the events as committed,
+ * for `publishOutboxEvents` after commit.
  */
-export function recordOutboxEventsSql(name: string, queue: OutboxQueue, jobName: string, source: Prisma.Sql): Prisma.Sql {
-  return Prisma.sql`${Prisma.raw(name)} AS (
-    INSERT INTO outbox_events (id, queue, job_name, payload)
-    SELECT source.id, ${queue}::text, ${jobName}::text, source.payload FROM (${source}) AS source
-    RETURNING id::text, queue, job_name AS "jobName", payload)`;
+export async function requeueReleased(tx: Tx | RawSql, released: Prisma.Sql, job: RequeuedJob): Promise<CommittedOutboxEvent[]> {
+  return tx.$queryRaw<CommittedOutboxEvent[]>`
+    WITH released AS (${released}),
+    jobs AS (SELECT gen_random_uuid() AS id, id AS subject_id FROM released),
+    recorded AS (
+      INSERT INTO outbox_events (id, queue, job_name, payload)
+      SELECT id, ${job.queue}::text, ${job.jobName}::text,
+             jsonb_build_object(${job.subjectKey}::text, subject_id::text, 'eventId', id::text)
+      FROM jobs
+      RETURNING id::text, queue, job_name AS "jobName", payload)
+    SELECT * FROM recorded`;
 }
 
 /**

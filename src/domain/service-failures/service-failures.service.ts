@@ -16,7 +16,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
-import { completeOutboxEvent, publishOutboxEvents, recordOutboxEventsSql } from '../outbox/outbox.service.js';
+import { completeOutboxEvent, publishOutboxEvents, requeueReleased } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
@@ -349,36 +349,21 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       memberStatus: failure.memberStatus,
       capUsed: history!.capUsed,
     });
-    if (decision.status === 'NOT_ELIGIBLE') {
+    if (decision.status !== 'COMPENSATED') {
       await decideAndComplete(tx, failure.id, eventId, now, {
-        status: 'NOT_ELIGIBLE',
+        status: decision.status,
         repeatIndex,
         amount: decision.amount?.toFixed(2),
-        decisionNote: decision.reason,
-        decidedAt: now,
+        decisionNote: decision.status === 'NEEDS_REVIEW' ? undefined : decision.reason,
+        decidedAt: decision.status === 'NOT_ELIGIBLE' ? now : undefined,
+        reviewReason: decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : undefined,
       });
-      return { outcome: 'NOT_ELIGIBLE', failureId, reason: decision.reason };
+      if (decision.status === 'NOT_ELIGIBLE') return { outcome: 'NOT_ELIGIBLE', failureId, reason: decision.reason };
+      const amount = decision.amount.toFixed(2);
+      if (decision.status === 'HELD') return { outcome: 'HELD', failureId, amount, repeatIndex, reason: decision.reason };
+      return { outcome: 'NEEDS_REVIEW', failureId, amount, repeatIndex };
     }
     const amount = decision.amount;
-    if (decision.status === 'HELD') {
-      await decideAndComplete(tx, failure.id, eventId, now, {
-        status: 'HELD',
-        repeatIndex,
-        amount: amount.toFixed(2),
-        decisionNote: decision.reason,
-      });
-      return { outcome: 'HELD', failureId, amount: amount.toFixed(2), repeatIndex, reason: decision.reason };
-    }
-    if (decision.status === 'NEEDS_REVIEW') {
-      await decideAndComplete(tx, failure.id, eventId, now, {
-        status: 'NEEDS_REVIEW',
-        repeatIndex,
-        amount: amount.toFixed(2),
-        reviewReason: decision.reviewReason,
-      });
-      return { outcome: 'NEEDS_REVIEW', failureId, amount: amount.toFixed(2), repeatIndex };
-    }
-
     const { voucher } = await issueVoucher(tx, {
       memberId: failure.memberId,
       kind: 'COMPENSATION',
@@ -473,19 +458,11 @@ async function decide(tx: Tx, failureId: string, data: Prisma.ServiceFailureUnch
  * most one voucher. Returns the events to publish after commit.
  */
 export async function releaseHeldCompensation(tx: Tx | RawSql, memberId: string): Promise<CommittedOutboxEvent[]> {
-  return tx.$queryRaw<CommittedOutboxEvent[]>`
-    WITH released AS (
-      UPDATE service_failures SET status = 'RECORDED', decision_note = NULL
-      WHERE member_id = ${memberId}::uuid AND status = 'HELD'
-      RETURNING id),
-    jobs AS (SELECT gen_random_uuid() AS id, id AS failure_id FROM released),
-    ${recordOutboxEventsSql(
-      'recorded',
-      COMPENSATION_QUEUE,
-      COMPENSATION_JOB,
-      Prisma.sql`SELECT id, jsonb_build_object('failureId', failure_id::text, 'eventId', id::text) AS payload FROM jobs`,
-    )}
-    SELECT * FROM recorded`;
+  const released = Prisma.sql`
+    UPDATE service_failures SET status = 'RECORDED', decision_note = NULL
+    WHERE member_id = ${memberId}::uuid AND status = 'HELD'
+    RETURNING id`;
+  return requeueReleased(tx, released, { queue: COMPENSATION_QUEUE, jobName: COMPENSATION_JOB, subjectKey: 'failureId' });
 }
 
 /**
