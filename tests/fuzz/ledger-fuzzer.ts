@@ -35,6 +35,7 @@ import {
   refundOp,
   rejectOp,
   rewardOp,
+  statusOp,
   SUPERVISOR,
   BILLING,
   type LedgerSystem,
@@ -69,6 +70,7 @@ export type PointStep =
   | { t: 'extend'; m: number; term: 12 | 24; job: boolean }
   | { t: 'bonusJob'; r: number }
   | { t: 'reward'; m: number }
+  | { t: 'status'; m: number; status: 'ACTIVE' | 'PASSIVE' | 'SUSPENDED' | 'CLOSED' }
   | { t: 'voucher'; v: number; as: number | null; cents: number };
 
 export type Step =
@@ -161,6 +163,20 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('bonusJob' as const), r: fc.nat({ max: 20 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reward' as const), m: member }) },
   {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('status' as const),
+      m: member,
+      // Suspensions and reactivations most; closing (which ends most of what a member can do) rarely.
+      status: fc.oneof(
+        { weight: 4, arbitrary: fc.constant('SUSPENDED' as const) },
+        { weight: 4, arbitrary: fc.constant('ACTIVE' as const) },
+        { weight: 1, arbitrary: fc.constant('PASSIVE' as const) },
+        { weight: 1, arbitrary: fc.constant('CLOSED' as const) },
+      ),
+    }),
+  },
+  {
     weight: 2,
     arbitrary: fc.record({
       t: fc.constant('voucher' as const),
@@ -251,7 +267,9 @@ class ScenarioRun {
   /** Counts outcomes per kind of operation: what a run actually exercised. */
   private count(op: Op, outcome: Outcome, how = ''): void {
     const kind = op.label.split(' ')[0]!;
-    const result = outcome.ok ? (outcome.value.replayed === true ? 'replayed' : 'ok') : outcome.code;
+    // A job's own outcome (GRANTED, HELD, ALREADY_DONE, …) says more than `ok`.
+    const done = outcome.ok && typeof outcome.value.outcome === 'string' ? outcome.value.outcome : 'ok';
+    const result = outcome.ok ? (outcome.value.replayed === true ? 'replayed' : done) : outcome.code;
     const name = `${kind}${how} ${result}`;
     this.tally.set(name, (this.tally.get(name) ?? 0) + 1);
   }
@@ -333,6 +351,8 @@ class ScenarioRun {
       }
       case 'reward':
         return rewardOp(w, s.m, this.nextKey());
+      case 'status':
+        return statusOp(w, s.m, s.status);
       case 'voucher': {
         if (w.vouchers.length === 0) return null;
         const index = s.v % w.vouchers.length;
@@ -468,6 +488,12 @@ class ScenarioRun {
   }
 }
 
+/** How a renewal's bonus reads, in the database and in the model alike. */
+function renewalLine(granted: boolean, held: boolean, points: number | null): string {
+  if (granted) return `granted ${points}`;
+  return held ? `held ${points}` : 'pending';
+}
+
 function describe(outcome: Outcome): string {
   if (!outcome.ok) return `${outcome.code}${outcome.detail && outcome.code !== 'UNEXPECTED' ? ` (${outcome.detail})` : ''}`;
   const { member: _m, voucher: _v, voucherCode: _c, ...rest } = outcome.value;
@@ -554,8 +580,9 @@ async function readDatabase(prisma: PrismaClient, world: World, now: number, key
         SELECT code, member_id::text, kind::text, amount::text, status::text, expires_at FROM vouchers WHERE member_id = ANY(${ids}::uuid[])`,
       prisma.$queryRaw<{ id: string; status: string }[]>`
         SELECT id::text, status::text FROM goodwill_gestures WHERE member_id = ANY(${ids}::uuid[])`,
-      prisma.$queryRaw<{ id: string; bonus_points: number | null; granted: boolean }[]>`
-        SELECT id::text, bonus_points, bonus_granted_at IS NOT NULL AS granted FROM contract_renewals
+      prisma.$queryRaw<{ id: string; bonus_points: number | null; granted: boolean; held: boolean }[]>`
+        SELECT id::text, bonus_points, bonus_granted_at IS NOT NULL AS granted, bonus_held_at IS NOT NULL AS held
+        FROM contract_renewals
         WHERE contract_id = ANY(${contractIds}::uuid[])`,
       prisma.$queryRaw<{ id: string; ends_at: Date }[]>`
         SELECT id::text, ends_at FROM contracts WHERE id = ANY(${contractIds}::uuid[])`,
@@ -611,7 +638,7 @@ async function readDatabase(prisma: PrismaClient, world: World, now: number, key
       })
       .sort(),
     gestures: gestures.map((g) => `${g.id} ${g.status}`).sort(),
-    renewals: renewals.map((r) => `${r.id} ${r.granted ? `granted ${r.bonus_points}` : 'pending'}`).sort(),
+    renewals: renewals.map((r) => `${r.id} ${renewalLine(r.granted, r.held, r.bonus_points)}`).sort(),
     contracts: contracts.map((c) => `${c.id} ends ${c.ends_at.toISOString()}`).sort(),
     records: records!.n,
     stock: reward?.stock ?? null,
@@ -682,7 +709,7 @@ function compare(db: Snapshot, world: World, now: number): string[] {
   compareLists(
     'renewals',
     db.renewals,
-    world.renewals.map((r) => `${r.id} ${r.granted ? `granted ${r.bonusPoints}` : 'pending'}`).sort(),
+    world.renewals.map((r) => `${r.id} ${renewalLine(r.granted, r.held, r.bonusPoints)}`).sort(),
     diffs,
   );
   compareLists('contracts', db.contracts, world.contracts.map((c) => `${c.id} ends ${new Date(c.endsAt).toISOString()}`).sort(), diffs);

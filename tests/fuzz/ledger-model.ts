@@ -67,9 +67,11 @@ export interface OrderModel {
   lot: number | null;
 }
 
+export type MemberStatusModel = 'ACTIVE' | 'PASSIVE' | 'SUSPENDED' | 'CLOSED';
+
 export interface MemberModel {
   id: string;
-  status: 'ACTIVE' | 'PASSIVE';
+  status: MemberStatusModel;
   tier: TierName;
   tierSince: number;
   lastActivityAt: number;
@@ -92,7 +94,10 @@ export interface RenewalModel {
   member: number;
   sequence: number;
   termMonths: number;
+  /** Decided: granted, or no points (bonusPoints 0). */
   granted: boolean;
+  /** Held because the member was suspended when its job ran (bonusPoints: what the policy computed then). */
+  held: boolean;
   bonusPoints: number | null;
 }
 
@@ -267,6 +272,32 @@ export function reviewTier(member: MemberModel, now: number): 'RETAINED' | 'DOWN
   if (!kept) member.tier = TIERS[rank(member.tier) - 1]!;
   member.tierSince = now;
   return kept ? 'RETAINED' : 'DOWNGRADE';
+}
+
+/**
+ * What a member's status lets through, as DESIGN.md says it (written out here,
+ * not taken from the code): a SUSPENDED member neither earns nor spends nor
+ * receives goodwill, and their renewal bonus is held; a CLOSED member receives
+ * nothing (no credit, no extension, no bonus); debits that correct the ledger
+ * (refunds, an admin's debit) go through whatever the status.
+ */
+export const mayEarnOrSpend = (member: MemberModel) => member.status !== 'SUSPENDED' && member.status !== 'CLOSED';
+export const mayReceive = (member: MemberModel) => member.status !== 'CLOSED';
+
+/**
+ * A supervisor's status change: leaving SUSPENDED for ACTIVE or PASSIVE puts
+ * the member's held renewal bonuses back to pending (their jobs grant them,
+ * computed again); entering CLOSED declines them (no points).
+ */
+export function changeStatus(world: World, member: number, to: MemberStatusModel): void {
+  const m = world.members[member]!;
+  const from = m.status;
+  m.status = to;
+  if (from === to) return;
+  for (const renewal of world.renewals.filter((r) => r.member === member && r.held)) {
+    if (to === 'CLOSED') Object.assign(renewal, { held: false, granted: true, bonusPoints: 0 });
+    else if (from === 'SUSPENDED' && to !== 'SUSPENDED') Object.assign(renewal, { held: false, bonusPoints: null });
+  }
 }
 
 /** No activity for the program's passive period: PASSIVE. */

@@ -9,6 +9,7 @@ import {
   VoucherNotRedeemableError,
 } from '../../src/domain/errors.js';
 import { approveGoodwill, issueGoodwill, rejectGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
+import { updateMember } from '../../src/domain/members/members.service.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
@@ -19,7 +20,10 @@ import {
   grantedThisMonth,
   hasRoomFor,
   MAX_POINTS,
+  changeStatus,
   markPassive,
+  mayEarnOrSpend,
+  mayReceive,
   orderPoints,
   plusDays,
   plusMonths,
@@ -35,6 +39,7 @@ import {
   type ContractModel,
   type GestureModel,
   type MemberModel,
+  type MemberStatusModel,
   type World,
 } from './ledger-model.js';
 
@@ -58,6 +63,7 @@ export interface LedgerSystem {
   redeemReward: typeof redeemReward;
   redeemVoucher: typeof redeemVoucher;
   processMaintenance: typeof processMaintenance;
+  updateMember: typeof updateMember;
 }
 
 export const realSystem: LedgerSystem = {
@@ -73,6 +79,7 @@ export const realSystem: LedgerSystem = {
   redeemReward,
   redeemVoucher,
   processMaintenance,
+  updateMember,
 };
 
 export const STOREFRONT: Caller = {
@@ -223,6 +230,7 @@ export function earnOp(world: World, p: EarnParams, key: string): Op {
     predict: (w, now, actual) =>
       once(w, `earnPoints:${memberId}`, key, p, actual, () => {
         const m = draft(w, p.member);
+        if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         const points = p.explicit ?? orderPoints(p.cents, m.tier);
         if (points > MAX_POINTS) return fail('VALIDATION', m.orders.some((o) => o.ref === p.orderRef) ? 'orderRef' : 'orderTotal');
@@ -256,6 +264,7 @@ export function redeemOp(world: World, member: number, points: number, key: stri
     predict: (w, now, actual) =>
       once(w, `redeemPoints:${memberId}`, key, { points }, actual, () => {
         const m = draft(w, member);
+        if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         if (m.available < points) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
         takeLots(m, points, now);
@@ -278,6 +287,7 @@ export function adjustOp(world: World, member: number, points: number, key: stri
     predict: (w, now, actual) =>
       once(w, `adjustPoints:${memberId}`, key, { points }, actual, () => {
         const m = draft(w, member);
+        if (points > 0 && !mayReceive(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         if (points < 0) {
           if (m.available < -points) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
@@ -399,6 +409,7 @@ export function goodwillOp(world: World, p: GoodwillParams, key: string): Op {
     predict: (w, now, actual) =>
       once(w, `issueGoodwill:${agent.id}`, key, p, actual, () => {
         const m = draft(w, p.member);
+        if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         const moneyCents = p.value; // points × 0.01: a point is worth a cent
         const points = p.kind === 'POINTS' ? p.value : null;
@@ -445,6 +456,7 @@ export function approveOp(world: World, gestureIndex: number, key: string, note:
         const gesture = w.gestures.find((g) => g.id === id)!;
         if (gesture.status !== 'PENDING_APPROVAL') return fail('GOODWILL_NOT_PENDING');
         const m = draft(w, gesture.member);
+        if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         if (!grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null)) return fail('VALIDATION', 'points');
         gesture.status = 'GRANTED';
@@ -495,6 +507,7 @@ export function extendOp(world: World, member: number, termMonths: 12 | 24, key:
         const contract = w.contracts[member]!;
         const refusal = extensionRefusal(contract, now);
         if (refusal) return fail(refusal);
+        if (!mayReceive(w.members[member]!)) return fail('VALIDATION', 'contractId');
         contract.renewals += 1;
         contract.endsAt = plusMonths(contract.endsAt, termMonths);
         w.renewals.push({
@@ -503,6 +516,7 @@ export function extendOp(world: World, member: number, termMonths: 12 | 24, key:
           sequence: contract.renewals,
           termMonths,
           granted: false,
+          held: false,
           bonusPoints: null,
         });
         return ok({ contractId });
@@ -519,10 +533,18 @@ export function bonusJobOp(renewalId: string, label: string): Op {
     run: (system, deps) => attempt(() => system.processRenewalBonus({ renewalId }, deps)),
     predict: (w, now) => {
       const renewal = w.renewals.find((r) => r.id === renewalId)!;
-      if (renewal.granted) return ok({ outcome: 'ALREADY_DONE', points: 0 });
+      if (renewal.granted || renewal.held) return ok({ outcome: 'ALREADY_DONE', points: 0 });
       const m = draft(w, renewal.member);
       settle(m, now);
-      const points = renewalBonus(m.tier, renewal.termMonths, renewal.sequence - 1);
+      const points = mayReceive(m) ? renewalBonus(m.tier, renewal.termMonths, renewal.sequence - 1) : 0;
+      if (!mayEarnOrSpend(m) && points > 0) {
+        // Suspended: kept, not granted, until a supervisor reactivates the member (or closes them).
+        renewal.held = true;
+        renewal.bonusPoints = points;
+        // The job's ledger frame settled the member's due lots before it held the bonus.
+        w.members[renewal.member] = m;
+        return ok({ outcome: 'HELD', points });
+      }
       // Past the balance limit the job fails and the renewal stays pending.
       if (!hasRoomFor(m, points)) return fail('VALIDATION', 'points');
       if (points > 0) {
@@ -536,6 +558,24 @@ export function bonusJobOp(renewalId: string, label: string): Op {
       w.members[renewal.member] = m;
       w.effects[renewalId] = points > 0 ? 1 : 0;
       return ok({ outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Member status
+
+/** A supervisor changes a member's status; held renewal bonuses are released or declined with it. */
+export function statusOp(world: World, member: number, status: MemberStatusModel): Op {
+  const memberId = world.members[member]!.id;
+  return {
+    label: `status of m${member} → ${status}`,
+    keyed: false,
+    run: (system, deps) =>
+      attempt(async () => ({ status: (await system.updateMember(deps, { id: memberId, status }, SUPERVISOR)).status })),
+    predict: (w) => {
+      changeStatus(w, member, status);
+      return ok({ status });
     },
   };
 }
@@ -557,6 +597,7 @@ export function rewardOp(world: World, member: number, key: string): Op {
     predict: (w, now, actual) =>
       once(w, `redeemReward:${memberId}`, key, { rewardId }, actual, () => {
         const m = draft(w, member);
+        if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         const { pointsCost, voucherCents } = w.reward;
         if (w.reward.stock === 0) return fail('REWARD_UNAVAILABLE', 'OUT_OF_STOCK');

@@ -10,7 +10,7 @@ const settings = fuzzSettings();
 
 describe('ledger fuzzer', () => {
   it(
-    'after random earns, redemptions, refunds, adjustments, goodwill, renewals, vouchers, clock moves, retries and races the database holds what the model says',
+    'after random earns, redemptions, refunds, adjustments, goodwill, renewals, vouchers, suspensions and reactivations, clock moves, retries and races the database holds what the model says',
     async () => {
       // The seed is printed before the first run, and again when the test fails without the
       // fuzzer's report (its timeout, an exception outside the property): a failure is always replayable.
