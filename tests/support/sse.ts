@@ -28,8 +28,11 @@ export function subscriptionRequest(query: string, variables: Record<string, unk
   return { method: 'POST', headers, body: JSON.stringify({ query, variables }) };
 }
 
-/** Reads a subscription's SSE response; throws unless the server answered with an event stream. */
-export function readSse(response: Response): SseSubscription {
+/**
+ * Reads a subscription's SSE response; throws unless the server answered with an event stream.
+ * `onResult` sees each result as it arrives (the live-status bench times them).
+ */
+export function readSse(response: Response, onResult?: (result: GraphQLResponse) => void): SseSubscription {
   if (!response.body || !String(response.headers.get('content-type')).startsWith('text/event-stream')) {
     throw new Error(`expected an event stream, got ${response.status} ${response.headers.get('content-type')}`);
   }
@@ -59,8 +62,11 @@ export function readSse(response: Response): SseSubscription {
             .map((line) => line.slice(5).trim())
             .join('\n');
           if (event === 'complete') completed = true;
-          else if (data) results.push(JSON.parse(data) as GraphQLResponse);
-          else if (lines.every((line) => line.startsWith(':'))) pings += 1;
+          else if (data) {
+            const result = JSON.parse(data) as GraphQLResponse;
+            results.push(result);
+            onResult?.(result);
+          } else if (lines.every((line) => line.startsWith(':'))) pings += 1;
         }
       }
     } catch {
