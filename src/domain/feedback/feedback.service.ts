@@ -1,4 +1,5 @@
-import type { Feedback, ServiceChannel } from '../../generated/prisma/client.js';
+import { randomUUID } from 'node:crypto';
+import { Prisma, type Feedback, type ServiceChannel } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
@@ -42,7 +43,11 @@ export interface SubmitFeedbackInput {
  * Records an NPS answer and/or a CSAT score. Members submit their own feedback
  * only; staff and storefront keys submit on a member's behalf. Everything is
  * validated before anything is written (and CHECK constraints refuse
- * out-of-range scores besides).
+ * out-of-range scores besides). An NPS answer keeps the member's NPS answer
+ * before it (`previous_nps`, by time then id; detractor → promoter conversion
+ * reads it): written under the member's row lock, so answers of one member are
+ * written one at a time, and an answer dated before a later one becomes that
+ * one's previous answer in the same transaction.
  */
 export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<Feedback> {
   assertMayCall(caller, 'submitFeedback');
@@ -67,7 +72,31 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
       throw new ValidationError('caseId', 'must be a case of this member');
     }
   }
-  return deps.prisma.feedback.create({
-    data: { memberId, nps, csat, caseId, comment, channel, createdAt: nowOf(deps) },
+  const id = randomUUID();
+  const createdAt = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    // The member's answers are written one at a time, so each knows the one before it.
+    await tx.$queryRaw`SELECT 1 FROM members WHERE id = ${memberId}::uuid FOR NO KEY UPDATE`;
+    await tx.$executeRaw`
+      INSERT INTO feedback (id, member_id, nps, previous_nps, csat, case_id, comment, channel, created_at)
+      SELECT ${id}::uuid, ${memberId}::uuid, ${nps}::int,
+             CASE WHEN ${nps}::int IS NOT NULL THEN (${previousAnswer(memberId, createdAt, id)}) END,
+             ${csat}::int, ${caseId}::uuid, ${comment}::text, ${channel}::"ServiceChannel", ${createdAt}::timestamptz`;
+    if (nps !== null) {
+      // An answer dated before a later one (clocks of two systems) becomes that one's previous answer.
+      await tx.$executeRaw`
+        UPDATE feedback SET previous_nps = ${nps}::int
+        WHERE id = (SELECT id FROM feedback
+                    WHERE member_id = ${memberId}::uuid AND nps IS NOT NULL AND (created_at, id) > (${createdAt}::timestamptz, ${id}::uuid)
+                    ORDER BY created_at, id LIMIT 1)`;
+    }
+    return tx.feedback.findUniqueOrThrow({ where: { id } });
   });
+}
+
+/** The NPS of the member's latest answer before (created_at, id) = (at, id), in that order. */
+function previousAnswer(memberId: string, at: Date, id: string): Prisma.Sql {
+  return Prisma.sql`SELECT nps FROM feedback
+    WHERE member_id = ${memberId}::uuid AND nps IS NOT NULL AND (created_at, id) < (${at}::timestamptz, ${id}::uuid)
+    ORDER BY created_at DESC, id DESC LIMIT 1`;
 }
