@@ -129,3 +129,55 @@ export function rawSql(prisma: PrismaClient): RawSql {
   }
   return runner;
 }
+
+/**
+ * Runs read-only `work` on up to `connections` connections of the pool at once, all of them
+ * seeing one snapshot: the first opens a REPEATABLE READ READ ONLY transaction and exports its
+ * snapshot, the others import it (`SET TRANSACTION SNAPSHOT`), so statements spread over them
+ * agree as if they ran in one transaction. `work` gets one `RawSql` per connection it got (at least
+ * one; more only while the pool has connections to spare). Bounded like
+ * `sqlTransaction` (statement and idle timeouts). A client not made by `createPrisma` runs
+ * everything in one Prisma transaction (one runner).
+ */
+export async function readOnlySnapshot<T>(
+  prisma: PrismaClient,
+  connections: number,
+  work: (runners: readonly RawSql[]) => Promise<T>,
+): Promise<T> {
+  const pool = poolOf(prisma);
+  if (!pool) {
+    return prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`;
+      return work([tx]);
+    });
+  }
+  const begin = `${BEGIN.replace('BEGIN', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')}`;
+  const clients: pg.PoolClient[] = [];
+  const broken = new Map<pg.PoolClient, Error>();
+  try {
+    const first = await pool.connect();
+    clients.push(first);
+    await first.query(begin);
+    const { rows } = await first.query<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot');
+    const snapshot = rows[0]!.snapshot;
+    // A snapshot id is PostgreSQL's own text ("0000000A-0000001B-1"): quoted as a literal, never a client's input.
+    // Only connections the pool has to spare: several requests each holding one and waiting for
+    // more must not starve the pool (and the hot paths on it).
+    const spare = () => pool.waitingCount === 0 && (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10));
+    for (let i = 1; i < connections && spare(); i++) {
+      const client = await pool.connect();
+      clients.push(client);
+      await client.query(`${begin}; SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    }
+    const result = await work(clients.map((client) => new PgRunner(client)));
+    for (const client of clients) await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    for (const client of clients) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => broken.set(client, rollbackError));
+    }
+    throw error;
+  } finally {
+    for (const client of clients) client.release(broken.get(client));
+  }
+}

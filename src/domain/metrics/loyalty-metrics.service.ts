@@ -2,7 +2,7 @@ import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { GoodwillReason, MemberStatus, ServiceFailureType, VoucherKind, type ServiceChannel } from '../../generated/prisma/enums.js';
-import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import { readOnlySnapshot, type RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps } from '../deps.js';
 import { serviceChannel } from '../feedback/service-cases.service.js';
@@ -127,16 +127,20 @@ const VOUCHER_KINDS = Object.values(VoucherKind);
 const MEMBER_STATUSES = Object.values(MemberStatus);
 
 interface Query {
-  tx: RawSql;
   period: Period;
   /** from, the inner bounds, to: bucket i is [bounds[i-1], bounds[i]). */
   bounds: Date[];
-  /** The whole period, then each bucket (when there is more than one). */
-  starts: Date[];
-  ends: Date[];
+  /** More than one bucket: per-member figures are counted for the whole period and for each bucket. */
+  series: boolean;
   channel: ServiceChannel | null;
   followUp: Prisma.Sql;
 }
+
+const within = (q: Query, column: Prisma.Sql) =>
+  Prisma.sql`${column} >= ${q.period.from}::timestamptz AND ${column} < ${q.period.to}::timestamptz`;
+const bucketOf = (q: Query, column: Prisma.Sql) => Prisma.sql`width_bucket(${column}, ${q.bounds}::timestamptz[])`;
+/** The periods a time belongs to: 1 (the whole period) and, for a series, its bucket's (bucket + 1). */
+const periodsOf = (q: Query, column: Prisma.Sql) => (q.series ? Prisma.sql`ARRAY[1, ${bucketOf(q, column)} + 1]` : Prisma.sql`ARRAY[1]`);
 
 /** Feedback's channel: its own, else that of the case it is about. */
 function feedbackChannel(q: Query): { join: Prisma.Sql; where: Prisma.Sql } {
@@ -159,74 +163,68 @@ interface FeedbackRow {
   csatAnswers: number;
   satisfied: number;
   csatSum: number;
+  followUps: number;
+  converted: number;
 }
 
-function feedbackCounts(q: Query): PromiseLike<FeedbackRow[]> {
+/**
+ * Feedback given in each bucket: NPS and CSAT counts, and the NPS answers that follow a detractor
+ * answer of the same member (any channel, any time before: the answer's `previous_nps`, kept by
+ * submitFeedback), converted when they are promoters'.
+ */
+function feedbackCounts(db: RawSql, q: Query): PromiseLike<FeedbackRow[]> {
   const channel = feedbackChannel(q);
-  return q.tx.$queryRaw<FeedbackRow[]>`
-    SELECT width_bucket(f.created_at, ${q.bounds}::timestamptz[]) AS bucket,
+  return db.$queryRaw<FeedbackRow[]>`
+    SELECT ${bucketOf(q, Prisma.sql`f.created_at`)} AS bucket,
            count(f.nps)::int AS answers,
            count(*) FILTER (WHERE f.nps >= 9)::int AS promoters,
            count(*) FILTER (WHERE f.nps BETWEEN 7 AND 8)::int AS passives,
            count(*) FILTER (WHERE f.nps <= 6)::int AS detractors,
            count(f.csat)::int AS "csatAnswers",
            count(*) FILTER (WHERE f.csat >= 4)::int AS satisfied,
-           coalesce(sum(f.csat), 0)::int AS "csatSum"
+           coalesce(sum(f.csat), 0)::int AS "csatSum",
+           count(*) FILTER (WHERE f.previous_nps <= 6)::int AS "followUps",
+           count(*) FILTER (WHERE f.previous_nps <= 6 AND f.nps >= 9)::int AS converted
     FROM feedback f ${channel.join}
-    WHERE f.created_at >= ${q.period.from}::timestamptz AND f.created_at < ${q.period.to}::timestamptz ${channel.where}
+    WHERE ${within(q, Prisma.sql`f.created_at`)} ${channel.where}
     GROUP BY 1`;
 }
 
-/** NPS answers whose member's previous NPS answer (any channel, any time before) was a detractor's. */
-function conversionCounts(q: Query): PromiseLike<{ bucket: number; followUps: number; converted: number }[]> {
-  const channel = feedbackChannel(q);
-  return q.tx.$queryRaw`
-    SELECT width_bucket(f.created_at, ${q.bounds}::timestamptz[]) AS bucket,
-           count(*)::int AS "followUps",
-           count(*) FILTER (WHERE f.nps >= 9)::int AS converted
-    FROM feedback f ${channel.join}
-    CROSS JOIN LATERAL (
-      SELECT p.nps FROM feedback p
-      WHERE p.member_id = f.member_id AND p.nps IS NOT NULL AND (p.created_at, p.id) < (f.created_at, f.id)
-      ORDER BY p.created_at DESC, p.id DESC LIMIT 1) previous
-    WHERE f.created_at >= ${q.period.from}::timestamptz AND f.created_at < ${q.period.to}::timestamptz
-      AND f.nps IS NOT NULL AND previous.nps <= 6 ${channel.where}
-    GROUP BY 1`;
-}
+/** An interval in whole milliseconds (timestamps have millisecond precision; a double is exact enough to round back). */
+const milliseconds = (interval: Prisma.Sql) => Prisma.sql`round(date_part('epoch', ${interval}) * 1000)::bigint`;
 
 interface CaseRow {
   bucket: number;
-  cases: number;
+  resolved: number;
   firstContact: number;
-  totalMs: string;
-}
-
-/** Cases resolved in each bucket: on first contact or not, and the time from opening to resolution. */
-function resolutionCounts(q: Query): PromiseLike<CaseRow[]> {
-  return q.tx.$queryRaw<CaseRow[]>`
-    SELECT width_bucket(resolved_at, ${q.bounds}::timestamptz[]) AS bucket,
-           count(*)::int AS cases,
-           count(*) FILTER (WHERE resolved_on_first_contact)::int AS "firstContact",
-           coalesce(sum(extract(epoch FROM resolved_at - opened_at) * 1000), 0)::bigint::text AS "totalMs"
-    FROM service_cases
-    WHERE resolved_at >= ${q.period.from}::timestamptz AND resolved_at < ${q.period.to}::timestamptz ${caseChannel(q)}
-    GROUP BY 1`;
+  resolutionMs: string;
+  answered: number;
+  responseMs: string;
 }
 
 /**
- * Cases first answered in each bucket, and the time from opening to that answer. The first answer is
- * the first response recorded, or the resolution when none was (as the service-level targets count it).
+ * Cases resolved in each bucket (on first contact or not, time from opening to resolution) and
+ * cases first answered in each bucket (time from opening to the first answer: the first response
+ * recorded, or the resolution when none was, as the service-level targets count it). One scan of
+ * the cases either time places in the period; each row counts once per bucket it falls in.
  */
-function firstResponseCounts(q: Query): PromiseLike<CaseRow[]> {
-  return q.tx.$queryRaw<CaseRow[]>`
-    SELECT width_bucket(answered_at, ${q.bounds}::timestamptz[]) AS bucket,
-           count(*)::int AS cases, 0 AS "firstContact",
-           coalesce(sum(extract(epoch FROM answered_at - opened_at) * 1000), 0)::bigint::text AS "totalMs"
-    FROM (
-      SELECT coalesce(first_response_at, resolved_at) AS answered_at, opened_at FROM service_cases
-      WHERE (first_response_at >= ${q.period.from}::timestamptz AND first_response_at < ${q.period.to}::timestamptz
-          OR first_response_at IS NULL AND resolved_at >= ${q.period.from}::timestamptz AND resolved_at < ${q.period.to}::timestamptz)
-        ${caseChannel(q)}) answered
+function caseCounts(db: RawSql, q: Query): PromiseLike<CaseRow[]> {
+  return db.$queryRaw<CaseRow[]>`
+    WITH cases AS (
+      SELECT opened_at, resolved_at, resolved_on_first_contact, coalesce(first_response_at, resolved_at) AS answered_at
+      FROM service_cases
+      WHERE (${within(q, Prisma.sql`resolved_at`)} OR ${within(q, Prisma.sql`first_response_at`)}) ${caseChannel(q)}),
+    counted AS (
+      SELECT ${bucketOf(q, Prisma.sql`resolved_at`)} AS bucket, 1 AS resolved, resolved_on_first_contact AS first_contact,
+             ${milliseconds(Prisma.sql`resolved_at - opened_at`)} AS resolution_ms, 0 AS answered, 0::bigint AS response_ms
+      FROM cases WHERE ${within(q, Prisma.sql`resolved_at`)}
+      UNION ALL
+      SELECT ${bucketOf(q, Prisma.sql`answered_at`)}, 0, false, 0::bigint, 1, ${milliseconds(Prisma.sql`answered_at - opened_at`)}
+      FROM cases WHERE ${within(q, Prisma.sql`answered_at`)})
+    SELECT bucket, sum(resolved)::int AS resolved, count(*) FILTER (WHERE first_contact)::int AS "firstContact",
+           sum(resolution_ms)::bigint::text AS "resolutionMs", sum(answered)::int AS answered,
+           sum(response_ms)::bigint::text AS "responseMs"
+    FROM counted
     GROUP BY 1`;
 }
 
@@ -235,29 +233,35 @@ function firstResponseCounts(q: Query): PromiseLike<CaseRow[]> {
  * renewal's previous end (that term was renewed) or a contract's current end (not renewed, yet or
  * ever — cancelled contracts included); no term is both.
  */
-function renewalCounts(q: Query): PromiseLike<{ bucket: number; cameUp: number; renewed: number }[]> {
-  return q.tx.$queryRaw`
-    SELECT width_bucket(term.ends_at, ${q.bounds}::timestamptz[]) AS bucket,
+function renewalCounts(db: RawSql, q: Query): PromiseLike<{ bucket: number; cameUp: number; renewed: number }[]> {
+  return db.$queryRaw`
+    SELECT ${bucketOf(q, Prisma.sql`term.ends_at`)} AS bucket,
            count(*)::int AS "cameUp", count(*) FILTER (WHERE term.renewed)::int AS renewed
     FROM (
-      SELECT previous_ends_at AS ends_at, true AS renewed FROM contract_renewals
-      WHERE previous_ends_at >= ${q.period.from}::timestamptz AND previous_ends_at < ${q.period.to}::timestamptz
+      SELECT previous_ends_at AS ends_at, true AS renewed FROM contract_renewals WHERE ${within(q, Prisma.sql`previous_ends_at`)}
       UNION ALL
-      SELECT ends_at, false FROM contracts
-      WHERE ends_at >= ${q.period.from}::timestamptz AND ends_at < ${q.period.to}::timestamptz) term
+      SELECT ends_at, false FROM contracts WHERE ${within(q, Prisma.sql`ends_at`)}) term
     GROUP BY 1`;
 }
 
-/** Status changes up to the end of the period, by bucket (0: before it) and transition. */
+/**
+ * Status changes up to the end of the period by transition: those before it (bucket 0) in one
+ * count, those in it by bucket.
+ */
 function statusChangeCounts(
+  db: RawSql,
   q: Query,
 ): PromiseLike<{ bucket: number; fromStatus: MemberStatus | null; toStatus: MemberStatus; changes: number }[]> {
-  return q.tx.$queryRaw`
-    SELECT width_bucket(changed_at, ${q.bounds}::timestamptz[]) AS bucket,
-           from_status::text AS "fromStatus", to_status::text AS "toStatus", count(*)::int AS changes
-    FROM member_status_changes
-    WHERE changed_at < ${q.period.to}::timestamptz
-    GROUP BY 1, 2, 3`;
+  return db.$queryRaw`
+    SELECT bucket, from_status::text AS "fromStatus", to_status::text AS "toStatus", changes
+    FROM (
+      SELECT 0 AS bucket, from_status, to_status, count(*)::int AS changes
+      FROM member_status_changes WHERE changed_at < ${q.period.from}::timestamptz
+      GROUP BY from_status, to_status
+      UNION ALL
+      SELECT ${bucketOf(q, Prisma.sql`changed_at`)}, from_status, to_status, count(*)::int
+      FROM member_status_changes WHERE ${within(q, Prisma.sql`changed_at`)}
+      GROUP BY 1, 2, 3) counted`;
 }
 
 interface SpendRow {
@@ -267,88 +271,134 @@ interface SpendRow {
   value: string;
 }
 
-/** COMPENSATION vouchers issued in each bucket, by the type of the failure they compensate. */
-function compensationSpend(q: Query): PromiseLike<SpendRow[]> {
-  return q.tx.$queryRaw<SpendRow[]>`
-    SELECT width_bucket(v.issued_at, ${q.bounds}::timestamptz[]) AS bucket, f.type::text AS key,
-           count(*)::int AS count, coalesce(sum(v.amount), 0)::text AS value
-    FROM vouchers v JOIN service_failures f ON f.voucher_id = v.id
-    WHERE v.kind = 'COMPENSATION' AND v.issued_at >= ${q.period.from}::timestamptz AND v.issued_at < ${q.period.to}::timestamptz
-    GROUP BY 1, 2`;
-}
-
 /** Goodwill gestures granted in each bucket (at once, or when a supervisor approved them), by reason. */
-function goodwillSpend(q: Query): PromiseLike<SpendRow[]> {
-  return q.tx.$queryRaw<SpendRow[]>`
-    SELECT width_bucket(coalesce(decided_at, created_at), ${q.bounds}::timestamptz[]) AS bucket, reason::text AS key,
+function goodwillSpend(db: RawSql, q: Query): PromiseLike<SpendRow[]> {
+  return db.$queryRaw<SpendRow[]>`
+    SELECT ${bucketOf(q, Prisma.sql`coalesce(decided_at, created_at)`)} AS bucket, reason::text AS key,
            count(*)::int AS count, coalesce(sum(money_value), 0)::text AS value
     FROM goodwill_gestures
     WHERE status = 'GRANTED'
-      AND ((decided_at IS NULL AND created_at >= ${q.period.from}::timestamptz AND created_at < ${q.period.to}::timestamptz)
-        OR (decided_at >= ${q.period.from}::timestamptz AND decided_at < ${q.period.to}::timestamptz))
+      AND (decided_at IS NULL AND ${within(q, Prisma.sql`created_at`)} OR ${within(q, Prisma.sql`decided_at`)})
     GROUP BY 1, 2`;
 }
 
-/** Vouchers issued in each bucket by kind, and how many of them are redeemed now. */
-function voucherCounts(q: Query): PromiseLike<{ bucket: number; kind: VoucherKind; issued: number; redeemed: number }[]> {
-  return q.tx.$queryRaw`
-    SELECT width_bucket(issued_at, ${q.bounds}::timestamptz[]) AS bucket, kind::text,
-           count(*)::int AS issued, count(*) FILTER (WHERE status = 'REDEEMED')::int AS redeemed
-    FROM vouchers
-    WHERE issued_at >= ${q.period.from}::timestamptz AND issued_at < ${q.period.to}::timestamptz
-    GROUP BY 1, 2`;
+interface VoucherRow {
+  bucket: number;
+  kind: VoucherKind;
+  /** The type of the failure a COMPENSATION voucher compensates; null for the other kinds. */
+  failureType: ServiceFailureType | null;
+  issued: number;
+  redeemed: number;
+  value: string;
+}
+
+/** Vouchers issued in each bucket by kind (COMPENSATION ones by failure type), how many are redeemed now, and their value. */
+function voucherCounts(db: RawSql, q: Query): PromiseLike<VoucherRow[]> {
+  return db.$queryRaw<VoucherRow[]>`
+    SELECT ${bucketOf(q, Prisma.sql`v.issued_at`)} AS bucket, v.kind::text, f.type::text AS "failureType",
+           count(*)::int AS issued, count(*) FILTER (WHERE v.status = 'REDEEMED')::int AS redeemed,
+           coalesce(sum(v.amount), 0)::text AS value
+    FROM vouchers v LEFT JOIN service_failures f ON v.kind = 'COMPENSATION' AND f.voucher_id = v.id
+    WHERE ${within(q, Prisma.sql`v.issued_at`)}
+    GROUP BY 1, 2, 3`;
 }
 
 /**
  * Members with failures in each period, by one or more failures and whether any of them was
  * compensated; churned: turned PASSIVE or CLOSED, or cancelled a contract, after their first
- * failure in the period and at most followUpDays after their last.
+ * failure in the period and at most followUpDays after their last. The churn events are read once,
+ * by time (every one that can fall in a window), and matched to the members by a hash join.
  */
 function churnCounts(
+  db: RawSql,
   q: Query,
 ): PromiseLike<{ period: number; repeated: boolean; compensated: boolean; members: number; churned: number }[]> {
-  return q.tx.$queryRaw`
-    WITH p AS (SELECT * FROM unnest(${q.starts}::timestamptz[], ${q.ends}::timestamptz[]) WITH ORDINALITY AS p(a, b, idx)),
-    failed AS (
-      SELECT p.idx, f.member_id, min(f.occurred_at) AS first_at, max(f.occurred_at) + ${q.followUp} AS until,
+  return db.$queryRaw`
+    WITH failed AS (
+      SELECT period, f.member_id, min(f.occurred_at) AS first_at, max(f.occurred_at) + ${q.followUp} AS until,
              count(*) AS failures, bool_or(f.status = 'COMPENSATED') AS compensated
-      FROM service_failures f JOIN p ON f.occurred_at >= p.a AND f.occurred_at < p.b
-      WHERE f.occurred_at >= ${q.period.from}::timestamptz AND f.occurred_at < ${q.period.to}::timestamptz
-      GROUP BY p.idx, f.member_id)
-    SELECT idx::int AS period, failures >= 2 AS repeated, compensated, count(*)::int AS members,
-           count(*) FILTER (WHERE
-             EXISTS (SELECT 1 FROM member_status_changes s
-                     WHERE s.member_id = failed.member_id AND s.to_status IN ('PASSIVE', 'CLOSED')
-                       AND s.changed_at > failed.first_at AND s.changed_at <= failed.until)
-             OR EXISTS (SELECT 1 FROM contracts c
-                        WHERE c.member_id = failed.member_id
-                          AND c.cancelled_at > failed.first_at AND c.cancelled_at <= failed.until))::int AS churned
-    FROM failed
+      FROM service_failures f CROSS JOIN LATERAL unnest(${periodsOf(q, Prisma.sql`f.occurred_at`)}) AS period
+      WHERE ${within(q, Prisma.sql`f.occurred_at`)}
+      GROUP BY period, f.member_id),
+    churn AS (
+      SELECT member_id, changed_at AS at FROM member_status_changes
+      WHERE to_status IN ('PASSIVE', 'CLOSED')
+        AND changed_at > ${q.period.from}::timestamptz AND changed_at <= ${q.period.to}::timestamptz + ${q.followUp}
+      UNION ALL
+      SELECT member_id, cancelled_at FROM contracts
+      WHERE cancelled_at > ${q.period.from}::timestamptz AND cancelled_at <= ${q.period.to}::timestamptz + ${q.followUp}),
+    judged AS (
+      SELECT failed.period, failed.member_id, failed.failures, failed.compensated, bool_or(churn.at IS NOT NULL) AS churned
+      FROM failed LEFT JOIN churn
+        ON churn.member_id = failed.member_id AND churn.at > failed.first_at AND churn.at <= failed.until
+      GROUP BY 1, 2, 3, 4)
+    SELECT period, failures >= 2 AS repeated, compensated, count(*)::int AS members,
+           count(*) FILTER (WHERE churned)::int AS churned
+    FROM judged
     GROUP BY 1, 2, 3`;
 }
 
 /**
  * Members compensated in each period (a COMPENSATION voucher issued); recovered: an EARN entry
  * or a contract renewal after their first compensation in the period, at most followUpDays later.
+ * Each member's comebacks are read once, for the span of all their periods, then matched per period.
  */
-function recoveryCounts(q: Query): PromiseLike<{ period: number; members: number; recovered: number }[]> {
-  return q.tx.$queryRaw`
-    WITH p AS (SELECT * FROM unnest(${q.starts}::timestamptz[], ${q.ends}::timestamptz[]) WITH ORDINALITY AS p(a, b, idx)),
-    compensated AS (
-      SELECT p.idx, v.member_id, min(v.issued_at) AS at
-      FROM vouchers v JOIN p ON v.issued_at >= p.a AND v.issued_at < p.b
-      WHERE v.kind = 'COMPENSATION' AND v.issued_at >= ${q.period.from}::timestamptz AND v.issued_at < ${q.period.to}::timestamptz
-      GROUP BY p.idx, v.member_id)
-    SELECT idx::int AS period, count(*)::int AS members,
-           count(*) FILTER (WHERE
-             EXISTS (SELECT 1 FROM ledger_entries e
-                     WHERE e.member_id = c.member_id AND e.kind = 'EARN'
-                       AND e.created_at > c.at AND e.created_at <= c.at + ${q.followUp})
-             OR EXISTS (SELECT 1 FROM contracts k JOIN contract_renewals r ON r.contract_id = k.id
-                        WHERE k.member_id = c.member_id
-                          AND r.created_at > c.at AND r.created_at <= c.at + ${q.followUp}))::int AS recovered
-    FROM compensated c
+function recoveryCounts(db: RawSql, q: Query): PromiseLike<{ period: number; members: number; recovered: number }[]> {
+  return db.$queryRaw`
+    WITH compensated AS (
+      SELECT period, v.member_id, min(v.issued_at) AS at
+      FROM vouchers v CROSS JOIN LATERAL unnest(${periodsOf(q, Prisma.sql`v.issued_at`)}) AS period
+      WHERE v.kind = 'COMPENSATION' AND ${within(q, Prisma.sql`v.issued_at`)}
+      GROUP BY period, v.member_id),
+    spans AS (SELECT member_id, min(at) AS first_at, max(at) + ${q.followUp} AS until FROM compensated GROUP BY member_id),
+    comebacks AS (
+      SELECT s.member_id, e.created_at AS at
+      FROM spans s JOIN ledger_entries e ON e.member_id = s.member_id
+      WHERE e.kind = 'EARN' AND e.created_at > s.first_at AND e.created_at <= s.until
+      UNION ALL
+      SELECT s.member_id, r.created_at
+      FROM spans s JOIN contracts k ON k.member_id = s.member_id JOIN contract_renewals r ON r.contract_id = k.id
+      WHERE r.created_at > s.first_at AND r.created_at <= s.until),
+    judged AS (
+      SELECT c.period, c.member_id, bool_or(b.at IS NOT NULL) AS recovered
+      FROM compensated c LEFT JOIN comebacks b ON b.member_id = c.member_id AND b.at > c.at AND b.at <= c.at + ${q.followUp}
+      GROUP BY 1, 2)
+    SELECT period, count(*)::int AS members, count(*) FILTER (WHERE recovered)::int AS recovered
+    FROM judged
     GROUP BY 1`;
+}
+
+/** Connections one loyaltyMetrics request reads on at once (when the pool has them to spare). */
+const PARALLEL_QUERIES = 3;
+
+type Task<R> = (db: RawSql) => PromiseLike<R>;
+
+/**
+ * Runs the tasks on the runners, each runner taking the next task when it is done with one; the
+ * results in the tasks' order. After a failure no new task starts, and the first error is thrown
+ * once every running one has ended (no statement may outlive the snapshot's connections).
+ */
+async function inParallel<T extends readonly Task<unknown>[]>(
+  runners: readonly RawSql[],
+  tasks: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const results: unknown[] = new Array(tasks.length);
+  const failures: unknown[] = [];
+  let next = 0;
+  await Promise.all(
+    runners.map(async (db) => {
+      while (failures.length === 0 && next < tasks.length) {
+        const i = next++;
+        try {
+          results[i] = await tasks[i]!(db);
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    }),
+  );
+  if (failures.length > 0) throw failures[0];
+  return results as { -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> };
 }
 
 // ---------------------------------------------------------------------------
@@ -403,7 +453,8 @@ const percentOf = (numerator: number, denominator: number): Ratio => ({
  * failures (compensated or not), recovery after compensation and detractor → promoter conversion.
  * Every figure carries its numerator and denominator; docs/metrics.md defines each. `channel`
  * narrows what has a channel (cases and feedback) and nothing else. Read-only, from one snapshot
- * (REPEATABLE READ): the figures agree with each other. Supervisors and above (admin keys count
+ * (REPEATABLE READ) shared by up to PARALLEL_QUERIES connections that run the statements at once:
+ * the figures agree with each other. Supervisors and above (admin keys count
  * as admins).
  */
 export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInput, caller: Caller): Promise<LoyaltyMetrics> {
@@ -411,33 +462,35 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
   const { period, groupBy } = checkPeriod(input.from, input.to, input.groupBy ?? 'NONE');
   const channel = input.channel == null ? null : serviceChannel('channel', input.channel);
   const buckets = bucketsOf(period, groupBy);
-  const periods = buckets.length === 1 ? [period] : [period, ...buckets];
 
-  return sqlTransaction(deps.prisma, async (tx) => {
-    await tx.$executeRaw`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`;
-    const [program] = await tx.$queryRaw<{ hash: string }[]>`SELECT md5(settings::text) AS hash FROM program WHERE id = 1`;
-    const settings = program ? await settingsForHash(tx, program.hash) : DEFAULT_PROGRAM_SETTINGS;
+  return readOnlySnapshot(deps.prisma, PARALLEL_QUERIES, async (runners) => {
+    // Hash joins and sorts of a year of rows in memory, not in temporary files.
+    for (const runner of runners) await runner.$executeRaw`SET LOCAL work_mem = '64MB'`;
+    const [program] = await runners[0]!.$queryRaw<{ hash: string }[]>`SELECT md5(settings::text) AS hash FROM program WHERE id = 1`;
+    const settings = program ? await settingsForHash(runners[0]!, program.hash) : DEFAULT_PROGRAM_SETTINGS;
     const q: Query = {
-      tx,
       period,
       bounds: [period.from, ...buckets.map((bucket) => bucket.to)],
-      starts: periods.map((p) => p.from),
-      ends: periods.map((p) => p.to),
+      series: buckets.length > 1,
       channel,
       followUp: Prisma.sql`make_interval(days => ${settings.metrics.followUpDays}::int)`,
     };
-    // One after another on the transaction's connection (one snapshot).
-    const feedback = new BucketSums(await feedbackCounts(q), buckets.length);
-    const conversion = new BucketSums(await conversionCounts(q), buckets.length);
-    const resolved = new BucketSums(await resolutionCounts(q), buckets.length);
-    const responded = new BucketSums(await firstResponseCounts(q), buckets.length);
-    const renewals = new BucketSums(await renewalCounts(q), buckets.length);
-    const statusChanges = await statusChangeCounts(q);
-    const compensation = new BucketSums(await compensationSpend(q), buckets.length);
-    const goodwill = new BucketSums(await goodwillSpend(q), buckets.length);
-    const vouchers = new BucketSums(await voucherCounts(q), buckets.length);
-    const churn = await churnCounts(q);
-    const recovery = await recoveryCounts(q);
+    // The statements share out over the connections, the longest first: one snapshot, so they agree.
+    const [recovery, statusChanges, churn, feedbackRows, caseRows, renewalRows, voucherRows, goodwillRows] = await inParallel(runners, [
+      (db) => recoveryCounts(db, q),
+      (db) => statusChangeCounts(db, q),
+      (db) => churnCounts(db, q),
+      (db) => feedbackCounts(db, q),
+      (db) => caseCounts(db, q),
+      (db) => renewalCounts(db, q),
+      (db) => voucherCounts(db, q),
+      (db) => goodwillSpend(db, q),
+    ] as const);
+    const feedback = new BucketSums(feedbackRows, buckets.length);
+    const cases = new BucketSums(caseRows, buckets.length);
+    const renewals = new BucketSums(renewalRows, buckets.length);
+    const goodwill = new BucketSums(goodwillRows, buckets.length);
+    const vouchers = new BucketSums(voucherRows, buckets.length);
 
     /** Members by status at `at`: every change before it, counted in. */
     const membersAt = (bucketsIncluded: number, at: Date): MemberStatusFigure => {
@@ -457,7 +510,6 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
       const detractors = feedback.sum(bucket, 'detractors');
       const nps = percentOf(promoters - detractors, answers);
       const csat = percentOf(feedback.sum(bucket, 'satisfied'), feedback.sum(bucket, 'csatAnswers'));
-      const seconds = (rows: BucketSums<CaseRow>) => ratio(rows.sum(bucket, 'totalMs') / 1000, rows.sum(bucket, 'cases'));
       const churnGroup = (repeated: boolean): ChurnGroup => {
         const rows = churn.filter((row) => row.period === index && row.repeated === repeated);
         const of = (compensated: boolean | null) => {
@@ -495,12 +547,17 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
           mean: ratio(feedback.sum(bucket, 'csatSum'), feedback.sum(bucket, 'csatAnswers')),
           band: bandOf(csat.value, settings.metrics.csatBands),
         },
-        firstContactResolution: ratio(resolved.sum(bucket, 'firstContact'), resolved.sum(bucket, 'cases')),
-        timeToFirstResponse: seconds(responded),
-        timeToResolution: seconds(resolved),
+        firstContactResolution: ratio(cases.sum(bucket, 'firstContact'), cases.sum(bucket, 'resolved')),
+        timeToFirstResponse: ratio(cases.sum(bucket, 'responseMs') / 1000, cases.sum(bucket, 'answered')),
+        timeToResolution: ratio(cases.sum(bucket, 'resolutionMs') / 1000, cases.sum(bucket, 'resolved')),
         renewal: ratio(renewals.sum(bucket, 'renewed'), renewals.sum(bucket, 'cameUp')),
         members: membersAt(bucket === null ? buckets.length : bucket + 1, p.to),
-        compensation: spend(compensation.of(bucket), FAILURE_TYPES),
+        compensation: spend(
+          vouchers
+            .of(bucket)
+            .flatMap((row) => (row.kind === 'COMPENSATION' ? [{ ...row, key: row.failureType ?? '', count: row.issued }] : [])),
+          FAILURE_TYPES,
+        ),
         goodwill: spend(goodwill.of(bucket), GOODWILL_REASONS),
         voucherRedemption: {
           all: ratio(
@@ -511,7 +568,7 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
         },
         churnAfterFailure: { oneFailure: churnGroup(false), repeatedFailures: churnGroup(true) },
         recovery: ratio(recovered?.recovered ?? 0, recovered?.members ?? 0),
-        detractorConversion: ratio(conversion.sum(bucket, 'converted'), conversion.sum(bucket, 'followUps')),
+        detractorConversion: ratio(feedback.sum(bucket, 'converted'), feedback.sum(bucket, 'followUps')),
       };
     };
 
