@@ -341,15 +341,17 @@ function churnCounts(
 /**
  * Members compensated in each period (a COMPENSATION voucher issued); recovered: an EARN entry
  * or a contract renewal after their first compensation in the period, at most followUpDays later.
- * Each member's comebacks are read once, for the span of all their periods, then matched per period.
+ * Counted per member and bucket; the whole period follows from them, as a member's first
+ * compensation in the period is their first in the earliest bucket they were compensated in. Each
+ * member's comebacks are read once, for the span of all their buckets.
  */
 function recoveryCounts(db: RawSql, q: Query): PromiseLike<{ period: number; members: number; recovered: number }[]> {
   return db.$queryRaw`
     WITH compensated AS (
-      SELECT period, v.member_id, min(v.issued_at) AS at
-      FROM vouchers v CROSS JOIN LATERAL unnest(${periodsOf(q, Prisma.sql`v.issued_at`)}) AS period
+      SELECT ${bucketOf(q, Prisma.sql`v.issued_at`)} AS bucket, v.member_id, min(v.issued_at) AS at
+      FROM vouchers v
       WHERE v.kind = 'COMPENSATION' AND ${within(q, Prisma.sql`v.issued_at`)}
-      GROUP BY period, v.member_id),
+      GROUP BY 1, 2),
     spans AS (SELECT member_id, min(at) AS first_at, max(at) + ${q.followUp} AS until FROM compensated GROUP BY member_id),
     comebacks AS (
       SELECT s.member_id, e.created_at AS at
@@ -360,12 +362,16 @@ function recoveryCounts(db: RawSql, q: Query): PromiseLike<{ period: number; mem
       FROM spans s JOIN contracts k ON k.member_id = s.member_id JOIN contract_renewals r ON r.contract_id = k.id
       WHERE r.created_at > s.first_at AND r.created_at <= s.until),
     judged AS (
-      SELECT c.period, c.member_id, bool_or(b.at IS NOT NULL) AS recovered
+      SELECT c.bucket, c.member_id, bool_or(b.at IS NOT NULL) AS recovered,
+             c.bucket = min(c.bucket) OVER (PARTITION BY c.member_id) AS earliest
       FROM compensated c LEFT JOIN comebacks b ON b.member_id = c.member_id AND b.at > c.at AND b.at <= c.at + ${q.followUp}
-      GROUP BY 1, 2)
-    SELECT period, count(*)::int AS members, count(*) FILTER (WHERE recovered)::int AS recovered
+      GROUP BY c.bucket, c.member_id)
+    SELECT 1 AS period, count(*) FILTER (WHERE earliest)::int AS members, count(*) FILTER (WHERE earliest AND recovered)::int AS recovered
     FROM judged
-    GROUP BY 1`;
+    UNION ALL
+    SELECT bucket + 1, count(*)::int, count(*) FILTER (WHERE recovered)::int
+    FROM judged WHERE ${q.series}
+    GROUP BY bucket`;
 }
 
 /** Connections one loyaltyMetrics request reads on at once (when the pool has them to spare). */
