@@ -18,6 +18,8 @@ import { assertBenchDatabase, databaseUrl, dropDatabase, voucherCharsSql, vouche
  *   empty; `balance_after` is the running sum; the member's cached available /
  *   lifetime points and tier (with its UPGRADE history row) are what the
  *   entries say — `npm run cli -- check-ledger` finds no mismatch;
+ * - members enrolled over the four years before their first entry (each enrolment is in the
+ *   status history, written by its trigger);
  * - `vouchers` ISSUED REWARD vouchers per member (codes: `voucherCode(i, k)`),
  *   valid for 80 more days;
  * - nothing is due for maintenance (no lot to release or expire, no tier
@@ -47,7 +49,7 @@ export interface SeedResult {
   seconds: number;
 }
 
-const BULK_TABLES = ['members', 'ledger_entries', 'point_lots', 'point_orders', 'vouchers', 'tier_changes'];
+const BULK_TABLES = ['members', 'member_status_changes', 'ledger_entries', 'point_lots', 'point_orders', 'vouchers', 'tier_changes'];
 
 /** Creates (or recreates) a migrated bench database. */
 export async function createBenchDatabase(name: string): Promise<string> {
@@ -99,8 +101,8 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
          SELECT c.member_id, 'bench-' || c.i, 'bench-' || c.i || '@example.com', 'Bench Member ' || c.i,
                 (CASE WHEN q >= ${t.PLATINUM.threshold} THEN 'PLATINUM' WHEN q >= ${t.GOLD.threshold} THEN 'GOLD'
                       WHEN q >= ${t.SILVER.threshold} THEN 'SILVER' ELSE 'BRONZE' END)::"Tier",
-                now() - interval '20 days', now() - interval '340 days', now() - interval '30 days',
-                c.a * (${earns} - ${redeems}), 0, q, now() - interval '340 days', now()
+                now() - interval '20 days', now() - interval '340 days' - (c.i % 1461) * interval '1 day', now() - interval '30 days',
+                c.a * (${earns} - ${redeems}), 0, q, now() - interval '340 days' - (c.i % 1461) * interval '1 day', now()
          FROM seed_chunk c, LATERAL (SELECT c.a * ${earns} AS q) AS qualifying`,
       );
       // Entry by entry across members (p outer), as entries written over months interleave on disk.
