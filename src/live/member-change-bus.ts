@@ -24,6 +24,11 @@ export interface MemberChangeBus {
   events: MemberChangeEvents;
   /** Hears every change of one member, from any process; returns the unsubscribe. */
   listen(memberId: string, listener: MemberChangeListener): () => void;
+  /**
+   * Called when this process hears changes again after it lost the channel (Redis restarted, the
+   * connection dropped): what was published meanwhile is lost, so streams read the status afresh.
+   */
+  onResync(listener: () => void): void;
   /** Resolves once this process hears changes published elsewhere (at once without Redis or without listening). */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -75,8 +80,10 @@ export function createMemberChangeBus(deps: {
     };
   };
 
+  const resyncListeners: (() => void)[] = [];
+  const onResync = (listener: () => void) => void resyncListeners.push(listener);
   if (!deps.redis) {
-    return { events: { changed: dispatch }, listen, ready: Promise.resolve(), close: async () => undefined };
+    return { events: { changed: dispatch }, listen, onResync, ready: Promise.resolve(), close: async () => undefined };
   }
 
   const { client, prefix } = deps.redis;
@@ -91,10 +98,16 @@ export function createMemberChangeBus(deps: {
       });
     }
   };
-  if (!deps.listen) return { events: { changed: publish }, listen, ready: Promise.resolve(), close: async () => undefined };
+  if (!deps.listen) return { events: { changed: publish }, listen, onResync, ready: Promise.resolve(), close: async () => undefined };
 
   // Changes made here come back through Redis like everyone else's: one path, no double delivery.
-  const subscriber = client.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  const subscriber = client.duplicate({
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    connectionName: `${channel}:listener`,
+  });
+  let subscribedBefore = false;
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let closing = false;
@@ -108,7 +121,11 @@ export function createMemberChangeBus(deps: {
   });
   subscriber.on('ready', () => {
     subscriber.subscribe(channel).then(
-      () => markReady(),
+      () => {
+        markReady();
+        if (subscribedBefore) for (const listener of resyncListeners) listener();
+        subscribedBefore = true;
+      },
       (error: unknown) => logger.warn({ err: error }, 'could not subscribe to member changes'),
     );
   });
@@ -120,6 +137,7 @@ export function createMemberChangeBus(deps: {
   return {
     events: { changed: publish },
     listen,
+    onResync,
     ready,
     close: async () => {
       closing = true;

@@ -1,4 +1,4 @@
-import type { MemberChange, MemberChangeKind } from '../domain/deps.js';
+import type { MemberChangeKind } from '../domain/deps.js';
 import { RateLimitedError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { MemberChangeBus } from './member-change-bus.js';
@@ -39,7 +39,7 @@ export class MemberStatusStream implements AsyncIterableIterator<MemberStatusEve
     else this.cleanups.push(cleanup);
   }
 
-  push(change: Pick<MemberChange, 'kind' | 'reference'>): void {
+  push(change: Pick<LiveChange, 'kind' | 'reference'>): void {
     if (this.closed) return;
     this.pending.push({ kind: change.kind, reference: change.reference });
     if (this.pending.length > MAX_CHANGES_PER_EVENT) this.pending.splice(0, this.pending.length - MAX_CHANGES_PER_EVENT);
@@ -114,6 +114,10 @@ export function createLiveStatus(deps: {
   const perWatcher = new Map<string, number>();
   const byCredential = new Map<string, Set<() => void>>();
   const open = new Set<MemberStatusStream>();
+  // Changes published while this process could not hear them are lost: every stream sends the current status again.
+  bus.onResync(() => {
+    for (const stream of open) stream.push({ kind: 'CURRENT', reference: null });
+  });
 
   const track = (id: string, recheck: () => void): (() => void) => {
     let set = byCredential.get(id);

@@ -5,9 +5,10 @@ import type { Caller } from '../../src/auth/principal.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { memberChangeChannel } from '../../src/live/member-change-bus.js';
 import { MemberStatusStream } from '../../src/live/member-status-stream.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
-import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { freePort, killServiceProcesses, startServiceProcess, until } from '../support/processes.js';
 import { readSse, subscriptionRequest, type SseSubscription } from '../support/sse.js';
@@ -32,7 +33,7 @@ type StatusEvent = {
 const eventOf = (result: { data?: Record<string, unknown> | null }) => result.data!.memberStatusChanged as StatusEvent;
 
 describe('memberStatusChanged in one API process', () => {
-  const { app } = useTestApp();
+  const { app, prisma: db } = useTestApp();
   const open: SseSubscription[] = [];
   const subscribe = async (variables: Record<string, unknown>, token: string) => {
     const stream = await app.subscribe(STATUS, variables, token);
@@ -162,6 +163,31 @@ describe('memberStatusChanged in one API process', () => {
     );
     expect(revoked.data!.revokeApiKey.__typename).toBe('RevokeApiKeyPayload');
     await stream.ended();
+  });
+
+  it('after the change channel was lost and is back, every stream sends the current status again', async () => {
+    const withRedis = createTestApp(db, { redis: true });
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    try {
+      await withRedis.yoga.memberChangesReady;
+      const memberId = await withRedis.enroll();
+      const stream = await withRedis.subscribe(STATUS, {}, await withRedis.memberToken(memberId));
+      open.push(stream);
+      await stream.result(0);
+      // Drop this handler's listening connection, as a Redis restart or a network cut does.
+      const name = `${memberChangeChannel(testQueuePrefix())}:listener`;
+      const clients = String(await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      const id = clients
+        .split('\n')
+        .find((line) => line.includes(` name=${name} `))
+        ?.match(/^id=(\d+)/)?.[1];
+      expect(id).toBeDefined();
+      await redis.call('CLIENT', 'KILL', 'ID', id!);
+      expect(eventOf(await stream.result(1)).change).toEqual({ kind: 'CURRENT', reference: null });
+    } finally {
+      redis.disconnect();
+      await withRedis.close();
+    }
   });
 
   it('a caller may hold a few streams per API process, not more; a closed one frees its place', async () => {
