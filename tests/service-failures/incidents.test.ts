@@ -13,8 +13,11 @@ import {
 import { compensationFor, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
+import pg from 'pg';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
+import { testDatabaseUrl } from '../support/db.js';
+import { until } from '../support/until.js';
 
 /**
  * Service incidents: pages of affected members, their expansion into one
@@ -285,6 +288,39 @@ describe('races', () => {
     expect(await vouchersPerFailure(first.incidentId)).toEqual({ failures: 30, vouchers: 30, doubled: 0 });
     expect(await expandIncidentPage(app.deps, first.pageId)).toMatchObject({ recorded: 0, compensated: 0 });
   });
+  it('a report of the same member and order committed while the batch runs is the failure: no second one, no second voucher', async () => {
+    const [m] = await members(1);
+    const page = await reportServiceIncident(app.deps, firstPage([{ memberId: m!, orderRef: 'ORD-RACE' }]), shop);
+    // Another transaction holds the same member, type and order, uncommitted: the batch's insert waits for it.
+    const other = new pg.Client({ connectionString: testDatabaseUrl() });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      const { rows } = await other.query<{ id: string }>(
+        `INSERT INTO service_failures (member_id, type, severity, occurred_at, order_ref, reporter_type, reporter_id)
+         VALUES ($1, 'LATE_DELIVERY', 'LOW', now(), 'ORD-RACE', 'API_KEY', 'other') RETURNING id::text`,
+        [m],
+      );
+      const expansion = expandIncidentPage(app.deps, page.pageId);
+      await until(
+        async () =>
+          (
+            await prisma.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+          )[0]!.n > 0,
+      );
+      await other.query('COMMIT');
+      expect(await expansion).toMatchObject({ recorded: 0, duplicates: 1, compensated: 0 });
+      const affected = await prisma.serviceIncidentMember.findUniqueOrThrow({
+        where: { incidentId_memberId: { incidentId: page.incidentId, memberId: m! } },
+      });
+      expect(affected).toMatchObject({ duplicate: true, failureId: rows[0]!.id });
+      expect(await prisma.serviceFailure.count({ where: { memberId: m! } })).toBe(1);
+      expect(await prisma.voucher.count()).toBe(0);
+    } finally {
+      await other.end();
+    }
+  });
 });
 
 describe('the incident budget', () => {
@@ -301,6 +337,7 @@ describe('the incident budget', () => {
     );
     await drainIncidents();
     expect(await progress(page.incidentId)).toMatchObject({ compensated: 3, needsReview: 7, awaitingDecision: 7, spent: '30.00' });
+    expect((await prisma.serviceIncident.findUniqueOrThrow({ where: { id: page.incidentId } })).budgetUsed.toFixed(2)).toBe('30.00');
     const held = await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId, status: 'NEEDS_REVIEW' } });
     expect(held.every((f) => f.reviewReason === 'INCIDENT_BUDGET' && f.voucherId === null)).toBe(true);
     expect((await prisma.serviceIncident.findUniqueOrThrow({ where: { id: page.incidentId } })).overBudgetAt).not.toBeNull();

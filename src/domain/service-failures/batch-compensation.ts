@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Decimal } from 'decimal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma, type MemberStatus, type Severity, type Tier } from '../../generated/prisma/client.js';
@@ -5,7 +6,7 @@ import type { MemberChange } from '../deps.js';
 import { memberChange } from '../members/member-changes.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { issueFixedVouchers } from '../vouchers/vouchers.service.js';
-import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
+import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { compensatedEvent, decideCompensation, failureHistorySql, type CompensationDecision } from './service-failures.service.js';
 
 /**
@@ -37,13 +38,13 @@ export async function lockMembers(tx: RawSql, memberIds: readonly string[]): Pro
   return new Map(rows.map((row) => [row.id, { tier: row.tier, status: row.status }]));
 }
 
-/** A RECORDED failure of a batch, locked (or inserted) by the caller's transaction. */
+/** A failure of a batch: recorded (RECORDED, locked by the caller) or about to be. */
 export interface BatchFailure {
   id: string;
   memberId: string;
 }
 
-/** Failures that occurred at one time, were recorded at one time and are equally severe: an incident's. */
+/** Failures about to be recorded that occur at one time, are recorded at one time and are equally severe: an incident's. */
 export interface FailureBatch {
   failures: readonly BatchFailure[];
   severity: Severity;
@@ -58,47 +59,46 @@ export interface PolicyDecision {
 }
 
 /**
- * The policy's decision on every failure of the batch, in the batch's order:
- * locks the members, reads each failure's repeat index and its member's cap
- * window in one statement (the per-failure job's fragment) and flags members
- * at risk from their second failure in the repeat window, as the job does.
- * Decides nothing in the database: `applyDecisions` writes what the caller
- * settles on (an incident may still hold a grant for its budget).
+ * The policy's decision on every failure of a batch about to be recorded, in
+ * the batch's order, its members locked by the caller (`lockMembers`): each
+ * failure's repeat index and its member's cap window in one statement — the
+ * per-failure job's fragment, which counts the failure itself once it is
+ * stored; these are not stored yet, so one more — and `decideCompensation`.
+ * Writes nothing: the caller records the failures with what it settles on (an
+ * incident may still hold a grant for its budget).
  */
-export async function policyDecisions(tx: RawSql, batch: FailureBatch, settings: ProgramSettings, now: Date): Promise<PolicyDecision[]> {
+export async function policyDecisions(
+  tx: RawSql,
+  batch: FailureBatch,
+  members: ReadonlyMap<string, LockedMember>,
+  settings: ProgramSettings,
+  now: Date,
+): Promise<PolicyDecision[]> {
   if (batch.failures.length === 0) return [];
-  const members = await lockMembers(
-    tx,
-    batch.failures.map((failure) => failure.memberId),
-  );
   const ref = { memberId: Prisma.raw('f.member_id'), id: Prisma.raw('f.id'), occurredAt: batch.occurredAt, createdAt: batch.createdAt };
-  const rows = await tx.$queryRaw<{ id: string; repeatIndex: number; capUsed: string }[]>`
-    WITH facts AS (
-      SELECT f.id::text AS id, f.member_id, ${failureHistorySql(ref, settings.compensation, now)}
-      FROM unnest(${batch.failures.map((failure) => failure.id)}::uuid[],
-                  ${batch.failures.map((failure) => failure.memberId)}::uuid[]) AS f(id, member_id)),
-    flagged AS (
-      UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
-      WHERE id IN (SELECT member_id FROM facts WHERE "repeatIndex" >= 2) AND NOT at_risk
-      RETURNING id)
-    SELECT id, "repeatIndex", "capUsed" FROM facts`;
+  const rows = await tx.$queryRaw<{ id: string; earlier: number; capUsed: string }[]>`
+    SELECT f.id::text AS id, facts."repeatIndex" AS earlier, facts."capUsed"
+    FROM unnest(${batch.failures.map((failure) => failure.id)}::uuid[],
+                ${batch.failures.map((failure) => failure.memberId)}::uuid[]) AS f(id, member_id),
+         LATERAL (SELECT ${failureHistorySql(ref, settings.compensation, now)}) facts`;
   const history = new Map(rows.map((row) => [row.id, row]));
   return batch.failures.map((failure) => {
     const member = members.get(failure.memberId);
     const facts = history.get(failure.id);
     if (!member || !facts) throw new Error(`failure ${failure.id}: member or history missing in its batch`);
+    const repeatIndex = facts.earlier + 1;
     const decision = decideCompensation(settings, {
       severity: batch.severity,
       tier: member.tier,
-      repeatIndex: facts.repeatIndex,
+      repeatIndex,
       memberStatus: member.status,
       capUsed: facts.capUsed,
     });
-    return { failure, repeatIndex: facts.repeatIndex, decision };
+    return { failure, repeatIndex, decision };
   });
 }
 
-/** What `applyDecisions` writes on one failure. */
+/** What a batch writes on one failure. */
 export type FinalDecision =
   | { status: 'COMPENSATED'; amount: Decimal }
   | { status: 'NEEDS_REVIEW'; amount: Decimal; reviewReason: 'CAP' | 'INCIDENT_BUDGET' }
@@ -112,25 +112,126 @@ export interface DecidedFailure {
   decision: FinalDecision;
 }
 
+/** Decisions as the columns of one statement (`unnest` arrays); compensated failures get their voucher id here. */
+export interface DecisionColumns {
+  id: string[];
+  memberId: string[];
+  status: string[];
+  repeatIndex: (number | null)[];
+  amount: (string | null)[];
+  voucherId: (string | null)[];
+  note: (string | null)[];
+  decidedAt: (Date | null)[];
+  reviewReason: (string | null)[];
+}
+
+export function decisionColumns(decided: readonly DecidedFailure[], now: Date): DecisionColumns {
+  const columns: DecisionColumns = {
+    id: [],
+    memberId: [],
+    status: [],
+    repeatIndex: [],
+    amount: [],
+    voucherId: [],
+    note: [],
+    decidedAt: [],
+    reviewReason: [],
+  };
+  for (const { failure, repeatIndex, decision } of decided) {
+    columns.id.push(failure.id);
+    columns.memberId.push(failure.memberId);
+    columns.status.push(decision.status);
+    columns.repeatIndex.push(repeatIndex);
+    columns.amount.push(decision.amount?.toFixed(2) ?? null);
+    columns.voucherId.push(decision.status === 'COMPENSATED' ? randomUUID() : null);
+    columns.note.push(decision.status === 'NOT_ELIGIBLE' || decision.status === 'HELD' ? decision.reason : null);
+    columns.decidedAt.push(decision.status === 'NOT_ELIGIBLE' ? now : null);
+    columns.reviewReason.push(decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : null);
+  }
+  return columns;
+}
+
 export interface AppliedDecisions {
   compensated: number;
   needsReview: number;
   /** Held because the member is suspended: released when a supervisor reactivates them. */
   held: number;
   notEligible: number;
-  /** Sum of the vouchers issued (decimal string). */
+  /** Sum of the vouchers issued. */
   issued: Decimal;
   /** One VOUCHER_ISSUED per voucher, for the caller to report once its transaction committed. */
   changes: MemberChange[];
 }
 
 /**
- * Writes the decisions on failures that are still RECORDED: issues the
- * COMPENSATION vouchers (set-based, one per failure by its unique cause) and
- * records status, amount, voucher and reason on each failure in one
- * statement. A failure that is no longer RECORDED means someone decided it
- * concurrently, which the caller's locks exclude: the whole transaction is
- * refused rather than deciding twice.
+ * Issues the COMPENSATION vouchers of the compensated decisions — with the ids
+ * `decisionColumns` gave them, which the failures record — set-based, one per
+ * failure by its unique cause, and counts the decisions; only those of
+ * `recorded` failures when given (the rest were not written).
+ */
+export async function issueDecidedVouchers(
+  tx: RawSql,
+  decided: readonly DecidedFailure[],
+  columns: DecisionColumns,
+  settings: ProgramSettings,
+  now: Date,
+  recorded?: ReadonlySet<string>,
+): Promise<AppliedDecisions> {
+  const result: AppliedDecisions = { compensated: 0, needsReview: 0, held: 0, notEligible: 0, issued: new Prisma.Decimal(0), changes: [] };
+  const grants = decided.flatMap(({ failure, decision }, index) => {
+    if (recorded && !recorded.has(failure.id)) return [];
+    if (decision.status === 'NEEDS_REVIEW') result.needsReview += 1;
+    if (decision.status === 'HELD') result.held += 1;
+    if (decision.status === 'NOT_ELIGIBLE') result.notEligible += 1;
+    if (decision.status !== 'COMPENSATED') return [];
+    result.compensated += 1;
+    result.issued = result.issued.plus(decision.amount);
+    result.changes.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', columns.voucherId[index]!));
+    return [{ id: columns.voucherId[index]!, memberId: failure.memberId, causeRef: failure.id, amount: decision.amount.toFixed(2) }];
+  });
+  if (grants.length === 0) return result;
+  const issued = await issueFixedVouchers(tx, { kind: 'COMPENSATION', causeType: 'FAILURE', grants, now, settings });
+  // A new failure cannot have had a voucher: a different id means a second grant of one cause.
+  const stray = grants.find((grant) => issued.get(grant.causeRef) !== grant.id);
+  if (stray) throw new Error(`failure ${stray.causeRef} had a compensation voucher already`);
+  return result;
+}
+
+/**
+ * The `service_failure.compensated` events of the compensated decisions (of the
+ * `recorded` failures only, when given): decided by the policy, or — a
+ * decision that keeps the failure's repeat index, an approved remainder — by a
+ * supervisor.
+ */
+export function compensatedEvents(
+  decided: readonly DecidedFailure[],
+  columns: DecisionColumns,
+  settings: ProgramSettings,
+  recorded?: ReadonlySet<string>,
+): WebhookEventInput[] {
+  return decided.flatMap(({ failure, repeatIndex, decision }, i) =>
+    decision.status === 'COMPENSATED' && (!recorded || recorded.has(failure.id))
+      ? [
+          compensatedEvent(
+            failure.id,
+            failure.memberId,
+            columns.voucherId[i]!,
+            decision.amount.toFixed(2),
+            settings.currency,
+            repeatIndex,
+            repeatIndex === null ? 'SUPERVISOR' : 'POLICY',
+          ),
+        ]
+      : [],
+  );
+}
+
+/**
+ * Writes decisions on failures that are still RECORDED (an incident's
+ * approved remainder): records status, amount, voucher and reason on each in
+ * one statement and issues the vouchers. A failure that is no longer RECORDED
+ * means someone decided it concurrently, which the caller's locks exclude: the
+ * whole transaction is refused rather than deciding twice.
  */
 export async function applyDecisions(
   tx: RawSql,
@@ -138,51 +239,10 @@ export async function applyDecisions(
   settings: ProgramSettings,
   now: Date,
 ): Promise<AppliedDecisions> {
-  const result: AppliedDecisions = { compensated: 0, needsReview: 0, held: 0, notEligible: 0, issued: new Prisma.Decimal(0), changes: [] };
-  if (decided.length === 0) return result;
-  const grants = decided.flatMap(({ failure, decision }) =>
-    decision.status === 'COMPENSATED' ? [{ memberId: failure.memberId, causeRef: failure.id, amount: decision.amount.toFixed(2) }] : [],
-  );
-  const vouchers =
-    grants.length === 0
-      ? new Map<string, string>()
-      : await issueFixedVouchers(tx, { kind: 'COMPENSATION', causeType: 'FAILURE', grants, now, settings });
-
-  const columns = decided.map(({ failure, repeatIndex, decision }) => {
-    if (decision.status === 'COMPENSATED') {
-      result.compensated += 1;
-      result.issued = result.issued.plus(decision.amount);
-      result.changes.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', vouchers.get(failure.id)!));
-    } else if (decision.status === 'NEEDS_REVIEW') result.needsReview += 1;
-    else if (decision.status === 'HELD') result.held += 1;
-    else result.notEligible += 1;
-    return {
-      id: failure.id,
-      status: decision.status,
-      repeatIndex,
-      amount: decision.amount?.toFixed(2) ?? null,
-      voucherId: decision.status === 'COMPENSATED' ? vouchers.get(failure.id)! : null,
-      note: decision.status === 'NOT_ELIGIBLE' || decision.status === 'HELD' ? decision.reason : null,
-      decidedAt: decision.status === 'NOT_ELIGIBLE' ? now : null,
-      reviewReason: decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : null,
-    };
-  });
+  if (decided.length === 0) return { compensated: 0, needsReview: 0, held: 0, notEligible: 0, issued: new Prisma.Decimal(0), changes: [] };
+  const c = decisionColumns(decided, now);
   // Each compensation is announced (service_failure.compensated) in the statement that records it.
-  const events = columns.flatMap((c, i) =>
-    c.status === 'COMPENSATED'
-      ? [
-          compensatedEvent(
-            c.id,
-            decided[i]!.failure.memberId,
-            c.voucherId!,
-            c.amount!,
-            settings.currency,
-            c.repeatIndex,
-            c.repeatIndex === null ? 'SUPERVISOR' : 'POLICY',
-          ),
-        ]
-      : [],
-  );
+  const events = compensatedEvents(decided, c, settings);
   const updated = await tx.$executeRaw`
     WITH ${webhookEventsCte(eventRows(events), now)}
     UPDATE service_failures f SET
@@ -193,14 +253,12 @@ export async function applyDecisions(
       decision_note = coalesce(d.note, f.decision_note),
       decided_at = coalesce(d.decided_at, f.decided_at),
       review_reason = coalesce(d.review_reason::"ServiceFailureReviewReason", f.review_reason)
-    FROM unnest(${columns.map((c) => c.id)}::uuid[], ${columns.map((c) => c.status)}::text[],
-                ${columns.map((c) => c.repeatIndex)}::int[], ${columns.map((c) => c.amount)}::numeric[],
-                ${columns.map((c) => c.voucherId)}::uuid[], ${columns.map((c) => c.note)}::text[],
-                ${columns.map((c) => c.decidedAt)}::timestamptz[], ${columns.map((c) => c.reviewReason)}::text[])
+    FROM unnest(${c.id}::uuid[], ${c.status}::text[], ${c.repeatIndex}::int[], ${c.amount}::numeric[], ${c.voucherId}::uuid[],
+                ${c.note}::text[], ${c.decidedAt}::timestamptz[], ${c.reviewReason}::text[])
          AS d(id, status, repeat_index, amount, voucher_id, note, decided_at, review_reason)
     WHERE f.id = d.id AND f.status = 'RECORDED'`;
   if (updated !== decided.length) {
     throw new Error(`batch compensation: ${decided.length - updated} of ${decided.length} failures were no longer RECORDED`);
   }
-  return result;
+  return issueDecidedVouchers(tx, decided, c, settings, now);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
-import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import type { ServiceFailureType, Severity } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
@@ -12,7 +12,17 @@ import { reportMemberChanges } from '../members/member-changes.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import * as check from '../validation.js';
-import { applyDecisions, lockMembers, policyDecisions, type DecidedFailure, type FinalDecision } from './batch-compensation.js';
+import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
+import {
+  applyDecisions,
+  compensatedEvents,
+  decisionColumns,
+  issueDecidedVouchers,
+  lockMembers,
+  policyDecisions,
+  type DecidedFailure,
+  type FinalDecision,
+} from './batch-compensation.js';
 import { occurredAtOf, optionalText } from './service-failures.service.js';
 
 /** The queue that expands incident pages and grants approved remainders; job id = outbox event id. */
@@ -271,6 +281,7 @@ interface LockedIncident {
   budget: string | null;
   reporterType: string;
   reporterId: string;
+  budgetUsed: string;
   overBudgetAt: Date | null;
   settingsHash: string | null;
 }
@@ -279,7 +290,8 @@ interface LockedIncident {
 async function lockIncident(tx: RawSql, incidentId: string): Promise<LockedIncident | undefined> {
   const [incident] = await tx.$queryRaw<LockedIncident[]>`
     SELECT id::text, type::text, severity::text, occurred_at AS "occurredAt", description, budget::text,
-           reporter_type::text AS "reporterType", reporter_id AS "reporterId", over_budget_at AS "overBudgetAt",
+           reporter_type::text AS "reporterType", reporter_id AS "reporterId",
+           budget_used::text AS "budgetUsed", over_budget_at AS "overBudgetAt",
            (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
     FROM service_incidents WHERE id = ${incidentId}::uuid
     FOR NO KEY UPDATE`;
@@ -299,35 +311,55 @@ export interface ExpansionReport {
 
 /**
  * Expands one page of an incident into service failures, EXPANSION_BATCH
- * members per transaction, until none is left; then completes the page's
- * outbox event. Each batch, under the incident's lock: records one failure per
- * member — deduplicated against failures reported before for the same member,
- * type and order (the unique index; the affected member then points at that
- * failure) and within the incident (unique per incident and member) — decides
- * them by the compensation policy in the same transaction, holds what would
- * exceed the incident's budget for review (the first compensation that would
- * exceed it, and everything after it), and marks its members expanded. A
- * killed worker loses at most its open batch, which the retried job redoes;
- * a retried, duplicated or raced job finds its members expanded and does
- * nothing twice.
+ * members per transaction, until none is left (then the page's outbox event is
+ * completed), and goes on with the incident's other pages still waiting. Each
+ * batch, under the incident's lock: records one failure per member —
+ * deduplicated against failures reported before for the same member, type and
+ * order (the unique index; the affected member then points at that failure)
+ * and within the incident (unique per incident and member) — decides them by
+ * the compensation policy in the same transaction, holds what would exceed the
+ * incident's budget for review (the first compensation that would exceed it,
+ * and everything after it), and marks its members expanded. A killed worker
+ * loses at most its open batch, which the next job of the incident (or the
+ * retried one) redoes; a retried, duplicated or raced job finds its members
+ * expanded and does nothing twice.
  */
 export async function expandIncidentPage(deps: ServiceDeps, pageId: string): Promise<ExpansionReport> {
   const report: ExpansionReport = { found: true, batches: 0, recorded: 0, duplicates: 0, compensated: 0, needsReview: 0, notEligible: 0 };
-  for (;;) {
-    const batch = await sqlTransaction(deps.prisma, (tx) => expandBatch(tx, pageId, nowOf(deps)));
-    if (!batch) return { ...report, found: false };
-    reportMemberChanges(deps, batch.changes);
-    report.batches += 1;
-    report.recorded += batch.recorded;
-    report.duplicates += batch.duplicates;
-    report.compensated += batch.compensated;
-    report.needsReview += batch.needsReview;
-    report.notEligible += batch.notEligible;
-    if (batch.done) return report;
+  let page: string | undefined = pageId;
+  let incidentId: string | undefined;
+  while (page) {
+    for (;;) {
+      const current: string = page;
+      const batch = await sqlTransaction(deps.prisma, (tx) => expandBatch(tx, current, nowOf(deps)));
+      if (!batch) {
+        if (current === pageId) return { ...report, found: false };
+        break;
+      }
+      reportMemberChanges(deps, batch.changes);
+      incidentId = batch.incidentId;
+      report.batches += 1;
+      report.recorded += batch.recorded;
+      report.duplicates += batch.duplicates;
+      report.compensated += batch.compensated;
+      report.needsReview += batch.needsReview;
+      report.notEligible += batch.notEligible;
+      if (batch.done) break;
+    }
+    // Then the incident's other pages still waiting: those of a killed worker's jobs (whose
+    // locks have not expired yet) are finished now, not a lock duration later.
+    const [next] = await rawSql(deps.prisma).$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM service_incident_pages
+      WHERE incident_id = ${incidentId}::uuid AND expanded_at IS NULL
+      ORDER BY created_at, id
+      LIMIT 1`;
+    page = next?.id;
   }
+  return report;
 }
 
 interface BatchReport {
+  incidentId: string;
   done: boolean;
   recorded: number;
   duplicates: number;
@@ -353,6 +385,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
     LIMIT ${EXPANSION_BATCH}::int
     FOR UPDATE`;
   const report: BatchReport = {
+    incidentId: incident.id,
     done: rows.length < EXPANSION_BATCH,
     recorded: 0,
     duplicates: 0,
@@ -364,65 +397,100 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
 
   if (rows.length > 0) {
     const settings = await settingsForHash(tx, incident.settingsHash);
-    const planned = rows.map((row) => ({ ...row, id: randomUUID() }));
-    // Inserted in member order, as members are locked: two batches naming the same members wait, never deadlock.
-    const byMember = [...planned].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
-    const inserted = await tx.$queryRaw<{ id: string }[]>`
-      INSERT INTO service_failures
-        (id, member_id, type, severity, occurred_at, order_ref, description, reporter_type, reporter_id, incident_id, created_at)
-      SELECT f.id, f.member_id, ${incident.type}::"ServiceFailureType", ${incident.severity}::"Severity",
-             ${incident.occurredAt}::timestamptz, f.order_ref, ${incident.description}::text,
-             ${incident.reporterType}::"ActorType", ${incident.reporterId}::text, ${incident.id}::uuid, ${now}::timestamptz
-      FROM unnest(${byMember.map((f) => f.id)}::uuid[], ${byMember.map((f) => f.memberId)}::uuid[], ${byMember.map((f) => f.orderRef)}::text[])
-           AS f(id, member_id, order_ref)
-      ON CONFLICT DO NOTHING
-      RETURNING id::text`;
-    const insertedIds = new Set(inserted.map((row) => row.id));
-    const recorded = planned.filter((failure) => insertedIds.has(failure.id));
-    const skipped = planned.filter((failure) => !insertedIds.has(failure.id));
-    // Not inserted: the member's failure of the same type and order was reported before
-    // (or, after a crash between batches that cannot happen, this incident's own).
+    const members = await lockMembers(
+      tx,
+      rows.map((row) => row.memberId),
+    );
+    // Reported before: the member's failure of the same type and order. Such a member is a
+    // duplicate: nothing new. (This incident's own failure cannot exist for a member not yet
+    // expanded — both are written in one transaction — and the unique index would refuse it.)
+    const withOrder = rows.filter((row) => row.orderRef !== null);
     const existing =
-      skipped.length === 0
+      withOrder.length === 0
         ? []
         : await tx.$queryRaw<{ id: string; memberId: string }[]>`
-            SELECT DISTINCT ON (f.member_id) f.id::text, f.member_id::text AS "memberId"
-            FROM service_failures f
-            JOIN unnest(${skipped.map((s) => s.memberId)}::uuid[], ${skipped.map((s) => s.orderRef)}::text[]) AS s(member_id, order_ref)
-              ON f.member_id = s.member_id
-             AND ((f.type = ${incident.type}::"ServiceFailureType" AND f.order_ref = s.order_ref) OR f.incident_id = ${incident.id}::uuid)
-            ORDER BY f.member_id, (f.incident_id = ${incident.id}::uuid) DESC NULLS LAST`;
+            SELECT f.id::text, f.member_id::text AS "memberId" FROM service_failures f
+            JOIN unnest(${withOrder.map((row) => row.memberId)}::uuid[], ${withOrder.map((row) => row.orderRef)}::text[])
+                 AS r(member_id, order_ref)
+              ON f.member_id = r.member_id AND f.type = ${incident.type}::"ServiceFailureType" AND f.order_ref = r.order_ref`;
     const existingByMember = new Map(existing.map((row) => [row.memberId, row.id]));
+    const planned = rows.filter((row) => !existingByMember.has(row.memberId)).map((row) => ({ ...row, id: randomUUID() }));
 
     const decisions = await policyDecisions(
       tx,
-      { failures: recorded, severity: incident.severity, occurredAt: incident.occurredAt, createdAt: now },
+      { failures: planned, severity: incident.severity, occurredAt: incident.occurredAt, createdAt: now },
+      members,
       settings,
       now,
     );
-    const budget = await budgetOf(tx, incident);
+    const budget = budgetOf(incident);
     const decided: DecidedFailure[] = decisions.map(({ failure, repeatIndex, decision }) => {
       if (decision.status !== 'COMPENSATED' || budget.admits(decision.amount)) return { failure, repeatIndex, decision };
       return { failure, repeatIndex, decision: { status: 'NEEDS_REVIEW', amount: decision.amount, reviewReason: 'INCIDENT_BUDGET' } };
     });
-    const applied = await applyDecisions(tx, decided, settings, now);
+    // The failures are written decided (one insert, no update), in member order as the members
+    // were locked; from the member's second failure in the repeat window on, they are at risk.
+    const byMember = [...decided].sort((a, b) => (a.failure.memberId < b.failure.memberId ? -1 : 1));
+    const c = decisionColumns(byMember, now);
+    const inserted = await tx.$queryRaw<{ id: string }[]>`
+      WITH inserted AS (
+        INSERT INTO service_failures
+          (id, member_id, type, severity, occurred_at, order_ref, description, reporter_type, reporter_id, incident_id, created_at,
+           status, repeat_index, compensation_amount, voucher_id, decision_note, decided_at, review_reason)
+        SELECT d.id, d.member_id, ${incident.type}::"ServiceFailureType", ${incident.severity}::"Severity",
+               ${incident.occurredAt}::timestamptz, r.order_ref, ${incident.description}::text,
+               ${incident.reporterType}::"ActorType", ${incident.reporterId}::text, ${incident.id}::uuid, ${now}::timestamptz,
+               d.status::"ServiceFailureStatus", d.repeat_index, d.amount, d.voucher_id, d.note, d.decided_at,
+               d.review_reason::"ServiceFailureReviewReason"
+        FROM unnest(${c.id}::uuid[], ${c.memberId}::uuid[], ${c.status}::text[], ${c.repeatIndex}::int[], ${c.amount}::numeric[],
+                    ${c.voucherId}::uuid[], ${c.note}::text[], ${c.decidedAt}::timestamptz[], ${c.reviewReason}::text[])
+               WITH ORDINALITY AS d(id, member_id, status, repeat_index, amount, voucher_id, note, decided_at, review_reason, n)
+        JOIN unnest(${rows.map((row) => row.memberId)}::uuid[], ${rows.map((row) => row.orderRef)}::text[]) AS r(member_id, order_ref)
+          ON r.member_id = d.member_id
+        ORDER BY d.n
+        ON CONFLICT DO NOTHING
+        RETURNING id, member_id, repeat_index),
+      flagged AS (
+        UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
+        WHERE id IN (SELECT member_id FROM inserted WHERE repeat_index >= 2) AND NOT at_risk)
+      SELECT id::text FROM inserted`;
+    const insertedIds = new Set(inserted.map((row) => row.id));
+    const applied = await issueDecidedVouchers(tx, byMember, c, settings, now, insertedIds);
+    if (insertedIds.size < planned.length) {
+      // A report of the same member, type and order committed meanwhile: that one is the failure.
+      const raced = await tx.$queryRaw<{ id: string; memberId: string }[]>`
+        SELECT f.id::text, f.member_id::text AS "memberId" FROM service_failures f
+        JOIN unnest(${planned.map((p) => p.memberId)}::uuid[], ${planned.map((p) => p.orderRef)}::text[]) AS r(member_id, order_ref)
+          ON f.member_id = r.member_id
+         AND ((f.type = ${incident.type}::"ServiceFailureType" AND f.order_ref = r.order_ref) OR f.incident_id = ${incident.id}::uuid)`;
+      for (const row of raced) if (!existingByMember.has(row.memberId)) existingByMember.set(row.memberId, row.id);
+    }
 
-    const outcome = planned.map((failure) => ({
-      memberId: failure.memberId,
-      failureId: insertedIds.has(failure.id) ? failure.id : (existingByMember.get(failure.memberId) ?? null),
-      duplicate: !insertedIds.has(failure.id),
-    }));
+    const plannedByMember = new Map(planned.map((p) => [p.memberId, p.id]));
+    const outcome = rows.map((row) => {
+      const failureId = plannedByMember.get(row.memberId);
+      const recorded = failureId !== undefined && insertedIds.has(failureId);
+      return {
+        memberId: row.memberId,
+        failureId: recorded ? failureId : (existingByMember.get(row.memberId) ?? null),
+        duplicate: !recorded,
+      };
+    });
+    // Each compensation is announced (service_failure.compensated) in the statement that closes the batch.
+    const events = compensatedEvents(byMember, c, settings, insertedIds);
     await tx.$executeRaw`
-      WITH expanded AS (
+      WITH ${webhookEventsCte(eventRows(events), now)},
+      expanded AS (
         UPDATE service_incident_members a SET expanded_at = ${now}::timestamptz, failure_id = o.failure_id, duplicate = o.duplicate
         FROM unnest(${outcome.map((o) => o.memberId)}::uuid[], ${outcome.map((o) => o.failureId)}::uuid[], ${outcome.map((o) => o.duplicate)}::boolean[])
              AS o(member_id, failure_id, duplicate)
         WHERE a.incident_id = ${incident.id}::uuid AND a.member_id = o.member_id)
-      UPDATE service_incidents SET over_budget_at = ${now}::timestamptz
-      WHERE id = ${incident.id}::uuid AND over_budget_at IS NULL AND ${budget.exceeded()}::boolean`;
+      UPDATE service_incidents SET budget_used = budget_used + ${applied.issued.toFixed(2)}::numeric,
+        over_budget_at = CASE WHEN ${budget.exceeded()}::boolean THEN coalesce(over_budget_at, ${now}::timestamptz) END
+      WHERE id = ${incident.id}::uuid`;
     Object.assign(report, {
-      recorded: recorded.length,
-      duplicates: skipped.length,
+      recorded: insertedIds.size,
+      duplicates: rows.length - insertedIds.size,
       compensated: applied.compensated,
       needsReview: applied.needsReview,
       notEligible: applied.notEligible,
@@ -439,28 +507,22 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
 
 /**
  * The incident's budget as the batch meets it: once a compensation would take
- * the spent amount (its COMPENSATED failures) past the budget, that one and
- * every later one are held for one decision on the whole remainder — also
- * when a smaller one would still fit.
+ * what its batches issued (`budget_used`, on the row the batch locked) past the
+ * budget, that one and every later one are held for one decision on the whole
+ * remainder — also when a smaller one would still fit.
  */
-async function budgetOf(tx: RawSql, incident: LockedIncident): Promise<{ admits(amount: Decimal): boolean; exceeded(): boolean }> {
-  let exceeded = incident.overBudgetAt !== null;
+function budgetOf(incident: LockedIncident): { admits(amount: Decimal): boolean; exceeded(): boolean } {
   if (incident.budget === null) return { admits: () => true, exceeded: () => false };
-  let spent = new Decimal(0);
-  if (!exceeded) {
-    const [row] = await tx.$queryRaw<{ spent: string }[]>`
-      SELECT coalesce(sum(compensation_amount), 0)::text AS spent FROM service_failures
-      WHERE incident_id = ${incident.id}::uuid AND status = 'COMPENSATED'`;
-    spent = new Decimal(row!.spent);
-  }
   const budget = new Decimal(incident.budget);
+  let used = new Decimal(incident.budgetUsed);
+  let exceeded = incident.overBudgetAt !== null;
   return {
     admits: (amount) => {
-      if (exceeded || spent.plus(amount).gt(budget)) {
+      if (exceeded || used.plus(amount).gt(budget)) {
         exceeded = true;
         return false;
       }
-      spent = spent.plus(amount);
+      used = used.plus(amount);
       return true;
     },
     exceeded: () => exceeded,

@@ -133,6 +133,8 @@ const defaultVoucherExpiry = (now: Date, settings: ProgramSettings): Date => add
 
 /** One voucher of a batch: a fixed amount in the program currency for one cause. */
 export interface FixedVoucherGrant {
+  /** The voucher's id, when the caller has recorded it already (a failure's `voucher_id`); else a new one. */
+  id?: string;
   memberId: string;
   causeRef: string;
   /** Decimal string, positive, to the cent. */
@@ -164,13 +166,14 @@ export async function issueFixedVouchers(
     // Each voucher inserted is announced (voucher.issued) in the same statement, as by issueVoucher.
     const inserted = await tx.$queryRaw<{ id: string; causeRef: string }[]>`
       WITH issued AS (
-        INSERT INTO vouchers (code, member_id, kind, value_type, amount, currency, cause_type, cause_ref, issued_at, expires_at)
-        SELECT grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED', grant_row.amount,
-               ${input.settings.currency}::text, ${input.causeType}::"CauseType", grant_row.cause_ref,
+        INSERT INTO vouchers (id, code, member_id, kind, value_type, amount, currency, cause_type, cause_ref, issued_at, expires_at)
+        SELECT coalesce(grant_row.id, gen_random_uuid()), grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED',
+               grant_row.amount, ${input.settings.currency}::text, ${input.causeType}::"CauseType", grant_row.cause_ref,
                ${input.now}::timestamptz, ${expiresAt}::timestamptz
-        FROM unnest(${open.map(() => generateVoucherCode())}::text[], ${open.map((grant) => grant.memberId)}::uuid[],
-                    ${open.map((grant) => grant.amount)}::numeric[], ${open.map((grant) => grant.causeRef)}::text[])
-             AS grant_row(code, member_id, amount, cause_ref)
+        FROM unnest(${open.map((grant) => grant.id ?? null)}::uuid[], ${open.map(() => generateVoucherCode())}::text[],
+                    ${open.map((grant) => grant.memberId)}::uuid[], ${open.map((grant) => grant.amount)}::numeric[],
+                    ${open.map((grant) => grant.causeRef)}::text[])
+             AS grant_row(id, code, member_id, amount, cause_ref)
         ON CONFLICT DO NOTHING
         RETURNING *),
       ${webhookEventsCte(voucherEventRows('voucher.issued', Prisma.sql`issued`), input.now)}

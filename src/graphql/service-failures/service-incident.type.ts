@@ -49,6 +49,13 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
         resolve: async (incident, _args, ctx) =>
           incident.budget ? { amount: incident.budget.toFixed(2), currency: await programCurrency(ctx) } : null,
       }),
+      budgetUsed: t.field({
+        type: Money,
+        description:
+          'What the policy issued against the budget. A supervisor’s grants (the remainder over the budget, a failure over a member’s cap) are not counted.',
+        select: { budgetUsed: true },
+        resolve: async (incident, _args, ctx) => ({ amount: incident.budgetUsed.toFixed(2), currency: await programCurrency(ctx) }),
+      }),
       spent: t.field({
         type: Money,
         description: 'The compensation vouchers issued for its failures, in all.',
