@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { ForbiddenError, IdempotencyConflictError, NotFoundError, PermanentJobError, ValidationError } from '../../src/domain/errors.js';
+import { updateMember } from '../../src/domain/members/members.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import {
   decideServiceIncident,
@@ -12,6 +13,7 @@ import {
 } from '../../src/domain/service-failures/incidents.service.js';
 import { compensationFor, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
+import { outboxProcessors } from '../../workers/registry.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
 import pg from 'pg';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
@@ -130,6 +132,26 @@ describe('reportServiceIncident and its expansion', () => {
     expect(byMember.get(repeat!)?.compensationAmount?.toFixed(2)).toBe('15.00');
     expect((await prisma.member.findUniqueOrThrow({ where: { id: repeat! } })).atRisk).toBe(true);
     expect(byMember.get(closed!)).toMatchObject({ status: 'NOT_ELIGIBLE', voucherId: null });
+  });
+
+  it('holds a suspended member’s compensation (one eligibility rule) until the suspension ends; then it is issued once', async () => {
+    const [suspended, active] = await members(2);
+    await updateMember(app.deps, { id: suspended!, status: 'SUSPENDED' }, supervisor);
+    const page = await reportServiceIncident(app.deps, firstPage([{ memberId: suspended! }, { memberId: active! }]), shop);
+    await drainIncidents();
+    expect(await progress(page.incidentId)).toMatchObject({ recorded: 2, compensated: 1, held: 1 });
+    const held = await prisma.serviceFailure.findFirstOrThrow({ where: { incidentId: page.incidentId, memberId: suspended! } });
+    expect(held).toMatchObject({ status: 'HELD', voucherId: null });
+    expect(held.compensationAmount?.toFixed(2)).toBe('10.00');
+
+    // Reactivation releases it to the per-failure job (docs/domain-rules.md, held grants).
+    await updateMember(app.deps, { id: suspended!, status: 'ACTIVE' }, supervisor);
+    for (const event of await prisma.outboxEvent.findMany({ where: { queue: 'compensation', completedAt: null } })) {
+      await outboxProcessors.compensation(event.payload, app.deps);
+      await outboxProcessors.compensation(event.payload, app.deps);
+    }
+    expect(await progress(page.incidentId)).toMatchObject({ compensated: 2, held: 0 });
+    expect(await vouchersPerFailure(page.incidentId)).toEqual({ failures: 2, vouchers: 2, doubled: 0 });
   });
 
   it('names a member once: twice in a page, again in a later page, or already reported for the same order', async () => {

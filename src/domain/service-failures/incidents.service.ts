@@ -306,6 +306,7 @@ export interface ExpansionReport {
   duplicates: number;
   compensated: number;
   needsReview: number;
+  held: number;
   notEligible: number;
 }
 
@@ -325,7 +326,16 @@ export interface ExpansionReport {
  * expanded and does nothing twice.
  */
 export async function expandIncidentPage(deps: ServiceDeps, pageId: string): Promise<ExpansionReport> {
-  const report: ExpansionReport = { found: true, batches: 0, recorded: 0, duplicates: 0, compensated: 0, needsReview: 0, notEligible: 0 };
+  const report: ExpansionReport = {
+    found: true,
+    batches: 0,
+    recorded: 0,
+    duplicates: 0,
+    compensated: 0,
+    needsReview: 0,
+    held: 0,
+    notEligible: 0,
+  };
   let page: string | undefined = pageId;
   let incidentId: string | undefined;
   while (page) {
@@ -343,6 +353,7 @@ export async function expandIncidentPage(deps: ServiceDeps, pageId: string): Pro
       report.duplicates += batch.duplicates;
       report.compensated += batch.compensated;
       report.needsReview += batch.needsReview;
+      report.held += batch.held;
       report.notEligible += batch.notEligible;
       if (batch.done) break;
     }
@@ -365,6 +376,7 @@ interface BatchReport {
   duplicates: number;
   compensated: number;
   needsReview: number;
+  held: number;
   notEligible: number;
   /** The vouchers it issued, reported once it committed. */
   changes: MemberChange[];
@@ -391,6 +403,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
     duplicates: 0,
     compensated: 0,
     needsReview: 0,
+    held: 0,
     notEligible: 0,
     changes: [],
   };
@@ -493,6 +506,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
       duplicates: rows.length - insertedIds.size,
       compensated: applied.compensated,
       needsReview: applied.needsReview,
+      held: applied.held,
       notEligible: applied.notEligible,
       changes: applied.changes,
     });
@@ -620,13 +634,14 @@ export async function grantApprovedRemainder(
             WHERE incident_id = ${incidentId}::uuid AND member_id > ${after}::uuid
               AND status = 'RECORDED' AND review_reason = 'INCIDENT_BUDGET' AND decided_by IS NOT NULL
             ORDER BY member_id
-            LIMIT ${EXPANSION_BATCH}::int
-            FOR UPDATE`
+            LIMIT ${EXPANSION_BATCH}::int`
         : [];
       const done = failures.length < EXPANSION_BATCH;
       let changes: MemberChange[] = [];
       if (failures.length > 0) {
         const settings = await settingsForHash(tx, incident!.settingsHash);
+        // Members before failures, as a status change locks them; `applyDecisions` then takes each
+        // failure only if it is still RECORDED.
         const members = await lockMembers(
           tx,
           failures.map((failure) => failure.memberId),
@@ -670,6 +685,8 @@ export interface IncidentProgress {
   needsReview: number;
   /** Of `needsReview`, held over the incident's budget: one decision covers them all. */
   awaitingDecision: number;
+  /** Held because the member is suspended: released when the suspension ends, or decided by a supervisor. */
+  held: number;
   notEligible: number;
   /** Approved or recorded, voucher still being issued. */
   inProgress: number;
@@ -690,7 +707,7 @@ export async function serviceIncidentProgress(deps: ServiceDeps, incidentId: str
   const id = check.uuid('incidentId', incidentId);
   const [row] = await deps.prisma.$queryRaw<IncidentProgress[]>`
     SELECT a.affected, a.pending, a.duplicates, f.recorded, f.compensated, f."needsReview", f."awaitingDecision",
-           f."notEligible", f."inProgress", f.spent, p.pages, p.unresolved
+           f.held, f."notEligible", f."inProgress", f.spent, p.pages, p.unresolved
     FROM (SELECT count(*)::int AS affected, (count(*) FILTER (WHERE expanded_at IS NULL))::int AS pending,
                  (count(*) FILTER (WHERE duplicate))::int AS duplicates
           FROM service_incident_members WHERE incident_id = ${id}::uuid) a,
@@ -698,6 +715,7 @@ export async function serviceIncidentProgress(deps: ServiceDeps, incidentId: str
                  (count(*) FILTER (WHERE status = 'COMPENSATED'))::int AS compensated,
                  (count(*) FILTER (WHERE status = 'NEEDS_REVIEW'))::int AS "needsReview",
                  (count(*) FILTER (WHERE status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'))::int AS "awaitingDecision",
+                 (count(*) FILTER (WHERE status = 'HELD'))::int AS held,
                  (count(*) FILTER (WHERE status = 'NOT_ELIGIBLE'))::int AS "notEligible",
                  (count(*) FILTER (WHERE status = 'RECORDED'))::int AS "inProgress",
                  (coalesce(sum(compensation_amount) FILTER (WHERE status = 'COMPENSATED'), 0))::text AS spent

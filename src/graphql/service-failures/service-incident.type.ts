@@ -83,6 +83,7 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
         'awaitingDecision',
         'Of needsReview, those held over the incident’s budget: one decideServiceIncident decides them all.',
       ),
+      held: count('held', 'Failures of suspended members, held until the suspension ends or a supervisor decides (reviewServiceFailure).'),
       notEligible: count('notEligible', 'Failures compensated with nothing (closed members, a declined remainder, …).'),
       inProgress: count('inProgress', 'Failures recorded or approved whose voucher is still being issued.'),
       pages: count('pages', 'Requests that named its members.'),
