@@ -304,6 +304,16 @@ function voucherCounts(db: RawSql, q: Query): PromiseLike<VoucherRow[]> {
 }
 
 /**
+ * One of two disjoint shares of the members, split at the middle of the id space (ids are random
+ * UUIDs, so the halves are even; a range the planner estimates from its statistics): churn and
+ * recovery are counted per member, so the halves' counts add up, and the halves run at once.
+ */
+type MemberPart = 0 | 1;
+const MIDDLE_ID = '80000000-0000-0000-0000-000000000000';
+const inPart = (part: MemberPart, memberId: Prisma.Sql) =>
+  part === 0 ? Prisma.sql`${memberId} < ${MIDDLE_ID}::uuid` : Prisma.sql`${memberId} >= ${MIDDLE_ID}::uuid`;
+
+/**
  * Members with failures in each period, by one or more failures and whether any of them was
  * compensated; churned: turned PASSIVE or CLOSED, or cancelled a contract, after their first
  * failure in the period and at most followUpDays after their last. The churn events are read once,
@@ -312,21 +322,23 @@ function voucherCounts(db: RawSql, q: Query): PromiseLike<VoucherRow[]> {
 function churnCounts(
   db: RawSql,
   q: Query,
+  part: MemberPart,
 ): PromiseLike<{ period: number; repeated: boolean; compensated: boolean; members: number; churned: number }[]> {
   return db.$queryRaw`
     WITH failed AS (
       SELECT period, f.member_id, min(f.occurred_at) AS first_at, max(f.occurred_at) + ${q.followUp} AS until,
              count(*) AS failures, bool_or(f.status = 'COMPENSATED') AS compensated
       FROM service_failures f CROSS JOIN LATERAL unnest(${periodsOf(q, Prisma.sql`f.occurred_at`)}) AS period
-      WHERE ${within(q, Prisma.sql`f.occurred_at`)}
+      WHERE ${within(q, Prisma.sql`f.occurred_at`)} AND ${inPart(part, Prisma.sql`f.member_id`)}
       GROUP BY period, f.member_id),
     churn AS (
       SELECT member_id, changed_at AS at FROM member_status_changes
-      WHERE to_status IN ('PASSIVE', 'CLOSED')
+      WHERE to_status IN ('PASSIVE', 'CLOSED') AND ${inPart(part, Prisma.sql`member_id`)}
         AND changed_at > ${q.period.from}::timestamptz AND changed_at <= ${q.period.to}::timestamptz + ${q.followUp}
       UNION ALL
       SELECT member_id, cancelled_at FROM contracts
-      WHERE cancelled_at > ${q.period.from}::timestamptz AND cancelled_at <= ${q.period.to}::timestamptz + ${q.followUp}),
+      WHERE cancelled_at > ${q.period.from}::timestamptz AND cancelled_at <= ${q.period.to}::timestamptz + ${q.followUp}
+        AND ${inPart(part, Prisma.sql`member_id`)}),
     judged AS (
       SELECT failed.period, failed.member_id, failed.failures, failed.compensated, bool_or(churn.at IS NOT NULL) AS churned
       FROM failed LEFT JOIN churn
@@ -345,12 +357,12 @@ function churnCounts(
  * compensation in the period is their first in the earliest bucket they were compensated in. Each
  * member's comebacks are read once, for the span of all their buckets.
  */
-function recoveryCounts(db: RawSql, q: Query): PromiseLike<{ period: number; members: number; recovered: number }[]> {
+function recoveryCounts(db: RawSql, q: Query, part: MemberPart): PromiseLike<{ period: number; members: number; recovered: number }[]> {
   return db.$queryRaw`
     WITH compensated AS (
       SELECT ${bucketOf(q, Prisma.sql`v.issued_at`)} AS bucket, v.member_id, min(v.issued_at) AS at
       FROM vouchers v
-      WHERE v.kind = 'COMPENSATION' AND ${within(q, Prisma.sql`v.issued_at`)}
+      WHERE v.kind = 'COMPENSATION' AND ${within(q, Prisma.sql`v.issued_at`)} AND ${inPart(part, Prisma.sql`v.member_id`)}
       GROUP BY 1, 2),
     spans AS (SELECT member_id, min(at) AS first_at, max(at) + ${q.followUp} AS until FROM compensated GROUP BY member_id),
     comebacks AS (
@@ -375,7 +387,7 @@ function recoveryCounts(db: RawSql, q: Query): PromiseLike<{ period: number; mem
 }
 
 /** Connections one loyaltyMetrics request reads on at once (when the pool has them to spare). */
-const PARALLEL_QUERIES = 3;
+const PARALLEL_QUERIES = 4;
 
 type Task<R> = (db: RawSql) => PromiseLike<R>;
 
@@ -482,16 +494,21 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
       followUp: Prisma.sql`make_interval(days => ${settings.metrics.followUpDays}::int)`,
     };
     // The statements share out over the connections, the longest first: one snapshot, so they agree.
-    const [recovery, statusChanges, churn, feedbackRows, caseRows, renewalRows, voucherRows, goodwillRows] = await inParallel(runners, [
-      (db) => recoveryCounts(db, q),
-      (db) => statusChangeCounts(db, q),
-      (db) => churnCounts(db, q),
-      (db) => feedbackCounts(db, q),
-      (db) => caseCounts(db, q),
-      (db) => renewalCounts(db, q),
-      (db) => voucherCounts(db, q),
-      (db) => goodwillSpend(db, q),
-    ] as const);
+    const [recoveryA, recoveryB, churnA, churnB, statusChanges, feedbackRows, caseRows, renewalRows, voucherRows, goodwillRows] =
+      await inParallel(runners, [
+        (db) => recoveryCounts(db, q, 0),
+        (db) => recoveryCounts(db, q, 1),
+        (db) => churnCounts(db, q, 0),
+        (db) => churnCounts(db, q, 1),
+        (db) => statusChangeCounts(db, q),
+        (db) => feedbackCounts(db, q),
+        (db) => caseCounts(db, q),
+        (db) => renewalCounts(db, q),
+        (db) => voucherCounts(db, q),
+        (db) => goodwillSpend(db, q),
+      ] as const);
+    const recovery = [...recoveryA, ...recoveryB];
+    const churn = [...churnA, ...churnB];
     const feedback = new BucketSums(feedbackRows, buckets.length);
     const cases = new BucketSums(caseRows, buckets.length);
     const renewals = new BucketSums(renewalRows, buckets.length);
@@ -527,7 +544,7 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
         };
         return { all: of(null), compensated: of(true), notCompensated: of(false) };
       };
-      const recovered = recovery.find((row) => row.period === index);
+      const recovered = recovery.filter((row) => row.period === index);
       const byKind = VOUCHER_KINDS.map((kind) => {
         const rows = vouchers.of(bucket).filter((row) => row.kind === kind);
         return {
@@ -573,7 +590,10 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
           byKind,
         },
         churnAfterFailure: { oneFailure: churnGroup(false), repeatedFailures: churnGroup(true) },
-        recovery: ratio(recovered?.recovered ?? 0, recovered?.members ?? 0),
+        recovery: ratio(
+          recovered.reduce((total, row) => total + row.recovered, 0),
+          recovered.reduce((total, row) => total + row.members, 0),
+        ),
         detractorConversion: ratio(feedback.sum(bucket, 'converted'), feedback.sum(bucket, 'followUps')),
       };
     };
