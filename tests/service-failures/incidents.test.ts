@@ -11,7 +11,7 @@ import {
   serviceIncidentProgress,
   type ReportServiceIncidentInput,
 } from '../../src/domain/service-failures/incidents.service.js';
-import { compensationFor, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { compensationFor, reportServiceFailure, reviewServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
@@ -371,6 +371,13 @@ describe('the incident budget', () => {
     expect(await progress(page.incidentId)).toMatchObject({ compensated: 3, awaitingDecision: 8 });
 
     // One failure of the remainder cannot be decided on its own.
+    await expect(
+      reviewServiceFailure(
+        app.deps,
+        { failureId: held[0]!.id, decision: 'GRANT', note: 'just this one', idempotencyKey: key('review') },
+        supervisor,
+      ),
+    ).rejects.toMatchObject({ field: 'failureId', message: expect.stringContaining('decideServiceIncident') });
     const decision = { incidentId: page.incidentId, decision: 'GRANT' as const, note: 'outage was ours', idempotencyKey: key('decide') };
     await expect(decideServiceIncident(app.deps, decision, agent)).rejects.toBeInstanceOf(ForbiddenError);
     const decided = await decideServiceIncident(app.deps, decision, supervisor);

@@ -496,7 +496,9 @@ export interface ReviewServiceFailureInput {
  * while the member is still suspended, without measuring the cap again: the
  * supervisor decides — and DECLINE makes it NOT_ELIGIBLE; the decision, its
  * note and the supervisor are kept. A closed member gets nothing
- * (ValidationError; closing declines what waits anyway). The member and then
+ * (ValidationError; closing declines what waits anyway), and a failure held
+ * over its incident's budget is decided with the rest of that remainder
+ * (decideServiceIncident; ValidationError here). The member and then
  * the failure row are locked (the order of the compensation job and of a
  * status change), so two supervisors deciding at once, or a decision racing
  * the member's reactivation, cannot both succeed. Only supervisors and admins
@@ -516,20 +518,23 @@ export async function reviewServiceFailure(
   const outcome = await deps.prisma.$transaction(async (tx) => {
     issued.length = 0;
     const [failure] = await tx.$queryRaw<
-      { memberId: string; memberStatus: MemberStatus; status: ServiceFailureStatus; amount: string | null }[]
+      { memberId: string; memberStatus: MemberStatus; status: ServiceFailureStatus; amount: string | null; reviewReason: string | null }[]
     >`
       WITH m AS MATERIALIZED (
         SELECT id, status FROM members
         WHERE id = (SELECT member_id FROM service_failures WHERE id = ${failureId}::uuid)
         FOR NO KEY UPDATE)
       SELECT f.member_id::text AS "memberId", m.status::text AS "memberStatus", f.status::text,
-             f.compensation_amount::text AS amount
+             f.compensation_amount::text AS amount, f.review_reason::text AS "reviewReason"
       FROM service_failures f JOIN m ON m.id = f.member_id
       WHERE f.id = ${failureId}::uuid FOR UPDATE OF f`;
     if (!failure) throw new NotFoundError('ServiceFailure', failureId);
     return once(tx, `reviewServiceFailure:${failureId}`, key, { decision: input.decision, note }, async () => {
       if (failure.status !== 'NEEDS_REVIEW' && failure.status !== 'HELD') {
         throw new ValidationError('failureId', `this failure is ${failure.status}, not waiting for review`);
+      }
+      if (failure.status === 'NEEDS_REVIEW' && failure.reviewReason === 'INCIDENT_BUDGET') {
+        throw new ValidationError('failureId', "held over its incident's budget: decided with the rest of it (decideServiceIncident)");
       }
       const decided = { decidedBy: caller.actor.id, decidedAt: now, decisionNote: note };
       if (input.decision === 'DECLINE') {
