@@ -526,7 +526,7 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
       return { at, counts, activeShare: ratio(counts.ACTIVE, counts.ACTIVE + counts.PASSIVE) };
     };
 
-    /** Figures of one period: `bucket` its index (0-based), null for the whole period; `index` its place in `periods` (1-based). */
+    /** Figures of one period: `bucket` its index (0-based), null for the whole period; `index` its number in the per-member rows (1: the whole period, bucket + 2). */
     const figuresOf = (p: Period, bucket: number | null, index: number): PeriodFigures => {
       const answers = feedback.sum(bucket, 'answers');
       const promoters = feedback.sum(bucket, 'promoters');
