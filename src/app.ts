@@ -190,8 +190,11 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
  * an API process's stop timeout (src/cluster.ts) sits above it.
  */
 export const API_DRAIN_TIMEOUT_MS = 8_000;
-/** During a drain, keep-alive sockets that stayed idle this long are closed (busy ones close after their next answer). */
-const DRAIN_IDLE_GRACE_MS = 1_000;
+/**
+ * During a drain, keep-alive sockets that stayed idle this long are closed (busy ones close after their next answer).
+ * Long enough for a client on a loaded machine to send its next request on a socket it already holds.
+ */
+const DRAIN_IDLE_GRACE_MS = 2_000;
 
 /** Starts the HTTP server: /graphql, /healthz, /readyz and /metrics. */
 export interface Api {
@@ -306,10 +309,17 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       for (const res of running) if (!res.headersSent) res.setHeader('connection', 'close');
       // A busy socket gets its next answer with `Connection: close` well within this grace; what is
       // still idle after it is a client that sends nothing.
-      const idleSweep = setTimeout(() => {
-        sweptIdle = true;
-        server.closeIdleConnections();
-      }, DRAIN_IDLE_GRACE_MS);
+      // The sweep runs in the check phase (setImmediate), after the poll phase has read what the sockets
+      // hold: when this process was too busy to run the timer on time, a request that arrived meanwhile is
+      // parsed (and its socket busy) before the sweep, instead of being destroyed unread (a reset).
+      const idleSweep = setTimeout(
+        () =>
+          setImmediate(() => {
+            sweptIdle = true;
+            server.closeIdleConnections();
+          }),
+        DRAIN_IDLE_GRACE_MS,
+      );
       if (running.size > 0) {
         let timer: NodeJS.Timeout | undefined;
         const finished = new Promise<boolean>((resolve) => (drained = () => resolve(true)));
