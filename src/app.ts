@@ -153,9 +153,11 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
     plugins: [
       EnvelopArmorPlugin({
-        maxDepth: { n: 12 },
+        // Depth and cost count fields, not fragments: a screen written with colocated fragments
+        // (Relay/Apollo style) weighs what the same fields written inline weigh.
+        maxDepth: { n: 12, flattenFragments: true },
         maxAliases: { n: 15 },
-        costLimit: { maxCost: 20_000 },
+        costLimit: { maxCost: 20_000, flattenFragments: true },
         maxTokens: { n: 2_000 },
         maxDirectives: { n: 20 },
         // hideSchemaSuggestions instead: armor's pattern misses enum values ("Did you mean the enum value …").
