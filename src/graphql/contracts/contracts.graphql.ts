@@ -38,6 +38,11 @@ export const contractVisibility = (memberId: string) => ({
 export const ContractStatusEnum = builder.enumType(ContractStatus, {
   name: 'ContractStatus',
   description: 'ACTIVE contracts can be extended or cancelled; EXPIRED (past their end) and CANCELLED ones cannot.',
+  values: {
+    ACTIVE: { description: 'Running: can be extended (earning a renewal bonus) or cancelled.' },
+    EXPIRED: { description: 'Past its end date without extension; final.' },
+    CANCELLED: { description: 'Cancelled before its end; final.' },
+  },
 });
 
 const RenewalBonusStatusEnum = builder.enumType('RenewalBonusStatus', {

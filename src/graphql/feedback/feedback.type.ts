@@ -6,6 +6,14 @@ import { memberVisibility } from '../members/member.type.js';
 export const ServiceChannelEnum = builder.enumType(ServiceChannel, {
   name: 'ServiceChannel',
   description: 'Where a customer contacted service.',
+  values: {
+    CHAT: { description: 'Live chat.' },
+    EMAIL: { description: 'Email.' },
+    PHONE: { description: 'A phone call.' },
+    SELF_SERVICE: { description: 'The website or app without an agent (help pages, forms).' },
+    SOCIAL: { description: 'Social media.' },
+    STORE: { description: 'In a store, in person.' },
+  },
 });
 
 export const NpsCategoryEnum = builder.enumType('NpsCategory', {

@@ -8,15 +8,34 @@ import { Money } from '../money.type.js';
 export const GoodwillKindEnum = builder.enumType(GoodwillKind, {
   name: 'GoodwillKind',
   description: 'What a goodwill gesture gives: points (available at once) or a voucher.',
+  values: {
+    POINTS: { description: 'Points, posted as a GOODWILL ledger entry and available at once.' },
+    VOUCHER: { description: 'A GOODWILL voucher of a fixed amount of money.' },
+  },
 });
 export const GoodwillStatusEnum = builder.enumType(GoodwillStatus, {
   name: 'GoodwillStatus',
   description:
     'GRANTED gestures have been given; PENDING_APPROVAL ones were above the agent’s authority and wait for a supervisor; REJECTED ones were refused.',
+  values: {
+    GRANTED: { description: 'Given: the points were posted or the voucher issued (at once, or on a supervisor’s approval).' },
+    PENDING_APPROVAL: {
+      description: 'Above the issuing agent’s authority: waits for a supervisor to approve or reject it; nothing given yet.',
+    },
+    REJECTED: { description: 'Refused by a supervisor: nothing was given.' },
+  },
 });
 export const GoodwillReasonEnum = builder.enumType(GoodwillReason, {
   name: 'GoodwillReason',
   description: 'Why an agent made a goodwill gesture.',
+  values: {
+    DELAYED_DELIVERY: { description: 'An order arrived late.' },
+    DEFECTIVE_PRODUCT: { description: 'A product was faulty or damaged.' },
+    BILLING_ERROR: { description: 'The member was charged wrongly.' },
+    POOR_EXPERIENCE: { description: 'Service or an experience fell short in another way the member noticed.' },
+    LONG_WAIT: { description: 'The member waited too long for service (queue, call, reply).' },
+    OTHER: { description: 'None of the above: the gesture’s note says why.' },
+  },
 });
 
 const AUDIT_ACTION_DESCRIPTIONS: Record<GoodwillAuditAction, string> = {

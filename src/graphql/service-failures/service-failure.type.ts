@@ -21,7 +21,8 @@ export const ServiceFailureTypeEnum = builder.enumType('ServiceFailureType', {
   } as const satisfies Record<ServiceFailureType, unknown>,
 });
 export const SeverityEnum = builder.enumType('Severity', {
-  description: 'How bad a service failure was; sets the base value of its compensation.',
+  description:
+    'How bad a service failure was; sets the base value of its compensation. From least to most severe: LOW < MEDIUM < HIGH < CRITICAL (schema.graphql lists values alphabetically).',
   values: {
     LOW: { description: 'A nuisance (base value 5 by default).' },
     MEDIUM: { description: 'A real inconvenience (base value 10 by default).' },

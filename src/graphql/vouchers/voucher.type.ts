@@ -12,14 +12,30 @@ const ACTIVE_VOUCHERS_LIMIT = 50;
 export const VoucherKindEnum = builder.enumType(VoucherKind, {
   name: 'VoucherKind',
   description: 'Why a voucher was issued: compensation, goodwill, contract renewal or a reward bought with points.',
+  values: {
+    COMPENSATION: { description: 'Compensation for a recorded service failure.' },
+    GOODWILL: { description: 'A goodwill gesture by an agent.' },
+    RENEWAL: { description: 'The bonus for extending a contract.' },
+    REWARD: { description: 'A reward the member bought with points.' },
+  },
 });
 export const VoucherStatusEnum = builder.enumType(VoucherStatus, {
   name: 'VoucherStatus',
   description: 'ISSUED vouchers can be redeemed; REDEEMED, EXPIRED and VOIDED ones cannot.',
+  values: {
+    ISSUED: { description: 'Usable: can be validated and redeemed until it expires.' },
+    REDEEMED: { description: 'Used once at checkout; final.' },
+    EXPIRED: { description: 'Reached its expiry date unused; final.' },
+    VOIDED: { description: 'Cancelled before use, with a reason (`voidReason`); final.' },
+  },
 });
 export const VoucherValueTypeEnum = builder.enumType(VoucherValueType, {
   name: 'VoucherValueType',
   description: 'FIXED takes an amount off the order; PERCENT a percentage of it.',
+  values: {
+    FIXED: { description: 'A fixed amount of money off the order (`value`).' },
+    PERCENT: { description: 'A percentage off the order (`percent`, 1–100).' },
+  },
 });
 
 /**

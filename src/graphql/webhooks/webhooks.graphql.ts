@@ -22,6 +22,12 @@ const WebhookDeliveryStatusEnum = builder.enumType(WebhookDeliveryStatus, {
   name: 'WebhookDeliveryStatus',
   description:
     'PENDING: waiting for its first attempt (or replayed); FAILED: the last attempt failed, retried at `nextAttemptAt`; SUCCEEDED: the receiver answered 2xx; DEAD: given up (retries spent, endpoint disabled or deleted), replayable.',
+  values: {
+    PENDING: { description: 'Waiting for its first attempt, or replayed and waiting for the next.' },
+    FAILED: { description: 'The last attempt failed; retried at `nextAttemptAt`.' },
+    SUCCEEDED: { description: 'The receiver answered 2xx; final.' },
+    DEAD: { description: 'Given up: retries spent, or the endpoint was disabled or deleted. Can be replayed.' },
+  },
 });
 
 const WebhookEndpointRef = builder.prismaObject('WebhookEndpoint', {
