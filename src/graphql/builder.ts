@@ -108,42 +108,94 @@ export const builder = new SchemaBuilder<{
   },
 });
 
+// RFC 3339 section 5.6 date-times only: a date alone, a date without an offset or a
+// day that does not exist (2026-02-30) is the caller's mistake, not a moment to guess.
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const NOT_DATE_TIME = 'DateTime must be an RFC 3339 date-time such as 2026-11-23T12:00:00Z';
+
+/** The moment an RFC 3339 date-time string names, or undefined when it is not one. */
+export function parseDateTime(value: unknown): Date | undefined {
+  if (typeof value !== 'string') return undefined;
+  const parts = RFC3339.exec(value);
+  if (!parts) return undefined;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, offsetHour = 0, offsetMinute = 0] = parts
+    .slice(1)
+    .map((part) => Number(part ?? 0));
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const valid =
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    offsetHour <= 23 &&
+    offsetMinute <= 59;
+  const date = new Date(value);
+  return valid && !Number.isNaN(date.getTime()) ? date : undefined;
+}
+
 builder.addScalarType(
   'DateTime',
   new GraphQLScalarType<Date, string>({
     name: 'DateTime',
-    description: 'An ISO-8601 date-time in UTC, e.g. 2026-11-23T12:00:00.000Z.',
+    description:
+      'A date-time as an RFC 3339 string. Outputs are always UTC with milliseconds, e.g. 2026-11-23T12:00:00.000Z; inputs may carry any offset (2026-11-23T13:00:00+01:00) and up to nanoseconds (kept to the millisecond). A date alone, a missing offset or a day that does not exist is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
+    specifiedByURL: 'https://datatracker.ietf.org/doc/html/rfc3339#section-5.6',
     serialize: (value) => (value instanceof Date ? value : new Date(String(value))).toISOString(),
     parseValue: (value) => {
-      const date = typeof value === 'string' ? new Date(value) : new Date(NaN);
-      if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 string');
+      const date = parseDateTime(value);
+      if (!date) throw new GraphQLError(NOT_DATE_TIME);
       return date;
     },
     parseLiteral: (ast) => {
-      const date = ast.kind === Kind.STRING ? new Date(ast.value) : new Date(NaN);
-      if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 string');
+      const date = ast.kind === Kind.STRING ? parseDateTime(ast.value) : undefined;
+      if (!date) throw new GraphQLError(NOT_DATE_TIME);
       return date;
     },
   }),
   {},
 );
 
-// Point amounts in inputs accept any number so that 0, negative, fractional and
-// out-of-range amounts reach the domain and come back as a typed ValidationError
-// (a GraphQL Int would refuse them before any resolver, as an untyped error).
+// Point amounts in inputs accept any number, and a string that is a plain decimal
+// numeral ("250", "-5", "1.5"), so that 0, negative, fractional and out-of-range
+// amounts reach the domain and come back as a typed ValidationError (a GraphQL Int
+// would refuse them before any resolver, as an untyped error). What is not a number
+// at all ("abc", "", true, "1e3") is refused before execution: there is no amount
+// to validate. docs/scalars.md is the format's specification.
+const POINTS_NUMERAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$/;
+const NOT_POINTS = 'Points must be a number or a string of decimal digits such as "250"';
+
+/** The number a Points input stands for, or undefined when it is not a number at all. */
+export function parsePoints(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && value.length <= 32 && POINTS_NUMERAL.test(value)) return Number(value);
+  return undefined;
+}
+
 builder.addScalarType(
   'Points',
   new GraphQLScalarType<number, number>({
     name: 'Points',
-    description: 'A number of points. Inputs must be whole numbers within range; anything else is a ValidationError.',
+    description:
+      'A number of points, written as a JSON number (250). Inputs also accept a string holding a plain decimal numeral ("250", "-5", "1.5"), read as that number. Any number that is not a whole amount within the field’s range (0, negative where not allowed, fractional, above 2^31 − 1) is a ValidationError naming the field in the mutation’s result; a value that is not a number at all ("abc", "", true, "1e3") is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
+    specifiedByURL: 'docs/scalars.md#points',
     serialize: (value) => Number(value),
     parseValue: (value) => {
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new GraphQLError('Points must be a number');
-      return value;
+      const points = parsePoints(value);
+      if (points === undefined) throw new GraphQLError(NOT_POINTS);
+      return points;
     },
     parseLiteral: (ast) => {
-      if (ast.kind !== Kind.INT && ast.kind !== Kind.FLOAT) throw new GraphQLError('Points must be a number');
-      return Number(ast.value);
+      const points =
+        ast.kind === Kind.INT || ast.kind === Kind.FLOAT
+          ? Number(ast.value)
+          : ast.kind === Kind.STRING
+            ? parsePoints(ast.value)
+            : undefined;
+      if (points === undefined) throw new GraphQLError(NOT_POINTS);
+      return points;
     },
   }),
   {},

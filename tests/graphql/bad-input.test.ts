@@ -120,3 +120,41 @@ describe('bad input gets a typed error and writes nothing', () => {
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 });
+
+describe('Points sent as a string (issue 16): read strictly, then validated like a number', () => {
+  const balance = async () => {
+    const result = await app.gql(`query($id: ID!) { member(id: $id) { balance { available } } }`, { id: memberId }, admin);
+    return (result.data as { member: { balance: { available: number } } }).member.balance.available;
+  };
+
+  it('a numeral string in a variable is that number of points', async () => {
+    const result = await app.gql(REDEEM, { i: { memberId, points: '20', idempotencyKey: 'string-20' } }, admin);
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.redeemPoints.__typename).toBe('RedeemPointsPayload');
+    expect(await balance()).toBe(30);
+  });
+
+  it('a numeral string literal in the document is that number of points', async () => {
+    const result = await app.gql(
+      `mutation { redeemPoints(input: { memberId: "${memberId}", points: "5", idempotencyKey: "literal-5" }) { __typename } }`,
+      {},
+      admin,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.redeemPoints.__typename).toBe('RedeemPointsPayload');
+    expect(await balance()).toBe(45);
+  });
+
+  const badStrings = ['0', '-5', '1.5', '2147483648', '250'];
+  for (const points of badStrings) {
+    it(`"${points}" (not a whole amount within range, or more than the balance) → a typed error on points, nothing written`, async () => {
+      const before = await rowCounts();
+      const result = await app.gql(REDEEM, { i: { memberId, points, idempotencyKey: `string-${points.replace(/\W/g, '')}` } }, admin);
+      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      // 250 is a valid amount above the balance of 50: the typed InsufficientPointsError, like the number 250.
+      const expected = points === '250' ? { __typename: 'InsufficientPointsError' } : { __typename: 'ValidationError', field: 'points' };
+      expect(result.data?.redeemPoints).toMatchObject(expected);
+      expect(await rowCounts()).toEqual(before);
+    });
+  }
+});

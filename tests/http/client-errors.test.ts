@@ -73,6 +73,24 @@ const MISTAKES: Mistake[] = [
     names: /\$d/,
   },
   {
+    label: 'a DateTime variable that is a date alone (RFC 3339 wants a time and an offset)',
+    query: 'query($d: DateTime) { goodwillGestures(filter: { from: $d }) { edges { cursor } } }',
+    variables: { d: '2026-11-23' },
+    names: /\$d/,
+  },
+  {
+    label: 'a DateTime variable naming a day that does not exist',
+    query: 'query($d: DateTime) { goodwillGestures(filter: { from: $d }) { edges { cursor } } }',
+    variables: { d: '2026-02-30T00:00:00Z' },
+    names: /\$d/,
+  },
+  {
+    label: 'a Points string that is not a plain numeral',
+    query: 'mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { __typename } }',
+    variables: { i: { memberId: randomUUID(), points: '1e3', idempotencyKey: 'k-3' } },
+    names: /points/,
+  },
+  {
     label: 'an unknown enum value in a variable',
     query: 'query($s: MemberStatus) { members(filter: { status: $s }) { edges { cursor } } }',
     variables: { s: 'ASLEEP' },
