@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config/env.js';
 import { createPrisma, poolOf, type PrismaClient } from '../src/db/prisma.js';
 import { createLogger } from '../src/logger.js';
 import { createOutboxPublisher } from '../src/queues/outbox-queues.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, dropDatabase, sleep } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, deleteRedisKeys, dropDatabase, sleep } from './support.js';
 import { createBenchDatabase } from './seed.js';
 
 /**
@@ -302,14 +302,7 @@ async function main(): Promise<void> {
     console.log(`target: ≥ 30 % of BullMQ + 1 PostgreSQL round trip — ${headline >= 0.3 ? 'met' : 'NOT met'} (best rounds)`);
   } finally {
     await prisma.$disconnect();
-    const cleanup = new Redis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await cleanup.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    cleanup.disconnect();
+    await deleteRedisKeys(redisUrl, prefix);
     if (!args.keep) await dropDatabase(dbName);
   }
 }

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { Redis } from 'ioredis';
 import { createGraphQLHandler } from '../src/app.js';
 import { signStaffToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config/env.js';
@@ -13,7 +12,7 @@ import { MAX_PAGE_ENTRIES } from '../src/domain/service-failures/incidents.servi
 import { createLogger } from '../src/logger.js';
 import { createOutboxPublisher } from '../src/queues/outbox-queues.js';
 import { createBenchDatabase } from './seed.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, dropDatabase, memberId, sleep } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, deleteRedisKeys, dropDatabase, memberId, sleep } from './support.js';
 
 /**
  * `npm run bench:incident`: one service incident of --members (100 000) members,
@@ -297,14 +296,7 @@ async function main(): Promise<void> {
     for (const child of children) child.kill('SIGKILL');
     await Promise.all(children.map(exited));
     await prisma.$disconnect();
-    const cleanup = new Redis(BENCH_REDIS);
-    let cursor = '0';
-    do {
-      const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await cleanup.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    cleanup.disconnect();
+    await deleteRedisKeys(BENCH_REDIS, prefix);
     if (!args.keep) await dropDatabase(dbName);
   }
 }

@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { signMemberToken } from '../src/auth/tokens.js';
 import { createPrisma } from '../src/db/prisma.js';
 import { createApiKey } from '../src/domain/api-keys/api-keys.service.js';
 import { createLogger } from '../src/logger.js';
 import { freePort, killServiceProcesses, startServiceProcess } from '../tests/support/processes.js';
 import { readSse, subscriptionRequest } from '../tests/support/sse.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, dropDatabase, percentile } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, deleteRedisKeys, dropDatabase, percentile } from './support.js';
 import { createBenchDatabase } from './seed.js';
 
 /**
@@ -106,14 +105,7 @@ async function main(): Promise<void> {
   } finally {
     killServiceProcesses();
     await prisma.$disconnect();
-    const cleanup = new Redis(BENCH_REDIS);
-    let cursor = '0';
-    do {
-      const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await cleanup.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    cleanup.disconnect();
+    await deleteRedisKeys(BENCH_REDIS, prefix);
     if (!args.keep) await dropDatabase(dbName);
   }
 }
