@@ -1,23 +1,20 @@
 // No useTestApp(): the scenarios run on a PostgreSQL and Redis of their own (harness.ts), not the suite's.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
-import { freePort, killServiceProcesses, type ServiceProcess } from '../support/processes.js';
+import { freePort, type ServiceProcess } from '../support/processes.js';
 import {
   apiKey,
   burst,
   enrollMembers,
-  freshDatabase,
   gql,
   print,
   startApiProcess,
-  startStack,
   startWorkerProcess,
+  useFaultStack,
   waitFor,
-  type Scenario,
-  type Stack,
   type Tally,
 } from './harness.js';
 
@@ -29,25 +26,7 @@ import {
  * the scenario fails. Each prints what it injected and expected vs found.
  */
 
-let stack: Stack;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterEach(async () => {
-  killServiceProcesses();
-  for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
-});
-afterAll(async () => {
-  await stack?.stop();
-});
-
-async function setUp(name: string): Promise<{ scenario: Scenario; prisma: PrismaClient }> {
-  const { url, prisma } = await freshDatabase(stack, `faults_${name}`);
-  cleanups.push(() => prisma.$disconnect());
-  return { scenario: { databaseUrl: url, redisUrl: stack.redisUrl, queuePrefix: `faults-${name}` }, prisma };
-}
+const { stack, cleanups, setUp } = useFaultStack();
 
 const REPORT_FAILURE = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
   __typename ... on ReportServiceFailurePayload { failure { id } } ... on Error { message } } }`;
@@ -156,7 +135,7 @@ describe('fault scripts', () => {
       onAccepted: (accepted) => {
         if (accepted === 60 && !restart) {
           acceptedAtRestart = accepted;
-          restart = stack.restartPostgres();
+          restart = stack().restartPostgres();
         }
       },
     });
@@ -207,7 +186,7 @@ describe('fault scripts', () => {
       onAccepted: (accepted) => {
         if (accepted === 50 && !restart) {
           acceptedAtRestart = accepted;
-          restart = stack.restartRedis();
+          restart = stack().restartRedis();
         }
       },
     });

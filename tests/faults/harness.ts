@@ -2,6 +2,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
@@ -9,7 +10,7 @@ import type { ApiKeyScope } from '../../src/auth/principal.js';
 import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
-import { freePort, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+import { freePort, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 /**
  * The fault scripts' world: a PRIVATE PostgreSQL and Redis (the project's
@@ -235,4 +236,37 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/**
+ * The frame of a fault file: one stack for its scenarios, each scenario's
+ * processes killed and its cleanups run after it. `setUp(name)` gives a
+ * scenario a database of its own (`faults_<name>`) and a queue prefix.
+ */
+export function useFaultStack(): {
+  stack: () => Stack;
+  cleanups: (() => Promise<unknown>)[];
+  setUp: (name: string) => Promise<{ scenario: Scenario; prisma: PrismaClient }>;
+} {
+  let stack: Stack;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterEach(async () => {
+    killServiceProcesses();
+    for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  return {
+    stack: () => stack,
+    cleanups,
+    async setUp(name) {
+      const { url, prisma } = await freshDatabase(stack, `faults_${name}`);
+      cleanups.push(() => prisma.$disconnect());
+      return { scenario: { databaseUrl: url, redisUrl: stack.redisUrl, queuePrefix: `faults-${name}` }, prisma };
+    },
+  };
 }

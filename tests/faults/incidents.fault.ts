@@ -1,21 +1,9 @@
 // No useTestApp(): the scenario runs on a PostgreSQL and Redis of its own (harness.ts), not the suite's, and kills the service's processes.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
-import { freePort, killServiceProcesses } from '../support/processes.js';
-import {
-  apiKey,
-  burst,
-  enrollMembers,
-  freshDatabase,
-  gql,
-  print,
-  startApiProcess,
-  startStack,
-  startWorkerProcess,
-  waitFor,
-  type Stack,
-} from './harness.js';
+import { freePort } from '../support/processes.js';
+import { apiKey, burst, enrollMembers, gql, print, startApiProcess, useFaultStack, startWorkerProcess, waitFor } from './harness.js';
 
 /**
  * `npm run test:faults`: a service incident of 5 000 members, reported over
@@ -26,19 +14,7 @@ import {
  * (`npm run bench:incident` runs the same with 100 000 members and reports the time.)
  */
 
-let stack: Stack;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterEach(async () => {
-  killServiceProcesses();
-  for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
-});
-afterAll(async () => {
-  await stack?.stop();
-});
+const { setUp } = useFaultStack();
 
 const REPORT = `mutation($i: ReportServiceIncidentInput!) { reportServiceIncident(input: $i) {
   __typename ... on ReportServiceIncidentPayload { named alreadyNamed incident { id } } ... on Error { message } } }`;
@@ -70,9 +46,7 @@ describe('fault scripts: service incidents', () => {
     'worker SIGKILLed while expanding an incident of 5 000 members: one failure and one voucher or review each',
     { timeout: 150_000 },
     async () => {
-      const { url, prisma } = await freshDatabase(stack, 'faults_incident_kill');
-      cleanups.push(() => prisma.$disconnect());
-      const scenario = { databaseUrl: url, redisUrl: stack.redisUrl, queuePrefix: 'faults-incident-kill' };
+      const { scenario, prisma } = await setUp('incident_kill');
       const COUNT = 5_000;
       const PAGE = 100;
       const PAGES = COUNT / PAGE;
