@@ -104,6 +104,22 @@ function expectClean(tally: Tally, gaveUp: number[] = []): void {
   expect({ lost: tally.lost, doubled: tally.doubled, found: tally.found }).toEqual({ lost: 0, doubled: 0, found: tally.expected });
 }
 
+/** A scenario whose `count` members each had one failure reported through the API, with no worker running yet. */
+async function reportedBurst(name: string, prefix: string, count: number) {
+  const { scenario, prisma } = await setUp(name);
+  const members = await enrollMembers(prisma, prefix, count);
+  const token = await apiKey(prisma, ['failures:report']);
+  const port = await freePort();
+  await startApiProcess(scenario, port);
+  const failureIds = new Map<number, string>();
+  const accepted = await burst({
+    count,
+    clients: 8,
+    send: failureReporter({ port: () => port, token, members, prefix, failureIds }),
+  });
+  return { scenario, prisma, failureIds, accepted };
+}
+
 describe('fault scripts', () => {
   it('PostgreSQL restarted during a burst of earns: every accepted earn has exactly one ledger entry', { timeout: 150_000 }, async () => {
     const { scenario, prisma } = await setUp('pg_restart');
@@ -249,18 +265,8 @@ describe('fault scripts', () => {
   });
 
   it('worker SIGKILLed mid-batch: every failure gets exactly one voucher after a restart', { timeout: 150_000 }, async () => {
-    const { scenario, prisma } = await setUp('worker_kill');
     const COUNT = 200;
-    const members = await enrollMembers(prisma, 'wkill', COUNT);
-    const token = await apiKey(prisma, ['failures:report']);
-    const port = await freePort();
-    await startApiProcess(scenario, port);
-    const failureIds = new Map<number, string>();
-    const accepted = await burst({
-      count: COUNT,
-      clients: 8,
-      send: failureReporter({ port: () => port, token, members, prefix: 'wkill', failureIds }),
-    });
+    const { scenario, prisma, failureIds, accepted } = await reportedBurst('worker_kill', 'wkill', COUNT);
 
     const first = await startWorkerProcess(scenario);
     await waitFor(
@@ -290,18 +296,8 @@ describe('fault scripts', () => {
     'SIGTERM with jobs in flight: the worker finishes its running jobs, exits 0, and nothing is lost or doubled',
     { timeout: 150_000 },
     async () => {
-      const { scenario, prisma } = await setUp('sigterm');
       const COUNT = 200;
-      const members = await enrollMembers(prisma, 'term', COUNT);
-      const token = await apiKey(prisma, ['failures:report']);
-      const port = await freePort();
-      await startApiProcess(scenario, port);
-      const failureIds = new Map<number, string>();
-      const accepted = await burst({
-        count: COUNT,
-        clients: 8,
-        send: failureReporter({ port: () => port, token, members, prefix: 'term', failureIds }),
-      });
+      const { scenario, prisma, failureIds, accepted } = await reportedBurst('sigterm', 'term', COUNT);
 
       const redis = new Redis(scenario.redisUrl, { maxRetriesPerRequest: null });
       const queue = new Queue('compensation', { connection: redis, prefix: scenario.queuePrefix });
