@@ -4,7 +4,7 @@ import { signMemberToken } from '../src/auth/tokens.js';
 import { createPrisma } from '../src/db/prisma.js';
 import { createApiKey } from '../src/domain/api-keys/api-keys.service.js';
 import { createLogger } from '../src/logger.js';
-import { freePort, killServiceProcesses, startServiceProcess } from '../tests/support/processes.js';
+import { freePorts, killServiceProcesses, startServiceProcess } from '../tests/support/processes.js';
 import { readSse, subscriptionRequest } from '../tests/support/sse.js';
 import { BENCH_RATE_LIMITS, BENCH_REDIS, deleteRedisKeys, dropDatabase, percentile } from './support.js';
 import { createBenchDatabase } from './seed.js';
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     ...BENCH_RATE_LIMITS,
   };
   try {
-    const ports = [await freePort(), await freePort()];
+    const ports = await freePorts(2);
     const apis = ports.map((port) => startServiceProcess('src/main.ts', { ...env, PORT: String(port), LOG_LEVEL: 'info' }));
     await Promise.all(apis.map((api) => api.waitForLine(/Treue ready: GraphQL at/, 90_000)));
     const [urlA, urlB] = ports.map((port) => `http://127.0.0.1:${port}/graphql`) as [string, string];

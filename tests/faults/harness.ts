@@ -10,7 +10,7 @@ import type { ApiKeyScope } from '../../src/auth/principal.js';
 import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
-import { freePort, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+import { freePorts, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 /**
  * The fault scripts' world: a PRIVATE PostgreSQL and Redis (the project's
@@ -35,7 +35,7 @@ export interface Stack {
 export async function startStack(): Promise<Stack> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'treue-faults-'));
   await chmod(dataDir, 0o755); // as root, PostgreSQL runs as 'postgres' and must get through
-  const [pgPort, redisPort] = [await freePort(), await freePort()];
+  const [pgPort, redisPort] = await freePorts(2);
   let postgres: EmbeddedPostgresHandle = await startEmbeddedPostgres({ dataDir, port: pgPort, logger });
   let redis: EmbeddedRedisHandle = await startEmbeddedRedis({ dataDir, port: redisPort, logger });
   const base = new URL(postgres.databaseUrl);

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis } from '../../src/runtime/embedded-redis.js';
 import { readPid } from '../../src/runtime/orphans.js';
-import { freePort, isAlive, isListening, killServiceProcesses, startServiceProcess } from '../support/processes.js';
+import { freePort, freePorts, isAlive, isListening, killServiceProcesses, startServiceProcess } from '../support/processes.js';
 
 // `npm start` (src/main.ts) with the embedded PostgreSQL and Redis, killed with SIGKILL as
 // the OOM killer would: both servers outlive it. The next start must recover by itself.
@@ -36,7 +36,7 @@ describe('npm start after a SIGKILL', () => {
     { timeout: 180_000 },
     async () => {
       const data = path.join(dataDir, 'service');
-      const [pgPort, redisPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+      const [pgPort, redisPort, apiPort] = (await freePorts(3)) as [number, number, number];
       leftovers.push(path.join(data, 'postgres', 'postmaster.pid'), path.join(data, 'redis', 'redis-server.pid'));
       const env = {
         NODE_ENV: 'development',
