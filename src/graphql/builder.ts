@@ -42,6 +42,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     Points: { Input: number; Output: number };
+    Decimal: { Input: string; Output: string };
     ID: { Input: string; Output: string | number };
   };
   DefaultFieldNullability: false;
@@ -196,6 +197,40 @@ builder.addScalarType(
             : undefined;
       if (points === undefined) throw new GraphQLError(NOT_POINTS);
       return points;
+    },
+  }),
+  {},
+);
+
+// Money amounts are decimal strings both ways ("12.50"), never floats. The scalar
+// refuses only what is not a decimal numeral at all; the range and the number of
+// places depend on the field and come back from the domain as a typed
+// ValidationError naming it. docs/scalars.md#decimal is the format's specification.
+const DECIMAL_NUMERAL = /^-?[0-9]+(?:\.[0-9]+)?$/;
+const NOT_DECIMAL = 'Decimal must be a string holding a decimal numeral such as "12.50"';
+
+/** The Decimal input as given, or undefined when it is not a decimal numeral string. */
+export function parseDecimal(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length <= 32 && DECIMAL_NUMERAL.test(value) ? value : undefined;
+}
+
+builder.addScalarType(
+  'Decimal',
+  new GraphQLScalarType<string, string>({
+    name: 'Decimal',
+    description:
+      'An exact decimal number as a JSON string: optional "-", digits, optional "." and digits ("12.50", "0.5", "-3"). Used for money amounts, always with their currency beside them. Outputs carry the currency\u2019s minor units ("12.50"). An input outside the field\u2019s range or with too many decimal places is a ValidationError naming the field in the mutation\u2019s result; a value that is not such a string (12.5 as a JSON number, "1e3", "12,50", "") is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
+    specifiedByURL: 'docs/scalars.md#decimal',
+    serialize: (value) => String(value),
+    parseValue: (value) => {
+      const decimal = parseDecimal(value);
+      if (decimal === undefined) throw new GraphQLError(NOT_DECIMAL);
+      return decimal;
+    },
+    parseLiteral: (ast) => {
+      const decimal = ast.kind === Kind.STRING ? parseDecimal(ast.value) : undefined;
+      if (decimal === undefined) throw new GraphQLError(NOT_DECIMAL);
+      return decimal;
     },
   }),
   {},
