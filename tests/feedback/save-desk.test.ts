@@ -2,7 +2,12 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
-import { listAtRiskMembers, type AtRiskCursor, type AtRiskMember } from '../../src/domain/save-desk/save-desk.service.js';
+import {
+  countAtRiskMembers,
+  listAtRiskMembers,
+  type AtRiskCursor,
+  type AtRiskMember,
+} from '../../src/domain/save-desk/save-desk.service.js';
 import type { MemberStatus } from '../../src/generated/prisma/client.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
@@ -234,6 +239,18 @@ describe('the save desk ranking', () => {
     expect(colleague.goodwillAuthority).toMatchObject({ agentId: 'agent-other', remainingThisMonth: '500.00' });
   });
 
+  it('counts the members the ranking lists (totalCount), with the weights in force', async () => {
+    await seedDataSet();
+    const ranked = await allPages(100);
+    expect(ranked).toHaveLength(8);
+    expect(await countAtRiskMembers(atN, agent)).toBe(8);
+    // Without drifting points, I (only drifting) leaves the desk; C keeps its ending contract.
+    await updateProgram(app.deps, { patch: { saveDesk: { driftPoints: 0 } } }, staffCaller('ADMIN'));
+    expect(await allPages(100)).toHaveLength(7);
+    expect(await countAtRiskMembers(atN, agent)).toBe(7);
+    await expect(countAtRiskMembers(atN, apiKeyCaller('key', STOREFRONT_SCOPES))).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+
   it('the service refuses members, storefront keys and bad page arguments; agents and up may read', async () => {
     const m = await seedDataSet();
     for (const caller of [memberCaller(m.A), apiKeyCaller('shop', STOREFRONT_SCOPES)]) {
@@ -295,6 +312,21 @@ describe('atRiskMembers over GraphQL', () => {
       [encodeGlobalID('Member', m.open), 10],
     ]);
     expect(second.data!.atRiskMembers.pageInfo).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+  });
+
+  it('answers totalCount for the whole ranking, not the page, and only when it is selected', async () => {
+    await seedNow();
+    const token = await app.staffToken('AGENT', 'agent-gql');
+    const counted = await app.gql('{ atRiskMembers(first: 1) { totalCount edges { node { score } } } }', {}, token);
+    expect(counted.errors).toBeUndefined();
+    expect(counted.data!.atRiskMembers).toEqual({ totalCount: 3, edges: [{ node: { score: 30 } }] });
+    const plain = await statementsDuring(() => app.gql('{ atRiskMembers(first: 1) { edges { node { score } } } }', {}, token));
+    const withCount = await statementsDuring(() =>
+      app.gql('{ atRiskMembers(first: 1) { totalCount edges { node { score } } } }', {}, token),
+    );
+    const rankings = (statements: string[]) => statements.filter((sql) => sql.startsWith('WITH signals')).length;
+    expect(rankings(plain.statements)).toBe(1);
+    expect(rankings(withCount.statements)).toBe(2);
   });
 
   it('loads the page’s members in a fixed number of statements, whatever the page size', async () => {

@@ -112,6 +112,54 @@ export async function listAtRiskMembers(deps: ServiceDeps, input: AtRiskMembersI
 }
 
 /**
+ * How many members the save desk ranks now (score above zero), for the list's
+ * `totalCount`. It reads every signal in the window and counts every drifting
+ * ACTIVE member, so it costs about as much as the ranking's first page without
+ * its limit on drifting members: asked for only when a client selects it.
+ */
+export async function countAtRiskMembers(deps: ServiceDeps, caller: Caller): Promise<number> {
+  assertMayCall(caller, 'atRiskMembers');
+  const now = nowOf(deps);
+  const { settings } = await loadProgram(deps.prisma);
+  const weights = settings.saveDesk;
+  const windowStart = addDays(now, -weights.windowDays);
+  const contractHorizon = addDays(now, weights.contractEndingDays);
+  const driftCutoff = addMonths(now, -weights.driftAfterMonths);
+  const [row] = await rawSql(deps.prisma).$queryRaw<{ count: number }[]>`
+    WITH signals AS (
+      SELECT member_id, 1 AS failures, 0 AS detractors, 0 AS open_cases, 0 AS contracts FROM service_failures
+      WHERE occurred_at >= ${windowStart}::timestamptz AND occurred_at <= ${now}::timestamptz
+      UNION ALL
+      SELECT member_id, 0, 1, 0, 0 FROM feedback
+      WHERE nps <= 6 AND created_at >= ${windowStart}::timestamptz AND created_at <= ${now}::timestamptz
+      UNION ALL
+      SELECT member_id, 0, 0, 1, 0 FROM service_cases WHERE resolved_at IS NULL AND opened_at <= ${now}::timestamptz
+      UNION ALL
+      SELECT member_id, 0, 0, 0, 1 FROM contracts
+      WHERE status = 'ACTIVE' AND ends_at >= ${now}::timestamptz AND ends_at <= ${contractHorizon}::timestamptz),
+    per_member AS (
+      SELECT member_id, sum(failures) AS failures, sum(detractors) AS detractors, sum(open_cases) AS open_cases,
+             sum(contracts) AS contracts_ending
+      FROM signals GROUP BY member_id),
+    with_signal AS (
+      SELECT p.failures * ${weights.failurePoints}::bigint
+             + greatest(p.failures - 1, 0) * ${weights.repeatFailurePoints}::bigint
+             + p.detractors * ${weights.detractorPoints}::bigint + p.open_cases * ${weights.openCasePoints}::bigint
+             + CASE WHEN p.contracts_ending > 0 THEN ${weights.contractEndingPoints}::bigint ELSE 0 END
+             + CASE WHEN m.status = 'ACTIVE' AND m.last_activity_at < ${driftCutoff}::timestamptz
+                    THEN ${weights.driftPoints}::bigint ELSE 0 END AS score
+      FROM per_member p JOIN members m ON m.id = p.member_id
+      WHERE m.status IN ('ACTIVE', 'PASSIVE'))
+    SELECT ((SELECT count(*) FROM with_signal WHERE score > 0)
+            + CASE WHEN ${weights.driftPoints}::int > 0 THEN
+                (SELECT count(*) FROM members m
+                 WHERE m.status = 'ACTIVE' AND m.last_activity_at < ${driftCutoff}::timestamptz
+                   AND NOT EXISTS (SELECT 1 FROM per_member p WHERE p.member_id = m.id))
+              ELSE 0 END)::int AS count`;
+  return row?.count ?? 0;
+}
+
+/**
  * One statement. Members with a signal (failures, detractor answers, open
  * cases, contracts ending) are few and scored in full; members who are only
  * drifting all score exactly `driftPoints`, so only the page's worth of them is

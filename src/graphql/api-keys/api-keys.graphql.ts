@@ -4,6 +4,7 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 const ApiKeyRef = builder.prismaObject('ApiKey', {
   description: 'A storefront credential. Its secret is shown once, at creation; neither it nor its hash is ever readable.',
@@ -39,15 +40,19 @@ const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
 });
 
 builder.queryField('apiKeys', (t) =>
-  t.prismaConnection({
-    type: ApiKeyRef,
-    cursor: 'id',
-    description: 'API keys, newest first (admins). Never shows a secret.',
-    authScopes: { staff: 'ADMIN' },
-    args: { filter: t.arg({ type: ApiKeyFilter, required: false, description: 'Conditions to match.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.apiKey.findMany({ ...query, ...apiKeyListArgs(callerOf(ctx.principal), args.filter) }),
-  }),
+  t.prismaConnection(
+    {
+      type: ApiKeyRef,
+      cursor: 'id',
+      description: 'API keys, newest first (admins). Never shows a secret.',
+      authScopes: { staff: 'ADMIN' },
+      args: { filter: t.arg({ type: ApiKeyFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.apiKey.findMany({ ...query, ...apiKeyListArgs(callerOf(ctx.principal), args.filter) }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.apiKey.count({ where: apiKeyListArgs(callerOf(ctx.principal), args.filter).where }),
+    },
+    counted(COUNT_COST.small),
+  ),
 );
 
 const RevokeApiKeyPayload = builder.objectRef<{ apiKeyId: string }>('RevokeApiKeyPayload').implement({

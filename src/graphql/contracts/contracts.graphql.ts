@@ -23,6 +23,7 @@ import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
 import { decodeId } from '../ids.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 /**
  * Who may see a contract and its renewals: staff, storefront keys that write
@@ -103,11 +104,16 @@ export const ContractRef = builder.prismaNode('Contract', {
     cancelledAt: t.expose('cancelledAt', { type: 'DateTime', nullable: true, description: 'When it was cancelled.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was registered.' }),
     member: t.relation('member', { description: 'The member the contract belongs to.' }),
-    renewals: t.relatedConnection('renewals', {
-      cursor: 'id',
-      description: 'Its extensions, first renewal first.',
-      query: () => ({ orderBy: [{ sequence: 'asc' as const }] }),
-    }),
+    renewals: t.relatedConnection(
+      'renewals',
+      {
+        cursor: 'id',
+        description: 'Its extensions, first renewal first.',
+        totalCount: true,
+        query: () => ({ orderBy: [{ sequence: 'asc' as const }] }),
+      },
+      counted(COUNT_COST.indexed),
+    ),
   }),
 });
 
@@ -192,11 +198,16 @@ export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
 });
 
 builder.prismaObjectField('Member', 'contracts', (t) =>
-  t.relatedConnection('contracts', {
-    cursor: 'id',
-    description: 'The member’s contracts, newest first, each with its renewals.',
-    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
-  }),
+  t.relatedConnection(
+    'contracts',
+    {
+      cursor: 'id',
+      description: 'The member’s contracts, newest first, each with its renewals.',
+      totalCount: true,
+      query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+    },
+    counted(COUNT_COST.indexed),
+  ),
 );
 
 builder.queryField('contractByExternalRef', (t) =>

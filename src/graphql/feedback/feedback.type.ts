@@ -2,6 +2,7 @@ import { isSatisfied, npsCategory } from '../../domain/feedback/feedback.service
 import { ServiceChannel } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { memberVisibility } from '../members/member.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 export const ServiceChannelEnum = builder.enumType(ServiceChannel, {
   name: 'ServiceChannel',
@@ -101,17 +102,27 @@ export const FeedbackRef = builder.prismaNode('Feedback', {
 });
 
 builder.prismaObjectField('Member', 'serviceCases', (t) =>
-  t.relatedConnection('serviceCases', {
-    cursor: 'id',
-    description: 'The member’s service cases, most recently opened first.',
-    query: () => ({ orderBy: [{ openedAt: 'desc' as const }, { id: 'desc' as const }] }),
-  }),
+  t.relatedConnection(
+    'serviceCases',
+    {
+      cursor: 'id',
+      description: 'The member’s service cases, most recently opened first.',
+      totalCount: true,
+      query: () => ({ orderBy: [{ openedAt: 'desc' as const }, { id: 'desc' as const }] }),
+    },
+    counted(COUNT_COST.indexed),
+  ),
 );
 
 builder.prismaObjectField('Member', 'feedback', (t) =>
-  t.relatedConnection('feedback', {
-    cursor: 'id',
-    description: 'The member’s feedback, newest first.',
-    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
-  }),
+  t.relatedConnection(
+    'feedback',
+    {
+      cursor: 'id',
+      description: 'The member’s feedback, newest first.',
+      totalCount: true,
+      query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+    },
+    counted(COUNT_COST.indexed),
+  ),
 );

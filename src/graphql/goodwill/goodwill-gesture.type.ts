@@ -4,6 +4,7 @@ import { GoodwillKind, GoodwillReason, GoodwillStatus } from '../../generated/pr
 import { builder } from '../builder.js';
 import { ErrorInterface } from '../errors.type.js';
 import { Money } from '../money.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 export const GoodwillKindEnum = builder.enumType(GoodwillKind, {
   name: 'GoodwillKind',
@@ -139,13 +140,18 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
 });
 
 builder.prismaObjectField('Member', 'goodwillGestures', (t) =>
-  t.relatedConnection('goodwillGestures', {
-    cursor: 'id',
-    nullable: true,
-    description: 'Goodwill gestures for the member, newest first (staff and the member themself).',
-    authScopes: (member) => ({ staff: 'AGENT', self: member.id }),
-    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
-  }),
+  t.relatedConnection(
+    'goodwillGestures',
+    {
+      cursor: 'id',
+      nullable: true,
+      description: 'Goodwill gestures for the member, newest first (staff and the member themself).',
+      authScopes: (member) => ({ staff: 'AGENT', self: member.id }),
+      totalCount: true,
+      query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+    },
+    counted(COUNT_COST.indexed),
+  ),
 );
 
 export const AgentAuthorityRef = builder.objectRef<AgentAuthorityView>('AgentAuthority').implement({

@@ -20,6 +20,7 @@ import {
   GoodwillReasonEnum,
   GoodwillStatusEnum,
 } from './goodwill-gesture.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 const GoodwillGestureFilter = builder.inputType('GoodwillGestureFilter', {
   description: 'Narrows a goodwill listing; all given conditions must hold.',
@@ -33,25 +34,32 @@ const GoodwillGestureFilter = builder.inputType('GoodwillGestureFilter', {
   }),
 });
 
+const gestureListWhere = (filter: typeof GoodwillGestureFilter.$inferInput | null | undefined) =>
+  goodwillGestureWhere(
+    filter && {
+      ...filter,
+      memberId: filter.memberId == null ? null : decodeId('Member', 'memberId', String(filter.memberId)),
+    },
+  );
+
 builder.queryFields((t) => ({
-  goodwillGestures: t.prismaConnection({
-    type: GoodwillGestureRef,
-    cursor: 'id',
-    description: 'Goodwill gestures, newest first, filtered (staff). Supervisors find pending ones with status PENDING_APPROVAL.',
-    authScopes: { staff: 'AGENT' },
-    args: { filter: t.arg({ type: GoodwillGestureFilter, required: false, description: 'Conditions to match.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.goodwillGesture.findMany({
-        ...query,
-        where: goodwillGestureWhere(
-          args.filter && {
-            ...args.filter,
-            memberId: args.filter.memberId == null ? null : decodeId('Member', 'memberId', String(args.filter.memberId)),
-          },
-        ),
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      }),
-  }),
+  goodwillGestures: t.prismaConnection(
+    {
+      type: GoodwillGestureRef,
+      cursor: 'id',
+      description: 'Goodwill gestures, newest first, filtered (staff). Supervisors find pending ones with status PENDING_APPROVAL.',
+      authScopes: { staff: 'AGENT' },
+      args: { filter: t.arg({ type: GoodwillGestureFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.goodwillGesture.findMany({
+          ...query,
+          where: gestureListWhere(args.filter),
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.goodwillGesture.count({ where: gestureListWhere(args.filter) }),
+    },
+    counted(COUNT_COST.scan),
+  ),
   agentAuthority: t.field({
     type: AgentAuthorityRef,
     description: 'An agent’s goodwill authority and what they granted this month. Agents read their own; supervisors anyone’s.',

@@ -3,6 +3,7 @@ import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { builder } from '../builder.js';
 import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum, TierEnum } from '../enums.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 /** Who may see a member: staff, storefront keys with read scope, or the member themself. */
 export const memberVisibility = (memberId: string) => ({
@@ -66,11 +67,16 @@ export const MemberRef = builder.prismaNode('Member', {
         lifetime: member.lifetimePoints,
       }),
     }),
-    ledger: t.relatedConnection('ledger', {
-      cursor: 'id',
-      description: 'Ledger entries, newest first.',
-      query: () => ({ orderBy: LEDGER_NEWEST_FIRST }),
-    }),
+    ledger: t.relatedConnection(
+      'ledger',
+      {
+        cursor: 'id',
+        description: 'Ledger entries, newest first.',
+        totalCount: true,
+        query: () => ({ orderBy: LEDGER_NEWEST_FIRST }),
+      },
+      counted(COUNT_COST.indexed),
+    ),
     expiringPoints: t.field({
       type: [PointsExpiry],
       description: 'Every upcoming expiry of the member’s points, soonest first.',

@@ -8,6 +8,7 @@ import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { resolveMember } from './member-read.js';
 import { MemberRef } from './member.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 const MemberFilter = builder.inputType('MemberFilter', {
   description: 'Narrows a member listing; all given conditions must hold.',
@@ -56,15 +57,19 @@ builder.queryFields((t) => ({
         },
       }),
   }),
-  members: t.prismaConnection({
-    type: 'Member',
-    cursor: 'id',
-    description: 'Members, filtered; staff and storefront keys only.',
-    authScopes: { staff: 'AGENT', apiKey: 'members:read' },
-    args: { filter: t.arg({ type: MemberFilter, required: false, description: 'Conditions to match.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.member.findMany({ ...query, where: memberListWhere(args.filter), orderBy: { id: 'asc' } }),
-  }),
+  members: t.prismaConnection(
+    {
+      type: 'Member',
+      cursor: 'id',
+      description: 'Members, filtered; staff and storefront keys only.',
+      authScopes: { staff: 'AGENT', apiKey: 'members:read' },
+      args: { filter: t.arg({ type: MemberFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.member.findMany({ ...query, where: memberListWhere(args.filter), orderBy: { id: 'asc' } }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.member.count({ where: memberListWhere(args.filter) }),
+    },
+    counted(COUNT_COST.scan),
+  ),
 }));
 
 const MemberPayload = (name: string, description: string) =>

@@ -10,6 +10,7 @@ import { COMMON_ERRORS } from '../errors.type.js';
 import { ServiceChannelEnum } from '../feedback/feedback.type.js';
 import { Money, money } from '../money.type.js';
 import { SeverityEnum } from '../service-failures/service-failure.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 export const TierRule = builder.objectRef<TierRuleView>('TierRule').implement({
   description: 'How a tier is reached and what it is worth.',
@@ -288,14 +289,18 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       description: 'How the save desk (`atRiskMembers`) scores members at risk.',
       resolve: (p) => p.settings.saveDesk,
     }),
-    changes: t.prismaConnection({
-      type: ProgramChangeRef,
-      cursor: 'id',
-      nullable: true,
-      description: 'The audit trail of setting changes, newest first (admins only; null with an error for others).',
-      authScopes: { staff: 'ADMIN' },
-      resolve: (query, _program, _args, ctx) => ctx.deps.prisma.programChange.findMany({ ...query, orderBy: { version: 'desc' } }),
-    }),
+    changes: t.prismaConnection(
+      {
+        type: ProgramChangeRef,
+        cursor: 'id',
+        nullable: true,
+        description: 'The audit trail of setting changes, newest first (admins only; null with an error for others).',
+        authScopes: { staff: 'ADMIN' },
+        resolve: (query, _program, _args, ctx) => ctx.deps.prisma.programChange.findMany({ ...query, orderBy: { version: 'desc' } }),
+        totalCount: (_program, _args, ctx) => ctx.deps.prisma.programChange.count(),
+      },
+      counted(COUNT_COST.small),
+    ),
   }),
 });
 

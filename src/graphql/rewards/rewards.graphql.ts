@@ -14,23 +14,29 @@ import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { REWARD_READERS, RewardRef } from './reward.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 builder.queryField('rewards', (t) =>
-  t.prismaConnection({
-    type: RewardRef,
-    cursor: 'id',
-    description: 'The rewards catalogue, cheapest first. Only active rewards, unless an admin asks for retired ones too.',
-    authScopes: REWARD_READERS,
-    args: {
-      includeRetired: t.arg.boolean({ required: false, description: 'Include retired rewards (admins only).' }),
+  t.prismaConnection(
+    {
+      type: RewardRef,
+      cursor: 'id',
+      description: 'The rewards catalogue, cheapest first. Only active rewards, unless an admin asks for retired ones too.',
+      authScopes: REWARD_READERS,
+      args: {
+        includeRetired: t.arg.boolean({ required: false, description: 'Include retired rewards (admins only).' }),
+      },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.reward.findMany({
+          ...query,
+          where: rewardListWhere(callerOf(ctx.principal), args.includeRetired),
+          orderBy: [{ pointsCost: 'asc' }, { id: 'asc' }],
+        }),
+      totalCount: (_root, args, ctx) =>
+        ctx.deps.prisma.reward.count({ where: rewardListWhere(callerOf(ctx.principal), args.includeRetired) }),
     },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.reward.findMany({
-        ...query,
-        where: rewardListWhere(callerOf(ctx.principal), args.includeRetired),
-        orderBy: [{ pointsCost: 'asc' }, { id: 'asc' }],
-      }),
-  }),
+    counted(COUNT_COST.small),
+  ),
 );
 
 const RewardPayload = (name: string, description: string) =>

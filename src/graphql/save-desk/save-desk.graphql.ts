@@ -3,6 +3,7 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { AgentAuthorityView } from '../../domain/goodwill/goodwill.service.js';
 import {
+  countAtRiskMembers,
   listAtRiskMembers,
   type AtRiskMember,
   type AtRiskReason,
@@ -11,6 +12,7 @@ import {
 import { builder } from '../builder.js';
 import { decodeAtRiskCursor, encodeAtRiskCursor } from '../cursors.js';
 import { AgentAuthorityRef } from '../goodwill/goodwill-gesture.type.js';
+import { totalCountField } from '../total-count.js';
 
 const AtRiskReasonKindEnum = builder.enumType('AtRiskReasonKind', {
   description: 'Why a member is on the save desk; each adds points by the program’s `saveDesk` weights.',
@@ -63,6 +65,12 @@ const AtRiskMemberConnection = builder.connectionObject({
   type: AtRiskMemberRef,
   name: 'AtRiskMemberConnection',
   description: 'A page of the save desk’s ranking.',
+  fields: (t) => ({
+    totalCount: totalCountField(
+      t,
+      'Costly: ranks every member with a signal in the window and counts every drifting member; select it only where a badge or pager needs it.',
+    ),
+  }),
 });
 
 builder.queryField('atRiskMembers', (t) =>
@@ -85,8 +93,10 @@ builder.queryField('atRiskMembers', (t) =>
         cursor: encodeAtRiskCursor(entry),
         node: { ...entry, goodwillAuthority: page.goodwillAuthority },
       }));
-      return {
+      const connection = {
         edges,
+        // Counted only when selected: it costs a ranking of its own.
+        totalCount: () => countAtRiskMembers(ctx.deps, callerOf(ctx.principal)),
         pageInfo: {
           hasNextPage: page.hasNextPage,
           hasPreviousPage: after !== null,
@@ -94,6 +104,7 @@ builder.queryField('atRiskMembers', (t) =>
           endCursor: edges.at(-1)?.cursor ?? null,
         },
       };
+      return connection;
     },
   }),
 );

@@ -5,6 +5,7 @@ import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { Money } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 // The GraphQL enums carry the stored strings of the Prisma enums of the same names, each value described.
 export const ServiceFailureTypeEnum = builder.enumType('ServiceFailureType', {
@@ -178,12 +179,17 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
 });
 
 builder.prismaObjectField('Member', 'serviceFailures', (t) =>
-  t.relatedConnection('serviceFailures', {
-    cursor: 'id',
-    description: "The member's service failures, most recent first.",
-    authScopes: (member) => serviceFailureVisibility(member.id),
-    query: () => ({ orderBy: [{ occurredAt: 'desc' as const }, { id: 'desc' as const }] }),
-  }),
+  t.relatedConnection(
+    'serviceFailures',
+    {
+      cursor: 'id',
+      description: "The member's service failures, most recent first.",
+      authScopes: (member) => serviceFailureVisibility(member.id),
+      totalCount: true,
+      query: () => ({ orderBy: [{ occurredAt: 'desc' as const }, { id: 'desc' as const }] }),
+    },
+    counted(COUNT_COST.indexed),
+  ),
 );
 
 builder.prismaObjectField('Member', 'atRisk', (t) =>

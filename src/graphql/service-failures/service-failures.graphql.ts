@@ -17,6 +17,7 @@ import {
   ServiceFailureTypeEnum,
   SeverityEnum,
 } from './service-failure.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 const IDEMPOTENCY_KEY = {
   required: true,
@@ -36,29 +37,35 @@ const ServiceFailureFilter = builder.inputType('ServiceFailureFilter', {
   }),
 });
 
+const failureListWhere = (filter: typeof ServiceFailureFilter.$inferInput | null | undefined) =>
+  serviceFailureListWhere(
+    filter
+      ? {
+          ...filter,
+          memberId: filter.memberId == null ? null : decodeId('Member', 'filter.memberId', String(filter.memberId)),
+          incidentId: filter.incidentId == null ? null : decodeId('ServiceIncident', 'filter.incidentId', String(filter.incidentId)),
+        }
+      : null,
+  );
+
 builder.queryFields((t) => ({
-  serviceFailures: t.prismaConnection({
-    type: ServiceFailureRef,
-    cursor: 'id',
-    description: 'Service failures, most recent first, filtered; staff only.',
-    authScopes: { staff: 'AGENT' },
-    args: { filter: t.arg({ type: ServiceFailureFilter, required: false, description: 'Conditions to match.' }) },
-    resolve: (query, _root, args, ctx) => {
-      const filter = args.filter
-        ? {
-            ...args.filter,
-            memberId: args.filter.memberId == null ? null : decodeId('Member', 'filter.memberId', String(args.filter.memberId)),
-            incidentId:
-              args.filter.incidentId == null ? null : decodeId('ServiceIncident', 'filter.incidentId', String(args.filter.incidentId)),
-          }
-        : null;
-      return ctx.deps.prisma.serviceFailure.findMany({
-        ...query,
-        where: serviceFailureListWhere(filter),
-        orderBy: [{ occurredAt: 'desc' }, { id: 'desc' }],
-      });
+  serviceFailures: t.prismaConnection(
+    {
+      type: ServiceFailureRef,
+      cursor: 'id',
+      description: 'Service failures, most recent first, filtered; staff only.',
+      authScopes: { staff: 'AGENT' },
+      args: { filter: t.arg({ type: ServiceFailureFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.serviceFailure.findMany({
+          ...query,
+          where: failureListWhere(args.filter),
+          orderBy: [{ occurredAt: 'desc' }, { id: 'desc' }],
+        }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.serviceFailure.count({ where: failureListWhere(args.filter) }),
     },
-  }),
+    counted(COUNT_COST.scan),
+  ),
 }));
 
 const ReportServiceFailureInput = builder.inputType('ReportServiceFailureInput', {

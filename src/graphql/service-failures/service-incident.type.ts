@@ -11,6 +11,7 @@ import {
   ServiceFailureTypeEnum,
   SeverityEnum,
 } from './service-failure.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 /** An incident's progress, counted once per request however many of its fields are asked for. */
 const progressByRequest = new WeakMap<GraphQLContext, Map<string, Promise<IncidentProgress>>>();
@@ -102,12 +103,17 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
         description: 'Id of the agent or API key that reported it (staff only).',
       }),
       createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When its first page was recorded.' }),
-      failures: t.relatedConnection('failures', {
-        cursor: 'id',
-        description: 'The failures it recorded, in the order of their ids; optionally only those of one status.',
-        args: { status: t.arg({ type: ServiceFailureStatusEnum, required: false, description: 'Only failures with this status.' }) },
-        query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'asc' as const } }),
-      }),
+      failures: t.relatedConnection(
+        'failures',
+        {
+          cursor: 'id',
+          description: 'The failures it recorded, in the order of their ids; optionally only those of one status.',
+          args: { status: t.arg({ type: ServiceFailureStatusEnum, required: false, description: 'Only failures with this status.' }) },
+          totalCount: true,
+          query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'asc' as const } }),
+        },
+        counted(COUNT_COST.indexed),
+      ),
     };
   },
 });

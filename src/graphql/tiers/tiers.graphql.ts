@@ -8,6 +8,7 @@ import { TierEnum } from '../enums.js';
 import { knownStanding } from '../members/member-read.js';
 import { memberVisibility } from '../members/member.type.js';
 import { TierRule } from '../program/program.graphql.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 interface Standing {
   program: ProgramView;
@@ -127,11 +128,16 @@ builder.prismaObjectFields('Member', (t) => ({
       return tierProgress(member, program.settings, qualifyingPoints);
     },
   }),
-  tierHistory: t.relatedConnection('tierChanges', {
-    cursor: 'id',
-    description: 'Tier changes and reviews, newest first.',
-    query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
-  }),
+  tierHistory: t.relatedConnection(
+    'tierChanges',
+    {
+      cursor: 'id',
+      description: 'Tier changes and reviews, newest first.',
+      totalCount: true,
+      query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
+    },
+    counted(COUNT_COST.indexed),
+  ),
 }));
 
 builder.queryField('tiers', (t) =>

@@ -5,6 +5,7 @@ import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/pr
 import { builder } from '../builder.js';
 import { CauseTypeEnum } from '../enums.js';
 import { Money } from '../money.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 /** How many active vouchers `member.activeVouchers` lists at most. */
 const ACTIVE_VOUCHERS_LIMIT = 50;
@@ -93,22 +94,29 @@ export const VoucherRef = builder.prismaNode('Voucher', {
 });
 
 builder.prismaObjectField('Member', 'vouchers', (t) =>
-  t.relatedConnection('vouchers', {
-    cursor: 'id',
-    description: 'The member’s vouchers, newest first; optionally only those with a status (as of now).',
-    args: {
-      status: t.arg({ type: VoucherStatusEnum, required: false, description: 'Only vouchers with this status now.' }),
+  t.relatedConnection(
+    'vouchers',
+    {
+      cursor: 'id',
+      description: 'The member’s vouchers, newest first; optionally only those with a status (as of now).',
+      args: {
+        status: t.arg({ type: VoucherStatusEnum, required: false, description: 'Only vouchers with this status now.' }),
+      },
+      query: (args, ctx) => ({
+        where: args.status ? voucherStatusWhere(args.status, nowOf(ctx.deps)) : {},
+        orderBy: VOUCHERS_NEWEST_FIRST,
+      }),
+      totalCount: true,
     },
-    query: (args, ctx) => ({
-      where: args.status ? voucherStatusWhere(args.status, nowOf(ctx.deps)) : {},
-      orderBy: VOUCHERS_NEWEST_FIRST,
-    }),
-  }),
+    counted(COUNT_COST.indexed),
+  ),
 );
 
 builder.prismaObjectField('Member', 'activeVouchers', (t) =>
   t.relation('vouchers', {
-    description: `Vouchers that can be redeemed now, soonest expiry first (at most ${ACTIVE_VOUCHERS_LIMIT}).`,
+    description:
+      `Vouchers that can be redeemed now, soonest expiry first: at most ${ACTIVE_VOUCHERS_LIMIT} (a status screen’s worth; a plain list, ` +
+      'not paged). For every one of them, or for a count ("3 vouchers"), use `vouchers(status: ISSUED)` and its `totalCount`.',
     query: (_args, ctx) => ({
       where: voucherStatusWhere('ISSUED', nowOf(ctx.deps)),
       orderBy: [{ expiresAt: 'asc' as const }, { id: 'asc' as const }],

@@ -13,7 +13,9 @@ import {
 import { WEBHOOK_EVENT_TYPES } from '../../domain/webhooks/webhook-events.js';
 import { WebhookDeliveryStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { COMMON_ERRORS } from '../errors.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 const ADMINS = { caller: SERVICE_CALLERS.manageWebhooks };
 const EVENT_TYPES = `One or more of ${WEBHOOK_EVENT_TYPES.join(', ')} (docs/webhooks.md).`;
@@ -113,38 +115,49 @@ const WebhookEndpointFilter = builder.inputType('WebhookEndpointFilter', {
 });
 
 builder.queryField('webhookEndpoints', (t) =>
-  t.prismaConnection({
-    type: WebhookEndpointRef,
-    cursor: 'id',
-    description: 'Webhook endpoints, newest first (admins). Never shows a secret; deleted endpoints are left out.',
-    authScopes: ADMINS,
-    args: { filter: t.arg({ type: WebhookEndpointFilter, required: false, description: 'Conditions to match.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.webhookEndpoint.findMany({ ...query, ...webhookEndpointListArgs(callerOf(ctx.principal), args.filter) }),
-  }),
+  t.prismaConnection(
+    {
+      type: WebhookEndpointRef,
+      cursor: 'id',
+      description: 'Webhook endpoints, newest first (admins). Never shows a secret; deleted endpoints are left out.',
+      authScopes: ADMINS,
+      args: { filter: t.arg({ type: WebhookEndpointFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.webhookEndpoint.findMany({ ...query, ...webhookEndpointListArgs(callerOf(ctx.principal), args.filter) }),
+      totalCount: (_root, args, ctx) =>
+        ctx.deps.prisma.webhookEndpoint.count({ where: webhookEndpointListArgs(callerOf(ctx.principal), args.filter).where }),
+    },
+    counted(COUNT_COST.small),
+  ),
 );
 
+const deliveryListArgs = (
+  ctx: GraphQLContext,
+  args: { endpoint?: string | number | null; status?: WebhookDeliveryStatus | null; event?: string | null },
+) =>
+  webhookDeliveryListArgs(callerOf(ctx.principal), {
+    endpointId: args.endpoint == null ? null : String(args.endpoint),
+    status: args.status,
+    eventType: args.event,
+  });
+
 builder.queryField('webhookDeliveries', (t) =>
-  t.prismaConnection({
-    type: WebhookDeliveryRef,
-    cursor: 'id',
-    description: 'Webhook deliveries, newest first (admins): attempts, response codes and timings.',
-    authScopes: ADMINS,
-    args: {
-      endpoint: t.arg.id({ required: false, description: 'Only this endpoint’s (`WebhookEndpoint.id`).' }),
-      status: t.arg({ type: WebhookDeliveryStatusEnum, required: false, description: 'Only deliveries in this status.' }),
-      event: t.arg.string({ required: false, description: 'Only events of this type, e.g. `points.earned`.' }),
+  t.prismaConnection(
+    {
+      type: WebhookDeliveryRef,
+      cursor: 'id',
+      description: 'Webhook deliveries, newest first (admins): attempts, response codes and timings.',
+      authScopes: ADMINS,
+      args: {
+        endpoint: t.arg.id({ required: false, description: 'Only this endpoint’s (`WebhookEndpoint.id`).' }),
+        status: t.arg({ type: WebhookDeliveryStatusEnum, required: false, description: 'Only deliveries in this status.' }),
+        event: t.arg.string({ required: false, description: 'Only events of this type, e.g. `points.earned`.' }),
+      },
+      resolve: (query, _root, args, ctx) => ctx.deps.prisma.webhookDelivery.findMany({ ...query, ...deliveryListArgs(ctx, args) }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.webhookDelivery.count({ where: deliveryListArgs(ctx, args).where }),
     },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.webhookDelivery.findMany({
-        ...query,
-        ...webhookDeliveryListArgs(callerOf(ctx.principal), {
-          endpointId: args.endpoint == null ? null : String(args.endpoint),
-          status: args.status,
-          eventType: args.event,
-        }),
-      }),
-  }),
+    counted(COUNT_COST.scan),
+  ),
 );
 
 const CreateWebhookEndpointInput = builder.inputType('CreateWebhookEndpointInput', {
