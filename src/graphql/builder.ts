@@ -20,7 +20,8 @@ function ownerOf(typename: string, node: unknown): string | undefined {
   const row = node as { id?: string; memberId?: string; contract?: { memberId?: string } };
   if (typename === 'Member') return row.id;
   // An incident names many members and belongs to none; it is for staff and reporting keys.
-  if (typename === 'ServiceIncident') return NO_MEMBERS_NODE;
+  // Credentials and the settings' audit trail are for admins only.
+  if (typename === 'ServiceIncident' || typename === 'ApiKey' || typename === 'ProgramChange') return NO_MEMBERS_NODE;
   return row.memberId ?? row.contract?.memberId;
 }
 

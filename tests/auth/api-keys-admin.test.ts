@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashApiKeyToken } from '../../src/auth/api-keys.js';
 import { API_KEY_SCOPES, type Caller } from '../../src/auth/principal.js';
@@ -123,10 +124,11 @@ describe('revokeApiKey', () => {
     expect((await app.request(PING, {}, { token: key })).status).toBe(200);
     const id = (await prisma.apiKey.findFirstOrThrow()).id;
 
+    // The raw UUID of earlier releases is still accepted; the answer carries the global id.
     const answer = await app.gql(REVOKE, { id }, admin);
     expect(answer.data?.revokeApiKey).toMatchObject({
       __typename: 'RevokeApiKeyPayload',
-      apiKey: { id, prefix: prefixOf(key), revokedBy: 'STAFF:alice' },
+      apiKey: { id: encodeGlobalID('ApiKey', id), prefix: prefixOf(key), revokedBy: 'STAFF:alice' },
     });
     expect((await app.request(PING, {}, { token: key })).status).toBe(401);
   });

@@ -4,15 +4,17 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
+import { decodeId } from '../ids.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
-const ApiKeyRef = builder.prismaObject('ApiKey', {
-  description: 'A storefront credential. Its secret is shown once, at creation; neither it nor its hash is ever readable.',
+const ApiKeyRef = builder.prismaNode('ApiKey', {
+  id: { field: 'id' },
+  description:
+    'A storefront credential. Its secret is shown once, at creation; neither it nor its hash is ever readable. Refetchable through `node(id)` (admins only).',
   authScopes: { staff: 'ADMIN' },
   // Load only the columns a query asks for: the secret's hash is never read for a listing.
   select: { id: true },
   fields: (t) => ({
-    id: t.exposeID('id', { description: 'Key id.' }),
     name: t.exposeString('name', { description: 'What the key is for.' }),
     prefix: t.exposeString('prefix', { description: 'Public part of the token, to recognise it in logs.' }),
     scopes: t.exposeStringList('scopes', { description: 'What the key may do.' }),
@@ -68,7 +70,9 @@ const RevokeApiKeyPayload = builder.objectRef<{ apiKeyId: string }>('RevokeApiKe
 
 const RevokeApiKeyInput = builder.inputType('RevokeApiKeyInput', {
   description: 'The key to revoke.',
-  fields: (t) => ({ id: t.id({ required: true, description: 'The key id (`ApiKey.id`).' }) }),
+  fields: (t) => ({
+    id: t.id({ required: true, description: 'The key id (`ApiKey.id`; the raw UUID of earlier releases is accepted too).' }),
+  }),
 });
 
 builder.mutationField('revokeApiKey', (t) =>
@@ -80,7 +84,7 @@ builder.mutationField('revokeApiKey', (t) =>
     errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'RevokeApiKeyResult' } },
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const apiKey = await revokeApiKey(ctx.deps, callerOf(ctx.principal), { id: String(input.id) });
+      const apiKey = await revokeApiKey(ctx.deps, callerOf(ctx.principal), { id: decodeId('ApiKey', 'id', String(input.id)) });
       return { apiKeyId: apiKey.id };
     },
   }),

@@ -183,11 +183,11 @@ const SaveDeskWeights = builder.objectRef<ProgramSettings['saveDesk']>('SaveDesk
   }),
 });
 
-const ProgramChangeRef = builder.prismaObject('ProgramChange', {
-  description: 'One change of the program settings, for the audit trail.',
+const ProgramChangeRef = builder.prismaNode('ProgramChange', {
+  id: { field: 'id' },
+  description: 'One change of the program settings, for the audit trail; refetchable through `node(id)` (admins only).',
   authScopes: { staff: 'ADMIN' },
   fields: (t) => ({
-    id: t.exposeID('id', { description: 'Change id.' }),
     version: t.exposeInt('version', { description: 'The version this change created.' }),
     actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),
     actorId: t.exposeString('actorId', { description: 'Id of that caller (staff id or API key id).' }),
