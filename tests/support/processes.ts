@@ -29,6 +29,8 @@ export interface ServiceProcess {
 export interface ServiceProcessOptions {
   /** Starts it as the leader of a process group of its own (killServiceProcesses then SIGKILLs the group). */
   ownProcessGroup?: boolean;
+  /** Command-line arguments after the entry. */
+  args?: string[];
 }
 
 const running = new Set<ServiceProcess>();
@@ -38,7 +40,7 @@ const groups = new Set<number>();
 /** Starts `entry` (relative to the repository; `.ts` through tsx, a built `.js` as is) with exactly `env` on top of PATH/HOME. */
 export function startServiceProcess(entry: string, env: Record<string, string>, options: ServiceProcessOptions = {}): ServiceProcess {
   // A built entry (dist/…/*.js) runs as production runs it, without the TypeScript loader.
-  const args = entry.endsWith('.js') ? ['--enable-source-maps', entry] : ['--import', 'tsx', entry];
+  const args = [...(entry.endsWith('.js') ? ['--enable-source-maps', entry] : ['--import', 'tsx', entry]), ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     // Not the test's environment: DATABASE_URL, REDIS_URL and friends must come from `env` only.
