@@ -19,6 +19,7 @@ import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
 import { getSchema } from './graphql/schema.js';
+import { createConsoleHandler } from './http/console.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
@@ -198,7 +199,7 @@ export const API_DRAIN_TIMEOUT_MS = 8_000;
  */
 const DRAIN_IDLE_GRACE_MS = 2_000;
 
-/** Starts the HTTP server: /graphql, /healthz, /readyz and /metrics. */
+/** Starts the HTTP server: /graphql, /console, /healthz, /readyz and /metrics. */
 export interface Api {
   url: string;
   server: Server;
@@ -237,6 +238,8 @@ export async function startApi(deps: AppDeps): Promise<Api> {
     logger,
   );
 
+  const agentConsole = createConsoleHandler({ config, logger });
+
   // Responses not yet finished: on close they get `Connection: close`, and close waits for them.
   const running = new Set<ServerResponse>();
   let draining = false;
@@ -258,7 +261,11 @@ export async function startApi(deps: AppDeps): Promise<Api> {
     const route = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const known = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(route) ? route : 'other';
+      const known = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(route)
+        ? route
+        : route === '/console' || route.startsWith('/console/')
+          ? '/console'
+          : 'other';
       metrics.httpDuration.observe({ route: known, status: String(res.statusCode) }, seconds);
     });
     if (route === '/healthz') {
@@ -274,6 +281,10 @@ export async function startApi(deps: AppDeps): Promise<Api> {
     }
     if (route === '/metrics') {
       res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+      return;
+    }
+    if (route === '/console' || route.startsWith('/console/')) {
+      await agentConsole(req, res);
       return;
     }
     await yoga.handle(req, res);

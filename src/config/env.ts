@@ -115,6 +115,15 @@ const envSchema = z
     RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS: rateLimit(30),
     RATE_LIMIT_ADDRESS_MUTATIONS: rateLimit(600),
     RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS: rateLimit(60),
+    /**
+     * The agent console's OpenID Connect sign-in (authorization code + PKCE): the identity provider's issuer
+     * (default JWT_ISSUER, the provider whose JWKS the API trusts) and the console's public client id. Without
+     * a client id, production offers no sign-in; outside production the development sign-in is used.
+     */
+    CONSOLE_OIDC_ISSUER: optionalUrl,
+    CONSOLE_OIDC_CLIENT_ID: optionalString,
+    /** Scopes the console asks the identity provider for. */
+    CONSOLE_OIDC_SCOPE: z.preprocess(emptyAsUndefined, z.string().default('openid profile')),
     /** Live member status (memberStatusChanged): open streams per caller in one API process. */
     LIVE_MAX_STREAMS_PER_CALLER: z.coerce.number().int().min(1).max(1_000).default(5),
     /** How often an open stream checks its caller's credentials again (besides on revocations and status changes). */
@@ -137,6 +146,10 @@ const envSchema = z
   .refine((env) => !(env.NODE_ENV === 'production' && env.JWKS_URL && !env.JWT_AUDIENCE), {
     message: 'required in production with JWKS_URL',
     path: ['JWT_AUDIENCE'],
+  })
+  .refine((env) => !(env.CONSOLE_OIDC_CLIENT_ID && !env.CONSOLE_OIDC_ISSUER && !env.JWT_ISSUER), {
+    message: 'needs CONSOLE_OIDC_ISSUER or JWT_ISSUER',
+    path: ['CONSOLE_OIDC_CLIENT_ID'],
   })
   .refine((env) => env.JWT_SECRET === undefined || env.JWT_SECRET.length >= 32, {
     message: 'JWT_SECRET must be at least 32 characters',
@@ -181,6 +194,8 @@ export interface Config {
   rateLimits: RateLimits;
   /** Live member status streams: per-caller limit per API process, credential re-check interval. */
   live: { maxStreamsPerCaller: number; authRecheckMs: number };
+  /** The agent console's sign-in: OpenID Connect when a client id is set (docs/console.md). */
+  console: { oidc: { issuer: string; clientId: string; scope: string } | undefined };
 }
 
 /** Webhook delivery settings (WEBHOOK_*). */
@@ -269,5 +284,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       address: { mutations: env.RATE_LIMIT_ADDRESS_MUTATIONS, voucherLookups: env.RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS },
     },
     live: { maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER, authRecheckMs: env.LIVE_AUTH_RECHECK_MS },
+    console: {
+      oidc:
+        env.CONSOLE_OIDC_CLIENT_ID && (env.CONSOLE_OIDC_ISSUER ?? env.JWT_ISSUER)
+          ? { issuer: (env.CONSOLE_OIDC_ISSUER ?? env.JWT_ISSUER)!, clientId: env.CONSOLE_OIDC_CLIENT_ID, scope: env.CONSOLE_OIDC_SCOPE }
+          : undefined,
+    },
   };
 }
