@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const graphQLConfig = { schema: 'schema.graphql', documents: ['examples/**/*.ts', '!examples/*/gql/**'] };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'src/generated/', '.data/', 'dist/', 'coverage/', 'examples/*/gql/'] },
+  { ignores: ['node_modules/', 'src/generated/', '.data/', 'dist/', '.build/', 'coverage/', 'examples/*/gql/', 'console/src/gql/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,142 @@
+import { lazy, Suspense, useMemo, type ReactNode } from 'react';
+import { BrowserRouter, Link, Navigate, NavLink, Route, Routes } from 'react-router';
+import { Provider } from 'urql';
+import { createApiClient } from './client';
+import { LOCALES, useI18n, type Locale } from './i18n';
+import { GoodwillPage } from './pages/goodwill';
+import { MemberPage } from './pages/member';
+import { QueuePage } from './pages/queue';
+import { ReportFailurePage } from './pages/report-failure';
+import { SearchPage } from './pages/search';
+import { OidcCallback, SignInPage } from './pages/sign-in';
+import { can, useSession, useSignedIn, type StaffRole } from './session';
+
+// Charts are large: the dashboard and its chart library load only when it is opened.
+const DashboardPage = lazy(() => import('./pages/dashboard'));
+
+export function App() {
+  const { session, signOut } = useSession();
+  const client = useMemo(() => (session ? createApiClient(session.token, signOut) : undefined), [session, signOut]);
+  return (
+    <BrowserRouter basename="/console">
+      {session && client ? (
+        <Provider value={client}>
+          <Shell>
+            <Routes>
+              <Route path="/" element={<SearchPage />} />
+              <Route path="/members/:id" element={<MemberPage />} />
+              <Route path="/members/:id/goodwill" element={<GoodwillPage />} />
+              <Route path="/members/:id/failure" element={<ReportFailurePage />} />
+              <Route path="/queue" element={<Allowed when={can.decide}>{<QueuePage />}</Allowed>} />
+              <Route
+                path="/dashboard"
+                element={
+                  <Allowed when={can.viewMetrics}>
+                    <Suspense fallback={<Loading />}>
+                      <DashboardPage />
+                    </Suspense>
+                  </Allowed>
+                }
+              />
+              <Route path="/callback" element={<Navigate to="/" replace />} />
+              <Route path="*" element={<NotFound />} />
+            </Routes>
+          </Shell>
+        </Provider>
+      ) : (
+        <Routes>
+          <Route path="/callback" element={<OidcCallback />} />
+          <Route path="*" element={<SignInPage />} />
+        </Routes>
+      )}
+    </BrowserRouter>
+  );
+}
+
+function Shell({ children }: { children: ReactNode }) {
+  const { t } = useI18n();
+  const session = useSignedIn();
+  const { signOut } = useSession();
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        {t('shell.skipToContent')}
+      </a>
+      <header className="shell-header">
+        <Link to="/" className="brand">
+          {t('shell.brand')}
+        </Link>
+        <nav aria-label={t('shell.navigation')} className="shell-nav">
+          <NavLink to="/" end>
+            {t('nav.search')}
+          </NavLink>
+          {can.decide(session.role) && <NavLink to="/queue">{t('nav.queue')}</NavLink>}
+          {can.viewMetrics(session.role) && <NavLink to="/dashboard">{t('nav.dashboard')}</NavLink>}
+        </nav>
+        <div className="shell-user">
+          <LanguageSwitch />
+          <span className="who" data-testid="signed-in-as">
+            {t('shell.signedInAs', { name: session.name, role: t(`role.${session.role}`) })}
+          </span>
+          <button type="button" className="button-quiet" onClick={signOut}>
+            {t('shell.signOut')}
+          </button>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {children}
+      </main>
+    </>
+  );
+}
+
+export function LanguageSwitch() {
+  const { t, locale, setLocale } = useI18n();
+  return (
+    <label className="language">
+      <span className="visually-hidden">{t('shell.language')}</span>
+      <select value={locale} onChange={(event) => setLocale(event.target.value as Locale)}>
+        {LOCALES.map((option) => (
+          <option key={option} value={option}>
+            {t(`language.${option}`)}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function Allowed({ when, children }: { when: (role: StaffRole) => boolean; children: ReactNode }) {
+  const { t } = useI18n();
+  const session = useSignedIn();
+  if (!when(session.role)) {
+    return (
+      <section className="page">
+        <h1>{t('forbidden.title')}</h1>
+        <p role="alert">{t('forbidden.body', { role: t(`role.${session.role}`) })}</p>
+      </section>
+    );
+  }
+  return children;
+}
+
+function NotFound() {
+  const { t } = useI18n();
+  return (
+    <section className="page">
+      <h1>{t('notFound.title')}</h1>
+      <p>
+        <Link to="/">{t('notFound.back')}</Link>
+      </p>
+    </section>
+  );
+}
+
+export function Loading() {
+  const { t } = useI18n();
+  return (
+    <p className="loading" role="status">
+      {t('common.loading')}
+    </p>
+  );
+}

@@ -1,0 +1,86 @@
+import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import { de } from './de';
+import { en } from './en';
+
+/**
+ * The console's words, German and English, as two typed catalogues: the English one defines the keys,
+ * the German one must have exactly these (its type says so, and tests/console/catalogues.test.ts checks
+ * it at run time too). Dates, numbers and money go through `Intl` for the chosen locale.
+ */
+export type MessageKey = keyof typeof en;
+export type Catalogue = Record<MessageKey, string>;
+export const LOCALES = ['de', 'en'] as const;
+export type Locale = (typeof LOCALES)[number];
+export const catalogues: Record<Locale, Catalogue> = { de, en };
+
+const LOCALE_KEY = 'treue.console.locale';
+
+/** `{name}` placeholders filled from `params`; a missing parameter stays visible as `{name}`. */
+export function translate(locale: Locale, key: MessageKey, params: Record<string, string | number> = {}): string {
+  return catalogues[locale][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+}
+
+export interface I18n {
+  locale: Locale;
+  setLocale(locale: Locale): void;
+  t(key: MessageKey, params?: Record<string, string | number>): string;
+  date(value: string | null | undefined): string;
+  dateTime(value: string | null | undefined): string;
+  number(value: number): string;
+  percent(value: number | null | undefined): string;
+  money(value: { amount: string; currency: string } | null | undefined): string;
+  points(value: number): string;
+}
+
+const I18nContext = createContext<I18n | undefined>(undefined);
+
+function initialLocale(): Locale {
+  const stored = localStorage.getItem(LOCALE_KEY);
+  if (stored === 'de' || stored === 'en') return stored;
+  return navigator.language.toLowerCase().startsWith('de') ? 'de' : 'en';
+}
+
+export function I18nProvider({ children, locale: fixed }: { children: ReactNode; locale?: Locale }) {
+  const [locale, setLocaleState] = useState<Locale>(() => fixed ?? initialLocale());
+  const setLocale = useCallback((next: Locale) => {
+    // Not a secret: the language choice survives a reload, the token does not.
+    localStorage.setItem(LOCALE_KEY, next);
+    document.documentElement.lang = next;
+    setLocaleState(next);
+  }, []);
+  const value = useMemo<I18n>(() => {
+    document.documentElement.lang = locale;
+    const tag = locale === 'de' ? 'de-DE' : 'en-GB';
+    const dateFormat = new Intl.DateTimeFormat(tag, { dateStyle: 'medium' });
+    const dateTimeFormat = new Intl.DateTimeFormat(tag, { dateStyle: 'medium', timeStyle: 'short' });
+    const numberFormat = new Intl.NumberFormat(tag);
+    const percentFormat = new Intl.NumberFormat(tag, { maximumFractionDigits: 1 });
+    const moneyFormats = new Map<string, Intl.NumberFormat>();
+    return {
+      locale,
+      setLocale,
+      t: (key, params) => translate(locale, key, params),
+      date: (value) => (value ? dateFormat.format(new Date(value)) : '–'),
+      dateTime: (value) => (value ? dateTimeFormat.format(new Date(value)) : '–'),
+      number: (value) => numberFormat.format(value),
+      percent: (value) => (value === null || value === undefined ? '–' : `${percentFormat.format(value)} %`),
+      money: (value) => {
+        if (!value) return '–';
+        let format = moneyFormats.get(value.currency);
+        if (!format) {
+          format = new Intl.NumberFormat(tag, { style: 'currency', currency: value.currency });
+          moneyFormats.set(value.currency, format);
+        }
+        return format.format(Number(value.amount));
+      },
+      points: (value) => translate(locale, 'common.points', { points: numberFormat.format(value) }),
+    };
+  }, [locale, setLocale]);
+  return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
+}
+
+export function useI18n(): I18n {
+  const value = useContext(I18nContext);
+  if (!value) throw new Error('useI18n outside I18nProvider');
+  return value;
+}

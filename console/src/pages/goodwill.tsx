@@ -1,0 +1,229 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { useMutation, useQuery } from 'urql';
+import { Loading } from '../app';
+import { graphql } from '../gql';
+import type { GoodwillKind, GoodwillReason } from '../gql/graphql';
+import { useI18n } from '../i18n';
+import { ApiError, Card, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
+
+const GoodwillContext = graphql(`
+  query GoodwillContext($id: ID!) {
+    member(id: $id) {
+      id
+      name
+    }
+    agentAuthority {
+      perGestureLimit {
+        amount
+        currency
+      }
+      perGesturePointsLimit
+      monthlyBudget {
+        amount
+        currency
+      }
+      spentThisMonth {
+        amount
+        currency
+      }
+      remainingThisMonth {
+        amount
+        currency
+      }
+    }
+    program {
+      currency
+      pointValue {
+        amount
+        currency
+      }
+    }
+  }
+`);
+
+const IssueGoodwill = graphql(`
+  mutation IssueGoodwill($input: IssueGoodwillInput!) {
+    issueGoodwill(input: $input) {
+      __typename
+      ... on IssueGoodwillPayload {
+        status
+        gesture {
+          id
+          status
+        }
+      }
+      ... on ValidationError {
+        field
+        message
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+const REASONS: GoodwillReason[] = ['DELAYED_DELIVERY', 'DEFECTIVE_PRODUCT', 'BILLING_ERROR', 'POOR_EXPERIENCE', 'LONG_WAIT', 'OTHER'];
+const FIELDS = ['points', 'amount', 'reason', 'note', 'caseRef'];
+const cents = (amount: string) => Math.round(Number(amount) * 100);
+
+/**
+ * Issue a goodwill gesture: the agent's authority and what is left of the month's budget first, then
+ * what will happen with the value entered — granted at once, or sent to a supervisor for approval (the
+ * same rule the API applies; the API decides).
+ */
+export function GoodwillPage() {
+  const { t, money, points: formatPoints } = useI18n();
+  const id = useParams().id ?? '';
+  const navigate = useNavigate();
+  const [context] = useQuery({ query: GoodwillContext, variables: { id }, requestPolicy: 'network-only' });
+  const [sending, issue] = useMutation(IssueGoodwill);
+  const [kind, setKind] = useState<GoodwillKind>('POINTS');
+  const [pointsText, setPointsText] = useState('');
+  const [amount, setAmount] = useState('');
+  const [reason, setReason] = useState<GoodwillReason>('DELAYED_DELIVERY');
+  const [note, setNote] = useState('');
+  const [caseRef, setCaseRef] = useState('');
+  const [error, setError] = useState<TypedError | undefined>();
+  const [idempotencyKey] = useState(() => newIdempotencyKey('goodwill'));
+
+  if (context.fetching && !context.data) return <Loading />;
+  if (!context.data) return <ApiError error={context.error} />;
+  const { member, agentAuthority: authority, program } = context.data;
+  if (!member) return <p>{t('member.notFound')}</p>;
+
+  const points = Number.parseInt(pointsText, 10);
+  const valueCents =
+    kind === 'POINTS' ? (Number.isFinite(points) ? points * cents(program.pointValue.amount) : NaN) : amount ? cents(amount) : NaN;
+  const known = Number.isFinite(valueCents) && valueCents > 0;
+  const within =
+    known &&
+    valueCents <= cents(authority.perGestureLimit.amount) &&
+    (kind !== 'POINTS' || points <= authority.perGesturePointsLimit) &&
+    valueCents <= cents(authority.remainingThisMonth.amount);
+  const value = { amount: (valueCents / 100).toFixed(2), currency: program.currency };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(undefined);
+    const result = await issue({
+      input: {
+        memberId: member.id,
+        kind,
+        reason,
+        note,
+        idempotencyKey,
+        ...(caseRef.trim() ? { caseRef: caseRef.trim() } : {}),
+        ...(kind === 'POINTS' ? { points } : { amount }),
+      },
+    });
+    const answer = result.data?.issueGoodwill;
+    const failed = errorOf(answer, 'IssueGoodwillPayload');
+    if (failed || !answer || answer.__typename !== 'IssueGoodwillPayload') {
+      setError(failed ?? { __typename: 'Error', message: result.error?.message ?? t('error.unknown') });
+      return;
+    }
+    navigate(`/members/${encodeURIComponent(member.id)}`, {
+      state: { notice: answer.status === 'GRANTED' ? 'goodwill.granted' : 'goodwill.pending' },
+    });
+  };
+
+  return (
+    <section className="page">
+      <p>
+        <Link to={`/members/${encodeURIComponent(member.id)}`}>← {member.name}</Link>
+      </p>
+      <h1>{t('goodwill.title', { name: member.name })}</h1>
+      <div className="grid">
+        <Card title={t('goodwill.authority')}>
+          <dl className="pairs" data-testid="authority">
+            <dt>{t('goodwill.perGesture')}</dt>
+            <dd>
+              {money(authority.perGestureLimit)} / {formatPoints(authority.perGesturePointsLimit)}
+            </dd>
+            <dt>{t('goodwill.monthlyBudget')}</dt>
+            <dd>{money(authority.monthlyBudget)}</dd>
+            <dt>{t('goodwill.spent')}</dt>
+            <dd>{money(authority.spentThisMonth)}</dd>
+            <dt>{t('goodwill.remaining')}</dt>
+            <dd>
+              <strong>{money(authority.remainingThisMonth)}</strong>
+            </dd>
+            <dt>{t('goodwill.pointValue')}</dt>
+            <dd>{money(program.pointValue)}</dd>
+          </dl>
+        </Card>
+        <Card title={t('goodwill.gesture')}>
+          <form className="form" onSubmit={(event) => void submit(event)} noValidate>
+            <fieldset className="choice">
+              <legend>{t('goodwill.kind')}</legend>
+              {(['POINTS', 'VOUCHER'] as const).map((option) => (
+                <label key={option}>
+                  <input type="radio" name="kind" value={option} checked={kind === option} onChange={() => setKind(option)} />{' '}
+                  {t(`goodwillKind.${option}`)}
+                </label>
+              ))}
+            </fieldset>
+            {kind === 'POINTS' ? (
+              <label className="field">
+                <span>{t('goodwill.points')}</span>
+                <input
+                  inputMode="numeric"
+                  value={pointsText}
+                  onChange={(event) => setPointsText(event.target.value)}
+                  aria-describedby="points-error"
+                  required
+                />
+                <FieldError error={error} field="points" id="points-error" />
+              </label>
+            ) : (
+              <label className="field">
+                <span>{t('goodwill.amount', { currency: program.currency })}</span>
+                <input
+                  inputMode="decimal"
+                  value={amount}
+                  onChange={(event) => setAmount(event.target.value)}
+                  aria-describedby="amount-error"
+                  required
+                />
+                <FieldError error={error} field="amount" id="amount-error" />
+              </label>
+            )}
+            <label className="field">
+              <span>{t('goodwill.reason')}</span>
+              <select value={reason} onChange={(event) => setReason(event.target.value as GoodwillReason)}>
+                {REASONS.map((option) => (
+                  <option key={option} value={option}>
+                    {t(`goodwillReason.${option}`)}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="field">
+              <span>{t('goodwill.note')}</span>
+              <textarea value={note} onChange={(event) => setNote(event.target.value)} aria-describedby="note-error" required rows={3} />
+              <FieldError error={error} field="note" id="note-error" />
+            </label>
+            <label className="field">
+              <span>{t('goodwill.caseRef')}</span>
+              <input value={caseRef} onChange={(event) => setCaseRef(event.target.value)} aria-describedby="caseRef-error" />
+              <FieldError error={error} field="caseRef" id="caseRef-error" />
+            </label>
+            <p className={`outcome ${within ? 'outcome-now' : 'outcome-approval'}`} role="status" data-testid="outcome">
+              {!known
+                ? t('goodwill.outcomeUnknown')
+                : within
+                  ? t('goodwill.outcomeNow', { value: money(value) })
+                  : t('goodwill.outcomeApproval', { value: money(value) })}
+            </p>
+            <FormError error={error} fields={FIELDS} />
+            <button type="submit" className="button-primary" disabled={sending.fetching}>
+              {within || !known ? t('goodwill.grant') : t('goodwill.sendForApproval')}
+            </button>
+          </form>
+        </Card>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,67 @@
+import { useId } from 'react';
+import type { CombinedError } from 'urql';
+import { useI18n } from '../i18n';
+
+/** A request that failed as a whole (network, masked error): said where the answer would have been. */
+export function ApiError({ error }: { error: CombinedError | undefined }) {
+  const { t } = useI18n();
+  if (!error) return null;
+  return (
+    <p className="error" role="alert">
+      {error.networkError ? t('error.network') : t('error.request', { message: error.graphQLErrors[0]?.message ?? '' })}
+    </p>
+  );
+}
+
+/** A typed error of a mutation's result union, for the messages the console shows. */
+export interface TypedError {
+  __typename: string;
+  message?: string;
+  field?: string;
+}
+
+/** A mutation's answer: its payload, or a typed error to show (a ValidationError at its field). */
+export function errorOf(result: { __typename: string } | undefined, payload: string): TypedError | undefined {
+  if (!result || result.__typename === payload) return undefined;
+  return result as TypedError;
+}
+
+/** The error of one field (a ValidationError naming it), shown under that field. */
+export function FieldError({ error, field, id }: { error: TypedError | undefined; field: string; id: string }) {
+  if (!error || error.__typename !== 'ValidationError' || error.field !== field) return null;
+  return (
+    <span className="field-error" id={id} role="alert">
+      {error.message}
+    </span>
+  );
+}
+
+/** Any other typed error: a ForbiddenError, NotFoundError, … or a ValidationError of a field the form does not have. */
+export function FormError({ error, fields }: { error: TypedError | undefined; fields: string[] }) {
+  const { t } = useI18n();
+  if (!error || (error.__typename === 'ValidationError' && error.field && fields.includes(error.field))) return null;
+  return (
+    <p className="error" role="alert">
+      {error.__typename === 'ForbiddenError' ? t('error.forbidden') : (error.message ?? t('error.unknown'))}
+    </p>
+  );
+}
+
+export function Card({ title, children, className }: { title: string; children: React.ReactNode; className?: string }) {
+  const id = useId();
+  return (
+    <section className={`card ${className ?? ''}`} aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+export function Empty({ children }: { children: React.ReactNode }) {
+  return <p className="empty">{children}</p>;
+}
+
+/** A new idempotency key per submitted form: a retried request (double click, network) has one effect. */
+export function newIdempotencyKey(prefix: string): string {
+  return `console-${prefix}-${crypto.randomUUID()}`;
+}

@@ -1,0 +1,240 @@
+import { useState } from 'react';
+import { Link } from 'react-router';
+import { useMutation, useQuery } from 'urql';
+import { Loading } from '../app';
+import { graphql } from '../gql';
+import { useI18n } from '../i18n';
+import { ApiError, Card, Empty, errorOf, FormError, newIdempotencyKey, type TypedError } from './parts';
+
+const QueueQuery = graphql(`
+  query SupervisorQueue {
+    goodwillGestures(filter: { status: PENDING_APPROVAL }, first: 50) {
+      edges {
+        node {
+          id
+          kind
+          points
+          value {
+            amount
+            currency
+          }
+          reason
+          note
+          agentId
+          createdAt
+          member {
+            id
+            name
+          }
+        }
+      }
+    }
+    review: serviceFailures(filter: { status: NEEDS_REVIEW }, first: 50) {
+      edges {
+        node {
+          ...HeldFailure
+        }
+      }
+    }
+    held: serviceFailures(filter: { status: HELD }, first: 50) {
+      edges {
+        node {
+          ...HeldFailure
+        }
+      }
+    }
+  }
+  fragment HeldFailure on ServiceFailure {
+    id
+    type
+    severity
+    status
+    occurredAt
+    compensation {
+      amount
+      currency
+    }
+    member {
+      id
+      name
+    }
+  }
+`);
+
+const Approve = graphql(`
+  mutation ApproveGoodwill($input: ApproveGoodwillInput!) {
+    approveGoodwill(input: $input) {
+      __typename
+      ... on ApproveGoodwillPayload {
+        status
+      }
+      ... on ValidationError {
+        field
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+const Reject = graphql(`
+  mutation RejectGoodwill($input: RejectGoodwillInput!) {
+    rejectGoodwill(input: $input) {
+      __typename
+      ... on ValidationError {
+        field
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+const Review = graphql(`
+  mutation ReviewServiceFailure($input: ReviewServiceFailureInput!) {
+    reviewServiceFailure(input: $input) {
+      __typename
+      ... on ValidationError {
+        field
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+/** The supervisor's queue: gestures waiting for approval and failures held for review, each decided with a note. */
+export function QueuePage() {
+  const { t, money, points, dateTime, date } = useI18n();
+  const [result, refetch] = useQuery({ query: QueueQuery, requestPolicy: 'network-only' });
+  const [, approve] = useMutation(Approve);
+  const [, reject] = useMutation(Reject);
+  const [, review] = useMutation(Review);
+  const [notes, setNotes] = useState<Record<string, string>>({});
+  const [errors, setErrors] = useState<Record<string, TypedError | undefined>>({});
+  const [keys] = useState(() => new Map<string, string>());
+
+  if (result.fetching && !result.data) return <Loading />;
+  if (!result.data) return <ApiError error={result.error} />;
+  const gestures = result.data.goodwillGestures.edges.map((edge) => edge.node);
+  const failures = [...result.data.review.edges, ...result.data.held.edges].map((edge) => edge.node);
+
+  // One key per decision on one item, kept across retries of that decision.
+  const keyFor = (action: string) => {
+    if (!keys.has(action)) keys.set(action, newIdempotencyKey(action.split('-')[0]!));
+    return keys.get(action)!;
+  };
+  const decided = (id: string, answer: { __typename: string } | undefined, payload: string, fallback: string | undefined) => {
+    const error = errorOf(answer, payload) ?? (answer ? undefined : { __typename: 'Error', message: fallback ?? t('error.unknown') });
+    setErrors((current) => ({ ...current, [id]: error }));
+    if (!error) refetch({ requestPolicy: 'network-only' });
+  };
+  const noteInput = (id: string) => (
+    <label className="field">
+      <span>{t('queue.note')}</span>
+      <input value={notes[id] ?? ''} onChange={(event) => setNotes((current) => ({ ...current, [id]: event.target.value }))} />
+    </label>
+  );
+
+  return (
+    <section className="page">
+      <h1>{t('queue.title')}</h1>
+      <Card title={t('queue.gestures', { count: gestures.length })}>
+        {gestures.length === 0 ? (
+          <Empty>{t('queue.noGestures')}</Empty>
+        ) : (
+          <ul className="queue" data-testid="pending-gestures">
+            {gestures.map((gesture) => (
+              <li key={gesture.id} className="queue-item">
+                <div>
+                  <p>
+                    <Link to={`/members/${encodeURIComponent(gesture.member.id)}`}>{gesture.member.name}</Link> —{' '}
+                    <strong>{gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value)}</strong> (
+                    {money(gesture.value)})
+                  </p>
+                  <p className="meta">
+                    {t('queue.gestureBy', { agent: gesture.agentId ?? '–', date: dateTime(gesture.createdAt) })} ·{' '}
+                    {t(`goodwillReason.${gesture.reason}`)} · {gesture.note}
+                  </p>
+                </div>
+                {noteInput(gesture.id)}
+                <div className="actions">
+                  <button
+                    type="button"
+                    className="button-primary"
+                    onClick={() =>
+                      void approve({
+                        input: { gestureId: gesture.id, note: notes[gesture.id] || null, idempotencyKey: keyFor(`approve-${gesture.id}`) },
+                      }).then((r) => decided(gesture.id, r.data?.approveGoodwill, 'ApproveGoodwillPayload', r.error?.message))
+                    }
+                  >
+                    {t('queue.approve')}
+                  </button>
+                  <button
+                    type="button"
+                    className="button"
+                    onClick={() =>
+                      void reject({ input: { gestureId: gesture.id, note: notes[gesture.id] ?? '' } }).then((r) =>
+                        decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message),
+                      )
+                    }
+                  >
+                    {t('queue.reject')}
+                  </button>
+                </div>
+                <FormError error={errors[gesture.id]} fields={[]} />
+              </li>
+            ))}
+          </ul>
+        )}
+      </Card>
+      <Card title={t('queue.failures', { count: failures.length })}>
+        {failures.length === 0 ? (
+          <Empty>{t('queue.noFailures')}</Empty>
+        ) : (
+          <ul className="queue">
+            {failures.map((failure) => (
+              <li key={failure.id} className="queue-item">
+                <div>
+                  <p>
+                    <Link to={`/members/${encodeURIComponent(failure.member.id)}`}>{failure.member.name}</Link> —{' '}
+                    {t(`failureType.${failure.type}`)}, {t(`severity.${failure.severity}`)}: <strong>{money(failure.compensation)}</strong>
+                  </p>
+                  <p className="meta">
+                    {t(`failureStatus.${failure.status}`)} · {date(failure.occurredAt)}
+                  </p>
+                </div>
+                {noteInput(failure.id)}
+                <div className="actions">
+                  {(['GRANT', 'DECLINE'] as const).map((decision) => (
+                    <button
+                      key={decision}
+                      type="button"
+                      className={decision === 'GRANT' ? 'button-primary' : 'button'}
+                      onClick={() =>
+                        void review({
+                          input: {
+                            failureId: failure.id,
+                            decision,
+                            note: notes[failure.id] ?? '',
+                            idempotencyKey: keyFor(`review-${failure.id}-${decision}`),
+                          },
+                        }).then((r) => decided(failure.id, r.data?.reviewServiceFailure, 'ReviewServiceFailurePayload', r.error?.message))
+                      }
+                    >
+                      {t(decision === 'GRANT' ? 'queue.grant' : 'queue.decline')}
+                    </button>
+                  ))}
+                </div>
+                <FormError error={errors[failure.id]} fields={[]} />
+              </li>
+            ))}
+          </ul>
+        )}
+      </Card>
+    </section>
+  );
+}

@@ -1,0 +1,99 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { useQuery } from 'urql';
+import { Loading } from '../app';
+import { graphql } from '../gql';
+import { useI18n } from '../i18n';
+import { ApiError } from './parts';
+
+const SearchMembers = graphql(`
+  query SearchMembers($search: String!) {
+    members(filter: { search: $search }, first: 25) {
+      edges {
+        node {
+          ...MemberRow
+        }
+      }
+    }
+    memberByExternalId(externalId: $search) {
+      ...MemberRow
+    }
+  }
+  fragment MemberRow on Member {
+    id
+    name
+    email
+    externalId
+    status
+    tier
+  }
+`);
+
+/** Member search: name or e-mail (members' search filter) and the storefront's customer id, in one request. */
+export function SearchPage() {
+  const { t } = useI18n();
+  const [params, setParams] = useSearchParams();
+  const search = params.get('q') ?? '';
+  const [text, setText] = useState(search);
+  const [result] = useQuery({ query: SearchMembers, variables: { search }, pause: search === '' });
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setParams(text.trim() ? { q: text.trim() } : {});
+  };
+
+  const byExternalId = result.data?.memberByExternalId;
+  const members = [...(byExternalId ? [byExternalId] : []), ...(result.data?.members.edges.map((edge) => edge.node) ?? [])].filter(
+    (member, index, all) => all.findIndex((other) => other.id === member.id) === index,
+  );
+
+  return (
+    <section className="page">
+      <h1>{t('search.title')}</h1>
+      <form role="search" onSubmit={submit} className="search-form">
+        <label className="field grow">
+          <span>{t('search.label')}</span>
+          <input type="search" value={text} onChange={(event) => setText(event.target.value)} placeholder={t('search.placeholder')} />
+        </label>
+        <button type="submit" className="button-primary">
+          {t('search.submit')}
+        </button>
+      </form>
+      {result.fetching && !result.data && <Loading />}
+      <ApiError error={result.error} />
+      {search !== '' && result.data && (
+        <>
+          <p role="status">{t('search.found', { count: members.length })}</p>
+          {members.length > 0 && (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">{t('member.name')}</th>
+                    <th scope="col">{t('member.email')}</th>
+                    <th scope="col">{t('member.externalId')}</th>
+                    <th scope="col">{t('member.status')}</th>
+                    <th scope="col">{t('member.tier')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {members.map((member) => (
+                    <tr key={member.id}>
+                      <td>
+                        <Link to={`/members/${encodeURIComponent(member.id)}`}>{member.name}</Link>
+                      </td>
+                      <td>{member.email}</td>
+                      <td>{member.externalId}</td>
+                      <td>{t(`memberStatus.${member.status}`)}</td>
+                      <td>{t(`tier.${member.tier}`)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

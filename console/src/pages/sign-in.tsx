@@ -1,0 +1,110 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { LanguageSwitch } from '../app';
+import { useI18n } from '../i18n';
+import { oidcManager, sessionFromToken, useSession, type StaffRole } from '../session';
+
+const ROLES: StaffRole[] = ['AGENT', 'SUPERVISOR', 'ADMIN'];
+
+/**
+ * Production: OpenID Connect (authorization code + PKCE) against the identity provider whose JWKS the API
+ * trusts. Development: a role and a name, and the service signs a token with its local secret
+ * (/console/dev-token, which does not exist in production).
+ */
+export function SignInPage() {
+  const { t } = useI18n();
+  const { signInConfig, signIn } = useSession();
+  const [role, setRole] = useState<StaffRole>('AGENT');
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+
+  const submitDevelopment = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const response = await fetch('/console/dev-token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role, name }),
+      });
+      const body = (await response.json().catch(() => ({}))) as { token?: string };
+      if (!response.ok || !body.token || !sessionFromToken(body.token)) {
+        setError(t('signIn.failed'));
+        return;
+      }
+      signIn(body.token);
+    } catch {
+      setError(t('signIn.failed'));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main id="main" className="sign-in">
+      <div className="card sign-in-card">
+        <div className="sign-in-top">
+          <h1>{t('signIn.title')}</h1>
+          <LanguageSwitch />
+        </div>
+        <p>{t('signIn.intro')}</p>
+        {signInConfig.kind === 'oidc' && (
+          <button type="button" className="button-primary" onClick={() => void oidcManager(signInConfig).then((m) => m.signinRedirect())}>
+            {t('signIn.withProvider')}
+          </button>
+        )}
+        {signInConfig.kind === 'development' && (
+          <form onSubmit={(event) => void submitDevelopment(event)} className="form">
+            <p className="hint">{t('signIn.developmentHint')}</p>
+            <label className="field">
+              <span>{t('signIn.role')}</span>
+              <select value={role} onChange={(event) => setRole(event.target.value as StaffRole)}>
+                {ROLES.map((option) => (
+                  <option key={option} value={option}>
+                    {t(`role.${option}`)}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="field">
+              <span>{t('signIn.name')}</span>
+              <input value={name} onChange={(event) => setName(event.target.value)} required maxLength={64} autoComplete="username" />
+            </label>
+            {error && (
+              <p className="error" role="alert">
+                {error}
+              </p>
+            )}
+            <button type="submit" className="button-primary" disabled={busy}>
+              {t('signIn.submit')}
+            </button>
+          </form>
+        )}
+        {signInConfig.kind === 'none' && <p role="alert">{t('signIn.unavailable')}</p>}
+      </div>
+    </main>
+  );
+}
+
+/** Where the identity provider sends the browser back with the authorization code. */
+export function OidcCallback() {
+  const { t } = useI18n();
+  const { signInConfig, signIn } = useSession();
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    if (signInConfig.kind !== 'oidc') return;
+    void oidcManager(signInConfig)
+      .then((manager) => manager.signinRedirectCallback())
+      .then((user) => {
+        history.replaceState(null, '', '/console/');
+        signIn(user.access_token);
+      })
+      .catch(() => setFailed(true));
+  }, [signInConfig, signIn]);
+  return (
+    <main id="main" className="sign-in">
+      <p role="status">{failed ? t('signIn.failed') : t('common.loading')}</p>
+    </main>
+  );
+}

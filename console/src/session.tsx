@@ -1,0 +1,99 @@
+import { createContext, useContext, useMemo, useState, type ReactNode } from 'react';
+import type { UserManager } from 'oidc-client-ts';
+
+/**
+ * Who is signed in. The token lives in memory only (this module's state): nothing secret goes to
+ * localStorage or sessionStorage, so a reload signs out (with OpenID Connect the identity provider's own
+ * session brings the agent straight back). The role and name are read from the token's claims for the
+ * page's sake only; the API checks the token on every request.
+ */
+export type StaffRole = 'AGENT' | 'SUPERVISOR' | 'ADMIN';
+
+export interface Session {
+  token: string;
+  role: StaffRole;
+  name: string;
+}
+
+export type SignInConfig = { kind: 'oidc'; issuer: string; clientId: string; scope: string } | { kind: 'development' } | { kind: 'none' };
+
+interface SessionState {
+  session: Session | undefined;
+  signInConfig: SignInConfig;
+  signIn(token: string): void;
+  signOut(): void;
+}
+
+const SessionContext = createContext<SessionState | undefined>(undefined);
+
+/** The claims the console shows (role, name); undefined when the token is not a staff JWT. */
+export function sessionFromToken(token: string): Session | undefined {
+  try {
+    const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
+    const role = payload.role;
+    if (role !== 'AGENT' && role !== 'SUPERVISOR' && role !== 'ADMIN') return undefined;
+    const name = typeof payload.name === 'string' ? payload.name : typeof payload.sub === 'string' ? payload.sub : '';
+    return { token, role, name };
+  } catch {
+    return undefined;
+  }
+}
+
+export function SessionProvider({ children, signInConfig }: { children: ReactNode; signInConfig: SignInConfig }) {
+  const [session, setSession] = useState<Session | undefined>(undefined);
+  const state = useMemo<SessionState>(
+    () => ({
+      session,
+      signInConfig,
+      signIn: (token) => setSession(sessionFromToken(token)),
+      signOut: () => {
+        setSession(undefined);
+        if (signInConfig.kind === 'oidc') void oidcManager(signInConfig).then((manager) => manager.removeUser());
+      },
+    }),
+    [session, signInConfig],
+  );
+  return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
+}
+
+export function useSession(): SessionState {
+  const state = useContext(SessionContext);
+  if (!state) throw new Error('useSession outside SessionProvider');
+  return state;
+}
+
+export function useSignedIn(): Session {
+  const { session } = useSession();
+  if (!session) throw new Error('not signed in');
+  return session;
+}
+
+export const can = {
+  decide: (role: StaffRole) => role === 'SUPERVISOR' || role === 'ADMIN',
+  viewMetrics: (role: StaffRole) => role === 'SUPERVISOR' || role === 'ADMIN',
+  administer: (role: StaffRole) => role === 'ADMIN',
+};
+
+let manager: Promise<UserManager> | undefined;
+
+/**
+ * oidc-client-ts, loaded only when OpenID Connect is configured: authorization code with PKCE. Tokens are
+ * kept in memory (InMemoryWebStorage); only the short-lived state of a sign-in in flight (state, PKCE
+ * verifier) crosses the redirect in sessionStorage, as the library needs, and is removed when it returns.
+ */
+export function oidcManager(config: Extract<SignInConfig, { kind: 'oidc' }>): Promise<UserManager> {
+  manager ??= import('oidc-client-ts').then(
+    ({ UserManager, WebStorageStateStore, InMemoryWebStorage }) =>
+      new UserManager({
+        authority: config.issuer,
+        client_id: config.clientId,
+        scope: config.scope,
+        redirect_uri: `${location.origin}/console/callback`,
+        post_logout_redirect_uri: `${location.origin}/console/`,
+        response_type: 'code',
+        userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
+        automaticSilentRenew: false,
+      }),
+  );
+  return manager;
+}
