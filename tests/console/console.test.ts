@@ -1,0 +1,398 @@
+// No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium.
+import { execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { AxeBuilder } from '@axe-core/playwright';
+import { Redis } from 'ioredis';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signStaffToken } from '../../src/auth/tokens.js';
+import type { PrismaClient } from '../../src/db/prisma.js';
+import { TEST_JWT_SECRET } from '../support/app.js';
+import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { freePort, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+
+/**
+ * The agent console in headless Chromium (Debian's `chromium`, driven by playwright-core) against the
+ * built service, started as `npm start` starts it (`node dist/…/src/main.js`: API and workers), on this
+ * worker's fresh database. Built into .build/console-e2e so that no other test's `npm run build` of
+ * dist/ can swap files under it. CONSOLE_SCREENSHOTS=docs/console also writes the screenshots of every
+ * page (German and English, desktop and phone) there.
+ */
+
+const OUT = '.build/console-e2e';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let prisma: PrismaClient;
+let redis: Redis;
+let service: ServiceProcess;
+let browser: Browser;
+let base: string;
+let catalogueKeys: string[];
+
+beforeAll(async () => {
+  execFileSync('npm', ['run', '-s', 'build', '--', '--out', OUT], { cwd: ROOT, stdio: 'ignore' });
+  prisma = createTestPrisma(3);
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  await resetDatabase(prisma);
+  await resetRedis(redis);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  service = startServiceProcess(`${OUT}/src/main.js`, {
+    NODE_ENV: 'test',
+    DATABASE_URL: testDatabaseUrl(),
+    REDIS_URL: testRedisUrl(),
+    QUEUE_PREFIX: testQueuePrefix(),
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'info',
+    DATABASE_POOL_SIZE: '5',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    WEB_CONCURRENCY: '1',
+  });
+  await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  // A path the root tsconfig does not follow: the console is type-checked by its own (console/tsconfig.json).
+  const catalogue: string = '../../console/src/i18n/en.ts';
+  catalogueKeys = Object.keys(((await import(catalogue)) as { en: Record<string, string> }).en);
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  killServiceProcesses();
+  await resetRedis(redis);
+  redis.disconnect();
+  await prisma.$disconnect();
+});
+
+async function newPage(locale: 'en' | 'de', viewport = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport, locale: locale === 'de' ? 'de-DE' : 'en-GB', timezoneId: 'Europe/Berlin' });
+  await context.addInitScript((chosen) => localStorage.setItem('treue.console.locale', chosen), locale);
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  return { context, page };
+}
+
+const ROLE_LABEL = { en: 'Role', de: 'Rolle' };
+const NAME_LABEL = { en: 'Name', de: 'Name' };
+const SIGN_IN = { en: 'Sign in', de: 'Anmelden' };
+
+async function signIn(page: Page, role: 'AGENT' | 'SUPERVISOR' | 'ADMIN', name: string, locale: 'en' | 'de' = 'en') {
+  await page.goto(`${base}/console/`);
+  await page.getByLabel(ROLE_LABEL[locale]).selectOption(role);
+  await page.getByLabel(NAME_LABEL[locale], { exact: true }).fill(name);
+  await page.getByRole('button', { name: SIGN_IN[locale] }).click();
+  await page.getByTestId('signed-in-as').waitFor();
+}
+
+/** Client-side navigation: the token is in memory, a page load would sign out. */
+async function go(page: Page, route: string) {
+  await page.evaluate((to) => {
+    history.pushState(null, '', `/console${to}`);
+    dispatchEvent(new PopStateEvent('popstate'));
+  }, route);
+}
+
+async function enrol(externalId: string, name: string, email: string) {
+  return prisma.member.create({ data: { externalId, name, email } });
+}
+
+/** A GraphQL request to the running service, as a staff member. */
+async function graphql(role: 'AGENT' | 'SUPERVISOR' | 'ADMIN', query: string, variables: Record<string, unknown> = {}) {
+  const token = await signStaffToken(TEST_JWT_SECRET, { staffId: `seed-${role.toLowerCase()}`, role });
+  const response = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: Record<string, any>; errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data!;
+}
+
+describe('agent console in Chromium', () => {
+  it(
+    'an agent finds a member, grants a gesture within authority (the balance changes), sends one above it for approval and cannot approve it; a supervisor approves it and the member page shows the voucher',
+    { timeout: 120_000 },
+    async () => {
+      const member = await enrol('C-1001', 'Jana Schulz', 'jana.schulz@example.com');
+      const { context, page } = await newPage('en');
+      await signIn(page, 'AGENT', 'Alex Agent');
+
+      await page.getByLabel('Name, e-mail or customer number').fill('Jana');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByRole('link', { name: 'Jana Schulz' }).click();
+      await expect.poll(() => page.getByTestId('balance-available').textContent()).toBe('0 points');
+
+      // Within authority (1 000 points = 10.00 of 25.00 per gesture): granted at once.
+      await page.getByRole('link', { name: 'Goodwill gesture' }).click();
+      await expect.poll(() => page.getByTestId('authority').textContent()).toContain('€500.00');
+      await page.getByRole('textbox', { name: 'Points' }).fill('1000');
+      await expect.poll(() => page.getByTestId('outcome').textContent()).toBe('Within your authority: €10.00 will be granted at once.');
+      await page.getByLabel('Note (what happened)').fill('Parcel arrived a week late');
+      await page.getByRole('button', { name: 'Grant' }).click();
+      await expect.poll(() => page.getByTestId('notice').textContent()).toBe('The goodwill gesture was granted.');
+      await expect.poll(() => page.getByTestId('balance-available').textContent()).toBe('1,000 points');
+
+      // Above authority (a 40.00 voucher, the limit is 25.00): sent for approval, nothing given yet.
+      await page.getByRole('link', { name: 'Goodwill gesture' }).click();
+      await page.getByLabel('Voucher').check();
+      await page.getByLabel('Voucher value (EUR)').fill('40.00');
+      await expect
+        .poll(() => page.getByTestId('outcome').textContent())
+        .toBe('Above your authority: €40.00 will be sent to a supervisor for approval.');
+      await page.getByLabel('Note (what happened)').fill('Second late parcel this month');
+      await page.getByRole('button', { name: 'Send for approval' }).click();
+      await expect
+        .poll(() => page.getByTestId('notice').textContent())
+        .toBe('The goodwill gesture is waiting for a supervisor’s approval.');
+      await expect.poll(() => page.getByRole('table').first().textContent()).toBeTruthy();
+      expect(await page.getByTestId('vouchers').count()).toBe(0); // no voucher yet
+
+      // The agent has no approvals: not in the menu, and the page refuses.
+      expect(await page.getByRole('link', { name: 'Approvals' }).count()).toBe(0);
+      await go(page, '/queue');
+      await expect.poll(() => page.getByRole('alert').textContent()).toBe('Your role (Agent) cannot open this page.');
+      expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+      await context.close();
+
+      const supervisor = await newPage('en');
+      await signIn(supervisor.page, 'SUPERVISOR', 'Sam Supervisor');
+      await supervisor.page.getByRole('link', { name: 'Approvals' }).click();
+      const pending = supervisor.page.getByTestId('pending-gestures').getByRole('listitem');
+      await expect.poll(() => pending.count()).toBe(1);
+      expect(await pending.first().textContent()).toContain('Jana Schulz');
+      expect(await pending.first().textContent()).toContain('by Alex Agent');
+      await pending.first().getByLabel('Note').fill('Agreed, two late parcels');
+      await pending.first().getByRole('button', { name: 'Approve' }).click();
+      await expect.poll(() => supervisor.page.getByText('No gestures are waiting.').count()).toBe(1);
+
+      await go(supervisor.page, `/members/${member.id}`);
+      const vouchers = supervisor.page.getByTestId('vouchers');
+      await expect.poll(() => vouchers.textContent()).toContain('Goodwill');
+      expect(await vouchers.textContent()).toContain('€40.00');
+      expect(await vouchers.textContent()).toContain('Valid');
+      const gesture = await prisma.goodwillGesture.findFirstOrThrow({ where: { memberId: member.id, kind: 'VOUCHER' } });
+      expect(gesture.status).toBe('GRANTED');
+      expect(gesture.decidedBy).toBe('Sam Supervisor');
+      await supervisor.context.close();
+    },
+  );
+
+  it(
+    'an agent reports a service failure and the compensation voucher appears on the member page without a reload',
+    { timeout: 90_000 },
+    async () => {
+      const member = await enrol('C-1002', 'Tom Becker', 'tom.becker@example.com');
+      const { context, page } = await newPage('en');
+      await signIn(page, 'AGENT', 'Alex Agent');
+      await go(page, `/members/${member.id}`);
+      await page.getByRole('link', { name: 'Report a service failure' }).click();
+      await page.getByLabel('Type').selectOption('LATE_DELIVERY');
+      await page.getByLabel('Severity').selectOption('HIGH');
+      await page.getByLabel('Order reference (optional)').fill('order-77');
+      let loads = 0;
+      page.on('load', () => (loads += 1));
+      await page.getByRole('button', { name: 'Report' }).click();
+      await expect.poll(() => page.getByTestId('notice').textContent()).toContain('The service failure was recorded');
+      const vouchers = page.getByTestId('vouchers');
+      await expect.poll(() => vouchers.textContent(), { timeout: 30_000 }).toContain('Compensation');
+      expect(await vouchers.textContent()).toContain('€25.00'); // HIGH: 25 × BRONZE 1.0
+      expect(await page.getByTestId('failures').textContent()).toContain('Compensated');
+      expect(loads).toBe(0);
+      await context.close();
+    },
+  );
+
+  it('the dashboard shows the figures of a seeded data set, equal to loyaltyMetrics', { timeout: 90_000 }, async () => {
+    const members = await Promise.all(
+      ['D-1', 'D-2', 'D-3', 'D-4'].map((externalId) => enrol(externalId, `Dana ${externalId}`, `${externalId.toLowerCase()}@example.com`)),
+    );
+    // NPS: promoters 10 and 9, a passive 8, a detractor 3 → 25; CSAT: 5, 4 and 2 → 66.7 % satisfied.
+    const answers = [{ nps: 10, csat: 5 }, { nps: 9, csat: 4 }, { nps: 8, csat: 2 }, { nps: 3 }];
+    for (const [index, answer] of answers.entries()) {
+      await graphql(
+        'AGENT',
+        `
+          mutation ($input: SubmitFeedbackInput!) {
+            submitFeedback(input: $input) {
+              __typename
+            }
+          }
+        `,
+        { input: { memberId: members[index]!.id, channel: 'PHONE', ...answer } },
+      );
+    }
+    // First-contact resolution: one case resolved on the first contact, one after three → 50 %.
+    for (const [index, contacts] of [1, 3].entries()) {
+      const recorded = await graphql(
+        'AGENT',
+        `
+          mutation ($input: RecordServiceCaseInput!) {
+            recordServiceCase(input: $input) {
+              ... on RecordServiceCasePayload {
+                serviceCase {
+                  id
+                }
+              }
+            }
+          }
+        `,
+        { input: { memberId: members[index]!.id, channel: 'PHONE', category: 'delivery' } },
+      );
+      await graphql(
+        'AGENT',
+        `
+          mutation ($input: ResolveServiceCaseInput!) {
+            resolveServiceCase(input: $input) {
+              __typename
+            }
+          }
+        `,
+        {
+          input: { caseId: recorded.recordServiceCase.serviceCase.id, contacts },
+        },
+      );
+    }
+
+    const { context, page } = await newPage('en');
+    await signIn(page, 'SUPERVISOR', 'Sam Supervisor');
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    const totals = page.getByTestId('totals');
+    await totals.waitFor();
+    const shown = async (label: string) =>
+      (await totals
+        .locator('div', { has: page.getByText(label, { exact: true }) })
+        .locator('dd')
+        .textContent())!;
+
+    // The page's period: the last 12 calendar months (UTC), this one included.
+    const now = new Date();
+    const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    const from = new Date(Date.UTC(to.getUTCFullYear() - 1, to.getUTCMonth(), 1));
+    const { loyaltyMetrics } = await graphql(
+      'SUPERVISOR',
+      `
+        query ($from: DateTime!, $to: DateTime!) {
+          loyaltyMetrics(from: $from, to: $to, groupBy: MONTH) {
+            ... on LoyaltyMetrics {
+              totals {
+                nps {
+                  value
+                }
+                csat {
+                  value
+                }
+                firstContactResolution {
+                  percent
+                }
+                goodwill {
+                  value {
+                    amount
+                  }
+                }
+                compensation {
+                  value {
+                    amount
+                  }
+                }
+              }
+              buckets {
+                nps {
+                  value
+                }
+              }
+            }
+          }
+        }
+      `,
+      { from: from.toISOString(), to: to.toISOString() },
+    );
+    const api = loyaltyMetrics.totals;
+    expect(api.nps.value).toBe(25);
+    expect(api.csat.value).toBeCloseTo(66.67, 1);
+    expect(api.firstContactResolution.percent).toBe(50);
+    expect(loyaltyMetrics.buckets).toHaveLength(12);
+    const percent = (value: number) => `${new Intl.NumberFormat('en-GB', { maximumFractionDigits: 1 }).format(value)} %`;
+    const euros = (amount: string) => new Intl.NumberFormat('en-GB', { style: 'currency', currency: 'EUR' }).format(Number(amount));
+    expect(await shown('NPS')).toBe(String(Math.round(api.nps.value)));
+    expect(await shown('CSAT (% satisfied)')).toBe(percent(api.csat.value));
+    expect(await shown('CSAT (% satisfied)')).toBe('66.7 %');
+    expect(await shown('First-contact resolution (%)')).toBe(percent(api.firstContactResolution.percent));
+    expect(await shown('Goodwill')).toBe(euros(api.goodwill.value.amount));
+    expect(await shown('Compensation')).toBe(euros(api.compensation.value.amount));
+    // One chart per figure, and the spend chart, each with its 12 months.
+    expect(await page.locator('.recharts-wrapper').count()).toBe(7);
+    await context.close();
+  });
+
+  it(
+    'every page in English and German: no untranslated key, no serious or critical accessibility violation, no overflow at 1280×800 and 390×844',
+    { timeout: 240_000 },
+    async () => {
+      const member = await prisma.member.findUniqueOrThrow({ where: { externalId: 'C-1001' } });
+      const pages: { name: string; open: (page: Page) => Promise<void> }[] = [
+        { name: 'search', open: (page) => go(page, '/?q=Jana') },
+        { name: 'member', open: (page) => go(page, `/members/${member.id}`) },
+        { name: 'goodwill', open: (page) => go(page, `/members/${member.id}/goodwill`) },
+        { name: 'report-failure', open: (page) => go(page, `/members/${member.id}/failure`) },
+        { name: 'queue', open: (page) => go(page, '/queue') },
+        { name: 'dashboard', open: (page) => go(page, '/dashboard') },
+      ];
+      if (SCREENSHOTS) await mkdir(path.resolve(ROOT, SCREENSHOTS), { recursive: true });
+      const problems: string[] = [];
+
+      const inspect = async (page: Page, label: string, viewport: typeof DESKTOP, audit: boolean) => {
+        // Settled: the page's heading is there and nothing is loading.
+        await page.getByRole('heading', { level: 1 }).first().waitFor();
+        await expect.poll(() => page.locator('.loading').count()).toBe(0);
+        const text = await page.locator('body').innerText();
+        const raw = catalogueKeys.filter((key) => text.includes(key));
+        if (raw.length > 0) problems.push(`${label}: untranslated ${raw.join(', ')}`);
+        if (/\{\w+\}/.test(text)) problems.push(`${label}: unfilled placeholder in ${text.match(/.*\{\w+\}.*/)?.[0]}`);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        if (overflow > 0) problems.push(`${label}: ${overflow} px wider than the ${viewport.width} px viewport`);
+        if (audit) {
+          const { violations } = await new AxeBuilder({ page }).analyze();
+          for (const violation of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
+            problems.push(
+              `${label}: ${violation.impact} ${violation.id} (${violation.nodes.map((node) => node.target.join(' ')).join('; ')})`,
+            );
+          }
+        }
+        if (SCREENSHOTS) await page.screenshot({ path: path.resolve(ROOT, SCREENSHOTS, `${label}.png`), fullPage: true });
+      };
+
+      for (const locale of ['en', 'de'] as const) {
+        for (const [device, viewport] of [
+          ['desktop', DESKTOP],
+          ['phone', PHONE],
+        ] as const) {
+          const { context, page } = await newPage(locale, viewport);
+          await page.goto(`${base}/console/`);
+          await inspect(page, `sign-in-${locale}-${device}`, viewport, device === 'desktop');
+          await signIn(page, 'ADMIN', 'Ada Admin', locale);
+          for (const entry of pages) {
+            await entry.open(page);
+            await inspect(page, `${entry.name}-${locale}-${device}`, viewport, device === 'desktop');
+          }
+          await context.close();
+        }
+      }
+      expect(problems).toEqual([]);
+    },
+  );
+});
