@@ -42,6 +42,10 @@ export const LedgerEntryKindEnum = builder.enumType(LedgerEntryKind, {
     },
     RENEWAL_BONUS: { description: 'The bonus for extending a contract (positive).' },
     REVERSAL: { description: 'Earned points taken back because their order was refunded, in whole or in part (negative).' },
+    BONUS: {
+      description:
+        'Points a custom event earned by an earning rule (signup, birthday, review; positive, available at once; causeRef: the event type). Not qualifying for tiers.',
+    },
   },
 });
 export const CauseTypeEnum = builder.enumType(CauseType, {
@@ -58,6 +62,7 @@ export const CauseTypeEnum = builder.enumType(CauseType, {
     CONTRACT: { description: 'A contract extension (causeRef: the renewal’s id): its renewal bonus.' },
     GESTURE: { description: 'A goodwill gesture (causeRef: the gesture’s id).' },
     REWARD: { description: 'A reward bought with points (causeRef: the purchase’s id).' },
+    EVENT: { description: 'A custom event reported with trackEvent (causeRef: the event type, e.g. "birthday").' },
   },
 });
 export const ActorTypeEnum = builder.enumType(ActorType, {

@@ -17,6 +17,7 @@ import './service-failures/incidents.graphql.js';
 import './metrics/loyalty-metrics.graphql.js';
 import './save-desk/save-desk.graphql.js';
 import './webhooks/webhooks.graphql.js';
+import './earning/earning.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -7,6 +7,7 @@ import { extendContract, registerContract } from '../../src/domain/contracts/con
 import { recordServiceCase } from '../../src/domain/feedback/service-cases.service.js';
 import { issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
+import { createEarningRule } from '../../src/domain/earning/earning-rules.service.js';
 import { createReward } from '../../src/domain/rewards/rewards.service.js';
 import { expandIncidentPage, reportServiceIncident } from '../../src/domain/service-failures/incidents.service.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
@@ -220,6 +221,16 @@ export class Seeder {
     return { endpointId: endpoint.id, deliveryId: delivery!.id };
   }
 
+  /** A double-points rule, for the admins' rule management to act on. */
+  async earningRule() {
+    const rule = await createEarningRule(
+      this.deps,
+      { name: this.unique('Probe rule'), effect: { lineMultiplier: { multiplier: '2' } }, conditions: { channels: ['probe'] } },
+      ADMIN,
+    );
+    return { ruleId: rule.id };
+  }
+
   async reward() {
     const reward = await createReward(this.deps, { name: this.unique('Probe reward'), pointsCost: 1, voucherValue: '1.00' }, ADMIN);
     return { rewardId: reward.id };
@@ -242,7 +253,17 @@ export function missingTargets(targets: Targets): Targets {
   );
 }
 
-const NODE_TYPES = ['Member', 'Voucher', 'LedgerEntry', 'ServiceFailure', 'ServiceIncident', 'Contract', 'ContractRenewal', 'Reward'];
+const NODE_TYPES = [
+  'Member',
+  'Voucher',
+  'LedgerEntry',
+  'ServiceFailure',
+  'ServiceIncident',
+  'Contract',
+  'ContractRenewal',
+  'Reward',
+  'EarningRule',
+];
 
 /** Every way a target can appear in an answer: raw, and as a global id of each type. */
 export function targetForms(value: string): string[] {
@@ -374,6 +395,12 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
+  earningRules: [
+    {
+      targets: async (seed) => seed.earningRule(),
+      operation: () => ({ query: '{ earningRules(first: 5) { edges { node { id name kind multiplier } } } }' }),
+    },
+  ],
   program: [{ targets: none, operation: () => ({ query: '{ program { version currency } }' }) }],
   rewards: [{ targets: none, operation: () => ({ query: '{ rewards(first: 5) { edges { node { id name stock } } } }' }) }],
   serviceFailures: [
@@ -477,6 +504,14 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       targets: none,
       operation: () => ({
         query: `mutation { createApiKey(input: { name: "probe", scopes: ["members:read"] }) { __typename ... on CreateApiKeyPayload { apiKey { id } } } }`,
+      }),
+    },
+  ],
+  createEarningRule: [
+    {
+      targets: none,
+      operation: () => ({
+        query: `mutation { createEarningRule(input: { name: "probe", conditions: { channels: ["probe"] }, effect: { orderBonus: { points: 5 } } }) { __typename ... on CreateEarningRulePayload { earningRule { id } } } }`,
       }),
     },
   ],
@@ -613,6 +648,15 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
+  retireEarningRule: [
+    {
+      targets: async (seed) => seed.earningRule(),
+      operation: (t) => ({
+        query: `mutation($i: RetireEarningRuleInput!) { retireEarningRule(input: $i) { __typename ... on RetireEarningRulePayload { earningRule { id } } } }`,
+        variables: { i: { id: t.ruleId } },
+      }),
+    },
+  ],
   retireReward: [
     {
       targets: async (seed) => seed.reward(),
@@ -700,6 +744,24 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
       targets: none,
       operation: () => ({
         query: `mutation { updateProgram(input: { voucherValidityDays: 90 }) { __typename ... on UpdateProgramPayload { program { version } } } }`,
+      }),
+    },
+  ],
+  trackEvent: [
+    {
+      targets: async (seed, subject) => ({ ...member(subject), key: seed.unique('probe-event') }),
+      operation: (t, m) => ({
+        query: `mutation($i: TrackEventInput!) { trackEvent(input: $i) { __typename ... on TrackEventPayload { points ${nestedMember(m)} } } }`,
+        variables: { i: { memberId: t.memberId, type: 'probe', idempotencyKey: t.key } },
+      }),
+    },
+  ],
+  updateEarningRule: [
+    {
+      targets: async (seed) => seed.earningRule(),
+      operation: (t) => ({
+        query: `mutation($i: UpdateEarningRuleInput!) { updateEarningRule(input: $i) { __typename ... on UpdateEarningRulePayload { earningRule { id version } } } }`,
+        variables: { i: { id: t.ruleId, name: 'probe renamed' } },
       }),
     },
   ],

@@ -46,6 +46,8 @@ export interface LedgerStep<First = undefined> {
   tx: RawSql;
   member: LockedMember;
   settings: ProgramSettings;
+  /** program.earning_rules_stamp as this transaction read it: the key of the cached rules (`earningRulesAt`); null before the program row exists. */
+  earningRulesStamp: string | null;
   now: Date;
   /** The request's answer, which the effect may store in its own last statement. */
   answer: RequestAnswer;
@@ -94,6 +96,7 @@ interface OpenedLedger extends LockedMember {
   fresh: boolean;
   due: boolean;
   settings_hash: string | null;
+  earning_rules_stamp: string | null;
 }
 
 /**
@@ -106,7 +109,8 @@ interface OpenedLedger extends LockedMember {
  * commit — reserves the request's idempotency key (the INSERT reads the locked
  * row, so it runs after the lock), says whether any of the member's lots is due
  * to be released or expired, and reads the settings' version (parsed settings
- * are cached per version, `settingsForHash`). A key seen before replays its
+ * are cached per version, `settingsForHash`) and the earning rules' stamp
+ * (`earningRulesAt` caches the rules per stamp). A key seen before replays its
  * stored answer (or is an IdempotencyConflictError) without running the effect.
  * Otherwise due lots are settled, the effect runs, and its answer is stored
  * with the key. A throw rolls all of it back, the key's reservation included.
@@ -134,11 +138,12 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
              m.lifetime_points AS lifetime,
              ${request ? Prisma.sql`EXISTS (SELECT 1 FROM reserved)` : Prisma.sql`true`} AS fresh,
              EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due,
-             (SELECT md5(p.settings::text) FROM program p WHERE p.id = 1) AS settings_hash
-      FROM member m`;
+             p.settings_hash, p.earning_rules_stamp::text
+      FROM member m
+      LEFT JOIN (SELECT md5(settings::text) AS settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
     if (!opened) throw new NotFoundError('Member', memberId);
     if (!opened.fresh) return replay<T>(tx, request!.scope, request!.key, requestHash!);
-    const { fresh: _fresh, due, settings_hash: settingsHash, ...member } = opened;
+    const { fresh: _fresh, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...member } = opened;
     const settings = await settingsForHash(tx, settingsHash);
     const tierBefore = member.tier;
     if (due) {
@@ -147,7 +152,11 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
     }
     const answer = new RequestAnswer(request);
-    const { result, member: row, change = operation.change } = await effect({ tx, member, settings, now, answer, first });
+    const {
+      result,
+      member: row,
+      change = operation.change,
+    } = await effect({ tx, member, settings, earningRulesStamp, now, answer, first });
     // The row goes to the caller only: the stored answer stays ids only.
     await answer.store(tx, result);
     if (change) changes.push(memberChange(memberId, change.kind, change.reference));

@@ -1,0 +1,411 @@
+import { Decimal } from 'decimal.js';
+import type { Caller } from '../../auth/principal.js';
+import type { RawSql } from '../../db/sql.js';
+import type { EarningRule as EarningRuleRow, Prisma } from '../../generated/prisma/client.js';
+import { assertMayCall } from '../authorization.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { loadProgram } from '../program/program.service.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import * as check from '../validation.js';
+import type { EarningRule, EarningRuleKind, EventLimitPeriod } from './rules.js';
+
+/** A money condition as it arrives (MoneyInput). */
+export interface MoneyValue {
+  amount: string;
+  currency: string;
+}
+
+export interface EarningConditionsInput {
+  channels?: readonly string[] | null;
+  tierKeys?: readonly string[] | null;
+  minOrderTotal?: MoneyValue | null;
+  includeCategories?: readonly string[] | null;
+  excludeCategories?: readonly string[] | null;
+  includeSkus?: readonly string[] | null;
+  excludeSkus?: readonly string[] | null;
+  firstOrderOnly?: boolean | null;
+}
+
+/** Exactly one of them: what the rule does. */
+export interface EarningEffectInput {
+  lineMultiplier?: { multiplier: string } | null;
+  orderBonus?: { points: number } | null;
+  eventPoints?: { eventType: string; points: number; limit: { count: number; period: EventLimitPeriod } } | null;
+}
+
+export interface CreateEarningRuleInput {
+  name: string;
+  /** Default: now. */
+  startsAt?: Date | null;
+  endsAt?: Date | null;
+  conditions?: EarningConditionsInput | null;
+  effect: EarningEffectInput;
+}
+
+/** Omitted (undefined) fields stay as they are; `endsAt: null` makes the rule open-ended; `conditions` and `effect` replace the whole. */
+export interface UpdateEarningRuleInput {
+  id: string;
+  name?: string | null;
+  startsAt?: Date | null;
+  endsAt?: Date | null;
+  conditions?: EarningConditionsInput | null;
+  effect?: EarningEffectInput | null;
+  /** When given, must be the rule's current version (two admins editing at once do not overwrite each other). */
+  expectedVersion?: number | null;
+}
+
+/** The columns of a rule, validated as a whole. */
+interface RuleColumns {
+  name: string;
+  kind: EarningRuleKind;
+  startsAt: Date;
+  endsAt: Date | null;
+  channels: string[];
+  tierKeys: string[];
+  minOrderTotal: string | null;
+  includeCategories: string[];
+  excludeCategories: string[];
+  includeSkus: string[];
+  excludeSkus: string[];
+  firstOrderOnly: boolean;
+  multiplier: string | null;
+  points: number | null;
+  eventType: string | null;
+  limitCount: number | null;
+  limitPeriod: EventLimitPeriod | null;
+}
+
+const MAX_LIST = 200;
+const MAX_RULE_POINTS = 1_000_000;
+const LIMIT_PERIODS: readonly EventLimitPeriod[] = ['CALENDAR_YEAR', 'CALENDAR_MONTH', 'LIFETIME'];
+/** Event types are lower-case names: "signup", "birthday", "review", "newsletter.subscribed". */
+export const EVENT_TYPE = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+function list(field: string, values: readonly string[] | null | undefined, { upper = false } = {}): string[] {
+  if (values == null) return [];
+  if (values.length > MAX_LIST) throw new ValidationError(field, `at most ${MAX_LIST} entries`);
+  const out: string[] = [];
+  values.forEach((value, i) => {
+    const trimmed = check.text(`${field}.${i}`, value, { max: 100 });
+    const item = upper ? trimmed.toUpperCase() : trimmed;
+    if (out.includes(item)) throw new ValidationError(`${field}.${i}`, `"${item}" is listed twice`);
+    out.push(item);
+  });
+  return out;
+}
+
+function date(field: string, value: Date): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new ValidationError(field, 'must be a date-time');
+  return value;
+}
+
+/**
+ * Validates a whole rule (ValidationError naming the field path, e.g.
+ * `effect.eventPoints.limit.count`), before anything is written: the window's
+ * order, exactly one effect and its range, conditions that fit the effect (an
+ * event has no order: no order conditions), tier keys the program knows, a
+ * minimum order in the program currency.
+ */
+export function validateRule(input: CreateEarningRuleInput, settings: Pick<ProgramSettings, 'currency' | 'tiers'>, now: Date): RuleColumns {
+  const name = check.text('name', input.name, { max: 120 });
+  const startsAt = input.startsAt == null ? now : date('startsAt', input.startsAt);
+  const endsAt = input.endsAt == null ? null : date('endsAt', input.endsAt);
+  if (endsAt !== null && endsAt.getTime() <= startsAt.getTime()) throw new ValidationError('endsAt', 'must be after startsAt');
+
+  const c = input.conditions ?? {};
+  const tierKeys = list('conditions.tierKeys', c.tierKeys, { upper: true });
+  const known = Object.keys(settings.tiers);
+  tierKeys.forEach((key, i) => {
+    if (!known.includes(key))
+      throw new ValidationError(`conditions.tierKeys.${i}`, `unknown tier "${key}" (the program has ${known.join(', ')})`);
+  });
+  let minOrderTotal: string | null = null;
+  if (c.minOrderTotal != null) {
+    minOrderTotal = check.money('conditions.minOrderTotal.amount', c.minOrderTotal.amount, { positive: false }).toFixed(2);
+    if (check.currency('conditions.minOrderTotal.currency', c.minOrderTotal.currency) !== settings.currency) {
+      throw new ValidationError('conditions.minOrderTotal.currency', `the program runs in ${settings.currency}`);
+    }
+  }
+  const conditions = {
+    channels: list('conditions.channels', c.channels),
+    tierKeys,
+    minOrderTotal,
+    includeCategories: list('conditions.includeCategories', c.includeCategories),
+    excludeCategories: list('conditions.excludeCategories', c.excludeCategories),
+    includeSkus: list('conditions.includeSkus', c.includeSkus),
+    excludeSkus: list('conditions.excludeSkus', c.excludeSkus),
+    firstOrderOnly: c.firstOrderOnly ?? false,
+  };
+  for (const [include, exclude] of [
+    ['includeCategories', 'excludeCategories'],
+    ['includeSkus', 'excludeSkus'],
+  ] as const) {
+    const both = conditions[include].find((item) => conditions[exclude].includes(item));
+    if (both !== undefined) throw new ValidationError(`conditions.${exclude}`, `"${both}" is both included and excluded`);
+  }
+
+  const effect = input.effect ?? {};
+  const given = (['lineMultiplier', 'orderBonus', 'eventPoints'] as const).filter((k) => effect[k] != null);
+  if (given.length !== 1) throw new ValidationError('effect', 'give exactly one of lineMultiplier, orderBonus, eventPoints');
+  const none = { multiplier: null, points: null, eventType: null, limitCount: null, limitPeriod: null };
+  const rulePoints = (field: string, value: number) => {
+    if (!Number.isInteger(value) || value < 1 || value > MAX_RULE_POINTS) {
+      throw new ValidationError(field, `must be a whole number of points between 1 and ${MAX_RULE_POINTS}`);
+    }
+    return value;
+  };
+  const base = { name, startsAt, endsAt, ...conditions };
+  if (effect.lineMultiplier) {
+    const raw = effect.lineMultiplier.multiplier;
+    if (!/^\d{1,2}(\.\d{1,3})?$/.test(raw.trim()) || new Decimal(raw.trim()).gt(10)) {
+      throw new ValidationError(
+        'effect.lineMultiplier.multiplier',
+        'must be a decimal from 0 (earns nothing) to 10 with at most three places',
+      );
+    }
+    return { ...base, ...none, kind: 'LINE_MULTIPLIER', multiplier: new Decimal(raw.trim()).toFixed(3) };
+  }
+  if (effect.orderBonus) {
+    return { ...base, ...none, kind: 'ORDER_BONUS', points: rulePoints('effect.orderBonus.points', effect.orderBonus.points) };
+  }
+  const event = effect.eventPoints!;
+  const orderCondition = (
+    [
+      ['channels', conditions.channels.length > 0],
+      ['minOrderTotal', minOrderTotal !== null],
+      ['includeCategories', conditions.includeCategories.length > 0],
+      ['excludeCategories', conditions.excludeCategories.length > 0],
+      ['includeSkus', conditions.includeSkus.length > 0],
+      ['excludeSkus', conditions.excludeSkus.length > 0],
+      ['firstOrderOnly', conditions.firstOrderOnly],
+    ] as const
+  ).find(([, set]) => set);
+  if (orderCondition) throw new ValidationError(`conditions.${orderCondition[0]}`, 'an event rule has no order: only tierKeys apply');
+  const eventType = event.eventType.trim();
+  if (!EVENT_TYPE.test(eventType)) {
+    throw new ValidationError('effect.eventPoints.eventType', 'must be a lower-case name of letters, digits, "_", "." or "-" (at most 64)');
+  }
+  const { count, period } = event.limit;
+  if (!Number.isInteger(count) || count < 1 || count > 1000) {
+    throw new ValidationError('effect.eventPoints.limit.count', 'must be a whole number from 1 to 1000');
+  }
+  if (!LIMIT_PERIODS.includes(period)) throw new ValidationError('effect.eventPoints.limit.period', 'unknown period');
+  return {
+    ...base,
+    ...none,
+    kind: 'EVENT_POINTS',
+    points: rulePoints('effect.eventPoints.points', event.points),
+    eventType,
+    limitCount: count,
+    limitPeriod: period,
+  };
+}
+
+/** The stored row back as the input it came from (to merge an update into). */
+function inputOf(row: EarningRuleRow): CreateEarningRuleInput {
+  const effect: EarningEffectInput =
+    row.kind === 'LINE_MULTIPLIER'
+      ? { lineMultiplier: { multiplier: row.multiplier!.toFixed(3) } }
+      : row.kind === 'ORDER_BONUS'
+        ? { orderBonus: { points: row.points! } }
+        : { eventPoints: { eventType: row.eventType!, points: row.points!, limit: { count: row.limitCount!, period: row.limitPeriod! } } };
+  return {
+    name: row.name,
+    startsAt: row.startsAt,
+    endsAt: row.endsAt,
+    conditions: {
+      channels: row.channels,
+      tierKeys: row.tierKeys,
+      minOrderTotal: row.minOrderTotal === null ? null : { amount: row.minOrderTotal.toFixed(2), currency: '' },
+      includeCategories: row.includeCategories,
+      excludeCategories: row.excludeCategories,
+      includeSkus: row.includeSkus,
+      excludeSkus: row.excludeSkus,
+      firstOrderOnly: row.firstOrderOnly,
+    },
+    effect,
+  };
+}
+
+const actorName = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
+
+/** Appends the rule's version as saved, and renews the rules stamp the earn path caches by (same transaction). */
+async function recordVersion(tx: Tx, row: EarningRuleRow, action: 'CREATED' | 'UPDATED' | 'RETIRED', caller: Caller, now: Date) {
+  await tx.earningRuleVersion.create({
+    data: {
+      ruleId: row.id,
+      version: row.version,
+      action,
+      snapshot: JSON.parse(JSON.stringify(row)) as Prisma.InputJsonValue,
+      changedBy: actorName(caller),
+      changedAt: now,
+    },
+  });
+  await tx.$executeRaw`UPDATE program SET earning_rules_stamp = gen_random_uuid() WHERE id = 1`;
+}
+
+/** Adds an earning rule (admins), validated as a whole; version 1 is kept in its history. */
+export async function createEarningRule(deps: ServiceDeps, input: CreateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
+  assertMayCall(caller, 'manageEarningRules');
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const { settings } = await loadProgram(tx);
+    const columns = validateRule(input, settings, now);
+    const row = await tx.earningRule.create({
+      data: { ...columns, createdBy: actorName(caller), createdAt: now, updatedBy: actorName(caller), updatedAt: now },
+    });
+    await recordVersion(tx, row, 'CREATED', caller, now);
+    return row;
+  });
+}
+
+/**
+ * Changes an earning rule (admins): the stored rule with the changes merged in,
+ * validated as a whole, becomes the next version; the previous versions stay in
+ * its history. A retired rule cannot change. Earnings already made keep their points.
+ */
+export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
+  assertMayCall(caller, 'manageEarningRules');
+  const id = check.uuid('id', input.id);
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    const { settings } = await loadProgram(tx);
+    const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM earning_rules WHERE id = ${id}::uuid FOR UPDATE`;
+    if (!locked) throw new NotFoundError('EarningRule', id);
+    const current = await tx.earningRule.findUniqueOrThrow({ where: { id } });
+    if (current.retiredAt) throw new ValidationError('id', 'this rule is retired and can no longer change');
+    if (input.expectedVersion != null && input.expectedVersion !== current.version) {
+      throw new ValidationError('expectedVersion', `the rule is at version ${current.version}`);
+    }
+    const before = inputOf(current);
+    if (before.conditions?.minOrderTotal) before.conditions.minOrderTotal.currency = settings.currency;
+    const merged: CreateEarningRuleInput = {
+      name: input.name ?? before.name,
+      startsAt: input.startsAt ?? before.startsAt,
+      endsAt: input.endsAt === undefined ? before.endsAt : input.endsAt,
+      conditions: input.conditions ?? before.conditions,
+      effect: input.effect ?? before.effect,
+    };
+    const columns = validateRule(merged, settings, now);
+    const row = await tx.earningRule.update({
+      where: { id },
+      data: { ...columns, version: current.version + 1, updatedBy: actorName(caller), updatedAt: now },
+    });
+    await recordVersion(tx, row, 'UPDATED', caller, now);
+    return row;
+  });
+}
+
+/** Retires a rule for good (admins): it stops applying at once; the rule and its history stay. Retiring twice keeps the first. */
+export async function retireEarningRule(deps: ServiceDeps, input: { id: string }, caller: Caller): Promise<EarningRuleRow> {
+  assertMayCall(caller, 'manageEarningRules');
+  const id = check.uuid('id', input.id);
+  const now = nowOf(deps);
+  return deps.prisma.$transaction(async (tx) => {
+    await loadProgram(tx);
+    const [locked] = await tx.$queryRaw<{ retired: boolean }[]>`
+      SELECT retired_at IS NOT NULL AS retired FROM earning_rules WHERE id = ${id}::uuid FOR UPDATE`;
+    if (!locked) throw new NotFoundError('EarningRule', id);
+    if (locked.retired) return tx.earningRule.findUniqueOrThrow({ where: { id } });
+    const current = await tx.earningRule.findUniqueOrThrow({ where: { id } });
+    const row = await tx.earningRule.update({
+      where: { id },
+      data: { version: current.version + 1, retiredAt: now, retiredBy: actorName(caller), updatedBy: actorName(caller), updatedAt: now },
+    });
+    await recordVersion(tx, row, 'RETIRED', caller, now);
+    return row;
+  });
+}
+
+/** Which rules a listing shows: retired ones only when asked for. */
+export function earningRuleListWhere(input: {
+  includeRetired?: boolean | null;
+  kind?: EarningRuleKind | null;
+}): Prisma.EarningRuleWhereInput {
+  return { ...(input.includeRetired ? {} : { retiredAt: null }), ...(input.kind ? { kind: input.kind } : {}) };
+}
+
+/** Checks the caller may read earning rules (staff from AGENT, admin keys). */
+export function assertMayReadEarningRules(caller: Caller): void {
+  assertMayCall(caller, 'readEarningRules');
+}
+
+interface RuleRow {
+  id: string;
+  name: string;
+  version: number;
+  kind: EarningRuleKind;
+  starts_at: Date;
+  ends_at: Date | null;
+  channels: string[];
+  tier_keys: string[];
+  min_order_total: string | null;
+  include_categories: string[];
+  exclude_categories: string[];
+  include_skus: string[];
+  exclude_skus: string[];
+  first_order_only: boolean;
+  multiplier: string | null;
+  points: number | null;
+  event_type: string | null;
+  limit_count: number | null;
+  limit_period: EventLimitPeriod | null;
+}
+
+function ruleOf(row: RuleRow): EarningRule {
+  return Object.freeze({
+    id: row.id,
+    name: row.name,
+    version: row.version,
+    kind: row.kind,
+    startsAt: row.starts_at,
+    endsAt: row.ends_at,
+    conditions: Object.freeze({
+      channels: Object.freeze(row.channels),
+      tierKeys: Object.freeze(row.tier_keys),
+      minOrderTotal: row.min_order_total === null ? null : new Decimal(row.min_order_total),
+      includeCategories: Object.freeze(row.include_categories),
+      excludeCategories: Object.freeze(row.exclude_categories),
+      includeSkus: Object.freeze(row.include_skus),
+      excludeSkus: Object.freeze(row.exclude_skus),
+      firstOrderOnly: row.first_order_only,
+    }),
+    multiplier: row.multiplier === null ? null : new Decimal(row.multiplier),
+    points: row.points,
+    eventType: row.event_type,
+    limit: row.limit_count === null ? null : { count: row.limit_count, period: row.limit_period! },
+  });
+}
+
+/** The rules in force (not retired) by the stamp they were read at: a few stamps per process. */
+const rulesByStamp = new Map<string, readonly EarningRule[]>();
+const RULES_CACHE_SIZE = 8;
+
+/**
+ * The rules not retired, as of `stamp` (program.earning_rules_stamp, which the
+ * caller read in its own transaction — the ledger kernel folds it into the
+ * member lock's statement). Each stamp's rules are read once per process and
+ * then served from memory, so the earn path adds no statement for its rules;
+ * every rule change renews the stamp in its own transaction, so no instance
+ * applies a stale rule set once the change committed.
+ */
+export async function earningRulesAt(tx: RawSql, stamp: string | null): Promise<readonly EarningRule[]> {
+  const cached = stamp === null ? undefined : rulesByStamp.get(stamp);
+  if (cached) return cached;
+  // One statement: the rules and the stamp they belong to, from one snapshot.
+  const rows = await tx.$queryRaw<(RuleRow & { rules_stamp: string })[]>`
+    SELECT p.earning_rules_stamp::text AS rules_stamp, r.id::text, r.name, r.version, r.kind::text AS kind,
+           r.starts_at, r.ends_at, r.channels, r.tier_keys, r.min_order_total::text, r.include_categories,
+           r.exclude_categories, r.include_skus, r.exclude_skus, r.first_order_only, r.multiplier::text,
+           r.points, r.event_type, r.limit_count, r.limit_period::text AS limit_period
+    FROM program p LEFT JOIN earning_rules r ON r.retired_at IS NULL
+    WHERE p.id = 1`;
+  const rules = Object.freeze(rows.filter((row) => row.id !== null).map(ruleOf));
+  const current = rows[0]?.rules_stamp;
+  if (current !== undefined) {
+    if (rulesByStamp.size >= RULES_CACHE_SIZE) rulesByStamp.clear();
+    rulesByStamp.set(current, rules);
+  }
+  return rules;
+}
