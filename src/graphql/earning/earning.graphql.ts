@@ -16,25 +16,30 @@ import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { MoneyInput } from '../money.type.js';
+import { counted, COUNT_COST } from '../total-count.js';
 import { EarningRuleKindEnum, EarningRuleRef, EventLimitPeriodEnum } from './earning-rule.type.js';
 
 builder.queryField('earningRules', (t) =>
-  t.prismaConnection({
-    type: EarningRuleRef,
-    cursor: 'id',
-    description: 'The earning rules, oldest first: those not retired, unless asked for retired ones too (staff).',
-    authScopes: { caller: SERVICE_CALLERS.readEarningRules },
-    args: {
-      includeRetired: t.arg.boolean({ required: false, description: 'Include retired rules.' }),
-      kind: t.arg({ type: EarningRuleKindEnum, required: false, description: 'Only rules of this kind.' }),
+  t.prismaConnection(
+    {
+      type: EarningRuleRef,
+      cursor: 'id',
+      description: 'The earning rules, oldest first: those not retired, unless asked for retired ones too (staff).',
+      authScopes: { caller: SERVICE_CALLERS.readEarningRules },
+      args: {
+        includeRetired: t.arg.boolean({ required: false, description: 'Include retired rules.' }),
+        kind: t.arg({ type: EarningRuleKindEnum, required: false, description: 'Only rules of this kind.' }),
+      },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.earningRule.findMany({
+          ...query,
+          where: earningRuleListWhere(args),
+          orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.earningRule.count({ where: earningRuleListWhere(args) }),
     },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.earningRule.findMany({
-        ...query,
-        where: earningRuleListWhere(args),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      }),
-  }),
+    counted(COUNT_COST.small),
+  ),
 );
 
 const EarningConditionsInputRef = builder.inputType('EarningRuleConditionsInput', {
