@@ -3,8 +3,30 @@
  * layer lists them per field so clients receive them as typed union members.
  * Anything that is not a DomainError is unexpected and gets masked.
  */
+/**
+ * Every code a DomainError can carry: the GraphQL enum `ErrorCode` lists exactly
+ * these (with a description each), so clients can switch on `code` exhaustively.
+ * A new error class needs its code here first: `code` is typed by this list.
+ */
+export const ERROR_CODES = [
+  'NOT_FOUND',
+  'VALIDATION',
+  'ALREADY_EXISTS',
+  'INSUFFICIENT_POINTS',
+  'IDEMPOTENCY_CONFLICT',
+  'FORBIDDEN',
+  'UNAUTHENTICATED',
+  'RATE_LIMITED',
+  'VOUCHER_NOT_REDEEMABLE',
+  'REWARD_UNAVAILABLE',
+  'CONTRACT_NOT_ACTIVE',
+  'CONTRACT_NOT_UP_FOR_RENEWAL',
+  'GOODWILL_NOT_PENDING',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export abstract class DomainError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
 }
 
 export class NotFoundError extends DomainError {

@@ -86,6 +86,8 @@ export const builder = new SchemaBuilder<{
       description:
         'Fetches any object by its global id; access rules of its type apply. For a member token, another member’s object is null, as a missing one is.',
       resolve: async (_root, args, context, _info, resolveNode) => {
+        // The read rule (docs/errors.md): no credentials is UNAUTHENTICATED, whether the id exists or not.
+        if (context.principal.kind === 'anonymous') throw new UnauthenticatedError();
         const node: unknown = await resolveNode(args.id);
         if (context.principal.kind !== 'member' || node == null) return node as never;
         const owner = ownerOf(args.id.typename, node);

@@ -4,6 +4,19 @@ import type { Plugin } from 'graphql-yoga';
 import { DomainError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
+/**
+ * A read refused to its caller, on a field whose result union also lists
+ * ForbiddenError / UnauthenticatedError (kept there for documents that spread
+ * them): thrown in place of the DomainError so the errors plugin does not turn it
+ * into a typed result, and answered as every refused read is — null with the
+ * refusal's code (docs/errors.md).
+ */
+export class ReadRefusal extends Error {
+  constructor(readonly refusal: DomainError) {
+    super(refusal.message);
+  }
+}
+
 /** graphql-js's `didYouMean` hints: ` Did you mean "a"?`, `… "a" or "b"?`, `… the enum value "A"?`. */
 const SUGGESTION = /\s*Did you mean [^?]*\?/g;
 
@@ -73,8 +86,9 @@ export function createErrorMasker({ logger, hideSuggestions }: ErrorMaskingOptio
     const original = graphqlError ? graphqlError.originalError : error;
     // Keep path and locations, so a client can tell which field failed.
     const where = { nodes: graphqlError?.nodes, path: graphqlError?.path };
-    if (original instanceof DomainError) {
-      return new GraphQLError(original.message, { ...where, extensions: { code: original.code } });
+    if (original instanceof DomainError || original instanceof ReadRefusal) {
+      const domainError = original instanceof ReadRefusal ? original.refusal : original;
+      return new GraphQLError(domainError.message, { ...where, extensions: { code: domainError.code } });
     }
     const mistake = clientMistake(graphqlError, original);
     if (mistake !== undefined) {

@@ -1,6 +1,8 @@
 import {
   AlreadyExistsError,
   DomainError,
+  ERROR_CODES,
+  type ErrorCode,
   ForbiddenError,
   IdempotencyConflictError,
   InsufficientPointsError,
@@ -12,11 +14,41 @@ import {
 } from '../domain/errors.js';
 import { builder } from './builder.js';
 
+/** What each code means to a client; a Record, so a code added to ERROR_CODES without a description does not compile. */
+const ERROR_CODE_DESCRIPTIONS: Record<ErrorCode, string> = {
+  NOT_FOUND: 'NotFoundError: the referenced object does not exist, or is not visible to the caller.',
+  VALIDATION: 'ValidationError: an input value is not acceptable; `field` names it.',
+  ALREADY_EXISTS: 'AlreadyExistsError: a unique value (external id, e-mail, …) is already taken; `field` names it.',
+  INSUFFICIENT_POINTS: 'InsufficientPointsError: fewer points are available than requested.',
+  IDEMPOTENCY_CONFLICT: 'IdempotencyConflictError: the idempotency key was used before with a different request.',
+  FORBIDDEN: 'ForbiddenError: the caller is authenticated but may not do this.',
+  UNAUTHENTICATED: 'UnauthenticatedError: no valid credentials were presented.',
+  RATE_LIMITED:
+    'The caller spent its budget of mutations or voucher lookups for now (HTTP 429, as a GraphQL error’s extensions.code; no typed error carries it today).',
+  VOUCHER_NOT_REDEEMABLE: 'VoucherNotRedeemableError: the voucher cannot be used; `reason` says why.',
+  REWARD_UNAVAILABLE: 'RewardUnavailableError: the reward cannot be bought now; `reason` says why.',
+  CONTRACT_NOT_ACTIVE: 'ContractNotActiveError: the contract has expired or was cancelled.',
+  CONTRACT_NOT_UP_FOR_RENEWAL: 'ContractNotUpForRenewalError: outside the renewal window, or already extended this term.',
+  GOODWILL_NOT_PENDING: 'GoodwillNotPendingError: the gesture was already decided.',
+};
+
+export const ErrorCodeEnum = builder.enumType('ErrorCode', {
+  description:
+    'The machine-readable code of an expected failure (`Error.code`), one per kind of typed error. Switch on it (or on __typename); new codes are added here, in CHANGELOG.md, before any field returns them. docs/errors.md.',
+  values: Object.fromEntries(ERROR_CODES.map((code) => [code, { description: ERROR_CODE_DESCRIPTIONS[code] }])) as Record<
+    ErrorCode,
+    { description: string }
+  >,
+});
+
 export const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
   description: 'An expected failure. Nothing was changed.',
   fields: (t) => ({
     message: t.exposeString('message', { description: 'Human-readable explanation.' }),
-    code: t.exposeString('code', { description: 'Stable machine-readable code.' }),
+    code: t.expose('code', {
+      type: ErrorCodeEnum,
+      description: 'Stable machine-readable code: one per kind of error, the same strings as before it was an enum.',
+    }),
   }),
 });
 
