@@ -78,8 +78,8 @@ builder.objectType(InsufficientPointsError, {
   description: 'The member has fewer available points than requested.',
   interfaces: [ErrorInterface],
   fields: (t) => ({
-    available: t.exposeInt('available', { description: 'Points available now.' }),
-    requested: t.exposeInt('requested', { description: 'Points the request asked for.' }),
+    available: t.expose('available', { type: 'Points', description: 'Points available now.' }),
+    requested: t.expose('requested', { type: 'Points', description: 'Points the request asked for.' }),
   }),
 });
 

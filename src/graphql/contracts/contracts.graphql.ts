@@ -139,7 +139,8 @@ export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
       description: 'Where the renewal bonus stands.',
       resolve: (renewal) => renewalBonusStatus(renewal),
     }),
-    bonusPoints: t.exposeInt('bonusPoints', {
+    bonusPoints: t.expose('bonusPoints', {
+      type: 'Points',
       nullable: true,
       description:
         'Points the bonus granted (while HELD: the points computed when it was held); null until the bonus job has run (or when it was forfeited).',
@@ -303,10 +304,12 @@ const CancelContractPayload = builder.objectRef<CancellationResult>('CancelContr
       description: 'The contract, now CANCELLED.',
       resolve: (query, result, _args, ctx) => ctx.deps.prisma.contract.findUniqueOrThrow({ ...query, where: { id: result.contractId } }),
     }),
-    pointsClawedBack: t.exposeInt('pointsClawedBack', {
+    pointsClawedBack: t.expose('pointsClawedBack', {
+      type: 'Points',
       description: 'Renewal bonus points taken back (renewals within the clawback window).',
     }),
-    pointsUnrecovered: t.exposeInt('pointsUnrecovered', {
+    pointsUnrecovered: t.expose('pointsUnrecovered', {
+      type: 'Points',
       description: 'Bonus points that should have been taken back but had been spent already.',
     }),
     renewalsClawedBack: t.exposeInt('renewalsClawedBack', { description: 'Renewals whose granted bonus was taken back.' }),

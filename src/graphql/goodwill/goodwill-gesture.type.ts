@@ -81,7 +81,7 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   fields: (t) => ({
     kind: t.expose('kind', { type: GoodwillKindEnum, description: 'Points or a voucher.' }),
     status: t.expose('status', { type: GoodwillStatusEnum, description: 'Granted, waiting for approval, or rejected.' }),
-    points: t.exposeInt('points', { nullable: true, description: 'Points given (POINTS gestures); else null.' }),
+    points: t.expose('points', { type: 'Points', nullable: true, description: 'Points given (POINTS gestures); else null.' }),
     amount: t.field({
       type: Money,
       nullable: true,
@@ -163,7 +163,8 @@ export const AgentAuthorityRef = builder.objectRef<AgentAuthorityView>('AgentAut
       description: 'Highest value one gesture may have to be granted at once.',
       resolve: (a) => ({ amount: a.perGestureLimit, currency: a.currency }),
     }),
-    perGesturePointsLimit: t.exposeInt('perGesturePointsLimit', {
+    perGesturePointsLimit: t.expose('perGesturePointsLimit', {
+      type: 'Points',
       description: 'Most points one gesture may give to be granted at once.',
     }),
     monthlyBudget: t.field({

@@ -21,9 +21,9 @@ interface BalanceShape {
 const Balance = builder.objectRef<BalanceShape>('Balance').implement({
   description: "A member's points. available + pending is the sum of their ledger entries.",
   fields: (t) => ({
-    available: t.exposeInt('available', { description: 'Points that can be spent now.' }),
-    pending: t.exposeInt('pending', { description: 'Points still inside the return window of their order.' }),
-    lifetime: t.exposeInt('lifetime', { description: 'All points ever granted.' }),
+    available: t.expose('available', { type: 'Points', description: 'Points that can be spent now.' }),
+    pending: t.expose('pending', { type: 'Points', description: 'Points still inside the return window of their order.' }),
+    lifetime: t.expose('lifetime', { type: 'Points', description: 'All points ever granted.' }),
   }),
 });
 
@@ -31,7 +31,7 @@ const PointsExpiry = builder.objectRef<{ expiresAt: Date; points: number }>('Poi
   description: 'Points that expire on one day.',
   fields: (t) => ({
     expiresAt: t.expose('expiresAt', { type: 'DateTime', description: 'When these points expire.' }),
-    points: t.exposeInt('points', { description: 'How many points expire then.' }),
+    points: t.expose('points', { type: 'Points', description: 'How many points expire then.' }),
   }),
 });
 
@@ -92,8 +92,8 @@ export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   authScopes: (entry) => memberVisibility(entry.memberId),
   fields: (t) => ({
     kind: t.expose('kind', { type: LedgerEntryKindEnum, description: 'Why the points changed.' }),
-    amount: t.exposeInt('amount', { description: 'Signed change in points.' }),
-    balanceAfter: t.exposeInt('balanceAfter', { description: 'Balance (available + pending) after this entry.' }),
+    amount: t.expose('amount', { type: 'Points', description: 'Signed change in points.' }),
+    balanceAfter: t.expose('balanceAfter', { type: 'Points', description: 'Balance (available + pending) after this entry.' }),
     causeType: t.expose('causeType', { type: CauseTypeEnum, description: 'What the entry refers to.' }),
     causeRef: t.exposeString('causeRef', { description: 'Reference of the cause (order, case, failure, …).' }),
     actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),

@@ -23,7 +23,7 @@ function pointsPayload(name: string, description: string, pointsDescription: str
   ref.implement({
     description,
     fields: (t) => ({
-      points: t.exposeInt('points', { description: pointsDescription }),
+      points: t.expose('points', { type: 'Points', description: pointsDescription }),
       member: t.prismaField({
         type: 'Member',
         description: 'The member after the operation.',
@@ -49,7 +49,8 @@ const RedeemPointsPayload = pointsPayload('RedeemPointsPayload', 'Points spent.'
 const AdjustPointsPayload = pointsPayload('AdjustPointsPayload', 'An admin correction.', 'Signed change.');
 const RefundOrderPayload = pointsPayload('RefundOrderPayload', 'Points reversed for a refund.', 'Signed change (negative or 0).');
 builder.objectField(RefundOrderPayload, 'pointsUnrecovered', (t) =>
-  t.int({
+  t.field({
+    type: 'Points',
     description: 'Points the refund should have reversed but the member had already spent.',
     resolve: (parent) => parent.pointsUnrecovered ?? 0,
   }),

@@ -70,7 +70,8 @@ const CompensationPolicy = builder.objectRef<CompensationShape>('CompensationPol
 const RenewalPolicy = builder.objectRef<ProgramSettings['renewal']>('RenewalPolicy').implement({
   description: 'Bonus points for contract extensions.',
   fields: (t) => ({
-    pointsPer12Months: t.exposeInt('pointsPer12Months', {
+    pointsPer12Months: t.expose('pointsPer12Months', {
+      type: 'Points',
       description: 'Points per 12 months of new term, before the tier multiplier.',
     }),
     consecutiveBonusPercent: t.exposeInt('consecutiveBonusPercent', {
@@ -96,7 +97,7 @@ const GoodwillAuthority = builder.objectRef<WithCurrency<ProgramSettings['goodwi
       description: 'Most money value of one gesture.',
       resolve: (g) => money(g.perGestureLimit, g.currency),
     }),
-    perGesturePointsLimit: t.exposeInt('perGesturePointsLimit', { description: 'Most points in one gesture.' }),
+    perGesturePointsLimit: t.expose('perGesturePointsLimit', { type: 'Points', description: 'Most points in one gesture.' }),
     monthlyBudget: t.field({
       type: Money,
       description: 'Most an agent grants per calendar month.',

@@ -17,7 +17,7 @@ export const RewardRef = builder.prismaNode('Reward', {
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name shown to members.' }),
     description: t.exposeString('description', { nullable: true, description: 'Longer text shown to members.' }),
-    pointsCost: t.exposeInt('pointsCost', { description: 'Points it costs.' }),
+    pointsCost: t.expose('pointsCost', { type: 'Points', description: 'Points it costs.' }),
     voucherValue: t.field({
       type: Money,
       description: 'Value of the voucher a purchase issues.',

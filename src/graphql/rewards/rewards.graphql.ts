@@ -58,7 +58,7 @@ const RetireRewardPayload = RewardPayload('RetireRewardPayload', 'The retired re
 const RedeemRewardPayload = builder.objectRef<RewardRedemptionResult>('RedeemRewardPayload').implement({
   description: 'A reward bought with points: the points debit and the voucher it issued.',
   fields: (t) => ({
-    pointsSpent: t.int({ description: 'Points the reward cost.', resolve: (result) => -result.points }),
+    pointsSpent: t.field({ type: 'Points', description: 'Points the reward cost.', resolve: (result) => -result.points }),
     voucher: t.prismaField({
       type: VoucherRef,
       description: 'The REWARD voucher issued.',
