@@ -3,10 +3,13 @@ import { BrowserRouter, Link, Navigate, NavLink, Route, Routes } from 'react-rou
 import { Provider } from 'urql';
 import { createApiClient } from './client';
 import { LOCALES, useI18n, type Locale } from './i18n';
+import { ApiKeysPage } from './pages/api-keys';
+import { CaseFeedbackPage } from './pages/case-feedback';
 import { GoodwillPage } from './pages/goodwill';
 import { MemberPage } from './pages/member';
 import { QueuePage } from './pages/queue';
 import { ReportFailurePage } from './pages/report-failure';
+import { SaveDeskPage } from './pages/save-desk';
 import { SearchPage } from './pages/search';
 import { OidcCallback, SignInPage } from './pages/sign-in';
 import { can, useSession, useSignedIn, type StaffRole } from './session';
@@ -27,6 +30,9 @@ export function App() {
               <Route path="/members/:id" element={<MemberPage />} />
               <Route path="/members/:id/goodwill" element={<GoodwillPage />} />
               <Route path="/members/:id/failure" element={<ReportFailurePage />} />
+              <Route path="/members/:id/case" element={<CaseFeedbackPage />} />
+              <Route path="/save-desk" element={<SaveDeskPage />} />
+              <Route path="/admin/api-keys" element={<Allowed when={can.administer}>{<ApiKeysPage />}</Allowed>} />
               <Route path="/queue" element={<Allowed when={can.decide}>{<QueuePage />}</Allowed>} />
               <Route
                 path="/dashboard"
@@ -70,8 +76,10 @@ function Shell({ children }: { children: ReactNode }) {
           <NavLink to="/" end>
             {t('nav.search')}
           </NavLink>
+          <NavLink to="/save-desk">{t('nav.saveDesk')}</NavLink>
           {can.decide(session.role) && <NavLink to="/queue">{t('nav.queue')}</NavLink>}
           {can.viewMetrics(session.role) && <NavLink to="/dashboard">{t('nav.dashboard')}</NavLink>}
+          {can.administer(session.role) && <NavLink to="/admin/api-keys">{t('nav.apiKeys')}</NavLink>}
         </nav>
         <div className="shell-user">
           <LanguageSwitch />

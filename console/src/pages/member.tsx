@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import { Link, useLocation, useParams } from 'react-router';
-import { useQuery } from 'urql';
+import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
@@ -154,6 +154,17 @@ export const MemberPageQuery = graphql(`
   }
 `);
 
+const ResolveCase = graphql(`
+  mutation ResolveServiceCase($input: ResolveServiceCaseInput!) {
+    resolveServiceCase(input: $input) {
+      __typename
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
 /** How often the member page asks again while a compensation is being decided by the worker. */
 const COMPENSATION_POLL_MS = 1_500;
 
@@ -164,6 +175,7 @@ export function MemberPage() {
   const notice = (useLocation().state as { notice?: MessageKey } | null)?.notice;
   const [result, refetch] = useQuery({ query: MemberPageQuery, variables: { id }, requestPolicy: 'cache-and-network' });
   const member = result.data?.member;
+  const [, resolveCase] = useMutation(ResolveCase);
   const waiting = member?.serviceFailures.edges.some((edge) => edge.node.status === 'RECORDED') ?? false;
 
   // A reported failure is compensated by the worker a moment later: ask again until it is decided.
@@ -210,6 +222,9 @@ export function MemberPage() {
           </Link>
           <Link className="button" to={`/members/${encodeURIComponent(member.id)}/failure`}>
             {t('member.reportFailure')}
+          </Link>
+          <Link className="button" to={`/members/${encodeURIComponent(member.id)}/case`}>
+            {t('member.caseOrFeedback')}
           </Link>
         </div>
       </div>
@@ -410,7 +425,20 @@ export function MemberPage() {
                     category: serviceCase.category,
                     opened: date(serviceCase.openedAt),
                   })}{' '}
-                  — {serviceCase.resolvedAt ? t('case.resolved', { date: date(serviceCase.resolvedAt) }) : t('case.open')}
+                  — {serviceCase.resolvedAt ? t('case.resolved', { date: date(serviceCase.resolvedAt) }) : t('case.open')}{' '}
+                  {!serviceCase.resolvedAt && (
+                    <button
+                      type="button"
+                      className="button-quiet"
+                      onClick={() =>
+                        void resolveCase({ input: { caseId: serviceCase.id, contacts: serviceCase.contacts } }).then(() =>
+                          refetch({ requestPolicy: 'network-only' }),
+                        )
+                      }
+                    >
+                      {t('case.resolve')}
+                    </button>
+                  )}
                 </li>
               ))}
             </ul>

@@ -152,8 +152,8 @@ export function QueuePage() {
                 <div>
                   <p>
                     <Link to={`/members/${encodeURIComponent(gesture.member.id)}`}>{gesture.member.name}</Link> —{' '}
-                    <strong>{gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value)}</strong> (
-                    {money(gesture.value)})
+                    <strong>{gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value)}</strong>
+                    {gesture.kind === 'POINTS' && ` (${money(gesture.value)})`}
                   </p>
                   <p className="meta">
                     {t('queue.gestureBy', { agent: gesture.agentId ?? '–', date: dateTime(gesture.createdAt) })} ·{' '}

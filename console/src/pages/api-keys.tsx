@@ -1,0 +1,182 @@
+import { useState, type FormEvent } from 'react';
+import { useMutation, useQuery } from 'urql';
+import { Loading } from '../app';
+import { graphql } from '../gql';
+import { useI18n } from '../i18n';
+import { ApiError, Card, Empty, errorOf, FieldError, FormError, type TypedError } from './parts';
+
+const ApiKeys = graphql(`
+  query ApiKeys {
+    apiKeys(first: 50) {
+      edges {
+        node {
+          id
+          name
+          prefix
+          scopes
+          createdAt
+          createdBy
+          lastUsedAt
+          revokedAt
+        }
+      }
+    }
+  }
+`);
+
+const CreateApiKey = graphql(`
+  mutation CreateApiKey($input: CreateApiKeyInput!) {
+    createApiKey(input: $input) {
+      __typename
+      ... on CreateApiKeyPayload {
+        token
+      }
+      ... on ValidationError {
+        field
+        message
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+const RevokeApiKey = graphql(`
+  mutation RevokeApiKey($input: RevokeApiKeyInput!) {
+    revokeApiKey(input: $input) {
+      __typename
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+const SCOPES = [
+  'members:read',
+  'members:write',
+  'points:earn',
+  'points:redeem',
+  'vouchers:redeem',
+  'failures:report',
+  'contracts:write',
+  'admin',
+];
+
+/** Admins: the storefronts' API keys — list, create (the token shown once) and revoke. */
+export function ApiKeysPage() {
+  const { t, dateTime } = useI18n();
+  const [result, refetch] = useQuery({ query: ApiKeys, requestPolicy: 'network-only' });
+  const [creating, create] = useMutation(CreateApiKey);
+  const [, revoke] = useMutation(RevokeApiKey);
+  const [name, setName] = useState('');
+  const [scopes, setScopes] = useState<string[]>([]);
+  const [error, setError] = useState<TypedError | undefined>();
+  const [token, setToken] = useState<string | undefined>();
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(undefined);
+    setToken(undefined);
+    const answer = (await create({ input: { name, scopes } })).data?.createApiKey;
+    const failed = errorOf(answer, 'CreateApiKeyPayload') ?? (answer ? undefined : { __typename: 'Error', message: t('error.unknown') });
+    if (failed || answer?.__typename !== 'CreateApiKeyPayload') return setError(failed);
+    setToken(answer.token);
+    setName('');
+    setScopes([]);
+    refetch({ requestPolicy: 'network-only' });
+  };
+
+  if (result.fetching && !result.data) return <Loading />;
+  if (!result.data) return <ApiError error={result.error} />;
+  const keys = result.data.apiKeys.edges.map((edge) => edge.node);
+
+  return (
+    <section className="page">
+      <h1>{t('apiKeys.title')}</h1>
+      <div className="grid">
+        <Card title={t('apiKeys.create')}>
+          <form className="form" onSubmit={(event) => void submit(event)} noValidate>
+            <label className="field">
+              <span>{t('apiKeys.name')}</span>
+              <input value={name} onChange={(event) => setName(event.target.value)} aria-describedby="name-error" required />
+              <FieldError error={error} field="name" id="name-error" />
+            </label>
+            <fieldset className="choice" aria-describedby="scopes-error">
+              <legend>{t('apiKeys.scopes')}</legend>
+              {SCOPES.map((scope) => (
+                <label key={scope}>
+                  <input
+                    type="checkbox"
+                    checked={scopes.includes(scope)}
+                    onChange={(event) =>
+                      setScopes((current) => (event.target.checked ? [...current, scope] : current.filter((s) => s !== scope)))
+                    }
+                  />{' '}
+                  <span className="code">{scope}</span>
+                </label>
+              ))}
+              <FieldError error={error} field="scopes" id="scopes-error" />
+            </fieldset>
+            <FormError error={error} fields={['name', 'scopes']} />
+            <button type="submit" className="button-primary" disabled={creating.fetching}>
+              {t('apiKeys.submit')}
+            </button>
+            {token && (
+              <p className="notice" role="status">
+                {t('apiKeys.created')}{' '}
+                <span className="code token" data-testid="new-token">
+                  {token}
+                </span>
+              </p>
+            )}
+          </form>
+        </Card>
+      </div>
+      <Card title={t('apiKeys.list')}>
+        {keys.length === 0 ? (
+          <Empty>{t('apiKeys.empty')}</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table data-testid="api-keys">
+              <thead>
+                <tr>
+                  <th scope="col">{t('apiKeys.name')}</th>
+                  <th scope="col">{t('apiKeys.prefix')}</th>
+                  <th scope="col">{t('apiKeys.scopes')}</th>
+                  <th scope="col">{t('apiKeys.lastUsed')}</th>
+                  <th scope="col">{t('common.status')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {keys.map((key) => (
+                  <tr key={key.id}>
+                    <td>{key.name}</td>
+                    <td className="code">{key.prefix}</td>
+                    <td>{key.scopes.join(', ')}</td>
+                    <td>{dateTime(key.lastUsedAt)}</td>
+                    <td>
+                      {key.revokedAt ? (
+                        t('apiKeys.revokedAt', { date: dateTime(key.revokedAt) })
+                      ) : (
+                        <button
+                          type="button"
+                          className="button"
+                          aria-label={t('apiKeys.revokeNamed', { name: key.name })}
+                          onClick={() => void revoke({ input: { id: key.id } }).then(() => refetch({ requestPolicy: 'network-only' }))}
+                        >
+                          {t('apiKeys.revoke')}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Card>
+    </section>
+  );
+}

@@ -1,0 +1,166 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { useMutation } from 'urql';
+import { graphql } from '../gql';
+import type { ServiceChannel } from '../gql/graphql';
+import { useI18n } from '../i18n';
+import { Card, errorOf, FieldError, FormError, type TypedError } from './parts';
+
+const RecordCase = graphql(`
+  mutation RecordServiceCase($input: RecordServiceCaseInput!) {
+    recordServiceCase(input: $input) {
+      __typename
+      ... on ValidationError {
+        field
+        message
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+const SubmitFeedback = graphql(`
+  mutation SubmitFeedback($input: SubmitFeedbackInput!) {
+    submitFeedback(input: $input) {
+      __typename
+      ... on ValidationError {
+        field
+        message
+      }
+      ... on Error {
+        message
+      }
+    }
+  }
+`);
+
+export const CHANNELS: ServiceChannel[] = ['PHONE', 'EMAIL', 'CHAT', 'SOCIAL', 'SELF_SERVICE', 'STORE'];
+const CASE_FIELDS = ['channel', 'category', 'contacts', 'externalRef'];
+const FEEDBACK_FIELDS = ['channel', 'nps', 'csat', 'comment'];
+
+/** A whole number from a text field, or null when empty; NaN stays for the API to refuse at its field. */
+const optionalInt = (text: string) => (text.trim() === '' ? null : Number(text.trim()));
+
+/** Record a service case for the member, and record the member's feedback (NPS, CSAT, comment). */
+export function CaseFeedbackPage() {
+  const { t } = useI18n();
+  const memberId = useParams().id ?? '';
+  const navigate = useNavigate();
+  const [casing, recordCase] = useMutation(RecordCase);
+  const [sending, submitFeedback] = useMutation(SubmitFeedback);
+  const [channel, setChannel] = useState<ServiceChannel>('PHONE');
+  const [category, setCategory] = useState('');
+  const [contacts, setContacts] = useState('1');
+  const [externalRef, setExternalRef] = useState('');
+  const [caseError, setCaseError] = useState<TypedError | undefined>();
+  const [feedbackChannel, setFeedbackChannel] = useState<ServiceChannel>('PHONE');
+  const [nps, setNps] = useState('');
+  const [csat, setCsat] = useState('');
+  const [comment, setComment] = useState('');
+  const [feedbackError, setFeedbackError] = useState<TypedError | undefined>();
+  const back = `/members/${encodeURIComponent(memberId)}`;
+
+  const submitCase = async (event: FormEvent) => {
+    event.preventDefault();
+    setCaseError(undefined);
+    const result = await recordCase({
+      input: { memberId, channel, category, contacts: optionalInt(contacts), externalRef: externalRef.trim() || null },
+    });
+    const answer = result.data?.recordServiceCase;
+    const failed =
+      errorOf(answer, 'RecordServiceCasePayload') ?? (answer ? undefined : { __typename: 'Error', message: t('error.unknown') });
+    if (failed) return setCaseError(failed);
+    navigate(back, { state: { notice: 'case.recorded' } });
+  };
+
+  const sendFeedback = async (event: FormEvent) => {
+    event.preventDefault();
+    setFeedbackError(undefined);
+    const result = await submitFeedback({
+      input: { memberId, channel: feedbackChannel, nps: optionalInt(nps), csat: optionalInt(csat), comment: comment.trim() || null },
+    });
+    const answer = result.data?.submitFeedback;
+    const failed = errorOf(answer, 'SubmitFeedbackPayload') ?? (answer ? undefined : { __typename: 'Error', message: t('error.unknown') });
+    if (failed) return setFeedbackError(failed);
+    navigate(back, { state: { notice: 'feedback.recorded' } });
+  };
+
+  const channelSelect = (value: ServiceChannel, onChange: (channel: ServiceChannel) => void) => (
+    <label className="field">
+      <span>{t('case.channel')}</span>
+      <select value={value} onChange={(event) => onChange(event.target.value as ServiceChannel)}>
+        {CHANNELS.map((option) => (
+          <option key={option} value={option}>
+            {t(`channel.${option}`)}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+
+  return (
+    <section className="page">
+      <p>
+        <Link to={back}>← {t('failure.backToMember')}</Link>
+      </p>
+      <h1>{t('case.title')}</h1>
+      <div className="grid">
+        <Card title={t('case.record')}>
+          <form className="form" onSubmit={(event) => void submitCase(event)} noValidate>
+            {channelSelect(channel, setChannel)}
+            <label className="field">
+              <span>{t('case.category')}</span>
+              <input value={category} onChange={(event) => setCategory(event.target.value)} aria-describedby="category-error" required />
+              <FieldError error={caseError} field="category" id="category-error" />
+            </label>
+            <label className="field">
+              <span>{t('case.contacts')}</span>
+              <input
+                inputMode="numeric"
+                value={contacts}
+                onChange={(event) => setContacts(event.target.value)}
+                aria-describedby="contacts-error"
+              />
+              <FieldError error={caseError} field="contacts" id="contacts-error" />
+            </label>
+            <label className="field">
+              <span>{t('case.externalRef')}</span>
+              <input value={externalRef} onChange={(event) => setExternalRef(event.target.value)} aria-describedby="externalRef-error" />
+              <FieldError error={caseError} field="externalRef" id="externalRef-error" />
+            </label>
+            <FormError error={caseError} fields={CASE_FIELDS} />
+            <button type="submit" className="button-primary" disabled={casing.fetching}>
+              {t('case.submit')}
+            </button>
+          </form>
+        </Card>
+        <Card title={t('feedback.record')}>
+          <form className="form" onSubmit={(event) => void sendFeedback(event)} noValidate>
+            {channelSelect(feedbackChannel, setFeedbackChannel)}
+            <label className="field">
+              <span>{t('feedback.npsLabel')}</span>
+              <input inputMode="numeric" value={nps} onChange={(event) => setNps(event.target.value)} aria-describedby="nps-error" />
+              <FieldError error={feedbackError} field="nps" id="nps-error" />
+            </label>
+            <label className="field">
+              <span>{t('feedback.csatLabel')}</span>
+              <input inputMode="numeric" value={csat} onChange={(event) => setCsat(event.target.value)} aria-describedby="csat-error" />
+              <FieldError error={feedbackError} field="csat" id="csat-error" />
+            </label>
+            <label className="field">
+              <span>{t('feedback.comment')}</span>
+              <textarea value={comment} onChange={(event) => setComment(event.target.value)} rows={3} aria-describedby="comment-error" />
+              <FieldError error={feedbackError} field="comment" id="comment-error" />
+            </label>
+            <FormError error={feedbackError} fields={FEEDBACK_FIELDS} />
+            <button type="submit" className="button-primary" disabled={sending.fetching}>
+              {t('feedback.submit')}
+            </button>
+          </form>
+        </Card>
+      </div>
+    </section>
+  );
+}
