@@ -186,6 +186,7 @@ export const de: Catalogue = {
   'ledgerKind.COMPENSATION': 'Entschädigung',
   'ledgerKind.RENEWAL_BONUS': 'Verlängerungsbonus',
   'ledgerKind.REVERSAL': 'Rückbuchung',
+  'ledgerKind.BONUS': 'Bonuspunkte',
   'goodwillKind.POINTS': 'Punkte',
   'goodwillKind.VOUCHER': 'Gutschein',
   'goodwillStatus.GRANTED': 'Gewährt',

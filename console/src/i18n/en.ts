@@ -184,6 +184,7 @@ export const en = {
   'ledgerKind.COMPENSATION': 'Compensation',
   'ledgerKind.RENEWAL_BONUS': 'Renewal bonus',
   'ledgerKind.REVERSAL': 'Reversal',
+  'ledgerKind.BONUS': 'Bonus',
   'goodwillKind.POINTS': 'Points',
   'goodwillKind.VOUCHER': 'Voucher',
   'goodwillStatus.GRANTED': 'Granted',
