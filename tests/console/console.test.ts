@@ -377,7 +377,7 @@ describe('agent console in Chromium', () => {
       await page.getByLabel('Satisfaction (1–5, optional)').fill('5');
       await page.getByRole('button', { name: 'Record feedback' }).click();
       await expect.poll(() => page.getByTestId('notice').textContent()).toBe('The feedback was recorded.');
-      expect(await page.getByText('NPS 9').count()).toBe(1);
+      await expect.poll(() => page.getByText('NPS 9').count()).toBe(1);
       // Agents have no API keys page.
       expect(await page.getByRole('link', { name: 'API keys' }).count()).toBe(0);
       await context.close();
