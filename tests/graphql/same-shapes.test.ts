@@ -1,4 +1,4 @@
-import { getNamedType, isObjectType } from 'graphql';
+import { getNamedType, isInputObjectType, isInterfaceType, isObjectType, type GraphQLType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { getSchema } from '../../src/graphql/schema.js';
 
@@ -49,9 +49,9 @@ describe('the same shapes in and out: points', () => {
   it('every input amount of points is the Points scalar too (none left as Int)', () => {
     const ints: string[] = [];
     for (const type of Object.values(schema.getTypeMap())) {
-      if (type.name.startsWith('__') || !('getFields' in type) || isObjectType(type)) continue;
+      if (type.name.startsWith('__') || !(isInputObjectType(type) || isInterfaceType(type))) continue;
       for (const field of Object.values(type.getFields())) {
-        const named = getNamedType(field.type).name;
+        const named = getNamedType(field.type as GraphQLType).name;
         const pointsLike =
           /points|threshold|pointsCost/i.test(field.name) &&
           !/^(failure|repeatFailure|detractor|openCase|contractEnding|drift)Points$/.test(field.name);
