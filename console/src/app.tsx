@@ -7,6 +7,7 @@ import { ApiKeysPage } from './pages/api-keys';
 import { CaseFeedbackPage } from './pages/case-feedback';
 import { GoodwillPage } from './pages/goodwill';
 import { MemberPage } from './pages/member';
+import { ProgramPage } from './pages/program';
 import { QueuePage } from './pages/queue';
 import { ReportFailurePage } from './pages/report-failure';
 import { SaveDeskPage } from './pages/save-desk';
@@ -33,6 +34,7 @@ export function App() {
               <Route path="/members/:id/case" element={<CaseFeedbackPage />} />
               <Route path="/save-desk" element={<SaveDeskPage />} />
               <Route path="/admin/api-keys" element={<Allowed when={can.administer}>{<ApiKeysPage />}</Allowed>} />
+              <Route path="/admin/program" element={<Allowed when={can.administer}>{<ProgramPage />}</Allowed>} />
               <Route path="/queue" element={<Allowed when={can.decide}>{<QueuePage />}</Allowed>} />
               <Route
                 path="/dashboard"
@@ -80,6 +82,7 @@ function Shell({ children }: { children: ReactNode }) {
           {can.decide(session.role) && <NavLink to="/queue">{t('nav.queue')}</NavLink>}
           {can.viewMetrics(session.role) && <NavLink to="/dashboard">{t('nav.dashboard')}</NavLink>}
           {can.administer(session.role) && <NavLink to="/admin/api-keys">{t('nav.apiKeys')}</NavLink>}
+          {can.administer(session.role) && <NavLink to="/admin/program">{t('nav.program')}</NavLink>}
         </nav>
         <div className="shell-user">
           <LanguageSwitch />

@@ -349,7 +349,7 @@ describe('agent console in Chromium', () => {
   });
 
   it(
-    'an agent records a case, resolves it and records feedback; an admin creates an API key, sees its token once and revokes it',
+    'an agent records a case, resolves it and records feedback; an admin creates an API key, sees its token once and revokes it, and changes a program setting (a refused value shown at its field)',
     { timeout: 90_000 },
     async () => {
       const member = await enrol('C-1003', 'Lena Wolf', 'lena.wolf@example.com');
@@ -404,6 +404,19 @@ describe('agent console in Chromium', () => {
       await row.getByRole('button', { name: 'Revoke web shop' }).click();
       await expect.poll(() => row.textContent()).toContain('revoked');
       await expect.poll(async () => (await probe()).status).toBe(401);
+
+      // Program settings: a refused value is shown at its field and changes nothing; a valid one is saved.
+      await admin.page.getByRole('link', { name: 'Program' }).click();
+      const returnWindow = admin.page.getByLabel('Return window (days)');
+      await expect.poll(() => returnWindow.inputValue()).toBe('14');
+      await returnWindow.fill('-1');
+      await admin.page.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => admin.page.locator('#returnWindowDays-error').count()).toBe(1);
+      expect((await graphql('ADMIN', '{ program { returnWindowDays } }')).program.returnWindowDays).toBe(14);
+      await returnWindow.fill('21');
+      await admin.page.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => admin.page.getByTestId('notice').textContent()).toBe('The settings were saved.');
+      expect((await graphql('ADMIN', '{ program { returnWindowDays } }')).program.returnWindowDays).toBe(21);
       await admin.context.close();
     },
   );
@@ -423,6 +436,7 @@ describe('agent console in Chromium', () => {
         { name: 'queue', open: (page) => go(page, '/queue') },
         { name: 'dashboard', open: (page) => go(page, '/dashboard') },
         { name: 'api-keys', open: (page) => go(page, '/admin/api-keys') },
+        { name: 'program', open: (page) => go(page, '/admin/program') },
       ];
       // Something in the approvals queue: a gesture above the agent's authority.
       await graphql(
