@@ -27,14 +27,14 @@ const { values } = parseArgs({
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 
-const STATUS = `query($id: ID!) { member(id: $id) { id status tier tierSince
-  tierProgress { current { tier threshold multiplier } next { tier threshold multiplier } qualifyingPoints pointsToNext reviewAt }
+const STATUS = `query($id: ID!) { member(id: $id) { id status tier { key name } tierSince
+  tierProgress { current { key threshold multiplier } next { key threshold multiplier } qualifyingPoints pointsToNext reviewAt }
   balance { available pending lifetime } expiringPoints { expiresAt points }
   vouchers(first: 5, status: ISSUED) { edges { node { code kind status valueType percent expiresAt value { amount currency } } } }
   ledger(first: 10) { edges { node { kind amount balanceAfter causeType causeRef createdAt } } } } }`;
 
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
-  ... on EarnPointsPayload { points member { id tier balance { available pending } } } ... on Error { message } } }`;
+  ... on EarnPointsPayload { points member { id tier { key name } balance { available pending } } } ... on Error { message } } }`;
 
 const run = randomBytes(3).toString('hex');
 function bodyOf(n: number): { query: string; variables: Record<string, unknown> } {

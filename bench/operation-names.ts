@@ -106,7 +106,7 @@ async function send(base: string, name: string): Promise<boolean> {
   const response = await fetch(`${base}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: `query ${name} { __typename tiers { tier } }`, operationName: name }),
+    body: JSON.stringify({ query: `query ${name} { __typename tiers { key } }`, operationName: name }),
   });
   const body = (await response.json()) as { data?: unknown };
   return response.ok && body.data !== undefined;

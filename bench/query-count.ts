@@ -66,8 +66,8 @@ async function main(): Promise<void> {
         { input: { memberId: memberId(1 + (n % 50)), points: 1, idempotencyKey: `qr-${++n}` } },
       ],
       'member-status': () => [
-        `query($id: ID!) { member(id: $id) { id status tier tierSince balance { available pending lifetime } expiringPoints { expiresAt points }
-           ${'tierProgress' in (schema.getType('Member') as never as { getFields(): object }).getFields() ? 'tierProgress { qualifyingPoints pointsToNext reviewAt current { tier threshold } next { tier threshold } }' : ''}
+        `query($id: ID!) { member(id: $id) { id status tier { key name } tierSince balance { available pending lifetime } expiringPoints { expiresAt points }
+           ${'tierProgress' in (schema.getType('Member') as never as { getFields(): object }).getFields() ? 'tierProgress { qualifyingPoints pointsToNext reviewAt current { key threshold } next { key threshold } }' : ''}
            vouchers(first: 5) { edges { node { code kind status value { amount currency } expiresAt } } }
            ledger(first: 10) { edges { node { kind amount balanceAfter causeType causeRef createdAt } } } } }`,
         { id: memberId(1 + (++n % 50)) },

@@ -579,7 +579,8 @@ function statusQuery(schema: GraphQLSchema): { query: string; fields: string[]; 
     } else missing.push(name);
   };
   want('id', () => 'id status');
-  want('tier', () => 'tier tierSince');
+  // Tiers are objects since issue 13 (an enum before).
+  want('tier', () => (objectOf(member, 'tier') ? 'tier { key name } tierSince' : 'tier tierSince'));
   want('tierProgress', () => `tierProgress { ${leaves(objectOf(member, 'tierProgress'))} }`);
   want('balance', () => 'balance { available pending lifetime }');
   want('expiringPoints', () => 'expiringPoints { expiresAt points }');

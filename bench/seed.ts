@@ -79,7 +79,11 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
 
     const saved = await dropSecondaryStructures(client, log);
 
-    const t = DEFAULT_PROGRAM_SETTINGS.tiers;
+    // A member's tier from its qualifying points q: the highest threshold reached (keys are plain capitals).
+    const tierCase = `(CASE ${[...DEFAULT_PROGRAM_SETTINGS.tiers]
+      .reverse()
+      .map((tier) => `WHEN q >= ${tier.threshold} THEN '${tier.key}'`)
+      .join(' ')} END)`;
     const redeems = Math.floor(k / 5);
     const earns = k - redeems;
     // Entry p of member i: written at now - 330 days + p × (300 days / k), so all are
@@ -99,8 +103,7 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
         `INSERT INTO members (id, external_id, email, name, tier, tier_since, enrolled_at, last_activity_at,
                               available_points, pending_points, lifetime_points, created_at, updated_at)
          SELECT c.member_id, 'bench-' || c.i, 'bench-' || c.i || '@example.com', 'Bench Member ' || c.i,
-                (CASE WHEN q >= ${t.PLATINUM.threshold} THEN 'PLATINUM' WHEN q >= ${t.GOLD.threshold} THEN 'GOLD'
-                      WHEN q >= ${t.SILVER.threshold} THEN 'SILVER' ELSE 'BRONZE' END)::"Tier",
+                ${tierCase},
                 now() - interval '20 days', now() - interval '340 days' - (c.i % 1461) * interval '1 day', now() - interval '30 days',
                 c.a * (${earns} - ${redeems}), 0, q, now() - interval '340 days' - (c.i % 1461) * interval '1 day', now()
          FROM seed_chunk c, LATERAL (SELECT c.a * ${earns} AS q) AS qualifying`,

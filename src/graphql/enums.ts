@@ -1,4 +1,4 @@
-import { ActorType, CauseType, LedgerEntryKind, MemberStatus, Tier } from '../generated/prisma/enums.js';
+import { ActorType, CauseType, LedgerEntryKind, MemberStatus } from '../generated/prisma/enums.js';
 import { builder } from './builder.js';
 
 export const MemberStatusEnum = builder.enumType(MemberStatus, {
@@ -14,17 +14,6 @@ export const MemberStatusEnum = builder.enumType(MemberStatus, {
       description: 'Can neither earn nor spend; compensation and renewal bonuses are held until reactivation or a supervisor’s decision.',
     },
     CLOSED: { description: 'The membership has ended: receives nothing and can do nothing.' },
-  },
-});
-export const TierEnum = builder.enumType(Tier, {
-  name: 'Tier',
-  description:
-    'Loyalty tier. The order is BRONZE < SILVER < GOLD < PLATINUM (see each value); schema.graphql lists values alphabetically, so do not take the order from a listing: `tiers` returns them lowest first.',
-  values: {
-    BRONZE: { description: 'The lowest tier (1 of 4): every member starts here.' },
-    SILVER: { description: 'The second tier (2 of 4), above BRONZE.' },
-    GOLD: { description: 'The third tier (3 of 4), above SILVER.' },
-    PLATINUM: { description: 'The highest tier (4 of 4).' },
   },
 });
 export const LedgerEntryKindEnum = builder.enumType(LedgerEntryKind, {

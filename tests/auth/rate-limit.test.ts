@@ -60,7 +60,7 @@ describe('what an operation costs', () => {
     const cost = (query: string, name?: string) => operationCost(parse(query), name);
     expect(cost(lookups(15))).toEqual({ mutations: 0, voucherLookups: 15 });
     expect(
-      cost(`query { ...F ... on Query { b: voucher(code: "x") { id } tiers { tier } } __typename }
+      cost(`query { ...F ... on Query { b: voucher(code: "x") { id } tiers { key } } __typename }
             fragment F on Query { a: voucher(code: "x") { id } c: validateVoucher(code: "x", orderTotal: "1") { valid } }`),
     ).toEqual({ mutations: 0, voucherLookups: 3 });
     expect(cost(`mutation { a: redeemVoucher(input: {}) { __typename } b: enrollMember(input: {}) { __typename } __typename }`)).toEqual({
@@ -71,7 +71,7 @@ describe('what an operation costs', () => {
     expect(cost(two, 'Q')).toEqual({ mutations: 0, voucherLookups: 1 });
     expect(cost(two, 'M')).toEqual({ mutations: 2, voucherLookups: 0 });
     expect(cost('subscription { memberStatusChanged { id } }')).toEqual({ mutations: 0, voucherLookups: 0 });
-    expect(cost('{ tiers { tier } members(first: 1) { edges { cursor } } }')).toEqual({ mutations: 0, voucherLookups: 0 });
+    expect(cost('{ tiers { key } members(first: 1) { edges { cursor } } }')).toEqual({ mutations: 0, voucherLookups: 0 });
   });
 });
 
@@ -130,7 +130,7 @@ describe('rate limits', () => {
     expectRateLimited(await enroll(5));
     expect(await prisma.member.count({ where: { externalId: { startsWith: 'rl-' } } })).toBe(5);
     // Reads are not limited.
-    expect((await processA.request('{ tiers { tier } }', {}, { token: admin, address })).status).toBe(200);
+    expect((await processA.request('{ tiers { key } }', {}, { token: admin, address })).status).toBe(200);
   });
 
   it('X-Forwarded-For is ignored unless TRUST_PROXY trusts a proxy in front', async () => {

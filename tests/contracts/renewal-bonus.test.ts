@@ -114,7 +114,7 @@ describe('renewal bonus amount', () => {
     expect(renewalBonusPoints(settings, 'PLATINUM', 24, 9)).toBe(3000);
     expect(renewalBonusPoints(settings, 'BRONZE', 12, 6)).toBe(750);
     // In floating point 500 × 1.3 × 1.4 is 909.999…, which would round down to 909.
-    const silver13 = { ...settings, tiers: { ...settings.tiers, SILVER: { ...settings.tiers.SILVER, multiplier: 1.3 } } };
+    const silver13 = { ...settings, tiers: settings.tiers.map((tier) => (tier.key === 'SILVER' ? { ...tier, multiplier: 1.3 } : tier)) };
     expect(renewalBonusPoints(silver13, 'SILVER', 12, 4)).toBe(910);
   });
 

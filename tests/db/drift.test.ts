@@ -98,8 +98,8 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'an enum default',
-    edit: (s) => s.replace('@default(BRONZE)', '@default(SILVER)'),
-    expected: `column members.tier: has default 'BRONZE'::"Tier", the schema wants 'SILVER'`,
+    edit: (s) => s.replace('@default(ACTIVE)', '@default(PASSIVE)'),
+    expected: `column members.status: has default 'ACTIVE'::"MemberStatus", the schema wants 'PASSIVE'`,
   },
   {
     change: 'a numeric default',
@@ -113,8 +113,8 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'a new enum value',
-    edit: (s) => s.replace('  PLATINUM\n', '  PLATINUM\n  DIAMOND\n'),
-    expected: 'enum Tier: values missing from the database: DIAMOND',
+    edit: (s) => s.replace('  SUSPENDED\n  CLOSED\n', '  SUSPENDED\n  CLOSED\n  ARCHIVED\n'),
+    expected: 'enum MemberStatus: values missing from the database: ARCHIVED',
   },
   {
     change: 'a new enum',

@@ -192,9 +192,9 @@ describe('the example clients against the running service', () => {
     const app = startServiceProcess('examples/member-app/status.ts', { TREUE_URL: url, TREUE_MEMBER_TOKEN: token }, { args: ['1'] });
     await app.waitForLine(/^live: watching/, 30_000);
     // The screen as loaded: every component drew its part from its own fragment.
-    expect(app.output()).toMatch(/^Customer customer-1 — BRONZE since \d{4}-\d{2}-\d{2}$/m);
+    expect(app.output()).toMatch(/^Customer customer-1 — Bronze since \d{4}-\d{2}-\d{2}$/m);
     expect(app.output()).toMatch(/^balance: 100 points available, 0 pending \(250 earned in all\)$/m);
-    expect(app.output()).toMatch(/^tier: \[#*\.+\] 750 points to SILVER$/m);
+    expect(app.output()).toMatch(/^tier: \[#*\.+\] 750 points to Silver$/m);
     expect(app.output()).toMatch(/^vouchers: none$/m); // the reward's voucher was redeemed at checkout
     expect(app.output()).toMatch(/^ {2}\d{4}-\d{2}-\d{2} -50 REDEEM \(REDEMPTION customer-1-order-2\)$/m);
 

@@ -68,23 +68,23 @@ async function statementsFor(query: string, token: string): Promise<{ count: num
 }
 
 const STATUS = `{ me {
-  id name status tier tierSince
-  tierProgress { current { tier multiplier } next { tier threshold } qualifyingPoints pointsToNext reviewAt }
+  id name status tier { key name } tierSince
+  tierProgress { current { key multiplier } next { key threshold } qualifyingPoints pointsToNext reviewAt }
   balance { available pending lifetime }
   expiringPoints { expiresAt points }
   ledger(first: 10) {
     edges { node { id kind amount balanceAfter causeType causeRef createdAt } }
     pageInfo { hasNextPage endCursor }
   }
-  tierHistory(first: 5) { edges { node { fromTier toTier reason qualifyingPoints createdAt } } }
+  tierHistory(first: 5) { edges { node { id fromTierKey toTier { key name } reason qualifyingPoints createdAt } } }
   activeVouchers { code kind status value { amount currency } expiresAt }
   vouchers(first: 5) { edges { node { code status expiresAt } } pageInfo { hasNextPage } }
 } }`;
 
 const MEMBERS = `{ members(first: 50) { edges { node {
-  id tier
-  tierProgress { current { tier } next { tier } qualifyingPoints pointsToNext reviewAt }
-  tierHistory(first: 3) { edges { node { fromTier toTier reason } } }
+  id tier { key name }
+  tierProgress { current { key } next { key } qualifyingPoints pointsToNext reviewAt }
+  tierHistory(first: 3) { edges { node { fromTierKey toTierKey reason } } }
 } } } }`;
 
 describe('member status reads cost a fixed number of SQL statements', () => {
@@ -94,12 +94,15 @@ describe('member status reads cost a fixed number of SQL statements', () => {
     const few = await statementsFor(STATUS, await app.memberToken(small));
     const many = await statementsFor(STATUS, await app.memberToken(large));
 
-    expect(few.data.me).toMatchObject({ tier: 'BRONZE', tierProgress: { qualifyingPoints: 150, pointsToNext: 850 } });
+    expect(few.data.me).toMatchObject({
+      tier: { key: 'BRONZE', name: 'Bronze' },
+      tierProgress: { qualifyingPoints: 150, pointsToNext: 850 },
+    });
     expect(few.data.me.ledger.edges).toHaveLength(1);
     expect(few.data.me.activeVouchers).toHaveLength(1);
     // 50 orders of 150.00 climb to GOLD on the way (multipliers apply from the next order on).
-    expect(many.data.me.tier).toBe('GOLD');
-    expect(many.data.me.tierHistory.edges.map((e: any) => e.node.toTier)).toEqual(['GOLD', 'SILVER']);
+    expect(many.data.me.tier).toEqual({ key: 'GOLD', name: 'Gold' });
+    expect(many.data.me.tierHistory.edges.map((e: any) => e.node.toTier.key)).toEqual(['GOLD', 'SILVER']);
     expect(many.data.me.ledger.edges).toHaveLength(10);
     expect(many.data.me.activeVouchers).toHaveLength(50);
     expect(many.data.me.vouchers.edges).toHaveLength(5);

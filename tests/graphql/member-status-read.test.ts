@@ -123,8 +123,8 @@ describe('readMemberStatus gives what Prisma gives', () => {
   });
 });
 
-const FIELDS = `id status tier tierSince
-  tierProgress { current { tier threshold multiplier } next { tier threshold } qualifyingPoints pointsToNext reviewAt }
+const FIELDS = `id status tier { key name position } tierSince
+  tierProgress { current { key threshold multiplier } next { key threshold } qualifyingPoints pointsToNext reviewAt }
   balance { available pending lifetime } expiringPoints { expiresAt points }`;
 
 /** The same selection through `member(id)` (the one-statement read) and `node(id)` (plugin-prisma and Prisma). */
@@ -170,7 +170,7 @@ describe('member(id) over GraphQL', () => {
       `ledger(last: 2) { edges { node { amount createdAt } } pageInfo { hasPreviousPage } }`,
       `vouchers(first: 3, status: EXPIRED) { edges { node { code status } } }`,
       `activeVouchers { code expiresAt }`,
-      `tierHistory(first: 3) { edges { node { toTier reason } } }`,
+      `tierHistory(first: 3) { edges { node { toTierKey toTier { name } reason } } }`,
       `ledger(first: 3) { edges { node { amount member { id balance { available } } } } }`,
       `vouchers(first: 2) { edges { node { code member { id } } } } ${FIELDS}`,
     ];

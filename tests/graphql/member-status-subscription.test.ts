@@ -16,7 +16,7 @@ import { signMemberToken } from '../../src/auth/tokens.js';
 
 const STATUS = `subscription($m: ID) { memberStatusChanged(memberId: $m) {
   change { kind reference } changes { kind reference }
-  member { id status tier balance { available pending } vouchers(first: 5) { edges { node { id kind } } } } } }`;
+  member { id status tier { key } balance { available pending } vouchers(first: 5) { edges { node { id kind } } } } } }`;
 
 const SHOP: Caller = { actor: { type: 'API_KEY', id: 'shop' }, scopes: new Set(['points:earn', 'failures:report']) };
 

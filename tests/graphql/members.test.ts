@@ -7,7 +7,7 @@ import { apiKeyCaller } from '../support/callers.js';
 const { prisma, app } = useTestApp();
 
 const ENROLL = `mutation($i: EnrollMemberInput!) { enrollMember(input: $i) {
-  __typename ... on EnrollMemberPayload { member { id externalId email name locale status tier balance { available pending lifetime } } } } }`;
+  __typename ... on EnrollMemberPayload { member { id externalId email name locale status tier { key name } balance { available pending lifetime } } } } }`;
 
 describe('members', () => {
   it('a storefront enrols a member and finds it by id and external id', async () => {
@@ -19,7 +19,7 @@ describe('members', () => {
       email: 'ada@example.com',
       locale: 'de-DE',
       status: 'ACTIVE',
-      tier: 'BRONZE',
+      tier: { key: 'BRONZE', name: 'Bronze' },
       balance: { available: 0, pending: 0, lifetime: 0 },
     });
     const byId = await app.gql(`query($id: ID!) { member(id: $id) { externalId } }`, { id: member.id }, key);

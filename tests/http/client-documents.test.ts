@@ -162,9 +162,9 @@ describe('colocated-fragment client documents pass the query limits', () => {
     const result = await app.gql(STATUS, {}, await app.memberToken(memberId));
     expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
     expect(result.data?.me).toMatchObject({
-      tier: 'BRONZE',
+      tier: { key: 'BRONZE', name: 'Bronze' },
       balance: { available: 0, pending: 300 },
-      tierProgress: { qualifyingPoints: 300, current: { tier: 'BRONZE' }, next: { tier: 'SILVER' } },
+      tierProgress: { qualifyingPoints: 300, current: { key: 'BRONZE' }, next: { key: 'SILVER', name: 'Silver' } },
       activeVouchers: [{ code, value: { amount: '5.00', currency: 'EUR' } }],
       vouchers: { edges: [{ node: { code } }], pageInfo: { hasNextPage: false } },
     });

@@ -122,7 +122,7 @@ const tiers = async () => {
   const response = await fetch(`${base}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
-    body: JSON.stringify({ query: '{ tiers { tier } }' }),
+    body: JSON.stringify({ query: '{ tiers { key } }' }),
   });
   return (await response.json()) as { data?: { tiers: unknown[] } | null; errors?: { message: string }[] };
 };

@@ -37,7 +37,7 @@ describe('GraphQL operation metrics', () => {
     for (let i = 0; i < 150; i++) {
       const name = `Op${i}_${'x'.repeat(i)}`;
       await post(yoga, { query: `query ${name} { __typename }`, operationName: name });
-      await post(yoga, { query: `query ${name}T { tiers { tier } } query Other${i} { __typename }`, operationName: `${name}T` });
+      await post(yoga, { query: `query ${name}T { tiers { key } } query Other${i} { __typename }`, operationName: `${name}T` });
     }
     const counter = await metrics.registry.getSingleMetric('treue_graphql_operations_total')!.get();
     const labels = counter.values.map((value) => value.labels);
@@ -55,7 +55,7 @@ describe('GraphQL operation metrics', () => {
     const metrics = createMetrics();
     const yoga = createGraphQLHandler({ config, logger: testLogger, prisma }, metrics);
     await post(yoga, {
-      query: 'query Q { a: tiers { tier } b: tiers { tier } ...F } fragment F on Query { rewards { edges { cursor } } }',
+      query: 'query Q { a: tiers { key } b: tiers { key } ...F } fragment F on Query { rewards { edges { cursor } } }',
     });
     const counter = await metrics.registry.getSingleMetric('treue_graphql_operations_total')!.get();
     const byField = Object.fromEntries(counter.values.map((value) => [value.labels.field, value.value]));

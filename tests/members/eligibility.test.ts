@@ -10,7 +10,7 @@ import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/d
 import { reportServiceIncident } from '../../src/domain/service-failures/incidents.service.js';
 import { reportServiceFailure, reviewServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
-import type { MemberStatus, Severity, Tier } from '../../src/generated/prisma/client.js';
+import type { MemberStatus, Severity } from '../../src/generated/prisma/client.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import { outboxProcessors } from '../../workers/registry.js';
@@ -36,7 +36,7 @@ const supervisor = staffCaller('SUPERVISOR', 'sup-1');
 const admin = staffCaller('ADMIN', 'admin-1');
 const agent = staffCaller('AGENT', 'agent-1');
 
-async function memberIn(tier: Tier = 'BRONZE'): Promise<string> {
+async function memberIn(tier = 'BRONZE'): Promise<string> {
   const id = await app.enroll();
   await prisma.member.update({ where: { id }, data: { tier } });
   return id;

@@ -65,7 +65,7 @@ describe('the member row in the answer', () => {
     const crossing = await earnPoints(at(later), input, storefront);
     expect(crossing.member).toMatchObject({ tier: 'SILVER', tierSince: later, pendingPoints: 1000, lifetimePoints: 1000 });
     expect(crossing.member).toStrictEqual(await stored(memberId));
-    const { member: _row, replayed: _replayed, ...answer } = crossing;
+    const { member: _row, replayed: _replayed, settings: _settings, ...answer } = crossing;
     expect(await storedAnswer('earnPoints', memberId, 'e-2')).toStrictEqual(answer);
     expect(Object.keys(answer).sort()).toEqual(['entryId', 'memberId', 'points']);
 
@@ -98,9 +98,9 @@ const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) {
     points
     entry { kind amount }
     member {
-      id tier status balance { available pending lifetime }
+      id tier { key } status balance { available pending lifetime }
       ledger(first: 5) { edges { node { kind amount balanceAfter causeRef } } }
-      tierHistory(first: 5) { edges { node { fromTier toTier reason } } }
+      tierHistory(first: 5) { edges { node { fromTierKey toTierKey reason } } }
       activeVouchers { code }
     }
   }
@@ -121,10 +121,10 @@ describe('the earnPoints payload', () => {
       points: 1,
       entry: { kind: 'EARN', amount: 1 },
       member: {
-        tier: 'SILVER',
+        tier: { key: 'SILVER' },
         status: 'ACTIVE',
         balance: { available: 0, pending: 1000, lifetime: 1000 },
-        tierHistory: { edges: [{ node: { fromTier: 'BRONZE', toTier: 'SILVER', reason: 'UPGRADE' } }] },
+        tierHistory: { edges: [{ node: { fromTierKey: 'BRONZE', toTierKey: 'SILVER', reason: 'UPGRADE' } }] },
         activeVouchers: [],
       },
     });
@@ -152,7 +152,7 @@ describe('statements of the hot mutations', () => {
     const admin = { actor: { type: 'STAFF' as const, id: 'admin' }, role: 'ADMIN' as const };
     await adjustPoints(app.deps, { memberId, points: 100, reason: 'test grant', idempotencyKey: 'grant' }, admin);
     const earn = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename
-      ... on EarnPointsPayload { points member { id tier balance { available pending } } } ... on Error { message } } }`;
+      ... on EarnPointsPayload { points member { id tier { key name } balance { available pending } } } ... on Error { message } } }`;
     const redeem = `mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { __typename
       ... on RedeemPointsPayload { points member { id balance { available } } } ... on Error { message } } }`;
     // Warm: the API key and the program settings are cached after their first use.

@@ -13,7 +13,7 @@ beforeEach(async () => {
 
 const UPDATE = `mutation($i: UpdateProgramInput!) { updateProgram(input: $i) {
   __typename
-  ... on UpdateProgramPayload { program { version pointsPerCurrencyUnit tiers { tier threshold multiplier } } }
+  ... on UpdateProgramPayload { program { version pointsPerCurrencyUnit tiers { key threshold multiplier } } }
   ... on ValidationError { field message }
   ... on Error { message }
 } }`;
@@ -21,7 +21,7 @@ const UPDATE = `mutation($i: UpdateProgramInput!) { updateProgram(input: $i) {
 const PROGRAM = `{ program {
   version currency pointsPerCurrencyUnit returnWindowDays tierQualifyingMonths tierProtectionDays
   pointValue { amount currency }
-  tiers { tier threshold multiplier compensationFactor }
+  tiers { key name position threshold multiplier compensationFactor benefits }
   compensation {
     baseBySeverity { low { amount currency } medium { amount } high { amount } critical { amount } }
     repeatWindowDays secondFailureFactor laterFailureFactor capWindowDays capAmount { amount currency }
@@ -54,10 +54,10 @@ describe('program query', () => {
       tierProtectionDays: 90,
       pointValue: { amount: '0.01', currency: 'EUR' },
       tiers: [
-        { tier: 'BRONZE', threshold: 0, multiplier: 1, compensationFactor: 1 },
-        { tier: 'SILVER', threshold: 1000, multiplier: 1.25, compensationFactor: 1.2 },
-        { tier: 'GOLD', threshold: 5000, multiplier: 1.5, compensationFactor: 1.5 },
-        { tier: 'PLATINUM', threshold: 15000, multiplier: 2, compensationFactor: 2 },
+        { key: 'BRONZE', name: 'Bronze', position: 1, threshold: 0, multiplier: 1, compensationFactor: 1 },
+        { key: 'SILVER', name: 'Silver', position: 2, threshold: 1000, multiplier: 1.25, compensationFactor: 1.2 },
+        { key: 'GOLD', name: 'Gold', position: 3, threshold: 5000, multiplier: 1.5, compensationFactor: 1.5 },
+        { key: 'PLATINUM', name: 'Platinum', position: 4, threshold: 15000, multiplier: 2, compensationFactor: 2 },
       ],
       compensation: {
         baseBySeverity: { low: { amount: '5.00', currency: 'EUR' }, critical: { amount: '50.00' } },
@@ -73,10 +73,15 @@ describe('program query', () => {
   it('tiers lists the tier rules for any authenticated caller, and no one else', async () => {
     const memberId = await app.enroll();
     for (const token of [await app.memberToken(memberId), await app.apiKeyToken(['points:earn']), admin]) {
-      const response = await app.gql('{ tiers { tier threshold multiplier } }', {}, token);
-      expect(response.data?.tiers.map((t: any) => t.tier)).toEqual(['BRONZE', 'SILVER', 'GOLD', 'PLATINUM']);
+      const response = await app.gql('{ tiers { key name position threshold multiplier } }', {}, token);
+      expect(response.data?.tiers.map((t: any) => [t.position, t.key, t.name])).toEqual([
+        [1, 'BRONZE', 'Bronze'],
+        [2, 'SILVER', 'Silver'],
+        [3, 'GOLD', 'Gold'],
+        [4, 'PLATINUM', 'Platinum'],
+      ]);
     }
-    const anonymous = await app.gql('{ tiers { tier } }');
+    const anonymous = await app.gql('{ tiers { key } }');
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 });
@@ -97,18 +102,15 @@ describe('updateProgram', () => {
     expect((await earn('o-2')).data?.earnPoints.points).toBe(250);
   });
 
-  it('changes tier rules by tier, keeping what is not given', async () => {
+  it('takes the whole tier list; a known key keeps the values it does not give', async () => {
     const result = await update({
-      tiers: [
-        { tier: 'SILVER', threshold: 2000 },
-        { tier: 'GOLD', multiplier: 1.75 },
-      ],
+      tiers: [{ key: 'BRONZE' }, { key: 'SILVER', threshold: 2000 }, { key: 'GOLD', multiplier: 1.75 }, { key: 'PLATINUM' }],
     });
     expect(result.data?.updateProgram.program.tiers).toEqual([
-      { tier: 'BRONZE', threshold: 0, multiplier: 1 },
-      { tier: 'SILVER', threshold: 2000, multiplier: 1.25 },
-      { tier: 'GOLD', threshold: 5000, multiplier: 1.75 },
-      { tier: 'PLATINUM', threshold: 15000, multiplier: 2 },
+      { key: 'BRONZE', threshold: 0, multiplier: 1 },
+      { key: 'SILVER', threshold: 2000, multiplier: 1.25 },
+      { key: 'GOLD', threshold: 5000, multiplier: 1.75 },
+      { key: 'PLATINUM', threshold: 15000, multiplier: 2 },
     ]);
     const policies = await update({
       compensation: { baseBySeverity: { high: '30.00' }, capAmount: '150.00' },
@@ -126,19 +128,15 @@ describe('updateProgram', () => {
 
   it('invalid settings are a ValidationError with the field path, and nothing is stored', async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ tiers: [{ tier: 'SILVER', threshold: 6000 }] }, 'tiers.GOLD.threshold'],
-      [{ tiers: [{ tier: 'BRONZE', threshold: 10 }] }, 'tiers.BRONZE.threshold'],
-      [{ tiers: [{ tier: 'GOLD', threshold: 1.5 }] }, 'tiers.GOLD.threshold'],
-      [{ tiers: [{ tier: 'GOLD', multiplier: -1 }] }, 'tiers.GOLD.multiplier'],
-      [
-        {
-          tiers: [
-            { tier: 'GOLD', threshold: 6000 },
-            { tier: 'GOLD', threshold: 7000 },
-          ],
-        },
-        'tiers.1.tier',
-      ],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'SILVER', threshold: 6000 }, { key: 'GOLD' }, { key: 'PLATINUM' }] }, 'tiers.2.threshold'],
+      [{ tiers: [{ key: 'BRONZE', threshold: 10 }, { key: 'SILVER' }] }, 'tiers.0.threshold'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'GOLD', threshold: 1.5 }] }, 'tiers.1.threshold'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'GOLD', multiplier: -1 }] }, 'tiers.1.multiplier'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'GOLD' }, { key: 'GOLD', threshold: 7000 }] }, 'tiers.2.key'],
+      [{ tiers: [{ key: 'BRONZE' }] }, 'tiers'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'gold', name: 'Gold', threshold: 10, multiplier: 1, compensationFactor: 1 }] }, 'tiers.1.key'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'DIAMOND', threshold: 50000, multiplier: 3 }] }, 'tiers.1.name'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'SILVER', name: '  ' }] }, 'tiers.1.name'],
       [{ returnWindowDays: -1 }, 'returnWindowDays'],
       [{ pointsPerCurrencyUnit: -0.5 }, 'pointsPerCurrencyUnit'],
       [{ pointValue: '-0.01' }, 'pointValue'],
@@ -160,7 +158,10 @@ describe('updateProgram', () => {
 
   it('the audit trail records before, after and the actor, newest first', async () => {
     await update({ pointsPerCurrencyUnit: 2 });
-    await update({ tiers: [{ tier: 'PLATINUM', threshold: 20000 }], tierProtectionDays: 60 });
+    await update({
+      tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }, { key: 'PLATINUM', threshold: 20000 }],
+      tierProtectionDays: 60,
+    });
     const response = await app.gql(CHANGES, {}, admin);
     expect(response.errors).toBeUndefined();
     const changes = response.data?.program.changes.edges.map((e: any) => e.node);
@@ -168,13 +169,13 @@ describe('updateProgram', () => {
     expect(changes[0]).toMatchObject({
       actorType: 'STAFF',
       actorId: 'admin-ada',
-      changedSettings: ['tierProtectionDays', 'tiers.PLATINUM.threshold'],
+      changedSettings: ['tierProtectionDays', 'tiers.3.threshold'],
     });
     const [latest, first] = changes;
     expect(JSON.parse(first.before).pointsPerCurrencyUnit).toBe(1);
     expect(JSON.parse(first.after).pointsPerCurrencyUnit).toBe(2);
-    expect(JSON.parse(latest.before).tiers.PLATINUM.threshold).toBe(15000);
-    expect(JSON.parse(latest.after).tiers.PLATINUM.threshold).toBe(20000);
+    expect(JSON.parse(latest.before).tiers[3]).toMatchObject({ key: 'PLATINUM', threshold: 15000 });
+    expect(JSON.parse(latest.after).tiers[3]).toMatchObject({ key: 'PLATINUM', threshold: 20000 });
     expect(JSON.parse(latest.before).pointsPerCurrencyUnit).toBe(2);
   });
 

@@ -9,7 +9,7 @@ import {
   type ReportServiceFailureInput,
 } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
-import type { Severity, Tier } from '../../src/generated/prisma/client.js';
+import type { Severity } from '../../src/generated/prisma/client.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, testLogger } from '../support/app.js';
@@ -55,6 +55,7 @@ async function failAndCompensate(memberId: string, severity: Severity, when: Dat
 
 // The defaults of the program (../shared/DESIGN.md), written out independently of the code.
 const BASE: Record<Severity, number> = { LOW: 5, MEDIUM: 10, HIGH: 25, CRITICAL: 50 };
+type Tier = 'BRONZE' | 'SILVER' | 'GOLD' | 'PLATINUM';
 const TIER_FACTOR: Record<Tier, number> = { BRONZE: 1, SILVER: 1.2, GOLD: 1.5, PLATINUM: 2 };
 const REPEAT_FACTOR: Record<number, number> = { 1: 1, 2: 1.5, 3: 2, 4: 2 };
 const CAP = 100;

@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
+import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
+import { writeTierRows } from '../../src/domain/tiers/tier-rows.js';
 import { databaseUrlFor, dropDatabase, openMaintenanceClient, quoteIdent, runDatabasePrefix, type TestDatabaseRun } from './postgres.js';
 
 export { databaseUrlFor, testDatabaseBaseUrl } from './postgres.js';
@@ -44,8 +46,9 @@ export function createTestPrisma(poolSize = 10): PrismaClient {
 const tablesByClient = new WeakMap<PrismaClient, string>();
 
 /**
- * Empties every application table (all of the schema's tables but `_prisma_migrations`).
- * TRUNCATE does not fire the ledger's append-only row trigger.
+ * Empties every application table (all of the schema's tables but `_prisma_migrations`),
+ * then puts back the default tiers that a freshly migrated database holds (members' tiers
+ * must be one of them). TRUNCATE does not fire the ledger's append-only row trigger.
  */
 export async function resetDatabase(prisma: PrismaClient): Promise<void> {
   let tables = tablesByClient.get(prisma);
@@ -58,6 +61,7 @@ export async function resetDatabase(prisma: PrismaClient): Promise<void> {
     tablesByClient.set(prisma, tables);
   }
   if (tables) await prisma.$executeRawUnsafe(`TRUNCATE TABLE ${tables} RESTART IDENTITY CASCADE`);
+  await writeTierRows(prisma, DEFAULT_PROGRAM_SETTINGS.tiers);
 }
 
 /**

@@ -421,7 +421,7 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
-  tiers: [{ targets: none, operation: () => ({ query: '{ tiers { tier threshold multiplier } }' }) }],
+  tiers: [{ targets: none, operation: () => ({ query: '{ tiers { key threshold multiplier } }' }) }],
   validateVoucher: [
     {
       targets: async (seed, subject) => seed.voucher(subject.member.id),

@@ -37,9 +37,9 @@ const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) {
   ... on EarnPointsPayload {
     points
     member {
-      tier
-      tierProgress { current { tier } next { tier threshold } qualifyingPoints pointsToNext reviewAt }
-      tierHistory(first: 5) { edges { node { fromTier toTier reason qualifyingPoints } } }
+      tier { key name }
+      tierProgress { current { key } next { key threshold } qualifyingPoints pointsToNext reviewAt }
+      tierHistory(first: 5) { edges { node { fromTierKey toTier { key name } reason qualifyingPoints } } }
     }
   }
 } }`;
@@ -54,28 +54,31 @@ describe('upgrades', () => {
     const below = await earnOver('o-1', '999.00');
     expect(below.data?.earnPoints).toMatchObject({
       points: 999,
-      member: { tier: 'BRONZE', tierProgress: { qualifyingPoints: 999, pointsToNext: 1, next: { tier: 'SILVER' } } },
+      member: {
+        tier: { key: 'BRONZE', name: 'Bronze' },
+        tierProgress: { qualifyingPoints: 999, pointsToNext: 1, next: { key: 'SILVER' } },
+      },
     });
 
     const crossing = await earnOver('o-2', '1.00');
     expect(crossing.errors).toBeUndefined();
     const member = crossing.data?.earnPoints.member;
     expect(crossing.data?.earnPoints.points).toBe(1);
-    expect(member.tier).toBe('SILVER');
+    expect(member.tier).toEqual({ key: 'SILVER', name: 'Silver' });
     expect(member.tierProgress).toMatchObject({
-      current: { tier: 'SILVER' },
-      next: { tier: 'GOLD', threshold: 5000 },
+      current: { key: 'SILVER' },
+      next: { key: 'GOLD', threshold: 5000 },
       qualifyingPoints: 1000,
       pointsToNext: 4000,
     });
     const since = (await memberRow(memberId)).tierSince;
     expect(member.tierProgress.reviewAt).toBe(addMonths(since, 12).toISOString());
     expect(member.tierHistory.edges.map((e: any) => e.node)).toEqual([
-      { fromTier: 'BRONZE', toTier: 'SILVER', reason: 'UPGRADE', qualifyingPoints: 1000 },
+      { fromTierKey: 'BRONZE', toTier: { key: 'SILVER', name: 'Silver' }, reason: 'UPGRADE', qualifyingPoints: 1000 },
     ]);
 
     const next = await earnOver('o-3', '100.00');
-    expect(next.data?.earnPoints).toMatchObject({ points: 125, member: { tier: 'SILVER' } });
+    expect(next.data?.earnPoints).toMatchObject({ points: 125, member: { tier: { key: 'SILVER' } } });
   });
 
   it('jumps several levels at once, with one history row', async () => {
@@ -243,13 +246,13 @@ describe('tierProgress', () => {
   it('shows the next tier, the points to go, and no review for the lowest tier', () => {
     const since = new Date('2026-03-31T00:00:00.000Z');
     expect(tierProgress({ tier: 'BRONZE', tierSince: since }, DEFAULT_PROGRAM_SETTINGS, 250)).toMatchObject({
-      current: { tier: 'BRONZE', threshold: 0 },
-      next: { tier: 'SILVER', threshold: 1000 },
+      current: { key: 'BRONZE', position: 1, threshold: 0 },
+      next: { key: 'SILVER', position: 2, threshold: 1000 },
       pointsToNext: 750,
       reviewAt: null,
     });
     expect(tierProgress({ tier: 'PLATINUM', tierSince: since }, DEFAULT_PROGRAM_SETTINGS, 20000)).toMatchObject({
-      current: { tier: 'PLATINUM', multiplier: 2 },
+      current: { key: 'PLATINUM', position: 4, multiplier: 2 },
       next: null,
       pointsToNext: null,
       reviewAt: new Date('2027-03-31T00:00:00.000Z'),

@@ -30,6 +30,8 @@ export interface I18n {
   percent(value: number | null | undefined): string;
   money(value: { amount: string; currency: string } | null | undefined): string;
   points(value: number): string;
+  /** A tier's name: the catalogue's word for the default program's keys (BRONZE …), else the name the program gives it. */
+  tierName(tier: { key: string; name: string }): string;
 }
 
 const I18nContext = createContext<I18n | undefined>(undefined);
@@ -74,6 +76,10 @@ export function I18nProvider({ children, locale: fixed }: { children: ReactNode;
         return format.format(Number(value.amount));
       },
       points: (value) => translate(locale, 'common.points', { points: numberFormat.format(value) }),
+      tierName: (tier) => {
+        const key = `tier.${tier.key}`;
+        return key in catalogues[locale] ? translate(locale, key as MessageKey) : tier.name;
+      },
     };
   }, [locale, setLocale]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;

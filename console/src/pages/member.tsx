@@ -14,7 +14,10 @@ export const MemberPageQuery = graphql(`
       email
       externalId
       status
-      tier
+      tier {
+        key
+        name
+      }
       tierSince
       atRisk
       enrolledAt
@@ -26,11 +29,13 @@ export const MemberPageQuery = graphql(`
       }
       tierProgress {
         current {
-          tier
+          key
+          name
           threshold
         }
         next {
-          tier
+          key
+          name
           threshold
         }
         qualifyingPoints
@@ -170,7 +175,7 @@ const COMPENSATION_POLL_MS = 1_500;
 
 /** Everything about one member an agent needs on a call, in one request. */
 export function MemberPage() {
-  const { t, date, dateTime, money, number, points } = useI18n();
+  const { t, date, dateTime, money, number, points, tierName } = useI18n();
   const id = useParams().id ?? '';
   const notice = (useLocation().state as { notice?: MessageKey } | null)?.notice;
   const [result, refetch] = useQuery({ query: MemberPageQuery, variables: { id }, requestPolicy: 'cache-and-network' });
@@ -212,7 +217,7 @@ export function MemberPage() {
           </p>
           <p className="badges">
             <span className={`badge status-${member.status.toLowerCase()}`}>{t(`memberStatus.${member.status}`)}</span>
-            <span className="badge">{t(`tier.${member.tier}`)}</span>
+            <span className="badge">{tierName(member.tier)}</span>
             {member.atRisk && <span className="badge badge-warn">{t('member.atRisk')}</span>}
           </p>
         </div>
@@ -258,20 +263,20 @@ export function MemberPage() {
         </Card>
 
         <Card title={t('member.tierProgress')}>
-          <p className="figure">{t(`tier.${member.tier}`)}</p>
+          <p className="figure">{tierName(member.tier)}</p>
           <progress
             max={1}
             value={progressShare}
             aria-label={t('member.tierProgress')}
             aria-valuetext={
               progress.next
-                ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: t(`tier.${progress.next.tier}`) })
+                ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: tierName(progress.next) })
                 : t('member.topTier')
             }
           />
           <p>
             {progress.next
-              ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: t(`tier.${progress.next.tier}`) })
+              ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: tierName(progress.next) })
               : t('member.topTier')}
           </p>
           <dl className="pairs">

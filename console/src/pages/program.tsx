@@ -33,7 +33,8 @@ const ProgramQuery = graphql(`
         }
       }
       tiers {
-        tier
+        key
+        name
         threshold
         multiplier
         compensationFactor
@@ -75,7 +76,7 @@ const FIELDS = [...INTEGER_FIELDS, 'pointsPerCurrencyUnit', 'pointValue', 'expec
 
 /** Admins: the program's settings, read, and the common ones edited (the API validates; its errors show at their field). */
 export function ProgramPage() {
-  const { t, money, number, points, dateTime } = useI18n();
+  const { t, money, number, points, dateTime, tierName } = useI18n();
   const [result, refetch] = useQuery({ query: ProgramQuery, requestPolicy: 'network-only' });
   const [saving, update] = useMutation(UpdateProgram);
   const [form, setForm] = useState<Record<string, string>>({});
@@ -179,8 +180,8 @@ export function ProgramPage() {
               </thead>
               <tbody>
                 {program.tiers.map((tier) => (
-                  <tr key={tier.tier}>
-                    <td>{t(`tier.${tier.tier}`)}</td>
+                  <tr key={tier.key}>
+                    <td>{tierName(tier)}</td>
                     <td className="num">{number(tier.threshold)}</td>
                     <td className="num">{number(tier.multiplier)}</td>
                   </tr>

@@ -25,13 +25,16 @@ const SearchMembers = graphql(`
     email
     externalId
     status
-    tier
+    tier {
+      key
+      name
+    }
   }
 `);
 
 /** Member search: name or e-mail (members' search filter) and the storefront's customer id, in one request. */
 export function SearchPage() {
-  const { t } = useI18n();
+  const { t, tierName } = useI18n();
   const [params, setParams] = useSearchParams();
   const search = params.get('q') ?? '';
   const [text, setText] = useState(search);
@@ -85,7 +88,7 @@ export function SearchPage() {
                       <td>{member.email}</td>
                       <td>{member.externalId}</td>
                       <td>{t(`memberStatus.${member.status}`)}</td>
-                      <td>{t(`tier.${member.tier}`)}</td>
+                      <td>{tierName(member.tier)}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -6,7 +6,10 @@ export const StatusHeaderFragment = graphql(`
     id
     name
     status
-    tier
+    tier {
+      key
+      name
+    }
     tierSince
   }
 `);
@@ -14,5 +17,5 @@ export const StatusHeaderFragment = graphql(`
 export function statusHeader(data: FragmentType<typeof StatusHeaderFragment>): string[] {
   const member = readFragment(StatusHeaderFragment, data);
   const since = member.tierSince.slice(0, 10);
-  return [`${member.name} — ${member.tier} since ${since}${member.status === 'ACTIVE' ? '' : ` (${member.status})`}`];
+  return [`${member.name} — ${member.tier.name} since ${since}${member.status === 'ACTIVE' ? '' : ` (${member.status})`}`];
 }

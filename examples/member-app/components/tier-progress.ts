@@ -9,7 +9,8 @@ export const TierProgressFragment = graphql(`
       pointsToNext
       reviewAt
       next {
-        tier
+        key
+        name
         threshold
       }
     }
@@ -23,5 +24,5 @@ export function tierProgressBar(data: FragmentType<typeof TierProgressFragment>)
   }
   const width = 20;
   const done = Math.min(width, Math.floor((progress.qualifyingPoints / progress.next.threshold) * width));
-  return [`tier: [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${progress.pointsToNext} points to ${progress.next.tier}`];
+  return [`tier: [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${progress.pointsToNext} points to ${progress.next.name}`];
 }

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
-import { Prisma, type ContractRenewal, type ContractStatus, type Tier } from '../../generated/prisma/client.js';
+import { Prisma, type ContractRenewal, type ContractStatus } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import {
@@ -20,6 +20,7 @@ import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import { tierRule, type TierKey } from '../tiers/tiers.service.js';
 import { loadProgram } from '../program/program.service.js';
 import { addDays, addMonths } from '../time.js';
 import * as check from '../validation.js';
@@ -242,12 +243,12 @@ export async function extendContract(deps: ServiceDeps, input: ExtendContractInp
  * min(consecutiveBonusPercent × earlier renewals, cap)), rounded down. Decimal
  * arithmetic, dividing last, so 500 × 2 × 1.5 × 1.2 is exactly 1800.
  */
-export function renewalBonusPoints(settings: ProgramSettings, tier: Tier, termMonths: number, earlierRenewals: number): number {
+export function renewalBonusPoints(settings: ProgramSettings, tier: TierKey, termMonths: number, earlierRenewals: number): number {
   const { pointsPer12Months, consecutiveBonusPercent, consecutiveBonusCapPercent } = settings.renewal;
   const extraPercent = Math.min(consecutiveBonusPercent * earlierRenewals, consecutiveBonusCapPercent);
   return new Decimal(pointsPer12Months)
     .mul(termMonths)
-    .mul(settings.tiers[tier].multiplier)
+    .mul(tierRule(settings, tier).multiplier)
     .mul(100 + extraPercent)
     .div(12 * 100)
     .floor()

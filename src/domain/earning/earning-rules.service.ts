@@ -115,7 +115,7 @@ export function validateRule(input: CreateEarningRuleInput, settings: Pick<Progr
 
   const c = input.conditions ?? {};
   const tierKeys = list('conditions.tierKeys', c.tierKeys, { upper: true });
-  const known = Object.keys(settings.tiers);
+  const known = settings.tiers.map((tier) => tier.key);
   tierKeys.forEach((key, i) => {
     if (!known.includes(key))
       throw new ValidationError(`conditions.tierKeys.${i}`, `unknown tier "${key}" (the program has ${known.join(', ')})`);

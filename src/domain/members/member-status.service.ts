@@ -26,6 +26,8 @@ export interface MemberStatusRequest {
   ledger?: { take: number };
   expiries?: boolean;
   standing?: boolean;
+  /** The program settings (for the member's tier as the program defines it); implied by `standing`. */
+  program?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export interface MemberStatus {
   member: Member & { vouchers?: Voucher[]; ledger?: LedgerEntry[] };
   expiries?: UpcomingExpiry[];
   standing?: { program: ProgramView; qualifyingPoints: number };
+  program?: ProgramView;
 }
 
 const ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'memberId', e.member_id, 'kind', e.kind, 'amount', e.amount,
@@ -69,6 +72,7 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
   const id = Prisma.sql`m.id`;
   const { vouchers, ledger } = request;
   const db = rawSql(deps.prisma);
+  const withProgram = request.standing === true || request.program === true;
   const [row] = await db.$queryRaw<StatusRow[]>`
     SELECT ${MEMBER_COLUMNS},
       ${vouchers ? vouchersJsonSql(id, vouchers.status, vouchers.take, now) : Prisma.sql`NULL::json`} AS vouchers,
@@ -81,9 +85,9 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
       } AS ledger,
       ${request.expiries ? upcomingExpiriesSql(id) : Prisma.sql`NULL::json`} AS expiries,
       ${request.standing ? qualifyingPointsSql(id, now) : Prisma.sql`NULL::int`} AS qualifying_points,
-      ${request.standing ? Prisma.sql`p.settings_hash` : Prisma.sql`NULL::text`} AS settings_hash,
-      ${request.standing ? Prisma.sql`p.version` : Prisma.sql`NULL::int`} AS program_version,
-      ${request.standing ? Prisma.sql`p.program_updated_at` : Prisma.sql`NULL::timestamptz`} AS program_updated_at
+      ${withProgram ? Prisma.sql`p.settings_hash` : Prisma.sql`NULL::text`} AS settings_hash,
+      ${withProgram ? Prisma.sql`p.version` : Prisma.sql`NULL::int`} AS program_version,
+      ${withProgram ? Prisma.sql`p.program_updated_at` : Prisma.sql`NULL::timestamptz`} AS program_updated_at
     FROM members m
     LEFT JOIN (SELECT md5(settings::text) AS settings_hash, version, updated_at AS program_updated_at
                FROM program WHERE id = 1) p ON true
@@ -103,11 +107,11 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
   if (vouchers) status.member.vouchers = vouchersFromJson(voucherRows ?? []);
   if (ledger) status.member.ledger = (entryRows ?? []).map(entryFromJson);
   if (request.expiries) status.expiries = expiriesFromJson(expiries ?? []);
-  if (request.standing) {
-    status.standing =
+  if (withProgram) {
+    const standing =
       settingsHash === null || version === null || updatedAt === null
         ? // No program row yet: tierStandings creates it with the defaults.
-          await tierStandings(db, [memberId], now).then((s) => ({
+          await tierStandings(db, request.standing ? [memberId] : [], now).then((s) => ({
             program: s.program,
             qualifyingPoints: s.qualifyingPoints.get(memberId) ?? 0,
           }))
@@ -115,6 +119,8 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
             program: { settings: await settingsForHash(db, settingsHash), version, updatedAt },
             qualifyingPoints: qualifyingPoints ?? 0,
           };
+    status.program = standing.program;
+    if (request.standing) status.standing = standing;
   }
   return status;
 }

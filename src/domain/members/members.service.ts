@@ -1,9 +1,10 @@
 import { Prisma } from '../../generated/prisma/client.js';
-import type { MemberStatus, Tier } from '../../generated/prisma/client.js';
+import type { MemberStatus } from '../../generated/prisma/client.js';
 import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import type { Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { TIER_KEY_PATTERN } from '../program/program-settings.js';
 import { declineHeldRenewalBonuses, releaseHeldRenewalBonuses } from '../contracts/contracts.service.js';
 import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { declineWaitingCompensation, releaseHeldCompensation } from '../service-failures/service-failures.service.js';
@@ -164,7 +165,8 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
 
 export interface MemberFilter {
   status?: MemberStatus | null;
-  tier?: Tier | null;
+  /** A tier key (members in a tier the program does not have: none). */
+  tier?: string | null;
   /** Case-insensitive text in e-mail or name. */
   search?: string | null;
 }
@@ -182,7 +184,10 @@ function escapeLike(text: string): string {
 export function memberListWhere(filter: MemberFilter | null | undefined): Prisma.MemberWhereInput {
   const where: Prisma.MemberWhereInput = {};
   if (filter?.status) where.status = filter.status;
-  if (filter?.tier) where.tier = filter.tier;
+  if (filter?.tier != null) {
+    if (!TIER_KEY_PATTERN.test(filter.tier)) throw new ValidationError('filter.tier', 'is not a tier key');
+    where.tier = filter.tier;
+  }
   if (filter?.search != null) {
     const search = escapeLike(check.text('filter.search', filter.search, { min: 1, max: 100 }));
     where.OR = [{ email: { contains: search, mode: 'insensitive' } }, { name: { contains: search, mode: 'insensitive' } }];

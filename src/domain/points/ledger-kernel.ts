@@ -66,8 +66,12 @@ export interface LedgerEffect<T> {
   change?: { kind: MemberChangeKind; reference: string | null } | null;
 }
 
-/** The kernel's answer: the stored answer, and on a first execution the member row the effect returned. */
-export type LedgerOutcome<T> = Replayable<T> & { member?: Member };
+/**
+ * The kernel's answer: the stored answer, and on a first execution the member
+ * row the effect returned with the settings it ran under (what the row's tier
+ * key stands for), so that the caller need not read either again.
+ */
+export type LedgerOutcome<T> = Replayable<T> & { member?: Member; settings?: ProgramSettings };
 
 /**
  * The answer stored with a request's idempotency key. An effect may store it
@@ -161,7 +165,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     await answer.store(tx, result);
     if (change) changes.push(memberChange(memberId, change.kind, change.reference));
     if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
-    return row ? { ...result, replayed: false, member: row } : { ...result, replayed: false };
+    return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
   });
   // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
   if (!outcome.replayed) reportMemberChanges(deps, changes);

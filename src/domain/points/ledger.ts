@@ -12,7 +12,7 @@ import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 export interface LockedMember {
   id: string;
   status: 'ACTIVE' | 'PASSIVE' | 'SUSPENDED' | 'CLOSED';
-  tier: 'BRONZE' | 'SILVER' | 'GOLD' | 'PLATINUM';
+  tier: string; // a TierKey
   available: number;
   pending: number;
   /** All points ever granted: qualifying points never exceed it. */

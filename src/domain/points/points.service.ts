@@ -23,7 +23,7 @@ import {
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
-import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
+import { QUALIFYING_KINDS, applyTierUpgrade, tierRule } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
@@ -36,7 +36,7 @@ export interface PointsResult {
 
 /** Points an order earns: value × earn rate × the member's tier multiplier, rounded down. */
 export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['tier'], orderTotal: Decimal): number {
-  return orderTotal.mul(settings.pointsPerCurrencyUnit).mul(settings.tiers[tier].multiplier).floor().toNumber();
+  return orderTotal.mul(settings.pointsPerCurrencyUnit).mul(tierRule(settings, tier).multiplier).floor().toNumber();
 }
 
 export interface EarnPointsInput {

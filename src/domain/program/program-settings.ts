@@ -21,11 +21,24 @@ export const DEFAULT_METRICS_SETTINGS = {
   followUpDays: 90,
 };
 
-const tierRule = z.object({
+/** A tier's key: its stable identifier (in members' rows, tier history, webhooks and filters). */
+export const TIER_KEY_PATTERN = /^[A-Z][A-Z0-9_]{0,31}$/;
+
+/** Fewest and most tiers a program has. */
+export const MIN_TIERS = 2;
+export const MAX_TIERS = 10;
+
+const tierSettings = z.object({
+  key: z.string().regex(TIER_KEY_PATTERN, 'must be 1–32 capital letters, digits or _, starting with a letter'),
+  name: z.string().trim().min(1, 'must not be empty').max(60),
   threshold: z.number().int().min(0).max(1_000_000_000),
   multiplier: z.number().min(0.1).max(10),
   compensationFactor: z.number().min(0.1).max(10),
+  benefits: z.string().max(2000).default(''),
 });
+
+/** One tier of the program, as stored in the settings; its position is its place in the list. */
+export type TierSettings = z.infer<typeof tierSettings>;
 
 const MINUTES_PER_DAY = 1440;
 
@@ -137,7 +150,8 @@ export const programSettingsSchema = z
     returnWindowDays: z.number().int().min(0).max(365),
     pointExpiryMonths: z.number().int().min(1).max(120),
     passiveAfterMonths: z.number().int().min(1).max(120),
-    tiers: z.object({ BRONZE: tierRule, SILVER: tierRule, GOLD: tierRule, PLATINUM: tierRule }),
+    /** The tiers, lowest first: 2–10, the first at threshold 0, thresholds strictly ascending, keys unique. */
+    tiers: z.array(tierSettings).min(MIN_TIERS).max(MAX_TIERS),
     tierQualifyingMonths: z.number().int().min(1).max(36),
     tierProtectionDays: z.number().int().min(0).max(365),
     voucherValidityDays: z.number().int().min(1).max(3650),
@@ -183,21 +197,24 @@ export const programSettingsSchema = z
     saveDesk: saveDeskSettings.default(() => ({ ...DEFAULT_SAVE_DESK_SETTINGS })),
   })
   .superRefine((settings, ctx) => {
-    const order = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
-    if (settings.tiers.BRONZE.threshold !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['tiers', 'BRONZE', 'threshold'], message: 'BRONZE must start at 0' });
+    const tiers = settings.tiers;
+    if (tiers[0] && tiers[0].threshold !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['tiers', 0, 'threshold'], message: 'the lowest tier must start at 0' });
     }
-    for (let i = 1; i < order.length; i++) {
-      const lower = settings.tiers[order[i - 1]!];
-      const upper = settings.tiers[order[i]!];
-      if (upper.threshold <= lower.threshold) {
+    for (let i = 1; i < tiers.length; i++) {
+      if (tiers[i]!.threshold <= tiers[i - 1]!.threshold) {
         ctx.addIssue({
           code: 'custom',
-          path: ['tiers', order[i]!, 'threshold'],
-          message: `must be above the ${order[i - 1]} threshold`,
+          path: ['tiers', i, 'threshold'],
+          message: `must be above the threshold of ${tiers[i - 1]!.key} (${tiers[i - 1]!.threshold})`,
         });
       }
     }
+    const seen = new Set<string>();
+    tiers.forEach((tier, i) => {
+      if (seen.has(tier.key)) ctx.addIssue({ code: 'custom', path: ['tiers', i, 'key'], message: `${tier.key} is listed more than once` });
+      seen.add(tier.key);
+    });
   });
 
 export type ProgramSettings = z.infer<typeof programSettingsSchema>;
@@ -209,12 +226,34 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   returnWindowDays: 14,
   pointExpiryMonths: 24,
   passiveAfterMonths: 12,
-  tiers: {
-    BRONZE: { threshold: 0, multiplier: 1, compensationFactor: 1 },
-    SILVER: { threshold: 1000, multiplier: 1.25, compensationFactor: 1.2 },
-    GOLD: { threshold: 5000, multiplier: 1.5, compensationFactor: 1.5 },
-    PLATINUM: { threshold: 15000, multiplier: 2, compensationFactor: 2 },
-  },
+  // The same four as the migration that made tiers program data (202612031000_tiers_of_their_own).
+  tiers: [
+    { key: 'BRONZE', name: 'Bronze', threshold: 0, multiplier: 1, compensationFactor: 1, benefits: 'Points on every order.' },
+    {
+      key: 'SILVER',
+      name: 'Silver',
+      threshold: 1000,
+      multiplier: 1.25,
+      compensationFactor: 1.2,
+      benefits: '1.25 × points on orders; compensation vouchers × 1.2.',
+    },
+    {
+      key: 'GOLD',
+      name: 'Gold',
+      threshold: 5000,
+      multiplier: 1.5,
+      compensationFactor: 1.5,
+      benefits: '1.5 × points on orders; compensation vouchers × 1.5.',
+    },
+    {
+      key: 'PLATINUM',
+      name: 'Platinum',
+      threshold: 15000,
+      multiplier: 2,
+      compensationFactor: 2,
+      benefits: '2 × points on orders; compensation vouchers × 2.',
+    },
+  ],
   tierQualifyingMonths: 12,
   tierProtectionDays: 90,
   voucherValidityDays: 90,

@@ -4,7 +4,8 @@ import type { RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps, Tx } from '../deps.js';
 import { ValidationError } from '../errors.js';
-import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings } from './program-settings.js';
+import { writeTierRows } from '../tiers/tier-rows.js';
+import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings, type TierSettings } from './program-settings.js';
 
 export interface ProgramView {
   settings: ProgramSettings;
@@ -72,7 +73,31 @@ export async function getProgram(deps: ServiceDeps): Promise<ProgramView> {
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
-export type ProgramPatch = DeepPartial<ProgramSettings>;
+
+/** One tier of a new tier list: a key the program has keeps its values for the fields left out. */
+export type TierPatch = Pick<TierSettings, 'key'> & Partial<Omit<TierSettings, 'key'>>;
+
+/** A change of the settings: fields left out keep their value; `tiers` is the whole new list, lowest first. */
+export type ProgramPatch = DeepPartial<Omit<ProgramSettings, 'tiers'>> & { tiers?: TierPatch[] };
+
+const TIER_FIELDS = ['name', 'threshold', 'multiplier', 'compensationFactor'] as const;
+
+/**
+ * The new tier list: each entry over the current tier of the same key, so that
+ * renaming a tier or moving a threshold does not need the rest restated; a new
+ * key needs every field but `benefits`.
+ */
+function tierList(current: readonly TierSettings[], patch: readonly TierPatch[]): TierSettings[] {
+  return patch.map((entry, index) => {
+    const known = current.find((tier) => tier.key === entry.key);
+    const given = Object.fromEntries(Object.entries(entry).filter(([, value]) => value != null)) as TierPatch;
+    if (!known) {
+      const missing = TIER_FIELDS.find((field) => given[field] === undefined);
+      if (missing) throw new ValidationError(`tiers.${index}.${missing}`, `is required for a new tier (${entry.key})`);
+    }
+    return { benefits: '', ...known, ...given } as TierSettings;
+  });
+}
 
 function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
   if (patch === undefined || patch === null) return base;
@@ -107,11 +132,15 @@ export async function updateProgram(
       throw new ValidationError('expectedVersion', `program is at version ${current.version}`);
     }
     const before = programSettingsSchema.parse(current.settings);
-    const parsed = programSettingsSchema.safeParse(merge(before, input.patch));
+    const { tiers, ...rest } = input.patch;
+    const merged = merge<Omit<ProgramSettings, 'tiers'>>(before, rest);
+    const parsed = programSettingsSchema.safeParse({ ...merged, tiers: tiers ? tierList(before.tiers, tiers) : before.tiers });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new ValidationError(issue.path.join('.'), issue.message);
     }
+    // The `tiers` table follows the settings in this transaction: members' tiers are checked against it.
+    if (tiers) await writeTierRows(tx, parsed.data.tiers);
     const version = current.version + 1;
     const updated = await tx.program.update({
       where: { id: 1 },
@@ -130,10 +159,10 @@ export async function updateProgram(
   });
 }
 
-/** Dotted paths of the settings that differ between two versions (for the audit trail). */
+/** Dotted paths of the settings that differ between two versions (for the audit trail); list entries by index. */
 export function changedSettings(before: unknown, after: unknown, path = ''): string[] {
-  const isRecord = (value: unknown): value is Record<string, unknown> =>
-    typeof value === 'object' && value !== null && !Array.isArray(value);
+  // Lists (the tiers) compare by index: `tiers.3.threshold`.
+  const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
   if (!isRecord(before) || !isRecord(after)) {
     return JSON.stringify(before) === JSON.stringify(after) ? [] : [path];
   }

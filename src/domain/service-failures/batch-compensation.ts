@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Decimal } from 'decimal.js';
 import type { RawSql } from '../../db/sql.js';
-import { Prisma, type MemberStatus, type Severity, type Tier } from '../../generated/prisma/client.js';
+import { Prisma, type MemberStatus, type Severity } from '../../generated/prisma/client.js';
 import type { MemberChange } from '../deps.js';
 import { memberChange } from '../members/member-changes.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import type { TierKey } from '../tiers/tiers.service.js';
 import { issueFixedVouchers } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { compensatedEvent, decideCompensation, failureHistorySql, type CompensationDecision } from './service-failures.service.js';
@@ -20,7 +21,7 @@ import { compensatedEvent, decideCompensation, failureHistorySql, type Compensat
  */
 
 export interface LockedMember {
-  tier: Tier;
+  tier: TierKey;
   status: MemberStatus;
 }
 
@@ -30,7 +31,7 @@ export interface LockedMember {
  * that two batches never deadlock. Returns tier and status by id.
  */
 export async function lockMembers(tx: RawSql, memberIds: readonly string[]): Promise<Map<string, LockedMember>> {
-  const rows = await tx.$queryRaw<{ id: string; tier: Tier; status: MemberStatus }[]>`
+  const rows = await tx.$queryRaw<{ id: string; tier: TierKey; status: MemberStatus }[]>`
     SELECT id::text, tier::text, status::text FROM members
     WHERE id = ANY(${[...memberIds]}::uuid[])
     ORDER BY id

@@ -8,7 +8,6 @@ import {
   type ServiceFailureStatus,
   type ServiceFailureType,
   type Severity,
-  type Tier,
 } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
@@ -19,6 +18,7 @@ import { memberChange, reportMemberChanges } from '../members/member-changes.js'
 import { completeOutboxEvent, publishOutboxEvents, requeueReleased } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import { tierRule, type TierKey } from '../tiers/tiers.service.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
@@ -36,7 +36,7 @@ const OCCURRED_AT_SKEW_MS = 5 * 60_000;
 
 export interface CompensationCase {
   severity: Severity;
-  tier: Tier;
+  tier: TierKey;
   /** 1 for the member's first failure in the repeat window, 2 for the second, … */
   repeatIndex: number;
 }
@@ -51,7 +51,7 @@ export function compensationFor(settings: ProgramSettings, { severity, tier, rep
   const policy = settings.compensation;
   const escalation = repeatIndex >= 3 ? policy.laterFailureFactor : repeatIndex === 2 ? policy.secondFailureFactor : 1;
   return new Decimal(policy.baseBySeverity[severity])
-    .mul(settings.tiers[tier].compensationFactor)
+    .mul(tierRule(settings, tier).compensationFactor)
     .mul(escalation)
     .toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
 }
@@ -270,7 +270,7 @@ interface LockedFailure {
   status: ServiceFailureStatus;
   occurredAt: Date;
   createdAt: Date;
-  tier: Tier;
+  tier: TierKey;
   memberStatus: MemberStatus;
   /** md5 of the program settings' JSON (null before the program row exists), see `settingsForHash`. */
   settingsHash: string | null;

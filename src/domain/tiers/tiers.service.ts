@@ -1,15 +1,15 @@
-import { Prisma, type Tier, type TierChangeReason } from '../../generated/prisma/client.js';
+import { Prisma, type TierChangeReason } from '../../generated/prisma/client.js';
 import type { RawSql } from '../../db/sql.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import type { LockedMember } from '../points/ledger.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
-import type { ProgramSettings } from '../program/program-settings.js';
+import type { ProgramSettings, TierSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
-/** Tiers, lowest first. */
-export const TIER_ORDER = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const satisfies readonly Tier[];
+/** A tier's key (`TierSettings.key`): what members' rows, tier history and webhooks hold. */
+export type TierKey = string;
 
 /** A tier is up for review this many months after it was reached (or last reviewed). */
 export const TIER_REVIEW_MONTHS = 12;
@@ -23,24 +23,40 @@ export const QUALIFYING_KINDS = ['EARN', 'REVERSAL', 'RENEWAL_BONUS'] as const;
 
 type Db = Tx | ServiceDeps['prisma'];
 
-export interface TierRuleView {
-  tier: Tier;
-  threshold: number;
-  multiplier: number;
-  compensationFactor: number;
+/** One tier of the program with its place: position 1 is the lowest. */
+export interface TierView extends TierSettings {
+  position: number;
 }
 
-/** The tier rules of the program, lowest first. */
-export function tierRules(settings: ProgramSettings): TierRuleView[] {
-  return TIER_ORDER.map((tier) => ({ tier, ...settings.tiers[tier] }));
+/** The tiers of the program, lowest first. */
+export function tierRules(settings: ProgramSettings): TierView[] {
+  return settings.tiers.map((tier, index) => ({ ...tier, position: index + 1 }));
 }
 
-const rank = (tier: Tier): number => TIER_ORDER.indexOf(tier);
+/** The tier with this key and its place, or null when the program has no such tier (any more). */
+export function tierOf(settings: ProgramSettings, key: TierKey): TierView | null {
+  const index = settings.tiers.findIndex((tier) => tier.key === key);
+  return index < 0 ? null : { ...settings.tiers[index]!, position: index + 1 };
+}
 
-/** The highest tier whose threshold the points reach. */
-export function tierFor(settings: ProgramSettings, qualifyingPoints: number): Tier {
-  let reached: Tier = 'BRONZE';
-  for (const tier of TIER_ORDER) if (qualifyingPoints >= settings.tiers[tier].threshold) reached = tier;
+/**
+ * The rule of a member's tier. A member's tier is always one of the program's
+ * (a foreign key to `tiers`, which updateProgram keeps in step with the
+ * settings, refuses anything else), so a miss is a bug, not an input error.
+ */
+export function tierRule(settings: ProgramSettings, key: TierKey): TierSettings {
+  const tier = settings.tiers.find((candidate) => candidate.key === key);
+  if (!tier) throw new Error(`the program has no tier ${key}`);
+  return tier;
+}
+
+/** Place of a tier in the program, 0 the lowest; -1 when there is no such tier. */
+const rank = (settings: ProgramSettings, key: TierKey): number => settings.tiers.findIndex((tier) => tier.key === key);
+
+/** The highest tier whose threshold the points reach (the lowest tier starts at 0). */
+export function tierFor(settings: ProgramSettings, qualifyingPoints: number): TierKey {
+  let reached = settings.tiers[0]!.key;
+  for (const tier of settings.tiers) if (qualifyingPoints >= tier.threshold) reached = tier.key;
   return reached;
 }
 
@@ -137,24 +153,39 @@ export async function qualifyingPoints(db: RawSql, memberId: string, settings: P
 }
 
 export interface TierChangeResult {
-  fromTier: Tier;
-  toTier: Tier;
+  fromTier: TierKey;
+  toTier: TierKey;
   reason: TierChangeReason;
   qualifyingPoints: number;
 }
 
-/** Raw SQL, so that it also runs in the hot paths' transactions (db/sql.ts). */
-async function recordTierChange(tx: RawSql, memberId: string, change: TierChangeResult, now: Date): Promise<void> {
+/**
+ * Raw SQL, so that it also runs in the hot paths' transactions (db/sql.ts).
+ * The `member.tier_changed` event carries the keys and, for receivers that show
+ * them, the tiers' names at that moment.
+ */
+async function recordTierChange(
+  tx: RawSql,
+  memberId: string,
+  change: TierChangeResult,
+  settings: ProgramSettings,
+  now: Date,
+): Promise<void> {
   await tx.$executeRaw`
-    UPDATE members SET tier = ${change.toTier}::"Tier", tier_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
+    UPDATE members SET tier = ${change.toTier}, tier_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
     WHERE id = ${memberId}::uuid`;
   // A move up or down is announced (member.tier_changed) in the history row's statement; a kept tier is not.
   const moved = change.fromTier !== change.toTier;
-  const data = { memberId, ...change };
+  const data = {
+    memberId,
+    ...change,
+    fromTierName: tierOf(settings, change.fromTier)?.name ?? change.fromTier,
+    toTierName: tierOf(settings, change.toTier)?.name ?? change.toTier,
+  };
   await tx.$executeRaw`
     WITH history AS (
       INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
-      VALUES (${memberId}::uuid, ${change.fromTier}::"Tier", ${change.toTier}::"Tier",
+      VALUES (${memberId}::uuid, ${change.fromTier}, ${change.toTier},
               ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::int, ${now}::timestamptz)),
     ${webhookEventsCte(eventRows(moved ? [{ type: 'member.tier_changed', data }] : []), now)}
     SELECT 1`;
@@ -179,12 +210,13 @@ export async function applyTierUpgrade(
   settings: ProgramSettings,
   now: Date,
 ): Promise<TierChangeResult | null> {
-  if (rank(tierFor(settings, member.lifetime)) <= rank(member.tier)) return null;
+  const current = rank(settings, member.tier);
+  if (rank(settings, tierFor(settings, member.lifetime)) <= current) return null;
   const points = await qualifyingPoints(tx, member.id, settings, now);
   const reached = tierFor(settings, points);
-  if (rank(reached) <= rank(member.tier)) return null;
+  if (rank(settings, reached) <= current) return null;
   const change: TierChangeResult = { fromTier: member.tier, toTier: reached, reason: 'UPGRADE', qualifyingPoints: points };
-  await recordTierChange(tx, member.id, change, now);
+  await recordTierChange(tx, member.id, change, settings, now);
   member.tier = reached;
   return change;
 }
@@ -218,7 +250,7 @@ export interface TierReviewReport {
 
 /**
  * Reviews every member whose tier is up (`tierSince` + 12 months has passed,
- * BRONZE excepted): below the tier's threshold → one level down (DOWNGRADE);
+ * the lowest tier excepted): below the tier's threshold → one level down (DOWNGRADE);
  * otherwise RETAINED; below the threshold but with a service failure in the
  * `tierProtectionDays` before the review → PROTECTED (tier kept). Every
  * outcome is a tier history row and sets `tierSince` to `now`, so the next
@@ -234,7 +266,7 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
   for (;;) {
     const due = await deps.prisma.$queryRaw<{ id: string; tier_since: Date }[]>`
       SELECT id::text, tier_since FROM members
-      WHERE tier <> 'BRONZE' AND tier_since <= ${cutoff}
+      WHERE tier <> (SELECT lowest_tier()) AND tier_since <= ${cutoff}
         AND (tier_since, id) > (${after.since}, ${after.id}::uuid)
       ORDER BY tier_since, id
       LIMIT ${batchSize}`;
@@ -256,28 +288,30 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
 }
 
 async function reviewMember(tx: Tx, memberId: string, now: Date): Promise<TierChangeResult | null> {
-  const [member] = await tx.$queryRaw<{ tier: Tier; tier_since: Date }[]>`
-    SELECT tier::text, tier_since FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
-  if (!member || member.tier === 'BRONZE' || addMonths(member.tier_since, TIER_REVIEW_MONTHS) > now) return null;
+  const [member] = await tx.$queryRaw<{ tier: TierKey; tier_since: Date }[]>`
+    SELECT tier, tier_since FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
+  if (!member || addMonths(member.tier_since, TIER_REVIEW_MONTHS) > now) return null;
   const { settings } = await loadProgram(tx);
+  const index = rank(settings, member.tier);
+  if (index <= 0) return null; // the lowest tier is never reviewed
   const points = await qualifyingPoints(tx, memberId, settings, now);
   let change: TierChangeResult;
-  if (points >= settings.tiers[member.tier].threshold) {
+  if (points >= settings.tiers[index]!.threshold) {
     change = { fromTier: member.tier, toTier: member.tier, reason: 'RETAINED', qualifyingPoints: points };
   } else if (await hadRecentServiceFailure(tx, memberId, addDays(now, -settings.tierProtectionDays), now)) {
     change = { fromTier: member.tier, toTier: member.tier, reason: 'PROTECTED', qualifyingPoints: points };
   } else {
-    const lower = TIER_ORDER[rank(member.tier) - 1]!;
+    const lower = settings.tiers[index - 1]!.key;
     change = { fromTier: member.tier, toTier: lower, reason: 'DOWNGRADE', qualifyingPoints: points };
   }
-  await recordTierChange(tx, memberId, change, now);
+  await recordTierChange(tx, memberId, change, settings, now);
   return change;
 }
 
 export interface TierProgress {
-  current: TierRuleView;
+  current: TierView;
   /** The tier directly above; null at the top. */
-  next: TierRuleView | null;
+  next: TierView | null;
   qualifyingPoints: number;
   /** Points still needed for `next` (0 when reached: the upgrade follows with the next earn); null at the top. */
   pointsToNext: number | null;
@@ -286,10 +320,15 @@ export interface TierProgress {
 }
 
 /** A member's standing: current and next tier, points to go, and the next review. Pure. */
-export function tierProgress(member: { tier: Tier; tierSince: Date }, settings: ProgramSettings, qualifyingPoints: number): TierProgress {
+export function tierProgress(
+  member: { tier: TierKey; tierSince: Date },
+  settings: ProgramSettings,
+  qualifyingPoints: number,
+): TierProgress {
   const rules = tierRules(settings);
-  const index = rank(member.tier);
-  const current = rules[index]!;
+  const index = rank(settings, member.tier);
+  const current = rules[index];
+  if (!current) throw new Error(`the program has no tier ${member.tier}`);
   const next = rules[index + 1] ?? null;
   return {
     current,

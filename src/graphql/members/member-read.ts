@@ -1,6 +1,7 @@
 import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { readMemberStatus, type MemberStatus, type MemberStatusRequest } from '../../domain/members/member-status.service.js';
 import type { UpcomingExpiry } from '../../domain/points/expiring.service.js';
+import type { ProgramView } from '../../domain/program/program.service.js';
 import type { Member, VoucherStatus } from '../../generated/prisma/client.js';
 import type { GraphQLContext } from '../context.js';
 
@@ -42,6 +43,12 @@ const extras = new WeakMap<object, MemberStatus>();
 /** Expiries read with this member object by `resolveMember`, if they were. */
 export function knownExpiries(member: object): UpcomingExpiry[] | undefined {
   return extras.get(member)?.expiries;
+}
+
+/** The program settings read with this member object by `resolveMember` (for its `tier`), if they were. */
+export function knownProgram(member: object): ProgramView | undefined {
+  const status = extras.get(member);
+  return status?.standing?.program ?? status?.program;
 }
 
 /** Tier standing read with this member object by `resolveMember`, if it was. */
@@ -212,5 +219,6 @@ export function statusRequestOf(query: unknown, info: GraphQLResolveInfo, ctx?: 
   if (takes.has('vouchers')) request.vouchers = { take: takes.get('vouchers')!, status: statuses.get('vouchers') ?? null };
   request.expiries = fields.some((field) => field.name.value === 'expiringPoints');
   request.standing = fields.some((field) => field.name.value === 'tierProgress');
+  request.program = fields.some((field) => field.name.value === 'tier');
   return request;
 }

@@ -2,7 +2,7 @@ import { LEDGER_NEWEST_FIRST } from '../../domain/members/member-status.service.
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { builder } from '../builder.js';
 import { knownExpiries } from './member-read.js';
-import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum, TierEnum } from '../enums.js';
+import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum } from '../enums.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 /** Who may see a member: staff, storefront keys with read scope, or the member themself. */
@@ -47,7 +47,6 @@ export const MemberRef = builder.prismaNode('Member', {
     name: t.exposeString('name', { description: 'Display name.' }),
     locale: t.exposeString('locale', { description: 'Language tag for communication.' }),
     status: t.expose('status', { type: MemberStatusEnum, description: 'Lifecycle status.' }),
-    tier: t.expose('tier', { type: TierEnum, description: 'Current tier.' }),
     tierSince: t.expose('tierSince', {
       type: 'DateTime',
       description: 'When the current tier was reached or last confirmed at a review; the next review is 12 months later.',

@@ -3,7 +3,7 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { enrollMember, memberListWhere, updateMember } from '../../domain/members/members.service.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
-import { MemberStatusEnum, TierEnum } from '../enums.js';
+import { MemberStatusEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { resolveMember } from './member-read.js';
@@ -14,7 +14,7 @@ const MemberFilter = builder.inputType('MemberFilter', {
   description: 'Narrows a member listing; all given conditions must hold.',
   fields: (t) => ({
     status: t.field({ type: MemberStatusEnum, required: false, description: 'Only members with this status.' }),
-    tier: t.field({ type: TierEnum, required: false, description: 'Only members in this tier.' }),
+    tier: t.string({ required: false, description: 'Only members in the tier with this key (e.g. "GOLD").' }),
     search: t.string({ required: false, description: 'Case-insensitive text in e-mail or name.' }),
   }),
 });

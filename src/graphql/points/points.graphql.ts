@@ -2,7 +2,9 @@ import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, InsufficientPointsError, NotFoundError } from '../../domain/errors.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../domain/points/points.service.js';
+import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import type { Member } from '../../generated/prisma/client.js';
+import { rememberSettings } from '../tiers/known-settings.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -15,6 +17,8 @@ interface PointsPayloadShape {
   pointsUnrecovered?: number;
   /** The member's row as the operation left it (earn, redeem); absent on a replay. */
   member?: Member;
+  /** The settings the operation ran under, with `member`: its tier without another read. */
+  settings?: ProgramSettings;
 }
 
 /** Payload of a point operation: the member after it and the entry it wrote. */
@@ -29,8 +33,10 @@ function pointsPayload(name: string, description: string, pointsDescription: str
         description: 'The member after the operation.',
         // The row the operation returned saves a query through Prisma's engine; relations
         // selected on it are loaded by plugin-prisma's own loader, as for any row without them.
-        resolve: (query, parent, _args, ctx) =>
-          parent.member ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } }),
+        resolve: (query, parent, _args, ctx) => {
+          if (parent.member && parent.settings) rememberSettings(parent.member, parent.settings);
+          return parent.member ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } });
+        },
       }),
       entry: t.prismaField({
         type: 'LedgerEntry',

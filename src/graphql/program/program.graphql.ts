@@ -3,24 +3,15 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
 import { changedSettings, getProgram, updateProgram, type ProgramPatch, type ProgramView } from '../../domain/program/program.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
-import { tierRules, type TierRuleView } from '../../domain/tiers/tiers.service.js';
+import { tierRules } from '../../domain/tiers/tiers.service.js';
+import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
-import { ActorTypeEnum, TierEnum } from '../enums.js';
+import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { ServiceChannelEnum } from '../feedback/feedback.type.js';
 import { Money, money } from '../money.type.js';
 import { SeverityEnum } from '../service-failures/service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
-
-export const TierRule = builder.objectRef<TierRuleView>('TierRule').implement({
-  description: 'How a tier is reached and what it is worth.',
-  fields: (t) => ({
-    tier: t.expose('tier', { type: TierEnum, description: 'The tier.' }),
-    threshold: t.exposeInt('threshold', { description: 'Qualifying points in the rolling window to reach it.' }),
-    multiplier: t.exposeFloat('multiplier', { description: 'Earn multiplier.' }),
-    compensationFactor: t.exposeFloat('compensationFactor', { description: 'Factor on compensation vouchers.' }),
-  }),
-});
 
 /** A policy object of the settings, with the program currency for its money fields. */
 type WithCurrency<T> = T & { currency: string };
@@ -202,7 +193,7 @@ const ProgramChangeRef = builder.prismaNode('ProgramChange', {
       resolve: (change) => JSON.stringify(change.after),
     }),
     changedSettings: t.stringList({
-      description: 'Dotted paths of the settings that differ, e.g. "tiers.SILVER.threshold".',
+      description: 'Dotted paths of the settings that differ, e.g. "tiers.1.threshold" (list entries by index).',
       resolve: (change) => changedSettings(change.before, change.after),
     }),
   }),
@@ -248,8 +239,8 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
       resolve: (p) => p.settings.voucherExpiryReminderDays,
     }),
     tiers: t.field({
-      type: [TierRule],
-      description: 'Tier rules, lowest first.',
+      type: [TierRef],
+      description: 'The tiers, lowest first.',
       resolve: (p) => tierRules(p.settings),
     }),
     tierQualifyingMonths: t.int({
@@ -317,17 +308,24 @@ builder.queryField('program', (t) =>
 // ---------------------------------------------------------------------------
 // updateProgram
 
-const TierRuleInput = builder.inputType('TierRuleInput', {
-  description: 'Changes to one tier; omitted fields keep their value.',
+const TierInput = builder.inputType('TierInput', {
+  description:
+    'One tier of the new tier list. A key the program already has keeps its current values for the fields left out; ' +
+    'a new key needs name, threshold, multiplier and compensationFactor.',
   fields: (t) => ({
-    tier: t.field({ type: TierEnum, required: true, description: 'The tier to change (each at most once).' }),
+    key: t.string({
+      required: true,
+      description: 'Stable identifier: 1–32 capital letters, digits or _, starting with a letter (e.g. "GOLD"). Unique in the list.',
+    }),
+    name: t.string({ required: false, description: 'Display name (1–60 characters).' }),
     threshold: t.field({
       type: 'Points',
       required: false,
-      description: 'Qualifying points to reach it; BRONZE stays 0, each tier above the one below.',
+      description: 'Qualifying points to reach it: 0 for the first tier, each above the one before.',
     }),
     multiplier: t.float({ required: false, description: 'Earn multiplier, 0.1–10.' }),
     compensationFactor: t.float({ required: false, description: 'Factor on compensation vouchers, 0.1–10.' }),
+    benefits: t.string({ required: false, description: 'What the tier offers, as text for members (at most 2 000 characters).' }),
   }),
 });
 
@@ -476,7 +474,13 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     returnWindowDays: t.int({ required: false, description: 'Days earned points stay pending (0–365).' }),
     pointExpiryMonths: t.int({ required: false, description: 'Months after which points expire (1–120).' }),
     passiveAfterMonths: t.int({ required: false, description: 'Months without activity before PASSIVE (1–120).' }),
-    tiers: t.field({ type: [TierRuleInput], required: false, description: 'Changes to tiers, one entry per tier.' }),
+    tiers: t.field({
+      type: [TierInput],
+      required: false,
+      description:
+        'The whole new tier list, lowest first (2–10 tiers): tiers left out are removed, which members must no longer hold ' +
+        '(else a ValidationError says how many do). Replaces the former per-tier changes.',
+    }),
     tierQualifyingMonths: t.int({ required: false, description: 'Rolling qualifying window in months (1–36).' }),
     tierProtectionDays: t.int({
       required: false,
@@ -503,7 +507,7 @@ function given<T extends Record<string, unknown>>(fields: T): { [K in keyof T]?:
   };
 }
 
-/** The GraphQL input as a domain patch (tiers keyed by name). */
+/** The GraphQL input as a domain patch. */
 function programPatch(input: Input): ProgramPatch {
   const patch: ProgramPatch = given({
     currency: input.currency,
@@ -519,16 +523,16 @@ function programPatch(input: Input): ProgramPatch {
     voucherExpiryReminderDays: input.voucherExpiryReminderDays,
   });
   if (input.tiers != null) {
-    const tiers: NonNullable<ProgramPatch['tiers']> = {};
-    input.tiers.forEach((rule, index) => {
-      if (tiers[rule.tier]) throw new ValidationError(`tiers.${index}.tier`, `${rule.tier} is listed more than once`);
-      tiers[rule.tier] = given({
-        threshold: rule.threshold,
-        multiplier: rule.multiplier,
-        compensationFactor: rule.compensationFactor,
-      });
-    });
-    patch.tiers = tiers;
+    patch.tiers = input.tiers.map((tier) => ({
+      key: tier.key,
+      ...given({
+        name: tier.name,
+        threshold: tier.threshold,
+        multiplier: tier.multiplier,
+        compensationFactor: tier.compensationFactor,
+        benefits: tier.benefits,
+      }),
+    }));
   }
   if (input.compensation != null) {
     const { baseBySeverity: base, ...rest } = input.compensation;

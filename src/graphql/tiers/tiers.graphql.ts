@@ -1,14 +1,15 @@
 import { rawSql } from '../../db/sql.js';
 import { nowOf } from '../../domain/deps.js';
 import { getProgram, type ProgramView } from '../../domain/program/program.service.js';
-import { tierProgress, tierRules, tierStandings, type TierProgress } from '../../domain/tiers/tiers.service.js';
+import { tierOf, tierProgress, tierRules, tierStandings, type TierProgress } from '../../domain/tiers/tiers.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
-import { TierEnum } from '../enums.js';
-import { knownStanding } from '../members/member-read.js';
+import { knownProgram, knownStanding } from '../members/member-read.js';
 import { memberVisibility } from '../members/member.type.js';
-import { TierRule } from '../program/program.graphql.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import type { ProgramSettings } from '../../domain/program/program-settings.js';
+import { knownSettings } from './known-settings.js';
+import { TierRef } from './tier.type.js';
 
 interface Standing {
   program: ProgramView;
@@ -16,22 +17,29 @@ interface Standing {
 }
 
 /**
- * Batches `tierProgress` per request: every member asked for in one turn of
- * the event loop is read in one statement (`tierStandings`: the program
- * settings and each member's qualifying points) on the next turn
- * (setImmediate), DataLoader style — the resolvers of a list run in the same
- * turn. A listing of 50 members costs one statement for tier progress, not
- * fifty. Nothing is kept after a batch: a later mutation in the same request
- * reads fresh values.
+ * Batches tier reads per request: every member asked for in one turn of the
+ * event loop is read in one statement (`tierStandings`: the program settings
+ * and the qualifying points of the members whose `tierProgress` is asked for)
+ * on the next turn (setImmediate), DataLoader style — the resolvers of a list
+ * run in the same turn. A listing of 50 members costs one statement for their
+ * tiers and tier progress, not fifty. Nothing is kept after a batch: a later
+ * mutation in the same request reads fresh values.
  */
-class TierProgressBatch {
-  private queued = new Map<string, { standing: Promise<Standing>; resolve(s: Standing): void; reject(e: unknown): void }>();
+class TierStandingBatch {
+  private queued = new Map<
+    string,
+    { standing: Promise<Standing>; withPoints: boolean; resolve(s: Standing): void; reject(e: unknown): void }
+  >();
 
   constructor(private readonly ctx: GraphQLContext) {}
 
-  standing(memberId: string): Promise<Standing> {
+  /** The program, and the member's qualifying points when `withPoints` (else 0). */
+  standing(memberId: string, withPoints: boolean): Promise<Standing> {
     const waiting = this.queued.get(memberId);
-    if (waiting) return waiting.standing;
+    if (waiting) {
+      waiting.withPoints ||= withPoints;
+      return waiting.standing;
+    }
     if (this.queued.size === 0) setImmediate(() => void this.flush());
     let resolve!: (standing: Standing) => void;
     let reject!: (error: unknown) => void;
@@ -39,7 +47,7 @@ class TierProgressBatch {
       resolve = res;
       reject = rej;
     });
-    this.queued.set(memberId, { standing, resolve, reject });
+    this.queued.set(memberId, { standing, withPoints, resolve, reject });
     return standing;
   }
 
@@ -47,7 +55,8 @@ class TierProgressBatch {
     const batch = this.queued;
     this.queued = new Map();
     try {
-      const { program, qualifyingPoints } = await tierStandings(rawSql(this.ctx.deps.prisma), [...batch.keys()], nowOf(this.ctx.deps));
+      const scored = [...batch].filter(([, waiter]) => waiter.withPoints).map(([memberId]) => memberId);
+      const { program, qualifyingPoints } = await tierStandings(rawSql(this.ctx.deps.prisma), scored, nowOf(this.ctx.deps));
       for (const [memberId, waiter] of batch) {
         waiter.resolve({ program, qualifyingPoints: qualifyingPoints.get(memberId) ?? 0 });
       }
@@ -57,22 +66,29 @@ class TierProgressBatch {
   }
 }
 
-const batches = new WeakMap<GraphQLContext, TierProgressBatch>();
-function tierProgressBatch(ctx: GraphQLContext): TierProgressBatch {
+const batches = new WeakMap<GraphQLContext, TierStandingBatch>();
+function tierStandingBatch(ctx: GraphQLContext): TierStandingBatch {
   let batch = batches.get(ctx);
   if (!batch) {
-    batch = new TierProgressBatch(ctx);
+    batch = new TierStandingBatch(ctx);
     batches.set(ctx, batch);
   }
   return batch;
 }
 
+/** The program settings for a member's tier fields: read with the member, or batched. */
+async function settingsFor(member: { id: string }, ctx: GraphQLContext): Promise<ProgramSettings> {
+  return (
+    knownSettings(member) ?? knownProgram(member)?.settings ?? (await tierStandingBatch(ctx).standing(member.id, false)).program.settings
+  );
+}
+
 const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implement({
   description: "A member's standing in the tiers: where they are, what is next, and when the tier is reviewed.",
   fields: (t) => ({
-    current: t.field({ type: TierRule, description: 'The current tier and its rule.', resolve: (p) => p.current }),
+    current: t.field({ type: TierRef, description: 'The current tier.', resolve: (p) => p.current }),
     next: t.field({
-      type: TierRule,
+      type: TierRef,
       nullable: true,
       description: 'The tier directly above; null at the top tier.',
       resolve: (p) => p.next,
@@ -93,13 +109,30 @@ const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implemen
   }),
 });
 
-builder.prismaObject('TierChange', {
+builder.prismaNode('TierChange', {
+  id: { field: 'id' },
+  nullable: true,
   description: "One step of a member's tier history: an upgrade, a downgrade, or a review that kept the tier.",
   authScopes: (change) => memberVisibility(change.memberId),
   fields: (t) => ({
-    id: t.exposeID('id', { description: 'Tier change id.' }),
-    fromTier: t.expose('fromTier', { type: TierEnum, description: 'Tier before.' }),
-    toTier: t.expose('toTier', { type: TierEnum, description: 'Tier after (the same for RETAINED and PROTECTED).' }),
+    fromTierKey: t.exposeString('fromTier', { description: 'Key of the tier before (kept even when the tier was removed since).' }),
+    toTierKey: t.exposeString('toTier', {
+      description: 'Key of the tier after (the same for RETAINED and PROTECTED; kept even when the tier was removed since).',
+    }),
+    fromTier: t.field({
+      type: TierRef,
+      nullable: true,
+      description: 'The tier before, as the program defines it now; null when the program no longer has it (see fromTierKey).',
+      select: { memberId: true, fromTier: true },
+      resolve: async (change, _args, ctx) => tierOf(await settingsFor({ id: change.memberId }, ctx), change.fromTier),
+    }),
+    toTier: t.field({
+      type: TierRef,
+      nullable: true,
+      description: 'The tier after, as the program defines it now; null when the program no longer has it (see toTierKey).',
+      select: { memberId: true, toTier: true },
+      resolve: async (change, _args, ctx) => tierOf(await settingsFor({ id: change.memberId }, ctx), change.toTier),
+    }),
     reason: t.expose('reason', {
       type: builder.enumType('TierChangeReason', {
         description: 'Why a tier changed or was kept.',
@@ -118,13 +151,24 @@ builder.prismaObject('TierChange', {
 });
 
 builder.prismaObjectFields('Member', (t) => ({
+  tier: t.field({
+    type: TierRef,
+    description: 'Current tier (an object since issue 13: select `tier { key name }`).',
+    select: { tier: true },
+    resolve: async (member, _args, ctx) => {
+      const tier = tierOf(await settingsFor(member, ctx), member.tier);
+      // The foreign key to `tiers`, kept in step with the settings, makes a miss a bug.
+      if (!tier) throw new Error(`member ${member.id} holds tier ${member.tier}, which the program does not have`);
+      return tier;
+    },
+  }),
   tierProgress: t.field({
     type: TierProgressRef,
     description: 'Current and next tier, qualifying points and points to go, and the next review.',
     select: { tier: true, tierSince: true },
-    // Batched per request (TierProgressBatch): no query per member in a listing.
+    // Batched per request (TierStandingBatch): no query per member in a listing.
     resolve: async (member, _args, ctx) => {
-      const { program, qualifyingPoints } = knownStanding(member) ?? (await tierProgressBatch(ctx).standing(member.id));
+      const { program, qualifyingPoints } = knownStanding(member) ?? (await tierStandingBatch(ctx).standing(member.id, true));
       return tierProgress(member, program.settings, qualifyingPoints);
     },
   }),
@@ -142,8 +186,8 @@ builder.prismaObjectFields('Member', (t) => ({
 
 builder.queryField('tiers', (t) =>
   t.field({
-    type: [TierRule],
-    description: 'The tiers and their rules, lowest first. Any authenticated caller.',
+    type: [TierRef],
+    description: 'The tiers of the program, lowest first. Any authenticated caller.',
     authScopes: (_root, _args, ctx) => ctx.principal.kind !== 'anonymous',
     resolve: async (_root, _args, ctx) => tierRules((await getProgram(ctx.deps)).settings),
   }),

@@ -1,0 +1,47 @@
+import type { RawSql } from '../../db/sql.js';
+import { ValidationError } from '../errors.js';
+import type { TierSettings } from '../program/program-settings.js';
+
+/**
+ * Writes the program's tiers into the `tiers` table, which mirrors
+ * `program.settings.tiers` so that PostgreSQL guards members' tiers (a foreign
+ * key): call it in the transaction that stores the settings. A tier left out is
+ * deleted; when members still hold it, that is a ValidationError on `tiers`
+ * saying how many, and nothing is written (the foreign key refuses it too, should
+ * a member reach the tier between the count and the delete). Every row first
+ * moves up by 100 so that the new order never collides with the old one on the
+ * unique position.
+ */
+export async function writeTierRows(tx: RawSql, tiers: readonly TierSettings[]): Promise<void> {
+  const keys = tiers.map((tier) => tier.key);
+  const held = await tx.$queryRaw<{ tier: string; members: number }[]>`
+    SELECT t.key AS tier, (SELECT count(*)::int FROM members m WHERE m.tier = t.key) AS members
+    FROM tiers t WHERE t.key <> ALL(${keys}::text[])
+    ORDER BY t.position`;
+  const stillHeld = held.filter((row) => row.members > 0);
+  if (stillHeld.length > 0) {
+    const list = stillHeld.map((row) => `${row.tier} by ${row.members} member${row.members === 1 ? '' : 's'}`).join(', ');
+    throw new ValidationError('tiers', `a tier members still hold cannot be removed: ${list}`);
+  }
+  try {
+    await tx.$executeRaw`DELETE FROM tiers WHERE key <> ALL(${keys}::text[])`;
+    await tx.$executeRaw`UPDATE tiers SET position = position + 100`;
+    await tx.$executeRaw`
+      INSERT INTO tiers (key, position, name, threshold, multiplier, compensation_factor, benefits)
+      SELECT t.key, t.position, t.name, t.threshold, t.multiplier, t."compensationFactor", COALESCE(t.benefits, '')
+      FROM jsonb_to_recordset(${JSON.stringify(tiers.map((tier, index) => ({ ...tier, position: index + 1 })))}::jsonb)
+        AS t(key text, position int, name text, threshold int, multiplier float8, "compensationFactor" float8, benefits text)
+      ON CONFLICT (key) DO UPDATE SET position = excluded.position, name = excluded.name, threshold = excluded.threshold,
+        multiplier = excluded.multiplier, compensation_factor = excluded.compensation_factor, benefits = excluded.benefits`;
+  } catch (error) {
+    if (isForeignKeyViolation(error)) {
+      throw new ValidationError('tiers', 'a tier members still hold cannot be removed (a member reached it meanwhile)');
+    }
+    throw error;
+  }
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const text = error instanceof Error ? `${error.message} ${JSON.stringify((error as { meta?: unknown }).meta ?? {})}` : '';
+  return (error as { code?: unknown })?.code === '23503' || /23503|foreign key/i.test(text);
+}
