@@ -173,3 +173,27 @@ describe('a program of 6 tiers', () => {
     expect(await tierOf(memberId)).toBe('T4');
   });
 });
+
+describe('TierChange is a Node', () => {
+  it('refetches through node(id) for its member and staff; another member gets null', async () => {
+    const memberId = await app.enroll();
+    await earn(memberId, T0, '1000.00');
+    const own = await app.memberToken(memberId);
+    const listed = await app.gql('{ me { tierHistory(first: 1) { edges { node { id fromTierKey toTier { key } } } } } }', {}, own);
+    const change = listed.data?.me.tierHistory.edges[0].node;
+    expect(change).toMatchObject({ fromTierKey: 'BRONZE', toTier: { key: 'SILVER' } });
+    const NODE = `query($id: ID!) { node(id: $id) { __typename id ... on TierChange { fromTierKey toTierKey reason } } }`;
+    for (const token of [own, await app.staffToken('AGENT')]) {
+      const refetched = await app.gql(NODE, { id: change.id }, token);
+      expect(refetched.data?.node).toEqual({
+        __typename: 'TierChange',
+        id: change.id,
+        fromTierKey: 'BRONZE',
+        toTierKey: 'SILVER',
+        reason: 'UPGRADE',
+      });
+    }
+    const other = await app.gql(NODE, { id: change.id }, await app.memberToken(await app.enroll()));
+    expect(other.data?.node ?? null).toBeNull();
+  });
+});
