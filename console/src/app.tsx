@@ -6,6 +6,7 @@ import { LOCALES, useI18n, type Locale } from './i18n';
 import { ApiKeysPage } from './pages/api-keys';
 import { CaseFeedbackPage } from './pages/case-feedback';
 import { GoodwillPage } from './pages/goodwill';
+import { IncidentPage } from './pages/incident';
 import { MemberPage } from './pages/member';
 import { ProgramPage } from './pages/program';
 import { QueuePage } from './pages/queue';
@@ -33,6 +34,7 @@ export function App() {
               <Route path="/members/:id/failure" element={<ReportFailurePage />} />
               <Route path="/members/:id/case" element={<CaseFeedbackPage />} />
               <Route path="/save-desk" element={<SaveDeskPage />} />
+              <Route path="/incidents" element={<IncidentPage />} />
               <Route path="/admin/api-keys" element={<Allowed when={can.administer}>{<ApiKeysPage />}</Allowed>} />
               <Route path="/admin/program" element={<Allowed when={can.administer}>{<ProgramPage />}</Allowed>} />
               <Route path="/queue" element={<Allowed when={can.decide}>{<QueuePage />}</Allowed>} />
@@ -79,6 +81,7 @@ function Shell({ children }: { children: ReactNode }) {
             {t('nav.search')}
           </NavLink>
           <NavLink to="/save-desk">{t('nav.saveDesk')}</NavLink>
+          <NavLink to="/incidents">{t('nav.incidents')}</NavLink>
           {can.decide(session.role) && <NavLink to="/queue">{t('nav.queue')}</NavLink>}
           {can.viewMetrics(session.role) && <NavLink to="/dashboard">{t('nav.dashboard')}</NavLink>}
           {can.administer(session.role) && <NavLink to="/admin/api-keys">{t('nav.apiKeys')}</NavLink>}

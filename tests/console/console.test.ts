@@ -421,6 +421,52 @@ describe('agent console in Chromium', () => {
     },
   );
 
+  it('an agent opens a reported incident and watches its progress until every member is compensated', { timeout: 90_000 }, async () => {
+    const affected = await Promise.all(
+      ['I-1', 'I-2', 'I-3'].map((externalId) => enrol(externalId, `Ines ${externalId}`, `${externalId.toLowerCase()}@example.com`)),
+    );
+    const { reportServiceIncident } = await graphql(
+      'AGENT',
+      `
+        mutation ($input: ReportServiceIncidentInput!) {
+          reportServiceIncident(input: $input) {
+            __typename
+            ... on ReportServiceIncidentPayload {
+              incident {
+                id
+              }
+            }
+          }
+        }
+      `,
+      {
+        input: {
+          type: 'OUTAGE',
+          severity: 'MEDIUM',
+          description: 'Checkout down for two hours',
+          affected: affected.map((member) => ({ memberId: member.id })),
+          idempotencyKey: 'incident-1',
+        },
+      },
+    );
+    const { context, page } = await newPage('en');
+    await signIn(page, 'AGENT', 'Alex Agent');
+    await page.getByRole('link', { name: 'Incidents' }).click();
+    await page.getByLabel('Incident id').fill(reportServiceIncident.incident.id);
+    await page.getByRole('button', { name: 'Show' }).click();
+    const counts = page.getByTestId('incident-counts');
+    const count = async (label: string) => {
+      const text = (await counts.innerText()).split('\n');
+      return text[text.indexOf(label) + 1];
+    };
+    await expect.poll(() => count('Members affected')).toBe('3');
+    // The worker expands and compensates it meanwhile; the page follows without a reload.
+    await expect.poll(() => count('Compensated'), { timeout: 30_000 }).toBe('3');
+    expect(await count('Still to expand')).toBe('0');
+    expect(await page.getByRole('heading', { name: 'Outage, Medium' }).count()).toBe(1);
+    await context.close();
+  });
+
   it(
     'every page in English and German: no untranslated key, no serious or critical accessibility violation, no overflow at 1280×800 and 390×844',
     { timeout: 240_000 },
@@ -433,11 +479,13 @@ describe('agent console in Chromium', () => {
         { name: 'report-failure', open: (page) => go(page, `/members/${member.id}/failure`) },
         { name: 'case-feedback', open: (page) => go(page, `/members/${member.id}/case`) },
         { name: 'save-desk', open: (page) => go(page, '/save-desk') },
+        { name: 'incident', open: (page) => go(page, `/incidents?id=${encodeURIComponent(incidentId)}`) },
         { name: 'queue', open: (page) => go(page, '/queue') },
         { name: 'dashboard', open: (page) => go(page, '/dashboard') },
         { name: 'api-keys', open: (page) => go(page, '/admin/api-keys') },
         { name: 'program', open: (page) => go(page, '/admin/program') },
       ];
+      const incidentId = (await prisma.serviceIncident.findFirstOrThrow()).id;
       // Something in the approvals queue: a gesture above the agent's authority.
       await graphql(
         'AGENT',
