@@ -52,9 +52,6 @@ export default tseslint.config(
       // Forward pagination (first/after) on every connection; atRiskMembers pages a computed ranking "load more"
       // style and offers no backward paging (last/before), on purpose.
       '@graphql-eslint/relay-arguments': ['error', { includeBoth: false }],
-      // MoneyInput is defined ahead of the inputs that will take it (issue 16's money inputs), so it is unreachable
-      // until they land; the rule comes back on with them.
-      '@graphql-eslint/no-unreachable-types': 'off',
     },
   },
   {

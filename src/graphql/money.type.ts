@@ -1,3 +1,7 @@
+import type { ServiceDeps } from '../domain/deps.js';
+import { ValidationError } from '../domain/errors.js';
+import { loadProgram } from '../domain/program/program.service.js';
+import * as check from '../domain/validation.js';
 import { builder } from './builder.js';
 
 /** Money as the API shows it: a decimal string and its currency. */
@@ -30,3 +34,65 @@ export const MoneyInput = builder.inputType('MoneyInput', {
     currency: t.string({ required: true, description: 'ISO 4217 currency code, e.g. "EUR".' }),
   }),
 });
+
+/** An input's deprecated decimal-string field and the MoneyInput field that replaces it. */
+export interface AmountFields {
+  /** The deprecated field, e.g. `voucherValue`. */
+  legacy: string;
+  /** Its MoneyInput successor, e.g. `voucherValueMoney`. */
+  money: string;
+}
+
+/**
+ * The amount an input gives through its deprecated decimal-string field or its
+ * MoneyInput successor (issue 16: money goes in as it comes out). Exactly one when
+ * `required`, at most one otherwise, else a ValidationError naming the new field. A
+ * MoneyInput must be in the program currency and have at most two decimal places;
+ * its mistakes name `<field>.amount` / `<field>.currency`, the fields the client sent.
+ * The service validates the amount's range as before.
+ */
+export async function amountOf(
+  deps: ServiceDeps,
+  fields: AmountFields,
+  legacy: string | null | undefined,
+  given: MoneyInputShape | null | undefined,
+  { required }: { required: boolean },
+): Promise<string | undefined> {
+  if (legacy != null && given != null) {
+    throw new ValidationError(fields.money, `give ${fields.money} or the deprecated ${fields.legacy}, not both`);
+  }
+  if (given != null) {
+    check.money(`${fields.money}.amount`, given.amount, { positive: false });
+    const { settings } = await loadProgram(deps.prisma);
+    if (given.currency !== settings.currency) {
+      throw new ValidationError(`${fields.money}.currency`, `must be the program currency, ${settings.currency}`);
+    }
+    return given.amount;
+  }
+  if (legacy != null) return legacy;
+  if (required) throw new ValidationError(fields.money, `is required (or the deprecated ${fields.legacy})`);
+  return undefined;
+}
+
+/**
+ * Runs a service call whose ValidationErrors name the deprecated fields, and names
+ * the MoneyInput field instead where the client sent that one (`renames`: service
+ * field → the field the client sent).
+ */
+export async function namingSentFields<T>(renames: Record<string, string>, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ValidationError && Object.hasOwn(renames, error.field)) {
+      throw new ValidationError(renames[error.field]!, error.message);
+    }
+    throw error;
+  }
+}
+
+/** The renames for namingSentFields: the service's name for the amount → `<money>.amount`, when the MoneyInput was sent. */
+export const renamesFor = (fields: AmountFields, given: unknown, serviceField = fields.legacy): Record<string, string> =>
+  given != null ? { [serviceField]: `${fields.money}.amount` } : {};
+
+/** The deprecation of a decimal-string money field replaced by `replacement`. */
+export const deprecatedFor = (replacement: string) => `Use ${replacement}. Removed after 2027-06-30.`;

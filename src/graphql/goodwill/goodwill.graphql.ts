@@ -11,6 +11,16 @@ import {
   type GoodwillResult,
 } from '../../domain/goodwill/goodwill.service.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
+import {
+  amountOf,
+  deprecatedFor,
+  MoneyInput,
+  namingSentFields,
+  renamesFor,
+  type AmountFields,
+  type MoneyInputShape,
+} from '../money.type.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import {
@@ -109,9 +119,15 @@ const IssueGoodwillInput = builder.inputType('IssueGoodwillInput', {
     memberId: t.id({ required: true, description: 'Member id.' }),
     kind: t.field({ type: GoodwillKindEnum, required: true, description: 'POINTS or VOUCHER.' }),
     points: t.field({ type: 'Points', required: false, description: 'Points to give (POINTS gestures only).' }),
+    amountMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Voucher value in the program currency, as `GoodwillGesture.amount` reads (VOUCHER gestures only).',
+    }),
     amount: t.string({
       required: false,
-      description: 'Voucher value in the program currency, decimal string (VOUCHER gestures only).',
+      deprecationReason: deprecatedFor('amountMoney'),
+      description: 'Voucher value in the program currency, decimal string (VOUCHER gestures only). Give this or amountMoney, not both.',
     }),
     reason: t.field({ type: GoodwillReasonEnum, required: true, description: 'Reason code.' }),
     note: t.string({ required: true, description: 'What happened, for the audit trail.' }),
@@ -147,15 +163,48 @@ const SetAgentAuthorityInput = builder.inputType('SetAgentAuthorityInput', {
   description: 'An agent’s own goodwill limits. An omitted field stays as it is; null returns it to the program default.',
   fields: (t) => ({
     agentId: t.string({ required: true, description: 'The agent’s staff id.' }),
-    perGestureLimit: t.string({ required: false, description: 'Highest value of one gesture granted at once, decimal string.' }),
+    perGestureLimitMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Highest value of one gesture granted at once, as `AgentAuthority.perGestureLimit` reads; null: the program default.',
+    }),
+    perGestureLimit: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('perGestureLimitMoney'),
+      description: 'Highest value of one gesture granted at once, decimal string. Give this or perGestureLimitMoney, not both.',
+    }),
     perGesturePointsLimit: t.field({
       type: 'Points',
       required: false,
       description: 'Most points one gesture may give to be granted at once (0 or more).',
     }),
-    monthlyBudget: t.string({ required: false, description: 'Most value granted per calendar month (UTC), decimal string.' }),
+    monthlyBudgetMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Most value granted per calendar month (UTC), as `AgentAuthority.monthlyBudget` reads; null: the program default.',
+    }),
+    monthlyBudget: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('monthlyBudgetMoney'),
+      description: 'Most value granted per calendar month (UTC), decimal string. Give this or monthlyBudgetMoney, not both.',
+    }),
   }),
 });
+
+const GESTURE_AMOUNT = { legacy: 'amount', money: 'amountMoney' };
+const AGENT_PER_GESTURE = { legacy: 'perGestureLimit', money: 'perGestureLimitMoney' };
+const AGENT_MONTHLY = { legacy: 'monthlyBudget', money: 'monthlyBudgetMoney' };
+
+/** An optional limit where null means "back to the program default", given through either field. */
+async function limitOf(
+  ctx: GraphQLContext,
+  fields: AmountFields,
+  legacy: string | null | undefined,
+  given: MoneyInputShape | null | undefined,
+): Promise<string | null | undefined> {
+  if ((legacy === null && given === undefined) || (legacy === undefined && given === null)) return null;
+  return amountOf(ctx.deps, fields, legacy, given, { required: false });
+}
 
 const gestureId = (value: string | number) => decodeId('GoodwillGesture', 'gestureId', String(value));
 
@@ -171,8 +220,17 @@ builder.mutationFields((t) => ({
       union: { name: 'IssueGoodwillResult' },
     },
     args: { input: t.arg({ type: IssueGoodwillInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      issueGoodwill(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
+    resolve: async (_root, { input }, ctx) => {
+      const { amountMoney, ...rest } = input;
+      const amount = await amountOf(ctx.deps, GESTURE_AMOUNT, input.amount, amountMoney, { required: false });
+      return namingSentFields(renamesFor(GESTURE_AMOUNT, amountMoney), () =>
+        issueGoodwill(
+          ctx.deps,
+          { ...rest, amount, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+          callerOf(ctx.principal),
+        ),
+      );
+    },
   }),
   approveGoodwill: t.field({
     type: ApproveGoodwillPayload,
@@ -206,8 +264,23 @@ builder.mutationFields((t) => ({
     authScopes: { caller: SERVICE_CALLERS.setAgentAuthority },
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'SetAgentAuthorityResult' } },
     args: { input: t.arg({ type: SetAgentAuthorityInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => ({
-      authority: await setAgentAuthority(ctx.deps, input, callerOf(ctx.principal)),
-    }),
+    resolve: async (_root, { input }, ctx) => {
+      const { perGestureLimitMoney, monthlyBudgetMoney, ...rest } = input;
+      const perGestureLimit = await limitOf(ctx, AGENT_PER_GESTURE, input.perGestureLimit, perGestureLimitMoney);
+      const monthlyBudget = await limitOf(ctx, AGENT_MONTHLY, input.monthlyBudget, monthlyBudgetMoney);
+      const renames = { ...renamesFor(AGENT_PER_GESTURE, perGestureLimitMoney), ...renamesFor(AGENT_MONTHLY, monthlyBudgetMoney) };
+      const authority = await namingSentFields(renames, () =>
+        setAgentAuthority(
+          ctx.deps,
+          {
+            ...rest,
+            ...(perGestureLimit === undefined ? {} : { perGestureLimit }),
+            ...(monthlyBudget === undefined ? {} : { monthlyBudget }),
+          },
+          callerOf(ctx.principal),
+        ),
+      );
+      return { authority };
+    },
   }),
 }));

@@ -6,8 +6,12 @@ import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import type { Member } from '../../generated/prisma/client.js';
 import { rememberSettings } from '../tiers/known-settings.js';
 import { builder } from '../builder.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
+
+const REFUND_AMOUNT = { legacy: 'amount', money: 'amountMoney' };
 
 interface PointsPayloadShape {
   memberId: string;
@@ -104,7 +108,16 @@ const RefundOrderInput = builder.inputType('RefundOrderInput', {
   fields: (t) => ({
     memberId: t.id({ required: true, description: 'Member id.' }),
     orderRef: t.string({ required: true, description: 'The order reference used when earning.' }),
-    amount: t.string({ required: false, description: 'Refunded money; the rest of the order when omitted.' }),
+    amountMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Refunded money (program currency); the rest of the order when omitted (and no amount given).',
+    }),
+    amount: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('amountMoney'),
+      description: 'Refunded money, decimal string; the rest of the order when omitted. Give this or amountMoney, not both.',
+    }),
     idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
 });
@@ -153,7 +166,16 @@ builder.mutationFields((t) => ({
     authScopes: { caller: SERVICE_CALLERS.refundOrder },
     errors: { types: [...POINT_ERRORS], directResult: true, union: { name: 'RefundOrderResult' } },
     args: { input: t.arg({ type: RefundOrderInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      refundOrder(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
+    resolve: async (_root, { input }, ctx) => {
+      const { amountMoney, ...rest } = input;
+      const amount = await amountOf(ctx.deps, REFUND_AMOUNT, input.amount, amountMoney, { required: false });
+      return namingSentFields(renamesFor(REFUND_AMOUNT, amountMoney), () =>
+        refundOrder(
+          ctx.deps,
+          { ...rest, amount, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+          callerOf(ctx.principal),
+        ),
+      );
+    },
   }),
 }));

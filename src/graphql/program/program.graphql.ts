@@ -1,15 +1,24 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
-import { changedSettings, getProgram, updateProgram, type ProgramPatch, type ProgramView } from '../../domain/program/program.service.js';
+import {
+  changedSettings,
+  getProgram,
+  loadProgram,
+  updateProgram,
+  type ProgramPatch,
+  type ProgramView,
+} from '../../domain/program/program.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
+import * as check from '../../domain/validation.js';
 import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { ServiceChannelEnum } from '../feedback/feedback.type.js';
-import { Money, money } from '../money.type.js';
+import { deprecatedFor, Money, money, MoneyInput, namingSentFields, type MoneyInputShape } from '../money.type.js';
 import { SeverityEnum } from '../service-failures/service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
@@ -339,19 +348,44 @@ const CompensationBaseValuesInput = builder.inputType('CompensationBaseValuesInp
   }),
 });
 
+const CompensationBaseMoneyInput = builder.inputType('CompensationBaseMoneyInput', {
+  description: 'Base compensation values by severity, each as `CompensationBaseValues` reads it (program currency).',
+  fields: (t) => ({
+    low: t.field({ type: MoneyInput, required: false, description: 'LOW severity, e.g. { amount: "5.00", currency: "EUR" }.' }),
+    medium: t.field({ type: MoneyInput, required: false, description: 'MEDIUM severity.' }),
+    high: t.field({ type: MoneyInput, required: false, description: 'HIGH severity.' }),
+    critical: t.field({ type: MoneyInput, required: false, description: 'CRITICAL severity.' }),
+  }),
+});
+
 const CompensationPolicyInput = builder.inputType('CompensationPolicyInput', {
   description: 'Changes to the compensation policy; omitted fields keep their value.',
   fields: (t) => ({
+    baseBySeverityMoney: t.field({
+      type: CompensationBaseMoneyInput,
+      required: false,
+      description: 'Base voucher value by severity, as `CompensationPolicy.baseBySeverity` reads.',
+    }),
     baseBySeverity: t.field({
       type: CompensationBaseValuesInput,
       required: false,
-      description: 'Base voucher value by severity.',
+      deprecationReason: deprecatedFor('baseBySeverityMoney'),
+      description: 'Base voucher value by severity, decimal strings. Give this or baseBySeverityMoney, not both.',
     }),
     repeatWindowDays: t.int({ required: false, description: 'Window in which failures count as repeats, days.' }),
     secondFailureFactor: t.float({ required: false, description: 'Factor for the second failure, 1–10.' }),
     laterFailureFactor: t.float({ required: false, description: 'Factor for the third and later failures, 1–10.' }),
     capWindowDays: t.int({ required: false, description: 'Rolling window of the per-member cap, days.' }),
-    capAmount: t.string({ required: false, description: 'Per-member cap, decimal string.' }),
+    capAmountMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Per-member cap, as `CompensationPolicy.capAmount` reads.',
+    }),
+    capAmount: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('capAmountMoney'),
+      description: 'Per-member cap, decimal string. Give this or capAmountMoney, not both.',
+    }),
   }),
 });
 
@@ -373,13 +407,31 @@ const RenewalPolicyInput = builder.inputType('RenewalPolicyInput', {
 const GoodwillAuthorityInput = builder.inputType('GoodwillAuthorityInput', {
   description: 'Changes to the default goodwill authority; omitted fields keep their value.',
   fields: (t) => ({
-    perGestureLimit: t.string({ required: false, description: 'Most money value of one gesture, decimal string.' }),
+    perGestureLimitMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Most money value of one gesture, as `GoodwillAuthority.perGestureLimit` reads.',
+    }),
+    perGestureLimit: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('perGestureLimitMoney'),
+      description: 'Most money value of one gesture, decimal string. Give this or perGestureLimitMoney, not both.',
+    }),
     perGesturePointsLimit: t.field({
       type: 'Points',
       required: false,
       description: 'Most points in one gesture (whole, ≥ 0).',
     }),
-    monthlyBudget: t.string({ required: false, description: 'Monthly budget of an agent, decimal string.' }),
+    monthlyBudgetMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Monthly budget of an agent, as `GoodwillAuthority.monthlyBudget` reads.',
+    }),
+    monthlyBudget: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('monthlyBudgetMoney'),
+      description: 'Monthly budget of an agent, decimal string. Give this or monthlyBudgetMoney, not both.',
+    }),
   }),
 });
 
@@ -470,7 +522,17 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
       required: false,
       description: 'Points per 1.00 of order value, before the tier multiplier (0–1000).',
     }),
-    pointValue: t.string({ required: false, description: 'Money value of one point, decimal string.' }),
+    pointValueMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description:
+        'Money value of one point, as `Program.pointValue` reads (in the program currency, or in `currency` when it changes too).',
+    }),
+    pointValue: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('pointValueMoney'),
+      description: 'Money value of one point, decimal string. Give this or pointValueMoney, not both.',
+    }),
     returnWindowDays: t.int({ required: false, description: 'Days earned points stay pending (0–365).' }),
     pointExpiryMonths: t.int({ required: false, description: 'Months after which points expire (1–120).' }),
     passiveAfterMonths: t.int({ required: false, description: 'Months without activity before PASSIVE (1–120).' }),
@@ -507,6 +569,60 @@ function given<T extends Record<string, unknown>>(fields: T): { [K in keyof T]?:
   };
 }
 
+type MoneyGiven = MoneyInputShape | null | undefined;
+
+/**
+ * The input with every MoneyInput field (issue 16) turned into the decimal string of
+ * its deprecated twin, which programPatch reads: at most one of the two, in the
+ * currency the program has after this change. `renames` collects the settings paths
+ * whose errors must name the MoneyInput field the client sent.
+ */
+async function moneyResolved(ctx: GraphQLContext, input: Input, renames: Record<string, string>): Promise<Input> {
+  let currency: string | undefined = input.currency ?? undefined;
+  const amount = async (path: string, legacyPath: string, legacy: string | null | undefined, given: MoneyGiven) => {
+    if (given == null) return legacy;
+    if (legacy != null) throw new ValidationError(path, `give ${path} or the deprecated ${legacyPath}, not both`);
+    check.money(`${path}.amount`, given.amount, { positive: false });
+    currency ??= (await loadProgram(ctx.deps.prisma)).settings.currency;
+    if (given.currency !== currency) throw new ValidationError(`${path}.currency`, `must be the program currency, ${currency}`);
+    renames[legacyPath] = `${path}.amount`;
+    return given.amount;
+  };
+  const resolved: Input = { ...input, pointValue: await amount('pointValueMoney', 'pointValue', input.pointValue, input.pointValueMoney) };
+  if (input.goodwill != null) {
+    const g = input.goodwill;
+    resolved.goodwill = {
+      ...g,
+      perGestureLimit: await amount('goodwill.perGestureLimitMoney', 'goodwill.perGestureLimit', g.perGestureLimit, g.perGestureLimitMoney),
+      monthlyBudget: await amount('goodwill.monthlyBudgetMoney', 'goodwill.monthlyBudget', g.monthlyBudget, g.monthlyBudgetMoney),
+    };
+  }
+  if (input.compensation != null) {
+    const c = input.compensation;
+    let baseBySeverity = c.baseBySeverity;
+    if (c.baseBySeverityMoney != null) {
+      if (c.baseBySeverity != null) {
+        throw new ValidationError('compensation.baseBySeverityMoney', 'give it or the deprecated compensation.baseBySeverity, not both');
+      }
+      const m = c.baseBySeverityMoney;
+      const at = (key: string, severity: string, value: MoneyGiven) =>
+        amount(`compensation.baseBySeverityMoney.${key}`, `compensation.baseBySeverity.${severity}`, undefined, value);
+      baseBySeverity = {
+        low: await at('low', 'LOW', m.low),
+        medium: await at('medium', 'MEDIUM', m.medium),
+        high: await at('high', 'HIGH', m.high),
+        critical: await at('critical', 'CRITICAL', m.critical),
+      };
+    }
+    resolved.compensation = {
+      ...c,
+      baseBySeverity,
+      capAmount: await amount('compensation.capAmountMoney', 'compensation.capAmount', c.capAmount, c.capAmountMoney),
+    };
+  }
+  return resolved;
+}
+
 /** The GraphQL input as a domain patch. */
 function programPatch(input: Input): ProgramPatch {
   const patch: ProgramPatch = given({
@@ -535,14 +651,17 @@ function programPatch(input: Input): ProgramPatch {
     }));
   }
   if (input.compensation != null) {
-    const { baseBySeverity: base, ...rest } = input.compensation;
+    const { baseBySeverity: base, baseBySeverityMoney: _money, capAmountMoney: _cap, ...rest } = input.compensation;
     patch.compensation = given(rest);
     if (base != null) {
       patch.compensation.baseBySeverity = given({ LOW: base.low, MEDIUM: base.medium, HIGH: base.high, CRITICAL: base.critical });
     }
   }
   if (input.renewal != null) patch.renewal = given(input.renewal);
-  if (input.goodwill != null) patch.goodwill = given(input.goodwill);
+  if (input.goodwill != null) {
+    const { perGestureLimitMoney: _limit, monthlyBudgetMoney: _budget, ...goodwill } = input.goodwill;
+    patch.goodwill = given(goodwill);
+  }
   if (input.saveDesk != null) patch.saveDesk = given(input.saveDesk);
   if (input.sla != null) {
     const { targets, ...rest } = input.sla;
@@ -585,10 +704,10 @@ builder.mutationField('updateProgram', (t) =>
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'UpdateProgramResult' } },
     args: { input: t.arg({ type: UpdateProgramInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const program = await updateProgram(
-        ctx.deps,
-        { patch: programPatch(input), expectedVersion: input.expectedVersion },
-        callerOf(ctx.principal),
+      const renames: Record<string, string> = {};
+      const resolved = await moneyResolved(ctx, input, renames);
+      const program = await namingSentFields(renames, () =>
+        updateProgram(ctx.deps, { patch: programPatch(resolved), expectedVersion: input.expectedVersion }, callerOf(ctx.principal)),
       );
       return { program };
     },

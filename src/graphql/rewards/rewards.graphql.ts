@@ -10,6 +10,7 @@ import {
   type RewardRedemptionResult,
 } from '../../domain/rewards/rewards.service.js';
 import { builder } from '../builder.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
@@ -82,13 +83,25 @@ const RedeemRewardPayload = builder.objectRef<RewardRedemptionResult>('RedeemRew
   }),
 });
 
+const VOUCHER_VALUE = { legacy: 'voucherValue', money: 'voucherValueMoney' };
+
 const CreateRewardInput = builder.inputType('CreateRewardInput', {
   description: 'A new reward in the catalogue.',
   fields: (t) => ({
     name: t.string({ required: true, description: 'Name shown to members.' }),
     description: t.string({ required: false, description: 'Longer text shown to members.' }),
     pointsCost: t.field({ type: 'Points', required: true, description: 'Points it costs (positive).' }),
-    voucherValue: t.string({ required: true, description: 'Value of the voucher it issues, decimal string, e.g. "5.00".' }),
+    voucherValueMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description:
+        'Value of the voucher it issues, as `Reward.voucherValue` reads (program currency). Required unless the deprecated voucherValue is given.',
+    }),
+    voucherValue: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('voucherValueMoney'),
+      description: 'Value of the voucher it issues, decimal string, e.g. "5.00". Give this or voucherValueMoney, not both.',
+    }),
     currency: t.string({ required: false, description: 'ISO 4217; must be the program currency when given.' }),
     stock: t.int({ required: false, description: 'Units available; unlimited when omitted.' }),
   }),
@@ -101,7 +114,16 @@ const UpdateRewardInput = builder.inputType('UpdateRewardInput', {
     name: t.string({ required: false, description: 'New name.' }),
     description: t.string({ required: false, description: 'New description.' }),
     pointsCost: t.field({ type: 'Points', required: false, description: 'New price in points.' }),
-    voucherValue: t.string({ required: false, description: 'New voucher value, decimal string.' }),
+    voucherValueMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'New voucher value, as `Reward.voucherValue` reads (program currency).',
+    }),
+    voucherValue: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('voucherValueMoney'),
+      description: 'New voucher value, decimal string. Give this or voucherValueMoney, not both.',
+    }),
     stock: t.int({ required: false, description: 'Units left from now on.' }),
     unlimitedStock: t.boolean({ required: false, description: 'True removes the stock limit.' }),
   }),
@@ -132,7 +154,11 @@ builder.mutationFields((t) => ({
     errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateRewardResult' } },
     args: { input: t.arg({ type: CreateRewardInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const reward = await createReward(ctx.deps, input, callerOf(ctx.principal));
+      const { voucherValueMoney, ...rest } = input;
+      const voucherValue = await amountOf(ctx.deps, VOUCHER_VALUE, input.voucherValue, voucherValueMoney, { required: true });
+      const reward = await namingSentFields(renamesFor(VOUCHER_VALUE, voucherValueMoney), () =>
+        createReward(ctx.deps, { ...rest, voucherValue: voucherValue! }, callerOf(ctx.principal)),
+      );
       return { rewardId: reward.id };
     },
   }),
@@ -144,7 +170,11 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: UpdateRewardInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const id = decodeId('Reward', 'id', String(input.id));
-      const reward = await updateReward(ctx.deps, { ...input, id }, callerOf(ctx.principal));
+      const { voucherValueMoney, ...rest } = input;
+      const voucherValue = await amountOf(ctx.deps, VOUCHER_VALUE, input.voucherValue, voucherValueMoney, { required: false });
+      const reward = await namingSentFields(renamesFor(VOUCHER_VALUE, voucherValueMoney), () =>
+        updateReward(ctx.deps, { ...rest, id, voucherValue }, callerOf(ctx.principal)),
+      );
       return { rewardId: reward.id };
     },
   }),

@@ -10,10 +10,14 @@ import {
   type UnresolvedEntry,
 } from '../../domain/service-failures/incidents.service.js';
 import { builder } from '../builder.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { INCIDENT_READERS, ServiceFailureDecisionEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { ServiceIncidentRef } from './service-incident.type.js';
+
+const INCIDENT_BUDGET = { legacy: 'budget', money: 'budgetMoney' };
 
 const IDEMPOTENCY_KEY = {
   required: true,
@@ -54,8 +58,15 @@ const ReportServiceIncidentInput = builder.inputType('ReportServiceIncidentInput
     severity: t.field({ type: SeverityEnum, required: false, description: 'How bad it was (first page).' }),
     occurredAt: t.field({ type: 'DateTime', required: false, description: 'When it happened; now when omitted (first page).' }),
     description: t.string({ required: false, description: 'What happened, in words (first page).' }),
+    budgetMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description:
+        'What its compensations may cost in all, in the program currency (first page), as `ServiceIncident.budget` reads. The compensation that would exceed it, and all after it, wait for one decideServiceIncident.',
+    }),
     budget: t.string({
       required: false,
+      deprecationReason: deprecatedFor('budgetMoney'),
       description:
         'What its compensations may cost in all, a decimal in the program currency (first page). The compensation that would exceed it, and all after it, wait for one decideServiceIncident.',
     }),
@@ -145,19 +156,25 @@ builder.mutationFields((t) => ({
     authScopes: { caller: SERVICE_CALLERS.reportServiceIncident },
     errors: { types: [...INCIDENT_ERRORS], directResult: true, union: { name: 'ReportServiceIncidentResult' } },
     args: { input: t.arg({ type: ReportServiceIncidentInput, required: true, description: 'The page.' }) },
-    resolve: (_root, { input }, ctx) =>
-      reportServiceIncident(
-        ctx.deps,
-        {
-          ...input,
-          incidentId: input.incidentId == null ? null : decodeId('ServiceIncident', 'incidentId', String(input.incidentId)),
-          affected: input.affected.map((entry, index) => ({
-            ...entry,
-            memberId: entry.memberId == null ? null : decodeId('Member', `affected[${index}].memberId`, String(entry.memberId)),
-          })),
-        },
-        callerOf(ctx.principal),
-      ),
+    resolve: async (_root, { input }, ctx) => {
+      const { budgetMoney, ...rest } = input;
+      const budget = await amountOf(ctx.deps, INCIDENT_BUDGET, input.budget, budgetMoney, { required: false });
+      return namingSentFields(renamesFor(INCIDENT_BUDGET, budgetMoney), () =>
+        reportServiceIncident(
+          ctx.deps,
+          {
+            ...rest,
+            budget,
+            incidentId: input.incidentId == null ? null : decodeId('ServiceIncident', 'incidentId', String(input.incidentId)),
+            affected: input.affected.map((entry, index) => ({
+              ...entry,
+              memberId: entry.memberId == null ? null : decodeId('Member', `affected[${index}].memberId`, String(entry.memberId)),
+            })),
+          },
+          callerOf(ctx.principal),
+        ),
+      );
+    },
   }),
   decideServiceIncident: t.field({
     type: DecideServiceIncidentPayload,

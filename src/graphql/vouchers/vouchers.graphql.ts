@@ -10,10 +10,14 @@ import {
   type VoucherValidation,
 } from '../../domain/vouchers/vouchers.service.js';
 import { builder } from '../builder.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+
 import { COMMON_ERRORS, VoucherProblemEnum } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { Money } from '../money.type.js';
 import { VoucherRef } from './voucher.type.js';
+
+const ORDER_TOTAL = { legacy: 'orderTotal', money: 'orderTotalMoney' };
 
 /** Who may look vouchers up by code: staff, storefront keys, and members (their own only). */
 const VOUCHER_READERS = {
@@ -63,19 +67,33 @@ builder.queryFields((t) => ({
     authScopes: { caller: SERVICE_CALLERS.validateVoucher },
     args: {
       code: t.arg.string({ required: true, description: 'The voucher code.' }),
-      orderTotal: t.arg.string({ required: true, description: 'Order value, decimal string, e.g. "49.90".' }),
+      orderTotalMoney: t.arg({
+        type: MoneyInput,
+        required: false,
+        description:
+          'Order value, e.g. { amount: "49.90", currency: "EUR" } (program currency). Required unless the deprecated orderTotal is given.',
+      }),
+      orderTotal: t.arg.string({
+        required: false,
+        deprecationReason: deprecatedFor('orderTotalMoney'),
+        description: 'Order value, decimal string, e.g. "49.90". Give this or orderTotalMoney, not both.',
+      }),
       memberId: t.arg.id({ required: false, description: 'The member placing the order; another member’s voucher is WRONG_MEMBER.' }),
     },
-    resolve: (_root, args, ctx) =>
-      validateVoucher(
-        ctx.deps,
-        {
-          code: args.code,
-          orderTotal: args.orderTotal,
-          memberId: args.memberId == null ? null : decodeId('Member', 'memberId', String(args.memberId)),
-        },
-        callerOf(ctx.principal),
-      ),
+    resolve: async (_root, args, ctx) => {
+      const orderTotal = await amountOf(ctx.deps, ORDER_TOTAL, args.orderTotal, args.orderTotalMoney, { required: true });
+      return namingSentFields(renamesFor(ORDER_TOTAL, args.orderTotalMoney), () =>
+        validateVoucher(
+          ctx.deps,
+          {
+            code: args.code,
+            orderTotal: orderTotal!,
+            memberId: args.memberId == null ? null : decodeId('Member', 'memberId', String(args.memberId)),
+          },
+          callerOf(ctx.principal),
+        ),
+      );
+    },
   }),
 }));
 
@@ -119,7 +137,16 @@ const RedeemVoucherInput = builder.inputType('RedeemVoucherInput', {
   fields: (t) => ({
     code: t.string({ required: true, description: 'The voucher code (case and dashes do not matter).' }),
     orderRef: t.string({ required: true, description: 'The storefront order reference.' }),
-    orderTotal: t.string({ required: true, description: 'Order value before the discount, decimal string.' }),
+    orderTotalMoney: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'Order value before the discount (program currency). Required unless the deprecated orderTotal is given.',
+    }),
+    orderTotal: t.string({
+      required: false,
+      deprecationReason: deprecatedFor('orderTotalMoney'),
+      description: 'Order value before the discount, decimal string. Give this or orderTotalMoney, not both.',
+    }),
     memberId: t.id({ required: false, description: 'The member placing the order; another member’s voucher is refused.' }),
     idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
@@ -147,15 +174,21 @@ builder.mutationFields((t) => ({
       union: { name: 'RedeemVoucherResult' },
     },
     args: { input: t.arg({ type: RedeemVoucherInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      redeemVoucher(
-        ctx.deps,
-        {
-          ...input,
-          memberId: input.memberId == null ? null : decodeId('Member', 'memberId', String(input.memberId)),
-        },
-        callerOf(ctx.principal),
-      ),
+    resolve: async (_root, { input }, ctx) => {
+      const { orderTotalMoney, ...rest } = input;
+      const orderTotal = await amountOf(ctx.deps, ORDER_TOTAL, input.orderTotal, orderTotalMoney, { required: true });
+      return namingSentFields(renamesFor(ORDER_TOTAL, orderTotalMoney), () =>
+        redeemVoucher(
+          ctx.deps,
+          {
+            ...rest,
+            orderTotal: orderTotal!,
+            memberId: input.memberId == null ? null : decodeId('Member', 'memberId', String(input.memberId)),
+          },
+          callerOf(ctx.principal),
+        ),
+      );
+    },
   }),
   voidVoucher: t.field({
     type: VoidVoucherPayload,
