@@ -61,6 +61,29 @@ async function main(): Promise<void> {
         `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename ... on EarnPointsPayload { points member { id balance { available pending } } } } }`,
         { input: { memberId: memberId(1 + (n % 50)), orderRef: `qc-${++n}`, orderTotal: '25.00', idempotencyKey: `qc-${n}` } },
       ],
+      ...('OrderInput' in schema.getTypeMap()
+        ? {
+            'earnPoints (order, 5 lines)': (): [string, Record<string, unknown>] => [
+              `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename ... on EarnPointsPayload { points member { id balance { available pending } } } } }`,
+              {
+                input: {
+                  memberId: memberId(1 + (n % 50)),
+                  order: {
+                    reference: `qo-${++n}`,
+                    total: { amount: '25.00', currency: 'EUR' },
+                    channel: 'web',
+                    lines: Array.from({ length: 5 }, (_, i) => ({ sku: `SKU-${i}`, category: 'c', quantity: 1 + i, unitPrice: '1.50' })),
+                  },
+                  idempotencyKey: `qo-${n}`,
+                },
+              },
+            ],
+            'redeemPoints (orderReference)': (): [string, Record<string, unknown>] => [
+              `mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) { __typename ... on RedeemPointsPayload { points member { id balance { available } } } } }`,
+              { input: { memberId: memberId(1 + (n % 50)), points: 1, orderReference: `qro-${++n}`, idempotencyKey: `qro-${n}` } },
+            ],
+          }
+        : {}),
       redeemPoints: () => [
         `mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) { __typename ... on RedeemPointsPayload { points member { id balance { available } } } } }`,
         { input: { memberId: memberId(1 + (n % 50)), points: 1, idempotencyKey: `qr-${++n}` } },

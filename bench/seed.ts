@@ -131,8 +131,9 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
          WHERE p % 5 <> 0`,
       );
       await client.query(
-        `INSERT INTO point_orders (id, member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
-         SELECT ${id('0003')}, c.member_id, 'order-' || c.i || '-' || p, c.a, 'EUR', c.a, ${id('0002')}, ${at}
+        `INSERT INTO point_orders
+           (id, member_id, order_ref, order_total, currency, points_earned, lot_id, placed_at, earned_at, created_at)
+         SELECT ${id('0003')}, c.member_id, 'order-' || c.i || '-' || p, c.a, 'EUR', c.a, ${id('0002')}, ${at}, ${at}, ${at}
          FROM generate_series(1, ${k}) AS p CROSS JOIN seed_chunk c
          WHERE p % 5 <> 0`,
       );

@@ -35,6 +35,9 @@ export const LedgerEntryKindEnum = builder.enumType(LedgerEntryKind, {
       description:
         'Points a custom event earned by an earning rule (signup, birthday, review; positive, available at once; causeRef: the event type). Not qualifying for tiers.',
     },
+    RESTORE: {
+      description: 'Points redeemed on an order given back because the order was cancelled or returned, in whole or in part (positive).',
+    },
   },
 });
 export const CauseTypeEnum = builder.enumType(CauseType, {

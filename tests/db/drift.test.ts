@@ -160,7 +160,7 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'an onUpdate action',
-    edit: (s) => s.replace(/(lot +PointLot\? @relation\([^)]*)\)/, '$1, onUpdate: NoAction)'),
+    edit: (s) => s.replace(/(lot +PointLot\? +@relation\([^)]*)\)/, '$1, onUpdate: NoAction)'),
     expected: 'foreign key point_orders.point_orders_lot_id_fkey: ON UPDATE Cascade, the schema wants NoAction',
   },
   {

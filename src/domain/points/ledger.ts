@@ -6,6 +6,7 @@ import { MAX_POINTS } from '../validation.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addMonths } from '../time.js';
+import type { OrderLine } from '../orders/order-lines.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
@@ -205,6 +206,12 @@ export interface OrderEarning {
   /** Decimal string with two places. */
   orderTotal: string;
   currency: string;
+  /** The order's channel key, when the storefront gave one. */
+  channel?: string | null;
+  /** When the order was placed; an order new to this earn: `now` when not given. */
+  placedAt?: Date | null;
+  /** Its line items (none: the total-only form). */
+  lines?: readonly OrderLine[];
   points: number;
   actor: Actor;
   idempotencyKey: string;
@@ -216,13 +223,53 @@ export interface OrderEarning {
 }
 
 /**
+ * The CTE (`recorded`) writing the order of an earning: a new order, or the
+ * order a redemption created first for the same (member, reference), which the
+ * earning completes. An order that earned already, or was cancelled, is left
+ * alone and `recorded` is empty. `lot` is the statement's lot CTE, or none.
+ */
+function orderEarningCte(memberId: string, earning: OrderEarning, points: number, lot: boolean): Prisma.Sql {
+  const { now } = earning;
+  const placedAt = earning.placedAt ?? null;
+  return Prisma.sql`recorded AS (
+      INSERT INTO point_orders
+        (member_id, order_ref, order_total, currency, channel, placed_at, earned_at, points_earned, lot_id, created_at)
+      SELECT ${memberId}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, ${earning.channel ?? null},
+             COALESCE(${placedAt}::timestamptz, ${now}::timestamptz), ${now}::timestamptz, ${points}::int,
+             ${lot ? Prisma.sql`lot.id` : Prisma.sql`NULL::uuid`}, ${now}::timestamptz
+      ${lot ? Prisma.sql`FROM lot` : Prisma.empty}
+      ON CONFLICT (member_id, order_ref) DO UPDATE SET
+        order_total = EXCLUDED.order_total, channel = EXCLUDED.channel,
+        placed_at = COALESCE(${placedAt}::timestamptz, point_orders.placed_at), earned_at = EXCLUDED.earned_at,
+        points_earned = EXCLUDED.points_earned, lot_id = EXCLUDED.lot_id
+      WHERE point_orders.earned_at IS NULL AND point_orders.cancelled_at IS NULL
+      RETURNING id)${linesCte(earning.lines ?? [])}`;
+}
+
+/** The CTE (`lines`) writing an order's line items with the statement's `recorded` order; nothing without lines. */
+function linesCte(lines: readonly OrderLine[]): Prisma.Sql {
+  if (lines.length === 0) return Prisma.empty;
+  return Prisma.sql`,
+    lines AS (
+      INSERT INTO order_lines (order_id, position, sku, category, quantity, unit_price, share)
+      SELECT recorded.id, l.position, l.sku, l.category, l.quantity, l.unit_price, l.share
+      FROM recorded, unnest(${lines.map((l) => l.position)}::int[], ${lines.map((l) => l.sku)}::text[],
+                            ${lines.map((l) => l.category)}::text[], ${lines.map((l) => l.quantity)}::int[],
+                            ${lines.map((l) => l.unitPrice.toFixed(2))}::numeric[], ${lines.map((l) => l.share.toFixed(2))}::numeric[])
+           AS l(position, sku, category, quantity, unit_price, share)
+      RETURNING id)`;
+}
+
+/**
  * What an order earns, in one statement: the EARN entry, its lot, the order
- * (refunds reverse from it) and the member's cached balances — `postEntry`'s
- * entry and balances, `lotCte` and the order row together. The order is unique
- * per member (ON CONFLICT DO NOTHING): `recorded` is false when it had already
- * earned, and the caller must then throw, so that the transaction rolls all of
- * it back. `points` = 0 writes the order alone (no entry, no lot). Either way
- * the statement returns the member's row as it leaves it (`member`).
+ * (refunds reverse from it) with its line items, and the member's cached
+ * balances — `postEntry`'s entry and balances, `lotCte` and the order row
+ * together. One earning per order (unique member + reference, and the order's
+ * `earned_at`): `recorded` is false when it had already earned or was
+ * cancelled, and the caller must then throw, so that the transaction rolls all
+ * of it back. An order created first by a redemption is completed, not
+ * duplicated. `points` = 0 writes the order alone (no entry, no lot). Either
+ * way the statement returns the member's row as it leaves it (`member`).
  */
 export async function postOrderEarning(
   tx: RawSql,
@@ -233,12 +280,7 @@ export async function postOrderEarning(
   const { points, now } = earning;
   if (points === 0) {
     const [row] = await tx.$queryRaw<(Member & { recorded: boolean })[]>`
-      WITH recorded AS (
-        INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
-        VALUES (${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, 0, NULL,
-                ${now}::timestamptz)
-        ON CONFLICT (member_id, order_ref) DO NOTHING
-        RETURNING id)${withAlso(also)}
+      WITH ${orderEarningCte(member.id, earning, 0, false)}${withAlso(also)}
       SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, ${MEMBER_COLUMNS} FROM members WHERE id = ${member.id}::uuid`;
     if (!row) throw new Error(`member ${member.id} vanished while locked`);
     const { recorded, ...posted } = row;
@@ -266,13 +308,7 @@ export async function postOrderEarning(
   const [row] = await tx.$queryRaw<(Member & { entry_id: string; lot_id: string; recorded: boolean })[]>`
     WITH ${entryCte(member.id, entry, member.available + member.pending + points)},
     ${lotCte(member.id, { points, availableAt: earning.availableAt, expiresAt: earning.expiresAt, now })},
-    recorded AS (
-      INSERT INTO point_orders (member_id, order_ref, order_total, currency, points_earned, lot_id, created_at)
-      SELECT ${member.id}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, ${points}::int,
-             lot.id, ${now}::timestamptz
-      FROM lot
-      ON CONFLICT (member_id, order_ref) DO NOTHING
-      RETURNING id),
+    ${orderEarningCte(member.id, earning, points, true)},
     ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
     SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
     FROM entry, lot, balance`;
@@ -285,6 +321,8 @@ export async function postOrderEarning(
 export interface Consumption {
   fromAvailable: number;
   fromPending: number;
+  /** The soonest expiry among the lots taken from; null when none was. */
+  firstExpiresAt: Date | null;
 }
 
 /**
@@ -316,20 +354,22 @@ export async function takeLots(
   now: Date,
   firstLotId?: string | null,
 ): Promise<{ consumption: Consumption; update: Prisma.Sql | null }> {
-  const lots = await tx.$queryRaw<{ id: string; remaining: number; released: boolean }[]>`
-    SELECT id::text, remaining, released_at IS NOT NULL AS released
+  const lots = await tx.$queryRaw<{ id: string; remaining: number; released: boolean; expires_at: Date }[]>`
+    SELECT id::text, remaining, released_at IS NOT NULL AS released, expires_at
     FROM point_lots
     WHERE member_id = ${memberId}::uuid AND remaining > 0 AND expired_at IS NULL
       AND (id = ${firstLotId ?? null}::uuid OR (released_at IS NOT NULL AND expires_at > ${now}::timestamptz))
     ORDER BY (id = ${firstLotId ?? null}::uuid) IS TRUE DESC, expires_at, created_at, id
     FOR UPDATE`;
   const taken: { id: string; take: number }[] = [];
-  const consumption: Consumption = { fromAvailable: 0, fromPending: 0 };
+  const consumption: Consumption = { fromAvailable: 0, fromPending: 0, firstExpiresAt: null };
   let left = points;
   for (const lot of lots) {
     if (left === 0) break;
     const take = Math.min(left, lot.remaining);
     taken.push({ id: lot.id, take });
+    const expiresAt = new Date(lot.expires_at);
+    if (consumption.firstExpiresAt === null || expiresAt < consumption.firstExpiresAt) consumption.firstExpiresAt = expiresAt;
     if (lot.released) consumption.fromAvailable += take;
     else consumption.fromPending += take;
     left -= take;

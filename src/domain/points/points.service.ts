@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
-import type { ServiceDeps } from '../deps.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey } from '../idempotency.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -22,6 +23,8 @@ import {
   type PostedEntry,
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
+import { checkOrder, orderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
+import { openOrder } from '../orders/order-record.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade, tierRule } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -41,8 +44,13 @@ export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['ti
 
 export interface EarnPointsInput {
   memberId: string;
-  orderRef: string;
-  orderTotal: string;
+  /** The order, with its line items: the form to use. */
+  order?: OrderInput | null;
+  /** The total-only form (deprecated): the order's reference … */
+  orderRef?: string | null;
+  /** … and its total, decimal string … */
+  orderTotal?: string | null;
+  /** … and, optionally, its currency. */
   currency?: string | null;
   /** An explicit amount instead of the earn rule: admins only. */
   points?: number | null;
@@ -50,39 +58,79 @@ export interface EarnPointsInput {
 }
 
 /**
+ * The order an earn names, checked (nothing read or written), and the request
+ * body its idempotency key is held to. The total-only form keeps the body it
+ * always had, so that keys stored before orders existed still replay.
+ */
+function earnedOrder(input: EarnPointsInput, now: Date): { order: CheckedOrder; body: object } {
+  if (input.order != null) {
+    if (input.orderRef != null || input.orderTotal != null || input.currency != null) {
+      throw new ValidationError('order', 'give either order or the deprecated orderRef, orderTotal and currency, not both');
+    }
+    const order = checkOrder('order', input.order, { currency: null, now });
+    const body = {
+      order: {
+        reference: order.reference,
+        total: order.total.toFixed(2),
+        currency: order.currency,
+        channel: order.channel,
+        placedAt: order.placedAt?.toISOString() ?? null,
+        lines: order.lines.map((l) => [l.sku, l.category, l.quantity, l.unitPrice.toFixed(2)]),
+      },
+    };
+    return { order, body };
+  }
+  if (input.orderRef == null) throw new ValidationError('order', 'is required');
+  if (input.orderTotal == null) throw new ValidationError('orderTotal', 'is required with orderRef');
+  const reference = check.text('orderRef', input.orderRef);
+  const total = check.money('orderTotal', input.orderTotal, { positive: false });
+  const currency = input.currency == null ? null : check.currency('currency', input.currency);
+  const order = { reference, total, currency: currency ?? '', channel: null, placedAt: null, lines: [] };
+  return { order, body: { orderRef: reference, orderTotal: total.toFixed(2), currency } };
+}
+
+/**
  * Earns points for an order. The points are pending for the return window, then
  * available; they expire after the program's expiry period. One earn per order
- * (unique member + order ref); one effect per idempotency key. Points that lift
- * the member over a tier threshold upgrade them in the same transaction.
+ * (unique member + order reference, and the order's `earned_at`): an order a
+ * redemption created first is completed by its earn. One effect per idempotency
+ * key. Points that lift the member over a tier threshold upgrade them in the
+ * same transaction. Without earning rules the points are
+ * floor(total × earn rate × tier multiplier); the lines' shares of the total
+ * (`prorateTotal`) are the base per line.
  */
 export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, caller: Caller) {
   assertMayCall(caller, 'earnPoints');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = check.text('orderRef', input.orderRef);
-  const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
-  const currency = input.currency == null ? null : check.currency('currency', input.currency);
+  const { order, body } = earnedOrder(input, nowOf(deps));
   const explicit = input.points == null ? null : check.positivePoints('points', input.points);
   const key = checkIdempotencyKey(input.idempotencyKey);
   if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
+  const orderRef = order.reference;
+  const orderTotal = order.total;
+  // The fields errors name: the order's parts, or the deprecated form's.
+  const fields =
+    input.order != null
+      ? { reference: 'order.reference', total: 'order.total.amount', currency: 'order.total.currency' }
+      : { reference: 'orderRef', total: 'orderTotal', currency: 'currency' };
 
-  const request = { orderRef, orderTotal: orderTotal.toFixed(2), currency, points: explicit };
   const operation = {
     memberId,
-    request: { scope: `earnPoints:${memberId}`, key, body: request },
+    request: { scope: `earnPoints:${memberId}`, key, body: { ...body, points: explicit } },
     change: { kind: 'EARNED' as const, reference: orderRef },
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
     assertEligible(member, 'EARN');
-    if (currency !== null && currency !== settings.currency) {
-      throw new ValidationError('currency', `the program runs in ${settings.currency}`);
+    if (order.currency !== '' && order.currency !== settings.currency) {
+      throw new ValidationError(fields.currency, `the program runs in ${settings.currency}`);
     }
     const points = explicit ?? pointsForOrder(settings, member.tier, orderTotal);
     if (points > check.MAX_POINTS) {
       // A repeated order is the first thing wrong with it, as for any other order.
       const [existing] = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id::text FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef}`;
-      if (existing) throw new ValidationError('orderRef', 'this order has already earned points');
-      throw new ValidationError('orderTotal', 'order earns more points than allowed');
+        SELECT id::text FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef} AND earned_at IS NOT NULL`;
+      if (existing) throw new ValidationError(fields.reference, 'this order has already earned points');
+      throw new ValidationError(fields.total, 'order earns more points than allowed');
     }
     const entryId = randomUUID();
     const result = { memberId, entryId: points > 0 ? entryId : null, points } satisfies PointsResult;
@@ -107,23 +155,34 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         orderRef,
         orderTotal: orderTotal.toFixed(2),
         currency: settings.currency,
+        channel: order.channel,
+        placedAt: order.placedAt,
+        lines: order.lines,
         points,
         actor: caller.actor,
         idempotencyKey: `earnPoints:${key}`,
         availableAt,
         expiresAt,
-        amountField: explicit === null ? 'orderTotal' : 'points',
+        amountField: explicit === null ? fields.total : 'points',
         now,
       },
       [answer.inStatement(result), ...earned],
     );
     // Unique (member, order): the rollback takes the entry and lot back with it.
-    if (!posted.recorded) throw new ValidationError('orderRef', 'this order has already earned points');
+    if (!posted.recorded) throw await notEarnable(tx, memberId, orderRef, fields.reference);
     // After the entry, so it counts; `points` above used the tier before it.
     const upgraded = points > 0 && (await applyTierUpgrade(tx, member, settings, now)) !== null;
     // An upgrade writes the member row after the entry's statement: the rare case that reads it again.
     return { result, member: upgraded ? await readMember(tx, memberId) : posted.member };
   });
+}
+
+/** Why an order could not earn: it had earned already, or it was cancelled. */
+async function notEarnable(tx: RawSql, memberId: string, orderRef: string, field: string): Promise<ValidationError> {
+  const [order] = await tx.$queryRaw<{ cancelled: boolean }[]>`
+    SELECT cancelled_at IS NOT NULL AS cancelled FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef}`;
+  if (order?.cancelled) return new ValidationError(field, 'this order is cancelled');
+  return new ValidationError(field, 'this order has already earned points');
 }
 
 /** The `points.earned` event of an order's earning (docs/webhooks.md). */
@@ -153,7 +212,9 @@ function pointsEarnedEvent(
 export interface RedeemPointsInput {
   memberId: string;
   points: number;
-  /** What the points pay for (an order or basket id), kept on the entry. */
+  /** The order the points pay for: the redemption is linked to it (and given back when it is cancelled or returned). */
+  orderReference?: string | null;
+  /** What the points pay for (an order or basket id), kept on the entry as text only (deprecated). */
   reference?: string | null;
   idempotencyKey: string;
 }
@@ -161,20 +222,28 @@ export interface RedeemPointsInput {
 /**
  * Spends available points, oldest-expiring first. Never takes a balance below
  * zero: checked under the member lock, and refused by a CHECK constraint besides.
+ * With an `orderReference` the redemption belongs to that order — created here
+ * when it is the first thing to name it — so a cancel or return gives the points back.
  */
 export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, caller: Caller) {
   assertMayCall(caller, 'redeemPoints');
   const memberId = check.uuid('memberId', input.memberId);
   const points = check.positivePoints('points', input.points);
-  const reference = input.reference == null ? null : check.text('reference', input.reference);
+  const orderRef = input.orderReference == null ? null : orderReference('orderReference', input.orderReference);
+  if (orderRef !== null && input.reference != null) {
+    throw new ValidationError('reference', 'give orderReference alone: reference is its deprecated, unlinked form');
+  }
+  const reference = orderRef ?? (input.reference == null ? null : check.text('reference', input.reference));
   const key = checkIdempotencyKey(input.idempotencyKey);
+  const body = orderRef === null ? { points, reference } : { points, orderReference: orderRef };
   const operation = {
     memberId,
-    request: { scope: `redeemPoints:${memberId}`, key, body: { points, reference } },
+    request: { scope: `redeemPoints:${memberId}`, key, body },
     change: { kind: 'REDEEMED' as const, reference },
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, now, answer }) => {
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
     assertEligible(member, 'SPEND');
+    const orderId = orderRef === null ? null : await openOrder(tx, memberId, orderRef, settings.currency, now, 'orderReference');
     const entryId = randomUUID();
     const result = { memberId, entryId, points: -points } satisfies PointsResult;
     const posted = await spendPoints(
@@ -188,6 +257,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
         causeRef: reference ?? key,
         actor: caller.actor,
         idempotencyKey: `redeemPoints:${key}`,
+        orderId,
         now,
       },
       [answer.inStatement(result)],
@@ -199,7 +269,8 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
 /**
  * Debits `points` from available lots (FIFO) with one ledger entry, which it
  * returns; throws InsufficientPointsError. The lots' update goes into the
- * entry's statement, with whatever else the caller passes in `also`.
+ * entry's statement, with whatever else the caller passes in `also`, and with
+ * the entry's link to its order when it has one.
  */
 export async function spendPoints(
   tx: RawSql,
@@ -214,6 +285,8 @@ export async function spendPoints(
     actor: Actor;
     idempotencyKey: string;
     note?: string | null;
+    /** The order the points pay for (`openOrder`): the entry is linked to it, in the same statement. */
+    orderId?: string | null;
     now: Date;
   },
   also: SameStatementWrites = [],
@@ -224,7 +297,24 @@ export async function spendPoints(
     // The cached balance and the lots disagree: refuse rather than guess.
     throw new Error(`lots of member ${member.id} hold ${consumption.fromAvailable} of ${points} available points`);
   }
-  return postEntry(tx, member, { ...entry, amount: -points, availableDelta: -points, pendingDelta: 0 }, update ? [update, ...also] : also);
+  const { orderId = null, ...posting } = entry;
+  const linked = orderId === null ? [] : [orderRedemptionCte(orderId, points, consumption.firstExpiresAt ?? entry.now, entry.now)];
+  return postEntry(tx, member, { ...posting, amount: -points, availableDelta: -points, pendingDelta: 0 }, [
+    ...(update ? [update] : []),
+    ...linked,
+    ...also,
+  ]);
+}
+
+/** The CTEs linking the statement's REDEEM `entry` to its order, and counting the points redeemed on it. */
+function orderRedemptionCte(orderId: string, points: number, firstExpiresAt: Date, now: Date): Prisma.Sql {
+  return Prisma.sql`order_redemption AS (
+      INSERT INTO order_point_redemptions (order_id, entry_id, points, original_expires_at, created_at)
+      SELECT ${orderId}::uuid, entry.id, ${points}::int, ${firstExpiresAt}::timestamptz, ${now}::timestamptz FROM entry
+      RETURNING id),
+    order_redeemed AS (
+      UPDATE point_orders SET points_redeemed = points_redeemed + ${points}::int WHERE id = ${orderId}::uuid
+      RETURNING id)`;
 }
 
 /** Points granted available at once: by an admin, a goodwill gesture, a renewal bonus (and the next kind of grant). */

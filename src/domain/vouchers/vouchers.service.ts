@@ -13,6 +13,7 @@ import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import { orderReference } from '../orders/order-lines.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
 
 const MAX_CODE_ATTEMPTS = 5;
@@ -415,14 +416,17 @@ export type VoucherRedemptionOutcome = Replayable<VoucherRedemptionResult> & { v
 /**
  * Redeems a voucher against an order, once. The voucher row is locked, so
  * concurrent redemptions of one code queue and all but the first find it
- * REDEEMED; the unique voucher_redemptions.voucher_id is the last guard. The
+ * REDEEMED; the unique (voucher_id, rolled_back_at) NULLS NOT DISTINCT of
+ * voucher_redemptions is the last guard (one live redemption per voucher: a
+ * cancel may roll one back). The redemption belongs to the voucher member's
+ * order `orderRef`, created here when this is the first to name it. The
  * same idempotency key with the same request returns the first result (scoped
  * by code); an expired voucher is marked EXPIRED on the way.
  */
 export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput, caller: Caller): Promise<VoucherRedemptionOutcome> {
   assertMayCall(caller, 'redeemVoucher');
   const code = voucherCode('code', input.code);
-  const orderRef = check.text('orderRef', input.orderRef);
+  const orderRef = orderReference('orderRef', input.orderRef);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
   const key = checkIdempotencyKey(input.idempotencyKey);
@@ -460,21 +464,30 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         discount: discountFor(voucher, orderTotal).toFixed(2),
         currency: voucher.currency,
       } satisfies VoucherRedemptionResult;
+      // The order (the voucher's member's): created when this is the first to name it; a
+      // cancelled order takes no voucher, and then nothing below is written (`redeemed` is empty).
       const [redeemed] = await tx.$queryRaw<VoucherRow[]>`
-        WITH redemption AS (
+        WITH order_row AS (
+          INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
+          VALUES (${voucher.memberId}::uuid, ${orderRef}, ${voucher.currency}, ${now}::timestamptz, ${now}::timestamptz)
+          ON CONFLICT (member_id, order_ref) DO UPDATE SET order_ref = EXCLUDED.order_ref
+          RETURNING id, cancelled_at),
+        redemption AS (
           INSERT INTO voucher_redemptions
-            (id, voucher_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
-          VALUES (${result.redemptionId}::uuid, ${voucher.id}::uuid, ${orderRef}, ${orderTotal.toFixed(2)}::numeric,
-                  ${result.discount}::numeric, ${caller.actor.type}::"ActorType", ${caller.actor.id}, ${key},
-                  ${now}::timestamptz)
+            (id, voucher_id, order_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
+          SELECT ${result.redemptionId}::uuid, ${voucher.id}::uuid, order_row.id, ${orderRef}, ${orderTotal.toFixed(2)}::numeric,
+                 ${result.discount}::numeric, ${caller.actor.type}::"ActorType", ${caller.actor.id}, ${key}, ${now}::timestamptz
+          FROM order_row WHERE order_row.cancelled_at IS NULL
           RETURNING id),
         redeemed AS (
-          UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz WHERE id = ${voucher.id}::uuid
+          UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz
+          WHERE id = ${voucher.id}::uuid AND EXISTS (SELECT 1 FROM redemption)
           RETURNING ${VOUCHER_COLUMNS}),
         ${recordResultSql(scope, key, result)},
         ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)}
         SELECT redeemed.* FROM redemption, redeemed`;
-      if (!redeemed) throw new Error(`voucher ${voucher.id} vanished while locked`);
+      // The voucher is locked: only a cancelled order leaves it unredeemed (the throw rolls the statement back).
+      if (!redeemed) throw new ValidationError('orderRef', 'this order is cancelled');
       // The row goes to the caller only: the stored answer is `result`.
       return { ...result, replayed: false, voucher: voucherOf(redeemed) };
     });

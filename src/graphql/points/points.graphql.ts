@@ -10,6 +10,7 @@ import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } fro
 
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
+import { OrderInput } from '../orders/order-input.type.js';
 
 const REFUND_AMOUNT = { legacy: 'amount', money: 'amountMoney' };
 
@@ -71,13 +72,35 @@ const IDEMPOTENCY_KEY = {
   description: 'Unique per request: repeating it returns the first result without a second effect.',
 } as const;
 
+/** When the deprecated total-only fields of `earnPoints` go. */
+const TOTAL_ONLY_REMOVAL = 'Use `order` (OrderInput). Removed after 2027-06-30.';
+
 const EarnPointsInput = builder.inputType('EarnPointsInput', {
-  description: 'Points for an order: order total × earn rate × tier multiplier, or an explicit amount (admins).',
+  description:
+    'Points for an order: order total × earn rate × tier multiplier, or an explicit amount (admins). Give `order`; the ' +
+    'deprecated `orderRef` + `orderTotal` (+ `currency`) still work.',
   fields: (t) => ({
     memberId: t.id({ required: true, description: 'Member id.' }),
-    orderRef: t.string({ required: true, description: 'The storefront order reference (one earn per order).' }),
-    orderTotal: t.string({ required: true, description: 'Order value, decimal string, e.g. "49.90".' }),
-    currency: t.string({ required: false, description: 'ISO 4217; must be the program currency when given.' }),
+    order: t.field({
+      type: OrderInput,
+      required: false,
+      description: 'The order with its total, channel and line items (one earn per order).',
+    }),
+    orderRef: t.string({
+      required: false,
+      description: 'The storefront order reference (one earn per order).',
+      deprecationReason: TOTAL_ONLY_REMOVAL,
+    }),
+    orderTotal: t.string({
+      required: false,
+      description: 'Order value, decimal string, e.g. "49.90".',
+      deprecationReason: TOTAL_ONLY_REMOVAL,
+    }),
+    currency: t.string({
+      required: false,
+      description: 'ISO 4217; must be the program currency when given.',
+      deprecationReason: TOTAL_ONLY_REMOVAL,
+    }),
     points: t.field({ type: 'Points', required: false, description: 'Explicit points instead of the earn rule (admins only).' }),
     idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
@@ -88,7 +111,16 @@ const RedeemPointsInput = builder.inputType('RedeemPointsInput', {
   fields: (t) => ({
     memberId: t.id({ required: true, description: 'Member id.' }),
     points: t.field({ type: 'Points', required: true, description: 'Points to spend (positive).' }),
-    reference: t.string({ required: false, description: 'What the points pay for (order or basket id).' }),
+    orderReference: t.string({
+      required: false,
+      description:
+        'The order the points pay for: the redemption is linked to it, and a cancel or return of the order gives the points back.',
+    }),
+    reference: t.string({
+      required: false,
+      description: 'What the points pay for (order or basket id), kept as text on the entry; not linked to an order.',
+      deprecationReason: 'Use `orderReference`. Removed after 2027-06-30.',
+    }),
     idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
 });

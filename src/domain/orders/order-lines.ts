@@ -1,0 +1,161 @@
+import { Decimal } from 'decimal.js';
+import { ValidationError } from '../errors.js';
+import * as check from '../validation.js';
+
+/** At most this many line items per order. */
+export const MAX_ORDER_LINES = 200;
+/** At most this many units of one line. */
+export const MAX_LINE_QUANTITY = 1_000_000;
+/** A channel key: lower-case, short, as rules match on it ("web", "app", "store"). */
+const CHANNEL = /^[a-z][a-z0-9_-]{0,31}$/;
+// Control characters (and the line breaks among them) have no place in a reference, SKU or category.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** An order as a storefront sends it (GraphQL `OrderInput`, amounts as decimal strings). */
+export interface OrderInput {
+  reference: string;
+  total: { amount: string; currency: string };
+  channel?: string | null;
+  placedAt?: Date | null;
+  lines?: readonly OrderLineInput[] | null;
+}
+
+export interface OrderLineInput {
+  sku: string;
+  category?: string | null;
+  quantity: number;
+  unitPrice: string;
+}
+
+/** A line item, checked, with its earning base. */
+export interface OrderLine {
+  /** 1-based, in the order given. */
+  position: number;
+  sku: string;
+  category: string | null;
+  quantity: number;
+  unitPrice: Decimal;
+  /** quantity × unit price. */
+  amount: Decimal;
+  /** The line's part of the order total (see `prorateTotal`): its earning base, and what returning it gives back. */
+  share: Decimal;
+}
+
+/** An order, checked: every part valid, the lines' shares adding up to the total to the cent. */
+export interface CheckedOrder {
+  reference: string;
+  total: Decimal;
+  currency: string;
+  channel: string | null;
+  placedAt: Date | null;
+  lines: OrderLine[];
+}
+
+/**
+ * An order reference as given by a storefront: 1–200 characters after trimming,
+ * no control characters. Used by every operation that names an order, so that
+ * any reference one of them accepts, the others accept too.
+ */
+export function orderReference(field: string, value: string): string {
+  const reference = check.text(field, value);
+  if (CONTROL.test(reference)) throw new ValidationError(field, 'must not contain control characters');
+  return reference;
+}
+
+/** A channel key, or null; the field named when it is not one. */
+export function orderChannel(field: string, value: string | null | undefined): string | null {
+  if (value == null) return null;
+  if (!CHANNEL.test(value)) {
+    throw new ValidationError(field, 'must be a short lower-case key such as "web", "app" or "store" (a–z, 0–9, _ and -, at most 32)');
+  }
+  return value;
+}
+
+function label(field: string, value: string, max: number): string {
+  const text = check.text(field, value, { max });
+  if (CONTROL.test(text)) throw new ValidationError(field, 'must not contain control characters');
+  return text;
+}
+
+/**
+ * Checks every part of an order (`field` is the input's path, e.g. `order`),
+ * naming the first bad part by its path (`order.lines[3].quantity`): the
+ * reference, the total (≥ 0, in the program `currency` when given — else the
+ * caller compares it once it knows the program), the channel, when it
+ * was placed (not in the future: `now` plus a minute of clock skew), at most
+ * `MAX_ORDER_LINES` lines with a SKU (one line per SKU), an optional category,
+ * a whole quantity > 0 and a unit price ≥ 0. Pure: nothing is read or written.
+ */
+export function checkOrder(field: string, input: OrderInput, context: { currency: string | null; now: Date }): CheckedOrder {
+  const reference = orderReference(`${field}.reference`, input.reference);
+  const total = check.money(`${field}.total.amount`, input.total.amount, { positive: false });
+  const currency = check.currency(`${field}.total.currency`, input.total.currency);
+  if (context.currency !== null && currency !== context.currency)
+    throw new ValidationError(`${field}.total.currency`, `the program runs in ${context.currency}`);
+  const channel = orderChannel(`${field}.channel`, input.channel);
+  const placedAt = input.placedAt ?? null;
+  if (placedAt !== null) {
+    if (Number.isNaN(placedAt.getTime())) throw new ValidationError(`${field}.placedAt`, 'must be a date-time');
+    if (placedAt.getTime() > context.now.getTime() + 60_000) throw new ValidationError(`${field}.placedAt`, 'must not be in the future');
+  }
+  const given = input.lines ?? [];
+  if (given.length > MAX_ORDER_LINES) throw new ValidationError(`${field}.lines`, `at most ${MAX_ORDER_LINES} lines per order`);
+  const skus = new Set<string>();
+  const parts = given.map((line, index) => {
+    const path = `${field}.lines[${index}]`;
+    const sku = label(`${path}.sku`, line.sku, 64);
+    if (skus.has(sku)) throw new ValidationError(`${path}.sku`, 'appears on an earlier line: one line per SKU, with its whole quantity');
+    skus.add(sku);
+    const category = line.category == null ? null : label(`${path}.category`, line.category, 64);
+    if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) {
+      throw new ValidationError(`${path}.quantity`, `must be a whole number between 1 and ${MAX_LINE_QUANTITY}`);
+    }
+    const unitPrice = check.money(`${path}.unitPrice`, line.unitPrice, { positive: false });
+    return { position: index + 1, sku, category, quantity: line.quantity, unitPrice, amount: unitPrice.mul(line.quantity) };
+  });
+  const shares = prorateTotal(
+    total,
+    parts.map((line) => line.amount),
+    parts.map((line) => line.quantity),
+  );
+  return { reference, total, currency, channel, placedAt, lines: parts.map((line, i) => ({ ...line, share: shares[i]! })) };
+}
+
+/**
+ * Splits `total` over lines in proportion to their `amounts` (quantity × unit
+ * price), to the cent, by the largest remainder: every line gets its exact
+ * share rounded down, and the cents left go one each to the lines with the
+ * largest remainders (the earlier line on a tie). The shares add up to `total`
+ * exactly. When every amount is 0 (free items) the split is by `weights`
+ * (quantities) instead. No lines: no shares.
+ */
+export function prorateTotal(total: Decimal, amounts: readonly Decimal[], weights: readonly number[]): Decimal[] {
+  if (amounts.length === 0) return [];
+  const byAmount = amounts.some((amount) => amount.gt(0));
+  const basis = byAmount ? amounts : weights.map((weight) => new Decimal(weight));
+  const sum = basis.reduce((a, b) => a.plus(b), new Decimal(0));
+  const cents = total.mul(100);
+  const exact = basis.map((part) => cents.mul(part).div(sum));
+  const floors = exact.map((value) => value.floor());
+  let left = cents.minus(floors.reduce((a, b) => a.plus(b), new Decimal(0))).toNumber();
+  const order = exact
+    .map((value, index) => ({ index, remainder: value.minus(floors[index]!) }))
+    .sort((a, b) => b.remainder.comparedTo(a.remainder) || a.index - b.index);
+  for (const { index } of order) {
+    if (left <= 0) break;
+    floors[index] = floors[index]!.plus(1);
+    left -= 1;
+  }
+  return floors.map((value) => value.div(100));
+}
+
+/**
+ * The value of `returned` of a line's `quantity` units, cumulative: the line's
+ * share × returned / quantity, rounded down to the cent — the whole share when
+ * every unit is back, so returns of a line add up to exactly its share.
+ */
+export function returnedLineValue(line: { share: Decimal; quantity: number }, returned: number): Decimal {
+  if (returned >= line.quantity) return line.share;
+  return line.share.mul(returned).div(line.quantity).toDecimalPlaces(2, Decimal.ROUND_DOWN);
+}
