@@ -128,7 +128,7 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'a dropped unique field',
-    edit: (s) => s.replace('email           String       @unique', 'email           String'),
+    edit: (s) => s.replace('email           String?      @unique', 'email           String?'),
     expected: 'unique index members.members_email_key (email): exists in the database but not in the schema',
   },
   {

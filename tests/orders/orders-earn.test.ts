@@ -7,6 +7,8 @@ const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) {
 const REDEEM = `mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
   __typename ... on RedeemPointsPayload { points } ... on Error { code message } } }`;
 const ADJUST = `mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { __typename } }`;
+const ENROLL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) {
+  __typename ... on EnrollMemberPayload { member { id email } } ... on AlreadyExistsError { field } ... on Error { code } } }`;
 
 const { prisma, app } = useTestApp();
 
@@ -115,5 +117,20 @@ describe('earnPoints with an order', () => {
     ]).toEqual([1, '60.00', 60, 30]);
     const again = await app.gql(EARN, { input: { memberId, order: order4, idempotencyKey: 'e-2' } }, storefront);
     expect(again.data?.earnPoints).toMatchObject({ __typename: 'ValidationError', field: 'order.reference' });
+  });
+});
+
+describe('enrolment without an e-mail', () => {
+  it('enrols members without one (any number of them); a given e-mail stays unique', async () => {
+    const storefront = await app.apiKeyToken(['members:write', 'members:read']);
+    const first = await app.gql(ENROLL, { input: { externalId: 'shop-1', name: 'Ada' } }, storefront);
+    const second = await app.gql(ENROLL, { input: { externalId: 'shop-2', name: 'Grace', email: null } }, storefront);
+    expect(first.data?.enrollMember).toMatchObject({ __typename: 'EnrollMemberPayload', member: { email: null } });
+    expect(second.data?.enrollMember).toMatchObject({ __typename: 'EnrollMemberPayload', member: { email: null } });
+    const withEmail = await app.gql(ENROLL, { input: { externalId: 'shop-3', name: 'Linus', email: 'L@Example.com' } }, storefront);
+    expect(withEmail.data?.enrollMember).toMatchObject({ member: { email: 'l@example.com' } });
+    const taken = await app.gql(ENROLL, { input: { externalId: 'shop-4', name: 'Other', email: 'l@example.com' } }, storefront);
+    expect(taken.data?.enrollMember).toMatchObject({ __typename: 'AlreadyExistsError', field: 'email' });
+    expect(await prisma.member.count({ where: { email: null } })).toBe(2);
   });
 });

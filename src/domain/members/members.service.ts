@@ -34,7 +34,8 @@ function duplicateField(error: unknown): AlreadyExistsError | null {
 
 export interface EnrollMemberInput {
   externalId: string;
-  email: string;
+  /** Optional (shop floor, phone-only customers); unique when given. */
+  email?: string | null;
   name: string;
   locale?: string | null;
 }
@@ -42,13 +43,14 @@ export interface EnrollMemberInput {
 /**
  * Enrols a member. External id and e-mail are unique (constraints in the
  * database): a second enrolment of either is an AlreadyExistsError, never a
- * second member.
+ * second member. The e-mail is optional; members without one never collide
+ * (NULLs are distinct in the unique index).
  */
 export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, caller: Caller) {
   assertMayCall(caller, 'enrollMember');
   const data = {
     externalId: check.text('externalId', input.externalId, { max: 120 }),
-    email: check.email('email', input.email),
+    email: input.email == null ? null : check.email('email', input.email),
     name: check.text('name', input.name),
     locale: input.locale == null ? 'en' : locale(input.locale),
   };

@@ -43,7 +43,7 @@ export const MemberRef = builder.prismaNode('Member', {
   authScopes: (member) => memberVisibility(member.id),
   fields: (t) => ({
     externalId: t.exposeString('externalId', { description: "The storefront's customer id (unique)." }),
-    email: t.exposeString('email', { description: 'E-mail address (unique, lower-case).' }),
+    email: t.exposeString('email', { nullable: true, description: 'E-mail address (unique, lower-case); null when enrolled without one.' }),
     name: t.exposeString('name', { description: 'Display name.' }),
     locale: t.exposeString('locale', { description: 'Language tag for communication.' }),
     status: t.expose('status', { type: MemberStatusEnum, description: 'Lifecycle status.' }),

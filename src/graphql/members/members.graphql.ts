@@ -91,7 +91,10 @@ const EnrollMemberInput = builder.inputType('EnrollMemberInput', {
   description: 'A new member.',
   fields: (t) => ({
     externalId: t.string({ required: true, description: "The storefront's customer id (unique)." }),
-    email: t.string({ required: true, description: 'E-mail address (unique).' }),
+    email: t.string({
+      required: false,
+      description: 'E-mail address (unique when given); optional for shop-floor and phone-only customers.',
+    }),
     name: t.string({ required: true, description: 'Display name.' }),
     locale: t.string({ required: false, description: 'Language tag, default "en".' }),
   }),
