@@ -52,6 +52,8 @@ export const SERVICE_CALLERS = {
   earnPoints: { staff: 'ADMIN', apiKeys: ['points:earn'] },
   redeemPoints: { staff: 'ADMIN', apiKeys: ['points:redeem'] },
   refundOrder: { staff: 'ADMIN', apiKeys: ['points:earn'] },
+  cancelOrder: { staff: 'ADMIN', apiKeys: ['points:earn'] },
+  returnOrderItems: { staff: 'ADMIN', apiKeys: ['points:earn'] },
   adjustPoints: { staff: 'ADMIN' },
   previewEarn: { staff: 'AGENT', apiKeys: ['points:earn'] },
   trackEvent: { staff: 'ADMIN', apiKeys: ['points:earn'] },

@@ -35,6 +35,7 @@ export type MemberChangeKind =
   | 'EARNED'
   | 'REDEEMED'
   | 'REFUNDED'
+  | 'ORDER_RETURNED'
   | 'ADJUSTED'
   | 'GOODWILL_GRANTED'
   | 'RENEWAL_BONUS'

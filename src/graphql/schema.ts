@@ -4,6 +4,7 @@ import './errors.type.js';
 import './members/members.graphql.js';
 import './members/member-status.subscription.js';
 import './points/points.graphql.js';
+import './orders/orders.graphql.js';
 import './program/program.graphql.js';
 import './tiers/tiers.graphql.js';
 import './api-keys/api-keys.graphql.js';

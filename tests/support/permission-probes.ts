@@ -341,6 +341,15 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
+  order: [
+    {
+      targets: async (seed, subject) => ({ ...member(subject), ...(await seed.earnedOrder(subject.member.id)) }),
+      operation: (t, m) => ({
+        query: `query($m: ID!, $r: String!) { order(memberId: $m, reference: $r) { reference ${nestedMember(m)} } }`,
+        variables: { m: t.memberId, r: t.orderRef },
+      }),
+    },
+  ],
   memberByExternalId: [
     {
       targets: async (_seed, subject) => ({ externalId: subject.member.externalId }),
@@ -596,6 +605,31 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
         query: `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename
           ... on RedeemVoucherPayload { orderRef voucher { code ${nestedMember(m)} } } } }`,
         variables: { i: { code: t.code, orderRef: 'probe', orderTotal: '100.00', memberId: t.memberId, idempotencyKey: randomUUID() } },
+      }),
+    },
+  ],
+  cancelOrder: [
+    {
+      targets: async (seed, subject) => ({ ...member(subject), ...(await seed.earnedOrder(subject.member.id)) }),
+      operation: (t) => ({
+        query: `mutation($i: CancelOrderInput!) { cancelOrder(input: $i) { __typename ... on CancelOrderPayload { pointsReversed } } }`,
+        variables: { i: { memberId: t.memberId, orderReference: t.orderRef, idempotencyKey: randomUUID() } },
+      }),
+    },
+  ],
+  returnOrderItems: [
+    {
+      targets: async (seed, subject) => ({ ...member(subject), ...(await seed.earnedOrder(subject.member.id)) }),
+      operation: (t) => ({
+        query: `mutation($i: ReturnOrderItemsInput!) { returnOrderItems(input: $i) { __typename ... on ReturnOrderItemsPayload { pointsReversed } } }`,
+        variables: {
+          i: {
+            memberId: t.memberId,
+            orderReference: t.orderRef,
+            amount: { amount: '5.00', currency: 'EUR' },
+            idempotencyKey: randomUUID(),
+          },
+        },
       }),
     },
   ],

@@ -5,13 +5,12 @@ import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
-import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
+import { ForbiddenError, InsufficientPointsError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey } from '../idempotency.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import {
-  consumeLots,
   lotCte,
   lotExpiryDate,
   takeLots,
@@ -25,6 +24,7 @@ import {
 import { inLedgerTransaction } from './ledger-kernel.js';
 import { checkOrder, orderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
 import { openOrder } from '../orders/order-record.js';
+import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade, tierRule } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -412,6 +412,9 @@ export interface RefundResult extends PointsResult {
  * from the order's own lot first (pending or available), then from other
  * available points. Cumulative refunds never exceed the order total, so the
  * points of an order are never reversed twice (CHECKs on point_orders too).
+ * An amount return of the order (`returnOnOrder`, kind REFUND): what it
+ * reverses is what it always did; points and vouchers redeemed on the order
+ * (linked by `orderReference`) come back with it as with `returnOrderItems`.
  */
 export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, caller: Caller) {
   assertMayCall(caller, 'refundOrder');
@@ -425,53 +428,22 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
     request: { scope: `refundOrder:${memberId}`, key, body: request },
     change: { kind: 'REFUNDED' as const, reference: orderRef },
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, now }) => {
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     assertEligible(member, 'CORRECTION');
-    const rows = await tx.$queryRaw<
-      { id: string; order_total: string; amount_refunded: string; points_earned: number; points_reversed: number; lot_id: string | null }[]
-    >`SELECT id::text, order_total::text, amount_refunded::text, points_earned, points_reversed, lot_id::text
-      FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef} FOR UPDATE`;
-    const order = rows[0];
-    if (!order) throw new NotFoundError('Order', orderRef);
-    const total = new Decimal(order.order_total);
-    const refundedBefore = new Decimal(order.amount_refunded);
-    const refundable = total.minus(refundedBefore);
-    if (refundable.lte(0)) throw new ValidationError('orderRef', 'this order is already fully refunded');
-    const refund = amount ?? refundable;
-    if (refund.gt(refundable)) {
-      throw new ValidationError('amount', `at most ${refundable.toFixed(2)} of this order is left to refund`);
-    }
-    const refundedAfter = refundedBefore.plus(refund);
-    // Cumulative target, so partial refunds add up to exactly the points earned.
-    const target = refundedAfter.eq(total)
-      ? order.points_earned
-      : new Decimal(order.points_earned).mul(refundedAfter).div(total).floor().toNumber();
-    const toReverse = target - order.points_reversed;
-
-    let entryId: string | null = null;
-    let reversed = 0;
-    if (toReverse > 0) {
-      const consumed = await consumeLots(tx, memberId, toReverse, now, order.lot_id);
-      reversed = consumed.fromAvailable + consumed.fromPending;
-      if (reversed > 0) {
-        const entry = await postEntry(tx, member, {
-          kind: 'REVERSAL',
-          amount: -reversed,
-          availableDelta: -consumed.fromAvailable,
-          pendingDelta: -consumed.fromPending,
-          causeType: 'REFUND',
-          causeRef: orderRef,
-          actor: caller.actor,
-          idempotencyKey: `refundOrder:${key}`,
-          note: toReverse > reversed ? `${toReverse - reversed} points had already been spent` : null,
-          now,
-        });
-        entryId = entry.id;
-      }
-    }
-    await tx.$executeRaw`
-      UPDATE point_orders SET amount_refunded = ${refundedAfter.toFixed(2)}::numeric, points_reversed = ${target}
-      WHERE id = ${order.id}::uuid`;
-    return { result: { memberId, entryId, points: -reversed, pointsUnrecovered: toReverse - reversed } satisfies RefundResult };
+    const returned = await returnOnOrder(tx, member, settings, now, {
+      kind: 'REFUND',
+      orderRef,
+      orderField: 'orderRef',
+      amount,
+      entryKey: `refundOrder:${key}`,
+      actor: caller.actor,
+    });
+    const result = {
+      memberId,
+      entryId: returned.reversalEntryId,
+      points: -returned.pointsReversed,
+      pointsUnrecovered: returned.pointsUnrecovered,
+    } satisfies RefundResult;
+    return { result };
   });
 }

@@ -159,6 +159,11 @@ export const programSettingsSchema = z
     pointExpiryReminderDays: z.number().int().min(1).max(365).default(30),
     /** Days before a voucher expires that its `voucher.expiring` webhook event goes out (stored before it existed: 7). */
     voucherExpiryReminderDays: z.number().int().min(1).max(365).default(7),
+    /**
+     * When points given back by a cancel or return (docs/orders.md) expire: FRESH, a full
+     * `pointExpiryMonths` from the restore; ORIGINAL, when the first lot the redemption spent would have.
+     */
+    restoredPointsExpiry: z.enum(['FRESH', 'ORIGINAL']).default('FRESH'),
     compensation: z.object({
       baseBySeverity: z.object({ LOW: moneyAmount, MEDIUM: moneyAmount, HIGH: moneyAmount, CRITICAL: moneyAmount }),
       repeatWindowDays: z.number().int().min(1).max(365),
@@ -259,6 +264,7 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   voucherValidityDays: 90,
   pointExpiryReminderDays: 30,
   voucherExpiryReminderDays: 7,
+  restoredPointsExpiry: 'FRESH',
   compensation: {
     baseBySeverity: { LOW: '5.00', MEDIUM: '10.00', HIGH: '25.00', CRITICAL: '50.00' },
     repeatWindowDays: 90,

@@ -19,6 +19,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'service_failure.compensated',
   'contract.renewal_bonus_granted',
   'webhook_endpoint.disabled',
+  'order.cancelled',
+  'order.returned',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];

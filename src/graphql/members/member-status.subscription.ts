@@ -16,6 +16,10 @@ const MemberChangeKindEnum = builder.enumType('MemberChangeKind', {
     EARNED: { description: 'Points earned on an order (reference: the order reference).' },
     REDEEMED: { description: 'Points redeemed (reference: what they paid for, if given).' },
     REFUNDED: { description: 'Points taken back for a refunded order (reference: the order reference).' },
+    ORDER_RETURNED: {
+      description:
+        'An order was cancelled or returned: earned points reversed, redeemed points and vouchers given back (reference: the order reference).',
+    },
     ADJUSTED: { description: 'Points adjusted by staff or clawed back with a cancelled contract.' },
     GOODWILL_GRANTED: { description: 'A goodwill gesture granted points or a voucher (reference: the gesture id).' },
     RENEWAL_BONUS: { description: 'A contract renewal bonus (reference: the renewal id).' },

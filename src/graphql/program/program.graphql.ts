@@ -22,6 +22,14 @@ import { deprecatedFor, Money, money, MoneyInput, namingSentFields, type MoneyIn
 import { SeverityEnum } from '../service-failures/service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
+const RestoredPointsExpiryEnum = builder.enumType('RestoredPointsExpiry', {
+  description: 'When points given back by a cancel or return (RESTORE entries) expire.',
+  values: {
+    FRESH: { description: 'A full point expiry period after they are given back (the default).' },
+    ORIGINAL: { description: 'When the first lot the redemption spent would have expired (possibly at once).' },
+  } as const,
+});
+
 /** A policy object of the settings, with the program currency for its money fields. */
 type WithCurrency<T> = T & { currency: string };
 
@@ -246,6 +254,11 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
     voucherExpiryReminderDays: t.int({
       description: 'Days before a voucher expires that its `voucher.expiring` webhook event is sent (once per voucher).',
       resolve: (p) => p.settings.voucherExpiryReminderDays,
+    }),
+    restoredPointsExpiry: t.field({
+      type: RestoredPointsExpiryEnum,
+      description: 'When points a cancel or return gives back expire (docs/orders.md).',
+      resolve: (p) => p.settings.restoredPointsExpiry,
     }),
     tiers: t.field({
       type: [TierRef],
@@ -551,6 +564,11 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     voucherValidityDays: t.int({ required: false, description: 'Default voucher validity in days (1–3650).' }),
     pointExpiryReminderDays: t.int({ required: false, description: 'Days ahead of a lot’s expiry for `points.expiring` (1–365).' }),
     voucherExpiryReminderDays: t.int({ required: false, description: 'Days ahead of a voucher’s expiry for `voucher.expiring` (1–365).' }),
+    restoredPointsExpiry: t.field({
+      type: RestoredPointsExpiryEnum,
+      required: false,
+      description: 'When points a cancel or return gives back expire.',
+    }),
     compensation: t.field({ type: CompensationPolicyInput, required: false, description: 'Compensation policy.' }),
     renewal: t.field({ type: RenewalPolicyInput, required: false, description: 'Renewal bonus policy.' }),
     goodwill: t.field({ type: GoodwillAuthorityInput, required: false, description: 'Default goodwill authority.' }),
@@ -637,6 +655,7 @@ function programPatch(input: Input): ProgramPatch {
     voucherValidityDays: input.voucherValidityDays,
     pointExpiryReminderDays: input.pointExpiryReminderDays,
     voucherExpiryReminderDays: input.voucherExpiryReminderDays,
+    restoredPointsExpiry: input.restoredPointsExpiry,
   });
   if (input.tiers != null) {
     patch.tiers = input.tiers.map((tier) => ({

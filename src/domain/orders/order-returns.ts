@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import { Decimal } from 'decimal.js';
+import type { Actor } from '../../auth/principal.js';
+import type { RawSql } from '../../db/sql.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { consumeLots, lotCte, lotExpiryDate, postEntry, type LockedMember } from '../points/ledger.js';
+import type { ProgramSettings } from '../program/program-settings.js';
+import { recordWebhookEvents } from '../webhooks/webhook-events.js';
+import { returnedLineValue } from './order-lines.js';
+
+/** How an order comes back: all of it (CANCEL), items or an amount (RETURN), or the refund of an amount (REFUND, `refundOrder`). */
+export type ReturnKind = 'CANCEL' | 'RETURN' | 'REFUND';
+
+export interface ReturnedItem {
+  sku: string;
+  quantity: number;
+}
+
+/** What comes back, checked for its form (the order decides the rest). */
+export interface ReturnRequest {
+  kind: ReturnKind;
+  orderRef: string;
+  /** The input field naming the order, for errors (`orderReference`, `orderRef`). */
+  orderField: string;
+  /** RETURN by items. */
+  items?: readonly ReturnedItem[] | null;
+  /** RETURN or REFUND by amount; a REFUND without one takes the rest of the order. */
+  amount?: Decimal | null;
+  /** The input field of the amount, for errors (`amount`, `amount.amount`). */
+  amountField?: string;
+  /** The ledger entries' idempotency key (`cancelOrder:<key>`), unique per member. */
+  entryKey: string;
+  actor: Actor;
+}
+
+/** A return's outcome, stored for idempotent replay (ids only). */
+export interface OrderReturnResult {
+  memberId: string;
+  orderId: string;
+  returnId: string;
+  /** Earned points taken back. */
+  pointsReversed: number;
+  /** Earned points the return should have taken back but the member had spent. */
+  pointsUnrecovered: number;
+  /** Redeemed points given back. */
+  pointsRestored: number;
+  reversalEntryId: string | null;
+  restoreEntryId: string | null;
+  /** Vouchers redeemed on the order that are ISSUED again. */
+  vouchersRestored: string[];
+  /** Vouchers redeemed on the order that were past their validity: not reissued (EXPIRED). */
+  vouchersExpired: string[];
+}
+
+interface LockedOrder {
+  id: string;
+  order_total: string | null;
+  amount_refunded: string;
+  points_earned: number;
+  points_reversed: number;
+  points_redeemed: number;
+  points_restored: number;
+  lot_id: string | null;
+  earned: boolean;
+  cancelled: boolean;
+}
+
+interface LockedLine {
+  id: string;
+  sku: string;
+  quantity: number;
+  returned_quantity: number;
+  share: string;
+}
+
+/**
+ * Takes an order (or part of it) back, in the ledger kernel's transaction (the
+ * member locked, the request's idempotency key reserved): the one recipe behind
+ * `cancelOrder`, `returnOrderItems` and `refundOrder`.
+ *
+ * The order row is locked (FOR UPDATE) and everything is cumulative, so a
+ * second return sees the first and rounding never drifts:
+ * - the value returned adds to the order's refunded amount (never past its
+ *   total — CHECK); items are worth their line's share × returned / ordered,
+ *   cumulative per line (`returnedLineValue`), and the last items back bring
+ *   the rest of the total;
+ * - the returned share s = refunded ÷ total (by units when the order has no
+ *   total, 1 on a cancel and once everything is back);
+ * - earned points reversed so far = floor(earned × s), from the order's own
+ *   lot first (REVERSAL), never more than earned (CHECK);
+ * - redeemed points restored so far = floor(redeemed × s), as a new available
+ *   lot (RESTORE), never more than redeemed (CHECK); the lot expires a full
+ *   expiry period from now, or — `restoredPointsExpiry: ORIGINAL` — when the
+ *   first lot the redemption spent would have;
+ * - vouchers are indivisible: they come back when the order is fully returned
+ *   or cancelled, ISSUED again while within their validity, else EXPIRED
+ *   (recorded as such on the redemption); each redemption is rolled back once
+ *   (`rolled_back_at`, CHECK and the unique live redemption per voucher).
+ * A cancel is final: a cancelled order takes no more returns, earns, redemptions.
+ */
+export async function returnOnOrder(
+  tx: RawSql,
+  member: LockedMember,
+  settings: ProgramSettings,
+  now: Date,
+  request: ReturnRequest,
+): Promise<OrderReturnResult> {
+  const { orderRef, orderField, kind } = request;
+  const amountField = request.amountField ?? 'amount';
+  const [order] = await tx.$queryRaw<LockedOrder[]>`
+    SELECT id::text, order_total::text, amount_refunded::text, points_earned, points_reversed, points_redeemed, points_restored,
+           lot_id::text, earned_at IS NOT NULL AS earned, cancelled_at IS NOT NULL AS cancelled
+    FROM point_orders WHERE member_id = ${member.id}::uuid AND order_ref = ${orderRef} FOR UPDATE`;
+  // refundOrder has always known only orders that earned.
+  if (!order || (kind === 'REFUND' && !order.earned)) throw new NotFoundError('Order', orderRef);
+  if (order.cancelled) throw new ValidationError(orderField, 'this order is cancelled');
+
+  const lines =
+    kind === 'REFUND' || request.amount != null
+      ? []
+      : await tx.$queryRaw<LockedLine[]>`
+          SELECT id::text, sku, quantity, returned_quantity, share::text FROM order_lines
+          WHERE order_id = ${order.id}::uuid ORDER BY position FOR UPDATE`;
+  const total = order.order_total === null ? null : new Decimal(order.order_total);
+  const refundedBefore = new Decimal(order.amount_refunded);
+  const refundable = total === null ? new Decimal(0) : total.minus(refundedBefore);
+
+  // What comes back of each line, and its value.
+  const back = new Map<string, number>();
+  let value = new Decimal(0);
+  if (kind === 'CANCEL') {
+    for (const line of lines) if (line.returned_quantity < line.quantity) back.set(line.id, line.quantity - line.returned_quantity);
+    value = refundable;
+  } else if (kind === 'REFUND') {
+    if (refundable.lte(0)) throw new ValidationError(orderField, 'this order is already fully refunded');
+    value = request.amount ?? refundable;
+    if (value.gt(refundable)) throw new ValidationError(amountField, `at most ${refundable.toFixed(2)} of this order is left to refund`);
+  } else if (request.amount != null) {
+    if (total === null) {
+      throw new ValidationError(amountField, 'this order has not earned: it has no total to return from; cancel it instead');
+    }
+    if (request.amount.gt(refundable)) {
+      throw new ValidationError(amountField, `at most ${refundable.toFixed(2)} of this order is left to return`);
+    }
+    value = request.amount;
+  } else {
+    const items = request.items ?? [];
+    const bySku = new Map(lines.map((line) => [line.sku, line]));
+    items.forEach((item, index) => {
+      const line = bySku.get(item.sku);
+      if (!line) throw new ValidationError(`items[${index}].sku`, 'is not on this order');
+      if (back.has(line.id)) throw new ValidationError(`items[${index}].sku`, 'appears twice: one entry per SKU');
+      const left = line.quantity - line.returned_quantity;
+      if (item.quantity > left) {
+        throw new ValidationError(`items[${index}].quantity`, `at most ${left} of ${item.sku} ${left === 1 ? 'is' : 'are'} left to return`);
+      }
+      back.set(line.id, item.quantity);
+    });
+    for (const line of lines) {
+      const quantity = back.get(line.id);
+      if (quantity === undefined) continue;
+      const share = { share: new Decimal(line.share), quantity: line.quantity };
+      value = value
+        .plus(returnedLineValue(share, line.returned_quantity + quantity))
+        .minus(returnedLineValue(share, line.returned_quantity));
+    }
+    value = Decimal.min(value, refundable);
+  }
+  const allLinesBack = lines.length > 0 && lines.every((line) => line.returned_quantity + (back.get(line.id) ?? 0) === line.quantity);
+  // The last items back bring the rest of the total (an earlier amount return may have taken part of it).
+  if (allLinesBack && kind === 'RETURN') value = refundable;
+  const refundedAfter = refundedBefore.plus(value);
+  const unitsBack = lines.reduce((sum, line) => sum + line.returned_quantity + (back.get(line.id) ?? 0), 0);
+  const units = lines.reduce((sum, line) => sum + line.quantity, 0);
+  const full = kind === 'CANCEL' || allLinesBack || (total !== null && total.gt(0) && refundedAfter.eq(total));
+  const share = full
+    ? new Decimal(1)
+    : total !== null && total.gt(0)
+      ? refundedAfter.div(total)
+      : units > 0
+        ? new Decimal(unitsBack).div(units)
+        : new Decimal(0);
+  if (kind === 'RETURN' && !full && value.eq(0) && unitsBack === lines.reduce((sum, line) => sum + line.returned_quantity, 0)) {
+    throw new ValidationError('items', 'nothing to return: name the items returned or an amount');
+  }
+
+  // Earned points, cumulative: floor(earned × s), what refundOrder always did.
+  const reverseTarget = full ? order.points_earned : new Decimal(order.points_earned).mul(share).floor().toNumber();
+  const toReverse = Math.max(reverseTarget - order.points_reversed, 0);
+  let reversed = 0;
+  let reversalEntryId: string | null = null;
+  if (toReverse > 0) {
+    const consumed = await consumeLots(tx, member.id, toReverse, now, order.lot_id);
+    reversed = consumed.fromAvailable + consumed.fromPending;
+    if (reversed > 0) {
+      const entry = await postEntry(tx, member, {
+        kind: 'REVERSAL',
+        amount: -reversed,
+        availableDelta: -consumed.fromAvailable,
+        pendingDelta: -consumed.fromPending,
+        causeType: 'REFUND',
+        causeRef: orderRef,
+        actor: request.actor,
+        idempotencyKey: request.entryKey,
+        note: toReverse > reversed ? `${toReverse - reversed} points had already been spent` : null,
+        now,
+      });
+      reversalEntryId = entry.id;
+    }
+  }
+
+  // Redeemed points, cumulative: floor(redeemed × s), as a new lot.
+  const restoreTarget = full ? order.points_redeemed : new Decimal(order.points_redeemed).mul(share).floor().toNumber();
+  const toRestore = Math.max(restoreTarget - order.points_restored, 0);
+  let restoreEntryId: string | null = null;
+  if (toRestore > 0) {
+    const expiresAt = await restoredExpiry(tx, order.id, settings, now);
+    const entry = await postEntry(
+      tx,
+      member,
+      {
+        kind: 'RESTORE',
+        amount: toRestore,
+        availableDelta: toRestore,
+        pendingDelta: 0,
+        causeType: 'REFUND',
+        causeRef: orderRef,
+        actor: request.actor,
+        idempotencyKey: `${request.entryKey}:restore`,
+        amountField: orderField,
+        now,
+      },
+      [lotCte(member.id, { points: toRestore, availableAt: now, expiresAt, now })],
+    );
+    restoreEntryId = entry.id;
+  }
+
+  const returnId = randomUUID();
+  await tx.$executeRaw`
+    WITH recorded AS (
+      INSERT INTO order_returns
+        (id, order_id, kind, amount, points_reversed, points_unrecovered, points_restored, reversal_entry_id, restore_entry_id,
+         actor_type, actor_id, idempotency_key, created_at)
+      VALUES (${returnId}::uuid, ${order.id}::uuid, ${kind}, ${value.toFixed(2)}::numeric, ${reversed}::int, ${toReverse - reversed}::int,
+              ${toRestore}::int, ${reversalEntryId}::uuid, ${restoreEntryId}::uuid, ${request.actor.type}::"ActorType",
+              ${request.actor.id}, ${request.entryKey}, ${now}::timestamptz)
+      RETURNING id),
+    returned_lines AS (
+      INSERT INTO order_return_lines (return_id, line_id, quantity)
+      SELECT recorded.id, b.line_id, b.quantity
+      FROM recorded, unnest(${[...back.keys()]}::uuid[], ${[...back.values()]}::int[]) AS b(line_id, quantity)
+      RETURNING line_id),
+    lines_back AS (
+      UPDATE order_lines l SET returned_quantity = l.returned_quantity + b.quantity
+      FROM unnest(${[...back.keys()]}::uuid[], ${[...back.values()]}::int[]) AS b(line_id, quantity)
+      WHERE l.id = b.line_id
+      RETURNING l.id)
+    UPDATE point_orders SET amount_refunded = ${refundedAfter.toFixed(2)}::numeric, points_reversed = ${order.points_reversed + toReverse}::int,
+      points_restored = ${order.points_restored + toRestore}::int,
+      cancelled_at = CASE WHEN ${kind === 'CANCEL'}::boolean THEN ${now}::timestamptz ELSE cancelled_at END
+    WHERE id = ${order.id}::uuid`;
+
+  const vouchers = full ? await rollBackVouchers(tx, order.id, returnId, now) : { restored: [], expired: [] };
+  const result: OrderReturnResult = {
+    memberId: member.id,
+    orderId: order.id,
+    returnId,
+    pointsReversed: reversed,
+    pointsUnrecovered: toReverse - reversed,
+    pointsRestored: toRestore,
+    reversalEntryId,
+    restoreEntryId,
+    vouchersRestored: vouchers.restored.map((v) => v.id),
+    vouchersExpired: vouchers.expired.map((v) => v.id),
+  };
+  const data = {
+    memberId: member.id,
+    orderId: order.id,
+    orderRef,
+    returnId,
+    kind,
+    amount: { amount: value.toFixed(2), currency: settings.currency },
+    pointsReversed: reversed,
+    pointsUnrecovered: toReverse - reversed,
+    pointsRestored: toRestore,
+    vouchers: [
+      ...vouchers.restored.map((v) => ({ voucherId: v.id, code: v.code, status: 'ISSUED' })),
+      ...vouchers.expired.map((v) => ({ voucherId: v.id, code: v.code, status: 'EXPIRED' })),
+    ],
+  };
+  await recordWebhookEvents(tx, [{ type: kind === 'CANCEL' ? 'order.cancelled' : 'order.returned', data }], now);
+  return result;
+}
+
+/** When restored points expire: a full expiry period from now, or (ORIGINAL) when the first lot the order's redemptions spent would have. */
+async function restoredExpiry(tx: RawSql, orderId: string, settings: ProgramSettings, now: Date): Promise<Date> {
+  if (settings.restoredPointsExpiry !== 'ORIGINAL') return lotExpiryDate(settings, now);
+  const [row] = await tx.$queryRaw<{ expires_at: Date | null }[]>`
+    SELECT min(original_expires_at) AS expires_at FROM order_point_redemptions WHERE order_id = ${orderId}::uuid`;
+  return row?.expires_at ? new Date(row.expires_at) : lotExpiryDate(settings, now);
+}
+
+/**
+ * Rolls back every live voucher redemption of the order, once each: the
+ * redemption keeps its row, marked rolled back by this return with the outcome;
+ * the voucher is ISSUED again while within its validity, else EXPIRED.
+ */
+async function rollBackVouchers(
+  tx: RawSql,
+  orderId: string,
+  returnId: string,
+  now: Date,
+): Promise<{ restored: { id: string; code: string }[]; expired: { id: string; code: string }[] }> {
+  const rows = await tx.$queryRaw<{ id: string; code: string; outcome: 'RESTORED' | 'EXPIRED' }[]>`
+    WITH live AS (
+      SELECT r.id AS redemption_id, v.id, v.code, CASE WHEN v.expires_at > ${now}::timestamptz THEN 'RESTORED' ELSE 'EXPIRED' END AS outcome
+      FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id
+      WHERE r.order_id = ${orderId}::uuid AND r.rolled_back_at IS NULL
+      FOR UPDATE OF r, v),
+    rolled_back AS (
+      UPDATE voucher_redemptions r SET rolled_back_at = ${now}::timestamptz, rollback_return_id = ${returnId}::uuid,
+        rollback_outcome = live.outcome
+      FROM live WHERE r.id = live.redemption_id AND r.rolled_back_at IS NULL
+      RETURNING r.id),
+    vouchers_back AS (
+      UPDATE vouchers v SET status = (CASE WHEN live.outcome = 'RESTORED' THEN 'ISSUED' ELSE 'EXPIRED' END)::"VoucherStatus",
+        redeemed_at = NULL
+      FROM live WHERE v.id = live.id AND v.status = 'REDEEMED'
+      RETURNING v.id)
+    SELECT live.id::text, live.code, live.outcome FROM live ORDER BY live.code`;
+  return {
+    restored: rows.filter((row) => row.outcome === 'RESTORED'),
+    expired: rows.filter((row) => row.outcome === 'EXPIRED'),
+  };
+}

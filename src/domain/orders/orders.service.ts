@@ -1,0 +1,120 @@
+import type { Caller } from '../../auth/principal.js';
+import { assertMayCall } from '../authorization.js';
+import type { ServiceDeps } from '../deps.js';
+import { ValidationError } from '../errors.js';
+import { checkIdempotencyKey } from '../idempotency.js';
+import { assertEligible } from '../members/eligibility.js';
+import { inLedgerTransaction } from '../points/ledger-kernel.js';
+import * as check from '../validation.js';
+import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, orderReference } from './order-lines.js';
+import { returnOnOrder, type OrderReturnResult, type ReturnedItem } from './order-returns.js';
+
+export type { OrderReturnResult } from './order-returns.js';
+
+export interface CancelOrderInput {
+  memberId: string;
+  orderReference: string;
+  idempotencyKey: string;
+}
+
+/**
+ * Cancels an order: everything that happened on it is undone, once. The
+ * points it earned are reversed, the points redeemed on it restored as a new
+ * lot, the vouchers redeemed on it ISSUED again while still valid
+ * (`returnOnOrder`). Idempotent by key (the kernel: concurrent repeats wait
+ * for the first and replay its answer); a cancelled order refuses a second
+ * cancel with another key, and any further return, earn or redemption.
+ */
+export async function cancelOrder(deps: ServiceDeps, input: CancelOrderInput, caller: Caller) {
+  assertMayCall(caller, 'cancelOrder');
+  const memberId = check.uuid('memberId', input.memberId);
+  const orderRef = orderReference('orderReference', input.orderReference);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const operation = {
+    memberId,
+    request: { scope: `cancelOrder:${memberId}`, key, body: { orderReference: orderRef } },
+    change: { kind: 'ORDER_RETURNED' as const, reference: orderRef },
+  };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+    assertEligible(member, 'CORRECTION');
+    const result = await returnOnOrder(tx, member, settings, now, {
+      kind: 'CANCEL',
+      orderRef,
+      orderField: 'orderReference',
+      entryKey: `cancelOrder:${key}`,
+      actor: caller.actor,
+    });
+    return { result };
+  });
+}
+
+export interface ReturnOrderItemsInput {
+  memberId: string;
+  orderReference: string;
+  /** The items returned, by SKU … */
+  items?: readonly ReturnedItem[] | null;
+  /** … or an amount of money returned. */
+  amount?: { amount: string; currency: string } | null;
+  idempotencyKey: string;
+}
+
+/**
+ * Returns part of an order (or the rest of it): items by SKU and quantity, or
+ * an amount. Gives back in proportion to the value returned — earned points
+ * reversed, redeemed points restored, cumulative over returns so rounding never
+ * drifts — and the order's vouchers once all of it is back (`returnOnOrder`).
+ * A return can never exceed what is left of the order (ValidationError naming
+ * the item or amount). Idempotent by key.
+ */
+export async function returnOrderItems(deps: ServiceDeps, input: ReturnOrderItemsInput, caller: Caller) {
+  assertMayCall(caller, 'returnOrderItems');
+  const memberId = check.uuid('memberId', input.memberId);
+  const orderRef = orderReference('orderReference', input.orderReference);
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const hasItems = input.items != null && input.items.length > 0;
+  if (hasItems === (input.amount != null)) {
+    throw new ValidationError('items', 'give either the items returned or an amount');
+  }
+  let items: ReturnedItem[] | null = null;
+  let amount = null;
+  if (hasItems) {
+    if (input.items!.length > MAX_ORDER_LINES) throw new ValidationError('items', `at most ${MAX_ORDER_LINES} items per return`);
+    items = input.items!.map((item, index) => {
+      const sku = check.text(`items[${index}].sku`, item.sku, { max: 64 });
+      if (!Number.isInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_LINE_QUANTITY) {
+        throw new ValidationError(`items[${index}].quantity`, `must be a whole number between 1 and ${MAX_LINE_QUANTITY}`);
+      }
+      return { sku, quantity: item.quantity };
+    });
+  } else {
+    amount = check.money('amount.amount', input.amount!.amount);
+    check.currency('amount.currency', input.amount!.currency);
+  }
+  const currency = input.amount?.currency ?? null;
+  const body = { orderReference: orderRef, items, amount: amount?.toFixed(2) ?? null, currency };
+  const operation = {
+    memberId,
+    request: { scope: `returnOrderItems:${memberId}`, key, body },
+    change: { kind: 'ORDER_RETURNED' as const, reference: orderRef },
+  };
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+    assertEligible(member, 'CORRECTION');
+    if (currency !== null && currency !== settings.currency) {
+      throw new ValidationError('amount.currency', `the program runs in ${settings.currency}`);
+    }
+    const result = await returnOnOrder(tx, member, settings, now, {
+      kind: 'RETURN',
+      orderRef,
+      orderField: 'orderReference',
+      items,
+      amount,
+      amountField: 'amount.amount',
+      entryKey: `returnOrderItems:${key}`,
+      actor: caller.actor,
+    });
+    return { result };
+  });
+}
+
+/** What a cancel or return answers: its stored outcome (`replayed` on a repeat). */
+export type OrderReturnOutcome = OrderReturnResult & { replayed: boolean };
