@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { consumeLots, lotCte, lotExpiryDate, postEntry, type LockedMember } from '../points/ledger.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { recordWebhookEvents } from '../webhooks/webhook-events.js';
+import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import { returnedLineValue } from './order-lines.js';
 
 /** How an order comes back: all of it (CANCEL), items or an amount (RETURN), or the refund of an amount (REFUND, `refundOrder`). */
@@ -236,6 +237,20 @@ export async function returnOnOrder(
   }
 
   const returnId = randomUUID();
+  const eventType = kind === 'CANCEL' ? 'order.cancelled' : 'order.returned';
+  const event = {
+    memberId: member.id,
+    orderId: order.id,
+    orderRef,
+    returnId,
+    kind,
+    amount: { amount: value.toFixed(2), currency: settings.currency },
+    pointsReversed: reversed,
+    pointsUnrecovered: toReverse - reversed,
+    pointsRestored: toRestore,
+  };
+  // The event rides in the return's statement, or — when vouchers come back, which it lists — in theirs.
+  const eventHere = full ? [] : [webhookEventsCte(eventRows([{ type: eventType, data: { ...event, vouchers: [] } }]), now)];
   await tx.$executeRaw`
     WITH recorded AS (
       INSERT INTO order_returns
@@ -254,13 +269,15 @@ export async function returnOnOrder(
       UPDATE order_lines l SET returned_quantity = l.returned_quantity + b.quantity
       FROM unnest(${[...back.keys()]}::uuid[], ${[...back.values()]}::int[]) AS b(line_id, quantity)
       WHERE l.id = b.line_id
-      RETURNING l.id)
+      RETURNING l.id)${eventHere.length > 0 ? Prisma.sql`, ${Prisma.join(eventHere, ', ')}` : Prisma.empty}
     UPDATE point_orders SET amount_refunded = ${refundedAfter.toFixed(2)}::numeric, points_reversed = ${order.points_reversed + toReverse}::int,
       points_restored = ${order.points_restored + toRestore}::int,
       cancelled_at = CASE WHEN ${kind === 'CANCEL'}::boolean THEN ${now}::timestamptz ELSE cancelled_at END
     WHERE id = ${order.id}::uuid`;
 
-  const vouchers = full ? await rollBackVouchers(tx, order.id, returnId, now) : { restored: [], expired: [] };
+  const vouchers = full
+    ? await rollBackVouchers(tx, order.id, returnId, now, { type: eventType, data: event })
+    : { restored: [], expired: [] };
   const result: OrderReturnResult = {
     memberId: member.id,
     orderId: order.id,
@@ -273,22 +290,6 @@ export async function returnOnOrder(
     vouchersRestored: vouchers.restored.map((v) => v.id),
     vouchersExpired: vouchers.expired.map((v) => v.id),
   };
-  const data = {
-    memberId: member.id,
-    orderId: order.id,
-    orderRef,
-    returnId,
-    kind,
-    amount: { amount: value.toFixed(2), currency: settings.currency },
-    pointsReversed: reversed,
-    pointsUnrecovered: toReverse - reversed,
-    pointsRestored: toRestore,
-    vouchers: [
-      ...vouchers.restored.map((v) => ({ voucherId: v.id, code: v.code, status: 'ISSUED' })),
-      ...vouchers.expired.map((v) => ({ voucherId: v.id, code: v.code, status: 'EXPIRED' })),
-    ],
-  };
-  await recordWebhookEvents(tx, [{ type: kind === 'CANCEL' ? 'order.cancelled' : 'order.returned', data }], now);
   return result;
 }
 
@@ -310,7 +311,16 @@ async function rollBackVouchers(
   orderId: string,
   returnId: string,
   now: Date,
+  event: { type: 'order.cancelled' | 'order.returned'; data: Record<string, unknown> },
 ): Promise<{ restored: { id: string; code: string }[]; expired: { id: string; code: string }[] }> {
+  // The return's event, with the vouchers this statement rolls back (`vouchers`: id, code, status after).
+  const eventRow = Prisma.sql`SELECT ${event.type}::text AS type,
+      ${JSON.stringify(event.data)}::jsonb || jsonb_build_object('vouchers', COALESCE((
+        SELECT jsonb_agg(jsonb_build_object('voucherId', live.id::text, 'code', live.code,
+                                            'status', CASE WHEN live.outcome = 'RESTORED' THEN 'ISSUED' ELSE 'EXPIRED' END)
+                         ORDER BY live.code)
+        FROM live), '[]'::jsonb)) AS data,
+      NULL::text AS dedupe_key`;
   const rows = await tx.$queryRaw<{ id: string; code: string; outcome: 'RESTORED' | 'EXPIRED' }[]>`
     WITH live AS (
       SELECT r.id AS redemption_id, v.id, v.code, CASE WHEN v.expires_at > ${now}::timestamptz THEN 'RESTORED' ELSE 'EXPIRED' END AS outcome
@@ -326,7 +336,8 @@ async function rollBackVouchers(
       UPDATE vouchers v SET status = (CASE WHEN live.outcome = 'RESTORED' THEN 'ISSUED' ELSE 'EXPIRED' END)::"VoucherStatus",
         redeemed_at = NULL
       FROM live WHERE v.id = live.id AND v.status = 'REDEEMED'
-      RETURNING v.id)
+      RETURNING v.id),
+    ${webhookEventsCte(eventRow, now)}
     SELECT live.id::text, live.code, live.outcome FROM live ORDER BY live.code`;
   return {
     restored: rows.filter((row) => row.outcome === 'RESTORED'),
