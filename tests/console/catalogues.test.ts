@@ -1,3 +1,4 @@
+// No useTestApp(): it compares the two message catalogues; no database.
 import { describe, expect, it } from 'vitest';
 
 // The console's catalogues (console/src/i18n): the German one has exactly the English keys, every text is

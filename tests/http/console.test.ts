@@ -1,3 +1,4 @@
+// No useTestApp(): it serves a console build from a temporary folder through the HTTP layer alone; no database.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
