@@ -24,6 +24,8 @@ import type {
 } from './gql/graphql.js';
 
 const connection = connectionFromEnv('TREUE_API_KEY');
+/** The program's currency (ISO 4217). */
+const CURRENCY = process.env.TREUE_CURRENCY ?? 'EUR';
 
 /** A typed error the shopper cannot fix at checkout (bad configuration, a bug, a race): the checkout stops. */
 class CheckoutStopped extends Error {}
@@ -346,7 +348,20 @@ async function checkout(customerId: string) {
   const earnedPoints = earned(
     (
       await execute(connection, EarnForOrder, {
-        input: { memberId, orderRef: firstOrder, orderTotal: '250.00', idempotencyKey: `${firstOrder}:earn` },
+        input: {
+          memberId,
+          // The order as placed: its total (what was paid) earns; the lines let earning rules match SKUs and categories.
+          order: {
+            reference: firstOrder,
+            total: { amount: '250.00', currency: CURRENCY },
+            channel: 'web',
+            lines: [
+              { sku: 'TEA-ASSAM-500', category: 'tea', quantity: 2, unitPrice: '45.00' },
+              { sku: 'KETTLE-1', category: 'kitchen', quantity: 1, unitPrice: '160.00' },
+            ],
+          },
+          idempotencyKey: `${firstOrder}:earn`,
+        },
       })
     ).earnPoints,
   );
@@ -379,7 +394,7 @@ async function checkout(customerId: string) {
   const paid = payment(
     (
       await execute(connection, PayWithPoints, {
-        input: { memberId, points: 50, reference: secondOrder, idempotencyKey: `${secondOrder}:points` },
+        input: { memberId, points: 50, orderReference: secondOrder, idempotencyKey: `${secondOrder}:points` },
       })
     ).redeemPoints,
   );

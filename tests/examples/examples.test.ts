@@ -210,7 +210,13 @@ describe('the example clients against the running service', () => {
           }
         }
       `,
-      { input: { memberId: member.id, orderRef: 'customer-1-order-4', orderTotal: '40.00', idempotencyKey: 'customer-1-order-4:earn' } },
+      {
+        input: {
+          memberId: member.id,
+          order: { reference: 'customer-1-order-4', total: { amount: '40.00', currency: 'EUR' } },
+          idempotencyKey: 'customer-1-order-4:earn',
+        },
+      },
     );
     expect(earn.earnPoints).toEqual({ __typename: 'EarnPointsPayload', points: 40 });
 
