@@ -80,11 +80,18 @@ const OrderReturnRef = builder.prismaObject('OrderReturn', {
       select: { order: { select: { currency: true } } },
       resolve: (r) => money(r.amount.toFixed(2), r.order.currency),
     }),
-    pointsReversed: t.exposeInt('pointsReversed', { description: 'Earned points taken back.' }),
-    pointsUnrecovered: t.exposeInt('pointsUnrecovered', {
+    pointsReversed: t.expose('pointsReversed', {
+      type: 'Points',
+      description: 'Earned points taken back.',
+    }),
+    pointsUnrecovered: t.expose('pointsUnrecovered', {
+      type: 'Points',
       description: 'Earned points it should have taken back but the member had spent.',
     }),
-    pointsRestored: t.exposeInt('pointsRestored', { description: 'Redeemed points given back (a new lot).' }),
+    pointsRestored: t.expose('pointsRestored', {
+      type: 'Points',
+      description: 'Redeemed points given back (a new lot).',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it happened.' }),
     items: t.field({
       type: [OrderReturnItem],
@@ -158,10 +165,22 @@ export const OrderRef = builder.prismaNode('PointOrder', {
       description: 'The value returned so far (cancels, returns, refunds).',
       resolve: (order) => money(order.amountRefunded.toFixed(2), order.currency),
     }),
-    pointsEarned: t.exposeInt('pointsEarned', { description: 'Points the order earned.' }),
-    pointsReversed: t.exposeInt('pointsReversed', { description: 'Earned points taken back (or due but already spent) by returns.' }),
-    pointsRedeemed: t.exposeInt('pointsRedeemed', { description: 'Points redeemed on the order.' }),
-    pointsRestored: t.exposeInt('pointsRestored', { description: 'Redeemed points given back by returns.' }),
+    pointsEarned: t.expose('pointsEarned', {
+      type: 'Points',
+      description: 'Points the order earned.',
+    }),
+    pointsReversed: t.expose('pointsReversed', {
+      type: 'Points',
+      description: 'Earned points taken back (or due but already spent) by returns.',
+    }),
+    pointsRedeemed: t.expose('pointsRedeemed', {
+      type: 'Points',
+      description: 'Points redeemed on the order.',
+    }),
+    pointsRestored: t.expose('pointsRestored', {
+      type: 'Points',
+      description: 'Redeemed points given back by returns.',
+    }),
     lines: t.relation('lines', { description: 'Line items, in the order given.', query: { orderBy: { position: 'asc' } } }),
     vouchersRedeemed: t.relation('voucherRedemptions', {
       type: OrderVoucherRedemptionRef,
@@ -226,11 +245,18 @@ function orderReturnPayload(name: string, description: string) {
         description: 'The member after it.',
         resolve: (query, r, _args, ctx) => ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: r.memberId } }),
       }),
-      pointsReversed: t.exposeInt('pointsReversed', { description: 'Earned points taken back.' }),
-      pointsUnrecovered: t.exposeInt('pointsUnrecovered', {
+      pointsReversed: t.expose('pointsReversed', {
+        type: 'Points',
+        description: 'Earned points taken back.',
+      }),
+      pointsUnrecovered: t.expose('pointsUnrecovered', {
+        type: 'Points',
         description: 'Earned points it should have taken back but the member had already spent.',
       }),
-      pointsRestored: t.exposeInt('pointsRestored', { description: 'Points redeemed on the order given back (a new available lot).' }),
+      pointsRestored: t.expose('pointsRestored', {
+        type: 'Points',
+        description: 'Points redeemed on the order given back (a new available lot).',
+      }),
       vouchersRestored: t.prismaField({
         type: [VoucherRef],
         description: 'Vouchers redeemed on the order that are ISSUED again.',

@@ -93,11 +93,13 @@ const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implemen
       description: 'The tier directly above; null at the top tier.',
       resolve: (p) => p.next,
     }),
-    qualifyingPoints: t.exposeInt('qualifyingPoints', {
+    qualifyingPoints: t.expose('qualifyingPoints', {
+      type: 'Points',
       description:
         'Points earned in the rolling qualifying window: earns and renewal bonuses, minus refund reversals written in the window.',
     }),
-    pointsToNext: t.exposeInt('pointsToNext', {
+    pointsToNext: t.expose('pointsToNext', {
+      type: 'Points',
       nullable: true,
       description: 'Qualifying points still needed for the next tier (0 once reached); null at the top tier.',
     }),
@@ -145,7 +147,10 @@ builder.prismaNode('TierChange', {
       }),
       description: 'Why.',
     }),
-    qualifyingPoints: t.exposeInt('qualifyingPoints', { description: 'Qualifying points at that moment.' }),
+    qualifyingPoints: t.expose('qualifyingPoints', {
+      type: 'Points',
+      description: 'Qualifying points at that moment.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it happened.' }),
   }),
 });
