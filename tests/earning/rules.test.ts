@@ -5,7 +5,6 @@ import {
   evaluateEarn,
   eventRules,
   limitPeriodKey,
-  prorateLines,
   type EarnContext,
   type EarnLineInput,
   type EarningConditions,
@@ -163,18 +162,18 @@ const CASES: Case[] = [
     total: 210,
   },
   {
-    // SILVER: shoes 50, socks 12.5 → 12; the GOLD rule does not apply.
+    // SILVER: shoes 50, socks 12.5: 62.5 → 62; the GOLD rule does not apply.
     name: 'a tier condition leaves other tiers alone',
     rules: [giftCards, goldShoes],
     context: context({ tier: 'SILVER' }),
-    lines: [50, 0, 12],
+    lines: [50, 0, 12.5],
     total: 62,
   },
   {
     name: 'a tier condition applies to its tier',
     rules: [goldShoes],
     context: context({ tier: 'GOLD' }),
-    lines: [180, 37, 15],
+    lines: [180, 37.5, 15],
     total: 232,
   },
   { name: 'a SKU condition picks its line', rules: [socksSku], context: context(), lines: [40, 25, 20], total: 85 },
@@ -212,7 +211,7 @@ const CASES: Case[] = [
     name: 'the minimum order: 49.99 does not qualify',
     rules: [webBonus],
     context: context({ lines: [line('A', 'apparel', '49.99')] }),
-    lines: [49],
+    lines: [49.99],
     total: 49,
   },
   {
@@ -248,19 +247,19 @@ const CASES: Case[] = [
     total: 10,
   },
   {
-    // 3 × 0.80 earns 0.8 per line, each rounded down on its own: 0 (the sum 2.4 would give 2).
-    name: 'each line is rounded down on its own',
+    // 3 × 0.80 earns 0.8 per line; the sum 2.4 is rounded down once: 2 (per line it would be 0).
+    name: 'the lines are rounded down once, not each',
     rules: [],
     context: context({ lines: [line('A', 'x', '0.80'), line('B', 'x', '0.80'), line('C', 'x', '0.80')] }),
-    lines: [0, 0, 0],
-    total: 0,
+    lines: [0.8, 0.8, 0.8],
+    total: 2,
   },
   {
     // The total-only form is one line: floor(49.99 × 1.5) = floor(74.985) = 74, as before rules existed.
     name: 'a one-line order earns floor(total × rate × tier)',
     rules: [],
     context: context({ lines: [{ sku: null, category: null, quantity: 1, amount: x('49.99') }], tier: 'GOLD' }),
-    lines: [74],
+    lines: [74.985],
     total: 74,
   },
   {
@@ -276,11 +275,15 @@ const CASES: Case[] = [
 describe('evaluateEarn: the table of rule combinations', () => {
   it.each(CASES)('$name', ({ rules, context: ctx, lines, bonuses = [], total }) => {
     const result = evaluateEarn(rules, ctx);
-    expect(result.lines.map((l) => l.points)).toEqual(lines);
+    expect(result.lines.map((l) => l.points.toNumber())).toEqual(lines);
     expect(result.bonuses.map((b) => b.rule.id).sort()).toEqual([...bonuses].sort());
     expect(result.total).toBe(total);
-    // The explanation adds up to the total.
-    expect(result.lines.reduce((s, l) => s + l.points, 0) + result.bonuses.reduce((s, b) => s + b.points, 0)).toBe(total);
+    // The explanation adds up to the total: the lines' sum rounded down once, then the bonuses.
+    const lineSum = result.lines
+      .reduce((s, l) => s.plus(l.points), new Decimal(0))
+      .floor()
+      .toNumber();
+    expect(lineSum + result.bonuses.reduce((s, b) => s + b.points, 0)).toBe(total);
   });
 
   it('explains each line: base, the rule applied, exclusions', () => {
@@ -322,18 +325,5 @@ describe('event rules', () => {
     expect(limitPeriodKey('CALENDAR_YEAR', new Date(newYearsEve.getTime() + 1))).toBe('2027');
     expect(limitPeriodKey('CALENDAR_MONTH', new Date('2026-02-01T00:00:00.000Z'))).toBe('2026-02');
     expect(limitPeriodKey('LIFETIME', newYearsEve)).toBe('lifetime');
-  });
-});
-
-describe('prorateLines', () => {
-  it('splits a discounted total over the lines, to the cent, adding up exactly', () => {
-    // 70.00 over 40 / 25 / 10: 37.333…, 23.333…, 9.333… → 37.33, 23.33, 9.33 (69.99); the cent goes to the largest.
-    const shares = prorateLines(x('70.00'), [x('40'), x('25'), x('10')]);
-    expect(shares.map((s) => s.toFixed(2))).toEqual(['37.34', '23.33', '9.33']);
-  });
-
-  it('keeps undiscounted lines as they are, and puts a total over free lines on the first', () => {
-    expect(prorateLines(x('75.00'), [x('40'), x('25'), x('10')]).map((s) => s.toFixed(2))).toEqual(['40.00', '25.00', '10.00']);
-    expect(prorateLines(x('5.00'), [x('0'), x('0')]).map((s) => s.toFixed(2))).toEqual(['5.00', '0.00']);
   });
 });

@@ -410,6 +410,16 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       operation: () => ({ query: '{ earningRules(first: 5) { edges { node { id name kind multiplier } } } }' }),
     },
   ],
+  previewEarn: [
+    {
+      targets: async (seed, subject) => ({ ...member(subject), orderRef: seed.unique('probe-preview') }),
+      operation: (t) => ({
+        query: `query($i: PreviewEarnInput!) { previewEarn(input: $i) { __typename ... on EarnPreview { points breakdown { points } } } }`,
+        variables: { i: { memberId: t.memberId, order: { reference: t.orderRef, total: { amount: '10.00', currency: 'EUR' } } } },
+      }),
+      reached: (value) => (value as { __typename?: string }).__typename === 'EarnPreview',
+    },
+  ],
   program: [{ targets: none, operation: () => ({ query: '{ program { version currency } }' }) }],
   rewards: [{ targets: none, operation: () => ({ query: '{ rewards(first: 5) { edges { node { id name stock } } } }' }) }],
   serviceFailures: [

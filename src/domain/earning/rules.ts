@@ -95,8 +95,8 @@ export interface EarnedLine {
   /** The multiplier rule that applied (the highest), or the exclusion that zeroed the line. */
   rule: AppliedRule | null;
   excluded: boolean;
-  /** floor(basePoints × multiplier). */
-  points: number;
+  /** basePoints × multiplier, exact: the order's total is rounded down once, not each line. */
+  points: Decimal;
 }
 
 /** A fixed bonus an order earned by a rule. */
@@ -108,6 +108,8 @@ export interface EarnedBonus {
 export interface EarnEvaluation {
   lines: EarnedLine[];
   bonuses: EarnedBonus[];
+  /** The lines' points added up, rounded down once. */
+  linePoints: number;
   total: number;
 }
 
@@ -154,11 +156,12 @@ const applied = (rule: EarningRule): AppliedRule => ({ id: rule.id, name: rule.n
  * 2. of the LINE_MULTIPLIER rules whose conditions hold for the order and the line,
  *    an exclusion (multiplier 0) wins outright and zeroes the line; otherwise the
  *    highest multiplier applies (they never multiply each other); none: × 1;
- * 3. each line is rounded down to whole points on its own, so the lines add up to
- *    what is shown (a one-line order earns exactly floor(total × rate × tier));
+ * 3. the lines' exact points are added up and rounded down once, so that lines
+ *    cost the member nothing: without rules an order earns floor(total × rate ×
+ *    tier) whatever its lines (their shares add up to the total);
  * 4. every ORDER_BONUS rule whose conditions hold adds its points once, after the
- *    lines (a bonus that lists categories or SKUs needs at least one qualifying line;
- *    tier multipliers do not apply to bonuses).
+ *    rounding (a bonus that lists categories or SKUs needs at least one qualifying
+ *    line; tier multipliers do not apply to bonuses).
  * Rules outside their window at `context.at`, retired rules and event rules do nothing.
  */
 export function evaluateEarn(rules: readonly EarningRule[], context: EarnContext): EarnEvaluation {
@@ -183,7 +186,7 @@ export function evaluateEarn(rules: readonly EarningRule[], context: EarnContext
       multiplier,
       rule: best ? applied(best) : null,
       excluded: exclusion !== undefined,
-      points: basePoints.mul(multiplier).floor().toNumber(),
+      points: basePoints.mul(multiplier),
     };
   });
   const bonuses = candidates
@@ -194,8 +197,11 @@ export function evaluateEarn(rules: readonly EarningRule[], context: EarnContext
       return !listsLines || context.lines.some((line) => lineQualifies(c, line));
     })
     .map((rule): EarnedBonus => ({ rule: applied(rule), points: rule.points! }));
-  const total = lines.reduce((sum, line) => sum + line.points, 0) + bonuses.reduce((sum, bonus) => sum + bonus.points, 0);
-  return { lines, bonuses, total };
+  const linePoints = lines
+    .reduce((sum, line) => sum.plus(line.points), new Decimal(0))
+    .floor()
+    .toNumber();
+  return { lines, bonuses, linePoints, total: linePoints + bonuses.reduce((sum, bonus) => sum + bonus.points, 0) };
 }
 
 /** The EVENT_POINTS rules an event of `eventType` triggers for a member of `tierKey` at `at`. */
@@ -218,25 +224,4 @@ export function limitPeriodKey(period: EventLimitPeriod, at: Date): string {
   if (period === 'CALENDAR_YEAR') return year;
   if (period === 'CALENDAR_MONTH') return `${year}-${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
   return 'lifetime';
-}
-
-/**
- * Splits what the member paid (`total`) over the lines in proportion to their
- * list value (quantity × unit price), so that discounts and vouchers reduce
- * every line alike and the amounts add up to `total` exactly: each share is
- * rounded down to the cent and the cents left over go to the largest lines first.
- */
-export function prorateLines(total: Decimal, lineValues: readonly Decimal[]): Decimal[] {
-  const sum = lineValues.reduce((acc, value) => acc.plus(value), new Decimal(0));
-  if (sum.isZero()) return lineValues.map((_value, i) => (i === 0 ? total : new Decimal(0)));
-  const shares = lineValues.map((value) => value.mul(total).div(sum).toDecimalPlaces(2, Decimal.ROUND_DOWN));
-  let left = total.minus(shares.reduce((acc, share) => acc.plus(share), new Decimal(0)));
-  const byValue = lineValues.map((value, i) => ({ value, i })).sort((a, b) => b.value.cmp(a.value) || a.i - b.i);
-  const cent = new Decimal('0.01');
-  for (let k = 0; left.gt(0); k = (k + 1) % byValue.length) {
-    const i = byValue[k]!.i;
-    shares[i] = shares[i]!.plus(cent);
-    left = left.minus(cent);
-  }
-  return shares;
 }

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
-import type { RawSql } from '../../db/sql.js';
+import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
-import { ForbiddenError, InsufficientPointsError, ValidationError } from '../errors.js';
+import { ForbiddenError, InsufficientPointsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey } from '../idempotency.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
@@ -22,11 +21,13 @@ import {
   type PostedEntry,
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
+import { breakdownOf, evaluateOrderEarning, totalOnlyOrder, type EarnBreakdownLine } from '../earning/order-earning.js';
+import { settingsForHash } from '../program/program.service.js';
 import { checkOrder, orderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
 import { openOrder } from '../orders/order-record.js';
 import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
-import { QUALIFYING_KINDS, applyTierUpgrade, tierRule } from '../tiers/tiers.service.js';
+import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
@@ -35,11 +36,6 @@ export interface PointsResult {
   /** The ledger entry written, or null when the operation moved no points. */
   entryId: string | null;
   points: number;
-}
-
-/** Points an order earns: value × earn rate × the member's tier multiplier, rounded down. */
-export function pointsForOrder(settings: ProgramSettings, tier: LockedMember['tier'], orderTotal: Decimal): number {
-  return orderTotal.mul(settings.pointsPerCurrencyUnit).mul(tierRule(settings, tier).multiplier).floor().toNumber();
 }
 
 export interface EarnPointsInput {
@@ -89,6 +85,48 @@ function earnedOrder(input: EarnPointsInput, now: Date): { order: CheckedOrder; 
   return { order, body: { orderRef: reference, orderTotal: total.toFixed(2), currency } };
 }
 
+/** The fields errors name: the order's parts, or the deprecated form's. */
+function orderFields(input: Pick<EarnPointsInput, 'order'>) {
+  return input.order != null
+    ? { reference: 'order.reference', total: 'order.total.amount', currency: 'order.total.currency' }
+    : { reference: 'orderRef', total: 'orderTotal', currency: 'currency' };
+}
+
+/** The outcome of an earn: the points and why, line by line (empty for an explicit amount). */
+export interface EarnResult extends PointsResult {
+  breakdown: EarnBreakdownLine[];
+}
+
+/**
+ * The points an earn grants and why, in the caller's transaction: an explicit
+ * amount as given, else the order under the earning rules in force when it was
+ * placed (docs/earning-rules.md). earnPoints and previewEarn both call this.
+ */
+async function earningOf(
+  tx: RawSql,
+  member: LockedMember,
+  settings: ProgramSettings,
+  rulesStamp: string | null,
+  earn: { order: CheckedOrder; explicit: number | null; fields: ReturnType<typeof orderFields> },
+  now: Date,
+): Promise<{ points: number; breakdown: EarnBreakdownLine[] }> {
+  const { order, explicit, fields } = earn;
+  if (order.currency !== '' && order.currency !== settings.currency) {
+    throw new ValidationError(fields.currency, `the program runs in ${settings.currency}`);
+  }
+  if (explicit !== null) return { points: explicit, breakdown: [] };
+  const earning =
+    order.lines.length === 0
+      ? { ...totalOnlyOrder(order.total), channel: order.channel }
+      : {
+          total: order.total,
+          channel: order.channel,
+          lines: order.lines.map((line) => ({ sku: line.sku, category: line.category, quantity: line.quantity, amount: line.share })),
+        };
+  const evaluation = await evaluateOrderEarning(tx, member, settings, rulesStamp, earning, order.placedAt ?? now);
+  return { points: evaluation.total, breakdown: breakdownOf(evaluation, settings.currency) };
+}
+
 /**
  * Earns points for an order. The points are pending for the return window, then
  * available; they expire after the program's expiry period. One earn per order
@@ -108,23 +146,16 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
   const orderRef = order.reference;
   const orderTotal = order.total;
-  // The fields errors name: the order's parts, or the deprecated form's.
-  const fields =
-    input.order != null
-      ? { reference: 'order.reference', total: 'order.total.amount', currency: 'order.total.currency' }
-      : { reference: 'orderRef', total: 'orderTotal', currency: 'currency' };
+  const fields = orderFields(input);
 
   const operation = {
     memberId,
     request: { scope: `earnPoints:${memberId}`, key, body: { ...body, points: explicit } },
     change: { kind: 'EARNED' as const, reference: orderRef },
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
+  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, earningRulesStamp, now, answer }) => {
     assertEligible(member, 'EARN');
-    if (order.currency !== '' && order.currency !== settings.currency) {
-      throw new ValidationError(fields.currency, `the program runs in ${settings.currency}`);
-    }
-    const points = explicit ?? pointsForOrder(settings, member.tier, orderTotal);
+    const { points, breakdown } = await earningOf(tx, member, settings, earningRulesStamp, { order, explicit, fields }, now);
     if (points > check.MAX_POINTS) {
       // A repeated order is the first thing wrong with it, as for any other order.
       const [existing] = await tx.$queryRaw<{ id: string }[]>`
@@ -133,7 +164,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
       throw new ValidationError(fields.total, 'order earns more points than allowed');
     }
     const entryId = randomUUID();
-    const result = { memberId, entryId: points > 0 ? entryId : null, points } satisfies PointsResult;
+    const result = { memberId, entryId: points > 0 ? entryId : null, points, breakdown } satisfies EarnResult;
     const availableAt = addDays(now, settings.returnWindowDays);
     const expiresAt = lotExpiryDate(settings, now);
     // The event rides in the earning's own statement: no round trip of its own.
@@ -174,6 +205,47 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     const upgraded = points > 0 && (await applyTierUpgrade(tx, member, settings, now)) !== null;
     // An upgrade writes the member row after the entry's statement: the rare case that reads it again.
     return { result, member: upgraded ? await readMember(tx, memberId) : posted.member };
+  });
+}
+
+/** What previewEarn answers: what earnPoints would grant now for the same input, and why. */
+export interface EarnPreview {
+  memberId: string;
+  points: number;
+  breakdown: EarnBreakdownLine[];
+  /** Whether earnPoints would refuse this order as already earned. */
+  alreadyEarned: boolean;
+}
+
+/**
+ * earnPoints without writing: the same validation, eligibility and computation
+ * (`earningOf`, with the settings and rules committed now), in a read-only
+ * transaction that takes no lock. For the same input at the same moment it
+ * answers exactly what earnPoints grants (tests/earning/preview-earn.test.ts).
+ */
+export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput, 'idempotencyKey'>, caller: Caller): Promise<EarnPreview> {
+  assertMayCall(caller, 'previewEarn');
+  const memberId = check.uuid('memberId', input.memberId);
+  const now = nowOf(deps);
+  const { order } = earnedOrder({ ...input, idempotencyKey: '' }, now);
+  const explicit = input.points == null ? null : check.positivePoints('points', input.points);
+  if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
+  const fields = orderFields(input);
+  return sqlTransaction(deps.prisma, async (tx) => {
+    const [row] = await tx.$queryRaw<(LockedMember & { settings_hash: string | null; rules_stamp: string | null; earned: boolean })[]>`
+      SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
+             m.lifetime_points AS lifetime, p.settings_hash, p.rules_stamp,
+             EXISTS (SELECT 1 FROM point_orders o WHERE o.member_id = m.id AND o.order_ref = ${order.reference}
+                     AND o.earned_at IS NOT NULL) AS earned
+      FROM members m
+      LEFT JOIN (SELECT md5(settings::text) AS settings_hash, earning_rules_stamp::text AS rules_stamp FROM program WHERE id = 1) p ON true
+      WHERE m.id = ${memberId}::uuid`;
+    if (!row) throw new NotFoundError('Member', memberId);
+    const { settings_hash: hash, rules_stamp: stamp, earned, ...member } = row;
+    assertEligible(member, 'EARN');
+    const settings = await settingsForHash(tx, hash);
+    const { points, breakdown } = await earningOf(tx, member, settings, stamp, { order, explicit, fields }, now);
+    return { memberId, points, breakdown, alreadyEarned: earned };
   });
 }
 

@@ -11,11 +11,14 @@ import {
 } from '../../domain/earning/earning-rules.service.js';
 import { trackEvent, type EventRuleOutcome, type TrackEventResult } from '../../domain/earning/events.service.js';
 import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
+import { previewEarn, type EarnPreview } from '../../domain/points/points.service.js';
 import type { Member } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { MoneyInput } from '../money.type.js';
+import { OrderInput } from '../orders/order-input.type.js';
+import { EarnLineRef } from './earn-line.type.js';
 import { counted, COUNT_COST } from '../total-count.js';
 import { EarningRuleKindEnum, EarningRuleRef, EventLimitPeriodEnum } from './earning-rule.type.js';
 
@@ -259,5 +262,41 @@ builder.mutationField('trackEvent', (t) =>
         { memberId: decodeId('Member', 'memberId', String(input.memberId)), type: input.type, idempotencyKey: input.idempotencyKey },
         callerOf(ctx.principal),
       ),
+  }),
+);
+
+const PreviewEarnInput = builder.inputType('PreviewEarnInput', {
+  description: 'What earnPoints would take, without the idempotency key: nothing is written.',
+  fields: (t) => ({
+    memberId: t.id({ required: true, description: 'Member id.' }),
+    order: t.field({ type: OrderInput, required: true, description: 'The order with its total, channel and line items.' }),
+    points: t.field({ type: 'Points', required: false, description: 'Explicit points instead of the earn rule (admins only).' }),
+  }),
+});
+
+const EarnPreviewRef = builder.objectRef<EarnPreview>('EarnPreview').implement({
+  description: 'What earnPoints would grant now for the same input, and why; nothing was written.',
+  fields: (t) => ({
+    points: t.field({ type: 'Points', description: 'Points the order would earn.', resolve: (p) => p.points }),
+    breakdown: t.field({
+      type: [EarnLineRef],
+      description: 'Why, line by line, exactly as EarnPointsPayload.breakdown would say.',
+      resolve: (p) => p.breakdown,
+    }),
+    alreadyEarned: t.exposeBoolean('alreadyEarned', {
+      description: 'True when this order has earned already: earnPoints would refuse it (ValidationError).',
+    }),
+  }),
+});
+
+builder.queryField('previewEarn', (t) =>
+  t.field({
+    type: EarnPreviewRef,
+    description: 'Answers what earnPoints would grant for an order now, with the same explanation, without writing anything.',
+    authScopes: { caller: SERVICE_CALLERS.previewEarn },
+    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'PreviewEarnResult' } },
+    args: { input: t.arg({ type: PreviewEarnInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      previewEarn(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
   }),
 );

@@ -11,6 +11,8 @@ import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } fro
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { OrderInput } from '../orders/order-input.type.js';
+import type { EarnBreakdownLine } from '../../domain/earning/order-earning.js';
+import { EarnLineRef } from '../earning/earn-line.type.js';
 
 const REFUND_AMOUNT = { legacy: 'amount', money: 'amountMoney' };
 
@@ -20,6 +22,8 @@ interface PointsPayloadShape {
   points: number;
   replayed: boolean;
   pointsUnrecovered?: number;
+  /** An earn's explanation, line by line (answers stored before earning rules have none). */
+  breakdown?: EarnBreakdownLine[];
   /** The member's row as the operation left it (earn, redeem); absent on a replay. */
   member?: Member;
   /** The settings the operation ran under, with `member`: its tier without another read. */
@@ -56,6 +60,15 @@ function pointsPayload(name: string, description: string, pointsDescription: str
 }
 
 const EarnPointsPayload = pointsPayload('EarnPointsPayload', 'Points earned for an order.', 'Points earned.');
+builder.objectField(EarnPointsPayload, 'breakdown', (t) =>
+  t.field({
+    type: [EarnLineRef],
+    description:
+      'Why these points, line by line: each order line (base, the rule applied or the exclusion), then each order bonus; ' +
+      'the lines add up to `points`. Empty for an explicit amount.',
+    resolve: (parent) => parent.breakdown ?? [],
+  }),
+);
 const RedeemPointsPayload = pointsPayload('RedeemPointsPayload', 'Points spent.', 'Signed change (negative).');
 const AdjustPointsPayload = pointsPayload('AdjustPointsPayload', 'An admin correction.', 'Signed change.');
 const RefundOrderPayload = pointsPayload('RefundOrderPayload', 'Points reversed for a refund.', 'Signed change (negative or 0).');
