@@ -14,7 +14,7 @@ import { memberId, voucherCode } from './support.js';
  * throughput.
  */
 
-export type LoadKind = 'bare' | 'lookup' | 'raw-earn' | 'earn' | 'redeem' | 'voucher' | 'status';
+export type LoadKind = 'bare' | 'lookup' | 'raw-earn' | 'earn' | 'earn-rules' | 'redeem' | 'voucher' | 'status';
 
 export interface LoadSpec {
   kind: LoadKind;
@@ -84,6 +84,29 @@ function builder(spec: LoadSpec): () => Built {
                ... on EarnPointsPayload { points member { id balance { available pending } } }
                ... on Error { message } } }`,
             { input: { memberId: randomMember(), orderRef: `b-${run}-${n}`, orderTotal: '25.00', idempotencyKey: `b-${run}-${n}` } },
+          ),
+          expect: '"EarnPointsPayload"',
+        };
+      };
+    case 'earn-rules':
+      // An order of 5 lines (25.00) under the 3 rules bench/run.ts activates: a double on category c, an
+      // exclusion of SKU-4, a web bonus; the answer explains it line by line.
+      return () => {
+        const n = ++counter;
+        const reference = `bl-${run}-${n}`;
+        const lines = Array.from({ length: 5 }, (_, i) => ({ sku: `SKU-${i}`, category: 'c', quantity: 1, unitPrice: '5.00' }));
+        return {
+          body: json(
+            `mutation EarnLines($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
+               ... on EarnPointsPayload { points breakdown { points ruleName } member { id balance { available pending } } }
+               ... on Error { message } } }`,
+            {
+              input: {
+                memberId: randomMember(),
+                order: { reference, total: { amount: '25.00', currency: 'EUR' }, channel: 'web', lines },
+                idempotencyKey: reference,
+              },
+            },
           ),
           expect: '"EarnPointsPayload"',
         };

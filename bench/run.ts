@@ -82,7 +82,7 @@ const warmup = num('warmup');
 const connections = num('connections');
 const poolSize = num('pool-size');
 const processCounts = (args.processes ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
-const ALL_PATHS = ['bare', 'lookup', 'raw-earn', 'pgbench', 'status', 'earn', 'redeem', 'voucher', 'compensation', 'bullmq'];
+const ALL_PATHS = ['bare', 'lookup', 'raw-earn', 'pgbench', 'status', 'earn', 'earn-rules', 'redeem', 'voucher', 'compensation', 'bullmq'];
 const selected = new Set(args.paths ? args.paths.split(',') : ALL_PATHS);
 const runId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).toLowerCase()}_${randomBytes(2).toString('hex')}`;
 const SERVICE_PORT = 4781;
@@ -333,10 +333,38 @@ const LABELS: Record<LoadKind, string> = {
   lookup: 'yoga + raw pg lookup',
   'raw-earn': 'yoga + raw pg earn',
   earn: 'earnPoints',
+  'earn-rules': 'earnPoints (5 lines, 3 rules)',
   redeem: 'redeemPoints',
   voucher: 'redeemVoucher',
   status: 'member-status',
 };
+
+/**
+ * The 3 earning rules of the `earn-rules` path (docs/earning-rules.md), in force from now on the bench
+ * database (once; a new stamp so every API process reads them): a double on category c except SKU-4,
+ * SKU-4 excluded, a bonus of 10 on web orders from 5.00.
+ */
+async function activateBenchRules(database: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: databaseUrl(database) });
+  await client.connect();
+  try {
+    await client.query(`
+      INSERT INTO earning_rules (name, kind, starts_at, include_categories, exclude_skus, include_skus, channels, min_order_total,
+                                 multiplier, points, created_by, updated_by)
+      SELECT r.* FROM (VALUES
+        ('Bench double', 'LINE_MULTIPLIER'::"EarningRuleKind", now() - interval '1 day', ARRAY['c'], ARRAY['SKU-4'], ARRAY[]::text[],
+         ARRAY[]::text[], NULL::numeric, 2::numeric, NULL::int, 'bench', 'bench'),
+        ('Bench exclusion', 'LINE_MULTIPLIER', now() - interval '1 day', ARRAY[]::text[], ARRAY[]::text[], ARRAY['SKU-4'],
+         ARRAY[]::text[], NULL, 0, NULL, 'bench', 'bench'),
+        ('Bench web bonus', 'ORDER_BONUS', now() - interval '1 day', ARRAY[]::text[], ARRAY[]::text[], ARRAY[]::text[],
+         ARRAY['web'], 5.00, NULL, 10, 'bench', 'bench')) AS r
+      WHERE NOT EXISTS (SELECT 1 FROM earning_rules WHERE created_by = 'bench')`);
+    await client.query('UPDATE program SET earning_rules_stamp = gen_random_uuid() WHERE id = 1');
+  } finally {
+    await client.end();
+  }
+}
 
 async function load(
   server: Server,
@@ -816,6 +844,10 @@ async function defaultRun(): Promise<string> {
       for (let round = 0; round < num('repeat'); round++) {
         if (selected.has('status')) await load(service, { ...common, kind: 'status', statusQuery: status.query });
         if (selected.has('earn')) await load(service, { ...common, kind: 'earn' });
+        if (selected.has('earn-rules')) {
+          await activateBenchRules(db.database);
+          await load(service, { ...common, kind: 'earn-rules' });
+        }
         if (selected.has('redeem')) await load(service, { ...common, kind: 'redeem' });
         if (selected.has('voucher') && hasVoucher) {
           await load(service, { ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
@@ -832,6 +864,8 @@ async function defaultRun(): Promise<string> {
 
   relate('earnPoints', 'yoga + raw pg earn', 0.5);
   relate('redeemPoints', 'yoga + raw pg earn', null);
+  // Issue 13: an order of 5 lines under 3 active rules within 10 % of the plain earn, in the same run.
+  relate('earnPoints (5 lines, 3 rules)', 'earnPoints', 0.9);
   relate('redeemVoucher', 'yoga + raw pg earn', 0.5);
   relate('member-status', 'yoga + raw pg lookup', 0.5);
   relate('yoga + raw pg earn', 'pgbench earn', null, false);
