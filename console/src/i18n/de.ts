@@ -187,6 +187,7 @@ export const de: Catalogue = {
   'ledgerKind.RENEWAL_BONUS': 'Verlängerungsbonus',
   'ledgerKind.REVERSAL': 'Rückbuchung',
   'ledgerKind.BONUS': 'Bonuspunkte',
+  'ledgerKind.RESTORE': 'Rückerstattung eingelöster Punkte',
   'goodwillKind.POINTS': 'Punkte',
   'goodwillKind.VOUCHER': 'Gutschein',
   'goodwillStatus.GRANTED': 'Gewährt',

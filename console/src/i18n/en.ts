@@ -185,6 +185,7 @@ export const en = {
   'ledgerKind.RENEWAL_BONUS': 'Renewal bonus',
   'ledgerKind.REVERSAL': 'Reversal',
   'ledgerKind.BONUS': 'Bonus',
+  'ledgerKind.RESTORE': 'Redeemed points restored',
   'goodwillKind.POINTS': 'Points',
   'goodwillKind.VOUCHER': 'Voucher',
   'goodwillStatus.GRANTED': 'Granted',
