@@ -216,8 +216,8 @@ function bought(result: BuyRewardMutation['redeemReward']): Bought {
 }
 
 const ValidateVoucher = graphql(`
-  query ValidateVoucher($code: String!, $memberId: ID, $orderTotal: String!) {
-    validateVoucher(code: $code, memberId: $memberId, orderTotal: $orderTotal) {
+  query ValidateVoucher($code: String!, $memberId: ID, $orderTotal: MoneyInput!) {
+    validateVoucher(code: $code, memberId: $memberId, orderTotalMoney: $orderTotal) {
       valid
       reason
       discount {
@@ -381,12 +381,14 @@ async function checkout(customerId: string) {
   console.log(`reward ${reward.name}: ${purchase.pointsSpent} points for voucher ${purchase.voucherCode}`);
 
   const orderTotal = '80.00';
-  const check = (await execute(connection, ValidateVoucher, { code: purchase.voucherCode, memberId, orderTotal })).validateVoucher;
+  const orderTotalMoney = { amount: orderTotal, currency: CURRENCY };
+  const check = (await execute(connection, ValidateVoucher, { code: purchase.voucherCode, memberId, orderTotal: orderTotalMoney }))
+    .validateVoucher;
   console.log(`voucher ${purchase.voucherCode} on ${orderTotal}: ${check.valid ? `valid, ${check.discount.amount} off` : check.reason}`);
 
   const redeem = (idempotencyKey: string) =>
     execute(connection, RedeemVoucherAtCheckout, {
-      input: { code: purchase.voucherCode, memberId, orderRef: secondOrder, orderTotal, idempotencyKey },
+      input: { code: purchase.voucherCode, memberId, orderRef: secondOrder, orderTotalMoney, idempotencyKey },
     });
   const voucher = voucherOutcome((await redeem(`${secondOrder}:voucher`)).redeemVoucher);
   console.log(`order ${secondOrder}: voucher ${JSON.stringify(voucher)}`);
