@@ -10,10 +10,11 @@ import {
   type EarningEffectInput,
 } from '../../domain/earning/earning-rules.service.js';
 import { trackEvent, type EventRuleOutcome, type TrackEventResult } from '../../domain/earning/events.service.js';
-import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
+import { ForbiddenError, IdempotencyConflictError, NotFoundError, UnauthenticatedError, ValidationError } from '../../domain/errors.js';
 import { previewEarn, type EarnPreview } from '../../domain/points/points.service.js';
 import type { Member } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
+import { ReadRefusal } from '../error-masking.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { MoneyInput } from '../money.type.js';
@@ -294,7 +295,18 @@ builder.queryField('previewEarn', (t) =>
     type: EarnPreviewRef,
     description: 'Answers what earnPoints would grant for an order now, with the same explanation, without writing anything.',
     authScopes: { caller: SERVICE_CALLERS.previewEarn },
-    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'PreviewEarnResult' } },
+    // A read: a refusal is null with FORBIDDEN / UNAUTHENTICATED (docs/errors.md), not a typed result.
+    unauthorizedError: (_parent, _args, context) =>
+      new ReadRefusal(context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError()),
+    errors: {
+      types: [ValidationError, NotFoundError],
+      directResult: true,
+      union: {
+        name: 'PreviewEarnResult',
+        description:
+          'The preview, or a ValidationError for an input earnPoints would refuse, or NotFoundError for an unknown member. A caller who may not preview gets null with a top-level FORBIDDEN or UNAUTHENTICATED error, as on every read (docs/errors.md).',
+      },
+    },
     args: { input: t.arg({ type: PreviewEarnInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       previewEarn(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
