@@ -147,7 +147,8 @@ export function stableJson(value: unknown): string {
 
 /** The replayable part of an answer: what a repeat must return again. */
 function answerOf(value: Record<string, unknown>): Record<string, unknown> {
-  const { replayed: _replayed, member: _member, voucher: _voucher, ...answer } = value;
+  // member and settings are what the kernel read on the first execution (the row's tier resolves against them): not replayed.
+  const { replayed: _replayed, member: _member, settings: _settings, voucher: _voucher, ...answer } = value;
   return JSON.parse(JSON.stringify(answer)) as Record<string, unknown>;
 }
 
