@@ -3,6 +3,7 @@ import { ValidationError } from '../domain/errors.js';
 import { loadProgram } from '../domain/program/program.service.js';
 import * as check from '../domain/validation.js';
 import { builder } from './builder.js';
+import type { GraphQLContext } from './context.js';
 
 /** Money as the API shows it: a decimal string and its currency. */
 export interface MoneyShape {
@@ -17,6 +18,17 @@ export const Money = builder.objectRef<MoneyShape>('Money').implement({
     currency: t.exposeString('currency', { description: 'ISO 4217 currency code.' }),
   }),
 });
+
+/** The program currency, read once per request (compensation amounts are in it). */
+const currencyByRequest = new WeakMap<GraphQLContext, Promise<string>>();
+export function programCurrency(ctx: GraphQLContext): Promise<string> {
+  let currency = currencyByRequest.get(ctx);
+  if (!currency) {
+    currency = loadProgram(ctx.deps.prisma).then((program) => program.settings.currency);
+    currencyByRequest.set(ctx, currency);
+  }
+  return currency;
+}
 
 /** A Money value of an amount and a currency. */
 export const money = (amount: string, currency: string): MoneyShape => ({ amount, currency });

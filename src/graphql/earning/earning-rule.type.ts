@@ -1,8 +1,7 @@
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { loadProgram } from '../../domain/program/program.service.js';
 import { EarningRuleKind, EventLimitPeriod } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
-import { Money } from '../money.type.js';
+import { Money, programCurrency } from '../money.type.js';
 
 export const EarningRuleKindEnum = builder.enumType(EarningRuleKind, {
   name: 'EarningRuleKind',
@@ -45,7 +44,7 @@ const EarningRuleConditions = builder.objectRef<ConditionsShape>('EarningRuleCon
       nullable: true,
       description: 'The order total must be at least this (inclusive).',
       resolve: async (c, _args, ctx) =>
-        c.minOrderTotal === null ? null : { amount: c.minOrderTotal, currency: (await loadProgram(ctx.deps.prisma)).settings.currency },
+        c.minOrderTotal === null ? null : { amount: c.minOrderTotal, currency: await programCurrency(ctx) },
     }),
     includeCategories: t.exposeStringList('includeCategories', {
       description: 'Lines qualify when their category (or SKU, see includeSkus) is listed; all lines when both lists are empty.',

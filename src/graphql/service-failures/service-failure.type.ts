@@ -1,9 +1,7 @@
-import { loadProgram } from '../../domain/program/program.service.js';
 import type { ServiceFailureReviewReason, ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
-import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
-import { Money } from '../money.type.js';
+import { Money, programCurrency } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
@@ -76,17 +74,6 @@ export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as
 
 /** Fields about staff work (reporter, decision) that members and storefronts read as null. */
 const STAFF_ONLY = { staff: 'AGENT' as const };
-
-/** The program currency, read once per request (compensation amounts are in it). */
-const currencyByRequest = new WeakMap<GraphQLContext, Promise<string>>();
-export function programCurrency(ctx: GraphQLContext): Promise<string> {
-  let currency = currencyByRequest.get(ctx);
-  if (!currency) {
-    currency = loadProgram(ctx.deps.prisma).then((program) => program.settings.currency);
-    currencyByRequest.set(ctx, currency);
-  }
-  return currency;
-}
 
 export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   id: { field: 'id' },

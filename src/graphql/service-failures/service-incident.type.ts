@@ -3,14 +3,8 @@ import { serviceIncidentProgress, type IncidentProgress } from '../../domain/ser
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
-import { Money } from '../money.type.js';
-import {
-  INCIDENT_READERS,
-  programCurrency,
-  ServiceFailureStatusEnum,
-  ServiceFailureTypeEnum,
-  SeverityEnum,
-} from './service-failure.type.js';
+import { Money, programCurrency } from '../money.type.js';
+import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 /** An incident's progress, counted once per request however many of its fields are asked for. */
