@@ -1,7 +1,6 @@
 import type { ServiceDeps } from '../domain/deps.js';
 import { ValidationError } from '../domain/errors.js';
-import { loadProgram } from '../domain/program/program.service.js';
-import * as check from '../domain/validation.js';
+import { amountInProgramCurrency, loadProgram } from '../domain/program/program.service.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 
@@ -58,10 +57,9 @@ export interface AmountFields {
 /**
  * The amount an input gives through its deprecated decimal-string field or its
  * MoneyInput successor (issue 16: money goes in as it comes out). Exactly one when
- * `required`, at most one otherwise, else a ValidationError naming the new field. A
- * MoneyInput must be in the program currency and have at most two decimal places;
- * its mistakes name `<field>.amount` / `<field>.currency`, the fields the client sent.
- * The service validates the amount's range as before.
+ * `required`, at most one otherwise, else a ValidationError naming the new field. What
+ * a MoneyInput must hold is the domain's rule (`amountInProgramCurrency`); the service
+ * validates the amount's range as before.
  */
 export async function amountOf(
   deps: ServiceDeps,
@@ -73,14 +71,7 @@ export async function amountOf(
   if (legacy != null && given != null) {
     throw new ValidationError(fields.money, `give ${fields.money} or the deprecated ${fields.legacy}, not both`);
   }
-  if (given != null) {
-    check.money(`${fields.money}.amount`, given.amount, { positive: false });
-    const { settings } = await loadProgram(deps.prisma);
-    if (given.currency !== settings.currency) {
-      throw new ValidationError(`${fields.money}.currency`, `must be the program currency, ${settings.currency}`);
-    }
-    return given.amount;
-  }
+  if (given != null) return amountInProgramCurrency(deps.prisma, fields.money, given);
   if (legacy != null) return legacy;
   if (required) throw new ValidationError(fields.money, `is required (or the deprecated ${fields.legacy})`);
   return undefined;

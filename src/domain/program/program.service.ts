@@ -4,6 +4,7 @@ import type { RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps, Tx } from '../deps.js';
 import { ValidationError } from '../errors.js';
+import * as check from '../validation.js';
 import { writeTierRows } from '../tiers/tier-rows.js';
 import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings, type TierSettings } from './program-settings.js';
 
@@ -28,6 +29,31 @@ export async function loadProgram(db: Tx | ServiceDeps['prisma']): Promise<Progr
     INSERT INTO program (id, settings) VALUES (1, ${JSON.stringify(DEFAULT_PROGRAM_SETTINGS)}::jsonb)
     ON CONFLICT (id) DO NOTHING`;
   return loadProgram(db);
+}
+
+/** Money as a client gives it: an amount and the currency it is in. */
+export interface GivenMoney {
+  amount: string;
+  currency: string;
+}
+
+/**
+ * The decimal amount of money a client gave with its currency, as the services take
+ * amounts: at most two decimal places, in the program currency. `currency` is the
+ * currency to hold it against when a program update is about to change it; else the
+ * program's own. Mistakes name `<path>.amount` / `<path>.currency`. The range of the
+ * amount is each service's own rule.
+ */
+export async function amountInProgramCurrency(
+  db: Tx | ServiceDeps['prisma'],
+  path: string,
+  given: GivenMoney,
+  currency?: string,
+): Promise<string> {
+  check.money(`${path}.amount`, given.amount, { positive: false });
+  const expected = currency ?? (await loadProgram(db)).settings.currency;
+  if (given.currency !== expected) throw new ValidationError(`${path}.currency`, `must be the program currency, ${expected}`);
+  return given.amount;
 }
 
 /** Parsed settings by the md5 of their JSON text: a few versions at most per process. */

@@ -2,6 +2,7 @@ import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
 import {
+  amountInProgramCurrency,
   changedSettings,
   getProgram,
   loadProgram,
@@ -11,7 +12,6 @@ import {
 } from '../../domain/program/program.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
-import * as check from '../../domain/validation.js';
 import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
@@ -600,11 +600,9 @@ async function moneyResolved(ctx: GraphQLContext, input: Input, renames: Record<
   const amount = async (path: string, legacyPath: string, legacy: string | null | undefined, given: MoneyGiven) => {
     if (given == null) return legacy;
     if (legacy != null) throw new ValidationError(path, `give ${path} or the deprecated ${legacyPath}, not both`);
-    check.money(`${path}.amount`, given.amount, { positive: false });
     currency ??= (await loadProgram(ctx.deps.prisma)).settings.currency;
-    if (given.currency !== currency) throw new ValidationError(`${path}.currency`, `must be the program currency, ${currency}`);
     renames[legacyPath] = `${path}.amount`;
-    return given.amount;
+    return amountInProgramCurrency(ctx.deps.prisma, path, given, currency);
   };
   const resolved: Input = { ...input, pointValue: await amount('pointValueMoney', 'pointValue', input.pointValue, input.pointValueMoney) };
   if (input.goodwill != null) {
