@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createEarningRule, retireEarningRule } from '../../src/domain/earning/earning-rules.service.js';
 import { ValidationError } from '../../src/domain/errors.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { updateProgram, type TierPatch } from '../../src/domain/program/program.service.js';
@@ -128,6 +129,42 @@ describe('a program of 3 tiers of its own', () => {
     // Renaming and re-ordering thresholds of the tiers they hold is fine.
     await updateProgram(app.deps, { patch: { tiers: [{ key: 'STANDARD' }, { key: 'PLUS', name: 'Plus+' }, { key: 'PREMIUM' }] } }, admin);
     expect((await prisma.programTier.findUniqueOrThrow({ where: { key: 'PLUS' } })).name).toBe('Plus+');
+  });
+
+  it('refuses to remove a tier an earning rule in force names, until the rule is retired', async () => {
+    await useTiers(THREE);
+    const bonus = { effect: { orderBonus: { points: 50 } }, conditions: { tierKeys: ['PLUS'] } };
+    const rule = await createEarningRule(app.deps, { name: 'Plus bonus', ...bonus }, admin);
+    const without = updateProgram(app.deps, { patch: { tiers: [THREE[0]!, THREE[2]!] } }, admin);
+    await expect(without).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'tiers',
+      message: expect.stringContaining('PLUS by "Plus bonus"'),
+    });
+    expect((await prisma.programTier.findMany()).map((t) => t.key).sort()).toEqual(['PLUS', 'PREMIUM', 'STANDARD']);
+    await retireEarningRule(app.deps, { id: rule.id }, admin);
+    await updateProgram(app.deps, { patch: { tiers: [THREE[0]!, THREE[2]!] } }, admin);
+    expect((await prisma.programTier.findMany()).map((t) => t.key).sort()).toEqual(['PREMIUM', 'STANDARD']);
+  });
+
+  it('a rule naming a tier and the removal of that tier, raced, never leave a rule in force naming no tier', async () => {
+    for (let round = 0; round < 6; round++) {
+      await useTiers(THREE);
+      const outcomes = await Promise.allSettled([
+        createEarningRule(
+          app.deps,
+          { name: `Plus ${round}`, effect: { orderBonus: { points: 5 } }, conditions: { tierKeys: ['PLUS'] } },
+          admin,
+        ),
+        updateProgram(app.deps, { patch: { tiers: [THREE[0]!, THREE[2]!] } }, admin),
+      ]);
+      // Exactly one of the two wins: the rule (and PLUS stays) or the removal (and the rule is refused).
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+      const tiers = (await prisma.programTier.findMany()).map((t) => t.key);
+      const live = await prisma.earningRule.findMany({ where: { retiredAt: null } });
+      for (const r of live) for (const key of r.tierKeys) expect(tiers).toContain(key);
+      for (const r of live) await retireEarningRule(app.deps, { id: r.id }, admin);
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import type { EarningRule as EarningRuleRow, Prisma } from '../../generated/pris
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { loadProgram } from '../program/program.service.js';
+import { loadProgram, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import * as check from '../validation.js';
 import type { EarningRule, EarningRuleKind, EventLimitPeriod } from './rules.js';
@@ -245,12 +245,22 @@ async function recordVersion(tx: Tx, row: EarningRuleRow, action: 'CREATED' | 'U
   await tx.$executeRaw`UPDATE program SET earning_rules_stamp = gen_random_uuid() WHERE id = 1`;
 }
 
+/**
+ * The program's settings with its row locked until the transaction ends: the tier keys a
+ * rule names are validated against tiers no concurrent `updateProgram` can remove.
+ */
+async function lockedProgram(tx: Tx): Promise<ProgramView> {
+  await loadProgram(tx); // creates the row on first use
+  await tx.$queryRaw`SELECT 1 FROM program WHERE id = 1 FOR UPDATE`;
+  return loadProgram(tx);
+}
+
 /** Adds an earning rule (admins), validated as a whole; version 1 is kept in its history. */
 export async function createEarningRule(deps: ServiceDeps, input: CreateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
   assertMayCall(caller, 'manageEarningRules');
   const now = nowOf(deps);
   return deps.prisma.$transaction(async (tx) => {
-    const { settings } = await loadProgram(tx);
+    const { settings } = await lockedProgram(tx);
     const columns = validateRule(input, settings, now);
     const row = await tx.earningRule.create({
       data: { ...columns, createdBy: actorName(caller), createdAt: now, updatedBy: actorName(caller), updatedAt: now },
@@ -270,7 +280,7 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
   const id = check.uuid('id', input.id);
   const now = nowOf(deps);
   return deps.prisma.$transaction(async (tx) => {
-    const { settings } = await loadProgram(tx);
+    const { settings } = await lockedProgram(tx);
     const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM earning_rules WHERE id = ${id}::uuid FOR UPDATE`;
     if (!locked) throw new NotFoundError('EarningRule', id);
     const current = await tx.earningRule.findUniqueOrThrow({ where: { id } });

@@ -8,7 +8,9 @@ import type { TierSettings } from '../program/program-settings.js';
  * key): call it in the transaction that stores the settings. A tier left out is
  * deleted; when members still hold it, that is a ValidationError on `tiers`
  * saying how many, and nothing is written (the foreign key refuses it too, should
- * a member reach the tier between the count and the delete). Every row first
+ * a member reach the tier between the count and the delete). Equally for a tier an
+ * earning rule that is not retired names (earning rules lock the program row while
+ * they validate their tier keys, so the two cannot cross). Every row first
  * moves up by 100 so that the new order never collides with the old one on the
  * unique position.
  */
@@ -22,6 +24,16 @@ export async function writeTierRows(tx: RawSql, tiers: readonly TierSettings[]):
   if (stillHeld.length > 0) {
     const list = stillHeld.map((row) => `${row.tier} by ${row.members} member${row.members === 1 ? '' : 's'}`).join(', ');
     throw new ValidationError('tiers', `a tier members still hold cannot be removed: ${list}`);
+  }
+  // A rule in force naming a removed tier would silently never match again.
+  const named = await tx.$queryRaw<{ tier: string; rule: string }[]>`
+    SELECT k.key AS tier, r.name AS rule
+    FROM earning_rules r CROSS JOIN LATERAL unnest(r.tier_keys) AS k(key)
+    WHERE r.retired_at IS NULL AND k.key <> ALL(${keys}::text[])
+    ORDER BY k.key, r.name`;
+  if (named.length > 0) {
+    const list = named.map((row) => `${row.tier} by "${row.rule}"`).join(', ');
+    throw new ValidationError('tiers', `a tier an earning rule names cannot be removed until the rule is retired or changed: ${list}`);
   }
   try {
     await tx.$executeRaw`DELETE FROM tiers WHERE key <> ALL(${keys}::text[])`;
