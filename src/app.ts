@@ -4,7 +4,6 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { Redis } from 'ioredis';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
@@ -25,6 +24,7 @@ import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
 import { createMetrics, trackWebhookEndpoints, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
+import { connectRedis } from './redis/redis-client.js';
 
 export interface AppDeps {
   config: Config;
@@ -95,7 +95,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   const { config, logger } = deps;
   // Commands only (publish; the subscriber is a duplicate): fail fast rather than queue while Redis is away.
   const redis = deps.redisUrl
-    ? new Redis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500 })
+    ? connectRedis(deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500 })
     : undefined;
   redis?.on('error', (error) => logger.debug({ err: error }, 'redis (API) connection error'));
   void redis?.connect().catch(() => undefined);
@@ -219,7 +219,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
   const yoga = createGraphQLHandler({ ...deps, outbox }, metrics);
-  const redis = new Redis(deps.redisUrl, {
+  const redis = connectRedis(deps.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { publishCredentialEvent } from './auth/credential-sync.js';
 import { signMemberToken, signStaffToken } from './auth/tokens.js';
 import type { Caller, StaffRole } from './auth/principal.js';
@@ -15,6 +14,8 @@ import { createApiKey, revokeApiKey } from './domain/api-keys/api-keys.service.j
 import { DomainError } from './domain/errors.js';
 import { findLedgerMismatches } from './domain/points/ledger-check.service.js';
 import { createLogger, type Logger } from './logger.js';
+import { connectRedis } from './redis/redis-client.js';
+import { redactRedisUrl } from './redis/redis-url.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 
@@ -157,7 +158,7 @@ async function revokeKey(config: Config, prisma: PrismaClient, logger: Logger, r
     return 2;
   }
   const redisUrl = config.redisUrl ?? `redis://127.0.0.1:${config.embeddedRedisPort}`;
-  const redis = new Redis(redisUrl, {
+  const redis = connectRedis(redisUrl, {
     lazyConnect: true,
     connectTimeout: 2_000,
     maxRetriesPerRequest: 0,
@@ -183,7 +184,7 @@ async function revokeKey(config: Config, prisma: PrismaClient, logger: Logger, r
     console.log(
       connected
         ? 'Running API processes were told: they refuse it now.'
-        : `Redis at ${redisUrl} was not reachable: running API processes refuse the key within 30 s (their cache).`,
+        : `Redis at ${redactRedisUrl(redisUrl)} was not reachable: running API processes refuse the key within 30 s (their cache).`,
     );
     return 0;
   } catch (error) {

@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { startWorkers } from '../workers/index.js';
 import { startApiProcesses } from './cluster.js';
 import { loadConfig, type Config } from './config/env.js';
@@ -6,6 +5,8 @@ import { applyMigrations } from './db/migrate.js';
 import { createPrisma } from './db/prisma.js';
 import { createLogger, type Logger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
+import { connectRedis } from './redis/redis-client.js';
+import { redactRedisUrl } from './redis/redis-url.js';
 import { startEmbeddedRedis } from './runtime/embedded-redis.js';
 import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 
@@ -170,7 +171,7 @@ async function start(
 
   let redisUrl = config.redisUrl;
   if (redisUrl) {
-    logger.info({ redisUrl: redact(redisUrl) }, 'using Redis from REDIS_URL');
+    logger.info({ redisUrl: redactRedisUrl(redisUrl) }, 'using Redis from REDIS_URL');
   } else {
     logger.info({ dataDir: config.dataDir }, 'no REDIS_URL: starting embedded Redis');
     const redis = await startEmbeddedRedis({ dataDir: config.dataDir, port: config.embeddedRedisPort, logger });
@@ -216,7 +217,7 @@ async function start(
  * `noeviction`.)
  */
 async function checkRedis(redisUrl: string): Promise<void> {
-  const client = new Redis(redisUrl, {
+  const client = connectRedis(redisUrl, {
     lazyConnect: true,
     connectTimeout: 5_000,
     maxRetriesPerRequest: 0,
@@ -230,7 +231,7 @@ async function checkRedis(redisUrl: string): Promise<void> {
     await client.ping();
   } catch (error) {
     client.disconnect();
-    throw new Error(`cannot reach Redis at ${redact(redisUrl)}: ${messageOf(lastError ?? error)}`);
+    throw new Error(`cannot reach Redis at ${redactRedisUrl(redisUrl)}: ${messageOf(lastError ?? error)}`);
   }
   await client.quit().catch(() => client.disconnect());
 }

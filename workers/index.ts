@@ -1,5 +1,4 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Config } from '../src/config/env.js';
 import type { PrismaClient } from '../src/db/prisma.js';
 import { nowOf } from '../src/domain/deps.js';
@@ -9,6 +8,7 @@ import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/e
 import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delivery.service.js';
 import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
+import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/redis-client.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
@@ -44,7 +44,7 @@ export interface WorkersHandle {
 const MAINTENANCE_EVERY_MS = 5 * 60_000;
 const REDIS_READY_TIMEOUT_MS = 10_000;
 
-function whenReady(connection: Redis, timeoutMs: number): Promise<void> {
+function whenReady(connection: RedisClient, timeoutMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     let lastError: Error | undefined;
@@ -65,10 +65,11 @@ function whenReady(connection: Redis, timeoutMs: number): Promise<void> {
 }
 
 /** BullMQ must never lose a queue key to eviction: refuse any other policy. */
-export async function assertNoEviction(connection: Redis): Promise<void> {
-  const info = await connection.info('memory');
-  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
-  if (policy && policy !== 'noeviction') {
+export async function assertNoEviction(connection: RedisClient): Promise<void> {
+  // On a cluster each primary holds its own keys and has its own policy.
+  const policies = await onEveryPrimary(connection, async (node) => /^maxmemory_policy:(\S+)/m.exec(await node.info('memory'))?.[1]);
+  const policy = policies.find((found) => found && found !== 'noeviction');
+  if (policy) {
     throw new Error(
       `Redis maxmemory-policy is ${policy}: queued jobs could be evicted. Set maxmemory-policy noeviction (BullMQ requires it).`,
     );
@@ -95,7 +96,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     throw error;
   }
 
-  const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
+  const connection = connectRedis(deps.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (error) => logger.warn({ err: error }, 'worker redis connection error'));
   const queues = new OutboxQueues(producer, prefix, logger);
   // Vouchers, bonuses and expiries made here reach live member status streams on every API process.
@@ -183,7 +184,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
 function outboxWorker(
   queue: string,
   process: OutboxProcessor,
-  ctx: { connection: Redis; prefix: string; config: Config; logger: Logger; serviceDeps: ProcessorDeps; concurrency: number },
+  ctx: { connection: RedisClient; prefix: string; config: Config; logger: Logger; serviceDeps: ProcessorDeps; concurrency: number },
 ): Worker {
   const worker = new Worker(
     queue,

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../db/prisma.js';
 import type { CredentialEvents } from '../domain/deps.js';
 import type { Logger } from '../logger.js';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client.js';
 import { createApiKeyVerifier, type ApiKeyVerifier } from './api-keys.js';
 import { createMemberAccountCheck, type MemberAccountCheck } from './member-accounts.js';
 
@@ -12,7 +12,7 @@ export type CredentialEvent = { kind: 'apiKeyRevoked'; apiKeyId: string } | { ki
 export const credentialChannel = (prefix: string): string => `${prefix}:credentials`;
 
 /** Publishes one event; never throws (a lost event is bounded by the caches' TTL). */
-export async function publishCredentialEvent(redis: Redis, prefix: string, event: CredentialEvent, logger: Logger): Promise<void> {
+export async function publishCredentialEvent(redis: RedisClient, prefix: string, event: CredentialEvent, logger: Logger): Promise<void> {
   try {
     await redis.publish(credentialChannel(prefix), JSON.stringify(event));
   } catch (error) {
@@ -47,7 +47,7 @@ export interface CredentialSync {
 export function createCredentialSync(deps: {
   prisma: PrismaClient;
   logger: Logger;
-  redis?: { client: Redis; prefix: string };
+  redis?: { client: RedisClient; prefix: string };
   now?: () => number;
 }): CredentialSync {
   const apiKeys = createApiKeyVerifier(deps.prisma, { now: deps.now });
@@ -85,7 +85,7 @@ export function createCredentialSync(deps: {
   setBypass(true);
 
   // A subscriber connection may only subscribe; it queues the SUBSCRIBE until connected.
-  const subscriber = client.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  const subscriber = duplicateRedis(client, { lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let closing = false;

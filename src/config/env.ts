@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isClusterUrl, redisUrlProblem } from '../redis/redis-url.js';
 
 /**
  * The only place that reads `process.env`. Everything else receives a `Config`.
@@ -32,9 +33,22 @@ const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
     HOST: z.string().default('0.0.0.0'),
     DATABASE_URL: optionalUrl,
-    REDIS_URL: optionalUrl,
-    /** Prefix for BullMQ keys; wrap it in a hash tag (`{treue}`) on a Redis cluster. */
-    QUEUE_PREFIX: z.string().min(1).default('treue'),
+    /** One Redis (`redis://`, `rediss://`) or a Redis Cluster's seed nodes (`redis+cluster://host:port,host:port`). */
+    REDIS_URL: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .superRefine((url, context) => {
+          const problem = redisUrlProblem(url);
+          if (problem) context.addIssue({ code: 'custom', message: problem });
+        })
+        .optional(),
+    ),
+    /**
+     * Prefix of every Redis key and channel (default `treue`, `{treue}` on a cluster). On a cluster it must
+     * be a hash tag: BullMQ's scripts touch several keys of a queue at once, and they must share a slot.
+     */
+    QUEUE_PREFIX: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
     JWT_SECRET: optionalString,
     JWKS_URL: optionalUrl,
     JWT_ISSUER: optionalString,
@@ -132,6 +146,10 @@ const envSchema = z
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
     path: ['CORS_CREDENTIALS'],
+  })
+  .refine((env) => !(env.REDIS_URL && isClusterUrl(env.REDIS_URL) && env.QUEUE_PREFIX && !/^[^{]*\{[^{}]+\}/.test(env.QUEUE_PREFIX)), {
+    message: 'on a Redis Cluster the prefix must start with a hash tag, such as {treue}',
+    path: ['QUEUE_PREFIX'],
   })
   .refine((env) => !(env.JWT_SECRET && env.JWKS_URL), {
     message: 'set JWT_SECRET or JWKS_URL, not both',
@@ -240,7 +258,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
-    queuePrefix: env.QUEUE_PREFIX,
+    queuePrefix: env.QUEUE_PREFIX ?? (env.REDIS_URL && isClusterUrl(env.REDIS_URL) ? '{treue}' : 'treue'),
     jwt: {
       secret: env.JWT_SECRET,
       jwksUrl: env.JWKS_URL,

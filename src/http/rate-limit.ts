@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { getOperationAST, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Principal } from '../auth/principal.js';
 import type { RateBudget, RateLimits } from '../config/env.js';
@@ -118,13 +118,13 @@ export interface RateLimiter {
 
 /**
  * Budgets shared by every API process through Redis (rate-limiter-flexible, fixed
- * windows, keys `<prefix>:rate:<kind>:<bucket>:<id>`). When Redis does not answer
+ * windows, keys `<prefix>:rate:<kind>:<bucket>:<id>`, the prefix without braces). When Redis does not answer
  * (down, or slower than the client's command timeout) each process falls back to an
  * in-memory limiter with the same budgets: limits still hold per process (N processes
  * allow at most N times the budget) and no request fails because Redis is away.
  * Without Redis at all (some tests) the in-memory limiters are the limiters.
  */
-export function createRateLimiter(deps: { limits: RateLimits; redis?: Redis; prefix: string }): RateLimiter {
+export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClient; prefix: string }): RateLimiter {
   const limiters = new Map<string, RateLimiterAbstract>();
   for (const kind of SUBJECT_KINDS) {
     for (const bucket of BUCKETS) {
@@ -137,7 +137,8 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: Redis; pre
         deps.redis
           ? new RateLimiterRedis({
               storeClient: deps.redis,
-              keyPrefix: `${deps.prefix}:rate:${kind}:${bucket}`,
+              // Without the prefix's hash tag: on a cluster the budgets spread over all nodes (each is one key).
+              keyPrefix: `${deps.prefix.replace(/[{}]/g, '')}:rate:${kind}:${bucket}`,
               points,
               duration,
               rejectIfRedisNotReady: true,

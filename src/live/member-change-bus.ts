@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { MemberChange, MemberChangeEvents } from '../domain/deps.js';
 import { MEMBER_CHANGE_KINDS } from '../domain/members/member-changes.js';
 import type { Logger } from '../logger.js';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client.js';
 
 /** The Redis pub/sub channel of member changes (under the queue prefix, so a Redis can host several installations). */
 export const memberChangeChannel = (prefix: string): string => `${prefix}:member-changes`;
@@ -53,7 +53,7 @@ function fromWire(message: string): MemberChange[] {
 export function createMemberChangeBus(deps: {
   logger: Logger;
   /** Commands only (publish): a fail-fast connection, so a Redis that is away costs nothing. */
-  redis?: { client: Redis; prefix: string };
+  redis?: { client: RedisClient; prefix: string };
   /** Whether this process hands changes to live streams (API processes); workers only publish. */
   listen?: boolean;
 }): MemberChangeBus {
@@ -101,7 +101,7 @@ export function createMemberChangeBus(deps: {
   if (!deps.listen) return { events: { changed: publish }, listen, onResync, ready: Promise.resolve(), close: async () => undefined };
 
   // Changes made here come back through Redis like everyone else's: one path, no double delivery.
-  const subscriber = client.duplicate({
+  const subscriber = duplicateRedis(client, {
     lazyConnect: true,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,

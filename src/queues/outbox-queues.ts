@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { connectRedis, type RedisClient } from '../redis/redis-client.js';
 import type { CommittedOutboxEvent, OutboxPublisher } from '../domain/deps.js';
 import type { Logger } from '../logger.js';
 
@@ -38,8 +38,8 @@ const JOB_OPTIONS: Record<string, JobsOptions> = { webhooks: WEBHOOK_JOB_OPTIONS
  * queue, short connect timeout, one retry) instead of holding the caller, and
  * reconnects in the background.
  */
-export function createProducerConnection(redisUrl: string, logger: Logger): Redis {
-  const connection = new Redis(redisUrl, {
+export function createProducerConnection(redisUrl: string, logger: Logger): RedisClient {
+  const connection = connectRedis(redisUrl, {
     enableOfflineQueue: false,
     connectTimeout: 2_000,
     maxRetriesPerRequest: 1,
@@ -56,7 +56,7 @@ export class OutboxQueues {
   private readonly queues = new Map<string, Queue>();
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {}

@@ -1,5 +1,6 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import type { ServiceDeps } from '../../src/domain/deps.js';
@@ -22,7 +23,7 @@ import { until } from '../support/until.js';
 const { prisma, app } = useTestApp();
 let redis: Redis;
 let worker: Worker;
-let producer: Redis;
+let producer: RedisClient;
 let queues: OutboxQueues;
 const billing = apiKeyCaller('billing', ['contracts:write']);
 

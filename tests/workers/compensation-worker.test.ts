@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-client.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
@@ -152,7 +153,7 @@ describe('end to end: GraphQL + BullMQ worker', () => {
 });
 
 describe('the relay and its re-drive', () => {
-  let producer: Redis;
+  let producer: RedisClient;
   let queues: OutboxQueues;
   const deps = () => ({ prisma, logger: testLogger });
 
