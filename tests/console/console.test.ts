@@ -1,5 +1,4 @@
 // No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium.
-import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -9,18 +8,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signStaffToken } from '../../src/auth/tokens.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { TEST_JWT_SECRET } from '../support/app.js';
-import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import {
+  BUILT_SERVICE_HOOK_TIMEOUT_MS,
+  builtService,
+  createTestPrisma,
+  resetDatabase,
+  resetRedis,
+  testDatabaseUrl,
+  testQueuePrefix,
+  testRedisUrl,
+} from '../support/db.js';
 import { freePort, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 /**
  * The agent console in headless Chromium (Debian's `chromium`, driven by playwright-core) against the
  * built service, started as `npm start` starts it (`node dist/…/src/main.js`: API and workers), on this
- * worker's fresh database. Built into .build/console-e2e so that no other test's `npm run build` of
- * dist/ can swap files under it. CONSOLE_SCREENSHOTS=docs/console also writes the screenshots of every
- * page (German and English, desktop and phone) there.
+ * worker's fresh database: the run's one build (builtService in tests/support/db.ts), which no test
+ * rebuilds under it. CONSOLE_SCREENSHOTS=docs/console also writes the screenshots of every page (German
+ * and English, desktop and phone) there.
  */
 
-const OUT = '.build/console-e2e';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
 const DESKTOP = { width: 1280, height: 800 };
@@ -34,14 +41,14 @@ let base: string;
 let catalogueKeys: string[];
 
 beforeAll(async () => {
-  execFileSync('npm', ['run', '-s', 'build', '--', '--out', OUT], { cwd: ROOT, stdio: 'ignore' });
+  const built = await builtService();
   prisma = createTestPrisma(3);
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await resetDatabase(prisma);
   await resetRedis(redis);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  service = startServiceProcess(`${OUT}/src/main.js`, {
+  service = startServiceProcess(`${built}/src/main.js`, {
     NODE_ENV: 'test',
     DATABASE_URL: testDatabaseUrl(),
     REDIS_URL: testRedisUrl(),
@@ -68,7 +75,7 @@ beforeAll(async () => {
   // A path the root tsconfig does not follow: the console is type-checked by its own (console/tsconfig.json).
   const catalogue: string = '../../console/src/i18n/en.ts';
   catalogueKeys = Object.keys(((await import(catalogue)) as { en: Record<string, string> }).en);
-}, 180_000);
+}, BUILT_SERVICE_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await browser?.close();

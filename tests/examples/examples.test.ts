@@ -1,4 +1,4 @@
-// No useTestApp(): the service runs as `npm start` runs it (the built dist/src/main.js, API and
+// No useTestApp(): the service runs as `npm start` runs it (the run's `npm run build`, API and
 // workers), as a child process on this test worker's database and Redis prefix; the examples run
 // as child processes against it, exactly as a storefront or an app would.
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,16 @@ import { signMemberToken } from '../../src/auth/tokens.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import {
+  BUILT_SERVICE_HOOK_TIMEOUT_MS,
+  builtService,
+  createTestPrisma,
+  resetDatabase,
+  resetRedis,
+  testDatabaseUrl,
+  testQueuePrefix,
+  testRedisUrl,
+} from '../support/db.js';
 import { freePort, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 let prisma: PrismaClient;
@@ -35,10 +44,8 @@ async function modified(file: string): Promise<number> {
   return (await stat(path.join(ROOT, file)).catch(() => undefined))?.mtimeMs ?? 0;
 }
 
-/** `npm run build` and the examples' codegen, each only when its output is older than its sources. */
-async function prepare(): Promise<void> {
-  const sources = await newest(['src', 'workers', 'prisma/migrations'], (file) => !file.includes(`${path.sep}generated${path.sep}`));
-  if ((await modified('dist/src/main.js')) < sources) execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'ignore' });
+/** The examples' codegen, only when its output is older than its sources. */
+async function generateExamples(): Promise<void> {
   const documents = Math.max(
     await modified('schema.graphql'),
     await newest(['examples'], (file) => file.endsWith('.ts') && !file.includes(`${path.sep}gql${path.sep}`)),
@@ -77,11 +84,12 @@ beforeAll(async () => {
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await resetDatabase(prisma);
   await resetRedis(redis);
-  await prepare();
+  await generateExamples();
+  const built = await builtService();
 
   const port = await freePort();
   url = `http://127.0.0.1:${port}/graphql`;
-  service = startServiceProcess('dist/src/main.js', {
+  service = startServiceProcess(`${built}/src/main.js`, {
     NODE_ENV: 'test',
     DATABASE_URL: testDatabaseUrl(),
     REDIS_URL: testRedisUrl(),
@@ -132,7 +140,7 @@ beforeAll(async () => {
     `,
   );
   expect(reward.createReward.__typename).toBe('CreateRewardPayload');
-}, 180_000);
+}, BUILT_SERVICE_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   killServiceProcesses();

@@ -1,12 +1,20 @@
 // No useTestApp(): the built service runs as a child process; the requests write no rows.
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET } from '../support/app.js';
-import { resetDatabase, createTestPrisma, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
-import { freePort, killServiceProcesses, ROOT, startServiceProcess } from '../support/processes.js';
+import {
+  BUILT_SERVICE_HOOK_TIMEOUT_MS,
+  builtService,
+  resetDatabase,
+  createTestPrisma,
+  testDatabaseUrl,
+  testQueuePrefix,
+  testRedisUrl,
+} from '../support/db.js';
+import { freePort, killServiceProcesses, startServiceProcess } from '../support/processes.js';
 
-// SIGTERM under load, on the built service (`node dist/src/main.js`, as `npm run api` runs it):
+// SIGTERM under load, on the built service (the run's `npm run build`, started as `npm run api` starts
+// dist/src/main.js):
 // 50 keep-alive clients send `{ __typename }` in a loop; mid-load the service gets SIGTERM.
 // Every request that reached the service must be answered; after the listener closed a new
 // connection may be refused (ECONNREFUSED), but no socket may be reset or hung up.
@@ -16,13 +24,14 @@ import { freePort, killServiceProcesses, ROOT, startServiceProcess } from '../su
 // KillMode sends it (every API process gets it too).
 
 const CLIENTS = 50;
+let built: string;
 
 beforeAll(async () => {
-  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  built = await builtService();
   const prisma = createTestPrisma(2);
   await resetDatabase(prisma);
   await prisma.$disconnect();
-}, 120_000);
+}, BUILT_SERVICE_HOOK_TIMEOUT_MS);
 afterEach(() => killServiceProcesses());
 
 interface Tally {
@@ -100,7 +109,7 @@ describe('graceful shutdown under load', () => {
       async () => {
         const port = await freePort();
         const api = startServiceProcess(
-          'dist/src/main.js',
+          `${built}/src/main.js`,
           {
             NODE_ENV: 'test',
             TREUE_ROLE: 'api',

@@ -6,8 +6,10 @@ import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { writeTierRows } from '../../src/domain/tiers/tier-rows.js';
 import { databaseUrlFor, dropDatabase, openMaintenanceClient, quoteIdent, runDatabasePrefix, type TestDatabaseRun } from './postgres.js';
+import { ensureServiceBuild } from './service-build.js';
 
 export { databaseUrlFor, testDatabaseBaseUrl } from './postgres.js';
+export { BUILT_SERVICE_HOOK_TIMEOUT_MS } from './service-build.js';
 
 /**
  * Per-worker test isolation on real PostgreSQL and Redis.
@@ -89,6 +91,15 @@ export async function resetRedis(redis: Redis): Promise<void> {
     if (keys.length) await redis.unlink(...keys);
     cursor = next;
   } while (cursor !== '0');
+}
+
+/**
+ * This run's `npm run build` output, relative to the repository: start `${dir}/src/main.js` as
+ * `npm start` starts `dist/src/main.js`. Built by the first test file of the run that asks (any
+ * worker), shared by all (tests/support/service-build.ts).
+ */
+export async function builtService(): Promise<string> {
+  return ensureServiceBuild(currentRun().runId);
 }
 
 // ---------------------------------------------------------------------------

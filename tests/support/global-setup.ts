@@ -12,6 +12,7 @@ import {
   runDatabasePrefix,
   type TestDatabaseRun,
 } from './postgres.js';
+import { buildDirRunIds, removeRunBuild } from './service-build.js';
 
 const TEMPLATE_PREFIX = 'treue_test_template_';
 
@@ -23,7 +24,7 @@ const TEMPLATE_PREFIX = 'treue_test_template_';
  * - gives this run an id, held as an advisory lock for the run's lifetime, so that
  *   concurrent runs (several engineers, one machine) never share worker databases and a
  *   later run can tell a crashed run's leftovers from a live run's databases;
- * - drops leftovers of dead runs, and this run's worker databases at the end.
+ * - drops leftovers of dead runs (databases, service builds), and this run's at the end.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const migrations = await readMigrationFiles();
@@ -42,7 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   await runClient.query('SELECT pg_advisory_lock($1, $2)', [RUN_LOCK_NAMESPACE, TEMPLATE_LOCK_KEY]);
   try {
-    await dropDeadRunDatabases(runClient, runKey);
+    await dropDeadRunLeftovers(runClient, runKey);
     await ensureTemplate(runClient, template, fingerprint);
     await dropOtherTemplates(runClient, template, runKey);
   } finally {
@@ -56,6 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       for (const name of await databasesWithPrefix(runClient, runDatabasePrefix(run.runId))) {
         await dropDatabase(runClient, name);
       }
+      await removeRunBuild(run.runId);
     } finally {
       await runClient.end();
     }
@@ -91,19 +93,30 @@ async function dropOtherTemplates(client: pg.Client, keep: string, ownRunKey: nu
   }
 }
 
-/** Worker and scratch databases of runs whose lock is free: those runs are gone. */
-async function dropDeadRunDatabases(client: pg.Client, ownRunKey: number): Promise<void> {
-  const byRun = new Map<number, string[]>();
+/** Worker and scratch databases and service builds (service-build.ts) of runs whose lock is free: those runs are gone. */
+async function dropDeadRunLeftovers(client: pg.Client, ownRunKey: number): Promise<void> {
+  const byRun = new Map<number, { databases: string[]; build: boolean }>();
+  const leftoversOf = (runKey: number) => {
+    const found = byRun.get(runKey) ?? { databases: [], build: false };
+    byRun.set(runKey, found);
+    return found;
+  };
   for (const name of await databasesWithPrefix(client, 'treue_test_r')) {
     const runKey = Number.parseInt(/^treue_test_r([0-9a-z]+)_/.exec(name)?.[1] ?? '', 36);
     if (!Number.isSafeInteger(runKey) || runKey === ownRunKey) continue;
-    byRun.set(runKey, [...(byRun.get(runKey) ?? []), name]);
+    leftoversOf(runKey).databases.push(name);
   }
-  for (const [runKey, names] of byRun) {
+  for (const runId of await buildDirRunIds()) {
+    const runKey = /^[0-9a-z]+$/.test(runId) ? Number.parseInt(runId, 36) : Number.NaN;
+    if (!Number.isSafeInteger(runKey) || runKey === ownRunKey) continue;
+    leftoversOf(runKey).build = true;
+  }
+  for (const [runKey, { databases, build }] of byRun) {
     const { rows } = await client.query<{ dead: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS dead', [RUN_LOCK_NAMESPACE, runKey]);
     if (!rows[0]?.dead) continue;
     try {
-      for (const name of names) await dropDatabase(client, name);
+      for (const name of databases) await dropDatabase(client, name);
+      if (build) await removeRunBuild(runKey.toString(36));
     } finally {
       await client.query('SELECT pg_advisory_unlock($1, $2)', [RUN_LOCK_NAMESPACE, runKey]);
     }
