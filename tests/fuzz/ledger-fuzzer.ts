@@ -280,7 +280,7 @@ class ScenarioRun {
   }
 
   async setUp(): Promise<void> {
-    // TRUNCATE costs more than a whole run: empty the database only now and then.
+    // Runs keep apart by their prefix (ns): the database is emptied only now and then, to keep it small.
     if (this.runNumber % RESET_EVERY === 0) await resetDatabase(this.prisma);
     const now = this.clock;
     const deps = this.deps(now);
