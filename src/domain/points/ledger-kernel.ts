@@ -79,19 +79,19 @@ export type LedgerOutcome<T> = Replayable<T> & { member?: Member; settings?: Pro
  * separate UPDATE afterwards.
  */
 export class RequestAnswer {
-  private storedInStatement: string | null = null;
+  private storedInStatement: object | null = null;
   constructor(private readonly request: LedgerRequest | undefined) {}
 
-  /** The CTE (`answered`) storing `result`, which must be what the effect then returns. */
+  /** The CTE (`answered`) storing `result`, which must be the very object the effect then returns. */
   inStatement(result: object): Prisma.Sql {
     if (!this.request) return Prisma.sql`answered AS (SELECT 1)`;
-    this.storedInStatement = JSON.stringify(result);
+    this.storedInStatement = result;
     return recordResultSql(this.request.scope, this.request.key, result);
   }
 
-  /** Stores `result` unless the effect's last statement already stored exactly it. */
+  /** Stores `result` unless the effect's last statement already stored it (the same object: no second serialisation to compare). */
   async store(tx: RawSql, result: object): Promise<void> {
-    if (!this.request || this.storedInStatement === JSON.stringify(result)) return;
+    if (!this.request || this.storedInStatement === result) return;
     await recordResult(tx, this.request.scope, this.request.key, result);
   }
 }
