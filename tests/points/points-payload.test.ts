@@ -66,12 +66,34 @@ describe('the member row in the answer', () => {
     expect(crossing.member).toMatchObject({ tier: 'SILVER', tierSince: later, pendingPoints: 1000, lifetimePoints: 1000 });
     expect(crossing.member).toStrictEqual(await stored(memberId));
     const { member: _row, replayed: _replayed, settings: _settings, ...answer } = crossing;
-    expect(await storedAnswer('earnPoints', memberId, 'e-2')).toStrictEqual(answer);
-    // Ids and the earn's explanation (a replay explains the same), never the member's row.
     expect(Object.keys(answer).sort()).toEqual(['breakdown', 'entryId', 'memberId', 'points']);
+    // Ids and the earn's explanation without what the request says (a replay rebuilds the same), never the member's row.
+    const { breakdown, ...ids } = answer;
+    expect(breakdown).toMatchObject([{ kind: 'ORDER_LINE', sku: null, quantity: 1, amount: '1.00', basePoints: '1', points: '1' }]);
+    expect(await storedAnswer('earnPoints', memberId, 'e-2')).toStrictEqual({
+      ...ids,
+      earned: { currency: 'EUR', rules: [], lines: [['1', '1', '1', -1, 0]], bonuses: [] },
+    });
 
     const replay = await earnPoints(at(addDays(T0, 2)), input, storefront);
     expect(replay).toStrictEqual({ ...answer, replayed: true });
+  });
+
+  it('an earn answer stored whole, as before the compact form, replays as stored', async () => {
+    const memberId = await app.enroll();
+    const input = {
+      memberId,
+      order: { reference: 'o-old', total: { amount: '10.00', currency: 'EUR' }, lines: [{ sku: 'A', quantity: 2, unitPrice: '5.00' }] },
+      idempotencyKey: 'e-old',
+    };
+    const first = await earnPoints(at(T0), input, storefront);
+    const { member: _row, replayed: _replayed, settings: _settings, ...answer } = first;
+    expect(answer.breakdown).toMatchObject([{ kind: 'ORDER_LINE', sku: 'A', quantity: 2, amount: '10.00', points: '10' }]);
+    // The form answers had before: the breakdown in full, read back as it is.
+    const whole = { ...answer, breakdown: answer.breakdown.map((line) => ({ ...line, ruleName: 'as stored' })) };
+    await prisma.$executeRaw`UPDATE idempotency_records SET result = ${JSON.stringify(whole)}::jsonb
+      WHERE operation = ${`earnPoints:${memberId}`} AND key = 'e-old'`;
+    expect(await earnPoints(at(T0), input, storefront)).toStrictEqual({ ...whole, replayed: true });
   });
 
   it('a zero-point earn and a redeem answer with the row as stored', async () => {

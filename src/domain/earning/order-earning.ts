@@ -3,7 +3,7 @@ import type { RawSql } from '../../db/sql.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { tierRule } from '../tiers/tiers.service.js';
 import { earningRulesAt } from './earning-rules.service.js';
-import { activeRules, evaluateEarn, needsFirstOrder, type EarnEvaluation, type EarnLineInput } from './rules.js';
+import { activeRules, evaluateEarn, needsFirstOrder, type AppliedRule, type EarnEvaluation, type EarnLineInput } from './rules.js';
 
 /** An order as earning reads it: the lines carry their prorated amounts. */
 export interface EarningOrder {
@@ -81,40 +81,100 @@ export interface EarnBreakdownLine {
   points: string;
 }
 
-/** The evaluation as the payload and the stored answer carry it: order lines first, then bonuses. */
-export function breakdownOf(evaluation: EarnEvaluation, currency: string): EarnBreakdownLine[] {
+/**
+ * An earning's explanation as its idempotent answer stores it: only what the
+ * request does not say itself. The lines' SKU, category, quantity and share
+ * come from the order in the request, which a replay repeats exactly (its
+ * fingerprint is checked first), so `breakdownFrom` rebuilds the same
+ * breakdown from this and the request. Stored whole, a 5-line breakdown with
+ * its 14 named fields a line was over 2 kB of jsonb — past PostgreSQL's TOAST
+ * threshold, so every earn compressed it —, this is a fifth of that.
+ */
+export interface StoredEarning {
+  /** The program currency of the lines' amounts. */
+  currency: string;
+  /** The rules that did something: [id, name, version]. */
+  rules: [string, string, number][];
+  /** Per evaluated line, in order: [basePoints, multiplier, points, index in `rules` or -1, excluded ? 1 : 0]. */
+  lines: [string, string, string, number, number][];
+  /** Per order bonus: [index in `rules`, points]. */
+  bonuses: [number, number][];
+}
+
+/** The evaluation as the idempotent answer stores it (see `StoredEarning`). */
+export function storedEarningOf(evaluation: EarnEvaluation, currency: string): StoredEarning {
+  const rules: [string, string, number][] = [];
+  const indexOf = (rule: AppliedRule | null): number => {
+    if (rule === null) return -1;
+    const known = rules.findIndex(([id, , version]) => id === rule.id && version === rule.version);
+    if (known >= 0) return known;
+    return rules.push([rule.id, rule.name, rule.version]) - 1;
+  };
+  return {
+    currency,
+    rules,
+    lines: evaluation.lines.map((line) => [
+      line.basePoints.toString(),
+      line.multiplier.toString(),
+      line.points.toString(),
+      indexOf(line.rule),
+      line.excluded ? 1 : 0,
+    ]),
+    bonuses: evaluation.bonuses.map((bonus) => [indexOf(bonus.rule), bonus.points]),
+  };
+}
+
+/**
+ * The breakdown of a stored earning, with the lines it was evaluated on (the
+ * request's order as `evaluateOrderEarning` got it): order lines first, then
+ * bonuses. The payload of a first earn and of its replays, and previewEarn's,
+ * all come from here.
+ */
+export function breakdownFrom(stored: StoredEarning, lines: readonly EarnLineInput[]): EarnBreakdownLine[] {
+  if (stored.lines.length !== lines.length) {
+    throw new Error(`a stored earning of ${stored.lines.length} lines replayed with ${lines.length}`);
+  }
+  const { currency, rules } = stored;
+  const rule = (index: number) => (index < 0 ? null : rules[index]!);
   return [
-    ...evaluation.lines.map((line): EarnBreakdownLine => ({
-      kind: 'ORDER_LINE',
-      lineIndex: line.index,
-      sku: line.sku,
-      category: line.category,
-      quantity: line.quantity,
-      amount: line.amount.toFixed(2),
-      currency,
-      basePoints: line.basePoints.toString(),
-      multiplier: line.multiplier.toString(),
-      excluded: line.excluded,
-      ruleId: line.rule?.id ?? null,
-      ruleName: line.rule?.name ?? null,
-      ruleVersion: line.rule?.version ?? null,
-      points: line.points.toString(),
-    })),
-    ...evaluation.bonuses.map((bonus): EarnBreakdownLine => ({
-      kind: 'ORDER_BONUS',
-      lineIndex: null,
-      sku: null,
-      category: null,
-      quantity: null,
-      amount: null,
-      currency,
-      basePoints: null,
-      multiplier: null,
-      excluded: false,
-      ruleId: bonus.rule.id,
-      ruleName: bonus.rule.name,
-      ruleVersion: bonus.rule.version,
-      points: String(bonus.points),
-    })),
+    ...stored.lines.map(([basePoints, multiplier, points, ruleIndex, excluded], index): EarnBreakdownLine => {
+      const line = lines[index]!;
+      const applied = rule(ruleIndex);
+      return {
+        kind: 'ORDER_LINE',
+        lineIndex: index,
+        sku: line.sku,
+        category: line.category,
+        quantity: line.quantity,
+        amount: line.amount.toFixed(2),
+        currency,
+        basePoints,
+        multiplier,
+        excluded: excluded === 1,
+        ruleId: applied?.[0] ?? null,
+        ruleName: applied?.[1] ?? null,
+        ruleVersion: applied?.[2] ?? null,
+        points,
+      };
+    }),
+    ...stored.bonuses.map(([ruleIndex, points]): EarnBreakdownLine => {
+      const [id, name, version] = rule(ruleIndex)!;
+      return {
+        kind: 'ORDER_BONUS',
+        lineIndex: null,
+        sku: null,
+        category: null,
+        quantity: null,
+        amount: null,
+        currency,
+        basePoints: null,
+        multiplier: null,
+        excluded: false,
+        ruleId: id,
+        ruleName: name,
+        ruleVersion: version,
+        points: String(points),
+      };
+    }),
   ];
 }

@@ -21,7 +21,15 @@ import {
   type PostedEntry,
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
-import { breakdownOf, evaluateOrderEarning, totalOnlyOrder, type EarnBreakdownLine } from '../earning/order-earning.js';
+import {
+  breakdownFrom,
+  evaluateOrderEarning,
+  storedEarningOf,
+  totalOnlyOrder,
+  type EarnBreakdownLine,
+  type EarningOrder,
+  type StoredEarning,
+} from '../earning/order-earning.js';
 import { settingsForHash } from '../program/program.service.js';
 import { checkOrder, orderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
 import { openOrder } from '../orders/order-record.js';
@@ -98,6 +106,32 @@ export interface EarnResult extends PointsResult {
 }
 
 /**
+ * An earn's answer as its idempotency key stores it: the explanation without
+ * what the request says itself (`StoredEarning`); null for an explicit amount.
+ * Answers stored before that carry the whole `breakdown`, or none (before earning rules).
+ */
+interface StoredEarnAnswer extends PointsResult {
+  earned?: StoredEarning | null;
+  breakdown?: EarnBreakdownLine[];
+}
+
+/** The order as earning evaluates it: its lines with their shares, or the total-only form's one line. */
+function earningOrderOf(order: CheckedOrder): EarningOrder {
+  if (order.lines.length === 0) return { ...totalOnlyOrder(order.total), channel: order.channel };
+  return {
+    total: order.total,
+    channel: order.channel,
+    lines: order.lines.map((line) => ({ sku: line.sku, category: line.category, quantity: line.quantity, amount: line.share })),
+  };
+}
+
+/** A stored earn answer as the caller gets it, first time and replayed alike: the breakdown rebuilt with the request's lines. */
+function earnAnswerOf<T extends StoredEarnAnswer>(stored: T, earning: EarningOrder): Omit<T, 'earned' | 'breakdown'> & EarnResult {
+  const { earned, breakdown, ...rest } = stored;
+  return { ...rest, breakdown: earned ? breakdownFrom(earned, earning.lines) : (breakdown ?? []) };
+}
+
+/**
  * The points an earn grants and why, in the caller's transaction: an explicit
  * amount as given, else the order under the earning rules in force when it was
  * placed (docs/earning-rules.md). earnPoints and previewEarn both call this.
@@ -107,24 +141,16 @@ async function earningOf(
   member: LockedMember,
   settings: ProgramSettings,
   rulesStamp: string | null,
-  earn: { order: CheckedOrder; explicit: number | null; fields: ReturnType<typeof orderFields> },
+  earn: { order: CheckedOrder; earning: EarningOrder; explicit: number | null; fields: ReturnType<typeof orderFields> },
   now: Date,
-): Promise<{ points: number; breakdown: EarnBreakdownLine[] }> {
-  const { order, explicit, fields } = earn;
+): Promise<{ points: number; earned: StoredEarning | null }> {
+  const { order, earning, explicit, fields } = earn;
   if (order.currency !== '' && order.currency !== settings.currency) {
     throw new ValidationError(fields.currency, `the program runs in ${settings.currency}`);
   }
-  if (explicit !== null) return { points: explicit, breakdown: [] };
-  const earning =
-    order.lines.length === 0
-      ? { ...totalOnlyOrder(order.total), channel: order.channel }
-      : {
-          total: order.total,
-          channel: order.channel,
-          lines: order.lines.map((line) => ({ sku: line.sku, category: line.category, quantity: line.quantity, amount: line.share })),
-        };
+  if (explicit !== null) return { points: explicit, earned: null };
   const evaluation = await evaluateOrderEarning(tx, member, settings, rulesStamp, earning, order.placedAt ?? now);
-  return { points: evaluation.total, breakdown: breakdownOf(evaluation, settings.currency) };
+  return { points: evaluation.total, earned: storedEarningOf(evaluation, settings.currency) };
 }
 
 /**
@@ -147,15 +173,23 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   const orderRef = order.reference;
   const orderTotal = order.total;
   const fields = orderFields(input);
+  const earning = earningOrderOf(order);
 
   const operation = {
     memberId,
     request: { scope: `earnPoints:${memberId}`, key, body: { ...body, points: explicit } },
     change: { kind: 'EARNED' as const, reference: orderRef },
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, earningRulesStamp, now, answer }) => {
+  const outcome = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, earningRulesStamp, now, answer }) => {
     assertEligible(member, 'EARN');
-    const { points, breakdown } = await earningOf(tx, member, settings, earningRulesStamp, { order, explicit, fields }, now);
+    const { points, earned: explained } = await earningOf(
+      tx,
+      member,
+      settings,
+      earningRulesStamp,
+      { order, earning, explicit, fields },
+      now,
+    );
     if (points > check.MAX_POINTS) {
       // A repeated order is the first thing wrong with it, as for any other order.
       const [existing] = await tx.$queryRaw<{ id: string }[]>`
@@ -164,7 +198,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
       throw new ValidationError(fields.total, 'order earns more points than allowed');
     }
     const entryId = randomUUID();
-    const result = { memberId, entryId: points > 0 ? entryId : null, points, breakdown } satisfies EarnResult;
+    const result: StoredEarnAnswer = { memberId, entryId: points > 0 ? entryId : null, points, earned: explained };
     const availableAt = addDays(now, settings.returnWindowDays);
     const expiresAt = lotExpiryDate(settings, now);
     // The event rides in the earning's own statement: no round trip of its own.
@@ -206,6 +240,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     // An upgrade writes the member row after the entry's statement: the rare case that reads it again.
     return { result, member: upgraded ? await readMember(tx, memberId) : posted.member };
   });
+  return earnAnswerOf(outcome, earning);
 }
 
 /** What previewEarn answers: what earnPoints would grant now for the same input, and why. */
@@ -244,8 +279,9 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
     const { settings_hash: hash, rules_stamp: stamp, earned, ...member } = row;
     assertEligible(member, 'EARN');
     const settings = await settingsForHash(tx, hash);
-    const { points, breakdown } = await earningOf(tx, member, settings, stamp, { order, explicit, fields }, now);
-    return { memberId, points, breakdown, alreadyEarned: earned };
+    const earning = earningOrderOf(order);
+    const { points, earned: stored } = await earningOf(tx, member, settings, stamp, { order, earning, explicit, fields }, now);
+    return { memberId, points, breakdown: stored ? breakdownFrom(stored, earning.lines) : [], alreadyEarned: earned };
   });
 }
 
