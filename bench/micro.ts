@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createGraphQLHandler } from '../src/app.js';
 import { loadConfig } from '../src/config/env.js';
 import { createPrisma } from '../src/db/prisma.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId } from './support.js';
+import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, withAdminClient } from './support.js';
 
 /**
  * CPU per operation in process: runs the member-status query through yoga.fetch
@@ -13,18 +14,25 @@ import { BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId } from './suppor
  * the API process's CPU time per request — far steadier than req/s on a shared
  * machine, for trying a change to a hot path before a full `npm run bench`.
  *
- *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10]
+ * Prints the CPU of the database's own server processes per request too.
+ *
+ *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10] [--query earn,earn-rules]
  */
 
 const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '3000' },
     concurrency: { type: 'string', default: '10' },
-    /** `status` (the member-status query), `earn` (earnPoints) or `typename` (`{ __typename }`: the service's fixed cost per request). */
+    /**
+     * `status` (the member-status query), `earn` (earnPoints, total only), `earn-rules` (earnPoints with the
+     * bench's order of 5 lines under its 3 rules, selecting the breakdown) or `typename` (`{ __typename }`:
+     * the service's fixed cost per request). Several, comma-separated, take turns: round 1 of each, then round 2…
+     */
     query: { type: 'string', default: 'status' },
   },
 });
 const requests = Number(values.requests);
+const queries = values.query.split(',');
 const concurrency = Number(values.concurrency);
 
 const STATUS = `query($id: ID!) { member(id: $id) { id status tier { key name } tierSince
@@ -36,11 +44,29 @@ const STATUS = `query($id: ID!) { member(id: $id) { id status tier { key name } 
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
   ... on EarnPointsPayload { points member { id tier { key name } balance { available pending } } } ... on Error { message } } }`;
 
+const EARN_RULES = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
+  ... on EarnPointsPayload { points breakdown { points ruleName } member { id balance { available pending } } }
+  ... on Error { message } } }`;
+
 const run = randomBytes(3).toString('hex');
-function bodyOf(n: number): { query: string; variables: Record<string, unknown> } {
+function bodyOf(query: string, n: number): { query: string; variables: Record<string, unknown> } {
   const id = memberId(1 + (n % 1000));
-  if (values.query === 'typename') return { query: '{ __typename }', variables: {} };
-  if (values.query === 'earn') {
+  if (query === 'typename') return { query: '{ __typename }', variables: {} };
+  if (query === 'earn-rules') {
+    const reference = `ml-${run}-${n}`;
+    const lines = Array.from({ length: 5 }, (_, i) => ({ sku: `SKU-${i}`, category: 'c', quantity: 1, unitPrice: '5.00' }));
+    return {
+      query: EARN_RULES,
+      variables: {
+        input: {
+          memberId: id,
+          order: { reference, total: { amount: '25.00', currency: 'EUR' }, channel: 'web', lines },
+          idempotencyKey: reference,
+        },
+      },
+    };
+  }
+  if (query === 'earn') {
     return {
       query: EARN,
       variables: { input: { memberId: id, orderRef: `m-${run}-${n}`, orderTotal: '25.00', idempotencyKey: `m-${run}-${n}` } },
@@ -54,6 +80,7 @@ async function main(): Promise<void> {
   await createBenchDatabase(database);
   try {
     const seeded = await seed({ database, members: 1000, entriesPerMember: 20, vouchersPerMember: 6 });
+    if (queries.includes('earn-rules')) await activateBenchRules(database);
     const prisma = createPrisma(databaseUrl(database), 10);
     const config = {
       ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }),
@@ -61,42 +88,68 @@ async function main(): Promise<void> {
     };
     const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
     let n = 0;
-    const one = async () => {
+    const one = async (query: string) => {
       const response = await yoga.fetch('http://bench/graphql', {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.apiKey}` },
-        body: JSON.stringify(bodyOf(++n)),
+        body: JSON.stringify(bodyOf(query, ++n)),
       });
       const text = await response.text();
       if (text.includes('"errors"')) throw new Error(text);
       return text;
     };
-    const run = async (count: number) => {
+    const run = async (query: string, count: number) => {
       let left = count;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
-          while (left-- > 0) await one();
+          while (left-- > 0) await one(query);
         }),
       );
     };
-    console.log((await one()).slice(0, 400));
-    await run(500); // warm-up: JIT, caches, prepared statements
-    for (let round = 0; round < 3; round++) {
-      const cpu = process.cpuUsage();
-      const started = performance.now();
-      await run(requests);
-      const used = process.cpuUsage(cpu);
-      const wall = performance.now() - started;
-      console.log(
-        `${values.query}: ${((used.user + used.system) / 1000 / requests).toFixed(3)} ms CPU/request ` +
-          `(user ${(used.user / 1000 / requests).toFixed(3)}, system ${(used.system / 1000 / requests).toFixed(3)}), ` +
-          `${((requests / wall) * 1000).toFixed(0)} req/s in process`,
-      );
+    for (const query of queries) {
+      console.log((await one(query)).slice(0, 400));
+      await run(query, 500); // warm-up: JIT, caches, prepared statements
     }
+    for (let round = 0; round < 3; round++)
+      for (const query of queries) {
+        const backends = await backendPids(database);
+        const pgBefore = await cpuMsOf(backends);
+        const cpu = process.cpuUsage();
+        const started = performance.now();
+        await run(query, requests);
+        const used = process.cpuUsage(cpu);
+        const wall = performance.now() - started;
+        const pgUsed = (await cpuMsOf(backends)) - pgBefore;
+        console.log(
+          `${query}: ${((used.user + used.system) / 1000 / requests).toFixed(3)} ms CPU/request ` +
+            `(user ${(used.user / 1000 / requests).toFixed(3)}, system ${(used.system / 1000 / requests).toFixed(3)}), ` +
+            `PostgreSQL ${(pgUsed / requests).toFixed(3)} ms (its ${backends.length} connections), ` +
+            `${((requests / wall) * 1000).toFixed(0)} req/s in process`,
+        );
+      }
     await prisma.$disconnect();
   } finally {
     await dropDatabase(database);
   }
+}
+
+/** The server processes of the bench database's connections (the pool's, after warm-up). */
+async function backendPids(database: string): Promise<number[]> {
+  return withAdminClient(async (client) => {
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
+    return rows.map((row) => row.pid);
+  });
+}
+
+/** User + system CPU of these processes so far, in ms (/proc; the server runs on this machine). */
+async function cpuMsOf(pids: readonly number[]): Promise<number> {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks * 10; // USER_HZ = 100
 }
 
 main().catch((error: unknown) => {

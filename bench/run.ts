@@ -12,6 +12,7 @@ import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { createBenchDatabase, seed } from './seed.js';
 import {
+  activateBenchRules,
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
   databaseExists,
@@ -338,33 +339,6 @@ const LABELS: Record<LoadKind, string> = {
   voucher: 'redeemVoucher',
   status: 'member-status',
 };
-
-/**
- * The 3 earning rules of the `earn-rules` path (docs/earning-rules.md), in force from now on the bench
- * database (once; a new stamp so every API process reads them): a double on category c except SKU-4,
- * SKU-4 excluded, a bonus of 10 on web orders from 5.00.
- */
-async function activateBenchRules(database: string): Promise<void> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: databaseUrl(database) });
-  await client.connect();
-  try {
-    await client.query(`
-      INSERT INTO earning_rules (name, kind, starts_at, include_categories, exclude_skus, include_skus, channels, min_order_total,
-                                 multiplier, points, created_by, updated_by)
-      SELECT r.* FROM (VALUES
-        ('Bench double', 'LINE_MULTIPLIER'::"EarningRuleKind", now() - interval '1 day', ARRAY['c'], ARRAY['SKU-4'], ARRAY[]::text[],
-         ARRAY[]::text[], NULL::numeric, 2::numeric, NULL::int, 'bench', 'bench'),
-        ('Bench exclusion', 'LINE_MULTIPLIER', now() - interval '1 day', ARRAY[]::text[], ARRAY[]::text[], ARRAY['SKU-4'],
-         ARRAY[]::text[], NULL, 0, NULL, 'bench', 'bench'),
-        ('Bench web bonus', 'ORDER_BONUS', now() - interval '1 day', ARRAY[]::text[], ARRAY[]::text[], ARRAY[]::text[],
-         ARRAY['web'], 5.00, NULL, 10, 'bench', 'bench')) AS r
-      WHERE NOT EXISTS (SELECT 1 FROM earning_rules WHERE created_by = 'bench')`);
-    await client.query('UPDATE program SET earning_rules_stamp = gen_random_uuid() WHERE id = 1');
-  } finally {
-    await client.end();
-  }
-}
 
 async function load(
   server: Server,
