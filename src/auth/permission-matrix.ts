@@ -102,6 +102,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     rewards:               row([__, ok,  ok,    ok,    __,     __,    ok,      __,      __,      __,     ok,   ok,   ok,   ok], 'Retired rewards only for admins.'),
     serviceFailures:       row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
     serviceIncident:       row([__, __,  __,    __,    __,     __,    __,      __,      ok,      __,     ok,   ok,   ok,   ok], 'Progress counted from its members and failures.'),
+    serviceIncidents:      row([__, __,  __,    __,    __,     __,    __,      __,      ok,      __,     ok,   ok,   ok,   ok], 'Newest first, each with its progress; the service decides who may list (the rule of serviceIncident).'),
     tiers:                 row([__, ok,  ok,    ok,    ok,     ok,    ok,      ok,      ok,      ok,     ok,   ok,   ok,   ok], 'Any authenticated caller.'),
     validateVoucher:       row([__, own, __,    ok,    __,     __,    __,      ok,      __,      __,     ok,   ok,   ok,   ok], 'Another member’s code reads as NOT_FOUND to a member.'),
     voucher:               row([__, own, __,    ok,    __,     __,    __,      ok,      __,      __,     ok,   ok,   ok,   ok]),

@@ -19,6 +19,7 @@ import pg from 'pg';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { statementsDuring } from '../support/statements.js';
 import { until } from '../support/until.js';
 
 /**
@@ -494,5 +495,92 @@ describe('who may report and read incidents', () => {
     await expect(
       processIncidentJob({ job: 'expand-page', pageId: '00000000-0000-4000-8000-000000000002' }, app.deps),
     ).rejects.toBeInstanceOf(PermanentJobError);
+  });
+});
+
+describe('serviceIncidents', () => {
+  const LIST = `query($filter: ServiceIncidentFilter, $first: Int, $after: String) {
+    serviceIncidents(filter: $filter, first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { id type severity affected pending compensated needsReview held spent { amount } budgetUsed { amount } } } } }`;
+
+  it(
+    'lists incidents newest first with their progress, filtered and paged, counting a page’s progress in one statement',
+    { timeout: 60_000 },
+    async () => {
+      const [a, b, c] = await members(3);
+      const outage = await reportServiceIncident(app.deps, firstPage([{ memberId: a! }, { memberId: b! }], { type: 'OUTAGE' }), agent);
+      await drainIncidents();
+      const delay = await reportServiceIncident(app.deps, firstPage([{ memberId: c! }], { severity: 'HIGH', budget: '1.00' }), shop);
+      await drainIncidents(); // over its 1.00 budget: the one compensation waits for a decision
+      const open = await reportServiceIncident(app.deps, firstPage([{ memberId: a! }], { type: 'LONG_WAIT' }), agent);
+      const token = await app.staffToken('AGENT');
+
+      const { statements, result: all } = await statementsDuring(() => app.gql(LIST, {}, token));
+      expect(all.errors).toBeUndefined();
+      const list = all.data!.serviceIncidents;
+      expect(list.totalCount).toBe(3);
+      expect(list.edges.map((edge: { node: { id: string } }) => edge.node.id)).toEqual(
+        [open, delay, outage].map((page) => encodeGlobalID('ServiceIncident', page.incidentId)),
+      );
+      expect(list.edges.map((edge: { node: object }) => edge.node)).toMatchObject([
+        { type: 'LONG_WAIT', affected: 1, pending: 1, compensated: 0, spent: { amount: '0' } },
+        {
+          type: 'LATE_DELIVERY',
+          severity: 'HIGH',
+          affected: 1,
+          pending: 0,
+          compensated: 0,
+          needsReview: 1,
+          budgetUsed: { amount: '0.00' },
+        },
+        {
+          type: 'OUTAGE',
+          affected: 2,
+          pending: 0,
+          compensated: 2,
+          needsReview: 0,
+          spent: { amount: '20.00' },
+          budgetUsed: { amount: '20.00' },
+        },
+      ]);
+      expect(statements.filter((sql) => sql.includes('service_incident_members')).length).toBe(1);
+
+      const ids = async (filter: Record<string, unknown>) =>
+        ((await app.gql(LIST, { filter }, token)).data!.serviceIncidents.edges as { node: { id: string } }[]).map((edge) => edge.node.id);
+      const global = (page: { incidentId: string }) => encodeGlobalID('ServiceIncident', page.incidentId);
+      expect(await ids({ type: 'OUTAGE' })).toEqual([global(outage)]);
+      expect(await ids({ severity: 'HIGH' })).toEqual([global(delay)]);
+      expect(await ids({ overBudget: true })).toEqual([global(delay)]);
+      expect(await ids({ open: true })).toEqual([global(open), global(delay)]);
+      expect(await ids({ open: false })).toEqual([global(outage)]);
+
+      const first = (await app.gql(LIST, { first: 2 }, token)).data!.serviceIncidents;
+      expect(first.pageInfo.hasNextPage).toBe(true);
+      const rest = (await app.gql(LIST, { first: 2, after: first.pageInfo.endCursor }, token)).data!.serviceIncidents;
+      expect(rest.edges.map((edge: { node: { id: string } }) => edge.node.id)).toEqual([global(outage)]);
+      expect(rest.totalCount).toBe(3);
+
+      const backwards = await app.gql(LIST, { filter: { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } }, token);
+      expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION' });
+    },
+  );
+
+  it('keys with failures:report and staff list incidents; members and other keys are refused by the service itself', async () => {
+    const [m] = await members(1);
+    await reportServiceIncident(app.deps, firstPage([{ memberId: m! }]), agent);
+    const count = `{ serviceIncidents { totalCount } }`;
+    expect((await app.gql(count, {}, await app.apiKeyToken(['failures:report']))).data!.serviceIncidents.totalCount).toBe(1);
+    expect((await app.gql(count, {}, await app.staffToken('AGENT'))).data!.serviceIncidents.totalCount).toBe(1);
+    for (const token of [await app.memberToken(m!), await app.apiKeyToken(['members:read', 'points:earn'])]) {
+      const refused = await app.gql(count, {}, token);
+      expect(refused.data?.serviceIncidents ?? null).toBeNull();
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    }
+    // The rule is the service's: a caller the GraphQL scope never sees is refused there too.
+    const { serviceIncidentListWhere } = await import('../../src/domain/service-failures/incidents.service.js');
+    expect(() => serviceIncidentListWhere(null, memberCaller(m!))).toThrow(ForbiddenError);
+    expect(() => serviceIncidentListWhere(null, apiKeyCaller('crm', ['members:read']))).toThrow(ForbiddenError);
   });
 });

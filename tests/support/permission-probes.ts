@@ -440,6 +440,12 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       }),
     },
   ],
+  serviceIncidents: [
+    {
+      targets: async (seed, subject) => seed.incident(subject.member.id),
+      operation: () => ({ query: '{ serviceIncidents(first: 5) { totalCount edges { node { id affected spent { amount } } } } }' }),
+    },
+  ],
   tiers: [{ targets: none, operation: () => ({ query: '{ tiers { key threshold multiplier } }' }) }],
   validateVoucher: [
     {

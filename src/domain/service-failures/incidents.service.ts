@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
-import type { ServiceFailureType, Severity } from '../../generated/prisma/client.js';
+import type { Prisma, ServiceFailureType, Severity } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -703,24 +703,104 @@ export interface IncidentProgress {
  * keys with `failures:report`.
  */
 export async function serviceIncidentProgress(deps: ServiceDeps, incidentId: string, caller: Caller): Promise<IncidentProgress> {
-  assertMayCall(caller, 'readServiceIncident');
   const id = check.uuid('incidentId', incidentId);
-  const [row] = await deps.prisma.$queryRaw<IncidentProgress[]>`
-    SELECT a.affected, a.pending, a.duplicates, f.recorded, f.compensated, f."needsReview", f."awaitingDecision",
-           f.held, f."notEligible", f."inProgress", f.spent, p.pages, p.unresolved
-    FROM (SELECT count(*)::int AS affected, (count(*) FILTER (WHERE expanded_at IS NULL))::int AS pending,
-                 (count(*) FILTER (WHERE duplicate))::int AS duplicates
-          FROM service_incident_members WHERE incident_id = ${id}::uuid) a,
-         (SELECT count(*)::int AS recorded,
-                 (count(*) FILTER (WHERE status = 'COMPENSATED'))::int AS compensated,
-                 (count(*) FILTER (WHERE status = 'NEEDS_REVIEW'))::int AS "needsReview",
-                 (count(*) FILTER (WHERE status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'))::int AS "awaitingDecision",
-                 (count(*) FILTER (WHERE status = 'HELD'))::int AS held,
-                 (count(*) FILTER (WHERE status = 'NOT_ELIGIBLE'))::int AS "notEligible",
-                 (count(*) FILTER (WHERE status = 'RECORDED'))::int AS "inProgress",
-                 (coalesce(sum(compensation_amount) FILTER (WHERE status = 'COMPENSATED'), 0))::text AS spent
-          FROM service_failures WHERE incident_id = ${id}::uuid) f,
-         (SELECT count(*)::int AS pages, coalesce(sum(unresolved), 0)::int AS unresolved
-          FROM service_incident_pages WHERE incident_id = ${id}::uuid) p`;
-  return row!;
+  return (await serviceIncidentsProgress(deps, [id], caller)).get(id)!;
+}
+
+const NO_PROGRESS: IncidentProgress = {
+  affected: 0,
+  pending: 0,
+  recorded: 0,
+  duplicates: 0,
+  compensated: 0,
+  needsReview: 0,
+  awaitingDecision: 0,
+  held: 0,
+  notEligible: 0,
+  inProgress: 0,
+  spent: '0',
+  pages: 0,
+  unresolved: 0,
+};
+
+/**
+ * The progress of many incidents (a page of `serviceIncidents`) in one statement,
+ * by incident id; an id without rows counts zero everywhere. Staff and keys with
+ * `failures:report`.
+ */
+export async function serviceIncidentsProgress(
+  deps: ServiceDeps,
+  incidentIds: readonly string[],
+  caller: Caller,
+): Promise<Map<string, IncidentProgress>> {
+  assertMayCall(caller, 'readServiceIncident');
+  const ids = [...new Set(incidentIds.map((id) => check.uuid('incidentId', id)))];
+  const rows = await deps.prisma.$queryRaw<(IncidentProgress & { id: string })[]>`
+    SELECT i.id::text AS id,
+           coalesce(a.affected, 0) AS affected, coalesce(a.pending, 0) AS pending, coalesce(a.duplicates, 0) AS duplicates,
+           coalesce(f.recorded, 0) AS recorded, coalesce(f.compensated, 0) AS compensated,
+           coalesce(f."needsReview", 0) AS "needsReview", coalesce(f."awaitingDecision", 0) AS "awaitingDecision",
+           coalesce(f.held, 0) AS held, coalesce(f."notEligible", 0) AS "notEligible", coalesce(f."inProgress", 0) AS "inProgress",
+           coalesce(f.spent, '0') AS spent, coalesce(p.pages, 0) AS pages, coalesce(p.unresolved, 0) AS unresolved
+    FROM unnest(${ids}::uuid[]) AS i(id)
+    LEFT JOIN (SELECT incident_id, count(*)::int AS affected, (count(*) FILTER (WHERE expanded_at IS NULL))::int AS pending,
+                      (count(*) FILTER (WHERE duplicate))::int AS duplicates
+               FROM service_incident_members WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) a ON a.incident_id = i.id
+    LEFT JOIN (SELECT incident_id, count(*)::int AS recorded,
+                      (count(*) FILTER (WHERE status = 'COMPENSATED'))::int AS compensated,
+                      (count(*) FILTER (WHERE status = 'NEEDS_REVIEW'))::int AS "needsReview",
+                      (count(*) FILTER (WHERE status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'))::int AS "awaitingDecision",
+                      (count(*) FILTER (WHERE status = 'HELD'))::int AS held,
+                      (count(*) FILTER (WHERE status = 'NOT_ELIGIBLE'))::int AS "notEligible",
+                      (count(*) FILTER (WHERE status = 'RECORDED'))::int AS "inProgress",
+                      (coalesce(sum(compensation_amount) FILTER (WHERE status = 'COMPENSATED'), 0))::text AS spent
+               FROM service_failures WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) f ON f.incident_id = i.id
+    LEFT JOIN (SELECT incident_id, count(*)::int AS pages, coalesce(sum(unresolved), 0)::int AS unresolved
+               FROM service_incident_pages WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) p ON p.incident_id = i.id`;
+  const byId = new Map(ids.map((id) => [id, { ...NO_PROGRESS }]));
+  for (const { id, ...progress } of rows) byId.set(id, progress);
+  return byId;
+}
+
+export interface ServiceIncidentFilter {
+  type?: ServiceFailureType | null;
+  severity?: Severity | null;
+  /** Occurred at or after. */
+  from?: Date | null;
+  /** Occurred before. */
+  to?: Date | null;
+  /** true: only incidents with work left (members still to expand, failures recorded, waiting for review or held); false: only those without. */
+  open?: boolean | null;
+  /** true: only incidents whose budget was reached; false: only those whose budget was not (or that have none). */
+  overBudget?: boolean | null;
+}
+
+/**
+ * The Prisma condition of an incident listing (`serviceIncidents`), every given
+ * condition holding. Decides who may list them: the same callers as may read one
+ * (staff, keys with `failures:report`); anyone else is refused, nothing read.
+ */
+export function serviceIncidentListWhere(
+  filter: ServiceIncidentFilter | null | undefined,
+  caller: Caller,
+): Prisma.ServiceIncidentWhereInput {
+  assertMayCall(caller, 'readServiceIncident');
+  if (!filter) return {};
+  if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('filter.to', 'must not be before `from`');
+  const where: Prisma.ServiceIncidentWhereInput = {};
+  if (filter.type) where.type = filter.type;
+  if (filter.severity) where.severity = filter.severity;
+  if (filter.from || filter.to) {
+    where.occurredAt = { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lt: filter.to } : {}) };
+  }
+  if (filter.overBudget != null) where.overBudgetAt = filter.overBudget ? { not: null } : null;
+  if (filter.open != null) {
+    const open: Prisma.ServiceIncidentWhereInput[] = [
+      { affected: { some: { expandedAt: null } } },
+      { failures: { some: { status: { in: ['RECORDED', 'NEEDS_REVIEW', 'HELD'] } } } },
+    ];
+    if (filter.open) where.OR = open;
+    else where.NOT = open;
+  }
+  return where;
 }

@@ -5,17 +5,20 @@ import {
   decideServiceIncident,
   MAX_PAGE_ENTRIES,
   reportServiceIncident,
+  serviceIncidentListWhere,
   type DecidedIncident,
   type ReportedIncidentPage,
   type UnresolvedEntry,
 } from '../../domain/service-failures/incidents.service.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
 
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { INCIDENT_READERS, ServiceFailureDecisionEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { ServiceIncidentRef } from './service-incident.type.js';
+import { COUNT_COST, counted } from '../total-count.js';
 
 const INCIDENT_BUDGET = { legacy: 'budget', money: 'budgetMoney' };
 
@@ -35,6 +38,48 @@ builder.queryField('serviceIncident', (t) =>
     resolve: (query, _root, args, ctx) =>
       ctx.deps.prisma.serviceIncident.findUnique({ ...query, where: { id: decodeId('ServiceIncident', 'id', String(args.id)) } }),
   }),
+);
+
+const ServiceIncidentFilter = builder.inputType('ServiceIncidentFilter', {
+  description: 'Narrows a listing of service incidents; all given conditions must hold.',
+  fields: (t) => ({
+    type: t.field({ type: ServiceFailureTypeEnum, required: false, description: 'Only incidents of this type.' }),
+    severity: t.field({ type: SeverityEnum, required: false, description: 'Only incidents of this severity.' }),
+    from: t.field({ type: 'DateTime', required: false, description: 'Only incidents that occurred at or after this time.' }),
+    to: t.field({ type: 'DateTime', required: false, description: 'Only incidents that occurred before this time.' }),
+    open: t.boolean({
+      required: false,
+      description:
+        'true: only incidents with work left (members still to expand, failures still being compensated, waiting for review or held); false: only finished ones.',
+    }),
+    overBudget: t.boolean({
+      required: false,
+      description: 'true: only incidents whose budget was reached (the rest waits for one decision); false: only the others.',
+    }),
+  }),
+});
+
+const incidentListWhere = (filter: typeof ServiceIncidentFilter.$inferInput | null | undefined, ctx: GraphQLContext) =>
+  serviceIncidentListWhere(filter, callerOf(ctx.principal));
+
+builder.queryField('serviceIncidents', (t) =>
+  t.prismaConnection(
+    {
+      type: ServiceIncidentRef,
+      cursor: 'id',
+      description: 'Service incidents, newest first, filtered, each with its progress. Staff and keys with failures:report.',
+      authScopes: { caller: SERVICE_CALLERS.readServiceIncident },
+      args: { filter: t.arg({ type: ServiceIncidentFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.serviceIncident.findMany({
+          ...query,
+          where: incidentListWhere(args.filter, ctx),
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.serviceIncident.count({ where: incidentListWhere(args.filter, ctx) }),
+    },
+    counted(COUNT_COST.scan),
+  ),
 );
 
 const AffectedMemberInput = builder.inputType('AffectedMemberInput', {

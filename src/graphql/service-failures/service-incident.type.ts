@@ -1,5 +1,5 @@
 import { callerOf } from '../../auth/principal.js';
-import { serviceIncidentProgress, type IncidentProgress } from '../../domain/service-failures/incidents.service.js';
+import { serviceIncidentsProgress, type IncidentProgress } from '../../domain/service-failures/incidents.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
@@ -7,17 +7,49 @@ import { Money, programCurrency } from '../money.type.js';
 import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
-/** An incident's progress, counted once per request however many of its fields are asked for. */
+/**
+ * An incident's progress, counted once per request however many of its fields are asked for; the
+ * incidents of one list page are counted together in one statement (asked for in the same tick).
+ */
+interface Deferred {
+  promise: Promise<IncidentProgress>;
+  resolve(progress: IncidentProgress): void;
+  reject(error: unknown): void;
+}
+function deferred(): Deferred {
+  let resolve!: Deferred['resolve'];
+  let reject!: Deferred['reject'];
+  const promise = new Promise<IncidentProgress>((yes, no) => ((resolve = yes), (reject = no)));
+  return { promise, resolve, reject };
+}
 const progressByRequest = new WeakMap<GraphQLContext, Map<string, Promise<IncidentProgress>>>();
+const waitingByRequest = new WeakMap<GraphQLContext, Map<string, Deferred>>();
 function progressOf(ctx: GraphQLContext, incidentId: string): Promise<IncidentProgress> {
   let byId = progressByRequest.get(ctx);
   if (!byId) progressByRequest.set(ctx, (byId = new Map()));
-  let progress = byId.get(incidentId);
-  if (!progress) {
-    progress = serviceIncidentProgress(ctx.deps, incidentId, callerOf(ctx.principal));
-    byId.set(incidentId, progress);
+  const known = byId.get(incidentId);
+  if (known) return known;
+  let waiting = waitingByRequest.get(ctx);
+  if (!waiting) {
+    const batch = new Map<string, Deferred>();
+    waitingByRequest.set(ctx, (waiting = batch));
+    // Resolvers of one page's nodes run in the same tick: one statement counts them all.
+    setImmediate(() => {
+      waitingByRequest.delete(ctx);
+      serviceIncidentsProgress(ctx.deps, [...batch.keys()], callerOf(ctx.principal)).then(
+        (progress) => {
+          for (const [id, promise] of batch) promise.resolve(progress.get(id)!);
+        },
+        (error: unknown) => {
+          for (const promise of batch.values()) promise.reject(error);
+        },
+      );
+    });
   }
-  return progress;
+  const promise = deferred();
+  waiting.set(incidentId, promise);
+  byId.set(incidentId, promise.promise);
+  return promise.promise;
 }
 
 type CountField = Exclude<keyof IncidentProgress, 'spent'>;
