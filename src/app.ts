@@ -6,6 +6,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
+import { createApprovalQueueBus } from './live/approval-queue-bus.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
 import { createLiveStatus, type LiveStatus } from './live/member-status-stream.js';
 import { AuthenticationError } from './auth/jwt.js';
@@ -45,6 +46,8 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
   credentialEventsReady: Promise<void>;
   /** Resolves once this handler hears member changes made by other processes (live member status). */
   memberChangesReady: Promise<void>;
+  /** Resolves once this handler hears approval queue changes made by other processes. */
+  approvalQueueReady: Promise<void>;
   /** This handler's live member status streams. */
   live: LiveStatus;
   /** Where services called outside a request (tests, the CLI in process) report member changes for these streams. */
@@ -107,6 +110,13 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   // Member changes from every process reach this process's live streams (memberStatusChanged).
   const memberChanges = createMemberChangeBus({ logger, redis: redis && { client: redis, prefix: config.queuePrefix }, listen: true });
   const live = createLiveStatus({ bus: memberChanges, logger, limits: config.live });
+  // Approval queue changes from every process reach this process's open queues (approvalQueueChanged).
+  const approvalQueue = createApprovalQueueBus({
+    logger,
+    redis: redis && { client: redis, prefix: config.queuePrefix },
+    listen: true,
+    maxStreamsPerWatcher: config.live.maxStreamsPerCaller,
+  });
   credentials.onChange((event) => live.credentialChanged(event.kind === 'apiKeyRevoked' ? event.apiKeyId : event.memberId));
   const limiter = createRateLimiter({ limits: config.rateLimits, redis, prefix: config.queuePrefix });
   const authenticate = createAuthenticator({
@@ -146,8 +156,11 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
           credentials: credentials.events,
           webhookUrls: config.webhooks,
           memberChanges: memberChanges.events,
+          approvalQueue: approvalQueue.events,
         },
         live,
+        approvalQueue,
+        liveRecheckMs: config.live.authRecheckMs,
         reauthenticate: () => authenticate(authorization),
       };
     },
@@ -174,6 +187,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         onDispose: async () => {
           live.close();
           await memberChanges.close();
+          await approvalQueue.close();
           await credentials.close();
           redis?.disconnect();
         },
@@ -183,6 +197,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   return Object.assign(yoga, {
     credentialEventsReady: credentials.ready,
     memberChangesReady: memberChanges.ready,
+    approvalQueueReady: approvalQueue.ready,
     live,
     memberChanges: memberChanges.events,
   });
@@ -230,7 +245,10 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   redis.on('error', (error) => logger.debug({ err: error }, 'redis (readiness) connection error'));
   await redis.connect().catch(() => undefined);
   // Live streams hear other processes' changes from the first request on; bounded, as Redis may be away.
-  await Promise.race([yoga.memberChangesReady, new Promise((resolve) => setTimeout(resolve, config.readinessTimeoutMs).unref())]);
+  await Promise.race([
+    Promise.all([yoga.memberChangesReady, yoga.approvalQueueReady]),
+    new Promise((resolve) => setTimeout(resolve, config.readinessTimeoutMs).unref()),
+  ]);
 
   const ready = createReadinessProbe(
     { database: () => prisma.$queryRaw`SELECT 1`, redis: () => redis.ping() },

@@ -6,6 +6,7 @@ import { PermanentJobError } from '../src/domain/errors.js';
 import type { Logger } from '../src/logger.js';
 import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/endpoint-gate.js';
 import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delivery.service.js';
+import { createApprovalQueueBus } from '../src/live/approval-queue-bus.js';
 import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
 import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/redis-client.js';
@@ -101,6 +102,8 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const queues = new OutboxQueues(producer, prefix, logger);
   // Vouchers, bonuses and expiries made here reach live member status streams on every API process.
   const memberChanges = createMemberChangeBus({ logger, redis: { client: producer, prefix } });
+  // Failures held for review and incidents over budget reach open approval queues on every API process.
+  const approvalQueue = createApprovalQueueBus({ logger, redis: { client: producer, prefix } });
   const sender = createWebhookSender({
     allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
@@ -109,6 +112,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     prisma,
     logger,
     memberChanges: memberChanges.events,
+    approvalQueue: approvalQueue.events,
     ...(options.now ? { now: options.now } : {}),
     webhooks: {
       send: sender,

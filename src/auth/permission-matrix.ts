@@ -153,6 +153,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     voidVoucher:           row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
   },
   Subscription: {
+    approvalQueueChanged:  row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Over SSE. Ids of what changed in the approval queue, from any API process or worker; the stream ends when the credentials stop holding.'),
     memberStatusChanged:   row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Over SSE. A member token watches its own member only (another member’s id is NOT_FOUND, as a missing one is); the stream ends when the credentials stop holding.'),
   },
 };

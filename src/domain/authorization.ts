@@ -85,6 +85,7 @@ export const SERVICE_CALLERS = {
   atRiskMembers: { staff: 'AGENT' },
   manageWebhooks: { staff: 'ADMIN' },
   watchMemberStatus: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
+  watchApprovalQueue: { staff: 'SUPERVISOR' },
 } as const satisfies Record<string, CallerRule>;
 
 export type GuardedService = keyof typeof SERVICE_CALLERS;

@@ -68,6 +68,32 @@ export interface MemberChangeEvents {
   changed(changes: readonly MemberChange[]): void;
 }
 
+/** What moved in the supervisors' approval queue: see approvals/approval-queue.ts. */
+export type ApprovalQueueChangeKind =
+  | 'GESTURE_PENDING'
+  | 'GESTURE_DECIDED'
+  | 'FAILURE_WAITING'
+  | 'FAILURE_DECIDED'
+  | 'INCIDENT_WAITING'
+  | 'INCIDENT_DECIDED'
+  | 'MEMBER_STATUS_CHANGED';
+
+/** "The approval queue changed because Y": ids only, so a supervisor's screen reads the queue fresh. */
+export interface ApprovalQueueChange {
+  kind: ApprovalQueueChangeKind;
+  /** The gesture, failure, incident or member it concerns. */
+  reference: string;
+}
+
+/**
+ * Where services report changes of the approval queue after their transaction
+ * committed (src/live/approval-queue-bus.ts fans them out through Redis). Fire
+ * and forget, like MemberChangeEvents.
+ */
+export interface ApprovalQueueEvents {
+  changed(changes: readonly ApprovalQueueChange[]): void;
+}
+
 /** What every domain service needs. `now` is injectable so tests can move time. */
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -81,6 +107,8 @@ export interface ServiceDeps {
   webhookUrls?: { allowHttp: boolean; allowPrivateAddresses: boolean };
   /** Live member status reports, called after commit (API and workers have one; tests may not). */
   memberChanges?: MemberChangeEvents;
+  /** Approval queue reports, called after commit (API and workers have one; tests may not). */
+  approvalQueue?: ApprovalQueueEvents;
 }
 
 export type Tx = Prisma.TransactionClient;

@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { ServiceDeps } from '../domain/deps.js';
+import type { ApprovalQueueBus } from '../live/approval-queue-bus.js';
 import type { LiveStatus } from '../live/member-status-stream.js';
 import type { Logger } from '../logger.js';
 
@@ -11,6 +12,10 @@ export interface GraphQLContext {
   requestId: string;
   /** The live member status streams of this process (the HTTP handler has them). */
   live?: LiveStatus;
+  /** The approval queue changes this process hears (the HTTP handler has them). */
+  approvalQueue?: ApprovalQueueBus;
+  /** How often a live stream checks its caller's credentials again. */
+  liveRecheckMs?: number;
   /** Checks the request's credentials again, as at its start (throws AuthenticationError when they no longer hold). */
   reauthenticate?: () => Promise<Principal>;
 }

@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './errors.type.js';
 import './members/members.graphql.js';
 import './members/member-status.subscription.js';
+import './approvals/approval-queue.subscription.js';
 import './points/points.graphql.js';
 import './orders/orders.graphql.js';
 import './program/program.graphql.js';

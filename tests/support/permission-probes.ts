@@ -881,6 +881,9 @@ export const MUTATION_PROBES: Record<string, Probe[]> = {
 
 /** Subscriptions are probed through real SSE requests: the first event (or the refusal) is the answer. */
 export const SUBSCRIPTION_PROBES: Record<string, Probe[]> = {
+  approvalQueueChanged: [
+    { targets: none, operation: () => ({ query: 'subscription { approvalQueueChanged { change { kind reference } } }' }) },
+  ],
   memberStatusChanged: [
     {
       targets: async (_seed, subject) => member(subject),

@@ -3,6 +3,7 @@ import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
 import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
 import type { RawSql } from '../../db/sql.js';
+import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, assertRole, hasRole, type GuardedService } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
@@ -384,7 +385,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     request: { scope: `issueGoodwill:${staff.id}`, key, body: request },
     lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, staff.id, now),
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
+  const issued = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
     const moneyValue = moneyValueOf(value, settings);
     if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
     assertEligible(member, 'GOODWILL');
@@ -445,6 +446,10 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
       change: effect && { kind: 'GOODWILL_GRANTED', reference: gesture.id },
     };
   });
+  if (issued.status === 'PENDING_APPROVAL' && !issued.replayed) {
+    reportApprovalQueueChanges(deps, [{ kind: 'GESTURE_PENDING', reference: issued.gestureId }]);
+  }
+  return issued;
 }
 
 export interface GoodwillDecisionInput {
@@ -510,7 +515,7 @@ export async function approveGoodwill(
     // Approvals count against the agent's month too: serialise with their grants.
     lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, agentId, now),
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+  const approved = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     const gesture = await lockPendingGesture(tx, id);
     assertEligible(member, 'GOODWILL');
     const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now);
@@ -522,6 +527,8 @@ export async function approveGoodwill(
     await writeAudit(tx, id, 'APPROVED', staff, note, now);
     return { result: { gestureId: id, status: 'GRANTED' } satisfies GoodwillResult, change: { kind: 'GOODWILL_GRANTED', reference: id } };
   });
+  if (!approved.replayed) reportApprovalQueueChanges(deps, [{ kind: 'GESTURE_DECIDED', reference: id }]);
+  return approved;
 }
 
 /**
@@ -533,7 +540,7 @@ export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionI
   const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
   const note = check.text('note', input.note ?? '', { max: 1000 });
   const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const rejected = await deps.prisma.$transaction(async (tx) => {
     await lockPendingGesture(tx, id);
     await tx.goodwillGesture.update({
       where: { id },
@@ -542,6 +549,8 @@ export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionI
     await writeAudit(tx, id, 'REJECTED', staff, note, now);
     return { gestureId: id, status: 'REJECTED' } satisfies GoodwillResult;
   });
+  reportApprovalQueueChanges(deps, [{ kind: 'GESTURE_DECIDED', reference: id }]);
+  return rejected;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import type { MemberStatus } from '../../generated/prisma/client.js';
+import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import type { Caller } from '../../auth/principal.js';
@@ -136,7 +137,7 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   // The service's clock, not Prisma's: a status change is recorded in the status history at updated_at.
   data.updatedAt = now;
   try {
-    const { member, events } = await deps.prisma.$transaction(async (tx) => {
+    const { member, events, statusChanged } = await deps.prisma.$transaction(async (tx) => {
       const [current] = await tx.$queryRaw<{ status: MemberStatus }[]>`
         SELECT status::text FROM members WHERE id = ${id}::uuid FOR NO KEY UPDATE`;
       if (!current) throw new NotFoundError('Member', id);
@@ -153,12 +154,14 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
         };
         await recordWebhookEvents(tx, [{ type: 'member.status_changed', data: changed }], now);
       }
-      return { member, events };
+      return { member, events, statusChanged: status != null && current.status !== status };
     });
     await publishOutboxEvents(deps, events);
     // A CLOSED member's token stops working on every API process (src/auth/member-accounts.ts).
     if (status != null) await deps.credentials?.memberStatusChanged(id);
     reportMemberChanges(deps, [memberChange(id, status != null ? 'STATUS_CHANGED' : 'PROFILE_UPDATED', status ?? null)]);
+    // Reactivating releases, closing declines, what waited for a supervisor.
+    if (statusChanged) reportApprovalQueueChanges(deps, [{ kind: 'MEMBER_STATUS_CHANGED', reference: id }]);
     return member;
   } catch (error) {
     throw duplicateField(error) ?? error;

@@ -3,6 +3,7 @@ import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import type { Prisma, ServiceFailureType, Severity } from '../../generated/prisma/client.js';
+import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -347,6 +348,9 @@ export async function expandIncidentPage(deps: ServiceDeps, pageId: string): Pro
         break;
       }
       reportMemberChanges(deps, batch.changes);
+      if (batch.needsReview + batch.held > 0) {
+        reportApprovalQueueChanges(deps, [{ kind: 'INCIDENT_WAITING', reference: batch.incidentId }]);
+      }
       incidentId = batch.incidentId;
       report.batches += 1;
       report.recorded += batch.recorded;
@@ -606,6 +610,7 @@ export async function decideServiceIncident(
     });
   });
   if (event && !result.replayed) await publishOutboxEvents(deps, [event]);
+  if (!result.replayed) reportApprovalQueueChanges(deps, [{ kind: 'INCIDENT_DECIDED', reference: incidentId }]);
   return result;
 }
 

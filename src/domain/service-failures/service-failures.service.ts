@@ -9,6 +9,7 @@ import {
   type ServiceFailureType,
   type Severity,
 } from '../../generated/prisma/client.js';
+import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -385,6 +386,9 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
     return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
   });
   reportMemberChanges(deps, issued);
+  if (outcome.outcome === 'NEEDS_REVIEW' || outcome.outcome === 'HELD') {
+    reportApprovalQueueChanges(deps, [{ kind: 'FAILURE_WAITING', reference: failureId }]);
+  }
   return outcome;
 }
 
@@ -558,6 +562,7 @@ export async function reviewServiceFailure(
     });
   });
   reportMemberChanges(deps, issued);
+  if (!outcome.replayed) reportApprovalQueueChanges(deps, [{ kind: 'FAILURE_DECIDED', reference: failureId }]);
   return outcome;
 }
 

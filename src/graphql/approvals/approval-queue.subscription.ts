@@ -1,0 +1,140 @@
+import { Repeater } from 'graphql-yoga';
+import { AuthenticationError } from '../../auth/jwt.js';
+import { callerOf, type Principal } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import {
+  APPROVAL_QUEUE_CHANGE_KINDS,
+  assertMayWatchApprovalQueue,
+  type ApprovalQueueChange,
+} from '../../domain/approvals/approval-queue.js';
+import { DomainError } from '../../domain/errors.js';
+import { builder } from '../builder.js';
+
+/** A change as a stream tells it: `CURRENT` is the first event (also after the channel was lost and is back). */
+interface QueueChange {
+  kind: ApprovalQueueChange['kind'] | 'CURRENT';
+  reference: string | null;
+}
+
+/** One event of the live approval queue: the changes since the previous event. */
+interface ApprovalQueueEvent {
+  changes: QueueChange[];
+}
+
+/** At most this many changes are kept for one event; older ones of a burst are dropped (the screen reads the queue anyway). */
+const MAX_CHANGES_PER_EVENT = 100;
+
+const ApprovalQueueChangeKindEnum = builder.enumType('ApprovalQueueChangeKind', {
+  description: 'Why a live approval queue event was sent.',
+  values: {
+    CURRENT: { description: 'The first event of a stream (also after a reconnect): read the queue as it is now.' },
+    GESTURE_PENDING: { description: 'A goodwill gesture above its agent’s authority waits for approval (reference: the gesture id).' },
+    GESTURE_DECIDED: { description: 'A waiting goodwill gesture was approved or rejected (reference: the gesture id).' },
+    FAILURE_WAITING: {
+      description:
+        'A service failure’s compensation waits for a supervisor: over the member’s cap, or the member is suspended (reference: the failure id).',
+    },
+    FAILURE_DECIDED: { description: 'A waiting failure was granted or declined (reference: the failure id).' },
+    INCIDENT_WAITING: {
+      description:
+        'Failures of a service incident wait for a supervisor: over its budget, a member’s cap, or suspended members (reference: the incident id).',
+    },
+    INCIDENT_DECIDED: { description: 'The remainder of an incident held over its budget was decided (reference: the incident id).' },
+    MEMBER_STATUS_CHANGED: {
+      description: "A member's status changed: reactivation releases, closing declines, what waited for them (reference: the member id).",
+    },
+  } satisfies Record<(typeof APPROVAL_QUEUE_CHANGE_KINDS)[number] | 'CURRENT', { description: string }>,
+});
+
+const ApprovalQueueChangeRef = builder.objectRef<QueueChange>('ApprovalQueueChange').implement({
+  description: 'One change of the approval queue.',
+  fields: (t) => ({
+    kind: t.field({ type: ApprovalQueueChangeKindEnum, description: 'What happened.', resolve: (change) => change.kind }),
+    reference: t.id({
+      nullable: true,
+      description: 'The raw id of the gesture, failure, incident or member it concerns (see the kind); null for CURRENT.',
+      resolve: (change) => change.reference,
+    }),
+  }),
+});
+
+const ApprovalQueueEventRef = builder.objectRef<ApprovalQueueEvent>('ApprovalQueueEvent').implement({
+  description: 'One event of the live approval queue: what changed since the previous event. Read the queue again to show it.',
+  fields: (t) => ({
+    change: t.field({
+      type: ApprovalQueueChangeRef,
+      description: 'The latest change this event reports (CURRENT for the first event).',
+      resolve: (event) => event.changes.at(-1)!,
+    }),
+    changes: t.field({
+      type: [ApprovalQueueChangeRef],
+      description: 'Every change since the previous event, oldest first (a burst becomes one event; at most the last 100).',
+      resolve: (event) => event.changes,
+    }),
+  }),
+});
+
+const watcherOf = (principal: Principal): string => (principal.kind === 'staff' ? `staff:${principal.staffId}` : principal.kind);
+
+builder.subscriptionFields((t) => ({
+  approvalQueueChanged: t.field({
+    type: ApprovalQueueEventRef,
+    description:
+      "The supervisors' approval queue, live: the first event says to read it now, then one event after every committed change — a gesture sent for approval or decided, a failure held for review or decided, an incident's failures held over its budget or decided — from any API process or worker (bursts coalesced). Supervisors and admins. The stream ends when the caller's credentials no longer hold.",
+    authScopes: { caller: SERVICE_CALLERS.watchApprovalQueue },
+    subscribe: (_root, _args, ctx) => {
+      assertMayWatchApprovalQueue(callerOf(ctx.principal));
+      const { approvalQueue, reauthenticate, liveRecheckMs } = ctx;
+      if (!approvalQueue || !reauthenticate) throw new Error('the live approval queue needs the HTTP handler’s bus');
+      const release = approvalQueue.admit(watcherOf(ctx.principal));
+      let started = false;
+      const stream = new Repeater<ApprovalQueueEvent>(async (push, stop) => {
+        started = true;
+        // Changes that arrive while the previous event is being sent wait here and become one event.
+        let pending: QueueChange[] = [{ kind: 'CURRENT', reference: null }];
+        let sending = false;
+        const send = async () => {
+          if (sending) return;
+          sending = true;
+          while (pending.length > 0) {
+            const changes = pending;
+            pending = [];
+            await push({ changes });
+          }
+          sending = false;
+        };
+        const add = (changes: readonly QueueChange[]) => {
+          pending.push(...changes);
+          if (pending.length > MAX_CHANGES_PER_EVENT) pending.splice(0, pending.length - MAX_CHANGES_PER_EVENT);
+          void send();
+        };
+        const stopListening = approvalQueue.listen((changes) => add(changes));
+        const stopResync = approvalQueue.onResync(() => add([{ kind: 'CURRENT', reference: null }]));
+        const recheck = setInterval(() => {
+          reauthenticate()
+            .then((principal) => assertMayWatchApprovalQueue(callerOf(principal)))
+            .catch((error: unknown) => {
+              // Refused now (token expired, role gone): the stream ends. Anything else is a real failure.
+              if (error instanceof DomainError || error instanceof AuthenticationError) stop();
+              else stop(error);
+            });
+        }, liveRecheckMs ?? 60_000);
+        recheck.unref();
+        void send();
+        await stop;
+        clearInterval(recheck);
+        stopListening();
+        stopResync();
+        release();
+      });
+      // A client that leaves before the first event never starts the stream: its place is freed here.
+      const leave = stream.return.bind(stream);
+      stream.return = (value) => {
+        if (!started) release();
+        return leave(value);
+      };
+      return stream;
+    },
+    resolve: (event: ApprovalQueueEvent) => event,
+  }),
+}));

@@ -1,0 +1,153 @@
+import { APPROVAL_QUEUE_CHANGE_KINDS } from '../domain/approvals/approval-queue.js';
+import type { ApprovalQueueChange, ApprovalQueueEvents } from '../domain/deps.js';
+import { RateLimitedError } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client.js';
+
+/** The Redis pub/sub channel of approval queue changes (under the queue prefix, like the member changes). */
+export const approvalQueueChannel = (prefix: string): string => `${prefix}:approval-queue`;
+
+export type ApprovalQueueListener = (changes: readonly ApprovalQueueChange[]) => void;
+
+/**
+ * Changes of the supervisors' approval queue between processes: services in
+ * the API and the workers report them (`events`, ServiceDeps.approvalQueue),
+ * every API process hears all of them and hands them to its open
+ * `approvalQueueChanged` streams (`listen`). Ids only go over the wire; a
+ * screen reads the queue itself. As with member changes, publishing never
+ * waits for Redis and never throws: a change lost while Redis is away reaches
+ * no screen, and a process that hears the channel again after losing it tells
+ * its streams to read afresh (`onResync`).
+ */
+export interface ApprovalQueueBus {
+  events: ApprovalQueueEvents;
+  /** Hears every change, from any process; returns the unsubscribe. */
+  listen(listener: ApprovalQueueListener): () => void;
+  /** Called when this process hears changes again after it lost the channel. */
+  onResync(listener: () => void): () => void;
+  /**
+   * Counts an open stream of a watcher against the per-watcher limit (RateLimitedError beyond it);
+   * returns the release.
+   */
+  admit(watcher: string): () => void;
+  /** Resolves once this process hears changes published elsewhere (at once without Redis or without listening). */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+const KINDS: ReadonlySet<string> = new Set(APPROVAL_QUEUE_CHANGE_KINDS);
+
+function fromWire(message: string): ApprovalQueueChange[] {
+  const parsed: unknown = JSON.parse(message);
+  if (!Array.isArray(parsed)) throw new Error('not a list of changes');
+  return parsed.flatMap((item: unknown) => {
+    if (!Array.isArray(item)) return [];
+    const [kind, reference] = item as unknown[];
+    if (typeof kind !== 'string' || !KINDS.has(kind) || typeof reference !== 'string') return [];
+    return [{ kind: kind as ApprovalQueueChange['kind'], reference }];
+  });
+}
+
+export function createApprovalQueueBus(deps: {
+  logger: Logger;
+  /** Commands only (publish): a fail-fast connection. */
+  redis?: { client: RedisClient; prefix: string };
+  /** Whether this process hands changes to live streams (API processes); workers only publish. */
+  listen?: boolean;
+  /** Open streams per watcher in this process. */
+  maxStreamsPerWatcher?: number;
+}): ApprovalQueueBus {
+  const { logger } = deps;
+  const listeners = new Set<ApprovalQueueListener>();
+  const resyncListeners = new Set<() => void>();
+  const dispatch = (changes: readonly ApprovalQueueChange[]) => {
+    if (changes.length === 0) return;
+    for (const listener of listeners) {
+      try {
+        listener(changes);
+      } catch (error) {
+        logger.warn({ err: error }, 'an approval queue listener failed');
+      }
+    }
+  };
+  const listen = (listener: ApprovalQueueListener) => {
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  };
+  const onResync = (listener: () => void) => {
+    resyncListeners.add(listener);
+    return () => void resyncListeners.delete(listener);
+  };
+  const perWatcher = new Map<string, number>();
+  const max = deps.maxStreamsPerWatcher ?? 5;
+  const admit = (watcher: string) => {
+    const open = perWatcher.get(watcher) ?? 0;
+    if (open >= max) throw new RateLimitedError(5);
+    perWatcher.set(watcher, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (perWatcher.get(watcher) ?? 1) - 1;
+      if (left > 0) perWatcher.set(watcher, left);
+      else perWatcher.delete(watcher);
+    };
+  };
+  const local = { listen, onResync, admit, ready: Promise.resolve(), close: async () => undefined };
+  if (!deps.redis) return { events: { changed: dispatch }, ...local };
+
+  const { client, prefix } = deps.redis;
+  const channel = approvalQueueChannel(prefix);
+  const publish = (changes: readonly ApprovalQueueChange[]) => {
+    if (changes.length === 0) return;
+    const wire = changes.map((change) => [change.kind, change.reference]);
+    client.publish(channel, JSON.stringify(wire)).catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not publish approval queue changes: open queues catch up with the next change');
+    });
+  };
+  if (!deps.listen) return { events: { changed: publish }, ...local };
+
+  // Changes made here come back through Redis like everyone else's: one path, no double delivery.
+  const subscriber = duplicateRedis(client, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    connectionName: `${channel}:listener`,
+  });
+  let subscribedBefore = false;
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  let closing = false;
+  subscriber.on('message', (from: string, message: string) => {
+    if (from !== channel) return;
+    try {
+      dispatch(fromWire(message));
+    } catch (error) {
+      logger.warn({ err: error }, 'ignoring a malformed approval queue message');
+    }
+  });
+  subscriber.on('ready', () => {
+    subscriber.subscribe(channel).then(
+      () => {
+        markReady();
+        if (subscribedBefore) for (const listener of resyncListeners) listener();
+        subscribedBefore = true;
+      },
+      (error: unknown) => logger.warn({ err: error }, 'could not subscribe to approval queue changes'),
+    );
+  });
+  subscriber.on('close', () => {
+    if (!closing) logger.warn('approval queue changes unavailable: open queues get no updates until Redis is back');
+  });
+  subscriber.on('error', (error: Error) => logger.debug({ err: error }, 'approval queue subscriber error'));
+  void subscriber.connect().catch(() => undefined);
+  return {
+    ...local,
+    events: { changed: publish },
+    ready,
+    close: async () => {
+      closing = true;
+      subscriber.disconnect();
+    },
+  };
+}
