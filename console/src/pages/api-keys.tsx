@@ -31,13 +31,7 @@ const CreateApiKey = graphql(`
       ... on CreateApiKeyPayload {
         token
       }
-      ... on ValidationError {
-        field
-        message
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -46,9 +40,7 @@ const RevokeApiKey = graphql(`
   mutation RevokeApiKey($input: RevokeApiKeyInput!) {
     revokeApiKey(input: $input) {
       __typename
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);

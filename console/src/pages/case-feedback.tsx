@@ -4,19 +4,13 @@ import { useMutation } from 'urql';
 import { graphql } from '../gql';
 import type { ServiceChannel } from '../gql/graphql';
 import { useI18n } from '../i18n';
-import { Card, errorOf, FieldError, FormError, type TypedError } from './parts';
+import { Card, EnumSelect, errorOf, FieldError, FormError, type TypedError } from './parts';
 
 const RecordCase = graphql(`
   mutation RecordServiceCase($input: RecordServiceCaseInput!) {
     recordServiceCase(input: $input) {
       __typename
-      ... on ValidationError {
-        field
-        message
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -25,13 +19,7 @@ const SubmitFeedback = graphql(`
   mutation SubmitFeedback($input: SubmitFeedbackInput!) {
     submitFeedback(input: $input) {
       __typename
-      ... on ValidationError {
-        field
-        message
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -88,16 +76,7 @@ export function CaseFeedbackPage() {
   };
 
   const channelSelect = (value: ServiceChannel, onChange: (channel: ServiceChannel) => void) => (
-    <label className="field">
-      <span>{t('case.channel')}</span>
-      <select value={value} onChange={(event) => onChange(event.target.value as ServiceChannel)}>
-        {CHANNELS.map((option) => (
-          <option key={option} value={option}>
-            {t(`channel.${option}`)}
-          </option>
-        ))}
-      </select>
-    </label>
+    <EnumSelect label={t('case.channel')} prefix="channel" options={CHANNELS} value={value} onChange={onChange} />
   );
 
   return (

@@ -5,7 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { GoodwillKind, GoodwillReason } from '../gql/graphql';
 import { useI18n } from '../i18n';
-import { ApiError, Card, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
+import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const GoodwillContext = graphql(`
   query GoodwillContext($id: ID!) {
@@ -53,13 +53,7 @@ const IssueGoodwill = graphql(`
           status
         }
       }
-      ... on ValidationError {
-        field
-        message
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -190,16 +184,7 @@ export function GoodwillPage() {
                 <FieldError error={error} field="amount" id="amount-error" />
               </label>
             )}
-            <label className="field">
-              <span>{t('goodwill.reason')}</span>
-              <select value={reason} onChange={(event) => setReason(event.target.value as GoodwillReason)}>
-                {REASONS.map((option) => (
-                  <option key={option} value={option}>
-                    {t(`goodwillReason.${option}`)}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <EnumSelect label={t('goodwill.reason')} prefix="goodwillReason" options={REASONS} value={reason} onChange={setReason} />
             <label className="field">
               <span>{t('goodwill.note')}</span>
               <textarea value={note} onChange={(event) => setNote(event.target.value)} aria-describedby="note-error" required rows={3} />

@@ -163,9 +163,7 @@ const ResolveCase = graphql(`
   mutation ResolveServiceCase($input: ResolveServiceCaseInput!) {
     resolveServiceCase(input: $input) {
       __typename
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);

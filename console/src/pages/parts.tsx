@@ -1,6 +1,21 @@
-import { useId } from 'react';
+import { useId, type ReactNode } from 'react';
 import type { CombinedError } from 'urql';
-import { useI18n } from '../i18n';
+import { graphql } from '../gql';
+import { useI18n, type MessageKey } from '../i18n';
+
+/**
+ * What the console reads of a mutation's typed error: spread as `...MutationError` into every result
+ * union, so that each page shows a ValidationError at its field and any other error's message.
+ */
+export const MutationError = graphql(`
+  fragment MutationError on Error {
+    __typename
+    message
+    ... on ValidationError {
+      field
+    }
+  }
+`);
 
 /** A request that failed as a whole (network, masked error): said where the answer would have been. */
 export function ApiError({ error }: { error: CombinedError | undefined }) {
@@ -47,7 +62,41 @@ export function FormError({ error, fields }: { error: TypedError | undefined; fi
   );
 }
 
-export function Card({ title, children, className }: { title: string; children: React.ReactNode; className?: string }) {
+/**
+ * A `<select>` of an enum's values, each labelled by the catalogue's `<prefix>.<value>`: the type checks
+ * that the catalogue has a word for every value.
+ */
+export function EnumSelect<V extends string, P extends string>({
+  label,
+  prefix,
+  options,
+  value,
+  onChange,
+  describedBy,
+}: {
+  label: string;
+  prefix: `${P}.${V}` extends MessageKey ? P : never;
+  options: readonly V[];
+  value: V;
+  onChange: (value: V) => void;
+  describedBy?: string;
+}) {
+  const { t } = useI18n();
+  return (
+    <label className="field">
+      <span>{label}</span>
+      <select value={value} onChange={(event) => onChange(event.target.value as V)} aria-describedby={describedBy}>
+        {options.map((option) => (
+          <option key={option} value={option}>
+            {t(`${prefix}.${option}` as MessageKey)}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export function Card({ title, children, className }: { title: string; children: ReactNode; className?: string }) {
   const id = useId();
   return (
     <section className={`card ${className ?? ''}`} aria-labelledby={id}>
@@ -57,7 +106,7 @@ export function Card({ title, children, className }: { title: string; children: 
   );
 }
 
-export function Empty({ children }: { children: React.ReactNode }) {
+export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
 }
 

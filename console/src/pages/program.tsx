@@ -52,13 +52,7 @@ const UpdateProgram = graphql(`
           version
         }
       }
-      ... on ValidationError {
-        field
-        message
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);

@@ -68,12 +68,7 @@ const Approve = graphql(`
       ... on ApproveGoodwillPayload {
         status
       }
-      ... on ValidationError {
-        field
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -82,12 +77,7 @@ const Reject = graphql(`
   mutation RejectGoodwill($input: RejectGoodwillInput!) {
     rejectGoodwill(input: $input) {
       __typename
-      ... on ValidationError {
-        field
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -96,12 +86,7 @@ const Review = graphql(`
   mutation ReviewServiceFailure($input: ReviewServiceFailureInput!) {
     reviewServiceFailure(input: $input) {
       __typename
-      ... on ValidationError {
-        field
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);

@@ -4,7 +4,7 @@ import { useMutation } from 'urql';
 import { graphql } from '../gql';
 import type { ServiceFailureType, Severity } from '../gql/graphql';
 import { useI18n } from '../i18n';
-import { Card, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
+import { Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const ReportFailure = graphql(`
   mutation ReportServiceFailure($input: ReportServiceFailureInput!) {
@@ -16,13 +16,7 @@ const ReportFailure = graphql(`
           status
         }
       }
-      ... on ValidationError {
-        field
-        message
-      }
-      ... on Error {
-        message
-      }
+      ...MutationError
     }
   }
 `);
@@ -86,26 +80,8 @@ export function ReportFailurePage() {
       <h1>{t('failure.title')}</h1>
       <Card title={t('failure.details')}>
         <form className="form" onSubmit={(event) => void submit(event)} noValidate>
-          <label className="field">
-            <span>{t('failure.type')}</span>
-            <select value={type} onChange={(event) => setType(event.target.value as ServiceFailureType)}>
-              {TYPES.map((option) => (
-                <option key={option} value={option}>
-                  {t(`failureType.${option}`)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label className="field">
-            <span>{t('failure.severity')}</span>
-            <select value={severity} onChange={(event) => setSeverity(event.target.value as Severity)}>
-              {SEVERITIES.map((option) => (
-                <option key={option} value={option}>
-                  {t(`severity.${option}`)}
-                </option>
-              ))}
-            </select>
-          </label>
+          <EnumSelect label={t('failure.type')} prefix="failureType" options={TYPES} value={type} onChange={setType} />
+          <EnumSelect label={t('failure.severity')} prefix="severity" options={SEVERITIES} value={severity} onChange={setSeverity} />
           <label className="field">
             <span>{t('failure.orderRef')}</span>
             <input value={orderRef} onChange={(event) => setOrderRef(event.target.value)} aria-describedby="orderRef-error" />

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { LanguageSwitch } from '../app';
 import { useI18n } from '../i18n';
 import { oidcManager, sessionFromToken, useSession, type StaffRole } from '../session';
+import { EnumSelect } from './parts';
 
 const ROLES: StaffRole[] = ['AGENT', 'SUPERVISOR', 'ADMIN'];
 
@@ -57,16 +58,7 @@ export function SignInPage() {
         {signInConfig.kind === 'development' && (
           <form onSubmit={(event) => void submitDevelopment(event)} className="form">
             <p className="hint">{t('signIn.developmentHint')}</p>
-            <label className="field">
-              <span>{t('signIn.role')}</span>
-              <select value={role} onChange={(event) => setRole(event.target.value as StaffRole)}>
-                {ROLES.map((option) => (
-                  <option key={option} value={option}>
-                    {t(`role.${option}`)}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <EnumSelect label={t('signIn.role')} prefix="role" options={ROLES} value={role} onChange={setRole} />
             <label className="field">
               <span>{t('signIn.name')}</span>
               <input value={name} onChange={(event) => setName(event.target.value)} required maxLength={64} autoComplete="username" />
