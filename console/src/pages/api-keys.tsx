@@ -3,7 +3,7 @@ import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
-import { ApiError, Card, Empty, errorOf, FieldError, FormError, type TypedError } from './parts';
+import { ApiError, Card, errorOf, FieldError, FormError, Table, type TypedError } from './parts';
 
 const ApiKeys = graphql(`
   query ApiKeys {
@@ -127,47 +127,34 @@ export function ApiKeysPage() {
         </Card>
       </div>
       <Card title={t('apiKeys.list')}>
-        {keys.length === 0 ? (
-          <Empty>{t('apiKeys.empty')}</Empty>
-        ) : (
-          <div className="table-wrap">
-            <table data-testid="api-keys">
-              <thead>
-                <tr>
-                  <th scope="col">{t('apiKeys.name')}</th>
-                  <th scope="col">{t('apiKeys.prefix')}</th>
-                  <th scope="col">{t('apiKeys.scopes')}</th>
-                  <th scope="col">{t('apiKeys.lastUsed')}</th>
-                  <th scope="col">{t('common.status')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {keys.map((key) => (
-                  <tr key={key.id}>
-                    <td>{key.name}</td>
-                    <td className="code">{key.prefix}</td>
-                    <td>{key.scopes.join(', ')}</td>
-                    <td>{dateTime(key.lastUsedAt)}</td>
-                    <td>
-                      {key.revokedAt ? (
-                        t('apiKeys.revokedAt', { date: dateTime(key.revokedAt) })
-                      ) : (
-                        <button
-                          type="button"
-                          className="button"
-                          aria-label={t('apiKeys.revokeNamed', { name: key.name })}
-                          onClick={() => void revoke({ input: { id: key.id } }).then(() => refetch({ requestPolicy: 'network-only' }))}
-                        >
-                          {t('apiKeys.revoke')}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          testId="api-keys"
+          heads={[t('apiKeys.name'), t('apiKeys.prefix'), t('apiKeys.scopes'), t('apiKeys.lastUsed'), t('common.status')]}
+          empty={t('apiKeys.empty')}
+        >
+          {keys.map((key) => (
+            <tr key={key.id}>
+              <td>{key.name}</td>
+              <td className="code">{key.prefix}</td>
+              <td>{key.scopes.join(', ')}</td>
+              <td>{dateTime(key.lastUsedAt)}</td>
+              <td>
+                {key.revokedAt ? (
+                  t('apiKeys.revokedAt', { date: dateTime(key.revokedAt) })
+                ) : (
+                  <button
+                    type="button"
+                    className="button"
+                    aria-label={t('apiKeys.revokeNamed', { name: key.name })}
+                    onClick={() => void revoke({ input: { id: key.id } }).then(() => refetch({ requestPolicy: 'network-only' }))}
+                  >
+                    {t('apiKeys.revoke')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       </Card>
     </section>
   );

@@ -106,6 +106,44 @@ export function Card({ title, children, className }: { title: string; children: 
   );
 }
 
+/** A list as a table with its column heads, or the sentence that says it is empty. */
+export function Table({
+  testId,
+  heads,
+  empty,
+  children,
+}: {
+  testId: string;
+  /** Column heads; `num` right-aligns a column of figures. */
+  heads: (string | { label: string; num: true })[];
+  empty: string;
+  children: ReactNode[];
+}) {
+  if (children.length === 0) return <Empty>{empty}</Empty>;
+  return (
+    <div className="table-wrap">
+      <table data-testid={testId}>
+        <thead>
+          <tr>
+            {heads.map((head) =>
+              typeof head === 'string' ? (
+                <th scope="col" key={head}>
+                  {head}
+                </th>
+              ) : (
+                <th scope="col" className="num" key={head.label}>
+                  {head.label}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
 }
