@@ -14,6 +14,7 @@ import { ReportFailurePage } from './pages/report-failure';
 import { SaveDeskPage } from './pages/save-desk';
 import { SearchPage } from './pages/search';
 import { OidcCallback, SignInPage } from './pages/sign-in';
+import { WebhookEndpointPage, WebhooksPage } from './pages/webhooks';
 import { can, useSession, useSignedIn, type StaffRole } from './session';
 
 // Charts are large: the dashboard and its chart library load only when it is opened.
@@ -36,6 +37,8 @@ export function App() {
               <Route path="/save-desk" element={<SaveDeskPage />} />
               <Route path="/incidents" element={<IncidentPage />} />
               <Route path="/admin/api-keys" element={<Allowed when={can.administer}>{<ApiKeysPage />}</Allowed>} />
+              <Route path="/admin/webhooks" element={<Allowed when={can.administer}>{<WebhooksPage />}</Allowed>} />
+              <Route path="/admin/webhooks/:id" element={<Allowed when={can.administer}>{<WebhookEndpointPage />}</Allowed>} />
               <Route path="/admin/program" element={<Allowed when={can.administer}>{<ProgramPage />}</Allowed>} />
               <Route path="/queue" element={<Allowed when={can.decide}>{<QueuePage />}</Allowed>} />
               <Route
@@ -85,6 +88,7 @@ function Shell({ children }: { children: ReactNode }) {
           {can.decide(session.role) && <NavLink to="/queue">{t('nav.queue')}</NavLink>}
           {can.viewMetrics(session.role) && <NavLink to="/dashboard">{t('nav.dashboard')}</NavLink>}
           {can.administer(session.role) && <NavLink to="/admin/api-keys">{t('nav.apiKeys')}</NavLink>}
+          {can.administer(session.role) && <NavLink to="/admin/webhooks">{t('nav.webhooks')}</NavLink>}
           {can.administer(session.role) && <NavLink to="/admin/program">{t('nav.program')}</NavLink>}
         </nav>
         <div className="shell-user">

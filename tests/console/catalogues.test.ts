@@ -1,5 +1,6 @@
-// No useTestApp(): it compares the two message catalogues; no database.
+// No useTestApp(): it compares the console's catalogues and lists with the API's; no database.
 import { describe, expect, it } from 'vitest';
+import { WEBHOOK_EVENT_TYPES } from '../../src/domain/webhooks/webhook-events.js';
 
 // The console's catalogues (console/src/i18n): the German one has exactly the English keys, every text is
 // filled, and both use the same placeholders. Paths the root tsconfig does not follow (console/tsconfig.json checks them).
@@ -20,5 +21,10 @@ describe('console catalogues', () => {
       expect(de[key]!.trim(), key).not.toBe('');
       expect(placeholders(de[key]!), key).toEqual(placeholders(en[key]!));
     }
+  });
+
+  it('the webhook page offers exactly the event types the API accepts', async () => {
+    const module = (await import('../../console/src/webhook-event-types.ts' as string)) as { WEBHOOK_EVENT_TYPES: string[] };
+    expect([...module.WEBHOOK_EVENT_TYPES].sort()).toEqual([...WEBHOOK_EVENT_TYPES].sort());
   });
 });

@@ -1,5 +1,7 @@
 // No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium.
 import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { Redis } from 'ioredis';
@@ -59,6 +61,9 @@ beforeAll(async () => {
     PORT: String(port),
     HOST: '127.0.0.1',
     WEB_CONCURRENCY: '1',
+    // The webhook test's receiver listens on http://127.0.0.1.
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
   });
   await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
   browser = await chromium.launch({
@@ -428,6 +433,85 @@ describe('agent console in Chromium', () => {
     },
   );
 
+  it(
+    'an admin registers a webhook endpoint (a refused URL shown at its field, the secret once), sees its delivery and sends it again',
+    { timeout: 90_000 },
+    async () => {
+      const received: string[] = [];
+      const receiver: Server = createServer((request, response) => {
+        request.resume();
+        received.push(String(request.headers['webhook-id']));
+        response.writeHead(204).end();
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/treue`;
+      try {
+        const { context, page } = await newPage('en');
+        await signIn(page, 'ADMIN', 'Ada Admin');
+        await page.getByRole('link', { name: 'Webhooks' }).click();
+        await page.getByLabel('Receiver URL').fill('ftp://crm.example.com/treue');
+        await page.getByLabel('member.enrolled').check();
+        await page.getByRole('button', { name: 'Register endpoint' }).click();
+        await expect.poll(() => page.locator('#url-error').textContent()).toContain('must be an http or https URL');
+        expect(await prisma.webhookEndpoint.count()).toBe(0);
+
+        await page.getByLabel('Receiver URL').fill(url);
+        await page.getByRole('button', { name: 'Register endpoint' }).click();
+        await expect.poll(() => page.getByTestId('new-secret').textContent()).toMatch(/^whsec_/);
+        await page.getByRole('link', { name: url }).click();
+        await expect.poll(() => page.getByText('No deliveries.').count()).toBe(1);
+        expect(await page.getByTestId('new-secret').count()).toBe(0); // shown once, on the page that made it
+
+        await graphql(
+          'ADMIN',
+          `
+            mutation ($input: EnrollMemberInput!) {
+              enrollMember(input: $input) {
+                __typename
+              }
+            }
+          `,
+          { input: { externalId: 'W-1', name: 'Wanda Webb' } },
+        );
+        // The page asks again when told to: the status filter is the refresh an admin uses.
+        const deliveries = page.getByTestId('webhook-deliveries');
+        const row = deliveries.getByRole('row', { name: /member\.enrolled/ });
+        await expect
+          .poll(
+            async () => {
+              await page.getByLabel('Show').selectOption('SUCCEEDED');
+              await page.getByLabel('Show').selectOption('ALL');
+              return (await row.count()) === 1 ? row.innerText() : '';
+            },
+            { timeout: 20_000 },
+          )
+          .toMatch(/Delivered\s+1\s+204/);
+        expect(received).toHaveLength(1);
+
+        await row.getByRole('button', { name: /^Send member\.enrolled of .* again$/ }).click();
+        await expect.poll(() => received.length, { timeout: 20_000 }).toBe(2);
+        expect(received[1]).toBe(received[0]); // the same webhook-id: receivers deduplicate on it
+        await expect
+          .poll(
+            async () => {
+              await page.getByLabel('Show').selectOption('SUCCEEDED');
+              await page.getByLabel('Show').selectOption('ALL');
+              return row.innerText();
+            },
+            { timeout: 20_000 },
+          )
+          .toMatch(/Delivered\s+2\s+204/);
+
+        await page.getByRole('button', { name: 'Disable', exact: true }).click();
+        await expect.poll(() => page.getByTestId('notice').textContent()).toBe('The endpoint was disabled.');
+        expect((await prisma.webhookEndpoint.findFirstOrThrow()).enabled).toBe(false);
+        await context.close();
+      } finally {
+        receiver.close();
+      }
+    },
+  );
+
   it('an agent opens a reported incident and watches its progress until every member is compensated', { timeout: 90_000 }, async () => {
     const affected = await Promise.all(
       ['I-1', 'I-2', 'I-3'].map((externalId) => enrol(externalId, `Ines ${externalId}`, `${externalId.toLowerCase()}@example.com`)),
@@ -491,7 +575,10 @@ describe('agent console in Chromium', () => {
         { name: 'dashboard', open: (page) => go(page, '/dashboard') },
         { name: 'api-keys', open: (page) => go(page, '/admin/api-keys') },
         { name: 'program', open: (page) => go(page, '/admin/program') },
+        { name: 'webhooks', open: (page) => go(page, '/admin/webhooks') },
+        { name: 'webhook-endpoint', open: (page) => go(page, `/admin/webhooks/${endpointId}`) },
       ];
+      const endpointId = (await prisma.webhookEndpoint.findFirstOrThrow()).id;
       const incidentId = (await prisma.serviceIncident.findFirstOrThrow()).id;
       // Something in the approvals queue: a gesture above the agent's authority.
       await graphql(
