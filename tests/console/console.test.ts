@@ -420,13 +420,14 @@ describe('agent console in Chromium', () => {
       // Program settings: a refused value is shown at its field and changes nothing; a valid one is saved.
       await admin.page.getByRole('link', { name: 'Program' }).click();
       const returnWindow = admin.page.getByLabel('Return window (days)');
+      const save = admin.page.getByRole('button', { name: 'Save points, vouchers and status' });
       await expect.poll(() => returnWindow.inputValue()).toBe('14');
       await returnWindow.fill('-1');
-      await admin.page.getByRole('button', { name: 'Save' }).click();
+      await save.click();
       await expect.poll(() => admin.page.locator('#returnWindowDays-error').count()).toBe(1);
       expect((await graphql('ADMIN', '{ program { returnWindowDays } }')).program.returnWindowDays).toBe(14);
       await returnWindow.fill('21');
-      await admin.page.getByRole('button', { name: 'Save' }).click();
+      await save.click();
       await expect.poll(() => admin.page.getByTestId('notice').textContent()).toBe('The settings were saved.');
       expect((await graphql('ADMIN', '{ program { returnWindowDays } }')).program.returnWindowDays).toBe(21);
       await admin.context.close();
@@ -509,6 +510,39 @@ describe('agent console in Chromium', () => {
       } finally {
         receiver.close();
       }
+    },
+  );
+
+  it(
+    'an admin edits the tiers: a threshold below the tier before is refused at that field (nothing changed), a valid one is saved',
+    { timeout: 60_000 },
+    async () => {
+      const { context, page } = await newPage('en');
+      await signIn(page, 'ADMIN', 'Ada Admin');
+      await page.getByRole('link', { name: 'Program' }).click();
+      const gold = page.getByRole('group', { name: 'Tier 3' });
+      const threshold = gold.getByLabel('Qualifying points');
+      await expect.poll(() => threshold.inputValue()).toBe('5000');
+      await threshold.fill('500'); // below SILVER's 1 000
+      await page.getByRole('button', { name: 'Save tiers' }).click();
+      const error = page.locator('#tiers-2-threshold-error');
+      await expect.poll(() => error.textContent()).toBe('must be above the threshold of SILVER (1000)');
+      expect(await gold.locator('#tiers-2-threshold-error').count()).toBe(1); // in the third tier's row
+      const tiers = async () =>
+        (await graphql('ADMIN', '{ program { tiers { key threshold } } }')).program.tiers as { key: string; threshold: number }[];
+      expect((await tiers()).find((tier) => tier.key === 'GOLD')!.threshold).toBe(5000);
+
+      await threshold.fill('4000');
+      await page.getByRole('button', { name: 'Save tiers' }).click();
+      await expect.poll(() => page.getByTestId('notice').textContent()).toBe('The settings were saved.');
+      expect(await error.count()).toBe(0);
+      expect((await tiers()).map((tier) => [tier.key, tier.threshold])).toEqual([
+        ['BRONZE', 0],
+        ['SILVER', 1000],
+        ['GOLD', 4000],
+        ['PLATINUM', 15000],
+      ]);
+      await context.close();
     },
   );
 
