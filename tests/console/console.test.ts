@@ -594,7 +594,8 @@ describe('agent console in Chromium', () => {
 
   it(
     'every page in English and German: no untranslated key, no serious or critical accessibility violation, no overflow at 1280×800 and 390×844',
-    { timeout: 240_000 },
+    // 14 pages, 4 times each (two languages, two widths).
+    { timeout: 360_000 },
     async () => {
       const member = await prisma.member.findUniqueOrThrow({ where: { externalId: 'C-1001' } });
       const pages: { name: string; open: (page: Page) => Promise<void> }[] = [
