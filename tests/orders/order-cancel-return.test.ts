@@ -280,4 +280,38 @@ describe('returnOrderItems', () => {
     const order = await prisma.pointOrder.findFirstOrThrow({ where: { memberId } });
     expect([order.pointsReversed, order.pointsRestored]).toEqual([67, 100]);
   });
+
+  it('a third of the order back takes back exactly a third of its points: the share is a fraction, not a rounded quotient', async () => {
+    const storefront = await app.apiKeyToken(['points:earn', 'points:redeem', 'members:read']);
+    const memberId = await app.enroll();
+    await app.gql(
+      ADJUST,
+      { input: { memberId, points: 30, reason: 'test grant', idempotencyKey: 'grant' } },
+      await app.staffToken('ADMIN'),
+    );
+    await app.gql(REDEEM, { input: { memberId, points: 30, orderReference: 'THIRDS', idempotencyKey: 'pay' } }, storefront);
+    const order = {
+      reference: 'THIRDS',
+      total: { amount: '30.00', currency: 'EUR' },
+      lines: [{ sku: 'A', quantity: 3, unitPrice: '10.00' }],
+    };
+    expect((await app.gql(EARN, { input: { memberId, order, idempotencyKey: 'earn' } }, storefront)).data?.earnPoints.points).toBe(30);
+    const byAmount = await app.gql(
+      RETURN,
+      { input: { memberId, orderReference: 'THIRDS', amount: { amount: '10.00', currency: 'EUR' }, idempotencyKey: 'r1' } },
+      storefront,
+    );
+    // 10.00 ÷ 30.00 × 30 points is 10 (a quotient rounded to 0.333… would make it 9.999… → 9).
+    expect(byAmount.data?.returnOrderItems).toMatchObject({ pointsReversed: 10, pointsRestored: 10 });
+    const byItem = await app.gql(
+      RETURN,
+      { input: { memberId, orderReference: 'THIRDS', items: [{ sku: 'A', quantity: 1 }], idempotencyKey: 'r2' } },
+      storefront,
+    );
+    expect(byItem.data?.returnOrderItems).toMatchObject({
+      pointsReversed: 10,
+      pointsRestored: 10,
+      order: { amountReturned: { amount: '20.00' } },
+    });
+  });
 });

@@ -174,19 +174,21 @@ export async function returnOnOrder(
   const unitsBack = lines.reduce((sum, line) => sum + line.returned_quantity + (back.get(line.id) ?? 0), 0);
   const units = lines.reduce((sum, line) => sum + line.quantity, 0);
   const full = kind === 'CANCEL' || allLinesBack || (total !== null && total.gt(0) && refundedAfter.eq(total));
-  const share = full
-    ? new Decimal(1)
+  // The returned share as an exact fraction (cents or units): floor(points × s) must not lose a point to
+  // a rounded quotient — 10.00 of 30.00 is a third, and a third of 30 points is 10, not 9.
+  const share: readonly [bigint, bigint] = full
+    ? [1n, 1n]
     : total !== null && total.gt(0)
-      ? refundedAfter.div(total)
+      ? [cents(refundedAfter), cents(total)]
       : units > 0
-        ? new Decimal(unitsBack).div(units)
-        : new Decimal(0);
+        ? [BigInt(unitsBack), BigInt(units)]
+        : [0n, 1n];
   if (kind === 'RETURN' && !full && value.eq(0) && unitsBack === lines.reduce((sum, line) => sum + line.returned_quantity, 0)) {
     throw new ValidationError('items', 'nothing to return: name the items returned or an amount');
   }
 
   // Earned points, cumulative: floor(earned × s), what refundOrder always did.
-  const reverseTarget = full ? order.points_earned : new Decimal(order.points_earned).mul(share).floor().toNumber();
+  const reverseTarget = partOf(order.points_earned, share);
   const toReverse = Math.max(reverseTarget - order.points_reversed, 0);
   let reversed = 0;
   let reversalEntryId: string | null = null;
@@ -211,7 +213,7 @@ export async function returnOnOrder(
   }
 
   // Redeemed points, cumulative: floor(redeemed × s), as a new lot.
-  const restoreTarget = full ? order.points_redeemed : new Decimal(order.points_redeemed).mul(share).floor().toNumber();
+  const restoreTarget = partOf(order.points_redeemed, share);
   const toRestore = Math.max(restoreTarget - order.points_restored, 0);
   let restoreEntryId: string | null = null;
   if (toRestore > 0) {
@@ -292,6 +294,12 @@ export async function returnOnOrder(
   };
   return result;
 }
+
+/** An amount of money (at most two decimals, as every order amount is checked) in cents. */
+const cents = (amount: Decimal): bigint => BigInt(amount.mul(100).toFixed(0));
+
+/** floor(points × part ÷ whole), exactly. */
+const partOf = (points: number, [part, whole]: readonly [bigint, bigint]): number => Number((BigInt(points) * part) / whole);
 
 /** When restored points expire: a full expiry period from now, or (ORIGINAL) when the first lot the order's redemptions spent would have. */
 async function restoredExpiry(tx: RawSql, orderId: string, settings: ProgramSettings, now: Date): Promise<Date> {
