@@ -29,6 +29,7 @@ import {
   extendOp,
   goodwillOp,
   maintenanceOp,
+  orderReturnOp,
   realSystem,
   redeemOp,
   redeemVoucherOp,
@@ -60,9 +61,18 @@ const START = Date.UTC(2026, 0, 1, 9, 0, 0);
 // Steps
 
 export type PointStep =
-  | { t: 'earn'; m: number; cents: number; repeatOrder: boolean; explicit: number | null }
-  | { t: 'redeem'; m: number; points: number }
+  | {
+      t: 'earn';
+      m: number;
+      cents: number;
+      repeatOrder: boolean;
+      explicit: number | null;
+      lines: { quantity: number; unitCents: number }[] | null;
+    }
+  | { t: 'redeem'; m: number; points: number; order: number | null }
   | { t: 'refund'; m: number; order: number; permille: number | null }
+  | { t: 'cancel'; m: number; order: number }
+  | { t: 'return'; m: number; order: number; items: boolean; permille: number }
   | { t: 'adjust'; m: number; points: number }
   | { t: 'goodwill'; m: number; agent: number; kind: 'POINTS' | 'VOUCHER'; value: number }
   | { t: 'approve'; g: number }
@@ -103,8 +113,16 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
       t: fc.constant('earn' as const),
       m: member,
       cents,
-      repeatOrder: fc.nat({ max: 9 }).map((n) => n === 9),
+      // Orders named before (by a redemption or a voucher too): completed when they have not earned, refused when they have.
+      repeatOrder: fc.nat({ max: 4 }).map((n) => n === 4),
       explicit: rarely(fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 5_000 }) }, { weight: 1, arbitrary: huge })),
+      lines: fc.option(
+        fc.array(fc.record({ quantity: fc.integer({ min: 1, max: 4 }), unitCents: fc.integer({ min: 0, max: 5_000 }) }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        { freq: 2, nil: null },
+      ),
     }),
   },
   {
@@ -116,6 +134,20 @@ export const pointStep: fc.Arbitrary<PointStep> = fc.oneof(
         { weight: 3, arbitrary: fc.integer({ min: 1, max: 300 }) },
         { weight: 1, arbitrary: fc.integer({ min: 300, max: 6_000 }) },
       ),
+      // On an order (an earlier one, or a new one) about half the time: a cancel or return restores it.
+      order: fc.option(fc.nat({ max: 20 }), { freq: 2, nil: null }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('cancel' as const), m: member, order: fc.nat({ max: 20 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('return' as const),
+      m: member,
+      order: fc.nat({ max: 20 }),
+      items: fc.boolean(),
+      // Past 1000: more than is left, which must be refused.
+      permille: fc.integer({ min: 1, max: 1_100 }),
     }),
   },
   {
@@ -325,13 +357,36 @@ class ScenarioRun {
       case 'earn': {
         const key = this.nextKey();
         const old = s.repeatOrder ? pick(w.members[s.m]!.orders, s.cents) : null;
-        return earnOp(w, { member: s.m, orderRef: old?.ref ?? `order-${key}`, cents: s.cents, explicit: s.explicit }, key);
+        return earnOp(w, { member: s.m, orderRef: old?.ref ?? `order-${key}`, cents: s.cents, explicit: s.explicit, lines: s.lines }, key);
       }
-      case 'redeem':
-        return redeemOp(w, s.m, s.points, this.nextKey());
+      case 'redeem': {
+        const key = this.nextKey();
+        const orders = w.members[s.m]!.orders;
+        const orderRef = s.order === null ? null : s.order % 3 === 0 ? `order-${key}` : (pick(orders, s.order)?.ref ?? `order-${key}`);
+        return redeemOp(w, s.m, s.points, orderRef, key);
+      }
+      case 'cancel':
+        return orderReturnOp(w, s.m, pick(w.members[s.m]!.orders, s.order)?.ref ?? 'no-such-order', { cancel: true }, this.nextKey());
+      case 'return': {
+        const order = pick(w.members[s.m]!.orders, s.order);
+        const ref = order?.ref ?? 'no-such-order';
+        if (!s.items) {
+          const left = order?.totalCents == null ? 100 : order.totalCents - order.refundedCents;
+          const cents = Math.max(1, Math.ceil((Math.max(left, 1) * s.permille) / 1000));
+          return orderReturnOp(w, s.m, ref, { cancel: false, items: null, cents }, this.nextKey());
+        }
+        // Some units of every other line (at least one line); past 1000 ‰ one more than is left of the first.
+        const lines = order?.lines.length ? order.lines : [{ sku: 'S0', quantity: 1, returned: 0 }];
+        const items = lines
+          .map((line, i) => ({ sku: line.sku, left: line.quantity - line.returned, i }))
+          .filter(({ left, i }) => left > 0 && (i + s.permille) % 2 === 0)
+          .map(({ sku, left }) => ({ sku, quantity: s.permille > 1000 ? left + 1 : Math.max(1, Math.ceil((left * s.permille) / 1000)) }));
+        if (items.length === 0) items.push({ sku: lines[0]!.sku, quantity: 1 });
+        return orderReturnOp(w, s.m, ref, { cancel: false, items, cents: null }, this.nextKey());
+      }
       case 'refund': {
         const order = pick(w.members[s.m]!.orders, s.order);
-        const amount = order && s.permille !== null ? Math.max(1, Math.ceil((order.totalCents * s.permille) / 1000)) : null;
+        const amount = order && s.permille !== null ? Math.max(1, Math.ceil(((order.totalCents ?? 0) * s.permille) / 1000)) : null;
         return refundOp(w, s.m, order?.ref ?? 'no-such-order', amount, this.nextKey());
       }
       case 'adjust':

@@ -57,15 +57,72 @@ export interface EntryModel {
 /** The actor of what the system does by itself (expiry). */
 export const SYSTEM = 'SYSTEM:treue';
 
+export interface OrderLineModel {
+  sku: string;
+  quantity: number;
+  returned: number;
+  /** The line's part of the order total (prorated), in cents. */
+  shareCents: number;
+}
+
 export interface OrderModel {
   ref: string;
-  totalCents: number;
+  /** Null until the order earns (a redemption or a voucher may create it first). */
+  totalCents: number | null;
   refundedCents: number;
+  earned: boolean;
+  cancelled: boolean;
   pointsEarned: number;
   pointsReversed: number;
+  pointsRedeemed: number;
+  pointsRestored: number;
   /** The `createdAt` of the order's lot; null when it earned nothing. */
   lot: number | null;
+  lines: OrderLineModel[];
+  /** Codes of the vouchers redeemed on it and not rolled back. */
+  vouchers: string[];
 }
+
+/** An order that a redemption or a voucher names first: nothing earned, no total. */
+export function newOrder(ref: string): OrderModel {
+  return {
+    ref,
+    totalCents: null,
+    refundedCents: 0,
+    earned: false,
+    cancelled: false,
+    pointsEarned: 0,
+    pointsReversed: 0,
+    pointsRedeemed: 0,
+    pointsRestored: 0,
+    lot: null,
+    lines: [],
+    vouchers: [],
+  };
+}
+
+/**
+ * `total` split over lines in proportion to their amounts (by quantities when all are 0), to the
+ * cent, by the largest remainder, ties to the earlier line (docs/orders.md), restated in integers.
+ */
+export function prorateCents(totalCents: number, amounts: readonly number[], quantities: readonly number[]): number[] {
+  const basis = amounts.some((a) => a > 0) ? amounts : quantities;
+  const sum = basis.reduce((a, b) => a + b, 0);
+  const exact = basis.map((part) => ({ floor: Math.floor((totalCents * part) / sum), remainder: (totalCents * part) % sum }));
+  const shares = exact.map((e) => e.floor);
+  let left = totalCents - shares.reduce((a, b) => a + b, 0);
+  const order = exact.map((e, index) => ({ index, remainder: e.remainder })).sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  for (const { index } of order) {
+    if (left <= 0) break;
+    shares[index]! += 1;
+    left -= 1;
+  }
+  return shares;
+}
+
+/** What `returned` of a line's units are worth, cumulative: the share × returned ÷ quantity, rounded down to the cent. */
+export const returnedLineCents = (line: OrderLineModel, returned: number): number =>
+  returned >= line.quantity ? line.shareCents : Math.floor((line.shareCents * returned) / line.quantity);
 
 export type MemberStatusModel = 'ACTIVE' | 'PASSIVE' | 'SUSPENDED' | 'CLOSED';
 

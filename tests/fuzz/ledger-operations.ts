@@ -10,6 +10,7 @@ import {
 } from '../../src/domain/errors.js';
 import { approveGoodwill, issueGoodwill, rejectGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { updateMember } from '../../src/domain/members/members.service.js';
+import { cancelOrder, returnOrderItems } from '../../src/domain/orders/orders.service.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
@@ -24,7 +25,10 @@ import {
   markPassive,
   mayEarnOrSpend,
   mayReceive,
+  newOrder,
   orderPoints,
+  prorateCents,
+  returnedLineCents,
   plusDays,
   plusMonths,
   post,
@@ -40,6 +44,7 @@ import {
   type GestureModel,
   type MemberModel,
   type MemberStatusModel,
+  type OrderModel,
   type World,
 } from './ledger-model.js';
 
@@ -55,6 +60,8 @@ export interface LedgerSystem {
   redeemPoints: typeof redeemPoints;
   adjustPoints: typeof adjustPoints;
   refundOrder: typeof refundOrder;
+  cancelOrder: typeof cancelOrder;
+  returnOrderItems: typeof returnOrderItems;
   issueGoodwill: typeof issueGoodwill;
   approveGoodwill: typeof approveGoodwill;
   rejectGoodwill: typeof rejectGoodwill;
@@ -71,6 +78,8 @@ export const realSystem: LedgerSystem = {
   redeemPoints,
   adjustPoints,
   refundOrder,
+  cancelOrder,
+  returnOrderItems,
   issueGoodwill,
   approveGoodwill,
   rejectGoodwill,
@@ -218,14 +227,30 @@ export interface EarnParams {
   cents: number;
   /** An admin's explicit amount instead of the earn rule. */
   explicit: number | null;
+  /** Line items (SKU `S<index>`), sent as an `order`; null: the deprecated total-only form. */
+  lines: { quantity: number; unitCents: number }[] | null;
 }
 
 export function earnOp(world: World, p: EarnParams, key: string): Op {
   const memberId = world.members[p.member]!.id;
-  const input = { memberId, orderRef: p.orderRef, orderTotal: money(p.cents), points: p.explicit, idempotencyKey: key };
+  const input =
+    p.lines === null
+      ? { memberId, orderRef: p.orderRef, orderTotal: money(p.cents), points: p.explicit, idempotencyKey: key }
+      : {
+          memberId,
+          order: {
+            reference: p.orderRef,
+            total: { amount: money(p.cents), currency: 'EUR' },
+            lines: p.lines.map((line, i) => ({ sku: `S${i}`, quantity: line.quantity, unitPrice: money(line.unitCents) })),
+          },
+          points: p.explicit,
+          idempotencyKey: key,
+        };
+  const fields = p.lines === null ? { ref: 'orderRef', total: 'orderTotal' } : { ref: 'order.reference', total: 'order.total.amount' };
   const caller = p.explicit === null ? STOREFRONT : ADMIN;
+  const items = p.lines === null ? '' : ` lines ${p.lines.map((l) => `${l.quantity}×${money(l.unitCents)}`).join(' ')}`;
   return {
-    label: `earn m${p.member} order ${p.orderRef} ${money(p.cents)}${p.explicit === null ? '' : ` explicit ${p.explicit}`} [${key}]`,
+    label: `earn m${p.member} order ${p.orderRef} ${money(p.cents)}${items}${p.explicit === null ? '' : ` explicit ${p.explicit}`} [${key}]`,
     keyed: true,
     run: (system, deps) => attempt(() => system.earnPoints(deps, input, caller)),
     predict: (w, now, actual) =>
@@ -234,19 +259,32 @@ export function earnOp(world: World, p: EarnParams, key: string): Op {
         if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         const points = p.explicit ?? orderPoints(p.cents, m.tier);
-        if (points > MAX_POINTS) return fail('VALIDATION', m.orders.some((o) => o.ref === p.orderRef) ? 'orderRef' : 'orderTotal');
+        const existing = m.orders.find((o) => o.ref === p.orderRef);
+        if (points > MAX_POINTS) return fail('VALIDATION', existing?.earned ? fields.ref : fields.total);
         // Past the balance limit, the grant is refused before anything else is looked at.
-        if (!hasRoomFor(m, points)) return fail('VALIDATION', p.explicit === null ? 'orderTotal' : 'points');
-        if (m.orders.some((order) => order.ref === p.orderRef)) return fail('VALIDATION', 'orderRef');
-        const order = { ref: p.orderRef, totalCents: p.cents, refundedCents: 0, pointsEarned: points, pointsReversed: 0 };
-        if (points === 0) {
-          m.orders.push({ ...order, lot: null });
-        } else {
+        if (!hasRoomFor(m, points)) return fail('VALIDATION', p.explicit === null ? fields.total : 'points');
+        // An order that earned or was cancelled earns no more; one a redemption or voucher named first is completed.
+        if (existing && (existing.earned || existing.cancelled)) return fail('VALIDATION', fields.ref);
+        const order = existing ?? newOrder(p.orderRef);
+        const lines = p.lines ?? [];
+        const shares = prorateCents(
+          p.cents,
+          lines.map((l) => l.quantity * l.unitCents),
+          lines.map((l) => l.quantity),
+        );
+        Object.assign(order, {
+          totalCents: p.cents,
+          earned: true,
+          pointsEarned: points,
+          lot: points === 0 ? null : now,
+          lines: lines.map((l, i) => ({ sku: `S${i}`, quantity: l.quantity, returned: 0, shareCents: shares[i]! })),
+        });
+        if (points > 0) {
           post(m, { kind: 'EARN', amount: points, available: 0, at: now, actor: actorOf(caller), activity: true });
           addLot(m, points, now, plusDays(now, PROGRAM.returnWindowDays));
-          m.orders.push({ ...order, lot: now });
-          upgrade(m, now);
         }
+        if (!existing) m.orders.push(order);
+        if (points > 0) upgrade(m, now);
         w.members[p.member] = m;
         w.effects[key] = points === 0 ? 0 : 1;
         return ok({ points });
@@ -255,26 +293,37 @@ export function earnOp(world: World, p: EarnParams, key: string): Op {
   };
 }
 
-export function redeemOp(world: World, member: number, points: number, key: string): Op {
+/** Redeems `points`; with `orderRef` on that order (created when new), so that a cancel or return gives them back. */
+export function redeemOp(world: World, member: number, points: number, orderRef: string | null, key: string): Op {
   const memberId = world.members[member]!.id;
+  const input =
+    orderRef === null
+      ? { memberId, points, reference: `basket-${key}`, idempotencyKey: key }
+      : { memberId, points, orderReference: orderRef, idempotencyKey: key };
   return {
-    label: `redeem m${member} ${points} [${key}]`,
+    label: `redeem m${member} ${points}${orderRef === null ? '' : ` on order ${orderRef}`} [${key}]`,
     keyed: true,
-    run: (system, deps) =>
-      attempt(() => system.redeemPoints(deps, { memberId, points, reference: `basket-${key}`, idempotencyKey: key }, STOREFRONT)),
+    run: (system, deps) => attempt(() => system.redeemPoints(deps, input, STOREFRONT)),
     predict: (w, now, actual) =>
-      once(w, `redeemPoints:${memberId}`, key, { points }, actual, () => {
+      once(w, `redeemPoints:${memberId}`, key, { points, orderRef }, actual, () => {
         const m = draft(w, member);
         if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
+        const existing = orderRef === null ? undefined : m.orders.find((o) => o.ref === orderRef);
+        if (existing?.cancelled) return fail('VALIDATION', 'orderReference');
         if (m.available < points) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
         takeLots(m, points, now);
         post(m, { kind: 'REDEEM', amount: -points, available: -points, at: now, actor: actorOf(STOREFRONT), activity: true });
+        if (orderRef !== null) {
+          const order = existing ?? newOrder(orderRef);
+          order.pointsRedeemed += points;
+          if (!existing) m.orders.push(order);
+        }
         w.members[member] = m;
         w.effects[key] = 1;
         return ok({ points: -points });
       }),
-    conflicting: () => redeemOp(world, member, points + 1, key),
+    conflicting: () => redeemOp(world, member, points + 1, orderRef, key),
   };
 }
 
@@ -318,31 +367,151 @@ export function refundOp(world: World, member: number, orderRef: string, cents: 
       once(w, `refundOrder:${memberId}`, key, { orderRef, cents }, actual, () => {
         const m = draft(w, member);
         settle(m, now);
-        const order = m.orders.find((o) => o.ref === orderRef);
-        if (!order) return fail('NOT_FOUND');
-        const refundable = order.totalCents - order.refundedCents;
-        if (refundable <= 0) return fail('VALIDATION', 'orderRef');
-        const refund = cents ?? refundable;
-        if (refund > refundable) return fail('VALIDATION', 'amount');
-        const after = order.refundedCents + refund;
-        const target = after === order.totalCents ? order.pointsEarned : Math.floor((order.pointsEarned * after) / order.totalCents);
-        const toReverse = target - order.pointsReversed;
-        let reversed = 0;
-        if (toReverse > 0) {
-          const taken = takeLots(m, toReverse, now, order.lot);
-          reversed = taken.fromAvailable + taken.fromPending;
-          if (reversed > 0) {
-            post(m, { kind: 'REVERSAL', amount: -reversed, available: -taken.fromAvailable, at: now, actor: actorOf(STOREFRONT) });
-          }
-        }
-        order.refundedCents = after;
-        order.pointsReversed = target;
+        const back = takeBack(w, m, orderRef, { kind: 'REFUND', cents }, now, { order: 'orderRef', amount: 'amount' });
+        if (!back.ok) return back;
         w.members[member] = m;
-        w.effects[key] = reversed > 0 ? 1 : 0;
-        return ok({ points: -reversed, pointsUnrecovered: toReverse - reversed });
+        w.effects[key] = back.reversed > 0 ? 1 : 0;
+        return ok({ points: -back.reversed, pointsUnrecovered: back.unrecovered });
       }),
     conflicting: () => refundOp(world, member, orderRef, cents === null ? 1 : null, key),
   };
+}
+
+/** A cancel (`items` and `cents` null) or a return of items or an amount. */
+export function orderReturnOp(
+  world: World,
+  member: number,
+  orderRef: string,
+  what: { cancel: true } | { cancel: false; items: { sku: string; quantity: number }[] | null; cents: number | null },
+  key: string,
+): Op {
+  const memberId = world.members[member]!.id;
+  const kind = what.cancel ? ('CANCEL' as const) : ('RETURN' as const);
+  const label = what.cancel
+    ? `cancel m${member} order ${orderRef} [${key}]`
+    : `return m${member} order ${orderRef} ${what.items ? what.items.map((i) => `${i.quantity}×${i.sku}`).join(' ') : money(what.cents!)} [${key}]`;
+  const scope = what.cancel ? `cancelOrder:${memberId}` : `returnOrderItems:${memberId}`;
+  return {
+    label,
+    keyed: true,
+    run: (system, deps) =>
+      attempt(() =>
+        what.cancel
+          ? system.cancelOrder(deps, { memberId, orderReference: orderRef, idempotencyKey: key }, STOREFRONT)
+          : system.returnOrderItems(
+              deps,
+              {
+                memberId,
+                orderReference: orderRef,
+                items: what.items,
+                amount: what.cents === null ? null : { amount: money(what.cents), currency: 'EUR' },
+                idempotencyKey: key,
+              },
+              STOREFRONT,
+            ),
+      ),
+    predict: (w, now, actual) =>
+      once(w, scope, key, { orderRef, what }, actual, () => {
+        const m = draft(w, member);
+        settle(m, now);
+        const request = what.cancel ? { kind } : { kind, items: what.items, cents: what.cents };
+        const back = takeBack(w, m, orderRef, request, now, { order: 'orderReference', amount: 'amount.amount' });
+        if (!back.ok) return back;
+        w.members[member] = m;
+        w.effects[key] = back.reversed > 0 ? 1 : 0;
+        return ok({ pointsReversed: back.reversed, pointsUnrecovered: back.unrecovered, pointsRestored: back.restored });
+      }),
+    conflicting: () =>
+      what.cancel
+        ? orderReturnOp(world, member, orderRef, { cancel: false, items: null, cents: 1 }, key)
+        : orderReturnOp(world, member, orderRef, { ...what, cents: (what.cents ?? 0) + 1, items: null }, key),
+  };
+}
+
+/**
+ * What a cancel, return or refund does to the member draft `m` (settled) and
+ * its order, restated from docs/orders.md: everything cumulative — the value
+ * returned adds to the order's refunded amount, s = refunded ÷ total (1 on a
+ * cancel or once everything is back; by units without a total), earned points
+ * reversed so far = floor(earned × s) from the order's lot first, redeemed
+ * points restored so far = floor(redeemed × s) as a new available lot, and the
+ * order's vouchers back once all of it is.
+ */
+function takeBack(
+  w: World,
+  m: MemberModel,
+  orderRef: string,
+  request: { kind: 'CANCEL' | 'RETURN' | 'REFUND'; items?: { sku: string; quantity: number }[] | null; cents?: number | null },
+  now: number,
+  fields: { order: string; amount: string },
+): ({ ok: true } & { reversed: number; unrecovered: number; restored: number }) | (Expected & { ok: false }) {
+  const { kind } = request;
+  const order: OrderModel | undefined = m.orders.find((o) => o.ref === orderRef);
+  if (!order || (kind === 'REFUND' && !order.earned)) return { ok: false, code: 'NOT_FOUND' };
+  if (order.cancelled) return { ok: false, code: 'VALIDATION', detail: fields.order };
+  const total = order.totalCents;
+  const refundable = total === null ? 0 : total - order.refundedCents;
+  const back = new Map<number, number>();
+  let value = 0;
+  if (kind === 'CANCEL') {
+    order.lines.forEach((line, i) => {
+      if (line.returned < line.quantity) back.set(i, line.quantity - line.returned);
+    });
+    value = refundable;
+  } else if (kind === 'REFUND') {
+    if (refundable <= 0) return { ok: false, code: 'VALIDATION', detail: fields.order };
+    value = request.cents ?? refundable;
+    if (value > refundable) return { ok: false, code: 'VALIDATION', detail: fields.amount };
+  } else if (request.cents != null) {
+    if (total === null || request.cents > refundable) return { ok: false, code: 'VALIDATION', detail: fields.amount };
+    value = request.cents;
+  } else {
+    for (const [index, item] of (request.items ?? []).entries()) {
+      const line = order.lines.findIndex((l) => l.sku === item.sku);
+      if (line < 0 || back.has(line)) return { ok: false, code: 'VALIDATION', detail: `items[${index}].sku` };
+      const { quantity, returned } = order.lines[line]!;
+      if (item.quantity > quantity - returned) return { ok: false, code: 'VALIDATION', detail: `items[${index}].quantity` };
+      back.set(line, item.quantity);
+    }
+    for (const [index, quantity] of back) {
+      const line = order.lines[index]!;
+      value += returnedLineCents(line, line.returned + quantity) - returnedLineCents(line, line.returned);
+    }
+    value = Math.min(value, refundable);
+  }
+  const allBack = order.lines.length > 0 && order.lines.every((line, i) => line.returned + (back.get(i) ?? 0) === line.quantity);
+  if (allBack && kind === 'RETURN') value = refundable;
+  const refundedAfter = order.refundedCents + value;
+  const unitsBefore = order.lines.reduce((sum, line) => sum + line.returned, 0);
+  const unitsBack = unitsBefore + [...back.values()].reduce((a, b) => a + b, 0);
+  const units = order.lines.reduce((sum, line) => sum + line.quantity, 0);
+  const full = kind === 'CANCEL' || allBack || (total !== null && total > 0 && refundedAfter === total);
+  const [part, whole] = full ? [1, 1] : total !== null && total > 0 ? [refundedAfter, total] : units > 0 ? [unitsBack, units] : [0, 1];
+  if (kind === 'RETURN' && !full && value === 0 && unitsBack === unitsBefore) return { ok: false, code: 'VALIDATION', detail: 'items' };
+  const toReverse = Math.max(Math.floor((order.pointsEarned * part) / whole) - order.pointsReversed, 0);
+  let reversed = 0;
+  if (toReverse > 0) {
+    const taken = takeLots(m, toReverse, now, order.lot);
+    reversed = taken.fromAvailable + taken.fromPending;
+    if (reversed > 0)
+      post(m, { kind: 'REVERSAL', amount: -reversed, available: -taken.fromAvailable, at: now, actor: actorOf(STOREFRONT) });
+  }
+  const toRestore = Math.max(Math.floor((order.pointsRedeemed * part) / whole) - order.pointsRestored, 0);
+  if (toRestore > 0) {
+    if (!hasRoomFor(m, toRestore)) return { ok: false, code: 'VALIDATION', detail: fields.order };
+    post(m, { kind: 'RESTORE', amount: toRestore, available: toRestore, at: now, actor: actorOf(STOREFRONT) });
+    addLot(m, toRestore, now, now);
+  }
+  for (const [index, quantity] of back) order.lines[index]!.returned += quantity;
+  order.refundedCents = refundedAfter;
+  order.pointsReversed += toReverse;
+  order.pointsRestored += toRestore;
+  if (kind === 'CANCEL') order.cancelled = true;
+  if (full) {
+    for (const code of order.vouchers) w.vouchers.find((v) => v.code === code)!.redeemed = false;
+    order.vouchers = [];
+  }
+  return { ok: true, reversed, unrecovered: toReverse - reversed, restored: toRestore };
 }
 
 // ---------------------------------------------------------------------------
@@ -637,6 +806,10 @@ export function redeemVoucherOp(world: World, voucherIndex: number, asMember: nu
         const status = voucherStatus(voucher, now);
         if (status !== 'ISSUED') return fail('VOUCHER_NOT_REDEEMABLE', status);
         voucher.redeemed = true;
+        // The redemption names an order of the voucher's member: a cancel or a full return gives the voucher back.
+        const order = newOrder(orderRef);
+        order.vouchers.push(code);
+        w.members[owner]!.orders.push(order);
         return ok({ discount: money(Math.min(voucher.cents, cents)) });
       }),
     conflicting: () => redeemVoucherOp(world, voucherIndex, asMember, cents + 1, key),

@@ -10,7 +10,7 @@ const settings = fuzzSettings();
 
 describe('ledger fuzzer', () => {
   it(
-    'after random earns, redemptions, refunds, adjustments, goodwill, renewals, vouchers, suspensions and reactivations, clock moves, retries and races the database holds what the model says',
+    'after random earns (with and without lines), redemptions (on orders or not), refunds, cancels, returns of items and amounts, adjustments, goodwill, renewals, vouchers, suspensions and reactivations, clock moves, retries and races the database holds what the model says',
     async () => {
       // The seed is printed before the first run, and again when the test fails without the
       // fuzzer's report (its timeout, an exception outside the property): a failure is always replayable.
@@ -47,7 +47,10 @@ function earnTwiceOnRetry(): Sabotage {
         const retried = seen.has(input.idempotencyKey);
         seen.add(input.idempotencyKey);
         if (!retried) return earnPoints(deps, input, caller);
-        return earnPoints(deps, { ...input, orderRef: `${input.orderRef}-again`, idempotencyKey: `${input.idempotencyKey}-again` }, caller);
+        const again = input.order
+          ? { ...input, order: { ...input.order, reference: `${input.order.reference}-again` } }
+          : { ...input, orderRef: `${input.orderRef}-again` };
+        return earnPoints(deps, { ...again, idempotencyKey: `${input.idempotencyKey}-again` }, caller);
       },
     },
   };
