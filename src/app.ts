@@ -23,7 +23,7 @@ import { createConsoleHandler } from './http/console.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
-import { createMetrics, trackWebhookEndpoints, type Metrics } from './metrics.js';
+import { createMetrics, RATE_SUBJECT_LABELS, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
 import { connectRedis } from './redis/redis-client.js';
 
@@ -157,6 +157,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
           webhookUrls: config.webhooks,
           memberChanges: memberChanges.events,
           approvalQueue: approvalQueue.events,
+          measures: metrics.business,
         },
         live,
         approvalQueue,
@@ -182,7 +183,12 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       varyByOrigin(config.cors),
       closeAfterTooLarge(),
       countOperations(metrics),
-      useRateLimits({ limiter, trustProxy: config.trustProxy, logger }),
+      useRateLimits({
+        limiter,
+        trustProxy: config.trustProxy,
+        logger,
+        refused: (subject) => metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS[subject] }),
+      }),
       {
         onDispose: async () => {
           live.close();
@@ -231,6 +237,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   const { config, logger, prisma } = deps;
   const metrics = createMetrics();
   trackWebhookEndpoints(metrics.registry, prisma);
+  trackOutboxLag(metrics.registry, prisma);
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
   const yoga = createGraphQLHandler({ ...deps, outbox }, metrics);

@@ -1,6 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { rawSql } from './db/sql.js';
 import type { PrismaClient } from './db/prisma.js';
+import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
+import { LedgerEntryKind } from './generated/prisma/enums.js';
 import { AUTO_DISABLED_REASON } from './domain/webhooks/webhook-delivery.service.js';
 
 /**
@@ -24,10 +28,20 @@ export function createMetrics() {
     labelNames: ['field', 'outcome'] as const,
     registers: [registry],
   });
-  return { registry, httpDuration, graphqlOperations };
+  const rateLimitRefusals: Counter<'subject'> = new Counter({
+    name: 'treue_rate_limit_refusals_total',
+    help: 'GraphQL operations refused by a rate limit (HTTP 429), by whose budget was spent: api_key, member or address.',
+    labelNames: ['subject'] as const,
+    registers: [registry],
+  });
+  for (const subject of Object.values(RATE_SUBJECT_LABELS)) rateLimitRefusals.inc({ subject }, 0);
+  return { registry, httpDuration, graphqlOperations, rateLimitRefusals, business: createBusinessMeasures(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** `treue_rate_limit_refusals_total{subject}`: whose budget a refused operation spent. */
+export const RATE_SUBJECT_LABELS = { apiKey: 'api_key', member: 'member', address: 'address' } as const;
 
 /** The states `treue_webhook_endpoints` counts (deleted endpoints are not counted). */
 export const WEBHOOK_ENDPOINT_STATES = ['healthy', 'failing', 'disabled', 'disabled_failing'] as const;
@@ -63,4 +77,132 @@ export function trackWebhookEndpoints(registry: Registry, prisma: PrismaClient, 
       for (const state of WEBHOOK_ENDPOINT_STATES) this.set({ state }, rows.find((row) => row.state === state)?.count ?? 0);
     },
   });
+}
+
+const COMPENSATION_DECISIONS = ['COMPENSATED', 'NEEDS_REVIEW', 'HELD', 'NOT_ELIGIBLE'] as const satisfies readonly CompensationDecision[];
+
+/**
+ * The business counters of one process (the domain's `BusinessMeasures` port):
+ * points granted and spent by ledger entry kind, vouchers issued and redeemed,
+ * compensation decisions by outcome, webhook delivery failures. Every label is
+ * an enum value; every series starts at 0, so a rate() sees its first increase.
+ * Each process counts what it committed itself: the API the requests' moves,
+ * the worker process the jobs' (compensation, renewal bonuses, deliveries).
+ */
+export function createBusinessMeasures(registry: Registry): BusinessMeasures & { registry: Registry } {
+  const granted = new Counter({
+    name: 'treue_points_granted_total',
+    help: 'Points added to members by committed ledger entries, by entry kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const spent = new Counter({
+    name: 'treue_points_spent_total',
+    help: 'Points taken from members (redeemed, expired, reversed, adjusted down) by committed ledger entries, by entry kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const entries = new Counter({
+    name: 'treue_ledger_entries_total',
+    help: 'Committed ledger entries by kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const vouchers = new Counter({
+    name: 'treue_vouchers_total',
+    help: 'Vouchers issued to or redeemed by members, by event: issued, redeemed.',
+    labelNames: ['event'] as const,
+    registers: [registry],
+  });
+  const compensations = new Counter({
+    name: 'treue_compensation_decisions_total',
+    help: 'Service failure compensations decided, by outcome: COMPENSATED, NEEDS_REVIEW, HELD, NOT_ELIGIBLE.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const webhookFailures = new Counter({
+    name: 'treue_webhook_delivery_failures_total',
+    help: 'Failed webhook delivery attempts, by outcome: retry (tried again later) or dead (given up, dead-lettered).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const kind of Object.values(LedgerEntryKind)) {
+    granted.inc({ kind }, 0);
+    spent.inc({ kind }, 0);
+    entries.inc({ kind }, 0);
+  }
+  for (const event of ['issued', 'redeemed']) vouchers.inc({ event }, 0);
+  for (const outcome of COMPENSATION_DECISIONS) compensations.inc({ outcome }, 0);
+  for (const outcome of ['retry', 'dead']) webhookFailures.inc({ outcome }, 0);
+  return {
+    registry,
+    pointsMoved(moves) {
+      for (const { kind, points } of moves) {
+        entries.inc({ kind });
+        if (points > 0) granted.inc({ kind }, points);
+        if (points < 0) spent.inc({ kind }, -points);
+      }
+    },
+    vouchersMoved: (event, count) => vouchers.inc({ event }, count),
+    compensationDecided: (outcome, count = 1) => compensations.inc({ outcome }, count),
+    webhookDeliveryFailed: (outcome) => webhookFailures.inc({ outcome }),
+  };
+}
+
+/**
+ * `treue_outbox_oldest_pending_age_seconds`: how long the oldest outbox event
+ * not yet completed by its job has waited (0 when none waits), read when
+ * scraped with one query on the (completed_at, enqueued_at) index. It grows
+ * when workers are down, Redis is away or a queue backs up: alert on it. The
+ * read gives up after `timeoutMs` (the gauge keeps its last value).
+ */
+export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeoutMs = 1_000): Gauge {
+  return new Gauge({
+    name: 'treue_outbox_oldest_pending_age_seconds',
+    help: 'Age in seconds of the oldest outbox event whose job has not completed (0: none pending).',
+    registers: [registry],
+    async collect() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+      const rows = await Promise.race([
+        rawSql(prisma).$queryRaw<{ age: number }[]>`
+          SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age
+          FROM outbox_events WHERE completed_at IS NULL`,
+        timeout,
+      ]).catch(() => null);
+      clearTimeout(timer);
+      if (rows === null || !rows[0]) return;
+      this.set(Math.max(0, rows[0].age));
+    },
+  });
+}
+
+/** The worker process's metrics: the process's own and the business counters of the jobs it runs. */
+export function createWorkerMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return { registry, business: createBusinessMeasures(registry) };
+}
+
+/** Serves `registry` at GET /metrics on its own port (the worker process has no other HTTP server). */
+export async function serveMetrics(registry: Registry, port: number, host: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if ((req.url ?? '/').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://localhost:${bound}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -1,4 +1,5 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Registry } from 'prom-client';
 import type { Config } from '../src/config/env.js';
 import type { PrismaClient } from '../src/db/prisma.js';
 import { nowOf } from '../src/domain/deps.js';
@@ -9,6 +10,7 @@ import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delive
 import { createApprovalQueueBus } from '../src/live/approval-queue-bus.js';
 import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
+import { createWorkerMetrics, serveMetrics } from '../src/metrics.js';
 import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/redis-client.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
@@ -38,6 +40,10 @@ export interface StartWorkersOptions {
 export interface WorkersHandle {
   /** The producer side (tests and the relay use it). */
   queues: OutboxQueues;
+  /** This process's metrics: the jobs' business counters (served at WORKER_METRICS_PORT when set). */
+  metrics: Registry;
+  /** Where the metrics are served, when WORKER_METRICS_PORT is set. */
+  metricsUrl: string | undefined;
   /** Stops the relay, lets running jobs finish, then closes the queues and the Redis connections. */
   close(): Promise<void>;
 }
@@ -108,11 +114,13 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
   });
+  const metrics = createWorkerMetrics();
   const serviceDeps: ProcessorDeps = {
     prisma,
     logger,
     memberChanges: memberChanges.events,
     approvalQueue: approvalQueue.events,
+    measures: metrics.business,
     ...(options.now ? { now: options.now } : {}),
     webhooks: {
       send: sender,
@@ -164,11 +172,18 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     options.relay === false
       ? undefined
       : startOutboxRelay(serviceDeps, queues, { staleAfterMs: config.workers.outboxStaleAfterMs, ...options.relay });
-  logger.info({ queues: selected, concurrency: config.workers.concurrency, relay: relay !== undefined }, 'workers started');
+  const metricsServer =
+    config.workers.metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, config.workers.metricsPort, config.host);
+  logger.info(
+    { queues: selected, concurrency: config.workers.concurrency, relay: relay !== undefined, metrics: metricsServer?.url },
+    'workers started',
+  );
 
   let closing: Promise<void> | undefined;
   return {
     queues,
+    metrics: metrics.registry,
+    metricsUrl: metricsServer?.url,
     close: () => {
       closing ??= (async () => {
         // Order matters: no new hand-overs, then let running jobs commit, then the producers and connections.
@@ -178,6 +193,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
         await connection.quit().catch(() => connection.disconnect());
         await producer.quit().catch(() => producer.disconnect());
         sender.close();
+        await metricsServer?.close();
         logger.info('workers stopped');
       })();
       return closing;

@@ -73,6 +73,8 @@ const envSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
     /** How long a job's lock lasts without renewal: a dead worker's jobs are recovered after it. */
     WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+    /** Where the worker process serves its own /metrics (jobs' business counters); unset: not served. */
+    WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
@@ -199,7 +201,7 @@ export interface Config {
   embeddedRedisPort: number;
   databasePoolSize: number;
   webConcurrency: number | undefined;
-  workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number };
+  workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number; metricsPort: number | undefined };
   webhooks: WebhookConfig;
   introspection: boolean;
   graphiql: boolean;
@@ -277,6 +279,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       concurrency: env.WORKER_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
+      metricsPort: env.WORKER_METRICS_PORT,
     },
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',

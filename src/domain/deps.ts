@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../db/prisma.js';
-import type { Prisma } from '../generated/prisma/client.js';
+import type { LedgerEntryKind, Prisma } from '../generated/prisma/client.js';
 import type { Logger } from '../logger.js';
 
 /** An outbox event as committed, ready to be handed to its queue (job id = event id). */
@@ -94,6 +94,30 @@ export interface ApprovalQueueEvents {
   changed(changes: readonly ApprovalQueueChange[]): void;
 }
 
+/**
+ * What the business did, counted after commit for the operators' metrics
+ * (src/metrics.ts). Every argument is an enum value, never an id, so the
+ * series stay bounded. Fire and forget: it never throws.
+ */
+export interface BusinessMeasures {
+  /** Ledger entries a committed transaction wrote: kind and signed points of each. */
+  pointsMoved(entries: readonly PostedPoints[]): void;
+  /** Vouchers issued or redeemed by a committed transaction. */
+  vouchersMoved(event: 'issued' | 'redeemed', count: number): void;
+  /** A service failure's compensation was decided (a repeat of a decided job is not counted). */
+  compensationDecided(outcome: CompensationDecision, count?: number): void;
+  /** A webhook delivery attempt failed: `retry` (it will be tried again) or `dead` (given up). */
+  webhookDeliveryFailed(outcome: 'retry' | 'dead'): void;
+}
+
+/** One ledger entry as the metrics see it. */
+export interface PostedPoints {
+  kind: LedgerEntryKind;
+  points: number;
+}
+
+export type CompensationDecision = 'COMPENSATED' | 'NEEDS_REVIEW' | 'HELD' | 'NOT_ELIGIBLE';
+
 /** What every domain service needs. `now` is injectable so tests can move time. */
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -109,6 +133,8 @@ export interface ServiceDeps {
   memberChanges?: MemberChangeEvents;
   /** Approval queue reports, called after commit (API and workers have one; tests may not). */
   approvalQueue?: ApprovalQueueEvents;
+  /** Business counters, reported after commit (API and workers have one; tests may not). */
+  measures?: BusinessMeasures;
 }
 
 export type Tx = Prisma.TransactionClient;

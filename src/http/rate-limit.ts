@@ -187,7 +187,13 @@ type LimitedContext = GraphQLContext & { request: Request; req?: IncomingMessage
  * Charges every operation with mutations or voucher-code lookups to its caller before
  * anything executes; over budget, the whole operation is refused (nothing runs).
  */
-export function useRateLimits(deps: { limiter: RateLimiter; trustProxy: number; logger: Logger }): Plugin {
+export function useRateLimits(deps: {
+  limiter: RateLimiter;
+  trustProxy: number;
+  logger: Logger;
+  /** Counts each refusal by whose budget was spent (a bounded label: the subject's kind). */
+  refused?: (subject: RateSubject['kind']) => void;
+}): Plugin {
   return {
     onExecute: async ({ args, setResultAndStopExecution }) => {
       const cost = operationCost(args.document, args.operationName);
@@ -196,6 +202,7 @@ export function useRateLimits(deps: { limiter: RateLimiter; trustProxy: number; 
       const subject = rateSubject(context.principal, clientAddress(context.request, context.req, deps.trustProxy));
       const refused = await deps.limiter.consume(subject, cost);
       if (!refused) return;
+      deps.refused?.(subject.kind);
       // Debug: anyone can provoke this, so it must not be able to fill the logs.
       deps.logger.debug({ subject: subject.kind, cost, retryAfterSeconds: refused.retryAfterSeconds }, 'rate limited');
       setResultAndStopExecution({ errors: [rateLimitedGraphQLError(refused)] });

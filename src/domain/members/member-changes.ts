@@ -1,4 +1,5 @@
 import type { MemberChange, MemberChangeKind, ServiceDeps } from '../deps.js';
+import { measure } from '../measures.js';
 
 export type { MemberChange, MemberChangeKind };
 
@@ -29,7 +30,13 @@ export const MEMBER_CHANGE_KINDS = [
  * a screen). Never throws and never waits: a failing publisher is logged.
  */
 export function reportMemberChanges(deps: ServiceDeps, changes: readonly MemberChange[]): void {
-  if (!deps.memberChanges || changes.length === 0) return;
+  if (changes.length === 0) return;
+  // Every voucher issued to or redeemed by a member is one such change, reported once, after commit.
+  const issued = changes.filter((change) => change.kind === 'VOUCHER_ISSUED').length;
+  const redeemed = changes.filter((change) => change.kind === 'VOUCHER_REDEEMED').length;
+  if (issued > 0) measure(deps, (measures) => measures.vouchersMoved('issued', issued));
+  if (redeemed > 0) measure(deps, (measures) => measures.vouchersMoved('redeemed', redeemed));
+  if (!deps.memberChanges) return;
   try {
     deps.memberChanges.changed(changes);
   } catch (error) {

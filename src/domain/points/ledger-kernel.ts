@@ -1,7 +1,8 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
-import { nowOf, type MemberChange, type MemberChangeKind, type ServiceDeps } from '../deps.js';
+import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
+import { measure } from '../measures.js';
 import { NotFoundError } from '../errors.js';
 import { fingerprint, recordResult, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
@@ -128,8 +129,10 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   const { memberId, request } = operation;
   const requestHash = request ? fingerprint(request.body) : null;
   const changes: MemberChange[] = [];
+  const posted: PostedPoints[] = [];
   const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<LedgerOutcome<T>> => {
     changes.length = 0;
+    posted.length = 0;
     const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
     const reservation = request
       ? Prisma.sql`, ${reserveKeySql({ scope: request.scope, key: request.key, requestHash: requestHash!, after: 'member' })}`
@@ -147,7 +150,9 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       LEFT JOIN (SELECT md5(settings::text) AS settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
     if (!opened) throw new NotFoundError('Member', memberId);
     if (!opened.fresh) return replay<T>(tx, request!.scope, request!.key, requestHash!);
-    const { fresh: _fresh, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...member } = opened;
+    const { fresh: _fresh, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
+    // Every entry posted on the locked member is counted after commit.
+    const member: LockedMember = { ...locked, posted };
     const settings = await settingsForHash(tx, settingsHash);
     const tierBefore = member.tier;
     if (due) {
@@ -168,6 +173,9 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
   });
   // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
-  if (!outcome.replayed) reportMemberChanges(deps, changes);
+  if (!outcome.replayed) {
+    reportMemberChanges(deps, changes);
+    if (posted.length > 0) measure(deps, (measures) => measures.pointsMoved(posted));
+  }
   return outcome;
 }

@@ -1,6 +1,7 @@
 import type { Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma, type CauseType, type LedgerEntryKind, type Member } from '../../generated/prisma/client.js';
+import type { PostedPoints } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { MAX_POINTS } from '../validation.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
@@ -18,6 +19,8 @@ export interface LockedMember {
   pending: number;
   /** All points ever granted: qualifying points never exceed it. */
   lifetime: number;
+  /** The entries this transaction posted so far (the kernel reports them after commit). */
+  posted?: PostedPoints[];
 }
 
 /** The member's row as the transaction sees it now, as Prisma's `Member`. */
@@ -195,6 +198,7 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
     SELECT entry.id::text AS entry_id, balance.* FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   moveLockedMember(member, move);
+  member.posted?.push({ kind: entry.kind, points: entry.amount });
   const { entry_id: id, ...posted } = row;
   return { id, balanceAfter, member: posted };
 }
@@ -314,6 +318,7 @@ export async function postOrderEarning(
     FROM entry, lot, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   moveLockedMember(member, move);
+  member.posted?.push({ kind: 'EARN', points });
   const { entry_id: entryId, lot_id: lotId, recorded, ...posted } = row;
   return { entryId, lotId, recorded, member: posted };
 }

@@ -10,6 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import { eligibility } from '../members/eligibility.js';
 import { reportMemberChanges } from '../members/member-changes.js';
+import { measure } from '../measures.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import * as check from '../validation.js';
@@ -351,6 +352,12 @@ export async function expandIncidentPage(deps: ServiceDeps, pageId: string): Pro
       if (batch.needsReview + batch.held > 0) {
         reportApprovalQueueChanges(deps, [{ kind: 'INCIDENT_WAITING', reference: batch.incidentId }]);
       }
+      measure(deps, (measures) => {
+        if (batch.compensated > 0) measures.compensationDecided('COMPENSATED', batch.compensated);
+        if (batch.needsReview > 0) measures.compensationDecided('NEEDS_REVIEW', batch.needsReview);
+        if (batch.held > 0) measures.compensationDecided('HELD', batch.held);
+        if (batch.notEligible > 0) measures.compensationDecided('NOT_ELIGIBLE', batch.notEligible);
+      });
       incidentId = batch.incidentId;
       report.batches += 1;
       report.recorded += batch.recorded;

@@ -16,6 +16,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
+import { measure } from '../measures.js';
 import { completeOutboxEvent, publishOutboxEvents, requeueReleased } from '../outbox/outbox.service.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -389,6 +390,8 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
   if (outcome.outcome === 'NEEDS_REVIEW' || outcome.outcome === 'HELD') {
     reportApprovalQueueChanges(deps, [{ kind: 'FAILURE_WAITING', reference: failureId }]);
   }
+  const decided = outcome.outcome;
+  if (decided !== 'ALREADY_DECIDED' && decided !== 'MISSING') measure(deps, (measures) => measures.compensationDecided(decided));
   return outcome;
 }
 

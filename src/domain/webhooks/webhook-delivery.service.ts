@@ -1,3 +1,4 @@
+import { measure } from '../measures.js';
 import { Webhook } from 'standardwebhooks';
 import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import type { WebhookDeliveryStatus } from '../../generated/prisma/client.js';
@@ -187,7 +188,7 @@ async function recordAttempt(
   const now = nowOf(deps);
   const { response } = attempt;
   const error = response.error?.slice(0, MAX_ERROR_LENGTH) ?? (succeeded ? null : `HTTP ${response.statusCode}`);
-  return sqlTransaction(deps.prisma, async (tx) => {
+  const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<DeliveryOutcome> => {
     const [locked] = await tx.$queryRaw<{ status: WebhookDeliveryStatus; attempts: number; attemptsAtReplay: number }[]>`
       SELECT status::text, attempts, attempts_at_replay AS "attemptsAtReplay" FROM webhook_deliveries
       WHERE id = ${delivery.id}::uuid FOR UPDATE`;
@@ -234,6 +235,10 @@ async function recordAttempt(
     if (status === 'DEAD') return { outcome: 'DEAD', attempt: number, reason: `${number - locked!.attemptsAtReplay} attempts failed` };
     return { outcome: 'RETRY', attempt: number, statusCode: response.statusCode, error, retryAt: retryAt! };
   });
+  // Counted once committed; an attempt dead-lettered without a try (endpoint disabled) is not a delivery failure.
+  if (outcome.outcome === 'RETRY') measure(deps, (measures) => measures.webhookDeliveryFailed('retry'));
+  if (outcome.outcome === 'DEAD' && outcome.attempt !== null) measure(deps, (measures) => measures.webhookDeliveryFailed('dead'));
+  return outcome;
 }
 
 /**
