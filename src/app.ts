@@ -26,6 +26,7 @@ import type { Logger } from './logger.js';
 import { createMetrics, RATE_SUBJECT_LABELS, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
 import { connectRedis } from './redis/redis-client.js';
+import { startTracing } from './telemetry/tracing.js';
 
 export interface AppDeps {
   config: Config;
@@ -39,7 +40,12 @@ export interface AppDeps {
  * `redisUrl`: credential cache invalidation across API processes (and rate limits) go
  * through it; without it (some tests) they stay within this handler.
  */
-export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & { outbox?: OutboxPublisher; redisUrl?: string };
+export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & {
+  outbox?: OutboxPublisher;
+  redisUrl?: string;
+  /** The OpenTelemetry plugin when tracing is on (src/telemetry/tracing.ts): one span per operation. */
+  tracing?: Plugin;
+};
 
 export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> & {
   /** Resolves once this handler hears other processes' credential events (revocations). */
@@ -167,6 +173,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     },
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
     plugins: [
+      // First: the operation's span is active while everything after it runs (statements, the outbox write).
+      ...(deps.tracing ? [deps.tracing] : []),
       EnvelopArmorPlugin({
         // Depth and cost count fields, not fragments: a screen written with colocated fragments
         // (Relay/Apollo style) weighs what the same fields written inline weigh.
@@ -235,12 +243,13 @@ export interface Api {
 
 export async function startApi(deps: AppDeps): Promise<Api> {
   const { config, logger, prisma } = deps;
+  const tracing = config.tracing && (await startTracing(config.tracing));
   const metrics = createMetrics();
   trackWebhookEndpoints(metrics.registry, prisma);
   trackOutboxLag(metrics.registry, prisma);
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
-  const yoga = createGraphQLHandler({ ...deps, outbox }, metrics);
+  const yoga = createGraphQLHandler({ ...deps, outbox, tracing: tracing?.graphqlPlugin }, metrics);
   const redis = connectRedis(deps.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
@@ -376,6 +385,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       redis.disconnect();
       await yoga.dispose();
       await outbox.close();
+      await tracing?.shutdown();
     },
   };
 }

@@ -12,6 +12,8 @@ import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
 import { createWorkerMetrics, serveMetrics } from '../src/metrics.js';
 import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/redis-client.js';
+import { contextOf, inSpan } from '../src/telemetry/trace-context.js';
+import { startTracing } from '../src/telemetry/tracing.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
@@ -103,6 +105,8 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     throw error;
   }
 
+  // Jobs join the traces of the requests that caused them; the relay's own statements are not traced.
+  const tracing = config.tracing && (await startTracing(config.tracing));
   const connection = connectRedis(deps.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (error) => logger.warn({ err: error }, 'worker redis connection error'));
   const queues = new OutboxQueues(producer, prefix, logger);
@@ -194,6 +198,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
         await producer.quit().catch(() => producer.disconnect());
         sender.close();
         await metricsServer?.close();
+        await tracing?.shutdown();
         logger.info('workers stopped');
       })();
       return closing;
@@ -211,7 +216,16 @@ function outboxWorker(
     async (job: Job, token?: string) => {
       let result: unknown;
       try {
-        result = await process(job.data, { ...ctx.serviceDeps, logger: ctx.logger.child({ queue, jobId: job.id }) });
+        // The job joins the trace of the request that caused it (the traceparent its outbox event carried).
+        result = await inSpan(
+          `${queue} process`,
+          () => process(job.data, { ...ctx.serviceDeps, logger: ctx.logger.child({ queue, jobId: job.id }) }),
+          {
+            parent: contextOf(job.data),
+            consumer: true,
+            attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': queue, 'messaging.message.id': job.id ?? '' },
+          },
+        );
       } catch (error) {
         // Retrying cannot help (the subject does not exist, the payload is malformed): fail at once.
         if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);

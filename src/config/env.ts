@@ -75,6 +75,20 @@ const envSchema = z
     WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
     /** Where the worker process serves its own /metrics (jobs' business counters); unset: not served. */
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    /**
+     * OpenTelemetry traces (docs/operations.md): off unless an OTLP endpoint is set. The base
+     * endpoint gets `/v1/traces` appended; the traces endpoint is taken as it is.
+     */
+    OTEL_SDK_DISABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+    /** `key=value,key2=value2` (W3C baggage style, values percent-encoded), e.g. an API key of the tracing backend. */
+    OTEL_EXPORTER_OTLP_HEADERS: optionalString,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: optionalString,
+    OTEL_EXPORTER_OTLP_TIMEOUT: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    OTEL_SERVICE_NAME: z.preprocess(emptyAsUndefined, z.string().min(1).max(100).default('treue')),
+    /** Share of new traces recorded (parent-based: a request that arrives sampled stays sampled). */
+    OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
@@ -202,6 +216,8 @@ export interface Config {
   databasePoolSize: number;
   webConcurrency: number | undefined;
   workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number; metricsPort: number | undefined };
+  /** OpenTelemetry traces, exported over OTLP/HTTP; undefined: tracing off (no SDK is loaded). */
+  tracing: TracingConfig | undefined;
   webhooks: WebhookConfig;
   introspection: boolean;
   graphiql: boolean;
@@ -240,6 +256,45 @@ export interface RateLimits {
 export interface RateBudget {
   mutations: number;
   voucherLookups: number;
+}
+
+export interface TracingConfig {
+  /** The OTLP/HTTP traces URL. */
+  url: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  serviceName: string;
+  /** Share of root traces sampled, 0 to 1. */
+  sampleRatio: number;
+}
+
+/** `a=1,b=x%20y` as headers; a pair without `=` is a configuration error. */
+function otlpHeaders(text: string | undefined, variable: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (text ?? '').split(',')) {
+    if (pair.trim() === '') continue;
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new ConfigError(`Invalid configuration: ${variable}: expected key=value pairs separated by commas`);
+    headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  return headers;
+}
+
+function tracingConfig(env: Env): TracingConfig | undefined {
+  if (env.OTEL_SDK_DISABLED === 'true') return undefined;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
+  if (!url) return undefined;
+  return {
+    url,
+    headers: {
+      ...otlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS, 'OTEL_EXPORTER_OTLP_HEADERS'),
+      ...otlpHeaders(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+    },
+    timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT,
+    serviceName: env.OTEL_SERVICE_NAME,
+    sampleRatio: env.OTEL_TRACES_SAMPLER_ARG,
+  };
 }
 
 export class ConfigError extends Error {}
@@ -281,6 +336,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
       metricsPort: env.WORKER_METRICS_PORT,
     },
+    tracing: tracingConfig(env),
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
       allowPrivateAddresses: env.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',

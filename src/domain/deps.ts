@@ -8,6 +8,8 @@ export interface CommittedOutboxEvent {
   queue: string;
   jobName: string;
   payload: Prisma.JsonObject | Prisma.InputJsonObject;
+  /** The W3C traceparent its job continues (the relay reads it from the row); absent: the active trace, if any. */
+  traceContext?: string | null;
 }
 
 /**

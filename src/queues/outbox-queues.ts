@@ -2,6 +2,17 @@ import { Queue, type JobsOptions } from 'bullmq';
 import { connectRedis, type RedisClient } from '../redis/redis-client.js';
 import type { CommittedOutboxEvent, OutboxPublisher } from '../domain/deps.js';
 import type { Logger } from '../logger.js';
+import { currentTraceparent } from '../telemetry/trace-context.js';
+
+/**
+ * A job's data: the event's payload, with the W3C `traceparent` its job continues —
+ * the one stored with the event (the relay), else the active one (the API's hand-over
+ * right after commit, still inside the request). Without tracing there is none.
+ */
+function jobData(event: CommittedOutboxEvent): Record<string, unknown> {
+  const traceparent = event.traceContext === undefined ? currentTraceparent() : event.traceContext;
+  return traceparent ? { ...event.payload, traceparent } : event.payload;
+}
 
 /**
  * The producer side of the outbox queues, shared by the API (immediate enqueue
@@ -80,14 +91,14 @@ export class OutboxQueues {
     if (events.length === 1) {
       // The API's case, once per request: one script call, cheaper than a bulk add's transaction.
       const [event] = events as [CommittedOutboxEvent];
-      await this.queue(event.queue).add(event.jobName, event.payload, { jobId: event.id });
+      await this.queue(event.queue).add(event.jobName, jobData(event), { jobId: event.id });
       return;
     }
     const byQueue = new Map<string, CommittedOutboxEvent[]>();
     for (const event of events) byQueue.set(event.queue, [...(byQueue.get(event.queue) ?? []), event]);
     await Promise.all(
       [...byQueue].map(([name, batch]) =>
-        this.queue(name).addBulk(batch.map((event) => ({ name: event.jobName, data: event.payload, opts: { jobId: event.id } }))),
+        this.queue(name).addBulk(batch.map((event) => ({ name: event.jobName, data: jobData(event), opts: { jobId: event.id } }))),
       ),
     );
   }
@@ -100,7 +111,7 @@ export class OutboxQueues {
    */
   async redrive(event: CommittedOutboxEvent): Promise<RedriveAction> {
     const queue = this.queue(event.queue);
-    const add = () => queue.add(event.jobName, event.payload, { jobId: event.id });
+    const add = () => queue.add(event.jobName, jobData(event), { jobId: event.id });
     const state = await queue.getJobState(event.id);
     if (state === 'unknown') {
       await add();

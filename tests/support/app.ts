@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Plugin } from 'graphql-yoga';
 import { afterAll, afterEach, beforeEach } from 'vitest';
 import { createGraphQLHandler } from '../../src/app.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
@@ -52,6 +53,8 @@ export interface TestAppOptions {
   redis?: boolean | string;
   /** Environment on top of the test defaults (e.g. rate limits). */
   env?: Record<string, string>;
+  /** The OpenTelemetry plugin of a started tracing (src/telemetry/tracing.ts). */
+  tracing?: Plugin;
 }
 
 /** How a test request reaches the handler: credentials, client address (the socket's), extra headers. */
@@ -81,6 +84,7 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     logger: testLogger,
     prisma,
     outbox: options.outbox,
+    tracing: options.tracing,
     redisUrl: typeof options.redis === 'string' ? options.redis : options.redis ? testRedisUrl() : undefined,
   });
   // Changes made through app.deps reach the handler's live streams too, as a service call in the API does.

@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import type { ServiceChannel } from '../../generated/prisma/client.js';
@@ -77,8 +78,10 @@ export async function fileSlaBreaches(
       FROM breach b JOIN judged j ON j.case_id = b.case_id AND j.target = b.target
       RETURNING id),
     outbox AS (
-      INSERT INTO outbox_events (id, queue, job_name, payload)
-      SELECT id, ${COMPENSATION_QUEUE}::text, ${COMPENSATION_JOB}::text, jsonb_build_object('failureId', id::text) FROM failure),
+      INSERT INTO outbox_events (id, queue, job_name, payload, trace_context)
+      SELECT id, ${COMPENSATION_QUEUE}::text, ${COMPENSATION_JOB}::text, jsonb_build_object('failureId', id::text),
+             ${currentTraceparent()}::text
+      FROM failure),
     next_check AS (
       UPDATE service_cases SET sla_check_at = LEAST(
         CASE WHEN first_response_at IS NULL AND resolved_at IS NULL AND first_response_due_at >= ${now}::timestamptz

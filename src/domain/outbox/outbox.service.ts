@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
@@ -28,6 +29,8 @@ export interface PendingOutboxEvent {
   payload: Prisma.JsonObject;
   /** How often the relay had handed it to BullMQ before this claim: 0 for a fresh event. */
   enqueues: number;
+  /** The W3C traceparent of the request that wrote it, if it was traced. */
+  traceContext: string | null;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface PendingOutboxEvent {
  */
 export async function recordOutboxEvent(tx: Tx, event: OutboxEventInput): Promise<string> {
   const row = await tx.outboxEvent.create({
-    data: { id: event.id, queue: event.queue, jobName: event.jobName, payload: event.payload },
+    data: { id: event.id, queue: event.queue, jobName: event.jobName, payload: event.payload, traceContext: currentTraceparent() },
     select: { id: true },
   });
   return row.id;
@@ -65,9 +68,9 @@ export async function requeueReleased(tx: Tx | RawSql, released: Prisma.Sql, job
     WITH released AS (${released}),
     jobs AS (SELECT gen_random_uuid() AS id, id AS subject_id FROM released),
     recorded AS (
-      INSERT INTO outbox_events (id, queue, job_name, payload)
+      INSERT INTO outbox_events (id, queue, job_name, payload, trace_context)
       SELECT id, ${job.queue}::text, ${job.jobName}::text,
-             jsonb_build_object(${job.subjectKey}::text, subject_id::text, 'eventId', id::text)
+             jsonb_build_object(${job.subjectKey}::text, subject_id::text, 'eventId', id::text), ${currentTraceparent()}::text
       FROM jobs
       RETURNING id::text, queue, job_name AS "jobName", payload)
     SELECT * FROM recorded`;
@@ -112,7 +115,7 @@ export async function claimOutboxEvents(
   const freshBefore = new Date(now.getTime() - freshGraceMs);
   return deps.prisma.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<PendingOutboxEvent[]>`
-      SELECT id::text, queue, job_name AS "jobName", payload, enqueues FROM outbox_events
+      SELECT id::text, queue, job_name AS "jobName", payload, enqueues, trace_context AS "traceContext" FROM outbox_events
       WHERE completed_at IS NULL
         AND ((enqueued_at IS NULL AND (created_at <= ${freshBefore} OR queue = ANY (${[...RELAY_ONLY_QUEUES]}::text[])))
              OR enqueued_at < ${staleBefore})

@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
@@ -256,8 +257,9 @@ async function recordPage(tx: RawSql, incidentId: string, entries: Entry[], now:
       FROM (SELECT count(*)::int AS n FROM affected) count
       RETURNING named),
     outbox AS (
-      INSERT INTO outbox_events (id, queue, job_name, payload)
-      SELECT ${event.id}::uuid, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb
+      INSERT INTO outbox_events (id, queue, job_name, payload, trace_context)
+      SELECT ${event.id}::uuid, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb,
+             ${currentTraceparent()}::text
       FROM page WHERE named > 0)
     SELECT named FROM page`;
   const newlyNamed = page!.named;
@@ -610,8 +612,9 @@ export async function decideServiceIncident(
       if (decided === 0) throw new ValidationError('incidentId', 'nothing of this incident waits for a decision on its budget');
       if (event) {
         await tx.$executeRaw`
-          INSERT INTO outbox_events (id, queue, job_name, payload)
-          VALUES (${event.id}::uuid, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb)`;
+          INSERT INTO outbox_events (id, queue, job_name, payload, trace_context)
+          VALUES (${event.id}::uuid, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb,
+                  ${currentTraceparent()}::text)`;
       }
       return { incidentId, decision: input.decision, decided };
     });

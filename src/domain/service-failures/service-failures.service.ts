@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
@@ -215,8 +216,10 @@ export async function reportServiceFailure(
         ON CONFLICT (member_id, type, order_ref) DO NOTHING
         RETURNING id),
       outbox AS (
-        INSERT INTO outbox_events (id, queue, job_name, payload)
-        SELECT id, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb FROM inserted)
+        INSERT INTO outbox_events (id, queue, job_name, payload, trace_context)
+        SELECT id, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb,
+               ${currentTraceparent()}::text
+        FROM inserted)
       SELECT EXISTS (SELECT 1 FROM member) AS member, EXISTS (SELECT 1 FROM reserved) AS reserved,
              EXISTS (SELECT 1 FROM inserted) AS inserted`;
     if (!row?.member) throw new NotFoundError('Member', memberId);

@@ -1,3 +1,4 @@
+import { inSpan } from '../../telemetry/trace-context.js';
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
@@ -210,7 +211,12 @@ export async function issueFixedVouchers(
  * code comes from the CSPRNG; the rare collision on the unique code is retried
  * with a fresh one.
  */
-export async function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): Promise<IssuedVoucher> {
+export function issueVoucher(tx: Tx | RawSql, input: IssueVoucherInput): Promise<IssuedVoucher> {
+  // Its own span: a trace shows the voucher a request or a job (compensation, reward, goodwill) issued.
+  return inSpan('issueVoucher', () => insertVoucher(tx, input), { attributes: { 'treue.voucher.kind': input.kind } });
+}
+
+async function insertVoucher(tx: Tx | RawSql, input: IssueVoucherInput): Promise<IssuedVoucher> {
   const settings = input.settings ?? (await currentSettings(tx));
   const currency = input.currency == null ? settings.currency : check.currency('currency', input.currency);
   const causeRef = check.text('causeRef', input.causeRef, { max: 200 });

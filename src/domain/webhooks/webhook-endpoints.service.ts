@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 import { randomBytes } from 'node:crypto';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
@@ -299,7 +300,10 @@ async function replayRows(tx: RawSql, ids: string[], now: Date) {
              next_attempt_at = NULL, delivered_at = NULL, updated_at = ${now}::timestamptz
       WHERE id = ANY (${ids}::uuid[])
       RETURNING id)
-    INSERT INTO outbox_events (id, queue, job_name, payload, created_at)
-    SELECT r.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', r.id::text), ${now}::timestamptz FROM replayed r
-    ON CONFLICT (id) DO UPDATE SET completed_at = NULL, enqueued_at = NULL, enqueues = 0`;
+    INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
+    SELECT r.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', r.id::text), ${now}::timestamptz,
+           ${currentTraceparent()}::text
+    FROM replayed r
+    ON CONFLICT (id) DO UPDATE SET completed_at = NULL, enqueued_at = NULL, enqueues = 0,
+                                   trace_context = EXCLUDED.trace_context`;
 }

@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import type { Tx } from '../deps.js';
@@ -87,8 +88,9 @@ export function webhookEventsCte(rows: Prisma.Sql, now: Date, label = 'wh'): Pri
       FROM ${events} ev JOIN webhook_endpoints e ON e.enabled AND ev.type = ANY (e.event_types)
       RETURNING id),
     ${jobs} AS (
-      INSERT INTO outbox_events (id, queue, job_name, payload, created_at)
-      SELECT d.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', d.id::text), ${now}::timestamptz
+      INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
+      SELECT d.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', d.id::text), ${now}::timestamptz,
+             ${currentTraceparent()}::text
       FROM ${deliveries} d
       RETURNING id)`;
 }

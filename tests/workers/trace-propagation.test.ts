@@ -1,0 +1,117 @@
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/env.js';
+import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
+import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
+import { startWorkers, type WorkersHandle } from '../../workers/index.js';
+import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { until } from '../support/until.js';
+
+/**
+ * One trace from the GraphQL operation to the voucher the worker issued: the
+ * traceparent travels with the outbox row and the BullMQ job, through the API's
+ * immediate hand-over and through the relay. Spans land in an in-memory exporter.
+ */
+const { prisma } = useTestApp();
+const exporter = new InMemorySpanExporter();
+const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', QUEUE_PREFIX: testQueuePrefix() });
+let tracing: Tracing;
+let workers: WorkersHandle;
+let publisher: ReturnType<typeof createOutboxPublisher>;
+let redis: Redis;
+
+beforeAll(async () => {
+  tracing = await startTracing(
+    { url: 'http://127.0.0.1:1/v1/traces', headers: {}, timeoutMs: 1_000, serviceName: 'treue-test', sampleRatio: 1 },
+    { exporter },
+  );
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  await resetRedis(redis);
+  workers = await startWorkers(
+    { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
+    { maintenance: false, queues: ['compensation'], relay: { intervalMs: 100, freshGraceMs: 500 } },
+  );
+  publisher = createOutboxPublisher({ redisUrl: testRedisUrl(), prefix: testQueuePrefix(), logger: testLogger });
+});
+afterAll(async () => {
+  await workers.close();
+  await publisher.close();
+  await tracing.shutdown();
+  await resetRedis(redis);
+  redis.disconnect();
+});
+beforeEach(() => exporter.reset());
+
+const REPORT = `mutation ReportLateDelivery($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
+  __typename ... on ReportServiceFailurePayload { failure { id } } } }`;
+
+/** Reports a failure through GraphQL, waits for its voucher, and returns the spans with the outbox row's trace context. */
+async function reportAndCompensate(app: ReturnType<typeof createTestApp>, orderRef: string) {
+  const token = await app.apiKeyToken(['failures:report']);
+  const memberId = await app.enroll();
+  const response = await app.gql(
+    REPORT,
+    { i: { memberId, type: 'LATE_DELIVERY', severity: 'HIGH', orderRef, idempotencyKey: orderRef } },
+    token,
+  );
+  expect(response.data?.reportServiceFailure.__typename, JSON.stringify(response)).toBe('ReportServiceFailurePayload');
+  await until(() => prisma.voucher.findFirst({ where: { memberId, kind: 'COMPENSATION' } }));
+  const [event] = await prisma.$queryRaw<{ trace_context: string | null; enqueues: number }[]>`
+    SELECT trace_context, enqueues FROM outbox_events WHERE queue = 'compensation'`;
+  // The job span ends after the voucher's transaction: wait for it too.
+  await until(async () => (await spansNamed('compensation process')).length > 0 || null);
+  return { spans: exporter.getFinishedSpans(), event: event! };
+}
+
+async function spansNamed(name: string): Promise<ReadableSpan[]> {
+  await tracing.flush();
+  return exporter.getFinishedSpans().filter((span) => span.name === name);
+}
+
+/** The chain: GraphQL operation → outbox INSERT → job → issueVoucher → INSERT INTO vouchers, one trace id. */
+function expectOneTrace(spans: ReadableSpan[], traceContext: string | null) {
+  const operation = spans.find((span) => span.name === 'mutation.ReportLateDelivery');
+  const job = spans.find((span) => span.name === 'compensation process');
+  const voucher = spans.find((span) => span.name === 'issueVoucher');
+  expect(operation, spans.map((span) => span.name).join(', ')).toBeDefined();
+  expect(job).toBeDefined();
+  expect(voucher).toBeDefined();
+  const traceId = operation!.spanContext().traceId;
+  expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+
+  // The outbox row carries the operation's trace; the job continues it; the voucher is issued inside the job.
+  expect(traceContext).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  expect(job!.spanContext().traceId).toBe(traceId);
+  expect(job!.parentSpanContext?.spanId).toBe(traceContext!.split('-')[2]);
+  expect(voucher!.spanContext().traceId).toBe(traceId);
+  expect(voucher!.parentSpanContext?.spanId).toBe(job!.spanContext().spanId);
+  expect(voucher!.attributes['treue.voucher.kind']).toBe('COMPENSATION');
+
+  // Statements are traced too: the outbox write under the operation, the voucher's INSERT under issueVoucher.
+  const statements = spans.filter((span) => span.spanContext().traceId === traceId && typeof statementOf(span) === 'string');
+  expect(statements.some((span) => /INSERT INTO outbox_events/.test(statementOf(span)!))).toBe(true);
+  const voucherInsert = statements.find((span) => /INSERT INTO vouchers/.test(statementOf(span)!));
+  expect(voucherInsert?.parentSpanContext?.spanId).toBe(voucher!.spanContext().spanId);
+}
+
+const statementOf = (span: ReadableSpan) => (span.attributes['db.query.text'] ?? span.attributes['db.statement']) as string | undefined;
+
+describe('one trace from the request to the job it caused', () => {
+  it('through the API hand-over right after commit', async () => {
+    const app = createTestApp(prisma, { outbox: publisher, tracing: tracing.graphqlPlugin });
+    const { spans, event } = await reportAndCompensate(app, 'order-direct');
+    expectOneTrace(spans, event.trace_context);
+    await app.close();
+  });
+
+  it('through the outbox relay when the API could not hand it over', async () => {
+    // No immediate enqueue: the event waits in the outbox until the relay takes it, trace context and all.
+    const app = createTestApp(prisma, { tracing: tracing.graphqlPlugin });
+    const { spans, event } = await reportAndCompensate(app, 'order-relayed');
+    expectOneTrace(spans, event.trace_context);
+    expect(event.enqueues).toBe(1);
+    await app.close();
+  });
+});
