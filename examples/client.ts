@@ -6,7 +6,11 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
  * (`TypedDocumentString`), so a request is one POST and the answer arrives typed.
  */
 
-export type Document<TResult, TVariables> = DocumentTypeDecoration<TResult, TVariables> & { toString(): string };
+export type Document<TResult, TVariables> = DocumentTypeDecoration<TResult, TVariables> & {
+  toString(): string;
+  /** Set by the generator for apps whose documents the service knows (trusted documents): `hash` is the document's id. */
+  __meta__?: Record<string, unknown>;
+};
 
 export interface GraphQLError {
   message: string;
@@ -31,11 +35,21 @@ export class RequestError extends Error {
   }
 }
 
-function request(connection: Connection, document: { toString(): string }, variables: unknown, accept: string): Promise<Response> {
+/**
+ * A document the service knows (the member app's, see docs/caching.md) goes by its id alone, as
+ * trusted documents require; any other as its text.
+ */
+function request(
+  connection: Connection,
+  document: { toString(): string; __meta__?: Record<string, unknown> },
+  variables: unknown,
+  accept: string,
+): Promise<Response> {
+  const id = document.__meta__?.hash;
   return fetch(connection.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${connection.token}` },
-    body: JSON.stringify({ query: document.toString(), variables }),
+    body: JSON.stringify(typeof id === 'string' ? { documentId: id, variables } : { query: document.toString(), variables }),
   });
 }
 

@@ -24,11 +24,16 @@ const config = {
   emitLegacyCommonJSImports: false,
 } as const;
 
-function client(dir: string, fragmentMasking: boolean) {
+function client(dir: string, fragmentMasking: boolean, persistedDocuments = false) {
   return {
     preset: 'client' as const,
     documents: [`examples/${dir}/**/*.ts`, `!examples/${dir}/gql/**`],
-    presetConfig: { fragmentMasking: fragmentMasking ? { unmaskFunctionName: 'readFragment' } : false },
+    presetConfig: {
+      fragmentMasking: fragmentMasking ? { unmaskFunctionName: 'readFragment' } : false,
+      // Each operation also gets its sha256 (`__meta__.hash`) and `persisted-documents.json` lists them:
+      // the service's trusted documents (npm run trusted-documents:print, docs/caching.md).
+      ...(persistedDocuments ? { persistedDocuments: { hashAlgorithm: 'sha256' as const } } : {}),
+    },
     config,
   };
 }
@@ -38,7 +43,7 @@ const codegen: CodegenConfig = {
   generates: {
     'examples/storefront/gql/': client('storefront', false),
     // Colocated fragments are masked: a component sees only the fields its own fragment selects.
-    'examples/member-app/gql/': client('member-app', true),
+    'examples/member-app/gql/': client('member-app', true, true),
   },
   ignoreNoDocuments: false,
 };

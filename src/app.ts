@@ -4,12 +4,16 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { defaultExtractPersistedOperationId, usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
 import { createApprovalQueueBus } from './live/approval-queue-bus.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
 import { createLiveStatus, type LiveStatus } from './live/member-status-stream.js';
 import { AuthenticationError } from './auth/jwt.js';
+import type { Principal } from './auth/principal.js';
+import { invalidatingChanges } from './cache/invalidating-changes.js';
+import { createResponseCacheStore } from './cache/response-cache-store.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
@@ -18,7 +22,9 @@ import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
+import { useResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
+import { trustedDocuments } from './graphql/trusted-documents.js';
 import { createConsoleHandler } from './http/console.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
@@ -115,6 +121,12 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   });
   // Member changes from every process reach this process's live streams (memberStatusChanged).
   const memberChanges = createMemberChangeBus({ logger, redis: redis && { client: redis, prefix: config.queuePrefix }, listen: true });
+  // Committed changes make the members' cached answers stale whether or not this process serves from the cache,
+  // so that turning the cache on in one process never meets answers another process kept from before a change.
+  const cacheStore = redis
+    ? createResponseCacheStore({ redis, prefix: config.queuePrefix, ttlSeconds: config.responseCache.ttlSeconds, logger })
+    : undefined;
+  const trusted = trustedDocuments();
   const live = createLiveStatus({ bus: memberChanges, logger, limits: config.live });
   // Approval queue changes from every process reach this process's open queues (approvalQueueChanged).
   const approvalQueue = createApprovalQueueBus({
@@ -131,6 +143,18 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     apiKeys: credentials.apiKeys,
     memberAccounts: credentials.memberAccounts,
   });
+  // One authentication per request, shared by the trusted-documents check (before parsing) and the context.
+  const principals = new WeakMap<Request, Promise<Principal>>();
+  const principalOf = (request: Request): Promise<Principal> => {
+    let principal = principals.get(request);
+    if (!principal) {
+      principal = authenticate(request.headers.get('authorization'));
+      principals.set(request, principal);
+    }
+    return principal;
+  };
+  // Requests whose query text is a trusted document (sent as text rather than by id).
+  const trustedText = new WeakSet<Request>();
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: getSchema(),
     graphqlEndpoint: '/graphql',
@@ -146,11 +170,12 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       const authorization = request.headers.get('authorization');
       let principal: GraphQLContext['principal'];
       try {
-        principal = await authenticate(authorization);
+        principal = await principalOf(request);
       } catch (error) {
         if (error instanceof AuthenticationError) throw invalidCredentials(error);
         throw error;
       }
+      const changes = invalidatingChanges(memberChanges.events, cacheStore, requestLogger);
       return {
         principal,
         requestId,
@@ -161,10 +186,11 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
           outbox: deps.outbox,
           credentials: credentials.events,
           webhookUrls: config.webhooks,
-          memberChanges: memberChanges.events,
+          memberChanges: changes.events,
           approvalQueue: approvalQueue.events,
           measures: metrics.business,
         },
+        memberChangesSettled: changes.settled,
         live,
         approvalQueue,
         liveRecheckMs: config.live.authRecheckMs,
@@ -175,6 +201,39 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     plugins: [
       // First: the operation's span is active while everything after it runs (statements, the outbox write).
       ...(deps.tracing ? [deps.tracing] : []),
+      {
+        onParams: ({ params, request }) => {
+          if (trusted.idOf(params.query) !== undefined) trustedText.add(request);
+        },
+      },
+      usePersistedOperations<GraphQLContext>({
+        getPersistedOperation: (id) => trusted.byId(id) ?? null,
+        // The GraphQL-over-HTTP `documentId`, or Apollo's `extensions.persistedQuery.sha256Hash`.
+        // (yoga's GET parser keeps only the standard parameters: a GET's documentId is read from its URL).
+        extractPersistedOperationId: (params, request, context) => {
+          const id =
+            (params as { documentId?: unknown }).documentId ??
+            (request.method === 'GET' ? new URL(request.url).searchParams.get('documentId') : null);
+          return typeof id === 'string' ? id : defaultExtractPersistedOperationId(params, request, context);
+        },
+        allowArbitraryOperations: async (request) => {
+          if (config.trustedDocuments === 'off' || trustedText.has(request)) return true;
+          // Credentials that do not verify are refused with 401 when the context is built.
+          const principal = await principalOf(request).catch(() => undefined);
+          return principal?.kind !== 'member';
+        },
+        customErrors: {
+          persistedQueryOnly: {
+            message: 'Only trusted documents are accepted from member tokens: send the app document by its id.',
+            extensions: { code: 'TRUSTED_DOCUMENTS_ONLY', http: { status: 400 } },
+          },
+          notFound: { message: 'Unknown document id.', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND', http: { status: 400 } } },
+          keyNotFound: {
+            message: 'Send a query or a document id.',
+            extensions: { code: 'PERSISTED_QUERY_ID_REQUIRED', http: { status: 400 } },
+          },
+        },
+      }),
       EnvelopArmorPlugin({
         // Depth and cost count fields, not fragments: a screen written with colocated fragments
         // (Relay/Apollo style) weighs what the same fields written inline weigh.
@@ -197,6 +256,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         logger,
         refused: (subject) => metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS[subject] }),
       }),
+      // Last: a cached answer skips execution only after every other plugin had its say.
+      useResponseCache({ store: cacheStore, serve: config.responseCache.enabled, trusted, metrics }),
       {
         onDispose: async () => {
           live.close();
@@ -213,7 +274,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     memberChangesReady: memberChanges.ready,
     approvalQueueReady: approvalQueue.ready,
     live,
-    memberChanges: memberChanges.events,
+    memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
   });
 }
 

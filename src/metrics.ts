@@ -35,7 +35,13 @@ export function createMetrics() {
     registers: [registry],
   });
   for (const subject of Object.values(RATE_SUBJECT_LABELS)) rateLimitRefusals.inc({ subject }, 0);
-  return { registry, httpDuration, graphqlOperations, rateLimitRefusals, business: createBusinessMeasures(registry) };
+  const responseCache = new Counter({
+    name: 'treue_response_cache_lookups_total',
+    help: "Response cache lookups of members' status queries (docs/caching.md) by result: hit, miss, error (Redis unavailable: answered without the cache).",
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return { registry, httpDuration, graphqlOperations, rateLimitRefusals, responseCache, business: createBusinessMeasures(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -8,6 +8,8 @@ import type { Logger } from '../src/logger.js';
 import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/endpoint-gate.js';
 import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delivery.service.js';
 import { createApprovalQueueBus } from '../src/live/approval-queue-bus.js';
+import { invalidatingChanges } from '../src/cache/invalidating-changes.js';
+import { createResponseCacheStore, type ResponseCacheStore } from '../src/cache/response-cache-store.js';
 import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
 import { createWorkerMetrics, serveMetrics } from '../src/metrics.js';
@@ -114,6 +116,8 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const memberChanges = createMemberChangeBus({ logger, redis: { client: producer, prefix } });
   // Failures held for review and incidents over budget reach open approval queues on every API process.
   const approvalQueue = createApprovalQueueBus({ logger, redis: { client: producer, prefix } });
+  // ... and make the members' cached answers stale before the job that changed them completes.
+  const cacheStore = createResponseCacheStore({ redis: producer, prefix, ttlSeconds: config.responseCache.ttlSeconds, logger });
   const sender = createWebhookSender({
     allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
@@ -147,7 +151,9 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
       queue === 'webhooks'
         ? config.webhooks.concurrency
         : Math.min(queueConcurrency[queue] ?? config.workers.concurrency, config.workers.concurrency);
-    workers.push(outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, concurrency }));
+    workers.push(
+      outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, cacheStore, concurrency }),
+    );
   }
 
   let maintenanceQueue: Queue | undefined;
@@ -162,7 +168,11 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     const maintenance = new Worker(
       MAINTENANCE_QUEUE,
       async (job) => {
-        const report = await processMaintenance({ ...serviceDeps, logger: logger.child({ jobId: job.id }) });
+        const jobLogger = logger.child({ jobId: job.id });
+        const changes = invalidatingChanges(memberChanges.events, cacheStore, jobLogger);
+        const report = await processMaintenance({ ...serviceDeps, memberChanges: changes.events, logger: jobLogger }).finally(
+          changes.settled,
+        );
         logger.info({ jobId: job.id, ...report }, 'maintenance done');
         return report;
       },
@@ -209,17 +219,28 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
 function outboxWorker(
   queue: string,
   process: OutboxProcessor,
-  ctx: { connection: RedisClient; prefix: string; config: Config; logger: Logger; serviceDeps: ProcessorDeps; concurrency: number },
+  ctx: {
+    connection: RedisClient;
+    prefix: string;
+    config: Config;
+    logger: Logger;
+    serviceDeps: ProcessorDeps;
+    cacheStore: ResponseCacheStore;
+    concurrency: number;
+  },
 ): Worker {
   const worker = new Worker(
     queue,
     async (job: Job, token?: string) => {
       let result: unknown;
+      const logger = ctx.logger.child({ queue, jobId: job.id });
+      // The job completes only after the members it changed have had their cached answers made stale.
+      const changes = ctx.serviceDeps.memberChanges && invalidatingChanges(ctx.serviceDeps.memberChanges, ctx.cacheStore, logger);
       try {
         // The job joins the trace of the request that caused it (the traceparent its outbox event carried).
         result = await inSpan(
           `${queue} process`,
-          () => process(job.data, { ...ctx.serviceDeps, logger: ctx.logger.child({ queue, jobId: job.id }) }),
+          () => process(job.data, { ...ctx.serviceDeps, ...(changes ? { memberChanges: changes.events } : {}), logger }),
           {
             parent: contextOf(job.data),
             consumer: true,
@@ -230,6 +251,8 @@ function outboxWorker(
         // Retrying cannot help (the subject does not exist, the payload is malformed): fail at once.
         if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
         throw error;
+      } finally {
+        await changes?.settled();
       }
       if (putsBack(result)) {
         // Put back until then (a retry, or a busy endpoint): same job, no BullMQ attempt spent.

@@ -158,6 +158,18 @@ const envSchema = z
     LIVE_MAX_STREAMS_PER_CALLER: z.coerce.number().int().min(1).max(1_000).default(5),
     /** How often an open stream checks its caller's credentials again (besides on revocations and status changes). */
     LIVE_AUTH_RECHECK_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
+    /**
+     * Response cache (docs/caching.md): the member app's status queries, per member, in Redis, shared by
+     * every API process and made stale by each committed change of the member. `false` turns it off.
+     */
+    RESPONSE_CACHE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
+    /** How long a cached answer may be served at most (time-dependent figures such as "expires in" move on). */
+    RESPONSE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    /**
+     * Trusted documents (docs/caching.md): `members` lets member tokens send only the member app's known
+     * documents (by id or as their exact text); staff and API keys may still send any query. `off`: anyone may.
+     */
+    TRUSTED_DOCUMENTS: z.preprocess(emptyAsUndefined, z.enum(['off', 'members']).default('off')),
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -232,6 +244,10 @@ export interface Config {
   live: { maxStreamsPerCaller: number; authRecheckMs: number };
   /** The agent console's sign-in: OpenID Connect when a client id is set (docs/console.md). */
   console: { oidc: { issuer: string; clientId: string; scope: string } | undefined };
+  /** The members' response cache (needs Redis) and how long an answer may be served. */
+  responseCache: { enabled: boolean; ttlSeconds: number };
+  /** Whether member tokens may send only trusted documents. */
+  trustedDocuments: Env['TRUSTED_DOCUMENTS'];
 }
 
 /** Webhook delivery settings (WEBHOOK_*). */
@@ -361,6 +377,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       address: { mutations: env.RATE_LIMIT_ADDRESS_MUTATIONS, voucherLookups: env.RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS },
     },
     live: { maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER, authRecheckMs: env.LIVE_AUTH_RECHECK_MS },
+    responseCache: { enabled: env.RESPONSE_CACHE === 'true', ttlSeconds: env.RESPONSE_CACHE_TTL_SECONDS },
+    trustedDocuments: env.TRUSTED_DOCUMENTS,
     console: {
       oidc:
         env.CONSOLE_OIDC_CLIENT_ID && (env.CONSOLE_OIDC_ISSUER ?? env.JWT_ISSUER)

@@ -16,6 +16,8 @@ export interface GraphQLContext {
   approvalQueue?: ApprovalQueueBus;
   /** How often a live stream checks its caller's credentials again. */
   liveRecheckMs?: number;
+  /** Resolves once the members this request changed have had their cached answers made stale (src/cache). */
+  memberChangesSettled?: () => Promise<void>;
   /** Checks the request's credentials again, as at its start (throws AuthenticationError when they no longer hold). */
   reauthenticate?: () => Promise<Principal>;
 }

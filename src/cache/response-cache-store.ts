@@ -1,0 +1,157 @@
+import type { RedisClient } from '../redis/redis-client.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * Cached GraphQL answers of members, in Redis so that every API process shares them.
+ *
+ * Each member has one hash (`<prefix>:response-cache:member:<id>`) holding the member's version
+ * (field `v`) and one field per cached answer (document and variables). An answer is stored with
+ * the member version and the program version it was computed under, and served only while both
+ * are still current and it is younger than the TTL. A change bumps the version to a fresh number
+ * from one counter (never reused, even after the hash expired), so whatever was stored before
+ * is never served again. A read that began before a change and stores its (old) answer after the
+ * bump stores it under the old version, which no later read accepts: the store is conditional on
+ * the version the read saw, so such an answer is not even written.
+ *
+ * Every operation is one round trip (a script). Redis being away makes every read a miss and
+ * every store a no-op; the caller logs it.
+ */
+export interface ResponseCacheStore {
+  /** The answer stored for this member and key if still current; always the versions to store under. */
+  lookup(memberId: string, key: string): Promise<CacheLookup>;
+  /** Stores an answer computed under `versions`; a no-op when either version moved meanwhile. */
+  store(memberId: string, key: string, versions: CacheVersions, body: string): Promise<void>;
+  /** Makes every cached answer of these members stale (a committed change). */
+  invalidateMembers(memberIds: readonly string[]): Promise<void>;
+  /** Makes every cached answer stale (program settings, tiers, rewards: what every member's answer may show). */
+  invalidateAll(): Promise<void>;
+}
+
+export interface CacheVersions {
+  member: string;
+  program: string;
+}
+
+export interface CacheLookup {
+  versions: CacheVersions;
+  body: string | undefined;
+}
+
+/** Cached answers per member beyond which the member's hash is emptied (a client sending ever new variables). */
+const MAX_ANSWERS_PER_MEMBER = 32;
+
+// KEYS: member hash, program version. ARGV: field, ttl ms.
+// Returns { member version, program version, body or false }.
+const LOOKUP = `
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+local p = redis.call('GET', KEYS[2]) or '0'
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then return { v, p, false } end
+local ev, ep, at, body = string.match(entry, '^([^ ]*) ([^ ]*) ([^ ]*) (.*)$')
+if ev ~= v or ep ~= p then return { v, p, false } end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now - tonumber(at) >= tonumber(ARGV[2]) then return { v, p, false } end
+return { v, p, body }`;
+
+// KEYS: member hash, program version. ARGV: field, member version, program version, body, ttl ms, max answers.
+const STORE = `
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+local p = redis.call('GET', KEYS[2]) or '0'
+if v ~= ARGV[2] or p ~= ARGV[3] then return 0 end
+if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[6]) then
+  redis.call('DEL', KEYS[1])
+  if v ~= '0' then redis.call('HSET', KEYS[1], 'v', v) end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], v .. ' ' .. p .. ' ' .. now .. ' ' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1`;
+
+// KEYS: the counter, then one hash per member. ARGV: ttl ms.
+const INVALIDATE_MEMBERS = `
+local n = redis.call('INCR', KEYS[1])
+for i = 2, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('HSET', KEYS[i], 'v', n)
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return n`;
+
+// KEYS: the counter, the program version.
+const INVALIDATE_ALL = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], n)
+return n`;
+
+type ScriptedRedis = RedisClient & {
+  responseCacheLookup(member: string, program: string, field: string, ttlMs: number): Promise<[string, string, string | null]>;
+  responseCacheStore(
+    member: string,
+    program: string,
+    field: string,
+    memberVersion: string,
+    programVersion: string,
+    body: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<number>;
+  responseCacheInvalidateMembers(numberOfKeys: number, ...args: (string | number)[]): Promise<number>;
+  responseCacheInvalidateAll(counter: string, program: string): Promise<number>;
+};
+
+/** Members changed in one invalidation at most (a batch of thousands goes in slices). */
+const MEMBERS_PER_INVALIDATION = 500;
+
+export function createResponseCacheStore(deps: {
+  /** A fail-fast connection (commands only). Keys live under `prefix` (a hash tag keeps them in one cluster slot). */
+  redis: RedisClient;
+  prefix: string;
+  /** How long an answer may be served after it was computed. */
+  ttlSeconds: number;
+  logger: Logger;
+}): ResponseCacheStore {
+  const redis = deps.redis as ScriptedRedis;
+  if (!('responseCacheLookup' in deps.redis)) {
+    redis.defineCommand('responseCacheLookup', { numberOfKeys: 2, lua: LOOKUP });
+    redis.defineCommand('responseCacheStore', { numberOfKeys: 2, lua: STORE });
+    redis.defineCommand('responseCacheInvalidateMembers', { lua: INVALIDATE_MEMBERS });
+    redis.defineCommand('responseCacheInvalidateAll', { numberOfKeys: 2, lua: INVALIDATE_ALL });
+  }
+  const ttlMs = deps.ttlSeconds * 1000;
+  const base = `${deps.prefix}:response-cache`;
+  const memberKey = (memberId: string) => `${base}:member:${memberId}`;
+  const programKey = `${base}:program`;
+  const counterKey = `${base}:counter`;
+
+  return {
+    lookup: async (memberId, key) => {
+      const [member, program, body] = await redis.responseCacheLookup(memberKey(memberId), programKey, key, ttlMs);
+      return { versions: { member, program }, body: body ?? undefined };
+    },
+    store: async (memberId, key, versions, body) => {
+      await redis.responseCacheStore(
+        memberKey(memberId),
+        programKey,
+        key,
+        versions.member,
+        versions.program,
+        body,
+        ttlMs,
+        MAX_ANSWERS_PER_MEMBER,
+      );
+    },
+    invalidateMembers: async (memberIds) => {
+      const unique = [...new Set(memberIds)];
+      for (let start = 0; start < unique.length; start += MEMBERS_PER_INVALIDATION) {
+        const keys = unique.slice(start, start + MEMBERS_PER_INVALIDATION).map(memberKey);
+        // The member's hash outlives any answer stored in it, so a version is not forgotten while answers could be served.
+        await redis.responseCacheInvalidateMembers(keys.length + 1, counterKey, ...keys, ttlMs * 2);
+      }
+    },
+    invalidateAll: async () => {
+      await redis.responseCacheInvalidateAll(counterKey, programKey);
+    },
+  };
+}
