@@ -14,7 +14,7 @@ import { memberId, voucherCode } from './support.js';
  * throughput.
  */
 
-export type LoadKind = 'bare' | 'lookup' | 'raw-earn' | 'earn' | 'earn-rules' | 'redeem' | 'voucher' | 'status';
+export type LoadKind = 'bare' | 'lookup' | 'raw-earn' | 'earn' | 'earn-rules' | 'redeem' | 'voucher' | 'status' | 'cached-status';
 
 export interface LoadSpec {
   kind: LoadKind;
@@ -32,6 +32,12 @@ export interface LoadSpec {
   voucherStart?: number;
   /** The member-status query (built from schema.graphql by the runner). */
   statusQuery?: string;
+  /**
+   * `cached-status`: member tokens, one per member read (the first `memberTokens.length` members), and
+   * the member app's status document id; each request is one of these members reading their own status.
+   */
+  memberTokens?: string[];
+  documentId?: string;
 }
 
 export interface LoadResult {
@@ -50,6 +56,8 @@ export interface LoadResult {
 
 interface Built {
   body: string;
+  /** Per request: the member's own token (default: the spec's token). */
+  token?: string;
   /** A successful answer contains this (the same for every request of a kind). */
   expect: string;
 }
@@ -149,6 +157,11 @@ function builder(spec: LoadSpec): () => Built {
       };
     case 'status':
       return () => ({ body: json(spec.statusQuery!, { id: randomMember() }), expect: '"member":{' });
+    case 'cached-status': {
+      const tokens = spec.memberTokens!;
+      const body = JSON.stringify({ documentId: spec.documentId });
+      return () => ({ body, token: tokens[Math.floor(Math.random() * tokens.length)], expect: '"me":{' });
+    }
   }
 }
 
@@ -173,7 +186,8 @@ async function measure(spec: LoadSpec, seconds: number, next: () => Built, rate 
         setupRequest: (request) => {
           const built = next();
           expect = built.expect;
-          return { ...request, method: 'POST', headers, body: built.body };
+          const own = built.token ? { ...headers, authorization: `Bearer ${built.token}` } : headers;
+          return { ...request, method: 'POST', headers: own, body: built.body };
         },
         onResponse: (status, body) => {
           const ok = status === 200 && !body.includes('"errors"') && body.includes(expect);

@@ -18,6 +18,7 @@ import {
   databaseExists,
   databaseUrl,
   dropDatabase,
+  memberId,
   percentile,
   sleep,
   withAdminClient,
@@ -83,10 +84,25 @@ const warmup = num('warmup');
 const connections = num('connections');
 const poolSize = num('pool-size');
 const processCounts = (args.processes ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
-const ALL_PATHS = ['bare', 'lookup', 'raw-earn', 'pgbench', 'status', 'earn', 'earn-rules', 'redeem', 'voucher', 'compensation', 'bullmq'];
+const ALL_PATHS = [
+  'bare',
+  'lookup',
+  'raw-earn',
+  'pgbench',
+  'status',
+  'cached-status',
+  'earn',
+  'earn-rules',
+  'redeem',
+  'voucher',
+  'compensation',
+  'bullmq',
+];
 const selected = new Set(args.paths ? args.paths.split(',') : ALL_PATHS);
 const runId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).toLowerCase()}_${randomBytes(2).toString('hex')}`;
 const SERVICE_PORT = 4781;
+/** The service's JWT secret for this run (member tokens of the cached-status path are signed with it). */
+const SERVICE_JWT_SECRET = randomBytes(32).toString('base64url');
 const BASELINE_PORT = 4791;
 
 // ---------------------------------------------------------------------------
@@ -286,7 +302,7 @@ async function startService(database: string, processes: number, label: string):
     PORT: String(SERVICE_PORT),
     WEB_CONCURRENCY: String(processes),
     DATABASE_POOL_SIZE: String(poolSize),
-    JWT_SECRET: randomBytes(32).toString('base64url'),
+    JWT_SECRET: SERVICE_JWT_SECRET,
     LOG_LEVEL: 'info',
     ...BENCH_RATE_LIMITS,
   });
@@ -338,6 +354,7 @@ const LABELS: Record<LoadKind, string> = {
   redeem: 'redeemPoints',
   voucher: 'redeemVoucher',
   status: 'member-status',
+  'cached-status': 'member-status, cached',
 };
 
 async function load(
@@ -549,6 +566,30 @@ async function compensation(): Promise<void> {
 // ---------------------------------------------------------------------------
 // The member-status query, from what schema.graphql offers today.
 
+/** Members whose own status the `cached-status` path reads again and again (each one a member token). */
+const CACHED_STATUS_MEMBERS = 200;
+
+/**
+ * The cached path as the member app runs it: member tokens (the service's secret), the app's
+ * status screen sent by its trusted document id, the same members over and over, nothing changing.
+ */
+async function cachedStatus(members: number): Promise<Pick<LoadSpec, 'kind' | 'memberTokens' | 'documentId'>> {
+  const { signMemberToken } = await import('../src/auth/tokens.js');
+  const { MEMBER_APP_DOCUMENTS } = await import('../src/graphql/trusted-documents.manifest.js');
+  const { documentId } = await import('../src/graphql/trusted-documents.js');
+  const text = Object.values(MEMBER_APP_DOCUMENTS).find((document) => /query StatusScreen\b/.test(document));
+  if (!text) throw new Error("the member app's StatusScreen query is not a trusted document");
+  const { z } = await import('zod');
+  // A member token names its member by an RFC 9562 UUID (src/auth/jwt.ts); the seed's ids are md5-shaped, and only
+  // some of them have the version and variant bits of one: the path reads those members.
+  const ids: string[] = [];
+  for (let i = 1; i <= members && ids.length < CACHED_STATUS_MEMBERS; i++) {
+    if (z.uuid().safeParse(memberId(i)).success) ids.push(memberId(i));
+  }
+  const memberTokens = await Promise.all(ids.map((id) => signMemberToken(SERVICE_JWT_SECRET, { memberId: id, expiresIn: '2h' })));
+  return { kind: 'cached-status', memberTokens, documentId: documentId(text) };
+}
+
 function statusQuery(schema: GraphQLSchema): { query: string; fields: string[]; missing: string[] } {
   const member = schema.getType('Member') as GraphQLObjectType;
   const has = (type: GraphQLObjectType, field: string) => field in type.getFields();
@@ -667,6 +708,7 @@ function checks(): Check[] {
     }
   }
   ratioCheck('member-status ≥ 50 % of raw-pg lookup', 'member-status');
+  ratioCheck('member-status, repeated reads of unchanged members (cached) ≥ 100 % of raw-pg lookup', 'member-status, cached');
   ratioCheck('redeemVoucher ≥ 50 % of raw-pg earn', 'redeemVoucher');
   ratioCheck('compensation ≥ 30 % of BullMQ one-query job', 'compensation end to end');
   const rssRows = rows.filter((r) => r.rssMb != null && r.group !== 'baseline' && !r.path.startsWith('yoga'));
@@ -817,6 +859,7 @@ async function defaultRun(): Promise<string> {
       const common = { token: db.token, members };
       for (let round = 0; round < num('repeat'); round++) {
         if (selected.has('status')) await load(service, { ...common, kind: 'status', statusQuery: status.query });
+        if (selected.has('cached-status')) await load(service, { ...common, ...(await cachedStatus(members)) });
         if (selected.has('earn')) await load(service, { ...common, kind: 'earn' });
         if (selected.has('earn-rules')) {
           await activateBenchRules(db.database);
@@ -842,6 +885,7 @@ async function defaultRun(): Promise<string> {
   relate('earnPoints (5 lines, 3 rules)', 'earnPoints', 0.9);
   relate('redeemVoucher', 'yoga + raw pg earn', 0.5);
   relate('member-status', 'yoga + raw pg lookup', 0.5);
+  relate('member-status, cached', 'yoga + raw pg lookup', 1);
   relate('yoga + raw pg earn', 'pgbench earn', null, false);
   relate('yoga + raw pg lookup', 'yoga bare', null);
   relate('compensation end to end', 'BullMQ + 1 PG round trip (compensation bench)', 0.3, false);
