@@ -350,7 +350,7 @@ export const de: Catalogue = {
   'webhooks.nextAttempt': 'nächster Versuch {date}',
   'webhooks.lastAttempt': 'zuletzt gesendet {date}',
   'webhooks.replay': 'Erneut senden',
-  'webhooks.replayNamed': '{event} vom {date} erneut senden',
+  'webhooks.replayNamed': 'Erneut senden: {event} vom {date}',
   'webhookStatus.ALL': 'Alle Zustellungen',
   'webhookStatus.PENDING': 'Wartet',
   'webhookStatus.FAILED': 'Fehlgeschlagen, wird wiederholt',

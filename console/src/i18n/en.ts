@@ -348,7 +348,7 @@ export const en = {
   'webhooks.nextAttempt': 'next attempt {date}',
   'webhooks.lastAttempt': 'last sent {date}',
   'webhooks.replay': 'Send again',
-  'webhooks.replayNamed': 'Send {event} of {date} again',
+  'webhooks.replayNamed': 'Send again: {event} of {date}',
   'webhookStatus.ALL': 'All deliveries',
   'webhookStatus.PENDING': 'Waiting',
   'webhookStatus.FAILED': 'Failed, will retry',

@@ -395,7 +395,7 @@ export function WebhookEndpointPage() {
       <p>
         <Link to="/admin/webhooks">{t('webhooks.back')}</Link>
       </p>
-      <h1 className="code">{endpoint.url}</h1>
+      <h1 className="code token">{endpoint.url}</h1>
       <p className="meta">
         <EndpointState endpoint={endpoint} />
         {endpoint.previousSecretValidUntil && <> · {t('webhooks.previousSecret', { date: dateTime(endpoint.previousSecretValidUntil) })}</>}
