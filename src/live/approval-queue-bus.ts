@@ -2,7 +2,8 @@ import { APPROVAL_QUEUE_CHANGE_KINDS } from '../domain/approvals/approval-queue.
 import type { ApprovalQueueChange, ApprovalQueueEvents } from '../domain/deps.js';
 import { RateLimitedError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
-import { duplicateRedis, type RedisClient } from '../redis/redis-client.js';
+import type { RedisClient } from '../redis/redis-client.js';
+import { listenOnChannel } from './channel-listener.js';
 
 /** The Redis pub/sub channel of approval queue changes (under the queue prefix, like the member changes). */
 export const approvalQueueChannel = (prefix: string): string => `${prefix}:approval-queue`;
@@ -107,47 +108,21 @@ export function createApprovalQueueBus(deps: {
   };
   if (!deps.listen) return { events: { changed: publish }, ...local };
 
-  // Changes made here come back through Redis like everyone else's: one path, no double delivery.
-  const subscriber = duplicateRedis(client, {
-    lazyConnect: true,
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    connectionName: `${channel}:listener`,
+  const listener = listenOnChannel({
+    client,
+    channel,
+    logger,
+    subject: 'approval queue changes',
+    whileAway: 'open queues get no updates',
+    onMessage: (message) => dispatch(fromWire(message)),
+    onResync: () => {
+      for (const resync of resyncListeners) resync();
+    },
   });
-  let subscribedBefore = false;
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  let closing = false;
-  subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    try {
-      dispatch(fromWire(message));
-    } catch (error) {
-      logger.warn({ err: error }, 'ignoring a malformed approval queue message');
-    }
-  });
-  subscriber.on('ready', () => {
-    subscriber.subscribe(channel).then(
-      () => {
-        markReady();
-        if (subscribedBefore) for (const listener of resyncListeners) listener();
-        subscribedBefore = true;
-      },
-      (error: unknown) => logger.warn({ err: error }, 'could not subscribe to approval queue changes'),
-    );
-  });
-  subscriber.on('close', () => {
-    if (!closing) logger.warn('approval queue changes unavailable: open queues get no updates until Redis is back');
-  });
-  subscriber.on('error', (error: Error) => logger.debug({ err: error }, 'approval queue subscriber error'));
-  void subscriber.connect().catch(() => undefined);
   return {
     ...local,
     events: { changed: publish },
-    ready,
-    close: async () => {
-      closing = true;
-      subscriber.disconnect();
-    },
+    ready: listener.ready,
+    close: listener.close,
   };
 }

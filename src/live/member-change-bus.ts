@@ -1,7 +1,8 @@
 import type { MemberChange, MemberChangeEvents } from '../domain/deps.js';
 import { MEMBER_CHANGE_KINDS } from '../domain/members/member-changes.js';
 import type { Logger } from '../logger.js';
-import { duplicateRedis, type RedisClient } from '../redis/redis-client.js';
+import type { RedisClient } from '../redis/redis-client.js';
+import { listenOnChannel } from './channel-listener.js';
 
 /** The Redis pub/sub channel of member changes (under the queue prefix, so a Redis can host several installations). */
 export const memberChangeChannel = (prefix: string): string => `${prefix}:member-changes`;
@@ -100,48 +101,22 @@ export function createMemberChangeBus(deps: {
   };
   if (!deps.listen) return { events: { changed: publish }, listen, onResync, ready: Promise.resolve(), close: async () => undefined };
 
-  // Changes made here come back through Redis like everyone else's: one path, no double delivery.
-  const subscriber = duplicateRedis(client, {
-    lazyConnect: true,
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    connectionName: `${channel}:listener`,
+  const listener = listenOnChannel({
+    client,
+    channel,
+    logger,
+    subject: 'member changes',
+    whileAway: 'live member status streams get no updates',
+    onMessage: (message) => dispatch(fromWire(message)),
+    onResync: () => {
+      for (const resync of resyncListeners) resync();
+    },
   });
-  let subscribedBefore = false;
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  let closing = false;
-  subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    try {
-      dispatch(fromWire(message));
-    } catch (error) {
-      logger.warn({ err: error }, 'ignoring a malformed member change message');
-    }
-  });
-  subscriber.on('ready', () => {
-    subscriber.subscribe(channel).then(
-      () => {
-        markReady();
-        if (subscribedBefore) for (const listener of resyncListeners) listener();
-        subscribedBefore = true;
-      },
-      (error: unknown) => logger.warn({ err: error }, 'could not subscribe to member changes'),
-    );
-  });
-  subscriber.on('close', () => {
-    if (!closing) logger.warn('member changes unavailable: live member status streams get no updates until Redis is back');
-  });
-  subscriber.on('error', (error: Error) => logger.debug({ err: error }, 'member change subscriber error'));
-  void subscriber.connect().catch(() => undefined);
   return {
     events: { changed: publish },
     listen,
     onResync,
-    ready,
-    close: async () => {
-      closing = true;
-      subscriber.disconnect();
-    },
+    ready: listener.ready,
+    close: listener.close,
   };
 }
