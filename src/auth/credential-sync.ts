@@ -1,7 +1,8 @@
 import type { PrismaClient } from '../db/prisma.js';
 import type { CredentialEvents } from '../domain/deps.js';
 import type { Logger } from '../logger.js';
-import { duplicateRedis, type RedisClient } from '../redis/redis-client.js';
+import { listenOnChannel } from '../live/channel-listener.js';
+import type { RedisClient } from '../redis/redis-client.js';
 import { createApiKeyVerifier, type ApiKeyVerifier } from './api-keys.js';
 import { createMemberAccountCheck, type MemberAccountCheck } from './member-accounts.js';
 
@@ -84,35 +85,17 @@ export function createCredentialSync(deps: {
   };
   setBypass(true);
 
-  // A subscriber connection may only subscribe; it queues the SUBSCRIBE until connected.
-  const subscriber = duplicateRedis(client, { lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  let closing = false;
-  subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    try {
-      apply(JSON.parse(message) as CredentialEvent);
-    } catch (error) {
-      logger.warn({ err: error }, 'ignoring a malformed credential event');
-    }
+  // The caches are trusted only while the subscription is live: bypassed from a lost connection until the next subscribe.
+  const listener = listenOnChannel({
+    client,
+    channel,
+    logger,
+    subject: 'credential events',
+    whileAway: 'every API key and member token is checked against the database',
+    onMessage: (message) => apply(JSON.parse(message) as CredentialEvent),
+    onLive: () => setBypass(false),
+    onLost: () => setBypass(true),
   });
-  // At every (re)connect: subscribe, and only then trust the caches again.
-  subscriber.on('ready', () => {
-    subscriber.subscribe(channel).then(
-      () => {
-        setBypass(false);
-        markReady();
-      },
-      (error: unknown) => logger.warn({ err: error }, 'could not subscribe to credential events'),
-    );
-  });
-  subscriber.on('close', () => {
-    if (!closing) logger.warn('credential events unavailable: checking every API key and member token against the database');
-    setBypass(true);
-  });
-  subscriber.on('error', (error: Error) => logger.debug({ err: error }, 'credential event subscriber error'));
-  void subscriber.connect().catch(() => undefined);
 
   const publish = async (event: CredentialEvent) => {
     apply(event);
@@ -126,10 +109,7 @@ export function createCredentialSync(deps: {
       memberStatusChanged: (memberId) => publish({ kind: 'memberStatusChanged', memberId }),
     },
     onChange,
-    ready,
-    close: async () => {
-      closing = true;
-      subscriber.disconnect();
-    },
+    ready: listener.ready,
+    close: listener.close,
   };
 }

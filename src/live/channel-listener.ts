@@ -13,7 +13,11 @@ export interface ChannelListenerOptions {
   /** Handles one message; a throw is logged as a malformed message and ignored. */
   onMessage: (message: string) => void;
   /** Called when the channel is heard again after it was lost (what was published meanwhile is lost). */
-  onResync: () => void;
+  onResync?: () => void;
+  /** Called each time the subscription is established (the first time too), before `ready` resolves. */
+  onLive?: () => void;
+  /** Called each time the connection closes (messages published until the next `onLive` are not heard). */
+  onLost?: () => void;
 }
 
 /**
@@ -45,8 +49,9 @@ export function listenOnChannel(options: ChannelListenerOptions): { ready: Promi
   subscriber.on('ready', () => {
     subscriber.subscribe(channel).then(
       () => {
+        options.onLive?.();
         markReady();
-        if (subscribedBefore) options.onResync();
+        if (subscribedBefore) options.onResync?.();
         subscribedBefore = true;
       },
       (error: unknown) => logger.warn({ err: error }, `could not subscribe to ${subject}`),
@@ -54,6 +59,7 @@ export function listenOnChannel(options: ChannelListenerOptions): { ready: Promi
   });
   subscriber.on('close', () => {
     if (!closing) logger.warn(`${subject} unavailable: ${options.whileAway} until Redis is back`);
+    options.onLost?.();
   });
   subscriber.on('error', (error: Error) => logger.debug({ err: error }, `${subject} subscriber error`));
   void subscriber.connect().catch(() => undefined);
