@@ -1,139 +1,17 @@
 // No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium.
-import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
-import { Redis } from 'ioredis';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signStaffToken } from '../../src/auth/tokens.js';
-import type { PrismaClient } from '../../src/db/prisma.js';
-import { TEST_JWT_SECRET } from '../support/app.js';
-import {
-  BUILT_SERVICE_HOOK_TIMEOUT_MS,
-  builtService,
-  createTestPrisma,
-  resetDatabase,
-  resetRedis,
-  testDatabaseUrl,
-  testQueuePrefix,
-  testRedisUrl,
-} from '../support/db.js';
-import { freePort, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useConsole } from './support.js';
 
 /**
- * The agent console in headless Chromium (Debian's `chromium`, driven by playwright-core) against the
- * built service, started as `npm start` starts it (`node dist/…/src/main.js`: API and workers), on this
- * worker's fresh database: the run's one build (builtService in tests/support/db.ts), which no test
- * rebuilds under it. CONSOLE_SCREENSHOTS=docs/console also writes the screenshots of every page (German
- * and English, desktop and phone) there.
+ * The agent console's journeys in headless Chromium against the built service (tests/console/support.ts).
+ * Every page in each language: page-walk-en.test.ts and page-walk-de.test.ts.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-
-let prisma: PrismaClient;
-let redis: Redis;
-let service: ServiceProcess;
-let browser: Browser;
-let base: string;
-let catalogueKeys: string[];
-
-beforeAll(async () => {
-  const built = await builtService();
-  prisma = createTestPrisma(3);
-  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-  await resetDatabase(prisma);
-  await resetRedis(redis);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  service = startServiceProcess(`${built}/src/main.js`, {
-    NODE_ENV: 'test',
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: testQueuePrefix(),
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'info',
-    DATABASE_POOL_SIZE: '5',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    WEB_CONCURRENCY: '1',
-    // The webhook test's receiver listens on http://127.0.0.1.
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
-  });
-  await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  // A path the root tsconfig does not follow: the console is type-checked by its own (console/tsconfig.json).
-  const catalogue: string = '../../console/src/i18n/en.ts';
-  catalogueKeys = Object.keys(((await import(catalogue)) as { en: Record<string, string> }).en);
-}, BUILT_SERVICE_HOOK_TIMEOUT_MS);
-
-afterAll(async () => {
-  await browser?.close();
-  killServiceProcesses();
-  await resetRedis(redis);
-  redis.disconnect();
-  await prisma.$disconnect();
-});
-
-async function newPage(locale: 'en' | 'de', viewport = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport, locale: locale === 'de' ? 'de-DE' : 'en-GB', timezoneId: 'Europe/Berlin' });
-  await context.addInitScript((chosen) => localStorage.setItem('treue.console.locale', chosen), locale);
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  return { context, page };
-}
-
-const ROLE_LABEL = { en: 'Role', de: 'Rolle' };
-const NAME_LABEL = { en: 'Name', de: 'Name' };
-const SIGN_IN = { en: 'Sign in', de: 'Anmelden' };
-
-async function signIn(page: Page, role: 'AGENT' | 'SUPERVISOR' | 'ADMIN', name: string, locale: 'en' | 'de' = 'en') {
-  await page.goto(`${base}/console/`);
-  await page.getByLabel(ROLE_LABEL[locale]).selectOption(role);
-  await page.getByLabel(NAME_LABEL[locale], { exact: true }).fill(name);
-  await page.getByRole('button', { name: SIGN_IN[locale] }).click();
-  await page.getByTestId('signed-in-as').waitFor();
-}
-
-/** Client-side navigation: the token is in memory, a page load would sign out. */
-async function go(page: Page, route: string) {
-  await page.evaluate((to) => {
-    history.pushState(null, '', `/console${to}`);
-    dispatchEvent(new PopStateEvent('popstate'));
-  }, route);
-}
-
-async function enrol(externalId: string, name: string, email: string) {
-  return prisma.member.create({ data: { externalId, name, email } });
-}
-
-/** A GraphQL request to the running service, as a staff member. */
-async function graphql(role: 'AGENT' | 'SUPERVISOR' | 'ADMIN', query: string, variables: Record<string, unknown> = {}) {
-  const token = await signStaffToken(TEST_JWT_SECRET, { staffId: `seed-${role.toLowerCase()}`, role });
-  const response = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: Record<string, any>; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data!;
-}
+const harness = useConsole();
+const { newPage, signIn, go, graphql } = harness;
+const enrol = (externalId: string, name: string, email: string) => harness.enrol(externalId, name, email);
 
 describe('agent console in Chromium', () => {
   it(
@@ -206,7 +84,7 @@ describe('agent console in Chromium', () => {
       await expect.poll(() => vouchers.textContent()).toContain('Goodwill');
       expect(await vouchers.textContent()).toContain('€40.00');
       expect(await vouchers.textContent()).toContain('Valid');
-      const gesture = await prisma.goodwillGesture.findFirstOrThrow({ where: { memberId: member.id, kind: 'VOUCHER' } });
+      const gesture = await harness.prisma.goodwillGesture.findFirstOrThrow({ where: { memberId: member.id, kind: 'VOUCHER' } });
       expect(gesture.status).toBe('GRANTED');
       expect(gesture.decidedBy).toBe('Sam Supervisor');
       await supervisor.context.close();
@@ -375,7 +253,7 @@ describe('agent console in Chromium', () => {
       await expect.poll(() => page.getByTestId('notice').textContent()).toBe('The service case was recorded.');
       await page.getByRole('button', { name: 'Resolve' }).click();
       await expect.poll(() => page.getByText(/resolved \d/).count()).toBe(1);
-      const serviceCase = await prisma.serviceCase.findFirstOrThrow({ where: { memberId: member.id } });
+      const serviceCase = await harness.prisma.serviceCase.findFirstOrThrow({ where: { memberId: member.id } });
       expect(serviceCase.resolvedAt).not.toBeNull();
       expect(serviceCase.contacts).toBe(2);
 
@@ -384,7 +262,7 @@ describe('agent console in Chromium', () => {
       await page.getByLabel('Would recommend us (0–10, optional)').fill('11');
       await page.getByRole('button', { name: 'Record feedback' }).click();
       await expect.poll(() => page.locator('#nps-error').count()).toBe(1);
-      expect(await prisma.feedback.count({ where: { memberId: member.id } })).toBe(0);
+      expect(await harness.prisma.feedback.count({ where: { memberId: member.id } })).toBe(0);
       await page.getByLabel('Would recommend us (0–10, optional)').fill('9');
       await page.getByLabel('Satisfaction (1–5, optional)').fill('5');
       await page.getByRole('button', { name: 'Record feedback' }).click();
@@ -407,7 +285,7 @@ describe('agent console in Chromium', () => {
       const row = admin.page.getByTestId('api-keys').getByRole('row', { name: /web shop/ });
       await expect.poll(() => row.textContent()).toContain('members:read, points:earn');
       const probe = () =>
-        fetch(`${base}/graphql`, {
+        fetch(`${harness.base}/graphql`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
           body: '{"query":"{ program { currency } }"}',
@@ -454,7 +332,7 @@ describe('agent console in Chromium', () => {
         await page.getByLabel('member.enrolled').check();
         await page.getByRole('button', { name: 'Register endpoint' }).click();
         await expect.poll(() => page.locator('#url-error').textContent()).toContain('must be an http or https URL');
-        expect(await prisma.webhookEndpoint.count()).toBe(0);
+        expect(await harness.prisma.webhookEndpoint.count()).toBe(0);
 
         await page.getByLabel('Receiver URL').fill(url);
         await page.getByRole('button', { name: 'Register endpoint' }).click();
@@ -505,7 +383,7 @@ describe('agent console in Chromium', () => {
 
         await page.getByRole('button', { name: 'Disable', exact: true }).click();
         await expect.poll(() => page.getByTestId('notice').textContent()).toBe('The endpoint was disabled.');
-        expect((await prisma.webhookEndpoint.findFirstOrThrow()).enabled).toBe(false);
+        expect((await harness.prisma.webhookEndpoint.findFirstOrThrow()).enabled).toBe(false);
         await context.close();
       } finally {
         receiver.close();
@@ -591,102 +469,4 @@ describe('agent console in Chromium', () => {
     expect(await page.getByRole('heading', { name: 'Outage, Medium' }).count()).toBe(1);
     await context.close();
   });
-
-  it(
-    'every page in English and German: no untranslated key, no serious or critical accessibility violation, no overflow at 1280×800 and 390×844',
-    // 14 pages, 4 times each (two languages, two widths).
-    { timeout: 360_000 },
-    async () => {
-      const member = await prisma.member.findUniqueOrThrow({ where: { externalId: 'C-1001' } });
-      const pages: { name: string; open: (page: Page) => Promise<void> }[] = [
-        { name: 'search', open: (page) => go(page, '/?q=Jana') },
-        { name: 'member', open: (page) => go(page, `/members/${member.id}`) },
-        { name: 'goodwill', open: (page) => go(page, `/members/${member.id}/goodwill`) },
-        { name: 'report-failure', open: (page) => go(page, `/members/${member.id}/failure`) },
-        { name: 'case-feedback', open: (page) => go(page, `/members/${member.id}/case`) },
-        { name: 'save-desk', open: (page) => go(page, '/save-desk') },
-        { name: 'incident', open: (page) => go(page, `/incidents?id=${encodeURIComponent(incidentId)}`) },
-        { name: 'queue', open: (page) => go(page, '/queue') },
-        { name: 'dashboard', open: (page) => go(page, '/dashboard') },
-        { name: 'api-keys', open: (page) => go(page, '/admin/api-keys') },
-        { name: 'program', open: (page) => go(page, '/admin/program') },
-        { name: 'webhooks', open: (page) => go(page, '/admin/webhooks') },
-        { name: 'webhook-endpoint', open: (page) => go(page, `/admin/webhooks/${endpointId}`) },
-      ];
-      const endpointId = (await prisma.webhookEndpoint.findFirstOrThrow()).id;
-      const incidentId = (await prisma.serviceIncident.findFirstOrThrow()).id;
-      // Something in the approvals queue: a gesture above the agent's authority.
-      await graphql(
-        'AGENT',
-        `
-          mutation ($input: IssueGoodwillInput!) {
-            issueGoodwill(input: $input) {
-              ... on IssueGoodwillPayload {
-                status
-              }
-            }
-          }
-        `,
-        {
-          input: {
-            memberId: member.id,
-            kind: 'VOUCHER',
-            amount: '30.00',
-            reason: 'POOR_EXPERIENCE',
-            note: 'Three calls to fix a billing error',
-            idempotencyKey: 'screens-1',
-          },
-        },
-      );
-      if (SCREENSHOTS) await mkdir(path.resolve(ROOT, SCREENSHOTS), { recursive: true });
-      const problems: string[] = [];
-
-      const inspect = async (page: Page, label: string, viewport: typeof DESKTOP, audit: boolean) => {
-        // Settled: the page's heading is there and nothing is loading.
-        await page.getByRole('heading', { level: 1 }).first().waitFor();
-        await expect.poll(() => page.locator('.loading').count()).toBe(0);
-        // Identifiers shown as code (webhook event types such as member.status_changed) are not words to translate.
-        const text = await page.evaluate(() => {
-          const body = document.body.cloneNode(true) as HTMLElement;
-          for (const code of body.querySelectorAll('.code')) code.remove();
-          document.documentElement.append(body);
-          const words = body.innerText;
-          body.remove();
-          return words;
-        });
-        const raw = catalogueKeys.filter((key) => text.includes(key));
-        if (raw.length > 0) problems.push(`${label}: untranslated ${raw.join(', ')}`);
-        if (/\{\w+\}/.test(text)) problems.push(`${label}: unfilled placeholder in ${text.match(/.*\{\w+\}.*/)?.[0]}`);
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-        if (overflow > 0) problems.push(`${label}: ${overflow} px wider than the ${viewport.width} px viewport`);
-        if (audit) {
-          const { violations } = await new AxeBuilder({ page }).analyze();
-          for (const violation of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
-            problems.push(
-              `${label}: ${violation.impact} ${violation.id} (${violation.nodes.map((node) => node.target.join(' ')).join('; ')})`,
-            );
-          }
-        }
-        if (SCREENSHOTS) await page.screenshot({ path: path.resolve(ROOT, SCREENSHOTS, `${label}.png`), fullPage: true });
-      };
-
-      for (const locale of ['en', 'de'] as const) {
-        for (const [device, viewport] of [
-          ['desktop', DESKTOP],
-          ['phone', PHONE],
-        ] as const) {
-          const { context, page } = await newPage(locale, viewport);
-          await page.goto(`${base}/console/`);
-          await inspect(page, `sign-in-${locale}-${device}`, viewport, device === 'desktop');
-          await signIn(page, 'ADMIN', 'Ada Admin', locale);
-          for (const entry of pages) {
-            await entry.open(page);
-            await inspect(page, `${entry.name}-${locale}-${device}`, viewport, device === 'desktop');
-          }
-          await context.close();
-        }
-      }
-      expect(problems).toEqual([]);
-    },
-  );
 });
