@@ -4,6 +4,7 @@ import { useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
+import { IncidentTable } from './incident';
 import { ApiError, Card } from './parts';
 
 const Metrics = graphql(`
@@ -71,6 +72,18 @@ const Metrics = graphql(`
       value {
         amount
         currency
+      }
+    }
+  }
+`);
+
+const OpenIncidents = graphql(`
+  query OpenIncidents {
+    serviceIncidents(filter: { open: true }, first: 10) {
+      edges {
+        node {
+          ...IncidentRow
+        }
       }
     }
   }
@@ -179,6 +192,7 @@ export default function DashboardPage() {
           <dd>{money(totals.goodwill.value)}</dd>
         </div>
       </dl>
+      <IncidentsInProgress />
       <div className="grid">
         {series.map((chart) => (
           <Card key={chart.key} title={t(chart.key)}>
@@ -214,5 +228,24 @@ export default function DashboardPage() {
         </Card>
       </div>
     </section>
+  );
+}
+
+/** Incidents with work left (members to expand, failures still to compensate or to decide), newest first. */
+function IncidentsInProgress() {
+  const { t } = useI18n();
+  const [result] = useQuery({ query: OpenIncidents, requestPolicy: 'cache-and-network' });
+  return (
+    <Card title={t('dashboard.incidents')}>
+      {result.fetching && !result.data && <Loading />}
+      <ApiError error={result.error} />
+      {result.data && (
+        <IncidentTable
+          testId="incidents-in-progress"
+          incidents={result.data.serviceIncidents.edges.map((edge) => edge.node)}
+          empty={t('dashboard.noIncidents')}
+        />
+      )}
+    </Card>
   );
 }
