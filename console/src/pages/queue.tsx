@@ -1,6 +1,6 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
-import { useMutation, useQuery } from 'urql';
+import { useMutation, useQuery, useSubscription } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
@@ -61,6 +61,17 @@ const QueueQuery = graphql(`
   }
 `);
 
+/** One event per committed change to the queue, from any API process or worker (docs/live-status.md). */
+const QueueChanged = graphql(`
+  subscription ApprovalQueueChanged {
+    approvalQueueChanged {
+      change {
+        kind
+      }
+    }
+  }
+`);
+
 const Approve = graphql(`
   mutation ApproveGoodwill($input: ApproveGoodwillInput!) {
     approveGoodwill(input: $input) {
@@ -91,10 +102,20 @@ const Review = graphql(`
   }
 `);
 
-/** The supervisor's queue: gestures waiting for approval and failures held for review, each decided with a note. */
+/**
+ * The supervisor's queue: gestures waiting for approval and failures held for review, each decided with
+ * a note. It follows the queue live: on each approvalQueueChanged event (another supervisor's decision,
+ * an agent's gesture, the worker holding a failure) it reads the queue again.
+ */
 export function QueuePage() {
   const { t, money, points, dateTime, date } = useI18n();
   const [result, refetch] = useQuery({ query: QueueQuery, requestPolicy: 'network-only' });
+  // Counts the events heard; each one (the first, CURRENT, included) reads the whole queue again.
+  const [events] = useSubscription({ query: QueueChanged }, (heard: number | undefined) => (heard ?? 0) + 1);
+  const heard = events.data ?? 0;
+  useEffect(() => {
+    if (heard > 0) refetch({ requestPolicy: 'network-only' });
+  }, [heard, refetch]);
   const [, approve] = useMutation(Approve);
   const [, reject] = useMutation(Reject);
   const [, review] = useMutation(Review);
