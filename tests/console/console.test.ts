@@ -469,4 +469,150 @@ describe('agent console in Chromium', () => {
     expect(await page.getByRole('heading', { name: 'Outage, Medium' }).count()).toBe(1);
     await context.close();
   });
+
+  it(
+    'a supervisor with the approvals open sees an agent’s above-authority gesture appear, and disappear when another supervisor approves it, without a reload',
+    { timeout: 90_000 },
+    async () => {
+      const member = await enrol('Q-1', 'Quirin Queue', 'quirin.queue@example.com');
+      const { context, page } = await newPage('en');
+      await signIn(page, 'SUPERVISOR', 'Sam Supervisor');
+      await page.getByRole('link', { name: 'Approvals' }).click();
+      await page.getByRole('heading', { name: 'Approvals' }).waitFor();
+      const waiting = page.getByRole('listitem').filter({ hasText: 'Quirin Queue' });
+      await expect.poll(() => page.locator('.loading').count()).toBe(0);
+      expect(await waiting.count()).toBe(0);
+      let loads = 0;
+      page.on('load', () => (loads += 1));
+
+      // Above the agent's authority (a 40.00 voucher, the limit is 25.00): sent for approval through the API.
+      const { issueGoodwill } = await graphql(
+        'AGENT',
+        `
+          mutation ($input: IssueGoodwillInput!) {
+            issueGoodwill(input: $input) {
+              __typename
+              ... on IssueGoodwillPayload {
+                status
+                gesture {
+                  id
+                }
+              }
+            }
+          }
+        `,
+        {
+          input: {
+            memberId: member.id,
+            kind: 'VOUCHER',
+            amountMoney: { amount: '40.00', currency: 'EUR' },
+            reason: 'POOR_EXPERIENCE',
+            note: 'Parcel lost twice',
+            idempotencyKey: 'live-queue-1',
+          },
+        },
+      );
+      expect(issueGoodwill.status).toBe('PENDING_APPROVAL');
+      await expect.poll(() => waiting.count(), { timeout: 15_000 }).toBe(1);
+      expect(await waiting.textContent()).toContain('€40.00');
+
+      // Another supervisor approves it through the API: it leaves the open page.
+      const { approveGoodwill } = await graphql(
+        'SUPERVISOR',
+        `
+          mutation ($input: ApproveGoodwillInput!) {
+            approveGoodwill(input: $input) {
+              __typename
+              ... on ApproveGoodwillPayload {
+                status
+              }
+            }
+          }
+        `,
+        { input: { gestureId: issueGoodwill.gesture.id, note: 'Approved elsewhere', idempotencyKey: 'live-queue-approve-1' } },
+      );
+      expect(approveGoodwill.status).toBe('GRANTED');
+      await expect.poll(() => waiting.count(), { timeout: 15_000 }).toBe(0);
+      expect(loads).toBe(0);
+      await context.close();
+    },
+  );
+
+  it(
+    'the incidents page lists every incident newest first, each opening its detail; the dashboard shows those still in progress',
+    { timeout: 90_000 },
+    async () => {
+      const active = await enrol('J-1', 'Jonas Listed', 'jonas.listed@example.com');
+      const suspended = await harness.prisma.member.create({
+        data: { externalId: 'J-2', name: 'Jule Held', email: 'jule.held@example.com', status: 'SUSPENDED' },
+      });
+      const report = async (type: string, severity: string, memberId: string, key: string) =>
+        (
+          await graphql(
+            'AGENT',
+            `
+              mutation ($input: ReportServiceIncidentInput!) {
+                reportServiceIncident(input: $input) {
+                  ... on ReportServiceIncidentPayload {
+                    incident {
+                      id
+                    }
+                  }
+                }
+              }
+            `,
+            { input: { type, severity, affected: [{ memberId }], idempotencyKey: key } },
+          )
+        ).reportServiceIncident.incident.id as string;
+      // Compensated at once: finished. The suspended member's failure is held: in progress until a supervisor decides.
+      const finished = await report('BILLING_ERROR', 'LOW', active.id, 'incidents-list-1');
+      const held = await report('LONG_WAIT', 'HIGH', suspended.id, 'incidents-list-2');
+      const progress = (id: string) =>
+        graphql(
+          'SUPERVISOR',
+          `
+            query ($id: ID!) {
+              serviceIncident(id: $id) {
+                pending
+                compensated
+                held
+              }
+            }
+          `,
+          { id },
+        );
+      await expect
+        .poll(async () => (await progress(finished)).serviceIncident, { timeout: 30_000 })
+        .toMatchObject({ pending: 0, compensated: 1 });
+      await expect.poll(async () => (await progress(held)).serviceIncident, { timeout: 30_000 }).toMatchObject({ pending: 0, held: 1 });
+
+      const { context, page } = await newPage('en');
+      await signIn(page, 'SUPERVISOR', 'Sam Supervisor');
+      await page.getByRole('link', { name: 'Incidents' }).click();
+      await page.getByRole('heading', { name: 'Service incidents' }).waitFor();
+      const rows = page.getByTestId('incidents').locator('tbody tr');
+      await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(2);
+      // Newest first: the held one, then the finished one.
+      const first = (await rows.nth(0).innerText()).split('\t').map((cell) => cell.trim());
+      const second = (await rows.nth(1).innerText()).split('\t').map((cell) => cell.trim());
+      expect(first.slice(0, 2)).toEqual(['Long wait', 'High']);
+      expect(first.slice(3, 6)).toEqual(['1', '0', '0']); // affected, compensated, still to expand
+      expect(second.slice(0, 2)).toEqual(['Billing error', 'Low']);
+      expect(second.slice(3, 6)).toEqual(['1', '1', '0']);
+
+      await rows.nth(0).getByRole('link', { name: 'Long wait' }).click();
+      await page.getByRole('heading', { name: 'Long wait, High' }).waitFor();
+      expect(new URL(page.url()).searchParams.get('id')).toBe(held);
+      const counts = (await page.getByTestId('incident-counts').innerText()).split('\n');
+      expect(counts[counts.indexOf('Held (suspended members)') + 1]).toBe('1');
+
+      await page.getByRole('link', { name: 'Dashboard' }).click();
+      const inProgress = page.getByTestId('incidents-in-progress');
+      await expect.poll(() => inProgress.textContent()).toContain('Long wait');
+      expect(await inProgress.textContent()).not.toContain('Billing error');
+      await inProgress.getByRole('link', { name: 'Long wait' }).click();
+      await page.getByRole('heading', { name: 'Long wait, High' }).waitFor();
+      await context.close();
+    },
+  );
 });

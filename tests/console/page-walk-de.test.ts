@@ -8,7 +8,7 @@ const harness = useConsole();
 describe('agent console in Chromium, in German', () => {
   it(
     'every page: no untranslated key, no serious or critical accessibility violation, no overflow at 1280×800 and 390×844',
-    // 15 pages, twice each (two widths).
+    // 16 pages, twice each (two widths).
     { timeout: 240_000 },
     async () => {
       expect(await walkPages(harness, 'de')).toEqual([]);

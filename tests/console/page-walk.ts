@@ -17,7 +17,7 @@ import { DESKTOP, PHONE, type ConsoleHarness, type Locale } from './support.js';
 
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
 
-/** What the pages show: a member with points, a pending and a granted gesture, a compensated failure, feedback, a case, an incident and a webhook endpoint with a delivery. */
+/** What the pages show: a member with points, a pending and a granted gesture, a compensated failure, feedback, a case, a finished incident and one in progress, and a webhook endpoint with a delivery. */
 async function seed(harness: ConsoleHarness): Promise<{ memberId: string; incidentId: string; endpointId: string; close: () => void }> {
   const { graphql } = harness;
   const receiver = createServer((request, response) => {
@@ -120,6 +120,21 @@ async function seed(harness: ConsoleHarness): Promise<{ memberId: string; incide
       },
     },
   );
+  // An incident still in progress (its one member is suspended: the failure is held), for the incidents list and the dashboard.
+  const suspended = await harness.prisma.member.create({
+    data: { externalId: 'I-4', name: 'Ines I-4', email: 'i-4@example.com', status: 'SUSPENDED' },
+  });
+  await graphql(
+    'AGENT',
+    `
+      mutation ($input: ReportServiceIncidentInput!) {
+        reportServiceIncident(input: $input) {
+          __typename
+        }
+      }
+    `,
+    { input: { type: 'LONG_WAIT', severity: 'HIGH', affected: [{ memberId: suspended.id }], idempotencyKey: 'walk-5' } },
+  );
   return {
     memberId: member.id,
     incidentId: reportServiceIncident.incident.id,
@@ -138,6 +153,7 @@ export async function walkPages(harness: ConsoleHarness, locale: Locale): Promis
     { name: 'report-failure', route: `/members/${memberId}/failure` },
     { name: 'case-feedback', route: `/members/${memberId}/case` },
     { name: 'save-desk', route: '/save-desk' },
+    { name: 'incidents', route: '/incidents' },
     { name: 'incident', route: `/incidents?id=${encodeURIComponent(incidentId)}` },
     { name: 'queue', route: '/queue' },
     { name: 'dashboard', route: '/dashboard' },
