@@ -28,6 +28,8 @@ import { build as buildConsole, type Manifest } from 'vite';
 /** `--out DIR` builds elsewhere inside the repository (a test that must not race another test's build of dist/). */
 const outFlag = process.argv.indexOf('--out');
 const OUT = outFlag === -1 ? 'dist' : process.argv[outFlag + 1]!;
+/** `--server-only` leaves the console out (the fault scripts: a build in seconds; the API then serves no /console). */
+const SERVER_ONLY = process.argv.includes('--server-only');
 const FIRST_PAGE_BUDGET_BYTES = 250 * 1024;
 
 async function typescriptFiles(dir: string): Promise<string[]> {
@@ -53,6 +55,10 @@ await build({
   logLevel: 'warning',
 });
 await cp('prisma/migrations', path.join(OUT, 'prisma', 'migrations'), { recursive: true });
+if (SERVER_ONLY) {
+  console.log(`built ${OUT}/ in ${Date.now() - started} ms (server only, no console)`);
+  process.exit(0);
+}
 execFileSync('npx', ['graphql-codegen', '--config', 'console/codegen.ts'], { stdio: 'inherit' });
 // React's production build whatever NODE_ENV the caller has (a test runner sets `test`, and Vite follows it).
 process.env.NODE_ENV = 'production';

@@ -2,20 +2,21 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import type { PrismaClient } from '../../src/db/prisma.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { freePort, type ServiceProcess } from '../support/processes.js';
 import {
+  allCompensated,
   apiKey,
   burst,
+  compensationTally,
   enrollMembers,
+  expectClean,
   gql,
-  print,
+  REPORT_FAILURE,
   startApiProcess,
   startWorkerProcess,
   useFaultStack,
   waitFor,
-  type Tally,
 } from './harness.js';
 
 /**
@@ -27,9 +28,6 @@ import {
  */
 
 const { stack, cleanups, setUp } = useFaultStack();
-
-const REPORT_FAILURE = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
-  __typename ... on ReportServiceFailurePayload { failure { id } } ... on Error { message } } }`;
 
 /** Sends failure report `i` (one per member: no cap, no escalation); records the failure id it was answered with. */
 function failureReporter(args: { port: () => number; token: string; members: string[]; prefix: string; failureIds: Map<number, string> }) {
@@ -48,60 +46,6 @@ function failureReporter(args: { port: () => number; token: string; members: str
     args.failureIds.set(i, payload.failure.id);
     return true;
   };
-}
-
-/** Waits until every failure in the database is compensated and every outbox event done. */
-async function allCompensated(prisma: PrismaClient, timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    'every recorded failure to be compensated',
-    async () => {
-      const [open, events] = await Promise.all([
-        prisma.serviceFailure.count({ where: { status: { not: 'COMPENSATED' } } }),
-        prisma.outboxEvent.count({ where: { completedAt: null } }),
-      ]);
-      return open === 0 && events === 0;
-    },
-    timeoutMs,
-  );
-}
-
-/** Compensation vouchers per request: each of the `count` requests must own one failure with one voucher. */
-async function compensationTally(
-  prisma: PrismaClient,
-  args: { scenario: string; injected: string; count: number; prefix: string; failureIds: Map<number, string>; notes?: string },
-): Promise<Tally> {
-  const failures = await prisma.serviceFailure.findMany({ select: { id: true, orderRef: true } });
-  const vouchers = await prisma.voucher.groupBy({ by: ['causeRef'], where: { kind: 'COMPENSATION' }, _count: { _all: true } });
-  const vouchersByFailure = new Map(vouchers.map((row) => [row.causeRef, row._count._all]));
-  const failuresByOrder = new Map<string, string[]>();
-  for (const failure of failures)
-    failuresByOrder.set(failure.orderRef ?? '', [...(failuresByOrder.get(failure.orderRef ?? '') ?? []), failure.id]);
-
-  let lost = 0;
-  let doubled = 0;
-  for (let i = 0; i < args.count; i++) {
-    const recorded = failuresByOrder.get(`${args.prefix}-order-${i}`) ?? [];
-    const grants = recorded.reduce((sum, id) => sum + (vouchersByFailure.get(id) ?? 0), 0);
-    if (grants === 0) lost += 1;
-    if (grants > 1 || recorded.length > 1) doubled += 1;
-  }
-  const found = [...vouchersByFailure.values()].reduce((sum, n) => sum + n, 0);
-  return {
-    scenario: args.scenario,
-    injected: args.injected,
-    accepted: args.failureIds.size,
-    expected: args.count,
-    found,
-    lost,
-    doubled,
-    notes: args.notes,
-  };
-}
-
-function expectClean(tally: Tally, gaveUp: number[] = []): void {
-  print(tally);
-  expect(gaveUp, 'requests that never succeeded').toEqual([]);
-  expect({ lost: tally.lost, doubled: tally.doubled, found: tally.found }).toEqual({ lost: 0, doubled: 0, found: tally.expected });
 }
 
 /** A scenario whose `count` members each had one failure reported through the API, with no worker running yet. */

@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
@@ -10,7 +12,7 @@ import type { ApiKeyScope } from '../../src/auth/principal.js';
 import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
-import { freePorts, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+import { freePorts, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 /**
  * The fault scripts' world: a PRIVATE PostgreSQL and Redis (the project's
@@ -120,9 +122,20 @@ function serviceEnv(scenario: Scenario): Record<string, string> {
   };
 }
 
-/** `npm run api` (src/main.ts, TREUE_ROLE=api) on `port`; resolves once it listens. */
-export async function startApiProcess(scenario: Scenario, port: number): Promise<ServiceProcess> {
-  const api = startServiceProcess('src/main.ts', {
+/**
+ * The service built as `npm run build` builds it, without the console (`--server-only`), into a
+ * directory of this process under .build/ (never dist/, a developer's); relative to the repository.
+ * Pass it to startApiProcess/startWorkerProcess to run the plain JavaScript production runs.
+ */
+export async function buildService(): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = `.build/faults-${process.pid}`;
+  await promisify(execFile)('npm', ['run', '-s', 'build', '--', '--out', dir, '--server-only'], { cwd: ROOT, timeout: 120_000 });
+  return { dir, remove: () => rm(path.join(ROOT, dir), { recursive: true, force: true }) };
+}
+
+/** `npm run api` (src/main.ts, TREUE_ROLE=api; from `build` when given, else through tsx) on `port`; resolves once it listens. */
+export async function startApiProcess(scenario: Scenario, port: number, build?: string): Promise<ServiceProcess> {
+  const api = startServiceProcess(build ? `${build}/src/main.js` : 'src/main.ts', {
     ...serviceEnv(scenario),
     TREUE_ROLE: 'api',
     PORT: String(port),
@@ -133,9 +146,9 @@ export async function startApiProcess(scenario: Scenario, port: number): Promise
   return api;
 }
 
-/** `npm run workers` (workers/main.ts); resolves once its workers run. */
-export async function startWorkerProcess(scenario: Scenario): Promise<ServiceProcess> {
-  const workers = startServiceProcess('workers/main.ts', serviceEnv(scenario));
+/** `npm run workers` (workers/main.ts; from `build` when given, else through tsx); resolves once its workers run. */
+export async function startWorkerProcess(scenario: Scenario, build?: string): Promise<ServiceProcess> {
+  const workers = startServiceProcess(build ? `${build}/workers/main.js` : 'workers/main.ts', serviceEnv(scenario));
   await workers.waitForLine(/worker process ready/, 60_000);
   return workers;
 }
@@ -146,12 +159,22 @@ export interface GraphQLAnswer {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-/** One POST to /graphql; a refused or dropped connection is an answer with status 0. */
-export async function gql(port: number, token: string, query: string, variables: Record<string, unknown>): Promise<GraphQLAnswer> {
+/** One POST to /graphql (with `requestId` as x-request-id: the service logs it); a refused or dropped connection is an answer with status 0. */
+export async function gql(
+  port: number,
+  token: string,
+  query: string,
+  variables: Record<string, unknown>,
+  requestId?: string,
+): Promise<GraphQLAnswer> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        ...(requestId ? { 'x-request-id': requestId } : {}),
+      },
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(15_000),
     });
@@ -236,6 +259,64 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** One failure report, answered with the failure's id or a typed error. */
+export const REPORT_FAILURE = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
+  __typename ... on ReportServiceFailurePayload { duplicate failure { id } } ... on Error { message } } }`;
+
+/** Waits until every failure in the database is compensated and every outbox event done. */
+export async function allCompensated(prisma: PrismaClient, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    'every recorded failure to be compensated',
+    async () => {
+      const [open, events] = await Promise.all([
+        prisma.serviceFailure.count({ where: { status: { not: 'COMPENSATED' } } }),
+        prisma.outboxEvent.count({ where: { completedAt: null } }),
+      ]);
+      return open === 0 && events === 0;
+    },
+    timeoutMs,
+  );
+}
+
+/** Compensation vouchers per request: each of the `count` requests must own one failure with one voucher. */
+export async function compensationTally(
+  prisma: PrismaClient,
+  args: { scenario: string; injected: string; count: number; prefix: string; failureIds: Map<number, string>; notes?: string },
+): Promise<Tally> {
+  const failures = await prisma.serviceFailure.findMany({ select: { id: true, orderRef: true } });
+  const vouchers = await prisma.voucher.groupBy({ by: ['causeRef'], where: { kind: 'COMPENSATION' }, _count: { _all: true } });
+  const vouchersByFailure = new Map(vouchers.map((row) => [row.causeRef, row._count._all]));
+  const failuresByOrder = new Map<string, string[]>();
+  for (const failure of failures)
+    failuresByOrder.set(failure.orderRef ?? '', [...(failuresByOrder.get(failure.orderRef ?? '') ?? []), failure.id]);
+
+  let lost = 0;
+  let doubled = 0;
+  for (let i = 0; i < args.count; i++) {
+    const recorded = failuresByOrder.get(`${args.prefix}-order-${i}`) ?? [];
+    const grants = recorded.reduce((sum, id) => sum + (vouchersByFailure.get(id) ?? 0), 0);
+    if (grants === 0) lost += 1;
+    if (grants > 1 || recorded.length > 1) doubled += 1;
+  }
+  const found = [...vouchersByFailure.values()].reduce((sum, n) => sum + n, 0);
+  return {
+    scenario: args.scenario,
+    injected: args.injected,
+    accepted: args.failureIds.size,
+    expected: args.count,
+    found,
+    lost,
+    doubled,
+    notes: args.notes,
+  };
+}
+
+export function expectClean(tally: Tally, gaveUp: number[] = []): void {
+  print(tally);
+  expect(gaveUp, 'requests that never succeeded').toEqual([]);
+  expect({ lost: tally.lost, doubled: tally.doubled, found: tally.found }).toEqual({ lost: 0, doubled: 0, found: tally.expected });
 }
 
 /**
