@@ -5,7 +5,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { defaultExtractPersistedOperationId, usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { createAuthenticator } from './auth/authenticate.js';
+import { createAuthenticator, type Authenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
 import { createApprovalQueueBus } from './live/approval-queue-bus.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
@@ -26,6 +26,7 @@ import { useResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
 import { trustedDocuments } from './graphql/trusted-documents.js';
 import { createConsoleHandler } from './http/console.js';
+import { createQueueBoard, QUEUE_BOARD_PATH } from './http/queue-board.js';
 import { corsPolicy, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
@@ -64,6 +65,8 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
   live: LiveStatus;
   /** Where services called outside a request (tests, the CLI in process) report member changes for these streams. */
   memberChanges: MemberChangeEvents;
+  /** This handler's authenticator, for the other admin paths (the queue board): one set of credential caches. */
+  authenticate: Authenticator;
 };
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
@@ -275,6 +278,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     approvalQueueReady: approvalQueue.ready,
     live,
     memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
+    authenticate,
   });
 }
 
@@ -289,7 +293,7 @@ export const API_DRAIN_TIMEOUT_MS = 8_000;
  */
 const DRAIN_IDLE_GRACE_MS = 2_000;
 
-/** Starts the HTTP server: /graphql, /console, /healthz, /readyz and /metrics. */
+/** Starts the HTTP server: /graphql, /console, /admin/queues, /healthz, /readyz and /metrics. */
 export interface Api {
   url: string;
   server: Server;
@@ -334,6 +338,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   );
 
   const agentConsole = createConsoleHandler({ config, logger });
+  const queueBoard = createQueueBoard({ config, logger, redisUrl: deps.redisUrl, authenticate: yoga.authenticate });
 
   // Responses not yet finished: on close they get `Connection: close`, and close waits for them.
   const running = new Set<ServerResponse>();
@@ -360,7 +365,9 @@ export async function startApi(deps: AppDeps): Promise<Api> {
         ? route
         : route === '/console' || route.startsWith('/console/')
           ? '/console'
-          : 'other';
+          : route === QUEUE_BOARD_PATH || route.startsWith(`${QUEUE_BOARD_PATH}/`)
+            ? QUEUE_BOARD_PATH
+            : 'other';
       metrics.httpDuration.observe({ route: known, status: String(res.statusCode) }, seconds);
     });
     if (route === '/healthz') {
@@ -380,6 +387,10 @@ export async function startApi(deps: AppDeps): Promise<Api> {
     }
     if (route === '/console' || route.startsWith('/console/')) {
       await agentConsole(req, res);
+      return;
+    }
+    if (route === QUEUE_BOARD_PATH || route.startsWith(`${QUEUE_BOARD_PATH}/`)) {
+      await queueBoard.handle(req, res);
       return;
     }
     await yoga.handle(req, res);
@@ -445,6 +456,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       clearTimeout(idleSweep);
       redis.disconnect();
       await yoga.dispose();
+      await queueBoard.close();
       await outbox.close();
       await tracing?.shutdown();
     },

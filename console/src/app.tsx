@@ -1,4 +1,4 @@
-import { lazy, Suspense, useMemo, type ReactNode } from 'react';
+import { lazy, Suspense, useMemo, useState, type ReactNode } from 'react';
 import { BrowserRouter, Link, Navigate, NavLink, Route, Routes } from 'react-router';
 import { Provider } from 'urql';
 import { createApiClient } from './client';
@@ -90,6 +90,7 @@ function Shell({ children }: { children: ReactNode }) {
           {can.administer(session.role) && <NavLink to="/admin/api-keys">{t('nav.apiKeys')}</NavLink>}
           {can.administer(session.role) && <NavLink to="/admin/webhooks">{t('nav.webhooks')}</NavLink>}
           {can.administer(session.role) && <NavLink to="/admin/program">{t('nav.program')}</NavLink>}
+          {can.administer(session.role) && <QueuesLink token={session.token} />}
         </nav>
         <div className="shell-user">
           <LanguageSwitch />
@@ -104,6 +105,30 @@ function Shell({ children }: { children: ReactNode }) {
       <main id="main" tabIndex={-1}>
         {children}
       </main>
+    </>
+  );
+}
+
+/**
+ * The queue dashboard (/admin/queues, served by the API, not a console page): a browser cannot send the token
+ * when it opens a page, so the console first trades it for the board's short session cookie, then goes there.
+ */
+function QueuesLink({ token }: { token: string }) {
+  const { t } = useI18n();
+  const [failed, setFailed] = useState<number | undefined>();
+  const open = async () => {
+    const response = await fetch('/admin/queues/session', { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(
+      () => undefined,
+    );
+    if (response?.ok) window.location.assign('/admin/queues');
+    else setFailed(response?.status ?? 0);
+  };
+  return (
+    <>
+      <button type="button" className="button-quiet" onClick={() => void open()}>
+        {t('nav.queues')}
+      </button>
+      {failed !== undefined && <span role="alert">{t('nav.queuesFailed', { status: failed })}</span>}
     </>
   );
 }

@@ -1,4 +1,12 @@
-import { CALLER_KIND_LABELS, CALLER_KINDS, PERMISSION_MATRIX, type Access, type RootType } from './permission-matrix.js';
+import {
+  CALLER_KIND_LABELS,
+  CALLER_KINDS,
+  HTTP_PERMISSIONS,
+  PERMISSION_MATRIX,
+  type Access,
+  type PermissionRow,
+  type RootType,
+} from './permission-matrix.js';
 
 const SYMBOL: Record<Access, string> = { allow: '✓', own: 'own', deny: '–' };
 
@@ -7,6 +15,16 @@ const SECTIONS: { type: RootType; title: string }[] = [
   { type: 'Mutation', title: 'Mutations' },
   { type: 'Subscription', title: 'Subscriptions' },
 ];
+
+function table(header: string[], rows: [string, PermissionRow][]): string[] {
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const [field, row] of rows) {
+    const cells = CALLER_KINDS.map((kind) => SYMBOL[row.access[kind]]);
+    lines.push(`| \`${field}\` | ${cells.join(' | ')} | ${row.note ?? ''} |`);
+  }
+  lines.push('');
+  return lines;
+}
 
 /**
  * `docs/permissions.md`: the permission matrix as readable tables, one row per
@@ -43,12 +61,15 @@ export function printPermissionsDoc(): string {
       lines.push(`No ${title.toLowerCase()} yet.`, '');
       continue;
     }
-    lines.push(`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`);
-    for (const [field, row] of rows) {
-      const cells = CALLER_KINDS.map((kind) => SYMBOL[row.access[kind]]);
-      lines.push(`| \`${field}\` | ${cells.join(' | ')} | ${row.note ?? ''} |`);
-    }
-    lines.push('');
+    lines.push(...table(header, rows));
   }
+  lines.push(
+    '## HTTP paths',
+    '',
+    'Paths outside `/graphql` that answer by caller; refused means 401 without valid credentials, 403 for a valid',
+    'caller below the rule. The console, `/healthz`, `/readyz` and `/metrics` answer everyone alike.',
+    '',
+    ...table(['path', ...header.slice(1)], Object.entries(HTTP_PERMISSIONS)),
+  );
   return lines.join('\n');
 }

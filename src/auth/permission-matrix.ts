@@ -158,6 +158,17 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
   },
 };
 
+/**
+ * HTTP paths outside /graphql that answer by caller (the console's files and /healthz, /readyz, /metrics answer
+ * everyone alike). `deny`: 401 without valid credentials, 403 for a valid caller below the row's rule.
+ * tests/http/queue-board.test.ts checks every cell through real requests.
+ */
+// prettier-ignore
+export const HTTP_PERMISSIONS: Readonly<Record<string, PermissionRow>> = {
+  //                          anon mSelf mOther m:read m:write p:earn p:redeem v:redeem f:report c:write admin AGENT SUPER ADMIN
+  '/admin/queues':         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'The queue dashboard, read-only; a browser opens it with the cookie from `POST /admin/queues/session` (docs/operations.md).'),
+};
+
 /** The row of a root field, or undefined when the table has none. */
 export function permissionOf(type: RootType, field: string): PermissionRow | undefined {
   return Object.hasOwn(PERMISSION_MATRIX[type], field) ? PERMISSION_MATRIX[type][field] : undefined;

@@ -53,6 +53,11 @@ const envSchema = z
     JWKS_URL: optionalUrl,
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
+    /**
+     * Signs the queue dashboard's session cookie (src/http/queue-board.ts); default JWT_SECRET. Needed when
+     * tokens come from JWKS_URL and there is no JWT_SECRET.
+     */
+    ADMIN_SESSION_SECRET: optionalString,
     /** Longest accepted lifetime of a token (exp − iat, or exp − now without iat), per kind of token. */
     JWT_MAX_LIFETIME_STAFF: durationSeconds('12h'),
     JWT_MAX_LIFETIME_MEMBER: durationSeconds('24h'),
@@ -200,6 +205,10 @@ const envSchema = z
   .refine((env) => env.JWT_SECRET === undefined || env.JWT_SECRET.length >= 32, {
     message: 'JWT_SECRET must be at least 32 characters',
     path: ['JWT_SECRET'],
+  })
+  .refine((env) => env.ADMIN_SESSION_SECRET === undefined || env.ADMIN_SESSION_SECRET.length >= 32, {
+    message: 'ADMIN_SESSION_SECRET must be at least 32 characters',
+    path: ['ADMIN_SESSION_SECRET'],
   });
 
 export type Env = z.infer<typeof envSchema>;
@@ -220,6 +229,8 @@ export interface Config {
     /** Longest accepted token lifetime in seconds, staff and member tokens apart. */
     maxLifetimeSeconds: { staff: number; member: number };
   };
+  /** Signs the queue dashboard's session cookie: ADMIN_SESSION_SECRET, else JWT_SECRET; none: header access only. */
+  adminSessionSecret: string | undefined;
   logLevel: Env['LOG_LEVEL'];
   role: Env['TREUE_ROLE'];
   dataDir: string;
@@ -339,6 +350,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       audience: env.JWT_AUDIENCE,
       maxLifetimeSeconds: { staff: env.JWT_MAX_LIFETIME_STAFF, member: env.JWT_MAX_LIFETIME_MEMBER },
     },
+    adminSessionSecret: env.ADMIN_SESSION_SECRET ?? env.JWT_SECRET,
     logLevel: env.LOG_LEVEL,
     role: env.TREUE_ROLE,
     dataDir: env.DATA_DIR,

@@ -315,6 +315,8 @@ export const de: Catalogue = {
   'dashboard.incidents': 'Laufende Störungen',
   'dashboard.noIncidents': 'Keine Störung ist in Bearbeitung.',
   'nav.webhooks': 'Webhooks',
+  'nav.queues': 'Warteschlangen',
+  'nav.queuesFailed': 'Die Warteschlangen-Übersicht ließ sich nicht öffnen (HTTP {status}). Bitte neu anmelden und erneut versuchen.',
   'webhooks.title': 'Webhook-Empfänger',
   'webhooks.intro': 'Andere Systeme erhalten signierte Ereignisse an diesen Adressen (Standard Webhooks).',
   'webhooks.create': 'Empfänger eintragen',

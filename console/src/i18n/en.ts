@@ -313,6 +313,8 @@ export const en = {
   'dashboard.incidents': 'Incidents in progress',
   'dashboard.noIncidents': 'No incident is in progress.',
   'nav.webhooks': 'Webhooks',
+  'nav.queues': 'Queues',
+  'nav.queuesFailed': 'The queue dashboard could not be opened (HTTP {status}). Sign in again and retry.',
   'webhooks.title': 'Webhook endpoints',
   'webhooks.intro': 'Other systems receive signed events at these addresses (Standard Webhooks).',
   'webhooks.create': 'Register an endpoint',

@@ -1,0 +1,201 @@
+import { hkdfSync } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import { jwtVerify, SignJWT } from 'jose';
+import type { Authenticator } from '../auth/authenticate.js';
+import { AuthenticationError } from '../auth/jwt.js';
+import { callerOf, type Caller } from '../auth/principal.js';
+import type { Config } from '../config/env.js';
+import { hasRole } from '../domain/authorization.js';
+import type { OutboxQueue } from '../domain/outbox/outbox.service.js';
+import type { Logger } from '../logger.js';
+import { createProducerConnection } from '../queues/outbox-queues.js';
+
+export const QUEUE_BOARD_PATH = '/admin/queues';
+export const QUEUE_BOARD_SESSION_PATH = `${QUEUE_BOARD_PATH}/session`;
+export const QUEUE_BOARD_COOKIE = 'treue_queue_board';
+/** How long a board session lasts; a revoked key or token keeps the board at most this long. */
+export const QUEUE_BOARD_SESSION_SECONDS = 15 * 60;
+
+// A Record over every outbox queue: a queue added to the outbox without a row here does not compile.
+const OUTBOX_QUEUES: Record<OutboxQueue, true> = { compensation: true, 'renewal-bonus': true, incidents: true, webhooks: true };
+/** Every BullMQ queue the workers consume: the outbox queues (workers/registry.ts) and maintenance (workers/maintenance.processor.ts). */
+export const BOARD_QUEUES: readonly string[] = [...Object.keys(OUTBOX_QUEUES), 'maintenance'];
+
+const SESSION_AUDIENCE = 'treue:queue-board';
+
+export interface QueueBoardOptions {
+  config: Config;
+  logger: Logger;
+  redisUrl: string;
+  /** The API's one authenticator (the same caches and revocations as /graphql). */
+  authenticate: Authenticator;
+  /** The clock in milliseconds (tests move it). */
+  now?: () => number;
+}
+
+export interface QueueBoard {
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The queue dashboard (bull-board) at /admin/queues, for admins only (a staff token with role ADMIN or an API
+ * key with the `admin` scope), read-only: retrying, removing or cleaning a compensation job from a web page
+ * could lose a compensation or grant it twice, so every queue is shown with `readOnlyMode` and any request
+ * other than GET/HEAD under the board is refused before bull-board sees it.
+ *
+ * Credentials: `Authorization: Bearer …` (checked by the API's authenticator), or the session cookie that
+ * `POST /admin/queues/session` sets for a browser, which cannot send a header on navigation: a 15-minute
+ * token signed with a key derived from the admin session secret (never valid as an API token, and no API
+ * token is valid as a session), HttpOnly, SameSite=Strict, Path=/admin/queues, Secure outside development.
+ */
+export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
+  const { config, logger, authenticate } = options;
+  const now = options.now ?? Date.now;
+  const connection = createProducerConnection(options.redisUrl, logger);
+  const queues = BOARD_QUEUES.map((name) => {
+    const queue = new Queue(name, { connection, prefix: config.queuePrefix });
+    queue.on('error', (error) => logger.debug({ err: error, queue: name }, 'queue board connection error'));
+    return queue;
+  });
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+  createBullBoard({
+    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'Treue queues' } },
+  });
+  const board = serverAdapter.getRouter() as (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+  const sessionKey = config.adminSessionSecret ? queueBoardSessionKey(config.adminSessionSecret) : undefined;
+  const secure = config.isProduction;
+  const headers = { 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' };
+
+  const refuse = (res: ServerResponse, status: 401 | 403 | 404 | 405 | 503, message: string) => {
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      ...headers,
+      ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+      ...(status === 405 ? { allow: 'GET, HEAD' } : {}),
+    });
+    res.end(message);
+  };
+
+  /** The caller of a header, or undefined when there is none; throws AuthenticationError for a bad one. */
+  const callerOfHeader = async (header: string | undefined): Promise<Caller | undefined> => {
+    const principal = await authenticate(header);
+    return principal.kind === 'anonymous' ? undefined : callerOf(principal);
+  };
+
+  const callerOfCookie = async (req: IncomingMessage): Promise<Caller | undefined> => {
+    const token = cookieValue(req.headers.cookie, QUEUE_BOARD_COOKIE);
+    if (!token || !sessionKey) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, sessionKey, {
+        algorithms: ['HS256'],
+        audience: SESSION_AUDIENCE,
+        currentDate: new Date(now()),
+      });
+      if (typeof payload.sub !== 'string' || (payload.act !== 'STAFF' && payload.act !== 'API_KEY')) return undefined;
+      return { actor: { type: payload.act, id: payload.sub }, role: 'ADMIN' };
+    } catch {
+      return undefined;
+    }
+  };
+
+  const startSession = async (req: IncomingMessage, res: ServerResponse, caller: Caller) => {
+    if (!sessionKey) {
+      refuse(res, 503, 'No admin session secret (ADMIN_SESSION_SECRET or JWT_SECRET): send the Authorization header instead.');
+      return;
+    }
+    const token = await signQueueBoardSession(sessionKey, caller, now());
+    const cookie = [
+      `${QUEUE_BOARD_COOKIE}=${token}`,
+      `Path=${QUEUE_BOARD_PATH}`,
+      `Max-Age=${QUEUE_BOARD_SESSION_SECONDS}`,
+      'HttpOnly',
+      'SameSite=Strict',
+      ...(secure ? ['Secure'] : []),
+    ].join('; ');
+    logger.info({ actor: caller.actor }, 'queue board session started');
+    res.writeHead(204, { ...headers, 'set-cookie': cookie }).end();
+  };
+
+  return {
+    handle: async (req, res) => {
+      const route = (req.url ?? '/').split('?')[0] ?? '/';
+      const session = route === QUEUE_BOARD_SESSION_PATH;
+      if (session ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') {
+        if (session) res.setHeader('allow', 'POST');
+        refuse(res, 405, session ? 'POST with the Authorization header.' : 'The queue board is read-only.');
+        return;
+      }
+      let caller: Caller | undefined;
+      try {
+        // The header wins over the cookie; a session is started only from the header.
+        caller = await callerOfHeader(req.headers.authorization);
+        if (!caller && !session) caller = await callerOfCookie(req);
+      } catch (error) {
+        if (!(error instanceof AuthenticationError)) throw error;
+        refuse(res, 401, error.message);
+        return;
+      }
+      if (!caller) {
+        refuse(res, 401, 'Sign in: open the queues from the console (Queues), or send Authorization: Bearer <admin token>.');
+        return;
+      }
+      if (!hasRole(caller, 'ADMIN')) {
+        refuse(res, 403, 'The queue board is for admins only.');
+        return;
+      }
+      if (session) {
+        await startSession(req, res, caller);
+        return;
+      }
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+      // bull-board's routes are relative to where it is mounted.
+      req.url = (req.url ?? '/').slice(QUEUE_BOARD_PATH.length) || '/';
+      await new Promise<void>((resolve) => {
+        res.on('close', resolve);
+        board(req, res, (error) => {
+          if (error) logger.warn({ err: error }, 'queue board error');
+          if (!res.headersSent) refuse(res, 404, 'Not found');
+          resolve();
+        });
+      });
+    },
+    close: async () => {
+      await Promise.all(queues.map((queue) => queue.close()));
+      connection.disconnect();
+    },
+  };
+}
+
+/** The session's own key, derived from the secret: a session token is never an API token, nor the reverse. */
+export function queueBoardSessionKey(secret: string): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', secret, '', 'treue queue board session', 32));
+}
+
+/** A board session for an admin caller, valid QUEUE_BOARD_SESSION_SECONDS from `nowMs`. */
+export async function signQueueBoardSession(key: Uint8Array, caller: Caller, nowMs: number): Promise<string> {
+  const issuedAt = Math.floor(nowMs / 1000);
+  return new SignJWT({ act: caller.actor.type })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(caller.actor.id)
+    .setAudience(SESSION_AUDIENCE)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(issuedAt + QUEUE_BOARD_SESSION_SECONDS)
+    .sign(key);
+}
+
+/** One cookie's value from a Cookie header (RFC 6265 pairs separated by `;`). */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? '').split(';')) {
+    const at = pair.indexOf('=');
+    if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim();
+  }
+  return undefined;
+}
