@@ -151,12 +151,13 @@ describe('fault scripts: scaled out', () => {
       await kill;
       const requestsDoneMs = Math.round(performance.now() - started);
 
-      // Every answer proper; for an unexpected one, what the process that answered it logged about it.
+      // Every answer proper; for an unexpected one, what the process that answered it logged about it: lines with
+      // its request id, and the "unexpected error" lines (the error masker logs those without the request id).
       const improper = sent.filter((record) => failureIdOf(record.answer) === undefined);
       const explained = improper.map((record) => {
         const lines = apis[record.api]!.output()
           .split('\n')
-          .filter((line) => line.includes(record.requestId));
+          .filter((line) => line.includes(record.requestId) || line.includes('"msg":"unexpected error"'));
         return `${record.requestId} → API ${record.api}: ${describeAnswer(record.answer)}\n  ${lines.join('\n  ')}`;
       });
       // A key sent twice is answered twice with the same failure.
