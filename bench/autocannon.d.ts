@@ -14,8 +14,6 @@ declare module 'autocannon' {
     url: string;
     connections?: number;
     duration?: number;
-    overallRate?: number;
-    ignoreCoordinatedOmission?: boolean;
     method?: string;
     headers?: Record<string, string>;
     body?: string;

@@ -1,17 +1,27 @@
 import { randomBytes } from 'node:crypto';
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import autocannon from 'autocannon';
-import { memberId, voucherCode } from './support.js';
+import { memberId, percentile, voucherCode } from './support.js';
 
 /**
- * The load generator: autocannon in its own process (never the server's),
- * against 127.0.0.1 only. Reads one `LoadSpec` as JSON from argv, warms up,
- * measures, and prints one `LoadResult` as JSON on stdout.
+ * The load generator, in its own process (never the server's), against
+ * 127.0.0.1 only. Reads one `LoadSpec` as JSON from argv, warms up, measures,
+ * and prints one `LoadResult` as JSON on stdout.
  *
- * Every request is built fresh (`setupRequest`): a random seeded member, a
- * unique idempotency key and order reference, the next unused voucher code.
- * Every response is checked (`onResponse`): a GraphQL error or an unexpected
- * `__typename` counts as a failure, so a fast wrong answer cannot pass as
- * throughput.
+ * Two models of load:
+ * - closed loop (no `rate`): autocannon, `connections` connections each sending
+ *   its next request when the previous one is answered — the maximum req/s;
+ * - open loop (`rate`): loadtest's `requestsPerSecond`, one request every
+ *   1/rate s whether or not the earlier ones were answered (a new connection
+ *   when none is free), as independent users arrive — latency at a load below
+ *   the maximum. autocannon's `overallRate` sends each second's requests in a
+ *   burst (its issue #174), which measures queueing behind the burst instead.
+ *
+ * Either way every request is built fresh by the same `builder` (a random
+ * seeded member, a unique idempotency key and order reference, the next unused
+ * voucher code) and every response is checked by the same `answered`: a GraphQL
+ * error or an unexpected `__typename` counts as a failure, so a fast wrong
+ * answer cannot pass as throughput.
  */
 
 export type LoadKind = 'bare' | 'lookup' | 'raw-earn' | 'earn' | 'earn-rules' | 'redeem' | 'voucher' | 'status' | 'cached-status';
@@ -24,7 +34,10 @@ export interface LoadSpec {
   /** Seconds. */
   duration: number;
   warmup: number;
-  /** Requests per second in all (a fixed rate below capacity: latency without queueing); unset: as fast as it goes. */
+  /**
+   * Requests per second in all, sent at a fixed arrival rate (open loop, loadtest; `connections` does not
+   * apply): latency below capacity. Unset: a closed loop on `connections` connections, as fast as it goes.
+   */
   rate?: number;
   members: number;
   vouchersPerMember?: number;
@@ -50,6 +63,9 @@ export interface LoadResult {
   requests: number;
   failures: number;
   firstFailure: string | null;
+  /** Open loop: requests sent in the measured window (answered or not), and those still unanswered at its end. */
+  sent?: number;
+  unanswered?: number;
   /** Voucher codes used, so the next run starts after them. */
   vouchersUsed: number;
 }
@@ -165,19 +181,28 @@ function builder(spec: LoadSpec): () => Built {
   }
 }
 
-async function measure(spec: LoadSpec, seconds: number, next: () => Built, rate = spec.rate) {
+/** Whether a response is the right answer to a request built with `expect`. */
+function answered(status: number, body: string, expect: string): boolean {
+  return status === 200 && !body.includes('"errors"') && body.includes(expect);
+}
+
+function headersOf(spec: LoadSpec, built?: Built): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const token = built?.token ?? spec.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  return headers;
+}
+
+/** Closed loop: autocannon on `spec.connections` connections for `seconds`. */
+async function measureClosed(spec: LoadSpec, seconds: number, next: () => Built): Promise<Omit<LoadResult, 'kind' | 'vouchersUsed'>> {
   let failures = 0;
   let firstFailure: string | null = null;
   let expect = '';
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (spec.token) headers.authorization = `Bearer ${spec.token}`;
+  const headers = headersOf(spec);
   const result = await autocannon({
     url: spec.url,
     connections: spec.connections,
     duration: seconds,
-    // At a fixed rate, autocannon's coordinated-omission correction would add synthetic samples
-    // (and count them as requests): we want the latencies of the requests actually sent.
-    ...(rate ? { overallRate: rate, ignoreCoordinatedOmission: true } : {}),
     method: 'POST',
     headers,
     timeout: 30,
@@ -186,12 +211,10 @@ async function measure(spec: LoadSpec, seconds: number, next: () => Built, rate 
         setupRequest: (request) => {
           const built = next();
           expect = built.expect;
-          const own = built.token ? { ...headers, authorization: `Bearer ${built.token}` } : headers;
-          return { ...request, method: 'POST', headers: own, body: built.body };
+          return { ...request, method: 'POST', headers: headersOf(spec, built), body: built.body };
         },
         onResponse: (status, body) => {
-          const ok = status === 200 && !body.includes('"errors"') && body.includes(expect);
-          if (!ok) {
+          if (!answered(status, body, expect)) {
             failures += 1;
             firstFailure ??= `${status} ${body.slice(0, 300)}`;
           }
@@ -199,7 +222,123 @@ async function measure(spec: LoadSpec, seconds: number, next: () => Built, rate 
       },
     ],
   });
-  return { result, failures, firstFailure };
+  const requests = result.requests.total;
+  return {
+    rps: (requests - failures) / result.duration,
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    requests,
+    failures: failures + result.errors + result.timeouts,
+    firstFailure,
+  };
+}
+
+/** The part of loadtest 8's programmatic API used here (its bundled types describe the older callback API). */
+interface LoadtestOptions {
+  url: string;
+  method: 'POST';
+  requestsPerSecond: number;
+  maxSeconds: number;
+  agentKeepAlive: boolean;
+  timeout: number;
+  quiet: boolean;
+  requestGenerator: (
+    options: unknown,
+    params: RequestOptions,
+    request: (params: RequestOptions, callback: (response: IncomingMessage) => void) => ClientRequest,
+    callback: (response: IncomingMessage) => void,
+  ) => ClientRequest;
+}
+
+/**
+ * Open loop: loadtest sends one request every 1/rate s for `seconds` (keep-alive connections, a new
+ * one whenever all are busy). Latency is taken here, from the moment loadtest asks for the request
+ * to the end of its answer. Requests still on their way when the window closes are waited for (30 s
+ * at most) and counted like the others; one still unanswered then is a failure with its age as its
+ * latency (a lower bound), so an overloaded service cannot hide its slowest. req/s: right answers
+ * to the requests sent in the window, per second of the window.
+ */
+async function measureOpen(
+  spec: LoadSpec,
+  seconds: number,
+  next: () => Built,
+  rate: number,
+): Promise<Omit<LoadResult, 'kind' | 'vouchersUsed'>> {
+  // Imported by name at run time: only the open-loop measurement needs the package.
+  const loadtest = 'loadtest';
+  const { loadTest } = (await import(loadtest)) as { loadTest: (options: LoadtestOptions) => Promise<unknown> };
+  const latencies: number[] = [];
+  const pending = new Map<ClientRequest, number>();
+  let sent = 0;
+  let ok = 0;
+  let failures = 0;
+  let firstFailure: string | null = null;
+  const fail = (why: string) => {
+    failures += 1;
+    firstFailure ??= why;
+  };
+  const started = performance.now();
+  await loadTest({
+    url: spec.url,
+    method: 'POST',
+    requestsPerSecond: rate,
+    maxSeconds: seconds,
+    agentKeepAlive: true,
+    timeout: 30_000,
+    quiet: true,
+    requestGenerator: (_options, params, request, callback) => {
+      const built = next();
+      const body = Buffer.from(built.body);
+      params.headers = { ...params.headers, ...headersOf(spec, built), 'content-length': String(body.length) };
+      const begin = performance.now();
+      sent += 1;
+      const req = request(params, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          if (!pending.delete(req)) return;
+          latencies.push(performance.now() - begin);
+          const text = Buffer.concat(chunks).toString();
+          if (answered(response.statusCode ?? 0, text, built.expect)) ok += 1;
+          else fail(`${response.statusCode} ${text.slice(0, 300)}`);
+        });
+        callback(response);
+      });
+      pending.set(req, begin);
+      req.on('error', (error) => {
+        if (pending.delete(req)) fail(`transport: ${error.message}`);
+      });
+      req.write(body);
+      return req;
+    },
+  });
+  const ended = performance.now();
+  // The answers to requests sent near the end of the window are still on their way: wait for them (their
+  // latency counts like any other), at most the request timeout.
+  const drainUntil = ended + 30_000;
+  while (pending.size > 0 && performance.now() < drainUntil) await new Promise((resolve) => setTimeout(resolve, 10));
+  const unanswered = pending.size;
+  for (const begin of pending.values()) {
+    latencies.push(performance.now() - begin);
+    fail('no answer within 30 s');
+  }
+  for (const req of pending.keys()) req.destroy();
+  latencies.sort((a, b) => a - b);
+  const ms = (value: number) => Math.round(value * 10) / 10;
+  return {
+    rps: ok / ((ended - started) / 1000),
+    p50: ms(percentile(latencies, 50)),
+    p90: ms(percentile(latencies, 90)),
+    p99: ms(percentile(latencies, 99)),
+    max: ms(latencies.at(-1) ?? NaN),
+    requests: latencies.length,
+    failures,
+    firstFailure,
+    sent,
+    unanswered,
+  };
 }
 
 async function main(): Promise<void> {
@@ -211,25 +350,16 @@ async function main(): Promise<void> {
     used += 1;
     return next();
   };
-  // Warm-up at full speed even before a fixed-rate measurement: the JIT and the caches warm with work done.
-  if (spec.warmup > 0) await measure(spec, spec.warmup, counted, undefined);
+  // Warm-up at full speed (closed loop) even before an open-loop measurement: the JIT and the caches warm with work done.
+  if (spec.warmup > 0) await measureClosed(spec, spec.warmup, counted);
   // The runner samples the server's CPU time when this line arrives and when the process ends.
   process.stderr.write('measuring\n');
-  const { result, failures, firstFailure } = await measure(spec, spec.duration, counted);
-  const requests = result.requests.total;
-  const output: LoadResult = {
-    kind: spec.kind,
-    rps: (requests - failures) / result.duration,
-    p50: result.latency.p50,
-    p90: result.latency.p90,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    requests,
-    failures: failures + result.errors + result.timeouts,
-    firstFailure,
-    vouchersUsed: spec.kind === 'voucher' ? used : 0,
-  };
-  process.stdout.write(`${JSON.stringify(output)}\n`);
+  const measured = spec.rate
+    ? await measureOpen(spec, spec.duration, counted, spec.rate)
+    : await measureClosed(spec, spec.duration, counted);
+  const output: LoadResult = { kind: spec.kind, ...measured, vouchersUsed: spec.kind === 'voucher' ? used : 0 };
+  // Exit once written: loadtest's keep-alive agents would hold the process open for their idle time.
+  process.stdout.write(`${JSON.stringify(output)}\n`, () => process.exit(0));
 }
 
 main().catch((error: unknown) => {
