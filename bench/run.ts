@@ -597,8 +597,13 @@ async function compensation(): Promise<void> {
     );
   } catch (error) {
     console.log('failed');
-    notes.push(`compensation end to end: not measured — bench/compensation.bench.ts: ${(error as Error).message.slice(0, 300)}`);
+    notes.push(`compensation: not measured — bench/compensation.bench.ts: ${tail((error as Error).message)}`);
   }
+}
+
+/** The start of a child's failure and the end of its stderr (where the error is), for a note. */
+function tail(message: string): string {
+  return message.length <= 600 ? message : `${message.slice(0, 100)} … ${message.slice(-500)}`;
 }
 
 /**
@@ -637,7 +642,7 @@ async function incident(): Promise<void> {
     console.log(`${(issued / seconds).toFixed(0)} vouchers/s (${issued} in ${seconds} s)`);
   } catch (error) {
     console.log('failed');
-    notes.push(`incident batch: not measured — bench/incident.bench.ts: ${(error as Error).message.slice(0, 300)}`);
+    notes.push(`incident batch: not measured — bench/incident.bench.ts: ${tail((error as Error).message)}`);
   }
 }
 
