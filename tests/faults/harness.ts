@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
@@ -12,7 +10,7 @@ import type { ApiKeyScope } from '../../src/auth/principal.js';
 import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
-import { freePorts, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
+import { freePorts, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 /**
  * The fault scripts' world: a PRIVATE PostgreSQL and Redis (the project's
@@ -122,20 +120,9 @@ function serviceEnv(scenario: Scenario): Record<string, string> {
   };
 }
 
-/**
- * The service built as `npm run build` builds it, without the console (`--server-only`), into a
- * directory of this process under .build/ (never dist/, a developer's); relative to the repository.
- * Pass it to startApiProcess/startWorkerProcess to run the plain JavaScript production runs.
- */
-export async function buildService(): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = `.build/faults-${process.pid}`;
-  await promisify(execFile)('npm', ['run', '-s', 'build', '--', '--out', dir, '--server-only'], { cwd: ROOT, timeout: 120_000 });
-  return { dir, remove: () => rm(path.join(ROOT, dir), { recursive: true, force: true }) };
-}
-
-/** `npm run api` (src/main.ts, TREUE_ROLE=api; from `build` when given, else through tsx) on `port`; resolves once it listens. */
-export async function startApiProcess(scenario: Scenario, port: number, build?: string): Promise<ServiceProcess> {
-  const api = startServiceProcess(build ? `${build}/src/main.js` : 'src/main.ts', {
+/** `npm run api` (TREUE_ROLE=api) from the fault scripts' build (global-setup.ts) on `port`; resolves once it listens. */
+export async function startApiProcess(scenario: Scenario, port: number): Promise<ServiceProcess> {
+  const api = startServiceProcess(`${inject('faultsBuild')}/src/main.js`, {
     ...serviceEnv(scenario),
     TREUE_ROLE: 'api',
     PORT: String(port),
@@ -146,9 +133,9 @@ export async function startApiProcess(scenario: Scenario, port: number, build?: 
   return api;
 }
 
-/** `npm run workers` (workers/main.ts; from `build` when given, else through tsx); resolves once its workers run. */
-export async function startWorkerProcess(scenario: Scenario, build?: string): Promise<ServiceProcess> {
-  const workers = startServiceProcess(build ? `${build}/workers/main.js` : 'workers/main.ts', serviceEnv(scenario));
+/** `npm run workers` from the fault scripts' build (global-setup.ts); resolves once its workers run. */
+export async function startWorkerProcess(scenario: Scenario): Promise<ServiceProcess> {
+  const workers = startServiceProcess(`${inject('faultsBuild')}/workers/main.js`, serviceEnv(scenario));
   await workers.waitForLine(/worker process ready/, 60_000);
   return workers;
 }

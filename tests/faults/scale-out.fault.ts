@@ -7,7 +7,6 @@ import { freePorts, type ServiceProcess } from '../support/processes.js';
 import {
   allCompensated,
   apiKey,
-  buildService,
   compensationTally,
   enrollMembers,
   expectClean,
@@ -64,22 +63,15 @@ describe('fault scripts: scaled out', () => {
     { timeout: 150_000 },
     async () => {
       const started = performance.now();
-      let buildMs = 0;
-      const building = buildService().then((built) => {
-        buildMs = Math.round(performance.now() - started);
-        cleanups.push(built.remove);
-        return built;
-      });
       const { scenario, prisma } = await setUp('scale_out');
       const members = await enrollMembers(prisma, PREFIX, COUNT);
       const token = await apiKey(prisma, ['failures:report']);
-      const build = await building;
       const ports = await freePorts(2);
       const [apiA, apiB, ...firstWorkers] = await Promise.all([
-        startApiProcess(scenario, ports[0]!, build.dir),
-        startApiProcess(scenario, ports[1]!, build.dir),
-        startWorkerProcess(scenario, build.dir),
-        startWorkerProcess(scenario, build.dir),
+        startApiProcess(scenario, ports[0]!),
+        startApiProcess(scenario, ports[1]!),
+        startWorkerProcess(scenario),
+        startWorkerProcess(scenario),
       ]);
       const apis = [apiA!, apiB!];
       const workers: ServiceProcess[] = [...firstWorkers];
@@ -142,7 +134,7 @@ describe('fault scripts: scaled out', () => {
               ]);
               workers[0]!.kill('SIGKILL');
               await workers[0]!.exited;
-              workers.push(await startWorkerProcess(scenario, build.dir));
+              workers.push(await startWorkerProcess(scenario));
             })();
           }
         }
@@ -195,7 +187,7 @@ describe('fault scripts: scaled out', () => {
         failureIds,
         notes:
           `improper answers ${improper.length}; failures ${failures}, vouchers ${vouchers}; jobs failed ${counts.failed}; ` +
-          `ledger mismatches ${mismatches.length}; built in ${buildMs} ms, 4 processes up at ${setupMs} ms, requests done at ${requestsDoneMs} ms, all compensated at ${totalMs} ms`,
+          `ledger mismatches ${mismatches.length}; 4 processes up at ${setupMs} ms, requests done at ${requestsDoneMs} ms, all compensated at ${totalMs} ms`,
       });
       if (explained.length) process.stdout.write(`[fault] improper answers:\n${explained.join('\n')}\n`);
       expectClean(tally);
