@@ -20,7 +20,7 @@ import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { checkListCursors } from './graphql/cursors.js';
-import { createErrorMasker, hideSchemaSuggestions } from './graphql/error-masking.js';
+import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
 import { useResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
@@ -249,6 +249,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         blockFieldSuggestion: { enabled: false },
       }),
       ...(config.introspection ? [] : [disableIntrospection(), hideSchemaSuggestions()]),
+      requestIdOnErrors(),
       checkListCursors(logger),
       varyByOrigin(config.cors),
       closeAfterTooLarge(),

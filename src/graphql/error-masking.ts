@@ -1,6 +1,6 @@
 import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import { handleStreamOrSingleExecutionResult, type Plugin } from 'graphql-yoga';
 import { DomainError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
@@ -51,6 +51,28 @@ export function hideSchemaSuggestions(): Plugin {
   };
 }
 
+/** The request each execution error came from: recorded when execution ends, read when it is masked, after that. */
+const requestOfError = new WeakMap<object, string>();
+
+/**
+ * Remembers the request id of every error an execution ends with, so the masker's "unexpected error"
+ * line carries it (yoga's maskError sees no context). Yoga masks after the user's plugins, so this
+ * plugin's onExecuteDone runs first; a WeakMap keeps nothing alive.
+ */
+export function requestIdOnErrors(): Plugin<{ requestId: string }> {
+  return {
+    onExecute: ({ args }) => ({
+      onExecuteDone: (payload) =>
+        handleStreamOrSingleExecutionResult(payload, ({ result }) => {
+          for (const error of result.errors ?? []) {
+            const original = error.originalError ?? error;
+            if (typeof original === 'object' && original !== null) requestOfError.set(original, args.contextValue.requestId);
+          }
+        }),
+    }),
+  };
+}
+
 export interface ErrorMaskingOptions {
   logger: Logger;
   /** Strip "Did you mean …" hints (see hideSchemaSuggestions). */
@@ -98,7 +120,9 @@ export function createErrorMasker({ logger, hideSuggestions }: ErrorMaskingOptio
       return new GraphQLError(text, { ...where, extensions: { ...graphqlError?.extensions, code: 'BAD_USER_INPUT' } });
     }
     if (graphqlError && !original) return hideSuggestions ? withoutSuggestions(graphqlError) : graphqlError;
-    logger.error({ err: original ?? error, path: graphqlError?.path }, 'unexpected error');
+    const cause = original ?? error;
+    const requestId = typeof cause === 'object' && cause !== null ? requestOfError.get(cause) : undefined;
+    logger.error({ err: cause, path: graphqlError?.path, requestId }, 'unexpected error');
     return new GraphQLError(message, { ...where, extensions: { code: 'INTERNAL' } });
   };
 }
