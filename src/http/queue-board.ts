@@ -72,7 +72,24 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
   const board = serverAdapter.getRouter() as (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
   const sessionKey = config.adminSessionSecret ? queueBoardSessionKey(config.adminSessionSecret) : undefined;
   const secure = config.isProduction;
-  const headers = { 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' };
+  const headers = {
+    'cache-control': 'no-store',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    // Only the board's own files: its page also links a Google Fonts stylesheet, which would tell a third
+    // party who opens the operators' board and when; blocked, the browser's own fonts are used.
+    'content-security-policy': [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self' 'unsafe-inline'",
+      "img-src 'self' data:",
+      "font-src 'self' data:",
+      "connect-src 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'self'",
+      "form-action 'self'",
+    ].join('; '),
+  };
 
   const refuse = (res: ServerResponse, status: 401 | 403 | 404 | 405 | 503, message: string) => {
     res.writeHead(status, {

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
 import { CALLER_KINDS, HTTP_PERMISSIONS } from '../../src/auth/permission-matrix.js';
@@ -242,6 +243,42 @@ describe('queue board in production', () => {
       expect(response.headers.get('set-cookie')).toMatch(/; Secure(;|$)/);
     } finally {
       await production.close();
+    }
+  });
+});
+
+describe('queue board in Chromium', () => {
+  it('renders the queues from the service alone: nothing is fetched from another origin (its Google Fonts link is blocked)', async () => {
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    try {
+      const context = await browser.newContext({ extraHTTPHeaders: bearer(await app.staffToken('ADMIN')) });
+      const page = await context.newPage();
+      // Answered requests: one the policy blocks is still announced as a request, but never gets an answer.
+      const answered: string[] = [];
+      page.on('response', (response) => void answered.push(response.url()));
+      const refusedScripts: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error' && /script/i.test(message.text())) refusedScripts.push(message.text());
+      });
+      const html = await page.goto(`${base}/admin/queues`);
+      expect(html?.headers()['content-security-policy']).toContain("style-src 'self' 'unsafe-inline'");
+      // The board's own scripts ran: its React app lists the queues by name.
+      await page.getByText('compensation', { exact: true }).first().waitFor({ timeout: 20_000 });
+      expect(refusedScripts).toEqual([]);
+      expect(answered.filter((url) => !url.startsWith(`${base}/`))).toEqual([]);
+      expect(answered.filter((url) => url.includes('/static/js/')).length).toBeGreaterThan(0);
+    } finally {
+      await browser.close();
     }
   });
 });
