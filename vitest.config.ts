@@ -15,6 +15,10 @@ export default defineConfig({
     // their time waiting on PostgreSQL, Redis, child processes and queues; each worker has its own
     // database, Redis prefix and ports (tests/support), and the built service is shared (db.ts builtService).
     maxWorkers: 2,
+    // A worker keeps its imported modules from one file to the next: each file set up its own state in
+    // hooks already (database, Redis prefix, servers), and re-importing the service's module graph cost
+    // ~3 s per file (320 s of a CI run's 682 s; the whole suite 296 s without it on the same machine).
+    isolate: false,
     // Prepares the migrated template database; each worker clones its own (tests/support/db.ts).
     globalSetup: ['tests/support/global-setup.ts'],
     setupFiles: ['tests/support/setup.ts'],
