@@ -4,7 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../tests/support/chromium.js';
 import { freePort, killServiceProcesses, ROOT, startServiceProcess } from '../tests/support/processes.js';
 import { createBenchDatabase, seed } from './seed.js';
 import { BENCH_RATE_LIMITS, BENCH_REDIS, deleteRedisKeys, dropDatabase, memberId, percentile } from './support.js';
@@ -31,7 +32,6 @@ const { values: args } = parseArgs({
 });
 const VISITS = Number(args.visits);
 const MEMBERS = Number(args.members);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ENTRY = 'dist/src/main.js';
 const README = path.join(ROOT, 'bench/README.md');
 const SECTION_START = '<!-- console-bench:start -->';
@@ -67,17 +67,7 @@ async function main(): Promise<void> {
     });
     await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
     await context.addInitScript(() => localStorage.setItem('treue.console.locale', 'en'));
     const page = await context.newPage();

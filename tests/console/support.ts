@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { signStaffToken } from '../../src/auth/tokens.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
@@ -14,16 +14,16 @@ import {
   testQueuePrefix,
   testRedisUrl,
 } from '../support/db.js';
+import { launchChromium } from '../support/chromium.js';
 import { freePort, killServiceProcesses, startServiceProcess } from '../support/processes.js';
 
 /**
- * The frame of the console's browser tests: headless Chromium (Debian's `chromium`, driven by
+ * The frame of the console's browser tests: headless Chromium (tests/support/chromium.ts, driven by
  * playwright-core) against the built service, started as `npm start` starts it (`node dist/…/src/main.js`:
  * API and workers), on this worker's fresh database. The run's one build (builtService in
  * tests/support/db.ts) is shared; no test rebuilds under it.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -81,17 +81,7 @@ export function useConsole(): ConsoleHarness {
       WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     });
     await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     // A path the root tsconfig does not follow: the console is type-checked by its own (console/tsconfig.json).
     const catalogue: string = '../../console/src/i18n/en.ts';
     catalogueKeys = Object.keys(((await import(catalogue)) as { en: Record<string, string> }).en);

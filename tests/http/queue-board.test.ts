@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
 import { CALLER_KINDS, HTTP_PERMISSIONS } from '../../src/auth/permission-matrix.js';
@@ -15,6 +14,7 @@ import {
 import { MAINTENANCE_QUEUE } from '../../workers/maintenance.processor.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { launchChromium } from '../support/chromium.js';
 import { STOREFRONT_SCOPES } from '../support/callers.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 
@@ -249,17 +249,7 @@ describe('queue board in production', () => {
 
 describe('queue board in Chromium', () => {
   it('renders the queues from the service alone: nothing is fetched from another origin (its Google Fonts link is blocked)', async () => {
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({ extraHTTPHeaders: bearer(await app.staffToken('ADMIN')) });
       const page = await context.newPage();
