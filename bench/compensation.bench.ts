@@ -164,17 +164,32 @@ async function baselineWorker(): Promise<void> {
   process.send!('ready');
 }
 
+/** `total` members named `bench-<tag>-0000000`…, and their ids in that order. */
+async function benchMembers(prisma: PrismaClient, tag: string, total: number): Promise<{ ids: string[]; name: (i: number) => string }> {
+  const name = (i: number) => `bench-${tag}-${String(i).padStart(7, '0')}`;
+  await prisma.member.createMany({
+    data: Array.from({ length: total }, (_, i) => ({ externalId: name(i), email: `${name(i)}@example.com`, name: name(i) })),
+  });
+  const ids = (
+    await prisma.member.findMany({
+      where: { externalId: { startsWith: `bench-${tag}-` } },
+      select: { id: true },
+      orderBy: { externalId: 'asc' },
+    })
+  ).map((m) => m.id);
+  return { ids, name };
+}
+
 /**
- * reportServiceFailure over GraphQL here → voucher issued by `workers/main.ts`
- * in a child process. Round `r` reports failures of its own fresh members.
+ * `report(i)`: member i's failure reported over GraphQL (yoga in this process, as an agent), as a storefront asks
+ * it — did it go through, and was it a repeat? Throws unless it was a new failure. Close `outbox` when done.
  */
-async function compensationEndToEnd(
+async function failureReporter(
   prisma: PrismaClient,
-  databaseUrl: string,
   redisUrl: string,
   prefix: string,
-  r: number,
-): Promise<Measurement> {
+  members: { ids: string[]; name: (i: number) => string },
+): Promise<{ report: (i: number) => Promise<void>; outbox: ReturnType<typeof createOutboxPublisher> }> {
   const jwtSecret = randomBytes(32).toString('hex');
   const config = loadConfig({
     NODE_ENV: 'production',
@@ -183,21 +198,31 @@ async function compensationEndToEnd(
     QUEUE_PREFIX: prefix,
     ...BENCH_RATE_LIMITS,
   });
-  const total = WARMUP + JOBS;
-  const name = (i: number) => `bench-r${r}-${String(i).padStart(7, '0')}`;
-  await prisma.member.createMany({
-    data: Array.from({ length: total }, (_, i) => ({ externalId: name(i), email: `${name(i)}@example.com`, name: name(i) })),
-  });
-  const memberIds = (
-    await prisma.member.findMany({
-      where: { externalId: { startsWith: `bench-r${r}-` } },
-      select: { id: true },
-      orderBy: { externalId: 'asc' },
-    })
-  ).map((m) => m.id);
-  const before = { vouchers: await prisma.voucher.count(), completed: 0 };
+  const outbox = createOutboxPublisher({ redisUrl, prefix, logger });
+  const yoga = createGraphQLHandler({ config, logger, prisma, outbox });
+  const token = await signStaffToken(jwtSecret, { staffId: 'bench-agent', role: 'AGENT' });
+  const query = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
+    __typename ... on ReportServiceFailurePayload { duplicate } } }`;
+  const report = async (i: number) => {
+    const response = await yoga.fetch('http://bench/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query,
+        variables: {
+          i: { memberId: members.ids[i], type: 'LATE_DELIVERY', severity: 'LOW', orderRef: `order-${i}`, idempotencyKey: members.name(i) },
+        },
+      }),
+    });
+    const body = (await response.json()) as { data?: { reportServiceFailure?: { duplicate?: boolean } } };
+    if (body.data?.reportServiceFailure?.duplicate !== false) throw new Error(`report ${i} failed: ${JSON.stringify(body)}`);
+  };
+  return { report, outbox };
+}
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+/** The workers (workers/main.ts) in a process of their own, on the bench's database and queues. */
+function startWorkers(databaseUrl: string, redisUrl: string, prefix: string): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
@@ -211,6 +236,24 @@ async function compensationEndToEnd(
       WORKER_CONCURRENCY: String(CONCURRENCY),
     },
   });
+}
+
+/**
+ * reportServiceFailure over GraphQL here → voucher issued by `workers/main.ts`
+ * in a child process. Round `r` reports failures of its own fresh members.
+ */
+async function compensationEndToEnd(
+  prisma: PrismaClient,
+  databaseUrl: string,
+  redisUrl: string,
+  prefix: string,
+  r: number,
+): Promise<Measurement> {
+  const total = WARMUP + JOBS;
+  const members = await benchMembers(prisma, `r${r}`, total);
+  const before = { vouchers: await prisma.voucher.count(), completed: 0 };
+
+  const child = startWorkers(databaseUrl, redisUrl, prefix);
   const producer = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   const queue = new Queue('compensation', { connection: producer, prefix });
   while ((await queue.getWorkersCount()) === 0) {
@@ -219,26 +262,7 @@ async function compensationEndToEnd(
   }
   before.completed = await queue.getCompletedCount();
 
-  const outbox = createOutboxPublisher({ redisUrl, prefix, logger });
-  const yoga = createGraphQLHandler({ config, logger, prisma, outbox });
-  const token = await signStaffToken(jwtSecret, { staffId: 'bench-agent', role: 'AGENT' });
-  // What a storefront asks: did it go through, and was it a repeat report?
-  const query = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
-    __typename ... on ReportServiceFailurePayload { duplicate } } }`;
-  const report = async (i: number) => {
-    const response = await yoga.fetch('http://bench/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({
-        query,
-        variables: {
-          i: { memberId: memberIds[i], type: 'LATE_DELIVERY', severity: 'LOW', orderRef: `order-${i}`, idempotencyKey: name(i) },
-        },
-      }),
-    });
-    const body = (await response.json()) as { data?: { reportServiceFailure?: { __typename: string; duplicate?: boolean } } };
-    if (body.data?.reportServiceFailure?.duplicate !== false) throw new Error(`report ${i} failed: ${JSON.stringify(body)}`);
-  };
+  const { report, outbox } = await failureReporter(prisma, redisUrl, prefix, members);
   const round = async (from: number, n: number) => {
     const started = performance.now();
     await produceAll(from, n, report);
@@ -289,51 +313,15 @@ async function compensationQueued(
   prefix: string,
   r: number,
 ): Promise<{ ingest: Measurement; drain: Measurement }> {
-  const jwtSecret = randomBytes(32).toString('hex');
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    JWT_SECRET: jwtSecret,
-    LOG_LEVEL: 'warn',
-    QUEUE_PREFIX: prefix,
-    ...BENCH_RATE_LIMITS,
-  });
   const total = WARMUP + JOBS;
-  const name = (i: number) => `bench-q${r}-${String(i).padStart(7, '0')}`;
-  await prisma.member.createMany({
-    data: Array.from({ length: total }, (_, i) => ({ externalId: name(i), email: `${name(i)}@example.com`, name: name(i) })),
-  });
-  const memberIds = (
-    await prisma.member.findMany({
-      where: { externalId: { startsWith: `bench-q${r}-` } },
-      select: { id: true },
-      orderBy: { externalId: 'asc' },
-    })
-  ).map((m) => m.id);
+  const members = await benchMembers(prisma, `q${r}`, total);
   const vouchersBefore = await prisma.voucher.count();
   const producer = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   const queue = new Queue('compensation', { connection: producer, prefix });
   if ((await queue.getWorkersCount()) > 0) throw new Error('a compensation worker is still running: the jobs would not wait');
   const completedBefore = await queue.getCompletedCount();
 
-  const outbox = createOutboxPublisher({ redisUrl, prefix, logger });
-  const yoga = createGraphQLHandler({ config, logger, prisma, outbox });
-  const token = await signStaffToken(jwtSecret, { staffId: 'bench-agent', role: 'AGENT' });
-  const query = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
-    __typename ... on ReportServiceFailurePayload { duplicate } } }`;
-  const report = async (i: number) => {
-    const response = await yoga.fetch('http://bench/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({
-        query,
-        variables: {
-          i: { memberId: memberIds[i], type: 'LATE_DELIVERY', severity: 'LOW', orderRef: `order-${i}`, idempotencyKey: name(i) },
-        },
-      }),
-    });
-    const body = (await response.json()) as { data?: { reportServiceFailure?: { duplicate?: boolean } } };
-    if (body.data?.reportServiceFailure?.duplicate !== false) throw new Error(`report ${i} failed: ${JSON.stringify(body)}`);
-  };
+  const { report, outbox } = await failureReporter(prisma, redisUrl, prefix, members);
   await produceAll(0, WARMUP, report);
   const started = performance.now();
   await produceAll(WARMUP, JOBS, report);
@@ -345,20 +333,7 @@ async function compensationQueued(
   }
 
   const workerStarted = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      QUEUE_PREFIX: prefix,
-      LOG_LEVEL: 'warn',
-      DATABASE_POOL_SIZE: String(POOL_SIZE),
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-    },
-  });
+  const child = startWorkers(databaseUrl, redisUrl, prefix);
   try {
     while ((await queue.getCompletedCount()) < completedBefore + total) {
       if (child.exitCode !== null) throw new Error(`worker process exited with ${child.exitCode}`);
