@@ -86,6 +86,8 @@ export const SERVICE_CALLERS = {
   manageWebhooks: { staff: 'ADMIN' },
   watchMemberStatus: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
   watchApprovalQueue: { staff: 'SUPERVISOR' },
+  /** The read-only queue dashboard at /admin/queues (src/http/queue-board.ts). */
+  viewQueueBoard: { staff: 'ADMIN' },
 } as const satisfies Record<string, CallerRule>;
 
 export type GuardedService = keyof typeof SERVICE_CALLERS;

@@ -9,7 +9,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import { AuthenticationError } from '../auth/jwt.js';
 import { callerOf, type Caller } from '../auth/principal.js';
 import type { Config } from '../config/env.js';
-import { hasRole } from '../domain/authorization.js';
+import { mayCall, SERVICE_CALLERS } from '../domain/authorization.js';
 import type { OutboxQueue } from '../domain/outbox/outbox.service.js';
 import type { Logger } from '../logger.js';
 import { createProducerConnection } from '../queues/outbox-queues.js';
@@ -164,7 +164,7 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
         refuse(res, 401, 'Sign in: open the queues from the console (Queues), or send Authorization: Bearer <admin token>.');
         return;
       }
-      if (!hasRole(caller, 'ADMIN')) {
+      if (!mayCall(caller, SERVICE_CALLERS.viewQueueBoard)) {
         refuse(res, 403, 'The queue board is for admins only.');
         return;
       }
