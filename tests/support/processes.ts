@@ -131,24 +131,37 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * `count` distinct free ports: every probe listens until all have their port, so two calls in a row
- * cannot hand out the same port (the kernel may give a just-released port again).
+ * Ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 by default). A port
+ * the kernel handed out with listen(0) can be taken, between the probe and the service's own bind, by any
+ * outgoing connection of any process on the machine (its local port comes from that range): the fault
+ * scripts and the suite, run side by side, open thousands. A port below the range is taken only by a listener.
+ */
+const PORT_RANGE = { from: 10_000, to: 32_767 };
+
+function listenOn(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/**
+ * `count` distinct free ports, chosen at random below the ephemeral range: every probe listens until all
+ * have their port, so two calls in a row cannot hand out the same port.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
+  const servers: net.Server[] = [];
+  try {
+    for (let attempts = 0; servers.length < count; attempts++) {
+      if (attempts > 1_000) throw new Error(`no ${count} free ports between ${PORT_RANGE.from} and ${PORT_RANGE.to}`);
+      const server = await listenOn(PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from + 1)));
+      if (server) servers.push(server);
+    }
+    return servers.map((server) => (server.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 export function isListening(port: number): Promise<boolean> {
