@@ -22,12 +22,12 @@ import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
-import { useResponseCache } from './graphql/response-cache.js';
+import { createResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
 import { trustedDocuments } from './graphql/trusted-documents.js';
 import { createConsoleHandler } from './http/console.js';
 import { createQueueBoard, QUEUE_BOARD_PATH } from './http/queue-board.js';
-import { corsPolicy, varyByOrigin } from './http/cors.js';
+import { corsPolicy, variesByOrigin, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
 import { createMetrics, RATE_SUBJECT_LABELS, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
@@ -67,6 +67,11 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
   memberChanges: MemberChangeEvents;
   /** This handler's authenticator, for the other admin paths (the queue board): one set of credential caches. */
   authenticate: Authenticator;
+  /**
+   * Answers a member's repeated read on /graphql from the response cache before yoga; false leaves the request
+   * to `handle` (src/graphql/response-cache.ts, `answer`).
+   */
+  answerFromCache(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 };
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
@@ -158,8 +163,19 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   };
   // Requests whose query text is a trusted document (sent as text rather than by id).
   const trustedText = new WeakSet<Request>();
+  const schema = getSchema();
+  const responseCache = createResponseCache({
+    store: cacheStore,
+    serve: config.responseCache.enabled,
+    trusted,
+    metrics,
+    schema,
+    authenticate,
+    varyOrigin: variesByOrigin(config.cors),
+    shortcut: deps.tracing === undefined,
+  });
   const yoga = createYoga<ServerContext, GraphQLContext>({
-    schema: getSchema(),
+    schema,
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql,
     landingPage: false,
@@ -261,7 +277,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         refused: (subject) => metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS[subject] }),
       }),
       // Last: a cached answer skips execution only after every other plugin had its say.
-      useResponseCache({ store: cacheStore, serve: config.responseCache.enabled, trusted, metrics }),
+      responseCache.plugin,
       {
         onDispose: async () => {
           live.close();
@@ -280,6 +296,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     live,
     memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
     authenticate,
+    answerFromCache: responseCache.answer,
   });
 }
 
@@ -394,7 +411,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       await queueBoard.handle(req, res);
       return;
     }
-    await yoga.handle(req, res);
+    if (!(await yoga.answerFromCache(req, res))) await yoga.handle(req, res);
   });
 
   await new Promise<void>((resolve, reject) => {

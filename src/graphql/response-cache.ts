@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
-import { getOperationAST, type ExecutionResult } from 'graphql';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
+import { isApiKeyToken } from '../auth/api-keys.js';
+import type { Authenticator } from '../auth/authenticate.js';
 import { roleOf } from '../auth/principal.js';
-import type { ResponseCacheStore } from '../cache/response-cache-store.js';
+import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-store.js';
 import type { Metrics } from '../metrics.js';
 import type { GraphQLContext } from './context.js';
+import { rootFieldsOf } from './operation-metrics.js';
 import type { TrustedDocuments } from './trusted-documents.js';
 
 /**
@@ -21,7 +25,7 @@ const PROGRAM_MUTATIONS: ReadonlySet<string> = new Set([
   'retireEarningRule',
 ]);
 
-type Context = GraphQLContext & YogaInitialContext;
+type Context = GraphQLContext & YogaInitialContext & { req?: IncomingMessage };
 
 /** What a request's answer is, for its HTTP headers: its entity tag, and whether the client already holds it. */
 interface Cached {
@@ -32,12 +36,65 @@ interface Cached {
 const etagOf = (body: string): string => `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
 
 /** Whether an If-None-Match header names this tag (a list, weak tags compared weakly, `*`). */
-function matches(ifNoneMatch: string | null, etag: string): boolean {
+function matches(ifNoneMatch: string | null | undefined, etag: string): boolean {
   if (!ifNoneMatch) return false;
   return ifNoneMatch.split(',').some((tag) => {
     const trimmed = tag.trim();
     return trimmed === '*' || trimmed === etag || trimmed === `W/${etag}`;
   });
+}
+
+/**
+ * An answer's key within its member's cached answers: the document, the operation and the variables as the client
+ * sent them. The answer is a function of these (and of the member and program versions the store checks), so the
+ * shortcut, which never parses variables against the schema, and the plugin agree on it.
+ */
+const keyOf = (documentHash: string, operationName: string | null | undefined, variables: unknown): string =>
+  createHash('sha256')
+    .update(`${documentHash}\n${operationName ?? ''}\n${JSON.stringify(variables ?? {})}`)
+    .digest('base64url');
+
+/** The request body a POST may have for the shortcut to read it; a larger one goes to yoga unread. */
+const SHORTCUT_MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * The media types the shortcut answers, by the request's whole Accept header, as yoga's result processor would
+ * (the first acceptable type wins; tests/graphql/response-cache-shortcut.test.ts holds the two equal). Any other
+ * Accept goes to yoga.
+ */
+const MEDIA_TYPES: ReadonlyMap<string, string> = new Map([
+  ['', 'application/json'],
+  ['*/*', 'application/json'],
+  ['application/json', 'application/json'],
+  ['application/graphql-response+json', 'application/graphql-response+json'],
+  ['application/graphql-response+json, application/json', 'application/graphql-response+json'],
+  ['application/json, application/graphql-response+json', 'application/json'],
+]);
+
+/** The GraphQL-over-HTTP parameters of a request, as far as the shortcut reads them. */
+interface Params {
+  query?: unknown;
+  documentId?: unknown;
+  operationName?: unknown;
+  variables?: unknown;
+  extensions?: unknown;
+}
+
+/** A request the shortcut looked up and left to yoga: the plugin uses its lookup instead of asking Redis again. */
+interface Prefetched {
+  key: string;
+  lookup: CacheLookup;
+}
+
+export interface ResponseCache {
+  /** The yoga plugin: serves and stores cached answers, makes them stale after changes, sets the HTTP headers. */
+  plugin: Plugin<Context>;
+  /**
+   * Answers a member's repeated read straight from the cache, before yoga builds a fetch Request for it
+   * (docs/caching.md, "The shortcut"). False when the request is not one it answers: yoga then handles it,
+   * with the body already read (`req.body`, which yoga's Node adapter takes instead of the stream).
+   */
+  answer(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
 /**
@@ -52,24 +109,45 @@ function matches(ifNoneMatch: string | null, etag: string): boolean {
  *   cached answers made stale (`memberChangesSettled`); a program-wide mutation makes all stale.
  * - A cacheable answer carries an `ETag` (its content's hash) and `Cache-Control: private, no-cache`;
  *   a request whose `If-None-Match` names the current tag gets 304 without a body.
+ * - A hit is answered by `answer` before yoga when it can be (no Origin, a known Accept, a small body), with the
+ *   same status, headers and bytes yoga would send; everything else about it (authentication, which documents
+ *   and callers are cached, the key) is the same code as the plugin's.
  */
-export function useResponseCache(deps: {
+export function createResponseCache(deps: {
   /** Where answers live and are made stale (none without Redis). */
   store: ResponseCacheStore | undefined;
   /** Whether answers are served and stored (RESPONSE_CACHE); invalidation happens either way. */
   serve: boolean;
   trusted: TrustedDocuments;
   metrics: Metrics;
-}): Plugin<Context> {
+  schema: GraphQLSchema;
+  /** The API's authenticator (the same caches as the context's). */
+  authenticate: Authenticator;
+  /** Whether every answer carries `Vary: Origin` (src/http/cors.ts). */
+  varyOrigin: boolean;
+  /** Whether hits may skip yoga; off while tracing, so that every operation has its span. */
+  shortcut: boolean;
+}): ResponseCache {
   const { store, trusted, metrics } = deps;
   const serving = deps.serve ? store : undefined;
   const answers = new WeakMap<Request, Cached>();
-  const keyOf = (documentHash: string, operationName: string | null | undefined, variables: unknown) =>
-    createHash('sha256')
-      .update(`${documentHash}\n${operationName ?? ''}\n${JSON.stringify(variables ?? {})}`)
-      .digest('base64url');
+  const prefetched = new WeakMap<IncomingMessage, Prefetched>();
+  // The root fields of each cached operation, for treue_graphql_operations_total (bounded: trusted documents only).
+  const rootFields = new Map<string, string[]>();
+  const rootFieldsFor = (text: string, documentHash: string, operationName: string | undefined): string[] | undefined => {
+    const id = `${documentHash}\n${operationName ?? ''}`;
+    let fields = rootFields.get(id);
+    if (!fields) {
+      const document = parse(text);
+      const operation = getOperationAST(document, operationName);
+      if (!operation) return undefined;
+      fields = rootFieldsOf(deps.schema, document, operation);
+      rootFields.set(id, fields);
+    }
+    return fields;
+  };
 
-  return {
+  const plugin: Plugin<Context> = {
     onExecute: async ({ args, setResultAndStopExecution }) => {
       const context = args.contextValue;
       const operation = getOperationAST(args.document, args.operationName);
@@ -92,14 +170,19 @@ export function useResponseCache(deps: {
       const principal = context.principal;
       const documentHash = trusted.cacheableQuery(context.params.query);
       if (!serving || principal.kind !== 'member' || documentHash === undefined) return;
-      const key = keyOf(documentHash, args.operationName, args.variableValues);
-      let lookup;
-      try {
-        lookup = await serving.lookup(principal.memberId, key);
-      } catch (error) {
-        metrics.responseCache.inc({ result: 'error' });
-        context.logger.warn({ err: error }, 'response cache unavailable: answering without it');
-        return;
+      const key = keyOf(documentHash, args.operationName, context.params.variables);
+      const handedOver = context.req && prefetched.get(context.req);
+      let lookup: CacheLookup;
+      if (handedOver?.key === key) {
+        lookup = handedOver.lookup;
+      } else {
+        try {
+          lookup = await serving.lookup(principal.memberId, key);
+        } catch (error) {
+          metrics.responseCache.inc({ result: 'error' });
+          context.logger.warn({ err: error }, 'response cache unavailable: answering without it');
+          return;
+        }
       }
       if (lookup.body !== undefined) {
         const separator = lookup.body.indexOf(' ');
@@ -126,10 +209,10 @@ export function useResponseCache(deps: {
     onResponse: ({ request, response, setResponse, fetchAPI }) => {
       const cached = answers.get(request);
       if (!cached || response.status !== 200) return;
-      response.headers.set('etag', cached.etag);
-      // Only this caller may reuse it, and only after asking again (the member may have changed meanwhile).
-      response.headers.set('cache-control', 'private, no-cache');
-      response.headers.append('vary', 'authorization');
+      for (const [name, value] of Object.entries(cacheHeaders(cached.etag))) {
+        if (name === 'vary') response.headers.append(name, value);
+        else response.headers.set(name, value);
+      }
       if (matches(request.headers.get('if-none-match'), cached.etag)) {
         // The same headers (CORS, Vary, the tag) without the body and what describes it.
         const headers = new fetchAPI.Headers(response.headers);
@@ -138,4 +221,105 @@ export function useResponseCache(deps: {
       }
     },
   };
+
+  /** The request's parameters when the shortcut may answer it; undefined leaves it to yoga (after `req.body` is set). */
+  async function paramsOf(req: IncomingMessage): Promise<Params | undefined> {
+    if (req.method === 'GET') {
+      const search = new URL(req.url ?? '/', 'http://api').searchParams;
+      const json = (name: string) => {
+        const value = search.get(name);
+        return value === null ? undefined : (JSON.parse(value) as unknown);
+      };
+      try {
+        return {
+          query: search.get('query') ?? undefined,
+          documentId: search.get('documentId') ?? undefined,
+          operationName: search.get('operationName') ?? undefined,
+          variables: json('variables'),
+          extensions: json('extensions'),
+        };
+      } catch {
+        return undefined;
+      }
+    }
+    const length = Number(req.headers['content-length']);
+    if (
+      req.method !== 'POST' ||
+      !(length > 0 && length <= SHORTCUT_MAX_BODY_BYTES) ||
+      !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')
+    ) {
+      return undefined;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    (req as IncomingMessage & { body?: Buffer }).body = body;
+    try {
+      const params = JSON.parse(body.toString('utf8')) as unknown;
+      return typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as Params) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    if (!serving || !deps.shortcut || req.headers.origin !== undefined) return false;
+    const mediaType = MEDIA_TYPES.get((req.headers.accept ?? '').trim().toLowerCase());
+    const authorization = req.headers.authorization;
+    // API keys (storefronts) are never served from the cache: their requests go to yoga unread.
+    if (mediaType === undefined || !authorization || isApiKeyToken(authorization.replace(/^bearer +/i, ''))) return false;
+    let params;
+    try {
+      params = await paramsOf(req);
+    } catch {
+      // The client went away while sending its body: nobody to answer.
+      res.destroy();
+      return true;
+    }
+    if (!params) return false;
+    const persisted = (params.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
+    const id = typeof params.documentId === 'string' ? params.documentId : typeof persisted === 'string' ? persisted : undefined;
+    const text = id !== undefined ? trusted.byId(id) : typeof params.query === 'string' ? params.query : undefined;
+    const documentHash = trusted.cacheableQuery(text);
+    const operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
+    if (text === undefined || documentHash === undefined || (params.operationName != null && operationName === undefined)) return false;
+    // A token that does not verify is yoga's to refuse (401 with its body).
+    const principal = await deps.authenticate(authorization).catch(() => undefined);
+    if (principal?.kind !== 'member') return false;
+    const key = keyOf(documentHash, operationName, params.variables);
+    let lookup: CacheLookup;
+    try {
+      lookup = await serving.lookup(principal.memberId, key);
+    } catch {
+      // The plugin tries again, and counts and logs what it meets.
+      return false;
+    }
+    const fields = lookup.body !== undefined ? rootFieldsFor(text, documentHash, operationName) : undefined;
+    if (lookup.body === undefined || !fields) {
+      prefetched.set(req, { key, lookup });
+      return false;
+    }
+    metrics.responseCache.inc({ result: 'hit' });
+    for (const field of fields) metrics.graphqlOperations.inc({ field, outcome: 'ok' });
+    const separator = lookup.body.indexOf(' ');
+    const etag = lookup.body.slice(0, separator);
+    const headers = cacheHeaders(etag);
+    if (deps.varyOrigin) headers.vary += ', Origin';
+    if (matches(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, headers).end();
+      return true;
+    }
+    const json = lookup.body.slice(separator + 1);
+    res
+      .writeHead(200, { 'content-type': `${mediaType}; charset=utf-8`, 'content-length': String(Buffer.byteLength(json)), ...headers })
+      .end(json);
+    return true;
+  }
+
+  return { plugin, answer };
+}
+
+/** What every cacheable answer carries: only this caller may reuse it, and only after asking again (the member may have changed meanwhile). */
+function cacheHeaders(etag: string): Record<'etag' | 'cache-control' | 'vary', string> {
+  return { etag, 'cache-control': 'private, no-cache', vary: 'authorization' };
 }

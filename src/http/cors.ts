@@ -25,11 +25,15 @@ export function corsPolicy(cors: Config['cors']): CorsOption {
   };
 }
 
+/** Whether an answer depends on Origin: whenever origins are configured, but not all. */
+export const variesByOrigin = (cors: Config['cors']): boolean => cors.origins.length > 0 && !cors.origins.includes('*');
+
 /** The answer depends on Origin whenever origins are configured: caches must key on it. */
 export function varyByOrigin(cors: Config['cors']): Plugin {
+  const varies = variesByOrigin(cors);
   return {
     onResponse: ({ response }) => {
-      if (cors.origins.length > 0 && !cors.origins.includes('*')) response.headers.append('vary', 'Origin');
+      if (varies) response.headers.append('vary', 'Origin');
     },
   };
 }

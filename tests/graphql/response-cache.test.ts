@@ -8,7 +8,7 @@ import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manife
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
 import { MAINTENANCE_QUEUE } from '../../workers/maintenance.processor.js';
-import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp, type GraphQLResponse } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
 
@@ -56,11 +56,16 @@ interface Status {
   ledger: { edges: { node: { kind: string; amount: number } }[] };
 }
 
-/** The app's status screen as the app sends it (its exact text), through one handler. */
+/** The app's status screen as the app sends it (its exact text), over HTTP to one handler (its cache's shortcut, then yoga). */
 async function readStatus(app: ReturnType<typeof createTestApp>, token: string, headers: Record<string, string> = {}) {
-  const response = await app.request<{ me: Status }>(STATUS, {}, { token, headers });
-  expect(response.body.errors).toBeUndefined();
-  return { me: response.body.data!.me, etag: response.headers.get('etag') };
+  const response = await fetch(await app.url(), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+    body: JSON.stringify({ query: STATUS, variables: {} }),
+  });
+  const body = (await response.json()) as GraphQLResponse<{ me: Status }>;
+  expect(body.errors).toBeUndefined();
+  return { me: body.data!.me, etag: response.headers.get('etag') };
 }
 
 /** A member whose cached status on A hides a change made behind the cache's back (a direct database write). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Plugin } from 'graphql-yoga';
 import { afterAll, afterEach, beforeEach } from 'vitest';
 import { createGraphQLHandler } from '../../src/app.js';
@@ -122,15 +123,42 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     return readSse(await yoga.fetch('http://yoga/graphql', subscriptionRequest(query, variables, token)));
   }
 
+  // A real HTTP server on the handler as startApi mounts it (the cache's shortcut, then yoga), on first use.
+  let server: Promise<{ server: Server; url: string }> | undefined;
+  let throughYoga = 0;
+  const listen = () =>
+    (server ??= new Promise((resolve, reject) => {
+      const listening = createServer(async (req, res) => {
+        if (await yoga.answerFromCache(req, res)) return;
+        throughYoga += 1;
+        await yoga.handle(req, res);
+      });
+      listening.once('error', reject);
+      listening.listen(0, '127.0.0.1', () =>
+        resolve({ server: listening, url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}/graphql` }),
+      );
+    }));
+
   return {
     yoga,
     deps,
     gql,
     request,
     subscribe,
+    /** The URL of /graphql on a node:http server of this handler (started on first call, closed by `close`). */
+    url: async () => (await listen()).url,
+    /** How many requests to that server reached yoga (the others the response cache answered before it). */
+    throughYoga: () => throughYoga,
     /** Resolves once the handler hears credential events from other handlers. */
     ready: () => yoga.credentialEventsReady,
-    close: () => yoga.dispose(),
+    close: async () => {
+      const listening = await server;
+      if (listening) {
+        listening.server.closeAllConnections();
+        await new Promise((resolve) => listening.server.close(resolve));
+      }
+      await yoga.dispose();
+    },
     staffToken: (role: StaffRole, staffId = `staff-${role.toLowerCase()}`) => signStaffToken(TEST_JWT_SECRET, { staffId, role }),
     memberToken: (memberId: string) => signMemberToken(TEST_JWT_SECRET, { memberId }),
     apiKeyToken: async (scopes: ApiKeyScope[], name = 'test storefront') =>

@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { documentId } from '../../src/graphql/trusted-documents.js';
+import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
+import { createTestApp, useTestApp } from '../support/app.js';
+import { resetRedis, testRedisUrl } from '../support/db.js';
+
+/**
+ * The response cache's shortcut (src/graphql/response-cache.ts, `answer`): a member's repeated read is answered
+ * over node:http before yoga, with what yoga would have answered; every other request reaches yoga whole.
+ * The test app's server counts the requests that reach yoga (`throughYoga`).
+ */
+const { prisma } = useTestApp();
+const STATUS = Object.values(MEMBER_APP_DOCUMENTS).find((text) => /query StatusScreen\b/.test(text))!;
+const STATUS_ID = documentId(STATUS);
+
+let redis: Redis;
+let app: ReturnType<typeof createTestApp>;
+let url: string;
+
+beforeAll(async () => {
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  await resetRedis(redis);
+  app = createTestApp(prisma, { redis: true });
+  url = await app.url();
+});
+afterAll(async () => {
+  await app.close();
+  await resetRedis(redis);
+  redis.disconnect();
+});
+
+/** A fresh member (nothing cached for it yet) and its token. */
+async function member(name = 'Ada') {
+  const memberId = await app.enroll({ name });
+  return { memberId, token: await app.memberToken(memberId) };
+}
+
+const statusBody = JSON.stringify({ documentId: STATUS_ID });
+
+async function post(token: string, headers: Record<string, string> = {}, body = statusBody) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+    body,
+  });
+}
+
+/** Status, headers (without the date) and body bytes of a response. */
+async function seen(response: Response) {
+  const headers = Object.fromEntries([...response.headers].filter(([name]) => name !== 'date'));
+  return { status: response.status, headers, body: await response.text() };
+}
+
+describe("the response cache's shortcut", () => {
+  it.each([
+    ['no Accept', {}],
+    ['*/*', { accept: '*/*' }],
+    ['application/json', { accept: 'application/json' }],
+    ['application/graphql-response+json', { accept: 'application/graphql-response+json' }],
+    ['both, the GraphQL type first', { accept: 'application/graphql-response+json, application/json' }],
+    ['both, JSON first', { accept: 'application/json, application/graphql-response+json' }],
+  ])('answers a hit with the status, headers and bytes yoga answered the miss with (%s)', async (_, accept) => {
+    const { token } = await member();
+    const before = app.throughYoga();
+    const handled = () => app.throughYoga() - before;
+    const miss = await seen(await post(token, accept));
+    expect(handled()).toBe(1);
+    const hit = await seen(await post(token, accept));
+    expect(handled()).toBe(1);
+    expect(miss.status).toBe(200);
+    expect(JSON.parse(miss.body)).toMatchObject({ data: { me: { name: 'Ada' } } });
+    expect(hit).toEqual(miss);
+  });
+
+  it('answers the same hit to GET with the document id and to the document sent as text, and 304 to its tag', async () => {
+    const { token } = await member();
+    const first = await seen(await post(token));
+    const before = app.throughYoga();
+    const handled = () => app.throughYoga() - before;
+    const byGet = await seen(
+      await fetch(`${url}?documentId=${encodeURIComponent(STATUS_ID)}`, { headers: { authorization: `Bearer ${token}` } }),
+    );
+    const byText = await seen(await post(token, {}, JSON.stringify({ query: STATUS })));
+    const unchanged = await post(token, { 'if-none-match': first.headers.etag! });
+    expect(handled()).toBe(0);
+    expect(byGet).toEqual(first);
+    expect(byText).toEqual(first);
+    expect(unchanged.status).toBe(304);
+    expect(await unchanged.text()).toBe('');
+    expect(unchanged.headers.get('etag')).toBe(first.headers.etag);
+    expect(unchanged.headers.get('cache-control')).toBe('private, no-cache');
+    expect(unchanged.headers.get('content-type')).toBeNull();
+  });
+
+  it("serves a member only that member's answer, and staff and unknown variables go to yoga", async () => {
+    const one = await member('One');
+    const other = await member('Other');
+    await post(one.token);
+    const before = app.throughYoga();
+    const handled = () => app.throughYoga() - before;
+    expect(await (await post(other.token)).json()).toMatchObject({ data: { me: { name: 'Other' } } });
+    expect(handled()).toBe(1);
+    // Other variables than the ones cached are another key: yoga answers (here: refuses an unknown variable).
+    const withVariables = await post(one.token, {}, JSON.stringify({ documentId: STATUS_ID, variables: { x: 1 } }));
+    expect(handled()).toBe(2);
+    expect(withVariables.status).not.toBe(304);
+    // Staff are never served from the cache, whatever they send.
+    await post(await app.staffToken('AGENT'));
+    expect(handled()).toBe(3);
+  });
+
+  it('leaves to yoga a token that does not verify, with the body it read', async () => {
+    const { token } = await member();
+    await post(token);
+    const before = app.throughYoga();
+    const handled = () => app.throughYoga() - before;
+    const forged = await post(`${token.slice(0, -4)}AAAA`);
+    expect(handled()).toBe(1);
+    expect(forged.status).toBe(401);
+    expect(((await forged.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('hands the body it read to yoga: a mutation runs once, exactly as sent', async () => {
+    const { memberId } = await member();
+    const admin = await app.staffToken('ADMIN');
+    const adjust = JSON.stringify({
+      query: 'mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { __typename } }',
+      variables: { i: { memberId, points: 12, reason: 'goodwill', idempotencyKey: 'adjust-1' } },
+    });
+    const before = app.throughYoga();
+    const answer = await post(admin, {}, adjust);
+    expect(app.throughYoga() - before).toBe(1);
+    expect(await answer.json()).toEqual({ data: { adjustPoints: { __typename: 'AdjustPointsPayload' } } });
+    expect(await prisma.ledgerEntry.findMany({ where: { memberId }, select: { amount: true } })).toEqual([{ amount: 12 }]);
+  });
+
+  it('leaves storefront API keys to yoga', async () => {
+    const { memberId } = await member();
+    const shop = await app.apiKeyToken(['points:earn']);
+    const earn = JSON.stringify({
+      query: 'mutation($i: EarnPointsInput!) { earnPoints(input: $i) { ... on EarnPointsPayload { points } } }',
+      variables: { i: { memberId, order: { reference: 'o-1', total: { amount: '12.00', currency: 'EUR' } }, idempotencyKey: 'o-1' } },
+    });
+    const before = app.throughYoga();
+    expect(await (await post(shop, {}, earn)).json()).toEqual({ data: { earnPoints: { points: 12 } } });
+    expect(app.throughYoga() - before).toBe(1);
+  });
+
+  it('leaves to yoga a body larger than it reads, a request with an Origin, and any other Accept', async () => {
+    const { token } = await member();
+    await post(token);
+    const before = app.throughYoga();
+    const handled = () => app.throughYoga() - before;
+    const padded = JSON.stringify({ documentId: STATUS_ID, extensions: { padding: 'x'.repeat(20_000) } });
+    expect(await (await post(token, {}, padded)).json()).toMatchObject({ data: { me: { name: 'Ada' } } });
+    expect((await post(token, { origin: 'https://app.example' })).status).toBe(200);
+    expect((await post(token, { accept: 'text/html' })).status).toBe(406);
+    expect(handled()).toBe(3);
+  });
+
+  it('steps aside while tracing is on, so that every operation has its span', async () => {
+    const traced = createTestApp(prisma, { redis: true, tracing: {} });
+    try {
+      const { token } = await member();
+      const handled = () => traced.throughYoga();
+      const tracedUrl = await traced.url();
+      const read = () =>
+        fetch(tracedUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: statusBody,
+        });
+      expect((await read()).status).toBe(200);
+      expect((await read()).status).toBe(200);
+      expect(handled()).toBe(2);
+    } finally {
+      await traced.close();
+    }
+  });
+});
