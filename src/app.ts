@@ -356,7 +356,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   );
 
   const agentConsole = createConsoleHandler({ config, logger });
-  const queueBoard = createQueueBoard({ config, logger, redisUrl: deps.redisUrl, authenticate: yoga.authenticate });
+  const queueBoard = createQueueBoard({ config, logger, prisma, redisUrl: deps.redisUrl, authenticate: yoga.authenticate });
 
   // Responses not yet finished: on close they get `Connection: close`, and close waits for them.
   const running = new Set<ServerResponse>();

@@ -94,9 +94,7 @@ export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheO
     const actual = Buffer.from(hash, 'hex');
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
 
-    // A scope this version does not know grants nothing.
-    const scopes = new Set(row.scopes.filter((scope): scope is ApiKeyScope => KNOWN_SCOPES.has(scope)));
-    const principal: ApiKeyPrincipal = { kind: 'apiKey', apiKeyId: row.id, name: row.name, scopes };
+    const principal = principalOf(row);
     await prisma.$executeRawUnsafe(
       `UPDATE api_keys SET last_used_at = now()
         WHERE id = $1::uuid AND (last_used_at IS NULL OR last_used_at < now() - interval '${LAST_USED_PRECISION}')`,
@@ -110,6 +108,24 @@ export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheO
     clear: () => cache.clear(),
     setBypass: (on: boolean) => cache.setBypass(on),
   });
+}
+
+function principalOf(row: { id: string; name: string; scopes: string[] }): ApiKeyPrincipal {
+  // A scope this version does not know grants nothing.
+  const scopes = new Set(row.scopes.filter((scope): scope is ApiKeyScope => KNOWN_SCOPES.has(scope)));
+  return { kind: 'apiKey', apiKeyId: row.id, name: row.name, scopes };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An API key as the database holds it now, by its id (no token: for a session the key started earlier),
+ * null once revoked or when there is no such key. Always asks the database.
+ */
+export async function currentApiKey(prisma: PrismaClient, apiKeyId: string): Promise<ApiKeyPrincipal | null> {
+  if (!UUID.test(apiKeyId)) return null;
+  const row = await prisma.apiKey.findUnique({ where: { id: apiKeyId }, select: { id: true, name: true, scopes: true, revokedAt: true } });
+  return row && row.revokedAt === null ? principalOf(row) : null;
 }
 
 /** One verifier (and cache) per Prisma client, i.e. per database. */

@@ -5,10 +5,12 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import { jwtVerify, SignJWT } from 'jose';
+import { currentApiKey } from '../auth/api-keys.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import { AuthenticationError } from '../auth/jwt.js';
 import { callerOf, type Caller } from '../auth/principal.js';
 import type { Config } from '../config/env.js';
+import type { PrismaClient } from '../db/prisma.js';
 import { mayCall, SERVICE_CALLERS } from '../domain/authorization.js';
 import type { OutboxQueue } from '../domain/outbox/outbox.service.js';
 import type { Logger } from '../logger.js';
@@ -17,7 +19,7 @@ import { createProducerConnection } from '../queues/outbox-queues.js';
 export const QUEUE_BOARD_PATH = '/admin/queues';
 export const QUEUE_BOARD_SESSION_PATH = `${QUEUE_BOARD_PATH}/session`;
 export const QUEUE_BOARD_COOKIE = 'treue_queue_board';
-/** How long a board session lasts; a revoked key or token keeps the board at most this long. */
+/** How long a board session lasts; a staff token's session keeps the board at most this long after the token stops working. */
 export const QUEUE_BOARD_SESSION_SECONDS = 15 * 60;
 
 // A Record over every outbox queue: a queue added to the outbox without a row here does not compile.
@@ -33,6 +35,8 @@ export interface QueueBoardOptions {
   redisUrl: string;
   /** The API's one authenticator (the same caches and revocations as /graphql). */
   authenticate: Authenticator;
+  /** Where a session started by an API key finds the key as it is now (revoked, scopes changed). */
+  prisma: PrismaClient;
   /** The clock in milliseconds (tests move it). */
   now?: () => number;
 }
@@ -52,6 +56,8 @@ export interface QueueBoard {
  * `POST /admin/queues/session` sets for a browser, which cannot send a header on navigation: a 15-minute
  * token signed with a key derived from the admin session secret (never valid as an API token, and no API
  * token is valid as a session), HttpOnly, SameSite=Strict, Path=/admin/queues, Secure outside development.
+ * A session started by an API key holds only while the key does (checked in the database on each request);
+ * a staff token cannot be revoked, and its session lasts its 15 minutes.
  */
 export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
   const { config, logger, authenticate } = options;
@@ -110,6 +116,7 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
   const callerOfCookie = async (req: IncomingMessage): Promise<Caller | undefined> => {
     const token = cookieValue(req.headers.cookie, QUEUE_BOARD_COOKIE);
     if (!token || !sessionKey) return undefined;
+    let sessionKeyId: string;
     try {
       const { payload } = await jwtVerify(token, sessionKey, {
         algorithms: ['HS256'],
@@ -117,10 +124,14 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
         currentDate: new Date(now()),
       });
       if (typeof payload.sub !== 'string' || (payload.act !== 'STAFF' && payload.act !== 'API_KEY')) return undefined;
-      return { actor: { type: payload.act, id: payload.sub }, role: 'ADMIN' };
+      if (payload.act === 'STAFF') return { actor: { type: 'STAFF', id: payload.sub }, role: 'ADMIN' };
+      sessionKeyId = payload.sub;
     } catch {
       return undefined;
     }
+    // A key's session ends with the key: revoked (or its admin scope gone), its very next request is refused.
+    const key = await currentApiKey(options.prisma, sessionKeyId);
+    return key ? callerOf(key) : undefined;
   };
 
   const startSession = async (req: IncomingMessage, res: ServerResponse, caller: Caller) => {

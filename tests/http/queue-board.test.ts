@@ -226,6 +226,33 @@ describe('queue board /admin/queues', () => {
     expect(((await revoked.json()) as { data: unknown }).data).toEqual({ revokeApiKey: { __typename: 'RevokeApiKeyPayload' } });
     expect((await get('/admin/queues', bearer(token))).status).toBe(401);
   });
+
+  it("ends a key's browser session with the key: revoked, the very next request with the cookie is refused", async () => {
+    const token = await app.apiKeyToken(['admin']);
+    const started = await fetch(`${base}/admin/queues/session`, { method: 'POST', headers: bearer(token) });
+    expect(started.status).toBe(204);
+    const cookie = { cookie: cookieOf(started) };
+    expect((await get('/admin/queues/api/queues', cookie)).status).toBe(200);
+    const key = await prisma.apiKey.findFirstOrThrow({ orderBy: { createdAt: 'desc' } });
+    const revoked = await app.gql(
+      'mutation ($id: ID!) { revokeApiKey(input: { id: $id }) { __typename } }',
+      { id: key.id },
+      await app.staffToken('ADMIN'),
+    );
+    expect(revoked.data).toEqual({ revokeApiKey: { __typename: 'RevokeApiKeyPayload' } });
+    expect((await get('/admin/queues/api/queues', cookie)).status).toBe(401);
+    expect((await get('/admin/queues', cookie)).status).toBe(401);
+  });
+
+  it("refuses a key's session once the key no longer has the admin scope", async () => {
+    const token = await app.apiKeyToken(['admin']);
+    const started = await fetch(`${base}/admin/queues/session`, { method: 'POST', headers: bearer(token) });
+    const cookie = { cookie: cookieOf(started) };
+    expect((await get('/admin/queues', cookie)).status).toBe(200);
+    // Not something the API offers (scopes are fixed at creation): the database is the source either way.
+    await prisma.apiKey.updateMany({ where: { revokedAt: null, scopes: { has: 'admin' } }, data: { scopes: ['members:read'] } });
+    expect((await get('/admin/queues', cookie)).status).toBe(403);
+  });
 });
 
 describe('queue board in production', () => {
