@@ -3,6 +3,7 @@ import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { builder } from '../builder.js';
 import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum } from '../enums.js';
+import { perMember } from '../member-scopes.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 /** Who may see a member: staff, storefront keys with read scope, or the member themself. */
@@ -11,6 +12,9 @@ export const memberVisibility = (memberId: string) => ({
   apiKey: 'members:read' as const,
   self: memberId,
 });
+
+/** `memberVisibility` as one scope map per member per request, for the types on the status screen. */
+const visibleWithMember = perMember(memberVisibility);
 
 interface BalanceShape {
   available: number;
@@ -40,7 +44,7 @@ export const MemberRef = builder.prismaNode('Member', {
   // Here and on every node type: node(id) of an unknown id answers null (findUnique), not a masked not-found error.
   nullable: true,
   description: 'A customer enrolled in the loyalty program.',
-  authScopes: (member) => memberVisibility(member.id),
+  authScopes: (member, ctx) => visibleWithMember(member.id, ctx),
   fields: (t) => ({
     externalId: t.exposeString('externalId', { description: "The storefront's customer id (unique)." }),
     email: t.exposeString('email', { nullable: true, description: 'E-mail address (unique, lower-case); null when enrolled without one.' }),
@@ -88,7 +92,7 @@ export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   id: { field: 'id' },
   nullable: true,
   description: 'An immutable change of a member’s points.',
-  authScopes: (entry) => memberVisibility(entry.memberId),
+  authScopes: (entry, ctx) => visibleWithMember(entry.memberId, ctx),
   fields: (t) => ({
     kind: t.expose('kind', { type: LedgerEntryKindEnum, description: 'Why the points changed.' }),
     amount: t.expose('amount', { type: 'Points', description: 'Signed change in points.' }),

@@ -4,6 +4,7 @@ import { voucherStatusAt, voucherStatusWhere } from '../../domain/vouchers/vouch
 import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { CauseTypeEnum } from '../enums.js';
+import { perMember } from '../member-scopes.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
@@ -50,11 +51,13 @@ export const voucherVisibility = (memberId: string) => ({
   $any: { apiKey: 'members:read' as const },
 });
 
+const visibleWithMember = perMember(voucherVisibility);
+
 export const VoucherRef = builder.prismaNode('Voucher', {
   id: { field: 'id' },
   nullable: true,
   description: 'A voucher a member can redeem once at checkout.',
-  authScopes: (voucher) => voucherVisibility(voucher.memberId),
+  authScopes: (voucher, ctx) => visibleWithMember(voucher.memberId, ctx),
   fields: (t) => ({
     code: t.exposeString('code', { description: 'The code to type at checkout (unguessable, unique).' }),
     kind: t.expose('kind', { type: VoucherKindEnum, description: 'Why it was issued.' }),

@@ -1,0 +1,29 @@
+import type { GraphQLContext } from './context.js';
+
+/**
+ * A type's visibility rule for the objects of one member, as one scope map per
+ * member per request.
+ *
+ * scope-auth decides a type's scopes once per object (`runScopesOnType`) and
+ * keeps each decision per scope map object for the request. A rule that builds
+ * a new map per object makes it decide again for every ledger entry and voucher
+ * of the same member (a status answer has a dozen); handing it the same map
+ * lets it reuse the first decision. The rule itself is unchanged: the map is
+ * the one `rule(memberId)` returns, and it depends on nothing but the member id.
+ */
+export function perMember<Scopes extends object>(rule: (memberId: string) => Scopes): (memberId: string, ctx: GraphQLContext) => Scopes {
+  const requests = new WeakMap<GraphQLContext, Map<string, Scopes>>();
+  return (memberId, ctx) => {
+    let maps = requests.get(ctx);
+    if (!maps) {
+      maps = new Map();
+      requests.set(ctx, maps);
+    }
+    let scopes = maps.get(memberId);
+    if (!scopes) {
+      scopes = rule(memberId);
+      maps.set(memberId, scopes);
+    }
+    return scopes;
+  };
+}
