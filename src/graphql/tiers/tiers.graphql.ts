@@ -76,11 +76,26 @@ function tierStandingBatch(ctx: GraphQLContext): TierStandingBatch {
   return batch;
 }
 
-/** The program settings for a member's tier fields: read with the member, or batched. */
-async function settingsFor(member: { id: string }, ctx: GraphQLContext): Promise<ProgramSettings> {
+/**
+ * The program settings for a member's tier fields: read with the member (then at once, without a promise, so
+ * the member's fields complete in the same turn), or batched.
+ */
+function settingsFor(member: { id: string }, ctx: GraphQLContext): ProgramSettings | Promise<ProgramSettings> {
   return (
-    knownSettings(member) ?? knownProgram(member)?.settings ?? (await tierStandingBatch(ctx).standing(member.id, false)).program.settings
+    knownSettings(member) ??
+    knownProgram(member)?.settings ??
+    tierStandingBatch(ctx)
+      .standing(member.id, false)
+      .then((standing) => standing.program.settings)
   );
+}
+
+/** The member's tier as the program defines it. */
+function currentTier(member: { id: string; tier: string }, settings: ProgramSettings) {
+  const tier = tierOf(settings, member.tier);
+  // The foreign key to `tiers`, kept in step with the settings, makes a miss a bug.
+  if (!tier) throw new Error(`member ${member.id} holds tier ${member.tier}, which the program does not have`);
+  return tier;
 }
 
 const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implement({
@@ -160,11 +175,9 @@ builder.prismaObjectFields('Member', (t) => ({
     type: TierRef,
     description: 'Current tier (an object since issue 13: select `tier { key name }`).',
     select: { tier: true },
-    resolve: async (member, _args, ctx) => {
-      const tier = tierOf(await settingsFor(member, ctx), member.tier);
-      // The foreign key to `tiers`, kept in step with the settings, makes a miss a bug.
-      if (!tier) throw new Error(`member ${member.id} holds tier ${member.tier}, which the program does not have`);
-      return tier;
+    resolve: (member, _args, ctx) => {
+      const settings = settingsFor(member, ctx);
+      return settings instanceof Promise ? settings.then((read) => currentTier(member, read)) : currentTier(member, settings);
     },
   }),
   tierProgress: t.field({
@@ -172,9 +185,12 @@ builder.prismaObjectFields('Member', (t) => ({
     description: 'Current and next tier, qualifying points and points to go, and the next review.',
     select: { tier: true, tierSince: true },
     // Batched per request (TierStandingBatch): no query per member in a listing.
-    resolve: async (member, _args, ctx) => {
-      const { program, qualifyingPoints } = knownStanding(member) ?? (await tierStandingBatch(ctx).standing(member.id, true));
-      return tierProgress(member, program.settings, qualifyingPoints);
+    resolve: (member, _args, ctx) => {
+      const known = knownStanding(member);
+      if (known) return tierProgress(member, known.program.settings, known.qualifyingPoints);
+      return tierStandingBatch(ctx)
+        .standing(member.id, true)
+        .then(({ program, qualifyingPoints }) => tierProgress(member, program.settings, qualifyingPoints));
     },
   }),
   tierHistory: t.relatedConnection(
