@@ -1,3 +1,4 @@
+// No useTestApp(): perMember is a pure function of the request context and the member id; no database.
 import { describe, expect, it } from 'vitest';
 import type { GraphQLContext } from '../../src/graphql/context.js';
 import { perMember } from '../../src/graphql/member-scopes.js';
