@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PrismaClient } from '../db/prisma.js';
+import { isUuid } from '../domain/validation.js';
 import { CredentialCache } from './credential-cache.js';
 import { API_KEY_SCOPES, type ApiKeyScope, type Principal } from './principal.js';
 
@@ -116,14 +117,12 @@ function principalOf(row: { id: string; name: string; scopes: string[] }): ApiKe
   return { kind: 'apiKey', apiKeyId: row.id, name: row.name, scopes };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * An API key as the database holds it now, by its id (no token: for a session the key started earlier),
  * null once revoked or when there is no such key. Always asks the database.
  */
 export async function currentApiKey(prisma: PrismaClient, apiKeyId: string): Promise<ApiKeyPrincipal | null> {
-  if (!UUID.test(apiKeyId)) return null;
+  if (!isUuid(apiKeyId)) return null;
   const row = await prisma.apiKey.findUnique({ where: { id: apiKeyId }, select: { id: true, name: true, scopes: true, revokedAt: true } });
   return row && row.revokedAt === null ? principalOf(row) : null;
 }
