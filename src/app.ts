@@ -4,7 +4,7 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { defaultExtractPersistedOperationId, usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
+import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { createAuthenticator, type Authenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
 import { createApprovalQueueBus } from './live/approval-queue-bus.js';
@@ -24,7 +24,7 @@ import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './g
 import { countOperations } from './graphql/operation-metrics.js';
 import { createResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
-import { trustedDocuments } from './graphql/trusted-documents.js';
+import { requestedDocumentId, trustedDocuments } from './graphql/trusted-documents.js';
 import { createConsoleHandler } from './http/console.js';
 import { createQueueBoard, QUEUE_BOARD_PATH } from './http/queue-board.js';
 import { corsPolicy, variesByOrigin, varyByOrigin } from './http/cors.js';
@@ -229,12 +229,13 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         getPersistedOperation: (id) => trusted.byId(id) ?? null,
         // The GraphQL-over-HTTP `documentId`, or Apollo's `extensions.persistedQuery.sha256Hash`.
         // (yoga's GET parser keeps only the standard parameters: a GET's documentId is read from its URL).
-        extractPersistedOperationId: (params, request, context) => {
-          const id =
-            (params as { documentId?: unknown }).documentId ??
-            (request.method === 'GET' ? new URL(request.url).searchParams.get('documentId') : null);
-          return typeof id === 'string' ? id : defaultExtractPersistedOperationId(params, request, context);
-        },
+        extractPersistedOperationId: (params, request) =>
+          requestedDocumentId({
+            ...params,
+            documentId:
+              (params as { documentId?: unknown }).documentId ??
+              (request.method === 'GET' ? new URL(request.url).searchParams.get('documentId') : undefined),
+          }) ?? null,
         allowArbitraryOperations: async (request) => {
           if (config.trustedDocuments === 'off' || trustedText.has(request)) return true;
           // Credentials that do not verify are refused with 401 when the context is built.

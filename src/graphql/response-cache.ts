@@ -9,7 +9,7 @@ import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-st
 import type { Metrics } from '../metrics.js';
 import type { GraphQLContext } from './context.js';
 import { rootFieldsOf } from './operation-metrics.js';
-import type { TrustedDocuments } from './trusted-documents.js';
+import { requestedDocumentId, type TrustedDocuments } from './trusted-documents.js';
 
 /**
  * Mutations that change what every member's answer may show (program settings, tiers, rewards,
@@ -30,6 +30,12 @@ type Context = GraphQLContext & YogaInitialContext & { req?: IncomingMessage };
 /** What a request's answer is, for its HTTP headers: its entity tag, and whether the client already holds it. */
 interface Cached {
   etag: string;
+}
+
+/** A stored answer (`<etag> <json>`, as the plugin stores it) apart. */
+function storedAnswer(body: string): { etag: string; json: string } {
+  const separator = body.indexOf(' ');
+  return { etag: body.slice(0, separator), json: body.slice(separator + 1) };
 }
 
 /** A strong entity tag of an answer's JSON. */
@@ -185,10 +191,10 @@ export function createResponseCache(deps: {
         }
       }
       if (lookup.body !== undefined) {
-        const separator = lookup.body.indexOf(' ');
-        answers.set(context.request, { etag: lookup.body.slice(0, separator) });
+        const { etag, json } = storedAnswer(lookup.body);
+        answers.set(context.request, { etag });
         metrics.responseCache.inc({ result: 'hit' });
-        setResultAndStopExecution(JSON.parse(lookup.body.slice(separator + 1)) as ExecutionResult);
+        setResultAndStopExecution(JSON.parse(json) as ExecutionResult);
         return;
       }
       metrics.responseCache.inc({ result: 'miss' });
@@ -266,8 +272,12 @@ export function createResponseCache(deps: {
     if (!serving || !deps.shortcut || req.headers.origin !== undefined) return false;
     const mediaType = MEDIA_TYPES.get((req.headers.accept ?? '').trim().toLowerCase());
     const authorization = req.headers.authorization;
-    // API keys (storefronts) are never served from the cache: their requests go to yoga unread.
+    // API keys (storefronts) are never served from the cache: their requests go to yoga unread and authenticated once.
     if (mediaType === undefined || !authorization || isApiKeyToken(authorization.replace(/^bearer +/i, ''))) return false;
+    // Only a member's request is read here (staff requests go to yoga unread); a token that does not verify is
+    // yoga's to refuse (401 with its body).
+    const principal = await deps.authenticate(authorization).catch(() => undefined);
+    if (principal?.kind !== 'member') return false;
     let params;
     try {
       params = await paramsOf(req);
@@ -277,15 +287,11 @@ export function createResponseCache(deps: {
       return true;
     }
     if (!params) return false;
-    const persisted = (params.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
-    const id = typeof params.documentId === 'string' ? params.documentId : typeof persisted === 'string' ? persisted : undefined;
+    const id = requestedDocumentId(params);
     const text = id !== undefined ? trusted.byId(id) : typeof params.query === 'string' ? params.query : undefined;
     const documentHash = trusted.cacheableQuery(text);
     const operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
     if (text === undefined || documentHash === undefined || (params.operationName != null && operationName === undefined)) return false;
-    // A token that does not verify is yoga's to refuse (401 with its body).
-    const principal = await deps.authenticate(authorization).catch(() => undefined);
-    if (principal?.kind !== 'member') return false;
     const key = keyOf(documentHash, operationName, params.variables);
     let lookup: CacheLookup;
     try {
@@ -301,15 +307,13 @@ export function createResponseCache(deps: {
     }
     metrics.responseCache.inc({ result: 'hit' });
     for (const field of fields) metrics.graphqlOperations.inc({ field, outcome: 'ok' });
-    const separator = lookup.body.indexOf(' ');
-    const etag = lookup.body.slice(0, separator);
+    const { etag, json } = storedAnswer(lookup.body);
     const headers = cacheHeaders(etag);
     if (deps.varyOrigin) headers.vary += ', Origin';
     if (matches(req.headers['if-none-match'], etag)) {
       res.writeHead(304, headers).end();
       return true;
     }
-    const json = lookup.body.slice(separator + 1);
     res
       .writeHead(200, { 'content-type': `${mediaType}; charset=utf-8`, 'content-length': String(Buffer.byteLength(json)), ...headers })
       .end(json);

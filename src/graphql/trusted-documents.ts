@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { defaultExtractPersistedOperationId } from '@graphql-yoga/plugin-persisted-operations';
 import { Kind, OperationTypeNode, parse } from 'graphql';
+import type { GraphQLParams } from 'graphql-yoga';
 import { MEMBER_APP_DOCUMENTS } from './trusted-documents.manifest.js';
 
 /**
@@ -16,6 +18,16 @@ export interface TrustedDocuments {
   idOf(text: string | undefined): string | undefined;
   /** The id of a document text if it is a trusted document whose operations are all queries (what may be cached). */
   cacheableQuery(text: string | undefined): string | undefined;
+}
+
+/**
+ * The document id a request names: the GraphQL-over-HTTP `documentId`, or Apollo's
+ * `extensions.persistedQuery.sha256Hash` (version 1). Undefined when it names none.
+ */
+export function requestedDocumentId(params: { documentId?: unknown; extensions?: unknown }): string | undefined {
+  if (typeof params.documentId === 'string') return params.documentId;
+  // yoga's own rule for Apollo's extension, which reads the parameters alone (no request or context needed).
+  return defaultExtractPersistedOperationId(params as GraphQLParams, undefined as never, undefined as never) ?? undefined;
 }
 
 /** A document's id as the app's generated client names it: `sha256:` and the hex sha256 of the document text. */

@@ -73,7 +73,7 @@ describe("the response cache's shortcut", () => {
     expect(hit).toEqual(miss);
   });
 
-  it('answers the same hit to GET with the document id and to the document sent as text, and 304 to its tag', async () => {
+  it("answers the same hit to GET with the document id, to Apollo's hash and to the document as text, and 304 to its tag", async () => {
     const { token } = await member();
     const first = await seen(await post(token));
     const before = app.throughYoga();
@@ -82,10 +82,13 @@ describe("the response cache's shortcut", () => {
       await fetch(`${url}?documentId=${encodeURIComponent(STATUS_ID)}`, { headers: { authorization: `Bearer ${token}` } }),
     );
     const byText = await seen(await post(token, {}, JSON.stringify({ query: STATUS })));
+    const apollo = { persistedQuery: { version: 1, sha256Hash: STATUS_ID.slice('sha256:'.length) } };
+    const byApolloHash = await seen(await post(token, {}, JSON.stringify({ extensions: apollo })));
     const unchanged = await post(token, { 'if-none-match': first.headers.etag! });
     expect(handled()).toBe(0);
     expect(byGet).toEqual(first);
     expect(byText).toEqual(first);
+    expect(byApolloHash).toEqual(first);
     expect(unchanged.status).toBe(304);
     expect(await unchanged.text()).toBe('');
     expect(unchanged.headers.get('etag')).toBe(first.headers.etag);
@@ -121,7 +124,16 @@ describe("the response cache's shortcut", () => {
     expect(((await forged.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
   });
 
-  it('hands the body it read to yoga: a mutation runs once, exactly as sent', async () => {
+  it("hands the body it read to yoga: a member's query that is not cached is answered as sent", async () => {
+    const { token } = await member('Grace');
+    const before = app.throughYoga();
+    const body = JSON.stringify({ query: 'query Mine($n: Int) { me { name ledger(first: $n) { totalCount } } }', variables: { n: 1 } });
+    const other = await post(token, {}, body);
+    expect(app.throughYoga() - before).toBe(1);
+    expect(await other.json()).toEqual({ data: { me: { name: 'Grace', ledger: { totalCount: 0 } } } });
+  });
+
+  it('leaves staff to yoga: a mutation runs once, exactly as sent', async () => {
     const { memberId } = await member();
     const admin = await app.staffToken('ADMIN');
     const adjust = JSON.stringify({
