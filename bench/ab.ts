@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildSchema } from 'graphql';
+import type { LoadKind, LoadResult, LoadSpec } from './load.js';
+import { statusQuery } from './status-query.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, withAdminClient } from './support.js';
+
+/**
+ * Two builds of the service side by side, for a change to a hot path on a machine that others
+ * share: both run at once (A and B, each `node dist/src/main.js` of its checkout, one API
+ * process), and the same load goes to one, then the other, in short alternating slices, so that
+ * whatever else the machine does falls on both alike. Reports each build's API CPU per request
+ * (user + system of its process, /proc) and req/s per slice, and B ÷ A of their medians.
+ *
+ *   npm run -s build && (cd ../other && npm run -s build)
+ *   npx tsx bench/ab.ts --a ../other --b . [--paths status,earn] [--rounds 6] [--seconds 4]
+ *
+ * Uses the database that `npm run bench -- --reuse` seeded (default 10 000 members × 20 entries,
+ * 6 vouchers: `--database`), and its API key.
+ */
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string', default: '.' },
+    paths: { type: 'string', default: 'status,earn' },
+    rounds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '4' },
+    connections: { type: 'string', default: '10' },
+    database: { type: 'string', default: 'treue_bench_m10000_e20_v6' },
+  },
+});
+if (!args.a) throw new Error('--a <checkout> is required (the build to compare against)');
+
+interface Build {
+  label: 'A' | 'B';
+  dir: string;
+  port: number;
+  child: ChildProcess;
+}
+
+async function main(): Promise<void> {
+  const database = args.database;
+  if (!(await databaseExists(database))) throw new Error(`${database} does not exist: run \`npm run bench -- --reuse\` once`);
+  const token = await withAdminClient(async (client) => {
+    const { rows } = await client.query<{ comment: string | null }>(
+      `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+      [database],
+    );
+    return (JSON.parse(rows[0]?.comment ?? '{}') as { token?: string }).token;
+  });
+  if (!token) throw new Error(`${database} has no API key recorded (seeded without --reuse?)`);
+  const members = Number(/_m(\d+)_/.exec(database)?.[1] ?? 10_000);
+  const schema = buildSchema(await readFile(path.join(ROOT, 'schema.graphql'), 'utf8'));
+  const query = statusQuery(schema).query;
+
+  const builds: Build[] = [];
+  try {
+    for (const [label, dir, port] of [
+      ['A', path.resolve(args.a!), 4811],
+      ['B', path.resolve(args.b), 4812],
+    ] as const) {
+      builds.push({ label, dir, port, child: await start(dir, port, database, label) });
+    }
+    const rows: { path: string; label: string; round: number; rps: number; cpu: number }[] = [];
+    const kinds = args.paths.split(',') as LoadKind[];
+    for (let round = 1; round <= Number(args.rounds); round++) {
+      for (const kind of kinds) {
+        // A first in odd rounds, B first in even ones: a drift in the machine's speed falls on both.
+        const order = round % 2 === 1 ? builds : [...builds].reverse();
+        for (const build of order) {
+          const before = await cpuMs(build.child.pid!);
+          const result = await load({
+            kind,
+            url: `http://127.0.0.1:${build.port}/graphql`,
+            connections: Number(args.connections),
+            duration: Number(args.seconds),
+            warmup: 1,
+            members,
+            token,
+            statusQuery: query,
+          });
+          const used = (await cpuMs(build.child.pid!)) - before;
+          // The CPU window includes the warm-up second: charge it to the requests of both.
+          const cpu = used / (result.requests * (1 + 1 / Number(args.seconds)));
+          rows.push({ path: kind, label: build.label, round, rps: result.rps, cpu });
+          console.log(`${kind} ${build.label} round ${round}: ${result.rps.toFixed(0)} req/s, API CPU ${cpu.toFixed(3)} ms/request`);
+        }
+      }
+    }
+    console.log('\nmedians (B ÷ A: CPU below 1 and req/s above 1 mean B is faster)');
+    for (const kind of kinds) {
+      const of = (label: string, key: 'rps' | 'cpu') =>
+        median(rows.filter((row) => row.path === kind && row.label === label).map((row) => row[key]));
+      const [cpuA, cpuB, rpsA, rpsB] = [of('A', 'cpu'), of('B', 'cpu'), of('A', 'rps'), of('B', 'rps')];
+      console.log(
+        `${kind}: API CPU A ${cpuA.toFixed(3)} / B ${cpuB.toFixed(3)} ms (B ÷ A ${(cpuB / cpuA).toFixed(3)}), ` +
+          `req/s A ${rpsA.toFixed(0)} / B ${rpsB.toFixed(0)} (B ÷ A ${(rpsB / rpsA).toFixed(3)})`,
+      );
+    }
+  } finally {
+    for (const build of builds) build.child.kill('SIGTERM');
+  }
+}
+
+async function start(dir: string, port: number, database: string, label: string): Promise<ChildProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWKS_URL', 'JWT_SECRET']) delete env[name];
+  Object.assign(env, {
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl(database),
+    REDIS_URL: BENCH_REDIS,
+    QUEUE_PREFIX: `treue-ab-${label}-${process.pid}`,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    WEB_CONCURRENCY: '1',
+    DATABASE_POOL_SIZE: '20',
+    JWT_SECRET: 'ab-'.padEnd(40, 'x'),
+    LOG_LEVEL: 'warn',
+    ...BENCH_RATE_LIMITS,
+  });
+  const child = spawn(process.execPath, ['--enable-source-maps', path.join(dir, 'dist/src/main.js')], { env, stdio: 'inherit' });
+  for (let i = 0; i < 900; i++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ready) return child;
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${label} (${dir}) did not become ready`);
+}
+
+function load(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/load.ts'), JSON.stringify(spec)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`load exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
+    });
+  });
+}
+
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, USER_HZ = 100
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
