@@ -18,6 +18,7 @@ import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
+import { limitBodySize } from './http/body-limit.js';
 import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
@@ -181,8 +182,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     landingPage: false,
     logging: false,
     cors: corsPolicy(config.cors),
-    // Checked before parsing: a larger Content-Length is refused unread, a chunked body is counted as it arrives.
-    maxRequestBodySize: config.maxBodyBytes,
+    // limitBodySize below instead: the same checks without yoga's counting stream on every body.
+    maxRequestBodySize: false,
     context: async ({ request }): Promise<GraphQLContext> => {
       const requestId = request.headers.get('x-request-id') ?? randomUUID();
       const requestLogger = logger.child({ requestId });
@@ -277,6 +278,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         logger,
         refused: (subject) => metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS[subject] }),
       }),
+      // Checked before parsing: a larger Content-Length is refused unread, a chunked body is counted as it arrives.
+      limitBodySize(config.maxBodyBytes),
       // Last: a cached answer skips execution only after every other plugin had its say.
       responseCache.plugin,
       {

@@ -1,7 +1,7 @@
 // No useTestApp(): a real HTTP server (startApi) on a port: the limit applies before yoga reads the body.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApi } from '../../src/app.js';
+import { createGraphQLHandler, startApi } from '../../src/app.js';
 import { loadConfig } from '../../src/config/env.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
@@ -115,6 +115,34 @@ describe('request body limit (MAX_BODY_BYTES)', () => {
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ data: { __typename: 'Query' } });
     }
+  });
+
+  it('counts a body handed over in process whatever Content-Length it declares (no HTTP parser enforced it)', async () => {
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', MAX_BODY_BYTES: String(LIMIT) });
+    const yoga = createGraphQLHandler({ config, logger: testLogger, prisma });
+    try {
+      const body = JSON.stringify({ query: '{ __typename }', variables: { pad: 'w'.repeat(LIMIT) } });
+      const response = await yoga.fetch('http://in-process/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': '100' },
+        body,
+      });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toMatchObject({ errors: [{ extensions: { code: 'REQUEST_ENTITY_TOO_LARGE' } }] });
+      const small = await yoga.fetch('http://in-process/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      expect(await small.json()).toEqual({ data: { __typename: 'Query' } });
+    } finally {
+      await yoga.dispose();
+    }
+  });
+
+  it('refuses a Content-Length that is not one number with 400 before reading', async () => {
+    const status = await rawStatus('POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: +5\r\n\r\n{}');
+    expect(status).toMatch(/^HTTP\/1\.1 400 /);
   });
 
   it('still answers a POST without a body as a client error', async () => {
