@@ -1,4 +1,5 @@
 import type { GraphQLContext } from './context.js';
+import { perRequest } from './per-request.js';
 
 /**
  * A type's visibility rule for the objects of one member, as one scope map per
@@ -12,13 +13,9 @@ import type { GraphQLContext } from './context.js';
  * the one `rule(memberId)` returns, and it depends on nothing but the member id.
  */
 export function perMember<Scopes extends object>(rule: (memberId: string) => Scopes): (memberId: string, ctx: GraphQLContext) => Scopes {
-  const requests = new WeakMap<GraphQLContext, Map<string, Scopes>>();
+  const mapsOf = perRequest(() => new Map<string, Scopes>());
   return (memberId, ctx) => {
-    let maps = requests.get(ctx);
-    if (!maps) {
-      maps = new Map();
-      requests.set(ctx, maps);
-    }
+    const maps = mapsOf(ctx);
     let scopes = maps.get(memberId);
     if (!scopes) {
       scopes = rule(memberId);

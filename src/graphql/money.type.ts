@@ -3,6 +3,7 @@ import { ValidationError } from '../domain/errors.js';
 import { amountInProgramCurrency, loadProgram } from '../domain/program/program.service.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
+import { perRequest } from './per-request.js';
 
 /** Money as the API shows it: a decimal string and its currency. */
 export interface MoneyShape {
@@ -19,15 +20,9 @@ export const Money = builder.objectRef<MoneyShape>('Money').implement({
 });
 
 /** The program currency, read once per request (compensation amounts are in it). */
-const currencyByRequest = new WeakMap<GraphQLContext, Promise<string>>();
-export function programCurrency(ctx: GraphQLContext): Promise<string> {
-  let currency = currencyByRequest.get(ctx);
-  if (!currency) {
-    currency = loadProgram(ctx.deps.prisma).then((program) => program.settings.currency);
-    currencyByRequest.set(ctx, currency);
-  }
-  return currency;
-}
+export const programCurrency: (ctx: GraphQLContext) => Promise<string> = perRequest((ctx) =>
+  loadProgram(ctx.deps.prisma).then((program) => program.settings.currency),
+);
 
 /** A Money value of an amount and a currency. */
 export const money = (amount: string, currency: string): MoneyShape => ({ amount, currency });

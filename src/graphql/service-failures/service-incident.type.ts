@@ -4,6 +4,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { Money, programCurrency } from '../money.type.js';
+import { perRequest } from '../per-request.js';
 import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
@@ -22,11 +23,10 @@ function deferred(): Deferred {
   const promise = new Promise<IncidentProgress>((yes, no) => ((resolve = yes), (reject = no)));
   return { promise, resolve, reject };
 }
-const progressByRequest = new WeakMap<GraphQLContext, Map<string, Promise<IncidentProgress>>>();
+const progressByRequest = perRequest(() => new Map<string, Promise<IncidentProgress>>());
 const waitingByRequest = new WeakMap<GraphQLContext, Map<string, Deferred>>();
 function progressOf(ctx: GraphQLContext, incidentId: string): Promise<IncidentProgress> {
-  let byId = progressByRequest.get(ctx);
-  if (!byId) progressByRequest.set(ctx, (byId = new Map()));
+  const byId = progressByRequest(ctx);
   const known = byId.get(incidentId);
   if (known) return known;
   let waiting = waitingByRequest.get(ctx);

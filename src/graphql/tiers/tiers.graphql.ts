@@ -7,6 +7,7 @@ import type { GraphQLContext } from '../context.js';
 import { knownProgram, knownStanding } from '../members/member-read.js';
 import { memberVisibility } from '../members/member.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { perRequest } from '../per-request.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { knownSettings } from './known-settings.js';
 import { TierRef } from './tier.type.js';
@@ -66,15 +67,7 @@ class TierStandingBatch {
   }
 }
 
-const batches = new WeakMap<GraphQLContext, TierStandingBatch>();
-function tierStandingBatch(ctx: GraphQLContext): TierStandingBatch {
-  let batch = batches.get(ctx);
-  if (!batch) {
-    batch = new TierStandingBatch(ctx);
-    batches.set(ctx, batch);
-  }
-  return batch;
-}
+const tierStandingBatch = perRequest((ctx) => new TierStandingBatch(ctx));
 
 /**
  * The program settings for a member's tier fields: read with the member (then at once, without a promise, so
