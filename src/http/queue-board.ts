@@ -1,9 +1,7 @@
 import { hkdfSync } from 'node:crypto';
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { jwtVerify, SignJWT } from 'jose';
 import { currentApiKey } from '../auth/api-keys.js';
 import type { Authenticator } from '../auth/authenticate.js';
@@ -15,6 +13,7 @@ import { mayCall, SERVICE_CALLERS } from '../domain/authorization.js';
 import type { OutboxQueue } from '../domain/outbox/outbox.service.js';
 import type { Logger } from '../logger.js';
 import { createProducerConnection } from '../queues/outbox-queues.js';
+import type { RedisClient } from '../redis/redis-client.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 export const QUEUE_BOARD_SESSION_PATH = `${QUEUE_BOARD_PATH}/session`;
@@ -41,6 +40,8 @@ export interface QueueBoardOptions {
   now?: () => number;
 }
 
+type Router = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
 export interface QueueBoard {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   close(): Promise<void>;
@@ -62,20 +63,37 @@ export interface QueueBoard {
 export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
   const { config, logger, authenticate } = options;
   const now = options.now ?? Date.now;
-  const connection = createProducerConnection(options.redisUrl, logger);
-  const queues = BOARD_QUEUES.map((name) => {
-    const queue = new Queue(name, { connection, prefix: config.queuePrefix });
-    queue.on('error', (error) => logger.debug({ err: error, queue: name }, 'queue board connection error'));
-    return queue;
-  });
-  const serverAdapter = new ExpressAdapter();
-  serverAdapter.setBasePath(QUEUE_BOARD_PATH);
-  createBullBoard({
-    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
-    serverAdapter,
-    options: { uiConfig: { boardTitle: 'Treue queues' } },
-  });
-  const board = serverAdapter.getRouter() as (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+  // bull-board (with express) and the board's queues are made on the first request that gets past the checks
+  // below: ~6 MB of heap and a Redis connection that most API processes never need.
+  let opened: Promise<{ router: Router; queues: Queue[]; connection: RedisClient }> | undefined;
+  const openBoard = () =>
+    (opened ??= (async () => {
+      const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }, { Queue }] = await Promise.all([
+        import('@bull-board/api'),
+        import('@bull-board/api/bullMQAdapter'),
+        import('@bull-board/express'),
+        import('bullmq'),
+      ]);
+      const connection = createProducerConnection(options.redisUrl, logger);
+      // The connection queues no commands while it connects: the board's first answer waits for it (bounded as the connection is).
+      await Promise.race([once(connection, 'ready'), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]).catch(() => undefined);
+      const queues = BOARD_QUEUES.map((name) => {
+        const queue = new Queue(name, { connection, prefix: config.queuePrefix });
+        queue.on('error', (error) => logger.debug({ err: error, queue: name }, 'queue board connection error'));
+        return queue;
+      });
+      const serverAdapter = new ExpressAdapter();
+      serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+      createBullBoard({
+        queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
+        serverAdapter,
+        options: { uiConfig: { boardTitle: 'Treue queues' } },
+      });
+      return { router: serverAdapter.getRouter() as Router, queues, connection };
+    })().catch((error: unknown) => {
+      opened = undefined;
+      throw error;
+    }));
   const sessionKey = config.adminSessionSecret ? queueBoardSessionKey(config.adminSessionSecret) : undefined;
   const secure = config.isProduction;
   const headers = {
@@ -186,9 +204,18 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
       for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       // bull-board's routes are relative to where it is mounted.
       req.url = (req.url ?? '/').slice(QUEUE_BOARD_PATH.length) || '/';
+      const board = await openBoard().catch((error: unknown) => {
+        logger.warn({ err: error }, 'queue board could not start');
+        return undefined;
+      });
+      if (!board) {
+        refuse(res, 503, 'The queue board could not start; see the log.');
+        return;
+      }
+      const { router } = board;
       await new Promise<void>((resolve) => {
         res.on('close', resolve);
-        board(req, res, (error) => {
+        router(req, res, (error) => {
           if (error) logger.warn({ err: error }, 'queue board error');
           if (!res.headersSent) refuse(res, 404, 'Not found');
           resolve();
@@ -196,8 +223,10 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
       });
     },
     close: async () => {
-      await Promise.all(queues.map((queue) => queue.close()));
-      connection.disconnect();
+      const board = await opened?.catch(() => undefined);
+      if (!board) return;
+      await Promise.all(board.queues.map((queue) => queue.close()));
+      board.connection.disconnect();
     },
   };
 }
