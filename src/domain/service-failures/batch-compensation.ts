@@ -8,7 +8,13 @@ import type { ProgramSettings } from '../program/program-settings.js';
 import type { TierKey } from '../tiers/tiers.service.js';
 import { issueFixedVouchers } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
-import { compensatedEvent, decideCompensation, failureHistorySql, type CompensationDecision } from './service-failures.service.js';
+import {
+  compensatedEvent,
+  decideCompensation,
+  failureHistorySql,
+  failureRefAt,
+  type CompensationDecision,
+} from './service-failures.service.js';
 
 /**
  * The batch path of compensation: what `compensateServiceFailure` does for one
@@ -76,7 +82,10 @@ export async function policyDecisions(
   now: Date,
 ): Promise<PolicyDecision[]> {
   if (batch.failures.length === 0) return [];
-  const ref = { memberId: Prisma.raw('f.member_id'), id: Prisma.raw('f.id'), occurredAt: batch.occurredAt, createdAt: batch.createdAt };
+  const ref = failureRefAt(
+    { memberId: Prisma.raw('f.member_id'), id: Prisma.raw('f.id'), occurredAt: batch.occurredAt, createdAt: batch.createdAt },
+    settings.compensation,
+  );
   const rows = await tx.$queryRaw<{ id: string; earlier: number; capUsed: string }[]>`
     SELECT f.id::text AS id, facts."repeatIndex" AS earlier, facts."capUsed"
     FROM unnest(${batch.failures.map((failure) => failure.id)}::uuid[],

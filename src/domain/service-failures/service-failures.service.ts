@@ -97,12 +97,35 @@ export function decideCompensation(settings: ProgramSettings, facts: Compensatio
   return { status: 'COMPENSATED', amount };
 }
 
-/** A failure as `failureHistorySql` names it: SQL for its member and id, its times as values. */
+/**
+ * A failure as `failureHistorySql` names it: SQL for its member, id and times —
+ * values (`failureRefAt`) or the columns of a set of failures.
+ */
 export interface FailureRef {
   memberId: Prisma.Sql;
   id: Prisma.Sql;
-  occurredAt: Date;
-  createdAt: Date;
+  occurredAt: Prisma.Sql;
+  createdAt: Prisma.Sql;
+  /** Where its repeat window starts: `occurredAt` less the policy's repeatWindowDays (`repeatWindowStart`). */
+  repeatFrom: Prisma.Sql;
+}
+
+/** Where the repeat window of a failure that occurred at `occurredAt` starts. */
+export const repeatWindowStart = (occurredAt: Date, policy: ProgramSettings['compensation']): Date =>
+  addDays(occurredAt, -policy.repeatWindowDays);
+
+/** `FailureRef` of a failure whose times are known here. */
+export function failureRefAt(
+  failure: { memberId: Prisma.Sql; id: Prisma.Sql; occurredAt: Date; createdAt: Date },
+  policy: ProgramSettings['compensation'],
+): FailureRef {
+  return {
+    memberId: failure.memberId,
+    id: failure.id,
+    occurredAt: Prisma.sql`${failure.occurredAt}::timestamptz`,
+    createdAt: Prisma.sql`${failure.createdAt}::timestamptz`,
+    repeatFrom: Prisma.sql`${repeatWindowStart(failure.occurredAt, policy)}::timestamptz`,
+  };
 }
 
 /**
@@ -115,9 +138,8 @@ export function failureHistorySql(failure: FailureRef, policy: ProgramSettings['
   return Prisma.sql`
     (SELECT count(*)::int FROM service_failures earlier
       WHERE earlier.member_id = ${failure.memberId}
-        AND earlier.occurred_at > ${addDays(failure.occurredAt, -policy.repeatWindowDays)}::timestamptz
-        AND (earlier.occurred_at, earlier.created_at, earlier.id)
-            <= (${failure.occurredAt}::timestamptz, ${failure.createdAt}::timestamptz, ${failure.id})
+        AND earlier.occurred_at > ${failure.repeatFrom}
+        AND (earlier.occurred_at, earlier.created_at, earlier.id) <= (${failure.occurredAt}, ${failure.createdAt}, ${failure.id})
     ) AS "repeatIndex",
     (SELECT coalesce(sum(issued.amount), 0)::text FROM vouchers issued
       WHERE issued.member_id = ${failure.memberId} AND issued.kind = 'COMPENSATION'
@@ -332,12 +354,15 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
     // A new statement after the locks, so it sees what the member's other
     // compensations committed while this transaction waited. From the second
     // failure in the repeat window on, the member is flagged at risk.
-    const ref: FailureRef = {
-      memberId: Prisma.sql`${failure.memberId}::uuid`,
-      id: Prisma.sql`${failure.id}::uuid`,
-      occurredAt: failure.occurredAt,
-      createdAt: failure.createdAt,
-    };
+    const ref = failureRefAt(
+      {
+        memberId: Prisma.sql`${failure.memberId}::uuid`,
+        id: Prisma.sql`${failure.id}::uuid`,
+        occurredAt: failure.occurredAt,
+        createdAt: failure.createdAt,
+      },
+      policy,
+    );
     const [history] = await tx.$queryRaw<{ repeatIndex: number; capUsed: string }[]>`
       WITH history AS (SELECT ${failureHistorySql(ref, policy, now)}),
       flagged AS (
