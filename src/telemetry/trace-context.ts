@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type SpanContext } from '@opentelemetry/api';
 
 /**
  * Trace context across the outbox and the queues, on the OpenTelemetry API
@@ -23,16 +23,35 @@ export function contextOf(carrier: unknown): Context {
   return propagation.extract(ROOT_CONTEXT, { traceparent });
 }
 
-/** Runs `work` in a span of its own (a child of the active one), ended and marked failed when it throws. */
+/** The active span, for a span elsewhere to link to (work done for several at once); undefined when there is none. */
+export function currentSpanLink(): SpanContext | undefined {
+  return trace.getActiveSpan()?.spanContext();
+}
+
+/**
+ * Runs `work` in a span of its own (a child of the active one, or with
+ * `newTrace` the root of a trace of its own), ended and marked failed when it
+ * throws. `links` name the spans it works for (a group of jobs).
+ */
 export function inSpan<T>(
   name: string,
   work: () => Promise<T>,
-  options: { parent?: Context; consumer?: boolean; attributes?: Record<string, string | number> } = {},
+  options: {
+    parent?: Context;
+    newTrace?: boolean;
+    links?: readonly SpanContext[];
+    consumer?: boolean;
+    attributes?: Record<string, string | number>;
+  } = {},
 ): Promise<T> {
   return tracer().startActiveSpan(
     name,
-    { kind: options.consumer ? SpanKind.CONSUMER : SpanKind.INTERNAL, attributes: options.attributes },
-    options.parent ?? context.active(),
+    {
+      kind: options.consumer ? SpanKind.CONSUMER : SpanKind.INTERNAL,
+      attributes: options.attributes,
+      links: options.links?.map((link) => ({ context: link })),
+    },
+    options.newTrace ? ROOT_CONTEXT : (options.parent ?? context.active()),
     async (span) => {
       try {
         return await work();
