@@ -4,6 +4,7 @@ import type { Config } from '../src/config/env.js';
 import type { PrismaClient } from '../src/db/prisma.js';
 import { nowOf } from '../src/domain/deps.js';
 import { PermanentJobError } from '../src/domain/errors.js';
+import { CompensationGroups } from '../src/domain/service-failures/compensation-groups.js';
 import type { Logger } from '../src/logger.js';
 import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/endpoint-gate.js';
 import { DEFAULT_DELIVERY_SETTINGS } from '../src/domain/webhooks/webhook-delivery.service.js';
@@ -130,6 +131,10 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     approvalQueue: approvalQueue.events,
     measures: metrics.business,
     ...(options.now ? { now: options.now } : {}),
+    // The compensation jobs running at once are decided in one transaction (unless configured alone).
+    ...(config.workers.compensationGroupSize > 1
+      ? { compensationGroups: new CompensationGroups(config.workers.compensationGroupSize) }
+      : {}),
     webhooks: {
       send: sender,
       gate: new EndpointGate({ ...options.webhookGate, maxInFlight: config.webhooks.endpointConcurrency }),

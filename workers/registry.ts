@@ -1,13 +1,21 @@
 import type { ServiceDeps } from '../src/domain/deps.js';
 import type { OutboxQueue } from '../src/domain/outbox/outbox.service.js';
+import type { CompensationGroups } from '../src/domain/service-failures/compensation-groups.js';
 import type { WebhookDeliveryDeps } from '../src/domain/webhooks/webhook-delivery.service.js';
 import { processCompensation, type CompensationJob } from './compensation.processor.js';
 import { processIncidentJob, type IncidentJob } from './incident.processor.js';
 import { processRenewalBonus, type RenewalBonusJob } from './renewal-bonus.processor.js';
 import { processWebhookDelivery, type WebhookJob } from './webhooks.processor.js';
 
-/** What processors run with: the services' deps, and for webhook deliveries the sender, gate and rules. */
-export type ProcessorDeps = ServiceDeps & { webhooks?: Omit<WebhookDeliveryDeps, keyof ServiceDeps> };
+/**
+ * What processors run with: the services' deps, for webhook deliveries the
+ * sender, gate and rules, and the process's collector of compensation jobs
+ * decided together.
+ */
+export type ProcessorDeps = ServiceDeps & {
+  webhooks?: Omit<WebhookDeliveryDeps, keyof ServiceDeps>;
+  compensationGroups?: CompensationGroups;
+};
 
 /** A queue processor: the job's data in, a domain call out. Plain function, testable without Redis. */
 export type OutboxProcessor = (payload: unknown, deps: ProcessorDeps) => Promise<unknown>;

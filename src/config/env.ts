@@ -78,6 +78,8 @@ const envSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
     /** How long a job's lock lasts without renewal: a dead worker's jobs are recovered after it. */
     WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+    /** Compensation jobs decided in one transaction at most (docs/architecture.md); 1: each alone. Default: WORKER_CONCURRENCY. */
+    WORKER_COMPENSATION_GROUP_SIZE: z.coerce.number().int().min(1).max(256).optional(),
     /** Where the worker process serves its own /metrics (jobs' business counters); unset: not served. */
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     /**
@@ -238,7 +240,14 @@ export interface Config {
   embeddedRedisPort: number;
   databasePoolSize: number;
   webConcurrency: number | undefined;
-  workers: { concurrency: number; lockDurationMs: number; outboxStaleAfterMs: number; metricsPort: number | undefined };
+  workers: {
+    concurrency: number;
+    lockDurationMs: number;
+    outboxStaleAfterMs: number;
+    metricsPort: number | undefined;
+    /** Compensation jobs decided together at most; 1: each alone. */
+    compensationGroupSize: number;
+  };
   /** OpenTelemetry traces, exported over OTLP/HTTP; undefined: tracing off (no SDK is loaded). */
   tracing: TracingConfig | undefined;
   webhooks: WebhookConfig;
@@ -363,6 +372,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
       metricsPort: env.WORKER_METRICS_PORT,
+      compensationGroupSize: Math.min(env.WORKER_COMPENSATION_GROUP_SIZE ?? env.WORKER_CONCURRENCY, env.WORKER_CONCURRENCY),
     },
     tracing: tracingConfig(env),
     webhooks: {

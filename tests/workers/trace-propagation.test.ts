@@ -2,9 +2,14 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
+import { CompensationGroups } from '../../src/domain/service-failures/compensation-groups.js';
+import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
+import { inSpan } from '../../src/telemetry/trace-context.js';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
+import { processCompensation } from '../../workers/compensation.processor.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
+import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
@@ -113,5 +118,44 @@ describe('one trace from the request to the job it caused', () => {
     expectOneTrace(spans, event.trace_context);
     expect(event.enqueues).toBe(1);
     await app.close();
+  });
+});
+
+describe('compensation jobs decided in one group', () => {
+  it("one span for the group's transaction, linked to the span of each job", async () => {
+    const deps = { prisma, logger: testLogger };
+    const failureIds: string[] = [];
+    for (const orderRef of ['group-1', 'group-2', 'group-3']) {
+      const reported = await reportServiceFailure(
+        deps,
+        { memberId: await createTestApp(prisma).enroll(), type: 'LATE_DELIVERY', severity: 'LOW', orderRef, idempotencyKey: orderRef },
+        apiKeyCaller('shop', STOREFRONT_SCOPES),
+      );
+      failureIds.push(reported.failureId);
+    }
+    exporter.reset();
+    const groups = new CompensationGroups(8);
+    // Each job in a span of its own, as the worker wiring runs it; they arrive together.
+    const outcomes = await Promise.all(
+      failureIds.map((failureId) =>
+        inSpan('compensation process', () => processCompensation({ failureId }, { ...deps, compensationGroups: groups }), {
+          consumer: true,
+        }),
+      ),
+    );
+    expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['COMPENSATED', 'COMPENSATED', 'COMPENSATED']);
+    const group = await spansNamed('compensation group');
+    expect(group).toHaveLength(1);
+    expect(group[0]!.attributes['treue.group.size']).toBe(3);
+    const jobs = (await spansNamed('compensation process')).map((span) => span.spanContext().spanId);
+    expect(jobs).toHaveLength(3);
+    expect(group[0]!.links.map((link) => link.context.spanId).sort()).toEqual([...jobs].sort());
+    // The group's statements are traced under its span.
+    const voucherInsert = exporter
+      .getFinishedSpans()
+      .find(
+        (span) => span.spanContext().traceId === group[0]!.spanContext().traceId && /INSERT INTO vouchers/.test(statementOf(span) ?? ''),
+      );
+    expect(voucherInsert).toBeDefined();
   });
 });
