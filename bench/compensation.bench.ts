@@ -36,9 +36,14 @@ import { createBenchDatabase } from './seed.js';
  * the jobs already queued — issue 15's target is that worker-side rate, ≥ 30 %
  * of BullMQ + one PostgreSQL round trip. `--mode both` runs both in each round.
  *
+ * `--compare-alone` (with queued) drains a second queue in each round with every job
+ * decided alone (WORKER_COMPENSATION_GROUP_SIZE=1), the two in alternating order,
+ * and prints the grouped rate over the alone rate of each round: a before/after
+ * that the shared machine's swings hit alike.
+ *
  * Options: --jobs N (default 2000) --rounds R (3) --producers P (32)
  * --concurrency C (8, the WORKER_CONCURRENCY default) --mode end-to-end|queued|both
- * (end-to-end) --keep (keep the bench database).
+ * (end-to-end) --compare-alone --keep (keep the bench database).
  * It creates a database `treue_bench_comp_*` on BENCH_POSTGRES_URL (default the
  * local PostgreSQL) and a private key prefix on BENCH_REDIS_URL; both are removed.
  */
@@ -53,6 +58,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     mode: { type: 'string', default: 'end-to-end' },
     keep: { type: 'boolean', default: false },
+    'compare-alone': { type: 'boolean', default: false },
     // Internal: this file is also the baseline worker (a child process).
     role: { type: 'string' },
     queue: { type: 'string' },
@@ -221,7 +227,7 @@ async function failureReporter(
 }
 
 /** The workers (workers/main.ts) in a process of their own, on the bench's database and queues. */
-function startWorkers(databaseUrl: string, redisUrl: string, prefix: string): ChildProcess {
+function startWorkers(databaseUrl: string, redisUrl: string, prefix: string, env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -234,6 +240,7 @@ function startWorkers(databaseUrl: string, redisUrl: string, prefix: string): Ch
       LOG_LEVEL: 'warn',
       DATABASE_POOL_SIZE: String(POOL_SIZE),
       WORKER_CONCURRENCY: String(CONCURRENCY),
+      ...env,
     },
   });
 }
@@ -312,13 +319,16 @@ async function compensationQueued(
   redisUrl: string,
   prefix: string,
   r: number,
+  alone = false,
 ): Promise<{ ingest: Measurement; drain: Measurement }> {
   const total = WARMUP + JOBS;
-  const members = await benchMembers(prisma, `q${r}`, total);
+  const members = await benchMembers(prisma, `${alone ? 'a' : 'q'}${r}`, total);
   const vouchersBefore = await prisma.voucher.count();
   const producer = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   const queue = new Queue('compensation', { connection: producer, prefix });
   if ((await queue.getWorkersCount()) > 0) throw new Error('a compensation worker is still running: the jobs would not wait');
+  // BullMQ keeps at most 10 000 completed jobs (src/queues/outbox-queues.ts): count this drain's from none.
+  await queue.clean(0, 0, 'completed');
   const completedBefore = await queue.getCompletedCount();
 
   const { report, outbox } = await failureReporter(prisma, redisUrl, prefix, members);
@@ -333,7 +343,7 @@ async function compensationQueued(
   }
 
   const workerStarted = Date.now();
-  const child = startWorkers(databaseUrl, redisUrl, prefix);
+  const child = startWorkers(databaseUrl, redisUrl, prefix, alone ? { WORKER_COMPENSATION_GROUP_SIZE: '1' } : {});
   try {
     while ((await queue.getCompletedCount()) < completedBefore + total) {
       if (child.exitCode !== null) throw new Error(`worker process exited with ${child.exitCode}`);
@@ -359,7 +369,7 @@ async function compensationQueued(
   return {
     ingest: { name: 'compensation API ingest (workers stopped)', jobs: JOBS, seconds: ingestSeconds, perSecond: JOBS / ingestSeconds },
     drain: {
-      name: 'compensation worker-side (jobs queued)',
+      name: `compensation worker-side (jobs queued${alone ? ', each alone' : ''})`,
       jobs: JOBS,
       seconds: drainSeconds,
       perSecond: JOBS / drainSeconds,
@@ -378,13 +388,14 @@ async function main(): Promise<void> {
   const databaseUrl = await createBenchDatabase(dbName);
   const prisma = createPrisma(databaseUrl, POOL_SIZE);
   try {
-    const rounds: Record<'raw' | 'pg' | 'prisma' | 'compensation' | 'ingest' | 'queued', Measurement[]> = {
+    const rounds: Record<'raw' | 'pg' | 'prisma' | 'compensation' | 'ingest' | 'queued' | 'alone', Measurement[]> = {
       raw: [],
       pg: [],
       prisma: [],
       compensation: [],
       ingest: [],
       queued: [],
+      alone: [],
     };
     for (let r = 1; r <= ROUNDS; r++) {
       rounds.raw.push(await baseline('noop', redisUrl, prefix, databaseUrl));
@@ -392,9 +403,15 @@ async function main(): Promise<void> {
       rounds.prisma.push(await baseline('prisma', redisUrl, prefix, databaseUrl));
       if (END_TO_END) rounds.compensation.push(await compensationEndToEnd(prisma, databaseUrl, redisUrl, prefix, r));
       if (QUEUED) {
+        // Grouped and alone in alternating order, so that neither always runs on the warmer machine.
+        const aloneFirst = args['compare-alone'] && r % 2 === 0;
+        if (aloneFirst) rounds.alone.push((await compensationQueued(prisma, databaseUrl, redisUrl, prefix, r, true)).drain);
         const { ingest, drain } = await compensationQueued(prisma, databaseUrl, redisUrl, prefix, r);
         rounds.ingest.push(ingest);
         rounds.queued.push(drain);
+        if (args['compare-alone'] && !aloneFirst) {
+          rounds.alone.push((await compensationQueued(prisma, databaseUrl, redisUrl, prefix, r, true)).drain);
+        }
       }
       const line = Object.entries(rounds)
         .filter(([, list]) => list.length > 0)
@@ -418,11 +435,19 @@ async function main(): Promise<void> {
     for (const [label, list] of [
       ['compensation', rounds.compensation],
       ['worker-side (queued)', rounds.queued],
+      ['worker-side, each alone', rounds.alone],
     ] as const) {
       if (list.length === 0) continue;
       console.log(`${`${label} / raw BullMQ`.padEnd(45)} ${ratio(list, rounds.raw)}`);
       console.log(`${`${label} / BullMQ + 1 PG round trip`.padEnd(45)} ${ratio(list, rounds.pg)}`);
       console.log(`${`${label} / BullMQ + 1 Prisma query`.padEnd(45)} ${ratio(list, rounds.prisma)}`);
+    }
+    if (rounds.alone.length > 0) {
+      const perRound = rounds.queued.map((grouped, i) => grouped.perSecond / rounds.alone[i]!.perSecond);
+      console.log(
+        `${'worker-side grouped / each alone'.padEnd(45)} ${perRound.map((x) => x.toFixed(2)).join(', ')} per round; ` +
+          `median ${[...perRound].sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!.toFixed(2)}`,
+      );
     }
     // Issue 15's target is worker-side (jobs already queued); end to end when that was not measured.
     const measured = QUEUED ? rounds.queued : rounds.compensation;
