@@ -1,13 +1,12 @@
 import { Decimal } from 'decimal.js';
 import { sqlTransaction } from '../../db/sql.js';
-import { Prisma, type MemberStatus, type ServiceFailureStatus, type Severity } from '../../generated/prisma/client.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { currentSpanLink, inSpan } from '../../telemetry/trace-context.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { nowOf, type MemberChange, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
-import type { TierKey } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import { compensatedEvents, decisionColumns, issueDecidedVouchers, type DecidedFailure } from './batch-compensation.js';
 import {
@@ -16,6 +15,7 @@ import {
   failureHistorySql,
   repeatWindowStart,
   type CompensationOutcome,
+  type LockedFailure,
 } from './service-failures.service.js';
 
 /**
@@ -40,18 +40,6 @@ export interface CompensationRequest {
 
 /** A decision of the group, with the voucher it issued (COMPENSATED). */
 type GroupDecision = DecidedFailure & { voucherId: string | null };
-
-interface LockedFailure {
-  id: string;
-  memberId: string;
-  severity: Severity;
-  status: ServiceFailureStatus;
-  occurredAt: Date;
-  createdAt: Date;
-  tier: TierKey;
-  memberStatus: MemberStatus;
-  settingsHash: string | null;
-}
 
 /**
  * Decides the compensation of many failures in one transaction, each exactly

@@ -290,7 +290,8 @@ export type CompensationOutcome =
   /** There is no such failure: nothing to do, ever. */
   | { outcome: 'MISSING'; failureId: string };
 
-interface LockedFailure {
+/** A failure locked with its member for a decision (the single path and the groups). */
+export interface LockedFailure {
   id: string;
   memberId: string;
   severity: Severity;
