@@ -2,10 +2,8 @@ import { Decimal } from 'decimal.js';
 import { sqlTransaction } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { currentSpanLink, inSpan } from '../../telemetry/trace-context.js';
-import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { nowOf, type MemberChange, type ServiceDeps } from '../deps.js';
-import { measure } from '../measures.js';
-import { memberChange, reportMemberChanges } from '../members/member-changes.js';
+import { nowOf, type ServiceDeps } from '../deps.js';
+import { memberChange } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import { compensatedEvents, decisionColumns, issueDecidedVouchers, type DecidedFailure } from './batch-compensation.js';
@@ -15,7 +13,8 @@ import {
   failureHistorySql,
   repeatWindowStart,
   type CompensationOutcome,
-  type LockedFailure,
+  lockFailuresForDecision,
+  reportCompensation,
 } from './service-failures.service.js';
 
 /**
@@ -65,21 +64,7 @@ export async function compensateServiceFailures(
   const eventIds = [...new Set(requests.map((request) => request.eventId ?? request.failureId))];
 
   const { locked, decided } = await sqlTransaction(deps.prisma, async (tx) => {
-    // Members in id order, then their failures: see compensateServiceFailure.
-    const rows = await tx.$queryRaw<LockedFailure[]>`
-      WITH m AS MATERIALIZED (
-        SELECT id, tier, status FROM members
-        WHERE id IN (SELECT member_id FROM service_failures WHERE id = ANY(${failureIds}::uuid[]))
-        ORDER BY id
-        FOR NO KEY UPDATE)
-      SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
-             f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
-             m.tier::text, m.status::text AS "memberStatus",
-             (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
-      FROM service_failures f JOIN m ON m.id = f.member_id
-      WHERE f.id = ANY(${failureIds}::uuid[])
-      ORDER BY f.id
-      FOR UPDATE OF f`;
+    const rows = await lockFailuresForDecision(tx, failureIds);
     const locked = new Map(rows.map((row) => [row.id, row]));
     // In the order of the requests: the order the jobs would have run in one by one.
     const open = failureIds.flatMap((id) => {
@@ -185,15 +170,8 @@ export async function compensateServiceFailures(
     answered.add(failureId);
     const outcome = outcomeOf(decision);
     // After commit, as the single path reports: to the job's own deps.
-    const reportTo = request.reportTo ?? deps;
-    const changes: MemberChange[] =
-      outcome.outcome === 'COMPENSATED' ? [memberChange(failure.memberId, 'VOUCHER_ISSUED', outcome.voucherId)] : [];
-    reportMemberChanges(reportTo, changes);
-    if (outcome.outcome === 'NEEDS_REVIEW' || outcome.outcome === 'HELD') {
-      reportApprovalQueueChanges(reportTo, [{ kind: 'FAILURE_WAITING', reference: failureId }]);
-    }
-    const status = outcome.outcome;
-    measure(reportTo, (measures) => measures.compensationDecided(status));
+    const changes = outcome.outcome === 'COMPENSATED' ? [memberChange(failure.memberId, 'VOUCHER_ISSUED', outcome.voucherId)] : [];
+    reportCompensation(request.reportTo ?? deps, outcome, changes);
     return outcome;
   });
 }

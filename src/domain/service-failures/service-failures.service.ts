@@ -327,20 +327,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
   const issued: MemberChange[] = [];
   const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<CompensationOutcome> => {
     issued.length = 0;
-    // Member first, then the failure: the order of a status change (updateMember)
-    // too, which locks the member and then releases or declines its held failures.
-    const [failure] = await tx.$queryRaw<LockedFailure[]>`
-      WITH m AS MATERIALIZED (
-        SELECT id, tier, status FROM members
-        WHERE id = (SELECT member_id FROM service_failures WHERE id = ${failureId}::uuid)
-        FOR NO KEY UPDATE)
-      SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
-             f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
-             m.tier::text, m.status::text AS "memberStatus",
-             (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
-      FROM service_failures f JOIN m ON m.id = f.member_id
-      WHERE f.id = ${failureId}::uuid
-      FOR UPDATE OF f`;
+    const [failure] = await lockFailuresForDecision(tx, [failureId]);
     if (!failure) {
       await completeOutboxEvent(tx, eventId, now);
       return { outcome: 'MISSING', failureId };
@@ -415,13 +402,45 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
     issued.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', voucher.id));
     return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
   });
-  reportMemberChanges(deps, issued);
+  reportCompensation(deps, outcome, issued);
+  return outcome;
+}
+
+/**
+ * Locks failures for their compensation decision: their members first, in id
+ * order (two groups never deadlock), then the failures — the order of a status
+ * change (updateMember) too, which locks the member and then releases or
+ * declines its held failures. Missing ids are absent from the answer.
+ */
+export async function lockFailuresForDecision(tx: RawSql, failureIds: readonly string[]): Promise<LockedFailure[]> {
+  return tx.$queryRaw<LockedFailure[]>`
+    WITH m AS MATERIALIZED (
+      SELECT id, tier, status FROM members
+      WHERE id IN (SELECT member_id FROM service_failures WHERE id = ANY(${failureIds}::uuid[]))
+      ORDER BY id
+      FOR NO KEY UPDATE)
+    SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
+           f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
+           m.tier::text, m.status::text AS "memberStatus",
+           (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
+    FROM service_failures f JOIN m ON m.id = f.member_id
+    WHERE f.id = ANY(${failureIds}::uuid[])
+    ORDER BY f.id
+    FOR UPDATE OF f`;
+}
+
+/**
+ * What follows a committed compensation decision, whichever path made it: the
+ * member's changes (cache, live status), the approval queue for a held or
+ * reviewed failure, and the decision's count in the metrics.
+ */
+export function reportCompensation(deps: ServiceDeps, outcome: CompensationOutcome, changes: readonly MemberChange[]): void {
+  reportMemberChanges(deps, changes);
   if (outcome.outcome === 'NEEDS_REVIEW' || outcome.outcome === 'HELD') {
-    reportApprovalQueueChanges(deps, [{ kind: 'FAILURE_WAITING', reference: failureId }]);
+    reportApprovalQueueChanges(deps, [{ kind: 'FAILURE_WAITING', reference: outcome.failureId }]);
   }
   const decided = outcome.outcome;
   if (decided !== 'ALREADY_DECIDED' && decided !== 'MISSING') measure(deps, (measures) => measures.compensationDecided(decided));
-  return outcome;
 }
 
 /** The `service_failure.compensated` event (docs/webhooks.md). */
