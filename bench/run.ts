@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema } from 'graphql';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { createBenchDatabase, seed } from './seed.js';
@@ -64,6 +65,12 @@ const { values: args } = parseArgs({
     /** Members of the incident measured by bench/incident.bench.ts (path `incident`). */
     'incident-members': { type: 'string', default: '100000' },
     reuse: { type: 'boolean', default: false },
+    /**
+     * Scale runs: before the rounds, load the member data the status read and earn touch into
+     * `shared_buffers` (pg_prewarm), as far as they fit: the server's own memory, which the kernel's
+     * page-cache reclaim cannot take (docs/scaling.md). Size shared_buffers first (bench/README.md).
+     */
+    prewarm: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     /** Extra environment for the service, `NAME=value,NAME=value` (experiments: MALLOC_ARENA_MAX=2, …). */
@@ -919,7 +926,7 @@ function markdown(meta: Record<string, unknown>, checkList: Check[]): string {
   const lines = [
     `# Treue benchmark ${meta.runId}`,
     '',
-    `Machine: ${meta.cpu}, ${meta.cores} cores (nproc), ${meta.ramGb} GB RAM; Node ${meta.node}; load average before/after: ${meta.loadBefore} / ${meta.loadAfter}.`,
+    `Machine: ${meta.cpu}, ${meta.cores} cores (nproc), ${meta.ramGb} GB RAM; Node ${meta.node}; PostgreSQL ${meta.postgres}; load average before/after: ${meta.loadBefore} / ${meta.loadAfter}.`,
     `Data: ${meta.data}. Load from a separate process on the same machine (autocannon in a closed loop, loadtest in an open loop), ${warmup} s warm-up + ${duration} s per path, ` +
       (args.scale
         ? `at a fixed arrival rate of ${num('scale-rate')} req/s (open loop, loadtest: below capacity, p50 is latency, not queueing); small and large in turns, ${num('scale-rounds')} rounds.`
@@ -1008,6 +1015,18 @@ async function seeded(members: number, entries: number, vouchers: number, label:
     await withAdminClient((client) => client.query(`COMMENT ON DATABASE "${database}" IS '${comment.replace(/'/g, "''")}'`));
   }
   return { database, token: result.apiKey, members };
+}
+
+/** The server's version and the settings that decide where a large database's pages are kept. */
+async function postgresSettings(): Promise<string> {
+  return withAdminClient(async (client) => {
+    const { rows: found } = await client.query<{ version: string; shared_buffers: string; effective_cache_size: string }>(
+      `SELECT current_setting('server_version') AS version, current_setting('shared_buffers') AS shared_buffers,
+              current_setting('effective_cache_size') AS effective_cache_size`,
+    );
+    const row = found[0]!;
+    return `${row.version} (shared_buffers ${row.shared_buffers}, effective_cache_size ${row.effective_cache_size})`;
+  });
 }
 
 async function defaultRun(): Promise<string> {
@@ -1151,6 +1170,7 @@ async function scaleRun(): Promise<string> {
   const processes = Math.max(...processCounts);
   const dbs = [];
   for (const size of sizes) dbs.push({ ...size, db: await seeded(size.members, entries, 5, size.label) });
+  if (args.prewarm) for (const { db } of dbs) notes.push(await prewarm(db.database));
   for (let round = 1; round <= num('scale-rounds'); round++) {
     for (const { db, ...size } of dbs) {
       console.log(`\nround ${round}, ${size.members} members: the service × ${processes}`);
@@ -1172,6 +1192,60 @@ async function scaleRun(): Promise<string> {
   }
   if (!args.keep && !args.reuse) for (const { db } of dbs) await dropDatabase(db.database);
   return `${sizes.map((s) => s.members).join(' vs ')} members × ${entries} ledger entries each`;
+}
+
+/**
+ * What a member's status read and earn use, most used first: every index led by the member's id,
+ * and the heaps the status read reads (an earn's new rows go to the end of theirs).
+ */
+const MEMBER_DATA = [
+  { table: 'members', heap: true },
+  { table: 'vouchers', heap: true },
+  { table: 'ledger_entries', heap: true },
+  { table: 'point_lots', heap: true },
+  { table: 'point_orders', heap: false },
+];
+
+/** Loads MEMBER_DATA into shared_buffers, heap and member indexes, as long as 90 % of it is not used up; says what it loaded. */
+async function prewarm(database: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl(database) });
+  await client.connect();
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm');
+    const { rows: budget } = await client.query<{ bytes: string }>(
+      `SELECT (setting::bigint * 8192 * 0.9)::bigint AS bytes FROM pg_settings WHERE name = 'shared_buffers'`,
+    );
+    const { rows: relations } = await client.query<{ name: string; bytes: string }>(
+      `SELECT r.relname AS name, pg_relation_size(r.oid) AS bytes, t.ord, 0 AS kind
+         FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord) JOIN pg_class r ON r.relname = t.name AND r.relkind = 'r'
+       UNION ALL
+       SELECT i.relname, pg_relation_size(i.oid), t.ord, 1
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord)
+         JOIN pg_class r ON r.relname = t.name AND r.relkind = 'r'
+         JOIN pg_index x ON x.indrelid = r.oid
+         JOIN pg_class i ON i.oid = x.indexrelid
+         JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = x.indkey[0]
+        WHERE a.attname = CASE WHEN r.relname = 'members' THEN 'id' ELSE 'member_id' END
+       ORDER BY ord, kind DESC, name`,
+      [MEMBER_DATA.map((d) => d.table), MEMBER_DATA.map((d) => (d.heap ? d.table : null))],
+    );
+    let left = Number(budget[0]!.bytes);
+    const loaded: string[] = [];
+    const skipped: string[] = [];
+    for (const relation of relations) {
+      const bytes = Number(relation.bytes);
+      if (bytes > left) {
+        skipped.push(relation.name);
+        continue;
+      }
+      await client.query('SELECT pg_prewarm($1::regclass)', [relation.name]);
+      left -= bytes;
+      loaded.push(`${relation.name} ${Math.round(bytes / 2 ** 20)} MB`);
+    }
+    return `${database}: prewarmed into shared_buffers: ${loaded.join(', ')}${skipped.length ? `; did not fit: ${skipped.join(', ')}` : ''}.`;
+  } finally {
+    await client.end();
+  }
 }
 
 /** Deletes this run's Redis keys (the service's queues under its QUEUE_PREFIX, the BullMQ baselines'). */
@@ -1214,6 +1288,7 @@ async function main(): Promise<void> {
     cores,
     ramGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
+    postgres: await postgresSettings(),
     loadBefore,
     loadAfter: loadavg()
       .map((l) => l.toFixed(2))
