@@ -18,7 +18,7 @@ import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/red
 import { contextOf, inSpan } from '../src/telemetry/trace-context.js';
 import { startTracing } from '../src/telemetry/tracing.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
-import { MAINTENANCE_QUEUE, processMaintenance } from './maintenance.processor.js';
+import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB, processMaintenance, processPassiveSweep } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
 import { outboxProcessors, putsBack, queueConcurrency, type OutboxProcessor, type ProcessorDeps } from './registry.js';
 
@@ -54,6 +54,7 @@ export interface WorkersHandle {
 }
 
 const MAINTENANCE_EVERY_MS = 5 * 60_000;
+const PASSIVE_SWEEP_EVERY_MS = 60 * 60_000;
 const REDIS_READY_TIMEOUT_MS = 10_000;
 
 function whenReady(connection: RedisClient, timeoutMs: number): Promise<void> {
@@ -165,20 +166,24 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   if (options.maintenance ?? true) {
     maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
     maintenanceQueue.on('error', (error) => logger.warn({ err: error }, 'maintenance queue error'));
+    const kept = { removeOnComplete: 100, removeOnFail: 500 };
+    await maintenanceQueue.upsertJobScheduler(MAINTENANCE_JOB, { every: MAINTENANCE_EVERY_MS }, { name: MAINTENANCE_JOB, opts: kept });
     await maintenanceQueue.upsertJobScheduler(
-      'points-maintenance',
-      { every: MAINTENANCE_EVERY_MS },
-      { name: 'points-maintenance', opts: { removeOnComplete: 100, removeOnFail: 500 } },
+      PASSIVE_SWEEP_JOB,
+      { every: PASSIVE_SWEEP_EVERY_MS },
+      { name: PASSIVE_SWEEP_JOB, opts: kept },
     );
     const maintenance = new Worker(
       MAINTENANCE_QUEUE,
       async (job) => {
         const jobLogger = logger.child({ jobId: job.id });
         const changes = invalidatingChanges(memberChanges.events, cacheStore, jobLogger);
-        const report = await processMaintenance({ ...serviceDeps, memberChanges: changes.events, logger: jobLogger }).finally(
-          changes.settled,
-        );
-        logger.info({ jobId: job.id, ...report }, 'maintenance done');
+        const deps = { ...serviceDeps, memberChanges: changes.events, logger: jobLogger };
+        // The passive sweep reads every member: its own hourly job, not part of every five-minute run.
+        const report = await (
+          job.name === PASSIVE_SWEEP_JOB ? processPassiveSweep(deps) : processMaintenance(deps, { passive: false })
+        ).finally(changes.settled);
+        logger.info({ jobId: job.id, job: job.name, ...report }, 'maintenance done');
         return report;
       },
       { connection, prefix, concurrency: 1 },

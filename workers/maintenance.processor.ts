@@ -1,20 +1,37 @@
 import { fileOverdueSlaBreaches, type SlaSweepReport } from '../src/domain/feedback/sla.service.js';
 import { remindExpiringPoints } from '../src/domain/points/expiry-reminders.service.js';
-import { runPointsMaintenance, type MaintenanceReport } from '../src/domain/points/maintenance.service.js';
+import { markPassiveMembers, runPointsMaintenance, type MaintenanceReport } from '../src/domain/points/maintenance.service.js';
 import { expireDueVouchers, remindExpiringVouchers } from '../src/domain/vouchers/vouchers.service.js';
 import type { ServiceDeps } from '../src/domain/deps.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
+/** The five-minute job: lots, tiers, vouchers, service levels, reminders. */
+export const MAINTENANCE_JOB = 'points-maintenance';
+/** The hourly job: members without activity become PASSIVE (it reads every member). */
+export const PASSIVE_SWEEP_JOB = 'members-passive';
 
-/** Plain function: the BullMQ wiring in workers/index.ts calls it; tests call it directly. */
-export async function processMaintenance(
-  deps: ServiceDeps,
-): Promise<MaintenanceReport & { vouchersExpired: number; slaBreaches: SlaSweepReport; lotsReminded: number; vouchersReminded: number }> {
-  const points = await runPointsMaintenance(deps);
+export type MaintenanceJobReport = MaintenanceReport & {
+  vouchersExpired: number;
+  slaBreaches: SlaSweepReport;
+  lotsReminded: number;
+  vouchersReminded: number;
+};
+
+/**
+ * Plain function: the BullMQ wiring in workers/index.ts calls it; tests call it directly.
+ * `passive: false` leaves the passive sweep to its own hourly job (`processPassiveSweep`).
+ */
+export async function processMaintenance(deps: ServiceDeps, { passive = true }: { passive?: boolean } = {}): Promise<MaintenanceJobReport> {
+  const points = await runPointsMaintenance(deps, { passive });
   const vouchersExpired = await expireDueVouchers(deps);
   const slaBreaches = await fileOverdueSlaBreaches(deps);
   // Reminders of what expires soon (points.expiring, voucher.expiring): once each, whatever runs concurrently.
   const lotsReminded = await remindExpiringPoints(deps);
   const vouchersReminded = await remindExpiringVouchers(deps);
   return { ...points, vouchersExpired, slaBreaches, lotsReminded, vouchersReminded };
+}
+
+/** The hourly passive sweep: the program's months without activity are not missed by an hour. */
+export async function processPassiveSweep(deps: ServiceDeps): Promise<{ membersMarkedPassive: number }> {
+  return { membersMarkedPassive: await markPassiveMembers(deps) };
 }

@@ -1,8 +1,19 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { addDays } from '../../src/domain/time.js';
+import { loadConfig } from '../../src/config/env.js';
+import { addDays, addMonths } from '../../src/domain/time.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
-import { processMaintenance } from '../../workers/maintenance.processor.js';
-import { testLogger, useTestApp } from '../support/app.js';
+import { startWorkers } from '../../workers/index.js';
+import {
+  MAINTENANCE_JOB,
+  MAINTENANCE_QUEUE,
+  PASSIVE_SWEEP_JOB,
+  processMaintenance,
+  processPassiveSweep,
+} from '../../workers/maintenance.processor.js';
+import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 
 const { prisma, app } = useTestApp();
 
@@ -32,5 +43,45 @@ describe('the maintenance job', () => {
     expect((await processMaintenance(at(addDays(T0, 30)))).vouchersExpired).toBe(0);
     const statuses = await prisma.voucher.findMany({ orderBy: { expiresAt: 'asc' }, select: { status: true } });
     expect(statuses.map((v) => v.status)).toEqual(['EXPIRED', 'ISSUED']);
+  });
+
+  it('the five-minute run leaves members without activity to the hourly sweep, which marks them PASSIVE once', async () => {
+    const now = new Date('2027-06-01T00:00:00.000Z');
+    const idle = await app.enroll();
+    const recent = await app.enroll();
+    await prisma.member.update({ where: { id: idle }, data: { lastActivityAt: addMonths(now, -13) } });
+    await prisma.member.update({ where: { id: recent }, data: { lastActivityAt: addMonths(now, -11) } });
+    const at = { prisma, logger: testLogger, now: () => now };
+
+    expect((await processMaintenance(at, { passive: false })).membersMarkedPassive).toBe(0);
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: idle } })).status).toBe('ACTIVE');
+
+    expect(await processPassiveSweep(at)).toEqual({ membersMarkedPassive: 1 });
+    expect(await processPassiveSweep(at)).toEqual({ membersMarkedPassive: 0 });
+    const statuses = await prisma.member.findMany({ where: { id: { in: [idle, recent] } }, select: { id: true, status: true } });
+    expect(Object.fromEntries(statuses.map((m) => [m.id, m.status]))).toEqual({ [idle]: 'PASSIVE', [recent]: 'ACTIVE' });
+    // Without options (tests, the CLI's callers) one run still does everything.
+    await prisma.member.update({ where: { id: recent }, data: { lastActivityAt: addMonths(now, -14) } });
+    expect((await processMaintenance(at)).membersMarkedPassive).toBe(1);
+  });
+
+  it('the workers schedule both: the maintenance every 5 minutes, the passive sweep every hour', async () => {
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    await resetRedis(redis);
+    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', QUEUE_PREFIX: testQueuePrefix() });
+    const workers = await startWorkers({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() }, { queues: [], relay: false });
+    const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: testQueuePrefix() });
+    try {
+      const schedulers = await queue.getJobSchedulers();
+      expect(Object.fromEntries(schedulers.map((s) => [s.name, Number(s.every)]))).toEqual({
+        [MAINTENANCE_JOB]: 5 * 60_000,
+        [PASSIVE_SWEEP_JOB]: 60 * 60_000,
+      });
+    } finally {
+      await queue.close();
+      await workers.close();
+      await resetRedis(redis);
+      redis.disconnect();
+    }
   });
 });

@@ -15,6 +15,17 @@ export interface MaintenanceReport {
   tierReview: TierReviewReport;
 }
 
+export interface MaintenanceOptions {
+  batchSize?: number;
+  /**
+   * Mark members without activity PASSIVE (default true). It reads every member
+   * (last activity is not indexed: every earn changes it, and an index on it would
+   * end the members row's HOT updates), ~0.6 s at 1 M members, so the worker runs
+   * it hourly (`markPassiveMembers`) and leaves it out of its five-minute run.
+   */
+  passive?: boolean;
+}
+
 /**
  * Releases points whose return window has passed and expires lots past their
  * date, member by member (each in its own short transaction, so the job never
@@ -22,7 +33,10 @@ export interface MaintenanceReport {
  * members without activity as PASSIVE.
  * Idempotent: a second run right after finds nothing to do.
  */
-export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): Promise<MaintenanceReport> {
+export async function runPointsMaintenance(
+  deps: ServiceDeps,
+  { batchSize = 500, passive = true }: MaintenanceOptions = {},
+): Promise<MaintenanceReport> {
   const now = nowOf(deps);
   let membersSettled = 0;
   for (;;) {
@@ -37,6 +51,16 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
     if (due.length < batchSize) break;
   }
   const tierReview = await reviewTiers(deps, now, batchSize);
+  const membersMarkedPassive = passive ? await markPassiveMembers(deps, now) : 0;
+  return { membersSettled, membersMarkedPassive, tierReview };
+}
+
+/**
+ * Marks members without activity for the program's `passiveAfterMonths` PASSIVE
+ * and announces each (member.status_changed) in the same statement. Returns how
+ * many it marked.
+ */
+export async function markPassiveMembers(deps: ServiceDeps, now = nowOf(deps)): Promise<number> {
   const { settings } = await loadProgram(deps.prisma);
   const cutoff = addMonths(now, -settings.passiveAfterMonths);
   // Each member marked passive is announced (member.status_changed) in the same statement.
@@ -56,6 +80,5 @@ export async function runPointsMaintenance(deps: ServiceDeps, batchSize = 500): 
     deps,
     marked.map(({ id }) => memberChange(id, 'STATUS_CHANGED', 'PASSIVE')),
   );
-  const membersMarkedPassive = marked.length;
-  return { membersSettled, membersMarkedPassive, tierReview };
+  return marked.length;
 }
