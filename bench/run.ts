@@ -235,6 +235,33 @@ async function apiPids(server: ChildProcess, processes: number): Promise<number[
   return processes > 1 ? childPids(server.pid!) : [server.pid!];
 }
 
+/**
+ * The service's histogram of /graphql request durations (`treue_http_request_duration_seconds`, every
+ * status code): answers at most each bucket's bound, by the bound in ms. One process's: with several,
+ * /metrics is answered by whichever worker takes the connection.
+ */
+async function graphqlDurations(server: Server): Promise<Map<number, number>> {
+  const text = await (await fetch(new URL('/metrics', server.url))).text();
+  const counts = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const bucket = /^treue_http_request_duration_seconds_bucket\{(.*)\} (\d+)$/.exec(line);
+    if (!bucket || !bucket[1]!.includes('route="/graphql"')) continue;
+    const bound = /le="([^"]+)"/.exec(bucket[1]!)![1]!;
+    const ms = bound === '+Inf' ? Infinity : Number(bound) * 1000;
+    counts.set(ms, (counts.get(ms) ?? 0) + Number(bucket[2]));
+  }
+  return counts;
+}
+
+/** What the service measured between two readings of its histogram. */
+function serviceLatency(before: Map<number, number>, after: Map<number, number>): NonNullable<Row['service']> {
+  const delta = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
+  const answers = delta(Infinity);
+  const bounds = [...after.keys()].filter(Number.isFinite).sort((a, b) => a - b);
+  const p99 = bounds.find((bound) => delta(bound) >= 0.99 * answers) ?? null;
+  return { p99AtMostMs: p99, over50Ms: answers ? (answers - delta(50)) / answers : 0, answers };
+}
+
 /** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
 async function postgresPids(): Promise<number[]> {
   const pids: number[] = [];
@@ -356,6 +383,13 @@ interface Row {
   apiCpuMsPerRequest?: number | null;
   /** CPU time of all PostgreSQL processes on the machine per request (others' queries included: an upper bound). */
   pgCpuMsPerRequest?: number | null;
+  /**
+   * Open loop, one process: the same window as the service measured it (its own histogram,
+   * treue_http_request_duration_seconds for /graphql, from the request's arrival to its last byte):
+   * the smallest bucket holding 99 % of the answers, and the share slower than 50 ms. What the load
+   * generator saw beyond that was spent outside the service (its own process, the kernel, the queue).
+   */
+  service?: { p99AtMostMs: number | null; over50Ms: number; answers: number };
   baseline?: string;
   ratio?: number | null;
   target?: string;
@@ -391,6 +425,8 @@ async function load(
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
   let pgBefore = new Map<number, number>();
+  let histogramBefore: Map<number, number> | null = null;
+  const withHistogram = group === 'open' && server.processes === 1;
   const sampling: Promise<void>[] = [];
   const out = await runToEnd(
     process.execPath,
@@ -403,6 +439,7 @@ async function load(
         (async () => {
           apiBefore = await totalCpuMs(pids);
           pgBefore = await totalCpuMs(await postgresPids());
+          if (withHistogram) histogramBefore = await graphqlDurations(server);
         })(),
       );
     },
@@ -411,6 +448,7 @@ async function load(
   const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
   const pgCpu = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+  const histogramAfter = withHistogram ? await graphqlDurations(server) : null;
   if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;
   const rss = await apiRss(server.child, server.processes);
   const row: Row = {
@@ -431,10 +469,15 @@ async function load(
     row.offered = spec.rate;
     row.note = `open loop at ${spec.rate} req/s: ${result.sent} sent, ${result.unanswered} unanswered at the end`;
   }
+  if (histogramBefore && histogramAfter) {
+    row.service = serviceLatency(histogramBefore, histogramAfter);
+    row.note = `${row.note}; as the service measured it: p99 ≤ ${row.service.p99AtMostMs ?? '> 5000'} ms, ${pct(row.service.over50Ms, 1)} over 50 ms`;
+  }
   if (result.failures > 0) row.note = `${result.failures} failed, first: ${result.firstFailure ?? '(transport error)'}`;
   console.log(
     `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
       `CPU/request: API ${row.apiCpuMsPerRequest?.toFixed(2)} ms, PostgreSQL ${row.pgCpuMsPerRequest?.toFixed(2)} ms` +
+      `${row.service ? `; the service's own p99 ≤ ${row.service.p99AtMostMs} ms, ${pct(row.service.over50Ms, 1)} over 50 ms` : ''}` +
       `${result.failures ? `, ${result.failures} FAILED` : ''}`,
   );
   rows.push(row);
@@ -751,7 +794,7 @@ const PREVIOUS = {
   rss: '263 / 262 MB',
 };
 
-const pct = (ratio: number) => `${(ratio * 100).toFixed(0)} %`;
+const pct = (ratio: number, digits = 0) => `${(ratio * 100).toFixed(digits)} %`;
 
 function checks(): Check[] {
   const out: Check[] = [];
