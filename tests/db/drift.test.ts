@@ -138,8 +138,8 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'a dropped index',
-    edit: (s) => s.replace('  @@index([tier])\n', ''),
-    expected: 'index members.members_tier_idx (tier): exists in the database but not in the schema',
+    edit: (s) => s.replace('  @@index([tier, tierSince])\n', ''),
+    expected: 'index members.members_tier_tier_since_idx (tier, tier_since): exists in the database but not in the schema',
   },
   {
     change: 'an index sort order',

@@ -266,7 +266,8 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
   for (;;) {
     const due = await deps.prisma.$queryRaw<{ id: string; tier_since: Date }[]>`
       SELECT id::text, tier_since FROM members
-      WHERE tier <> (SELECT lowest_tier()) AND tier_since <= ${cutoff}
+      -- The tiers above the lowest by name: one range each of the index on (tier, tier_since).
+      WHERE tier IN (SELECT key FROM tiers WHERE key <> lowest_tier()) AND tier_since <= ${cutoff}
         AND (tier_since, id) > (${after.since}, ${after.id}::uuid)
       ORDER BY tier_since, id
       LIMIT ${batchSize}`;
