@@ -4,6 +4,7 @@ import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
+import { compensationPollDelay } from '../poll';
 import { ApiError, Card, Empty } from './parts';
 
 export const MemberPageQuery = graphql(`
@@ -168,9 +169,6 @@ const ResolveCase = graphql(`
   }
 `);
 
-/** How often the member page asks again while a compensation is being decided by the worker. */
-const COMPENSATION_POLL_MS = 1_500;
-
 /** Everything about one member an agent needs on a call, in one request. */
 export function MemberPage() {
   const { t, date, dateTime, money, number, points, tierName } = useI18n();
@@ -181,11 +179,21 @@ export function MemberPage() {
   const [, resolveCase] = useMutation(ResolveCase);
   const waiting = member?.serviceFailures.edges.some((edge) => edge.node.status === 'RECORDED') ?? false;
 
-  // A reported failure is compensated by the worker a moment later: ask again until it is decided.
+  // A reported failure is compensated by the worker a moment later: ask again until it is decided,
+  // less and less often while it is not (compensationPollDelay).
   useEffect(() => {
     if (!waiting) return;
-    const timer = setInterval(() => refetch({ requestPolicy: 'network-only' }), COMPENSATION_POLL_MS);
-    return () => clearInterval(timer);
+    let attempt = 0;
+    let timer: ReturnType<typeof setTimeout>;
+    const schedule = () => {
+      timer = setTimeout(() => {
+        refetch({ requestPolicy: 'network-only' });
+        attempt += 1;
+        schedule();
+      }, compensationPollDelay(attempt));
+    };
+    schedule();
+    return () => clearTimeout(timer);
   }, [waiting, refetch]);
 
   if (!result.data && result.fetching) return <Loading />;
