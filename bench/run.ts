@@ -235,31 +235,50 @@ async function apiPids(server: ChildProcess, processes: number): Promise<number[
   return processes > 1 ? childPids(server.pid!) : [server.pid!];
 }
 
+interface ServiceReading {
+  /** Answers of /graphql at most each bucket's bound (ms), every status code. */
+  durations: Map<number, number>;
+  /** Event-loop delay since the reading before (prom-client resets its monitor on every scrape), ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+}
+
 /**
- * The service's histogram of /graphql request durations (`treue_http_request_duration_seconds`, every
- * status code): answers at most each bucket's bound, by the bound in ms. One process's: with several,
- * /metrics is answered by whichever worker takes the connection.
+ * One process's /metrics (with several, /metrics is answered by whichever worker takes the
+ * connection): the histogram `treue_http_request_duration_seconds` for /graphql, and the event-loop
+ * delay (`nodejs_eventloop_lag_p99_seconds`, `…_max_seconds`) since the last scrape.
  */
-async function graphqlDurations(server: Server): Promise<Map<number, number>> {
+async function readService(server: Server): Promise<ServiceReading> {
   const text = await (await fetch(new URL('/metrics', server.url))).text();
-  const counts = new Map<number, number>();
+  const durations = new Map<number, number>();
+  const gauge = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
   for (const line of text.split('\n')) {
     const bucket = /^treue_http_request_duration_seconds_bucket\{(.*)\} (\d+)$/.exec(line);
     if (!bucket || !bucket[1]!.includes('route="/graphql"')) continue;
     const bound = /le="([^"]+)"/.exec(bucket[1]!)![1]!;
     const ms = bound === '+Inf' ? Infinity : Number(bound) * 1000;
-    counts.set(ms, (counts.get(ms) ?? 0) + Number(bucket[2]));
+    durations.set(ms, (durations.get(ms) ?? 0) + Number(bucket[2]));
   }
-  return counts;
+  return {
+    durations,
+    loopDelayP99Ms: gauge('nodejs_eventloop_lag_p99_seconds'),
+    loopDelayMaxMs: gauge('nodejs_eventloop_lag_max_seconds'),
+  };
 }
 
-/** What the service measured between two readings of its histogram. */
-function serviceLatency(before: Map<number, number>, after: Map<number, number>): NonNullable<Row['service']> {
-  const delta = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
+/** What the service measured between two readings. */
+function serviceLatency(before: ServiceReading, after: ServiceReading): NonNullable<Row['service']> {
+  const delta = (bound: number) => (after.durations.get(bound) ?? 0) - (before.durations.get(bound) ?? 0);
   const answers = delta(Infinity);
-  const bounds = [...after.keys()].filter(Number.isFinite).sort((a, b) => a - b);
+  const bounds = [...after.durations.keys()].filter(Number.isFinite).sort((a, b) => a - b);
   const p99 = bounds.find((bound) => delta(bound) >= 0.99 * answers) ?? null;
-  return { p99AtMostMs: p99, over50Ms: answers ? (answers - delta(50)) / answers : 0, answers };
+  return {
+    p99AtMostMs: p99,
+    over50Ms: answers ? (answers - delta(50)) / answers : 0,
+    answers,
+    loopDelayP99Ms: after.loopDelayP99Ms,
+    loopDelayMaxMs: after.loopDelayMaxMs,
+  };
 }
 
 /** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
@@ -385,11 +404,13 @@ interface Row {
   pgCpuMsPerRequest?: number | null;
   /**
    * Open loop, one process: the same window as the service measured it (its own histogram,
-   * treue_http_request_duration_seconds for /graphql, from the request's arrival to its last byte):
-   * the smallest bucket holding 99 % of the answers, and the share slower than 50 ms. What the load
-   * generator saw beyond that was spent outside the service (its own process, the kernel, the queue).
+   * treue_http_request_duration_seconds for /graphql, from when its handler got the request to the
+   * last byte): the smallest bucket holding 99 % of the answers and the share slower than 50 ms; and
+   * its event-loop delay. What the load generator saw beyond the histogram was spent before the
+   * handler ran (in the kernel's queue while the event loop was busy: the delay shows how long it
+   * was) or in the load generator itself, which shares the cores.
    */
-  service?: { p99AtMostMs: number | null; over50Ms: number; answers: number };
+  service?: { p99AtMostMs: number | null; over50Ms: number; answers: number; loopDelayP99Ms: number; loopDelayMaxMs: number };
   baseline?: string;
   ratio?: number | null;
   target?: string;
@@ -425,7 +446,7 @@ async function load(
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
   let pgBefore = new Map<number, number>();
-  let histogramBefore: Map<number, number> | null = null;
+  let histogramBefore: ServiceReading | null = null;
   const withHistogram = group === 'open' && server.processes === 1;
   const sampling: Promise<void>[] = [];
   const out = await runToEnd(
@@ -439,7 +460,7 @@ async function load(
         (async () => {
           apiBefore = await totalCpuMs(pids);
           pgBefore = await totalCpuMs(await postgresPids());
-          if (withHistogram) histogramBefore = await graphqlDurations(server);
+          if (withHistogram) histogramBefore = await readService(server);
         })(),
       );
     },
@@ -448,7 +469,7 @@ async function load(
   const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
   const pgCpu = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
-  const histogramAfter = withHistogram ? await graphqlDurations(server) : null;
+  const histogramAfter = withHistogram ? await readService(server) : null;
   if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;
   const rss = await apiRss(server.child, server.processes);
   const row: Row = {
@@ -471,13 +492,15 @@ async function load(
   }
   if (histogramBefore && histogramAfter) {
     row.service = serviceLatency(histogramBefore, histogramAfter);
-    row.note = `${row.note}; as the service measured it: p99 ≤ ${row.service.p99AtMostMs ?? '> 5000'} ms, ${pct(row.service.over50Ms, 1)} over 50 ms`;
+    row.note =
+      `${row.note}; as the service measured it: p99 ≤ ${row.service.p99AtMostMs ?? '> 5000'} ms, ${pct(row.service.over50Ms, 1)} over 50 ms; ` +
+      `event-loop delay p99 ${row.service.loopDelayP99Ms.toFixed(0)} ms, max ${row.service.loopDelayMaxMs.toFixed(0)} ms`;
   }
   if (result.failures > 0) row.note = `${result.failures} failed, first: ${result.firstFailure ?? '(transport error)'}`;
   console.log(
     `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
       `CPU/request: API ${row.apiCpuMsPerRequest?.toFixed(2)} ms, PostgreSQL ${row.pgCpuMsPerRequest?.toFixed(2)} ms` +
-      `${row.service ? `; the service's own p99 ≤ ${row.service.p99AtMostMs} ms, ${pct(row.service.over50Ms, 1)} over 50 ms` : ''}` +
+      `${row.service ? `; the service's own p99 ≤ ${row.service.p99AtMostMs} ms, ${pct(row.service.over50Ms, 1)} over 50 ms, event-loop delay max ${row.service.loopDelayMaxMs.toFixed(0)} ms` : ''}` +
       `${result.failures ? `, ${result.failures} FAILED` : ''}`,
   );
   rows.push(row);
@@ -858,7 +881,9 @@ function checks(): Check[] {
       out.push({
         target: `${label} (${row.processes} proc.)`,
         previous,
-        value: `p99 ${row.p99} ms at ${row.offered} req/s offered (${row.rps?.toFixed(0)} answered/s, p50 ${row.p50} ms)`,
+        value:
+          `p99 ${row.p99} ms at ${row.offered} req/s offered (${row.rps?.toFixed(0)} answered/s, p50 ${row.p50} ms` +
+          `${row.service ? `; in the service: p99 ≤ ${row.service.p99AtMostMs} ms, ${pct(row.service.over50Ms, 1)} over 50 ms, event-loop delay p99 ${row.service.loopDelayP99Ms.toFixed(0)} / max ${row.service.loopDelayMaxMs.toFixed(0)} ms` : ''})`,
         met: row.p99 != null && row.p99 <= 50 && !row.failures,
       });
     }
