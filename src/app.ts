@@ -35,12 +35,25 @@ import { createMetrics, RATE_SUBJECT_LABELS, trackOutboxLag, trackWebhookEndpoin
 import { createOutboxPublisher } from './queues/outbox-queues.js';
 import { connectRedis } from './redis/redis-client.js';
 import { startTracing } from './telemetry/tracing.js';
+import type { Registry } from 'prom-client';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   prisma: PrismaClient;
   redisUrl: string;
+  /**
+   * In one of several node:cluster API processes, which share one port (src/cluster.ts): /metrics
+   * answers with every API process's metrics as the primary sums them, so that a scrape of the port
+   * sees the same counters whichever process takes it. Absent: this process's own.
+   */
+  processMetrics?: SharedMetrics;
+}
+
+/** This process's metrics, shared with the cluster primary, and the sum over every API process. */
+export interface SharedMetrics {
+  share(registry: Registry): void;
+  all(): Promise<string>;
 }
 
 /**
@@ -334,6 +347,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   const metrics = createMetrics();
   trackWebhookEndpoints(metrics.registry, prisma);
   trackOutboxLag(metrics.registry, prisma);
+  deps.processMetrics?.share(metrics.registry);
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
   const yoga = createGraphQLHandler({ ...deps, outbox, tracing: tracing?.graphqlPlugin }, metrics);
@@ -404,7 +418,15 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       return;
     }
     if (route === '/metrics') {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+      let text: string;
+      try {
+        text = deps.processMetrics ? await deps.processMetrics.all() : await metrics.registry.metrics();
+      } catch (error) {
+        logger.warn({ err: error }, 'metrics of the API processes unavailable');
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
       return;
     }
     if (route === '/console' || route.startsWith('/console/')) {

@@ -1,7 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { API_DRAIN_TIMEOUT_MS, startApi, type AppDeps } from './app.js';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import { API_DRAIN_TIMEOUT_MS, startApi, type AppDeps, type SharedMetrics } from './app.js';
 import { loadConfig } from './config/env.js';
 import { createPrisma } from './db/prisma.js';
 import { createLogger, type Logger } from './logger.js';
@@ -41,12 +42,18 @@ const MAX_RESTARTS_PER_MINUTE = 5;
 
 type ToPrimary =
   | { type: 'ready'; url: string }
+  /** /metrics was asked of this API process: the primary answers with every API process's metrics, summed. */
+  | { type: 'metrics'; id: number }
   | { type: 'failed'; message: string }
   /** The API process closed its copy of the listening socket. */
   | { type: 'stopped-accepting' }
   /** The API process got SIGTERM: the primary stops it in the two steps (and replaces it unless closing). */
   | { type: 'sigterm' };
-type ToWorker = { type: 'stop-accepting' } | { type: 'stop' };
+type ToWorker =
+  | { type: 'stop-accepting' }
+  | { type: 'stop' }
+  | { type: 'metrics'; id: number; text: string }
+  | { type: 'metrics'; id: number; error: string };
 
 export interface ApiHandle {
   url: string;
@@ -100,6 +107,8 @@ export async function startApiProcesses(
   // Set before the first setupPrimary/fork, which freeze it.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: THIS_FILE, execArgv: process.execArgv, args: [], silent: false });
+  // Sums what every API process's registry holds (prom-client asks each over IPC) when one of them is scraped.
+  const metricsOfAll = new AggregatorRegistry();
   const env = { DATABASE_URL: deps.databaseUrl, REDIS_URL: deps.redisUrl };
 
   let closing = false;
@@ -126,6 +135,12 @@ export async function startApiProcesses(
         } else if (message.type === 'failed') {
           clearTimeout(timer);
           reject(new Error(`API process ${worker.process.pid} failed to start: ${message.message}`));
+        } else if (message.type === 'metrics') {
+          metricsOfAll.clusterMetrics().then(
+            (text) => worker.isConnected() && worker.send({ type: 'metrics', id: message.id, text } satisfies ToWorker),
+            (error: Error) =>
+              worker.isConnected() && worker.send({ type: 'metrics', id: message.id, error: error.message } satisfies ToWorker),
+          );
         } else if (message.type === 'sigterm' && !closing && !retiring.has(worker)) {
           retiring.add(worker);
           logger.info({ pid: worker.process.pid }, 'API process got SIGTERM: stopping it, then replacing it');
@@ -218,7 +233,8 @@ async function runApiWorker(): Promise<void> {
     const config = await withDevelopmentJwtSecret(loadConfig());
     logger = createLogger(config.logLevel, { apiProcess: cluster.worker?.id });
     const prisma = createPrisma(config.databaseUrl!, config.databasePoolSize, config.databaseTimeouts);
-    const api = await startApi({ config, logger, prisma, redisUrl: config.redisUrl! });
+    const processMetrics = metricsThroughPrimary(send);
+    const api = await startApi({ config, logger, prisma, redisUrl: config.redisUrl!, processMetrics });
     let stopping = false;
     const stop = async (reason: string) => {
       if (stopping) return;
@@ -232,7 +248,8 @@ async function runApiWorker(): Promise<void> {
       process.exit(0);
     };
     process.on('message', (message: ToWorker) => {
-      if (message.type === 'stop-accepting') {
+      if (message.type === 'metrics') processMetrics.answered(message);
+      else if (message.type === 'stop-accepting') {
         api.stopAccepting();
         send({ type: 'stopped-accepting' });
       } else if (message.type === 'stop') void stop('asked by the primary');
@@ -261,3 +278,41 @@ async function runApiWorker(): Promise<void> {
 }
 
 if (cluster.isWorker && process.argv[1] === THIS_FILE) void runApiWorker();
+
+/** How long an API process waits for the primary's sum of every process's metrics (prom-client gives up on a silent process after 5 s). */
+const METRICS_TIMEOUT_MS = 6_000;
+
+/**
+ * An API cluster worker's metrics: its registry answers the primary's requests (prom-client's
+ * AggregatorRegistry, set up before the API starts, so that a process still starting answers with
+ * nothing instead of making a scrape wait), and /metrics asks the primary for the sum.
+ */
+function metricsThroughPrimary(send: (message: ToPrimary) => void): SharedMetrics & {
+  answered(message: Extract<ToWorker, { type: 'metrics' }>): void;
+} {
+  new AggregatorRegistry(); // installs this process's answer to the primary's requests
+  AggregatorRegistry.setRegistries([]);
+  let next = 0;
+  const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  return {
+    share: (registry: Registry) => AggregatorRegistry.setRegistries([registry]),
+    all: () =>
+      new Promise<string>((resolve, reject) => {
+        const id = next++;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error('the cluster primary did not answer with the metrics'));
+        }, METRICS_TIMEOUT_MS);
+        waiting.set(id, { resolve, reject, timer });
+        send({ type: 'metrics', id });
+      }),
+    answered: (message) => {
+      const request = waiting.get(message.id);
+      if (!request) return;
+      waiting.delete(message.id);
+      clearTimeout(request.timer);
+      if ('text' in message) request.resolve(message.text);
+      else request.reject(new Error(message.error));
+    },
+  };
+}

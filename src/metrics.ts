@@ -65,6 +65,8 @@ export function trackWebhookEndpoints(registry: Registry, prisma: PrismaClient, 
     help: 'Webhook endpoints by state: healthy, failing (enabled, failing since its last success), disabled (by an admin), disabled_failing (disabled after failing for a day).',
     labelNames: ['state'] as const,
     registers: [registry],
+    // Every API process reads the same rows: summed over a cluster's processes it would count each endpoint once per process.
+    aggregator: 'max',
     async collect() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
@@ -167,6 +169,7 @@ export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeout
     name: 'treue_outbox_oldest_pending_age_seconds',
     help: 'Age in seconds of the oldest outbox event whose job has not completed (0: none pending).',
     registers: [registry],
+    aggregator: 'max',
     async collect() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
