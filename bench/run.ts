@@ -244,9 +244,9 @@ interface ServiceReading {
 }
 
 /**
- * One process's /metrics (with several, /metrics is answered by whichever worker takes the
- * connection): the histogram `treue_http_request_duration_seconds` for /graphql, and the event-loop
- * delay (`nodejs_eventloop_lag_p99_seconds`, `…_max_seconds`) since the last scrape.
+ * The service's /metrics (with several API processes, their sum: docs/operations.md): the histogram
+ * `treue_http_request_duration_seconds` for /graphql, and the event-loop delay since the last scrape
+ * (`nodejs_eventloop_lag_p99_seconds`, averaged over the processes, and `…_max_seconds`, their maximum).
  */
 async function readService(server: Server): Promise<ServiceReading> {
   const text = await (await fetch(new URL('/metrics', server.url))).text();
@@ -403,7 +403,7 @@ interface Row {
   /** CPU time of all PostgreSQL processes on the machine per request (others' queries included: an upper bound). */
   pgCpuMsPerRequest?: number | null;
   /**
-   * Open loop, one process: the same window as the service measured it (its own histogram,
+   * Open loop: the same window as the service measured it (its own histogram,
    * treue_http_request_duration_seconds for /graphql, from when its handler got the request to the
    * last byte): the smallest bucket holding 99 % of the answers and the share slower than 50 ms; and
    * its event-loop delay. What the load generator saw beyond the histogram was spent before the
@@ -447,7 +447,7 @@ async function load(
   let apiBefore = new Map<number, number>();
   let pgBefore = new Map<number, number>();
   let histogramBefore: ServiceReading | null = null;
-  const withHistogram = group === 'open' && server.processes === 1;
+  const withHistogram = group === 'open';
   const sampling: Promise<void>[] = [];
   const out = await runToEnd(
     process.execPath,
