@@ -3,17 +3,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { signStaffToken } from '../../src/auth/tokens.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
+import { builtServiceEnv } from '../support/built-service-env.js';
 import { TEST_JWT_SECRET } from '../support/app.js';
-import {
-  BUILT_SERVICE_HOOK_TIMEOUT_MS,
-  builtService,
-  createTestPrisma,
-  resetDatabase,
-  resetRedis,
-  testDatabaseUrl,
-  testQueuePrefix,
-  testRedisUrl,
-} from '../support/db.js';
+import { BUILT_SERVICE_HOOK_TIMEOUT_MS, builtService, createTestPrisma, resetDatabase, resetRedis, testRedisUrl } from '../support/db.js';
 import { launchChromium } from '../support/chromium.js';
 import { freePort, killServiceProcesses, startServiceProcess } from '../support/processes.js';
 
@@ -65,21 +57,16 @@ export function useConsole(): ConsoleHarness {
     await resetRedis(redis);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const service = startServiceProcess(`${built}/src/main.js`, {
-      NODE_ENV: 'test',
-      DATABASE_URL: testDatabaseUrl(),
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: testQueuePrefix(),
-      JWT_SECRET: TEST_JWT_SECRET,
-      LOG_LEVEL: 'info',
-      DATABASE_POOL_SIZE: '5',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WEB_CONCURRENCY: '1',
-      // The webhook test's receiver listens on http://127.0.0.1.
-      WEBHOOK_ALLOW_HTTP: 'true',
-      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
-    });
+    const service = startServiceProcess(
+      `${built}/src/main.js`,
+      builtServiceEnv(port, {
+        DATABASE_POOL_SIZE: '5',
+        WEB_CONCURRENCY: '1',
+        // The webhook test's receiver listens on http://127.0.0.1.
+        WEBHOOK_ALLOW_HTTP: 'true',
+        WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+      }),
+    );
     await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
     browser = await launchChromium();
     // A path the root tsconfig does not follow: the console is type-checked by its own (console/tsconfig.json).

@@ -10,16 +10,8 @@ import { signMemberToken } from '../../src/auth/tokens.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
-import {
-  BUILT_SERVICE_HOOK_TIMEOUT_MS,
-  builtService,
-  createTestPrisma,
-  resetDatabase,
-  resetRedis,
-  testDatabaseUrl,
-  testQueuePrefix,
-  testRedisUrl,
-} from '../support/db.js';
+import { BUILT_SERVICE_HOOK_TIMEOUT_MS, builtService, createTestPrisma, resetDatabase, resetRedis, testRedisUrl } from '../support/db.js';
+import { builtServiceEnv } from '../support/built-service-env.js';
 import { freePort, killServiceProcesses, ROOT, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 let prisma: PrismaClient;
@@ -89,18 +81,7 @@ beforeAll(async () => {
 
   const port = await freePort();
   url = `http://127.0.0.1:${port}/graphql`;
-  service = startServiceProcess(`${built}/src/main.js`, {
-    NODE_ENV: 'test',
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: testQueuePrefix(),
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'info',
-    DATABASE_POOL_SIZE: '3',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    WEB_CONCURRENCY: '1',
-  });
+  service = startServiceProcess(`${built}/src/main.js`, builtServiceEnv(port, { WEB_CONCURRENCY: '1' }));
   await service.waitForLine(/Treue ready: GraphQL at/, 60_000);
 
   // The operator's part: keys, a program whose points are available at once, one reward.

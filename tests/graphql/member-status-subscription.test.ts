@@ -8,8 +8,9 @@ import { reportServiceFailure } from '../../src/domain/service-failures/service-
 import { memberChangeChannel } from '../../src/live/member-change-bus.js';
 import { MemberStatusStream } from '../../src/live/member-status-stream.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
+import { serviceEnv } from '../support/built-service-env.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
-import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { freePort, killServiceProcesses, startServiceProcess, until } from '../support/processes.js';
 import { readSse, subscriptionRequest, type SseSubscription } from '../support/sse.js';
 import { signMemberToken } from '../../src/auth/tokens.js';
@@ -242,15 +243,7 @@ describe('memberStatusChanged across processes', () => {
     await prisma.$disconnect();
   });
 
-  const env = () => ({
-    NODE_ENV: 'test',
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: testQueuePrefix(),
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'info',
-    DATABASE_POOL_SIZE: '4',
-  });
+  const env = () => serviceEnv({ DATABASE_POOL_SIZE: '4' });
   const startApi = async () => {
     const port = await freePort();
     const api = startServiceProcess('src/main.ts', {

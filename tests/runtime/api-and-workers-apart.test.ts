@@ -6,8 +6,9 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
-import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
-import { createTestPrisma, resetDatabase, resetRedis, testDatabaseUrl, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { serviceEnv } from '../support/built-service-env.js';
+import { testLogger } from '../support/app.js';
+import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { freePort, killServiceProcesses, startServiceProcess, until } from '../support/processes.js';
 
 // Production runs the API and the workers as separate processes: `npm run api`
@@ -34,15 +35,7 @@ afterAll(async () => {
 });
 
 function sharedEnv(): Record<string, string> {
-  return {
-    NODE_ENV: 'test',
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: testQueuePrefix(),
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'info',
-    DATABASE_POOL_SIZE: '5',
-  };
+  return serviceEnv({ DATABASE_POOL_SIZE: '5' });
 }
 
 describe('API and workers in separate processes', () => {

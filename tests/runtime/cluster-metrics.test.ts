@@ -1,16 +1,8 @@
 // No useTestApp(): the built service runs as a child process; the test writes one outbox row itself.
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../support/app.js';
-import {
-  BUILT_SERVICE_HOOK_TIMEOUT_MS,
-  builtService,
-  createTestPrisma,
-  resetDatabase,
-  testDatabaseUrl,
-  testQueuePrefix,
-  testRedisUrl,
-} from '../support/db.js';
+import { builtServiceEnv } from '../support/built-service-env.js';
+import { BUILT_SERVICE_HOOK_TIMEOUT_MS, builtService, createTestPrisma, resetDatabase } from '../support/db.js';
 import { freePort, killServiceProcesses, startServiceProcess } from '../support/processes.js';
 
 // Two API processes share one port (node:cluster): a scrape of /metrics reaches one of them. Each scrape
@@ -68,19 +60,7 @@ describe('/metrics with two API processes', () => {
     await prisma.$executeRaw`INSERT INTO outbox_events (queue, job_name, payload, created_at)
       VALUES ('compensation', 'compensate', '{}'::jsonb, now() - interval '100 seconds')`;
     const port = await freePort();
-    const api = startServiceProcess(`${built}/src/main.js`, {
-      NODE_ENV: 'test',
-      TREUE_ROLE: 'api',
-      DATABASE_URL: testDatabaseUrl(),
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: testQueuePrefix(),
-      JWT_SECRET: TEST_JWT_SECRET,
-      LOG_LEVEL: 'info',
-      DATABASE_POOL_SIZE: '3',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WEB_CONCURRENCY: '2',
-    });
+    const api = startServiceProcess(`${built}/src/main.js`, builtServiceEnv(port, { TREUE_ROLE: 'api', WEB_CONCURRENCY: '2' }));
     await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
 
     const answers = await Promise.all(

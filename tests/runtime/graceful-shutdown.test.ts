@@ -1,16 +1,8 @@
 // No useTestApp(): the built service runs as a child process; the requests write no rows.
 import http from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../support/app.js';
-import {
-  BUILT_SERVICE_HOOK_TIMEOUT_MS,
-  builtService,
-  resetDatabase,
-  createTestPrisma,
-  testDatabaseUrl,
-  testQueuePrefix,
-  testRedisUrl,
-} from '../support/db.js';
+import { BUILT_SERVICE_HOOK_TIMEOUT_MS, builtService, resetDatabase, createTestPrisma } from '../support/db.js';
+import { builtServiceEnv } from '../support/built-service-env.js';
 import { freePort, killServiceProcesses, startServiceProcess } from '../support/processes.js';
 
 // SIGTERM under load, on the built service (the run's `npm run build`, started as `npm run api` starts
@@ -110,19 +102,7 @@ describe('graceful shutdown under load', () => {
         const port = await freePort();
         const api = startServiceProcess(
           `${built}/src/main.js`,
-          {
-            NODE_ENV: 'test',
-            TREUE_ROLE: 'api',
-            DATABASE_URL: testDatabaseUrl(),
-            REDIS_URL: testRedisUrl(),
-            QUEUE_PREFIX: testQueuePrefix(),
-            JWT_SECRET: TEST_JWT_SECRET,
-            LOG_LEVEL: 'info',
-            DATABASE_POOL_SIZE: '3',
-            PORT: String(port),
-            HOST: '127.0.0.1',
-            WEB_CONCURRENCY: String(processes),
-          },
+          builtServiceEnv(port, { TREUE_ROLE: 'api', WEB_CONCURRENCY: String(processes) }),
           { ownProcessGroup: target === 'process group' },
         );
         await api.waitForLine(/Treue ready: GraphQL at/, 60_000);
