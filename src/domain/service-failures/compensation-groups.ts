@@ -3,7 +3,6 @@ import { sqlTransaction } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { currentSpanLink, inSpan } from '../../telemetry/trace-context.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
-import { memberChange } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import { compensatedEvents, decisionColumns, issueDecidedVouchers, type DecidedFailure } from './batch-compensation.js';
@@ -170,8 +169,7 @@ export async function compensateServiceFailures(
     answered.add(failureId);
     const outcome = outcomeOf(decision);
     // After commit, as the single path reports: to the job's own deps.
-    const changes = outcome.outcome === 'COMPENSATED' ? [memberChange(failure.memberId, 'VOUCHER_ISSUED', outcome.voucherId)] : [];
-    reportCompensation(request.reportTo ?? deps, outcome, changes);
+    reportCompensation(request.reportTo ?? deps, outcome, failure.memberId);
     return outcome;
   });
 }

@@ -324,10 +324,10 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
   const now = nowOf(deps);
   // Few statements, on node-postgres directly (db/sql.ts): this runs once per
   // failure, at the throughput of the queue.
-  const issued: MemberChange[] = [];
+  let memberId: string | undefined;
   const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<CompensationOutcome> => {
-    issued.length = 0;
     const [failure] = await lockFailuresForDecision(tx, [failureId]);
+    memberId = failure?.memberId;
     if (!failure) {
       await completeOutboxEvent(tx, eventId, now);
       return { outcome: 'MISSING', failureId };
@@ -399,10 +399,9 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       { status: 'COMPENSATED', repeatIndex, amount: amount.toFixed(2), voucherId: voucher.id },
       [compensatedEvent(failure.id, failure.memberId, voucher.id, amount.toFixed(2), voucher.currency, repeatIndex, 'POLICY')],
     );
-    issued.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', voucher.id));
     return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
   });
-  reportCompensation(deps, outcome, issued);
+  reportCompensation(deps, outcome, memberId);
   return outcome;
 }
 
@@ -431,11 +430,13 @@ export async function lockFailuresForDecision(tx: RawSql, failureIds: readonly s
 
 /**
  * What follows a committed compensation decision, whichever path made it: the
- * member's changes (cache, live status), the approval queue for a held or
- * reviewed failure, and the decision's count in the metrics.
+ * voucher issued to the failure's member (cache, live status), the approval
+ * queue for a held or reviewed failure, and the decision's count in the metrics.
  */
-export function reportCompensation(deps: ServiceDeps, outcome: CompensationOutcome, changes: readonly MemberChange[]): void {
-  reportMemberChanges(deps, changes);
+export function reportCompensation(deps: ServiceDeps, outcome: CompensationOutcome, memberId: string | undefined): void {
+  if (outcome.outcome === 'COMPENSATED' && memberId) {
+    reportMemberChanges(deps, [memberChange(memberId, 'VOUCHER_ISSUED', outcome.voucherId)]);
+  }
   if (outcome.outcome === 'NEEDS_REVIEW' || outcome.outcome === 'HELD') {
     reportApprovalQueueChanges(deps, [{ kind: 'FAILURE_WAITING', reference: outcome.failureId }]);
   }
