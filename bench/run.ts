@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema } from 'graphql';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { createBenchDatabase, seed } from './seed.js';
@@ -266,6 +265,14 @@ async function readService(server: Server): Promise<ServiceReading> {
   };
 }
 
+/** A service reading as the results print it. */
+function describeService(service: NonNullable<Row['service']>): string {
+  return (
+    `in the service: p99 ≤ ${service.p99AtMostMs ?? '> 5000'} ms, ${pct(service.over50Ms, 1)} over 50 ms, ` +
+    `event-loop delay p99 ${service.loopDelayP99Ms.toFixed(0)} / max ${service.loopDelayMaxMs.toFixed(0)} ms`
+  );
+}
+
 /** What the service measured between two readings. */
 function serviceLatency(before: ServiceReading, after: ServiceReading): NonNullable<Row['service']> {
   const delta = (bound: number) => (after.durations.get(bound) ?? 0) - (before.durations.get(bound) ?? 0);
@@ -446,8 +453,8 @@ async function load(
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
   let pgBefore = new Map<number, number>();
-  let histogramBefore: ServiceReading | null = null;
-  const withHistogram = group === 'open';
+  let serviceBefore: ServiceReading | null = null;
+  const readsService = group === 'open';
   const sampling: Promise<void>[] = [];
   const out = await runToEnd(
     process.execPath,
@@ -460,7 +467,7 @@ async function load(
         (async () => {
           apiBefore = await totalCpuMs(pids);
           pgBefore = await totalCpuMs(await postgresPids());
-          if (withHistogram) histogramBefore = await readService(server);
+          if (readsService) serviceBefore = await readService(server);
         })(),
       );
     },
@@ -469,7 +476,7 @@ async function load(
   const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
   const pgCpu = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
-  const histogramAfter = withHistogram ? await readService(server) : null;
+  const serviceAfter = readsService ? await readService(server) : null;
   if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;
   const rss = await apiRss(server.child, server.processes);
   const row: Row = {
@@ -490,17 +497,12 @@ async function load(
     row.offered = spec.rate;
     row.note = `open loop at ${spec.rate} req/s: ${result.sent} sent, ${result.unanswered} unanswered at the end`;
   }
-  if (histogramBefore && histogramAfter) {
-    row.service = serviceLatency(histogramBefore, histogramAfter);
-    row.note =
-      `${row.note}; as the service measured it: p99 ≤ ${row.service.p99AtMostMs ?? '> 5000'} ms, ${pct(row.service.over50Ms, 1)} over 50 ms; ` +
-      `event-loop delay p99 ${row.service.loopDelayP99Ms.toFixed(0)} ms, max ${row.service.loopDelayMaxMs.toFixed(0)} ms`;
-  }
+  if (serviceBefore && serviceAfter) row.service = serviceLatency(serviceBefore, serviceAfter);
   if (result.failures > 0) row.note = `${result.failures} failed, first: ${result.firstFailure ?? '(transport error)'}`;
   console.log(
     `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
       `CPU/request: API ${row.apiCpuMsPerRequest?.toFixed(2)} ms, PostgreSQL ${row.pgCpuMsPerRequest?.toFixed(2)} ms` +
-      `${row.service ? `; the service's own p99 ≤ ${row.service.p99AtMostMs} ms, ${pct(row.service.over50Ms, 1)} over 50 ms, event-loop delay max ${row.service.loopDelayMaxMs.toFixed(0)} ms` : ''}` +
+      `${row.service ? `; ${describeService(row.service)}` : ''}` +
       `${result.failures ? `, ${result.failures} FAILED` : ''}`,
   );
   rows.push(row);
@@ -883,7 +885,7 @@ function checks(): Check[] {
         previous,
         value:
           `p99 ${row.p99} ms at ${row.offered} req/s offered (${row.rps?.toFixed(0)} answered/s, p50 ${row.p50} ms` +
-          `${row.service ? `; in the service: p99 ≤ ${row.service.p99AtMostMs} ms, ${pct(row.service.over50Ms, 1)} over 50 ms, event-loop delay p99 ${row.service.loopDelayP99Ms.toFixed(0)} / max ${row.service.loopDelayMaxMs.toFixed(0)} ms` : ''})`,
+          `${row.service ? `; ${describeService(row.service)}` : ''})`,
         met: row.p99 != null && row.p99 <= 50 && !row.failures,
       });
     }
@@ -1276,12 +1278,10 @@ const MEMBER_DATA = [
 
 /** Loads MEMBER_DATA into shared_buffers, heap and member indexes, as long as 90 % of it is not used up; says what it loaded. */
 async function prewarm(database: string): Promise<string> {
-  const client = new pg.Client({ connectionString: databaseUrl(database) });
-  await client.connect();
-  try {
+  return withAdminClient(async (client) => {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm');
     const { rows: budget } = await client.query<{ bytes: string }>(
-      `SELECT (setting::bigint * 8192 * 0.9)::bigint AS bytes FROM pg_settings WHERE name = 'shared_buffers'`,
+      `SELECT (pg_size_bytes(current_setting('shared_buffers')) * 0.9)::bigint AS bytes`,
     );
     const { rows: relations } = await client.query<{ name: string; bytes: string }>(
       `SELECT r.relname AS name, pg_relation_size(r.oid) AS bytes, t.ord, 0 AS kind
@@ -1311,9 +1311,7 @@ async function prewarm(database: string): Promise<string> {
       loaded.push(`${relation.name} ${Math.round(bytes / 2 ** 20)} MB`);
     }
     return `${database}: prewarmed into shared_buffers: ${loaded.join(', ')}${skipped.length ? `; did not fit: ${skipped.join(', ')}` : ''}.`;
-  } finally {
-    await client.end();
-  }
+  }, database);
 }
 
 /** Deletes this run's Redis keys (the service's queues under its QUEUE_PREFIX, the BullMQ baselines'). */

@@ -64,8 +64,9 @@ export function assertBenchDatabase(name: string): void {
   if (!/^treue_bench_[a-z0-9_]+$/.test(name)) throw new Error(`not a bench database name: ${name}`);
 }
 
-export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: BENCH_POSTGRES });
+/** One connection for `work`: to the server's admin database, or to the bench database `database`. */
+export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const client = new pg.Client({ connectionString: database ? databaseUrl(database) : BENCH_POSTGRES });
   await client.connect();
   try {
     return await work(client);
@@ -116,9 +117,7 @@ export async function deleteRedisKeys(redisUrl: string, prefix: string): Promise
  * SKU-4 excluded, a bonus of 10 on web orders from 5.00.
  */
 export async function activateBenchRules(database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl(database) });
-  await client.connect();
-  try {
+  await withAdminClient(async (client) => {
     await client.query(`
       INSERT INTO earning_rules (name, kind, starts_at, include_categories, exclude_skus, include_skus, channels, min_order_total,
                                  multiplier, points, created_by, updated_by)
@@ -131,7 +130,5 @@ export async function activateBenchRules(database: string): Promise<void> {
          ARRAY['web'], 5.00, NULL, 10, 'bench', 'bench')) AS r
       WHERE NOT EXISTS (SELECT 1 FROM earning_rules WHERE created_by = 'bench')`);
     await client.query('UPDATE program SET earning_rules_stamp = gen_random_uuid() WHERE id = 1');
-  } finally {
-    await client.end();
-  }
+  }, database);
 }
