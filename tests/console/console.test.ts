@@ -48,7 +48,7 @@ describe('agent console in Chromium', () => {
 
       // Above authority (a 40.00 voucher, the limit is 25.00): sent for approval, nothing given yet.
       await page.getByRole('link', { name: 'Goodwill gesture' }).click();
-      await page.getByLabel('Voucher').check();
+      await page.getByRole('radio', { name: 'Voucher' }).check();
       await page.getByLabel('Voucher value (EUR)').fill('40.00');
       await expect
         .poll(() => page.getByTestId('outcome').textContent())
