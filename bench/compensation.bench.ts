@@ -20,7 +20,8 @@ import { createBenchDatabase } from './seed.js';
  * (`workers/main.ts`, as production runs it, in a child process) → voucher
  * issued — in vouchers per second. Measured in the same run, on the same
  * machine and in the same shape (PRODUCERS concurrent producers here, one
- * worker process with the same concurrency), two baselines:
+ * worker process with the same concurrency: the compensation queue's,
+ * WORKER_COMPENSATION_CONCURRENCY), two baselines:
  *   - raw BullMQ: a job that does nothing;
  *   - BullMQ + PostgreSQL: a job that does one round trip, `SELECT 1` on the
  *     node-postgres pool the service's hot paths use (db/sql.ts) — the cheapest
@@ -42,7 +43,7 @@ import { createBenchDatabase } from './seed.js';
  * that the shared machine's swings hit alike.
  *
  * Options: --jobs N (default 2000) --rounds R (3) --producers P (32)
- * --concurrency C (8, the WORKER_CONCURRENCY default) --mode end-to-end|queued|both
+ * --concurrency C (32, the WORKER_COMPENSATION_CONCURRENCY default) --mode end-to-end|queued|both
  * (end-to-end) --compare-alone --keep (keep the bench database).
  * It creates a database `treue_bench_comp_*` on BENCH_POSTGRES_URL (default the
  * local PostgreSQL) and a private key prefix on BENCH_REDIS_URL; both are removed.
@@ -54,7 +55,7 @@ const { values: args } = parseArgs({
   options: {
     jobs: { type: 'string', default: '2000' },
     producers: { type: 'string', default: '32' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '32' },
     rounds: { type: 'string', default: '3' },
     mode: { type: 'string', default: 'end-to-end' },
     keep: { type: 'boolean', default: false },
@@ -239,7 +240,7 @@ function startWorkers(databaseUrl: string, redisUrl: string, prefix: string, env
       QUEUE_PREFIX: prefix,
       LOG_LEVEL: 'warn',
       DATABASE_POOL_SIZE: String(POOL_SIZE),
-      WORKER_CONCURRENCY: String(CONCURRENCY),
+      WORKER_COMPENSATION_CONCURRENCY: String(CONCURRENCY),
       ...env,
     },
   });

@@ -20,7 +20,7 @@ import { startTracing } from '../src/telemetry/tracing.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB, processMaintenance, processPassiveSweep } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
-import { outboxProcessors, putsBack, queueConcurrency, type OutboxProcessor, type ProcessorDeps } from './registry.js';
+import { concurrencyOf, outboxProcessors, putsBack, type OutboxProcessor, type ProcessorDeps } from './registry.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -152,11 +152,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
 
   const selected = options.queues ?? (Object.keys(outboxProcessors) as (keyof typeof outboxProcessors)[]);
   for (const queue of selected) {
-    // Deliveries wait on other servers, not on the database: they get a concurrency of their own.
-    const concurrency =
-      queue === 'webhooks'
-        ? config.webhooks.concurrency
-        : Math.min(queueConcurrency[queue] ?? config.workers.concurrency, config.workers.concurrency);
+    const concurrency = concurrencyOf(queue, config);
     workers.push(
       outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, cacheStore, concurrency }),
     );

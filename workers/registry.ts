@@ -1,3 +1,4 @@
+import type { Config } from '../src/config/env.js';
 import type { ServiceDeps } from '../src/domain/deps.js';
 import type { OutboxQueue } from '../src/domain/outbox/outbox.service.js';
 import type { CompensationGroups } from '../src/domain/service-failures/compensation-groups.js';
@@ -43,8 +44,23 @@ export const outboxProcessors: Record<OutboxQueue, OutboxProcessor> = {
 };
 
 /**
- * Jobs of a queue run at once per worker process, where it is not
- * WORKER_CONCURRENCY: an incident's batches take its row lock one after the
- * other, so more than two would only hold database connections while waiting.
+ * Jobs of a queue one worker process runs at once. WORKER_CONCURRENCY, except:
+ * - compensation: its jobs running at once are decided in one transaction
+ *   (CompensationGroups), so its own, larger concurrency makes a backlog drain
+ *   in larger groups on one connection each rather than in more transactions;
+ * - webhooks: deliveries wait on other servers, not on the database;
+ * - incidents: an incident's batches take its row lock one after the other, so
+ *   more than two would only hold database connections while waiting.
  */
-export const queueConcurrency: Partial<Record<OutboxQueue, number>> = { incidents: 2 };
+export function concurrencyOf(queue: OutboxQueue, config: Pick<Config, 'workers' | 'webhooks'>): number {
+  switch (queue) {
+    case 'compensation':
+      return config.workers.compensationConcurrency;
+    case 'webhooks':
+      return config.webhooks.concurrency;
+    case 'incidents':
+      return Math.min(2, config.workers.concurrency);
+    default:
+      return config.workers.concurrency;
+  }
+}

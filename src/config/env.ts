@@ -78,7 +78,12 @@ const envSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
     /** How long a job's lock lasts without renewal: a dead worker's jobs are recovered after it. */
     WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
-    /** Compensation jobs decided in one transaction at most (docs/architecture.md); 1: each alone. Default: WORKER_CONCURRENCY. */
+    /**
+     * Compensation jobs the worker process runs at once. More than WORKER_CONCURRENCY: the jobs running at once are
+     * decided in one transaction (docs/architecture.md), so a backlog makes larger groups, not more connections.
+     */
+    WORKER_COMPENSATION_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(32),
+    /** Compensation jobs decided in one transaction at most; 1: each alone. Default and cap: WORKER_COMPENSATION_CONCURRENCY. */
     WORKER_COMPENSATION_GROUP_SIZE: z.coerce.number().int().min(1).max(256).optional(),
     /** Where the worker process serves its own /metrics (jobs' business counters); unset: not served. */
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -245,6 +250,8 @@ export interface Config {
     lockDurationMs: number;
     outboxStaleAfterMs: number;
     metricsPort: number | undefined;
+    /** Compensation jobs run at once per worker process. */
+    compensationConcurrency: number;
     /** Compensation jobs decided together at most; 1: each alone. */
     compensationGroupSize: number;
   };
@@ -372,7 +379,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
       metricsPort: env.WORKER_METRICS_PORT,
-      compensationGroupSize: Math.min(env.WORKER_COMPENSATION_GROUP_SIZE ?? env.WORKER_CONCURRENCY, env.WORKER_CONCURRENCY),
+      compensationConcurrency: env.WORKER_COMPENSATION_CONCURRENCY,
+      compensationGroupSize: Math.min(
+        env.WORKER_COMPENSATION_GROUP_SIZE ?? env.WORKER_COMPENSATION_CONCURRENCY,
+        env.WORKER_COMPENSATION_CONCURRENCY,
+      ),
     },
     tracing: tracingConfig(env),
     webhooks: {

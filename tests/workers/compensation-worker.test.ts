@@ -230,6 +230,30 @@ describe('the relay and its re-drive', () => {
     expect((await relayOutboxOnce(deps(), queues, { staleAfterMs: 0, freshGraceMs: 0 })).claimed).toBe(0);
   });
 
+  it('a backlog drains in groups larger than WORKER_CONCURRENCY, each failure compensated once', async () => {
+    const failureIds: string[] = [];
+    for (let i = 0; i < 64; i++) failureIds.push(await recordedFailure(`backlog-${i}`));
+    expect(await relayOutboxOnce(deps(), queues, { freshGraceMs: 0 })).toMatchObject({ claimed: 64, enqueued: 64 });
+    // The jobs wait in the queue; the worker process starts on the backlog.
+    const workersHandle = await startWorkers(
+      { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
+      { maintenance: false, relay: false },
+    );
+    try {
+      const decided = () => prisma.serviceFailure.count({ where: { id: { in: failureIds }, status: 'COMPENSATED' } });
+      await until(async () => (await decided()) === 64, 20_000);
+    } finally {
+      await workersHandle.close();
+    }
+    expect(await prisma.voucher.count({ where: { causeRef: { in: failureIds } } })).toBe(64);
+    // A group completes its jobs' outbox events (event id = failure id) with one timestamp; a job alone, with its own.
+    const groups = await prisma.outboxEvent.groupBy({ by: ['completedAt'], where: { id: { in: failureIds } }, _count: true });
+    const largest = Math.max(...groups.map((group) => group._count));
+    expect(config.workers.concurrency).toBe(4);
+    expect(largest).toBeGreaterThan(config.workers.concurrency);
+    expect(largest).toBeLessThanOrEqual(config.workers.compensationConcurrency);
+  });
+
   it('a job for a failure that does not exist fails at once, without retries', async () => {
     const workersHandle = await startWorkers(
       { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
