@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { execute } from '@graphql-tools/executor';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { buildSchema, parse } from 'graphql';
 import { createGraphQLHandler } from '../src/app.js';
+import { API_KEY_SCOPES } from '../src/auth/principal.js';
 import { loadConfig } from '../src/config/env.js';
 import { createPrisma } from '../src/db/prisma.js';
+import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
 import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, withAdminClient } from './support.js';
@@ -27,6 +32,12 @@ const { values } = parseArgs({
      * `status` (the member-status query), `earn` (earnPoints, total only), `earn-rules` (earnPoints with the
      * bench's order of 5 lines under its 3 rules, selecting the breakdown) or `typename` (`{ __typename }`:
      * the service's fixed cost per request). Several, comma-separated, take turns: round 1 of each, then round 2…
+     *
+     * Two more split the status request: `status-execute` runs the same query on the service's schema with
+     * the executor yoga uses, without yoga (no request, no parsing, no response: execution and its one
+     * statement); `status-floor` runs it with graphql-js's default resolvers on a schema built from
+     * schema.graphql over a status answer read once — no database, no plugins: what executing and
+     * serialising an answer of that shape costs at the least.
      */
     query: { type: 'string', default: 'status' },
   },
@@ -88,7 +99,7 @@ async function main(): Promise<void> {
     };
     const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
     let n = 0;
-    const one = async (query: string) => {
+    const viaYoga = async (query: string) => {
       const response = await yoga.fetch('http://bench/graphql', {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.apiKey}` },
@@ -98,6 +109,8 @@ async function main(): Promise<void> {
       if (text.includes('"errors"')) throw new Error(text);
       return text;
     };
+    const splits = await statusSplits(prisma);
+    const one = (query: string) => splits[query]?.(++n) ?? viaYoga(query);
     const run = async (query: string, count: number) => {
       let left = count;
       await Promise.all(
@@ -131,6 +144,32 @@ async function main(): Promise<void> {
   } finally {
     await dropDatabase(database);
   }
+}
+
+/** `status-execute` and `status-floor` (see --query). */
+async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Record<string, (n: number) => Promise<string>>> {
+  const document = parse(STATUS);
+  const schema = getSchema();
+  const logger = createLogger('silent');
+  const principal = { kind: 'apiKey' as const, apiKeyId: 'bench', name: 'bench', scopes: new Set(API_KEY_SCOPES) };
+  const executed = async (n: number) => {
+    const result = await execute({
+      schema,
+      document,
+      variableValues: { id: encodeGlobalID('Member', memberId(1 + (n % 1000))) },
+      contextValue: { principal, deps: { prisma, logger }, logger, requestId: `micro-${n}` },
+    });
+    if ('errors' in result && result.errors) throw new Error(JSON.stringify(result.errors));
+    return JSON.stringify(result);
+  };
+  const answer = (JSON.parse(await executed(1)) as { data: { member: unknown } }).data.member;
+  const plain = buildSchema(await readFile(new URL('../schema.graphql', import.meta.url), 'utf8'));
+  const floor = async () => {
+    const result = await execute({ schema: plain, document, rootValue: { member: () => answer }, variableValues: { id: 'x' } });
+    if ('errors' in result && result.errors) throw new Error(JSON.stringify(result.errors));
+    return JSON.stringify(result);
+  };
+  return { 'status-execute': executed, 'status-floor': floor };
 }
 
 /** The server processes of the bench database's connections (the pool's, after warm-up). */
