@@ -195,7 +195,13 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const metricsServer =
     config.workers.metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, config.workers.metricsPort, config.host);
   logger.info(
-    { queues: selected, concurrency: config.workers.concurrency, relay: relay !== undefined, metrics: metricsServer?.url },
+    {
+      queues: selected,
+      concurrency: Object.fromEntries(selected.map((queue) => [queue, concurrencyOf(queue, config)])),
+      compensationGroupSize: config.workers.compensationGroupSize,
+      relay: relay !== undefined,
+      metrics: metricsServer?.url,
+    },
     'workers started',
   );
 
