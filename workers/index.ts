@@ -151,8 +151,9 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const workers: Worker[] = [];
 
   const selected = options.queues ?? (Object.keys(outboxProcessors) as (keyof typeof outboxProcessors)[]);
+  const concurrencies = Object.fromEntries(selected.map((queue) => [queue, concurrencyOf(queue, config)]));
   for (const queue of selected) {
-    const concurrency = concurrencyOf(queue, config);
+    const concurrency = concurrencies[queue]!;
     workers.push(
       outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, cacheStore, concurrency }),
     );
@@ -197,7 +198,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   logger.info(
     {
       queues: selected,
-      concurrency: Object.fromEntries(selected.map((queue) => [queue, concurrencyOf(queue, config)])),
+      concurrency: concurrencies,
       compensationGroupSize: config.workers.compensationGroupSize,
       relay: relay !== undefined,
       metrics: metricsServer?.url,

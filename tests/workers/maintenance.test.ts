@@ -60,7 +60,7 @@ describe('the maintenance job', () => {
     expect(await processPassiveSweep(at)).toEqual({ membersMarkedPassive: 0 });
     const statuses = await prisma.member.findMany({ where: { id: { in: [idle, recent] } }, select: { id: true, status: true } });
     expect(Object.fromEntries(statuses.map((m) => [m.id, m.status]))).toEqual({ [idle]: 'PASSIVE', [recent]: 'ACTIVE' });
-    // Without options (tests, the CLI's callers) one run still does everything.
+    // Without options (the other tests, the fuzz run) one run still does everything.
     await prisma.member.update({ where: { id: recent }, data: { lastActivityAt: addMonths(now, -14) } });
     expect((await processMaintenance(at)).membersMarkedPassive).toBe(1);
   });
