@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { execute } from '@graphql-tools/executor';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { buildSchema, parse } from 'graphql';
@@ -19,9 +21,11 @@ import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, membe
  * the API process's CPU time per request — far steadier than req/s on a shared
  * machine, for trying a change to a hot path before a full `npm run bench`.
  *
- * Prints the CPU of the database's own server processes per request too.
+ * Prints the CPU of the database's own server processes per request too, and the bytes the
+ * process allocated per request (V8's heap, from its GC statistics): unlike CPU time, that figure
+ * does not move with the machine, so it compares runs across sessions and machines.
  *
- *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10] [--query earn,earn-rules]
+ *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10] [--query earn,earn-rules] [--alloc-profile file]
  */
 
 const { values } = parseArgs({
@@ -40,6 +44,12 @@ const { values } = parseArgs({
      * serialising an answer of that shape costs at the least.
      */
     query: { type: 'string', default: 'status' },
+    /**
+     * Instead of the rounds: what allocates, for the first --query (V8's sampling heap profiler, counting
+     * what was collected too). A `.heapprofile` for Chrome DevTools' Memory tab, or for
+     * `npx tsx bench/profile-summary.ts --allocations <file>`.
+     */
+    'alloc-profile': { type: 'string' },
   },
 });
 const requests = Number(values.requests);
@@ -120,30 +130,71 @@ async function main(): Promise<void> {
         }),
       );
     };
+    const measure = async (query: string) => {
+      const backends = await backendPids(database);
+      const pgBefore = await cpuMsOf(backends);
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      const allocated = await allocatedDuring(() => run(query, requests));
+      const used = process.cpuUsage(cpu);
+      const wall = performance.now() - started;
+      const pgUsed = (await cpuMsOf(backends)) - pgBefore;
+      console.log(
+        `${query}: ${((used.user + used.system) / 1000 / requests).toFixed(3)} ms CPU/request ` +
+          `(user ${(used.user / 1000 / requests).toFixed(3)}, system ${(used.system / 1000 / requests).toFixed(3)}), ` +
+          `PostgreSQL ${(pgUsed / requests).toFixed(3)} ms (its ${backends.length} connections), ` +
+          `${((requests / wall) * 1000).toFixed(0)} req/s in process, ${(allocated / 1024 / requests).toFixed(1)} kB allocated/request`,
+      );
+    };
     for (const query of queries) {
       console.log((await one(query)).slice(0, 400));
       await run(query, 500); // warm-up: JIT, caches, prepared statements
     }
-    for (let round = 0; round < 3; round++)
-      for (const query of queries) {
-        const backends = await backendPids(database);
-        const pgBefore = await cpuMsOf(backends);
-        const cpu = process.cpuUsage();
-        const started = performance.now();
-        await run(query, requests);
-        const used = process.cpuUsage(cpu);
-        const wall = performance.now() - started;
-        const pgUsed = (await cpuMsOf(backends)) - pgBefore;
-        console.log(
-          `${query}: ${((used.user + used.system) / 1000 / requests).toFixed(3)} ms CPU/request ` +
-            `(user ${(used.user / 1000 / requests).toFixed(3)}, system ${(used.system / 1000 / requests).toFixed(3)}), ` +
-            `PostgreSQL ${(pgUsed / requests).toFixed(3)} ms (its ${backends.length} connections), ` +
-            `${((requests / wall) * 1000).toFixed(0)} req/s in process`,
-        );
-      }
+    if (values['alloc-profile']) {
+      await writeFile(values['alloc-profile'], JSON.stringify(await allocationProfile(() => run(queries[0]!, requests))));
+      console.log(`allocation profile of ${requests} × ${queries[0]} written to ${values['alloc-profile']}`);
+    } else {
+      for (let round = 0; round < 3; round++) for (const query of queries) await measure(query);
+    }
     await prisma.$disconnect();
   } finally {
     await dropDatabase(database);
+  }
+}
+
+/**
+ * Bytes allocated on V8's heap while `work` runs: the heap's growth between one collection and the
+ * next, summed over the collections in between (v8.GCProfiler), plus the growth since the last one.
+ */
+async function allocatedDuring(work: () => Promise<void>): Promise<number> {
+  const profiler = new v8.GCProfiler();
+  let previous = v8.getHeapStatistics().used_heap_size;
+  profiler.start();
+  await work();
+  const { statistics } = profiler.stop();
+  let allocated = 0;
+  for (const gc of statistics) {
+    allocated += gc.beforeGC.heapStatistics.usedHeapSize - previous;
+    previous = gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  return allocated + v8.getHeapStatistics().used_heap_size - previous;
+}
+
+/** V8's sampling heap profile of `work`, objects already collected included: where the bytes were allocated. */
+async function allocationProfile(work: () => Promise<void>): Promise<unknown> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 2048,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    await work();
+    return (await session.post('HeapProfiler.stopSampling')).profile;
+  } finally {
+    session.disconnect();
   }
 }
 

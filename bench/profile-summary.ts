@@ -6,8 +6,11 @@ import path from 'node:path';
  * self time by package (or by our own file) and the hottest functions.
  *
  *   npx tsx bench/profile-summary.ts <dir or .cpuprofile>… [--top 25] [--skip 5]
+ *   npx tsx bench/profile-summary.ts --allocations <.heapprofile>… [--top 25]
  *
  * `--skip` leaves out the first seconds of each profile (start-up, module loading).
+ * `--allocations` reads sampling heap profiles instead (`bench/micro.ts --alloc-profile`):
+ * the bytes allocated, by the same owners and functions.
  */
 
 interface Node {
@@ -15,6 +18,13 @@ interface Node {
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
+/** A sampling heap profile: a call tree whose nodes hold the bytes allocated in that frame. */
+interface HeapNode {
+  callFrame: Node['callFrame'];
+  selfSize: number;
+  children?: HeapNode[];
+}
+
 interface Profile {
   nodes: Node[];
   samples: number[];
@@ -44,10 +54,41 @@ async function files(args: string[]): Promise<string[]> {
   return out;
 }
 
+function show(title: string, map: Map<string, number>, total: number, top: number, unit: (value: number) => string): void {
+  console.log(`\n${title}`);
+  for (const [key, value] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${((value / total) * 100).toFixed(1).padStart(5)} %  ${unit(value).padStart(10)}  ${key}`);
+  }
+}
+
+async function allocations(paths: string[], top: number): Promise<void> {
+  const byOwner = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  const visit = (node: HeapNode) => {
+    const who = owner(node.callFrame.url);
+    const key = `${node.callFrame.functionName || '(anonymous)'} ${who}:${node.callFrame.lineNumber + 1}`;
+    total += node.selfSize;
+    byOwner.set(who, (byOwner.get(who) ?? 0) + node.selfSize);
+    byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+    for (const child of node.children ?? []) visit(child);
+  };
+  for (const file of paths) visit((JSON.parse(await readFile(file, 'utf8')) as { head: HeapNode }).head);
+  const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  console.log(`allocated: ${megabytes(total)}`);
+  show('bytes allocated by package / file', byOwner, total, top, megabytes);
+  show('functions allocating the most (self)', byFunction, total, top, megabytes);
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const topIndex = argv.indexOf('--top');
   const top = topIndex >= 0 ? Number(argv.splice(topIndex, 2)[1]) : 25;
+  const allocationsIndex = argv.indexOf('--allocations');
+  if (allocationsIndex >= 0) {
+    argv.splice(allocationsIndex, 1);
+    return allocations(argv, top);
+  }
   const skipIndex = argv.indexOf('--skip');
   const skipMicros = skipIndex >= 0 ? Number(argv.splice(skipIndex, 2)[1]) * 1e6 : 0;
   const byOwner = new Map<string, number>();
@@ -84,16 +125,11 @@ async function main(): Promise<void> {
       byFunction.set(key, (byFunction.get(key) ?? 0) + micros);
     });
   }
-  const show = (title: string, map: Map<string, number>) => {
-    console.log(`\n${title}`);
-    for (const [key, micros] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      console.log(`${((micros / total) * 100).toFixed(1).padStart(5)} %  ${(micros / 1000).toFixed(0).padStart(7)} ms  ${key}`);
-    }
-  };
+  const milliseconds = (micros: number) => `${(micros / 1000).toFixed(0)} ms`;
   console.log(`busy CPU time: ${(total / 1e6).toFixed(1)} s`);
-  show('self time by package / file', byOwner);
-  show('self time with native and node-internal work charged to its caller', byCaller);
-  show('hottest functions (self time)', byFunction);
+  show('self time by package / file', byOwner, total, top, milliseconds);
+  show('self time with native and node-internal work charged to its caller', byCaller, total, top, milliseconds);
+  show('hottest functions (self time)', byFunction, total, top, milliseconds);
 }
 
 main().catch((error: unknown) => {
