@@ -26,7 +26,7 @@ export function limitBodySize(limit: number): Plugin<Record<string, unknown>, { 
       }
       if (!requestParser || !request.body) return;
       const parse = requestParser;
-      setRequestParser((original) => parse(counted(original, limit, fetchAPI)));
+      setRequestParser(async (original) => parse(await counted(original, limit, fetchAPI)));
     },
   };
 }
@@ -35,25 +35,29 @@ function tooLarge(message: string, status: number, code: string) {
   return new GraphQLError(message, { extensions: { http: { status }, code } });
 }
 
-/** The request with a body that fails with 413 once more than `limit` bytes have arrived. */
-function counted(request: Request, limit: number, fetchAPI: { Request: typeof Request; TransformStream: typeof TransformStream }): Request {
+/**
+ * The request with its body read in full, or a 413 once more than `limit` bytes have arrived (the rest is not
+ * read). Read chunk by chunk rather than piped through a counting stream: a pipeline builds an AbortController
+ * and, when it ends, a DOMException with its stack, on every such request.
+ */
+async function counted(request: Request, limit: number, fetchAPI: { Request: typeof Request }): Promise<Request> {
+  const reader = request.body!.getReader();
+  const chunks: Uint8Array[] = [];
   let received = 0;
-  // A native stream (undici's Request) needs the native TransformStream; the ponyfill's needs the ponyfill's.
-  const Transform = request.body instanceof ReadableStream ? globalThis.TransformStream : fetchAPI.TransformStream;
-  const body = request.body!.pipeThrough(
-    new Transform<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        received += chunk.byteLength;
-        if (received > limit) controller.error(tooLarge('Request body too large', 413, 'REQUEST_ENTITY_TOO_LARGE'));
-        else controller.enqueue(chunk);
-      },
-    }),
-  );
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge('Request body too large', 413, 'REQUEST_ENTITY_TOO_LARGE');
+    }
+    chunks.push(value);
+  }
   return new fetchAPI.Request(request.url, {
     method: request.method,
     headers: request.headers,
     signal: request.signal,
-    body,
-    duplex: 'half',
-  } as RequestInit);
+    body: Buffer.concat(chunks, received),
+  });
 }
