@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { buildSchema } from 'graphql';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { statusQuery } from './status-query.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, withAdminClient } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, processCpuMs, withAdminClient } from './support.js';
 
 /**
  * Two builds of the service side by side, for a change to a hot path on a machine that others
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
         // A first in odd rounds, B first in even ones: a drift in the machine's speed falls on both.
         const order = round % 2 === 1 ? builds : [...builds].reverse();
         for (const build of order) {
-          const before = await cpuMs(build.child.pid!);
+          const before = await processCpuMs(build.child.pid!);
           const result = await load({
             kind,
             url: `http://127.0.0.1:${build.port}/graphql`,
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
             token,
             statusQuery: query,
           });
-          const used = (await cpuMs(build.child.pid!)) - before;
+          const used = (await processCpuMs(build.child.pid!)) - before;
           // The CPU window includes the warm-up second: charge it to the requests of both.
           const cpu = used / (result.requests * (1 + 1 / Number(args.seconds)));
           rows.push({ path: kind, label: build.label, round, rps: result.rps, cpu });
@@ -150,12 +150,6 @@ function load(spec: LoadSpec): Promise<LoadResult> {
       else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
     });
   });
-}
-
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, USER_HZ = 100
 }
 
 function median(values: number[]): number {

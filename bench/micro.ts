@@ -13,7 +13,7 @@ import { createPrisma } from '../src/db/prisma.js';
 import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, withAdminClient } from './support.js';
+import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, processCpuMs, withAdminClient } from './support.js';
 
 /**
  * CPU per operation in process: runs the member-status query through yoga.fetch
@@ -24,7 +24,7 @@ import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, membe
  *
  * Prints the CPU of the database's own server processes per request too, and the bytes the
  * process allocated per request (V8's heap, from its GC statistics): unlike CPU time, that figure
- * does not move with the machine, so it compares runs across sessions and machines.
+ * does not move with the machine's speed, so it compares runs on a machine that others share.
  *
  *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10] [--query earn,earn-rules] [--alloc-profile file]
  */
@@ -242,13 +242,9 @@ async function backendPids(database: string): Promise<number[]> {
 
 /** User + system CPU of these processes so far, in ms (/proc; the server runs on this machine). */
 async function cpuMsOf(pids: readonly number[]): Promise<number> {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  }
-  return ticks * 10; // USER_HZ = 100
+  let ms = 0;
+  for (const pid of pids) ms += await processCpuMs(pid).catch(() => 0);
+  return ms;
 }
 
 main().catch((error: unknown) => {

@@ -22,6 +22,7 @@ import {
   dropDatabase,
   memberId,
   percentile,
+  processCpuMs,
   sleep,
   withAdminClient,
 } from './support.js';
@@ -223,12 +224,8 @@ async function apiRss(server: ChildProcess, processes: number): Promise<number> 
   return Math.max(...sizes.filter(Number.isFinite));
 }
 
-/** CPU time (user + system) of a process, in ms (clock ticks are 10 ms). */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+/** CPU time (user + system) of a process, in ms; NaN once it is gone. */
+const cpuMs = (pid: number): Promise<number> => processCpuMs(pid).catch(() => NaN);
 
 async function apiPids(server: ChildProcess, processes: number): Promise<number[]> {
   return processes > 1 ? childPids(server.pid!) : [server.pid!];
