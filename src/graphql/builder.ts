@@ -11,6 +11,7 @@ import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
+import './visibility.js';
 
 /** Node types that belong to no member and that no member may see: a member token reads them as a missing id. */
 const NO_MEMBERS_NODE = '';
@@ -23,6 +24,11 @@ function ownerOf(typename: string, node: unknown): string | undefined {
   // Credentials and the settings' audit trail are for admins only.
   if (typename === 'ServiceIncident' || typename === 'ApiKey' || typename === 'ProgramChange') return NO_MEMBERS_NODE;
   return row.memberId ?? row.contract?.memberId;
+}
+
+/** A refused field or object: no credentials is UNAUTHENTICATED, credentials that may not is FORBIDDEN. */
+function refusal(context: GraphQLContext): Error {
+  return context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError();
 }
 
 export const builder = new SchemaBuilder<{
@@ -51,9 +57,14 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   // Errors wraps scope-auth, so a refused field becomes a typed ForbiddenError
   // result on fields that list it, and a masked-free GraphQL error elsewhere.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, RelayPlugin, PrismaPlugin],
+  // Visibility (who may see an object of a type: `visibleTo`) checks the value a field returns, so it sits inside
+  // scope-auth (which decides whether the field runs at all) and outside the plugins that load the object.
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', RelayPlugin, PrismaPlugin],
+  visibility: { refusal },
   scopeAuth: {
-    runScopesOnType: true,
+    // Types name who may see their objects with `visibleTo` (src/graphql/visibility.ts), decided once per object
+    // where a field returns it. A type-level `authScopes` would still be enforced, on each of its fields (the
+    // default), and a test refuses it.
     authScopes: ({ principal }) => ({
       staff: (role) => roleAtLeast(roleOf(principal), role),
       apiKey: (scope) => principal.kind === 'apiKey' && (principal.scopes.has(scope) || principal.scopes.has('admin')),
@@ -61,7 +72,7 @@ export const builder = new SchemaBuilder<{
       member: principal.kind === 'member',
       caller: (rule) => mayCall(callerOf(principal), rule),
     }),
-    unauthorizedError: (_parent, context) => (context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError()),
+    unauthorizedError: (_parent, context) => refusal(context),
   },
   errors: {
     defaultTypes: [],

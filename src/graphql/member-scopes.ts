@@ -5,8 +5,8 @@ import { perRequest } from './per-request.js';
  * A type's visibility rule for the objects of one member, as one scope map per
  * member per request.
  *
- * scope-auth decides a type's scopes once per object (`runScopesOnType`) and
- * keeps each decision per scope map object for the request. A rule that builds
+ * A type's `visibleTo` rule is decided once per object (src/graphql/visibility.ts),
+ * and scope-auth keeps each decision per scope map object for the request. A rule that builds
  * a new map per object makes it decide again for every ledger entry and voucher
  * of the same member (a status answer has a dozen); handing it the same map
  * lets it reuse the first decision. The rule itself is unchanged: the map is

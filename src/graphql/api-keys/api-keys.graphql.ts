@@ -11,7 +11,7 @@ const ApiKeyRef = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
   description:
     'A storefront credential. Its secret is shown once, at creation; neither it nor its hash is ever readable. Refetchable through `node(id)` (admins only).',
-  authScopes: { staff: 'ADMIN' },
+  visibleTo: { staff: 'ADMIN' },
   // Load only the columns a query asks for: the secret's hash is never read for a listing.
   select: { id: true },
   fields: (t) => ({

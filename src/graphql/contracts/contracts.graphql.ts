@@ -87,7 +87,7 @@ export const ContractRef = builder.prismaNode('Contract', {
   id: { field: 'id' },
   nullable: true,
   description: 'A member’s contract (subscription) with the company; each extension earns a renewal bonus.',
-  authScopes: (contract) => contractVisibility(contract.memberId),
+  visibleTo: (contract) => contractVisibility(contract.memberId),
   fields: (t) => ({
     externalRef: t.exposeString('externalRef', { description: 'The billing system’s contract reference (unique).' }),
     plan: t.exposeString('plan', { description: 'The plan or product the contract is for.' }),
@@ -123,7 +123,7 @@ export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
   description: 'One extension of a contract; it earns exactly one renewal bonus.',
   // The owner decides visibility, so it is loaded with every renewal.
   include: { contract: { select: { memberId: true } } },
-  authScopes: (renewal) => contractVisibility(renewal.contract.memberId),
+  visibleTo: (renewal) => contractVisibility(renewal.contract.memberId),
   fields: (t) => ({
     sequence: t.exposeInt('sequence', { description: '1 for the first renewal of the contract, 2 for the second, …' }),
     termMonths: t.exposeInt('termMonths', { description: 'The new term, in months (12 or 24).' }),

@@ -79,7 +79,7 @@ export const EarningRuleRef = builder.prismaNode('EarningRule', {
   id: { field: 'id' },
   nullable: true,
   description: 'An admin-managed earning rule: a time window, conditions and one effect (docs/earning-rules.md).',
-  authScopes: { caller: SERVICE_CALLERS.readEarningRules },
+  visibleTo: { caller: SERVICE_CALLERS.readEarningRules },
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name shown in explanations ("why these points").' }),
     kind: t.expose('kind', { type: EarningRuleKindEnum, description: 'What the rule does.' }),

@@ -36,7 +36,7 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },
   nullable: true,
   description: 'A customer-service case of a member: channel, timing, contacts and resolution.',
-  authScopes: (serviceCase) => recoveryVisibility(serviceCase.memberId),
+  visibleTo: (serviceCase) => recoveryVisibility(serviceCase.memberId),
   fields: (t) => ({
     externalRef: t.exposeString('externalRef', { nullable: true, description: 'The helpdesk’s ticket id (unique).' }),
     channel: t.expose('channel', { type: ServiceChannelEnum, description: 'Where the customer got in touch.' }),
@@ -78,7 +78,7 @@ export const FeedbackRef = builder.prismaNode('Feedback', {
   id: { field: 'id' },
   nullable: true,
   description: 'An NPS answer (0–10) and/or a CSAT score (1–5) of a member, optionally about a service case.',
-  authScopes: (feedback) => recoveryVisibility(feedback.memberId),
+  visibleTo: (feedback) => recoveryVisibility(feedback.memberId),
   fields: (t) => ({
     nps: t.exposeInt('nps', { nullable: true, description: 'How likely the member is to recommend us, 0–10.' }),
     npsCategory: t.field({

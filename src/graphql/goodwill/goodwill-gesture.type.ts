@@ -77,7 +77,7 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },
   nullable: true,
   description: 'A goodwill gesture: points or a voucher an agent gave a member, granted within authority or decided by a supervisor.',
-  authScopes: (gesture) => ({ staff: 'AGENT', self: gesture.memberId }),
+  visibleTo: (gesture) => ({ staff: 'AGENT', self: gesture.memberId }),
   fields: (t) => ({
     kind: t.expose('kind', { type: GoodwillKindEnum, description: 'Points or a voucher.' }),
     status: t.expose('status', { type: GoodwillStatusEnum, description: 'Granted, waiting for approval, or rejected.' }),

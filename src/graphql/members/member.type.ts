@@ -44,7 +44,7 @@ export const MemberRef = builder.prismaNode('Member', {
   // Here and on every node type: node(id) of an unknown id answers null (findUnique), not a masked not-found error.
   nullable: true,
   description: 'A customer enrolled in the loyalty program.',
-  authScopes: (member, ctx) => visibleWithMember(member.id, ctx),
+  visibleTo: (member, ctx) => visibleWithMember(member.id, ctx),
   fields: (t) => ({
     externalId: t.exposeString('externalId', { description: "The storefront's customer id (unique)." }),
     email: t.exposeString('email', { nullable: true, description: 'E-mail address (unique, lower-case); null when enrolled without one.' }),
@@ -92,7 +92,7 @@ export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   id: { field: 'id' },
   nullable: true,
   description: 'An immutable change of a member’s points.',
-  authScopes: (entry, ctx) => visibleWithMember(entry.memberId, ctx),
+  visibleTo: (entry, ctx) => visibleWithMember(entry.memberId, ctx),
   fields: (t) => ({
     kind: t.expose('kind', { type: LedgerEntryKindEnum, description: 'Why the points changed.' }),
     amount: t.expose('amount', { type: 'Points', description: 'Signed change in points.' }),

@@ -137,7 +137,7 @@ export const OrderRef = builder.prismaNode('PointOrder', {
   id: { field: 'id' },
   nullable: true,
   description: 'An order of a member (docs/orders.md): what it earned, what was redeemed on it, and what cancels and returns gave back.',
-  authScopes: (order) => memberVisibility(order.memberId),
+  visibleTo: (order) => memberVisibility(order.memberId),
   fields: (t) => ({
     reference: t.exposeString('orderRef', { description: 'The storefront’s order reference (unique per member).' }),
     member: t.relation('member', { type: MemberRef, description: 'The member who placed it.' }),

@@ -195,7 +195,7 @@ const SaveDeskWeights = builder.objectRef<ProgramSettings['saveDesk']>('SaveDesk
 const ProgramChangeRef = builder.prismaNode('ProgramChange', {
   id: { field: 'id' },
   description: 'One change of the program settings, for the audit trail; refetchable through `node(id)` (admins only).',
-  authScopes: { staff: 'ADMIN' },
+  visibleTo: { staff: 'ADMIN' },
   fields: (t) => ({
     version: t.exposeInt('version', { description: 'The version this change created.' }),
     actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),

@@ -13,7 +13,7 @@ export const RewardRef = builder.prismaNode('Reward', {
   id: { field: 'id' },
   nullable: true,
   description: 'Something members buy with points: the price in points buys a REWARD voucher.',
-  authScopes: REWARD_READERS,
+  visibleTo: REWARD_READERS,
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name shown to members.' }),
     description: t.exposeString('description', { nullable: true, description: 'Longer text shown to members.' }),

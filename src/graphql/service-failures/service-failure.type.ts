@@ -79,7 +79,7 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   id: { field: 'id' },
   nullable: true,
   description: 'A bad experience of a member (a late delivery, a billing error, …), compensated once by a voucher.',
-  authScopes: (failure) => serviceFailureVisibility(failure.memberId),
+  visibleTo: (failure) => serviceFailureVisibility(failure.memberId),
   fields: (t) => ({
     type: t.expose('type', { type: ServiceFailureTypeEnum, description: 'What went wrong.' }),
     severity: t.expose('severity', { type: SeverityEnum, description: 'How bad it was.' }),

@@ -59,7 +59,7 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
   nullable: true,
   description:
     'One outage or carrier delay affecting many members: one service failure per affected member, compensated by the policy within an optional budget. Its counts show how far it is.',
-  authScopes: INCIDENT_READERS,
+  visibleTo: INCIDENT_READERS,
   fields: (t) => {
     const count = (field: CountField, description: string) =>
       t.int({ description, select: { id: true }, resolve: async (incident, _args, ctx) => (await progressOf(ctx, incident.id))[field] });

@@ -123,7 +123,7 @@ builder.prismaNode('TierChange', {
   id: { field: 'id' },
   nullable: true,
   description: "One step of a member's tier history: an upgrade, a downgrade, or a review that kept the tier.",
-  authScopes: (change) => memberVisibility(change.memberId),
+  visibleTo: (change) => memberVisibility(change.memberId),
   fields: (t) => ({
     fromTierKey: t.exposeString('fromTier', { description: 'Key of the tier before (kept even when the tier was removed since).' }),
     toTierKey: t.exposeString('toTier', {

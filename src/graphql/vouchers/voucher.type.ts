@@ -57,7 +57,7 @@ export const VoucherRef = builder.prismaNode('Voucher', {
   id: { field: 'id' },
   nullable: true,
   description: 'A voucher a member can redeem once at checkout.',
-  authScopes: (voucher, ctx) => visibleWithMember(voucher.memberId, ctx),
+  visibleTo: (voucher, ctx) => visibleWithMember(voucher.memberId, ctx),
   fields: (t) => ({
     code: t.exposeString('code', { description: 'The code to type at checkout (unguessable, unique).' }),
     kind: t.expose('kind', { type: VoucherKindEnum, description: 'Why it was issued.' }),

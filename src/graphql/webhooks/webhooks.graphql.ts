@@ -34,7 +34,7 @@ const WebhookDeliveryStatusEnum = builder.enumType(WebhookDeliveryStatus, {
 
 const WebhookEndpointRef = builder.prismaObject('WebhookEndpoint', {
   description: 'A receiver of signed webhooks (Standard Webhooks). Its secret is shown once, at creation or rotation.',
-  authScopes: { staff: 'ADMIN' },
+  visibleTo: { staff: 'ADMIN' },
   // Load only the columns a query asks for: the secrets are never read for a listing.
   select: { id: true },
   fields: (t) => ({
@@ -66,7 +66,7 @@ const WebhookEndpointRef = builder.prismaObject('WebhookEndpoint', {
 
 builder.prismaObject('WebhookDeliveryAttempt', {
   description: 'One HTTP attempt of a delivery.',
-  authScopes: { staff: 'ADMIN' },
+  visibleTo: { staff: 'ADMIN' },
   fields: (t) => ({
     number: t.exposeInt('number', { description: '1 for the first attempt; replays continue the count.' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', description: 'When it was sent.' }),
@@ -81,7 +81,7 @@ builder.prismaObject('WebhookDeliveryAttempt', {
 
 const WebhookDeliveryRef = builder.prismaObject('WebhookDelivery', {
   description: 'One event to one endpoint. Its id is the `webhook-id` header, the same on every retry and replay.',
-  authScopes: { staff: 'ADMIN' },
+  visibleTo: { staff: 'ADMIN' },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Delivery id: the `webhook-id` header.' }),
     eventId: t.exposeString('eventId', { description: 'The event; the same event goes to every subscribed endpoint.' }),
