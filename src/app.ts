@@ -20,6 +20,7 @@ import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { limitBodySize } from './http/body-limit.js';
 import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
+import { compiledExecution } from './graphql/compiled-execution.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
@@ -232,7 +233,9 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     },
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
     plugins: [
-      // First: the operation's span is active while everything after it runs (statements, the outbox write).
+      // Before every plugin that wraps execution (tracing's context, the response cache): it replaces the executor.
+      ...(config.compiledExecution ? [compiledExecution()] : []),
+      // First after it: the operation's span is active while everything after it runs (statements, the outbox write).
       ...(deps.tracing ? [deps.tracing] : []),
       {
         onParams: ({ params, request }) => {

@@ -182,6 +182,11 @@ const envSchema = z
      * documents (by id or as their exact text); staff and API keys may still send any query. `off`: anyone may.
      */
     TRUSTED_DOCUMENTS: z.preprocess(emptyAsUndefined, z.enum(['off', 'members']).default('off')),
+    /**
+     * Compiled execution (src/graphql/compiled-execution.ts): authenticated callers' queries and mutations run as
+     * functions compiled once per operation (graphql-jit). `false` interprets every operation with graphql-js.
+     */
+    GRAPHQL_COMPILED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -275,6 +280,8 @@ export interface Config {
   responseCache: { enabled: boolean; ttlSeconds: number };
   /** Whether member tokens may send only trusted documents. */
   trustedDocuments: Env['TRUSTED_DOCUMENTS'];
+  /** Whether authenticated callers' operations run compiled. */
+  compiledExecution: boolean;
 }
 
 /** Webhook delivery settings (WEBHOOK_*). */
@@ -412,6 +419,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     live: { maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER, authRecheckMs: env.LIVE_AUTH_RECHECK_MS },
     responseCache: { enabled: env.RESPONSE_CACHE === 'true', ttlSeconds: env.RESPONSE_CACHE_TTL_SECONDS },
     trustedDocuments: env.TRUSTED_DOCUMENTS,
+    compiledExecution: env.GRAPHQL_COMPILED === 'true',
     console: {
       oidc:
         env.CONSOLE_OIDC_CLIENT_ID && (env.CONSOLE_OIDC_ISSUER ?? env.JWT_ISSUER)

@@ -89,7 +89,7 @@ function clientMistake(graphqlError: GraphQLError | undefined, original: unknown
   if (!graphqlError || graphqlError.path) return undefined; // an error at a path is execution's, not input's
   // Variable coercion: GraphQL errors all the way down, raised before any field ran.
   if (original === undefined || original instanceof GraphQLError) {
-    return graphqlError.extensions.code === undefined ? graphqlError.message : undefined;
+    return graphqlError.extensions?.code === undefined ? graphqlError.message : undefined;
   }
   return undefined;
 }
@@ -107,22 +107,30 @@ export function createErrorMasker({ logger, hideSuggestions }: ErrorMaskingOptio
     const graphqlError = error instanceof GraphQLError ? error : undefined;
     const original = graphqlError ? graphqlError.originalError : error;
     // Keep path and locations, so a client can tell which field failed.
-    const where = { nodes: graphqlError?.nodes, path: graphqlError?.path };
+    // (Errors of compiled execution have a source and positions instead of AST nodes: src/graphql/compiled-execution.ts.)
+    const at = (text: string, extensions: Record<string, unknown>) =>
+      new GraphQLError(text, {
+        nodes: graphqlError?.nodes,
+        source: graphqlError?.nodes ? undefined : graphqlError?.source,
+        positions: graphqlError?.nodes ? undefined : graphqlError?.positions,
+        path: graphqlError?.path,
+        extensions,
+      });
     if (original instanceof DomainError || original instanceof ReadRefusal) {
       const domainError = original instanceof ReadRefusal ? original.refusal : original;
-      return new GraphQLError(domainError.message, { ...where, extensions: { code: domainError.code } });
+      return at(domainError.message, { code: domainError.code });
     }
     const mistake = clientMistake(graphqlError, original);
     if (mistake !== undefined) {
       const text = hideSuggestions ? mistake.replace(SUGGESTION, '') : mistake;
       logger.debug({ path: graphqlError?.path, error: text }, 'client error');
       // yoga's `http` extension (the status of a request that cannot run) stays; yoga strips it from the response.
-      return new GraphQLError(text, { ...where, extensions: { ...graphqlError?.extensions, code: 'BAD_USER_INPUT' } });
+      return at(text, { ...graphqlError?.extensions, code: 'BAD_USER_INPUT' });
     }
     if (graphqlError && !original) return hideSuggestions ? withoutSuggestions(graphqlError) : graphqlError;
     const cause = original ?? error;
     const requestId = typeof cause === 'object' && cause !== null ? requestOfError.get(cause) : undefined;
     logger.error({ err: cause, path: graphqlError?.path, requestId }, 'unexpected error');
-    return new GraphQLError(message, { ...where, extensions: { code: 'INTERNAL' } });
+    return at(message, { code: 'INTERNAL' });
   };
 }
