@@ -6,10 +6,12 @@ import v8 from 'node:v8';
 import { execute } from '@graphql-tools/executor';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { buildSchema, parse } from 'graphql';
+import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import { createGraphQLHandler } from '../src/app.js';
 import { API_KEY_SCOPES } from '../src/auth/principal.js';
 import { loadConfig } from '../src/config/env.js';
 import { createPrisma } from '../src/db/prisma.js';
+import { documentToCompile } from '../src/graphql/compiled-execution.js';
 import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
@@ -38,10 +40,11 @@ const { values } = parseArgs({
      * bench's order of 5 lines under its 3 rules, selecting the breakdown) or `typename` (`{ __typename }`:
      * the service's fixed cost per request). Several, comma-separated, take turns: round 1 of each, then round 2…
      *
-     * Two more split the status request: `status-execute` runs the same query on the service's schema with
-     * the executor yoga uses, without yoga (no request, no parsing, no response: execution and its one
-     * statement); `status-floor` runs it with graphql-js's default resolvers on a schema built from
-     * schema.graphql over a status answer read once — no database, no plugins: what executing and
+     * More split the status request: `status-compiled` runs the same query on the service's schema compiled
+     * as the service runs it (src/graphql/compiled-execution.ts), without yoga (no request, no parsing, no
+     * response: execution and its one statement); `status-execute` the same interpreted by the executor yoga
+     * uses (GRAPHQL_COMPILED=false); `status-floor` runs it with graphql-js's default resolvers on a schema
+     * built from schema.graphql over a status answer read once — no database, no plugins: what executing and
      * serialising an answer of that shape costs at the least.
      */
     query: { type: 'string', default: 'status' },
@@ -222,6 +225,15 @@ async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Re
     if ('errors' in result && result.errors) throw new Error(JSON.stringify(result.errors));
     return JSON.stringify(result);
   };
+  const toCompile = documentToCompile(schema, document);
+  const query = toCompile && compileQuery(schema, toCompile);
+  if (!query || !isCompiledQuery(query)) throw new Error('the status query does not compile');
+  const compiled = async (n: number) => {
+    const context = { principal, deps: { prisma, logger }, logger, requestId: `micro-${n}` };
+    const result = await query.query(undefined, context, { id: encodeGlobalID('Member', memberId(1 + (n % 1000))) });
+    if (result.errors) throw new Error(JSON.stringify(result.errors));
+    return JSON.stringify(result);
+  };
   const answer = (JSON.parse(await executed(1)) as { data: { member: unknown } }).data.member;
   const plain = buildSchema(await readFile(new URL('../schema.graphql', import.meta.url), 'utf8'));
   const floor = async () => {
@@ -229,7 +241,7 @@ async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Re
     if ('errors' in result && result.errors) throw new Error(JSON.stringify(result.errors));
     return JSON.stringify(result);
   };
-  return { 'status-execute': executed, 'status-floor': floor };
+  return { 'status-compiled': compiled, 'status-execute': executed, 'status-floor': floor };
 }
 
 /** The server processes of the bench database's connections (the pool's, after warm-up). */
