@@ -234,7 +234,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
     plugins: [
       // Before every plugin that wraps execution (tracing's context, the response cache): it replaces the executor.
-      ...(config.compiledExecution ? [compiledExecution()] : []),
+      compiledExecution({ enabled: config.compiledExecution, executed: (executor) => metrics.graphqlExecutions.inc({ executor }) }),
       // First after it: the operation's span is active while everything after it runs (statements, the outbox write).
       ...(deps.tracing ? [deps.tracing] : []),
       {

@@ -28,6 +28,13 @@ export function createMetrics() {
     labelNames: ['field', 'outcome'] as const,
     registers: [registry],
   });
+  const graphqlExecutions = new Counter({
+    name: 'treue_graphql_executions_total',
+    help: 'GraphQL queries and mutations executed, by executor: compiled (graphql-jit, GRAPHQL_COMPILED) or interpreted (graphql-js).',
+    labelNames: ['executor'] as const,
+    registers: [registry],
+  });
+  for (const executor of ['compiled', 'interpreted']) graphqlExecutions.inc({ executor }, 0);
   const rateLimitRefusals: Counter<'subject'> = new Counter({
     name: 'treue_rate_limit_refusals_total',
     help: 'GraphQL operations refused by a rate limit (HTTP 429), by whose budget was spent: api_key, member or address.',
@@ -41,7 +48,15 @@ export function createMetrics() {
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  return { registry, httpDuration, graphqlOperations, rateLimitRefusals, responseCache, business: createBusinessMeasures(registry) };
+  return {
+    registry,
+    httpDuration,
+    graphqlOperations,
+    graphqlExecutions,
+    rateLimitRefusals,
+    responseCache,
+    business: createBusinessMeasures(registry),
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

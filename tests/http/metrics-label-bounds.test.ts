@@ -55,6 +55,7 @@ const ALLOWED: Record<string, (value: string) => boolean> = {
   state: (value) => (WEBHOOK_ENDPOINT_STATES as readonly string[]).includes(value),
   kind: (value) => (Object.values(LedgerEntryKind) as string[]).includes(value),
   event: (value) => ['issued', 'redeemed'].includes(value),
+  executor: (value) => ['compiled', 'interpreted'].includes(value),
 };
 const OUTCOMES: Record<string, string[]> = {
   treue_graphql_operations_total: ['ok', 'error'],
@@ -66,6 +67,7 @@ const OUTCOMES: Record<string, string[]> = {
 const MAX_SERIES: Record<string, number> = {
   treue_http_request_duration_seconds: 7 * 12 * 13,
   treue_graphql_operations_total: 2 * 200,
+  treue_graphql_executions_total: 2,
   treue_rate_limit_refusals_total: 3,
   treue_response_cache_lookups_total: 3,
   treue_webhook_endpoints: 4,

@@ -12,6 +12,7 @@ import type { OutboxPublisher } from '../../src/domain/deps.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { createLogger } from '../../src/logger.js';
+import type { Metrics } from '../../src/metrics.js';
 import { createTestPrisma, resetDatabase, testQueuePrefix, testRedisUrl } from './db.js';
 import { readSse, subscriptionRequest, type SseSubscription } from './sse.js';
 
@@ -56,6 +57,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** The OpenTelemetry plugin of a started tracing (src/telemetry/tracing.ts). */
   tracing?: Plugin;
+  /** The handler's metrics, for a test that reads them (a fresh registry otherwise). */
+  metrics?: Metrics;
 }
 
 /** How a test request reaches the handler: credentials, client address (the socket's), extra headers. */
@@ -80,14 +83,17 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
           ...options.env,
         })
       : testConfig;
-  const yoga = createGraphQLHandler({
-    config,
-    logger: testLogger,
-    prisma,
-    outbox: options.outbox,
-    tracing: options.tracing,
-    redisUrl: typeof options.redis === 'string' ? options.redis : options.redis ? testRedisUrl() : undefined,
-  });
+  const yoga = createGraphQLHandler(
+    {
+      config,
+      logger: testLogger,
+      prisma,
+      outbox: options.outbox,
+      tracing: options.tracing,
+      redisUrl: typeof options.redis === 'string' ? options.redis : options.redis ? testRedisUrl() : undefined,
+    },
+    options.metrics,
+  );
   // Changes made through app.deps reach the handler's live streams too, as a service call in the API does.
   const deps = { prisma, logger: testLogger, memberChanges: yoga.memberChanges };
 
