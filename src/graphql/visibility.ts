@@ -14,9 +14,10 @@ import { getNamedType, isAbstractType, type GraphQLAbstractType, type GraphQLFie
  * A type names its rule with `visibleTo` (a scope map, or a function of the object giving one), in the scope
  * language of scope-auth, and scope-auth evaluates it (`builder.runAuthScopes`, with its per-request cache). This
  * plugin wraps every field whose type is such a type, a list of it, or an interface or union with such a type among
- * its members (`node`, payload unions): after the field resolves, each object it returns is checked, and a refused
- * one makes the field fail with `refusal(context)`. So nothing of an object reaches an answer before its rule
- * allowed it, whichever field led to it (a query, a relation, a page's edge, a payload, a subscription's event).
+ * its members (`node(id)`; a payload union has none, so its fields stay plain): after the field resolves, each
+ * object it returns is checked, and a refused one makes the field fail with `refusal(context)`. So nothing of an
+ * object reaches an answer before its rule allowed it, whichever field led to it (a query, a relation, a page's
+ * edge, a payload, a subscription's event).
  *
  * scope-auth's own type-level `authScopes` decides either in `isTypeOf` (`runScopesOnType`) or in a wrapper
  * around every field of the type. The first needs the request's context in `isTypeOf`, which a compiled executor
