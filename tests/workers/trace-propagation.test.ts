@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { CompensationGroups } from '../../src/domain/service-failures/compensation-groups.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { createMetrics } from '../../src/metrics.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { inSpan } from '../../src/telemetry/trace-context.js';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
@@ -64,7 +65,7 @@ async function reportAndCompensate(app: ReturnType<typeof createTestApp>, orderR
   expect(response.data?.reportServiceFailure.__typename, JSON.stringify(response)).toBe('ReportServiceFailurePayload');
   await until(() => prisma.voucher.findFirst({ where: { memberId, kind: 'COMPENSATION' } }));
   const [event] = await prisma.$queryRaw<{ trace_context: string | null; enqueues: number }[]>`
-    SELECT trace_context, enqueues FROM outbox_events WHERE queue = 'compensation'`;
+    SELECT trace_context, enqueues FROM outbox_events WHERE queue = 'compensation' ORDER BY created_at DESC LIMIT 1`;
   // The job span ends after the voucher's transaction: wait for it too.
   await until(async () => (await spansNamed('compensation process')).length > 0 || null);
   return { spans: exporter.getFinishedSpans(), event: event! };
@@ -108,6 +109,18 @@ describe('one trace from the request to the job it caused', () => {
     const app = createTestApp(prisma, { outbox: publisher, tracing: tracing.graphqlPlugin });
     const { spans, event } = await reportAndCompensate(app, 'order-direct');
     expectOneTrace(spans, event.trace_context);
+    await app.close();
+  });
+
+  it('with the operation compiled (its second execution), the operation span still wraps it', async () => {
+    const metrics = createMetrics();
+    const app = createTestApp(prisma, { outbox: publisher, tracing: tracing.graphqlPlugin, metrics });
+    await reportAndCompensate(app, 'order-interpreted'); // the first execution of the document is interpreted
+    exporter.reset();
+    const { spans, event } = await reportAndCompensate(app, 'order-compiled');
+    expectOneTrace(spans, event.trace_context);
+    const runs = Object.fromEntries((await metrics.graphqlExecutions.get()).values.map((value) => [value.labels.executor, value.value]));
+    expect(runs).toEqual({ compiled: 1, interpreted: 1 });
     await app.close();
   });
 
