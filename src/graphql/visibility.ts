@@ -72,6 +72,8 @@ export class PothosVisibilityPlugin<Types extends SchemaTypes> extends BasePlugi
     if (!check) return resolver;
     const admit = (value: unknown, context: Types['Context'], info: GraphQLResolveInfo): unknown => {
       if (value == null) return value;
+      // A list may hold promises of its items (graphql-js awaits them): the check is of what they resolve to.
+      if (isThenable(value)) return Promise.resolve(value).then((item) => admit(item, context, info));
       if (!Array.isArray(value)) return after(check(value as object, context, info), value);
       const pending: Promise<unknown>[] = [];
       for (const item of value) {

@@ -1,8 +1,11 @@
 // No useTestApp(): it reads the built schema only; the refusals themselves are sent in compiled-execution.test.ts,
 // refetchable-nodes.test.ts and the permission matrix.
-import { getNamedType, isAbstractType, isInterfaceType, isObjectType, type GraphQLNamedType } from 'graphql';
+import SchemaBuilder from '@pothos/core';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import { execute, getNamedType, isAbstractType, isInterfaceType, isObjectType, parse, type GraphQLNamedType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { getSchema } from '../../src/graphql/schema.js';
+import '../../src/graphql/visibility.js';
 
 /**
  * Who may see an object of a type (`visibleTo`, src/graphql/visibility.ts) is decided by the field that returns
@@ -66,5 +69,39 @@ describe('visibility is decided where an object enters an answer', () => {
   it('no type uses scope-auth’s type-level scopes, which would run on each of its fields or need the context in isTypeOf', () => {
     const typeScoped = types.filter((type) => type.extensions.pothosOptions && 'authScopes' in (type.extensions.pothosOptions as object));
     expect(typeScoped.map((type) => type.name)).toEqual([]);
+  });
+
+  it('checks each object of a list, promises of objects included, and refuses the field when one is refused', async () => {
+    // A schema of its own: a thing is visible to its owner; the list comes as objects or as promises of them.
+    // (Cast: the service's plugin-prisma declares its options required for every builder of this program.)
+    const small = new SchemaBuilder<{ Context: { who: string }; AuthScopes: { self: string } }>({
+      plugins: [ScopeAuthPlugin, 'visibility'],
+      scopeAuth: { authScopes: (context: { who: string }) => ({ self: (owner: string) => context.who === owner }) },
+    } as never);
+    const Thing = small.objectRef<{ owner: string }>('Thing').implement({
+      visibleTo: (thing) => ({ self: thing.owner }),
+      fields: (t) => ({ owner: t.exposeString('owner') }),
+    });
+    small.queryType({
+      fields: (t) => ({
+        things: t.field({
+          type: [Thing],
+          args: { owners: t.arg.stringList({ required: true }), promised: t.arg.boolean({ required: true }) },
+          resolve: (_root, { owners, promised }) => owners.map((owner) => (promised ? Promise.resolve({ owner }) : { owner })) as never,
+        }),
+      }),
+    });
+    const schema = small.toSchema();
+    const read = async (owners: string[], promised: boolean) => {
+      const document = parse('query($owners: [String!]!, $promised: Boolean!) { things(owners: $owners, promised: $promised) { owner } }');
+      const result = await execute({ schema, document, variableValues: { owners, promised }, contextValue: { who: 'ann' } });
+      return { data: result.data, errors: result.errors?.map((error) => error.message) };
+    };
+    for (const promised of [false, true]) {
+      expect(await read(['ann', 'ann'], promised)).toEqual({ data: { things: [{ owner: 'ann' }, { owner: 'ann' }] }, errors: undefined });
+      const refused = await read(['ann', 'bob'], promised);
+      expect(refused.data).toEqual({ things: null });
+      expect(refused.errors).toHaveLength(1);
+    }
   });
 });
