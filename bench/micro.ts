@@ -6,12 +6,11 @@ import v8 from 'node:v8';
 import { execute } from '@graphql-tools/executor';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { buildSchema, parse } from 'graphql';
-import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import { createGraphQLHandler } from '../src/app.js';
 import { API_KEY_SCOPES } from '../src/auth/principal.js';
 import { loadConfig } from '../src/config/env.js';
 import { createPrisma } from '../src/db/prisma.js';
-import { documentToCompile } from '../src/graphql/compiled-execution.js';
+import { compileOperation } from '../src/graphql/compiled-execution.js';
 import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase, seed } from './seed.js';
@@ -209,28 +208,23 @@ async function allocationProfile(work: () => Promise<void>): Promise<unknown> {
   }
 }
 
-/** `status-execute` and `status-floor` (see --query). */
+/** `status-compiled`, `status-execute` and `status-floor` (see --query). */
 async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Record<string, (n: number) => Promise<string>>> {
   const document = parse(STATUS);
   const schema = getSchema();
   const logger = createLogger('silent');
   const principal = { kind: 'apiKey' as const, apiKeyId: 'bench', name: 'bench', scopes: new Set(API_KEY_SCOPES) };
+  const contextOf = (n: number) => ({ principal, deps: { prisma, logger }, logger, requestId: `micro-${n}` });
+  const variablesOf = (n: number) => ({ id: encodeGlobalID('Member', memberId(1 + (n % 1000))) });
   const executed = async (n: number) => {
-    const result = await execute({
-      schema,
-      document,
-      variableValues: { id: encodeGlobalID('Member', memberId(1 + (n % 1000))) },
-      contextValue: { principal, deps: { prisma, logger }, logger, requestId: `micro-${n}` },
-    });
+    const result = await execute({ schema, document, variableValues: variablesOf(n), contextValue: contextOf(n) });
     if ('errors' in result && result.errors) throw new Error(JSON.stringify(result.errors));
     return JSON.stringify(result);
   };
-  const toCompile = documentToCompile(schema, document);
-  const query = toCompile && compileQuery(schema, toCompile);
-  if (!query || !isCompiledQuery(query)) throw new Error('the status query does not compile');
+  const query = compileOperation(schema, document);
+  if (!query) throw new Error('the status query does not compile');
   const compiled = async (n: number) => {
-    const context = { principal, deps: { prisma, logger }, logger, requestId: `micro-${n}` };
-    const result = await query.query(undefined, context, { id: encodeGlobalID('Member', memberId(1 + (n % 1000))) });
+    const result = await query.query(undefined, contextOf(n), variablesOf(n));
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return JSON.stringify(result);
   };

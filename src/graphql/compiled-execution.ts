@@ -1,11 +1,11 @@
 import {
   getNamedType,
+  getNullableType,
   getOperationAST,
   GraphQLError,
   isAbstractType,
   isInterfaceType,
   isListType,
-  isNonNullType,
   isObjectType,
   Kind,
   type DocumentNode,
@@ -13,7 +13,6 @@ import {
   type ExecutionResult,
   type FragmentDefinitionNode,
   type GraphQLNamedType,
-  type GraphQLOutputType,
   type GraphQLSchema,
   type SelectionNode,
   type SelectionSetNode,
@@ -64,12 +63,11 @@ export function compiledExecution({
   enabled: boolean;
   executed: (executor: 'compiled' | 'interpreted') => void;
 }): Plugin<GraphQLContext> {
-  const compiled = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, CompiledQuery | null | typeof ONCE>>>();
+  // One schema per handler: its operations by document (yoga's parse cache hands out one object per text) and name.
+  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null | typeof ONCE>>();
   const compiledFor = (args: ExecutionArgs): CompiledQuery | null => {
-    let bySchema = compiled.get(args.schema);
-    if (!bySchema) compiled.set(args.schema, (bySchema = new WeakMap()));
-    let byOperation = bySchema.get(args.document);
-    if (!byOperation) bySchema.set(args.document, (byOperation = new Map()));
+    let byOperation = compiled.get(args.document);
+    if (!byOperation) compiled.set(args.document, (byOperation = new Map()));
     const name = args.operationName ?? '';
     const known = byOperation.get(name);
     if (known === undefined) {
@@ -77,9 +75,7 @@ export function compiledExecution({
       return null;
     }
     if (known !== ONCE) return known;
-    const document = documentToCompile(args.schema, args.document, args.operationName);
-    const result = document ? compileQuery(args.schema, document, args.operationName ?? undefined) : null;
-    const query = result && isCompiledQuery(result) ? result : null;
+    const query = compileOperation(args.schema, args.document, args.operationName);
     byOperation.set(name, query);
     return query;
   };
@@ -99,6 +95,13 @@ export function compiledExecution({
       });
     },
   };
+}
+
+/** The operation compiled as the service runs it, or null when it runs interpreted (see `compiledExecution`). */
+export function compileOperation(schema: GraphQLSchema, document: DocumentNode, operationName?: string | null): CompiledQuery | null {
+  const toCompile = documentToCompile(schema, document, operationName);
+  const result = toCompile ? compileQuery(schema, toCompile, operationName ?? undefined) : null;
+  return result && isCompiledQuery(result) ? result : null;
 }
 
 /** An operation seen once: it is compiled on its second execution. */
@@ -163,7 +166,12 @@ export function documentToCompile(schema: GraphQLSchema, document: DocumentNode,
         const planned =
           field.extensions.pothosPrismaRelationField || (field.extensions.pothosPrismaSelect && !field.extensions.pothosPrismaVariant);
         if (beneathList && planned) return null;
-        const inner = flatten(getNamedType(field.type), selection.selectionSet, beneathList || hasList(field.type), spreads);
+        const inner = flatten(
+          getNamedType(field.type),
+          selection.selectionSet,
+          beneathList || isListType(getNullableType(field.type)),
+          spreads,
+        );
         if (!inner) return null;
         selections.push({ ...selection, selectionSet: { ...selection.selectionSet, selections: inner } });
         continue;
@@ -197,8 +205,4 @@ export function documentToCompile(schema: GraphQLSchema, document: DocumentNode,
   const selections = flatten(root, operation.selectionSet, false, []);
   if (!selections) return null;
   return { kind: Kind.DOCUMENT, definitions: [{ ...operation, selectionSet: { ...operation.selectionSet, selections } }] };
-}
-
-function hasList(type: GraphQLOutputType): boolean {
-  return isListType(type) || (isNonNullType(type) && hasList(type.ofType));
 }

@@ -89,7 +89,7 @@ function clientMistake(graphqlError: GraphQLError | undefined, original: unknown
   if (!graphqlError || graphqlError.path) return undefined; // an error at a path is execution's, not input's
   // Variable coercion: GraphQL errors all the way down, raised before any field ran.
   if (original === undefined || original instanceof GraphQLError) {
-    return graphqlError.extensions?.code === undefined ? graphqlError.message : undefined;
+    return graphqlError.extensions.code === undefined ? graphqlError.message : undefined;
   }
   return undefined;
 }

@@ -55,8 +55,11 @@ declare global {
 type Check<Types extends SchemaTypes> = (value: object, context: Types['Context'], info: GraphQLResolveInfo) => unknown;
 
 export class PothosVisibilityPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
-  /** The rule of each type by name; abstract types' members are looked up here at run time. */
-  private readonly rules = new Map<string, VisibilityRule<Types, unknown>>();
+  /** The rule of each object type by name, for the members of interfaces and unions, read at run time. */
+  private readonly rules = new Map<string, VisibilityRule<Types, unknown> | undefined>();
+
+  /** The error of a refused object (the builder's `visibility.refusal`; scope-auth's ForbiddenError without one). */
+  private readonly refusal = this.builder.options.visibility?.refusal;
 
   /** Marks the fields that check what they return (`extensions.checksVisibility`), for the test that every field returning a visible type does. */
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
@@ -103,10 +106,7 @@ export class PothosVisibilityPlugin<Types extends SchemaTypes> extends BasePlugi
   }
 
   private ruleOfObject(ref: Parameters<typeof this.buildCache.getTypeConfig>[0]): VisibilityRule<Types, unknown> | undefined {
-    const config = this.buildCache.getTypeConfig(ref, 'Object');
-    const rule = config.pothosOptions.visibleTo as VisibilityRule<Types, unknown> | undefined;
-    if (rule) this.rules.set(config.name, rule);
-    return rule;
+    return this.buildCache.getTypeConfig(ref, 'Object').pothosOptions.visibleTo as VisibilityRule<Types, unknown> | undefined;
   }
 
   private innermost(type: PothosOutputFieldType<Types>): Exclude<PothosOutputFieldType<Types>, { kind: 'List' }> {
@@ -125,19 +125,19 @@ export class PothosVisibilityPlugin<Types extends SchemaTypes> extends BasePlugi
     return isThenable(resolved) ? Promise.resolve(resolved).then(decide) : decide(resolved);
   }
 
-  /** A type's rule by name, from its Pothos options (kept once read). */
+  /** A type's rule by name, from its Pothos options (kept once read, a type without one too). */
   private ruleOf(name: string, info: GraphQLResolveInfo): VisibilityRule<Types, unknown> | undefined {
     if (!this.rules.has(name)) {
       const options = info.schema.getType(name)?.extensions.pothosOptions as { visibleTo?: VisibilityRule<Types, unknown> } | undefined;
-      if (options?.visibleTo) this.rules.set(name, options.visibleTo);
+      this.rules.set(name, options?.visibleTo);
     }
     return this.rules.get(name);
   }
 
   private run(rule: VisibilityRule<Types, unknown>, value: object, context: Types['Context']): unknown {
     const scopes = typeof rule === 'function' ? rule(value, context) : rule;
-    const refusal = this.builder.options.visibility?.refusal;
-    return this.builder.runAuthScopes(context, scopes, refusal ? () => refusal(context) : undefined);
+    const refusal = this.refusal;
+    return this.builder.runAuthScopes(context, scopes, refusal && (() => refusal(context)));
   }
 }
 
