@@ -11,6 +11,7 @@ import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
+import './preloaded.js';
 import './visibility.js';
 
 /** Node types that belong to no member and that no member may see: a member token reads them as a missing id. */
@@ -59,7 +60,9 @@ export const builder = new SchemaBuilder<{
   // result on fields that list it, and a masked-free GraphQL error elsewhere.
   // Visibility (who may see an object of a type: `visibleTo`) checks the value a field returns, so it sits inside
   // scope-auth (which decides whether the field runs at all) and outside the plugins that load the object.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', RelayPlugin, PrismaPlugin],
+  // Preloaded (rows a domain read loaded whole, src/graphql/preloaded.ts) sits outside plugin-prisma, whose
+  // planning and per-field lookups it skips for such rows.
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', 'preloaded', RelayPlugin, PrismaPlugin],
   visibility: { refusal },
   scopeAuth: {
     // Types name who may see their objects with `visibleTo` (src/graphql/visibility.ts), decided once per object

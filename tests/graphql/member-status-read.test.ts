@@ -154,6 +154,11 @@ describe('member(id) over GraphQL', () => {
     expect(statusStatements).toHaveLength(1);
     // member(id): that one statement; node(id): Prisma's member query, its relations, expiries, standing.
     expect(sent.length - statusStatements.length).toBeGreaterThan(1);
+    // Alone, member(id) sends nothing else: its pages, balance and tier resolve from the status read's rows
+    // (src/graphql/preloaded.ts), not from plugin-prisma loading them again.
+    const alone = await statementsDuring(() => app.gql(`query($id: ID!) { member(id: $id) { ${selection} } }`, { id: memberId }, token));
+    expect(alone.result.data!.member).toStrictEqual(answers.viaMember);
+    expect(alone.statements).toEqual(statusStatements);
   });
 
   it('leaves cursors, last pages, other relations and nested relations to Prisma, with the same answers', async () => {

@@ -1,40 +1,45 @@
+import { getConnectionPageSize } from '@pothos/core';
+import { queryFromInfo } from '@pothos/plugin-prisma';
 import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { readMemberStatus, type MemberStatus, type MemberStatusRequest } from '../../domain/members/member-status.service.js';
 import type { UpcomingExpiry } from '../../domain/points/expiring.service.js';
 import type { ProgramView } from '../../domain/program/program.service.js';
 import type { Member, VoucherStatus } from '../../generated/prisma/client.js';
+import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
+import { markPreloaded } from '../preloaded.js';
 
 /**
- * Reads one member for `member(id)` and `me`: the member status screen in one
- * statement (`readMemberStatus`) when the GraphQL selection is one it answers —
- * member fields that are columns or computed from them, `expiringPoints`,
- * `tierProgress`, and first pages of `vouchers` (optionally by status) and
- * `ledger` whose nodes ask for no relation — and through Prisma otherwise
- * (cursors, last pages, other relations, nested relations, directives).
+ * Reads one member for `member(id)`, `me` and the live status: the member status
+ * screen in one statement (`readMemberStatus`) when the GraphQL selection is one it
+ * answers — member fields that are columns or computed from them,
+ * `expiringPoints`, `tierProgress`, and first pages of `vouchers` (optionally by
+ * status) and `ledger` whose nodes ask for no relation — and through Prisma
+ * otherwise (cursors, last pages, other relations, nested relations, directives),
+ * with the query plugin-prisma plans for the selection.
  *
- * What to read is decided from the selection set, which is ours, not from
- * plugin-prisma's generated query, which is the plugin's. Only the number of
- * rows per page is taken from that query (`take`: it asks for one more row than
- * `first` to know whether there is a next page), because the answer must have
- * the shape the plugin resolves the connections from; when its query no longer
- * looks like that, the read falls back to Prisma and says so in the log, and
- * the statement-count tests fail. A test compares both paths for every shape
- * this accepts. Expiries and tier standing read in the same statement are kept
- * with the member object (a WeakMap) for its `expiringPoints` and
- * `tierProgress` fields.
+ * What to read is decided from the selection set alone. The status read's rows
+ * are marked preloaded (src/graphql/preloaded.ts): their relation and `select`
+ * fields resolve from them without plugin-prisma planning the selection, which
+ * cost more CPU than the rest of the member's fields together. A page holds as
+ * many rows as plugin-prisma's connection asks for (`getConnectionPageSize` with
+ * the builder's sizes: one more than `first`, to know whether there is a next
+ * page), so the connection resolves from them as from its own query. A test
+ * compares both paths for every shape this accepts, and the statement-count tests
+ * fail when the fast path stops being taken. Expiries and tier standing read in
+ * the same statement are kept with the member object (a WeakMap) for its
+ * `expiringPoints` and `tierProgress` fields.
  */
-export async function resolveMember(
-  query: { include?: unknown; select?: unknown },
-  memberId: string,
-  ctx: GraphQLContext,
-  info: GraphQLResolveInfo,
-): Promise<Member | null> {
-  const request = statusRequestOf(query, info, ctx);
-  if (!request) return ctx.deps.prisma.member.findUnique({ ...query, where: { id: memberId } } as never);
+export async function resolveMember(memberId: string, ctx: GraphQLContext, info: GraphQLResolveInfo): Promise<Member | null> {
+  const request = statusRequestOf(info);
+  if (!request) {
+    const query = queryFromInfo({ context: ctx, info });
+    return ctx.deps.prisma.member.findUnique({ ...query, where: { id: memberId } } as never);
+  }
   const status = await readMemberStatus(ctx.deps, memberId, request);
   if (!status) return null;
   extras.set(status.member, status);
+  markPreloaded([status.member, ...(status.member.ledger ?? []), ...(status.member.vouchers ?? [])]);
   return status.member;
 }
 
@@ -156,7 +161,7 @@ function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): bo
 }
 
 /** The arguments of a page: only `first` (and `status` for vouchers); null for cursors, last pages or aliases that differ. */
-function pageArguments(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): { status: VoucherStatus | null } | null {
+function pageArguments(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): { first: number; status: VoucherStatus | null } | null {
   const member = info.schema.getType('Member') as GraphQLObjectType;
   const definition = member.getFields()[page]!;
   const values = nodes.map((node) => getArgumentValues(definition, node, info.variableValues));
@@ -166,29 +171,17 @@ function pageArguments(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo)
   const { first: size, status, ...rest } = first as { first?: unknown; status?: unknown };
   if (Object.values(rest).some((value) => value != null)) return null;
   if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0) return null;
-  return { status: (status ?? null) as VoucherStatus | null };
+  return { first: size, status: (status ?? null) as VoucherStatus | null };
 }
 
-/** Rows per page as plugin-prisma's query asks for them; null when its query has another shape. */
-function takesOf(query: unknown, pages: readonly Page[]): Map<Page, number> | null {
-  if (typeof query !== 'object' || query === null) return null;
-  const { include = {}, ...rest } = query as Record<string, unknown>;
-  if (Object.keys(rest).length > 0 || typeof include !== 'object' || include === null) return null;
-  const relations = include as Record<string, unknown>;
-  if (Object.keys(relations).some((relation) => !(pages as readonly string[]).includes(relation))) return null;
-  const takes = new Map<Page, number>();
-  for (const page of pages) {
-    const take = (relations[page] as { take?: unknown } | undefined)?.take;
-    if (typeof take !== 'number' || !Number.isInteger(take) || take <= 0) return null;
-    takes.set(page, take);
-  }
-  return takes;
+/** Rows a first page of `first` reads, as plugin-prisma's connections count them (the builder's sizes; neither page sets its own). */
+function rowsPerPage(first: number): number {
+  const { maxConnectionSize: maxSize, defaultConnectionSize: defaultSize } = builder.options.prisma;
+  return getConnectionPageSize({ args: { first }, maxSize, defaultSize }).limit;
 }
-
-let warnedAboutQueryShape = false;
 
 /** What `readMemberStatus` must read for this selection, or null when only Prisma can answer it. */
-export function statusRequestOf(query: unknown, info: GraphQLResolveInfo, ctx?: GraphQLContext): MemberStatusRequest | null {
+export function statusRequestOf(info: GraphQLResolveInfo): MemberStatusRequest | null {
   const fields = fieldsOf(
     info.fieldNodes.map((node) => node.selectionSet),
     info,
@@ -201,22 +194,13 @@ export function statusRequestOf(query: unknown, info: GraphQLResolveInfo, ctx?: 
     else if (!MEMBER_FIELDS.has(name)) return null;
   }
   const request: MemberStatusRequest = {};
-  const statuses = new Map<Page, VoucherStatus | null>();
   for (const [page, nodes] of pages) {
     const args = pageArguments(page, nodes, info);
     if (!args || !plainPage(page, nodes, info)) return null;
-    statuses.set(page, args.status);
+    const take = rowsPerPage(args.first);
+    if (page === 'ledger') request.ledger = { take };
+    else request.vouchers = { take, status: args.status };
   }
-  const takes = takesOf(query, [...pages.keys()]);
-  if (!takes) {
-    if (!warnedAboutQueryShape) {
-      warnedAboutQueryShape = true;
-      ctx?.logger.warn({ query }, 'member status read: plugin-prisma query has an unexpected shape; reading through Prisma');
-    }
-    return null;
-  }
-  if (takes.has('ledger')) request.ledger = { take: takes.get('ledger')! };
-  if (takes.has('vouchers')) request.vouchers = { take: takes.get('vouchers')!, status: statuses.get('vouchers') ?? null };
   request.expiries = fields.some((field) => field.name.value === 'expiringPoints');
   request.standing = fields.some((field) => field.name.value === 'tierProgress');
   request.program = fields.some((field) => field.name.value === 'tier');

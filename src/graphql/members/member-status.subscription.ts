@@ -8,6 +8,7 @@ import type { LiveChange, MemberStatusEvent } from '../../live/member-status-str
 import { builder } from '../builder.js';
 import { decodeId } from '../ids.js';
 import { resolveMember } from './member-read.js';
+import { MemberRef } from './member.type.js';
 
 const MemberChangeKindEnum = builder.enumType('MemberChangeKind', {
   description: 'Why a live member status event was sent.',
@@ -51,11 +52,11 @@ const MemberChangeRef = builder.objectRef<LiveChange>('MemberChange').implement(
 const MemberStatusEventRef = builder.objectRef<MemberStatusEvent>('MemberStatusEvent').implement({
   description: "One event of a member's live status: the status as it is now, and what changed since the previous event.",
   fields: (t) => ({
-    member: t.prismaField({
-      type: 'Member',
+    member: t.field({
+      type: MemberRef,
       description: 'The member as stored right now: balance, tier, vouchers — select what `me` selects.',
-      resolve: async (query, event, _args, ctx, info) =>
-        (await resolveMember(query, event.memberId, ctx, info)) ?? Promise.reject(new NotFoundError('Member', event.memberId)),
+      resolve: async (event, _args, ctx, info) =>
+        (await resolveMember(event.memberId, ctx, info)) ?? Promise.reject(new NotFoundError('Member', event.memberId)),
     }),
     change: t.field({
       type: MemberChangeRef,

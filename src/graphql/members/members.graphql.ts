@@ -20,25 +20,24 @@ const MemberFilter = builder.inputType('MemberFilter', {
 });
 
 builder.queryFields((t) => ({
-  me: t.prismaField({
-    type: 'Member',
+  me: t.field({
+    type: MemberRef,
     nullable: true,
     description: 'The member of a member token: status, balance, tier, vouchers and activity in one query.',
     authScopes: { member: true },
-    resolve: (query, _root, _args, ctx, info) =>
-      ctx.principal.kind === 'member' ? resolveMember(query, ctx.principal.memberId, ctx, info) : null,
+    resolve: (_root, _args, ctx, info) => (ctx.principal.kind === 'member' ? resolveMember(ctx.principal.memberId, ctx, info) : null),
   }),
-  member: t.prismaField({
-    type: 'Member',
+  member: t.field({
+    type: MemberRef,
     nullable: true,
     description: 'A member by id (global or raw UUID). Null when there is none; for a member token, null for anyone but themselves.',
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
-    resolve: (query, _root, args, ctx, info) => {
+    resolve: (_root, args, ctx, info) => {
       const id = decodeId('Member', 'id', String(args.id));
       // Another member is null, as a missing one is: a refusal would tell that they exist.
       if (ctx.principal.kind === 'member' && ctx.principal.memberId !== id) return null;
-      return resolveMember(query, id, ctx, info);
+      return resolveMember(id, ctx, info);
     },
   }),
   memberByExternalId: t.prismaField({
