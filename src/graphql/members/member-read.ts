@@ -43,6 +43,28 @@ export async function resolveMember(memberId: string, ctx: GraphQLContext, info:
   return status.member;
 }
 
+/**
+ * A member for a field that has the member's row at hand (a point operation's payload: the row its
+ * transaction returned): the row, marked preloaded when the selection asks only for what a row
+ * answers (its columns and what is computed from them, no page), so that plugin-prisma plans
+ * nothing; otherwise the row behind plugin-prisma's plan (its relations load through plugin-prisma's
+ * loader, as for any row without them). Without a row, read through Prisma with that plan.
+ */
+export function rowOrPlanned(
+  row: Member | undefined,
+  memberId: string,
+  ctx: GraphQLContext,
+  info: GraphQLResolveInfo,
+): Member | Promise<Member> {
+  const request = row && statusRequestOf(info);
+  if (row && request && !request.ledger && !request.vouchers) {
+    markPreloaded([row]);
+    return row;
+  }
+  const query = queryFromInfo({ context: ctx, info });
+  return row ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: memberId } } as never);
+}
+
 const extras = new WeakMap<object, MemberStatus>();
 
 /** Expiries read with this member object by `resolveMember`, if they were. */

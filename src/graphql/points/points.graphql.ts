@@ -4,6 +4,8 @@ import { IdempotencyConflictError, InsufficientPointsError, NotFoundError } from
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../domain/points/points.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import type { Member } from '../../generated/prisma/client.js';
+import { MemberRef } from '../members/member.type.js';
+import { rowOrPlanned } from '../members/member-read.js';
 import { rememberSettings } from '../tiers/known-settings.js';
 import { builder } from '../builder.js';
 import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
@@ -37,14 +39,13 @@ function pointsPayload(name: string, description: string, pointsDescription: str
     description,
     fields: (t) => ({
       points: t.expose('points', { type: 'Points', description: pointsDescription }),
-      member: t.prismaField({
-        type: 'Member',
+      member: t.field({
+        type: MemberRef,
         description: 'The member after the operation.',
-        // The row the operation returned saves a query through Prisma's engine; relations
-        // selected on it are loaded by plugin-prisma's own loader, as for any row without them.
-        resolve: (query, parent, _args, ctx) => {
+        // The row the operation returned saves a query through Prisma's engine (see rowOrPlanned).
+        resolve: (parent, _args, ctx, info) => {
           if (parent.member && parent.settings) rememberSettings(parent.member, parent.settings);
-          return parent.member ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: parent.memberId } });
+          return rowOrPlanned(parent.member, parent.memberId, ctx, info);
         },
       }),
       entry: t.prismaField({
