@@ -61,6 +61,8 @@ export function rowOrPlanned(
     markPreloaded([row]);
     return row;
   }
+  // Planned with the row at hand too: plugin-prisma's fields beneath it (balance, tier) find what the row holds
+  // through the plan's record, and its relations, which the row lacks, through the plugin's loader.
   const query = queryFromInfo({ context: ctx, info });
   return row ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: memberId } } as never);
 }
