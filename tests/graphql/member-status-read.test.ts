@@ -203,4 +203,19 @@ describe('member(id) over GraphQL', () => {
     expect(foreign.data?.member ?? null).toBeNull();
     expect(JSON.stringify(foreign)).not.toContain(other);
   });
+
+  it("keeps each field's own rule on the rows it answers: atRisk is the staff's and keys', null for the member", async () => {
+    const memberId = await memberWithEverything();
+    const since = new Date(NOW.getTime() - DAY);
+    await prisma.member.update({ where: { id: memberId }, data: { atRisk: true, atRiskSince: since } });
+    const selection = `atRisk atRiskSince balance { available } ledger(first: 2) { edges { node { amount } } }`;
+    const [memberToken, keyToken] = [await app.memberToken(memberId), await app.apiKeyToken(['members:read'])];
+    const asMember = await statementsDuring(() => app.gql(`{ me { ${selection} } }`, {}, memberToken));
+    const asKey = await statementsDuring(() => app.gql(`query($id: ID!) { member(id: $id) { ${selection} } }`, { id: memberId }, keyToken));
+    // Both read through the one statement (the rows are preloaded), and the field rule still decides.
+    expect(asMember.statements.filter((text) => text.includes('AS vouchers'))).toHaveLength(1);
+    expect(asMember.result.data!.me).toMatchObject({ atRisk: null, atRiskSince: null, ledger: { edges: [{}, {}] } });
+    expect(asKey.result.data!.member).toMatchObject({ atRisk: true, atRiskSince: since.toISOString() });
+    expect(asKey.result.data!.member.balance).toStrictEqual(asMember.result.data!.me.balance);
+  });
 });
