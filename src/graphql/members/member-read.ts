@@ -39,7 +39,8 @@ export async function resolveMember(memberId: string, ctx: GraphQLContext, info:
   const status = await readMemberStatus(ctx.deps, memberId, request);
   if (!status) return null;
   extras.set(status.member, status);
-  markPreloaded([status.member, ...(status.member.ledger ?? []), ...(status.member.vouchers ?? [])]);
+  // The member only: the pages' rows are asked for columns alone (NODE_FIELDS), which plugin-prisma does not wrap.
+  markPreloaded([status.member]);
   return status.member;
 }
 
