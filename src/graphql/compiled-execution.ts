@@ -16,6 +16,7 @@ import {
   type GraphQLSchema,
   type SelectionNode,
   type SelectionSetNode,
+  type Source,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
@@ -115,7 +116,7 @@ const ONCE = Symbol('executed once');
 function asGraphQLJs(document: DocumentNode, result: ExecutionResult): ExecutionResult {
   if (!result.errors?.length) return result;
   const source = document.loc?.source;
-  const lineStarts = source ? [0, ...[...source.body.matchAll(/\r\n|[\n\r]/g)].map((match) => match.index + match[0].length)] : [];
+  const lineStarts = source ? lineStartsOf(source) : [];
   const errors = result.errors.map(
     (error) =>
       new GraphQLError(error.message, {
@@ -128,6 +129,18 @@ function asGraphQLJs(document: DocumentNode, result: ExecutionResult): Execution
   );
   const { data, extensions } = result;
   return extensions === undefined ? { errors, data } : { errors, data, extensions };
+}
+
+const lineStartsCache = new WeakMap<Source, number[]>();
+
+/** Where each line of a document's text starts (read once per text: a client may fail the same way on every request). */
+function lineStartsOf(source: Source): number[] {
+  let starts = lineStartsCache.get(source);
+  if (!starts) {
+    starts = [0, ...[...source.body.matchAll(/\r\n|[\n\r]/g)].map((match) => match.index + match[0].length)];
+    lineStartsCache.set(source, starts);
+  }
+  return starts;
 }
 
 /**

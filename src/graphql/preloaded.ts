@@ -19,9 +19,9 @@ import type { GraphQLFieldResolver } from 'graphql';
  */
 const preloadedRows = new WeakSet<object>();
 
-/** Marks `rows` as loaded whole for the fields asked of them in this answer (see above). */
-export function markPreloaded(rows: Iterable<object>): void {
-  for (const row of rows) preloadedRows.add(row);
+/** Marks `row` as loaded whole for the fields asked of it in this answer (see above). */
+export function markPreloaded(row: object): void {
+  preloadedRows.add(row);
 }
 
 declare global {
