@@ -80,11 +80,12 @@ class PgRunner implements RawSql {
 }
 
 /**
- * Bounds like Prisma's interactive transactions (timeout 30 s): no statement and no
- * pause between statements may take longer, or the server ends it. Sent with BEGIN,
- * in the same round trip.
+ * A transaction is bounded by its connection's own settings: `createPrisma` opens every
+ * connection of the pool with `statement_timeout` and `idle_in_transaction_session_timeout`
+ * at DATABASE_STATEMENT_TIMEOUT_MS, so no statement and no pause between statements may
+ * take longer, or the server ends it.
  */
-const BEGIN = "BEGIN; SET LOCAL statement_timeout = '30s'; SET LOCAL idle_in_transaction_session_timeout = '30s'";
+const BEGIN = 'BEGIN';
 
 /** SQLSTATEs after which the connection itself is suspect (admin shutdown, crash, protocol). */
 const BROKEN_CONNECTION = /^(08|57P0)/;
@@ -151,7 +152,7 @@ export async function readOnlySnapshot<T>(
       return work([tx]);
     });
   }
-  const begin = `${BEGIN.replace('BEGIN', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')}`;
+  const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
   const clients: pg.PoolClient[] = [];
   const broken = new Map<pg.PoolClient, Error>();
   try {

@@ -1,0 +1,46 @@
+// No useTestApp(): a pool of its own with a short statement timeout; it writes no rows.
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPrisma } from '../../src/db/prisma.js';
+import { readOnlySnapshot, sqlTransaction } from '../../src/db/sql.js';
+import { testDatabaseUrl } from '../support/db.js';
+
+// DATABASE_STATEMENT_TIMEOUT_MS is the connection's own statement and idle-in-transaction timeout.
+// The hot paths' transactions used to set both to 30 s for themselves, whatever the operator had set.
+
+const STATEMENT_MS = 400;
+const short = createPrisma(testDatabaseUrl(), 2, { connectMs: 5_000, statementMs: STATEMENT_MS });
+afterAll(async () => short.$disconnect());
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sqlstate = (error: unknown) => (error as { code?: string }).code;
+
+describe("a transaction on the pool keeps to the connection's timeouts", () => {
+  it('a statement longer than DATABASE_STATEMENT_TIMEOUT_MS is cancelled by the server', async () => {
+    const error = await sqlTransaction(short, async (tx) => tx.$queryRaw`SELECT pg_sleep(${(STATEMENT_MS * 3) / 1000}::float8)`).catch(
+      (caught: unknown) => caught,
+    );
+    expect(sqlstate(error)).toBe('57014'); // query_canceled: statement timeout
+    const snapshotError = await readOnlySnapshot(
+      short,
+      1,
+      async ([db]) => db!.$queryRaw`SELECT pg_sleep(${(STATEMENT_MS * 3) / 1000}::float8)`,
+    ).catch((caught: unknown) => caught);
+    expect(sqlstate(snapshotError)).toBe('57014');
+  });
+
+  it('a pause between statements longer than it ends the transaction', async () => {
+    const attempt = sqlTransaction(short, async (tx) => {
+      await tx.$queryRaw`SELECT 1`;
+      await pause(STATEMENT_MS * 3);
+      return tx.$queryRaw`SELECT 1 AS one`;
+    });
+    await expect(attempt).rejects.toThrow();
+    // The pool goes on with a working connection.
+    expect(await sqlTransaction(short, async (tx) => tx.$queryRaw`SELECT 1 AS one`)).toEqual([{ one: 1 }]);
+  });
+
+  it('a statement within it runs to its end', async () => {
+    const rows = await sqlTransaction(short, async (tx) => tx.$queryRaw`SELECT pg_sleep(${STATEMENT_MS / 4000}::float8), 1 AS one`);
+    expect(rows).toEqual([{ pg_sleep: '', one: 1 }]);
+  });
+});
