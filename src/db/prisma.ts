@@ -31,12 +31,17 @@ const CLIENT_GRACE_MS = 2_000;
  * pool slot) fails after `connectMs`; PostgreSQL ends a statement or an idle
  * transaction after `statementMs`; and when the server itself hangs (stopped,
  * a dead network), the client abandons a statement shortly after, so a hung
- * database turns into errors instead of requests that never return.
+ * database turns into errors instead of requests that never return. These are the
+ * connection's own settings, so they bound `sqlTransaction`'s transactions too.
  */
 export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): PrismaClient {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize,
+    // A fixed-size pool: a connection once opened stays open, as HikariCP's default. node-postgres
+    // would close one idle for 10 s, and the burst after a lull paid for it again: a new backend,
+    // and every hot statement parsed again and planned anew for its first five runs.
+    min: poolSize,
     connectionTimeoutMillis: timeouts.connectMs,
     statement_timeout: timeouts.statementMs,
     idle_in_transaction_session_timeout: timeouts.statementMs,

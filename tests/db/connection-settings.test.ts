@@ -1,6 +1,6 @@
-// No useTestApp(): a pool of its own with a short statement timeout; it writes no rows.
+// No useTestApp(): pools of their own with a short statement timeout; they write no rows.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPrisma } from '../../src/db/prisma.js';
+import { createPrisma, poolOf } from '../../src/db/prisma.js';
 import { readOnlySnapshot, sqlTransaction } from '../../src/db/sql.js';
 import { testDatabaseUrl } from '../support/db.js';
 
@@ -9,7 +9,8 @@ import { testDatabaseUrl } from '../support/db.js';
 
 const STATEMENT_MS = 400;
 const short = createPrisma(testDatabaseUrl(), 2, { connectMs: 5_000, statementMs: STATEMENT_MS });
-afterAll(async () => short.$disconnect());
+const pooled = createPrisma(testDatabaseUrl(), 3);
+afterAll(async () => Promise.all([short.$disconnect(), pooled.$disconnect()]));
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sqlstate = (error: unknown) => (error as { code?: string }).code;
@@ -43,4 +44,34 @@ describe("a transaction on the pool keeps to the connection's timeouts", () => {
     const rows = await sqlTransaction(short, async (tx) => tx.$queryRaw`SELECT pg_sleep(${STATEMENT_MS / 4000}::float8), 1 AS one`);
     expect(rows).toEqual([{ pg_sleep: '', one: 1 }]);
   });
+});
+
+describe('the pool', () => {
+  it('keeps the connections it opened when they sit idle (the same backends serve the next burst)', async () => {
+    const pool = poolOf(pooled)!;
+    const backends = async () => {
+      // Three transactions at once: each on its own connection.
+      let inside = 0;
+      let release!: () => void;
+      const together = new Promise<void>((resolve) => (release = resolve));
+      const pids = Promise.all(
+        [0, 1, 2].map(() =>
+          sqlTransaction(pooled, async (tx) => {
+            const [row] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+            inside += 1;
+            if (inside === 3) release();
+            await together;
+            return row!.pid;
+          }),
+        ),
+      );
+      return new Set(await pids);
+    };
+    const first = await backends();
+    expect(first.size).toBe(3);
+    // node-postgres closes a connection idle for 10 s unless the pool keeps a minimum.
+    await pause(11_000);
+    expect(pool.totalCount).toBe(3);
+    expect(await backends()).toEqual(first);
+  }, 30_000);
 });
