@@ -57,15 +57,24 @@ export function rowOrPlanned(
   ctx: GraphQLContext,
   info: GraphQLResolveInfo,
 ): Member | Promise<Member> {
-  const request = row && statusRequestOf(info);
-  if (row && request && !request.ledger && !request.vouchers) {
+  if (row && onlyMemberFields(info)) {
     markPreloaded(row);
     return row;
   }
-  // Planned with the row at hand too: plugin-prisma's fields beneath it (balance, tier) find what the row holds
-  // through the plan's record, and its relations, which the row lacks, through the plugin's loader.
+  // Planned with the row at hand too: planning records the plan on the context, where plugin-prisma's fields
+  // beneath the row (balance, tier) find what it holds, and its relations, which the row lacks, their loader.
   const query = queryFromInfo({ context: ctx, info });
-  return row ?? ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: memberId } } as never);
+  if (row) return row;
+  return ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: memberId } } as never);
+}
+
+/** Whether the selection asks only for member fields a row answers (no page, no other relation, no directive). */
+function onlyMemberFields(info: GraphQLResolveInfo): boolean {
+  const fields = fieldsOf(
+    info.fieldNodes.map((node) => node.selectionSet),
+    info,
+  );
+  return fields !== null && fields.every((field) => MEMBER_FIELDS.has(field.name.value));
 }
 
 const extras = new WeakMap<object, MemberStatus>();
