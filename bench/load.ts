@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { memberId, percentile, voucherCode } from './support.js';
+import { LOOP_MONITOR_TICK_MS, loopLatenessMs, memberId, percentile, voucherCode } from './support.js';
 
 /**
  * The load generator, in its own process (never the server's), against
@@ -66,6 +67,12 @@ export interface LoadResult {
   /** Open loop: requests sent in the measured window (answered or not), and those still unanswered at its end. */
   sent?: number;
   unanswered?: number;
+  /**
+   * Open loop: how late this process's own event loop ran in the window (p99 and max, ms, beyond the
+   * monitor's tick): an answer that arrived meanwhile waited that long before its latency was taken.
+   */
+  generatorDelayP99Ms?: number;
+  generatorDelayMaxMs?: number;
   /** Voucher codes used, so the next run starts after them. */
   vouchersUsed: number;
 }
@@ -279,6 +286,8 @@ async function measureOpen(
     failures += 1;
     firstFailure ??= why;
   };
+  const delay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_TICK_MS });
+  delay.enable();
   const started = performance.now();
   await loadTest({
     url: spec.url,
@@ -315,6 +324,7 @@ async function measureOpen(
     },
   });
   const ended = performance.now();
+  delay.disable();
   // The answers to requests sent near the end of the window are still on their way: wait for them (their
   // latency counts like any other), at most the request timeout.
   const drainUntil = ended + 30_000;
@@ -338,6 +348,8 @@ async function measureOpen(
     firstFailure,
     sent,
     unanswered,
+    generatorDelayP99Ms: ms(loopLatenessMs(delay.percentile(99) / 1e6)),
+    generatorDelayMaxMs: ms(loopLatenessMs(delay.max / 1e6)),
   };
 }
 

@@ -26,6 +26,16 @@ export const BENCH_RATE_LIMITS: Record<string, string> = Object.fromEntries(
   ),
 );
 
+/**
+ * The tick of an event-loop delay monitor, ms: Node's `monitorEventLoopDelay` records the whole time between two
+ * ticks, so a loop that is never late reads this much. prom-client's monitor on the service (its default
+ * `eventLoopMonitoringPrecision`, src/metrics.ts) ticks at the same 10 ms.
+ */
+export const LOOP_MONITOR_TICK_MS = 10;
+
+/** How late a loop ran, in ms, from what such a monitor recorded (ms). */
+export const loopLatenessMs = (recordedMs: number): number => Math.max(0, recordedMs - LOOP_MONITOR_TICK_MS);
+
 export function md5Uuid(text: string): string {
   const hex = createHash('md5').update(text).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
