@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema } from 'graphql';
+import { DEFAULT_DATABASE_POOL_SIZE } from '../src/config/env.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { statusQuery } from './status-query.js';
 import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, processCpuMs, withAdminClient } from './support.js';
@@ -118,7 +119,8 @@ async function start(dir: string, port: number, database: string, label: string)
     HOST: '127.0.0.1',
     PORT: String(port),
     WEB_CONCURRENCY: '1',
-    DATABASE_POOL_SIZE: '20',
+    // This checkout's default, for both builds: the same pool on both sides.
+    DATABASE_POOL_SIZE: String(DEFAULT_DATABASE_POOL_SIZE),
     JWT_SECRET: 'ab-'.padEnd(40, 'x'),
     LOG_LEVEL: 'warn',
     ...BENCH_RATE_LIMITS,

@@ -6,7 +6,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createGraphQLHandler } from '../src/app.js';
 import { signStaffToken } from '../src/auth/tokens.js';
-import { loadConfig } from '../src/config/env.js';
+import { DEFAULT_DATABASE_POOL_SIZE, loadConfig } from '../src/config/env.js';
 import { createPrisma, poolOf, type PrismaClient } from '../src/db/prisma.js';
 import { createLogger } from '../src/logger.js';
 import { createOutboxPublisher } from '../src/queues/outbox-queues.js';
@@ -75,7 +75,7 @@ if (!['end-to-end', 'queued', 'both'].includes(args.mode!)) throw new Error('--m
 const END_TO_END = args.mode !== 'queued';
 const QUEUED = args.mode !== 'end-to-end';
 const WARMUP = Math.min(200, Math.ceil(JOBS / 10));
-const POOL_SIZE = 20; // the DATABASE_POOL_SIZE default
+const POOL_SIZE = DEFAULT_DATABASE_POOL_SIZE; // as the service runs by default, for the baseline's worker too
 const logger = createLogger('warn', { bench: 'compensation' });
 
 interface Measurement {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { createGraphQLHandler } from '../src/app.js';
 import { signStaffToken } from '../src/auth/tokens.js';
-import { loadConfig } from '../src/config/env.js';
+import { DEFAULT_DATABASE_POOL_SIZE, loadConfig } from '../src/config/env.js';
 import { createPrisma, type PrismaClient } from '../src/db/prisma.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../src/domain/program/program-settings.js';
 import { MAX_PAGE_ENTRIES } from '../src/domain/service-failures/incidents.service.js';
@@ -62,7 +62,7 @@ const CLIENTS = Number(args.clients);
 const BUDGET_SHARE = Number(args['budget-share']);
 const KILL_AT = Number(args['kill-at']);
 const TIMEOUT_MS = Number(args.timeout) * 1000;
-const POOL_SIZE = 20;
+const POOL_SIZE = DEFAULT_DATABASE_POOL_SIZE;
 const logger = createLogger('warn', { bench: 'incident' });
 /** LOW failures of BRONZE members, first in their repeat window: 5.00 each by the default policy. */
 const PER_MEMBER = Number(DEFAULT_PROGRAM_SETTINGS.compensation.baseBySeverity.LOW);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema } from 'graphql';
 import { Redis } from 'ioredis';
+import { DEFAULT_DATABASE_POOL_SIZE } from '../src/config/env.js';
 import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { createBenchDatabase, seed } from './seed.js';
@@ -51,7 +52,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     processes: { type: 'string' },
     paths: { type: 'string' },
-    'pool-size': { type: 'string', default: '20' },
+    /** Connections per process, the service's and the baselines' alike; default: the service's own default. */
+    'pool-size': { type: 'string' },
     'job-concurrency': { type: 'string', default: '8' },
     /** Jobs per round of bench/compensation.bench.ts. */
     'compensation-jobs': { type: 'string', default: '1000' },
@@ -94,7 +96,7 @@ const cores = availableParallelism();
 const duration = num('duration');
 const warmup = num('warmup');
 const connections = num('connections');
-const poolSize = num('pool-size');
+const poolSize = args['pool-size'] === undefined ? DEFAULT_DATABASE_POOL_SIZE : num('pool-size');
 const processCounts = (args.processes ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
 const ALL_PATHS = [
   'bare',

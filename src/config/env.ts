@@ -27,6 +27,17 @@ const durationSeconds = (fallback: string) =>
       .refine((seconds) => seconds >= 60, 'must be at least one minute'),
   );
 
+/**
+ * Connections per process (`DATABASE_POOL_SIZE`). PostgreSQL gets the most work done with few active
+ * connections per core of its own, each running its statement to the end; more backends than that take
+ * turns on the cores and spend the turns on switching. On the bench's 2 cores (`bench/README.md`, the pool
+ * rounds of 2026-12-03), the member-status statement cost 0.46–0.47 ms of PostgreSQL CPU per answer with
+ * pools of 3 and 5 and 0.85–0.86 ms with 10 and 20; an earn 0.91–1.08 against 1.53–1.56 ms. Requests beyond
+ * the pool wait for a connection in the process, which costs nothing while they wait. One process holds one
+ * pool, shared by its API and its workers.
+ */
+export const DEFAULT_DATABASE_POOL_SIZE = 5;
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -72,7 +83,7 @@ const envSchema = z
     /** Ports of the embedded PostgreSQL / Redis (127.0.0.1 only); clear of the standard 5432 / 6379. */
     EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
     EMBEDDED_REDIS_PORT: z.coerce.number().int().min(1).max(65535).default(63790),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(DEFAULT_DATABASE_POOL_SIZE),
     WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
     /** Jobs each queue's worker runs at once (they share the database pool). */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
