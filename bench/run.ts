@@ -80,7 +80,11 @@ const { values: args } = parseArgs({
     'service-env': { type: 'string' },
     /** Extra node flags for the service, space-separated (experiments: --max-semi-space-size=32, …). */
     'service-flags': { type: 'string' },
-    /** Load the service's paths this many times in a row (a leak shows as RSS that keeps growing). */
+    /**
+     * Rounds of the closed loops: each round measures the baselines and then the service's paths, and a ratio
+     * pairs the same round's req/s (the verdict: the median round's ratio). Also shows a leak, as RSS that keeps
+     * growing round after round.
+     */
     repeat: { type: 'string', default: '1' },
     out: { type: 'string', default: path.join(BENCH, 'results') },
   },
@@ -1127,26 +1131,27 @@ async function defaultRun(): Promise<string> {
 
   const db = await seeded(members, num('entries'), vouchers, 'main');
   for (const processes of processCounts) {
-    console.log(`\n${processes} process${processes > 1 ? 'es' : ''}: baselines`);
-    const baseline = await startBaseline(db.database, processes);
-    try {
-      if (selected.has('bare')) await load(baseline, { kind: 'bare', members }, 'baseline');
-      if (selected.has('lookup')) await load(baseline, { kind: 'lookup', members }, 'baseline');
-      if (selected.has('raw-earn')) await load(baseline, { kind: 'raw-earn', members }, 'baseline');
-    } finally {
-      await stopProcess(baseline.child);
-    }
+    // The baselines and the service run side by side (different ports; the one not loaded idles), and each
+    // round measures the baselines right before the service's paths: a ratio pairs req/s measured minutes
+    // apart at most, while this machine's speed drifts between runs and within one.
     console.log(
-      `${processes} process${processes > 1 ? 'es' : ''}: the service (npm start, NODE_ENV=production, WEB_CONCURRENCY=${processes})`,
+      `\n${processes} process${processes > 1 ? 'es' : ''}: the baselines, and the service (npm start, NODE_ENV=production, ` +
+        `WEB_CONCURRENCY=${processes})`,
     );
-    const service = await startService(db.database, processes, `p${processes}`);
+    const baseline = await startBaseline(db.database, processes);
+    let service: Server | undefined;
     try {
+      service = await startService(db.database, processes, `p${processes}`);
       const common = { token: db.token, members };
       const repeat = num('repeat');
       for (let index = 1; index <= repeat; index++) {
-        // With --repeat, every row carries its round: ratios pair round i with round i of a baseline measured per round.
+        // With --repeat, every row carries its round: a ratio pairs round i with the baseline's round i.
         const round = repeat > 1 ? index : undefined;
-        const path = (spec: Parameters<typeof load>[1]) => load(service, spec, 'path', undefined, round);
+        const base = (kind: 'bare' | 'lookup' | 'raw-earn') => load(baseline, { kind, members }, 'baseline', undefined, round);
+        if (selected.has('bare')) await base('bare');
+        if (selected.has('lookup')) await base('lookup');
+        if (selected.has('raw-earn')) await base('raw-earn');
+        const path = (spec: Parameters<typeof load>[1]) => load(service!, spec, 'path', undefined, round);
         if (selected.has('status')) await path({ ...common, kind: 'status', statusQuery: status.query });
         if (selected.has('cached-status')) await path({ ...common, ...(await cachedStatus(members)) });
         if (selected.has('earn')) await path({ ...common, kind: 'earn' });
@@ -1161,7 +1166,8 @@ async function defaultRun(): Promise<string> {
       }
       if (selected.has('open')) await openLoop(service, common, status.query);
     } finally {
-      await stopProcess(service.child);
+      if (service) await stopProcess(service.child);
+      await stopProcess(baseline.child);
     }
     if (selected.has('tracing')) await traced(db, processes, status.query);
   }
