@@ -1139,9 +1139,9 @@ async function defaultRun(): Promise<string> {
         `WEB_CONCURRENCY=${processes})`,
     );
     const baseline = await startBaseline(db.database, processes);
-    let service: Server | undefined;
+    let started: Server | undefined;
     try {
-      service = await startService(db.database, processes, `p${processes}`);
+      const service = (started = await startService(db.database, processes, `p${processes}`));
       const common = { token: db.token, members };
       const repeat = num('repeat');
       for (let index = 1; index <= repeat; index++) {
@@ -1151,7 +1151,7 @@ async function defaultRun(): Promise<string> {
         if (selected.has('bare')) await base('bare');
         if (selected.has('lookup')) await base('lookup');
         if (selected.has('raw-earn')) await base('raw-earn');
-        const path = (spec: Parameters<typeof load>[1]) => load(service!, spec, 'path', undefined, round);
+        const path = (spec: Parameters<typeof load>[1]) => load(service, spec, 'path', undefined, round);
         if (selected.has('status')) await path({ ...common, kind: 'status', statusQuery: status.query });
         if (selected.has('cached-status')) await path({ ...common, ...(await cachedStatus(members)) });
         if (selected.has('earn')) await path({ ...common, kind: 'earn' });
@@ -1166,7 +1166,7 @@ async function defaultRun(): Promise<string> {
       }
       if (selected.has('open')) await openLoop(service, common, status.query);
     } finally {
-      if (service) await stopProcess(service.child);
+      if (started) await stopProcess(started.child);
       await stopProcess(baseline.child);
     }
     if (selected.has('tracing')) await traced(db, processes, status.query);
