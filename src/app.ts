@@ -32,7 +32,7 @@ import { createQueueBoard, QUEUE_BOARD_PATH } from './http/queue-board.js';
 import { corsPolicy, variesByOrigin, varyByOrigin } from './http/cors.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
-import { createMetrics, RATE_SUBJECT_LABELS, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
+import { createMetrics, RATE_SUBJECT_LABELS, trackDatabasePool, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
 import { connectRedis } from './redis/redis-client.js';
 import { startTracing } from './telemetry/tracing.js';
@@ -350,6 +350,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   const metrics = createMetrics();
   trackWebhookEndpoints(metrics.registry, prisma);
   trackOutboxLag(metrics.registry, prisma);
+  const stopTrackingPool = trackDatabasePool(metrics.registry, prisma);
   deps.processMetrics?.share(metrics.registry);
   // Jobs start right after commit; when Redis is down the worker's outbox relay catches up.
   const outbox = createOutboxPublisher({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, logger });
@@ -506,6 +507,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       await queueBoard.close();
       await outbox.close();
       await tracing?.shutdown();
+      stopTrackingPool();
     },
   };
 }

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { rawSql } from './db/sql.js';
-import type { PrismaClient } from './db/prisma.js';
+import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
 import { AUTO_DISABLED_REASON } from './domain/webhooks/webhook-delivery.service.js';
@@ -199,6 +199,63 @@ export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeout
       this.set(Math.max(0, rows[0].age));
     },
   });
+}
+
+/** Waits for and holds of a database connection, in seconds: from a fraction of a millisecond to the connect timeout's 5 s. */
+const POOL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The process's database pool (`DATABASE_POOL_SIZE`): connections busy and idle and callers waiting,
+ * read when scraped; how long each caller waited for a connection and held it; checkouts that got
+ * none. Waits that grow while holds stay short mean the pool is too small for the load; holds that
+ * grow mean the database is slow (docs/operations.md). In one process running the API and the
+ * workers, both registries describe the same pool. Nothing for a client not made by `createPrisma`.
+ * Returns the way to stop observing the pool (when the API or the workers close and the client lives on).
+ */
+export function trackDatabasePool(registry: Registry, prisma: PrismaClient): () => void {
+  const pool = poolOf(prisma);
+  if (!pool) return () => undefined;
+  new Gauge({
+    name: 'treue_db_pool_connections',
+    help: "Connections of the process's database pool by state: busy (checked out) or idle.",
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'busy' }, pool.totalCount - pool.idleCount);
+      this.set({ state: 'idle' }, pool.idleCount);
+    },
+  });
+  new Gauge({
+    name: 'treue_db_pool_waiting',
+    help: "Callers waiting for a connection of the process's database pool.",
+    registers: [registry],
+    collect() {
+      this.set(pool.waitingCount);
+    },
+  });
+  const waits = new Histogram({
+    name: 'treue_db_pool_wait_seconds',
+    help: "How long a statement or transaction waited for a connection of the process's database pool.",
+    buckets: POOL_BUCKETS,
+    registers: [registry],
+  });
+  const holds = new Histogram({
+    name: 'treue_db_pool_hold_seconds',
+    help: 'How long a statement or transaction held its database connection, from checkout to release.',
+    buckets: POOL_BUCKETS,
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'treue_db_pool_checkout_failures_total',
+    help: 'Statements or transactions that got no database connection: the wait timed out (DATABASE_CONNECT_TIMEOUT_MS) or connecting failed.',
+    registers: [registry],
+  });
+  const stop = observePool(prisma, {
+    waited: (seconds) => waits.observe(seconds),
+    held: (seconds) => holds.observe(seconds),
+    failed: () => failures.inc(),
+  });
+  return stop ?? (() => undefined);
 }
 
 /** The worker process's metrics: the process's own and the business counters of the jobs it runs. */

@@ -13,7 +13,7 @@ import { invalidatingChanges } from '../src/cache/invalidating-changes.js';
 import { createResponseCacheStore, type ResponseCacheStore } from '../src/cache/response-cache-store.js';
 import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
-import { createWorkerMetrics, serveMetrics } from '../src/metrics.js';
+import { createWorkerMetrics, serveMetrics, trackDatabasePool } from '../src/metrics.js';
 import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/redis-client.js';
 import { contextOf, inSpan } from '../src/telemetry/trace-context.js';
 import { startTracing } from '../src/telemetry/tracing.js';
@@ -125,6 +125,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
   });
   const metrics = createWorkerMetrics();
+  const stopTrackingPool = trackDatabasePool(metrics.registry, prisma);
   const serviceDeps: ProcessorDeps = {
     prisma,
     logger,
@@ -222,6 +223,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
         sender.close();
         await metricsServer?.close();
         await tracing?.shutdown();
+        stopTrackingPool();
         logger.info('workers stopped');
       })();
       return closing;

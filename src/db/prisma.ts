@@ -6,7 +6,77 @@ export type { PrismaClient };
 export type Db = PrismaClient;
 
 /** The node-postgres pool under each client made by `createPrisma`. */
-const pools = new WeakMap<PrismaClient, pg.Pool>();
+const pools = new WeakMap<PrismaClient, ObservedPool>();
+
+/** What a pool tells about its connections as they are used (src/metrics.ts makes metrics of it). */
+export interface PoolObserver {
+  /** A caller got a connection after waiting this long (0 when one was idle; opening a new one counts). */
+  waited(seconds: number): void;
+  /** A caller gave a connection back after holding it this long (a statement, or a whole transaction). */
+  held(seconds: number): void;
+  /** A caller got no connection: the wait timed out (`connectMs`) or opening one failed. */
+  failed(): void;
+}
+
+type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+/**
+ * node-postgres' pool, timing each checkout for its observers: every caller goes through `connect`,
+ * Prisma's transactions, `sqlTransaction` and single statements alike (`pool.query` calls it too).
+ * Without observers it adds nothing but the check.
+ */
+class ObservedPool extends pg.Pool {
+  private readonly observers = new Set<PoolObserver>();
+  private readonly checkedOut = new WeakMap<pg.PoolClient, number>();
+
+  constructor(config: pg.PoolConfig) {
+    super(config);
+    this.on('acquire', (client) => {
+      if (this.observers.size > 0) this.checkedOut.set(client, performance.now());
+    });
+    this.on('release', (_error, client) => {
+      const since = this.checkedOut.get(client);
+      if (since === undefined) return;
+      this.checkedOut.delete(client);
+      const seconds = (performance.now() - since) / 1000;
+      for (const observer of this.observers) observer.held(seconds);
+    });
+  }
+
+  observe(observer: PoolObserver): () => void {
+    this.observers.add(observer);
+    return () => void this.observers.delete(observer);
+  }
+
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: ConnectCallback): void;
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
+    if (this.observers.size === 0) return callback ? super.connect(callback) : super.connect();
+    const asked = performance.now();
+    const settled = (error: unknown) => {
+      for (const observer of this.observers) {
+        if (error) observer.failed();
+        else observer.waited((performance.now() - asked) / 1000);
+      }
+    };
+    if (!callback) {
+      return super.connect().then(
+        (client) => {
+          settled(undefined);
+          return client;
+        },
+        (error: unknown) => {
+          settled(error);
+          throw error;
+        },
+      );
+    }
+    super.connect((error, client, done) => {
+      settled(error);
+      callback(error, client, done);
+    });
+  }
+}
 
 /** How long the database may take before a caller gets an error instead of waiting (config: DATABASE_*_TIMEOUT_MS). */
 export interface DatabaseTimeouts {
@@ -35,7 +105,7 @@ const CLIENT_GRACE_MS = 2_000;
  * connection's own settings, so they bound `sqlTransaction`'s transactions too.
  */
 export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): PrismaClient {
-  const pool = new pg.Pool({
+  const pool = new ObservedPool({
     connectionString: databaseUrl,
     max: poolSize,
     // A fixed-size pool: a connection once opened stays open, as HikariCP's default. node-postgres
@@ -66,4 +136,9 @@ export function createPrisma(databaseUrl: string, poolSize: number, timeouts: Da
 /** The pool under a client made by `createPrisma`; undefined for a client built elsewhere. */
 export function poolOf(prisma: PrismaClient): pg.Pool | undefined {
   return pools.get(prisma);
+}
+
+/** Tells `observer` about every checkout of the client's pool from now on; returns the way to stop. Undefined for a client built elsewhere. */
+export function observePool(prisma: PrismaClient, observer: PoolObserver): (() => void) | undefined {
+  return pools.get(prisma)?.observe(observer);
 }

@@ -149,11 +149,16 @@ describe('business metrics on /metrics', () => {
     );
     await until(async () => ((await workerMetrics()).get('treue_compensation_decisions_total{outcome="COMPENSATED"}') ?? 0) > 0);
     expect(failureId).toBeTruthy();
-    const workerMoved = moved(workerBefore, await workerMetrics(), 'treue_');
-    expect(workerMoved).toEqual({
+    const workerAfter = await workerMetrics();
+    const workerMoved = moved(workerBefore, workerAfter, 'treue_');
+    // The process's database pool (its own series, below) moved too: the job's transaction went through it.
+    const poolWaits = workerMoved['treue_db_pool_wait_seconds_count'];
+    expect(Object.fromEntries(Object.entries(workerMoved).filter(([name]) => !name.startsWith('treue_db_pool_')))).toEqual({
       'treue_compensation_decisions_total{outcome="COMPENSATED"}': 1,
       'treue_vouchers_total{event="issued"}': 1,
     });
+    expect(poolWaits).toBeGreaterThan(0);
+    expect(workerAfter.get('treue_db_pool_checkout_failures_total')).toBe(0);
 
     const redeemed = await post(
       REDEEM_VOUCHER,

@@ -52,7 +52,7 @@ const ALLOWED: Record<string, (value: string) => boolean> = {
   le: (value) => value === '+Inf' || Number.isFinite(Number(value)),
   subject: (value) => (Object.values(RATE_SUBJECT_LABELS) as string[]).includes(value),
   result: (value) => ['hit', 'miss', 'error'].includes(value),
-  state: (value) => (WEBHOOK_ENDPOINT_STATES as readonly string[]).includes(value),
+  state: (value) => [...WEBHOOK_ENDPOINT_STATES, 'busy', 'idle'].includes(value),
   kind: (value) => (Object.values(LedgerEntryKind) as string[]).includes(value),
   event: (value) => ['issued', 'redeemed'].includes(value),
   executor: (value) => ['compiled', 'interpreted'].includes(value),
@@ -78,6 +78,11 @@ const MAX_SERIES: Record<string, number> = {
   treue_compensation_decisions_total: 4,
   treue_webhook_delivery_failures_total: 2,
   treue_outbox_oldest_pending_age_seconds: 1,
+  treue_db_pool_connections: 2,
+  treue_db_pool_waiting: 1,
+  treue_db_pool_wait_seconds: 13 + 3,
+  treue_db_pool_hold_seconds: 13 + 3,
+  treue_db_pool_checkout_failures_total: 1,
 };
 
 /** `/metrics` as Prometheus reads it: each treue_ series with its metric (family) name and labels. */
@@ -93,7 +98,9 @@ async function scrape(): Promise<{ family: string; labels: Record<string, string
     .filter((line) => line.startsWith('treue_'))
     .map((line) => {
       const name = /^[a-z_]+/.exec(line)![0];
-      const family = families.find((candidate) => name === candidate || /^_(bucket|sum|count)$/.test(name.slice(candidate.length)))!;
+      const family = families.find(
+        (candidate) => name === candidate || (name.startsWith(candidate) && /^_(bucket|sum|count)$/.test(name.slice(candidate.length))),
+      )!;
       const labels: Record<string, string> = {};
       for (const [, key, value] of (/\{(.*)\}/.exec(line)?.[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
       return { family, labels, value: Number(line.slice(line.lastIndexOf(' ') + 1)) };
@@ -189,6 +196,10 @@ describe('metric labels under hostile input', () => {
     expect(refusals.reduce((sum, entry) => sum + entry.value, 0)).toBeGreaterThan(0);
     const routes = new Set(byFamily.get('treue_http_request_duration_seconds')!.map((entry) => entry.labels.route));
     expect([...routes].sort()).toEqual(['/admin/queues', '/console', '/graphql', '/metrics', 'other']);
+    // Every request above read or wrote through the database pool: its waits and holds are counted.
+    const poolCount = (family: string) => byFamily.get(family)!.find((entry) => entry.labels.le === '+Inf')!.value;
+    expect(poolCount('treue_db_pool_wait_seconds')).toBeGreaterThan(0);
+    expect(poolCount('treue_db_pool_hold_seconds')).toBeGreaterThan(0);
     expect(
       byFamily
         .get('treue_webhook_endpoints')!
