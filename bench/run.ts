@@ -238,9 +238,15 @@ async function apiPids(server: ChildProcess, processes: number): Promise<number[
   return processes > 1 ? childPids(server.pid!) : [server.pid!];
 }
 
+/** A cumulative histogram: observations at most each bucket's bound (ms; Infinity for +Inf). */
+type Buckets = Map<number, number>;
+
 interface ServiceReading {
   /** Answers of /graphql at most each bucket's bound (ms), every status code. */
-  durations: Map<number, number>;
+  durations: Buckets;
+  /** Waits for a database connection (`treue_db_pool_wait_seconds`), and how long each was held (`…_hold_seconds`). */
+  poolWaits: Buckets;
+  poolHolds: Buckets;
   /**
    * How late the event loop ran since the reading before (prom-client resets its monitor on every scrape), ms:
    * the monitor's p99 and max less its 10 ms tick (`loopLatenessMs`).
@@ -256,17 +262,22 @@ interface ServiceReading {
  */
 async function readService(server: Server): Promise<ServiceReading> {
   const text = await (await fetch(new URL('/metrics', server.url))).text();
-  const durations = new Map<number, number>();
   const gauge = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
-  for (const line of text.split('\n')) {
-    const bucket = /^treue_http_request_duration_seconds_bucket\{(.*)\} (\d+)$/.exec(line);
-    if (!bucket || !bucket[1]!.includes('route="/graphql"')) continue;
-    const bound = /le="([^"]+)"/.exec(bucket[1]!)![1]!;
-    const ms = bound === '+Inf' ? Infinity : Number(bound) * 1000;
-    durations.set(ms, (durations.get(ms) ?? 0) + Number(bucket[2]));
-  }
+  const histogram = (name: string, only = ''): Buckets => {
+    const buckets: Buckets = new Map();
+    for (const line of text.split('\n')) {
+      const bucket = new RegExp(`^${name}_bucket\\{(.*)\\} (\\d+)$`).exec(line);
+      if (!bucket || !bucket[1]!.includes(only)) continue;
+      const bound = /le="([^"]+)"/.exec(bucket[1]!)![1]!;
+      const ms = bound === '+Inf' ? Infinity : Number(bound) * 1000;
+      buckets.set(ms, (buckets.get(ms) ?? 0) + Number(bucket[2]));
+    }
+    return buckets;
+  };
   return {
-    durations,
+    durations: histogram('treue_http_request_duration_seconds', 'route="/graphql"'),
+    poolWaits: histogram('treue_db_pool_wait_seconds'),
+    poolHolds: histogram('treue_db_pool_hold_seconds'),
     loopDelayP99Ms: loopLatenessMs(gauge('nodejs_eventloop_lag_p99_seconds')),
     loopDelayMaxMs: loopLatenessMs(gauge('nodejs_eventloop_lag_max_seconds')),
   };
@@ -276,21 +287,29 @@ async function readService(server: Server): Promise<ServiceReading> {
 function describeService(service: NonNullable<Row['service']>, generator?: Row['generator']): string {
   return (
     `in the service: p99 ≤ ${service.p99AtMostMs ?? '> 5000'} ms, ${pct(service.over50Ms, 1)} over 50 ms, ` +
-    `event loop late by p99 ${service.loopDelayP99Ms.toFixed(0)} / max ${service.loopDelayMaxMs.toFixed(0)} ms` +
+    `event loop late by p99 ${service.loopDelayP99Ms.toFixed(0)} / max ${service.loopDelayMaxMs.toFixed(0)} ms, ` +
+    `waited for a database connection p99 ≤ ${service.poolWaitP99AtMostMs ?? '> 5000'} ms, held one p99 ≤ ${service.poolHoldP99AtMostMs ?? '> 5000'} ms` +
     (generator
       ? `; the load generator's own loop late by p99 ${generator.delayP99Ms.toFixed(0)} / max ${generator.delayMaxMs.toFixed(0)} ms`
       : '')
   );
 }
 
+/** The smallest bucket bound (ms) holding 99 % of what a histogram observed between two readings; null beyond the last. */
+function p99Bucket(before: Buckets, after: Buckets): number | null {
+  const delta = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
+  const bounds = [...after.keys()].filter(Number.isFinite).sort((a, b) => a - b);
+  return bounds.find((bound) => delta(bound) >= 0.99 * delta(Infinity)) ?? null;
+}
+
 /** What the service measured between two readings. */
 function serviceLatency(before: ServiceReading, after: ServiceReading): NonNullable<Row['service']> {
   const delta = (bound: number) => (after.durations.get(bound) ?? 0) - (before.durations.get(bound) ?? 0);
   const answers = delta(Infinity);
-  const bounds = [...after.durations.keys()].filter(Number.isFinite).sort((a, b) => a - b);
-  const p99 = bounds.find((bound) => delta(bound) >= 0.99 * answers) ?? null;
   return {
-    p99AtMostMs: p99,
+    p99AtMostMs: p99Bucket(before.durations, after.durations),
+    poolWaitP99AtMostMs: p99Bucket(before.poolWaits, after.poolWaits),
+    poolHoldP99AtMostMs: p99Bucket(before.poolHolds, after.poolHolds),
     over50Ms: answers ? (answers - delta(50)) / answers : 0,
     answers,
     loopDelayP99Ms: after.loopDelayP99Ms,
@@ -427,7 +446,16 @@ interface Row {
    * handler ran (in the kernel's queue while the event loop was busy: the delay shows how long it
    * was) or in the load generator itself, which shares the cores.
    */
-  service?: { p99AtMostMs: number | null; over50Ms: number; answers: number; loopDelayP99Ms: number; loopDelayMaxMs: number };
+  service?: {
+    p99AtMostMs: number | null;
+    over50Ms: number;
+    answers: number;
+    loopDelayP99Ms: number;
+    loopDelayMaxMs: number;
+    /** The same for the database pool's waits for a connection and holds of one (every statement and transaction). */
+    poolWaitP99AtMostMs?: number | null;
+    poolHoldP99AtMostMs?: number | null;
+  };
   /**
    * Open loop: how late the load generator's own event loop ran (bench/load.ts), ms. An answer that arrived
    * meanwhile waited before its latency was taken: part of the generator's p99, none of the service's.
