@@ -46,7 +46,11 @@ const { values: args } = parseArgs({
   options: {
     members: { type: 'string', default: '10000' },
     entries: { type: 'string', default: '20' },
-    vouchers: { type: 'string', default: '6' },
+    /**
+     * Issued vouchers seeded per member (at least the 5 the status query shows). Default: 6, or 3 for every round
+     * of redeemVoucher (`--repeat` × process counts) when that is more: a round redeems up to ~20 000 codes, none twice.
+     */
+    vouchers: { type: 'string' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
@@ -1147,7 +1151,8 @@ async function postgresSettings(): Promise<string> {
 
 async function defaultRun(): Promise<string> {
   const members = num('members');
-  const vouchers = num('vouchers');
+  const voucherRounds = selected.has('voucher') ? num('repeat') * processCounts.length : 0;
+  const vouchers = args.vouchers === undefined ? Math.max(6, 3 * voucherRounds) : num('vouchers');
   const schema = buildSchema(await readFile(path.join(ROOT, 'schema.graphql'), 'utf8'));
   const mutations = schema.getMutationType()?.getFields() ?? {};
   const status = statusQuery(schema);
