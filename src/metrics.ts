@@ -227,10 +227,12 @@ export function trackDatabasePool(registry: Registry, prisma: PrismaClient): () 
   });
   new Gauge({
     name: 'treue_db_pool_waiting',
-    help: "Callers waiting for a connection of the process's database pool.",
+    help: "Callers waiting for a connection of the process's database pool, none being free for them.",
     registers: [registry],
     collect() {
-      this.set(pool.waitingCount);
+      // node-postgres queues every caller until its next tick, idle connections or not (the scrape's own reads
+      // among them): only those beyond the idle connections wait.
+      this.set(Math.max(0, pool.waitingCount - pool.idleCount));
     },
   });
   const waits = new Histogram({

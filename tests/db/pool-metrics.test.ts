@@ -72,6 +72,19 @@ describe("the database pool's metrics", () => {
     stop();
   });
 
+  it('do not count as waiting a caller that node-postgres queues only until its next tick, a connection being idle', async () => {
+    const registry = new Registry();
+    const stop = trackDatabasePool(registry, prisma);
+    expect(pool.idleCount).toBe(1);
+    const queued = pool.connect();
+    expect(pool.waitingCount).toBe(1);
+    // The gauge is read at once (prom-client calls collect synchronously), before the next tick hands the connection over.
+    const waiting = registry.getSingleMetric('treue_db_pool_waiting')!.get();
+    (await queued).release();
+    expect((await waiting).values[0]?.value).toBe(0);
+    stop();
+  });
+
   it('count a caller that got no connection within the connect timeout, and stop when told', async () => {
     const registry = new Registry();
     const stop = trackDatabasePool(registry, prisma);
