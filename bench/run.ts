@@ -260,17 +260,19 @@ interface ServiceReading {
 }
 
 /**
- * The service's /metrics (with several API processes, their sum: docs/operations.md): the histogram
- * `treue_http_request_duration_seconds` for /graphql, and the event-loop delay since the last scrape
+ * The service's /metrics (with several API processes, their sum: docs/operations.md): the histograms
+ * `treue_http_request_duration_seconds` for /graphql and `treue_db_pool_{wait,hold}_seconds`, and the event-loop delay since the last scrape
  * (`nodejs_eventloop_lag_p99_seconds`, averaged over the processes, and `…_max_seconds`, their maximum).
  */
 async function readService(server: Server): Promise<ServiceReading> {
   const text = await (await fetch(new URL('/metrics', server.url))).text();
   const gauge = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  const lines = text.split('\n');
   const histogram = (name: string, only = ''): Buckets => {
     const buckets: Buckets = new Map();
-    for (const line of text.split('\n')) {
-      const bucket = new RegExp(`^${name}_bucket\\{(.*)\\} (\\d+)$`).exec(line);
+    const pattern = new RegExp(`^${name}_bucket\\{(.*)\\} (\\d+)$`);
+    for (const line of lines) {
+      const bucket = pattern.exec(line);
       if (!bucket || !bucket[1]!.includes(only)) continue;
       const bound = /le="([^"]+)"/.exec(bucket[1]!)![1]!;
       const ms = bound === '+Inf' ? Infinity : Number(bound) * 1000;

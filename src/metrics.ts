@@ -201,6 +201,9 @@ export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeout
   });
 }
 
+/** The states `treue_db_pool_connections` counts. */
+export const POOL_CONNECTION_STATES = ['busy', 'idle'] as const;
+
 /** Waits for and holds of a database connection, in seconds: from a fraction of a millisecond to the connect timeout's 5 s. */
 const POOL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -221,8 +224,9 @@ export function trackDatabasePool(registry: Registry, prisma: PrismaClient): () 
     labelNames: ['state'] as const,
     registers: [registry],
     collect() {
-      this.set({ state: 'busy' }, pool.totalCount - pool.idleCount);
-      this.set({ state: 'idle' }, pool.idleCount);
+      const idle = pool.idleCount;
+      const counts: Record<(typeof POOL_CONNECTION_STATES)[number], number> = { busy: pool.totalCount - idle, idle };
+      for (const state of POOL_CONNECTION_STATES) this.set({ state }, counts[state]);
     },
   });
   new Gauge({

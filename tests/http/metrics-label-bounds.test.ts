@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/env.js';
 import { AUTO_DISABLED_REASON } from '../../src/domain/webhooks/webhook-delivery.service.js';
 import { LedgerEntryKind } from '../../src/generated/prisma/enums.js';
 import { getSchema } from '../../src/graphql/schema.js';
-import { RATE_SUBJECT_LABELS, WEBHOOK_ENDPOINT_STATES } from '../../src/metrics.js';
+import { POOL_CONNECTION_STATES, RATE_SUBJECT_LABELS, WEBHOOK_ENDPOINT_STATES } from '../../src/metrics.js';
 import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { testQueuePrefix, testRedisUrl } from '../support/db.js';
 
@@ -52,7 +52,7 @@ const ALLOWED: Record<string, (value: string) => boolean> = {
   le: (value) => value === '+Inf' || Number.isFinite(Number(value)),
   subject: (value) => (Object.values(RATE_SUBJECT_LABELS) as string[]).includes(value),
   result: (value) => ['hit', 'miss', 'error'].includes(value),
-  state: (value) => [...WEBHOOK_ENDPOINT_STATES, 'busy', 'idle'].includes(value),
+  state: (value) => ([...WEBHOOK_ENDPOINT_STATES, ...POOL_CONNECTION_STATES] as string[]).includes(value),
   kind: (value) => (Object.values(LedgerEntryKind) as string[]).includes(value),
   event: (value) => ['issued', 'redeemed'].includes(value),
   executor: (value) => ['compiled', 'interpreted'].includes(value),
