@@ -102,6 +102,22 @@ describe('updateProgram', () => {
     expect((await earn('o-2')).data?.earnPoints.points).toBe(250);
   });
 
+  it('settings written behind the service (SQL) apply on the next earn too: their cached version is generated from them', async () => {
+    const key = await app.apiKeyToken(['points:earn']);
+    const memberId = await app.enroll();
+    const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename ... on EarnPointsPayload { points } } }`;
+    const earn = (orderRef: string) => app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
+
+    expect((await earn('o-1')).data?.earnPoints.points).toBe(100);
+    const [before] = await prisma.$queryRaw<{ hash: string }[]>`SELECT settings_hash AS hash FROM program WHERE id = 1`;
+    await prisma.$executeRaw`UPDATE program SET settings = jsonb_set(settings, '{pointsPerCurrencyUnit}', '3') WHERE id = 1`;
+    const [after] = await prisma.$queryRaw<{ hash: string; same: boolean }[]>`
+      SELECT settings_hash AS hash, settings_hash = md5(settings::text) AS same FROM program WHERE id = 1`;
+    expect(after).toMatchObject({ same: true });
+    expect(after!.hash).not.toBe(before!.hash);
+    expect((await earn('o-2')).data?.earnPoints.points).toBe(300);
+  });
+
   it('takes the whole tier list; a known key keeps the values it does not give', async () => {
     const result = await update({
       tiers: [{ key: 'BRONZE' }, { key: 'SILVER', threshold: 2000 }, { key: 'GOLD', multiplier: 1.75 }, { key: 'PLATINUM' }],

@@ -89,7 +89,7 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
       ${withProgram ? Prisma.sql`p.version` : Prisma.sql`NULL::int`} AS program_version,
       ${withProgram ? Prisma.sql`p.program_updated_at` : Prisma.sql`NULL::timestamptz`} AS program_updated_at
     FROM members m
-    LEFT JOIN (SELECT md5(settings::text) AS settings_hash, version, updated_at AS program_updated_at
+    LEFT JOIN (SELECT settings_hash, version, updated_at AS program_updated_at
                FROM program WHERE id = 1) p ON true
     WHERE m.id = ${memberId}::uuid`;
   if (!row) return null;

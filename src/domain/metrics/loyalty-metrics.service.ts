@@ -484,7 +484,7 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
   return readOnlySnapshot(deps.prisma, PARALLEL_QUERIES, async (runners) => {
     // Hash joins and sorts of a year of rows in memory, not in temporary files.
     for (const runner of runners) await runner.$executeRaw`SET LOCAL work_mem = '64MB'`;
-    const [program] = await runners[0]!.$queryRaw<{ hash: string }[]>`SELECT md5(settings::text) AS hash FROM program WHERE id = 1`;
+    const [program] = await runners[0]!.$queryRaw<{ hash: string }[]>`SELECT settings_hash AS hash FROM program WHERE id = 1`;
     const settings = program ? await settingsForHash(runners[0]!, program.hash) : DEFAULT_PROGRAM_SETTINGS;
     const q: Query = {
       period,

@@ -147,7 +147,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
              EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due,
              p.settings_hash, p.earning_rules_stamp::text
       FROM member m
-      LEFT JOIN (SELECT md5(settings::text) AS settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
+      LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
     if (!opened) throw new NotFoundError('Member', memberId);
     if (!opened.fresh) return replay<T>(tx, request!.scope, request!.key, requestHash!);
     const { fresh: _fresh, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;

@@ -273,7 +273,7 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
              EXISTS (SELECT 1 FROM point_orders o WHERE o.member_id = m.id AND o.order_ref = ${order.reference}
                      AND o.earned_at IS NOT NULL) AS earned
       FROM members m
-      LEFT JOIN (SELECT md5(settings::text) AS settings_hash, earning_rules_stamp::text AS rules_stamp FROM program WHERE id = 1) p ON true
+      LEFT JOIN (SELECT settings_hash, earning_rules_stamp::text AS rules_stamp FROM program WHERE id = 1) p ON true
       WHERE m.id = ${memberId}::uuid`;
     if (!row) throw new NotFoundError('Member', memberId);
     const { settings_hash: hash, rules_stamp: stamp, earned, ...member } = row;

@@ -70,8 +70,9 @@ function deepFreeze<T>(value: T): T {
 
 /**
  * The settings whose JSON text has md5 `hash`, as the caller read it in its own
- * transaction (`SELECT md5(settings::text) FROM program WHERE id = 1`, folded
- * into a statement it sends anyway). Each version is read and validated once
+ * transaction (`SELECT settings_hash FROM program WHERE id = 1`, folded into a
+ * statement it sends anyway; the column is generated from the settings, so no
+ * writer can leave it stale). Each version is read and validated once
  * per process, then served from memory (frozen: shared by every request). No
  * staleness: the hash comes from the caller's transaction, so an
  * `updateProgram` that committed before it applies to it, on every instance,
@@ -87,7 +88,7 @@ export async function settingsForHash(tx: RawSql, hash: string | null): Promise<
       ON CONFLICT (id) DO NOTHING`;
   }
   const [row] = await tx.$queryRaw<{ settings: unknown; hash: string }[]>`
-    SELECT settings, md5(settings::text) AS hash FROM program WHERE id = 1`;
+    SELECT settings, settings_hash AS hash FROM program WHERE id = 1`;
   const settings = deepFreeze(programSettingsSchema.parse(row!.settings));
   if (settingsByHash.size >= SETTINGS_CACHE_SIZE) settingsByHash.clear();
   settingsByHash.set(row!.hash, settings);

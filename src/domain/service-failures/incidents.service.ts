@@ -296,7 +296,7 @@ async function lockIncident(tx: RawSql, incidentId: string): Promise<LockedIncid
     SELECT id::text, type::text, severity::text, occurred_at AS "occurredAt", description, budget::text,
            reporter_type::text AS "reporterType", reporter_id AS "reporterId",
            budget_used::text AS "budgetUsed", over_budget_at AS "overBudgetAt",
-           (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
+           (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
     FROM service_incidents WHERE id = ${incidentId}::uuid
     FOR NO KEY UPDATE`;
   return incident;

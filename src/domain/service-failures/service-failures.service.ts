@@ -421,7 +421,7 @@ export async function lockFailuresForDecision(tx: RawSql, failureIds: readonly s
     SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
            f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
            m.tier::text, m.status::text AS "memberStatus",
-           (SELECT md5(settings::text) FROM program WHERE id = 1) AS "settingsHash"
+           (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
     FROM service_failures f JOIN m ON m.id = f.member_id
     WHERE f.id = ANY(${failureIds}::uuid[])
     ORDER BY f.id

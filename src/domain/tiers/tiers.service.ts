@@ -122,7 +122,7 @@ export async function tierStandings(db: RawSql, memberIds: readonly string[], no
   const rows = await db.$queryRaw<
     { settings_hash: string; version: number; updated_at: Date; member_id: string | null; points: number | null }[]
   >`
-    SELECT md5(p.settings::text) AS settings_hash, p.version, p.updated_at, q.member_id::text, q.points
+    SELECT p.settings_hash, p.version, p.updated_at, q.member_id::text, q.points
     FROM program p
     LEFT JOIN LATERAL (
       SELECT member_id, GREATEST(SUM(amount), 0)::int AS points

@@ -287,7 +287,7 @@ export function voucherEventRows(type: 'voucher.issued' | 'voucher.expiring', so
 /** The program settings as of the caller's transaction (see `settingsForHash`). */
 async function currentSettings(tx: RawSql): Promise<ProgramSettings> {
   const [row] = await tx.$queryRaw<{ hash: string | null }[]>`
-    SELECT (SELECT md5(settings::text) FROM program WHERE id = 1) AS hash`;
+    SELECT (SELECT settings_hash FROM program WHERE id = 1) AS hash`;
   return settingsForHash(tx, row?.hash ?? null);
 }
 
