@@ -28,6 +28,8 @@ async function count<T>(run: () => Promise<T>): Promise<number> {
  * fixed scenario (due lots settled by the first operation after the return window).
  * Before the kernel they were: adjust +11 / −10, refund 13, reward 14, goodwill 16,
  * approval 17, renewal bonus 13, cancellation with claw-back 17, compensation 6, redeem 5.
+ * Taking points from lots is one statement (or a CTE of the entry's) since 2026-12-04: the
+ * spending operations sent one more each (adjust −6, refund 9, reward 10, cancellation 12, redeem 5).
  */
 describe('statements per value-moving operation', () => {
   it('each operation sends no more statements than its frame and its effect need', async () => {
@@ -58,15 +60,42 @@ describe('statements per value-moving operation', () => {
     counts.redeem = await count(() => redeemPoints(later, { memberId, points: 1, idempotencyKey: 'rd-1' }, admin));
     expect(counts).toEqual({
       adjustPlus: 8,
-      adjustMinus: 6,
-      refund: 9,
-      redeemReward: 10,
+      adjustMinus: 5,
+      refund: 8,
+      redeemReward: 9,
       issueGoodwill: 11,
       approveGoodwill: 11,
       renewalBonus: 9,
-      cancelContract: 12,
+      cancelContract: 11,
       compensation: 6,
-      redeem: 5,
+      redeem: 4,
     });
+  });
+});
+
+describe('taking points from lots', () => {
+  it('refuses a redeem whose lots hold less than the cached balance says, and writes nothing', async () => {
+    const memberId = await app.enroll();
+    const deps = at(T0);
+    await adjustPoints(deps, { memberId, points: 100, reason: 'grant', idempotencyKey: 'g-1' }, admin);
+    // The cached balance says 100 available; the lots, changed behind the ledger's back, hold 40.
+    await prisma.$executeRaw`UPDATE point_lots SET remaining = 40 WHERE member_id = ${memberId}::uuid`;
+    const state = () => prisma.$queryRaw<{ available: number; remaining: number; entries: number; keys: number }[]>`
+      SELECT m.available_points AS available,
+             (SELECT sum(remaining)::int FROM point_lots WHERE member_id = m.id) AS remaining,
+             (SELECT count(*)::int FROM ledger_entries WHERE member_id = m.id) AS entries,
+             (SELECT count(*)::int FROM idempotency_records WHERE key LIKE '%rd-short%') AS keys
+      FROM members m WHERE m.id = ${memberId}::uuid`;
+    const before = await state();
+
+    await expect(redeemPoints(deps, { memberId, points: 50, idempotencyKey: 'rd-short' }, admin)).rejects.toThrow(
+      /hold 40 of 50 points to take/,
+    );
+    expect(await state()).toEqual(before);
+    // Repaired, the same request goes through: its key was not kept by the refused one.
+    await prisma.$executeRaw`UPDATE point_lots SET remaining = points WHERE member_id = ${memberId}::uuid`;
+    const redeemed = await redeemPoints(deps, { memberId, points: 50, idempotencyKey: 'rd-short' }, admin);
+    expect(redeemed.replayed).toBe(false);
+    expect((await state())[0]).toMatchObject({ available: 50, remaining: 50, entries: 2, keys: 1 });
   });
 });

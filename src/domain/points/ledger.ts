@@ -162,6 +162,12 @@ export function lotCte(memberId: string, lot: NewLot): Prisma.Sql {
 export interface PostEntry extends NewEntry {
   availableDelta: number;
   pendingDelta: number;
+  /**
+   * The points the statement's `lots_taken` CTE (`lotsTakenCte`, in `also`) must
+   * take. Fewer means the cached balance and the lots disagree: postEntry throws
+   * rather than guess, and the caller's transaction rolls the statement back.
+   */
+  lotsToTake?: number;
 }
 
 export interface PostedEntry {
@@ -192,14 +198,21 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
   };
   const balanceAfter = member.available + member.pending + entry.amount;
   // One statement (one round trip): the entry and the cached balances move together.
-  const [row] = await tx.$queryRaw<(Member & { entry_id: string })[]>`
+  const taking = entry.lotsToTake !== undefined;
+  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lots_taken?: number })[]>`
     WITH ${entryCte(member.id, entry, balanceAfter)},
     ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
-    SELECT entry.id::text AS entry_id, balance.* FROM entry, balance`;
+    SELECT entry.id::text AS entry_id,
+           ${taking ? Prisma.sql`(SELECT COALESCE(sum(take), 0)::int FROM lots_taken)` : Prisma.sql`NULL::int`} AS lots_taken,
+           balance.*
+    FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
+  const { entry_id: id, lots_taken: taken, ...posted } = row;
+  if (taking && taken !== entry.lotsToTake) {
+    throw new Error(`lots of member ${member.id} hold ${taken} of ${entry.lotsToTake} points to take`);
+  }
   moveLockedMember(member, move);
   member.posted?.push({ kind: entry.kind, points: entry.amount });
-  const { entry_id: id, ...posted } = row;
   return { id, balanceAfter, member: posted };
 }
 
@@ -326,14 +339,36 @@ export async function postOrderEarning(
 export interface Consumption {
   fromAvailable: number;
   fromPending: number;
-  /** The soonest expiry among the lots taken from; null when none was. */
-  firstExpiresAt: Date | null;
 }
 
 /**
- * Takes up to `points` from the member's lots: first the lot named in `firstLotId`
- * (pending or available), then available lots first-in first-out (soonest expiry
- * first). Returns how much came from available and pending points.
+ * The CTE (`lots_taken`) taking up to `points` from the member's lots: first the
+ * lot named `firstLotId` (pending or available), then available lots first-in
+ * first-out (soonest expiry first). It returns what it took of each lot
+ * (`take`, `released`, `expires_at`). No lot is locked first: the caller holds
+ * the member lock, under which every change of a lot's points is made (the
+ * ledger kernel), and its statement's snapshot is taken after it; the CHECK on
+ * `remaining` is the last line of defence.
+ */
+export function lotsTakenCte(memberId: string, points: number, now: Date, firstLotId: string | null = null): Prisma.Sql {
+  return Prisma.sql`lots_taken AS (
+      UPDATE point_lots AS l SET remaining = l.remaining - t.take
+      FROM (
+        SELECT id, released, expires_at, LEAST(remaining, ${points}::int - (upto - remaining))::int AS take
+        FROM (
+          SELECT id, remaining, released_at IS NOT NULL AS released, expires_at,
+                 sum(remaining) OVER (ORDER BY (id = ${firstLotId}::uuid) IS TRUE DESC, expires_at, created_at, id) AS upto
+          FROM point_lots
+          WHERE member_id = ${memberId}::uuid AND remaining > 0 AND expired_at IS NULL
+            AND (id = ${firstLotId}::uuid OR (released_at IS NOT NULL AND expires_at > ${now}::timestamptz))) AS ordered
+        WHERE upto - remaining < ${points}::int) AS t
+      WHERE l.id = t.id
+      RETURNING t.take, t.released, t.expires_at)`;
+}
+
+/**
+ * Takes up to `points` from the member's lots (`lotsTakenCte`) in one
+ * statement; returns how much came from available and pending points.
  */
 export async function consumeLots(
   tx: RawSql,
@@ -342,52 +377,12 @@ export async function consumeLots(
   now: Date,
   firstLotId?: string | null,
 ): Promise<Consumption> {
-  const { consumption, update } = await takeLots(tx, memberId, points, now, firstLotId);
-  if (update) await tx.$executeRaw`WITH ${update} SELECT 1`;
-  return consumption;
-}
-
-/**
- * `consumeLots` without its write: picks and locks the lots, and returns the
- * UPDATE of their remaining points as a CTE (`lots_taken`) for the statement
- * that posts the entry (see `SameStatementWrites`); null when nothing is taken.
- */
-export async function takeLots(
-  tx: RawSql,
-  memberId: string,
-  points: number,
-  now: Date,
-  firstLotId?: string | null,
-): Promise<{ consumption: Consumption; update: Prisma.Sql | null }> {
-  const lots = await tx.$queryRaw<{ id: string; remaining: number; released: boolean; expires_at: Date }[]>`
-    SELECT id::text, remaining, released_at IS NOT NULL AS released, expires_at
-    FROM point_lots
-    WHERE member_id = ${memberId}::uuid AND remaining > 0 AND expired_at IS NULL
-      AND (id = ${firstLotId ?? null}::uuid OR (released_at IS NOT NULL AND expires_at > ${now}::timestamptz))
-    ORDER BY (id = ${firstLotId ?? null}::uuid) IS TRUE DESC, expires_at, created_at, id
-    FOR UPDATE`;
-  const taken: { id: string; take: number }[] = [];
-  const consumption: Consumption = { fromAvailable: 0, fromPending: 0, firstExpiresAt: null };
-  let left = points;
-  for (const lot of lots) {
-    if (left === 0) break;
-    const take = Math.min(left, lot.remaining);
-    taken.push({ id: lot.id, take });
-    const expiresAt = new Date(lot.expires_at);
-    if (consumption.firstExpiresAt === null || expiresAt < consumption.firstExpiresAt) consumption.firstExpiresAt = expiresAt;
-    if (lot.released) consumption.fromAvailable += take;
-    else consumption.fromPending += take;
-    left -= take;
-  }
-  const update =
-    taken.length === 0
-      ? null
-      : Prisma.sql`lots_taken AS (
-          UPDATE point_lots AS l SET remaining = l.remaining - t.take
-          FROM (SELECT unnest(${taken.map((t) => t.id)}::uuid[]) AS id, unnest(${taken.map((t) => t.take)}::int[]) AS take) AS t
-          WHERE l.id = t.id
-          RETURNING l.id)`;
-  return { consumption, update };
+  const [row] = await tx.$queryRaw<{ from_available: number; from_pending: number }[]>`
+    WITH ${lotsTakenCte(memberId, points, now, firstLotId)}
+    SELECT COALESCE(sum(take) FILTER (WHERE released), 0)::int AS from_available,
+           COALESCE(sum(take) FILTER (WHERE NOT released), 0)::int AS from_pending
+    FROM lots_taken`;
+  return { fromAvailable: row!.from_available, fromPending: row!.from_pending };
 }
 
 /**

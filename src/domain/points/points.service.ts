@@ -12,7 +12,7 @@ import * as check from '../validation.js';
 import {
   lotCte,
   lotExpiryDate,
-  takeLots,
+  lotsTakenCte,
   postEntry,
   postOrderEarning,
   readMember,
@@ -400,25 +400,25 @@ export async function spendPoints(
   also: SameStatementWrites = [],
 ): Promise<PostedEntry> {
   if (member.available < points) throw new InsufficientPointsError(member.available, points);
-  const { consumption, update } = await takeLots(tx, member.id, points, entry.now);
-  if (consumption.fromAvailable !== points) {
-    // The cached balance and the lots disagree: refuse rather than guess.
-    throw new Error(`lots of member ${member.id} hold ${consumption.fromAvailable} of ${points} available points`);
-  }
   const { orderId = null, ...posting } = entry;
-  const linked = orderId === null ? [] : [orderRedemptionCte(orderId, points, consumption.firstExpiresAt ?? entry.now, entry.now)];
-  return postEntry(tx, member, { ...posting, amount: -points, availableDelta: -points, pendingDelta: 0 }, [
-    ...(update ? [update] : []),
+  const linked = orderId === null ? [] : [orderRedemptionCte(orderId, points, entry.now)];
+  return postEntry(tx, member, { ...posting, amount: -points, availableDelta: -points, pendingDelta: 0, lotsToTake: points }, [
+    lotsTakenCte(member.id, points, entry.now),
     ...linked,
     ...also,
   ]);
 }
 
-/** The CTEs linking the statement's REDEEM `entry` to its order, and counting the points redeemed on it. */
-function orderRedemptionCte(orderId: string, points: number, firstExpiresAt: Date, now: Date): Prisma.Sql {
+/**
+ * The CTEs linking the statement's REDEEM `entry` to its order, and counting the points redeemed on it;
+ * the redemption keeps the soonest expiry of the lots it took (`lots_taken`), to give back on a return.
+ */
+function orderRedemptionCte(orderId: string, points: number, now: Date): Prisma.Sql {
   return Prisma.sql`order_redemption AS (
       INSERT INTO order_point_redemptions (order_id, entry_id, points, original_expires_at, created_at)
-      SELECT ${orderId}::uuid, entry.id, ${points}::int, ${firstExpiresAt}::timestamptz, ${now}::timestamptz FROM entry
+      SELECT ${orderId}::uuid, entry.id, ${points}::int,
+             COALESCE((SELECT min(expires_at) FROM lots_taken), ${now}::timestamptz), ${now}::timestamptz
+      FROM entry
       RETURNING id),
     order_redeemed AS (
       UPDATE point_orders SET points_redeemed = points_redeemed + ${points}::int WHERE id = ${orderId}::uuid
