@@ -87,11 +87,16 @@ describe('program query', () => {
 });
 
 describe('updateProgram', () => {
-  it('changes the earn rate, and the next earn uses it without restart', async () => {
+  /** For a new member: `earn(orderRef)` sends earnPoints for an order of 100.00 with a storefront key. */
+  async function earnerOf100() {
     const key = await app.apiKeyToken(['points:earn']);
     const memberId = await app.enroll();
     const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename ... on EarnPointsPayload { points } } }`;
-    const earn = (orderRef: string) => app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
+    return (orderRef: string) => app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
+  }
+
+  it('changes the earn rate, and the next earn uses it without restart', async () => {
+    const earn = await earnerOf100();
 
     expect((await earn('o-1')).data?.earnPoints.points).toBe(100);
     const updated = await update({ pointsPerCurrencyUnit: 2.5, expectedVersion: 1 });
@@ -103,10 +108,7 @@ describe('updateProgram', () => {
   });
 
   it('settings written behind the service (SQL) apply on the next earn too: their cached version is generated from them', async () => {
-    const key = await app.apiKeyToken(['points:earn']);
-    const memberId = await app.enroll();
-    const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) { __typename ... on EarnPointsPayload { points } } }`;
-    const earn = (orderRef: string) => app.gql(EARN, { i: { memberId, orderRef, orderTotal: '100.00', idempotencyKey: orderRef } }, key);
+    const earn = await earnerOf100();
 
     expect((await earn('o-1')).data?.earnPoints.points).toBe(100);
     const [before] = await prisma.$queryRaw<{ hash: string }[]>`SELECT settings_hash AS hash FROM program WHERE id = 1`;
