@@ -163,11 +163,13 @@ export interface PostEntry extends NewEntry {
   availableDelta: number;
   pendingDelta: number;
   /**
-   * The points the statement's `lots_taken` CTE (`lotsTakenCte`, in `also`) must
-   * take. Fewer means the cached balance and the lots disagree: postEntry throws
+   * A debit taken from the member's available lots, first-in first-out, in the
+   * entry's own statement (`lotsTakenCte`, first of the statement's CTEs, so
+   * that the caller's `also` may read `lots_taken`). When the lots hold less
+   * than the debit, the cached balance and the lots disagree: postEntry throws
    * rather than guess, and the caller's transaction rolls the statement back.
    */
-  lotsToTake?: number;
+  takesFromLots?: boolean;
 }
 
 export interface PostedEntry {
@@ -188,6 +190,9 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
   if (entry.amount !== entry.availableDelta + entry.pendingDelta) {
     throw new Error(`ledger entry amount ${entry.amount} does not match its balance deltas`);
   }
+  if (entry.takesFromLots && !(entry.amount < 0 && entry.availableDelta === entry.amount)) {
+    throw new Error(`ledger entry of ${entry.amount} cannot take from available lots`);
+  }
   assertRoomFor(member, entry.amount, entry.amountField ?? 'points');
   const move: BalanceMove = {
     availableDelta: entry.availableDelta,
@@ -198,18 +203,19 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
   };
   const balanceAfter = member.available + member.pending + entry.amount;
   // One statement (one round trip): the entry and the cached balances move together.
-  const taking = entry.lotsToTake !== undefined;
-  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lots_taken?: number })[]>`
+  const toTake = entry.takesFromLots ? -entry.amount : null;
+  const lots = toTake === null ? [] : [lotsTakenCte(member.id, toTake, entry.now)];
+  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lots_taken: number | null })[]>`
     WITH ${entryCte(member.id, entry, balanceAfter)},
-    ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
+    ${balanceCte(member.id, move)}${withAlso([...lots, ...also, ...reactivationEvents(member, move)])}
     SELECT entry.id::text AS entry_id,
-           ${taking ? Prisma.sql`(SELECT COALESCE(sum(take), 0)::int FROM lots_taken)` : Prisma.sql`NULL::int`} AS lots_taken,
+           ${toTake === null ? Prisma.sql`NULL::int` : Prisma.sql`(SELECT COALESCE(sum(take), 0)::int FROM lots_taken)`} AS lots_taken,
            balance.*
     FROM entry, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   const { entry_id: id, lots_taken: taken, ...posted } = row;
-  if (taking && taken !== entry.lotsToTake) {
-    throw new Error(`lots of member ${member.id} hold ${taken} of ${entry.lotsToTake} points to take`);
+  if (toTake !== null && taken !== toTake) {
+    throw new Error(`lots of member ${member.id} hold ${taken} of ${toTake} points to take`);
   }
   moveLockedMember(member, move);
   member.posted?.push({ kind: entry.kind, points: entry.amount });
@@ -350,7 +356,7 @@ export interface Consumption {
  * ledger kernel), and its statement's snapshot is taken after it; the CHECK on
  * `remaining` is the last line of defence.
  */
-export function lotsTakenCte(memberId: string, points: number, now: Date, firstLotId: string | null = null): Prisma.Sql {
+function lotsTakenCte(memberId: string, points: number, now: Date, firstLotId: string | null = null): Prisma.Sql {
   return Prisma.sql`lots_taken AS (
       UPDATE point_lots AS l SET remaining = l.remaining - t.take
       FROM (

@@ -12,7 +12,6 @@ import * as check from '../validation.js';
 import {
   lotCte,
   lotExpiryDate,
-  lotsTakenCte,
   postEntry,
   postOrderEarning,
   readMember,
@@ -402,8 +401,7 @@ export async function spendPoints(
   if (member.available < points) throw new InsufficientPointsError(member.available, points);
   const { orderId = null, ...posting } = entry;
   const linked = orderId === null ? [] : [orderRedemptionCte(orderId, points, entry.now)];
-  return postEntry(tx, member, { ...posting, amount: -points, availableDelta: -points, pendingDelta: 0, lotsToTake: points }, [
-    lotsTakenCte(member.id, points, entry.now),
+  return postEntry(tx, member, { ...posting, amount: -points, availableDelta: -points, pendingDelta: 0, takesFromLots: true }, [
     ...linked,
     ...also,
   ]);
