@@ -148,8 +148,30 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
       'index ledger_entries.ledger_entries_member_id_created_at_idx (member_id, created_at): sort order is (ASC, DESC), the schema wants (ASC, ASC)',
   },
   {
+    change: 'a partial index made full',
+    edit: (s) => s.replace('@@index([memberId, expiresAt], where: raw("expired_at IS NULL"))', '@@index([memberId, expiresAt])'),
+    expected:
+      'index point_lots.point_lots_member_id_expires_at_idx (member_id, expires_at): is partial (WHERE (expired_at IS NULL)) in the database',
+  },
+  {
+    change: 'a partial index with another condition',
+    edit: (s) => s.replace('where: raw("expired_at IS NULL")', 'where: raw("expired_at IS NULL AND remaining > 0")'),
+    expected:
+      'index point_lots.point_lots_member_id_expires_at_idx (member_id, expires_at): is partial (WHERE (expired_at IS NULL)) in the database, the schema wants WHERE expired_at IS NULL AND remaining > 0',
+  },
+  {
+    change: 'a full index made partial',
+    edit: (s) => s.replace('  @@index([tier, tierSince])\n', '  @@index([tier, tierSince], where: raw("tier <> \'BRONZE\'"))\n'),
+    expected:
+      "index members.members_tier_tier_since_idx (tier, tier_since): is not partial in the database, the schema wants WHERE tier <> 'BRONZE'",
+  },
+  {
     change: 'an index name (map)',
-    edit: (s) => s.replace('@@index([memberId, expiresAt])', '@@index([memberId, expiresAt], map: "point_lots_expiry_idx")'),
+    edit: (s) =>
+      s.replace(
+        '@@index([memberId, expiresAt], where: raw("expired_at IS NULL"))',
+        '@@index([memberId, expiresAt], map: "point_lots_expiry_idx", where: raw("expired_at IS NULL"))',
+      ),
     expected:
       'index point_lots.point_lots_expiry_idx (member_id, expires_at): missing from the database (an index on those columns is named point_lots_member_id_expires_at_idx)',
   },

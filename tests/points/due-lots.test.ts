@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { upcomingExpiriesSql } from '../../src/domain/points/expiring.service.js';
 import { lotIsDue, lotToExpire, lotToRelease } from '../../src/domain/points/ledger.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
@@ -31,6 +32,36 @@ async function planOf(query: Prisma.Sql): Promise<string> {
   });
 }
 
+/** Gives `memberId` `count` available lots of 1 point granted at `at`, none due, balances consistent with them. */
+async function bulkOpenLots(memberId: string, count: number, at: Date): Promise<void> {
+  await prisma.$executeRaw`
+    WITH entry AS (
+      INSERT INTO ledger_entries
+        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+      SELECT ${memberId}::uuid, 'ADJUST', 1, i, 'ADJUSTMENT', 'bulk', 'SYSTEM', 'test', 'bulk-' || i, ${at}::timestamptz
+      FROM generate_series(1, ${count}::int) AS i
+      RETURNING id)
+    INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
+    SELECT ${memberId}::uuid, entry.id, 1, 1, ${at}::timestamptz, ${at}::timestamptz, ${addMonths(at, 24)}::timestamptz, ${at}::timestamptz
+    FROM entry`;
+  await prisma.$executeRaw`
+    UPDATE members SET available_points = ${count}::int, lifetime_points = ${count}::int WHERE id = ${memberId}::uuid`;
+}
+
+/** The point_lots rows `query` reads (returned or filtered out, in every loop), from EXPLAIN ANALYZE: a count, not a time. */
+async function lotsReadBy(query: Prisma.Sql): Promise<number> {
+  type PlanNode = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] } & Record<string, unknown>;
+  const [row] = await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+    return tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>`EXPLAIN (ANALYZE, FORMAT JSON) ${query}`;
+  });
+  const removed = (node: PlanNode) => Number(node['Rows Removed by Filter'] ?? 0) + Number(node['Rows Removed by Index Recheck'] ?? 0);
+  const read = (node: PlanNode): number =>
+    (node['Relation Name'] === 'point_lots' ? (node['Actual Rows'] + removed(node)) * node['Actual Loops'] : 0) +
+    (node.Plans ?? []).reduce((sum, child) => sum + read(child), 0);
+  return read(row!['QUERY PLAN'][0].Plan);
+}
+
 describe('the due-lot predicate', () => {
   it('a pending lot is due after its return window, an available one after its expiry, neither before', async () => {
     const memberId = await app.enroll();
@@ -43,21 +74,8 @@ describe('the due-lot predicate', () => {
   });
 
   it('the maintenance sweep, releasing and expiring are served by the two due-lot indexes', async () => {
-    // Enough lots that are not due for an index to matter, balances consistent with them.
-    const memberId = await app.enroll();
-    await prisma.$executeRaw`
-      WITH entry AS (
-        INSERT INTO ledger_entries
-          (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
-        SELECT ${memberId}::uuid, 'ADJUST', 1, i, 'ADJUSTMENT', 'bulk', 'SYSTEM', 'test', 'bulk-' || i, ${T0}::timestamptz
-        FROM generate_series(1, 3000) AS i
-        RETURNING id)
-      INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
-      SELECT ${memberId}::uuid, entry.id, 1, 1, ${T0}::timestamptz, ${T0}::timestamptz, ${addMonths(T0, 24)}::timestamptz,
-             ${T0}::timestamptz
-      FROM entry`;
-    await prisma.$executeRaw`
-      UPDATE members SET available_points = 3000, lifetime_points = 3000 WHERE id = ${memberId}::uuid`;
+    // Enough lots that are not due for an index to matter.
+    await bulkOpenLots(await app.enroll(), 3000, T0);
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(T0, 1);
 
@@ -75,5 +93,28 @@ describe('the due-lot predicate', () => {
     const expiring = await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToExpire('lot', now)}`);
     expect(expiring).toContain('point_lots_expired_at_expires_at_idx');
     expect(expiring).toMatch(expire);
+  });
+
+  it("a member's expired lots are not read again: the due check and the status's expiries read the open lots only", async () => {
+    const memberId = await app.enroll();
+    for (let order = 1; order <= 30; order++) {
+      await earnPoints(at(T0), { memberId, orderRef: `o-${order}`, orderTotal: '10.00', idempotencyKey: `e-${order}` }, admin);
+    }
+    // Two and a half years later: the first operation settles the 30 lots as expired, then an order earns.
+    const later = addMonths(T0, 30);
+    await adjustPoints(at(later), { memberId, points: 7, reason: 'welcome back', idempotencyKey: 'a-1' }, admin);
+    await earnPoints(at(later), { memberId, orderRef: 'o-new', orderTotal: '30.00', idempotencyKey: 'e-new' }, admin);
+    expect(await prisma.pointLot.count({ where: { memberId, expiredAt: { not: null } } })).toBe(30);
+    await bulkOpenLots(await app.enroll(), 3000, later);
+    await prisma.$executeRaw`ANALYZE point_lots`;
+    const now = addDays(later, 1);
+
+    // As the ledger kernel's opening statement asks it, on the locked member.
+    const dueCheck = Prisma.sql`
+      SELECT EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due
+      FROM members m WHERE m.id = ${memberId}::uuid`;
+    expect(await prisma.$queryRaw(dueCheck)).toEqual([{ due: false }]);
+    expect(await lotsReadBy(dueCheck)).toBeLessThanOrEqual(2);
+    expect(await lotsReadBy(Prisma.sql`SELECT ${upcomingExpiriesSql(Prisma.sql`${memberId}::uuid`)} AS expiries`)).toBe(2);
   });
 });

@@ -10,8 +10,8 @@ import pg from 'pg';
  * that ships inside the `prisma` CLI package (its `get_datamodel` is what `getDMMF`
  * wraps). It gives db names (@map/@@map), native types (@db.*), defaults, every index
  * (@id/@@id/@unique/@@unique/@@index with map names and sort order) and relations
- * with referential actions. The one thing it omits, `@relation(map: …)`, is read from
- * the schema text.
+ * with referential actions. The two things it omits, `@relation(map: …)` and a partial
+ * index's `where: raw("…")` (the partialIndexes preview), are read from the schema text.
  *
  * The expectations reproduce what `prisma migrate dev` would generate for PostgreSQL
  * (column types, Prisma's default constraint names, default referential actions), so
@@ -204,6 +204,8 @@ interface ExpectedIndex {
   unique: boolean;
   primary: boolean;
   method: string;
+  /** A partial index's WHERE, as the schema writes it; null for a full index. */
+  predicate: string | null;
 }
 interface ExpectedForeignKey {
   table: string;
@@ -230,6 +232,7 @@ function expectedSchema(schemaText: string, datamodel: Datamodel): ExpectedSchem
   const modelByName = new Map(datamodel.models.map((m) => [m.name, m]));
   const enumByName = new Map(datamodel.enums.map((e) => [e.name, e]));
   const relationMapNames = relationMapsFromText(schemaText);
+  const indexPredicates = indexPredicatesFromText(schemaText);
   const relationModePrisma = /relationMode\s*=\s*"prisma"/.test(schemaText);
   const unsupported: string[] = [];
 
@@ -273,6 +276,7 @@ function expectedSchema(schemaText: string, datamodel: Datamodel): ExpectedSchem
       unique: index.type !== 'normal',
       primary: index.type === 'id',
       method: (index.algorithm ?? 'BTree').toLowerCase(),
+      predicate: indexPredicates.get(`${model.name}.${index.fields.map((f) => f.name).join(',')}`) ?? null,
     });
   }
 
@@ -451,6 +455,35 @@ function relationMapsFromText(schemaText: string): Map<string, string> {
     if (field && map) maps.set(`${model}.${field}`, map);
   }
   return maps;
+}
+
+/**
+ * `where: raw("…")` of each @@index and @@unique, keyed by model and field names (`Model.a,b`): the
+ * datamodel leaves it out. One attribute per line, as prisma format writes them.
+ */
+function indexPredicatesFromText(schemaText: string): Map<string, string> {
+  const predicates = new Map<string, string>();
+  let model: string | undefined;
+  for (const rawLine of schemaText.split(/\r?\n/)) {
+    const line = rawLine.replace(/\/\/.*$/, '').trim();
+    const start = /^model\s+(\w+)\s*\{/.exec(line);
+    if (start) model = start[1];
+    else if (line.startsWith('}')) model = undefined;
+    const index = model && /^@@(?:index|unique)\(\[([^\]]*)\].*\bwhere\s*:\s*raw\(\s*"((?:[^"\\]|\\.)*)"\s*\)/.exec(line);
+    if (!index) continue;
+    const fields = index[1]!.split(',').map((field) => field.trim().replace(/\(.*$/, ''));
+    predicates.set(`${model}.${fields.join(',')}`, index[2]!.replace(/\\(.)/g, '$1'));
+  }
+  return predicates;
+}
+
+/**
+ * A WHERE compared loosely: PostgreSQL prints it back parenthesised (`((a IS NULL) AND (b IS NULL))`), so
+ * parentheses, spaces and case are left out. Enough to tell a missing, extra or different condition.
+ */
+function samePredicate(a: string | null, b: string | null): boolean {
+  const loose = (predicate: string | null) => predicate?.replace(/[()\s"]/g, '').toLowerCase() ?? null;
+  return loose(a) === loose(b);
 }
 
 /** Prisma's ConstraintNames (psl), truncating to PostgreSQL's 63 bytes. */
@@ -670,7 +703,11 @@ export async function compareSchemaToDatabase(schemaText: string, databaseUrl: s
       add(`${label}: is a ${describeIndex(have)} in the database`);
     }
     if (have.method !== want.method) add(`${label}: uses ${have.method}, the schema wants ${want.method}`);
-    if (have.predicate !== null) add(`${label}: is partial (WHERE ${have.predicate}) in the database`);
+    if (!samePredicate(have.predicate, want.predicate)) {
+      if (want.predicate === null) add(`${label}: is partial (WHERE ${have.predicate}) in the database`);
+      else if (have.predicate === null) add(`${label}: is not partial in the database, the schema wants WHERE ${want.predicate}`);
+      else add(`${label}: is partial (WHERE ${have.predicate}) in the database, the schema wants WHERE ${want.predicate}`);
+    }
   }
   for (const have of actual.indexes) {
     if (!expected.indexes.some((i) => i.table === have.table && i.name === have.name)) {
