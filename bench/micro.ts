@@ -36,7 +36,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '10' },
     /**
      * `status` (the member-status query), `earn` (earnPoints, total only), `earn-rules` (earnPoints with the
-     * bench's order of 5 lines under its 3 rules, selecting the breakdown) or `typename` (`{ __typename }`:
+     * bench's order of 5 lines under its 3 rules, selecting the breakdown), `redeem` (redeemPoints of 1 point,
+     * as bench/load.ts sends it) or `typename` (`{ __typename }`:
      * the service's fixed cost per request). Several, comma-separated, take turns: round 1 of each, then round 2…
      *
      * More split the status request: `status-compiled` runs the same query on the service's schema compiled
@@ -68,6 +69,9 @@ const STATUS = `query($id: ID!) { member(id: $id) { id status tier { key name } 
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
   ... on EarnPointsPayload { points member { id tier { key name } balance { available pending } } } ... on Error { message } } }`;
 
+const REDEEM = `mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) { __typename
+  ... on RedeemPointsPayload { points member { id balance { available } } } ... on Error { message } } }`;
+
 const EARN_RULES = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename
   ... on EarnPointsPayload { points breakdown { points ruleName } member { id balance { available pending } } }
   ... on Error { message } } }`;
@@ -88,6 +92,12 @@ function bodyOf(query: string, n: number): { query: string; variables: Record<st
           idempotencyKey: reference,
         },
       },
+    };
+  }
+  if (query === 'redeem') {
+    return {
+      query: REDEEM,
+      variables: { input: { memberId: id, points: 1, reference: `mr-${run}-${n}`, idempotencyKey: `mr-${run}-${n}` } },
     };
   }
   if (query === 'earn') {
