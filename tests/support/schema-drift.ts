@@ -434,22 +434,24 @@ function expectedDefault(field: DmmfField, enumDef: DmmfEnum | undefined): Expec
   }
 }
 
-/** `@relation(..., map: "name")` per `Model.field`, which the datamodel does not carry. */
-function relationMapsFromText(schemaText: string): Map<string, string> {
-  const maps = new Map<string, string>();
+/** The lines inside each `model { … }` block of the schema text, comments stripped, with their model's name. */
+function modelLines(schemaText: string): Array<{ model: string; line: string }> {
+  const lines: Array<{ model: string; line: string }> = [];
   let model: string | undefined;
   for (const rawLine of schemaText.split(/\r?\n/)) {
     const line = rawLine.replace(/\/\/.*$/, '').trim();
     const start = /^model\s+(\w+)\s*\{/.exec(line);
-    if (start) {
-      model = start[1];
-      continue;
-    }
-    if (line.startsWith('}')) {
-      model = undefined;
-      continue;
-    }
-    if (!model) continue;
+    if (start) model = start[1];
+    else if (line.startsWith('}')) model = undefined;
+    else if (model) lines.push({ model, line });
+  }
+  return lines;
+}
+
+/** `@relation(..., map: "name")` per `Model.field`, which the datamodel does not carry. */
+function relationMapsFromText(schemaText: string): Map<string, string> {
+  const maps = new Map<string, string>();
+  for (const { model, line } of modelLines(schemaText)) {
     const field = /^(\w+)\s/.exec(line)?.[1];
     const map = /@relation\([^)]*\bmap\s*:\s*"([^"]+)"/.exec(line)?.[1];
     if (field && map) maps.set(`${model}.${field}`, map);
@@ -463,13 +465,8 @@ function relationMapsFromText(schemaText: string): Map<string, string> {
  */
 function indexPredicatesFromText(schemaText: string): Map<string, string> {
   const predicates = new Map<string, string>();
-  let model: string | undefined;
-  for (const rawLine of schemaText.split(/\r?\n/)) {
-    const line = rawLine.replace(/\/\/.*$/, '').trim();
-    const start = /^model\s+(\w+)\s*\{/.exec(line);
-    if (start) model = start[1];
-    else if (line.startsWith('}')) model = undefined;
-    const index = model && /^@@(?:index|unique)\(\[([^\]]*)\].*\bwhere\s*:\s*raw\(\s*"((?:[^"\\]|\\.)*)"\s*\)/.exec(line);
+  for (const { model, line } of modelLines(schemaText)) {
+    const index = /^@@(?:index|unique)\(\[([^\]]*)\].*\bwhere\s*:\s*raw\(\s*"((?:[^"\\]|\\.)*)"\s*\)/.exec(line);
     if (!index) continue;
     const fields = index[1]!.split(',').map((field) => field.trim().replace(/\(.*$/, ''));
     predicates.set(`${model}.${fields.join(',')}`, index[2]!.replace(/\\(.)/g, '$1'));
