@@ -7,7 +7,7 @@ import { buildSchema } from 'graphql';
 import { DEFAULT_DATABASE_POOL_SIZE } from '../src/config/env.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { statusQuery } from './status-query.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, processCpuMs, withAdminClient } from './support.js';
+import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, lowerMedian, processCpuMs, withAdminClient } from './support.js';
 
 /**
  * Two builds of the service side by side, for a change to a hot path on a machine that others
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     console.log('\nmedians (B ÷ A: CPU below 1 and req/s above 1 mean B is faster)');
     for (const kind of kinds) {
       const of = (label: string, key: 'rps' | 'cpu') =>
-        median(rows.filter((row) => row.path === kind && row.label === label).map((row) => row[key]));
+        lowerMedian(rows.filter((row) => row.path === kind && row.label === label).map((row) => row[key]));
       const [cpuA, cpuB, rpsA, rpsB] = [of('A', 'cpu'), of('B', 'cpu'), of('A', 'rps'), of('B', 'rps')];
       console.log(
         `${kind}: API CPU A ${cpuA.toFixed(3)} / B ${cpuB.toFixed(3)} ms (B ÷ A ${(cpuB / cpuA).toFixed(3)}), ` +
@@ -152,11 +152,6 @@ function load(spec: LoadSpec): Promise<LoadResult> {
       else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
     });
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
 }
 
 main().catch((error: unknown) => {

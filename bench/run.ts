@@ -292,11 +292,16 @@ async function readService(server: Server): Promise<ServiceReading> {
     poolHolds: histogram('treue_db_pool_hold_seconds'),
     loopDelayP99Ms: loopLatenessMs(gauge('nodejs_eventloop_lag_p99_seconds')),
     loopDelayMaxMs: loopLatenessMs(gauge('nodejs_eventloop_lag_max_seconds')),
-    checkpointSyncMs: await withAdminClient(async (client) => {
-      const { rows } = await client.query<{ ms: number }>('SELECT checkpoint_sync_time::float8 AS ms FROM pg_stat_bgwriter');
-      return rows[0]?.ms ?? 0;
-    }),
+    checkpointSyncMs: await checkpointSyncTotalMs(),
   };
+}
+
+/** PostgreSQL's `pg_stat_bgwriter.checkpoint_sync_time`: the fsync time of every checkpoint since the server's statistics reset, ms. */
+async function checkpointSyncTotalMs(): Promise<number> {
+  return withAdminClient(async (client) => {
+    const { rows } = await client.query<{ ms: number }>('SELECT checkpoint_sync_time::float8 AS ms FROM pg_stat_bgwriter');
+    return rows[0]?.ms ?? 0;
+  });
 }
 
 /** A service reading as the results print it. */
@@ -305,11 +310,9 @@ function describeService(service: NonNullable<Row['service']>, generator?: Row['
     `in the service: p99 ≤ ${service.p99AtMostMs ?? '> 5000'} ms, ${pct(service.over50Ms, 1)} over 50 ms, ` +
     `event loop late by p99 ${service.loopDelayP99Ms.toFixed(0)} / max ${service.loopDelayMaxMs.toFixed(0)} ms, ` +
     `waited for a database connection p99 ≤ ${service.poolWaitP99AtMostMs ?? '> 5000'} ms, held one p99 ≤ ${service.poolHoldP99AtMostMs ?? '> 5000'} ms` +
-    (service.checkpointSyncMs === undefined
-      ? ''
-      : service.checkpointSyncMs > 0
-        ? `, a PostgreSQL checkpoint ended in the window (its fsync ${service.checkpointSyncMs.toFixed(0)} ms)`
-        : ', no PostgreSQL checkpoint ended in the window') +
+    (service.checkpointSyncMs > 0
+      ? `, a PostgreSQL checkpoint ended in the window (its fsync ${service.checkpointSyncMs.toFixed(0)} ms)`
+      : ', no PostgreSQL checkpoint ended in the window') +
     (generator
       ? `; the load generator's own loop late by p99 ${generator.delayP99Ms.toFixed(0)} / max ${generator.delayMaxMs.toFixed(0)} ms`
       : '')
@@ -477,8 +480,8 @@ interface Row {
     /** The same for the database pool's waits for a connection and holds of one (every statement and transaction). */
     poolWaitP99AtMostMs?: number | null;
     poolHoldP99AtMostMs?: number | null;
-    /** The fsync time of PostgreSQL checkpoints that ended in the window, ms (since 2026-12-04 11:00 UTC). */
-    checkpointSyncMs?: number;
+    /** The fsync time of PostgreSQL checkpoints that ended in the window, ms. */
+    checkpointSyncMs: number;
   };
   /**
    * Open loop: how late the load generator's own event loop ran (bench/load.ts), ms. An answer that arrived

@@ -150,3 +150,9 @@ export async function activateBenchRules(database: string): Promise<void> {
     await client.query('UPDATE program SET earning_rules_stamp = gen_random_uuid() WHERE id = 1');
   }, database);
 }
+
+/** The lower middle of `values` (the middle one for an odd count): a value measured, never the mean of two. NaN for none. */
+export function lowerMedian(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
+}
