@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { createSchema, createYoga } from 'graphql-yoga';
 import pg from 'pg';
+import { earnWithServiceRows } from './earn-rows.js';
 
 /**
  * The baselines' server: the same stack as the service without the service —
@@ -17,7 +18,9 @@ import pg from 'pg';
  *   the member's balance, insert one ledger row, COMMIT — with prepared
  *   statements. It moves pending and lifetime points and the ledger together,
  *   so balances stay what the ledger says (it writes no lot: the bench
- *   database is thrown away).
+ *   database is thrown away);
+ * - `earnRows(memberId, points)`: the raw earn with the service's rows — the
+ *   statements earnPoints sends, with the raw earn's JavaScript (bench/earn-rows.ts).
  *
  * Usage: node --import tsx bench/baseline-server.ts --database-url URL --port P --processes N --pool 20
  */
@@ -52,6 +55,21 @@ if (cluster.isPrimary && processes > 1) {
 
 function serve(): void {
   const pool = new pg.Pool({ connectionString: values['database-url'], max: Number(values.pool) });
+  /** BEGIN, `work`, COMMIT on one connection of the pool (ROLLBACK when it throws). */
+  async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
   const schema = createSchema({
     typeDefs: /* GraphQL */ `
       type Member {
@@ -70,6 +88,7 @@ function serve(): void {
       }
       type Mutation {
         earn(memberId: ID!, points: Int!): Earned!
+        earnRows(memberId: ID!, points: Int!): Earned!
       }
     `,
     resolvers: {
@@ -85,10 +104,8 @@ function serve(): void {
         },
       },
       Mutation: {
-        earn: async (_root: unknown, { memberId, points }: { memberId: string; points: number }) => {
-          const client = await pool.connect();
-          try {
-            await client.query('BEGIN');
+        earn: (_root: unknown, { memberId, points }: { memberId: string; points: number }) =>
+          inTransaction(async (client) => {
             const { rows } = await client.query<{ balance: number }>({
               name: 'earn-balance',
               text: `UPDATE members SET pending_points = pending_points + $2, lifetime_points = lifetime_points + $2, updated_at = now()
@@ -103,15 +120,10 @@ function serve(): void {
                      VALUES ($1, 'EARN', $2, $3, 'ORDER', $4, 'API_KEY', 'bench-baseline', $4) RETURNING id::text`,
               values: [memberId, points, balance, `raw:${randomUUID()}`],
             });
-            await client.query('COMMIT');
             return { entryId: entry.rows[0]!.id, balanceAfter: balance };
-          } catch (error) {
-            await client.query('ROLLBACK').catch(() => undefined);
-            throw error;
-          } finally {
-            client.release();
-          }
-        },
+          }),
+        earnRows: (_root: unknown, { memberId, points }: { memberId: string; points: number }) =>
+          inTransaction((client) => earnWithServiceRows(client, memberId, points)),
       },
     },
   });

@@ -25,7 +25,8 @@ import { LOOP_MONITOR_TICK_MS, loopLatenessMs, memberId, percentile, voucherCode
  * answer cannot pass as throughput.
  */
 
-export type LoadKind = 'bare' | 'lookup' | 'raw-earn' | 'earn' | 'earn-rules' | 'redeem' | 'voucher' | 'status' | 'cached-status';
+export type LoadKind =
+  'bare' | 'lookup' | 'raw-earn' | 'raw-earn-rows' | 'earn' | 'earn-rules' | 'redeem' | 'voucher' | 'status' | 'cached-status';
 
 export interface LoadSpec {
   kind: LoadKind;
@@ -102,6 +103,13 @@ function builder(spec: LoadSpec): () => Built {
     case 'raw-earn':
       return () => ({
         body: json('mutation RawEarn($m: ID!) { earn(memberId: $m, points: 25) { entryId balanceAfter } }', {
+          m: randomMember(),
+        }),
+        expect: '"entryId"',
+      });
+    case 'raw-earn-rows':
+      return () => ({
+        body: json('mutation RawEarnRows($m: ID!) { earnRows(memberId: $m, points: 25) { entryId balanceAfter } }', {
           m: randomMember(),
         }),
         expect: '"entryId"',

@@ -110,6 +110,7 @@ const ALL_PATHS = [
   'bare',
   'lookup',
   'raw-earn',
+  'raw-earn-rows',
   'pgbench',
   'status',
   'cached-status',
@@ -499,10 +500,13 @@ const rows: Row[] = [];
 const notes: string[] = [];
 let voucherCursor = 0;
 
+const ROWS_EARN = "yoga + raw pg earn, the service's rows";
+
 const LABELS: Record<LoadKind, string> = {
   bare: 'yoga bare',
   lookup: 'yoga + raw pg lookup',
   'raw-earn': 'yoga + raw pg earn',
+  'raw-earn-rows': ROWS_EARN,
   earn: 'earnPoints',
   'earn-rules': 'earnPoints (5 lines, 3 rules)',
   redeem: 'redeemPoints',
@@ -846,6 +850,29 @@ function median(values: number[]): number {
  * measured once is the baseline of every round; a row measured once against a baseline measured in
  * every round takes the baseline's median round.
  */
+/**
+ * earnPoints against the raw earn with the service's rows (bench/earn-rows.ts), round by round: what the
+ * service's code costs beyond its SQL, beside the rows' own ceiling (that baseline's ratio to the raw earn).
+ */
+function beyondTheRows(): string[] {
+  const lines: string[] = [];
+  for (const processes of [...new Set(rows.map((r) => r.processes))]) {
+    const of = (path: string) => rows.filter((r) => r.path === path && r.processes === processes && r.rps);
+    const pairs = of('earnPoints').flatMap((earn) => {
+      const base = of(ROWS_EARN).find((r) => r.round === earn.round);
+      return base ? [earn.rps! / base.rps!] : [];
+    });
+    const ceiling = of(ROWS_EARN).flatMap((r) => (r.ratio == null ? [] : [r.ratio]));
+    if (pairs.length === 0 || ceiling.length === 0) continue;
+    const percent = (list: number[]) => list.map((v) => `${Math.round(v * 100)} %`).join(', ');
+    lines.push(
+      `× ${processes}: the service's rows with the raw earn's JavaScript reach ${percent(ceiling)} of the raw earn; ` +
+        `earnPoints reaches ${percent(pairs)} of them (round by round)`,
+    );
+  }
+  return lines;
+}
+
 function relate(pathName: string, baselineName: string, target: number | null, sameProcesses = true): void {
   for (const row of rows.filter((r) => r.path === pathName)) {
     const candidates = rows.filter((r) => r.path === baselineName && r.rps && (!sameProcesses || r.processes === row.processes));
@@ -1203,10 +1230,12 @@ async function defaultRun(): Promise<string> {
       for (let index = 1; index <= repeat; index++) {
         // With --repeat, every row carries its round: a ratio pairs round i with the baseline's round i.
         const round = repeat > 1 ? index : undefined;
-        const base = (kind: 'bare' | 'lookup' | 'raw-earn') => load(baseline, { kind, members }, 'baseline', undefined, round);
+        const base = (kind: 'bare' | 'lookup' | 'raw-earn' | 'raw-earn-rows') =>
+          load(baseline, { kind, members }, 'baseline', undefined, round);
         if (selected.has('bare')) await base('bare');
         if (selected.has('lookup')) await base('lookup');
         if (selected.has('raw-earn')) await base('raw-earn');
+        if (selected.has('raw-earn-rows')) await base('raw-earn-rows');
         const path = (spec: Parameters<typeof load>[1]) => load(service, spec, 'path', undefined, round);
         if (selected.has('status')) await path({ ...common, kind: 'status', statusQuery: status.query });
         if (selected.has('cached-status')) await path({ ...common, ...(await cachedStatus(members)) });
@@ -1243,6 +1272,10 @@ async function defaultRun(): Promise<string> {
   relate('member-status, traced', 'member-status', null);
   relate('earnPoints, traced', 'earnPoints', null);
   relate('yoga + raw pg earn', 'pgbench earn', null, false);
+  // What the rows alone allow: the service's statements with the raw earn's JavaScript, against the raw earn
+  // (the ceiling of earnPoints' ratio) and earnPoints against them (what the service's code costs beyond its SQL).
+  relate(ROWS_EARN, 'yoga + raw pg earn', null);
+  notes.push(...beyondTheRows());
   relate('yoga + raw pg lookup', 'yoga bare', null);
   // Issue 15's target is worker-side (jobs already queued); end to end is kept for comparison with earlier rounds.
   relate('compensation end to end', 'BullMQ + 1 PG round trip (compensation bench)', null, false);

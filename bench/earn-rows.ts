@@ -1,0 +1,190 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type pg from 'pg';
+
+/**
+ * The raw earn with the service's rows: what earnPoints asks of PostgreSQL for one order of 25.00 (one rule
+ * of 1 point per unit, no line, no webhook endpoint subscribed), sent with as little JavaScript as the raw
+ * earn of bench/baseline-server.ts. The two statements are the service's own texts as PostgreSQL logged them
+ * (`log_statement = all`, 2026-12-04): the kernel's opening statement (the member locked, the idempotency key
+ * reserved, the due check, the program's versions) and the earn's one write (entry, lot, order, balance,
+ * the key's answer, the webhook fan-out that finds no endpoint), between BEGIN and COMMIT.
+ *
+ * Its throughput against the raw earn (two rows) is the ceiling the rows themselves put on earnPoints'
+ * ratio; earnPoints against it is what the service's code costs beyond its SQL. When the service's statements
+ * change, log them again and copy them here (`npx tsx bench/micro.ts --query earn --requests 20` with
+ * `log_statement = all`).
+ */
+
+const OPEN = `
+  WITH member AS (
+    SELECT id, status, tier, available_points, pending_points, lifetime_points
+    FROM members WHERE id = $1::uuid FOR UPDATE), reserved AS (
+INSERT INTO idempotency_records (operation, key, request_hash, result)
+SELECT $2, $3, $4, $5::jsonb FROM member
+ON CONFLICT (operation, key) DO NOTHING
+RETURNING 1)
+  SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
+         m.lifetime_points AS lifetime,
+         EXISTS (SELECT 1 FROM reserved) AS fresh,
+         EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ((l.released_at IS NULL AND l.expired_at IS NULL AND l.available_at <= $6::timestamptz) OR (l.expired_at IS NULL AND l.expires_at <= $7::timestamptz))) AS due,
+         p.settings_hash, p.earning_rules_stamp::text
+  FROM member m
+  LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
+
+const WRITE = `
+  WITH entry AS (
+    INSERT INTO ledger_entries
+      (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
+    VALUES
+      (COALESCE($1::uuid, gen_random_uuid()), $2::uuid, $3::"LedgerEntryKind",
+       $4::int, $5::int, $6::"CauseType", $7,
+       $8::"ActorType", $9, $10, $11,
+       $12::timestamptz)
+    RETURNING id),
+  lot AS (
+    INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
+    SELECT $13::uuid, entry.id, $14::int, $15::int, $16::timestamptz,
+           $17::timestamptz, $18::timestamptz, $19::timestamptz
+    FROM entry
+    RETURNING id),
+  recorded AS (
+    INSERT INTO point_orders
+      (member_id, order_ref, order_total, currency, channel, placed_at, earned_at, points_earned, lot_id, created_at)
+    SELECT $20::uuid, $21, $22::numeric, $23, $24,
+           COALESCE($25::timestamptz, $26::timestamptz), $27::timestamptz, $28::int,
+           lot.id, $29::timestamptz
+    FROM lot
+    ON CONFLICT (member_id, order_ref) DO UPDATE SET
+      order_total = EXCLUDED.order_total, channel = EXCLUDED.channel,
+      placed_at = COALESCE($30::timestamptz, point_orders.placed_at), earned_at = EXCLUDED.earned_at,
+      points_earned = EXCLUDED.points_earned, lot_id = EXCLUDED.lot_id
+    WHERE point_orders.earned_at IS NULL AND point_orders.cancelled_at IS NULL
+    RETURNING id),
+  balance AS (
+    UPDATE members SET
+      available_points = available_points + $31::int,
+      pending_points = pending_points + $32::int,
+      lifetime_points = lifetime_points + $33::int,
+      last_activity_at = CASE WHEN $34::boolean THEN $35::timestamptz ELSE last_activity_at END,
+      status = CASE WHEN $36::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
+      updated_at = $37::timestamptz
+    WHERE id = $38::uuid
+    RETURNING id::text, external_id AS "externalId", email, name, locale, status::text,
+tier::text, tier_since AS "tierSince", enrolled_at AS "enrolledAt", last_activity_at AS "lastActivityAt",
+available_points AS "availablePoints", pending_points AS "pendingPoints", lifetime_points AS "lifetimePoints",
+at_risk AS "atRisk", at_risk_since AS "atRiskSince", created_at AS "createdAt", updated_at AS "updatedAt"), answered AS (
+  UPDATE idempotency_records SET result = $39::jsonb
+  WHERE operation = $40 AND key = $41
+  RETURNING 1), earned_wh_events AS (
+    INSERT INTO webhook_events (type, payload, dedupe_key, created_at)
+    SELECT r.type, r.data, r.dedupe_key, $42::timestamptz FROM (SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset($43::jsonb)
+  AS e(type text, data jsonb, dedupe_key text)) r
+    WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND r.type = ANY (e.event_types))
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, type),
+  earned_wh_deliveries AS (
+    INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, created_at, updated_at)
+    SELECT ev.id, e.id, ev.type, $44::timestamptz, $45::timestamptz
+    FROM earned_wh_events ev JOIN webhook_endpoints e ON e.enabled AND ev.type = ANY (e.event_types)
+    RETURNING id),
+  earned_wh_jobs AS (
+    INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
+    SELECT d.id, $46, $47, jsonb_build_object('deliveryId', d.id::text), $48::timestamptz,
+           $49::text
+    FROM earned_wh_deliveries d
+    RETURNING id)
+  SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
+  FROM entry, lot, balance`;
+
+interface Opened {
+  available: number;
+  pending: number;
+  fresh: boolean;
+}
+
+/** One earn of `points` for `memberId` on `client`, inside BEGIN … COMMIT (the caller's). Returns the entry's id and balance. */
+export async function earnWithServiceRows(
+  client: pg.PoolClient,
+  memberId: string,
+  points: number,
+): Promise<{ entryId: string; balanceAfter: number }> {
+  const now = new Date();
+  const orderRef = `rows-${randomUUID()}`;
+  const scope = `earnPoints:${memberId}`;
+  const requestHash = createHash('sha256').update(`${memberId}:${orderRef}:25.00`).digest('hex');
+  const opened = await client.query<Opened>({
+    name: 'rows-open',
+    text: OPEN,
+    values: [memberId, scope, orderRef, requestHash, 'null', now, now],
+  });
+  const member = opened.rows[0];
+  if (!member?.fresh) throw new Error('no such member, or the key was seen');
+  const entryId = randomUUID();
+  const balanceAfter = member.available + member.pending + points;
+  const availableAt = new Date(now.getTime() + 14 * 86_400_000);
+  const expiresAt = new Date(now.getTime() + 730 * 86_400_000);
+  const answer = { earned: { lines: [['25', '1', '25', -1, 0]], rules: [], bonuses: [], currency: 'EUR' }, points, entryId, memberId };
+  const event = [
+    {
+      data: { points, status: 'PENDING', entryId, memberId, orderRef, expiresAt, availableAt },
+      type: 'points.earned',
+      dedupe_key: null,
+    },
+  ];
+  await client.query({
+    name: 'rows-write',
+    text: WRITE,
+    values: [
+      entryId,
+      memberId,
+      'EARN',
+      points,
+      balanceAfter,
+      'ORDER',
+      orderRef,
+      'API_KEY',
+      'bench-baseline',
+      `earnPoints:${orderRef}`,
+      null,
+      now,
+      memberId,
+      points,
+      points,
+      availableAt,
+      null,
+      expiresAt,
+      now,
+      memberId,
+      orderRef,
+      '25.00',
+      'EUR',
+      null,
+      null,
+      now,
+      now,
+      points,
+      now,
+      null,
+      0,
+      points,
+      points,
+      true,
+      now,
+      true,
+      now,
+      memberId,
+      JSON.stringify(answer),
+      scope,
+      orderRef,
+      now,
+      JSON.stringify(event),
+      now,
+      now,
+      'webhooks',
+      'deliver',
+      now,
+      null,
+    ],
+  });
+  return { entryId, balanceAfter };
+}
