@@ -7,12 +7,14 @@ import { execute } from '@graphql-tools/executor';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { buildSchema, parse } from 'graphql';
 import { createGraphQLHandler } from '../src/app.js';
-import { API_KEY_SCOPES } from '../src/auth/principal.js';
+import { API_KEY_SCOPES, callerOf } from '../src/auth/principal.js';
 import { loadConfig } from '../src/config/env.js';
-import { createPrisma } from '../src/db/prisma.js';
+import { createPrisma, poolOf } from '../src/db/prisma.js';
+import { earnPoints } from '../src/domain/points/points.service.js';
 import { compileOperation } from '../src/graphql/compiled-execution.js';
 import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
+import { earnWithServiceRows } from './earn-rows.js';
 import { createBenchDatabase, seed } from './seed.js';
 import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, processCpuMs, withAdminClient } from './support.js';
 
@@ -46,6 +48,11 @@ const { values } = parseArgs({
      * uses (GRAPHQL_COMPILED=false); `status-floor` runs it with graphql-js's default resolvers on a schema
      * built from schema.graphql over a status answer read once — no database, no plugins: what executing and
      * serialising an answer of that shape costs at the least.
+     *
+     * And the earn: `earn-domain` calls the domain's earnPoints itself (no yoga, no GraphQL: the rules, the
+     * kernel, its two statements); `earn-rows` sends the same two statements with the raw earn's JavaScript
+     * (bench/earn-rows.ts). `earn` − `earn-domain` is the GraphQL layer's part, `earn-domain` − `earn-rows`
+     * the domain's code beyond its SQL.
      */
     query: { type: 'string', default: 'status' },
     /**
@@ -140,7 +147,10 @@ async function main(): Promise<void> {
       return text;
     };
     // Built only when asked for: it reads one status answer and builds a second schema.
-    const splits = queries.some((query) => query.startsWith('status-')) ? await statusSplits(prisma) : {};
+    const splits = {
+      ...(queries.some((query) => query.startsWith('status-')) ? await statusSplits(prisma) : {}),
+      ...(queries.some((query) => query.startsWith('earn-') && query !== 'earn-rules') ? earnSplits(prisma) : {}),
+    };
     const one = (query: string) => splits[query]?.(++n) ?? viaYoga(query);
     const run = async (query: string, count: number) => {
       let left = count;
@@ -246,6 +256,33 @@ async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Re
     return JSON.stringify(result);
   };
   return { 'status-compiled': compiled, 'status-execute': executed, 'status-floor': floor };
+}
+
+/** `earn-domain` and `earn-rows` (see --query). */
+function earnSplits(prisma: ReturnType<typeof createPrisma>): Record<string, (n: number) => Promise<string>> {
+  const deps = { prisma, logger: createLogger('silent') };
+  const caller = callerOf({ kind: 'apiKey', apiKeyId: 'bench', name: 'bench', scopes: new Set(API_KEY_SCOPES) });
+  const pool = poolOf(prisma)!;
+  const domain = async (n: number) => {
+    const reference = `md-${run}-${n}`;
+    const input = { memberId: memberId(1 + (n % 1000)), orderRef: reference, orderTotal: '25.00', idempotencyKey: reference };
+    return JSON.stringify(await earnPoints(deps, input, caller));
+  };
+  const rows = async (n: number) => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const earned = await earnWithServiceRows(client, memberId(1 + (n % 1000)), 25);
+      await client.query('COMMIT');
+      return JSON.stringify(earned);
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  };
+  return { 'earn-domain': domain, 'earn-rows': rows };
 }
 
 /** The server processes of the bench database's connections (the pool's, after warm-up). */
