@@ -9,8 +9,8 @@ import { testLogger, useTestApp } from '../support/app.js';
 /**
  * "This lot is due" is one SQL fragment (lotIsDue = lotToRelease OR lotToExpire,
  * src/domain/points/ledger.ts), used by the kernel's opening statement, the
- * settle and the maintenance sweep. The due-lot indexes of migration
- * 20261123150000_point_lot_due_indexes serve it only while it matches them.
+ * settle and the maintenance sweep. The sweep indexes (partial since migration
+ * 202612081000_point_lot_sweep_indexes_partial) serve it only while it implies their conditions.
  */
 const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
 const T0 = new Date('2026-01-10T10:00:00.000Z');
@@ -48,6 +48,31 @@ async function bulkOpenLots(memberId: string, count: number, at: Date): Promise<
     UPDATE members SET available_points = ${count}::int, lifetime_points = ${count}::int WHERE id = ${memberId}::uuid`;
 }
 
+/**
+ * Gives `memberId` `count` lots of 1 point granted at `at`, released then, reminded and expired two years
+ * later (each lot spent by one EXPIRE entry of them all), balances consistent with them.
+ */
+async function bulkSettledLots(memberId: string, count: number, at: Date): Promise<void> {
+  const expired = addMonths(at, 24);
+  await prisma.$executeRaw`
+    WITH entry AS (
+      INSERT INTO ledger_entries
+        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+      SELECT ${memberId}::uuid, 'ADJUST', 1, i, 'ADJUSTMENT', 'bulk', 'SYSTEM', 'test', 'bulk-' || i, ${at}::timestamptz
+      FROM generate_series(1, ${count}::int) AS i
+      RETURNING id)
+    INSERT INTO point_lots
+      (member_id, entry_id, points, remaining, available_at, released_at, expires_at, expired_at, expiry_reminded_at, created_at)
+    SELECT ${memberId}::uuid, entry.id, 1, 0, ${at}::timestamptz, ${at}::timestamptz, ${expired}::timestamptz,
+           ${expired}::timestamptz, ${addMonths(at, 23)}::timestamptz, ${at}::timestamptz
+    FROM entry`;
+  await prisma.$executeRaw`
+    INSERT INTO ledger_entries
+      (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+    VALUES (${memberId}::uuid, 'EXPIRE', ${-count}::int, 0, 'EXPIRY', 'bulk', 'SYSTEM', 'test', 'bulk-expiry', ${expired}::timestamptz)`;
+  await prisma.$executeRaw`UPDATE members SET lifetime_points = ${count}::int WHERE id = ${memberId}::uuid`;
+}
+
 /** The point_lots rows `query` reads (returned or filtered out, in every loop), from EXPLAIN ANALYZE: a count, not a time. */
 async function lotsReadBy(query: Prisma.Sql): Promise<number> {
   type PlanNode = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] } & Record<string, unknown>;
@@ -73,26 +98,46 @@ describe('the due-lot predicate', () => {
     expect(await dueLots(addMonths(T0, 25))).toEqual([7, 30]);
   });
 
-  it('the maintenance sweep, releasing and expiring are served by the two due-lot indexes', async () => {
+  it('the maintenance sweep, releasing, expiring and reminding are each served by their own index', async () => {
     // Enough lots that are not due for an index to matter.
     await bulkOpenLots(await app.enroll(), 3000, T0);
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(T0, 1);
 
-    // Each index must be searched on both its columns (an Index Cond), not merely walked.
-    const release = /Index Cond: \(\(released_at IS NULL\) AND \(available_at <= /;
-    const expire = /Index Cond: \(\(expired_at IS NULL\) AND \(expires_at <= /;
+    // Each index must be searched on its date (an Index Cond), not merely walked; its condition is the sweep's own.
+    const release = /point_lots_pending_available_at_idx[^\n]*\n\s*Index Cond: \(available_at <= /;
+    const expire = /point_lots_open_expires_at_idx[^\n]*\n\s*Index Cond: \(expires_at <= /;
     const sweep = await planOf(Prisma.sql`SELECT DISTINCT lot.member_id FROM point_lots lot WHERE ${lotIsDue('lot', now)}`);
     expect(sweep).toMatch(release);
     expect(sweep).toMatch(expire);
-    expect(sweep).toContain('point_lots_released_at_available_at_idx');
-    expect(sweep).toContain('point_lots_expired_at_expires_at_idx');
-    const releasing = await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToRelease('lot', now)}`);
-    expect(releasing).toContain('point_lots_released_at_available_at_idx');
-    expect(releasing).toMatch(release);
-    const expiring = await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToExpire('lot', now)}`);
-    expect(expiring).toContain('point_lots_expired_at_expires_at_idx');
-    expect(expiring).toMatch(expire);
+    expect(await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToRelease('lot', now)}`)).toMatch(release);
+    expect(await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToExpire('lot', now)}`)).toMatch(expire);
+    // The expiry reminders' batch, as remindExpiringPoints asks for it.
+    const remind = /point_lots_unreminded_expires_at_idx[^\n]*\n\s*Index Cond: \(\(expires_at > [^)]*\) AND \(expires_at <= /;
+    const reminding = await planOf(Prisma.sql`
+      SELECT id FROM point_lots
+      WHERE expiry_reminded_at IS NULL AND expires_at > ${now}::timestamptz AND expires_at <= ${addDays(now, 30)}::timestamptz
+      ORDER BY expires_at LIMIT 1000`);
+    expect(reminding).toMatch(remind);
+  });
+
+  it('the sweep indexes hold only the lots a sweep may still take: settled lots are not in them', async () => {
+    const pages = async () =>
+      prisma.$queryRaw<{ name: string; pages: number }[]>`
+        SELECT c.relname AS name, (pg_relation_size(c.oid) / current_setting('block_size')::int)::int AS pages
+        FROM pg_class c
+        WHERE c.relname IN ('point_lots_pending_available_at_idx', 'point_lots_open_expires_at_idx', 'point_lots_unreminded_expires_at_idx')
+        ORDER BY c.relname`;
+    const before = await pages();
+    expect(before.map((index) => index.name)).toEqual([
+      'point_lots_open_expires_at_idx',
+      'point_lots_pending_available_at_idx',
+      'point_lots_unreminded_expires_at_idx',
+    ]);
+    // 3 000 lots released, reminded and expired: nothing a sweep still has to do. An index over every lot grows
+    // by their 3 000 entries (one date each: deduplicated, still two pages more); these do not grow at all.
+    await bulkSettledLots(await app.enroll(), 3000, T0);
+    expect(await pages()).toEqual(before);
   });
 
   it("a member's expired lots are not read again: the due check and the status's expiries read the open lots only", async () => {

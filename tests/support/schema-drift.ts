@@ -276,7 +276,10 @@ function expectedSchema(schemaText: string, datamodel: Datamodel): ExpectedSchem
       unique: index.type !== 'normal',
       primary: index.type === 'id',
       method: (index.algorithm ?? 'BTree').toLowerCase(),
-      predicate: indexPredicates.get(`${model.name}.${index.fields.map((f) => f.name).join(',')}`) ?? null,
+      predicate:
+        indexPredicates.get(
+          index.dbName ? `${model.name}#${index.dbName}` : `${model.name}.${index.fields.map((f) => f.name).join(',')}`,
+        ) ?? null,
     });
   }
 
@@ -460,8 +463,8 @@ function relationMapsFromText(schemaText: string): Map<string, string> {
 }
 
 /**
- * `where: raw("…")` of each @@index and @@unique, keyed by model and field names (`Model.a,b`): the
- * datamodel leaves it out. One attribute per line, as prisma format writes them.
+ * `where: raw("…")` of each @@index and @@unique, keyed by model and field names (`Model.a,b`), or by model
+ * and `map` name when it has one (`Model#name`): the datamodel leaves it out. One attribute per line, as prisma format writes them.
  */
 function indexPredicatesFromText(schemaText: string): Map<string, string> {
   const predicates = new Map<string, string>();
@@ -469,7 +472,9 @@ function indexPredicatesFromText(schemaText: string): Map<string, string> {
     const index = /^@@(?:index|unique)\(\[([^\]]*)\].*\bwhere\s*:\s*raw\(\s*"((?:[^"\\]|\\.)*)"\s*\)/.exec(line);
     if (!index) continue;
     const fields = index[1]!.split(',').map((field) => field.trim().replace(/\(.*$/, ''));
-    predicates.set(`${model}.${fields.join(',')}`, index[2]!.replace(/\\(.)/g, '$1'));
+    // Two indexes on the same fields with different conditions are told apart by their `map` names.
+    const name = /\bmap\s*:\s*"([^"]+)"/.exec(line)?.[1];
+    predicates.set(name ? `${model}#${name}` : `${model}.${fields.join(',')}`, index[2]!.replace(/\\(.)/g, '$1'));
   }
   return predicates;
 }
