@@ -845,12 +845,6 @@ function median(values: number[]): number {
 }
 
 /**
- * Each row of `pathName` ÷ its baseline's req/s. A baseline measured in every round (`--repeat`) is
- * paired by round: round i against round i of the same run, never against another round's. A baseline
- * measured once is the baseline of every round; a row measured once against a baseline measured in
- * every round takes the baseline's median round.
- */
-/**
  * earnPoints against the raw earn with the service's rows (bench/earn-rows.ts), round by round: what the
  * service's code costs beyond its SQL, beside the rows' own ceiling (that baseline's ratio to the raw earn).
  */
@@ -873,6 +867,12 @@ function beyondTheRows(): string[] {
   return lines;
 }
 
+/**
+ * Each row of `pathName` ÷ its baseline's req/s. A baseline measured in every round (`--repeat`) is
+ * paired by round: round i against round i of the same run, never against another round's. A baseline
+ * measured once is the baseline of every round; a row measured once against a baseline measured in
+ * every round takes the baseline's median round.
+ */
 function relate(pathName: string, baselineName: string, target: number | null, sameProcesses = true): void {
   for (const row of rows.filter((r) => r.path === pathName)) {
     const candidates = rows.filter((r) => r.path === baselineName && r.rps && (!sameProcesses || r.processes === row.processes));
