@@ -32,28 +32,13 @@ async function planOf(query: Prisma.Sql): Promise<string> {
   });
 }
 
-/** Gives `memberId` `count` available lots of 1 point granted at `at`, none due, balances consistent with them. */
-async function bulkOpenLots(memberId: string, count: number, at: Date): Promise<void> {
-  await prisma.$executeRaw`
-    WITH entry AS (
-      INSERT INTO ledger_entries
-        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
-      SELECT ${memberId}::uuid, 'ADJUST', 1, i, 'ADJUSTMENT', 'bulk', 'SYSTEM', 'test', 'bulk-' || i, ${at}::timestamptz
-      FROM generate_series(1, ${count}::int) AS i
-      RETURNING id)
-    INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
-    SELECT ${memberId}::uuid, entry.id, 1, 1, ${at}::timestamptz, ${at}::timestamptz, ${addMonths(at, 24)}::timestamptz, ${at}::timestamptz
-    FROM entry`;
-  await prisma.$executeRaw`
-    UPDATE members SET available_points = ${count}::int, lifetime_points = ${count}::int WHERE id = ${memberId}::uuid`;
-}
-
 /**
- * Gives `memberId` `count` lots of 1 point granted at `at`, released then, reminded and expired two years
- * later (each lot spent by one EXPIRE entry of them all), balances consistent with them.
+ * Gives `memberId` `count` lots of 1 point granted and released at `at`, balances consistent with them: `open`,
+ * available and none due; or `settled`, reminded and expired two years later, all spent by one EXPIRE entry.
  */
-async function bulkSettledLots(memberId: string, count: number, at: Date): Promise<void> {
-  const expired = addMonths(at, 24);
+async function bulkLots(memberId: string, count: number, at: Date, state: 'open' | 'settled' = 'open'): Promise<void> {
+  const expires = addMonths(at, 24);
+  const settled = state === 'settled';
   await prisma.$executeRaw`
     WITH entry AS (
       INSERT INTO ledger_entries
@@ -63,14 +48,17 @@ async function bulkSettledLots(memberId: string, count: number, at: Date): Promi
       RETURNING id)
     INSERT INTO point_lots
       (member_id, entry_id, points, remaining, available_at, released_at, expires_at, expired_at, expiry_reminded_at, created_at)
-    SELECT ${memberId}::uuid, entry.id, 1, 0, ${at}::timestamptz, ${at}::timestamptz, ${expired}::timestamptz,
-           ${expired}::timestamptz, ${addMonths(at, 23)}::timestamptz, ${at}::timestamptz
+    SELECT ${memberId}::uuid, entry.id, 1, ${settled ? 0 : 1}::int, ${at}::timestamptz, ${at}::timestamptz, ${expires}::timestamptz,
+           ${settled ? expires : null}::timestamptz, ${settled ? addMonths(at, 23) : null}::timestamptz, ${at}::timestamptz
     FROM entry`;
+  if (settled) {
+    await prisma.$executeRaw`
+      INSERT INTO ledger_entries
+        (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
+      VALUES (${memberId}::uuid, 'EXPIRE', ${-count}::int, 0, 'EXPIRY', 'bulk', 'SYSTEM', 'test', 'bulk-expiry', ${expires}::timestamptz)`;
+  }
   await prisma.$executeRaw`
-    INSERT INTO ledger_entries
-      (member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, created_at)
-    VALUES (${memberId}::uuid, 'EXPIRE', ${-count}::int, 0, 'EXPIRY', 'bulk', 'SYSTEM', 'test', 'bulk-expiry', ${expired}::timestamptz)`;
-  await prisma.$executeRaw`UPDATE members SET lifetime_points = ${count}::int WHERE id = ${memberId}::uuid`;
+    UPDATE members SET available_points = ${settled ? 0 : count}::int, lifetime_points = ${count}::int WHERE id = ${memberId}::uuid`;
 }
 
 /** The point_lots rows `query` reads (returned or filtered out, in every loop), from EXPLAIN ANALYZE: a count, not a time. */
@@ -100,7 +88,7 @@ describe('the due-lot predicate', () => {
 
   it('the maintenance sweep, releasing, expiring and reminding are each served by their own index', async () => {
     // Enough lots that are not due for an index to matter.
-    await bulkOpenLots(await app.enroll(), 3000, T0);
+    await bulkLots(await app.enroll(), 3000, T0);
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(T0, 1);
 
@@ -136,7 +124,7 @@ describe('the due-lot predicate', () => {
     ]);
     // 3 000 lots released, reminded and expired: nothing a sweep still has to do. An index over every lot grows
     // by their 3 000 entries (one date each: deduplicated, still two pages more); these do not grow at all.
-    await bulkSettledLots(await app.enroll(), 3000, T0);
+    await bulkLots(await app.enroll(), 3000, T0, 'settled');
     expect(await pages()).toEqual(before);
   });
 
@@ -150,7 +138,7 @@ describe('the due-lot predicate', () => {
     await adjustPoints(at(later), { memberId, points: 7, reason: 'welcome back', idempotencyKey: 'a-1' }, admin);
     await earnPoints(at(later), { memberId, orderRef: 'o-new', orderTotal: '30.00', idempotencyKey: 'e-new' }, admin);
     expect(await prisma.pointLot.count({ where: { memberId, expiredAt: { not: null } } })).toBe(30);
-    await bulkOpenLots(await app.enroll(), 3000, later);
+    await bulkLots(await app.enroll(), 3000, later);
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(later, 1);
 
