@@ -171,12 +171,12 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
       s
         .replace('"point_lots_open_expires_at_idx", where: raw("expired_at IS NULL")', '"point_lots_open_expires_at_idx", where: raw("@@")')
         .replace(
-          '"point_lots_unreminded_expires_at_idx", where: raw("expiry_reminded_at IS NULL")',
+          '"point_lots_unreminded_expires_at_idx", where: raw("expiry_reminded_at IS NULL AND expired_at IS NULL")',
           '"point_lots_unreminded_expires_at_idx", where: raw("expired_at IS NULL")',
         )
-        .replace('where: raw("@@")', 'where: raw("expiry_reminded_at IS NULL")'),
+        .replace('where: raw("@@")', 'where: raw("expiry_reminded_at IS NULL AND expired_at IS NULL")'),
     expected:
-      'index point_lots.point_lots_open_expires_at_idx (expires_at): is partial (WHERE (expired_at IS NULL)) in the database, the schema wants WHERE expiry_reminded_at IS NULL',
+      'index point_lots.point_lots_open_expires_at_idx (expires_at): is partial (WHERE (expired_at IS NULL)) in the database, the schema wants WHERE expiry_reminded_at IS NULL AND expired_at IS NULL',
   },
   {
     change: 'an index name (map)',

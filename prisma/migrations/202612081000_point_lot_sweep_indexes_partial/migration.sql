@@ -2,11 +2,13 @@
 -- pending for the return window (two weeks) and open until it expires (two years), yet each index kept it
 -- forever, and every release, expiry and reminder added the lot to its index once more under the new
 -- value. Each sweep asks only for lots it may still take (`released_at IS NULL`, `expired_at IS NULL`,
--- `expiry_reminded_at IS NULL`), so each index now holds those lots only, by the date the sweep compares
--- (tests/points/due-lots.test.ts): a settled lot leaves the index instead of staying in it twice.
+-- `expiry_reminded_at IS NULL AND expired_at IS NULL`: a lot that expired unreminded, the maintenance worker
+-- away for longer than the reminder window, is past reminding), so each index now holds those lots only, by
+-- the date the sweep compares (tests/points/due-lots.test.ts): a settled lot leaves the index (its old entry
+-- once vacuumed) instead of staying in it for good.
 DROP INDEX "point_lots_released_at_available_at_idx";
 DROP INDEX "point_lots_expired_at_expires_at_idx";
 DROP INDEX "point_lots_expiry_reminded_at_expires_at_idx";
 CREATE INDEX "point_lots_pending_available_at_idx" ON "point_lots"("available_at") WHERE released_at IS NULL;
 CREATE INDEX "point_lots_open_expires_at_idx" ON "point_lots"("expires_at") WHERE expired_at IS NULL;
-CREATE INDEX "point_lots_unreminded_expires_at_idx" ON "point_lots"("expires_at") WHERE expiry_reminded_at IS NULL;
+CREATE INDEX "point_lots_unreminded_expires_at_idx" ON "point_lots"("expires_at") WHERE expiry_reminded_at IS NULL AND expired_at IS NULL;

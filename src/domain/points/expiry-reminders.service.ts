@@ -22,7 +22,8 @@ export async function remindExpiringPoints(deps: ServiceDeps, batchSize = 1000):
     const [row] = await deps.prisma.$queryRaw<{ marked: number; announced: number }[]>`
       WITH due AS (
         SELECT id FROM point_lots
-        WHERE expiry_reminded_at IS NULL AND expires_at > ${now}::timestamptz AND expires_at <= ${horizon}::timestamptz
+        WHERE expiry_reminded_at IS NULL AND expired_at IS NULL
+          AND expires_at > ${now}::timestamptz AND expires_at <= ${horizon}::timestamptz
         ORDER BY expires_at
         LIMIT ${batchSize}::int
         FOR UPDATE SKIP LOCKED),
