@@ -1,33 +1,13 @@
 // No useTestApp(): the test migrates a database of its own up to the sweep-index migration, builds the new
 // indexes the way docs/operations.md tells an operator to on a large table, then migrates it to the end.
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_MIGRATIONS_DIR, applyMigrations, readMigrationFiles } from '../../src/db/migrate.js';
-import { createScratchDatabase, dropTestDatabase } from '../support/db.js';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MIGRATIONS_DIR, applyMigrations } from '../../src/db/migrate.js';
+import { useDatabasesBefore, withClient } from '../support/migration-steps.js';
 
 const SWEEP_INDEXES = '202612081000_point_lot_sweep_indexes_partial';
-const created: string[] = [];
-const tempDirs: string[] = [];
-
-afterEach(async () => {
-  for (const url of created.splice(0)) await dropTestDatabase(url);
-});
-afterAll(async () => {
-  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const databases = useDatabasesBefore();
 
 /** point_lots' indexes: name → [oid, definition]. */
 async function lotIndexes(url: string): Promise<Map<string, [number, string]>> {
@@ -46,16 +26,7 @@ async function lotIndexes(url: string): Promise<Map<string, [number, string]>> {
 
 describe(`migration ${SWEEP_INDEXES}`, () => {
   it('keeps the sweep indexes an operator built beforehand with CREATE INDEX CONCURRENTLY, and drops the old ones', async () => {
-    const names = (await readMigrationFiles()).map((m) => m.name);
-    expect(names).toContain(SWEEP_INDEXES);
-    const before = await mkdtemp(path.join(tmpdir(), 'treue-before-sweep-indexes-'));
-    tempDirs.push(before);
-    for (const name of names.filter((n) => n < SWEEP_INDEXES)) {
-      await cp(path.join(DEFAULT_MIGRATIONS_DIR, name), path.join(before, name), { recursive: true });
-    }
-    const url = await createScratchDatabase('sweep_idx', { empty: true });
-    created.push(url);
-    await applyMigrations(url, { migrationsDir: before });
+    const url = await databases.before(SWEEP_INDEXES, 'sweep_idx');
 
     // The migration's own CREATE INDEX statements, built CONCURRENTLY outside any transaction (docs/operations.md).
     const script = await readFile(path.join(DEFAULT_MIGRATIONS_DIR, SWEEP_INDEXES, 'migration.sql'), 'utf8');

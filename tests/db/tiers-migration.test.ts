@@ -1,49 +1,16 @@
 // No useTestApp(): each test migrates a database of its own, seeds it as it was before tiers became
 // program data (migration 202612031000_tiers_of_their_own), then migrates it to the end.
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_MIGRATIONS_DIR, applyMigrations, readMigrationFiles } from '../../src/db/migrate.js';
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { applyMigrations } from '../../src/db/migrate.js';
 import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema } from '../../src/domain/program/program-settings.js';
-import { createScratchDatabase, dropTestDatabase } from '../support/db.js';
+import { useDatabasesBefore, withClient } from '../support/migration-steps.js';
 
 const TIERS_MIGRATION = '202612031000_tiers_of_their_own';
-const created: string[] = [];
-const tempDirs: string[] = [];
-
-afterEach(async () => {
-  for (const url of created.splice(0)) await dropTestDatabase(url);
-});
-afterAll(async () => {
-  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+const databases = useDatabasesBefore();
 
 /** A database migrated up to (not including) the tiers migration. */
-async function databaseBeforeTiers(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'treue-before-tiers-'));
-  tempDirs.push(dir);
-  const names = (await readMigrationFiles()).map((m) => m.name);
-  expect(names).toContain(TIERS_MIGRATION);
-  for (const name of names.filter((n) => n < TIERS_MIGRATION)) {
-    await cp(path.join(DEFAULT_MIGRATIONS_DIR, name), path.join(dir, name), { recursive: true });
-  }
-  const url = await createScratchDatabase('tiers_mig', { empty: true });
-  created.push(url);
-  await applyMigrations(url, { migrationsDir: dir });
-  return url;
-}
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const databaseBeforeTiers = () => databases.before(TIERS_MIGRATION, 'tiers_mig');
 
 const OLD_TIERS = ['BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
 
