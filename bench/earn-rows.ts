@@ -12,7 +12,7 @@ import type pg from 'pg';
  * Its throughput against the raw earn (two rows) is the ceiling the rows themselves put on earnPoints'
  * ratio; earnPoints against it is what the service's code costs beyond its SQL. When the service's statements
  * change, log them again and copy them here (`npx tsx bench/micro.ts --query earn --requests 20` with
- * `log_statement = all`).
+ * `log_statement = all`): tests/points/bench-earn-rows.test.ts fails until they are.
  */
 
 const OPEN = `
@@ -95,6 +95,9 @@ at_risk AS "atRisk", at_risk_since AS "atRiskSince", created_at AS "createdAt", 
     RETURNING id)
   SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
   FROM entry, lot, balance`;
+
+/** The two statement texts, for the test that they are still earnPoints' own (tests/points/bench-earn-rows.test.ts). */
+export const EARN_STATEMENTS = { open: OPEN, write: WRITE } as const;
 
 interface Opened {
   available: number;
