@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { upcomingExpiriesSql } from '../../src/domain/points/expiring.service.js';
+import { lotToRemind } from '../../src/domain/points/expiry-reminders.service.js';
 import { lotIsDue, lotToExpire, lotToRelease } from '../../src/domain/points/ledger.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
@@ -102,13 +103,11 @@ describe('the due-lot predicate', () => {
     expect(sweep).toMatch(expire);
     expect(await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToRelease('lot', now)}`)).toMatch(release);
     expect(await planOf(Prisma.sql`SELECT 1 FROM point_lots lot WHERE ${lotToExpire('lot', now)}`)).toMatch(expire);
-    // The expiry reminders' batch, as remindExpiringPoints asks for it.
+    // The expiry reminders' batch, with remindExpiringPoints' own condition.
     const remind = /point_lots_unreminded_expires_at_idx[^\n]*\n\s*Index Cond: \(\(expires_at > [^)]*\) AND \(expires_at <= /;
-    const reminding = await planOf(Prisma.sql`
-      SELECT id FROM point_lots
-      WHERE expiry_reminded_at IS NULL AND expired_at IS NULL
-        AND expires_at > ${now}::timestamptz AND expires_at <= ${addDays(now, 30)}::timestamptz
-      ORDER BY expires_at LIMIT 1000`);
+    const reminding = await planOf(
+      Prisma.sql`SELECT lot.id FROM point_lots lot WHERE ${lotToRemind('lot', now, addDays(now, 30))} ORDER BY lot.expires_at LIMIT 1000`,
+    );
     expect(reminding).toMatch(remind);
   });
 

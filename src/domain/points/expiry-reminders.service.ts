@@ -5,6 +5,16 @@ import { addDays } from '../time.js';
 import { isoTimeSql, webhookEventsCte } from '../webhooks/webhook-events.js';
 
 /**
+ * An open lot not reminded yet whose expiry date falls in (now, horizon], on the point_lots row aliased `lot`.
+ * Served by the index point_lots_unreminded_expires_at_idx: keep them in step (tests/points/due-lots.test.ts).
+ */
+export function lotToRemind(lot: string, now: Date, horizon: Date): Prisma.Sql {
+  const l = Prisma.raw(lot);
+  return Prisma.sql`(${l}.expiry_reminded_at IS NULL AND ${l}.expired_at IS NULL
+    AND ${l}.expires_at > ${now}::timestamptz AND ${l}.expires_at <= ${horizon}::timestamptz)`;
+}
+
+/**
  * Announces lots of points about to expire (`points.expiring`), once per lot,
  * `pointExpiryReminderDays` (default 30) before they do: each lot in the window
  * not reminded yet gets `expiry_reminded_at` by a conditional update under its
@@ -21,9 +31,8 @@ export async function remindExpiringPoints(deps: ServiceDeps, batchSize = 1000):
   for (;;) {
     const [row] = await deps.prisma.$queryRaw<{ marked: number; announced: number }[]>`
       WITH due AS (
-        SELECT id FROM point_lots
-        WHERE expiry_reminded_at IS NULL AND expired_at IS NULL
-          AND expires_at > ${now}::timestamptz AND expires_at <= ${horizon}::timestamptz
+        SELECT id FROM point_lots lot
+        WHERE ${lotToRemind('lot', now, horizon)}
         ORDER BY expires_at
         LIMIT ${batchSize}::int
         FOR UPDATE SKIP LOCKED),

@@ -393,15 +393,15 @@ export async function consumeLots(
 
 /**
  * A lot whose return window has passed and that is not released yet, on the
- * point_lots row aliased `lot`. Matches the index point_lots (released_at,
- * available_at): keep them in step (tests/points/due-lots.test.ts).
+ * point_lots row aliased `lot`. Served by the index point_lots_pending_available_at_idx
+ * (its condition implied): keep them in step (tests/points/due-lots.test.ts).
  */
 export function lotToRelease(lot: string, now: Date): Prisma.Sql {
   const l = Prisma.raw(lot);
   return Prisma.sql`(${l}.released_at IS NULL AND ${l}.expired_at IS NULL AND ${l}.available_at <= ${now}::timestamptz)`;
 }
 
-/** A lot past its expiry date and not expired yet. Matches the index point_lots (expired_at, expires_at). */
+/** A lot past its expiry date and not expired yet. Served by the index point_lots_open_expires_at_idx. */
 export function lotToExpire(lot: string, now: Date): Prisma.Sql {
   const l = Prisma.raw(lot);
   return Prisma.sql`(${l}.expired_at IS NULL AND ${l}.expires_at <= ${now}::timestamptz)`;
