@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createSchema, createYoga } from 'graphql-yoga';
 import pg from 'pg';
 import { earnWithServiceRows } from './earn-rows.js';
+import { inTransaction } from './support.js';
 
 /**
  * The baselines' server: the same stack as the service without the service —
@@ -55,21 +56,6 @@ if (cluster.isPrimary && processes > 1) {
 
 function serve(): void {
   const pool = new pg.Pool({ connectionString: values['database-url'], max: Number(values.pool) });
-  /** BEGIN, `work`, COMMIT on one connection of the pool (ROLLBACK when it throws). */
-  async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
   const schema = createSchema({
     typeDefs: /* GraphQL */ `
       type Member {
@@ -105,7 +91,7 @@ function serve(): void {
       },
       Mutation: {
         earn: (_root: unknown, { memberId, points }: { memberId: string; points: number }) =>
-          inTransaction(async (client) => {
+          inTransaction(pool, async (client) => {
             const { rows } = await client.query<{ balance: number }>({
               name: 'earn-balance',
               text: `UPDATE members SET pending_points = pending_points + $2, lifetime_points = lifetime_points + $2, updated_at = now()
@@ -123,7 +109,7 @@ function serve(): void {
             return { entryId: entry.rows[0]!.id, balanceAfter: balance };
           }),
         earnRows: (_root: unknown, { memberId, points }: { memberId: string; points: number }) =>
-          inTransaction((client) => earnWithServiceRows(client, memberId, points)),
+          inTransaction(pool, (client) => earnWithServiceRows(client, memberId, points)),
       },
     },
   });

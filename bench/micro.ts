@@ -16,7 +16,16 @@ import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
 import { earnWithServiceRows } from './earn-rows.js';
 import { createBenchDatabase, seed } from './seed.js';
-import { activateBenchRules, BENCH_RATE_LIMITS, dropDatabase, databaseUrl, memberId, processCpuMs, withAdminClient } from './support.js';
+import {
+  activateBenchRules,
+  BENCH_RATE_LIMITS,
+  dropDatabase,
+  databaseUrl,
+  inTransaction,
+  memberId,
+  processCpuMs,
+  withAdminClient,
+} from './support.js';
 
 /**
  * CPU per operation in process: runs the member-status query through yoga.fetch
@@ -268,20 +277,8 @@ function earnSplits(prisma: ReturnType<typeof createPrisma>): Record<string, (n:
     const input = { memberId: memberId(1 + (n % 1000)), orderRef: reference, orderTotal: '25.00', idempotencyKey: reference };
     return JSON.stringify(await earnPoints(deps, input, caller));
   };
-  const rows = async (n: number) => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const earned = await earnWithServiceRows(client, memberId(1 + (n % 1000)), 25);
-      await client.query('COMMIT');
-      return JSON.stringify(earned);
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    } finally {
-      client.release();
-    }
-  };
+  const rows = async (n: number) =>
+    JSON.stringify(await inTransaction(pool, (client) => earnWithServiceRows(client, memberId(1 + (n % 1000)), 25)));
   return { 'earn-domain': domain, 'earn-rows': rows };
 }
 

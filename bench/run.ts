@@ -852,11 +852,14 @@ function beyondTheRows(): string[] {
   const lines: string[] = [];
   for (const processes of [...new Set(rows.map((r) => r.processes))]) {
     const of = (path: string) => rows.filter((r) => r.path === path && r.processes === processes && r.rps);
-    const pairs = of('earnPoints').flatMap((earn) => {
-      const base = of(ROWS_EARN).find((r) => r.round === earn.round);
-      return base ? [earn.rps! / base.rps!] : [];
-    });
-    const ceiling = of(ROWS_EARN).flatMap((r) => (r.ratio == null ? [] : [r.ratio]));
+    // Each row of `path` ÷ the same round's row of `basePath`.
+    const perRound = (path: string, basePath: string) =>
+      of(path).flatMap((row) => {
+        const base = of(basePath).find((r) => r.round === row.round);
+        return base ? [row.rps! / base.rps!] : [];
+      });
+    const ceiling = perRound(ROWS_EARN, 'yoga + raw pg earn');
+    const pairs = perRound('earnPoints', ROWS_EARN);
     if (pairs.length === 0 || ceiling.length === 0) continue;
     const percent = (list: number[]) => list.map((v) => `${Math.round(v * 100)} %`).join(', ');
     lines.push(
