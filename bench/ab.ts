@@ -19,6 +19,9 @@ import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, lowerMedia
  *   npm run -s build && (cd ../other && npm run -s build)
  *   npx tsx bench/ab.ts --a ../other --b . [--paths status,earn] [--rounds 6] [--seconds 4]
  *
+ * Or one build under two settings: `--a . --b . --b-env RATE_LIMIT_API_KEY_MUTATIONS=0` (`--a-env`, `--b-env`:
+ * `NAME=value` pairs, comma-separated, added to that side's environment).
+ *
  * Uses the database that `npm run bench -- --reuse` seeded (default 10 000 members × 20 entries,
  * 6 vouchers: `--database`), and its API key.
  */
@@ -33,6 +36,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '4' },
     connections: { type: 'string', default: '10' },
     database: { type: 'string', default: 'treue_bench_m10000_e20_v6' },
+    'a-env': { type: 'string', default: '' },
+    'b-env': { type: 'string', default: '' },
   },
 });
 if (!args.a) throw new Error('--a <checkout> is required (the build to compare against)');
@@ -61,11 +66,11 @@ async function main(): Promise<void> {
 
   const builds: Build[] = [];
   try {
-    for (const [label, dir, port] of [
-      ['A', path.resolve(args.a!), 4811],
-      ['B', path.resolve(args.b), 4812],
+    for (const [label, dir, port, extra] of [
+      ['A', path.resolve(args.a!), 4811, args['a-env']],
+      ['B', path.resolve(args.b), 4812, args['b-env']],
     ] as const) {
-      builds.push({ label, dir, port, child: await start(dir, port, database, label) });
+      builds.push({ label, dir, port, child: await start(dir, port, database, label, envPairs(extra)) });
     }
     const rows: { path: string; label: string; round: number; rps: number; cpu: number }[] = [];
     const kinds = args.paths.split(',') as LoadKind[];
@@ -108,7 +113,20 @@ async function main(): Promise<void> {
   }
 }
 
-async function start(dir: string, port: number, database: string, label: string): Promise<ChildProcess> {
+/** `NAME=value,NAME=value` as an environment. */
+function envPairs(pairs: string): Record<string, string> {
+  return Object.fromEntries(
+    pairs
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => {
+        const [name, ...value] = pair.split('=');
+        return [name!, value.join('=')];
+      }),
+  );
+}
+
+async function start(dir: string, port: number, database: string, label: string, extra: Record<string, string>): Promise<ChildProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWKS_URL', 'JWT_SECRET']) delete env[name];
   Object.assign(env, {
@@ -124,6 +142,7 @@ async function start(dir: string, port: number, database: string, label: string)
     JWT_SECRET: 'ab-'.padEnd(40, 'x'),
     LOG_LEVEL: 'warn',
     ...BENCH_RATE_LIMITS,
+    ...extra,
   });
   const child = spawn(process.execPath, ['--enable-source-maps', path.join(dir, 'dist/src/main.js')], { env, stdio: 'inherit' });
   for (let i = 0; i < 900; i++) {
