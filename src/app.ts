@@ -187,6 +187,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     schema,
     authenticate,
     varyOrigin: variesByOrigin(config.cors),
+    maxBodyBytes: config.maxBodyBytes,
     shortcut: deps.tracing === undefined,
   });
   const yoga = createYoga<ServerContext, GraphQLContext>({

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { isApiKeyToken } from '../auth/api-keys.js';
+import { mediaTypeOf, readGraphQLParams } from '../http/graphql-params.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import { roleOf } from '../auth/principal.js';
 import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-store.js';
@@ -60,32 +61,6 @@ const keyOf = (documentHash: string, operationName: string | null | undefined, v
     .update(`${documentHash}\n${operationName ?? ''}\n${JSON.stringify(variables ?? {})}`)
     .digest('base64url');
 
-/** The request body a POST may have for the shortcut to read it; a larger one goes to yoga unread. */
-const SHORTCUT_MAX_BODY_BYTES = 16 * 1024;
-
-/**
- * The media types the shortcut answers, by the request's whole Accept header, as yoga's result processor would
- * (the first acceptable type wins; tests/graphql/response-cache-shortcut.test.ts holds the two equal). Any other
- * Accept goes to yoga.
- */
-const MEDIA_TYPES: ReadonlyMap<string, string> = new Map([
-  ['', 'application/json'],
-  ['*/*', 'application/json'],
-  ['application/json', 'application/json'],
-  ['application/graphql-response+json', 'application/graphql-response+json'],
-  ['application/graphql-response+json, application/json', 'application/graphql-response+json'],
-  ['application/json, application/graphql-response+json', 'application/json'],
-]);
-
-/** The GraphQL-over-HTTP parameters of a request, as far as the shortcut reads them. */
-interface Params {
-  query?: unknown;
-  documentId?: unknown;
-  operationName?: unknown;
-  variables?: unknown;
-  extensions?: unknown;
-}
-
 /** A request the shortcut looked up and left to yoga: the plugin uses its lookup instead of asking Redis again. */
 interface Prefetched {
   key: string;
@@ -131,6 +106,8 @@ export function createResponseCache(deps: {
   authenticate: Authenticator;
   /** Whether every answer carries `Vary: Origin` (src/http/cors.ts). */
   varyOrigin: boolean;
+  /** MAX_BODY_BYTES: a larger body is yoga's to refuse. */
+  maxBodyBytes: number;
   /** Whether hits may skip yoga; off while tracing, so that every operation has its span. */
   shortcut: boolean;
 }): ResponseCache {
@@ -228,49 +205,9 @@ export function createResponseCache(deps: {
     },
   };
 
-  /** The request's parameters when the shortcut may answer it; undefined leaves it to yoga (after `req.body` is set). */
-  async function paramsOf(req: IncomingMessage): Promise<Params | undefined> {
-    if (req.method === 'GET') {
-      const search = new URL(req.url ?? '/', 'http://api').searchParams;
-      const json = (name: string) => {
-        const value = search.get(name);
-        return value === null ? undefined : (JSON.parse(value) as unknown);
-      };
-      try {
-        return {
-          query: search.get('query') ?? undefined,
-          documentId: search.get('documentId') ?? undefined,
-          operationName: search.get('operationName') ?? undefined,
-          variables: json('variables'),
-          extensions: json('extensions'),
-        };
-      } catch {
-        return undefined;
-      }
-    }
-    const length = Number(req.headers['content-length']);
-    if (
-      req.method !== 'POST' ||
-      !(length > 0 && length <= SHORTCUT_MAX_BODY_BYTES) ||
-      !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')
-    ) {
-      return undefined;
-    }
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks);
-    (req as IncomingMessage & { body?: Buffer }).body = body;
-    try {
-      const params = JSON.parse(body.toString('utf8')) as unknown;
-      return typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as Params) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     if (!serving || !deps.shortcut || req.headers.origin !== undefined) return false;
-    const mediaType = MEDIA_TYPES.get((req.headers.accept ?? '').trim().toLowerCase());
+    const mediaType = mediaTypeOf(req.headers.accept);
     const authorization = req.headers.authorization;
     // API keys (storefronts) are never served from the cache: their requests go to yoga unread and authenticated once.
     if (mediaType === undefined || !authorization || isApiKeyToken(authorization.replace(/^bearer +/i, ''))) return false;
@@ -280,7 +217,7 @@ export function createResponseCache(deps: {
     if (principal?.kind !== 'member') return false;
     let params;
     try {
-      params = await paramsOf(req);
+      params = await readGraphQLParams(req, deps.maxBodyBytes);
     } catch {
       // The client went away while sending its body: nobody to answer.
       res.destroy();

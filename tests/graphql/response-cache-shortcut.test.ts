@@ -171,6 +171,22 @@ describe("the response cache's shortcut", () => {
     expect(handled()).toBe(3);
   });
 
+  it('leaves to yoga a body above MAX_BODY_BYTES, however small: a 413, never a hit', async () => {
+    const small = createTestApp(prisma, { redis: true, env: { MAX_BODY_BYTES: '2048' } });
+    try {
+      const smallUrl = await small.url();
+      const memberId = await small.enroll({ name: 'Ada' });
+      const token = await small.memberToken(memberId);
+      const send = (body: string) =>
+        fetch(smallUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+      expect((await send(statusBody)).status).toBe(200);
+      const padded = JSON.stringify({ documentId: STATUS_ID, extensions: { padding: 'x'.repeat(3_000) } });
+      expect((await send(padded)).status).toBe(413);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('steps aside while tracing is on, so that every operation has its span', async () => {
     const traced = createTestApp(prisma, { redis: true, tracing: {} });
     try {

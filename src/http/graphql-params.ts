@@ -1,0 +1,76 @@
+import type { IncomingMessage } from 'node:http';
+
+/** The request body a POST may have to be read before yoga; a larger one goes to yoga unread. */
+const MAX_READ_BYTES = 16 * 1024;
+
+/**
+ * The media types answered before yoga, by the request's whole Accept header, as yoga's result processor would
+ * (the first acceptable type wins; tests/graphql/response-cache-shortcut.test.ts holds the two equal). Any other
+ * Accept goes to yoga.
+ */
+const MEDIA_TYPES: ReadonlyMap<string, string> = new Map([
+  ['', 'application/json'],
+  ['*/*', 'application/json'],
+  ['application/json', 'application/json'],
+  ['application/graphql-response+json', 'application/graphql-response+json'],
+  ['application/graphql-response+json, application/json', 'application/graphql-response+json'],
+  ['application/json, application/graphql-response+json', 'application/json'],
+]);
+
+/** The GraphQL-over-HTTP parameters of a request, as far as the paths before yoga read them. */
+export interface GraphQLParams {
+  query?: unknown;
+  documentId?: unknown;
+  operationName?: unknown;
+  variables?: unknown;
+  extensions?: unknown;
+}
+
+/** The media type yoga would answer a request with this Accept header in, when it is one of MEDIA_TYPES. */
+export const mediaTypeOf = (accept: string | undefined): string | undefined => MEDIA_TYPES.get((accept ?? '').trim().toLowerCase());
+
+/**
+ * The request's GraphQL-over-HTTP parameters when a path before yoga may answer it: a GET's, or a POST's JSON body
+ * of at most MAX_READ_BYTES (and the service's own limit, `maxBodyBytes`: a larger body is yoga's to refuse with 413)
+ * with its Content-Length. Undefined leaves the request to yoga, with a body already read
+ * handed over as `req.body` (which yoga's Node adapter takes instead of the stream). Throws when the client went
+ * away while sending its body.
+ */
+export async function readGraphQLParams(req: IncomingMessage, maxBodyBytes: number): Promise<GraphQLParams | undefined> {
+  if (req.method === 'GET') {
+    const search = new URL(req.url ?? '/', 'http://api').searchParams;
+    const json = (name: string) => {
+      const value = search.get(name);
+      return value === null ? undefined : (JSON.parse(value) as unknown);
+    };
+    try {
+      return {
+        query: search.get('query') ?? undefined,
+        documentId: search.get('documentId') ?? undefined,
+        operationName: search.get('operationName') ?? undefined,
+        variables: json('variables'),
+        extensions: json('extensions'),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+  const length = Number(req.headers['content-length']);
+  if (
+    req.method !== 'POST' ||
+    !(length > 0 && length <= Math.min(MAX_READ_BYTES, maxBodyBytes)) ||
+    !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')
+  ) {
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  (req as IncomingMessage & { body?: Buffer }).body = body;
+  try {
+    const params = JSON.parse(body.toString('utf8')) as unknown;
+    return typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as GraphQLParams) : undefined;
+  } catch {
+    return undefined;
+  }
+}
