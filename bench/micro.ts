@@ -58,6 +58,11 @@ const { values } = parseArgs({
      * built from schema.graphql over a status answer read once — no database, no plugins: what executing and
      * serialising an answer of that shape costs at the least.
      *
+     * `status-envelop` and `earn-envelop` run the same request through the handler's envelop (`getEnveloped`: its
+     * parse and validation caches, armor, the context, every plugin around execution) without yoga's HTTP layer:
+     * `status` − `status-envelop` is what that layer costs (the fetch Request and Response, yoga's request and
+     * result hooks).
+     *
      * And the earn: `earn-domain` calls the domain's earnPoints itself (no yoga, no GraphQL: the rules, the
      * kernel, its two statements); `earn-rows` sends the same two statements with the raw earn's JavaScript
      * (bench/earn-rows.ts). `earn` − `earn-domain` is the GraphQL layer's part, `earn-domain` − `earn-rows`
@@ -156,9 +161,10 @@ async function main(): Promise<void> {
       return text;
     };
     // Built only when asked for: it reads one status answer and builds a second schema.
-    const splits = {
+    const splits: Record<string, (n: number) => Promise<string>> = {
       ...(queries.some((query) => query.startsWith('status-')) ? await statusSplits(prisma) : {}),
       ...(queries.some((query) => query.startsWith('earn-') && query !== 'earn-rules') ? earnSplits(prisma) : {}),
+      ...envelopSplits(yoga, seeded.apiKey),
     };
     const one = (query: string) => splits[query]?.(++n) ?? viaYoga(query);
     const run = async (query: string, count: number) => {
@@ -265,6 +271,26 @@ async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Re
     return JSON.stringify(result);
   };
   return { 'status-compiled': compiled, 'status-execute': executed, 'status-floor': floor };
+}
+
+/** `status-envelop` and `earn-envelop` (see --query): through the handler's envelop, without yoga's HTTP layer. */
+function envelopSplits(yoga: ReturnType<typeof createGraphQLHandler>, apiKey: string): Record<string, (n: number) => Promise<string>> {
+  const headers = { get: (name: string) => (name === 'authorization' ? `Bearer ${apiKey}` : null), has: () => false };
+  const throughEnvelop = (query: 'status' | 'earn') => async (n: number) => {
+    const params = JSON.parse(JSON.stringify(bodyOf(query, n))) as { query: string; variables: Record<string, unknown> };
+    const request = { headers, method: 'POST', url: 'http://bench/graphql' } as unknown as Request;
+    const enveloped = yoga.getEnveloped({ request, params, req: { socket: { remoteAddress: '127.0.0.1' } } } as never);
+    const document = enveloped.parse(params.query);
+    const errors = enveloped.validate(enveloped.schema, document);
+    if (errors.length) throw new Error(JSON.stringify(errors));
+    const contextValue = await enveloped.contextFactory();
+    const result = (await enveloped.execute({ schema: enveloped.schema, document, contextValue, variableValues: params.variables })) as {
+      errors?: unknown;
+    };
+    if (result.errors) throw new Error(JSON.stringify(result.errors));
+    return JSON.stringify(result);
+  };
+  return { 'status-envelop': throughEnvelop('status'), 'earn-envelop': throughEnvelop('earn') };
 }
 
 /** `earn-domain` and `earn-rows` (see --query). */
