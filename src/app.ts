@@ -24,6 +24,7 @@ import { compiledExecution } from './graphql/compiled-execution.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
+import { createDirectExecution } from './graphql/direct-execution.js';
 import { createResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
 import { requestedDocumentId, trustedDocuments } from './graphql/trusted-documents.js';
@@ -87,6 +88,11 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
    * to `handle` (src/graphql/response-cache.ts, `answer`).
    */
   answerFromCache(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /**
+   * Runs an API key's or staff member's operation through the handler's envelop without yoga's HTTP layer; false
+   * leaves the request to `handle` (src/graphql/direct-execution.ts).
+   */
+  answerDirectly(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 };
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
@@ -190,6 +196,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     maxBodyBytes: config.maxBodyBytes,
     shortcut: deps.tracing === undefined,
   });
+  const errorMasker = createErrorMasker({ logger, hideSuggestions: !config.introspection });
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -232,7 +239,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         reauthenticate: () => authenticate(authorization),
       };
     },
-    maskedErrors: { maskError: createErrorMasker({ logger, hideSuggestions: !config.introspection }) },
+    maskedErrors: { maskError: errorMasker },
     plugins: [
       // Before every plugin that wraps execution (tracing's context, the response cache): it replaces the executor.
       compiledExecution({ enabled: config.compiledExecution, executed: (executor) => metrics.graphqlExecutions.inc({ executor }) }),
@@ -310,6 +317,15 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       },
     ],
   });
+  const direct = createDirectExecution({
+    yoga,
+    principalOf,
+    varyOrigin: variesByOrigin(config.cors),
+    maxBodyBytes: config.maxBodyBytes,
+    maskError: errorMasker,
+    // Off while tracing: yoga's plugin opens each operation's span.
+    enabled: config.directExecution && deps.tracing === undefined,
+  });
   return Object.assign(yoga, {
     credentialEventsReady: credentials.ready,
     memberChangesReady: memberChanges.ready,
@@ -318,6 +334,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
     authenticate,
     answerFromCache: responseCache.answer,
+    answerDirectly: direct.answer,
   });
 }
 
@@ -442,7 +459,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       await queueBoard.handle(req, res);
       return;
     }
-    if (!(await yoga.answerFromCache(req, res))) await yoga.handle(req, res);
+    if (!(await yoga.answerFromCache(req, res)) && !(await yoga.answerDirectly(req, res))) await yoga.handle(req, res);
   });
 
   await new Promise<void>((resolve, reject) => {

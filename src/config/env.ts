@@ -198,6 +198,11 @@ const envSchema = z
      * functions compiled once per operation (graphql-jit). `false` interprets every operation with graphql-js.
      */
     GRAPHQL_COMPILED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
+    /**
+     * Direct execution (src/graphql/direct-execution.ts): API keys' and staff's operations run through the
+     * handler's envelop without yoga's HTTP layer, answered as yoga answers. `false` sends every request through yoga.
+     */
+    GRAPHQL_DIRECT: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -293,6 +298,7 @@ export interface Config {
   trustedDocuments: Env['TRUSTED_DOCUMENTS'];
   /** Whether authenticated callers' operations run compiled. */
   compiledExecution: boolean;
+  directExecution: boolean;
 }
 
 /** Webhook delivery settings (WEBHOOK_*). */
@@ -431,6 +437,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     responseCache: { enabled: env.RESPONSE_CACHE === 'true', ttlSeconds: env.RESPONSE_CACHE_TTL_SECONDS },
     trustedDocuments: env.TRUSTED_DOCUMENTS,
     compiledExecution: env.GRAPHQL_COMPILED === 'true',
+    directExecution: env.GRAPHQL_DIRECT === 'true',
     console: {
       oidc:
         env.CONSOLE_OIDC_CLIENT_ID && (env.CONSOLE_OIDC_ISSUER ?? env.JWT_ISSUER)

@@ -5,8 +5,8 @@ const MAX_READ_BYTES = 16 * 1024;
 
 /**
  * The media types answered before yoga, by the request's whole Accept header, as yoga's result processor would
- * (the first acceptable type wins; tests/graphql/response-cache-shortcut.test.ts holds the two equal). Any other
- * Accept goes to yoga.
+ * (the first acceptable type wins; tests/graphql/response-cache-shortcut.test.ts and direct-execution.test.ts hold
+ * the two equal). Any other Accept goes to yoga.
  */
 const MEDIA_TYPES: ReadonlyMap<string, string> = new Map([
   ['', 'application/json'],

@@ -129,13 +129,19 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     return readSse(await yoga.fetch('http://yoga/graphql', subscriptionRequest(query, variables, token)));
   }
 
-  // A real HTTP server on the handler as startApi mounts it (the cache's shortcut, then yoga), on first use.
+  // A real HTTP server on the handler as startApi mounts it (the cache's shortcut, the direct execution, then yoga),
+  // on first use.
   let server: Promise<{ server: Server; url: string }> | undefined;
   let throughYoga = 0;
+  let directly = 0;
   const listen = () =>
     (server ??= new Promise((resolve, reject) => {
       const listening = createServer(async (req, res) => {
         if (await yoga.answerFromCache(req, res)) return;
+        if (await yoga.answerDirectly(req, res)) {
+          directly += 1;
+          return;
+        }
         throughYoga += 1;
         await yoga.handle(req, res);
       });
@@ -153,8 +159,10 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     subscribe,
     /** The URL of /graphql on a node:http server of this handler (started on first call, closed by `close`). */
     url: async () => (await listen()).url,
-    /** How many requests to that server reached yoga (the others the response cache answered before it). */
+    /** How many requests to that server reached yoga (the others were answered before it). */
     throughYoga: () => throughYoga,
+    /** How many requests to that server the direct execution answered (src/graphql/direct-execution.ts). */
+    directly: () => directly,
     /** Resolves once the handler hears credential events from other handlers. */
     ready: () => yoga.credentialEventsReady,
     close: async () => {
