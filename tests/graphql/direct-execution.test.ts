@@ -4,6 +4,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentId } from '../../src/graphql/trusted-documents.js';
 import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
+import { ANSWERED_ACCEPTS } from '../support/accept.js';
 import { createTestApp, useTestApp } from '../support/app.js';
 
 /**
@@ -79,14 +80,7 @@ async function setUp() {
 }
 
 describe('the direct execution', () => {
-  it.each([
-    ['no Accept', {}],
-    ['*/*', { accept: '*/*' }],
-    ['application/json', { accept: 'application/json' }],
-    ['application/graphql-response+json', { accept: 'application/graphql-response+json' }],
-    ['both, the GraphQL type first', { accept: 'application/graphql-response+json, application/json' }],
-    ['both, JSON first', { accept: 'application/json, application/graphql-response+json' }],
-  ])("answers an API key's query as yoga does (%s)", async (_, headers) => {
+  it.each(ANSWERED_ACCEPTS)("answers an API key's query as yoga does (%s)", async (_, headers) => {
     const { id, reader } = await setUp();
     // Twice: the second run is compiled (src/graphql/compiled-execution.ts).
     for (let i = 0; i < 2; i++) {

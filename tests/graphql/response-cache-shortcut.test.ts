@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { documentId } from '../../src/graphql/trusted-documents.js';
 import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
+import { ANSWERED_ACCEPTS } from '../support/accept.js';
 import { createTestApp, useTestApp } from '../support/app.js';
 import { resetRedis, testRedisUrl } from '../support/db.js';
 
@@ -53,14 +54,7 @@ async function seen(response: Response) {
 }
 
 describe("the response cache's shortcut", () => {
-  it.each([
-    ['no Accept', {}],
-    ['*/*', { accept: '*/*' }],
-    ['application/json', { accept: 'application/json' }],
-    ['application/graphql-response+json', { accept: 'application/graphql-response+json' }],
-    ['both, the GraphQL type first', { accept: 'application/graphql-response+json, application/json' }],
-    ['both, JSON first', { accept: 'application/json, application/graphql-response+json' }],
-  ])('answers a hit with the status, headers and bytes yoga answered the miss with (%s)', async (_, accept) => {
+  it.each(ANSWERED_ACCEPTS)('answers a hit with the status, headers and bytes yoga answered the miss with (%s)', async (_, accept) => {
     const { token } = await member();
     const before = app.throughYoga();
     const handled = () => app.throughYoga() - before;
