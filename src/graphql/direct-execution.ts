@@ -19,8 +19,8 @@ type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
  * What it answers is what yoga answers, to the byte (tests/graphql/direct-execution.test.ts): the same envelop,
  * and yoga's own `processRegularResult` for any answer with errors. It takes a request only when nothing of
  * yoga's HTTP layer would act on it:
- * - a POST with a JSON body of at most 16 KiB (and MAX_BODY_BYTES) and its Content-Length, no Origin (CORS is yoga's), an Accept yoga
- *   answers in one known media type;
+ * - a POST with a JSON body of at most 16 KiB (and MAX_BODY_BYTES) and its Content-Length, no Origin (CORS is
+ *   yoga's), an Accept yoga answers in one known media type;
  * - credentials that verify and are an API key's or a staff member's (a member's request may be the response
  *   cache's, and must be a trusted document: both live in yoga's request hooks); anonymous requests neither;
  * - `query`, `operationName` and `variables` only, each of its type (documents by id, extensions: yoga);
