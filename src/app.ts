@@ -89,8 +89,8 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
    */
   answerFromCache(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
-   * Runs an API key's or staff member's operation through the handler's envelop without yoga's HTTP layer; false
-   * leaves the request to `handle` (src/graphql/direct-execution.ts).
+   * Runs an operation with credentials through the handler's envelop without yoga's HTTP layer; false leaves the
+   * request to `handle` (src/graphql/direct-execution.ts).
    */
   answerDirectly(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 };
@@ -319,6 +319,9 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   });
   const direct = createDirectExecution({
     yoga,
+    trusted,
+    trustedDocuments: config.trustedDocuments,
+    cacheHeaders: responseCache.headersFor,
     principalOf,
     varyOrigin: variesByOrigin(config.cors),
     maxBodyBytes: config.maxBodyBytes,

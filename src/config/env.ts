@@ -199,8 +199,8 @@ const envSchema = z
      */
     GRAPHQL_COMPILED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
     /**
-     * Direct execution (src/graphql/direct-execution.ts): API keys' and staff's operations run through the
-     * handler's envelop without yoga's HTTP layer, answered as yoga answers. `false` sends every request through yoga.
+     * Direct execution (src/graphql/direct-execution.ts): operations with credentials run through the handler's
+     * envelop without yoga's HTTP layer, answered as yoga answers. `false` sends every request through yoga.
      */
     GRAPHQL_DIRECT: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
   })

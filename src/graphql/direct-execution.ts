@@ -4,27 +4,33 @@ import { processRegularResult, type YogaServerInstance } from 'graphql-yoga';
 import type { Principal } from '../auth/principal.js';
 import { mediaTypeOf, readGraphQLParams, type GraphQLParams } from '../http/graphql-params.js';
 import type { GraphQLContext } from './context.js';
+import type { ResponseCache } from './response-cache.js';
+import type { TrustedDocuments } from './trusted-documents.js';
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
 type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
 /**
- * Queries and mutations of API keys and staff, run through the handler's envelop (every plugin that parses,
- * validates, builds the context and executes: the caches, armor, the compiled executor, rate limits, error
- * masking, the operation metrics) without yoga's HTTP layer around it. That layer (a fetch Request and Response
+ * Queries and mutations of API keys, staff and members, run through the handler's envelop (every plugin that
+ * parses, validates, builds the context and executes: the caches, armor, the compiled executor, rate limits, error
+ * masking, the operation metrics, the members' response cache) without yoga's HTTP layer around it. That layer (a fetch Request and Response
  * per request, yoga's request and result hooks) cost 0.17–0.24 ms of CPU per member-status answer in process
  * (bench/micro.ts, `status` against `status-envelop`: a quarter to a third of the answer) and 0.17–0.23 ms per
  * earn; it allocates ~60 kB per request, most of it alive across the request's database wait.
  *
  * What it answers is what yoga answers, to the byte (tests/graphql/direct-execution.test.ts): the same envelop,
- * and yoga's own `processRegularResult` for any answer with errors. It takes a request only when nothing of
- * yoga's HTTP layer would act on it:
- * - a POST with a JSON body of at most 16 KiB (and MAX_BODY_BYTES) and its Content-Length, no Origin (CORS is
- *   yoga's), an Accept yoga answers in one known media type;
- * - credentials that verify and are an API key's or a staff member's (a member's request may be the response
- *   cache's, and must be a trusted document: both live in yoga's request hooks); anonymous requests neither;
- * - `query`, `operationName` and `variables` only, each of its type (documents by id, extensions: yoga);
+ * yoga's own `processRegularResult` for any answer with errors, and the headers yoga's response hooks add (Vary:
+ * Origin; a cacheable answer's ETag, Cache-Control and Vary, or its 304). It takes a request only when nothing
+ * else of yoga's HTTP layer would act on it:
+ * - a POST (yoga refuses a mutation by GET) with a JSON body of at most 16 KiB (and MAX_BODY_BYTES) and its
+ *   Content-Length, no Origin (CORS is yoga's), an Accept yoga answers in one known media type;
+ * - credentials that verify (anonymous requests and a 401 are yoga's);
+ * - `query`, or the `documentId` of a trusted document (`usePersistedOperations`' rule), `operationName` and
+ *   `variables`, each of its type; a member's document must be a trusted one under TRUSTED_DOCUMENTS=members
+ *   (yoga refuses the others); Apollo's extension and any other parameter: yoga;
  * - a document that parses and validates, with a query or mutation to run.
+ * A member's repeated read is answered before this, by the response cache's shortcut; a miss comes here, and the
+ * cache's plugin stores its answer as under yoga.
  * Everything else, and every request refused before execution, goes to yoga (with the body already read), which
  * answers it as before; once an operation ran here, its answer is written here, errors included.
  * Off while tracing (yoga's plugin opens the operation's span) and with GRAPHQL_DIRECT=false.
@@ -36,6 +42,12 @@ export interface DirectExecution {
 
 export function createDirectExecution(deps: {
   yoga: Pick<Yoga, 'getEnveloped' | 'fetchAPI'>;
+  /** The member app's documents: by id for anyone, and the only ones member tokens may send under `members`. */
+  trusted: Pick<TrustedDocuments, 'byId' | 'idOf'>;
+  /** TRUSTED_DOCUMENTS. */
+  trustedDocuments: 'off' | 'members';
+  /** The members' response cache: its headers for a cacheable answer. */
+  cacheHeaders: ResponseCache['headersFor'];
   /** The handler's one authentication per request (the context's): keyed by the request object given here. */
   principalOf: (request: Request) => Promise<Principal>;
   /** Whether every answer carries `Vary: Origin` (src/http/cors.ts, `varyByOrigin`). */
@@ -50,25 +62,30 @@ export function createDirectExecution(deps: {
   const { yoga } = deps;
   return {
     async answer(req, res) {
-      if (!deps.enabled || req.headers.origin !== undefined) return false;
+      // POST only: yoga refuses a mutation sent by GET.
+      if (!deps.enabled || req.method !== 'POST' || req.headers.origin !== undefined) return false;
       const mediaType = mediaTypeOf(req.headers.accept);
       if (mediaType === undefined || !req.headers.authorization) return false;
       const request = requestOf(req);
       const principal = await deps.principalOf(request).catch(() => undefined);
-      if (principal?.kind !== 'apiKey' && principal?.kind !== 'staff') return false;
-      let params: GraphQLParams | undefined;
+      if (principal?.kind !== 'apiKey' && principal?.kind !== 'staff' && principal?.kind !== 'member') return false;
+      let read: GraphQLParams | undefined;
       try {
-        params = await readGraphQLParams(req, deps.maxBodyBytes);
+        read = await readGraphQLParams(req, deps.maxBodyBytes);
       } catch {
         // The client went away while sending its body: nobody to answer.
         res.destroy();
         return true;
       }
-      if (!isPlainOperation(params)) return false;
+      const params = operationOf(read, deps.trusted);
+      // A document by an id yoga would not find, and a member's document the program does not trust: yoga refuses them.
+      if (!params) return false;
+      if (principal.kind === 'member' && deps.trustedDocuments !== 'off' && !params.trusted) return false;
       let enveloped: ReturnType<Yoga['getEnveloped']>;
       let document: DocumentNode;
       try {
-        enveloped = yoga.getEnveloped({ request, params, req, res } as never);
+        const { query, operationName, variables } = params;
+        enveloped = yoga.getEnveloped({ request, params: { query, operationName, variables }, req, res } as never);
         // Parsing and validation may throw (a syntax error, armor's limits): yoga answers those.
         document = enveloped.parse(params.query);
         if (enveloped.validate(enveloped.schema, document).length > 0) return false;
@@ -90,25 +107,47 @@ export function createDirectExecution(deps: {
       } catch (error) {
         result = { errors: [deps.maskError(error, 'Unexpected error.') as GraphQLError] };
       }
-      await write(res, result, mediaType);
+      await write(req, res, request, result, mediaType);
       return true;
     },
   };
 
-  async function write(res: ServerResponse, result: ExecutionResult, mediaType: string): Promise<void> {
-    const vary = deps.varyOrigin ? { vary: 'Origin' } : undefined;
+  async function write(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: Request,
+    result: ExecutionResult,
+    mediaType: string,
+  ): Promise<void> {
+    let status = 200;
+    let body: string;
+    let headers: Record<string, string>;
     if (!result.errors?.length && !result.extensions?.http) {
-      const body = JSON.stringify(result);
-      res
-        .writeHead(200, { 'content-type': `${mediaType}; charset=utf-8`, 'content-length': String(Buffer.byteLength(body)), ...vary })
-        .end(body);
-      return;
+      body = JSON.stringify(result);
+      headers = { 'content-type': `${mediaType}; charset=utf-8` };
+    } else {
+      const response = processRegularResult(result, yoga.fetchAPI, mediaType);
+      body = await response.text();
+      status = response.status;
+      headers = Object.fromEntries(response.headers);
     }
-    const response = processRegularResult(result, yoga.fetchAPI, mediaType);
-    const body = await response.text();
-    const headers: Record<string, string> = { ...Object.fromEntries(response.headers), ...vary };
     headers['content-length'] = String(Buffer.byteLength(body));
-    res.writeHead(response.status, headers).end(body);
+    // What yoga's response hooks add, in their order: Vary: Origin (src/http/cors.ts), then the cache's headers.
+    if (deps.varyOrigin) headers.vary = headers.vary ? `${headers.vary}, Origin` : 'Origin';
+    const cached = status === 200 ? deps.cacheHeaders(request, req.headers['if-none-match']) : undefined;
+    if (cached) {
+      headers.etag = cached.headers.etag;
+      headers['cache-control'] = cached.headers['cache-control'];
+      headers.vary = headers.vary ? `${headers.vary}, ${cached.headers.vary}` : cached.headers.vary;
+      if (cached.notModified) {
+        // The same headers without the body and what describes it.
+        delete headers['content-type'];
+        delete headers['content-length'];
+        res.writeHead(304, headers).end();
+        return;
+      }
+    }
+    res.writeHead(status, headers).end(body);
   }
 }
 
@@ -124,14 +163,30 @@ function requestOf(req: IncomingMessage): Request {
   return { headers, method: req.method, url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}` } as unknown as Request;
 }
 
-/** Parameters with a query to run and nothing else yoga would act on. */
-function isPlainOperation(
-  params: GraphQLParams | undefined,
-): params is { query: string; operationName?: string | null; variables?: Record<string, unknown> | null } {
-  if (!params || typeof params.query !== 'string') return false;
-  for (const key of Object.keys(params)) if (key !== 'query' && key !== 'operationName' && key !== 'variables') return false;
-  const { operationName, variables } = params;
-  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return false;
-  if (variables === undefined || variables === null) return true;
-  return typeof variables === 'object' && !Array.isArray(variables);
+interface Operation {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+  /** Whether the document is one of the trusted ones (sent by its id, or as its text). */
+  trusted: boolean;
+}
+
+/**
+ * The operation the parameters ask for, when they hold nothing else yoga would act on: `query` or a trusted
+ * document's `documentId` (one of the two), `operationName` and `variables`, each of its type. Undefined otherwise
+ * (yoga answers: an unknown id, Apollo's extension, a parameter of the wrong type or one yoga does not know).
+ */
+function operationOf(params: GraphQLParams | undefined, trusted: Pick<TrustedDocuments, 'byId' | 'idOf'>): Operation | undefined {
+  if (!params) return undefined;
+  for (const key of Object.keys(params)) {
+    if (key !== 'query' && key !== 'documentId' && key !== 'operationName' && key !== 'variables') return undefined;
+  }
+  const { query, documentId, operationName, variables } = params;
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
+  const rest = { operationName, variables: variables as Record<string, unknown> | null | undefined };
+  if (typeof query === 'string' && documentId === undefined) return { query, ...rest, trusted: trusted.idOf(query) !== undefined };
+  if (typeof documentId !== 'string' || query !== undefined) return undefined;
+  const text = trusted.byId(documentId);
+  return text === undefined ? undefined : { query: text, ...rest, trusted: true };
 }

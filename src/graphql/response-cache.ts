@@ -76,6 +76,15 @@ export interface ResponseCache {
    * with the body already read (`req.body`, which yoga's Node adapter takes instead of the stream).
    */
   answer(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /**
+   * For an answer written outside yoga (src/graphql/direct-execution.ts): the headers the plugin's `onResponse`
+   * adds to a cacheable answer of this request, and whether `If-None-Match` already names it (304). Undefined when
+   * the request's answer is not a cacheable one.
+   */
+  headersFor(
+    request: Request,
+    ifNoneMatch: string | undefined,
+  ): { headers: Record<'etag' | 'cache-control' | 'vary', string>; notModified: boolean } | undefined;
 }
 
 /**
@@ -257,7 +266,12 @@ export function createResponseCache(deps: {
     return true;
   }
 
-  return { plugin, answer };
+  function headersFor(request: Request, ifNoneMatch: string | undefined) {
+    const cached = answers.get(request);
+    return cached && { headers: cacheHeaders(cached.etag), notModified: matches(ifNoneMatch, cached.etag) };
+  }
+
+  return { plugin, answer, headersFor };
 }
 
 /** What every cacheable answer carries: only this caller may reuse it, and only after asking again (the member may have changed meanwhile). */

@@ -63,10 +63,14 @@ export async function readGraphQLParams(req: IncomingMessage, maxBodyBytes: numb
   ) {
     return undefined;
   }
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = Buffer.concat(chunks);
-  (req as IncomingMessage & { body?: Buffer }).body = body;
+  // Read once: a second path before yoga takes the body the first one read.
+  const read = req as IncomingMessage & { body?: Buffer };
+  let body = read.body;
+  if (body === undefined) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    body = read.body = Buffer.concat(chunks);
+  }
   try {
     const params = JSON.parse(body.toString('utf8')) as unknown;
     return typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as GraphQLParams) : undefined;

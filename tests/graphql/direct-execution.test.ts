@@ -8,8 +8,8 @@ import { ANSWERED_ACCEPTS } from '../support/accept.js';
 import { createTestApp, useTestApp } from '../support/app.js';
 
 /**
- * The direct execution (src/graphql/direct-execution.ts): an API key's or staff member's operation runs through the
- * handler's envelop without yoga's HTTP layer, and is answered with the status, headers and bytes yoga answers.
+ * The direct execution (src/graphql/direct-execution.ts): an operation with credentials runs through the handler's
+ * envelop without yoga's HTTP layer, and is answered with the status, headers and bytes yoga answers.
  * Each request goes to the test app's server (the paths before yoga, then yoga) and to a server of the same handler
  * that is yoga alone; `app.directly()` counts what the first path answered.
  */
@@ -18,13 +18,16 @@ const app = createTestApp(prisma);
 /** Origins configured (every answer varies by Origin) and a small body limit. */
 const strict = createTestApp(prisma, { env: { CORS_ORIGINS: 'https://shop.example', MAX_BODY_BYTES: '2048' } });
 const off = createTestApp(prisma, { env: { GRAPHQL_DIRECT: 'false' } });
+/** The members' response cache on (Redis). */
+const cached = createTestApp(prisma, { redis: true });
+const trustedOnly = createTestApp(prisma, { env: { TRUSTED_DOCUMENTS: 'members' } });
 
 type TestApp = ReturnType<typeof createTestApp>;
 const yogaServers: Server[] = [];
 const urls = new Map<TestApp, { service: string; yoga: string }>();
 
 beforeAll(async () => {
-  for (const each of [app, strict, off]) {
+  for (const each of [app, strict, off, cached, trustedOnly]) {
     const yogaServer = createServer((req, res) => void each.yoga.handle(req, res));
     await new Promise<void>((resolve) => yogaServer.listen(0, '127.0.0.1', resolve));
     yogaServers.push(yogaServer);
@@ -36,6 +39,8 @@ afterAll(async () => {
   await app.close();
   await strict.close();
   await off.close();
+  await cached.close();
+  await trustedOnly.close();
 });
 
 const STATUS = `query Status($id: ID!) { member(id: $id) { id name status tier { key name } balance { available pending lifetime }
@@ -146,16 +151,20 @@ describe('the direct execution', () => {
     const member = `Bearer ${await app.memberToken(memberId)}`;
     const status = Object.values(MEMBER_APP_DOCUMENTS).find((text) => /query StatusScreen\b/.test(text))!;
     const cases: Sent[] = [
-      // Members (the response cache, trusted documents), anonymous callers, credentials that do not verify.
-      { body: JSON.stringify({ documentId: documentId(status) }), authorization: member },
-      { body: json(STATUS, { id }), authorization: member },
+      // Anonymous callers, credentials that do not verify.
       { body: json('{ __typename }') },
       { body: json(STATUS, { id }), authorization: 'Bearer not-a-token' },
-      // CORS, an Accept yoga alone negotiates, parameters beyond the three, a document by id.
+      // CORS, an Accept yoga alone negotiates, extensions (Apollo's persisted query too), a document id with a query,
+      // an unknown document id.
       { body: json(STATUS, { id }), authorization: reader, headers: { origin: 'https://shop.example' } },
       { body: json(STATUS, { id }), authorization: reader, headers: { accept: 'text/event-stream' } },
       { body: JSON.stringify({ query: STATUS, variables: { id }, extensions: {} }), authorization: reader },
-      { body: JSON.stringify({ documentId: documentId(status) }), authorization: reader },
+      {
+        body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: documentId(status).slice(7) } } }),
+        authorization: member,
+      },
+      { body: JSON.stringify({ documentId: documentId(status), query: status }), authorization: member },
+      { body: JSON.stringify({ documentId: 'sha256:0000' }), authorization: member },
       // Parameters of the wrong type, documents that do not parse or validate, a subscription, no operation by that name.
       { body: JSON.stringify({ query: STATUS, variables: [id] }), authorization: reader },
       { body: JSON.stringify({ query: 5 }), authorization: reader },
@@ -177,6 +186,38 @@ describe('the direct execution', () => {
       const answer = await both(sent);
       expect({ sent, direct: answer.direct }).toEqual({ sent, direct: false });
     }
+  });
+
+  it("answers a member's trusted document by id and as text, with the response cache's headers, as yoga does", async () => {
+    const memberId = await cached.enroll({ name: 'Ada' });
+    const member = `Bearer ${await cached.memberToken(memberId)}`;
+    const status = Object.values(MEMBER_APP_DOCUMENTS).find((text) => /query StatusScreen\b/.test(text))!;
+    // The first read is a miss, answered here and stored; yoga alone then answers the same request from the cache.
+    const byId = await both({ body: JSON.stringify({ documentId: documentId(status) }), authorization: member }, cached);
+    expect(byId).toMatchObject({ direct: true, status: 200, json: { data: { me: { name: 'Ada' } } } });
+    expect(byId.headers).toMatchObject({ etag: expect.any(String), 'cache-control': 'private, no-cache', vary: 'authorization' });
+    // Another member's first read as text.
+    const other = `Bearer ${await cached.memberToken(await cached.enroll({ name: 'Bea' }))}`;
+    const asText = await both({ body: json(status), authorization: other }, cached);
+    expect(asText).toMatchObject({ direct: true, status: 200, json: { data: { me: { name: 'Bea' } } } });
+  });
+
+  it('leaves to yoga what a member may not send under TRUSTED_DOCUMENTS=members, and answers what they may', async () => {
+    const memberId = await trustedOnly.enroll({ name: 'Ada' });
+    const member = `Bearer ${await trustedOnly.memberToken(memberId)}`;
+    const status = Object.values(MEMBER_APP_DOCUMENTS).find((text) => /query StatusScreen\b/.test(text))!;
+    const arbitrary = await both({ body: json('{ me { name } }'), authorization: member }, trustedOnly);
+    expect(arbitrary).toMatchObject({ direct: false, status: 400, json: { errors: [{ extensions: { code: 'TRUSTED_DOCUMENTS_ONLY' } }] } });
+    for (const body of [JSON.stringify({ documentId: documentId(status) }), json(status)]) {
+      expect(await both({ body, authorization: member }, trustedOnly)).toMatchObject({ direct: true, status: 200 });
+    }
+    // A mutation sent by GET is yoga's to refuse, whoever sends it.
+    const reader = `Bearer ${await trustedOnly.apiKeyToken(['points:earn'])}`;
+    const before = trustedOnly.directly();
+    const url = `${urls.get(trustedOnly)!.service}?query=${encodeURIComponent('mutation { __typename }')}`;
+    const viaGet = await fetch(url, { headers: { authorization: reader } });
+    expect(viaGet.status).toBe(405);
+    expect(trustedOnly.directly()).toBe(before);
   });
 
   it("keeps the service's CORS Vary and its body limit", async () => {

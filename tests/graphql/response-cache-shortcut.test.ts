@@ -9,7 +9,8 @@ import { resetRedis, testRedisUrl } from '../support/db.js';
 /**
  * The response cache's shortcut (src/graphql/response-cache.ts, `answer`): a member's repeated read is answered
  * over node:http before yoga, with what yoga would have answered; every other request reaches yoga whole.
- * The test app's server counts the requests that reach yoga (`throughYoga`).
+ * The test app's server counts the requests that reach yoga (`throughYoga`) and those the direct execution answers
+ * (`directly`): together, what the shortcut passed on.
  */
 const { prisma } = useTestApp();
 const STATUS = Object.values(MEMBER_APP_DOCUMENTS).find((text) => /query StatusScreen\b/.test(text))!;
@@ -39,6 +40,9 @@ async function member(name = 'Ada') {
 
 const statusBody = JSON.stringify({ documentId: STATUS_ID });
 
+/** Requests the shortcut did not answer: they went on to the direct execution or to yoga. */
+const passedOn = () => app.throughYoga() + app.directly();
+
 async function post(token: string, headers: Record<string, string> = {}, body = statusBody) {
   return fetch(url, {
     method: 'POST',
@@ -54,10 +58,10 @@ async function seen(response: Response) {
 }
 
 describe("the response cache's shortcut", () => {
-  it.each(ANSWERED_ACCEPTS)('answers a hit with the status, headers and bytes yoga answered the miss with (%s)', async (_, accept) => {
+  it.each(ANSWERED_ACCEPTS)('answers a hit with the status, headers and bytes the miss was answered with (%s)', async (_, accept) => {
     const { token } = await member();
-    const before = app.throughYoga();
-    const handled = () => app.throughYoga() - before;
+    const before = passedOn();
+    const handled = () => passedOn() - before;
     const miss = await seen(await post(token, accept));
     expect(handled()).toBe(1);
     const hit = await seen(await post(token, accept));
@@ -70,8 +74,8 @@ describe("the response cache's shortcut", () => {
   it("answers the same hit to GET with the document id, to Apollo's hash and to the document as text, and 304 to its tag", async () => {
     const { token } = await member();
     const first = await seen(await post(token));
-    const before = app.throughYoga();
-    const handled = () => app.throughYoga() - before;
+    const before = passedOn();
+    const handled = () => passedOn() - before;
     const byGet = await seen(
       await fetch(`${url}?documentId=${encodeURIComponent(STATUS_ID)}`, { headers: { authorization: `Bearer ${token}` } }),
     );
@@ -94,8 +98,8 @@ describe("the response cache's shortcut", () => {
     const one = await member('One');
     const other = await member('Other');
     await post(one.token);
-    const before = app.throughYoga();
-    const handled = () => app.throughYoga() - before;
+    const before = passedOn();
+    const handled = () => passedOn() - before;
     expect(await (await post(other.token)).json()).toMatchObject({ data: { me: { name: 'Other' } } });
     expect(handled()).toBe(1);
     // Other variables than the ones cached are another key: yoga answers (here: refuses an unknown variable).
@@ -110,8 +114,8 @@ describe("the response cache's shortcut", () => {
   it('leaves to yoga a token that does not verify, with the body it read', async () => {
     const { token } = await member();
     await post(token);
-    const before = app.throughYoga();
-    const handled = () => app.throughYoga() - before;
+    const before = passedOn();
+    const handled = () => passedOn() - before;
     const forged = await post(`${token.slice(0, -4)}AAAA`);
     expect(handled()).toBe(1);
     expect(forged.status).toBe(401);
@@ -120,15 +124,12 @@ describe("the response cache's shortcut", () => {
 
   it("hands the body it read to yoga: a member's query that is not cached is answered as sent", async () => {
     const { token } = await member('Grace');
-    const before = app.throughYoga();
+    const before = passedOn();
     const body = JSON.stringify({ query: 'query Mine($n: Int) { me { name ledger(first: $n) { totalCount } } }', variables: { n: 1 } });
     const other = await post(token, {}, body);
-    expect(app.throughYoga() - before).toBe(1);
+    expect(passedOn() - before).toBe(1);
     expect(await other.json()).toEqual({ data: { me: { name: 'Grace', ledger: { totalCount: 0 } } } });
   });
-
-  // Staff and API keys go on unread to the direct execution (tests/graphql/direct-execution.test.ts).
-  const passedOn = () => app.throughYoga() + app.directly();
 
   it('leaves staff to what follows it: a mutation runs once, exactly as sent', async () => {
     const { memberId } = await member();
@@ -159,8 +160,8 @@ describe("the response cache's shortcut", () => {
   it('leaves to yoga a body larger than it reads, a request with an Origin, and any other Accept', async () => {
     const { token } = await member();
     await post(token);
-    const before = app.throughYoga();
-    const handled = () => app.throughYoga() - before;
+    const before = passedOn();
+    const handled = () => passedOn() - before;
     const padded = JSON.stringify({ documentId: STATUS_ID, extensions: { padding: 'x'.repeat(20_000) } });
     expect(await (await post(token, {}, padded)).json()).toMatchObject({ data: { me: { name: 'Ada' } } });
     expect((await post(token, { origin: 'https://app.example' })).status).toBe(200);
