@@ -13,10 +13,11 @@ type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 /**
  * Queries and mutations of API keys, staff and members, run through the handler's envelop (every plugin that
  * parses, validates, builds the context and executes: the caches, armor, the compiled executor, rate limits, error
- * masking, the operation metrics, the members' response cache) without yoga's HTTP layer around it. That layer (a fetch Request and Response
- * per request, yoga's request and result hooks) cost 0.17–0.24 ms of CPU per member-status answer in process
- * (bench/micro.ts, `status` against `status-envelop`: a quarter to a third of the answer) and 0.17–0.23 ms per
- * earn; it allocates ~60 kB per request, most of it alive across the request's database wait.
+ * masking, the operation metrics, the members' response cache) without yoga's HTTP layer around it (a fetch
+ * Request and Response per request, yoga's request and result hooks). Measured in the service, the same build side
+ * by side with GRAPHQL_DIRECT=false (bench/ab.ts): 7.6–8.5 % less API CPU per member-status answer, 3.4–6.3 % per
+ * earn. (bench/micro.ts's `status` against `status-envelop` shows 0.17–0.24 ms, a quarter to a third: its requests
+ * through yoga start as fetch Requests built in full by `yoga.fetch`, presumably dearer than node:http's adapter.)
  *
  * What it answers is what yoga answers, to the byte (tests/graphql/direct-execution.test.ts): the same envelop,
  * yoga's own `processRegularResult` for any answer with errors, and the headers yoga's response hooks add (Vary:
