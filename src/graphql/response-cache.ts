@@ -255,7 +255,8 @@ export function createResponseCache(deps: {
     for (const field of fields) metrics.graphqlOperations.inc({ field, outcome: 'ok' });
     const { etag, json } = storedAnswer(lookup.body);
     const headers = cacheHeaders(etag);
-    if (deps.varyOrigin) headers.vary += ', Origin';
+    // In the order yoga's response hooks write them: Vary: Origin (src/http/cors.ts) before the cache's.
+    if (deps.varyOrigin) headers.vary = `Origin, ${headers.vary}`;
     if (matches(req.headers['if-none-match'], etag)) {
       res.writeHead(304, headers).end();
       return true;

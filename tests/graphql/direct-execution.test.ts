@@ -18,8 +18,9 @@ const app = createTestApp(prisma);
 /** Origins configured (every answer varies by Origin) and a small body limit. */
 const strict = createTestApp(prisma, { env: { CORS_ORIGINS: 'https://shop.example', MAX_BODY_BYTES: '2048' } });
 const off = createTestApp(prisma, { env: { GRAPHQL_DIRECT: 'false' } });
-/** The members' response cache on (Redis). */
+/** The members' response cache on (Redis), and origins configured. */
 const cached = createTestApp(prisma, { redis: true });
+const cachedCors = createTestApp(prisma, { redis: true, env: { CORS_ORIGINS: 'https://app.example' } });
 const trustedOnly = createTestApp(prisma, { env: { TRUSTED_DOCUMENTS: 'members' } });
 
 type TestApp = ReturnType<typeof createTestApp>;
@@ -27,7 +28,7 @@ const yogaServers: Server[] = [];
 const urls = new Map<TestApp, { service: string; yoga: string }>();
 
 beforeAll(async () => {
-  for (const each of [app, strict, off, cached, trustedOnly]) {
+  for (const each of [app, strict, off, cached, cachedCors, trustedOnly]) {
     const yogaServer = createServer((req, res) => void each.yoga.handle(req, res));
     await new Promise<void>((resolve) => yogaServer.listen(0, '127.0.0.1', resolve));
     yogaServers.push(yogaServer);
@@ -40,6 +41,7 @@ afterAll(async () => {
   await strict.close();
   await off.close();
   await cached.close();
+  await cachedCors.close();
   await trustedOnly.close();
 });
 
@@ -200,6 +202,17 @@ describe('the direct execution', () => {
     const other = `Bearer ${await cached.memberToken(await cached.enroll({ name: 'Bea' }))}`;
     const asText = await both({ body: json(status), authorization: other }, cached);
     expect(asText).toMatchObject({ direct: true, status: 200, json: { data: { me: { name: 'Bea' } } } });
+    // With origins configured, both Vary headers, in yoga's order.
+    const withCors = `Bearer ${await cachedCors.memberToken(await cachedCors.enroll({ name: 'Cy' }))}`;
+    const varied = await both({ body: JSON.stringify({ documentId: documentId(status) }), authorization: withCors }, cachedCors);
+    expect(varied).toMatchObject({ direct: true, status: 200 });
+    expect(varied.headers.vary).toMatch(/Origin/);
+    // The repeated read is the shortcut's hit: the same headers again.
+    const hit = await seen(urls.get(cachedCors)!.service, {
+      body: JSON.stringify({ documentId: documentId(status) }),
+      authorization: withCors,
+    });
+    expect(hit.headers).toEqual(varied.headers);
   });
 
   it('leaves to yoga what a member may not send under TRUSTED_DOCUMENTS=members, and answers what they may', async () => {
