@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ import { loadConfig } from '../src/config/env.js';
 import { createPrisma, poolOf } from '../src/db/prisma.js';
 import { earnPoints } from '../src/domain/points/points.service.js';
 import { compileOperation } from '../src/graphql/compiled-execution.js';
+import { prepareThroughEnvelop } from '../src/graphql/direct-execution.js';
 import { getSchema } from '../src/graphql/schema.js';
 import { createLogger } from '../src/logger.js';
 import { earnWithServiceRows } from './earn-rows.js';
@@ -277,17 +279,13 @@ async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Re
 /** `status-envelop` and `earn-envelop` (see --query): through the handler's envelop, without yoga's HTTP layer. */
 function envelopSplits(yoga: ReturnType<typeof createGraphQLHandler>, apiKey: string): Record<string, (n: number) => Promise<string>> {
   const headers = { get: (name: string) => (name === 'authorization' ? `Bearer ${apiKey}` : null), has: () => false };
+  const req = { socket: { remoteAddress: '127.0.0.1' } } as IncomingMessage;
   const throughEnvelop = (query: 'status' | 'earn') => async (n: number) => {
     const params = JSON.parse(JSON.stringify(bodyOf(query, n))) as { query: string; variables: Record<string, unknown> };
     const request = { headers, method: 'POST', url: 'http://bench/graphql' } as unknown as Request;
-    const enveloped = yoga.getEnveloped({ request, params, req: { socket: { remoteAddress: '127.0.0.1' } } } as never);
-    const document = enveloped.parse(params.query);
-    const errors = enveloped.validate(enveloped.schema, document);
-    if (errors.length) throw new Error(JSON.stringify(errors));
-    const contextValue = await enveloped.contextFactory();
-    const result = (await enveloped.execute({ schema: enveloped.schema, document, contextValue, variableValues: params.variables })) as {
-      errors?: unknown;
-    };
+    const run = prepareThroughEnvelop(yoga, { request, req }, params);
+    if (!run) throw new Error(`${query} does not validate`);
+    const result = await run();
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return JSON.stringify(result);
   };

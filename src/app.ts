@@ -27,7 +27,7 @@ import { countOperations } from './graphql/operation-metrics.js';
 import { createDirectExecution } from './graphql/direct-execution.js';
 import { createResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
-import { requestedDocumentId, trustedDocuments } from './graphql/trusted-documents.js';
+import { mayRunText, requestedDocumentId, trustedDocuments } from './graphql/trusted-documents.js';
 import { createConsoleHandler } from './http/console.js';
 import { createQueueBoard, QUEUE_BOARD_PATH } from './http/queue-board.js';
 import { corsPolicy, variesByOrigin, varyByOrigin } from './http/cors.js';
@@ -262,10 +262,12 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
               (request.method === 'GET' ? new URL(request.url).searchParams.get('documentId') : undefined),
           }) ?? null,
         allowArbitraryOperations: async (request) => {
-          if (config.trustedDocuments === 'off' || trustedText.has(request)) return true;
+          const trustedOne = trustedText.has(request);
+          // What a member may send anyone may: no need to know the caller then.
+          if (mayRunText(config.trustedDocuments, 'member', trustedOne)) return true;
           // Credentials that do not verify are refused with 401 when the context is built.
           const principal = await principalOf(request).catch(() => undefined);
-          return principal?.kind !== 'member';
+          return mayRunText(config.trustedDocuments, principal?.kind, trustedOne);
         },
         customErrors: {
           persistedQueryOnly: {

@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import { mediaTypeOf, readGraphQLParams, type GraphQLParams } from '../http/graphql-params.js';
 import type { GraphQLContext } from './context.js';
 import type { ResponseCache } from './response-cache.js';
-import type { TrustedDocuments } from './trusted-documents.js';
+import { mayRunText, type TrustedDocuments } from './trusted-documents.js';
 
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
 type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -81,30 +81,12 @@ export function createDirectExecution(deps: {
       const params = operationOf(read, deps.trusted);
       // A document by an id yoga would not find, and a member's document the program does not trust: yoga refuses them.
       if (!params) return false;
-      if (principal.kind === 'member' && deps.trustedDocuments !== 'off' && !params.trusted) return false;
-      let enveloped: ReturnType<Yoga['getEnveloped']>;
-      let document: DocumentNode;
-      try {
-        const { query, operationName, variables } = params;
-        enveloped = yoga.getEnveloped({ request, params: { query, operationName, variables }, req, res } as never);
-        // Parsing and validation may throw (a syntax error, armor's limits): yoga answers those.
-        document = enveloped.parse(params.query);
-        if (enveloped.validate(enveloped.schema, document).length > 0) return false;
-      } catch {
-        return false;
-      }
-      const operation = getOperationAST(document, params.operationName ?? undefined);
-      if (operation?.operation !== 'query' && operation?.operation !== 'mutation') return false;
+      if (!mayRunText(deps.trustedDocuments, principal.kind, params.trusted)) return false;
+      const run = prepareThroughEnvelop(yoga, { request, req, res }, params);
+      if (!run) return false;
       let result: ExecutionResult;
       try {
-        const contextValue = await enveloped.contextFactory();
-        result = (await enveloped.execute({
-          schema: enveloped.schema,
-          document,
-          contextValue,
-          variableValues: params.variables ?? undefined,
-          operationName: params.operationName ?? undefined,
-        })) as ExecutionResult;
+        result = await run();
       } catch (error) {
         result = { errors: [deps.maskError(error, 'Unexpected error.') as GraphQLError] };
       }
@@ -150,6 +132,39 @@ export function createDirectExecution(deps: {
     }
     res.writeHead(status, headers).end(body);
   }
+}
+
+/**
+ * An operation through the handler's envelop, as yoga's own `processRequest` runs it: parsed and validated now
+ * (undefined when either fails or throws — a syntax error, armor's limits — or when the document holds no query or
+ * mutation to run by that name: yoga answers those), then the context built and the operation executed when the
+ * returned function is called. bench/micro.ts runs its `-envelop` splits through it.
+ */
+export function prepareThroughEnvelop(
+  yoga: Pick<Yoga, 'getEnveloped'>,
+  server: { request: Request; req?: IncomingMessage; res?: ServerResponse },
+  params: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+): (() => Promise<ExecutionResult>) | undefined {
+  const { query, operationName, variables } = params;
+  let enveloped: ReturnType<Yoga['getEnveloped']>;
+  let document: DocumentNode;
+  try {
+    enveloped = yoga.getEnveloped({ ...server, params: { query, operationName, variables } } as never);
+    document = enveloped.parse(query);
+    if (enveloped.validate(enveloped.schema, document).length > 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  const operation = getOperationAST(document, operationName ?? undefined);
+  if (operation?.operation !== 'query' && operation?.operation !== 'mutation') return undefined;
+  return async () =>
+    (await enveloped.execute({
+      schema: enveloped.schema,
+      document,
+      contextValue: await enveloped.contextFactory(),
+      variableValues: variables ?? undefined,
+      operationName: operationName ?? undefined,
+    })) as ExecutionResult;
 }
 
 /** What the context and the plugins read of a fetch Request: its headers, method and URL. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { defaultExtractPersistedOperationId } from '@graphql-yoga/plugin-persisted-operations';
 import { Kind, OperationTypeNode, parse } from 'graphql';
 import type { GraphQLParams } from 'graphql-yoga';
+import type { Principal } from '../auth/principal.js';
 import { MEMBER_APP_DOCUMENTS } from './trusted-documents.manifest.js';
 
 /**
@@ -18,6 +19,15 @@ export interface TrustedDocuments {
   idOf(text: string | undefined): string | undefined;
   /** The id of a document text if it is a trusted document whose operations are all queries (what may be cached). */
   cacheableQuery(text: string | undefined): string | undefined;
+}
+
+/**
+ * TRUSTED_DOCUMENTS' rule for a document sent as text (one sent by its id is trusted): under `members`, member
+ * tokens may send only trusted documents; everyone else, and everyone under `off`, any document. yoga's
+ * persisted-operations plugin (src/app.ts) and the direct execution both ask it.
+ */
+export function mayRunText(policy: 'off' | 'members', caller: Principal['kind'] | undefined, trustedText: boolean): boolean {
+  return policy === 'off' || trustedText || caller !== 'member';
 }
 
 /**

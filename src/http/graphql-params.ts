@@ -26,6 +26,9 @@ export interface GraphQLParams {
   extensions?: unknown;
 }
 
+/** What a request's JSON body held, once read (undefined: not an object). */
+const parsedBodies = new WeakMap<IncomingMessage, GraphQLParams | undefined>();
+
 /** The media type yoga would answer a request with this Accept header in, when it is one of MEDIA_TYPES. */
 export const mediaTypeOf = (accept: string | undefined): string | undefined => MEDIA_TYPES.get((accept ?? '').trim().toLowerCase());
 
@@ -63,18 +66,20 @@ export async function readGraphQLParams(req: IncomingMessage, maxBodyBytes: numb
   ) {
     return undefined;
   }
-  // Read once: a second path before yoga takes the body the first one read.
-  const read = req as IncomingMessage & { body?: Buffer };
-  let body = read.body;
-  if (body === undefined) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    body = read.body = Buffer.concat(chunks);
-  }
+  // Read and parsed once: a second path before yoga (the direct execution after the shortcut) takes what the first
+  // one read, and yoga the body (`req.body`).
+  if (parsedBodies.has(req)) return parsedBodies.get(req);
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  (req as IncomingMessage & { body?: Buffer }).body = body;
+  let params: GraphQLParams | undefined;
   try {
-    const params = JSON.parse(body.toString('utf8')) as unknown;
-    return typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as GraphQLParams) : undefined;
+    const parsed = JSON.parse(body.toString('utf8')) as unknown;
+    params = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as GraphQLParams) : undefined;
   } catch {
-    return undefined;
+    params = undefined;
   }
+  parsedBodies.set(req, params);
+  return params;
 }
