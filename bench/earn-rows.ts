@@ -6,8 +6,8 @@ import type pg from 'pg';
  * of 1 point per unit, no line, no webhook endpoint subscribed), sent with as little JavaScript as the raw
  * earn of bench/baseline-server.ts. The two statements are the service's own texts as PostgreSQL logged them
  * (`log_statement = all`, 2026-12-04): the kernel's opening statement (the member locked, the idempotency key
- * reserved, the due check, the program's versions) and the earn's one write (entry, lot, order, balance,
- * the key's answer, the webhook fan-out that finds no endpoint), between BEGIN and COMMIT.
+ * looked up, the due check, the program's versions) and the earn's one write (entry, lot, order, balance,
+ * the key with its answer, the webhook fan-out that finds no endpoint), between BEGIN and COMMIT.
  *
  * Its throughput against the raw earn (two rows) is the ceiling the rows themselves put on earnPoints'
  * ratio; earnPoints against it is what the service's code costs beyond its SQL. When the service's statements
@@ -18,15 +18,11 @@ import type pg from 'pg';
 const OPEN = `
   WITH member AS (
     SELECT id, status, tier, available_points, pending_points, lifetime_points
-    FROM members WHERE id = $1::uuid FOR UPDATE), reserved AS (
-INSERT INTO idempotency_records (operation, key, request_hash, result)
-SELECT $2, $3, $4, $5::jsonb FROM member
-ON CONFLICT (operation, key) DO NOTHING
-RETURNING 1)
+    FROM members WHERE id = $1::uuid FOR UPDATE)
   SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
          m.lifetime_points AS lifetime,
-         EXISTS (SELECT 1 FROM reserved) AS fresh,
-         EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ((l.released_at IS NULL AND l.expired_at IS NULL AND l.available_at <= $6::timestamptz) OR (l.expired_at IS NULL AND l.expires_at <= $7::timestamptz))) AS due,
+         idempotency_key_taken($2, $3) AS taken,
+         EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ((l.released_at IS NULL AND l.expired_at IS NULL AND l.available_at <= $4::timestamptz) OR (l.expired_at IS NULL AND l.expires_at <= $5::timestamptz))) AS due,
          p.settings_hash, p.earning_rules_stamp::text
   FROM member m
   LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
@@ -73,24 +69,24 @@ const WRITE = `
 tier::text, tier_since AS "tierSince", enrolled_at AS "enrolledAt", last_activity_at AS "lastActivityAt",
 available_points AS "availablePoints", pending_points AS "pendingPoints", lifetime_points AS "lifetimePoints",
 at_risk AS "atRisk", at_risk_since AS "atRiskSince", created_at AS "createdAt", updated_at AS "updatedAt"), answered AS (
-  UPDATE idempotency_records SET result = $39::jsonb
-  WHERE operation = $40 AND key = $41
-  RETURNING 1), earned_wh_events AS (
+    INSERT INTO idempotency_records (operation, key, request_hash, result)
+    VALUES ($39, $40, $41, $42::jsonb)
+    RETURNING 1), earned_wh_events AS (
     INSERT INTO webhook_events (type, payload, dedupe_key, created_at)
-    SELECT r.type, r.data, r.dedupe_key, $42::timestamptz FROM (SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset($43::jsonb)
+    SELECT r.type, r.data, r.dedupe_key, $43::timestamptz FROM (SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset($44::jsonb)
   AS e(type text, data jsonb, dedupe_key text)) r
     WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND r.type = ANY (e.event_types))
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, type),
   earned_wh_deliveries AS (
     INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, created_at, updated_at)
-    SELECT ev.id, e.id, ev.type, $44::timestamptz, $45::timestamptz
+    SELECT ev.id, e.id, ev.type, $45::timestamptz, $46::timestamptz
     FROM earned_wh_events ev JOIN webhook_endpoints e ON e.enabled AND ev.type = ANY (e.event_types)
     RETURNING id),
   earned_wh_jobs AS (
     INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
-    SELECT d.id, $46, $47, jsonb_build_object('deliveryId', d.id::text), $48::timestamptz,
-           $49::text
+    SELECT d.id, $47, $48, jsonb_build_object('deliveryId', d.id::text), $49::timestamptz,
+           $50::text
     FROM earned_wh_deliveries d
     RETURNING id)
   SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
@@ -102,7 +98,7 @@ export const EARN_STATEMENTS = { open: OPEN, write: WRITE } as const;
 interface Opened {
   available: number;
   pending: number;
-  fresh: boolean;
+  taken: boolean;
 }
 
 /** One earn of `points` for `memberId` on `client`, inside BEGIN … COMMIT (the caller's). Returns the entry's id and balance. */
@@ -118,10 +114,10 @@ export async function earnWithServiceRows(
   const opened = await client.query<Opened>({
     name: 'rows-open',
     text: OPEN,
-    values: [memberId, scope, orderRef, requestHash, 'null', now, now],
+    values: [memberId, scope, orderRef, now, now],
   });
   const member = opened.rows[0];
-  if (!member?.fresh) throw new Error('no such member, or the key was seen');
+  if (!member || member.taken) throw new Error('no such member, or the key was seen');
   const entryId = randomUUID();
   const balanceAfter = member.available + member.pending + points;
   const availableAt = new Date(now.getTime() + 14 * 86_400_000);
@@ -176,9 +172,10 @@ export async function earnWithServiceRows(
       true,
       now,
       memberId,
-      JSON.stringify(answer),
       scope,
       orderRef,
+      requestHash,
+      JSON.stringify(answer),
       now,
       JSON.stringify(event),
       now,

@@ -27,15 +27,6 @@ export function fingerprint(request: unknown): string {
 
 export type Replayable<T> = T & { replayed: boolean };
 
-/**
- * Runs `effect` at most once per (scope, key), inside the caller's transaction.
- *
- * The record is inserted *before* the effect: a concurrent request with the same
- * key blocks on the unique index until the first transaction ends. If the first
- * commits, the second finds its record and replays the stored result; if it
- * rolled back (a typed error), the second runs the effect itself. Same key with
- * a different request → IdempotencyConflictError.
- */
 /** How a request reserves its idempotency key (`reserveKeySql`). */
 export interface KeyReservation {
   scope: string;
@@ -48,7 +39,7 @@ export interface KeyReservation {
    * the reservation then runs after that lock, and not at all when the row is
    * missing.
    */
-  after?: 'member' | 'voucher';
+  after?: 'member';
 }
 
 /**
@@ -68,6 +59,15 @@ export function reserveKeySql(reservation: KeyReservation): Prisma.Sql {
     RETURNING 1)`;
 }
 
+/**
+ * Runs `effect` at most once per (scope, key), inside the caller's transaction.
+ *
+ * The record is inserted *before* the effect: a concurrent request with the same
+ * key blocks on the unique index until the first transaction ends. If the first
+ * commits, the second finds its record and replays the stored result; if it
+ * rolled back (a typed error), the second runs the effect itself. Same key with
+ * a different request → IdempotencyConflictError.
+ */
 export async function once<T extends object>(
   tx: RawSql,
   scope: string,
@@ -95,22 +95,48 @@ export async function replay<T extends object>(tx: RawSql, scope: string, key: s
   return { ...record.result, replayed: true };
 }
 
-/**
- * `recordResult` as a CTE (`answered`) for the effect's last statement, so that
- * storing the answer costs no round trip of its own (see `AlsoInStatement`).
- */
-export function recordResultSql(scope: string, key: string, result: object): Prisma.Sql {
-  return Prisma.sql`answered AS (
-    UPDATE idempotency_records SET result = ${JSON.stringify(result)}::jsonb
-    WHERE operation = ${scope} AND key = ${key}
-    RETURNING 1)`;
-}
-
 /** Stores the result of the effect that `scope`/`key` reserved (see `once`). */
 export async function recordResult(tx: RawSql, scope: string, key: string, result: object): Promise<void> {
   await tx.$executeRaw`
     UPDATE idempotency_records SET result = ${JSON.stringify(result)}::jsonb
     WHERE operation = ${scope} AND key = ${key}`;
+}
+
+/**
+ * Whether (scope, key) is taken, as committed when the statement reaches this
+ * expression (the function `idempotency_key_taken`, VOLATILE: its query takes a
+ * fresh snapshot). In the select list of a statement that locks a row first, it
+ * sees every request that held the lock before, which the statement's own
+ * snapshot, taken before it waited, does not.
+ */
+export function keyTakenSql(scope: string, key: string): Prisma.Sql {
+  return Prisma.sql`idempotency_key_taken(${scope}, ${key})`;
+}
+
+/**
+ * The CTE (`answered`) writing (scope, key) once, with its answer: for an effect
+ * whose key was found free under its lock (`keyTakenSql`). A request that took
+ * the key meanwhile without that lock makes it a unique violation
+ * (`isIdempotencyKeyTaken`), which rolls the effect back.
+ */
+export function storeAnswerSql(scope: string, key: string, requestHash: string, result: object): Prisma.Sql {
+  return Prisma.sql`answered AS (
+    INSERT INTO idempotency_records (operation, key, request_hash, result)
+    VALUES (${scope}, ${key}, ${requestHash}, ${JSON.stringify(result)}::jsonb)
+    RETURNING 1)`;
+}
+
+/** `storeAnswerSql` as a statement of its own. */
+export async function storeAnswer(tx: RawSql, scope: string, key: string, requestHash: string, result: object): Promise<void> {
+  await tx.$executeRaw`
+    INSERT INTO idempotency_records (operation, key, request_hash, result)
+    VALUES (${scope}, ${key}, ${requestHash}, ${JSON.stringify(result)}::jsonb)`;
+}
+
+/** The error of `storeAnswerSql`/`storeAnswer` when another request committed the key first (node-postgres' SQLSTATE and constraint). */
+export function isIdempotencyKeyTaken(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'idempotency_records_pkey';
 }
 
 export type JsonObject = Prisma.InputJsonObject;

@@ -37,7 +37,8 @@ describe(`migration ${SWEEP_INDEXES}`, () => {
     });
     const built = await lotIndexes(url);
 
-    expect(await applyMigrations(url)).toEqual({ applied: [SWEEP_INDEXES] });
+    // This migration first, then any later ones.
+    expect((await applyMigrations(url)).applied[0]).toBe(SWEEP_INDEXES);
     const after = await lotIndexes(url);
     for (const name of ['point_lots_pending_available_at_idx', 'point_lots_open_expires_at_idx', 'point_lots_unreminded_expires_at_idx']) {
       // The very index built beforehand (same oid), not one built again under writes held.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cancelContract, extendContract, grantRenewalBonus, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
+import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
@@ -16,8 +17,11 @@ const T0 = new Date('2026-01-10T10:00:00.000Z');
 const { prisma, app } = useTestApp();
 const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
 
+const sent: string[] = [];
+
 async function count<T>(run: () => Promise<T>): Promise<number> {
   const { statements } = await statementsDuring(run);
+  sent.push(...statements);
   return statements.length;
 }
 
@@ -70,6 +74,57 @@ describe('statements per value-moving operation', () => {
       compensation: 6,
       redeem: 4,
     });
+    // Each request's key is written once, with its answer: never reserved empty and then updated.
+    // (Eight of the ten carry a key: a renewal bonus and a compensation are made idempotent by rows of their own.)
+    expect(sent.filter((statement) => /INSERT INTO idempotency_records/.test(statement))).toHaveLength(8);
+    expect(sent.filter((statement) => /UPDATE idempotency_records/.test(statement))).toEqual([]);
+  });
+});
+
+describe("a request's idempotency key", () => {
+  it('taken meanwhile by a request under another lock: the effect is rolled back and the first answer replayed', async () => {
+    // Two members, one scope: the member lock does not serialise them, the key's primary key does.
+    const members = [await app.enroll(), await app.enroll()];
+    // The program's row is written by the first transaction that needs it: before, so that the two wait on nothing else.
+    await adjustPoints(at(T0), { memberId: members[0]!, points: 1, reason: 'program row', idempotencyKey: 'p-1' }, admin);
+    let inEffect = 0;
+    let bothIn!: () => void;
+    const bothInEffect = new Promise<void>((resolve) => (bothIn = resolve));
+    const run = (memberId: string) =>
+      inLedgerTransaction(
+        at(T0),
+        { memberId, request: { scope: 'test:shared', key: 'k-1', body: { same: true } } },
+        async ({ tx, member }) => {
+          if (++inEffect === 2) bothIn();
+          await bothInEffect;
+          await tx.$executeRaw`UPDATE members SET name = name || ' (touched)' WHERE id = ${member.id}::uuid`;
+          return { result: { touched: member.id } };
+        },
+      );
+
+    const outcomes = await Promise.all(members.map(run));
+
+    expect(outcomes.map((outcome) => outcome.replayed).sort()).toEqual([false, true]);
+    expect(outcomes[0]!.touched).toBe(outcomes[1]!.touched);
+    const touched = await prisma.member.count({ where: { id: { in: members }, name: { endsWith: ' (touched)' } } });
+    expect(touched).toBe(1);
+    expect(await prisma.idempotencyRecord.count({ where: { operation: 'test:shared' } })).toBe(1);
+  });
+
+  it('sent again while the first holds the member lock is replayed, not refused by what the first changed', async () => {
+    const memberId = await app.enroll();
+    const deps = at(T0);
+    await adjustPoints(deps, { memberId, points: 10, reason: 'grant', idempotencyKey: 'g-1' }, admin);
+
+    // The first spends all ten points; the others wait for its lock and must answer as it did, not InsufficientPoints.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, () => redeemPoints(deps, { memberId, points: 10, idempotencyKey: 'rd-all' }, admin)),
+    );
+
+    const answers = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.entryId : String(outcome.reason)));
+    expect(new Set(answers).size).toBe(1);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled' && !outcome.value.replayed)).toHaveLength(1);
+    expect(await prisma.ledgerEntry.count({ where: { memberId, kind: 'REDEEM' } })).toBe(1);
   });
 });
 

@@ -1,10 +1,10 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
-import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
 import { NotFoundError } from '../errors.js';
-import { fingerprint, recordResult, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
+import { fingerprint, isIdempotencyKeyTaken, keyTakenSql, replay, storeAnswer, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -75,30 +75,33 @@ export interface LedgerEffect<T> {
 export type LedgerOutcome<T> = Replayable<T> & { member?: Member; settings?: ProgramSettings };
 
 /**
- * The answer stored with a request's idempotency key. An effect may store it
- * in its own last statement (`inStatement`, a CTE) instead of the kernel's
- * separate UPDATE afterwards.
+ * The answer written with a request's idempotency key: the key's one row,
+ * written once. An effect may write it in its own last statement
+ * (`inStatement`, a CTE) instead of the kernel's separate INSERT afterwards.
  */
 export class RequestAnswer {
   private storedInStatement: object | null = null;
-  constructor(private readonly request: LedgerRequest | undefined) {}
+  constructor(
+    private readonly request: LedgerRequest | undefined,
+    private readonly requestHash: string,
+  ) {}
 
   /** The CTE (`answered`) storing `result`, which must be the very object the effect then returns. */
   inStatement(result: object): Prisma.Sql {
     if (!this.request) return Prisma.sql`answered AS (SELECT 1)`;
     this.storedInStatement = result;
-    return recordResultSql(this.request.scope, this.request.key, result);
+    return storeAnswerSql(this.request.scope, this.request.key, this.requestHash, result);
   }
 
   /** Stores `result` unless the effect's last statement already stored it (the same object: no second serialisation to compare). */
   async store(tx: RawSql, result: object): Promise<void> {
     if (!this.request || this.storedInStatement === result) return;
-    await recordResult(tx, this.request.scope, this.request.key, result);
+    await storeAnswer(tx, this.request.scope, this.request.key, this.requestHash, result);
   }
 }
 
 interface OpenedLedger extends LockedMember {
-  fresh: boolean;
+  taken: boolean;
   due: boolean;
   settings_hash: string | null;
   earning_rules_stamp: string | null;
@@ -111,14 +114,18 @@ interface OpenedLedger extends LockedMember {
  * In one transaction on node-postgres (db/sql.ts): the locks of `lockFirst`;
  * then one statement that locks the member row — every write to one member's
  * points is serialised on it, and a replay waits for the first request to
- * commit — reserves the request's idempotency key (the INSERT reads the locked
- * row, so it runs after the lock), says whether any of the member's lots is due
- * to be released or expired, and reads the settings' version (parsed settings
- * are cached per version, `settingsForHash`) and the earning rules' stamp
- * (`earningRulesAt` caches the rules per stamp). A key seen before replays its
- * stored answer (or is an IdempotencyConflictError) without running the effect.
- * Otherwise due lots are settled, the effect runs, and its answer is stored
- * with the key. A throw rolls all of it back, the key's reservation included.
+ * commit — asks whether the request's idempotency key is taken (`keyTakenSql`:
+ * a fresh snapshot, after the lock), says whether any of the member's lots is
+ * due to be released or expired, and reads the settings' version (parsed
+ * settings are cached per version, `settingsForHash`) and the earning rules'
+ * stamp (`earningRulesAt` caches the rules per stamp). A key seen before replays
+ * its stored answer (or is an IdempotencyConflictError) without running the
+ * effect. Otherwise due lots are settled, the effect runs, and the key is
+ * written once, with its answer, by the effect's last statement or after it. A
+ * throw rolls all of it back. A key that a request under another lock took
+ * meanwhile (a scope not serialised by the member: a unique violation of
+ * `idempotency_records`' primary key) rolls the effect back and replays that
+ * request's answer.
  */
 export async function inLedgerTransaction<T extends object, First = undefined>(
   deps: ServiceDeps,
@@ -134,23 +141,20 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     changes.length = 0;
     posted.length = 0;
     const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
-    const reservation = request
-      ? Prisma.sql`, ${reserveKeySql({ scope: request.scope, key: request.key, requestHash: requestHash!, after: 'member' })}`
-      : Prisma.empty;
     const [opened] = await tx.$queryRaw<OpenedLedger[]>`
       WITH member AS (
         SELECT id, status, tier, available_points, pending_points, lifetime_points
-        FROM members WHERE id = ${memberId}::uuid FOR UPDATE)${reservation}
+        FROM members WHERE id = ${memberId}::uuid FOR UPDATE)
       SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
              m.lifetime_points AS lifetime,
-             ${request ? Prisma.sql`EXISTS (SELECT 1 FROM reserved)` : Prisma.sql`true`} AS fresh,
+             ${request ? keyTakenSql(request.scope, request.key) : Prisma.sql`false`} AS taken,
              EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due,
              p.settings_hash, p.earning_rules_stamp::text
       FROM member m
       LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
     if (!opened) throw new NotFoundError('Member', memberId);
-    if (!opened.fresh) return replay<T>(tx, request!.scope, request!.key, requestHash!);
-    const { fresh: _fresh, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
+    if (opened.taken) return replay<T>(tx, request!.scope, request!.key, requestHash!);
+    const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
     // Every entry posted on the locked member is counted after commit.
     const member: LockedMember = { ...locked, posted };
     const settings = await settingsForHash(tx, settingsHash);
@@ -160,7 +164,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       if (settled.releasedPoints > 0) changes.push(memberChange(memberId, 'RELEASED'));
       if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
     }
-    const answer = new RequestAnswer(request);
+    const answer = new RequestAnswer(request, requestHash ?? '');
     const {
       result,
       member: row,
@@ -171,6 +175,10 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     if (change) changes.push(memberChange(memberId, change.kind, change.reference));
     if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
     return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
+  }).catch((error: unknown) => {
+    // Taken meanwhile by a request the member lock did not serialise (and committed): this effect was rolled back.
+    if (request && isIdempotencyKeyTaken(error)) return replay<T>(rawSql(deps.prisma), request.scope, request.key, requestHash!);
+    throw error;
   });
   // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
   if (!outcome.replayed) {

@@ -7,7 +7,7 @@ import { Prisma, type CauseType, type Voucher, type VoucherKind, type VoucherSta
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, recordResultSql, replay, reserveKeySql, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -442,19 +442,18 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
   const scope = `redeemVoucher:${code}`;
   const requestHash = fingerprint(request);
   try {
-    // On node-postgres (db/sql.ts), in four round trips: BEGIN, lock + load + reserve the key,
-    // redeem + store the answer (returning the voucher's row for the caller), COMMIT.
+    // On node-postgres (db/sql.ts), in four round trips: BEGIN, lock + load + look up the key,
+    // redeem + write the key with its answer (returning the voucher's row for the caller), COMMIT.
     const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
-      // The INSERT reads the locked row, so it runs after the lock: a replay waits for the first request.
-      const [row] = await tx.$queryRaw<(LockedVoucherRow & { fresh: boolean })[]>`
-        WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE),
-        ${reserveKeySql({ scope, key, requestHash, after: 'voucher' })}
+      // The key is looked up after the lock, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request.
+      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean })[]>`
+        WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE)
         SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
                v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
-               v.minimum_order_value::text AS "minimumOrderValue", EXISTS (SELECT 1 FROM reserved) AS fresh
+               v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken
         FROM voucher v`;
       if (!row) throw new NotFoundError('Voucher', code);
-      if (!row.fresh) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
+      if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
       const voucher = {
         ...row,
         amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
@@ -489,7 +488,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
           UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz
           WHERE id = ${voucher.id}::uuid AND EXISTS (SELECT 1 FROM redemption)
           RETURNING ${VOUCHER_COLUMNS}),
-        ${recordResultSql(scope, key, result)},
+        ${storeAnswerSql(scope, key, requestHash, result)},
         ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)}
         SELECT redeemed.* FROM redemption, redeemed`;
       // The voucher is locked: only a cancelled order leaves it unredeemed (the throw rolls the statement back).
