@@ -66,17 +66,70 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
 
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */
 class PgRunner implements RawSql {
-  constructor(private readonly client: pg.PoolClient | pg.Pool) {}
+  constructor(protected readonly client: pg.PoolClient | pg.Pool) {}
 
   async $queryRaw<T = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<T> {
-    const result = await this.client.query(statementOf(strings, values));
+    const result = await this.run(statementOf(strings, values));
     return result.rows as T;
   }
 
   async $executeRaw(strings: TemplateStringsArray, ...values: unknown[]): Promise<number> {
-    const result = await this.client.query(statementOf(strings, values));
+    const result = await this.run(statementOf(strings, values));
     return result.rowCount ?? 0;
   }
+
+  protected run(statement: Statement): Promise<pg.QueryResult> {
+    return this.client.query(statement);
+  }
+}
+
+/** What this module reaches of a node-postgres client beyond its typings: the pipelining switch and the socket. */
+interface PipelinedClient {
+  pipeline?: boolean;
+  connection?: { stream?: { cork?: () => void; uncork?: () => void } };
+}
+
+/**
+ * A transaction's connection, which sends BEGIN together with the transaction's first statement:
+ * one socket write and one round trip for both, where BEGIN alone cost a write, a wait and a
+ * wake-up on each side. node-postgres sends a query only after the answer to the one before
+ * unless the client pipelines (its documented `pipeline` option): for these two it does, the
+ * switch on only while both are on their way, and the socket corked around them as
+ * node-postgres corks each query's own messages. PostgreSQL runs them in order, so the
+ * statement runs inside the transaction; should BEGIN fail, the connection is broken and the
+ * statement fails with it.
+ */
+class TransactionRunner extends PgRunner {
+  /** Whether BEGIN was sent: a transaction that ran no statement has nothing to end. */
+  begun = false;
+
+  constructor(private readonly connection: pg.PoolClient) {
+    super(connection);
+  }
+
+  protected override run(statement: Statement): Promise<pg.QueryResult> {
+    if (this.begun) return super.run(statement);
+    this.begun = true;
+    return beginWith(this.connection, statement);
+  }
+}
+
+async function beginWith(client: pg.PoolClient, statement: Statement): Promise<pg.QueryResult> {
+  const pipelined = client as unknown as PipelinedClient;
+  const socket = pipelined.connection?.stream;
+  pipelined.pipeline = true;
+  let answers: Promise<[PromiseSettledResult<pg.QueryResult>, PromiseSettledResult<pg.QueryResult>]>;
+  socket?.cork?.();
+  try {
+    answers = Promise.allSettled([client.query(BEGIN), client.query(statement)]);
+  } finally {
+    socket?.uncork?.();
+  }
+  // Both answered before the switch goes off: node-postgres must not leave a pipelined query unread.
+  const [begun, answered] = await answers.finally(() => (pipelined.pipeline = false));
+  if (begun.status === 'rejected') throw begun.reason;
+  if (answered.status === 'rejected') throw answered.reason;
+  return answered.value;
 }
 
 /**
@@ -93,22 +146,23 @@ const BROKEN_CONNECTION = /^(08|57P0)/;
 /**
  * Runs `work` in one READ COMMITTED transaction: COMMIT when it resolves,
  * ROLLBACK when it throws (the error propagates unchanged). On the pool shared
- * with Prisma when there is one, else as a Prisma interactive transaction.
+ * with Prisma when there is one, BEGIN going out with the first statement
+ * (`TransactionRunner`), else as a Prisma interactive transaction.
  */
 export async function sqlTransaction<T>(prisma: PrismaClient, work: (tx: RawSql) => Promise<T>): Promise<T> {
   const pool = poolOf(prisma);
   if (!pool) return prisma.$transaction((tx) => work(tx));
   const client = await pool.connect();
+  const runner = new TransactionRunner(client);
   let broken: Error | undefined;
   try {
-    await client.query(BEGIN);
-    const result = await work(new PgRunner(client));
-    await client.query('COMMIT');
+    const result = await work(runner);
+    if (runner.begun) await client.query('COMMIT');
     return result;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && BROKEN_CONNECTION.test(code)) broken = error as Error;
-    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    if (runner.begun) await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
     throw error;
   } finally {
     client.release(broken);

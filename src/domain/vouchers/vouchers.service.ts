@@ -442,7 +442,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
   const scope = `redeemVoucher:${code}`;
   const requestHash = fingerprint(request);
   try {
-    // On node-postgres (db/sql.ts), in four round trips: BEGIN, lock + load + look up the key,
+    // On node-postgres (db/sql.ts), in three round trips: BEGIN with lock + load + look up the key,
     // redeem + write the key with its answer (returning the voucher's row for the caller), COMMIT.
     const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
       // The key is looked up after the lock, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request.
