@@ -185,6 +185,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   // Requests whose query text is a trusted document (sent as text rather than by id).
   const trustedText = new WeakSet<Request>();
   const schema = getSchema();
+  // Whether answers vary by Origin (CORS origins configured): the cache's shortcut and the direct execution write Vary as yoga does.
+  const varyOrigin = variesByOrigin(config.cors);
   const responseCache = createResponseCache({
     store: cacheStore,
     serve: config.responseCache.enabled,
@@ -192,7 +194,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     metrics,
     schema,
     authenticate,
-    varyOrigin: variesByOrigin(config.cors),
+    varyOrigin,
     maxBodyBytes: config.maxBodyBytes,
     shortcut: deps.tracing === undefined,
   });
@@ -325,7 +327,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     trustedDocuments: config.trustedDocuments,
     cacheHeaders: responseCache.headersFor,
     principalOf,
-    varyOrigin: variesByOrigin(config.cors),
+    varyOrigin,
     maxBodyBytes: config.maxBodyBytes,
     maskError: errorMasker,
     // Off while tracing: yoga's plugin opens each operation's span.
