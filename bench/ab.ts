@@ -7,14 +7,26 @@ import { buildSchema } from 'graphql';
 import { DEFAULT_DATABASE_POOL_SIZE } from '../src/config/env.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { statusQuery } from './status-query.js';
-import { BENCH_RATE_LIMITS, BENCH_REDIS, databaseExists, databaseUrl, lowerMedian, processCpuMs, withAdminClient } from './support.js';
+import {
+  BENCH_RATE_LIMITS,
+  BENCH_REDIS,
+  cpuDelta,
+  databaseExists,
+  databaseUrl,
+  lowerMedian,
+  postgresPids,
+  processCpuMs,
+  totalCpuMs,
+  withAdminClient,
+} from './support.js';
 
 /**
  * Two builds of the service side by side, for a change to a hot path on a machine that others
  * share: both run at once (A and B, each `node dist/src/main.js` of its checkout, one API
  * process), and the same load goes to one, then the other, in short alternating slices, so that
- * whatever else the machine does falls on both alike. Reports each build's API CPU per request
- * (user + system of its process, /proc) and req/s per slice, and B ÷ A of their medians.
+ * whatever else the machine does falls on both alike. Reports each build's CPU per request — its API
+ * process's and PostgreSQL's (user + system, /proc: every postgres process, the idle build's
+ * connections included) — and req/s per slice, and B ÷ A of their medians.
  *
  *   npm run -s build && (cd ../other && npm run -s build)
  *   npx tsx bench/ab.ts --a ../other --b . [--paths status,earn] [--rounds 6] [--seconds 4]
@@ -72,7 +84,7 @@ async function main(): Promise<void> {
     ] as const) {
       builds.push({ label, dir, port, child: await start(dir, port, database, label, envPairs(extra)) });
     }
-    const rows: { path: string; label: string; round: number; rps: number; cpu: number }[] = [];
+    const rows: { path: string; label: string; round: number; rps: number; cpu: number; pg: number }[] = [];
     const kinds = args.paths.split(',') as LoadKind[];
     for (let round = 1; round <= Number(args.rounds); round++) {
       for (const kind of kinds) {
@@ -80,6 +92,7 @@ async function main(): Promise<void> {
         const order = round % 2 === 1 ? builds : [...builds].reverse();
         for (const build of order) {
           const before = await processCpuMs(build.child.pid!);
+          const pgBefore = await totalCpuMs(await postgresPids());
           const result = await load({
             kind,
             url: `http://127.0.0.1:${build.port}/graphql`,
@@ -91,21 +104,29 @@ async function main(): Promise<void> {
             statusQuery: query,
           });
           const used = (await processCpuMs(build.child.pid!)) - before;
+          const pgUsed = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
           // The CPU window includes the warm-up second: charge it to the requests of both.
-          const cpu = used / (result.requests * (1 + 1 / Number(args.seconds)));
-          rows.push({ path: kind, label: build.label, round, rps: result.rps, cpu });
-          console.log(`${kind} ${build.label} round ${round}: ${result.rps.toFixed(0)} req/s, API CPU ${cpu.toFixed(3)} ms/request`);
+          const requests = result.requests * (1 + 1 / Number(args.seconds));
+          const [cpu, pg] = [used / requests, pgUsed / requests];
+          rows.push({ path: kind, label: build.label, round, rps: result.rps, cpu, pg });
+          console.log(
+            `${kind} ${build.label} round ${round}: ${result.rps.toFixed(0)} req/s, CPU per request: API ${cpu.toFixed(3)} ms, ` +
+              `PostgreSQL ${pg.toFixed(3)} ms`,
+          );
         }
       }
     }
     console.log('\nmedians (B ÷ A: CPU below 1 and req/s above 1 mean B is faster)');
     for (const kind of kinds) {
-      const of = (label: string, key: 'rps' | 'cpu') =>
-        lowerMedian(rows.filter((row) => row.path === kind && row.label === label).map((row) => row[key]));
-      const [cpuA, cpuB, rpsA, rpsB] = [of('A', 'cpu'), of('B', 'cpu'), of('A', 'rps'), of('B', 'rps')];
+      const of = (label: string, value: (row: (typeof rows)[number]) => number) =>
+        lowerMedian(rows.filter((row) => row.path === kind && row.label === label).map(value));
+      const compare = (name: string, value: (row: (typeof rows)[number]) => number, digits: number, unit: string) => {
+        const [a, b] = [of('A', value), of('B', value)];
+        return `${name} A ${a.toFixed(digits)} / B ${b.toFixed(digits)}${unit} (B ÷ A ${(b / a).toFixed(3)})`;
+      };
       console.log(
-        `${kind}: API CPU A ${cpuA.toFixed(3)} / B ${cpuB.toFixed(3)} ms (B ÷ A ${(cpuB / cpuA).toFixed(3)}), ` +
-          `req/s A ${rpsA.toFixed(0)} / B ${rpsB.toFixed(0)} (B ÷ A ${(rpsB / rpsA).toFixed(3)})`,
+        `${kind}: ${compare('API CPU', (row) => row.cpu, 3, ' ms')}, ${compare('PostgreSQL CPU', (row) => row.pg, 3, ' ms')}, ` +
+          `${compare('both', (row) => row.cpu + row.pg, 3, ' ms')}, ${compare('req/s', (row) => row.rps, 0, '')}`,
       );
     }
   } finally {

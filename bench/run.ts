@@ -18,14 +18,16 @@ import {
   activateBenchRules,
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
+  cpuDelta,
   databaseExists,
   databaseUrl,
   dropDatabase,
   loopLatenessMs,
   memberId,
   percentile,
-  processCpuMs,
+  postgresPids,
   sleep,
+  totalCpuMs,
   withAdminClient,
 } from './support.js';
 
@@ -236,9 +238,6 @@ async function apiRss(server: ChildProcess, processes: number): Promise<number> 
   return Math.max(...sizes.filter(Number.isFinite));
 }
 
-/** CPU time (user + system) of a process, in ms; NaN once it is gone. */
-const cpuMs = (pid: number): Promise<number> => processCpuMs(pid).catch(() => NaN);
-
 async function apiPids(server: ChildProcess, processes: number): Promise<number[]> {
   return processes > 1 ? childPids(server.pid!) : [server.pid!];
 }
@@ -341,30 +340,6 @@ function serviceLatency(before: ServiceReading, after: ServiceReading): NonNulla
     loopDelayMaxMs: after.loopDelayMaxMs,
     checkpointSyncMs: after.checkpointSyncMs - before.checkpointSyncMs,
   };
-}
-
-/** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
-async function postgresPids(): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(name)) continue;
-    const comm = await readFile(`/proc/${name}/comm`, 'utf8').catch(() => '');
-    if (comm.trim() === 'postgres') pids.push(Number(name));
-  }
-  return pids;
-}
-
-async function totalCpuMs(pids: number[]): Promise<Map<number, number>> {
-  return new Map(await Promise.all(pids.map(async (pid) => [pid, await cpuMs(pid)] as [number, number])));
-}
-
-function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
-  let sum = 0;
-  for (const [pid, end] of after) {
-    const start = before.get(pid);
-    if (start !== undefined && Number.isFinite(start) && Number.isFinite(end)) sum += Math.max(0, end - start);
-  }
-  return sum;
 }
 
 // ---------------------------------------------------------------------------

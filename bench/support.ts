@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -110,6 +110,32 @@ export async function processCpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, USER_HZ = 100
+}
+
+/** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
+export async function postgresPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const comm = await readFile(`/proc/${name}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === 'postgres') pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** Each process's CPU time so far (`processCpuMs`; NaN for one that is gone). */
+export async function totalCpuMs(pids: number[]): Promise<Map<number, number>> {
+  return new Map(await Promise.all(pids.map(async (pid) => [pid, await processCpuMs(pid).catch(() => NaN)] as [number, number])));
+}
+
+/** The CPU time the processes of `before` used since, those that ended or began in between left out. */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, end] of after) {
+    const start = before.get(pid);
+    if (start !== undefined && Number.isFinite(start) && Number.isFinite(end)) sum += Math.max(0, end - start);
+  }
+  return sum;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
