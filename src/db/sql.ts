@@ -100,17 +100,26 @@ interface PipelinedClient {
  * statement fails with it.
  */
 class TransactionRunner extends PgRunner {
-  /** Whether BEGIN was sent: a transaction that ran no statement has nothing to end. */
-  begun = false;
+  /** BEGIN and the first statement, once sent; a transaction that ran no statement has nothing to end. */
+  private opening: Promise<unknown> | undefined;
 
   constructor(private readonly connection: pg.PoolClient) {
     super(connection);
   }
 
-  protected override run(statement: Statement): Promise<pg.QueryResult> {
-    if (this.begun) return super.run(statement);
-    this.begun = true;
-    return beginWith(this.connection, statement);
+  get begun(): boolean {
+    return this.opening !== undefined;
+  }
+
+  protected override async run(statement: Statement): Promise<pg.QueryResult> {
+    if (!this.opening) {
+      const opened = beginWith(this.connection, statement);
+      this.opening = opened.catch(() => undefined);
+      return opened;
+    }
+    // A statement sent while the two are on their way waits for them: the switch is on only for them.
+    await this.opening;
+    return super.run(statement);
   }
 }
 

@@ -133,7 +133,10 @@ export async function storeAnswer(tx: RawSql, scope: string, key: string, reques
     VALUES (${scope}, ${key}, ${requestHash}, ${JSON.stringify(result)}::jsonb)`;
 }
 
-/** The error of `storeAnswerSql`/`storeAnswer` when another request committed the key first (node-postgres' SQLSTATE and constraint). */
+/**
+ * The error of `storeAnswerSql`/`storeAnswer` when another request committed the key first (node-postgres' SQLSTATE
+ * and constraint). On a Prisma client built elsewhere (`sqlTransaction`'s fallback) the violation stays an error.
+ */
 export function isIdempotencyKeyTaken(error: unknown): boolean {
   const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
   return code === '23505' && constraint === 'idempotency_records_pkey';

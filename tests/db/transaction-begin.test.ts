@@ -63,6 +63,20 @@ describe('a transaction on node-postgres (sqlTransaction)', () => {
     expect(after).toEqual({ first: { level: 'read committed' }, second: { open: false } });
   });
 
+  it('statements sent at once are answered in order, inside the transaction', async () => {
+    const answers = await sqlTransaction(prisma, async (tx) =>
+      Promise.all([
+        tx.$queryRaw<{ n: number; at: Date }[]>`SELECT 1 AS n, now() AS at`,
+        tx.$queryRaw<{ n: number; at: Date }[]>`SELECT 2 AS n, now() AS at`,
+        tx.$queryRaw<{ n: number; at: Date }[]>`SELECT 3 AS n, now() AS at`,
+      ]),
+    );
+
+    expect(answers.map(([row]) => row!.n)).toEqual([1, 2, 3]);
+    // now() is the transaction's start: one transaction for the three.
+    expect(new Set(answers.map(([row]) => row!.at.getTime())).size).toBe(1);
+  });
+
   it('a transaction that runs no statement sends nothing', async () => {
     const { statements, result } = await statementsDuring(() => sqlTransaction(prisma, async () => 'nothing to do'));
     expect(result).toBe('nothing to do');
