@@ -107,8 +107,11 @@ class TransactionRunner extends PgRunner {
     super(connection);
   }
 
-  get begun(): boolean {
-    return this.opening !== undefined;
+  /** COMMIT or ROLLBACK, once BEGIN and the first statement are answered; nothing when no statement ran. */
+  async end(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    if (!this.opening) return;
+    await this.opening;
+    await this.connection.query(command);
   }
 
   protected override async run(statement: Statement): Promise<pg.QueryResult> {
@@ -166,12 +169,12 @@ export async function sqlTransaction<T>(prisma: PrismaClient, work: (tx: RawSql)
   let broken: Error | undefined;
   try {
     const result = await work(runner);
-    if (runner.begun) await client.query('COMMIT');
+    await runner.end('COMMIT');
     return result;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && BROKEN_CONNECTION.test(code)) broken = error as Error;
-    if (runner.begun) await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    await runner.end('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
     throw error;
   } finally {
     client.release(broken);
