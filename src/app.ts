@@ -172,14 +172,19 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     apiKeys: credentials.apiKeys,
     memberAccounts: credentials.memberAccounts,
   });
-  // One authentication per request, shared by the trusted-documents check (before parsing) and the context.
-  const principals = new WeakMap<Request, Promise<Principal>>();
-  const principalOf = (request: Request): Promise<Principal> => {
-    let principal = principals.get(request);
-    if (!principal) {
-      principal = authenticate(request.headers.get('authorization'));
-      principals.set(request, principal);
-    }
+  // One authentication per request, whichever asks first: the response cache's shortcut (by the node request), the
+  // direct execution (by both), the trusted-documents check (before parsing) and the context (by the fetch Request).
+  const principals = new WeakMap<Request | IncomingMessage, Promise<Principal>>();
+  const principalOf = (request: Request, incoming?: IncomingMessage): Promise<Principal> => {
+    const principal =
+      principals.get(request) ?? (incoming && principals.get(incoming)) ?? authenticate(request.headers.get('authorization'));
+    principals.set(request, principal);
+    if (incoming) principals.set(incoming, principal);
+    return principal;
+  };
+  const principalOfIncoming = (incoming: IncomingMessage): Promise<Principal> => {
+    const principal = principals.get(incoming) ?? authenticate(incoming.headers.authorization ?? null);
+    principals.set(incoming, principal);
     return principal;
   };
   // Requests whose query text is a trusted document (sent as text rather than by id).
@@ -193,7 +198,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     trusted,
     metrics,
     schema,
-    authenticate,
+    principalOf: principalOfIncoming,
     varyOrigin,
     maxBodyBytes: config.maxBodyBytes,
     shortcut: deps.tracing === undefined,

@@ -66,7 +66,7 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
 
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */
 class PgRunner implements RawSql {
-  constructor(protected readonly client: pg.PoolClient | pg.Pool) {}
+  constructor(private readonly client: pg.PoolClient | pg.Pool) {}
 
   async $queryRaw<T = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<T> {
     const result = await this.run(statementOf(strings, values));

@@ -128,9 +128,7 @@ export function storeAnswerSql(scope: string, key: string, requestHash: string, 
 
 /** `storeAnswerSql` as a statement of its own. */
 export async function storeAnswer(tx: RawSql, scope: string, key: string, requestHash: string, result: object): Promise<void> {
-  await tx.$executeRaw`
-    INSERT INTO idempotency_records (operation, key, request_hash, result)
-    VALUES (${scope}, ${key}, ${requestHash}, ${JSON.stringify(result)}::jsonb)`;
+  await tx.$executeRaw`WITH ${storeAnswerSql(scope, key, requestHash, result)} SELECT 1`;
 }
 
 /**

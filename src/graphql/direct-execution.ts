@@ -49,8 +49,8 @@ export function createDirectExecution(deps: {
   trustedDocuments: 'off' | 'members';
   /** The members' response cache: its headers for a cacheable answer. */
   cacheHeaders: ResponseCache['headersFor'];
-  /** The handler's one authentication per request (the context's): keyed by the request object given here. */
-  principalOf: (request: Request) => Promise<Principal>;
+  /** The handler's one authentication per request (the context's), by this request object and the node request it answers. */
+  principalOf: (request: Request, incoming: IncomingMessage) => Promise<Principal>;
   /** Whether every answer carries `Vary: Origin` (src/http/cors.ts, `varyByOrigin`). */
   varyOrigin: boolean;
   /** MAX_BODY_BYTES: a larger body is yoga's to refuse. */
@@ -68,7 +68,7 @@ export function createDirectExecution(deps: {
       const mediaType = mediaTypeOf(req.headers.accept);
       if (mediaType === undefined || !req.headers.authorization) return false;
       const request = requestOf(req);
-      const principal = await deps.principalOf(request).catch(() => undefined);
+      const principal = await deps.principalOf(request, req).catch(() => undefined);
       if (principal?.kind !== 'apiKey' && principal?.kind !== 'staff' && principal?.kind !== 'member') return false;
       let read: GraphQLParams | undefined;
       try {

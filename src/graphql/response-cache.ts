@@ -4,8 +4,7 @@ import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { isApiKeyToken } from '../auth/api-keys.js';
 import { mediaTypeOf, readGraphQLParams } from '../http/graphql-params.js';
-import type { Authenticator } from '../auth/authenticate.js';
-import { roleOf } from '../auth/principal.js';
+import { roleOf, type Principal } from '../auth/principal.js';
 import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-store.js';
 import type { Metrics } from '../metrics.js';
 import type { GraphQLContext } from './context.js';
@@ -111,8 +110,8 @@ export function createResponseCache(deps: {
   trusted: TrustedDocuments;
   metrics: Metrics;
   schema: GraphQLSchema;
-  /** The API's authenticator (the same caches as the context's). */
-  authenticate: Authenticator;
+  /** The request's one authentication, shared with the direct execution and the context (src/app.ts). */
+  principalOf: (req: IncomingMessage) => Promise<Principal>;
   /** Whether every answer carries `Vary: Origin` (src/http/cors.ts). */
   varyOrigin: boolean;
   /** MAX_BODY_BYTES: a larger body is yoga's to refuse. */
@@ -222,7 +221,7 @@ export function createResponseCache(deps: {
     if (mediaType === undefined || !authorization || isApiKeyToken(authorization.replace(/^bearer +/i, ''))) return false;
     // Only a member's request is read here (staff requests go to yoga unread); a token that does not verify is
     // yoga's to refuse (401 with its body).
-    const principal = await deps.authenticate(authorization).catch(() => undefined);
+    const principal = await deps.principalOf(req).catch(() => undefined);
     if (principal?.kind !== 'member') return false;
     let params;
     try {

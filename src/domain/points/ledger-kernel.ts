@@ -20,6 +20,9 @@ export interface LedgerRequest {
   body: unknown;
 }
 
+/** A request with its body's fingerprint (what a replay compares). */
+type KeyedRequest = LedgerRequest & { hash: string };
+
 /** What a value-moving operation needs of the kernel. */
 export interface LedgerOperation<First> {
   memberId: string;
@@ -81,22 +84,19 @@ export type LedgerOutcome<T> = Replayable<T> & { member?: Member; settings?: Pro
  */
 export class RequestAnswer {
   private storedInStatement: object | null = null;
-  constructor(
-    private readonly request: LedgerRequest | undefined,
-    private readonly requestHash: string,
-  ) {}
+  constructor(private readonly request: KeyedRequest | undefined) {}
 
   /** The CTE (`answered`) storing `result`, which must be the very object the effect then returns. */
   inStatement(result: object): Prisma.Sql {
     if (!this.request) return Prisma.sql`answered AS (SELECT 1)`;
     this.storedInStatement = result;
-    return storeAnswerSql(this.request.scope, this.request.key, this.requestHash, result);
+    return storeAnswerSql(this.request.scope, this.request.key, this.request.hash, result);
   }
 
   /** Stores `result` unless the effect's last statement already stored it (the same object: no second serialisation to compare). */
   async store(tx: RawSql, result: object): Promise<void> {
     if (!this.request || this.storedInStatement === result) return;
-    await storeAnswer(tx, this.request.scope, this.request.key, this.requestHash, result);
+    await storeAnswer(tx, this.request.scope, this.request.key, this.request.hash, result);
   }
 }
 
@@ -133,8 +133,8 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   effect: (step: LedgerStep<First>) => Promise<LedgerEffect<T>>,
 ): Promise<LedgerOutcome<T>> {
   const now = nowOf(deps);
-  const { memberId, request } = operation;
-  const requestHash = request ? fingerprint(request.body) : null;
+  const { memberId } = operation;
+  const request: KeyedRequest | undefined = operation.request && { ...operation.request, hash: fingerprint(operation.request.body) };
   const changes: MemberChange[] = [];
   const posted: PostedPoints[] = [];
   const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<LedgerOutcome<T>> => {
@@ -153,7 +153,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       FROM member m
       LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
     if (!opened) throw new NotFoundError('Member', memberId);
-    if (opened.taken) return replay<T>(tx, request!.scope, request!.key, requestHash!);
+    if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
     const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
     // Every entry posted on the locked member is counted after commit.
     const member: LockedMember = { ...locked, posted };
@@ -164,7 +164,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       if (settled.releasedPoints > 0) changes.push(memberChange(memberId, 'RELEASED'));
       if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
     }
-    const answer = new RequestAnswer(request, requestHash ?? '');
+    const answer = new RequestAnswer(request);
     const {
       result,
       member: row,
@@ -177,7 +177,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
   }).catch((error: unknown) => {
     // Taken meanwhile by a request the member lock did not serialise (and committed): this effect was rolled back.
-    if (request && isIdempotencyKeyTaken(error)) return replay<T>(rawSql(deps.prisma), request.scope, request.key, requestHash!);
+    if (request && isIdempotencyKeyTaken(error)) return replay<T>(rawSql(deps.prisma), request.scope, request.key, request.hash);
     throw error;
   });
   // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
