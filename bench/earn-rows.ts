@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { newRowId } from '../src/db/ids.js';
 
 /**
  * The raw earn with the service's rows: what earnPoints asks of PostgreSQL for one order of 25.00 (one rule
@@ -32,7 +33,7 @@ const WRITE = `
     INSERT INTO ledger_entries
       (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
     VALUES
-      (COALESCE($1::uuid, gen_random_uuid()), $2::uuid, $3::"LedgerEntryKind",
+      (COALESCE($1::uuid, uuid_v7()), $2::uuid, $3::"LedgerEntryKind",
        $4::int, $5::int, $6::"CauseType", $7,
        $8::"ActorType", $9, $10, $11,
        $12::timestamptz)
@@ -118,7 +119,7 @@ export async function earnWithServiceRows(
   });
   const member = opened.rows[0];
   if (!member || member.taken) throw new Error('no such member, or the key was seen');
-  const entryId = randomUUID();
+  const entryId = newRowId();
   const balanceAfter = member.available + member.pending + points;
   const availableAt = new Date(now.getTime() + 14 * 86_400_000);
   const expiresAt = new Date(now.getTime() + 730 * 86_400_000);

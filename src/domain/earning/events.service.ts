@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
@@ -94,7 +94,7 @@ export async function trackEvent(deps: ServiceDeps, input: TrackEventInput, call
       const nothing: TrackEventResult = { memberId, type, entryId: null, points: 0, rules };
       return { result: nothing, change: null };
     }
-    const entryId = randomUUID();
+    const entryId = newRowId();
     const result: TrackEventResult = { memberId, type, entryId, points, rules };
     const expiresAt = lotExpiryDate(settings, now);
     const earnedEvent = {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import { Prisma, type Feedback, type ServiceChannel } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
@@ -72,7 +72,7 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
       throw new ValidationError('caseId', 'must be a case of this member');
     }
   }
-  const id = randomUUID();
+  const id = newRowId();
   const createdAt = nowOf(deps);
   return deps.prisma.$transaction(async (tx) => {
     // The member's answers are written one at a time, so each knows the one before it.

@@ -60,7 +60,7 @@ export async function fileSlaBreaches(
         AND t.due_at IS NOT NULL AND coalesce(t.met_at, ${now}::timestamptz) > t.due_at),
     breach AS (
       INSERT INTO sla_breaches (case_id, target, due_at, failure_id, created_at)
-      SELECT case_id, target, due_at, gen_random_uuid(), ${now}::timestamptz FROM judged
+      SELECT case_id, target, due_at, uuid_v7(), ${now}::timestamptz FROM judged
       ON CONFLICT (case_id, target) DO NOTHING
       RETURNING case_id, target, due_at, failure_id),
     failure AS (

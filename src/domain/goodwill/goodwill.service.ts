@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
 import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
@@ -394,7 +394,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     const heldBecause = beyondAuthority(value, moneyValue, authority, spent, settings.currency);
 
     const gesture = {
-      id: randomUUID(),
+      id: newRowId(),
       kind: value.kind,
       points: value.points,
       amount: value.amount?.toFixed(2) ?? null,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
@@ -238,7 +238,7 @@ export async function returnOnOrder(
     restoreEntryId = entry.id;
   }
 
-  const returnId = randomUUID();
+  const returnId = newRowId();
   const eventType = kind === 'CANCEL' ? 'order.cancelled' : 'order.returned';
   const event = {
     memberId: member.id,

@@ -66,7 +66,7 @@ export interface RequeuedJob {
 export async function requeueReleased(tx: Tx | RawSql, released: Prisma.Sql, job: RequeuedJob): Promise<CommittedOutboxEvent[]> {
   return tx.$queryRaw<CommittedOutboxEvent[]>`
     WITH released AS (${released}),
-    jobs AS (SELECT gen_random_uuid() AS id, id AS subject_id FROM released),
+    jobs AS (SELECT uuid_v7() AS id, id AS subject_id FROM released),
     recorded AS (
       INSERT INTO outbox_events (id, queue, job_name, payload, trace_context)
       SELECT id, ${job.queue}::text, ${job.jobName}::text,

@@ -133,7 +133,7 @@ function entryCte(memberId: string, entry: NewEntry, balanceAfter: number): Pris
       INSERT INTO ledger_entries
         (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
       VALUES
-        (COALESCE(${entry.id ?? null}::uuid, gen_random_uuid()), ${memberId}::uuid, ${entry.kind}::"LedgerEntryKind",
+        (COALESCE(${entry.id ?? null}::uuid, uuid_v7()), ${memberId}::uuid, ${entry.kind}::"LedgerEntryKind",
          ${entry.amount}::int, ${balanceAfter}::int, ${entry.causeType}::"CauseType", ${entry.causeRef},
          ${entry.actor.type}::"ActorType", ${entry.actor.id}, ${entry.idempotencyKey}, ${entry.note ?? null},
          ${entry.now}::timestamptz)

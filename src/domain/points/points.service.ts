@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import type { Actor, Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
@@ -196,7 +196,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
       if (existing) throw new ValidationError(fields.reference, 'this order has already earned points');
       throw new ValidationError(fields.total, 'order earns more points than allowed');
     }
-    const entryId = randomUUID();
+    const entryId = newRowId();
     const result: StoredEarnAnswer = { memberId, entryId: points > 0 ? entryId : null, points, earned: explained };
     const availableAt = addDays(now, settings.returnWindowDays);
     const expiresAt = lotExpiryDate(settings, now);
@@ -351,7 +351,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
     assertEligible(member, 'SPEND');
     const orderId = orderRef === null ? null : await openOrder(tx, memberId, orderRef, settings.currency, now, 'orderReference');
-    const entryId = randomUUID();
+    const entryId = newRowId();
     const result = { memberId, entryId, points: -points } satisfies PointsResult;
     const posted = await spendPoints(
       tx,

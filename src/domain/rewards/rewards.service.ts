@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma, type Reward } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
@@ -184,7 +184,7 @@ export async function redeemReward(
       throw new RewardUnavailableError(current?.active ? 'OUT_OF_STOCK' : 'RETIRED');
     }
 
-    const redemptionId = randomUUID();
+    const redemptionId = newRowId();
     const { id: entryId } = await spendPoints(tx, member, taken.points_cost, {
       kind: 'REDEEM',
       causeType: 'REWARD',

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import type { Decimal } from 'decimal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma, type MemberStatus, type Severity } from '../../generated/prisma/client.js';
@@ -153,7 +153,7 @@ export function decisionColumns(decided: readonly DecidedFailure[], now: Date): 
     columns.status.push(decision.status);
     columns.repeatIndex.push(repeatIndex);
     columns.amount.push(decision.amount?.toFixed(2) ?? null);
-    columns.voucherId.push(decision.status === 'COMPENSATED' ? randomUUID() : null);
+    columns.voucherId.push(decision.status === 'COMPENSATED' ? newRowId() : null);
     columns.note.push(decision.status === 'NOT_ELIGIBLE' || decision.status === 'HELD' ? decision.reason : null);
     columns.decidedAt.push(decision.status === 'NOT_ELIGIBLE' ? now : null);
     columns.reviewReason.push(decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : null);

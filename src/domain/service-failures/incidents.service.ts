@@ -1,5 +1,6 @@
 import { currentTraceparent } from '../../telemetry/trace-context.js';
 import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
@@ -239,7 +240,7 @@ async function recordPage(tx: RawSql, incidentId: string, entries: Entry[], now:
     } else if (!named.has(row.memberId)) named.set(row.memberId, entry);
   }
 
-  const pageId = randomUUID();
+  const pageId = newRowId();
   const event = expandEvent(pageId);
   const members = [...named];
   const [page] = await tx.$queryRaw<{ named: number }[]>`
@@ -440,7 +441,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
                  AS r(member_id, order_ref)
               ON f.member_id = r.member_id AND f.type = ${incident.type}::"ServiceFailureType" AND f.order_ref = r.order_ref`;
     const existingByMember = new Map(existing.map((row) => [row.memberId, row.id]));
-    const planned = rows.filter((row) => !existingByMember.has(row.memberId)).map((row) => ({ ...row, id: randomUUID() }));
+    const planned = rows.filter((row) => !existingByMember.has(row.memberId)).map((row) => ({ ...row, id: newRowId() }));
 
     const decisions = await policyDecisions(
       tx,
@@ -576,7 +577,7 @@ export interface DecidedIncident {
 }
 
 const grantEvent = (incidentId: string): CommittedOutboxEvent => {
-  const id = randomUUID();
+  const id = newRowId();
   return { id, queue: INCIDENT_QUEUE, jobName: GRANT_APPROVED_JOB, payload: { job: GRANT_APPROVED_JOB, incidentId, eventId: id } };
 };
 

@@ -1,5 +1,5 @@
 import { currentTraceparent } from '../../telemetry/trace-context.js';
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
@@ -215,7 +215,7 @@ export async function reportServiceFailure(
   };
   const scope = `reportServiceFailure:${memberId}`;
   const requestHash = fingerprint(request);
-  const event = compensationEvent(randomUUID());
+  const event = compensationEvent(newRowId());
   const fresh: ReportedServiceFailure = { failureId: event.id, duplicate: false };
 
   const result = await sqlTransaction(deps.prisma, async (tx): Promise<Replayable<ReportedServiceFailure>> => {

@@ -1,5 +1,5 @@
 import { inSpan } from '../../telemetry/trace-context.js';
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
@@ -169,7 +169,7 @@ export async function issueFixedVouchers(
     const inserted = await tx.$queryRaw<{ id: string; causeRef: string }[]>`
       WITH issued AS (
         INSERT INTO vouchers (id, code, member_id, kind, value_type, amount, currency, cause_type, cause_ref, issued_at, expires_at)
-        SELECT coalesce(grant_row.id, gen_random_uuid()), grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED',
+        SELECT coalesce(grant_row.id, uuid_v7()), grant_row.code, grant_row.member_id, ${input.kind}::"VoucherKind", 'FIXED',
                grant_row.amount, ${input.settings.currency}::text, ${input.causeType}::"CauseType", grant_row.cause_ref,
                ${input.now}::timestamptz, ${expiresAt}::timestamptz
         FROM unnest(${open.map((grant) => grant.id ?? null)}::uuid[], ${open.map(() => generateVoucherCode())}::text[],
@@ -464,7 +464,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       if (problem !== null) throw new VoucherNotRedeemableError(problem);
       const result = {
         voucherId: voucher.id,
-        redemptionId: randomUUID(),
+        redemptionId: newRowId(),
         orderRef,
         discount: discountFor(voucher, orderTotal).toFixed(2),
         currency: voucher.currency,
