@@ -102,11 +102,16 @@ interface Opened {
   taken: boolean;
 }
 
-/** One earn of `points` for `memberId` on `client`, inside BEGIN … COMMIT (the caller's). Returns the entry's id and balance. */
+/**
+ * One earn of `points` for `memberId` on `client`, inside BEGIN … COMMIT (the caller's). Returns the entry's id and
+ * balance. The entry's id is made as the service makes it (`newRowId`, time-ordered) unless `newEntryId` says
+ * otherwise (bench/wal-ids.ts compares it with random ids); the lot's and the order's are the tables' defaults.
+ */
 export async function earnWithServiceRows(
   client: pg.PoolClient,
   memberId: string,
   points: number,
+  newEntryId: () => string = newRowId,
 ): Promise<{ entryId: string; balanceAfter: number }> {
   const now = new Date();
   const orderRef = `rows-${randomUUID()}`;
@@ -119,7 +124,7 @@ export async function earnWithServiceRows(
   });
   const member = opened.rows[0];
   if (!member || member.taken) throw new Error('no such member, or the key was seen');
-  const entryId = newRowId();
+  const entryId = newEntryId();
   const balanceAfter = member.available + member.pending + points;
   const availableAt = new Date(now.getTime() + 14 * 86_400_000);
   const expiresAt = new Date(now.getTime() + 730 * 86_400_000);

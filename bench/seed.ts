@@ -38,6 +38,12 @@ export interface SeedOptions {
   vouchersPerMember: number;
   /** Members per INSERT chunk. */
   chunk?: number;
+  /**
+   * Ids of the ledger entries, lots and orders spread over the whole key space, as random (version 4) ids left
+   * them in a deployment that ran before time-ordered ids (bench/wal-ids.ts). By default they are small numbers
+   * (cheap to make) that all sort before the ids the service makes now, as a history of time-ordered ids would.
+   */
+  randomIds?: boolean;
   log?: (line: string) => void;
 }
 
@@ -87,9 +93,12 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
     const redeems = Math.floor(k / 5);
     const earns = k - redeems;
     // Entry p of member i: written at now - 330 days + p × (300 days / k), so all are
-    // released and none expires; ids are cheap and unique (kinds apart by a marker).
+    // released and none expires; ids are unique (kinds apart by a marker).
     const at = `now() - interval '330 days' + p * (interval '300 days' / ${k})`;
-    const id = (marker: string) => `(lpad(to_hex(p), 8, '0') || '-${marker}-4000-8000-' || lpad(to_hex(c.i), 12, '0'))::uuid`;
+    const id = (marker: string) =>
+      options.randomIds
+        ? `md5('${marker}-' || p || '-' || c.i)::uuid`
+        : `(lpad(to_hex(p), 8, '0') || '-${marker}-4000-8000-' || lpad(to_hex(c.i), 12, '0'))::uuid`;
     for (let from = 1; from <= members; from += chunk) {
       const to = Math.min(members, from + chunk - 1);
       const chunkStarted = Date.now();
