@@ -5,7 +5,9 @@ import { v7 } from 'uuid';
  * redemption, failure, outbox event, delivery: a UUID version 7 (RFC 9562),
  * whose first 48 bits are the Unix time in milliseconds, so ids made one after
  * the other sort one after the other (`uuid` keeps them increasing within a
- * millisecond too).
+ * millisecond too). The time is the clock of the machine that makes the id, not
+ * the domain's `now` (tests set their own): an id orders rows, it states no
+ * business time; `created_at` does.
  *
  * Why not random: a random (version 4) primary key puts every insert on a
  * random leaf of its index. With millions of members those indexes are far
