@@ -10,13 +10,11 @@ import { statusQuery } from './status-query.js';
 import {
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
-  cpuDelta,
+  countPostgresCpu,
   databaseExists,
   databaseUrl,
   lowerMedian,
-  postgresPids,
   processCpuMs,
-  totalCpuMs,
   withAdminClient,
 } from './support.js';
 
@@ -92,7 +90,7 @@ async function main(): Promise<void> {
         const order = round % 2 === 1 ? builds : [...builds].reverse();
         for (const build of order) {
           const before = await processCpuMs(build.child.pid!);
-          const pgBefore = await totalCpuMs(await postgresPids());
+          const pgCpuSince = await countPostgresCpu();
           const result = await load({
             kind,
             url: `http://127.0.0.1:${build.port}/graphql`,
@@ -104,7 +102,7 @@ async function main(): Promise<void> {
             statusQuery: query,
           });
           const used = (await processCpuMs(build.child.pid!)) - before;
-          const pgUsed = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
+          const pgUsed = await pgCpuSince();
           // The CPU window includes the warm-up second: charge it to the requests of both.
           const requests = result.requests * (1 + 1 / Number(args.seconds));
           const [cpu, pg] = [used / requests, pgUsed / requests];

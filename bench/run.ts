@@ -18,6 +18,7 @@ import {
   activateBenchRules,
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
+  countPostgresCpu,
   cpuDelta,
   databaseExists,
   databaseUrl,
@@ -25,7 +26,6 @@ import {
   loopLatenessMs,
   memberId,
   percentile,
-  postgresPids,
   sleep,
   totalCpuMs,
   withAdminClient,
@@ -501,7 +501,7 @@ async function load(
   process.stdout.write(`  ${pathLabel ?? LABELS[spec.kind]} × ${server.processes}${round ? `, round ${round}` : ''} … `);
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
-  let pgBefore = new Map<number, number>();
+  let pgCpuSince: (() => Promise<number>) | undefined;
   let serviceBefore: ServiceReading | null = null;
   const readsService = group === 'open';
   const sampling: Promise<void>[] = [];
@@ -515,7 +515,7 @@ async function load(
       sampling.push(
         (async () => {
           apiBefore = await totalCpuMs(pids);
-          pgBefore = await totalCpuMs(await postgresPids());
+          pgCpuSince = await countPostgresCpu();
           if (readsService) serviceBefore = await readService(server);
         })(),
       );
@@ -523,7 +523,7 @@ async function load(
   );
   await Promise.all(sampling);
   const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
-  const pgCpu = cpuDelta(pgBefore, await totalCpuMs([...pgBefore.keys()]));
+  const pgCpu = pgCpuSince ? await pgCpuSince() : 0;
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
   const serviceAfter = readsService ? await readService(server) : null;
   if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;

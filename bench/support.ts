@@ -113,7 +113,7 @@ export async function processCpuMs(pid: number): Promise<number> {
 }
 
 /** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
-export async function postgresPids(): Promise<number[]> {
+async function postgresPids(): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
@@ -136,6 +136,15 @@ export function cpuDelta(before: Map<number, number>, after: Map<number, number>
     if (start !== undefined && Number.isFinite(start) && Number.isFinite(end)) sum += Math.max(0, end - start);
   }
   return sum;
+}
+
+/**
+ * Starts counting the CPU time of every PostgreSQL process there is now; the function it resolves with gives the
+ * milliseconds they used since (processes that ended or began in between left out).
+ */
+export async function countPostgresCpu(): Promise<() => Promise<number>> {
+  const before = await totalCpuMs(await postgresPids());
+  return async () => cpuDelta(before, await totalCpuMs([...before.keys()]));
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

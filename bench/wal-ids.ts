@@ -6,16 +6,14 @@ import { earnWithServiceRows } from './earn-rows.js';
 import { createBenchDatabase, seed } from './seed.js';
 import {
   BENCH_DB_PREFIX,
-  cpuDelta,
+  countPostgresCpu,
   databaseExists,
   databaseUrl,
   dropDatabase,
   inTransaction,
   lowerMedian,
   memberId,
-  postgresPids,
   sleep,
-  totalCpuMs,
   withAdminClient,
 } from './support.js';
 
@@ -90,21 +88,18 @@ async function imagesByRelation(admin: pg.Client, from: string, to: string): Pro
   return rows.map((row) => ({ relation: row.relation, fpi: row.fpi / earns }));
 }
 
-const insertPosition = async (admin: pg.Client) =>
-  (await admin.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
-
 /**
- * The cluster's WAL so far: bytes from the insert position (exact), full-page images and records from
+ * The cluster's WAL so far: the insert position and the bytes up to it (exact), full-page images and records from
  * `pg_stat_wal`, which a backend adds its counts to when it goes idle (at most once a second) and when it
  * exits: read with no backend of the run left.
  */
-async function walNow(client: pg.Client): Promise<Reading> {
-  const { rows } = await client.query<{ bytes: string; fpi: string; records: string }>(
-    `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::text AS bytes, wal_fpi::text AS fpi,
-            wal_records::text AS records FROM pg_stat_wal`,
+async function walNow(client: pg.Client): Promise<Reading & { position: string }> {
+  const { rows } = await client.query<{ position: string; bytes: string; fpi: string; records: string }>(
+    `SELECT position::text, pg_wal_lsn_diff(position, '0/0')::text AS bytes, wal_fpi::text AS fpi,
+            wal_records::text AS records FROM pg_current_wal_insert_lsn() AS position, pg_stat_wal`,
   );
   const row = rows[0]!;
-  return { bytes: Number(row.bytes), fpi: Number(row.fpi), records: Number(row.records) };
+  return { position: row.position, bytes: Number(row.bytes), fpi: Number(row.fpi), records: Number(row.records) };
 }
 
 /** `work` on a pool of 8 connections, closed after: its backends have reported their WAL when this resolves. */
@@ -123,13 +118,12 @@ async function run(database: string, admin: pg.Client, mode: Mode, round: number
   for (const table of EARN_TABLES) await admin.query(`ALTER TABLE ${table} ALTER COLUMN id SET DEFAULT ${defaultSql}`);
   await admin.query('CHECKPOINT');
   const before = await walNow(admin);
-  const from = await insertPosition(admin);
   let pgCpuMs = 0;
   await withPool(database, async (pool) => {
     // The 8 connections opened first, so that their backends' CPU counts from here (statements prepared in the run).
     const opened = await Promise.all(Array.from({ length: 8 }, () => pool.connect()));
     for (const client of opened) client.release();
-    const cpuBefore = await totalCpuMs(await postgresPids());
+    const pgCpuSince = await countPostgresCpu();
     let next = 0;
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -140,10 +134,10 @@ async function run(database: string, admin: pg.Client, mode: Mode, round: number
         }
       }),
     );
-    pgCpuMs = cpuDelta(cpuBefore, await totalCpuMs([...cpuBefore.keys()]));
+    pgCpuMs = await pgCpuSince();
   });
   const after = await walNow(admin);
-  const byRelation = args['by-relation'] ? await imagesByRelation(admin, from, await insertPosition(admin)) : undefined;
+  const byRelation = args['by-relation'] ? await imagesByRelation(admin, before.position, after.position) : undefined;
   return {
     mode,
     round,
