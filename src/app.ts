@@ -175,16 +175,13 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   // One authentication per request, whichever asks first: the response cache's shortcut (by the node request), the
   // direct execution (by both), the trusted-documents check (before parsing) and the context (by the fetch Request).
   const principals = new WeakMap<Request | IncomingMessage, Promise<Principal>>();
-  const principalOf = (request: Request, incoming?: IncomingMessage): Promise<Principal> => {
+  const principalOf = (request: Request | undefined, incoming?: IncomingMessage): Promise<Principal> => {
     const principal =
-      principals.get(request) ?? (incoming && principals.get(incoming)) ?? authenticate(request.headers.get('authorization'));
-    principals.set(request, principal);
+      (request && principals.get(request)) ??
+      (incoming && principals.get(incoming)) ??
+      authenticate(request ? request.headers.get('authorization') : (incoming?.headers.authorization ?? null));
+    if (request) principals.set(request, principal);
     if (incoming) principals.set(incoming, principal);
-    return principal;
-  };
-  const principalOfIncoming = (incoming: IncomingMessage): Promise<Principal> => {
-    const principal = principals.get(incoming) ?? authenticate(incoming.headers.authorization ?? null);
-    principals.set(incoming, principal);
     return principal;
   };
   // Requests whose query text is a trusted document (sent as text rather than by id).
@@ -198,7 +195,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     trusted,
     metrics,
     schema,
-    principalOf: principalOfIncoming,
+    principalOf: (incoming) => principalOf(undefined, incoming),
     varyOrigin,
     maxBodyBytes: config.maxBodyBytes,
     shortcut: deps.tracing === undefined,
