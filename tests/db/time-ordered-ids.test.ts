@@ -52,13 +52,13 @@ describe('time-ordered row ids', () => {
       // The next earn in a later millisecond: the database's ids (the lot's, the order's) are ordered across milliseconds.
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    const entries = await prisma.ledgerEntry.findMany({ where: { memberId }, orderBy: { idempotencyKey: 'asc' } });
+    const entries = await prisma.ledgerEntry.findMany({ where: { memberId } });
     const byWriting = (key: string) => Number(key.split('-')[1]);
     entries.sort((a, b) => byWriting(a.idempotencyKey) - byWriting(b.idempotencyKey));
     const lots = await prisma.pointLot.findMany({ where: { memberId } });
     const lotOf = new Map(lots.map((lot) => [lot.entryId, lot.id]));
     const orders = await prisma.pointOrder.findMany({ where: { memberId } });
-    const orderIds = [...orders].sort((a, b) => byWriting(a.orderRef) - byWriting(b.orderRef)).map((order) => order.id);
+    const orderIds = orders.sort((a, b) => byWriting(a.orderRef) - byWriting(b.orderRef)).map((order) => order.id);
 
     const entryIds = entries.map((entry) => entry.id);
     const lotIds = entryIds.map((id) => lotOf.get(id)!);
