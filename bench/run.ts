@@ -314,7 +314,10 @@ function describeService(service: NonNullable<Row['service']>, generator?: Row['
       ? `, a PostgreSQL checkpoint ended in the window (its fsync ${service.checkpointSyncMs.toFixed(0)} ms)`
       : ', no PostgreSQL checkpoint ended in the window') +
     (generator
-      ? `; the load generator's own loop late by p99 ${generator.delayP99Ms.toFixed(0)} / max ${generator.delayMaxMs.toFixed(0)} ms`
+      ? `; the load generator's own loop late by p99 ${generator.delayP99Ms.toFixed(0)} / max ${generator.delayMaxMs.toFixed(0)} ms` +
+        (generator.connectionsOpened === undefined
+          ? ''
+          : `, ${generator.connectionsOpened} connection${generator.connectionsOpened === 1 ? '' : 's'} opened in the window beyond the ${connections} kept open`)
       : '')
   );
 }
@@ -463,7 +466,7 @@ interface Row {
    * Open loop: how late the load generator's own event loop ran (bench/load.ts), ms. An answer that arrived
    * meanwhile waited before its latency was taken: part of the generator's p99, none of the service's.
    */
-  generator?: { delayP99Ms: number; delayMaxMs: number };
+  generator?: { delayP99Ms: number; delayMaxMs: number; connectionsOpened?: number };
   baseline?: string;
   ratio?: number | null;
   target?: string;
@@ -546,7 +549,11 @@ async function load(
     row.offered = spec.rate;
     row.note = `open loop at ${spec.rate} req/s: ${result.sent} sent, ${result.unanswered} unanswered at the end`;
     if (result.generatorDelayP99Ms !== undefined && result.generatorDelayMaxMs !== undefined) {
-      row.generator = { delayP99Ms: result.generatorDelayP99Ms, delayMaxMs: result.generatorDelayMaxMs };
+      row.generator = {
+        delayP99Ms: result.generatorDelayP99Ms,
+        delayMaxMs: result.generatorDelayMaxMs,
+        connectionsOpened: result.connectionsOpened,
+      };
     }
   }
   if (serviceBefore && serviceAfter) row.service = serviceLatency(serviceBefore, serviceAfter);
