@@ -143,9 +143,9 @@ const edits: Array<{ change: string; edit: (schema: string) => string; expected:
   },
   {
     change: 'an index sort order',
-    edit: (s) => s.replace('@@index([memberId, createdAt(sort: Desc)])', '@@index([memberId, createdAt])'),
+    edit: (s) => s.replace('@@index([memberId, createdAt(sort: Desc)], map', '@@index([memberId, createdAt], map'),
     expected:
-      'index ledger_entries.ledger_entries_member_id_created_at_idx (member_id, created_at): sort order is (ASC, DESC), the schema wants (ASC, ASC)',
+      'index ledger_entries.ledger_entries_member_history_idx (member_id, created_at): sort order is (ASC, DESC), the schema wants (ASC, ASC)',
   },
   {
     change: 'a partial index made full',

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { Prisma } from '../../src/generated/prisma/client.js';
+import { earnPoints } from '../../src/domain/points/points.service.js';
+import { qualifyingPointsSql } from '../../src/domain/tiers/tiers.service.js';
+import { testLogger, useTestApp } from '../support/app.js';
+
+const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
+const { prisma, app } = useTestApp();
+const deps = { prisma, logger: testLogger };
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Heap Fetches'?: number;
+  Plans?: PlanNode[];
+}
+const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+describe("the ledger's member index (migration 202612111000)", () => {
+  // The drift test compares an index's key columns only (Prisma's schema cannot say INCLUDE): this holds the rest.
+  it('is keyed by member and time, newest first, and carries kind and amount', async () => {
+    const rows = await prisma.$queryRaw<{ name: string; definition: string }[]>`
+      SELECT indexname AS name, indexdef AS definition FROM pg_indexes
+      WHERE tablename = 'ledger_entries' AND indexname LIKE 'ledger_entries_member%'`;
+    expect(rows.map((row) => row.name).sort()).toEqual([
+      'ledger_entries_member_history_idx',
+      'ledger_entries_member_id_idempotency_key_key',
+    ]);
+    expect(rows.find((row) => row.name === 'ledger_entries_member_history_idx')?.definition).toMatch(
+      /USING btree \(member_id, created_at DESC\) INCLUDE \(kind, amount\)$/,
+    );
+  });
+
+  it("answers the status screen's qualifying points from the index alone, however many entries the member has", async () => {
+    const memberId = await app.enroll();
+    for (let i = 1; i <= 30; i += 1) {
+      await earnPoints(deps, { memberId, orderRef: `o-${i}`, orderTotal: '10.00', idempotencyKey: `e-${i}` }, admin);
+    }
+    // Vacuum marks the entries' pages all-visible, as autovacuum does for a ledger's older pages.
+    await prisma.$executeRawUnsafe('VACUUM (ANALYZE) ledger_entries');
+
+    const now = new Date();
+    const [plan, points] = await prisma.$transaction(async (tx) => {
+      // A test database's ledger is small enough for a sequential scan: ask how the index answers.
+      await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
+      await tx.$executeRawUnsafe('SET LOCAL enable_bitmapscan = off');
+      const sum = qualifyingPointsSql(Prisma.sql`${memberId}::uuid`, now);
+      const [explained] = await tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>`
+        EXPLAIN (ANALYZE, FORMAT JSON) SELECT ${sum} AS points`;
+      const [row] = await tx.$queryRaw<{ points: number }[]>`SELECT ${sum} AS points`;
+      return [explained!['QUERY PLAN'][0].Plan, row!.points] as const;
+    });
+
+    const ledgerScans = nodesOf(plan).filter((node) => node['Index Name']?.startsWith('ledger_entries_'));
+    expect(ledgerScans).toEqual([
+      expect.objectContaining({ 'Node Type': 'Index Only Scan', 'Index Name': 'ledger_entries_member_history_idx', 'Heap Fetches': 0 }),
+    ]);
+    const earned = await prisma.ledgerEntry.aggregate({ where: { memberId, kind: 'EARN' }, _sum: { amount: true } });
+    expect(points).toBe(earned._sum.amount);
+    expect(points).toBeGreaterThan(0);
+  });
+});
