@@ -282,10 +282,11 @@ interface LoadtestOptions {
  * the request's handler, saw under 25 ms), while no answer on a kept-alive connection took 30 ms
  * (2026-12-05, bench/README.md). Clients reach the API through a proxy that keeps its connections to it
  * open: that is what this measures, and a connection opened in the window is still counted and timed.
- * Latency is taken here, from the moment loadtest asks for the request to the end of its answer. Requests still on their way when the window closes are waited for (30 s
- * at most) and counted like the others; one still unanswered then is a failure with its age as its
- * latency (a lower bound), so an overloaded service cannot hide its slowest. req/s: right answers
- * to the requests sent in the window, per second of the window.
+ * Latency is taken here, from the moment loadtest asks for the request to the end of its answer.
+ * Requests still on their way when the window closes are waited for (30 s at most) and counted like
+ * the others; one still unanswered then is a failure with its age as its latency (a lower bound), so
+ * an overloaded service cannot hide its slowest. req/s: right answers to the requests sent in the
+ * window, per second of the window.
  */
 async function measureOpen(
   spec: LoadSpec,
@@ -386,10 +387,12 @@ async function measureOpen(
 
 /**
  * `spec.connections` keep-alive connections to the service, each opened by one request of the measured kind
- * (answered and checked, not timed): the agent the open loop sends over.
+ * (answered and checked, not timed): the agent the open loop sends over. It hands out the connection idle
+ * longest (`fifo`), so at a low rate (the scale run's 50 req/s) every one is used about once a second and none
+ * sits idle into the service's keep-alive timeout, to be closed as a request is sent on it.
  */
 async function openConnections(spec: LoadSpec, next: () => Built): Promise<Agent> {
-  const agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
+  const agent = new Agent({ keepAlive: true, scheduling: 'fifo' });
   const url = new URL(spec.url);
   const send = () =>
     new Promise<void>((resolve, reject) => {
