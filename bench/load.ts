@@ -307,8 +307,7 @@ async function measureOpen(
     failures += 1;
     firstFailure ??= why;
   };
-  const agent = await openConnections(spec, next);
-  const connections = new WeakSet<object>(Object.values(agent.freeSockets).flatMap((sockets) => sockets ?? []));
+  const { agent, connections } = await openConnections(spec, next);
   let connectionsOpened = 0;
   const delay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_TICK_MS });
   delay.enable();
@@ -387,12 +386,14 @@ async function measureOpen(
 
 /**
  * `spec.connections` keep-alive connections to the service, each opened by one request of the measured kind
- * (answered and checked, not timed): the agent the open loop sends over. It hands out the connection idle
- * longest (`fifo`), so at a low rate (the scale run's 50 req/s) every one is used about once a second and none
- * sits idle into the service's keep-alive timeout, to be closed as a request is sent on it.
+ * (answered and checked, not timed): the agent the open loop sends over, and the connections it holds now. It
+ * hands out the connection idle longest (`fifo`), so at a low rate (the scale run's 50 req/s) every one is used
+ * about once a second and none sits idle into the service's keep-alive timeout, to be closed as a request is
+ * sent on it.
  */
-async function openConnections(spec: LoadSpec, next: () => Built): Promise<Agent> {
+async function openConnections(spec: LoadSpec, next: () => Built): Promise<{ agent: Agent; connections: WeakSet<object> }> {
   const agent = new Agent({ keepAlive: true, scheduling: 'fifo' });
+  const connections = new WeakSet<object>();
   const url = new URL(spec.url);
   const send = () =>
     new Promise<void>((resolve, reject) => {
@@ -411,11 +412,12 @@ async function openConnections(spec: LoadSpec, next: () => Built): Promise<Agent
           });
         },
       );
+      req.once('socket', (socket) => connections.add(socket));
       req.on('error', reject);
       req.end(body);
     });
   await Promise.all(Array.from({ length: spec.connections }, send));
-  return agent;
+  return { agent, connections };
 }
 
 async function main(): Promise<void> {
