@@ -23,15 +23,17 @@ import {
  *   npx tsx bench/wal-ids.ts [--members 100000] [--entries 10] [--earns 4000] [--rounds 3] [--reuse] [--by-relation]
  *
  * On a seeded database whose entries, lots and orders have random ids (`randomIds`: a deployment that ran with
- * random ids, each index's keys spread over all of its pages), in alternating rounds, `--earns` earns with the service's own rows (bench/earn-rows.ts:
- * earnPoints' two statements between BEGIN and COMMIT, 8 connections, random members) once with random ids
+ * random ids, each index's keys spread over all of its pages), in alternating rounds, `--earns` earns with the
+ * service's own rows (bench/earn-rows.ts: earnPoints' two statements between BEGIN and COMMIT, 8 connections,
+ * random members) once with random ids
  * (version 4: the entry's id from `randomUUID`, the lot's and the order's from `gen_random_uuid()` as their
  * tables' defaults) and once with time-ordered ones (version 7: `newRowId`, `uuid_v7()`). Each run starts
  * right after a CHECKPOINT: the first change to each page after a checkpoint writes the whole page into the WAL
  * (a full-page image), so a run shows what an earn costs while the pages it touches are not yet in the WAL
  * since the checkpoint, which on a large database is most of the time. Reported per earn, from `pg_stat_wal`
  * (the whole cluster's: run it with nothing else writing): WAL bytes, full-page images, records; and the
- * PostgreSQL processes' CPU (each run prepares its two statements on 8 new connections). The median of the rounds, and time-ordered ÷ random.
+ * PostgreSQL processes' CPU (each run prepares its two statements on 8 new connections). The median of the
+ * rounds, and time-ordered ÷ random.
  * `--by-relation` also lists which relations the full-page images were of (pg_walinspect, PostgreSQL's contrib).
  */
 
@@ -113,9 +115,14 @@ async function withPool(database: string, work: (pool: pg.Pool) => Promise<void>
   await sleep(1_000);
 }
 
+/** The id default of the tables whose ids an earn leaves to the database, as `mode` makes them. */
+async function setIdDefaults(admin: pg.Client, mode: Mode): Promise<void> {
+  for (const table of EARN_TABLES) await admin.query(`ALTER TABLE ${table} ALTER COLUMN id SET DEFAULT ${MODES[mode].defaultSql}`);
+}
+
 async function run(database: string, admin: pg.Client, mode: Mode, round: number): Promise<RunResult> {
-  const { entryId, defaultSql } = MODES[mode];
-  for (const table of EARN_TABLES) await admin.query(`ALTER TABLE ${table} ALTER COLUMN id SET DEFAULT ${defaultSql}`);
+  const { entryId } = MODES[mode];
+  await setIdDefaults(admin, mode);
   await admin.query('CHECKPOINT');
   const before = await walNow(admin);
   let pgCpuMs = 0;
@@ -185,7 +192,7 @@ async function main(): Promise<void> {
         }
       }
       // The service's defaults again, whatever the last run set.
-      for (const table of EARN_TABLES) await admin.query(`ALTER TABLE ${table} ALTER COLUMN id SET DEFAULT uuid_v7()`);
+      await setIdDefaults(admin, 'time-ordered');
     }, database);
   } finally {
     if (!args.reuse) await dropDatabase(database);
