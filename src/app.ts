@@ -98,6 +98,15 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
 type ServerContext = { req?: IncomingMessage; res?: ServerResponse };
 
 /** Turns off introspection (production default) with graphql's own validation rule. */
+/** Where yoga answers GraphQL. */
+const GRAPHQL_ENDPOINT = '/graphql';
+/**
+ * The paths the response cache's shortcut and the direct execution answer: yoga's endpoint, with or without its
+ * trailing slash. Any other path is yoga's to answer (a 404 unless yoga takes it for its endpoint), so that a proxy's
+ * rules by path hold for GraphQL.
+ */
+const FAST_PATHS: ReadonlySet<string> = new Set([GRAPHQL_ENDPOINT, `${GRAPHQL_ENDPOINT}/`]);
+
 const disableIntrospection = (): Plugin => ({
   onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
 });
@@ -203,7 +212,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   const errorMasker = createErrorMasker({ logger, hideSuggestions: !config.introspection });
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema,
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     graphiql: config.graphiql,
     landingPage: false,
     logging: false,
@@ -428,7 +437,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
     const route = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const known = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(route)
+      const known = [GRAPHQL_ENDPOINT, '/healthz', '/readyz', '/metrics'].includes(route)
         ? route
         : route === '/console' || route.startsWith('/console/')
           ? '/console'
@@ -468,7 +477,8 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       await queueBoard.handle(req, res);
       return;
     }
-    if (!(await yoga.answerFromCache(req, res)) && !(await yoga.answerDirectly(req, res))) await yoga.handle(req, res);
+    if (FAST_PATHS.has(route) && ((await yoga.answerFromCache(req, res)) || (await yoga.answerDirectly(req, res)))) return;
+    await yoga.handle(req, res);
   });
 
   await new Promise<void>((resolve, reject) => {
