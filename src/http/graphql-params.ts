@@ -33,6 +33,16 @@ const parsedBodies = new WeakMap<IncomingMessage, GraphQLParams | undefined>();
 export const mediaTypeOf = (accept: string | undefined): string | undefined => MEDIA_TYPES.get((accept ?? '').trim().toLowerCase());
 
 /**
+ * Whether yoga's JSON body parser takes a request with this Content-Type: its first entry (before any comma) is
+ * `application/json`, alone or with parameters, spelt exactly so (yoga's `isContentTypeMatch`: case and spaces
+ * count). Yoga refuses any other spelling with 415, so the paths before it must not run such a request either.
+ */
+export function isJsonContentType(contentType: string | undefined): boolean {
+  const first = contentType?.split(',')[0];
+  return first === 'application/json' || first?.startsWith('application/json;') === true;
+}
+
+/**
  * The request's GraphQL-over-HTTP parameters when a path before yoga may answer it: a GET's, or a POST's JSON body
  * of at most MAX_READ_BYTES (and the service's own limit, `maxBodyBytes`: a larger body is yoga's to refuse with 413)
  * with its Content-Length. Undefined leaves the request to yoga, with a body already read
@@ -62,7 +72,7 @@ export async function readGraphQLParams(req: IncomingMessage, maxBodyBytes: numb
   if (
     req.method !== 'POST' ||
     !(length > 0 && length <= Math.min(MAX_READ_BYTES, maxBodyBytes)) ||
-    !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')
+    !isJsonContentType(req.headers['content-type'])
   ) {
     return undefined;
   }

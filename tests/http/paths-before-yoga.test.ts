@@ -89,4 +89,32 @@ describe('the paths before yoga take no request yoga would not run', () => {
     // Nothing earned: no ledger entry was written through a non-GraphQL path.
     expect(await prisma.ledgerEntry.count({ where: { memberId } })).toBe(0);
   });
+
+  it.each([
+    ['upper-case media type', 'APPLICATION/JSON'],
+    ['mixed-case media type', 'Application/Json; charset=utf-8'],
+    ['space before the parameters', 'application/json ; charset=utf-8'],
+  ])('answers a Content-Type yoga does not parse (%s) as yoga does, without running the operation', async (_, contentType) => {
+    const memberId = await app.enroll({ name: 'Ada' });
+    const serviceUrl = new URL(await app.url());
+    const reference = await earnRequest(memberId, `ref-${contentType}`);
+    const viaYoga = await send(
+      yogaOnlyPort,
+      '/graphql',
+      { 'content-type': contentType, authorization: reference.authorization },
+      reference.body,
+    );
+    // yoga has no parser for it: 415, nothing runs.
+    expect(viaYoga.status).toBe(415);
+    expect(await prisma.ledgerEntry.count({ where: { memberId } })).toBe(0);
+
+    const viaService = await send(
+      Number(serviceUrl.port),
+      '/graphql',
+      { 'content-type': contentType, authorization: reference.authorization },
+      reference.body,
+    );
+    expect(viaService.status).toBe(415);
+    expect(await prisma.ledgerEntry.count({ where: { memberId } })).toBe(0);
+  });
 });
