@@ -49,6 +49,7 @@ export type MemberChangeKind =
   | 'VOUCHER_VOIDED'
   | 'VOUCHER_EXPIRED'
   | 'TIER_CHANGED'
+  | 'TIER_REVIEWED'
   | 'STATUS_CHANGED'
   | 'PROFILE_UPDATED';
 

@@ -166,6 +166,28 @@ describe('member status from the shared response cache', () => {
     expect(next.balance.pending + next.balance.available).toBe(0);
   });
 
+  it('a tier review that keeps the tier (a new tierSince, the next review a year on) is on the next read on API A', async () => {
+    const shop = await b.apiKeyToken(['points:earn']);
+    const reachedAt = addMonths(new Date(), -13);
+    const { memberId, token, first } = await cachedMember(async (memberId) => {
+      // Enough qualifying points to keep SILVER, reached 13 months ago: due for review.
+      const order = { reference: 'big', total: { amount: '1200.00', currency: 'EUR' } };
+      expect(await mutate(b, shop, 'earnPoints', 'EarnPointsInput', { memberId, order, idempotencyKey: 'big' })).toBe('EarnPointsPayload');
+      await prisma.member.update({ where: { id: memberId }, data: { tier: 'SILVER', tierSince: reachedAt } });
+    });
+    expect(first.tier.key).toBe('SILVER');
+
+    const maintenance = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: testQueuePrefix() });
+    const job = await maintenance.add('points-maintenance', {});
+    await maintenance.close();
+    await jobDone(MAINTENANCE_QUEUE, job.id!);
+    const review = await prisma.tierChange.findFirstOrThrow({ where: { memberId }, orderBy: { createdAt: 'desc' } });
+    expect(review.reason).toBe('RETAINED');
+    const next = (await readStatus(a, token)).me;
+    expect(next.tier.key).toBe('SILVER');
+    expect(next.name).toBe('Behind the cache');
+  });
+
   it("a member never receives another member's cached answer, and staff are not served from it", async () => {
     const one = await cachedMember();
     const other = await a.enroll({ name: 'Other' });

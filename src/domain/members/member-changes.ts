@@ -20,6 +20,7 @@ export const MEMBER_CHANGE_KINDS = [
   'VOUCHER_VOIDED',
   'VOUCHER_EXPIRED',
   'TIER_CHANGED',
+  'TIER_REVIEWED',
   'STATUS_CHANGED',
   'PROFILE_UPDATED',
 ] as const satisfies readonly MemberChangeKind[];

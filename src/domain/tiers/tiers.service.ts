@@ -275,7 +275,9 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
       const change = await deps.prisma.$transaction((tx) => reviewMember(tx, candidate.id, now));
       if (change === null) continue;
       const reason = change.reason;
-      if (change.toTier !== change.fromTier) reportMemberChanges(deps, [memberChange(candidate.id, 'TIER_CHANGED', change.toTier)]);
+      // Every outcome moved `tierSince` and the next review: a kept tier is a change of the member's status too.
+      const kind = change.toTier !== change.fromTier ? 'TIER_CHANGED' : 'TIER_REVIEWED';
+      reportMemberChanges(deps, [memberChange(candidate.id, kind, change.toTier)]);
       report.membersReviewed += 1;
       if (reason === 'DOWNGRADE') report.membersDowngraded += 1;
       else if (reason === 'RETAINED') report.membersRetained += 1;

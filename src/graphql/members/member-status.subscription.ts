@@ -32,6 +32,10 @@ const MemberChangeKindEnum = builder.enumType('MemberChangeKind', {
     VOUCHER_VOIDED: { description: 'A voucher was voided (reference: the voucher id).' },
     VOUCHER_EXPIRED: { description: 'A voucher passed its expiry (reference: the voucher id).' },
     TIER_CHANGED: { description: 'The tier changed (reference: the new tier).' },
+    TIER_REVIEWED: {
+      description:
+        'The tier was reviewed and kept: the member holds it since the review, and the next review is a year on (reference: the tier).',
+    },
     STATUS_CHANGED: { description: "The member's account status changed (reference: the new status)." },
     PROFILE_UPDATED: { description: 'Name, e-mail or locale changed.' },
   } satisfies Record<(typeof MEMBER_CHANGE_KINDS)[number] | 'CURRENT', { description: string }>,
