@@ -15,22 +15,34 @@ export interface InvalidatingChanges {
 
 /**
  * Member change reports that also make the changed members' cached answers stale
- * (src/cache/response-cache-store.ts). One per request or per job: `settled` waits
+ * (src/cache/response-cache-store.ts), and program change reports every cached answer. One per request or per job: `settled` waits
  * for its own invalidations only. Reporting stays fire and forget for the services.
  */
 export function invalidatingChanges(bus: MemberChangeEvents, store: ResponseCacheStore | undefined, logger: Logger): InvalidatingChanges {
   if (!store) return { events: bus, settled: () => Promise.resolve() };
   const pending = new Set<Promise<void>>();
+  const track = (invalidation: Promise<void>) => {
+    pending.add(invalidation);
+    void invalidation.finally(() => pending.delete(invalidation));
+  };
   return {
     events: {
       changed: (changes: readonly MemberChange[]) => {
         bus.changed(changes);
         if (changes.length === 0) return;
-        const invalidation = store.invalidateMembers(changes.map((change) => change.memberId)).catch((error: unknown) => {
-          logger.warn({ err: error, members: changes.length }, 'could not make cached answers stale: they expire with their TTL');
-        });
-        pending.add(invalidation);
-        void invalidation.finally(() => pending.delete(invalidation));
+        track(
+          store.invalidateMembers(changes.map((change) => change.memberId)).catch((error: unknown) => {
+            logger.warn({ err: error, members: changes.length }, 'could not make cached answers stale: they expire with their TTL');
+          }),
+        );
+      },
+      programChanged: () => {
+        bus.programChanged?.();
+        track(
+          store.invalidateAll().catch((error: unknown) => {
+            logger.warn({ err: error }, 'could not make cached answers stale after a program change: they expire with their TTL');
+          }),
+        );
       },
     },
     settled: async () => {

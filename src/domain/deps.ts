@@ -69,6 +69,11 @@ export interface MemberChange {
  */
 export interface MemberChangeEvents {
   changed(changes: readonly MemberChange[]): void;
+  /**
+   * The program's settings, tiers, rewards or earning rules changed (committed): what every member's status may
+   * show. Optional: only the members' response cache needs it (src/cache/invalidating-changes.ts).
+   */
+  programChanged?(): void;
 }
 
 /** What moved in the supervisors' approval queue: see approvals/approval-queue.ts. */

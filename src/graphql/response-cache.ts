@@ -4,26 +4,12 @@ import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { isApiKeyToken } from '../auth/api-keys.js';
 import { mediaTypeOf, readGraphQLParams } from '../http/graphql-params.js';
-import { roleOf, type Principal } from '../auth/principal.js';
+import type { Principal } from '../auth/principal.js';
 import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-store.js';
 import type { Metrics } from '../metrics.js';
 import type { GraphQLContext } from './context.js';
 import { rootFieldsOf } from './operation-metrics.js';
 import { requestedDocumentId, type TrustedDocuments } from './trusted-documents.js';
-
-/**
- * Mutations that change what every member's answer may show (program settings, tiers, rewards,
- * earning rules): after one succeeds, every cached answer is stale.
- */
-const PROGRAM_MUTATIONS: ReadonlySet<string> = new Set([
-  'updateProgram',
-  'createReward',
-  'updateReward',
-  'retireReward',
-  'createEarningRule',
-  'updateEarningRule',
-  'retireEarningRule',
-]);
 
 type Context = GraphQLContext & YogaInitialContext & { req?: IncomingMessage };
 
@@ -95,7 +81,7 @@ export interface ResponseCache {
  *   mutations, subscriptions and any other document are never cached. The cache key is the member
  *   (from the verified token), the document's hash, the operation name and the variables.
  * - Every operation waits, before its answer goes out, until the members it changed have had their
- *   cached answers made stale (`memberChangesSettled`); a program-wide mutation makes all stale.
+ *   cached answers made stale (`memberChangesSettled`); a program change, reported by its service, makes all stale.
  * - A cacheable answer carries an `ETag` (its content's hash) and `Cache-Control: private, no-cache`;
  *   a request whose `If-None-Match` names the current tag gets 304 without a body.
  * - A hit is answered by `answer` before yoga when it can be (no Origin, a known Accept, a small body), with the
@@ -143,20 +129,9 @@ export function createResponseCache(deps: {
       const context = args.contextValue;
       const operation = getOperationAST(args.document, args.operationName);
       if (operation?.operation !== 'query') {
-        return {
-          onExecuteDone: async ({ result }) => {
-            await context.memberChangesSettled?.();
-            if (operation?.operation !== 'mutation' || !store || roleOf(context.principal) !== 'ADMIN') return;
-            if ('errors' in result && result.errors?.length) return;
-            const fields = operation.selectionSet.selections.flatMap((selection) =>
-              selection.kind === 'Field' ? [selection.name.value] : [],
-            );
-            if (!fields.some((field) => PROGRAM_MUTATIONS.has(field))) return;
-            await store.invalidateAll().catch((error: unknown) => {
-              context.logger.warn({ err: error }, 'could not make cached answers stale after a program change: they expire with their TTL');
-            });
-          },
-        };
+        // What the operation changed was reported by the services, members' and the program's alike: their
+        // cached answers are stale before its answer goes out.
+        return { onExecuteDone: () => context.memberChangesSettled?.() };
       }
       const principal = context.principal;
       const documentHash = trusted.cacheableQuery(context.params.query);

@@ -219,6 +219,27 @@ describe('member status from the shared response cache', () => {
     expect(await mutate(b, admin, 'updateProgram', 'UpdateProgramInput', { returnWindowDays: 15 })).toBe('UpdateProgramPayload');
     expect((await readStatus(a, token)).me.name).toBe('Behind the cache');
   });
+
+  // The service reports the change, not the document: how the admin wrote the mutation does not matter.
+  it.each([
+    ['inside an inline fragment', `mutation($i: UpdateProgramInput!) { ... on Mutation { updateProgram(input: $i) { __typename } } }`],
+    [
+      'inside a named fragment',
+      `mutation Change($i: UpdateProgramInput!) { ...Change } fragment Change on Mutation { updateProgram(input: $i) { __typename } }`,
+    ],
+    [
+      'beside a field of its answer that fails',
+      `mutation($i: UpdateProgramInput!) { updateProgram(input: $i) {
+        ... on UpdateProgramPayload { program { version changes(first: -1) { totalCount } } } } }`,
+    ],
+  ])('a program change written %s makes every cached answer stale', async (_, document) => {
+    const { token } = await cachedMember();
+    const admin = await b.staffToken('ADMIN');
+    const { version } = await prisma.program.findUniqueOrThrow({ where: { id: 1 } });
+    await b.gql(document, { i: { returnWindowDays: 10 + (version % 20) } }, admin);
+    expect((await prisma.program.findUniqueOrThrow({ where: { id: 1 } })).version).toBe(version + 1);
+    expect((await readStatus(a, token)).me.name).toBe('Behind the cache');
+  });
 });
 
 describe('ETag and 304 for the status query', () => {

@@ -8,6 +8,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { loadProgram, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import * as check from '../validation.js';
+import { reportProgramChange } from '../members/member-changes.js';
 import type { EarningRule, EarningRuleKind, EventLimitPeriod } from './rules.js';
 
 /** A money condition as it arrives (MoneyInput). */
@@ -259,7 +260,7 @@ async function lockedProgram(tx: Tx): Promise<ProgramView> {
 export async function createEarningRule(deps: ServiceDeps, input: CreateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
   assertMayCall(caller, 'manageEarningRules');
   const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const rule = await deps.prisma.$transaction(async (tx) => {
     const { settings } = await lockedProgram(tx);
     const columns = validateRule(input, settings, now);
     const row = await tx.earningRule.create({
@@ -268,6 +269,8 @@ export async function createEarningRule(deps: ServiceDeps, input: CreateEarningR
     await recordVersion(tx, row, 'CREATED', caller, now);
     return row;
   });
+  reportProgramChange(deps);
+  return rule;
 }
 
 /**
@@ -279,7 +282,7 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
   assertMayCall(caller, 'manageEarningRules');
   const id = check.uuid('id', input.id);
   const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const rule = await deps.prisma.$transaction(async (tx) => {
     const { settings } = await lockedProgram(tx);
     const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM earning_rules WHERE id = ${id}::uuid FOR UPDATE`;
     if (!locked) throw new NotFoundError('EarningRule', id);
@@ -305,6 +308,8 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
     await recordVersion(tx, row, 'UPDATED', caller, now);
     return row;
   });
+  reportProgramChange(deps);
+  return rule;
 }
 
 /** Retires a rule for good (admins): it stops applying at once; the rule and its history stay. Retiring twice keeps the first. */
@@ -312,7 +317,7 @@ export async function retireEarningRule(deps: ServiceDeps, input: { id: string }
   assertMayCall(caller, 'manageEarningRules');
   const id = check.uuid('id', input.id);
   const now = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const rule = await deps.prisma.$transaction(async (tx) => {
     await loadProgram(tx);
     const [locked] = await tx.$queryRaw<{ retired: boolean }[]>`
       SELECT retired_at IS NOT NULL AS retired FROM earning_rules WHERE id = ${id}::uuid FOR UPDATE`;
@@ -326,6 +331,8 @@ export async function retireEarningRule(deps: ServiceDeps, input: { id: string }
     await recordVersion(tx, row, 'RETIRED', caller, now);
     return row;
   });
+  reportProgramChange(deps);
+  return rule;
 }
 
 /** Which rules a listing shows: retired ones only when asked for. */

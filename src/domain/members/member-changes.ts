@@ -45,6 +45,18 @@ export function reportMemberChanges(deps: ServiceDeps, changes: readonly MemberC
   }
 }
 
+/**
+ * Reports a committed change of the program (settings, tiers, rewards, earning rules): every member's cached status
+ * is stale. Called by the services that make such changes, after their transaction, like `reportMemberChanges`.
+ */
+export function reportProgramChange(deps: ServiceDeps): void {
+  try {
+    deps.memberChanges?.programChanged?.();
+  } catch (error) {
+    deps.logger.warn({ err: error }, 'could not report a program change');
+  }
+}
+
 /** One change of one member. */
 export const memberChange = (memberId: string, kind: MemberChangeKind, reference: string | null = null): MemberChange => ({
   memberId,

@@ -6,6 +6,7 @@ import type { ServiceDeps, Tx } from '../deps.js';
 import { ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 import { writeTierRows } from '../tiers/tier-rows.js';
+import { reportProgramChange } from '../members/member-changes.js';
 import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings, type TierSettings } from './program-settings.js';
 
 export interface ProgramView {
@@ -150,7 +151,7 @@ export async function updateProgram(
 ): Promise<ProgramView> {
   assertMayCall(caller, 'updateProgram');
   const { actor } = caller;
-  return deps.prisma.$transaction(async (tx) => {
+  const view = await deps.prisma.$transaction(async (tx) => {
     await loadProgram(tx);
     const row = await tx.$queryRaw<{ settings: unknown; version: number }[]>`
       SELECT settings, version FROM program WHERE id = 1 FOR UPDATE`;
@@ -184,6 +185,8 @@ export async function updateProgram(
     });
     return { settings: parsed.data, version, updatedAt: updated.updatedAt };
   });
+  reportProgramChange(deps);
+  return view;
 }
 
 /** Dotted paths of the settings that differ between two versions (for the audit trail); list entries by index. */

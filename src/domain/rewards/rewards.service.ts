@@ -10,6 +10,7 @@ import { assertEligible } from '../members/eligibility.js';
 import { spendPoints } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
+import { reportProgramChange } from '../members/member-changes.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 
 function stockOf(value: number): number {
@@ -52,7 +53,9 @@ export async function createReward(deps: ServiceDeps, input: CreateRewardInput, 
   };
   const currency = await programCurrency(deps, input.currency);
   const now = nowOf(deps);
-  return deps.prisma.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now } });
+  const reward = await deps.prisma.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now } });
+  reportProgramChange(deps);
+  return reward;
 }
 
 export interface UpdateRewardInput {
@@ -85,7 +88,9 @@ export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, 
   if (input.stock != null) data.stock = stockOf(input.stock);
   if (input.unlimitedStock) data.stock = null;
   try {
-    return await deps.prisma.reward.update({ where: { id }, data });
+    const reward = await deps.prisma.reward.update({ where: { id }, data });
+    reportProgramChange(deps);
+    return reward;
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') {
       throw new NotFoundError('Reward', id);
@@ -103,6 +108,7 @@ export async function retireReward(deps: ServiceDeps, input: { id: string }, cal
     UPDATE rewards SET active = false, retired_at = COALESCE(retired_at, ${now}), updated_at = ${now}
     WHERE id = ${id}::uuid`;
   if (changed === 0) throw new NotFoundError('Reward', id);
+  reportProgramChange(deps);
   return deps.prisma.reward.findUniqueOrThrow({ where: { id } });
 }
 
