@@ -15,6 +15,12 @@ import type { Logger } from '../logger.js';
  *
  * Every operation is one round trip (a script). Redis being away makes every read a miss and
  * every store a no-op; the caller logs it.
+ *
+ * A bump Redis refused is not forgotten: the member's older answer may still be in Redis when it
+ * comes back. From then on this process serves and stores nothing from the cache (every lookup
+ * fails, as when Redis is away) and tries every RECOVERY_RETRY_MS to make every cached answer
+ * stale (the program-wide bump); once that succeeded, it uses the cache again. Another process
+ * that reached Redis meanwhile may serve such an older answer until then (docs/caching.md).
  */
 export interface ResponseCacheStore {
   /** The answer stored for this member and key if still current; always the versions to store under. */
@@ -104,6 +110,16 @@ type ScriptedRedis = RedisClient & {
 /** Members changed in one invalidation at most (a batch of thousands goes in slices). */
 const MEMBERS_PER_INVALIDATION = 500;
 
+/** How often a process whose bump Redis refused tries to make every cached answer stale. */
+export const RECOVERY_RETRY_MS = 1_000;
+
+/** What a lookup fails with while a refused bump is not yet made good. */
+export class CacheRecoveringError extends Error {
+  constructor() {
+    super('response cache not in use: a change could not be made stale while Redis was away, every answer is being made stale');
+  }
+}
+
 export function createResponseCacheStore(deps: {
   /** A fail-fast connection (commands only). Keys live under `prefix` (a hash tag keeps them in one cluster slot). */
   redis: RedisClient;
@@ -124,13 +140,43 @@ export function createResponseCacheStore(deps: {
   const memberKey = (memberId: string) => `${base}:member:${memberId}`;
   const programKey = `${base}:program`;
   const counterKey = `${base}:counter`;
+  const invalidateAll = async () => {
+    await redis.responseCacheInvalidateAll(counterKey, programKey);
+  };
+
+  // Set from a refused bump until every answer has been made stale.
+  let recovering: Promise<void> | undefined;
+  const recover = async () => {
+    for (;;) {
+      // The connection was closed on purpose (shutdown): nobody reads through this process any more.
+      if (redis.status === 'end') return;
+      try {
+        await invalidateAll();
+        deps.logger.info('every cached answer made stale after a change Redis had refused: the response cache is in use again');
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, RECOVERY_RETRY_MS).unref());
+      }
+    }
+  };
+  /** Runs a bump; when Redis refuses it, the cache is out of use here until every answer is stale. */
+  const bumping = async (bump: () => Promise<void>) => {
+    try {
+      await bump();
+    } catch (error) {
+      recovering ??= recover().finally(() => (recovering = undefined));
+      throw error;
+    }
+  };
 
   return {
     lookup: async (memberId, key) => {
+      if (recovering) throw new CacheRecoveringError();
       const [member, program, body] = await redis.responseCacheLookup(memberKey(memberId), programKey, key, ttlMs);
       return { versions: { member, program }, body: body ?? undefined };
     },
     store: async (memberId, key, versions, body) => {
+      if (recovering) return;
       await redis.responseCacheStore(
         memberKey(memberId),
         programKey,
@@ -142,16 +188,15 @@ export function createResponseCacheStore(deps: {
         MAX_ANSWERS_PER_MEMBER,
       );
     },
-    invalidateMembers: async (memberIds) => {
-      const unique = [...new Set(memberIds)];
-      for (let start = 0; start < unique.length; start += MEMBERS_PER_INVALIDATION) {
-        const keys = unique.slice(start, start + MEMBERS_PER_INVALIDATION).map(memberKey);
-        // The member's hash outlives any answer stored in it, so a version is not forgotten while answers could be served.
-        await redis.responseCacheInvalidateMembers(keys.length + 1, counterKey, ...keys, ttlMs * 2);
-      }
-    },
-    invalidateAll: async () => {
-      await redis.responseCacheInvalidateAll(counterKey, programKey);
-    },
+    invalidateMembers: (memberIds) =>
+      bumping(async () => {
+        const unique = [...new Set(memberIds)];
+        for (let start = 0; start < unique.length; start += MEMBERS_PER_INVALIDATION) {
+          const keys = unique.slice(start, start + MEMBERS_PER_INVALIDATION).map(memberKey);
+          // The member's hash outlives any answer stored in it, so a version is not forgotten while answers could be served.
+          await redis.responseCacheInvalidateMembers(keys.length + 1, counterKey, ...keys, ttlMs * 2);
+        }
+      }),
+    invalidateAll: () => bumping(invalidateAll),
   };
 }
