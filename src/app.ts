@@ -173,7 +173,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     listen: true,
     maxStreamsPerWatcher: config.live.maxStreamsPerCaller,
   });
-  credentials.onChange((event) => live.credentialChanged(event.kind === 'apiKeyRevoked' ? event.apiKeyId : event.memberId));
+  credentials.onChange((event) => {
+    if (event.kind === 'apiKeyRevoked') approvalQueue.credentialChanged(event.apiKeyId);
+    live.credentialChanged(event.kind === 'apiKeyRevoked' ? event.apiKeyId : event.memberId);
+  });
   const limiter = createRateLimiter({ limits: config.rateLimits, redis, prefix: config.queuePrefix });
   const authenticate = createAuthenticator({
     prisma: deps.prisma,

@@ -31,6 +31,10 @@ export interface ApprovalQueueBus {
    * returns the release.
    */
   admit(watcher: string): () => void;
+  /** Calls `listener` when the credential `id` (an API key's id) changes: the stream re-checks its caller at once. */
+  onCredentialChanged(id: string, listener: () => void): () => void;
+  /** A credential changed somewhere (an API key revoked): what watches with it re-checks now. */
+  credentialChanged(id: string): void;
   /** Resolves once this process hears changes published elsewhere (at once without Redis or without listening). */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -94,7 +98,19 @@ export function createApprovalQueueBus(deps: {
       else perWatcher.delete(watcher);
     };
   };
-  const local = { listen, onResync, admit, ready: Promise.resolve(), close: async () => undefined };
+  const byCredential = new Map<string, Set<() => void>>();
+  const onCredentialChanged = (id: string, listener: () => void) => {
+    const listeners = byCredential.get(id) ?? new Set();
+    byCredential.set(id, listeners.add(listener));
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) byCredential.delete(id);
+    };
+  };
+  const credentialChanged = (id: string) => {
+    for (const listener of byCredential.get(id) ?? []) listener();
+  };
+  const local = { listen, onResync, admit, onCredentialChanged, credentialChanged, ready: Promise.resolve(), close: async () => undefined };
   if (!deps.redis) return { events: { changed: dispatch }, ...local };
 
   const { client, prefix } = deps.redis;

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { createApprovalQueueBus } from '../../src/live/approval-queue-bus.js';
 import { staffCaller } from '../support/callers.js';
@@ -87,6 +88,28 @@ describe('approvalQueueChanged', () => {
     const outcome = await compensateServiceFailure({ ...a.deps, approvalQueue: worker.events }, failureId);
     expect(outcome.outcome).toBe('HELD');
     expect(eventOf(await stream.result(1)).change).toEqual({ kind: 'FAILURE_WAITING', reference: failureId });
+  });
+
+  it('an admin key’s open queue ends as soon as the key is revoked on another API process, and hears nothing more', async () => {
+    const { a, b } = await twoApiProcesses();
+    const memberId = await a.enroll();
+    const { apiKey, token } = await createApiKey(a.deps, { name: 'automation', scopes: ['admin'] }, staffCaller('ADMIN'));
+    const stream = await watch(a, token);
+    expect(eventOf(await stream.result(0)).change.kind).toBe('CURRENT');
+
+    const revoked = await b.gql(
+      `mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { __typename } }`,
+      { i: { id: apiKey.id } },
+      await b.staffToken('ADMIN'),
+    );
+    expect(revoked.data).toEqual({ revokeApiKey: { __typename: 'RevokeApiKeyPayload' } });
+    // At once, not at the next periodic re-check (a minute by default).
+    await stream.ended(3_000);
+    // A gesture for approval now: the revoked key's stream heard nothing of it.
+    const input = { memberId, kind: 'VOUCHER', amount: '40.00', reason: 'POOR_EXPERIENCE', note: 'above authority', idempotencyKey: 'g-1' };
+    const issued = await b.gql(ISSUE, { i: input }, await b.staffToken('AGENT'));
+    expect(issued.data).toMatchObject({ issueGoodwill: { status: 'PENDING_APPROVAL' } });
+    expect(stream.results.map((result) => eventOf(result).change.kind)).toEqual(['CURRENT']);
   });
 
   it('agents, members and keys may not watch the queue', async () => {

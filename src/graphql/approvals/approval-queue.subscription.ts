@@ -83,10 +83,10 @@ builder.subscriptionFields((t) => ({
       "The supervisors' approval queue, live: the first event says to read it now, then one event after every committed change — a gesture sent for approval or decided, a failure held for review or decided, an incident's failures held over its budget or decided — from any API process or worker (bursts coalesced). Supervisors and admins. The stream ends when the caller's credentials no longer hold.",
     authScopes: { caller: SERVICE_CALLERS.watchApprovalQueue },
     subscribe: (_root, _args, ctx) => {
-      assertMayWatchApprovalQueue(callerOf(ctx.principal));
-      const { approvalQueue, reauthenticate, liveRecheckMs } = ctx;
+      const { principal, approvalQueue, reauthenticate, liveRecheckMs } = ctx;
+      assertMayWatchApprovalQueue(callerOf(principal));
       if (!approvalQueue || !reauthenticate) throw new Error('the live approval queue needs the HTTP handler’s bus');
-      const release = approvalQueue.admit(watcherOf(ctx.principal));
+      const release = approvalQueue.admit(watcherOf(principal));
       let started = false;
       const stream = new Repeater<ApprovalQueueEvent>(async (push, stop) => {
         started = true;
@@ -110,19 +110,23 @@ builder.subscriptionFields((t) => ({
         };
         const stopListening = approvalQueue.listen((changes) => add(changes));
         const stopResync = approvalQueue.onResync(() => add([{ kind: 'CURRENT', reference: null }]));
-        const recheck = setInterval(() => {
+        const recheckNow = () => {
           reauthenticate()
             .then((principal) => assertMayWatchApprovalQueue(callerOf(principal)))
             .catch((error: unknown) => {
-              // Refused now (token expired, role gone): the stream ends. Anything else is a real failure.
+              // Refused now (token expired, role gone, key revoked): the stream ends. Anything else is a real failure.
               if (error instanceof DomainError || error instanceof AuthenticationError) stop();
               else stop(error);
             });
-        }, liveRecheckMs ?? 60_000);
+        };
+        const recheck = setInterval(recheckNow, liveRecheckMs ?? 60_000);
         recheck.unref();
+        // An API key revoked anywhere is re-checked at once, as the member status streams do.
+        const stopCredential = principal.kind === 'apiKey' ? approvalQueue.onCredentialChanged(principal.apiKeyId, recheckNow) : undefined;
         void send();
         await stop;
         clearInterval(recheck);
+        stopCredential?.();
         stopListening();
         stopResync();
         release();
