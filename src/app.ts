@@ -22,6 +22,7 @@ import { limitBodySize } from './http/body-limit.js';
 import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { checkListCursors } from './graphql/cursors.js';
+import { refuseNulCharacters } from './graphql/nul-characters.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
 import { createDirectExecution } from './graphql/direct-execution.js';
@@ -261,6 +262,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       compiledExecution({ enabled: config.compiledExecution, executed: (executor) => metrics.graphqlExecutions.inc({ executor }) }),
       // First after it: the operation's span is active while everything after it runs (statements, the outbox write).
       ...(deps.tracing ? [deps.tracing] : []),
+      // Before anything reads a variable: a NUL would fail in the first statement it reached (INTERNAL).
+      refuseNulCharacters(),
       {
         onParams: ({ params, request }) => {
           if (trusted.idOf(params.query) !== undefined) trustedText.add(request);
