@@ -61,12 +61,26 @@ describe('bad input gets a typed error and writes nothing', () => {
       [{ idempotencyKey: '' }, 'idempotencyKey'],
       [{ idempotencyKey: 'x'.repeat(500) }, 'idempotencyKey'],
       [{ orderRef: '   ' }, 'orderRef'],
+      // Every operation naming an order refuses control characters: one this form took could never be cancelled.
+      [{ orderRef: 'A\nB' }, 'orderRef'],
+      [{ orderRef: 'tab\there' }, 'orderRef'],
     ] as const;
     for (const [override, field] of cases) {
       const input = { memberId, orderRef: 'o-1', orderTotal: '10.00', idempotencyKey: 'k-1', ...override };
       const result = await app.gql(EARN, { i: input }, admin);
       expect(result.data?.earnPoints, JSON.stringify(override)).toMatchObject({ __typename: 'ValidationError', field });
     }
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it('refundOrder refuses an order reference with control characters, as every operation naming an order does', async () => {
+    const before = await rowCounts();
+    const result = await app.gql(
+      `mutation($i: RefundOrderInput!) { refundOrder(input: $i) { __typename ... on ValidationError { field } } }`,
+      { i: { memberId, orderRef: 'A\nB', idempotencyKey: 'refund-ctl' } },
+      admin,
+    );
+    expect(result.data?.refundOrder).toEqual({ __typename: 'ValidationError', field: 'orderRef' });
     expect(await rowCounts()).toEqual(before);
   });
 

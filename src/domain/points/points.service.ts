@@ -85,7 +85,7 @@ function earnedOrder(input: EarnPointsInput, now: Date): { order: CheckedOrder; 
   }
   if (input.orderRef == null) throw new ValidationError('order', 'is required');
   if (input.orderTotal == null) throw new ValidationError('orderTotal', 'is required with orderRef');
-  const reference = check.text('orderRef', input.orderRef);
+  const reference = orderReference('orderRef', input.orderRef);
   const total = check.money('orderTotal', input.orderTotal, { positive: false });
   const currency = input.currency == null ? null : check.currency('currency', input.currency);
   const order = { reference, total, currency: currency ?? '', channel: null, placedAt: null, lines: [] };
@@ -525,7 +525,7 @@ export interface RefundResult extends PointsResult {
 export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, caller: Caller) {
   assertMayCall(caller, 'refundOrder');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = check.text('orderRef', input.orderRef);
+  const orderRef = orderReference('orderRef', input.orderRef);
   const amount = input.amount == null ? null : check.money('amount', input.amount);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const request = { orderRef, amount: amount?.toFixed(2) ?? null };
