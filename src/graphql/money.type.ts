@@ -63,11 +63,26 @@ export async function amountOf(
   given: MoneyInputShape | null | undefined,
   { required }: { required: boolean },
 ): Promise<string | undefined> {
+  const money = moneyGiven(fields, legacy, given, { required });
+  if (given != null) return amountInProgramCurrency(deps.prisma, fields.money, given);
+  return money?.amount;
+}
+
+/**
+ * The amount and, when the MoneyInput was sent, its currency, for a service that checks the currency itself (an
+ * amount of an order, in the order's currency): one of the two fields at most (exactly one when `required`).
+ */
+export function moneyGiven(
+  fields: AmountFields,
+  legacy: string | null | undefined,
+  given: MoneyInputShape | null | undefined,
+  { required }: { required: boolean },
+): { amount: string; currency: string | null } | undefined {
   if (legacy != null && given != null) {
     throw new ValidationError(fields.money, `give ${fields.money} or the deprecated ${fields.legacy}, not both`);
   }
-  if (given != null) return amountInProgramCurrency(deps.prisma, fields.money, given);
-  if (legacy != null) return legacy;
+  if (given != null) return { amount: given.amount, currency: given.currency };
+  if (legacy != null) return { amount: legacy, currency: null };
   if (required) throw new ValidationError(fields.money, `is required (or the deprecated ${fields.legacy})`);
   return undefined;
 }

@@ -315,3 +315,50 @@ describe('returnOrderItems', () => {
     });
   });
 });
+
+describe('an order in the currency the program ran in when it earned', () => {
+  const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input) {
+    __typename ... on RefundOrderPayload { points } ... on ValidationError { field message } ... on Error { code message } } }`;
+
+  it('takes returns and refunds in its own currency after the program changed to another, and no other', async () => {
+    const storefront = await app.apiKeyToken(['points:earn', 'points:redeem', 'members:read']);
+    const memberId = await app.enroll();
+    const order = { reference: 'EUR-1', total: { amount: '100.00', currency: 'EUR' } };
+    expect((await app.gql(EARN, { input: { memberId, order, idempotencyKey: 'earn' } }, storefront)).data?.earnPoints.points).toBe(100);
+    const admin = await app.staffToken('ADMIN');
+    const switched = await app.gql(`mutation { updateProgram(input: { currency: "USD" }) { __typename } }`, {}, admin);
+    expect(switched.data?.updateProgram.__typename).toBe('UpdateProgramPayload');
+    const returned = (amount: string, currency: string, key: string) =>
+      app.gql(RETURN, { input: { memberId, orderReference: 'EUR-1', amount: { amount, currency }, idempotencyKey: key } }, storefront);
+    const refunded = (input: Record<string, unknown>) => app.gql(REFUND, { input: { memberId, orderRef: 'EUR-1', ...input } }, storefront);
+
+    // Dollars are not euros: refused, whichever form names them, and nothing moves.
+    expect((await returned('50.00', 'USD', 'r-usd')).data?.returnOrderItems).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'amount.currency',
+    });
+    expect(
+      (await refunded({ amountMoney: { amount: '10.00', currency: 'USD' }, idempotencyKey: 'f-usd' })).data?.refundOrder,
+    ).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'amountMoney.currency',
+    });
+    // The deprecated decimal string is in the program's currency, now dollars.
+    expect((await refunded({ amount: '10.00', idempotencyKey: 'f-legacy' })).data?.refundOrder).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'amount',
+    });
+    expect((await prisma.pointOrder.findFirstOrThrow({ where: { memberId } })).pointsReversed).toBe(0);
+
+    // Euros, the order's own currency, are taken.
+    expect((await returned('50.00', 'EUR', 'r-eur')).data?.returnOrderItems).toMatchObject({
+      __typename: 'ReturnOrderItemsPayload',
+      pointsReversed: 50,
+    });
+    expect((await refunded({ amountMoney: { amount: '10.00', currency: 'EUR' }, idempotencyKey: 'f-eur' })).data?.refundOrder).toEqual({
+      __typename: 'RefundOrderPayload',
+      points: -10,
+    });
+    expect((await prisma.pointOrder.findFirstOrThrow({ where: { memberId } })).pointsReversed).toBe(60);
+  });
+});

@@ -29,6 +29,12 @@ export interface ReturnRequest {
   amount?: Decimal | null;
   /** The input field of the amount, for errors (`amount`, `amount.amount`). */
   amountField?: string;
+  /**
+   * The currency the amount was given in, and its input field; without one the amount is in the program's
+   * currency (the deprecated decimal-string fields). It must be the order's, which an order earned before the
+   * program's currency changed keeps.
+   */
+  currency?: { value: string; field: string } | null;
   /** The ledger entries' idempotency key (`cancelOrder:<key>`), unique per member. */
   entryKey: string;
   actor: Actor;
@@ -55,6 +61,7 @@ export interface OrderReturnResult {
 
 interface LockedOrder {
   id: string;
+  currency: string;
   order_total: string | null;
   amount_refunded: string;
   points_earned: number;
@@ -109,12 +116,18 @@ export async function returnOnOrder(
   const { orderRef, orderField, kind } = request;
   const amountField = request.amountField ?? 'amount';
   const [order] = await tx.$queryRaw<LockedOrder[]>`
-    SELECT id::text, order_total::text, amount_refunded::text, points_earned, points_reversed, points_redeemed, points_restored,
-           lot_id::text, earned_at IS NOT NULL AS earned, cancelled_at IS NOT NULL AS cancelled
+    SELECT id::text, currency, order_total::text, amount_refunded::text, points_earned, points_reversed, points_redeemed,
+           points_restored, lot_id::text, earned_at IS NOT NULL AS earned, cancelled_at IS NOT NULL AS cancelled
     FROM point_orders WHERE member_id = ${member.id}::uuid AND order_ref = ${orderRef} FOR UPDATE`;
   // refundOrder has always known only orders that earned.
   if (!order || (kind === 'REFUND' && !order.earned)) throw new NotFoundError('Order', orderRef);
   if (order.cancelled) throw new ValidationError(orderField, 'this order is cancelled');
+  if (request.amount != null && (request.currency?.value ?? settings.currency) !== order.currency) {
+    throw new ValidationError(
+      request.currency?.field ?? amountField,
+      `this order is in ${order.currency}: give the amount in ${order.currency}`,
+    );
+  }
 
   const lines =
     kind === 'REFUND' || request.amount != null
@@ -246,7 +259,7 @@ export async function returnOnOrder(
     orderRef,
     returnId,
     kind,
-    amount: { amount: value.toFixed(2), currency: settings.currency },
+    amount: { amount: value.toFixed(2), currency: order.currency },
     pointsReversed: reversed,
     pointsUnrecovered: toReverse - reversed,
     pointsRestored: toRestore,

@@ -99,9 +99,6 @@ export async function returnOrderItems(deps: ServiceDeps, input: ReturnOrderItem
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     assertEligible(member, 'CORRECTION');
-    if (currency !== null && currency !== settings.currency) {
-      throw new ValidationError('amount.currency', `the program runs in ${settings.currency}`);
-    }
     const result = await returnOnOrder(tx, member, settings, now, {
       kind: 'RETURN',
       orderRef,
@@ -109,6 +106,7 @@ export async function returnOrderItems(deps: ServiceDeps, input: ReturnOrderItem
       items,
       amount,
       amountField: 'amount.amount',
+      currency: currency === null ? null : { value: currency, field: 'amount.currency' },
       entryKey: `returnOrderItems:${key}`,
       actor: caller.actor,
     });

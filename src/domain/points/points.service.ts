@@ -505,6 +505,8 @@ export interface RefundOrderInput {
   orderRef: string;
   /** Refunded money; the rest of the order when omitted. */
   amount?: string | null;
+  /** The amount's currency (it must be the order's); without one, the program's. */
+  currency?: string | null;
   idempotencyKey: string;
 }
 
@@ -527,7 +529,9 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
   const memberId = check.uuid('memberId', input.memberId);
   const orderRef = orderReference('orderRef', input.orderRef);
   const amount = input.amount == null ? null : check.money('amount', input.amount);
+  const currency = input.currency == null ? null : check.currency('currency', input.currency);
   const key = checkIdempotencyKey(input.idempotencyKey);
+  // The currency stays out of the request's fingerprint: a key's stored answer replays as before it was there.
   const request = { orderRef, amount: amount?.toFixed(2) ?? null };
   const operation = {
     memberId,
@@ -541,6 +545,7 @@ export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, ca
       orderRef,
       orderField: 'orderRef',
       amount,
+      currency: currency === null ? null : { value: currency, field: 'currency' },
       entryKey: `refundOrder:${key}`,
       actor: caller.actor,
     });

@@ -302,7 +302,11 @@ const ReturnOrderItemsInput = builder.inputType('ReturnOrderItemsInput', {
     memberId: t.id({ required: true, description: 'Member id.' }),
     orderReference: t.string({ required: true, description: 'The storefront’s order reference.' }),
     items: t.field({ type: [ReturnedItemInput], required: false, description: 'The items returned, by SKU.' }),
-    amount: t.field({ type: MoneyInput, required: false, description: 'An amount returned, at most what is left of the order total.' }),
+    amount: t.field({
+      type: MoneyInput,
+      required: false,
+      description: 'An amount returned, in the order’s currency, at most what is left of the order total.',
+    }),
     idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
 });

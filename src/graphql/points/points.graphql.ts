@@ -8,7 +8,7 @@ import { MemberRef } from '../members/member.type.js';
 import { rowOrPlanned } from '../members/member-read.js';
 import { rememberSettings } from '../tiers/known-settings.js';
 import { builder } from '../builder.js';
-import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+import { deprecatedFor, moneyGiven, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
 
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -157,7 +157,8 @@ const RefundOrderInput = builder.inputType('RefundOrderInput', {
     amountMoney: t.field({
       type: MoneyInput,
       required: false,
-      description: 'Refunded money (program currency); the rest of the order when omitted (and no amount given).',
+      description:
+        'Refunded money, in the order’s currency (the program’s, unless it changed since the order earned); the rest of the order when omitted (and no amount given).',
     }),
     amount: t.string({
       required: false,
@@ -214,11 +215,13 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: RefundOrderInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { amountMoney, ...rest } = input;
-      const amount = await amountOf(ctx.deps, REFUND_AMOUNT, input.amount, amountMoney, { required: false });
-      return namingSentFields(renamesFor(REFUND_AMOUNT, amountMoney), () =>
+      // The order's currency decides (one earned before the program's currency changed keeps its own): the service checks it.
+      const money = moneyGiven(REFUND_AMOUNT, input.amount, amountMoney, { required: false });
+      const renames = { ...renamesFor(REFUND_AMOUNT, amountMoney), currency: `${REFUND_AMOUNT.money}.currency` };
+      return namingSentFields(renames, () =>
         refundOrder(
           ctx.deps,
-          { ...rest, amount, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+          { ...rest, amount: money?.amount, currency: money?.currency, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
           callerOf(ctx.principal),
         ),
       );
