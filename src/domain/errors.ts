@@ -102,13 +102,22 @@ export class UnauthenticatedError extends DomainError {
 }
 
 /** Why a voucher cannot be used. NOT_FOUND appears in validations only; a redemption answers NotFoundError. */
-export const VOUCHER_PROBLEMS = ['REDEEMED', 'EXPIRED', 'VOIDED', 'MINIMUM_NOT_MET', 'WRONG_MEMBER', 'NOT_FOUND'] as const;
+export const VOUCHER_PROBLEMS = [
+  'REDEEMED',
+  'EXPIRED',
+  'VOIDED',
+  'OTHER_CURRENCY',
+  'MINIMUM_NOT_MET',
+  'WRONG_MEMBER',
+  'NOT_FOUND',
+] as const;
 export type VoucherProblem = (typeof VOUCHER_PROBLEMS)[number];
 
 export const VOUCHER_PROBLEM_MESSAGES: Record<VoucherProblem, string> = {
   REDEEMED: 'This voucher has already been redeemed',
   EXPIRED: 'This voucher has expired',
   VOIDED: 'This voucher has been voided',
+  OTHER_CURRENCY: 'This voucher is in another currency than the order',
   MINIMUM_NOT_MET: 'The order does not reach the minimum order value of this voucher',
   WRONG_MEMBER: 'This voucher belongs to another member',
   NOT_FOUND: 'There is no voucher with this code',

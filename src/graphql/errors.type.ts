@@ -111,6 +111,10 @@ export const VoucherProblemEnum = builder.enumType('VoucherProblem', {
     REDEEMED: { description: 'It has already been redeemed.' },
     EXPIRED: { description: 'Its expiry date has passed.' },
     VOIDED: { description: 'Staff took it out of use.' },
+    OTHER_CURRENCY: {
+      description:
+        'It is worth an amount, or needs a minimum order value, in another currency than the order’s (it was issued before the program’s currency changed).',
+    },
     MINIMUM_NOT_MET: { description: 'The order is below the minimum order value.' },
     WRONG_MEMBER: { description: 'It belongs to another member.' },
     NOT_FOUND: { description: 'There is no voucher with this code (validation only).' },

@@ -122,6 +122,44 @@ describe('redeemVoucher', () => {
     expect(ok.data?.redeemVoucher).toMatchObject({ __typename: 'RedeemVoucherPayload', voucher: { code: voucher.code } });
   });
 
+  it('a voucher worth euros takes nothing off an order in dollars once the program runs in dollars; a bare percentage still applies', async () => {
+    const memberId = await app.enroll();
+    const key = await app.apiKeyToken(['vouchers:redeem']);
+    const euros = await issue(memberId);
+    const eurosAbove = await issue(memberId, { value: { type: 'PERCENT', percent: 10 }, minimumOrderValue: '20.00' });
+    const percent = await issue(memberId, { value: { type: 'PERCENT', percent: 10 } });
+    expect([euros.currency, eurosAbove.currency, percent.currency]).toEqual(['EUR', 'EUR', 'EUR']);
+    const admin = await app.staffToken('ADMIN');
+    expect(
+      (await app.gql(`mutation { updateProgram(input: { currency: "USD" }) { __typename } }`, {}, admin)).data?.updateProgram.__typename,
+    ).toBe('UpdateProgramPayload');
+    const redeem = (code: string, idempotencyKey: string) =>
+      app.gql(REDEEM, { i: { code, orderRef: 'usd-order', orderTotalMoney: { amount: '50.00', currency: 'USD' }, idempotencyKey } }, key);
+
+    for (const [voucher, idempotencyKey] of [
+      [euros, 'v-eur'],
+      [eurosAbove, 'v-eur-min'],
+    ] as const) {
+      expect((await app.gql(VALIDATE, { code: voucher.code, total: '50.00', memberId }, key)).data?.validateVoucher).toMatchObject({
+        valid: false,
+        reason: 'OTHER_CURRENCY',
+        discount: { amount: '0.00' },
+      });
+      expect((await redeem(voucher.code, idempotencyKey)).data?.redeemVoucher).toMatchObject({
+        __typename: 'VoucherNotRedeemableError',
+        reason: 'OTHER_CURRENCY',
+      });
+      expect((await prisma.voucher.findUniqueOrThrow({ where: { id: voucher.id } })).status).toBe('ISSUED');
+    }
+    expect(await prisma.voucherRedemption.count({ where: { voucher: { memberId } } })).toBe(0);
+    // Ten percent of an order is ten percent in any currency.
+    expect((await redeem(percent.code, 'v-pct')).data?.redeemVoucher).toMatchObject({
+      __typename: 'RedeemVoucherPayload',
+      discount: { amount: '5.00', currency: 'USD' },
+      voucher: { status: 'REDEEMED' },
+    });
+  });
+
   it('an unknown code is NotFoundError; malformed input is ValidationError; members and agents may not redeem', async () => {
     const memberId = await app.enroll();
     const voucher = await issue(memberId);

@@ -10,7 +10,7 @@ import { NotFoundError, ValidationError, VoucherNotRedeemableError, type Voucher
 import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
-import type { ProgramSettings } from '../program/program-settings.js';
+import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -308,6 +308,8 @@ export function visibleVoucherWhere(code: string, caller: Caller): Prisma.Vouche
 
 interface UseCheck {
   orderTotal: Decimal;
+  /** The order's currency: the program's (an order total is given in it). */
+  orderCurrency: string;
   memberId: string | null;
   caller: Caller;
   now: Date;
@@ -315,13 +317,16 @@ interface UseCheck {
 
 /** The first reason a voucher cannot be used for this order and caller, or null. */
 function problemOf(
-  voucher: Pick<Voucher, 'memberId' | 'status' | 'expiresAt' | 'minimumOrderValue'>,
-  { orderTotal, memberId, caller, now }: UseCheck,
+  voucher: Pick<Voucher, 'memberId' | 'status' | 'expiresAt' | 'minimumOrderValue' | 'valueType' | 'currency'>,
+  { orderTotal, orderCurrency, memberId, caller, now }: UseCheck,
 ): Exclude<VoucherProblem, 'NOT_FOUND'> | null {
   if (memberId !== null && memberId !== voucher.memberId) return 'WRONG_MEMBER';
   if (caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId) return 'WRONG_MEMBER';
   const status = voucherStatusAt(voucher, now);
   if (status !== 'ISSUED') return status;
+  // An amount (off the order, or as its minimum) is money of the voucher's currency; a bare percentage is not.
+  const inMoney = voucher.valueType === 'FIXED' || voucher.minimumOrderValue !== null;
+  if (inMoney && voucher.currency !== orderCurrency) return 'OTHER_CURRENCY';
   if (voucher.minimumOrderValue && orderTotal.lt(voucher.minimumOrderValue.toString())) return 'MINIMUM_NOT_MET';
   return null;
 }
@@ -365,20 +370,20 @@ export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherI
   const now = nowOf(deps);
   const voucher = await deps.prisma.voucher.findUnique({ where: { code } });
   const othersForAMember = voucher !== null && caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId;
+  const { settings } = await loadProgram(deps.prisma);
   if (!voucher || othersForAMember) {
-    const { settings } = await loadProgram(deps.prisma);
     return { valid: false, reason: 'NOT_FOUND', discount: '0.00', currency: settings.currency, voucherId: null };
   }
-  const reason = problemOf(voucher, { orderTotal, memberId, caller, now });
+  const reason = problemOf(voucher, { orderTotal, orderCurrency: settings.currency, memberId, caller, now });
   if (reason === 'WRONG_MEMBER') {
-    return { valid: false, reason, discount: '0.00', currency: voucher.currency, voucherId: null };
+    return { valid: false, reason, discount: '0.00', currency: settings.currency, voucherId: null };
   }
   if (reason === 'EXPIRED' && voucher.status === 'ISSUED') await markExpired(deps.prisma, voucher.id, now);
   return {
     valid: reason === null,
     reason,
     discount: reason === null ? discountFor(voucher, orderTotal).toFixed(2) : '0.00',
-    currency: voucher.currency,
+    currency: settings.currency,
     voucherId: voucher.id,
   };
 }
@@ -446,35 +451,40 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
     // redeem + write the key with its answer (returning the voucher's row for the caller), COMMIT.
     const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
       // The key is looked up after the lock, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request.
-      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean })[]>`
+      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean; orderCurrency: string | null })[]>`
         WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE)
         SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
                v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
-               v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken
+               v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken,
+               (SELECT settings->>'currency' FROM program WHERE id = 1) AS "orderCurrency"
         FROM voucher v`;
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
+      const { orderCurrency, ...locked } = row;
       const voucher = {
-        ...row,
+        ...locked,
         amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
         minimumOrderValue: row.minimumOrderValue === null ? null : new Prisma.Decimal(row.minimumOrderValue),
       };
-      const problem = problemOf(voucher, { orderTotal, memberId, caller, now });
+      // The order total is in the program's currency (the defaults' before the program was first written).
+      const currency = orderCurrency ?? DEFAULT_PROGRAM_SETTINGS.currency;
+      const problem = problemOf(voucher, { orderTotal, orderCurrency: currency, memberId, caller, now });
       if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
       if (problem !== null) throw new VoucherNotRedeemableError(problem);
       const result = {
         voucherId: voucher.id,
         redemptionId: newRowId(),
         orderRef,
+        // Off the order, in its currency (a fixed value is in the same one, problemOf made sure).
         discount: discountFor(voucher, orderTotal).toFixed(2),
-        currency: voucher.currency,
+        currency,
       } satisfies VoucherRedemptionResult;
       // The order (the voucher's member's): created when this is the first to name it; a
       // cancelled order takes no voucher, and then nothing below is written (`redeemed` is empty).
       const [redeemed] = await tx.$queryRaw<VoucherRow[]>`
         WITH order_row AS (
           INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
-          VALUES (${voucher.memberId}::uuid, ${orderRef}, ${voucher.currency}, ${now}::timestamptz, ${now}::timestamptz)
+          VALUES (${voucher.memberId}::uuid, ${orderRef}, ${currency}, ${now}::timestamptz, ${now}::timestamptz)
           ON CONFLICT (member_id, order_ref) DO UPDATE SET order_ref = EXCLUDED.order_ref
           RETURNING id, cancelled_at),
         redemption AS (
