@@ -140,4 +140,10 @@ export function isIdempotencyKeyTaken(error: unknown): boolean {
   return code === '23505' && constraint === 'idempotency_records_pkey';
 }
 
+/** Whether a unique violation is of a ledger entry's key (`ledger_entries`: one entry per member and key). */
+export function isLedgerKeyTaken(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'ledger_entries_member_id_idempotency_key_key';
+}
+
 export type JsonObject = Prisma.InputJsonObject;

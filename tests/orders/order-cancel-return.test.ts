@@ -362,3 +362,60 @@ describe('an order in the currency the program ran in when it earned', () => {
     expect((await prisma.pointOrder.findFirstOrThrow({ where: { memberId } })).pointsReversed).toBe(60);
   });
 });
+
+describe('the ledger keys of a return', () => {
+  /** Order A paid partly with 10 points then earned 10, order B earned 20: a cancel or return of A restores points. */
+  async function twoOrders() {
+    const storefront = await app.apiKeyToken(['points:earn', 'points:redeem', 'members:read']);
+    const memberId = await app.enroll();
+    await app.gql(
+      ADJUST,
+      { input: { memberId, points: 100, reason: 'test grant', idempotencyKey: 'grant' } },
+      await app.staffToken('ADMIN'),
+    );
+    await app.gql(REDEEM, { input: { memberId, points: 10, orderReference: 'A', idempotencyKey: 'pay-A' } }, storefront);
+    for (const [reference, amount] of [
+      ['A', '10.00'],
+      ['B', '20.00'],
+    ]) {
+      const order = { reference, total: { amount, currency: 'EUR' } };
+      expect(
+        (await app.gql(EARN, { input: { memberId, order, idempotencyKey: `earn-${reference}` } }, storefront)).data?.earnPoints.points,
+      ).toBeGreaterThan(0);
+    }
+    return { memberId, storefront };
+  }
+
+  it.each([
+    ['cancelOrder', CANCEL, {}],
+    ['returnOrderItems', RETURN, { amount: { amount: '10.00', currency: 'EUR' } }],
+  ] as const)('%s keyed "k:restore" after one keyed "k" that restored points is a request of its own', async (field, document, extra) => {
+    const { memberId, storefront } = await twoOrders();
+    const first = await app.gql(document, { input: { memberId, orderReference: 'A', idempotencyKey: 'k', ...extra } }, storefront);
+    expect(first.data?.[field]).toMatchObject({ pointsReversed: 10, pointsRestored: 10 });
+    const second = await app.gql(document, { input: { memberId, orderReference: 'B', idempotencyKey: 'k:restore', ...extra } }, storefront);
+    expect(second.errors).toBeUndefined();
+    expect(second.data?.[field]).toMatchObject({ pointsReversed: field === 'cancelOrder' ? 20 : 10 });
+  });
+
+  it('a restore entry keyed the way it was before is a typed conflict for the key that meets it, not an internal error', async () => {
+    const { memberId, storefront } = await twoOrders();
+    expect(
+      (await app.gql(CANCEL, { input: { memberId, orderReference: 'A', idempotencyKey: 'k' } }, storefront)).data?.cancelOrder,
+    ).toMatchObject({
+      pointsRestored: 10,
+    });
+    // The entry as an earlier version keyed it (the ledger is append-only: its guard is lifted for this alone).
+    await prisma.$transaction([
+      prisma.$executeRaw`ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_no_update_or_delete`,
+      prisma.$executeRaw`UPDATE ledger_entries SET idempotency_key = 'cancelOrder:k:restore'
+                         WHERE member_id = ${memberId}::uuid AND idempotency_key = 'restore:cancelOrder:k'`,
+      prisma.$executeRaw`ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_update_or_delete`,
+    ]);
+    const entries = await prisma.ledgerEntry.count({ where: { memberId } });
+    const second = await app.gql(CANCEL, { input: { memberId, orderReference: 'B', idempotencyKey: 'k:restore' } }, storefront);
+    expect(second.errors).toBeUndefined();
+    expect(second.data?.cancelOrder).toMatchObject({ __typename: 'IdempotencyConflictError', code: 'IDEMPOTENCY_CONFLICT' });
+    expect(await prisma.ledgerEntry.count({ where: { memberId } })).toBe(entries);
+  });
+});

@@ -242,7 +242,9 @@ export async function returnOnOrder(
         causeType: 'REFUND',
         causeRef: orderRef,
         actor: request.actor,
-        idempotencyKey: `${request.entryKey}:restore`,
+        // A prefix no key derived from a client's has (they start with the operation): `${entryKey}:restore`, as
+        // it was, is the reversal key of a request whose own key ends in ":restore".
+        idempotencyKey: `restore:${request.entryKey}`,
         amountField: orderField,
         now,
       },

@@ -3,8 +3,17 @@ import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
-import { NotFoundError } from '../errors.js';
-import { fingerprint, isIdempotencyKeyTaken, keyTakenSql, replay, storeAnswer, storeAnswerSql, type Replayable } from '../idempotency.js';
+import { IdempotencyConflictError, NotFoundError } from '../errors.js';
+import {
+  fingerprint,
+  isIdempotencyKeyTaken,
+  isLedgerKeyTaken,
+  keyTakenSql,
+  replay,
+  storeAnswer,
+  storeAnswerSql,
+  type Replayable,
+} from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
@@ -178,6 +187,10 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   }).catch((error: unknown) => {
     // Taken meanwhile by a request the member lock did not serialise (and committed): this effect was rolled back.
     if (request && isIdempotencyKeyTaken(error)) return replay<T>(rawSql(deps.prisma), request.scope, request.key, request.hash);
+    // An entry of another request holds the key this one derived (`<operation>:<key>`): before restore entries
+    // were keyed `restore:<operation>:<key>`, they were `<operation>:<key>:restore`, which a client key ending in
+    // ":restore" meets. That key was used, by another request.
+    if (request && isLedgerKeyTaken(error)) throw new IdempotencyConflictError(request.key);
     throw error;
   });
   // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
