@@ -71,7 +71,9 @@ export const GoodwillAuditEntryRef = builder.prismaObject('GoodwillAuditEntry', 
   }),
 });
 
+/** Staff see these; anyone else reads null, without an error (docs/errors.md). */
 const STAFF_ONLY = { staff: 'AGENT' } as const;
+const toNull = () => null;
 
 export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },
@@ -94,19 +96,31 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
       resolve: (g) => ({ amount: g.moneyValue.toFixed(2), currency: g.currency }),
     }),
     reason: t.expose('reason', { type: GoodwillReasonEnum, description: 'Reason code.' }),
-    note: t.exposeString('note', { nullable: true, authScopes: STAFF_ONLY, description: 'The agent’s note (staff only).' }),
+    note: t.exposeString('note', {
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      unauthorizedResolver: toNull,
+      description: 'The agent’s note (staff only).',
+    }),
     caseRef: t.exposeString('caseRef', { nullable: true, description: 'The service case it belongs to.' }),
-    agentId: t.exposeString('agentId', { nullable: true, authScopes: STAFF_ONLY, description: 'The issuing agent (staff only).' }),
+    agentId: t.exposeString('agentId', {
+      nullable: true,
+      authScopes: STAFF_ONLY,
+      unauthorizedResolver: toNull,
+      description: 'The issuing agent (staff only).',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was issued.' }),
     decidedBy: t.exposeString('decidedBy', {
       nullable: true,
       authScopes: STAFF_ONLY,
+      unauthorizedResolver: toNull,
       description: 'The supervisor who approved or rejected it (staff only); null when granted within authority or still pending.',
     }),
     decidedAt: t.expose('decidedAt', { type: 'DateTime', nullable: true, description: 'When a supervisor decided.' }),
     decisionNote: t.exposeString('decisionNote', {
       nullable: true,
       authScopes: STAFF_ONLY,
+      unauthorizedResolver: toNull,
       description: 'The supervisor’s note (staff only).',
     }),
     member: t.relation('member', { description: 'The member it is for.' }),
@@ -114,6 +128,7 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
       type: [GoodwillAuditEntryRef],
       nullable: true,
       authScopes: STAFF_ONLY,
+      unauthorizedResolver: toNull,
       description: 'Every step, oldest first: issued, granted or held, approved or rejected (staff only).',
       select: { audit: { orderBy: [{ createdAt: 'asc' as const }] } },
       // Steps of one request share a timestamp: order those by the life of a gesture.

@@ -88,6 +88,9 @@ export const MemberRef = builder.prismaNode('Member', {
   }),
 });
 
+/** Staff and the storefronts that read members. */
+const NOT_THE_MEMBER = { staff: 'AGENT', apiKey: 'members:read' } as const;
+
 export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   id: { field: 'id' },
   nullable: true,
@@ -100,8 +103,20 @@ export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
     causeType: t.expose('causeType', { type: CauseTypeEnum, description: 'What the entry refers to.' }),
     causeRef: t.exposeString('causeRef', { description: 'Reference of the cause (order, case, failure, …).' }),
     actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),
-    actorId: t.exposeString('actorId', { description: 'Id of that caller.' }),
-    note: t.exposeString('note', { nullable: true, description: 'Reason or remark.' }),
+    // Who at the program did it, and what staff wrote, are not for the member (as GoodwillGesture.agentId and
+    // .note): a member token reads null, without an error (docs/errors.md).
+    actorId: t.exposeString('actorId', {
+      nullable: true,
+      authScopes: NOT_THE_MEMBER,
+      unauthorizedResolver: () => null,
+      description: 'Id of that caller (null for member tokens).',
+    }),
+    note: t.exposeString('note', {
+      nullable: true,
+      authScopes: (entry) => (entry.actorType === 'STAFF' ? NOT_THE_MEMBER : true),
+      unauthorizedResolver: () => null,
+      description: 'Reason or remark; a staff member’s (an adjustment’s reason, a goodwill gesture’s note) is null for member tokens.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the entry was written.' }),
     member: t.relation('member', { description: 'The member whose points changed.' }),
   }),

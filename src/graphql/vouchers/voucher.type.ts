@@ -90,6 +90,8 @@ export const VoucherRef = builder.prismaNode('Voucher', {
     voidReason: t.exposeString('voidReason', {
       nullable: true,
       authScopes: { staff: 'AGENT' },
+      // Anyone else reads null, without an error (docs/errors.md).
+      unauthorizedResolver: () => null,
       description: 'Why staff voided it (staff only).',
     }),
     member: t.relation('member', { description: 'The member the voucher belongs to.' }),
