@@ -419,3 +419,39 @@ describe('the ledger keys of a return', () => {
     expect(await prisma.ledgerEntry.count({ where: { memberId } })).toBe(entries);
   });
 });
+
+describe('points given back with the expiry they had', () => {
+  it('expire at once when that expiry has passed: the cancel leaves no lot due behind it', async () => {
+    const storefront = await app.apiKeyToken(['points:earn', 'points:redeem', 'members:read']);
+    const admin = await app.staffToken('ADMIN');
+    const switched = await app.gql(`mutation { updateProgram(input: { restoredPointsExpiry: ORIGINAL }) { __typename } }`, {}, admin);
+    expect(switched.data?.updateProgram.__typename).toBe('UpdateProgramPayload');
+    const memberId = await app.enroll();
+    await app.gql(ADJUST, { input: { memberId, points: 30, reason: 'test grant', idempotencyKey: 'grant' } }, admin);
+    expect(
+      (await app.gql(REDEEM, { input: { memberId, points: 10, orderReference: 'OLD', idempotencyKey: 'pay' } }, storefront)).data
+        ?.redeemPoints.points,
+    ).toBe(-10);
+    // The lot the order's points came from has expired since (its remaining 20 with it, at the next settle).
+    await prisma.$executeRaw`UPDATE point_lots SET expires_at = now() - interval '1 day' WHERE member_id = ${memberId}::uuid`;
+    await prisma.$executeRaw`UPDATE order_point_redemptions SET original_expires_at = now() - interval '1 day'
+                             WHERE order_id IN (SELECT id FROM point_orders WHERE member_id = ${memberId}::uuid)`;
+
+    const cancelled = await app.gql(CANCEL, { input: { memberId, orderReference: 'OLD', idempotencyKey: 'cancel' } }, storefront);
+    expect(cancelled.data?.cancelOrder).toMatchObject({ __typename: 'CancelOrderPayload', pointsRestored: 10 });
+    const due = await prisma.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM point_lots WHERE member_id = ${memberId}::uuid AND expired_at IS NULL AND expires_at <= now()`;
+    expect(due[0]!.n).toBe(0);
+    // The grant's lot expired as the cancel began (the kernel settles first); the points it gave back, after.
+    const entries = await prisma.ledgerEntry.findMany({ where: { memberId }, select: { kind: true, amount: true } });
+    expect(entries.map((entry) => `${entry.kind} ${entry.amount}`).sort()).toEqual([
+      'ADJUST 30',
+      'EXPIRE -10',
+      'EXPIRE -20',
+      'REDEEM -10',
+      'RESTORE 10',
+    ]);
+    const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
+    expect([member.availablePoints, member.pendingPoints]).toEqual([0, 0]);
+  });
+});

@@ -1,10 +1,10 @@
 import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
-import type { Actor } from '../../auth/principal.js';
+import { SYSTEM_ACTOR, type Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { consumeLots, lotCte, lotExpiryDate, postEntry, type LockedMember } from '../points/ledger.js';
+import { consumeLots, lotCte, lotExpiryDate, postEntry, settleDueLots, type LockedMember } from '../points/ledger.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import { returnedLineValue } from './order-lines.js';
@@ -251,6 +251,12 @@ export async function returnOnOrder(
       [lotCte(member.id, { points: toRestore, availableAt: now, expiresAt, now })],
     );
     restoreEntryId = entry.id;
+    // Given back with the expiry they had (ORIGINAL), the points may be past it: they expire now, in this
+    // transaction. No transaction may leave a lot due behind it: the ledger kernel's first statement reads
+    // whether a member's lots are due in a snapshot taken before it waited for the member's lock, so a lot
+    // committed due meanwhile would go unsettled, its points counted as available by an operation that cannot
+    // take them.
+    if (expiresAt <= now) await settleDueLots(tx, member, now, SYSTEM_ACTOR);
   }
 
   const returnId = newRowId();
