@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import { signStaffToken } from '../../src/auth/tokens.js';
-import { loadConfig } from '../../src/config/env.js';
-import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
+import { TEST_JWT_SECRET, testApiConfig, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, testRedisUrl } from '../support/db.js';
 
 let prisma: PrismaClient;
@@ -14,11 +13,7 @@ let base: string;
 beforeAll(async () => {
   prisma = createTestPrisma();
   await resetDatabase(prisma);
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
+  const config = testApiConfig({
     LOG_LEVEL: 'error',
   });
   api = await startApi({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() });

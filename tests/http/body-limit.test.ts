@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGraphQLHandler, startApi } from '../../src/app.js';
 import { loadConfig } from '../../src/config/env.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
-import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
+import { TEST_JWT_SECRET, testApiConfig, testLogger } from '../support/app.js';
 import { createTestPrisma, testRedisUrl } from '../support/db.js';
 
 const LIMIT = 8 * 1024;
@@ -14,12 +14,7 @@ let port: number;
 
 beforeAll(async () => {
   prisma = createTestPrisma(2);
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+  const config = testApiConfig({
     MAX_BODY_BYTES: String(LIMIT),
   });
   api = await startApi({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() });

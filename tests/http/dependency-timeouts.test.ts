@@ -7,13 +7,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';
 import { signStaffToken } from '../../src/auth/tokens.js';
-import { loadConfig } from '../../src/config/env.js';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { createLogger } from '../../src/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/runtime/embedded-postgres.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
-import { TEST_JWT_SECRET } from '../support/app.js';
+import { TEST_JWT_SECRET, testApiConfig } from '../support/app.js';
 import { freePort } from '../support/processes.js';
 
 // A PRIVATE PostgreSQL and Redis, each on a free port, frozen with SIGSTOP: the machine's
@@ -82,12 +81,7 @@ beforeAll(async () => {
   redisPid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
   probe.disconnect();
 
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+  const config = testApiConfig({
     READINESS_TIMEOUT_MS: '500',
     DATABASE_CONNECT_TIMEOUT_MS: '1000',
     DATABASE_STATEMENT_TIMEOUT_MS: '1500',

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
-import { loadConfig } from '../../src/config/env.js';
 import { AUTO_DISABLED_REASON } from '../../src/domain/webhooks/webhook-delivery.service.js';
 import { LedgerEntryKind } from '../../src/generated/prisma/enums.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { POOL_CONNECTION_STATES, RATE_SUBJECT_LABELS, WEBHOOK_ENDPOINT_STATES } from '../../src/metrics.js';
-import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
 import { testQueuePrefix, testRedisUrl } from '../support/db.js';
 
 /**
@@ -20,12 +19,8 @@ let api: Api;
 let base: string;
 
 beforeAll(async () => {
-  const config = loadConfig({
+  const config = testApiConfig({
     NODE_ENV: 'test',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
     QUEUE_PREFIX: testQueuePrefix(),
     RATE_LIMIT_ADDRESS_MUTATIONS: '3',
     RATE_LIMIT_API_KEY_MUTATIONS: '3',

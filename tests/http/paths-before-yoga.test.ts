@@ -5,8 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
-import { loadConfig } from '../../src/config/env.js';
-import { TEST_JWT_SECRET, createTestApp, testLogger, useTestApp } from '../support/app.js';
+import { createTestApp, testApiConfig, testLogger, useTestApp } from '../support/app.js';
 import { testQueuePrefix, testRedisUrl } from '../support/db.js';
 
 const { prisma } = useTestApp();
@@ -18,12 +17,7 @@ let yogaOnly: Server;
 let yogaOnlyPort: number;
 
 beforeAll(async () => {
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+  const config = testApiConfig({
     QUEUE_PREFIX: testQueuePrefix(),
   });
   api = await startApi({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() });

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';
-import { loadConfig } from '../../src/config/env.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
-import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
 import { testRedisUrl } from '../support/db.js';
 
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) {
@@ -28,12 +27,8 @@ const { prisma, app } = useTestApp();
 
 let api: Awaited<ReturnType<typeof startApi>>;
 beforeAll(async () => {
-  const config = loadConfig({
+  const config = testApiConfig({
     NODE_ENV: 'test',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
     RATE_LIMIT_API_KEY_MUTATIONS: '1000000',
     RATE_LIMIT_ADDRESS_MUTATIONS: '1000000',
   });

@@ -19,6 +19,14 @@ import { readSse, subscriptionRequest, type SseSubscription } from './sse.js';
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
 /**
+ * The settings of an API a test starts on its own (`startApi`): production mode on a free loopback port, the
+ * tests' signing secret, no logs. `env` adds to them or overrides them.
+ */
+export function testApiConfig(env: Record<string, string> = {}): ReturnType<typeof loadConfig> {
+  return loadConfig({ NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', ...env });
+}
+
+/**
  * The environment of test handlers. Rate limits stay on (the limiter runs on every
  * request) but far above what any test sends: tests of other rules must not trip over
  * budgets, and in-process requests all come from one unknown address.
