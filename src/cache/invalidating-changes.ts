@@ -15,8 +15,9 @@ export interface InvalidatingChanges {
 
 /**
  * Member change reports that also make the changed members' cached answers stale
- * (src/cache/response-cache-store.ts), and program change reports every cached answer. One per request or per job: `settled` waits
- * for its own invalidations only. Reporting stays fire and forget for the services.
+ * (src/cache/response-cache-store.ts), and program change reports every cached answer.
+ * One per request or per job: `settled` waits for its own invalidations only. Reporting
+ * stays fire and forget for the services.
  */
 export function invalidatingChanges(bus: MemberChangeEvents, store: ResponseCacheStore | undefined, logger: Logger): InvalidatingChanges {
   if (!store) return { events: bus, settled: () => Promise.resolve() };

@@ -144,14 +144,18 @@ export function createResponseCacheStore(deps: {
     await redis.responseCacheInvalidateAll(counterKey, programKey);
   };
 
-  // Set from a refused bump until every answer has been made stale.
+  // Set from a refused bump until every answer has been made stale after the last refused one.
   let recovering: Promise<void> | undefined;
+  let refused = 0;
   const recover = async () => {
     for (;;) {
       // The connection was closed on purpose (shutdown): nobody reads through this process any more.
       if (redis.status === 'end') return;
+      const covered = refused;
       try {
         await invalidateAll();
+        // A bump refused while this one was on its way may be of a change made after it: once more.
+        if (refused !== covered) continue;
         deps.logger.info('every cached answer made stale after a change Redis had refused: the response cache is in use again');
         return;
       } catch {
@@ -164,6 +168,7 @@ export function createResponseCacheStore(deps: {
     try {
       await bump();
     } catch (error) {
+      refused += 1;
       recovering ??= recover().finally(() => (recovering = undefined));
       throw error;
     }
