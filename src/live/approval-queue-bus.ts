@@ -4,6 +4,7 @@ import { RateLimitedError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import { listenOnChannel } from './channel-listener.js';
+import { createCredentialWatchers } from './credential-watchers.js';
 
 /** The Redis pub/sub channel of approval queue changes (under the queue prefix, like the member changes). */
 export const approvalQueueChannel = (prefix: string): string => `${prefix}:approval-queue`;
@@ -98,19 +99,16 @@ export function createApprovalQueueBus(deps: {
       else perWatcher.delete(watcher);
     };
   };
-  const byCredential = new Map<string, Set<() => void>>();
-  const onCredentialChanged = (id: string, listener: () => void) => {
-    const listeners = byCredential.get(id) ?? new Set();
-    byCredential.set(id, listeners.add(listener));
-    return () => {
-      listeners.delete(listener);
-      if (listeners.size === 0) byCredential.delete(id);
-    };
+  const credentials = createCredentialWatchers();
+  const local = {
+    listen,
+    onResync,
+    admit,
+    onCredentialChanged: credentials.watch,
+    credentialChanged: credentials.changed,
+    ready: Promise.resolve(),
+    close: async () => undefined,
   };
-  const credentialChanged = (id: string) => {
-    for (const listener of byCredential.get(id) ?? []) listener();
-  };
-  const local = { listen, onResync, admit, onCredentialChanged, credentialChanged, ready: Promise.resolve(), close: async () => undefined };
   if (!deps.redis) return { events: { changed: dispatch }, ...local };
 
   const { client, prefix } = deps.redis;

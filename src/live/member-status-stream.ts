@@ -2,6 +2,7 @@ import type { MemberChangeKind } from '../domain/deps.js';
 import { RateLimitedError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { MemberChangeBus } from './member-change-bus.js';
+import { createCredentialWatchers } from './credential-watchers.js';
 
 /** A change as a stream tells it: `CURRENT` is the first event, the status as it is when the stream opens. */
 export interface LiveChange {
@@ -112,22 +113,12 @@ export function createLiveStatus(deps: {
 }): LiveStatus {
   const { bus, logger, limits } = deps;
   const perWatcher = new Map<string, number>();
-  const byCredential = new Map<string, Set<() => void>>();
+  const credentials = createCredentialWatchers();
   const open = new Set<MemberStatusStream>();
   // Changes published while this process could not hear them are lost: every stream sends the current status again.
   bus.onResync(() => {
     for (const stream of open) stream.push({ kind: 'CURRENT', reference: null });
   });
-
-  const track = (id: string, recheck: () => void): (() => void) => {
-    let set = byCredential.get(id);
-    if (!set) byCredential.set(id, (set = new Set()));
-    set.add(recheck);
-    return () => {
-      set.delete(recheck);
-      if (set.size === 0 && byCredential.get(id) === set) byCredential.delete(id);
-    };
-  };
 
   return {
     open(request) {
@@ -165,7 +156,7 @@ export function createLiveStatus(deps: {
         }
         void recheck().then((allowed) => allowed && stream.push(change));
       });
-      const untrack = request.credentialIds.map((id) => track(id, () => void recheck()));
+      const untrack = request.credentialIds.map((id) => credentials.watch(id, () => void recheck()));
       const timer = setInterval(() => void recheck(), limits.authRecheckMs);
       timer.unref();
       stream.onEnd(() => {
@@ -176,7 +167,7 @@ export function createLiveStatus(deps: {
       return stream;
     },
     credentialChanged(id) {
-      for (const recheck of byCredential.get(id) ?? []) recheck();
+      credentials.changed(id);
     },
     get size() {
       return open.size;
