@@ -29,9 +29,7 @@ export function refuseNulCharacters(): Plugin {
     });
   const check = (document: DocumentNode, variables: unknown): GraphQLError | undefined => {
     if (inDocument(document)) return refusal('A string in the document');
-    // Every request's variables are walked: without allocating, and the path only for a refusal.
-    if (!holdsNul(variables)) return undefined;
-    const path = nulPath(variables, []);
+    const path = nulPath(variables);
     return path && refusal(path.length > 0 ? `Variable $${path.join('.')}` : 'A variable');
   };
   return {
@@ -46,37 +44,26 @@ export function refuseNulCharacters(): Plugin {
   };
 }
 
-/** Whether any string in a variables object (its keys included) holds U+0000. */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (value === null || typeof value !== 'object') return false;
+/**
+ * Where in a variables object the first string holding U+0000 is (keys and indexes, outermost first), or
+ * undefined. Every request's variables are walked: nothing is allocated unless one is found, the path is built
+ * on the way back.
+ */
+function nulPath(value: unknown): (string | number)[] | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? [] : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
-    for (const item of value) if (holdsNul(item)) return true;
-    return false;
-  }
-  for (const key in value) {
-    if (key.includes('\u0000') || holdsNul((value as Record<string, unknown>)[key])) return true;
-  }
-  return false;
-}
-
-/** Where in a variables object the first string holding U+0000 is (keys and indexes), or undefined. */
-function nulPath(value: unknown, path: (string | number)[]): (string | number)[] | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = nulPath(item, [...path, index]);
-      if (found) return found;
+    for (let index = 0; index < value.length; index++) {
+      const found = nulPath(value[index]);
+      if (found) return [index, ...found];
     }
     return undefined;
   }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      // A key is sent by the client as well: a NUL in one would reach a JSON column as it is.
-      if (key.includes('\u0000')) return [...path, key];
-      const found = nulPath(item, [...path, key]);
-      if (found) return found;
-    }
+  for (const key in value) {
+    // A key is sent by the client as well: a NUL in one would reach a JSON column as it is.
+    if (key.includes('\u0000')) return [key];
+    const found = nulPath((value as Record<string, unknown>)[key]);
+    if (found) return [key, ...found];
   }
   return undefined;
 }
