@@ -5,6 +5,7 @@ import { builder } from '../builder.js';
 import { ErrorInterface } from '../errors.type.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
 
 export const GoodwillKindEnum = builder.enumType(GoodwillKind, {
   name: 'GoodwillKind',
@@ -71,10 +72,6 @@ export const GoodwillAuditEntryRef = builder.prismaObject('GoodwillAuditEntry', 
   }),
 });
 
-/** Staff see these; anyone else reads null, without an error (docs/errors.md). */
-const STAFF_ONLY = { staff: 'AGENT' } as const;
-const toNull = () => null;
-
 export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },
   nullable: true,
@@ -97,38 +94,33 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
     }),
     reason: t.expose('reason', { type: GoodwillReasonEnum, description: 'Reason code.' }),
     note: t.exposeString('note', {
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: toNull,
+      ...REFUSED_AS_NULL,
       description: 'The agent’s note (staff only).',
     }),
     caseRef: t.exposeString('caseRef', { nullable: true, description: 'The service case it belongs to.' }),
     agentId: t.exposeString('agentId', {
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: toNull,
+      ...REFUSED_AS_NULL,
       description: 'The issuing agent (staff only).',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was issued.' }),
     decidedBy: t.exposeString('decidedBy', {
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: toNull,
+      ...REFUSED_AS_NULL,
       description: 'The supervisor who approved or rejected it (staff only); null when granted within authority or still pending.',
     }),
     decidedAt: t.expose('decidedAt', { type: 'DateTime', nullable: true, description: 'When a supervisor decided.' }),
     decisionNote: t.exposeString('decisionNote', {
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: toNull,
+      ...REFUSED_AS_NULL,
       description: 'The supervisor’s note (staff only).',
     }),
     member: t.relation('member', { description: 'The member it is for.' }),
     audit: t.field({
       type: [GoodwillAuditEntryRef],
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: toNull,
+      ...REFUSED_AS_NULL,
       description: 'Every step, oldest first: issued, granted or held, approved or rejected (staff only).',
       select: { audit: { orderBy: [{ createdAt: 'asc' as const }] } },
       // Steps of one request share a timestamp: order those by the life of a gesture.

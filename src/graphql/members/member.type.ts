@@ -5,6 +5,7 @@ import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { REFUSED_AS_NULL } from '../staff-only.js';
 
 /** Who may see a member: staff, storefront keys with read scope, or the member themself. */
 export const memberVisibility = (memberId: string) => ({
@@ -106,15 +107,13 @@ export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
     // Who at the program did it, and what staff wrote, are not for the member (as GoodwillGesture.agentId and
     // .note): a member token reads null, without an error (docs/errors.md).
     actorId: t.exposeString('actorId', {
-      nullable: true,
       authScopes: NOT_THE_MEMBER,
-      unauthorizedResolver: () => null,
+      ...REFUSED_AS_NULL,
       description: 'Id of that caller (null for member tokens).',
     }),
     note: t.exposeString('note', {
-      nullable: true,
       authScopes: (entry) => (entry.actorType === 'STAFF' ? NOT_THE_MEMBER : true),
-      unauthorizedResolver: () => null,
+      ...REFUSED_AS_NULL,
       description: 'Reason or remark; a staff member’s (an adjustment’s reason, a goodwill gesture’s note) is null for member tokens.',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the entry was written.' }),

@@ -4,6 +4,7 @@ import { ActorTypeEnum } from '../enums.js';
 import { Money, programCurrency } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
 
 // The GraphQL enums carry the stored strings of the Prisma enums of the same names, each value described.
 export const ServiceFailureTypeEnum = builder.enumType('ServiceFailureType', {
@@ -72,9 +73,6 @@ export const serviceFailureVisibility = (memberId: string) => ({
 /** Who may see a service incident: staff, and keys that report failures. */
 export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as const;
 
-/** Fields about staff work (reporter, decision) that members and storefronts read as null. */
-const STAFF_ONLY = { staff: 'AGENT' as const };
-
 export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   id: { field: 'id' },
   nullable: true,
@@ -130,28 +128,24 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
       description: 'When a supervisor decided (or the policy found it not eligible).',
     }),
     decidedBy: t.exposeString('decidedBy', {
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: () => null,
+      ...REFUSED_AS_NULL,
       description: 'The supervisor who decided (staff only).',
     }),
     decisionNote: t.exposeString('decisionNote', {
-      nullable: true,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: () => null,
+      ...REFUSED_AS_NULL,
       description: 'Why it was granted, declined or not eligible (staff only).',
     }),
     reporterType: t.expose('reporterType', {
       type: ActorTypeEnum,
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: () => null,
-      nullable: true,
+      ...REFUSED_AS_NULL,
       description: 'Kind of caller that reported it (staff only).',
     }),
     reporterId: t.exposeString('reporterId', {
       authScopes: STAFF_ONLY,
-      unauthorizedResolver: () => null,
-      nullable: true,
+      ...REFUSED_AS_NULL,
       description: 'Id of the agent or API key that reported it (staff only).',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was reported.' }),

@@ -7,6 +7,7 @@ import { CauseTypeEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
 
 /** How many active vouchers `member.activeVouchers` lists at most. */
 const ACTIVE_VOUCHERS_LIMIT = 50;
@@ -88,10 +89,8 @@ export const VoucherRef = builder.prismaNode('Voucher', {
     redeemedAt: t.expose('redeemedAt', { type: 'DateTime', nullable: true, description: 'When it was redeemed.' }),
     voidedAt: t.expose('voidedAt', { type: 'DateTime', nullable: true, description: 'When staff voided it.' }),
     voidReason: t.exposeString('voidReason', {
-      nullable: true,
-      authScopes: { staff: 'AGENT' },
-      // Anyone else reads null, without an error (docs/errors.md).
-      unauthorizedResolver: () => null,
+      authScopes: STAFF_ONLY,
+      ...REFUSED_AS_NULL,
       description: 'Why staff voided it (staff only).',
     }),
     member: t.relation('member', { description: 'The member the voucher belongs to.' }),
