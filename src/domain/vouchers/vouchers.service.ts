@@ -368,9 +368,9 @@ export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherI
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
   const now = nowOf(deps);
-  const voucher = await deps.prisma.voucher.findUnique({ where: { code } });
+  // The program's currency is the order's: read with the voucher, not after it.
+  const [voucher, { settings }] = await Promise.all([deps.prisma.voucher.findUnique({ where: { code } }), loadProgram(deps.prisma)]);
   const othersForAMember = voucher !== null && caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId;
-  const { settings } = await loadProgram(deps.prisma);
   if (!voucher || othersForAMember) {
     return { valid: false, reason: 'NOT_FOUND', discount: '0.00', currency: settings.currency, voucherId: null };
   }
