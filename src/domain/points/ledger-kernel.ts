@@ -125,7 +125,9 @@ interface OpenedLedger extends LockedMember {
  * points is serialised on it, and a replay waits for the first request to
  * commit — asks whether the request's idempotency key is taken (`keyTakenSql`:
  * a fresh snapshot, after the lock), says whether any of the member's lots is
- * due to be released or expired, and reads the settings' version (parsed
+ * due to be released or expired (in the statement's own snapshot, taken before it
+ * waited for the lock: so no transaction may commit a lot already due — a restore
+ * past its original expiry settles it itself, `returnOnOrder`), and reads the settings' version (parsed
  * settings are cached per version, `settingsForHash`) and the earning rules'
  * stamp (`earningRulesAt` caches the rules per stamp). A key seen before replays
  * its stored answer (or is an IdempotencyConflictError) without running the
