@@ -23,7 +23,7 @@ const OPEN = `
   SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
          m.lifetime_points AS lifetime,
          idempotency_key_taken($2, $3) AS taken,
-         EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ((l.released_at IS NULL AND l.expired_at IS NULL AND l.available_at <= $4::timestamptz) OR (l.expired_at IS NULL AND l.expires_at <= $5::timestamptz))) AS due,
+         member_has_due_lots(m.id, $4::timestamptz) AS due,
          p.settings_hash, p.earning_rules_stamp::text
   FROM member m
   LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
@@ -120,7 +120,7 @@ export async function earnWithServiceRows(
   const opened = await client.query<Opened>({
     name: 'rows-open',
     text: OPEN,
-    values: [memberId, scope, orderRef, now, now],
+    values: [memberId, scope, orderRef, now],
   });
   const member = opened.rows[0];
   if (!member || member.taken) throw new Error('no such member, or the key was seen');

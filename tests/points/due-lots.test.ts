@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { upcomingExpiriesSql } from '../../src/domain/points/expiring.service.js';
 import { lotToRemind } from '../../src/domain/points/expiry-reminders.service.js';
-import { lotIsDue, lotToExpire, lotToRelease } from '../../src/domain/points/ledger.js';
+import { lotIsDue, lotToExpire, lotToRelease, memberHasDueLotsSql } from '../../src/domain/points/ledger.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
@@ -9,9 +9,11 @@ import { testLogger, useTestApp } from '../support/app.js';
 
 /**
  * "This lot is due" is one SQL fragment (lotIsDue = lotToRelease OR lotToExpire,
- * src/domain/points/ledger.ts), used by the kernel's opening statement, the
- * settle and the maintenance sweep. The sweep indexes (partial since migration
- * 202612081000_point_lot_sweep_indexes_partial) serve it only while it implies their conditions.
+ * src/domain/points/ledger.ts), used by the settle and the maintenance sweep, and
+ * stated again for one member by the SQL function member_has_due_lots, which the
+ * kernel's opening statement calls (a fresh snapshot after the member lock). The
+ * sweep indexes (partial since migration 202612081000_point_lot_sweep_indexes_partial)
+ * serve it only while it implies their conditions.
  */
 const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
 const T0 = new Date('2026-01-10T10:00:00.000Z');
@@ -23,6 +25,15 @@ const dueLots = async (now: Date) =>
     await prisma.$queryRaw<{ points: number }[]>`
     SELECT lot.points FROM point_lots lot WHERE ${lotIsDue('lot', now)} ORDER BY lot.points`
   ).map((lot) => lot.points);
+
+/** Whether the member has a due lot, by lotIsDue and by member_has_due_lots; the two must agree. */
+async function memberDue(memberId: string, now: Date): Promise<boolean> {
+  const [row] = await prisma.$queryRaw<{ fragment: boolean; fn: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = ${memberId}::uuid AND ${lotIsDue('l', now)}) AS fragment,
+           ${memberHasDueLotsSql(Prisma.sql`${memberId}::uuid`, now)} AS fn`;
+  expect(row!.fn).toBe(row!.fragment);
+  return row!.fn;
+}
 
 /** The plan of `query` with sequential scans priced out, as text. */
 async function planOf(query: Prisma.Sql): Promise<string> {
@@ -89,6 +100,36 @@ describe('the due-lot predicate', () => {
     expect(await dueLots(addMonths(T0, 25))).toEqual([7, 30]);
   });
 
+  it('member_has_due_lots agrees with it for pending, released, expired and settled lots', async () => {
+    const pending = await app.enroll();
+    const available = await app.enroll();
+    await earnPoints(at(T0), { memberId: pending, orderRef: 'o-1', orderTotal: '30.00', idempotencyKey: 'e-1' }, admin);
+    await adjustPoints(at(T0), { memberId: available, points: 7, reason: 'welcome', idempotencyKey: 'a-1' }, admin);
+
+    const instants = [T0, addDays(T0, 1), addDays(T0, 14), addDays(T0, 15), addMonths(T0, 24), addMonths(T0, 25)];
+    const before = [];
+    for (const now of instants) before.push([await memberDue(pending, now), await memberDue(available, now)]);
+    expect(before).toEqual([
+      [false, false],
+      [false, false],
+      [true, false],
+      [true, false],
+      [true, true],
+      [true, true],
+    ]);
+
+    // Released (an operation after the return window), then settled as expired (one after the expiry).
+    await adjustPoints(at(addDays(T0, 15)), { memberId: pending, points: 1, reason: 'release', idempotencyKey: 'a-2' }, admin);
+    expect(await memberDue(pending, addDays(T0, 15))).toBe(false);
+    expect(await memberDue(pending, addMonths(T0, 25))).toBe(true);
+    await adjustPoints(at(addMonths(T0, 25)), { memberId: pending, points: 1, reason: 'expire', idempotencyKey: 'a-3' }, admin);
+    await adjustPoints(at(addMonths(T0, 25)), { memberId: available, points: 1, reason: 'expire', idempotencyKey: 'a-2' }, admin);
+    expect(await memberDue(pending, addMonths(T0, 25))).toBe(false);
+    expect(await memberDue(available, addMonths(T0, 25))).toBe(false);
+    // The lots granted since expire in turn.
+    expect(await memberDue(available, addMonths(T0, 50))).toBe(true);
+  });
+
   it('the maintenance sweep, releasing, expiring and reminding are each served by their own index', async () => {
     // Enough lots that are not due for an index to matter.
     await bulkLots(await app.enroll(), 3000, T0);
@@ -144,12 +185,24 @@ describe('the due-lot predicate', () => {
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(later, 1);
 
-    // As the ledger kernel's opening statement asks it, on the locked member.
-    const dueCheck = Prisma.sql`
-      SELECT EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due
-      FROM members m WHERE m.id = ${memberId}::uuid`;
-    expect(await prisma.$queryRaw(dueCheck)).toEqual([{ due: false }]);
-    expect(await lotsReadBy(dueCheck)).toBeLessThanOrEqual(2);
+    // As the ledger kernel's opening statement asks it, on the locked member. The function's own query is not in
+    // the caller's plan: the rows it fetched are what the transaction's table statistics count meanwhile.
+    // Planned for this member (PL/pgSQL may keep a generic plan, which on the test's three members scans).
+    const dueCheck = await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+      await tx.$executeRaw`SET LOCAL plan_cache_mode = force_custom_plan`;
+      const lotsRead = async () =>
+        (
+          await tx.$queryRaw<{ rows: number }[]>`
+          SELECT (seq_tup_read + COALESCE(idx_tup_fetch, 0))::int AS rows FROM pg_stat_xact_user_tables WHERE relname = 'point_lots'`
+        )[0]!.rows;
+      const before = await lotsRead();
+      const [row] = await tx.$queryRaw<{ due: boolean }[]>`
+        SELECT ${memberHasDueLotsSql(Prisma.sql`m.id`, now)} AS due FROM members m WHERE m.id = ${memberId}::uuid`;
+      return { due: row!.due, lotsRead: (await lotsRead()) - before };
+    });
+    expect(dueCheck.due).toBe(false);
+    expect(dueCheck.lotsRead).toBeLessThanOrEqual(2);
     expect(await lotsReadBy(Prisma.sql`SELECT ${upcomingExpiriesSql(Prisma.sql`${memberId}::uuid`)} AS expiries`)).toBe(2);
   });
 });

@@ -1,13 +1,17 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { cancelContract, extendContract, grantRenewalBonus, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
+import { lotIsDue } from '../../src/domain/points/ledger.js';
 import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
 import { testLogger, useTestApp } from '../support/app.js';
+import { testDatabaseUrl } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
+import { until } from '../support/until.js';
 
 const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
 const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
@@ -125,6 +129,47 @@ describe("a request's idempotency key", () => {
     expect(new Set(answers).size).toBe(1);
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled' && !outcome.value.replayed)).toHaveLength(1);
     expect(await prisma.ledgerEntry.count({ where: { memberId, kind: 'REDEEM' } })).toBe(1);
+  });
+});
+
+describe('due lots', () => {
+  it('made due by the transaction the kernel waited for are settled before the effect', async () => {
+    const memberId = await app.enroll();
+    await adjustPoints(at(T0), { memberId, points: 40, reason: 'grant', idempotencyKey: 'g-1' }, admin);
+    const now = addDays(T0, 1);
+
+    // Another transaction holds the member lock and moves the lot's expiry before `now` (as a restore past its
+    // original expiry did before d04f721); the operation starts meanwhile, waits for the lock, then runs.
+    const other = new pg.Client({ connectionString: testDatabaseUrl() });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
+      await other.query('UPDATE point_lots SET expires_at = $2 WHERE member_id = $1', [memberId, T0]);
+      const adjusted = adjustPoints(at(now), { memberId, points: 5, reason: 'after', idempotencyKey: 'g-2' }, admin);
+      await until(
+        async () =>
+          (
+            await prisma.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+          )[0]!.n > 0,
+      );
+      await other.query('COMMIT');
+      await adjusted;
+    } finally {
+      await other.end();
+    }
+
+    const due = await prisma.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM point_lots l WHERE l.member_id = ${memberId}::uuid AND ${lotIsDue('l', now)}`;
+    expect(due).toEqual([{ n: 0 }]);
+    const entries = await prisma.ledgerEntry.findMany({ where: { memberId }, orderBy: { createdAt: 'asc' }, select: { kind: true, amount: true } });
+    expect(entries).toEqual([
+      { kind: 'ADJUST', amount: 40 },
+      { kind: 'EXPIRE', amount: -40 },
+      { kind: 'ADJUST', amount: 5 },
+    ]);
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { availablePoints: true } })).toEqual({ availablePoints: 5 });
   });
 });
 

@@ -252,10 +252,7 @@ export async function returnOnOrder(
     );
     restoreEntryId = entry.id;
     // Given back with the expiry they had (ORIGINAL), the points may be past it: they expire now, in this
-    // transaction. No transaction may leave a lot due behind it: the ledger kernel's first statement reads
-    // whether a member's lots are due in a snapshot taken before it waited for the member's lock, so a lot
-    // committed due meanwhile would go unsettled, its points counted as available by an operation that cannot
-    // take them.
+    // transaction, so that the balance this return commits and answers holds no expired points.
     if (expiresAt <= now) await settleDueLots(tx, member, now, SYSTEM_ACTOR);
   }
 

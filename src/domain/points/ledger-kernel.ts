@@ -17,7 +17,7 @@ import {
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { lotIsDue, settleDueLots, type LockedMember } from './ledger.js';
+import { memberHasDueLotsSql, settleDueLots, type LockedMember } from './ledger.js';
 
 /**
  * A request's idempotency: one effect per (scope, key); the same key with
@@ -125,11 +125,10 @@ interface OpenedLedger extends LockedMember {
  * points is serialised on it, and a replay waits for the first request to
  * commit — asks whether the request's idempotency key is taken (`keyTakenSql`:
  * a fresh snapshot, after the lock), says whether any of the member's lots is
- * due to be released or expired (in the statement's own snapshot, taken before it
- * waited for the lock: so no transaction may commit a lot already due — a restore
- * past its original expiry settles it itself, `returnOnOrder`), and reads the settings' version (parsed
- * settings are cached per version, `settingsForHash`) and the earning rules'
- * stamp (`earningRulesAt` caches the rules per stamp). A key seen before replays
+ * due to be released or expired (`memberHasDueLotsSql`: a fresh snapshot too, so a
+ * lot that the transaction it waited for made due is settled before the effect),
+ * and reads the settings' version (parsed settings are cached per version,
+ * `settingsForHash`) and the earning rules' stamp (`earningRulesAt` caches the rules per stamp). A key seen before replays
  * its stored answer (or is an IdempotencyConflictError) without running the
  * effect. Otherwise due lots are settled, the effect runs, and the key is
  * written once, with its answer, by the effect's last statement or after it. A
@@ -159,7 +158,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
              m.lifetime_points AS lifetime,
              ${request ? keyTakenSql(request.scope, request.key) : Prisma.sql`false`} AS taken,
-             EXISTS (SELECT 1 FROM point_lots l WHERE l.member_id = m.id AND ${lotIsDue('l', now)}) AS due,
+             ${memberHasDueLotsSql(Prisma.sql`m.id`, now)} AS due,
              p.settings_hash, p.earning_rules_stamp::text
       FROM member m
       LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;

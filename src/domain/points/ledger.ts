@@ -407,9 +407,21 @@ export function lotToExpire(lot: string, now: Date): Prisma.Sql {
   return Prisma.sql`(${l}.expired_at IS NULL AND ${l}.expires_at <= ${now}::timestamptz)`;
 }
 
-/** A lot due to be settled: to release or to expire. The one definition of "due". */
+/**
+ * A lot due to be settled: to release or to expire. The one definition of "due"; the SQL function
+ * member_has_due_lots (migration 202612121000) states it again for one member, in a fresh snapshot
+ * (tests/points/due-lots.test.ts checks that the two agree).
+ */
 export function lotIsDue(lot: string, now: Date): Prisma.Sql {
   return Prisma.sql`(${lotToRelease(lot, now)} OR ${lotToExpire(lot, now)})`;
+}
+
+/**
+ * Whether the member (`member`: a uuid expression) has a lot due, as committed when the statement reaches
+ * the call: for a statement that locks the member first, whose own snapshot is older than the lock.
+ */
+export function memberHasDueLotsSql(member: Prisma.Sql, now: Date): Prisma.Sql {
+  return Prisma.sql`member_has_due_lots(${member}, ${now}::timestamptz)`;
 }
 
 /**
