@@ -120,12 +120,18 @@ async function lockAgentAuthority(tx: RawSql, agentId: string, now: Date): Promi
   return row!;
 }
 
-/** Money value of the agent's GRANTED gestures created in the month of `now`. */
+/**
+ * Money value of the agent's gestures granted in the month of `now`: at once when issued (no decision), or on
+ * approval — a gesture held in one month and approved in the next is the next month's spending, as the
+ * metrics count it. Served by (agent_id, created_at) and (agent_id, decided_at).
+ */
 async function grantedThisMonth(db: RawSql, agentId: string, now: Date): Promise<Decimal> {
   const { start, end } = monthOf(now);
   const [row] = await db.$queryRaw<{ total: string }[]>`
     SELECT COALESCE(SUM(money_value), 0)::text AS total FROM goodwill_gestures
-    WHERE agent_id = ${agentId} AND status = 'GRANTED' AND created_at >= ${start} AND created_at < ${end}`;
+    WHERE agent_id = ${agentId} AND status = 'GRANTED'
+      AND ((decided_at IS NULL AND created_at >= ${start} AND created_at < ${end})
+           OR (decided_at >= ${start} AND decided_at < ${end}))`;
   return new Decimal(row?.total ?? '0');
 }
 
