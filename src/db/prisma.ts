@@ -117,6 +117,10 @@ export function createPrisma(databaseUrl: string, poolSize: number, timeouts: Da
     idle_in_transaction_session_timeout: timeouts.statementMs,
     query_timeout: timeouts.statementMs + CLIENT_GRACE_MS,
     keepAlive: true,
+    // Every connection's session in UTC, whatever the server's `timezone` (initdb takes the system's zone):
+    // Prisma's adapter sends a DateTime without an offset, which PostgreSQL reads in the session's zone,
+    // and an interval of days added to a timestamptz follows it across summer time.
+    options: '-c TimeZone=UTC',
   });
   // An idle connection that breaks is dropped by the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);

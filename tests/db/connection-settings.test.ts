@@ -2,7 +2,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPrisma, poolOf } from '../../src/db/prisma.js';
 import { readOnlySnapshot, sqlTransaction } from '../../src/db/sql.js';
-import { testDatabaseUrl } from '../support/db.js';
+import { createScratchDatabase, dropTestDatabase, testDatabaseUrl } from '../support/db.js';
+import { openMaintenanceClient, quoteIdent } from '../support/postgres.js';
 
 // DATABASE_STATEMENT_TIMEOUT_MS is the connection's own statement and idle-in-transaction timeout.
 // The hot paths' transactions used to set both to 30 s for themselves, whatever the operator had set.
@@ -74,4 +75,36 @@ describe('the pool', () => {
     expect(pool.totalCount).toBe(3);
     expect(await backends()).toEqual(first);
   }, 30_000);
+});
+
+describe('a database whose time zone is not UTC', () => {
+  // PostgreSQL's timezone is initdb's system zone unless set: Europe/Berlin on a German company's server, say.
+  // A DateTime that Prisma's adapter sends carries no offset and was read in that zone: an hour or two off.
+  it('keeps every instant the service writes, through Prisma and through raw SQL', async () => {
+    const url = await createScratchDatabase('berlin-connection');
+    const name = decodeURIComponent(new URL(url).pathname.slice(1));
+    const maintenance = await openMaintenanceClient();
+    await maintenance.query(`ALTER DATABASE ${quoteIdent(name)} SET timezone TO 'Europe/Berlin'`);
+    await maintenance.end();
+    const berlin = createPrisma(url, 2);
+    try {
+      const at = new Date('2026-10-31T10:30:00.000Z');
+      const member = await berlin.member.create({
+        data: { externalId: 'tz-1', name: 'Zeit', enrolledAt: at, lastActivityAt: at },
+        select: { id: true },
+      });
+      await berlin.$executeRaw`UPDATE members SET updated_at = ${at} WHERE id = ${member.id}::uuid`;
+      await sqlTransaction(berlin, async (tx) => tx.$executeRaw`UPDATE members SET tier_since = ${at} WHERE id = ${member.id}::uuid`);
+      const [row] = await berlin.$queryRaw<{ enrolled: string; updated: string; changed: string; zone: string }[]>`
+        SELECT to_char(enrolled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI') AS enrolled,
+               to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI') AS updated,
+               to_char(tier_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI') AS changed,
+               current_setting('TimeZone') AS zone
+        FROM members WHERE id = ${member.id}::uuid`;
+      expect(row).toEqual({ enrolled: '2026-10-31T10:30', updated: '2026-10-31T10:30', changed: '2026-10-31T10:30', zone: 'UTC' });
+    } finally {
+      await berlin.$disconnect();
+      await dropTestDatabase(url);
+    }
+  });
 });
