@@ -7,6 +7,7 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
 import { mayCall, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
+import { utcDate } from '../domain/time.js';
 import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
@@ -139,7 +140,7 @@ export function parseDateTime(value: unknown): Date | undefined {
   const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, offsetHour = 0, offsetMinute = 0] = parts
     .slice(1)
     .map((part) => Number(part ?? 0));
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const daysInMonth = utcDate(year, month, 0).getUTCDate();
   const valid =
     month >= 1 &&
     month <= 12 &&

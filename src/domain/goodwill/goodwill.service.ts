@@ -14,6 +14,7 @@ import { assertEligible } from '../members/eligibility.js';
 import { grantAvailablePoints } from '../points/points.service.js';
 import { loadProgram } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import { utcDate } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -97,8 +98,8 @@ function effectiveAuthority(row: AuthorityRow | undefined, settings: ProgramSett
 
 /** The calendar month (UTC) that `now` falls in, as [start, end). */
 export function monthOf(now: Date): { start: Date; end: Date } {
-  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  const start = utcDate(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const end = utcDate(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
   return { start, end };
 }
 

@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors.js';
-import { addMonths } from '../time.js';
+import { addMonths, utcDate } from '../time.js';
 
 export const METRICS_GROUP_BY = ['NONE', 'DAY', 'WEEK', 'MONTH'] as const;
 export type MetricsGroupBy = (typeof METRICS_GROUP_BY)[number];
@@ -19,7 +19,7 @@ const DAY_MS = 86_400_000;
 
 /** The UTC boundary after `at` where the next bucket of `groupBy` starts (days, ISO weeks from Monday, months). */
 function nextBoundary(at: Date, groupBy: Exclude<MetricsGroupBy, 'NONE'>): Date {
-  const midnight = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
+  const midnight = utcDate(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()).getTime();
   switch (groupBy) {
     case 'DAY':
       return new Date(midnight + DAY_MS);
@@ -28,7 +28,7 @@ function nextBoundary(at: Date, groupBy: Exclude<MetricsGroupBy, 'NONE'>): Date 
       return new Date(midnight + (7 - daysSinceMonday) * DAY_MS);
     }
     case 'MONTH':
-      return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1));
+      return utcDate(at.getUTCFullYear(), at.getUTCMonth() + 1, 1);
   }
 }
 
