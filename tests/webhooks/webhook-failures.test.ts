@@ -136,7 +136,8 @@ describe('an endpoint failing for a day', () => {
     expect((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).enabled).toBe(true);
 
     const dayLater = new Date(T0.getTime() + 24 * HOUR + 1);
-    expect(await deliverWebhook(deliveryDeps(dayLater), deliveryId)).toMatchObject({ outcome: 'RETRY', attempt: 2 });
+    // The attempt that disables the endpoint dead-letters its own delivery too: its job ends, it is not put back.
+    expect(await deliverWebhook(deliveryDeps(dayLater), deliveryId)).toMatchObject({ outcome: 'DEAD', attempt: 2 });
     const disabled = await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } });
     expect(disabled).toMatchObject({ enabled: false, disabledReason: 'no successful delivery for 24 hours' });
     const waiting = await prisma.webhookDelivery.findMany({ where: { endpointId: endpoint.id } });
@@ -161,6 +162,59 @@ describe('an endpoint failing for a day', () => {
     await deliverWebhook(deliveryDeps(T0), deliveryId);
     await deliverWebhook(deliveryDeps(new Date(T0.getTime() + 20 * HOUR)), deliveryId);
     expect((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).failingSince).toBeNull();
+  });
+
+  it('a failing run ends with its last waiting delivery: a failure after a quiet week starts a new day', async () => {
+    // Day 0: the receiver is down; the delivery's 11 attempts (about 23.7 hours) all fail and it is dead-lettered.
+    receiver.always('/outage', 503);
+    const T0 = new Date();
+    const { endpoint, deliveryId } = await oneDelivery('/outage', T0);
+    let now = T0;
+    for (;;) {
+      const outcome = await deliverWebhook(deliveryDeps(now), deliveryId);
+      if (outcome.outcome !== 'RETRY') {
+        expect(outcome).toMatchObject({ outcome: 'DEAD', attempt: 11 });
+        break;
+      }
+      now = outcome.retryAt;
+    }
+    expect(now.getTime() - T0.getTime()).toBeLessThan(24 * HOUR);
+    expect(await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).toMatchObject({
+      enabled: true,
+      failingSince: null,
+    });
+
+    // A week later the next event's first attempt meets one 502: the endpoint has failed for seconds, not for a week.
+    receiver.always('/outage', 200);
+    receiver.answers('/outage', 502);
+    const weekLater = new Date(T0.getTime() + 7 * 24 * HOUR);
+    await recordWebhookEvents(prisma, [{ type: 'member.enrolled', data: { memberId: 'm-2' } }], weekLater);
+    const next = (await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: endpoint.id, id: { not: deliveryId } } })).id;
+    expect(await deliverWebhook(deliveryDeps(weekLater), next)).toMatchObject({ outcome: 'RETRY', attempt: 1, statusCode: 502 });
+    expect(await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).toMatchObject({
+      enabled: true,
+      disabledReason: null,
+      failingSince: weekLater,
+    });
+  });
+
+  it('a dead letter while other deliveries still wait keeps the run going', async () => {
+    receiver.always('/down', 503);
+    const T0 = new Date();
+    const { endpoint, deliveryId } = await oneDelivery('/down', T0);
+    await recordWebhookEvents(prisma, [{ type: 'member.enrolled', data: { memberId: 'm-2' } }], T0);
+    const other = (await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: endpoint.id, id: { not: deliveryId } } })).id;
+    await deliverWebhook(deliveryDeps(T0), other);
+    let now = T0;
+    for (;;) {
+      const outcome = await deliverWebhook(deliveryDeps(now), deliveryId);
+      if (outcome.outcome !== 'RETRY') break;
+      now = outcome.retryAt;
+    }
+    expect(await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).toMatchObject({
+      enabled: true,
+      failingSince: T0,
+    });
   });
 });
 

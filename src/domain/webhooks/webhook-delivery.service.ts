@@ -228,7 +228,13 @@ async function recordAttempt(
       SELECT failing_since AS "failingSince" FROM webhook_endpoints WHERE id = ${delivery.endpointId}::uuid`;
     const failingSince = endpoint?.failingSince ?? (succeeded ? null : now);
     if (!succeeded && failingSince && now.getTime() - failingSince.getTime() >= deps.settings.disableAfterMs) {
-      await disableFailingEndpoint(deps, tx, delivery, failingSince, now);
+      // Its waiting deliveries end DEAD, this one with them: its job ends here, not put back for a retry
+      // (a delayed job would keep a replay of the delivery waiting until that retry's time).
+      if (await disableFailingEndpoint(deps, tx, delivery, failingSince, now)) {
+        return { outcome: 'DEAD', attempt: number, reason: `the endpoint was disabled: ${AUTO_DISABLED_REASON}` };
+      }
+    } else if (status === 'DEAD' && !finishedMeanwhile) {
+      await endFailingRunIfIdle(tx, delivery.endpointId);
     }
     if (finishedMeanwhile) return { outcome: 'FINISHED', status };
     if (status === 'SUCCEEDED') return { outcome: 'DELIVERED', attempt: number, statusCode: response.statusCode! };
@@ -253,7 +259,7 @@ async function disableFailingEndpoint(
   delivery: DeliveryRow,
   failingSince: Date,
   now: Date,
-): Promise<void> {
+): Promise<boolean> {
   const hours = Math.round((now.getTime() - failingSince.getTime()) / 360_000) / 10;
   const reason = `${AUTO_DISABLED_REASON} for ${hours} hours`;
   const data = {
@@ -271,9 +277,23 @@ async function disableFailingEndpoint(
       RETURNING id),
     ${webhookEventsCte(eventRows([{ type: 'webhook_endpoint.disabled', data }]), now)}
     SELECT id::text FROM disabled`;
-  if (!disabled) return;
+  if (!disabled) return false;
   await deadLetterWaiting(tx, delivery.endpointId, `the endpoint was disabled: ${reason}`, now);
   deps.logger.error({ endpointId: delivery.endpointId, url: delivery.url, failingSince }, `webhook endpoint disabled: ${reason}`);
+  return true;
+}
+
+/**
+ * A run of failures ends when its last waiting delivery is dead-lettered: nothing is tried any more, so
+ * whatever the endpoint does meanwhile is unknown, and its next failure — days later, say — starts a new
+ * day's count rather than disabling it at once. While other deliveries still wait, the run goes on.
+ */
+async function endFailingRunIfIdle(tx: RawSql, endpointId: string): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE webhook_endpoints SET failing_since = NULL
+    WHERE id = ${endpointId}::uuid AND failing_since IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
+                      WHERE endpoint_id = ${endpointId}::uuid AND status IN ('PENDING', 'FAILED'))`;
 }
 
 /** Dead-letters one delivery without an attempt (its endpoint is disabled) and completes its outbox row. */
