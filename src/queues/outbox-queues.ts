@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { connectRedis, type RedisClient } from '../redis/redis-client.js';
 import type { CommittedOutboxEvent, OutboxPublisher } from '../domain/deps.js';
+import { RELAY_ONLY_QUEUES } from '../domain/outbox/outbox.service.js';
 import type { Logger } from '../logger.js';
 import { currentTraceparent } from '../telemetry/trace-context.js';
 
@@ -60,7 +61,7 @@ export function createProducerConnection(redisUrl: string, logger: Logger): Redi
   return connection;
 }
 
-export type RedriveAction = 'added' | 'retried' | 'readded' | 'alive';
+export type RedriveAction = 'added' | 'retried' | 'readded' | 'promoted' | 'alive';
 
 /** BullMQ queues by name, created on first use, all on one producer connection. */
 export class OutboxQueues {
@@ -107,7 +108,11 @@ export class OutboxQueues {
    * Hands an event that should have finished by now to BullMQ again: a job that
    * failed for good is retried from scratch, one that is gone (lost with Redis)
    * or — oddly — completed without finishing its event is added anew; a job
-   * still waiting, delayed or running is left alone.
+   * still waiting or running is left alone. A delayed job is left alone too,
+   * but in a relay-only queue, where the event's row holds the job's schedule
+   * (a webhook delivery's next attempt): there a due row's delayed job is
+   * overdue — put back before its delivery was dead-lettered and then replayed,
+   * say — and runs now.
    */
   async redrive(event: CommittedOutboxEvent): Promise<RedriveAction> {
     const queue = this.queue(event.queue);
@@ -130,6 +135,12 @@ export class OutboxQueues {
       await queue.remove(event.id);
       await add();
       return 'readded';
+    }
+    if (state === 'delayed' && (RELAY_ONLY_QUEUES as readonly string[]).includes(event.queue)) {
+      const job = await queue.getJob(event.id);
+      // Gone or started meanwhile: it no longer waits for its old time.
+      await job?.promote().catch(() => undefined);
+      return 'promoted';
     }
     return 'alive';
   }

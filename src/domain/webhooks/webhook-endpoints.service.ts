@@ -292,7 +292,11 @@ export async function replayWebhookDeliveries(deps: WebhookServiceDeps, input: {
   });
 }
 
-/** Puts finished deliveries back to PENDING with a fresh retry budget and re-opens their outbox rows for the relay. */
+/**
+ * Puts finished deliveries back to PENDING with a fresh retry budget and re-opens their outbox rows for the relay.
+ * A row keeps its count of hand-overs: the relay re-drives it as an event handed over before, so a job of the
+ * delivery's that still waits in BullMQ (put back for a retry before the delivery was dead-lettered) runs now.
+ */
 async function replayRows(tx: RawSql, ids: string[], now: Date) {
   await tx.$executeRaw`
     WITH replayed AS (
@@ -304,6 +308,5 @@ async function replayRows(tx: RawSql, ids: string[], now: Date) {
     SELECT r.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', r.id::text), ${now}::timestamptz,
            ${currentTraceparent()}::text
     FROM replayed r
-    ON CONFLICT (id) DO UPDATE SET completed_at = NULL, enqueued_at = NULL, enqueues = 0,
-                                   trace_context = EXCLUDED.trace_context`;
+    ON CONFLICT (id) DO UPDATE SET completed_at = NULL, enqueued_at = NULL, trace_context = EXCLUDED.trace_context`;
 }
