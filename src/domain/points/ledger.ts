@@ -291,8 +291,9 @@ function linesCte(lines: readonly OrderLine[]): Prisma.Sql {
  * `earned_at`): `recorded` is false when it had already earned or was
  * cancelled, and the caller must then throw, so that the transaction rolls all
  * of it back. An order created first by a redemption is completed, not
- * duplicated. `points` = 0 writes the order alone (no entry, no lot). Either
- * way the statement returns the member's row as it leaves it (`member`).
+ * duplicated. `points` = 0 writes the order without an entry or a lot, and
+ * counts as the member's activity all the same (a purchase). Either way the
+ * statement returns the member's row as it leaves it (`member`).
  */
 export async function postOrderEarning(
   tx: RawSql,
@@ -302,10 +303,14 @@ export async function postOrderEarning(
 ): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean; member: Member }> {
   const { points, now } = earning;
   if (points === 0) {
+    // A purchase all the same: the member's activity, as an earn's (a PASSIVE member is ACTIVE again).
+    const purchase: BalanceMove = { availableDelta: 0, pendingDelta: 0, granted: 0, activity: countsAsActivity('EARN'), now };
     const [row] = await tx.$queryRaw<(Member & { recorded: boolean })[]>`
-      WITH ${orderEarningCte(member.id, earning, 0, false)}${withAlso(also)}
-      SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, ${MEMBER_COLUMNS} FROM members WHERE id = ${member.id}::uuid`;
+      WITH ${orderEarningCte(member.id, earning, 0, false)},
+      ${balanceCte(member.id, purchase)}${withAlso([...also, ...reactivationEvents(member, purchase)])}
+      SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, balance.* FROM balance`;
     if (!row) throw new Error(`member ${member.id} vanished while locked`);
+    moveLockedMember(member, purchase);
     const { recorded, ...posted } = row;
     return { entryId: null, lotId: null, recorded, member: posted };
   }
