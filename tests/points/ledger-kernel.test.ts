@@ -163,13 +163,19 @@ describe('due lots', () => {
     const due = await prisma.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM point_lots l WHERE l.member_id = ${memberId}::uuid AND ${lotIsDue('l', now)}`;
     expect(due).toEqual([{ n: 0 }]);
-    const entries = await prisma.ledgerEntry.findMany({ where: { memberId }, orderBy: { createdAt: 'asc' }, select: { kind: true, amount: true } });
+    const entries = await prisma.ledgerEntry.findMany({
+      where: { memberId },
+      orderBy: { createdAt: 'asc' },
+      select: { kind: true, amount: true },
+    });
     expect(entries).toEqual([
       { kind: 'ADJUST', amount: 40 },
       { kind: 'EXPIRE', amount: -40 },
       { kind: 'ADJUST', amount: 5 },
     ]);
-    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { availablePoints: true } })).toEqual({ availablePoints: 5 });
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { availablePoints: true } })).toEqual({
+      availablePoints: 5,
+    });
   });
 });
 
