@@ -130,13 +130,22 @@ export class VoucherNotRedeemableError extends DomainError {
   }
 }
 
-export const REWARD_PROBLEMS = ['OUT_OF_STOCK', 'RETIRED'] as const;
+export const REWARD_PROBLEMS = ['OUT_OF_STOCK', 'RETIRED', 'OTHER_CURRENCY'] as const;
 export type RewardProblem = (typeof REWARD_PROBLEMS)[number];
+
+const REWARD_PROBLEM_MESSAGES: Record<RewardProblem, string> = {
+  OUT_OF_STOCK: 'This reward is out of stock',
+  RETIRED: 'This reward has been retired',
+  OTHER_CURRENCY: 'This reward’s voucher value is in another currency than the program’s: an admin must set its value anew',
+};
 
 export class RewardUnavailableError extends DomainError {
   readonly code = 'REWARD_UNAVAILABLE';
-  constructor(readonly reason: RewardProblem) {
-    super(reason === 'OUT_OF_STOCK' ? 'This reward is out of stock' : 'This reward has been retired');
+  constructor(
+    readonly reason: RewardProblem,
+    message = REWARD_PROBLEM_MESSAGES[reason],
+  ) {
+    super(message);
   }
 }
 

@@ -133,6 +133,10 @@ export const RewardProblemEnum = builder.enumType('RewardProblem', {
   values: {
     OUT_OF_STOCK: { description: 'No units are left.' },
     RETIRED: { description: 'It was taken out of the catalogue.' },
+    OTHER_CURRENCY: {
+      description:
+        'Its voucher value is in another currency than the program’s (set before the program’s currency changed): it is not sold until an admin sets its value anew (updateReward).',
+    },
   } as const,
 });
 

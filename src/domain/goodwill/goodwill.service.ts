@@ -485,6 +485,8 @@ interface PendingGesture {
   kind: GoodwillKind;
   points: number | null;
   amount: string | null;
+  /** The program currency when it was issued: the currency of `amount`. */
+  currency: string;
   note: string;
   status: GoodwillStatus;
 }
@@ -492,8 +494,8 @@ interface PendingGesture {
 /** Locks a gesture row and checks it is still waiting for a decision. */
 async function lockPendingGesture(tx: RawSql, gestureId: string): Promise<PendingGesture> {
   const [row] = await tx.$queryRaw<PendingGesture[]>`
-    SELECT id::text, member_id::text AS "memberId", agent_id AS "agentId", kind::text, points, amount::text, note,
-           status::text
+    SELECT id::text, member_id::text AS "memberId", agent_id AS "agentId", kind::text, points, amount::text, currency,
+           note, status::text
     FROM goodwill_gestures WHERE id = ${gestureId}::uuid FOR UPDATE`;
   if (!row) throw new NotFoundError('GoodwillGesture', gestureId);
   if (row.status !== 'PENDING_APPROVAL') throw new GoodwillNotPendingError(row.status);
@@ -505,7 +507,9 @@ async function lockPendingGesture(tx: RawSql, gestureId: string): Promise<Pendin
  * are granted in the same transaction that marks it GRANTED. Only a
  * PENDING_APPROVAL gesture can be approved (under its row lock), so a second
  * approval is a GoodwillNotPendingError and never a second grant; the same
- * idempotency key again replays the first answer.
+ * idempotency key again replays the first answer. A VOUCHER gesture issued in
+ * another currency than the program's (it changed since) is a ValidationError
+ * and nothing is written: the supervisor rejects it and an agent issues a new one.
  */
 export async function approveGoodwill(
   deps: ServiceDeps,
@@ -524,6 +528,13 @@ export async function approveGoodwill(
   };
   const approved = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     const gesture = await lockPendingGesture(tx, id);
+    // Money keeps the currency it was decided in: the agent's 40.00 EUR is not 40.00 of another currency.
+    if (gesture.kind === 'VOUCHER' && gesture.currency !== settings.currency) {
+      throw new ValidationError(
+        'gestureId',
+        `the gesture was issued in ${gesture.currency}, the program now uses ${settings.currency}: reject it and issue a new one`,
+      );
+    }
     assertEligible(member, 'GOODWILL');
     const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now);
     await tx.$executeRaw`

@@ -68,7 +68,7 @@ export interface MemberStatusFigure {
 export interface SpendLine<K extends string> {
   key: K;
   count: number;
-  /** Decimal string, two places, in the program currency. */
+  /** Decimal string, two places, in the program currency: amounts in an earlier currency are not converted and not counted. */
   value: string;
 }
 
@@ -134,6 +134,8 @@ interface Query {
   series: boolean;
   channel: ServiceChannel | null;
   followUp: Prisma.Sql;
+  /** The program currency: money figures count only amounts in it (no conversion). */
+  currency: string;
 }
 
 const within = (q: Query, column: Prisma.Sql) =>
@@ -271,13 +273,16 @@ interface SpendRow {
   value: string;
 }
 
-/** Goodwill gestures granted in each bucket (at once, or when a supervisor approved them), by reason. */
+/**
+ * Goodwill gestures granted in each bucket (at once, or when a supervisor approved them), by reason:
+ * those valued in the program currency (a gesture valued in an earlier one is not converted).
+ */
 function goodwillSpend(db: RawSql, q: Query): PromiseLike<SpendRow[]> {
   return db.$queryRaw<SpendRow[]>`
     SELECT ${bucketOf(q, Prisma.sql`coalesce(decided_at, created_at)`)} AS bucket, reason::text AS key,
            count(*)::int AS count, coalesce(sum(money_value), 0)::text AS value
     FROM goodwill_gestures
-    WHERE status = 'GRANTED'
+    WHERE status = 'GRANTED' AND currency = ${q.currency}::text
       AND (decided_at IS NULL AND ${within(q, Prisma.sql`created_at`)} OR ${within(q, Prisma.sql`decided_at`)})
     GROUP BY 1, 2`;
 }
@@ -289,15 +294,21 @@ interface VoucherRow {
   failureType: ServiceFailureType | null;
   issued: number;
   redeemed: number;
+  /** Of `issued`, those in the program currency, and their value (vouchers of an earlier currency are not converted). */
+  inCurrency: number;
   value: string;
 }
 
-/** Vouchers issued in each bucket by kind (COMPENSATION ones by failure type), how many are redeemed now, and their value. */
+/**
+ * Vouchers issued in each bucket by kind (COMPENSATION ones by failure type), how many are redeemed
+ * now, and those in the program currency with their value.
+ */
 function voucherCounts(db: RawSql, q: Query): PromiseLike<VoucherRow[]> {
   return db.$queryRaw<VoucherRow[]>`
     SELECT ${bucketOf(q, Prisma.sql`v.issued_at`)} AS bucket, v.kind::text, f.type::text AS "failureType",
            count(*)::int AS issued, count(*) FILTER (WHERE v.status = 'REDEEMED')::int AS redeemed,
-           coalesce(sum(v.amount), 0)::text AS value
+           count(*) FILTER (WHERE v.currency = ${q.currency}::text)::int AS "inCurrency",
+           coalesce(sum(v.amount) FILTER (WHERE v.currency = ${q.currency}::text), 0)::text AS value
     FROM vouchers v LEFT JOIN service_failures f ON v.kind = 'COMPENSATION' AND f.voucher_id = v.id
     WHERE ${within(q, Prisma.sql`v.issued_at`)}
     GROUP BY 1, 2, 3`;
@@ -492,6 +503,7 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
       series: buckets.length > 1,
       channel,
       followUp: Prisma.sql`make_interval(days => ${settings.metrics.followUpDays}::int)`,
+      currency: settings.currency,
     };
     // The statements share out over the connections, the longest first: one snapshot, so they agree.
     const [recoveryA, recoveryB, churnA, churnB, statusChanges, feedbackRows, caseRows, renewalRows, voucherRows, goodwillRows] =
@@ -578,7 +590,7 @@ export async function loyaltyMetrics(deps: ServiceDeps, input: LoyaltyMetricsInp
         compensation: spend(
           vouchers
             .of(bucket)
-            .flatMap((row) => (row.kind === 'COMPENSATION' ? [{ ...row, key: row.failureType ?? '', count: row.issued }] : [])),
+            .flatMap((row) => (row.kind === 'COMPENSATION' ? [{ ...row, key: row.failureType ?? '', count: row.inCurrency }] : [])),
           FAILURE_TYPES,
         ),
         goodwill: spend(goodwill.of(bucket), GOODWILL_REASONS),

@@ -72,7 +72,8 @@ export interface UpdateRewardInput {
 
 /**
  * Changes a reward (admins). Purchases already made keep what they cost; the
- * next purchase pays the new price.
+ * next purchase pays the new price. A new voucher value is in the program's
+ * current currency.
  */
 export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, caller: Caller): Promise<Reward> {
   assertMayCall(caller, 'changeRewards');
@@ -81,7 +82,11 @@ export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, 
   if (input.name != null) data.name = check.text('name', input.name, { max: 120 });
   if (input.description != null) data.description = optionalDescription(input.description);
   if (input.pointsCost != null) data.pointsCost = check.positivePoints('pointsCost', input.pointsCost);
-  if (input.voucherValue != null) data.voucherValue = check.money('voucherValue', input.voucherValue).toFixed(2);
+  if (input.voucherValue != null) {
+    data.voucherValue = check.money('voucherValue', input.voucherValue).toFixed(2);
+    // A value is set in the program currency of now: a reward priced before a currency change is sold again.
+    data.currency = await programCurrency(deps, null);
+  }
   if (input.stock != null && input.unlimitedStock) {
     throw new ValidationError('unlimitedStock', 'give either a stock or unlimitedStock, not both');
   }
@@ -129,6 +134,14 @@ export async function listRewards(
   });
 }
 
+/** A reward priced in a currency the program no longer uses: refused until an admin sets its value anew. */
+const otherCurrency = (reward: { voucher_value: string; currency: string }, programCurrency: string) =>
+  new RewardUnavailableError(
+    'OTHER_CURRENCY',
+    `This reward is worth ${reward.voucher_value} ${reward.currency}, but the program now uses ${programCurrency}: ` +
+      'an admin must set its value anew',
+  );
+
 export interface RedeemRewardInput {
   memberId: string;
   rewardId: string;
@@ -150,7 +163,9 @@ export interface RewardRedemptionResult {
  * one unit of stock (a guarded UPDATE that never goes below zero), one REDEEM
  * entry (never below a zero balance), one REWARD voucher and the redemption row
  * tying them together. Any refusal rolls all of it back. One effect per
- * idempotency key and member. Members may buy only for themselves.
+ * idempotency key and member. Members may buy only for themselves. A reward
+ * whose voucher value is in another currency than the program's (priced before
+ * the currency changed) is not sold: OTHER_CURRENCY, until an admin re-prices it.
  */
 export async function redeemReward(
   deps: ServiceDeps,
@@ -171,10 +186,13 @@ export async function redeemReward(
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     assertEligible(member, 'SPEND');
-    const [reward] = await tx.$queryRaw<{ name: string; active: boolean; stock: number | null; points_cost: number }[]>`
-      SELECT name, active, stock, points_cost FROM rewards WHERE id = ${rewardId}::uuid`;
+    const [reward] = await tx.$queryRaw<
+      { name: string; active: boolean; stock: number | null; points_cost: number; voucher_value: string; currency: string }[]
+    >`
+      SELECT name, active, stock, points_cost, voucher_value::text, currency FROM rewards WHERE id = ${rewardId}::uuid`;
     if (!reward) throw new NotFoundError('Reward', rewardId);
     if (!reward.active) throw new RewardUnavailableError('RETIRED');
+    if (reward.currency !== settings.currency) throw otherCurrency(reward, settings.currency);
     if (reward.stock === 0) throw new RewardUnavailableError('OUT_OF_STOCK');
     // Before taking stock: a member who cannot pay does not queue on the reward row.
     if (member.available < reward.points_cost) throw new InsufficientPointsError(member.available, reward.points_cost);
@@ -189,6 +207,8 @@ export async function redeemReward(
       const [current] = await tx.$queryRaw<{ active: boolean }[]>`SELECT active FROM rewards WHERE id = ${rewardId}::uuid`;
       throw new RewardUnavailableError(current?.active ? 'OUT_OF_STOCK' : 'RETIRED');
     }
+    // Re-priced since the read above: the value taken is the one the voucher gets.
+    if (taken.currency !== settings.currency) throw otherCurrency(taken, settings.currency);
 
     const redemptionId = newRowId();
     const { id: entryId } = await spendPoints(tx, member, taken.points_cost, {

@@ -90,7 +90,7 @@ export async function policyDecisions(
     SELECT f.id::text AS id, facts."repeatIndex" AS earlier, facts."capUsed"
     FROM unnest(${batch.failures.map((failure) => failure.id)}::uuid[],
                 ${batch.failures.map((failure) => failure.memberId)}::uuid[]) AS f(id, member_id),
-         LATERAL (SELECT ${failureHistorySql(ref, settings.compensation, now)}) facts`;
+         LATERAL (SELECT ${failureHistorySql(ref, settings, now)}) facts`;
   const history = new Map(rows.map((row) => [row.id, row]));
   return batch.failures.map((failure) => {
     const member = members.get(failure.memberId);
@@ -238,8 +238,9 @@ export function compensatedEvents(
 
 /**
  * Writes decisions on failures that are still RECORDED (an incident's
- * approved remainder): records status, amount, voucher and reason on each in
- * one statement and issues the vouchers. A failure that is no longer RECORDED
+ * approved remainder): records status, amount (in the program currency of
+ * `settings`: the caller made sure the amounts are in it), voucher and reason
+ * on each in one statement and issues the vouchers. A failure that is no longer RECORDED
  * means someone decided it concurrently, which the caller's locks exclude: the
  * whole transaction is refused rather than deciding twice.
  */
@@ -259,6 +260,7 @@ export async function applyDecisions(
       status = d.status::"ServiceFailureStatus",
       repeat_index = coalesce(d.repeat_index, f.repeat_index),
       compensation_amount = d.amount,
+      compensation_currency = CASE WHEN d.amount IS NOT NULL THEN ${settings.currency}::text END,
       voucher_id = d.voucher_id,
       decision_note = coalesce(d.note, f.decision_note),
       decided_at = coalesce(d.decided_at, f.decided_at),

@@ -95,7 +95,7 @@ export async function compensateServiceFailures(
                     ${open.map((failure) => failure.createdAt)}::timestamptz[],
                     ${open.map((failure) => repeatWindowStart(failure.occurredAt, policy))}::timestamptz[])
                AS f(id, member_id, occurred_at, created_at, repeat_from),
-             LATERAL (SELECT ${failureHistorySql(ref, policy, now)}) facts),
+             LATERAL (SELECT ${failureHistorySql(ref, settings, now)}) facts),
       flagged AS (
         UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
         WHERE id IN (SELECT member_id FROM history WHERE "repeatIndex" >= 2) AND NOT at_risk)
@@ -128,6 +128,7 @@ export async function compensateServiceFailures(
           status = d.status::"ServiceFailureStatus",
           repeat_index = d.repeat_index,
           compensation_amount = d.amount,
+          compensation_currency = CASE WHEN d.amount IS NOT NULL THEN ${settings.currency}::text END,
           voucher_id = d.voucher_id,
           decision_note = d.note,
           decided_at = d.decided_at,

@@ -61,7 +61,7 @@ export interface ReportServiceIncidentInput {
   /** Defaults to now; may not lie in the future. */
   occurredAt?: Date | null;
   description?: string | null;
-  /** What the incident's compensations may cost in all, in the program currency; none: no budget. */
+  /** What the incident's compensations may cost in all, in the program currency (the incident keeps it); none: no budget. */
   budget?: string | null;
   affected: readonly AffectedMemberInput[];
   idempotencyKey: string;
@@ -185,10 +185,15 @@ export async function reportServiceIncident(
     return once(tx, scope, key, request, async () => {
       const id = incidentId ?? randomUUID();
       if (details) {
+        // The budget is money in the program currency of now, and keeps it (docs/domain-rules.md).
+        const [program] = await tx.$queryRaw<{ hash: string | null }[]>`
+          SELECT (SELECT settings_hash FROM program WHERE id = 1) AS hash`;
+        const { currency } = await settingsForHash(tx, program?.hash ?? null);
         await tx.$executeRaw`
-          INSERT INTO service_incidents (id, type, severity, occurred_at, description, budget, reporter_type, reporter_id, created_at)
+          INSERT INTO service_incidents
+            (id, type, severity, occurred_at, description, budget, currency, reporter_type, reporter_id, created_at)
           VALUES (${id}::uuid, ${details.type}::"ServiceFailureType", ${details.severity}::"Severity",
-                  ${details.occurredAt}::timestamptz, ${details.description}::text, ${details.budget}::numeric,
+                  ${details.occurredAt}::timestamptz, ${details.description}::text, ${details.budget}::numeric, ${currency}::text,
                   ${caller.actor.type}::"ActorType", ${caller.actor.id}::text, ${now}::timestamptz)`;
       }
       return recordPage(tx, id, entries, now);
@@ -284,6 +289,8 @@ interface LockedIncident {
   occurredAt: Date;
   description: string | null;
   budget: string | null;
+  /** The currency of its budget and budgetUsed. */
+  currency: string;
   reporterType: string;
   reporterId: string;
   budgetUsed: string;
@@ -294,7 +301,7 @@ interface LockedIncident {
 /** Locks an incident for one batch: its batches (and decisions) run one at a time, pages keep arriving. */
 async function lockIncident(tx: RawSql, incidentId: string): Promise<LockedIncident | undefined> {
   const [incident] = await tx.$queryRaw<LockedIncident[]>`
-    SELECT id::text, type::text, severity::text, occurred_at AS "occurredAt", description, budget::text,
+    SELECT id::text, type::text, severity::text, occurred_at AS "occurredAt", description, budget::text, currency,
            reporter_type::text AS "reporterType", reporter_id AS "reporterId",
            budget_used::text AS "budgetUsed", over_budget_at AS "overBudgetAt",
            (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
@@ -450,7 +457,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
       settings,
       now,
     );
-    const budget = budgetOf(incident);
+    const budget = budgetOf(incident, settings.currency);
     const decided: DecidedFailure[] = decisions.map(({ failure, repeatIndex, decision }) => {
       if (decision.status !== 'COMPENSATED' || budget.admits(decision.amount)) return { failure, repeatIndex, decision };
       return { failure, repeatIndex, decision: { status: 'NEEDS_REVIEW', amount: decision.amount, reviewReason: 'INCIDENT_BUDGET' } };
@@ -463,11 +470,12 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
       WITH inserted AS (
         INSERT INTO service_failures
           (id, member_id, type, severity, occurred_at, order_ref, description, reporter_type, reporter_id, incident_id, created_at,
-           status, repeat_index, compensation_amount, voucher_id, decision_note, decided_at, review_reason)
+           status, repeat_index, compensation_amount, compensation_currency, voucher_id, decision_note, decided_at, review_reason)
         SELECT d.id, d.member_id, ${incident.type}::"ServiceFailureType", ${incident.severity}::"Severity",
                ${incident.occurredAt}::timestamptz, r.order_ref, ${incident.description}::text,
                ${incident.reporterType}::"ActorType", ${incident.reporterId}::text, ${incident.id}::uuid, ${now}::timestamptz,
-               d.status::"ServiceFailureStatus", d.repeat_index, d.amount, d.voucher_id, d.note, d.decided_at,
+               d.status::"ServiceFailureStatus", d.repeat_index, d.amount,
+               CASE WHEN d.amount IS NOT NULL THEN ${settings.currency}::text END, d.voucher_id, d.note, d.decided_at,
                d.review_reason::"ServiceFailureReviewReason"
         FROM unnest(${c.id}::uuid[], ${c.memberId}::uuid[], ${c.status}::text[], ${c.repeatIndex}::int[], ${c.amount}::numeric[],
                     ${c.voucherId}::uuid[], ${c.note}::text[], ${c.decidedAt}::timestamptz[], ${c.reviewReason}::text[])
@@ -537,13 +545,15 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
  * The incident's budget as the batch meets it: once a compensation would take
  * what its batches issued (`budget_used`, on the row the batch locked) past the
  * budget, that one and every later one are held for one decision on the whole
- * remainder — also when a smaller one would still fit.
+ * remainder — also when a smaller one would still fit. A budget in another
+ * currency than the compensations' (`currency`, the program's: it changed since
+ * the incident was reported) cannot measure them: it admits none.
  */
-function budgetOf(incident: LockedIncident): { admits(amount: Decimal): boolean; exceeded(): boolean } {
+function budgetOf(incident: LockedIncident, currency: string): { admits(amount: Decimal): boolean; exceeded(): boolean } {
   if (incident.budget === null) return { admits: () => true, exceeded: () => false };
   const budget = new Decimal(incident.budget);
   let used = new Decimal(incident.budgetUsed);
-  let exceeded = incident.overBudgetAt !== null;
+  let exceeded = incident.overBudgetAt !== null || incident.currency !== currency;
   return {
     admits: (amount) => {
       if (exceeded || used.plus(amount).gt(budget)) {
@@ -588,7 +598,9 @@ const grantEvent = (incidentId: string): CommittedOutboxEvent => {
  * supervisor, time and note) and queues the batch path, which issues the
  * amounts the policy computed (`grantApprovedRemainder`). The incident is
  * locked, so the decision covers exactly what waited when it was taken: a
- * later page over the budget waits for a decision of its own. Supervisors and
+ * later page over the budget waits for a decision of its own. A GRANT of a
+ * remainder in another currency than the program's (it changed since) is a
+ * ValidationError and writes nothing; DECLINE still can. Supervisors and
  * admins only.
  */
 export async function decideServiceIncident(
@@ -603,8 +615,10 @@ export async function decideServiceIncident(
   const now = nowOf(deps);
   const event = input.decision === 'GRANT' ? grantEvent(incidentId) : null;
   const result = await sqlTransaction(deps.prisma, async (tx) => {
-    if (!(await lockIncident(tx, incidentId))) throw new NotFoundError('ServiceIncident', incidentId);
+    const incident = await lockIncident(tx, incidentId);
+    if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
     return once(tx, `decideServiceIncident:${incidentId}`, key, { decision: input.decision, note }, async () => {
+      if (input.decision === 'GRANT') await assertRemainderInProgramCurrency(tx, incident);
       const status = input.decision === 'GRANT' ? 'RECORDED' : 'NOT_ELIGIBLE';
       const decided = await tx.$executeRaw`
         UPDATE service_failures SET status = ${status}::"ServiceFailureStatus",
@@ -626,12 +640,37 @@ export async function decideServiceIncident(
 }
 
 /**
+ * Refuses to grant an incident's remainder whose money is in another currency
+ * than the program's: its budget (reported before the currency changed), or
+ * the compensations waiting (computed in another currency than now).
+ */
+async function assertRemainderInProgramCurrency(tx: RawSql, incident: LockedIncident): Promise<void> {
+  const { currency } = await settingsForHash(tx, incident.settingsHash);
+  const [other] = await tx.$queryRaw<{ currency: string }[]>`
+    SELECT ${incident.currency}::text AS currency WHERE ${incident.currency}::text <> ${currency}::text
+    UNION ALL
+    (SELECT compensation_currency FROM service_failures
+     WHERE incident_id = ${incident.id}::uuid AND status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'
+       AND compensation_currency <> ${currency}::text
+     LIMIT 1)`;
+  if (other) {
+    throw new ValidationError(
+      'incidentId',
+      `its compensations were decided in ${other.currency}, the program now uses ${currency}: ` +
+        `decline them and report a new incident to compensate the members in ${currency}`,
+    );
+  }
+}
+
+/**
  * Issues the vouchers of an approved remainder through the batch path,
  * EXPANSION_BATCH failures per transaction under the incident's lock: the
  * amount the policy computed when the failure was held, unless the member has
- * closed their membership since (NOT_ELIGIBLE). Completes the decision's
- * outbox event when nothing approved is left; a retried job finds its
- * failures COMPENSATED and skips them.
+ * closed their membership since (NOT_ELIGIBLE). An approved amount in
+ * another currency than the program's (it changed after the decision) is not
+ * issued: the failure waits for a decision again (NEEDS_REVIEW, its approval
+ * cleared). Completes the decision's outbox event when nothing approved is
+ * left; a retried job finds its failures COMPENSATED and skips them.
  */
 export async function grantApprovedRemainder(
   deps: ServiceDeps,
@@ -645,8 +684,9 @@ export async function grantApprovedRemainder(
       const now = nowOf(deps);
       const incident = await lockIncident(tx, incidentId);
       const failures = incident
-        ? await tx.$queryRaw<{ id: string; memberId: string; amount: string }[]>`
-            SELECT id::text, member_id::text AS "memberId", compensation_amount::text AS amount FROM service_failures
+        ? await tx.$queryRaw<{ id: string; memberId: string; amount: string; currency: string | null }[]>`
+            SELECT id::text, member_id::text AS "memberId", compensation_amount::text AS amount,
+                   compensation_currency AS currency FROM service_failures
             WHERE incident_id = ${incidentId}::uuid AND member_id > ${after}::uuid
               AND status = 'RECORDED' AND review_reason = 'INCIDENT_BUDGET' AND decided_by IS NOT NULL
             ORDER BY member_id
@@ -654,6 +694,7 @@ export async function grantApprovedRemainder(
         : [];
       const done = failures.length < EXPANSION_BATCH;
       let changes: MemberChange[] = [];
+      let returned = 0;
       if (failures.length > 0) {
         const settings = await settingsForHash(tx, incident!.settingsHash);
         // Members before failures, as a status change locks them; `applyDecisions` then takes each
@@ -662,13 +703,21 @@ export async function grantApprovedRemainder(
           tx,
           failures.map((failure) => failure.memberId),
         );
-        const decided = failures.map((failure): DecidedFailure => {
+        const inOtherCurrency = failures.filter((failure) => (failure.currency ?? settings.currency) !== settings.currency);
+        if (inOtherCurrency.length > 0) {
+          returned = await tx.$executeRaw`
+            UPDATE service_failures SET status = 'NEEDS_REVIEW', decided_by = NULL, decided_at = NULL,
+              decision_note = ${`approved in ${inOtherCurrency[0]!.currency}, but the program now uses ${settings.currency}`}::text
+            WHERE id = ANY(${inOtherCurrency.map((failure) => failure.id)}::uuid[]) AND status = 'RECORDED'`;
+        }
+        const decided = failures.flatMap((failure): DecidedFailure[] => {
+          if ((failure.currency ?? settings.currency) !== settings.currency) return [];
           const eligible = eligibility(members.get(failure.memberId)!.status, 'DECIDED_GRANT');
           const decision: FinalDecision =
             eligible.decision === 'ALLOW'
               ? { status: 'COMPENSATED', amount: new Decimal(failure.amount) }
               : { status: 'NOT_ELIGIBLE', amount: new Decimal(failure.amount), reason: eligible.reason };
-          return { failure, repeatIndex: null, decision };
+          return [{ failure, repeatIndex: null, decision }];
         });
         const applied = await applyDecisions(tx, decided, settings, now);
         total.compensated += applied.compensated;
@@ -677,9 +726,10 @@ export async function grantApprovedRemainder(
         changes = applied.changes;
       }
       if (done) await completeOutboxEvent(tx, eventId, now);
-      return { done, changes };
+      return { done, changes, returned };
     });
     reportMemberChanges(deps, batch.changes);
+    if (batch.returned > 0) reportApprovalQueueChanges(deps, [{ kind: 'INCIDENT_WAITING', reference: incidentId }]);
     if (batch.done) return total;
   }
 }
@@ -706,7 +756,7 @@ export interface IncidentProgress {
   notEligible: number;
   /** Approved or recorded, voucher still being issued. */
   inProgress: number;
-  /** Sum of the compensation vouchers issued for the incident's failures (decimal string). */
+  /** Sum of the compensation vouchers issued for the incident's failures in its currency (decimal string). */
   spent: string;
   pages: number;
   /** Entries of all pages that named no member. */
@@ -769,8 +819,10 @@ export async function serviceIncidentsProgress(
                       (count(*) FILTER (WHERE status = 'HELD'))::int AS held,
                       (count(*) FILTER (WHERE status = 'NOT_ELIGIBLE'))::int AS "notEligible",
                       (count(*) FILTER (WHERE status = 'RECORDED'))::int AS "inProgress",
-                      (coalesce(sum(compensation_amount) FILTER (WHERE status = 'COMPENSATED'), 0))::text AS spent
-               FROM service_failures WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) f ON f.incident_id = i.id
+                      (coalesce(sum(compensation_amount) FILTER (
+                        WHERE status = 'COMPENSATED' AND compensation_currency = incident.currency), 0))::text AS spent
+               FROM service_failures JOIN service_incidents incident ON incident.id = incident_id
+               WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) f ON f.incident_id = i.id
     LEFT JOIN (SELECT incident_id, count(*)::int AS pages, coalesce(sum(unresolved), 0)::int AS unresolved
                FROM service_incident_pages WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) p ON p.incident_id = i.id`;
   const byId = new Map(ids.map((id) => [id, { ...NO_PROGRESS }]));

@@ -132,9 +132,11 @@ export function failureRefAt(
  * Two columns of a failure's history, read after its member is locked:
  * `repeatIndex` — the member's failures in the repeat window up to and
  * including this one, ordered by (occurred at, reported at, id) — and
- * `capUsed` — the member's COMPENSATION vouchers issued in the cap window.
+ * `capUsed` — the member's COMPENSATION vouchers issued in the cap window, in
+ * the program's currency (the cap's; vouchers of an earlier currency are not
+ * converted and not counted).
  */
-export function failureHistorySql(failure: FailureRef, policy: ProgramSettings['compensation'], now: Date): Prisma.Sql {
+export function failureHistorySql(failure: FailureRef, settings: ProgramSettings, now: Date): Prisma.Sql {
   return Prisma.sql`
     (SELECT count(*)::int FROM service_failures earlier
       WHERE earlier.member_id = ${failure.memberId}
@@ -143,7 +145,8 @@ export function failureHistorySql(failure: FailureRef, policy: ProgramSettings['
     ) AS "repeatIndex",
     (SELECT coalesce(sum(issued.amount), 0)::text FROM vouchers issued
       WHERE issued.member_id = ${failure.memberId} AND issued.kind = 'COMPENSATION'
-        AND issued.issued_at > ${addDays(now, -policy.capWindowDays)}::timestamptz
+        AND issued.currency = ${settings.currency}
+        AND issued.issued_at > ${addDays(now, -settings.compensation.capWindowDays)}::timestamptz
     ) AS "capUsed"`;
 }
 
@@ -352,7 +355,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       policy,
     );
     const [history] = await tx.$queryRaw<{ repeatIndex: number; capUsed: string }[]>`
-      WITH history AS (SELECT ${failureHistorySql(ref, policy, now)}),
+      WITH history AS (SELECT ${failureHistorySql(ref, settings, now)}),
       flagged AS (
         UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
         WHERE id = ${failure.memberId}::uuid AND NOT at_risk AND (SELECT "repeatIndex" FROM history) >= 2
@@ -372,6 +375,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
         status: decision.status,
         repeatIndex,
         amount: decision.amount?.toFixed(2),
+        currency: settings.currency,
         decisionNote: decision.status === 'NEEDS_REVIEW' ? undefined : decision.reason,
         decidedAt: decision.status === 'NOT_ELIGIBLE' ? now : undefined,
         reviewReason: decision.status === 'NEEDS_REVIEW' ? decision.reviewReason : undefined,
@@ -396,7 +400,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       failure.id,
       eventId,
       now,
-      { status: 'COMPENSATED', repeatIndex, amount: amount.toFixed(2), voucherId: voucher.id },
+      { status: 'COMPENSATED', repeatIndex, amount: amount.toFixed(2), currency: voucher.currency, voucherId: voucher.id },
       [compensatedEvent(failure.id, failure.memberId, voucher.id, amount.toFixed(2), voucher.currency, repeatIndex, 'POLICY')],
     );
     return { outcome: 'COMPENSATED', failureId, voucherId: voucher.id, amount: amount.toFixed(2), repeatIndex };
@@ -464,6 +468,8 @@ interface PolicyDecision {
   status: 'COMPENSATED' | 'NEEDS_REVIEW' | 'NOT_ELIGIBLE' | 'HELD';
   repeatIndex: number;
   amount?: string;
+  /** The currency the amount was computed in (the program's). */
+  currency: string;
   voucherId?: string;
   decisionNote?: string;
   decidedAt?: Date;
@@ -490,6 +496,7 @@ async function decideAndComplete(
         status = ${decision.status}::"ServiceFailureStatus",
         repeat_index = ${decision.repeatIndex}::int,
         compensation_amount = ${decision.amount ?? null}::numeric,
+        compensation_currency = ${decision.amount == null ? null : decision.currency}::text,
         voucher_id = ${decision.voucherId ?? null}::uuid,
         decision_note = ${decision.decisionNote ?? null},
         decided_at = ${decision.decidedAt ?? null}::timestamptz,
@@ -554,7 +561,9 @@ export interface ReviewServiceFailureInput {
  * note and the supervisor are kept. A closed member gets nothing
  * (ValidationError; closing declines what waits anyway), and a failure held
  * over its incident's budget is decided with the rest of that remainder
- * (decideServiceIncident; ValidationError here). The member and then
+ * (decideServiceIncident; ValidationError here). A compensation computed in
+ * another currency than the program's (it changed since) cannot be granted
+ * (ValidationError, nothing written); DECLINE still can. The member and then
  * the failure row are locked (the order of the compensation job and of a
  * status change), so two supervisors deciding at once, or a decision racing
  * the member's reactivation, cannot both succeed. Only supervisors and admins
@@ -574,14 +583,23 @@ export async function reviewServiceFailure(
   const outcome = await deps.prisma.$transaction(async (tx) => {
     issued.length = 0;
     const [failure] = await tx.$queryRaw<
-      { memberId: string; memberStatus: MemberStatus; status: ServiceFailureStatus; amount: string | null; reviewReason: string | null }[]
+      {
+        memberId: string;
+        memberStatus: MemberStatus;
+        status: ServiceFailureStatus;
+        amount: string | null;
+        currency: string | null;
+        reviewReason: string | null;
+        settingsHash: string | null;
+      }[]
     >`
       WITH m AS MATERIALIZED (
         SELECT id, status FROM members
         WHERE id = (SELECT member_id FROM service_failures WHERE id = ${failureId}::uuid)
         FOR NO KEY UPDATE)
       SELECT f.member_id::text AS "memberId", m.status::text AS "memberStatus", f.status::text,
-             f.compensation_amount::text AS amount, f.review_reason::text AS "reviewReason"
+             f.compensation_amount::text AS amount, f.compensation_currency AS currency,
+             f.review_reason::text AS "reviewReason", (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
       FROM service_failures f JOIN m ON m.id = f.member_id
       WHERE f.id = ${failureId}::uuid FOR UPDATE OF f`;
     if (!failure) throw new NotFoundError('ServiceFailure', failureId);
@@ -598,13 +616,25 @@ export async function reviewServiceFailure(
         return { failureId };
       }
       assertEligible({ status: failure.memberStatus }, 'DECIDED_GRANT', 'failureId');
+      const settings = await settingsForHash(tx, failure.settingsHash);
+      // Money keeps the currency it was decided in: 15.00 EUR is not granted as 15.00 USD.
+      const currency = failure.currency ?? settings.currency;
+      if (currency !== settings.currency) {
+        throw new ValidationError(
+          'failureId',
+          `the compensation was computed as ${failure.amount} ${currency}, the program now uses ${settings.currency}: ` +
+            `decline it and compensate the member in ${settings.currency} with a goodwill gesture`,
+        );
+      }
       const { voucher } = await issueVoucher(tx, {
         memberId: failure.memberId,
         kind: 'COMPENSATION',
         value: { type: 'FIXED', amount: failure.amount! },
+        currency,
         causeType: 'FAILURE',
         causeRef: failureId,
         now,
+        settings,
       });
       await decide(tx, failureId, { status: 'COMPENSATED', voucherId: voucher.id, ...decided });
       const event = compensatedEvent(failureId, failure.memberId, voucher.id, failure.amount!, voucher.currency, null, 'SUPERVISOR');

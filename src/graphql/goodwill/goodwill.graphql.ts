@@ -234,7 +234,8 @@ builder.mutationFields((t) => ({
   }),
   approveGoodwill: t.field({
     type: ApproveGoodwillPayload,
-    description: 'A supervisor approves a PENDING_APPROVAL gesture of another agent; the points or voucher are granted in the same step.',
+    description:
+      'A supervisor approves a PENDING_APPROVAL gesture of another agent; the points or voucher are granted in the same step. A VOUCHER gesture issued in another currency than the program’s (it changed since) is a ValidationError: reject it and issue a new one.',
     authScopes: { caller: SERVICE_CALLERS.decideGoodwill },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, GoodwillNotPendingError],

@@ -125,19 +125,20 @@ const MemberStatusCountsRef = builder.objectRef<MemberStatusFigure>('MemberStatu
 type Priced<T> = T & { currency: string };
 
 const FailureTypeSpendRef = builder.objectRef<Priced<SpendLine<ServiceFailureType>>>('FailureTypeSpend').implement({
-  description: 'Compensation vouchers issued for one type of service failure.',
+  description: 'Compensation vouchers issued for one type of service failure, in the program currency.',
   fields: (t) => ({
     type: t.field({ type: ServiceFailureTypeEnum, description: 'The failure type.', resolve: (l) => l.key }),
-    count: t.exposeInt('count', { description: 'Vouchers issued.' }),
-    value: t.field({ type: Money, description: 'Their value.', resolve: (l) => money(l.value, l.currency) }),
+    count: t.exposeInt('count', { description: 'Vouchers issued in the program currency.' }),
+    value: t.field({ type: Money, description: 'Their value, in the program currency.', resolve: (l) => money(l.value, l.currency) }),
   }),
 });
 
 const CompensationSpendRef = builder.objectRef<Priced<SpendFigure<ServiceFailureType>>>('CompensationSpend').implement({
-  description: 'COMPENSATION vouchers issued in the period (by their issue time), in all and by failure type.',
+  description:
+    'COMPENSATION vouchers issued in the period (by their issue time), in all and by failure type: those in the program currency (`LoyaltyMetrics.currency`). Vouchers issued in an earlier currency, before the program’s currency changed, are not converted and not counted.',
   fields: (t) => ({
-    count: t.exposeInt('count', { description: 'Vouchers issued.' }),
-    value: t.field({ type: Money, description: 'Their value.', resolve: (s) => money(s.value, s.currency) }),
+    count: t.exposeInt('count', { description: 'Vouchers issued in the program currency.' }),
+    value: t.field({ type: Money, description: 'Their value, in the program currency.', resolve: (s) => money(s.value, s.currency) }),
     byFailureType: t.field({
       type: [FailureTypeSpendRef],
       description: 'Per failure type, every type listed (zeros included).',
@@ -147,18 +148,19 @@ const CompensationSpendRef = builder.objectRef<Priced<SpendFigure<ServiceFailure
 });
 
 const GoodwillReasonSpendRef = builder.objectRef<Priced<SpendLine<GoodwillReason>>>('GoodwillReasonSpend').implement({
-  description: 'Goodwill gestures granted for one reason.',
+  description: 'Goodwill gestures granted for one reason, valued in the program currency.',
   fields: (t) => ({
     reason: t.field({ type: GoodwillReasonEnum, description: 'The reason code.', resolve: (l) => l.key }),
-    count: t.exposeInt('count', { description: 'Gestures granted.' }),
+    count: t.exposeInt('count', { description: 'Gestures granted, valued in the program currency.' }),
     value: t.field({ type: Money, description: 'Their money value (points × point value).', resolve: (l) => money(l.value, l.currency) }),
   }),
 });
 
 const GoodwillSpendRef = builder.objectRef<Priced<SpendFigure<GoodwillReason>>>('GoodwillSpend').implement({
-  description: 'Goodwill gestures granted in the period (at once, or when approved), in all and by reason.',
+  description:
+    'Goodwill gestures granted in the period (at once, or when approved), in all and by reason: those valued in the program currency (`LoyaltyMetrics.currency`). Gestures valued in an earlier currency, before the program’s currency changed, are not converted and not counted.',
   fields: (t) => ({
-    count: t.exposeInt('count', { description: 'Gestures granted.' }),
+    count: t.exposeInt('count', { description: 'Gestures granted, valued in the program currency.' }),
     value: t.field({ type: Money, description: 'Their money value (points × point value).', resolve: (s) => money(s.value, s.currency) }),
     byReason: t.field({
       type: [GoodwillReasonSpendRef],
@@ -256,12 +258,12 @@ const LoyaltyFiguresRef = builder.objectRef<Priced<PeriodFigures>>('LoyaltyFigur
     }),
     compensation: t.field({
       type: CompensationSpendRef,
-      description: 'Compensation vouchers issued in the period.',
+      description: 'Compensation vouchers issued in the period, in the program currency (earlier currencies are not counted).',
       resolve: (f) => ({ ...f.compensation, currency: f.currency }),
     }),
     goodwill: t.field({
       type: GoodwillSpendRef,
-      description: 'Goodwill gestures granted in the period.',
+      description: 'Goodwill gestures granted in the period, valued in the program currency (earlier currencies are not counted).',
       resolve: (f) => ({ ...f.goodwill, currency: f.currency }),
     }),
     voucherRedemption: t.field({
@@ -302,7 +304,9 @@ export const LoyaltyMetricsRef = builder.objectRef<LoyaltyMetrics>('LoyaltyMetri
       resolve: (m) => m.channel,
     }),
     groupBy: t.field({ type: MetricsGroupByEnum, description: 'How the series is cut.', resolve: (m) => m.groupBy }),
-    currency: t.exposeString('currency', { description: 'The program currency of every money figure.' }),
+    currency: t.exposeString('currency', {
+      description: 'The program currency of every money figure: amounts in an earlier currency are not converted and not counted.',
+    }),
     followUpDays: t.exposeInt('followUpDays', { description: 'Days of follow-up used for churn and recovery.' }),
     totals: t.field({
       type: LoyaltyFiguresRef,

@@ -223,7 +223,8 @@ builder.mutationFields((t) => ({
   }),
   decideServiceIncident: t.field({
     type: DecideServiceIncidentPayload,
-    description: 'Grants or declines, at once, everything of an incident held over its budget (supervisors and admins).',
+    description:
+      'Grants or declines, at once, everything of an incident held over its budget (supervisors and admins). A remainder decided in another currency than the program’s (it changed since) cannot be granted: ValidationError, decline it.',
     authScopes: { caller: SERVICE_CALLERS.decideServiceIncident },
     errors: { types: [...INCIDENT_ERRORS], directResult: true, union: { name: 'DecideServiceIncidentResult' } },
     args: { input: t.arg({ type: DecideServiceIncidentInput, required: true, description: 'The decision.' }) },

@@ -101,10 +101,13 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
     compensation: t.field({
       type: Money,
       nullable: true,
-      description: 'The compensation the policy computed (issued, waiting for review, or held); null while RECORDED.',
-      select: { compensationAmount: true },
+      description:
+        'The compensation the policy computed (issued, waiting for review, or held), in the currency it was computed in — the program currency of that time; null while RECORDED.',
+      select: { compensationAmount: true, compensationCurrency: true },
       resolve: async (failure, _args, ctx) =>
-        failure.compensationAmount ? { amount: failure.compensationAmount.toFixed(2), currency: await programCurrency(ctx) } : null,
+        failure.compensationAmount
+          ? { amount: failure.compensationAmount.toFixed(2), currency: failure.compensationCurrency ?? (await programCurrency(ctx)) }
+          : null,
     }),
     voucher: t.prismaField({
       type: VoucherRef,

@@ -142,7 +142,7 @@ builder.mutationFields((t) => ({
   reviewServiceFailure: t.field({
     type: ReviewServiceFailurePayload,
     description:
-      'Grants or declines the compensation of a failure waiting for a decision: NEEDS_REVIEW (over the cap) or HELD (the member is suspended; granting issues it now). Supervisors and admins.',
+      'Grants or declines the compensation of a failure waiting for a decision: NEEDS_REVIEW (over the cap) or HELD (the member is suspended; granting issues it now). A compensation computed in another currency than the program’s (it changed since) cannot be granted: ValidationError, decline it. Supervisors and admins.',
     authScopes: { caller: SERVICE_CALLERS.reviewServiceFailure },
     errors: { types: [...FAILURE_ERRORS], directResult: true, union: { name: 'ReviewServiceFailureResult' } },
     args: { input: t.arg({ type: ReviewServiceFailureInput, required: true, description: 'The decision.' }) },

@@ -3,7 +3,7 @@ import { serviceIncidentsProgress, type IncidentProgress } from '../../domain/se
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
-import { Money, programCurrency } from '../money.type.js';
+import { Money } from '../money.type.js';
 import { perRequest } from '../per-request.js';
 import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
@@ -71,26 +71,23 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
       budget: t.field({
         type: Money,
         nullable: true,
-        description: 'What its compensations may cost in all; null: no budget.',
-        select: { budget: true },
-        resolve: async (incident, _args, ctx) =>
-          incident.budget ? { amount: incident.budget.toFixed(2), currency: await programCurrency(ctx) } : null,
+        description: 'What its compensations may cost in all, in the program currency when it was reported; null: no budget.',
+        select: { budget: true, currency: true },
+        resolve: (incident) => (incident.budget ? { amount: incident.budget.toFixed(2), currency: incident.currency } : null),
       }),
       budgetUsed: t.field({
         type: Money,
         description:
           'What the policy issued against the budget. A supervisor’s grants (the remainder over the budget, a failure over a member’s cap) are not counted.',
-        select: { budgetUsed: true },
-        resolve: async (incident, _args, ctx) => ({ amount: incident.budgetUsed.toFixed(2), currency: await programCurrency(ctx) }),
+        select: { budgetUsed: true, currency: true },
+        resolve: (incident) => ({ amount: incident.budgetUsed.toFixed(2), currency: incident.currency }),
       }),
       spent: t.field({
         type: Money,
-        description: 'The compensation vouchers issued for its failures, in all.',
-        select: { id: true },
-        resolve: async (incident, _args, ctx) => ({
-          amount: (await progressOf(ctx, incident.id)).spent,
-          currency: await programCurrency(ctx),
-        }),
+        description:
+          'The compensation vouchers issued for its failures, in all, in the incident’s currency (those issued in another currency, after the program’s currency changed, are not converted and not counted).',
+        select: { id: true, currency: true },
+        resolve: async (incident, _args, ctx) => ({ amount: (await progressOf(ctx, incident.id)).spent, currency: incident.currency }),
       }),
       overBudgetAt: t.expose('overBudgetAt', {
         type: 'DateTime',
