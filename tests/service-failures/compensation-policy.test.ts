@@ -121,6 +121,8 @@ describe('repeat window', () => {
     await failAndCompensate(memberId, 'LOW', addDays(T, -5));
     const { outcome } = await failAndCompensate(memberId, 'LOW', T, { occurredAt: addDays(T, -15) });
     expect(outcome).toMatchObject({ outcome: 'COMPENSATED', repeatIndex: 1, amount: '5.00' });
+    // Two failures 10 days apart all the same: the member is at risk, whichever was reported first.
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).atRisk).toBe(true);
   });
 
   it('follows a changed policy at once', async () => {

@@ -13,6 +13,7 @@ import {
 } from '../../src/domain/service-failures/incidents.service.js';
 import { compensationFor, reportServiceFailure, reviewServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
+import { addDays } from '../../src/domain/time.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
 import pg from 'pg';
@@ -133,6 +134,22 @@ describe('reportServiceIncident and its expansion', () => {
     expect(byMember.get(repeat!)?.compensationAmount?.toFixed(2)).toBe('15.00');
     expect((await prisma.member.findUniqueOrThrow({ where: { id: repeat! } })).atRisk).toBe(true);
     expect(byMember.get(closed!)).toMatchObject({ status: 'NOT_ELIGIBLE', voucherId: null });
+  });
+
+  it('flags a member whose incident failure occurred ten days before a failure of theirs reported earlier', async () => {
+    const [member] = await members(1);
+    await reportServiceFailure(
+      app.deps,
+      { memberId: member!, type: 'WRONG_ITEM', severity: 'LOW', orderRef: 'Y', idempotencyKey: 'later' },
+      shop,
+    );
+
+    // The carrier's outage of ten days ago is reported now: its failure is the first by time, a repeat all the same.
+    const page = await reportServiceIncident(app.deps, firstPage([{ memberId: member! }], { occurredAt: addDays(new Date(), -10) }), shop);
+    await drainIncidents();
+    const [failure] = await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId } });
+    expect(failure).toMatchObject({ repeatIndex: 1, status: 'COMPENSATED' });
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: member! } })).atRisk).toBe(true);
   });
 
   it('holds a suspended member’s compensation (one eligibility rule) until the suspension ends; then it is issued once', async () => {

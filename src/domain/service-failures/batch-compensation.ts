@@ -62,6 +62,8 @@ export interface FailureBatch {
 export interface PolicyDecision {
   failure: BatchFailure;
   repeatIndex: number;
+  /** The member has another failure within the repeat window of this one, before or after it: at risk. */
+  atRisk: boolean;
   decision: CompensationDecision;
 }
 
@@ -86,8 +88,8 @@ export async function policyDecisions(
     { memberId: Prisma.raw('f.member_id'), id: Prisma.raw('f.id'), occurredAt: batch.occurredAt, createdAt: batch.createdAt },
     settings.compensation,
   );
-  const rows = await tx.$queryRaw<{ id: string; earlier: number; capUsed: string }[]>`
-    SELECT f.id::text AS id, facts."repeatIndex" AS earlier, facts."capUsed"
+  const rows = await tx.$queryRaw<{ id: string; earlier: number; neighbours: number; capUsed: string }[]>`
+    SELECT f.id::text AS id, facts."repeatIndex" AS earlier, facts."repeatNeighbours" AS neighbours, facts."capUsed"
     FROM unnest(${batch.failures.map((failure) => failure.id)}::uuid[],
                 ${batch.failures.map((failure) => failure.memberId)}::uuid[]) AS f(id, member_id),
          LATERAL (SELECT ${failureHistorySql(ref, settings, now)}) facts`;
@@ -104,7 +106,7 @@ export async function policyDecisions(
       memberStatus: member.status,
       capUsed: facts.capUsed,
     });
-    return { failure, repeatIndex, decision };
+    return { failure, repeatIndex, atRisk: facts.neighbours >= 1, decision };
   });
 }
 

@@ -10,6 +10,7 @@ import {
   compensateServiceFailure,
   decideCompensation,
   failureHistorySql,
+  repeatWindowEnd,
   repeatWindowStart,
   type CompensationOutcome,
   lockFailuresForDecision,
@@ -79,26 +80,28 @@ export async function compensateServiceFailures(
     const settings = await settingsForHash(tx, open[0]!.settingsHash);
     const policy = settings.compensation;
 
-    // After the locks, as in the single path; from the member's second failure in the repeat window on, at risk.
+    // After the locks, as in the single path; a member with another failure within the repeat window is at risk.
     const ref = {
       memberId: Prisma.raw('f.member_id'),
       id: Prisma.raw('f.id'),
       occurredAt: Prisma.raw('f.occurred_at'),
       createdAt: Prisma.raw('f.created_at'),
       repeatFrom: Prisma.raw('f.repeat_from'),
+      repeatUntil: Prisma.raw('f.repeat_until'),
     };
     const history = await tx.$queryRaw<{ id: string; repeatIndex: number; capUsed: string }[]>`
       WITH history AS MATERIALIZED (
-        SELECT f.id, f.member_id, facts."repeatIndex", facts."capUsed"
+        SELECT f.id, f.member_id, facts."repeatIndex", facts."repeatNeighbours", facts."capUsed"
         FROM unnest(${open.map((failure) => failure.id)}::uuid[], ${open.map((failure) => failure.memberId)}::uuid[],
                     ${open.map((failure) => failure.occurredAt)}::timestamptz[],
                     ${open.map((failure) => failure.createdAt)}::timestamptz[],
-                    ${open.map((failure) => repeatWindowStart(failure.occurredAt, policy))}::timestamptz[])
-               AS f(id, member_id, occurred_at, created_at, repeat_from),
+                    ${open.map((failure) => repeatWindowStart(failure.occurredAt, policy))}::timestamptz[],
+                    ${open.map((failure) => repeatWindowEnd(failure.occurredAt, policy))}::timestamptz[])
+               AS f(id, member_id, occurred_at, created_at, repeat_from, repeat_until),
              LATERAL (SELECT ${failureHistorySql(ref, settings, now)}) facts),
       flagged AS (
         UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
-        WHERE id IN (SELECT member_id FROM history WHERE "repeatIndex" >= 2) AND NOT at_risk)
+        WHERE id IN (SELECT member_id FROM history WHERE "repeatNeighbours" >= 1) AND NOT at_risk)
       SELECT id::text, "repeatIndex", "capUsed" FROM history`;
     const facts = new Map(history.map((row) => [row.id, row]));
 

@@ -463,8 +463,9 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
       return { failure, repeatIndex, decision: { status: 'NEEDS_REVIEW', amount: decision.amount, reviewReason: 'INCIDENT_BUDGET' } };
     });
     // The failures are written decided (one insert, no update), in member order as the members
-    // were locked; from the member's second failure in the repeat window on, they are at risk.
+    // were locked; a member with another failure within the repeat window is at risk.
     const byMember = [...decided].sort((a, b) => (a.failure.memberId < b.failure.memberId ? -1 : 1));
+    const atRisk = decisions.filter((planned) => planned.atRisk).map((planned) => planned.failure.memberId);
     const c = decisionColumns(byMember, now);
     const inserted = await tx.$queryRaw<{ id: string }[]>`
       WITH inserted AS (
@@ -487,7 +488,7 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
         RETURNING id, member_id, repeat_index),
       flagged AS (
         UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
-        WHERE id IN (SELECT member_id FROM inserted WHERE repeat_index >= 2) AND NOT at_risk)
+        WHERE id IN (SELECT member_id FROM inserted WHERE member_id = ANY (${atRisk}::uuid[])) AND NOT at_risk)
       SELECT id::text FROM inserted`;
     const insertedIds = new Set(inserted.map((row) => row.id));
     const applied = await issueDecidedVouchers(tx, byMember, c, settings, now, insertedIds);

@@ -108,11 +108,17 @@ export interface FailureRef {
   createdAt: Prisma.Sql;
   /** Where its repeat window starts: `occurredAt` less the policy's repeatWindowDays (`repeatWindowStart`). */
   repeatFrom: Prisma.Sql;
+  /** As far after it: a failure that occurred up to then is a repeat of this one too (`repeatWindowEnd`). */
+  repeatUntil: Prisma.Sql;
 }
 
 /** Where the repeat window of a failure that occurred at `occurredAt` starts. */
 export const repeatWindowStart = (occurredAt: Date, policy: ProgramSettings['compensation']): Date =>
   addDays(occurredAt, -policy.repeatWindowDays);
+
+/** Where the repeat window after a failure that occurred at `occurredAt` ends. */
+export const repeatWindowEnd = (occurredAt: Date, policy: ProgramSettings['compensation']): Date =>
+  addDays(occurredAt, policy.repeatWindowDays);
 
 /** `FailureRef` of a failure whose times are known here. */
 export function failureRefAt(
@@ -125,16 +131,21 @@ export function failureRefAt(
     occurredAt: Prisma.sql`${failure.occurredAt}::timestamptz`,
     createdAt: Prisma.sql`${failure.createdAt}::timestamptz`,
     repeatFrom: Prisma.sql`${repeatWindowStart(failure.occurredAt, policy)}::timestamptz`,
+    repeatUntil: Prisma.sql`${repeatWindowEnd(failure.occurredAt, policy)}::timestamptz`,
   };
 }
 
 /**
- * Two columns of a failure's history, read after its member is locked:
+ * Three columns of a failure's history, read after its member is locked:
  * `repeatIndex` — the member's failures in the repeat window up to and
- * including this one, ordered by (occurred at, reported at, id) — and
- * `capUsed` — the member's COMPENSATION vouchers issued in the cap window, in
- * the program's currency (the cap's; vouchers of an earlier currency are not
- * converted and not counted).
+ * including this one, ordered by (occurred at, reported at, id), which
+ * escalates the compensation; `repeatNeighbours` — the member's other failures
+ * within the repeat window on either side of this one, however they were
+ * reported: one or more and the member is at risk (a failure reported after a
+ * later one is a repeat all the same); and `capUsed` — the member's
+ * COMPENSATION vouchers issued in the cap window, in the program's currency
+ * (the cap's; vouchers of an earlier currency are not converted and not
+ * counted).
  */
 export function failureHistorySql(failure: FailureRef, settings: ProgramSettings, now: Date): Prisma.Sql {
   return Prisma.sql`
@@ -143,6 +154,10 @@ export function failureHistorySql(failure: FailureRef, settings: ProgramSettings
         AND earlier.occurred_at > ${failure.repeatFrom}
         AND (earlier.occurred_at, earlier.created_at, earlier.id) <= (${failure.occurredAt}, ${failure.createdAt}, ${failure.id})
     ) AS "repeatIndex",
+    (SELECT count(*)::int FROM service_failures other
+      WHERE other.member_id = ${failure.memberId} AND other.id <> ${failure.id}
+        AND other.occurred_at > ${failure.repeatFrom} AND other.occurred_at < ${failure.repeatUntil}
+    ) AS "repeatNeighbours",
     (SELECT coalesce(sum(issued.amount), 0)::text FROM vouchers issued
       WHERE issued.member_id = ${failure.memberId} AND issued.kind = 'COMPENSATION'
         AND issued.currency = ${settings.currency}
@@ -312,7 +327,8 @@ export interface LockedFailure {
  * member (which serialises the repeat count and the cap across that member's
  * failures, and a status change) and then the failure, and unless it is still
  * RECORDED does nothing. Otherwise, in one transaction: flags the member at
- * risk from the second failure in the repeat window, then, as the member's
+ * risk when another of their failures occurred within the repeat window of
+ * this one (before or after it), then, as the member's
  * eligibility says (src/domain/members/eligibility.ts): a closed member's
  * failure is NOT_ELIGIBLE; a suspended member's is HELD with the computed
  * amount (released by the reactivation, or decided by a supervisor); otherwise
@@ -358,7 +374,7 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
       WITH history AS (SELECT ${failureHistorySql(ref, settings, now)}),
       flagged AS (
         UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
-        WHERE id = ${failure.memberId}::uuid AND NOT at_risk AND (SELECT "repeatIndex" FROM history) >= 2
+        WHERE id = ${failure.memberId}::uuid AND NOT at_risk AND (SELECT "repeatNeighbours" FROM history) >= 1
         RETURNING id)
       SELECT "repeatIndex", "capUsed" FROM history`;
     const repeatIndex = history!.repeatIndex;
