@@ -1,7 +1,5 @@
-import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/env.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { extendContract, grantRenewalBonus, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { enrollMember, updateMember } from '../../src/domain/members/members.service.js';
@@ -10,12 +8,11 @@ import { compensateServiceFailure, reportServiceFailure } from '../../src/domain
 import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { createWebhookEndpoint, updateWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/domain/webhooks/webhook-events.js';
-import { startWorkers, type WorkersHandle } from '../../workers/index.js';
-import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { createTestApp, testLogger, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
-import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
-import { WebhookReceiver, type Received } from '../support/webhook-receiver.js';
+import { type Received } from '../support/webhook-receiver.js';
+import { useWebhookWorkers } from '../support/webhook-workers.js';
 
 /**
  * Webhooks end to end: domain change → event in its transaction → outbox →
@@ -25,42 +22,21 @@ import { WebhookReceiver, type Received } from '../support/webhook-receiver.js';
  * shortened through configuration (WEBHOOK_RETRY_BASE_MS), never slept on.
  */
 const { prisma } = useTestApp();
-const ENV = {
-  NODE_ENV: 'test',
-  JWT_SECRET: TEST_JWT_SECRET,
-  LOG_LEVEL: 'silent',
-  QUEUE_PREFIX: testQueuePrefix(),
-  WEBHOOK_ALLOW_HTTP: 'true',
-  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
-  WEBHOOK_RETRY_BASE_MS: '20',
-  WEBHOOK_MAX_ATTEMPTS: '5',
-  WEBHOOK_TIMEOUT_MS: '1000',
-  WEBHOOK_CONCURRENCY: '8',
-  WEBHOOK_ENDPOINT_CONCURRENCY: '4',
-};
-const config = loadConfig(ENV);
-const app = createTestApp(prisma, { env: ENV });
-const deps = { prisma, logger: testLogger, webhookUrls: config.webhooks };
+const hooks = useWebhookWorkers(
+  prisma,
+  {
+    WEBHOOK_RETRY_BASE_MS: '20',
+    WEBHOOK_MAX_ATTEMPTS: '5',
+    WEBHOOK_TIMEOUT_MS: '1000',
+    WEBHOOK_CONCURRENCY: '8',
+    WEBHOOK_ENDPOINT_CONCURRENCY: '4',
+  },
+  { webhookGate: { cooldownMs: 200 } },
+);
+const { receiver } = hooks;
+const app = createTestApp(prisma, { env: hooks.env });
+const deps = { prisma, logger: testLogger, webhookUrls: hooks.config.webhooks };
 const admin = staffCaller('ADMIN');
-let receiver: WebhookReceiver;
-let workers: WorkersHandle;
-let redis: Redis;
-
-beforeAll(async () => {
-  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-  await resetRedis(redis);
-  receiver = await new WebhookReceiver().start();
-  workers = await startWorkers(
-    { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
-    { maintenance: false, queues: ['webhooks'], relay: { intervalMs: 20 }, webhookGate: { cooldownMs: 200 } },
-  );
-});
-afterAll(async () => {
-  await workers?.close();
-  await receiver?.stop();
-  await resetRedis(redis);
-  redis.disconnect();
-});
 beforeEach(() => {
   receiver.received.length = 0;
 });

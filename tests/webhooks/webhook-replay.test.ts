@@ -1,6 +1,4 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/env.js';
+import { describe, expect, it } from 'vitest';
 import {
   createWebhookEndpoint,
   replayWebhookDeliveries,
@@ -8,12 +6,10 @@ import {
   updateWebhookEndpoint,
 } from '../../src/domain/webhooks/webhook-endpoints.service.js';
 import { recordWebhookEvents } from '../../src/domain/webhooks/webhook-events.js';
-import { startWorkers, type WorkersHandle } from '../../workers/index.js';
-import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { testLogger, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
-import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
-import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { useWebhookWorkers } from '../support/webhook-workers.js';
 
 /**
  * docs/webhooks.md: an endpoint that was disabled (by an admin, or after a day of failing) has its
@@ -23,40 +19,15 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
  * the replay too (up to 10 hours with the default schedule; 5 minutes here).
  */
 const { prisma } = useTestApp();
-const ENV = {
-  NODE_ENV: 'test',
-  JWT_SECRET: TEST_JWT_SECRET,
-  LOG_LEVEL: 'silent',
-  QUEUE_PREFIX: testQueuePrefix(),
-  WEBHOOK_ALLOW_HTTP: 'true',
-  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+const hooks = useWebhookWorkers(prisma, {
   // The first retry after a failed attempt is due in 5 minutes (± 20 %): far beyond this test.
   WEBHOOK_RETRY_BASE_MS: '300000',
   WEBHOOK_MAX_ATTEMPTS: '5',
   WEBHOOK_TIMEOUT_MS: '1000',
-};
-const config = loadConfig(ENV);
-const deps = { prisma, logger: testLogger, webhookUrls: config.webhooks };
+});
+const { receiver } = hooks;
+const deps = { prisma, logger: testLogger, webhookUrls: hooks.config.webhooks };
 const admin = staffCaller('ADMIN');
-let receiver: WebhookReceiver;
-let workers: WorkersHandle;
-let redis: Redis;
-
-beforeAll(async () => {
-  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-  await resetRedis(redis);
-  receiver = await new WebhookReceiver().start();
-  workers = await startWorkers(
-    { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
-    { maintenance: false, queues: ['webhooks'], relay: { intervalMs: 20 } },
-  );
-});
-afterAll(async () => {
-  await workers?.close();
-  await receiver?.stop();
-  await resetRedis(redis);
-  redis.disconnect();
-});
 
 describe('replay after the endpoint was disabled and enabled again', () => {
   it('a replayed DEAD delivery is sent at once, not when the retry it had before the endpoint was disabled falls due', async () => {
@@ -103,7 +74,7 @@ describe('replay after the endpoint was disabled and enabled again', () => {
       50,
       'the first attempt to fail and put its job back for 5 minutes',
     );
-    expect(await workers.queues.queue('webhooks').getJobState(waiting.id)).toBe('delayed');
+    expect(await hooks.workers().queues.queue('webhooks').getJobState(waiting.id)).toBe('delayed');
 
     // A day of failures later, the next delivery's failed attempt disables the endpoint: both end DEAD.
     await prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: { failingSince: new Date(Date.now() - 25 * 3_600_000) } });
@@ -117,7 +88,7 @@ describe('replay after the endpoint was disabled and enabled again', () => {
       50,
       'the endpoint to be disabled and both deliveries dead-lettered',
     );
-    expect(await workers.queues.queue('webhooks').getJobState(waiting.id)).toBe('delayed');
+    expect(await hooks.workers().queues.queue('webhooks').getJobState(waiting.id)).toBe('delayed');
 
     receiver.always('/down', 200);
     await updateWebhookEndpoint(deps, { id: endpoint.id, enabled: true }, admin);
