@@ -76,3 +76,27 @@ describe('approving a held gesture after the program currency changed', () => {
     expect(await prisma.voucher.count()).toBe(0);
   });
 });
+
+describe("the agent's monthly budget after the program currency changed", () => {
+  it('counts the gestures valued in the program currency: euros spent before the change do not use up the yen budget', async () => {
+    const agent = await app.staffToken('AGENT', 'agent-budget');
+    const memberId = await app.enroll();
+    // 20.00 EUR granted at once (within the default 25.00 per gesture), twice: 40.00 of the 500.00 budget.
+    for (const key of ['b-1', 'b-2']) {
+      const granted = await app.gql(
+        ISSUE,
+        { input: { memberId, kind: 'VOUCHER', amount: '20.00', reason: 'BILLING_ERROR', note: 'double charge', idempotencyKey: key } },
+        agent,
+      );
+      expect(granted.data?.issueGoodwill.status).toBe('GRANTED');
+    }
+    const AUTHORITY = `{ agentAuthority { spentThisMonth { amount currency } } }`;
+    expect((await app.gql(AUTHORITY, {}, agent)).data?.agentAuthority.spentThisMonth).toEqual({ amount: '40.00', currency: 'EUR' });
+
+    const switched = await app.gql(TO_JPY, {}, await app.staffToken('ADMIN', 'admin-budget'));
+    expect(switched.data?.updateProgram.__typename).toBe('UpdateProgramPayload');
+
+    // 40 euros are not 40 yen: the budget in yen has nothing spent yet.
+    expect((await app.gql(AUTHORITY, {}, agent)).data?.agentAuthority.spentThisMonth).toEqual({ amount: '0.00', currency: 'JPY' });
+  });
+});

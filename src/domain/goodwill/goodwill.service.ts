@@ -124,13 +124,15 @@ async function lockAgentAuthority(tx: RawSql, agentId: string, now: Date): Promi
 /**
  * Money value of the agent's gestures granted in the month of `now`: at once when issued (no decision), or on
  * approval — a gesture held in one month and approved in the next is the next month's spending, as the
- * metrics count it. Served by (agent_id, created_at) and (agent_id, decided_at).
+ * metrics count it. Only gestures valued in `currency`, the budget's (the program's): one valued before the
+ * program's currency changed is not converted and not counted. Served by (agent_id, created_at) and
+ * (agent_id, decided_at).
  */
-async function grantedThisMonth(db: RawSql, agentId: string, now: Date): Promise<Decimal> {
+async function grantedThisMonth(db: RawSql, agentId: string, now: Date, currency: string): Promise<Decimal> {
   const { start, end } = monthOf(now);
   const [row] = await db.$queryRaw<{ total: string }[]>`
     SELECT COALESCE(SUM(money_value), 0)::text AS total FROM goodwill_gestures
-    WHERE agent_id = ${agentId} AND status = 'GRANTED'
+    WHERE agent_id = ${agentId} AND status = 'GRANTED' AND currency = ${currency}
       AND ((decided_at IS NULL AND created_at >= ${start} AND created_at < ${end})
            OR (decided_at >= ${start} AND decided_at < ${end}))`;
   return new Decimal(row?.total ?? '0');
@@ -176,7 +178,7 @@ export async function getAgentAuthority(
   const [row] = await deps.prisma.$queryRaw<AuthorityRow[]>`
     SELECT per_gesture_limit::text, per_gesture_points_limit, monthly_budget::text, updated_by, updated_at
     FROM agent_authorities WHERE agent_id = ${id}`;
-  return authorityView(id, row, settings, await grantedThisMonth(deps.prisma, id, now));
+  return authorityView(id, row, settings, await grantedThisMonth(deps.prisma, id, now, settings.currency));
 }
 
 export interface SetAgentAuthorityInput {
@@ -227,7 +229,7 @@ export async function setAgentAuthority(deps: ServiceDeps, input: SetAgentAuthor
         updated_by = ${updatedBy}, updated_at = ${now}
       WHERE agent_id = ${agentId}`;
     deps.logger.info({ agentId, by: staff.id, authority: next }, 'goodwill authority set');
-    return authorityView(agentId, next, settings, await grantedThisMonth(tx, agentId, now));
+    return authorityView(agentId, next, settings, await grantedThisMonth(tx, agentId, now, settings.currency));
   });
 }
 
@@ -397,7 +399,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
     assertEligible(member, 'GOODWILL');
     const authority = effectiveAuthority(authorityRow, settings);
-    const spent = await grantedThisMonth(tx, staff.id, now);
+    const spent = await grantedThisMonth(tx, staff.id, now, settings.currency);
     const heldBecause = beyondAuthority(value, moneyValue, authority, spent, settings.currency);
 
     const gesture = {
