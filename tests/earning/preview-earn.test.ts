@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createEarningRule, retireEarningRule } from '../../src/domain/earning/earning-rules.service.js';
-import { earnPoints, previewEarn, type EarnPointsInput } from '../../src/domain/points/points.service.js';
+import { cancelOrder } from '../../src/domain/orders/orders.service.js';
+import { adjustPoints, earnPoints, previewEarn, redeemPoints, type EarnPointsInput } from '../../src/domain/points/points.service.js';
 import type { OrderInput } from '../../src/domain/orders/order-lines.js';
+import { updateProgram } from '../../src/domain/program/program.service.js';
+import { MAX_POINTS } from '../../src/domain/validation.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
@@ -9,6 +12,13 @@ const { prisma, app } = useTestApp();
 const admin = staffCaller('ADMIN', 'preview-admin');
 const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const at = (iso: string) => ({ prisma, logger: testLogger, now: () => new Date(iso) });
+
+/** How a call was refused, as a client reads it (null: it was not). */
+const refusalOf = (call: Promise<unknown>) =>
+  call.then(
+    () => null,
+    (error: { code: string; field?: string; message: string }) => ({ code: error.code, field: error.field, message: error.message }),
+  );
 
 const FRIDAY = '2026-12-04T12:00:00.000Z';
 const SATURDAY = '2026-12-05T00:00:00.000Z';
@@ -291,5 +301,102 @@ describe('previewEarn equals the real earn', () => {
       },
     ]);
     expect(earned.data!.earnPoints.points).toBe(295);
+  });
+});
+
+describe('previewEarn refuses what earnPoints refuses, with the same error', () => {
+  it('an order worth more points than one earn grants', async () => {
+    const memberId = await app.enroll();
+    const deps = at(FRIDAY);
+    // 9 999 999 999.99 × 1 point × BRONZE 1.0: 9 999 999 999 points, past 2^31 − 1.
+    const huge = { reference: 'huge', total: { amount: '9999999999.99', currency: 'EUR' } };
+    const refused = await refusalOf(earnPoints(deps, { memberId, order: huge, idempotencyKey: 'huge' }, shop));
+    expect(refused).toMatchObject({ code: 'VALIDATION', field: 'order.total.amount' });
+    expect(await refusalOf(previewEarn(deps, { memberId, order: huge }, shop))).toEqual(refused);
+  });
+
+  it('an order that would take the member past the most a balance can hold', async () => {
+    const memberId = await app.enroll();
+    const deps = at(FRIDAY);
+    await earnPoints(
+      deps,
+      { memberId, order: { reference: 'o-5', total: { amount: '5.00', currency: 'EUR' } }, idempotencyKey: 'o-5' },
+      shop,
+    );
+    await adjustPoints(deps, { memberId, points: MAX_POINTS - 15, reason: 'near the limit', idempotencyKey: 'fill' }, admin);
+    const o100 = { reference: 'o-100', total: { amount: '100.00', currency: 'EUR' } };
+    const refused = await refusalOf(earnPoints(deps, { memberId, order: o100, idempotencyKey: 'o-100' }, shop));
+    expect(refused).toMatchObject({ code: 'VALIDATION', field: 'order.total.amount' });
+    expect(await refusalOf(previewEarn(deps, { memberId, order: o100 }, shop))).toEqual(refused);
+    // An order that earned already is refused as such first, however many points it would earn now.
+    const again = { reference: 'o-5', total: { amount: '100.00', currency: 'EUR' } };
+    expect(await refusalOf(earnPoints(deps, { memberId, order: again, idempotencyKey: 'again' }, shop))).toMatchObject({
+      field: 'order.reference',
+      message: 'this order has already earned points',
+    });
+    expect(await previewEarn(deps, { memberId, order: again }, shop)).toMatchObject({ points: 100, alreadyEarned: true });
+  });
+
+  it('an order cancelled before it earned, or after', async () => {
+    const memberId = await app.enroll();
+    const deps = at(FRIDAY);
+    await adjustPoints(deps, { memberId, points: 100, reason: 'starting balance', idempotencyKey: 'start' }, admin);
+    // The redemption creates the order; the cancel makes it final (docs/orders.md: no further earn).
+    await redeemPoints(deps, { memberId, points: 50, orderReference: 'o-c', idempotencyKey: 'r1' }, shop);
+    await cancelOrder(deps, { memberId, orderReference: 'o-c', idempotencyKey: 'c1' }, shop);
+    const unearned = { reference: 'o-c', total: { amount: '40.00', currency: 'EUR' } };
+    const refused = await refusalOf(earnPoints(deps, { memberId, order: unearned, idempotencyKey: 'e1' }, shop));
+    expect(refused).toEqual({ code: 'VALIDATION', field: 'order.reference', message: 'this order is cancelled' });
+    expect(await refusalOf(previewEarn(deps, { memberId, order: unearned }, shop))).toEqual(refused);
+
+    const earned = { reference: 'o-e', total: { amount: '40.00', currency: 'EUR' } };
+    await earnPoints(deps, { memberId, order: earned, idempotencyKey: 'e2' }, shop);
+    await cancelOrder(deps, { memberId, orderReference: 'o-e', idempotencyKey: 'c2' }, shop);
+    expect(await refusalOf(earnPoints(deps, { memberId, order: earned, idempotencyKey: 'e3' }, shop))).toEqual(refused);
+    expect(await refusalOf(previewEarn(deps, { memberId, order: earned }, shop))).toEqual(refused);
+  });
+});
+
+describe('firstOrderOnly: no earlier order earned points', () => {
+  it('an earlier order that earned 0 points (gift cards only) leaves the next order the first', async () => {
+    const create = (input: Parameters<typeof createEarningRule>[1]) => createEarningRule(at('2026-11-01T00:00:00.000Z'), input, admin);
+    await create({
+      name: 'Gift cards earn nothing',
+      conditions: { includeCategories: ['gift-card'] },
+      effect: { lineMultiplier: { multiplier: '0' } },
+    });
+    await create({
+      name: 'Welcome',
+      conditions: { firstOrderOnly: true, excludeCategories: ['gift-card'] },
+      effect: { orderBonus: { points: 250 } },
+    });
+    const memberId = await app.enroll();
+    const deps = at(FRIDAY);
+    const gift = { reference: 'gift', total: { amount: '25.00', currency: 'EUR' }, lines: [LINES[1]!] };
+    // The gift card earns nothing, and the welcome bonus needs a line that is not one: the order earns 0 points.
+    expect((await earnPoints(deps, { memberId, order: gift, idempotencyKey: 'gift' }, shop)).points).toBe(0);
+
+    const shoes = { reference: 'shoes', total: { amount: '40.00', currency: 'EUR' }, lines: [LINES[0]!] };
+    expect((await previewEarn(deps, { memberId, order: shoes }, shop)).points).toBe(40 + 250);
+    const earned = await earnPoints(deps, { memberId, order: shoes, idempotencyKey: 'shoes' }, shop);
+    expect(earned.breakdown.filter((l) => l.kind === 'ORDER_BONUS').map((l) => l.ruleName)).toEqual(['Welcome']);
+    expect(earned.points).toBe(40 + 250);
+    // Now an order has earned points: the next one is not the first.
+    const socks = { reference: 'socks', total: { amount: '10.00', currency: 'EUR' }, lines: [LINES[2]!] };
+    expect((await previewEarn(deps, { memberId, order: socks }, shop)).points).toBe(10);
+  });
+});
+
+describe('the points are exact, rounded down once', () => {
+  it('a large order with a many-decimal earn rate earns floor(total × rate × tier), never one point more', async () => {
+    // A valid earn rate (0–1000). Exactly: 765041553.38 × 0.3065181204393 = 234499098.999999999999834.
+    await updateProgram(at(FRIDAY), { patch: { pointsPerCurrencyUnit: 0.3065181204393 } }, admin);
+    const memberId = await app.enroll();
+    const deps = at(FRIDAY);
+    const big = { reference: 'big', total: { amount: '765041553.38', currency: 'EUR' } };
+    const preview = await previewEarn(deps, { memberId, order: big }, shop);
+    const earned = await earnPoints(deps, { memberId, order: big, idempotencyKey: 'big' }, shop);
+    expect({ preview: preview.points, earned: earned.points }).toEqual({ preview: 234499098, earned: 234499098 });
+    expect(earned.breakdown.map((l) => l.points)).toEqual(['234499098.999999999999834']);
   });
 });

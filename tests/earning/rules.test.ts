@@ -302,6 +302,24 @@ describe('evaluateEarn: the table of rule combinations', () => {
   });
 });
 
+describe('evaluateEarn rounds the exact points down once', () => {
+  // A valid earn rate (0–1000) with many places. 765041553.38 × it = 234499098.999999999999834 exactly: 27 significant
+  // digits, where decimal.js rounds every product and sum to 20 by default (…099) before the one floor.
+  const RATE = 0.3065181204393;
+
+  it('an order earns floor(total × rate × tier), never one point more, in one line or split into lines', () => {
+    const oneLine = evaluateEarn([], context({ lines: [line('A', 'x', '765041553.38')], pointsPerCurrencyUnit: RATE }));
+    expect(oneLine.lines.map((l) => l.points.toString())).toEqual(['234499098.999999999999834']);
+    expect(oneLine.total).toBe(234499098);
+    const twoLines = evaluateEarn(
+      [],
+      context({ lines: [line('A', 'x', '382520776.69'), line('B', 'x', '382520776.69')], pointsPerCurrencyUnit: RATE }),
+    );
+    expect(twoLines.lines.map((l) => l.points.toString())).toEqual(['117249549.499999999999917', '117249549.499999999999917']);
+    expect(twoLines.total).toBe(234499098);
+  });
+});
+
 describe('event rules', () => {
   it('match their type, tier and window only', () => {
     const goldBirthday = rule('gold-birthday', { ...birthday, id: 'gold-birthday', conditions: { tierKeys: ['GOLD'] } });

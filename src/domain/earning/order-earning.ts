@@ -28,8 +28,10 @@ export function tierMultiplierOf(settings: ProgramSettings, tierKey: string): nu
  * What an order earns the member now, with the explanation: the rules of
  * `rulesStamp` (cached per stamp, see `earningRulesAt`) evaluated by
  * `evaluateEarn` at `at` (when the order was placed). Whether it is the
- * member's first order (none earned before) is read only when an active rule asks for it. The earn transaction and previewEarn both call this,
- * so a preview is the earning's own computation.
+ * member's first order (no earlier order earned points: one that earned 0, a
+ * gift card say, does not count) is read only when an active rule asks for it.
+ * The earn transaction and previewEarn both call this, so a preview is the
+ * earning's own computation.
  */
 export async function evaluateOrderEarning(
   tx: RawSql,
@@ -43,7 +45,7 @@ export async function evaluateOrderEarning(
   let firstOrder = false;
   if (needsFirstOrder(rules)) {
     const [row] = await tx.$queryRaw<{ first: boolean }[]>`
-      SELECT NOT EXISTS (SELECT 1 FROM point_orders WHERE member_id = ${member.id}::uuid AND earned_at IS NOT NULL) AS first`;
+      SELECT NOT EXISTS (SELECT 1 FROM point_orders WHERE member_id = ${member.id}::uuid AND points_earned > 0) AS first`;
     firstOrder = row?.first ?? false;
   }
   return evaluateEarn(rules, {

@@ -22,7 +22,7 @@ export interface EarningConditions {
   /** A line whose category or SKU is listed here never qualifies. */
   excludeCategories: readonly string[];
   excludeSkus: readonly string[];
-  /** Only the member's first order (no order earned before this one). */
+  /** Only the member's first order: no earlier order earned points (one that earned 0 does not count). */
   firstOrderOnly: boolean;
 }
 
@@ -69,7 +69,7 @@ export interface EarnContext {
   tierKey: string;
   tierMultiplier: number;
   pointsPerCurrencyUnit: number;
-  /** Whether no order earned before this one; only read when a rule asks for first orders. */
+  /** Whether no earlier order earned points; only read when a rule asks for first orders. */
   firstOrder: boolean;
   at: Date;
 }
@@ -95,7 +95,7 @@ export interface EarnedLine {
   /** The multiplier rule that applied (the highest), or the exclusion that zeroed the line. */
   rule: AppliedRule | null;
   excluded: boolean;
-  /** basePoints × multiplier, exact: the order's total is rounded down once, not each line. */
+  /** basePoints × multiplier, exact (`ExactDecimal`): the order's total is rounded down once, not each line. */
   points: Decimal;
 }
 
@@ -114,6 +114,16 @@ export interface EarnEvaluation {
 }
 
 const ONE = new Decimal(1);
+
+/**
+ * Decimal arithmetic exact for line points: decimal.js rounds every result to
+ * its `precision` in significant digits (20 by default), which could round a
+ * sum like 234499098.99999999999983 up to the next whole point before the one
+ * floor. A line's amount (≤ 10^10 to the cent: 12 digits), the earn rate and
+ * the tier multiplier (JS numbers: ≤ 17 digits each) and a rule's multiplier
+ * (≤ 5) make products, and sums of them, of under 60 digits: 100 holds them exactly.
+ */
+const ExactDecimal = Decimal.clone({ precision: 100 });
 
 /** Whether the rule's window holds `at`: from `startsAt` (inclusive) to `endsAt` (exclusive). */
 export function inWindow(rule: Pick<EarningRule, 'startsAt' | 'endsAt'>, at: Date): boolean {
@@ -168,7 +178,7 @@ export function evaluateEarn(rules: readonly EarningRule[], context: EarnContext
   const candidates = activeRules(rules, context.at).filter((rule) => rule.kind !== 'EVENT_POINTS' && orderConditionsHold(rule, context));
   const multipliers = candidates.filter((rule) => rule.kind === 'LINE_MULTIPLIER');
   const lines = context.lines.map((line, index): EarnedLine => {
-    const basePoints = line.amount.mul(context.pointsPerCurrencyUnit).mul(context.tierMultiplier);
+    const basePoints = new ExactDecimal(line.amount).mul(context.pointsPerCurrencyUnit).mul(context.tierMultiplier);
     const matching = multipliers.filter((rule) => lineQualifies(rule.conditions, line));
     const exclusion = matching.find((rule) => rule.multiplier!.isZero());
     let best: EarningRule | null = exclusion ?? null;
@@ -198,7 +208,7 @@ export function evaluateEarn(rules: readonly EarningRule[], context: EarnContext
     })
     .map((rule): EarnedBonus => ({ rule: applied(rule), points: rule.points! }));
   const linePoints = lines
-    .reduce((sum, line) => sum.plus(line.points), new Decimal(0))
+    .reduce((sum, line) => sum.plus(line.points), new ExactDecimal(0))
     .floor()
     .toNumber();
   return { lines, bonuses, linePoints, total: linePoints + bonuses.reduce((sum, bonus) => sum + bonus.points, 0) };

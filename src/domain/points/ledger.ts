@@ -49,10 +49,17 @@ function withAlso(also: SameStatementWrites): Prisma.Sql {
  * database refuses the statement (22003) and the caller sees INTERNAL.
  */
 export function assertRoomFor(member: LockedMember, points: number, field: string): void {
-  if (points <= 0) return;
+  const refusal = roomRefusal(member, points, field);
+  if (refusal) throw refusal;
+}
+
+/** `assertRoomFor`'s refusal as a value (null: there is room), for a caller that decides what to refuse first. */
+export function roomRefusal(member: LockedMember, points: number, field: string): ValidationError | null {
+  if (points <= 0) return null;
   if (member.available + member.pending + points > MAX_POINTS || member.lifetime + points > MAX_POINTS) {
-    throw new ValidationError(field, `would take the member's points past ${MAX_POINTS}, the most a balance can hold`);
+    return new ValidationError(field, `would take the member's points past ${MAX_POINTS}, the most a balance can hold`);
   }
+  return null;
 }
 
 /** Kinds of entry that count as the member's activity: they reactivate a PASSIVE member. */

@@ -15,6 +15,7 @@ import {
   postEntry,
   postOrderEarning,
   readMember,
+  roomRefusal,
   type SameStatementWrites,
   type LockedMember,
   type PostedEntry,
@@ -99,6 +100,11 @@ function orderFields(input: Pick<EarnPointsInput, 'order'>) {
     : { reference: 'orderRef', total: 'orderTotal', currency: 'currency' };
 }
 
+/** The fields an earn's refusals name (`assertEarnable`): the order's reference, and what set the amount (the total, or explicit points). */
+function refusalFields(fields: ReturnType<typeof orderFields>, explicit: number | null) {
+  return { reference: fields.reference, amount: explicit === null ? fields.total : 'points' };
+}
+
 /** The outcome of an earn: the points and why, line by line (empty for an explicit amount). */
 export interface EarnResult extends PointsResult {
   breakdown: EarnBreakdownLine[];
@@ -172,6 +178,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   const orderRef = order.reference;
   const orderTotal = order.total;
   const fields = orderFields(input);
+  const refused = refusalFields(fields, explicit);
   const earning = earningOrderOf(order);
 
   const operation = {
@@ -189,13 +196,8 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
       { order, earning, explicit, fields },
       now,
     );
-    if (points > check.MAX_POINTS) {
-      // A repeated order is the first thing wrong with it, as for any other order.
-      const [existing] = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id::text FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef} AND earned_at IS NOT NULL`;
-      if (existing) throw new ValidationError(fields.reference, 'this order has already earned points');
-      throw new ValidationError(fields.total, 'order earns more points than allowed');
-    }
+    // The write's WHERE refuses a cancelled or earned order: its state is read only to explain a refusal.
+    await assertEarnable(member, points, refused, () => readOrderState(tx, memberId, orderRef));
     const entryId = newRowId();
     const result: StoredEarnAnswer = { memberId, entryId: points > 0 ? entryId : null, points, earned: explained };
     const availableAt = addDays(now, settings.returnWindowDays);
@@ -227,7 +229,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         idempotencyKey: `earnPoints:${key}`,
         availableAt,
         expiresAt,
-        amountField: explicit === null ? fields.total : 'points',
+        amountField: refused.amount,
         now,
       },
       [answer.inStatement(result), ...earned],
@@ -247,15 +249,17 @@ export interface EarnPreview {
   memberId: string;
   points: number;
   breakdown: EarnBreakdownLine[];
-  /** Whether earnPoints would refuse this order as already earned. */
+  /** Whether earnPoints would refuse this order as already earned (a cancelled order is a ValidationError instead). */
   alreadyEarned: boolean;
 }
 
 /**
  * earnPoints without writing: the same validation, eligibility and computation
- * (`earningOf`, with the settings and rules committed now), in a read-only
- * transaction that takes no lock. For the same input at the same moment it
- * answers exactly what earnPoints grants (tests/earning/preview-earn.test.ts).
+ * (`earningOf`, with the settings and rules committed now) and the same
+ * refusals (`assertEarnable`), in a read-only transaction that takes no lock.
+ * For the same input at the same moment it answers exactly what earnPoints
+ * grants or refuses (tests/earning/preview-earn.test.ts); an order that earned
+ * already is answered as `alreadyEarned`.
  */
 export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput, 'idempotencyKey'>, caller: Caller): Promise<EarnPreview> {
   assertMayCall(caller, 'previewEarn');
@@ -266,30 +270,80 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
   if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
   const fields = orderFields(input);
   return sqlTransaction(deps.prisma, async (tx) => {
-    const [row] = await tx.$queryRaw<(LockedMember & { settings_hash: string | null; rules_stamp: string | null; earned: boolean })[]>`
+    type PreviewRow = LockedMember & { settings_hash: string | null; rules_stamp: string | null; earned: boolean; cancelled: boolean };
+    const [row] = await tx.$queryRaw<PreviewRow[]>`
       SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
              m.lifetime_points AS lifetime, p.settings_hash, p.rules_stamp,
-             EXISTS (SELECT 1 FROM point_orders o WHERE o.member_id = m.id AND o.order_ref = ${order.reference}
-                     AND o.earned_at IS NOT NULL) AS earned
+             o.earned_at IS NOT NULL AS earned, o.cancelled_at IS NOT NULL AS cancelled
       FROM members m
       LEFT JOIN (SELECT settings_hash, earning_rules_stamp::text AS rules_stamp FROM program WHERE id = 1) p ON true
+      LEFT JOIN point_orders o ON o.member_id = m.id AND o.order_ref = ${order.reference}
       WHERE m.id = ${memberId}::uuid`;
     if (!row) throw new NotFoundError('Member', memberId);
-    const { settings_hash: hash, rules_stamp: stamp, earned, ...member } = row;
+    const { settings_hash: hash, rules_stamp: stamp, earned, cancelled, ...member } = row;
     assertEligible(member, 'EARN');
     const settings = await settingsForHash(tx, hash);
     const earning = earningOrderOf(order);
     const { points, earned: stored } = await earningOf(tx, member, settings, stamp, { order, earning, explicit, fields }, now);
-    return { memberId, points, breakdown: stored ? breakdownFrom(stored, earning.lines) : [], alreadyEarned: earned };
+    const state = orderStateOf({ earned, cancelled });
+    await assertEarnable(member, points, refusalFields(fields, explicit), state);
+    return { memberId, points, breakdown: stored ? breakdownFrom(stored, earning.lines) : [], alreadyEarned: state === 'EARNED' };
   });
 }
 
-/** Why an order could not earn: it had earned already, or it was cancelled. */
+/** Where an order stands for an earn: open (new, or only redeemed on), earned already, or cancelled (earned or not). */
+type EarnOrderState = 'OPEN' | 'EARNED' | 'CANCELLED';
+
+const orderStateOf = (order: { earned: boolean; cancelled: boolean } | undefined): EarnOrderState =>
+  order?.cancelled ? 'CANCELLED' : order?.earned ? 'EARNED' : 'OPEN';
+
+/** The member's order as the transaction sees it now: one statement, for explaining a refusal. */
+async function readOrderState(tx: RawSql, memberId: string, orderRef: string): Promise<EarnOrderState> {
+  const [order] = await tx.$queryRaw<{ earned: boolean; cancelled: boolean }[]>`
+    SELECT earned_at IS NOT NULL AS earned, cancelled_at IS NOT NULL AS cancelled
+    FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef}`;
+  return orderStateOf(order);
+}
+
+/** Why an order in this state cannot earn, on `field`; null when it can. */
+function orderRefusal(state: EarnOrderState, field: string): ValidationError | null {
+  if (state === 'CANCELLED') return new ValidationError(field, 'this order is cancelled');
+  if (state === 'EARNED') return new ValidationError(field, 'this order has already earned points');
+  return null;
+}
+
+/** Why an earn's write recorded nothing: the order was cancelled, else it had earned already (its WHERE allows no other). */
 async function notEarnable(tx: RawSql, memberId: string, orderRef: string, field: string): Promise<ValidationError> {
-  const [order] = await tx.$queryRaw<{ cancelled: boolean }[]>`
-    SELECT cancelled_at IS NOT NULL AS cancelled FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${orderRef}`;
-  if (order?.cancelled) return new ValidationError(field, 'this order is cancelled');
-  return new ValidationError(field, 'this order has already earned points');
+  return orderRefusal(await readOrderState(tx, memberId, orderRef), field) ?? orderRefusal('EARNED', field)!;
+}
+
+/**
+ * The refusals earnPoints and previewEarn share once the points are computed —
+ * the same ValidationErrors on the same fields, before anything is written —,
+ * in one order: the order first (cancelled, or earned already: a repeated
+ * order is the first thing wrong with it), then more points than one earn
+ * grants (MAX_POINTS), then more than the member's balance has room for
+ * (`roomRefusal`). `orderState` is the state previewEarn read with the member
+ * (an order that earned already it answers as `alreadyEarned`, not an error:
+ * its points are not held to the limits then, as earnPoints would refuse the
+ * order before them); for earnPoints it is a reader, run only to explain a
+ * refused amount, since its write's WHERE refuses a cancelled or earned order
+ * and its hot path has no statement to spare.
+ */
+async function assertEarnable(
+  member: LockedMember,
+  points: number,
+  fields: { reference: string; amount: string },
+  orderState: EarnOrderState | (() => Promise<EarnOrderState>),
+): Promise<void> {
+  if (orderState === 'EARNED') return;
+  if (orderState === 'CANCELLED') throw orderRefusal(orderState, fields.reference)!;
+  const refusal =
+    points > check.MAX_POINTS
+      ? new ValidationError(fields.amount, 'order earns more points than allowed')
+      : roomRefusal(member, points, fields.amount);
+  if (refusal === null) return;
+  throw (typeof orderState === 'function' ? orderRefusal(await orderState(), fields.reference) : null) ?? refusal;
 }
 
 /** The `points.earned` event of an order's earning (docs/webhooks.md). */
