@@ -78,6 +78,7 @@ describe('the rule', () => {
     'GOODWILL',
     'ADJUSTMENT',
     'CORRECTION',
+    'RESTORE',
     'CONTRACT',
   ];
 
@@ -97,6 +98,7 @@ describe('the rule', () => {
       GOODWILL: 'REFUSE',
       ADJUSTMENT: 'ALLOW',
       CORRECTION: 'ALLOW',
+      RESTORE: 'ALLOW',
       CONTRACT: 'ALLOW',
     });
     expect(eligibility('SUSPENDED', 'EARN')).toMatchObject({ reason: expect.stringContaining('SUSPENDED') });

@@ -24,6 +24,8 @@ export type ValueMovement =
   | 'ADJUSTMENT'
   /** A debit that corrects the ledger: a refund's reversal, a renewal bonus clawed back, an admin's debit. */
   | 'CORRECTION'
+  /** Redeemed points given back because the order they paid for came back (a cancel, a return, a refund). */
+  | 'RESTORE'
   /** Registering or extending a contract: each extension causes a renewal bonus. */
   | 'CONTRACT';
 
@@ -41,7 +43,9 @@ type Rule = 'ALLOW' | 'HOLD' | 'REFUSE';
  * automatic grants are held, goodwill is refused (an agent's gesture should
  * wait for the suspension's outcome, not be held on the agent's budget), and
  * what corrects the ledger or is a supervisor's explicit decision goes ahead.
- * A CLOSED member receives nothing; only corrections of the ledger still post.
+ * Points redeemed on an order that comes back are given back (RESTORE) to a
+ * suspended member too (what they paid with, not a grant), never to a closed
+ * one. A CLOSED member receives nothing; only corrections of the ledger still post.
  */
 const RULES: Record<ValueMovement, Record<MemberStatus, Rule>> = {
   EARN: { ACTIVE: 'ALLOW', PASSIVE: 'ALLOW', SUSPENDED: 'REFUSE', CLOSED: 'REFUSE' },
@@ -51,6 +55,7 @@ const RULES: Record<ValueMovement, Record<MemberStatus, Rule>> = {
   GOODWILL: { ACTIVE: 'ALLOW', PASSIVE: 'ALLOW', SUSPENDED: 'REFUSE', CLOSED: 'REFUSE' },
   ADJUSTMENT: { ACTIVE: 'ALLOW', PASSIVE: 'ALLOW', SUSPENDED: 'ALLOW', CLOSED: 'REFUSE' },
   CORRECTION: { ACTIVE: 'ALLOW', PASSIVE: 'ALLOW', SUSPENDED: 'ALLOW', CLOSED: 'ALLOW' },
+  RESTORE: { ACTIVE: 'ALLOW', PASSIVE: 'ALLOW', SUSPENDED: 'ALLOW', CLOSED: 'REFUSE' },
   CONTRACT: { ACTIVE: 'ALLOW', PASSIVE: 'ALLOW', SUSPENDED: 'ALLOW', CLOSED: 'REFUSE' },
 };
 
@@ -62,6 +67,7 @@ const WHAT: Record<ValueMovement, string> = {
   GOODWILL: 'receive goodwill',
   ADJUSTMENT: 'receive points',
   CORRECTION: 'have the ledger corrected',
+  RESTORE: 'receive redeemed points back',
   CONTRACT: 'register or extend contracts',
 };
 

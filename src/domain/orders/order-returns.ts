@@ -4,6 +4,7 @@ import { SYSTEM_ACTOR, type Actor } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { eligibility } from '../members/eligibility.js';
 import { consumeLots, lotCte, lotExpiryDate, postEntry, settleDueLots, type LockedMember } from '../points/ledger.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
@@ -99,11 +100,14 @@ interface LockedLine {
  * - redeemed points restored so far = floor(redeemed × s), as a new available
  *   lot (RESTORE), never more than redeemed (CHECK); the lot expires a full
  *   expiry period from now, or — `restoredPointsExpiry: ORIGINAL` — when the
- *   first lot the redemption spent would have;
+ *   first lot the redemption spent would have. Only when the member's status
+ *   allows it (eligibility `RESTORE`): a CLOSED member gets none (0 restored,
+ *   the order's restored points unchanged), the rest of the return goes ahead;
  * - vouchers are indivisible: they come back when the order is fully returned
  *   or cancelled, ISSUED again while within their validity, else EXPIRED
  *   (recorded as such on the redemption); each redemption is rolled back once
- *   (`rolled_back_at`, CHECK and the unique live redemption per voucher).
+ *   (`rolled_back_at`, CHECK and the unique live redemption per voucher) —
+ *   whatever the member's status, as a voucher is redeemable whatever it is.
  * A cancel is final: a cancelled order takes no more returns, earns, redemptions.
  */
 export async function returnOnOrder(
@@ -225,9 +229,11 @@ export async function returnOnOrder(
     }
   }
 
-  // Redeemed points, cumulative: floor(redeemed × s), as a new lot.
+  // Redeemed points, cumulative: floor(redeemed × s), as a new lot — only to a member who may receive them
+  // (a closed member receives nothing: the order keeps what it had restored, the reversal above still posts).
   const restoreTarget = partOf(order.points_redeemed, share);
-  const toRestore = Math.max(restoreTarget - order.points_restored, 0);
+  const mayReceive = eligibility(member.status, 'RESTORE').decision === 'ALLOW';
+  const toRestore = mayReceive ? Math.max(restoreTarget - order.points_restored, 0) : 0;
   let restoreEntryId: string | null = null;
   if (toRestore > 0) {
     const expiresAt = await restoredExpiry(tx, order.id, settings, now);
