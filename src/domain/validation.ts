@@ -4,6 +4,9 @@ import { ValidationError } from './errors.js';
 export const MAX_POINTS = 2_147_483_647;
 // Pragmatic: one @, no spaces, a dot in the domain. Full RFC 5322 is not worth it.
 const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+// Control characters (and the line breaks among them) have no place in an identifier, a label or an address.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Points are whole, positive and fit a PostgreSQL integer. */
 export function positivePoints(field: string, value: number): number {
@@ -25,10 +28,16 @@ export function uuid(field: string, value: string): string {
   return value.toLowerCase();
 }
 
+/**
+ * An e-mail address as it is stored and compared: trimmed, in Unicode NFC (the
+ * precomposed "é" and "e" + U+0301 are one address, so the unique index sees
+ * one), then lower-cased; no control characters.
+ */
 export function email(field: string, value: string): string {
-  const trimmed = value.trim().toLowerCase();
-  if (trimmed.length > 254 || !EMAIL.test(trimmed)) throw new ValidationError(field, 'must be a valid e-mail address');
-  return trimmed;
+  const address = value.trim().normalize('NFC').toLowerCase();
+  if (CONTROL.test(address)) throw new ValidationError(field, 'must be a valid e-mail address: no control characters');
+  if (address.length > 254 || !EMAIL.test(address)) throw new ValidationError(field, 'must be a valid e-mail address');
+  return address;
 }
 
 export function text(field: string, value: string, { min = 1, max = 200 } = {}): string {
@@ -36,6 +45,17 @@ export function text(field: string, value: string, { min = 1, max = 200 } = {}):
   if (trimmed.length < min || trimmed.length > max) {
     throw new ValidationError(field, `must be ${min}-${max} characters`);
   }
+  return trimmed;
+}
+
+/**
+ * `text` without control characters: the one check of what names something —
+ * an order reference, a SKU, a category, a member's external id and name — so
+ * that what one operation accepts, the others accept too.
+ */
+export function plainText(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
+  const trimmed = text(field, value, limits);
+  if (CONTROL.test(trimmed)) throw new ValidationError(field, 'must not contain control characters');
   return trimmed;
 }
 

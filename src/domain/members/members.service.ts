@@ -33,6 +33,13 @@ function duplicateField(error: unknown): AlreadyExistsError | null {
   return null;
 }
 
+/**
+ * An external id as members are stored under it: without the spaces around it.
+ * Enrolment stores it so (and checks the rest); a lookup normalises its argument
+ * the same way, so the id a member was enrolled with always finds them.
+ */
+const storedExternalId = (value: string): string => value.trim();
+
 export interface EnrollMemberInput {
   externalId: string;
   /** Optional (shop floor, phone-only customers); unique when given. */
@@ -50,9 +57,9 @@ export interface EnrollMemberInput {
 export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, caller: Caller) {
   assertMayCall(caller, 'enrollMember');
   const data = {
-    externalId: check.text('externalId', input.externalId, { max: 120 }),
+    externalId: check.plainText('externalId', storedExternalId(input.externalId), { max: 120 }),
     email: input.email == null ? null : check.email('email', input.email),
-    name: check.text('name', input.name),
+    name: check.plainText('name', input.name),
     locale: input.locale == null ? 'en' : locale(input.locale),
   };
   const now = nowOf(deps);
@@ -129,7 +136,7 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   if (input.status != null) assertRole(caller, 'SUPERVISOR', "change a member's status");
   const data: Prisma.MemberUpdateInput = {};
   if (input.email != null) data.email = check.email('email', input.email);
-  if (input.name != null) data.name = check.text('name', input.name);
+  if (input.name != null) data.name = check.plainText('name', input.name);
   if (input.locale != null) data.locale = locale(input.locale);
   if (input.status != null) data.status = input.status;
   const status = input.status;
@@ -166,6 +173,18 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
   } catch (error) {
     throw duplicateField(error) ?? error;
   }
+}
+
+/**
+ * The `where` of `memberByExternalId`: the member enrolled under `externalId`,
+ * normalised as enrolment stored it (' shop-7 ' finds 'shop-7'). A member
+ * caller finds only themself: another member's id finds nothing, as an
+ * unknown one does.
+ */
+export function memberByExternalIdWhere(externalId: string, caller: Caller): Prisma.MemberWhereInput {
+  const where: Prisma.MemberWhereInput = { externalId: storedExternalId(externalId) };
+  if (caller.actor.type === 'MEMBER') where.id = caller.actor.id;
+  return where;
 }
 
 export interface MemberFilter {

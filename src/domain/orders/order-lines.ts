@@ -8,9 +8,6 @@ export const MAX_ORDER_LINES = 200;
 export const MAX_LINE_QUANTITY = 1_000_000;
 /** A channel key: lower-case, short, as rules match on it ("web", "app", "store"). */
 const CHANNEL = /^[a-z][a-z0-9_-]{0,31}$/;
-// Control characters (and the line breaks among them) have no place in a reference, SKU or category.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** An order as a storefront sends it (GraphQL `OrderInput`, amounts as decimal strings). */
 export interface OrderInput {
@@ -58,9 +55,7 @@ export interface CheckedOrder {
  * any reference one of them accepts, the others accept too.
  */
 export function orderReference(field: string, value: string): string {
-  const reference = check.text(field, value);
-  if (CONTROL.test(reference)) throw new ValidationError(field, 'must not contain control characters');
-  return reference;
+  return check.plainText(field, value);
 }
 
 /** A channel key, or null; the field named when it is not one. */
@@ -73,9 +68,7 @@ export function orderChannel(field: string, value: string | null | undefined): s
 }
 
 function label(field: string, value: string, max: number): string {
-  const text = check.text(field, value, { max });
-  if (CONTROL.test(text)) throw new ValidationError(field, 'must not contain control characters');
-  return text;
+  return check.plainText(field, value, { max });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { enrollMember, memberListWhere, updateMember } from '../../domain/members/members.service.js';
+import { enrollMember, memberByExternalIdWhere, memberListWhere, updateMember } from '../../domain/members/members.service.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { MemberStatusEnum } from '../enums.js';
@@ -47,14 +47,7 @@ builder.queryFields((t) => ({
     authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
     args: { externalId: t.arg.string({ required: true, description: 'External (storefront) customer id.' }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.member.findFirst({
-        ...query,
-        where: {
-          externalId: args.externalId,
-          // Another member's id finds nothing, as an unknown one does.
-          ...(ctx.principal.kind === 'member' ? { id: ctx.principal.memberId } : {}),
-        },
-      }),
+      ctx.deps.prisma.member.findFirst({ ...query, where: memberByExternalIdWhere(args.externalId, callerOf(ctx.principal)) }),
   }),
   members: t.prismaConnection(
     {
