@@ -73,7 +73,7 @@ export function lotExpiryDate(settings: Pick<ProgramSettings, 'pointExpiryMonths
   return addMonths(now, settings.pointExpiryMonths);
 }
 
-interface BalanceMove {
+export interface BalanceMove {
   availableDelta: number;
   pendingDelta: number;
   /** Points granted (never negative): lifetime points only grow. */
@@ -87,7 +87,7 @@ interface BalanceMove {
  * row as it leaves them; activity reactivates a PASSIVE member (the one place
  * of that rule, with `moveLockedMember` for the copy in memory).
  */
-function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
+export function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
   return Prisma.sql`balance AS (
       UPDATE members SET
         available_points = available_points + ${move.availableDelta}::int,
@@ -104,10 +104,19 @@ function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
  * The `member.status_changed` event when `balanceCte` reactivates a PASSIVE
  * member (as a CTE for the same statement), else nothing.
  */
-function reactivationEvents(member: LockedMember, move: BalanceMove): Prisma.Sql[] {
+export function reactivationEvents(member: Pick<LockedMember, 'id' | 'status'>, move: BalanceMove): Prisma.Sql[] {
   if (!(move.activity && member.status === 'PASSIVE')) return [];
   const data = { memberId: member.id, fromStatus: 'PASSIVE', toStatus: 'ACTIVE', cause: 'ACTIVITY' };
   return [webhookEventsCte(eventRows([{ type: 'member.status_changed', data }]), move.now, 'reactivated_wh')];
+}
+
+/**
+ * A purchase that writes no entry (an order that earns no points, a voucher
+ * redeemed at checkout): no points move, but it is the member's activity, as
+ * an earn is — `balanceCte` sets their last activity and reactivates a PASSIVE member.
+ */
+export function purchaseMove(now: Date): BalanceMove {
+  return { availableDelta: 0, pendingDelta: 0, granted: 0, activity: countsAsActivity('EARN'), now };
 }
 
 /** What `balanceCte` does to the row, on the locked member in memory. */
@@ -311,7 +320,7 @@ export async function postOrderEarning(
   const { points, now } = earning;
   if (points === 0) {
     // A purchase all the same: the member's activity, as an earn's (a PASSIVE member is ACTIVE again).
-    const purchase: BalanceMove = { availableDelta: 0, pendingDelta: 0, granted: 0, activity: countsAsActivity('EARN'), now };
+    const purchase = purchaseMove(now);
     const [row] = await tx.$queryRaw<(Member & { recorded: boolean })[]>`
       WITH ${orderEarningCte(member.id, earning, 0, false)},
       ${balanceCte(member.id, purchase)}${withAlso([...also, ...reactivationEvents(member, purchase)])}

@@ -3,12 +3,20 @@ import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
-import { Prisma, type CauseType, type Voucher, type VoucherKind, type VoucherStatus } from '../../generated/prisma/client.js';
+import {
+  Prisma,
+  type CauseType,
+  type MemberStatus,
+  type Voucher,
+  type VoucherKind,
+  type VoucherStatus,
+} from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
+import { balanceCte, purchaseMove, reactivationEvents } from '../points/ledger.js';
 import { loadProgram, settingsForHash } from '../program/program.service.js';
 import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
@@ -450,17 +458,22 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
     // On node-postgres (db/sql.ts), in three round trips: BEGIN with lock + load + look up the key,
     // redeem + write the key with its answer (returning the voucher's row for the caller), COMMIT.
     const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
-      // The key is looked up after the lock, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request.
-      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean; orderCurrency: string | null })[]>`
-        WITH voucher AS (SELECT * FROM vouchers WHERE code = ${code} FOR UPDATE)
+      // The voucher's member is locked first (the order every point operation takes: member, then vouchers), for
+      // the purchase's activity below; the voucher after it (the one-time filter on `holder`). The key is looked
+      // up after the locks, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request.
+      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean; orderCurrency: string | null; memberStatus: MemberStatus })[]>`
+        WITH holder AS (
+          SELECT id, status FROM members WHERE id = (SELECT member_id FROM vouchers WHERE code = ${code}) FOR NO KEY UPDATE),
+        voucher AS (SELECT * FROM vouchers WHERE code = ${code} AND EXISTS (SELECT 1 FROM holder) FOR UPDATE)
         SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
                v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
                v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken,
-               (SELECT settings->>'currency' FROM program WHERE id = 1) AS "orderCurrency"
+               (SELECT settings->>'currency' FROM program WHERE id = 1) AS "orderCurrency",
+               (SELECT status::text FROM holder) AS "memberStatus"
         FROM voucher v`;
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
-      const { orderCurrency, ...locked } = row;
+      const { orderCurrency, memberStatus, ...locked } = row;
       const voucher = {
         ...locked,
         amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
@@ -481,6 +494,12 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       } satisfies VoucherRedemptionResult;
       // The order (the voucher's member's): created when this is the first to name it; a
       // cancelled order takes no voucher, and then nothing below is written (`redeemed` is empty).
+      // Paying with a voucher is a purchase: the member's activity, as an order that earns no points is.
+      const purchase = purchaseMove(now);
+      const activity = [
+        balanceCte(voucher.memberId, purchase),
+        ...reactivationEvents({ id: voucher.memberId, status: memberStatus }, purchase),
+      ];
       const [redeemed] = await tx.$queryRaw<VoucherRow[]>`
         WITH order_row AS (
           INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
@@ -499,7 +518,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
           WHERE id = ${voucher.id}::uuid AND EXISTS (SELECT 1 FROM redemption)
           RETURNING ${VOUCHER_COLUMNS}),
         ${storeAnswerSql(scope, key, requestHash, result)},
-        ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)}
+        ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)},
+        ${Prisma.join(activity, ', ')}
         SELECT redeemed.* FROM redemption, redeemed`;
       // The voucher is locked: only a cancelled order leaves it unredeemed (the throw rolls the statement back).
       if (!redeemed) throw new ValidationError('orderRef', 'this order is cancelled');
