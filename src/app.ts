@@ -26,6 +26,7 @@ import { refuseNulCharacters } from './graphql/nul-characters.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
 import { createDirectExecution } from './graphql/direct-execution.js';
+import { COST_LIMIT, weighVariablePageSizes } from './graphql/page-size-cost.js';
 import { createResponseCache } from './graphql/response-cache.js';
 import { getSchema } from './graphql/schema.js';
 import { mayRunText, requestedDocumentId, trustedDocuments } from './graphql/trusted-documents.js';
@@ -305,12 +306,14 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         // (Relay/Apollo style) weighs what the same fields written inline weigh.
         maxDepth: { n: 12, flattenFragments: true },
         maxAliases: { n: 15 },
-        costLimit: { maxCost: 20_000, flattenFragments: true },
+        costLimit: COST_LIMIT,
         maxTokens: { n: 2_000 },
         maxDirectives: { n: 20 },
         // hideSchemaSuggestions instead: armor's pattern misses enum values ("Did you mean the enum value …").
         blockFieldSuggestion: { enabled: false },
       }),
+      // Page sizes sent as variables weigh what they weigh written in the document.
+      weighVariablePageSizes(),
       ...(config.introspection ? [] : [disableIntrospection(), hideSchemaSuggestions()]),
       requestIdOnErrors(),
       checkListCursors(logger),
