@@ -10,8 +10,12 @@ import { RateLimitedError } from '../domain/errors.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 
-/** Root fields that look a voucher up by its code: the fields a code-guesser would hammer. */
-export const VOUCHER_LOOKUP_FIELDS: ReadonlySet<string> = new Set(['voucher', 'validateVoucher', 'redeemVoucher']);
+/**
+ * Root fields that look a voucher up by its code: the fields a code-guesser would hammer (a NotFoundError or
+ * not tells whether a code exists). tests/auth/rate-limit.test.ts checks it against every root field of the
+ * schema that takes a code.
+ */
+export const VOUCHER_LOOKUP_FIELDS: ReadonlySet<string> = new Set(['voucher', 'validateVoucher', 'redeemVoucher', 'voidVoucher']);
 
 /** What one operation costs: one point per occurrence of a root field, aliases and fragments included. */
 export interface OperationCost {
@@ -27,33 +31,44 @@ export interface OperationCost {
  * than what runs). Subscriptions and unknown operations cost nothing here.
  */
 export function operationCost(document: DocumentNode, operationName: string | null | undefined): OperationCost {
-  const cost: OperationCost = { mutations: 0, voucherLookups: 0 };
   const operation = getOperationAST(document, operationName);
-  if (!operation || operation.operation === 'subscription') return cost;
+  if (!operation || operation.operation === 'subscription') return { mutations: 0, voucherLookups: 0 };
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
   const isMutation = operation.operation === 'mutation';
-  // Validation has refused fragment cycles before execution; the depth guard is for safety only.
-  const walk = (selections: SelectionSetNode, depth: number) => {
-    if (depth > 32) return;
+  // What one spread of each fragment costs, worked out once: however deep or often fragments spread one another,
+  // every root field they reach is counted, as often as it occurs. Validation has refused fragment cycles; a
+  // spread of a fragment still being worked out counts nothing.
+  const fragmentCosts = new Map<string, OperationCost | null>();
+  const costOf = (selections: SelectionSetNode): OperationCost => {
+    const total: OperationCost = { mutations: 0, voucherLookups: 0 };
     for (const selection of selections.selections) {
+      let part: OperationCost | null | undefined;
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
         if (name.startsWith('__')) continue;
-        if (isMutation) cost.mutations += 1;
-        if (VOUCHER_LOOKUP_FIELDS.has(name)) cost.voucherLookups += 1;
+        part = { mutations: isMutation ? 1 : 0, voucherLookups: VOUCHER_LOOKUP_FIELDS.has(name) ? 1 : 0 };
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        walk(selection.selectionSet, depth + 1);
+        part = costOf(selection.selectionSet);
       } else {
-        const fragment = fragments.get(selection.name.value);
-        if (fragment) walk(fragment.selectionSet, depth + 1);
+        const name = selection.name.value;
+        part = fragmentCosts.get(name);
+        const fragment = fragments.get(name);
+        if (part === undefined && fragment) {
+          fragmentCosts.set(name, null);
+          part = costOf(fragment.selectionSet);
+          fragmentCosts.set(name, part);
+        }
       }
+      if (!part) continue;
+      total.mutations += part.mutations;
+      total.voucherLookups += part.voucherLookups;
     }
+    return total;
   };
-  walk(operation.selectionSet, 0);
-  return cost;
+  return costOf(operation.selectionSet);
 }
 
 /** Whose budget a request spends: an API key's, a member's, or (anyone else) its client address's. */

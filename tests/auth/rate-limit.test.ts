@@ -1,7 +1,8 @@
-import { parse } from 'graphql';
+import { getNamedType, isInputObjectType, parse } from 'graphql';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientAddress, operationCost } from '../../src/http/rate-limit.js';
+import { getSchema } from '../../src/graphql/schema.js';
+import { clientAddress, operationCost, VOUCHER_LOOKUP_FIELDS } from '../../src/http/rate-limit.js';
 import { createTestApp, useTestApp } from '../support/app.js';
 import { resetRedis, testRedisUrl } from '../support/db.js';
 
@@ -72,6 +73,45 @@ describe('what an operation costs', () => {
     expect(cost(two, 'M')).toEqual({ mutations: 2, voucherLookups: 0 });
     expect(cost('subscription { memberStatusChanged { id } }')).toEqual({ mutations: 0, voucherLookups: 0 });
     expect(cost('{ tiers { key } members(first: 1) { edges { cursor } } }')).toEqual({ mutations: 0, voucherLookups: 0 });
+  });
+
+  it('counts root fields however deep a chain of fragment spreads reaches them, and each spread of a fragment', () => {
+    const cost = (query: string) => operationCost(parse(query), undefined);
+    // 40 fragments, each spreading the next: the last holds two lookups (the walk stopped at 32 before: 0).
+    const chain = (operation: string, type: string, selection: string) =>
+      `${operation} { ...F0 } ${Array.from({ length: 40 }, (_, i) =>
+        i === 39 ? `fragment F${i} on ${type} { ${selection} }` : `fragment F${i} on ${type} { ...F${i + 1} }`,
+      ).join(' ')}`;
+    expect(cost(chain('query', 'Query', 'a: voucher(code: "x") { id } b: voucher(code: "y") { id }'))).toEqual({
+      mutations: 0,
+      voucherLookups: 2,
+    });
+    expect(
+      cost(chain('mutation', 'Mutation', 'a: revokeApiKey(input: {}) { __typename } b: voidVoucher(input: {}) { __typename }')),
+    ).toEqual({
+      mutations: 2,
+      voucherLookups: 1,
+    });
+    // A fragment spread twice, itself spreading one twice: four lookups.
+    expect(cost(`{ ...A ...A } fragment A on Query { ...B ...B } fragment B on Query { voucher(code: "x") { id } }`)).toEqual({
+      mutations: 0,
+      voucherLookups: 4,
+    });
+  });
+
+  it('counts as voucher lookups every root field that takes a voucher code', () => {
+    const schema = getSchema();
+    const takesCode = [schema.getQueryType()!, schema.getMutationType()!].flatMap((type) =>
+      Object.values(type.getFields())
+        .filter((field) =>
+          field.args.some((arg) => {
+            const argType = getNamedType(arg.type);
+            return arg.name === 'code' || (isInputObjectType(argType) && 'code' in argType.getFields());
+          }),
+        )
+        .map((field) => field.name),
+    );
+    expect(takesCode.sort()).toEqual([...VOUCHER_LOOKUP_FIELDS].sort());
   });
 });
 
