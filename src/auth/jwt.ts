@@ -34,8 +34,14 @@ const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', '
 const CLOCK_TOLERANCE_SECONDS = 5;
 
 const claimsSchema = z.discriminatedUnion('role', [
-  // Members' ids are database UUIDs; anything else cannot name a member.
-  z.object({ role: z.literal('MEMBER'), sub: z.uuid(), exp: z.number(), iat: z.number().optional() }),
+  // Members' ids are database UUIDs; anything else cannot name a member. A UUID is case-insensitive: read in the
+  // service's spelling (lower case), so that ownership checks, the closed-member cache and budgets see one member.
+  z.object({
+    role: z.literal('MEMBER'),
+    sub: z.uuid().transform((id) => id.toLowerCase()),
+    exp: z.number(),
+    iat: z.number().optional(),
+  }),
   z.object({
     role: z.enum(['AGENT', 'SUPERVISOR', 'ADMIN']),
     sub: z.string().min(1).max(256),
