@@ -5,6 +5,7 @@ import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwi
 import { lotIsDue } from '../../src/domain/points/ledger.js';
 import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
+import { updateProgram } from '../../src/domain/program/program.service.js';
 import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
@@ -175,6 +176,43 @@ describe('due lots', () => {
     ]);
     expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { availablePoints: true } })).toEqual({
       availablePoints: 5,
+    });
+  });
+});
+
+describe('settings changed while the operation waited for the member', () => {
+  it('a tier removed meanwhile is not where the member moves: the operation runs again on the settings of now', async () => {
+    const memberId = await app.enroll();
+    await earnPoints(at(T0), { memberId, orderRef: 'o-1', orderTotal: '14000.00', idempotencyKey: 'e-1' }, admin);
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).tier).toBe('GOLD');
+
+    // Another operation holds the member; an earn that takes the member past PLATINUM's 15 000 waits for it, its
+    // settings read (PLATINUM there). Meanwhile an admin removes PLATINUM, which no member holds, and commits.
+    const other = new pg.Client({ connectionString: testDatabaseUrl() });
+    await other.connect();
+    let earned: Promise<unknown>;
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
+      earned = earnPoints(at(T0), { memberId, orderRef: 'o-2', orderTotal: '1000.00', idempotencyKey: 'e-2' }, admin);
+      await until(
+        async () =>
+          (
+            await prisma.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+          )[0]!.n > 0,
+      );
+      await updateProgram(at(T0), { patch: { tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }] } }, admin);
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+
+    // Before: the tier's foreign key refused the move into PLATINUM, and the earn failed (INTERNAL to a client).
+    await expect(earned).resolves.toMatchObject({ points: 1500 }); // 1 000.00 at GOLD's 1.5
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { tier: true, lifetimePoints: true } })).toEqual({
+      tier: 'GOLD',
+      lifetimePoints: 15500,
     });
   });
 });

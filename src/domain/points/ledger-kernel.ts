@@ -147,11 +147,12 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   const request: KeyedRequest | undefined = operation.request && { ...operation.request, hash: fingerprint(operation.request.body) };
   const changes: MemberChange[] = [];
   const posted: PostedPoints[] = [];
-  const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<LedgerOutcome<T>> => {
-    changes.length = 0;
-    posted.length = 0;
-    const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
-    const [opened] = await tx.$queryRaw<OpenedLedger[]>`
+  const run = () =>
+    sqlTransaction(deps.prisma, async (tx): Promise<LedgerOutcome<T>> => {
+      changes.length = 0;
+      posted.length = 0;
+      const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
+      const [opened] = await tx.$queryRaw<OpenedLedger[]>`
       WITH member AS (
         SELECT id, status, tier, available_points, pending_points, lifetime_points
         FROM members WHERE id = ${memberId}::uuid FOR UPDATE)
@@ -162,42 +163,57 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
              p.settings_hash, p.earning_rules_stamp::text
       FROM member m
       LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
-    if (!opened) throw new NotFoundError('Member', memberId);
-    if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
-    const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
-    // Every entry posted on the locked member is counted after commit.
-    const member: LockedMember = { ...locked, posted };
-    const settings = await settingsForHash(tx, settingsHash);
-    const tierBefore = member.tier;
-    if (due) {
-      const settled = await settleDueLots(tx, member, now, SYSTEM_ACTOR);
-      if (settled.releasedPoints > 0) changes.push(memberChange(memberId, 'RELEASED'));
-      if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
-    }
-    const answer = new RequestAnswer(request);
-    const {
-      result,
-      member: row,
-      change = operation.change,
-    } = await effect({ tx, member, settings, earningRulesStamp, now, answer, first });
-    // The row goes to the caller only: the stored answer stays ids only.
-    await answer.store(tx, result);
-    if (change) changes.push(memberChange(memberId, change.kind, change.reference));
-    if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
-    return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
-  }).catch((error: unknown) => {
-    // Taken meanwhile by a request the member lock did not serialise (and committed): this effect was rolled back.
-    if (request && isIdempotencyKeyTaken(error)) return replay<T>(rawSql(deps.prisma), request.scope, request.key, request.hash);
-    // An entry of another request holds the key this one derived (`<operation>:<key>`): before restore entries
-    // were keyed `restore:<operation>:<key>`, they were `<operation>:<key>:restore`, which a client key ending in
-    // ":restore" meets. That key was used, by another request.
-    if (request && isLedgerKeyTaken(error)) throw new IdempotencyConflictError(request.key);
-    throw error;
-  });
+      if (!opened) throw new NotFoundError('Member', memberId);
+      if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
+      const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
+      // Every entry posted on the locked member is counted after commit.
+      const member: LockedMember = { ...locked, posted };
+      const settings = await settingsForHash(tx, settingsHash);
+      const tierBefore = member.tier;
+      if (due) {
+        const settled = await settleDueLots(tx, member, now, SYSTEM_ACTOR);
+        if (settled.releasedPoints > 0) changes.push(memberChange(memberId, 'RELEASED'));
+        if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
+      }
+      const answer = new RequestAnswer(request);
+      const {
+        result,
+        member: row,
+        change = operation.change,
+      } = await effect({ tx, member, settings, earningRulesStamp, now, answer, first });
+      // The row goes to the caller only: the stored answer stays ids only.
+      await answer.store(tx, result);
+      if (change) changes.push(memberChange(memberId, change.kind, change.reference));
+      if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
+      return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
+    });
+  // The settings were read in the opening statement's snapshot, taken before it waited for the member lock: an
+  // admin who removed a tier meanwhile (no member held it then) makes a move into that tier fail on the tier's
+  // foreign key. Nothing was written; once more, the settings committed now are read.
+  const outcome = await run()
+    .catch(async (error: unknown) => {
+      if (isRemovedTierWritten(error)) return run();
+      throw error;
+    })
+    .catch((error: unknown) => {
+      // Taken meanwhile by a request the member lock did not serialise (and committed): this effect was rolled back.
+      if (request && isIdempotencyKeyTaken(error)) return replay<T>(rawSql(deps.prisma), request.scope, request.key, request.hash);
+      // An entry of another request holds the key this one derived (`<operation>:<key>`): before restore entries
+      // were keyed `restore:<operation>:<key>`, they were `<operation>:<key>:restore`, which a client key ending in
+      // ":restore" meets. That key was used, by another request.
+      if (request && isLedgerKeyTaken(error)) throw new IdempotencyConflictError(request.key);
+      throw error;
+    });
   // Committed: now, and only now, live screens may hear of it (a replay changed nothing).
   if (!outcome.replayed) {
     reportMemberChanges(deps, changes);
     if (posted.length > 0) measure(deps, (measures) => measures.pointsMoved(posted));
   }
   return outcome;
+}
+
+/** A member moved into a tier the program no longer has: the foreign key of `members.tier`. */
+function isRemovedTierWritten(error: unknown): boolean {
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  return code === '23503' && constraint === 'members_tier_fkey';
 }
