@@ -69,7 +69,15 @@ export function money(field: string, value: string, { positive = true } = {}): D
   return amount;
 }
 
+// Node's ICU list: the ISO 4217 codes in use, so a well-formed code that names no currency ("ABC") is refused.
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+
+/** Whether a string is an ISO 4217 currency code (upper case): the one test, for settings and for every input. */
+export function isCurrencyCode(value: string): boolean {
+  return CURRENCIES.has(value);
+}
+
 export function currency(field: string, value: string): string {
-  if (!/^[A-Z]{3}$/.test(value)) throw new ValidationError(field, 'must be an ISO 4217 currency code');
+  if (!isCurrencyCode(value)) throw new ValidationError(field, 'must be an ISO 4217 currency code');
   return value;
 }

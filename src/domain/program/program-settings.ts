@@ -1,4 +1,9 @@
+import { Decimal } from 'decimal.js';
 import { z } from 'zod';
+import { isCurrencyCode } from '../validation.js';
+
+/** The most a money column (Decimal(12,2): vouchers, compensations, budgets) holds. */
+export const MAX_MONEY = '9999999999.99';
 
 /** Money in the program currency, as a decimal string with at most two places. */
 const moneyAmount = z.string().regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a non-negative decimal with at most two places');
@@ -223,6 +228,43 @@ export const programSettingsSchema = z
   });
 
 export type ProgramSettings = z.infer<typeof programSettingsSchema>;
+
+const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+
+/**
+ * The settings `updateProgram` stores: readable settings that also meet the rules a new version must
+ * (a program stored before a rule existed still loads, and its next change must meet them, whatever it
+ * touches). The currency is one ISO 4217 knows. Every voucher the compensation policy can compute — a
+ * severity's base × the largest tier compensationFactor × the largest repeat factor, as
+ * `compensationFor` computes it — fits a money column, so no recorded failure is left that its job
+ * can never compensate; so does the cap.
+ */
+export const storableProgramSettingsSchema = programSettingsSchema.superRefine((settings, ctx) => {
+  if (!isCurrencyCode(settings.currency)) {
+    ctx.addIssue({ code: 'custom', path: ['currency'], message: 'must be an ISO 4217 currency code' });
+  }
+  const policy = settings.compensation;
+  const tier = settings.tiers.reduce((top, next) => (next.compensationFactor > top.compensationFactor ? next : top));
+  const repeat = Math.max(1, policy.secondFailureFactor, policy.laterFailureFactor);
+  for (const severity of SEVERITIES) {
+    const largest = new Decimal(policy.baseBySeverity[severity])
+      .mul(tier.compensationFactor)
+      .mul(repeat)
+      .toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+    if (largest.gt(MAX_MONEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['compensation', 'baseBySeverity', severity],
+        message:
+          `is too large: with the compensationFactor of ${tier.key} (${tier.compensationFactor}) and the repeat factor ${repeat}, ` +
+          `a voucher would be ${largest.toFixed(2)}, above the most one holds (${MAX_MONEY})`,
+      });
+    }
+  }
+  if (new Decimal(policy.capAmount).gt(MAX_MONEY)) {
+    ctx.addIssue({ code: 'custom', path: ['compensation', 'capAmount'], message: `must not be above ${MAX_MONEY}` });
+  }
+});
 
 export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   currency: 'EUR',

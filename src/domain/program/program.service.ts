@@ -7,7 +7,13 @@ import { ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 import { writeTierRows } from '../tiers/tier-rows.js';
 import { reportProgramChange } from '../members/member-changes.js';
-import { DEFAULT_PROGRAM_SETTINGS, programSettingsSchema, type ProgramSettings, type TierSettings } from './program-settings.js';
+import {
+  DEFAULT_PROGRAM_SETTINGS,
+  programSettingsSchema,
+  storableProgramSettingsSchema,
+  type ProgramSettings,
+  type TierSettings,
+} from './program-settings.js';
 
 export interface ProgramView {
   settings: ProgramSettings;
@@ -40,19 +46,14 @@ export interface GivenMoney {
 
 /**
  * The decimal amount of money a client gave with its currency, as the services take
- * amounts: at most two decimal places, in the program currency. `currency` is the
- * currency to hold it against when a program update is about to change it; else the
- * program's own. Mistakes name `<path>.amount` / `<path>.currency`. The range of the
- * amount is each service's own rule.
+ * amounts: at most two decimal places, in the program currency. Mistakes name
+ * `<path>.amount` / `<path>.currency`. The range of the amount is each service's own
+ * rule. (`updateProgram` holds its money settings against the currency it is about to
+ * store, itself.)
  */
-export async function amountInProgramCurrency(
-  db: Tx | ServiceDeps['prisma'],
-  path: string,
-  given: GivenMoney,
-  currency?: string,
-): Promise<string> {
+export async function amountInProgramCurrency(db: Tx | ServiceDeps['prisma'], path: string, given: GivenMoney): Promise<string> {
   check.money(`${path}.amount`, given.amount, { positive: false });
-  const expected = currency ?? (await loadProgram(db)).settings.currency;
+  const expected = (await loadProgram(db)).settings.currency;
   if (given.currency !== expected) throw new ValidationError(`${path}.currency`, `must be the program currency, ${expected}`);
   return given.amount;
 }
@@ -105,8 +106,63 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 /** One tier of a new tier list: a key the program has keeps its values for the fields left out. */
 export type TierPatch = Pick<TierSettings, 'key'> & Partial<Omit<TierSettings, 'key'>>;
 
-/** A change of the settings: fields left out keep their value; `tiers` is the whole new list, lowest first. */
-export type ProgramPatch = DeepPartial<Omit<ProgramSettings, 'tiers'>> & { tiers?: TierPatch[] };
+/**
+ * A money setting as a patch gives it: a decimal string in the currency the program has after the
+ * change, or an amount with the currency it was decided in, which must be that one.
+ */
+export type MoneySettingPatch = string | GivenMoney;
+
+type Compensation = ProgramSettings['compensation'];
+
+/**
+ * A change of the settings: fields left out keep their value; `tiers` is the whole new list, lowest
+ * first; money settings as `MoneySettingPatch`.
+ */
+export type ProgramPatch = DeepPartial<Omit<ProgramSettings, 'tiers' | 'pointValue' | 'compensation' | 'goodwill'>> & {
+  tiers?: TierPatch[];
+  pointValue?: MoneySettingPatch;
+  compensation?: DeepPartial<Omit<Compensation, 'baseBySeverity' | 'capAmount'>> & {
+    baseBySeverity?: { [S in keyof Compensation['baseBySeverity']]?: MoneySettingPatch };
+    capAmount?: MoneySettingPatch;
+  };
+  goodwill?: DeepPartial<Omit<ProgramSettings['goodwill'], 'perGestureLimit' | 'monthlyBudget'>> & {
+    perGestureLimit?: MoneySettingPatch;
+    monthlyBudget?: MoneySettingPatch;
+  };
+};
+
+type SettingsPatch = DeepPartial<Omit<ProgramSettings, 'tiers'>>;
+
+/**
+ * The patch with its money settings as decimal strings, each one given with a currency held against
+ * `currency`, the program's after the change: a ValidationError on `<setting>.currency` for another.
+ */
+function inCurrency(patch: Omit<ProgramPatch, 'tiers'>, currency: string): SettingsPatch {
+  const amount = (path: string, value: MoneySettingPatch | undefined): string | undefined => {
+    if (value == null || typeof value === 'string') return value;
+    if (value.currency !== currency) throw new ValidationError(`${path}.currency`, `must be the program currency, ${currency}`);
+    return value.amount;
+  };
+  const { pointValue, compensation, goodwill, ...rest } = patch;
+  const resolved: SettingsPatch = { ...rest, pointValue: amount('pointValue', pointValue) };
+  if (compensation != null) {
+    const { baseBySeverity: base, capAmount, ...factors } = compensation;
+    resolved.compensation = { ...factors, capAmount: amount('compensation.capAmount', capAmount) };
+    if (base != null) {
+      resolved.compensation.baseBySeverity = Object.fromEntries(
+        Object.entries(base).map(([severity, value]) => [severity, amount(`compensation.baseBySeverity.${severity}`, value)]),
+      );
+    }
+  }
+  if (goodwill != null) {
+    resolved.goodwill = {
+      ...goodwill,
+      perGestureLimit: amount('goodwill.perGestureLimit', goodwill.perGestureLimit),
+      monthlyBudget: amount('goodwill.monthlyBudget', goodwill.monthlyBudget),
+    };
+  }
+  return resolved;
+}
 
 const TIER_FIELDS = ['name', 'threshold', 'multiplier', 'compensationFactor'] as const;
 
@@ -142,7 +198,10 @@ function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
  * Applies a partial change to the program settings. The whole result is
  * validated before it is stored; the change is audited with before/after.
  * Optimistic: `expectedVersion`, when given, must match, so two admins editing
- * at once do not silently overwrite each other.
+ * at once do not silently overwrite each other. A money setting given with its
+ * currency is held against the currency of the result under the program's row
+ * lock, so an amount decided in a currency another admin has just replaced is
+ * refused, not stored as the same figure in the new one.
  */
 export async function updateProgram(
   deps: ServiceDeps,
@@ -161,8 +220,9 @@ export async function updateProgram(
     }
     const before = programSettingsSchema.parse(current.settings);
     const { tiers, ...rest } = input.patch;
-    const merged = merge<Omit<ProgramSettings, 'tiers'>>(before, rest);
-    const parsed = programSettingsSchema.safeParse({ ...merged, tiers: tiers ? tierList(before.tiers, tiers) : before.tiers });
+    const currency = rest.currency == null ? before.currency : check.currency('currency', rest.currency);
+    const merged = merge<Omit<ProgramSettings, 'tiers'>>(before, inCurrency(rest, currency));
+    const parsed = storableProgramSettingsSchema.safeParse({ ...merged, tiers: tiers ? tierList(before.tiers, tiers) : before.tiers });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new ValidationError(issue.path.join('.'), issue.message);

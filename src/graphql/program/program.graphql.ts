@@ -2,11 +2,10 @@ import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
 import {
-  amountInProgramCurrency,
   changedSettings,
   getProgram,
-  loadProgram,
   updateProgram,
+  type MoneySettingPatch,
   type ProgramPatch,
   type ProgramView,
 } from '../../domain/program/program.service.js';
@@ -14,7 +13,6 @@ import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
 import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
-import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { ServiceChannelEnum } from '../feedback/feedback.type.js';
@@ -590,61 +588,67 @@ function given<T extends Record<string, unknown>>(fields: T): { [K in keyof T]?:
 type MoneyGiven = MoneyInputShape | null | undefined;
 
 /**
- * The input with every MoneyInput field (issue 16) turned into the decimal string of
- * its deprecated twin, which programPatch reads: at most one of the two, in the
- * currency the program has after this change. `renames` collects the settings paths
- * whose errors must name the MoneyInput field the client sent.
+ * A money setting as the patch takes it, from a MoneyInput field or its deprecated decimal-string twin
+ * (issue 16), at most one of the two. The MoneyInput goes in with its currency: the service holds it
+ * against the program currency after the change. `renames` collects the settings paths whose errors
+ * must name the MoneyInput field the client sent.
  */
-async function moneyResolved(ctx: GraphQLContext, input: Input, renames: Record<string, string>): Promise<Input> {
-  let currency: string | undefined = input.currency ?? undefined;
-  const amount = async (path: string, legacyPath: string, legacy: string | null | undefined, given: MoneyGiven) => {
-    if (given == null) return legacy;
-    if (legacy != null) throw new ValidationError(path, `give ${path} or the deprecated ${legacyPath}, not both`);
-    currency ??= (await loadProgram(ctx.deps.prisma)).settings.currency;
-    renames[legacyPath] = `${path}.amount`;
-    return amountInProgramCurrency(ctx.deps.prisma, path, given, currency);
-  };
-  const resolved: Input = { ...input, pointValue: await amount('pointValueMoney', 'pointValue', input.pointValue, input.pointValueMoney) };
-  if (input.goodwill != null) {
-    const g = input.goodwill;
-    resolved.goodwill = {
-      ...g,
-      perGestureLimit: await amount('goodwill.perGestureLimitMoney', 'goodwill.perGestureLimit', g.perGestureLimit, g.perGestureLimitMoney),
-      monthlyBudget: await amount('goodwill.monthlyBudgetMoney', 'goodwill.monthlyBudget', g.monthlyBudget, g.monthlyBudgetMoney),
-    };
-  }
-  if (input.compensation != null) {
-    const c = input.compensation;
-    let baseBySeverity = c.baseBySeverity;
-    if (c.baseBySeverityMoney != null) {
-      if (c.baseBySeverity != null) {
-        throw new ValidationError('compensation.baseBySeverityMoney', 'give it or the deprecated compensation.baseBySeverity, not both');
-      }
-      const m = c.baseBySeverityMoney;
-      const at = (key: string, severity: string, value: MoneyGiven) =>
-        amount(`compensation.baseBySeverityMoney.${key}`, `compensation.baseBySeverity.${severity}`, undefined, value);
-      baseBySeverity = {
-        low: await at('low', 'LOW', m.low),
-        medium: await at('medium', 'MEDIUM', m.medium),
-        high: await at('high', 'HIGH', m.high),
-        critical: await at('critical', 'CRITICAL', m.critical),
-      };
-    }
-    resolved.compensation = {
-      ...c,
-      baseBySeverity,
-      capAmount: await amount('compensation.capAmountMoney', 'compensation.capAmount', c.capAmount, c.capAmountMoney),
-    };
-  }
-  return resolved;
+function moneySetting(
+  renames: Record<string, string>,
+  fields: { path: string; legacyPath: string },
+  legacy: string | null | undefined,
+  sent: MoneyGiven,
+): MoneySettingPatch | undefined {
+  if (sent == null) return legacy ?? undefined;
+  if (legacy != null) throw new ValidationError(fields.path, `give ${fields.path} or the deprecated ${fields.legacyPath}, not both`);
+  renames[fields.legacyPath] = `${fields.path}.amount`;
+  renames[`${fields.legacyPath}.currency`] = `${fields.path}.currency`;
+  return { amount: sent.amount, currency: sent.currency };
 }
 
-/** The GraphQL input as a domain patch. */
-function programPatch(input: Input): ProgramPatch {
+/** The compensation policy's changes as a patch: base values from baseBySeverityMoney or the deprecated baseBySeverity. */
+function compensationPatch(
+  renames: Record<string, string>,
+  input: NonNullable<Input['compensation']>,
+): NonNullable<ProgramPatch['compensation']> {
+  const { baseBySeverity: base, baseBySeverityMoney: sent, capAmount, capAmountMoney, ...rest } = input;
+  const patch: NonNullable<ProgramPatch['compensation']> = given(rest);
+  const amount = moneySetting(
+    renames,
+    { path: 'compensation.capAmountMoney', legacyPath: 'compensation.capAmount' },
+    capAmount,
+    capAmountMoney,
+  );
+  if (amount !== undefined) patch.capAmount = amount;
+  if (sent != null) {
+    if (base != null) {
+      throw new ValidationError('compensation.baseBySeverityMoney', 'give it or the deprecated compensation.baseBySeverity, not both');
+    }
+    const at = (key: keyof typeof sent, severity: string) =>
+      moneySetting(
+        renames,
+        { path: `compensation.baseBySeverityMoney.${key}`, legacyPath: `compensation.baseBySeverity.${severity}` },
+        undefined,
+        sent[key],
+      );
+    patch.baseBySeverity = given({
+      LOW: at('low', 'LOW'),
+      MEDIUM: at('medium', 'MEDIUM'),
+      HIGH: at('high', 'HIGH'),
+      CRITICAL: at('critical', 'CRITICAL'),
+    });
+  } else if (base != null) {
+    patch.baseBySeverity = given({ LOW: base.low, MEDIUM: base.medium, HIGH: base.high, CRITICAL: base.critical });
+  }
+  return patch;
+}
+
+/** The GraphQL input as a domain patch; `renames` as for `moneySetting`. */
+function programPatch(input: Input, renames: Record<string, string>): ProgramPatch {
   const patch: ProgramPatch = given({
     currency: input.currency,
     pointsPerCurrencyUnit: input.pointsPerCurrencyUnit,
-    pointValue: input.pointValue,
+    pointValue: moneySetting(renames, { path: 'pointValueMoney', legacyPath: 'pointValue' }, input.pointValue, input.pointValueMoney),
     returnWindowDays: input.returnWindowDays,
     pointExpiryMonths: input.pointExpiryMonths,
     passiveAfterMonths: input.passiveAfterMonths,
@@ -667,17 +671,25 @@ function programPatch(input: Input): ProgramPatch {
       }),
     }));
   }
-  if (input.compensation != null) {
-    const { baseBySeverity: base, baseBySeverityMoney: _money, capAmountMoney: _cap, ...rest } = input.compensation;
-    patch.compensation = given(rest);
-    if (base != null) {
-      patch.compensation.baseBySeverity = given({ LOW: base.low, MEDIUM: base.medium, HIGH: base.high, CRITICAL: base.critical });
-    }
-  }
+  if (input.compensation != null) patch.compensation = compensationPatch(renames, input.compensation);
   if (input.renewal != null) patch.renewal = given(input.renewal);
   if (input.goodwill != null) {
-    const { perGestureLimitMoney: _limit, monthlyBudgetMoney: _budget, ...goodwill } = input.goodwill;
-    patch.goodwill = given(goodwill);
+    const { perGestureLimit, perGestureLimitMoney, monthlyBudget, monthlyBudgetMoney, ...rest } = input.goodwill;
+    patch.goodwill = given({
+      ...rest,
+      perGestureLimit: moneySetting(
+        renames,
+        { path: 'goodwill.perGestureLimitMoney', legacyPath: 'goodwill.perGestureLimit' },
+        perGestureLimit,
+        perGestureLimitMoney,
+      ),
+      monthlyBudget: moneySetting(
+        renames,
+        { path: 'goodwill.monthlyBudgetMoney', legacyPath: 'goodwill.monthlyBudget' },
+        monthlyBudget,
+        monthlyBudgetMoney,
+      ),
+    });
   }
   if (input.saveDesk != null) patch.saveDesk = given(input.saveDesk);
   if (input.sla != null) {
@@ -722,9 +734,9 @@ builder.mutationField('updateProgram', (t) =>
     args: { input: t.arg({ type: UpdateProgramInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const renames: Record<string, string> = {};
-      const resolved = await moneyResolved(ctx, input, renames);
+      const patch = programPatch(input, renames);
       const program = await namingSentFields(renames, () =>
-        updateProgram(ctx.deps, { patch: programPatch(resolved), expectedVersion: input.expectedVersion }, callerOf(ctx.principal)),
+        updateProgram(ctx.deps, { patch, expectedVersion: input.expectedVersion }, callerOf(ctx.principal)),
       );
       return { program };
     },
