@@ -1,3 +1,4 @@
+// No useTestApp(): a scratch database of its own, whose time zone is Europe/Berlin.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js';
 import { createTestApp } from '../support/app.js';
