@@ -265,10 +265,16 @@ export function post(
   member.available += entry.available;
   member.pending += entry.amount - entry.available;
   member.lifetime += Math.max(entry.amount, 0);
-  if (entry.activity) {
-    member.lastActivityAt = entry.at;
-    if (member.status === 'PASSIVE') member.status = 'ACTIVE';
-  }
+  if (entry.activity) markActivity(member, entry.at);
+}
+
+/**
+ * The member's activity at `at` (an activity entry, an order that earns nothing, a voucher paid with): the latest
+ * activity counts, whichever operation commits last; a PASSIVE member is ACTIVE again.
+ */
+export function markActivity(member: MemberModel, at: number): void {
+  member.lastActivityAt = Math.max(member.lastActivityAt, at);
+  if (member.status === 'PASSIVE') member.status = 'ACTIVE';
 }
 
 /** A lot of newly granted points, pending until `availableAt`, expiring after the program's expiry period. */

@@ -20,6 +20,7 @@ import {
   addLot,
   grantedThisMonth,
   hasRoomFor,
+  markActivity,
   MAX_POINTS,
   changeStatus,
   markPassive,
@@ -260,11 +261,11 @@ export function earnOp(world: World, p: EarnParams, key: string): Op {
         settle(m, now);
         const points = p.explicit ?? orderPoints(p.cents, m.tier);
         const existing = m.orders.find((o) => o.ref === p.orderRef);
-        if (points > MAX_POINTS) return fail('VALIDATION', existing?.earned ? fields.ref : fields.total);
-        // Past the balance limit, the grant is refused before anything else is looked at.
-        if (!hasRoomFor(m, points)) return fail('VALIDATION', p.explicit === null ? fields.total : 'points');
-        // An order that earned or was cancelled earns no more; one a redemption or voucher named first is completed.
+        // An order that earned or was cancelled earns no more (the first thing wrong with it); one a redemption or
+        // voucher named first is completed. Then more points than one earn grants, then past the balance limit.
         if (existing && (existing.earned || existing.cancelled)) return fail('VALIDATION', fields.ref);
+        if (points > MAX_POINTS) return fail('VALIDATION', fields.total);
+        if (!hasRoomFor(m, points)) return fail('VALIDATION', p.explicit === null ? fields.total : 'points');
         const order = existing ?? newOrder(p.orderRef);
         const lines = p.lines ?? [];
         const shares = prorateCents(
@@ -282,6 +283,8 @@ export function earnOp(world: World, p: EarnParams, key: string): Op {
         if (points > 0) {
           post(m, { kind: 'EARN', amount: points, available: 0, at: now, actor: actorOf(caller), activity: true });
           addLot(m, points, now, plusDays(now, PROGRAM.returnWindowDays));
+        } else {
+          markActivity(m, now); // a purchase all the same
         }
         if (!existing) m.orders.push(order);
         if (points > 0) upgrade(m, now);
@@ -810,6 +813,7 @@ export function redeemVoucherOp(world: World, voucherIndex: number, asMember: nu
         const order = newOrder(orderRef);
         order.vouchers.push(code);
         w.members[owner]!.orders.push(order);
+        markActivity(w.members[owner]!, now); // paying with a voucher is a purchase
         return ok({ discount: money(Math.min(voucher.cents, cents)) });
       }),
     conflicting: () => redeemVoucherOp(world, voucherIndex, asMember, cents + 1, key),

@@ -55,3 +55,15 @@ describe('a purchase that earns no points', () => {
     expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).status).toBe('ACTIVE');
   });
 });
+
+describe('the last activity', () => {
+  it('never moves back: an operation that read its clock first and committed last keeps the later time', async () => {
+    const memberId = await app.enroll();
+    await prisma.member.update({ where: { id: memberId }, data: { enrolledAt: T0, lastActivityAt: T0 } });
+    const later = addDays(T0, 2);
+    await earnPoints(at(later), { memberId, orderRef: 'o-2', orderTotal: '10.00', idempotencyKey: 'o-2' }, storefront);
+    // An earn whose clock read T0 + 1 day, committed after the one of T0 + 2 days (it waited for the member).
+    await earnPoints(at(addDays(T0, 1)), { memberId, orderRef: 'o-1', orderTotal: '10.00', idempotencyKey: 'o-1' }, storefront);
+    expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).lastActivityAt).toEqual(later);
+  });
+});

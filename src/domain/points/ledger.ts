@@ -93,7 +93,8 @@ export function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
         available_points = available_points + ${move.availableDelta}::int,
         pending_points = pending_points + ${move.pendingDelta}::int,
         lifetime_points = lifetime_points + ${move.granted}::int,
-        last_activity_at = CASE WHEN ${move.activity}::boolean THEN ${move.now}::timestamptz ELSE last_activity_at END,
+        last_activity_at = CASE WHEN ${move.activity}::boolean THEN GREATEST(last_activity_at, ${move.now}::timestamptz)
+                                ELSE last_activity_at END,
         status = CASE WHEN ${move.activity}::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
         updated_at = ${move.now}::timestamptz
       WHERE id = ${memberId}::uuid
