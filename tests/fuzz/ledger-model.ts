@@ -175,6 +175,8 @@ export interface GestureModel {
   moneyCents: number;
   status: 'GRANTED' | 'PENDING_APPROVAL' | 'REJECTED';
   createdAt: number;
+  /** When a supervisor approved or rejected it; absent for a gesture granted at once. */
+  decidedAt?: number;
 }
 
 export interface VoucherModel {
@@ -376,13 +378,15 @@ export function voucherStatus(voucher: VoucherModel, now: number): 'ISSUED' | 'R
   return voucher.expiresAt <= now ? 'EXPIRED' : 'ISSUED';
 }
 
-/** Money an agent's GRANTED gestures created in the calendar month (UTC) of `now` are worth. */
+/** Money an agent's gestures granted in the calendar month (UTC) of `now` are worth: at once, or when approved. */
 export function grantedThisMonth(world: World, agent: number, now: number): number {
   const date = new Date(now);
   const start = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
   const end = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
   return world.gestures
-    .filter((g) => g.agent === agent && g.status === 'GRANTED' && g.createdAt >= start && g.createdAt < end)
+    .filter(
+      (g) => g.agent === agent && g.status === 'GRANTED' && (g.decidedAt ?? g.createdAt) >= start && (g.decidedAt ?? g.createdAt) < end,
+    )
     .reduce((total, g) => total + g.moneyCents, 0);
 }
 

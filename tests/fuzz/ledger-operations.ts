@@ -499,7 +499,8 @@ function takeBack(
     if (reversed > 0)
       post(m, { kind: 'REVERSAL', amount: -reversed, available: -taken.fromAvailable, at: now, actor: actorOf(STOREFRONT) });
   }
-  const toRestore = Math.max(Math.floor((order.pointsRedeemed * part) / whole) - order.pointsRestored, 0);
+  // A closed member receives nothing: the redeemed points are not given back (the reversal and the vouchers go ahead).
+  const toRestore = m.status === 'CLOSED' ? 0 : Math.max(Math.floor((order.pointsRedeemed * part) / whole) - order.pointsRestored, 0);
   if (toRestore > 0) {
     if (!hasRoomFor(m, toRestore)) return { ok: false, code: 'VALIDATION', detail: fields.order };
     post(m, { kind: 'RESTORE', amount: toRestore, available: toRestore, at: now, actor: actorOf(STOREFRONT) });
@@ -633,6 +634,7 @@ export function approveOp(world: World, gestureIndex: number, key: string, note:
         settle(m, now);
         if (!grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null)) return fail('VALIDATION', 'points');
         gesture.status = 'GRANTED';
+        gesture.decidedAt = now; // the month it is spending of (grantedThisMonth)
         w.members[gesture.member] = m;
         return ok({ gestureId: id, status: 'GRANTED' });
       }),
