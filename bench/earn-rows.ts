@@ -62,7 +62,8 @@ const WRITE = `
       available_points = available_points + $31::int,
       pending_points = pending_points + $32::int,
       lifetime_points = lifetime_points + $33::int,
-      last_activity_at = CASE WHEN $34::boolean THEN $35::timestamptz ELSE last_activity_at END,
+      last_activity_at = CASE WHEN $34::boolean THEN GREATEST(last_activity_at, $35::timestamptz)
+                              ELSE last_activity_at END,
       status = CASE WHEN $36::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
       updated_at = $37::timestamptz
     WHERE id = $38::uuid

@@ -54,7 +54,8 @@ describe('the member row', () => {
 describe('the member row in the answer', () => {
   it('earnPoints answers with the row as stored, after a tier upgrade too; the stored answer stays ids only; a replay has no row', async () => {
     const memberId = await app.enroll();
-    await prisma.member.update({ where: { id: memberId }, data: { status: 'PASSIVE' } });
+    // Enrolled by T0 and passive since: the earn of T0 is the last activity.
+    await prisma.member.update({ where: { id: memberId }, data: { status: 'PASSIVE', lastActivityAt: addDays(T0, -400) } });
 
     const below = await earnPoints(at(T0), { memberId, orderRef: 'o-1', orderTotal: '999.00', idempotencyKey: 'e-1' }, storefront);
     expect(below.member).toMatchObject({ tier: 'BRONZE', status: 'ACTIVE', pendingPoints: 999, lastActivityAt: T0 });
@@ -98,6 +99,7 @@ describe('the member row in the answer', () => {
 
   it('a zero-point earn and a redeem answer with the row as stored', async () => {
     const memberId = await app.enroll();
+    await prisma.member.update({ where: { id: memberId }, data: { lastActivityAt: T0 } }); // enrolled by T0
     const nothing = await earnPoints(at(T0), { memberId, orderRef: 'small', orderTotal: '0.50', idempotencyKey: 'e-0' }, storefront);
     expect(nothing).toMatchObject({ points: 0, entryId: null, replayed: false });
     expect(nothing.member).toStrictEqual(await stored(memberId));
