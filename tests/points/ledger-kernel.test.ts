@@ -12,7 +12,7 @@ import { addDays } from '../../src/domain/time.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { testDatabaseUrl } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
-import { until } from '../support/until.js';
+import { untilWaitingForLocks } from '../support/until.js';
 
 const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
 const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
@@ -148,13 +148,7 @@ describe('due lots', () => {
       await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
       await other.query('UPDATE point_lots SET expires_at = $2 WHERE member_id = $1', [memberId, T0]);
       const adjusted = adjustPoints(at(now), { memberId, points: 5, reason: 'after', idempotencyKey: 'g-2' }, admin);
-      await until(
-        async () =>
-          (
-            await prisma.$queryRaw<{ n: number }[]>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
-          )[0]!.n > 0,
-      );
+      await untilWaitingForLocks(prisma);
       await other.query('COMMIT');
       await adjusted;
     } finally {
@@ -195,13 +189,7 @@ describe('settings changed while the operation waited for the member', () => {
       await other.query('BEGIN');
       await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
       earned = earnPoints(at(T0), { memberId, orderRef: 'o-2', orderTotal: '1000.00', idempotencyKey: 'e-2' }, admin);
-      await until(
-        async () =>
-          (
-            await prisma.$queryRaw<{ n: number }[]>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
-          )[0]!.n > 0,
-      );
+      await untilWaitingForLocks(prisma);
       await updateProgram(at(T0), { patch: { tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }] } }, admin);
       await other.query('COMMIT');
     } finally {

@@ -8,7 +8,7 @@ import { processCompensation } from '../../workers/compensation.processor.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testDatabaseUrl } from '../support/db.js';
 import { useTestApp } from '../support/app.js';
-import { until } from '../support/until.js';
+import { untilWaitingForLocks } from '../support/until.js';
 
 const { prisma, app } = useTestApp();
 const admin = staffCaller('ADMIN');
@@ -43,14 +43,6 @@ async function connect(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: testDatabaseUrl() });
   await client.connect();
   return client;
-}
-
-/** Sessions of this database waiting for a lock (read outside any transaction: pg_stat_activity is a snapshot per transaction). */
-async function lockWaiters(monitor: pg.Client): Promise<number> {
-  const { rows } = await monitor.query(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
-  );
-  return rows[0].n as number;
 }
 
 describe('updateProgram: the currency', () => {
@@ -183,22 +175,20 @@ describe('updateProgram: money settings keep the currency they were decided in',
   it('an amount given in the old currency is refused when another admin changed the currency meanwhile', async () => {
     // A third change of the settings holds the program row; admin A (to USD) and then admin B (a budget in EUR) wait for it.
     const holder = await connect();
-    const monitor = await connect();
     try {
       await stored();
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM program WHERE id = 1 FOR UPDATE');
       const a = update({ currency: 'USD' });
-      await until(async () => (await lockWaiters(monitor)) >= 1, 10_000, 20, 'A to wait');
+      await untilWaitingForLocks(prisma, 1, 'A to wait');
       const b = update({ goodwill: { monthlyBudgetMoney: { amount: '900.00', currency: 'EUR' } } });
-      await until(async () => (await lockWaiters(monitor)) >= 2, 10_000, 20, 'B to wait');
+      await untilWaitingForLocks(prisma, 2, 'B to wait');
       await holder.query('COMMIT');
 
       expect((await a).data?.updateProgram.__typename).toBe('UpdateProgramPayload');
       expect((await b).data?.updateProgram).toMatchObject({ __typename: 'ValidationError', field: 'goodwill.monthlyBudgetMoney.currency' });
     } finally {
       await holder.end();
-      await monitor.end();
     }
     // 900 EUR did not become a budget of 900 USD.
     expect(await stored()).toMatchObject({

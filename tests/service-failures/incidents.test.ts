@@ -21,7 +21,7 @@ import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../s
 import { useTestApp } from '../support/app.js';
 import { testDatabaseUrl } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
-import { until } from '../support/until.js';
+import { untilWaitingForLocks } from '../support/until.js';
 
 /**
  * Service incidents: pages of affected members, their expansion into one
@@ -342,13 +342,7 @@ describe('races', () => {
         [m],
       );
       const expansion = expandIncidentPage(app.deps, page.pageId);
-      await until(
-        async () =>
-          (
-            await prisma.$queryRaw<{ n: number }[]>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
-          )[0]!.n > 0,
-      );
+      await untilWaitingForLocks(prisma);
       await other.query('COMMIT');
       expect(await expansion).toMatchObject({ recorded: 0, duplicates: 1, compensated: 0 });
       const affected = await prisma.serviceIncidentMember.findUniqueOrThrow({

@@ -1,3 +1,5 @@
+import type { PrismaClient } from '../../src/db/prisma.js';
+
 /**
  * Polls `probe` until it returns something truthy and returns that value; throws
  * after `timeoutMs`. The one polling helper of the tests: for waiting on work
@@ -16,4 +18,25 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/**
+ * Waits until at least `count` sessions of the test database wait for a lock: a request queued behind a row a
+ * test holds in a transaction of its own (each query here is a transaction: pg_stat_activity is read afresh).
+ */
+export async function untilWaitingForLocks(
+  prisma: PrismaClient,
+  count = 1,
+  what = `${count} session(s) to wait for a lock`,
+): Promise<void> {
+  await until(
+    async () =>
+      (
+        await prisma.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+      )[0]!.n >= count,
+    15_000,
+    20,
+    what,
+  );
 }

@@ -7,7 +7,7 @@ import { issueVoucher, redeemVoucher } from '../../src/domain/vouchers/vouchers.
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { testDatabaseUrl } from '../support/db.js';
-import { until } from '../support/until.js';
+import { untilWaitingForLocks } from '../support/until.js';
 
 /**
  * DESIGN.md, Member: "A member with no activity (earn, redeem, renewal, purchase) for 12 months becomes PASSIVE
@@ -131,13 +131,7 @@ describe('a voucher redeemed at checkout', () => {
         { code, orderRef: 'ORD-1', orderTotal: '40.00', idempotencyKey: 'pay' },
         storefront,
       );
-      await until(
-        async () =>
-          (
-            await prisma.$queryRaw<{ n: number }[]>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
-          )[0]!.n > 0,
-      );
+      await untilWaitingForLocks(prisma);
       await other.query('SELECT 1 FROM vouchers WHERE code = $1 FOR UPDATE', [code]);
       await other.query('COMMIT');
       expect(await redeeming).toMatchObject({ replayed: false });
