@@ -100,7 +100,7 @@ function orderFields(input: Pick<EarnPointsInput, 'order'>) {
     : { reference: 'orderRef', total: 'orderTotal', currency: 'currency' };
 }
 
-/** The fields an earn's refusals name (`assertEarnable`): the order's reference, and what set the amount (the total, or explicit points). */
+/** The fields an earn's refusals name: the order's reference, and what set the amount (the total, or explicit points). */
 function refusalFields(fields: ReturnType<typeof orderFields>, explicit: number | null) {
   return { reference: fields.reference, amount: explicit === null ? fields.total : 'points' };
 }
@@ -196,8 +196,10 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
       { order, earning, explicit, fields },
       now,
     );
-    // The write's WHERE refuses a cancelled or earned order: its state is read only to explain a refusal.
-    await assertEarnable(member, points, refused, () => readOrderState(tx, memberId, orderRef));
+    // A repeated or cancelled order is the first thing wrong with it. Its state is read only to explain a refused
+    // amount: otherwise the write's WHERE refuses such an order, and this path has no statement to spare.
+    const refusal = amountRefusal(member, points, refused.amount);
+    if (refusal) throw orderRefusal(await readOrderState(tx, memberId, orderRef), refused.reference) ?? refusal;
     const entryId = newRowId();
     const result: StoredEarnAnswer = { memberId, entryId: points > 0 ? entryId : null, points, earned: explained };
     const availableAt = addDays(now, settings.returnWindowDays);
@@ -256,7 +258,7 @@ export interface EarnPreview {
 /**
  * earnPoints without writing: the same validation, eligibility and computation
  * (`earningOf`, with the settings and rules committed now) and the same
- * refusals (`assertEarnable`), in a read-only transaction that takes no lock.
+ * refusals (`orderRefusal`, `amountRefusal`), in a read-only transaction that takes no lock.
  * For the same input at the same moment it answers exactly what earnPoints
  * grants or refuses (tests/earning/preview-earn.test.ts); an order that earned
  * already is answered as `alreadyEarned`.
@@ -285,8 +287,12 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
     const settings = await settingsForHash(tx, hash);
     const earning = earningOrderOf(order);
     const { points, earned: stored } = await earningOf(tx, member, settings, stamp, { order, earning, explicit, fields }, now);
+    // earnPoints' refusals in its order: the order first (one that earned already is answered as such), then the amount.
     const state = orderStateOf({ earned, cancelled });
-    await assertEarnable(member, points, refusalFields(fields, explicit), state);
+    const refused = refusalFields(fields, explicit);
+    if (state === 'CANCELLED') throw orderRefusal(state, refused.reference)!;
+    const refusal = state === 'OPEN' ? amountRefusal(member, points, refused.amount) : null;
+    if (refusal) throw refusal;
     return { memberId, points, breakdown: stored ? breakdownFrom(stored, earning.lines) : [], alreadyEarned: state === 'EARNED' };
   });
 }
@@ -318,32 +324,13 @@ async function notEarnable(tx: RawSql, memberId: string, orderRef: string, field
 }
 
 /**
- * The refusals earnPoints and previewEarn share once the points are computed —
- * the same ValidationErrors on the same fields, before anything is written —,
- * in one order: the order first (cancelled, or earned already: a repeated
- * order is the first thing wrong with it), then more points than one earn
- * grants (MAX_POINTS), then more than the member's balance has room for
- * (`roomRefusal`). `orderState` is the state previewEarn read with the member
- * (an order that earned already it answers as `alreadyEarned`, not an error:
- * its points are not held to the limits then, as earnPoints would refuse the
- * order before them); for earnPoints it is a reader, run only to explain a
- * refused amount, since its write's WHERE refuses a cancelled or earned order
- * and its hot path has no statement to spare.
+ * Why an earn of `points` cannot be granted, on the field that set the amount: more points than one earn grants
+ * (MAX_POINTS), or more than the member's balance has room for (`roomRefusal`); null when it can. earnPoints and
+ * previewEarn both ask it, after the order's own refusal.
  */
-async function assertEarnable(
-  member: LockedMember,
-  points: number,
-  fields: { reference: string; amount: string },
-  orderState: EarnOrderState | (() => Promise<EarnOrderState>),
-): Promise<void> {
-  if (orderState === 'EARNED') return;
-  if (orderState === 'CANCELLED') throw orderRefusal(orderState, fields.reference)!;
-  const refusal =
-    points > check.MAX_POINTS
-      ? new ValidationError(fields.amount, 'order earns more points than allowed')
-      : roomRefusal(member, points, fields.amount);
-  if (refusal === null) return;
-  throw (typeof orderState === 'function' ? orderRefusal(await orderState(), fields.reference) : null) ?? refusal;
+function amountRefusal(member: LockedMember, points: number, field: string): ValidationError | null {
+  if (points > check.MAX_POINTS) return new ValidationError(field, 'order earns more points than allowed');
+  return roomRefusal(member, points, field);
 }
 
 /** The `points.earned` event of an order's earning (docs/webhooks.md). */
