@@ -97,6 +97,13 @@ export async function settingsForHash(tx: RawSql, hash: string | null): Promise<
   return settings;
 }
 
+/** The program settings as of the caller's transaction, in one statement of its own (see `settingsForHash`). */
+export async function currentSettings(tx: RawSql): Promise<ProgramSettings> {
+  const [row] = await tx.$queryRaw<{ hash: string | null }[]>`
+    SELECT (SELECT settings_hash FROM program WHERE id = 1) AS hash`;
+  return settingsForHash(tx, row?.hash ?? null);
+}
+
 export async function getProgram(deps: ServiceDeps): Promise<ProgramView> {
   return loadProgram(deps.prisma);
 }

@@ -14,7 +14,7 @@ import { eligibility } from '../members/eligibility.js';
 import { reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
-import { settingsForHash } from '../program/program.service.js';
+import { currentSettings, settingsForHash } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import {
@@ -186,9 +186,7 @@ export async function reportServiceIncident(
       const id = incidentId ?? randomUUID();
       if (details) {
         // The budget is money in the program currency of now, and keeps it (docs/domain-rules.md).
-        const [program] = await tx.$queryRaw<{ hash: string | null }[]>`
-          SELECT (SELECT settings_hash FROM program WHERE id = 1) AS hash`;
-        const { currency } = await settingsForHash(tx, program?.hash ?? null);
+        const { currency } = await currentSettings(tx);
         await tx.$executeRaw`
           INSERT INTO service_incidents
             (id, type, severity, occurred_at, description, budget, currency, reporter_type, reporter_id, created_at)
@@ -647,17 +645,18 @@ export async function decideServiceIncident(
  */
 async function assertRemainderInProgramCurrency(tx: RawSql, incident: LockedIncident): Promise<void> {
   const { currency } = await settingsForHash(tx, incident.settingsHash);
-  const [other] = await tx.$queryRaw<{ currency: string }[]>`
-    SELECT ${incident.currency}::text AS currency WHERE ${incident.currency}::text <> ${currency}::text
-    UNION ALL
-    (SELECT compensation_currency FROM service_failures
-     WHERE incident_id = ${incident.id}::uuid AND status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'
-       AND compensation_currency <> ${currency}::text
-     LIMIT 1)`;
-  if (other) {
+  const [waiting] =
+    incident.currency === currency
+      ? await tx.$queryRaw<{ currency: string }[]>`
+          SELECT compensation_currency AS currency FROM service_failures
+          WHERE incident_id = ${incident.id}::uuid AND status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'
+            AND compensation_currency <> ${currency}::text
+          LIMIT 1`
+      : [incident];
+  if (waiting) {
     throw new ValidationError(
       'incidentId',
-      `its compensations were decided in ${other.currency}, the program now uses ${currency}: ` +
+      `its compensations were decided in ${waiting.currency}, the program now uses ${currency}: ` +
         `decline them and report a new incident to compensate the members in ${currency}`,
     );
   }
@@ -704,7 +703,8 @@ export async function grantApprovedRemainder(
           tx,
           failures.map((failure) => failure.memberId),
         );
-        const inOtherCurrency = failures.filter((failure) => (failure.currency ?? settings.currency) !== settings.currency);
+        const inProgramCurrency = (failure: (typeof failures)[number]) => (failure.currency ?? settings.currency) === settings.currency;
+        const inOtherCurrency = failures.filter((failure) => !inProgramCurrency(failure));
         if (inOtherCurrency.length > 0) {
           returned = await tx.$executeRaw`
             UPDATE service_failures SET status = 'NEEDS_REVIEW', decided_by = NULL, decided_at = NULL,
@@ -712,7 +712,7 @@ export async function grantApprovedRemainder(
             WHERE id = ANY(${inOtherCurrency.map((failure) => failure.id)}::uuid[]) AND status = 'RECORDED'`;
         }
         const decided = failures.flatMap((failure): DecidedFailure[] => {
-          if ((failure.currency ?? settings.currency) !== settings.currency) return [];
+          if (!inProgramCurrency(failure)) return [];
           const eligible = eligibility(members.get(failure.memberId)!.status, 'DECIDED_GRANT');
           const decision: FinalDecision =
             eligible.decision === 'ALLOW'

@@ -17,7 +17,7 @@ import { NotFoundError, ValidationError, VoucherNotRedeemableError, type Voucher
 import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { balanceCte, purchaseMove, reactivationEvents } from '../points/ledger.js';
-import { loadProgram, settingsForHash } from '../program/program.service.js';
+import { currentSettings, loadProgram } from '../program/program.service.js';
 import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
@@ -290,13 +290,6 @@ export function voucherEventRows(type: 'voucher.issued' | 'voucher.expiring', so
       'issuedAt', ${isoTimeSql(Prisma.sql`v.issued_at`)}, 'expiresAt', ${isoTimeSql(Prisma.sql`v.expires_at`)}) AS data,
     CASE WHEN ${type}::text = 'voucher.expiring' THEN 'voucher.expiring:' || v.id::text END AS dedupe_key
     FROM ${source} v`;
-}
-
-/** The program settings as of the caller's transaction (see `settingsForHash`). */
-async function currentSettings(tx: RawSql): Promise<ProgramSettings> {
-  const [row] = await tx.$queryRaw<{ hash: string | null }[]>`
-    SELECT (SELECT settings_hash FROM program WHERE id = 1) AS hash`;
-  return settingsForHash(tx, row?.hash ?? null);
 }
 
 /** A voucher by its code (as typed: case and grouping do not matter), or null. */
