@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client.js';
-import type { RawSql } from '../db/sql.js';
+import { violates, type RawSql } from '../db/sql.js';
 import { IdempotencyConflictError, ValidationError } from './errors.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,120}$/;
@@ -136,14 +136,12 @@ export async function storeAnswer(tx: RawSql, scope: string, key: string, reques
  * and constraint). On a Prisma client built elsewhere (`sqlTransaction`'s fallback) the violation stays an error.
  */
 export function isIdempotencyKeyTaken(error: unknown): boolean {
-  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
-  return code === '23505' && constraint === 'idempotency_records_pkey';
+  return violates(error, '23505', 'idempotency_records_pkey');
 }
 
 /** Whether a unique violation is of a ledger entry's key (`ledger_entries`: one entry per member and key). */
 export function isLedgerKeyTaken(error: unknown): boolean {
-  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
-  return code === '23505' && constraint === 'ledger_entries_member_id_idempotency_key_key';
+  return violates(error, '23505', 'ledger_entries_member_id_idempotency_key_key');
 }
 
 export type JsonObject = Prisma.InputJsonObject;

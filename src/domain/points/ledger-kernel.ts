@@ -1,5 +1,5 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
-import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
+import { rawSql, sqlTransaction, violates, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
@@ -214,6 +214,5 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
 
 /** A member moved into a tier the program no longer has: the foreign key of `members.tier`. */
 function isRemovedTierWritten(error: unknown): boolean {
-  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
-  return code === '23503' && constraint === 'members_tier_fkey';
+  return violates(error, '23503', 'members_tier_fkey');
 }
