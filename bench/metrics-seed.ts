@@ -135,9 +135,10 @@ export async function seedMetricsYear(client: pg.Client, year: MetricsYear): Pro
   await run(
     'service failures',
     `INSERT INTO service_failures (id, member_id, type, severity, occurred_at, order_ref, reporter_type, reporter_id, status,
-                                   repeat_index, compensation_amount, voucher_id, created_at)
+                                   repeat_index, compensation_amount, compensation_currency, voucher_id, created_at)
      SELECT id, member_id, type, severity, occurred_at, 'bench-order-' || j, 'API_KEY', 'bench', status, 1,
             CASE WHEN status IN ('COMPENSATED', 'NEEDS_REVIEW') THEN amount END,
+            CASE WHEN status IN ('COMPENSATED', 'NEEDS_REVIEW') THEN 'EUR' END,
             CASE WHEN status = 'COMPENSATED' THEN md5('vf' || j)::uuid END, occurred_at
      FROM bench_failures`,
   );

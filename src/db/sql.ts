@@ -251,9 +251,9 @@ export async function readOnlySnapshot<T>(
 
 /**
  * Whether `error` is PostgreSQL's refusal by one named constraint: `code` the SQLSTATE (23505 unique, 23503
- * foreign key), `constraint` the constraint's name, as node-postgres reports them.
+ * foreign key, 23514 check), `constraint` the constraint's name, as node-postgres reports them.
  */
-export function violates(error: unknown, code: '23505' | '23503', constraint: string): boolean {
+export function violates(error: unknown, code: '23505' | '23503' | '23514', constraint: string): boolean {
   const { code: sqlState, constraint: name } = (error ?? {}) as { code?: unknown; constraint?: unknown };
   return sqlState === code && name === constraint;
 }

@@ -19,7 +19,7 @@ export const Money = builder.objectRef<MoneyShape>('Money').implement({
   }),
 });
 
-/** The program currency, read once per request (compensation amounts are in it). */
+/** The program currency, read once per request. */
 export const programCurrency: (ctx: GraphQLContext) => Promise<string> = perRequest((ctx) =>
   loadProgram(ctx.deps.prisma).then((program) => program.settings.currency),
 );

@@ -332,7 +332,10 @@ describe('compensation of a suspended member', () => {
     const failureId = await reportFailure(memberId);
     expect(await runOpenJobs()).toEqual([expect.objectContaining({ outcome: 'NOT_ELIGIBLE', reason: expect.stringContaining('CLOSED') })]);
     expect(await prisma.voucher.count()).toBe(0);
-    await prisma.serviceFailure.update({ where: { id: failureId }, data: { status: 'NEEDS_REVIEW', compensationAmount: '10.00' } });
+    await prisma.serviceFailure.update({
+      where: { id: failureId },
+      data: { status: 'NEEDS_REVIEW', compensationAmount: '10.00', compensationCurrency: 'EUR' },
+    });
     await expect(
       reviewServiceFailure(at(T), { failureId, decision: 'GRANT', note: 'anyway', idempotencyKey: 'g' }, supervisor),
     ).rejects.toMatchObject({ code: 'VALIDATION', field: 'failureId', message: expect.stringContaining('CLOSED') });

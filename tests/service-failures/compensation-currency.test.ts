@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compensateServiceFailures } from '../../src/domain/service-failures/compensation-groups.js';
-import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { reportServiceFailure, storedCompensation } from '../../src/domain/service-failures/service-failures.service.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
@@ -201,6 +201,21 @@ describe('a service failure’s compensation keeps its currency', () => {
     });
     expect(failures.map((f) => `${f.status} ${f.compensationAmount?.toFixed(2)} ${f.compensationCurrency}`)).toEqual(
       Array.from({ length: 3 }, () => 'COMPENSATED 5.00 USD'),
+    );
+  });
+});
+
+describe('a service failure’s stored compensation', () => {
+  it('reads in the currency its row holds, never the program’s; an amount and a currency apart are a broken row, thrown', () => {
+    const id = '00000000-0000-4000-8000-000000000001';
+    expect(storedCompensation({ id, amount: '15.00', currency: 'EUR' })).toEqual({ amount: '15.00', currency: 'EUR' });
+    expect(storedCompensation({ id, amount: null, currency: null })).toBeNull();
+    // The database refuses both (service_failures_compensation_currency_paired, tests/db/compensation-currency-migration.test.ts).
+    expect(() => storedCompensation({ id, amount: '15.00', currency: null })).toThrow(
+      `service failure ${id} has a compensation of 15.00 in no currency`,
+    );
+    expect(() => storedCompensation({ id, amount: null, currency: 'EUR' })).toThrow(
+      `service failure ${id} has a compensation of no amount in EUR`,
     );
   });
 });

@@ -151,7 +151,7 @@ export class Seeder {
     const failure = await this.failure(memberId);
     await this.prisma.serviceFailure.update({
       where: { id: failure.failureId },
-      data: { status: 'NEEDS_REVIEW', repeatIndex: 1, compensationAmount: '5.00' },
+      data: { status: 'NEEDS_REVIEW', repeatIndex: 1, compensationAmount: '5.00', compensationCurrency: 'EUR' },
     });
     return failure;
   }

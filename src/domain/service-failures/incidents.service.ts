@@ -27,7 +27,7 @@ import {
   type DecidedFailure,
   type FinalDecision,
 } from './batch-compensation.js';
-import { occurredAtOf, optionalText } from './service-failures.service.js';
+import { occurredAtOf, optionalText, storedCompensation } from './service-failures.service.js';
 
 /** The queue that expands incident pages and grants approved remainders; job id = outbox event id. */
 export const INCIDENT_QUEUE = 'incidents';
@@ -703,7 +703,7 @@ export async function grantApprovedRemainder(
           tx,
           failures.map((failure) => failure.memberId),
         );
-        const inProgramCurrency = (failure: (typeof failures)[number]) => (failure.currency ?? settings.currency) === settings.currency;
+        const inProgramCurrency = (failure: (typeof failures)[number]) => storedCompensation(failure)?.currency === settings.currency;
         const inOtherCurrency = failures.filter((failure) => !inProgramCurrency(failure));
         if (inOtherCurrency.length > 0) {
           returned = await tx.$executeRaw`

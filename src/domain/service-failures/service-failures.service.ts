@@ -633,19 +633,22 @@ export async function reviewServiceFailure(
       }
       assertEligible({ status: failure.memberStatus }, 'DECIDED_GRANT', 'failureId');
       const settings = await settingsForHash(tx, failure.settingsHash);
+      const compensation = storedCompensation({ id: failureId, amount: failure.amount, currency: failure.currency });
+      // The policy computed one for every failure it left waiting for review (held or over the cap).
+      if (!compensation) throw new Error(`service failure ${failureId} is ${failure.status} without a compensation`);
+      const { amount, currency } = compensation;
       // Money keeps the currency it was decided in: 15.00 EUR is not granted as 15.00 USD.
-      const currency = failure.currency ?? settings.currency;
       if (currency !== settings.currency) {
         throw new ValidationError(
           'failureId',
-          `the compensation was computed as ${failure.amount} ${currency}, the program now uses ${settings.currency}: ` +
+          `the compensation was computed as ${amount} ${currency}, the program now uses ${settings.currency}: ` +
             `decline it and compensate the member in ${settings.currency} with a goodwill gesture`,
         );
       }
       const { voucher } = await issueVoucher(tx, {
         memberId: failure.memberId,
         kind: 'COMPENSATION',
-        value: { type: 'FIXED', amount: failure.amount! },
+        value: { type: 'FIXED', amount },
         currency,
         causeType: 'FAILURE',
         causeRef: failureId,
@@ -653,7 +656,7 @@ export async function reviewServiceFailure(
         settings,
       });
       await decide(tx, failureId, { status: 'COMPENSATED', voucherId: voucher.id, ...decided });
-      const event = compensatedEvent(failureId, failure.memberId, voucher.id, failure.amount!, voucher.currency, null, 'SUPERVISOR');
+      const event = compensatedEvent(failureId, failure.memberId, voucher.id, amount, voucher.currency, null, 'SUPERVISOR');
       await recordWebhookEvents(tx, [event], now);
       issued.push(memberChange(failure.memberId, 'VOUCHER_ISSUED', voucher.id));
       return { failureId };
@@ -666,6 +669,27 @@ export async function reviewServiceFailure(
 
 // ---------------------------------------------------------------------------
 // Reading
+
+/** A failure's compensation: the amount the policy computed, in the currency it computed it in. */
+export interface StoredCompensation {
+  amount: string;
+  currency: string;
+}
+
+/**
+ * A failure's compensation as its row holds it, null when it has none. Money keeps the currency it was decided
+ * in, so an amount is never read in the program's currency of now: PostgreSQL keeps the two together
+ * (service_failures_compensation_currency_paired), and a row without them together is a broken database,
+ * thrown (and masked), never shown or granted.
+ */
+export function storedCompensation(failure: { id: string; amount: string | null; currency: string | null }): StoredCompensation | null {
+  const { id, amount, currency } = failure;
+  if (amount === null && currency === null) return null;
+  if (amount === null || currency === null) {
+    throw new Error(`service failure ${id} has a compensation of ${amount ?? 'no amount'} in ${currency ?? 'no currency'}`);
+  }
+  return { amount, currency };
+}
 
 export interface ServiceFailureFilter {
   status?: ServiceFailureStatus | null;

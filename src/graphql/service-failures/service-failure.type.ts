@@ -1,7 +1,8 @@
+import { storedCompensation } from '../../domain/service-failures/service-failures.service.js';
 import type { ServiceFailureReviewReason, ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
-import { Money, programCurrency } from '../money.type.js';
+import { Money } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
@@ -102,12 +103,14 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
       type: Money,
       nullable: true,
       description:
-        'The compensation the policy computed (issued, waiting for review, or held), in the currency it was computed in — the program currency of that time; null while RECORDED.',
-      select: { compensationAmount: true, compensationCurrency: true },
-      resolve: async (failure, _args, ctx) =>
-        failure.compensationAmount
-          ? { amount: failure.compensationAmount.toFixed(2), currency: failure.compensationCurrency ?? (await programCurrency(ctx)) }
-          : null,
+        'The compensation the policy computed (issued, waiting for review, or held), in the currency it was computed in — the program currency of that time; null when the policy computed none.',
+      select: { id: true, compensationAmount: true, compensationCurrency: true },
+      resolve: (failure) =>
+        storedCompensation({
+          id: failure.id,
+          amount: failure.compensationAmount?.toFixed(2) ?? null,
+          currency: failure.compensationCurrency,
+        }),
     }),
     voucher: t.prismaField({
       type: VoucherRef,
