@@ -70,6 +70,8 @@ export type GraphQLHandlerDeps = Omit<AppDeps, 'redisUrl'> & {
   redisUrl?: string;
   /** The OpenTelemetry plugin when tracing is on (src/telemetry/tracing.ts): one span per operation. */
   tracing?: Plugin;
+  /** The services' clock (`ServiceDeps.now`; tests move it); absent: the system's. */
+  now?: () => Date;
 };
 
 export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> & {
@@ -213,6 +215,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     varyOrigin,
     maxBodyBytes: config.maxBodyBytes,
     shortcut: deps.tracing === undefined,
+    // The clock `nowOf` reads from the context's deps (below).
+    now: deps.now ?? (() => new Date()),
   });
   const errorMasker = createErrorMasker({ logger, hideSuggestions: !config.introspection });
   const yoga = createYoga<ServerContext, GraphQLContext>({
@@ -243,6 +247,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         deps: {
           prisma: deps.prisma,
           logger: requestLogger,
+          now: deps.now,
           outbox: deps.outbox,
           credentials: credentials.events,
           webhookUrls: config.webhooks,

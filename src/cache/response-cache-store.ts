@@ -7,7 +7,9 @@ import type { Logger } from '../logger.js';
  * Each member has one hash (`<prefix>:response-cache:member:<id>`) holding the member's version
  * (field `v`) and one field per cached answer (document and variables). An answer is stored with
  * the member version and the program version it was computed under, and served only while both
- * are still current and it is younger than the TTL. A change bumps the version to a fresh number
+ * are still current, it is younger than the TTL, and the service's clock has not reached the instant it
+ * is valid until, if it has one (an answer that changes with the clock alone: a listed voucher expires,
+ * and no event marks it). A change bumps the version to a fresh number
  * from one counter (never reused, even after the hash expired), so whatever was stored before
  * is never served again. A read that began before a change and stores its (old) answer after the
  * bump stores it under the old version, which no later read accepts: the store is conditional on
@@ -23,10 +25,13 @@ import type { Logger } from '../logger.js';
  * that reached Redis meanwhile may serve such an older answer until then (docs/caching.md).
  */
 export interface ResponseCacheStore {
-  /** The answer stored for this member and key if still current; always the versions to store under. */
-  lookup(memberId: string, key: string): Promise<CacheLookup>;
-  /** Stores an answer computed under `versions`; a no-op when either version moved meanwhile. */
-  store(memberId: string, key: string, versions: CacheVersions, body: string): Promise<void>;
+  /** The answer stored for this member and key if still current at `now` (the service's clock); always the versions to store under. */
+  lookup(memberId: string, key: string, now: Date): Promise<CacheLookup>;
+  /**
+   * Stores an answer computed under `versions`, to be served only before `validUntil` (the service's clock) when it
+   * has one; a no-op when either version moved meanwhile.
+   */
+  store(memberId: string, key: string, versions: CacheVersions, body: string, validUntil?: Date): Promise<void>;
   /** Makes every cached answer of these members stale (a committed change). */
   invalidateMembers(memberIds: readonly string[]): Promise<void>;
   /** Makes every cached answer stale (program settings, tiers, rewards: what every member's answer may show). */
@@ -46,21 +51,30 @@ export interface CacheLookup {
 /** Cached answers per member beyond which the member's hash is emptied (a client sending ever new variables). */
 const MAX_ANSWERS_PER_MEMBER = 32;
 
-// KEYS: member hash, program version. ARGV: field, ttl ms.
+// An answer's entry: `<member version>/<valid until> <program version> <stored at> <body>`, times in ms since the
+// epoch; valid until is empty when the answer has no such instant. It is the service's clock (the lookup brings its
+// now), the stored at Redis's (TIME, for the TTL). The valid until rides on the member version so that a process
+// of the release before, which compares that field with the member's version, takes the entry for a stale one
+// rather than serving it; an entry of that release (`<member version> <program version> <stored at> <body>`) does
+// not match here and is a miss, which the next store replaces.
+
+// KEYS: member hash, program version. ARGV: field, ttl ms, now ms (the service's clock).
 // Returns { member version, program version, body or false }.
 const LOOKUP = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local p = redis.call('GET', KEYS[2]) or '0'
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return { v, p, false } end
-local ev, ep, at, body = string.match(entry, '^([^ ]*) ([^ ]*) ([^ ]*) (.*)$')
+local ev, valid, ep, at, body = string.match(entry, '^([^ /]*)/([0-9]*) ([^ ]*) ([^ ]*) (.*)$')
 if ev ~= v or ep ~= p then return { v, p, false } end
+if valid ~= '' and tonumber(ARGV[3]) >= tonumber(valid) then return { v, p, false } end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now - tonumber(at) >= tonumber(ARGV[2]) then return { v, p, false } end
 return { v, p, body }`;
 
-// KEYS: member hash, program version. ARGV: field, member version, program version, body, ttl ms, max answers.
+// KEYS: member hash, program version. ARGV: field, member version, program version, body, ttl ms, max answers,
+// valid until ms ('' for none).
 const STORE = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local p = redis.call('GET', KEYS[2]) or '0'
@@ -71,7 +85,7 @@ if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[6]) then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], ARGV[1], v .. ' ' .. p .. ' ' .. now .. ' ' .. ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], v .. '/' .. ARGV[7] .. ' ' .. p .. ' ' .. now .. ' ' .. ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
@@ -92,7 +106,13 @@ redis.call('SET', KEYS[2], n)
 return n`;
 
 type ScriptedRedis = RedisClient & {
-  responseCacheLookup(member: string, program: string, field: string, ttlMs: number): Promise<[string, string, string | null]>;
+  responseCacheLookup(
+    member: string,
+    program: string,
+    field: string,
+    ttlMs: number,
+    nowMs: number,
+  ): Promise<[string, string, string | null]>;
   responseCacheStore(
     member: string,
     program: string,
@@ -102,6 +122,7 @@ type ScriptedRedis = RedisClient & {
     body: string,
     ttlMs: number,
     max: number,
+    validUntilMs: number | '',
   ): Promise<number>;
   responseCacheInvalidateMembers(numberOfKeys: number, ...args: (string | number)[]): Promise<number>;
   responseCacheInvalidateAll(counter: string, program: string): Promise<number>;
@@ -175,12 +196,12 @@ export function createResponseCacheStore(deps: {
   };
 
   return {
-    lookup: async (memberId, key) => {
+    lookup: async (memberId, key, now) => {
       if (recovering) throw new CacheRecoveringError();
-      const [member, program, body] = await redis.responseCacheLookup(memberKey(memberId), programKey, key, ttlMs);
+      const [member, program, body] = await redis.responseCacheLookup(memberKey(memberId), programKey, key, ttlMs, now.getTime());
       return { versions: { member, program }, body: body ?? undefined };
     },
-    store: async (memberId, key, versions, body) => {
+    store: async (memberId, key, versions, body, validUntil) => {
       if (recovering) return;
       await redis.responseCacheStore(
         memberKey(memberId),
@@ -191,6 +212,7 @@ export function createResponseCacheStore(deps: {
         body,
         ttlMs,
         MAX_ANSWERS_PER_MEMBER,
+        validUntil ? validUntil.getTime() : '',
       );
     },
     invalidateMembers: (memberIds) =>

@@ -12,6 +12,7 @@ import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
+import './answer-changes.js';
 import './preloaded.js';
 import './visibility.js';
 
@@ -63,7 +64,9 @@ export const builder = new SchemaBuilder<{
   // scope-auth (which decides whether the field runs at all) and outside the plugins that load the object.
   // Preloaded (rows a domain read loaded whole, src/graphql/preloaded.ts) sits outside plugin-prisma, whose
   // planning and per-field lookups it skips for such rows.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', 'preloaded', RelayPlugin, PrismaPlugin],
+  // Answer changes (when an answer changes with the clock, src/graphql/answer-changes.ts) sit inside plugin-prisma: they
+  // date the rows it loaded onto the parent.
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', 'preloaded', RelayPlugin, PrismaPlugin, 'answerChanges'],
   visibility: { refusal },
   scopeAuth: {
     // Types name who may see their objects with `visibleTo` (src/graphql/visibility.ts), decided once per object

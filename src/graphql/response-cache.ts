@@ -80,6 +80,8 @@ export interface ResponseCache {
  *   neither); otherwise it runs and its answer is stored, unless it has errors. Staff, API keys,
  *   mutations, subscriptions and any other document are never cached. The cache key is the member
  *   (from the verified token), the document's hash, the operation name and the variables.
+ * - An answer whose resolvers told that it changes with the clock alone (`answerChangesAt`: a listed voucher
+ *   expires) is served only before the earliest such instant, by the services' clock.
  * - Every operation waits, before its answer goes out, until the members it changed have had their
  *   cached answers made stale (`memberChangesSettled`); a program change, reported by its service, makes all stale.
  * - A cacheable answer carries an `ETag` (its content's hash) and `Cache-Control: private, no-cache`;
@@ -104,6 +106,11 @@ export function createResponseCache(deps: {
   maxBodyBytes: number;
   /** Whether hits may skip yoga; off while tracing, so that every operation has its span. */
   shortcut: boolean;
+  /**
+   * The services' clock (the context's `deps.now`): an answer that changes with it (a listed voucher expires) is
+   * served only before that instant, by the plugin and the shortcut alike.
+   */
+  now: () => Date;
 }): ResponseCache {
   const { store, trusted, metrics } = deps;
   const serving = deps.serve ? store : undefined;
@@ -125,7 +132,7 @@ export function createResponseCache(deps: {
   };
 
   const plugin: Plugin<Context> = {
-    onExecute: async ({ args, setResultAndStopExecution }) => {
+    onExecute: async ({ args, setResultAndStopExecution, extendContext }) => {
       const context = args.contextValue;
       const operation = getOperationAST(args.document, args.operationName);
       if (operation?.operation !== 'query') {
@@ -143,7 +150,7 @@ export function createResponseCache(deps: {
         lookup = handedOver.lookup;
       } else {
         try {
-          lookup = await serving.lookup(principal.memberId, key);
+          lookup = await serving.lookup(principal.memberId, key, deps.now());
         } catch (error) {
           metrics.responseCache.inc({ result: 'error' });
           context.logger.warn({ err: error }, 'response cache unavailable: answering without it');
@@ -159,6 +166,13 @@ export function createResponseCache(deps: {
       }
       metrics.responseCache.inc({ result: 'miss' });
       const { versions } = lookup;
+      // The earliest instant the resolvers tell at which the answer changes with the clock alone (src/graphql/answer-changes.ts).
+      let validUntil: Date | undefined;
+      extendContext({
+        answerChangesAt: (instant) => {
+          if (validUntil === undefined || instant < validUntil) validUntil = instant;
+        },
+      });
       return {
         onExecuteDone: async ({ result }) => {
           // Errors and partial answers are never stored (nor streams, which a query here never is).
@@ -166,7 +180,9 @@ export function createResponseCache(deps: {
           const json = JSON.stringify(result);
           const etag = etagOf(json);
           answers.set(context.request, { etag });
-          await serving.store(principal.memberId, key, versions, `${etag} ${json}`).catch((error: unknown) => {
+          // An answer that may change at any moment (or has by now) is not worth a write no lookup would serve.
+          if (validUntil !== undefined && validUntil <= deps.now()) return;
+          await serving.store(principal.memberId, key, versions, `${etag} ${json}`, validUntil).catch((error: unknown) => {
             context.logger.warn({ err: error }, 'could not store an answer in the response cache');
           });
         },
@@ -215,7 +231,7 @@ export function createResponseCache(deps: {
     const key = keyOf(documentHash, operationName, params.variables);
     let lookup: CacheLookup;
     try {
-      lookup = await serving.lookup(principal.memberId, key);
+      lookup = await serving.lookup(principal.memberId, key, deps.now());
     } catch {
       // The plugin tries again, and counts and logs what it meets.
       return false;

@@ -67,6 +67,8 @@ export interface TestAppOptions {
   tracing?: Plugin;
   /** The handler's metrics, for a test that reads them (a fresh registry otherwise). */
   metrics?: Metrics;
+  /** The services' clock, for the handler and `deps` alike (the system's otherwise). */
+  now?: () => Date;
 }
 
 /** How a test request reaches the handler: credentials, client address (the socket's), extra headers. */
@@ -99,11 +101,12 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
       outbox: options.outbox,
       tracing: options.tracing,
       redisUrl: typeof options.redis === 'string' ? options.redis : options.redis ? testRedisUrl() : undefined,
+      now: options.now,
     },
     options.metrics,
   );
   // Changes made through app.deps reach the handler's live streams too, as a service call in the API does.
-  const deps = { prisma, logger: testLogger, memberChanges: yoga.memberChanges };
+  const deps = { prisma, logger: testLogger, memberChanges: yoga.memberChanges, ...(options.now ? { now: options.now } : {}) };
 
   /** One POST to /graphql; the raw response's status and headers with the parsed body. */
   async function request<T = Record<string, any>>(

@@ -5,7 +5,7 @@ import { MEMBER_COLUMNS } from './member-row.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
 import { qualifyingPointsSql, tierStandings } from '../tiers/tiers.service.js';
-import { vouchersFromJson, vouchersJsonSql } from '../vouchers/vouchers.service.js';
+import { voucherListChangesAt, vouchersFromJson, vouchersJsonSql } from '../vouchers/vouchers.service.js';
 
 /**
  * What the member status screen shows, in one statement.
@@ -44,6 +44,12 @@ export interface MemberStatus {
   expiries?: UpcomingExpiry[];
   standing?: { program: ProgramView; qualifyingPoints: number };
   program?: ProgramView;
+  /**
+   * When the vouchers read can next show otherwise with the clock alone (`voucherListChangesAt`, dated at this
+   * read's instant): an answer made of this status holds until then at most. Null: not before an event. Absent when
+   * no vouchers were asked for.
+   */
+  vouchersChangeAt?: Date | null;
 }
 
 const ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'memberId', e.member_id, 'kind', e.kind, 'amount', e.amount,
@@ -104,7 +110,10 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
     ...member
   } = row;
   const status: MemberStatus = { member };
-  if (vouchers) status.member.vouchers = vouchersFromJson(voucherRows ?? []);
+  if (vouchers) {
+    status.member.vouchers = vouchersFromJson(voucherRows ?? []);
+    status.vouchersChangeAt = voucherListChangesAt(status.member.vouchers, { status: vouchers.status }, now);
+  }
   if (ledger) status.member.ledger = (entryRows ?? []).map(entryFromJson);
   if (request.expiries) status.expiries = expiriesFromJson(expiries ?? []);
   if (withProgram) {

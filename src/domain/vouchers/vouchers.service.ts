@@ -51,6 +51,50 @@ export function voucherStatusWhere(status: VoucherStatus, now: Date): Prisma.Vou
   }
 }
 
+/**
+ * The first instant after `now` at which one of these vouchers, read at `now`, changes status with the clock alone:
+ * the earliest expiry among those ISSUED then (`voucherStatusAt`); null when none will, every other status being
+ * final. No event marks that instant (the maintenance sweep writes EXPIRED later): whoever keeps an answer showing
+ * these vouchers keeps it until then at most.
+ */
+export function voucherStatusesChangeAt(vouchers: Iterable<Pick<Voucher, 'status' | 'expiresAt'>>, now: Date): Date | null {
+  let earliest: Date | null = null;
+  for (const voucher of vouchers) {
+    if (voucherStatusAt(voucher, now) === 'ISSUED' && (earliest === null || voucher.expiresAt < earliest)) earliest = voucher.expiresAt;
+  }
+  return earliest;
+}
+
+/** How a list of a member's vouchers was read: its status filter (`voucherStatusWhere`; null: all) and whether its whole length is counted. */
+export interface VoucherListRead {
+  status: VoucherStatus | null;
+  counted?: boolean;
+}
+
+/**
+ * When a list of a member's vouchers can next differ with the clock alone, from the rows its read returned (a page
+ * with its extra row, which tells whether there is a next page); `now` is the instant of the read or a later one.
+ * Null: not before an event.
+ *
+ * - A listed voucher changes status when it expires (`voucherStatusesChangeAt`). Under ISSUED it then leaves the
+ *   list; every row was ISSUED when read, so each row counts, even one expired by a `now` later than the read:
+ *   an answer showing it is stale already.
+ * - Under EXPIRED, a voucher not read joins the list when it expires, and a count under ISSUED or EXPIRED moves with
+ *   every expiry of the member's vouchers: rows at hand cannot tell when, so `now` (the answer may change at any moment).
+ * - REDEEMED and VOIDED are final, and no voucher reaches them with time.
+ */
+export function voucherListChangesAt(
+  rows: readonly Pick<Voucher, 'status' | 'expiresAt'>[],
+  read: VoucherListRead,
+  now: Date,
+): Date | null {
+  if (read.status === 'EXPIRED' || (read.counted === true && read.status === 'ISSUED')) return now;
+  if (read.status !== 'ISSUED') return voucherStatusesChangeAt(rows, now);
+  let earliest: Date | null = null;
+  for (const row of rows) if (row.status === 'ISSUED' && (earliest === null || row.expiresAt < earliest)) earliest = row.expiresAt;
+  return earliest;
+}
+
 /** `voucherStatusWhere` in SQL, on the vouchers table aliased `v`; no status: every voucher. */
 function voucherStatusSql(status: VoucherStatus | null, now: Date): Prisma.Sql {
   switch (status) {

@@ -1,8 +1,17 @@
 import { nowOf } from '../../domain/deps.js';
 import { VOUCHERS_NEWEST_FIRST } from '../../domain/members/member-status.service.js';
-import { voucherStatusAt, voucherStatusWhere } from '../../domain/vouchers/vouchers.service.js';
+import {
+  voucherListChangesAt,
+  voucherStatusAt,
+  voucherStatusesChangeAt,
+  voucherStatusWhere,
+  type VoucherListRead,
+} from '../../domain/vouchers/vouchers.service.js';
+import type { Voucher } from '../../generated/prisma/client.js';
 import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/prisma/enums.js';
+import type { AnswerChangesAt } from '../answer-changes.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { CauseTypeEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
 import { Money } from '../money.type.js';
@@ -11,6 +20,16 @@ import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
 
 /** How many active vouchers `member.activeVouchers` lists at most. */
 const ACTIVE_VOUCHERS_LIMIT = 50;
+
+/** A member as a vouchers field of it gets it: the rows plugin-prisma loaded (the page with its extra row) and the count. */
+interface MemberWithVouchers {
+  vouchers?: Voucher[];
+  _count?: { vouchers?: number };
+}
+
+/** When a member's voucher list, as its field read it, changes with the clock alone (see `voucherListChangesAt`). */
+const listChangesAt = (member: MemberWithVouchers, read: VoucherListRead, ctx: GraphQLContext): Date | null =>
+  voucherListChangesAt(member.vouchers ?? [], read, nowOf(ctx.deps));
 
 export const VoucherKindEnum = builder.enumType(VoucherKind, {
   name: 'VoucherKind',
@@ -65,7 +84,12 @@ export const VoucherRef = builder.prismaNode('Voucher', {
     status: t.field({
       type: VoucherStatusEnum,
       description: 'Status now: an ISSUED voucher past its expiry reads EXPIRED.',
-      resolve: (voucher, _args, ctx) => voucherStatusAt(voucher, nowOf(ctx.deps)),
+      resolve: (voucher, _args, ctx) => {
+        const now = nowOf(ctx.deps);
+        const changesAt = ctx.answerChangesAt && voucherStatusesChangeAt([voucher], now);
+        if (changesAt) ctx.answerChangesAt?.(changesAt);
+        return voucherStatusAt(voucher, now);
+      },
     }),
     valueType: t.expose('valueType', { type: VoucherValueTypeEnum, description: 'Fixed amount or percentage.' }),
     value: t.field({
@@ -111,6 +135,14 @@ builder.prismaObjectField('Member', 'vouchers', (t) =>
         orderBy: VOUCHERS_NEWEST_FIRST,
       }),
       totalCount: true,
+      extensions: {
+        answerChangesAt: ((member: MemberWithVouchers, args: { status?: VoucherStatus | null }, ctx) =>
+          listChangesAt(
+            member,
+            { status: args.status ?? null, counted: member._count?.vouchers !== undefined },
+            ctx,
+          )) satisfies AnswerChangesAt,
+      },
     },
     counted(COUNT_COST.indexed),
   ),
@@ -126,5 +158,9 @@ builder.prismaObjectField('Member', 'activeVouchers', (t) =>
       orderBy: [{ expiresAt: 'asc' as const }, { id: 'asc' as const }],
       take: ACTIVE_VOUCHERS_LIMIT,
     }),
+    extensions: {
+      answerChangesAt: ((member: MemberWithVouchers, _args, ctx) =>
+        listChangesAt(member, { status: 'ISSUED' }, ctx)) satisfies AnswerChangesAt,
+    },
   }),
 );
