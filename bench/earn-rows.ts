@@ -24,9 +24,8 @@ const OPEN = `
          m.lifetime_points AS lifetime,
          idempotency_key_taken($2, $3) AS taken,
          member_has_due_lots(m.id, $4::timestamptz) AS due,
-         p.settings_hash, p.earning_rules_stamp::text
-  FROM member m
-  LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
+         (m.program).settings_hash, (m.program).earning_rules_stamp::text
+  FROM (SELECT member.*, program_cache_keys() AS program FROM member) m`;
 
 const WRITE = `
   WITH entry AS (

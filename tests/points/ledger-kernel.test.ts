@@ -1,11 +1,12 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { cancelContract, extendContract, grantRenewalBonus, registerContract } from '../../src/domain/contracts/contracts.service.js';
+import { createEarningRule } from '../../src/domain/earning/earning-rules.service.js';
 import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwill.service.js';
 import { lotIsDue } from '../../src/domain/points/ledger.js';
 import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
-import { updateProgram } from '../../src/domain/program/program.service.js';
+import { getProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
@@ -175,33 +176,112 @@ describe('due lots', () => {
 });
 
 describe('settings changed while the operation waited for the member', () => {
-  it('a tier removed meanwhile is not where the member moves: the operation runs again on the settings of now', async () => {
+  /**
+   * Another operation (`holder`, a transaction of its own) holds the member; an earn of `orderTotal` waits for it
+   * while `meanwhile` runs; then the holder commits. The earn's answer.
+   */
+  async function whileEarnWaits(memberId: string, orderTotal: string, meanwhile: (holder: pg.Client) => Promise<void>) {
+    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
+      const earned = earnPoints(at(T0), { memberId, orderRef: 'o-2', orderTotal, idempotencyKey: 'e-2' }, admin);
+      await untilWaitingForLocks(prisma);
+      await meanwhile(holder);
+      await holder.query('COMMIT');
+      return await earned;
+    } finally {
+      await holder.end();
+    }
+  }
+
+  it('a tier removed meanwhile is not where the member moves: the operation runs on the settings of now', async () => {
     const memberId = await app.enroll();
     await earnPoints(at(T0), { memberId, orderRef: 'o-1', orderTotal: '14000.00', idempotencyKey: 'e-1' }, admin);
     expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).tier).toBe('GOLD');
 
-    // Another operation holds the member; an earn that takes the member past PLATINUM's 15 000 waits for it, its
-    // settings read (PLATINUM there). Meanwhile an admin removes PLATINUM, which no member holds, and commits.
-    const other = new pg.Client({ connectionString: testDatabaseUrl() });
-    await other.connect();
-    let earned: Promise<unknown>;
-    try {
-      await other.query('BEGIN');
-      await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-      earned = earnPoints(at(T0), { memberId, orderRef: 'o-2', orderTotal: '1000.00', idempotencyKey: 'e-2' }, admin);
-      await untilWaitingForLocks(prisma);
+    // An earn that takes the member past PLATINUM's 15 000 waits for the member; meanwhile an admin removes
+    // PLATINUM, which no member holds, and commits.
+    const earned = await whileEarnWaits(memberId, '1000.00', async () => {
       await updateProgram(at(T0), { patch: { tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }] } }, admin);
-      await other.query('COMMIT');
-    } finally {
-      await other.end();
-    }
+    });
 
-    // Before: the tier's foreign key refused the move into PLATINUM, and the earn failed (INTERNAL to a client).
-    await expect(earned).resolves.toMatchObject({ points: 1500 }); // 1 000.00 at GOLD's 1.5
+    // Before: the settings of the earn's first snapshot still had PLATINUM; the tier's foreign key refused the move
+    // into it, and the earn failed (INTERNAL to a client).
+    expect(earned).toMatchObject({ replayed: false, points: 1500 }); // 1 000.00 at GOLD's 1.5
     expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { tier: true, lifetimePoints: true } })).toEqual({
       tier: 'GOLD',
       lifetimePoints: 15500,
     });
+  });
+
+  it('a tier added while the earn waited, and the member moved into it, is the tier the earn runs in', async () => {
+    const memberId = await app.enroll();
+    // This process has parsed the settings of four tiers (cached by their hash) before the earn waits.
+    await earnPoints(at(T0), { memberId, orderRef: 'o-1', orderTotal: '100.00', idempotencyKey: 'e-1' }, admin);
+
+    const earned = await whileEarnWaits(memberId, '100.00', async (holder) => {
+      const diamond = { key: 'DIAMOND', name: 'Diamond', threshold: 50000, multiplier: 3, compensationFactor: 3 };
+      await updateProgram(
+        at(T0),
+        { patch: { tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }, { key: 'PLATINUM' }, diamond] } },
+        admin,
+      );
+      // The holder moves the member into the new tier as an upgrade writes it (tiers.service.ts recordTierChange).
+      await holder.query("UPDATE members SET tier = 'DIAMOND', tier_since = $2, updated_at = $2 WHERE id = $1", [memberId, T0]);
+      await holder.query(
+        "INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at) VALUES ($1, 'BRONZE', 'DIAMOND', 'UPGRADE', 100, $2)",
+        [memberId, T0],
+      );
+    });
+
+    // Before: the settings of the earn's first snapshot had no DIAMOND ("the program has no tier DIAMOND").
+    expect(earned).toMatchObject({ replayed: false, points: 300 }); // 100.00 at DIAMOND's 3
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { tier: true, lifetimePoints: true } })).toEqual({
+      tier: 'DIAMOND',
+      lifetimePoints: 400,
+    });
+  });
+
+  it('an earning rule created while the earn waited applies to it', async () => {
+    const memberId = await app.enroll();
+    // This process has the rules of the current stamp (none) cached before the earn waits.
+    await earnPoints(at(T0), { memberId, orderRef: 'o-1', orderTotal: '100.00', idempotencyKey: 'e-1' }, admin);
+
+    const earned = await whileEarnWaits(memberId, '100.00', async () => {
+      await createEarningRule(at(addDays(T0, -1)), { name: 'Triple points', effect: { lineMultiplier: { multiplier: '3' } } }, admin);
+    });
+
+    // Before: the rules of the earn's first snapshot (none) applied, 100 points.
+    expect(earned).toMatchObject({ replayed: false, points: 300 });
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { lifetimePoints: true } })).toEqual({
+      lifetimePoints: 400,
+    });
+  });
+});
+
+describe('a tier removed after the settings were read', () => {
+  it('fails the move into it on its foreign key: the operation runs once more, on the settings of now', async () => {
+    const memberId = await app.enroll();
+    // The program's row exists before: else the kernel's transaction writes it, and the admin's change waits for it.
+    await getProgram(at(T0));
+    // The settings read after the member lock still have PLATINUM; the admin removes it (no member holds it, and
+    // updateProgram does not wait for members) before the effect moves the member into the program's top tier.
+    const tiersSeen: string[] = [];
+    const outcome = await inLedgerTransaction(at(T0), { memberId }, async ({ tx, member, settings }) => {
+      const top = settings.tiers.at(-1)!.key;
+      tiersSeen.push(top);
+      if (tiersSeen.length === 1) {
+        await updateProgram(at(T0), { patch: { tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }] } }, admin);
+      }
+      await tx.$executeRaw`UPDATE members SET tier = ${top} WHERE id = ${member.id}::uuid`;
+      return { result: { tier: top } };
+    });
+
+    expect(tiersSeen).toEqual(['PLATINUM', 'GOLD']);
+    expect(outcome).toMatchObject({ replayed: false, tier: 'GOLD' });
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { tier: true } })).toEqual({ tier: 'GOLD' });
   });
 });
 

@@ -59,7 +59,7 @@ export interface LedgerStep<First = undefined> {
   tx: RawSql;
   member: LockedMember;
   settings: ProgramSettings;
-  /** program.earning_rules_stamp as this transaction read it: the key of the cached rules (`earningRulesAt`); null before the program row exists. */
+  /** program.earning_rules_stamp as committed once the member was locked: the key of the cached rules (`earningRulesAt`); null before the program row exists. */
   earningRulesStamp: string | null;
   now: Date;
   /** The request's answer, which the effect may store in its own last statement. */
@@ -127,15 +127,20 @@ interface OpenedLedger extends LockedMember {
  * a fresh snapshot, after the lock), says whether any of the member's lots is
  * due to be released or expired (`memberHasDueLotsSql`: a fresh snapshot too, so a
  * lot that the transaction it waited for made due is settled before the effect),
- * and reads the settings' version (parsed settings are cached per version,
- * `settingsForHash`) and the earning rules' stamp (`earningRulesAt` caches the rules per stamp). A key seen before replays
+ * and reads the settings' version and the earning rules' stamp (`program_cache_keys`:
+ * one fresh snapshot for both, so the effect runs on the settings and rules the
+ * transaction it waited for committed with, the member's tier among those settings'
+ * tiers; parsed settings are cached per version, `settingsForHash`, rules per stamp,
+ * `earningRulesAt`). A key seen before replays
  * its stored answer (or is an IdempotencyConflictError) without running the
  * effect. Otherwise due lots are settled, the effect runs, and the key is
  * written once, with its answer, by the effect's last statement or after it. A
  * throw rolls all of it back. A key that a request under another lock took
  * meanwhile (a scope not serialised by the member: a unique violation of
  * `idempotency_records`' primary key) rolls the effect back and replays that
- * request's answer.
+ * request's answer. A move into a tier an admin removed after the settings were
+ * read fails on the tier's foreign key: the operation runs once more, on the
+ * settings of now.
  */
 export async function inLedgerTransaction<T extends object, First = undefined>(
   deps: ServiceDeps,
@@ -152,6 +157,8 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       changes.length = 0;
       posted.length = 0;
       const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
+      // The functions run in select lists, so after the member row came out locked: each reads what committed by
+      // then. The subquery's volatile select list keeps it from being flattened: one program_cache_keys() call.
       const [opened] = await tx.$queryRaw<OpenedLedger[]>`
       WITH member AS (
         SELECT id, status, tier, available_points, pending_points, lifetime_points
@@ -160,9 +167,8 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
              m.lifetime_points AS lifetime,
              ${request ? keyTakenSql(request.scope, request.key) : Prisma.sql`false`} AS taken,
              ${memberHasDueLotsSql(Prisma.sql`m.id`, now)} AS due,
-             p.settings_hash, p.earning_rules_stamp::text
-      FROM member m
-      LEFT JOIN (SELECT settings_hash, earning_rules_stamp FROM program WHERE id = 1) p ON true`;
+             (m.program).settings_hash, (m.program).earning_rules_stamp::text
+      FROM (SELECT member.*, program_cache_keys() AS program FROM member) m`;
       if (!opened) throw new NotFoundError('Member', memberId);
       if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
       const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
@@ -187,9 +193,10 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
       return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
     });
-  // The settings were read in the opening statement's snapshot, taken before it waited for the member lock: an
-  // admin who removed a tier meanwhile (no member held it then) makes a move into that tier fail on the tier's
-  // foreign key. Nothing was written; once more, the settings committed now are read.
+  // The settings are read after the member lock, but an admin may still remove a tier no member holds between that
+  // read and the effect's write (updateProgram does not wait for members): a move into that tier then fails on the
+  // tier's foreign key and the effect is rolled back. The window is the effect's few statements, no longer the wait
+  // for the lock, so once more rather than a lock on the tier row; the second run reads the settings committed now.
   const outcome = await run()
     .catch(async (error: unknown) => {
       if (isRemovedTierWritten(error)) return run();
