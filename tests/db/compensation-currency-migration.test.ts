@@ -35,7 +35,8 @@ async function seedFailures(
       `INSERT INTO service_failures (member_id, type, severity, occurred_at, order_ref, reporter_type, reporter_id,
                                      status, compensation_amount, compensation_currency, voucher_id)
        VALUES ($1, 'LATE_DELIVERY', 'LOW', now(), $2, 'API_KEY', 'shop', $3, $4, $5, $6)`,
-      [member!.id, orderRef, voucher ? 'COMPENSATED' : 'NEEDS_REVIEW', amount, currency, voucher],
+      // Without an amount it cannot wait for review (service_failures_granted_or_waiting_has_amount): declined.
+      [member!.id, orderRef, voucher ? 'COMPENSATED' : amount !== null ? 'NEEDS_REVIEW' : 'NOT_ELIGIBLE', amount, currency, voucher],
     );
   }
 }
@@ -87,11 +88,12 @@ describe(`migration ${PAIRED_MIGRATION}`, () => {
           () => 'accepted',
           (error: unknown) => error,
         );
+      // NOT_ELIGIBLE may have an amount or not: only the pairing refuses these.
       const insert = (amount: string, currency: string) =>
         attempt(
           `INSERT INTO service_failures (member_id, type, severity, occurred_at, order_ref, reporter_type, reporter_id,
                                          status, compensation_amount, compensation_currency)
-           SELECT id, 'LATE_DELIVERY', 'LOW', now(), 'o-2', 'API_KEY', 'shop', 'NEEDS_REVIEW', ${amount}, ${currency} FROM members`,
+           SELECT id, 'LATE_DELIVERY', 'LOW', now(), 'o-2', 'API_KEY', 'shop', 'NOT_ELIGIBLE', ${amount}, ${currency} FROM members`,
         );
 
       for (const refused of [
