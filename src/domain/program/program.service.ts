@@ -1,4 +1,4 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
@@ -95,6 +95,21 @@ export async function settingsForHash(tx: RawSql, hash: string | null): Promise<
   if (settingsByHash.size >= SETTINGS_CACHE_SIZE) settingsByHash.clear();
   settingsByHash.set(row!.hash, settings);
   return settings;
+}
+
+/**
+ * SQL for the settings' version (`settings_hash`, for `settingsForHash`; null before the program row exists) as
+ * committed once every row of `locked` is locked: `locked` names the statement's CTE that locks rows (FOR UPDATE,
+ * FOR NO KEY UPDATE), and the expression goes in a select list over it. For a decision that waits for those
+ * locks: `(SELECT settings_hash FROM program WHERE id = 1)` reads the statement's snapshot, taken before it
+ * waited, and would decide on the settings of before, though the transactions it waited for had committed with
+ * newer ones (an admin's change of currency, tiers or policy meanwhile). program_cache_keys() (migration
+ * 202612171000, VOLATILE: a fresh snapshot) is called once, in a scalar subquery evaluated when the first row is
+ * projected, and only after its count has read every row of `locked`: a call per row (as the ledger kernel's one
+ * locked member affords) could run before the next row's lock was granted, the rows then on different settings.
+ */
+export function settingsHashAfterLocksSql(locked: string): Prisma.Sql {
+  return Prisma.sql`(SELECT (program_cache_keys()).settings_hash FROM (SELECT count(*) FROM ${Prisma.raw(locked)}) every_row_locked)`;
 }
 
 /** The program settings as of the caller's transaction, in one statement of its own (see `settingsForHash`). */

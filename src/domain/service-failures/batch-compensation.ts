@@ -5,6 +5,7 @@ import { Prisma, type MemberStatus, type Severity } from '../../generated/prisma
 import type { MemberChange } from '../deps.js';
 import { memberChange } from '../members/member-changes.js';
 import type { ProgramSettings } from '../program/program-settings.js';
+import { settingsHashAfterLocksSql } from '../program/program.service.js';
 import type { TierKey } from '../tiers/tiers.service.js';
 import { issueFixedVouchers } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -31,18 +32,34 @@ export interface LockedMember {
   status: MemberStatus;
 }
 
+/** Members locked for a batch, and the settings' version committed once they were. */
+export interface LockedMembers {
+  /** Tier and status by member id. */
+  byId: Map<string, LockedMember>;
+  /** md5 of the program settings' JSON once all of them were locked (null before the program row exists), see `settingsForHash`. */
+  settingsHash: string | null;
+}
+
 /**
  * Locks members as the per-failure job does (FOR NO KEY UPDATE: their repeat
  * count and cap window are decided one transaction at a time), in id order so
- * that two batches never deadlock. Returns tier and status by id.
+ * that two batches never deadlock, and reads the settings' version once all
+ * are locked (`settingsHashAfterLocksSql`, one call for the batch's hundreds):
+ * a batch decides by the settings an admin committed while it waited for a
+ * member, not by those it read before.
  */
-export async function lockMembers(tx: RawSql, memberIds: readonly string[]): Promise<Map<string, LockedMember>> {
-  const rows = await tx.$queryRaw<{ id: string; tier: TierKey; status: MemberStatus }[]>`
-    SELECT id::text, tier::text, status::text FROM members
-    WHERE id = ANY(${[...memberIds]}::uuid[])
-    ORDER BY id
-    FOR NO KEY UPDATE`;
-  return new Map(rows.map((row) => [row.id, { tier: row.tier, status: row.status }]));
+export async function lockMembers(tx: RawSql, memberIds: readonly string[]): Promise<LockedMembers> {
+  const rows = await tx.$queryRaw<{ id: string; tier: TierKey; status: MemberStatus; settingsHash: string | null }[]>`
+    WITH locked AS (
+      SELECT id, tier, status FROM members
+      WHERE id = ANY(${[...memberIds]}::uuid[])
+      ORDER BY id
+      FOR NO KEY UPDATE)
+    SELECT id::text, tier::text, status::text, ${settingsHashAfterLocksSql('locked')} AS "settingsHash" FROM locked`;
+  return {
+    byId: new Map(rows.map((row) => [row.id, { tier: row.tier, status: row.status }])),
+    settingsHash: rows[0]?.settingsHash ?? null,
+  };
 }
 
 /** A failure of a batch: recorded (RECORDED, locked by the caller) or about to be. */

@@ -14,7 +14,7 @@ import { eligibility } from '../members/eligibility.js';
 import { reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
-import { currentSettings, settingsForHash } from '../program/program.service.js';
+import { currentSettings, settingsForHash, settingsHashAfterLocksSql } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import {
@@ -293,18 +293,24 @@ interface LockedIncident {
   reporterId: string;
   budgetUsed: string;
   overBudgetAt: Date | null;
+  /** md5 of the program settings' JSON once the incident was locked (null before the program row exists), see `settingsForHash`. */
   settingsHash: string | null;
 }
 
-/** Locks an incident for one batch: its batches (and decisions) run one at a time, pages keep arriving. */
+/**
+ * Locks an incident for one batch: its batches (and decisions) run one at a time, pages keep arriving. The
+ * settings' version is read after the lock (`settingsHashAfterLocksSql`): a decision that waited for another
+ * batch holds the remainder against the currency an admin switched to meanwhile.
+ */
 async function lockIncident(tx: RawSql, incidentId: string): Promise<LockedIncident | undefined> {
   const [incident] = await tx.$queryRaw<LockedIncident[]>`
+    WITH incident AS (
+      SELECT * FROM service_incidents WHERE id = ${incidentId}::uuid FOR NO KEY UPDATE)
     SELECT id::text, type::text, severity::text, occurred_at AS "occurredAt", description, budget::text, currency,
            reporter_type::text AS "reporterType", reporter_id AS "reporterId",
            budget_used::text AS "budgetUsed", over_budget_at AS "overBudgetAt",
-           (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
-    FROM service_incidents WHERE id = ${incidentId}::uuid
-    FOR NO KEY UPDATE`;
+           ${settingsHashAfterLocksSql('incident')} AS "settingsHash"
+    FROM incident`;
   return incident;
 }
 
@@ -428,11 +434,13 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
   };
 
   if (rows.length > 0) {
-    const settings = await settingsForHash(tx, incident.settingsHash);
-    const members = await lockMembers(
+    // The settings as committed once the members too are locked, not the incident's: the batch may have waited
+    // for a member since, and an admin's change committed meanwhile counts.
+    const { byId: members, settingsHash } = await lockMembers(
       tx,
       rows.map((row) => row.memberId),
     );
+    const settings = await settingsForHash(tx, settingsHash);
     // Reported before: the member's failure of the same type and order. Such a member is a
     // duplicate: nothing new. (This incident's own failure cannot exist for a member not yet
     // expanded — both are written in one transaction — and the unique index would refuse it.)
@@ -696,13 +704,13 @@ export async function grantApprovedRemainder(
       let changes: MemberChange[] = [];
       let returned = 0;
       if (failures.length > 0) {
-        const settings = await settingsForHash(tx, incident!.settingsHash);
         // Members before failures, as a status change locks them; `applyDecisions` then takes each
-        // failure only if it is still RECORDED.
-        const members = await lockMembers(
+        // failure only if it is still RECORDED. The settings as committed once the members are locked.
+        const { byId: members, settingsHash } = await lockMembers(
           tx,
           failures.map((failure) => failure.memberId),
         );
+        const settings = await settingsForHash(tx, settingsHash);
         const inProgramCurrency = (failure: (typeof failures)[number]) => storedCompensation(failure)?.currency === settings.currency;
         const inOtherCurrency = failures.filter((failure) => !inProgramCurrency(failure));
         if (inOtherCurrency.length > 0) {

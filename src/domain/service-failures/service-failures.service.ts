@@ -19,7 +19,7 @@ import { assertEligible, eligibility } from '../members/eligibility.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
 import { completeOutboxEvent, publishOutboxEvents, requeueReleased } from '../outbox/outbox.service.js';
-import { settingsForHash } from '../program/program.service.js';
+import { settingsForHash, settingsHashAfterLocksSql } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { tierRule, type TierKey } from '../tiers/tiers.service.js';
 import { addDays } from '../time.js';
@@ -326,7 +326,9 @@ export interface LockedFailure {
  * Decides the compensation of one failure, exactly once: locks the failure's
  * member (which serialises the repeat count and the cap across that member's
  * failures, and a status change) and then the failure, and unless it is still
- * RECORDED does nothing. Otherwise, in one transaction: flags the member at
+ * RECORDED does nothing. Otherwise, in one transaction, by the program's
+ * settings as committed once both are locked (`lockFailuresForDecision`: a
+ * change an admin committed while the job waited counts): flags the member at
  * risk when another of their failures occurred within the repeat window of
  * this one (before or after it), then, as the member's
  * eligibility says (src/domain/members/eligibility.ts): a closed member's
@@ -429,23 +431,30 @@ export async function compensateServiceFailure(deps: ServiceDeps, failureId: str
  * Locks failures for their compensation decision: their members first, in id
  * order (two groups never deadlock), then the failures — the order of a status
  * change (updateMember) too, which locks the member and then releases or
- * declines its held failures. Missing ids are absent from the answer.
+ * declines its held failures — and reads the settings' version once all are
+ * locked (`settingsHashAfterLocksSql`: an admin's change committed while the
+ * decision waited counts). Missing ids are absent from the answer.
  */
 export async function lockFailuresForDecision(tx: RawSql, failureIds: readonly string[]): Promise<LockedFailure[]> {
+  // The locks in CTEs, the settings in the select list over them: the version is read after the last lock.
   return tx.$queryRaw<LockedFailure[]>`
     WITH m AS MATERIALIZED (
       SELECT id, tier, status FROM members
       WHERE id IN (SELECT member_id FROM service_failures WHERE id = ANY(${failureIds}::uuid[]))
       ORDER BY id
-      FOR NO KEY UPDATE)
-    SELECT f.id::text, f.member_id::text AS "memberId", f.severity::text, f.status::text,
-           f.occurred_at AS "occurredAt", f.created_at AS "createdAt",
-           m.tier::text, m.status::text AS "memberStatus",
-           (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
-    FROM service_failures f JOIN m ON m.id = f.member_id
-    WHERE f.id = ANY(${failureIds}::uuid[])
-    ORDER BY f.id
-    FOR UPDATE OF f`;
+      FOR NO KEY UPDATE),
+    locked AS MATERIALIZED (
+      SELECT f.id, f.member_id, f.severity, f.status, f.occurred_at, f.created_at, m.tier, m.status AS member_status
+      FROM service_failures f JOIN m ON m.id = f.member_id
+      WHERE f.id = ANY(${failureIds}::uuid[])
+      ORDER BY f.id
+      FOR UPDATE OF f)
+    SELECT id::text, member_id::text AS "memberId", severity::text, status::text,
+           occurred_at AS "occurredAt", created_at AS "createdAt",
+           tier::text, member_status::text AS "memberStatus",
+           ${settingsHashAfterLocksSql('locked')} AS "settingsHash"
+    FROM locked
+    ORDER BY id`;
 }
 
 /**
@@ -578,8 +587,9 @@ export interface ReviewServiceFailureInput {
  * (ValidationError; closing declines what waits anyway), and a failure held
  * over its incident's budget is decided with the rest of that remainder
  * (decideServiceIncident; ValidationError here). A compensation computed in
- * another currency than the program's (it changed since) cannot be granted
- * (ValidationError, nothing written); DECLINE still can. The member and then
+ * another currency than the program's (it changed since, also while this
+ * decision waited for the locks) cannot be granted (ValidationError, nothing
+ * written); DECLINE still can. The member and then
  * the failure row are locked (the order of the compensation job and of a
  * status change), so two supervisors deciding at once, or a decision racing
  * the member's reactivation, cannot both succeed. Only supervisors and admins
@@ -598,6 +608,8 @@ export async function reviewServiceFailure(
   const issued: MemberChange[] = [];
   const outcome = await deps.prisma.$transaction(async (tx) => {
     issued.length = 0;
+    // The locks in CTEs, the settings' version in the select list over them: read after both locks, so a GRANT
+    // that waited is held against the currency an admin switched to meanwhile, not the one of before.
     const [failure] = await tx.$queryRaw<
       {
         memberId: string;
@@ -612,12 +624,15 @@ export async function reviewServiceFailure(
       WITH m AS MATERIALIZED (
         SELECT id, status FROM members
         WHERE id = (SELECT member_id FROM service_failures WHERE id = ${failureId}::uuid)
-        FOR NO KEY UPDATE)
-      SELECT f.member_id::text AS "memberId", m.status::text AS "memberStatus", f.status::text,
-             f.compensation_amount::text AS amount, f.compensation_currency AS currency,
-             f.review_reason::text AS "reviewReason", (SELECT settings_hash FROM program WHERE id = 1) AS "settingsHash"
-      FROM service_failures f JOIN m ON m.id = f.member_id
-      WHERE f.id = ${failureId}::uuid FOR UPDATE OF f`;
+        FOR NO KEY UPDATE),
+      failure AS (
+        SELECT f.member_id, m.status AS member_status, f.status, f.compensation_amount, f.compensation_currency, f.review_reason
+        FROM service_failures f JOIN m ON m.id = f.member_id
+        WHERE f.id = ${failureId}::uuid FOR UPDATE OF f)
+      SELECT member_id::text AS "memberId", member_status::text AS "memberStatus", status::text,
+             compensation_amount::text AS amount, compensation_currency AS currency,
+             review_reason::text AS "reviewReason", ${settingsHashAfterLocksSql('failure')} AS "settingsHash"
+      FROM failure`;
     if (!failure) throw new NotFoundError('ServiceFailure', failureId);
     return once(tx, `reviewServiceFailure:${failureId}`, key, { decision: input.decision, note }, async () => {
       if (failure.status !== 'NEEDS_REVIEW' && failure.status !== 'HELD') {

@@ -17,7 +17,7 @@ import { NotFoundError, ValidationError, VoucherNotRedeemableError, type Voucher
 import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { balanceCte, purchaseMove, reactivationEvents } from '../points/ledger.js';
-import { currentSettings, loadProgram } from '../program/program.service.js';
+import { currentSettings, loadProgram, settingsForHash, settingsHashAfterLocksSql } from '../program/program.service.js';
 import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
@@ -497,27 +497,30 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
     const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
       // The voucher's member is locked first (the order every point operation takes: member, then vouchers), for
       // the purchase's activity below; the voucher after it (the one-time filter on `holder`). The key is looked
-      // up after the locks, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request.
-      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean; orderCurrency: string | null; memberStatus: MemberStatus })[]>`
+      // up after the locks, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request. So is
+      // the settings' version (`settingsHashAfterLocksSql`): the order is in the currency an admin switched to
+      // while the redemption waited, not the one of the statement's snapshot.
+      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean; settingsHash: string | null; memberStatus: MemberStatus })[]>`
         WITH holder AS (
           SELECT id, status FROM members WHERE id = (SELECT member_id FROM vouchers WHERE code = ${code}) FOR NO KEY UPDATE),
         voucher AS (SELECT * FROM vouchers WHERE code = ${code} AND EXISTS (SELECT 1 FROM holder) FOR UPDATE)
         SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
                v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
                v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken,
-               (SELECT settings->>'currency' FROM program WHERE id = 1) AS "orderCurrency",
+               ${settingsHashAfterLocksSql('voucher')} AS "settingsHash",
                (SELECT status::text FROM holder) AS "memberStatus"
         FROM voucher v`;
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
-      const { orderCurrency, memberStatus, ...locked } = row;
+      const { settingsHash, memberStatus, ...locked } = row;
       const voucher = {
         ...locked,
         amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
         minimumOrderValue: row.minimumOrderValue === null ? null : new Prisma.Decimal(row.minimumOrderValue),
       };
-      // The order total is in the program's currency (the defaults' before the program was first written).
-      const currency = orderCurrency ?? DEFAULT_PROGRAM_SETTINGS.currency;
+      // The order total is in the program's currency (the defaults' before the program was first written; parsed
+      // settings are cached per version, so this reads the program only the first time a process meets one).
+      const currency = settingsHash === null ? DEFAULT_PROGRAM_SETTINGS.currency : (await settingsForHash(tx, settingsHash)).currency;
       const problem = problemOf(voucher, { orderTotal, orderCurrency: currency, memberId, caller, now });
       if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
       if (problem !== null) throw new VoucherNotRedeemableError(problem);
