@@ -4,8 +4,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { rawSql } from './db/sql.js';
 import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
+import type { OutboxQueue } from './domain/outbox/outbox.service.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
 import { AUTO_DISABLED_REASON } from './domain/webhooks/webhook-delivery.service.js';
+import { WEBHOOK_QUEUE } from './domain/webhooks/webhook-events.js';
 
 /**
  * Prometheus metrics of one process, served at /metrics. Every label value
@@ -174,24 +176,32 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
 
 /**
  * `treue_outbox_oldest_pending_age_seconds`: how long the oldest outbox event
- * not yet completed by its job has waited (0 when none waits), read when
- * scraped with one query on the (completed_at, enqueued_at) index. It grows
- * when workers are down, Redis is away or a queue backs up: alert on it. The
- * read gives up after `timeoutMs` (the gauge keeps its last value).
+ * that is due and not yet completed by its job has waited since it became due
+ * (0 when none waits), read when scraped with one query on the
+ * (completed_at, enqueued_at) index. An event is due from its creation; a
+ * webhook delivery put back for a retry (its row's `enqueued_at` set to the
+ * retry's time, see `deliverWebhook`) is not due before that retry, and then
+ * from the retry's time (its delivery's `next_attempt_at`) — or from its
+ * replay, for one replayed. A failing customer endpoint's retry schedule is
+ * thus no lag; workers down, Redis away or a queue backed up are: alert on it.
+ * The read gives up after `timeoutMs` (the gauge keeps its last value).
  */
 export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeoutMs = 1_000): Gauge {
   return new Gauge({
     name: 'treue_outbox_oldest_pending_age_seconds',
-    help: 'Age in seconds of the oldest outbox event whose job has not completed (0: none pending).',
+    help: 'Age in seconds of the oldest outbox event that is due and whose job has not completed, since it became due (a webhook retry: its time; 0: none pending).',
     registers: [registry],
     aggregator: 'max',
     async collect() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+      // Rows put back for later are left out on the index, before the join that dates the due ones.
       const rows = await Promise.race([
         rawSql(prisma).$queryRaw<{ age: number }[]>`
-          SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age
-          FROM outbox_events WHERE completed_at IS NULL`,
+          SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(GREATEST(e.created_at, d.next_attempt_at, d.replayed_at))), 0)::float8 AS age
+          FROM outbox_events e
+          LEFT JOIN webhook_deliveries d ON e.queue = ${WEBHOOK_QUEUE}::text AND d.id = e.id
+          WHERE e.completed_at IS NULL AND (e.enqueued_at IS NULL OR e.enqueued_at <= now())`,
         timeout,
       ]).catch(() => null);
       clearTimeout(timer);
@@ -264,11 +274,22 @@ export function trackDatabasePool(registry: Registry, prisma: PrismaClient): () 
   return stop ?? (() => undefined);
 }
 
-/** The worker process's metrics: the process's own and the business counters of the jobs it runs. */
-export function createWorkerMetrics() {
+/**
+ * The worker process's metrics: the process's own, the business counters of the jobs it runs, and
+ * `treue_jobs_refused_total{queue}`: jobs refused for good, whose outbox events were closed. `queue` is
+ * one of `queues` (the outbox queues, a fixed set), each series at 0 from the start.
+ */
+export function createWorkerMetrics(queues: readonly OutboxQueue[] = []) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  return { registry, business: createBusinessMeasures(registry) };
+  const jobsRefused: Counter<'queue'> = new Counter({
+    name: 'treue_jobs_refused_total',
+    help: 'Outbox jobs refused for good (their subject does not exist or their payload is malformed): failed at once, their outbox event closed, never re-driven. By queue.',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+  });
+  for (const queue of queues) jobsRefused.inc({ queue }, 0);
+  return { registry, business: createBusinessMeasures(registry), jobsRefused };
 }
 
 /** Serves `registry` at GET /metrics on its own port (the worker process has no other HTTP server). */

@@ -1,9 +1,10 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Config } from '../src/config/env.js';
 import type { PrismaClient } from '../src/db/prisma.js';
 import { nowOf } from '../src/domain/deps.js';
 import { PermanentJobError } from '../src/domain/errors.js';
+import { closeRefusedOutboxEvent, type OutboxQueue } from '../src/domain/outbox/outbox.service.js';
 import { CompensationGroups } from '../src/domain/service-failures/compensation-groups.js';
 import type { Logger } from '../src/logger.js';
 import { EndpointGate, type EndpointGateOptions } from '../src/domain/webhooks/endpoint-gate.js';
@@ -32,6 +33,8 @@ export interface WorkerDeps {
 export interface StartWorkersOptions {
   /** Run the repeatable maintenance job (default true). */
   maintenance?: boolean;
+  /** How often the maintenance schedule is checked in Redis and put back if missing (default 60 s). */
+  maintenanceScheduleCheckMs?: number;
   /** Relay settings, or false for no relay (default: on, with the configured staleness). */
   relay?: Partial<RelayOptions> | false;
   /** Only these outbox queues (default: all of the registry). */
@@ -55,6 +58,7 @@ export interface WorkersHandle {
 
 const MAINTENANCE_EVERY_MS = 5 * 60_000;
 const PASSIVE_SWEEP_EVERY_MS = 60 * 60_000;
+const MAINTENANCE_SCHEDULE_CHECK_MS = 60_000;
 const REDIS_READY_TIMEOUT_MS = 10_000;
 
 function whenReady(connection: RedisClient, timeoutMs: number): Promise<void> {
@@ -87,6 +91,66 @@ export async function assertNoEviction(connection: RedisClient): Promise<void> {
       `Redis maxmemory-policy is ${policy}: queued jobs could be evicted. Set maxmemory-policy noeviction (BullMQ requires it).`,
     );
   }
+}
+
+/**
+ * Schedules the maintenance job (every 5 minutes) and the passive sweep (hourly), and keeps them
+ * scheduled: the schedule lives only in Redis, so a Redis lost while the workers run (an empty one on
+ * the same address) would otherwise end maintenance until the next start. Checked when the worker
+ * connection is ready again (ioredis emits `ready` after each reconnect) and every `checkEveryMs`,
+ * which also covers a Redis emptied without a reconnect (FLUSHALL, a proxy in front of a new server);
+ * a scheduler found missing is put back, idempotently (upserts by scheduler id, from every worker).
+ */
+async function keepMaintenanceScheduled(
+  queue: Queue,
+  connection: RedisClient,
+  logger: Logger,
+  checkEveryMs = MAINTENANCE_SCHEDULE_CHECK_MS,
+): Promise<{ stop(): void }> {
+  const kept = { removeOnComplete: 100, removeOnFail: 500 };
+  const schedules = [
+    { id: MAINTENANCE_JOB, every: MAINTENANCE_EVERY_MS },
+    { id: PASSIVE_SWEEP_JOB, every: PASSIVE_SWEEP_EVERY_MS },
+  ];
+  const upsert = (id: string, every: number) => queue.upsertJobScheduler(id, { every }, { name: id, opts: kept });
+  // At start unconditionally: a changed interval replaces the one scheduled.
+  for (const { id, every } of schedules) await upsert(id, every);
+
+  let stopped = false;
+  let checking: Promise<void> | undefined;
+  const check = async () => {
+    for (const { id, every } of schedules) {
+      if (await queue.getJobScheduler(id)) continue;
+      await upsert(id, every);
+      logger.warn(
+        { queue: MAINTENANCE_QUEUE, scheduler: id },
+        'maintenance schedule missing from Redis (Redis lost or emptied?): put back',
+      );
+    }
+  };
+  const recheck = () => {
+    if (stopped) return;
+    // While Redis is away a check waits for it; the next one waits for that one rather than pile up.
+    checking ??= check()
+      .catch((error: unknown) => {
+        if (!stopped) logger.warn({ err: error }, 'maintenance schedule check failed; checked again later');
+      })
+      .finally(() => (checking = undefined));
+  };
+  const onReady = () => {
+    if (checking) void checking.then(recheck);
+    else recheck();
+  };
+  connection.on('ready', onReady);
+  const timer = setInterval(recheck, checkEveryMs);
+  timer.unref();
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+      connection.off('ready', onReady);
+    },
+  };
 }
 
 /**
@@ -124,7 +188,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
   });
-  const metrics = createWorkerMetrics();
+  const metrics = createWorkerMetrics(Object.keys(outboxProcessors) as OutboxQueue[]);
   const stopTrackingPool = trackDatabasePool(metrics.registry, prisma);
   const serviceDeps: ProcessorDeps = {
     prisma,
@@ -156,21 +220,25 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   for (const queue of selected) {
     const concurrency = concurrencies[queue]!;
     workers.push(
-      outboxWorker(queue, outboxProcessors[queue], { connection, prefix, config, logger, serviceDeps, cacheStore, concurrency }),
+      outboxWorker(queue, outboxProcessors[queue], {
+        connection,
+        prefix,
+        config,
+        logger,
+        serviceDeps,
+        cacheStore,
+        concurrency,
+        jobsRefused: metrics.jobsRefused,
+      }),
     );
   }
 
   let maintenanceQueue: Queue | undefined;
+  let maintenanceSchedule: { stop(): void } | undefined;
   if (options.maintenance ?? true) {
     maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
     maintenanceQueue.on('error', (error) => logger.warn({ err: error }, 'maintenance queue error'));
-    const kept = { removeOnComplete: 100, removeOnFail: 500 };
-    await maintenanceQueue.upsertJobScheduler(MAINTENANCE_JOB, { every: MAINTENANCE_EVERY_MS }, { name: MAINTENANCE_JOB, opts: kept });
-    await maintenanceQueue.upsertJobScheduler(
-      PASSIVE_SWEEP_JOB,
-      { every: PASSIVE_SWEEP_EVERY_MS },
-      { name: PASSIVE_SWEEP_JOB, opts: kept },
-    );
+    maintenanceSchedule = await keepMaintenanceScheduled(maintenanceQueue, connection, logger, options.maintenanceScheduleCheckMs);
     const maintenance = new Worker(
       MAINTENANCE_QUEUE,
       async (job) => {
@@ -215,6 +283,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
     close: () => {
       closing ??= (async () => {
         // Order matters: no new hand-overs, then let running jobs commit, then the producers and connections.
+        maintenanceSchedule?.stop();
         await relay?.stop();
         await Promise.all(workers.map((worker) => worker.close()));
         await Promise.all([queues.close(), maintenanceQueue?.close()]);
@@ -242,6 +311,7 @@ function outboxWorker(
     serviceDeps: ProcessorDeps;
     cacheStore: ResponseCacheStore;
     concurrency: number;
+    jobsRefused: Counter<'queue'>;
   },
 ): Worker {
   const worker = new Worker(
@@ -263,8 +333,18 @@ function outboxWorker(
           },
         );
       } catch (error) {
-        // Retrying cannot help (the subject does not exist, the payload is malformed): fail at once.
-        if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+        // Retrying cannot help (the subject does not exist, the payload is malformed): fail at once, and close
+        // the job's outbox event, or the relay would find the job failed and run it again, every time.
+        if (error instanceof PermanentJobError) {
+          // If the close itself fails (database away), that error fails the job as any other: it is retried.
+          const eventClosed = await closeRefusedOutboxEvent(ctx.serviceDeps, job.id ?? '');
+          ctx.jobsRefused.inc({ queue });
+          logger.error(
+            { eventId: job.id, eventClosed, err: error },
+            'job refused for good: failed without retries, its outbox event closed (the relay will not run it again)',
+          );
+          throw new UnrecoverableError(error.message);
+        }
         throw error;
       } finally {
         await changes?.settled();
@@ -292,7 +372,9 @@ function outboxWorker(
 
 function listen(worker: Worker, queue: string, logger: Logger): void {
   worker.on('failed', (job, error) => {
-    const final = !job || error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    // A job refused for good was logged where it was refused, with its outbox event.
+    if (error instanceof UnrecoverableError) return;
+    const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
     const fields = { queue, jobId: job?.id, attemptsMade: job?.attemptsMade, err: error };
     if (final) logger.error(fields, 'job failed for good');
     else logger.warn(fields, 'job failed; retrying with back-off');

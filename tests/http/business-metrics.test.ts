@@ -3,10 +3,16 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
 import { loadConfig } from '../../src/config/env.js';
+import { DEFAULT_DELIVERY_SETTINGS, deliverWebhook } from '../../src/domain/webhooks/webhook-delivery.service.js';
+import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
+import { recordWebhookEvents } from '../../src/domain/webhooks/webhook-events.js';
+import { createWebhookSender } from '../../src/webhooks/webhook-sender.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
+import { staffCaller } from '../support/callers.js';
 import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { until } from '../support/until.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
  * The business metrics as an operator scrapes them: the API's /metrics and the
@@ -26,10 +32,13 @@ const env = {
 let api: Api;
 let workers: WorkersHandle;
 let redis: Redis;
+let receiver: WebhookReceiver;
+const sender = createWebhookSender({ allowPrivateAddresses: true });
 
 beforeAll(async () => {
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await resetRedis(redis);
+  receiver = await new WebhookReceiver().start();
   const config = loadConfig(env);
   api = await startApi({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() });
   workers = await startWorkers(
@@ -42,6 +51,8 @@ afterAll(async () => {
   await workers.close();
   await resetRedis(redis);
   redis.disconnect();
+  sender.close();
+  await receiver.stop();
 });
 
 /** GET /metrics as Prometheus reads it: `name{labels}` → value. */
@@ -84,6 +95,32 @@ const REDEEM = `mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { __t
 const REPORT = `mutation($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
   __typename ... on ReportServiceFailurePayload { failure { id } } } }`;
 const REDEEM_VOUCHER = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename } }`;
+
+const HOUR = 3_600_000;
+
+/** A webhook event written at `writtenAt` whose first attempt, right then, got a 500 and a retry an hour later. */
+async function deliveryPutBack(writtenAt: Date) {
+  receiver.always('/down', 500);
+  const { endpoint } = await createWebhookEndpoint(
+    { prisma, logger: testLogger, webhookUrls: { allowHttp: true, allowPrivateAddresses: true } },
+    { url: receiver.url('/down'), eventTypes: ['member.enrolled'] },
+    staffCaller('ADMIN'),
+  );
+  await recordWebhookEvents(prisma, [{ type: 'member.enrolled', data: { memberId: 'm-1' } }], writtenAt);
+  const delivery = await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: endpoint.id } });
+  const outcome = await deliverWebhook(
+    {
+      prisma,
+      logger: testLogger,
+      now: () => writtenAt,
+      send: sender,
+      settings: { ...DEFAULT_DELIVERY_SETTINGS, retryBaseMs: HOUR },
+      random: () => 0.5,
+    },
+    delivery.id,
+  );
+  return { delivery, outcome };
+}
 
 describe('business metrics on /metrics', () => {
   it('points granted and spent by entry kind move by what committed, once; a replay or a refusal moves nothing', async () => {
@@ -180,5 +217,29 @@ describe('business metrics on /metrics', () => {
     expect(waiting).toBeLessThan(180);
     await prisma.$executeRaw`UPDATE outbox_events SET completed_at = now() WHERE id = ${id}::uuid`;
     expect((await apiMetrics()).get('treue_outbox_oldest_pending_age_seconds')).toBe(0);
+  });
+
+  it('outbox lag: a webhook delivery whose next retry is not due yet is no lag', async () => {
+    // One customer's endpoint answering 500 is none of what the alert is for (workers down, Redis away, a queue
+    // backed up): nothing is late. The event was written 20 minutes ago; its retry is due in 40.
+    const writtenAt = new Date(Date.now() - 20 * 60_000);
+    const { delivery, outcome } = await deliveryPutBack(writtenAt);
+    expect(outcome).toMatchObject({ outcome: 'RETRY', retryAt: new Date(writtenAt.getTime() + HOUR) });
+    const row = await prisma.outboxEvent.findUniqueOrThrow({ where: { id: delivery.id } });
+    // Not done, and not due before 40 minutes from now: nothing waits on a worker, Redis or a queue.
+    expect(row.completedAt).toBeNull();
+    expect(row.enqueuedAt!.getTime()).toBeGreaterThan(Date.now());
+
+    expect((await apiMetrics()).get('treue_outbox_oldest_pending_age_seconds')).toBeLessThan(300);
+  });
+
+  it("outbox lag: a webhook retry that is due counts from the retry's time, not from the event's", async () => {
+    // Written 3 hours ago, its retry due 2 hours ago and still not done (no webhook worker runs here).
+    const writtenAt = new Date(Date.now() - 3 * HOUR);
+    const { outcome } = await deliveryPutBack(writtenAt);
+    expect(outcome).toMatchObject({ outcome: 'RETRY', retryAt: new Date(writtenAt.getTime() + HOUR) });
+    const waiting = (await apiMetrics()).get('treue_outbox_oldest_pending_age_seconds')!;
+    expect(waiting).toBeGreaterThanOrEqual(2 * 3600);
+    expect(waiting).toBeLessThan(2 * 3600 + 60);
   });
 });

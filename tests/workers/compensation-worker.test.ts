@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/redis/redis-client.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
+import type { OutboxQueue } from '../../src/domain/outbox/outbox.service.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { createOutboxPublisher, createProducerConnection, OutboxQueues } from '../../src/queues/outbox-queues.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
@@ -16,7 +18,8 @@ import { until } from '../support/until.js';
 /**
  * Compensation through the real worker wiring (workers/index.ts) on the test
  * Redis: GraphQL → outbox → immediate enqueue or relay → BullMQ → voucher; and
- * the relay's re-drive of jobs that failed for good or went missing.
+ * the relay's re-drive of jobs that failed for good or went missing — but not
+ * of jobs refused for good, whose outbox events the refusal closes.
  */
 const { prisma } = useTestApp();
 let redis: Redis;
@@ -271,4 +274,61 @@ describe('the relay and its re-drive', () => {
       await workersHandle.close();
     }
   });
+
+  const refusedJobs: { name: string; queue: OutboxQueue; jobName: string; payload: (id: string) => Record<string, string> }[] = [
+    {
+      name: 'a renewal-bonus job whose renewal does not exist',
+      queue: 'renewal-bonus',
+      jobName: 'renewal-bonus',
+      payload: (id) => ({ renewalId: id }),
+    },
+    {
+      name: 'a compensation job with a malformed failureId',
+      queue: 'compensation',
+      jobName: 'compensate',
+      payload: () => ({ failureId: 'not-a-uuid' }),
+    },
+    {
+      name: 'a webhook job whose delivery does not exist',
+      queue: 'webhooks',
+      jobName: 'deliver',
+      payload: (id) => ({ deliveryId: id }),
+    },
+  ];
+
+  it.each(refusedJobs)(
+    '$name fails once, closes its outbox event, and the relay does not run it again',
+    async ({ queue, jobName, payload }) => {
+      const id = randomUUID();
+      await prisma.outboxEvent.create({ data: { id, queue, jobName, payload: payload(id) } });
+      expect(await relayOutboxOnce(deps(), queues, { freshGraceMs: 0 })).toMatchObject({ claimed: 1, enqueued: 1 });
+
+      // The real worker wiring: PermanentJobError becomes UnrecoverableError, the job fails on its first attempt.
+      const workersHandle = await startWorkers(
+        { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
+        { maintenance: false, relay: false, queues: [queue] },
+      );
+      let refused: { value: number; labels: { queue?: string | number } }[];
+      try {
+        await until(async () => (await queues.queue(queue).getJobState(id)) === 'failed', 15_000, 50, 'the job to fail');
+        refused = (await workersHandle.metrics.getSingleMetric('treue_jobs_refused_total')?.get())?.values ?? [];
+      } finally {
+        await workersHandle.close();
+      }
+      const failed = await queues.queue(queue).getJob(id);
+      expect(failed?.attemptsMade).toBe(1);
+      expect(failed?.failedReason).toMatch(/does not exist|without a valid/);
+
+      // A minute later the relay's next pass: a job refused for good stays refused.
+      await ageEvent(id);
+      const pass = await relayOutboxOnce(deps(), queues, { staleAfterMs: 60_000, freshGraceMs: 0 });
+      expect(pass.redriven).toEqual({});
+      expect(await queues.queue(queue).getJobState(id)).toBe('failed');
+      // ... and it no longer counts as pending work (the outbox lag gauge reads the rows not completed).
+      expect((await prisma.outboxEvent.findUniqueOrThrow({ where: { id } })).completedAt).not.toBeNull();
+      // Counted under its queue (a fixed set: every outbox queue, from 0), nowhere else.
+      expect(refused.map((series) => series.labels.queue).sort()).toEqual(['compensation', 'incidents', 'renewal-bonus', 'webhooks']);
+      expect(refused.filter((series) => series.value > 0)).toEqual([{ value: 1, labels: { queue } }]);
+    },
+  );
 });

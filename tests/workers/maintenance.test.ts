@@ -14,6 +14,7 @@ import {
 } from '../../workers/maintenance.processor.js';
 import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { until } from '../support/until.js';
 
 const { prisma, app } = useTestApp();
 
@@ -74,6 +75,39 @@ describe('the maintenance job', () => {
     try {
       const schedulers = await queue.getJobSchedulers();
       expect(Object.fromEntries(schedulers.map((s) => [s.name, Number(s.every)]))).toEqual({
+        [MAINTENANCE_JOB]: 5 * 60_000,
+        [PASSIVE_SWEEP_JOB]: 60 * 60_000,
+      });
+    } finally {
+      await queue.close();
+      await workers.close();
+      await resetRedis(redis);
+      redis.disconnect();
+    }
+  });
+
+  it('the workers put back a schedule that vanished from Redis without a reconnect (flushed, a new server behind a proxy)', async () => {
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    await resetRedis(redis);
+    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', QUEUE_PREFIX: testQueuePrefix() });
+    const workers = await startWorkers(
+      { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
+      { queues: [], relay: false, maintenanceScheduleCheckMs: 100 },
+    );
+    const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: testQueuePrefix() });
+    try {
+      await queue.removeJobScheduler(MAINTENANCE_JOB);
+      await queue.removeJobScheduler(PASSIVE_SWEEP_JOB);
+      const back = await until(
+        async () => {
+          const schedulers = await queue.getJobSchedulers();
+          return schedulers.length === 2 ? schedulers : null;
+        },
+        10_000,
+        50,
+        'the schedule back in Redis',
+      );
+      expect(Object.fromEntries(back.map((s) => [s.name, Number(s.every)]))).toEqual({
         [MAINTENANCE_JOB]: 5 * 60_000,
         [PASSIVE_SWEEP_JOB]: 60 * 60_000,
       });

@@ -1,8 +1,10 @@
 // No useTestApp(): a redis-server of its own that it stops and starts; one reset for the file.
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
@@ -10,6 +12,7 @@ import type { PrismaClient } from '../../src/db/prisma.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
+import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB } from '../../workers/maintenance.processor.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, testQueuePrefix } from '../support/db.js';
 import { until } from '../support/until.js';
@@ -18,8 +21,10 @@ import { until } from '../support/until.js';
  * Redis outages, on a private redis-server (the shared test Redis stays up):
  * a failure reported while Redis is stopped is accepted (the outbox row is
  * committed; the immediate enqueue fails silently) and compensated by the
- * relay once Redis is back on the same port. And the worker refuses a Redis
- * that may evict keys.
+ * relay once Redis is back on the same port. A Redis lost for good (an empty
+ * one on the same port) gets back, from the running workers, the jobs the relay
+ * re-drives and the maintenance schedule. And the worker refuses a Redis that
+ * may evict keys.
  */
 let prisma: PrismaClient;
 let dataDir: string;
@@ -41,6 +46,18 @@ const startRedis = async () => {
   redis = await startEmbeddedRedis({ dataDir, port, logger: testLogger });
   return redis;
 };
+
+/** The maintenance queue's job schedulers, by name, as Redis holds them now. */
+async function schedulers(redisUrl: string): Promise<string[]> {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: testQueuePrefix() });
+  try {
+    return (await queue.getJobSchedulers()).map((scheduler) => scheduler.name).sort();
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
 
 const config = loadConfig({
   NODE_ENV: 'test',
@@ -127,4 +144,53 @@ describe('Redis outages', () => {
       await publisher.close();
     }
   });
+
+  it(
+    'running workers put the maintenance schedule back on a new, empty Redis, as the relay puts back the jobs',
+    { timeout: 90_000 },
+    async () => {
+      // docs/operations.md, Backups: a lost Redis is rebuilt from PostgreSQL. The maintenance schedule (expiry,
+      // tier review, SLA breaches → compensations, reminders) lives only in Redis: the workers that stay up across
+      // the loss must put it back, not only the next one to start.
+      let workers: WorkersHandle | undefined;
+      try {
+        workers = await startWorkers(
+          { config, logger: testLogger, prisma, redisUrl: redis!.redisUrl },
+          { queues: [], relay: { intervalMs: 100, freshGraceMs: 0 } },
+        );
+        expect(await schedulers(redis!.redisUrl)).toEqual([MAINTENANCE_JOB, PASSIVE_SWEEP_JOB].sort());
+
+        // Redis is lost (disk gone, a new instance on the same address); the worker process stays up.
+        await redis!.stop();
+        await rm(path.join(dataDir, 'redis'), { recursive: true, force: true });
+        await startRedis();
+
+        // The workers are back on the new Redis: the relay hands over an event accepted meanwhile.
+        const eventId = randomUUID();
+        await prisma.outboxEvent.create({
+          data: { id: eventId, queue: 'compensation', jobName: 'compensate', payload: { failureId: eventId } },
+        });
+        await until(
+          async () => (await workers!.queues.queue('compensation').getJobState(eventId)) !== 'unknown',
+          30_000,
+          100,
+          'the relay to hand an event to the new Redis',
+        );
+
+        // ... and so does the maintenance schedule.
+        const back = await until(
+          async () => {
+            const names = await schedulers(redis!.redisUrl);
+            return names.length === 2 ? names : null;
+          },
+          20_000,
+          250,
+          'the maintenance schedule on the new Redis',
+        ).catch(() => schedulers(redis!.redisUrl));
+        expect(back).toEqual([MAINTENANCE_JOB, PASSIVE_SWEEP_JOB].sort());
+      } finally {
+        await workers?.close();
+      }
+    },
+  );
 });

@@ -1,7 +1,8 @@
 import { currentTraceparent } from '../../telemetry/trace-context.js';
-import type { RawSql } from '../../db/sql.js';
+import { rawSql, type RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
+import { isUuid } from '../validation.js';
 
 /** Queues that jobs are re-driven into; the worker process consumes them. */
 export type OutboxQueue = 'compensation' | 'renewal-bonus' | 'incidents' | 'webhooks';
@@ -100,9 +101,24 @@ export async function completeOutboxEvent(tx: Tx | RawSql, eventId: string, now:
 }
 
 /**
+ * Closes the event of a job refused for good (PermanentJobError: its subject
+ * does not exist, its payload is malformed): retrying cannot help, so the
+ * relay must never hand it over again, and it no longer counts as pending.
+ * Closed as completed — as a compensation whose failure is missing completes
+ * its own — with no effect; the caller logs and counts the refusal. Idempotent:
+ * an event already completed (or none with that id) is left as it is. Returns
+ * whether this call closed it.
+ */
+export async function closeRefusedOutboxEvent(deps: ServiceDeps, eventId: string): Promise<boolean> {
+  if (!isUuid(eventId)) return false;
+  return completeOutboxEvent(rawSql(deps.prisma), eventId, nowOf(deps));
+}
+
+/**
  * Events to hand to BullMQ: never enqueued, or enqueued more than `staleAfterMs`
- * ago and still not completed (the job was lost with Redis, or failed for good
- * before its effect). `SKIP LOCKED` lets several relays run side by side.
+ * ago and still not completed (the job was lost with Redis, or used up its
+ * attempts before its effect; a job refused for good has closed its event, see
+ * `closeRefusedOutboxEvent`). `SKIP LOCKED` lets several relays run side by side.
  * Never-enqueued events younger than `freshGraceMs` are left to the API's
  * immediate enqueue, so the relay does not add every job a second time.
  */
