@@ -59,6 +59,18 @@ export function plainText(field: string, value: string, limits: { min?: number; 
   return trimmed;
 }
 
+/**
+ * A moment to store: a valid date in the year 0001 or later (UTC). The DateTime
+ * scalar reads the year 0000 (RFC 3339 has it, and `loyaltyMetrics` counts in
+ * it), but PostgreSQL refuses it on input: through Prisma it would come back as
+ * an unexpected error instead of this ValidationError.
+ */
+export function dateTime(field: string, value: Date): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new ValidationError(field, 'must be a date-time');
+  if (value.getUTCFullYear() < 1) throw new ValidationError(field, 'must be in the year 0001 or later');
+  return value;
+}
+
 /** A money amount: a decimal string, ≥ 0 (or > 0), at most two places, at most 10^10. */
 export function money(field: string, value: string, { positive = true } = {}): Decimal {
   if (!/^\d{1,10}(\.\d{1,2})?$/.test(value.trim())) {

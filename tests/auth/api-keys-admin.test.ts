@@ -117,6 +117,21 @@ describe('apiKeys', () => {
   });
 });
 
+describe('createApiKey', () => {
+  it('refuses a name with control characters, creating no key', async () => {
+    const admin = await app.staffToken('ADMIN');
+    const answer = await app.gql(
+      `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { __typename
+        ... on ValidationError { field message }
+        ... on Error { code message } } }`,
+      { input: { name: 'web shop\u001b[2J\u0007', scopes: ['members:read'] } },
+      admin,
+    );
+    expect(answer.data?.createApiKey).toMatchObject({ __typename: 'ValidationError', field: 'name' });
+    expect(await prisma.apiKey.count()).toBe(0);
+  });
+});
+
 describe('revokeApiKey', () => {
   it('revokes at once: the key is refused (401) on the next request, even though it was cached', async () => {
     const admin = await app.staffToken('ADMIN', 'alice');

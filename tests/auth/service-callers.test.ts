@@ -33,7 +33,7 @@ const system: Caller = { actor: { type: 'SYSTEM', id: 'job' } };
 
 /** A member with 1 000 available points and an earned order, a voucher, a reward, a contract up for renewal and an open case. */
 async function world() {
-  const memberId = await app.enroll();
+  const memberId = await app.enroll({ enrolledAt: addMonths(NOW, -12) });
   await adjustPoints(deps(), { memberId, points: 1000, reason: 'opening balance', idempotencyKey: 'open' }, admin);
   await earnPoints(deps(), { memberId, orderRef: 'order-1', orderTotal: '50.00', idempotencyKey: 'earn-1' }, key('points:earn'));
   const { voucher } = await issueVoucher(prisma, {

@@ -32,6 +32,8 @@ describe('earning rules are validated as a whole, naming the field', () => {
   const bad: Array<[string, Partial<CreateEarningRuleInput>, string]> = [
     ['an end before the start', { endsAt: new Date('2026-12-04T00:00:00.000Z') }, 'endsAt'],
     ['an empty window', { endsAt: DOUBLE_WEEKEND.startsAt! }, 'endsAt'],
+    // RFC 3339 and the DateTime scalar have the year 0000; PostgreSQL refuses it (it was an unexpected error).
+    ['a start in the year 0000', { startsAt: new Date('0000-06-01T00:00:00.000Z') }, 'startsAt'],
     ['no effect', { effect: {} }, 'effect'],
     ['two effects', { effect: { lineMultiplier: { multiplier: '2' }, orderBonus: { points: 5 } } }, 'effect'],
     ['a multiplier above 10', { effect: { lineMultiplier: { multiplier: '10.5' } } }, 'effect.lineMultiplier.multiplier'],

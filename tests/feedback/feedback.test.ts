@@ -20,6 +20,9 @@ const SUBMIT = `mutation($input: SubmitFeedbackInput!) { submitFeedback(input: $
   ... on ValidationError { field message }
   ... on Error { message code } } }`;
 
+/** An enrolment before the fixed dates the cases below are opened at (a case never precedes its member). */
+const ENROLLED = new Date('2025-12-01T00:00:00.000Z');
+
 let agent: string;
 
 const { prisma, app } = useTestApp();
@@ -45,7 +48,7 @@ async function submit(input: Record<string, unknown>, token = agent) {
 
 describe('service cases', () => {
   it('records a case from an agent or a storefront key, opened now with one contact by default', async () => {
-    const memberId = await app.enroll();
+    const memberId = await app.enroll({ enrolledAt: ENROLLED });
     const before = Date.now();
     const byAgent = await record({ memberId, channel: 'PHONE', category: 'delivery' });
     expect(byAgent).toMatchObject({
@@ -112,7 +115,7 @@ describe('service cases', () => {
   });
 
   it('derives resolution on first contact from the contacts, and resolves a case only once', async () => {
-    const memberId = await app.enroll();
+    const memberId = await app.enroll({ enrolledAt: ENROLLED });
     const one = (await record({ memberId, channel: 'CHAT', category: 'login' })).serviceCase;
     const resolved = await resolve({ caseId: one.id });
     expect(resolved).toMatchObject({
@@ -144,6 +147,94 @@ describe('service cases', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => resolve({ caseId: open.id })));
     expect(results.filter((r) => r.__typename === 'ResolveServiceCasePayload')).toHaveLength(1);
     expect(results.filter((r) => r.__typename === 'ValidationError')).toHaveLength(7);
+  });
+});
+
+describe('service cases: when a case was opened', () => {
+  it('an openedAt in the year 0000 (a valid RFC 3339 date-time) is a typed ValidationError, not INTERNAL', async () => {
+    const memberId = await app.enroll();
+    for (const openedAt of ['0000-01-01T00:00:00Z', '0000-01-01T00:30:00+01:00']) {
+      expect(await record({ memberId, channel: 'CHAT', category: 'delivery', openedAt })).toMatchObject({
+        __typename: 'ValidationError',
+        field: 'openedAt',
+      });
+    }
+    expect(await prisma.serviceCase.count()).toBe(0);
+  });
+
+  it('a case "opened" in the year 1, long before the member enrolled, is refused instead of filing compensable SLA failures', async () => {
+    // A helpdesk key may record cases, not report failures (docs/permissions.md: reportServiceFailure is – for members:write).
+    const helpdesk = await app.apiKeyToken(['members:write']);
+    const memberId = await app.enroll();
+    expect(await record({ memberId, channel: 'PHONE', category: 'delivery', openedAt: '0001-01-01T00:00:00Z' }, helpdesk)).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'openedAt',
+    });
+    // Stored, the case would have filed LONG_WAIT and UNRESOLVED_CONTACT "occurred" in the year 1, with their compensation jobs.
+    expect(await prisma.serviceCase.count()).toBe(0);
+    expect(await prisma.serviceFailure.count()).toBe(0);
+  });
+
+  it('a case opened when the member enrolled is recorded; a millisecond earlier is refused', async () => {
+    const memberId = await app.enroll({ enrolledAt: ENROLLED });
+    const before = new Date(ENROLLED.getTime() - 1).toISOString();
+    expect(await record({ memberId, channel: 'EMAIL', category: 'delivery', openedAt: before })).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'openedAt',
+      message: 'must not be before the member enrolled',
+    });
+    expect(await record({ memberId, channel: 'EMAIL', category: 'delivery', openedAt: ENROLLED.toISOString() })).toMatchObject({
+      serviceCase: { openedAt: ENROLLED.toISOString() },
+    });
+    expect(await prisma.serviceCase.count()).toBe(1);
+  });
+});
+
+describe('service cases: names and references', () => {
+  it('refuses a category with control characters, writing nothing', async () => {
+    const memberId = await app.enroll();
+    expect(await record({ memberId, channel: 'CHAT', category: 'deli\u0007very\u001b[31m' })).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'category',
+    });
+    expect(await prisma.serviceCase.count()).toBe(0);
+  });
+
+  it('refuses an external reference with a line break, writing nothing, and finds no case by one', async () => {
+    const memberId = await app.enroll();
+    expect(await record({ memberId, channel: 'CHAT', category: 'delivery', externalRef: 'ZD-1\nZD-2' })).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'externalRef',
+    });
+    expect(await prisma.serviceCase.count()).toBe(0);
+    expect(await resolve({ externalRef: 'ZD-1\nZD-2' })).toMatchObject({ __typename: 'ValidationError', field: 'externalRef' });
+  });
+});
+
+describe('service cases: retried requests', () => {
+  it('recordServiceCase retried with the same idempotency key records one case and files its SLA failures once', async () => {
+    const memberId = await app.enroll({ enrolledAt: ENROLLED });
+    // A phone case recorded two days after it was opened: both targets (5 minutes, 1 day) have passed.
+    const openedAt = new Date(Date.now() - 2 * 24 * 3_600_000).toISOString();
+    const input = { memberId, channel: 'PHONE', category: 'delivery', openedAt, idempotencyKey: 'case-retry-1' };
+    const first = await record(input);
+    const retry = await record(input);
+    expect(first.__typename).toBe('RecordServiceCasePayload');
+    expect(retry).toEqual(first);
+    expect(await prisma.serviceCase.count()).toBe(1);
+    expect(await prisma.serviceFailure.count()).toBe(2);
+    expect(await prisma.outboxEvent.count({ where: { queue: 'compensation' } })).toBe(2);
+  });
+
+  it('concurrent retries record one case; the same key for another case is an IdempotencyConflictError', async () => {
+    const memberId = await app.enroll();
+    const input = { memberId, channel: 'CHAT', category: 'delivery', externalRef: 'ZD-9', idempotencyKey: 'case-race-1' };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => record(input)));
+    expect(new Set(answers.map((answer) => answer.serviceCase?.id)).size).toBe(1);
+    expect(await record({ ...input, category: 'billing' })).toMatchObject({ __typename: 'IdempotencyConflictError' });
+    expect(await prisma.serviceCase.count()).toBe(1);
+    // Without a key, as before: the external reference alone keeps the ticket from being recorded twice.
+    expect(await record({ ...input, idempotencyKey: undefined })).toMatchObject({ __typename: 'AlreadyExistsError' });
   });
 });
 
@@ -247,5 +338,27 @@ describe('feedback', () => {
       feedback: { edges: [{ node: { comment: 'their comment' } }] },
       serviceCases: { edges: [{ node: { category: 'secret' } }] },
     });
+  });
+
+  it('submitFeedback retried with the same idempotency key records one answer', async () => {
+    const memberId = await app.enroll();
+    const input = { memberId, nps: 2, comment: 'waited an hour', idempotencyKey: 'feedback-retry-1' };
+    const first = await submit(input);
+    const retry = await submit(input);
+    expect(first.__typename).toBe('SubmitFeedbackPayload');
+    expect(retry).toEqual(first);
+    expect(await prisma.feedback.count()).toBe(1);
+  });
+
+  it('concurrent retries record one answer; the same key with another answer is an IdempotencyConflictError', async () => {
+    const memberId = await app.enroll();
+    const token = await app.memberToken(memberId);
+    const input = { nps: 10, idempotencyKey: 'feedback-race-1' };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => submit(input, token)));
+    expect(new Set(answers.map((answer) => answer.feedback?.id)).size).toBe(1);
+    expect(await submit({ ...input, nps: 9 }, token)).toMatchObject({ __typename: 'IdempotencyConflictError' });
+    // Keys are the caller's own: an agent's request with the same key is another answer.
+    expect((await submit({ memberId, ...input })).__typename).toBe('SubmitFeedbackPayload');
+    expect(await prisma.feedback.count()).toBe(2);
   });
 });

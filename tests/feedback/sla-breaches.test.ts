@@ -18,6 +18,8 @@ const T0 = new Date('2026-06-01T08:00:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 /** Services on a clock the test sets: the sweep, recording and resolving all read time from here. */
 const clockAt = (now: Date) => ({ prisma, logger: testLogger, now: () => now });
+/** A member enrolled before T0: a case is never opened before its member enrolled. */
+const enroll = () => app.enroll({ enrolledAt: new Date('2026-05-01T00:00:00.000Z') });
 
 const agent = staffCaller('AGENT', 'agent-sla');
 const admin = staffCaller('ADMIN', 'admin-sla');
@@ -38,7 +40,7 @@ const failuresOf = (caseId: string) => prisma.serviceFailure.findMany({ where: {
 
 describe('first-response and resolution targets', () => {
   it('a case past its first-response target files exactly one LONG_WAIT, however often the check runs', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const serviceCase = await openCase(memberId, 'PHONE');
     expect(serviceCase.firstResponseDueAt).toEqual(at(5 * MINUTE));
     expect(serviceCase.resolutionDueAt).toEqual(at(24 * 60 * MINUTE));
@@ -78,7 +80,7 @@ describe('first-response and resolution targets', () => {
   });
 
   it('a case past its resolution target files exactly one UNRESOLVED_CONTACT', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const serviceCase = await openCase(memberId, 'PHONE', { openedAt: T0, firstResponseAt: at(MINUTE) }, at(MINUTE));
     const day = 24 * 60 * MINUTE;
 
@@ -94,7 +96,7 @@ describe('first-response and resolution targets', () => {
   });
 
   it('resolving late files the breach in the same transaction, and a later sweep adds nothing', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const answered = await openCase(memberId, 'CHAT', { openedAt: T0, firstResponseAt: at(MINUTE) }, at(MINUTE));
     const silent = await openCase(memberId, 'CHAT');
     const late = at(25 * 60 * MINUTE);
@@ -113,7 +115,7 @@ describe('first-response and resolution targets', () => {
   });
 
   it('a first response recorded late files LONG_WAIT when the case is recorded', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const serviceCase = await openCase(memberId, 'PHONE', { openedAt: T0, firstResponseAt: at(10 * MINUTE) }, at(10 * MINUTE));
     expect((await failuresOf(serviceCase.id)).map((f) => [f.type, f.occurredAt])).toEqual([['LONG_WAIT', at(5 * MINUTE)]]);
     expect((await fileOverdueSlaBreaches(clockAt(at(11 * MINUTE)))).failuresFiled).toBe(0);
@@ -121,7 +123,7 @@ describe('first-response and resolution targets', () => {
   });
 
   it('a case answered and resolved within its targets files nothing, ever', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const onTime = await openCase(memberId, 'PHONE', { openedAt: T0, firstResponseAt: at(4 * MINUTE) }, at(4 * MINUTE));
     // Resolved on the spot, without a separate first response: the resolution is the response.
     const onTheSpot = await openCase(memberId, 'STORE');
@@ -140,7 +142,7 @@ describe('first-response and resolution targets', () => {
   });
 
   it('each channel is held to its own targets', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const channels: ServiceChannel[] = ['PHONE', 'EMAIL', 'CHAT', 'SOCIAL', 'SELF_SERVICE', 'STORE'];
     for (const channel of channels) await openCase(memberId, channel);
     const sweepAt = async (minutes: number) => fileOverdueSlaBreaches(clockAt(at(minutes * MINUTE + 1000)));
@@ -177,7 +179,7 @@ describe('first-response and resolution targets', () => {
   });
 
   it('targets are program settings: validated, and a case keeps the targets in force when it was recorded', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const before = await openCase(memberId, 'PHONE');
     await updateProgram(
       app.deps,
@@ -205,7 +207,7 @@ describe('first-response and resolution targets', () => {
 
 describe('once, also when the check runs concurrently', () => {
   async function overdueCases(count: number) {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const cases = [];
     for (let i = 0; i < count; i++) cases.push(await openCase(memberId, i % 2 === 0 ? 'PHONE' : 'CHAT'));
     return cases;
@@ -271,7 +273,7 @@ describe('once, also when the check runs concurrently', () => {
 
 describe('the compensation path', () => {
   it('the maintenance job files the breach and the compensation job turns it into one voucher, once', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const serviceCase = await openCase(memberId, 'PHONE');
     const deps = clockAt(at(6 * MINUTE));
     const report = await processMaintenance(deps);
@@ -351,7 +353,7 @@ describe('over GraphQL', () => {
   });
 
   it('a case shows its due times', async () => {
-    const memberId = await app.enroll();
+    const memberId = await enroll();
     const token = await app.staffToken('AGENT');
     const result = await app.gql(
       `mutation($i: RecordServiceCaseInput!) { recordServiceCase(input: $i) {

@@ -112,6 +112,25 @@ describe('approvalQueueChanged', () => {
     expect(stream.results.map((result) => eventOf(result).change.kind)).toEqual(['CURRENT']);
   });
 
+  it('one admin key at its limit of open streams does not lock another admin key out', async () => {
+    // "Same limits per caller" (docs/live-status.md): each key is a caller of its own, as each staff member is.
+    const app = createTestApp(db, { env: { LIVE_MAX_STREAMS_PER_CALLER: '2' } });
+    closing.push(app.close);
+    const automation = await createApiKey(app.deps, { name: 'automation', scopes: ['admin'] }, staffCaller('ADMIN'));
+    const reporting = await createApiKey(app.deps, { name: 'reporting', scopes: ['admin'] }, staffCaller('ADMIN'));
+    for (let i = 0; i < 2; i += 1) {
+      const stream = await watch(app, automation.token);
+      expect(eventOf(await stream.result(0))).toMatchObject({ change: { kind: 'CURRENT' } });
+    }
+    // The same key's third stream is over its limit, as it should be.
+    expect((await (await watch(app, automation.token)).result(0)).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+
+    // Another key, with no stream of its own open, is not refused as if it were the first.
+    const other = await (await watch(app, reporting.token)).result(0);
+    expect(other.errors).toBeUndefined();
+    expect(eventOf(other)).toMatchObject({ change: { kind: 'CURRENT' } });
+  });
+
   it('agents, members and keys may not watch the queue', async () => {
     const { a } = await twoApiProcesses();
     const memberId = await a.enroll();

@@ -188,14 +188,15 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
     memberToken: (memberId: string) => signMemberToken(TEST_JWT_SECRET, { memberId }),
     apiKeyToken: async (scopes: ApiKeyScope[], name = 'test storefront') =>
       (await createApiKey(deps, { name, scopes }, { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' })).token,
-    /** Enrols a member through the service and returns its id. */
-    enroll: async (overrides: Partial<{ externalId: string; email: string; name: string }> = {}) => {
+    /** Enrols a member through the service and returns its id; `enrolledAt` (now by default) for a test on a clock of the past. */
+    enroll: async (overrides: Partial<{ externalId: string; email: string; name: string; enrolledAt: Date }> = {}) => {
       const suffix = randomUUID().slice(0, 8);
       const member = await prisma.member.create({
         data: {
           externalId: overrides.externalId ?? `cust-${suffix}`,
           email: overrides.email ?? `member-${suffix}@example.com`,
           name: overrides.name ?? `Member ${suffix}`,
+          enrolledAt: overrides.enrolledAt,
         },
       });
       return member.id;

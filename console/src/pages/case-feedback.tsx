@@ -4,7 +4,7 @@ import { useMutation } from 'urql';
 import { graphql } from '../gql';
 import type { ServiceChannel } from '../gql/graphql';
 import { useI18n } from '../i18n';
-import { Card, EnumSelect, errorOf, FieldError, FormError, type TypedError } from './parts';
+import { Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const RecordCase = graphql(`
   mutation RecordServiceCase($input: RecordServiceCaseInput!) {
@@ -48,13 +48,23 @@ export function CaseFeedbackPage() {
   const [csat, setCsat] = useState('');
   const [comment, setComment] = useState('');
   const [feedbackError, setFeedbackError] = useState<TypedError | undefined>();
+  // One key per form, kept across retries: a case or an answer sent twice (double click, network) is recorded once.
+  const [caseKey] = useState(() => newIdempotencyKey('case'));
+  const [feedbackKey] = useState(() => newIdempotencyKey('feedback'));
   const back = `/members/${encodeURIComponent(memberId)}`;
 
   const submitCase = async (event: FormEvent) => {
     event.preventDefault();
     setCaseError(undefined);
     const result = await recordCase({
-      input: { memberId, channel, category, contacts: optionalInt(contacts), externalRef: externalRef.trim() || null },
+      input: {
+        memberId,
+        channel,
+        category,
+        contacts: optionalInt(contacts),
+        externalRef: externalRef.trim() || null,
+        idempotencyKey: caseKey,
+      },
     });
     const answer = result.data?.recordServiceCase;
     const failed =
@@ -67,7 +77,14 @@ export function CaseFeedbackPage() {
     event.preventDefault();
     setFeedbackError(undefined);
     const result = await submitFeedback({
-      input: { memberId, channel: feedbackChannel, nps: optionalInt(nps), csat: optionalInt(csat), comment: comment.trim() || null },
+      input: {
+        memberId,
+        channel: feedbackChannel,
+        nps: optionalInt(nps),
+        csat: optionalInt(csat),
+        comment: comment.trim() || null,
+        idempotencyKey: feedbackKey,
+      },
     });
     const answer = result.data?.submitFeedback;
     const failed = errorOf(answer, 'SubmitFeedbackPayload') ?? (answer ? undefined : { __typename: 'Error', message: t('error.unknown') });

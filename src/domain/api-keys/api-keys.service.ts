@@ -17,7 +17,7 @@ export interface CreateApiKeyInput {
  */
 export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, caller: Caller) {
   assertMayCall(caller, 'createApiKey');
-  const name = check.text('name', input.name, { max: 100 });
+  const name = check.plainText('name', input.name, { max: 100 });
   if (input.scopes.length === 0) throw new ValidationError('scopes', 'at least one scope is required');
   const unknown = input.scopes.filter((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
   if (unknown.length > 0) {

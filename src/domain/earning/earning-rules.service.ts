@@ -96,11 +96,6 @@ function list(field: string, values: readonly string[] | null | undefined, { upp
   return out;
 }
 
-function date(field: string, value: Date): Date {
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new ValidationError(field, 'must be a date-time');
-  return value;
-}
-
 /**
  * Validates a whole rule (ValidationError naming the field path, e.g.
  * `effect.eventPoints.limit.count`), before anything is written: the window's
@@ -110,8 +105,8 @@ function date(field: string, value: Date): Date {
  */
 export function validateRule(input: CreateEarningRuleInput, settings: Pick<ProgramSettings, 'currency' | 'tiers'>, now: Date): RuleColumns {
   const name = check.text('name', input.name, { max: 120 });
-  const startsAt = input.startsAt == null ? now : date('startsAt', input.startsAt);
-  const endsAt = input.endsAt == null ? null : date('endsAt', input.endsAt);
+  const startsAt = input.startsAt == null ? now : check.dateTime('startsAt', input.startsAt);
+  const endsAt = input.endsAt == null ? null : check.dateTime('endsAt', input.endsAt);
   if (endsAt !== null && endsAt.getTime() <= startsAt.getTime()) throw new ValidationError('endsAt', 'must be after startsAt');
 
   const c = input.conditions ?? {};

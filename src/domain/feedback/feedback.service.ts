@@ -4,8 +4,9 @@ import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import * as check from '../validation.js';
-import { serviceChannel } from './service-cases.service.js';
+import { scopeOf, serviceChannel } from './service-cases.service.js';
 
 export type NpsCategory = 'PROMOTER' | 'PASSIVE' | 'DETRACTOR';
 
@@ -37,6 +38,8 @@ export interface SubmitFeedbackInput {
   caseId?: string | null;
   comment?: string | null;
   channel?: ServiceChannel | null;
+  /** Optional (integrations of before keep working), but always send one: a retry with it records no second answer. */
+  idempotencyKey?: string | null;
 }
 
 /**
@@ -47,9 +50,11 @@ export interface SubmitFeedbackInput {
  * before it (`previous_nps`, by time then id; detractor → promoter conversion
  * reads it): written under the member's row lock, so answers of one member are
  * written one at a time, and an answer dated before a later one becomes that
- * one's previous answer in the same transaction.
+ * one's previous answer in the same transaction. One answer per (caller,
+ * idempotency key), by `once()` under that lock: a retry replays the first
+ * answer; the same key with another answer is an IdempotencyConflictError.
  */
-export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<Feedback> {
+export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<Replayable<Feedback>> {
   assertMayCall(caller, 'submitFeedback');
   const own = caller.actor.type === 'MEMBER' ? caller.actor.id : null;
   if (input.memberId == null && own === null) throw new ValidationError('memberId', 'is required');
@@ -62,6 +67,7 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
   const caseId = input.caseId == null ? null : check.uuid('caseId', input.caseId);
   const comment = input.comment == null ? null : check.text('comment', input.comment, { min: 0, max: 2000 }) || null;
   const channel = input.channel == null ? null : serviceChannel('channel', input.channel);
+  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
 
   const member = await deps.prisma.member.findUnique({ where: { id: memberId }, select: { id: true } });
   if (!member) throw new NotFoundError('Member', memberId);
@@ -75,22 +81,28 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
   const id = newRowId();
   const createdAt = nowOf(deps);
   return deps.prisma.$transaction(async (tx) => {
-    // The member's answers are written one at a time, so each knows the one before it.
+    // The member's answers are written one at a time, so each knows the one before it (and a retry waits for the first).
     await tx.$queryRaw`SELECT 1 FROM members WHERE id = ${memberId}::uuid FOR NO KEY UPDATE`;
-    await tx.$executeRaw`
-      INSERT INTO feedback (id, member_id, nps, previous_nps, csat, case_id, comment, channel, created_at)
-      SELECT ${id}::uuid, ${memberId}::uuid, ${nps}::int,
-             CASE WHEN ${nps}::int IS NOT NULL THEN (${previousAnswer(memberId, createdAt, id)}) END,
-             ${csat}::int, ${caseId}::uuid, ${comment}::text, ${channel}::"ServiceChannel", ${createdAt}::timestamptz`;
-    if (nps !== null) {
-      // An answer dated before a later one (clocks of two systems) becomes that one's previous answer.
+    const answer = async () => {
       await tx.$executeRaw`
-        UPDATE feedback SET previous_nps = ${nps}::int
-        WHERE id = (SELECT id FROM feedback
-                    WHERE member_id = ${memberId}::uuid AND nps IS NOT NULL AND (created_at, id) > (${createdAt}::timestamptz, ${id}::uuid)
-                    ORDER BY created_at, id LIMIT 1)`;
-    }
-    return tx.feedback.findUniqueOrThrow({ where: { id } });
+        INSERT INTO feedback (id, member_id, nps, previous_nps, csat, case_id, comment, channel, created_at)
+        SELECT ${id}::uuid, ${memberId}::uuid, ${nps}::int,
+               CASE WHEN ${nps}::int IS NOT NULL THEN (${previousAnswer(memberId, createdAt, id)}) END,
+               ${csat}::int, ${caseId}::uuid, ${comment}::text, ${channel}::"ServiceChannel", ${createdAt}::timestamptz`;
+      if (nps !== null) {
+        // An answer dated before a later one (clocks of two systems) becomes that one's previous answer.
+        await tx.$executeRaw`
+          UPDATE feedback SET previous_nps = ${nps}::int
+          WHERE id = (SELECT id FROM feedback
+                      WHERE member_id = ${memberId}::uuid AND nps IS NOT NULL AND (created_at, id) > (${createdAt}::timestamptz, ${id}::uuid)
+                      ORDER BY created_at, id LIMIT 1)`;
+      }
+      return { feedbackId: id };
+    };
+    const request = { memberId, nps, csat, caseId, comment, channel };
+    const given =
+      key === null ? { ...(await answer()), replayed: false } : await once(tx, scopeOf('submitFeedback', caller), key, request, answer);
+    return { ...(await tx.feedback.findUniqueOrThrow({ where: { id: given.feedbackId } })), replayed: given.replayed };
   });
 }
 

@@ -1,8 +1,9 @@
 import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
-import { nowOf, type ServiceDeps } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
@@ -22,7 +23,7 @@ export function serviceChannel(field: string, value: string): ServiceChannel {
 }
 
 function notInFuture(field: string, value: Date, now: Date): Date {
-  if (Number.isNaN(value.getTime())) throw new ValidationError(field, 'must be a date-time');
+  check.dateTime(field, value);
   if (value.getTime() > now.getTime() + CLOCK_SKEW_MS) throw new ValidationError(field, 'must not be in the future');
   return value;
 }
@@ -35,6 +36,8 @@ function contactsOf(value: number): number {
 }
 
 const recordedBy = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
+/** Idempotency keys are the caller's own: two integrations sending "1" do not meet. */
+export const scopeOf = (operation: string, caller: Caller) => `${operation}:${recordedBy(caller)}`;
 
 export interface RecordServiceCaseInput {
   memberId: string;
@@ -47,54 +50,87 @@ export interface RecordServiceCaseInput {
   contacts?: number | null;
   /** The helpdesk's ticket id; unique. */
   externalRef?: string | null;
+  /** Optional (integrations of before keep working), but always send one: a retry with it has no second effect. */
+  idempotencyKey?: string | null;
 }
 
 /**
  * Records a service case of a member (from the helpdesk or an agent). A case's
  * external reference is unique: recording the same ticket twice is an
- * AlreadyExistsError, never a second case. The case gets its service-level due
- * times from the program's targets for its channel; a target it has missed
- * already (a first response recorded late, or none and past due) files its
- * failure in the same transaction (`fileSlaBreaches`).
+ * AlreadyExistsError, never a second case. A given `openedAt` lies between the
+ * member's enrolment and now, so no case is dated where no member was (its
+ * missed targets would file compensable failures). The case gets its
+ * service-level due times from the program's targets for its channel; a target
+ * it has missed already (a first response recorded late, or none and past due)
+ * files its failure in the same transaction (`fileSlaBreaches`). One case per
+ * (caller, idempotency key), by `once()`: a retry replays the first answer and
+ * files nothing again; the same key with another case is an
+ * IdempotencyConflictError.
  */
-export async function recordServiceCase(deps: ServiceDeps, input: RecordServiceCaseInput, caller: Caller): Promise<ServiceCase> {
+export async function recordServiceCase(
+  deps: ServiceDeps,
+  input: RecordServiceCaseInput,
+  caller: Caller,
+): Promise<Replayable<ServiceCase>> {
   assertMayCall(caller, 'recordServiceCase');
   const now = nowOf(deps);
   const memberId = check.uuid('memberId', input.memberId);
   const channel = serviceChannel('channel', input.channel);
-  const category = check.text('category', input.category, { max: 100 });
+  const category = check.plainText('category', input.category, { max: 100 });
   const openedAt = input.openedAt == null ? now : notInFuture('openedAt', input.openedAt, now);
   const firstResponseAt = input.firstResponseAt == null ? null : notInFuture('firstResponseAt', input.firstResponseAt, now);
   if (firstResponseAt && firstResponseAt < openedAt) {
     throw new ValidationError('firstResponseAt', 'must not be before the case was opened');
   }
   const contacts = input.contacts == null ? 1 : contactsOf(input.contacts);
-  const externalRef = input.externalRef == null ? null : check.text('externalRef', input.externalRef, { max: 200 });
+  const externalRef = input.externalRef == null ? null : check.plainText('externalRef', input.externalRef, { max: 200 });
+  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
+  const request = {
+    memberId,
+    channel,
+    category,
+    // Omitted is "now": a retry's later now is the same request.
+    openedAt: input.openedAt == null ? null : openedAt.toISOString(),
+    firstResponseAt: firstResponseAt?.toISOString() ?? null,
+    contacts,
+    externalRef,
+  };
 
-  const member = await deps.prisma.member.findUnique({ where: { id: memberId }, select: { id: true } });
-  if (!member) throw new NotFoundError('Member', memberId);
+  let filed: CommittedOutboxEvent[] = [];
   try {
-    const { serviceCase, events } = await deps.prisma.$transaction(async (tx) => {
-      const { settings } = await loadProgram(tx);
-      const { id } = await tx.serviceCase.create({
-        data: {
-          memberId,
-          channel,
-          category,
-          openedAt,
-          firstResponseAt,
-          contacts,
-          externalRef,
-          ...slaDueTimes(settings.sla, channel, openedAt),
-          createdBy: recordedBy(caller),
-          createdAt: now,
-        },
-        select: { id: true },
-      });
-      const filed = await fileSlaBreaches(tx, [id], now, settings.sla);
-      return { serviceCase: await tx.serviceCase.findUniqueOrThrow({ where: { id } }), events: filed };
+    const serviceCase = await deps.prisma.$transaction(async (tx) => {
+      const member = await tx.member.findUnique({ where: { id: memberId }, select: { enrolledAt: true } });
+      if (!member) throw new NotFoundError('Member', memberId);
+      if (input.openedAt != null && openedAt < member.enrolledAt) {
+        throw new ValidationError('openedAt', 'must not be before the member enrolled');
+      }
+      const record = async () => {
+        const { settings } = await loadProgram(tx);
+        const { id } = await tx.serviceCase.create({
+          data: {
+            memberId,
+            channel,
+            category,
+            openedAt,
+            firstResponseAt,
+            contacts,
+            externalRef,
+            ...slaDueTimes(settings.sla, channel, openedAt),
+            createdBy: recordedBy(caller),
+            createdAt: now,
+          },
+          select: { id: true },
+        });
+        filed = await fileSlaBreaches(tx, [id], now, settings.sla);
+        return { caseId: id };
+      };
+      const recorded =
+        key === null
+          ? { ...(await record()), replayed: false }
+          : await once(tx, scopeOf('recordServiceCase', caller), key, request, record);
+      return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: recorded.caseId } })), replayed: recorded.replayed };
     });
-    await publishOutboxEvents(deps, events);
+    if (!serviceCase.replayed) await publishOutboxEvents(deps, filed);
     return serviceCase;
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
@@ -134,7 +170,7 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
   const where: Prisma.ServiceCaseWhereUniqueInput =
     input.caseId != null
       ? { id: check.uuid('caseId', input.caseId) }
-      : { externalRef: check.text('externalRef', input.externalRef!, { max: 200 }) };
+      : { externalRef: check.plainText('externalRef', input.externalRef!, { max: 200 }) };
   const resolvedAt = input.resolvedAt == null ? now : notInFuture('resolvedAt', input.resolvedAt, now);
   const newContacts = input.contacts == null ? null : contactsOf(input.contacts);
 

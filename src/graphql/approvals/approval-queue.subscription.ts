@@ -74,7 +74,17 @@ const ApprovalQueueEventRef = builder.objectRef<ApprovalQueueEvent>('ApprovalQue
   }),
 });
 
-const watcherOf = (principal: Principal): string => (principal.kind === 'staff' ? `staff:${principal.staffId}` : principal.kind);
+/** Who watches, for the per-caller limit of open streams: each staff member and each API key on its own. */
+function watcherOf(principal: Principal): string {
+  switch (principal.kind) {
+    case 'staff':
+      return `staff:${principal.staffId}`;
+    case 'apiKey':
+      return `apiKey:${principal.apiKeyId}`;
+    default:
+      return principal.kind;
+  }
+}
 
 builder.subscriptionFields((t) => ({
   approvalQueueChanged: t.field({

@@ -1,12 +1,19 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
+import { AlreadyExistsError, IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import { submitFeedback } from '../../domain/feedback/feedback.service.js';
 import { recordServiceCase, resolveServiceCase } from '../../domain/feedback/service-cases.service.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum } from './feedback.type.js';
+
+const IDEMPOTENCY_KEY = {
+  required: false,
+  description:
+    'Unique per request: a retry with the same key replays the first answer without a second effect (the same key with ' +
+    'another input → IdempotencyConflictError). Optional so that existing integrations keep working; always send one.',
+} as const;
 
 const ServiceCasePayload = (name: string, description: string) =>
   builder.objectRef<{ caseId: string }>(name).implement({
@@ -40,7 +47,11 @@ const RecordServiceCaseInput = builder.inputType('RecordServiceCaseInput', {
     memberId: t.id({ required: true, description: 'Member id.' }),
     channel: t.field({ type: ServiceChannelEnum, required: true, description: 'Where the customer got in touch.' }),
     category: t.string({ required: true, description: 'What it is about, e.g. "delivery" (1–100 characters).' }),
-    openedAt: t.field({ type: 'DateTime', required: false, description: 'When it was opened; now when omitted.' }),
+    openedAt: t.field({
+      type: 'DateTime',
+      required: false,
+      description: 'When it was opened; now when omitted. Not before the member enrolled, not in the future.',
+    }),
     firstResponseAt: t.field({
       type: 'DateTime',
       required: false,
@@ -48,6 +59,7 @@ const RecordServiceCaseInput = builder.inputType('RecordServiceCaseInput', {
     }),
     contacts: t.int({ required: false, description: 'Contacts so far, at least 1 (the default).' }),
     externalRef: t.string({ required: false, description: 'The helpdesk’s ticket id; unique.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
 });
 
@@ -74,6 +86,7 @@ const SubmitFeedbackInput = builder.inputType('SubmitFeedbackInput', {
     caseId: t.id({ required: false, description: 'The service case it is about; must be the same member’s.' }),
     comment: t.string({ required: false, description: 'Free text, up to 2 000 characters.' }),
     channel: t.field({ type: ServiceChannelEnum, required: false, description: 'Where it was given.' }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
 });
 
@@ -83,7 +96,7 @@ builder.mutationFields((t) => ({
     description: 'Records a service case (helpdesk or agent). A taken external reference → AlreadyExistsError.',
     authScopes: { caller: SERVICE_CALLERS.recordServiceCase },
     errors: {
-      types: [...COMMON_ERRORS, NotFoundError, AlreadyExistsError],
+      types: [...COMMON_ERRORS, NotFoundError, AlreadyExistsError, IdempotencyConflictError],
       directResult: true,
       union: { name: 'RecordServiceCaseResult' },
     },
@@ -116,7 +129,11 @@ builder.mutationFields((t) => ({
     type: SubmitFeedbackPayload,
     description: 'Records feedback. Members submit their own only; staff and storefront keys on a member’s behalf.',
     authScopes: { caller: SERVICE_CALLERS.submitFeedback },
-    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'SubmitFeedbackResult' } },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'SubmitFeedbackResult' },
+    },
     args: { input: t.arg({ type: SubmitFeedbackInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const feedback = await submitFeedback(
