@@ -87,9 +87,11 @@ export interface ErrorMaskingOptions {
 function clientMistake(graphqlError: GraphQLError | undefined, original: unknown): string | undefined {
   if (original instanceof PothosValidationError) return original.message;
   if (!graphqlError || graphqlError.path) return undefined; // an error at a path is execution's, not input's
-  // Variable coercion: GraphQL errors all the way down, raised before any field ran.
+  // Variable coercion: GraphQL errors all the way down, raised before any field ran. A query's come without a code;
+  // a subscription's already say BAD_USER_INPUT (@graphql-tools/executor's `subscribe` marks them).
   if (original === undefined || original instanceof GraphQLError) {
-    return graphqlError.extensions.code === undefined ? graphqlError.message : undefined;
+    const { code } = graphqlError.extensions;
+    return code === undefined || code === 'BAD_USER_INPUT' ? graphqlError.message : undefined;
   }
   return undefined;
 }

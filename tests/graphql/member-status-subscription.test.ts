@@ -1,6 +1,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createGraphQLHandler } from '../../src/app.js';
 import type { Caller } from '../../src/auth/principal.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
@@ -9,7 +11,7 @@ import { memberChangeChannel } from '../../src/live/member-change-bus.js';
 import { MemberStatusStream } from '../../src/live/member-status-stream.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { serviceEnv } from '../support/built-service-env.js';
-import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
+import { createTestApp, TEST_JWT_SECRET, testConfig, testLogger, useTestApp } from '../support/app.js';
 import { createTestPrisma, resetDatabase, resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { freePort, killServiceProcesses, startServiceProcess, until } from '../support/processes.js';
 import { readSse, subscriptionRequest, type SseSubscription } from '../support/sse.js';
@@ -208,6 +210,37 @@ describe('memberStatusChanged in one API process', () => {
       20,
       'a place for a new stream',
     );
+  });
+
+  it('a variable of the wrong type answers BAD_USER_INPUT, as the same variable does in a query', async () => {
+    const memberId = await app.enroll();
+    const staff = await app.staffToken('AGENT');
+    const query = await app.gql('query($m: ID!) { member(id: $m) { id } }', { m: [memberId] }, staff);
+    expect(query.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+
+    for (const m of [[memberId], { id: memberId }]) {
+      const first = await (await subscribe({ m }, staff)).result(0);
+      expect(first.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+      expect(first.errors?.[0]?.message).toMatch(/Variable "\$m" got invalid value/);
+    }
+  });
+
+  it('a variable of the wrong type logs nothing at error level: nothing a client sends produces an error line', async () => {
+    const lines: { level: number; msg?: string }[] = [];
+    const logger = pino(
+      { level: 'error' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg?: string }) },
+    );
+    const yoga = createGraphQLHandler({ config: testConfig, logger, prisma: db });
+    try {
+      const staff = await app.staffToken('AGENT');
+      const stream = readSse(await yoga.fetch('http://yoga/graphql', subscriptionRequest(STATUS, { m: ['x'] }, staff)));
+      open.push(stream);
+      await stream.result(0);
+      expect(lines.filter((line) => line.level >= 50).map((line) => line.msg)).toEqual([]);
+    } finally {
+      await yoga.dispose();
+    }
   });
 });
 
