@@ -83,6 +83,11 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
   approvalQueueReady: Promise<void>;
   /** This handler's live member status streams. */
   live: LiveStatus;
+  /**
+   * Completes every live stream (member status, approval queue), and at once any opened after: the process stops,
+   * clients reconnect to another one.
+   */
+  endLiveStreams(): void;
   /** Where services called outside a request (tests, the CLI in process) report member changes for these streams. */
   memberChanges: MemberChangeEvents;
   /** This handler's authenticator, for the other admin paths (the queue board): one set of credential caches. */
@@ -177,6 +182,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     listen: true,
     maxStreamsPerWatcher: config.live.maxStreamsPerCaller,
   });
+  const endLiveStreams = () => {
+    live.close();
+    approvalQueue.endStreams();
+  };
   credentials.onChange((event) => {
     if (event.kind === 'apiKeyRevoked') approvalQueue.credentialChanged(event.apiKeyId);
     live.credentialChanged(event.kind === 'apiKeyRevoked' ? event.apiKeyId : event.memberId);
@@ -258,6 +267,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         memberChangesSettled: changes.settled,
         live,
         approvalQueue,
+        signal: request.signal,
         liveRecheckMs: config.live.authRecheckMs,
         reauthenticate: () => authenticate(authorization),
       };
@@ -337,7 +347,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       responseCache.plugin,
       {
         onDispose: async () => {
-          live.close();
+          endLiveStreams();
           await memberChanges.close();
           await approvalQueue.close();
           await credentials.close();
@@ -363,6 +373,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     memberChangesReady: memberChanges.ready,
     approvalQueueReady: approvalQueue.ready,
     live,
+    endLiveStreams,
     memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
     authenticate,
     answerFromCache: responseCache.answer,
@@ -371,8 +382,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
 }
 
 /**
- * How long `close()` waits for running requests before it destroys their sockets;
- * an API process's stop timeout (src/cluster.ts) sits above it.
+ * How long `close()` waits for its connections to end before it destroys what is left (requests running since
+ * before the drain or started during it on a kept-alive socket); an API process's stop timeout (src/cluster.ts) sits above it.
  */
 export const API_DRAIN_TIMEOUT_MS = 8_000;
 /**
@@ -434,7 +445,6 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   const running = new Set<ServerResponse>();
   let draining = false;
   let sweptIdle = false;
-  let drained: (() => void) | undefined;
 
   const server = createServer(async (req, res) => {
     const started = process.hrtime.bigint();
@@ -446,7 +456,6 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       if (!draining) return;
       // A response whose headers went out before the drain kept its socket alive: close it once idle.
       if (sweptIdle) setImmediate(() => server.closeIdleConnections());
-      if (running.size === 0) drained?.();
     });
     const route = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => {
@@ -505,25 +514,25 @@ export async function startApi(deps: AppDeps): Promise<Api> {
 
   // Resolves once the listener is closed and every connection has ended.
   let closed: Promise<void> | undefined;
-  const stopAccepting = () => {
+  const stopListening = (): Promise<void> =>
     // net's close, not http's: http's also destroys the sockets idle right now, and under load
     // "idle" includes a client's next request still unread in the socket buffer (a reset for it).
-    closed ??= new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-  };
+    (closed ??= new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())));
 
   return {
     url,
     server,
-    stopAccepting,
+    stopAccepting: () => void stopListening(),
     close: async () => {
       // Stop listening, let running requests finish (each closing its socket after the response),
       // close idle keep-alive sockets; after API_DRAIN_TIMEOUT_MS destroy what is left.
       // Listening stops before the first `Connection: close` goes out: a client that reconnects
       // after it must find the port closed (ECONNREFUSED), not a connection that is then reset.
-      stopAccepting();
+      const allClosed = stopListening();
       draining = true;
-      // Live status streams never finish by themselves: complete them, so that their responses end now (clients reconnect elsewhere).
-      yoga.live.close();
+      // Live streams never finish by themselves: complete them, and those opened from now on at once, so that their
+      // responses end now (clients reconnect elsewhere).
+      yoga.endLiveStreams();
       for (const res of running) if (!res.headersSent) res.setHeader('connection', 'close');
       // A busy socket gets its next answer with `Connection: close` well within this grace; what is
       // still idle after it is a client that sends nothing.
@@ -538,20 +547,19 @@ export async function startApi(deps: AppDeps): Promise<Api> {
           }),
         DRAIN_IDLE_GRACE_MS,
       );
-      if (running.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        const finished = new Promise<boolean>((resolve) => (drained = () => resolve(true)));
-        const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), API_DRAIN_TIMEOUT_MS)));
-        if (!(await Promise.race([finished, timedOut]))) {
-          logger.warn(
-            { requests: running.size },
-            `requests still running after ${API_DRAIN_TIMEOUT_MS / 1000} s: closing their connections`,
-          );
-          server.closeAllConnections();
-        }
-        clearTimeout(timer);
+      // The deadline holds for every connection, whatever it was doing when the drain began: a request that started
+      // during the drain on a kept-alive socket and never finishes must not hold the process.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), API_DRAIN_TIMEOUT_MS)));
+      if (!(await Promise.race([allClosed.then(() => true), timedOut]))) {
+        logger.warn(
+          { requests: running.size },
+          `connections still open after ${API_DRAIN_TIMEOUT_MS / 1000} s: closing them, with the requests they run`,
+        );
+        server.closeAllConnections();
+        await allClosed;
       }
-      await closed;
+      clearTimeout(timer);
       clearTimeout(idleSweep);
       redis.disconnect();
       await yoga.dispose();

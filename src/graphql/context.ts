@@ -14,6 +14,8 @@ export interface GraphQLContext {
   live?: LiveStatus;
   /** The approval queue changes this process hears (the HTTP handler has them). */
   approvalQueue?: ApprovalQueueBus;
+  /** The HTTP request's signal: aborted once its client has gone (a live stream set up for it ends). */
+  signal?: AbortSignal;
   /** How often a live stream checks its caller's credentials again. */
   liveRecheckMs?: number;
   /** Resolves once the members this request changed have had their cached answers made stale (src/cache). */

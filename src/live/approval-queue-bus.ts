@@ -28,10 +28,12 @@ export interface ApprovalQueueBus {
   /** Called when this process hears changes again after it lost the channel. */
   onResync(listener: () => void): () => void;
   /**
-   * Counts an open stream of a watcher against the per-watcher limit (RateLimitedError beyond it);
-   * returns the release.
+   * Counts an open stream of a watcher against the per-watcher limit (RateLimitedError beyond it) and keeps its
+   * `end` for `endStreams`; returns the release, or undefined once the streams were ended (the stream is to end at once).
    */
-  admit(watcher: string): () => void;
+  admit(watcher: string, end: () => void): (() => void) | undefined;
+  /** Ends every open stream, and admits none after: the process stops, clients reconnect elsewhere. */
+  endStreams(): void;
   /** Calls `listener` when the credential `id` (an API key's id) changes: the stream re-checks its caller at once. */
   onCredentialChanged(id: string, listener: () => void): () => void;
   /** A credential changed somewhere (an API key revoked): what watches with it re-checks now. */
@@ -86,24 +88,38 @@ export function createApprovalQueueBus(deps: {
   };
   const perWatcher = new Map<string, number>();
   const max = deps.maxStreamsPerWatcher ?? 5;
-  const admit = (watcher: string) => {
+  const ends = new Set<() => void>();
+  let ended = false;
+  const admit = (watcher: string, end: () => void) => {
+    if (ended) return undefined;
     const open = perWatcher.get(watcher) ?? 0;
     if (open >= max) throw new RateLimitedError(5);
     perWatcher.set(watcher, open + 1);
+    // One entry per admitted stream, whatever `end` it passed.
+    const stream = () => end();
+    ends.add(stream);
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      ends.delete(stream);
       const left = (perWatcher.get(watcher) ?? 1) - 1;
       if (left > 0) perWatcher.set(watcher, left);
       else perWatcher.delete(watcher);
     };
+  };
+  const endStreams = () => {
+    ended = true;
+    const open = [...ends];
+    ends.clear();
+    for (const end of open) end();
   };
   const credentials = createCredentialWatchers();
   const local = {
     listen,
     onResync,
     admit,
+    endStreams,
     onCredentialChanged: credentials.watch,
     credentialChanged: credentials.changed,
     ready: Promise.resolve(),

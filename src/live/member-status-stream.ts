@@ -88,6 +88,11 @@ export interface OpenStream {
   stillAllowed(): Promise<boolean>;
   /** Credential ids whose revocation or status change must re-check this stream at once (API key id, member id). */
   credentialIds: readonly string[];
+  /**
+   * The request's signal, aborted once its client has gone: the stream ends then, also when the client left while
+   * the subscription was still being set up (nothing would read the stream, so nothing would ever return it).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -103,6 +108,7 @@ export interface LiveStatus {
   credentialChanged(id: string): void;
   /** Open streams in this process. */
   readonly size: number;
+  /** Ends every open stream, and every stream opened after (already ended): the process stops, clients reconnect elsewhere. */
   close(): void;
 }
 
@@ -115,6 +121,7 @@ export function createLiveStatus(deps: {
   const perWatcher = new Map<string, number>();
   const credentials = createCredentialWatchers();
   const open = new Set<MemberStatusStream>();
+  let closed = false;
   // Changes published while this process could not hear them are lost: every stream sends the current status again.
   bus.onResync(() => {
     for (const stream of open) stream.push({ kind: 'CURRENT', reference: null });
@@ -122,6 +129,12 @@ export function createLiveStatus(deps: {
 
   return {
     open(request) {
+      const { signal } = request;
+      if (closed || signal?.aborted) {
+        const ended = new MemberStatusStream(request.memberId);
+        ended.end();
+        return ended;
+      }
       const count = perWatcher.get(request.watcher) ?? 0;
       if (count >= limits.maxStreamsPerCaller) throw new RateLimitedError(Math.ceil(limits.authRecheckMs / 1000));
       perWatcher.set(request.watcher, count + 1);
@@ -159,10 +172,13 @@ export function createLiveStatus(deps: {
       const untrack = request.credentialIds.map((id) => credentials.watch(id, () => void recheck()));
       const timer = setInterval(() => void recheck(), limits.authRecheckMs);
       timer.unref();
+      const leave = () => stream.end();
+      signal?.addEventListener('abort', leave, { once: true });
       stream.onEnd(() => {
         stopListening();
         for (const stop of untrack) stop();
         clearInterval(timer);
+        signal?.removeEventListener('abort', leave);
       });
       return stream;
     },
@@ -173,6 +189,7 @@ export function createLiveStatus(deps: {
       return open.size;
     },
     close() {
+      closed = true;
       for (const stream of [...open]) stream.end();
     },
   };

@@ -156,14 +156,28 @@ describe('approval queue bus', () => {
 
   it('admits at most maxStreamsPerWatcher open streams per watcher; a release frees one slot, once', () => {
     const bus = createApprovalQueueBus({ logger, maxStreamsPerWatcher: 2 });
-    const first = bus.admit('supervisor-1');
-    bus.admit('supervisor-1');
-    expect(() => bus.admit('supervisor-1')).toThrow(RateLimitedError);
+    const end = () => undefined;
+    const first = bus.admit('supervisor-1', end)!;
+    bus.admit('supervisor-1', end);
+    expect(() => bus.admit('supervisor-1', end)).toThrow(RateLimitedError);
     // Another watcher has slots of its own.
-    bus.admit('supervisor-2');
+    bus.admit('supervisor-2', end);
     first();
     first();
-    bus.admit('supervisor-1');
-    expect(() => bus.admit('supervisor-1')).toThrow(RateLimitedError);
+    bus.admit('supervisor-1', end);
+    expect(() => bus.admit('supervisor-1', end)).toThrow(RateLimitedError);
+  });
+
+  it('endStreams ends every stream still admitted, once each, and admits none after', () => {
+    const bus = createApprovalQueueBus({ logger });
+    const ended: string[] = [];
+    const released = bus.admit('supervisor-1', () => ended.push('released'))!;
+    bus.admit('supervisor-1', () => ended.push('a'));
+    bus.admit('supervisor-2', () => ended.push('b'));
+    released();
+    bus.endStreams();
+    bus.endStreams();
+    expect(ended).toEqual(['a', 'b']);
+    expect(bus.admit('supervisor-3', () => ended.push('late'))).toBeUndefined();
   });
 });

@@ -86,6 +86,9 @@ function watcherOf(principal: Principal): string {
   }
 }
 
+/** A stream that ends before its first event: for a client already gone, or a process that stops. */
+const endedQueue = () => new Repeater<ApprovalQueueEvent>((_push, stop) => stop());
+
 builder.subscriptionFields((t) => ({
   approvalQueueChanged: t.field({
     type: ApprovalQueueEventRef,
@@ -93,10 +96,20 @@ builder.subscriptionFields((t) => ({
       "The supervisors' approval queue, live: the first event says to read it now, then one event after every committed change — a gesture sent for approval or decided, a failure held for review or decided, an incident's failures held over its budget or decided — from any API process or worker (bursts coalesced). Supervisors and admins. The stream ends when the caller's credentials no longer hold.",
     authScopes: { caller: SERVICE_CALLERS.watchApprovalQueue },
     subscribe: (_root, _args, ctx) => {
-      const { principal, approvalQueue, reauthenticate, liveRecheckMs } = ctx;
+      const { principal, approvalQueue, reauthenticate, liveRecheckMs, signal } = ctx;
       assertMayWatchApprovalQueue(callerOf(principal));
       if (!approvalQueue || !reauthenticate) throw new Error('the live approval queue needs the HTTP handler’s bus');
-      const release = approvalQueue.admit(watcherOf(principal));
+      // A client gone while its key was checked gets no stream: nothing would read it, so nothing would return it.
+      if (signal?.aborted) return endedQueue();
+      // Ended by the client leaving (the request's signal) or the process stopping (endStreams).
+      const end = () => void stream.return();
+      const admitted = approvalQueue.admit(watcherOf(principal), end);
+      if (!admitted) return endedQueue();
+      signal?.addEventListener('abort', end, { once: true });
+      const release = () => {
+        signal?.removeEventListener('abort', end);
+        admitted();
+      };
       let started = false;
       const stream = new Repeater<ApprovalQueueEvent>(async (push, stop) => {
         started = true;

@@ -116,6 +116,8 @@ builder.subscriptionFields((t) => ({
         memberId,
         watcher: watcherOf(ctx.principal),
         credentialIds: credentialIdsOf(ctx.principal),
+        // A client gone while the member was looked up gets a stream that is ended already.
+        signal: ctx.signal,
         stillAllowed: async () => {
           try {
             await memberToWatch(ctx.deps, { memberId }, callerOf(await reauthenticate()));
