@@ -53,6 +53,9 @@ describe('earning rules are validated as a whole, naming the field', () => {
       'conditions.minOrderTotal.amount',
     ],
     ['an empty name', { name: '  ' }, 'name'],
+    // Names and the categories and SKUs rules match on: no control characters, as on orders.
+    ['a name with a control character', { name: 'Double\u0007points' }, 'name'],
+    ['a category with a line break', { conditions: { excludeCategories: ['gift\ncard'] } }, 'conditions.excludeCategories.0'],
   ];
   it.each(bad)('refuses %s, writing nothing', async (_label, change, field) => {
     const before = await tableSnapshot();

@@ -185,6 +185,8 @@ describe('issueGoodwill within and above authority', () => {
       [voucher(memberId, '5.00', { points: 10 }), 'points'],
       [{ ...points(memberId, 100), points: null }, 'points'],
       [points(memberId, 100, { note: '  ' }), 'note'],
+      // A case reference names a case: no control characters (they were stored).
+      [points(memberId, 100, { caseRef: 'case\u00077' }), 'caseRef'],
       [points('not-a-member', 100), 'memberId'],
       [points(memberId, 100, { idempotencyKey: 'has spaces' }), 'idempotencyKey'],
     ];
@@ -422,6 +424,18 @@ describe('audit trail and reads', () => {
     expect((await list({ reason: 'DEFECTIVE_PRODUCT' })).edges).toHaveLength(2);
     expect((await list({ from: new Date(Date.now() + 60_000).toISOString() })).edges).toHaveLength(0);
     expect((await list({ to: new Date(Date.now() + 60_000).toISOString() })).edges).toHaveLength(4);
+    // The DateTime scalar reads the year 0000, which PostgreSQL does not (it was an unexpected error, INTERNAL).
+    for (const f of [{ from: '0000-06-01T00:00:00Z' }, { to: '0000-06-01T00:00:00Z' }]) {
+      const refused = await app.gql(
+        `query($f: GoodwillGestureFilter) { goodwillGestures(filter: $f) { edges { node { id } } } }`,
+        { f },
+        agent,
+      );
+      expect(refused.errors?.[0], JSON.stringify(f)).toMatchObject({
+        message: 'must be in the year 0001 or later',
+        extensions: { code: 'VALIDATION' },
+      });
+    }
 
     const page1 = await list({}, 3);
     expect(page1.pageInfo.hasNextPage).toBe(true);

@@ -200,6 +200,13 @@ describe('returnOrderItems', () => {
     expect(tooMany.data?.returnOrderItems.message).toContain('at most 3');
     const unknown = await ret([{ sku: 'SOCK', quantity: 1 }], 'r3');
     expect(unknown.data?.returnOrderItems).toMatchObject({ __typename: 'ValidationError', field: 'items[0].sku' });
+    // A SKU is checked as on the order (no control characters), not merely looked up.
+    const controlled = await ret([{ sku: 'TEE\u0007', quantity: 1 }], 'r3b');
+    expect(controlled.data?.returnOrderItems).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'items[0].sku',
+      message: 'must not contain control characters',
+    });
     const tooMuchMoney = await app.gql(
       RETURN,
       { input: { memberId, orderReference: orderRef, amount: { amount: '99.01', currency: 'EUR' }, idempotencyKey: 'r4' } },

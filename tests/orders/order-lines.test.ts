@@ -70,6 +70,7 @@ describe('checkOrder', () => {
     { input: { ...valid, total: { amount: '1', currency: 'eur' } }, field: 'order.total.currency' },
     { input: { ...valid, channel: 'Web Shop' }, field: 'order.channel' },
     { input: { ...valid, placedAt: new Date('2026-12-04T10:00:00Z') }, field: 'order.placedAt' },
+    { input: { ...valid, placedAt: new Date('0000-06-01T00:00:00Z') }, field: 'order.placedAt' },
     { input: line({ quantity: 0 }), field: 'order.lines[0].quantity' },
     { input: line({ quantity: 1.5 }), field: 'order.lines[0].quantity' },
     { input: line({ unitPrice: '-0.01' }), field: 'order.lines[0].unitPrice' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
+import { earnPoints, previewEarn, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
 import { runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
@@ -47,6 +47,27 @@ describe('earning', () => {
     );
   });
 
+  it('an order placed in the year 0000 is a ValidationError on order.placedAt, earned or previewed, and writes nothing', async () => {
+    const memberId = await app.enroll();
+    const order = (placedAt: string) => ({ reference: 'A', total: { amount: '10.00', currency: 'EUR' }, placedAt: new Date(placedAt) });
+    // The DateTime scalar reads the year 0000; raw SQL stored it as 1 BC.
+    const yearZero = order('0000-06-01T00:00:00.000Z');
+    await expect(earnPoints(at(T0), { memberId, order: yearZero, idempotencyKey: 'e1' }, storefront)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'order.placedAt',
+    });
+    await expect(previewEarn(at(T0), { memberId, order: yearZero }, storefront)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'order.placedAt',
+    });
+    expect([await prisma.ledgerEntry.count(), await prisma.pointOrder.count(), await prisma.idempotencyRecord.count()]).toEqual([0, 0, 0]);
+
+    // Not held to the enrolment (the member enrolled on the real clock, long after T0): an order placed before it earns.
+    const earned = await earnPoints(at(T0), { memberId, order: order('0001-01-01T00:00:00.000Z'), idempotencyKey: 'e1' }, storefront);
+    expect(earned.points).toBe(10);
+    expect((await prisma.pointOrder.findFirstOrThrow({ where: { memberId } })).placedAt).toEqual(new Date('0001-01-01T00:00:00.000Z'));
+  });
+
   it('only admins may set an explicit amount', async () => {
     const memberId = await app.enroll();
     await expect(
@@ -77,6 +98,18 @@ describe('redeeming and expiry', () => {
     const expired = await prisma.ledgerEntry.findFirstOrThrow({ where: { memberId, kind: 'EXPIRE' } });
     expect(expired.amount).toBe(-70);
     expect(expired.balanceAfter).toBe(50);
+  });
+});
+
+describe('references', () => {
+  it('redeemPoints refuses a reference with a control character, and writes nothing', async () => {
+    const memberId = await app.enroll();
+    await earnPoints(at(T0), { memberId, orderRef: 'A', orderTotal: '10', idempotencyKey: 'e1' }, storefront);
+    const later = addDays(T0, 20);
+    await expect(
+      redeemPoints(at(later), { memberId, points: 1, reference: 'basket\u00077', idempotencyKey: 'r1' }, storefront),
+    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'reference' });
+    expect(await prisma.ledgerEntry.count({ where: { memberId, kind: 'REDEEM' } })).toBe(0);
   });
 });
 

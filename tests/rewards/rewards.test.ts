@@ -240,12 +240,20 @@ describe('the rewards catalogue', () => {
       [{ stock: -1 }, 'stock'],
       [{ currency: 'USD' }, 'currency'],
       [{ name: ' ' }, 'name'],
+      // A name, not free text: no control characters (they were stored and shown in the catalogue).
+      [{ name: '5 €\u0007voucher' }, 'name'],
+      [{ name: '5 €\nvoucher' }, 'name'],
     ] as const;
     for (const [override, field] of cases) {
       const result = await app.gql(CREATE, { i: { name: 'R', pointsCost: 10, voucherValue: '1.00', ...override } }, admin);
       expect(result.data?.createReward, JSON.stringify(override)).toMatchObject({ __typename: 'ValidationError', field });
     }
     expect(await prisma.reward.count()).toBe(0);
+
+    const rewardId = await createReward();
+    const renamed = await app.gql(UPDATE, { i: { id: rewardId, name: 'new\u001bname' } }, admin);
+    expect(renamed.data?.updateReward.__typename).toBe('ValidationError');
+    expect((await prisma.reward.findFirstOrThrow()).name).toBe('5 € voucher');
   });
 
   it('members and storefronts see active rewards, cheapest first; admins may include retired ones', async () => {

@@ -52,7 +52,8 @@ function recordingDeps(when: Date) {
 }
 
 async function memberWith(tier: string, status: MemberStatus = 'ACTIVE'): Promise<string> {
-  const id = await app.enroll();
+  // Enrolled before the failures of the test's clock T (a reported occurredAt is held to the enrolment).
+  const id = await app.enroll({ enrolledAt: addDays(T, -365) });
   await prisma.member.update({ where: { id }, data: { tier, status } });
   return id;
 }

@@ -145,6 +145,7 @@ describe('reportServiceIncident and its expansion', () => {
     );
 
     // The carrier's outage of ten days ago is reported now: its failure is the first by time, a repeat all the same.
+    // (The member enrolled after it began: an incident's occurredAt is not held to its members' enrolments.)
     const page = await reportServiceIncident(app.deps, firstPage([{ memberId: member! }], { occurredAt: addDays(new Date(), -10) }), shop);
     await drainIncidents();
     const [failure] = await prisma.serviceFailure.findMany({ where: { incidentId: page.incidentId } });
@@ -247,11 +248,15 @@ describe('reportServiceIncident and its expansion', () => {
       [{ affected: [{ memberId: m!, externalId: 'both' }] }, 'affected[0]'],
       [{ affected: [{}] }, 'affected[0]'],
       [{ affected: [{ externalId: ' ' }] }, 'affected[0].externalId'],
+      [{ affected: [{ externalId: 'cust\u00071' }] }, 'affected[0].externalId'],
+      [{ affected: [{ memberId: m!, orderRef: 'ORD\n7' }] }, 'affected[0].orderRef'],
       [{ type: null }, 'type'],
       [{ severity: null }, 'severity'],
       [{ budget: '-5' }, 'budget'],
       [{ budget: '0' }, 'budget'],
       [{ occurredAt: new Date(Date.now() + 3_600_000) }, 'occurredAt'],
+      // The DateTime scalar reads the year 0000; raw SQL stored it as 1 BC.
+      [{ occurredAt: new Date('0000-06-01T00:00:00Z') }, 'occurredAt'],
       [{ idempotencyKey: 'has spaces' }, 'idempotencyKey'],
     ];
     for (const [change, field] of refusals) {
@@ -575,6 +580,14 @@ describe('serviceIncidents', () => {
 
       const backwards = await app.gql(LIST, { filter: { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } }, token);
       expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION' });
+      // The DateTime scalar reads the year 0000, which PostgreSQL does not (it was an unexpected error, INTERNAL).
+      for (const filter of [{ from: '0000-06-01T00:00:00Z' }, { to: '0000-06-01T00:00:00Z' }]) {
+        const refused = await app.gql(LIST, { filter }, token);
+        expect(refused.errors?.[0], JSON.stringify(filter)).toMatchObject({
+          message: 'must be in the year 0001 or later',
+          extensions: { code: 'VALIDATION' },
+        });
+      }
     },
   );
 

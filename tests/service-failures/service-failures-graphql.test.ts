@@ -121,6 +121,11 @@ describe('reportServiceFailure', () => {
       [reportInput('not-an-id'), 'memberId'],
       [reportInput(memberId, { occurredAt: new Date(Date.now() + 86_400_000).toISOString() }), 'occurredAt'],
       [reportInput(memberId, { orderRef: '   ' }), 'orderRef'],
+      // References name something: no control characters (they were stored).
+      [reportInput(memberId, { orderRef: 'order\u00071' }), 'orderRef'],
+      [reportInput(memberId, { caseRef: 'case\n1' }), 'caseRef'],
+      // The DateTime scalar reads the year 0000; raw SQL stored it as 1 BC and the failure was compensated.
+      [reportInput(memberId, { occurredAt: '0000-06-01T00:00:00Z' }), 'occurredAt'],
       [reportInput(memberId, { idempotencyKey: 'has spaces' }), 'idempotencyKey'],
     ];
     for (const [input, field] of cases) {
@@ -131,6 +136,39 @@ describe('reportServiceFailure', () => {
     expect(unknown.data!.reportServiceFailure.__typename).toBe('NotFoundError');
     expect(await prisma.serviceFailure.count()).toBe(0);
     expect(await prisma.outboxEvent.count()).toBe(0);
+    expect(await prisma.idempotencyRecord.count()).toBe(0);
+  });
+
+  it('a failure that occurred before the member enrolled is a ValidationError on occurredAt and records nothing', async () => {
+    const enrolledAt = new Date('2026-06-01T12:00:00.000Z');
+    const memberId = await app.enroll({ enrolledAt });
+    const before = await app.gql(
+      REPORT,
+      { i: reportInput(memberId, { occurredAt: '2026-06-01T11:59:59.999Z', idempotencyKey: 'early' }) },
+      storefrontToken,
+    );
+    expect(before.data!.reportServiceFailure).toMatchObject({ __typename: 'ValidationError', field: 'occurredAt' });
+    expect([await prisma.serviceFailure.count(), await prisma.outboxEvent.count(), await prisma.idempotencyRecord.count()]).toEqual([
+      0, 0, 0,
+    ]);
+
+    // From the moment of the enrolment on it is the member's failure; the key refused above was not taken.
+    const at = await app.gql(
+      REPORT,
+      { i: reportInput(memberId, { occurredAt: enrolledAt.toISOString(), orderRef: 'o-at', idempotencyKey: 'early' }) },
+      storefrontToken,
+    );
+    expect(at.data!.reportServiceFailure).toMatchObject({ __typename: 'ReportServiceFailurePayload', duplicate: false });
+    const omitted = await app.gql(REPORT, { i: reportInput(memberId, { orderRef: 'o-now' }) }, storefrontToken);
+    expect(omitted.data!.reportServiceFailure.__typename).toBe('ReportServiceFailurePayload');
+    expect(await prisma.serviceFailure.count({ where: { memberId } })).toBe(2);
+  });
+
+  it('a description is free text: a line break in it is kept', async () => {
+    const memberId = await app.enroll();
+    const response = await app.gql(REPORT, { i: reportInput(memberId, { description: 'late\nand damaged' }) }, storefrontToken);
+    expect(response.data!.reportServiceFailure.__typename).toBe('ReportServiceFailurePayload');
+    expect((await prisma.serviceFailure.findFirstOrThrow({ where: { memberId } })).description).toBe('late\nand damaged');
   });
 });
 
@@ -218,10 +256,11 @@ const decodeFailureId = (globalId: string): string => decodeGlobalID(globalId).i
 
 describe('reading failures', () => {
   it('serviceFailures lists and filters for staff; member.serviceFailures and atRisk', async () => {
-    const ann = await app.enroll();
-    const bob = await app.enroll();
     const now = Date.now();
     const at = (daysAgo: number) => new Date(now - daysAgo * 86_400_000).toISOString();
+    // Enrolled before the failures they report (a given occurredAt is held to the enrolment).
+    const ann = await app.enroll({ enrolledAt: new Date(at(30)) });
+    const bob = await app.enroll({ enrolledAt: new Date(at(30)) });
     await app.gql(REPORT, { i: reportInput(ann, { orderRef: 'a1', severity: 'LOW', occurredAt: at(10) }) }, storefrontToken);
     await app.gql(
       REPORT,
@@ -249,6 +288,14 @@ describe('reading failures', () => {
     expect(await filtered({ type: 'BILLING_ERROR' })).toEqual(['a2']);
     expect(await filtered({ status: 'COMPENSATED' })).toEqual(['b1', 'a2', 'a1']);
     expect(await filtered({ from: at(7), to: at(2) })).toEqual(['a2']);
+    // The DateTime scalar reads the year 0000, which PostgreSQL does not (it was an unexpected error, INTERNAL).
+    for (const f of [{ from: '0000-06-01T00:00:00Z' }, { to: '0000-06-01T00:00:00Z' }]) {
+      const refused = await app.gql(LIST, { f }, agent);
+      expect(refused.errors?.[0], JSON.stringify(f)).toMatchObject({
+        message: 'must be in the year 0001 or later',
+        extensions: { code: 'VALIDATION' },
+      });
+    }
 
     // Only staff list failures across members.
     for (const token of [storefrontToken, readerToken, await app.memberToken(ann)]) {

@@ -83,7 +83,7 @@ function checkReference(reference: ContractReference): CheckedReference {
   const hasRef = reference.externalRef != null;
   if (hasId === hasRef) throw new ValidationError('contractId', 'give exactly one of contractId or externalRef');
   if (hasId) return { id: check.uuid('contractId', reference.contractId!) };
-  return { externalRef: check.text('externalRef', reference.externalRef!, { max: 120 }) };
+  return { externalRef: check.plainText('externalRef', reference.externalRef!, { max: 120 }) };
 }
 
 interface ContractRow {
@@ -143,8 +143,8 @@ export interface ContractResult {
 export async function registerContract(deps: ServiceDeps, input: RegisterContractInput, caller: Caller): Promise<ContractResult> {
   assertMayCall(caller, 'registerContract');
   const memberId = check.uuid('memberId', input.memberId);
-  const externalRef = check.text('externalRef', input.externalRef, { max: 120 });
-  const plan = check.text('plan', input.plan, { max: 100 });
+  const externalRef = check.plainText('externalRef', input.externalRef, { max: 120 });
+  const plan = check.plainText('plan', input.plan, { max: 100 });
   const startsAt = checkDate('startsAt', input.startsAt);
   const termMonths = checkTerm('termMonths', input.termMonths);
   const endsAt = addMonths(startsAt, termMonths);

@@ -88,7 +88,7 @@ function list(field: string, values: readonly string[] | null | undefined, { upp
   if (values.length > MAX_LIST) throw new ValidationError(field, `at most ${MAX_LIST} entries`);
   const out: string[] = [];
   values.forEach((value, i) => {
-    const trimmed = check.text(`${field}.${i}`, value, { max: 100 });
+    const trimmed = check.plainText(`${field}.${i}`, value, { max: 100 });
     const item = upper ? trimmed.toUpperCase() : trimmed;
     if (out.includes(item)) throw new ValidationError(`${field}.${i}`, `"${item}" is listed twice`);
     out.push(item);
@@ -104,7 +104,7 @@ function list(field: string, values: readonly string[] | null | undefined, { upp
  * minimum order in the program currency.
  */
 export function validateRule(input: CreateEarningRuleInput, settings: Pick<ProgramSettings, 'currency' | 'tiers'>, now: Date): RuleColumns {
-  const name = check.text('name', input.name, { max: 120 });
+  const name = check.plainText('name', input.name, { max: 120 });
   const startsAt = input.startsAt == null ? now : check.dateTime('startsAt', input.startsAt);
   const endsAt = input.endsAt == null ? null : check.dateTime('endsAt', input.endsAt);
   if (endsAt !== null && endsAt.getTime() <= startsAt.getTime()) throw new ValidationError('endsAt', 'must be after startsAt');

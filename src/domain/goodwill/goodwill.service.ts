@@ -376,7 +376,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     throw new ValidationError('reason', `must be one of ${GOODWILL_REASONS.join(', ')}`);
   }
   const note = check.text('note', input.note, { max: 1000 });
-  const caseRef = input.caseRef == null ? null : check.text('caseRef', input.caseRef, { max: 200 });
+  const caseRef = input.caseRef == null ? null : check.plainText('caseRef', input.caseRef, { max: 200 });
   const key = checkIdempotencyKey(input.idempotencyKey);
   const request = {
     memberId,
@@ -590,6 +590,8 @@ export interface GoodwillGestureFilter {
 /** The Prisma condition for a gesture listing; all given conditions must hold. */
 export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | undefined): Prisma.GoodwillGestureWhereInput {
   if (!filter) return {};
+  if (filter.from) check.dateTime('from', filter.from);
+  if (filter.to) check.dateTime('to', filter.to);
   if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('to', 'must not be before `from`');
   const createdAt: Prisma.DateTimeFilter = {};
   if (filter.from) createdAt.gte = filter.from;

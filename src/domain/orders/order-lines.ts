@@ -76,7 +76,8 @@ function label(field: string, value: string, max: number): string {
  * naming the first bad part by its path (`order.lines[3].quantity`): the
  * reference, the total (≥ 0, in the program `currency` when given — else the
  * caller compares it once it knows the program), the channel, when it
- * was placed (not in the future: `now` plus a minute of clock skew), at most
+ * was placed (not in the future: `now` plus a minute of clock skew; not before
+ * the year 0001, which PostgreSQL stores), at most
  * `MAX_ORDER_LINES` lines with a SKU (one line per SKU), an optional category,
  * a whole quantity > 0 and a unit price ≥ 0. Pure: nothing is read or written.
  */
@@ -87,10 +88,10 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
   if (context.currency !== null && currency !== context.currency)
     throw new ValidationError(`${field}.total.currency`, `the program runs in ${context.currency}`);
   const channel = orderChannel(`${field}.channel`, input.channel);
-  const placedAt = input.placedAt ?? null;
-  if (placedAt !== null) {
-    if (Number.isNaN(placedAt.getTime())) throw new ValidationError(`${field}.placedAt`, 'must be a date-time');
-    if (placedAt.getTime() > context.now.getTime() + 60_000) throw new ValidationError(`${field}.placedAt`, 'must not be in the future');
+  const placedAt = input.placedAt == null ? null : check.dateTime(`${field}.placedAt`, input.placedAt);
+  // Not held to the enrolment: a customer who joins after buying may still claim the order.
+  if (placedAt !== null && placedAt.getTime() > context.now.getTime() + 60_000) {
+    throw new ValidationError(`${field}.placedAt`, 'must not be in the future');
   }
   const given = input.lines ?? [];
   if (given.length > MAX_ORDER_LINES) throw new ValidationError(`${field}.lines`, `at most ${MAX_ORDER_LINES} lines per order`);

@@ -80,7 +80,7 @@ export async function returnOrderItems(deps: ServiceDeps, input: ReturnOrderItem
   if (hasItems) {
     if (input.items!.length > MAX_ORDER_LINES) throw new ValidationError('items', `at most ${MAX_ORDER_LINES} items per return`);
     items = input.items!.map((item, index) => {
-      const sku = check.text(`items[${index}].sku`, item.sku, { max: 64 });
+      const sku = check.plainText(`items[${index}].sku`, item.sku, { max: 64 });
       if (!Number.isInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_LINE_QUANTITY) {
         throw new ValidationError(`items[${index}].quantity`, `must be a whole number between 1 and ${MAX_LINE_QUANTITY}`);
       }

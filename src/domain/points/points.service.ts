@@ -381,7 +381,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   if (orderRef !== null && input.reference != null) {
     throw new ValidationError('reference', 'give orderReference alone: reference is its deprecated, unlinked form');
   }
-  const reference = orderRef ?? (input.reference == null ? null : check.text('reference', input.reference));
+  const reference = orderRef ?? (input.reference == null ? null : check.plainText('reference', input.reference));
   const key = checkIdempotencyKey(input.idempotencyKey);
   const body = orderRef === null ? { points, reference } : { points, orderReference: orderRef };
   const operation = {

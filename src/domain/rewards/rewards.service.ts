@@ -45,7 +45,7 @@ export interface CreateRewardInput {
 export async function createReward(deps: ServiceDeps, input: CreateRewardInput, caller: Caller): Promise<Reward> {
   assertMayCall(caller, 'changeRewards');
   const data = {
-    name: check.text('name', input.name, { max: 120 }),
+    name: check.plainText('name', input.name, { max: 120 }),
     description: input.description == null ? null : optionalDescription(input.description),
     pointsCost: check.positivePoints('pointsCost', input.pointsCost),
     voucherValue: check.money('voucherValue', input.voucherValue).toFixed(2),
@@ -79,7 +79,7 @@ export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, 
   assertMayCall(caller, 'changeRewards');
   const id = check.uuid('id', input.id);
   const data: Prisma.RewardUpdateInput = { updatedAt: nowOf(deps) };
-  if (input.name != null) data.name = check.text('name', input.name, { max: 120 });
+  if (input.name != null) data.name = check.plainText('name', input.name, { max: 120 });
   if (input.description != null) data.description = optionalDescription(input.description);
   if (input.pointsCost != null) data.pointsCost = check.positivePoints('pointsCost', input.pointsCost);
   if (input.voucherValue != null) {

@@ -27,7 +27,7 @@ import {
   type DecidedFailure,
   type FinalDecision,
 } from './batch-compensation.js';
-import { occurredAtOf, optionalText, storedCompensation } from './service-failures.service.js';
+import { occurredAtOf, optionalReference, optionalText, storedCompensation } from './service-failures.service.js';
 
 /** The queue that expands incident pages and grants approved remainders; job id = outbox event id. */
 export const INCIDENT_QUEUE = 'incidents';
@@ -109,8 +109,8 @@ function checkEntries(affected: readonly AffectedMemberInput[]): Entry[] {
   return affected.map((entry, index) => {
     const field = `affected[${index}]`;
     const memberId = entry.memberId == null ? null : check.uuid(`${field}.memberId`, entry.memberId);
-    const externalId = optionalText(`${field}.externalId`, entry.externalId, 200);
-    const orderRef = optionalText(`${field}.orderRef`, entry.orderRef, 200);
+    const externalId = optionalReference(`${field}.externalId`, entry.externalId, 200);
+    const orderRef = optionalReference(`${field}.orderRef`, entry.orderRef, 200);
     if (memberId !== null && externalId !== null) throw new ValidationError(field, 'give memberId or externalId, not both');
     if (memberId === null && externalId === null && orderRef === null) {
       throw new ValidationError(field, 'must give memberId, externalId or orderRef');
@@ -135,6 +135,9 @@ function checkDetails(input: ReportServiceIncidentInput, now: Date): IncidentDet
   return {
     type: input.type,
     severity: input.severity,
+    // The year-0001 floor and the future only, not a member's enrolment: an incident names many members, over
+    // pages that may follow for days, and its start is when it began — a member who enrolled while the outage
+    // lasted was affected all the same. A report of one member's own failure is held to their enrolment.
     occurredAt: occurredAtOf(input.occurredAt, now),
     description: optionalText('description', input.description, 2000),
     budget: input.budget == null ? null : check.money('budget', input.budget).toFixed(2),
@@ -863,6 +866,8 @@ export function serviceIncidentListWhere(
 ): Prisma.ServiceIncidentWhereInput {
   assertMayCall(caller, 'readServiceIncident');
   if (!filter) return {};
+  if (filter.from) check.dateTime('filter.from', filter.from);
+  if (filter.to) check.dateTime('filter.to', filter.to);
   if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('filter.to', 'must not be before `from`');
   const where: Prisma.ServiceIncidentWhereInput = {};
   if (filter.type) where.type = filter.type;

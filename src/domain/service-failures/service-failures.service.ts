@@ -188,13 +188,21 @@ export interface ReportedServiceFailure {
   duplicate: boolean;
 }
 
+/** Free text (a description), optional: line breaks allowed. */
 export const optionalText = (field: string, value: string | null | undefined, max: number): string | null =>
   value == null ? null : check.text(field, value, { max });
 
-/** When a failure occurred: now when not given; never in the future (beyond a few minutes of clock skew). */
+/** A reference to something (an order, a case, a member's external id), optional: no control characters. */
+export const optionalReference = (field: string, value: string | null | undefined, max: number): string | null =>
+  value == null ? null : check.plainText(field, value, { max });
+
+/**
+ * When a failure occurred: now when not given; never in the future (beyond a
+ * few minutes of clock skew), nor before the year 0001 (`check.dateTime`).
+ */
 export function occurredAtOf(given: Date | null | undefined, now: Date): Date {
-  const occurredAt = given ?? now;
-  if (Number.isNaN(occurredAt.getTime()) || occurredAt.getTime() > now.getTime() + OCCURRED_AT_SKEW_MS) {
+  const occurredAt = given == null ? now : check.dateTime('occurredAt', given);
+  if (occurredAt.getTime() > now.getTime() + OCCURRED_AT_SKEW_MS) {
     throw new ValidationError('occurredAt', 'must not lie in the future');
   }
   return occurredAt;
@@ -204,10 +212,13 @@ export function occurredAtOf(given: Date | null | undefined, now: Date): Date {
  * Records a service failure and its compensation job (an outbox event whose id
  * is the failure id) in one transaction, then hands the job to the queue at
  * once when the API can (best effort: the relay covers a Redis outage or a
- * crash right after commit). A duplicate report — same member, type and order
- * reference, held by the unique index — returns the existing failure and
- * queues nothing; the same idempotency key replays the first answer. Staff and
- * keys with `failures:report` report failures; members cannot.
+ * crash right after commit). A given `occurredAt` lies between the member's
+ * enrolment and now (a failure from before there was a member would be
+ * compensated all the same), checked in the same statement. A duplicate report
+ * — same member, type and order reference, held by the unique index — returns
+ * the existing failure and queues nothing; the same idempotency key replays the
+ * first answer. Staff and keys with `failures:report` report failures; members
+ * cannot.
  */
 export async function reportServiceFailure(
   deps: ServiceDeps,
@@ -216,12 +227,14 @@ export async function reportServiceFailure(
 ): Promise<Replayable<ReportedServiceFailure>> {
   assertMayCall(caller, 'reportServiceFailure');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = optionalText('orderRef', input.orderRef, 200);
-  const caseRef = optionalText('caseRef', input.caseRef, 200);
+  const orderRef = optionalReference('orderRef', input.orderRef, 200);
+  const caseRef = optionalReference('caseRef', input.caseRef, 200);
   const description = optionalText('description', input.description, 2000);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
   const occurredAt = occurredAtOf(input.occurredAt, now);
+  // As recordServiceCase's openedAt: a given time is held to the enrolment; omitted, it is now.
+  const givenOccurredAt = input.occurredAt == null ? null : occurredAt;
 
   const request = {
     type: input.type,
@@ -238,13 +251,18 @@ export async function reportServiceFailure(
 
   const result = await sqlTransaction(deps.prisma, async (tx): Promise<Replayable<ReportedServiceFailure>> => {
     // One statement on the hot path (a busy storefront): whether the member
-    // exists; the idempotency key reserved with its answer (`once`, with the
-    // answer known up front); the failure, if the key is new; and its
-    // compensation job in the outbox (the row `recordOutboxEvent` writes, event
-    // id = failure id). A concurrent request with the same key waits on the
-    // key's unique index; a concurrent duplicate report on the failure's.
-    const [row] = await tx.$queryRaw<{ member: boolean; reserved: boolean; inserted: boolean }[]>`
-      WITH member AS (SELECT id FROM members WHERE id = ${memberId}::uuid),
+    // exists, and enrolled by a given `occurredAt` (`member` is empty when not:
+    // nothing below is written); the idempotency key reserved with its answer
+    // (`once`, with the answer known up front); the failure, if the key is new;
+    // and its compensation job in the outbox (the row `recordOutboxEvent`
+    // writes, event id = failure id). A concurrent request with the same key
+    // waits on the key's unique index; a concurrent duplicate report on the
+    // failure's.
+    const [row] = await tx.$queryRaw<{ found: boolean; member: boolean; reserved: boolean; inserted: boolean }[]>`
+      WITH found AS (SELECT id, enrolled_at FROM members WHERE id = ${memberId}::uuid),
+      member AS (
+        SELECT id FROM found
+        WHERE ${givenOccurredAt}::timestamptz IS NULL OR found.enrolled_at <= ${givenOccurredAt}::timestamptz),
       ${reserveKeySql({ scope, key, requestHash, answer: fresh, after: 'member' })},
       inserted AS (
         INSERT INTO service_failures
@@ -260,9 +278,10 @@ export async function reportServiceFailure(
         SELECT id, ${event.queue}::text, ${event.jobName}::text, ${JSON.stringify(event.payload)}::jsonb,
                ${currentTraceparent()}::text
         FROM inserted)
-      SELECT EXISTS (SELECT 1 FROM member) AS member, EXISTS (SELECT 1 FROM reserved) AS reserved,
-             EXISTS (SELECT 1 FROM inserted) AS inserted`;
-    if (!row?.member) throw new NotFoundError('Member', memberId);
+      SELECT EXISTS (SELECT 1 FROM found) AS found, EXISTS (SELECT 1 FROM member) AS member,
+             EXISTS (SELECT 1 FROM reserved) AS reserved, EXISTS (SELECT 1 FROM inserted) AS inserted`;
+    if (!row?.found) throw new NotFoundError('Member', memberId);
+    if (!row.member) throw new ValidationError('occurredAt', 'must not be before the member enrolled');
     if (!row.reserved) return replay<ReportedServiceFailure>(tx, scope, key, requestHash);
     if (row.inserted) return { ...fresh, replayed: false };
     // A duplicate of a failure reported before (same member, type and order;
@@ -721,6 +740,8 @@ export interface ServiceFailureFilter {
 /** The Prisma condition of a failure listing; every given condition must hold. */
 export function serviceFailureListWhere(filter: ServiceFailureFilter | null | undefined): Prisma.ServiceFailureWhereInput {
   if (!filter) return {};
+  if (filter.from) check.dateTime('filter.from', filter.from);
+  if (filter.to) check.dateTime('filter.to', filter.to);
   if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('filter.to', 'must not be before `from`');
   const where: Prisma.ServiceFailureWhereInput = {};
   if (filter.status) where.status = filter.status;
