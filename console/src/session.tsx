@@ -4,14 +4,16 @@ import type { UserManager } from 'oidc-client-ts';
 /**
  * Who is signed in. The token lives in memory only (this module's state): nothing secret goes to
  * localStorage or sessionStorage, so a reload signs out (with OpenID Connect the identity provider's own
- * session brings the agent straight back). The role and name are read from the token's claims for the
- * page's sake only; the API checks the token on every request.
+ * session brings the agent straight back). The role, staff id and name are read from the token's claims for
+ * the page's sake only; the API checks the token on every request.
  */
 export type StaffRole = 'AGENT' | 'SUPERVISOR' | 'ADMIN';
 
 export interface Session {
   token: string;
   role: StaffRole;
+  /** The token's `sub`: the staff id the API acts as and records (a gesture's `agentId`), whatever the display name. */
+  staffId: string;
   name: string;
 }
 
@@ -26,14 +28,17 @@ interface SessionState {
 
 const SessionContext = createContext<SessionState | undefined>(undefined);
 
-/** The claims the console shows (role, name); undefined when the token is not a staff JWT. */
+/** The claims the console uses (role, staff id, name); undefined when the token is not a staff JWT. */
 export function sessionFromToken(token: string): Session | undefined {
   try {
     const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
     const role = payload.role;
-    if (role !== 'AGENT' && role !== 'SUPERVISOR' && role !== 'ADMIN') return undefined;
-    const name = typeof payload.name === 'string' ? payload.name : typeof payload.sub === 'string' ? payload.sub : '';
-    return { token, role, name };
+    // The API refuses a staff token without a `sub` (src/auth/jwt.ts): so does the console.
+    if ((role !== 'AGENT' && role !== 'SUPERVISOR' && role !== 'ADMIN') || typeof payload.sub !== 'string' || payload.sub === '')
+      return undefined;
+    const staffId = payload.sub;
+    const name = typeof payload.name === 'string' ? payload.name : staffId;
+    return { token, role, staffId, name };
   } catch {
     return undefined;
   }
@@ -47,13 +52,24 @@ export function SessionProvider({ children, signInConfig }: { children: ReactNod
       signInConfig,
       signIn: (token) => setSession(sessionFromToken(token)),
       signOut: () => {
-        setSession(undefined);
+        // The queue board's session cookie (HttpOnly: only the API can clear it) ends with the console's, so the
+        // next person at a shared desk cannot open /admin/queues. The sign-in page shows once the API answered,
+        // or failed to within 2 s: a failure does not keep anyone signed in.
+        void endQueueBoardSession().then(() => setSession(undefined));
         if (signInConfig.kind === 'oidc') void oidcManager(signInConfig).then((manager) => manager.removeUser());
       },
     }),
     [session, signInConfig],
   );
   return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
+}
+
+/** DELETE /admin/queues/session: clears the board's cookie; idempotent, needs no token. Never rejects. */
+function endQueueBoardSession(): Promise<void> {
+  return fetch('/admin/queues/session', { method: 'DELETE', signal: AbortSignal.timeout(2_000) }).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 export function useSession(): SessionState {

@@ -131,7 +131,7 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...securityHeaders }).end('Not found');
         return;
       }
-      await devToken(req, res, config, logger);
+      await devToken(req, res, config, logger, securityHeaders);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -182,12 +182,20 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
 }
 
 /** POST {"role","name"} → {"token"}: a 12-hour development staff token (never in production). */
-async function devToken(req: IncomingMessage, res: ServerResponse, config: Config, logger: Logger): Promise<void> {
+async function devToken(
+  req: IncomingMessage,
+  res: ServerResponse,
+  config: Config,
+  logger: Logger,
+  securityHeaders: Record<string, string>,
+): Promise<void> {
   const json = (status: number, body: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+    res
+      .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...securityHeaders })
+      .end(JSON.stringify(body));
   };
   if (req.method !== 'POST') {
-    res.writeHead(405, { allow: 'POST' }).end();
+    res.writeHead(405, { allow: 'POST', ...securityHeaders }).end();
     return;
   }
   let text = '';

@@ -58,7 +58,10 @@ export interface QueueBoard {
  * token signed with a key derived from the admin session secret (never valid as an API token, and no API
  * token is valid as a session), HttpOnly, SameSite=Strict, Path=/admin/queues, Secure outside development.
  * A session started by an API key holds only while the key does (checked in the database on each request);
- * a staff token cannot be revoked, and its session lasts its 15 minutes.
+ * a staff token cannot be revoked, and its session lasts its 15 minutes unless the browser ends it:
+ * `DELETE /admin/queues/session` (the console's sign-out) clears the cookie, for anyone and without
+ * credentials, since it only ends a session. Another site cannot make a browser send it: a DELETE needs a
+ * CORS preflight, which the board never grants.
  */
 export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
   const { config, logger, authenticate } = options;
@@ -115,15 +118,26 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
     ].join('; '),
   };
 
-  const refuse = (res: ServerResponse, status: 401 | 403 | 404 | 405 | 503, message: string) => {
+  const refuse = (res: ServerResponse, status: 401 | 403 | 404 | 405 | 503, message: string, allow = 'GET, HEAD') => {
     res.writeHead(status, {
       'content-type': 'text/plain; charset=utf-8',
       ...headers,
       ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
-      ...(status === 405 ? { allow: 'GET, HEAD' } : {}),
+      ...(status === 405 ? { allow } : {}),
     });
     res.end(message);
   };
+
+  /** The session cookie with its one set of attributes: the value and lifetime of a new session, or cleared. */
+  const sessionCookie = (value: string, maxAgeSeconds: number) =>
+    [
+      `${QUEUE_BOARD_COOKIE}=${value}`,
+      `Path=${QUEUE_BOARD_PATH}`,
+      `Max-Age=${maxAgeSeconds}`,
+      'HttpOnly',
+      'SameSite=Strict',
+      ...(secure ? ['Secure'] : []),
+    ].join('; ');
 
   /** The caller of a header, or undefined when there is none; throws AuthenticationError for a bad one. */
   const callerOfHeader = async (header: string | undefined): Promise<Caller | undefined> => {
@@ -158,25 +172,22 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
       return;
     }
     const token = await signQueueBoardSession(sessionKey, caller, now());
-    const cookie = [
-      `${QUEUE_BOARD_COOKIE}=${token}`,
-      `Path=${QUEUE_BOARD_PATH}`,
-      `Max-Age=${QUEUE_BOARD_SESSION_SECONDS}`,
-      'HttpOnly',
-      'SameSite=Strict',
-      ...(secure ? ['Secure'] : []),
-    ].join('; ');
     logger.info({ actor: caller.actor }, 'queue board session started');
-    res.writeHead(204, { ...headers, 'set-cookie': cookie }).end();
+    res.writeHead(204, { ...headers, 'set-cookie': sessionCookie(token, QUEUE_BOARD_SESSION_SECONDS) }).end();
   };
 
   return {
     handle: async (req, res) => {
       const route = (req.url ?? '/').split('?')[0] ?? '/';
       const session = route === QUEUE_BOARD_SESSION_PATH;
+      if (session && req.method === 'DELETE') {
+        // Ending a session needs no credentials (the cookie may have expired already) and is idempotent.
+        res.writeHead(204, { ...headers, 'set-cookie': sessionCookie('', 0) }).end();
+        return;
+      }
       if (session ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') {
-        if (session) res.setHeader('allow', 'POST');
-        refuse(res, 405, session ? 'POST with the Authorization header.' : 'The queue board is read-only.');
+        if (session) refuse(res, 405, 'POST with the Authorization header to start a session, DELETE to end it.', 'POST, DELETE');
+        else refuse(res, 405, 'The queue board is read-only.');
         return;
       }
       let caller: Caller | undefined;

@@ -615,4 +615,91 @@ describe('agent console in Chromium', () => {
       await context.close();
     },
   );
+
+  it(
+    'a supervisor is not offered Approve on a gesture they issued themselves (the API refuses it: never the issuing agent)',
+    { timeout: 120_000 },
+    async () => {
+      const member = await enrol('R-2001', 'Rita Roth', 'rita.roth@example.com');
+      // graphql('SUPERVISOR', …) acts as staff id "seed-supervisor"; 40.00 is above the default 25.00 per gesture.
+      const issued = await graphql(
+        'SUPERVISOR',
+        `
+          mutation ($input: IssueGoodwillInput!) {
+            issueGoodwill(input: $input) {
+              ... on IssueGoodwillPayload {
+                status
+                gesture {
+                  id
+                }
+              }
+            }
+          }
+        `,
+        {
+          input: {
+            memberId: member.id,
+            kind: 'VOUCHER',
+            amountMoney: { amount: '40.00', currency: 'EUR' },
+            reason: 'POOR_EXPERIENCE',
+            note: 'Issued by the supervisor on a call',
+            idempotencyKey: 'review-own-1',
+          },
+        },
+      );
+      expect(issued.issueGoodwill.status).toBe('PENDING_APPROVAL');
+
+      const { context, page } = await newPage('en');
+      await signIn(page, 'SUPERVISOR', 'seed-supervisor'); // the same staff member, in the console
+      await go(page, '/queue');
+      const pending = page.getByTestId('pending-gestures').getByRole('listitem');
+      await expect.poll(() => pending.count()).toBe(1);
+      expect(await pending.first().textContent()).toContain('by seed-supervisor');
+      const approve = pending.first().getByRole('button', { name: 'Approve' });
+      const offered = await approve.count();
+      if (offered > 0) {
+        // What happened before: the button was there and the API refused the click.
+        await approve.click();
+        await expect.poll(() => pending.first().getByRole('alert').count()).toBe(1);
+      }
+      expect(offered).toBe(0);
+      expect(await pending.first().getByRole('button', { name: 'Reject' }).count()).toBe(0);
+      expect(await pending.first().getByTestId('own-gesture').textContent()).toBe(
+        'You issued this gesture: another supervisor decides it.',
+      );
+      await context.close();
+
+      // Another member of staff decides it (and the queue is empty again for the tests after this one).
+      const { rejectGoodwill } = await graphql(
+        'ADMIN',
+        `
+          mutation ($input: RejectGoodwillInput!) {
+            rejectGoodwill(input: $input) {
+              __typename
+            }
+          }
+        `,
+        { input: { gestureId: issued.issueGoodwill.gesture.id, note: 'Decided by another' } },
+      );
+      expect(rejectGoodwill.__typename).toBe('RejectGoodwillPayload');
+    },
+  );
+
+  it(
+    'signing out of the console also ends the queue board session it started (the browser cannot open /admin/queues afterwards)',
+    { timeout: 120_000 },
+    async () => {
+      const { context, page } = await newPage('en');
+      await signIn(page, 'ADMIN', 'Ada Admin');
+      await page.getByRole('button', { name: 'Queues' }).click();
+      await page.waitForURL(/\/admin\/queues/);
+      // Back in the console, the admin signs in and signs out (a shared desk's end of shift).
+      await signIn(page, 'ADMIN', 'Ada Admin');
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      const board = await page.goto(`${harness.base}/admin/queues`);
+      expect(board?.status()).toBe(401);
+      await context.close();
+    },
+  );
 });

@@ -38,6 +38,15 @@ async function serve(env: Record<string, string>): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+// docs/console.md: every answer carries the CSP with frame-ancestors 'none', nosniff and no-referrer; the
+// development sign-in's answers (one carries a staff token) are answers too.
+const expectSecurityHeaders = (response: Response) => {
+  expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+  expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(response.headers.get('x-frame-options')).toBe('DENY');
+  expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+};
+
 describe('the console at /console', () => {
   it('serves hashed assets for a year, index.html revalidated, client routes as index.html, with a self-only CSP', async () => {
     const base = await serve({ NODE_ENV: 'test' });
@@ -99,6 +108,30 @@ describe('the console at /console', () => {
     expect(await (await bad({ role: 'MEMBER', name: 'x' })).json()).toMatchObject({ field: 'role' });
     expect(await (await bad({ role: 'AGENT', name: '' })).json()).toMatchObject({ field: 'name' });
     expect(await (await bad({ role: 'AGENT', name: '<script>' })).json()).toMatchObject({ field: 'name' });
+  });
+
+  it('the answer that carries a staff token (POST /console/dev-token 200) has the same security headers as every other answer', async () => {
+    const base = await serve({ NODE_ENV: 'development' });
+    const index = await fetch(`${base}/console/`);
+    expectSecurityHeaders(index); // the rest of the console has them
+    const response = await fetch(`${base}/console/dev-token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'ADMIN', name: 'Ada Admin' }),
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { token?: string }).token).toBeTruthy();
+    expectSecurityHeaders(response);
+  });
+
+  it("the development sign-in's refusals (400, 405) have the security headers too", async () => {
+    const base = await serve({ NODE_ENV: 'development' });
+    const refused = await fetch(`${base}/console/dev-token`, { method: 'POST', body: 'not json' });
+    expect(refused.status).toBe(400);
+    expectSecurityHeaders(refused);
+    const wrongMethod = await fetch(`${base}/console/dev-token`);
+    expect(wrongMethod.status).toBe(405);
+    expectSecurityHeaders(wrongMethod);
   });
 
   it('in production the development sign-in does not exist: dev-token is 404 and config.json does not offer it', async () => {

@@ -195,6 +195,40 @@ describe('queue board /admin/queues', () => {
     expect((await get('/admin/queues/session', bearer(await app.staffToken('ADMIN')))).status).toBe(405);
   });
 
+  it('DELETE /admin/queues/session clears the cookie with the attributes it was set with, without credentials, as often as asked', async () => {
+    const started = await fetch(`${base}/admin/queues/session`, { method: 'POST', headers: bearer(await app.staffToken('ADMIN')) });
+    const attributes = (setCookie: string) =>
+      setCookie
+        .split('; ')
+        .slice(1)
+        .filter((part) => !part.startsWith('Max-Age='));
+    const cookie = { cookie: cookieOf(started) };
+    expect((await get('/admin/queues', cookie)).status).toBe(200);
+    // With the cookie, with none, with credentials that do not verify: the same answer each time.
+    for (const headers of [cookie, {}, cookie, bearer('not-a-token')]) {
+      const ended = await fetch(`${base}/admin/queues/session`, { method: 'DELETE', headers });
+      expect(ended.status).toBe(204);
+      const cleared = ended.headers.get('set-cookie') ?? '';
+      expect(cleared).toMatch(new RegExp(`^${QUEUE_BOARD_COOKIE}=;`));
+      expect(cleared).toContain('Max-Age=0');
+      expect(attributes(cleared)).toEqual(attributes(started.headers.get('set-cookie') ?? ''));
+      expect(ended.headers.get('x-frame-options')).toBe('DENY');
+    }
+    // What the browser sends once it dropped the cookie: no session.
+    expect((await get('/admin/queues', { cookie: `${QUEUE_BOARD_COOKIE}=` })).status).toBe(401);
+  });
+
+  it('another site cannot make a browser end the session: the CORS preflight a DELETE needs is never granted', async () => {
+    const preflight = await fetch(`${base}/admin/queues/session`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://elsewhere.example', 'access-control-request-method': 'DELETE' },
+    });
+    expect(preflight.status).toBe(405);
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(preflight.headers.get('access-control-allow-methods')).toBeNull();
+    expect(preflight.headers.get('allow')).toBe('POST, DELETE');
+  });
+
   it('refuses an expired, forged or foreign cookie with 401', async () => {
     const key = queueBoardSessionKey(TEST_JWT_SECRET);
     const admin = { actor: { type: 'STAFF' as const, id: 'staff-admin' }, role: 'ADMIN' as const };
@@ -256,7 +290,7 @@ describe('queue board /admin/queues', () => {
 });
 
 describe('queue board in production', () => {
-  it('marks the session cookie Secure', async () => {
+  it('marks the session cookie Secure, and the cookie that clears it', async () => {
     const production = await startApi({
       config: loadConfig({ ...env, NODE_ENV: 'production' }),
       logger: testLogger,
@@ -268,6 +302,9 @@ describe('queue board in production', () => {
       const response = await fetch(url, { method: 'POST', headers: bearer(await app.staffToken('ADMIN')) });
       expect(response.status).toBe(204);
       expect(response.headers.get('set-cookie')).toMatch(/; Secure(;|$)/);
+      const ended = await fetch(url, { method: 'DELETE' });
+      expect(ended.status).toBe(204);
+      expect(ended.headers.get('set-cookie')).toMatch(/; Secure(;|$)/);
     } finally {
       await production.close();
     }

@@ -147,6 +147,7 @@ export const de: Catalogue = {
   'queue.note': 'Notiz',
   'queue.approve': 'Freigeben',
   'queue.reject': 'Ablehnen',
+  'queue.ownGesture': 'Diese Geste haben Sie selbst vergeben: Eine andere Führungskraft entscheidet darüber.',
   'queue.grant': 'Gewähren',
   'queue.decline': 'Ablehnen',
 

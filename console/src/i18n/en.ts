@@ -145,6 +145,7 @@ export const en = {
   'queue.note': 'Note',
   'queue.approve': 'Approve',
   'queue.reject': 'Reject',
+  'queue.ownGesture': 'You issued this gesture: another supervisor decides it.',
   'queue.grant': 'Grant',
   'queue.decline': 'Decline',
 

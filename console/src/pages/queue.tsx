@@ -4,6 +4,7 @@ import { useMutation, useQuery, useSubscription } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
+import { useSignedIn } from '../session';
 import { ApiError, Card, Empty, errorOf, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const QueueQuery = graphql(`
@@ -105,10 +106,12 @@ const Review = graphql(`
 /**
  * The supervisor's queue: gestures waiting for approval and failures held for review, each decided with
  * a note. It follows the queue live: on each approvalQueueChanged event (another supervisor's decision,
- * an agent's gesture, the worker holding a failure) it reads the queue again.
+ * an agent's gesture, the worker holding a failure) it reads the queue again. A gesture the signed-in
+ * supervisor issued is shown without Approve/Reject: the API refuses the issuing agent's decision.
  */
 export function QueuePage() {
   const { t, money, points, dateTime, date } = useI18n();
+  const { staffId } = useSignedIn();
   const [result, refetch] = useQuery({ query: QueueQuery, requestPolicy: 'network-only' });
   // Counts the events heard; each one (the first, CURRENT, included) reads the whole queue again.
   const [events] = useSubscription({ query: QueueChanged }, (heard: number | undefined) => (heard ?? 0) + 1);
@@ -166,31 +169,43 @@ export function QueuePage() {
                     {t(`goodwillReason.${gesture.reason}`)} · {gesture.note}
                   </p>
                 </div>
-                {noteInput(gesture.id)}
-                <div className="actions">
-                  <button
-                    type="button"
-                    className="button-primary"
-                    onClick={() =>
-                      void approve({
-                        input: { gestureId: gesture.id, note: notes[gesture.id] || null, idempotencyKey: keyFor(`approve-${gesture.id}`) },
-                      }).then((r) => decided(gesture.id, r.data?.approveGoodwill, 'ApproveGoodwillPayload', r.error?.message))
-                    }
-                  >
-                    {t('queue.approve')}
-                  </button>
-                  <button
-                    type="button"
-                    className="button"
-                    onClick={() =>
-                      void reject({ input: { gestureId: gesture.id, note: notes[gesture.id] ?? '' } }).then((r) =>
-                        decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message),
-                      )
-                    }
-                  >
-                    {t('queue.reject')}
-                  </button>
-                </div>
+                {gesture.agentId === staffId ? (
+                  <p className="meta" data-testid="own-gesture">
+                    {t('queue.ownGesture')}
+                  </p>
+                ) : (
+                  <>
+                    {noteInput(gesture.id)}
+                    <div className="actions">
+                      <button
+                        type="button"
+                        className="button-primary"
+                        onClick={() =>
+                          void approve({
+                            input: {
+                              gestureId: gesture.id,
+                              note: notes[gesture.id] || null,
+                              idempotencyKey: keyFor(`approve-${gesture.id}`),
+                            },
+                          }).then((r) => decided(gesture.id, r.data?.approveGoodwill, 'ApproveGoodwillPayload', r.error?.message))
+                        }
+                      >
+                        {t('queue.approve')}
+                      </button>
+                      <button
+                        type="button"
+                        className="button"
+                        onClick={() =>
+                          void reject({ input: { gestureId: gesture.id, note: notes[gesture.id] ?? '' } }).then((r) =>
+                            decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message),
+                          )
+                        }
+                      >
+                        {t('queue.reject')}
+                      </button>
+                    </div>
+                  </>
+                )}
                 <FormError error={errors[gesture.id]} fields={[]} />
               </li>
             ))}
