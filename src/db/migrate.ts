@@ -18,7 +18,9 @@ import type { Logger } from '../logger.js';
  * Stricter than `migrate deploy`: an applied migration whose file changed is refused
  * (Prisma only reports that from `migrate status` / `migrate dev`).
  * Unlike Prisma, each script runs in an explicit transaction together with its
- * "finished" bookkeeping, so a crash can never leave a half-applied script behind.
+ * bookkeeping row, so a crash can never leave a half-applied script behind, and a
+ * migrator killed mid-script leaves no unfinished row: the next start applies it again.
+ * A script that raised an error is recorded as failed, as Prisma records it.
  */
 
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
@@ -206,7 +208,7 @@ export async function readMigrationFiles(migrationsDir: string = DEFAULT_MIGRATI
           cause: error,
         });
       });
-      return { name, script: bytes.toString('utf8'), checksum: sha256Hex(bytes) };
+      return { name, script: decodeUtf8(file, bytes), checksum: sha256Hex(bytes) };
     }),
   );
 }
@@ -228,15 +230,17 @@ export function scriptMatchesChecksum(script: string, checksum: string): boolean
 async function applyOne(client: pg.Client, migration: MigrationFile, logger: Logger | undefined): Promise<void> {
   logger?.info({ migration: migration.name }, 'applying migration');
   const id = randomUUID();
-  // Recorded before the script runs, outside its transaction, as Prisma does: if the
-  // process dies mid-way the row stays unfinished and blocks further runs (P3009).
-  await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (id, checksum, started_at, migration_name) VALUES ($1, $2, now(), $3)`, [
-    id,
-    migration.checksum,
-    migration.name,
-  ]);
+  let startedAt: Date | null = null;
   try {
     await client.query('BEGIN');
+    // Prisma writes this row before the script, outside any transaction, so a migrator whose session dies
+    // mid-script (SIGKILL, a lost host, a liveness probe) leaves an unfinished row that blocks every later
+    // start (P3009) although the script rolled back. Inside the script's transaction, such a death leaves nothing.
+    const inserted = await client.query<{ started_at: Date }>(
+      `INSERT INTO ${MIGRATIONS_TABLE} (id, checksum, started_at, migration_name) VALUES ($1, $2, now(), $3) RETURNING started_at`,
+      [id, migration.checksum, migration.name],
+    );
+    startedAt = inserted.rows[0]?.started_at ?? null;
     // No parameters: node-postgres uses the simple query protocol, which accepts many statements.
     await client.query(migration.script);
     await client.query(
@@ -249,7 +253,16 @@ async function applyOne(client: pg.Client, migration: MigrationFile, logger: Log
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     const logs = describeDatabaseError(migration.name, error);
-    await client.query(`UPDATE ${MIGRATIONS_TABLE} SET logs = $1 WHERE id = $2`, [logs, id]).catch(() => undefined);
+    // The script raised an error: record it as failed, after the rollback, as Prisma does, so later starts refuse
+    // (P3009) with these logs until `prisma migrate resolve`. If the session is gone, this fails too and nothing
+    // is recorded: the next start tries again.
+    await client
+      .query(
+        `INSERT INTO ${MIGRATIONS_TABLE} (id, checksum, started_at, migration_name, logs)
+         VALUES ($1, $2, COALESCE($3::timestamptz, now()), $4, $5)`,
+        [id, migration.checksum, startedAt, migration.name, logs],
+      )
+      .catch(() => undefined);
     logger?.error({ migration: migration.name, err: error }, 'migration failed');
     throw new MigrationError('MIGRATION_FAILED', `Migration ${migration.name} failed to apply (P3018).\n${logs}`, {
       cause: error,
@@ -442,6 +455,21 @@ function pgCode(error: unknown): string | undefined {
 
 export function quoteIdent(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Prisma reads a migration as a UTF-8 string and refuses one that is not. Decoding leniently would replace the bad
+ * bytes, and the checksum of that text would no longer match the one of the bytes stored when it was applied.
+ * The BOM is kept, as in the bytes.
+ */
+function decodeUtf8(file: string, bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (error) {
+    throw new MigrationError('INVALID_MIGRATIONS_DIR', `${file} is not valid UTF-8; save it as UTF-8 (as Prisma reads it)`, {
+      cause: error,
+    });
+  }
 }
 
 function sha256Hex(bytes: Buffer): string {
