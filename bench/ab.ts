@@ -158,7 +158,7 @@ async function start(dir: string, port: number, database: string, label: string,
     WEB_CONCURRENCY: '1',
     // This checkout's default, for both builds: the same pool on both sides.
     DATABASE_POOL_SIZE: String(DEFAULT_DATABASE_POOL_SIZE),
-    JWT_SECRET: 'ab-'.padEnd(40, 'x'),
+    JWT_SECRET: 'ab-bench-secret-that-is-long-enough-0123456789',
     LOG_LEVEL: 'warn',
     ...BENCH_RATE_LIMITS,
     ...extra,

@@ -104,6 +104,11 @@ async function main(): Promise<number> {
     const [variable, max] = values.member
       ? ['JWT_MAX_LIFETIME_MEMBER', jwt.maxLifetimeSeconds.member]
       : ['JWT_MAX_LIFETIME_STAFF', jwt.maxLifetimeSeconds.staff];
+    // jose reads "1h ago" (or "-5m") as a time in the past: such a token is refused on first use.
+    if (exp <= iat) {
+      console.error(`--expires ${expiresIn} gives a token that is already expired: give a lifetime such as 1h or 8h`);
+      return 2;
+    }
     if (exp - iat > max) {
       console.error(`--expires ${expiresIn} is longer than ${variable} (${max} s): the API would refuse this token`);
       return 2;

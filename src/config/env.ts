@@ -3,29 +3,38 @@ import { isClusterUrl, redisUrlProblem } from '../redis/redis-url.js';
 
 /**
  * The only place that reads `process.env`. Everything else receives a `Config`.
- * An empty string counts as unset, so `DATABASE_URL= npm start` uses the embedded default.
+ * An empty or whitespace-only value counts as unset, for every variable: `DATABASE_URL= npm start` uses the
+ * embedded default, and `PORT=` or `RATE_LIMIT_MEMBER_MUTATIONS=` (a blank Helm value, `${VAR:-}` in a compose
+ * file) keeps the default rather than becoming 0, which `z.coerce.number()` would make of it.
  */
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
-const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
-const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+function withoutBlankValues(source: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(source).filter(([, value]) => !(typeof value === 'string' && value.trim() === '')));
+}
+const optionalUrl = z.url().optional();
+const optionalString = z.string().optional();
+
+/**
+ * Production secrets (JWT_SECRET, ADMIN_SESSION_SECRET): at least 32 characters everywhere, and in production at
+ * least 10 different ones, so that a placeholder such as `aaaa…` or `changemechangeme…` is refused.
+ */
+const SECRET_MIN_LENGTH = 32;
+const SECRET_MIN_DISTINCT_CHARACTERS = 10;
+const hasTooLittleVariety = (secret: string | undefined) => secret !== undefined && new Set(secret).size < SECRET_MIN_DISTINCT_CHARACTERS;
 
 const rateLimit = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000_000).default(fallback);
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
 /** A duration such as `90s`, `30m`, `12h`, `7d` or a bare number of seconds, as whole seconds. */
 const durationSeconds = (fallback: string) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z
-      .string()
-      .default(fallback)
-      .refine((text) => /^\d+\s*[smhd]?$/.test(text.trim()), 'expected a duration such as 90s, 30m, 12h or 7d')
-      .transform((text) => {
-        const [, amount, unit] = /^(\d+)\s*([smhd]?)$/.exec(text.trim())!;
-        return Number(amount) * DURATION_UNITS[unit || 's']!;
-      })
-      .refine((seconds) => seconds >= 60, 'must be at least one minute'),
-  );
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => /^\d+\s*[smhd]?$/.test(text.trim()), 'expected a duration such as 90s, 30m, 12h or 7d')
+    .transform((text) => {
+      const [, amount, unit] = /^(\d+)\s*([smhd]?)$/.exec(text.trim())!;
+      return Number(amount) * DURATION_UNITS[unit || 's']!;
+    })
+    .refine((seconds) => seconds >= 60, 'must be at least one minute');
 
 /**
  * Connections per process (`DATABASE_POOL_SIZE`). PostgreSQL gets the most work done with few active
@@ -45,21 +54,18 @@ const envSchema = z
     HOST: z.string().default('0.0.0.0'),
     DATABASE_URL: optionalUrl,
     /** One Redis (`redis://`, `rediss://`) or a Redis Cluster's seed nodes (`redis+cluster://host:port,host:port`). */
-    REDIS_URL: z.preprocess(
-      emptyAsUndefined,
-      z
-        .string()
-        .superRefine((url, context) => {
-          const problem = redisUrlProblem(url);
-          if (problem) context.addIssue({ code: 'custom', message: problem });
-        })
-        .optional(),
-    ),
+    REDIS_URL: z
+      .string()
+      .superRefine((url, context) => {
+        const problem = redisUrlProblem(url);
+        if (problem) context.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     /**
      * Prefix of every Redis key and channel (default `treue`, `{treue}` on a cluster). On a cluster it must
      * be a hash tag: BullMQ's scripts touch several keys of a queue at once, and they must share a slot.
      */
-    QUEUE_PREFIX: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
+    QUEUE_PREFIX: z.string().min(1).optional(),
     JWT_SECRET: optionalString,
     JWKS_URL: optionalUrl,
     JWT_ISSUER: optionalString,
@@ -102,21 +108,21 @@ const envSchema = z
      * OpenTelemetry traces (docs/operations.md): off unless an OTLP endpoint is set. The base
      * endpoint gets `/v1/traces` appended; the traces endpoint is taken as it is.
      */
-    OTEL_SDK_DISABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
     /** `key=value,key2=value2` (W3C baggage style, values percent-encoded), e.g. an API key of the tracing backend. */
     OTEL_EXPORTER_OTLP_HEADERS: optionalString,
     OTEL_EXPORTER_OTLP_TRACES_HEADERS: optionalString,
     OTEL_EXPORTER_OTLP_TIMEOUT: z.coerce.number().int().min(100).max(120_000).default(10_000),
-    OTEL_SERVICE_NAME: z.preprocess(emptyAsUndefined, z.string().min(1).max(100).default('treue')),
+    OTEL_SERVICE_NAME: z.string().min(1).max(100).default('treue'),
     /** Share of new traces recorded (parent-based: a request that arrives sampled stays sampled). */
     OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
-    WEBHOOK_ALLOW_HTTP: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
-    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    WEBHOOK_ALLOW_HTTP: z.enum(['true', 'false']).default('false'),
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
     /** One delivery request, connecting and the whole answer. */
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     /** Deliveries the worker process sends at once, and at most this many to one endpoint. */
@@ -127,8 +133,8 @@ const envSchema = z
     WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(5_000),
     /** An endpoint failing without a success this long is disabled. */
     WEBHOOK_DISABLE_AFTER: durationSeconds('24h'),
-    GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
-    GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+    GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).optional(),
+    GRAPHIQL: z.enum(['true', 'false']).optional(),
     /** Opening a database connection or waiting for a free one in the pool. */
     DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
     /** One statement, or a pause inside a transaction; also how long a hung database is waited for. */
@@ -154,7 +160,7 @@ const envSchema = z
       z.array(z.union([z.literal('*'), z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin is scheme://host[:port], without a path')])),
     ),
     /** Whether allowed origins may send credentials (cookies, HTTP auth); bearer tokens need no credentials. */
-    CORS_CREDENTIALS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+    CORS_CREDENTIALS: z.enum(['true', 'false']).default('false'),
     /**
      * How many reverse proxies in front of the API to trust for X-Forwarded-For: 0 (default)
      * takes the client address from the socket and ignores the header (anyone can send it).
@@ -176,7 +182,7 @@ const envSchema = z
     CONSOLE_OIDC_ISSUER: optionalUrl,
     CONSOLE_OIDC_CLIENT_ID: optionalString,
     /** Scopes the console asks the identity provider for. */
-    CONSOLE_OIDC_SCOPE: z.preprocess(emptyAsUndefined, z.string().default('openid profile')),
+    CONSOLE_OIDC_SCOPE: z.string().default('openid profile'),
     /** Live member status (memberStatusChanged): open streams per caller in one API process. */
     LIVE_MAX_STREAMS_PER_CALLER: z.coerce.number().int().min(1).max(1_000).default(5),
     /** How often an open stream checks its caller's credentials again (besides on revocations and status changes). */
@@ -185,24 +191,24 @@ const envSchema = z
      * Response cache (docs/caching.md): the member app's status queries, per member, in Redis, shared by
      * every API process and made stale by each committed change of the member. `false` turns it off.
      */
-    RESPONSE_CACHE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
+    RESPONSE_CACHE: z.enum(['true', 'false']).default('true'),
     /** How long a cached answer may be served at most (time-dependent figures such as "expires in" move on). */
     RESPONSE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
     /**
      * Trusted documents (docs/caching.md): `members` lets member tokens send only the member app's known
      * documents (by id or as their exact text); staff and API keys may still send any query. `off`: anyone may.
      */
-    TRUSTED_DOCUMENTS: z.preprocess(emptyAsUndefined, z.enum(['off', 'members']).default('off')),
+    TRUSTED_DOCUMENTS: z.enum(['off', 'members']).default('off'),
     /**
      * Compiled execution (src/graphql/compiled-execution.ts): authenticated callers' queries and mutations run as
      * functions compiled once per operation (graphql-jit). `false` interprets every operation with graphql-js.
      */
-    GRAPHQL_COMPILED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
+    GRAPHQL_COMPILED: z.enum(['true', 'false']).default('true'),
     /**
      * Direct execution (src/graphql/direct-execution.ts): operations with credentials run through the handler's
      * envelop without yoga's HTTP layer, answered as yoga answers. `false` sends every request through yoga.
      */
-    GRAPHQL_DIRECT: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
+    GRAPHQL_DIRECT: z.enum(['true', 'false']).default('true'),
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -230,12 +236,20 @@ const envSchema = z
     message: 'needs CONSOLE_OIDC_ISSUER or JWT_ISSUER',
     path: ['CONSOLE_OIDC_CLIENT_ID'],
   })
-  .refine((env) => env.JWT_SECRET === undefined || env.JWT_SECRET.length >= 32, {
-    message: 'JWT_SECRET must be at least 32 characters',
+  .refine((env) => env.JWT_SECRET === undefined || env.JWT_SECRET.length >= SECRET_MIN_LENGTH, {
+    message: `JWT_SECRET must be at least ${SECRET_MIN_LENGTH} characters`,
     path: ['JWT_SECRET'],
   })
-  .refine((env) => env.ADMIN_SESSION_SECRET === undefined || env.ADMIN_SESSION_SECRET.length >= 32, {
-    message: 'ADMIN_SESSION_SECRET must be at least 32 characters',
+  .refine((env) => env.ADMIN_SESSION_SECRET === undefined || env.ADMIN_SESSION_SECRET.length >= SECRET_MIN_LENGTH, {
+    message: `ADMIN_SESSION_SECRET must be at least ${SECRET_MIN_LENGTH} characters`,
+    path: ['ADMIN_SESSION_SECRET'],
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && hasTooLittleVariety(env.JWT_SECRET)), {
+    message: `JWT_SECRET must contain at least ${SECRET_MIN_DISTINCT_CHARACTERS} different characters in production (e.g. openssl rand -base64 48)`,
+    path: ['JWT_SECRET'],
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && hasTooLittleVariety(env.ADMIN_SESSION_SECRET)), {
+    message: `ADMIN_SESSION_SECRET must contain at least ${SECRET_MIN_DISTINCT_CHARACTERS} different characters in production (e.g. openssl rand -base64 48)`,
     path: ['ADMIN_SESSION_SECRET'],
   });
 
@@ -368,7 +382,7 @@ export class ConfigError extends Error {}
 
 /** Parses and validates the environment; throws a `ConfigError` naming every bad variable. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(source);
+  const parsed = envSchema.safeParse(withoutBlankValues(source));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
