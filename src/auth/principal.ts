@@ -44,6 +44,23 @@ export function actorOf(principal: Principal): Actor {
 
 export const SYSTEM_ACTOR: Actor = { type: 'SYSTEM', id: 'treue' };
 
+/**
+ * One caller as a key of its own, for limits per caller (live streams): each member, staff member and API key on
+ * its own (`member:<id>`, `staff:<id>`, `apiKey:<id>`); the kind for the others.
+ */
+export function callerKeyOf(principal: Principal): string {
+  switch (principal.kind) {
+    case 'member':
+      return `member:${principal.memberId}`;
+    case 'staff':
+      return `staff:${principal.staffId}`;
+    case 'apiKey':
+      return `apiKey:${principal.apiKeyId}`;
+    default:
+      return principal.kind;
+  }
+}
+
 /** The staff role a principal acts with: staff their own, an API key with the `admin` scope ADMIN, anyone else none. */
 export function roleOf(principal: Principal): StaffRole | undefined {
   if (principal.kind === 'staff') return principal.role;

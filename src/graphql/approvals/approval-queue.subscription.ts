@@ -1,6 +1,6 @@
 import { Repeater } from 'graphql-yoga';
 import { AuthenticationError } from '../../auth/jwt.js';
-import { callerOf, type Principal } from '../../auth/principal.js';
+import { callerKeyOf, callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   APPROVAL_QUEUE_CHANGE_KINDS,
@@ -74,18 +74,6 @@ const ApprovalQueueEventRef = builder.objectRef<ApprovalQueueEvent>('ApprovalQue
   }),
 });
 
-/** Who watches, for the per-caller limit of open streams: each staff member and each API key on its own. */
-function watcherOf(principal: Principal): string {
-  switch (principal.kind) {
-    case 'staff':
-      return `staff:${principal.staffId}`;
-    case 'apiKey':
-      return `apiKey:${principal.apiKeyId}`;
-    default:
-      return principal.kind;
-  }
-}
-
 /** A stream that ends before its first event: for a client already gone, or a process that stops. */
 const endedQueue = () => new Repeater<ApprovalQueueEvent>((_push, stop) => stop());
 
@@ -103,7 +91,7 @@ builder.subscriptionFields((t) => ({
       if (signal?.aborted) return endedQueue();
       // Ended by the client leaving (the request's signal) or the process stopping (endStreams).
       const end = () => void stream.return();
-      const admitted = approvalQueue.admit(watcherOf(principal), end);
+      const admitted = approvalQueue.admit(callerKeyOf(principal), end);
       if (!admitted) return endedQueue();
       signal?.addEventListener('abort', end, { once: true });
       const release = () => {

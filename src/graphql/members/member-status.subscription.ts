@@ -1,5 +1,5 @@
 import { AuthenticationError } from '../../auth/jwt.js';
-import { callerOf, type Principal } from '../../auth/principal.js';
+import { callerKeyOf, callerOf, type Principal } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { DomainError, NotFoundError } from '../../domain/errors.js';
 import { MEMBER_CHANGE_KINDS } from '../../domain/members/member-changes.js';
@@ -75,20 +75,6 @@ const MemberStatusEventRef = builder.objectRef<MemberStatusEvent>('MemberStatusE
   }),
 });
 
-/** Who watches, for the per-caller limit of open streams. */
-function watcherOf(principal: Principal): string {
-  switch (principal.kind) {
-    case 'member':
-      return `member:${principal.memberId}`;
-    case 'staff':
-      return `staff:${principal.staffId}`;
-    case 'apiKey':
-      return `apiKey:${principal.apiKeyId}`;
-    default:
-      return principal.kind;
-  }
-}
-
 /** Credentials whose change (revocation, member status) must re-check the stream at once. */
 function credentialIdsOf(principal: Principal): string[] {
   if (principal.kind === 'apiKey') return [principal.apiKeyId];
@@ -114,7 +100,7 @@ builder.subscriptionFields((t) => ({
       if (!live || !reauthenticate) throw new Error('live member status needs the HTTP handler’s live streams');
       return live.open({
         memberId,
-        watcher: watcherOf(ctx.principal),
+        watcher: callerKeyOf(ctx.principal),
         credentialIds: credentialIdsOf(ctx.principal),
         // A client gone while the member was looked up gets a stream that is ended already.
         signal: ctx.signal,
