@@ -66,15 +66,17 @@ export function reserveKeySql(reservation: KeyReservation): Prisma.Sql {
  * key blocks on the unique index until the first transaction ends. If the first
  * commits, the second finds its record and replays the stored result; if it
  * rolled back (a typed error), the second runs the effect itself. Same key with
- * a different request → IdempotencyConflictError.
+ * a different request → IdempotencyConflictError. No key (an operation whose
+ * key is optional, for integrations of before): the effect runs, unrecorded.
  */
 export async function once<T extends object>(
   tx: RawSql,
   scope: string,
-  key: string,
+  key: string | null,
   request: unknown,
   effect: () => Promise<T>,
 ): Promise<Replayable<T>> {
+  if (key === null) return { ...(await effect()), replayed: false };
   const requestHash = fingerprint(request);
   const [reserved] = await tx.$queryRaw<{ fresh: boolean }[]>`
     WITH ${reserveKeySql({ scope, key, requestHash })} SELECT EXISTS (SELECT 1 FROM reserved) AS fresh`;

@@ -100,8 +100,7 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
       return { feedbackId: id };
     };
     const request = { memberId, nps, csat, caseId, comment, channel };
-    const given =
-      key === null ? { ...(await answer()), replayed: false } : await once(tx, scopeOf('submitFeedback', caller), key, request, answer);
+    const given = await once(tx, scopeOf('submitFeedback', caller), key, request, answer);
     return { ...(await tx.feedback.findUniqueOrThrow({ where: { id: given.feedbackId } })), replayed: given.replayed };
   });
 }

@@ -124,10 +124,7 @@ export async function recordServiceCase(
         filed = await fileSlaBreaches(tx, [id], now, settings.sla);
         return { caseId: id };
       };
-      const recorded =
-        key === null
-          ? { ...(await record()), replayed: false }
-          : await once(tx, scopeOf('recordServiceCase', caller), key, request, record);
+      const recorded = await once(tx, scopeOf('recordServiceCase', caller), key, request, record);
       return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: recorded.caseId } })), replayed: recorded.replayed };
     });
     if (!serviceCase.replayed) await publishOutboxEvents(deps, filed);
