@@ -4,10 +4,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { rawSql } from './db/sql.js';
 import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
-import type { OutboxQueue } from './domain/outbox/outbox.service.js';
+import { oldestDueOutboxEventAge, type OutboxQueue } from './domain/outbox/outbox.service.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
 import { AUTO_DISABLED_REASON } from './domain/webhooks/webhook-delivery.service.js';
-import { WEBHOOK_QUEUE } from './domain/webhooks/webhook-events.js';
 
 /**
  * Prometheus metrics of one process, served at /metrics. Every label value
@@ -177,14 +176,10 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
 /**
  * `treue_outbox_oldest_pending_age_seconds`: how long the oldest outbox event
  * that is due and not yet completed by its job has waited since it became due
- * (0 when none waits), read when scraped with one query on the
- * (completed_at, enqueued_at) index. An event is due from its creation; a
- * webhook delivery put back for a retry (its row's `enqueued_at` set to the
- * retry's time, see `deliverWebhook`) is not due before that retry, and then
- * from the retry's time (its delivery's `next_attempt_at`) — or from its
- * replay, for one replayed. A failing customer endpoint's retry schedule is
- * thus no lag; workers down, Redis away or a queue backed up are: alert on it.
- * The read gives up after `timeoutMs` (the gauge keeps its last value).
+ * (`oldestDueOutboxEventAge`; 0 when none waits), read when scraped. A failing
+ * customer endpoint's retry schedule is no lag; workers down, Redis away or a
+ * queue backed up are: alert on it. The read gives up after `timeoutMs` (the
+ * gauge keeps its last value).
  */
 export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeoutMs = 1_000): Gauge {
   return new Gauge({
@@ -195,18 +190,10 @@ export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeout
     async collect() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-      // Rows put back for later are left out on the index, before the join that dates the due ones.
-      const rows = await Promise.race([
-        rawSql(prisma).$queryRaw<{ age: number }[]>`
-          SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(GREATEST(e.created_at, d.next_attempt_at, d.replayed_at))), 0)::float8 AS age
-          FROM outbox_events e
-          LEFT JOIN webhook_deliveries d ON e.queue = ${WEBHOOK_QUEUE}::text AND d.id = e.id
-          WHERE e.completed_at IS NULL AND (e.enqueued_at IS NULL OR e.enqueued_at <= now())`,
-        timeout,
-      ]).catch(() => null);
+      const age = await Promise.race([oldestDueOutboxEventAge(rawSql(prisma)), timeout]).catch(() => null);
       clearTimeout(timer);
-      if (rows === null || !rows[0]) return;
-      this.set(Math.max(0, rows[0].age));
+      if (age === null) return;
+      this.set(age);
     },
   });
 }

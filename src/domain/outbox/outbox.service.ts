@@ -3,6 +3,7 @@ import { rawSql, type RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import { isUuid } from '../validation.js';
+import { WEBHOOK_QUEUE } from '../webhooks/webhook-events.js';
 
 /** Queues that jobs are re-driven into; the worker process consumes them. */
 export type OutboxQueue = 'compensation' | 'renewal-bonus' | 'incidents' | 'webhooks';
@@ -98,6 +99,23 @@ export async function completeOutboxEvent(tx: Tx | RawSql, eventId: string, now:
   const updated = await tx.$executeRaw`
     UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${eventId}::uuid AND completed_at IS NULL`;
   return updated === 1;
+}
+
+/**
+ * How long, in seconds, the oldest outbox event that is due and not yet completed by its job has waited since it
+ * became due (0 when none waits): the outbox's lag. An event is due from its creation; a webhook delivery put back
+ * for a retry (its row's `enqueued_at` set to the retry's time, see `deliverWebhook`) is not due before that retry,
+ * and then from the retry's time (its delivery's `next_attempt_at`) — or from its replay, for one replayed. The
+ * relay rewrites `enqueued_at` of the stale events it claims again, so that column does not date them. One query on the
+ * (completed_at, enqueued_at) index: rows put back for later are left out there, before the join that dates the due.
+ */
+export async function oldestDueOutboxEventAge(db: RawSql): Promise<number> {
+  const [row] = await db.$queryRaw<{ age: number }[]>`
+    SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(GREATEST(e.created_at, d.next_attempt_at, d.replayed_at))), 0)::float8 AS age
+    FROM outbox_events e
+    LEFT JOIN webhook_deliveries d ON e.queue = ${WEBHOOK_QUEUE}::text AND d.id = e.id
+    WHERE e.completed_at IS NULL AND (e.enqueued_at IS NULL OR e.enqueued_at <= now())`;
+  return Math.max(0, row?.age ?? 0);
 }
 
 /**
