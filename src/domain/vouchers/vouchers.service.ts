@@ -58,10 +58,13 @@ export function voucherStatusWhere(status: VoucherStatus, now: Date): Prisma.Vou
  * these vouchers keeps it until then at most.
  */
 export function voucherStatusesChangeAt(vouchers: Iterable<Pick<Voucher, 'status' | 'expiresAt'>>, now: Date): Date | null {
+  return earliestExpiry(vouchers, (voucher) => voucherStatusAt(voucher, now) === 'ISSUED');
+}
+
+/** The earliest expiry among the vouchers `counts` takes; null when none. */
+function earliestExpiry<V extends Pick<Voucher, 'expiresAt'>>(vouchers: Iterable<V>, counts: (voucher: V) => boolean): Date | null {
   let earliest: Date | null = null;
-  for (const voucher of vouchers) {
-    if (voucherStatusAt(voucher, now) === 'ISSUED' && (earliest === null || voucher.expiresAt < earliest)) earliest = voucher.expiresAt;
-  }
+  for (const voucher of vouchers) if (counts(voucher) && (earliest === null || voucher.expiresAt < earliest)) earliest = voucher.expiresAt;
   return earliest;
 }
 
@@ -90,9 +93,7 @@ export function voucherListChangesAt(
 ): Date | null {
   if (read.status === 'EXPIRED' || (read.counted === true && read.status === 'ISSUED')) return now;
   if (read.status !== 'ISSUED') return voucherStatusesChangeAt(rows, now);
-  let earliest: Date | null = null;
-  for (const row of rows) if (row.status === 'ISSUED' && (earliest === null || row.expiresAt < earliest)) earliest = row.expiresAt;
-  return earliest;
+  return earliestExpiry(rows, (row) => row.status === 'ISSUED');
 }
 
 /** `voucherStatusWhere` in SQL, on the vouchers table aliased `v`; no status: every voucher. */
