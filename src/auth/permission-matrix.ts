@@ -166,7 +166,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
 // prettier-ignore
 export const HTTP_PERMISSIONS: Readonly<Record<string, PermissionRow>> = {
   //                          anon mSelf mOther m:read m:write p:earn p:redeem v:redeem f:report c:write admin AGENT SUPER ADMIN
-  '/admin/queues':         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'The queue dashboard, read-only; a browser opens it with the cookie from `POST /admin/queues/session` (docs/operations.md).'),
+  '/admin/queues':         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'The queue dashboard, read-only; a browser opens it with the cookie from `POST /admin/queues/session` and ends it with `DELETE /admin/queues/session` (anyone: it only clears the cookie; the console signs out with it) (docs/operations.md).'),
 };
 
 /** The row of a root field, or undefined when the table has none. */
