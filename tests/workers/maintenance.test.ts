@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
-import { startWorkers } from '../../workers/index.js';
+import { startWorkers, type StartWorkersOptions } from '../../workers/index.js';
 import {
   MAINTENANCE_JOB,
   MAINTENANCE_QUEUE,
@@ -66,36 +66,37 @@ describe('the maintenance job', () => {
     expect((await processMaintenance(at)).membersMarkedPassive).toBe(1);
   });
 
-  it('the workers schedule both: the maintenance every 5 minutes, the passive sweep every hour', async () => {
+  /** The workers started with `options` on a clean Redis, and the maintenance queue to look at; all closed after `run`. */
+  async function withMaintenanceQueue(options: StartWorkersOptions, run: (queue: Queue) => Promise<void>): Promise<void> {
     const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
     await resetRedis(redis);
     const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', QUEUE_PREFIX: testQueuePrefix() });
-    const workers = await startWorkers({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() }, { queues: [], relay: false });
+    const workers = await startWorkers(
+      { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
+      { queues: [], relay: false, ...options },
+    );
     const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: testQueuePrefix() });
     try {
-      const schedulers = await queue.getJobSchedulers();
-      expect(Object.fromEntries(schedulers.map((s) => [s.name, Number(s.every)]))).toEqual({
-        [MAINTENANCE_JOB]: 5 * 60_000,
-        [PASSIVE_SWEEP_JOB]: 60 * 60_000,
-      });
+      await run(queue);
     } finally {
       await queue.close();
       await workers.close();
       await resetRedis(redis);
       redis.disconnect();
     }
+  }
+  const everyOf = (schedulers: { name: string; every?: string | number | null }[]) =>
+    Object.fromEntries(schedulers.map((s) => [s.name, Number(s.every)]));
+  const SCHEDULED = { [MAINTENANCE_JOB]: 5 * 60_000, [PASSIVE_SWEEP_JOB]: 60 * 60_000 };
+
+  it('the workers schedule both: the maintenance every 5 minutes, the passive sweep every hour', async () => {
+    await withMaintenanceQueue({}, async (queue) => {
+      expect(everyOf(await queue.getJobSchedulers())).toEqual(SCHEDULED);
+    });
   });
 
   it('the workers put back a schedule that vanished from Redis without a reconnect (flushed, a new server behind a proxy)', async () => {
-    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-    await resetRedis(redis);
-    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', QUEUE_PREFIX: testQueuePrefix() });
-    const workers = await startWorkers(
-      { config, logger: testLogger, prisma, redisUrl: testRedisUrl() },
-      { queues: [], relay: false, maintenanceScheduleCheckMs: 100 },
-    );
-    const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: testQueuePrefix() });
-    try {
+    await withMaintenanceQueue({ maintenanceScheduleCheckMs: 100 }, async (queue) => {
       await queue.removeJobScheduler(MAINTENANCE_JOB);
       await queue.removeJobScheduler(PASSIVE_SWEEP_JOB);
       const back = await until(
@@ -107,15 +108,7 @@ describe('the maintenance job', () => {
         50,
         'the schedule back in Redis',
       );
-      expect(Object.fromEntries(back.map((s) => [s.name, Number(s.every)]))).toEqual({
-        [MAINTENANCE_JOB]: 5 * 60_000,
-        [PASSIVE_SWEEP_JOB]: 60 * 60_000,
-      });
-    } finally {
-      await queue.close();
-      await workers.close();
-      await resetRedis(redis);
-      redis.disconnect();
-    }
+      expect(everyOf(back)).toEqual(SCHEDULED);
+    });
   });
 });
