@@ -37,6 +37,70 @@ const durationSeconds = (fallback: string) =>
     .refine((seconds) => seconds >= 60, 'must be at least one minute');
 
 /**
+ * An OpenTelemetry enumeration: read case-insensitively, as the specification asks; any other value, including
+ * one of the specification's that the service does not support, is refused with the accepted ones.
+ */
+const otelEnum = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z
+    .string()
+    .transform((text) => text.trim().toLowerCase())
+    .pipe(z.enum(values, { error: (issue) => `unsupported value ${JSON.stringify(issue.input)}; accepted: ${values.join(', ')}` }));
+
+/** OTEL_TRACES_SAMPLER: the specification's samplers less `jaeger_remote`, `parentbased_jaeger_remote` and `xray`. */
+const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type TracesSampler = (typeof TRACES_SAMPLERS)[number];
+
+/** OTEL_EXPORTER_OTLP_PROTOCOL's values in the specification; `grpc` is refused (see tracingConfig). */
+const OTLP_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'] as const;
+/**
+ * What spans can be sent as: OTLP/HTTP with protobuf bodies (@opentelemetry/exporter-trace-otlp-proto) or with JSON
+ * bodies (@opentelemetry/exporter-trace-otlp-http). Only the chosen exporter is loaded (src/telemetry/tracing.ts).
+ */
+const OTLP_PROTOCOLS_SENT = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS_SENT)[number];
+/**
+ * The protocol when neither variable is set: `http/json`, not the specification's `http/protobuf` (a SHOULD there,
+ * which names backward compatibility as a good reason for another default). The service sent JSON alone before it
+ * read these variables, so a deployment that sets only an endpoint has a collector known to take JSON, not one known
+ * to take protobuf: were an upgrade to switch the wire format, it could lose its traces, and a failed export reaches
+ * no log. JSON is optional in OTLP: a backend that takes protobuf only needs `http/protobuf` set.
+ */
+const OTLP_PROTOCOL_DEFAULT: OtlpProtocol = 'http/json';
+
+const otlpTimeout = z.coerce.number().int().min(100).max(120_000);
+
+/**
+ * `a=1,b=x%20y`: keys and values percent-decoded, spaces around them dropped. A pair without `=`, with an empty key
+ * or with a broken percent-encoding is refused (the message names no value: headers hold API keys).
+ */
+const keyValueList = z
+  .string()
+  .optional()
+  .transform((text, context) => {
+    const pairs: Record<string, string> = {};
+    for (const pair of (text ?? '').split(',')) {
+      if (pair.trim() === '') continue;
+      const at = pair.indexOf('=');
+      try {
+        const key = decodeURIComponent(pair.slice(0, Math.max(at, 0)).trim());
+        if (at < 0 || key === '') throw new URIError('no key');
+        pairs[key] = decodeURIComponent(pair.slice(at + 1).trim());
+      } catch {
+        context.addIssue({ code: 'custom', message: 'expected key=value pairs separated by commas, percent-encoded' });
+        return z.NEVER;
+      }
+    }
+    return pairs;
+  });
+
+/**
  * Connections per process (`DATABASE_POOL_SIZE`). PostgreSQL gets the most work done with few active
  * connections per core of its own, each running its statement to the end; more backends than that take
  * turns on the cores and spend the turns on switching. On the bench's 2 cores (`bench/README.md`, the pool
@@ -105,19 +169,32 @@ const envSchema = z
     /** Where the worker process serves its own /metrics (jobs' business counters); unset: not served. */
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     /**
-     * OpenTelemetry traces (docs/operations.md): off unless an OTLP endpoint is set. The base
-     * endpoint gets `/v1/traces` appended; the traces endpoint is taken as it is.
+     * OpenTelemetry traces (docs/operations.md#traces): off unless an OTLP endpoint is set. The base
+     * endpoint gets `/v1/traces` appended; the traces endpoint is taken as it is. Every value of the
+     * specification the service does not act on is refused here, not replaced by another in silence.
      */
-    OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
+    OTEL_SDK_DISABLED: otelEnum(['true', 'false']).default('false'),
+    /** `otlp` (the default) or `none` (tracing off); `console`, `zipkin` and lists are refused. */
+    OTEL_TRACES_EXPORTER: otelEnum(['otlp', 'none']).optional(),
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+    /** The specification's values; the traces one wins; `http/json` when neither is set, `grpc` refused (see tracingConfig). */
+    OTEL_EXPORTER_OTLP_PROTOCOL: otelEnum(OTLP_PROTOCOLS).optional(),
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otelEnum(OTLP_PROTOCOLS).optional(),
     /** `key=value,key2=value2` (W3C baggage style, values percent-encoded), e.g. an API key of the tracing backend. */
-    OTEL_EXPORTER_OTLP_HEADERS: optionalString,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS: optionalString,
-    OTEL_EXPORTER_OTLP_TIMEOUT: z.coerce.number().int().min(100).max(120_000).default(10_000),
-    OTEL_SERVICE_NAME: z.string().min(1).max(100).default('treue'),
-    /** Share of new traces recorded (parent-based: a request that arrives sampled stays sampled). */
-    OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+    OTEL_EXPORTER_OTLP_HEADERS: keyValueList,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: keyValueList,
+    OTEL_EXPORTER_OTLP_TIMEOUT: otlpTimeout.default(10_000),
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: otlpTimeout.optional(),
+    /** service.name: OTEL_SERVICE_NAME, else the one in OTEL_RESOURCE_ATTRIBUTES, else `treue`. */
+    OTEL_SERVICE_NAME: z.string().min(1).max(100).optional(),
+    /** Attributes of the resource every span names, as `key=value,…` (percent-encoded), e.g. `deployment.environment=prod`. */
+    OTEL_RESOURCE_ATTRIBUTES: keyValueList,
+    /** The trace context read from requests and carried into jobs: the W3C `traceparent`, nothing else. */
+    OTEL_PROPAGATORS: otelEnum(['tracecontext']).optional(),
+    OTEL_TRACES_SAMPLER: otelEnum(TRACES_SAMPLERS).optional(),
+    /** The ratio of `traceidratio` and `parentbased_traceidratio` (default 1); alone, it means the latter (see tracingConfig). */
+    OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
@@ -342,39 +419,50 @@ export interface RateBudget {
 export interface TracingConfig {
   /** The OTLP/HTTP traces URL. */
   url: string;
+  /** The bodies posted to it: protobuf or JSON (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL). */
+  protocol: OtlpProtocol;
   headers: Record<string, string>;
   timeoutMs: number;
   serviceName: string;
-  /** Share of root traces sampled, 0 to 1. */
+  /** The resource's attributes (OTEL_RESOURCE_ATTRIBUTES), `service.name` among them. */
+  resourceAttributes: Record<string, string>;
+  /** Which traces are recorded (OTEL_TRACES_SAMPLER). */
+  sampler: TracesSampler;
+  /** Share of traces the ratio samplers record, 0 to 1 (OTEL_TRACES_SAMPLER_ARG; ignored by the others). */
   sampleRatio: number;
 }
 
-/** `a=1,b=x%20y` as headers; a pair without `=` is a configuration error. */
-function otlpHeaders(text: string | undefined, variable: string): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const pair of (text ?? '').split(',')) {
-    if (pair.trim() === '') continue;
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new ConfigError(`Invalid configuration: ${variable}: expected key=value pairs separated by commas`);
-    headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
-  }
-  return headers;
-}
-
 function tracingConfig(env: Env): TracingConfig | undefined {
-  if (env.OTEL_SDK_DISABLED === 'true') return undefined;
+  if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? OTLP_PROTOCOL_DEFAULT;
+  if (protocol === 'grpc') {
+    const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+    throw new ConfigError(
+      `Invalid configuration: ${variable}: grpc is not supported, spans are sent over OTLP/HTTP; accepted: ${OTLP_PROTOCOLS_SENT.join(', ')}`,
+    );
+  }
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
   const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
-  if (!url) return undefined;
+  if (!url) {
+    if (env.OTEL_TRACES_EXPORTER === 'otlp') {
+      throw new ConfigError(
+        'Invalid configuration: OTEL_TRACES_EXPORTER: otlp needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      );
+    }
+    return undefined;
+  }
+  const serviceName = env.OTEL_SERVICE_NAME ?? (env.OTEL_RESOURCE_ATTRIBUTES['service.name'] || 'treue');
   return {
     url,
-    headers: {
-      ...otlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS, 'OTEL_EXPORTER_OTLP_HEADERS'),
-      ...otlpHeaders(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
-    },
-    timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT,
-    serviceName: env.OTEL_SERVICE_NAME,
-    sampleRatio: env.OTEL_TRACES_SAMPLER_ARG,
+    protocol,
+    headers: { ...env.OTEL_EXPORTER_OTLP_HEADERS, ...env.OTEL_EXPORTER_OTLP_TRACES_HEADERS },
+    timeoutMs: env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT,
+    serviceName,
+    resourceAttributes: { ...env.OTEL_RESOURCE_ATTRIBUTES, 'service.name': serviceName },
+    // The specification's default, parentbased_always_on, is parentbased_traceidratio at 1; a ratio given without a
+    // sampler keeps meaning parentbased_traceidratio, as it did before the service read OTEL_TRACES_SAMPLER.
+    sampler: env.OTEL_TRACES_SAMPLER ?? (env.OTEL_TRACES_SAMPLER_ARG === undefined ? 'parentbased_always_on' : 'parentbased_traceidratio'),
+    sampleRatio: env.OTEL_TRACES_SAMPLER_ARG ?? 1,
   };
 }
 

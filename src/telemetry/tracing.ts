@@ -1,20 +1,23 @@
 import { createRequire } from 'node:module';
-import { context, propagation, trace } from '@opentelemetry/api';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { context, propagation, trace, type TextMapGetter } from '@opentelemetry/api';
+import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Plugin } from 'graphql-yoga';
-import type { TracingConfig } from '../config/env.js';
+import type { TracesSampler, TracingConfig } from '../config/env.js';
 
 /**
  * OpenTelemetry traces of one process: GraphQL operations (@envelop/opentelemetry),
  * every statement on node-postgres (@opentelemetry/instrumentation-pg: Prisma's
  * adapter and the hot paths' raw SQL share its pool), and the jobs a request
  * caused (src/telemetry/trace-context.ts: the traceparent travels with the outbox
- * event and the BullMQ job). Started only when an OTLP endpoint is configured:
+ * event and the BullMQ job). An operation continues the trace of a caller that sends
+ * a W3C `traceparent`; OTEL_TRACES_SAMPLER decides what is recorded (src/config/env.ts).
+ * Started only when an OTLP endpoint is configured:
  * the SDK, the exporter and the instrumentations are imported here, dynamically,
- * so a process without tracing never loads them and its spans are the API's no-ops.
+ * so a process without tracing never loads them and its spans are the API's no-ops;
+ * of the two exporters, only the one OTEL_EXPORTER_OTLP_PROTOCOL chose is loaded.
  */
 export interface Tracing {
-  /** The yoga plugin that makes one span per GraphQL operation (a child of nothing: each operation is a trace). */
+  /** The yoga plugin that makes one span per GraphQL operation: a child of the caller's `traceparent`, else a trace's root. */
   graphqlPlugin: Plugin;
   /** Exports what is buffered (tests, shutdown). */
   flush(): Promise<void>;
@@ -28,6 +31,8 @@ export interface TracingOptions {
 }
 
 let started: Promise<Tracing> | undefined;
+/** node-postgres's instrumentation, kept from one start to the next (see loadTracing). */
+let pgInstrumentation: import('@opentelemetry/instrumentation-pg').PgInstrumentation | undefined;
 
 /**
  * Starts tracing in this process, once: a process running both the API and the
@@ -58,17 +63,10 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     import('@opentelemetry/instrumentation-pg'),
     import('@envelop/opentelemetry'),
   ]);
-  const exporter =
-    options.exporter ??
-    new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({
-      url: config.url,
-      headers: config.headers,
-      timeoutMillis: config.timeoutMs,
-    });
+  const exporter = options.exporter ?? (await otlpExporter(config));
   const provider = new sdk.BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': config.serviceName }),
-    // A request that arrives traced stays traced; new traces are sampled at the configured share.
-    sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(config.sampleRatio) }),
+    resource: resourceFromAttributes(config.resourceAttributes),
+    sampler: samplerOf(sdk, config.sampler, config.sampleRatio),
     spanProcessors: [options.exporter ? new sdk.SimpleSpanProcessor(exporter) : new sdk.BatchSpanProcessor(exporter)],
   });
   const contextManager = new AsyncLocalStorageContextManager().enable();
@@ -77,14 +75,17 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
   trace.setGlobalTracerProvider(provider);
 
   // No parentless statements (pool housekeeping, the relay's polling): only those of a request or a job.
-  const pg = new PgInstrumentation({ requireParentSpan: true });
+  // One instrumentation per process, re-enabled by a later start: its require hook sees pg once per process (the
+  // hook library caches what it patched), so a second instance would never patch pg again.
+  pgInstrumentation ??= new PgInstrumentation({ requireParentSpan: true, enabled: false });
+  const pg = pgInstrumentation;
   pg.setTracerProvider(provider);
   pg.enable();
   // The hook patches pg when it is required; an ES import of pg does not pass through it, so require it
   // once here: the prototypes it patches are the ones every importer of pg shares.
   createRequire(import.meta.url)('pg');
 
-  const graphqlPlugin = envelop.useOpenTelemetry(
+  const operationSpans = envelop.useOpenTelemetry(
     // No variables or results in spans: they hold members' data. Documents only when they carry no inline arguments.
     { resolvers: false, variables: false, result: false },
     provider,
@@ -92,6 +93,17 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     undefined,
     config.serviceName,
   ) as Plugin;
+  // Before the operation's span starts: its parent is the trace context the request carries, if any.
+  const callersTrace = (args: { contextValue: unknown }) => {
+    const request = (args.contextValue as { request?: Request }).request;
+    if (request) envelop.setCurrentOtelContext(args.contextValue, propagation.extract(context.active(), request.headers, headerGetter));
+  };
+  const graphqlPlugin: Plugin = {
+    onPluginInit: ({ addPlugin }) => {
+      addPlugin({ onExecute: ({ args }) => callersTrace(args), onSubscribe: ({ args }) => callersTrace(args) });
+      addPlugin(operationSpans);
+    },
+  };
 
   return {
     graphqlPlugin,
@@ -106,4 +118,42 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
       context.disable();
     },
   };
+}
+
+/**
+ * The OTLP/HTTP exporter of the configured protocol, the one package of the two imported: protobuf bodies
+ * (`application/x-protobuf`) or JSON ones (`application/json`). Both come from the same OpenTelemetry JS release and
+ * share its transport and serialization packages.
+ */
+async function otlpExporter(config: TracingConfig): Promise<SpanExporter> {
+  const options = { url: config.url, headers: config.headers, timeoutMillis: config.timeoutMs };
+  switch (config.protocol) {
+    case 'http/protobuf':
+      return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(options);
+    case 'http/json':
+      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(options);
+  }
+}
+
+const headerGetter: TextMapGetter<Headers> = {
+  get: (headers, key) => headers.get(key) ?? undefined,
+  keys: (headers) => [...headers.keys()],
+};
+
+/** The sampler OTEL_TRACES_SAMPLER names; `ratio` is OTEL_TRACES_SAMPLER_ARG, for the two ratio samplers. */
+function samplerOf(sdk: typeof import('@opentelemetry/sdk-trace-base'), name: TracesSampler, ratio: number): Sampler {
+  switch (name) {
+    case 'always_on':
+      return new sdk.AlwaysOnSampler();
+    case 'always_off':
+      return new sdk.AlwaysOffSampler();
+    case 'traceidratio':
+      return new sdk.TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_on':
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(ratio) });
+  }
 }

@@ -1,18 +1,18 @@
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { CompensationGroups } from '../../src/domain/service-failures/compensation-groups.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { inSpan } from '../../src/telemetry/trace-context.js';
-import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { useTracing } from '../support/tracing.js';
 import { until } from '../support/until.js';
 
 /**
@@ -21,18 +21,13 @@ import { until } from '../support/until.js';
  * immediate hand-over and through the relay. Spans land in an in-memory exporter.
  */
 const { prisma } = useTestApp();
-const exporter = new InMemorySpanExporter();
+const { exporter, tracing } = useTracing();
 const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', QUEUE_PREFIX: testQueuePrefix() });
-let tracing: Tracing;
 let workers: WorkersHandle;
 let publisher: ReturnType<typeof createOutboxPublisher>;
 let redis: Redis;
 
 beforeAll(async () => {
-  tracing = await startTracing(
-    { url: 'http://127.0.0.1:1/v1/traces', headers: {}, timeoutMs: 1_000, serviceName: 'treue-test', sampleRatio: 1 },
-    { exporter },
-  );
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await resetRedis(redis);
   workers = await startWorkers(
@@ -44,11 +39,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await workers.close();
   await publisher.close();
-  await tracing.shutdown();
   await resetRedis(redis);
   redis.disconnect();
 });
-beforeEach(() => exporter.reset());
 
 const REPORT = `mutation ReportLateDelivery($i: ReportServiceFailureInput!) { reportServiceFailure(input: $i) {
   __typename ... on ReportServiceFailurePayload { failure { id } } } }`;
