@@ -271,7 +271,8 @@ export async function replayWebhookDelivery(deps: WebhookServiceDeps, input: { d
 export async function replayWebhookDeliveries(deps: WebhookServiceDeps, input: { endpointId: string; since: Date }, caller: Caller) {
   assertMayCall(caller, 'manageWebhooks');
   const endpointId = check.uuid('endpointId', input.endpointId);
-  if (Number.isNaN(input.since.getTime())) throw new ValidationError('since', 'must be a time');
+  // The year 0000 (the DateTime scalar reads it) is refused here: PostgreSQL refuses it on input.
+  const since = check.dateTime('since', input.since);
   const now = nowOf(deps);
   return sqlTransaction(deps.prisma, async (tx) => {
     const [endpoint] = await tx.$queryRaw<{ enabled: boolean; deleted: boolean }[]>`
@@ -280,7 +281,7 @@ export async function replayWebhookDeliveries(deps: WebhookServiceDeps, input: {
     if (!endpoint.enabled) throw new ValidationError('endpointId', 'the endpoint is disabled: enable it first');
     const ids = await tx.$queryRaw<{ id: string }[]>`
       SELECT id::text FROM webhook_deliveries
-      WHERE endpoint_id = ${endpointId}::uuid AND status = 'DEAD' AND created_at >= ${input.since}::timestamptz
+      WHERE endpoint_id = ${endpointId}::uuid AND status = 'DEAD' AND created_at >= ${since}::timestamptz
       FOR UPDATE`;
     if (ids.length > 0)
       await replayRows(

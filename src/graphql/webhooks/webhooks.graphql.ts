@@ -307,7 +307,7 @@ const ReplayWebhookDeliveriesInput = builder.inputType('ReplayWebhookDeliveriesI
   description: 'Which dead-lettered deliveries to send again.',
   fields: (t) => ({
     endpointId: t.id({ required: true, description: 'The endpoint (`WebhookEndpoint.id`).' }),
-    since: t.field({ type: 'DateTime', required: true, description: 'Deliveries of events from this time on.' }),
+    since: t.field({ type: 'DateTime', required: true, description: 'Deliveries of events from this time on (the year 0001 or later).' }),
   }),
 });
 
