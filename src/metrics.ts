@@ -6,7 +6,11 @@ import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
 import { oldestDueOutboxEventAge, type OutboxQueue } from './domain/outbox/outbox.service.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
-import { AUTO_DISABLED_REASON } from './domain/webhooks/webhook-delivery.service.js';
+import {
+  AUTO_DISABLED_REASON,
+  oldestPendingDeliveryAges,
+  PENDING_DELIVERY_ENDPOINT_STATES,
+} from './domain/webhooks/webhook-delivery.service.js';
 
 /**
  * Prometheus metrics of one process, served at /metrics. Every label value
@@ -69,13 +73,33 @@ export const RATE_SUBJECT_LABELS = { apiKey: 'api_key', member: 'member', addres
 export const WEBHOOK_ENDPOINT_STATES = ['healthy', 'failing', 'disabled', 'disabled_failing'] as const;
 
 /**
- * `treue_webhook_endpoints{state}`: endpoints by state, read from the database
- * when scraped (every API process reports the same figures): `failing` is
- * enabled but without a success since its last failure, `disabled_failing`
- * was disabled after failing for a day (alert on it), `disabled` by an admin.
- * The read gives up after `timeoutMs`, so a hung database cannot hang /metrics.
+ * The webhook endpoints' gauges, read from the database when scraped (every API
+ * process reports the same figures):
+ *
+ * - `treue_webhook_endpoints{state}`: endpoints by state: `failing` is enabled
+ *   but without a success since its last failure, `disabled_failing` was
+ *   disabled after failing for a day (alert on it), `disabled` by an admin;
+ * - `treue_webhook_oldest_pending_age_seconds{state}`: the endpoints' own lag,
+ *   which the outbox lag leaves out: the oldest delivery waiting for its first
+ *   attempt, by its endpoint's state (`healthy`, `failing`;
+ *   `oldestPendingDeliveryAges`).
+ *
+ * Each read gives up after `timeoutMs` (the gauge keeps its last values), so a
+ * hung database cannot hang /metrics. Returns the first.
  */
 export function trackWebhookEndpoints(registry: Registry, prisma: PrismaClient, timeoutMs = 1_000): Gauge<'state'> {
+  new Gauge({
+    name: 'treue_webhook_oldest_pending_age_seconds',
+    help: 'Age in seconds of the oldest webhook delivery waiting for its first attempt (new or replayed) by its endpoint state: healthy, failing (0: none). An endpoint slower than its traffic, or down, keeps its deliveries waiting here.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    aggregator: 'max',
+    async collect() {
+      const ages = await withTimeout(oldestPendingDeliveryAges(rawSql(prisma)), timeoutMs);
+      if (ages === null) return;
+      for (const state of PENDING_DELIVERY_ENDPOINT_STATES) this.set({ state }, ages[state]);
+    },
+  });
   return new Gauge({
     name: 'treue_webhook_endpoints',
     help: 'Webhook endpoints by state: healthy, failing (enabled, failing since its last success), disabled (by an admin), disabled_failing (disabled after failing for a day).',
@@ -173,25 +197,33 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
   };
 }
 
+/** `read`'s value, or null when it fails or takes longer than `timeoutMs`. */
+async function withTimeout<T>(read: Promise<T>, timeoutMs: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+  const value = await Promise.race([read, timeout]).catch(() => null);
+  clearTimeout(timer);
+  return value;
+}
+
 /**
  * `treue_outbox_oldest_pending_age_seconds`: how long the oldest outbox event
  * that is due and not yet completed by its job has waited since it became due
- * (`oldestDueOutboxEventAge`; 0 when none waits), read when scraped. A failing
- * customer endpoint's retry schedule is no lag; workers down, Redis away or a
- * queue backed up are: alert on it. The read gives up after `timeoutMs` (the
- * gauge keeps its last value).
+ * (`oldestDueOutboxEventAge`; 0 when none waits), read when scraped: the
+ * relay's and the workers' lag. A customer endpoint's own wait is none of it —
+ * its retry schedule, and deliveries its gate puts back while it is busy or
+ * its circuit is open (`treue_webhook_oldest_pending_age_seconds` shows that
+ * wait); workers down, Redis away or a queue backed up are: alert on it. The
+ * read gives up after `timeoutMs` (the gauge keeps its last value).
  */
 export function trackOutboxLag(registry: Registry, prisma: PrismaClient, timeoutMs = 1_000): Gauge {
   return new Gauge({
     name: 'treue_outbox_oldest_pending_age_seconds',
-    help: 'Age in seconds of the oldest outbox event that is due and whose job has not completed, since it became due (a webhook retry: its time; 0: none pending).',
+    help: 'Age in seconds of the oldest outbox event that is due and whose job has not completed, since it became due (a webhook delivery put back, for a retry or by its busy endpoint: from then; 0: none pending).',
     registers: [registry],
     aggregator: 'max',
     async collect() {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-      const age = await Promise.race([oldestDueOutboxEventAge(rawSql(prisma)), timeout]).catch(() => null);
-      clearTimeout(timer);
+      const age = await withTimeout(oldestDueOutboxEventAge(rawSql(prisma)), timeoutMs);
       if (age === null) return;
       this.set(age);
     },

@@ -66,6 +66,7 @@ const MAX_SERIES: Record<string, number> = {
   treue_rate_limit_refusals_total: 3,
   treue_response_cache_lookups_total: 3,
   treue_webhook_endpoints: 4,
+  treue_webhook_oldest_pending_age_seconds: 2,
   treue_points_granted_total: Object.keys(LedgerEntryKind).length,
   treue_points_spent_total: Object.keys(LedgerEntryKind).length,
   treue_ledger_entries_total: Object.keys(LedgerEntryKind).length,

@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimOutboxEvents } from '../../src/domain/outbox/outbox.service.js';
 import { EndpointGate } from '../../src/domain/webhooks/endpoint-gate.js';
 import {
   DEFAULT_DELIVERY_SETTINGS,
@@ -9,7 +10,7 @@ import {
 } from '../../src/domain/webhooks/webhook-delivery.service.js';
 import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
 import { recordWebhookEvents } from '../../src/domain/webhooks/webhook-events.js';
-import { trackWebhookEndpoints } from '../../src/metrics.js';
+import { trackOutboxLag, trackWebhookEndpoints } from '../../src/metrics.js';
 import { createWebhookSender } from '../../src/webhooks/webhook-sender.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
@@ -256,6 +257,40 @@ describe('the endpoint gate', () => {
     if (second.admitted) second.release(true);
     expect(gate.isOpen('e')).toBe(false);
     expect((await Promise.all([gate.admit('e'), gate.admit('e'), gate.admit('e')])).every((admission) => admission.admitted)).toBe(true);
+  });
+
+  it('a delivery put back because its endpoint is busy is not sent, says when it is tried next, and is no outbox lag', async () => {
+    const { endpoint, deliveryId } = await oneDelivery('/busy');
+    // The relay handed it over; it has waited an hour behind the endpoint's other deliveries.
+    expect((await claimOutboxEvents({ prisma, logger: testLogger })).map((event) => event.id)).toEqual([deliveryId]);
+    await prisma.$executeRaw`UPDATE outbox_events SET created_at = created_at - interval '1 hour' WHERE id = ${deliveryId}::uuid`;
+    await prisma.$executeRaw`UPDATE webhook_deliveries SET created_at = created_at - interval '1 hour' WHERE id = ${deliveryId}::uuid`;
+    // One request to the endpoint is out and another waits for its slot: the endpoint is busy.
+    const gate = new EndpointGate({ maxInFlight: 1, busyDelayMs: 60_000, random: () => 0 });
+    const inFlight = await gate.admit(endpoint.id);
+    const inSlot = gate.admit(endpoint.id);
+
+    const outcome = await deliverWebhook(deliveryDeps(new Date(), { gate }), deliveryId);
+    expect(outcome.outcome).toBe('DEFERRED');
+    const retryAt = (outcome as { retryAt: Date }).retryAt;
+    expect(receiver.at('/busy')).toHaveLength(0);
+    const registry = new Registry();
+    trackOutboxLag(registry, prisma);
+    trackWebhookEndpoints(registry, prisma);
+    const value = async (metric: string, labels: Record<string, string> = {}) =>
+      (await registry.getSingleMetric(metric)!.get()).values.find((sample) =>
+        Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted),
+      )?.value;
+    // Nothing waits on the relay, a worker, Redis or a queue: the hour is the endpoint's, and shows there.
+    expect(await value('treue_outbox_oldest_pending_age_seconds')).toBe(0);
+    expect(await value('treue_webhook_oldest_pending_age_seconds', { state: 'healthy' })).toBeGreaterThanOrEqual(3600);
+    // Put back like a retry: the admins' list says when it is tried next.
+    const delivery = await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryId } });
+    expect(delivery).toMatchObject({ status: 'PENDING', attempts: 0, nextAttemptAt: retryAt });
+
+    if (inFlight.admitted) inFlight.release(true);
+    const admitted = await inSlot;
+    if (admitted.admitted) admitted.release(true);
   });
 
   it('deliveries waiting for a slot are put back when the circuit opens', async () => {

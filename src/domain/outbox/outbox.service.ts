@@ -103,11 +103,14 @@ export async function completeOutboxEvent(tx: Tx | RawSql, eventId: string, now:
 
 /**
  * How long, in seconds, the oldest outbox event that is due and not yet completed by its job has waited since it
- * became due (0 when none waits): the outbox's lag. An event is due from its creation; a webhook delivery put back
- * for a retry (its row's `enqueued_at` set to the retry's time, see `deliverWebhook`) is not due before that retry,
- * and then from the retry's time (its delivery's `next_attempt_at`) — or from its replay, for one replayed. The
- * relay rewrites `enqueued_at` of the stale events it claims again, so that column does not date them. One query on the
- * (completed_at, enqueued_at) index: rows put back for later are left out there, before the join that dates the due.
+ * became due (0 when none waits): the outbox's lag — the relay's, Redis's and the workers'. An event is due from its
+ * creation; a webhook delivery put back — for a retry, or by its endpoint's gate while the endpoint is busy or its
+ * circuit open (its row's `enqueued_at` set to that time, see `deliverWebhook`) — is not due before then, and then
+ * from that time (its delivery's `next_attempt_at`), or from its replay, for one replayed. So one customer's
+ * endpoint, slow or down, is no lag here (`oldestPendingDeliveryAges` measures its wait), and a stall of the relay
+ * or the workers is not hidden behind it. The relay rewrites `enqueued_at` of the stale events it claims again, so
+ * that column does not date them. One query on the (completed_at, enqueued_at) index: rows put back for later are
+ * left out there, before the join that dates the due.
  */
 export async function oldestDueOutboxEventAge(db: RawSql): Promise<number> {
   const [row] = await db.$queryRaw<{ age: number }[]>`

@@ -7,7 +7,7 @@ import { PermanentJobError } from '../errors.js';
 import * as check from '../validation.js';
 import type { EndpointGate } from './endpoint-gate.js';
 import { deadLetterWaiting } from './webhook-endpoints.service.js';
-import { eventRows, webhookEventsCte } from './webhook-events.js';
+import { eventRows, WEBHOOK_QUEUE, webhookEventsCte } from './webhook-events.js';
 
 /** One signed POST to a receiver. */
 export interface WebhookRequest {
@@ -148,7 +148,11 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   if (delivery.nextAttemptAt && delivery.nextAttemptAt > now) return { outcome: 'DEFERRED', retryAt: delivery.nextAttemptAt };
 
   const admission = await deps.gate?.admit(delivery.endpointId);
-  if (admission && !admission.admitted) return { outcome: 'DEFERRED', retryAt: new Date(now.getTime() + (admission.retryAt - Date.now())) };
+  if (admission && !admission.admitted) {
+    const retryAt = new Date(now.getTime() + (admission.retryAt - Date.now()));
+    await putBack(deps, id, retryAt);
+    return { outcome: 'DEFERRED', retryAt };
+  }
 
   const body = JSON.stringify({ type: delivery.type, timestamp: delivery.eventAt.toISOString(), data: delivery.payload });
   const signedAt = deps.signingClock?.() ?? new Date();
@@ -296,6 +300,23 @@ async function endFailingRunIfIdle(tx: RawSql, endpointId: string): Promise<void
                       WHERE endpoint_id = ${endpointId}::uuid AND status IN ('PENDING', 'FAILED'))`;
 }
 
+/**
+ * A delivery its endpoint's gate put back (the endpoint busy, or its circuit open) waits as a retry does: its
+ * `next_attempt_at` says when it is tried next, and its outbox row is not due before then. So the outbox lag
+ * (`oldestDueOutboxEventAge`) counts it from that time, not from its event — the wait is the endpoint's, shown by
+ * `treue_webhook_oldest_pending_age_seconds` — and the relay does not re-drive its job meanwhile. A delivery
+ * finished meanwhile (dead-lettered with its endpoint) is left as it is. No attempt of its budget is spent.
+ */
+async function putBack(deps: ServiceDeps, id: string, retryAt: Date): Promise<void> {
+  await rawSql(deps.prisma).$executeRaw`
+    WITH waiting AS (
+      UPDATE webhook_deliveries SET next_attempt_at = ${retryAt}::timestamptz
+      WHERE id = ${id}::uuid AND status IN ('PENDING', 'FAILED')
+      RETURNING id)
+    UPDATE outbox_events SET enqueued_at = ${retryAt}::timestamptz
+    WHERE id IN (SELECT id FROM waiting) AND completed_at IS NULL`;
+}
+
 /** Dead-letters one delivery without an attempt (its endpoint is disabled) and completes its outbox row. */
 async function finishDead(deps: ServiceDeps, id: string, reason: string, now: Date): Promise<void> {
   await rawSql(deps.prisma).$executeRaw`
@@ -304,4 +325,30 @@ async function finishDead(deps: ServiceDeps, id: string, reason: string, now: Da
       WHERE id = ${id}::uuid AND status IN ('PENDING', 'FAILED')
       RETURNING id)
     UPDATE outbox_events SET completed_at = ${now}::timestamptz WHERE id = ${id}::uuid AND completed_at IS NULL`;
+}
+
+/** The endpoint states `oldestPendingDeliveryAges` tells apart (as `treue_webhook_endpoints` names them). */
+export const PENDING_DELIVERY_ENDPOINT_STATES = ['healthy', 'failing'] as const;
+export type PendingDeliveryEndpointState = (typeof PENDING_DELIVERY_ENDPOINT_STATES)[number];
+
+/**
+ * How long, in seconds, the oldest delivery still waiting for its first attempt (PENDING: new, or replayed) has
+ * waited since its event was written or it was replayed, by its endpoint's state: `healthy` (no failure since its
+ * last success) or `failing` (0 when none waits). The endpoints' own lag, which the outbox lag leaves out: a
+ * delivery whose endpoint's gate puts it back (the endpoint busy: slower than its traffic; its circuit open:
+ * failing) waits here, not on the relay. Enabled endpoints only (a disabled one's deliveries are dead-lettered).
+ * One query from the outbox's pending rows (the `(completed_at, enqueued_at)` index), as the outbox lag's.
+ */
+export async function oldestPendingDeliveryAges(db: RawSql): Promise<Record<PendingDeliveryEndpointState, number>> {
+  const rows = await db.$queryRaw<{ state: PendingDeliveryEndpointState; age: number }[]>`
+    SELECT CASE WHEN en.failing_since IS NULL THEN 'healthy' ELSE 'failing' END AS state,
+           EXTRACT(EPOCH FROM now() - min(GREATEST(d.created_at, d.replayed_at)))::float8 AS age
+    FROM outbox_events e
+    JOIN webhook_deliveries d ON d.id = e.id
+    JOIN webhook_endpoints en ON en.id = d.endpoint_id
+    WHERE e.completed_at IS NULL AND e.queue = ${WEBHOOK_QUEUE}::text AND d.status = 'PENDING' AND en.enabled
+    GROUP BY 1`;
+  const ages = { healthy: 0, failing: 0 };
+  for (const row of rows) ages[row.state] = Math.max(0, row.age);
+  return ages;
 }

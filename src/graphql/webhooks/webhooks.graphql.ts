@@ -89,7 +89,12 @@ const WebhookDeliveryRef = builder.prismaObject('WebhookDelivery', {
     endpoint: t.relation('endpoint', { description: 'Where it goes.' }),
     status: t.expose('status', { type: WebhookDeliveryStatusEnum, description: 'Where it stands.' }),
     attempts: t.exposeInt('attempts', { description: 'Attempts made, replays included.' }),
-    nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true, description: 'When a FAILED delivery is retried.' }),
+    nextAttemptAt: t.expose('nextAttemptAt', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'When it is tried next: a FAILED delivery’s retry, or a delivery put back (no attempt spent) while its endpoint is busy or its circuit open.',
+    }),
     lastAttemptAt: t.expose('lastAttemptAt', { type: 'DateTime', nullable: true, description: 'When it was last sent.' }),
     lastStatusCode: t.exposeInt('lastStatusCode', { nullable: true, description: 'The last answer’s HTTP status.' }),
     lastError: t.exposeString('lastError', { nullable: true, description: 'Why the last attempt failed (or why it is DEAD).' }),
