@@ -8,9 +8,9 @@ import type { Logger } from '../logger.js';
  * (field `v`) and one field per cached answer (document and variables). An answer is stored with
  * the member version and the program version it was computed under, and served only while both
  * are still current, it is younger than the TTL, and the service's clock has not reached the instant it
- * is valid until, if it has one (an answer that changes with the clock alone: a listed voucher expires,
- * and no event marks it). A change bumps the version to a fresh number
- * from one counter (never reused, even after the hash expired), so whatever was stored before
+ * is valid until, if it has one (an answer that changes with the clock alone: a listed voucher expires, or
+ * qualifying points drop as their rolling window moves, and no event marks it). A change bumps the version
+ * to a fresh number from one counter (never reused, even after the hash expired), so whatever was stored before
  * is never served again. A read that began before a change and stores its (old) answer after the
  * bump stores it under the old version, which no later read accepts: the store is conditional on
  * the version the read saw, so such an answer is not even written.

@@ -10,7 +10,9 @@ import type { GraphQLContext } from './context.js';
  * it: the rows a planned query loaded are on that parent (a relation's rows under the relation's name, a count
  * under `_count`), so the rule dates what was read and reads nothing more. This plugin sits inside plugin-prisma, so
  * the parent is the loaded one whichever way it was loaded. A row a domain read loaded whole (src/graphql/preloaded.ts)
- * skips both: that read tells its own instant (`resolveMember`, src/graphql/members/member-read.ts).
+ * skips both: that read tells its own instant (`resolveMember`, src/graphql/members/member-read.ts). A field whose
+ * own resolver reads what dates its answer tells the instant there: `Member.tierProgress`, whose qualifying points
+ * (and the oldest entry among them) a batch reads after the parent resolved (src/graphql/tiers/tiers.graphql.ts).
  */
 export type AnswerChangesAt = (parent: never, args: never, context: GraphQLContext, info: GraphQLResolveInfo) => Date | null;
 

@@ -81,7 +81,8 @@ export interface ResponseCache {
  *   mutations, subscriptions and any other document are never cached. The cache key is the member
  *   (from the verified token), the document's hash, the operation name and the variables.
  * - An answer whose resolvers told that it changes with the clock alone (`answerChangesAt`: a listed voucher
- *   expires) is served only before the earliest such instant, by the services' clock.
+ *   expires, the oldest qualifying entry of a tier progress leaves the rolling window) is served only before the
+ *   earliest such instant, by the services' clock.
  * - Every operation waits, before its answer goes out, until the members it changed have had their
  *   cached answers made stale (`memberChangesSettled`); a program change, reported by its service, makes all stale.
  * - A cacheable answer carries an `ETag` (its content's hash) and `Cache-Control: private, no-cache`;
@@ -107,8 +108,9 @@ export function createResponseCache(deps: {
   /** Whether hits may skip yoga; off while tracing, so that every operation has its span. */
   shortcut: boolean;
   /**
-   * The services' clock (the context's `deps.now`): an answer that changes with it (a listed voucher expires) is
-   * served only before that instant, by the plugin and the shortcut alike.
+   * The services' clock (the context's `deps.now`): an answer that changes with it (a listed voucher expires,
+   * qualifying points drop as the window moves) is served only before that instant, by the plugin and the shortcut
+   * alike.
    */
   now: () => Date;
 }): ResponseCache {

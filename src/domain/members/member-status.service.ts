@@ -4,7 +4,7 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
-import { qualifyingPointsSql, tierStandings } from '../tiers/tiers.service.js';
+import { NO_QUALIFYING_STANDING, qualifyingPointsChangeAt, qualifyingStandingSql, tierStandings } from '../tiers/tiers.service.js';
 import { voucherListChangesAt, vouchersFromJson, vouchersJsonSql } from '../vouchers/vouchers.service.js';
 
 /**
@@ -42,7 +42,13 @@ export interface MemberStatus {
   /** The member as Prisma returns it, with `vouchers` and `ledger` when they were asked for. */
   member: Member & { vouchers?: Voucher[]; ledger?: LedgerEntry[] };
   expiries?: UpcomingExpiry[];
-  standing?: { program: ProgramView; qualifyingPoints: number };
+  /**
+   * `changesAt`: when the standing can next show otherwise with the clock alone — its oldest qualifying entry leaves
+   * the rolling window, which no event marks (`qualifyingPointsChangeAt`); null: not before an event. Nothing else
+   * read here changes with the clock alone: pending points and expiries change when a lot is settled (the
+   * maintenance sweep, a point operation), which reports a change.
+   */
+  standing?: { program: ProgramView; qualifyingPoints: number; changesAt: Date | null };
   program?: ProgramView;
   /**
    * When the vouchers read can next show otherwise with the clock alone (`voucherListChangesAt`, dated at this
@@ -67,6 +73,7 @@ interface StatusRow extends Member {
   ledger: Json<LedgerEntry>[] | null;
   expiries: { expiresAt: string; points: number }[] | null;
   qualifying_points: number | null;
+  qualifying_oldest: Date | null;
   settings_hash: string | null;
   program_version: number | null;
   program_updated_at: Date | null;
@@ -90,13 +97,14 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
           : Prisma.sql`NULL::json`
       } AS ledger,
       ${request.expiries ? upcomingExpiriesSql(id) : Prisma.sql`NULL::json`} AS expiries,
-      ${request.standing ? qualifyingPointsSql(id, now) : Prisma.sql`NULL::int`} AS qualifying_points,
+      q.qualifying_points, q.qualifying_oldest,
       ${withProgram ? Prisma.sql`p.settings_hash` : Prisma.sql`NULL::text`} AS settings_hash,
       ${withProgram ? Prisma.sql`p.version` : Prisma.sql`NULL::int`} AS program_version,
       ${withProgram ? Prisma.sql`p.program_updated_at` : Prisma.sql`NULL::timestamptz`} AS program_updated_at
     FROM members m
     LEFT JOIN (SELECT settings_hash, version, updated_at AS program_updated_at
                FROM program WHERE id = 1) p ON true
+    CROSS JOIN LATERAL ${request.standing ? qualifyingStandingSql(id, now) : NO_QUALIFYING_STANDING} q
     WHERE m.id = ${memberId}::uuid`;
   if (!row) return null;
   const {
@@ -104,6 +112,7 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
     ledger: entryRows,
     expiries,
     qualifying_points: qualifyingPoints,
+    qualifying_oldest: qualifyingOldest,
     settings_hash: settingsHash,
     program_version: version,
     program_updated_at: updatedAt,
@@ -117,17 +126,24 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
   if (ledger) status.member.ledger = (entryRows ?? []).map(entryFromJson);
   if (request.expiries) status.expiries = expiriesFromJson(expiries ?? []);
   if (withProgram) {
-    const standing =
-      settingsHash === null || version === null || updatedAt === null
-        ? // No program row yet: tierStandings creates it with the defaults.
-          await tierStandings(db, request.standing ? [memberId] : [], now).then((s) => ({
-            program: s.program,
-            qualifyingPoints: s.qualifyingPoints.get(memberId) ?? 0,
-          }))
-        : {
-            program: { settings: await settingsForHash(db, settingsHash), version, updatedAt },
-            qualifyingPoints: qualifyingPoints ?? 0,
-          };
+    let standing: NonNullable<MemberStatus['standing']>;
+    if (settingsHash === null || version === null || updatedAt === null) {
+      // No program row yet: tierStandings creates it with the defaults.
+      const standings = await tierStandings(db, request.standing ? [memberId] : [], now);
+      standing = {
+        program: standings.program,
+        qualifyingPoints: standings.qualifyingPoints.get(memberId) ?? 0,
+        changesAt: standings.changesAt.get(memberId) ?? null,
+      };
+    } else {
+      const settings = await settingsForHash(db, settingsHash);
+      standing = {
+        program: { settings, version, updatedAt },
+        qualifyingPoints: qualifyingPoints ?? 0,
+        // With the window's months of the program row the statement read.
+        changesAt: qualifyingPointsChangeAt(qualifyingOldest, settings.tierQualifyingMonths),
+      };
+    }
     status.program = standing.program;
     if (request.standing) status.standing = standing;
   }

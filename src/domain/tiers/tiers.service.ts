@@ -73,6 +73,38 @@ function inQualifyingWindow(months: Prisma.Sql, now: Date): Prisma.Sql {
 }
 
 /**
+ * What dates a change of qualifying points with the clock alone, read with them: `MIN(created_at) AS
+ * qualifying_oldest` beside their sum, over the same entries (the ledger index holds the column, so the read stays
+ * index-only: tests/tiers/qualifying-window-clock.test.ts), for `qualifyingPointsChangeAt`.
+ */
+const OLDEST = Prisma.sql`MIN(created_at) AS qualifying_oldest`;
+
+/**
+ * When an entry written at `createdAt` leaves a window of `months` calendar months (`inQualifyingWindow`): the first
+ * instant whose window start — that instant less the months, clamped to the month's last day as PostgreSQL clamps
+ * it — is not before the entry. That is `createdAt` plus the months, to the millisecond, when the month it lands in
+ * has its day; otherwise (Jan 31 + 1 month) every start in that month is still before the entry (Feb 28 less a month
+ * is Jan 28), and it leaves on the 1st of the next month, 00:00 UTC. Numbers only, no Date but the answer: it runs
+ * on every status read (so Date.UTC, which reads the years 0–99 as 1900–1999: no ledger entry is that old).
+ */
+export function leavesQualifyingWindowAt(createdAt: Date, months: number): Date {
+  const year = createdAt.getUTCFullYear();
+  const month = createdAt.getUTCMonth();
+  // Date.UTC carries months past December into the year.
+  const landsIn = Date.UTC(year, month + months, 1);
+  const after = Date.UTC(year, month + months + 1, 1);
+  return new Date(Math.min(landsIn + (createdAt.getTime() - Date.UTC(year, month, 1)), after));
+}
+
+/**
+ * When qualifying points read with `qualifying_oldest` (`OLDEST`; null: no entry in the window) next change with the
+ * clock alone, no entry written and no event: when that oldest entry leaves the window. Null: not before an event.
+ */
+export function qualifyingPointsChangeAt(oldest: Date | null, months: number): Date | null {
+  return oldest && leavesQualifyingWindowAt(oldest, months);
+}
+
+/**
  * Qualifying points of several members in one query: the sum of their
  * qualifying entries in the rolling `tierQualifyingMonths` window before `now`
  * (served by the ledger's (member_id, created_at desc) index), never below 0.
@@ -94,38 +126,61 @@ export async function qualifyingPointsOf(
   return new Map(rows.map((row) => [row.member_id, row.points]));
 }
 
+/** The window's months as the program row says them, for a statement that reads the row in a subquery. */
+const PROGRAM_MONTHS = Prisma.sql`(SELECT (p.settings->>'tierQualifyingMonths')::int FROM program p WHERE p.id = 1)`;
+
 /**
- * One member's qualifying points (see `qualifyingPointsOf`) as a scalar
- * subquery, with the window's months taken from the program row in the same
- * statement: for reads that build a member's whole status in one statement.
+ * One member's qualifying points (see `qualifyingPointsOf`) and the oldest entry counted (`qualifying_oldest`, see
+ * `OLDEST`) as a subquery of one row, with the window's months taken from the program row in the same statement:
+ * for reads that build a member's whole status in one statement (`CROSS JOIN LATERAL <this> q`).
  */
+export function qualifyingStandingSql(memberId: Prisma.Sql, now: Date): Prisma.Sql {
+  return Prisma.sql`(SELECT GREATEST(COALESCE(SUM(amount), 0), 0)::int AS qualifying_points, ${OLDEST} FROM ledger_entries
+    WHERE member_id = ${memberId} AND ${inQualifyingWindow(PROGRAM_MONTHS, now)})`;
+}
+
+/** `qualifyingStandingSql`'s columns when no standing is read. */
+export const NO_QUALIFYING_STANDING = Prisma.sql`(SELECT NULL::int AS qualifying_points, NULL::timestamptz AS qualifying_oldest)`;
+
+/** One member's qualifying points (see `qualifyingPointsOf`) as a scalar subquery: `qualifyingStandingSql`'s figure alone. */
 export function qualifyingPointsSql(memberId: Prisma.Sql, now: Date): Prisma.Sql {
-  return Prisma.sql`(SELECT GREATEST(COALESCE(SUM(amount), 0), 0)::int FROM ledger_entries
-    WHERE member_id = ${memberId}
-      AND ${inQualifyingWindow(Prisma.sql`(SELECT (p.settings->>'tierQualifyingMonths')::int FROM program p WHERE p.id = 1)`, now)})`;
+  return Prisma.sql`(SELECT q.qualifying_points FROM ${qualifyingStandingSql(memberId, now)} q)`;
 }
 
 export interface TierStandings {
   program: ProgramView;
   /** Qualifying points by member id; absent means 0. */
   qualifyingPoints: Map<string, number>;
+  /**
+   * When a member's qualifying points next change with the clock alone: the oldest entry in the window leaves it,
+   * which no event marks (`qualifyingPointsChangeAt`). Absent: not before an event.
+   */
+  changesAt: Map<string, Date>;
 }
 
 /**
  * The program settings and the qualifying points of several members, read in
  * one statement: the member status screen and member listings ask for
- * `tierProgress` on every read. Same window and kinds as `qualifyingPointsOf`.
+ * `tierProgress` on every read. Same window and kinds as `qualifyingPointsOf`,
+ * and when each member's points change with the clock alone (`qualifyingPointsChangeAt`).
  * The settings come as the md5 of their JSON and are parsed once per version
  * (`settingsForHash`), not on every read.
  */
 export async function tierStandings(db: RawSql, memberIds: readonly string[], now: Date): Promise<TierStandings> {
   const rows = await db.$queryRaw<
-    { settings_hash: string; version: number; updated_at: Date; member_id: string | null; points: number | null }[]
+    {
+      settings_hash: string;
+      version: number;
+      updated_at: Date;
+      member_id: string | null;
+      points: number | null;
+      qualifying_oldest: Date | null;
+    }[]
   >`
-    SELECT p.settings_hash, p.version, p.updated_at, q.member_id::text, q.points
+    SELECT p.settings_hash, p.version, p.updated_at, q.member_id::text, q.points, q.qualifying_oldest
     FROM program p
     LEFT JOIN LATERAL (
-      SELECT member_id, GREATEST(SUM(amount), 0)::int AS points
+      SELECT member_id, GREATEST(SUM(amount), 0)::int AS points, ${OLDEST}
       FROM ledger_entries
       WHERE member_id = ANY(${memberIds}::uuid[])
         AND ${inQualifyingWindow(Prisma.sql`(p.settings->>'tierQualifyingMonths')::int`, now)}
@@ -143,8 +198,14 @@ export async function tierStandings(db: RawSql, memberIds: readonly string[], no
     updatedAt: first.updated_at,
   };
   const qualifyingPoints = new Map<string, number>();
-  for (const row of rows) if (row.member_id !== null) qualifyingPoints.set(row.member_id, row.points ?? 0);
-  return { program, qualifyingPoints };
+  const changesAt = new Map<string, Date>();
+  for (const row of rows) {
+    if (row.member_id === null) continue;
+    qualifyingPoints.set(row.member_id, row.points ?? 0);
+    const instant = qualifyingPointsChangeAt(row.qualifying_oldest, program.settings.tierQualifyingMonths);
+    if (instant) changesAt.set(row.member_id, instant);
+  }
+  return { program, qualifyingPoints, changesAt };
 }
 
 /** Qualifying points of one member (see `qualifyingPointsOf`). */

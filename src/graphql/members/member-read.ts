@@ -28,8 +28,9 @@ import { markPreloaded } from '../preloaded.js';
  * compares both paths for every shape this accepts, and the statement-count tests
  * fail when the fast path stops being taken. Expiries and tier standing read in
  * the same statement are kept with the member object (a WeakMap) for its
- * `expiringPoints` and `tierProgress` fields. When its vouchers change status with the clock alone is told to
- * the request (`answerChangesAt`), as the vouchers fields tell it on the Prisma path.
+ * `expiringPoints` and `tierProgress` fields. When its vouchers change status, and when its qualifying points
+ * change (an entry leaves the rolling window), with the clock alone is told to the request (`answerChangesAt`), as
+ * the vouchers and `tierProgress` fields tell it on the Prisma path.
  */
 export async function resolveMember(memberId: string, ctx: GraphQLContext, info: GraphQLResolveInfo): Promise<Member | null> {
   const request = statusRequestOf(info);
@@ -40,8 +41,10 @@ export async function resolveMember(memberId: string, ctx: GraphQLContext, info:
   const status = await readMemberStatus(ctx.deps, memberId, request);
   if (!status) return null;
   // Its pages resolve from the row without plugin-prisma (below), and so without their fields' rules of when the
-  // answer changes with the clock (src/graphql/answer-changes.ts): the read tells its own.
+  // answer changes with the clock (src/graphql/answer-changes.ts), and its tier progress from the standing read with
+  // it: the read tells its own.
   if (status.vouchersChangeAt) ctx.answerChangesAt?.(status.vouchersChangeAt);
+  if (status.standing?.changesAt) ctx.answerChangesAt?.(status.standing.changesAt);
   extras.set(status.member, status);
   // The member only: the pages' rows are asked for columns alone (NODE_FIELDS), which plugin-prisma does not wrap.
   markPreloaded(status.member);

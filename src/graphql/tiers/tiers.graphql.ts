@@ -15,6 +15,8 @@ import { TierRef } from './tier.type.js';
 interface Standing {
   program: ProgramView;
   qualifyingPoints: number;
+  /** When the qualifying points change with the clock alone (`TierStandings.changesAt`); null: not before an event. */
+  changesAt: Date | null;
 }
 
 /**
@@ -57,9 +59,9 @@ class TierStandingBatch {
     this.queued = new Map();
     try {
       const scored = [...batch].filter(([, waiter]) => waiter.withPoints).map(([memberId]) => memberId);
-      const { program, qualifyingPoints } = await tierStandings(rawSql(this.ctx.deps.prisma), scored, nowOf(this.ctx.deps));
+      const { program, qualifyingPoints, changesAt } = await tierStandings(rawSql(this.ctx.deps.prisma), scored, nowOf(this.ctx.deps));
       for (const [memberId, waiter] of batch) {
-        waiter.resolve({ program, qualifyingPoints: qualifyingPoints.get(memberId) ?? 0 });
+        waiter.resolve({ program, qualifyingPoints: qualifyingPoints.get(memberId) ?? 0, changesAt: changesAt.get(memberId) ?? null });
       }
     } catch (error) {
       for (const waiter of batch.values()) waiter.reject(error);
@@ -179,11 +181,16 @@ builder.prismaObjectFields('Member', (t) => ({
     select: { tier: true, tierSince: true },
     // Batched per request (TierStandingBatch): no query per member in a listing.
     resolve: (member, _args, ctx) => {
+      // Read with the member by the status statement, which told when it changes with the clock (member-read.ts).
       const known = knownStanding(member);
       if (known) return tierProgress(member, known.program.settings, known.qualifyingPoints);
       return tierStandingBatch(ctx)
         .standing(member.id, true)
-        .then(({ program, qualifyingPoints }) => tierProgress(member, program.settings, qualifyingPoints));
+        .then(({ program, qualifyingPoints, changesAt }) => {
+          // Qualifying points drop, with no event, when the oldest entry leaves the rolling window (for the response cache).
+          if (changesAt) ctx.answerChangesAt?.(changesAt);
+          return tierProgress(member, program.settings, qualifyingPoints);
+        });
     },
   }),
   tierHistory: t.relatedConnection(
