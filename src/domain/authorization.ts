@@ -48,6 +48,10 @@ export interface CallerRule {
 export const SERVICE_CALLERS = {
   createApiKey: { staff: 'ADMIN' },
   enrollMember: { staff: 'AGENT', apiKeys: ['members:write'] },
+  /** Reading a member (by id, by external id) and their orders: a member reads only themself. */
+  readMembers: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
+  /** Listing members (`members`): not for members, not even to find themselves. */
+  listMembers: { staff: 'AGENT', apiKeys: ['members:read'] },
   updateMember: { staff: 'AGENT', apiKeys: ['members:write'], members: true },
   earnPoints: { staff: 'ADMIN', apiKeys: ['points:earn'] },
   redeemPoints: { staff: 'ADMIN', apiKeys: ['points:redeem'] },
@@ -62,10 +66,14 @@ export const SERVICE_CALLERS = {
   updateProgram: { staff: 'ADMIN' },
   changeRewards: { staff: 'ADMIN' },
   redeemReward: { staff: 'ADMIN', apiKeys: ['points:redeem'], members: true },
+  /** Looking a voucher up by code (`voucher`): a member finds only their own. */
+  readVouchers: { staff: 'AGENT', apiKeys: ['vouchers:redeem', 'members:read'], members: true },
   validateVoucher: { staff: 'AGENT', apiKeys: ['vouchers:redeem', 'members:read'], members: true },
   redeemVoucher: { staff: 'ADMIN', apiKeys: ['vouchers:redeem'] },
   voidVoucher: { staff: 'AGENT' },
   reportServiceFailure: { staff: 'AGENT', apiKeys: ['failures:report'] },
+  /** Listing service failures (`serviceFailures`); a member reads their own on their member. */
+  readServiceFailures: { staff: 'AGENT' },
   reviewServiceFailure: { staff: 'SUPERVISOR' },
   reportServiceIncident: { staff: 'AGENT', apiKeys: ['failures:report'] },
   readServiceIncident: { staff: 'AGENT', apiKeys: ['failures:report'] },
@@ -73,6 +81,8 @@ export const SERVICE_CALLERS = {
   recordServiceCase: { staff: 'AGENT', apiKeys: ['members:write'] },
   resolveServiceCase: { staff: 'AGENT', apiKeys: ['members:write'] },
   submitFeedback: { staff: 'AGENT', apiKeys: ['members:write'], members: true },
+  /** Looking a contract up: a member finds only their own. */
+  readContracts: { staff: 'AGENT', apiKeys: ['contracts:write', 'members:read'], members: true },
   registerContract: { staff: 'AGENT', apiKeys: ['contracts:write'] },
   extendContract: { staff: 'SUPERVISOR', apiKeys: ['contracts:write'] },
   cancelContract: { staff: 'SUPERVISOR', apiKeys: ['contracts:write'] },
@@ -80,6 +90,8 @@ export const SERVICE_CALLERS = {
   readAgentAuthority: { staff: 'AGENT' },
   setAgentAuthority: { staff: 'SUPERVISOR' },
   issueGoodwill: { staff: 'AGENT' },
+  /** Listing goodwill gestures (`goodwillGestures`). */
+  readGoodwill: { staff: 'AGENT' },
   decideGoodwill: { staff: 'SUPERVISOR' },
   loyaltyMetrics: { staff: 'SUPERVISOR' },
   atRiskMembers: { staff: 'AGENT' },

@@ -311,4 +311,37 @@ describe('contracts over GraphQL', () => {
     }
     expect(await writes()).toEqual(before);
   });
+
+  it('contractByExternalRef checks the reference as registerContract does: the same VALIDATION error, for every reader', async () => {
+    const memberId = await app.enroll();
+    const contractId = await register(memberId, 'C-1');
+    const readers = [billing, await app.staffToken('AGENT'), await app.apiKeyToken(['members:read']), await app.memberToken(memberId)];
+    const LOOKUP = `query($r: String!) { contractByExternalRef(externalRef: $r) { id } }`;
+    const bad: [string, string][] = [
+      ['121 characters', 'C'.repeat(121)],
+      ['60 000 characters', 'C'.repeat(60_000)],
+      ['a control character', 'C-\u00071'],
+      ['a line break inside', 'C-\n1'],
+      ['blank', '   '],
+    ];
+    for (const [label, externalRef] of bad) {
+      const registered = await app.gql(REGISTER, { i: { memberId, externalRef, plan: 'p', startsAt: STARTS, termMonths: 12 } }, billing);
+      expect(registered.data?.registerContract, label).toMatchObject({ __typename: 'ValidationError', field: 'externalRef' });
+      for (const reader of readers) {
+        const found = await app.gql(LOOKUP, { r: externalRef }, reader);
+        expect(found.data, label).toEqual({ contractByExternalRef: null });
+        expect(found.errors, label).toHaveLength(1);
+        expect(found.errors?.[0], label).toMatchObject({
+          message: registered.data!.registerContract.message,
+          path: ['contractByExternalRef'],
+          extensions: { code: 'VALIDATION' },
+        });
+      }
+    }
+    // What registerContract (and extendContract) accept, the lookup finds: the reference without the spaces around it.
+    for (const reader of readers) {
+      const found = await app.gql(LOOKUP, { r: '  C-1 ' }, reader);
+      expect(found).toEqual({ data: { contractByExternalRef: { id: contractId } } });
+    }
+  });
 });

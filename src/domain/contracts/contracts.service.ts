@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
-import { Prisma, type ContractRenewal, type ContractStatus } from '../../generated/prisma/client.js';
+import { Prisma, type Contract, type ContractRenewal, type ContractStatus } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import {
@@ -78,12 +78,21 @@ export interface ContractReference {
 
 type CheckedReference = { id: string } | { externalRef: string };
 
+/**
+ * The billing system's contract reference, as it is stored and looked up: 1–120
+ * characters after trimming, no control characters. The one rule for every
+ * operation that takes one, so a reference one accepts, the others find.
+ */
+function externalRefOf(value: string): string {
+  return check.plainText('externalRef', value, { max: 120 });
+}
+
 function checkReference(reference: ContractReference): CheckedReference {
   const hasId = reference.contractId != null;
   const hasRef = reference.externalRef != null;
   if (hasId === hasRef) throw new ValidationError('contractId', 'give exactly one of contractId or externalRef');
   if (hasId) return { id: check.uuid('contractId', reference.contractId!) };
-  return { externalRef: check.plainText('externalRef', reference.externalRef!, { max: 120 }) };
+  return { externalRef: externalRefOf(reference.externalRef!) };
 }
 
 interface ContractRow {
@@ -120,6 +129,31 @@ function assertActive(contract: ContractRow, now: Date): void {
   if (status !== 'ACTIVE') throw new ContractNotActiveError(status);
 }
 
+/** What a read loads with the contract row: plugin-prisma's selection for the GraphQL field, nothing else by default. */
+export type ContractSelection = Pick<Prisma.ContractFindFirstArgs, 'select' | 'include'>;
+
+/**
+ * A contract by the billing system's reference, or null when there is none.
+ * Staff (AGENT and up), the billing system (`contracts:write`), keys with
+ * `members:read` and members may look (SERVICE_CALLERS.readContracts); a member
+ * finds only their own contracts: another member's reads as null, exactly as a
+ * reference nobody holds. The reference is checked as registerContract checks
+ * it (ValidationError, nothing read) and looked up as it is stored (trimmed).
+ * `selection` is what the caller wants loaded with the row (the GraphQL
+ * field's plugin-prisma query).
+ */
+export async function contractByExternalRef(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  externalRef: string,
+  caller: Caller,
+  selection: ContractSelection = {},
+): Promise<Contract | null> {
+  assertMayCall(caller, 'readContracts');
+  const where: Prisma.ContractWhereInput = { externalRef: externalRefOf(externalRef) };
+  if (caller.actor.type === 'MEMBER') where.memberId = caller.actor.id;
+  return deps.prisma.contract.findFirst({ ...selection, where });
+}
+
 export interface RegisterContractInput {
   memberId: string;
   externalRef: string;
@@ -143,7 +177,7 @@ export interface ContractResult {
 export async function registerContract(deps: ServiceDeps, input: RegisterContractInput, caller: Caller): Promise<ContractResult> {
   assertMayCall(caller, 'registerContract');
   const memberId = check.uuid('memberId', input.memberId);
-  const externalRef = check.plainText('externalRef', input.externalRef, { max: 120 });
+  const externalRef = externalRefOf(input.externalRef);
   const plan = check.plainText('plan', input.plan, { max: 100 });
   const startsAt = checkDate('startsAt', input.startsAt);
   const termMonths = checkTerm('termMonths', input.termMonths);

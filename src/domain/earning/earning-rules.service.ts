@@ -330,17 +330,17 @@ export async function retireEarningRule(deps: ServiceDeps, input: { id: string }
   return rule;
 }
 
-/** Which rules a listing shows: retired ones only when asked for. */
-export function earningRuleListWhere(input: {
-  includeRetired?: boolean | null;
-  kind?: EarningRuleKind | null;
-}): Prisma.EarningRuleWhereInput {
-  return { ...(input.includeRetired ? {} : { retiredAt: null }), ...(input.kind ? { kind: input.kind } : {}) };
-}
-
-/** Checks the caller may read earning rules (staff from AGENT, admin keys). */
-export function assertMayReadEarningRules(caller: Caller): void {
+/**
+ * Which rules a listing (`earningRules`) shows: retired ones only when asked
+ * for. Who may list is SERVICE_CALLERS.readEarningRules (staff): anyone else is
+ * refused.
+ */
+export function earningRuleListWhere(
+  input: { includeRetired?: boolean | null; kind?: EarningRuleKind | null },
+  caller: Caller,
+): Prisma.EarningRuleWhereInput {
   assertMayCall(caller, 'readEarningRules');
+  return { ...(input.includeRetired ? {} : { retiredAt: null }), ...(input.kind ? { kind: input.kind } : {}) };
 }
 
 interface RuleRow {

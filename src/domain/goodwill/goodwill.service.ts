@@ -587,8 +587,14 @@ export interface GoodwillGestureFilter {
   to?: Date | null;
 }
 
-/** The Prisma condition for a gesture listing; all given conditions must hold. */
-export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | undefined): Prisma.GoodwillGestureWhereInput {
+/**
+ * The Prisma condition for a gesture listing (`goodwillGestures`); all given
+ * conditions must hold. Who may list is SERVICE_CALLERS.readGoodwill (staff):
+ * anyone else is refused before the filter is looked at. The agent id is checked
+ * as `agentAuthority` checks one (ValidationError, nothing read).
+ */
+export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | undefined, caller: Caller): Prisma.GoodwillGestureWhereInput {
+  assertMayCall(caller, 'readGoodwill');
   if (!filter) return {};
   if (filter.from) check.dateTime('from', filter.from);
   if (filter.to) check.dateTime('to', filter.to);
@@ -598,7 +604,7 @@ export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | unde
   if (filter.to) createdAt.lt = filter.to;
   return {
     ...(filter.status ? { status: filter.status } : {}),
-    ...(filter.agentId ? { agentId: filter.agentId } : {}),
+    ...(filter.agentId ? { agentId: agentIdOf(filter.agentId) } : {}),
     ...(filter.memberId ? { memberId: check.uuid('memberId', filter.memberId) } : {}),
     ...(filter.reason ? { reason: filter.reason } : {}),
     ...(filter.from || filter.to ? { createdAt } : {}),

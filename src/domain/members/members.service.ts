@@ -40,6 +40,9 @@ function duplicateField(error: unknown): AlreadyExistsError | null {
  */
 const storedExternalId = (value: string): string => value.trim();
 
+/** An external id as enrolment checks and stores it: trimmed, 1–120 characters, no control characters. */
+const externalIdOf = (value: string): string => check.plainText('externalId', storedExternalId(value), { max: 120 });
+
 export interface EnrollMemberInput {
   externalId: string;
   /** Optional (shop floor, phone-only customers); unique when given. */
@@ -57,7 +60,7 @@ export interface EnrollMemberInput {
 export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, caller: Caller) {
   assertMayCall(caller, 'enrollMember');
   const data = {
-    externalId: check.plainText('externalId', storedExternalId(input.externalId), { max: 120 }),
+    externalId: externalIdOf(input.externalId),
     email: input.email == null ? null : check.email('email', input.email),
     name: check.plainText('name', input.name),
     locale: input.locale == null ? 'en' : locale(input.locale),
@@ -176,13 +179,28 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
 }
 
 /**
+ * The member a caller may read by id (`member(id)`), or null: staff, keys with
+ * `members:read` and members may read (SERVICE_CALLERS.readMembers; anyone
+ * else is refused), and a member reads only themself: another member's id is
+ * null, as an unknown one is. The id must be a UUID (ValidationError).
+ */
+export function readableMemberId(id: string, caller: Caller): string | null {
+  assertMayCall(caller, 'readMembers');
+  const memberId = check.uuid('id', id);
+  if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) return null;
+  return memberId;
+}
+
+/**
  * The `where` of `memberByExternalId`: the member enrolled under `externalId`,
- * normalised as enrolment stored it (' shop-7 ' finds 'shop-7'). A member
- * caller finds only themself: another member's id finds nothing, as an
- * unknown one does.
+ * checked and normalised as enrolment checks and stores it (' shop-7 ' finds
+ * 'shop-7'; an id enrolment refuses is a ValidationError, nothing read). Who
+ * may look is SERVICE_CALLERS.readMembers; a member caller finds only
+ * themself: another member's id finds nothing, as an unknown one does.
  */
 export function memberByExternalIdWhere(externalId: string, caller: Caller): Prisma.MemberWhereInput {
-  const where: Prisma.MemberWhereInput = { externalId: storedExternalId(externalId) };
+  assertMayCall(caller, 'readMembers');
+  const where: Prisma.MemberWhereInput = { externalId: externalIdOf(externalId) };
   if (caller.actor.type === 'MEMBER') where.id = caller.actor.id;
   return where;
 }
@@ -204,8 +222,14 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
-/** The `where` of a member listing; the GraphQL connection pages over it. */
-export function memberListWhere(filter: MemberFilter | null | undefined): Prisma.MemberWhereInput {
+/**
+ * The `where` of a member listing (`members`); the GraphQL connection pages over
+ * it. Who may list is SERVICE_CALLERS.listMembers (staff, keys with
+ * `members:read`): anyone else, a member token included, is refused before the
+ * filter is looked at.
+ */
+export function memberListWhere(filter: MemberFilter | null | undefined, caller: Caller): Prisma.MemberWhereInput {
+  assertMayCall(caller, 'listMembers');
   const where: Prisma.MemberWhereInput = {};
   if (filter?.status) where.status = filter.status;
   if (filter?.tier != null) {

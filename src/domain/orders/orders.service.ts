@@ -1,4 +1,5 @@
 import type { Caller } from '../../auth/principal.js';
+import type { PointOrder, Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps } from '../deps.js';
 import { ValidationError } from '../errors.js';
@@ -10,6 +11,32 @@ import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, orderReference } from './order-line
 import { returnOnOrder, type OrderReturnResult, type ReturnedItem } from './order-returns.js';
 
 export type { OrderReturnResult } from './order-returns.js';
+
+/** What a read loads with the order row: plugin-prisma's selection for the GraphQL field, nothing else by default. */
+export type OrderSelection = Pick<Prisma.PointOrderFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A member's order by its reference (`order(memberId, reference)`), or null
+ * when there is none. Whoever may read the member may read their orders
+ * (SERVICE_CALLERS.readMembers); a member reads only their own: another
+ * member's order is null, whatever the reference, as an order nobody placed.
+ * The reference is checked as every operation naming an order checks it
+ * (ValidationError on `reference`), and looked up as it is stored. `selection`
+ * is what the caller wants loaded with the row (the GraphQL field's
+ * plugin-prisma query).
+ */
+export async function orderByReference(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  input: { memberId: string; reference: string },
+  caller: Caller,
+  selection: OrderSelection = {},
+): Promise<PointOrder | null> {
+  assertMayCall(caller, 'readMembers');
+  const memberId = check.uuid('memberId', input.memberId);
+  if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) return null;
+  const orderRef = orderReference('reference', input.reference);
+  return deps.prisma.pointOrder.findUnique({ ...selection, where: { memberId_orderRef: { memberId, orderRef } } });
+}
 
 export interface CancelOrderInput {
   memberId: string;

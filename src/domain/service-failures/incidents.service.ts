@@ -4,7 +4,7 @@ import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
-import type { Prisma, ServiceFailureType, Severity } from '../../generated/prisma/client.js';
+import type { Prisma, ServiceFailureType, ServiceIncident, Severity } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
@@ -773,6 +773,27 @@ export interface IncidentProgress {
   pages: number;
   /** Entries of all pages that named no member. */
   unresolved: number;
+}
+
+/** What a read loads with the incident row: plugin-prisma's selection for the GraphQL field, nothing else by default. */
+export type ServiceIncidentSelection = Pick<Prisma.ServiceIncidentFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A service incident by id (`serviceIncident(id)`), or null when there is none.
+ * Who may read one is SERVICE_CALLERS.readServiceIncident (staff, keys with
+ * `failures:report`): anyone else is refused before the id is looked at. The id
+ * must be a UUID (ValidationError). `selection` is what the caller wants loaded
+ * with the row (the GraphQL field's plugin-prisma query).
+ */
+export async function serviceIncidentById(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  incidentId: string,
+  caller: Caller,
+  selection: ServiceIncidentSelection = {},
+): Promise<ServiceIncident | null> {
+  assertMayCall(caller, 'readServiceIncident');
+  const id = check.uuid('id', incidentId);
+  return deps.prisma.serviceIncident.findUnique({ ...selection, where: { id } });
 }
 
 /**

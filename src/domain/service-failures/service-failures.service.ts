@@ -737,8 +737,14 @@ export interface ServiceFailureFilter {
   to?: Date | null;
 }
 
-/** The Prisma condition of a failure listing; every given condition must hold. */
-export function serviceFailureListWhere(filter: ServiceFailureFilter | null | undefined): Prisma.ServiceFailureWhereInput {
+/**
+ * The Prisma condition of a failure listing (`serviceFailures`); every given
+ * condition must hold. Who may list is SERVICE_CALLERS.readServiceFailures
+ * (staff): anyone else is refused before the filter is looked at. A member
+ * reads their own failures on their member (`Member.serviceFailures`).
+ */
+export function serviceFailureListWhere(filter: ServiceFailureFilter | null | undefined, caller: Caller): Prisma.ServiceFailureWhereInput {
+  assertMayCall(caller, 'readServiceFailures');
   if (!filter) return {};
   if (filter.from) check.dateTime('filter.from', filter.from);
   if (filter.to) check.dateTime('filter.to', filter.to);

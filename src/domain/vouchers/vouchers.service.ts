@@ -337,16 +337,15 @@ export function voucherEventRows(type: 'voucher.issued' | 'voucher.expiring', so
     FROM ${source} v`;
 }
 
-/** A voucher by its code (as typed: case and grouping do not matter), or null. */
-export async function getVoucher(deps: Pick<ServiceDeps, 'prisma'>, code: string): Promise<Voucher | null> {
-  return deps.prisma.voucher.findUnique({ where: { code: voucherCode('code', code) } });
-}
-
 /**
- * How to look a voucher up for a caller: a member only ever finds their own
+ * How to look a voucher up for a caller (`voucher(code)`; case and grouping of
+ * the code do not matter). Who may look is SERVICE_CALLERS.readVouchers (staff,
+ * keys with `vouchers:redeem` or `members:read`, members): anyone else is
+ * refused before the code is looked at. A member only ever finds their own
  * vouchers, so another member's code reads as "no such voucher".
  */
 export function visibleVoucherWhere(code: string, caller: Caller): Prisma.VoucherWhereUniqueInput {
+  assertMayCall(caller, 'readVouchers');
   const where: Prisma.VoucherWhereUniqueInput = { code: voucherCode('code', code) };
   if (caller.actor.type === 'MEMBER') where.memberId = caller.actor.id;
   return where;

@@ -3,6 +3,7 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   cancelContract,
   clawbackEntryKey,
+  contractByExternalRef,
   contractStatusAt,
   decideRenewalBonus,
   extendContract,
@@ -215,17 +216,11 @@ builder.queryField('contractByExternalRef', (t) =>
   t.prismaField({
     type: ContractRef,
     nullable: true,
-    description: 'A contract by the billing system’s reference. Null when there is none; members find only their own.',
-    authScopes: { staff: 'AGENT', apiKey: 'contracts:write', member: true, $any: { apiKey: 'members:read' } },
+    description:
+      'A contract by the billing system’s reference (spaces around it do not matter). Null when there is none; members find only their own. A reference registerContract would refuse is a top-level VALIDATION error.',
+    authScopes: { caller: SERVICE_CALLERS.readContracts },
     args: { externalRef: t.arg.string({ required: true, description: 'The billing system’s contract reference.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.contract.findFirst({
-        ...query,
-        where: {
-          externalRef: args.externalRef,
-          ...(ctx.principal.kind === 'member' ? { memberId: ctx.principal.memberId } : {}),
-        },
-      }),
+    resolve: (query, _root, args, ctx) => contractByExternalRef(ctx.deps, args.externalRef, callerOf(ctx.principal), query),
   }),
 );
 

@@ -37,10 +37,10 @@ builder.queryField('earningRules', (t) =>
       resolve: (query, _root, args, ctx) =>
         ctx.deps.prisma.earningRule.findMany({
           ...query,
-          where: earningRuleListWhere(args),
+          where: earningRuleListWhere(args, callerOf(ctx.principal)),
           orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
         }),
-      totalCount: (_root, args, ctx) => ctx.deps.prisma.earningRule.count({ where: earningRuleListWhere(args) }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.earningRule.count({ where: earningRuleListWhere(args, callerOf(ctx.principal)) }),
     },
     counted(COUNT_COST.small),
   ),

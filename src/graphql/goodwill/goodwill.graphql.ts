@@ -44,12 +44,13 @@ const GoodwillGestureFilter = builder.inputType('GoodwillGestureFilter', {
   }),
 });
 
-const gestureListWhere = (filter: typeof GoodwillGestureFilter.$inferInput | null | undefined) =>
+const gestureListWhere = (filter: typeof GoodwillGestureFilter.$inferInput | null | undefined, ctx: GraphQLContext) =>
   goodwillGestureWhere(
     filter && {
       ...filter,
       memberId: filter.memberId == null ? null : decodeId('Member', 'memberId', String(filter.memberId)),
     },
+    callerOf(ctx.principal),
   );
 
 builder.queryFields((t) => ({
@@ -58,15 +59,15 @@ builder.queryFields((t) => ({
       type: GoodwillGestureRef,
       cursor: 'id',
       description: 'Goodwill gestures, newest first, filtered (staff). Supervisors find pending ones with status PENDING_APPROVAL.',
-      authScopes: { staff: 'AGENT' },
+      authScopes: { caller: SERVICE_CALLERS.readGoodwill },
       args: { filter: t.arg({ type: GoodwillGestureFilter, required: false, description: 'Conditions to match.' }) },
       resolve: (query, _root, args, ctx) =>
         ctx.deps.prisma.goodwillGesture.findMany({
           ...query,
-          where: gestureListWhere(args.filter),
+          where: gestureListWhere(args.filter, ctx),
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         }),
-      totalCount: (_root, args, ctx) => ctx.deps.prisma.goodwillGesture.count({ where: gestureListWhere(args.filter) }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.goodwillGesture.count({ where: gestureListWhere(args.filter, ctx) }),
     },
     counted(COUNT_COST.scan),
   ),

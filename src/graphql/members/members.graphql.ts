@@ -1,6 +1,12 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { enrollMember, memberByExternalIdWhere, memberListWhere, updateMember } from '../../domain/members/members.service.js';
+import {
+  enrollMember,
+  memberByExternalIdWhere,
+  memberListWhere,
+  readableMemberId,
+  updateMember,
+} from '../../domain/members/members.service.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { MemberStatusEnum } from '../enums.js';
@@ -31,20 +37,19 @@ builder.queryFields((t) => ({
     type: MemberRef,
     nullable: true,
     description: 'A member by id (global or raw UUID). Null when there is none; for a member token, null for anyone but themselves.',
-    authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
+    authScopes: { caller: SERVICE_CALLERS.readMembers },
     args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
     resolve: (_root, args, ctx, info) => {
-      const id = decodeId('Member', 'id', String(args.id));
-      // Another member is null, as a missing one is: a refusal would tell that they exist.
-      if (ctx.principal.kind === 'member' && ctx.principal.memberId !== id) return null;
-      return resolveMember(id, ctx, info);
+      const id = readableMemberId(decodeId('Member', 'id', String(args.id)), callerOf(ctx.principal));
+      return id === null ? null : resolveMember(id, ctx, info);
     },
   }),
   memberByExternalId: t.prismaField({
     type: 'Member',
     nullable: true,
-    description: "A member by the storefront's customer id. Null when there is none; for a member token, null for anyone but themselves.",
-    authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
+    description:
+      "A member by the storefront's customer id (spaces around it do not matter). Null when there is none; for a member token, null for anyone but themselves. An id enrollMember would refuse is a top-level VALIDATION error.",
+    authScopes: { caller: SERVICE_CALLERS.readMembers },
     args: { externalId: t.arg.string({ required: true, description: 'External (storefront) customer id.' }) },
     resolve: (query, _root, args, ctx) =>
       ctx.deps.prisma.member.findFirst({ ...query, where: memberByExternalIdWhere(args.externalId, callerOf(ctx.principal)) }),
@@ -54,11 +59,11 @@ builder.queryFields((t) => ({
       type: 'Member',
       cursor: 'id',
       description: 'Members, filtered; staff and storefront keys only.',
-      authScopes: { staff: 'AGENT', apiKey: 'members:read' },
+      authScopes: { caller: SERVICE_CALLERS.listMembers },
       args: { filter: t.arg({ type: MemberFilter, required: false, description: 'Conditions to match.' }) },
       resolve: (query, _root, args, ctx) =>
-        ctx.deps.prisma.member.findMany({ ...query, where: memberListWhere(args.filter), orderBy: { id: 'asc' } }),
-      totalCount: (_root, args, ctx) => ctx.deps.prisma.member.count({ where: memberListWhere(args.filter) }),
+        ctx.deps.prisma.member.findMany({ ...query, where: memberListWhere(args.filter, callerOf(ctx.principal)), orderBy: { id: 'asc' } }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.member.count({ where: memberListWhere(args.filter, callerOf(ctx.principal)) }),
     },
     counted(COUNT_COST.scan),
   ),

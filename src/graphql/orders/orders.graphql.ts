@@ -1,8 +1,7 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
-import { orderReference } from '../../domain/orders/order-lines.js';
-import { cancelOrder, returnOrderItems, type OrderReturnOutcome } from '../../domain/orders/orders.service.js';
+import { cancelOrder, orderByReference, returnOrderItems, type OrderReturnOutcome } from '../../domain/orders/orders.service.js';
 import type { PointOrder } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
@@ -215,18 +214,18 @@ builder.queryFields((t) => ({
     type: OrderRef,
     nullable: true,
     description: 'A member’s order by its reference. Null when there is none; for a member token, null for anyone but themselves.',
-    authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
+    authScopes: { caller: SERVICE_CALLERS.readMembers },
     args: {
       memberId: t.arg.id({ required: true, description: 'Member id.' }),
       reference: t.arg.string({ required: true, description: 'The storefront’s order reference.' }),
     },
-    resolve: (query, _root, args, ctx) => {
-      const memberId = decodeId('Member', 'memberId', String(args.memberId));
-      // Another member's order is null, as a missing one is.
-      if (ctx.principal.kind === 'member' && ctx.principal.memberId !== memberId) return null;
-      const orderRef = orderReference('reference', args.reference);
-      return ctx.deps.prisma.pointOrder.findUnique({ ...query, where: { memberId_orderRef: { memberId, orderRef } } });
-    },
+    resolve: (query, _root, args, ctx) =>
+      orderByReference(
+        ctx.deps,
+        { memberId: decodeId('Member', 'memberId', String(args.memberId)), reference: args.reference },
+        callerOf(ctx.principal),
+        query,
+      ),
   }),
 }));
 

@@ -5,6 +5,7 @@ import {
   decideServiceIncident,
   MAX_PAGE_ENTRIES,
   reportServiceIncident,
+  serviceIncidentById,
   serviceIncidentListWhere,
   type DecidedIncident,
   type ReportedIncidentPage,
@@ -16,7 +17,7 @@ import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } fro
 
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { INCIDENT_READERS, ServiceFailureDecisionEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
+import { ServiceFailureDecisionEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { ServiceIncidentRef } from './service-incident.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
@@ -33,10 +34,10 @@ builder.queryField('serviceIncident', (t) =>
     nullable: true,
     description:
       'A service incident by id (global or raw UUID), with its progress; null when there is none. Staff and keys with failures:report.',
-    authScopes: INCIDENT_READERS,
+    authScopes: { caller: SERVICE_CALLERS.readServiceIncident },
     args: { id: t.arg.id({ required: true, description: 'Service incident id.' }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.deps.prisma.serviceIncident.findUnique({ ...query, where: { id: decodeId('ServiceIncident', 'id', String(args.id)) } }),
+      serviceIncidentById(ctx.deps, decodeId('ServiceIncident', 'id', String(args.id)), callerOf(ctx.principal), query),
   }),
 );
 

@@ -8,6 +8,7 @@ import {
   type ReportedServiceFailure,
 } from '../../domain/service-failures/service-failures.service.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import {
@@ -37,7 +38,7 @@ const ServiceFailureFilter = builder.inputType('ServiceFailureFilter', {
   }),
 });
 
-const failureListWhere = (filter: typeof ServiceFailureFilter.$inferInput | null | undefined) =>
+const failureListWhere = (filter: typeof ServiceFailureFilter.$inferInput | null | undefined, ctx: GraphQLContext) =>
   serviceFailureListWhere(
     filter
       ? {
@@ -46,6 +47,7 @@ const failureListWhere = (filter: typeof ServiceFailureFilter.$inferInput | null
           incidentId: filter.incidentId == null ? null : decodeId('ServiceIncident', 'filter.incidentId', String(filter.incidentId)),
         }
       : null,
+    callerOf(ctx.principal),
   );
 
 builder.queryFields((t) => ({
@@ -54,15 +56,15 @@ builder.queryFields((t) => ({
       type: ServiceFailureRef,
       cursor: 'id',
       description: 'Service failures, most recent first, filtered; staff only.',
-      authScopes: { staff: 'AGENT' },
+      authScopes: { caller: SERVICE_CALLERS.readServiceFailures },
       args: { filter: t.arg({ type: ServiceFailureFilter, required: false, description: 'Conditions to match.' }) },
       resolve: (query, _root, args, ctx) =>
         ctx.deps.prisma.serviceFailure.findMany({
           ...query,
-          where: failureListWhere(args.filter),
+          where: failureListWhere(args.filter, ctx),
           orderBy: [{ occurredAt: 'desc' }, { id: 'desc' }],
         }),
-      totalCount: (_root, args, ctx) => ctx.deps.prisma.serviceFailure.count({ where: failureListWhere(args.filter) }),
+      totalCount: (_root, args, ctx) => ctx.deps.prisma.serviceFailure.count({ where: failureListWhere(args.filter, ctx) }),
     },
     counted(COUNT_COST.scan),
   ),

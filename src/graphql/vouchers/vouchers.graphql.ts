@@ -19,14 +19,6 @@ import { VoucherRef } from './voucher.type.js';
 
 const ORDER_TOTAL = { legacy: 'orderTotal', money: 'orderTotalMoney' };
 
-/** Who may look vouchers up by code: staff, storefront keys, and members (their own only). */
-const VOUCHER_READERS = {
-  staff: 'AGENT' as const,
-  apiKey: 'vouchers:redeem' as const,
-  member: true,
-  $any: { apiKey: 'members:read' as const },
-};
-
 const VoucherValidationRef = builder.objectRef<VoucherValidation>('VoucherValidation').implement({
   description: 'Whether a code can be redeemed against an order, and if not, why.',
   fields: (t) => ({
@@ -56,7 +48,7 @@ builder.queryFields((t) => ({
     type: VoucherRef,
     nullable: true,
     description: 'A voucher by its code (case and dashes do not matter). Members find only their own.',
-    authScopes: VOUCHER_READERS,
+    authScopes: { caller: SERVICE_CALLERS.readVouchers },
     args: { code: t.arg.string({ required: true, description: 'The voucher code.' }) },
     resolve: (query, _root, args, ctx) =>
       ctx.deps.prisma.voucher.findUnique({ ...query, where: visibleVoucherWhere(args.code, callerOf(ctx.principal)) }),
