@@ -4,9 +4,80 @@ import { ValidationError } from './errors.js';
 export const MAX_POINTS = 2_147_483_647;
 // Pragmatic: one @, no spaces, a dot in the domain. Full RFC 5322 is not worth it.
 const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
-// Control characters (and the line breaks among them) have no place in an identifier, a label or an address.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A kind of character some text may not contain: how to find it, and how a ValidationError names it. */
+interface Fault {
+  pattern: RegExp;
+  words: string;
+  /** Whether the message gives the first one's code point (`U+202E`): invisible, a client finds it by its number. */
+  named: boolean;
+}
+
+/**
+ * What text that names something (an identifier, a label, an address) may not contain:
+ *
+ * - Control characters: C0 (the line breaks and tabs among them), DEL and C1 (NEL, CSI … U+0080–U+009F).
+ *   Their message stays what it was before C1 joined them; clients match on it.
+ * - Bidirectional controls: the embeddings and overrides U+202A–U+202E (U+202E RIGHT-TO-LEFT OVERRIDE shows
+ *   "\u202Egnp.exe" as "exe.png" and reverses whatever follows it on the line) and the isolates U+2066–U+2069.
+ *   The marks U+200E, U+200F and U+061C stay allowed: real right-to-left text uses them (a Latin customer
+ *   number after a Hebrew name), and a mark only sets the direction of the neutral characters beside it — it
+ *   cannot reverse or move the text around it as an override or an unclosed isolate does.
+ * - The line and paragraph separators U+2028, U+2029: line breaks, as LF is.
+ * - Noncharacters (U+FDD0–U+FDEF and the last two code points of every plane: U+FFFE, U+FFFF …): reserved for
+ *   a program's own use, never text.
+ *
+ * ZWJ (U+200D, emoji sequences) and ZWNJ (U+200C, Persian) are part of how words are written, and pass.
+ */
+const NAMING_FAULTS: Fault[] = [
+  // eslint-disable-next-line no-control-regex
+  { pattern: /[\u0000-\u001f\u007f-\u009f]/u, words: 'control characters', named: false },
+  { pattern: /[\u202a-\u202e\u2066-\u2069]/u, words: 'bidirectional controls', named: true },
+  { pattern: /[\u2028\u2029]/u, words: 'line or paragraph separators', named: true },
+  { pattern: /\p{Noncharacter_Code_Point}/u, words: 'noncharacters', named: true },
+];
+
+/**
+ * What free text (a note, a reason, a comment) may not contain. It may hold line breaks (LF, CR) and tabs, and
+ * isolates (U+2066–U+2069), which quote right-to-left text and end at the paragraph's end at the latest. Other
+ * control characters are never text: ESC (U+001B) starts a terminal's escape sequence in whatever log or export
+ * prints the note, NUL cannot be stored. An embedding or override (U+202A–U+202E) is never needed in a note and
+ * reverses what follows it (a supervisor would read "refund 100 points" where "refund \u202E001 stniop" was sent).
+ */
+const FREE_TEXT_FAULTS: Fault[] = [
+  {
+    // eslint-disable-next-line no-control-regex
+    pattern: /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/u,
+    words: 'control characters other than line breaks and tabs',
+    named: true,
+  },
+  { pattern: /[\u202a-\u202e]/u, words: 'bidirectional embeddings or overrides', named: true },
+];
+
+/**
+ * A lone surrogate (half of a UTF-16 pair, "\uD800" in JSON): UTF-8 cannot encode it. With the `u` flag a
+ * pattern reads a string by code points, so a whole pair never matches: this is `!value.isWellFormed()`
+ * (ES2024, which the project's TypeScript lib does not declare yet) that also finds the culprit.
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** `U+202E`: how a message names a code point. */
+const codePoint = (character: string) => `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/**
+ * What in `value` it may not contain, in the words of a message ("bidirectional controls (U+202E)"), or
+ * undefined. A string that is not well-formed UTF-16 is refused whatever the field: it would be stored with
+ * U+FFFD in place of the lone surrogate (or fail as an unexpected error), not as it was accepted.
+ */
+function fault(value: string, faults: Fault[]): string | undefined {
+  const lone = LONE_SURROGATE.exec(value);
+  if (lone) return `lone surrogates (${codePoint(lone[0])}), which cannot be stored`;
+  for (const { pattern, words, named } of faults) {
+    const found = pattern.exec(value);
+    if (found) return named ? `${words} (${codePoint(found[0])})` : words;
+  }
+  return undefined;
+}
 
 /** Points are whole, positive and fit a PostgreSQL integer. */
 export function positivePoints(field: string, value: number): number {
@@ -31,16 +102,30 @@ export function uuid(field: string, value: string): string {
 /**
  * An e-mail address as it is stored and compared: trimmed, in Unicode NFC (the
  * precomposed "é" and "e" + U+0301 are one address, so the unique index sees
- * one), then lower-cased; no control characters.
+ * one), then lower-cased; nothing `plainText` refuses (control characters,
+ * bidirectional controls …).
  */
 export function email(field: string, value: string): string {
   const address = value.trim().normalize('NFC').toLowerCase();
-  if (CONTROL.test(address)) throw new ValidationError(field, 'must be a valid e-mail address: no control characters');
+  const unfit = fault(address, NAMING_FAULTS);
+  if (unfit) throw new ValidationError(field, `must be a valid e-mail address: no ${unfit}`);
   if (address.length > 254 || !EMAIL.test(address)) throw new ValidationError(field, 'must be a valid e-mail address');
   return address;
 }
 
-export function text(field: string, value: string, { min = 1, max = 200 } = {}): string {
+/**
+ * Free text (a note, a reason, a comment): trimmed, `min`–`max` characters, line breaks and tabs allowed; no other
+ * control characters, no lone surrogates and no bidirectional embeddings or overrides (FREE_TEXT_FAULTS).
+ */
+export function text(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
+  const trimmed = bounded(field, value, limits);
+  const unfit = fault(trimmed, FREE_TEXT_FAULTS);
+  if (unfit) throw new ValidationError(field, `must not contain ${unfit}`);
+  return trimmed;
+}
+
+/** Trimmed, `min`–`max` characters. */
+function bounded(field: string, value: string, { min = 1, max = 200 } = {}): string {
   const trimmed = value.trim();
   if (trimmed.length < min || trimmed.length > max) {
     throw new ValidationError(field, `must be ${min}-${max} characters`);
@@ -49,13 +134,16 @@ export function text(field: string, value: string, { min = 1, max = 200 } = {}):
 }
 
 /**
- * `text` without control characters: the one check of what names something —
- * an order reference, a SKU, a category, a member's external id and name — so
- * that what one operation accepts, the others accept too.
+ * `text` without control characters, bidirectional controls, line separators,
+ * noncharacters or lone surrogates (NAMING_FAULTS): the one check of what names
+ * something — an order reference, a SKU, a category, a member's external id and
+ * name — so that what one operation accepts, the others accept too, and what is
+ * shown is what was stored.
  */
 export function plainText(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
-  const trimmed = text(field, value, limits);
-  if (CONTROL.test(trimmed)) throw new ValidationError(field, 'must not contain control characters');
+  const trimmed = bounded(field, value, limits);
+  const unfit = fault(trimmed, NAMING_FAULTS);
+  if (unfit) throw new ValidationError(field, `must not contain ${unfit}`);
   return trimmed;
 }
 

@@ -156,7 +156,7 @@ function authorityView(agentId: string, row: AuthorityRow | undefined, settings:
 }
 
 function agentIdOf(value: string): string {
-  return check.text('agentId', value, { max: 200 });
+  return check.plainText('agentId', value, { max: 200 });
 }
 
 /**

@@ -19,7 +19,8 @@ export const OrderInput = builder.inputType('OrderInput', {
   fields: (t) => ({
     reference: t.string({
       required: true,
-      description: 'The storefront\u2019s order reference, unique per member (1–200 characters, no control characters).',
+      description:
+        'The storefront\u2019s order reference, unique per member (1–200 characters, no control or bidirectional characters: docs/domain-rules.md, “Text”).',
     }),
     total: t.field({ type: MoneyInput, required: true, description: 'The amount paid that earns points, in the program currency.' }),
     channel: t.string({
