@@ -16,6 +16,7 @@ import { SearchPage } from './pages/search';
 import { OidcCallback, SignInPage } from './pages/sign-in';
 import { WebhookEndpointPage, WebhooksPage } from './pages/webhooks';
 import { can, useSession, useSignedIn, type StaffRole } from './session';
+import { UserText } from './user-text';
 
 // Charts are large: the dashboard and its chart library load only when it is opened.
 const DashboardPage = lazy(() => import('./pages/dashboard'));
@@ -67,7 +68,7 @@ export function App() {
 }
 
 function Shell({ children }: { children: ReactNode }) {
-  const { t } = useI18n();
+  const { t, tx } = useI18n();
   const session = useSignedIn();
   const { signOut } = useSession();
   return (
@@ -95,7 +96,7 @@ function Shell({ children }: { children: ReactNode }) {
         <div className="shell-user">
           <LanguageSwitch />
           <span className="who" data-testid="signed-in-as">
-            {t('shell.signedInAs', { name: session.name, role: t(`role.${session.role}`) })}
+            {tx('shell.signedInAs', { name: <UserText>{session.name}</UserText>, role: t(`role.${session.role}`) })}
           </span>
           <button type="button" className="button-quiet" onClick={signOut}>
             {t('shell.signOut')}

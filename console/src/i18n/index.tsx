@@ -1,4 +1,4 @@
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import { createContext, Fragment, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
 import { de } from './de';
 import { en } from './en';
 
@@ -20,10 +20,28 @@ export function translate(locale: Locale, key: MessageKey, params: Record<string
   return catalogues[locale][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 }
 
+/**
+ * `translate` with elements for placeholders, for a sentence that holds a user's string: it goes in as
+ * `<UserText>` (src/user-text.tsx) and stays in its own isolate, which a plain string cannot give it.
+ */
+export function translateWith(locale: Locale, key: MessageKey, params: Record<string, ReactNode>): ReactNode {
+  // split with a capturing group: the texts between placeholders at even indexes, the placeholders' names at odd ones.
+  const parts = catalogues[locale][key].split(/\{(\w+)\}/);
+  return (
+    <>
+      {parts.map((part, index) =>
+        index % 2 === 0 ? part : <Fragment key={index}>{part in params ? params[part] : `{${part}}`}</Fragment>,
+      )}
+    </>
+  );
+}
+
 export interface I18n {
   locale: Locale;
   setLocale(locale: Locale): void;
   t(key: MessageKey, params?: Record<string, string | number>): string;
+  /** `t` for a sentence with a user's string in it: that parameter given as `<UserText>`. */
+  tx(key: MessageKey, params: Record<string, ReactNode>): ReactNode;
   date(value: string | null | undefined): string;
   dateTime(value: string | null | undefined): string;
   number(value: number): string;
@@ -62,6 +80,7 @@ export function I18nProvider({ children, locale: fixed }: { children: ReactNode;
       locale,
       setLocale,
       t: (key, params) => translate(locale, key, params),
+      tx: (key, params) => translateWith(locale, key, params),
       date: (value) => (value ? dateFormat.format(new Date(value)) : '–'),
       dateTime: (value) => (value ? dateTimeFormat.format(new Date(value)) : '–'),
       number: (value) => numberFormat.format(value),

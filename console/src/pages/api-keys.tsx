@@ -3,6 +3,7 @@ import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
+import { UserText } from '../user-text';
 import { ApiError, Card, errorOf, FieldError, FormError, Table, type TypedError } from './parts';
 
 const ApiKeys = graphql(`
@@ -134,7 +135,9 @@ export function ApiKeysPage() {
         >
           {keys.map((key) => (
             <tr key={key.id}>
-              <td>{key.name}</td>
+              <td>
+                <UserText>{key.name}</UserText>
+              </td>
               <td className="code">{key.prefix}</td>
               <td>{key.scopes.join(', ')}</td>
               <td>{dateTime(key.lastUsedAt)}</td>

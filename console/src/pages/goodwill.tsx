@@ -5,6 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { GoodwillKind, GoodwillReason } from '../gql/graphql';
 import { useI18n } from '../i18n';
+import { UserText } from '../user-text';
 import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const GoodwillContext = graphql(`
@@ -68,7 +69,7 @@ const cents = (amount: string) => Math.round(Number(amount) * 100);
  * same rule the API applies; the API decides).
  */
 export function GoodwillPage() {
-  const { t, money, points: formatPoints } = useI18n();
+  const { t, tx, money, points: formatPoints } = useI18n();
   const id = useParams().id ?? '';
   const navigate = useNavigate();
   const [context] = useQuery({ query: GoodwillContext, variables: { id }, requestPolicy: 'network-only' });
@@ -126,9 +127,11 @@ export function GoodwillPage() {
   return (
     <section className="page">
       <p>
-        <Link to={`/members/${encodeURIComponent(member.id)}`}>← {member.name}</Link>
+        <Link to={`/members/${encodeURIComponent(member.id)}`}>
+          ← <UserText>{member.name}</UserText>
+        </Link>
       </p>
-      <h1>{t('goodwill.title', { name: member.name })}</h1>
+      <h1>{tx('goodwill.title', { name: <UserText>{member.name}</UserText> })}</h1>
       <div className="grid">
         <Card title={t('goodwill.authority')}>
           <dl className="pairs" data-testid="authority">

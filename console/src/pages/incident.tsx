@@ -5,6 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { IncidentRowFragment } from '../gql/graphql';
 import { useI18n } from '../i18n';
+import { UserText } from '../user-text';
 import { ApiError, Card, Table } from './parts';
 
 const IncidentQuery = graphql(`
@@ -126,7 +127,12 @@ export function IncidentPage() {
         <Card title={t('incident.summary', { type: t(`failureType.${incident.type}`), severity: t(`severity.${incident.severity}`) })}>
           <p className="meta">
             {dateTime(incident.occurredAt)}
-            {incident.description ? ` · ${incident.description}` : ''}
+            {incident.description && (
+              <>
+                {' · '}
+                <UserText>{incident.description}</UserText>
+              </>
+            )}
           </p>
           <progress max={Math.max(1, incident.affected)} value={incident.affected - incident.pending} aria-label={t('incident.progress')} />
           <dl className="pairs" data-testid="incident-counts">

@@ -5,6 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
 import { compensationPollDelay } from '../poll';
+import { UserText } from '../user-text';
 import { ApiError, Card, Empty } from './parts';
 
 export const MemberPageQuery = graphql(`
@@ -171,7 +172,7 @@ const ResolveCase = graphql(`
 
 /** Everything about one member an agent needs on a call, in one request. */
 export function MemberPage() {
-  const { t, date, dateTime, money, number, points, tierName } = useI18n();
+  const { t, tx, date, dateTime, money, number, points, tierName } = useI18n();
   const id = useParams().id ?? '';
   const notice = (useLocation().state as { notice?: MessageKey } | null)?.notice;
   const [result, refetch] = useQuery({ query: MemberPageQuery, variables: { id }, requestPolicy: 'cache-and-network' });
@@ -217,13 +218,18 @@ export function MemberPage() {
     <section className="page">
       <div className="page-head">
         <div>
-          <h1>{member.name}</h1>
-          <p className="meta">
-            {member.email} · {t('member.externalId')} {member.externalId} · {t('member.enrolled', { date: date(member.enrolledAt) })}
+          <h1 data-testid="member-name">
+            <UserText>{member.name}</UserText>
+          </h1>
+          <p className="meta" data-testid="member-meta">
+            <UserText>{member.email}</UserText> · {t('member.externalId')} <UserText>{member.externalId}</UserText> ·{' '}
+            {t('member.enrolled', { date: date(member.enrolledAt) })}
           </p>
           <p className="badges">
             <span className={`badge status-${member.status.toLowerCase()}`}>{t(`memberStatus.${member.status}`)}</span>
-            <span className="badge">{tierName(member.tier)}</span>
+            <span className="badge">
+              <UserText>{tierName(member.tier)}</UserText>
+            </span>
             {member.atRisk && <span className="badge badge-warn">{t('member.atRisk')}</span>}
           </p>
         </div>
@@ -269,7 +275,9 @@ export function MemberPage() {
         </Card>
 
         <Card title={t('member.tierProgress')}>
-          <p className="figure">{tierName(member.tier)}</p>
+          <p className="figure">
+            <UserText>{tierName(member.tier)}</UserText>
+          </p>
           <progress
             max={1}
             value={progressShare}
@@ -282,7 +290,10 @@ export function MemberPage() {
           />
           <p>
             {progress.next
-              ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: tierName(progress.next) })
+              ? tx('member.toNext', {
+                  points: number(progress.pointsToNext ?? 0),
+                  tier: <UserText>{tierName(progress.next)}</UserText>,
+                })
               : t('member.topTier')}
           </p>
           <dl className="pairs">
@@ -314,7 +325,9 @@ export function MemberPage() {
               <tbody>
                 {member.vouchers.edges.map(({ node: voucher }) => (
                   <tr key={voucher.id}>
-                    <td className="code">{voucher.code}</td>
+                    <td className="code">
+                      <UserText>{voucher.code}</UserText>
+                    </td>
                     <td>{t(`voucherKind.${voucher.kind}`)}</td>
                     <td>{voucher.valueType === 'PERCENT' ? `${number(voucher.percent ?? 0)} %` : money(voucher.value)}</td>
                     <td>{t(`voucherStatus.${voucher.status}`)}</td>
@@ -380,7 +393,12 @@ export function MemberPage() {
                     <td>{t(`failureStatus.${failure.status}`)}</td>
                     <td>
                       {money(failure.compensation)}
-                      {failure.voucher && <span className="code"> {failure.voucher.code}</span>}
+                      {failure.voucher && (
+                        <span className="code">
+                          {' '}
+                          <UserText>{failure.voucher.code}</UserText>
+                        </span>
+                      )}
                     </td>
                   </tr>
                 ))}
@@ -431,9 +449,9 @@ export function MemberPage() {
             <ul className="plain">
               {member.serviceCases.edges.map(({ node: serviceCase }) => (
                 <li key={serviceCase.id}>
-                  {t('case.line', {
+                  {tx('case.line', {
                     channel: t(`channel.${serviceCase.channel}`),
-                    category: serviceCase.category,
+                    category: <UserText>{serviceCase.category}</UserText>,
                     opened: date(serviceCase.openedAt),
                   })}{' '}
                   — {serviceCase.resolvedAt ? t('case.resolved', { date: date(serviceCase.resolvedAt) }) : t('case.open')}{' '}
@@ -464,7 +482,8 @@ export function MemberPage() {
                 <li key={feedback.id}>
                   {date(feedback.createdAt)}:{' '}
                   {feedback.nps !== null && feedback.nps !== undefined && t('feedback.nps', { score: feedback.nps })}{' '}
-                  {feedback.csat !== null && feedback.csat !== undefined && t('feedback.csat', { score: feedback.csat })} {feedback.comment}
+                  {feedback.csat !== null && feedback.csat !== undefined && t('feedback.csat', { score: feedback.csat })}{' '}
+                  <UserText>{feedback.comment}</UserText>
                 </li>
               ))}
             </ul>
@@ -477,9 +496,9 @@ export function MemberPage() {
             <ul className="plain">
               {member.contracts.edges.map(({ node: contract }) => (
                 <li key={contract.id}>
-                  {t('contract.line', {
-                    plan: contract.plan,
-                    ref: contract.externalRef,
+                  {tx('contract.line', {
+                    plan: <UserText>{contract.plan}</UserText>,
+                    ref: <UserText>{contract.externalRef}</UserText>,
                     status: t(`contractStatus.${contract.status}`),
                     ends: date(contract.endsAt),
                   })}

@@ -2,6 +2,7 @@ import { useId, type ReactNode } from 'react';
 import type { CombinedError } from 'urql';
 import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
+import { UserText } from '../user-text';
 
 /**
  * What the console reads of a mutation's typed error: spread as `...MutationError` into every result
@@ -17,13 +18,18 @@ export const MutationError = graphql(`
   }
 `);
 
-/** A request that failed as a whole (network, masked error): said where the answer would have been. */
+/**
+ * A request that failed as a whole (network, masked error): said where the answer would have been. The API's
+ * message is isolated like a user's string: it can quote the value that was refused.
+ */
 export function ApiError({ error }: { error: CombinedError | undefined }) {
-  const { t } = useI18n();
+  const { t, tx } = useI18n();
   if (!error) return null;
   return (
     <p className="error" role="alert">
-      {error.networkError ? t('error.network') : t('error.request', { message: error.graphQLErrors[0]?.message ?? '' })}
+      {error.networkError
+        ? t('error.network')
+        : tx('error.request', { message: <UserText>{error.graphQLErrors[0]?.message ?? ''}</UserText> })}
     </p>
   );
 }
@@ -46,7 +52,7 @@ export function FieldError({ error, field, id }: { error: TypedError | undefined
   if (!error || error.__typename !== 'ValidationError' || error.field !== field) return null;
   return (
     <span className="field-error" id={id} role="alert">
-      {error.message}
+      <UserText>{error.message}</UserText>
     </span>
   );
 }
@@ -57,7 +63,13 @@ export function FormError({ error, fields }: { error: TypedError | undefined; fi
   if (!error || (error.__typename === 'ValidationError' && error.field && fields.includes(error.field))) return null;
   return (
     <p className="error" role="alert">
-      {error.__typename === 'ForbiddenError' ? t('error.forbidden') : (error.message ?? t('error.unknown'))}
+      {error.__typename === 'ForbiddenError' ? (
+        t('error.forbidden')
+      ) : error.message ? (
+        <UserText>{error.message}</UserText>
+      ) : (
+        t('error.unknown')
+      )}
     </p>
   );
 }

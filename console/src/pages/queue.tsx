@@ -5,6 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
 import { useSignedIn } from '../session';
+import { UserText } from '../user-text';
 import { ApiError, Card, Empty, errorOf, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const QueueQuery = graphql(`
@@ -110,7 +111,7 @@ const Review = graphql(`
  * supervisor issued is shown without Approve/Reject: the API refuses the issuing agent's decision.
  */
 export function QueuePage() {
-  const { t, money, points, dateTime, date } = useI18n();
+  const { t, tx, money, points, dateTime, date } = useI18n();
   const { staffId } = useSignedIn();
   const [result, refetch] = useQuery({ query: QueueQuery, requestPolicy: 'network-only' });
   // Counts the events heard; each one (the first, CURRENT, included) reads the whole queue again.
@@ -160,13 +161,15 @@ export function QueuePage() {
               <li key={gesture.id} className="queue-item">
                 <div>
                   <p>
-                    <Link to={`/members/${encodeURIComponent(gesture.member.id)}`}>{gesture.member.name}</Link> —{' '}
-                    <strong>{gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value)}</strong>
+                    <Link to={`/members/${encodeURIComponent(gesture.member.id)}`}>
+                      <UserText>{gesture.member.name}</UserText>
+                    </Link>{' '}
+                    — <strong>{gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value)}</strong>
                     {gesture.kind === 'POINTS' && ` (${money(gesture.value)})`}
                   </p>
                   <p className="meta">
-                    {t('queue.gestureBy', { agent: gesture.agentId ?? '–', date: dateTime(gesture.createdAt) })} ·{' '}
-                    {t(`goodwillReason.${gesture.reason}`)} · {gesture.note}
+                    {tx('queue.gestureBy', { agent: <UserText>{gesture.agentId ?? '–'}</UserText>, date: dateTime(gesture.createdAt) })} ·{' '}
+                    {t(`goodwillReason.${gesture.reason}`)} · <UserText>{gesture.note}</UserText>
                   </p>
                 </div>
                 {gesture.agentId === staffId ? (
@@ -221,8 +224,11 @@ export function QueuePage() {
               <li key={failure.id} className="queue-item">
                 <div>
                   <p>
-                    <Link to={`/members/${encodeURIComponent(failure.member.id)}`}>{failure.member.name}</Link> —{' '}
-                    {t(`failureType.${failure.type}`)}, {t(`severity.${failure.severity}`)}: <strong>{money(failure.compensation)}</strong>
+                    <Link to={`/members/${encodeURIComponent(failure.member.id)}`}>
+                      <UserText>{failure.member.name}</UserText>
+                    </Link>{' '}
+                    — {t(`failureType.${failure.type}`)}, {t(`severity.${failure.severity}`)}:{' '}
+                    <strong>{money(failure.compensation)}</strong>
                   </p>
                   <p className="meta">
                     {t(`failureStatus.${failure.status}`)} · {date(failure.occurredAt)}

@@ -3,6 +3,7 @@ import { useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
+import { UserText } from '../user-text';
 import { ApiError, Card, Empty } from './parts';
 
 const SaveDesk = graphql(`
@@ -57,8 +58,13 @@ export function SaveDeskPage() {
                 {rows.map((row) => (
                   <tr key={row.member.id}>
                     <td>
-                      <Link to={`/members/${encodeURIComponent(row.member.id)}`}>{row.member.name}</Link>
-                      <span className="meta"> · {row.member.externalId}</span>
+                      <Link to={`/members/${encodeURIComponent(row.member.id)}`}>
+                        <UserText>{row.member.name}</UserText>
+                      </Link>
+                      <span className="meta">
+                        {' · '}
+                        <UserText>{row.member.externalId}</UserText>
+                      </span>
                     </td>
                     <td className="num">{number(row.score)}</td>
                     <td>

@@ -4,6 +4,7 @@ import { useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
+import { UserText } from '../user-text';
 import { ApiError } from './parts';
 
 const SearchMembers = graphql(`
@@ -83,12 +84,20 @@ export function SearchPage() {
                   {members.map((member) => (
                     <tr key={member.id}>
                       <td>
-                        <Link to={`/members/${encodeURIComponent(member.id)}`}>{member.name}</Link>
+                        <Link to={`/members/${encodeURIComponent(member.id)}`}>
+                          <UserText>{member.name}</UserText>
+                        </Link>
                       </td>
-                      <td>{member.email}</td>
-                      <td>{member.externalId}</td>
+                      <td>
+                        <UserText>{member.email}</UserText>
+                      </td>
+                      <td>
+                        <UserText>{member.externalId}</UserText>
+                      </td>
                       <td>{t(`memberStatus.${member.status}`)}</td>
-                      <td>{tierName(member.tier)}</td>
+                      <td>
+                        <UserText>{tierName(member.tier)}</UserText>
+                      </td>
                     </tr>
                   ))}
                 </tbody>

@@ -5,6 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { WebhookDeliveryStatus } from '../gql/graphql';
 import { useI18n } from '../i18n';
+import { isolated, UserText } from '../user-text';
 import { WEBHOOK_EVENT_TYPES } from '../webhook-event-types';
 import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, Table, type TypedError } from './parts';
 
@@ -257,9 +258,13 @@ export function WebhooksPage() {
             <tr key={endpoint.id}>
               <td>
                 <Link to={`/admin/webhooks/${endpoint.id}`} className="code">
-                  {endpoint.url}
+                  <UserText>{endpoint.url}</UserText>
                 </Link>
-                {endpoint.description && <div className="meta">{endpoint.description}</div>}
+                {endpoint.description && (
+                  <div className="meta">
+                    <UserText>{endpoint.description}</UserText>
+                  </div>
+                )}
               </td>
               <td className="code">{endpoint.eventTypes.join(', ')}</td>
               <td>
@@ -285,7 +290,7 @@ export function WebhooksPage() {
                     className="button"
                     aria-label={t('webhooks.deleteNamed', { url: endpoint.url })}
                     onClick={() => {
-                      if (!window.confirm(t('webhooks.confirmDelete', { url: endpoint.url }))) return;
+                      if (!window.confirm(t('webhooks.confirmDelete', { url: isolated(endpoint.url) }))) return;
                       void act(
                         async () => (await remove({ input: { id: endpoint.id } })).data?.deleteWebhookEndpoint,
                         'DeleteWebhookEndpointPayload',
@@ -315,7 +320,11 @@ function EndpointState({
     return (
       <>
         {t('webhooks.disabledAt', { date: dateTime(endpoint.disabledAt) })}
-        {endpoint.disabledReason && <div className="meta">{endpoint.disabledReason}</div>}
+        {endpoint.disabledReason && (
+          <div className="meta">
+            <UserText>{endpoint.disabledReason}</UserText>
+          </div>
+        )}
       </>
     );
   }
@@ -395,7 +404,9 @@ export function WebhookEndpointPage() {
       <p>
         <Link to="/admin/webhooks">{t('webhooks.back')}</Link>
       </p>
-      <h1 className="code token">{endpoint.url}</h1>
+      <h1 className="code token">
+        <UserText>{endpoint.url}</UserText>
+      </h1>
       <p className="meta">
         <EndpointState endpoint={endpoint} />
         {endpoint.previousSecretValidUntil && <> · {t('webhooks.previousSecret', { date: dateTime(endpoint.previousSecretValidUntil) })}</>}
@@ -502,7 +513,9 @@ export function WebhookEndpointPage() {
               </td>
               <td className="num">{delivery.attempts}</td>
               <td className="num">{delivery.lastStatusCode ?? '–'}</td>
-              <td>{delivery.lastError ?? '–'}</td>
+              <td>
+                <UserText>{delivery.lastError ?? '–'}</UserText>
+              </td>
               <td>
                 {dateTime(delivery.createdAt)}
                 {delivery.lastAttemptAt && (
