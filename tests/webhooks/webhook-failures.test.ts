@@ -259,6 +259,23 @@ describe('the endpoint gate', () => {
     expect((await Promise.all([gate.admit('e'), gate.admit('e'), gate.admit('e')])).every((admission) => admission.admitted)).toBe(true);
   });
 
+  it('while a probe is out, the others wait a fifth of the cool-down and up to as much again, not a moment', async () => {
+    let now = 0;
+    let random = 0;
+    const gate = new EndpointGate({ maxInFlight: 10, now: () => now, random: () => random, cooldownMs: 30_000 });
+    for (const admission of await Promise.all(Array.from({ length: 5 }, () => gate.admit('dead')))) {
+      if (admission.admitted) admission.release(false);
+    }
+    now = 30_000;
+    const probe = await gate.admit('dead');
+    expect(probe.admitted).toBe(true);
+    expect(await gate.admit('dead')).toEqual({ admitted: false, retryAt: 30_000 + 6_000 });
+    random = 0.5;
+    expect(await gate.admit('dead')).toEqual({ admitted: false, retryAt: 30_000 + 6_000 + 3_000 });
+    if (probe.admitted) probe.release(true);
+    expect((await gate.admit('dead')).admitted).toBe(true);
+  });
+
   it('a delivery put back because its endpoint is busy is not sent, says when it is tried next, and is no outbox lag', async () => {
     const { endpoint, deliveryId } = await oneDelivery('/busy');
     // The relay handed it over; it has waited an hour behind the endpoint's other deliveries.

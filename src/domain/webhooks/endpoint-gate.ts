@@ -68,8 +68,15 @@ export class EndpointGate {
     }
     const putBack = (): Admission => ({ admitted: false, retryAt: now() + busyDelayMs + Math.floor(random() * busyDelayMs) });
     if (state.inFlight < this.limitOf(state)) return this.enter(endpointId, state);
-    // Half-open (one probe at a time) or a queue as long as the limit: no waiting in a slot.
-    if (this.isProbing(state) || state.waiting.length >= this.options.maxInFlight) return putBack();
+    // Half-open: one probe at a time, whose answer may take the whole request timeout. The others wait for it as
+    // they waited for the cool-down, a fifth of it and up to as much again (not a moment: a dead endpoint's backlog
+    // of thousands would go round the queue, and each put-back is written, every second while the probe hangs).
+    if (this.isProbing(state)) {
+      const wait = Math.max(busyDelayMs, state.cooldownMs / 5);
+      return { admitted: false, retryAt: at + wait + Math.floor(random() * wait) };
+    }
+    // A queue as long as the limit: no waiting in a slot.
+    if (state.waiting.length >= this.options.maxInFlight) return putBack();
     return new Promise<Admission>((resolve) => {
       const timer = setTimeout(() => {
         state.waiting = state.waiting.filter((other) => other !== waiter);
