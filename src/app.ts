@@ -407,7 +407,7 @@ export interface Api {
 
 export async function startApi(deps: AppDeps): Promise<Api> {
   const { config, logger, prisma } = deps;
-  const tracing = config.tracing && (await startTracing(config.tracing));
+  const tracing = config.tracing && (await startTracing(config.tracing, { logger }));
   const metrics = createMetrics();
   trackWebhookEndpoints(metrics.registry, prisma);
   trackOutboxLag(metrics.registry, prisma);

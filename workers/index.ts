@@ -174,7 +174,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   }
 
   // Jobs join the traces of the requests that caused them; the relay's own statements are not traced.
-  const tracing = config.tracing && (await startTracing(config.tracing));
+  const tracing = config.tracing && (await startTracing(config.tracing, { logger }));
   const connection = connectRedis(deps.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (error) => logger.warn({ err: error }, 'worker redis connection error'));
   const queues = new OutboxQueues(producer, prefix, logger);

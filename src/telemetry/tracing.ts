@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
-import { context, propagation, trace, type TextMapGetter } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger, type TextMapGetter } from '@opentelemetry/api';
 import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Plugin } from 'graphql-yoga';
 import type { TracesSampler, TracingConfig } from '../config/env.js';
+import type { Logger } from '../logger.js';
 
 /**
  * OpenTelemetry traces of one process: GraphQL operations (@envelop/opentelemetry),
@@ -28,6 +29,11 @@ export interface Tracing {
 export interface TracingOptions {
   /** Where spans go instead of OTLP (tests: an InMemorySpanExporter); exported one by one. */
   exporter?: SpanExporter;
+  /**
+   * Where the SDK's own warnings and errors go — an export the collector refused or could not be reached for, which
+   * the SDK otherwise drops in silence (`diagnosticsTo`).
+   */
+  logger?: Logger;
 }
 
 let started: Promise<Tracing> | undefined;
@@ -69,6 +75,7 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     sampler: samplerOf(sdk, config.sampler, config.sampleRatio),
     spanProcessors: [options.exporter ? new sdk.SimpleSpanProcessor(exporter) : new sdk.BatchSpanProcessor(exporter)],
   });
+  if (options.logger) diag.setLogger(diagnosticsTo(options.logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -110,12 +117,14 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     flush: () => provider.forceFlush(),
     shutdown: async () => {
       started = undefined;
-      await provider.forceFlush();
+      // A collector that is away must not stop the shutdown half-way (node-postgres left patched, the SDK registered).
+      await provider.forceFlush().catch((error: unknown) => diag.error('the last spans could not be exported', error));
       pg.disable();
       await provider.shutdown();
       trace.disable();
       propagation.disable();
       context.disable();
+      diag.disable();
     },
   };
 }
@@ -156,4 +165,30 @@ function samplerOf(sdk: typeof import('@opentelemetry/sdk-trace-base'), name: Tr
     case 'parentbased_traceidratio':
       return new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(ratio) });
   }
+}
+
+/** How often the same SDK message is logged at most: a collector that is down fails every batch (every 5 s). */
+const DIAGNOSTIC_REPEAT_MS = 60_000;
+
+/**
+ * The SDK's warnings and errors (OpenTelemetry's `diag`: a failed export, a refused span) as warnings of the
+ * service's log, `component: "opentelemetry"` — tracing trouble never stops a request, but an operator whose traces
+ * are missing finds why. The same message is logged once a minute at most, with how often it came meanwhile.
+ */
+export function diagnosticsTo(logger: Logger, now: () => number = Date.now): DiagLogger {
+  const log = logger.child({ component: 'opentelemetry' });
+  const seen = new Map<string, { at: number; repeated: number }>();
+  const warn = (message: string, ...args: unknown[]) => {
+    const at = now();
+    const last = seen.get(message);
+    if (last && at - last.at < DIAGNOSTIC_REPEAT_MS) {
+      last.repeated += 1;
+      return;
+    }
+    seen.set(message, { at, repeated: 0 });
+    const err = args.find((arg) => arg instanceof Error);
+    log.warn({ ...(err ? { err } : {}), ...(last?.repeated ? { repeated: last.repeated } : {}) }, `opentelemetry: ${message}`);
+  };
+  const ignore = () => undefined;
+  return { error: warn, warn, info: ignore, debug: ignore, verbose: ignore };
 }
