@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
-import { qualifyingPointsSql } from '../../src/domain/tiers/tiers.service.js';
+import { qualifyingStandingSql } from '../../src/domain/tiers/tiers.service.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
 const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
@@ -31,7 +31,7 @@ describe("the ledger's member index (migration 202612111000)", () => {
     );
   });
 
-  it("answers the status screen's qualifying points from the index alone, however many entries the member has", async () => {
+  it("answers the status screen's qualifying points and their oldest entry from the index alone, however many entries the member has", async () => {
     const memberId = await app.enroll();
     for (let i = 1; i <= 30; i += 1) {
       await earnPoints(deps, { memberId, orderRef: `o-${i}`, orderTotal: '10.00', idempotencyKey: `e-${i}` }, admin);
@@ -40,16 +40,17 @@ describe("the ledger's member index (migration 202612111000)", () => {
     await prisma.$executeRawUnsafe('VACUUM (ANALYZE) ledger_entries');
 
     const now = new Date();
-    const [plan, points] = await prisma.$transaction(async (tx) => {
+    const [plan, standing] = await prisma.$transaction(async (tx) => {
       // A test database's ledger is small enough for a sequential scan: ask how the index answers.
       await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
       await tx.$executeRawUnsafe('SET LOCAL enable_bitmapscan = off');
-      const sum = qualifyingPointsSql(Prisma.sql`${memberId}::uuid`, now);
+      const sql = qualifyingStandingSql(Prisma.sql`${memberId}::uuid`, now);
       const [explained] = await tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>`
-        EXPLAIN (ANALYZE, FORMAT JSON) SELECT ${sum} AS points`;
-      const [row] = await tx.$queryRaw<{ points: number }[]>`SELECT ${sum} AS points`;
-      return [explained!['QUERY PLAN'][0].Plan, row!.points] as const;
+        EXPLAIN (ANALYZE, FORMAT JSON) SELECT q.* FROM ${sql} q`;
+      const [row] = await tx.$queryRaw<{ qualifying_points: number; qualifying_oldest: Date }[]>`SELECT q.* FROM ${sql} q`;
+      return [explained!['QUERY PLAN'][0].Plan, row!] as const;
     });
+    const points = standing.qualifying_points;
 
     const ledgerScans = nodesOf(plan).filter((node) => node['Index Name']?.startsWith('ledger_entries_'));
     expect(ledgerScans).toEqual([
@@ -58,5 +59,7 @@ describe("the ledger's member index (migration 202612111000)", () => {
     const earned = await prisma.ledgerEntry.aggregate({ where: { memberId, kind: 'EARN' }, _sum: { amount: true } });
     expect(points).toBe(earned._sum.amount);
     expect(points).toBeGreaterThan(0);
+    const oldest = await prisma.ledgerEntry.aggregate({ where: { memberId }, _min: { createdAt: true } });
+    expect(standing.qualifying_oldest).toEqual(oldest._min.createdAt);
   });
 });

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { rawSql } from '../../src/db/sql.js';
-import { Prisma } from '../../src/generated/prisma/client.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { addMonths } from '../../src/domain/time.js';
-import { qualifyingPointsOf, qualifyingStandingSql, tierStandings } from '../../src/domain/tiers/tiers.service.js';
+import { qualifyingPointsOf, tierStandings } from '../../src/domain/tiers/tiers.service.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
@@ -75,32 +74,5 @@ describe('when an entry leaves the qualifying window', () => {
     standings = await tierStandings(db, [memberId], new Date('2027-04-30T10:00:00.000Z'));
     expect(standings.qualifyingPoints.get(memberId) ?? 0).toBe(0);
     expect(standings.changesAt.has(memberId)).toBe(false);
-  });
-});
-
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Heap Fetches'?: number;
-  Plans?: PlanNode[];
-}
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
-
-describe("the status statement's standing", () => {
-  it('reads the points and their oldest entry from the ledger index alone', async () => {
-    const memberId = await memberEarningAt(new Date('2026-06-01T00:00:00.000Z'));
-    await prisma.$executeRawUnsafe('VACUUM (ANALYZE) ledger_entries');
-    const now = new Date('2026-07-01T00:00:00.000Z');
-    const plan = await prisma.$transaction(async (tx) => {
-      await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
-      await tx.$executeRawUnsafe('SET LOCAL enable_bitmapscan = off');
-      const standing = qualifyingStandingSql(Prisma.sql`${memberId}::uuid`, now);
-      const [explained] = await tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>`
-        EXPLAIN (ANALYZE, FORMAT JSON) SELECT q.* FROM ${standing} q`;
-      return explained!['QUERY PLAN'][0].Plan;
-    });
-    expect(nodesOf(plan).filter((node) => node['Index Name']?.startsWith('ledger_entries_'))).toEqual([
-      expect.objectContaining({ 'Node Type': 'Index Only Scan', 'Index Name': 'ledger_entries_member_history_idx', 'Heap Fetches': 0 }),
-    ]);
   });
 });

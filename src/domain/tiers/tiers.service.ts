@@ -142,11 +142,6 @@ export function qualifyingStandingSql(memberId: Prisma.Sql, now: Date): Prisma.S
 /** `qualifyingStandingSql`'s columns when no standing is read. */
 export const NO_QUALIFYING_STANDING = Prisma.sql`(SELECT NULL::int AS qualifying_points, NULL::timestamptz AS qualifying_oldest)`;
 
-/** One member's qualifying points (see `qualifyingPointsOf`) as a scalar subquery: `qualifyingStandingSql`'s figure alone. */
-export function qualifyingPointsSql(memberId: Prisma.Sql, now: Date): Prisma.Sql {
-  return Prisma.sql`(SELECT q.qualifying_points FROM ${qualifyingStandingSql(memberId, now)} q)`;
-}
-
 export interface TierStandings {
   program: ProgramView;
   /** Qualifying points by member id; absent means 0. */
