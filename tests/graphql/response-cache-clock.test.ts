@@ -1,22 +1,19 @@
 import { execute, parse } from 'graphql';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import type { GraphQLContext } from '../../src/graphql/context.js';
 import { getSchema } from '../../src/graphql/schema.js';
-import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
-import { createMetrics } from '../../src/metrics.js';
-import { createTestApp, testLogger, useTestApp, type GraphQLResponse } from '../support/app.js';
-import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { testLogger, useTestApp } from '../support/app.js';
+import { testQueuePrefix } from '../support/db.js';
+import { useStatusScreenCache } from '../support/status-screen-cache.js';
 
 /**
  * The members' response cache and the clock (docs/caching.md, "Time"): a voucher's status is decided at read time
  * (an ISSUED voucher past its expiry is EXPIRED, and no event marks that instant), so an answer listing a voucher is
  * served from the cache only before the voucher expires, by the services' clock, which these handlers share with
- * the test. `uncached` answers the same document at the same instant without a cache.
+ * the test. `screen.uncached` answers the same document at the same instant without a cache.
  */
 const { prisma } = useTestApp();
-const STATUS = Object.values(MEMBER_APP_DOCUMENTS).find((text) => /query StatusScreen\b/.test(text))!;
 
 /** When the voucher of a test expires: tomorrow, to the second. */
 const T = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000);
@@ -26,51 +23,11 @@ const at = (offsetMs: number) => new Date(T.getTime() + offsetMs);
 let clock = at(-MINUTE);
 const now = () => clock;
 
-const metrics = createMetrics();
-let redis: Redis;
-let cached: ReturnType<typeof createTestApp>;
-let uncached: ReturnType<typeof createTestApp>;
-
-beforeAll(async () => {
-  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-  await resetRedis(redis);
-  cached = createTestApp(prisma, { redis: true, now, metrics });
-  uncached = createTestApp(prisma, { now, env: { RESPONSE_CACHE: 'false' } });
-});
-afterAll(async () => {
-  await Promise.all([cached.close(), uncached.close()]);
-  await resetRedis(redis);
-  redis.disconnect();
-});
+const screen = useStatusScreenCache<Status>(prisma, now);
 
 interface Status {
   name: string;
   vouchers: { edges: { node: { code: string; expiresAt: string } }[] };
-}
-
-/** The status screen through the cache's shortcut (over HTTP: `answer`, then the direct execution or yoga). */
-async function overHttp(token: string): Promise<Status> {
-  const response = await fetch(await cached.url(), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query: STATUS }),
-  });
-  return meOf((await response.json()) as GraphQLResponse<{ me: Status }>);
-}
-
-/** The status screen through yoga in process (`yoga.fetch`: the plugin's own lookup, no shortcut). */
-async function inProcess(token: string, app = cached): Promise<Status> {
-  return meOf((await app.request<{ me: Status }>(STATUS, {}, { token })).body);
-}
-
-function meOf(body: GraphQLResponse<{ me: Status }>): Status {
-  expect(body.errors).toBeUndefined();
-  return body.data!.me;
-}
-
-/** Lookups of the cached handler with this result so far. */
-async function lookups(result: 'hit' | 'miss'): Promise<number> {
-  return (await metrics.responseCache.get()).values.find((value) => value.labels.result === result)?.value ?? 0;
 }
 
 /** A voucher of the member's, issued `issuedAgo` before T and expiring at `expiresAt`. */
@@ -88,80 +45,80 @@ async function issue(memberId: string, expiresAt: Date, issuedAgo = 60 * MINUTE)
 
 /** A member holding one ISSUED voucher that expires at `expiresAt`, issued an hour before T. */
 async function memberWithVoucher(expiresAt: Date | null, name = 'Ada') {
-  const memberId = await cached.enroll({ name });
+  const memberId = await screen.cached.enroll({ name });
   if (expiresAt) await issue(memberId, expiresAt);
-  return { memberId, token: await cached.memberToken(memberId) };
+  return { memberId, token: await screen.cached.memberToken(memberId) };
 }
 
 describe('cached member status and the clock', () => {
   it.each([
-    ['the shortcut', overHttp],
-    ['the plugin', inProcess],
+    ['the shortcut', screen.overHttp],
+    ['the plugin', screen.inProcess],
   ])('a listed voucher is off the cached status from its expiry on, read through %s', async (_, read) => {
     clock = at(-MINUTE);
     const { token } = await memberWithVoucher(T);
     const first = await read(token);
     expect(first.vouchers.edges.map((edge) => edge.node.expiresAt)).toEqual([T.toISOString()]);
-    const hits = await lookups('hit');
+    const hits = await screen.lookups('hit');
     clock = at(-SECOND);
     expect(await read(token)).toEqual(first);
-    expect(await lookups('hit')).toBe(hits + 1);
+    expect(await screen.lookups('hit')).toBe(hits + 1);
 
     clock = at(SECOND);
     const after = await read(token);
     expect(after.vouchers.edges).toEqual([]);
-    expect(after).toEqual(await inProcess(token, uncached));
+    expect(after).toEqual(await screen.inProcess(token, screen.uncached));
   });
 
   it('serves an answer whose voucher expires later, until its expiry', async () => {
     clock = at(-MINUTE);
     const { memberId, token } = await memberWithVoucher(at(60 * MINUTE));
-    const first = await overHttp(token);
+    const first = await screen.overHttp(token);
     expect(first.vouchers.edges).toHaveLength(1);
     // Not a change the services make: no event, so only a served answer still says 'Ada'.
     await prisma.member.update({ where: { id: memberId }, data: { name: 'Behind the cache' } });
-    const hits = await lookups('hit');
+    const hits = await screen.lookups('hit');
     clock = at(SECOND);
-    expect(await overHttp(token)).toEqual(first);
-    expect(await inProcess(token)).toEqual(first);
-    expect(await lookups('hit')).toBe(hits + 2);
+    expect(await screen.overHttp(token)).toEqual(first);
+    expect(await screen.inProcess(token)).toEqual(first);
+    expect(await screen.lookups('hit')).toBe(hits + 2);
 
     clock = at(60 * MINUTE);
-    expect(await overHttp(token)).toMatchObject({ name: 'Behind the cache', vouchers: { edges: [] } });
+    expect(await screen.overHttp(token)).toMatchObject({ name: 'Behind the cache', vouchers: { edges: [] } });
   });
 
   it('serves an answer that does not change with the clock however far the clock moves', async () => {
     clock = at(-MINUTE);
     const { memberId, token } = await memberWithVoucher(null);
-    const first = await overHttp(token);
+    const first = await screen.overHttp(token);
     await prisma.member.update({ where: { id: memberId }, data: { name: 'Behind the cache' } });
-    const hits = await lookups('hit');
+    const hits = await screen.lookups('hit');
     clock = at(30 * 24 * 60 * MINUTE);
-    expect(await overHttp(token)).toEqual(first);
-    expect(await inProcess(token)).toEqual(first);
-    expect(await lookups('hit')).toBe(hits + 2);
+    expect(await screen.overHttp(token)).toEqual(first);
+    expect(await screen.inProcess(token)).toEqual(first);
+    expect(await screen.lookups('hit')).toBe(hits + 2);
   });
 
   it('takes an entry stored by the release before (no valid-until) for a miss, then stores its own', async () => {
     clock = at(-MINUTE);
     const { memberId, token } = await memberWithVoucher(null);
-    await overHttp(token);
+    await screen.overHttp(token);
     const hash = `${testQueuePrefix()}:response-cache:member:${memberId}`;
-    const entries = Object.entries(await redis.hgetall(hash)).filter(([field]) => field !== 'v');
+    const entries = Object.entries(await screen.redis.hgetall(hash)).filter(([field]) => field !== 'v');
     expect(entries).toHaveLength(1);
     const [field, entry] = entries[0]!;
     // As the release before wrote it: `<member version> <program version> <stored at> <body>`, no `/<valid until>`.
     const [, version, rest] = /^([^ /]*)\/\d* (.*)$/s.exec(entry)!;
-    await redis.hset(hash, field, `${version} ${rest}`);
+    await screen.redis.hset(hash, field, `${version} ${rest}`);
     await prisma.member.update({ where: { id: memberId }, data: { name: 'Behind the cache' } });
 
-    const [hits, misses] = [await lookups('hit'), await lookups('miss')];
-    expect((await overHttp(token)).name).toBe('Behind the cache');
-    expect(await lookups('hit')).toBe(hits);
-    expect(await lookups('miss')).toBe(misses + 1);
-    expect(await redis.hget(hash, field)).toMatch(/^[^ /]*\/ /);
-    expect((await inProcess(token)).name).toBe('Behind the cache');
-    expect(await lookups('hit')).toBe(hits + 1);
+    const [hits, misses] = [await screen.lookups('hit'), await screen.lookups('miss')];
+    expect((await screen.overHttp(token)).name).toBe('Behind the cache');
+    expect(await screen.lookups('hit')).toBe(hits);
+    expect(await screen.lookups('miss')).toBe(misses + 1);
+    expect(await screen.redis.hget(hash, field)).toMatch(/^[^ /]*\/ /);
+    expect((await screen.inProcess(token)).name).toBe('Behind the cache');
+    expect(await screen.lookups('hit')).toBe(hits + 1);
   });
 });
 
@@ -185,7 +142,7 @@ describe('what the voucher fields tell of the clock', () => {
 
   it('tells, on the Prisma path too, when a listed voucher expires, and a count that may move at any moment', async () => {
     clock = at(-MINUTE);
-    const memberId = await cached.enroll();
+    const memberId = await screen.cached.enroll();
     // Newest first: expiring in 10, 5 and 2 minutes; the first page of one reads two rows (the extra one: a next page?).
     await issue(memberId, at(10 * MINUTE), 1 * MINUTE);
     await issue(memberId, at(5 * MINUTE), 2 * MINUTE);
