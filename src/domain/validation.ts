@@ -148,6 +148,21 @@ export function plainText(field: string, value: string, limits: { min?: number; 
 }
 
 /**
+ * A key that names a stored row — an external id, a contract or order reference — as a lookup receives it: trimmed,
+ * within the write's length, and without NUL or a lone surrogate (no stored key can hold either). Unlike
+ * `plainText` it refuses no other character: a row stored before the naming rules, or written by SQL, whose key
+ * holds one of them stays reachable by that key (docs/domain-rules.md, "Text"), and a key no write would accept
+ * simply finds nothing.
+ */
+export function lookupKey(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
+  const trimmed = bounded(field, value, limits);
+  if (trimmed.includes('\u0000')) throw new ValidationError(field, 'must not contain NUL (U+0000), which no stored key holds');
+  const lone = LONE_SURROGATE.exec(trimmed);
+  if (lone) throw new ValidationError(field, `must not contain lone surrogates (${codePoint(lone[0])}), which no stored key holds`);
+  return trimmed;
+}
+
+/**
  * A moment to store: a valid date in the year 0001 or later (UTC). The DateTime
  * scalar reads the year 0000 (RFC 3339 has it, and `loyaltyMetrics` counts in
  * it), but PostgreSQL refuses it on input: through Prisma it would come back as

@@ -18,15 +18,13 @@ const BY_EXTERNAL_ID = `query($x: String!) { memberByExternalId(externalId: $x) 
 const system: Caller = { actor: { type: 'SYSTEM', id: 'job' } };
 
 describe('memberByExternalId', () => {
-  it('checks the external id as enrolment does: the same VALIDATION error, for every reader', async () => {
+  it('refuses an external id enrolment refuses for its length with the same VALIDATION error; other characters are not found', async () => {
     const memberId = await app.enroll({ externalId: 'shop-1' });
     const storefront = await app.apiKeyToken(['members:write', 'members:read']);
     const readers = [storefront, await app.staffToken('AGENT'), await app.memberToken(memberId)];
     const bad: [string, string][] = [
       ['121 characters', 'x'.repeat(121)],
       ['60 000 characters', 'x'.repeat(60_000)],
-      ['a control character', 'shop-\u00071'],
-      ['a line break inside', 'shop-\n1'],
       ['blank', '  '],
     ];
     for (const [label, externalId] of bad) {
@@ -42,6 +40,11 @@ describe('memberByExternalId', () => {
           extensions: { code: 'VALIDATION' },
         });
       }
+    }
+    // An id enrolment refuses for its characters, but a member enrolled before the rule may hold: not found.
+    for (const externalId of ['shop-\u00071', 'shop-\n1', 'shop-\u202E1']) {
+      for (const reader of readers)
+        expect(await app.gql(BY_EXTERNAL_ID, { x: externalId }, reader)).toEqual({ data: { memberByExternalId: null } });
     }
     const found = await app.gql(BY_EXTERNAL_ID, { x: ' shop-1 ' }, storefront);
     expect(found).toEqual({ data: { memberByExternalId: { id: encodeGlobalID('Member', memberId) } } });

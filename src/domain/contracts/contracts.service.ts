@@ -79,12 +79,18 @@ export interface ContractReference {
 type CheckedReference = { id: string } | { externalRef: string };
 
 /**
- * The billing system's contract reference, as it is stored and looked up: 1–120
- * characters after trimming, no control characters. The one rule for every
- * operation that takes one, so a reference one accepts, the others find.
+ * The billing system's contract reference as registerContract stores it: 1–120
+ * characters after trimming, nothing a name may not hold (`check.plainText`).
+ * The operations that name a stored contract look it up as it is stored
+ * (`storedRefOf`), so a reference one accepts, the others find.
  */
 function externalRefOf(value: string): string {
   return check.plainText('externalRef', value, { max: 120 });
+}
+
+/** A reference that names a stored contract: as it is stored (trimmed, 1–120), any character a stored one may hold. */
+function storedRefOf(value: string): string {
+  return check.lookupKey('externalRef', value, { max: 120 });
 }
 
 function checkReference(reference: ContractReference): CheckedReference {
@@ -92,7 +98,7 @@ function checkReference(reference: ContractReference): CheckedReference {
   const hasRef = reference.externalRef != null;
   if (hasId === hasRef) throw new ValidationError('contractId', 'give exactly one of contractId or externalRef');
   if (hasId) return { id: check.uuid('contractId', reference.contractId!) };
-  return { externalRef: externalRefOf(reference.externalRef!) };
+  return { externalRef: storedRefOf(reference.externalRef!) };
 }
 
 interface ContractRow {
@@ -149,7 +155,7 @@ export async function contractByExternalRef(
   selection: ContractSelection = {},
 ): Promise<Contract | null> {
   assertMayCall(caller, 'readContracts');
-  const where: Prisma.ContractWhereInput = { externalRef: externalRefOf(externalRef) };
+  const where: Prisma.ContractWhereInput = { externalRef: storedRefOf(externalRef) };
   if (caller.actor.type === 'MEMBER') where.memberId = caller.actor.id;
   return deps.prisma.contract.findFirst({ ...selection, where });
 }

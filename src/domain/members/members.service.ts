@@ -193,14 +193,16 @@ export function readableMemberId(id: string, caller: Caller): string | null {
 
 /**
  * The `where` of `memberByExternalId`: the member enrolled under `externalId`,
- * checked and normalised as enrolment checks and stores it (' shop-7 ' finds
- * 'shop-7'; an id enrolment refuses is a ValidationError, nothing read). Who
+ * trimmed as enrolment stores it (' shop-7 ' finds 'shop-7'), 1–120 characters
+ * (`check.lookupKey`: a member enrolled before the naming rules is found by the
+ * id they hold; an id no member can hold finds nothing). Who
  * may look is SERVICE_CALLERS.readMembers; a member caller finds only
  * themself: another member's id finds nothing, as an unknown one does.
  */
 export function memberByExternalIdWhere(externalId: string, caller: Caller): Prisma.MemberWhereInput {
   assertMayCall(caller, 'readMembers');
-  const where: Prisma.MemberWhereInput = { externalId: externalIdOf(externalId) };
+  // As stored: a member enrolled before the naming rules (or imported by SQL) stays findable by the id they hold.
+  const where: Prisma.MemberWhereInput = { externalId: check.lookupKey('externalId', storedExternalId(externalId), { max: 120 }) };
   if (caller.actor.type === 'MEMBER') where.id = caller.actor.id;
   return where;
 }

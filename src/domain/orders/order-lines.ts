@@ -58,6 +58,14 @@ export function orderReference(field: string, value: string): string {
   return check.plainText(field, value);
 }
 
+/**
+ * A reference that names an order already placed (a lookup, a cancel, a return): as it is stored, 1–200 characters,
+ * any character a stored one may hold (`check.lookupKey`), so an order placed before the naming rules stays reachable.
+ */
+export function placedOrderReference(field: string, value: string): string {
+  return check.lookupKey(field, value);
+}
+
 /** A channel key, or null; the field named when it is not one. */
 export function orderChannel(field: string, value: string | null | undefined): string | null {
   if (value == null) return null;

@@ -7,7 +7,7 @@ import { checkIdempotencyKey } from '../idempotency.js';
 import { assertEligible } from '../members/eligibility.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import * as check from '../validation.js';
-import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, orderReference } from './order-lines.js';
+import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, placedOrderReference } from './order-lines.js';
 import { returnOnOrder, type OrderReturnResult, type ReturnedItem } from './order-returns.js';
 
 export type { OrderReturnResult } from './order-returns.js';
@@ -34,7 +34,7 @@ export async function orderByReference(
   assertMayCall(caller, 'readMembers');
   const memberId = check.uuid('memberId', input.memberId);
   if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) return null;
-  const orderRef = orderReference('reference', input.reference);
+  const orderRef = placedOrderReference('reference', input.reference);
   return deps.prisma.pointOrder.findUnique({ ...selection, where: { memberId_orderRef: { memberId, orderRef } } });
 }
 
@@ -55,7 +55,7 @@ export interface CancelOrderInput {
 export async function cancelOrder(deps: ServiceDeps, input: CancelOrderInput, caller: Caller) {
   assertMayCall(caller, 'cancelOrder');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = orderReference('orderReference', input.orderReference);
+  const orderRef = placedOrderReference('orderReference', input.orderReference);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const operation = {
     memberId,
@@ -96,7 +96,7 @@ export interface ReturnOrderItemsInput {
 export async function returnOrderItems(deps: ServiceDeps, input: ReturnOrderItemsInput, caller: Caller) {
   assertMayCall(caller, 'returnOrderItems');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = orderReference('orderReference', input.orderReference);
+  const orderRef = placedOrderReference('orderReference', input.orderReference);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const hasItems = input.items != null && input.items.length > 0;
   if (hasItems === (input.amount != null)) {
