@@ -100,14 +100,18 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     undefined,
     config.serviceName,
   ) as Plugin;
-  // Before the operation's span starts: its parent is the trace context the request carries, if any.
+  // Before the operation's span starts: its parent is the trace context the request carries, if any — under a
+  // parent-based sampler only. The others ignore the caller (docs/operations.md#traces): a span that took the
+  // caller's trace id would be decided on it, and a client sending a trace id of its choice (…0001) would have every
+  // request recorded under a 1 % traceidratio.
   const callersTrace = (args: { contextValue: unknown }) => {
     const request = (args.contextValue as { request?: Request }).request;
     if (request) envelop.setCurrentOtelContext(args.contextValue, propagation.extract(context.active(), request.headers, headerGetter));
   };
+  const followsCaller = config.sampler.startsWith('parentbased_');
   const graphqlPlugin: Plugin = {
     onPluginInit: ({ addPlugin }) => {
-      addPlugin({ onExecute: ({ args }) => callersTrace(args), onSubscribe: ({ args }) => callersTrace(args) });
+      if (followsCaller) addPlugin({ onExecute: ({ args }) => callersTrace(args), onSubscribe: ({ args }) => callersTrace(args) });
       addPlugin(operationSpans);
     },
   };
