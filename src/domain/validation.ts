@@ -79,6 +79,15 @@ function fault(value: string, faults: Fault[]): string | undefined {
   return undefined;
 }
 
+/**
+ * What `plainText` (`naming`) or `text` (`free`) would refuse in `value`, in the words of their messages
+ * ("bidirectional controls (U+202E)"), or undefined: for checks that report through another channel (the program
+ * settings' schema).
+ */
+export function textFault(value: string, kind: 'naming' | 'free'): string | undefined {
+  return fault(value, kind === 'naming' ? NAMING_FAULTS : FREE_TEXT_FAULTS);
+}
+
 /** Points are whole, positive and fit a PostgreSQL integer. */
 export function positivePoints(field: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0 || value > MAX_POINTS) {

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { z } from 'zod';
-import { isCurrencyCode } from '../validation.js';
+import { isCurrencyCode, textFault } from '../validation.js';
 
 /** The most a money column (Decimal(12,2): vouchers, compensations, budgets) holds. */
 export const MAX_MONEY = '9999999999.99';
@@ -243,6 +243,14 @@ export const storableProgramSettingsSchema = programSettingsSchema.superRefine((
   if (!isCurrencyCode(settings.currency)) {
     ctx.addIssue({ code: 'custom', path: ['currency'], message: 'must be an ISO 4217 currency code' });
   }
+  // A tier's name names something and its benefits are free text, shown to members, in the console and in
+  // webhooks: the rules of every other name and note (docs/domain-rules.md, "Text").
+  settings.tiers.forEach((tier, index) => {
+    const name = textFault(tier.name, 'naming');
+    if (name) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'name'], message: `must not contain ${name}` });
+    const benefits = textFault(tier.benefits, 'free');
+    if (benefits) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'benefits'], message: `must not contain ${benefits}` });
+  });
   const policy = settings.compensation;
   const tier = settings.tiers.reduce((top, next) => (next.compensationFactor > top.compensationFactor ? next : top));
   const repeat = Math.max(1, policy.secondFailureFactor, policy.laterFailureFactor);

@@ -73,11 +73,10 @@ function eventTypesOf(field: string, values: readonly string[]): WebhookEventTyp
   return [...new Set(values)] as WebhookEventType[];
 }
 
+/** A description is free text (`check.text`: line breaks and tabs, no other control character, no override), 0–500. */
 function description(value: string | null | undefined): string | null {
   if (value == null) return null;
-  const trimmed = value.trim();
-  if (trimmed.length > 500) throw new ValidationError('description', 'must be at most 500 characters');
-  return trimmed.length === 0 ? null : trimmed;
+  return check.text('description', value, { min: 0, max: 500 }) || null;
 }
 
 const actorText = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
