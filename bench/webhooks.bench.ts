@@ -13,7 +13,7 @@ import { createWebhookEndpoint } from '../src/domain/webhooks/webhook-endpoints.
 import { recordWebhookEvents, type WebhookEventInput } from '../src/domain/webhooks/webhook-events.js';
 import { createLogger } from '../src/logger.js';
 import { createBenchDatabase } from './seed.js';
-import { BENCH_REDIS, dropDatabase, sleep } from './support.js';
+import { BENCH_REDIS, deleteRedisKeys, dropDatabase, sleep } from './support.js';
 
 /**
  * `npm run bench:webhooks`: 10 000 events to 3 endpoints, one of which never
@@ -200,6 +200,8 @@ async function main(): Promise<void> {
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
     redis.disconnect();
+    // The rest under the run's prefix: the worker's other queues (its maintenance schedule) and the outbox's keys.
+    if (!args.keep) await deleteRedisKeys(BENCH_REDIS, prefix);
     await prisma.$disconnect();
     if (!args.keep) await dropDatabase(database);
   }
