@@ -90,3 +90,39 @@ describe('parentbased_always_off', () => {
     expect(await ping(traces)).toEqual([]);
   });
 });
+
+/*
+ * docs/operations.md#traces: "`always_on`, `always_off` and `traceidratio` ignore the caller" — only the
+ * `parentbased_*` samplers let a client's `traceparent` decide. Were the operation's span to take the caller's trace
+ * id anyway, TraceIdRatioBasedSampler would decide on that id: a client sending
+ * `traceparent: 00-00000000000000000000000000000001-…-00` (not even sampled) would be recorded on every request
+ * under a 1 % ratio, in a trace id it chose (a review found it so).
+ */
+describe('traceidratio at 1 % (not parent-based)', () => {
+  const traces = useTracing({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' });
+
+  it("ignores the caller: a client's chosen trace id (…0001, flag 00) is not recorded on every request", async () => {
+    const chosen = '00000000000000000000000000000001';
+    let recorded = 0;
+    const traceIds = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const spans = await ping(traces, `00-${chosen}-${randomBytes(8).toString('hex')}-00`);
+      if (spans.length > 0) recorded += 1;
+      for (const span of spans) traceIds.add(span.spanContext().traceId);
+    }
+    // At 1 %, 20 requests are all recorded with a probability of 1e-40: the caller decides, not the ratio.
+    expect(recorded, `recorded in trace ids ${JSON.stringify([...traceIds])}`).toBeLessThan(5);
+  });
+});
+
+describe('always_on (not parent-based)', () => {
+  const traces = useTracing({ OTEL_TRACES_SAMPLER: 'always_on' });
+
+  it('records every request in a trace of its own, not in the trace id a caller sent', async () => {
+    const chosen = '0af7651916cd43dd8448eb211c80319c';
+    const spans = await ping(traces, `00-${chosen}-b7ad6b7169203331-01`);
+    expect(spans.length).toBeGreaterThan(0);
+    expect(spans.map((span) => span.spanContext().traceId)).not.toContain(chosen);
+    expect(spans.every((span) => span.parentSpanContext === undefined || span.parentSpanContext.traceId !== chosen)).toBe(true);
+  });
+});
