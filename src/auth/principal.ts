@@ -82,6 +82,9 @@ export interface Caller {
   scopes?: ReadonlySet<ApiKeyScope>;
 }
 
+/** A caller as the rows that record who did something name them, and as an idempotency key's owner: `STAFF:alice`. */
+export const callerText = (caller: Caller): string => `${caller.actor.type}:${caller.actor.id}`;
+
 export const callerOf = (principal: Principal): Caller => {
   const role = roleOf(principal);
   return {

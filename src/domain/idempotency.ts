@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { callerText, type Caller } from '../auth/principal.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { violates, type RawSql } from '../db/sql.js';
 import { IdempotencyConflictError, ValidationError } from './errors.js';
@@ -146,4 +147,6 @@ export function isLedgerKeyTaken(error: unknown): boolean {
   return violates(error, '23505', 'ledger_entries_member_id_idempotency_key_key');
 }
 
-export type JsonObject = Prisma.InputJsonObject;
+export type JsonObject =
+  Prisma.InputJsonObject; /** The scope of one operation's idempotency keys: the caller's own, so two integrations sending "1" do not meet. */
+export const scopeOf = (operation: string, caller: Caller): string => `${operation}:${callerText(caller)}`;

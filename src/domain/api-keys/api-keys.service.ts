@@ -1,5 +1,5 @@
 import { generateApiKeyToken } from '../../auth/api-keys.js';
-import { API_KEY_SCOPES, type ApiKeyScope, type Caller } from '../../auth/principal.js';
+import { API_KEY_SCOPES, callerText, type ApiKeyScope, type Caller } from '../../auth/principal.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
@@ -26,7 +26,7 @@ export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, 
   const scopes = [...new Set(input.scopes)] as ApiKeyScope[];
   const { token, prefix, secretHash } = generateApiKeyToken();
   const apiKey = await deps.prisma.apiKey.create({
-    data: { name, prefix, secretHash, scopes, createdBy: `${caller.actor.type}:${caller.actor.id}` },
+    data: { name, prefix, secretHash, scopes, createdBy: callerText(caller) },
   });
   return { apiKey, token };
 }
@@ -67,7 +67,7 @@ export async function revokeApiKey(deps: ServiceDeps, caller: Caller, input: { i
   // The guard on revoked_at keeps the first revocation's time and actor.
   await deps.prisma.apiKey.updateMany({
     where: { id: found.id, revokedAt: null },
-    data: { revokedAt: nowOf(deps), revokedBy: `${caller.actor.type}:${caller.actor.id}` },
+    data: { revokedAt: nowOf(deps), revokedBy: callerText(caller) },
   });
   // Also when it was revoked already: a process that missed the first message hears it now.
   await deps.credentials?.apiKeyRevoked(found.id);

@@ -11,7 +11,7 @@ import {
   PermanentJobError,
   ValidationError,
 } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
@@ -68,7 +68,6 @@ function assertUpForRenewal(contract: ContractRow, settings: ProgramSettings, no
 }
 
 /** Idempotency keys are per caller: two clients' keys never collide. */
-const scopeOf = (operation: string, caller: Caller) => `${operation}:${caller.actor.type}:${caller.actor.id}`;
 
 /** A contract named by its id or by the billing system's reference: exactly one of them. */
 export interface ContractReference {

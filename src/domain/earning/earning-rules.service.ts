@@ -1,5 +1,5 @@
 import { Decimal } from 'decimal.js';
-import type { Caller } from '../../auth/principal.js';
+import { callerText, type Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import type { EarningRule as EarningRuleRow, Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
@@ -224,8 +224,6 @@ function inputOf(row: EarningRuleRow): CreateEarningRuleInput {
   };
 }
 
-const actorName = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
-
 /** Appends the rule's version as saved, and renews the rules stamp the earn path caches by (same transaction). */
 async function recordVersion(tx: Tx, row: EarningRuleRow, action: 'CREATED' | 'UPDATED' | 'RETIRED', caller: Caller, now: Date) {
   await tx.earningRuleVersion.create({
@@ -234,7 +232,7 @@ async function recordVersion(tx: Tx, row: EarningRuleRow, action: 'CREATED' | 'U
       version: row.version,
       action,
       snapshot: JSON.parse(JSON.stringify(row)) as Prisma.InputJsonValue,
-      changedBy: actorName(caller),
+      changedBy: callerText(caller),
       changedAt: now,
     },
   });
@@ -259,7 +257,7 @@ export async function createEarningRule(deps: ServiceDeps, input: CreateEarningR
     const { settings } = await lockedProgram(tx);
     const columns = validateRule(input, settings, now);
     const row = await tx.earningRule.create({
-      data: { ...columns, createdBy: actorName(caller), createdAt: now, updatedBy: actorName(caller), updatedAt: now },
+      data: { ...columns, createdBy: callerText(caller), createdAt: now, updatedBy: callerText(caller), updatedAt: now },
     });
     await recordVersion(tx, row, 'CREATED', caller, now);
     return row;
@@ -298,7 +296,7 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
     const columns = validateRule(merged, settings, now);
     const row = await tx.earningRule.update({
       where: { id },
-      data: { ...columns, version: current.version + 1, updatedBy: actorName(caller), updatedAt: now },
+      data: { ...columns, version: current.version + 1, updatedBy: callerText(caller), updatedAt: now },
     });
     await recordVersion(tx, row, 'UPDATED', caller, now);
     return row;
@@ -321,7 +319,7 @@ export async function retireEarningRule(deps: ServiceDeps, input: { id: string }
     const current = await tx.earningRule.findUniqueOrThrow({ where: { id } });
     const row = await tx.earningRule.update({
       where: { id },
-      data: { version: current.version + 1, retiredAt: now, retiredBy: actorName(caller), updatedBy: actorName(caller), updatedAt: now },
+      data: { version: current.version + 1, retiredAt: now, retiredBy: callerText(caller), updatedBy: callerText(caller), updatedAt: now },
     });
     await recordVersion(tx, row, 'RETIRED', caller, now);
     return row;

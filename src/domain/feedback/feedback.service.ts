@@ -4,9 +4,9 @@ import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
 import * as check from '../validation.js';
-import { scopeOf, serviceChannel } from './service-cases.service.js';
+import { serviceChannel } from './service-cases.service.js';
 
 export type NpsCategory = 'PROMOTER' | 'PASSIVE' | 'DETRACTOR';
 

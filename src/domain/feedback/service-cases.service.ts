@@ -1,9 +1,9 @@
 import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
-import type { Caller } from '../../auth/principal.js';
+import { callerText, type Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
 import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
@@ -34,10 +34,6 @@ function contactsOf(value: number): number {
   }
   return value;
 }
-
-const recordedBy = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
-/** Idempotency keys are the caller's own: two integrations sending "1" do not meet. */
-export const scopeOf = (operation: string, caller: Caller) => `${operation}:${recordedBy(caller)}`;
 
 export interface RecordServiceCaseInput {
   memberId: string;
@@ -116,7 +112,7 @@ export async function recordServiceCase(
             contacts,
             externalRef,
             ...slaDueTimes(settings.sla, channel, openedAt),
-            createdBy: recordedBy(caller),
+            createdBy: callerText(caller),
             createdAt: now,
           },
           select: { id: true },

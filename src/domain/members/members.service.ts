@@ -3,7 +3,7 @@ import type { MemberStatus } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
-import type { Caller } from '../../auth/principal.js';
+import { callerText, type Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { TIER_KEY_PATTERN } from '../program/program-settings.js';
 import { declineHeldRenewalBonuses, releaseHeldRenewalBonuses } from '../contracts/contracts.service.js';
@@ -160,7 +160,7 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
           fromStatus: current.status,
           toStatus: status,
           cause: 'STAFF',
-          changedBy: `${caller.actor.type}:${caller.actor.id}`,
+          changedBy: callerText(caller),
         };
         await recordWebhookEvents(tx, [{ type: 'member.status_changed', data: changed }], now);
       }

@@ -1,6 +1,6 @@
 import { currentTraceparent } from '../../telemetry/trace-context.js';
 import { randomBytes } from 'node:crypto';
-import type { Caller } from '../../auth/principal.js';
+import { callerText, type Caller } from '../../auth/principal.js';
 import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import type { Prisma, WebhookDeliveryStatus, WebhookEndpoint } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
@@ -79,8 +79,6 @@ function description(value: string | null | undefined): string | null {
   return check.text('description', value, { min: 0, max: 500 }) || null;
 }
 
-const actorText = (caller: Caller) => `${caller.actor.type}:${caller.actor.id}`;
-
 export interface CreateWebhookEndpointInput {
   url: string;
   eventTypes: string[];
@@ -106,7 +104,7 @@ export async function createWebhookEndpoint(deps: WebhookServiceDeps, input: Cre
       description: description(input.description),
       enabled: input.enabled ?? true,
       secret,
-      createdBy: actorText(caller),
+      createdBy: callerText(caller),
       createdAt: now,
       updatedAt: now,
     },
@@ -150,7 +148,7 @@ export async function updateWebhookEndpoint(deps: WebhookServiceDeps, input: Upd
     if (!current || current.deleted) throw new NotFoundError('WebhookEndpoint', id);
     if (input.enabled === true) Object.assign(data, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });
     if (input.enabled === false)
-      Object.assign(data, { enabled: false, disabledAt: now, disabledReason: `disabled by ${actorText(caller)}` });
+      Object.assign(data, { enabled: false, disabledAt: now, disabledReason: `disabled by ${callerText(caller)}` });
     let secret: string | null = null;
     if (input.rotateSecret) {
       secret = generateWebhookSecret();
@@ -176,7 +174,7 @@ export async function deleteWebhookEndpoint(deps: WebhookServiceDeps, input: { i
   return sqlTransaction(deps.prisma, async (tx) => {
     const [deleted] = await tx.$queryRaw<{ id: string }[]>`
       UPDATE webhook_endpoints SET enabled = false, deleted_at = ${now}::timestamptz, disabled_at = ${now}::timestamptz,
-             disabled_reason = ${`deleted by ${actorText(caller)}`}, updated_at = ${now}::timestamptz
+             disabled_reason = ${`deleted by ${callerText(caller)}`}, updated_at = ${now}::timestamptz
       WHERE id = ${id}::uuid AND deleted_at IS NULL
       RETURNING id::text`;
     if (!deleted) throw new NotFoundError('WebhookEndpoint', id);
