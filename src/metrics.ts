@@ -108,9 +108,7 @@ export function trackWebhookEndpoints(registry: Registry, prisma: PrismaClient, 
     // Every API process reads the same rows: summed over a cluster's processes it would count each endpoint once per process.
     aggregator: 'max',
     async collect() {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-      const rows = await Promise.race([
+      const rows = await withTimeout(
         rawSql(prisma).$queryRaw<{ state: string; count: number }[]>`
           SELECT CASE WHEN enabled AND failing_since IS NULL THEN 'healthy'
                       WHEN enabled THEN 'failing'
@@ -118,9 +116,8 @@ export function trackWebhookEndpoints(registry: Registry, prisma: PrismaClient, 
                       ELSE 'disabled' END AS state,
                  count(*)::int AS count
           FROM webhook_endpoints WHERE deleted_at IS NULL GROUP BY 1`,
-        timeout,
-      ]).catch(() => null);
-      clearTimeout(timer);
+        timeoutMs,
+      );
       if (rows === null) return;
       for (const state of WEBHOOK_ENDPOINT_STATES) this.set({ state }, rows.find((row) => row.state === state)?.count ?? 0);
     },
@@ -198,7 +195,7 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
 }
 
 /** `read`'s value, or null when it fails or takes longer than `timeoutMs`. */
-async function withTimeout<T>(read: Promise<T>, timeoutMs: number): Promise<T | null> {
+async function withTimeout<T>(read: PromiseLike<T>, timeoutMs: number): Promise<T | null> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
   const value = await Promise.race([read, timeout]).catch(() => null);

@@ -82,18 +82,14 @@ const OLDEST = Prisma.sql`MIN(created_at) AS qualifying_oldest`;
 /**
  * When an entry written at `createdAt` leaves a window of `months` calendar months (`inQualifyingWindow`): the first
  * instant whose window start — that instant less the months, clamped to the month's last day as PostgreSQL clamps
- * it — is not before the entry. That is `createdAt` plus the months, to the millisecond, when the month it lands in
- * has its day; otherwise (Jan 31 + 1 month) every start in that month is still before the entry (Feb 28 less a month
- * is Jan 28), and it leaves on the 1st of the next month, 00:00 UTC. Numbers only, no Date but the answer: it runs
- * on every status read (so Date.UTC, which reads the years 0–99 as 1900–1999: no ledger entry is that old).
+ * it — is not before the entry. That is `createdAt` plus the months (`addMonths`) when the month it lands in has its
+ * day; when `addMonths` had to clamp (Jan 31 + 1 month = Feb 28), every start in that month is still before the entry
+ * (Feb 28 less a month is Jan 28), and it leaves on the 1st of the next month, 00:00 UTC.
  */
 export function leavesQualifyingWindowAt(createdAt: Date, months: number): Date {
-  const year = createdAt.getUTCFullYear();
-  const month = createdAt.getUTCMonth();
-  // Date.UTC carries months past December into the year.
-  const landsIn = Date.UTC(year, month + months, 1);
-  const after = Date.UTC(year, month + months + 1, 1);
-  return new Date(Math.min(landsIn + (createdAt.getTime() - Date.UTC(year, month, 1)), after));
+  const landed = addMonths(createdAt, months);
+  if (landed.getUTCDate() === createdAt.getUTCDate()) return landed;
+  return new Date(Date.UTC(landed.getUTCFullYear(), landed.getUTCMonth() + 1, 1));
 }
 
 /**
