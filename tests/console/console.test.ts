@@ -13,6 +13,35 @@ const harness = useConsole();
 const { newPage, signIn, go, graphql } = harness;
 const enrol = (externalId: string, name: string, email: string) => harness.enrol(externalId, name, email);
 
+/** A 40.00 EUR goodwill voucher issued through the API: above the default 25.00 per gesture, so it waits for approval. */
+const issueGoodwillVoucher = (role: 'AGENT' | 'SUPERVISOR', memberId: string, note: string, idempotencyKey: string) =>
+  graphql(
+    role,
+    `
+      mutation ($input: IssueGoodwillInput!) {
+        issueGoodwill(input: $input) {
+          __typename
+          ... on IssueGoodwillPayload {
+            status
+            gesture {
+              id
+            }
+          }
+        }
+      }
+    `,
+    {
+      input: {
+        memberId,
+        kind: 'VOUCHER',
+        amountMoney: { amount: '40.00', currency: 'EUR' },
+        reason: 'POOR_EXPERIENCE',
+        note,
+        idempotencyKey,
+      },
+    },
+  );
+
 describe('agent console in Chromium', () => {
   it(
     'an agent finds a member, grants a gesture within authority (the balance changes), sends one above it for approval and cannot approve it; a supervisor approves it and the member page shows the voucher',
@@ -486,32 +515,7 @@ describe('agent console in Chromium', () => {
       page.on('load', () => (loads += 1));
 
       // Above the agent's authority (a 40.00 voucher, the limit is 25.00): sent for approval through the API.
-      const { issueGoodwill } = await graphql(
-        'AGENT',
-        `
-          mutation ($input: IssueGoodwillInput!) {
-            issueGoodwill(input: $input) {
-              __typename
-              ... on IssueGoodwillPayload {
-                status
-                gesture {
-                  id
-                }
-              }
-            }
-          }
-        `,
-        {
-          input: {
-            memberId: member.id,
-            kind: 'VOUCHER',
-            amountMoney: { amount: '40.00', currency: 'EUR' },
-            reason: 'POOR_EXPERIENCE',
-            note: 'Parcel lost twice',
-            idempotencyKey: 'live-queue-1',
-          },
-        },
-      );
+      const { issueGoodwill } = await issueGoodwillVoucher('AGENT', member.id, 'Parcel lost twice', 'live-queue-1');
       expect(issueGoodwill.status).toBe('PENDING_APPROVAL');
       await expect.poll(() => waiting.count(), { timeout: 15_000 }).toBe(1);
       expect(await waiting.textContent()).toContain('€40.00');
@@ -622,31 +626,7 @@ describe('agent console in Chromium', () => {
     async () => {
       const member = await enrol('R-2001', 'Rita Roth', 'rita.roth@example.com');
       // graphql('SUPERVISOR', …) acts as staff id "seed-supervisor"; 40.00 is above the default 25.00 per gesture.
-      const issued = await graphql(
-        'SUPERVISOR',
-        `
-          mutation ($input: IssueGoodwillInput!) {
-            issueGoodwill(input: $input) {
-              ... on IssueGoodwillPayload {
-                status
-                gesture {
-                  id
-                }
-              }
-            }
-          }
-        `,
-        {
-          input: {
-            memberId: member.id,
-            kind: 'VOUCHER',
-            amountMoney: { amount: '40.00', currency: 'EUR' },
-            reason: 'POOR_EXPERIENCE',
-            note: 'Issued by the supervisor on a call',
-            idempotencyKey: 'review-own-1',
-          },
-        },
-      );
+      const issued = await issueGoodwillVoucher('SUPERVISOR', member.id, 'Issued by the supervisor on a call', 'review-own-1');
       expect(issued.issueGoodwill.status).toBe('PENDING_APPROVAL');
 
       const { context, page } = await newPage('en');

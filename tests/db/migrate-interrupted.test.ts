@@ -1,45 +1,27 @@
 // No useTestApp(): each test migrates a scratch database of its own with a copy of the migrations.
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIGRATIONS_DIR, applyMigrations } from '../../src/db/migrate.js';
-import { createScratchDatabase, dropTestDatabase } from '../support/db.js';
+import { createScratchDatabase } from '../support/db.js';
+import { useScratchCleanup, withClient } from '../support/migration-steps.js';
 import { until } from '../support/until.js';
 
-const created: string[] = [];
-const tempDirs: string[] = [];
-afterEach(async () => {
-  for (const url of created.splice(0)) await dropTestDatabase(url);
-});
-afterAll(async () => {
-  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+const scratch = useScratchCleanup();
 
 async function migrationsWith(name: string, sql: string | Buffer): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'treue-migrations-'));
-  tempDirs.push(dir);
+  const dir = scratch.directory(await mkdtemp(path.join(tmpdir(), 'treue-migrations-')));
   await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
   await mkdir(path.join(dir, name));
   await writeFile(path.join(dir, name, 'migration.sql'), sql);
   return dir;
 }
 
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 describe('applyMigrations after an interrupted migrator', () => {
   it('applies a migration whose previous attempt lost its connection mid-script (nothing of it was committed)', async () => {
-    const url = await createScratchDatabase('migint');
-    created.push(url);
+    const url = scratch.database(await createScratchDatabase('migint'));
     const name = '29991231000000_review_probe';
     // The script waits on an advisory lock the test holds, so that the migrator is inside its transaction when its
     // session goes away — as when the orchestrator SIGKILLs a starting API (its /healthz is not served while it
@@ -82,8 +64,7 @@ describe('applyMigrations after an interrupted migrator', () => {
   });
 
   it('does not refuse, as "modified", a migration it applied itself one start earlier (a file not in UTF-8)', async () => {
-    const url = await createScratchDatabase('migenc');
-    created.push(url);
+    const url = scratch.database(await createScratchDatabase('migenc'));
     const name = '29991231000000_latin1_comment';
     // A comment saved by an editor in Windows-1252: "-- Größe" (0xF6 0xDF are not UTF-8).
     const dir = await migrationsWith(

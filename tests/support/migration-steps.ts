@@ -7,10 +7,10 @@ import { DEFAULT_MIGRATIONS_DIR, applyMigrations, readMigrationFiles } from '../
 import { createScratchDatabase, dropTestDatabase } from './db.js';
 
 /**
- * For tests of one migration on data from before it (no useTestApp()): scratch databases migrated up to, not
- * including, that migration; each dropped after its test, the copies of the migrations after the file.
+ * Scratch databases dropped after each test, temporary directories (copies of the migrations) removed after the
+ * file: each registered as it is made, and handed back.
  */
-export function useDatabasesBefore(): { before(migration: string, label: string): Promise<string> } {
+export function useScratchCleanup(): { database(url: string): string; directory(dir: string): string } {
   const created: string[] = [];
   const tempDirs: string[] = [];
   afterEach(async () => {
@@ -20,16 +20,26 @@ export function useDatabasesBefore(): { before(migration: string, label: string)
     for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
   return {
+    database: (url) => (created.push(url), url),
+    directory: (dir) => (tempDirs.push(dir), dir),
+  };
+}
+
+/**
+ * For tests of one migration on data from before it (no useTestApp()): scratch databases migrated up to, not
+ * including, that migration; each dropped after its test, the copies of the migrations after the file.
+ */
+export function useDatabasesBefore(): { before(migration: string, label: string): Promise<string> } {
+  const scratch = useScratchCleanup();
+  return {
     async before(migration, label) {
-      const dir = await mkdtemp(path.join(tmpdir(), `treue-before-${label}-`));
-      tempDirs.push(dir);
+      const dir = scratch.directory(await mkdtemp(path.join(tmpdir(), `treue-before-${label}-`)));
       const names = (await readMigrationFiles()).map((m) => m.name);
       expect(names).toContain(migration);
       for (const name of names.filter((n) => n < migration)) {
         await cp(path.join(DEFAULT_MIGRATIONS_DIR, name), path.join(dir, name), { recursive: true });
       }
-      const url = await createScratchDatabase(label, { empty: true });
-      created.push(url);
+      const url = scratch.database(await createScratchDatabase(label, { empty: true }));
       await applyMigrations(url, { migrationsDir: dir });
       return url;
     },
