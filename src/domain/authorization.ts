@@ -28,13 +28,13 @@ export function assertRole(caller: Caller, role: StaffRole, action: string): Sta
 
 /**
  * Who may call a service: staff from a role up (an admin-scoped API key counts
- * as ADMIN), API keys carrying one of the scopes (or `admin`), member tokens.
- * A member passes only this gate: the service itself then keeps them to their
- * own data.
+ * as ADMIN), API keys carrying one of the scopes (or `admin`) — `'any'`: every
+ * API key, whatever its scopes —, member tokens. A member passes only this
+ * gate: the service itself then keeps them to their own data.
  */
 export interface CallerRule {
   staff?: StaffRole;
-  apiKeys?: readonly ApiKeyScope[];
+  apiKeys?: readonly ApiKeyScope[] | 'any';
   members?: true;
 }
 
@@ -63,6 +63,12 @@ export const SERVICE_CALLERS = {
   trackEvent: { staff: 'ADMIN', apiKeys: ['points:earn'] },
   manageEarningRules: { staff: 'ADMIN' },
   readEarningRules: { staff: 'AGENT' },
+  /** The program settings (`program`): storefronts show members the rules, members read them in their app. */
+  readProgram: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
+  /** The settings' audit trail (`Program.changes`, a ProgramChange by `node(id)`). */
+  readProgramChanges: { staff: 'ADMIN' },
+  /** The tiers (`tiers`): every caller with credentials. A member's standing in them is readMembers'. */
+  readTiers: { staff: 'AGENT', apiKeys: 'any', members: true },
   updateProgram: { staff: 'ADMIN' },
   changeRewards: { staff: 'ADMIN' },
   redeemReward: { staff: 'ADMIN', apiKeys: ['points:redeem'], members: true },
@@ -108,14 +114,15 @@ export type GuardedService = keyof typeof SERVICE_CALLERS;
 export function mayCall(caller: Caller, rule: CallerRule): boolean {
   if (rule.staff && hasRole(caller, rule.staff)) return true;
   const scopes = caller.scopes;
-  if (rule.apiKeys && scopes && rule.apiKeys.some((scope) => scopes.has(scope))) return true;
+  // Every API key caller has its scopes (callerOf), none of the others.
+  if (rule.apiKeys && scopes && (rule.apiKeys === 'any' || rule.apiKeys.some((scope) => scopes.has(scope)))) return true;
   return rule.members === true && caller.actor.type === 'MEMBER';
 }
 
 function describeRule(rule: CallerRule): string {
   const who: string[] = [];
   if (rule.staff) who.push(rule.staff === 'ADMIN' ? 'admins' : `${rule.staff.toLowerCase()}s and above`);
-  if (rule.apiKeys) who.push(`API keys with ${rule.apiKeys.join(' or ')}`);
+  if (rule.apiKeys) who.push(rule.apiKeys === 'any' ? 'API keys' : `API keys with ${rule.apiKeys.join(' or ')}`);
   if (rule.members) who.push('members');
   return who.join(', ');
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readMemberStatus } from '../../src/domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
-import { tierStandings } from '../../src/domain/tiers/tiers.service.js';
+import { loadTierStandings } from '../../src/domain/tiers/tiers.service.js';
 import { issueVoucher, voucherStatusWhere } from '../../src/domain/vouchers/vouchers.service.js';
 import type { VoucherStatus } from '../../src/generated/prisma/client.js';
 import { rawSql } from '../../src/db/sql.js';
@@ -109,7 +109,7 @@ describe('readMemberStatus gives what Prisma gives', () => {
   it('expiries and tier standing as their own reads give them', async () => {
     const memberId = await memberWithEverything();
     const fast = await readMemberStatus(deps(), memberId, { expiries: true, standing: true });
-    const standings = await tierStandings(rawSql(prisma), [memberId], NOW);
+    const standings = await loadTierStandings(rawSql(prisma), [memberId], NOW);
 
     expect(fast!.expiries).toStrictEqual(await upcomingExpiries(deps(), memberId));
     expect(fast!.expiries!.length).toBeGreaterThan(1);

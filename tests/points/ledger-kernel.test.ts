@@ -6,7 +6,7 @@ import { approveGoodwill, issueGoodwill } from '../../src/domain/goodwill/goodwi
 import { lotIsDue } from '../../src/domain/points/ledger.js';
 import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
 import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
-import { getProgram, updateProgram } from '../../src/domain/program/program.service.js';
+import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { createReward, redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
@@ -265,7 +265,7 @@ describe('a tier removed after the settings were read', () => {
   it('fails the move into it on its foreign key: the operation runs once more, on the settings of now', async () => {
     const memberId = await app.enroll();
     // The program's row exists before: else the kernel's transaction writes it, and the admin's change waits for it.
-    await getProgram(at(T0));
+    await loadProgram(prisma);
     // The settings read after the member lock still have PLATINUM; the admin removes it (no member holds it, and
     // updateProgram does not wait for members) before the effect moves the member into the program's top tier.
     const tiersSeen: string[] = [];

@@ -3,6 +3,8 @@ import {
   reportServiceIncident,
   serviceIncidentById,
   serviceIncidentListWhere,
+  serviceIncidentProgress,
+  serviceIncidentsProgress,
 } from '../../src/domain/service-failures/incidents.service.js';
 import { reportServiceFailure, serviceFailureListWhere } from '../../src/domain/service-failures/service-failures.service.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
@@ -57,6 +59,32 @@ describe('serviceIncident(id): serviceIncidentById', () => {
     await expect(serviceIncidentById(app.deps, 'nope', agent)).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });
     // A refused caller learns nothing of the id either.
     await expect(serviceIncidentById(app.deps, 'nope', systemCaller)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+});
+
+describe('ServiceIncident.progress: serviceIncidentProgress, serviceIncidentsProgress', () => {
+  it('counts for the callers the matrix allows; refuses everyone else (FORBIDDEN) before the id is looked at, a malformed one too', async () => {
+    const { memberId, incidentId } = await incident();
+    for (const { kind, access, caller } of matrixCallers('Query', 'serviceIncident', { owner: memberId, stranger: await app.enroll() })) {
+      if (access === 'deny') {
+        // A malformed id tells a refused caller nothing of the id's format: FORBIDDEN, as for a real one.
+        for (const id of ['nope', incidentId]) {
+          await expect(serviceIncidentProgress(app.deps, id, caller), `${kind} is refused (${id})`).rejects.toMatchObject({
+            code: 'FORBIDDEN',
+          });
+          await expect(serviceIncidentsProgress(app.deps, [id], caller), `${kind} is refused (${id})`).rejects.toMatchObject({
+            code: 'FORBIDDEN',
+          });
+        }
+      } else {
+        expect(await serviceIncidentProgress(app.deps, incidentId, caller), kind).toMatchObject({ affected: 1, pages: 1 });
+        await expect(serviceIncidentProgress(app.deps, 'nope', caller), kind).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field: 'incidentId',
+        });
+      }
+    }
+    await expect(serviceIncidentProgress(app.deps, 'nope', systemCaller)).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 });
 

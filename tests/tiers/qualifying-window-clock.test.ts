@@ -4,7 +4,7 @@ import { earnPoints } from '../../src/domain/points/points.service.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { addMonths } from '../../src/domain/time.js';
-import { qualifyingPointsOf, tierStandings } from '../../src/domain/tiers/tiers.service.js';
+import { qualifyingPointsOf, loadTierStandings } from '../../src/domain/tiers/tiers.service.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
@@ -47,7 +47,9 @@ describe('when an entry leaves the qualifying window', () => {
     await updateProgram({ prisma, logger: testLogger }, { patch: { tierQualifyingMonths: months } }, admin);
     const memberId = await memberEarningAt(new Date(written));
     // Told by the standing read an instant after the entry (the statement's months: the program's).
-    const instant = (await tierStandings(rawSql(prisma), [memberId], new Date(new Date(written).getTime() + MS))).changesAt.get(memberId);
+    const instant = (await loadTierStandings(rawSql(prisma), [memberId], new Date(new Date(written).getTime() + MS))).changesAt.get(
+      memberId,
+    );
     expect(instant?.toISOString()).toBe(leaves);
     // The window itself (`qualifyingPointsOf`, given the months) agrees to the millisecond.
     expect(await points(memberId, months, new Date(instant!.getTime() - MS))).toBe(100);
@@ -65,13 +67,13 @@ describe('when an entry leaves the qualifying window', () => {
     );
     const db = rawSql(prisma);
     // The program's window is 12 months: the first entry leaves on 2027-01-31 10:00, the second on 2027-04-30 10:00.
-    let standings = await tierStandings(db, [memberId], addMonths(T0, 4));
+    let standings = await loadTierStandings(db, [memberId], addMonths(T0, 4));
     expect(standings.qualifyingPoints.get(memberId)).toBe(150);
     expect(standings.changesAt.get(memberId)).toEqual(new Date('2027-01-31T10:00:00.000Z'));
-    standings = await tierStandings(db, [memberId], new Date('2027-01-31T10:00:00.000Z'));
+    standings = await loadTierStandings(db, [memberId], new Date('2027-01-31T10:00:00.000Z'));
     expect(standings.qualifyingPoints.get(memberId)).toBe(50);
     expect(standings.changesAt.get(memberId)).toEqual(new Date('2027-04-30T10:00:00.000Z'));
-    standings = await tierStandings(db, [memberId], new Date('2027-04-30T10:00:00.000Z'));
+    standings = await loadTierStandings(db, [memberId], new Date('2027-04-30T10:00:00.000Z'));
     expect(standings.qualifyingPoints.get(memberId) ?? 0).toBe(0);
     expect(standings.changesAt.has(memberId)).toBe(false);
   });

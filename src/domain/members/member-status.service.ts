@@ -4,7 +4,7 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
-import { NO_QUALIFYING_STANDING, qualifyingPointsChangeAt, qualifyingStandingSql, tierStandings } from '../tiers/tiers.service.js';
+import { NO_QUALIFYING_STANDING, qualifyingPointsChangeAt, qualifyingStandingSql, loadTierStandings } from '../tiers/tiers.service.js';
 import { voucherListChangesAt, vouchersFromJson, vouchersJsonSql } from '../vouchers/vouchers.service.js';
 
 /**
@@ -128,8 +128,8 @@ export async function readMemberStatus(deps: ServiceDeps, memberId: string, requ
   if (withProgram) {
     let standing: NonNullable<MemberStatus['standing']>;
     if (settingsHash === null || version === null || updatedAt === null) {
-      // No program row yet: tierStandings creates it with the defaults.
-      const standings = await tierStandings(db, request.standing ? [memberId] : [], now);
+      // No program row yet: loadTierStandings creates it with the defaults.
+      const standings = await loadTierStandings(db, request.standing ? [memberId] : [], now);
       standing = {
         program: standings.program,
         qualifyingPoints: standings.qualifyingPoints.get(memberId) ?? 0,

@@ -22,9 +22,11 @@ export interface ProgramView {
 }
 
 /**
- * The current program settings. Read inside the caller's transaction, so a rule
- * always sees one consistent version and an `updateProgram` applies at once on
- * every instance, without restart. The row is created with defaults on first use.
+ * The current program settings, for a service's own rules: checks no caller
+ * (internal, as `settingsForHash` and `currentSettings`); what answers a caller
+ * is `readProgram`, after its check. Read inside the caller's transaction, so a
+ * rule always sees one consistent version and an `updateProgram` applies at once
+ * on every instance, without restart. The row is created with defaults on first use.
  */
 export async function loadProgram(db: Tx | ServiceDeps['prisma']): Promise<ProgramView> {
   const row = await db.program.findUnique({ where: { id: 1 } });
@@ -79,7 +81,7 @@ function deepFreeze<T>(value: T): T {
  * staleness: the hash comes from the caller's transaction, so an
  * `updateProgram` that committed before it applies to it, on every instance,
  * without restart. `hash` null: the row does not exist yet and is created with
- * the defaults.
+ * the defaults. Internal: checks no caller (see `loadProgram`).
  */
 export async function settingsForHash(tx: RawSql, hash: string | null): Promise<ProgramSettings> {
   const cached = hash === null ? undefined : settingsByHash.get(hash);
@@ -112,15 +114,32 @@ export function settingsHashAfterLocksSql(locked: string): Prisma.Sql {
   return Prisma.sql`(SELECT (program_cache_keys()).settings_hash FROM (SELECT count(*) FROM ${Prisma.raw(locked)}) every_row_locked)`;
 }
 
-/** The program settings as of the caller's transaction, in one statement of its own (see `settingsForHash`). */
+/** The program settings as of the caller's transaction, in one statement of its own (see `settingsForHash`; internal, no caller). */
 export async function currentSettings(tx: RawSql): Promise<ProgramSettings> {
   const [row] = await tx.$queryRaw<{ hash: string | null }[]>`
     SELECT (SELECT settings_hash FROM program WHERE id = 1) AS hash`;
   return settingsForHash(tx, row?.hash ?? null);
 }
 
-export async function getProgram(deps: ServiceDeps): Promise<ProgramView> {
+/**
+ * The program settings for a caller (`program`): SERVICE_CALLERS.readProgram
+ * (staff, keys with `members:read`, members); anyone else is refused before
+ * anything is read or the row created. Services that need the settings for
+ * their rules use `loadProgram` (no caller).
+ */
+export async function readProgram(deps: ServiceDeps, caller: Caller): Promise<ProgramView> {
+  assertMayCall(caller, 'readProgram');
   return loadProgram(deps.prisma);
+}
+
+/**
+ * The Prisma condition of the settings' audit trail (`Program.changes`): every
+ * change. Decides who may read it, SERVICE_CALLERS.readProgramChanges (admins);
+ * anyone else is refused, nothing read.
+ */
+export function programChangeListWhere(caller: Caller): Prisma.ProgramChangeWhereInput {
+  assertMayCall(caller, 'readProgramChanges');
+  return {};
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };

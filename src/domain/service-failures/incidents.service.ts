@@ -799,9 +799,12 @@ export async function serviceIncidentById(
 /**
  * How far an incident is: counted from its affected members and failures
  * themselves (never a counter that could drift), in one statement. Staff and
- * keys with `failures:report`.
+ * keys with `failures:report` (SERVICE_CALLERS.readServiceIncident): anyone
+ * else is refused before the id is looked at, so a malformed one tells them
+ * nothing either. The id must be a UUID (ValidationError).
  */
 export async function serviceIncidentProgress(deps: ServiceDeps, incidentId: string, caller: Caller): Promise<IncidentProgress> {
+  assertMayCall(caller, 'readServiceIncident');
   const id = check.uuid('incidentId', incidentId);
   return (await serviceIncidentsProgress(deps, [id], caller)).get(id)!;
 }

@@ -1,6 +1,9 @@
 import { Prisma, type TierChangeReason } from '../../generated/prisma/client.js';
-import type { RawSql } from '../../db/sql.js';
+import type { Caller } from '../../auth/principal.js';
+import { rawSql, type RawSql } from '../../db/sql.js';
+import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
+import { ForbiddenError } from '../errors.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import type { LockedMember } from '../points/ledger.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
@@ -31,6 +34,16 @@ export interface TierView extends TierSettings {
 /** The tiers of the program, lowest first. */
 export function tierRules(settings: ProgramSettings): TierView[] {
   return settings.tiers.map((tier, index) => ({ ...tier, position: index + 1 }));
+}
+
+/**
+ * The program's tiers for a caller (`tiers`), lowest first: SERVICE_CALLERS.readTiers
+ * (every caller with credentials: staff, any API key, members); anyone else is
+ * refused before anything is read.
+ */
+export async function readTiers(deps: ServiceDeps, caller: Caller): Promise<TierView[]> {
+  assertMayCall(caller, 'readTiers');
+  return tierRules((await loadProgram(deps.prisma)).settings);
 }
 
 /** The tier with this key and its place, or null when the program has no such tier (any more). */
@@ -64,7 +77,7 @@ export function tierFor(settings: ProgramSettings, qualifyingPoints: number): Ti
  * The qualifying entries of a member at `now`: kinds EARN, REVERSAL and
  * RENEWAL_BONUS written in the `months` calendar months before `now`
  * (UTC calendar, like `addMonths`). In SQL so that the hot read can take the
- * months from the program row in the same statement (`tierStandings`).
+ * months from the program row in the same statement (`loadTierStandings`).
  */
 function inQualifyingWindow(months: Prisma.Sql, now: Date): Prisma.Sql {
   return Prisma.sql`kind::text = ANY(${[...QUALIFYING_KINDS]}::text[])
@@ -155,9 +168,10 @@ export interface TierStandings {
  * `tierProgress` on every read. Same window and kinds as `qualifyingPointsOf`,
  * and when each member's points change with the clock alone (`qualifyingPointsChangeAt`).
  * The settings come as the md5 of their JSON and are parsed once per version
- * (`settingsForHash`), not on every read.
+ * (`settingsForHash`), not on every read. Internal: checks no caller (the member
+ * status read, which its own caller's check precedes); for a caller, `readTierStandings`.
  */
-export async function tierStandings(db: RawSql, memberIds: readonly string[], now: Date): Promise<TierStandings> {
+export async function loadTierStandings(db: RawSql, memberIds: readonly string[], now: Date): Promise<TierStandings> {
   const rows = await db.$queryRaw<
     {
       settings_hash: string;
@@ -181,7 +195,7 @@ export async function tierStandings(db: RawSql, memberIds: readonly string[], no
   const first = rows[0];
   if (!first) {
     await settingsForHash(db, null); // first use: creates the row with defaults
-    return tierStandings(db, memberIds, now);
+    return loadTierStandings(db, memberIds, now);
   }
   const program = {
     settings: await settingsForHash(db, first.settings_hash),
@@ -197,6 +211,21 @@ export async function tierStandings(db: RawSql, memberIds: readonly string[], no
     if (instant) changesAt.set(row.member_id, instant);
   }
   return { program, qualifyingPoints, changesAt };
+}
+
+/**
+ * Members' tier standings for a caller (`Member.tier`, `Member.tierProgress`, a
+ * tier change's tiers; see `loadTierStandings`): who may read them is who may
+ * read the members, SERVICE_CALLERS.readMembers, and a member only their own
+ * (another member's standing, even beside their own, is refused). Checked in
+ * memory, before the one statement: the status screen's hot path pays nothing more.
+ */
+export async function readTierStandings(deps: ServiceDeps, memberIds: readonly string[], caller: Caller): Promise<TierStandings> {
+  assertMayCall(caller, 'readMembers');
+  if (caller.actor.type === 'MEMBER' && memberIds.some((memberId) => memberId !== caller.actor.id)) {
+    throw new ForbiddenError('A member reads only their own tier standing');
+  }
+  return loadTierStandings(rawSql(deps.prisma), memberIds, nowOf(deps));
 }
 
 /** Qualifying points of one member (see `qualifyingPointsOf`). */

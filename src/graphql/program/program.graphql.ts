@@ -3,7 +3,8 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { ValidationError } from '../../domain/errors.js';
 import {
   changedSettings,
-  getProgram,
+  programChangeListWhere,
+  readProgram,
   updateProgram,
   type MoneySettingPatch,
   type ProgramPatch,
@@ -193,7 +194,7 @@ const SaveDeskWeights = builder.objectRef<ProgramSettings['saveDesk']>('SaveDesk
 const ProgramChangeRef = builder.prismaNode('ProgramChange', {
   id: { field: 'id' },
   description: 'One change of the program settings, for the audit trail; refetchable through `node(id)` (admins only).',
-  visibleTo: { staff: 'ADMIN' },
+  visibleTo: { caller: SERVICE_CALLERS.readProgramChanges },
   fields: (t) => ({
     version: t.exposeInt('version', { description: 'The version this change created.' }),
     actorType: t.expose('actorType', { type: ActorTypeEnum, description: 'Kind of caller that made the change.' }),
@@ -307,9 +308,15 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
         cursor: 'id',
         nullable: true,
         description: 'The audit trail of setting changes, newest first (admins only; null with an error for others).',
-        authScopes: { staff: 'ADMIN' },
-        resolve: (query, _program, _args, ctx) => ctx.deps.prisma.programChange.findMany({ ...query, orderBy: { version: 'desc' } }),
-        totalCount: (_program, _args, ctx) => ctx.deps.prisma.programChange.count(),
+        authScopes: { caller: SERVICE_CALLERS.readProgramChanges },
+        resolve: (query, _program, _args, ctx) =>
+          ctx.deps.prisma.programChange.findMany({
+            ...query,
+            where: programChangeListWhere(callerOf(ctx.principal)),
+            orderBy: { version: 'desc' },
+          }),
+        totalCount: (_program, _args, ctx) =>
+          ctx.deps.prisma.programChange.count({ where: programChangeListWhere(callerOf(ctx.principal)) }),
       },
       counted(COUNT_COST.small),
     ),
@@ -320,8 +327,8 @@ builder.queryField('program', (t) =>
   t.field({
     type: ProgramRef,
     description: 'The current program settings.',
-    authScopes: { staff: 'AGENT', apiKey: 'members:read', member: true },
-    resolve: (_root, _args, ctx) => getProgram(ctx.deps),
+    authScopes: { caller: SERVICE_CALLERS.readProgram },
+    resolve: (_root, _args, ctx) => readProgram(ctx.deps, callerOf(ctx.principal)),
   }),
 );
 

@@ -1,7 +1,7 @@
-import { rawSql } from '../../db/sql.js';
-import { nowOf } from '../../domain/deps.js';
-import { getProgram, type ProgramView } from '../../domain/program/program.service.js';
-import { tierOf, tierProgress, tierRules, tierStandings, type TierProgress } from '../../domain/tiers/tiers.service.js';
+import { callerOf } from '../../auth/principal.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import type { ProgramView } from '../../domain/program/program.service.js';
+import { readTiers, readTierStandings, tierOf, tierProgress, type TierProgress } from '../../domain/tiers/tiers.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { knownProgram, knownStanding } from '../members/member-read.js';
@@ -21,7 +21,7 @@ interface Standing {
 
 /**
  * Batches tier reads per request: every member asked for in one turn of the
- * event loop is read in one statement (`tierStandings`: the program settings
+ * event loop is read in one statement (`readTierStandings`: the program settings
  * and the qualifying points of the members whose `tierProgress` is asked for)
  * on the next turn (setImmediate), DataLoader style — the resolvers of a list
  * run in the same turn. A listing of 50 members costs one statement for their
@@ -59,7 +59,8 @@ class TierStandingBatch {
     this.queued = new Map();
     try {
       const scored = [...batch].filter(([, waiter]) => waiter.withPoints).map(([memberId]) => memberId);
-      const { program, qualifyingPoints, changesAt } = await tierStandings(rawSql(this.ctx.deps.prisma), scored, nowOf(this.ctx.deps));
+      // The service checks the caller once per batch, in memory: who may read the members may read their standing.
+      const { program, qualifyingPoints, changesAt } = await readTierStandings(this.ctx.deps, scored, callerOf(this.ctx.principal));
       for (const [memberId, waiter] of batch) {
         waiter.resolve({ program, qualifyingPoints: qualifyingPoints.get(memberId) ?? 0, changesAt: changesAt.get(memberId) ?? null });
       }
@@ -209,7 +210,7 @@ builder.queryField('tiers', (t) =>
   t.field({
     type: [TierRef],
     description: 'The tiers of the program, lowest first. Any authenticated caller.',
-    authScopes: (_root, _args, ctx) => ctx.principal.kind !== 'anonymous',
-    resolve: async (_root, _args, ctx) => tierRules((await getProgram(ctx.deps)).settings),
+    authScopes: { caller: SERVICE_CALLERS.readTiers },
+    resolve: (_root, _args, ctx) => readTiers(ctx.deps, callerOf(ctx.principal)),
   }),
 );
