@@ -25,6 +25,7 @@ import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 /**
  * Who may see a contract and its renewals: staff, storefront keys that write
@@ -223,11 +224,6 @@ builder.queryField('contractByExternalRef', (t) =>
     resolve: (query, _root, args, ctx) => contractByExternalRef(ctx.deps, args.externalRef, callerOf(ctx.principal), query),
   }),
 );
-
-const IDEMPOTENCY_KEY = {
-  required: true,
-  description: 'Unique per request: repeating it returns the first result without a second effect.',
-} as const;
 
 const RegisterContractInput = builder.inputType('RegisterContractInput', {
   description: 'A member’s new contract. Registering the same contract again returns it; the reference is unique.',

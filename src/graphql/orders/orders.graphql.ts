@@ -10,6 +10,7 @@ import { memberVisibility, MemberRef } from '../members/member.type.js';
 import { money, Money, MoneyInput } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
+import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 const OrderStatusEnum = builder.enumType('OrderStatus', {
   description: 'Where an order stands after cancels and returns.',
@@ -272,11 +273,6 @@ function orderReturnPayload(name: string, description: string) {
 
 const CancelOrderPayload = orderReturnPayload('CancelOrderPayload', 'A cancelled order: everything that happened on it undone, once.');
 const ReturnOrderItemsPayload = orderReturnPayload('ReturnOrderItemsPayload', 'Items or an amount of an order returned.');
-
-const IDEMPOTENCY_KEY = {
-  required: true,
-  description: 'Unique per request: repeating it returns the first result without a second effect.',
-} as const;
 
 const CancelOrderInput = builder.inputType('CancelOrderInput', {
   description: 'Cancel an order.',

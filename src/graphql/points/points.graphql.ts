@@ -15,6 +15,7 @@ import { decodeId } from '../ids.js';
 import { OrderInput } from '../orders/order-input.type.js';
 import type { EarnBreakdownLine } from '../../domain/earning/order-earning.js';
 import { EarnLineRef } from '../earning/earn-line.type.js';
+import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 const REFUND_AMOUNT = { legacy: 'amount', money: 'amountMoney' };
 
@@ -80,11 +81,6 @@ builder.objectField(RefundOrderPayload, 'pointsUnrecovered', (t) =>
     resolve: (parent) => parent.pointsUnrecovered ?? 0,
   }),
 );
-
-const IDEMPOTENCY_KEY = {
-  required: true,
-  description: 'Unique per request: repeating it returns the first result without a second effect.',
-} as const;
 
 /** When the deprecated total-only fields of `earnPoints` go. */
 const TOTAL_ONLY_REMOVAL = 'Use `order` (OrderInput). Removed after 2027-06-30.';

@@ -20,13 +20,9 @@ import { decodeId } from '../ids.js';
 import { ServiceFailureDecisionEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { ServiceIncidentRef } from './service-incident.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 const INCIDENT_BUDGET = { legacy: 'budget', money: 'budgetMoney' };
-
-const IDEMPOTENCY_KEY = {
-  required: true,
-  description: 'Unique per request: repeating it returns the first result without a second effect.',
-} as const;
 
 builder.queryField('serviceIncident', (t) =>
   t.prismaField({

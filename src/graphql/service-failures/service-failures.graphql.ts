@@ -19,11 +19,7 @@ import {
   SeverityEnum,
 } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
-
-const IDEMPOTENCY_KEY = {
-  required: true,
-  description: 'Unique per request: repeating it returns the first result without a second effect.',
-} as const;
+import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 const ServiceFailureFilter = builder.inputType('ServiceFailureFilter', {
   description: 'Narrows a listing of service failures; all given conditions must hold.',

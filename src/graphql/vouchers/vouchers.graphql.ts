@@ -16,6 +16,7 @@ import { COMMON_ERRORS, VoucherProblemEnum } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { Money } from '../money.type.js';
 import { VoucherRef } from './voucher.type.js';
+import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 const ORDER_TOTAL = { legacy: 'orderTotal', money: 'orderTotalMoney' };
 
@@ -118,11 +119,6 @@ const VoidVoucherPayload = builder.objectRef<{ voucherId: string }>('VoidVoucher
     }),
   }),
 });
-
-const IDEMPOTENCY_KEY = {
-  required: true,
-  description: 'Unique per request: repeating it returns the first result without a second effect.',
-} as const;
 
 const RedeemVoucherInput = builder.inputType('RedeemVoucherInput', {
   description: 'Redeem a voucher on an order, once.',
