@@ -8,9 +8,11 @@
  * strong letter (a Hebrew name reads right to left), and nothing inside it can reorder the text around it.
  *
  * Every such string the console shows goes through one of these two: `UserText` where it is an element's
- * content (inside a sentence of the catalogue through `tx`), `isolated` where it is shown in a plain string
- * (a confirmation dialog). Not in an aria-label: that is read, not shown, in the string's own logical order,
- * and isolate characters there would become part of the button's accessible name.
+ * content (inside a sentence of the catalogue through `tx`), `isolated` where it goes into a plain string: an
+ * attribute (an aria-label, an aria-valuetext, a title, a placeholder), an option's text, a confirmation dialog.
+ * An attribute is shown (a tooltip) or read out (an accessible name) as one piece of text, laid out, or shown on a
+ * braille display or a screen reader's speech viewer, by the bidirectional algorithm like any other. A text field
+ * that can hold such a string has dir="auto", so that a Hebrew or Arabic value is laid out right to left.
  */
 
 /** A user's string as an element's content: in a `<bdi>` (unicode-bidi: isolate, direction from its content). */
@@ -21,10 +23,12 @@ export function UserText({ children, className }: { children: string | null | un
 
 const FIRST_STRONG_ISOLATE = '\u2068';
 const POP_DIRECTIONAL_ISOLATE = '\u2069';
+const POP_DIRECTIONAL_FORMATTING = '\u202C';
 
 /**
- * A user's string inside a plain string that is shown (`window.confirm`), where no element can go: between
- * FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, the characters that do what `<bdi>` does.
+ * A user's string inside a plain string, where no element can go (an attribute, `window.confirm`): between
+ * FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, the characters that do what `<bdi>` does, and with every
+ * control in it closed by its own closer (`contained`).
  */
 export function isolated(value: string): string {
   return `${FIRST_STRONG_ISOLATE}${contained(value)}${POP_DIRECTIONAL_ISOLATE}`;
@@ -32,32 +36,49 @@ export function isolated(value: string): string {
 
 /** The characters by which a string could reach outside the isolate it is shown in (see `contained`). */
 // eslint-disable-next-line no-control-regex
-const ESCAPES = /[\n\r\u001c-\u001e\u0085\u2029\u2066-\u2069]/;
+const ESCAPES = /[\n\r\u001c-\u001e\u0085\u2029\u202a-\u202e\u2066-\u2069]/;
 // eslint-disable-next-line no-control-regex
 const PARAGRAPH_SEPARATOR = /[\n\r\u001c-\u001e\u0085\u2029]/;
+/** LEFT-TO-RIGHT and RIGHT-TO-LEFT EMBEDDING and OVERRIDE: closed by POP DIRECTIONAL FORMATTING. */
+const EMBEDDING_OR_OVERRIDE = /[\u202a\u202b\u202d\u202e]/;
+/** LEFT-TO-RIGHT, RIGHT-TO-LEFT and FIRST STRONG ISOLATE: closed by POP DIRECTIONAL ISOLATE. */
+const ISOLATE_INITIATOR = /[\u2066-\u2068]/;
 
 /**
  * `value` with nothing that reaches outside the isolate around it. Chromium isolates an element by putting
  * isolate characters around its text, so within it an unmatched POP DIRECTIONAL ISOLATE (U+2069) closes the
  * element's own isolate ("\u2069\u202Egnp.exe" in a `<bdi>` still reverses the rest of the line), and a
  * paragraph separator (bidirectional class B: U+2029, NEL, U+001C–U+001E, a line break) ends every isolate.
- * So an unmatched PDI is left out, an isolate the string leaves open is closed at its end, and a paragraph
- * separator is shown as a space. Embeddings and overrides inside need nothing: a balanced isolate ends them.
+ * So a closer that closes nothing (U+2069, or U+202C where no embedding or override is open inside the
+ * innermost isolate) is left out, every control the string leaves open is closed where the isolate around it
+ * would close it, by its own closer (U+202C for U+202A–U+202E, U+2069 for U+2066–U+2068), and a paragraph
+ * separator is shown as a space. The closers change nothing where the isolates are known (their U+2069 ends
+ * the embeddings inside them too); where they are not (text laid out by rules older than Unicode 6.3, which
+ * ignore U+2066–U+2069), an override still ends with the string instead of reversing the text after it.
  */
 function contained(value: string): string {
   if (!ESCAPES.test(value)) return value;
   let text = '';
-  let open = 0;
+  // The closer each control still open waits for, innermost last.
+  const open: string[] = [];
+  const closeEmbeddings = () => {
+    while (open.at(-1) === POP_DIRECTIONAL_FORMATTING) text += open.pop();
+  };
   for (const character of value) {
     if (PARAGRAPH_SEPARATOR.test(character)) text += ' ';
     else if (character === POP_DIRECTIONAL_ISOLATE) {
-      if (open === 0) continue;
-      open -= 1;
-      text += character;
+      if (!open.includes(POP_DIRECTIONAL_ISOLATE)) continue;
+      closeEmbeddings();
+      text += open.pop();
+    } else if (character === POP_DIRECTIONAL_FORMATTING) {
+      if (open.at(-1) !== POP_DIRECTIONAL_FORMATTING) continue;
+      text += open.pop();
     } else {
-      if (character >= '\u2066' && character <= '\u2068') open += 1;
+      if (EMBEDDING_OR_OVERRIDE.test(character)) open.push(POP_DIRECTIONAL_FORMATTING);
+      else if (ISOLATE_INITIATOR.test(character)) open.push(POP_DIRECTIONAL_ISOLATE);
       text += character;
     }
   }
-  return text + POP_DIRECTIONAL_ISOLATE.repeat(open);
+  while (open.length > 0) text += open.pop();
+  return text;
 }

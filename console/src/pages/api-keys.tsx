@@ -3,7 +3,7 @@ import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
-import { UserText } from '../user-text';
+import { isolated, UserText } from '../user-text';
 import { ApiError, Card, errorOf, FieldError, FormError, Table, type TypedError } from './parts';
 
 const ApiKeys = graphql(`
@@ -93,7 +93,7 @@ export function ApiKeysPage() {
           <form className="form" onSubmit={(event) => void submit(event)} noValidate>
             <label className="field">
               <span>{t('apiKeys.name')}</span>
-              <input value={name} onChange={(event) => setName(event.target.value)} aria-describedby="name-error" required />
+              <input dir="auto" value={name} onChange={(event) => setName(event.target.value)} aria-describedby="name-error" required />
               <FieldError error={error} field="name" id="name-error" />
             </label>
             <fieldset className="choice" aria-describedby="scopes-error">
@@ -148,7 +148,7 @@ export function ApiKeysPage() {
                   <button
                     type="button"
                     className="button"
-                    aria-label={t('apiKeys.revokeNamed', { name: key.name })}
+                    aria-label={t('apiKeys.revokeNamed', { name: isolated(key.name) })}
                     onClick={() => void revoke({ input: { id: key.id } }).then(() => refetch({ requestPolicy: 'network-only' }))}
                   >
                     {t('apiKeys.revoke')}

@@ -108,12 +108,19 @@ export function CaseFeedbackPage() {
             {channelSelect(channel, setChannel)}
             <label className="field">
               <span>{t('case.category')}</span>
-              <input value={category} onChange={(event) => setCategory(event.target.value)} aria-describedby="category-error" required />
+              <input
+                dir="auto"
+                value={category}
+                onChange={(event) => setCategory(event.target.value)}
+                aria-describedby="category-error"
+                required
+              />
               <FieldError error={caseError} field="category" id="category-error" />
             </label>
             <label className="field">
               <span>{t('case.contacts')}</span>
               <input
+                dir="auto"
                 inputMode="numeric"
                 value={contacts}
                 onChange={(event) => setContacts(event.target.value)}
@@ -123,7 +130,12 @@ export function CaseFeedbackPage() {
             </label>
             <label className="field">
               <span>{t('case.externalRef')}</span>
-              <input value={externalRef} onChange={(event) => setExternalRef(event.target.value)} aria-describedby="externalRef-error" />
+              <input
+                dir="auto"
+                value={externalRef}
+                onChange={(event) => setExternalRef(event.target.value)}
+                aria-describedby="externalRef-error"
+              />
               <FieldError error={caseError} field="externalRef" id="externalRef-error" />
             </label>
             <FormError error={caseError} fields={CASE_FIELDS} />
@@ -137,17 +149,35 @@ export function CaseFeedbackPage() {
             {channelSelect(feedbackChannel, setFeedbackChannel)}
             <label className="field">
               <span>{t('feedback.npsLabel')}</span>
-              <input inputMode="numeric" value={nps} onChange={(event) => setNps(event.target.value)} aria-describedby="nps-error" />
+              <input
+                dir="auto"
+                inputMode="numeric"
+                value={nps}
+                onChange={(event) => setNps(event.target.value)}
+                aria-describedby="nps-error"
+              />
               <FieldError error={feedbackError} field="nps" id="nps-error" />
             </label>
             <label className="field">
               <span>{t('feedback.csatLabel')}</span>
-              <input inputMode="numeric" value={csat} onChange={(event) => setCsat(event.target.value)} aria-describedby="csat-error" />
+              <input
+                dir="auto"
+                inputMode="numeric"
+                value={csat}
+                onChange={(event) => setCsat(event.target.value)}
+                aria-describedby="csat-error"
+              />
               <FieldError error={feedbackError} field="csat" id="csat-error" />
             </label>
             <label className="field">
               <span>{t('feedback.comment')}</span>
-              <textarea value={comment} onChange={(event) => setComment(event.target.value)} rows={3} aria-describedby="comment-error" />
+              <textarea
+                dir="auto"
+                value={comment}
+                onChange={(event) => setComment(event.target.value)}
+                rows={3}
+                aria-describedby="comment-error"
+              />
               <FieldError error={feedbackError} field="comment" id="comment-error" />
             </label>
             <FormError error={feedbackError} fields={FEEDBACK_FIELDS} />

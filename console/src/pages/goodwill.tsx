@@ -166,6 +166,7 @@ export function GoodwillPage() {
               <label className="field">
                 <span>{t('goodwill.points')}</span>
                 <input
+                  dir="auto"
                   inputMode="numeric"
                   value={pointsText}
                   onChange={(event) => setPointsText(event.target.value)}
@@ -178,6 +179,7 @@ export function GoodwillPage() {
               <label className="field">
                 <span>{t('goodwill.amount', { currency: program.currency })}</span>
                 <input
+                  dir="auto"
                   inputMode="decimal"
                   value={amount}
                   onChange={(event) => setAmount(event.target.value)}
@@ -190,12 +192,19 @@ export function GoodwillPage() {
             <EnumSelect label={t('goodwill.reason')} prefix="goodwillReason" options={REASONS} value={reason} onChange={setReason} />
             <label className="field">
               <span>{t('goodwill.note')}</span>
-              <textarea value={note} onChange={(event) => setNote(event.target.value)} aria-describedby="note-error" required rows={3} />
+              <textarea
+                dir="auto"
+                value={note}
+                onChange={(event) => setNote(event.target.value)}
+                aria-describedby="note-error"
+                required
+                rows={3}
+              />
               <FieldError error={error} field="note" id="note-error" />
             </label>
             <label className="field">
               <span>{t('goodwill.caseRef')}</span>
-              <input value={caseRef} onChange={(event) => setCaseRef(event.target.value)} aria-describedby="caseRef-error" />
+              <input dir="auto" value={caseRef} onChange={(event) => setCaseRef(event.target.value)} aria-describedby="caseRef-error" />
               <FieldError error={error} field="caseRef" id="caseRef-error" />
             </label>
             <p className={`outcome ${within ? 'outcome-now' : 'outcome-approval'}`} role="status" data-testid="outcome">

@@ -113,7 +113,7 @@ export function IncidentPage() {
       <form role="search" onSubmit={submit} className="search-form">
         <label className="field grow">
           <span>{t('incident.id')}</span>
-          <input value={text} onChange={(event) => setText(event.target.value)} />
+          <input dir="auto" value={text} onChange={(event) => setText(event.target.value)} />
         </label>
         <button type="submit" className="button-primary">
           {t('incident.show')}

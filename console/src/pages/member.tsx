@@ -5,7 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
 import { compensationPollDelay } from '../poll';
-import { UserText } from '../user-text';
+import { isolated, UserText } from '../user-text';
 import { ApiError, Card, Empty } from './parts';
 
 export const MemberPageQuery = graphql(`
@@ -284,7 +284,7 @@ export function MemberPage() {
             aria-label={t('member.tierProgress')}
             aria-valuetext={
               progress.next
-                ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: tierName(progress.next) })
+                ? t('member.toNext', { points: number(progress.pointsToNext ?? 0), tier: isolated(tierName(progress.next)) })
                 : t('member.topTier')
             }
           />

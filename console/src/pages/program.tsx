@@ -308,6 +308,7 @@ function SettingsSection({
       <label className="field" key={path}>
         <span>{label ?? t(entry.label)}</span>
         <input
+          dir="auto"
           inputMode={entry.kind === 'whole' ? 'numeric' : 'decimal'}
           value={texts[path] ?? ''}
           onChange={(event) => setTexts((current) => ({ ...current, [path]: event.target.value }))}
@@ -449,6 +450,7 @@ function TiersSection({ program, basedOn }: { program: Program; basedOn: BasedOn
       <label className="field">
         <span>{label}</span>
         <input
+          dir="auto"
           inputMode={inputMode}
           value={rows[index]![field]}
           onChange={(event) => change(index, { [field]: event.target.value })}
@@ -476,6 +478,7 @@ function TiersSection({ program, basedOn }: { program: Program; basedOn: BasedOn
             <label className="field">
               <span>{t('program.benefits')}</span>
               <textarea
+                dir="auto"
                 rows={2}
                 value={row.benefits}
                 onChange={(event) => change(index, { benefits: event.target.value })}

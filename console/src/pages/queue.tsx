@@ -145,7 +145,7 @@ export function QueuePage() {
   const noteInput = (id: string) => (
     <label className="field">
       <span>{t('queue.note')}</span>
-      <input value={notes[id] ?? ''} onChange={(event) => setNotes((current) => ({ ...current, [id]: event.target.value }))} />
+      <input dir="auto" value={notes[id] ?? ''} onChange={(event) => setNotes((current) => ({ ...current, [id]: event.target.value }))} />
     </label>
   );
 

@@ -84,17 +84,18 @@ export function ReportFailurePage() {
           <EnumSelect label={t('failure.severity')} prefix="severity" options={SEVERITIES} value={severity} onChange={setSeverity} />
           <label className="field">
             <span>{t('failure.orderRef')}</span>
-            <input value={orderRef} onChange={(event) => setOrderRef(event.target.value)} aria-describedby="orderRef-error" />
+            <input dir="auto" value={orderRef} onChange={(event) => setOrderRef(event.target.value)} aria-describedby="orderRef-error" />
             <FieldError error={error} field="orderRef" id="orderRef-error" />
           </label>
           <label className="field">
             <span>{t('failure.caseRef')}</span>
-            <input value={caseRef} onChange={(event) => setCaseRef(event.target.value)} aria-describedby="caseRef-error" />
+            <input dir="auto" value={caseRef} onChange={(event) => setCaseRef(event.target.value)} aria-describedby="caseRef-error" />
             <FieldError error={error} field="caseRef" id="caseRef-error" />
           </label>
           <label className="field">
             <span>{t('failure.description')}</span>
             <textarea
+              dir="auto"
               value={description}
               onChange={(event) => setDescription(event.target.value)}
               rows={3}

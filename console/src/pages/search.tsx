@@ -57,7 +57,13 @@ export function SearchPage() {
       <form role="search" onSubmit={submit} className="search-form">
         <label className="field grow">
           <span>{t('search.label')}</span>
-          <input type="search" value={text} onChange={(event) => setText(event.target.value)} placeholder={t('search.placeholder')} />
+          <input
+            type="search"
+            dir="auto"
+            value={text}
+            onChange={(event) => setText(event.target.value)}
+            placeholder={t('search.placeholder')}
+          />
         </label>
         <button type="submit" className="button-primary">
           {t('search.submit')}

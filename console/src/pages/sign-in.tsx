@@ -61,7 +61,14 @@ export function SignInPage() {
             <EnumSelect label={t('signIn.role')} prefix="role" options={ROLES} value={role} onChange={setRole} />
             <label className="field">
               <span>{t('signIn.name')}</span>
-              <input value={name} onChange={(event) => setName(event.target.value)} required maxLength={64} autoComplete="username" />
+              <input
+                dir="auto"
+                value={name}
+                onChange={(event) => setName(event.target.value)}
+                required
+                maxLength={64}
+                autoComplete="username"
+              />
             </label>
             {error && (
               <p className="error" role="alert">

@@ -143,6 +143,7 @@ function EndpointFields({
         <span>{t('webhooks.url')}</span>
         <input
           type="url"
+          dir="auto"
           value={draft.url}
           onChange={(event) => onChange({ ...draft, url: event.target.value })}
           aria-describedby="url-error"
@@ -152,6 +153,7 @@ function EndpointFields({
       <label className="field">
         <span>{t('webhooks.description')}</span>
         <input
+          dir="auto"
           value={draft.description}
           onChange={(event) => onChange({ ...draft, description: event.target.value })}
           aria-describedby="description-error"
@@ -275,7 +277,7 @@ export function WebhooksPage() {
                   <button
                     type="button"
                     className="button"
-                    aria-label={t(endpoint.enabled ? 'webhooks.disableNamed' : 'webhooks.enableNamed', { url: endpoint.url })}
+                    aria-label={t(endpoint.enabled ? 'webhooks.disableNamed' : 'webhooks.enableNamed', { url: isolated(endpoint.url) })}
                     onClick={() =>
                       void act(
                         async () => (await update({ input: { id: endpoint.id, enabled: !endpoint.enabled } })).data?.updateWebhookEndpoint,
@@ -288,7 +290,7 @@ export function WebhooksPage() {
                   <button
                     type="button"
                     className="button"
-                    aria-label={t('webhooks.deleteNamed', { url: endpoint.url })}
+                    aria-label={t('webhooks.deleteNamed', { url: isolated(endpoint.url) })}
                     onClick={() => {
                       if (!window.confirm(t('webhooks.confirmDelete', { url: isolated(endpoint.url) }))) return;
                       void act(
@@ -451,6 +453,7 @@ export function WebhookEndpointPage() {
             <label className="field">
               <span>{t('webhooks.overlapHours')}</span>
               <input
+                dir="auto"
                 inputMode="numeric"
                 value={overlapHours}
                 onChange={(event) => setOverlapHours(event.target.value)}
