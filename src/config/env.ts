@@ -1,3 +1,7 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { isClusterUrl, redisUrlProblem } from '../redis/redis-url.js';
 
@@ -101,6 +105,83 @@ const keyValueList = z
   });
 
 /**
+ * OTEL_PROPAGATORS: what is read from callers and carried into jobs. `tracecontext` (W3C `traceparent`) and
+ * `baggage` (W3C `baggage`), in any order and case, duplicates allowed; `none` alone: nothing. `b3`, `b3multi`,
+ * `jaeger`, `xray` and `ottrace` are refused.
+ */
+const PROPAGATORS = ['tracecontext', 'baggage'] as const;
+export type Propagator = (typeof PROPAGATORS)[number];
+const propagatorList = z.string().transform((text, context) => {
+  const names = text
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
+  const unsupported = names.find((name) => name !== 'none' && !(PROPAGATORS as readonly string[]).includes(name));
+  if (unsupported !== undefined || names.length === 0) {
+    context.addIssue({
+      code: 'custom',
+      message: `unsupported value ${JSON.stringify(unsupported ?? text)}; accepted: ${[...PROPAGATORS, 'none'].join(', ')}, as a comma-separated list`,
+    });
+    return z.NEVER;
+  }
+  if (names.includes('none') && names.some((name) => name !== 'none')) {
+    context.addIssue({ code: 'custom', message: 'none stands alone: it means no propagator, and cannot be listed with one' });
+    return z.NEVER;
+  }
+  return PROPAGATORS.filter((name) => names.includes(name));
+});
+
+/** OTEL_EXPORTER_OTLP_COMPRESSION's values in the specification: the export bodies gzipped, or not. */
+const OTLP_COMPRESSIONS = ['gzip', 'none'] as const;
+export type OtlpCompression = (typeof OTLP_COMPRESSIONS)[number];
+
+/**
+ * A PEM file of the export's TLS (OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_KEY), read once at startup, its path taken
+ * relative to the working directory as the exporter takes it. A file that cannot be read or holds no PEM block of the
+ * kind is refused here, not left for the exporter, which would only warn and connect without it. Messages name the
+ * path, never the file's text.
+ */
+const pemFile = (kind: 'certificate' | 'private key') =>
+  z.string().transform((path, context) => {
+    let text: string;
+    try {
+      text = readFileSync(resolve(path), 'utf8');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      context.addIssue({ code: 'custom', message: `cannot read ${path} (${reason})` });
+      return z.NEVER;
+    }
+    const block = kind === 'certificate' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
+    if (!block.test(text)) {
+      context.addIssue({ code: 'custom', message: `${path} holds no PEM ${kind} (-----BEGIN ${kind.toUpperCase()}-----)` });
+      return z.NEVER;
+    }
+    if (kind === 'private key' && /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+      context.addIssue({ code: 'custom', message: `${path} holds an encrypted private key; the service has no passphrase for it` });
+      return z.NEVER;
+    }
+    try {
+      if (kind === 'certificate') new X509Certificate(text);
+      else createPrivateKey(text);
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: `${path} holds no usable PEM ${kind} (${(error as Error).message})` });
+      return z.NEVER;
+    }
+    return text;
+  });
+
+/** A count limit of spans (OTEL_*_COUNT_LIMIT): 0 keeps none. */
+const countLimit = z.coerce.number().int().min(0).max(10_000);
+/** OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT: characters of a string attribute kept; unset, no limit. */
+const valueLengthLimit = z.coerce.number().int().min(0).max(1_000_000);
+/** A variable the SDK reads under a name of its own, refused for the specification's name. */
+const renamed = (specified: string) =>
+  z
+    .unknown()
+    .optional()
+    .refine((value) => value === undefined, `not read; set ${specified}, the specification's name`);
+
+/**
  * Connections per process (`DATABASE_POOL_SIZE`). PostgreSQL gets the most work done with few active
  * connections per core of its own, each running its statement to the end; more backends than that take
  * turns on the cores and spend the turns on switching. On the bench's 2 cores (`bench/README.md`, the pool
@@ -186,15 +267,45 @@ const envSchema = z
     OTEL_EXPORTER_OTLP_TRACES_HEADERS: keyValueList,
     OTEL_EXPORTER_OTLP_TIMEOUT: otlpTimeout.default(10_000),
     OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: otlpTimeout.optional(),
+    /** `gzip` or `none` (the default); the traces one wins. */
+    OTEL_EXPORTER_OTLP_COMPRESSION: otelEnum(OTLP_COMPRESSIONS).optional(),
+    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: otelEnum(OTLP_COMPRESSIONS).optional(),
+    /** TLS of an https:// endpoint: the CAs trusted instead of the system's, and a client certificate (mutual TLS). */
+    OTEL_EXPORTER_OTLP_CERTIFICATE: pemFile('certificate').optional(),
+    OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: pemFile('certificate').optional(),
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: pemFile('certificate').optional(),
+    OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE: pemFile('certificate').optional(),
+    OTEL_EXPORTER_OTLP_CLIENT_KEY: pemFile('private key').optional(),
+    OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: pemFile('private key').optional(),
     /** service.name: OTEL_SERVICE_NAME, else the one in OTEL_RESOURCE_ATTRIBUTES, else `treue`. */
     OTEL_SERVICE_NAME: z.string().min(1).max(100).optional(),
     /** Attributes of the resource every span names, as `key=value,…` (percent-encoded), e.g. `deployment.environment=prod`. */
     OTEL_RESOURCE_ATTRIBUTES: keyValueList,
-    /** The trace context read from requests and carried into jobs: the W3C `traceparent`, nothing else. */
-    OTEL_PROPAGATORS: otelEnum(['tracecontext']).optional(),
+    /** What is read from requests and carried into jobs (see propagatorList); default `tracecontext`. */
+    OTEL_PROPAGATORS: propagatorList.optional(),
     OTEL_TRACES_SAMPLER: otelEnum(TRACES_SAMPLERS).optional(),
     /** The ratio of `traceidratio` and `parentbased_traceidratio` (default 1); alone, it means the latter (see tracingConfig). */
     OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+    /**
+     * The batch span processor, with the specification's defaults: milliseconds between two exports, and an export's
+     * longest wait; spans buffered at most (more are dropped), and sent in one export at most.
+     */
+    OTEL_BSP_SCHEDULE_DELAY: z.coerce.number().int().min(0).max(600_000).default(5_000),
+    OTEL_BSP_EXPORT_TIMEOUT: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    OTEL_BSP_MAX_QUEUE_SIZE: z.coerce.number().int().min(1).max(100_000).default(2_048),
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(512),
+    /** Span limits, with the specification's defaults (128 each; a value's length unlimited); the span ones win. */
+    OTEL_ATTRIBUTE_COUNT_LIMIT: countLimit.optional(),
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: valueLengthLimit.optional(),
+    OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: countLimit.optional(),
+    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: valueLengthLimit.optional(),
+    OTEL_SPAN_EVENT_COUNT_LIMIT: countLimit.default(128),
+    OTEL_SPAN_LINK_COUNT_LIMIT: countLimit.default(128),
+    OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT: countLimit.default(128),
+    OTEL_LINK_ATTRIBUTE_COUNT_LIMIT: countLimit.default(128),
+    /** The JavaScript SDK's names for the last two: refused, so that only one name is read. */
+    OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT: renamed('OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT'),
+    OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT: renamed('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT'),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
@@ -286,6 +397,12 @@ const envSchema = z
      * envelop without yoga's HTTP layer, answered as yoga answers. `false` sends every request through yoga.
      */
     GRAPHQL_DIRECT: z.enum(['true', 'false']).default('true'),
+  })
+  .superRefine((env, context) => {
+    if (env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE > env.OTEL_BSP_MAX_QUEUE_SIZE) {
+      const message = `at most OTEL_BSP_MAX_QUEUE_SIZE (${env.OTEL_BSP_MAX_QUEUE_SIZE})`;
+      context.addIssue({ code: 'custom', message, path: ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE'] });
+    }
   })
   .refine((env) => !(env.CORS_CREDENTIALS === 'true' && env.CORS_ORIGINS.includes('*')), {
     message: 'CORS_CREDENTIALS=true needs a list of origins, not *',
@@ -423,13 +540,33 @@ export interface TracingConfig {
   protocol: OtlpProtocol;
   headers: Record<string, string>;
   timeoutMs: number;
+  /** Whether the bodies are gzipped (OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION). */
+  compression: OtlpCompression;
+  /**
+   * TLS of an https:// URL, PEM text read at startup: the CAs trusted instead of the system's (`ca`) and the client
+   * certificate with its key (`cert`, `key`, together or not at all); undefined: Node's defaults.
+   */
+  tls: { ca: string | undefined; cert: string | undefined; key: string | undefined };
   serviceName: string;
   /** The resource's attributes (OTEL_RESOURCE_ATTRIBUTES), `service.name` among them. */
   resourceAttributes: Record<string, string>;
+  /** What is read from callers and carried onwards (OTEL_PROPAGATORS); empty: nothing (`none`). */
+  propagators: Propagator[];
   /** Which traces are recorded (OTEL_TRACES_SAMPLER). */
   sampler: TracesSampler;
   /** Share of traces the ratio samplers record, 0 to 1 (OTEL_TRACES_SAMPLER_ARG; ignored by the others). */
   sampleRatio: number;
+  /** The batch span processor (OTEL_BSP_*). */
+  batch: { scheduledDelayMillis: number; exportTimeoutMillis: number; maxQueueSize: number; maxExportBatchSize: number };
+  /** What a span keeps at most (OTEL_SPAN_*_LIMIT, OTEL_ATTRIBUTE_*_LIMIT, …); a value's length: undefined, no limit. */
+  spanLimits: {
+    attributeCountLimit: number;
+    attributeValueLengthLimit: number | undefined;
+    eventCountLimit: number;
+    linkCountLimit: number;
+    attributePerEventCountLimit: number;
+    attributePerLinkCountLimit: number;
+  };
 }
 
 function tracingConfig(env: Env): TracingConfig | undefined {
@@ -457,13 +594,67 @@ function tracingConfig(env: Env): TracingConfig | undefined {
     protocol,
     headers: { ...env.OTEL_EXPORTER_OTLP_HEADERS, ...env.OTEL_EXPORTER_OTLP_TRACES_HEADERS },
     timeoutMs: env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT,
+    compression: env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION ?? env.OTEL_EXPORTER_OTLP_COMPRESSION ?? 'none',
+    tls: exportTls(env, url),
     serviceName,
     resourceAttributes: { ...env.OTEL_RESOURCE_ATTRIBUTES, 'service.name': serviceName },
+    propagators: env.OTEL_PROPAGATORS ?? ['tracecontext'],
     // The specification's default, parentbased_always_on, is parentbased_traceidratio at 1; a ratio given without a
     // sampler keeps meaning parentbased_traceidratio, as it did before the service read OTEL_TRACES_SAMPLER.
     sampler: env.OTEL_TRACES_SAMPLER ?? (env.OTEL_TRACES_SAMPLER_ARG === undefined ? 'parentbased_always_on' : 'parentbased_traceidratio'),
     sampleRatio: env.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    batch: {
+      scheduledDelayMillis: env.OTEL_BSP_SCHEDULE_DELAY,
+      exportTimeoutMillis: env.OTEL_BSP_EXPORT_TIMEOUT,
+      maxQueueSize: env.OTEL_BSP_MAX_QUEUE_SIZE,
+      maxExportBatchSize: env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    },
+    spanLimits: {
+      attributeCountLimit: env.OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT ?? env.OTEL_ATTRIBUTE_COUNT_LIMIT ?? 128,
+      attributeValueLengthLimit: env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT ?? env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+      eventCountLimit: env.OTEL_SPAN_EVENT_COUNT_LIMIT,
+      linkCountLimit: env.OTEL_SPAN_LINK_COUNT_LIMIT,
+      attributePerEventCountLimit: env.OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT,
+      attributePerLinkCountLimit: env.OTEL_LINK_ATTRIBUTE_COUNT_LIMIT,
+    },
   };
+}
+
+/**
+ * The export's TLS files, each the traces variable's else the general one's (their PEM text was read and parsed by
+ * the schema). Refused: any of them with a plain http:// URL (Node would ignore them there), a client key without
+ * its certificate or the other way round, and a key that is not the certificate's — each a connection that would
+ * fail, or go unverified, batch after batch, with nothing but a warning in the log.
+ */
+function exportTls(env: Env, url: string): TracingConfig['tls'] {
+  const pick = (name: 'CERTIFICATE' | 'CLIENT_CERTIFICATE' | 'CLIENT_KEY') => {
+    const traces = `OTEL_EXPORTER_OTLP_TRACES_${name}` as const;
+    const general = `OTEL_EXPORTER_OTLP_${name}` as const;
+    if (env[traces] !== undefined) return { variable: traces, pem: env[traces] };
+    if (env[general] !== undefined) return { variable: general, pem: env[general] };
+    return { variable: `${general} or ${traces}`, pem: undefined };
+  };
+  const ca = pick('CERTIFICATE');
+  const cert = pick('CLIENT_CERTIFICATE');
+  const key = pick('CLIENT_KEY');
+  const refuse = (variable: string, problem: string) => new ConfigError(`Invalid configuration: ${variable}: ${problem}`);
+  const set = [ca, cert, key].filter((file) => file.pem !== undefined);
+  const { protocol, host, pathname } = new URL(url);
+  if (set[0] && protocol !== 'https:')
+    throw refuse(set[0].variable, `needs an https:// endpoint; the traces are sent to ${protocol}//${host}${pathname}`);
+  if (key.pem !== undefined && cert.pem === undefined) throw refuse(key.variable, `needs ${cert.variable}`);
+  if (cert.pem !== undefined && key.pem === undefined) throw refuse(cert.variable, `needs ${key.variable}`);
+  if (cert.pem !== undefined && key.pem !== undefined) {
+    try {
+      createSecureContext({ cert: cert.pem, key: key.pem });
+    } catch (error) {
+      const mismatch = /key values mismatch/i.test((error as Error).message);
+      throw mismatch
+        ? refuse(key.variable, `the key does not belong to the certificate of ${cert.variable}`)
+        : refuse(cert.variable, `not usable with ${key.variable} (${(error as Error).message})`);
+    }
+  }
+  return { ca: ca.pem, cert: cert.pem, key: key.pem };
 }
 
 export class ConfigError extends Error {}

@@ -1,8 +1,17 @@
 import { createRequire } from 'node:module';
-import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger, type TextMapGetter } from '@opentelemetry/api';
+import {
+  context,
+  diag,
+  DiagLogLevel,
+  propagation,
+  trace,
+  type DiagLogger,
+  type TextMapGetter,
+  type TextMapPropagator,
+} from '@opentelemetry/api';
 import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Plugin } from 'graphql-yoga';
-import type { TracesSampler, TracingConfig } from '../config/env.js';
+import type { Propagator, TracesSampler, TracingConfig } from '../config/env.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -11,11 +20,15 @@ import type { Logger } from '../logger.js';
  * adapter and the hot paths' raw SQL share its pool), and the jobs a request
  * caused (src/telemetry/trace-context.ts: the traceparent travels with the outbox
  * event and the BullMQ job). An operation continues the trace of a caller that sends
- * a W3C `traceparent`; OTEL_TRACES_SAMPLER decides what is recorded (src/config/env.ts).
+ * a W3C `traceparent`, and keeps its W3C `baggage` on its context, as OTEL_PROPAGATORS
+ * says; OTEL_TRACES_SAMPLER decides what is recorded (src/config/env.ts).
  * Started only when an OTLP endpoint is configured:
  * the SDK, the exporter and the instrumentations are imported here, dynamically,
  * so a process without tracing never loads them and its spans are the API's no-ops;
  * of the two exporters, only the one OTEL_EXPORTER_OTLP_PROTOCOL chose is loaded.
+ * Every setting the SDK and the exporter would otherwise read from `process.env` by
+ * themselves (OTEL_BSP_*, span limits, compression, TLS files) is passed explicitly,
+ * from the validated configuration: what they read is never what decides.
  */
 export interface Tracing {
   /** The yoga plugin that makes one span per GraphQL operation: a child of the caller's `traceparent`, else a trace's root. */
@@ -57,7 +70,7 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
   const [
     sdk,
     { AsyncLocalStorageContextManager },
-    { W3CTraceContextPropagator },
+    { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator },
     { resourceFromAttributes },
     { PgInstrumentation },
     envelop,
@@ -73,12 +86,17 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
   const provider = new sdk.BasicTracerProvider({
     resource: resourceFromAttributes(config.resourceAttributes),
     sampler: samplerOf(sdk, config.sampler, config.sampleRatio),
-    spanProcessors: [options.exporter ? new sdk.SimpleSpanProcessor(exporter) : new sdk.BatchSpanProcessor(exporter)],
+    // Every limit given, none left to the SDK's own reading of the environment.
+    spanLimits: { ...config.spanLimits, attributeValueLengthLimit: config.spanLimits.attributeValueLengthLimit ?? Infinity },
+    spanProcessors: [options.exporter ? new sdk.SimpleSpanProcessor(exporter) : new sdk.BatchSpanProcessor(exporter, config.batch)],
   });
   if (options.logger) diag.setLogger(diagnosticsTo(options.logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const propagatorOf = (name: Propagator): TextMapPropagator =>
+    name === 'tracecontext' ? new W3CTraceContextPropagator() : new W3CBaggagePropagator();
+  // What jobs carry (src/telemetry/trace-context.ts); with `none`, nothing: a job starts a trace of its own.
+  propagation.setGlobalPropagator(new CompositePropagator({ propagators: config.propagators.map(propagatorOf) }));
   trace.setGlobalTracerProvider(provider);
 
   // No parentless statements (pool housekeeping, the relay's polling): only those of a request or a job.
@@ -100,18 +118,22 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     undefined,
     config.serviceName,
   ) as Plugin;
-  // Before the operation's span starts: its parent is the trace context the request carries, if any — under a
-  // parent-based sampler only. The others ignore the caller (docs/operations.md#traces): a span that took the
-  // caller's trace id would be decided on it, and a client sending a trace id of its choice (…0001) would have every
-  // request recorded under a 1 % traceidratio.
-  const callersTrace = (args: { contextValue: unknown }) => {
-    const request = (args.contextValue as { request?: Request }).request;
-    if (request) envelop.setCurrentOtelContext(args.contextValue, propagation.extract(context.active(), request.headers, headerGetter));
-  };
+  // Before the operation's span starts: what the request carries is read onto its context. Its trace context becomes
+  // the span's parent under a parent-based sampler only. The others ignore the caller (docs/operations.md#traces): a
+  // span that took the caller's trace id would be decided on it, and a client sending a trace id of its choice (…0001)
+  // would have every request recorded under a 1 % traceidratio. Baggage decides nothing: it is read under any sampler.
   const followsCaller = config.sampler.startsWith('parentbased_');
+  const readFromCallers = config.propagators.filter((name) => followsCaller || name === 'baggage');
+  const callers = new CompositePropagator({ propagators: readFromCallers.map(propagatorOf) });
+  const callersContext = (args: { contextValue: unknown }) => {
+    const request = (args.contextValue as { request?: Request }).request;
+    if (request) envelop.setCurrentOtelContext(args.contextValue, callers.extract(context.active(), request.headers, headerGetter));
+  };
   const graphqlPlugin: Plugin = {
     onPluginInit: ({ addPlugin }) => {
-      if (followsCaller) addPlugin({ onExecute: ({ args }) => callersTrace(args), onSubscribe: ({ args }) => callersTrace(args) });
+      if (readFromCallers.length > 0) {
+        addPlugin({ onExecute: ({ args }) => callersContext(args), onSubscribe: ({ args }) => callersContext(args) });
+      }
       addPlugin(operationSpans);
     },
   };
@@ -136,10 +158,22 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
 /**
  * The OTLP/HTTP exporter of the configured protocol, the one package of the two imported: protobuf bodies
  * (`application/x-protobuf`) or JSON ones (`application/json`). Both come from the same OpenTelemetry JS release and
- * share its transport and serialization packages.
+ * share its transport and serialization packages. Each also reads OTEL_EXPORTER_OTLP_* from `process.env` itself and
+ * takes what it read where no option is given: every one is given, so that a value the configuration refused or
+ * resolved otherwise never wins. (The headers it reads are merged under the given ones; parsed as core parses them, their
+ * names are among the configured ones, so the configured values are what is sent.)
  */
 async function otlpExporter(config: TracingConfig): Promise<SpanExporter> {
-  const options = { url: config.url, headers: config.headers, timeoutMillis: config.timeoutMs };
+  type Options = NonNullable<ConstructorParameters<typeof import('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter>[0]>;
+  const { ca, cert, key } = config.tls;
+  const options: Options = {
+    url: config.url,
+    headers: config.headers,
+    timeoutMillis: config.timeoutMs,
+    compression: config.compression as Options['compression'],
+    // The exporter's own agent options, plus the TLS files (used on https:// only; src/config/env.ts refuses them on http://).
+    httpAgentOptions: { keepAlive: true, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
+  };
   switch (config.protocol) {
     case 'http/protobuf':
       return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(options);

@@ -1,10 +1,28 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
+
+/**
+ * Test-only TLS files (tests/support/otlp-tls, EC P-256, valid until 2126): a CA, a server certificate for 127.0.0.1
+ * and localhost, and a client certificate, both signed by the CA. Their keys protect nothing but these tests.
+ */
+const tlsFile = (name: string) => fileURLToPath(new URL(`otlp-tls/${name}`, import.meta.url));
+export const OTLP_TLS = {
+  ca: tlsFile('ca.pem'),
+  serverCertificate: tlsFile('server.pem'),
+  serverKey: tlsFile('server-key.pem'),
+  clientCertificate: tlsFile('client.pem'),
+  clientKey: tlsFile('client-key.pem'),
+};
 
 /**
  * Tracing for a test file or a describe block: started from these OTEL_* variables as the service reads them
@@ -52,7 +70,14 @@ export interface OtlpRequest {
   method: string;
   path: string;
   contentType: string | undefined;
+  /** The Content-Encoding header: `gzip` for a compressed export, else undefined. */
+  contentEncoding: string | undefined;
+  /** The body as it came over the wire. */
+  received: Buffer;
+  /** The body, gunzipped when it came gzipped. */
   body: Buffer;
+  /** Over TLS, the common name of the client certificate the exporter presented; else undefined. */
+  clientCertificate: string | undefined;
 }
 
 export interface OtlpSink {
@@ -65,29 +90,54 @@ export interface OtlpSink {
 /**
  * An OTLP/HTTP collector for a test file or a describe block, on 127.0.0.1 (a free port): records every request
  * and answers 200 with an empty export response in the request's encoding. Set it up before useTracing, so that
- * it is listening when tracing starts and still listening when tracing's shutdown flushes.
+ * it is listening when tracing starts and still listening when tracing's shutdown flushes. With `tls`, it serves
+ * https with OTLP_TLS's server certificate and takes only exporters that present a client certificate of its CA.
  */
-export function useOtlpSink(): OtlpSink {
+export function useOtlpSink(options: { tls?: boolean } = {}): OtlpSink {
   let server: Server | undefined;
+  const scheme = options.tls ? 'https' : 'http';
   const sink: OtlpSink = {
     url: () => {
       if (!server) throw new Error('the OTLP sink starts in beforeAll');
-      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      return `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`;
     },
     requests: [],
   };
-  beforeAll(async () => {
-    server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const contentType = request.headers['content-type'];
-        sink.requests.push({ method: request.method ?? '', path: request.url ?? '/', contentType, body: Buffer.concat(chunks) });
-        // An empty ExportTraceServiceResponse: no bytes in protobuf, `{}` in JSON.
-        const json = contentType?.startsWith('application/json') ?? false;
-        response.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : '');
+  const receive = (request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const contentType = request.headers['content-type'];
+      const contentEncoding = request.headers['content-encoding'];
+      const received = Buffer.concat(chunks);
+      const commonName = (request.socket as Partial<TLSSocket>).getPeerCertificate?.().subject?.CN;
+      sink.requests.push({
+        method: request.method ?? '',
+        path: request.url ?? '/',
+        contentType,
+        contentEncoding,
+        received,
+        body: contentEncoding === 'gzip' ? gunzipSync(received) : received,
+        clientCertificate: Array.isArray(commonName) ? commonName.join(', ') : commonName,
       });
+      // An empty ExportTraceServiceResponse: no bytes in protobuf, `{}` in JSON.
+      const json = contentType?.startsWith('application/json') ?? false;
+      response.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : '');
     });
+  };
+  beforeAll(async () => {
+    server = options.tls
+      ? createTlsServer(
+          {
+            cert: readFileSync(OTLP_TLS.serverCertificate),
+            key: readFileSync(OTLP_TLS.serverKey),
+            ca: readFileSync(OTLP_TLS.ca),
+            requestCert: true,
+            rejectUnauthorized: true,
+          },
+          receive,
+        )
+      : createServer(receive);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
   });
