@@ -158,6 +158,11 @@ async function start(
     );
   }
   logger.info({ role }, role === 'all' ? 'running the API and the workers' : `running the ${role} only`);
+  if (!config.environmentSet) {
+    logger.warn(
+      'NODE_ENV is not set: running as development (GraphQL introspection on, the development JWT secret when none is configured); set NODE_ENV=production in a deployment',
+    );
+  }
   let databaseUrl = config.databaseUrl;
   if (databaseUrl) {
     logger.info({ databaseUrl: redact(databaseUrl) }, 'using PostgreSQL from DATABASE_URL');

@@ -452,6 +452,12 @@ export type Env = z.infer<typeof envSchema>;
 export interface Config {
   env: Env['NODE_ENV'];
   isProduction: boolean;
+  /**
+   * Whether NODE_ENV was set (not blank). Unset, the service runs as development, as `npm start` on a fresh clone
+   * does; what only a developer should get (the console's development sign-in with a configured JWT_SECRET) then
+   * waits for NODE_ENV=development said explicitly (src/http/console.ts), and the start warns (src/main.ts).
+   */
+  environmentSet: boolean;
   port: number;
   host: string;
   databaseUrl: string | undefined;
@@ -464,6 +470,8 @@ export interface Config {
     audience: string | undefined;
     /** Longest accepted token lifetime in seconds, staff and member tokens apart. */
     maxLifetimeSeconds: { staff: number; member: number };
+    /** `secret` is the one `withDevelopmentJwtSecret` generated for this data directory, not a configured JWT_SECRET. */
+    developmentSecret?: true;
   };
   /** Signs the queue dashboard's session cookie: ADMIN_SESSION_SECRET, else JWT_SECRET; none: header access only. */
   adminSessionSecret: string | undefined;
@@ -671,6 +679,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: env.NODE_ENV,
     isProduction,
+    environmentSet: (source.NODE_ENV ?? '').trim() !== '',
     port: env.PORT,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,

@@ -55,14 +55,17 @@ export interface ConsoleHandlerOptions {
  * - /console/config.json tells the page how to sign in: OpenID Connect (issuer, client id, scope)
  *   when configured, otherwise outside production the development sign-in;
  * - POST /console/dev-token signs a staff token with the local HS256 secret for a chosen role and name —
- *   only outside production with a secret configured; in production it does not exist (404).
+ *   only outside production, and only with the secret `npm start` generated for its data directory or with
+ *   NODE_ENV=development (or test) said explicitly: a deployment that forgot NODE_ENV runs as development, and
+ *   its configured JWT_SECRET is a real one. Otherwise it does not exist (404).
  * Files are read once and kept in memory with their gzip form (the console is a few hundred KB).
  */
 export function createConsoleHandler(options: ConsoleHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { config, logger } = options;
   const dir = options.dir ?? builtConsoleDir();
   const oidc = config.console.oidc;
-  const devSignIn = !config.isProduction && config.jwt.secret !== undefined;
+  const devSignIn =
+    !config.isProduction && config.jwt.secret !== undefined && (config.environmentSet || config.jwt.developmentSecret === true);
   const connectSources = ["'self'", ...(oidc ? [new URL(oidc.issuer).origin] : [])].join(' ');
   const securityHeaders = {
     'content-security-policy': [

@@ -24,5 +24,5 @@ export async function withDevelopmentJwtSecret(config: Config, logger?: Logger):
     });
   }
   logger?.info({ file }, 'no JWT_SECRET/JWKS_URL: using the development JWT secret');
-  return { ...config, jwt: { ...config.jwt, secret }, adminSessionSecret: config.adminSessionSecret ?? secret };
+  return { ...config, jwt: { ...config.jwt, secret, developmentSecret: true }, adminSessionSecret: config.adminSessionSecret ?? secret };
 }

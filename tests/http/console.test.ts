@@ -7,8 +7,9 @@ import path from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJwtVerifier } from '../../src/auth/jwt.js';
-import { loadConfig } from '../../src/config/env.js';
+import { loadConfig, type Config } from '../../src/config/env.js';
 import { createConsoleHandler } from '../../src/http/console.js';
+import { withDevelopmentJwtSecret } from '../../src/runtime/dev-secret.js';
 import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
 
 // The console's static files, config and development sign-in (src/http/console.ts), on a real port.
@@ -30,7 +31,10 @@ afterAll(async () => {
 });
 
 async function serve(env: Record<string, string>): Promise<string> {
-  const config = loadConfig({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', ...env });
+  return serveConfig(loadConfig({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', ...env }));
+}
+
+async function serveConfig(config: Config): Promise<string> {
   const handler = createConsoleHandler({ config, logger: testLogger, dir });
   const server = createServer((req, res) => void handler(req, res));
   servers.push(server);
@@ -144,6 +148,44 @@ describe('the console at /console', () => {
     expect(response.status).toBe(404);
     expect(await response.text()).not.toMatch(/eyJ/);
     expect(await (await fetch(`${base}/console/config.json`)).json()).toEqual({ signIn: { kind: 'none' } });
+  });
+
+  // A deployment that forgot NODE_ENV runs as development; its JWT_SECRET is a real one (shared with whatever signs its
+  // staff tokens), and an open endpoint signing ADMIN tokens with it would hand the program to anyone who can reach it.
+  it('NODE_ENV unset with a configured JWT_SECRET: no development sign-in (dev-token 404), however the rest defaults', async () => {
+    for (const unset of [{}, { NODE_ENV: '' }, { NODE_ENV: ' ' }] as Record<string, string>[]) {
+      const base = await serve(unset);
+      const response = await fetch(`${base}/console/dev-token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'ADMIN', name: 'mallory' }),
+      });
+      expect(response.status, JSON.stringify(unset)).toBe(404);
+      expect(await response.text()).not.toMatch(/eyJ/);
+      expect(await (await fetch(`${base}/console/config.json`)).json()).toEqual({ signIn: { kind: 'none' } });
+    }
+  });
+
+  it('NODE_ENV unset and no secret configured (npm start on a fresh clone): the generated development secret signs in', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'treue-dev-secret-'));
+    try {
+      const config = await withDevelopmentJwtSecret(loadConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir }));
+      const base = await serveConfig(config);
+      expect(await (await fetch(`${base}/console/config.json`)).json()).toEqual({ signIn: { kind: 'development' } });
+      const response = await fetch(`${base}/console/dev-token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'AGENT', name: 'dev' }),
+      });
+      expect(response.status).toBe(200);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('NODE_ENV=development set explicitly with a configured JWT_SECRET: the development sign-in, as a developer asked for it', async () => {
+    const base = await serve({ NODE_ENV: 'development' });
+    expect(await (await fetch(`${base}/console/config.json`)).json()).toEqual({ signIn: { kind: 'development' } });
   });
 
   it('with OpenID Connect configured: config.json names the issuer and client, and the CSP lets the page reach the issuer', async () => {
