@@ -684,3 +684,56 @@ describe('agent console in Chromium', () => {
     },
   );
 });
+
+describe('the search follows its URL', () => {
+  it(
+    "a link to another search, then back and forward: the field and the results show each search's text",
+    { timeout: 90_000 },
+    async () => {
+      await enrol('N-1', 'Greta Navigate', 'greta.navigate@example.com');
+      await enrol('N-2', 'Otto Navigate', 'otto.navigate@example.com');
+      const { context, page } = await newPage('en');
+      await signIn(page, 'AGENT', 'Alex Agent');
+      const field = page.getByLabel('Name, e-mail or customer number');
+      const found = () => page.getByRole('table').getByRole('link').allTextContents();
+      const query = () => new URL(page.url()).searchParams.get('q');
+
+      // Typed and sent: the URL takes the text.
+      await field.fill('Greta');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await expect.poll(found).toEqual(['Greta Navigate']);
+      expect(query()).toBe('Greta');
+
+      // A link inside the console to another search (client-side: no page load).
+      await go(page, '/?q=Otto');
+      await expect.poll(() => field.inputValue()).toBe('Otto');
+      await expect.poll(found).toEqual(['Otto Navigate']);
+
+      await page.goBack();
+      await expect.poll(query).toBe('Greta');
+      await expect.poll(() => field.inputValue()).toBe('Greta');
+      await expect.poll(found).toEqual(['Greta Navigate']);
+
+      await page.goForward();
+      await expect.poll(query).toBe('Otto');
+      await expect.poll(() => field.inputValue()).toBe('Otto');
+      await expect.poll(found).toEqual(['Otto Navigate']);
+
+      // Typed over a search and sent again: a new entry in the history, and back returns to the one before.
+      await field.fill('Greta Navigate');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await expect.poll(query).toBe('Greta Navigate');
+      await expect.poll(found).toEqual(['Greta Navigate']);
+      await page.goBack();
+      await expect.poll(() => field.inputValue()).toBe('Otto');
+      await expect.poll(found).toEqual(['Otto Navigate']);
+
+      // The menu's search link (no q): an empty field and no results.
+      await page.getByRole('navigation').getByRole('link', { name: 'Members', exact: true }).click();
+      await expect.poll(query).toBe(null);
+      await expect.poll(() => field.inputValue()).toBe('');
+      expect(await page.getByRole('table').count()).toBe(0);
+      await context.close();
+    },
+  );
+});

@@ -33,12 +33,22 @@ const SearchMembers = graphql(`
   }
 `);
 
-/** Member search: name or e-mail (members' search filter) and the storefront's customer id, in one request. */
+/**
+ * Member search: name or e-mail (members' search filter) and the storefront's customer id, in one request.
+ * The URL's `q` is the search: sending the form pushes it, and whenever it changes (a link, back or forward)
+ * the field shows it again and the results follow.
+ */
 export function SearchPage() {
   const { t, tierName } = useI18n();
   const [params, setParams] = useSearchParams();
   const search = params.get('q') ?? '';
   const [text, setText] = useState(search);
+  // The `q` the field last took: set during render, not in an effect, so no frame shows the old text.
+  const [shown, setShown] = useState(search);
+  if (shown !== search) {
+    setShown(search);
+    setText(search);
+  }
   const [result] = useQuery({ query: SearchMembers, variables: { search }, pause: search === '' });
 
   const submit = (event: FormEvent) => {
