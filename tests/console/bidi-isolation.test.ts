@@ -289,10 +289,14 @@ describe('user strings in attributes and text fields', () => {
         await expectIsolated(page);
       }
 
-      // The queue: the note fields.
+      // The queue: the buttons and the note field name the member in its own isolate, the override in it closed.
       await go(page, '/queue');
-      await page.getByTestId('pending-gestures').getByRole('listitem').first().waitFor();
-      expect(await page.getByLabel('Note', { exact: true }).count()).toBeGreaterThan(0);
+      const gesture = page.getByTestId('pending-gestures').getByRole('listitem').filter({ hasText: 'דנה' });
+      await gesture.waitFor();
+      const named = `€40.00 for ${FSI}דנה ${RLO}gnp.exe${PDF}${PDI}`;
+      expect.soft(await gesture.getByRole('button', { name: 'Approve' }).getAttribute('aria-label')).toBe(`Approve ${named}`);
+      expect.soft(await gesture.getByRole('button', { name: 'Reject' }).getAttribute('aria-label')).toBe(`Reject ${named}`);
+      expect.soft(await gesture.getByRole('textbox').getAttribute('aria-label')).toBe(`Note on ${named}`);
       await expectIsolated(page);
 
       // The API keys: the revoke button names the key in its own isolate, the override in it closed.

@@ -737,3 +737,109 @@ describe('the search follows its URL', () => {
     },
   );
 });
+
+describe('the approvals name each row in its buttons and note fields', () => {
+  const FSI = '\u2068';
+  const PDI = '\u2069';
+
+  it(
+    "two members' pending gestures and held failures: each Approve, Reject, Grant, Decline and Note is named for its member and amount",
+    { timeout: 120_000 },
+    async () => {
+      const ida = await enrol('A-1', 'Ida Queue', 'ida.queue@example.com');
+      const paul = await enrol('A-2', 'Paul Queue', 'paul.queue@example.com');
+      const voucher = await issueGoodwillVoucher('AGENT', ida.id, 'Parcel lost', 'names-1');
+      // 5 000 points are worth 50.00: above the agent's 25.00 per gesture.
+      const pointsGesture = await graphql(
+        'AGENT',
+        `
+          mutation ($input: IssueGoodwillInput!) {
+            issueGoodwill(input: $input) {
+              ... on IssueGoodwillPayload {
+                status
+                gesture {
+                  id
+                }
+              }
+            }
+          }
+        `,
+        {
+          input: {
+            memberId: paul.id,
+            kind: 'POINTS',
+            points: 5000,
+            reason: 'POOR_EXPERIENCE',
+            note: 'Rude call',
+            idempotencyKey: 'names-2',
+          },
+        },
+      );
+      expect([voucher.issueGoodwill.status, pointsGesture.issueGoodwill.status]).toEqual(['PENDING_APPROVAL', 'PENDING_APPROVAL']);
+      // Failures held for review, as the worker leaves them for a suspended member.
+      const failures = await Promise.all(
+        [
+          [ida.id, '25.00'],
+          [paul.id, '15.00'],
+        ].map(([memberId, amount]) =>
+          harness.prisma.serviceFailure.create({
+            data: {
+              memberId: memberId!,
+              type: 'LATE_DELIVERY',
+              severity: 'HIGH',
+              occurredAt: new Date('2026-01-10T10:00:00Z'),
+              reporterType: 'STAFF',
+              reporterId: 'seed-agent',
+              status: 'HELD',
+              compensationAmount: amount!,
+              compensationCurrency: 'EUR',
+            },
+          }),
+        ),
+      );
+
+      const { context, page } = await newPage('en');
+      await signIn(page, 'SUPERVISOR', 'Sam Supervisor');
+      await go(page, '/queue');
+      await page.getByTestId('pending-gestures').getByRole('listitem').first().waitFor();
+
+      const named = [
+        ['button', `Approve €40.00 for ${FSI}Ida Queue${PDI}`],
+        ['button', `Reject €40.00 for ${FSI}Ida Queue${PDI}`],
+        ['textbox', `Note on €40.00 for ${FSI}Ida Queue${PDI}`],
+        ['button', `Approve 5,000 points for ${FSI}Paul Queue${PDI}`],
+        ['button', `Reject 5,000 points for ${FSI}Paul Queue${PDI}`],
+        ['textbox', `Note on 5,000 points for ${FSI}Paul Queue${PDI}`],
+        ['button', `Grant €25.00 to ${FSI}Ida Queue${PDI}`],
+        ['button', `Decline €25.00 for ${FSI}Ida Queue${PDI}`],
+        ['textbox', `Note on €25.00 for ${FSI}Ida Queue${PDI}`],
+        ['button', `Grant €15.00 to ${FSI}Paul Queue${PDI}`],
+        ['button', `Decline €15.00 for ${FSI}Paul Queue${PDI}`],
+        ['textbox', `Note on €15.00 for ${FSI}Paul Queue${PDI}`],
+      ] as const;
+      for (const [role, name] of named) expect.soft(await page.getByRole(role, { name, exact: true }).count(), name).toBe(1);
+      // No two controls on the page share a name: a screen reader's list of buttons or fields tells each row apart.
+      const names = await page
+        .getByRole('main')
+        .locator('button, input')
+        .evaluateAll((controls) => controls.map((control) => control.getAttribute('aria-label') ?? control.textContent));
+      expect(new Set(names).size).toBe(names.length);
+      // The visible label is where it was, and the name starts with it (what a voice user says).
+      const note = page.getByRole('textbox', { name: named[2][1], exact: true });
+      expect(await note.evaluate((field) => field.closest('label')?.firstElementChild?.textContent)).toBe('Note');
+      await note.fill('Agreed');
+      await page.getByRole('button', { name: named[0][1], exact: true }).click();
+      await expect.poll(() => page.getByRole('button', { name: /Ida Queue/ }).count()).toBe(2); // the failure's two
+      await context.close();
+
+      // The gesture and the failures left are decided, so the queue is empty for any test after this one.
+      await graphql('ADMIN', 'mutation ($input: RejectGoodwillInput!) { rejectGoodwill(input: $input) { __typename } }', {
+        input: { gestureId: pointsGesture.issueGoodwill.gesture.id, note: 'Tidy up' },
+      });
+      await harness.prisma.serviceFailure.updateMany({
+        where: { id: { in: failures.map((failure) => failure.id) } },
+        data: { status: 'NOT_ELIGIBLE' },
+      });
+    },
+  );
+});

@@ -150,6 +150,11 @@ export const de: Catalogue = {
   'queue.ownGesture': 'Diese Geste haben Sie selbst vergeben: Eine andere Führungskraft entscheidet darüber.',
   'queue.grant': 'Gewähren',
   'queue.decline': 'Ablehnen',
+  'queue.noteNamed': 'Notiz zu {amount} für {name}',
+  'queue.approveNamed': 'Freigeben: {amount} für {name}',
+  'queue.rejectNamed': 'Ablehnen: {amount} für {name}',
+  'queue.grantNamed': 'Gewähren: {amount} für {name}',
+  'queue.declineNamed': 'Ablehnen: {amount} für {name}',
 
   'dashboard.title': 'Service und Kundentreue, letzte 12 Monate',
   'dashboard.nps': 'NPS',

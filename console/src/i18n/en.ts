@@ -148,6 +148,11 @@ export const en = {
   'queue.ownGesture': 'You issued this gesture: another supervisor decides it.',
   'queue.grant': 'Grant',
   'queue.decline': 'Decline',
+  'queue.noteNamed': 'Note on {amount} for {name}',
+  'queue.approveNamed': 'Approve {amount} for {name}',
+  'queue.rejectNamed': 'Reject {amount} for {name}',
+  'queue.grantNamed': 'Grant {amount} to {name}',
+  'queue.declineNamed': 'Decline {amount} for {name}',
 
   'dashboard.title': 'Service and loyalty, last 12 months',
   'dashboard.nps': 'NPS',

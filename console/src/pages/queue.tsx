@@ -5,7 +5,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
 import { useSignedIn } from '../session';
-import { UserText } from '../user-text';
+import { isolated, UserText } from '../user-text';
 import { ApiError, Card, Empty, errorOf, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const QueueQuery = graphql(`
@@ -105,6 +105,13 @@ const Review = graphql(`
 `);
 
 /**
+ * What a queue row's buttons and note field are named for: its amount and its member's name, isolated (user-text.tsx).
+ * A screen reader's list of buttons or fields then tells the rows apart ("Approve €40.00 for …"); each name starts
+ * with the control's visible label, which is what a voice user says.
+ */
+type Row = { amount: string; name: string };
+
+/**
  * The supervisor's queue: gestures waiting for approval and failures held for review, each decided with
  * a note. It follows the queue live: on each approvalQueueChanged event (another supervisor's decision,
  * an agent's gesture, the worker holding a failure) it reads the queue again. A gesture the signed-in
@@ -142,10 +149,22 @@ export function QueuePage() {
     setErrors((current) => ({ ...current, [id]: error }));
     if (!error) refetch({ requestPolicy: 'network-only' });
   };
-  const noteInput = (id: string) => (
+  const gestureAmount = (gesture: (typeof gestures)[number]) =>
+    gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value);
+  const gestureRow = (gesture: (typeof gestures)[number]): Row => ({ amount: gestureAmount(gesture), name: isolated(gesture.member.name) });
+  const failureRow = (failure: (typeof failures)[number]): Row => ({
+    amount: money(failure.compensation),
+    name: isolated(failure.member.name),
+  });
+  const noteInput = (id: string, row: Row) => (
     <label className="field">
       <span>{t('queue.note')}</span>
-      <input dir="auto" value={notes[id] ?? ''} onChange={(event) => setNotes((current) => ({ ...current, [id]: event.target.value }))} />
+      <input
+        dir="auto"
+        aria-label={t('queue.noteNamed', row)}
+        value={notes[id] ?? ''}
+        onChange={(event) => setNotes((current) => ({ ...current, [id]: event.target.value }))}
+      />
     </label>
   );
 
@@ -164,7 +183,7 @@ export function QueuePage() {
                     <Link to={`/members/${encodeURIComponent(gesture.member.id)}`}>
                       <UserText>{gesture.member.name}</UserText>
                     </Link>{' '}
-                    — <strong>{gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value)}</strong>
+                    — <strong>{gestureAmount(gesture)}</strong>
                     {gesture.kind === 'POINTS' && ` (${money(gesture.value)})`}
                   </p>
                   <p className="meta">
@@ -178,11 +197,12 @@ export function QueuePage() {
                   </p>
                 ) : (
                   <>
-                    {noteInput(gesture.id)}
+                    {noteInput(gesture.id, gestureRow(gesture))}
                     <div className="actions">
                       <button
                         type="button"
                         className="button-primary"
+                        aria-label={t('queue.approveNamed', gestureRow(gesture))}
                         onClick={() =>
                           void approve({
                             input: {
@@ -198,6 +218,7 @@ export function QueuePage() {
                       <button
                         type="button"
                         className="button"
+                        aria-label={t('queue.rejectNamed', gestureRow(gesture))}
                         onClick={() =>
                           void reject({ input: { gestureId: gesture.id, note: notes[gesture.id] ?? '' } }).then((r) =>
                             decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message),
@@ -234,13 +255,14 @@ export function QueuePage() {
                     {t(`failureStatus.${failure.status}`)} · {date(failure.occurredAt)}
                   </p>
                 </div>
-                {noteInput(failure.id)}
+                {noteInput(failure.id, failureRow(failure))}
                 <div className="actions">
                   {(['GRANT', 'DECLINE'] as const).map((decision) => (
                     <button
                       key={decision}
                       type="button"
                       className={decision === 'GRANT' ? 'button-primary' : 'button'}
+                      aria-label={t(decision === 'GRANT' ? 'queue.grantNamed' : 'queue.declineNamed', failureRow(failure))}
                       onClick={() =>
                         void review({
                           input: {
