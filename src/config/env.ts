@@ -300,7 +300,8 @@ const envSchema = z
     OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: countLimit.optional(),
     OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: valueLengthLimit.optional(),
     OTEL_SPAN_EVENT_COUNT_LIMIT: countLimit.default(128),
-    OTEL_SPAN_LINK_COUNT_LIMIT: countLimit.default(128),
+    /** Unset: 128, or the largest compensation group when that is more (see tracingConfig). */
+    OTEL_SPAN_LINK_COUNT_LIMIT: countLimit.optional(),
     OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT: countLimit.default(128),
     OTEL_LINK_ATTRIBUTE_COUNT_LIMIT: countLimit.default(128),
     /** The JavaScript SDK's names for the last two: refused, so that only one name is read. */
@@ -577,6 +578,11 @@ export interface TracingConfig {
   };
 }
 
+/** Compensation jobs decided in one transaction at most: WORKER_COMPENSATION_GROUP_SIZE, capped by the concurrency. */
+function compensationGroupSizeOf(env: Env): number {
+  return Math.min(env.WORKER_COMPENSATION_GROUP_SIZE ?? env.WORKER_COMPENSATION_CONCURRENCY, env.WORKER_COMPENSATION_CONCURRENCY);
+}
+
 function tracingConfig(env: Env): TracingConfig | undefined {
   if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return undefined;
   const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? OTLP_PROTOCOL_DEFAULT;
@@ -621,7 +627,8 @@ function tracingConfig(env: Env): TracingConfig | undefined {
       attributeCountLimit: env.OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT ?? env.OTEL_ATTRIBUTE_COUNT_LIMIT ?? 128,
       attributeValueLengthLimit: env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT ?? env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
       eventCountLimit: env.OTEL_SPAN_EVENT_COUNT_LIMIT,
-      linkCountLimit: env.OTEL_SPAN_LINK_COUNT_LIMIT,
+      // A compensation group's span links every job's trace it decides: unset, the limit keeps them all.
+      linkCountLimit: env.OTEL_SPAN_LINK_COUNT_LIMIT ?? Math.max(128, compensationGroupSizeOf(env)),
       attributePerEventCountLimit: env.OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT,
       attributePerLinkCountLimit: env.OTEL_LINK_ATTRIBUTE_COUNT_LIMIT,
     },
@@ -706,10 +713,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       outboxStaleAfterMs: env.OUTBOX_STALE_AFTER_MS,
       metricsPort: env.WORKER_METRICS_PORT,
       compensationConcurrency: env.WORKER_COMPENSATION_CONCURRENCY,
-      compensationGroupSize: Math.min(
-        env.WORKER_COMPENSATION_GROUP_SIZE ?? env.WORKER_COMPENSATION_CONCURRENCY,
-        env.WORKER_COMPENSATION_CONCURRENCY,
-      ),
+      compensationGroupSize: compensationGroupSizeOf(env),
     },
     tracing: tracingConfig(env),
     webhooks: {

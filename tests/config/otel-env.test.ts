@@ -427,6 +427,19 @@ describe('span limits: OTEL_ATTRIBUTE_*_LIMIT, OTEL_SPAN_*_LIMIT, OTEL_EVENT_ an
     expect(limits).toMatchObject({ attributeCountLimit: 32, attributeValueLengthLimit: 1_024 });
   });
 
+  // A compensation group's span links the trace of every job it decides (src/domain/service-failures/compensation-groups.ts):
+  // with groups of up to 256 jobs (WORKER_COMPENSATION_CONCURRENCY, WORKER_COMPENSATION_GROUP_SIZE), the SDK's 128
+  // would drop the links of the jobs after the 128th, and with them the way from those reports to their vouchers.
+  it("keep every job's link of a compensation group when the link limit is not set: the largest group, at least 128", () => {
+    expect(tracingOf({ WORKER_COMPENSATION_CONCURRENCY: '200' })?.spanLimits.linkCountLimit).toBe(200);
+    expect(tracingOf({ WORKER_COMPENSATION_CONCURRENCY: '256', WORKER_COMPENSATION_GROUP_SIZE: '160' })?.spanLimits.linkCountLimit).toBe(
+      160,
+    );
+    expect(tracingOf({ WORKER_COMPENSATION_CONCURRENCY: '64' })?.spanLimits.linkCountLimit).toBe(128);
+    // Set, it is what it says, lower than a group or not.
+    expect(tracingOf({ WORKER_COMPENSATION_CONCURRENCY: '200', OTEL_SPAN_LINK_COUNT_LIMIT: '16' })?.spanLimits.linkCountLimit).toBe(16);
+  });
+
   it('honour the event, link and per-event and per-link attribute limits', () => {
     const limits = tracingOf({
       OTEL_SPAN_EVENT_COUNT_LIMIT: '10',
