@@ -20,6 +20,31 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // GraphQL translates: what answers a caller comes from a service that checks the caller. The services' internal
+    // reads of the settings and the tier standings check nobody, so GraphQL may not import them (readProgram,
+    // readTiers, readTierStandings are the checked ones; programCurrencyOf the currency every amount names).
+    files: ['src/graphql/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/domain/program/program.service.js'],
+              importNames: ['loadProgram', 'settingsForHash', 'currentSettings'],
+              message: 'internal, checks no caller: use readProgram (or programCurrencyOf for the currency).',
+            },
+            {
+              group: ['**/domain/tiers/tiers.service.js'],
+              importNames: ['loadTierStandings'],
+              message: 'internal, checks no caller: use readTierStandings or readTiers.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // GraphQL answers in tests are dynamic JSON.
     files: ['tests/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

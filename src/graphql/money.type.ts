@@ -1,6 +1,6 @@
 import type { ServiceDeps } from '../domain/deps.js';
 import { ValidationError } from '../domain/errors.js';
-import { amountInProgramCurrency, loadProgram } from '../domain/program/program.service.js';
+import { amountInProgramCurrency, programCurrencyOf } from '../domain/program/program.service.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { perRequest } from './per-request.js';
@@ -20,9 +20,7 @@ export const Money = builder.objectRef<MoneyShape>('Money').implement({
 });
 
 /** The program currency, read once per request. */
-export const programCurrency: (ctx: GraphQLContext) => Promise<string> = perRequest((ctx) =>
-  loadProgram(ctx.deps.prisma).then((program) => program.settings.currency),
-);
+export const programCurrency: (ctx: GraphQLContext) => Promise<string> = perRequest((ctx) => programCurrencyOf(ctx.deps.prisma));
 
 /** A Money value of an amount and a currency. */
 export const money = (amount: string, currency: string): MoneyShape => ({ amount, currency });

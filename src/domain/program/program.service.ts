@@ -122,6 +122,15 @@ export async function currentSettings(tx: RawSql): Promise<ProgramSettings> {
 }
 
 /**
+ * The program's currency: what every amount the API shows or takes is in, so no secret of any caller's, and read
+ * without a check (internal, as `loadProgram`; the settings themselves are `readProgram`'s). Money values in answers
+ * and inputs name it (src/graphql/money.type.ts).
+ */
+export async function programCurrencyOf(db: Tx | ServiceDeps['prisma']): Promise<string> {
+  return (await loadProgram(db)).settings.currency;
+}
+
+/**
  * The program settings for a caller (`program`): SERVICE_CALLERS.readProgram
  * (staff, keys with `members:read`, members); anyone else is refused before
  * anything is read or the row created. Services that need the settings for
