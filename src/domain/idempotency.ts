@@ -147,6 +147,7 @@ export function isLedgerKeyTaken(error: unknown): boolean {
   return violates(error, '23505', 'ledger_entries_member_id_idempotency_key_key');
 }
 
-export type JsonObject =
-  Prisma.InputJsonObject; /** The scope of one operation's idempotency keys: the caller's own, so two integrations sending "1" do not meet. */
+export type JsonObject = Prisma.InputJsonObject;
+
+/** The scope of one operation's idempotency keys: the caller's own, so two integrations sending "1" do not meet. */
 export const scopeOf = (operation: string, caller: Caller): string => `${operation}:${callerText(caller)}`;

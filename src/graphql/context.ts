@@ -23,8 +23,8 @@ export interface GraphQLContext {
   /** Checks the request's credentials again, as at its start (throws AuthenticationError when they no longer hold). */
   reauthenticate?: () => Promise<Principal>;
   /**
-   * Tells that the answer being computed changes with the clock alone at this instant (a listed voucher expires, the oldest qualifying entry leaves the tier window): the
-   * earliest one told is kept. Set by the response cache on a read whose answer it stores, which it serves only
+   * Tells that the answer being computed changes with the clock alone at this instant (a listed voucher expires, the
+   * oldest qualifying entry leaves the tier window): the earliest one told is kept. Set by the response cache on a read whose answer it stores, which it serves only
    * before that instant (src/graphql/response-cache.ts); absent otherwise.
    */
   answerChangesAt?: (instant: Date) => void;

@@ -67,8 +67,6 @@ function assertUpForRenewal(contract: ContractRow, settings: ProgramSettings, no
   if (now < renewableFrom) throw new ContractNotUpForRenewalError(contract.endsAt, renewableFrom);
 }
 
-/** Idempotency keys are per caller: two clients' keys never collide. */
-
 /** A contract named by its id or by the billing system's reference: exactly one of them. */
 export interface ContractReference {
   contractId?: string | null;

@@ -1,5 +1,5 @@
 import { Prisma } from '../../generated/prisma/client.js';
-import type { Caller } from '../../auth/principal.js';
+import { callerText, type Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps, Tx } from '../deps.js';
@@ -282,7 +282,7 @@ export async function updateProgram(
     const version = current.version + 1;
     const updated = await tx.program.update({
       where: { id: 1 },
-      data: { settings: parsed.data as unknown as Prisma.InputJsonValue, version, updatedBy: `${actor.type}:${actor.id}` },
+      data: { settings: parsed.data as unknown as Prisma.InputJsonValue, version, updatedBy: callerText(caller) },
     });
     await tx.programChange.create({
       data: {
