@@ -207,11 +207,13 @@ function samplerOf(sdk: typeof import('@opentelemetry/sdk-trace-base'), name: Tr
 
 /** How often the same SDK message is logged at most: a collector that is down fails every batch (every 5 s). */
 const DIAGNOSTIC_REPEAT_MS = 60_000;
+/** Messages remembered for that at most, the oldest forgotten first: a message can carry what varies (a span's name). */
+const DIAGNOSTIC_MESSAGES_KEPT = 100;
 
 /**
  * The SDK's warnings and errors (OpenTelemetry's `diag`: a failed export, a refused span) as warnings of the
  * service's log, `component: "opentelemetry"` — tracing trouble never stops a request, but an operator whose traces
- * are missing finds why. The same message is logged once a minute at most, with how often it came meanwhile.
+ * are missing finds why. The same message is logged once a minute at most, with how often it came meanwhile (of the last 100 messages).
  */
 export function diagnosticsTo(logger: Logger, now: () => number = Date.now): DiagLogger {
   const log = logger.child({ component: 'opentelemetry' });
@@ -223,6 +225,8 @@ export function diagnosticsTo(logger: Logger, now: () => number = Date.now): Dia
       last.repeated += 1;
       return;
     }
+    seen.delete(message); // set again below: the newest last, in the map's order
+    if (seen.size >= DIAGNOSTIC_MESSAGES_KEPT) seen.delete(seen.keys().next().value!);
     seen.set(message, { at, repeated: 0 });
     const err = args.find((arg) => arg instanceof Error);
     log.warn({ ...(err ? { err } : {}), ...(last?.repeated ? { repeated: last.repeated } : {}) }, `opentelemetry: ${message}`);

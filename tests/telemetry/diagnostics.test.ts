@@ -20,11 +20,13 @@ describe('the OpenTelemetry SDK’s own trouble reaches the service’s log', ()
 
   it('an export the collector cannot take is a warning of the log, not silence; shutting down still ends tracing', async () => {
     const { logger, lines } = capturingLogger();
-    // Port 1 on the loopback: nothing listens, every export is refused. Batches go out every 50 ms (the SDK's variable).
-    vi.stubEnv('OTEL_BSP_SCHEDULE_DELAY', '50');
-    const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_EXPORTER_OTLP_TIMEOUT: '500' }).tracing!;
+    // Port 1 on the loopback: nothing listens, every export is refused. Batches go out every 50 ms.
+    const config = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '500',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    }).tracing!;
     tracing = await startTracing(config, { logger });
-    vi.unstubAllEnvs();
     trace.getTracer('diagnostics-test').startSpan('lost').end();
     const warnings = () => lines.filter((line) => line['component'] === 'opentelemetry');
     await vi.waitFor(() => expect(warnings().length, JSON.stringify(lines)).toBeGreaterThan(0), { timeout: 10_000, interval: 50 });
@@ -58,5 +60,16 @@ describe('the OpenTelemetry SDK’s own trouble reaches the service’s log', ()
       repeated: 2,
       err: { message: 'connect ECONNREFUSED' },
     });
+  });
+
+  // SDK messages can carry what varies (a span's name, an error's text): what is remembered of them stays bounded.
+  it('remembers the last 100 messages at most: an older one is logged again, not kept for ever', () => {
+    const { logger, lines } = capturingLogger();
+    const diagnostics = diagnosticsTo(logger, () => 0);
+    for (let i = 0; i <= 100; i++) diagnostics.warn(`dropped span ${i}`);
+    expect(lines).toHaveLength(101);
+    diagnostics.warn('dropped span 100'); // the newest, still remembered: within the minute, not logged
+    diagnostics.warn('dropped span 0'); // the oldest, forgotten when the 101st came
+    expect(lines.slice(101).map((line) => line['msg'])).toEqual(['opentelemetry: dropped span 0']);
   });
 });
