@@ -1,11 +1,8 @@
-import { execute, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
-import type { GraphQLContext } from '../../src/graphql/context.js';
-import { getSchema } from '../../src/graphql/schema.js';
-import { testLogger, useTestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { testQueuePrefix } from '../support/db.js';
-import { useStatusScreenCache } from '../support/status-screen-cache.js';
+import { answerChangesTold, useStatusScreenCache } from '../support/status-screen-cache.js';
 
 /**
  * The members' response cache and the clock (docs/caching.md, "Time"): a voucher's status is decided at read time
@@ -45,9 +42,9 @@ async function issue(memberId: string, expiresAt: Date, issuedAgo = 60 * MINUTE)
 
 /** A member holding one ISSUED voucher that expires at `expiresAt`, issued an hour before T. */
 async function memberWithVoucher(expiresAt: Date | null, name = 'Ada') {
-  const memberId = await screen.cached.enroll({ name });
-  if (expiresAt) await issue(memberId, expiresAt);
-  return { memberId, token: await screen.cached.memberToken(memberId) };
+  const member = await screen.member({ name });
+  if (expiresAt) await issue(member.memberId, expiresAt);
+  return member;
 }
 
 describe('cached member status and the clock', () => {
@@ -123,22 +120,8 @@ describe('cached member status and the clock', () => {
 });
 
 describe('what the voucher fields tell of the clock', () => {
-  const schema = getSchema();
-
-  /** The instants a member's query told (`answerChangesAt`), executed as the cache's plugin has it on a miss. */
-  async function told(memberId: string, document: string): Promise<string[]> {
-    const instants: Date[] = [];
-    const contextValue: GraphQLContext = {
-      principal: { kind: 'member', memberId },
-      deps: { prisma, logger: testLogger, now },
-      logger: testLogger,
-      requestId: 'clock',
-      answerChangesAt: (instant) => instants.push(instant),
-    };
-    const result = await execute({ schema, document: parse(document), contextValue });
-    expect(result.errors).toBeUndefined();
-    return [...new Set(instants.map((instant) => instant.toISOString()))].sort();
-  }
+  /** The instants a member's query told (`answerChangesAt`). */
+  const told = (memberId: string, document: string) => answerChangesTold({ prisma, now }, document, { kind: 'member', memberId });
 
   it('tells, on the Prisma path too, when a listed voucher expires, and a count that may move at any moment', async () => {
     clock = at(-MINUTE);

@@ -1,13 +1,11 @@
-import { execute, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import type { GraphQLContext } from '../../src/graphql/context.js';
-import { getSchema } from '../../src/graphql/schema.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
-import { testLogger, useTestApp } from '../support/app.js';
-import { useStatusScreenCache } from '../support/status-screen-cache.js';
+import { useTestApp } from '../support/app.js';
+import { answerChangesTold, useStatusScreenCache } from '../support/status-screen-cache.js';
 
 /**
  * The members' response cache and the clock (docs/caching.md, "Time"), for what the status answer shows besides
@@ -48,17 +46,12 @@ async function earn(memberId: string, when: Date, points: number) {
   );
 }
 
-async function member() {
-  const memberId = await screen.cached.enroll();
-  return { memberId, token: await screen.cached.memberToken(memberId) };
-}
-
 describe('cached member status and the qualifying window', () => {
   it.each([
     ['the shortcut', screen.overHttp],
     ['the plugin', screen.inProcess],
   ])('qualifying points drop on a cached status when the oldest entry leaves the window, read through %s', async (_, read) => {
-    const { memberId, token } = await member();
+    const { memberId, token } = await screen.member();
     await earn(memberId, T0, 300);
     await earn(memberId, addMonths(T0, 1), 200);
 
@@ -77,7 +70,7 @@ describe('cached member status and the qualifying window', () => {
   });
 
   it('pending points and expiries do not change with the clock alone: the sweep that settles them reports it', async () => {
-    const { memberId, token } = await member();
+    const { memberId, token } = await screen.member();
     await earn(memberId, T0, 300);
     const expiresAt = addMonths(T0, 24);
 
@@ -109,29 +102,16 @@ describe('cached member status and the qualifying window', () => {
 });
 
 describe('what the tier progress tells of the clock', () => {
-  const schema = getSchema();
-
-  /** The instants a query told (`answerChangesAt`), executed as the cache's plugin has it on a miss. */
-  async function told(memberId: string, document: string, principal: GraphQLContext['principal'] = { kind: 'member', memberId }) {
-    const instants: Date[] = [];
-    const contextValue: GraphQLContext = {
-      principal,
-      deps: { prisma, logger: testLogger, now },
-      logger: testLogger,
-      requestId: 'clock',
-      answerChangesAt: (instant) => instants.push(instant),
-    };
-    const result = await execute({ schema, document: parse(document), contextValue });
-    expect(result.errors).toBeUndefined();
-    return [...new Set(instants.map((instant) => instant.toISOString()))].sort();
-  }
+  /** The instants a query told (`answerChangesAt`), the member's own unless another principal is given. */
+  const told = (memberId: string, document: string, principal: GraphQLContext['principal'] = { kind: 'member', memberId }) =>
+    answerChangesTold({ prisma, now }, document, principal);
 
   const progress = 'tierProgress { qualifyingPoints pointsToNext }';
   // The status statement answers the first; the second's tier history is no page of it: plugin-prisma and the batch.
   const documents = [`{ me { ${progress} } }`, `{ me { ${progress} tierHistory(first: 1) { edges { node { reason } } } } }`];
 
   it('tells when the oldest qualifying entry leaves the window, on the status read and the Prisma path alike', async () => {
-    const { memberId } = await member();
+    const { memberId } = await screen.member();
     await earn(memberId, T0, 300);
     await earn(memberId, addMonths(T0, 1), 200);
     clock = plus(T0, 40 * 24 * 60 * MINUTE);
@@ -145,7 +125,7 @@ describe('what the tier progress tells of the clock', () => {
   });
 
   it('tells nothing for a member without qualifying entries', async () => {
-    const { memberId } = await member();
+    const { memberId } = await screen.member();
     clock = T0;
     for (const document of documents) expect(await told(memberId, document)).toEqual([]);
   });

@@ -1,9 +1,12 @@
+import { execute, parse } from 'graphql';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { PrismaClient } from '../../src/db/prisma.js';
+import type { GraphQLContext } from '../../src/graphql/context.js';
+import { getSchema } from '../../src/graphql/schema.js';
 import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createTestApp, type GraphQLResponse } from './app.js';
+import { createTestApp, testLogger, type GraphQLResponse } from './app.js';
 import { resetRedis, testRedisUrl } from './db.js';
 
 type TestApp = ReturnType<typeof createTestApp>;
@@ -67,8 +70,35 @@ export function useStatusScreenCache<S>(prisma: PrismaClient, now: () => Date) {
     /** The status screen through yoga in process (`yoga.fetch`: the plugin's own lookup, no shortcut). */
     inProcess: async (token: string, app: TestApp = cachedApp()): Promise<S> =>
       meOf((await app.request<{ me: S }>(STATUS_SCREEN, {}, { token })).body),
+    /** A member enrolled through the cached handler, and a token of theirs for the status screen. */
+    member: async (input?: Parameters<TestApp['enroll']>[0]): Promise<{ memberId: string; token: string }> => {
+      const memberId = await cachedApp().enroll(input);
+      return { memberId, token: await cachedApp().memberToken(memberId) };
+    },
     /** Lookups of the cached handler with this result so far. */
     lookups: async (result: 'hit' | 'miss'): Promise<number> =>
       (await metrics.responseCache.get()).values.find((value) => value.labels.result === result)?.value ?? 0,
   };
+}
+
+/**
+ * The instants a query told (`answerChangesAt`: when its answer changes with the clock alone), as ISO strings, sorted
+ * and distinct: the query executed on the services' clock `now` as the response cache's plugin has it on a miss.
+ */
+export async function answerChangesTold(
+  deps: { prisma: PrismaClient; now: () => Date },
+  document: string,
+  principal: GraphQLContext['principal'],
+): Promise<string[]> {
+  const instants: Date[] = [];
+  const contextValue: GraphQLContext = {
+    principal,
+    deps: { prisma: deps.prisma, logger: testLogger, now: deps.now },
+    logger: testLogger,
+    requestId: 'clock',
+    answerChangesAt: (instant) => instants.push(instant),
+  };
+  const result = await execute({ schema: getSchema(), document: parse(document), contextValue });
+  expect(result.errors).toBeUndefined();
+  return [...new Set(instants.map((instant) => instant.toISOString()))].sort();
 }
