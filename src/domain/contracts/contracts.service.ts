@@ -140,8 +140,8 @@ export type ContractSelection = Pick<Prisma.ContractFindFirstArgs, 'select' | 'i
  * Staff (AGENT and up), the billing system (`contracts:write`), keys with
  * `members:read` and members may look (SERVICE_CALLERS.readContracts); a member
  * finds only their own contracts: another member's reads as null, exactly as a
- * reference nobody holds. The reference is checked as registerContract checks
- * it (ValidationError, nothing read) and looked up as it is stored (trimmed).
+ * reference nobody holds. The reference is looked up as it is stored (`storedRefOf`:
+ * trimmed; blank, over 120 characters or holding NUL is a ValidationError, nothing read).
  * `selection` is what the caller wants loaded with the row (the GraphQL
  * field's plugin-prisma query).
  */

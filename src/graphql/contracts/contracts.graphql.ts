@@ -218,7 +218,7 @@ builder.queryField('contractByExternalRef', (t) =>
     type: ContractRef,
     nullable: true,
     description:
-      'A contract by the billing system’s reference (spaces around it do not matter). Null when there is none; members find only their own. A reference registerContract would refuse is a top-level VALIDATION error.',
+      'A contract by the billing system’s reference (spaces around it do not matter). Null when there is none; members find only their own. A blank reference, one over 120 characters or one holding NUL is a top-level VALIDATION error; any other finds what is stored under it, or null.',
     authScopes: { caller: SERVICE_CALLERS.readContracts },
     args: { externalRef: t.arg.string({ required: true, description: 'The billing system’s contract reference.' }) },
     resolve: (query, _root, args, ctx) => contractByExternalRef(ctx.deps, args.externalRef, callerOf(ctx.principal), query),

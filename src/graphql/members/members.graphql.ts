@@ -48,7 +48,7 @@ builder.queryFields((t) => ({
     type: 'Member',
     nullable: true,
     description:
-      "A member by the storefront's customer id (spaces around it do not matter). Null when there is none; for a member token, null for anyone but themselves. An id enrollMember would refuse is a top-level VALIDATION error.",
+      "A member by the storefront's customer id (spaces around it do not matter). Null when there is none; for a member token, null for anyone but themselves. A blank id, one over 120 characters or one holding NUL is a top-level VALIDATION error; any other finds what is stored under it, or null.",
     authScopes: { caller: SERVICE_CALLERS.readMembers },
     args: { externalId: t.arg.string({ required: true, description: 'External (storefront) customer id.' }) },
     resolve: (query, _root, args, ctx) =>
