@@ -25,5 +25,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
+    // expect.poll waits for a page or a worker to show something. Vitest's default of 1 s failed a console test
+    // in CI (the queue page not yet rendered while two page walks ran beside it); a poll that succeeds returns
+    // as soon as it does, so a longer wait only delays the ones that fail anyway.
+    expect: { poll: { timeout: 10_000 } },
   },
 });
