@@ -30,10 +30,12 @@ async function insertMember(externalId: string, name: string, email: string): Pr
   return rows[0]!.id;
 }
 
+/** Asked for at 2 March 2026, 10:15 in Berlin (the queue's names say when). */
 async function insertPendingGesture(memberId: string, agentId: string, note: string, key: string) {
   await harness.prisma.$executeRaw`
-    INSERT INTO goodwill_gestures (member_id, agent_id, kind, amount, currency, money_value, reason, note, status, idempotency_key)
-    VALUES (${memberId}::uuid, ${agentId}, 'VOUCHER', 40.00, 'EUR', 40.00, 'DELAYED_DELIVERY', ${note}, 'PENDING_APPROVAL', ${key})`;
+    INSERT INTO goodwill_gestures (member_id, agent_id, kind, amount, currency, money_value, reason, note, status, idempotency_key, created_at)
+    VALUES (${memberId}::uuid, ${agentId}, 'VOUCHER', 40.00, 'EUR', 40.00, 'DELAYED_DELIVERY', ${note}, 'PENDING_APPROVAL', ${key},
+            '2026-03-02T09:15:00Z')`;
 }
 
 /**
@@ -293,7 +295,7 @@ describe('user strings in attributes and text fields', () => {
       await go(page, '/queue');
       const gesture = page.getByTestId('pending-gestures').getByRole('listitem').filter({ hasText: 'דנה' });
       await gesture.waitFor();
-      const named = `€40.00 for ${FSI}דנה ${RLO}gnp.exe${PDF}${PDI}`;
+      const named = `€40.00 for ${FSI}דנה ${RLO}gnp.exe${PDF}${PDI} (requested by ${FSI}agent-3${PDI}, 2 Mar 2026, 10:15)`;
       expect.soft(await gesture.getByRole('button', { name: 'Approve' }).getAttribute('aria-label')).toBe(`Approve ${named}`);
       expect.soft(await gesture.getByRole('button', { name: 'Reject' }).getAttribute('aria-label')).toBe(`Reject ${named}`);
       expect.soft(await gesture.getByRole('textbox').getAttribute('aria-label')).toBe(`Note on ${named}`);

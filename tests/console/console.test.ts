@@ -1,6 +1,7 @@
 // No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { useConsole } from './support.js';
 
@@ -741,9 +742,10 @@ describe('the search follows its URL', () => {
 describe('the approvals name each row in its buttons and note fields', () => {
   const FSI = '\u2068';
   const PDI = '\u2069';
+  const NBSP = '\u00A0';
 
   it(
-    "two members' pending gestures and held failures: each Approve, Reject, Grant, Decline and Note is named for its member and amount",
+    "two members' pending gestures and held failures: each Approve, Reject, Grant, Decline and Note is named for its member and amount, and the gesture's agent and time or the failure's type and date",
     { timeout: 120_000 },
     async () => {
       const ida = await enrol('A-1', 'Ida Queue', 'ida.queue@example.com');
@@ -776,6 +778,13 @@ describe('the approvals name each row in its buttons and note fields', () => {
         },
       );
       expect([voucher.issueGoodwill.status, pointsGesture.issueGoodwill.status]).toEqual(['PENDING_APPROVAL', 'PENDING_APPROVAL']);
+      // When they were asked for, as the names say it: set, not the clock's (each member has the one gesture).
+      for (const [memberId, createdAt] of [
+        [ida.id, '2026-03-02T09:15:00Z'],
+        [paul.id, '2026-03-02T09:20:00Z'],
+      ] as const) {
+        await harness.prisma.goodwillGesture.updateMany({ where: { memberId }, data: { createdAt: new Date(createdAt) } });
+      }
       // Failures held for review, as the worker leaves them for a suspended member.
       const failures = await Promise.all(
         [
@@ -804,18 +813,18 @@ describe('the approvals name each row in its buttons and note fields', () => {
       await page.getByTestId('pending-gestures').getByRole('listitem').first().waitFor();
 
       const named = [
-        ['button', `Approve €40.00 for ${FSI}Ida Queue${PDI}`],
-        ['button', `Reject €40.00 for ${FSI}Ida Queue${PDI}`],
-        ['textbox', `Note on €40.00 for ${FSI}Ida Queue${PDI}`],
-        ['button', `Approve 5,000 points for ${FSI}Paul Queue${PDI}`],
-        ['button', `Reject 5,000 points for ${FSI}Paul Queue${PDI}`],
-        ['textbox', `Note on 5,000 points for ${FSI}Paul Queue${PDI}`],
-        ['button', `Grant €25.00 to ${FSI}Ida Queue${PDI}`],
-        ['button', `Decline €25.00 for ${FSI}Ida Queue${PDI}`],
-        ['textbox', `Note on €25.00 for ${FSI}Ida Queue${PDI}`],
-        ['button', `Grant €15.00 to ${FSI}Paul Queue${PDI}`],
-        ['button', `Decline €15.00 for ${FSI}Paul Queue${PDI}`],
-        ['textbox', `Note on €15.00 for ${FSI}Paul Queue${PDI}`],
+        ['button', `Approve €40.00 for ${FSI}Ida Queue${PDI} (requested by ${FSI}seed-agent${PDI}, 2 Mar 2026, 10:15)`],
+        ['button', `Reject €40.00 for ${FSI}Ida Queue${PDI} (requested by ${FSI}seed-agent${PDI}, 2 Mar 2026, 10:15)`],
+        ['textbox', `Note on €40.00 for ${FSI}Ida Queue${PDI} (requested by ${FSI}seed-agent${PDI}, 2 Mar 2026, 10:15)`],
+        ['button', `Approve 5,000 points for ${FSI}Paul Queue${PDI} (requested by ${FSI}seed-agent${PDI}, 2 Mar 2026, 10:20)`],
+        ['button', `Reject 5,000 points for ${FSI}Paul Queue${PDI} (requested by ${FSI}seed-agent${PDI}, 2 Mar 2026, 10:20)`],
+        ['textbox', `Note on 5,000 points for ${FSI}Paul Queue${PDI} (requested by ${FSI}seed-agent${PDI}, 2 Mar 2026, 10:20)`],
+        ['button', `Grant €25.00 to ${FSI}Ida Queue${PDI} (Late delivery, 10 Jan 2026)`],
+        ['button', `Decline €25.00 for ${FSI}Ida Queue${PDI} (Late delivery, 10 Jan 2026)`],
+        ['textbox', `Note on €25.00 for ${FSI}Ida Queue${PDI} (Late delivery, 10 Jan 2026)`],
+        ['button', `Grant €15.00 to ${FSI}Paul Queue${PDI} (Late delivery, 10 Jan 2026)`],
+        ['button', `Decline €15.00 for ${FSI}Paul Queue${PDI} (Late delivery, 10 Jan 2026)`],
+        ['textbox', `Note on €15.00 for ${FSI}Paul Queue${PDI} (Late delivery, 10 Jan 2026)`],
       ] as const;
       for (const [role, name] of named) expect.soft(await page.getByRole(role, { name, exact: true }).count(), name).toBe(1);
       // No two controls on the page share a name: a screen reader's list of buttons or fields tells each row apart.
@@ -838,6 +847,128 @@ describe('the approvals name each row in its buttons and note fields', () => {
       });
       await harness.prisma.serviceFailure.updateMany({
         where: { id: { in: failures.map((failure) => failure.id) } },
+        data: { status: 'NOT_ELIGIBLE' },
+      });
+    },
+  );
+
+  it(
+    'two gestures of one member for the same amount and two failures with the same compensation: every control has a name of its own, with the agent and time or the failure type and date, and "1 of 2", "2 of 2" where rows are alike',
+    { timeout: 120_000 },
+    async () => {
+      const erna = await enrol('A-3', 'Erna Twice', 'erna.twice@example.com');
+      // Written directly, one after the other (the queue lists them newest first, then by id): two by agent-anna in the
+      // same minute, one by agent-ben at that minute, one by agent-anna a day later; all 40.00 for Erna.
+      const gestures = [];
+      for (const [agentId, createdAt] of [
+        ['agent-anna', '2026-03-02T09:15:00Z'],
+        ['agent-anna', '2026-03-02T09:15:40Z'],
+        ['agent-ben', '2026-03-02T09:15:00Z'],
+        ['agent-anna', '2026-03-03T09:15:00Z'],
+      ] as const) {
+        gestures.push(
+          await harness.prisma.goodwillGesture.create({
+            data: {
+              memberId: erna.id,
+              agentId,
+              kind: 'VOUCHER',
+              amount: '40.00',
+              currency: 'EUR',
+              moneyValue: '40.00',
+              reason: 'DELAYED_DELIVERY',
+              note: 'Parcel late',
+              status: 'PENDING_APPROVAL',
+              idempotencyKey: `alike-${gestures.length}`,
+              createdAt: new Date(createdAt),
+            },
+          }),
+        );
+      }
+      // Failures of 25.00 each: two late deliveries on 10 January, a wrong item that day, a late delivery on 12 January
+      // (that one waiting for review, the others held).
+      const failures = [];
+      for (const [type, occurredAt, status] of [
+        ['LATE_DELIVERY', '2026-01-10T08:00:00Z', 'HELD'],
+        ['LATE_DELIVERY', '2026-01-10T16:00:00Z', 'HELD'],
+        ['WRONG_ITEM', '2026-01-10T12:00:00Z', 'HELD'],
+        ['LATE_DELIVERY', '2026-01-12T08:00:00Z', 'NEEDS_REVIEW'],
+      ] as const) {
+        failures.push(
+          await harness.prisma.serviceFailure.create({
+            data: {
+              memberId: erna.id,
+              type,
+              severity: 'HIGH',
+              occurredAt: new Date(occurredAt),
+              orderRef: `alike-${failures.length}`,
+              reporterType: 'STAFF',
+              reporterId: 'seed-agent',
+              status,
+              compensationAmount: '25.00',
+              compensationCurrency: 'EUR',
+            },
+          }),
+        );
+      }
+
+      /** Every named control on the approvals page, in the page's order. */
+      const controlNames = (page: Page) =>
+        page
+          .getByRole('main')
+          .locator('button, input')
+          .evaluateAll((controls) => controls.map((control) => control.getAttribute('aria-label') ?? control.textContent ?? ''));
+      const repeated = (names: string[]) => names.filter((name, index) => names.indexOf(name) !== index);
+
+      const { context, page } = await newPage('en');
+      await signIn(page, 'SUPERVISOR', 'Sam Supervisor');
+      await go(page, '/queue');
+      await expect.poll(() => page.getByTestId('pending-gestures').getByRole('listitem').count()).toBe(4);
+      const who = `${FSI}Erna Twice${PDI}`;
+      const gesture = (detail: string) => [
+        `Note on €40.00 for ${who} (${detail})`,
+        `Approve €40.00 for ${who} (${detail})`,
+        `Reject €40.00 for ${who} (${detail})`,
+      ];
+      const failure = (detail: string) => [
+        `Note on €25.00 for ${who} (${detail})`,
+        `Grant €25.00 to ${who} (${detail})`,
+        `Decline €25.00 for ${who} (${detail})`,
+      ];
+      const names = await controlNames(page);
+      expect(repeated(names)).toEqual([]);
+      // Erna's rows (an earlier test may leave another member's held failure), newest first; the two alike are told
+      // apart by their place among them, top to bottom.
+      expect(names.filter((name) => name.includes(who))).toEqual([
+        ...gesture(`requested by ${FSI}agent-anna${PDI}, 3 Mar 2026, 10:15`),
+        ...gesture(`requested by ${FSI}agent-anna${PDI}, 2 Mar 2026, 10:15`).map((name) => `${name}, 1 of 2`),
+        ...gesture(`requested by ${FSI}agent-ben${PDI}, 2 Mar 2026, 10:15`),
+        ...gesture(`requested by ${FSI}agent-anna${PDI}, 2 Mar 2026, 10:15`).map((name) => `${name}, 2 of 2`),
+        ...failure('Late delivery, 12 Jan 2026'),
+        ...failure('Late delivery, 10 Jan 2026').map((name) => `${name}, 1 of 2`),
+        ...failure('Wrong item, 10 Jan 2026'),
+        ...failure('Late delivery, 10 Jan 2026').map((name) => `${name}, 2 of 2`),
+      ]);
+      await context.close();
+
+      // In German: as distinct, in the German words and formats (a no-break space before the euro sign).
+      const german = await newPage('de');
+      await signIn(german.page, 'SUPERVISOR', 'Sam Supervisor', 'de');
+      await go(german.page, '/queue');
+      await expect.poll(() => german.page.getByTestId('pending-gestures').getByRole('listitem').count()).toBe(4);
+      const namesDe = await controlNames(german.page);
+      expect(repeated(namesDe)).toEqual([]);
+      expect(namesDe).toContain(`Freigeben: 40,00${NBSP}€ für ${who} (beantragt von ${FSI}agent-anna${PDI}, 02.03.2026, 10:15), 2 von 2`);
+      expect(namesDe).toContain(`Gewähren: 25,00${NBSP}€ für ${who} (Verspätete Lieferung, 10.01.2026), 1 von 2`);
+      expect(namesDe).toContain(`Notiz zu 25,00${NBSP}€ für ${who} (Falscher Artikel, 10.01.2026)`);
+      await german.context.close();
+
+      // Decided, so the queue is empty for any test after this one.
+      await harness.prisma.goodwillGesture.updateMany({
+        where: { id: { in: gestures.map((row) => row.id) } },
+        data: { status: 'REJECTED' },
+      });
+      await harness.prisma.serviceFailure.updateMany({
+        where: { id: { in: failures.map((row) => row.id) } },
         data: { status: 'NOT_ELIGIBLE' },
       });
     },

@@ -3,7 +3,7 @@ import { Link } from 'react-router';
 import { useMutation, useQuery, useSubscription } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
-import { useI18n } from '../i18n';
+import { useI18n, type I18n, type MessageKey } from '../i18n';
 import { useSignedIn } from '../session';
 import { isolated, UserText } from '../user-text';
 import { ApiError, Card, Empty, errorOf, FormError, newIdempotencyKey, type TypedError } from './parts';
@@ -105,11 +105,39 @@ const Review = graphql(`
 `);
 
 /**
- * What a queue row's buttons and note field are named for: its amount and its member's name, isolated (user-text.tsx).
- * A screen reader's list of buttons or fields then tells the rows apart ("Approve €40.00 for …"); each name starts
- * with the control's visible label, which is what a voice user says.
+ * What a queue row's buttons and note field are named for: its amount, its member's name, and what tells it from
+ * another row of that member and amount, as the row shows it: for a gesture the agent who asked and when, for a
+ * failure its type and date ("Approve €40.00 for … (requested by …, 2 Mar 2026, 10:15)"). The user's strings are
+ * isolated (user-text.tsx). Each name starts with the control's visible label, which is what a voice user says.
  */
-type Row = { amount: string; name: string };
+type Row = Record<'amount' | 'name' | 'date', string> & ({ agent: string } | { failure: string });
+
+/**
+ * Each row's controls named (`keys`: control → catalogue key), so that no two controls on the page share a name: rows
+ * alike in everything their names say (a gesture asked for twice in one minute, two failures of a type on one day) are
+ * numbered among themselves in the page's order, top to bottom ("…, 1 of 2", "…, 2 of 2").
+ */
+function controlNames<Control extends string>(
+  { t, number }: Pick<I18n, 't' | 'number'>,
+  rows: Row[],
+  keys: Record<Control, MessageKey>,
+): Record<Control, string>[] {
+  const identities = rows.map((row) => JSON.stringify(row));
+  const alike = new Map<string, number>();
+  for (const identity of identities) alike.set(identity, (alike.get(identity) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  return rows.map((row, index) => {
+    const identity = identities[index]!;
+    const count = alike.get(identity)!;
+    const ordinal = (seen.get(identity) ?? 0) + 1;
+    seen.set(identity, ordinal);
+    const entries = (Object.entries(keys) as [Control, MessageKey][]).map(([control, key]): [Control, string] => {
+      const label = t(key, row);
+      return [control, count === 1 ? label : t('queue.alikeNamed', { label, ordinal: number(ordinal), count: number(count) })];
+    });
+    return Object.fromEntries(entries) as Record<Control, string>;
+  });
+}
 
 /**
  * The supervisor's queue: gestures waiting for approval and failures held for review, each decided with
@@ -118,7 +146,7 @@ type Row = { amount: string; name: string };
  * supervisor issued is shown without Approve/Reject: the API refuses the issuing agent's decision.
  */
 export function QueuePage() {
-  const { t, tx, money, points, dateTime, date } = useI18n();
+  const { t, tx, money, points, number, dateTime, date } = useI18n();
   const { staffId } = useSignedIn();
   const [result, refetch] = useQuery({ query: QueueQuery, requestPolicy: 'network-only' });
   // Counts the events heard; each one (the first, CURRENT, included) reads the whole queue again.
@@ -151,17 +179,32 @@ export function QueuePage() {
   };
   const gestureAmount = (gesture: (typeof gestures)[number]) =>
     gesture.kind === 'POINTS' ? points(gesture.points ?? 0) : money(gesture.value);
-  const gestureRow = (gesture: (typeof gestures)[number]): Row => ({ amount: gestureAmount(gesture), name: isolated(gesture.member.name) });
-  const failureRow = (failure: (typeof failures)[number]): Row => ({
-    amount: money(failure.compensation),
-    name: isolated(failure.member.name),
-  });
-  const noteInput = (id: string, row: Row) => (
+  const gestureNames = controlNames(
+    { t, number },
+    gestures.map((gesture) => ({
+      amount: gestureAmount(gesture),
+      name: isolated(gesture.member.name),
+      agent: isolated(gesture.agentId ?? '–'),
+      date: dateTime(gesture.createdAt),
+    })),
+    { note: 'queue.gestureNoteNamed', approve: 'queue.approveNamed', reject: 'queue.rejectNamed' },
+  );
+  const failureNames = controlNames(
+    { t, number },
+    failures.map((failure) => ({
+      amount: money(failure.compensation),
+      name: isolated(failure.member.name),
+      failure: t(`failureType.${failure.type}`),
+      date: date(failure.occurredAt),
+    })),
+    { note: 'queue.failureNoteNamed', GRANT: 'queue.grantNamed', DECLINE: 'queue.declineNamed' },
+  );
+  const noteInput = (id: string, name: string) => (
     <label className="field">
       <span>{t('queue.note')}</span>
       <input
         dir="auto"
-        aria-label={t('queue.noteNamed', row)}
+        aria-label={name}
         value={notes[id] ?? ''}
         onChange={(event) => setNotes((current) => ({ ...current, [id]: event.target.value }))}
       />
@@ -176,7 +219,7 @@ export function QueuePage() {
           <Empty>{t('queue.noGestures')}</Empty>
         ) : (
           <ul className="queue" data-testid="pending-gestures">
-            {gestures.map((gesture) => (
+            {gestures.map((gesture, index) => (
               <li key={gesture.id} className="queue-item">
                 <div>
                   <p>
@@ -197,12 +240,12 @@ export function QueuePage() {
                   </p>
                 ) : (
                   <>
-                    {noteInput(gesture.id, gestureRow(gesture))}
+                    {noteInput(gesture.id, gestureNames[index]!.note)}
                     <div className="actions">
                       <button
                         type="button"
                         className="button-primary"
-                        aria-label={t('queue.approveNamed', gestureRow(gesture))}
+                        aria-label={gestureNames[index]!.approve}
                         onClick={() =>
                           void approve({
                             input: {
@@ -218,7 +261,7 @@ export function QueuePage() {
                       <button
                         type="button"
                         className="button"
-                        aria-label={t('queue.rejectNamed', gestureRow(gesture))}
+                        aria-label={gestureNames[index]!.reject}
                         onClick={() =>
                           void reject({ input: { gestureId: gesture.id, note: notes[gesture.id] ?? '' } }).then((r) =>
                             decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message),
@@ -241,7 +284,7 @@ export function QueuePage() {
           <Empty>{t('queue.noFailures')}</Empty>
         ) : (
           <ul className="queue">
-            {failures.map((failure) => (
+            {failures.map((failure, index) => (
               <li key={failure.id} className="queue-item">
                 <div>
                   <p>
@@ -255,14 +298,14 @@ export function QueuePage() {
                     {t(`failureStatus.${failure.status}`)} · {date(failure.occurredAt)}
                   </p>
                 </div>
-                {noteInput(failure.id, failureRow(failure))}
+                {noteInput(failure.id, failureNames[index]!.note)}
                 <div className="actions">
                   {(['GRANT', 'DECLINE'] as const).map((decision) => (
                     <button
                       key={decision}
                       type="button"
                       className={decision === 'GRANT' ? 'button-primary' : 'button'}
-                      aria-label={t(decision === 'GRANT' ? 'queue.grantNamed' : 'queue.declineNamed', failureRow(failure))}
+                      aria-label={failureNames[index]![decision]}
                       onClick={() =>
                         void review({
                           input: {
