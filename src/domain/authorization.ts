@@ -48,7 +48,10 @@ export interface CallerRule {
 export const SERVICE_CALLERS = {
   createApiKey: { staff: 'ADMIN' },
   enrollMember: { staff: 'AGENT', apiKeys: ['members:write'] },
-  /** Reading a member (by id, by external id) and their orders: a member reads only themself. */
+  /**
+   * Reading a member (by id, by external id; `me` and the live status' member: readMemberStatus, readMember) and their
+   * orders: a member reads only themself.
+   */
   readMembers: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
   /** Listing members (`members`): not for members, not even to find themselves. */
   listMembers: { staff: 'AGENT', apiKeys: ['members:read'] },

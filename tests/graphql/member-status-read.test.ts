@@ -79,12 +79,12 @@ describe('readMemberStatus gives what Prisma gives', () => {
     let compared = 0;
     for (const status of statuses) {
       for (const take of [1, 3, 11]) {
-        const fast = await readMemberStatus(deps(), memberId, {
-          vouchers: { take, status },
-          ledger: { take },
-          expiries: true,
-          standing: true,
-        });
+        const fast = await readMemberStatus(
+          deps(),
+          memberId,
+          { vouchers: { take, status }, ledger: { take }, expiries: true, standing: true },
+          admin,
+        );
         const slow = await prisma.member.findUnique({
           where: { id: memberId },
           include: {
@@ -97,7 +97,7 @@ describe('readMemberStatus gives what Prisma gives', () => {
       }
     }
     // The fixture really holds what is compared: 6 vouchers, 5 entries, decimals and nulls both ways.
-    const all = await readMemberStatus(deps(), memberId, { vouchers: { take: 50, status: null }, ledger: { take: 50 } });
+    const all = await readMemberStatus(deps(), memberId, { vouchers: { take: 50, status: null }, ledger: { take: 50 } }, admin);
     expect(all!.member.vouchers).toHaveLength(6);
     expect(all!.member.ledger).toHaveLength(5);
     expect(all!.member.vouchers!.some((v) => v.amount !== null && v.minimumOrderValue !== null)).toBe(true);
@@ -108,7 +108,7 @@ describe('readMemberStatus gives what Prisma gives', () => {
 
   it('expiries and tier standing as their own reads give them', async () => {
     const memberId = await memberWithEverything();
-    const fast = await readMemberStatus(deps(), memberId, { expiries: true, standing: true });
+    const fast = await readMemberStatus(deps(), memberId, { expiries: true, standing: true }, admin);
     const standings = await loadTierStandings(rawSql(prisma), [memberId], NOW);
 
     expect(fast!.expiries).toStrictEqual(await upcomingExpiries(deps(), memberId));
@@ -117,9 +117,9 @@ describe('readMemberStatus gives what Prisma gives', () => {
     expect(fast!.standing!.qualifyingPoints).toBeGreaterThan(0);
     expect(fast!.standing!.program).toStrictEqual(standings.program);
     // Nothing asked, nothing read: the member alone, as Prisma has it.
-    const bare = await readMemberStatus(deps(), memberId, {});
+    const bare = await readMemberStatus(deps(), memberId, {}, admin);
     expect(bare).toStrictEqual({ member: await prisma.member.findUnique({ where: { id: memberId } }) });
-    expect(await readMemberStatus(deps(), randomUUID(), { standing: true })).toBeNull();
+    expect(await readMemberStatus(deps(), randomUUID(), { standing: true }, admin)).toBeNull();
   });
 });
 

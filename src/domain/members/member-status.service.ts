@@ -1,7 +1,9 @@
+import type { Caller } from '../../auth/principal.js';
 import { rawSql } from '../../db/sql.js';
 import { Prisma, type LedgerEntry, type Member, type Voucher, type VoucherStatus } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
+import { readableMemberId } from './members.service.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
 import { NO_QUALIFYING_STANDING, qualifyingPointsChangeAt, qualifyingStandingSql, loadTierStandings } from '../tiers/tiers.service.js';
@@ -79,8 +81,38 @@ interface StatusRow extends Member {
   program_updated_at: Date | null;
 }
 
-/** The member's status as asked for; null when there is no such member. */
-export async function readMemberStatus(deps: ServiceDeps, memberId: string, request: MemberStatusRequest): Promise<MemberStatus | null> {
+/**
+ * The member's status as asked for, for a caller (`member(id)`, `me`, the live status' member on the status screen's
+ * path): whoever may read the member (`readableMemberId`: SERVICE_CALLERS.readMembers, anyone else refused with a
+ * ForbiddenError before anything is read). A member reads only themself: another member's status is null, as one
+ * nobody has. Checked in memory, before the one statement: the hot path pays nothing more.
+ */
+export async function readMemberStatus(
+  deps: ServiceDeps,
+  memberId: string,
+  request: MemberStatusRequest,
+  caller: Caller,
+): Promise<MemberStatus | null> {
+  const id = readableMemberId(memberId, caller);
+  return id === null ? null : loadMemberStatus(deps, id, request);
+}
+
+/** What a read of a member through Prisma loads with it: plugin-prisma's plan of a GraphQL selection, say. */
+export type MemberReadShape = Pick<Prisma.MemberFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * The member, with what `shape` loads with it, for a caller: the same read and rule as `readMemberStatus`, through
+ * Prisma, for what the one statement does not answer (cursors, last pages, other relations). Null when there is no
+ * such member, and for a member token, for anyone but themself.
+ */
+export async function readMember(deps: ServiceDeps, memberId: string, shape: MemberReadShape, caller: Caller): Promise<Member | null> {
+  const id = readableMemberId(memberId, caller);
+  if (id === null) return null;
+  return deps.prisma.member.findUnique({ ...shape, where: { id } } as Prisma.MemberFindUniqueArgs);
+}
+
+/** The member's status as asked for; null when there is no such member. Checks no caller: `readMemberStatus`'s. */
+async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: MemberStatusRequest): Promise<MemberStatus | null> {
   const now = nowOf(deps);
   const id = Prisma.sql`m.id`;
   const { vouchers, ledger } = request;

@@ -1,7 +1,14 @@
 import { getConnectionPageSize } from '@pothos/core';
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
-import { readMemberStatus, type MemberStatus, type MemberStatusRequest } from '../../domain/members/member-status.service.js';
+import { callerOf } from '../../auth/principal.js';
+import {
+  readMember,
+  readMemberStatus,
+  type MemberReadShape,
+  type MemberStatus,
+  type MemberStatusRequest,
+} from '../../domain/members/member-status.service.js';
 import type { UpcomingExpiry } from '../../domain/points/expiring.service.js';
 import type { ProgramView } from '../../domain/program/program.service.js';
 import type { Member, VoucherStatus } from '../../generated/prisma/client.js';
@@ -10,12 +17,13 @@ import type { GraphQLContext } from '../context.js';
 import { markPreloaded } from '../preloaded.js';
 
 /**
- * Reads one member for `member(id)`, `me` and the live status: the member status
+ * Reads one member for `member(id)`, `me` and the live status, for the request's caller (both reads check it:
+ * whoever may read the member, a member only themself): the member status
  * screen in one statement (`readMemberStatus`) when the GraphQL selection is one it
  * answers — member fields that are columns or computed from them,
  * `expiringPoints`, `tierProgress`, and first pages of `vouchers` (optionally by
  * status) and `ledger` whose nodes ask for no relation — and through Prisma
- * otherwise (cursors, last pages, other relations, nested relations, directives),
+ * otherwise (`readMember`: cursors, last pages, other relations, nested relations, directives),
  * with the query plugin-prisma plans for the selection.
  *
  * What to read is decided from the selection set alone. The member row the
@@ -33,12 +41,10 @@ import { markPreloaded } from '../preloaded.js';
  * the vouchers and `tierProgress` fields tell it on the Prisma path.
  */
 export async function resolveMember(memberId: string, ctx: GraphQLContext, info: GraphQLResolveInfo): Promise<Member | null> {
+  const caller = callerOf(ctx.principal);
   const request = statusRequestOf(info);
-  if (!request) {
-    const query = queryFromInfo({ context: ctx, info });
-    return ctx.deps.prisma.member.findUnique({ ...query, where: { id: memberId } } as never);
-  }
-  const status = await readMemberStatus(ctx.deps, memberId, request);
+  if (!request) return readMember(ctx.deps, memberId, queryFromInfo({ context: ctx, info }) as MemberReadShape, caller);
+  const status = await readMemberStatus(ctx.deps, memberId, request, caller);
   if (!status) return null;
   // Its pages resolve from the row without plugin-prisma (below), and so without their fields' rules of when the
   // answer changes with the clock (src/graphql/answer-changes.ts), and its tier progress from the standing read with
