@@ -1,12 +1,6 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import {
-  enrollMember,
-  memberByExternalIdWhere,
-  memberListWhere,
-  readableMemberId,
-  updateMember,
-} from '../../domain/members/members.service.js';
+import { enrollMember, memberByExternalIdWhere, memberListWhere, updateMember } from '../../domain/members/members.service.js';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { MemberStatusEnum } from '../enums.js';
@@ -39,10 +33,8 @@ builder.queryFields((t) => ({
     description: 'A member by id (global or raw UUID). Null when there is none; for a member token, null for anyone but themselves.',
     authScopes: { caller: SERVICE_CALLERS.readMembers },
     args: { id: t.arg.id({ required: true, description: 'Member id.' }) },
-    resolve: (_root, args, ctx, info) => {
-      const id = readableMemberId(decodeId('Member', 'id', String(args.id)), callerOf(ctx.principal));
-      return id === null ? null : resolveMember(id, ctx, info);
-    },
+    // resolveMember's reads check the caller (a member only themself: null for another) and the id.
+    resolve: (_root, args, ctx, info) => resolveMember(decodeId('Member', 'id', String(args.id)), ctx, info),
   }),
   memberByExternalId: t.prismaField({
     type: 'Member',
