@@ -24,8 +24,9 @@ export interface GraphQLContext {
   reauthenticate?: () => Promise<Principal>;
   /**
    * Tells that the answer being computed changes with the clock alone at this instant (a listed voucher expires, the
-   * oldest qualifying entry leaves the tier window): the earliest one told is kept. Set by the response cache on a read whose answer it stores, which it serves only
-   * before that instant (src/graphql/response-cache.ts); absent otherwise.
+   * oldest qualifying entry leaves the tier window): the earliest one told is kept. Set by the response cache on a
+   * read whose answer it stores, which it serves only before that instant (src/graphql/response-cache.ts); absent
+   * otherwise.
    */
   answerChangesAt?: (instant: Date) => void;
 }
