@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { execute } from '@graphql-tools/executor';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { buildSchema, parse } from 'graphql';
-import { createGraphQLHandler } from '../src/app.js';
+import { Redis } from 'ioredis';
+import { createGraphQLHandler, startApi, type GraphQLHandler } from '../src/app.js';
 import { API_KEY_SCOPES, callerOf } from '../src/auth/principal.js';
 import { loadConfig } from '../src/config/env.js';
 import { createPrisma, poolOf } from '../src/db/prisma.js';
@@ -21,6 +23,7 @@ import { createBenchDatabase, seed } from './seed.js';
 import {
   activateBenchRules,
   BENCH_RATE_LIMITS,
+  BENCH_REDIS,
   dropDatabase,
   databaseUrl,
   inTransaction,
@@ -30,17 +33,26 @@ import {
 } from './support.js';
 
 /**
- * CPU per operation in process: runs the member-status query through yoga.fetch
- * (no HTTP, no load generator; the request as node:http would hand it over)
- * against a small seeded bench database and prints the API process's CPU time
- * per request — far steadier than req/s on a shared machine, for trying a
+ * CPU per operation in process: sends the member-status query (or another, --query) to the service's own node:http
+ * request handler — the server src/app.ts's `startApi` builds, with its routing, the direct execution that answers
+ * API keys and staff without yoga's HTTP layer (src/graphql/direct-execution.ts), Redis as the bench runs it (the
+ * mutations' rate limit, the cache's bump, the live publish) — over connections held in memory: node:http parses
+ * each request and writes each answer as for a TCP socket, without the socket's system calls and without a load
+ * generator. The requests are the bench's (bench/load.ts: the seeded API key with the bench's scopes, the bytes
+ * autocannon writes, kept-alive connections, --concurrency of them). Run against a small seeded bench database,
+ * it prints the API process's CPU time per request — far steadier than req/s on a shared machine, for trying a
  * change to a hot path before a full `npm run bench`.
  *
  * Prints the CPU of the database's own server processes per request too, and the bytes the
  * process allocated per request (V8's heap, from its GC statistics): unlike CPU time, that figure
  * does not move with the machine's speed, so it compares runs on a machine that others share.
  *
- *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10] [--query earn,earn-rules] [--alloc-profile file]
+ * `--via yoga` sends the same requests the way this tool did before: through `yoga.fetch` of a handler of its own
+ * (no Redis), a fetch Request per request and yoga's HTTP layer, which the service takes only for requests without
+ * credentials. Its figures compare with those written before the default changed.
+ *
+ *   npx tsx bench/micro.ts [--requests 3000] [--concurrency 10] [--query earn,earn-rules] [--via http|yoga]
+ *     [--alloc-profile file]
  */
 
 const { values } = parseArgs({
@@ -61,10 +73,13 @@ const { values } = parseArgs({
      * serialising an answer of that shape costs at the least.
      *
      * `status-envelop` and `earn-envelop` run the same request through the handler's envelop (`getEnveloped`: its
-     * parse and validation caches, armor, the context, every plugin around execution) without yoga's HTTP layer:
-     * `status` − `status-envelop` is what that layer costs a request built as a fetch Request (the Request and
-     * Response, yoga's request and result hooks); in the service, behind node:http's adapter, it costs less
-     * (bench/ab.ts with GRAPHQL_DIRECT=false: 8 % of a status answer's API CPU, 3–6 % of an earn's).
+     * parse and validation caches, armor, the context, every plugin around execution) without any HTTP layer, on
+     * the handler `--via yoga` uses (no Redis). With `--via yoga`, `status` − `status-envelop` is what yoga's HTTP
+     * layer costs a request built as a fetch Request (the Request and Response, yoga's request and result hooks); in
+     * the service, behind node:http's adapter, it costs less (bench/ab.ts with GRAPHQL_DIRECT=false: 8 % of a status
+     * answer's API CPU, 3–6 % of an earn's). By default, `status` − `status-envelop` is what the service spends
+     * around the envelop: node:http's parsing and writing, the routing, the direct execution's reading of the body
+     * and writing of the answer, and for an earn its Redis round trips.
      *
      * And the earn: `earn-domain` calls the domain's earnPoints itself (no yoga, no GraphQL: the rules, the
      * kernel, its two statements); `earn-rows` sends the same two statements with the raw earn's JavaScript
@@ -72,6 +87,12 @@ const { values } = parseArgs({
      * the domain's code beyond its SQL.
      */
     query: { type: 'string', default: 'status' },
+    /**
+     * How `status`, `earn`, `earn-rules`, `redeem` and `typename` are sent (the splits above run the same either
+     * way): `http`, the service's node:http handler over in-memory connections (see the header), or `yoga`,
+     * `yoga.fetch` as before.
+     */
+    via: { type: 'string', default: 'http' },
     /**
      * Instead of the rounds: what allocates, for the first --query (V8's sampling heap profiler, counting
      * what was collected too). A `.heapprofile` for Chrome DevTools' Memory tab, or for
@@ -83,6 +104,8 @@ const { values } = parseArgs({
 const requests = Number(values.requests);
 const queries = values.query.split(',');
 const concurrency = Number(values.concurrency);
+if (values.via !== 'http' && values.via !== 'yoga') throw new Error(`--via ${values.via}: http or yoga`);
+const via = values.via;
 
 const STATUS = `query($id: ID!) { member(id: $id) { id status tier { key name } tierSince
   tierProgress { current { key threshold multiplier } next { key threshold multiplier } qualifyingPoints pointsToNext reviewAt }
@@ -133,19 +156,67 @@ function bodyOf(query: string, n: number): { query: string; variables: Record<st
   return { query: STATUS, variables: { id } };
 }
 
+/** What each answer must hold (bench/load.ts's checks); an answer without it, or with `"errors"`, is a failure. */
+const EXPECTED: Record<string, string> = {
+  typename: '"__typename":"Query"',
+  earn: '"EarnPointsPayload"',
+  'earn-rules': '"EarnPointsPayload"',
+  redeem: '"RedeemPointsPayload"',
+};
+
+function checked(query: string, status: number, text: string): string {
+  if (status !== 200 || text.includes('"errors"') || !text.includes(EXPECTED[query] ?? '"member":{')) {
+    throw new Error(`${query}: HTTP ${status} ${text.slice(0, 400)}`);
+  }
+  return text;
+}
+
 async function main(): Promise<void> {
-  const database = `treue_bench_micro_${randomBytes(3).toString('hex')}`;
+  const id = randomBytes(3).toString('hex');
+  const database = `treue_bench_micro_${id}`;
+  // This run's keys in Redis (--via http), removed at the end.
+  const redisPrefix = `treue-bench-micro-${id}`;
   await createBenchDatabase(database);
+  let closing: () => Promise<void> = async () => undefined;
   try {
     const seeded = await seed({ database, members: 1000, entriesPerMember: 20, vouchersPerMember: 6 });
     if (queries.includes('earn-rules')) await activateBenchRules(database);
     const prisma = createPrisma(databaseUrl(database), 10);
     const config = {
-      ...loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), ...BENCH_RATE_LIMITS }),
+      ...loadConfig({
+        NODE_ENV: 'production',
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        ...BENCH_RATE_LIMITS,
+        // The service's server listens on a loopback port that no request of this tool uses.
+        HOST: '127.0.0.1',
+        PORT: '0',
+        QUEUE_PREFIX: redisPrefix,
+      }),
       logLevel: 'silent' as const,
     };
-    const yoga = createGraphQLHandler({ config, logger: createLogger('silent'), prisma });
+    // --via yoga and the -envelop splits: a handler of this tool's own, without Redis, as before.
+    const yoga =
+      via === 'yoga' || queries.some((query) => query.endsWith('-envelop'))
+        ? createGraphQLHandler({ config, logger: createLogger('silent'), prisma })
+        : undefined;
+    // --via http: the service's server, as src/cluster.ts starts it in an API process.
+    const api = via === 'http' ? await startApi({ config, logger: createLogger('silent'), prisma, redisUrl: BENCH_REDIS }) : undefined;
+    // One kept-alive connection per request in flight, as autocannon holds them.
+    const connections = api ? Array.from({ length: concurrency }, () => inMemoryConnection(api.server)) : [];
+    closing = async () => {
+      for (const connection of connections) connection.close();
+      await api?.close();
+      await yoga?.dispose();
+      await prisma.$disconnect();
+    };
     let n = 0;
+    // The bytes autocannon writes for bench/load.ts's requests (its Host, Connection, the headers, Content-Length).
+    const head = `POST /graphql HTTP/1.1\r\nHost: ${api ? new URL(api.url).host : ''}\r\nConnection: keep-alive\r\ncontent-type: application/json\r\nauthorization: Bearer ${seeded.apiKey}\r\n`;
+    const viaHttp = async (query: string, connection: Connection) => {
+      const body = JSON.stringify(bodyOf(query, ++n));
+      const answer = await connection.send(Buffer.from(`${head}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+      return checked(query, answer.status, answer.body);
+    };
     // As node:http hands a request to yoga: a Content-Length and the IncomingMessage in the server context. Without
     // them the body limit reads and counts the body itself (src/http/body-limit.ts), which the service does only for
     // a body sent without a length.
@@ -157,24 +228,22 @@ async function main(): Promise<void> {
         'content-length': String(Buffer.byteLength(body)),
         authorization: `Bearer ${seeded.apiKey}`,
       };
-      const server = { req } as unknown as Parameters<typeof yoga.fetch>[2]; // one per request, as node:http's
-      const response = await yoga.fetch('http://bench/graphql', { method: 'POST', headers, body }, server);
-      const text = await response.text();
-      if (text.includes('"errors"')) throw new Error(text);
-      return text;
+      const server = { req } as unknown as Parameters<GraphQLHandler['fetch']>[2]; // one per request, as node:http's
+      const response = await yoga!.fetch('http://bench/graphql', { method: 'POST', headers, body }, server);
+      return checked(query, response.status, await response.text());
     };
     // Built only when asked for: it reads one status answer and builds a second schema.
     const splits: Record<string, (n: number) => Promise<string>> = {
       ...(queries.some((query) => query.startsWith('status-')) ? await statusSplits(prisma) : {}),
       ...(queries.some((query) => query.startsWith('earn-') && query !== 'earn-rules') ? earnSplits(prisma) : {}),
-      ...envelopSplits(yoga, seeded.apiKey),
+      ...(yoga ? envelopSplits(yoga, seeded.apiKey) : {}),
     };
-    const one = (query: string) => splits[query]?.(++n) ?? viaYoga(query);
+    const one = (query: string, worker = 0) => splits[query]?.(++n) ?? (api ? viaHttp(query, connections[worker]!) : viaYoga(query));
     const run = async (query: string, count: number) => {
       let left = count;
       await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (left-- > 0) await one(query);
+        Array.from({ length: concurrency }, async (_, worker) => {
+          while (left-- > 0) await one(query, worker);
         }),
       );
     };
@@ -194,6 +263,7 @@ async function main(): Promise<void> {
           `${((requests / wall) * 1000).toFixed(0)} req/s in process, ${(allocated / 1024 / requests).toFixed(1)} kB allocated/request`,
       );
     };
+    console.log(`via ${via === 'http' ? "the service's node:http handler (in-memory connections)" : 'yoga.fetch'}`);
     for (const query of queries) {
       console.log((await one(query)).slice(0, 400));
       await run(query, 500); // warm-up: JIT, caches, prepared statements
@@ -204,9 +274,116 @@ async function main(): Promise<void> {
     } else {
       for (let round = 0; round < 3; round++) for (const query of queries) await measure(query);
     }
-    await prisma.$disconnect();
   } finally {
+    await closing();
     await dropDatabase(database);
+    if (via === 'http') await dropRedisKeys(redisPrefix);
+  }
+}
+
+/** An answer read off a connection: its status and body. */
+interface Answer {
+  status: number;
+  body: string;
+}
+
+interface Connection {
+  /** Writes one request's bytes and resolves with its answer; one request at a time. */
+  send(request: Buffer): Promise<Answer>;
+  close(): void;
+}
+
+/**
+ * A kept-alive connection to a node:http server, held in memory: the server takes one end as a connection of its
+ * own (its `connection` event takes any Duplex stream), so that its HTTP parser, IncomingMessage, ServerResponse and
+ * keep-alive run as for a TCP socket, without the socket's system calls; this end writes each request's bytes and
+ * reads its answer.
+ */
+function inMemoryConnection(server: Server): Connection {
+  let received: Buffer | undefined;
+  let waiting: { resolve: (answer: Answer) => void; reject: (error: Error) => void } | undefined;
+  const fail = (error: Error) => {
+    const pending = waiting;
+    waiting = undefined;
+    pending?.reject(error);
+  };
+  const socket = new Duplex({
+    read() {},
+    // What the server writes: the answer, in one chunk or more.
+    write(chunk: Buffer, _encoding, callback) {
+      received = received ? Buffer.concat([received, chunk]) : chunk;
+      try {
+        const read = answerIn(received);
+        if (read) {
+          received = read.end < received.length ? received.subarray(read.end) : undefined;
+          const pending = waiting;
+          waiting = undefined;
+          if (!pending) throw new Error('an answer to no request');
+          pending.resolve(read.answer);
+        }
+      } catch (error) {
+        fail(error as Error);
+      }
+      callback();
+    },
+  });
+  // The peer the rate limits and the logs read, as of a loopback client.
+  Object.defineProperties(socket, {
+    remoteAddress: { value: '127.0.0.1' },
+    remotePort: { value: 50_000 },
+    remoteFamily: { value: 'IPv4' },
+  });
+  socket.on('close', () => fail(new Error('the server closed the connection')));
+  server.emit('connection', socket);
+  return {
+    send: (request) =>
+      new Promise<Answer>((resolve, reject) => {
+        waiting = { resolve, reject };
+        socket.push(request);
+      }),
+    close: () => socket.destroy(),
+  };
+}
+
+/** The answer at the start of `data` and where it ends; undefined while it has not all arrived. */
+function answerIn(data: Buffer): { answer: Answer; end: number } | undefined {
+  const headEnd = data.indexOf('\r\n\r\n');
+  if (headEnd < 0) return undefined;
+  const head = data.toString('latin1', 0, headEnd);
+  const status = Number(head.slice(9, 12));
+  const start = headEnd + 4;
+  const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+  if (length) {
+    const end = start + Number(length[1]);
+    return data.length < end ? undefined : { answer: { status, body: data.toString('utf8', start, end) }, end };
+  }
+  if (status === 204 || status === 304) return { answer: { status, body: '' }, end: start };
+  if (!/\r\ntransfer-encoding: *chunked/i.test(head)) throw new Error(`an answer without a length: ${head}`);
+  const chunks: Buffer[] = [];
+  for (let at = start; ;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    if (lineEnd < 0) return undefined;
+    const size = parseInt(data.toString('latin1', at, lineEnd), 16);
+    const end = lineEnd + 2 + size + 2;
+    if (data.length < end) return undefined;
+    if (size === 0) return { answer: { status, body: Buffer.concat(chunks).toString('utf8') }, end };
+    chunks.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = end;
+  }
+}
+
+/** Removes this run's keys from Redis (the rate limits', the response cache's, the queues'). */
+async function dropRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(BENCH_REDIS, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -277,7 +454,7 @@ async function statusSplits(prisma: ReturnType<typeof createPrisma>): Promise<Re
 }
 
 /** `status-envelop` and `earn-envelop` (see --query): through the handler's envelop, without yoga's HTTP layer. */
-function envelopSplits(yoga: ReturnType<typeof createGraphQLHandler>, apiKey: string): Record<string, (n: number) => Promise<string>> {
+function envelopSplits(yoga: GraphQLHandler, apiKey: string): Record<string, (n: number) => Promise<string>> {
   const headers = { get: (name: string) => (name === 'authorization' ? `Bearer ${apiKey}` : null), has: () => false };
   const req = { socket: { remoteAddress: '127.0.0.1' } } as IncomingMessage;
   const throughEnvelop = (query: 'status' | 'earn') => async (n: number) => {
