@@ -49,8 +49,9 @@ export const SERVICE_CALLERS = {
   createApiKey: { staff: 'ADMIN' },
   enrollMember: { staff: 'AGENT', apiKeys: ['members:write'] },
   /**
-   * Reading a member (by id, by external id; `me` and the live status' member: readMemberStatus, readMember) and their
-   * orders: a member reads only themself.
+   * Reading a member (by id, by external id, `node(id)`; `me` and the live status' member: readMemberStatus,
+   * readMember) and their orders: a member reads only themself. GraphQL shows a member, and what is theirs, by the
+   * same rule (mayReadMember).
    */
   readMembers: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
   /** Listing members (`members`): not for members, not even to find themselves. */

@@ -7,6 +7,7 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
 import { mayCall, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
+import { mayReadMember } from '../domain/members/members.service.js';
 import { utcDate } from '../domain/time.js';
 import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
@@ -48,6 +49,8 @@ export const builder = new SchemaBuilder<{
     member: boolean;
     /** Whoever a service's rule (SERVICE_CALLERS) lets in: the same check the service makes itself. */
     caller: CallerRule;
+    /** Whoever may read this member id: the members service's rule (`mayReadMember`), a member only themself. */
+    readsMember: string;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -78,6 +81,7 @@ export const builder = new SchemaBuilder<{
       self: (memberId) => principal.kind === 'member' && principal.memberId === memberId,
       member: principal.kind === 'member',
       caller: (rule) => mayCall(callerOf(principal), rule),
+      readsMember: (memberId) => mayReadMember(callerOf(principal), memberId),
     }),
     unauthorizedError: (_parent, context) => refusal(context),
   },

@@ -1,7 +1,7 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import type { MemberStatus } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall, assertRole } from '../authorization.js';
+import { assertMayCall, assertRole, mayCall, SERVICE_CALLERS } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import { callerText, type Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
@@ -187,8 +187,21 @@ export async function updateMember(deps: ServiceDeps, input: UpdateMemberInput, 
 export function readableMemberId(id: string, caller: Caller): string | null {
   assertMayCall(caller, 'readMembers');
   const memberId = check.uuid('id', id);
-  if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) return null;
-  return memberId;
+  return anotherMember(caller, memberId) ? null : memberId;
+}
+
+/**
+ * Whether the caller may see this member and what is theirs: `readableMemberId`'s rule as a yes or no, for an
+ * object already at hand (GraphQL's visibility of a Member, of their orders, feedback and tier history). The id is
+ * one a row holds.
+ */
+export function mayReadMember(caller: Caller, memberId: string): boolean {
+  return mayCall(caller, SERVICE_CALLERS.readMembers) && !anotherMember(caller, memberId);
+}
+
+/** A member token aiming at someone else: they read only themself. */
+function anotherMember(caller: Caller, memberId: string): boolean {
+  return caller.actor.type === 'MEMBER' && caller.actor.id !== memberId;
 }
 
 /**

@@ -1,18 +1,21 @@
-import { LEDGER_NEWEST_FIRST } from '../../domain/members/member-status.service.js';
+import { queryFromInfo } from '@pothos/plugin-prisma';
+import type { GraphQLResolveInfo } from 'graphql';
+import { callerOf } from '../../auth/principal.js';
+import { LEDGER_NEWEST_FIRST, readMember, type MemberReadShape } from '../../domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { REFUSED_AS_NULL } from '../staff-only.js';
 
-/** Who may see a member: staff, storefront keys with read scope, or the member themself. */
-export const memberVisibility = (memberId: string) => ({
-  staff: 'AGENT' as const,
-  apiKey: 'members:read' as const,
-  self: memberId,
-});
+/**
+ * Who may see a member, and their orders, feedback and tier history: whoever the members service lets read them
+ * (`mayReadMember`: SERVICE_CALLERS.readMembers, a member only themself). The rule is the service's; this names it.
+ */
+export const memberVisibility = (memberId: string) => ({ readsMember: memberId });
 
 /** `memberVisibility` as one scope map per member per request, for the types on the status screen. */
 const visibleWithMember = perMember(memberVisibility);
@@ -40,10 +43,26 @@ const PointsExpiry = builder.objectRef<{ expiresAt: Date; points: number }>('Poi
   }),
 });
 
+/**
+ * How `node(id)` loads a Member: the members service's read (`readMember`), as `member(id)`'s, with the query
+ * plugin-prisma plans for the selection (as its own node loader would). The service checks the caller first: one
+ * outside SERVICE_CALLERS.readMembers is refused (FORBIDDEN) and a member token aiming at another member gets null,
+ * neither reading anything. Relay reads a node type's loader from the type's options, where these come after the
+ * loader prismaNode hands relay and so replace it; prismaNode's option type does not name relay's loaders, hence the
+ * spread (tests/members/member-node-read.test.ts fails if the type stops loading through the service).
+ */
+const LOAD_THROUGH_MEMBERS_SERVICE = {
+  loadWithoutCache: async (id: string, context: GraphQLContext, info: GraphQLResolveInfo) => {
+    const query = await queryFromInfo({ context, info, typeName: 'Member', awaitSelections: true });
+    return readMember(context.deps, id, query as MemberReadShape, callerOf(context.principal));
+  },
+};
+
 export const MemberRef = builder.prismaNode('Member', {
   id: { field: 'id' },
   // Here and on every node type: node(id) of an unknown id answers null (findUnique), not a masked not-found error.
   nullable: true,
+  ...LOAD_THROUGH_MEMBERS_SERVICE,
   description: 'A customer enrolled in the loyalty program.',
   visibleTo: (member, ctx) => visibleWithMember(member.id, ctx),
   fields: (t) => ({
