@@ -23,14 +23,18 @@ type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefi
 /**
  * node-postgres' pool, timing each checkout for its observers: every caller goes through `connect`,
  * Prisma's transactions, `sqlTransaction` and single statements alike (`pool.query` calls it too).
- * Without observers it adds nothing but the check.
+ * Without observers it adds nothing but the check. It also closes a connection whose server stopped
+ * answering (`watchForSilence`).
  */
 class ObservedPool extends pg.Pool {
   private readonly observers = new Set<PoolObserver>();
   private readonly checkedOut = new WeakMap<pg.PoolClient, number>();
+  private readonly watch: NodeJS.Timeout;
 
-  constructor(config: pg.PoolConfig) {
+  /** `silenceMs`: how long a connection may wait for an answer before it is closed (`watchForSilence`). */
+  constructor(config: pg.PoolConfig, silenceMs: number) {
     super(config);
+    this.watch = watchForSilence(this, silenceMs);
     this.on('acquire', (client) => {
       if (this.observers.size > 0) this.checkedOut.set(client, performance.now());
     });
@@ -41,6 +45,13 @@ class ObservedPool extends pg.Pool {
       const seconds = (performance.now() - since) / 1000;
       for (const observer of this.observers) observer.held(seconds);
     });
+  }
+
+  override end(): Promise<void>;
+  override end(callback: () => void): void;
+  override end(callback?: () => void): Promise<void> | void {
+    clearInterval(this.watch);
+    return callback ? super.end(callback) : super.end();
   }
 
   observe(observer: PoolObserver): () => void {
@@ -88,8 +99,71 @@ export interface DatabaseTimeouts {
 
 export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = { connectMs: 5_000, statementMs: 30_000 };
 
-/** A hung server answers nothing, not even the statement timeout's cancel: the client gives up this much later. */
+/** A hung server answers nothing, not even with the statement timeout's error: the pool closes its connection this much later. */
 const CLIENT_GRACE_MS = 2_000;
+
+/** What the watch keeps of a connection: numbers only, never a statement, its result or a request. */
+interface Exchange {
+  /** Messages sent that PostgreSQL answers with one ReadyForQuery each: a simple Query, an extended query's Sync. */
+  sent: number;
+  /** ReadyForQuery messages received since the connection was opened (the startup's is not counted). */
+  answered: number;
+  /** `answered` when a tick last found the connection waiting; -1 when it found it not waiting. */
+  seen: number;
+  /** When a tick first found it waiting with `answered` at `seen`. */
+  since: number;
+}
+
+/**
+ * Closes a connection that waited `silenceMs` for an answer that did not come: PostgreSQL
+ * stopped, or the network to it died. node-postgres' own `query_timeout` does this with a
+ * timer per statement (armed, then cleared); with it, V8 copied far more of each request into
+ * its old generation (the status read alone, `readMemberStatus` under `--trace-gc-nvp`: 130 MB
+ * over 12 000 reads against 0.1 MB without) and a member-status answer cost 15 % more API CPU
+ * (`bench/ab.ts`, bench/README.md). Here one interval per pool looks at two counts per connection. Counted on the wire, not per `client.query`: a statement that
+ * node-postgres refuses before sending it, or queues behind another, waits for nothing.
+ * A statement that PostgreSQL itself ends (`statement_timeout`, shorter) is answered, with
+ * an error, before the watch would close its connection. Closing the socket fails the
+ * connection's statements, and the pool drops it. Returns the interval; `end` clears it.
+ */
+function watchForSilence(pool: pg.Pool, silenceMs: number): NodeJS.Timeout {
+  const exchanges = new Map<pg.PoolClient, Exchange>();
+  // 'connect' comes once per connection, after its startup's ReadyForQuery, before any statement.
+  pool.on('connect', (client) => {
+    const exchange: Exchange = { sent: 0, answered: 0, seen: -1, since: 0 };
+    const connection = client.connection;
+    const { query, sync } = connection;
+    connection.query = function (this: pg.Connection, text: string) {
+      exchange.sent++;
+      query.call(this, text);
+    };
+    connection.sync = function (this: pg.Connection) {
+      exchange.sent++;
+      sync.call(this);
+    };
+    connection.on('readyForQuery', () => exchange.answered++);
+    exchanges.set(client, exchange);
+  });
+  pool.on('remove', (client) => exchanges.delete(client));
+  // A tick first sees a statement waiting at most a tick after it was sent: its connection is closed
+  // after `silenceMs` at least, and a tick after at most.
+  const watch = setInterval(() => {
+    const now = performance.now();
+    for (const [client, exchange] of exchanges) {
+      if (exchange.sent === exchange.answered) {
+        exchange.seen = -1;
+      } else if (exchange.answered !== exchange.seen) {
+        exchange.seen = exchange.answered;
+        exchange.since = now;
+      } else if (now - exchange.since >= silenceMs) {
+        exchanges.delete(client);
+        client.connection.stream.destroy(new Error(`no answer from PostgreSQL within ${silenceMs} ms`));
+      }
+    }
+  }, CLIENT_GRACE_MS / 2);
+  watch.unref();
+  return watch;
+}
 
 /**
  * One Prisma client per process, on node-postgres. Interactive transactions wait
@@ -100,28 +174,33 @@ const CLIENT_GRACE_MS = 2_000;
  * Nothing waits on the database without bound: connecting (and waiting for a
  * pool slot) fails after `connectMs`; PostgreSQL ends a statement or an idle
  * transaction after `statementMs`; and when the server itself hangs (stopped,
- * a dead network), the client abandons a statement shortly after, so a hung
- * database turns into errors instead of requests that never return. These are the
- * connection's own settings, so they bound `sqlTransaction`'s transactions too.
+ * a dead network), the pool closes a connection that got no answer for
+ * `statementMs` + CLIENT_GRACE_MS (up to a second later, `watchForSilence`),
+ * failing its statements, so a hung database turns into errors instead of
+ * requests that never return. The first two are the connection's own settings
+ * and the third watches every connection, so they bound `sqlTransaction`'s
+ * transactions too.
  */
 export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): PrismaClient {
-  const pool = new ObservedPool({
-    connectionString: databaseUrl,
-    max: poolSize,
-    // A fixed-size pool: a connection once opened stays open, as HikariCP's default. node-postgres
-    // would close one idle for 10 s, and the burst after a lull paid for it again: a new backend,
-    // and every hot statement parsed again and planned anew for its first five runs.
-    min: poolSize,
-    connectionTimeoutMillis: timeouts.connectMs,
-    statement_timeout: timeouts.statementMs,
-    idle_in_transaction_session_timeout: timeouts.statementMs,
-    query_timeout: timeouts.statementMs + CLIENT_GRACE_MS,
-    keepAlive: true,
-    // Every connection's session in UTC, whatever the server's `timezone` (initdb takes the system's zone):
-    // Prisma's adapter sends a DateTime without an offset, which PostgreSQL reads in the session's zone,
-    // and an interval of days added to a timestamptz follows it across summer time.
-    options: '-c TimeZone=UTC',
-  });
+  const pool = new ObservedPool(
+    {
+      connectionString: databaseUrl,
+      max: poolSize,
+      // A fixed-size pool: a connection once opened stays open, as HikariCP's default. node-postgres
+      // would close one idle for 10 s, and the burst after a lull paid for it again: a new backend,
+      // and every hot statement parsed again and planned anew for its first five runs.
+      min: poolSize,
+      connectionTimeoutMillis: timeouts.connectMs,
+      statement_timeout: timeouts.statementMs,
+      idle_in_transaction_session_timeout: timeouts.statementMs,
+      keepAlive: true,
+      // Every connection's session in UTC, whatever the server's `timezone` (initdb takes the system's zone):
+      // Prisma's adapter sends a DateTime without an offset, which PostgreSQL reads in the session's zone,
+      // and an interval of days added to a timestamptz follows it across summer time.
+      options: '-c TimeZone=UTC',
+    },
+    timeouts.statementMs + CLIENT_GRACE_MS,
+  );
   // An idle connection that breaks is dropped by the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);
   // So would one that breaks while checked out between two statements (PostgreSQL restarted, the
