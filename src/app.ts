@@ -10,6 +10,7 @@ import { createCredentialSync } from './auth/credential-sync.js';
 import { createApprovalQueueBus } from './live/approval-queue-bus.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
 import { createLiveStatus, type LiveStatus } from './live/member-status-stream.js';
+import { attached } from './attached.js';
 import { AuthenticationError } from './auth/jwt.js';
 import type { Principal } from './auth/principal.js';
 import { invalidatingChanges } from './cache/invalidating-changes.js';
@@ -199,7 +200,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   });
   // One authentication per request, whichever asks first: the response cache's shortcut (by the node request), the
   // direct execution (by both), the trusted-documents check (before parsing) and the context (by the fetch Request).
-  const principals = new WeakMap<Request | IncomingMessage, Promise<Principal>>();
+  const principals = attached<Request | IncomingMessage, Promise<Principal>>('principal');
   const principalOf = (request: Request | undefined, incoming?: IncomingMessage): Promise<Principal> => {
     const principal =
       (request && principals.get(request)) ??

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
+import { attached } from '../attached.js';
 import { isApiKeyToken } from '../auth/api-keys.js';
 import { mediaTypeOf, readGraphQLParams } from '../http/graphql-params.js';
 import type { Principal } from '../auth/principal.js';
@@ -116,8 +117,8 @@ export function createResponseCache(deps: {
 }): ResponseCache {
   const { store, trusted, metrics } = deps;
   const serving = deps.serve ? store : undefined;
-  const answers = new WeakMap<Request, Cached>();
-  const prefetched = new WeakMap<IncomingMessage, Prefetched>();
+  const answers = attached<Request, Cached>('cached answer');
+  const prefetched = attached<IncomingMessage, Prefetched>('cache lookup');
   // The root fields of each cached operation, for treue_graphql_operations_total (bounded: trusted documents only).
   const rootFields = new Map<string, string[]>();
   const rootFieldsFor = (text: string, documentHash: string, operationName: string | undefined): string[] | undefined => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { attached } from '../attached.js';
 
 /** The request body a POST may have to be read before yoga; a larger one goes to yoga unread. */
 const MAX_READ_BYTES = 16 * 1024;
@@ -27,7 +28,7 @@ export interface GraphQLParams {
 }
 
 /** What a request's JSON body held, once read (undefined: not an object). */
-const parsedBodies = new WeakMap<IncomingMessage, GraphQLParams | undefined>();
+const parsedBodies = attached<IncomingMessage, GraphQLParams | undefined>('GraphQL params');
 
 /** The media type yoga would answer a request with this Accept header in, when it is one of MEDIA_TYPES. */
 export const mediaTypeOf = (accept: string | undefined): string | undefined => MEDIA_TYPES.get((accept ?? '').trim().toLowerCase());

@@ -1,6 +1,7 @@
 import { getConnectionPageSize } from '@pothos/core';
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { attached } from '../../attached.js';
 import { callerOf } from '../../auth/principal.js';
 import {
   readMember,
@@ -90,7 +91,7 @@ function onlyMemberFields(info: GraphQLResolveInfo): boolean {
   return fields !== null && fields.every((field) => MEMBER_FIELDS.has(field.name.value));
 }
 
-const extras = new WeakMap<object, MemberStatus>();
+const extras = attached<object, MemberStatus>('member status');
 
 /** Expiries read with this member object by `resolveMember`, if they were. */
 export function knownExpiries(member: object): UpcomingExpiry[] | undefined {

@@ -1,3 +1,4 @@
+import { attached } from '../../attached.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 
 /**
@@ -5,7 +6,7 @@ import type { ProgramSettings } from '../../domain/program/program-settings.js';
  * kernel's answer), kept with that row object so that its `tier` field needs
  * no statement of its own: the hot paths keep their statement counts.
  */
-const settingsByRow = new WeakMap<object, ProgramSettings>();
+const settingsByRow = attached<object, ProgramSettings>('program settings');
 
 export function rememberSettings(row: object, settings: ProgramSettings): void {
   settingsByRow.set(row, settings);
