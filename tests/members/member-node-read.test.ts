@@ -10,7 +10,7 @@ import type { GraphQLContext } from '../../src/graphql/context.js';
 import { memberVisibility } from '../../src/graphql/members/member.type.js';
 import { staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
-import { matrixCallers } from '../support/matrix-callers.js';
+import { matrixCallers, MEMBER_READER_KINDS } from '../support/matrix-callers.js';
 import { statementsDuring } from '../support/statements.js';
 
 /**
@@ -55,14 +55,7 @@ describe('node(id) of a Member is the members service read', () => {
     const id = encodeGlobalID('Member', owner);
     const missing = encodeGlobalID('Member', randomUUID());
     const callers = matrixCallers('Query', 'node', { owner, stranger });
-    expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual([
-      'memberSelf',
-      'members:read',
-      'admin',
-      'AGENT',
-      'SUPERVISOR',
-      'ADMIN',
-    ]);
+    expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual(MEMBER_READER_KINDS);
 
     for (const { kind, access } of callers) {
       const token = await tokenOf(kind, owner, stranger);

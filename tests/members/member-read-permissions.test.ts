@@ -4,7 +4,7 @@ import { readMember, readMemberStatus } from '../../src/domain/members/member-st
 import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { apiKeyCaller, memberCaller, staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
-import { matrixCallers, systemCaller } from '../support/matrix-callers.js';
+import { matrixCallers, systemCaller, MEMBER_READER_KINDS } from '../support/matrix-callers.js';
 import { statementsDuring } from '../support/statements.js';
 
 /**
@@ -27,14 +27,7 @@ describe('member read: readMemberStatus and readMember check their caller', () =
     const owner = await app.enroll();
     const stranger = await app.enroll();
     const callers = matrixCallers('Query', 'member', { owner, stranger });
-    expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual([
-      'memberSelf',
-      'members:read',
-      'admin',
-      'AGENT',
-      'SUPERVISOR',
-      'ADMIN',
-    ]);
+    expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual(MEMBER_READER_KINDS);
     const refused = callers.filter((c) => c.access === 'deny' && c.kind !== 'memberOther');
     expect(refused.map((c) => c.kind)).toContain('points:earn');
 

@@ -34,3 +34,6 @@ function principalOf(kind: CallerKind, members: { owner: string; stranger: strin
 
 /** A worker or the CLI acting on its own: no role, no scopes. */
 export const systemCaller: Caller = callerOf({ kind: 'system', name: 'worker' });
+
+/** Who reads members in the permission matrix (`member`, `node`, a member's tier): the kinds the matrix lets in, in its order. */
+export const MEMBER_READER_KINDS = ['memberSelf', 'members:read', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'];

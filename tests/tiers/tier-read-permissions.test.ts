@@ -6,7 +6,7 @@ import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-setti
 import { loadTierStandings, readTiers, readTierStandings, tierRules } from '../../src/domain/tiers/tiers.service.js';
 import { apiKeyCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
-import { matrixCallers, systemCaller } from '../support/matrix-callers.js';
+import { matrixCallers, systemCaller, MEMBER_READER_KINDS } from '../support/matrix-callers.js';
 
 /**
  * Who may read the tiers (`tiers`) and a member's standing in them (`Member.tier`,
@@ -53,14 +53,7 @@ describe('Member.tier and tierProgress: readTierStandings', () => {
     const programRows = await prisma.program.findMany();
 
     const callers = matrixCallers('Query', 'member', { owner, stranger });
-    expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual([
-      'memberSelf',
-      'members:read',
-      'admin',
-      'AGENT',
-      'SUPERVISOR',
-      'ADMIN',
-    ]);
+    expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual(MEMBER_READER_KINDS);
     for (const { kind, access, caller } of callers) {
       // memberOther is a member token asking for the owner's standing.
       const read = readTierStandings(app.deps, [owner], caller);
