@@ -8,7 +8,6 @@ import v8 from 'node:v8';
 import { execute } from '@graphql-tools/executor';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { buildSchema, parse } from 'graphql';
-import { Redis } from 'ioredis';
 import { createGraphQLHandler, startApi, type GraphQLHandler } from '../src/app.js';
 import { API_KEY_SCOPES, callerOf } from '../src/auth/principal.js';
 import { loadConfig } from '../src/config/env.js';
@@ -24,6 +23,7 @@ import {
   activateBenchRules,
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
+  deleteRedisKeys,
   dropDatabase,
   databaseUrl,
   inTransaction,
@@ -277,7 +277,7 @@ async function main(): Promise<void> {
   } finally {
     await closing();
     await dropDatabase(database);
-    if (via === 'http') await dropRedisKeys(redisPrefix);
+    if (via === 'http') await deleteRedisKeys(BENCH_REDIS, redisPrefix);
   }
 }
 
@@ -369,21 +369,6 @@ function answerIn(data: Buffer): { answer: Answer; end: number } | undefined {
     if (size === 0) return { answer: { status, body: Buffer.concat(chunks).toString('utf8') }, end };
     chunks.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
     at = end;
-  }
-}
-
-/** Removes this run's keys from Redis (the rate limits', the response cache's, the queues'). */
-async function dropRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(BENCH_REDIS, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 
