@@ -48,6 +48,13 @@ const { values: args } = parseArgs({
     database: { type: 'string', default: 'treue_bench_m10000_e20_v6' },
     'a-env': { type: 'string', default: '' },
     'b-env': { type: 'string', default: '' },
+    /**
+     * Flags for both sides' `node` (space-separated; `{label}` becomes A or B), for a look inside the service under
+     * this load: `--node-args='--cpu-prof --cpu-prof-dir /tmp/prof-{label}'` (with `=`: the value starts with a
+     * dash), or V8's map log, `--node-args='--log-maps --logfile=/tmp/maps-{label}.log --no-logfile-per-isolate'`
+     * (bench/profile-summary.ts --maps reads it).
+     */
+    'node-args': { type: 'string', default: '' },
   },
 });
 if (!args.a) throw new Error('--a <checkout> is required (the build to compare against)');
@@ -163,7 +170,14 @@ async function start(dir: string, port: number, database: string, label: string,
     ...BENCH_RATE_LIMITS,
     ...extra,
   });
-  const child = spawn(process.execPath, ['--enable-source-maps', path.join(dir, 'dist/src/main.js')], { env, stdio: 'inherit' });
+  const nodeArgs = args['node-args']
+    .split(' ')
+    .filter(Boolean)
+    .map((flag) => flag.replaceAll('{label}', label));
+  const child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, path.join(dir, 'dist/src/main.js')], {
+    env,
+    stdio: 'inherit',
+  });
   for (let i = 0; i < 900; i++) {
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
       (response) => response.ok,
