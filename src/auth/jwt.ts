@@ -2,6 +2,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyOpti
 import { z } from 'zod';
 import type { Config } from '../config/env.js';
 import type { Principal } from './principal.js';
+import { withFields } from '../with-fields.js';
 
 /**
  * The caller could not be identified: a malformed header, a bad or expired token,
@@ -84,10 +85,10 @@ export function createJwtVerifier(config: Config['jwt'], options: JwtVerifierOpt
   let verify: (token: string) => Promise<JWTVerifyResult>;
   if (config.secret) {
     const secret = new TextEncoder().encode(config.secret);
-    verify = (token) => jwtVerify(token, secret, { ...common, currentDate: new Date(now()), algorithms: ['HS256'] });
+    verify = (token) => jwtVerify(token, secret, withFields(common, { currentDate: new Date(now()), algorithms: ['HS256'] }));
   } else if (config.jwksUrl) {
     const jwks = createRemoteJWKSet(new URL(config.jwksUrl));
-    verify = (token) => jwtVerify(token, jwks, { ...common, currentDate: new Date(now()), algorithms: JWKS_ALGORITHMS });
+    verify = (token) => jwtVerify(token, jwks, withFields(common, { currentDate: new Date(now()), algorithms: JWKS_ALGORITHMS }));
   } else {
     return () => Promise.reject(new AuthenticationError('JWT authentication is not configured', 'ERR_JWT_NOT_CONFIGURED'));
   }

@@ -61,7 +61,8 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
     known = { name: nameFor(text), text };
     namesByTemplate.set(strings, known);
   }
-  return { ...known, values };
+  // Field by field: `{ ...known, values }` would give every statement a hidden class of its own (src/with-fields.ts).
+  return { name: known.name, text: known.text, values };
 }
 
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */

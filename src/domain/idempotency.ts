@@ -3,6 +3,7 @@ import { callerText, type Caller } from '../auth/principal.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { violates, type RawSql } from '../db/sql.js';
 import { IdempotencyConflictError, ValidationError } from './errors.js';
+import { withFields } from '../with-fields.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,120}$/;
 
@@ -77,14 +78,14 @@ export async function once<T extends object>(
   request: unknown,
   effect: () => Promise<T>,
 ): Promise<Replayable<T>> {
-  if (key === null) return { ...(await effect()), replayed: false };
+  if (key === null) return withFields(await effect(), { replayed: false as const });
   const requestHash = fingerprint(request);
   const [reserved] = await tx.$queryRaw<{ fresh: boolean }[]>`
     WITH ${reserveKeySql({ scope, key, requestHash })} SELECT EXISTS (SELECT 1 FROM reserved) AS fresh`;
   if (!reserved?.fresh) return replay<T>(tx, scope, key, requestHash);
   const result = await effect();
   await recordResult(tx, scope, key, result);
-  return { ...result, replayed: false };
+  return withFields(result, { replayed: false as const });
 }
 
 /**

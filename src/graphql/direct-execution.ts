@@ -149,7 +149,10 @@ export function prepareThroughEnvelop(
   let enveloped: ReturnType<Yoga['getEnveloped']>;
   let document: DocumentNode;
   try {
-    enveloped = yoga.getEnveloped({ ...server, params: { query, operationName, variables } } as never);
+    // Named one by one, not `{ ...server, params }`: envelop adds the context's fields to this object, and a spread
+    // followed by a new property gives every request's object a map of its own (src/with-fields.ts).
+    const initial = { request: server.request, req: server.req, res: server.res, params: { query, operationName, variables } };
+    enveloped = yoga.getEnveloped(initial as never);
     document = enveloped.parse(query);
     if (enveloped.validate(enveloped.schema, document).length > 0) return undefined;
   } catch {

@@ -1,6 +1,7 @@
 import { Decimal } from 'decimal.js';
 import { ValidationError } from '../errors.js';
 import * as check from '../validation.js';
+import { withFields } from '../../with-fields.js';
 
 /** At most this many line items per order. */
 export const MAX_ORDER_LINES = 200;
@@ -121,7 +122,7 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
     parts.map((line) => line.amount),
     parts.map((line) => line.quantity),
   );
-  return { reference, total, currency, channel, placedAt, lines: parts.map((line, i) => ({ ...line, share: shares[i]! })) };
+  return { reference, total, currency, channel, placedAt, lines: parts.map((line, i) => withFields(line, { share: shares[i]! })) };
 }
 
 /**

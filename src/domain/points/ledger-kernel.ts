@@ -18,6 +18,7 @@ import { memberChange, reportMemberChanges } from '../members/member-changes.js'
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { memberHasDueLotsSql, settleDueLots, type LockedMember } from './ledger.js';
+import { withFields } from '../../with-fields.js';
 
 /**
  * A request's idempotency: one effect per (scope, key); the same key with
@@ -149,7 +150,8 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
 ): Promise<LedgerOutcome<T>> {
   const now = nowOf(deps);
   const { memberId } = operation;
-  const request: KeyedRequest | undefined = operation.request && { ...operation.request, hash: fingerprint(operation.request.body) };
+  const request: KeyedRequest | undefined =
+    operation.request && withFields(operation.request, { hash: fingerprint(operation.request.body) });
   const changes: MemberChange[] = [];
   const posted: PostedPoints[] = [];
   const run = () =>
@@ -173,7 +175,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
       const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
       // Every entry posted on the locked member is counted after commit.
-      const member: LockedMember = { ...locked, posted };
+      const member: LockedMember = withFields(locked, { posted });
       const settings = await settingsForHash(tx, settingsHash);
       const tierBefore = member.tier;
       if (due) {
@@ -191,7 +193,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       await answer.store(tx, result);
       if (change) changes.push(memberChange(memberId, change.kind, change.reference));
       if (member.tier !== tierBefore) changes.push(memberChange(memberId, 'TIER_CHANGED', member.tier));
-      return row ? { ...result, replayed: false, member: row, settings } : { ...result, replayed: false };
+      return row ? withFields(result, { replayed: false, member: row, settings }) : withFields(result, { replayed: false });
     });
   // The settings are read after the member lock, but an admin may still remove a tier no member holds between that
   // read and the effect's write (updateProgram does not wait for members): a move into that tier then fails on the

@@ -37,6 +37,7 @@ import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import { withFields } from '../../with-fields.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
 export interface PointsResult {
@@ -133,7 +134,7 @@ function earningOrderOf(order: CheckedOrder): EarningOrder {
 /** A stored earn answer as the caller gets it, first time and replayed alike: the breakdown rebuilt with the request's lines. */
 function earnAnswerOf<T extends StoredEarnAnswer>(stored: T, earning: EarningOrder): Omit<T, 'earned' | 'breakdown'> & EarnResult {
   const { earned, breakdown, ...rest } = stored;
-  return { ...rest, breakdown: earned ? breakdownFrom(earned, earning.lines) : (breakdown ?? []) };
+  return withFields(rest, { breakdown: earned ? breakdownFrom(earned, earning.lines) : (breakdown ?? []) });
 }
 
 /**
@@ -183,7 +184,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
 
   const operation = {
     memberId,
-    request: { scope: `earnPoints:${memberId}`, key, body: { ...body, points: explicit } },
+    request: { scope: `earnPoints:${memberId}`, key, body: withFields(body, { points: explicit }) },
     change: { kind: 'EARNED' as const, reference: orderRef },
   };
   const outcome = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, earningRulesStamp, now, answer }) => {
@@ -442,7 +443,7 @@ export async function spendPoints(
   if (member.available < points) throw new InsufficientPointsError(member.available, points);
   const { orderId = null, ...posting } = entry;
   const linked = orderId === null ? [] : [orderRedemptionCte(orderId, points, entry.now)];
-  return postEntry(tx, member, { ...posting, amount: -points, availableDelta: -points, pendingDelta: 0, takesFromLots: true }, [
+  return postEntry(tx, member, withFields(posting, { amount: -points, availableDelta: -points, pendingDelta: 0, takesFromLots: true }), [
     ...linked,
     ...also,
   ]);
@@ -493,7 +494,7 @@ export async function grantAvailablePoints(
 ): Promise<PostedEntry> {
   const { points, now } = grant;
   const lot = lotCte(member.id, { points, availableAt: now, expiresAt: lotExpiryDate(settings, now), now });
-  const entry = await postEntry(tx, member, { ...grant, amount: points, availableDelta: points, pendingDelta: 0 }, [lot]);
+  const entry = await postEntry(tx, member, withFields(grant, { amount: points, availableDelta: points, pendingDelta: 0 }), [lot]);
   if ((QUALIFYING_KINDS as readonly string[]).includes(grant.kind)) await applyTierUpgrade(tx, member, settings, now);
   return entry;
 }

@@ -24,6 +24,7 @@ import * as check from '../validation.js';
 import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { orderReference } from '../orders/order-lines.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
+import { withFields } from '../../with-fields.js';
 
 const MAX_CODE_ATTEMPTS = 5;
 
@@ -564,7 +565,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // The voucher is locked: only a cancelled order leaves it unredeemed (the throw rolls the statement back).
       if (!redeemed) throw new ValidationError('orderRef', 'this order is cancelled');
       // The row goes to the caller only: the stored answer is `result`.
-      return { ...result, replayed: false, voucher: voucherOf(redeemed) };
+      return withFields(result, { replayed: false, voucher: voucherOf(redeemed) });
     });
     if (!outcome.replayed && outcome.voucher) {
       reportMemberChanges(deps, [memberChange(outcome.voucher.memberId, 'VOUCHER_REDEEMED', outcome.voucher.id)]);
