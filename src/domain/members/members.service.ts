@@ -199,6 +199,17 @@ export function mayReadMember(caller: Caller, memberId: string): boolean {
   return mayCall(caller, SERVICE_CALLERS.readMembers) && !anotherMember(caller, memberId);
 }
 
+/**
+ * The `where` that keeps a read of rows a member owns (their ledger entries, orders, tier changes) to the caller's:
+ * `readableMemberId`'s rule for rows looked up by their own id. A caller outside SERVICE_CALLERS.readMembers is
+ * refused (ForbiddenError) before anything is read; a member token finds only their own rows (another member's
+ * row is not returned, as one nobody has); the others, any member's.
+ */
+export function memberRowsWhere(caller: Caller): { memberId?: string } {
+  assertMayCall(caller, 'readMembers');
+  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+}
+
 /** A member token aiming at someone else: they read only themself. */
 function anotherMember(caller: Caller, memberId: string): boolean {
   return caller.actor.type === 'MEMBER' && caller.actor.id !== memberId;

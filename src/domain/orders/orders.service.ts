@@ -5,6 +5,7 @@ import type { ServiceDeps } from '../deps.js';
 import { ValidationError } from '../errors.js';
 import { checkIdempotencyKey } from '../idempotency.js';
 import { assertEligible } from '../members/eligibility.js';
+import { memberRowsWhere } from '../members/members.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import * as check from '../validation.js';
 import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, placedOrderReference } from './order-lines.js';
@@ -36,6 +37,22 @@ export async function orderByReference(
   if (caller.actor.type === 'MEMBER' && caller.actor.id !== memberId) return null;
   const orderRef = placedOrderReference('reference', input.reference);
   return deps.prisma.pointOrder.findUnique({ ...selection, where: { memberId_orderRef: { memberId, orderRef } } });
+}
+
+/**
+ * An order by its id (`node(id)`), with what `selection` loads with it, or null when there is none. Whoever may read
+ * the member may read their orders (`memberRowsWhere`: anyone else is refused before anything is read); a member
+ * token finds only their own: another member's order is not returned, as one nobody placed. The id must be a UUID
+ * (ValidationError).
+ */
+export async function readOrder(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  selection: OrderSelection,
+  caller: Caller,
+): Promise<PointOrder | null> {
+  const mayRead = memberRowsWhere(caller);
+  return deps.prisma.pointOrder.findUnique({ ...selection, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
 export interface CancelOrderInput {

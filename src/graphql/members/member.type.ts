@@ -1,8 +1,10 @@
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import type { GraphQLResolveInfo } from 'graphql';
-import { callerOf } from '../../auth/principal.js';
+import { callerOf, type Caller } from '../../auth/principal.js';
+import type { ServiceDeps } from '../../domain/deps.js';
 import { LEDGER_NEWEST_FIRST, readMember, type MemberReadShape } from '../../domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
+import { readLedgerEntry, type LedgerEntryReadShape } from '../../domain/points/ledger-entries.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { knownExpiries } from './member-read.js';
@@ -44,19 +46,30 @@ const PointsExpiry = builder.objectRef<{ expiresAt: Date; points: number }>('Poi
 });
 
 /**
- * How `node(id)` loads a Member: the members service's read (`readMember`), as `member(id)`'s, with the query
- * plugin-prisma plans for the selection (as its own node loader would). The service checks the caller first: one
- * outside SERVICE_CALLERS.readMembers is refused (FORBIDDEN) and a member token aiming at another member gets null,
- * neither reading anything. Relay reads a node type's loader from the type's options, where these come after the
- * loader prismaNode hands relay and so replace it; prismaNode's option type does not name relay's loaders, hence the
- * spread (tests/members/member-node-read.test.ts fails if the type stops loading through the service).
+ * How `node(id)` loads a type whose rows a domain read guards: `read` (the service checks the caller first, then
+ * reads), with the query plugin-prisma plans for the selection (as its own node loader would). Relay reads a node
+ * type's loader from the type's options, where these come after the loader prismaNode hands relay and so replace it;
+ * prismaNode's option type does not name relay's loaders, hence the spread.
  */
-const LOAD_THROUGH_MEMBERS_SERVICE = {
-  loadWithoutCache: async (id: string, context: GraphQLContext, info: GraphQLResolveInfo) => {
-    const query = await queryFromInfo({ context, info, typeName: 'Member', awaitSelections: true });
-    return readMember(context.deps, id, query as MemberReadShape, callerOf(context.principal));
-  },
-};
+export function loadThroughService<Shape>(
+  typeName: string,
+  read: (deps: ServiceDeps, id: string, shape: Shape, caller: Caller) => Promise<unknown>,
+) {
+  return {
+    loadWithoutCache: async (id: string, context: GraphQLContext, info: GraphQLResolveInfo) => {
+      const query = await queryFromInfo({ context, info, typeName, awaitSelections: true });
+      return read(context.deps, id, query as Shape, callerOf(context.principal));
+    },
+  };
+}
+
+/**
+ * How `node(id)` loads a Member: the members service's read (`readMember`), as `member(id)`'s. The service checks the
+ * caller first: one outside SERVICE_CALLERS.readMembers is refused (FORBIDDEN) and a member token aiming at another
+ * member gets null, neither reading anything (tests/members/member-node-read.test.ts fails if the type stops loading
+ * through the service).
+ */
+const LOAD_THROUGH_MEMBERS_SERVICE = loadThroughService<MemberReadShape>('Member', readMember);
 
 export const MemberRef = builder.prismaNode('Member', {
   id: { field: 'id' },
@@ -114,6 +127,9 @@ const NOT_THE_MEMBER = { staff: 'AGENT', apiKey: 'members:read' } as const;
 export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   id: { field: 'id' },
   nullable: true,
+  // The points' read (`readLedgerEntry`): refused before reading, a member token's read only of their own entries
+  // (tests/members/member-rows-node-read.test.ts). Visibility still guards an entry reached through other fields.
+  ...loadThroughService<LedgerEntryReadShape>('LedgerEntry', readLedgerEntry),
   description: 'An immutable change of a member’s points.',
   visibleTo: (entry, ctx) => visibleWithMember(entry.memberId, ctx),
   fields: (t) => ({

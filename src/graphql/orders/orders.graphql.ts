@@ -1,12 +1,19 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
-import { cancelOrder, orderByReference, returnOrderItems, type OrderReturnOutcome } from '../../domain/orders/orders.service.js';
+import {
+  cancelOrder,
+  orderByReference,
+  readOrder,
+  returnOrderItems,
+  type OrderReturnOutcome,
+  type OrderSelection,
+} from '../../domain/orders/orders.service.js';
 import type { PointOrder } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { memberVisibility, MemberRef } from '../members/member.type.js';
+import { loadThroughService, memberVisibility, MemberRef } from '../members/member.type.js';
 import { money, Money, MoneyInput } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
@@ -136,6 +143,9 @@ export const OrderRef = builder.prismaNode('PointOrder', {
   name: 'Order',
   id: { field: 'id' },
   nullable: true,
+  // The orders service's read (`readOrder`): refused before reading, a member token's read only of their own orders
+  // (tests/members/member-rows-node-read.test.ts). Visibility still guards an order reached through other fields.
+  ...loadThroughService<OrderSelection>('Order', readOrder),
   description: 'An order of a member (docs/orders.md): what it earned, what was redeemed on it, and what cancels and returns gave back.',
   visibleTo: (order) => memberVisibility(order.memberId),
   fields: (t) => ({

@@ -1,7 +1,8 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { ValidationError } from '../../domain/errors.js';
+import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { AgentAuthorityView } from '../../domain/goodwill/goodwill.service.js';
+import { readMember, type MemberReadShape } from '../../domain/members/member-status.service.js';
 import {
   countAtRiskMembers,
   listAtRiskMembers,
@@ -44,8 +45,13 @@ const AtRiskMemberRef = builder.objectRef<AtRiskEntry>('AtRiskMember').implement
     member: t.prismaField({
       type: 'Member',
       description: 'The member.',
-      // Sibling lookups in one tick are batched by Prisma into one query.
-      resolve: (query, entry, _args, ctx) => ctx.deps.prisma.member.findUniqueOrThrow({ ...query, where: { id: entry.memberId } }),
+      // The members service's read, as `member(id)`'s; sibling lookups in one tick are batched by Prisma into one query.
+      resolve: async (query, entry, _args, ctx) => {
+        const member = await readMember(ctx.deps, entry.memberId, query as MemberReadShape, callerOf(ctx.principal));
+        // Never null for the staff the desk is for (they read any member; members are not deleted): the field is non-null.
+        if (!member) throw new NotFoundError('Member', entry.memberId);
+        return member;
+      },
     }),
     score: t.exposeInt('score', { description: 'The sum of the reasons’ points; higher is more at risk.' }),
     reasons: t.field({

@@ -1,11 +1,12 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import type { ProgramView } from '../../domain/program/program.service.js';
+import { readTierChange, type TierChangeReadShape } from '../../domain/tiers/tier-history.service.js';
 import { readTiers, readTierStandings, tierOf, tierProgress, type TierProgress } from '../../domain/tiers/tiers.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { knownProgram, knownStanding } from '../members/member-read.js';
-import { memberVisibility } from '../members/member.type.js';
+import { loadThroughService, memberVisibility } from '../members/member.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { perRequest } from '../per-request.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
@@ -125,6 +126,9 @@ const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implemen
 builder.prismaNode('TierChange', {
   id: { field: 'id' },
   nullable: true,
+  // The tier history's read (`readTierChange`): refused before reading, a member token's read only of their own
+  // changes (tests/members/member-rows-node-read.test.ts). Visibility still guards a change reached through other fields.
+  ...loadThroughService<TierChangeReadShape>('TierChange', readTierChange),
   description: "One step of a member's tier history: an upgrade, a downgrade, or a review that kept the tier.",
   visibleTo: (change) => memberVisibility(change.memberId),
   fields: (t) => ({
