@@ -6,23 +6,34 @@ import type { CallerKind } from '../../src/auth/permission-matrix.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
 import { SERVICE_CALLERS, type CallerRule } from '../../src/domain/authorization.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
+import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { apiKeyCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
 import { matrixCallers, MEMBER_READER_KINDS } from '../support/matrix-callers.js';
 
 /**
- * A member's ledger entry, order and tier change read through `node(id)` are their services' reads, as a Member is
- * the members service's (tests/members/member-node-read.test.ts): a caller outside SERVICE_CALLERS.readMembers is
- * refused before anything is read, and for a member token the row is read only where it is theirs, so another
- * member's row never leaves the database. The types' visibility still guards such objects wherever else they
- * enter an answer.
+ * A member's ledger entry, order, tier change and voucher read through `node(id)` are their services' reads, as a
+ * Member is the members service's (tests/members/member-node-read.test.ts): a caller outside the service's rule
+ * (SERVICE_CALLERS.readMembers; readVouchers for a voucher, as `voucher(code)`) is refused before anything is read,
+ * and for a member token the row is read only where it is theirs, so another member's row never leaves the database.
+ * The types' visibility still guards such objects wherever else they enter an answer.
  */
 const { prisma, app } = useTestApp();
 
-/** The member-owned node types read by the member-read rule: the table each reads, a selection and its answer. */
+/** Who reads vouchers in the permission matrix (`voucher`): the kinds the matrix lets in, in its order. */
+const VOUCHER_READER_KINDS = ['memberSelf', 'members:read', 'vouchers:redeem', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'];
+
+/**
+ * The member-owned node types read through a service: the matrix row of the field that reads the type by the same rule
+ * (`node`'s is the member-read rule), the kinds it lets in, the rule a refusal names, the table each reads, a selection
+ * and its answer.
+ */
 const TYPES = [
   {
     typename: 'LedgerEntry',
+    field: 'node',
+    readers: MEMBER_READER_KINDS,
+    rule: 'readMembers',
     table: /\bledger_entries\b/,
     selection: 'kind amount causeRef member { id }',
     answer: (owner: string) => ({ kind: 'EARN', amount: 1000, causeRef: 'o-1', member: { id: encodeGlobalID('Member', owner) } }),
@@ -30,6 +41,9 @@ const TYPES = [
   },
   {
     typename: 'Order',
+    field: 'node',
+    readers: MEMBER_READER_KINDS,
+    rule: 'readMembers',
     table: /\bpoint_orders\b/,
     selection: 'reference total { amount } member { id }',
     answer: (owner: string) => ({ reference: 'o-1', total: { amount: '1000.00' }, member: { id: encodeGlobalID('Member', owner) } }),
@@ -37,21 +51,45 @@ const TYPES = [
   },
   {
     typename: 'TierChange',
+    field: 'node',
+    readers: MEMBER_READER_KINDS,
+    rule: 'readMembers',
     table: /\btier_changes\b/,
     selection: 'fromTierKey reason toTier { key }',
     answer: () => ({ fromTierKey: 'BRONZE', reason: 'UPGRADE', toTier: { key: 'SILVER' } }),
     rowOf: async (owner: string) => (await prisma.tierChange.findFirstOrThrow({ where: { memberId: owner } })).id,
+  },
+  {
+    typename: 'Voucher',
+    field: 'voucher',
+    readers: VOUCHER_READER_KINDS,
+    rule: 'readVouchers',
+    table: /\bvouchers\b/,
+    selection: 'kind value { amount } causeRef',
+    answer: () => ({ kind: 'GOODWILL', value: { amount: '5.00' }, causeRef: 'gesture-1' }),
+    rowOf: async (owner: string) => (await prisma.voucher.findFirstOrThrow({ where: { memberId: owner } })).id,
   },
 ] as const;
 
 const nodeQuery = (typename: string, selection: string) =>
   `query($id: ID!) { node(id: $id) { __typename id ... on ${typename} { ${selection} } } }`;
 
-/** A member with one order of 1000.00: its EARN entry, the order, and the tier change it brought (BRONZE to SILVER). */
+/**
+ * A member with one order of 1000.00 (its EARN entry, the order, and the tier change it brought: BRONZE to SILVER)
+ * and a goodwill voucher of 5.00.
+ */
 async function memberWithOrder(): Promise<string> {
   const owner = await app.enroll();
   const shop = apiKeyCaller('shop', ['points:earn']);
   await earnPoints(app.deps, { memberId: owner, orderRef: 'o-1', orderTotal: '1000.00', idempotencyKey: 'earn-o-1' }, shop);
+  await issueVoucher(prisma, {
+    memberId: owner,
+    kind: 'GOODWILL',
+    value: { type: 'FIXED', amount: '5.00' },
+    causeType: 'GESTURE',
+    causeRef: 'gesture-1',
+    now: new Date(),
+  });
   return owner;
 }
 
@@ -116,16 +154,16 @@ async function withReadMembersRule<T>(rule: CallerRule, run: () => Promise<T>): 
   }
 }
 
-describe('node(id) of a member’s ledger entry, order and tier change is its service’s read', () => {
+describe('node(id) of a member’s ledger entry, order, tier change and voucher is its service’s read', () => {
   for (const type of TYPES) {
-    it(`${type.typename}: answers the callers the matrix lets read members; the service refuses the others before reading`, async () => {
+    it(`${type.typename}: answers the callers the matrix lets read it; the service refuses the others before reading`, async () => {
       const owner = await memberWithOrder();
       const stranger = await app.enroll();
       const id = encodeGlobalID(type.typename, await type.rowOf(owner));
       const missing = encodeGlobalID(type.typename, randomUUID());
       const query = nodeQuery(type.typename, type.selection);
-      const callers = matrixCallers('Query', 'node', { owner, stranger });
-      expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual(MEMBER_READER_KINDS);
+      const callers = matrixCallers('Query', type.field, { owner, stranger });
+      expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual(type.readers);
 
       for (const { kind, access } of callers) {
         const token = await tokenOf(kind, owner, stranger);
@@ -157,7 +195,7 @@ describe('node(id) of a member’s ledger entry, order and tier change is its se
             expect(
               answer.errors?.map((e) => [e.extensions?.code, e.message]),
               kind,
-            ).toEqual([['FORBIDDEN', expect.stringMatching(/^readMembers is for /)]]);
+            ).toEqual([['FORBIDDEN', expect.stringMatching(new RegExp(`^${type.rule} is for `))]]);
           }
           expect(reads, kind).toEqual([]);
         }

@@ -346,10 +346,33 @@ export function voucherEventRows(type: 'voucher.issued' | 'voucher.expiring', so
  * vouchers, so another member's code reads as "no such voucher".
  */
 export function visibleVoucherWhere(code: string, caller: Caller): Prisma.VoucherWhereUniqueInput {
+  const mayRead = readableVouchersWhere(caller);
+  return { code: voucherCode('code', code), ...mayRead };
+}
+
+/** What a read loads with the voucher: plugin-prisma's plan of a GraphQL selection, say. */
+export type VoucherReadShape = Pick<Prisma.VoucherFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A voucher by its id (`node(id)`), with what `shape` loads with it, or null when there is none. The rule of
+ * `voucher(code)` (`visibleVoucherWhere`), not the members' read: keys with `vouchers:redeem` read vouchers too.
+ * Anyone else is refused before anything is read; a member token finds only their own: another member's voucher is
+ * not returned, as one nobody was issued. The id must be a UUID (ValidationError).
+ */
+export async function readVoucher(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: VoucherReadShape,
+  caller: Caller,
+): Promise<Voucher | null> {
+  const mayRead = readableVouchersWhere(caller);
+  return deps.prisma.voucher.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
+}
+
+/** SERVICE_CALLERS.readVouchers, checked before anything is read, and a member token's read kept to their own vouchers. */
+function readableVouchersWhere(caller: Caller): { memberId?: string } {
   assertMayCall(caller, 'readVouchers');
-  const where: Prisma.VoucherWhereUniqueInput = { code: voucherCode('code', code) };
-  if (caller.actor.type === 'MEMBER') where.memberId = caller.actor.id;
-  return where;
+  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
 }
 
 interface UseCheck {

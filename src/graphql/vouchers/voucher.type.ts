@@ -1,11 +1,13 @@
 import { nowOf } from '../../domain/deps.js';
 import { VOUCHERS_NEWEST_FIRST } from '../../domain/members/member-status.service.js';
 import {
+  readVoucher,
   voucherListChangesAt,
   voucherStatusAt,
   voucherStatusesChangeAt,
   voucherStatusWhere,
   type VoucherListRead,
+  type VoucherReadShape,
 } from '../../domain/vouchers/vouchers.service.js';
 import type { Voucher } from '../../generated/prisma/client.js';
 import { VoucherKind, VoucherStatus, VoucherValueType } from '../../generated/prisma/enums.js';
@@ -14,6 +16,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { CauseTypeEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
+import { loadThroughService } from '../members/member.type.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
@@ -76,6 +79,10 @@ const visibleWithMember = perMember(voucherVisibility);
 export const VoucherRef = builder.prismaNode('Voucher', {
   id: { field: 'id' },
   nullable: true,
+  // The vouchers service's read (`readVoucher`, the rule of `voucher(code)`): refused before reading, a member token's
+  // read only of their own vouchers (tests/members/member-rows-node-read.test.ts). Visibility still guards a voucher
+  // reached through other fields.
+  ...loadThroughService<VoucherReadShape>('Voucher', readVoucher),
   description: 'A voucher a member can redeem once at checkout.',
   visibleTo: (voucher, ctx) => visibleWithMember(voucher.memberId, ctx),
   fields: (t) => ({
