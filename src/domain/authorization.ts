@@ -133,6 +133,13 @@ function describeRule(rule: CallerRule): string {
 
 /** Refuses (ForbiddenError) a caller the service's rule in SERVICE_CALLERS does not let in; nothing is written. */
 export function assertMayCall(caller: Caller, service: GuardedService): void {
-  const rule: CallerRule = SERVICE_CALLERS[service];
-  if (!mayCall(caller, rule)) throw new ForbiddenError(`${service} is for ${describeRule(rule)} only`);
+  assertMayCallRule(caller, SERVICE_CALLERS[service], service);
+}
+
+/**
+ * `assertMayCall` for a rule that is no entry of SERVICE_CALLERS (a read by a GraphQL type's visibility rule, say):
+ * `what` names what the rule guards, and the refusal lists who may, from the rule itself.
+ */
+export function assertMayCallRule(caller: Caller, rule: CallerRule, what: string): void {
+  if (!mayCall(caller, rule)) throw new ForbiddenError(`${what} is for ${describeRule(rule)} only`);
 }

@@ -1,7 +1,7 @@
 import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
-import type { GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
+import type { GoodwillGesture, GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
 import type { RawSql } from '../../db/sql.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, assertRole, hasRole, type GuardedService } from '../authorization.js';
@@ -609,4 +609,34 @@ export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | unde
     ...(filter.reason ? { reason: filter.reason } : {}),
     ...(filter.from || filter.to ? { createdAt } : {}),
   };
+}
+
+/**
+ * The `where` that keeps a read of goodwill gestures to the caller's: the GoodwillGesture type's visibility rule,
+ * SERVICE_CALLERS.readGoodwill (staff from AGENT) and the member a gesture is for. A member token finds only their
+ * own gestures (another member's is not returned, as one nobody was given); staff, any member's; anyone else is
+ * refused (ForbiddenError) before anything is read.
+ */
+export function readableGoodwillGesturesWhere(caller: Caller): { memberId?: string } {
+  if (caller.actor.type === 'MEMBER') return { memberId: caller.actor.id };
+  assertMayCall(caller, 'readGoodwill');
+  return {};
+}
+
+/** What a read loads with the gesture: plugin-prisma's plan of a GraphQL selection, say. */
+export type GoodwillGestureReadShape = Pick<Prisma.GoodwillGestureFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A goodwill gesture by its id (`node(id)`), with what `shape` loads with it, or null when there is none. Who may
+ * read it is `readableGoodwillGesturesWhere`'s rule: anyone else is refused before anything is read, and a member
+ * token finds only their own. The id must be a UUID (ValidationError).
+ */
+export async function readGoodwillGesture(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: GoodwillGestureReadShape,
+  caller: Caller,
+): Promise<GoodwillGesture | null> {
+  const mayRead = readableGoodwillGesturesWhere(caller);
+  return deps.prisma.goodwillGesture.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }

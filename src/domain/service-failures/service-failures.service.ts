@@ -6,12 +6,13 @@ import { sqlTransaction, type RawSql } from '../../db/sql.js';
 import {
   Prisma,
   type MemberStatus,
+  type ServiceFailure,
   type ServiceFailureStatus,
   type ServiceFailureType,
   type Severity,
 } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall } from '../authorization.js';
+import { assertMayCall, assertMayCallRule, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
@@ -723,6 +724,43 @@ export function storedCompensation(failure: { id: string; amount: string | null;
     throw new Error(`service failure ${id} has a compensation of ${amount ?? 'no amount'} in ${currency ?? 'no currency'}`);
   }
   return { amount, currency };
+}
+
+/**
+ * Who besides the member it happened to may read a service failure: the ServiceFailure type's visibility rule (staff
+ * from AGENT, and the storefront keys that report failures), which no SERVICE_CALLERS entry states with the member.
+ * The type's `visibleTo` names it, with the member, as `readableServiceFailuresWhere` does.
+ */
+export const SERVICE_FAILURE_READERS = { staff: 'AGENT', apiKeys: ['failures:report'] } as const satisfies CallerRule;
+
+/**
+ * The `where` that keeps a read of service failures to the caller's (the ServiceFailure type's visibility rule): a
+ * member token finds only their own failures (another member's is not returned, as one nobody had);
+ * SERVICE_FAILURE_READERS, any member's; anyone else is refused (ForbiddenError) before anything is read.
+ */
+export function readableServiceFailuresWhere(caller: Caller): { memberId?: string } {
+  if (caller.actor.type === 'MEMBER') return { memberId: caller.actor.id };
+  // A member reads their own (above); the refusal names who may read any member's.
+  assertMayCallRule(caller, SERVICE_FAILURE_READERS, "Reading any member's service failures");
+  return {};
+}
+
+/** What a read loads with the failure: plugin-prisma's plan of a GraphQL selection, say. */
+export type ServiceFailureReadShape = Pick<Prisma.ServiceFailureFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A service failure by its id (`node(id)`), with what `shape` loads with it, or null when there is none. Who may read
+ * it is `readableServiceFailuresWhere`'s rule: anyone else is refused before anything is read, and a member token
+ * finds only their own. The id must be a UUID (ValidationError).
+ */
+export async function readServiceFailure(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: ServiceFailureReadShape,
+  caller: Caller,
+): Promise<ServiceFailure | null> {
+  const mayRead = readableServiceFailuresWhere(caller);
+  return deps.prisma.serviceFailure.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
 export interface ServiceFailureFilter {

@@ -1,8 +1,16 @@
-import { GOODWILL_AUDIT_ACTIONS, type AgentAuthorityView, type GoodwillAuditAction } from '../../domain/goodwill/goodwill.service.js';
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import {
+  GOODWILL_AUDIT_ACTIONS,
+  readGoodwillGesture,
+  type AgentAuthorityView,
+  type GoodwillAuditAction,
+  type GoodwillGestureReadShape,
+} from '../../domain/goodwill/goodwill.service.js';
 import { GoodwillNotPendingError } from '../../domain/errors.js';
 import { GoodwillKind, GoodwillReason, GoodwillStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ErrorInterface } from '../errors.type.js';
+import { loadThroughService } from '../members/member.type.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
@@ -72,11 +80,21 @@ export const GoodwillAuditEntryRef = builder.prismaObject('GoodwillAuditEntry', 
   }),
 });
 
+/**
+ * Who may see a member's goodwill gestures: staff (SERVICE_CALLERS.readGoodwill) and the member they are for, the
+ * rule the goodwill service's read (`readableGoodwillGesturesWhere`) checks too.
+ */
+const goodwillGestureVisibility = (memberId: string) => ({ caller: SERVICE_CALLERS.readGoodwill, self: memberId });
+
 export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },
   nullable: true,
+  // The goodwill service's read (`readGoodwillGesture`, this type's visibility rule): refused before reading, a
+  // member token's read only of their own gestures (tests/service-failures/failure-gesture-node-read.test.ts).
+  // Visibility still guards a gesture reached through other fields.
+  ...loadThroughService<GoodwillGestureReadShape>('GoodwillGesture', readGoodwillGesture),
   description: 'A goodwill gesture: points or a voucher an agent gave a member, granted within authority or decided by a supervisor.',
-  visibleTo: (gesture) => ({ staff: 'AGENT', self: gesture.memberId }),
+  visibleTo: (gesture) => goodwillGestureVisibility(gesture.memberId),
   fields: (t) => ({
     kind: t.expose('kind', { type: GoodwillKindEnum, description: 'Points or a voucher.' }),
     status: t.expose('status', { type: GoodwillStatusEnum, description: 'Granted, waiting for approval, or rejected.' }),
@@ -153,7 +171,7 @@ builder.prismaObjectField('Member', 'goodwillGestures', (t) =>
       cursor: 'id',
       nullable: true,
       description: 'Goodwill gestures for the member, newest first (staff and the member themself).',
-      authScopes: (member) => ({ staff: 'AGENT', self: member.id }),
+      authScopes: (member) => goodwillGestureVisibility(member.id),
       totalCount: true,
       query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
     },

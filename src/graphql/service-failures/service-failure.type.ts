@@ -1,7 +1,13 @@
-import { storedCompensation } from '../../domain/service-failures/service-failures.service.js';
+import {
+  readServiceFailure,
+  SERVICE_FAILURE_READERS,
+  storedCompensation,
+  type ServiceFailureReadShape,
+} from '../../domain/service-failures/service-failures.service.js';
 import type { ServiceFailureReviewReason, ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
+import { loadThroughService } from '../members/member.type.js';
 import { Money } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
@@ -62,14 +68,10 @@ export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecisi
 });
 
 /**
- * Who may see a service failure: staff, storefront keys that report failures,
- * and the member it happened to.
+ * Who may see a service failure: staff, storefront keys that report failures (SERVICE_FAILURE_READERS, the rule the
+ * service's read checks too), and the member it happened to.
  */
-export const serviceFailureVisibility = (memberId: string) => ({
-  staff: 'AGENT' as const,
-  apiKey: 'failures:report' as const,
-  self: memberId,
-});
+export const serviceFailureVisibility = (memberId: string) => ({ caller: SERVICE_FAILURE_READERS, self: memberId });
 
 /** Who may see a service incident: staff, and keys that report failures. */
 export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as const;
@@ -77,6 +79,10 @@ export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as
 export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   id: { field: 'id' },
   nullable: true,
+  // The service failures' read (`readServiceFailure`, this type's visibility rule): refused before reading, a member
+  // token's read only of their own failures (tests/service-failures/failure-gesture-node-read.test.ts). Visibility
+  // still guards a failure reached through other fields.
+  ...loadThroughService<ServiceFailureReadShape>('ServiceFailure', readServiceFailure),
   description: 'A bad experience of a member (a late delivery, a billing error, …), compensated once by a voucher.',
   visibleTo: (failure) => serviceFailureVisibility(failure.memberId),
   fields: (t) => ({
