@@ -151,10 +151,51 @@ export async function contractByExternalRef(
   caller: Caller,
   selection: ContractSelection = {},
 ): Promise<Contract | null> {
+  const mayRead = readableContractsWhere(caller);
+  return deps.prisma.contract.findFirst({ ...selection, where: { externalRef: storedRefOf(externalRef), ...mayRead } });
+}
+
+/**
+ * A contract by its id (`node(id)`), with what `selection` loads with it, or null when there is none. The rule of
+ * `contractByExternalRef` (`readableContractsWhere`): anyone else is refused before anything is read; a member token
+ * finds only their own: another member's contract is not returned, as one nobody holds. The id must be a UUID
+ * (ValidationError).
+ */
+export async function readContract(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  selection: ContractSelection,
+  caller: Caller,
+): Promise<Contract | null> {
+  const mayRead = readableContractsWhere(caller);
+  return deps.prisma.contract.findUnique({ ...selection, where: { id: check.uuid('id', id), ...mayRead } });
+}
+
+/** What a read loads with the renewal: plugin-prisma's plan of a GraphQL selection, say. */
+export type ContractRenewalReadShape = Pick<Prisma.ContractRenewalFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A renewal by its id (`node(id)`), with what `shape` loads with it, or null when there is none. Whoever may read
+ * the contract may read its renewals (`readableContractsWhere`: anyone else is refused before anything is read); a
+ * member token finds only the renewals of their own contracts: another member's is not returned, as one nobody
+ * made. The id must be a UUID (ValidationError).
+ */
+export async function readContractRenewal(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: ContractRenewalReadShape,
+  caller: Caller,
+): Promise<ContractRenewal | null> {
+  const mayRead = readableContractsWhere(caller);
+  // A renewal's member is its contract's.
+  const ofContract = mayRead.memberId === undefined ? {} : { contract: mayRead };
+  return deps.prisma.contractRenewal.findUnique({ ...shape, where: { id: check.uuid('id', id), ...ofContract } });
+}
+
+/** SERVICE_CALLERS.readContracts, checked before anything is read, and a member token's read kept to their own contracts. */
+function readableContractsWhere(caller: Caller): { memberId?: string } {
   assertMayCall(caller, 'readContracts');
-  const where: Prisma.ContractWhereInput = { externalRef: storedRefOf(externalRef) };
-  if (caller.actor.type === 'MEMBER') where.memberId = caller.actor.id;
-  return deps.prisma.contract.findFirst({ ...selection, where });
+  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
 }
 
 export interface RegisterContractInput {

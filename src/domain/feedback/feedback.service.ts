@@ -6,7 +6,7 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
 import * as check from '../validation.js';
-import { serviceChannel } from './service-cases.service.js';
+import { readableRecoveryWhere, serviceChannel } from './service-cases.service.js';
 
 export type NpsCategory = 'PROMOTER' | 'PASSIVE' | 'DETRACTOR';
 
@@ -25,6 +25,24 @@ function score(field: string, value: number, min: number, max: number): number {
     throw new ValidationError(field, `must be a whole number from ${min} to ${max}`);
   }
   return value;
+}
+
+/** What a read loads with the feedback: plugin-prisma's plan of a GraphQL selection, say. */
+export type FeedbackReadShape = Pick<Prisma.FeedbackFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * Feedback by its id (`node(id)`), with what `shape` loads with it, or null when there is none. The rule of service
+ * cases (`readableRecoveryWhere`): a caller outside it is refused before anything is read; a member token finds only
+ * their own feedback, another member's is not returned, as one nobody gave. The id must be a UUID (ValidationError).
+ */
+export async function readFeedback(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: FeedbackReadShape,
+  caller: Caller,
+): Promise<Feedback | null> {
+  const mayRead = readableRecoveryWhere(caller);
+  return deps.prisma.feedback.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
 export interface SubmitFeedbackInput {

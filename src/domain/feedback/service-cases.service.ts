@@ -1,6 +1,6 @@
 import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
 import { callerText, type Caller } from '../../auth/principal.js';
-import { assertMayCall } from '../authorization.js';
+import { assertMayCall, assertMayCallRule, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
@@ -33,6 +33,45 @@ function contactsOf(value: number): number {
     throw new ValidationError('contacts', `must be a whole number between 1 and ${MAX_CONTACTS}`);
   }
   return value;
+}
+
+/**
+ * Who may read service cases and feedback: the rule of their GraphQL types' visibility (`recoveryVisibility`),
+ * whoever may read the member (SERVICE_CALLERS.readMembers) and the keys that record them (`members:write`). No entry
+ * of SERVICE_CALLERS is this rule: readMembers lacks `members:write`, recordServiceCase and submitFeedback lack
+ * `members:read`.
+ */
+const RECOVERY_READERS: CallerRule = {
+  ...SERVICE_CALLERS.readMembers,
+  apiKeys: [...SERVICE_CALLERS.readMembers.apiKeys, 'members:write'],
+};
+
+/**
+ * The `where` that keeps a read of service cases or feedback to the caller's: a caller outside RECOVERY_READERS is
+ * refused (ForbiddenError) before anything is read; a member token finds only their own rows (another member's row
+ * is not returned, as one nobody has); the others, any member's.
+ */
+export function readableRecoveryWhere(caller: Caller): { memberId?: string } {
+  assertMayCallRule(caller, RECOVERY_READERS, 'Reading service cases and feedback');
+  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+}
+
+/** What a read loads with the case: plugin-prisma's plan of a GraphQL selection, say. */
+export type ServiceCaseReadShape = Pick<Prisma.ServiceCaseFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A service case by its id (`node(id)`), with what `shape` loads with it, or null when there is none
+ * (`readableRecoveryWhere`: a caller outside the rule is refused before anything is read; a member token finds only
+ * their own cases, another member's is not returned, as one nobody opened). The id must be a UUID (ValidationError).
+ */
+export async function readServiceCase(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: ServiceCaseReadShape,
+  caller: Caller,
+): Promise<ServiceCase | null> {
+  const mayRead = readableRecoveryWhere(caller);
+  return deps.prisma.serviceCase.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
 export interface RecordServiceCaseInput {

@@ -7,9 +7,13 @@ import {
   contractStatusAt,
   decideRenewalBonus,
   extendContract,
+  readContract,
+  readContractRenewal,
   registerContract,
   renewalBonusStatus,
   type CancellationResult,
+  type ContractRenewalReadShape,
+  type ContractSelection,
 } from '../../domain/contracts/contracts.service.js';
 import { nowOf } from '../../domain/deps.js';
 import {
@@ -24,6 +28,7 @@ import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
 import { decodeId } from '../ids.js';
+import { loadThroughService } from '../members/member.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
@@ -88,6 +93,10 @@ builder.objectType(ContractNotUpForRenewalError, {
 export const ContractRef = builder.prismaNode('Contract', {
   id: { field: 'id' },
   nullable: true,
+  // The contracts service's read (`readContract`, the rule of `contractByExternalRef`): refused before reading, a member
+  // token's read only of their own contracts (tests/contracts/contract-feedback-node-read.test.ts). Visibility still
+  // guards a contract reached through other fields.
+  ...loadThroughService<ContractSelection>('Contract', readContract),
   description: 'A member’s contract (subscription) with the company; each extension earns a renewal bonus.',
   visibleTo: (contract) => contractVisibility(contract.memberId),
   fields: (t) => ({
@@ -122,6 +131,10 @@ export const ContractRef = builder.prismaNode('Contract', {
 export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
   id: { field: 'id' },
   nullable: true,
+  // The contracts service's read (`readContractRenewal`): refused before reading, a member token's read only of the
+  // renewals of their own contracts (tests/contracts/contract-feedback-node-read.test.ts). Visibility still guards a
+  // renewal reached through other fields.
+  ...loadThroughService<ContractRenewalReadShape>('ContractRenewal', readContractRenewal),
   description: 'One extension of a contract; it earns exactly one renewal bonus.',
   // The owner decides visibility, so it is loaded with every renewal.
   include: { contract: { select: { memberId: true } } },

@@ -1,7 +1,8 @@
-import { isSatisfied, npsCategory } from '../../domain/feedback/feedback.service.js';
+import { isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '../../domain/feedback/feedback.service.js';
+import { readServiceCase, type ServiceCaseReadShape } from '../../domain/feedback/service-cases.service.js';
 import { ServiceChannel } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
-import { memberVisibility } from '../members/member.type.js';
+import { loadThroughService, memberVisibility } from '../members/member.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 export const ServiceChannelEnum = builder.enumType(ServiceChannel, {
@@ -26,7 +27,10 @@ export const NpsCategoryEnum = builder.enumType('NpsCategory', {
   } as const,
 });
 
-/** Who may see a case or feedback: whoever may see the member, and storefront keys that record them. */
+/**
+ * Who may see a case or feedback: whoever may see the member, and storefront keys that record them. The services'
+ * reads by id keep the same rule (`readableRecoveryWhere`).
+ */
 const recoveryVisibility = (memberId: string) => ({
   ...memberVisibility(memberId),
   $any: { apiKey: 'members:write' as const },
@@ -35,6 +39,10 @@ const recoveryVisibility = (memberId: string) => ({
 export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },
   nullable: true,
+  // The service cases' read (`readServiceCase`, this type's visibility rule): refused before reading, a member token's
+  // read only of their own cases (tests/contracts/contract-feedback-node-read.test.ts). Visibility still guards a case
+  // reached through other fields.
+  ...loadThroughService<ServiceCaseReadShape>('ServiceCase', readServiceCase),
   description: 'A customer-service case of a member: channel, timing, contacts and resolution.',
   visibleTo: (serviceCase) => recoveryVisibility(serviceCase.memberId),
   fields: (t) => ({
@@ -77,6 +85,10 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
 export const FeedbackRef = builder.prismaNode('Feedback', {
   id: { field: 'id' },
   nullable: true,
+  // The feedback service's read (`readFeedback`, this type's visibility rule): refused before reading, a member token's
+  // read only of their own feedback (tests/contracts/contract-feedback-node-read.test.ts). Visibility still guards
+  // feedback reached through other fields.
+  ...loadThroughService<FeedbackReadShape>('Feedback', readFeedback),
   description: 'An NPS answer (0–10) and/or a CSAT score (1–5) of a member, optionally about a service case.',
   visibleTo: (feedback) => recoveryVisibility(feedback.memberId),
   fields: (t) => ({
