@@ -1,15 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { encodeGlobalID } from '@pothos/plugin-relay';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { CALLER_KINDS, type CallerKind } from '../../src/auth/permission-matrix.js';
-import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
+import { CALLER_KINDS } from '../../src/auth/permission-matrix.js';
 import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { submitFeedback } from '../../src/domain/feedback/feedback.service.js';
 import { recordServiceCase } from '../../src/domain/feedback/service-cases.service.js';
 import { apiKeyCaller, memberCaller, staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
 import { matrixCallers } from '../support/matrix-callers.js';
+import { expectIdsInAnyCase, expectNodeReadsByCallerKind, type MemberNodeType } from '../support/node-reads.js';
 
 /**
  * A contract, a renewal, a service case and feedback read through `node(id)` are their services' reads, as a ledger
@@ -83,14 +80,11 @@ const TYPES = [
     answer: () => ({ nps: 9, csat: 5, comment: 'Quick help', serviceCase: { category: 'delivery' } }),
     rowOf: async (owner: string) => (await prisma.feedback.findFirstOrThrow({ where: { memberId: owner } })).id,
   },
-] as const;
+] as const satisfies readonly (MemberNodeType & { matrixReaders: () => string[] })[];
 
 function kindOrder(kind: string): number {
   return (CALLER_KINDS as readonly string[]).indexOf(kind);
 }
-
-const nodeQuery = (typename: string, selection: string) =>
-  `query($id: ID!) { node(id: $id) { __typename id ... on ${typename} { ${selection} } } }`;
 
 /**
  * A member with a 12-month contract ending in 30 days, extended once, and a chat case about a delivery with the
@@ -116,110 +110,15 @@ async function memberWithContractAndCase(): Promise<string> {
   return owner;
 }
 
-/** A token of each kind of the permission matrix; the member kinds are `owner`'s and `stranger`'s. */
-async function tokenOf(kind: CallerKind, owner: string, stranger: string): Promise<string | undefined> {
-  if (kind === 'anonymous') return undefined;
-  if (kind === 'memberSelf') return app.memberToken(owner);
-  if (kind === 'memberOther') return app.memberToken(stranger);
-  if ((API_KEY_SCOPES as readonly string[]).includes(kind)) return app.apiKeyToken([kind as ApiKeyScope], `key ${kind}`);
-  return app.staffToken(kind as 'AGENT' | 'SUPERVISOR' | 'ADMIN');
-}
-
-interface Read {
-  sql: string;
-  /** Rows the database returned for it. */
-  rows: number;
-}
-
-/**
- * The statements node-postgres sends while `run` runs, each with the number of rows it returned: whether a row left
- * the database, not only whether its table was asked (as tests/members/member-rows-node-read.test.ts observes them).
- */
-async function readsDuring<T>(run: () => Promise<T>): Promise<{ reads: Read[]; result: T }> {
-  const reads: Read[] = [];
-  const original = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const first = args[0] as string | { text?: string };
-    const read: Read = { sql: (typeof first === 'string' ? first : (first?.text ?? '?')).trim(), rows: 0 };
-    reads.push(read);
-    const count = (result: unknown) => {
-      read.rows = (result as { rows?: unknown[] } | undefined)?.rows?.length ?? 0;
-    };
-    // The pool passes a callback; a client used directly answers with a promise.
-    const callback = args.at(-1);
-    if (typeof callback === 'function') {
-      args[args.length - 1] = (error: unknown, result: unknown) => {
-        count(result);
-        return (callback as (error: unknown, result: unknown) => unknown)(error, result);
-      };
-    }
-    const answer = (original as (...a: unknown[]) => unknown).apply(this, args);
-    if (answer instanceof Promise) answer.then(count, () => undefined);
-    return answer;
-  } as typeof original;
-  try {
-    return { reads, result: await run() };
-  } finally {
-    pg.Client.prototype.query = original;
-  }
-}
-
 describe('node(id) of a contract, a renewal, a service case and feedback is its service’s read', () => {
   for (const type of TYPES) {
     it(`${type.typename}: answers the callers its visibility lets see it; the service refuses the others before reading`, async () => {
-      const owner = await memberWithContractAndCase();
-      const stranger = await app.enroll();
-      const id = encodeGlobalID(type.typename, await type.rowOf(owner));
-      const missing = encodeGlobalID(type.typename, randomUUID());
-      const query = nodeQuery(type.typename, type.selection);
       expect(type.matrixReaders()).toEqual(type.readers);
-
-      for (const kind of CALLER_KINDS) {
-        const token = await tokenOf(kind, owner, stranger);
-        await app.gql('{ __typename }', {}, token); // credentials looked up and cached: what follows is the read alone
-        const { reads, result } = await readsDuring(() => app.gql(query, { id }, token));
-        const unknown = await app.gql(query, { id: missing }, token);
-        if (kind === 'anonymous') {
-          expect(result.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
-          expect(unknown.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
-        } else if ((type.readers as readonly string[]).includes(kind)) {
-          // The member's own row for their own token; any row for the staff and keys the type's visibility admits.
-          expect(result.errors, kind).toBeUndefined();
-          expect(result.data?.node, kind).toEqual({ __typename: type.typename, id, ...type.answer(owner) });
-          // An id nobody has: null, as for every node type.
-          expect(unknown, kind).toEqual({ data: { node: null } });
-        } else if (kind === 'memberOther') {
-          // Null, as for an id nobody has: the row is asked for as theirs, and the database returns none.
-          expect(result, kind).toEqual({ data: { node: null } });
-          expect(unknown, kind).toEqual({ data: { node: null } });
-          expect(
-            reads.filter((read) => type.table.test(read.sql)).map((read) => read.rows),
-            kind,
-          ).toEqual([0]);
-        } else {
-          // Refused by the service's own check (its message names the rule), before any read, whether the row
-          // exists or not.
-          for (const answer of [result, unknown]) {
-            expect(answer.data?.node ?? null, kind).toBeNull();
-            expect(
-              answer.errors?.map((e) => [e.extensions?.code, e.message]),
-              kind,
-            ).toEqual([['FORBIDDEN', expect.stringMatching(type.refusal)]]);
-          }
-          expect(reads, kind).toEqual([]);
-        }
-      }
+      await expectNodeReadsByCallerKind(app, type, await memberWithContractAndCase(), await app.enroll());
     });
   }
 
   it('reads a row by its id in any case, as the Member node does', async () => {
-    const owner = await memberWithContractAndCase();
-    const token = await app.memberToken(owner);
-    for (const type of TYPES) {
-      const id = encodeGlobalID(type.typename, (await type.rowOf(owner)).toUpperCase());
-      const result = await app.gql(nodeQuery(type.typename, type.selection), { id }, token);
-      expect(result.errors, type.typename).toBeUndefined();
-      expect(result.data?.node, type.typename).toMatchObject(type.answer(owner));
-    }
+    await expectIdsInAnyCase(app, TYPES, await memberWithContractAndCase());
   });
 });

@@ -3,7 +3,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { permissionOf, type CallerKind } from '../../src/auth/permission-matrix.js';
 import { API_KEY_SCOPES, type ApiKeyScope, type Principal } from '../../src/auth/principal.js';
-import { SERVICE_CALLERS, type CallerRule } from '../../src/domain/authorization.js';
+import { SERVICE_CALLERS } from '../../src/domain/authorization.js';
 import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { builder } from '../../src/graphql/builder.js';
 import type { GraphQLContext } from '../../src/graphql/context.js';
@@ -12,6 +12,7 @@ import { staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
 import { matrixCallers, MEMBER_READER_KINDS } from '../support/matrix-callers.js';
 import { statementsDuring } from '../support/statements.js';
+import { tokenOfKind, withReadMembersRule } from '../support/node-reads.js';
 
 /**
  * A Member read through `node(id)` is the members service's read (`readMember`: SERVICE_CALLERS.readMembers, a
@@ -24,29 +25,8 @@ const { app } = useTestApp();
 
 const NODE = `query($id: ID!) { node(id: $id) { __typename id ... on Member { externalId name balance { available } } } }`;
 
-/** A token of each kind of the permission matrix; the member kinds are `owner`'s and `stranger`'s. */
-async function tokenOf(kind: CallerKind, owner: string, stranger: string): Promise<string | undefined> {
-  if (kind === 'anonymous') return undefined;
-  if (kind === 'memberSelf') return app.memberToken(owner);
-  if (kind === 'memberOther') return app.memberToken(stranger);
-  if ((API_KEY_SCOPES as readonly string[]).includes(kind)) return app.apiKeyToken([kind as ApiKeyScope], `key ${kind}`);
-  return app.staffToken(kind as 'AGENT' | 'SUPERVISOR' | 'ADMIN');
-}
-
 /** The statements that read a member row. */
 const memberReads = (statements: string[]) => statements.filter((sql) => /\bmembers\b/.test(sql));
-
-/** Runs `run` with SERVICE_CALLERS.readMembers replaced by `rule`, then puts the rule back. */
-async function withReadMembersRule<T>(rule: CallerRule, run: () => Promise<T>): Promise<T> {
-  const callers = SERVICE_CALLERS as unknown as Record<string, CallerRule>;
-  const original = callers.readMembers!;
-  callers.readMembers = rule;
-  try {
-    return await run();
-  } finally {
-    callers.readMembers = original;
-  }
-}
 
 describe('node(id) of a Member is the members service read', () => {
   it('answers the callers the matrix lets read members; the service refuses the others before reading', async () => {
@@ -58,7 +38,7 @@ describe('node(id) of a Member is the members service read', () => {
     expect(callers.filter((c) => c.access !== 'deny').map((c) => c.kind)).toEqual(MEMBER_READER_KINDS);
 
     for (const { kind, access } of callers) {
-      const token = await tokenOf(kind, owner, stranger);
+      const token = await tokenOfKind(app, kind, owner, stranger);
       await app.gql('{ __typename }', {}, token); // credentials looked up and cached: what follows is the read alone
       const { statements, result } = await statementsDuring(() => app.gql(NODE, { id }, token));
       const unknown = await app.gql(NODE, { id: missing }, token);
