@@ -249,12 +249,20 @@ describe('once, also when the check runs concurrently', () => {
     const cases = await overdueCases(8);
     const ids = cases.map((c) => c.id);
     // The judging step on its own, as ten transactions that do not lock the cases first:
-    // only the primary key of sla_breaches stands between them and a second failure.
-    const filedPerCheck = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        sqlTransaction(prisma, (tx) => fileSlaBreaches(tx, ids, twoDaysLater, DEFAULT_SLA_SETTINGS)).then((events) => events.length),
-      ),
-    );
+    // only the primary key of sla_breaches stands between them and a second failure. Without the
+    // locks, two checks can meet in a deadlock (one waits on the other's breach key while holding a
+    // case row the other updates: CI saw it); PostgreSQL then aborts one, which files nothing and,
+    // retried as any caller would, finds the keys taken.
+    const check = async (): Promise<number> => {
+      for (;;) {
+        try {
+          return (await sqlTransaction(prisma, (tx) => fileSlaBreaches(tx, ids, twoDaysLater, DEFAULT_SLA_SETTINGS))).length;
+        } catch (error) {
+          if ((error as { code?: string }).code !== '40P01') throw error;
+        }
+      }
+    };
+    const filedPerCheck = await Promise.all(Array.from({ length: 10 }, check));
     expect(filedPerCheck.reduce((a, b) => a + b, 0)).toBe(16);
     await expectOneFailurePerTarget(ids);
   });
