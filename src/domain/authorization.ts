@@ -140,6 +140,22 @@ export function assertMayCall(caller: Caller, service: GuardedService): void {
  * `assertMayCall` for a rule that is no entry of SERVICE_CALLERS (a read by a GraphQL type's visibility rule, say):
  * `what` names what the rule guards, and the refusal lists who may, from the rule itself.
  */
-export function assertMayCallRule(caller: Caller, rule: CallerRule, what: string): void {
+function assertMayCallRule(caller: Caller, rule: CallerRule, what: string): void {
   if (!mayCall(caller, rule)) throw new ForbiddenError(`${what} is for ${describeRule(rule)} only`);
+}
+
+/**
+ * The `where` that keeps a read of rows members own (their entries, orders, vouchers, contracts, cases…) to what
+ * `rule` lets the caller see: a caller outside it is refused (ForbiddenError, `what` naming the read) before anything
+ * is read; a member token, whom a rule lets in with `members`, finds only their own rows (another member's row is not
+ * returned, as one nobody has); the others, any member's.
+ */
+export function ownRowsWhere(caller: Caller, rule: CallerRule, what: string): { memberId?: string } {
+  assertMayCallRule(caller, rule, what);
+  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+}
+
+/** `ownRowsWhere`'s rule for a row at hand (GraphQL's visibility of it): whether the caller may see a row of `memberId`. */
+export function mayReadOwnRow(caller: Caller, rule: CallerRule, memberId: string): boolean {
+  return mayCall(caller, rule) && !(caller.actor.type === 'MEMBER' && caller.actor.id !== memberId);
 }

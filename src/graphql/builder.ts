@@ -5,7 +5,7 @@ import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
-import { mayCall, roleAtLeast, type CallerRule } from '../domain/authorization.js';
+import { mayCall, mayReadOwnRow, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
 import { mayReadMember } from '../domain/members/members.service.js';
 import { utcDate } from '../domain/time.js';
@@ -51,6 +51,8 @@ export const builder = new SchemaBuilder<{
     caller: CallerRule;
     /** Whoever may read this member id: the members service's rule (`mayReadMember`), a member only themself. */
     readsMember: string;
+    /** Whoever `rule` lets see a row of this member: a service's rule for the rows members own (`mayReadOwnRow`). */
+    ownRow: { rule: CallerRule; memberId: string };
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -82,6 +84,7 @@ export const builder = new SchemaBuilder<{
       member: principal.kind === 'member',
       caller: (rule) => mayCall(callerOf(principal), rule),
       readsMember: (memberId) => mayReadMember(callerOf(principal), memberId),
+      ownRow: ({ rule, memberId }) => mayReadOwnRow(callerOf(principal), rule, memberId),
     }),
     unauthorizedError: (_parent, context) => refusal(context),
   },

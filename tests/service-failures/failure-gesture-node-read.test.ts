@@ -26,7 +26,7 @@ const TYPES = [
   {
     typename: 'ServiceFailure',
     readers: ['memberSelf', 'failures:report', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'],
-    refusal: /^Reading any member's service failures is for agents and above, API keys with failures:report only$/,
+    refusal: /^Reading service failures is for agents and above, API keys with failures:report, members only$/,
     table: /\bservice_failures\b/,
     selection: 'type severity orderRef status',
     answer: () => ({ type: 'LATE_DELIVERY', severity: 'LOW', orderRef: 'order-1', status: 'RECORDED' }),
@@ -35,7 +35,7 @@ const TYPES = [
   {
     typename: 'GoodwillGesture',
     readers: ['memberSelf', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'],
-    refusal: /^readGoodwill is for agents and above only/,
+    refusal: /^Reading goodwill gestures is for agents and above, members only$/,
     table: /\bgoodwill_gestures\b/,
     selection: 'kind points reason status',
     answer: () => ({ kind: 'POINTS', points: 100, reason: 'DELAYED_DELIVERY', status: 'GRANTED' }),

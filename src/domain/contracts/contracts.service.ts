@@ -1,7 +1,7 @@
 import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
 import { Prisma, type Contract, type ContractRenewal, type ContractStatus } from '../../generated/prisma/client.js';
-import { assertMayCall } from '../authorization.js';
+import { assertMayCall, ownRowsWhere, SERVICE_CALLERS } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import {
   AlreadyExistsError,
@@ -194,8 +194,7 @@ export async function readContractRenewal(
 
 /** SERVICE_CALLERS.readContracts, checked before anything is read, and a member token's read kept to their own contracts. */
 function readableContractsWhere(caller: Caller): { memberId?: string } {
-  assertMayCall(caller, 'readContracts');
-  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+  return ownRowsWhere(caller, SERVICE_CALLERS.readContracts, 'readContracts');
 }
 
 export interface RegisterContractInput {

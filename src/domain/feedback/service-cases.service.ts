@@ -1,6 +1,6 @@
 import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
 import { callerText, type Caller } from '../../auth/principal.js';
-import { assertMayCall, assertMayCallRule, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
+import { assertMayCall, ownRowsWhere, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
@@ -41,7 +41,7 @@ function contactsOf(value: number): number {
  * of SERVICE_CALLERS is this rule: readMembers lacks `members:write`, recordServiceCase and submitFeedback lack
  * `members:read`.
  */
-const RECOVERY_READERS: CallerRule = {
+export const RECOVERY_READERS: CallerRule = {
   ...SERVICE_CALLERS.readMembers,
   apiKeys: [...SERVICE_CALLERS.readMembers.apiKeys, 'members:write'],
 };
@@ -52,8 +52,7 @@ const RECOVERY_READERS: CallerRule = {
  * is not returned, as one nobody has); the others, any member's.
  */
 export function readableRecoveryWhere(caller: Caller): { memberId?: string } {
-  assertMayCallRule(caller, RECOVERY_READERS, 'Reading service cases and feedback');
-  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+  return ownRowsWhere(caller, RECOVERY_READERS, 'Reading service cases and feedback');
 }
 
 /** What a read loads with the case: plugin-prisma's plan of a GraphQL selection, say. */

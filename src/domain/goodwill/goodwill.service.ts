@@ -4,7 +4,15 @@ import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.
 import type { GoodwillGesture, GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
 import type { RawSql } from '../../db/sql.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall, assertRole, hasRole, type GuardedService } from '../authorization.js';
+import {
+  assertMayCall,
+  assertRole,
+  hasRole,
+  ownRowsWhere,
+  SERVICE_CALLERS,
+  type CallerRule,
+  type GuardedService,
+} from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
@@ -612,15 +620,17 @@ export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | unde
 }
 
 /**
- * The `where` that keeps a read of goodwill gestures to the caller's: the GoodwillGesture type's visibility rule,
- * SERVICE_CALLERS.readGoodwill (staff from AGENT) and the member a gesture is for. A member token finds only their
- * own gestures (another member's is not returned, as one nobody was given); staff, any member's; anyone else is
- * refused (ForbiddenError) before anything is read.
+ * Who may see a goodwill gesture: staff who may list them (SERVICE_CALLERS.readGoodwill) and the member it is for —
+ * the goodwill service's read by id (`ownRowsWhere`) and the GoodwillGesture type's visibility (`mayReadOwnRow`).
+ */
+export const GOODWILL_GESTURE_READERS = { ...SERVICE_CALLERS.readGoodwill, members: true } as const satisfies CallerRule;
+
+/**
+ * The `where` that keeps a read of goodwill gestures to the caller's (GOODWILL_GESTURE_READERS): a member token finds
+ * only their own gestures; staff, any member's; anyone else is refused (ForbiddenError) before anything is read.
  */
 export function readableGoodwillGesturesWhere(caller: Caller): { memberId?: string } {
-  if (caller.actor.type === 'MEMBER') return { memberId: caller.actor.id };
-  assertMayCall(caller, 'readGoodwill');
-  return {};
+  return ownRowsWhere(caller, GOODWILL_GESTURE_READERS, 'Reading goodwill gestures');
 }
 
 /** What a read loads with the gesture: plugin-prisma's plan of a GraphQL selection, say. */

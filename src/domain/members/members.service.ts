@@ -1,7 +1,7 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import type { MemberStatus } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall, assertRole, mayCall, SERVICE_CALLERS } from '../authorization.js';
+import { assertMayCall, assertRole, mayReadOwnRow, ownRowsWhere, SERVICE_CALLERS } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
 import { callerText, type Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
@@ -196,7 +196,7 @@ export function readableMemberId(id: string, caller: Caller): string | null {
  * one a row holds.
  */
 export function mayReadMember(caller: Caller, memberId: string): boolean {
-  return mayCall(caller, SERVICE_CALLERS.readMembers) && !anotherMember(caller, memberId);
+  return mayReadOwnRow(caller, SERVICE_CALLERS.readMembers, memberId);
 }
 
 /**
@@ -206,8 +206,7 @@ export function mayReadMember(caller: Caller, memberId: string): boolean {
  * row is not returned, as one nobody has); the others, any member's.
  */
 export function memberRowsWhere(caller: Caller): { memberId?: string } {
-  assertMayCall(caller, 'readMembers');
-  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+  return ownRowsWhere(caller, SERVICE_CALLERS.readMembers, 'readMembers');
 }
 
 /** A member token aiming at someone else: they read only themself. */

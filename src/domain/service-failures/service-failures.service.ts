@@ -12,7 +12,7 @@ import {
   type Severity,
 } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall, assertMayCallRule, type CallerRule } from '../authorization.js';
+import { assertMayCall, ownRowsWhere, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
@@ -727,22 +727,19 @@ export function storedCompensation(failure: { id: string; amount: string | null;
 }
 
 /**
- * Who besides the member it happened to may read a service failure: the ServiceFailure type's visibility rule (staff
- * from AGENT, and the storefront keys that report failures), which no SERVICE_CALLERS entry states with the member.
- * The type's `visibleTo` names it, with the member, as `readableServiceFailuresWhere` does.
+ * Who may see a service failure: staff from AGENT, the storefront keys that report failures, and the member it
+ * happened to — the service's read by id (`ownRowsWhere`) and the ServiceFailure type's visibility
+ * (`mayReadOwnRow`). No SERVICE_CALLERS entry is this rule.
  */
-export const SERVICE_FAILURE_READERS = { staff: 'AGENT', apiKeys: ['failures:report'] } as const satisfies CallerRule;
+export const SERVICE_FAILURE_READERS = { staff: 'AGENT', apiKeys: ['failures:report'], members: true } as const satisfies CallerRule;
 
 /**
- * The `where` that keeps a read of service failures to the caller's (the ServiceFailure type's visibility rule): a
- * member token finds only their own failures (another member's is not returned, as one nobody had);
- * SERVICE_FAILURE_READERS, any member's; anyone else is refused (ForbiddenError) before anything is read.
+ * The `where` that keeps a read of service failures to the caller's (SERVICE_FAILURE_READERS): a member token finds
+ * only their own failures; staff and those keys, any member's; anyone else is refused (ForbiddenError) before
+ * anything is read.
  */
 export function readableServiceFailuresWhere(caller: Caller): { memberId?: string } {
-  if (caller.actor.type === 'MEMBER') return { memberId: caller.actor.id };
-  // A member reads their own (above); the refusal names who may read any member's.
-  assertMayCallRule(caller, SERVICE_FAILURE_READERS, "Reading any member's service failures");
-  return {};
+  return ownRowsWhere(caller, SERVICE_FAILURE_READERS, 'Reading service failures');
 }
 
 /** What a read loads with the failure: plugin-prisma's plan of a GraphQL selection, say. */

@@ -11,7 +11,7 @@ import {
   type VoucherKind,
   type VoucherStatus,
 } from '../../generated/prisma/client.js';
-import { assertMayCall } from '../authorization.js';
+import { assertMayCall, ownRowsWhere, SERVICE_CALLERS } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
@@ -371,8 +371,7 @@ export async function readVoucher(
 
 /** SERVICE_CALLERS.readVouchers, checked before anything is read, and a member token's read kept to their own vouchers. */
 function readableVouchersWhere(caller: Caller): { memberId?: string } {
-  assertMayCall(caller, 'readVouchers');
-  return caller.actor.type === 'MEMBER' ? { memberId: caller.actor.id } : {};
+  return ownRowsWhere(caller, SERVICE_CALLERS.readVouchers, 'readVouchers');
 }
 
 interface UseCheck {

@@ -33,15 +33,10 @@ import { COUNT_COST, counted } from '../total-count.js';
 import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 
 /**
- * Who may see a contract and its renewals: staff, storefront keys that write
- * contracts (the billing system) or read members, and the member it belongs to.
+ * Who may see a contract and its renewals: the contracts service's rule (SERVICE_CALLERS.readContracts: staff,
+ * storefront keys that write contracts or read members, and the member it belongs to), as its reads check it.
  */
-export const contractVisibility = (memberId: string) => ({
-  staff: 'AGENT' as const,
-  apiKey: 'contracts:write' as const,
-  self: memberId,
-  $any: { apiKey: 'members:read' as const },
-});
+export const contractVisibility = (memberId: string) => ({ ownRow: { rule: SERVICE_CALLERS.readContracts, memberId } });
 
 export const ContractStatusEnum = builder.enumType(ContractStatus, {
   name: 'ContractStatus',

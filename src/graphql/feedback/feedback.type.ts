@@ -1,8 +1,8 @@
 import { isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '../../domain/feedback/feedback.service.js';
-import { readServiceCase, type ServiceCaseReadShape } from '../../domain/feedback/service-cases.service.js';
+import { readServiceCase, RECOVERY_READERS, type ServiceCaseReadShape } from '../../domain/feedback/service-cases.service.js';
 import { ServiceChannel } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
-import { loadThroughService, memberVisibility } from '../members/member.type.js';
+import { loadThroughService } from '../members/member.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 export const ServiceChannelEnum = builder.enumType(ServiceChannel, {
@@ -28,13 +28,10 @@ export const NpsCategoryEnum = builder.enumType('NpsCategory', {
 });
 
 /**
- * Who may see a case or feedback: whoever may see the member, and storefront keys that record them. The services'
- * reads by id keep the same rule (`readableRecoveryWhere`).
+ * Who may see a case or feedback: whoever may see the member, and storefront keys that record them — the rule the
+ * services' reads by id check (RECOVERY_READERS).
  */
-const recoveryVisibility = (memberId: string) => ({
-  ...memberVisibility(memberId),
-  $any: { apiKey: 'members:write' as const },
-});
+const recoveryVisibility = (memberId: string) => ({ ownRow: { rule: RECOVERY_READERS, memberId } });
 
 export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },

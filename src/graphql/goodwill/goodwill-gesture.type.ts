@@ -1,6 +1,6 @@
-import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   GOODWILL_AUDIT_ACTIONS,
+  GOODWILL_GESTURE_READERS,
   readGoodwillGesture,
   type AgentAuthorityView,
   type GoodwillAuditAction,
@@ -82,9 +82,9 @@ export const GoodwillAuditEntryRef = builder.prismaObject('GoodwillAuditEntry', 
 
 /**
  * Who may see a member's goodwill gestures: staff (SERVICE_CALLERS.readGoodwill) and the member they are for, the
- * rule the goodwill service's read (`readableGoodwillGesturesWhere`) checks too.
+ * rule the goodwill service's read checks too (GOODWILL_GESTURE_READERS).
  */
-const goodwillGestureVisibility = (memberId: string) => ({ caller: SERVICE_CALLERS.readGoodwill, self: memberId });
+const goodwillGestureVisibility = (memberId: string) => ({ ownRow: { rule: GOODWILL_GESTURE_READERS, memberId } });
 
 export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
   id: { field: 'id' },

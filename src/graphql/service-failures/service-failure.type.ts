@@ -71,7 +71,7 @@ export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecisi
  * Who may see a service failure: staff, storefront keys that report failures (SERVICE_FAILURE_READERS, the rule the
  * service's read checks too), and the member it happened to.
  */
-export const serviceFailureVisibility = (memberId: string) => ({ caller: SERVICE_FAILURE_READERS, self: memberId });
+export const serviceFailureVisibility = (memberId: string) => ({ ownRow: { rule: SERVICE_FAILURE_READERS, memberId } });
 
 /** Who may see a service incident: staff, and keys that report failures. */
 export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as const;
