@@ -8,6 +8,7 @@ import { DEFAULT_SLA_SETTINGS } from '../../src/domain/program/program-settings.
 import { processMaintenance } from '../../workers/maintenance.processor.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { staffCaller } from '../support/callers.js';
+import { untilWaitingForLocks } from '../support/until.js';
 import { testLogger, useTestApp } from '../support/app.js';
 
 // A pool above the 11 transactions the concurrency tests run at once.
@@ -245,26 +246,34 @@ describe('once, also when the check runs concurrently', () => {
     expect((await fileOverdueSlaBreaches(clockAt(twoDaysLater))).failuresFiled).toBe(0);
   });
 
-  it('without the case locks, the breach key alone still files each failure once (10 checks at once)', async () => {
-    const cases = await overdueCases(8);
-    const ids = cases.map((c) => c.id);
-    // The judging step on its own, as ten transactions that do not lock the cases first:
-    // only the primary key of sla_breaches stands between them and a second failure. Without the
-    // locks, two checks can meet in a deadlock (one waits on the other's breach key while holding a
-    // case row the other updates: CI saw it); PostgreSQL then aborts one, which files nothing and,
-    // retried as any caller would, finds the keys taken.
-    const check = async (): Promise<number> => {
-      for (;;) {
-        try {
-          return (await sqlTransaction(prisma, (tx) => fileSlaBreaches(tx, ids, twoDaysLater, DEFAULT_SLA_SETTINGS))).length;
-        } catch (error) {
-          if ((error as { code?: string }).code !== '40P01') throw error;
-        }
-      }
-    };
+  it('checks whose callers lock nothing first still file each failure once (10 at once)', async () => {
+    const ids = (await overdueCases(8)).map((c) => c.id);
+    // The judging step on its own, as ten transactions that lock no case first: it takes the cases' locks itself,
+    // so they take turns (the test below shows the deadlock that stopped), and the primary key of sla_breaches
+    // stands behind that.
+    const check = async () => (await sqlTransaction(prisma, (tx) => fileSlaBreaches(tx, ids, twoDaysLater, DEFAULT_SLA_SETTINGS))).length;
     const filedPerCheck = await Promise.all(Array.from({ length: 10 }, check));
     expect(filedPerCheck.reduce((a, b) => a + b, 0)).toBe(16);
     await expectOneFailurePerTarget(ids);
+  });
+
+  it('a check by a caller that holds no case lock waits for one that does, instead of deadlocking with it', async () => {
+    // The deadlock CI saw, in two parties: a caller holding the case's lock (as the case mutations and the sweep
+    // do) files its breach while a caller without locks files the same case's. Before fileSlaBreaches took the
+    // cases' locks itself, the second took the breach keys and then waited for the case row, while the first
+    // waited for those keys: PostgreSQL aborted one. Now the second waits for the case first and finds the keys taken.
+    const [held] = await overdueCases(1);
+    let lockFree: Promise<number> | undefined;
+    const filedWithLock = await sqlTransaction(prisma, async (tx) => {
+      await tx.$queryRaw`SELECT id FROM service_cases WHERE id = ${held!.id}::uuid FOR NO KEY UPDATE`;
+      lockFree = sqlTransaction(prisma, (other) => fileSlaBreaches(other, [held!.id], twoDaysLater, DEFAULT_SLA_SETTINGS)).then(
+        (events) => events.length,
+      );
+      await untilWaitingForLocks(prisma);
+      return (await fileSlaBreaches(tx, [held!.id], twoDaysLater, DEFAULT_SLA_SETTINGS)).length;
+    });
+    expect([filedWithLock, await lockFree!]).toEqual([2, 0]);
+    await expectOneFailurePerTarget([held!.id]);
   });
 
   it('the database refuses a second breach of the same case and target', async () => {

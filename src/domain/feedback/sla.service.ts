@@ -37,9 +37,14 @@ export function slaDueTimes(
  * Once per case and target: the breach row's primary key (case, target) is
  * reserved in the same statement that writes the failure, so a second check —
  * repeated, concurrent, or the sweep racing a late resolution — finds it and
- * files nothing. Callers hold the cases' row locks, so the case they judge is
- * the one that is committed. Runs in the caller's transaction; returns the
- * compensation events to hand over after commit.
+ * files nothing. It locks the cases first, in id order (a no-op for a caller
+ * that holds them, as the sweep and the case mutations do), so the case it
+ * judges is the one that is committed, and two checks of the same case take
+ * turns: without that, one could take a breach key and wait for a case row
+ * while the other held the row and waited for the key — a deadlock, which
+ * PostgreSQL ends by aborting one (tests/feedback/sla-breaches.test.ts). Runs
+ * in the caller's transaction; returns the compensation events to hand over
+ * after commit.
  */
 export async function fileSlaBreaches(
   tx: RawSql,
@@ -48,6 +53,7 @@ export async function fileSlaBreaches(
   sla: SlaSettings,
 ): Promise<CommittedOutboxEvent[]> {
   if (caseIds.length === 0) return [];
+  await tx.$queryRaw`SELECT id FROM service_cases WHERE id = ANY(${caseIds}::uuid[]) ORDER BY id FOR NO KEY UPDATE`;
   const rows = await tx.$queryRaw<{ failureId: string }[]>`
     WITH judged AS (
       SELECT c.id AS case_id, c.member_id, c.channel, t.target, t.due_at
