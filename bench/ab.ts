@@ -10,11 +10,13 @@ import { statusQuery } from './status-query.js';
 import {
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
+  childPids,
   countPostgresCpu,
+  cpuDelta,
   databaseExists,
   databaseUrl,
   lowerMedian,
-  processCpuMs,
+  totalCpuMs,
   withAdminClient,
 } from './support.js';
 
@@ -30,7 +32,11 @@ import {
  *   npx tsx bench/ab.ts --a ../other --b . [--paths status,earn] [--rounds 6] [--seconds 4]
  *
  * Or one build under two settings: `--a . --b . --b-env RATE_LIMIT_API_KEY_MUTATIONS=0` (`--a-env`, `--b-env`:
- * `NAME=value` pairs, comma-separated, added to that side's environment).
+ * `NAME=value` pairs, comma-separated, added to that side's environment). `--processes 2` runs each as two API
+ * processes (node:cluster, as `WEB_CONCURRENCY=2`): "API" is then theirs, "primary" the process that forked them
+ * (it runs the BullMQ workers and the outbox relay, as with one process, where they are in "API").
+ *
+ * The `voucher` path redeems the seeded codes in order, after those redeemed before (a reused database).
  *
  * Uses the database that `npm run bench -- --reuse` seeded (default 10 000 members × 20 entries,
  * 6 vouchers: `--database`), and its API key.
@@ -45,6 +51,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '6' },
     seconds: { type: 'string', default: '4' },
     connections: { type: 'string', default: '10' },
+    processes: { type: 'string', default: '1' },
     database: { type: 'string', default: 'treue_bench_m10000_e20_v6' },
     'a-env': { type: 'string', default: '' },
     'b-env': { type: 'string', default: '' },
@@ -64,6 +71,8 @@ interface Build {
   dir: string;
   port: number;
   child: ChildProcess;
+  /** API processes (`--processes`, or WEB_CONCURRENCY in that side's `--a-env`/`--b-env`). */
+  processes: number;
 }
 
 async function main(): Promise<void> {
@@ -78,6 +87,12 @@ async function main(): Promise<void> {
   });
   if (!token) throw new Error(`${database} has no API key recorded (seeded without --reuse?)`);
   const members = Number(/_m(\d+)_/.exec(database)?.[1] ?? 10_000);
+  const vouchersPerMember = Number(/_v(\d+)$/.exec(database)?.[1] ?? 0);
+  // Seeded codes are spent in order (bench/load.ts): begin after those an earlier run redeemed.
+  let voucherCursor = await withAdminClient(async (client) => {
+    const { rows } = await client.query<{ spent: number }>(`SELECT count(*)::int AS spent FROM vouchers WHERE status <> 'ISSUED'`);
+    return rows[0]!.spent;
+  }, database);
   const schema = buildSchema(await readFile(path.join(ROOT, 'schema.graphql'), 'utf8'));
   const query = statusQuery(schema).query;
 
@@ -87,16 +102,20 @@ async function main(): Promise<void> {
       ['A', path.resolve(args.a!), 4811, args['a-env']],
       ['B', path.resolve(args.b), 4812, args['b-env']],
     ] as const) {
-      builds.push({ label, dir, port, child: await start(dir, port, database, label, envPairs(extra)) });
+      const env = envPairs(extra);
+      const processes = Number(env['WEB_CONCURRENCY'] ?? args.processes);
+      builds.push({ label, dir, port, processes, child: await start(dir, port, database, label, env) });
     }
-    const rows: { path: string; label: string; round: number; rps: number; cpu: number; pg: number }[] = [];
+    const rows: { path: string; label: string; round: number; rps: number; cpu: number; pg: number; primary: number }[] = [];
     const kinds = args.paths.split(',') as LoadKind[];
     for (let round = 1; round <= Number(args.rounds); round++) {
       for (const kind of kinds) {
         // A first in odd rounds, B first in even ones: a drift in the machine's speed falls on both.
         const order = round % 2 === 1 ? builds : [...builds].reverse();
         for (const build of order) {
-          const before = await processCpuMs(build.child.pid!);
+          const apiPids = build.processes > 1 ? await childPids(build.child.pid!) : [build.child.pid!];
+          const before = await totalCpuMs(apiPids);
+          const primaryBefore = await totalCpuMs([build.child.pid!]);
           const pgCpuSince = await countPostgresCpu();
           const result = await load({
             kind,
@@ -107,16 +126,20 @@ async function main(): Promise<void> {
             members,
             token,
             statusQuery: query,
+            vouchersPerMember,
+            voucherStart: voucherCursor,
           });
-          const used = (await processCpuMs(build.child.pid!)) - before;
+          voucherCursor += result.vouchersUsed;
+          const used = cpuDelta(before, await totalCpuMs(apiPids));
+          const primaryUsed = build.processes > 1 ? cpuDelta(primaryBefore, await totalCpuMs([build.child.pid!])) : 0;
           const pgUsed = await pgCpuSince();
           // The CPU window includes the warm-up second: charge it to the requests of both.
           const requests = result.requests * (1 + 1 / Number(args.seconds));
-          const [cpu, pg] = [used / requests, pgUsed / requests];
-          rows.push({ path: kind, label: build.label, round, rps: result.rps, cpu, pg });
+          const [cpu, pg, primary] = [used / requests, pgUsed / requests, primaryUsed / requests];
+          rows.push({ path: kind, label: build.label, round, rps: result.rps, cpu, pg, primary });
           console.log(
             `${kind} ${build.label} round ${round}: ${result.rps.toFixed(0)} req/s, CPU per request: API ${cpu.toFixed(3)} ms, ` +
-              `PostgreSQL ${pg.toFixed(3)} ms`,
+              `${build.processes > 1 ? `primary ${primary.toFixed(3)} ms, ` : ''}PostgreSQL ${pg.toFixed(3)} ms`,
           );
         }
       }
@@ -130,8 +153,10 @@ async function main(): Promise<void> {
         return `${name} A ${a.toFixed(digits)} / B ${b.toFixed(digits)}${unit} (B ÷ A ${(b / a).toFixed(3)})`;
       };
       console.log(
-        `${kind}: ${compare('API CPU', (row) => row.cpu, 3, ' ms')}, ${compare('PostgreSQL CPU', (row) => row.pg, 3, ' ms')}, ` +
-          `${compare('both', (row) => row.cpu + row.pg, 3, ' ms')}, ${compare('req/s', (row) => row.rps, 0, '')}`,
+        `${kind}: ${compare('API CPU', (row) => row.cpu, 3, ' ms')}, ` +
+          `${builds.some((build) => build.processes > 1) ? `${compare('primary CPU', (row) => row.primary, 3, ' ms')}, ` : ''}` +
+          `${compare('PostgreSQL CPU', (row) => row.pg, 3, ' ms')}, ` +
+          `${compare('all', (row) => row.cpu + row.primary + row.pg, 3, ' ms')}, ${compare('req/s', (row) => row.rps, 0, '')}`,
       );
     }
   } finally {
@@ -162,7 +187,7 @@ async function start(dir: string, port: number, database: string, label: string,
     QUEUE_PREFIX: `treue-ab-${label}-${process.pid}`,
     HOST: '127.0.0.1',
     PORT: String(port),
-    WEB_CONCURRENCY: '1',
+    WEB_CONCURRENCY: args.processes,
     // This checkout's default, for both builds: the same pool on both sides.
     DATABASE_POOL_SIZE: String(DEFAULT_DATABASE_POOL_SIZE),
     JWT_SECRET: 'ab-bench-secret-that-is-long-enough-0123456789',

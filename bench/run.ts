@@ -18,6 +18,7 @@ import {
   activateBenchRules,
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
+  childPids,
   countPostgresCpu,
   cpuDelta,
   databaseExists,
@@ -223,11 +224,6 @@ async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
-}
-
-async function childPids(pid: number): Promise<number[]> {
-  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-  return text.trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 /** Largest RSS among the API processes (the cluster workers when there are several). */

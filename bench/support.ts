@@ -123,6 +123,12 @@ async function postgresPids(): Promise<number[]> {
   return pids;
 }
 
+/** The processes `pid` started (its node:cluster workers), from /proc. */
+export async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
 /** Each process's CPU time so far (`processCpuMs`; NaN for one that is gone). */
 export async function totalCpuMs(pids: number[]): Promise<Map<number, number>> {
   return new Map(await Promise.all(pids.map(async (pid) => [pid, await processCpuMs(pid).catch(() => NaN)] as [number, number])));
