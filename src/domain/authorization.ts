@@ -47,6 +47,8 @@ export interface CallerRule {
  */
 export const SERVICE_CALLERS = {
   createApiKey: { staff: 'ADMIN' },
+  /** An API key by `node(id)` (`readApiKey`), and the visibility of one wherever it is shown: admins only. */
+  readApiKeys: { staff: 'ADMIN' },
   enrollMember: { staff: 'AGENT', apiKeys: ['members:write'] },
   /**
    * Reading a member (by id, by external id, `node(id)`; `me` and the live status' member: readMemberStatus,
@@ -66,15 +68,21 @@ export const SERVICE_CALLERS = {
   previewEarn: { staff: 'AGENT', apiKeys: ['points:earn'] },
   trackEvent: { staff: 'ADMIN', apiKeys: ['points:earn'] },
   manageEarningRules: { staff: 'ADMIN' },
+  /** Earning rules (`earningRules`, an EarningRule by `node(id)`: `readEarningRule`). */
   readEarningRules: { staff: 'AGENT' },
   /** The program settings (`program`): storefronts show members the rules, members read them in their app. */
   readProgram: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
-  /** The settings' audit trail (`Program.changes`, a ProgramChange by `node(id)`). */
+  /** The settings' audit trail (`Program.changes`, a ProgramChange by `node(id)`: `readProgramChange`). */
   readProgramChanges: { staff: 'ADMIN' },
   /** The tiers (`tiers`): every caller with credentials. A member's standing in them is readMembers'. */
   readTiers: { staff: 'AGENT', apiKeys: 'any', members: true },
   updateProgram: { staff: 'ADMIN' },
   changeRewards: { staff: 'ADMIN' },
+  /**
+   * The rewards catalogue (`rewards`, a Reward by `node(id)`: `readReward`): staff, storefront keys that read members
+   * or redeem points, and members, who buy rewards.
+   */
+  readRewards: { staff: 'AGENT', apiKeys: ['members:read', 'points:redeem'], members: true },
   redeemReward: { staff: 'ADMIN', apiKeys: ['points:redeem'], members: true },
   /** Looking a voucher up by code (`voucher`): a member finds only their own. */
   readVouchers: { staff: 'AGENT', apiKeys: ['vouchers:redeem', 'members:read'], members: true },
@@ -86,6 +94,7 @@ export const SERVICE_CALLERS = {
   readServiceFailures: { staff: 'AGENT' },
   reviewServiceFailure: { staff: 'SUPERVISOR' },
   reportServiceIncident: { staff: 'AGENT', apiKeys: ['failures:report'] },
+  /** Service incidents (`serviceIncident(id)`, `serviceIncidents`, a ServiceIncident by `node(id)`: `serviceIncidentById`). */
   readServiceIncident: { staff: 'AGENT', apiKeys: ['failures:report'] },
   decideServiceIncident: { staff: 'SUPERVISOR' },
   recordServiceCase: { staff: 'AGENT', apiKeys: ['members:write'] },

@@ -17,16 +17,14 @@ import './answer-changes.js';
 import './preloaded.js';
 import './visibility.js';
 
-/** Node types that belong to no member and that no member may see: a member token reads them as a missing id. */
-const NO_MEMBERS_NODE = '';
-
-/** The member a node belongs to, for the node types that belong to one; undefined for the others (rewards). */
+/**
+ * The member a node belongs to, for the node types that belong to one; undefined for the others (earning rules,
+ * rewards, program changes, API keys, service incidents: their services' reads decide who may read them, members
+ * included, and refuse anyone else before reading, tests/graphql/unowned-node-read.test.ts).
+ */
 function ownerOf(typename: string, node: unknown): string | undefined {
   const row = node as { id?: string; memberId?: string; contract?: { memberId?: string } };
   if (typename === 'Member') return row.id;
-  // An incident names many members and belongs to none; it is for staff and reporting keys.
-  // Credentials and the settings' audit trail are for admins only.
-  if (typename === 'ServiceIncident' || typename === 'ApiKey' || typename === 'ProgramChange') return NO_MEMBERS_NODE;
   return row.memberId ?? row.contract?.memberId;
 }
 

@@ -503,7 +503,8 @@ describe('who may report and read incidents', () => {
     // A member reads neither the incident nor, through their own failure, which incident it was.
     expect((await app.gql(READ, { id: incidentId }, await app.memberToken(m!))).data?.serviceIncident ?? null).toBeNull();
     const own = await app.gql(`query($id: ID!) { node(id: $id) { id } }`, { id: incidentId }, await app.memberToken(m!));
-    expect(own).toEqual({ data: { node: null } });
+    expect(own.data?.node ?? null).toBeNull();
+    expect(own.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
   });
 
   it('a job with a malformed payload or for a page that does not exist fails for good', async () => {

@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import { CALLER_KINDS, type CallerKind } from '../../src/auth/permission-matrix.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
 import { SERVICE_CALLERS, type CallerRule } from '../../src/domain/authorization.js';
-import type { useTestApp } from './app.js';
+import type { GraphQLResponse, useTestApp } from './app.js';
 
 type TestApp = ReturnType<typeof useTestApp>['app'];
 
@@ -92,14 +92,10 @@ export async function expectNodeReadsByCallerKind(app: TestApp, type: MemberNode
     const { reads, result } = await readsDuring(() => app.gql(query, { id }, token));
     const unknown = await app.gql(query, { id: missing }, token);
     if (kind === 'anonymous') {
-      expect(result.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
-      expect(unknown.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+      expectUnauthenticated(result, unknown);
     } else if (type.readers.includes(kind)) {
       // The member's own row for their own token; any row for the others let in.
-      expect(result.errors, kind).toBeUndefined();
-      expect(result.data?.node, kind).toEqual({ __typename: type.typename, id, ...type.answer(owner) });
-      // An id nobody has: null, as for every node type.
-      expect(unknown, kind).toEqual({ data: { node: null } });
+      expectRowAndNull(type, kind, id, result, unknown, type.answer(owner));
     } else if (kind === 'memberOther') {
       // Null, as for an id nobody has: the row is asked for as theirs, and the database returns none.
       expect(result, kind).toEqual({ data: { node: null } });
@@ -109,16 +105,87 @@ export async function expectNodeReadsByCallerKind(app: TestApp, type: MemberNode
         kind,
       ).toEqual([0]);
     } else {
-      for (const answer of [result, unknown]) {
-        expect(answer.data?.node ?? null, kind).toBeNull();
-        expect(
-          answer.errors?.map((e) => [e.extensions?.code, e.message]),
-          kind,
-        ).toEqual([['FORBIDDEN', expect.stringMatching(type.refusal)]]);
-      }
-      expect(reads, kind).toEqual([]);
+      expectRefusedUnread(type, kind, [result, unknown], reads);
     }
   }
+}
+
+/**
+ * A node type no member owns (an earning rule, a reward, a program change, an API key, a service incident), read
+ * through its service (`node(id)`): as a MemberNodeType, but its row is nobody's, so both member kinds are let in or
+ * refused alike, as any other caller. `rowOf` makes the row and gives its id.
+ */
+export interface UnownedNodeType {
+  typename: string;
+  readers: readonly string[];
+  refusal: RegExp;
+  table: RegExp;
+  selection: string;
+  answer: Record<string, unknown>;
+  rowOf: () => Promise<string>;
+}
+
+/**
+ * `node(id)` of a row of `type`, and of an id nobody has, for every caller kind of the matrix: the kinds `type` lets
+ * in get the row (null for the unknown id), member tokens too when they are among them; anonymous callers
+ * UNAUTHENTICATED; every other kind FORBIDDEN by the service's own check, with no statement at all (none on the
+ * type's table, none elsewhere), whether the row exists or not.
+ */
+export async function expectUnownedNodeReadsByCallerKind(app: TestApp, type: UnownedNodeType): Promise<void> {
+  const id = encodeGlobalID(type.typename, await type.rowOf());
+  const missing = encodeGlobalID(type.typename, randomUUID());
+  const query = nodeQuery(type.typename, type.selection);
+  const [owner, stranger] = [await app.enroll(), await app.enroll()];
+  for (const kind of CALLER_KINDS) {
+    const token = await tokenOfKind(app, kind, owner, stranger);
+    await app.gql('{ __typename }', {}, token); // credentials looked up and cached: what follows is the read alone
+    const known = await readsDuring(() => app.gql(query, { id }, token));
+    const unknown = await readsDuring(() => app.gql(query, { id: missing }, token));
+    if (kind === 'anonymous') {
+      expectUnauthenticated(known.result, unknown.result);
+      expect([...known.reads, ...unknown.reads], kind).toEqual([]);
+    } else if (type.readers.includes(kind)) {
+      expectRowAndNull(type, kind, id, known.result, unknown.result, type.answer);
+    } else {
+      expectRefusedUnread(type, kind, [known.result, unknown.result], [...known.reads, ...unknown.reads]);
+    }
+  }
+}
+
+type Answer = GraphQLResponse;
+
+function expectUnauthenticated(...answers: Answer[]): void {
+  for (const answer of answers) expect(answer.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+}
+
+/** A reader's answers: the row for its id, null (as for every node type) for an id nobody has. */
+function expectRowAndNull(
+  type: { typename: string },
+  kind: string,
+  id: string,
+  result: Answer,
+  unknown: Answer,
+  answer: Record<string, unknown>,
+): void {
+  expect(result.errors, kind).toBeUndefined();
+  expect(result.data?.node, kind).toEqual({ __typename: type.typename, id, ...answer });
+  expect(unknown, kind).toEqual({ data: { node: null } });
+}
+
+/** A refused caller's answers: FORBIDDEN naming the type's rule, for a known id and an unknown one alike, nothing read. */
+function expectRefusedUnread(type: { refusal: RegExp; table: RegExp }, kind: string, answers: Answer[], reads: Read[]): void {
+  for (const answer of answers) {
+    expect(answer.data?.node ?? null, kind).toBeNull();
+    expect(
+      answer.errors?.map((e) => [e.extensions?.code, e.message]),
+      kind,
+    ).toEqual([['FORBIDDEN', expect.stringMatching(type.refusal)]]);
+  }
+  expect(
+    reads.filter((read) => type.table.test(read.sql)),
+    kind,
+  ).toEqual([]);
+  expect(reads, kind).toEqual([]);
 }
 
 /** The owner's rows by their ids in upper case, with the owner's token: found, as a Member's is. */

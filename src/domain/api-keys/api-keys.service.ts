@@ -49,6 +49,21 @@ export function apiKeyListArgs(caller: Caller, filter?: ApiKeyFilter | null) {
   return { where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] satisfies Prisma.ApiKeyOrderByWithRelationInput[] };
 }
 
+/** What a read loads of the key: plugin-prisma's plan of a GraphQL selection, say (never the secret's hash). */
+export type ApiKeyReadShape = { select?: Prisma.ApiKeySelect | null };
+
+/**
+ * An API key by its id (`node(id)`), revoked or not, with the columns `shape` selects (its id always, its secret's
+ * hash never, whatever `shape` asks), or null when there is none. Who may read one is SERVICE_CALLERS.readApiKeys
+ * (admins; the ApiKey type's visibility): anyone else is refused before the id is looked at, nothing read. The id
+ * must be a UUID (ValidationError).
+ */
+export async function readApiKey(deps: Pick<ServiceDeps, 'prisma'>, id: string, shape: ApiKeyReadShape, caller: Caller) {
+  assertMayCall(caller, 'readApiKeys');
+  const select = { ...shape.select, id: true, secretHash: false } satisfies Prisma.ApiKeySelect;
+  return deps.prisma.apiKey.findUnique({ select, where: { id: check.uuid('id', id) } });
+}
+
 const PREFIX = /^[a-z2-7]{8}$/;
 
 /**

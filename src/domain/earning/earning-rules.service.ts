@@ -341,6 +341,24 @@ export function earningRuleListWhere(
   return { ...(input.includeRetired ? {} : { retiredAt: null }), ...(input.kind ? { kind: input.kind } : {}) };
 }
 
+/** What a read loads with the rule: plugin-prisma's plan of a GraphQL selection, say. */
+export type EarningRuleReadShape = Pick<Prisma.EarningRuleFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * An earning rule by its id (`node(id)`), retired or not, with what `shape` loads with it, or null when there is
+ * none. Who may read one is who may list them (SERVICE_CALLERS.readEarningRules, the EarningRule type's visibility):
+ * anyone else is refused before the id is looked at, nothing read. The id must be a UUID (ValidationError).
+ */
+export async function readEarningRule(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: EarningRuleReadShape,
+  caller: Caller,
+): Promise<EarningRuleRow | null> {
+  assertMayCall(caller, 'readEarningRules');
+  return deps.prisma.earningRule.findUnique({ ...shape, where: { id: check.uuid('id', id) } });
+}
+
 interface RuleRow {
   id: string;
   name: string;

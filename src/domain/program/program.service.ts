@@ -1,4 +1,4 @@
-import { Prisma } from '../../generated/prisma/client.js';
+import { Prisma, type ProgramChange } from '../../generated/prisma/client.js';
 import { callerText, type Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
@@ -149,6 +149,25 @@ export async function readProgram(deps: ServiceDeps, caller: Caller): Promise<Pr
 export function programChangeListWhere(caller: Caller): Prisma.ProgramChangeWhereInput {
   assertMayCall(caller, 'readProgramChanges');
   return {};
+}
+
+/** What a read loads with the change: plugin-prisma's plan of a GraphQL selection, say. */
+export type ProgramChangeReadShape = Pick<Prisma.ProgramChangeFindUniqueArgs, 'select'>;
+
+/**
+ * One change of the settings by its id (`node(id)`), with what `shape` loads with it, or null when there is none.
+ * Who may read it is who may read the audit trail (SERVICE_CALLERS.readProgramChanges, the ProgramChange type's
+ * visibility): anyone else is refused before the id is looked at, nothing read. The id must be a UUID
+ * (ValidationError).
+ */
+export async function readProgramChange(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: ProgramChangeReadShape,
+  caller: Caller,
+): Promise<ProgramChange | null> {
+  assertMayCall(caller, 'readProgramChanges');
+  return deps.prisma.programChange.findUnique({ ...shape, where: { id: check.uuid('id', id) } });
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };

@@ -117,6 +117,24 @@ export async function retireReward(deps: ServiceDeps, input: { id: string }, cal
   return deps.prisma.reward.findUniqueOrThrow({ where: { id } });
 }
 
+/** What a read loads with the reward: plugin-prisma's plan of a GraphQL selection, say. */
+export type RewardReadShape = Pick<Prisma.RewardFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A reward by its id (`node(id)`), retired or not, with what `shape` loads with it, or null when there is none. Who
+ * may read one is SERVICE_CALLERS.readRewards (the Reward type's visibility, and the catalogue's): anyone else is
+ * refused before the id is looked at, nothing read. The id must be a UUID (ValidationError).
+ */
+export async function readReward(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  id: string,
+  shape: RewardReadShape,
+  caller: Caller,
+): Promise<Reward | null> {
+  assertMayCall(caller, 'readRewards');
+  return deps.prisma.reward.findUnique({ ...shape, where: { id: check.uuid('id', id) } });
+}
+
 /** Which rewards a caller sees: admins may include retired ones, everyone else only active ones. */
 export function rewardListWhere(caller: Caller, includeRetired?: boolean | null): Prisma.RewardWhereInput {
   return includeRetired && hasRole(caller, 'ADMIN') ? {} : { active: true };

@@ -1,19 +1,23 @@
 import { callerOf } from '../../auth/principal.js';
-import { apiKeyListArgs, createApiKey, revokeApiKey } from '../../domain/api-keys/api-keys.service.js';
+import { apiKeyListArgs, createApiKey, readApiKey, revokeApiKey, type ApiKeyReadShape } from '../../domain/api-keys/api-keys.service.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
+import { loadThroughService } from '../members/member.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 const ApiKeyRef = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
   description:
     'A storefront credential. Its secret is shown once, at creation; neither it nor its hash is ever readable. Refetchable through `node(id)` (admins only).',
-  visibleTo: { staff: 'ADMIN' },
+  visibleTo: { caller: SERVICE_CALLERS.readApiKeys },
   // Load only the columns a query asks for: the secret's hash is never read for a listing.
   select: { id: true },
+  // The API keys' read (`readApiKey`), by the rule this visibility names: refused before reading
+  // (tests/graphql/unowned-node-read.test.ts); an unknown id is null.
+  ...loadThroughService<ApiKeyReadShape>('ApiKey', readApiKey),
   fields: (t) => ({
     name: t.exposeString('name', { description: 'What the key is for.' }),
     prefix: t.exposeString('prefix', { description: 'Public part of the token, to recognise it in logs.' }),

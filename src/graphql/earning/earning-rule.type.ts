@@ -1,6 +1,8 @@
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import { readEarningRule, type EarningRuleReadShape } from '../../domain/earning/earning-rules.service.js';
 import { EarningRuleKind, EventLimitPeriod } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
+import { loadThroughService } from '../members/member.type.js';
 import { Money, programCurrency } from '../money.type.js';
 
 export const EarningRuleKindEnum = builder.enumType(EarningRuleKind, {
@@ -78,6 +80,9 @@ export const EarningRuleVersionRef = builder.prismaObject('EarningRuleVersion', 
 export const EarningRuleRef = builder.prismaNode('EarningRule', {
   id: { field: 'id' },
   nullable: true,
+  // The earning rules' read (`readEarningRule`), by the rule this visibility names: refused before reading
+  // (tests/graphql/unowned-node-read.test.ts). Visibility still guards a rule reached through other fields.
+  ...loadThroughService<EarningRuleReadShape>('EarningRule', readEarningRule),
   description: 'An admin-managed earning rule: a time window, conditions and one effect (docs/earning-rules.md).',
   visibleTo: { caller: SERVICE_CALLERS.readEarningRules },
   fields: (t) => ({

@@ -5,7 +5,9 @@ import {
   changedSettings,
   programChangeListWhere,
   readProgram,
+  readProgramChange,
   updateProgram,
+  type ProgramChangeReadShape,
   type MoneySettingPatch,
   type ProgramPatch,
   type ProgramView,
@@ -14,6 +16,7 @@ import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
 import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
+import { loadThroughService } from '../members/member.type.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { ServiceChannelEnum } from '../feedback/feedback.type.js';
@@ -193,6 +196,9 @@ const SaveDeskWeights = builder.objectRef<ProgramSettings['saveDesk']>('SaveDesk
 
 const ProgramChangeRef = builder.prismaNode('ProgramChange', {
   id: { field: 'id' },
+  // The program's read (`readProgramChange`), by the rule this visibility names: refused before reading
+  // (tests/graphql/unowned-node-read.test.ts); an unknown id is null.
+  ...loadThroughService<ProgramChangeReadShape>('ProgramChange', readProgramChange),
   description: 'One change of the program settings, for the audit trail; refetchable through `node(id)` (admins only).',
   visibleTo: { caller: SERVICE_CALLERS.readProgramChanges },
   fields: (t) => ({

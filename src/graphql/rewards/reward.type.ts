@@ -1,17 +1,21 @@
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import { readReward, type RewardReadShape } from '../../domain/rewards/rewards.service.js';
 import { builder } from '../builder.js';
+import { loadThroughService } from '../members/member.type.js';
 import { Money } from '../money.type.js';
 
-/** Who may browse the catalogue: staff, storefront keys that read members or redeem points, and members. */
-export const REWARD_READERS = {
-  staff: 'AGENT' as const,
-  apiKey: 'members:read' as const,
-  member: true,
-  $any: { apiKey: 'points:redeem' as const },
-};
+/**
+ * Who may browse the catalogue and see a reward: the rewards service's rule (SERVICE_CALLERS.readRewards: staff,
+ * storefront keys that read members or redeem points, and members), which its read checks itself.
+ */
+export const REWARD_READERS = { caller: SERVICE_CALLERS.readRewards };
 
 export const RewardRef = builder.prismaNode('Reward', {
   id: { field: 'id' },
   nullable: true,
+  // The rewards' read (`readReward`), by REWARD_READERS' rule: refused before reading
+  // (tests/graphql/unowned-node-read.test.ts). Visibility still guards a reward reached through other fields.
+  ...loadThroughService<RewardReadShape>('Reward', readReward),
   description: 'Something members buy with points: the price in points buys a REWARD voucher.',
   visibleTo: REWARD_READERS,
   fields: (t) => ({

@@ -1,3 +1,4 @@
+import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
   readServiceFailure,
   SERVICE_FAILURE_READERS,
@@ -73,8 +74,11 @@ export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecisi
  */
 export const serviceFailureVisibility = (memberId: string) => ({ ownRow: { rule: SERVICE_FAILURE_READERS, memberId } });
 
-/** Who may see a service incident: staff, and keys that report failures. */
-export const INCIDENT_READERS = { staff: 'AGENT', apiKey: 'failures:report' } as const;
+/**
+ * Who may see a service incident: the incidents service's rule (SERVICE_CALLERS.readServiceIncident: staff, and keys
+ * that report failures), which its read (`serviceIncidentById`) checks itself.
+ */
+export const INCIDENT_READERS = { caller: SERVICE_CALLERS.readServiceIncident };
 
 export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   id: { field: 'id' },

@@ -1,8 +1,14 @@
 import { callerOf } from '../../auth/principal.js';
-import { serviceIncidentsProgress, type IncidentProgress } from '../../domain/service-failures/incidents.service.js';
+import {
+  serviceIncidentById,
+  serviceIncidentsProgress,
+  type IncidentProgress,
+  type ServiceIncidentSelection,
+} from '../../domain/service-failures/incidents.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
+import { loadThroughService } from '../members/member.type.js';
 import { Money } from '../money.type.js';
 import { perRequest } from '../per-request.js';
 import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
@@ -57,6 +63,11 @@ type CountField = Exclude<keyof IncidentProgress, 'spent'>;
 export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
   id: { field: 'id' },
   nullable: true,
+  // The incidents' read (`serviceIncidentById`, as `serviceIncident(id)`'s), by INCIDENT_READERS' rule: refused before
+  // reading (tests/graphql/unowned-node-read.test.ts). Visibility still guards an incident reached through other fields.
+  ...loadThroughService<ServiceIncidentSelection>('ServiceIncident', (deps, id, selection, caller) =>
+    serviceIncidentById(deps, id, caller, selection),
+  ),
   description:
     'One outage or carrier delay affecting many members: one service failure per affected member, compensated by the policy within an optional budget. Its counts show how far it is.',
   visibleTo: INCIDENT_READERS,
