@@ -8,6 +8,7 @@ import { DEFAULT_DATABASE_POOL_SIZE } from '../src/config/env.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import { statusQuery } from './status-query.js';
 import {
+  activateBenchRules,
   BENCH_RATE_LIMITS,
   BENCH_REDIS,
   childPids,
@@ -36,7 +37,8 @@ import {
  * processes (node:cluster, as `WEB_CONCURRENCY=2`): "API" is then theirs, "primary" the process that forked them
  * (it runs the BullMQ workers and the outbox relay, as with one process, where they are in "API").
  *
- * The `voucher` path redeems the seeded codes in order, after those redeemed before (a reused database).
+ * The `voucher` path redeems the seeded codes in order, after those redeemed before (a reused database); the
+ * `earn-rules` path activates the bench's three earning rules first, as `npm run bench` does (they stay active).
  *
  * Uses the database that `npm run bench -- --reuse` seeded (default 10 000 members × 20 entries,
  * 6 vouchers: `--database`), and its API key.
@@ -108,6 +110,8 @@ async function main(): Promise<void> {
     }
     const rows: { path: string; label: string; round: number; rps: number; cpu: number; pg: number; primary: number }[] = [];
     const kinds = args.paths.split(',') as LoadKind[];
+    // As `npm run bench` does before its earn with rules: the three rules it is measured under (they stay active).
+    if (kinds.includes('earn-rules')) await activateBenchRules(database);
     for (let round = 1; round <= Number(args.rounds); round++) {
       for (const kind of kinds) {
         // A first in odd rounds, B first in even ones: a drift in the machine's speed falls on both.
