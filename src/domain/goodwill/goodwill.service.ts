@@ -625,20 +625,12 @@ export function goodwillGestureWhere(filter: GoodwillGestureFilter | null | unde
  */
 export const GOODWILL_GESTURE_READERS = { ...SERVICE_CALLERS.readGoodwill, members: true } as const satisfies CallerRule;
 
-/**
- * The `where` that keeps a read of goodwill gestures to the caller's (GOODWILL_GESTURE_READERS): a member token finds
- * only their own gestures; staff, any member's; anyone else is refused (ForbiddenError) before anything is read.
- */
-export function readableGoodwillGesturesWhere(caller: Caller): { memberId?: string } {
-  return ownRowsWhere(caller, GOODWILL_GESTURE_READERS, 'Reading goodwill gestures');
-}
-
 /** What a read loads with the gesture: plugin-prisma's plan of a GraphQL selection, say. */
 export type GoodwillGestureReadShape = Pick<Prisma.GoodwillGestureFindUniqueArgs, 'select' | 'include'>;
 
 /**
  * A goodwill gesture by its id (`node(id)`), with what `shape` loads with it, or null when there is none. Who may
- * read it is `readableGoodwillGesturesWhere`'s rule: anyone else is refused before anything is read, and a member
+ * read it is GOODWILL_GESTURE_READERS (`ownRowsWhere`): anyone else is refused before anything is read, and a member
  * token finds only their own. The id must be a UUID (ValidationError).
  */
 export async function readGoodwillGesture(
@@ -647,6 +639,6 @@ export async function readGoodwillGesture(
   shape: GoodwillGestureReadShape,
   caller: Caller,
 ): Promise<GoodwillGesture | null> {
-  const mayRead = readableGoodwillGesturesWhere(caller);
+  const mayRead = ownRowsWhere(caller, GOODWILL_GESTURE_READERS, 'Reading goodwill gestures');
   return deps.prisma.goodwillGesture.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }

@@ -733,21 +733,12 @@ export function storedCompensation(failure: { id: string; amount: string | null;
  */
 export const SERVICE_FAILURE_READERS = { staff: 'AGENT', apiKeys: ['failures:report'], members: true } as const satisfies CallerRule;
 
-/**
- * The `where` that keeps a read of service failures to the caller's (SERVICE_FAILURE_READERS): a member token finds
- * only their own failures; staff and those keys, any member's; anyone else is refused (ForbiddenError) before
- * anything is read.
- */
-export function readableServiceFailuresWhere(caller: Caller): { memberId?: string } {
-  return ownRowsWhere(caller, SERVICE_FAILURE_READERS, 'Reading service failures');
-}
-
 /** What a read loads with the failure: plugin-prisma's plan of a GraphQL selection, say. */
 export type ServiceFailureReadShape = Pick<Prisma.ServiceFailureFindUniqueArgs, 'select' | 'include'>;
 
 /**
  * A service failure by its id (`node(id)`), with what `shape` loads with it, or null when there is none. Who may read
- * it is `readableServiceFailuresWhere`'s rule: anyone else is refused before anything is read, and a member token
+ * it is SERVICE_FAILURE_READERS (`ownRowsWhere`): anyone else is refused before anything is read, and a member token
  * finds only their own. The id must be a UUID (ValidationError).
  */
 export async function readServiceFailure(
@@ -756,7 +747,7 @@ export async function readServiceFailure(
   shape: ServiceFailureReadShape,
   caller: Caller,
 ): Promise<ServiceFailure | null> {
-  const mayRead = readableServiceFailuresWhere(caller);
+  const mayRead = ownRowsWhere(caller, SERVICE_FAILURE_READERS, 'Reading service failures');
   return deps.prisma.serviceFailure.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
