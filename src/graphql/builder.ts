@@ -17,17 +17,6 @@ import './answer-changes.js';
 import './preloaded.js';
 import './visibility.js';
 
-/**
- * The member a node belongs to, for the node types that belong to one; undefined for the others (earning rules,
- * rewards, program changes, API keys, service incidents: their services' reads decide who may read them, members
- * included, and refuse anyone else before reading, tests/graphql/unowned-node-read.test.ts).
- */
-function ownerOf(typename: string, node: unknown): string | undefined {
-  const row = node as { id?: string; memberId?: string; contract?: { memberId?: string } };
-  if (typename === 'Member') return row.id;
-  return row.memberId ?? row.contract?.memberId;
-}
-
 /** A refused field or object: no credentials is UNAUTHENTICATED, credentials that may not is FORBIDDEN. */
 function refusal(context: GraphQLContext): Error {
   return context.principal.kind === 'anonymous' ? new UnauthenticatedError() : new ForbiddenError();
@@ -111,11 +100,10 @@ export const builder = new SchemaBuilder<{
       resolve: async (_root, args, context, _info, resolveNode) => {
         // The read rule (docs/errors.md): no credentials is UNAUTHENTICATED, whether the id exists or not.
         if (context.principal.kind === 'anonymous') throw new UnauthenticatedError();
-        const node: unknown = await resolveNode(args.id);
-        if (context.principal.kind !== 'member' || node == null) return node as never;
-        const owner = ownerOf(args.id.typename, node);
-        // A refusal (FORBIDDEN) would tell that the object exists; null does not.
-        return (owner === undefined || owner === context.principal.memberId ? node : null) as never;
+        // Every Node type loads through its service's read (src/graphql/node-loader.ts), which refuses a caller outside
+        // its rule before reading and gives a member token another member's row as null, as a missing one: a
+        // FORBIDDEN would tell that the object exists (tests/graphql/node-loaders.test.ts holds every type to it).
+        return (await resolveNode(args.id)) as never;
       },
     },
     nodesQueryOptions: false,

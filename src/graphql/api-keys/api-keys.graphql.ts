@@ -5,7 +5,7 @@ import { NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 const ApiKeyRef = builder.prismaNode('ApiKey', {

@@ -28,7 +28,7 @@ import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
 

@@ -2,7 +2,7 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { readEarningRule, type EarningRuleReadShape } from '../../domain/earning/earning-rules.service.js';
 import { EarningRuleKind, EventLimitPeriod } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { Money, programCurrency } from '../money.type.js';
 
 export const EarningRuleKindEnum = builder.enumType(EarningRuleKind, {

@@ -2,7 +2,7 @@ import { isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '
 import { readServiceCase, RECOVERY_READERS, type ServiceCaseReadShape } from '../../domain/feedback/service-cases.service.js';
 import { ServiceChannel } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 export const ServiceChannelEnum = builder.enumType(ServiceChannel, {

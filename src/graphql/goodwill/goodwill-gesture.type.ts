@@ -10,7 +10,7 @@ import { GoodwillNotPendingError } from '../../domain/errors.js';
 import { GoodwillKind, GoodwillReason, GoodwillStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ErrorInterface } from '../errors.type.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';

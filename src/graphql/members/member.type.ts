@@ -1,12 +1,8 @@
-import { queryFromInfo } from '@pothos/plugin-prisma';
-import type { GraphQLResolveInfo } from 'graphql';
-import { callerOf, type Caller } from '../../auth/principal.js';
-import type { ServiceDeps } from '../../domain/deps.js';
 import { LEDGER_NEWEST_FIRST, readMember, type MemberReadShape } from '../../domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
 import { readLedgerEntry, type LedgerEntryReadShape } from '../../domain/points/ledger-entries.service.js';
 import { builder } from '../builder.js';
-import type { GraphQLContext } from '../context.js';
+import { loadThroughService } from '../node-loader.js';
 import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
@@ -44,24 +40,6 @@ const PointsExpiry = builder.objectRef<{ expiresAt: Date; points: number }>('Poi
     points: t.expose('points', { type: 'Points', description: 'How many points expire then.' }),
   }),
 });
-
-/**
- * How `node(id)` loads a type whose rows a domain read guards: `read` (the service checks the caller first, then
- * reads), with the query plugin-prisma plans for the selection (as its own node loader would). Relay reads a node
- * type's loader from the type's options, where these come after the loader prismaNode hands relay and so replace it;
- * prismaNode's option type does not name relay's loaders, hence the spread.
- */
-export function loadThroughService<Shape>(
-  typeName: string,
-  read: (deps: ServiceDeps, id: string, shape: Shape, caller: Caller) => Promise<unknown>,
-) {
-  return {
-    loadWithoutCache: async (id: string, context: GraphQLContext, info: GraphQLResolveInfo) => {
-      const query = await queryFromInfo({ context, info, typeName, awaitSelections: true });
-      return read(context.deps, id, query as Shape, callerOf(context.principal));
-    },
-  };
-}
 
 /**
  * How `node(id)` loads a Member: the members service's read (`readMember`), as `member(id)`'s. The service checks the

@@ -16,7 +16,7 @@ import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
 import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { ServiceChannelEnum } from '../feedback/feedback.type.js';

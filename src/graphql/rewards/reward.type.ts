@@ -1,7 +1,7 @@
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { readReward, type RewardReadShape } from '../../domain/rewards/rewards.service.js';
 import { builder } from '../builder.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
 
 /**

@@ -8,7 +8,7 @@ import {
 import type { ServiceFailureReviewReason, ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { COUNT_COST, counted } from '../total-count.js';

@@ -8,7 +8,7 @@ import {
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
 import { perRequest } from '../per-request.js';
 import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';

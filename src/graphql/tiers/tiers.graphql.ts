@@ -6,7 +6,8 @@ import { readTiers, readTierStandings, tierOf, tierProgress, type TierProgress }
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { knownProgram, knownStanding } from '../members/member-read.js';
-import { loadThroughService, memberVisibility } from '../members/member.type.js';
+import { memberVisibility } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { perRequest } from '../per-request.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';

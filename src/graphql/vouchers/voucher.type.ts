@@ -16,7 +16,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { CauseTypeEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
-import { loadThroughService } from '../members/member.type.js';
+import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
