@@ -1,3 +1,4 @@
+// No useTestApp(): it reads the built schema's type options; no database.
 import { isObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { getSchema } from '../../src/graphql/schema.js';
