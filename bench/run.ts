@@ -56,6 +56,12 @@ const { values: args } = parseArgs({
     vouchers: { type: 'string' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '5' },
+    /**
+     * Seconds each service path runs, unmeasured, once per process count before its first round: a fresh API process
+     * spends thousands of requests per path reaching its steady CPU per request (JIT, heap sizing), more than the
+     * 5 s warm-up of a path gives it with two processes. 0: none.
+     */
+    'service-warmup': { type: 'string', default: '15' },
     connections: { type: 'string', default: '50' },
     processes: { type: 'string' },
     paths: { type: 'string' },
@@ -106,6 +112,7 @@ const num = (name: keyof typeof args) => {
 const cores = availableParallelism();
 const duration = num('duration');
 const warmup = num('warmup');
+const serviceWarmup = num('service-warmup');
 const connections = num('connections');
 const poolSize = args['pool-size'] === undefined ? DEFAULT_DATABASE_POOL_SIZE : num('pool-size');
 const processCounts = (args.processes ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
@@ -562,6 +569,25 @@ async function load(
   );
   rows.push(row);
   return row;
+}
+
+type ServicePathSpec = Parameters<typeof load>[1];
+
+/**
+ * One unmeasured run of a service path for `--service-warmup` seconds (no row, no CPU read): only the codes a
+ * voucher path redeemed are counted, so that the rounds after it redeem others.
+ */
+async function warm(server: Server, spec: ServicePathSpec): Promise<void> {
+  process.stdout.write(`  ${LABELS[spec.kind]} × ${server.processes}, warming up (not measured) … `);
+  const full: LoadSpec = { url: server.url, connections, duration: serviceWarmup, warmup: 0, ...spec };
+  const out = await runToEnd(
+    process.execPath,
+    ['--import', 'tsx', path.join(BENCH, 'load.ts'), JSON.stringify(full)],
+    (serviceWarmup + 60) * 1000,
+  );
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+  if (spec.kind === 'voucher') voucherCursor += result.vouchersUsed;
+  console.log(`${result.rps.toFixed(0)} req/s${result.failures ? `, ${result.failures} FAILED` : ''}`);
 }
 
 async function pgbench(database: string, members: number): Promise<void> {
@@ -1078,7 +1104,7 @@ function markdown(meta: Record<string, unknown>, checkList: Check[]): string {
     `# Treue benchmark ${meta.runId}`,
     '',
     `Machine: ${meta.cpu}, ${meta.cores} cores (nproc), ${meta.ramGb} GB RAM; Node ${meta.node}; PostgreSQL ${meta.postgres}; load average before/after: ${meta.loadBefore} / ${meta.loadAfter}.`,
-    `Data: ${meta.data}. Load from a separate process on the same machine (autocannon in a closed loop, loadtest in an open loop), ${warmup} s warm-up + ${duration} s per path, ` +
+    `Data: ${meta.data}. Load from a separate process on the same machine (autocannon in a closed loop, loadtest in an open loop), ${serviceWarmup > 0 ? `each service path first run ${serviceWarmup} s unmeasured per process count, then ` : ''}${warmup} s warm-up + ${duration} s per path, ` +
       (args.scale
         ? `at a fixed arrival rate of ${num('scale-rate')} req/s (open loop, loadtest: below capacity, p50 is latency, not queueing); small and large in turns, ${num('scale-rounds')} rounds.`
         : `${connections} connections (closed loop: at saturation, latency ≈ connections ÷ throughput); rows "open loop" at a fixed arrival rate of half the path's closed-loop req/s (loadtest).`),
@@ -1182,7 +1208,8 @@ async function postgresSettings(): Promise<string> {
 
 async function defaultRun(): Promise<string> {
   const members = num('members');
-  const voucherRounds = selected.has('voucher') ? num('repeat') * processCounts.length : 0;
+  // The warm-up pass redeems codes as a round does.
+  const voucherRounds = selected.has('voucher') ? (num('repeat') + (serviceWarmup > 0 ? 1 : 0)) * processCounts.length : 0;
   const vouchers = args.vouchers === undefined ? Math.max(6, 3 * voucherRounds) : num('vouchers');
   const schema = buildSchema(await readFile(path.join(ROOT, 'schema.graphql'), 'utf8'));
   const mutations = schema.getMutationType()?.getFields() ?? {};
@@ -1207,6 +1234,21 @@ async function defaultRun(): Promise<string> {
     try {
       const service = (started = await startService(db.database, processes, `p${processes}`));
       const common = { token: db.token, members };
+      // The service's paths in the order every round runs them; the warm-up pass runs them in the same order.
+      const servicePaths = async (run: (spec: ServicePathSpec) => Promise<unknown>) => {
+        if (selected.has('status')) await run({ ...common, kind: 'status', statusQuery: status.query });
+        if (selected.has('cached-status')) await run({ ...common, ...(await cachedStatus(members)) });
+        if (selected.has('earn')) await run({ ...common, kind: 'earn' });
+        if (selected.has('earn-rules')) {
+          await activateBenchRules(db.database);
+          await run({ ...common, kind: 'earn-rules' });
+        }
+        if (selected.has('redeem')) await run({ ...common, kind: 'redeem' });
+        if (selected.has('voucher') && hasVoucher) {
+          await run({ ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
+        }
+      };
+      if (serviceWarmup > 0) await servicePaths((spec) => warm(service, spec));
       const repeat = num('repeat');
       for (let index = 1; index <= repeat; index++) {
         // With --repeat, every row carries its round: a ratio pairs round i with the baseline's round i.
@@ -1217,18 +1259,7 @@ async function defaultRun(): Promise<string> {
         if (selected.has('lookup')) await base('lookup');
         if (selected.has('raw-earn')) await base('raw-earn');
         if (selected.has('raw-earn-rows')) await base('raw-earn-rows');
-        const path = (spec: Parameters<typeof load>[1]) => load(service, spec, 'path', undefined, round);
-        if (selected.has('status')) await path({ ...common, kind: 'status', statusQuery: status.query });
-        if (selected.has('cached-status')) await path({ ...common, ...(await cachedStatus(members)) });
-        if (selected.has('earn')) await path({ ...common, kind: 'earn' });
-        if (selected.has('earn-rules')) {
-          await activateBenchRules(db.database);
-          await path({ ...common, kind: 'earn-rules' });
-        }
-        if (selected.has('redeem')) await path({ ...common, kind: 'redeem' });
-        if (selected.has('voucher') && hasVoucher) {
-          await path({ ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
-        }
+        await servicePaths((spec) => load(service, spec, 'path', undefined, round));
       }
       if (selected.has('open')) await openLoop(service, common, status.query);
     } finally {
