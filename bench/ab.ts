@@ -37,6 +37,10 @@ import {
  * processes (node:cluster, as `WEB_CONCURRENCY=2`): "API" is then theirs, "primary" the process that forked them
  * (it runs the BullMQ workers and the outbox relay, as with one process, where they are in "API").
  *
+ * Before round 1, each side runs each path unmeasured for `--warm-up` seconds (10): a fresh API process's CPU per
+ * request settles only after thousands of requests per path (two fresh two-process sides, 2026-12-06: member status
+ * 2.4–2.6 ms of API CPU per answer in a first round of 1 + 4 s, 0.9–1.1 from the third).
+ *
  * The `voucher` path redeems the seeded codes in order, after those redeemed before (a reused database); the
  * `earn-rules` path activates the bench's three earning rules first, as `npm run bench` does (they stay active).
  *
@@ -64,6 +68,8 @@ const { values: args } = parseArgs({
      * (bench/profile-summary.ts --maps reads it).
      */
     'node-args': { type: 'string', default: '' },
+    /** Seconds each side runs each path, unmeasured, before round 1 (a fresh process's CPU per request settles over thousands of requests). */
+    'warm-up': { type: 'string', default: '10' },
   },
 });
 if (!args.a) throw new Error('--a <checkout> is required (the build to compare against)');
@@ -112,6 +118,28 @@ async function main(): Promise<void> {
     const kinds = args.paths.split(',') as LoadKind[];
     // As `npm run bench` does before its earn with rules: the three rules it is measured under (they stay active).
     if (kinds.includes('earn-rules')) await activateBenchRules(database);
+    const loadOf = (kind: LoadKind, build: Build, duration: number, warmup: number) =>
+      load({
+        kind,
+        url: `http://127.0.0.1:${build.port}/graphql`,
+        connections: Number(args.connections),
+        duration,
+        warmup,
+        members,
+        token,
+        statusQuery: query,
+        vouchersPerMember,
+        voucherStart: voucherCursor,
+      });
+    if (Number(args['warm-up']) > 0) {
+      for (const kind of kinds) {
+        for (const build of builds) {
+          const result = await loadOf(kind, build, Number(args['warm-up']), 0);
+          voucherCursor += result.vouchersUsed;
+          console.log(`${kind} ${build.label} warmed up: ${result.rps.toFixed(0)} req/s (not measured)`);
+        }
+      }
+    }
     for (let round = 1; round <= Number(args.rounds); round++) {
       for (const kind of kinds) {
         // A first in odd rounds, B first in even ones: a drift in the machine's speed falls on both.
@@ -121,18 +149,7 @@ async function main(): Promise<void> {
           const before = await totalCpuMs(apiPids);
           const primaryBefore = await totalCpuMs([build.child.pid!]);
           const pgCpuSince = await countPostgresCpu();
-          const result = await load({
-            kind,
-            url: `http://127.0.0.1:${build.port}/graphql`,
-            connections: Number(args.connections),
-            duration: Number(args.seconds),
-            warmup: 1,
-            members,
-            token,
-            statusQuery: query,
-            vouchersPerMember,
-            voucherStart: voucherCursor,
-          });
+          const result = await loadOf(kind, build, Number(args.seconds), 1);
           voucherCursor += result.vouchersUsed;
           const used = cpuDelta(before, await totalCpuMs(apiPids));
           const primaryUsed = build.processes > 1 ? cpuDelta(primaryBefore, await totalCpuMs([build.child.pid!])) : 0;
