@@ -435,10 +435,10 @@ export function orderReturnOp(
  * What a cancel, return or refund does to the member draft `m` (settled) and
  * its order, restated from docs/orders.md: everything cumulative — the value
  * returned adds to the order's refunded amount, s = refunded ÷ total (1 on a
- * cancel or once everything is back; by units without a total), earned points
- * reversed so far = floor(earned × s) from the order's lot first, redeemed
- * points restored so far = floor(redeemed × s) as a new available lot, and the
- * order's vouchers back once all of it is.
+ * cancel or once everything is back; by units without a total), redeemed points
+ * restored so far = floor(redeemed × s) as a new available lot, then earned
+ * points reversed so far = floor(earned × s) from the order's lot first (the
+ * restored lot among the rest), and the order's vouchers back once all of it is.
  */
 function takeBack(
   w: World,
@@ -491,6 +491,14 @@ function takeBack(
   const full = kind === 'CANCEL' || allBack || (total !== null && total > 0 && refundedAfter === total);
   const [part, whole] = full ? [1, 1] : total !== null && total > 0 ? [refundedAfter, total] : units > 0 ? [unitsBack, units] : [0, 1];
   if (kind === 'RETURN' && !full && value === 0 && unitsBack === unitsBefore) return { ok: false, code: 'VALIDATION', detail: 'items' };
+  // A closed member receives nothing: the redeemed points are not given back (the reversal and the vouchers go ahead).
+  // Given back first: the reversal below may take from them what the member spent of the order's own points.
+  const toRestore = m.status === 'CLOSED' ? 0 : Math.max(Math.floor((order.pointsRedeemed * part) / whole) - order.pointsRestored, 0);
+  if (toRestore > 0) {
+    if (!hasRoomFor(m, toRestore)) return { ok: false, code: 'VALIDATION', detail: fields.order };
+    post(m, { kind: 'RESTORE', amount: toRestore, available: toRestore, at: now, actor: actorOf(STOREFRONT) });
+    addLot(m, toRestore, now, now);
+  }
   const toReverse = Math.max(Math.floor((order.pointsEarned * part) / whole) - order.pointsReversed, 0);
   let reversed = 0;
   if (toReverse > 0) {
@@ -498,13 +506,6 @@ function takeBack(
     reversed = taken.fromAvailable + taken.fromPending;
     if (reversed > 0)
       post(m, { kind: 'REVERSAL', amount: -reversed, available: -taken.fromAvailable, at: now, actor: actorOf(STOREFRONT) });
-  }
-  // A closed member receives nothing: the redeemed points are not given back (the reversal and the vouchers go ahead).
-  const toRestore = m.status === 'CLOSED' ? 0 : Math.max(Math.floor((order.pointsRedeemed * part) / whole) - order.pointsRestored, 0);
-  if (toRestore > 0) {
-    if (!hasRoomFor(m, toRestore)) return { ok: false, code: 'VALIDATION', detail: fields.order };
-    post(m, { kind: 'RESTORE', amount: toRestore, available: toRestore, at: now, actor: actorOf(STOREFRONT) });
-    addLot(m, toRestore, now, now);
   }
   for (const [index, quantity] of back) order.lines[index]!.returned += quantity;
   order.refundedCents = refundedAfter;

@@ -95,14 +95,17 @@ interface LockedLine {
  *   the rest of the total;
  * - the returned share s = refunded ÷ total (by units when the order has no
  *   total, 1 on a cancel and once everything is back);
- * - earned points reversed so far = floor(earned × s), from the order's own
- *   lot first (REVERSAL), never more than earned (CHECK);
  * - redeemed points restored so far = floor(redeemed × s), as a new available
- *   lot (RESTORE), never more than redeemed (CHECK); the lot expires a full
+ *   lot (RESTORE), never more than redeemed (CHECK), given back before the
+ *   reversal below, so that a member who spent what the order earned pays the
+ *   reversal out of them rather than keeping both; the lot expires a full
  *   expiry period from now, or — `restoredPointsExpiry: ORIGINAL` — when the
  *   first lot the redemption spent would have. Only when the member's status
  *   allows it (eligibility `RESTORE`): a CLOSED member gets none (0 restored,
  *   the order's restored points unchanged), the rest of the return goes ahead;
+ * - earned points reversed so far = floor(earned × s), from the order's own
+ *   lot first (REVERSAL), then from other available points (the restored ones
+ *   among them), never more than earned (CHECK);
  * - vouchers are indivisible: they come back when the order is fully returned
  *   or cancelled, ISSUED again while within their validity, else EXPIRED
  *   (recorded as such on the redemption); each redemption is rolled back once
@@ -204,33 +207,10 @@ export async function returnOnOrder(
     throw new ValidationError('items', 'nothing to return: name the items returned or an amount');
   }
 
-  // Earned points, cumulative: floor(earned × s), what refundOrder always did.
-  const reverseTarget = partOf(order.points_earned, share);
-  const toReverse = Math.max(reverseTarget - order.points_reversed, 0);
-  let reversed = 0;
-  let reversalEntryId: string | null = null;
-  if (toReverse > 0) {
-    const consumed = await consumeLots(tx, member.id, toReverse, now, order.lot_id);
-    reversed = consumed.fromAvailable + consumed.fromPending;
-    if (reversed > 0) {
-      const entry = await postEntry(tx, member, {
-        kind: 'REVERSAL',
-        amount: -reversed,
-        availableDelta: -consumed.fromAvailable,
-        pendingDelta: -consumed.fromPending,
-        causeType: 'REFUND',
-        causeRef: orderRef,
-        actor: request.actor,
-        idempotencyKey: request.entryKey,
-        note: toReverse > reversed ? `${toReverse - reversed} points had already been spent` : null,
-        now,
-      });
-      reversalEntryId = entry.id;
-    }
-  }
-
   // Redeemed points, cumulative: floor(redeemed × s), as a new lot — only to a member who may receive them
-  // (a closed member receives nothing: the order keeps what it had restored, the reversal above still posts).
+  // (a closed member receives nothing: the order keeps what it had restored, the reversal below still posts).
+  // Given back before the reversal below takes back what the order earned: a member who spent those points
+  // pays the reversal out of the points this return gives back, rather than keeping both (docs/orders.md).
   const restoreTarget = partOf(order.points_redeemed, share);
   const mayReceive = eligibility(member.status, 'RESTORE').decision === 'ALLOW';
   const toRestore = mayReceive ? Math.max(restoreTarget - order.points_restored, 0) : 0;
@@ -260,6 +240,31 @@ export async function returnOnOrder(
     // Given back with the expiry they had (ORIGINAL), the points may be past it: they expire now, in this
     // transaction, so that the balance this return commits and answers holds no expired points.
     if (expiresAt <= now) await settleDueLots(tx, member, now, SYSTEM_ACTOR);
+  }
+
+  // Earned points, cumulative: floor(earned × s), what refundOrder always did.
+  const reverseTarget = partOf(order.points_earned, share);
+  const toReverse = Math.max(reverseTarget - order.points_reversed, 0);
+  let reversed = 0;
+  let reversalEntryId: string | null = null;
+  if (toReverse > 0) {
+    const consumed = await consumeLots(tx, member.id, toReverse, now, order.lot_id);
+    reversed = consumed.fromAvailable + consumed.fromPending;
+    if (reversed > 0) {
+      const entry = await postEntry(tx, member, {
+        kind: 'REVERSAL',
+        amount: -reversed,
+        availableDelta: -consumed.fromAvailable,
+        pendingDelta: -consumed.fromPending,
+        causeType: 'REFUND',
+        causeRef: orderRef,
+        actor: request.actor,
+        idempotencyKey: request.entryKey,
+        note: toReverse > reversed ? `${toReverse - reversed} points had already been spent` : null,
+        now,
+      });
+      reversalEntryId = entry.id;
+    }
   }
 
   const returnId = newRowId();
