@@ -53,6 +53,22 @@ export function createAuthenticator(deps: {
   };
 }
 
+/**
+ * Whether an Authorization header carries a token that says it is a member's (a JWT whose `role` claim is MEMBER),
+ * read without verifying it. Never a grant: for a path before yoga that decides from it alone whether to read a
+ * request's body (the response cache's shortcut reads members' bodies only), and then authenticates the request once
+ * the body is in, as yoga does.
+ */
+export function claimsMemberToken(authorizationHeader: string | null | undefined): boolean {
+  const token = authorizationHeader ? BEARER.exec(authorizationHeader)?.[1] : undefined;
+  if (!token || isApiKeyToken(token)) return false;
+  try {
+    return decodeJwt(token).role === 'MEMBER';
+  } catch {
+    return false;
+  }
+}
+
 /** The same answer as for any other token that no longer works: nothing about the account leaks. */
 const INVALID_TOKEN_MESSAGE = 'invalid or expired token';
 

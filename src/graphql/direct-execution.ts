@@ -25,7 +25,8 @@ type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
  * else of yoga's HTTP layer would act on it:
  * - a POST (yoga refuses a mutation by GET) with a JSON body of at most 16 KiB (and MAX_BODY_BYTES) and its
  *   Content-Length, no Origin (CORS is yoga's), an Accept yoga answers in one known media type;
- * - credentials that verify (anonymous requests and a 401 are yoga's);
+ * - credentials that verify once the body is in, as yoga checks them after reading it (anonymous requests and a 401
+ *   are yoga's, with the body read here);
  * - `query`, or the `documentId` of a trusted document (`usePersistedOperations`' rule), `operationName` and
  *   `variables`, each of its type; a member's document must be a trusted one under TRUSTED_DOCUMENTS=members
  *   (yoga refuses the others); Apollo's extension and any other parameter: yoga;
@@ -67,9 +68,6 @@ export function createDirectExecution(deps: {
       if (!deps.enabled || req.method !== 'POST' || req.headers.origin !== undefined) return false;
       const mediaType = mediaTypeOf(req.headers.accept);
       if (mediaType === undefined || !req.headers.authorization) return false;
-      const request = requestOf(req);
-      const principal = await deps.principalOf(request, req).catch(() => undefined);
-      if (principal?.kind !== 'apiKey' && principal?.kind !== 'staff' && principal?.kind !== 'member') return false;
       let read: GraphQLParams | undefined;
       try {
         read = await readGraphQLParams(req, deps.maxBodyBytes);
@@ -78,6 +76,12 @@ export function createDirectExecution(deps: {
         res.destroy();
         return true;
       }
+      if (!read) return false;
+      // Authenticated once the body is in, as yoga authenticates: credentials withdrawn while the client was still
+      // sending it (an API key revoked, a member closed) are refused, and nothing runs.
+      const request = requestOf(req);
+      const principal = await deps.principalOf(request, req).catch(() => undefined);
+      if (principal?.kind !== 'apiKey' && principal?.kind !== 'staff' && principal?.kind !== 'member') return false;
       const params = operationOf(read, deps.trusted);
       // A document by an id yoga would not find, and a member's document the program does not trust: yoga refuses them.
       if (!params) return false;

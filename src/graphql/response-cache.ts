@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { attached } from '../attached.js';
-import { isApiKeyToken } from '../auth/api-keys.js';
+import { claimsMemberToken } from '../auth/authenticate.js';
 import { mediaTypeOf, readGraphQLParams } from '../http/graphql-params.js';
 import type { Principal } from '../auth/principal.js';
 import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-store.js';
@@ -210,13 +210,9 @@ export function createResponseCache(deps: {
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     if (!serving || !deps.shortcut || req.headers.origin !== undefined) return false;
     const mediaType = mediaTypeOf(req.headers.accept);
-    const authorization = req.headers.authorization;
-    // API keys (storefronts) are never served from the cache: their requests go to yoga unread and authenticated once.
-    if (mediaType === undefined || !authorization || isApiKeyToken(authorization.replace(/^bearer +/i, ''))) return false;
-    // Only a member's request is read here (staff requests go to yoga unread); a token that does not verify is
-    // yoga's to refuse (401 with its body).
-    const principal = await deps.principalOf(req).catch(() => undefined);
-    if (principal?.kind !== 'member') return false;
+    // Only a request whose token says it is a member's is read here: staff and API keys (storefronts) are never served
+    // from the cache, their requests go on unread and are authenticated once.
+    if (mediaType === undefined || !claimsMemberToken(req.headers.authorization)) return false;
     let params;
     try {
       params = await readGraphQLParams(req, deps.maxBodyBytes);
@@ -225,7 +221,10 @@ export function createResponseCache(deps: {
       res.destroy();
       return true;
     }
-    if (!params) return false;
+    // Authenticated once the body is in, as yoga authenticates: a member closed while the client was still sending it
+    // is refused. A token that does not verify is yoga's to refuse (401 with the body read here).
+    const principal = await deps.principalOf(req).catch(() => undefined);
+    if (principal?.kind !== 'member' || !params) return false;
     const id = requestedDocumentId(params);
     const text = id !== undefined ? trusted.byId(id) : typeof params.query === 'string' ? params.query : undefined;
     const documentHash = trusted.cacheableQuery(text);
