@@ -13,7 +13,10 @@ import type { Logger } from '../logger.js';
  * to a fresh number from one counter (never reused, even after the hash expired), so whatever was stored before
  * is never served again. A read that began before a change and stores its (old) answer after the
  * bump stores it under the old version, which no later read accepts: the store is conditional on
- * the version the read saw, so such an answer is not even written.
+ * the version the read saw, so such an answer is not even written. A member's version is kept as long as an
+ * answer of theirs could be served, then falls back to "0"; so that a read that saw "0" before a change cannot
+ * store its answer once that version is "0" again, a store more than one TTL after its lookup (Redis's clock)
+ * writes nothing.
  *
  * Every operation is one round trip (a script). Redis being away makes every read a miss and
  * every store a no-op; the caller logs it.
@@ -41,6 +44,8 @@ export interface ResponseCacheStore {
 export interface CacheVersions {
   member: string;
   program: string;
+  /** When the lookup read them, in ms by Redis's clock: a store a TTL or more later writes nothing. */
+  readAt: string;
 }
 
 export interface CacheLookup {
@@ -59,32 +64,34 @@ const MAX_ANSWERS_PER_MEMBER = 32;
 // not match here and is a miss, which the next store replaces.
 
 // KEYS: member hash, program version. ARGV: field, ttl ms, now ms (the service's clock).
-// Returns { member version, program version, body or false }.
+// Returns { member version, program version, Redis's now in ms, body or false }.
 const LOOKUP = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local p = redis.call('GET', KEYS[2]) or '0'
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return { v, p, false } end
-local ev, valid, ep, at, body = string.match(entry, '^([^ /]*)/([0-9]*) ([^ ]*) ([^ ]*) (.*)$')
-if ev ~= v or ep ~= p then return { v, p, false } end
-if valid ~= '' and tonumber(ARGV[3]) >= tonumber(valid) then return { v, p, false } end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now - tonumber(at) >= tonumber(ARGV[2]) then return { v, p, false } end
-return { v, p, body }`;
+local read = tostring(now)
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then return { v, p, read, false } end
+local ev, valid, ep, at, body = string.match(entry, '^([^ /]*)/([0-9]*) ([^ ]*) ([^ ]*) (.*)$')
+if ev ~= v or ep ~= p then return { v, p, read, false } end
+if valid ~= '' and tonumber(ARGV[3]) >= tonumber(valid) then return { v, p, read, false } end
+if now - tonumber(at) >= tonumber(ARGV[2]) then return { v, p, read, false } end
+return { v, p, read, body }`;
 
 // KEYS: member hash, program version. ARGV: field, member version, program version, body, ttl ms, max answers,
-// valid until ms ('' for none).
+// valid until ms ('' for none), the lookup's Redis time in ms.
 const STORE = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local p = redis.call('GET', KEYS[2]) or '0'
 if v ~= ARGV[2] or p ~= ARGV[3] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now - tonumber(ARGV[8]) >= tonumber(ARGV[5]) then return 0 end
 if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[6]) then
   redis.call('DEL', KEYS[1])
   if v ~= '0' then redis.call('HSET', KEYS[1], 'v', v) end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], ARGV[1], v .. '/' .. ARGV[7] .. ' ' .. p .. ' ' .. now .. ' ' .. ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
@@ -112,7 +119,7 @@ type ScriptedRedis = RedisClient & {
     field: string,
     ttlMs: number,
     nowMs: number,
-  ): Promise<[string, string, string | null]>;
+  ): Promise<[string, string, string, string | null]>;
   responseCacheStore(
     member: string,
     program: string,
@@ -123,6 +130,7 @@ type ScriptedRedis = RedisClient & {
     ttlMs: number,
     max: number,
     validUntilMs: number | '',
+    readAtMs: string,
   ): Promise<number>;
   responseCacheInvalidateMembers(numberOfKeys: number, ...args: (string | number)[]): Promise<number>;
   responseCacheInvalidateAll(counter: string, program: string): Promise<number>;
@@ -198,8 +206,8 @@ export function createResponseCacheStore(deps: {
   return {
     lookup: async (memberId, key, now) => {
       if (recovering) throw new CacheRecoveringError();
-      const [member, program, body] = await redis.responseCacheLookup(memberKey(memberId), programKey, key, ttlMs, now.getTime());
-      return { versions: { member, program }, body: body ?? undefined };
+      const [member, program, readAt, body] = await redis.responseCacheLookup(memberKey(memberId), programKey, key, ttlMs, now.getTime());
+      return { versions: { member, program, readAt }, body: body ?? undefined };
     },
     store: async (memberId, key, versions, body, validUntil) => {
       if (recovering) return;
@@ -213,6 +221,7 @@ export function createResponseCacheStore(deps: {
         ttlMs,
         MAX_ANSWERS_PER_MEMBER,
         validUntil ? validUntil.getTime() : '',
+        versions.readAt,
       );
     },
     invalidateMembers: (memberIds) =>
