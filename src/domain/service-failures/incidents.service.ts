@@ -243,7 +243,14 @@ async function recordPage(tx: RawSql, incidentId: string, entries: Entry[], now:
             ? 'AMBIGUOUS_ORDER'
             : 'UNKNOWN_ORDER';
       unresolved.push({ ...entry, reason });
-    } else if (!named.has(row.memberId)) named.set(row.memberId, entry);
+    } else {
+      // A member named again keeps the first entry's place, and takes the first order reference any of its
+      // entries gives: the failure then dedupes against that order reported on its own, before or after (one
+      // compensation, whatever order the entries came in).
+      const kept = named.get(row.memberId);
+      if (!kept) named.set(row.memberId, entry);
+      else if (kept.orderRef === null && entry.orderRef !== null) named.set(row.memberId, { ...kept, orderRef: entry.orderRef });
+    }
   }
 
   const pageId = newRowId();
