@@ -92,6 +92,8 @@ interface DeliveryRow {
   endpointId: string;
   url: string;
   enabled: boolean;
+  /** Whether the endpoint subscribes to the event's type now (an admin may have removed it since the event). */
+  subscribed: boolean;
   secret: string;
   previousSecret: string | null;
   previousSecretExpiresAt: Date | null;
@@ -129,7 +131,7 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   const now = nowOf(deps);
   const [delivery] = await rawSql(deps.prisma).$queryRaw<DeliveryRow[]>`
     SELECT d.id::text, d.status::text, d.attempts, d.attempts_at_replay AS "attemptsAtReplay", d.next_attempt_at AS "nextAttemptAt",
-           e.id::text AS "endpointId", e.url, e.enabled, e.secret, e.previous_secret AS "previousSecret",
+           e.id::text AS "endpointId", e.url, e.enabled, ev.type = ANY (e.event_types) AS subscribed, e.secret, e.previous_secret AS "previousSecret",
            e.previous_secret_expires_at AS "previousSecretExpiresAt",
            ev.type, ev.payload, ev.created_at AS "eventAt"
     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN webhook_events ev ON ev.id = d.event_id
@@ -143,6 +145,13 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   if (!delivery.enabled) {
     await finishDead(deps, id, 'the endpoint is disabled', now);
     return { outcome: 'DEAD', attempt: null, reason: 'the endpoint is disabled' };
+  }
+  // Only what the endpoint subscribes to now goes out: a type removed from it (a receiver that may no longer hold
+  // voucher codes, say) ends its waiting deliveries here, unsent.
+  if (!delivery.subscribed) {
+    const reason = `the endpoint no longer subscribes to ${delivery.type}`;
+    await finishDead(deps, id, reason, now);
+    return { outcome: 'DEAD', attempt: null, reason };
   }
   // A job re-driven or replayed before its retry is due waits for it.
   if (delivery.nextAttemptAt && delivery.nextAttemptAt > now) return { outcome: 'DEFERRED', retryAt: delivery.nextAttemptAt };

@@ -248,14 +248,16 @@ export async function replayWebhookDelivery(deps: WebhookServiceDeps, input: { d
   const id = check.uuid('deliveryId', input.deliveryId);
   const now = nowOf(deps);
   return sqlTransaction(deps.prisma, async (tx) => {
-    const [delivery] = await tx.$queryRaw<{ status: WebhookDeliveryStatus; enabled: boolean }[]>`
-      SELECT d.status::text, e.enabled FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    const [delivery] = await tx.$queryRaw<{ status: WebhookDeliveryStatus; enabled: boolean; type: string; subscribed: boolean }[]>`
+      SELECT d.status::text, e.enabled, d.event_type AS type, d.event_type = ANY (e.event_types) AS subscribed
+      FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
       WHERE d.id = ${id}::uuid FOR UPDATE OF d`;
     if (!delivery) throw new NotFoundError('WebhookDelivery', id);
     if (delivery.status === 'PENDING' || delivery.status === 'FAILED') {
       throw new ValidationError('deliveryId', 'this delivery is still being retried');
     }
     if (!delivery.enabled) throw new ValidationError('deliveryId', 'its endpoint is disabled: enable it first');
+    if (!delivery.subscribed) throw new ValidationError('deliveryId', `its endpoint no longer subscribes to ${delivery.type}`);
     await replayRows(tx, [id], now);
     return { deliveryId: id };
   });
@@ -277,9 +279,10 @@ export async function replayWebhookDeliveries(deps: WebhookServiceDeps, input: {
     if (!endpoint || endpoint.deleted) throw new NotFoundError('WebhookEndpoint', endpointId);
     if (!endpoint.enabled) throw new ValidationError('endpointId', 'the endpoint is disabled: enable it first');
     const ids = await tx.$queryRaw<{ id: string }[]>`
-      SELECT id::text FROM webhook_deliveries
-      WHERE endpoint_id = ${endpointId}::uuid AND status = 'DEAD' AND created_at >= ${since}::timestamptz
-      FOR UPDATE`;
+      SELECT d.id::text FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+      WHERE d.endpoint_id = ${endpointId}::uuid AND d.status = 'DEAD' AND d.created_at >= ${since}::timestamptz
+        AND d.event_type = ANY (e.event_types)
+      FOR UPDATE OF d`;
     if (ids.length > 0)
       await replayRows(
         tx,
