@@ -251,6 +251,12 @@ export interface IssueGoodwillInput {
   points?: number | null;
   /** VOUCHER gestures: the voucher's value in the program currency. */
   amount?: string | null;
+  /**
+   * The currency `amount` was given in (a MoneyInput), when the client named one: it must be the program's when the
+   * gesture is valued, under its locks, so an amount given in a currency an admin replaced meanwhile is refused
+   * (ValidationError on `currency`) rather than issued as the same figure in the new one.
+   */
+  currency?: string | null;
   reason: GoodwillReason;
   note: string;
   caseRef?: string | null;
@@ -403,6 +409,10 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, staff.id, now),
   };
   const issued = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
+    // Money keeps the currency it was decided in: 20.00 EUR are not 20.00 of the currency the program switched to.
+    if (input.currency != null && input.currency !== settings.currency) {
+      throw new ValidationError('currency', `must be the program currency, ${settings.currency}`);
+    }
     const moneyValue = moneyValueOf(value, settings);
     if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
     assertEligible(member, 'GOODWILL');

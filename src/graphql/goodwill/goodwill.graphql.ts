@@ -224,10 +224,13 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const { amountMoney, ...rest } = input;
       const amount = await amountOf(ctx.deps, GESTURE_AMOUNT, input.amount, amountMoney, { required: false });
-      return namingSentFields(renamesFor(GESTURE_AMOUNT, amountMoney), () =>
+      // The currency goes to the service too, which holds it against the program's under the gesture's locks.
+      const currency = amountMoney?.currency ?? null;
+      const renames = { ...renamesFor(GESTURE_AMOUNT, amountMoney), ...(amountMoney ? { currency: 'amountMoney.currency' } : {}) };
+      return namingSentFields(renames, () =>
         issueGoodwill(
           ctx.deps,
-          { ...rest, amount, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
+          { ...rest, amount, currency, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
           callerOf(ctx.principal),
         ),
       );
