@@ -63,6 +63,12 @@ export interface ReportServiceIncidentInput {
   description?: string | null;
   /** What the incident's compensations may cost in all, in the program currency (the incident keeps it); none: no budget. */
   budget?: string | null;
+  /**
+   * The currency `budget` was given in (a MoneyInput), when the client named one: it must be the program's when the
+   * incident is written, so a budget given in a currency an admin replaced while the page waited is refused
+   * (ValidationError on `currency`) rather than stored as the same figure in the new one.
+   */
+  currency?: string | null;
   affected: readonly AffectedMemberInput[];
   idempotencyKey: string;
 }
@@ -190,6 +196,10 @@ export async function reportServiceIncident(
       if (details) {
         // The budget is money in the program currency of now, and keeps it (docs/domain-rules.md).
         const { currency } = await currentSettings(tx);
+        // Read after the key's wait: 500.00 EUR are not 500.00 of the currency the program switched to meanwhile.
+        if (input.currency != null && input.currency !== currency) {
+          throw new ValidationError('currency', `must be the program currency, ${currency}`);
+        }
         await tx.$executeRaw`
           INSERT INTO service_incidents
             (id, type, severity, occurred_at, description, budget, currency, reporter_type, reporter_id, created_at)

@@ -471,6 +471,12 @@ export interface RedeemVoucherInput {
   code: string;
   orderRef: string;
   orderTotal: string;
+  /**
+   * The currency `orderTotal` was given in (a MoneyInput), when the client named one: it must be the program's once
+   * the redemption's locks are held, so a total given in a currency an admin replaced meanwhile is refused
+   * (ValidationError on `currency`) rather than taken as the same figure in the new one.
+   */
+  currency?: string | null;
   /** The member the order belongs to; another member's voucher is refused (WRONG_MEMBER). */
   memberId?: string | null;
   idempotencyKey: string;
@@ -544,6 +550,10 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // The order total is in the program's currency (the defaults' before the program was first written; parsed
       // settings are cached per version, so this reads the program only the first time a process meets one).
       const currency = settingsHash === null ? DEFAULT_PROGRAM_SETTINGS.currency : (await settingsForHash(tx, settingsHash)).currency;
+      // Money keeps the currency it was decided in: 49.90 EUR are not 49.90 of the currency the program switched to.
+      if (input.currency != null && input.currency !== currency) {
+        throw new ValidationError('currency', `must be the program currency, ${currency}`);
+      }
       const problem = problemOf(voucher, { orderTotal, orderCurrency: currency, memberId, caller, now });
       if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
       if (problem !== null) throw new VoucherNotRedeemableError(problem);

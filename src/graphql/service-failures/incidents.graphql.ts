@@ -201,12 +201,16 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const { budgetMoney, ...rest } = input;
       const budget = await amountOf(ctx.deps, INCIDENT_BUDGET, input.budget, budgetMoney, { required: false });
-      return namingSentFields(renamesFor(INCIDENT_BUDGET, budgetMoney), () =>
+      // The currency goes to the service too, which holds it against the program's once the page's key is its own.
+      const currency = budgetMoney?.currency ?? null;
+      const renames = { ...renamesFor(INCIDENT_BUDGET, budgetMoney), ...(budgetMoney ? { currency: 'budgetMoney.currency' } : {}) };
+      return namingSentFields(renames, () =>
         reportServiceIncident(
           ctx.deps,
           {
             ...rest,
             budget,
+            currency,
             incidentId: input.incidentId == null ? null : decodeId('ServiceIncident', 'incidentId', String(input.incidentId)),
             affected: input.affected.map((entry, index) => ({
               ...entry,

@@ -165,12 +165,16 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const { orderTotalMoney, ...rest } = input;
       const orderTotal = await amountOf(ctx.deps, ORDER_TOTAL, input.orderTotal, orderTotalMoney, { required: true });
-      return namingSentFields(renamesFor(ORDER_TOTAL, orderTotalMoney), () =>
+      // The currency goes to the service too, which holds it against the program's under the redemption's locks.
+      const currency = orderTotalMoney?.currency ?? null;
+      const renames = { ...renamesFor(ORDER_TOTAL, orderTotalMoney), ...(orderTotalMoney ? { currency: 'orderTotalMoney.currency' } : {}) };
+      return namingSentFields(renames, () =>
         redeemVoucher(
           ctx.deps,
           {
             ...rest,
             orderTotal: orderTotal!,
+            currency,
             memberId: input.memberId == null ? null : decodeId('Member', 'memberId', String(input.memberId)),
           },
           callerOf(ctx.principal),

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
+import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { type GraphQLResponse, useTestApp } from '../support/app.js';
+import { staffCaller } from '../support/callers.js';
+import { testDatabaseUrl } from '../support/db.js';
+import { untilWaitingForLocks } from '../support/until.js';
+
+/**
+ * Money keeps the currency it was decided in (docs/domain-rules.md): an amount a client gives as a MoneyInput is
+ * held against the program currency by the service, under the locks its decision waits for, not by the resolver
+ * before them. Each case queues the request behind a row another connection holds, switches the program from EUR
+ * to JPY meanwhile, and expects a ValidationError on the MoneyInput's currency with nothing written.
+ */
+const { prisma, app } = useTestApp();
+
+const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename
+  ... on RedeemVoucherPayload { discount { amount currency } }
+  ... on VoucherNotRedeemableError { reason }
+  ... on ValidationError { field }
+  ... on Error { message code } } }`;
+const REPORT_INCIDENT = `mutation($i: ReportServiceIncidentInput!) { reportServiceIncident(input: $i) { __typename
+  ... on ReportServiceIncidentPayload { incident { id } }
+  ... on ValidationError { field }
+  ... on Error { message code } } }`;
+
+/** Rows of every application table: what a refused request must leave as it was. */
+async function rowCounts(): Promise<Record<string, number>> {
+  const tables = await prisma.$queryRaw<{ tablename: string }[]>`
+    SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> '_prisma_migrations' ORDER BY 1`;
+  const counts: Record<string, number> = {};
+  for (const { tablename } of tables) {
+    const [row] = await prisma.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "${tablename}"`);
+    counts[tablename] = Number(row!.n);
+  }
+  return counts;
+}
+
+/**
+ * Sends `request` while another connection holds what `hold` locks in an open transaction, waits until the
+ * request is queued behind it, switches the program to JPY, then releases (`release`: COMMIT, or ROLLBACK when the
+ * held row must not stay).
+ */
+async function whileSwitchingToYen(
+  hold: (holder: pg.Client) => Promise<unknown>,
+  request: () => Promise<GraphQLResponse>,
+  release: 'COMMIT' | 'ROLLBACK' = 'COMMIT',
+): Promise<GraphQLResponse> {
+  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
+  await holder.connect();
+  let sent: Promise<GraphQLResponse>;
+  try {
+    await holder.query('BEGIN');
+    await hold(holder);
+    sent = request();
+    await untilWaitingForLocks(prisma);
+    await updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN'));
+    await holder.query(release);
+  } finally {
+    await holder.end();
+  }
+  return sent;
+}
+
+describe('redeemVoucher: the order total keeps its currency', () => {
+  it('an order total given in EUR is not taken as JPY when the program switched while the redemption waited', async () => {
+    const memberId = await app.enroll();
+    // A percentage without a minimum is no money of its own: only the order total's currency can refuse it.
+    const voucher = await prisma.$transaction(async (tx) => {
+      const issued = await issueVoucher(tx, {
+        memberId,
+        kind: 'GOODWILL',
+        value: { type: 'PERCENT', percent: 10 },
+        causeType: 'GESTURE',
+        causeRef: randomUUID(),
+        now: new Date(),
+      });
+      return issued.voucher;
+    });
+    await loadProgram(prisma);
+    const storefront = await app.apiKeyToken(['vouchers:redeem'], 'shop-currency');
+    const before = await rowCounts();
+
+    const answer = await whileSwitchingToYen(
+      (holder) => holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]),
+      () =>
+        app.gql(
+          REDEEM,
+          {
+            i: {
+              code: voucher.code,
+              orderRef: 'order-eur',
+              orderTotalMoney: { amount: '49.90', currency: 'EUR' },
+              idempotencyKey: 'redeem-eur',
+            },
+          },
+          storefront,
+        ),
+    );
+
+    // Before: checked against EUR before the locks, then redeemed under them on an order of 49.90 JPY (4.99 JPY off).
+    expect(answer.data?.redeemVoucher, JSON.stringify(answer)).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'orderTotalMoney.currency',
+    });
+    expect((await prisma.voucher.findUniqueOrThrow({ where: { id: voucher.id } })).status).toBe('ISSUED');
+    const after = await rowCounts();
+    expect({ ...after, program_changes: before.program_changes }).toEqual(before);
+  });
+});
+
+describe('reportServiceIncident: the budget keeps its currency', () => {
+  it('a budget given in EUR is not stored as JPY when the program switched while the page waited for its key', async () => {
+    const memberId = await app.enroll();
+    await loadProgram(prisma);
+    const agent = await app.staffToken('AGENT', 'agent-currency');
+    const before = await rowCounts();
+
+    const answer = await whileSwitchingToYen(
+      // The same key, reserved by a request still in flight: this page waits on the key's unique index.
+      (holder) =>
+        holder.query(
+          `INSERT INTO idempotency_records (operation, key, request_hash, result) VALUES ('reportServiceIncident', $1, 'other', 'null'::jsonb)`,
+          ['incident-eur'],
+        ),
+      () =>
+        app.gql(
+          REPORT_INCIDENT,
+          {
+            i: {
+              type: 'OUTAGE',
+              severity: 'MEDIUM',
+              budgetMoney: { amount: '500.00', currency: 'EUR' },
+              affected: [{ memberId }],
+              idempotencyKey: 'incident-eur',
+            },
+          },
+          agent,
+        ),
+      'ROLLBACK',
+    );
+
+    // Before: checked against EUR before the key's wait, then stored under it as a budget of 500 JPY.
+    expect(answer.data?.reportServiceIncident, JSON.stringify(answer)).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'budgetMoney.currency',
+    });
+    expect(await prisma.serviceIncident.count()).toBe(0);
+    const after = await rowCounts();
+    expect({ ...after, program_changes: before.program_changes }).toEqual(before);
+  });
+});
