@@ -305,13 +305,17 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
   return rule;
 }
 
-/** Retires a rule for good (admins): it stops applying at once; the rule and its history stay. Retiring twice keeps the first. */
+/**
+ * Retires a rule for good (admins): it stops applying at once; the rule and its history stay. Retiring twice keeps the first.
+ * Locks as `updateEarningRule` does, the program row first and then the rule's: renewing the stamp writes the program
+ * row, so a retirement that held the rule first would deadlock with an update of the same rule holding the program.
+ */
 export async function retireEarningRule(deps: ServiceDeps, input: { id: string }, caller: Caller): Promise<EarningRuleRow> {
   assertMayCall(caller, 'manageEarningRules');
   const id = check.uuid('id', input.id);
   const now = nowOf(deps);
   const rule = await deps.prisma.$transaction(async (tx) => {
-    await loadProgram(tx);
+    await lockedProgram(tx);
     const [locked] = await tx.$queryRaw<{ retired: boolean }[]>`
       SELECT retired_at IS NOT NULL AS retired FROM earning_rules WHERE id = ${id}::uuid FOR UPDATE`;
     if (!locked) throw new NotFoundError('EarningRule', id);
