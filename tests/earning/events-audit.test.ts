@@ -133,3 +133,35 @@ describe('the rules lifecycle under races', () => {
     }
   });
 });
+
+describe("a rule's limit once it has granted", () => {
+  it('cannot move to another period or event type: a once-per-lifetime grant is not made twice', async () => {
+    const signup = await eventRule('Signup', 'signup', 100);
+    const memberId = await app.enroll({ enrolledAt: new Date(JAN) });
+    expect((await trackEvent(at('2026-03-01T00:00:00.000Z'), { memberId, type: 'signup', idempotencyKey: 's-1' }, shop)).points).toBe(100);
+    const lifetime = { eventPoints: { eventType: 'signup', points: 100, limit: { count: 1, period: 'LIFETIME' as const } } };
+    await expect(updateEarningRule(at('2026-03-02T00:00:00.000Z'), { id: signup.id, effect: lifetime }, admin)).rejects.toMatchObject({
+      field: 'effect.eventPoints.limit.period',
+    });
+    const renamed = { eventPoints: { eventType: 'sign-up', points: 100, limit: { count: 1, period: 'CALENDAR_YEAR' as const } } };
+    await expect(updateEarningRule(at('2026-03-02T00:00:00.000Z'), { id: signup.id, effect: renamed }, admin)).rejects.toMatchObject({
+      field: 'effect.eventPoints.eventType',
+    });
+    // Unchanged: the second signup event of the year grants nothing.
+    expect((await trackEvent(at('2026-03-03T00:00:00.000Z'), { memberId, type: 'signup', idempotencyKey: 's-2' }, shop)).points).toBe(0);
+    expect(await prisma.eventGrant.count({ where: { memberId } })).toBe(1);
+  });
+
+  it('may still change its points and count, and a rule that never granted may change its period', async () => {
+    const signup = await eventRule('Signup', 'signup', 100);
+    const memberId = await app.enroll({ enrolledAt: new Date(JAN) });
+    await trackEvent(at('2026-03-01T00:00:00.000Z'), { memberId, type: 'signup', idempotencyKey: 's-1' }, shop);
+    const more = { eventPoints: { eventType: 'signup', points: 50, limit: { count: 2, period: 'CALENDAR_YEAR' as const } } };
+    expect((await updateEarningRule(at('2026-03-02T00:00:00.000Z'), { id: signup.id, effect: more }, admin)).version).toBe(2);
+    const unused = await eventRule('Referral', 'referral', 10);
+    const lifetime = { eventPoints: { eventType: 'referral', points: 10, limit: { count: 1, period: 'LIFETIME' as const } } };
+    expect((await updateEarningRule(at('2026-03-02T00:00:00.000Z'), { id: unused.id, effect: lifetime }, admin)).limitPeriod).toBe(
+      'LIFETIME',
+    );
+  });
+});

@@ -249,6 +249,28 @@ async function lockedProgram(tx: Tx): Promise<ProgramView> {
   return loadProgram(tx);
 }
 
+/**
+ * An event rule's grants count per rule and period key, the period being the rule's of now: one that granted under a
+ * period or an event type and then moved to another would count afresh — a once-per-lifetime bonus granted again to a
+ * member who had it in the rule's calendar year. Once a rule has granted, its period and event type stay; a new rule
+ * (and retiring this one) is the way to another.
+ */
+async function assertGrantsStillCounted(
+  tx: Tx,
+  current: Pick<EarningRuleRow, 'id' | 'kind' | 'eventType' | 'limitPeriod'>,
+  next: Pick<EarningRuleRow, 'kind' | 'eventType' | 'limitPeriod'>,
+): Promise<void> {
+  if (next.kind !== 'EVENT_POINTS') return;
+  const samePeriod = current.kind === 'EVENT_POINTS' && current.limitPeriod === next.limitPeriod;
+  const sameType = current.kind === 'EVENT_POINTS' && current.eventType === next.eventType;
+  if (samePeriod && sameType) return;
+  const [granted] = await tx.$queryRaw<{ any: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM event_grants WHERE rule_id = ${current.id}::uuid) AS any`;
+  if (!granted?.any) return;
+  const why = 'this rule has granted points, which count under its period and event type: retire it and create a new rule';
+  throw new ValidationError(samePeriod ? 'effect.eventPoints.eventType' : 'effect.eventPoints.limit.period', why);
+}
+
 /** Adds an earning rule (admins), validated as a whole; version 1 is kept in its history. */
 export async function createEarningRule(deps: ServiceDeps, input: CreateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
   assertMayCall(caller, 'manageEarningRules');
@@ -294,6 +316,7 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
       effect: input.effect ?? before.effect,
     };
     const columns = validateRule(merged, settings, now);
+    await assertGrantsStillCounted(tx, current, columns);
     const row = await tx.earningRule.update({
       where: { id },
       data: { ...columns, version: current.version + 1, updatedBy: callerText(caller), updatedAt: now },
