@@ -636,7 +636,8 @@ export interface CancellationResult {
  * `clawbackDays` before the cancellation lose their bonus, exactly once (the
  * renewal's `clawedBackAt` is set under its row lock): a granted bonus is
  * reversed from the bonus's own lot first, then from other available points,
- * taking what is there and reporting the rest as unrecovered; a bonus not
+ * taking what is there and reporting the rest as unrecovered (what of the
+ * bonus expired before is gone already: neither taken again nor reported); a bonus not
  * granted yet is forfeited, and its job becomes a no-op. Runs under the
  * member's lock, like the bonus job, so the two never interleave. One
  * cancellation per (caller, idempotency key); cancelling a cancelled or
@@ -671,11 +672,20 @@ export async function cancelContract(
     };
     const since = addDays(now, -settings.renewal.clawbackDays);
     const renewals = await tx.$queryRaw<
-      { id: string; bonusPoints: number | null; bonusEntryId: string | null; bonusGrantedAt: Date | null; lotId: string | null }[]
+      {
+        id: string;
+        bonusPoints: number | null;
+        bonusEntryId: string | null;
+        bonusGrantedAt: Date | null;
+        lotId: string | null;
+        expiredPoints: number;
+      }[]
     >`
       SELECT r.id::text, r.bonus_points AS "bonusPoints", r.bonus_entry_id::text AS "bonusEntryId",
-             r.bonus_granted_at AS "bonusGrantedAt", l.id::text AS "lotId"
+             r.bonus_granted_at AS "bonusGrantedAt", l.id::text AS "lotId",
+             COALESCE(-x.amount, 0)::int AS "expiredPoints"
       FROM contract_renewals r LEFT JOIN point_lots l ON l.entry_id = r.bonus_entry_id
+      LEFT JOIN ledger_entries x ON x.member_id = ${member.id}::uuid AND x.idempotency_key = 'expire:' || l.id::text
       WHERE r.contract_id = ${contract.id}::uuid AND r.clawed_back_at IS NULL AND r.created_at >= ${since}::timestamptz
       ORDER BY r.sequence
       FOR UPDATE OF r`;
@@ -690,10 +700,12 @@ export async function cancelContract(
         continue;
       }
       if (!renewal.bonusEntryId || !renewal.bonusPoints) continue; // no points were granted: nothing to take back
-      // Due lots were settled by the kernel: a lot past its expiry is not taken back as if it were still there.
-      const consumed = await consumeLots(tx, member.id, renewal.bonusPoints, now, renewal.lotId);
+      // Due lots were settled by the kernel: what expired of the bonus's lot (its EXPIRE entry) is gone
+      // already and is not taken again from other points; what the member spent of it is.
+      const due = Math.max(0, renewal.bonusPoints - renewal.expiredPoints);
+      const consumed = due > 0 ? await consumeLots(tx, member.id, due, now, renewal.lotId) : { fromAvailable: 0, fromPending: 0 };
       const taken = consumed.fromAvailable + consumed.fromPending;
-      const missing = renewal.bonusPoints - taken;
+      const missing = due - taken;
       if (taken > 0) {
         await postEntry(tx, member, {
           kind: 'REVERSAL',
