@@ -1,6 +1,6 @@
 import { Prisma, type TierChangeReason } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
-import { rawSql, type RawSql } from '../../db/sql.js';
+import { rawSql, sqlTransaction, violates, type RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError } from '../errors.js';
@@ -308,7 +308,7 @@ export async function applyTierUpgrade(
  * Every recorded failure counts, whatever its compensation status: a failure
  * judged not eligible for a voucher was still a bad experience.
  */
-export async function hadRecentServiceFailure(tx: Db, memberId: string, since: Date, until?: Date): Promise<boolean> {
+export async function hadRecentServiceFailure(tx: Db | RawSql, memberId: string, since: Date, until?: Date): Promise<boolean> {
   const [row] = await tx.$queryRaw<{ hit: boolean }[]>`
     SELECT EXISTS (
       SELECT 1 FROM service_failures
@@ -353,7 +353,7 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
       ORDER BY tier_since, id
       LIMIT ${batchSize}`;
     for (const candidate of due) {
-      const change = await deps.prisma.$transaction((tx) => reviewMember(tx, candidate.id, now));
+      const change = await reviewMemberOnSettingsOfNow(deps, candidate.id, now);
       if (change === null) continue;
       const reason = change.reason;
       // Every outcome moved `tierSince` and the next review: a kept tier is a change of the member's status too.
@@ -371,11 +371,29 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
   return report;
 }
 
-async function reviewMember(tx: Tx, memberId: string, now: Date): Promise<TierChangeResult | null> {
+/**
+ * One member's review in a transaction of its own (node-postgres, as the ledger kernel's). The settings are read
+ * after the member lock, but an admin may still remove the tier below the member's (no member holds it, and
+ * updateProgram does not wait for members) between that read and the downgrade's write: the move then fails on
+ * the tier's foreign key and is rolled back. Once more, then, as the kernel does, on the settings committed now
+ * (where the tier below is another); without it the whole maintenance run failed and the members after this one
+ * waited for the next run.
+ */
+async function reviewMemberOnSettingsOfNow(deps: ServiceDeps, memberId: string, now: Date): Promise<TierChangeResult | null> {
+  const run = () => sqlTransaction(deps.prisma, (tx) => reviewMember(tx, memberId, now));
+  return run().catch((error: unknown) => {
+    if (violates(error, '23503', 'members_tier_fkey')) return run();
+    throw error;
+  });
+}
+
+async function reviewMember(tx: RawSql, memberId: string, now: Date): Promise<TierChangeResult | null> {
   const [member] = await tx.$queryRaw<{ tier: TierKey; tier_since: Date }[]>`
     SELECT tier, tier_since FROM members WHERE id = ${memberId}::uuid FOR UPDATE`;
   if (!member || addMonths(member.tier_since, TIER_REVIEW_MONTHS) > now) return null;
-  const { settings } = await loadProgram(tx);
+  // A statement of its own after the lock: the settings committed by then (READ COMMITTED), parsed once per version.
+  const [program] = await tx.$queryRaw<{ settings_hash: string }[]>`SELECT settings_hash FROM program WHERE id = 1`;
+  const settings = await settingsForHash(tx, program?.settings_hash ?? null);
   const index = rank(settings, member.tier);
   if (index <= 0) return null; // the lowest tier is never reviewed
   const points = await qualifyingPoints(tx, memberId, settings, now);
