@@ -14,6 +14,7 @@ import { getDatamodel } from '../generated/pothos-types.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
 import './answer-changes.js';
+import './cursor-ownership.js';
 import './preloaded.js';
 import './visibility.js';
 
@@ -58,7 +59,9 @@ export const builder = new SchemaBuilder<{
   // planning and per-field lookups it skips for such rows.
   // Answer changes (when an answer changes with the clock, src/graphql/answer-changes.ts) sit inside plugin-prisma: they
   // date the rows it loaded onto the parent.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', 'preloaded', RelayPlugin, PrismaPlugin, 'answerChanges'],
+  // Cursor ownership (a cursor of a row outside a connection's parent answers as one of nothing,
+  // src/graphql/cursor-ownership.ts) sits outside preloaded and plugin-prisma: it sees the page however it was loaded.
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', 'cursorOwnership', 'preloaded', RelayPlugin, PrismaPlugin, 'answerChanges'],
   visibility: { refusal },
   scopeAuth: {
     // Types name who may see their objects with `visibleTo` (src/graphql/visibility.ts), decided once per object

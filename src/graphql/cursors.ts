@@ -22,14 +22,19 @@ import type { Logger } from '../logger.js';
  * encoding of one UUID.
  */
 export function isListCursor(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
+  return listCursorKey(value) !== null;
+}
+
+/** The row id (UUID) a list cursor names, or null when `value` is not a cursor this API hands out. */
+export function listCursorKey(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
   try {
     const decoded = decodeBase64(value);
-    if (!decoded.startsWith('GPC:')) return false;
+    if (!decoded.startsWith('GPC:')) return null;
     const key = decodeCursorChunk(decoded.slice(4));
-    return typeof key === 'string' && isUuid(key);
+    return typeof key === 'string' && isUuid(key) ? key : null;
   } catch {
-    return false;
+    return null;
   }
 }
 

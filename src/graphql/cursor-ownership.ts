@@ -1,0 +1,106 @@
+import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
+import type { GraphQLFieldResolver } from 'graphql';
+import type { GraphQLContext } from './context.js';
+import { listCursorKey } from './cursors.js';
+
+/**
+ * A cursor of a row outside a connection's parent answers exactly as a cursor of a row that exists nowhere.
+ *
+ * Every list under an object (`t.relatedConnection`: a member's ledger, vouchers, orders, …, a contract's renewals,
+ * an incident's failures) is a plugin-prisma relation query with Prisma cursor pagination, and Prisma looks the
+ * cursor's row up by its id alone, not within the parent: a cursor of member B's ledger entry, in member A's ledger,
+ * paged A's entries from B's entry's place, where a cursor of nothing answers an empty page. So the answer told A
+ * that B's entry exists and when it was written (docs/errors.md promises that another member's data answers as data
+ * that does not exist).
+ *
+ * This plugin wraps every such connection field (plugin-prisma's relation fields that take `after`): when `after` or
+ * `before` is given, one lookup by primary key asks whether the cursor's row is one of the parent's rows of that
+ * relation, alongside the field's own resolver; when it is not, the page is replaced by the empty page a cursor of
+ * nothing gets from plugin-prisma (no edges, null start and end cursors, `hasPreviousPage` for `after`,
+ * `hasNextPage` for `before`, the same `totalCount`). A page without a cursor (the status screen's first page) pays
+ * only the two argument checks. tests/graphql/cursor-ownership.test.ts compares both answers for every connection.
+ *
+ * Why here and not in a domain service: this decides what a cursor means, not who may read what — for every caller
+ * alike (staff and keys included), since the same answer for a foreign row and a missing one is the point. Who may
+ * read the parent and its rows is still the services' rules (`visibleTo`, the node loaders); the relation query itself
+ * is plugin-prisma's, planned in this layer, so the cursor's meaning is settled next to it. Listed before
+ * PrismaPlugin in the builder's plugins, so it sees the page whichever way plugin-prisma loaded it (planned into the
+ * parent's query, or its fallback query) and a row a domain read preloaded (src/graphql/preloaded.ts).
+ */
+
+interface Connection {
+  edges: unknown[];
+  pageInfo: { startCursor: string | null; endCursor: string | null; hasPreviousPage: boolean; hasNextPage: boolean };
+}
+
+interface PageArgs {
+  after?: unknown;
+  before?: unknown;
+}
+
+/** The Prisma delegate of a model: `LedgerEntry` → `prisma.ledgerEntry`. */
+function delegateName(model: string): string {
+  return model.charAt(0).toLowerCase() + model.slice(1);
+}
+
+type FindFirst = (args: { where: Record<string, unknown>; select: { id: true } }) => Promise<unknown>;
+
+/** Whether the parent row (its `id`) has the row `rowId` in its relation `relation`: one lookup by both primary keys. */
+function ownsRow(context: GraphQLContext, model: string, relation: string, parentId: unknown, rowId: string): Promise<boolean> {
+  const delegate = (context.deps.prisma as unknown as Record<string, { findFirst: FindFirst }>)[delegateName(model)];
+  if (!delegate || typeof parentId !== 'string') {
+    return Promise.reject(new Error(`cursor ownership: no ${model} delegate or parent id for ${relation}`));
+  }
+  return delegate
+    .findFirst({ where: { id: parentId, [relation]: { some: { id: rowId } } }, select: { id: true } })
+    .then((row) => row !== null);
+}
+
+/** The page plugin-prisma answers for a cursor of nothing (`wrapConnectionResult` of no rows), keeping the rest. */
+function emptyPage<C extends Connection>(connection: C, args: PageArgs): C {
+  return {
+    ...connection,
+    edges: [],
+    pageInfo: { startCursor: null, endCursor: null, hasPreviousPage: args.after != null, hasNextPage: args.before != null },
+  };
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- Pothos' plugin API extends its option types through this namespace.
+  export namespace PothosSchemaTypes {
+    export interface Plugins<Types extends SchemaTypes> {
+      cursorOwnership: PothosCursorOwnershipPlugin<Types>;
+    }
+  }
+}
+
+export class PothosCursorOwnershipPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
+  override wrapResolve(
+    resolver: GraphQLFieldResolver<unknown, Types['Context'], object>,
+    fieldConfig: PothosOutputFieldConfig<Types>,
+  ): GraphQLFieldResolver<unknown, Types['Context'], object> {
+    const relation = fieldConfig.extensions?.['pothosPrismaRelationField'] as { name: string } | undefined;
+    if (!relation || !('after' in fieldConfig.args)) return resolver;
+    const model = this.buildCache.getTypeConfig(fieldConfig.parentType).extensions?.['pothosPrismaModel'];
+    if (typeof model !== 'string') return resolver;
+    return (parent, args, context, info) => {
+      const { after, before } = args as PageArgs;
+      if (after == null && before == null) return resolver(parent, args, context, info);
+      const checks = [after, before]
+        .filter((cursor) => cursor != null)
+        .map((cursor) => {
+          // checkListCursors (src/graphql/cursors.ts) refused any other cursor before execution.
+          const rowId = listCursorKey(cursor);
+          return rowId === null
+            ? Promise.resolve(true)
+            : ownsRow(context as GraphQLContext, model, relation.name, (parent as { id?: unknown }).id, rowId);
+        });
+      const page = resolver(parent, args, context, info);
+      return Promise.all([Promise.all(checks), page]).then(([owned, connection]) =>
+        owned.every(Boolean) || connection == null ? connection : emptyPage(connection as Connection, args as PageArgs),
+      );
+    };
+  }
+}
+
+SchemaBuilder.registerPlugin('cursorOwnership', PothosCursorOwnershipPlugin);
