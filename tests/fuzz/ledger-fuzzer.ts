@@ -583,7 +583,7 @@ interface Snapshot {
   stock: number | null;
 }
 
-const lotLine = (l: LotModel) =>
+const lotLine = (l: Omit<LotModel, 'lost'>) =>
   `lot of ${new Date(l.createdAt).toISOString()}: ${l.remaining}/${l.points} ${l.expired ? 'expired' : l.released ? 'available' : 'pending'} until ${new Date(l.expiresAt).toISOString()} (available from ${new Date(l.availableAt).toISOString()})`;
 const entryLine = (e: { kind: string; amount: number; at: number; actor: string }) =>
   `${e.kind} ${e.amount} at ${new Date(e.at).toISOString()} by ${e.actor}`;

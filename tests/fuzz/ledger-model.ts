@@ -44,6 +44,8 @@ export interface LotModel {
   expiresAt: number;
   released: boolean;
   expired: boolean;
+  /** What the lot lost to its expiry (its EXPIRE entry); 0 while it has not expired. */
+  lost: number;
 }
 
 export interface EntryModel {
@@ -225,6 +227,7 @@ export function settle(member: MemberModel, now: number): void {
     if (lot.expired || lot.expiresAt > now) continue;
     const left = lot.remaining;
     lot.expired = true;
+    lot.lost = left;
     lot.remaining = 0;
     if (left > 0) post(member, { kind: 'EXPIRE', amount: -left, available: lot.released ? -left : 0, at: now, actor: SYSTEM });
   }
@@ -289,6 +292,7 @@ export function addLot(member: MemberModel, points: number, now: number, availab
     expiresAt: plusMonths(now, PROGRAM.pointExpiryMonths),
     released: availableAt <= now,
     expired: false,
+    lost: 0,
   });
 }
 

@@ -437,8 +437,9 @@ export function orderReturnOp(
  * returned adds to the order's refunded amount, s = refunded ÷ total (1 on a
  * cancel or once everything is back; by units without a total), redeemed points
  * restored so far = floor(redeemed × s) as a new available lot, then earned
- * points reversed so far = floor(earned × s) from the order's lot first (the
- * restored lot among the rest), and the order's vouchers back once all of it is.
+ * points reversed so far = floor(earned × s) less what of the order's lot
+ * expired, from the order's lot first (the restored lot among the rest), and the
+ * order's vouchers back once all of it is.
  */
 function takeBack(
   w: World,
@@ -499,7 +500,9 @@ function takeBack(
     post(m, { kind: 'RESTORE', amount: toRestore, available: toRestore, at: now, actor: actorOf(STOREFRONT) });
     addLot(m, toRestore, now, now);
   }
-  const toReverse = Math.max(Math.floor((order.pointsEarned * part) / whole) - order.pointsReversed, 0);
+  // Less what of the order's own lot expired unspent: the expiry took it already.
+  const lost = order.lot === null ? 0 : (m.lots.find((lot) => lot.createdAt === order.lot && lot.expired)?.lost ?? 0);
+  const toReverse = Math.max(Math.floor((order.pointsEarned * part) / whole) - order.pointsReversed - lost, 0);
   let reversed = 0;
   if (toReverse > 0) {
     const taken = takeLots(m, toReverse, now, order.lot);

@@ -128,20 +128,40 @@ describe('boundaries', () => {
     expect(await findLedgerMismatches({ prisma })).toEqual([]);
   });
 
-  it('a refund after the order’s lot expired: the ledger still adds up and nothing is reversed twice', async () => {
+  it('a refund after the order’s lot expired takes back nothing of what expired: the member loses it once', async () => {
     const memberId = await app.enroll({ enrolledAt: T0 });
     await earn(memberId, T0, '80.00', 'late-return');
     await grant(memberId, addMonths(T0, 23), 100);
     const NOW = addDays(addMonths(T0, 24), 2);
     await runPointsMaintenance(at(NOW), { passive: false });
-    await refundOrder(at(NOW), { memberId, orderRef: 'late-return', idempotencyKey: key('f') }, storefront);
+    const refund = await refundOrder(at(NOW), { memberId, orderRef: 'late-return', idempotencyKey: key('f') }, storefront);
+    expect(refund).toMatchObject({ points: -0, pointsUnrecovered: 0 });
     expect(await findLedgerMismatches({ prisma })).toEqual([]);
     const kinds = (await entries(memberId)).map((e) => [e.kind, e.amount]);
     expect(kinds.filter(([kind]) => kind === 'EXPIRE')).toEqual([['EXPIRE', -80]]);
-    // Recorded as it is (see the audit report): the order's own lot is gone, so the reversal is taken from the
-    // member's other available points, as docs/orders.md says ("then from other available points").
-    expect(kinds.filter(([kind]) => kind === 'REVERSAL')).toEqual([['REVERSAL', -80]]);
-    expect(await balances(memberId)).toEqual({ availablePoints: 20, pendingPoints: 0 });
+    // The order's 80 points expired unspent: the expiry took them, and the refund does not take them again from
+    // the member's other points (docs/orders.md).
+    expect(kinds.filter(([kind]) => kind === 'REVERSAL')).toEqual([]);
+    expect(await balances(memberId)).toEqual({ availablePoints: 100, pendingPoints: 0 });
+  });
+
+  it('a refund after part of the order’s points were spent and the rest expired takes back what was spent', async () => {
+    const memberId = await app.enroll({ enrolledAt: T0 });
+    await earn(memberId, T0, '80.00', 'half-spent');
+    // Released after the return window, 30 of the order's 80 are spent; the other 50 expire with the lot.
+    await redeemPoints(at(addMonths(T0, 1)), { memberId, points: 30, orderReference: 'SPEND', idempotencyKey: key('s') }, storefront);
+    await grant(memberId, addMonths(T0, 23), 100);
+    const NOW = addDays(addMonths(T0, 24), 2);
+    await runPointsMaintenance(at(NOW), { passive: false });
+    const refund = await refundOrder(at(NOW), { memberId, orderRef: 'half-spent', idempotencyKey: key('f') }, storefront);
+    expect(refund).toMatchObject({ points: -30, pointsUnrecovered: 0 });
+    const kinds = (await entries(memberId)).map((e) => [e.kind, e.amount]);
+    expect(kinds.filter(([kind]) => kind === 'EXPIRE' || kind === 'REVERSAL')).toEqual([
+      ['EXPIRE', -50],
+      ['REVERSAL', -30],
+    ]);
+    expect(await balances(memberId)).toEqual({ availablePoints: 70, pendingPoints: 0 });
+    expect(await findLedgerMismatches({ prisma })).toEqual([]);
   });
 
   it('points restored with an original expiry already past, while two sweeps run: expired once, in the return', async () => {

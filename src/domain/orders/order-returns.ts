@@ -70,6 +70,8 @@ interface LockedOrder {
   points_redeemed: number;
   points_restored: number;
   lot_id: string | null;
+  /** What the order's own lot lost to its expiry (its `expire:<lot>` entry): 0 while it has not expired. */
+  lot_expired: number;
   earned: boolean;
   cancelled: boolean;
 }
@@ -123,9 +125,12 @@ export async function returnOnOrder(
   const { orderRef, orderField, kind } = request;
   const amountField = request.amountField ?? 'amount';
   const [order] = await tx.$queryRaw<LockedOrder[]>`
-    SELECT id::text, currency, order_total::text, amount_refunded::text, points_earned, points_reversed, points_redeemed,
-           points_restored, lot_id::text, earned_at IS NOT NULL AS earned, cancelled_at IS NOT NULL AS cancelled
-    FROM point_orders WHERE member_id = ${member.id}::uuid AND order_ref = ${orderRef} FOR UPDATE`;
+    SELECT o.id::text, o.currency, o.order_total::text, o.amount_refunded::text, o.points_earned, o.points_reversed,
+           o.points_redeemed, o.points_restored, o.lot_id::text, o.earned_at IS NOT NULL AS earned,
+           o.cancelled_at IS NOT NULL AS cancelled,
+           COALESCE((SELECT -x.amount FROM ledger_entries x
+                     WHERE x.member_id = o.member_id AND x.idempotency_key = 'expire:' || o.lot_id::text), 0)::int AS lot_expired
+    FROM point_orders o WHERE o.member_id = ${member.id}::uuid AND o.order_ref = ${orderRef} FOR UPDATE OF o`;
   // refundOrder has always known only orders that earned.
   if (!order || (kind === 'REFUND' && !order.earned)) throw new NotFoundError('Order', orderRef);
   if (order.cancelled) throw new ValidationError(orderField, 'this order is cancelled');
@@ -242,9 +247,11 @@ export async function returnOnOrder(
     if (expiresAt <= now) await settleDueLots(tx, member, now, SYSTEM_ACTOR);
   }
 
-  // Earned points, cumulative: floor(earned × s), what refundOrder always did.
+  // Earned points, cumulative: floor(earned × s), what refundOrder always did — less what of the order's own lot
+  // expired unspent (its EXPIRE entry): the expiry took those points already, and they are not taken again from
+  // the member's other points, as a contract's claw-back does not take an expired bonus twice.
   const reverseTarget = partOf(order.points_earned, share);
-  const toReverse = Math.max(reverseTarget - order.points_reversed, 0);
+  const toReverse = Math.max(reverseTarget - order.points_reversed - order.lot_expired, 0);
   let reversed = 0;
   let reversalEntryId: string | null = null;
   if (toReverse > 0) {
