@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { type GraphQLResponse, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
-import { testDatabaseUrl } from '../support/db.js';
+import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
 import { untilWaitingForLocks } from '../support/until.js';
 import { APPROVE, ISSUE } from './goodwill-documents.js';
 
@@ -29,16 +29,7 @@ beforeAll(async () => {
 });
 
 /** Rows of every application table: what a refused request must leave as it was. */
-async function rowCounts(): Promise<Record<string, number>> {
-  const tables = await prisma.$queryRaw<{ tablename: string }[]>`
-    SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> '_prisma_migrations' ORDER BY 1`;
-  const counts: Record<string, number> = {};
-  for (const { tablename } of tables) {
-    const [row] = await prisma.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "${tablename}"`);
-    counts[tablename] = Number(row!.n);
-  }
-  return counts;
-}
+const rowCounts = () => tableRowCounts(prisma);
 
 let keys = 0;
 const gesture = (memberId: string, extra: Record<string, unknown>) => ({

@@ -5,7 +5,7 @@ import { loadProgram, updateProgram } from '../../src/domain/program/program.ser
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { type GraphQLResponse, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
-import { testDatabaseUrl } from '../support/db.js';
+import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
 import { untilWaitingForLocks } from '../support/until.js';
 
 /**
@@ -27,16 +27,7 @@ const REPORT_INCIDENT = `mutation($i: ReportServiceIncidentInput!) { reportServi
   ... on Error { message code } } }`;
 
 /** Rows of every application table: what a refused request must leave as it was. */
-async function rowCounts(): Promise<Record<string, number>> {
-  const tables = await prisma.$queryRaw<{ tablename: string }[]>`
-    SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> '_prisma_migrations' ORDER BY 1`;
-  const counts: Record<string, number> = {};
-  for (const { tablename } of tables) {
-    const [row] = await prisma.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "${tablename}"`);
-    counts[tablename] = Number(row!.n);
-  }
-  return counts;
-}
+const rowCounts = () => tableRowCounts(prisma);
 
 /**
  * Sends `request` while another connection holds what `hold` locks in an open transaction, waits until the

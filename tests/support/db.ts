@@ -88,6 +88,18 @@ export async function resetDatabase(prisma: PrismaClient): Promise<void> {
  * More than 15 workers, or concurrent runs, share db numbers: the key prefix is what
  * isolates, so clean up with `resetRedis`, never FLUSHDB.
  */
+/** Rows of every application table: what a refused request must leave as it was (compare before and after). */
+export async function tableRowCounts(prisma: PrismaClient): Promise<Record<string, number>> {
+  const tables = await prisma.$queryRaw<{ tablename: string }[]>`
+    SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> '_prisma_migrations' ORDER BY 1`;
+  const counts: Record<string, number> = {};
+  for (const { tablename } of tables) {
+    const [row] = await prisma.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "${tablename}"`);
+    counts[tablename] = Number(row!.n);
+  }
+  return counts;
+}
+
 export function testRedisUrl(): string {
   const url = new URL(process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379');
   url.pathname = `/${((Number(poolId()) - 1) % 15) + 1}`;
