@@ -105,5 +105,12 @@ export async function namingSentFields<T>(renames: Record<string, string>, run: 
 export const renamesFor = (fields: AmountFields, given: unknown, serviceField = fields.legacy): Record<string, string> =>
   given != null ? { [serviceField]: `${fields.money}.amount` } : {};
 
+/**
+ * The renames for a service that also holds the MoneyInput's currency against the program's under its locks (its
+ * `currency` field): the amount's, as `renamesFor`, and `currency` → `<money>.currency`, when the MoneyInput was sent.
+ */
+export const renamesWithCurrency = (fields: AmountFields, given: unknown): Record<string, string> =>
+  given != null ? { ...renamesFor(fields, given), currency: `${fields.money}.currency` } : {};
+
 /** The deprecation of a decimal-string money field replaced by `replacement`. */
 export const deprecatedFor = (replacement: string) => `Use ${replacement}. Removed after 2027-06-30.`;

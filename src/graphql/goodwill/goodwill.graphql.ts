@@ -18,6 +18,7 @@ import {
   MoneyInput,
   namingSentFields,
   renamesFor,
+  renamesWithCurrency,
   type AmountFields,
   type MoneyInputShape,
 } from '../money.type.js';
@@ -226,8 +227,7 @@ builder.mutationFields((t) => ({
       const amount = await amountOf(ctx.deps, GESTURE_AMOUNT, input.amount, amountMoney, { required: false });
       // The currency goes to the service too, which holds it against the program's under the gesture's locks.
       const currency = amountMoney?.currency ?? null;
-      const renames = { ...renamesFor(GESTURE_AMOUNT, amountMoney), ...(amountMoney ? { currency: 'amountMoney.currency' } : {}) };
-      return namingSentFields(renames, () =>
+      return namingSentFields(renamesWithCurrency(GESTURE_AMOUNT, amountMoney), () =>
         issueGoodwill(
           ctx.deps,
           { ...rest, amount, currency, memberId: decodeId('Member', 'memberId', String(input.memberId)) },

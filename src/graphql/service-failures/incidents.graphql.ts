@@ -13,7 +13,7 @@ import {
 } from '../../domain/service-failures/incidents.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
-import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesWithCurrency } from '../money.type.js';
 
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -203,8 +203,7 @@ builder.mutationFields((t) => ({
       const budget = await amountOf(ctx.deps, INCIDENT_BUDGET, input.budget, budgetMoney, { required: false });
       // The currency goes to the service too, which holds it against the program's once the page's key is its own.
       const currency = budgetMoney?.currency ?? null;
-      const renames = { ...renamesFor(INCIDENT_BUDGET, budgetMoney), ...(budgetMoney ? { currency: 'budgetMoney.currency' } : {}) };
-      return namingSentFields(renames, () =>
+      return namingSentFields(renamesWithCurrency(INCIDENT_BUDGET, budgetMoney), () =>
         reportServiceIncident(
           ctx.deps,
           {

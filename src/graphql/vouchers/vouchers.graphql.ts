@@ -10,7 +10,7 @@ import {
   type VoucherValidation,
 } from '../../domain/vouchers/vouchers.service.js';
 import { builder } from '../builder.js';
-import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor, renamesWithCurrency } from '../money.type.js';
 
 import { COMMON_ERRORS, VoucherProblemEnum } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -167,8 +167,7 @@ builder.mutationFields((t) => ({
       const orderTotal = await amountOf(ctx.deps, ORDER_TOTAL, input.orderTotal, orderTotalMoney, { required: true });
       // The currency goes to the service too, which holds it against the program's under the redemption's locks.
       const currency = orderTotalMoney?.currency ?? null;
-      const renames = { ...renamesFor(ORDER_TOTAL, orderTotalMoney), ...(orderTotalMoney ? { currency: 'orderTotalMoney.currency' } : {}) };
-      return namingSentFields(renames, () =>
+      return namingSentFields(renamesWithCurrency(ORDER_TOTAL, orderTotalMoney), () =>
         redeemVoucher(
           ctx.deps,
           {
