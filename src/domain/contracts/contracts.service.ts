@@ -15,7 +15,7 @@ import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempote
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
-import { consumeLots, postEntry, type LockedMember } from '../points/ledger.js';
+import { consumeLots, lotExpiredPointsSql, postEntry, type LockedMember } from '../points/ledger.js';
 import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -683,9 +683,8 @@ export async function cancelContract(
     >`
       SELECT r.id::text, r.bonus_points AS "bonusPoints", r.bonus_entry_id::text AS "bonusEntryId",
              r.bonus_granted_at AS "bonusGrantedAt", l.id::text AS "lotId",
-             COALESCE(-x.amount, 0)::int AS "expiredPoints"
+             ${lotExpiredPointsSql(Prisma.sql`${member.id}::uuid`, Prisma.sql`l.id`)} AS "expiredPoints"
       FROM contract_renewals r LEFT JOIN point_lots l ON l.entry_id = r.bonus_entry_id
-      LEFT JOIN ledger_entries x ON x.member_id = ${member.id}::uuid AND x.idempotency_key = 'expire:' || l.id::text
       WHERE r.contract_id = ${contract.id}::uuid AND r.clawed_back_at IS NULL AND r.created_at >= ${since}::timestamptz
       ORDER BY r.sequence
       FOR UPDATE OF r`;

@@ -20,7 +20,7 @@ import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { grantAvailablePoints } from '../points/points.service.js';
-import { loadProgram } from '../program/program.service.js';
+import { assertProgramCurrency, loadProgram } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { utcDate } from '../time.js';
 import * as check from '../validation.js';
@@ -410,9 +410,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
   };
   const issued = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
     // Money keeps the currency it was decided in: 20.00 EUR are not 20.00 of the currency the program switched to.
-    if (input.currency != null && input.currency !== settings.currency) {
-      throw new ValidationError('currency', `must be the program currency, ${settings.currency}`);
-    }
+    assertProgramCurrency('currency', input.currency, settings.currency);
     const moneyValue = moneyValueOf(value, settings);
     if (moneyValue.gt(MAX_MONEY)) throw new ValidationError('points', 'the gesture is worth too much');
     assertEligible(member, 'GOODWILL');

@@ -5,7 +5,7 @@ import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { eligibility } from '../members/eligibility.js';
-import { consumeLots, lotCte, lotExpiryDate, postEntry, settleDueLots, type LockedMember } from '../points/ledger.js';
+import { consumeLots, lotCte, lotExpiredPointsSql, lotExpiryDate, postEntry, settleDueLots, type LockedMember } from '../points/ledger.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import { returnedLineValue } from './order-lines.js';
@@ -128,8 +128,7 @@ export async function returnOnOrder(
     SELECT o.id::text, o.currency, o.order_total::text, o.amount_refunded::text, o.points_earned, o.points_reversed,
            o.points_redeemed, o.points_restored, o.lot_id::text, o.earned_at IS NOT NULL AS earned,
            o.cancelled_at IS NOT NULL AS cancelled,
-           COALESCE((SELECT -x.amount FROM ledger_entries x
-                     WHERE x.member_id = o.member_id AND x.idempotency_key = 'expire:' || o.lot_id::text), 0)::int AS lot_expired
+           ${lotExpiredPointsSql(Prisma.sql`o.member_id`, Prisma.sql`o.lot_id`)} AS lot_expired
     FROM point_orders o WHERE o.member_id = ${member.id}::uuid AND o.order_ref = ${orderRef} FOR UPDATE OF o`;
   // refundOrder has always known only orders that earned.
   if (!order || (kind === 'REFUND' && !order.earned)) throw new NotFoundError('Order', orderRef);

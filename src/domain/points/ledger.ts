@@ -10,6 +10,18 @@ import { addMonths } from '../time.js';
 import type { OrderLine } from '../orders/order-lines.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
+/** The key of a lot's EXPIRE entry is this and the lot's id: one entry per lot, whoever settles it. */
+const EXPIRE_KEY = 'expire:';
+
+/**
+ * The points the lot `lot` of member `member` lost to its expiry (its EXPIRE entry), 0 while it has not expired or
+ * for no lot: a select-list expression, by the ledger's (member, idempotency key) index. A take-back of what a lot
+ * granted (an order's return, a bonus's claw-back) leaves that part out: the expiry took it already.
+ */
+export function lotExpiredPointsSql(member: Prisma.Sql, lot: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`COALESCE((SELECT -x.amount FROM ledger_entries x
+    WHERE x.member_id = ${member} AND x.idempotency_key = ${EXPIRE_KEY} || ${lot}::text), 0)::int`;
+}
 /** A member row locked for the rest of the transaction: all point changes of one member are serialised. */
 export interface LockedMember {
   id: string;
@@ -494,7 +506,7 @@ export async function settleDueLots(
       causeType: 'EXPIRY',
       causeRef: lot.id,
       actor,
-      idempotencyKey: `expire:${lot.id}`,
+      idempotencyKey: `${EXPIRE_KEY}${lot.id}`,
       now,
     });
   }

@@ -55,9 +55,17 @@ export interface GivenMoney {
  */
 export async function amountInProgramCurrency(db: Tx | ServiceDeps['prisma'], path: string, given: GivenMoney): Promise<string> {
   check.money(`${path}.amount`, given.amount, { positive: false });
-  const expected = (await loadProgram(db)).settings.currency;
-  if (given.currency !== expected) throw new ValidationError(`${path}.currency`, `must be the program currency, ${expected}`);
+  assertProgramCurrency(`${path}.currency`, given.currency, (await loadProgram(db)).settings.currency);
   return given.amount;
+}
+
+/**
+ * A currency a client gave with an amount, held against the program's (`expected`): a service checks it again with
+ * the currency it reads after its locks, so that an amount given in a currency an admin replaced meanwhile is refused,
+ * not taken as the same figure in the new one. Null: the client named none (a deprecated decimal string).
+ */
+export function assertProgramCurrency(field: string, given: string | null | undefined, expected: string): void {
+  if (given != null && given !== expected) throw new ValidationError(field, `must be the program currency, ${expected}`);
 }
 
 /** Parsed settings by the md5 of their JSON text: a few versions at most per process. */

@@ -14,7 +14,7 @@ import { eligibility } from '../members/eligibility.js';
 import { reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
 import { completeOutboxEvent, publishOutboxEvents } from '../outbox/outbox.service.js';
-import { currentSettings, settingsForHash, settingsHashAfterLocksSql } from '../program/program.service.js';
+import { assertProgramCurrency, currentSettings, settingsForHash, settingsHashAfterLocksSql } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 import {
@@ -197,9 +197,7 @@ export async function reportServiceIncident(
         // The budget is money in the program currency of now, and keeps it (docs/domain-rules.md).
         const { currency } = await currentSettings(tx);
         // Read after the key's wait: 500.00 EUR are not 500.00 of the currency the program switched to meanwhile.
-        if (input.currency != null && input.currency !== currency) {
-          throw new ValidationError('currency', `must be the program currency, ${currency}`);
-        }
+        assertProgramCurrency('currency', input.currency, currency);
         await tx.$executeRaw`
           INSERT INTO service_incidents
             (id, type, severity, occurred_at, description, budget, currency, reporter_type, reporter_id, created_at)

@@ -17,7 +17,13 @@ import { NotFoundError, ValidationError, VoucherNotRedeemableError, type Voucher
 import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { balanceCte, purchaseMove, reactivationEvents } from '../points/ledger.js';
-import { currentSettings, loadProgram, settingsForHash, settingsHashAfterLocksSql } from '../program/program.service.js';
+import {
+  assertProgramCurrency,
+  currentSettings,
+  loadProgram,
+  settingsForHash,
+  settingsHashAfterLocksSql,
+} from '../program/program.service.js';
 import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
@@ -551,9 +557,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // settings are cached per version, so this reads the program only the first time a process meets one).
       const currency = settingsHash === null ? DEFAULT_PROGRAM_SETTINGS.currency : (await settingsForHash(tx, settingsHash)).currency;
       // Money keeps the currency it was decided in: 49.90 EUR are not 49.90 of the currency the program switched to.
-      if (input.currency != null && input.currency !== currency) {
-        throw new ValidationError('currency', `must be the program currency, ${currency}`);
-      }
+      assertProgramCurrency('currency', input.currency, currency);
       const problem = problemOf(voucher, { orderTotal, orderCurrency: currency, memberId, caller, now });
       if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
       if (problem !== null) throw new VoucherNotRedeemableError(problem);
