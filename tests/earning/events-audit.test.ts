@@ -1,12 +1,10 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createEarningRule, retireEarningRule, updateEarningRule } from '../../src/domain/earning/earning-rules.service.js';
 import { trackEvent } from '../../src/domain/earning/events.service.js';
 import { IdempotencyConflictError } from '../../src/domain/errors.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { holdMember, whileHolding } from '../support/holding.js';
 
 /**
  * An adversarial pass over custom events and the earning rules' lifecycle: what the happy-path tests
@@ -20,23 +18,6 @@ const JAN = '2026-01-01T00:00:00.000Z';
 
 const eventRule = (name: string, eventType: string, points: number, count = 1, period: 'CALENDAR_YEAR' | 'LIFETIME' = 'CALENDAR_YEAR') =>
   createEarningRule(at(JAN), { name, effect: { eventPoints: { eventType, points, limit: { count, period } } } }, admin);
-
-/** Runs `event` while another connection holds the member's row lock, and `meanwhile` commits before the lock goes. */
-async function whileEventWaits<T>(memberId: string, event: () => Promise<T>, meanwhile: () => Promise<void>): Promise<T> {
-  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-  await holder.connect();
-  try {
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-    const pending = event();
-    await untilWaitingForLocks(prisma);
-    await meanwhile();
-    await holder.query('COMMIT');
-    return await pending;
-  } finally {
-    await holder.end();
-  }
-}
 
 describe('custom events under races', () => {
   it('20 concurrent events across the year boundary under 1 per year grant once in each year', async () => {
@@ -97,22 +78,26 @@ describe('custom events under races', () => {
     // This process has cached the rules of the current stamp before the events wait.
     await trackEvent(at('2026-05-01T00:00:00.000Z'), { memberId, type: 'review', idempotencyKey: 'warm' }, shop);
 
-    const birthday = await whileEventWaits(
-      memberId,
+    const birthday = await whileHolding(
+      prisma,
+      holdMember(memberId),
       () => trackEvent(at('2026-05-01T00:00:00.000Z'), { memberId, type: 'birthday', idempotencyKey: 'b' }, shop),
-      async () => void (await retireEarningRule(at('2026-05-01T00:00:00.000Z'), { id: retired.id }, admin)),
+      { meanwhile: () => retireEarningRule(at('2026-05-01T00:00:00.000Z'), { id: retired.id }, admin) },
     );
     expect(birthday).toMatchObject({ points: 0, rules: [] });
 
-    const reviewed = await whileEventWaits(
-      memberId,
+    const reviewed = await whileHolding(
+      prisma,
+      holdMember(memberId),
       () => trackEvent(at('2026-05-01T00:00:00.000Z'), { memberId, type: 'review', idempotencyKey: 'r' }, shop),
-      async () =>
-        void (await updateEarningRule(
-          at('2026-05-01T00:00:00.000Z'),
-          { id: review.id, effect: { eventPoints: { eventType: 'review', points: 25, limit: { count: 5, period: 'CALENDAR_YEAR' } } } },
-          admin,
-        )),
+      {
+        meanwhile: () =>
+          updateEarningRule(
+            at('2026-05-01T00:00:00.000Z'),
+            { id: review.id, effect: { eventPoints: { eventType: 'review', points: 25, limit: { count: 5, period: 'CALENDAR_YEAR' } } } },
+            admin,
+          ),
+      },
     );
     expect(reviewed).toMatchObject({ points: 25, rules: [{ ruleVersion: 2, points: 25 }] });
   });

@@ -1,11 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
-import { type GraphQLResponse, useTestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
-import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { tableRowCounts } from '../support/db.js';
+import { holdMember, whileHolding } from '../support/holding.js';
 import { APPROVE, ISSUE } from './goodwill-documents.js';
 
 /**
@@ -281,23 +280,17 @@ describe('the currency of a voucher gesture', () => {
     await loadProgram(prisma);
     const before = await rowCounts();
     // Another gesture of the same member holds its row; this one waits for it, and meanwhile an admin switches to yen.
-    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-    await holder.connect();
-    let issuing: Promise<GraphQLResponse>;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-      issuing = app.gql(
-        ISSUE,
-        { input: gesture(memberId, { kind: 'VOUCHER', points: null, amountMoney: { amount: '20.00', currency: 'EUR' } }) },
-        agent,
-      );
-      await untilWaitingForLocks(prisma);
-      await updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN'));
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
+    const issuing = whileHolding(
+      prisma,
+      holdMember(memberId),
+      () =>
+        app.gql(
+          ISSUE,
+          { input: gesture(memberId, { kind: 'VOUCHER', points: null, amountMoney: { amount: '20.00', currency: 'EUR' } }) },
+          agent,
+        ),
+      { meanwhile: () => updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN')) },
+    );
 
     // Before: checked against EUR before the locks, then issued under them in the program's JPY: a voucher of 20 yen.
     expect((await issuing).data?.issueGoodwill).toMatchObject({ __typename: 'ValidationError', field: 'amountMoney.currency' });

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { cancelContract, extendContract, grantRenewalBonus, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { createEarningRule } from '../../src/domain/earning/earning-rules.service.js';
@@ -11,9 +11,8 @@ import { createReward, redeemReward } from '../../src/domain/rewards/rewards.ser
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
 import { testLogger, useTestApp } from '../support/app.js';
-import { testDatabaseUrl } from '../support/db.js';
+import { holdMember, whileHolding } from '../support/holding.js';
 import { statementsDuring } from '../support/statements.js';
-import { untilWaitingForLocks } from '../support/until.js';
 
 const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
 const agent = { actor: { type: 'STAFF' as const, id: 'agent-1' }, role: 'AGENT' as const };
@@ -142,19 +141,14 @@ describe('due lots', () => {
 
     // Another transaction holds the member lock and moves the lot's expiry before `now` (as a restore past its
     // original expiry did before d04f721); the operation starts meanwhile, waits for the lock, then runs.
-    const other = new pg.Client({ connectionString: testDatabaseUrl() });
-    await other.connect();
-    try {
-      await other.query('BEGIN');
-      await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-      await other.query('UPDATE point_lots SET expires_at = $2 WHERE member_id = $1', [memberId, T0]);
-      const adjusted = adjustPoints(at(now), { memberId, points: 5, reason: 'after', idempotencyKey: 'g-2' }, admin);
-      await untilWaitingForLocks(prisma);
-      await other.query('COMMIT');
-      await adjusted;
-    } finally {
-      await other.end();
-    }
+    await whileHolding(
+      prisma,
+      async (other) => {
+        await holdMember(memberId)(other);
+        await other.query('UPDATE point_lots SET expires_at = $2 WHERE member_id = $1', [memberId, T0]);
+      },
+      () => adjustPoints(at(now), { memberId, points: 5, reason: 'after', idempotencyKey: 'g-2' }, admin),
+    );
 
     const due = await prisma.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM point_lots l WHERE l.member_id = ${memberId}::uuid AND ${lotIsDue('l', now)}`;
@@ -180,21 +174,13 @@ describe('settings changed while the operation waited for the member', () => {
    * Another operation (`holder`, a transaction of its own) holds the member; an earn of `orderTotal` waits for it
    * while `meanwhile` runs; then the holder commits. The earn's answer.
    */
-  async function whileEarnWaits(memberId: string, orderTotal: string, meanwhile: (holder: pg.Client) => Promise<void>) {
-    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-      const earned = earnPoints(at(T0), { memberId, orderRef: 'o-2', orderTotal, idempotencyKey: 'e-2' }, admin);
-      await untilWaitingForLocks(prisma);
-      await meanwhile(holder);
-      await holder.query('COMMIT');
-      return await earned;
-    } finally {
-      await holder.end();
-    }
-  }
+  const whileEarnWaits = (memberId: string, orderTotal: string, meanwhile: (holder: pg.Client) => Promise<void>) =>
+    whileHolding(
+      prisma,
+      holdMember(memberId),
+      () => earnPoints(at(T0), { memberId, orderRef: 'o-2', orderTotal, idempotencyKey: 'e-2' }, admin),
+      { meanwhile },
+    );
 
   it('a tier removed meanwhile is not where the member moves: the operation runs on the settings of now', async () => {
     const memberId = await app.enroll();

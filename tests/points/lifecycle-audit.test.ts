@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { lotIsDue } from '../../src/domain/points/ledger.js';
@@ -11,8 +10,7 @@ import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoin
 import { reviewTiers } from '../../src/domain/tiers/tiers.service.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { whileHolding } from '../support/holding.js';
 
 /**
  * Adversarial audit of the points lifecycle outside the request paths: releases, expiries, reminders,
@@ -245,25 +243,16 @@ describe('tier reviews raced', () => {
 
     // The admin removes SILVER (no member holds it; updateProgram does not wait for members): the settings and the
     // tiers row change in one transaction, which commits while the review moves the first member into SILVER.
-    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-    await holder.connect();
-    let review: Promise<unknown>;
-    try {
-      await holder.query('BEGIN');
-      await holder.query(`UPDATE program SET settings = jsonb_set(settings, '{tiers}',
-        (SELECT jsonb_agg(t) FROM jsonb_array_elements(settings->'tiers') t WHERE t->>'key' <> 'SILVER')) WHERE id = 1`);
-      await holder.query(`DELETE FROM tiers WHERE key = 'SILVER'`);
-      review = reviewTiers(at(NOW)).then(
-        (report) => report,
-        (error: unknown) => error,
-      );
-      await untilWaitingForLocks(prisma);
-      await holder.query(`UPDATE tiers SET position = position - 1 WHERE position > 2`);
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
-    const outcome = await review;
+    const outcome = await whileHolding(
+      prisma,
+      async (holder) => {
+        await holder.query(`UPDATE program SET settings = jsonb_set(settings, '{tiers}',
+          (SELECT jsonb_agg(t) FROM jsonb_array_elements(settings->'tiers') t WHERE t->>'key' <> 'SILVER')) WHERE id = 1`);
+        await holder.query(`DELETE FROM tiers WHERE key = 'SILVER'`);
+      },
+      () => reviewTiers(at(NOW)),
+      { meanwhile: (holder) => holder.query(`UPDATE tiers SET position = position - 1 WHERE position > 2`) },
+    );
     expect(outcome).toMatchObject({ membersReviewed: 2, membersDowngraded: 2 });
     for (const memberId of [first, second]) {
       expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).tier).toBe('BRONZE');

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { type GraphQLResponse, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
-import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { tableRowCounts } from '../support/db.js';
+import { type Hold, holdMember, whileHolding } from '../support/holding.js';
 
 /**
  * Money keeps the currency it was decided in (docs/domain-rules.md): an amount a client gives as a MoneyInput is
@@ -34,26 +33,11 @@ const rowCounts = () => tableRowCounts(prisma);
  * request is queued behind it, switches the program to JPY, then releases (`release`: COMMIT, or ROLLBACK when the
  * held row must not stay).
  */
-async function whileSwitchingToYen(
-  hold: (holder: pg.Client) => Promise<unknown>,
-  request: () => Promise<GraphQLResponse>,
-  release: 'COMMIT' | 'ROLLBACK' = 'COMMIT',
-): Promise<GraphQLResponse> {
-  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-  await holder.connect();
-  let sent: Promise<GraphQLResponse>;
-  try {
-    await holder.query('BEGIN');
-    await hold(holder);
-    sent = request();
-    await untilWaitingForLocks(prisma);
-    await updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN'));
-    await holder.query(release);
-  } finally {
-    await holder.end();
-  }
-  return sent;
-}
+const whileSwitchingToYen = (hold: Hold, request: () => Promise<GraphQLResponse>, release: 'COMMIT' | 'ROLLBACK' = 'COMMIT') =>
+  whileHolding(prisma, hold, request, {
+    meanwhile: () => updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN')),
+    release,
+  });
 
 describe('redeemVoucher: the order total keeps its currency', () => {
   it('an order total given in EUR is not taken as JPY when the program switched while the redemption waited', async () => {
@@ -74,21 +58,19 @@ describe('redeemVoucher: the order total keeps its currency', () => {
     const storefront = await app.apiKeyToken(['vouchers:redeem'], 'shop-currency');
     const before = await rowCounts();
 
-    const answer = await whileSwitchingToYen(
-      (holder) => holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]),
-      () =>
-        app.gql(
-          REDEEM,
-          {
-            i: {
-              code: voucher.code,
-              orderRef: 'order-eur',
-              orderTotalMoney: { amount: '49.90', currency: 'EUR' },
-              idempotencyKey: 'redeem-eur',
-            },
+    const answer = await whileSwitchingToYen(holdMember(memberId), () =>
+      app.gql(
+        REDEEM,
+        {
+          i: {
+            code: voucher.code,
+            orderRef: 'order-eur',
+            orderTotalMoney: { amount: '49.90', currency: 'EUR' },
+            idempotencyKey: 'redeem-eur',
           },
-          storefront,
-        ),
+        },
+        storefront,
+      ),
     );
 
     // Before: checked against EUR before the locks, then redeemed under them on an order of 49.90 JPY (4.99 JPY off).

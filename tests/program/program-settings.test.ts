@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
@@ -6,8 +5,8 @@ import { reportServiceFailure } from '../../src/domain/service-failures/service-
 import * as check from '../../src/domain/validation.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
-import { testDatabaseUrl } from '../support/db.js';
 import { useTestApp } from '../support/app.js';
+import { whileHolding } from '../support/holding.js';
 import { untilWaitingForLocks } from '../support/until.js';
 
 const { prisma, app } = useTestApp();
@@ -36,13 +35,6 @@ async function stored() {
     await app.staffToken('ADMIN'),
   );
   return response.data?.program;
-}
-
-/** A connection of its own, outside the app's pool. */
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: testDatabaseUrl() });
-  await client.connect();
-  return client;
 }
 
 describe('updateProgram: the currency', () => {
@@ -174,22 +166,22 @@ describe('updateProgram: money settings keep the currency they were decided in',
 
   it('an amount given in the old currency is refused when another admin changed the currency meanwhile', async () => {
     // A third change of the settings holds the program row; admin A (to USD) and then admin B (a budget in EUR) wait for it.
-    const holder = await connect();
-    try {
-      await stored();
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM program WHERE id = 1 FOR UPDATE');
-      const a = update({ currency: 'USD' });
-      await untilWaitingForLocks(prisma, 1, 'A to wait');
-      const b = update({ goodwill: { monthlyBudgetMoney: { amount: '900.00', currency: 'EUR' } } });
-      await untilWaitingForLocks(prisma, 2, 'B to wait');
-      await holder.query('COMMIT');
+    await stored();
+    let b!: ReturnType<typeof update>;
+    const a = whileHolding(
+      prisma,
+      (holder) => holder.query('SELECT 1 FROM program WHERE id = 1 FOR UPDATE'),
+      () => update({ currency: 'USD' }),
+      {
+        meanwhile: async () => {
+          b = update({ goodwill: { monthlyBudgetMoney: { amount: '900.00', currency: 'EUR' } } });
+          await untilWaitingForLocks(prisma, 2, 'B to wait');
+        },
+      },
+    );
 
-      expect((await a).data?.updateProgram.__typename).toBe('UpdateProgramPayload');
-      expect((await b).data?.updateProgram).toMatchObject({ __typename: 'ValidationError', field: 'goodwill.monthlyBudgetMoney.currency' });
-    } finally {
-      await holder.end();
-    }
+    expect((await a).data?.updateProgram.__typename).toBe('UpdateProgramPayload');
+    expect((await b).data?.updateProgram).toMatchObject({ __typename: 'ValidationError', field: 'goodwill.monthlyBudgetMoney.currency' });
     // 900 EUR did not become a budget of 900 USD.
     expect(await stored()).toMatchObject({
       version: 2,

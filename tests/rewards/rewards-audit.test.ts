@@ -1,13 +1,11 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/auth/principal.js';
 import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { redeemReward } from '../../src/domain/rewards/rewards.service.js';
 import { useTestApp } from '../support/app.js';
 import { memberCaller } from '../support/callers.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { whileHolding } from '../support/holding.js';
 
 /**
  * An adversarial audit of reward purchases (double spending, value from nothing). What tests/rewards/rewards.test.ts
@@ -61,22 +59,15 @@ async function written() {
  * the change committed.
  */
 async function purchaseRacing(memberId: string, rewardId: string, change: string) {
-  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-  await holder.connect();
-  try {
-    await holder.query('BEGIN');
-    await holder.query(change, [rewardId]);
-    const buying = redeemReward(app.deps, { memberId, rewardId, idempotencyKey: 'buy' }, memberCaller(memberId));
-    buying.catch(() => undefined); // asserted by the caller
-    await untilWaitingForLocks(prisma);
-    await holder.query('COMMIT');
-    return await buying.then(
-      (result) => ({ ok: true as const, result }),
-      (error: unknown) => ({ ok: false as const, error }),
-    );
-  } finally {
-    await holder.end();
-  }
+  return whileHolding(
+    prisma,
+    (holder) => holder.query(change, [rewardId]),
+    () =>
+      redeemReward(app.deps, { memberId, rewardId, idempotencyKey: 'buy' }, memberCaller(memberId)).then(
+        (result) => ({ ok: true as const, result }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+  );
 }
 
 describe('redeemReward racing the catalogue', () => {

@@ -16,12 +16,10 @@ import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-setti
 import { addDays } from '../../src/domain/time.js';
 import { outboxProcessors } from '../../workers/registry.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
-import pg from 'pg';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
-import { testDatabaseUrl } from '../support/db.js';
+import { whileHolding } from '../support/holding.js';
 import { statementsDuring } from '../support/statements.js';
-import { untilWaitingForLocks } from '../support/until.js';
 
 /**
  * Service incidents: pages of affected members, their expansion into one
@@ -337,28 +335,25 @@ describe('races', () => {
     const [m] = await members(1);
     const page = await reportServiceIncident(app.deps, firstPage([{ memberId: m!, orderRef: 'ORD-RACE' }]), shop);
     // Another transaction holds the same member, type and order, uncommitted: the batch's insert waits for it.
-    const other = new pg.Client({ connectionString: testDatabaseUrl() });
-    await other.connect();
-    try {
-      await other.query('BEGIN');
-      const { rows } = await other.query<{ id: string }>(
-        `INSERT INTO service_failures (member_id, type, severity, occurred_at, order_ref, reporter_type, reporter_id)
-         VALUES ($1, 'LATE_DELIVERY', 'LOW', now(), 'ORD-RACE', 'API_KEY', 'other') RETURNING id::text`,
-        [m],
-      );
-      const expansion = expandIncidentPage(app.deps, page.pageId);
-      await untilWaitingForLocks(prisma);
-      await other.query('COMMIT');
-      expect(await expansion).toMatchObject({ recorded: 0, duplicates: 1, compensated: 0 });
-      const affected = await prisma.serviceIncidentMember.findUniqueOrThrow({
-        where: { incidentId_memberId: { incidentId: page.incidentId, memberId: m! } },
-      });
-      expect(affected).toMatchObject({ duplicate: true, failureId: rows[0]!.id });
-      expect(await prisma.serviceFailure.count({ where: { memberId: m! } })).toBe(1);
-      expect(await prisma.voucher.count()).toBe(0);
-    } finally {
-      await other.end();
-    }
+    let rows!: { id: string }[];
+    const expansion = whileHolding(
+      prisma,
+      async (other) => {
+        ({ rows } = await other.query<{ id: string }>(
+          `INSERT INTO service_failures (member_id, type, severity, occurred_at, order_ref, reporter_type, reporter_id)
+           VALUES ($1, 'LATE_DELIVERY', 'LOW', now(), 'ORD-RACE', 'API_KEY', 'other') RETURNING id::text`,
+          [m],
+        ));
+      },
+      () => expandIncidentPage(app.deps, page.pageId),
+    );
+    expect(await expansion).toMatchObject({ recorded: 0, duplicates: 1, compensated: 0 });
+    const affected = await prisma.serviceIncidentMember.findUniqueOrThrow({
+      where: { incidentId_memberId: { incidentId: page.incidentId, memberId: m! } },
+    });
+    expect(affected).toMatchObject({ duplicate: true, failureId: rows[0]!.id });
+    expect(await prisma.serviceFailure.count({ where: { memberId: m! } })).toBe(1);
+    expect(await prisma.voucher.count()).toBe(0);
   });
 });
 

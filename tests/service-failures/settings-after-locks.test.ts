@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
@@ -15,8 +14,7 @@ import { processCompensation } from '../../workers/compensation.processor.js';
 import { processIncidentJob, type IncidentJob } from '../../workers/incident.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES, staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { type Hold, holdMember, whileHolding } from '../support/holding.js';
 
 /**
  * A decision on compensation that waited for a lock decides on the program's settings as committed once it
@@ -41,35 +39,11 @@ const switchToUsd = async () => {
   await updateProgram(app.deps, { patch: { currency: 'USD' } }, admin);
 };
 
-/**
- * A transaction of the test's own (`holder`) takes `lock`, a row lock (params `params`); `operation` starts and
- * waits for it; meanwhile `meanwhile` commits a change of the program's settings; then the holder commits. The
- * operation's answer.
- */
-async function whileWaiting<T>(
-  lock: string,
-  params: unknown[],
-  operation: () => Promise<T>,
-  meanwhile: () => Promise<unknown>,
-): Promise<T> {
-  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-  await holder.connect();
-  try {
-    await holder.query('BEGIN');
-    await holder.query(lock, params);
-    const running = operation();
-    running.catch(() => undefined); // awaited below, once the holder has committed
-    await untilWaitingForLocks(prisma);
-    await meanwhile();
-    await holder.query('COMMIT');
-    return await running;
-  } finally {
-    await holder.end();
-  }
-}
-
-const HOLD_MEMBER = 'SELECT 1 FROM members WHERE id = $1 FOR UPDATE';
-const HOLD_INCIDENT = 'SELECT 1 FROM service_incidents WHERE id = $1 FOR NO KEY UPDATE';
+/** The incident's row as a decision or a batch on it holds it. */
+const holdIncident =
+  (incidentId: string): Hold =>
+  (holder) =>
+    holder.query('SELECT 1 FROM service_incidents WHERE id = $1 FOR NO KEY UPDATE', [incidentId]);
 
 const vouchers = async () =>
   (await prisma.voucher.findMany({ where: { kind: 'COMPENSATION' }, orderBy: { issuedAt: 'asc' } })).map(
@@ -88,7 +62,9 @@ describe('a compensation job that waited for the member', () => {
     const memberId = await app.enroll();
     const failureId = await report(memberId, 'HIGH', 'o-1');
 
-    const decided = whileWaiting(HOLD_MEMBER, [memberId], () => compensateServiceFailure(app.deps, failureId), switchToUsd);
+    const decided = whileHolding(prisma, holdMember(memberId), () => compensateServiceFailure(app.deps, failureId), {
+      meanwhile: switchToUsd,
+    });
 
     // Before: the job read the settings in its first statement's snapshot, taken before it waited: 25.00 EUR.
     await expect(decided).resolves.toMatchObject({ outcome: 'COMPENSATED', amount: '25.00' });
@@ -104,15 +80,15 @@ describe('a compensation job that waited for the member', () => {
     const [first, second] = (await Promise.all([app.enroll(), app.enroll()])).sort();
     const failures = [await report(first!, 'HIGH', 'o-1'), await report(second!, 'HIGH', 'o-2')];
 
-    const decided = whileWaiting(
-      HOLD_MEMBER,
-      [second],
+    const decided = whileHolding(
+      prisma,
+      holdMember(second),
       () =>
         compensateServiceFailures(
           app.deps,
           failures.map((failureId) => ({ failureId })),
         ),
-      () => updateProgram(app.deps, { patch: { compensation: { baseBySeverity: { HIGH: '40.00' } } } }, admin),
+      { meanwhile: () => updateProgram(app.deps, { patch: { compensation: { baseBySeverity: { HIGH: '40.00' } } } }, admin) },
     );
 
     // Before: both by the 25.00 of the group's first snapshot.
@@ -134,11 +110,11 @@ describe('lockFailuresForDecision', () => {
 
     // The members are free; the last failure in lock order is held (a decision on an incident's remainder updates
     // its failures without locking their members).
-    const locked = await whileWaiting(
-      'SELECT 1 FROM service_failures WHERE id = $1 FOR UPDATE',
-      [failureIds.at(-1)],
+    const locked = await whileHolding(
+      prisma,
+      (holder) => holder.query('SELECT 1 FROM service_failures WHERE id = $1 FOR UPDATE', [failureIds.at(-1)]),
       () => sqlTransaction(prisma, (tx) => lockFailuresForDecision(tx, failureIds)),
-      switchToUsd,
+      { meanwhile: switchToUsd },
     );
 
     // Before: the settings of the statement's snapshot, taken before it waited, for all three.
@@ -157,11 +133,11 @@ describe("a supervisor's review that waited for the member", () => {
     const failureId = await report(memberId, 'LOW', 'o-2');
     expect(await processCompensation({ failureId }, app.deps)).toMatchObject({ outcome: 'NEEDS_REVIEW', amount: '15.00' });
 
-    const reviewed = whileWaiting(
-      HOLD_MEMBER,
-      [memberId],
+    const reviewed = whileHolding(
+      prisma,
+      holdMember(memberId),
       () => reviewServiceFailure(app.deps, { failureId, decision: 'GRANT', note: 'loyal customer', idempotencyKey: 'r-1' }, supervisor),
-      switchToUsd,
+      { meanwhile: switchToUsd },
     );
 
     // Before: granted as 15.00 EUR, after the program had switched to USD.
@@ -195,7 +171,7 @@ describe('an incident whose batch or decision waited', () => {
     await decideOneInEuros();
     const { incidentId, pageId } = await incident(2, '100.00');
 
-    const expanded = whileWaiting(HOLD_INCIDENT, [incidentId], () => expandIncidentPage(app.deps, pageId), switchToUsd);
+    const expanded = whileHolding(prisma, holdIncident(incidentId), () => expandIncidentPage(app.deps, pageId), { meanwhile: switchToUsd });
 
     // Before: two 10.00 EUR vouchers, issued after the switch.
     await expect(expanded).resolves.toMatchObject({ recorded: 2, compensated: 0, needsReview: 2 });
@@ -210,7 +186,9 @@ describe('an incident whose batch or decision waited', () => {
     await decideOneInEuros();
     const { memberIds, incidentId, pageId } = await incident(2, '100.00');
 
-    const expanded = whileWaiting(HOLD_MEMBER, [memberIds[1]], () => expandIncidentPage(app.deps, pageId), switchToUsd);
+    const expanded = whileHolding(prisma, holdMember(memberIds[1]!), () => expandIncidentPage(app.deps, pageId), {
+      meanwhile: switchToUsd,
+    });
 
     // Before: the settings read under the incident's lock, before the members' (10.00 EUR each).
     await expect(expanded).resolves.toMatchObject({ recorded: 2, compensated: 0, needsReview: 2 });
@@ -234,11 +212,11 @@ describe('an incident whose batch or decision waited', () => {
   it("a supervisor's GRANT that waited for the incident refuses a remainder in EUR once the program runs in USD", async () => {
     const { incidentId } = await overItsBudget();
 
-    const decided = whileWaiting(
-      HOLD_INCIDENT,
-      [incidentId],
+    const decided = whileHolding(
+      prisma,
+      holdIncident(incidentId),
       () => decideServiceIncident(app.deps, { incidentId, decision: 'GRANT', note: 'all of them', idempotencyKey: 'd-1' }, supervisor),
-      switchToUsd,
+      { meanwhile: switchToUsd },
     );
 
     // Before: the GRANT was recorded (its 10.00 EUR compensations in the program's currency of the first snapshot).
@@ -256,11 +234,11 @@ describe('an incident whose batch or decision waited', () => {
     await decideServiceIncident(app.deps, { incidentId, decision: 'GRANT', note: 'all of them', idempotencyKey: 'd-1' }, supervisor);
     const grant = await prisma.outboxEvent.findFirstOrThrow({ where: { queue: 'incidents', completedAt: null } });
 
-    const granted = whileWaiting(
-      HOLD_MEMBER,
-      [waiting[1]],
+    const granted = whileHolding(
+      prisma,
+      holdMember(waiting[1]!),
       () => processIncidentJob(grant.payload as unknown as IncidentJob, app.deps),
-      switchToUsd,
+      { meanwhile: switchToUsd },
     );
 
     // Before: the settings read under the incident's lock, before the members': two 10.00 EUR vouchers.

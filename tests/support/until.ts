@@ -21,22 +21,23 @@ export async function until<T>(
 }
 
 /**
+ * How many sessions of the test database wait for a lock now (each query here is a transaction: pg_stat_activity
+ * is read afresh).
+ */
+export async function sessionsWaitingForLocks(prisma: PrismaClient): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+  return row!.n;
+}
+
+/**
  * Waits until at least `count` sessions of the test database wait for a lock: a request queued behind a row a
- * test holds in a transaction of its own (each query here is a transaction: pg_stat_activity is read afresh).
+ * test holds in a transaction of its own (tests/support/holding.ts `whileHolding` does the whole race).
  */
 export async function untilWaitingForLocks(
   prisma: PrismaClient,
   count = 1,
   what = `${count} session(s) to wait for a lock`,
 ): Promise<void> {
-  await until(
-    async () =>
-      (
-        await prisma.$queryRaw<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
-      )[0]!.n >= count,
-    15_000,
-    20,
-    what,
-  );
+  await until(async () => (await sessionsWaitingForLocks(prisma)) >= count, 15_000, 20, what);
 }

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { markPassiveMembers } from '../../src/domain/points/maintenance.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { issueVoucher, redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { holdMember, whileHolding } from '../support/holding.js';
 
 /**
  * DESIGN.md, Member: "A member with no activity (earn, redeem, renewal, purchase) for 12 months becomes PASSIVE
@@ -121,23 +119,13 @@ describe('a voucher redeemed at checkout', () => {
     const memberId = (await prisma.voucher.findUniqueOrThrow({ where: { code } })).memberId;
     // Another transaction does what a cancel of the voucher's order does: the member's lock, then the voucher's.
     // The redemption starts meanwhile and waits; had it locked the voucher first, each would wait for the other.
-    const other = new pg.Client({ connectionString: testDatabaseUrl() });
-    await other.connect();
-    try {
-      await other.query('BEGIN');
-      await other.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-      const redeeming = redeemVoucher(
-        at(addDays(PASSIVE_AT, 1)),
-        { code, orderRef: 'ORD-1', orderTotal: '40.00', idempotencyKey: 'pay' },
-        storefront,
-      );
-      await untilWaitingForLocks(prisma);
-      await other.query('SELECT 1 FROM vouchers WHERE code = $1 FOR UPDATE', [code]);
-      await other.query('COMMIT');
-      expect(await redeeming).toMatchObject({ replayed: false });
-    } finally {
-      await other.end();
-    }
+    const redeeming = whileHolding(
+      prisma,
+      holdMember(memberId),
+      () => redeemVoucher(at(addDays(PASSIVE_AT, 1)), { code, orderRef: 'ORD-1', orderTotal: '40.00', idempotencyKey: 'pay' }, storefront),
+      { meanwhile: (other) => other.query('SELECT 1 FROM vouchers WHERE code = $1 FOR UPDATE', [code]) },
+    );
+    expect(await redeeming).toMatchObject({ replayed: false });
     expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).status).toBe('ACTIVE');
   });
 });

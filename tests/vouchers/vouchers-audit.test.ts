@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   discountFor,
@@ -12,8 +11,7 @@ import {
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { useTestApp } from '../support/app.js';
 import { apiKeyCaller } from '../support/callers.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { whileHolding } from '../support/holding.js';
 
 /**
  * An adversarial audit of voucher redemption (double spending, value from nothing). What tests/vouchers/*.test.ts
@@ -96,19 +94,12 @@ describe('redeemVoucher racing voidVoucher', () => {
     const memberId = await app.enroll();
     const voucher = await issue(memberId);
     const before = await written();
-    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-    await holder.connect();
-    let redeeming: Promise<unknown>;
-    try {
-      await holder.query('BEGIN');
-      await holder.query(`UPDATE vouchers SET status = 'VOIDED', voided_at = now(), void_reason = 'fraud' WHERE id = $1`, [voucher.id]);
-      redeeming = redeemVoucher(app.deps, { code: voucher.code, orderRef: 'o-1', orderTotal: '20.00', idempotencyKey: 'r-1' }, SHOP);
-      redeeming.catch(() => undefined); // asserted below
-      await untilWaitingForLocks(prisma);
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
+    const redeeming = whileHolding(
+      prisma,
+      (holder) =>
+        holder.query(`UPDATE vouchers SET status = 'VOIDED', voided_at = now(), void_reason = 'fraud' WHERE id = $1`, [voucher.id]),
+      () => redeemVoucher(app.deps, { code: voucher.code, orderRef: 'o-1', orderTotal: '20.00', idempotencyKey: 'r-1' }, SHOP),
+    );
     await expect(redeeming).rejects.toMatchObject({ code: 'VOUCHER_NOT_REDEEMABLE', reason: 'VOIDED' });
     expect(await written()).toEqual(before);
     expect((await prisma.voucher.findUniqueOrThrow({ where: { id: voucher.id } })).status).toBe('VOIDED');

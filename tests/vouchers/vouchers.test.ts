@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { issueVoucher, redeemVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { useTestApp } from '../support/app.js';
 import { apiKeyCaller, STOREFRONT_SCOPES, staffCaller } from '../support/callers.js';
-import { testDatabaseUrl } from '../support/db.js';
-import { untilWaitingForLocks } from '../support/until.js';
+import { holdMember, whileHolding } from '../support/holding.js';
 
 const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename
   ... on RedeemVoucherPayload { orderRef discount { amount currency } voucher { code status redeemedAt } }
@@ -169,24 +167,17 @@ describe('redeemVoucher', () => {
     const memberId = await app.enroll();
     const euros = await issue(memberId);
     // Another operation holds the member; the redemption waits for it, and meanwhile an admin switches to dollars.
-    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
-    await holder.connect();
-    let redeeming: Promise<unknown>;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM members WHERE id = $1 FOR UPDATE', [memberId]);
-      redeeming = redeemVoucher(
-        app.deps,
-        { code: euros.code, orderRef: 'usd-order', orderTotal: '50.00', idempotencyKey: 'v-1' },
-        apiKeyCaller('shop', STOREFRONT_SCOPES),
-      );
-      redeeming.catch(() => undefined); // asserted below
-      await untilWaitingForLocks(prisma);
-      await updateProgram(app.deps, { patch: { currency: 'USD' } }, staffCaller('ADMIN'));
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
+    const redeeming = whileHolding(
+      prisma,
+      holdMember(memberId),
+      () =>
+        redeemVoucher(
+          app.deps,
+          { code: euros.code, orderRef: 'usd-order', orderTotal: '50.00', idempotencyKey: 'v-1' },
+          apiKeyCaller('shop', STOREFRONT_SCOPES),
+        ),
+      { meanwhile: () => updateProgram(app.deps, { patch: { currency: 'USD' } }, staffCaller('ADMIN')) },
+    );
 
     // Before: the order's currency was read in the redemption's first snapshot, EUR: 10.00 off an order in dollars.
     await expect(redeeming).rejects.toMatchObject({ code: 'VOUCHER_NOT_REDEEMABLE', reason: 'OTHER_CURRENCY' });
