@@ -151,7 +151,10 @@ export function parseDateTime(value: unknown): Date | undefined {
     offsetHour <= 23 &&
     offsetMinute <= 59;
   const date = new Date(value);
-  return valid && !Number.isNaN(date.getTime()) ? date : undefined;
+  // An offset can carry 0000-01-01T00:00:00+01:00 into the year -1 in UTC (and 9999-12-31T23:00:00-02:00 into
+  // 10000): an output is UTC, and would be written -000001-… or +010000-…, which is no RFC 3339 date-time.
+  const utcYear = date.getUTCFullYear();
+  return valid && !Number.isNaN(date.getTime()) && utcYear >= 0 && utcYear <= 9999 ? date : undefined;
 }
 
 builder.addScalarType(
@@ -159,7 +162,7 @@ builder.addScalarType(
   new GraphQLScalarType<Date, string>({
     name: 'DateTime',
     description:
-      'A date-time as an RFC 3339 string. Outputs are always UTC with milliseconds, e.g. 2026-11-23T12:00:00.000Z; inputs may carry any offset (2026-11-23T13:00:00+01:00) and up to nanoseconds (kept to the millisecond). A date alone, a missing offset or a day that does not exist is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
+      'A date-time as an RFC 3339 string. Outputs are always UTC with milliseconds, e.g. 2026-11-23T12:00:00.000Z; inputs may carry any offset (2026-11-23T13:00:00+01:00) and up to nanoseconds (kept to the millisecond). A date alone, a missing offset, a day that does not exist or an instant outside the years 0000–9999 in UTC is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
     specifiedByURL: 'https://datatracker.ietf.org/doc/html/rfc3339#section-5.6',
     serialize: (value) => (value instanceof Date ? value : new Date(String(value))).toISOString(),
     parseValue: (value) => {

@@ -85,6 +85,18 @@ const MISTAKES: Mistake[] = [
     names: /\$d/,
   },
   {
+    label: 'a DateTime variable whose instant is in the year -1 in UTC (an answer would echo it as -000001-…, no RFC 3339)',
+    query: 'query($d: DateTime) { goodwillGestures(filter: { from: $d }) { edges { cursor } } }',
+    variables: { d: '0000-01-01T00:00:00+01:00' },
+    names: /\$d/,
+  },
+  {
+    label: 'a DateTime variable whose instant is in the year 10000 in UTC',
+    query: 'query($d: DateTime) { goodwillGestures(filter: { from: $d }) { edges { cursor } } }',
+    variables: { d: '9999-12-31T23:00:00-02:00' },
+    names: /\$d/,
+  },
+  {
     label: 'a Points string that is not a plain numeral',
     query: 'mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { __typename } }',
     variables: { i: { memberId: randomUUID(), points: '1e3', idempotencyKey: 'k-3' } },
