@@ -84,7 +84,8 @@ interface ScoreRow {
  * Members who may be about to leave, ranked by a transparent score computed in
  * SQL from program settings (`saveDesk`): failures in the window (each repeat
  * after the first weighs more), detractor NPS answers in the window, open
- * cases, an active contract ending soon, and an ACTIVE member drifting towards
+ * cases, an active contract ending soon (after now: one that ends now has
+ * ended, as `contractStatusAt` reads it), and an ACTIVE member drifting towards
  * PASSIVE. Only ACTIVE and PASSIVE members with a score above zero. Each member
  * comes with the reasons that put them there and the points each adds; the
  * page with the calling agent's remaining goodwill authority (the goodwill
@@ -136,7 +137,7 @@ export async function countAtRiskMembers(deps: ServiceDeps, caller: Caller): Pro
       SELECT member_id, 0, 0, 1, 0 FROM service_cases WHERE resolved_at IS NULL AND opened_at <= ${now}::timestamptz
       UNION ALL
       SELECT member_id, 0, 0, 0, 1 FROM contracts
-      WHERE status = 'ACTIVE' AND ends_at >= ${now}::timestamptz AND ends_at <= ${contractHorizon}::timestamptz),
+      WHERE status = 'ACTIVE' AND ends_at > ${now}::timestamptz AND ends_at <= ${contractHorizon}::timestamptz),
     per_member AS (
       SELECT member_id, sum(failures) AS failures, sum(detractors) AS detractors, sum(open_cases) AS open_cases,
              sum(contracts) AS contracts_ending
@@ -190,7 +191,7 @@ async function scoreMembers(
       SELECT member_id, 0, 0, 1, 0, NULL FROM service_cases WHERE resolved_at IS NULL AND opened_at <= ${now}::timestamptz
       UNION ALL
       SELECT member_id, 0, 0, 0, 1, ends_at FROM contracts
-      WHERE status = 'ACTIVE' AND ends_at >= ${now}::timestamptz AND ends_at <= ${contractHorizon}::timestamptz),
+      WHERE status = 'ACTIVE' AND ends_at > ${now}::timestamptz AND ends_at <= ${contractHorizon}::timestamptz),
     per_member AS (
       SELECT member_id, sum(failures) AS failures, sum(detractors) AS detractors, sum(open_cases) AS open_cases,
              sum(contracts) AS contracts_ending, min(ends_at) AS first_end
