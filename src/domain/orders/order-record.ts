@@ -1,12 +1,54 @@
 import type { RawSql } from '../../db/sql.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { ValidationError } from '../errors.js';
+
+/**
+ * Why an order takes nothing more: it was cancelled, or it came back in full (all of its items, or — an order that
+ * paid something — its whole total); null while it is open.
+ */
+export type FinalOrderState = 'CANCELLED' | 'RETURNED' | null;
+
+/**
+ * SQL: the `FinalOrderState` of the point_orders row `order` (its name or alias in the statement), as
+ * `Order.status` tells CANCELLED and RETURNED apart. The lines are read in the statement's snapshot: it must run
+ * after the member's lock, which every return holds, so that it sees the last return committed before it.
+ */
+export function finalOrderStateSql(order: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`CASE
+      WHEN ${order}.cancelled_at IS NOT NULL THEN 'CANCELLED'
+      WHEN (${order}.order_total > 0 AND ${order}.amount_refunded = ${order}.order_total)
+        OR (EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = ${order}.id)
+            AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = ${order}.id AND l.returned_quantity < l.quantity))
+        THEN 'RETURNED'
+    END`;
+}
+
+/** The ValidationError (on `field`) refusing anything more on an order in `state`; null for an open order. */
+export function finalOrderRefusal(state: FinalOrderState, field: string): ValidationError | null {
+  if (state === 'CANCELLED') return new ValidationError(field, 'this order is cancelled');
+  if (state === 'RETURNED') return new ValidationError(field, 'this order is returned in full');
+  return null;
+}
+
+/**
+ * Why a write that names the member's order `orderRef` wrote nothing (its statement refused a final order): the
+ * order's refusal, read under the locks the caller still holds. An order that is open after all is an internal error.
+ */
+export async function finalOrderError(tx: RawSql, memberId: string, orderRef: string, field: string): Promise<Error> {
+  const [order] = await tx.$queryRaw<{ final: FinalOrderState }[]>`
+    SELECT ${finalOrderStateSql(Prisma.sql`o`)} AS final FROM point_orders o
+    WHERE o.member_id = ${memberId}::uuid AND o.order_ref = ${orderRef}`;
+  return finalOrderRefusal(order?.final ?? null, field) ?? new Error(`order ${orderRef} of member ${memberId} refused a write while open`);
+}
 
 /**
  * The id of the member's order `orderRef`, created (without a total: it has
  * not earned) when this is the first operation to name it, and locked for the
- * rest of the transaction. A cancelled order takes nothing more: a
- * ValidationError on `field`. One order per (member, reference), by the unique
- * index: two operations naming a new order at once both end up on the one row.
+ * rest of the transaction. A final order — cancelled, or returned in full —
+ * takes nothing more: a ValidationError on `field`, decided in the statement
+ * that locks the row (the caller holds the member's lock, as every return does).
+ * One order per (member, reference), by the unique index: two operations naming
+ * a new order at once both end up on the one row.
  */
 export async function openOrder(
   tx: RawSql,
@@ -17,12 +59,13 @@ export async function openOrder(
   field: string,
 ): Promise<string> {
   // DO UPDATE (a no-op write) rather than DO NOTHING: it locks the row and returns it either way.
-  const [order] = await tx.$queryRaw<{ id: string; cancelled: boolean }[]>`
+  const [order] = await tx.$queryRaw<{ id: string; final: FinalOrderState }[]>`
     INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
     VALUES (${memberId}::uuid, ${orderRef}, ${currency}, ${now}::timestamptz, ${now}::timestamptz)
     ON CONFLICT (member_id, order_ref) DO UPDATE SET order_ref = EXCLUDED.order_ref
-    RETURNING id::text, cancelled_at IS NOT NULL AS cancelled`;
+    RETURNING id::text, ${finalOrderStateSql(Prisma.sql`point_orders`)} AS final`;
   if (!order) throw new Error(`order ${orderRef} of member ${memberId} was neither inserted nor found`);
-  if (order.cancelled) throw new ValidationError(field, 'this order is cancelled');
+  const refusal = finalOrderRefusal(order.final, field);
+  if (refusal) throw refusal;
   return order.id;
 }

@@ -29,6 +29,7 @@ import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { orderReference } from '../orders/order-lines.js';
+import { finalOrderError, finalOrderStateSql } from '../orders/order-record.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
 import { withFields } from '../../with-fields.js';
 
@@ -569,8 +570,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         discount: discountFor(voucher, orderTotal).toFixed(2),
         currency,
       } satisfies VoucherRedemptionResult;
-      // The order (the voucher's member's): created when this is the first to name it; a
-      // cancelled order takes no voucher, and then nothing below is written (`redeemed` is empty).
+      // The order (the voucher's member's): created when this is the first to name it; a final order (cancelled or
+      // returned in full, decided under the row's lock) takes no voucher, and then nothing below is written (`redeemed` is empty).
       // Paying with a voucher is a purchase: the member's activity, as an order that earns no points is.
       const purchase = purchaseMove(now);
       const activity = [
@@ -582,13 +583,13 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
           INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
           VALUES (${voucher.memberId}::uuid, ${orderRef}, ${currency}, ${now}::timestamptz, ${now}::timestamptz)
           ON CONFLICT (member_id, order_ref) DO UPDATE SET order_ref = EXCLUDED.order_ref
-          RETURNING id, cancelled_at),
+          RETURNING id, ${finalOrderStateSql(Prisma.sql`point_orders`)} AS final),
         redemption AS (
           INSERT INTO voucher_redemptions
             (id, voucher_id, order_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
           SELECT ${result.redemptionId}::uuid, ${voucher.id}::uuid, order_row.id, ${orderRef}, ${orderTotal.toFixed(2)}::numeric,
                  ${result.discount}::numeric, ${caller.actor.type}::"ActorType", ${caller.actor.id}, ${key}, ${now}::timestamptz
-          FROM order_row WHERE order_row.cancelled_at IS NULL
+          FROM order_row WHERE order_row.final IS NULL
           RETURNING id),
         redeemed AS (
           UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz
@@ -598,8 +599,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)},
         ${Prisma.join(activity, ', ')}
         SELECT redeemed.* FROM redemption, redeemed`;
-      // The voucher is locked: only a cancelled order leaves it unredeemed (the throw rolls the statement back).
-      if (!redeemed) throw new ValidationError('orderRef', 'this order is cancelled');
+      // The voucher is locked: only a final order leaves it unredeemed (the throw rolls the statement back).
+      if (!redeemed) throw await finalOrderError(tx, voucher.memberId, orderRef, 'orderRef');
       // The row goes to the caller only: the stored answer is `result`.
       return withFields(result, { replayed: false, voucher: voucherOf(redeemed) });
     });
