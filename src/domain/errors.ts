@@ -109,6 +109,7 @@ export const VOUCHER_PROBLEMS = [
   'OTHER_CURRENCY',
   'MINIMUM_NOT_MET',
   'WRONG_MEMBER',
+  'ORDER_FULLY_DISCOUNTED',
   'NOT_FOUND',
 ] as const;
 export type VoucherProblem = (typeof VOUCHER_PROBLEMS)[number];
@@ -120,6 +121,7 @@ export const VOUCHER_PROBLEM_MESSAGES: Record<VoucherProblem, string> = {
   OTHER_CURRENCY: 'This voucher is in another currency than the order',
   MINIMUM_NOT_MET: 'The order does not reach the minimum order value of this voucher',
   WRONG_MEMBER: 'This voucher belongs to another member',
+  ORDER_FULLY_DISCOUNTED: 'The vouchers already redeemed on this order take off its whole total',
   NOT_FOUND: 'There is no voucher with this code',
 };
 

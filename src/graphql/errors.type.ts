@@ -117,6 +117,10 @@ export const VoucherProblemEnum = builder.enumType('VoucherProblem', {
     },
     MINIMUM_NOT_MET: { description: 'The order is below the minimum order value.' },
     WRONG_MEMBER: { description: 'It belongs to another member.' },
+    ORDER_FULLY_DISCOUNTED: {
+      description:
+        'The vouchers already redeemed on the order (not rolled back) take off its whole total: nothing is left for this one, which stays ISSUED.',
+    },
     NOT_FOUND: { description: 'There is no voucher with this code (validation only).' },
   } as const,
 });

@@ -118,10 +118,31 @@ function voucherStatusSql(status: VoucherStatus | null, now: Date): Prisma.Sql {
   }
 }
 
-/** What a voucher takes off an order: a fixed amount (at most the order) or a percentage, to the cent. */
-export function discountFor(voucher: Pick<Voucher, 'valueType' | 'amount' | 'percent'>, orderTotal: Decimal): Decimal {
-  if (voucher.valueType === 'FIXED') return Decimal.min(new Decimal(voucher.amount!.toString()), orderTotal);
-  return orderTotal.mul(voucher.percent!).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+/**
+ * What a voucher takes off an order: a fixed amount or a percentage of the order total, to the cent — at most what
+ * is left of the total once `discounted` is off it (what the order's other vouchers, redeemed and not rolled back,
+ * take off: `orderDiscountedSql`), so that an order's vouchers never take off more than its total together.
+ */
+export function discountFor(
+  voucher: Pick<Voucher, 'valueType' | 'amount' | 'percent'>,
+  orderTotal: Decimal,
+  discounted: Decimal = new Decimal(0),
+): Decimal {
+  const left = Decimal.max(orderTotal.minus(discounted), 0);
+  const worth =
+    voucher.valueType === 'FIXED'
+      ? new Decimal(voucher.amount!.toString())
+      : orderTotal.mul(voucher.percent!).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+  return Decimal.min(worth, left);
+}
+
+/**
+ * SQL: what the vouchers redeemed on the member's order `orderRef` and not rolled back take off it, in all (numeric;
+ * 0 when none or no such order). In a fresh snapshot (a VOLATILE function, migration 202612191000): called in the
+ * select list of a statement that locked the voucher's member, it sees every redemption that held the lock before.
+ */
+export function orderDiscountedSql(memberId: Prisma.Sql, orderRef: string): Prisma.Sql {
+  return Prisma.sql`order_vouchers_discount(${memberId}, ${orderRef}::text)`;
 }
 
 export type VoucherValue = { type: 'FIXED'; amount: string } | { type: 'PERCENT'; percent: number };
@@ -383,6 +404,8 @@ function readableVouchersWhere(caller: Caller): { memberId?: string } {
 
 interface UseCheck {
   orderTotal: Decimal;
+  /** What the order's vouchers redeemed before (not rolled back) take off it: 0 when the order is not known. */
+  discounted: Decimal;
   /** The order's currency: the program's (an order total is given in it). */
   orderCurrency: string;
   memberId: string | null;
@@ -393,7 +416,7 @@ interface UseCheck {
 /** The first reason a voucher cannot be used for this order and caller, or null. */
 function problemOf(
   voucher: Pick<Voucher, 'memberId' | 'status' | 'expiresAt' | 'minimumOrderValue' | 'valueType' | 'currency'>,
-  { orderTotal, orderCurrency, memberId, caller, now }: UseCheck,
+  { orderTotal, discounted, orderCurrency, memberId, caller, now }: UseCheck,
 ): Exclude<VoucherProblem, 'NOT_FOUND'> | null {
   if (memberId !== null && memberId !== voucher.memberId) return 'WRONG_MEMBER';
   if (caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId) return 'WRONG_MEMBER';
@@ -403,6 +426,9 @@ function problemOf(
   const inMoney = voucher.valueType === 'FIXED' || voucher.minimumOrderValue !== null;
   if (inMoney && voucher.currency !== orderCurrency) return 'OTHER_CURRENCY';
   if (voucher.minimumOrderValue && orderTotal.lt(voucher.minimumOrderValue.toString())) return 'MINIMUM_NOT_MET';
+  // Other vouchers took the whole total off: this one would take nothing, and the member keeps it. (A lone voucher on
+  // an order of 0.00 is still redeemed, for nothing, as it always was.)
+  if (discounted.gt(0) && discounted.gte(orderTotal)) return 'ORDER_FULLY_DISCOUNTED';
   return null;
 }
 
@@ -416,6 +442,11 @@ async function markExpired(db: Tx | ServiceDeps['prisma'], voucherId: string, no
 export interface ValidateVoucherInput {
   code: string;
   orderTotal: string;
+  /**
+   * The order (of the voucher's member) it would be redeemed on: its vouchers already redeemed count, as
+   * `redeemVoucher` counts them. Without it, the voucher is judged alone.
+   */
+  orderRef?: string | null;
   /** The member the order belongs to; another member's voucher is WRONG_MEMBER. */
   memberId?: string | null;
 }
@@ -442,14 +473,19 @@ export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherI
   const code = voucherCode('code', input.code);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
+  const orderRef = input.orderRef == null ? null : orderReference('orderRef', input.orderRef);
   const now = nowOf(deps);
-  // The program's currency is the order's: read with the voucher, not after it.
-  const [voucher, { settings }] = await Promise.all([deps.prisma.voucher.findUnique({ where: { code } }), loadProgram(deps.prisma)]);
+  // The program's currency is the order's: read with the voucher, not after it; so is what the order's vouchers take off.
+  const [voucher, { settings }, discounted] = await Promise.all([
+    deps.prisma.voucher.findUnique({ where: { code } }),
+    loadProgram(deps.prisma),
+    orderRef === null ? new Decimal(0) : discountedOnOrderOf(deps.prisma, code, orderRef),
+  ]);
   const othersForAMember = voucher !== null && caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId;
   if (!voucher || othersForAMember) {
     return { valid: false, reason: 'NOT_FOUND', discount: '0.00', currency: settings.currency, voucherId: null };
   }
-  const reason = problemOf(voucher, { orderTotal, orderCurrency: settings.currency, memberId, caller, now });
+  const reason = problemOf(voucher, { orderTotal, discounted, orderCurrency: settings.currency, memberId, caller, now });
   if (reason === 'WRONG_MEMBER') {
     return { valid: false, reason, discount: '0.00', currency: settings.currency, voucherId: null };
   }
@@ -457,10 +493,17 @@ export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherI
   return {
     valid: reason === null,
     reason,
-    discount: reason === null ? discountFor(voucher, orderTotal).toFixed(2) : '0.00',
+    discount: reason === null ? discountFor(voucher, orderTotal, discounted).toFixed(2) : '0.00',
     currency: settings.currency,
     voucherId: voucher.id,
   };
+}
+
+/** What the vouchers redeemed on the order `orderRef` of the member holding `code` take off it (0: no such voucher or order). */
+async function discountedOnOrderOf(db: ServiceDeps['prisma'], code: string, orderRef: string): Promise<Decimal> {
+  const [row] = await db.$queryRaw<{ discounted: string }[]>`
+    SELECT ${orderDiscountedSql(Prisma.sql`v.member_id`, orderRef)}::text AS discounted FROM vouchers v WHERE v.code = ${code}`;
+  return new Decimal(row?.discounted ?? 0);
 }
 
 async function lockVoucher(tx: Tx, code: string): Promise<Voucher> {
@@ -512,6 +555,10 @@ export type VoucherRedemptionOutcome = Replayable<VoucherRedemptionResult> & { v
  * voucher_redemptions is the last guard (one live redemption per voucher: a
  * cancel may roll one back). The redemption belongs to the voucher member's
  * order `orderRef`, created here when this is the first to name it. The
+ * order's vouchers take off at most its total together: this one at most what
+ * those redeemed before (not rolled back) left, read under the member's lock,
+ * which every redemption and rollback of the member's vouchers takes; when they
+ * left nothing it is refused (ORDER_FULLY_DISCOUNTED) and stays ISSUED. The
  * same idempotency key with the same request returns the first result (scoped
  * by code); an expired voucher is marked EXPIRED on the way.
  */
@@ -536,7 +583,11 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // up after the locks, in a snapshot of its own (`keyTakenSql`): a replay waits for the first request. So is
       // the settings' version (`settingsHashAfterLocksSql`): the order is in the currency an admin switched to
       // while the redemption waited, not the one of the statement's snapshot.
-      const [row] = await tx.$queryRaw<(LockedVoucherRow & { taken: boolean; settingsHash: string | null; memberStatus: MemberStatus })[]>`
+      // What the order's vouchers take off it comes in a fresh snapshot too (`orderDiscountedSql`): the redemption of
+      // another of the member's vouchers on this order that held the member's lock before is counted.
+      const [row] = await tx.$queryRaw<
+        (LockedVoucherRow & { taken: boolean; settingsHash: string | null; memberStatus: MemberStatus; orderDiscounted: string })[]
+      >`
         WITH holder AS (
           SELECT id, status FROM members WHERE id = (SELECT member_id FROM vouchers WHERE code = ${code}) FOR NO KEY UPDATE),
         voucher AS (SELECT * FROM vouchers WHERE code = ${code} AND EXISTS (SELECT 1 FROM holder) FOR UPDATE)
@@ -544,11 +595,13 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
                v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
                v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken,
                ${settingsHashAfterLocksSql('voucher')} AS "settingsHash",
-               (SELECT status::text FROM holder) AS "memberStatus"
+               (SELECT status::text FROM holder) AS "memberStatus",
+               ${orderDiscountedSql(Prisma.sql`v.member_id`, orderRef)}::text AS "orderDiscounted"
         FROM voucher v`;
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
-      const { settingsHash, memberStatus, ...locked } = row;
+      const { settingsHash, memberStatus, orderDiscounted, ...locked } = row;
+      const discounted = new Decimal(orderDiscounted);
       const voucher = {
         ...locked,
         amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
@@ -559,15 +612,16 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       const currency = settingsHash === null ? DEFAULT_PROGRAM_SETTINGS.currency : (await settingsForHash(tx, settingsHash)).currency;
       // Money keeps the currency it was decided in: 49.90 EUR are not 49.90 of the currency the program switched to.
       assertProgramCurrency('currency', input.currency, currency);
-      const problem = problemOf(voucher, { orderTotal, orderCurrency: currency, memberId, caller, now });
+      const problem = problemOf(voucher, { orderTotal, discounted, orderCurrency: currency, memberId, caller, now });
       if (problem === 'EXPIRED' && voucher.status === 'ISSUED') expiry.voucherId = voucher.id;
       if (problem !== null) throw new VoucherNotRedeemableError(problem);
       const result = {
         voucherId: voucher.id,
         redemptionId: newRowId(),
         orderRef,
-        // Off the order, in its currency (a fixed value is in the same one, problemOf made sure).
-        discount: discountFor(voucher, orderTotal).toFixed(2),
+        // Off the order, in its currency (a fixed value is in the same one, problemOf made sure), at most what the
+        // order's other vouchers left of its total.
+        discount: discountFor(voucher, orderTotal, discounted).toFixed(2),
         currency,
       } satisfies VoucherRedemptionResult;
       // The order (the voucher's member's): created when this is the first to name it; a final order (cancelled or

@@ -72,6 +72,11 @@ builder.queryFields((t) => ({
         description: 'Order value, decimal string, e.g. "49.90". Give this or orderTotalMoney, not both.',
       }),
       memberId: t.arg.id({ required: false, description: 'The member placing the order; another member’s voucher is WRONG_MEMBER.' }),
+      orderRef: t.arg.string({
+        required: false,
+        description:
+          'The storefront order reference it would be redeemed on: the vouchers already redeemed on that order count, as `redeemVoucher` counts them (the discount is at most what they left of the total; ORDER_FULLY_DISCOUNTED when they left nothing). Without it, the voucher is judged alone.',
+      }),
     },
     resolve: async (_root, args, ctx) => {
       const orderTotal = await amountOf(ctx.deps, ORDER_TOTAL, args.orderTotal, args.orderTotalMoney, { required: true });
@@ -82,6 +87,7 @@ builder.queryFields((t) => ({
             code: args.code,
             orderTotal: orderTotal!,
             memberId: args.memberId == null ? null : decodeId('Member', 'memberId', String(args.memberId)),
+            orderRef: args.orderRef ?? null,
           },
           callerOf(ctx.principal),
         ),
@@ -96,7 +102,7 @@ const RedeemVoucherPayload = builder.objectRef<VoucherRedemptionOutcome>('Redeem
     orderRef: t.exposeString('orderRef', { description: 'The order the voucher was redeemed on.' }),
     discount: t.field({
       type: Money,
-      description: 'What the voucher takes off the order.',
+      description: 'What the voucher takes off the order: at most what the vouchers redeemed on it before left of its total.',
       resolve: (result) => ({ amount: result.discount, currency: result.currency }),
     }),
     voucher: t.prismaField({
@@ -154,7 +160,8 @@ const VOUCHER_ERRORS = [...COMMON_ERRORS, NotFoundError, IdempotencyConflictErro
 builder.mutationFields((t) => ({
   redeemVoucher: t.field({
     type: RedeemVoucherPayload,
-    description: 'Redeems a voucher on an order. A second redemption fails (REDEEMED); a repeated request replays.',
+    description:
+      'Redeems a voucher on an order. A second redemption fails (REDEEMED); a repeated request replays. The vouchers redeemed on one order take off at most its total together: ORDER_FULLY_DISCOUNTED when the others left nothing (the voucher stays ISSUED).',
     authScopes: { caller: SERVICE_CALLERS.redeemVoucher },
     errors: {
       types: [...VOUCHER_ERRORS, VoucherNotRedeemableError],
