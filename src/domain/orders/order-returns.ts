@@ -348,6 +348,13 @@ async function restoredExpiry(tx: RawSql, orderId: string, settings: ProgramSett
  * Rolls back every live voucher redemption of the order, once each: the
  * redemption keeps its row, marked rolled back by this return with the outcome;
  * the voucher is ISSUED again while within its validity, else EXPIRED.
+ *
+ * A rollback is dated `now`, but never at or before the voucher's previous
+ * rollback: the clock was read before the member's lock was granted, so a return
+ * that waited behind another rollback of the voucher (and the redemption that
+ * used it again) may hold the same instant, which the unique (voucher_id,
+ * rolled_back_at) refused. That earlier rollback committed under the member's
+ * lock, which this return holds: this statement sees it.
  */
 async function rollBackVouchers(
   tx: RawSql,
@@ -366,12 +373,14 @@ async function rollBackVouchers(
       NULL::text AS dedupe_key`;
   const rows = await tx.$queryRaw<{ id: string; code: string; outcome: 'RESTORED' | 'EXPIRED' }[]>`
     WITH live AS (
-      SELECT r.id AS redemption_id, v.id, v.code, CASE WHEN v.expires_at > ${now}::timestamptz THEN 'RESTORED' ELSE 'EXPIRED' END AS outcome
+      SELECT r.id AS redemption_id, v.id, v.code, CASE WHEN v.expires_at > ${now}::timestamptz THEN 'RESTORED' ELSE 'EXPIRED' END AS outcome,
+             GREATEST(${now}::timestamptz, (SELECT max(p.rolled_back_at) + interval '1 millisecond'
+                                           FROM voucher_redemptions p WHERE p.voucher_id = v.id)) AS rolled_back_at
       FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id
       WHERE r.order_id = ${orderId}::uuid AND r.rolled_back_at IS NULL
       FOR UPDATE OF r, v),
     rolled_back AS (
-      UPDATE voucher_redemptions r SET rolled_back_at = ${now}::timestamptz, rollback_return_id = ${returnId}::uuid,
+      UPDATE voucher_redemptions r SET rolled_back_at = live.rolled_back_at, rollback_return_id = ${returnId}::uuid,
         rollback_outcome = live.outcome
       FROM live WHERE r.id = live.redemption_id AND r.rolled_back_at IS NULL
       RETURNING r.id),
