@@ -107,10 +107,11 @@ export const renamesFor = (fields: AmountFields, given: unknown, serviceField = 
 
 /**
  * The renames for a service that also holds the MoneyInput's currency against the program's under its locks (its
- * `currency` field): the amount's, as `renamesFor`, and `currency` → `<money>.currency`, when the MoneyInput was sent.
+ * `currency` field, or `serviceCurrencyField` where the service names it otherwise): the amount's, as `renamesFor`,
+ * and the currency's → `<money>.currency`, when the MoneyInput was sent.
  */
-export const renamesWithCurrency = (fields: AmountFields, given: unknown): Record<string, string> =>
-  given != null ? { ...renamesFor(fields, given), currency: `${fields.money}.currency` } : {};
+export const renamesWithCurrency = (fields: AmountFields, given: unknown, serviceCurrencyField = 'currency'): Record<string, string> =>
+  given != null ? { ...renamesFor(fields, given), [serviceCurrencyField]: `${fields.money}.currency` } : {};
 
 /** The deprecation of a decimal-string money field replaced by `replacement`. */
 export const deprecatedFor = (replacement: string) => `Use ${replacement}. Removed after 2027-06-30.`;

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
+import { currencySwitch } from '../support/currency-switch.js';
 import { tableRowCounts } from '../support/db.js';
 import { holdMember, whileHolding } from '../support/holding.js';
 import { APPROVE, ISSUE } from './goodwill-documents.js';
@@ -289,7 +290,7 @@ describe('the currency of a voucher gesture', () => {
           { input: gesture(memberId, { kind: 'VOUCHER', points: null, amountMoney: { amount: '20.00', currency: 'EUR' } }) },
           agent,
         ),
-      { meanwhile: () => updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN')) },
+      { meanwhile: async () => updateProgram(app.deps, { patch: await currencySwitch(prisma, 'JPY') }, staffCaller('ADMIN')) },
     );
 
     // Before: checked against EUR before the locks, then issued under them in the program's JPY: a voucher of 20 yen.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
+import { switchCurrencyMutation } from '../support/currency-switch.js';
 import { APPROVE, ISSUE } from './goodwill-documents.js';
 
 /**
@@ -14,7 +15,7 @@ const { prisma, app } = useTestApp();
 
 const REJECT = `mutation($input: RejectGoodwillInput!) { rejectGoodwill(input: $input) {
   __typename ... on RejectGoodwillPayload { status } ... on Error { message code } } }`;
-const TO_JPY = `mutation { updateProgram(input: { currency: "JPY" }) { __typename } }`;
+const TO_JPY = switchCurrencyMutation('JPY');
 
 /** Gestures above the agent's authority, held for approval; then the program moves to JPY. */
 async function heldThenJpy(...inputs: Record<string, unknown>[]): Promise<string[]> {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { updateProgram } from '../../src/domain/program/program.service.js';
 import { staffCaller } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
+import { currencySwitch } from '../support/currency-switch.js';
 import { LoyaltyDataSet } from './loyalty-data-set.js';
 
 /**
@@ -41,7 +42,7 @@ async function spendInTwoCurrencies(what: 'compensation' | 'goodwill') {
   } else {
     expect(await s.goodwill('g1', 'ana', '2026-01-06T10:00:00.000Z', 'POOR_EXPERIENCE', { points: 500 })).toBe('GRANTED'); // 5.00 EUR
   }
-  await updateProgram(at('2026-01-10T00:00:00.000Z'), { patch: { currency: 'CHF' } }, ADMIN);
+  await updateProgram(at('2026-01-10T00:00:00.000Z'), { patch: await currencySwitch(prisma, 'CHF') }, ADMIN);
   if (what === 'compensation') {
     await s.failure('f2', 'ben', '2026-01-15T08:00:00.000Z', 'LATE_DELIVERY', 'MEDIUM');
     expect((await s.compensate('f2', '2026-01-15T09:00:00.000Z')).outcome).toBe('COMPENSATED'); // 10.00 CHF

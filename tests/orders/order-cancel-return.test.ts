@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
+import { switchCurrencyMutation } from '../support/currency-switch.js';
 import { testRedisUrl } from '../support/db.js';
 
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) {
@@ -328,7 +329,7 @@ describe('an order in the currency the program ran in when it earned', () => {
     const order = { reference: 'EUR-1', total: { amount: '100.00', currency: 'EUR' } };
     expect((await app.gql(EARN, { input: { memberId, order, idempotencyKey: 'earn' } }, storefront)).data?.earnPoints.points).toBe(100);
     const admin = await app.staffToken('ADMIN');
-    const switched = await app.gql(`mutation { updateProgram(input: { currency: "USD" }) { __typename } }`, {}, admin);
+    const switched = await app.gql(switchCurrencyMutation('USD'), {}, admin);
     expect(switched.data?.updateProgram.__typename).toBe('UpdateProgramPayload');
     const returned = (amount: string, currency: string, key: string) =>
       app.gql(RETURN, { input: { memberId, orderReference: 'EUR-1', amount: { amount, currency }, idempotencyKey: key } }, storefront);

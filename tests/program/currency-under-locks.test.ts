@@ -4,6 +4,7 @@ import { loadProgram, updateProgram } from '../../src/domain/program/program.ser
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { type GraphQLResponse, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
+import { currencySwitch } from '../support/currency-switch.js';
 import { tableRowCounts } from '../support/db.js';
 import { type Hold, holdMember, whileHolding } from '../support/holding.js';
 
@@ -35,7 +36,7 @@ const rowCounts = () => tableRowCounts(prisma);
  */
 const whileSwitchingToYen = (hold: Hold, request: () => Promise<GraphQLResponse>, release: 'COMMIT' | 'ROLLBACK' = 'COMMIT') =>
   whileHolding(prisma, hold, request, {
-    meanwhile: () => updateProgram(app.deps, { patch: { currency: 'JPY' } }, staffCaller('ADMIN')),
+    meanwhile: async () => updateProgram(app.deps, { patch: await currencySwitch(prisma, 'JPY') }, staffCaller('ADMIN')),
     release,
   });
 

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
 import { updateProgram } from '../../src/domain/program/program.service.js';
+import { DEFAULT_PROGRAM_SETTINGS } from '../../src/domain/program/program-settings.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import * as check from '../../src/domain/validation.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
+import { currencySwitchInput } from '../support/currency-switch.js';
 import { whileHolding } from '../support/holding.js';
 import { untilWaitingForLocks } from '../support/until.js';
 
@@ -48,7 +50,9 @@ describe('updateProgram: the currency', () => {
     // The same one check for every other input that names a currency.
     expect(() => check.currency('amount.currency', 'ABC')).toThrow(ValidationError);
     expect(check.currency('amount.currency', 'CHF')).toBe('CHF');
-    expect((await update({ currency: 'CHF' })).data?.updateProgram).toMatchObject({ program: { version: 2, currency: 'CHF' } });
+    expect((await update(currencySwitchInput(DEFAULT_PROGRAM_SETTINGS, 'CHF'))).data?.updateProgram).toMatchObject({
+      program: { version: 2, currency: 'CHF' },
+    });
   });
 });
 
@@ -145,7 +149,13 @@ describe('updateProgram: the compensation policy fits a voucher', () => {
 
 describe('updateProgram: money settings keep the currency they were decided in', () => {
   it('an amount in another currency than the program has after the change is a ValidationError naming its field', async () => {
-    const late = await update({ currency: 'USD', goodwill: { monthlyBudgetMoney: { amount: '900.00', currency: 'EUR' } } });
+    // A change of currency restates every money setting (tests/program/currency-switch.test.ts); here the budget's.
+    const toUsd = currencySwitchInput(DEFAULT_PROGRAM_SETTINGS, 'USD');
+    const withBudget = (monthlyBudgetMoney: { amount: string; currency: string }) => ({
+      ...toUsd,
+      goodwill: { ...(toUsd.goodwill as object), monthlyBudgetMoney },
+    });
+    const late = await update(withBudget({ amount: '900.00', currency: 'EUR' }));
     expect(late.data?.updateProgram).toMatchObject({
       __typename: 'ValidationError',
       field: 'goodwill.monthlyBudgetMoney.currency',
@@ -153,7 +163,7 @@ describe('updateProgram: money settings keep the currency they were decided in',
     });
     expect(await stored()).toMatchObject({ version: 1, currency: 'EUR' });
 
-    const both = await update({ currency: 'USD', goodwill: { monthlyBudgetMoney: { amount: '900.00', currency: 'USD' } } });
+    const both = await update(withBudget({ amount: '900.00', currency: 'USD' }));
     expect(both.data?.updateProgram).toMatchObject({
       program: { version: 2, currency: 'USD', goodwill: { monthlyBudget: { amount: '900.00', currency: 'USD' } } },
     });
@@ -171,7 +181,7 @@ describe('updateProgram: money settings keep the currency they were decided in',
     const a = whileHolding(
       prisma,
       (holder) => holder.query('SELECT 1 FROM program WHERE id = 1 FOR UPDATE'),
-      () => update({ currency: 'USD' }),
+      () => update(currencySwitchInput(DEFAULT_PROGRAM_SETTINGS, 'USD')),
       {
         meanwhile: async () => {
           b = update({ goodwill: { monthlyBudgetMoney: { amount: '900.00', currency: 'EUR' } } });

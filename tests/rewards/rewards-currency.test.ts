@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/auth/principal.js';
 import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { useTestApp } from '../support/app.js';
+import { switchCurrencyMutation } from '../support/currency-switch.js';
 
 /**
  * Money keeps the currency it was decided in (docs/domain-rules.md): a reward
@@ -21,7 +22,7 @@ const REDEEM = `mutation($i: RedeemRewardInput!) { redeemReward(input: $i) { __t
   ... on RewardUnavailableError { reason }
   ... on Error { message code } } }`;
 const VALIDATE = `query($code: String!) { validateVoucher(code: $code, orderTotal: "50.00") { valid reason } }`;
-const TO_USD = `mutation { updateProgram(input: { currency: "USD" }) { __typename } }`;
+const TO_USD = switchCurrencyMutation('USD');
 
 /** A 5.00 EUR reward with 3 units, then the program moves to USD. */
 async function rewardPricedInEuros(admin: string): Promise<string> {

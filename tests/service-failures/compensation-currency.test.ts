@@ -5,6 +5,7 @@ import { processCompensation } from '../../workers/compensation.processor.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
+import { switchCurrencyMutation } from '../support/currency-switch.js';
 
 /**
  * Money keeps the currency it was decided in (docs/domain-rules.md): a
@@ -33,7 +34,7 @@ const DECIDE_INCIDENT = `mutation($i: DecideServiceIncidentInput!) { decideServi
   __typename ... on DecideServiceIncidentPayload { decided } ... on ValidationError { field } ... on Error { code message } } }`;
 const INCIDENT = `query($id: ID!) { node(id: $id) { ... on ServiceIncident {
   budget { amount currency } budgetUsed { amount currency } spent { amount currency } compensated awaitingDecision } } }`;
-const TO_USD = `mutation { updateProgram(input: { currency: "USD" }) { __typename } }`;
+const TO_USD = switchCurrencyMutation('USD');
 
 /** Runs every pending compensation and incident job, as the workers would. */
 async function drain() {

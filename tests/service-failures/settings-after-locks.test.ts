@@ -14,6 +14,7 @@ import { processCompensation } from '../../workers/compensation.processor.js';
 import { processIncidentJob, type IncidentJob } from '../../workers/incident.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES, staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
+import { currencySwitch } from '../support/currency-switch.js';
 import { type Hold, holdMember, whileHolding } from '../support/holding.js';
 
 /**
@@ -36,7 +37,7 @@ const report = async (memberId: string, severity: Severity, orderRef: string) =>
   (await reportServiceFailure(app.deps, { memberId, type: 'LATE_DELIVERY', severity, orderRef, idempotencyKey: key() }, shop)).failureId;
 
 const switchToUsd = async () => {
-  await updateProgram(app.deps, { patch: { currency: 'USD' } }, admin);
+  await updateProgram(app.deps, { patch: await currencySwitch(prisma, 'USD') }, admin);
 };
 
 /** The incident's row as a decision or a batch on it holds it. */

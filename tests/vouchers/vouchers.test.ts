@@ -6,6 +6,7 @@ import { issueVoucher, redeemVoucher, type IssueVoucherInput } from '../../src/d
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { useTestApp } from '../support/app.js';
 import { apiKeyCaller, STOREFRONT_SCOPES, staffCaller } from '../support/callers.js';
+import { currencySwitch, switchCurrencyMutation } from '../support/currency-switch.js';
 import { holdMember, whileHolding } from '../support/holding.js';
 
 const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { __typename
@@ -133,9 +134,7 @@ describe('redeemVoucher', () => {
     const percent = await issue(memberId, { value: { type: 'PERCENT', percent: 10 } });
     expect([euros.currency, eurosAbove.currency, percent.currency]).toEqual(['EUR', 'EUR', 'EUR']);
     const admin = await app.staffToken('ADMIN');
-    expect(
-      (await app.gql(`mutation { updateProgram(input: { currency: "USD" }) { __typename } }`, {}, admin)).data?.updateProgram.__typename,
-    ).toBe('UpdateProgramPayload');
+    expect((await app.gql(switchCurrencyMutation('USD'), {}, admin)).data?.updateProgram.__typename).toBe('UpdateProgramPayload');
     const redeem = (code: string, idempotencyKey: string) =>
       app.gql(REDEEM, { i: { code, orderRef: 'usd-order', orderTotalMoney: { amount: '50.00', currency: 'USD' }, idempotencyKey } }, key);
 
@@ -176,7 +175,7 @@ describe('redeemVoucher', () => {
           { code: euros.code, orderRef: 'usd-order', orderTotal: '50.00', idempotencyKey: 'v-1' },
           apiKeyCaller('shop', STOREFRONT_SCOPES),
         ),
-      { meanwhile: () => updateProgram(app.deps, { patch: { currency: 'USD' } }, staffCaller('ADMIN')) },
+      { meanwhile: async () => updateProgram(app.deps, { patch: await currencySwitch(prisma, 'USD') }, staffCaller('ADMIN')) },
     );
 
     // Before: the order's currency was read in the redemption's first snapshot, EUR: 10.00 off an order in dollars.

@@ -20,7 +20,7 @@ import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { grantAvailablePoints } from '../points/points.service.js';
-import { assertProgramCurrency, loadProgram } from '../program/program.service.js';
+import { assertProgramCurrency, loadProgram, lockedProgramCurrency } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { utcDate } from '../time.js';
 import * as check from '../validation.js';
@@ -195,12 +195,24 @@ export interface SetAgentAuthorityInput {
   perGestureLimit?: string | null;
   perGesturePointsLimit?: number | null;
   monthlyBudget?: string | null;
+  /**
+   * The currency `perGestureLimit` / `monthlyBudget` was given in (a MoneyInput), when the client named one: held
+   * against the program's once the agent's row is locked (ValidationError on `perGestureLimitCurrency` /
+   * `monthlyBudgetCurrency`), so a limit decided in a currency an admin replaced meanwhile is not stored as the
+   * same figure in the new one.
+   */
+  perGestureLimitCurrency?: string | null;
+  monthlyBudgetCurrency?: string | null;
 }
 
 /**
  * Sets an agent's own goodwill limits (supervisors and admins). A supervisor
  * cannot change their own authority; an admin can. Takes the same row lock as
  * a grant, so a gesture is measured against either the old or the new limits.
+ * A money limit is a bare figure in the program currency: it is set in the
+ * currency read after that lock under the program's row (`lockedProgramCurrency`),
+ * so a change of currency either waits for it and then refuses to leave it in the
+ * old one (`updateProgram`), or commits first and the limit is held against the new one.
  */
 export async function setAgentAuthority(deps: ServiceDeps, input: SetAgentAuthorityInput, caller: Caller): Promise<AgentAuthorityView> {
   const staff = staffOf(caller, 'setAgentAuthority');
@@ -220,8 +232,13 @@ export async function setAgentAuthority(deps: ServiceDeps, input: SetAgentAuthor
   const updatedBy = `STAFF:${staff.id}`;
 
   return deps.prisma.$transaction(async (tx) => {
-    const { settings } = await loadProgram(tx);
     const current = await lockAgentAuthority(tx, agentId, now);
+    if (perGestureLimit != null || monthlyBudget != null) {
+      const currency = await lockedProgramCurrency(tx);
+      if (perGestureLimit != null) assertProgramCurrency('perGestureLimitCurrency', input.perGestureLimitCurrency, currency);
+      if (monthlyBudget != null) assertProgramCurrency('monthlyBudgetCurrency', input.monthlyBudgetCurrency, currency);
+    }
+    const { settings } = await loadProgram(tx);
     const next = {
       per_gesture_limit: perGestureLimit === undefined ? current.per_gesture_limit : perGestureLimit,
       per_gesture_points_limit: points === undefined ? current.per_gesture_points_limit : points,

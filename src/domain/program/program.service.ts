@@ -7,6 +7,7 @@ import { ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 import { writeTierRows } from '../tiers/tier-rows.js';
 import { reportProgramChange } from '../members/member-changes.js';
+import { assertCurrencySwitchRestates } from './currency-switch.js';
 import {
   DEFAULT_PROGRAM_SETTINGS,
   programSettingsSchema,
@@ -66,6 +67,21 @@ export async function amountInProgramCurrency(db: Tx | ServiceDeps['prisma'], pa
  */
 export function assertProgramCurrency(field: string, given: string | null | undefined, expected: string): void {
   if (given != null && given !== expected) throw new ValidationError(field, `must be the program currency, ${expected}`);
+}
+
+/**
+ * The program's currency for a change that stores money in it (a reward's voucher value, an agent's goodwill limit),
+ * read under the program's row with KEY SHARE, held until the caller's transaction ends: a change of currency
+ * (`updateProgram`, FOR UPDATE) waits for the caller to commit, or the caller waits for it and reads the new
+ * currency (a locking read returns the row as committed). So what the caller stores is in the program's currency at
+ * its commit, and `updateProgram` sees it when it checks what a change of currency would leave in the old one.
+ * Take it after the caller's own row locks. Internal: checks no caller.
+ */
+export async function lockedProgramCurrency(tx: Tx): Promise<string> {
+  await loadProgram(tx); // creates the row on first use
+  const [row] = await tx.$queryRaw<{ currency: string }[]>`
+    SELECT settings->>'currency' AS currency FROM program WHERE id = 1 FOR KEY SHARE`;
+  return row!.currency;
 }
 
 /** Parsed settings by the md5 of their JSON text: a few versions at most per process. */
@@ -278,7 +294,10 @@ function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
  * at once do not silently overwrite each other. A money setting given with its
  * currency is held against the currency of the result under the program's row
  * lock, so an amount decided in a currency another admin has just replaced is
- * refused, not stored as the same figure in the new one.
+ * refused, not stored as the same figure in the new one. A change of the currency
+ * restates every setting whose figure is in it, in the same change, and is refused
+ * while figures outside the settings are still in the old one
+ * (`assertCurrencySwitchRestates`): nothing is read in a currency it was not decided in.
  */
 export async function updateProgram(
   deps: ServiceDeps,
@@ -298,6 +317,7 @@ export async function updateProgram(
     const before = programSettingsSchema.parse(current.settings);
     const { tiers, ...rest } = input.patch;
     const currency = rest.currency == null ? before.currency : check.currency('currency', rest.currency);
+    await assertCurrencySwitchRestates(tx, before, input.patch, currency);
     const merged = merge<Omit<ProgramSettings, 'tiers'>>(before, inCurrency(rest, currency));
     const parsed = storableProgramSettingsSchema.safeParse({ ...merged, tiers: tiers ? tierList(before.tiers, tiers) : before.tiers });
     if (!parsed.success) {

@@ -2,13 +2,13 @@ import { newRowId } from '../../db/ids.js';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma, type Reward } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
-import { nowOf, type ServiceDeps } from '../deps.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, RewardUnavailableError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { spendPoints } from '../points/points.service.js';
-import { loadProgram } from '../program/program.service.js';
+import { assertProgramCurrency, lockedProgramCurrency } from '../program/program.service.js';
 import * as check from '../validation.js';
 import { reportProgramChange } from '../members/member-changes.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
@@ -22,13 +22,19 @@ function stockOf(value: number): number {
 
 const optionalDescription = (value: string) => check.text('description', value, { min: 0, max: 1000 }) || null;
 
-/** Rewards are bought in the program currency: their vouchers are spent at the same checkout. */
-async function programCurrency(deps: ServiceDeps, given: string | null | undefined): Promise<string> {
-  const { settings } = await loadProgram(deps.prisma);
-  if (given != null && check.currency('currency', given) !== settings.currency) {
-    throw new ValidationError('currency', `the program runs in ${settings.currency}`);
+/**
+ * The currency a reward's voucher value is set in: the program's as of the change's commit (`lockedProgramCurrency`),
+ * held against what the client named (`currency`, createReward's own field; `voucherValueCurrency`, the MoneyInput's):
+ * a value given in a currency an admin replaced meanwhile is refused, not stored as the same figure in the new one.
+ * Rewards are bought in it: their vouchers are spent at the same checkout.
+ */
+async function rewardCurrency(tx: Tx, given: { currency?: string | null; voucherValueCurrency?: string | null }): Promise<string> {
+  const currency = await lockedProgramCurrency(tx);
+  if (given.currency != null && check.currency('currency', given.currency) !== currency) {
+    throw new ValidationError('currency', `the program runs in ${currency}`);
   }
-  return settings.currency;
+  assertProgramCurrency('voucherValueCurrency', given.voucherValueCurrency, currency);
+  return currency;
 }
 
 export interface CreateRewardInput {
@@ -36,12 +42,21 @@ export interface CreateRewardInput {
   description?: string | null;
   pointsCost: number;
   voucherValue: string;
+  /** Must be the program currency when given. */
   currency?: string | null;
+  /**
+   * The currency `voucherValue` was given in (a MoneyInput), when the client named one: held against the program's
+   * under the change's locks (ValidationError on `voucherValueCurrency`).
+   */
+  voucherValueCurrency?: string | null;
   /** Units available; unlimited when omitted. */
   stock?: number | null;
 }
 
-/** Adds a reward to the catalogue (admins). */
+/**
+ * Adds a reward to the catalogue (admins), its voucher value in the program currency as of its commit: a currency
+ * the client named is held against it under the program's row lock (`rewardCurrency`).
+ */
 export async function createReward(deps: ServiceDeps, input: CreateRewardInput, caller: Caller): Promise<Reward> {
   assertMayCall(caller, 'changeRewards');
   const data = {
@@ -51,9 +66,11 @@ export async function createReward(deps: ServiceDeps, input: CreateRewardInput, 
     voucherValue: check.money('voucherValue', input.voucherValue).toFixed(2),
     stock: input.stock == null ? null : stockOf(input.stock),
   };
-  const currency = await programCurrency(deps, input.currency);
   const now = nowOf(deps);
-  const reward = await deps.prisma.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now } });
+  const reward = await deps.prisma.$transaction(async (tx) => {
+    const currency = await rewardCurrency(tx, input);
+    return tx.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now } });
+  });
   reportProgramChange(deps);
   return reward;
 }
@@ -64,6 +81,8 @@ export interface UpdateRewardInput {
   description?: string | null;
   pointsCost?: number | null;
   voucherValue?: string | null;
+  /** The currency `voucherValue` was given in (a MoneyInput), as for createReward. */
+  voucherValueCurrency?: string | null;
   /** Sets the remaining stock. */
   stock?: number | null;
   /** Removes the stock limit. */
@@ -73,7 +92,8 @@ export interface UpdateRewardInput {
 /**
  * Changes a reward (admins). Purchases already made keep what they cost; the
  * next purchase pays the new price. A new voucher value is in the program's
- * current currency.
+ * currency as of the change's commit: read once the reward's row and then the
+ * program's row are locked, and held against the currency the client named.
  */
 export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, caller: Caller): Promise<Reward> {
   assertMayCall(caller, 'changeRewards');
@@ -82,26 +102,22 @@ export async function updateReward(deps: ServiceDeps, input: UpdateRewardInput, 
   if (input.name != null) data.name = check.plainText('name', input.name, { max: 120 });
   if (input.description != null) data.description = optionalDescription(input.description);
   if (input.pointsCost != null) data.pointsCost = check.positivePoints('pointsCost', input.pointsCost);
-  if (input.voucherValue != null) {
-    data.voucherValue = check.money('voucherValue', input.voucherValue).toFixed(2);
-    // A value is set in the program currency of now: a reward priced before a currency change is sold again.
-    data.currency = await programCurrency(deps, null);
-  }
+  if (input.voucherValue != null) data.voucherValue = check.money('voucherValue', input.voucherValue).toFixed(2);
   if (input.stock != null && input.unlimitedStock) {
     throw new ValidationError('unlimitedStock', 'give either a stock or unlimitedStock, not both');
   }
   if (input.stock != null) data.stock = stockOf(input.stock);
   if (input.unlimitedStock) data.stock = null;
-  try {
-    const reward = await deps.prisma.reward.update({ where: { id }, data });
-    reportProgramChange(deps);
-    return reward;
-  } catch (error) {
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') {
-      throw new NotFoundError('Reward', id);
-    }
-    throw error;
-  }
+  const reward = await deps.prisma.$transaction(async (tx) => {
+    // The reward's row first, as a purchase takes it; the program's row after it (a change of currency holds only that).
+    const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM rewards WHERE id = ${id}::uuid FOR UPDATE`;
+    if (!locked) throw new NotFoundError('Reward', id);
+    // A value is set in the program currency of now: a reward priced before a currency change is sold again.
+    if (input.voucherValue != null) data.currency = await rewardCurrency(tx, { voucherValueCurrency: input.voucherValueCurrency });
+    return tx.reward.update({ where: { id }, data });
+  });
+  reportProgramChange(deps);
+  return reward;
 }
 
 /** Takes a reward out of the catalogue for good (admins). Retiring twice keeps the first date. */

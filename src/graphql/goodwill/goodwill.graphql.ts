@@ -17,7 +17,6 @@ import {
   deprecatedFor,
   MoneyInput,
   namingSentFields,
-  renamesFor,
   renamesWithCurrency,
   type AmountFields,
   type MoneyInputShape,
@@ -273,7 +272,11 @@ builder.mutationFields((t) => ({
       const { perGestureLimitMoney, monthlyBudgetMoney, ...rest } = input;
       const perGestureLimit = await limitOf(ctx, AGENT_PER_GESTURE, input.perGestureLimit, perGestureLimitMoney);
       const monthlyBudget = await limitOf(ctx, AGENT_MONTHLY, input.monthlyBudget, monthlyBudgetMoney);
-      const renames = { ...renamesFor(AGENT_PER_GESTURE, perGestureLimitMoney), ...renamesFor(AGENT_MONTHLY, monthlyBudgetMoney) };
+      // The currencies go to the service too, which holds them against the program's once the agent's row is locked.
+      const renames = {
+        ...renamesWithCurrency(AGENT_PER_GESTURE, perGestureLimitMoney, 'perGestureLimitCurrency'),
+        ...renamesWithCurrency(AGENT_MONTHLY, monthlyBudgetMoney, 'monthlyBudgetCurrency'),
+      };
       const authority = await namingSentFields(renames, () =>
         setAgentAuthority(
           ctx.deps,
@@ -281,6 +284,8 @@ builder.mutationFields((t) => ({
             ...rest,
             ...(perGestureLimit === undefined ? {} : { perGestureLimit }),
             ...(monthlyBudget === undefined ? {} : { monthlyBudget }),
+            perGestureLimitCurrency: perGestureLimitMoney?.currency ?? null,
+            monthlyBudgetCurrency: monthlyBudgetMoney?.currency ?? null,
           },
           callerOf(ctx.principal),
         ),

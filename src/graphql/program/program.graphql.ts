@@ -541,7 +541,14 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
       required: false,
       description: 'The version the change is based on; a different current version is a ValidationError.',
     }),
-    currency: t.string({ required: false, description: 'Program currency, ISO 4217.' }),
+    currency: t.string({
+      required: false,
+      description:
+        'Program currency, ISO 4217. A change of it restates, in the same input, every setting whose figure is in the currency ' +
+        '(pointsPerCurrencyUnit, pointValue, compensation base values and cap, goodwill limits): one left out is a ' +
+        'ValidationError naming it, and nothing is stored. Agents’ own money limits and earning rules’ minimum orders, ' +
+        'which this input cannot restate, must be cleared first (else a ValidationError on currency names the first).',
+    }),
     pointsPerCurrencyUnit: t.float({
       required: false,
       description: 'Points per 1.00 of order value, before the tier multiplier (0–1000).',
@@ -731,6 +738,30 @@ function programPatch(input: Input, renames: Record<string, string>): ProgramPat
   return patch;
 }
 
+/** The MoneyInput field of each money setting (by its settings path) that a change of currency must restate. */
+const RESTATED_BY: Record<string, string> = {
+  pointValue: 'pointValueMoney',
+  'compensation.baseBySeverity.LOW': 'compensation.baseBySeverityMoney.low',
+  'compensation.baseBySeverity.MEDIUM': 'compensation.baseBySeverityMoney.medium',
+  'compensation.baseBySeverity.HIGH': 'compensation.baseBySeverityMoney.high',
+  'compensation.baseBySeverity.CRITICAL': 'compensation.baseBySeverityMoney.critical',
+  'compensation.capAmount': 'compensation.capAmountMoney',
+  'goodwill.perGestureLimit': 'goodwill.perGestureLimitMoney',
+  'goodwill.monthlyBudget': 'goodwill.monthlyBudgetMoney',
+};
+
+/**
+ * With a currency in the input: the renames that make an error on a money setting the input left out (a change of
+ * currency must restate it) name the MoneyInput field to send, not its deprecated twin.
+ */
+function restatementRenames(input: Input, patch: ProgramPatch, renames: Record<string, string>): void {
+  if (input.currency == null) return;
+  for (const [setting, field] of Object.entries(RESTATED_BY)) {
+    const given = setting.split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], patch);
+    if (given == null) renames[setting] = field;
+  }
+}
+
 const UpdateProgramPayload = builder.objectRef<{ program: ProgramView }>('UpdateProgramPayload').implement({
   description: 'The program settings after the change.',
   fields: (t) => ({
@@ -748,6 +779,7 @@ builder.mutationField('updateProgram', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const renames: Record<string, string> = {};
       const patch = programPatch(input, renames);
+      restatementRenames(input, patch, renames);
       const program = await namingSentFields(renames, () =>
         updateProgram(ctx.deps, { patch, expectedVersion: input.expectedVersion }, callerOf(ctx.principal)),
       );

@@ -10,7 +10,7 @@ import {
   type RewardRedemptionResult,
 } from '../../domain/rewards/rewards.service.js';
 import { builder } from '../builder.js';
-import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesFor } from '../money.type.js';
+import { amountOf, deprecatedFor, MoneyInput, namingSentFields, renamesWithCurrency } from '../money.type.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
@@ -84,6 +84,8 @@ const RedeemRewardPayload = builder.objectRef<RewardRedemptionResult>('RedeemRew
 });
 
 const VOUCHER_VALUE = { legacy: 'voucherValue', money: 'voucherValueMoney' };
+/** The services' name for the MoneyInput's currency (createReward's own `currency` is a field of its input). */
+const VOUCHER_VALUE_CURRENCY = 'voucherValueCurrency';
 
 const CreateRewardInput = builder.inputType('CreateRewardInput', {
   description: 'A new reward in the catalogue.',
@@ -156,8 +158,10 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const { voucherValueMoney, ...rest } = input;
       const voucherValue = await amountOf(ctx.deps, VOUCHER_VALUE, input.voucherValue, voucherValueMoney, { required: true });
-      const reward = await namingSentFields(renamesFor(VOUCHER_VALUE, voucherValueMoney), () =>
-        createReward(ctx.deps, { ...rest, voucherValue: voucherValue! }, callerOf(ctx.principal)),
+      // The currency goes to the service too, which holds it against the program's under its locks.
+      const voucherValueCurrency = voucherValueMoney?.currency ?? null;
+      const reward = await namingSentFields(renamesWithCurrency(VOUCHER_VALUE, voucherValueMoney, VOUCHER_VALUE_CURRENCY), () =>
+        createReward(ctx.deps, { ...rest, voucherValue: voucherValue!, voucherValueCurrency }, callerOf(ctx.principal)),
       );
       return { rewardId: reward.id };
     },
@@ -172,8 +176,9 @@ builder.mutationFields((t) => ({
       const id = decodeId('Reward', 'id', String(input.id));
       const { voucherValueMoney, ...rest } = input;
       const voucherValue = await amountOf(ctx.deps, VOUCHER_VALUE, input.voucherValue, voucherValueMoney, { required: false });
-      const reward = await namingSentFields(renamesFor(VOUCHER_VALUE, voucherValueMoney), () =>
-        updateReward(ctx.deps, { ...rest, id, voucherValue }, callerOf(ctx.principal)),
+      const voucherValueCurrency = voucherValueMoney?.currency ?? null;
+      const reward = await namingSentFields(renamesWithCurrency(VOUCHER_VALUE, voucherValueMoney, VOUCHER_VALUE_CURRENCY), () =>
+        updateReward(ctx.deps, { ...rest, id, voucherValue, voucherValueCurrency }, callerOf(ctx.principal)),
       );
       return { rewardId: reward.id };
     },
