@@ -5,7 +5,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { createAuthenticator, type Authenticator } from './auth/authenticate.js';
+import { createAuthenticator, credentialsExpireAt, type Authenticator } from './auth/authenticate.js';
 import { createCredentialSync } from './auth/credential-sync.js';
 import { createApprovalQueueBus } from './live/approval-queue-bus.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
@@ -271,6 +271,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         signal: request.signal,
         liveRecheckMs: config.live.authRecheckMs,
         reauthenticate: () => authenticate(authorization),
+        // Read by live streams only: an ordinary request does not decode its token a second time.
+        credentialsExpireAt: () => credentialsExpireAt(authorization),
       };
     },
     maskedErrors: { maskError: errorMasker },

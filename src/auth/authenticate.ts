@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import type { Config } from '../config/env.js';
 import type { PrismaClient } from '../db/prisma.js';
 import { createApiKeyVerifier, isApiKeyToken, type ApiKeyVerifier } from './api-keys.js';
-import { AuthenticationError, createJwtVerifier } from './jwt.js';
+import { AuthenticationError, CLOCK_TOLERANCE_SECONDS, createJwtVerifier } from './jwt.js';
 import { createMemberAccountCheck, type MemberAccountCheck } from './member-accounts.js';
 import type { Principal } from './principal.js';
 
@@ -66,6 +66,23 @@ export function claimsMemberToken(authorizationHeader: string | null | undefined
     return decodeJwt(token).role === 'MEMBER';
   } catch {
     return false;
+  }
+}
+
+/**
+ * The instant (ms since the epoch) from which a request with these credentials is refused for their age alone: a
+ * JWT's `exp` plus the clock skew the verifier tolerates. Undefined for an API key (it holds until revoked) and for
+ * no credentials. Read without verifying: for credentials that verified already (a live stream ends at this instant,
+ * not at its next periodic re-check).
+ */
+export function credentialsExpireAt(authorizationHeader: string | null | undefined): number | undefined {
+  const token = authorizationHeader ? BEARER.exec(authorizationHeader)?.[1] : undefined;
+  if (!token || isApiKeyToken(token)) return undefined;
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? (exp + CLOCK_TOLERANCE_SECONDS) * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }
 

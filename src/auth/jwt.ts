@@ -32,7 +32,7 @@ export type TokenRole = (typeof TOKEN_ROLES)[number];
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 /** Tolerated clock skew between us and the token's issuer. */
-const CLOCK_TOLERANCE_SECONDS = 5;
+export const CLOCK_TOLERANCE_SECONDS = 5;
 
 const claimsSchema = z.discriminatedUnion('role', [
   // Members' ids are database UUIDs; anything else cannot name a member. A UUID is case-insensitive: read in the

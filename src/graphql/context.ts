@@ -23,6 +23,11 @@ export interface GraphQLContext {
   /** Checks the request's credentials again, as at its start (throws AuthenticationError when they no longer hold). */
   reauthenticate?: () => Promise<Principal>;
   /**
+   * When the request's credentials stop holding by their age alone (a token's expiry, ms since the epoch); undefined
+   * for API keys and anonymous requests. Asked for by live streams only (it decodes the token). A live stream re-checks its caller at this instant (src/auth/authenticate.ts).
+   */
+  credentialsExpireAt?: () => number | undefined;
+  /**
    * Tells that the answer being computed changes with the clock alone at this instant (a listed voucher expires, the
    * oldest qualifying entry leaves the tier window): the earliest one told is kept. Set by the response cache on a
    * read whose answer it stores, which it serves only before that instant (src/graphql/response-cache.ts); absent

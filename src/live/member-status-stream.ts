@@ -89,6 +89,11 @@ export interface OpenStream {
   /** Credential ids whose revocation or status change must re-check this stream at once (API key id, member id). */
   credentialIds: readonly string[];
   /**
+   * When the credentials stop holding by their age alone (a token's expiry, ms since the epoch): the stream is
+   * re-checked then, and any change from then on is passed on only after a re-check.
+   */
+  expiresAt?: number;
+  /**
    * The request's signal, aborted once its client has gone: the stream ends then, also when the client left while
    * the subscription was still being set up (nothing would read the stream, so nothing would ever return it).
    */
@@ -98,8 +103,9 @@ export interface OpenStream {
 /**
  * The live streams of one API process: a limit per watcher, the bus feeding
  * them, and the re-check of credentials — every `authRecheckMs`, at once when
- * one of the stream's credentials changes (`credentialChanged`), and before
- * passing on a STATUS_CHANGED (a member closed ends their own stream). A
+ * one of the stream's credentials changes (`credentialChanged`), at once when
+ * its token expires (`expiresAt`), and before passing on a STATUS_CHANGED (a
+ * member closed ends their own stream) or any change after that expiry. A
  * stream whose caller no longer passes ends; the client sees it complete.
  */
 export interface LiveStatus {
@@ -162,8 +168,10 @@ export function createLiveStatus(deps: {
         });
         return checking;
       };
+      const { expiresAt } = request;
+      const expired = () => expiresAt !== undefined && Date.now() >= expiresAt;
       const stopListening = bus.listen(request.memberId, (change) => {
-        if (change.kind !== 'STATUS_CHANGED') {
+        if (change.kind !== 'STATUS_CHANGED' && !expired()) {
           stream.push(change);
           return;
         }
@@ -172,12 +180,14 @@ export function createLiveStatus(deps: {
       const untrack = request.credentialIds.map((id) => credentials.watch(id, () => void recheck()));
       const timer = setInterval(() => void recheck(), limits.authRecheckMs);
       timer.unref();
+      const stopExpiry = expiresAt === undefined ? undefined : atInstant(expiresAt, () => void recheck());
       const leave = () => stream.end();
       signal?.addEventListener('abort', leave, { once: true });
       stream.onEnd(() => {
         stopListening();
         for (const stop of untrack) stop();
         clearInterval(timer);
+        stopExpiry?.();
         signal?.removeEventListener('abort', leave);
       });
       return stream;
@@ -193,4 +203,28 @@ export function createLiveStatus(deps: {
       for (const stream of [...open]) stream.end();
     },
   };
+}
+
+/** The longest delay a Node timer takes (about 24.8 days); a later instant is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs `run` once the system clock has reached `instant` (ms since the epoch), at once when it has already; returns
+ * what cancels it. The timer does not keep the process alive.
+ */
+export function atInstant(instant: number, run: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = instant - Date.now();
+    // A timer may fire a little before the wall clock says its instant came: wait the rest.
+    if (left <= 0) {
+      timer = undefined;
+      run();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
 }

@@ -8,6 +8,7 @@ import {
   type ApprovalQueueChange,
 } from '../../domain/approvals/approval-queue.js';
 import { DomainError } from '../../domain/errors.js';
+import { atInstant } from '../../live/member-status-stream.js';
 import { builder } from '../builder.js';
 
 /** A change as a stream tells it: `CURRENT` is the first event (also after the channel was lost and is back). */
@@ -85,6 +86,7 @@ builder.subscriptionFields((t) => ({
     authScopes: { caller: SERVICE_CALLERS.watchApprovalQueue },
     subscribe: (_root, _args, ctx) => {
       const { principal, approvalQueue, reauthenticate, liveRecheckMs, signal } = ctx;
+      const expiresAt = ctx.credentialsExpireAt?.();
       assertMayWatchApprovalQueue(callerOf(principal));
       if (!approvalQueue || !reauthenticate) throw new Error('the live approval queue needs the HTTP handler’s bus');
       // A client gone while its key was checked gets no stream: nothing would read it, so nothing would return it.
@@ -132,11 +134,14 @@ builder.subscriptionFields((t) => ({
         };
         const recheck = setInterval(recheckNow, liveRecheckMs ?? 60_000);
         recheck.unref();
+        // A token's stream ends when the token does, not at the next periodic re-check.
+        const stopExpiry = expiresAt === undefined ? undefined : atInstant(expiresAt, recheckNow);
         // An API key revoked anywhere is re-checked at once, as the member status streams do.
         const stopCredential = principal.kind === 'apiKey' ? approvalQueue.onCredentialChanged(principal.apiKeyId, recheckNow) : undefined;
         void send();
         await stop;
         clearInterval(recheck);
+        stopExpiry?.();
         stopCredential?.();
         stopListening();
         stopResync();

@@ -98,10 +98,13 @@ builder.subscriptionFields((t) => ({
       const memberId = await memberToWatch(ctx.deps, { memberId: asked }, callerOf(ctx.principal));
       const { live, reauthenticate } = ctx;
       if (!live || !reauthenticate) throw new Error('live member status needs the HTTP handler’s live streams');
+      const expiresAt = ctx.credentialsExpireAt?.();
       return live.open({
         memberId,
         watcher: callerKeyOf(ctx.principal),
         credentialIds: credentialIdsOf(ctx.principal),
+        // A token's stream ends when the token does, not at the next periodic re-check.
+        ...(expiresAt === undefined ? {} : { expiresAt }),
         // A client gone while the member was looked up gets a stream that is ended already.
         signal: ctx.signal,
         stillAllowed: async () => {
