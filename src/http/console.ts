@@ -57,7 +57,8 @@ export interface ConsoleHandlerOptions {
  * - POST /console/dev-token signs a staff token with the local HS256 secret for a chosen role and name —
  *   only outside production, and only with the secret `npm start` generated for its data directory or with
  *   NODE_ENV=development (or test) said explicitly: a deployment that forgot NODE_ENV runs as development, and
- *   its configured JWT_SECRET is a real one. Otherwise it does not exist (404).
+ *   its configured JWT_SECRET is a real one. Otherwise it does not exist (404). With NODE_ENV unset it answers
+ *   loopback peers only (403 for others): this machine's browser, not whoever reaches the port.
  * Files are read once and kept in memory with their gzip form (the console is a few hundred KB).
  */
 export function createConsoleHandler(options: ConsoleHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
@@ -66,6 +67,10 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
   const oidc = config.console.oidc;
   const devSignIn =
     !config.isProduction && config.jwt.secret !== undefined && (config.environmentSet || config.jwt.developmentSecret === true);
+  // With NODE_ENV unset, the generated secret signs for this machine's own browser only: npm start listens on every
+  // interface, and an API process deployed without NODE_ENV and without a JWT_SECRET would otherwise sign ADMIN
+  // tokens for anyone who reaches its port. NODE_ENV=development said explicitly opens it to the network.
+  const devSignInLoopbackOnly = !config.environmentSet;
   const connectSources = ["'self'", ...(oidc ? [new URL(oidc.issuer).origin] : [])].join(' ');
   const securityHeaders = {
     'content-security-policy': [
@@ -134,6 +139,15 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...securityHeaders }).end('Not found');
         return;
       }
+      if (devSignInLoopbackOnly && !isLoopback(req.socket.remoteAddress)) {
+        logger.warn({ peer: req.socket.remoteAddress }, 'development console sign-in refused: not this machine, and NODE_ENV is not set');
+        res.writeHead(403, { 'content-type': 'application/json', 'cache-control': 'no-store', ...securityHeaders }).end(
+          JSON.stringify({
+            error: 'the development sign-in answers this machine only: set NODE_ENV=development to open it to the network',
+          }),
+        );
+        return;
+      }
       await devToken(req, res, config, logger, securityHeaders);
       return;
     }
@@ -185,6 +199,13 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
 }
 
 /** POST {"role","name"} → {"token"}: a 12-hour development staff token (never in production). */
+/** Whether a peer address is this machine (127.0.0.0/8, ::1, or either mapped into IPv6). */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
 async function devToken(
   req: IncomingMessage,
   res: ServerResponse,

@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,12 +34,21 @@ async function serve(env: Record<string, string>): Promise<string> {
   return serveConfig(loadConfig({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', ...env }));
 }
 
-async function serveConfig(config: Config): Promise<string> {
+async function serveConfig(config: Config, host = '127.0.0.1'): Promise<string> {
   const handler = createConsoleHandler({ config, logger: testLogger, dir });
   const server = createServer((req, res) => void handler(req, res));
   servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** This machine's first address on a network (not loopback): a request to it comes from a peer that is not 127.0.0.1. */
+function networkAddress(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((one) => one !== undefined && !one.internal && one.family === 'IPv4')?.address;
+  if (!address) throw new Error('this test needs a network interface besides loopback');
+  return address;
 }
 
 // docs/console.md: every answer carries the CSP with frame-ancestors 'none', nosniff and no-referrer; the
@@ -178,6 +187,36 @@ describe('the console at /console', () => {
         body: JSON.stringify({ role: 'AGENT', name: 'dev' }),
       });
       expect(response.status).toBe(200);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  // npm start listens on every interface; an API process deployed without NODE_ENV and without a JWT_SECRET has the
+  // generated secret too, and would sign ADMIN tokens for whoever reaches its port.
+  it('NODE_ENV unset with the generated secret: dev-token answers this machine only (403 from the network), NODE_ENV=development opens it', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'treue-dev-secret-'));
+    const ask = (base: string) =>
+      fetch(base.replace('127.0.0.1', networkAddress()) + '/console/dev-token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'ADMIN', name: 'mallory' }),
+      });
+    try {
+      const unset = await serveConfig(await withDevelopmentJwtSecret(loadConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir })), '0.0.0.0');
+      const refused = await ask(unset);
+      expect(refused.status).toBe(403);
+      expect(await refused.text()).not.toMatch(/eyJ/);
+      const local = await fetch(`${unset}/console/dev-token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'ADMIN', name: 'dev' }),
+      });
+      expect(local.status).toBe(200);
+
+      const development = loadConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir, NODE_ENV: 'development' });
+      const open = await serveConfig(await withDevelopmentJwtSecret(development), '0.0.0.0');
+      expect((await ask(open)).status).toBe(200);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
