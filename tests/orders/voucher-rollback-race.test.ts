@@ -28,6 +28,21 @@ async function outcome(run: Promise<unknown>): Promise<string> {
   }
 }
 
+/** A 10.00 goodwill voucher of the member, issued at `instant`. */
+async function goodwillVoucher(memberId: string, instant: Date) {
+  const { voucher } = await prisma.$transaction((tx) =>
+    issueVoucher(tx, {
+      memberId,
+      kind: 'GOODWILL',
+      value: { type: 'FIXED', amount: '10.00' },
+      causeType: 'GESTURE',
+      causeRef: randomUUID(),
+      now: instant,
+    }),
+  );
+  return voucher;
+}
+
 describe('two rollbacks of one voucher in the same millisecond', () => {
   it('a cancel of the order the voucher was used on again, twice at once, on the clock of the first cancel: 8 rounds', async () => {
     for (let round = 0; round < 8; round++) {
@@ -35,16 +50,7 @@ describe('two rollbacks of one voucher in the same millisecond', () => {
       const instant = new Date(Date.now() + round * 1000);
       const deps = { ...app.deps, now: () => instant };
       const memberId = await app.enroll();
-      const { voucher } = await prisma.$transaction((tx) =>
-        issueVoucher(tx, {
-          memberId,
-          kind: 'GOODWILL',
-          value: { type: 'FIXED', amount: '10.00' },
-          causeType: 'GESTURE',
-          causeRef: randomUUID(),
-          now: instant,
-        }),
-      );
+      const voucher = await goodwillVoucher(memberId, instant);
       const redeemOn = (orderRef: string) =>
         redeemVoucher(deps, { code: voucher.code, orderRef, orderTotal: '20.00', memberId, idempotencyKey: `pay-${orderRef}` }, SHOP);
       const cancel = (orderReference: string, key: string) => cancelOrder(deps, { memberId, orderReference, idempotencyKey: key }, SHOP);
@@ -75,16 +81,7 @@ describe('two rollbacks of one voucher in the same millisecond', () => {
       const instant = new Date(Date.now() + round * 1000);
       const deps = { ...app.deps, now: () => instant };
       const memberId = await app.enroll();
-      const { voucher } = await prisma.$transaction((tx) =>
-        issueVoucher(tx, {
-          memberId,
-          kind: 'GOODWILL',
-          value: { type: 'FIXED', amount: '10.00' },
-          causeType: 'GESTURE',
-          causeRef: randomUUID(),
-          now: instant,
-        }),
-      );
+      const voucher = await goodwillVoucher(memberId, instant);
       await redeemVoucher(deps, { code: voucher.code, orderRef: 'A', orderTotal: '40.00', memberId, idempotencyKey: 'pay-a' }, SHOP);
       const order = {
         reference: 'A',
