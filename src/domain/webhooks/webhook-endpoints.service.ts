@@ -47,14 +47,19 @@ export function checkWebhookUrl(field: string, value: string, policy: WebhookUrl
   } catch {
     throw new ValidationError(field, 'must be an absolute URL');
   }
-  if (text.length > 2000) throw new ValidationError(field, 'must be at most 2000 characters');
+  // As stored and sent: percent-encoding makes a character up to 9 (é: %C3%A9).
+  if (text.length > 2000 || url.toString().length > 2000) throw new ValidationError(field, 'must be at most 2000 characters');
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
     throw new ValidationError(field, policy.allowHttp ? 'must be an http or https URL' : 'must be an https URL');
   }
   if (url.username || url.password) throw new ValidationError(field, 'must not carry credentials');
   if (url.hash) throw new ValidationError(field, 'must not have a fragment');
   if (!policy.allowPrivateAddresses) {
-    const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    // A name with its root's dot (`localhost.`) is the same name.
+    const host = url.hostname
+      .replace(/^\[|\]$/g, '')
+      .replace(/\.$/, '')
+      .toLowerCase();
     if (host === 'localhost' || host.endsWith('.localhost')) throw new ValidationError(field, 'must not point at a loopback address');
     if (isIpLiteral(host)) {
       const reason = blockedAddressReason(host);
