@@ -9,6 +9,7 @@ import { loadProgram, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import * as check from '../validation.js';
 import { reportProgramChange } from '../members/member-changes.js';
+import { MAX_LINE_LABEL, orderChannel } from '../orders/order-lines.js';
 import type { EarningRule, EarningRuleKind, EventLimitPeriod } from './rules.js';
 
 /** A money condition as it arrives (MoneyInput). */
@@ -78,18 +79,28 @@ interface RuleColumns {
 }
 
 const MAX_LIST = 200;
+/** A SKU or category a rule matches: as an order line's (`checkOrder`). */
+const lineLabel = (field: string, value: string) => check.plainText(field, value, { max: MAX_LINE_LABEL });
 const MAX_RULE_POINTS = 1_000_000;
 const LIMIT_PERIODS: readonly EventLimitPeriod[] = ['CALENDAR_YEAR', 'CALENDAR_MONTH', 'LIFETIME'];
 /** Event types are lower-case names: "signup", "birthday", "review", "newsletter.subscribed". */
 export const EVENT_TYPE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
-function list(field: string, values: readonly string[] | null | undefined, { upper = false } = {}): string[] {
+/**
+ * A list of a rule's conditions, each entry checked as what it must match (`entry`: plain text of at most 100
+ * characters unless said otherwise), given once. An entry no order could carry (a channel "Web", a SKU longer than
+ * a line's) is refused: the rule would be saved and never match, silently.
+ */
+function list(
+  field: string,
+  values: readonly string[] | null | undefined,
+  entry: (field: string, value: string) => string = (f, value) => check.plainText(f, value, { max: 100 }),
+): string[] {
   if (values == null) return [];
   if (values.length > MAX_LIST) throw new ValidationError(field, `at most ${MAX_LIST} entries`);
   const out: string[] = [];
   values.forEach((value, i) => {
-    const trimmed = check.plainText(`${field}.${i}`, value, { max: 100 });
-    const item = upper ? trimmed.toUpperCase() : trimmed;
+    const item = entry(`${field}.${i}`, value);
     if (out.includes(item)) throw new ValidationError(`${field}.${i}`, `"${item}" is listed twice`);
     out.push(item);
   });
@@ -110,7 +121,7 @@ export function validateRule(input: CreateEarningRuleInput, settings: Pick<Progr
   if (endsAt !== null && endsAt.getTime() <= startsAt.getTime()) throw new ValidationError('endsAt', 'must be after startsAt');
 
   const c = input.conditions ?? {};
-  const tierKeys = list('conditions.tierKeys', c.tierKeys, { upper: true });
+  const tierKeys = list('conditions.tierKeys', c.tierKeys, (f, value) => check.plainText(f, value, { max: 100 }).toUpperCase());
   const known = settings.tiers.map((tier) => tier.key);
   tierKeys.forEach((key, i) => {
     if (!known.includes(key))
@@ -124,13 +135,13 @@ export function validateRule(input: CreateEarningRuleInput, settings: Pick<Progr
     }
   }
   const conditions = {
-    channels: list('conditions.channels', c.channels),
+    channels: list('conditions.channels', c.channels, (f, value) => orderChannel(f, value.trim())!),
     tierKeys,
     minOrderTotal,
-    includeCategories: list('conditions.includeCategories', c.includeCategories),
-    excludeCategories: list('conditions.excludeCategories', c.excludeCategories),
-    includeSkus: list('conditions.includeSkus', c.includeSkus),
-    excludeSkus: list('conditions.excludeSkus', c.excludeSkus),
+    includeCategories: list('conditions.includeCategories', c.includeCategories, lineLabel),
+    excludeCategories: list('conditions.excludeCategories', c.excludeCategories, lineLabel),
+    includeSkus: list('conditions.includeSkus', c.includeSkus, lineLabel),
+    excludeSkus: list('conditions.excludeSkus', c.excludeSkus, lineLabel),
     firstOrderOnly: c.firstOrderOnly ?? false,
   };
   for (const [include, exclude] of [

@@ -116,15 +116,18 @@ export function storedEarningOf(evaluation: EarnEvaluation, currency: string): S
     currency,
     rules,
     lines: evaluation.lines.map((line) => [
-      line.basePoints.toString(),
-      line.multiplier.toString(),
-      line.points.toString(),
+      line.basePoints.toFixed(),
+      line.multiplier.toFixed(),
+      line.points.toFixed(),
       indexOf(line.rule),
       line.excluded ? 1 : 0,
     ]),
     bonuses: evaluation.bonuses.map((bonus) => [indexOf(bonus.rule), bonus.points]),
   };
 }
+
+/** A figure as the Decimal scalar writes it: plain digits ("0.0000001"), never decimal.js's exponent form ("1e-7"). */
+const decimalNumeral = (figure: string): string => (/e/i.test(figure) ? new Decimal(figure).toFixed() : figure);
 
 /**
  * The breakdown of a stored earning, with the lines it was evaluated on (the
@@ -139,7 +142,9 @@ export function breakdownFrom(stored: StoredEarning, lines: readonly EarnLineInp
   const { currency, rules } = stored;
   const rule = (index: number) => (index < 0 ? null : rules[index]!);
   return [
-    ...stored.lines.map(([basePoints, multiplier, points, ruleIndex, excluded], index): EarnBreakdownLine => {
+    ...stored.lines.map(([base, factor, exact, ruleIndex, excluded], index): EarnBreakdownLine => {
+      // Answers stored before 2026-12-06 may hold a small figure in exponent form ("1e-7"), which no Decimal is.
+      const [basePoints, multiplier, points] = [base, factor, exact].map(decimalNumeral) as [string, string, string];
       const line = lines[index]!;
       const applied = rule(ruleIndex);
       return {

@@ -7,6 +7,8 @@ import { withFields } from '../../with-fields.js';
 export const MAX_ORDER_LINES = 200;
 /** At most this many units of one line. */
 export const MAX_LINE_QUANTITY = 1_000_000;
+/** At most this many characters of a line's SKU or category (an earning rule's lists take no longer ones). */
+export const MAX_LINE_LABEL = 64;
 /** A channel key: lower-case, short, as rules match on it ("web", "app", "store"). */
 const CHANNEL = /^[a-z][a-z0-9_-]{0,31}$/;
 
@@ -107,10 +109,10 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
   const skus = new Set<string>();
   const parts = given.map((line, index) => {
     const path = `${field}.lines[${index}]`;
-    const sku = label(`${path}.sku`, line.sku, 64);
+    const sku = label(`${path}.sku`, line.sku, MAX_LINE_LABEL);
     if (skus.has(sku)) throw new ValidationError(`${path}.sku`, 'appears on an earlier line: one line per SKU, with its whole quantity');
     skus.add(sku);
-    const category = line.category == null ? null : label(`${path}.category`, line.category, 64);
+    const category = line.category == null ? null : label(`${path}.category`, line.category, MAX_LINE_LABEL);
     if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) {
       throw new ValidationError(`${path}.quantity`, `must be a whole number between 1 and ${MAX_LINE_QUANTITY}`);
     }
