@@ -85,6 +85,16 @@ export interface OrderModel {
   vouchers: string[];
 }
 
+/**
+ * Whether the order takes nothing more (docs/orders.md): cancelled, or returned in full — every line's items back,
+ * or (an order that paid something) its whole total refunded.
+ */
+export function orderIsFinal(order: OrderModel): boolean {
+  if (order.cancelled) return true;
+  if (order.totalCents !== null && order.totalCents > 0 && order.refundedCents === order.totalCents) return true;
+  return order.lines.length > 0 && order.lines.every((line) => line.returned === line.quantity);
+}
+
 /** An order that a redemption or a voucher names first: nothing earned, no total. */
 export function newOrder(ref: string): OrderModel {
   return {

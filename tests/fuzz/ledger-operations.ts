@@ -27,6 +27,7 @@ import {
   mayEarnOrSpend,
   mayReceive,
   newOrder,
+  orderIsFinal,
   orderPoints,
   prorateCents,
   returnedLineCents,
@@ -313,7 +314,7 @@ export function redeemOp(world: World, member: number, points: number, orderRef:
         if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
         const existing = orderRef === null ? undefined : m.orders.find((o) => o.ref === orderRef);
-        if (existing?.cancelled) return fail('VALIDATION', 'orderReference');
+        if (existing && orderIsFinal(existing)) return fail('VALIDATION', 'orderReference');
         if (m.available < points) return fail('INSUFFICIENT_POINTS', `available ${m.available}`);
         takeLots(m, points, now);
         post(m, { kind: 'REDEEM', amount: -points, available: -points, at: now, actor: actorOf(STOREFRONT), activity: true });
