@@ -2,23 +2,39 @@ import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { ValidationError } from '../errors.js';
 
+/** Where an order stands, as `Order.status` shows it. */
+export type OrderStatus = 'OPEN' | 'PARTIALLY_RETURNED' | 'RETURNED' | 'CANCELLED';
+
 /**
- * Why an order takes nothing more: it was cancelled, or it came back in full (all of its items, or — an order that
- * paid something — its whole total); null while it is open.
+ * The order's status from its row and its lines' returned quantities: CANCELLED once cancelled; RETURNED once every
+ * item is back or (an order that paid something) its whole total was returned or refunded; PARTIALLY_RETURNED once
+ * anything came back. `finalOrderStateSql` is the same rule in SQL, for the statements that lock the order.
  */
+export function orderStatusOf(
+  order: { cancelledAt: Date | null; orderTotal: Prisma.Decimal | null; amountRefunded: Prisma.Decimal },
+  lines: readonly { quantity: number; returnedQuantity: number }[],
+): OrderStatus {
+  if (order.cancelledAt) return 'CANCELLED';
+  const total = order.orderTotal;
+  const allBack = lines.length > 0 && lines.every((line) => line.returnedQuantity === line.quantity);
+  if (allBack || (total !== null && total.gt(0) && order.amountRefunded.eq(total))) return 'RETURNED';
+  if (lines.some((line) => line.returnedQuantity > 0) || order.amountRefunded.gt(0)) return 'PARTIALLY_RETURNED';
+  return 'OPEN';
+}
+
+/** Why an order takes nothing more (its `orderStatusOf` is CANCELLED or RETURNED); null while it is open. */
 export type FinalOrderState = 'CANCELLED' | 'RETURNED' | null;
 
 /**
- * SQL: the `FinalOrderState` of the point_orders row `order` (its name or alias in the statement), as
- * `Order.status` tells CANCELLED and RETURNED apart. The lines are read in the statement's snapshot: it must run
- * after the member's lock, which every return holds, so that it sees the last return committed before it.
+ * SQL: the `FinalOrderState` of the point_orders row `order` (its name or alias in the statement), by the rule of
+ * `orderStatusOf` (no lines: `bool_and` is null, not all back). The lines are read in the statement's snapshot: it
+ * must run after the member's lock, which every return holds, so that it sees the last return committed before it.
  */
 export function finalOrderStateSql(order: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`CASE
       WHEN ${order}.cancelled_at IS NOT NULL THEN 'CANCELLED'
       WHEN (${order}.order_total > 0 AND ${order}.amount_refunded = ${order}.order_total)
-        OR (EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = ${order}.id)
-            AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = ${order}.id AND l.returned_quantity < l.quantity))
+        OR (SELECT bool_and(l.returned_quantity = l.quantity) FROM order_lines l WHERE l.order_id = ${order}.id)
         THEN 'RETURNED'
     END`;
 }

@@ -9,7 +9,7 @@ import {
   type OrderReturnOutcome,
   type OrderSelection,
 } from '../../domain/orders/orders.service.js';
-import type { PointOrder } from '../../generated/prisma/client.js';
+import { orderStatusOf } from '../../domain/orders/order-record.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -46,14 +46,6 @@ const VoucherRollbackEnum = builder.enumType('VoucherRollbackOutcome', {
     EXPIRED: { description: 'Past its validity: not reissued, it stays unusable (EXPIRED).' },
   } as const,
 });
-
-function orderStatus(order: Pick<PointOrder, 'cancelledAt' | 'orderTotal' | 'amountRefunded'>, linesBack: { all: boolean; any: boolean }) {
-  if (order.cancelledAt) return 'CANCELLED' as const;
-  const total = order.orderTotal;
-  if (linesBack.all || (total !== null && total.gt(0) && order.amountRefunded.eq(total))) return 'RETURNED' as const;
-  if (linesBack.any || order.amountRefunded.gt(0)) return 'PARTIALLY_RETURNED' as const;
-  return 'OPEN' as const;
-}
 
 const OrderLineRef = builder.prismaObject('OrderLine', {
   description: 'A line item of an order.',
@@ -165,11 +157,7 @@ export const OrderRef = builder.prismaNode('PointOrder', {
       type: OrderStatusEnum,
       description: 'Open, partially returned, returned or cancelled.',
       select: { lines: { select: { quantity: true, returnedQuantity: true } } },
-      resolve: (order) =>
-        orderStatus(order, {
-          all: order.lines.length > 0 && order.lines.every((l) => l.returnedQuantity === l.quantity),
-          any: order.lines.some((l) => l.returnedQuantity > 0),
-        }),
+      resolve: (order) => orderStatusOf(order, order.lines),
     }),
     amountReturned: t.field({
       type: Money,
