@@ -22,7 +22,8 @@ export const CURRENCY_BOUND_SETTINGS = [
 
 export type CurrencyBoundSetting = (typeof CURRENCY_BOUND_SETTINGS)[number];
 
-const valueAt = (root: unknown, path: string): unknown =>
+/** The value at a dotted path of a settings object or patch (`compensation.capAmount`), undefined where it has none. */
+export const valueAt = (root: unknown, path: string): unknown =>
   path
     .split('.')
     .reduce<unknown>((at, key) => (at == null || typeof at !== 'object' ? undefined : (at as Record<string, unknown>)[key]), root);

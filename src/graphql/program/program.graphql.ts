@@ -13,6 +13,7 @@ import {
   type ProgramView,
 } from '../../domain/program/program.service.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
+import { valueAt, type CurrencyBoundSetting } from '../../domain/program/currency-switch.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
 import { TierRef } from '../tiers/tier.type.js';
 import { builder } from '../builder.js';
@@ -738,8 +739,11 @@ function programPatch(input: Input, renames: Record<string, string>): ProgramPat
   return patch;
 }
 
-/** The MoneyInput field of each money setting (by its settings path) that a change of currency must restate. */
-const RESTATED_BY: Record<string, string> = {
+/**
+ * The MoneyInput field of each money setting (by its settings path) that a change of currency must restate: every
+ * one of the domain's list but the earn rate, which is a plain number here too (a setting added there must be named here).
+ */
+const RESTATED_BY: Record<Exclude<CurrencyBoundSetting, 'pointsPerCurrencyUnit'>, string> = {
   pointValue: 'pointValueMoney',
   'compensation.baseBySeverity.LOW': 'compensation.baseBySeverityMoney.low',
   'compensation.baseBySeverity.MEDIUM': 'compensation.baseBySeverityMoney.medium',
@@ -757,8 +761,7 @@ const RESTATED_BY: Record<string, string> = {
 function restatementRenames(input: Input, patch: ProgramPatch, renames: Record<string, string>): void {
   if (input.currency == null) return;
   for (const [setting, field] of Object.entries(RESTATED_BY)) {
-    const given = setting.split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], patch);
-    if (given == null) renames[setting] = field;
+    if (valueAt(patch, setting) == null) renames[setting] = field;
   }
 }
 
