@@ -7,6 +7,7 @@ import { gzip } from 'node:zlib';
 import { signStaffToken } from '../auth/tokens.js';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../logger.js';
+import { blockedAddressReason } from '../domain/webhooks/private-addresses.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -69,7 +70,8 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
     !config.isProduction && config.jwt.secret !== undefined && (config.environmentSet || config.jwt.developmentSecret === true);
   // With NODE_ENV unset, the generated secret signs for this machine's own browser only: npm start listens on every
   // interface, and an API process deployed without NODE_ENV and without a JWT_SECRET would otherwise sign ADMIN
-  // tokens for anyone who reaches its port. NODE_ENV=development said explicitly opens it to the network.
+  // tokens for anyone who reaches its port. NODE_ENV=development said explicitly opens it to the network. Loopback as
+  // the webhooks' address check reads it (127.0.0.0/8, ::1, and either inside IPv6).
   const devSignInLoopbackOnly = !config.environmentSet;
   const connectSources = ["'self'", ...(oidc ? [new URL(oidc.issuer).origin] : [])].join(' ');
   const securityHeaders = {
@@ -139,7 +141,7 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...securityHeaders }).end('Not found');
         return;
       }
-      if (devSignInLoopbackOnly && !isLoopback(req.socket.remoteAddress)) {
+      if (devSignInLoopbackOnly && blockedAddressReason(req.socket.remoteAddress ?? '') !== 'loopback') {
         logger.warn({ peer: req.socket.remoteAddress }, 'development console sign-in refused: not this machine, and NODE_ENV is not set');
         res.writeHead(403, { 'content-type': 'application/json', 'cache-control': 'no-store', ...securityHeaders }).end(
           JSON.stringify({
@@ -199,13 +201,6 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
 }
 
 /** POST {"role","name"} → {"token"}: a 12-hour development staff token (never in production). */
-/** Whether a peer address is this machine (127.0.0.0/8, ::1, or either mapped into IPv6). */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  return v4.startsWith('127.') || address === '::1';
-}
-
 async function devToken(
   req: IncomingMessage,
   res: ServerResponse,
