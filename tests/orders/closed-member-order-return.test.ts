@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 
 /**
  * DESIGN.md: "a CLOSED member receives nothing". docs/domain-rules.md, Member eligibility: a cancel or
@@ -37,16 +36,7 @@ async function memberWithOrder(status: 'CLOSED' | 'SUSPENDED') {
   await app.gql(ADJUST, { input: { memberId, points: 500, reason: 'welcome', idempotencyKey: 'grant' } }, await app.staffToken('ADMIN'));
   const redeemed = await app.gql(REDEEM, { input: { memberId, points: 200, orderReference: 'ORD-1', idempotencyKey: 'pay' } }, storefront);
   expect(redeemed.data?.redeemPoints).toMatchObject({ points: -200 });
-  const { voucher } = await prisma.$transaction((tx) =>
-    issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '5.00' },
-      causeType: 'GESTURE',
-      causeRef: randomUUID(),
-      now: new Date(),
-    }),
-  );
+  const voucher = await issueTestVoucher(prisma, memberId, { value: { type: 'FIXED', amount: '5.00' } });
   const paidWithVoucher = await app.gql(
     REDEEM_VOUCHER,
     { input: { code: voucher.code, orderRef: 'ORD-1', orderTotal: '105.00', idempotencyKey: 'pay-voucher' } },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/app.js';
-import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 import { switchCurrencyMutation } from '../support/currency-switch.js';
 import { testRedisUrl } from '../support/db.js';
 
@@ -56,16 +56,7 @@ async function checkout(orderRef = 'ORD-1') {
   const storefront = await app.apiKeyToken(['points:earn', 'points:redeem', 'vouchers:redeem', 'members:read']);
   const memberId = await app.enroll();
   await app.gql(ADJUST, { input: { memberId, points: 500, reason: 'test grant', idempotencyKey: 'grant' } }, await app.staffToken('ADMIN'));
-  const { voucher } = await prisma.$transaction((tx) =>
-    issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: `gesture-${memberId}`,
-      now: new Date(),
-    }),
-  );
+  const voucher = await issueTestVoucher(prisma, memberId, { causeRef: `gesture-${memberId}` });
   const redeemed = await app.gql(
     REDEEM,
     { input: { memberId, points: 200, orderReference: orderRef, idempotencyKey: 'pay-points' } },

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createEarningRule } from '../../src/domain/earning/earning-rules.service.js';
-import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { staffCaller } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 
 /**
  * An audit of an order's money paths (docs/orders.md): what a cancel or return gives back and takes back must add
@@ -125,16 +125,7 @@ async function checkout(
     );
     expect(paid.data?.redeemPoints.points).toBe(-redeemed);
   }
-  const { voucher } = await prisma.$transaction((tx) =>
-    issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: `gesture-${memberId}`,
-      now: new Date(),
-    }),
-  );
+  const voucher = await issueTestVoucher(prisma, memberId, { causeRef: `gesture-${memberId}` });
   const used = await app.gql(
     REDEEM_VOUCHER,
     { input: { code: voucher.code, orderRef: reference, orderTotal: '500.00', memberId, idempotencyKey: 'pay-voucher' } },

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 import { tableRowCounts } from '../support/db.js';
 
 /**
@@ -26,19 +25,7 @@ const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input)
 
 const { prisma, app } = useTestApp();
 
-async function issue(memberId: string) {
-  return prisma.$transaction(async (tx) => {
-    const { voucher } = await issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: randomUUID(),
-      now: new Date(),
-    });
-    return voucher;
-  });
-}
+const issue = (memberId: string) => issueTestVoucher(prisma, memberId);
 
 /**
  * A checkout paid partly with 200 points and a 10.00 voucher, earning on the 135.00 paid for 5 × TEE at 20.00 and

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cancelOrder, returnOrderItems } from '../../src/domain/orders/orders.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
-import { issueVoucher, redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { DomainError } from '../../src/domain/errors.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 import { apiKeyCaller } from '../support/callers.js';
 
 /**
@@ -28,21 +28,6 @@ async function outcome(run: Promise<unknown>): Promise<string> {
   }
 }
 
-/** A 10.00 goodwill voucher of the member, issued at `instant`. */
-async function goodwillVoucher(memberId: string, instant: Date) {
-  const { voucher } = await prisma.$transaction((tx) =>
-    issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: randomUUID(),
-      now: instant,
-    }),
-  );
-  return voucher;
-}
-
 describe('two rollbacks of one voucher in the same millisecond', () => {
   it('a cancel of the order the voucher was used on again, twice at once, on the clock of the first cancel: 8 rounds', async () => {
     for (let round = 0; round < 8; round++) {
@@ -50,7 +35,7 @@ describe('two rollbacks of one voucher in the same millisecond', () => {
       const instant = new Date(Date.now() + round * 1000);
       const deps = { ...app.deps, now: () => instant };
       const memberId = await app.enroll();
-      const voucher = await goodwillVoucher(memberId, instant);
+      const voucher = await issueTestVoucher(prisma, memberId, { now: instant });
       const redeemOn = (orderRef: string) =>
         redeemVoucher(deps, { code: voucher.code, orderRef, orderTotal: '20.00', memberId, idempotencyKey: `pay-${orderRef}` }, SHOP);
       const cancel = (orderReference: string, key: string) => cancelOrder(deps, { memberId, orderReference, idempotencyKey: key }, SHOP);
@@ -81,7 +66,7 @@ describe('two rollbacks of one voucher in the same millisecond', () => {
       const instant = new Date(Date.now() + round * 1000);
       const deps = { ...app.deps, now: () => instant };
       const memberId = await app.enroll();
-      const voucher = await goodwillVoucher(memberId, instant);
+      const voucher = await issueTestVoucher(prisma, memberId, { now: instant });
       await redeemVoucher(deps, { code: voucher.code, orderRef: 'A', orderTotal: '40.00', memberId, idempotencyKey: 'pay-a' }, SHOP);
       const order = {
         reference: 'A',

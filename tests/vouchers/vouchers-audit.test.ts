@@ -1,15 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import {
-  discountFor,
-  issueVoucher,
-  redeemVoucher,
-  validateVoucher,
-  type IssueVoucherInput,
-} from '../../src/domain/vouchers/vouchers.service.js';
+import { discountFor, redeemVoucher, validateVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 import { apiKeyCaller } from '../support/callers.js';
 import { whileHolding } from '../support/holding.js';
 
@@ -36,20 +30,7 @@ const CANCEL = `mutation($input: CancelOrderInput!) { cancelOrder(input: $input)
 const { prisma, app } = useTestApp();
 const SHOP = apiKeyCaller('shop', ['vouchers:redeem']);
 
-async function issue(memberId: string, overrides: Partial<IssueVoucherInput> = {}) {
-  return prisma.$transaction(async (tx) => {
-    const { voucher } = await issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: randomUUID(),
-      now: new Date(),
-      ...overrides,
-    });
-    return voucher;
-  });
-}
+const issue = (memberId: string, overrides: Partial<IssueVoucherInput> = {}) => issueTestVoucher(prisma, memberId, overrides);
 
 /** Every row a redemption writes, counted. */
 async function written() {

@@ -2,14 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { VoucherNotRedeemableError } from '../../src/domain/errors.js';
-import {
-  issueVoucher,
-  redeemVoucher,
-  validateVoucher,
-  type IssueVoucherInput,
-  type VoucherValue,
-} from '../../src/domain/vouchers/vouchers.service.js';
+import { redeemVoucher, validateVoucher, type IssueVoucherInput, type VoucherValue } from '../../src/domain/vouchers/vouchers.service.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 import { apiKeyCaller } from '../support/callers.js';
 
 /**
@@ -29,12 +24,8 @@ const REDEEM = `mutation($i: RedeemVoucherInput!) { redeemVoucher(input: $i) { _
 const { prisma, app } = useTestApp();
 const SHOP = apiKeyCaller('shop', ['vouchers:redeem']);
 
-async function issue(memberId: string, value: VoucherValue, overrides: Partial<IssueVoucherInput> = {}) {
-  const { voucher } = await prisma.$transaction((tx) =>
-    issueVoucher(tx, { memberId, kind: 'GOODWILL', value, causeType: 'GESTURE', causeRef: randomUUID(), now: new Date(), ...overrides }),
-  );
-  return voucher;
-}
+const issue = (memberId: string, value: VoucherValue, overrides: Partial<IssueVoucherInput> = {}) =>
+  issueTestVoucher(prisma, memberId, { value, ...overrides });
 
 const fixed = (amount: string): VoucherValue => ({ type: 'FIXED', amount });
 

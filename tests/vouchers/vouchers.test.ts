@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { updateProgram } from '../../src/domain/program/program.service.js';
-import { issueVoucher, redeemVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
+import { redeemVoucher, type IssueVoucherInput } from '../../src/domain/vouchers/vouchers.service.js';
 import { generateVoucherCode } from '../../src/domain/vouchers/voucher-code.js';
 import { useTestApp } from '../support/app.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 import { apiKeyCaller, STOREFRONT_SCOPES, staffCaller } from '../support/callers.js';
 import { currencySwitch, switchCurrencyMutation } from '../support/currency-switch.js';
 import { holdMember, whileHolding } from '../support/holding.js';
@@ -22,20 +22,7 @@ const VOID = `mutation($i: VoidVoucherInput!) { voidVoucher(input: $i) { __typen
 const { prisma, app } = useTestApp();
 
 /** Issues a voucher the way compensation, goodwill and reward purchases do: inside a transaction. */
-async function issue(memberId: string, overrides: Partial<IssueVoucherInput> = {}) {
-  return prisma.$transaction(async (tx) => {
-    const { voucher } = await issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: randomUUID(),
-      now: new Date(),
-      ...overrides,
-    });
-    return voucher;
-  });
-}
+const issue = (memberId: string, overrides: Partial<IssueVoucherInput> = {}) => issueTestVoucher(prisma, memberId, overrides);
 
 async function redemptionRows() {
   return prisma.voucherRedemption.count();
