@@ -78,10 +78,12 @@ export function assertProgramCurrency(field: string, given: string | null | unde
  * Take it after the caller's own row locks. Internal: checks no caller.
  */
 export async function lockedProgramCurrency(tx: Tx): Promise<string> {
-  await loadProgram(tx); // creates the row on first use
-  const [row] = await tx.$queryRaw<{ currency: string }[]>`
+  const locked = () => tx.$queryRaw<{ currency: string }[]>`
     SELECT settings->>'currency' AS currency FROM program WHERE id = 1 FOR KEY SHARE`;
-  return row!.currency;
+  const [row] = await locked();
+  if (row) return row.currency;
+  await loadProgram(tx); // creates the row on first use
+  return (await locked())[0]!.currency;
 }
 
 /** Parsed settings by the md5 of their JSON text: a few versions at most per process. */
