@@ -3,6 +3,7 @@ import { startApiProcesses } from './cluster.js';
 import { loadConfig, type Config } from './config/env.js';
 import { applyMigrations } from './db/migrate.js';
 import { createPrisma } from './db/prisma.js';
+import { loadProgram } from './domain/program/program.service.js';
 import { createLogger, type Logger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { connectRedis } from './redis/redis-client.js';
@@ -196,6 +197,9 @@ async function start(
 
   const prisma = createPrisma(databaseUrl, config.databasePoolSize, config.databaseTimeouts);
   own({ name: 'Prisma', close: () => prisma.$disconnect() });
+  // The program's row, created once on a fresh database here rather than by the first requests' transactions: two
+  // of those each inserting it, one holding a member's lock and the other a contract's, deadlocked.
+  await loadProgram(prisma);
 
   const deps = { config, logger, prisma, redisUrl };
   // Workers first, so that shutdown (in reverse) closes the API before them.

@@ -9,7 +9,7 @@ import {
 import type { ServiceDeps } from '../../src/domain/deps.js';
 import { updateMember } from '../../src/domain/members/members.service.js';
 import { adjustPoints, redeemPoints } from '../../src/domain/points/points.service.js';
-import { updateProgram } from '../../src/domain/program/program.service.js';
+import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { addDays } from '../../src/domain/time.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
 import { apiKeyCaller, staffCaller } from '../support/callers.js';
@@ -59,6 +59,9 @@ async function counts() {
 
 describe('renewal bonuses under attack', () => {
   it('extend racing cancel', async () => {
+    // The program's row exists, as the service creates it at start (src/main.ts): the race is the requests', not
+    // two first transactions each inserting that row (which deadlocked, one holding the member, one the contract).
+    await loadProgram(prisma);
     for (let round = 0; round < 6; round++) {
       const { memberId, contractId } = await memberWithContract(`C-${round}`);
       const [ext, can] = await Promise.allSettled([
