@@ -191,7 +191,7 @@ describe('hostile and repeated member lists', () => {
   });
 
   it.each([
-    ['an external id with a right-to-left override', { externalId: 'evil\u202Egnp.exe' }, 'affected[1].externalId'],
+    ['an external id with NUL, which no stored key holds', { externalId: 'a\u0000b' }, 'affected[1].externalId'],
     ['an external id with a lone surrogate', { externalId: 'a\uD800b' }, 'affected[1].externalId'],
     ['an order reference with a right-to-left override', { orderRef: 'evil\u202Egnp.exe' }, 'affected[1].orderRef'],
     ['an order reference of 201 characters', { orderRef: 'x'.repeat(201) }, 'affected[1].orderRef'],
@@ -206,6 +206,16 @@ describe('hostile and repeated member lists', () => {
       field,
     });
     expect(await tableRowCounts(prisma)).toEqual(before);
+  });
+
+  it('a member whose stored external id predates the naming rules is named by it, as memberByExternalId finds them', async () => {
+    const [m, other] = await members(2);
+    // Written by SQL, as a row stored before the text rules would be: no write through the API accepts U+202E.
+    await prisma.$executeRaw`UPDATE members SET external_id = ${'evil\u202Egnp.exe'} WHERE id = ${m!}::uuid`;
+    const page = await reportServiceIncident(app.deps, firstPage([{ externalId: 'evil\u202Egnp.exe' }, { memberId: other! }]), shop);
+    expect(page).toMatchObject({ entries: 2, named: 2, unresolved: [] });
+    expect(await expandIncidentPage(app.deps, page.pageId)).toMatchObject({ recorded: 2, compensated: 2 });
+    expect(await prisma.serviceFailure.count({ where: { memberId: m!, incidentId: page.incidentId } })).toBe(1);
   });
 
   it('a later page of an incident that does not exist is NotFound; one that restates the incident’s fields is refused', async () => {

@@ -246,7 +246,7 @@ describe('reportServiceIncident and its expansion', () => {
       [{ affected: [{ memberId: m!, externalId: 'both' }] }, 'affected[0]'],
       [{ affected: [{}] }, 'affected[0]'],
       [{ affected: [{ externalId: ' ' }] }, 'affected[0].externalId'],
-      [{ affected: [{ externalId: 'cust\u00071' }] }, 'affected[0].externalId'],
+      [{ affected: [{ externalId: 'cust\u00001' }] }, 'affected[0].externalId'],
       [{ affected: [{ memberId: m!, orderRef: 'ORD\n7' }] }, 'affected[0].orderRef'],
       [{ type: null }, 'type'],
       [{ severity: null }, 'severity'],

@@ -116,7 +116,9 @@ function checkEntries(affected: readonly AffectedMemberInput[]): Entry[] {
   return affected.map((entry, index) => {
     const field = `affected[${index}]`;
     const memberId = entry.memberId == null ? null : check.uuid(`${field}.memberId`, entry.memberId);
-    const externalId = optionalReference(`${field}.externalId`, entry.externalId, 200);
+    // A member's external id names a stored member, as `memberByExternalId` reads it: a key stored before the naming
+    // rules stays reachable (check.lookupKey), where a whole page refused for it would leave every member on it out.
+    const externalId = entry.externalId == null ? null : check.lookupKey(`${field}.externalId`, entry.externalId, { max: 200 });
     const orderRef = optionalReference(`${field}.orderRef`, entry.orderRef, 200);
     if (memberId !== null && externalId !== null) throw new ValidationError(field, 'give memberId or externalId, not both');
     if (memberId === null && externalId === null && orderRef === null) {
