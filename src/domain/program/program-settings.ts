@@ -238,41 +238,46 @@ const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
  * severity's base × the largest tier compensationFactor × the largest repeat factor, as
  * `compensationFor` computes it — fits a money column, so no recorded failure is left that its job
  * can never compensate; so does the cap.
+ * These rules are checked only once the settings meet the readable schema (a pipe): on settings that do
+ * not (no tiers, a base value that is no decimal) they would have failed as an unexpected error, not as
+ * the ValidationError the readable schema names.
  */
-export const storableProgramSettingsSchema = programSettingsSchema.superRefine((settings, ctx) => {
-  if (!isCurrencyCode(settings.currency)) {
-    ctx.addIssue({ code: 'custom', path: ['currency'], message: 'must be an ISO 4217 currency code' });
-  }
-  // A tier's name names something and its benefits are free text, shown to members, in the console and in
-  // webhooks: the rules of every other name and note (docs/domain-rules.md, "Text").
-  settings.tiers.forEach((tier, index) => {
-    const name = textFault(tier.name, 'naming');
-    if (name) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'name'], message: `must not contain ${name}` });
-    const benefits = textFault(tier.benefits, 'free');
-    if (benefits) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'benefits'], message: `must not contain ${benefits}` });
-  });
-  const policy = settings.compensation;
-  const tier = settings.tiers.reduce((top, next) => (next.compensationFactor > top.compensationFactor ? next : top));
-  const repeat = Math.max(1, policy.secondFailureFactor, policy.laterFailureFactor);
-  for (const severity of SEVERITIES) {
-    const largest = new Decimal(policy.baseBySeverity[severity])
-      .mul(tier.compensationFactor)
-      .mul(repeat)
-      .toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
-    if (largest.gt(MAX_MONEY)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['compensation', 'baseBySeverity', severity],
-        message:
-          `is too large: with the compensationFactor of ${tier.key} (${tier.compensationFactor}) and the repeat factor ${repeat}, ` +
-          `a voucher would be ${largest.toFixed(2)}, above the most one holds (${MAX_MONEY})`,
-      });
+export const storableProgramSettingsSchema = programSettingsSchema.pipe(
+  z.custom<ProgramSettings>().superRefine((settings, ctx) => {
+    if (!isCurrencyCode(settings.currency)) {
+      ctx.addIssue({ code: 'custom', path: ['currency'], message: 'must be an ISO 4217 currency code' });
     }
-  }
-  if (new Decimal(policy.capAmount).gt(MAX_MONEY)) {
-    ctx.addIssue({ code: 'custom', path: ['compensation', 'capAmount'], message: `must not be above ${MAX_MONEY}` });
-  }
-});
+    // A tier's name names something and its benefits are free text, shown to members, in the console and in
+    // webhooks: the rules of every other name and note (docs/domain-rules.md, "Text").
+    settings.tiers.forEach((tier, index) => {
+      const name = textFault(tier.name, 'naming');
+      if (name) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'name'], message: `must not contain ${name}` });
+      const benefits = textFault(tier.benefits, 'free');
+      if (benefits) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'benefits'], message: `must not contain ${benefits}` });
+    });
+    const policy = settings.compensation;
+    const tier = settings.tiers.reduce((top, next) => (next.compensationFactor > top.compensationFactor ? next : top));
+    const repeat = Math.max(1, policy.secondFailureFactor, policy.laterFailureFactor);
+    for (const severity of SEVERITIES) {
+      const largest = new Decimal(policy.baseBySeverity[severity])
+        .mul(tier.compensationFactor)
+        .mul(repeat)
+        .toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+      if (largest.gt(MAX_MONEY)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['compensation', 'baseBySeverity', severity],
+          message:
+            `is too large: with the compensationFactor of ${tier.key} (${tier.compensationFactor}) and the repeat factor ${repeat}, ` +
+            `a voucher would be ${largest.toFixed(2)}, above the most one holds (${MAX_MONEY})`,
+        });
+      }
+    }
+    if (new Decimal(policy.capAmount).gt(MAX_MONEY)) {
+      ctx.addIssue({ code: 'custom', path: ['compensation', 'capAmount'], message: `must not be above ${MAX_MONEY}` });
+    }
+  }),
+);
 
 export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   currency: 'EUR',
