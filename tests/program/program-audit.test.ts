@@ -117,6 +117,72 @@ describe('updateProgram: malformed input is a ValidationError, never a masked in
 });
 
 describe('updateProgram: the tier list, judged as a whole', () => {
+  it('two tiers whose names differ only in case or Unicode normalisation are refused, naming the second', async () => {
+    const program = await storedProgram().catch(() => null);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'SILVER', name: 'bronze' }, { key: 'GOLD' }, { key: 'PLATINUM' }] }, 'tiers.1.name'],
+      // "Bronzé" precomposed (U+00E9) and with a combining acute (e + U+0301), once in capitals.
+      [
+        {
+          tiers: [
+            { key: 'BRONZE', name: 'Bronz\u00e9' },
+            { key: 'SILVER', name: 'BRONZE\u0301' },
+          ],
+        },
+        'tiers.1.name',
+      ],
+      // Compatibility forms: full-width letters read as the same name.
+      [
+        {
+          tiers: [
+            { key: 'BRONZE' },
+            { key: 'SILVER' },
+            { key: 'GOLD', name: '\uFF27\uFF4F\uFF4C\uFF44' },
+            { key: 'PLATINUM', name: 'gold' },
+          ],
+        },
+        'tiers.3.name',
+      ],
+      // Characters that show nothing, and white space doubled inside, do not make a name another.
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'SILVER', name: 'Bro\u200Bnze' }] }, 'tiers.1.name'],
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'SILVER', name: 'Sil\u00ADver' }, { key: 'GOLD', name: 'Silver' }] }, 'tiers.2.name'],
+      [
+        {
+          tiers: [
+            { key: 'BRONZE', name: 'Gold Plus' },
+            { key: 'SILVER', name: 'Gold  Plus' },
+          ],
+        },
+        'tiers.1.name',
+      ],
+      // Surrounding white space is trimmed before the names are compared.
+      [{ tiers: [{ key: 'BRONZE' }, { key: 'SILVER', name: ' Bronze ' }] }, 'tiers.1.name'],
+    ];
+    for (const [input, field] of cases) {
+      const result = await update(input);
+      expect(result.data?.updateProgram, JSON.stringify(input)).toMatchObject({ __typename: 'ValidationError', field });
+    }
+    expect(await prisma.programChange.count()).toBe(0);
+    if (program) expect(await storedProgram()).toEqual(program);
+    expect((await prisma.programTier.findMany({ orderBy: { position: 'asc' } })).map((tier) => tier.name)).toEqual([
+      'Bronze',
+      'Silver',
+      'Gold',
+      'Platinum',
+    ]);
+  });
+
+  it('names swapped between two tiers in one change are accepted: the list is judged as a whole', async () => {
+    const result = await update({
+      tiers: [{ key: 'BRONZE' }, { key: 'SILVER', name: 'Gold' }, { key: 'GOLD', name: 'Silver' }, { key: 'PLATINUM' }],
+    });
+    expect(result.data?.updateProgram.program.tiers.map((tier: { name: string }) => tier.name)).toEqual([
+      'Bronze',
+      'Gold',
+      'Silver',
+      'Platinum',
+    ]);
+  });
   it('two tiers that change places keep their members; the review moves down to the tier now below', async () => {
     const memberId = await app.enroll();
     await prisma.member.update({ where: { id: memberId }, data: { tier: 'SILVER', tierSince: addMonths(T0, -13) } });

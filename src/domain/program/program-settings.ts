@@ -237,7 +237,7 @@ const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
  * touches). The currency is one ISO 4217 knows. Every voucher the compensation policy can compute — a
  * severity's base × the largest tier compensationFactor × the largest repeat factor, as
  * `compensationFor` computes it — fits a money column, so no recorded failure is left that its job
- * can never compensate; so does the cap.
+ * can never compensate; so does the cap. No two tiers share a name as a member reads it (`tierNameKey`).
  * These rules are checked only once the settings meet the readable schema (a pipe): on settings that do
  * not (no tiers, a base value that is no decimal) they would have failed as an unexpected error, not as
  * the ValidationError the readable schema names.
@@ -254,6 +254,19 @@ export const storableProgramSettingsSchema = programSettingsSchema.pipe(
       if (name) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'name'], message: `must not contain ${name}` });
       const benefits = textFault(tier.benefits, 'free');
       if (benefits) ctx.addIssue({ code: 'custom', path: ['tiers', index, 'benefits'], message: `must not contain ${benefits}` });
+    });
+    // Members tell tiers apart by name: "Gold" and "GOLD", or "Bronzé" composed and decomposed, would be one name twice.
+    const named = new Map<string, string>();
+    settings.tiers.forEach((tier, index) => {
+      const same = named.get(tierNameKey(tier.name));
+      if (same !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tiers', index, 'name'],
+          message: `must differ from the name of ${same}: "${tier.name}" reads as the same name`,
+        });
+      }
+      named.set(tierNameKey(tier.name), tier.key);
     });
     const policy = settings.compensation;
     const tier = settings.tiers.reduce((top, next) => (next.compensationFactor > top.compensationFactor ? next : top));
@@ -278,6 +291,22 @@ export const storableProgramSettingsSchema = programSettingsSchema.pipe(
     }
   }),
 );
+
+/**
+ * A tier's name as members tell names apart: in Unicode compatibility form (NFKC: full-width "Ｇｏｌｄ" is "Gold", a
+ * composed "é" is e + U+0301), without the characters that show nothing (zero-width space, soft hyphen, …), white
+ * space trimmed and collapsed, and case-folded (upper, then lower: "ß" and "SS" are one).
+ */
+export function tierNameKey(name: string): string {
+  return name
+    .normalize('NFKC')
+    .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+    .replace(/\s+/gu, ' ')
+    .trim()
+    .toUpperCase()
+    .toLowerCase()
+    .normalize('NFKC');
+}
 
 export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   currency: 'EUR',

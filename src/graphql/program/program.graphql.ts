@@ -351,7 +351,10 @@ const TierInput = builder.inputType('TierInput', {
       required: true,
       description: 'Stable identifier: 1–32 capital letters, digits or _, starting with a letter (e.g. "GOLD"). Unique in the list.',
     }),
-    name: t.string({ required: false, description: 'Display name (1–60 characters).' }),
+    name: t.string({
+      required: false,
+      description: 'Display name (1–60 characters); no two tiers’ names alike, case and Unicode forms aside ("Gold" and "GOLD" are one).',
+    }),
     threshold: t.field({
       type: 'Points',
       required: false,
