@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
+import { enrollMember } from '../../src/domain/members/members.service.js';
 import { runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { updateProgram, type ProgramPatch } from '../../src/domain/program/program.service.js';
@@ -9,6 +10,7 @@ import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers
 import { testLogger, useTestApp } from '../support/app.js';
 import { tableRowCounts } from '../support/db.js';
 import { whileHolding } from '../support/holding.js';
+import { untilWaitingForLocks } from '../support/until.js';
 
 /**
  * An adversarial audit of the program settings (`program`, `updateProgram`): hostile values for the tier list and
@@ -316,5 +318,41 @@ describe('updateProgram: changes that race', () => {
     expect(await storedProgram()).toEqual(program);
     expect(await prisma.programTier.count()).toBe(4);
     expect((await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).tier).toBe('PLATINUM');
+  });
+
+  it('an enrolment while an admin replaces the lowest tier (held by no one) starts the member in the new lowest tier', async () => {
+    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1 } }, admin); // version 2
+    const starter: ProgramPatch = {
+      tiers: [
+        { key: 'STARTER', name: 'Starter', threshold: 0, multiplier: 1, compensationFactor: 1 },
+        { key: 'SILVER' },
+        { key: 'GOLD' },
+        { key: 'PLATINUM' },
+      ],
+    };
+    let enrolment: Promise<unknown> | undefined;
+    await whileHolding(
+      prisma,
+      // The audit row of version 3, uncommitted: updateProgram waits on it after it has replaced BRONZE by STARTER.
+      (holder) =>
+        holder.query(
+          `INSERT INTO program_changes (version, before, after, actor_type, actor_id) VALUES (3, '{}', '{}', 'SYSTEM', 'holder')`,
+        ),
+      () => updateProgram(app.deps, { patch: starter }, admin),
+      {
+        // The enrolment reads the lowest tier as committed (BRONZE) and waits for the change on BRONZE's row.
+        meanwhile: async () => {
+          enrolment = enrollMember(app.deps, { externalId: 'ext-race', name: 'Racing Member' }, storefront).catch(
+            (error: unknown) => error,
+          );
+          await untilWaitingForLocks(prisma, 2, 'the enrolment to wait for the removed tier');
+        },
+        release: 'ROLLBACK',
+      },
+    );
+    const enrolled = await enrolment;
+    expect(enrolled).not.toBeInstanceOf(Error);
+    expect(await prisma.member.findUniqueOrThrow({ where: { externalId: 'ext-race' } })).toMatchObject({ tier: 'STARTER' });
+    expect(await prisma.member.count()).toBe(1);
   });
 });

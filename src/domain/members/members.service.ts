@@ -6,6 +6,7 @@ import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../
 import { callerText, type Caller } from '../../auth/principal.js';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { TIER_KEY_PATTERN } from '../program/program-settings.js';
+import { namesRemovedTier } from '../tiers/tier-rows.js';
 import { declineHeldRenewalBonuses, releaseHeldRenewalBonuses } from '../contracts/contracts.service.js';
 import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { declineWaitingCompensation, releaseHeldCompensation } from '../service-failures/service-failures.service.js';
@@ -66,15 +67,22 @@ export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, 
     locale: input.locale == null ? 'en' : locale(input.locale),
   };
   const now = nowOf(deps);
-  try {
-    // The member and its member.enrolled event commit together.
-    return await deps.prisma.$transaction(async (tx) => {
+  // The member and its member.enrolled event commit together.
+  const enrol = () =>
+    deps.prisma.$transaction(async (tx) => {
       const member = await tx.member.create({
         data: { ...data, enrolledAt: now, lastActivityAt: now, tierSince: now },
       });
       const enrolled = { memberId: member.id, ...data, enrolledAt: now.toISOString() };
       await recordWebhookEvents(tx, [{ type: 'member.enrolled', data: enrolled }], now);
       return member;
+    });
+  try {
+    // A new member starts in the lowest tier as committed when the row is written (`lowest_tier()`); an admin who
+    // replaced that tier (no member held it) meanwhile makes the foreign key refuse it: once more, on the tiers of now.
+    return await enrol().catch((error: unknown) => {
+      if (namesRemovedTier(error)) return enrol();
+      throw error;
     });
   } catch (error) {
     throw duplicateField(error) ?? error;

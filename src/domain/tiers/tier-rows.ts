@@ -1,4 +1,4 @@
-import type { RawSql } from '../../db/sql.js';
+import { violates, type RawSql } from '../../db/sql.js';
 import { ValidationError } from '../errors.js';
 import type { TierSettings } from '../program/program-settings.js';
 
@@ -51,6 +51,18 @@ export async function writeTierRows(tx: RawSql, tiers: readonly TierSettings[]):
     }
     throw error;
   }
+}
+
+/**
+ * Whether `error` is PostgreSQL's refusal of a member's row naming a tier the program no longer has (the foreign
+ * key `members_tier_fkey`), as node-postgres or Prisma reports it: a write that read the tiers (a new member's
+ * `lowest_tier()`, say) before an admin's change removed that tier, and wrote after it committed. Run once more,
+ * the write reads the tiers of now.
+ */
+export function namesRemovedTier(error: unknown): boolean {
+  if (violates(error, '23503', 'members_tier_fkey')) return true;
+  const { code, meta } = (error ?? {}) as { code?: unknown; meta?: unknown };
+  return code === 'P2003' && JSON.stringify(meta ?? {}).includes('members_tier_fkey');
 }
 
 function isForeignKeyViolation(error: unknown): boolean {
