@@ -20,7 +20,7 @@ const CANCEL = `mutation($i: CancelContractInput!) { cancelContract(input: $i) {
   ... on ValidationError { field } ... on NotFoundError { entity } ... on ContractNotActiveError { status }
   ... on Error { message } } }`;
 const CONTRACT_FIELDS = `id externalRef status member { id }
-  renewals { edges { node { id sequence bonusStatus bonusPoints bonusEntry { amount kind } clawedBackAt clawbackEntry { amount kind } } } }`;
+  renewals(first: 5) { edges { node { id sequence bonusStatus bonusPoints bonusEntry { amount kind } clawedBackAt clawbackEntry { amount kind } } } }`;
 
 const { prisma, app } = useTestApp();
 let billing: string;
@@ -98,7 +98,7 @@ describe('contracts over GraphQL', () => {
     await processRenewalBonus({ renewalId: (await prisma.contractRenewal.findFirstOrThrow()).id }, app.deps);
 
     const token = await app.memberToken(memberId);
-    const me = await app.gql(`{ me { contracts { edges { node { ${CONTRACT_FIELDS} } } } } }`, {}, token);
+    const me = await app.gql(`{ me { contracts(first: 5) { edges { node { ${CONTRACT_FIELDS} } } } } }`, {}, token);
     expect(me.errors).toBeUndefined();
     expect(me.data?.me.contracts.edges).toHaveLength(1);
     expect(me.data?.me.contracts.edges[0].node).toMatchObject({

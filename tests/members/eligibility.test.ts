@@ -440,7 +440,7 @@ describe('the renewal bonus of a suspended member', () => {
 
     const token = await app.staffToken('SUPERVISOR');
     const read = await app.gql(
-      `query($id: ID!) { member(id: $id) { contracts { edges { node { renewals { edges { node { bonusStatus bonusPoints bonusHeldAt } } } } } } } }`,
+      `query($id: ID!) { member(id: $id) { contracts(first: 5) { edges { node { renewals(first: 5) { edges { node { bonusStatus bonusPoints bonusHeldAt } } } } } } } }`,
       { id: encodeGlobalID('Member', memberId) },
       token,
     );
