@@ -87,8 +87,8 @@ export function rateSubject(principal: Principal, address: string): RateSubject 
  * The client's address: the socket's peer, or with `trustProxy` = n reverse proxies in
  * front of the API, the address n hops back in X-Forwarded-For (the last address our
  * own proxies did not add; what a client wrote into the header itself is ignored).
- * IPv4-mapped IPv6 is read as IPv4; IPv6 addresses count per /64, the block one
- * subscriber usually holds.
+ * An entry with the client's port (`1.2.3.4:5678`, `[2001:db8::7]:443`) counts as its address. IPv4-mapped
+ * IPv6 is read as IPv4; IPv6 addresses count per /64, the block one subscriber usually holds.
  */
 export function clientAddress(request: Request, req: Pick<IncomingMessage, 'socket'> | undefined, trustProxy: number): string {
   const peer = req?.socket?.remoteAddress ?? 'unknown';
@@ -99,10 +99,25 @@ export function clientAddress(request: Request, req: Pick<IncomingMessage, 'sock
       .map((part) => part.trim())
       .filter(Boolean);
     const chain = [...forwarded, peer];
-    const candidate = chain[Math.max(0, chain.length - 1 - trustProxy)]!;
-    if (isIP(unmapped(candidate))) address = candidate;
+    const candidate = withoutPort(chain[Math.max(0, chain.length - 1 - trustProxy)]!);
+    if (candidate !== undefined) address = candidate;
   }
   return addressKey(address);
+}
+
+/**
+ * The address of an X-Forwarded-For entry, also when the proxy wrote it with the client's port (some load balancers
+ * do): `1.2.3.4:5678`, `[2001:db8::7]:443`, `[2001:db8::7]`. A bare IPv6 address is read whole (its last group is
+ * never a port). Undefined when the entry is no address: the socket's peer counts then. Read as the proxy's own
+ * address, every client behind it would share one budget (one client could spend everyone's).
+ */
+function withoutPort(entry: string): string | undefined {
+  if (isIP(unmapped(entry))) return entry;
+  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(entry);
+  if (!match || (match[3] !== undefined && Number(match[3]) > 65_535)) return undefined;
+  const [, bracketed, plain] = match;
+  if (bracketed !== undefined) return isIP(bracketed) === 6 ? bracketed : undefined;
+  return match[3] !== undefined && isIP(plain!) === 4 ? plain : undefined;
 }
 
 function unmapped(address: string): string {

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { clientAddress } from '../../src/http/rate-limit.js';
 import { createTestApp, useTestApp } from '../support/app.js';
 import { tableRowCounts } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
@@ -135,5 +136,32 @@ describe('a request over its rate limit', () => {
     expect(result.status).toBe(429);
     expect(statements).toEqual([]);
     expect(await tableRowCounts(prisma)).toEqual(before);
+  });
+});
+
+describe('the client address behind trusted proxies (TRUST_PROXY)', () => {
+  const request = (forwarded: string) => new Request('http://x/graphql', { headers: { 'x-forwarded-for': forwarded } });
+  const socket = { socket: { remoteAddress: '10.0.0.1' } } as never;
+
+  it('reads an address a proxy wrote with its port: IPv4 host:port, [IPv6]:port, [IPv6]', () => {
+    expect(clientAddress(request('1.2.3.4:5678'), socket, 1)).toBe('1.2.3.4');
+    expect(clientAddress(request('6.6.6.6, 1.2.3.4:5678'), socket, 1)).toBe('1.2.3.4');
+    expect(clientAddress(request('[2001:db8:1:2::7]:80'), socket, 1)).toBe('2001:0db8:0001:0002::/64');
+    expect(clientAddress(request('[2001:db8:1:2::7]'), socket, 1)).toBe('2001:0db8:0001:0002::/64');
+    expect(clientAddress(request('[::ffff:192.0.2.7]:443'), socket, 1)).toBe('192.0.2.7');
+    // Not an address with a port: the proxy's own address, as for any header that is not an address.
+    expect(clientAddress(request('1.2.3.4:99999'), socket, 1)).toBe('10.0.0.1');
+    expect(clientAddress(request('[1.2.3.4]:80'), socket, 1)).toBe('10.0.0.1');
+    expect(clientAddress(request('2001:db8::7:80'), socket, 1)).toBe('2001:0db8:0000:0000::/64');
+  });
+
+  it('two clients a proxy forwards with ports have budgets of their own; the same client on another port shares one', async () => {
+    const ONE_LOOKUP = '{ voucher(code: "TRU-AAAA-BBBB-CCCC-DDDD") { id } }';
+    const via = (forwarded: string) => ({ address: '10.9.9.9', headers: { 'x-forwarded-for': forwarded } });
+    expect((await behindProxy.request(ONE_LOOKUP, {}, via('198.51.100.7:40001'))).status).toBe(200);
+    expect((await behindProxy.request(ONE_LOOKUP, {}, via('198.51.100.7:40002'))).status).toBe(200);
+    expect((await behindProxy.request(ONE_LOOKUP, {}, via('198.51.100.7:40003'))).status).toBe(429);
+    // Another client behind the same proxy is not refused for the first one's lookups.
+    expect((await behindProxy.request(ONE_LOOKUP, {}, via('198.51.100.8:40001'))).status).toBe(200);
   });
 });
