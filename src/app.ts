@@ -24,6 +24,7 @@ import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { refuseNulCharacters } from './graphql/nul-characters.js';
+import { endUnreadStreams } from './graphql/unread-streams.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
 import { createDirectExecution } from './graphql/direct-execution.js';
@@ -348,6 +349,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       limitBodySize(config.maxBodyBytes),
       // Last: a cached answer skips execution only after every other plugin had its say.
       responseCache.plugin,
+      // After every plugin that may pick how a result is sent: a stream none will send is ended.
+      endUnreadStreams(),
       {
         onDispose: async () => {
           endLiveStreams();
