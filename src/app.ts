@@ -138,6 +138,19 @@ function invalidCredentials(error: AuthenticationError): GraphQLError {
   });
 }
 
+/** What a caller's (or its proxy's) request id may look like to be kept: a UUID, a proxy's id, a trace id. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The request id every log line of the request carries: the caller's `X-Request-Id` when it looks like one, else one
+ * of ours. Anything else a caller sends there (8 KB of text, an e-mail, a fragment of JSON) would be
+ * written into each of those lines. (A caller may still send another request's id: ids from outside are a convenience,
+ * not evidence.)
+ */
+function requestIdOf(sent: string | null): string {
+  return sent !== null && REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
 /**
  * After a 413 the rest of the body is not read (it may never end): the
  * connection closes at once instead of idling until the keep-alive timeout.
@@ -240,7 +253,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     // limitBodySize below instead: the same checks without yoga's counting stream on every body.
     maxRequestBodySize: false,
     context: async ({ request }): Promise<GraphQLContext> => {
-      const requestId = request.headers.get('x-request-id') ?? randomUUID();
+      const requestId = requestIdOf(request.headers.get('x-request-id'));
       const requestLogger = logger.child({ requestId });
       const authorization = request.headers.get('authorization');
       let principal: GraphQLContext['principal'];

@@ -13,9 +13,8 @@ import { createPrisma, type PrismaClient } from './db/prisma.js';
 import { createApiKey, revokeApiKey } from './domain/api-keys/api-keys.service.js';
 import { DomainError } from './domain/errors.js';
 import { findLedgerMismatches } from './domain/points/ledger-check.service.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, withoutSecrets, type Logger } from './logger.js';
 import { connectRedis } from './redis/redis-client.js';
-import { redactRedisUrl } from './redis/redis-url.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 
@@ -189,7 +188,7 @@ async function revokeKey(config: Config, prisma: PrismaClient, logger: Logger, r
     console.log(
       connected
         ? 'Running API processes were told: they refuse it now.'
-        : `Redis at ${redactRedisUrl(redisUrl)} was not reachable: running API processes refuse the key within 30 s (their cache).`,
+        : `Redis at ${withoutSecrets(redisUrl)} was not reachable: running API processes refuse the key within 30 s (their cache).`,
     );
     return 0;
   } catch (error) {

@@ -4,10 +4,9 @@ import { loadConfig, type Config } from './config/env.js';
 import { applyMigrations } from './db/migrate.js';
 import { createPrisma } from './db/prisma.js';
 import { loadProgram } from './domain/program/program.service.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, withoutSecrets, type Logger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { connectRedis } from './redis/redis-client.js';
-import { redactRedisUrl } from './redis/redis-url.js';
 import { startEmbeddedRedis } from './runtime/embedded-redis.js';
 import { withDevelopmentJwtSecret } from './runtime/dev-secret.js';
 
@@ -166,7 +165,7 @@ async function start(
   }
   let databaseUrl = config.databaseUrl;
   if (databaseUrl) {
-    logger.info({ databaseUrl: redact(databaseUrl) }, 'using PostgreSQL from DATABASE_URL');
+    logger.info({ databaseUrl: withoutSecrets(databaseUrl) }, 'using PostgreSQL from DATABASE_URL');
   } else {
     logger.info({ dataDir: config.dataDir }, 'no DATABASE_URL: starting embedded PostgreSQL');
     const postgres = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger });
@@ -177,7 +176,7 @@ async function start(
 
   let redisUrl = config.redisUrl;
   if (redisUrl) {
-    logger.info({ redisUrl: redactRedisUrl(redisUrl) }, 'using Redis from REDIS_URL');
+    logger.info({ redisUrl: withoutSecrets(redisUrl) }, 'using Redis from REDIS_URL');
   } else {
     logger.info({ dataDir: config.dataDir }, 'no REDIS_URL: starting embedded Redis');
     const redis = await startEmbeddedRedis({ dataDir: config.dataDir, port: config.embeddedRedisPort, logger });
@@ -240,7 +239,7 @@ async function checkRedis(redisUrl: string): Promise<void> {
     await client.ping();
   } catch (error) {
     client.disconnect();
-    throw new Error(`cannot reach Redis at ${redactRedisUrl(redisUrl)}: ${messageOf(lastError ?? error)}`);
+    throw new Error(`cannot reach Redis at ${withoutSecrets(redisUrl)}: ${messageOf(lastError ?? error)}`);
   }
   await client.quit().catch(() => client.disconnect());
 }
@@ -253,16 +252,6 @@ function exitAfterFlush(logger: Logger, code: number): void {
     logger.flush(exit);
   } catch {
     exit();
-  }
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
   }
 }
 

@@ -96,6 +96,31 @@ function clientMistake(graphqlError: GraphQLError | undefined, original: unknown
   return undefined;
 }
 
+/** Reasons of graphql-js's input coercion that name fields and types only, never the value refused. */
+const VALUELESS_REASON =
+  /(?:Field "[^"]+" of required type "[^"]+" was not provided\.|Field "[^"]+" is not defined by type "[^"]+"\.|Expected type "[^"]+" to be an object\.|Expected non-nullable type "[^"]+" not to be null\.|Exactly one key must be specified for OneOf type "[^"]+"\.|Field "[^"]+" must be non-null\.)/;
+const ENDS_WITH_VALUELESS_REASON = new RegExp(`; (${VALUELESS_REASON.source})$`);
+const WHERE = / at "([_A-Za-z][_0-9A-Za-z]*(?:\.[_A-Za-z][_0-9A-Za-z]*|\[\d+\])*)"$/;
+
+/**
+ * A client mistake's message as logs and traces keep it: without the value the caller sent, which can be a voucher
+ * code, an e-mail or a name. graphql-js writes `Variable "$v" got invalid value <the value> at "v.path"; <reason>`,
+ * the reason being the inner error (`original`, when known), which for a scalar quotes the value again; kept: the
+ * variable, the path, and a reason that names only fields and types. Pothos quotes a global id it could not read.
+ */
+export function withoutInputValues(message: string, original: unknown): string {
+  const variable = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /.exec(message);
+  if (variable) {
+    const inner = original instanceof GraphQLError ? original.message.replace(SUGGESTION, '') : undefined;
+    const text = message.replace(SUGGESTION, '');
+    const reason = inner !== undefined && text.endsWith(`; ${inner}`) ? inner : ENDS_WITH_VALUELESS_REASON.exec(text)?.[1];
+    const at = reason === undefined ? undefined : WHERE.exec(text.slice(0, -reason.length - 2))?.[1];
+    const kept = reason !== undefined && new RegExp(`^${VALUELESS_REASON.source}$`).test(reason) ? reason : undefined;
+    return `Variable "$${variable[1]}" got an invalid value${at ? ` at "${at}"` : ''}${kept ? `; ${kept}` : ''} (value left out)`;
+  }
+  return message.replace(/^(Invalid global ID): .*$/s, '$1').replace(/^ID: .* (is not of type: [^:]*)$/s, 'ID $1');
+}
+
 /**
  * yoga's `maskError`: every error raised while handling a request passes here.
  * - DomainError: its message and code.
@@ -125,7 +150,8 @@ export function createErrorMasker({ logger, hideSuggestions }: ErrorMaskingOptio
     const mistake = clientMistake(graphqlError, original);
     if (mistake !== undefined) {
       const text = hideSuggestions ? mistake.replace(SUGGESTION, '') : mistake;
-      logger.debug({ path: graphqlError?.path, error: text }, 'client error');
+      // The client gets the message; the log only where the mistake is: graphql quotes the value it refused.
+      logger.debug({ path: graphqlError?.path, error: withoutInputValues(text, original) }, 'client error');
       // yoga's `http` extension (the status of a request that cannot run) stays; yoga strips it from the response.
       return at(text, { ...graphqlError?.extensions, code: 'BAD_USER_INPUT' });
     }

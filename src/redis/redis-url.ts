@@ -58,8 +58,3 @@ export function redisUrlProblem(url: string): string | undefined {
     return 'not a URL';
   }
 }
-
-/** The URL without its password, for logs and messages. */
-export function redactRedisUrl(url: string): string {
-  return url.replace(/(\/\/[^/@]*?:)[^/@]*@/, '$1***@');
-}

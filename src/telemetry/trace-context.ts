@@ -31,7 +31,7 @@ export function currentSpanLink(): SpanContext | undefined {
 /**
  * Runs `work` in a span of its own (a child of the active one, or with
  * `newTrace` the root of a trace of its own), ended and marked failed when it
- * throws. `links` name the spans it works for (a group of jobs).
+ * throws (its status names the error's class, not its message). `links` name the spans it works for (a group of jobs).
  */
 export function inSpan<T>(
   name: string,
@@ -56,7 +56,8 @@ export function inSpan<T>(
       try {
         return await work();
       } catch (error) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        // The class, not the message: a database error's message can quote a member's data; the log has it.
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'Error' });
         throw error;
       } finally {
         span.end();

@@ -6,12 +6,15 @@ import {
   propagation,
   trace,
   type DiagLogger,
+  type Exception,
   type TextMapGetter,
   type TextMapPropagator,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Plugin } from 'graphql-yoga';
 import type { Propagator, TracesSampler, TracingConfig } from '../config/env.js';
+import { withoutInputValues } from '../graphql/error-masking.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -104,7 +107,8 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
   // hook library caches what it patched), so a second instance would never patch pg again.
   pgInstrumentation ??= new PgInstrumentation({ requireParentSpan: true, enabled: false });
   const pg = pgInstrumentation;
-  pg.setTracerProvider(provider);
+  // A statement's error message can quote a parameter (`invalid input syntax for type uuid: "…"`).
+  pg.setTracerProvider(withoutErrorMessages(provider));
   pg.enable();
   // The hook patches pg when it is required; an ES import of pg does not pass through it, so require it
   // once here: the prototypes it patches are the ones every importer of pg shares.
@@ -112,8 +116,9 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
 
   const operationSpans = envelop.useOpenTelemetry(
     // No variables or results in spans: they hold members' data. Documents only when they carry no inline arguments.
+    // Nor the errors' messages (withoutErrorMessages).
     { resolvers: false, variables: false, result: false },
-    provider,
+    withoutErrorMessages(provider),
     undefined,
     undefined,
     config.serviceName,
@@ -180,6 +185,57 @@ async function otlpExporter(config: TracingConfig): Promise<SpanExporter> {
     case 'http/json':
       return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(options);
   }
+}
+
+/**
+ * A provider whose spans record errors without their messages: the operation spans' and the statements'.
+ * @envelop/opentelemetry records `JSON.stringify(result.errors)` as the span's exception, before yoga masks them: a
+ * variable that does not coerce is quoted by graphql-js's message (`Variable "$i" got invalid value { code: "TRU-…",
+ * … }`: a voucher code, an e-mail, a name), and an unexpected error's message is what masking keeps from clients. The
+ * exception keeps where each error was and its code; the message stays with the client, and with the log (keyed by
+ * request id) for unexpected errors. node-postgres's instrumentation puts the database's message in the span's
+ * status (`invalid input syntax for type uuid: "<the parameter>"`): the status keeps its code, and the exception
+ * event the instrumentation records already names only the error's class and SQLSTATE.
+ */
+export function withoutErrorMessages(provider: TracerProvider): TracerProvider {
+  return {
+    getTracer: (name, version, options) => {
+      const tracer = provider.getTracer(name, version, options);
+      return {
+        startSpan: (spanName, spanOptions, parent) => {
+          const span = tracer.startSpan(spanName, spanOptions, parent);
+          const record = span.recordException.bind(span);
+          const setStatus = span.setStatus.bind(span);
+          span.recordException = (exception, time) => record(errorSummary(exception), time);
+          span.setStatus = (status) => setStatus({ code: status.code });
+          return span;
+        },
+        startActiveSpan: tracer.startActiveSpan.bind(tracer) as typeof tracer.startActiveSpan,
+      };
+    },
+  };
+}
+
+/** An exception as `withoutErrorMessages` records it: its name, and of GraphQL errors each one's path and code. */
+function errorSummary(exception: Exception): Exception {
+  const name = typeof exception === 'string' ? 'Error' : (exception.name ?? 'Error');
+  const message = typeof exception === 'string' ? undefined : exception.message;
+  let errors: unknown;
+  try {
+    errors = message === undefined ? undefined : JSON.parse(message);
+  } catch {
+    errors = undefined;
+  }
+  if (!Array.isArray(errors)) return { name, message: 'an error (its message is not recorded)' };
+  const described = errors.map((error: { message?: unknown; path?: unknown; extensions?: { code?: unknown } } | null) => ({
+    // A variable that did not coerce: which one and where, without what was sent.
+    ...(typeof error?.message === 'string' && error.message.startsWith('Variable "$')
+      ? { message: withoutInputValues(error.message, undefined) }
+      : {}),
+    ...(Array.isArray(error?.path) ? { path: error.path.map(String) } : {}),
+    ...(typeof error?.extensions?.code === 'string' ? { code: error.extensions.code } : {}),
+  }));
+  return { name, message: JSON.stringify(described) };
 }
 
 const headerGetter: TextMapGetter<Headers> = {
