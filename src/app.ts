@@ -35,6 +35,7 @@ import { mayRunText, requestedDocumentId, trustedDocuments } from './graphql/tru
 import { createConsoleHandler } from './http/console.js';
 import { createQueueBoard, QUEUE_BOARD_PATH } from './http/queue-board.js';
 import { corsPolicy, variesByOrigin, varyByOrigin } from './http/cors.js';
+import { metricsAccess, OPEN_METRICS_WARNING } from './http/metrics-access.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
 import { createMetrics, RATE_SUBJECT_LABELS, trackDatabasePool, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
@@ -457,6 +458,8 @@ export async function startApi(deps: AppDeps): Promise<Api> {
     logger,
   );
 
+  const mayScrape = metricsAccess(config.metricsToken);
+  if (config.isProduction && config.metricsToken === undefined) logger.warn(OPEN_METRICS_WARNING);
   const agentConsole = createConsoleHandler({ config, logger });
   const queueBoard = createQueueBoard({ config, logger, prisma, redisUrl: deps.redisUrl, authenticate: yoga.authenticate });
 
@@ -500,6 +503,7 @@ export async function startApi(deps: AppDeps): Promise<Api> {
       return;
     }
     if (route === '/metrics') {
+      if (!mayScrape(req, res)) return;
       let text: string;
       try {
         text = deps.processMetrics ? await deps.processMetrics.all() : await metrics.registry.metrics();

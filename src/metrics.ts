@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { rawSql } from './db/sql.js';
+import { metricsAccess } from './http/metrics-access.js';
 import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
 import { oldestDueOutboxEventAge, type OutboxQueue } from './domain/outbox/outbox.service.js';
@@ -308,13 +309,23 @@ export function createWorkerMetrics(queues: readonly OutboxQueue[] = []) {
   return { registry, business: createBusinessMeasures(registry), jobsRefused };
 }
 
-/** Serves `registry` at GET /metrics on its own port (the worker process has no other HTTP server). */
-export async function serveMetrics(registry: Registry, port: number, host: string): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * Serves `registry` at GET /metrics on its own port (the worker process has no other HTTP server); with `token`, only
+ * to a scrape that sends it as its bearer token (METRICS_TOKEN, src/http/metrics-access.ts).
+ */
+export async function serveMetrics(
+  registry: Registry,
+  port: number,
+  host: string,
+  token?: string,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const mayScrape = metricsAccess(token);
   const server = createServer((req, res) => {
     if ((req.url ?? '/').split('?')[0] !== '/metrics') {
       res.writeHead(404).end();
       return;
     }
+    if (!mayScrape(req, res)) return;
     registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
       () => res.writeHead(500).end(),

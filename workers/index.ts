@@ -14,6 +14,7 @@ import { invalidatingChanges } from '../src/cache/invalidating-changes.js';
 import { createResponseCacheStore, type ResponseCacheStore } from '../src/cache/response-cache-store.js';
 import { createMemberChangeBus } from '../src/live/member-change-bus.js';
 import { createProducerConnection, OutboxQueues } from '../src/queues/outbox-queues.js';
+import { OPEN_METRICS_WARNING } from '../src/http/metrics-access.js';
 import { createWorkerMetrics, serveMetrics, trackDatabasePool } from '../src/metrics.js';
 import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/redis-client.js';
 import { contextOf, inSpan } from '../src/telemetry/trace-context.js';
@@ -263,7 +264,10 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
       ? undefined
       : startOutboxRelay(serviceDeps, queues, { staleAfterMs: config.workers.outboxStaleAfterMs, ...options.relay });
   const metricsServer =
-    config.workers.metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, config.workers.metricsPort, config.host);
+    config.workers.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(metrics.registry, config.workers.metricsPort, config.host, config.metricsToken);
+  if (metricsServer && config.isProduction && config.metricsToken === undefined) logger.warn(OPEN_METRICS_WARNING);
   logger.info(
     {
       queues: selected,

@@ -67,7 +67,9 @@ export function printPermissionsDoc(): string {
     '## HTTP paths',
     '',
     'Paths outside `/graphql` that answer by caller; refused means 401 without valid credentials, 403 for a valid',
-    'caller below the rule. The console, `/healthz`, `/readyz` and `/metrics` answer everyone alike.',
+    'caller below the rule. The console, `/healthz` and `/readyz` answer everyone alike; `/metrics` too, unless',
+    '`METRICS_TOKEN` is set: then only a scrape that sends it as its bearer token (no token of this table opens it;',
+    'docs/operations.md#prometheus-metrics).',
     '',
     ...table(['path', ...header.slice(1)], Object.entries(HTTP_PERMISSIONS)),
   );

@@ -250,6 +250,11 @@ const envSchema = z
     /** Where the worker process serves its own /metrics (jobs' business counters); unset: not served. */
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     /**
+     * The bearer token a scrape of /metrics (API and worker process) must send (src/http/metrics-access.ts); unset:
+     * /metrics answers anyone, and a production start warns.
+     */
+    METRICS_TOKEN: optionalString,
+    /**
      * OpenTelemetry traces (docs/operations.md#traces): off unless an OTLP endpoint is set. The base
      * endpoint gets `/v1/traces` appended; the traces endpoint is taken as it is. Every value of the
      * specification the service does not act on is refused here, not replaced by another in silence.
@@ -435,6 +440,10 @@ const envSchema = z
     message: `JWT_SECRET must be at least ${SECRET_MIN_LENGTH} characters`,
     path: ['JWT_SECRET'],
   })
+  .refine((env) => env.METRICS_TOKEN === undefined || env.METRICS_TOKEN.length >= SECRET_MIN_LENGTH, {
+    message: `METRICS_TOKEN must be at least ${SECRET_MIN_LENGTH} characters`,
+    path: ['METRICS_TOKEN'],
+  })
   .refine((env) => env.ADMIN_SESSION_SECRET === undefined || env.ADMIN_SESSION_SECRET.length >= SECRET_MIN_LENGTH, {
     message: `ADMIN_SESSION_SECRET must be at least ${SECRET_MIN_LENGTH} characters`,
     path: ['ADMIN_SESSION_SECRET'],
@@ -476,6 +485,8 @@ export interface Config {
   };
   /** Signs the queue dashboard's session cookie: ADMIN_SESSION_SECRET, else JWT_SECRET; none: header access only. */
   adminSessionSecret: string | undefined;
+  /** What a scrape of /metrics must send as its bearer token; undefined: /metrics answers anyone. */
+  metricsToken: string | undefined;
   logLevel: Env['LOG_LEVEL'];
   role: Env['TREUE_ROLE'];
   dataDir: string;
@@ -700,6 +711,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxLifetimeSeconds: { staff: env.JWT_MAX_LIFETIME_STAFF, member: env.JWT_MAX_LIFETIME_MEMBER },
     },
     adminSessionSecret: env.ADMIN_SESSION_SECRET ?? env.JWT_SECRET,
+    metricsToken: env.METRICS_TOKEN,
     logLevel: env.LOG_LEVEL,
     role: env.TREUE_ROLE,
     dataDir: env.DATA_DIR,

@@ -3,15 +3,16 @@ import { Writable } from 'node:stream';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGraphQLHandler } from '../../src/app.js';
+import { createGraphQLHandler, startApi, type Api } from '../../src/app.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config/env.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { withoutInputValues } from '../../src/graphql/error-masking.js';
 import { withoutSecrets } from '../../src/logger.js';
 import { inSpan } from '../../src/telemetry/trace-context.js';
-import { createMetrics } from '../../src/metrics.js';
-import { TEST_JWT_SECRET, useTestApp } from '../support/app.js';
+import { createMetrics, serveMetrics } from '../../src/metrics.js';
+import { TEST_JWT_SECRET, testApiConfig, useTestApp } from '../support/app.js';
+import { testRedisUrl } from '../support/db.js';
 import { useTracing } from '../support/tracing.js';
 import { issueTestVoucher } from '../support/vouchers.js';
 
@@ -320,5 +321,73 @@ describe('connection URLs in the start log', () => {
     ['redis+cluster://app:s3cret@a:6379,b:6379', 'redis+cluster://app:***@a:6379,b:6379'],
   ])('withoutSecrets(%s) names the server, never the password (node-postgres and ioredis read ?password= too)', (url, shown) => {
     expect(withoutSecrets(url)).toBe(shown);
+  });
+});
+
+describe('/metrics, /healthz and /readyz of an API in production', () => {
+  const METRICS_TOKEN = 'metrics-scrape-token-0123456789-abcdefghijklmnop';
+  const warnings: string[] = [];
+  const apiLogger = pino(
+    { level: 'warn' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        warnings.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+  let guarded: Api;
+  let open: Api;
+  beforeAll(async () => {
+    guarded = await startApi({ config: testApiConfig({ METRICS_TOKEN }), logger: apiLogger, prisma, redisUrl: testRedisUrl() });
+    open = await startApi({ config: testApiConfig(), logger: apiLogger, prisma, redisUrl: testRedisUrl() });
+  });
+  afterAll(async () => {
+    await guarded?.close();
+    await open?.close();
+  });
+  const get = async (api: Api, path: string, authorization?: string) => {
+    const response = await fetch(new URL(path, api.url), { headers: authorization ? { authorization } : {} });
+    return { status: response.status, headers: response.headers, text: await response.text() };
+  };
+
+  it('with METRICS_TOKEN, /metrics answers only a scrape that sends it as a bearer token', async () => {
+    for (const authorization of [undefined, 'Bearer wrong', `Bearer ${METRICS_TOKEN}x`, `Basic ${METRICS_TOKEN}`, METRICS_TOKEN]) {
+      const refused = await get(guarded, '/metrics', authorization);
+      expect(refused.status, String(authorization)).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+      expect(refused.text).not.toMatch(/treue_|nodejs_version_info/);
+    }
+    const scraped = await get(guarded, '/metrics', `Bearer ${METRICS_TOKEN}`);
+    expect(scraped.status).toBe(200);
+    expect(scraped.text).toContain('treue_vouchers_total');
+  });
+
+  it('without METRICS_TOKEN in production, the start says that /metrics answers anyone', async () => {
+    expect((await get(open, '/metrics')).status).toBe(200);
+    expect(warnings.filter((line) => line.includes('METRICS_TOKEN'))).toHaveLength(1);
+  });
+
+  it('the worker process serves its /metrics with the same rule', async () => {
+    const registry = createMetrics().registry;
+    const served = await serveMetrics(registry, 0, '127.0.0.1', METRICS_TOKEN);
+    try {
+      expect((await fetch(served.url)).status).toBe(401);
+      expect((await fetch(served.url, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+      expect((await fetch(served.url, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('/healthz and /readyz answer anyone, naming no version, host or connection string', async () => {
+    const health = await get(guarded, '/healthz');
+    expect(health).toMatchObject({ status: 200, text: '{"status":"ok"}' });
+    const ready = await get(guarded, '/readyz');
+    expect(JSON.parse(ready.text)).toEqual({ status: 'ok', checks: { database: 'ok', redis: 'ok' } });
+    for (const response of [health, ready]) {
+      expect(response.headers.get('x-powered-by')).toBeNull();
+      expect(response.headers.get('server')).toBeNull();
+    }
   });
 });
