@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimOutboxEvents } from '../../src/domain/outbox/outbox.service.js';
@@ -138,7 +140,18 @@ describe('an endpoint failing for a day', () => {
 
     const dayLater = new Date(T0.getTime() + 24 * HOUR + 1);
     // The attempt that disables the endpoint dead-letters its own delivery too: its job ends, it is not put back.
-    expect(await deliverWebhook(deliveryDeps(dayLater), deliveryId)).toMatchObject({ outcome: 'DEAD', attempt: 2 });
+    const logged: string[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({ write: (chunk: Buffer, _encoding, done) => (logged.push(chunk.toString()), done()) }),
+    );
+    expect(await deliverWebhook(deliveryDeps(dayLater, { logger }), deliveryId)).toMatchObject({ outcome: 'DEAD', attempt: 2 });
+    // The operator's log names the endpoint and its origin, not its path, which may hold the receiver's own token.
+    const line = logged
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((one) => String(one['msg']).startsWith('webhook endpoint disabled'));
+    expect(line).toMatchObject({ endpointId: endpoint.id, origin: new URL(receiver.url('/broken')).origin });
+    expect(JSON.stringify(line)).not.toContain('/broken');
     const disabled = await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } });
     expect(disabled).toMatchObject({ enabled: false, disabledReason: 'no successful delivery for 24 hours' });
     const waiting = await prisma.webhookDelivery.findMany({ where: { endpointId: endpoint.id } });

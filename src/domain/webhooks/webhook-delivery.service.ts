@@ -292,7 +292,11 @@ async function disableFailingEndpoint(
     SELECT id::text FROM disabled`;
   if (!disabled) return false;
   await deadLetterWaiting(tx, delivery.endpointId, `the endpoint was disabled: ${reason}`, now);
-  deps.logger.error({ endpointId: delivery.endpointId, url: delivery.url, failingSince }, `webhook endpoint disabled: ${reason}`);
+  // The origin only: a receiver's path or query may hold its own secret token, and logs travel further than the row.
+  deps.logger.error(
+    { endpointId: delivery.endpointId, origin: originOf(delivery.url), failingSince },
+    `webhook endpoint disabled: ${reason}`,
+  );
   return true;
 }
 
@@ -360,4 +364,13 @@ export async function oldestPendingDeliveryAges(db: RawSql): Promise<Record<Pend
   const ages = { healthy: 0, failing: 0 };
   for (const row of rows) ages[row.state] = Math.max(0, row.age);
   return ages;
+}
+
+/** A URL's scheme, host and port, for logs; the URL's text when it is none. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(not a URL)';
+  }
 }
