@@ -23,7 +23,9 @@ const DashboardPage = lazy(() => import('./pages/dashboard'));
 
 export function App() {
   const { session, signOut } = useSession();
-  const client = useMemo(() => (session ? createApiClient(session.token, signOut) : undefined), [session, signOut]);
+  // A 401 (the token expired or was revoked) signs out and the sign-in page says why: the form the agent was filling
+  // is gone with the page, and what it would have sent was refused, so nothing of it happened.
+  const client = useMemo(() => (session ? createApiClient(session.token, () => signOut('expired')) : undefined), [session, signOut]);
   return (
     <BrowserRouter basename="/console">
       {session && client ? (
@@ -98,7 +100,7 @@ function Shell({ children }: { children: ReactNode }) {
           <span className="who" data-testid="signed-in-as">
             {tx('shell.signedInAs', { name: <UserText>{session.name}</UserText>, role: t(`role.${session.role}`) })}
           </span>
-          <button type="button" className="button-quiet" onClick={signOut}>
+          <button type="button" className="button-quiet" onClick={() => signOut()}>
             {t('shell.signOut')}
           </button>
         </div>

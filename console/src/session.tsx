@@ -22,8 +22,11 @@ export type SignInConfig = { kind: 'oidc'; issuer: string; clientId: string; sco
 interface SessionState {
   session: Session | undefined;
   signInConfig: SignInConfig;
+  /** Why the last session ended when the agent did not end it: the API refused its token (401, expired or revoked). */
+  ended: 'expired' | undefined;
   signIn(token: string): void;
-  signOut(): void;
+  /** `expired`: the API refused the token; the sign-in page says so, and that what was not saved was not sent. */
+  signOut(reason?: 'expired'): void;
 }
 
 const SessionContext = createContext<SessionState | undefined>(undefined);
@@ -46,20 +49,28 @@ export function sessionFromToken(token: string): Session | undefined {
 
 export function SessionProvider({ children, signInConfig }: { children: ReactNode; signInConfig: SignInConfig }) {
   const [session, setSession] = useState<Session | undefined>(undefined);
+  const [ended, setEnded] = useState<'expired' | undefined>(undefined);
   const state = useMemo<SessionState>(
     () => ({
       session,
       signInConfig,
-      signIn: (token) => setSession(sessionFromToken(token)),
-      signOut: () => {
+      ended,
+      signIn: (token) => {
+        setEnded(undefined);
+        setSession(sessionFromToken(token));
+      },
+      signOut: (reason) => {
         // The queue board's session cookie (HttpOnly: only the API can clear it) ends with the console's, so the
         // next person at a shared desk cannot open /admin/queues. The sign-in page shows once the API answered,
         // or failed to within 2 s: a failure does not keep anyone signed in.
-        void endQueueBoardSession().then(() => setSession(undefined));
+        void endQueueBoardSession().then(() => {
+          setEnded(reason);
+          setSession(undefined);
+        });
         if (signInConfig.kind === 'oidc') void oidcManager(signInConfig).then((manager) => manager.removeUser());
       },
     }),
-    [session, signInConfig],
+    [session, signInConfig, ended],
   );
   return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
 }

@@ -32,6 +32,8 @@ export const de: Catalogue = {
   'signIn.submit': 'Anmelden',
   'signIn.failed': 'Die Anmeldung ist fehlgeschlagen. Bitte erneut versuchen.',
   'signIn.unavailable': 'Für diesen Dienst ist keine Anmeldung eingerichtet.',
+  'signIn.expired':
+    'Ihre Sitzung ist abgelaufen, Sie wurden abgemeldet. Melden Sie sich erneut an: nicht Gespeichertes wurde nicht gesendet.',
 
   'forbidden.title': 'Nicht verfügbar',
   'forbidden.body': 'Ihre Rolle ({role}) kann diese Seite nicht öffnen.',
@@ -114,6 +116,7 @@ export const de: Catalogue = {
   'goodwill.kind': 'Gewähren als',
   'goodwill.what': 'Was',
   'goodwill.points': 'Punkte',
+  'goodwill.pointsInvalid': 'Geben Sie eine ganze Zahl von Punkten ein, etwa 1.000.',
   'goodwill.amount': 'Gutscheinwert ({currency})',
   'goodwill.reason': 'Anlass',
   'goodwill.note': 'Notiz (was ist passiert)',

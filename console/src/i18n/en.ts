@@ -30,6 +30,7 @@ export const en = {
   'signIn.submit': 'Sign in',
   'signIn.failed': 'Sign-in failed. Please try again.',
   'signIn.unavailable': 'No sign-in is configured for this service.',
+  'signIn.expired': 'Your session has ended, so you were signed out. Sign in again to continue: what you had not saved was not sent.',
 
   'forbidden.title': 'Not available',
   'forbidden.body': 'Your role ({role}) cannot open this page.',
@@ -112,6 +113,7 @@ export const en = {
   'goodwill.kind': 'Give',
   'goodwill.what': 'What',
   'goodwill.points': 'Points',
+  'goodwill.pointsInvalid': 'Enter a whole number of points, such as 1,000.',
   'goodwill.amount': 'Voucher value ({currency})',
   'goodwill.reason': 'Reason',
   'goodwill.note': 'Note (what happened)',

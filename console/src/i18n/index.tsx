@@ -48,8 +48,29 @@ export interface I18n {
   percent(value: number | null | undefined): string;
   money(value: { amount: string; currency: string } | null | undefined): string;
   points(value: number): string;
+  /**
+   * A whole number as an agent types it in this locale: digits, or digits grouped in threes by the locale's
+   * thousands separator or a space ("1.000" in German, "1,000" in English); NaN for anything else ("1,5", "1.5",
+   * "12abc"), which is not read as a smaller number.
+   */
+  wholeNumber(text: string): number;
   /** A tier's name: the catalogue's word for the default program's keys (BRONZE …), else the name the program gives it. */
   tierName(tier: { key: string; name: string }): string;
+}
+
+/** The thousands separators an agent may type in each locale (besides a space, a no-break space or a narrow one). */
+const GROUP_SEPARATORS: Record<Locale, string> = { de: '.', en: ',' };
+
+export function wholeNumber(text: string, locale: Locale): number {
+  const value = text.trim();
+  if (/^\d+$/.test(value)) return Number(value);
+  for (const separator of [GROUP_SEPARATORS[locale], ' ', '\u00a0', '\u202f']) {
+    const [first, ...groups] = value.split(separator);
+    if (groups.length > 0 && /^\d{1,3}$/.test(first!) && groups.every((group) => /^\d{3}$/.test(group))) {
+      return Number([first, ...groups].join(''));
+    }
+  }
+  return Number.NaN;
 }
 
 const I18nContext = createContext<I18n | undefined>(undefined);
@@ -95,6 +116,7 @@ export function I18nProvider({ children, locale: fixed }: { children: ReactNode;
         return format.format(Number(value.amount));
       },
       points: (value) => translate(locale, 'common.points', { points: numberFormat.format(value) }),
+      wholeNumber: (text) => wholeNumber(text, locale),
       tierName: (tier) => {
         const key = `tier.${tier.key}`;
         return key in catalogues[locale] ? translate(locale, key as MessageKey) : tier.name;

@@ -69,7 +69,7 @@ const cents = (amount: string) => Math.round(Number(amount) * 100);
  * same rule the API applies; the API decides).
  */
 export function GoodwillPage() {
-  const { t, tx, money, points: formatPoints } = useI18n();
+  const { t, tx, money, points: formatPoints, wholeNumber } = useI18n();
   const id = useParams().id ?? '';
   const navigate = useNavigate();
   const [context] = useQuery({ query: GoodwillContext, variables: { id }, requestPolicy: 'network-only' });
@@ -88,7 +88,8 @@ export function GoodwillPage() {
   const { member, agentAuthority: authority, program } = context.data;
   if (!member) return <p>{t('member.notFound')}</p>;
 
-  const points = Number.parseInt(pointsText, 10);
+  // Not parseInt: it reads German "1.000" as 1 and "1,5" as 1, and the member would get 1 point.
+  const points = wholeNumber(pointsText);
   const valueCents =
     kind === 'POINTS' ? (Number.isFinite(points) ? points * cents(program.pointValue.amount) : NaN) : amount ? cents(amount) : NaN;
   const known = Number.isFinite(valueCents) && valueCents > 0;
@@ -102,6 +103,10 @@ export function GoodwillPage() {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(undefined);
+    if (kind === 'POINTS' && !Number.isSafeInteger(points)) {
+      setError({ __typename: 'ValidationError', field: 'points', message: t('goodwill.pointsInvalid') });
+      return;
+    }
     const result = await issue({
       input: {
         memberId: member.id,

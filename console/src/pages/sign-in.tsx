@@ -13,7 +13,7 @@ const ROLES: StaffRole[] = ['AGENT', 'SUPERVISOR', 'ADMIN'];
  */
 export function SignInPage() {
   const { t } = useI18n();
-  const { signInConfig, signIn } = useSession();
+  const { signInConfig, signIn, ended } = useSession();
   const [role, setRole] = useState<StaffRole>('AGENT');
   const [name, setName] = useState('');
   const [error, setError] = useState<string | undefined>();
@@ -50,6 +50,11 @@ export function SignInPage() {
           <LanguageSwitch />
         </div>
         <p>{t('signIn.intro')}</p>
+        {ended === 'expired' && (
+          <p className="error" role="alert" data-testid="session-ended">
+            {t('signIn.expired')}
+          </p>
+        )}
         {signInConfig.kind === 'oidc' && (
           <button type="button" className="button-primary" onClick={() => void oidcManager(signInConfig).then((m) => m.signinRedirect())}>
             {t('signIn.withProvider')}
