@@ -165,6 +165,21 @@ function closeAfterTooLarge(): Plugin {
 }
 
 /**
+ * `Cache-Control: no-store` on every answer that does not say otherwise: only the member app's cacheable answers do
+ * (`private, no-cache` with an ETag, docs/caching.md). The agent console's queries go out as GET (urql's default for
+ * a short URL) with the staff token in a header, and a browser may keep a GET's answer on disk, where the next person
+ * at a shared desk would find the member's name, e-mail and balance after sign-out. The same header on an answer
+ * written without yoga: src/graphql/direct-execution.ts.
+ */
+function noStoreUnlessCacheable(): Plugin {
+  return {
+    onResponse: ({ response }) => {
+      if (!response.headers.has('cache-control')) response.headers.set('cache-control', 'no-store');
+    },
+  };
+}
+
+/**
  * The GraphQL endpoint. Expected failures (DomainError) keep their message and
  * code; anything else is masked as "Unexpected error." and logged with the
  * request id, so internals never reach a client.
@@ -352,6 +367,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       checkListCursors(logger),
       varyByOrigin(config.cors),
       closeAfterTooLarge(),
+      noStoreUnlessCacheable(),
       countOperations(metrics),
       useRateLimits({
         limiter,

@@ -21,8 +21,8 @@ type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
  *
  * What it answers is what yoga answers, to the byte (tests/graphql/direct-execution.test.ts): the same envelop,
  * yoga's own `processRegularResult` for any answer with errors, and the headers yoga's response hooks add (Vary:
- * Origin; a cacheable answer's ETag, Cache-Control and Vary, or its 304). It takes a request only when nothing
- * else of yoga's HTTP layer would act on it:
+ * Origin; a cacheable answer's ETag, Cache-Control and Vary, or its 304; `Cache-Control: no-store` on any other).
+ * It takes a request only when nothing else of yoga's HTTP layer would act on it:
  * - a POST (yoga refuses a mutation by GET) with a JSON body of at most 16 KiB (and MAX_BODY_BYTES) and its
  *   Content-Length, no Origin (CORS is yoga's), an Accept yoga answers in one known media type;
  * - credentials that verify once the body is in, as yoga checks them after reading it (anonymous requests and a 401
@@ -134,6 +134,8 @@ export function createDirectExecution(deps: {
         return;
       }
     }
+    // As yoga's answers (src/app.ts, noStoreUnlessCacheable): never stored unless the response cache made it cacheable.
+    headers['cache-control'] ??= 'no-store';
     res.writeHead(status, headers).end(body);
   }
 }

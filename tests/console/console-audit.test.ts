@@ -266,3 +266,33 @@ describe("a whole number as an agent types it (the goodwill page's points)", () 
     expect(wholeNumber(text, locale)).toBe(expected);
   });
 });
+
+describe('what the browser keeps of a member', () => {
+  // urql sends a query as GET /graphql?query=…&variables=… when the URL is short enough (preferGetMethod
+  // 'within-url-limit', its default: the search), with the staff token in a header: a browser may keep a GET's answer
+  // in its disk cache, where the next person at a shared desk finds the members' names and e-mails after sign-out.
+  it(
+    'the answers that show a member (GET /graphql with a staff token: the search; POST: the member page) are never stored',
+    { timeout: 90_000 },
+    async () => {
+      await harness.enrol('C-5001', 'Cora Cache', 'cora@example.com');
+      const { context, page } = await newPage('en');
+      const answers: { method: string; cacheControl: string | undefined }[] = [];
+      page.on('response', (response) => {
+        if (!response.url().startsWith(`${harness.base}/graphql`)) return;
+        answers.push({ method: response.request().method(), cacheControl: response.headers()['cache-control'] });
+      });
+      await signIn(page, 'AGENT', 'Alex Agent');
+      await page.getByLabel('Name, e-mail or customer number').fill('Cora');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByRole('link', { name: 'Cora Cache' }).click();
+      await expect.poll(() => page.getByTestId('member-name').textContent()).toBe('Cora Cache');
+      expect(answers.map((answer) => answer.method)).toContain('GET');
+      expect(answers.map((answer) => answer.method)).toContain('POST');
+      expect(answers.map((answer) => `${answer.method} ${answer.cacheControl}`)).toEqual(
+        answers.map((answer) => `${answer.method} no-store`),
+      );
+      await context.close();
+    },
+  );
+});
