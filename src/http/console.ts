@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -59,7 +60,8 @@ export interface ConsoleHandlerOptions {
  *   only outside production, and only with the secret `npm start` generated for its data directory or with
  *   NODE_ENV=development (or test) said explicitly: a deployment that forgot NODE_ENV runs as development, and
  *   its configured JWT_SECRET is a real one. Otherwise it does not exist (404). With NODE_ENV unset it answers
- *   loopback peers only (403 for others): this machine's browser, not whoever reaches the port.
+ *   loopback peers asking for a loopback name only (403 for others): this machine's browser at localhost, not
+ *   whoever reaches the port, nor a page whose domain was re-resolved to 127.0.0.1 (DNS rebinding).
  * Files are read once and kept in memory with their gzip form (the console is a few hundred KB).
  */
 export function createConsoleHandler(options: ConsoleHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
@@ -141,8 +143,16 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...securityHeaders }).end('Not found');
         return;
       }
-      if (devSignInLoopbackOnly && blockedAddressReason(req.socket.remoteAddress ?? '') !== 'loopback') {
-        logger.warn({ peer: req.socket.remoteAddress }, 'development console sign-in refused: not this machine, and NODE_ENV is not set');
+      // Both the peer and the name the browser asked for: a page on a domain re-resolved to 127.0.0.1 (DNS rebinding)
+      // reaches this port from this machine's own browser, same-origin by then, and could read the token it signs.
+      if (
+        devSignInLoopbackOnly &&
+        (blockedAddressReason(req.socket.remoteAddress ?? '') !== 'loopback' || !isLoopbackHost(req.headers.host))
+      ) {
+        logger.warn(
+          { peer: req.socket.remoteAddress, host: req.headers.host },
+          'development console sign-in refused: not this machine, and NODE_ENV is not set',
+        );
         res.writeHead(403, { 'content-type': 'application/json', 'cache-control': 'no-store', ...securityHeaders }).end(
           JSON.stringify({
             error: 'the development sign-in answers this machine only: set NODE_ENV=development to open it to the network',
@@ -198,6 +208,24 @@ export function createConsoleHandler(options: ConsoleHandlerOptions): (req: Inco
     // A client route (/console/members/…): the page routes itself.
     await send(req, res, path.join(dir, 'index.html'), 'no-cache');
   };
+}
+
+/**
+ * Whether a Host header names this machine: localhost or a name under .localhost (which resolve to loopback and
+ * nowhere else, RFC 6761), or a loopback address literal (127.0.0.0/8, [::1]), with or without a port. A domain that
+ * happens to resolve to 127.0.0.1 does not count: that is what a DNS-rebinding page looks like.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}/`).hostname;
+  } catch {
+    return false;
+  }
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  const literal = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
+  return isIP(literal) !== 0 && blockedAddressReason(literal) === 'loopback';
 }
 
 /** POST {"role","name"} → {"token"}: a 12-hour development staff token (never in production). */

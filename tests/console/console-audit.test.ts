@@ -1,9 +1,17 @@
 // No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium (support.ts); the
 // development sign-in's host check runs on the console's HTTP handler alone.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../support/app.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/env.js';
+import { createConsoleHandler } from '../../src/http/console.js';
+import { withDevelopmentJwtSecret } from '../../src/runtime/dev-secret.js';
+import { TEST_JWT_SECRET, testLogger } from '../support/app.js';
 import { DESKTOP, PHONE, useConsole } from './support.js';
 
 /**
@@ -295,4 +303,52 @@ describe('what the browser keeps of a member', () => {
       await context.close();
     },
   );
+});
+
+describe('the development sign-in, reached by a host name that is not this machine', () => {
+  const servers: Server[] = [];
+  afterAll(() => {
+    for (const server of servers) server.close();
+  });
+
+  /** POST /console/dev-token from 127.0.0.1 with the given Host header: what a page on a rebound domain sends. */
+  const ask = (port: number, host: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const outgoing = request(
+        { host: '127.0.0.1', port, path: '/console/dev-token', method: 'POST', headers: { host, 'content-type': 'application/json' } },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        },
+      );
+      outgoing.on('error', reject);
+      outgoing.end(JSON.stringify({ role: 'ADMIN', name: 'mallory' }));
+    });
+
+  // DNS rebinding: evil.example resolves to the attacker's server, then to 127.0.0.1; the page, same-origin by then,
+  // posts to /console/dev-token from this machine's browser (a loopback peer) and reads the ADMIN token.
+  it('NODE_ENV unset (the generated secret, this machine only): a Host that is not a loopback name is refused, localhost is not', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'treue-dev-secret-'));
+    try {
+      const config = await withDevelopmentJwtSecret(loadConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir }));
+      const handler = createConsoleHandler({ config, logger: testLogger, dir: dataDir });
+      const server = createServer((req, res) => void handler(req, res));
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+
+      for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1.evil.example:${port}`, `localhost.evil.example:${port}`]) {
+        const refused = await ask(port, host);
+        expect(refused.status, host).toBe(403);
+        expect(refused.body, host).not.toMatch(/eyJ/);
+      }
+      for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `console.localhost:${port}`, 'localhost']) {
+        expect((await ask(port, host)).status, host).toBe(200);
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });
