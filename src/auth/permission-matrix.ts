@@ -98,7 +98,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     members:               row([__, __,  __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
     node:                  row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The rules of the object’s type apply; this row is for a Member id.'),
     previewEarn:           row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Writes nothing; an explicit amount of points only for admins.'),
-    program:               row([__, ok,  ok,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The audit trail `changes` inside is for admins only.'),
+    program:               row([__, ok,  ok,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The audit trail `changes` inside is for admins only; the internal policies `goodwill` and `saveDesk` for staff and admin keys.'),
     rewards:               row([__, ok,  ok,    ok,    __,     __,    ok,      __,      __,      __,     ok,   ok,   ok,   ok], 'Retired rewards only for admins.'),
     serviceFailures:       row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
     serviceIncident:       row([__, __,  __,    __,    __,     __,    __,      __,      ok,      __,     ok,   ok,   ok,   ok], 'Progress counted from its members and failures.'),

@@ -74,6 +74,12 @@ export const SERVICE_CALLERS = {
   readProgram: { staff: 'AGENT', apiKeys: ['members:read'], members: true },
   /** The settings' audit trail (`Program.changes`, a ProgramChange by `node(id)`: `readProgramChange`). */
   readProgramChanges: { staff: 'ADMIN' },
+  /**
+   * The program's internal policies (`Program.goodwill`, `Program.saveDesk`: `goodwillDefaultsFor`,
+   * `saveDeskWeightsFor`): staff business. An agent's default authority tells a caller how large a gesture an agent
+   * grants without asking, the weights how the business ranks members at risk; members and storefronts read the rest.
+   */
+  readProgramPolicies: { staff: 'AGENT' },
   /** The tiers (`tiers`): every caller with credentials. A member's standing in them is readMembers'. */
   readTiers: { staff: 'AGENT', apiKeys: 'any', members: true },
   updateProgram: { staff: 'ADMIN' },

@@ -157,9 +157,9 @@ const STATUS_SETTINGS = [
 ];
 
 const GOODWILL_SETTINGS = [
-  setting('goodwill.perGestureLimitMoney.amount', 'program.perGestureLimit', 'money', (p) => p.goodwill.perGestureLimit.amount),
-  setting('goodwill.perGesturePointsLimit', 'program.perGesturePointsLimit', 'whole', (p) => p.goodwill.perGesturePointsLimit),
-  setting('goodwill.monthlyBudgetMoney.amount', 'program.monthlyBudget', 'money', (p) => p.goodwill.monthlyBudget.amount),
+  setting('goodwill.perGestureLimitMoney.amount', 'program.perGestureLimit', 'money', (p) => p.goodwill?.perGestureLimit.amount ?? ''),
+  setting('goodwill.perGesturePointsLimit', 'program.perGesturePointsLimit', 'whole', (p) => p.goodwill?.perGesturePointsLimit ?? ''),
+  setting('goodwill.monthlyBudgetMoney.amount', 'program.monthlyBudget', 'money', (p) => p.goodwill?.monthlyBudget.amount ?? ''),
 ];
 
 const COMPENSATION_SETTINGS = [
@@ -194,7 +194,7 @@ const SAVE_DESK_SETTINGS = (
     'driftAfterMonths',
     'driftPoints',
   ] as const
-).map((field) => setting(`saveDesk.${field}`, `program.saveDesk.${field}`, 'whole', (p) => p.saveDesk[field]));
+).map((field) => setting(`saveDesk.${field}`, `program.saveDesk.${field}`, 'whole', (p) => p.saveDesk?.[field] ?? ''));
 
 const METRICS_SETTINGS = [
   ...(['csatBands', 'npsBands'] as const).flatMap((bands) =>
@@ -547,7 +547,10 @@ function TiersSection({ program, basedOn }: { program: Program; basedOn: BasedOn
   );
 }
 
-/** Admins: every program setting, each part in its own form sent with the version it was read at; an error at its field. */
+/**
+ * Admins: every program setting, each part in its own form sent with the version it was read at; an error at its field.
+ * A part the API withholds from the caller (the staff-only policies, null with an error) is left out, not shown empty.
+ */
 export function ProgramPage() {
   const { t, dateTime } = useI18n();
   // Fresh, not from the cache: the forms take their values from this first answer.
@@ -588,13 +591,15 @@ export function ProgramPage() {
           extraInput={(input) => ({ ...input, restoredPointsExpiry: restored })}
           extraFields={['restoredPointsExpiry']}
         />
-        <SettingsSection
-          title={t('program.goodwill')}
-          save={t('program.saveGoodwill')}
-          program={program}
-          basedOn={basedOn}
-          settings={GOODWILL_SETTINGS}
-        />
+        {program.goodwill && (
+          <SettingsSection
+            title={t('program.goodwill')}
+            save={t('program.saveGoodwill')}
+            program={program}
+            basedOn={basedOn}
+            settings={GOODWILL_SETTINGS}
+          />
+        )}
         <SettingsSection
           title={t('program.compensation')}
           save={t('program.saveCompensation')}
@@ -612,13 +617,15 @@ export function ProgramPage() {
       </div>
       <TiersSection program={program} basedOn={basedOn} />
       <div className="grid">
-        <SettingsSection
-          title={t('program.saveDesk')}
-          save={t('program.saveSaveDesk')}
-          program={program}
-          basedOn={basedOn}
-          settings={SAVE_DESK_SETTINGS}
-        />
+        {program.saveDesk && (
+          <SettingsSection
+            title={t('program.saveDesk')}
+            save={t('program.saveSaveDesk')}
+            program={program}
+            basedOn={basedOn}
+            settings={SAVE_DESK_SETTINGS}
+          />
+        )}
         <SettingsSection
           title={t('program.metrics')}
           save={t('program.saveMetrics')}

@@ -12,6 +12,7 @@ import {
   type ProgramPatch,
   type ProgramView,
 } from '../../domain/program/program.service.js';
+import { goodwillDefaultsFor, saveDeskWeightsFor } from '../../domain/program/program-policies.js';
 import type { ProgramSettings } from '../../domain/program/program-settings.js';
 import { valueAt, type CurrencyBoundSetting } from '../../domain/program/currency-switch.js';
 import { tierRules } from '../../domain/tiers/tiers.service.js';
@@ -291,8 +292,10 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
     }),
     goodwill: t.field({
       type: GoodwillAuthority,
-      description: 'Default agent authority for goodwill gestures.',
-      resolve: (p) => ({ ...p.settings.goodwill, currency: p.settings.currency }),
+      nullable: true,
+      description: 'Default agent authority for goodwill gestures (staff and admin keys only; null with an error for others).',
+      authScopes: { caller: SERVICE_CALLERS.readProgramPolicies },
+      resolve: (p, _args, ctx) => ({ ...goodwillDefaultsFor(p, callerOf(ctx.principal)), currency: p.settings.currency }),
     }),
     sla: t.field({
       type: SlaPolicy,
@@ -306,8 +309,10 @@ export const ProgramRef = builder.objectRef<ProgramView>('Program').implement({
     }),
     saveDesk: t.field({
       type: SaveDeskWeights,
-      description: 'How the save desk (`atRiskMembers`) scores members at risk.',
-      resolve: (p) => p.settings.saveDesk,
+      nullable: true,
+      description: 'How the save desk (`atRiskMembers`) scores members at risk (staff and admin keys only; null with an error for others).',
+      authScopes: { caller: SERVICE_CALLERS.readProgramPolicies },
+      resolve: (p, _args, ctx) => saveDeskWeightsFor(p, callerOf(ctx.principal)),
     }),
     changes: t.prismaConnection(
       {
