@@ -8,12 +8,12 @@ import {
   type AffectedMemberInput,
   reportServiceIncident,
   serviceIncidentProgress,
-  type ReportServiceIncidentInput,
 } from '../../src/domain/service-failures/incidents.service.js';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { tableRowCounts } from '../support/db.js';
 import { whileHolding } from '../support/holding.js';
+import { enrolMembers, incidentPages } from '../support/incidents.js';
 
 /**
  * An adversarial audit of service incidents: the budget under a raced duplicate report, hostile and repeated
@@ -24,21 +24,8 @@ const { prisma, app } = useTestApp();
 const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const agent = staffCaller('AGENT');
 
-let keys = 0;
-const key = (label = 'incident-audit') => `${label}-${++keys}`;
-
-function firstPage(
-  affected: ReportServiceIncidentInput['affected'],
-  extra: Partial<ReportServiceIncidentInput> = {},
-): ReportServiceIncidentInput {
-  return { type: 'LATE_DELIVERY', severity: 'MEDIUM', affected, idempotencyKey: key(), ...extra };
-}
-
-async function members(count: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push(await app.enroll());
-  return ids;
-}
+const { key, firstPage } = incidentPages('incident-audit');
+const members = (count: number) => enrolMembers(() => app.enroll(), count);
 
 const progress = (incidentId: string) => serviceIncidentProgress(app.deps, incidentId, agent);
 const incidentRow = (incidentId: string) => prisma.serviceIncident.findUniqueOrThrow({ where: { id: incidentId } });

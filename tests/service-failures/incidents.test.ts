@@ -19,6 +19,7 @@ import { processIncidentJob } from '../../workers/incident.processor.js';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
 import { whileHolding } from '../support/holding.js';
+import { enrolMembers, incidentPages } from '../support/incidents.js';
 import { statementsDuring } from '../support/statements.js';
 
 /**
@@ -33,19 +34,8 @@ const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const agent = staffCaller('AGENT');
 const supervisor = staffCaller('SUPERVISOR');
 
-let keys = 0;
-const key = (label = 'page') => `${label}-${++keys}`;
-
-function firstPage(
-  affected: ReportServiceIncidentInput['affected'],
-  extra: Partial<ReportServiceIncidentInput> = {},
-): ReportServiceIncidentInput {
-  return { type: 'LATE_DELIVERY', severity: 'MEDIUM', affected, idempotencyKey: key(), ...extra };
-}
-
-async function members(count: number): Promise<string[]> {
-  return Promise.all(Array.from({ length: count }, () => app.enroll()));
-}
+const { key, firstPage } = incidentPages('page');
+const members = (count: number) => enrolMembers(() => app.enroll(), count);
 
 /** Runs every pending incident job once, as the worker would. */
 async function drainIncidents() {
