@@ -25,7 +25,6 @@ import {
   lockMembers,
   policyDecisions,
   type DecidedFailure,
-  type DecisionColumns,
   type FinalDecision,
 } from './batch-compensation.js';
 import { occurredAtOf, optionalReference, optionalText, storedCompensation } from './service-failures.service.js';
@@ -489,57 +488,54 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
     // not the incident's: measured with it, the budget would hold a later member — or mark the incident over it —
     // for money the incident never spent. Then the batch writes again from a savepoint, without those members.
     const budgetInPlay = incident.budget !== null && incident.overBudgetAt === null && incident.currency === settings.currency;
-    let candidates = decisions;
-    let budget: ReturnType<typeof budgetOf>;
-    let byMember: DecidedFailure[];
-    let c: DecisionColumns;
-    let insertedIds: Set<string>;
-    for (;;) {
-      const measured = budgetOf(incident, settings.currency);
+    // Decides the candidates against the budget and writes them; what it wrote, and the budget as it measured it.
+    const write = async (candidates: typeof decisions) => {
+      const budget = budgetOf(incident, settings.currency);
       const decided: DecidedFailure[] = candidates.map(({ failure, repeatIndex, decision }) => {
-        if (decision.status !== 'COMPENSATED' || measured.admits(decision.amount)) return { failure, repeatIndex, decision };
+        if (decision.status !== 'COMPENSATED' || budget.admits(decision.amount)) return { failure, repeatIndex, decision };
         return { failure, repeatIndex, decision: { status: 'NEEDS_REVIEW', amount: decision.amount, reviewReason: 'INCIDENT_BUDGET' } };
       });
       // The failures are written decided (one insert, no update), in member order as the members
       // were locked; a member with another failure within the repeat window is at risk.
-      byMember = [...decided].sort((a, b) => (a.failure.memberId < b.failure.memberId ? -1 : 1));
-      const atRisk = candidates.filter((planned) => planned.atRisk).map((planned) => planned.failure.memberId);
-      c = decisionColumns(byMember, now);
-      if (budgetInPlay) await tx.$executeRaw`SAVEPOINT incident_batch`;
+      const byMember = [...decided].sort((a, b) => (a.failure.memberId < b.failure.memberId ? -1 : 1));
+      const atRisk = candidates.filter((candidate) => candidate.atRisk).map((candidate) => candidate.failure.memberId);
+      const c = decisionColumns(byMember, now);
       const inserted = await tx.$queryRaw<{ id: string }[]>`
-        WITH inserted AS (
-          INSERT INTO service_failures
-            (id, member_id, type, severity, occurred_at, order_ref, description, reporter_type, reporter_id, incident_id, created_at,
-             status, repeat_index, compensation_amount, compensation_currency, voucher_id, decision_note, decided_at, review_reason)
-          SELECT d.id, d.member_id, ${incident.type}::"ServiceFailureType", ${incident.severity}::"Severity",
-                 ${incident.occurredAt}::timestamptz, r.order_ref, ${incident.description}::text,
-                 ${incident.reporterType}::"ActorType", ${incident.reporterId}::text, ${incident.id}::uuid, ${now}::timestamptz,
-                 d.status::"ServiceFailureStatus", d.repeat_index, d.amount,
-                 CASE WHEN d.amount IS NOT NULL THEN ${settings.currency}::text END, d.voucher_id, d.note, d.decided_at,
-                 d.review_reason::"ServiceFailureReviewReason"
-          FROM unnest(${c.id}::uuid[], ${c.memberId}::uuid[], ${c.status}::text[], ${c.repeatIndex}::int[], ${c.amount}::numeric[],
-                      ${c.voucherId}::uuid[], ${c.note}::text[], ${c.decidedAt}::timestamptz[], ${c.reviewReason}::text[])
-                 WITH ORDINALITY AS d(id, member_id, status, repeat_index, amount, voucher_id, note, decided_at, review_reason, n)
-          JOIN unnest(${rows.map((row) => row.memberId)}::uuid[], ${rows.map((row) => row.orderRef)}::text[]) AS r(member_id, order_ref)
-            ON r.member_id = d.member_id
-          ORDER BY d.n
-          ON CONFLICT DO NOTHING
-          RETURNING id, member_id, repeat_index),
-        flagged AS (
-          UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
-          WHERE id IN (SELECT member_id FROM inserted WHERE member_id = ANY (${atRisk}::uuid[])) AND NOT at_risk)
-        SELECT id::text FROM inserted`;
-      insertedIds = new Set(inserted.map((row) => row.id));
-      budget = measured;
-      const recorded = insertedIds;
-      if (budgetInPlay && measured.exceeded() && recorded.size < candidates.length) {
-        await tx.$executeRaw`ROLLBACK TO SAVEPOINT incident_batch`;
-        candidates = candidates.filter((candidate) => recorded.has(candidate.failure.id));
-        continue;
-      }
-      if (budgetInPlay) await tx.$executeRaw`RELEASE SAVEPOINT incident_batch`;
-      break;
+      WITH inserted AS (
+        INSERT INTO service_failures
+          (id, member_id, type, severity, occurred_at, order_ref, description, reporter_type, reporter_id, incident_id, created_at,
+           status, repeat_index, compensation_amount, compensation_currency, voucher_id, decision_note, decided_at, review_reason)
+        SELECT d.id, d.member_id, ${incident.type}::"ServiceFailureType", ${incident.severity}::"Severity",
+               ${incident.occurredAt}::timestamptz, r.order_ref, ${incident.description}::text,
+               ${incident.reporterType}::"ActorType", ${incident.reporterId}::text, ${incident.id}::uuid, ${now}::timestamptz,
+               d.status::"ServiceFailureStatus", d.repeat_index, d.amount,
+               CASE WHEN d.amount IS NOT NULL THEN ${settings.currency}::text END, d.voucher_id, d.note, d.decided_at,
+               d.review_reason::"ServiceFailureReviewReason"
+        FROM unnest(${c.id}::uuid[], ${c.memberId}::uuid[], ${c.status}::text[], ${c.repeatIndex}::int[], ${c.amount}::numeric[],
+                    ${c.voucherId}::uuid[], ${c.note}::text[], ${c.decidedAt}::timestamptz[], ${c.reviewReason}::text[])
+               WITH ORDINALITY AS d(id, member_id, status, repeat_index, amount, voucher_id, note, decided_at, review_reason, n)
+        JOIN unnest(${rows.map((row) => row.memberId)}::uuid[], ${rows.map((row) => row.orderRef)}::text[]) AS r(member_id, order_ref)
+          ON r.member_id = d.member_id
+        ORDER BY d.n
+        ON CONFLICT DO NOTHING
+        RETURNING id, member_id, repeat_index),
+      flagged AS (
+        UPDATE members SET at_risk = true, at_risk_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
+        WHERE id IN (SELECT member_id FROM inserted WHERE member_id = ANY (${atRisk}::uuid[])) AND NOT at_risk)
+      SELECT id::text FROM inserted`;
+      return { budget, byMember, c, insertedIds: new Set(inserted.map((row) => row.id)) };
+    };
+    let candidates = decisions;
+    if (budgetInPlay) await tx.$executeRaw`SAVEPOINT incident_batch`;
+    let written = await write(candidates);
+    while (budgetInPlay && written.budget.exceeded() && written.insertedIds.size < candidates.length) {
+      const { insertedIds: recorded } = written;
+      await tx.$executeRaw`ROLLBACK TO SAVEPOINT incident_batch`;
+      candidates = candidates.filter((candidate) => recorded.has(candidate.failure.id));
+      written = await write(candidates);
     }
+    if (budgetInPlay) await tx.$executeRaw`RELEASE SAVEPOINT incident_batch`;
+    const { budget, byMember, c, insertedIds } = written;
     const applied = await issueDecidedVouchers(tx, byMember, c, settings, now, insertedIds);
     if (insertedIds.size < planned.length) {
       // A report of the same member, type and order committed meanwhile: that one is the failure.
