@@ -1,5 +1,5 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
-import { rawSql, sqlTransaction, violates, type RawSql } from '../../db/sql.js';
+import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
@@ -18,6 +18,7 @@ import { memberChange, reportMemberChanges } from '../members/member-changes.js'
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { memberHasDueLotsSql, settleDueLots, type LockedMember } from './ledger.js';
+import { namesRemovedTier } from '../tiers/tier-rows.js';
 import { withFields } from '../../with-fields.js';
 
 /**
@@ -201,7 +202,7 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
   // for the lock, so once more rather than a lock on the tier row; the second run reads the settings committed now.
   const outcome = await run()
     .catch(async (error: unknown) => {
-      if (isRemovedTierWritten(error)) return run();
+      if (namesRemovedTier(error)) return run();
       throw error;
     })
     .catch((error: unknown) => {
@@ -219,9 +220,4 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
     if (posted.length > 0) measure(deps, (measures) => measures.pointsMoved(posted));
   }
   return outcome;
-}
-
-/** A member moved into a tier the program no longer has: the foreign key of `members.tier`. */
-function isRemovedTierWritten(error: unknown): boolean {
-  return violates(error, '23503', 'members_tier_fkey');
 }

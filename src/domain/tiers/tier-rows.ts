@@ -56,7 +56,8 @@ export async function writeTierRows(tx: RawSql, tiers: readonly TierSettings[]):
 /**
  * Whether `error` is PostgreSQL's refusal of a member's row naming a tier the program no longer has (the foreign
  * key `members_tier_fkey`), as node-postgres or Prisma reports it: a write that read the tiers (a new member's
- * `lowest_tier()`, say) before an admin's change removed that tier, and wrote after it committed. Run once more,
+ * `lowest_tier()`, an earn's upgrade, a review's downgrade) before an admin's change removed that tier, and wrote after
+ * it committed. Run once more (the ledger kernel, the tier review and enrolment do),
  * the write reads the tiers of now.
  */
 export function namesRemovedTier(error: unknown): boolean {

@@ -1,6 +1,6 @@
 import { Prisma, type TierChangeReason } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
-import { rawSql, sqlTransaction, violates, type RawSql } from '../../db/sql.js';
+import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError } from '../errors.js';
@@ -9,6 +9,7 @@ import type { LockedMember } from '../points/ledger.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings, TierSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
+import { namesRemovedTier } from './tier-rows.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
 /** A tier's key (`TierSettings.key`): what members' rows, tier history and webhooks hold. */
@@ -382,7 +383,7 @@ export async function reviewTiers(deps: ServiceDeps, now: Date = nowOf(deps), ba
 async function reviewMemberOnSettingsOfNow(deps: ServiceDeps, memberId: string, now: Date): Promise<TierChangeResult | null> {
   const run = () => sqlTransaction(deps.prisma, (tx) => reviewMember(tx, memberId, now));
   return run().catch((error: unknown) => {
-    if (violates(error, '23503', 'members_tier_fkey')) return run();
+    if (namesRemovedTier(error)) return run();
     throw error;
   });
 }
