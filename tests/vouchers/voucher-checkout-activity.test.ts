@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { markPassiveMembers } from '../../src/domain/points/maintenance.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
-import { issueVoucher, redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { holdMember, whileHolding } from '../support/holding.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 
 /**
  * DESIGN.md, Member: "A member with no activity (earn, redeem, renewal, purchase) for 12 months becomes PASSIVE
@@ -25,16 +25,7 @@ async function passiveMemberWithVoucher() {
   const memberId = await app.enroll();
   await prisma.member.update({ where: { id: memberId }, data: { enrolledAt: T0, lastActivityAt: T0 } });
   expect(await markPassiveMembers(at(PASSIVE_AT))).toBe(1);
-  const { voucher } = await prisma.$transaction((tx) =>
-    issueVoucher(tx, {
-      memberId,
-      kind: 'GOODWILL',
-      value: { type: 'FIXED', amount: '10.00' },
-      causeType: 'GESTURE',
-      causeRef: randomUUID(),
-      now: PASSIVE_AT,
-    }),
-  );
+  const voucher = await issueTestVoucher(prisma, memberId, { now: PASSIVE_AT });
   return { memberId, code: voucher.code };
 }
 
@@ -85,16 +76,7 @@ describe('a voucher redeemed at checkout', () => {
   it('of an ACTIVE member sets their last activity and announces no status change', async () => {
     const memberId = await app.enroll();
     await subscribeToStatusChanges();
-    const { voucher } = await prisma.$transaction((tx) =>
-      issueVoucher(tx, {
-        memberId,
-        kind: 'GOODWILL',
-        value: { type: 'FIXED', amount: '10.00' },
-        causeType: 'GESTURE',
-        causeRef: randomUUID(),
-        now: new Date(),
-      }),
-    );
+    const voucher = await issueTestVoucher(prisma, memberId);
     const checkoutAt = addDays(new Date(), 1);
     await redeemVoucher(at(checkoutAt), { code: voucher.code, orderRef: 'ORD-1', orderTotal: '40.00', idempotencyKey: 'pay' }, storefront);
     const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });

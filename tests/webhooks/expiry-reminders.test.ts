@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { adjustPoints, redeemPoints } from '../../src/domain/points/points.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
-import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
 import { processMaintenance } from '../../workers/maintenance.processor.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { staffCaller } from '../support/callers.js';
+import { issueTestVoucher } from '../support/vouchers.js';
 
 /**
  * Expiry reminders: the maintenance job announces each lot of points 30 days
@@ -82,16 +82,7 @@ describe('voucher.expiring', () => {
   it('a voucher is announced once, 7 days before it expires, with its code', async () => {
     await subscribed();
     const memberId = await app.enroll();
-    const { voucher } = await prisma.$transaction((tx) =>
-      issueVoucher(tx, {
-        memberId,
-        kind: 'GOODWILL',
-        value: { type: 'FIXED', amount: '5.00' },
-        causeType: 'GESTURE',
-        causeRef: 'g-1',
-        now: T0,
-      }),
-    );
+    const voucher = await issueTestVoucher(prisma, memberId, { value: { type: 'FIXED', amount: '5.00' }, causeRef: 'g-1', now: T0 });
     await processMaintenance(at(addDays(voucher.expiresAt, -8)));
     const runs = await Promise.all([0, 1, 2].map(() => processMaintenance(at(addDays(voucher.expiresAt, -7)))));
     expect(runs.map((run) => run.vouchersReminded).sort()).toEqual([0, 0, 1]);
