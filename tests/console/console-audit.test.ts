@@ -24,32 +24,9 @@ import { DESKTOP, PHONE, useConsole } from './support.js';
 const harness = useConsole();
 const { newPage, signIn, go, graphql } = harness;
 
-const ISSUE_GOODWILL = `
-  mutation ($input: IssueGoodwillInput!) {
-    issueGoodwill(input: $input) {
-      __typename
-      ... on IssueGoodwillPayload {
-        status
-        gesture {
-          id
-        }
-      }
-    }
-  }
-`;
-
 /** A 40.00 EUR voucher above the default 25.00 per gesture, issued by an agent through the API: it waits for approval. */
 const waitingVoucher = (memberId: string, note: string, idempotencyKey: string) =>
-  graphql('AGENT', ISSUE_GOODWILL, {
-    input: {
-      memberId,
-      kind: 'VOUCHER',
-      amountMoney: { amount: '40.00', currency: 'EUR' },
-      reason: 'POOR_EXPERIENCE',
-      note,
-      idempotencyKey,
-    },
-  });
+  harness.issueWaitingVoucher('AGENT', memberId, note, idempotencyKey);
 
 /** Whether the page is wider than its viewport, and each named control that reaches outside it (by its accessible name). */
 const overflow = (page: Page) =>

@@ -14,34 +14,7 @@ const harness = useConsole();
 const { newPage, signIn, go, graphql } = harness;
 const enrol = (externalId: string, name: string, email: string) => harness.enrol(externalId, name, email);
 
-/** A 40.00 EUR goodwill voucher issued through the API: above the default 25.00 per gesture, so it waits for approval. */
-const issueGoodwillVoucher = (role: 'AGENT' | 'SUPERVISOR', memberId: string, note: string, idempotencyKey: string) =>
-  graphql(
-    role,
-    `
-      mutation ($input: IssueGoodwillInput!) {
-        issueGoodwill(input: $input) {
-          __typename
-          ... on IssueGoodwillPayload {
-            status
-            gesture {
-              id
-            }
-          }
-        }
-      }
-    `,
-    {
-      input: {
-        memberId,
-        kind: 'VOUCHER',
-        amountMoney: { amount: '40.00', currency: 'EUR' },
-        reason: 'POOR_EXPERIENCE',
-        note,
-        idempotencyKey,
-      },
-    },
-  );
+const { issueWaitingVoucher } = harness;
 
 describe('agent console in Chromium', () => {
   it(
@@ -517,7 +490,7 @@ describe('agent console in Chromium', () => {
       page.on('load', () => (loads += 1));
 
       // Above the agent's authority (a 40.00 voucher, the limit is 25.00): sent for approval through the API.
-      const { issueGoodwill } = await issueGoodwillVoucher('AGENT', member.id, 'Parcel lost twice', 'live-queue-1');
+      const { issueGoodwill } = await issueWaitingVoucher('AGENT', member.id, 'Parcel lost twice', 'live-queue-1');
       expect(issueGoodwill.status).toBe('PENDING_APPROVAL');
       await expect.poll(() => waiting.count(), { timeout: 15_000 }).toBe(1);
       expect(await waiting.textContent()).toContain('€40.00');
@@ -628,7 +601,7 @@ describe('agent console in Chromium', () => {
     async () => {
       const member = await enrol('R-2001', 'Rita Roth', 'rita.roth@example.com');
       // graphql('SUPERVISOR', …) acts as staff id "seed-supervisor"; 40.00 is above the default 25.00 per gesture.
-      const issued = await issueGoodwillVoucher('SUPERVISOR', member.id, 'Issued by the supervisor on a call', 'review-own-1');
+      const issued = await issueWaitingVoucher('SUPERVISOR', member.id, 'Issued by the supervisor on a call', 'review-own-1');
       expect(issued.issueGoodwill.status).toBe('PENDING_APPROVAL');
 
       const { context, page } = await newPage('en');
@@ -750,7 +723,7 @@ describe('the approvals name each row in its buttons and note fields', () => {
     async () => {
       const ida = await enrol('A-1', 'Ida Queue', 'ida.queue@example.com');
       const paul = await enrol('A-2', 'Paul Queue', 'paul.queue@example.com');
-      const voucher = await issueGoodwillVoucher('AGENT', ida.id, 'Parcel lost', 'names-1');
+      const voucher = await issueWaitingVoucher('AGENT', ida.id, 'Parcel lost', 'names-1');
       // 5 000 points are worth 50.00: above the agent's 25.00 per gesture.
       const pointsGesture = await graphql(
         'AGENT',

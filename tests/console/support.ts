@@ -34,6 +34,8 @@ export interface ConsoleHarness {
   go(page: Page, route: string): Promise<void>;
   /** A GraphQL request to the running service, as a staff member of that role; throws on errors. */
   graphql(role: Role, query: string, variables?: Record<string, unknown>): Promise<Record<string, any>>;
+  /** A 40.00 EUR goodwill voucher issued through the API: above the default 25.00 per gesture, so it waits for approval. */
+  issueWaitingVoucher(role: 'AGENT' | 'SUPERVISOR', memberId: string, note: string, idempotencyKey: string): Promise<Record<string, any>>;
   enrol(externalId: string, name: string, email: string): ReturnType<PrismaClient['member']['create']>;
 }
 
@@ -96,7 +98,32 @@ export function useConsole(): ConsoleHarness {
     return body.data!;
   };
 
+  const ISSUE_GOODWILL = `
+    mutation ($input: IssueGoodwillInput!) {
+      issueGoodwill(input: $input) {
+        __typename
+        ... on IssueGoodwillPayload {
+          status
+          gesture {
+            id
+          }
+        }
+      }
+    }
+  `;
+
   return {
+    issueWaitingVoucher: (role, memberId, note, idempotencyKey) =>
+      graphql(role, ISSUE_GOODWILL, {
+        input: {
+          memberId,
+          kind: 'VOUCHER',
+          amountMoney: { amount: '40.00', currency: 'EUR' },
+          reason: 'POOR_EXPERIENCE',
+          note,
+          idempotencyKey,
+        },
+      }),
     get base() {
       return base;
     },
