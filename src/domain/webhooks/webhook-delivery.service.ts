@@ -264,7 +264,8 @@ async function recordAttempt(
  * Disables an endpoint that failed for `disableAfterMs` without a success
  * (once: only the transaction that flips `enabled` does the rest): its waiting
  * deliveries end DEAD, a `webhook_endpoint.disabled` event goes to the
- * endpoints that subscribe to it, and the log says so at error level.
+ * endpoints that subscribe to it, and the log says so at error level; both
+ * name the endpoint by id and origin, never its whole URL.
  */
 async function disableFailingEndpoint(
   deps: WebhookDeliveryDeps,
@@ -275,9 +276,11 @@ async function disableFailingEndpoint(
 ): Promise<boolean> {
   const hours = Math.round((now.getTime() - failingSince.getTime()) / 360_000) / 10;
   const reason = `${AUTO_DISABLED_REASON} for ${hours} hours`;
+  // The endpoint by id and origin only, in the event as in the log: the event goes to other receivers, and a URL's
+  // user part, path or query may hold the receiver's own credentials (its admins read the URL in webhookEndpoints).
   const data = {
     endpointId: delivery.endpointId,
-    url: delivery.url,
+    origin: originOf(delivery.url),
     reason,
     failingSince: failingSince.toISOString(),
     disabledAt: now.toISOString(),
@@ -292,11 +295,7 @@ async function disableFailingEndpoint(
     SELECT id::text FROM disabled`;
   if (!disabled) return false;
   await deadLetterWaiting(tx, delivery.endpointId, `the endpoint was disabled: ${reason}`, now);
-  // The origin only: a receiver's path or query may hold its own secret token, and logs travel further than the row.
-  deps.logger.error(
-    { endpointId: delivery.endpointId, origin: originOf(delivery.url), failingSince },
-    `webhook endpoint disabled: ${reason}`,
-  );
+  deps.logger.error({ endpointId: delivery.endpointId, origin: data.origin, failingSince }, `webhook endpoint disabled: ${reason}`);
   return true;
 }
 
@@ -366,7 +365,10 @@ export async function oldestPendingDeliveryAges(db: RawSql): Promise<Record<Pend
   return ages;
 }
 
-/** A URL's scheme, host and port, for logs; the URL's text when it is none. */
+/**
+ * A URL's scheme, host and port (no user part, path, query or fragment), for what travels further than the
+ * endpoint's row: logs and the `webhook_endpoint.disabled` event. Never the text of something that is no URL.
+ */
 function originOf(url: string): string {
   try {
     return new URL(url).origin;
