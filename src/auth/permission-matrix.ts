@@ -122,7 +122,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     decideRenewalBonus:    row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Only a bonus held because the member is suspended.'),
     decideServiceIncident: row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'One decision on everything held over the incident budget.'),
     earnPoints:            row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   __,   __,   ok], 'An explicit amount of points: admins only.'),
-    enrollMember:          row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    enrollMember:          row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The payload’s `member` shows only to callers who may read members, as every payload’s: a `members:write` key alone gets `FORBIDDEN` on it (the member is enrolled); it selects `__typename`.'),
     extendContract:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      ok,     ok,   __,   ok,   ok], 'Only a contract up for renewal, once per term; not agents (docs/domain-rules.md).'),
     issueGoodwill:         row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Above the agent’s authority it waits for a supervisor.'),
     recordServiceCase:     row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
