@@ -4,7 +4,7 @@ import { getOperationAST, parse, type ExecutionResult, type GraphQLSchema } from
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { attached } from '../attached.js';
 import { claimsMemberToken } from '../auth/authenticate.js';
-import { mediaTypeOf, readGraphQLParams } from '../http/graphql-params.js';
+import { mediaTypeOf, readGraphQLParams, type GraphQLParams } from '../http/graphql-params.js';
 import type { Principal } from '../auth/principal.js';
 import type { CacheLookup, ResponseCacheStore } from '../cache/response-cache-store.js';
 import type { Metrics } from '../metrics.js';
@@ -225,11 +225,12 @@ export function createResponseCache(deps: {
     // is refused. A token that does not verify is yoga's to refuse (401 with the body read here).
     const principal = await deps.principalOf(req).catch(() => undefined);
     if (principal?.kind !== 'member' || !params) return false;
-    const id = requestedDocumentId(params);
-    const text = id !== undefined ? trusted.byId(id) : typeof params.query === 'string' ? params.query : undefined;
+    const text = documentOf(params, trusted);
     const documentHash = trusted.cacheableQuery(text);
     const operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
     if (text === undefined || documentHash === undefined || (params.operationName != null && operationName === undefined)) return false;
+    // No operation is named "" (yoga refuses the request), while its key is that of the operation sent without a name.
+    if (operationName === '') return false;
     const key = keyOf(documentHash, operationName, params.variables);
     let lookup: CacheLookup;
     try {
@@ -265,6 +266,26 @@ export function createResponseCache(deps: {
   }
 
   return { plugin, answer, headersFor };
+}
+
+/** The parameters yoga takes beside a document's text; it refuses any other (a `documentId` among them) with 400. */
+const TEXT_PARAMS: ReadonlySet<string> = new Set(['query', 'operationName', 'variables', 'extensions']);
+
+/**
+ * The document a request runs, as yoga's persisted-operations plugin (src/app.ts) decides it: a text, whenever one is
+ * sent, whatever id is beside it (yoga then runs that text, refuses it under TRUSTED_DOCUMENTS=members unless it is
+ * trusted, or refuses the `documentId` beside it); else the trusted document its id names. Undefined when yoga would
+ * refuse the request or run no trusted document: the shortcut answers none of those, so that a text sent beside the
+ * status screen's id never gets the status screen's cached answer.
+ */
+function documentOf(params: GraphQLParams, trusted: Pick<TrustedDocuments, 'byId'>): string | undefined {
+  if (!params.query) {
+    const id = requestedDocumentId(params);
+    return id === undefined ? undefined : trusted.byId(id);
+  }
+  if (typeof params.query !== 'string') return undefined;
+  for (const [name, value] of Object.entries(params)) if (value != null && !TEXT_PARAMS.has(name)) return undefined;
+  return params.query;
 }
 
 /** What every cacheable answer carries: only this caller may reuse it, and only after asking again (the member may have changed meanwhile). */
