@@ -94,9 +94,11 @@ export interface RecordServiceCaseInput {
  * AlreadyExistsError, never a second case. A given `openedAt` lies between the
  * member's enrolment and now, so no case is dated where no member was (its
  * missed targets would file compensable failures). The case gets its
- * service-level due times from the program's targets for its channel; a target
- * it has missed already (a first response recorded late, or none and past due)
- * files its failure in the same transaction (`fileSlaBreaches`). One case per
+ * service-level due times from the program's targets for its channel; a first
+ * response recorded late files its failure in the same transaction
+ * (`fileSlaBreaches`), while a target past due with nothing reported yet is
+ * left to the next maintenance pass, so a resolution reported right after,
+ * dated in time, is judged by its date. One case per
  * (caller, idempotency key), by `once()`: a retry replays the first answer and
  * files nothing again; the same key with another case is an
  * IdempotencyConflictError.
@@ -155,7 +157,7 @@ export async function recordServiceCase(
           },
           select: { id: true },
         });
-        filed = await fileSlaBreaches(tx, [id], now, settings.sla);
+        filed = await fileSlaBreaches(tx, [id], now, settings.sla, { unreported: 'leave' });
         return { caseId: id };
       };
       const recorded = await once(tx, scopeOf('recordServiceCase', caller), key, request, record);

@@ -34,6 +34,14 @@ export function slaDueTimes(
  * Then moves each case's `sla_check_at` to its next pending due time (null
  * when none is left), which is all the sweep looks at.
  *
+ * `unreported: 'leave'` (recording a case) files only what a recorded time
+ * missed and leaves a target that passed with nothing reported yet to the
+ * maintenance pass (`sla_check_at` at its due time, so the next pass takes
+ * it): a helpdesk that records a closed ticket and then its resolution, dated
+ * when it happened, has the case judged by its dates, as any resolution
+ * reported late is unless the maintenance pass saw the case open past its due
+ * time first.
+ *
  * Once per case and target: the breach row's primary key (case, target) is
  * reserved in the same statement that writes the failure, so a second check —
  * repeated, concurrent, or the sweep racing a late resolution — finds it and
@@ -51,8 +59,10 @@ export async function fileSlaBreaches(
   caseIds: readonly string[],
   now: Date,
   sla: SlaSettings,
+  { unreported = 'file' }: { unreported?: 'file' | 'leave' } = {},
 ): Promise<CommittedOutboxEvent[]> {
   if (caseIds.length === 0) return [];
+  const fileUnreported = unreported === 'file';
   await tx.$queryRaw`SELECT id FROM service_cases WHERE id = ANY(${caseIds}::uuid[]) ORDER BY id FOR NO KEY UPDATE`;
   const rows = await tx.$queryRaw<{ failureId: string }[]>`
     WITH judged AS (
@@ -63,7 +73,8 @@ export async function fileSlaBreaches(
         ('RESOLUTION'::"SlaTarget", c.resolution_due_at, c.resolved_at)
       ) AS t(target, due_at, met_at)
       WHERE c.id = ANY(${caseIds}::uuid[])
-        AND t.due_at IS NOT NULL AND coalesce(t.met_at, ${now}::timestamptz) > t.due_at),
+        AND t.due_at IS NOT NULL
+        AND coalesce(t.met_at, CASE WHEN ${fileUnreported}::boolean THEN ${now}::timestamptz END) > t.due_at),
     breach AS (
       INSERT INTO sla_breaches (case_id, target, due_at, failure_id, created_at)
       SELECT case_id, target, due_at, uuid_v7(), ${now}::timestamptz FROM judged
@@ -90,9 +101,11 @@ export async function fileSlaBreaches(
       FROM failure),
     next_check AS (
       UPDATE service_cases SET sla_check_at = LEAST(
-        CASE WHEN first_response_at IS NULL AND resolved_at IS NULL AND first_response_due_at >= ${now}::timestamptz
+        CASE WHEN first_response_at IS NULL AND resolved_at IS NULL
+                  AND (first_response_due_at >= ${now}::timestamptz OR NOT ${fileUnreported}::boolean)
              THEN first_response_due_at END,
-        CASE WHEN resolved_at IS NULL AND resolution_due_at >= ${now}::timestamptz THEN resolution_due_at END)
+        CASE WHEN resolved_at IS NULL AND (resolution_due_at >= ${now}::timestamptz OR NOT ${fileUnreported}::boolean)
+             THEN resolution_due_at END)
       WHERE id = ANY(${caseIds}::uuid[]))
     SELECT failure_id::text AS "failureId" FROM breach`;
   return rows.map((row) => compensationEvent(row.failureId));
