@@ -118,7 +118,16 @@ function checkEntries(affected: readonly AffectedMemberInput[]): Entry[] {
     // A member's external id names a stored member, as `memberByExternalId` reads it: a key stored before the naming
     // rules stays reachable (check.lookupKey), where a whole page refused for it would leave every member on it out.
     const externalId = entry.externalId == null ? null : check.lookupKey(`${field}.externalId`, entry.externalId, { max: 200 });
-    const orderRef = optionalReference(`${field}.orderRef`, entry.orderRef, 200);
+    // Alone, an order reference names the member whose order holds it: a key looked up, read as `order(memberId,
+    // reference)` reads one, so an order stored before the naming rules names its member and one no write accepts is
+    // that entry's UNKNOWN_ORDER, not the whole page refused. With a member it is the reference the new failure
+    // records: held to reportServiceFailure's rule for its orderRef.
+    const orderRef =
+      entry.orderRef == null
+        ? null
+        : memberId === null && externalId === null
+          ? check.lookupKey(`${field}.orderRef`, entry.orderRef, { max: 200 })
+          : optionalReference(`${field}.orderRef`, entry.orderRef, 200);
     if (memberId !== null && externalId !== null) throw new ValidationError(field, 'give memberId or externalId, not both');
     if (memberId === null && externalId === null && orderRef === null) {
       throw new ValidationError(field, 'must give memberId, externalId or orderRef');
