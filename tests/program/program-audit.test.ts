@@ -43,7 +43,7 @@ async function storedProgram() {
 
 describe('updateProgram: malformed input is a ValidationError, never a masked internal error', () => {
   it('a money setting that is no decimal, or an empty tier list, names its field; nothing is written', async () => {
-    await update({ pointsPerCurrencyUnit: 1 }); // the row and version 2 exist; the refusals must leave them
+    await update({ pointsPerCurrencyUnit: 1.5 }); // the row and version 2 exist; the refusals must leave them
     const program = await storedProgram();
     const counts = await tableRowCounts(prisma);
     const cases: [Record<string, unknown>, string][] = [
@@ -73,7 +73,7 @@ describe('updateProgram: malformed input is a ValidationError, never a masked in
   });
 
   it('hostile values of every kind are refused with the field named; nothing is written', async () => {
-    await update({ pointsPerCurrencyUnit: 1 });
+    await update({ pointsPerCurrencyUnit: 1.5 });
     const program = await storedProgram();
     const counts = await tableRowCounts(prisma);
     const tier = (key: string, threshold: number) => ({ key, name: key, threshold, multiplier: 1, compensationFactor: 1 });
@@ -291,7 +291,7 @@ describe('updateProgram: changes that race', () => {
   });
 
   it('two changes on the same expectedVersion: exactly one is stored, the other is told the version', async () => {
-    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1 } }, admin); // version 2
+    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1.5 } }, admin); // version 2
     const outcomes = await Promise.allSettled(
       Array.from({ length: 6 }, (_, i) => updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 2 + i }, expectedVersion: 2 }, admin)),
     );
@@ -304,7 +304,7 @@ describe('updateProgram: changes that race', () => {
 
   it('removing a tier while a member is being moved into it (uncommitted) is refused once the move commits; nothing written', async () => {
     const memberId = await app.enroll();
-    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1 } }, admin);
+    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1.5 } }, admin);
     const program = await storedProgram();
     const withoutPlatinum: ProgramPatch = { tiers: [{ key: 'BRONZE' }, { key: 'SILVER' }, { key: 'GOLD' }] };
     const refused = await whileHolding(
@@ -321,7 +321,7 @@ describe('updateProgram: changes that race', () => {
   });
 
   it('an enrolment while an admin replaces the lowest tier (held by no one) starts the member in the new lowest tier', async () => {
-    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1 } }, admin); // version 2
+    await updateProgram(app.deps, { patch: { pointsPerCurrencyUnit: 1.5 } }, admin); // version 2
     const starter: ProgramPatch = {
       tiers: [
         { key: 'STARTER', name: 'Starter', threshold: 0, multiplier: 1, compensationFactor: 1 },

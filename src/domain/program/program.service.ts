@@ -299,7 +299,8 @@ function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
  * refused, not stored as the same figure in the new one. A change of the currency
  * restates every setting whose figure is in it, in the same change, and is refused
  * while figures outside the settings are still in the old one
- * (`assertCurrencySwitchRestates`): nothing is read in a currency it was not decided in.
+ * (`assertCurrencySwitchRestates`): nothing is read in a currency it was not decided in. A change that
+ * leaves every setting as stored writes nothing and answers the current version (a retry answers the same).
  */
 export async function updateProgram(
   deps: ServiceDeps,
@@ -308,10 +309,10 @@ export async function updateProgram(
 ): Promise<ProgramView> {
   assertMayCall(caller, 'updateProgram');
   const { actor } = caller;
-  const view = await deps.prisma.$transaction(async (tx) => {
+  const { view, changed } = await deps.prisma.$transaction(async (tx) => {
     await loadProgram(tx);
-    const row = await tx.$queryRaw<{ settings: unknown; version: number }[]>`
-      SELECT settings, version FROM program WHERE id = 1 FOR UPDATE`;
+    const row = await tx.$queryRaw<{ settings: unknown; version: number; updated_at: Date }[]>`
+      SELECT settings, version, updated_at FROM program WHERE id = 1 FOR UPDATE`;
     const current = row[0]!;
     if (input.expectedVersion != null && input.expectedVersion !== current.version) {
       throw new ValidationError('expectedVersion', `program is at version ${current.version}`);
@@ -325,6 +326,11 @@ export async function updateProgram(
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new ValidationError(issue.path.join('.'), issue.message);
+    }
+    // A change that changes nothing (no field, or every value as stored: an admin's retry, a form sent back as read)
+    // answers the program as it is: no version, no audit row, no write, nothing to invalidate.
+    if (changedSettings(before, parsed.data).length === 0) {
+      return { view: { settings: before, version: current.version, updatedAt: current.updated_at }, changed: false };
     }
     // The `tiers` table follows the settings in this transaction: members' tiers are checked against it.
     if (tiers) await writeTierRows(tx, parsed.data.tiers);
@@ -342,9 +348,9 @@ export async function updateProgram(
         actorId: actor.id,
       },
     });
-    return { settings: parsed.data, version, updatedAt: updated.updatedAt };
+    return { view: { settings: parsed.data, version, updatedAt: updated.updatedAt }, changed: true };
   });
-  reportProgramChange(deps);
+  if (changed) reportProgramChange(deps);
   return view;
 }
 
