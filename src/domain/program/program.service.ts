@@ -2,10 +2,11 @@ import { Prisma, type ProgramChange } from '../../generated/prisma/client.js';
 import { callerText, type Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { assertMayCall } from '../authorization.js';
-import type { ServiceDeps, Tx } from '../deps.js';
+import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 import { writeTierRows } from '../tiers/tier-rows.js';
+import { closedHoldersMove } from '../tiers/tiers.service.js';
 import { reportProgramChange } from '../members/member-changes.js';
 import { assertCurrencySwitchRestates } from './currency-switch.js';
 import {
@@ -332,8 +333,9 @@ export async function updateProgram(
     if (changedSettings(before, parsed.data).length === 0) {
       return { view: { settings: before, version: current.version, updatedAt: current.updated_at }, changed: false };
     }
-    // The `tiers` table follows the settings in this transaction: members' tiers are checked against it.
-    if (tiers) await writeTierRows(tx, parsed.data.tiers);
+    // The `tiers` table follows the settings in this transaction: members' tiers are checked against it. Closed
+    // members on a removed tier move to one of the new ones (`closedHoldersMove`); any other holder refuses it.
+    if (tiers) await writeTierRows(tx, parsed.data.tiers, closedHoldersMove(parsed.data, nowOf(deps)));
     const version = current.version + 1;
     const updated = await tx.program.update({
       where: { id: 1 },

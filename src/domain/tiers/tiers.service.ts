@@ -9,7 +9,7 @@ import type { LockedMember } from '../points/ledger.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings, TierSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
-import { namesRemovedTier } from './tier-rows.js';
+import { namesRemovedTier, type ClosedHoldersMove } from './tier-rows.js';
 import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
 
 /** A tier's key (`TierSettings.key`): what members' rows, tier history and webhooks hold. */
@@ -271,6 +271,36 @@ async function recordTierChange(
               ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::int, ${now}::timestamptz)),
     ${webhookEventsCte(eventRows(moved ? [{ type: 'member.tier_changed', data }] : []), now)}
     SELECT 1`;
+}
+
+/**
+ * How `updateProgram` moves CLOSED members off a tier it removes (`writeTierRows`, which locks them first): each to the
+ * tier their qualifying points of `now` reach in the new list (`after`), as an upgrade would place them, with
+ * `tierSince` now and a tier history row (TIER_REMOVED). No points move and no `member.tier_changed` is announced: a closed member receives nothing and no
+ * one acts on their tier (their status reads change with the program's, which `updateProgram` reports). Should they
+ * be reopened, they go on from that tier, as any member does.
+ */
+export function closedHoldersMove(after: ProgramSettings, now: Date): ClosedHoldersMove {
+  return async (tx, memberIds) => {
+    const held = await tx.$queryRaw<{ id: string; tier: TierKey }[]>`
+      SELECT id::text, tier FROM members WHERE id = ANY(${memberIds}::uuid[])`;
+    const points = await qualifyingPointsOf(tx, memberIds, after, now);
+    const moves = held.map((member) => {
+      const qualifying = points.get(member.id) ?? 0;
+      const toTier = tierFor(after, qualifying);
+      return { memberId: member.id, fromTier: member.tier, toTier, reason: 'TIER_REMOVED', qualifyingPoints: qualifying };
+    });
+    const rows = JSON.stringify(moves);
+    await tx.$executeRaw`
+      WITH moved AS (
+        UPDATE members m SET tier = v."toTier", tier_since = ${now}::timestamptz, updated_at = ${now}::timestamptz
+        FROM jsonb_to_recordset(${rows}::jsonb) AS v("memberId" uuid, "toTier" text)
+        WHERE m.id = v."memberId")
+      INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
+      SELECT v."memberId", v."fromTier", v."toTier", v.reason::"TierChangeReason", v."qualifyingPoints", ${now}::timestamptz
+      FROM jsonb_to_recordset(${rows}::jsonb)
+        AS v("memberId" uuid, "fromTier" text, "toTier" text, reason text, "qualifyingPoints" int)`;
+  };
 }
 
 /**

@@ -580,8 +580,9 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
       type: [TierInput],
       required: false,
       description:
-        'The whole new tier list, lowest first (2–10 tiers): tiers left out are removed, which members must no longer hold ' +
-        '(else a ValidationError says how many do). Replaces the former per-tier changes.',
+        'The whole new tier list, lowest first (2–10 tiers): tiers left out are removed, which no member but a closed one ' +
+        'may hold (else a ValidationError says how many do); closed members move to the tier their qualifying points ' +
+        'reach (TierChangeReason.TIER_REMOVED). Replaces the former per-tier changes.',
     }),
     tierQualifyingMonths: t.int({ required: false, description: 'Rolling qualifying window in months (1–36).' }),
     tierProtectionDays: t.int({

@@ -159,6 +159,10 @@ builder.prismaNode('TierChange', {
           DOWNGRADE: { description: 'Too few qualifying points at the anniversary: one level down.' },
           RETAINED: { description: 'Enough qualifying points at the anniversary.' },
           PROTECTED: { description: 'Too few points, but kept after a recent service failure.' },
+          TIER_REMOVED: {
+            description:
+              'The program removed the tier a closed member held: moved to the tier their qualifying points reach (closed members only).',
+          },
         } as const,
       }),
       description: 'Why.',
