@@ -1,5 +1,6 @@
 import { createContext, useContext, useMemo, useState, type ReactNode } from 'react';
 import type { UserManager } from 'oidc-client-ts';
+import { dropDrafts, keepDrafts, restoreDrafts } from './drafts';
 
 /**
  * Who is signed in. The token lives in memory only (this module's state): nothing secret goes to
@@ -25,7 +26,10 @@ interface SessionState {
   /** Why the last session ended when the agent did not end it: the API refused its token (401, expired or revoked). */
   ended: 'expired' | undefined;
   signIn(token: string): void;
-  /** `expired`: the API refused the token; the sign-in page says so, and that what was not saved was not sent. */
+  /**
+   * `expired`: the API refused the token; the sign-in page says so, and that what was not saved was not sent. The
+   * open forms' fields are kept for the same staff member's next sign-in (drafts.ts).
+   */
   signOut(reason?: 'expired'): void;
 }
 
@@ -56,10 +60,17 @@ export function SessionProvider({ children, signInConfig }: { children: ReactNod
       signInConfig,
       ended,
       signIn: (token) => {
+        const next = sessionFromToken(token);
+        // Before the pages mount: a form the last 401 interrupted opens as the agent left it (drafts.ts).
+        if (next) restoreDrafts(next.staffId);
+        else dropDrafts();
         setEnded(undefined);
-        setSession(sessionFromToken(token));
+        setSession(next);
       },
       signOut: (reason) => {
+        // While the pages are still open: a 401 keeps what the agent typed for their next sign-in (drafts.ts).
+        if (reason === 'expired' && session) keepDrafts(session.staffId);
+        else dropDrafts();
         // The queue board's session cookie (HttpOnly: only the API can clear it) ends with the console's, so the
         // next person at a shared desk cannot open /admin/queues. The sign-in page shows once the API answered,
         // or failed to within 2 s: a failure does not keep anyone signed in.

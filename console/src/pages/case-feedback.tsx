@@ -3,7 +3,8 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation } from 'urql';
 import { graphql } from '../gql';
 import type { ServiceChannel } from '../gql/graphql';
-import { useI18n } from '../i18n';
+import { useDraft } from '../drafts';
+import { useI18n, type MessageKey } from '../i18n';
 import { Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
 const RecordCase = graphql(`
@@ -28,40 +29,52 @@ export const CHANNELS: ServiceChannel[] = ['PHONE', 'EMAIL', 'CHAT', 'SOCIAL', '
 const CASE_FIELDS = ['channel', 'category', 'contacts', 'externalRef'];
 const FEEDBACK_FIELDS = ['channel', 'nps', 'csat', 'comment'];
 
-/** A whole number from a text field, or null when empty; NaN stays for the API to refuse at its field. */
-const optionalInt = (text: string) => (text.trim() === '' ? null : Number(text.trim()));
+/**
+ * An optional whole number from a text field, read as `wholeNumber` reads it in the page's language: null when empty,
+ * undefined when it is not a whole number from `min` to `max` ("9,5", "11"), which the form refuses at the field.
+ * Not Number(): "9,5" is NaN, which JSON sends as null, and the member's answer would be recorded as none.
+ */
+function optionalWhole(text: string, min: number, max: number, wholeNumber: (text: string) => number): number | null | undefined {
+  if (text.trim() === '') return null;
+  const value = wholeNumber(text);
+  return Number.isSafeInteger(value) && value >= min && value <= max ? value : undefined;
+}
 
 /** Record a service case for the member, and record the member's feedback (NPS, CSAT, comment). */
 export function CaseFeedbackPage() {
-  const { t } = useI18n();
+  const { t, wholeNumber } = useI18n();
   const memberId = useParams().id ?? '';
   const navigate = useNavigate();
   const [casing, recordCase] = useMutation(RecordCase);
   const [sending, submitFeedback] = useMutation(SubmitFeedback);
-  const [channel, setChannel] = useState<ServiceChannel>('PHONE');
-  const [category, setCategory] = useState('');
-  const [contacts, setContacts] = useState('1');
-  const [externalRef, setExternalRef] = useState('');
+  // Drafts: a 401 does not lose what the agent typed (drafts.ts).
+  const [channel, setChannel] = useDraft<ServiceChannel>('case.channel', 'PHONE');
+  const [category, setCategory] = useDraft('case.category', '');
+  const [contacts, setContacts] = useDraft('case.contacts', '1');
+  const [externalRef, setExternalRef] = useDraft('case.externalRef', '');
   const [caseError, setCaseError] = useState<TypedError | undefined>();
-  const [feedbackChannel, setFeedbackChannel] = useState<ServiceChannel>('PHONE');
-  const [nps, setNps] = useState('');
-  const [csat, setCsat] = useState('');
-  const [comment, setComment] = useState('');
+  const [feedbackChannel, setFeedbackChannel] = useDraft<ServiceChannel>('feedback.channel', 'PHONE');
+  const [nps, setNps] = useDraft('feedback.nps', '');
+  const [csat, setCsat] = useDraft('feedback.csat', '');
+  const [comment, setComment] = useDraft('feedback.comment', '');
   const [feedbackError, setFeedbackError] = useState<TypedError | undefined>();
   // One key per form, kept across retries: a case or an answer sent twice (double click, network) is recorded once.
-  const [caseKey] = useState(() => newIdempotencyKey('case'));
-  const [feedbackKey] = useState(() => newIdempotencyKey('feedback'));
+  const [caseKey] = useDraft('case.idempotencyKey', () => newIdempotencyKey('case'));
+  const [feedbackKey] = useDraft('feedback.idempotencyKey', () => newIdempotencyKey('feedback'));
+  const refused = (field: string, message: MessageKey): TypedError => ({ __typename: 'ValidationError', field, message: t(message) });
   const back = `/members/${encodeURIComponent(memberId)}`;
 
   const submitCase = async (event: FormEvent) => {
     event.preventDefault();
     setCaseError(undefined);
+    const contactCount = optionalWhole(contacts, 1, Number.MAX_SAFE_INTEGER, wholeNumber);
+    if (contactCount === undefined) return setCaseError(refused('contacts', 'case.contactsInvalid'));
     const result = await recordCase({
       input: {
         memberId,
         channel,
         category,
-        contacts: optionalInt(contacts),
+        contacts: contactCount,
         externalRef: externalRef.trim() || null,
         idempotencyKey: caseKey,
       },
@@ -76,12 +89,16 @@ export function CaseFeedbackPage() {
   const sendFeedback = async (event: FormEvent) => {
     event.preventDefault();
     setFeedbackError(undefined);
+    const npsScore = optionalWhole(nps, 0, 10, wholeNumber);
+    if (npsScore === undefined) return setFeedbackError(refused('nps', 'feedback.npsInvalid'));
+    const csatScore = optionalWhole(csat, 1, 5, wholeNumber);
+    if (csatScore === undefined) return setFeedbackError(refused('csat', 'feedback.csatInvalid'));
     const result = await submitFeedback({
       input: {
         memberId,
         channel: feedbackChannel,
-        nps: optionalInt(nps),
-        csat: optionalInt(csat),
+        nps: npsScore,
+        csat: csatScore,
         comment: comment.trim() || null,
         idempotencyKey: feedbackKey,
       },

@@ -4,6 +4,7 @@ import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { GoodwillKind, GoodwillReason } from '../gql/graphql';
+import { useDraft } from '../drafts';
 import { useI18n } from '../i18n';
 import { UserText } from '../user-text';
 import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
@@ -74,14 +75,15 @@ export function GoodwillPage() {
   const navigate = useNavigate();
   const [context] = useQuery({ query: GoodwillContext, variables: { id }, requestPolicy: 'network-only' });
   const [sending, issue] = useMutation(IssueGoodwill);
-  const [kind, setKind] = useState<GoodwillKind>('POINTS');
-  const [pointsText, setPointsText] = useState('');
-  const [amount, setAmount] = useState('');
-  const [reason, setReason] = useState<GoodwillReason>('DELAYED_DELIVERY');
-  const [note, setNote] = useState('');
-  const [caseRef, setCaseRef] = useState('');
+  // Drafts: a 401 does not lose what the agent typed, nor the key of the gesture they meant (drafts.ts).
+  const [kind, setKind] = useDraft<GoodwillKind>('kind', 'POINTS');
+  const [pointsText, setPointsText] = useDraft('points', '');
+  const [amount, setAmount] = useDraft('amount', '');
+  const [reason, setReason] = useDraft<GoodwillReason>('reason', 'DELAYED_DELIVERY');
+  const [note, setNote] = useDraft('note', '');
+  const [caseRef, setCaseRef] = useDraft('caseRef', '');
   const [error, setError] = useState<TypedError | undefined>();
-  const [idempotencyKey] = useState(() => newIdempotencyKey('goodwill'));
+  const [idempotencyKey] = useDraft('idempotencyKey', () => newIdempotencyKey('goodwill'));
 
   if (context.fetching && !context.data) return <Loading />;
   if (!context.data) return <ApiError error={context.error} />;

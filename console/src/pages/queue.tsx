@@ -1,7 +1,8 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link } from 'react-router';
 import { useMutation, useQuery, useSubscription } from 'urql';
 import { Loading } from '../app';
+import { useDraft } from '../drafts';
 import { graphql } from '../gql';
 import { useI18n, type I18n, type MessageKey } from '../i18n';
 import { useSignedIn } from '../session';
@@ -158,9 +159,13 @@ export function QueuePage() {
   const [, approve] = useMutation(Approve);
   const [, reject] = useMutation(Reject);
   const [, review] = useMutation(Review);
-  const [notes, setNotes] = useState<Record<string, string>>({});
+  const [notes, setNotes] = useDraft<Record<string, string>>('notes', {});
   const [errors, setErrors] = useState<Record<string, TypedError | undefined>>({});
   const [keys] = useState(() => new Map<string, string>());
+  // The items whose decision is on its way: one request per item at a time, whichever of its buttons was pressed, so a
+  // double click on Reject or Approve decides with one request, not a second one racing it.
+  const inFlight = useRef(new Set<string>());
+  const [deciding, setDeciding] = useState<ReadonlySet<string>>(() => new Set());
 
   if (result.fetching && !result.data) return <Loading />;
   if (!result.data) return <ApiError error={result.error} />;
@@ -171,6 +176,15 @@ export function QueuePage() {
   const keyFor = (action: string) => {
     if (!keys.has(action)) keys.set(action, newIdempotencyKey(action.split('-')[0]!));
     return keys.get(action)!;
+  };
+  const decide = (id: string, send: () => Promise<void>) => {
+    if (inFlight.current.has(id)) return;
+    inFlight.current.add(id);
+    setDeciding(new Set(inFlight.current));
+    void send().finally(() => {
+      inFlight.current.delete(id);
+      setDeciding(new Set(inFlight.current));
+    });
   };
   const decided = (id: string, answer: { __typename: string } | undefined, payload: string, fallback: string | undefined) => {
     const error = errorOf(answer, payload) ?? (answer ? undefined : { __typename: 'Error', message: fallback ?? t('error.unknown') });
@@ -246,14 +260,17 @@ export function QueuePage() {
                         type="button"
                         className="button-primary"
                         aria-label={gestureNames[index]!.approve}
+                        disabled={deciding.has(gesture.id)}
                         onClick={() =>
-                          void approve({
-                            input: {
-                              gestureId: gesture.id,
-                              note: notes[gesture.id] || null,
-                              idempotencyKey: keyFor(`approve-${gesture.id}`),
-                            },
-                          }).then((r) => decided(gesture.id, r.data?.approveGoodwill, 'ApproveGoodwillPayload', r.error?.message))
+                          decide(gesture.id, () =>
+                            approve({
+                              input: {
+                                gestureId: gesture.id,
+                                note: notes[gesture.id] || null,
+                                idempotencyKey: keyFor(`approve-${gesture.id}`),
+                              },
+                            }).then((r) => decided(gesture.id, r.data?.approveGoodwill, 'ApproveGoodwillPayload', r.error?.message)),
+                          )
                         }
                       >
                         {t('queue.approve')}
@@ -262,9 +279,15 @@ export function QueuePage() {
                         type="button"
                         className="button"
                         aria-label={gestureNames[index]!.reject}
+                        disabled={deciding.has(gesture.id)}
                         onClick={() =>
-                          void reject({ input: { gestureId: gesture.id, note: notes[gesture.id] ?? '' } }).then((r) =>
-                            decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message),
+                          decide(gesture.id, () =>
+                            reject({
+                              input: {
+                                gestureId: gesture.id,
+                                note: notes[gesture.id] ?? '',
+                              },
+                            }).then((r) => decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message)),
                           )
                         }
                       >
@@ -306,15 +329,20 @@ export function QueuePage() {
                       type="button"
                       className={decision === 'GRANT' ? 'button-primary' : 'button'}
                       aria-label={failureNames[index]![decision]}
+                      disabled={deciding.has(failure.id)}
                       onClick={() =>
-                        void review({
-                          input: {
-                            failureId: failure.id,
-                            decision,
-                            note: notes[failure.id] ?? '',
-                            idempotencyKey: keyFor(`review-${failure.id}-${decision}`),
-                          },
-                        }).then((r) => decided(failure.id, r.data?.reviewServiceFailure, 'ReviewServiceFailurePayload', r.error?.message))
+                        decide(failure.id, () =>
+                          review({
+                            input: {
+                              failureId: failure.id,
+                              decision,
+                              note: notes[failure.id] ?? '',
+                              idempotencyKey: keyFor(`review-${failure.id}-${decision}`),
+                            },
+                          }).then((r) =>
+                            decided(failure.id, r.data?.reviewServiceFailure, 'ReviewServiceFailurePayload', r.error?.message),
+                          ),
+                        )
                       }
                     >
                       {t(decision === 'GRANT' ? 'queue.grant' : 'queue.decline')}

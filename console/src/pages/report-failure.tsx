@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation } from 'urql';
 import { graphql } from '../gql';
 import type { ServiceFailureType, Severity } from '../gql/graphql';
+import { useDraft } from '../drafts';
 import { useI18n } from '../i18n';
 import { Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
@@ -40,13 +41,14 @@ export function ReportFailurePage() {
   const memberId = useParams().id ?? '';
   const navigate = useNavigate();
   const [sending, report] = useMutation(ReportFailure);
-  const [type, setType] = useState<ServiceFailureType>('LATE_DELIVERY');
-  const [severity, setSeverity] = useState<Severity>('MEDIUM');
-  const [orderRef, setOrderRef] = useState('');
-  const [caseRef, setCaseRef] = useState('');
-  const [description, setDescription] = useState('');
+  // Drafts: a 401 does not lose what the agent typed (drafts.ts).
+  const [type, setType] = useDraft<ServiceFailureType>('type', 'LATE_DELIVERY');
+  const [severity, setSeverity] = useDraft<Severity>('severity', 'MEDIUM');
+  const [orderRef, setOrderRef] = useDraft('orderRef', '');
+  const [caseRef, setCaseRef] = useDraft('caseRef', '');
+  const [description, setDescription] = useDraft('description', '');
   const [error, setError] = useState<TypedError | undefined>();
-  const [idempotencyKey] = useState(() => newIdempotencyKey('failure'));
+  const [idempotencyKey] = useDraft('idempotencyKey', () => newIdempotencyKey('failure'));
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();

@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import { useLocation, useNavigate } from 'react-router';
 import { LanguageSwitch } from '../app';
 import { useI18n } from '../i18n';
 import { oidcManager, sessionFromToken, useSession, type StaffRole } from '../session';
@@ -14,6 +15,9 @@ const ROLES: StaffRole[] = ['AGENT', 'SUPERVISOR', 'ADMIN'];
 export function SignInPage() {
   const { t } = useI18n();
   const { signInConfig, signIn, ended } = useSession();
+  // The page the agent was on (a 401 keeps the URL): the identity provider sends them back to it, where a form the 401
+  // interrupted opens as they left it (drafts.ts).
+  const { pathname, search } = useLocation();
   const [role, setRole] = useState<StaffRole>('AGENT');
   const [name, setName] = useState('');
   const [error, setError] = useState<string | undefined>();
@@ -56,7 +60,11 @@ export function SignInPage() {
           </p>
         )}
         {signInConfig.kind === 'oidc' && (
-          <button type="button" className="button-primary" onClick={() => void oidcManager(signInConfig).then((m) => m.signinRedirect())}>
+          <button
+            type="button"
+            className="button-primary"
+            onClick={() => void oidcManager(signInConfig).then((m) => m.signinRedirect({ state: { returnTo: `${pathname}${search}` } }))}
+          >
             {t('signIn.withProvider')}
           </button>
         )}
@@ -95,20 +103,30 @@ export function SignInPage() {
 export function OidcCallback() {
   const { t } = useI18n();
   const { signInConfig, signIn } = useSession();
+  const navigate = useNavigate();
   const [failed, setFailed] = useState(false);
   useEffect(() => {
     if (signInConfig.kind !== 'oidc') return;
     void oidcManager(signInConfig)
       .then((manager) => manager.signinRedirectCallback())
       .then((user) => {
-        history.replaceState(null, '', '/console/');
+        navigate(returnRoute(user.state), { replace: true });
         signIn(user.access_token);
       })
       .catch(() => setFailed(true));
-  }, [signInConfig, signIn]);
+  }, [signInConfig, signIn, navigate]);
   return (
     <main id="main" className="sign-in">
       <p role="status">{failed ? t('signIn.failed') : t('common.loading')}</p>
     </main>
   );
+}
+
+/** The console route a sign-in started from (`signinRedirect`'s state), or the search page: never another origin. */
+function returnRoute(state: unknown): string {
+  const returnTo = (state as { returnTo?: unknown } | null | undefined)?.returnTo;
+  if (typeof returnTo !== 'string' || !returnTo.startsWith('/') || returnTo.startsWith('//') || returnTo.startsWith('/callback')) {
+    return '/';
+  }
+  return returnTo;
 }
