@@ -286,6 +286,7 @@ export function QueuePage() {
                               input: {
                                 gestureId: gesture.id,
                                 note: notes[gesture.id] ?? '',
+                                idempotencyKey: keyFor(`reject-${gesture.id}`),
                               },
                             }).then((r) => decided(gesture.id, r.data?.rejectGoodwill, 'RejectGoodwillPayload', r.error?.message)),
                           )

@@ -15,7 +15,7 @@ import {
 } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
 import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
@@ -497,7 +497,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
 export interface GoodwillDecisionInput {
   gestureId: string;
   note?: string | null;
-  /** Approvals only: repeating the key returns the first result. */
+  /** Repeating the key (with the same note) returns the first result. Required to approve, optional to reject. */
   idempotencyKey?: string | null;
 }
 
@@ -586,23 +586,30 @@ export async function approveGoodwill(
 
 /**
  * A supervisor rejects a gesture waiting for approval: nothing is granted. A
- * gesture already decided is a GoodwillNotPendingError.
+ * gesture already decided is a GoodwillNotPendingError. With an idempotency key
+ * (optional, for clients of before), the same key and note again replay the
+ * first answer — a retry after a lost answer is told the gesture was rejected —
+ * and the same key with another note is an IdempotencyConflictError: `once()`
+ * reserves the key (per gesture, as approvals do) before the gesture is locked.
  */
-export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionInput, caller: Caller): Promise<GoodwillResult> {
+export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionInput, caller: Caller): Promise<Replayable<GoodwillResult>> {
   const staff = staffOf(caller, 'decideGoodwill');
   const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
   const note = check.text('note', input.note ?? '', { max: 1000 });
+  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
-  const rejected = await deps.prisma.$transaction(async (tx) => {
-    await lockPendingGesture(tx, id);
-    await tx.goodwillGesture.update({
-      where: { id },
-      data: { status: 'REJECTED', decidedBy: staff.id, decidedAt: now, decisionNote: note },
-    });
-    await writeAudit(tx, id, 'REJECTED', staff, note, now);
-    return { gestureId: id, status: 'REJECTED' } satisfies GoodwillResult;
-  });
-  reportApprovalQueueChanges(deps, [{ kind: 'GESTURE_DECIDED', reference: id }]);
+  const rejected = await deps.prisma.$transaction((tx) =>
+    once(tx, `rejectGoodwill:${id}`, key, { note }, async () => {
+      await lockPendingGesture(tx, id);
+      await tx.goodwillGesture.update({
+        where: { id },
+        data: { status: 'REJECTED', decidedBy: staff.id, decidedAt: now, decisionNote: note },
+      });
+      await writeAudit(tx, id, 'REJECTED', staff, note, now);
+      return { gestureId: id, status: 'REJECTED' } satisfies GoodwillResult;
+    }),
+  );
+  if (!rejected.replayed) reportApprovalQueueChanges(deps, [{ kind: 'GESTURE_DECIDED', reference: id }]);
   return rejected;
 }
 

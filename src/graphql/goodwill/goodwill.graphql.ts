@@ -157,6 +157,11 @@ const RejectGoodwillInput = builder.inputType('RejectGoodwillInput', {
   fields: (t) => ({
     gestureId: t.id({ required: true, description: 'The gesture.' }),
     note: t.string({ required: true, description: 'Why, for the audit trail and the agent.' }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        'Unique per request: repeating it with the same note returns the first result (the gesture as rejected), with another note it is an IdempotencyConflictError. Without it, a second reject is a GoodwillNotPendingError.',
+    }),
   }),
 });
 
@@ -254,7 +259,7 @@ builder.mutationFields((t) => ({
     description: 'A supervisor rejects a PENDING_APPROVAL gesture of another agent; nothing is granted.',
     authScopes: { caller: SERVICE_CALLERS.decideGoodwill },
     errors: {
-      types: [...COMMON_ERRORS, NotFoundError, GoodwillNotPendingError],
+      types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError, GoodwillNotPendingError],
       directResult: true,
       union: { name: 'RejectGoodwillResult' },
     },
