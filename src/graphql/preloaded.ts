@@ -12,10 +12,11 @@ import type { GraphQLFieldResolver } from 'graphql';
  * their own resolvers, which read the row as they read a planned one (a page from the relation's
  * rows, a tier from its column). Unmarked rows go through plugin-prisma as before.
  *
- * Whoever marks a row promises what the planned query would have promised: every column, and each
- * relation the selection asks for, loaded as the field's own query defines it. `member-read.ts`
- * marks only when the selection is one its statement answers whole, and a test compares its
- * answers with plugin-prisma's for every shape it accepts.
+ * Whoever marks a row promises what the planned query would have promised: every column the
+ * selection's fields read, and each relation the selection asks for, loaded as the field's own query
+ * defines it. `member-read.ts` marks only when the selection is one its statement answers whole (its
+ * pages' rows with the status screen's columns alone when their fields read no other), and a test
+ * compares its answers with plugin-prisma's for every shape it accepts and every field of a page.
  */
 const preloadedRows = new WeakSet<object>();
 

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { buildSchema, getNamedType, isLeafType, type GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { readMemberStatus } from '../../src/domain/members/member-status.service.js';
+import { readMemberStatus, SCREEN_ENTRY_COLUMNS } from '../../src/domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../src/domain/points/expiring.service.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
 import { loadTierStandings } from '../../src/domain/tiers/tiers.service.js';
-import { issueVoucher, voucherStatusWhere } from '../../src/domain/vouchers/vouchers.service.js';
-import type { VoucherStatus } from '../../src/generated/prisma/client.js';
+import { issueVoucher, SCREEN_VOUCHER_COLUMNS, voucherStatusWhere } from '../../src/domain/vouchers/vouchers.service.js';
+import type { LedgerEntry, Voucher, VoucherStatus } from '../../src/generated/prisma/client.js';
 import { rawSql } from '../../src/db/sql.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
@@ -98,12 +100,43 @@ describe('readMemberStatus gives what Prisma gives', () => {
     }
     // The fixture really holds what is compared: 6 vouchers, 5 entries, decimals and nulls both ways.
     const all = await readMemberStatus(deps(), memberId, { vouchers: { take: 50, status: null }, ledger: { take: 50 } }, admin);
-    expect(all!.member.vouchers).toHaveLength(6);
-    expect(all!.member.ledger).toHaveLength(5);
-    expect(all!.member.vouchers!.some((v) => v.amount !== null && v.minimumOrderValue !== null)).toBe(true);
-    expect(all!.member.vouchers!.some((v) => v.voidReason !== null && v.voidedAt !== null)).toBe(true);
-    expect(all!.member.ledger!.some((e) => e.note !== null)).toBe(true);
+    const vouchers = all!.member.vouchers as Voucher[];
+    const entries = all!.member.ledger as LedgerEntry[];
+    expect(vouchers).toHaveLength(6);
+    expect(entries).toHaveLength(5);
+    expect(vouchers.some((v) => v.amount !== null && v.minimumOrderValue !== null)).toBe(true);
+    expect(vouchers.some((v) => v.voidReason !== null && v.voidedAt !== null)).toBe(true);
+    expect(entries.some((e) => e.note !== null)).toBe(true);
     expect(compared).toBeGreaterThan(40);
+  });
+
+  it("with `screen`, the same rows with the status screen's columns and their member alone", async () => {
+    const memberId = await memberWithEverything();
+    const statuses: (VoucherStatus | null)[] = [null, 'ISSUED', 'EXPIRED', 'REDEEMED', 'VOIDED'];
+    for (const status of statuses) {
+      const full = await readMemberStatus(deps(), memberId, { vouchers: { take: 11, status }, ledger: { take: 11 } }, admin);
+      const screen = await readMemberStatus(
+        deps(),
+        memberId,
+        { vouchers: { take: 11, status, screen: true }, ledger: { take: 11, screen: true } },
+        admin,
+      );
+      const pick = <T extends object>(rows: T[], columns: readonly string[]) =>
+        rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => columns.includes(key))));
+      expect(screen!.member.vouchers).toStrictEqual(pick(full!.member.vouchers!, [...SCREEN_VOUCHER_COLUMNS, 'memberId']));
+      expect(screen!.member.ledger).toStrictEqual(pick(full!.member.ledger!, [...SCREEN_ENTRY_COLUMNS, 'memberId']));
+      expect(screen!.vouchersChangeAt).toStrictEqual(full!.vouchersChangeAt);
+    }
+    // Nothing else is read: a screen voucher has 10 keys of a voucher's 19, an entry 8 of 12.
+    const screen = await readMemberStatus(
+      deps(),
+      memberId,
+      { vouchers: { take: 11, status: null, screen: true }, ledger: { take: 11, screen: true } },
+      admin,
+    );
+    expect(screen!.member.vouchers).toHaveLength(6);
+    expect(screen!.member.vouchers!.every((voucher) => Object.keys(voucher).length === 10)).toBe(true);
+    expect(screen!.member.ledger!.every((entry) => Object.keys(entry).length === 8)).toBe(true);
   });
 
   it('expiries and tier standing as their own reads give them', async () => {
@@ -159,6 +192,54 @@ describe('member(id) over GraphQL', () => {
     const alone = await statementsDuring(() => app.gql(`query($id: ID!) { member(id: $id) { ${selection} } }`, { id: memberId }, token));
     expect(alone.result.data!.member).toStrictEqual(answers.viaMember);
     expect(alone.statements).toEqual(statusStatements);
+  });
+
+  it("reads a page with the status screen's columns alone when its fields read no other, and answers every field as Prisma does", async () => {
+    const memberId = await memberWithEverything();
+    const key = await app.apiKeyToken(['members:read']);
+    const member = await app.memberToken(memberId);
+    // Staff read what the others may not (voidReason, another's actorId and note): their scopes' columns too.
+    const staff = await app.staffToken('AGENT', 'agent-screen');
+    const schema = buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8'));
+    // Every field of a page's node that its row answers: scalars, enums and money (not the member).
+    const nodeFields = (type: string) =>
+      Object.values((schema.getType(type) as GraphQLObjectType).getFields()).flatMap((field) => {
+        const named = getNamedType(field.type);
+        if (isLeafType(named)) return [field.name];
+        return named.name === 'Money' ? [`${field.name} { amount currency }`] : [];
+      });
+    const pages = { vouchers: nodeFields('Voucher'), ledger: nodeFields('LedgerEntry') };
+    expect(pages.vouchers.length).toBeGreaterThan(14);
+    expect(pages.ledger.length).toBeGreaterThan(9);
+    const screenText = { vouchers: `'expiresAt', v.expires_at`, ledger: `'causeRef', e.cause_ref, 'createdAt'` };
+    const fullText = { vouchers: '"expiryRemindedAt"', ledger: `'idempotencyKey'` };
+    let screens = 0;
+    for (const [page, fields] of Object.entries(pages) as [keyof typeof pages, string[]][]) {
+      for (const field of fields) {
+        const selection = `${page}(first: 11) { edges { cursor node { __typename ${field} } } pageInfo { hasNextPage endCursor } }`;
+        for (const token of [key, member, staff]) {
+          const { viaMember, viaNode } = await bothWays(memberId, selection, token);
+          expect(viaMember, `${page} ${field}`).toStrictEqual(viaNode);
+          expect(viaMember[page].edges.length).toBeGreaterThan(4);
+        }
+        // Which columns the one statement built: the screen's, or every one.
+        const { statements } = await statementsDuring(() =>
+          app.gql(`query($id: ID!) { member(id: $id) { ${selection} } }`, { id: memberId }, key),
+        );
+        const [statement] = statements.filter((text) => text.includes('AS vouchers'));
+        const screen = statement!.includes(screenText[page]);
+        expect(screen, `${page} ${field}`).toBe(!statement!.includes(fullText[page]));
+        if (screen) screens++;
+      }
+    }
+    // The screen's fields are read from the screen's columns; the others (issuedAt, note, actorId, …) from every one.
+    const screenFields = ['__typename', 'id', 'code', 'kind', 'status', 'valueType', 'percent', 'expiresAt', 'value { amount currency }'];
+    const entryScreenFields = ['id', 'kind', 'amount', 'balanceAfter', 'causeType', 'causeRef', 'createdAt'];
+    expect(screens).toBe(
+      pages.vouchers.filter((field) => screenFields.includes(field)).length +
+        pages.ledger.filter((field) => entryScreenFields.includes(field)).length,
+    );
+    expect(screens).toBeGreaterThan(12);
   });
 
   it('leaves cursors, last pages, other relations and nested relations to Prisma, with the same answers', async () => {

@@ -7,7 +7,13 @@ import { readableMemberId } from './members.service.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
 import { NO_QUALIFYING_STANDING, qualifyingPointsChangeAt, qualifyingStandingSql, loadTierStandings } from '../tiers/tiers.service.js';
-import { voucherListChangesAt, vouchersFromJson, vouchersJsonSql } from '../vouchers/vouchers.service.js';
+import {
+  screenVouchersFromJson,
+  voucherListChangesAt,
+  vouchersFromJson,
+  vouchersJsonSql,
+  type ScreenVoucher,
+} from '../vouchers/vouchers.service.js';
 
 /**
  * What the member status screen shows, in one statement.
@@ -22,10 +28,14 @@ import { voucherListChangesAt, vouchersFromJson, vouchersJsonSql } from '../vouc
  * qualifying points (tiers).
  */
 export interface MemberStatusRequest {
-  /** Newest vouchers first (issued at, id), at most `take`; `status` as `voucherStatusWhere`. */
-  vouchers?: { take: number; status: VoucherStatus | null };
-  /** Newest entries first (created at, id), at most `take`. */
-  ledger?: { take: number };
+  /**
+   * Newest vouchers first (issued at, id), at most `take`; `status` as `voucherStatusWhere`. With `screen`, each
+   * voucher has only the columns the status screen shows (`SCREEN_VOUCHER_COLUMNS`) and its `memberId`: for a caller
+   * that reads no other. Building every column's JSON is most of the statement's cost to PostgreSQL.
+   */
+  vouchers?: { take: number; status: VoucherStatus | null; screen?: boolean };
+  /** Newest entries first (created at, id), at most `take`; with `screen`, only `SCREEN_ENTRY_COLUMNS` and `memberId`. */
+  ledger?: { take: number; screen?: boolean };
   expiries?: boolean;
   standing?: boolean;
   /** The program settings (for the member's tier as the program defines it); implied by `standing`. */
@@ -41,8 +51,11 @@ export const VOUCHERS_NEWEST_FIRST = [{ issuedAt: 'desc' }, { id: 'desc' }] sati
 export const LEDGER_NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] satisfies Prisma.LedgerEntryOrderByWithRelationInput[];
 
 export interface MemberStatus {
-  /** The member as Prisma returns it, with `vouchers` and `ledger` when they were asked for. */
-  member: Member & { vouchers?: Voucher[]; ledger?: LedgerEntry[] };
+  /**
+   * The member as Prisma returns it, with `vouchers` and `ledger` when they were asked for: rows as Prisma returns
+   * them, or with the screen's columns alone when the request said `screen`.
+   */
+  member: Member & { vouchers?: Voucher[] | ScreenVoucher[]; ledger?: LedgerEntry[] | ScreenEntry[] };
   expiries?: UpcomingExpiry[];
   /**
    * `changesAt`: when the standing can next show otherwise with the clock alone — its oldest qualifying entry leaves
@@ -64,15 +77,49 @@ const ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'memberId', e.member
   'balanceAfter', e.balance_after, 'causeType', e.cause_type, 'causeRef', e.cause_ref, 'actorType', e.actor_type,
   'actorId', e.actor_id, 'idempotencyKey', e.idempotency_key, 'note', e.note, 'createdAt', e.created_at)`;
 
+/**
+ * The columns of a ledger entry the member status screen shows: what changed, by how much, the balance after, the
+ * cause and when — 7 of its 12 columns (no actor, note or idempotency key).
+ */
+export const SCREEN_ENTRY_COLUMNS = [
+  'id',
+  'kind',
+  'amount',
+  'balanceAfter',
+  'causeType',
+  'causeRef',
+  'createdAt',
+] as const satisfies readonly (keyof LedgerEntry)[];
+
+/** An entry with the status screen's columns alone, and its member (the member read). */
+export type ScreenEntry = Pick<LedgerEntry, (typeof SCREEN_ENTRY_COLUMNS)[number] | 'memberId'>;
+
+const SCREEN_ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'kind', e.kind, 'amount', e.amount,
+  'balanceAfter', e.balance_after, 'causeType', e.cause_type, 'causeRef', e.cause_ref, 'createdAt', e.created_at)`;
+
 type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] };
 
 function entryFromJson(row: Json<LedgerEntry>): LedgerEntry {
   return { ...row, createdAt: new Date(row.createdAt) };
 }
 
+/** Each key named, as `screenVouchersFromJson` builds its rows (a spread that gains a key is V8's slow path). */
+function screenEntryFromJson(row: Json<Omit<ScreenEntry, 'memberId'>>, memberId: string): ScreenEntry {
+  return {
+    id: row.id,
+    memberId,
+    kind: row.kind,
+    amount: row.amount,
+    balanceAfter: row.balanceAfter,
+    causeType: row.causeType,
+    causeRef: row.causeRef,
+    createdAt: new Date(row.createdAt),
+  };
+}
+
 interface StatusRow extends Member {
-  vouchers: Parameters<typeof vouchersFromJson>[0] | null;
-  ledger: Json<LedgerEntry>[] | null;
+  vouchers: Parameters<typeof vouchersFromJson>[0] | Parameters<typeof screenVouchersFromJson>[0] | null;
+  ledger: Json<LedgerEntry>[] | Json<Omit<ScreenEntry, 'memberId'>>[] | null;
   expiries: { expiresAt: string; points: number }[] | null;
   qualifying_points: number | null;
   qualifying_oldest: Date | null;
@@ -120,10 +167,10 @@ async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: Me
   const withProgram = request.standing === true || request.program === true;
   const [row] = await db.$queryRaw<StatusRow[]>`
     SELECT ${MEMBER_COLUMNS},
-      ${vouchers ? vouchersJsonSql(id, vouchers.status, vouchers.take, now) : Prisma.sql`NULL::json`} AS vouchers,
+      ${vouchers ? vouchersJsonSql(id, vouchers.status, vouchers.take, now, vouchers.screen ? 'screen' : 'all') : Prisma.sql`NULL::json`} AS vouchers,
       ${
         ledger
-          ? Prisma.sql`(SELECT COALESCE(json_agg(${ENTRY_JSON} ORDER BY e.created_at DESC, e.id DESC), '[]')
+          ? Prisma.sql`(SELECT COALESCE(json_agg(${ledger.screen ? SCREEN_ENTRY_JSON : ENTRY_JSON} ORDER BY e.created_at DESC, e.id DESC), '[]')
               FROM (SELECT * FROM ledger_entries e WHERE e.member_id = m.id
                     ORDER BY e.created_at DESC, e.id DESC LIMIT ${ledger.take}::int) e)`
           : Prisma.sql`NULL::json`
@@ -152,10 +199,17 @@ async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: Me
   } = row;
   const status: MemberStatus = { member };
   if (vouchers) {
-    status.member.vouchers = vouchersFromJson(voucherRows ?? []);
-    status.vouchersChangeAt = voucherListChangesAt(status.member.vouchers, { status: vouchers.status }, now);
+    const rows = vouchers.screen
+      ? screenVouchersFromJson((voucherRows ?? []) as Parameters<typeof screenVouchersFromJson>[0], member.id)
+      : vouchersFromJson((voucherRows ?? []) as Parameters<typeof vouchersFromJson>[0]);
+    status.member.vouchers = rows;
+    status.vouchersChangeAt = voucherListChangesAt(rows, { status: vouchers.status }, now);
   }
-  if (ledger) status.member.ledger = (entryRows ?? []).map(entryFromJson);
+  if (ledger) {
+    status.member.ledger = ledger.screen
+      ? (entryRows ?? []).map((row) => screenEntryFromJson(row, member.id))
+      : ((entryRows as Json<LedgerEntry>[] | null) ?? []).map(entryFromJson);
+  }
   if (request.expiries) status.expiries = expiriesFromJson(expiries ?? []);
   if (withProgram) {
     let standing: NonNullable<MemberStatus['standing']>;

@@ -185,15 +185,49 @@ const voucherOf = (row: VoucherRow): Voucher => ({
 });
 
 /**
- * `VOUCHER_COLUMNS` of the vouchers table aliased `v`, as one JSON array per
- * statement (newest first, at most `take`): for reads that put a member's
- * vouchers into the member's own statement. `vouchersFromJson` reads it back.
+ * The columns of a voucher the member status screen shows: its id, code, kind, status, value (type, amount, percent,
+ * currency) and expiry — 9 of its 18 columns, one of its five dates. What `voucherListChangesAt` needs is among them.
+ * Building each voucher's JSON is most of what the status statement costs PostgreSQL (bench/README.md, 2026-12-06):
+ * a read that needs no more reads these (`vouchersJsonSql`'s `screen`), and the rows it gives back have no others.
  */
-export function vouchersJsonSql(memberId: Prisma.Sql, status: VoucherStatus | null, take: number, now: Date): Prisma.Sql {
-  return Prisma.sql`(SELECT COALESCE(json_agg(page ORDER BY page."issuedAt" DESC, page.id::uuid DESC), '[]')
-    FROM (SELECT ${VOUCHER_COLUMNS} FROM vouchers v
-          WHERE v.member_id = ${memberId} AND ${voucherStatusSql(status, now)}
-          ORDER BY v.issued_at DESC, v.id DESC LIMIT ${take}::int) page)`;
+export const SCREEN_VOUCHER_COLUMNS = [
+  'id',
+  'code',
+  'kind',
+  'status',
+  'valueType',
+  'amount',
+  'percent',
+  'currency',
+  'expiresAt',
+] as const satisfies readonly (keyof Voucher)[];
+
+/** A voucher with the status screen's columns alone, and its member (known to the read that asked for it). */
+export type ScreenVoucher = Pick<Voucher, (typeof SCREEN_VOUCHER_COLUMNS)[number] | 'memberId'>;
+
+const SCREEN_VOUCHER_JSON = Prisma.sql`json_build_object('id', v.id, 'code', v.code, 'kind', v.kind, 'status', v.status,
+  'valueType', v.value_type, 'amount', v.amount::text, 'percent', v.percent, 'currency', v.currency,
+  'expiresAt', v.expires_at)`;
+
+/**
+ * The member's vouchers in the vouchers table aliased `v`, as one JSON array per statement (newest first, at most
+ * `take`): for reads that put a member's vouchers into the member's own statement. Each voucher with every column
+ * (`VOUCHER_COLUMNS`; `vouchersFromJson` reads them back), or with `screen` only the status screen's
+ * (`SCREEN_VOUCHER_COLUMNS`; `screenVouchersFromJson`).
+ */
+export function vouchersJsonSql(
+  memberId: Prisma.Sql,
+  status: VoucherStatus | null,
+  take: number,
+  now: Date,
+  columns: 'all' | 'screen' = 'all',
+): Prisma.Sql {
+  const page = Prisma.sql`SELECT ${columns === 'all' ? VOUCHER_COLUMNS : Prisma.sql`v.*`} FROM vouchers v
+    WHERE v.member_id = ${memberId} AND ${voucherStatusSql(status, now)}
+    ORDER BY v.issued_at DESC, v.id DESC LIMIT ${take}::int`;
+  return columns === 'all'
+    ? Prisma.sql`(SELECT COALESCE(json_agg(page ORDER BY page."issuedAt" DESC, page.id::uuid DESC), '[]') FROM (${page}) page)`
+    : Prisma.sql`(SELECT COALESCE(json_agg(${SCREEN_VOUCHER_JSON} ORDER BY v.issued_at DESC, v.id DESC), '[]') FROM (${page}) v)`;
 }
 
 type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
@@ -210,6 +244,27 @@ export function vouchersFromJson(rows: Json<VoucherRow>[]): Voucher[] {
       expiryRemindedAt: dateOrNull(row.expiryRemindedAt),
     }),
   );
+}
+
+/** `vouchersJsonSql`'s `screen` vouchers as `ScreenVoucher`s of `memberId`'s. */
+export function screenVouchersFromJson(
+  rows: Json<Pick<VoucherRow, (typeof SCREEN_VOUCHER_COLUMNS)[number]>>[],
+  memberId: string,
+): ScreenVoucher[] {
+  // Each key named, not spread with memberId added: V8 builds a spread object that gains a key the slow way (about
+  // four times the time of this literal for the five vouchers of a status read).
+  return rows.map((row) => ({
+    id: row.id,
+    code: row.code,
+    memberId,
+    kind: row.kind,
+    status: row.status,
+    valueType: row.valueType,
+    amount: row.amount === null ? null : new Prisma.Decimal(row.amount),
+    percent: row.percent,
+    currency: row.currency,
+    expiresAt: new Date(row.expiresAt),
+  }));
 }
 
 /** When a voucher issued at `now` expires unless its issuer says otherwise: the program's `voucherValidityDays` later. */

@@ -6,13 +6,15 @@ import { callerOf } from '../../auth/principal.js';
 import {
   readMember,
   readMemberStatus,
+  SCREEN_ENTRY_COLUMNS,
   type MemberReadShape,
   type MemberStatus,
   type MemberStatusRequest,
 } from '../../domain/members/member-status.service.js';
 import type { UpcomingExpiry } from '../../domain/points/expiring.service.js';
 import type { ProgramView } from '../../domain/program/program.service.js';
-import type { Member, VoucherStatus } from '../../generated/prisma/client.js';
+import type { LedgerEntry, Member, Voucher, VoucherStatus } from '../../generated/prisma/client.js';
+import { SCREEN_VOUCHER_COLUMNS } from '../../domain/vouchers/vouchers.service.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { markPreloaded } from '../preloaded.js';
@@ -129,40 +131,53 @@ const MEMBER_FIELDS = new Set([
   'tierProgress',
 ]);
 
-/** Node fields of the two pages that are columns of their row (no relation). */
-const NODE_FIELDS = {
-  ledger: new Set([
-    '__typename',
-    'id',
-    'kind',
-    'amount',
-    'balanceAfter',
-    'causeType',
-    'causeRef',
-    'actorType',
-    'actorId',
-    'note',
-    'createdAt',
-  ]),
-  vouchers: new Set([
-    '__typename',
-    'id',
-    'code',
-    'kind',
-    'status',
-    'valueType',
-    'value',
-    'percent',
-    'minimumOrderValue',
-    'causeType',
-    'causeRef',
-    'issuedAt',
-    'expiresAt',
-    'redeemedAt',
-    'voidedAt',
-    'voidReason',
-  ]),
-} as const;
+/**
+ * Node fields of the two pages that their row answers (no relation), each with the columns its resolver reads
+ * (voucher.type.ts, member.type.ts' LedgerEntryRef; both types' `visibleTo` read `memberId`, which every row the
+ * status read returns has). A page whose fields read only the status screen's columns (`SCREEN_VOUCHER_COLUMNS`,
+ * `SCREEN_ENTRY_COLUMNS`) is read with those alone; `cursor` reads `id`, which both screens have.
+ */
+const NODE_FIELDS: Record<'ledger', Record<string, readonly (keyof LedgerEntry)[]>> &
+  Record<'vouchers', Record<string, readonly (keyof Voucher)[]>> = {
+  ledger: {
+    __typename: [],
+    id: ['id'],
+    kind: ['kind'],
+    amount: ['amount'],
+    balanceAfter: ['balanceAfter'],
+    causeType: ['causeType'],
+    causeRef: ['causeRef'],
+    actorType: ['actorType'],
+    actorId: ['actorId'],
+    // Its scope depends on who wrote the entry.
+    note: ['note', 'actorType'],
+    createdAt: ['createdAt'],
+  },
+  vouchers: {
+    __typename: [],
+    id: ['id'],
+    code: ['code'],
+    kind: ['kind'],
+    // EXPIRED once past its expiry.
+    status: ['status', 'expiresAt'],
+    valueType: ['valueType'],
+    value: ['amount', 'currency'],
+    percent: ['percent'],
+    minimumOrderValue: ['minimumOrderValue', 'currency'],
+    causeType: ['causeType'],
+    causeRef: ['causeRef'],
+    issuedAt: ['issuedAt'],
+    expiresAt: ['expiresAt'],
+    redeemedAt: ['redeemedAt'],
+    voidedAt: ['voidedAt'],
+    voidReason: ['voidReason'],
+  },
+};
+
+const SCREEN_COLUMNS: Record<Page, ReadonlySet<string>> = {
+  ledger: new Set(SCREEN_ENTRY_COLUMNS),
+  vouchers: new Set(SCREEN_VOUCHER_COLUMNS),
+};
 
 type Page = keyof typeof NODE_FIELDS;
 
@@ -183,14 +198,19 @@ function fieldsOf(sets: readonly (SelectionSetNode | undefined)[], info: GraphQL
   return sets.every(visit) ? fields : null;
 }
 
-/** Whether a page's selection asks only for edges (cursor, node columns) and pageInfo. */
-function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): boolean {
+/**
+ * Whether a page's selection asks only for edges (cursor, node fields its row answers) and pageInfo: null when not,
+ * else whether its node fields read only the status screen's columns.
+ */
+function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): { screen: boolean } | null {
   const connection = fieldsOf(
     nodes.map((node) => node.selectionSet),
     info,
   );
-  if (!connection) return false;
-  return connection.every((field) => {
+  if (!connection) return null;
+  const columns = NODE_FIELDS[page];
+  let screen = true;
+  const plain = connection.every((field) => {
     const name = field.name.value;
     if (name === '__typename' || name === 'pageInfo') return true;
     if (name !== 'edges') return false;
@@ -201,11 +221,20 @@ function plainPage(page: Page, nodes: FieldNode[], info: GraphQLResolveInfo): bo
         const edgeName = edgeField.name.value;
         if (edgeName === '__typename' || edgeName === 'cursor') return true;
         if (edgeName !== 'node') return false;
-        const columns = fieldsOf([edgeField.selectionSet], info);
-        return columns !== null && columns.every((column) => NODE_FIELDS[page].has(column.name.value));
+        const nodeFields = fieldsOf([edgeField.selectionSet], info);
+        return (
+          nodeFields !== null &&
+          nodeFields.every((nodeField) => {
+            const read = Object.hasOwn(columns, nodeField.name.value) ? columns[nodeField.name.value] : undefined;
+            if (read === undefined) return false;
+            screen &&= read.every((column) => SCREEN_COLUMNS[page].has(column));
+            return true;
+          })
+        );
       })
     );
   });
+  return plain ? { screen } : null;
 }
 
 /** The arguments of a page: only `first` (and `status` for vouchers); null for cursors, last pages or aliases that differ. */
@@ -244,10 +273,11 @@ function statusRequestOf(info: GraphQLResolveInfo): MemberStatusRequest | null {
   const request: MemberStatusRequest = {};
   for (const [page, nodes] of pages) {
     const args = pageArguments(page, nodes, info);
-    if (!args || !plainPage(page, nodes, info)) return null;
+    const plain = args && plainPage(page, nodes, info);
+    if (!args || !plain) return null;
     const take = rowsPerPage(args.first);
-    if (page === 'ledger') request.ledger = { take };
-    else request.vouchers = { take, status: args.status };
+    if (page === 'ledger') request.ledger = { take, screen: plain.screen };
+    else request.vouchers = { take, status: args.status, screen: plain.screen };
   }
   request.expiries = fields.some((field) => field.name.value === 'expiringPoints');
   request.standing = fields.some((field) => field.name.value === 'tierProgress');
