@@ -148,9 +148,9 @@ const NODE_FIELDS: Record<'ledger', Record<string, readonly (keyof LedgerEntry)[
     causeType: ['causeType'],
     causeRef: ['causeRef'],
     actorType: ['actorType'],
-    actorId: ['actorId'],
-    // Its scope depends on who wrote the entry.
-    note: ['note', 'actorType'],
+    // Their scopes depend on who wrote the entry and why (a goodwill gesture's are staff-only).
+    actorId: ['actorId', 'causeType'],
+    note: ['note', 'actorType', 'causeType'],
     createdAt: ['createdAt'],
   },
   vouchers: {

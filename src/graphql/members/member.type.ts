@@ -7,7 +7,7 @@ import { knownExpiries } from './member-read.js';
 import { ActorTypeEnum, CauseTypeEnum, LedgerEntryKindEnum, MemberStatusEnum } from '../enums.js';
 import { perMember } from '../member-scopes.js';
 import { COUNT_COST, counted } from '../total-count.js';
-import { REFUSED_AS_NULL } from '../staff-only.js';
+import { REFUSED_AS_NULL, STAFF_ONLY } from '../staff-only.js';
 
 /**
  * Who may see a member, and their orders, feedback and tier history: whoever the members service lets read them
@@ -102,6 +102,13 @@ export const MemberRef = builder.prismaNode('Member', {
 /** Staff and the storefronts that read members. */
 const NOT_THE_MEMBER = { staff: 'AGENT', apiKey: 'members:read' } as const;
 
+/**
+ * Who reads who at the program made an entry and what staff wrote on it: a goodwill gesture's entry carries the
+ * gesture's agent and note, which are the gesture's staff-only details (GoodwillGesture.agentId, .note) wherever they
+ * are read; any other entry's are for staff and the storefronts that read members, not for the member.
+ */
+const staffDetailsOf = (entry: { causeType: string }) => (entry.causeType === 'GESTURE' ? STAFF_ONLY : NOT_THE_MEMBER);
+
 export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
   id: { field: 'id' },
   nullable: true,
@@ -120,14 +127,16 @@ export const LedgerEntryRef = builder.prismaNode('LedgerEntry', {
     // Who at the program did it, and what staff wrote, are not for the member (as GoodwillGesture.agentId and
     // .note): a member token reads null, without an error (docs/errors.md).
     actorId: t.exposeString('actorId', {
-      authScopes: NOT_THE_MEMBER,
+      authScopes: staffDetailsOf,
       ...REFUSED_AS_NULL,
-      description: 'Id of that caller (null for member tokens).',
+      description: 'Id of that caller: null for member tokens, and on a goodwill gesture’s entry for anyone but staff.',
     }),
     note: t.exposeString('note', {
-      authScopes: (entry) => (entry.actorType === 'STAFF' ? NOT_THE_MEMBER : true),
+      authScopes: (entry) => (entry.actorType === 'STAFF' ? staffDetailsOf(entry) : true),
       ...REFUSED_AS_NULL,
-      description: 'Reason or remark; a staff member’s (an adjustment’s reason, a goodwill gesture’s note) is null for member tokens.',
+      description:
+        'Reason or remark; a staff member’s (an adjustment’s reason, a goodwill gesture’s note) is null for member tokens, ' +
+        'and a goodwill gesture’s for anyone but staff.',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the entry was written.' }),
     member: t.relation('member', { description: 'The member whose points changed.' }),
