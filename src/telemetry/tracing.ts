@@ -118,7 +118,7 @@ async function loadTracing(config: TracingConfig, options: TracingOptions): Prom
     // No variables or results in spans: they hold members' data. Documents only when they carry no inline arguments.
     // Nor the errors' messages (withoutErrorMessages).
     { resolvers: false, variables: false, result: false },
-    withoutErrorMessages(provider),
+    boundedOperationNames(withoutErrorMessages(provider)),
     undefined,
     undefined,
     config.serviceName,
@@ -209,6 +209,42 @@ export function withoutErrorMessages(provider: TracerProvider): TracerProvider {
           span.recordException = (exception, time) => record(errorSummary(exception), time);
           span.setStatus = (status) => setStatus({ code: status.code });
           return span;
+        },
+        startActiveSpan: tracer.startActiveSpan.bind(tracer) as typeof tracer.startActiveSpan,
+      };
+    },
+  };
+}
+
+/**
+ * What an operation's name must look like to name its span: an identifier of at most 64 characters. @envelop/opentelemetry
+ * takes the name from the operation the request runs (`query.<name>`, `graphql.execute.operationName`), which is
+ * whatever the client wrote there: 100 KB of text, a member's e-mail spelt as an identifier.
+ */
+export const SPAN_OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** The name of an operation span whose operation's name is not one (SPAN_OPERATION_NAME). */
+export const UNNAMED_OPERATION_SPAN = 'graphql.operation';
+
+/**
+ * A provider whose GraphQL operation spans (those @envelop/opentelemetry starts with `graphql.execute.operationType`)
+ * keep their name only when the operation's name is SPAN_OPERATION_NAME's; any other is named UNNAMED_OPERATION_SPAN,
+ * without the operation's name and without the document (which holds it). Trace back-ends index span names: their
+ * length stays bounded whatever clients send.
+ */
+export function boundedOperationNames(provider: TracerProvider): TracerProvider {
+  return {
+    getTracer: (name, version, options) => {
+      const tracer = provider.getTracer(name, version, options);
+      return {
+        startSpan: (spanName, spanOptions, parent) => {
+          const attributes = spanOptions?.attributes;
+          const operationName = attributes?.['graphql.execute.operationName'];
+          if (attributes?.['graphql.execute.operationType'] === undefined || typeof operationName !== 'string') {
+            return tracer.startSpan(spanName, spanOptions, parent);
+          }
+          if (SPAN_OPERATION_NAME.test(operationName)) return tracer.startSpan(spanName, spanOptions, parent);
+          const { ['graphql.execute.operationName']: _name, ['graphql.execute.document']: _document, ...kept } = attributes;
+          return tracer.startSpan(UNNAMED_OPERATION_SPAN, { ...spanOptions, attributes: kept }, parent);
         },
         startActiveSpan: tracer.startActiveSpan.bind(tracer) as typeof tracer.startActiveSpan,
       };
