@@ -20,7 +20,13 @@ import type { PrismaClient } from './db/prisma.js';
 import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { limitBodySize } from './http/body-limit.js';
-import { createRateLimiter, useRateLimits } from './http/rate-limit.js';
+import {
+  clientAddress,
+  countsAsFailedAuthentication,
+  createRateLimiter,
+  rateLimitedGraphQLError,
+  useRateLimits,
+} from './http/rate-limit.js';
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { checkListCursors } from './graphql/cursors.js';
 import { refuseNulCharacters } from './graphql/nul-characters.js';
@@ -222,6 +228,22 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     live.credentialChanged(event.kind === 'apiKeyRevoked' ? event.apiKeyId : event.memberId);
   });
   const limiter = createRateLimiter({ limits: config.rateLimits, redis, prefix: config.queuePrefix });
+  /**
+   * Credentials that do not verify: 401, until the client address has sent more such requests within the window than
+   * RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS allows; then 429 with Retry-After. Credentials that verify are never
+   * refused by this budget (staff behind the same NAT as a client sending bad tokens keep working), and a token that
+   * merely expired is not counted (src/http/rate-limit.ts, countsAsFailedAuthentication).
+   */
+  const refusedCredentials = async (error: AuthenticationError, address: string): Promise<GraphQLError> => {
+    if (!countsAsFailedAuthentication(error.reason)) return invalidCredentials(error);
+    // Redis and the in-memory insurance both failing is not the client's fault: the 401 it would have had.
+    const refused = await limiter.failedAuthentication(address).catch(() => null);
+    if (!refused) return invalidCredentials(error);
+    metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS.failedAuthentication });
+    // Debug: anyone can provoke this, so it must not be able to fill the logs.
+    logger.debug({ subject: 'failedAuthentication', retryAfterSeconds: refused.retryAfterSeconds }, 'rate limited');
+    return rateLimitedGraphQLError(refused);
+  };
   const authenticate = createAuthenticator({
     prisma: deps.prisma,
     jwt: config.jwt,
@@ -268,7 +290,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     cors: corsPolicy(config.cors),
     // limitBodySize below instead: the same checks without yoga's counting stream on every body.
     maxRequestBodySize: false,
-    context: async ({ request }): Promise<GraphQLContext> => {
+    context: async ({ request, req }): Promise<GraphQLContext> => {
       const requestId = requestIdOf(request.headers.get('x-request-id'));
       const requestLogger = logger.child({ requestId });
       const authorization = request.headers.get('authorization');
@@ -276,7 +298,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       try {
         principal = await principalOf(request);
       } catch (error) {
-        if (error instanceof AuthenticationError) throw invalidCredentials(error);
+        if (error instanceof AuthenticationError) throw await refusedCredentials(error, clientAddress(request, req, config.trustProxy));
         throw error;
       }
       const changes = invalidatingChanges(memberChanges.events, cacheStore, requestLogger);

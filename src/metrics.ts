@@ -43,7 +43,7 @@ export function createMetrics() {
   for (const executor of ['compiled', 'interpreted']) graphqlExecutions.inc({ executor }, 0);
   const rateLimitRefusals: Counter<'subject'> = new Counter({
     name: 'treue_rate_limit_refusals_total',
-    help: 'GraphQL operations refused by a rate limit (HTTP 429), by whose budget was spent: api_key, member or address.',
+    help: "GraphQL requests refused by a rate limit (HTTP 429), by whose budget was spent: api_key, member or address, or failed_authentication (an address's requests with credentials that did not verify).",
     labelNames: ['subject'] as const,
     registers: [registry],
   });
@@ -67,8 +67,16 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** `treue_rate_limit_refusals_total{subject}`: whose budget a refused operation spent. */
-export const RATE_SUBJECT_LABELS = { apiKey: 'api_key', member: 'member', address: 'address' } as const;
+/**
+ * `treue_rate_limit_refusals_total{subject}`: whose budget a refused operation spent; `failedAuthentication`, an
+ * address's budget of requests whose credentials did not verify.
+ */
+export const RATE_SUBJECT_LABELS = {
+  apiKey: 'api_key',
+  member: 'member',
+  address: 'address',
+  failedAuthentication: 'failed_authentication',
+} as const;
 
 /** The states `treue_webhook_endpoints` counts (deleted endpoints are not counted). */
 export const WEBHOOK_ENDPOINT_STATES = ['healthy', 'failing', 'disabled', 'disabled_failing'] as const;

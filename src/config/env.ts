@@ -368,6 +368,8 @@ const envSchema = z
     RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS: rateLimit(30),
     RATE_LIMIT_ADDRESS_MUTATIONS: rateLimit(600),
     RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS: rateLimit(60),
+    /** Requests per window and client address whose credentials do not verify, answered 401; beyond it 429. */
+    RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS: rateLimit(30),
     /**
      * The agent console's OpenID Connect sign-in (authorization code + PKCE): the identity provider's issuer
      * (default JWT_ISSUER, the provider whose JWKS the API trusts) and the console's public client id. Without
@@ -547,6 +549,11 @@ export interface RateLimits {
   apiKey: RateBudget;
   member: RateBudget;
   address: RateBudget;
+  /**
+   * Per client address, the requests whose credentials do not verify (an unknown API key, a forged or malformed
+   * token; not an expired one) answered 401; further ones get 429. 0 = unlimited.
+   */
+  failedAuthentications: number;
 }
 export interface RateBudget {
   mutations: number;
@@ -750,6 +757,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       apiKey: { mutations: env.RATE_LIMIT_API_KEY_MUTATIONS, voucherLookups: env.RATE_LIMIT_API_KEY_VOUCHER_LOOKUPS },
       member: { mutations: env.RATE_LIMIT_MEMBER_MUTATIONS, voucherLookups: env.RATE_LIMIT_MEMBER_VOUCHER_LOOKUPS },
       address: { mutations: env.RATE_LIMIT_ADDRESS_MUTATIONS, voucherLookups: env.RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS },
+      failedAuthentications: env.RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS,
     },
     live: { maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER, authRecheckMs: env.LIVE_AUTH_RECHECK_MS },
     responseCache: { enabled: env.RESPONSE_CACHE === 'true', ttlSeconds: env.RESPONSE_CACHE_TTL_SECONDS },

@@ -144,7 +144,28 @@ const SUBJECT_KINDS: readonly RateSubject['kind'][] = ['apiKey', 'member', 'addr
 export interface RateLimiter {
   /** Spends `cost` from the subject's budgets; a `RateLimitedError` when any is exhausted. */
   consume(subject: RateSubject, cost: OperationCost): Promise<RateLimitedError | null>;
+  /**
+   * Counts one request from `address` whose credentials did not verify; a `RateLimitedError` once the address's
+   * failed authentications exceed their budget within the window (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS).
+   */
+  failedAuthentication(address: string): Promise<RateLimitedError | null>;
 }
+
+/**
+ * Why credentials that were sent do not verify, of those that are not counted against the address's budget of failed
+ * authentications: a token signed by us or the identity provider that has expired or whose member is closed (an app
+ * that has to refresh its token or sign in again, many of them behind one carrier NAT address), and the service's own
+ * trouble (no JWT configuration, the JWKS out of reach). What is counted are credentials nobody issued.
+ */
+const UNCOUNTED_FAILURES: ReadonlySet<string> = new Set([
+  'ERR_JWT_EXPIRED',
+  'ERR_MEMBER_CLOSED',
+  'ERR_JWKS_FETCH',
+  'ERR_JWT_NOT_CONFIGURED',
+]);
+
+/** Whether a failed authentication (its AuthenticationError's `reason`) counts against the address's budget. */
+export const countsAsFailedAuthentication = (reason: string | undefined): boolean => !UNCOUNTED_FAILURES.has(reason ?? '');
 
 /**
  * Budgets shared by every API process through Redis (rate-limiter-flexible, fixed
@@ -155,29 +176,30 @@ export interface RateLimiter {
  * Without Redis at all (some tests) the in-memory limiters are the limiters.
  */
 export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClient; prefix: string }): RateLimiter {
+  const limiterOf = (name: string, points: number): RateLimiterAbstract => {
+    const duration = deps.limits.windowSeconds;
+    const memory = new RateLimiterMemory({ points, duration });
+    return deps.redis
+      ? new RateLimiterRedis({
+          storeClient: deps.redis,
+          // Without the prefix's hash tag: on a cluster the budgets spread over all nodes (each is one key).
+          keyPrefix: `${deps.prefix.replace(/[{}]/g, '')}:rate:${name}`,
+          points,
+          duration,
+          rejectIfRedisNotReady: true,
+          insuranceLimiter: memory,
+        })
+      : memory;
+  };
   const limiters = new Map<string, RateLimiterAbstract>();
   for (const kind of SUBJECT_KINDS) {
     for (const bucket of BUCKETS) {
       const points = deps.limits[kind][bucket];
-      if (points === 0) continue;
-      const duration = deps.limits.windowSeconds;
-      const memory = new RateLimiterMemory({ points, duration });
-      limiters.set(
-        `${kind}:${bucket}`,
-        deps.redis
-          ? new RateLimiterRedis({
-              storeClient: deps.redis,
-              // Without the prefix's hash tag: on a cluster the budgets spread over all nodes (each is one key).
-              keyPrefix: `${deps.prefix.replace(/[{}]/g, '')}:rate:${kind}:${bucket}`,
-              points,
-              duration,
-              rejectIfRedisNotReady: true,
-              insuranceLimiter: memory,
-            })
-          : memory,
-      );
+      if (points > 0) limiters.set(`${kind}:${bucket}`, limiterOf(`${kind}:${bucket}`, points));
     }
   }
+  const failures = deps.limits.failedAuthentications;
+  const failedAuthentications = failures > 0 ? limiterOf('address:failedAuthentications', failures) : undefined;
 
   return {
     consume: async (subject, cost) => {
@@ -185,19 +207,25 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClien
         const limiter = limiters.get(`${subject.kind}:${bucket}`);
         return limiter ? [limiter.consume(subject.id, cost[bucket])] : [];
       });
-      const outcomes = await Promise.allSettled(spends);
-      let retryAfterMs = 0;
-      for (const outcome of outcomes) {
-        if (outcome.status === 'fulfilled') continue;
-        // Refused: a RateLimiterRes. Anything else (Redis and insurance both failing) is not the caller's fault.
-        if (!(outcome.reason instanceof RateLimiterRes)) throw outcome.reason;
-        retryAfterMs = Math.max(retryAfterMs, outcome.reason.msBeforeNext);
-      }
-      return outcomes.some((outcome) => outcome.status === 'rejected')
-        ? new RateLimitedError(Math.max(1, Math.ceil(retryAfterMs / 1000)))
-        : null;
+      return refusalOf(await Promise.allSettled(spends));
     },
+    failedAuthentication: async (address) =>
+      failedAuthentications ? refusalOf(await Promise.allSettled([failedAuthentications.consume(address, 1)])) : null,
   };
+}
+
+/** The outcome of spending from budgets: a `RateLimitedError` with the longest wait when any refused, else null. */
+function refusalOf(outcomes: PromiseSettledResult<unknown>[]): RateLimitedError | null {
+  let retryAfterMs = 0;
+  for (const outcome of outcomes) {
+    if (outcome.status === 'fulfilled') continue;
+    // Refused: a RateLimiterRes. Anything else (Redis and insurance both failing) is not the caller's fault.
+    if (!(outcome.reason instanceof RateLimiterRes)) throw outcome.reason;
+    retryAfterMs = Math.max(retryAfterMs, outcome.reason.msBeforeNext);
+  }
+  return outcomes.some((outcome) => outcome.status === 'rejected')
+    ? new RateLimitedError(Math.max(1, Math.ceil(retryAfterMs / 1000)))
+    : null;
 }
 
 /** The whole request refused: HTTP 429 with Retry-After, and the error's code and retryAfterSeconds in the body. */

@@ -1,0 +1,100 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
+import { clientAddress } from '../../src/http/rate-limit.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createTestApp, TEST_JWT_SECRET, useTestApp } from '../support/app.js';
+
+/**
+ * The HTTP edge, audit 2 (stop 50), through a real node:http server on the handler: failed authentications spend a
+ * budget per client address; the client address is read from X-Forwarded-For behind TRUST_PROXY proxies only, never
+ * from `Forwarded`.
+ */
+const { prisma } = useTestApp();
+
+const FAILURES = 3;
+const metrics = createMetrics();
+/** Behind one trusted proxy: the address is the X-Forwarded-For entry it wrote. Budgets shared through Redis. */
+const app = createTestApp(prisma, {
+  redis: true,
+  metrics,
+  env: { TRUST_PROXY: '1', RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS: String(FAILURES) },
+});
+afterAll(() => app.close());
+
+/** An address no other test (nor an earlier run within the window: budgets live in Redis) uses. */
+const freshAddress = () => `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
+
+/** One POST to /graphql through the real server, from `address` as the trusted proxy forwards it. */
+async function post(body: string, headers: Record<string, string>, address = freshAddress()) {
+  const response = await fetch(await app.url(), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': address, ...headers },
+    body,
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text };
+}
+
+const TYPENAME = JSON.stringify({ query: '{ __typename }' });
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const forged = () => signStaffToken(`another-secret-${randomBytes(16).toString('hex')}`, { staffId: 'x', role: 'ADMIN' });
+const refusals = async (subject: string) =>
+  (await metrics.rateLimitRefusals.get()).values.find((value) => value.labels.subject === subject)?.value ?? 0;
+
+describe('failed authentications per client address (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS)', () => {
+  it('answers 401 up to the budget, then 429 with Retry-After to further bad credentials, and counts the refusal', async () => {
+    const address = freshAddress();
+    const before = await refusals('failed_authentication');
+    const bad = [bearer(await forged()), bearer(`trk_${randomBytes(24).toString('hex')}`), { authorization: 'Basic eDp5' }];
+    for (const headers of bad) expect((await post(TYPENAME, headers, address)).status).toBe(401);
+    for (const headers of [bad[0]!, bad[1]!]) {
+      const refused = await post(TYPENAME, headers, address);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(refused.text)).toMatchObject({ errors: [{ extensions: { code: 'RATE_LIMITED' } }] });
+    }
+    expect((await refusals('failed_authentication')) - before).toBe(2);
+    // Another address has its own budget.
+    expect((await post(TYPENAME, bad[0]!, freshAddress())).status).toBe(401);
+  });
+
+  it('still lets credentials that verify through from an address whose budget is spent (a shared NAT is not locked out)', async () => {
+    const address = freshAddress();
+    const bad = bearer(await forged());
+    for (let i = 0; i <= FAILURES; i += 1) await post(TYPENAME, bad, address);
+    expect((await post(TYPENAME, bad, address)).status).toBe(429);
+    const admin = await app.staffToken('ADMIN');
+    const answer = await post(TYPENAME, bearer(admin), address);
+    expect([answer.status, JSON.parse(answer.text)]).toEqual([200, { data: { __typename: 'Query' } }]);
+    expect((await post(TYPENAME, {}, address)).status).toBe(200);
+  });
+
+  it('does not count expired tokens (signed by us: an app that has to refresh, not a guess)', async () => {
+    const address = freshAddress();
+    const expired = bearer(await signMemberToken(TEST_JWT_SECRET, { memberId: 'm-1', expiresIn: '-1m' }));
+    for (let i = 0; i < FAILURES + 2; i += 1) expect((await post(TYPENAME, expired, address)).status).toBe(401);
+  });
+
+  it('ignores a Forwarded header: a client rotating `Forwarded: for=` spends one budget', async () => {
+    const address = freshAddress();
+    const bad = bearer(await forged());
+    const statuses: number[] = [];
+    for (let i = 0; i <= FAILURES; i += 1) {
+      statuses.push((await post(TYPENAME, { ...bad, forwarded: `for=192.0.2.${i + 1}` }, address)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});
+
+describe('the client address and the Forwarded header (RFC 7239)', () => {
+  const socket = (remoteAddress: string) => ({ socket: { remoteAddress } }) as never;
+  const request = (headers: Record<string, string>) => new Request('http://x/graphql', { headers });
+
+  it('is never read from Forwarded, with or without trusted proxies', () => {
+    const forwarded = { forwarded: 'for=192.0.2.60;proto=https, for="[2001:db8::1]"' };
+    expect(clientAddress(request(forwarded), socket('10.0.0.1'), 0)).toBe('10.0.0.1');
+    expect(clientAddress(request(forwarded), socket('10.0.0.1'), 1)).toBe('10.0.0.1');
+    expect(clientAddress(request({ ...forwarded, 'x-forwarded-for': '198.51.100.7' }), socket('10.0.0.1'), 1)).toBe('198.51.100.7');
+  });
+});
