@@ -20,6 +20,7 @@ import type { PrismaClient } from './db/prisma.js';
 import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { limitBodySize } from './http/body-limit.js';
+import { refuseFormBodies } from './http/form-bodies.js';
 import {
   clientAddress,
   countsAsFailedAuthentication,
@@ -290,6 +291,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     cors: corsPolicy(config.cors),
     // limitBodySize below instead: the same checks without yoga's counting stream on every body.
     maxRequestBodySize: false,
+    // No uploads: a multipart POST is refused with 415 (src/http/form-bodies.ts).
+    multipart: false,
     context: async ({ request, req }): Promise<GraphQLContext> => {
       const requestId = requestIdOf(request.headers.get('x-request-id'));
       const requestLogger = logger.child({ requestId });
@@ -397,6 +400,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
         logger,
         refused: (subject) => metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS[subject] }),
       }),
+      // Before the body limit: a form body is refused unread, whatever its size.
+      refuseFormBodies(),
       // Checked before parsing: a larger Content-Length is refused unread, a chunked body is counted as it arrives.
       limitBodySize(config.maxBodyBytes),
       // Last: a cached answer skips execution only after every other plugin had its say.

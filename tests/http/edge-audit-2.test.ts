@@ -7,8 +7,8 @@ import { createTestApp, TEST_JWT_SECRET, useTestApp } from '../support/app.js';
 
 /**
  * The HTTP edge, audit 2 (stop 50), through a real node:http server on the handler: failed authentications spend a
- * budget per client address; the client address is read from X-Forwarded-For behind TRUST_PROXY proxies only, never
- * from `Forwarded`.
+ * budget per client address; /graphql takes no form bodies (multipart uploads, form-urlencoded); the client address
+ * is read from X-Forwarded-For behind TRUST_PROXY proxies only, never from `Forwarded`.
  */
 const { prisma } = useTestApp();
 
@@ -84,6 +84,38 @@ describe('failed authentications per client address (RATE_LIMIT_ADDRESS_FAILED_A
       statuses.push((await post(TYPENAME, { ...bad, forwarded: `for=192.0.2.${i + 1}` }, address)).status);
     }
     expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});
+
+describe('form bodies on /graphql', () => {
+  const enroll = (externalId: string) =>
+    JSON.stringify({
+      query: 'mutation($i: EnrollMemberInput!) { enrollMember(input: $i) { __typename } }',
+      variables: { i: { externalId, name: 'Form Member' } },
+    });
+
+  it('refuses a multipart upload with a file part with 415, and nothing runs', async () => {
+    const storefront = await app.apiKeyToken(['members:write', 'members:read']);
+    const form = new FormData();
+    form.set('operations', enroll('multipart-1'));
+    form.set('map', JSON.stringify({ 0: ['variables.file'] }));
+    form.set('file', new Blob(['%PDF-1.7 …'], { type: 'application/pdf' }), 'invoice.pdf');
+    const response = await fetch(await app.url(), { method: 'POST', headers: bearer(storefront), body: form });
+    expect(response.status).toBe(415);
+    expect(await prisma.member.count({ where: { externalId: 'multipart-1' } })).toBe(0);
+  });
+
+  it('refuses form-urlencoded with 415, and nothing runs', async () => {
+    const storefront = await app.apiKeyToken(['members:write', 'members:read']);
+    const parameters = JSON.parse(enroll('form-1')) as { query: string; variables: unknown };
+    const body = new URLSearchParams({ query: parameters.query, variables: JSON.stringify(parameters.variables) });
+    const response = await fetch(await app.url(), { method: 'POST', headers: bearer(storefront), body });
+    expect(response.status).toBe(415);
+    expect(await prisma.member.count({ where: { externalId: 'form-1' } })).toBe(0);
+    // The same operation as JSON runs.
+    expect(JSON.parse((await post(enroll('form-1'), bearer(storefront))).text)).toEqual({
+      data: { enrollMember: { __typename: 'EnrollMemberPayload' } },
+    });
   });
 });
 
