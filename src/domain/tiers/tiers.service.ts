@@ -80,10 +80,11 @@ export function tierFor(settings: ProgramSettings, qualifyingPoints: number): Ti
  * (UTC calendar, like `addMonths`). In SQL so that the hot read can take the
  * months from the program row in the same statement (`loadTierStandings`).
  */
-function inQualifyingWindow(months: Prisma.Sql, now: Date): Prisma.Sql {
+function inQualifyingWindow(months: Prisma.Sql, now: Date, { datedAfterNow = false } = {}): Prisma.Sql {
+  const upTo = datedAfterNow ? Prisma.empty : Prisma.sql`AND created_at <= ${now}`;
   return Prisma.sql`kind::text = ANY(${[...QUALIFYING_KINDS]}::text[])
     AND created_at > ((${now}::timestamptz AT TIME ZONE 'UTC') - make_interval(months => ${months})) AT TIME ZONE 'UTC'
-    AND created_at <= ${now}`;
+    ${upTo}`;
 }
 
 /**
@@ -119,19 +120,21 @@ export function qualifyingPointsChangeAt(oldest: Date | null, months: number): D
  * qualifying entries in the rolling `tierQualifyingMonths` window before `now`
  * (served by the ledger's (member_id, created_at desc) index), never below 0.
  * Members without such entries are absent from the map (read them as 0).
+ * `datedAfterNow`: entries dated after `now` count too (`lockedQualifyingPoints`).
  */
 export async function qualifyingPointsOf(
   db: RawSql,
   memberIds: readonly string[],
   settings: ProgramSettings,
   now: Date,
+  window: { datedAfterNow?: boolean } = {},
 ): Promise<Map<string, number>> {
   if (memberIds.length === 0) return new Map();
   const rows = await db.$queryRaw<{ member_id: string; points: number }[]>`
     SELECT member_id::text, GREATEST(SUM(amount), 0)::int AS points
     FROM ledger_entries
     WHERE member_id = ANY(${memberIds}::uuid[])
-      AND ${inQualifyingWindow(Prisma.sql`${settings.tierQualifyingMonths}::int`, now)}
+      AND ${inQualifyingWindow(Prisma.sql`${settings.tierQualifyingMonths}::int`, now, window)}
     GROUP BY member_id`;
   return new Map(rows.map((row) => [row.member_id, row.points]));
 }
@@ -234,6 +237,18 @@ export async function qualifyingPoints(db: RawSql, memberId: string, settings: P
   return (await qualifyingPointsOf(db, [memberId], settings, now)).get(memberId) ?? 0;
 }
 
+/**
+ * Qualifying points of one member whose row the caller holds locked, for a decision on their tier (an upgrade, an
+ * anniversary review): the window before `now` as `qualifyingPointsOf` counts it, and the entries dated after `now`
+ * as well. Every writer reads its clock before it queues for the member's lock (a maintenance run, before it settles
+ * thousands of members), so an entry committed under the lock by a writer that read its clock later is dated after
+ * this `now`; it came before this decision all the same, and an earn or a return it missed would keep a tier the
+ * member fell below, or downgrade one they reached (tests/points/ledger-races-audit.test.ts).
+ */
+async function lockedQualifyingPoints(tx: RawSql, memberId: string, settings: ProgramSettings, now: Date): Promise<number> {
+  return (await qualifyingPointsOf(tx, [memberId], settings, now, { datedAfterNow: true })).get(memberId) ?? 0;
+}
+
 export interface TierChangeResult {
   fromTier: TierKey;
   toTier: TierKey;
@@ -284,7 +299,8 @@ export function closedHoldersMove(after: ProgramSettings, now: Date): ClosedHold
   return async (tx, memberIds) => {
     const held = await tx.$queryRaw<{ id: string; tier: TierKey }[]>`
       SELECT id::text, tier FROM members WHERE id = ANY(${memberIds}::uuid[])`;
-    const points = await qualifyingPointsOf(tx, memberIds, after, now);
+    // Under their locks: what committed before, dated after `now` or not (`lockedQualifyingPoints`).
+    const points = await qualifyingPointsOf(tx, memberIds, after, now, { datedAfterNow: true });
     const moves = held.map((member) => {
       const qualifying = points.get(member.id) ?? 0;
       const toTier = tierFor(after, qualifying);
@@ -324,7 +340,7 @@ export async function applyTierUpgrade(
 ): Promise<TierChangeResult | null> {
   const current = rank(settings, member.tier);
   if (rank(settings, tierFor(settings, member.lifetime)) <= current) return null;
-  const points = await qualifyingPoints(tx, member.id, settings, now);
+  const points = await lockedQualifyingPoints(tx, member.id, settings, now);
   const reached = tierFor(settings, points);
   if (rank(settings, reached) <= current) return null;
   const change: TierChangeResult = { fromTier: member.tier, toTier: reached, reason: 'UPGRADE', qualifyingPoints: points };
@@ -427,7 +443,7 @@ async function reviewMember(tx: RawSql, memberId: string, now: Date): Promise<Ti
   const settings = await settingsForHash(tx, program?.settings_hash ?? null);
   const index = rank(settings, member.tier);
   if (index <= 0) return null; // the lowest tier is never reviewed
-  const points = await qualifyingPoints(tx, memberId, settings, now);
+  const points = await lockedQualifyingPoints(tx, memberId, settings, now);
   let change: TierChangeResult;
   if (points >= settings.tiers[index]!.threshold) {
     change = { fromTier: member.tier, toTier: member.tier, reason: 'RETAINED', qualifyingPoints: points };
