@@ -10,8 +10,9 @@ import { createReward, redeemReward } from '../../src/domain/rewards/rewards.ser
 import { compensateServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { reviewTiers } from '../../src/domain/tiers/tiers.service.js';
-import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
-import { testLogger, useTestApp } from '../support/app.js';
+import { staffCaller } from '../support/callers.js';
+import { useTestApp } from '../support/app.js';
+import { ADMIN, ledgerWrites, STOREFRONT } from '../support/ledger-writes.js';
 import { holdMember, whileHolding } from '../support/holding.js';
 import { untilWaitingForLocks } from '../support/until.js';
 import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
@@ -25,23 +26,12 @@ import { WEBHOOK_EVENT_TYPES } from '../../src/domain/webhooks/webhook-events.js
  * change rolled back, every refusal typed.
  */
 
-const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
-const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
+const admin = ADMIN;
+const storefront = STOREFRONT;
 const T0 = new Date('2026-03-10T10:00:00.000Z');
 
 const { prisma, app } = useTestApp();
-const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
-
-let keys = 0;
-const key = (prefix: string) => `${prefix}-${++keys}`;
-
-async function earn(memberId: string, when: Date, orderTotal: string, orderRef = key('o')) {
-  return earnPoints(at(when), { memberId, orderRef, orderTotal, idempotencyKey: key('e') }, storefront);
-}
-
-async function grant(memberId: string, when: Date, points: number) {
-  return adjustPoints(at(when), { memberId, points, reason: 'grant', idempotencyKey: key('g') }, admin);
-}
+const { at, earn, grant } = ledgerWrites(prisma);
 
 async function member(memberId: string) {
   return prisma.member.findUniqueOrThrow({ where: { id: memberId } });

@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
 import { lotIsDue } from '../../src/domain/points/ledger.js';
 import { markPassiveMembers, runPointsMaintenance } from '../../src/domain/points/maintenance.service.js';
-import { adjustPoints, earnPoints, redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
+import { redeemPoints, refundOrder } from '../../src/domain/points/points.service.js';
 import { remindExpiringPoints } from '../../src/domain/points/expiry-reminders.service.js';
 import { loadProgram, updateProgram } from '../../src/domain/program/program.service.js';
 import { addDays, addMonths } from '../../src/domain/time.js';
 import { createWebhookEndpoint } from '../../src/domain/webhooks/webhook-endpoints.service.js';
 import { reviewTiers } from '../../src/domain/tiers/tiers.service.js';
-import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
-import { testLogger, useTestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
+import { ADMIN, ledgerWrites, STOREFRONT } from '../support/ledger-writes.js';
 import { whileHolding } from '../support/holding.js';
 
 /**
@@ -17,12 +17,12 @@ import { whileHolding } from '../support/holding.js';
  * tier reviews, each raced against itself and against requests that settle the same member's lots.
  */
 
-const admin = { actor: { type: 'STAFF' as const, id: 'admin-1' }, role: 'ADMIN' as const };
-const storefront = apiKeyCaller('shop', STOREFRONT_SCOPES);
+const admin = ADMIN;
+const storefront = STOREFRONT;
 const T0 = new Date('2026-01-10T10:00:00.000Z');
 
 const { prisma, app } = useTestApp();
-const at = (date: Date) => ({ prisma, logger: testLogger, now: () => date });
+const { at, key, earn, grant } = ledgerWrites(prisma);
 
 /** Events are written only for an endpoint that subscribes to them. */
 async function subscribed() {
@@ -31,17 +31,6 @@ async function subscribed() {
     { url: 'https://crm.example.com/lifecycle', eventTypes: ['points.expiring', 'member.tier_changed', 'member.status_changed'] },
     admin,
   );
-}
-
-let keys = 0;
-const key = (prefix: string) => `${prefix}-${++keys}`;
-
-async function earn(memberId: string, when: Date, orderTotal: string, orderRef = key('o')) {
-  return earnPoints(at(when), { memberId, orderRef, orderTotal, idempotencyKey: key('e') }, storefront);
-}
-
-async function grant(memberId: string, when: Date, points: number) {
-  return adjustPoints(at(when), { memberId, points, reason: 'grant', idempotencyKey: key('g') }, admin);
 }
 
 async function balances(memberId: string) {
