@@ -1,4 +1,5 @@
 import { loadConfig } from '../src/config/env.js';
+import { applyMigrations } from '../src/db/migrate.js';
 import { createPrisma } from '../src/db/prisma.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { startWorkers, type WorkersHandle } from './index.js';
@@ -6,8 +7,10 @@ import { startWorkers, type WorkersHandle } from './index.js';
 /**
  * `npm run workers`: the worker process on its own (production runs the API
  * and the workers as separate processes; `npm start` runs both in one). Needs
- * DATABASE_URL and REDIS_URL; the schema must be migrated (the API or
- * `npm run migrate` does that).
+ * DATABASE_URL and REDIS_URL. It applies pending migrations first, as the API
+ * does (one migrator at a time, under the migrations' advisory lock): started
+ * at the same moment as the API on another host, or before it, it would
+ * otherwise run jobs on the previous schema.
  *
  * SIGTERM/SIGINT: stop the relay, let running jobs commit, close the queues,
  * Redis and Prisma, within SHUTDOWN_DEADLINE_MS; then (or on a second signal)
@@ -65,6 +68,8 @@ async function main(): Promise<void> {
     if (!config.databaseUrl || !config.redisUrl) {
       throw new Error('the worker process needs DATABASE_URL and REDIS_URL (`npm start` runs everything embedded)');
     }
+    const migrations = await applyMigrations(config.databaseUrl, { logger });
+    logger.info({ applied: migrations.applied }, migrations.applied.length ? 'migrations applied' : 'database schema is up to date');
     prisma = createPrisma(config.databaseUrl, config.databasePoolSize, config.databaseTimeouts);
     workers = await startWorkers({ config, logger, prisma, redisUrl: config.redisUrl });
     logger.info({ pid: process.pid, queuePrefix: config.queuePrefix }, 'worker process ready');

@@ -20,7 +20,9 @@ import type { Logger } from '../logger.js';
  * Unlike Prisma, each script runs in an explicit transaction together with its
  * bookkeeping row, so a crash can never leave a half-applied script behind, and a
  * migrator killed mid-script leaves no unfinished row: the next start applies it again.
- * A script that raised an error is recorded as failed, as Prisma records it.
+ * A script that raised an error is recorded as failed, as Prisma records it, unless the error is one of the
+ * moment rather than of the script (a lock or statement timeout, a deadlock, a cancel, the server short of resources,
+ * see `isErrorOfTheMoment`): the transaction rolled back, nothing is recorded, and the next start tries again.
  */
 
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
@@ -253,8 +255,18 @@ async function applyOne(client: pg.Client, migration: MigrationFile, logger: Log
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     const logs = describeDatabaseError(migration.name, error);
+    if (isErrorOfTheMoment(error)) {
+      // Nothing of the script is left, and nothing about it is wrong: a failed row would stop every later start
+      // until someone resolved it by hand, for a lock that a long transaction held for a moment.
+      logger?.error({ migration: migration.name, err: error }, 'migration rolled back; the next start tries it again');
+      throw new MigrationError(
+        'MIGRATION_FAILED',
+        `Migration ${migration.name} was rolled back and not recorded: the next start tries it again.\n${logs}`,
+        { cause: error },
+      );
+    }
     // The script raised an error: record it as failed, after the rollback, as Prisma does, so later starts refuse
-    // (P3009) with these logs until `prisma migrate resolve`. If the session is gone, this fails too and nothing
+    // (P3009) with these logs until it is resolved. If the session is gone, this fails too and nothing
     // is recorded: the next start tries again.
     await client
       .query(
@@ -279,11 +291,22 @@ function refuseFailedMigrations(records: MigrationRecord[]): void {
       return `The \`${r.migration_name}\` migration started at ${r.started_at.toISOString()} failed${logs}`;
     })
     .join('\n');
+  // What `prisma migrate resolve --rolled-back` does, as a statement: that command needs Prisma's schema engine, which
+  // cannot be downloaded everywhere this migrator runs (the reason it exists).
+  const resolve = failed
+    .map(
+      (r) =>
+        `UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = ${quoteLiteral(r.migration_name)} ` +
+        'AND finished_at IS NULL AND rolled_back_at IS NULL;',
+    )
+    .join('\n');
   throw new MigrationError(
     'FAILED_MIGRATION_FOUND',
     'Found failed migrations in the target database, new migrations will not be applied (P3009). ' +
-      'Fix the database by hand, then mark the migration with `prisma migrate resolve --rolled-back <name>` ' +
-      `(or --applied).\n${details}`,
+      'A script this migrator ran was in a transaction that rolled back: nothing of it is in the database (one that ' +
+      "Prisma's CLI ran may be partly applied: check it first). Fix the migration, then " +
+      'mark the failed attempt as rolled back (`prisma migrate resolve --rolled-back <name>`, or in SQL:\n' +
+      `${resolve}\n) and start again: the fixed migration is applied.\n${details}`,
   );
 }
 
@@ -448,6 +471,20 @@ function describeDatabaseError(migrationName: string, error: unknown): string {
     .join('\n\n');
 }
 
+/**
+ * An error of the moment, not of the script: run again later, the same script may well succeed. Serialization
+ * failures and deadlocks (class 40), a lock not granted in `lock_timeout` (55P03), a statement cancelled
+ * (`statement_timeout`, `pg_cancel_backend`: 57014) or ended by a shutdown (57P01–57P03), the server short of
+ * resources (class 53: disk full, out of memory, too many connections), a connection lost (class 08).
+ */
+function isErrorOfTheMoment(error: unknown): boolean {
+  const code = pgCode(error);
+  if (code === undefined) return false;
+  return (
+    code.startsWith('40') || code.startsWith('53') || code.startsWith('08') || ['55P03', '57014', '57P01', '57P02', '57P03'].includes(code)
+  );
+}
+
 function pgCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -455,6 +492,10 @@ function pgCode(error: unknown): string | undefined {
 
 export function quoteIdent(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;
+}
+
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }
 
 /**
