@@ -13,6 +13,7 @@ import { createPrisma, type PrismaClient } from './db/prisma.js';
 import { createApiKey, revokeApiKey } from './domain/api-keys/api-keys.service.js';
 import { DomainError } from './domain/errors.js';
 import { findLedgerMismatches } from './domain/points/ledger-check.service.js';
+import { isUuid } from './domain/validation.js';
 import { createLogger, withoutSecrets, type Logger } from './logger.js';
 import { connectRedis } from './redis/redis-client.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
@@ -80,7 +81,24 @@ async function main(): Promise<number> {
   });
   const config = loadConfig();
 
+  // An argument a command does not take is refused, not ignored: `revoke-api-key A B` revoked A alone, and
+  // `--name first admin` (unquoted) named a key "first".
+  if (command === 'revoke-api-key' && positionals.length > 1) {
+    console.error(`revoke-api-key takes one key at a time (given ${positionals.length}): run it once per key; nothing was revoked`);
+    return 2;
+  }
+  if (command !== 'revoke-api-key' && positionals.length > 0) {
+    console.error(
+      `${command ?? ''}: unexpected argument(s) ${positionals.map((p) => JSON.stringify(p)).join(' ')} (quote a value with spaces)\n\n${USAGE}`,
+    );
+    return 2;
+  }
+
   if (command === 'token') {
+    if (values.member !== undefined && (values.role !== undefined || values.sub !== undefined)) {
+      console.error('token: give either --member or --role with --sub, not both');
+      return 2;
+    }
     const { jwt } = await withDevelopmentJwtSecret(config);
     if (!jwt.secret) {
       console.error('token needs JWT_SECRET (with JWKS_URL, tokens come from your identity provider)');
@@ -110,6 +128,15 @@ async function main(): Promise<number> {
     }
     if (exp - iat > max) {
       console.error(`--expires ${expiresIn} is longer than ${variable} (${max} s): the API would refuse this token`);
+      return 2;
+    }
+    // The API reads a member's id as a UUID and a staff id of at most 256 characters, and refuses other tokens.
+    if (values.member && !isUuid(values.member)) {
+      console.error(`--member ${JSON.stringify(values.member)} is not a member id (a UUID): the API would refuse this token`);
+      return 2;
+    }
+    if (!values.member && values.sub && values.sub.length > 256) {
+      console.error(`--sub is ${values.sub.length} characters long, more than 256: the API would refuse this token`);
       return 2;
     }
     console.log(token);

@@ -7,10 +7,12 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrisma } from '../../src/db/prisma.js';
 import { DEFAULT_MIGRATIONS_DIR, applyMigrations, migrationStatus, readMigrationFiles } from '../../src/db/migrate.js';
+import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { loadProgram } from '../../src/domain/program/program.service.js';
+import { testLogger } from '../support/app.js';
 import { createScratchDatabase, databaseUrlFor, scratchDatabaseName, testQueuePrefix, testRedisUrl } from '../support/db.js';
 import { useScratchCleanup } from '../support/migration-steps.js';
-import { killServiceProcesses, startServiceProcess } from '../support/processes.js';
+import { killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 const scratch = useScratchCleanup();
 afterEach(() => killServiceProcesses());
@@ -83,6 +85,23 @@ async function deleteRedisKeys(pattern: string): Promise<void> {
 }
 
 const appliedBy = (line: string): string[] => (line.startsWith('APPLIED ') ? (JSON.parse(line.slice(8)) as string[]) : []);
+
+/** The operator CLI (`npm run cli -- …`) on `databaseUrl`. */
+async function cli(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; output: string }> {
+  const child: ServiceProcess = startServiceProcess(
+    'src/cli.ts',
+    {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: testRedisUrl(),
+      QUEUE_PREFIX: testQueuePrefix(),
+      JWT_SECRET: 'operator-audit-secret-'.padEnd(48, 'k'),
+      LOG_LEVEL: 'silent',
+    },
+    { args },
+  );
+  const { code } = await child.exited;
+  return { code, output: child.output() };
+}
 
 describe('the migrator, run by several processes at once', () => {
   it(
@@ -223,5 +242,57 @@ describe('start-up', () => {
     } finally {
       await Promise.all(clients.map((prisma) => prisma.$disconnect()));
     }
+  });
+});
+
+describe('npm run cli', () => {
+  it('revoke-api-key with two keys refuses (exit 2) and revokes neither, rather than only the first', { timeout: 60_000 }, async () => {
+    const url = scratch.database(await createScratchDatabase('cli-revoke'));
+    const prisma = createPrisma(url, 1);
+    const operator = { actor: { type: 'SYSTEM' as const, id: 'test' }, role: 'ADMIN' as const };
+    try {
+      const a = await createApiKey({ prisma, logger: testLogger }, { name: 'a', scopes: ['admin'] }, operator);
+      const b = await createApiKey({ prisma, logger: testLogger }, { name: 'b', scopes: ['admin'] }, operator);
+
+      const run = await cli(url, 'revoke-api-key', a.apiKey.prefix, b.apiKey.prefix);
+
+      expect(run.code).toBe(2);
+      expect(run.output).toMatch(/one key at a time|unexpected argument/i);
+      expect((await prisma.apiKey.findMany({ where: { revokedAt: { not: null } } })).length).toBe(0);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  it(
+    'refuses (exit 2) arguments a command does not take, and a member token for an id that is not a UUID',
+    { timeout: 60_000 },
+    async () => {
+      const url = scratch.database(await createScratchDatabase('cli-args'));
+      const runs = await Promise.all([
+        cli(url, 'check-ledger', 'everything'),
+        cli(url, 'create-api-key', '--name', 'first', 'admin', '--scopes', 'admin'),
+        cli(url, 'token', '--member', 'not-a-uuid'),
+        cli(url, 'token', '--role', 'ADMIN', '--sub', 'x'.repeat(257)),
+      ]);
+      expect(runs.map((r) => r.code)).toEqual([2, 2, 2, 2]);
+      // No token printed (the API would refuse it: a member's id is a UUID, a staff id at most 256 characters).
+      expect(runs.filter((r) => /eyJ[\w-]+\.[\w-]+\.[\w-]+/.test(r.output))).toEqual([]);
+      expect(await withClient(url, async (c) => (await c.query('SELECT count(*)::int AS n FROM api_keys')).rows[0].n)).toBe(0);
+    },
+  );
+
+  it('check-ledger reports a member whose stored balance differs from its ledger, with exit 1', { timeout: 60_000 }, async () => {
+    const url = scratch.database(await createScratchDatabase('cli-ledger'));
+    const id = await withClient(url, async (c) => {
+      const { rows } = await c.query<{ id: string }>(
+        `INSERT INTO members (external_id, name, available_points, lifetime_points) VALUES ('planted', 'Planted', 7, 7) RETURNING id`,
+      );
+      return rows[0]!.id;
+    });
+    const run = await cli(url, 'check-ledger');
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('1 member(s) differ');
+    expect(run.output).toContain(id);
   });
 });
