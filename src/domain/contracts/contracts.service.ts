@@ -15,7 +15,15 @@ import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempote
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
-import { consumeLots, lotExpiredPointsSql, postEntry, type LockedMember } from '../points/ledger.js';
+import {
+  balanceCte,
+  consumeLots,
+  lotExpiredPointsSql,
+  postEntry,
+  purchaseMove,
+  reactivationEvents,
+  type LockedMember,
+} from '../points/ledger.js';
 import { grantAvailablePoints } from '../points/points.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
@@ -472,7 +480,8 @@ async function writeRenewalBonus(
  * bonus is HELD — the points the policy computed kept on the renewal, nothing
  * granted — until the suspension ends (`releaseHeldRenewalBonuses`) or a
  * supervisor decides (`decideRenewalBonus`); a closed member's is
- * NOT_ELIGIBLE; otherwise `writeRenewalBonus` grants it. The renewal's bonus
+ * NOT_ELIGIBLE; otherwise `writeRenewalBonus` grants it (a bonus of 0 still
+ * counts as the member's activity). The renewal's bonus
  * columns and the completion of the job's outbox event (`eventId`: the renewal
  * id for its first job, the release's own event after a hold) commit
  * together. The bonus counts as qualifying points and may upgrade the tier at
@@ -521,12 +530,29 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, ev
     }
     const note = eligible.decision === 'REFUSE' ? eligible.reason : null;
     const entryId = await writeRenewalBonus(step, renewal, points, { decidedBy: null, note });
+    // The renewal is the member's activity, as a purchase is, also when no entry says so (a zero bonus).
+    if (eligible.decision === 'ALLOW' && points === 0) await recordRenewalActivity(tx, member, now);
     await completeOutboxEvent(tx, eventId, now);
     deps.logger.info({ renewalId: id, memberId, points }, 'renewal bonus granted');
     const result: RenewalBonusOutcome = { renewalId: id, outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points, entryId };
     return { result, change: points > 0 ? { kind: 'RENEWAL_BONUS', reference: id } : null };
   });
   return outcome;
+}
+
+/**
+ * A renewal whose bonus wrote no entry is the member's activity all the same
+ * (docs/domain-rules.md, "Activity"): their last activity moves to `now` and a
+ * PASSIVE member is ACTIVE again, with the status's history row and
+ * `member.status_changed`, as an order that earns no points does (`purchaseMove`).
+ */
+async function recordRenewalActivity(tx: RawSql, member: LockedMember, now: Date): Promise<void> {
+  const move = purchaseMove(now);
+  const reactivated = reactivationEvents(member, move);
+  await tx.$queryRaw`
+    WITH ${balanceCte(member.id, move)}${reactivated.length > 0 ? Prisma.sql`, ${Prisma.join(reactivated, ', ')}` : Prisma.empty}
+    SELECT 1 FROM balance`;
+  if (member.status === 'PASSIVE') member.status = 'ACTIVE';
 }
 
 /**
