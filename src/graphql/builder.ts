@@ -4,6 +4,7 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { Decimal } from 'decimal.js';
 import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/principal.js';
 import { mayCall, mayReadOwnRow, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
@@ -191,8 +192,18 @@ const NOT_POINTS = 'Points must be a number or a string of decimal digits such a
 /** The number a Points input stands for, or undefined when it is not a number at all. */
 export function parsePoints(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value === 'string' && value.length <= 32 && POINTS_NUMERAL.test(value)) return Number(value);
+  if (typeof value === 'string' && value.length <= 32 && POINTS_NUMERAL.test(value)) return pointsOfNumeral(value);
   return undefined;
+}
+
+/**
+ * A numeral's number (a literal's may have an exponent); NaN, which no field takes as a whole amount, for a numeral
+ * with a fraction that the nearest double rounds away: Number("1.00000000000000001") is 1, and such an amount would
+ * be granted as 1 point where "1.5" is refused. "250.000" and 1.5e1 are whole.
+ */
+function pointsOfNumeral(numeral: string): number {
+  const points = Number(numeral);
+  return Number.isInteger(points) && !new Decimal(numeral).isInteger() ? Number.NaN : points;
 }
 
 builder.addScalarType(
@@ -210,11 +221,13 @@ builder.addScalarType(
     },
     parseLiteral: (ast) => {
       const points =
-        ast.kind === Kind.INT || ast.kind === Kind.FLOAT
+        ast.kind === Kind.INT
           ? Number(ast.value)
-          : ast.kind === Kind.STRING
-            ? parsePoints(ast.value)
-            : undefined;
+          : ast.kind === Kind.FLOAT
+            ? pointsOfNumeral(ast.value)
+            : ast.kind === Kind.STRING
+              ? parsePoints(ast.value)
+              : undefined;
       if (points === undefined) throw new GraphQLError(NOT_POINTS);
       return points;
     },

@@ -129,6 +129,8 @@ export async function trackEvent(deps: ServiceDeps, input: TrackEventInput, call
         causeRef: type,
         actor: caller.actor,
         idempotencyKey: `trackEvent:${key}`,
+        // The rules of the event's type set the amount: a grant past the balance limit is refused on `type`.
+        amountField: 'type',
         note: rules
           .filter((rule) => rule.outcome === 'GRANTED')
           .map((rule) => rule.ruleName)
