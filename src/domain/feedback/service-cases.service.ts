@@ -184,6 +184,8 @@ export interface ResolveServiceCaseInput {
   contacts?: number | null;
   /** Derived from contacts = 1 when omitted. */
   resolvedOnFirstContact?: boolean | null;
+  /** Optional (integrations of before keep working), but always send one: a retry with it has no second effect. */
+  idempotencyKey?: string | null;
 }
 
 /**
@@ -192,9 +194,19 @@ export interface ResolveServiceCaseInput {
  * Whether it was resolved on first contact is derived from the number of
  * contacts unless given, and must agree with it. A resolution after the
  * case's due time (or a first response that never came in time) files its
- * failure in the same transaction, once (`fileSlaBreaches`).
+ * failure in the same transaction, once (`fileSlaBreaches`). One resolution
+ * per (caller, idempotency key), by `once()` as `recordServiceCase`: a retry
+ * after a lost answer — the same case, by id or by reference, and the same
+ * fields — replays the first answer (the case as resolved) and files nothing
+ * again; the same key with another resolution or case is an
+ * IdempotencyConflictError. Without a key, or with another, a resolved case
+ * stays a ValidationError.
  */
-export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServiceCaseInput, caller: Caller): Promise<ServiceCase> {
+export async function resolveServiceCase(
+  deps: ServiceDeps,
+  input: ResolveServiceCaseInput,
+  caller: Caller,
+): Promise<Replayable<ServiceCase>> {
   assertMayCall(caller, 'resolveServiceCase');
   const now = nowOf(deps);
   if ((input.caseId == null) === (input.externalRef == null)) {
@@ -206,36 +218,50 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
       : { externalRef: check.plainText('externalRef', input.externalRef!, { max: 200 }) };
   const resolvedAt = input.resolvedAt == null ? now : notInFuture('resolvedAt', input.resolvedAt, now);
   const newContacts = input.contacts == null ? null : contactsOf(input.contacts);
+  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
 
-  const { serviceCase, events } = await deps.prisma.$transaction(async (tx) => {
+  let events: CommittedOutboxEvent[] = [];
+  const serviceCase = await deps.prisma.$transaction(async (tx) => {
     const found = await tx.serviceCase.findUnique({ where, select: { id: true } });
     if (!found) throw new NotFoundError('ServiceCase', input.caseId ?? input.externalRef ?? '');
-    const [current] = await tx.$queryRaw<
-      { opened_at: Date; first_response_at: Date | null; resolved_at: Date | null; contacts: number }[]
-    >`SELECT opened_at, first_response_at, resolved_at, contacts FROM service_cases WHERE id = ${found.id}::uuid FOR UPDATE`;
-    if (!current) throw new NotFoundError('ServiceCase', found.id);
-    if (current.resolved_at) throw new ValidationError('caseId', 'this case is already resolved');
-    if (resolvedAt < current.opened_at) throw new ValidationError('resolvedAt', 'must not be before the case was opened');
-    if (current.first_response_at && resolvedAt < current.first_response_at) {
-      throw new ValidationError('resolvedAt', 'must not be before the first response');
-    }
-    const contacts = newContacts ?? current.contacts;
-    if (contacts < current.contacts) {
-      throw new ValidationError('contacts', `the case already has ${current.contacts} contacts`);
-    }
-    const firstContact = input.resolvedOnFirstContact ?? contacts === 1;
-    if (firstContact && contacts > 1) {
-      throw new ValidationError('resolvedOnFirstContact', `the case took ${contacts} contacts`);
-    }
-    await tx.serviceCase.update({
-      where: { id: found.id },
-      data: { resolvedAt, contacts, resolvedOnFirstContact: firstContact },
-      select: { id: true },
-    });
-    const { settings } = await loadProgram(tx);
-    const filed = await fileSlaBreaches(tx, [found.id], now, settings.sla);
-    return { serviceCase: await tx.serviceCase.findUniqueOrThrow({ where: { id: found.id } }), events: filed };
+    const request = {
+      // The case, however it was named: a retry by its reference is the same request as one by its id.
+      caseId: found.id,
+      // Omitted is "now": a retry's later now is the same request.
+      resolvedAt: input.resolvedAt == null ? null : resolvedAt.toISOString(),
+      contacts: newContacts,
+      resolvedOnFirstContact: input.resolvedOnFirstContact ?? null,
+    };
+    const resolve = async () => {
+      const [current] = await tx.$queryRaw<
+        { opened_at: Date; first_response_at: Date | null; resolved_at: Date | null; contacts: number }[]
+      >`SELECT opened_at, first_response_at, resolved_at, contacts FROM service_cases WHERE id = ${found.id}::uuid FOR UPDATE`;
+      if (!current) throw new NotFoundError('ServiceCase', found.id);
+      if (current.resolved_at) throw new ValidationError('caseId', 'this case is already resolved');
+      if (resolvedAt < current.opened_at) throw new ValidationError('resolvedAt', 'must not be before the case was opened');
+      if (current.first_response_at && resolvedAt < current.first_response_at) {
+        throw new ValidationError('resolvedAt', 'must not be before the first response');
+      }
+      const contacts = newContacts ?? current.contacts;
+      if (contacts < current.contacts) {
+        throw new ValidationError('contacts', `the case already has ${current.contacts} contacts`);
+      }
+      const firstContact = input.resolvedOnFirstContact ?? contacts === 1;
+      if (firstContact && contacts > 1) {
+        throw new ValidationError('resolvedOnFirstContact', `the case took ${contacts} contacts`);
+      }
+      await tx.serviceCase.update({
+        where: { id: found.id },
+        data: { resolvedAt, contacts, resolvedOnFirstContact: firstContact },
+        select: { id: true },
+      });
+      const { settings } = await loadProgram(tx);
+      events = await fileSlaBreaches(tx, [found.id], now, settings.sla);
+      return { caseId: found.id };
+    };
+    const resolved = await once(tx, scopeOf('resolveServiceCase', caller), key, request, resolve);
+    return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: resolved.caseId } })), replayed: resolved.replayed };
   });
-  await publishOutboxEvents(deps, events);
+  if (!serviceCase.replayed) await publishOutboxEvents(deps, events);
   return serviceCase;
 }

@@ -74,6 +74,7 @@ const ResolveServiceCaseInput = builder.inputType('ResolveServiceCaseInput', {
       required: false,
       description: 'Whether the first contact resolved it; derived from contacts = 1 when omitted.',
     }),
+    idempotencyKey: t.string(IDEMPOTENCY_KEY),
   }),
 });
 
@@ -112,9 +113,15 @@ builder.mutationFields((t) => ({
   }),
   resolveServiceCase: t.field({
     type: ResolveServiceCasePayload,
-    description: 'Resolves an open case, once; a resolved case → ValidationError.',
+    description:
+      'Resolves an open case, once; a resolved case → ValidationError, except for a retry with the same idempotencyKey, ' +
+      'which answers the case as its first call resolved it.',
     authScopes: { caller: SERVICE_CALLERS.resolveServiceCase },
-    errors: { types: [...COMMON_ERRORS, NotFoundError], directResult: true, union: { name: 'ResolveServiceCaseResult' } },
+    errors: {
+      types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'ResolveServiceCaseResult' },
+    },
     args: { input: t.arg({ type: ResolveServiceCaseInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const serviceCase = await resolveServiceCase(
