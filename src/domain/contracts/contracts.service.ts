@@ -16,6 +16,7 @@ import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueRel
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import {
+  assertRoomFor,
   balanceCte,
   consumeLots,
   lotExpiredPointsSql,
@@ -604,6 +605,8 @@ export interface DecideRenewalBonusInput {
  * HELD bonus can be decided (ValidationError otherwise), and the entry's key
  * is unique per member. One decision per (renewal, idempotency key): a repeat
  * replays. Supervisors and admins only (an admin-scoped key counts as ADMIN).
+ * Approving points that would take the member past the balance limit is a
+ * ValidationError on `renewalId` (the renewal set them): nothing written, still held.
  */
 export async function decideRenewalBonus(
   deps: ServiceDeps,
@@ -632,6 +635,8 @@ export async function decideRenewalBonus(
       return { result: { renewalId, status: 'NOT_ELIGIBLE' as RenewalBonusStatus } };
     }
     assertEligible(step.member, 'DECIDED_GRANT', 'renewalId');
+    // The renewal set the points (DecideRenewalBonusInput has no `points`): a grant past the limit names it.
+    assertRoomFor(step.member, renewal.bonusPoints ?? 0, 'renewalId');
     await writeRenewalBonus(step, renewal, renewal.bonusPoints ?? 0, decision);
     const granted = (renewal.bonusPoints ?? 0) > 0;
     return {

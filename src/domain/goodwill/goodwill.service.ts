@@ -16,7 +16,7 @@ import {
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import type { LockedMember } from '../points/ledger.js';
+import { assertRoomFor, type LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { grantAvailablePoints } from '../points/points.service.js';
@@ -545,6 +545,8 @@ async function lockPendingGesture(tx: RawSql, gestureId: string): Promise<Pendin
  * idempotency key again replays the first answer. A VOUCHER gesture issued in
  * another currency than the program's (it changed since) is a ValidationError
  * and nothing is written: the supervisor rejects it and an agent issues a new one.
+ * Points that would take the member past the balance limit are a ValidationError
+ * on `gestureId` (the gesture set them), nothing written, the gesture still pending.
  */
 export async function approveGoodwill(
   deps: ServiceDeps,
@@ -571,6 +573,8 @@ export async function approveGoodwill(
       );
     }
     assertEligible(member, 'GOODWILL');
+    // The gesture set the points (ApproveGoodwillInput has no `points`): a grant past the limit names it.
+    if (gesture.kind === 'POINTS') assertRoomFor(member, gesture.points ?? 0, 'gestureId');
     const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now);
     await tx.$executeRaw`
       UPDATE goodwill_gestures SET status = 'GRANTED', ledger_entry_id = ${effect.ledgerEntryId}::uuid,
