@@ -18,6 +18,7 @@ import { createResponseCacheStore } from './cache/response-cache-store.js';
 import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/prisma.js';
 import type { MemberChangeEvents, OutboxPublisher } from './domain/deps.js';
+import { RateLimitedError } from './domain/errors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { limitBodySize } from './http/body-limit.js';
 import { refuseFormBodies } from './http/form-bodies.js';
@@ -231,15 +232,20 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   const limiter = createRateLimiter({ limits: config.rateLimits, redis, prefix: config.queuePrefix });
   /**
    * Credentials that do not verify: 401, until the client address has sent more such requests within the window than
-   * RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS allows; then 429 with Retry-After. Credentials that verify are never
-   * refused by this budget (staff behind the same NAT as a client sending bad tokens keep working), and a token that
-   * merely expired is not counted (src/http/rate-limit.ts, countsAsFailedAuthentication).
+   * RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS allows; then 429 with Retry-After. Once the budget is used up, the
+   * authenticator refuses credentials this process has not verified already without checking them (a RateLimitedError,
+   * src/auth/authenticate.ts); those it verified before keep working. A token that merely expired is not counted
+   * (src/http/rate-limit.ts, countsAsFailedAuthentication).
    */
-  const refusedCredentials = async (error: AuthenticationError, address: string): Promise<GraphQLError> => {
-    if (!countsAsFailedAuthentication(error.reason)) return invalidCredentials(error);
-    // Redis and the in-memory insurance both failing is not the client's fault: the 401 it would have had.
-    const refused = await limiter.failedAuthentication(address).catch(() => null);
-    if (!refused) return invalidCredentials(error);
+  const refusedCredentials = async (error: AuthenticationError | RateLimitedError, address: string): Promise<GraphQLError> => {
+    let refused: RateLimitedError | null = error instanceof RateLimitedError ? error : null;
+    if (error instanceof AuthenticationError) {
+      if (!countsAsFailedAuthentication(error.reason)) return invalidCredentials(error);
+      // Redis and the in-memory insurance both failing is not the client's fault: the 401 it would have had.
+      refused = await limiter.failedAuthentication(address).catch(() => null);
+      if (!refused) return invalidCredentials(error);
+    }
+    if (!refused) throw error;
     metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS.failedAuthentication });
     // Debug: anyone can provoke this, so it must not be able to fill the logs.
     logger.debug({ subject: 'failedAuthentication', retryAfterSeconds: refused.retryAfterSeconds }, 'rate limited');
@@ -250,7 +256,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     jwt: config.jwt,
     apiKeys: credentials.apiKeys,
     memberAccounts: credentials.memberAccounts,
+    failedAuthenticationsSpent: (address) => limiter.failedAuthenticationsSpent(address),
   });
+  // The node request yoga's fetch Request came from (its socket is the client's address), attached on arrival.
+  const incomingOfRequest = attached<Request, IncomingMessage>('incoming');
   // One authentication per request, whichever asks first: the response cache's shortcut (by the node request), the
   // direct execution (by both), the trusted-documents check (before parsing) and the context (by the fetch Request).
   const principals = attached<Request | IncomingMessage, Promise<Principal>>('principal');
@@ -258,10 +267,22 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     const principal =
       (request && principals.get(request)) ??
       (incoming && principals.get(incoming)) ??
-      authenticate(request ? request.headers.get('authorization') : (incoming?.headers.authorization ?? null));
+      authenticate(request ? request.headers.get('authorization') : (incoming?.headers.authorization ?? null), () =>
+        addressOf(request, incoming),
+      );
     if (request) principals.set(request, principal);
     if (incoming) principals.set(incoming, principal);
     return principal;
+  };
+  const addressOf = (request: Request | undefined, incoming: IncomingMessage | undefined): string => {
+    const node = incoming ?? (request && incomingOfRequest.get(request));
+    const headers = request?.headers ?? {
+      get: (name: string) => {
+        const value = node?.headers?.[name];
+        return value === undefined ? null : String(value);
+      },
+    };
+    return clientAddress({ headers }, node, config.trustProxy);
   };
   // Requests whose query text is a trusted document (sent as text rather than by id).
   const trustedText = new WeakSet<Request>();
@@ -301,7 +322,9 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       try {
         principal = await principalOf(request);
       } catch (error) {
-        if (error instanceof AuthenticationError) throw await refusedCredentials(error, clientAddress(request, req, config.trustProxy));
+        if (error instanceof AuthenticationError || error instanceof RateLimitedError) {
+          throw await refusedCredentials(error, clientAddress(request, req, config.trustProxy));
+        }
         throw error;
       }
       const changes = invalidatingChanges(memberChanges.events, cacheStore, requestLogger);
@@ -394,6 +417,12 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       closeAfterTooLarge(),
       noStoreUnlessCacheable(),
       countOperations(metrics),
+      {
+        onRequest: ({ request, serverContext }) => {
+          const { req } = serverContext as ServerContext;
+          if (req) incomingOfRequest.set(request, req);
+        },
+      },
       useRateLimits({
         limiter,
         trustProxy: config.trustProxy,

@@ -41,6 +41,8 @@ export function isApiKeyToken(token: string): boolean {
 
 type ApiKeyPrincipal = Extract<Principal, { kind: 'apiKey' }>;
 export type ApiKeyVerifier = ((token: string) => Promise<ApiKeyPrincipal | null>) & {
+  /** The key's principal when this process verified it already and still trusts it (its cache), without the database. */
+  known(token: string): ApiKeyPrincipal | undefined;
   /** Forget one key (revoked): its next use is checked against the database. */
   forget(apiKeyId: string): void;
   clear(): void;
@@ -105,6 +107,7 @@ export function createApiKeyVerifier(prisma: PrismaClient, options: ApiKeyCacheO
     return principal;
   };
   return Object.assign(verify, {
+    known: (token: string) => (TOKEN_PATTERN.test(token) ? cache.get(hashApiKeyToken(token)) : undefined),
     forget: (apiKeyId: string) => cache.deleteWhere((principal) => principal.apiKeyId === apiKeyId),
     clear: () => cache.clear(),
     setBypass: (on: boolean) => cache.setBypass(on),

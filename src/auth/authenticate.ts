@@ -1,12 +1,18 @@
 import { decodeJwt } from 'jose';
 import type { Config } from '../config/env.js';
 import type { PrismaClient } from '../db/prisma.js';
+import type { RateLimitedError } from '../domain/errors.js';
 import { createApiKeyVerifier, isApiKeyToken, type ApiKeyVerifier } from './api-keys.js';
 import { AuthenticationError, CLOCK_TOLERANCE_SECONDS, createJwtVerifier } from './jwt.js';
 import { createMemberAccountCheck, type MemberAccountCheck } from './member-accounts.js';
 import type { Principal } from './principal.js';
 
-export type Authenticator = (authorizationHeader: string | null | undefined) => Promise<Principal>;
+/**
+ * `address`: reads the client's address (src/http/rate-limit.ts, clientAddress), for the budget of failed
+ * authentications, only when the credentials are not known already; without it (a live stream's re-check, the queue
+ * board) credentials are always verified.
+ */
+export type Authenticator = (authorizationHeader: string | null | undefined, address?: () => string) => Promise<Principal>;
 
 // RFC 6750 b64token; the scheme name is case-insensitive (RFC 9110).
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -20,6 +26,13 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * `apiKeys` and `memberAccounts` are this process's caches of those checks (one per
  * API process, invalidated through Redis by src/auth/credential-sync.ts); without
  * them the authenticator keeps its own.
+ *
+ * With `failedAuthenticationsSpent` and the client's address: a token this process has not verified already (its
+ * API-key and JWT caches) is checked only while the address has failed authentications left in its budget
+ * (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS); once it is used up such a token is refused with the
+ * `RateLimitedError`, before any database lookup or signature check, so guessing costs the service one Redis read.
+ * Tokens verified before keep working (staff and apps behind the same NAT as the guesser). Should the budget not be
+ * readable (Redis and its in-memory insurance both failing), the token is verified as without a budget.
  */
 export function createAuthenticator(deps: {
   prisma: PrismaClient;
@@ -28,23 +41,31 @@ export function createAuthenticator(deps: {
   memberAccounts?: MemberAccountCheck;
   /** The clock in milliseconds (tests move it). */
   now?: () => number;
+  /** Whether an address's budget of failed authentications is used up (src/http/rate-limit.ts), read without spending. */
+  failedAuthenticationsSpent?: (address: string) => Promise<RateLimitedError | null>;
 }): Authenticator {
   const now = deps.now ?? Date.now;
   const verifyJwt = cachedJwtVerifier(createJwtVerifier(deps.jwt, { now }), now);
   const verifyApiKey = deps.apiKeys ?? createApiKeyVerifier(deps.prisma, { now });
   const memberMayUse = deps.memberAccounts ?? createMemberAccountCheck(deps.prisma, { now });
-  return async (authorizationHeader) => {
+  const spent = deps.failedAuthenticationsSpent;
+  return async (authorizationHeader, address) => {
     if (authorizationHeader == null || authorizationHeader.trim() === '') return { kind: 'anonymous' };
     const token = BEARER.exec(authorizationHeader)?.[1];
     if (!token) {
       throw new AuthenticationError('malformed Authorization header, expected "Bearer <token>"', 'ERR_AUTH_HEADER');
     }
+    const known = isApiKeyToken(token) ? verifyApiKey.known(token) : verifyJwt.known(token);
+    if (!known && spent && address !== undefined) {
+      const refused = await spent(address()).catch(() => null);
+      if (refused) throw refused;
+    }
     if (isApiKeyToken(token)) {
-      const principal = await verifyApiKey(token);
+      const principal = known ?? (await verifyApiKey(token));
       if (!principal) throw new AuthenticationError('invalid API key', 'ERR_API_KEY');
       return principal;
     }
-    const principal = await verifyJwt(token);
+    const principal = known ?? (await verifyJwt(token));
     // After the JWT cache: that cache holds what the token says, this what the member is now.
     if (principal.kind === 'member' && !(await memberMayUse(principal.memberId))) {
       throw new AuthenticationError(INVALID_TOKEN_MESSAGE, 'ERR_MEMBER_CLOSED');
@@ -98,13 +119,22 @@ const JWT_CACHE_MAX_AGE_MS = 5 * 60_000;
  * `exp` (at most 5 minutes); a token is immutable, so the cache cannot grant
  * more than the token itself did. Only successes are cached, oldest out first.
  */
-function cachedJwtVerifier(verify: (token: string) => Promise<Principal>, clock: () => number): (token: string) => Promise<Principal> {
+function cachedJwtVerifier(
+  verify: (token: string) => Promise<Principal>,
+  clock: () => number,
+): ((token: string) => Promise<Principal>) & { known(token: string): Principal | undefined } {
   const cache = new Map<string, { principal: Principal; until: number }>();
-  return async (token) => {
-    const now = clock();
+  /** The token's principal when it verified before and is still remembered. */
+  const known = (token: string): Principal | undefined => {
     const hit = cache.get(token);
-    if (hit && hit.until > now) return hit.principal;
+    if (hit && hit.until > clock()) return hit.principal;
     if (hit) cache.delete(token);
+    return undefined;
+  };
+  const cached = async (token: string): Promise<Principal> => {
+    const hit = known(token);
+    if (hit) return hit;
+    const now = clock();
     const principal = await verify(token);
     const exp = decodeJwt(token).exp;
     const until = Math.min(typeof exp === 'number' ? exp * 1000 : now, now + JWT_CACHE_MAX_AGE_MS);
@@ -114,4 +144,5 @@ function cachedJwtVerifier(verify: (token: string) => Promise<Principal>, clock:
     }
     return principal;
   };
+  return Object.assign(cached, { known });
 }

@@ -90,7 +90,11 @@ export function rateSubject(principal: Principal, address: string): RateSubject 
  * An entry with the client's port (`1.2.3.4:5678`, `[2001:db8::7]:443`) counts as its address. IPv4-mapped
  * IPv6 is read as IPv4; IPv6 addresses count per /64, the block one subscriber usually holds.
  */
-export function clientAddress(request: Request, req: Pick<IncomingMessage, 'socket'> | undefined, trustProxy: number): string {
+export function clientAddress(
+  request: { headers: { get(name: string): string | null } },
+  req: Pick<IncomingMessage, 'socket'> | undefined,
+  trustProxy: number,
+): string {
   const peer = req?.socket?.remoteAddress ?? 'unknown';
   let address = peer;
   if (trustProxy > 0) {
@@ -149,6 +153,12 @@ export interface RateLimiter {
    * failed authentications exceed their budget within the window (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS).
    */
   failedAuthentication(address: string): Promise<RateLimitedError | null>;
+  /**
+   * Whether `address` has used up its budget of failed authentications, read without spending it: a
+   * `RateLimitedError` (its wait until the window ends) when the next failure would be refused, else null. Rejects
+   * when Redis and the in-memory insurance both fail.
+   */
+  failedAuthenticationsSpent(address: string): Promise<RateLimitedError | null>;
 }
 
 /**
@@ -211,6 +221,10 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClien
     },
     failedAuthentication: async (address) =>
       failedAuthentications ? refusalOf(await Promise.allSettled([failedAuthentications.consume(address, 1)])) : null,
+    failedAuthenticationsSpent: async (address) => {
+      const spent = failedAuthentications ? await failedAuthentications.get(address) : null;
+      return spent && spent.consumedPoints >= failures ? new RateLimitedError(Math.max(1, Math.ceil(spent.msBeforeNext / 1000))) : null;
+    },
   };
 }
 

@@ -1,9 +1,11 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateApiKeyToken } from '../../src/auth/api-keys.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
 import { clientAddress } from '../../src/http/rate-limit.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createTestApp, TEST_JWT_SECRET, useTestApp } from '../support/app.js';
+import { statementsDuring } from '../support/statements.js';
 
 /**
  * The HTTP edge, audit 2 (stop 50), through a real node:http server on the handler: failed authentications spend a
@@ -59,15 +61,33 @@ describe('failed authentications per client address (RATE_LIMIT_ADDRESS_FAILED_A
     expect((await post(TYPENAME, bad[0]!, freshAddress())).status).toBe(401);
   });
 
-  it('still lets credentials that verify through from an address whose budget is spent (a shared NAT is not locked out)', async () => {
+  it('still lets credentials this process verified already through from an address whose budget is spent (a shared NAT is not locked out)', async () => {
     const address = freshAddress();
+    const admin = await app.staffToken('ADMIN');
+    expect((await post(TYPENAME, bearer(admin), address)).status).toBe(200);
     const bad = bearer(await forged());
     for (let i = 0; i <= FAILURES; i += 1) await post(TYPENAME, bad, address);
     expect((await post(TYPENAME, bad, address)).status).toBe(429);
-    const admin = await app.staffToken('ADMIN');
     const answer = await post(TYPENAME, bearer(admin), address);
     expect([answer.status, JSON.parse(answer.text)]).toEqual([200, { data: { __typename: 'Query' } }]);
     expect((await post(TYPENAME, {}, address)).status).toBe(200);
+  });
+
+  it('once the budget is spent, refuses unknown API keys with 429 without looking them up; a key verified before still works', async () => {
+    const address = freshAddress();
+    const storefront = bearer(await app.apiKeyToken(['members:read']));
+    expect((await post(TYPENAME, storefront, address)).status).toBe(200);
+    // Unknown keys of the right shape: each one costs an api_keys lookup while the budget lasts.
+    const unknown = () => bearer(generateApiKeyToken().token);
+    for (let i = 0; i < FAILURES; i += 1) expect((await post(TYPENAME, unknown(), address)).status).toBe(401);
+    const { statements, result } = await statementsDuring(async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i += 1) statuses.push((await post(TYPENAME, unknown(), address)).status);
+      return statuses;
+    });
+    expect(result).toEqual([429, 429, 429]);
+    expect(statements.filter((statement) => /api_keys/i.test(statement))).toEqual([]);
+    expect((await post(TYPENAME, storefront, address)).status).toBe(200);
   });
 
   it('does not count expired tokens (signed by us: an app that has to refresh, not a guess)', async () => {
