@@ -22,6 +22,37 @@ function countSent(page: Page, operation: string): () => number {
   return () => sent;
 }
 
+/** The goodwill form filled in for a member, then Grant answered 401 (a token expired an hour ago): the sign-in page. */
+async function fillGoodwillThen401(page: Page, memberId: string, staffId: string): Promise<void> {
+  await go(page, `/members/${memberId}/goodwill`);
+  await page.getByRole('textbox', { name: 'Points' }).fill('700');
+  await page.getByLabel('Note (what happened)').fill('Parcel lost, customer called twice');
+  await page.getByLabel('Case reference (optional)').fill('case-77');
+  const now = Math.floor(Date.now() / 1000);
+  const expired = await new SignJWT({ role: 'AGENT' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(staffId)
+    .setIssuedAt(now - 7_200)
+    .setExpirationTime(now - 3_600)
+    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  await page.route('**/graphql', (route) =>
+    route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${expired}` } }),
+  );
+  const answered = page.waitForResponse('**/graphql');
+  await page.getByRole('button', { name: 'Grant' }).click();
+  expect((await answered).status()).toBe(401);
+  await page.getByTestId('session-ended').waitFor();
+  await page.unroute('**/graphql');
+}
+
+/** The name sign-in on the page as it is (no reload): the agent's drafts live in its memory. */
+async function signInAgain(page: Page, name: string): Promise<void> {
+  await page.getByLabel('Role').selectOption('AGENT');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('signed-in-as').waitFor();
+}
+
 describe('the agent console, second audit', () => {
   // Number("9,5") is NaN, which JSON sends as null: the member's answer was recorded as no NPS at all.
   it(
@@ -66,25 +97,9 @@ describe('the agent console, second audit', () => {
       const { context, page } = await newPage('en');
       const sent = countSent(page, 'IssueGoodwill');
       await signIn(page, 'AGENT', 'Alex Agent');
-      await go(page, `/members/${member.id}/goodwill`);
-      await page.getByRole('textbox', { name: 'Points' }).fill('700');
-      await page.getByLabel('Note (what happened)').fill('Parcel lost, customer called twice');
-      await page.getByLabel('Case reference (optional)').fill('case-77');
-      const now = Math.floor(Date.now() / 1000);
-      const expired = await new SignJWT({ role: 'AGENT' })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setSubject('Alex Agent')
-        .setIssuedAt(now - 7_200)
-        .setExpirationTime(now - 3_600)
-        .sign(new TextEncoder().encode(TEST_JWT_SECRET));
-      await page.route('**/graphql', (route) =>
-        route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${expired}` } }),
-      );
-      const answered = page.waitForResponse('**/graphql');
-      await page.getByRole('button', { name: 'Grant' }).click();
-      expect((await answered).status()).toBe(401);
-      await page.getByTestId('session-ended').waitFor();
-      await page.unroute('**/graphql');
+      await fillGoodwillThen401(page, member.id, 'Alex Agent');
+      // The member's data stays in the page's memory only: the next person at the desk finds nothing in devtools.
+      expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([]);
 
       // Signed in again on the same page (no reload): the goodwill form as it was, nothing sent a second time.
       await page.getByLabel('Role').selectOption('AGENT');
@@ -110,6 +125,57 @@ describe('the agent console, second audit', () => {
       await page.getByRole('textbox', { name: 'Points' }).waitFor();
       expect(await page.getByLabel('Note (what happened)').inputValue()).toBe('');
       await context.close();
+    },
+  );
+
+  it(
+    'after a 401 another staff id signing in on that page finds the goodwill form empty, and the draft is gone for its owner too',
+    { timeout: 90_000 },
+    async () => {
+      const member = await harness.enrol('C-7004', 'Paula Privat', 'paula@example.com');
+      const { context, page } = await newPage('en');
+      await signIn(page, 'AGENT', 'Alex Agent');
+      await fillGoodwillThen401(page, member.id, 'Alex Agent');
+
+      await signInAgain(page, 'Bea Other');
+      await page.getByRole('textbox', { name: 'Points' }).waitFor();
+      expect(await page.getByRole('textbox', { name: 'Points' }).inputValue()).toBe('');
+      expect(await page.getByLabel('Note (what happened)').inputValue()).toBe('');
+      expect(await page.getByLabel('Case reference (optional)').inputValue()).toBe('');
+      expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([]);
+
+      // Another person's sign-in dropped them: their owner signing in after that finds an empty form as well.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await signInAgain(page, 'Alex Agent');
+      await go(page, `/members/${member.id}/goodwill`);
+      await page.getByRole('textbox', { name: 'Points' }).waitFor();
+      expect(await page.getByLabel('Note (what happened)').inputValue()).toBe('');
+      await context.close();
+    },
+  );
+
+  it(
+    'a draft is dropped 10 minutes after its 401: at the next sign-in, and on a sign-in page left idle that long',
+    { timeout: 90_000 },
+    async () => {
+      const member = await harness.enrol('C-7005', 'Quirin Quell', 'quirin@example.com');
+      for (const wait of ['setSystemTime', 'fastForward'] as const) {
+        const { context, page } = await newPage('en');
+        // The page's own clock, faked from the first load on: time runs as usual until the test moves it.
+        await page.clock.install();
+        await signIn(page, 'AGENT', 'Alex Agent');
+        await fillGoodwillThen401(page, member.id, 'Alex Agent');
+        // setSystemTime: the clock jumps, no timer fires (a timer a background tab held back); fastForward: the page
+        // sits idle and its timers fire on the way.
+        if (wait === 'setSystemTime') await page.clock.setSystemTime((await page.evaluate(() => Date.now())) + 10 * 60_000 + 1_000);
+        else await page.clock.fastForward('10:01');
+
+        await signInAgain(page, 'Alex Agent');
+        await page.getByRole('textbox', { name: 'Points' }).waitFor();
+        expect(await page.getByRole('textbox', { name: 'Points' }).inputValue(), wait).toBe('');
+        expect(await page.getByLabel('Note (what happened)').inputValue(), wait).toBe('');
+        await context.close();
+      }
     },
   );
 

@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { useLocation, useNavigate } from 'react-router';
 import { LanguageSwitch } from '../app';
+import { keepDraftsForRedirect, redirectFailed } from '../drafts';
 import { useI18n } from '../i18n';
 import { oidcManager, sessionFromToken, useSession, type StaffRole } from '../session';
 import { EnumSelect } from './parts';
@@ -63,7 +64,15 @@ export function SignInPage() {
           <button
             type="button"
             className="button-primary"
-            onClick={() => void oidcManager(signInConfig).then((m) => m.signinRedirect({ state: { returnTo: `${pathname}${search}` } }))}
+            onClick={() =>
+              void oidcManager(signInConfig)
+                .then((m) => {
+                  // The page is left: a form the 401 interrupted crosses the redirect in sessionStorage (drafts.ts).
+                  keepDraftsForRedirect();
+                  return m.signinRedirect({ state: { returnTo: `${pathname}${search}` } });
+                })
+                .catch(redirectFailed)
+            }
           >
             {t('signIn.withProvider')}
           </button>
