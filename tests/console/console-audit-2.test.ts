@@ -180,6 +180,41 @@ describe('the agent console, second audit', () => {
   );
 
   it(
+    'Resolve sends an idempotency key, and the same one again when the agent retries a resolution the network lost',
+    { timeout: 90_000 },
+    async () => {
+      const member = await harness.enrol('C-7006', 'Rolf Retry', 'rolf@example.com');
+      await harness.graphql('AGENT', `mutation ($input: RecordServiceCaseInput!) { recordServiceCase(input: $input) { __typename } }`, {
+        input: { memberId: member.id, channel: 'PHONE', category: 'Delivery', idempotencyKey: 'audit2-resolve-case-1' },
+      });
+      const { context, page } = await newPage('en');
+      await signIn(page, 'AGENT', 'Alex Agent');
+      const keys: unknown[] = [];
+      let attempts = 0;
+      await page.route('**/graphql', (route) => {
+        const body = route.request().postDataJSON() as { query?: string; variables?: { input?: { idempotencyKey?: unknown } } } | null;
+        if (!body?.query?.includes('mutation ResolveServiceCase')) return route.continue();
+        keys.push(body.variables?.input?.idempotencyKey);
+        attempts += 1;
+        // The first attempt never reaches the service (the network dropped it): the case stays open.
+        return attempts === 1 ? route.abort('internetdisconnected') : route.continue();
+      });
+      await go(page, `/members/${member.id}`);
+      const resolve = page.getByRole('button', { name: 'Resolve' });
+      await resolve.click();
+      await expect.poll(() => attempts).toBe(1);
+      await resolve.click();
+      await expect.poll(() => resolve.count()).toBe(0);
+      expect(keys).toHaveLength(2);
+      expect(keys[0]).toMatch(/^console-resolve-/);
+      expect(keys[1]).toBe(keys[0]);
+      const [serviceCase] = await harness.prisma.serviceCase.findMany({ where: { memberId: member.id } });
+      expect(serviceCase?.resolvedAt).not.toBeNull();
+      await context.close();
+    },
+  );
+
+  it(
     'a double click on Reject sends one request and rejects once, as a double click on Approve approves once',
     { timeout: 90_000 },
     async () => {

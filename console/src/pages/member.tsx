@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, useLocation, useParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
@@ -6,7 +6,7 @@ import { graphql } from '../gql';
 import { useI18n, type MessageKey } from '../i18n';
 import { compensationPollDelay } from '../poll';
 import { isolated, UserText } from '../user-text';
-import { ApiError, Card, Empty } from './parts';
+import { ApiError, Card, Empty, newIdempotencyKey } from './parts';
 
 export const MemberPageQuery = graphql(`
   query MemberPage($id: ID!) {
@@ -178,6 +178,12 @@ export function MemberPage() {
   const [result, refetch] = useQuery({ query: MemberPageQuery, variables: { id }, requestPolicy: 'cache-and-network' });
   const member = result.data?.member;
   const [, resolveCase] = useMutation(ResolveCase);
+  // One key per case's resolution, kept across retries of that click: a resolution the network lost resolves once.
+  const [resolveKeys] = useState(() => new Map<string, string>());
+  const resolveKeyFor = (caseId: string) => {
+    if (!resolveKeys.has(caseId)) resolveKeys.set(caseId, newIdempotencyKey('resolve'));
+    return resolveKeys.get(caseId)!;
+  };
   const waiting = member?.serviceFailures.edges.some((edge) => edge.node.status === 'RECORDED') ?? false;
 
   // A reported failure is compensated by the worker a moment later: ask again until it is decided,
@@ -460,9 +466,9 @@ export function MemberPage() {
                       type="button"
                       className="button-quiet"
                       onClick={() =>
-                        void resolveCase({ input: { caseId: serviceCase.id, contacts: serviceCase.contacts } }).then(() =>
-                          refetch({ requestPolicy: 'network-only' }),
-                        )
+                        void resolveCase({
+                          input: { caseId: serviceCase.id, contacts: serviceCase.contacts, idempotencyKey: resolveKeyFor(serviceCase.id) },
+                        }).then(() => refetch({ requestPolicy: 'network-only' }))
                       }
                     >
                       {t('case.resolve')}
