@@ -10,8 +10,15 @@ import { DEFAULT_MIGRATIONS_DIR, applyMigrations, migrationStatus, readMigration
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { loadProgram } from '../../src/domain/program/program.service.js';
 import { testLogger } from '../support/app.js';
-import { createScratchDatabase, databaseUrlFor, scratchDatabaseName, testQueuePrefix, testRedisUrl } from '../support/db.js';
-import { useScratchCleanup } from '../support/migration-steps.js';
+import {
+  createScratchDatabase,
+  databaseUrlFor,
+  deleteRedisKeys,
+  scratchDatabaseName,
+  testQueuePrefix,
+  testRedisUrl,
+} from '../support/db.js';
+import { useScratchCleanup, withClient } from '../support/migration-steps.js';
 import { killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/processes.js';
 
 const scratch = useScratchCleanup();
@@ -43,16 +50,6 @@ async function addMigration(dir: string, name: string, sql: string): Promise<voi
   await writeFile(path.join(dir, name, 'migration.sql'), sql);
 }
 
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 const migrationNames = (url: string) =>
   withClient(url, async (c) => (await c.query<{ migration_name: string }>('SELECT migration_name FROM _prisma_migrations')).rows).then(
     (rows) => rows.map((r) => r.migration_name).sort(),
@@ -68,20 +65,6 @@ async function migratorProcess(databaseUrl: string, migrationsDir = ''): Promise
       .split('\n')
       .find((l) => /^(APPLIED|REFUSED) /.test(l)) ?? child.output();
   return { code, line };
-}
-
-async function deleteRedisKeys(pattern: string): Promise<void> {
-  const redis = new Redis(testRedisUrl());
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 const appliedBy = (line: string): string[] => (line.startsWith('APPLIED ') ? (JSON.parse(line.slice(8)) as string[]) : []);
@@ -227,7 +210,12 @@ describe('start-up', () => {
       } finally {
         workers.kill('SIGKILL');
         await workers.exited;
-        await deleteRedisKeys(`${testQueuePrefix()}-operator-audit:*`);
+        const redis = new Redis(testRedisUrl());
+        try {
+          await deleteRedisKeys(redis, `${testQueuePrefix()}-operator-audit:*`);
+        } finally {
+          redis.disconnect();
+        }
       }
     },
   );

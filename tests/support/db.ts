@@ -113,7 +113,11 @@ export function testQueuePrefix(): string {
 
 /** Deletes this worker's keys (everything under `testQueuePrefix()`). */
 export async function resetRedis(redis: Redis): Promise<void> {
-  const pattern = `${testQueuePrefix()}:*`;
+  await deleteRedisKeys(redis, `${testQueuePrefix()}:*`);
+}
+
+/** Deletes the keys matching `pattern` (SCAN, then UNLINK). */
+export async function deleteRedisKeys(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
