@@ -1,3 +1,4 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { enrollMember, memberByExternalIdWhere, memberListWhere, updateMember } from '../../domain/members/members.service.js';
@@ -74,6 +75,16 @@ const MemberPayload = (name: string, description: string) =>
   });
 
 const EnrollMemberPayload = MemberPayload('EnrollMemberPayload', 'The enrolled member.');
+// The answer to the caller's own write, so shown to whoever may enrol: a `members:write` key that may not read members
+// (FORBIDDEN on `member`) learns the id of the member it enrolled, and of no other (a taken external id or e-mail is
+// an AlreadyExistsError naming the field only).
+builder.objectFields(EnrollMemberPayload, (t) => ({
+  memberId: t.id({
+    description:
+      'The enrolled member’s global id (what `member { id }` reads), shown to every caller that may enrol — also to a key that may not read members — to earn for or update the member next.',
+    resolve: (parent) => encodeGlobalID('Member', parent.memberId),
+  }),
+}));
 const UpdateMemberPayload = MemberPayload('UpdateMemberPayload', 'The updated member.');
 
 const EnrollMemberInput = builder.inputType('EnrollMemberInput', {
