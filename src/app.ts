@@ -104,6 +104,11 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
   /** This handler's authenticator, for the other admin paths (the queue board): one set of credential caches. */
   authenticate: Authenticator;
   /**
+   * Spends a failed authentication from the client address's budget (the one /graphql spends): the RateLimitedError
+   * to answer with 429, or null to answer 401. For the other admin paths (the queue board).
+   */
+  failedAuthentication(error: AuthenticationError | RateLimitedError, address: string): Promise<RateLimitedError | null>;
+  /**
    * Answers a member's repeated read on /graphql from the response cache before yoga; false leaves the request
    * to `handle` (src/graphql/response-cache.ts, `answer`).
    */
@@ -235,21 +240,26 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
    * RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS allows; then 429 with Retry-After. Once the budget is used up, the
    * authenticator refuses credentials this process has not verified already without checking them (a RateLimitedError,
    * src/auth/authenticate.ts); those it verified before keep working. A token that merely expired is not counted
-   * (src/http/rate-limit.ts, countsAsFailedAuthentication).
+   * (src/http/rate-limit.ts, countsAsFailedAuthentication). One budget per address for /graphql and the queue board.
+   * The refusal to answer (counted and logged), or null for the 401 the caller would have had.
    */
-  const refusedCredentials = async (error: AuthenticationError | RateLimitedError, address: string): Promise<GraphQLError> => {
+  const failedAuthentication = async (error: AuthenticationError | RateLimitedError, address: string): Promise<RateLimitedError | null> => {
     let refused: RateLimitedError | null = error instanceof RateLimitedError ? error : null;
-    if (error instanceof AuthenticationError) {
-      if (!countsAsFailedAuthentication(error.reason)) return invalidCredentials(error);
+    if (error instanceof AuthenticationError && countsAsFailedAuthentication(error.reason)) {
       // Redis and the in-memory insurance both failing is not the client's fault: the 401 it would have had.
       refused = await limiter.failedAuthentication(address).catch(() => null);
-      if (!refused) return invalidCredentials(error);
     }
-    if (!refused) throw error;
+    if (!refused) return null;
     metrics.rateLimitRefusals.inc({ subject: RATE_SUBJECT_LABELS.failedAuthentication });
     // Debug: anyone can provoke this, so it must not be able to fill the logs.
     logger.debug({ subject: 'failedAuthentication', retryAfterSeconds: refused.retryAfterSeconds }, 'rate limited');
-    return rateLimitedGraphQLError(refused);
+    return refused;
+  };
+  const refusedCredentials = async (error: AuthenticationError | RateLimitedError, address: string): Promise<GraphQLError> => {
+    const refused = await failedAuthentication(error, address);
+    if (refused) return rateLimitedGraphQLError(refused);
+    if (error instanceof AuthenticationError) return invalidCredentials(error);
+    throw error;
   };
   const authenticate = createAuthenticator({
     prisma: deps.prisma,
@@ -468,6 +478,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     endLiveStreams,
     memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
     authenticate,
+    failedAuthentication,
     answerFromCache: responseCache.answer,
     answerDirectly: direct.answer,
   });
@@ -533,7 +544,14 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   const mayScrape = metricsAccess(config.metricsToken);
   if (config.isProduction && config.metricsToken === undefined) logger.warn(OPEN_METRICS_WARNING);
   const agentConsole = createConsoleHandler({ config, logger });
-  const queueBoard = createQueueBoard({ config, logger, prisma, redisUrl: deps.redisUrl, authenticate: yoga.authenticate });
+  const queueBoard = createQueueBoard({
+    config,
+    logger,
+    prisma,
+    redisUrl: deps.redisUrl,
+    authenticate: yoga.authenticate,
+    failedAuthentication: yoga.failedAuthentication,
+  });
 
   // Responses not yet finished: on close they get `Connection: close`, and close waits for them.
   const running = new Set<ServerResponse>();

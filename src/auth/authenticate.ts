@@ -9,8 +9,8 @@ import type { Principal } from './principal.js';
 
 /**
  * `address`: reads the client's address (src/http/rate-limit.ts, clientAddress), for the budget of failed
- * authentications, only when the credentials are not known already; without it (a live stream's re-check, the queue
- * board) credentials are always verified.
+ * authentications, only when the credentials are not known already; without it (a live stream's re-check)
+ * credentials are always verified.
  */
 export type Authenticator = (authorizationHeader: string | null | undefined, address?: () => string) => Promise<Principal>;
 

@@ -10,10 +10,12 @@ import { callerOf, type Caller } from '../auth/principal.js';
 import type { Config } from '../config/env.js';
 import type { PrismaClient } from '../db/prisma.js';
 import { mayCall, SERVICE_CALLERS } from '../domain/authorization.js';
+import { RateLimitedError } from '../domain/errors.js';
 import type { OutboxQueue } from '../domain/outbox/outbox.service.js';
 import type { Logger } from '../logger.js';
 import { createProducerConnection } from '../queues/outbox-queues.js';
 import type { RedisClient } from '../redis/redis-client.js';
+import { clientAddress } from './rate-limit.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 export const QUEUE_BOARD_SESSION_PATH = `${QUEUE_BOARD_PATH}/session`;
@@ -34,6 +36,11 @@ export interface QueueBoardOptions {
   redisUrl: string;
   /** The API's one authenticator (the same caches and revocations as /graphql). */
   authenticate: Authenticator;
+  /**
+   * Spends a failed authentication from the client address's budget, the one /graphql spends (src/app.ts): the
+   * RateLimitedError to answer with 429, or null to answer 401. Without it bad credentials are answered 401 unlimited.
+   */
+  failedAuthentication?: (error: AuthenticationError | RateLimitedError, address: string) => Promise<RateLimitedError | null>;
   /** Where a session started by an API key finds the key as it is now (revoked, scopes changed). */
   prisma: PrismaClient;
   /** The clock in milliseconds (tests move it). */
@@ -53,7 +60,9 @@ export interface QueueBoard {
  * could lose a compensation or grant it twice, so every queue is shown with `readOnlyMode` and any request
  * other than GET/HEAD under the board is refused before bull-board sees it.
  *
- * Credentials: `Authorization: Bearer …` (checked by the API's authenticator), or the session cookie that
+ * Credentials: `Authorization: Bearer …` (checked by the API's authenticator; a header that does not verify spends
+ * the client address's budget of failed authentications, the one /graphql spends, and beyond it is answered 429 with
+ * Retry-After, while credentials this process verified before still get in), or the session cookie that
  * `POST /admin/queues/session` sets for a browser, which cannot send a header on navigation: a 15-minute
  * token signed with a key derived from the admin session secret (never valid as an API token, and no API
  * token is valid as a session), HttpOnly, SameSite=Strict, Path=/admin/queues, Secure outside development.
@@ -128,6 +137,26 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
     res.end(message);
   };
 
+  const tooManyFailures = (res: ServerResponse, refused: RateLimitedError) => {
+    res.writeHead(429, { 'content-type': 'text/plain; charset=utf-8', ...headers, 'retry-after': String(refused.retryAfterSeconds) });
+    res.end(refused.message);
+  };
+
+  /** The client's address by the same rules as /graphql (TRUST_PROXY, X-Forwarded-For): the key of its budget. */
+  const addressOf = (req: IncomingMessage): string =>
+    clientAddress(
+      {
+        headers: {
+          get: (name) => {
+            const value = req.headers[name];
+            return value === undefined ? null : String(value);
+          },
+        },
+      },
+      req,
+      config.trustProxy,
+    );
+
   /** The session cookie with its one set of attributes: the value and lifetime of a new session, or cleared. */
   const sessionCookie = (value: string, maxAgeSeconds: number) =>
     [
@@ -139,9 +168,12 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
       ...(secure ? ['Secure'] : []),
     ].join('; ');
 
-  /** The caller of a header, or undefined when there is none; throws AuthenticationError for a bad one. */
-  const callerOfHeader = async (header: string | undefined): Promise<Caller | undefined> => {
-    const principal = await authenticate(header);
+  /**
+   * The caller of a header, or undefined when there is none; throws AuthenticationError for a bad one, and with the
+   * address's budget of failed authentications spent RateLimitedError for one this process has not verified before.
+   */
+  const callerOfHeader = async (req: IncomingMessage): Promise<Caller | undefined> => {
+    const principal = await authenticate(req.headers.authorization, () => addressOf(req));
     return principal.kind === 'anonymous' ? undefined : callerOf(principal);
   };
 
@@ -193,11 +225,18 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
       let caller: Caller | undefined;
       try {
         // The header wins over the cookie; a session is started only from the header.
-        caller = await callerOfHeader(req.headers.authorization);
+        caller = await callerOfHeader(req);
         if (!caller && !session) caller = await callerOfCookie(req);
       } catch (error) {
-        if (!(error instanceof AuthenticationError)) throw error;
-        refuse(res, 401, error.message);
+        if (!(error instanceof AuthenticationError) && !(error instanceof RateLimitedError)) throw error;
+        // The address's budget of failed authentications, shared with /graphql: spent, a plain 429.
+        const refused = options.failedAuthentication
+          ? await options.failedAuthentication(error, addressOf(req))
+          : error instanceof RateLimitedError
+            ? error
+            : null;
+        if (refused) tooManyFailures(res, refused);
+        else refuse(res, 401, error.message);
         return;
       }
       if (!caller) {

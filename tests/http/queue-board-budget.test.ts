@@ -1,0 +1,74 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type Api } from '../../src/app.js';
+import { signStaffToken } from '../../src/auth/tokens.js';
+import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
+import { testQueuePrefix, testRedisUrl } from '../support/db.js';
+
+/**
+ * The queue board (/admin/queues) spends and respects the budget of failed authentications per client address
+ * (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS), the same budget as /graphql: one per address for both paths. Behind
+ * one trusted proxy, over a real port, budgets in this worker's Redis.
+ */
+const { prisma, app } = useTestApp();
+
+const FAILURES = 3;
+let api: Api;
+let base: string;
+
+beforeAll(async () => {
+  const config = testApiConfig({
+    TRUST_PROXY: '1',
+    RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS: String(FAILURES),
+    QUEUE_PREFIX: testQueuePrefix(),
+  });
+  api = await startApi({ config, logger: testLogger, prisma, redisUrl: testRedisUrl() });
+  base = api.url.replace('/graphql', '');
+});
+afterAll(() => api.close());
+
+/** An address no other test (nor an earlier run within the window: budgets live in Redis) uses. */
+const freshAddress = () => `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const forged = () => signStaffToken(`another-secret-${randomBytes(16).toString('hex')}`, { staffId: 'x', role: 'ADMIN' });
+
+/** One request to the board from `address`, as the trusted proxy forwards it. */
+const board = (address: string, headers: Record<string, string>, path = '/admin/queues/api/queues', method = 'GET') =>
+  fetch(`${base}${path}`, { method, headers: { 'x-forwarded-for': address, ...headers }, redirect: 'manual' });
+const graphql = (address: string, headers: Record<string, string>) =>
+  fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': address, ...headers },
+    body: JSON.stringify({ query: '{ __typename }' }),
+  });
+
+describe('queue board: failed authentications per client address', () => {
+  it('answers 401 up to the budget, then a plain 429 with Retry-After; credentials verified before still get in', async () => {
+    const address = freshAddress();
+    const admin = bearer(await app.staffToken('ADMIN'));
+    expect((await board(address, admin)).status).toBe(200);
+    for (let i = 0; i < FAILURES; i += 1) expect((await board(address, bearer(await forged()))).status).toBe(401);
+    const refused = await board(address, bearer(await forged()));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(refused.headers.get('cache-control')).toBe('no-store');
+    // Starting a session with a guess is refused too.
+    expect((await board(address, bearer(await forged()), '/admin/queues/session', 'POST')).status).toBe(429);
+    // An admin key this process never verified is refused unchecked; the token verified before gets in.
+    expect((await board(address, bearer(await app.apiKeyToken(['admin'])))).status).toBe(429);
+    expect((await board(address, admin)).status).toBe(200);
+    // Another address has its own budget.
+    expect((await board(freshAddress(), bearer(await forged()))).status).toBe(401);
+  });
+
+  it('shares one budget per address with /graphql, both ways', async () => {
+    const spentOnGraphql = freshAddress();
+    for (let i = 0; i < FAILURES; i += 1) expect((await graphql(spentOnGraphql, bearer(await forged()))).status).toBe(401);
+    expect((await board(spentOnGraphql, bearer(await forged()))).status).toBe(429);
+
+    const spentOnBoard = freshAddress();
+    for (let i = 0; i < FAILURES; i += 1) expect((await board(spentOnBoard, bearer(await forged()))).status).toBe(401);
+    expect((await graphql(spentOnBoard, bearer(await forged()))).status).toBe(429);
+  });
+});
