@@ -16,7 +16,6 @@ import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueRel
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import {
-  assertRoomFor,
   balanceCte,
   consumeLots,
   lotExpiredPointsSql,
@@ -414,6 +413,8 @@ async function lockRenewal(tx: RawSql, renewalId: string): Promise<RenewalRow | 
 interface BonusDecision {
   decidedBy: string | null;
   note: string | null;
+  /** The input field a grant past the balance limit is blamed on; default `points`. */
+  amountField?: string;
 }
 
 /**
@@ -441,6 +442,7 @@ async function writeRenewalBonus(
       actor: { type: renewal.requestedType, id: renewal.requestedBy },
       idempotencyKey: bonusEntryKey(renewal.id),
       note: `Renewal ${renewal.sequence} of contract ${renewal.externalRef} (${renewal.termMonths} months)`,
+      amountField: decision.amountField,
       now,
     });
     entryId = entry.id;
@@ -629,14 +631,13 @@ export async function decideRenewalBonus(
     if (!renewal) throw missing();
     const status = renewalBonusStatus({ ...renewal, bonusEntryId: null });
     if (status !== 'HELD') throw new ValidationError('renewalId', `this renewal's bonus is not held (${status})`);
-    const decision = { decidedBy: caller.actor.id, note };
+    // The renewal set the points (DecideRenewalBonusInput has no `points`): a grant past the limit names it.
+    const decision = { decidedBy: caller.actor.id, note, amountField: 'renewalId' };
     if (!input.approve) {
       await writeRenewalBonus(step, renewal, 0, decision);
       return { result: { renewalId, status: 'NOT_ELIGIBLE' as RenewalBonusStatus } };
     }
     assertEligible(step.member, 'DECIDED_GRANT', 'renewalId');
-    // The renewal set the points (DecideRenewalBonusInput has no `points`): a grant past the limit names it.
-    assertRoomFor(step.member, renewal.bonusPoints ?? 0, 'renewalId');
     await writeRenewalBonus(step, renewal, renewal.bonusPoints ?? 0, decision);
     const granted = (renewal.bonusPoints ?? 0) > 0;
     return {

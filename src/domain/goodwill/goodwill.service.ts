@@ -16,7 +16,7 @@ import {
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
-import { assertRoomFor, type LockedMember } from '../points/ledger.js';
+import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { grantAvailablePoints } from '../points/points.service.js';
@@ -362,6 +362,7 @@ async function grantGesture(
   agentId: string,
   settings: ProgramSettings,
   now: Date,
+  amountField = 'points',
 ): Promise<{ ledgerEntryId: string | null; voucherId: string | null }> {
   if (gesture.kind === 'POINTS') {
     const entry = await grantAvailablePoints(tx, member, settings, {
@@ -372,6 +373,7 @@ async function grantGesture(
       actor: { type: 'STAFF', id: agentId },
       idempotencyKey: `goodwill:${gesture.id}`,
       note: gesture.note,
+      amountField,
       now,
     });
     return { ledgerEntryId: entry.id, voucherId: null };
@@ -574,8 +576,7 @@ export async function approveGoodwill(
     }
     assertEligible(member, 'GOODWILL');
     // The gesture set the points (ApproveGoodwillInput has no `points`): a grant past the limit names it.
-    if (gesture.kind === 'POINTS') assertRoomFor(member, gesture.points ?? 0, 'gestureId');
-    const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now);
+    const effect = await grantGesture(tx, member, gesture, gesture.agentId, settings, now, 'gestureId');
     await tx.$executeRaw`
       UPDATE goodwill_gestures SET status = 'GRANTED', ledger_entry_id = ${effect.ledgerEntryId}::uuid,
              voucher_id = ${effect.voucherId}::uuid, decided_by = ${staff.id}, decided_at = ${now}::timestamptz,

@@ -475,6 +475,8 @@ export interface AvailableGrant {
   /** Unique per member: the grant's cause (`goodwill:<gesture>`, `renewal:<renewal>`), so it can never post twice. */
   idempotencyKey: string;
   note?: string | null;
+  /** The input field a grant past the balance limit is blamed on (`assertRoomFor`); default `points`. */
+  amountField?: string;
   now: Date;
 }
 
