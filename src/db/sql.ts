@@ -162,6 +162,15 @@ const BROKEN_CONNECTION = /^(08|57P0)/;
  * with Prisma when there is one, BEGIN going out with the first statement
  * (`TransactionRunner`), else as a Prisma interactive transaction.
  */
+/**
+ * `json_build_object` of `columns` (key → expression), keys in their order: the JSON of a row's chosen columns, whose
+ * keys are the names a reader gives them. Keys come from code, never from input: each is written as a literal.
+ */
+export function jsonObjectSql(columns: Readonly<Record<string, Prisma.Sql>>): Prisma.Sql {
+  const pairs = Object.entries(columns).map(([key, value]) => Prisma.sql`${Prisma.raw(`'${key.replaceAll("'", "''")}'`)}, ${value}`);
+  return Prisma.sql`json_build_object(${Prisma.join(pairs, ', ')})`;
+}
+
 export async function sqlTransaction<T>(prisma: PrismaClient, work: (tx: RawSql) => Promise<T>): Promise<T> {
   const pool = poolOf(prisma);
   if (!pool) return prisma.$transaction((tx) => work(tx));

@@ -1,5 +1,5 @@
 import type { Caller } from '../../auth/principal.js';
-import { rawSql } from '../../db/sql.js';
+import { jsonObjectSql, rawSql } from '../../db/sql.js';
 import { Prisma, type LedgerEntry, type Member, type Voucher, type VoucherStatus } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
@@ -81,21 +81,22 @@ const ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'memberId', e.member
  * The columns of a ledger entry the member status screen shows: what changed, by how much, the balance after, the
  * cause and when — 7 of its 12 columns (no actor, note or idempotency key).
  */
-export const SCREEN_ENTRY_COLUMNS = [
-  'id',
-  'kind',
-  'amount',
-  'balanceAfter',
-  'causeType',
-  'causeRef',
-  'createdAt',
-] as const satisfies readonly (keyof LedgerEntry)[];
+const SCREEN_ENTRY_SQL = {
+  id: Prisma.sql`e.id`,
+  kind: Prisma.sql`e.kind`,
+  amount: Prisma.sql`e.amount`,
+  balanceAfter: Prisma.sql`e.balance_after`,
+  causeType: Prisma.sql`e.cause_type`,
+  causeRef: Prisma.sql`e.cause_ref`,
+  createdAt: Prisma.sql`e.created_at`,
+} satisfies Partial<Record<keyof LedgerEntry, Prisma.Sql>>;
+
+export const SCREEN_ENTRY_COLUMNS = Object.keys(SCREEN_ENTRY_SQL) as readonly (keyof typeof SCREEN_ENTRY_SQL)[];
 
 /** An entry with the status screen's columns alone, and its member (the member read). */
-export type ScreenEntry = Pick<LedgerEntry, (typeof SCREEN_ENTRY_COLUMNS)[number] | 'memberId'>;
+export type ScreenEntry = Pick<LedgerEntry, keyof typeof SCREEN_ENTRY_SQL | 'memberId'>;
 
-const SCREEN_ENTRY_JSON = Prisma.sql`json_build_object('id', e.id, 'kind', e.kind, 'amount', e.amount,
-  'balanceAfter', e.balance_after, 'causeType', e.cause_type, 'causeRef', e.cause_ref, 'createdAt', e.created_at)`;
+const SCREEN_ENTRY_JSON = jsonObjectSql(SCREEN_ENTRY_SQL);
 
 type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] };
 
