@@ -284,16 +284,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     if (incoming) principals.set(incoming, principal);
     return principal;
   };
-  const addressOf = (request: Request | undefined, incoming: IncomingMessage | undefined): string => {
-    const node = incoming ?? (request && incomingOfRequest.get(request));
-    const headers = request?.headers ?? {
-      get: (name: string) => {
-        const value = node?.headers?.[name];
-        return value === undefined ? null : String(value);
-      },
-    };
-    return clientAddress({ headers }, node, config.trustProxy);
-  };
+  const addressOf = (request: Request | undefined, incoming: IncomingMessage | undefined): string =>
+    clientAddress(request, incoming ?? (request && incomingOfRequest.get(request)), config.trustProxy);
   // Requests whose query text is a trusted document (sent as text rather than by id).
   const trustedText = new WeakSet<Request>();
   const schema = getSchema();

@@ -143,19 +143,7 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
   };
 
   /** The client's address by the same rules as /graphql (TRUST_PROXY, X-Forwarded-For): the key of its budget. */
-  const addressOf = (req: IncomingMessage): string =>
-    clientAddress(
-      {
-        headers: {
-          get: (name) => {
-            const value = req.headers[name];
-            return value === undefined ? null : String(value);
-          },
-        },
-      },
-      req,
-      config.trustProxy,
-    );
+  const addressOf = (req: IncomingMessage): string => clientAddress(undefined, req, config.trustProxy);
 
   /** The session cookie with its one set of attributes: the value and lifetime of a new session, or cleared. */
   const sessionCookie = (value: string, maxAgeSeconds: number) =>

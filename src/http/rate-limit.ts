@@ -88,17 +88,22 @@ export function rateSubject(principal: Principal, address: string): RateSubject 
  * front of the API, the address n hops back in X-Forwarded-For (the last address our
  * own proxies did not add; what a client wrote into the header itself is ignored).
  * An entry with the client's port (`1.2.3.4:5678`, `[2001:db8::7]:443`) counts as its address. IPv4-mapped
- * IPv6 is read as IPv4; IPv6 addresses count per /64, the block one subscriber usually holds.
+ * IPv6 is read as IPv4; IPv6 addresses count per /64, the block one subscriber usually holds. The header is read from
+ * the fetch `request` when there is one, else from the node request (a path outside yoga: the queue board).
  */
 export function clientAddress(
-  request: { headers: { get(name: string): string | null } },
-  req: Pick<IncomingMessage, 'socket'> | undefined,
+  request: { headers: { get(name: string): string | null } } | undefined,
+  req: (Pick<IncomingMessage, 'socket'> & Partial<Pick<IncomingMessage, 'headers'>>) | undefined,
   trustProxy: number,
 ): string {
   const peer = req?.socket?.remoteAddress ?? 'unknown';
   let address = peer;
   if (trustProxy > 0) {
-    const forwarded = (request.headers.get('x-forwarded-for') ?? '')
+    // A node request holds repeated headers as a list; a fetch request joins them with commas.
+    const header = request ? request.headers.get('x-forwarded-for') : req?.headers?.['x-forwarded-for'];
+    const forwarded = [header ?? '']
+      .flat()
+      .join(',')
       .split(',')
       .map((part) => part.trim())
       .filter(Boolean);
