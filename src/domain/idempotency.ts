@@ -14,6 +14,11 @@ export function checkIdempotencyKey(key: string): string {
   return key;
 }
 
+/** An optional key (`once()` runs without one): null when none was sent, else `checkIdempotencyKey`'s. */
+export function optionalIdempotencyKey(key: string | null | undefined): string | null {
+  return key == null ? null : checkIdempotencyKey(key);
+}
+
 function stableStringify(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;

@@ -4,7 +4,7 @@ import type { Caller } from '../../auth/principal.js';
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
+import { once, optionalIdempotencyKey, type Replayable, scopeOf } from '../idempotency.js';
 import * as check from '../validation.js';
 import { readableRecoveryWhere, serviceChannel } from './service-cases.service.js';
 
@@ -85,7 +85,7 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
   const caseId = input.caseId == null ? null : check.uuid('caseId', input.caseId);
   const comment = input.comment == null ? null : check.text('comment', input.comment, { min: 0, max: 2000 }) || null;
   const channel = input.channel == null ? null : serviceChannel('channel', input.channel);
-  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
+  const key = optionalIdempotencyKey(input.idempotencyKey);
 
   const member = await deps.prisma.member.findUnique({ where: { id: memberId }, select: { id: true } });
   if (!member) throw new NotFoundError('Member', memberId);

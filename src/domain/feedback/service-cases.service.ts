@@ -3,7 +3,7 @@ import { callerText, type Caller } from '../../auth/principal.js';
 import { assertMayCall, ownRowsWhere, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
+import { once, optionalIdempotencyKey, type Replayable, scopeOf } from '../idempotency.js';
 import { publishOutboxEvents } from '../outbox/outbox.service.js';
 import { loadProgram } from '../program/program.service.js';
 import * as check from '../validation.js';
@@ -120,7 +120,7 @@ export async function recordServiceCase(
   }
   const contacts = input.contacts == null ? 1 : contactsOf(input.contacts);
   const externalRef = input.externalRef == null ? null : check.plainText('externalRef', input.externalRef, { max: 200 });
-  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
+  const key = optionalIdempotencyKey(input.idempotencyKey);
   const request = {
     memberId,
     channel,
@@ -218,7 +218,7 @@ export async function resolveServiceCase(
       : { externalRef: check.plainText('externalRef', input.externalRef!, { max: 200 }) };
   const resolvedAt = input.resolvedAt == null ? now : notInFuture('resolvedAt', input.resolvedAt, now);
   const newContacts = input.contacts == null ? null : contactsOf(input.contacts);
-  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
+  const key = optionalIdempotencyKey(input.idempotencyKey);
 
   let events: CommittedOutboxEvent[] = [];
   const serviceCase = await deps.prisma.$transaction(async (tx) => {

@@ -15,7 +15,7 @@ import {
 } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, once, optionalIdempotencyKey, type Replayable } from '../idempotency.js';
 import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
@@ -601,7 +601,7 @@ export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionI
   const staff = staffOf(caller, 'decideGoodwill');
   const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
   const note = check.text('note', input.note ?? '', { max: 1000 });
-  const key = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey);
+  const key = optionalIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
   const rejected = await deps.prisma.$transaction((tx) =>
     once(tx, `rejectGoodwill:${id}`, key, { note }, async () => {
