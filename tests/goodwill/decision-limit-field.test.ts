@@ -2,10 +2,10 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { decideRenewalBonus, extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { updateMember } from '../../src/domain/members/members.service.js';
-import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { addMonths } from '../../src/domain/time.js';
 import { MAX_POINTS } from '../../src/domain/validation.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
+import { memberNearTheLimit } from '../support/ledger-writes.js';
 import { useTestApp } from '../support/app.js';
 import { apiKeyCaller, staffCaller } from '../support/callers.js';
 import { ISSUE } from './goodwill-documents.js';
@@ -17,20 +17,12 @@ import { ISSUE } from './goodwill-documents.js';
  */
 const { prisma, app } = useTestApp();
 
-const admin = staffCaller('ADMIN', 'admin-l');
 const supervisor = staffCaller('SUPERVISOR', 'supervisor-l');
 
 const APPROVE = `mutation($input: ApproveGoodwillInput!) { approveGoodwill(input: $input) {
   __typename ... on ValidationError { field message } ... on Error { message code } } }`;
 const DECIDE = `mutation($input: DecideRenewalBonusInput!) { decideRenewalBonus(input: $input) {
   __typename ... on ValidationError { field message } ... on Error { message code } } }`;
-
-/** A member holding MAX_POINTS − `room` available points. */
-async function memberNearTheLimit(room: number) {
-  const memberId = await app.enroll();
-  await adjustPoints(app.deps, { memberId, points: MAX_POINTS - room, reason: 'near the limit', idempotencyKey: 'fill' }, admin);
-  return memberId;
-}
 
 async function snapshot(memberId: string) {
   const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
@@ -47,7 +39,7 @@ async function snapshot(memberId: string) {
 
 describe('a decided grant past the balance limit names a field of its input', () => {
   it('approveGoodwill: a ValidationError on gestureId; the gesture stays pending', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     // 3 000 points: above the agent's per-gesture points limit (2 500), so it waits for a supervisor.
     const issued = await app.gql(
       ISSUE,
@@ -75,7 +67,7 @@ describe('a decided grant past the balance limit names a field of its input', ()
   });
 
   it('decideRenewalBonus: a ValidationError on renewalId; the bonus stays held', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     const billing = apiKeyCaller('billing', ['contracts:write']);
     const { contractId } = await registerContract(
       app.deps,

@@ -5,6 +5,7 @@ import { adjustPoints, redeemPoints } from '../../src/domain/points/points.servi
 import { addMonths } from '../../src/domain/time.js';
 import { MAX_POINTS } from '../../src/domain/validation.js';
 import { processRenewalBonus } from '../../workers/renewal-bonus.processor.js';
+import { memberNearTheLimit } from '../support/ledger-writes.js';
 import { useTestApp } from '../support/app.js';
 import { apiKeyCaller } from '../support/callers.js';
 
@@ -21,13 +22,6 @@ const ADJUST = `mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) {
   __typename ... on ValidationError { field message } ... on Error { message } } }`;
 const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) {
   __typename ... on ValidationError { field message } ... on Error { message } } }`;
-
-/** A member holding MAX_POINTS − `room` available points. */
-async function memberNearTheLimit(room: number) {
-  const memberId = await app.enroll();
-  await adjustPoints(app.deps, { memberId, points: MAX_POINTS - room, reason: 'near the limit', idempotencyKey: 'fill' }, admin);
-  return memberId;
-}
 
 async function snapshot(memberId: string) {
   const member = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
@@ -50,7 +44,7 @@ async function snapshot(memberId: string) {
 
 describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
   it('adjustPoints past the limit is a ValidationError on points and writes nothing; up to the limit exactly is fine', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     const token = await app.staffToken('ADMIN');
     const before = await snapshot(memberId);
     const refused = await app.gql(ADJUST, { i: { memberId, points: 101, reason: 'one too many', idempotencyKey: 'over' } }, token);
@@ -64,7 +58,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
   });
 
   it('an explicit earn or an earn by the rule past the limit is a ValidationError naming its field; nothing written', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     const before = await snapshot(memberId);
     const explicit = await app.gql(
       EARN,
@@ -84,7 +78,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
   });
 
   it('lifetime points are held to the limit too, even when the balance has room', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     await redeemPoints(app.deps, { memberId, points: MAX_POINTS - 1000, idempotencyKey: 'spend' }, apiKeyCaller('shop', ['points:redeem']));
     const before = await snapshot(memberId);
     expect([before.available, before.lifetime]).toEqual([900, MAX_POINTS - 100]);
@@ -95,7 +89,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
   });
 
   it('a goodwill gesture in points past the limit is a ValidationError and grants nothing', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     const before = await snapshot(memberId);
     const gestures = await prisma.goodwillGesture.count();
     const supervisor = { actor: { type: 'STAFF' as const, id: 'sup' }, role: 'SUPERVISOR' as const };
@@ -111,7 +105,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
   });
 
   it('a renewal bonus past the limit fails its job with a ValidationError and writes nothing; the renewal stays pending', async () => {
-    const memberId = await memberNearTheLimit(100);
+    const memberId = await memberNearTheLimit(app, 100);
     const billing = apiKeyCaller('billing', ['contracts:write']);
     const startsAt = addMonths(new Date(), -11);
     const { contractId } = await registerContract(

@@ -1,4 +1,6 @@
 import type { PrismaClient } from '../../src/db/prisma.js';
+import type { ServiceDeps } from '../../src/domain/deps.js';
+import { MAX_POINTS } from '../../src/domain/validation.js';
 import { adjustPoints, earnPoints } from '../../src/domain/points/points.service.js';
 import { testLogger } from './app.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from './callers.js';
@@ -23,4 +25,11 @@ export function ledgerWrites(prisma: PrismaClient) {
     grant: (memberId: string, when: Date, points: number) =>
       adjustPoints(at(when), { memberId, points, reason: 'grant', idempotencyKey: key('g') }, ADMIN),
   };
+}
+
+/** A member enrolled through `app` and given MAX_POINTS − `room` available points by an admin's adjustment. */
+export async function memberNearTheLimit(app: { enroll(): Promise<string>; deps: ServiceDeps }, room: number): Promise<string> {
+  const memberId = await app.enroll();
+  await adjustPoints(app.deps, { memberId, points: MAX_POINTS - room, reason: 'near the limit', idempotencyKey: 'fill' }, ADMIN);
+  return memberId;
 }
