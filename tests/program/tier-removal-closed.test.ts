@@ -37,6 +37,16 @@ async function member(externalId: string, orderTotal: string | null, status: 'AC
 const tierOf = async (id: string) => (await prisma.member.findUniqueOrThrow({ where: { id } })).tier;
 const ledgerOf = (memberId: string) => prisma.ledgerEntry.findMany({ where: { memberId }, orderBy: { id: 'asc' } });
 
+/** The default list with a new lowest tier, STARTER, in place of BRONZE. */
+const STARTER_FOR_BRONZE: ProgramPatch = {
+  tiers: [
+    { key: 'STARTER', name: 'Starter', threshold: 0, multiplier: 1, compensationFactor: 1 },
+    { key: 'SILVER' },
+    { key: 'GOLD' },
+    { key: 'PLATINUM' },
+  ],
+};
+
 /** The default list without SILVER, and GOLD reached from 1 000 qualifying points. */
 const WITHOUT_SILVER: ProgramPatch = { tiers: [{ key: 'BRONZE' }, { key: 'GOLD', threshold: 1000 }, { key: 'PLATINUM' }] };
 
@@ -77,20 +87,7 @@ describe('updateProgram: removing a tier that only CLOSED members hold', () => {
 
   it('the lowest tier, held only by closed members, can be replaced: they start over in the new lowest', async () => {
     const closed = await member('closed-bronze', null, 'CLOSED');
-    await updateProgram(
-      app.deps,
-      {
-        patch: {
-          tiers: [
-            { key: 'STARTER', name: 'Starter', threshold: 0, multiplier: 1, compensationFactor: 1 },
-            { key: 'SILVER' },
-            { key: 'GOLD' },
-            { key: 'PLATINUM' },
-          ],
-        },
-      },
-      admin,
-    );
+    await updateProgram(app.deps, { patch: STARTER_FOR_BRONZE }, admin);
     expect(await tierOf(closed)).toBe('STARTER');
   });
 
@@ -193,21 +190,7 @@ describe('updateProgram: removing a tier that only CLOSED members hold', () => {
     const refused = await whileHolding(
       prisma,
       (holder) => holder.query(`SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE`, [closed]),
-      () =>
-        updateProgram(
-          app.deps,
-          {
-            patch: {
-              tiers: [
-                { key: 'STARTER', name: 'Starter', threshold: 0, multiplier: 1, compensationFactor: 1 },
-                { key: 'SILVER' },
-                { key: 'GOLD' },
-                { key: 'PLATINUM' },
-              ],
-            },
-          },
-          admin,
-        ).catch((error: unknown) => error),
+      () => updateProgram(app.deps, { patch: STARTER_FOR_BRONZE }, admin).catch((error: unknown) => error),
       {
         // A new member in the lowest tier as committed (BRONZE), while the removal waits.
         meanwhile: async () => {
