@@ -103,14 +103,16 @@ export function expectedFigures(world: World, from: Date, to: Date, channel: Ser
     };
   };
 
-  // Recovery: members compensated in the period, with an earn or a renewal after their first compensation in it.
+  // Recovery: members compensated in the period, with an earn or a renewal after their first compensation in it,
+  // and still ACTIVE when the follow-up ends (their last status change up to then).
   const compensatedMembers = [...new Set(compensations.map((v) => v.member))];
   const recovered = compensatedMembers.filter((member) => {
     const anchor = Math.min(...compensations.filter((v) => v.member === member).map((v) => v.issuedAt.getTime()));
     const within = (at: Date) => at.getTime() > anchor && at.getTime() <= anchor + followUp;
     const earned = world.earns.some((e) => e.member === member && within(e.at));
     const renewed = [...world.contracts.values()].some((c) => c.member === member && c.renewals.some((r) => within(r.at)));
-    return earned || renewed;
+    const changes = world.members.get(member)!.changes.filter((c) => c.at.getTime() <= anchor + followUp);
+    return (earned || renewed) && changes[changes.length - 1]?.to === 'ACTIVE';
   });
 
   const byKind = Object.values(VoucherKind).map((kind) => {

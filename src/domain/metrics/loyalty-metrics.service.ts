@@ -363,18 +363,26 @@ function churnCounts(
 
 /**
  * Members compensated in each period (a COMPENSATION voucher issued); recovered: an EARN entry
- * or a contract renewal after their first compensation in the period, at most followUpDays later.
- * Counted per member and bucket; the whole period follows from them, as a member's first
- * compensation in the period is their first in the earliest bucket they were compensated in. Each
- * member's comebacks are read once, for the span of all their buckets.
+ * or a contract renewal after their first compensation in the period, at most followUpDays later,
+ * and ACTIVE when those days end (their last status change up to then: a member who came back and
+ * then closed the account, or is suspended, has not recovered). Counted per member and bucket; the
+ * whole period follows from them, as a member's first compensation in the period is their first in
+ * the earliest bucket they were compensated in. Each member's comebacks are read once, for the span
+ * of all their buckets.
  */
 function recoveryCounts(db: RawSql, q: Query, part: MemberPart): PromiseLike<{ period: number; members: number; recovered: number }[]> {
   return db.$queryRaw`
-    WITH compensated AS (
+    WITH first_compensations AS (
       SELECT ${bucketOf(q, Prisma.sql`v.issued_at`)} AS bucket, v.member_id, min(v.issued_at) AS at
       FROM vouchers v
       WHERE v.kind = 'COMPENSATION' AND ${within(q, Prisma.sql`v.issued_at`)} AND ${inPart(part, Prisma.sql`v.member_id`)}
       GROUP BY 1, 2),
+    compensated AS (
+      SELECT c.bucket, c.member_id, c.at,
+             coalesce((SELECT s.to_status = 'ACTIVE' FROM member_status_changes s
+                       WHERE s.member_id = c.member_id AND s.changed_at <= c.at + ${q.followUp}
+                       ORDER BY s.changed_at DESC, s.id DESC LIMIT 1), false) AS active_after
+      FROM first_compensations c),
     spans AS (SELECT member_id, min(at) AS first_at, max(at) + ${q.followUp} AS until FROM compensated GROUP BY member_id),
     comebacks AS (
       SELECT s.member_id, e.created_at AS at
@@ -385,10 +393,10 @@ function recoveryCounts(db: RawSql, q: Query, part: MemberPart): PromiseLike<{ p
       FROM spans s JOIN contracts k ON k.member_id = s.member_id JOIN contract_renewals r ON r.contract_id = k.id
       WHERE r.created_at > s.first_at AND r.created_at <= s.until),
     judged AS (
-      SELECT c.bucket, c.member_id, bool_or(b.at IS NOT NULL) AS recovered,
+      SELECT c.bucket, c.member_id, bool_or(b.at IS NOT NULL) AND c.active_after AS recovered,
              c.bucket = min(c.bucket) OVER (PARTITION BY c.member_id) AS earliest
       FROM compensated c LEFT JOIN comebacks b ON b.member_id = c.member_id AND b.at > c.at AND b.at <= c.at + ${q.followUp}
-      GROUP BY c.bucket, c.member_id)
+      GROUP BY c.bucket, c.member_id, c.active_after)
     SELECT 1 AS period, count(*) FILTER (WHERE earliest)::int AS members, count(*) FILTER (WHERE earliest AND recovered)::int AS recovered
     FROM judged
     UNION ALL

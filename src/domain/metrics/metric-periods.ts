@@ -6,8 +6,11 @@ export type MetricsGroupBy = (typeof METRICS_GROUP_BY)[number];
 
 /** The longest period loyaltyMetrics answers for: `to` at most this many calendar months after `from`. */
 export const MAX_PERIOD_MONTHS = 36;
-/** The most buckets a DAY series may have (a year, leap years included). */
-export const MAX_DAY_BUCKETS = 366;
+/**
+ * The longest period a DAY series answers for, in days of 24 hours: a year, leap years included, from any hour
+ * (a year from midnight in Berlin is 367 UTC days, the first and the last cut).
+ */
+export const MAX_DAY_SERIES_DAYS = 366;
 
 /** A half-open period [from, to). */
 export interface Period {
@@ -52,7 +55,7 @@ export function bucketsOf(period: Period, groupBy: MetricsGroupBy): Period[] {
 
 /**
  * Checks a requested period and grouping (ValidationError naming the argument, before any query):
- * `from` before `to`, at most MAX_PERIOD_MONTHS apart, at most MAX_DAY_BUCKETS days for DAY.
+ * `from` before `to`, at most MAX_PERIOD_MONTHS apart, at most MAX_DAY_SERIES_DAYS days apart for DAY.
  */
 export function checkPeriod(from: Date, to: Date, groupBy: string): { period: Period; groupBy: MetricsGroupBy } {
   if (Number.isNaN(from.getTime())) throw new ValidationError('from', 'must be a date-time');
@@ -64,9 +67,8 @@ export function checkPeriod(from: Date, to: Date, groupBy: string): { period: Pe
   if (to > addMonths(from, MAX_PERIOD_MONTHS)) {
     throw new ValidationError('to', `must be at most ${MAX_PERIOD_MONTHS / 12} years after \`from\``);
   }
-  const period = { from, to };
-  if (groupBy === 'DAY' && bucketsOf(period, 'DAY').length > MAX_DAY_BUCKETS) {
-    throw new ValidationError('groupBy', `DAY gives at most ${MAX_DAY_BUCKETS} buckets: choose WEEK or MONTH, or a shorter period`);
+  if (groupBy === 'DAY' && to.getTime() - from.getTime() > MAX_DAY_SERIES_DAYS * DAY_MS) {
+    throw new ValidationError('groupBy', `DAY covers at most ${MAX_DAY_SERIES_DAYS} days: choose WEEK or MONTH, or a shorter period`);
   }
-  return { period, groupBy: groupBy as MetricsGroupBy };
+  return { period: { from, to }, groupBy: groupBy as MetricsGroupBy };
 }

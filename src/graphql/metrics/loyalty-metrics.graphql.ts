@@ -40,7 +40,7 @@ builder.queryField('loyaltyMetrics', (t) =>
         type: MetricsGroupByEnum,
         required: false,
         defaultValue: 'NONE',
-        description: 'The series: NONE (one bucket), DAY (at most 366), WEEK or MONTH, in UTC.',
+        description: 'The series: NONE (one bucket), DAY (a period of at most 366 days), WEEK or MONTH, in UTC.',
       }),
     },
     resolve: (_root, args, ctx) =>

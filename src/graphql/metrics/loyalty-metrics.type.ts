@@ -22,7 +22,7 @@ export const MetricsGroupByEnum = builder.enumType('MetricsGroupBy', {
   description: 'How loyaltyMetrics cuts a period into a series. Buckets are UTC; the first and last are cut to the period.',
   values: {
     NONE: { description: 'One bucket: the whole period.' },
-    DAY: { description: 'UTC days (at most 366).' },
+    DAY: { description: 'UTC days, for a period of at most 366 days (a year from any hour: up to 367 buckets, the first and last cut).' },
     WEEK: { description: 'ISO weeks, from Monday 00:00 UTC.' },
     MONTH: { description: 'Calendar months, from the 1st 00:00 UTC.' },
   } satisfies Record<(typeof METRICS_GROUP_BY)[number], { description: string }>,
@@ -279,7 +279,7 @@ const LoyaltyFiguresRef = builder.objectRef<Priced<PeriodFigures>>('LoyaltyFigur
     recovery: t.field({
       type: RatioRef,
       description:
-        'Members compensated in the period with an EARN or a contract renewal within program.metrics.followUpDays after their first compensation ÷ members compensated in the period.',
+        'Members compensated in the period with an EARN or a contract renewal within program.metrics.followUpDays after their first compensation, and ACTIVE when those days end ÷ members compensated in the period.',
       resolve: (f) => f.recovery,
     }),
     detractorConversion: t.field({
