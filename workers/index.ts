@@ -187,6 +187,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
   const cacheStore = createResponseCacheStore({ redis: producer, prefix, ttlSeconds: config.responseCache.ttlSeconds, logger });
   const sender = createWebhookSender({
     allowPrivateAddresses: config.webhooks.allowPrivateAddresses,
+    allowedPorts: config.webhooks.allowedPorts,
     maxSocketsPerHost: config.webhooks.endpointConcurrency,
   });
   const metrics = createWorkerMetrics(Object.keys(outboxProcessors) as OutboxQueue[]);

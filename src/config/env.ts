@@ -317,6 +317,27 @@ const envSchema = z
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
     WEBHOOK_ALLOW_HTTP: z.enum(['true', 'false']).default('false'),
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
+    /**
+     * Ports a webhook URL may name besides its scheme's own (443 for https, 80 for http), comma-separated; none by
+     * default. Another port of a public address may be an internal service's (a server-side request forgery surface).
+     * With WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true any port is allowed.
+     */
+    WEBHOOK_ALLOWED_PORTS: z.preprocess(
+      (value) =>
+        typeof value === 'string'
+          ? value
+              .split(',')
+              .map((port) => port.trim())
+              .filter(Boolean)
+          : [],
+      z.array(
+        z
+          .string()
+          .regex(/^\d{1,5}$/, 'a port is a whole number from 1 to 65535')
+          .transform(Number)
+          .pipe(z.number().min(1, 'a port is a whole number from 1 to 65535').max(65_535, 'a port is a whole number from 1 to 65535')),
+      ),
+    ),
     /** One delivery request, connecting and the whole answer. */
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     /** Deliveries the worker process sends at once, and at most this many to one endpoint. */
@@ -535,6 +556,8 @@ export interface Config {
 export interface WebhookConfig {
   allowHttp: boolean;
   allowPrivateAddresses: boolean;
+  /** Ports besides the scheme's own that receivers may use (WEBHOOK_ALLOWED_PORTS). */
+  allowedPorts: number[];
   timeoutMs: number;
   concurrency: number;
   endpointConcurrency: number;
@@ -738,6 +761,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
       allowPrivateAddresses: env.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
+      allowedPorts: [...new Set(env.WEBHOOK_ALLOWED_PORTS)],
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       concurrency: env.WEBHOOK_CONCURRENCY,
       endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,

@@ -135,8 +135,8 @@ export interface ServiceDeps {
   outbox?: OutboxPublisher;
   /** Credential cache invalidation across API processes (the API has one; workers and tests may not). */
   credentials?: CredentialEvents;
-  /** Which webhook URLs admins may register (WEBHOOK_ALLOW_*); none: https to public addresses only. */
-  webhookUrls?: { allowHttp: boolean; allowPrivateAddresses: boolean };
+  /** Which webhook URLs admins may register (WEBHOOK_ALLOW_*, WEBHOOK_ALLOWED_PORTS); none: https to public addresses on 443 only. */
+  webhookUrls?: { allowHttp: boolean; allowPrivateAddresses: boolean; allowedPorts?: readonly number[] };
   /** Live member status reports, called after commit (API and workers have one; tests may not). */
   memberChanges?: MemberChangeEvents;
   /** Approval queue reports, called after commit (API and workers have one; tests may not). */

@@ -3,11 +3,14 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { blockedAddressReason, isIpLiteral } from '../domain/webhooks/private-addresses.js';
+import { refusedWebhookPort } from '../domain/webhooks/receiver-ports.js';
 import type { SendWebhook, WebhookRequest, WebhookResponse } from '../domain/webhooks/webhook-delivery.service.js';
 
 export interface WebhookSenderOptions {
-  /** Let requests reach private, loopback and link-local addresses (WEBHOOK_ALLOW_PRIVATE_ADDRESSES; tests). */
+  /** Let requests reach private, loopback and link-local addresses, on any port (WEBHOOK_ALLOW_PRIVATE_ADDRESSES; tests). */
   allowPrivateAddresses: boolean;
+  /** Ports besides the scheme's own (443, 80) that requests may reach (WEBHOOK_ALLOWED_PORTS); none when absent. */
+  allowedPorts?: readonly number[];
   /** Connections kept open per receiver host. */
   maxSocketsPerHost?: number;
 }
@@ -45,8 +48,9 @@ function guardedLookup(allowPrivate: boolean): LookupFunction {
 
 /**
  * The outbound side of webhooks: one POST per call, never following a
- * redirect (a 3xx is a failed attempt), refusing private, loopback and
- * link-local addresses — literal or resolved — unless allowed, and giving up
+ * redirect (a 3xx is a failed attempt), refusing ports other than the scheme's
+ * own and those listed, and private, loopback and link-local addresses —
+ * literal or resolved — unless allowed, and giving up
  * after `timeoutMs` for the whole exchange. Never throws: a failure is an
  * answer without a status code and with the reason.
  */
@@ -71,6 +75,10 @@ export function createWebhookSender(options: WebhookSenderOptions): SendWebhook 
       const reason = blockedAddressReason(host);
       if (reason) return refused(`refused: ${host} is a ${reason} address`);
     }
+    // Before connecting (and before a name is looked up): an endpoint stored with another port, before the rule or
+    // written around it, is never called.
+    const port = options.allowPrivateAddresses ? null : refusedWebhookPort(url, options.allowedPorts);
+    if (port !== null) return refused(`refused: port ${port} is not allowed`);
     const transport = url.protocol === 'https:' ? https : http;
     const agent = agents[url.protocol as 'http:' | 'https:'];
     return new Promise<WebhookResponse>((resolve) => {

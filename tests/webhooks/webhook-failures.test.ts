@@ -68,7 +68,9 @@ async function oneDelivery(path: string, now = new Date()) {
 describe('no server-side request forgery', () => {
   it('refuses a name that resolves to a loopback address, and a literal one, unless allowed', async () => {
     const target = receiver.url('/internal').replace('127.0.0.1', 'localhost');
-    const byName = await strictSender({ url: target, headers: {}, body: '{}', timeoutMs: 2_000 });
+    // The receiver's port listed (WEBHOOK_ALLOWED_PORTS): what refuses the name is its address.
+    const onItsPort = createWebhookSender({ allowPrivateAddresses: false, allowedPorts: [Number(new URL(target).port)] });
+    const byName = await onItsPort({ url: target, headers: {}, body: '{}', timeoutMs: 2_000 }).finally(() => onItsPort.close());
     expect(byName).toMatchObject({ statusCode: null, error: expect.stringMatching(/refused: localhost resolves to a loopback address/) });
     const literal = await strictSender({ url: receiver.url('/internal'), headers: {}, body: '{}', timeoutMs: 2_000 });
     expect(literal).toMatchObject({ statusCode: null, error: 'refused: 127.0.0.1 is a loopback address' });

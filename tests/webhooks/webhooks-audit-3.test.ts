@@ -43,7 +43,8 @@ describe('the webhook_endpoint.disabled event', () => {
       admin,
     );
     const { endpoint: tokened } = await createWebhookEndpoint(
-      { prisma, logger: testLogger },
+      // Its port listed by the operator (WEBHOOK_ALLOWED_PORTS): the origin keeps it.
+      { prisma, logger: testLogger, webhookUrls: { allowHttp: false, allowPrivateAddresses: false, allowedPorts: [8443] } },
       { url: 'https://crm.example.com:8443/in/PATH-SECRET?token=QUERY-SECRET', eventTypes: ['member.enrolled'] },
       admin,
     );

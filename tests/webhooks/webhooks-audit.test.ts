@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { blockedAddressReason } from '../../src/domain/webhooks/private-addresses.js';
 import { createWebhookSender } from '../../src/webhooks/webhook-sender.js';
-import { useTestApp } from '../support/app.js';
+import { createTestApp, useTestApp } from '../support/app.js';
 import { tableRowCounts } from '../support/db.js';
 
 /**
@@ -93,5 +93,64 @@ describe('the URL limit', () => {
     expect(stored.length).toBe(2000);
     const ok = await app.gql(CREATE, { i: { url: atLimit, eventTypes: ['points.earned'] } }, token);
     expect(ok.data?.createWebhookEndpoint.endpoint.url).toBe(stored);
+  });
+});
+
+describe('ports of public addresses', () => {
+  /** As deployed, with one extra port the operator allows. */
+  const withPort = createTestApp(prisma, { env: { WEBHOOK_ALLOWED_PORTS: '8443' } });
+
+  it('an endpoint may use 443 (https) and ports the operator lists, no other; a refused URL writes nothing', async () => {
+    const token = await app.staffToken('ADMIN');
+    const before = await tableRowCounts(prisma);
+    for (const url of [
+      'https://crm.example.com:8443/hooks',
+      'https://crm.example.com:6379/',
+      'https://93.184.216.34:22/hooks',
+      'https://crm.example.com:80/hooks',
+    ]) {
+      const answer = await app.gql(CREATE, { i: { url, eventTypes: ['points.earned'] } }, token);
+      expect(answer.data?.createWebhookEndpoint, url).toMatchObject({
+        __typename: 'ValidationError',
+        field: 'url',
+        message: expect.stringMatching(/port/),
+      });
+    }
+    expect(await tableRowCounts(prisma)).toEqual(before);
+
+    // The default port, spelled or not, is the same URL.
+    const created = await app.gql(CREATE, { i: { url: 'https://crm.example.com:443/hooks', eventTypes: ['points.earned'] } }, token);
+    expect(created.data?.createWebhookEndpoint).toMatchObject({ endpoint: { url: 'https://crm.example.com/hooks' } });
+    const id = created.data?.createWebhookEndpoint.endpoint.id;
+    const moved = await app.gql(UPDATE, { i: { id, url: 'https://crm.example.com:9200/hooks' } }, token);
+    expect(moved.data?.updateWebhookEndpoint).toMatchObject({ __typename: 'ValidationError', field: 'url' });
+    expect((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id } })).url).toBe('https://crm.example.com/hooks');
+
+    // WEBHOOK_ALLOWED_PORTS=8443: that port is accepted, others still not.
+    const adminThere = await withPort.staffToken('ADMIN');
+    const listed = await withPort.gql(UPDATE, { i: { id, url: 'https://crm.example.com:8443/hooks' } }, adminThere);
+    expect(listed.data?.updateWebhookEndpoint).toMatchObject({ endpoint: { url: 'https://crm.example.com:8443/hooks' } });
+    const other = await withPort.gql(
+      CREATE,
+      { i: { url: 'https://crm.example.com:8080/hooks', eventTypes: ['points.earned'] } },
+      adminThere,
+    );
+    expect(other.data?.createWebhookEndpoint).toMatchObject({ __typename: 'ValidationError', field: 'url' });
+  });
+
+  it('the sender refuses another port before connecting (a URL stored before this rule), and allows the listed ones', async () => {
+    // A name of this machine: refused by its address at the latest, so nothing is sent whichever check refuses.
+    const answer = await strictSender({ url: 'https://localhost:8443/hooks', headers: {}, body: '{}', timeoutMs: 2_000 });
+    expect(answer).toMatchObject({ statusCode: null, error: 'refused: port 8443 is not allowed' });
+    const listing = createWebhookSender({ allowPrivateAddresses: false, allowedPorts: [8443] });
+    try {
+      const listed = await listing({ url: 'https://localhost:8443/hooks', headers: {}, body: '{}', timeoutMs: 2_000 });
+      expect(listed).toMatchObject({
+        statusCode: null,
+        error: expect.stringMatching(/^refused: localhost resolves to a loopback address/),
+      });
+    } finally {
+      listing.close();
+    }
   });
 });

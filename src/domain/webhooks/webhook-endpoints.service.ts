@@ -9,15 +9,18 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import * as check from '../validation.js';
 import { isWebhookEventType, WEBHOOK_EVENT_TYPES, WEBHOOK_JOB, WEBHOOK_QUEUE, type WebhookEventType } from './webhook-events.js';
 import { blockedAddressReason, isIpLiteral } from './private-addresses.js';
+import { refusedWebhookPort } from './receiver-ports.js';
 
 /**
- * Where webhooks may be sent: https only, and never to private, loopback or
- * link-local addresses, unless a setting allows it (WEBHOOK_ALLOW_HTTP,
- * WEBHOOK_ALLOW_PRIVATE_ADDRESSES; tests with a receiver on localhost).
+ * Where webhooks may be sent: https only, on its own port (443), and never to private, loopback or link-local
+ * addresses, unless a setting allows it (WEBHOOK_ALLOW_HTTP: http on 80 too; WEBHOOK_ALLOWED_PORTS: more ports;
+ * WEBHOOK_ALLOW_PRIVATE_ADDRESSES: any address and any port, for development and tests with a receiver on localhost).
  */
 export interface WebhookUrlPolicy {
   allowHttp: boolean;
   allowPrivateAddresses: boolean;
+  /** Ports besides the scheme's own (WEBHOOK_ALLOWED_PORTS); none when absent. */
+  allowedPorts?: readonly number[];
 }
 
 export const STRICT_URL_POLICY: WebhookUrlPolicy = { allowHttp: false, allowPrivateAddresses: false };
@@ -37,7 +40,8 @@ export function generateWebhookSecret(): string {
 /**
  * A receiver URL as the policy allows it, or a ValidationError on `field`. The
  * host is checked here when it is an address (or `localhost`); a name is
- * resolved and its addresses checked on every delivery (they can change).
+ * resolved and its addresses checked on every delivery (they can change). The
+ * port is checked here and again on every delivery (a URL stored before the rule).
  */
 export function checkWebhookUrl(field: string, value: string, policy: WebhookUrlPolicy): string {
   const text = value.trim();
@@ -64,6 +68,11 @@ export function checkWebhookUrl(field: string, value: string, policy: WebhookUrl
     if (isIpLiteral(host)) {
       const reason = blockedAddressReason(host);
       if (reason) throw new ValidationError(field, `must not point at a ${reason} address`);
+    }
+    const port = refusedWebhookPort(url, policy.allowedPorts);
+    if (port !== null) {
+      const allowed = [url.protocol === 'http:' ? 80 : 443, ...(policy.allowedPorts ?? [])];
+      throw new ValidationError(field, `must use port ${allowed.join(' or ')}, not ${port}`);
     }
   }
   return url.toString();

@@ -168,7 +168,11 @@ builder.queryField('webhookDeliveries', (t) =>
 const CreateWebhookEndpointInput = builder.inputType('CreateWebhookEndpointInput', {
   description: 'A new webhook endpoint.',
   fields: (t) => ({
-    url: t.string({ required: true, description: 'https URL of the receiver (http only where WEBHOOK_ALLOW_HTTP is set).' }),
+    url: t.string({
+      required: true,
+      description:
+        'https URL of the receiver, on port 443 or a port the operator allows (WEBHOOK_ALLOWED_PORTS); http (port 80) only where WEBHOOK_ALLOW_HTTP is set.',
+    }),
     eventTypes: t.stringList({ required: true, description: EVENT_TYPES }),
     description: t.string({ required: false, description: 'What it is for.' }),
     enabled: t.boolean({ required: false, description: 'Default true.' }),
