@@ -238,9 +238,10 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
   /**
    * Credentials that do not verify: 401, until the client address has sent more such requests within the window than
    * RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS allows; then 429 with Retry-After. Once the budget is used up, the
-   * authenticator refuses credentials this process has not verified already without checking them (a RateLimitedError,
-   * src/auth/authenticate.ts); those it verified before keep working. A token that merely expired is not counted
-   * (src/http/rate-limit.ts, countsAsFailedAuthentication). One budget per address for /graphql and the queue board.
+   * authenticator refuses API keys this process has not verified already without looking them up (a RateLimitedError,
+   * src/auth/authenticate.ts); keys it verified before keep working, and JWTs are still verified. A token that merely
+   * expired is not counted (src/http/rate-limit.ts, countsAsFailedAuthentication). One budget per address for /graphql
+   * and the queue board (its header and its session cookie).
    * The refusal to answer (counted and logged), or null for the 401 the caller would have had.
    */
   const failedAuthentication = async (error: AuthenticationError | RateLimitedError, address: string): Promise<RateLimitedError | null> => {

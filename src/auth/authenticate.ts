@@ -9,7 +9,7 @@ import type { Principal } from './principal.js';
 
 /**
  * `address`: reads the client's address (src/http/rate-limit.ts, clientAddress), for the budget of failed
- * authentications, only when the credentials are not known already; without it (a live stream's re-check)
+ * authentications, only for an API key not known already; without it (a live stream's re-check)
  * credentials are always verified.
  */
 export type Authenticator = (authorizationHeader: string | null | undefined, address?: () => string) => Promise<Principal>;
@@ -27,12 +27,15 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * API process, invalidated through Redis by src/auth/credential-sync.ts); without
  * them the authenticator keeps its own.
  *
- * With `failedAuthenticationsSpent` and the client's address: a token this process has not verified already (its
- * API-key and JWT caches) is checked only while the address has failed authentications left in its budget
- * (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS); once it is used up such a token is refused with the
- * `RateLimitedError`, before any database lookup or signature check, so guessing costs the service one Redis read.
- * Tokens verified before keep working (staff and apps behind the same NAT as the guesser). Should the budget not be
- * readable (Redis and its in-memory insurance both failing), the token is verified as without a budget.
+ * With `failedAuthenticationsSpent` and the client's address: an API key this process has not verified already (its
+ * API-key cache) is looked up only while the address has failed authentications left in its budget
+ * (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS); once it is used up such a key is refused with the `RateLimitedError`
+ * before any database lookup, so guessing keys costs the service one Redis read. Keys verified before keep working
+ * (storefronts behind the same NAT as the guesser). JWTs are verified whatever the budget: a signature check costs
+ * no database or Redis work (a member's account is read only once the signature holds), so a staff member who just
+ * signed in gets in and an app whose token expired is told 401 to refresh, from behind the guesser's NAT too; one
+ * that does not verify is counted by the caller as before. Should the budget not be readable (Redis and its
+ * in-memory insurance both failing), the key is looked up as without a budget.
  */
 export function createAuthenticator(deps: {
   prisma: PrismaClient;
@@ -55,17 +58,17 @@ export function createAuthenticator(deps: {
     if (!token) {
       throw new AuthenticationError('malformed Authorization header, expected "Bearer <token>"', 'ERR_AUTH_HEADER');
     }
-    const known = isApiKeyToken(token) ? verifyApiKey.known(token) : verifyJwt.known(token);
-    if (!known && spent && address !== undefined) {
-      const refused = await spent(address()).catch(() => null);
-      if (refused) throw refused;
-    }
     if (isApiKeyToken(token)) {
+      const known = verifyApiKey.known(token);
+      if (!known && spent && address !== undefined) {
+        const refused = await spent(address()).catch(() => null);
+        if (refused) throw refused;
+      }
       const principal = known ?? (await verifyApiKey(token));
       if (!principal) throw new AuthenticationError('invalid API key', 'ERR_API_KEY');
       return principal;
     }
-    const principal = known ?? (await verifyJwt(token));
+    const principal = await verifyJwt(token);
     // After the JWT cache: that cache holds what the token says, this what the member is now.
     if (principal.kind === 'member' && !(await memberMayUse(principal.memberId))) {
       throw new AuthenticationError(INVALID_TOKEN_MESSAGE, 'ERR_MEMBER_CLOSED');
@@ -119,10 +122,7 @@ const JWT_CACHE_MAX_AGE_MS = 5 * 60_000;
  * `exp` (at most 5 minutes); a token is immutable, so the cache cannot grant
  * more than the token itself did. Only successes are cached, oldest out first.
  */
-function cachedJwtVerifier(
-  verify: (token: string) => Promise<Principal>,
-  clock: () => number,
-): ((token: string) => Promise<Principal>) & { known(token: string): Principal | undefined } {
+function cachedJwtVerifier(verify: (token: string) => Promise<Principal>, clock: () => number): (token: string) => Promise<Principal> {
   const cache = new Map<string, { principal: Principal; until: number }>();
   /** The token's principal when it verified before and is still remembered. */
   const known = (token: string): Principal | undefined => {
@@ -144,5 +144,5 @@ function cachedJwtVerifier(
     }
     return principal;
   };
-  return Object.assign(cached, { known });
+  return cached;
 }

@@ -29,6 +29,8 @@ const OUTBOX_QUEUES: Record<OutboxQueue, true> = { compensation: true, 'renewal-
 export const BOARD_QUEUES: readonly string[] = [...Object.keys(OUTBOX_QUEUES), 'maintenance'];
 
 const SESSION_AUDIENCE = 'treue:queue-board';
+/** The answer to a request without a session or credentials, and to one whose session no longer holds. */
+const NO_SESSION = 'Sign in: open the queues from the console (Queues), or send Authorization: Bearer <admin token>.';
 
 export interface QueueBoardOptions {
   config: Config;
@@ -62,8 +64,9 @@ export interface QueueBoard {
  *
  * Credentials: `Authorization: Bearer …` (checked by the API's authenticator; a header that does not verify spends
  * the client address's budget of failed authentications, the one /graphql spends, and beyond it is answered 429 with
- * Retry-After, while credentials this process verified before still get in), or the session cookie that
- * `POST /admin/queues/session` sets for a browser, which cannot send a header on navigation: a 15-minute
+ * Retry-After, while credentials this process verified before, and any JWT that verifies, still get in), or the
+ * session cookie that `POST /admin/queues/session` sets for a browser, which cannot send a header on navigation (a
+ * cookie that holds no session — forged, expired, its key revoked — spends the same budget): a 15-minute
  * token signed with a key derived from the admin session secret (never valid as an API token, and no API
  * token is valid as a session), HttpOnly, SameSite=Strict, Path=/admin/queues, Secure outside development.
  * A session started by an API key holds only while the key does (checked in the database on each request);
@@ -165,25 +168,32 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
     return principal.kind === 'anonymous' ? undefined : callerOf(principal);
   };
 
+  /**
+   * The caller of the session cookie, or undefined when there is none (or no session key, so none could have been
+   * issued); throws AuthenticationError for a cookie that does not hold a session: forged, expired, or its key gone.
+   * Verified whatever the address's budget (an HMAC, as cheap as reading the budget): a session the service issued
+   * opens the board from any address, and one that fails spends the budget like bad credentials in the header.
+   */
   const callerOfCookie = async (req: IncomingMessage): Promise<Caller | undefined> => {
     const token = cookieValue(req.headers.cookie, QUEUE_BOARD_COOKIE);
     if (!token || !sessionKey) return undefined;
-    let sessionKeyId: string;
-    try {
-      const { payload } = await jwtVerify(token, sessionKey, {
-        algorithms: ['HS256'],
-        audience: SESSION_AUDIENCE,
-        currentDate: new Date(now()),
-      });
-      if (typeof payload.sub !== 'string' || (payload.act !== 'STAFF' && payload.act !== 'API_KEY')) return undefined;
-      if (payload.act === 'STAFF') return { actor: { type: 'STAFF', id: payload.sub }, role: 'ADMIN' };
-      sessionKeyId = payload.sub;
-    } catch {
-      return undefined;
+    const payload = await jwtVerify(token, sessionKey, {
+      algorithms: ['HS256'],
+      audience: SESSION_AUDIENCE,
+      currentDate: new Date(now()),
+    }).then(
+      (verified) => verified.payload,
+      () => undefined,
+    );
+    // Counted, expired ones too (unlike an expired API token): a browser drops the cookie when its session ends.
+    if (!payload || typeof payload.sub !== 'string' || (payload.act !== 'STAFF' && payload.act !== 'API_KEY')) {
+      throw new AuthenticationError(NO_SESSION, 'ERR_BOARD_SESSION');
     }
+    if (payload.act === 'STAFF') return { actor: { type: 'STAFF', id: payload.sub }, role: 'ADMIN' };
     // A key's session ends with the key: revoked (or its admin scope gone), its very next request is refused.
-    const key = await currentApiKey(options.prisma, sessionKeyId);
-    return key ? callerOf(key) : undefined;
+    const key = await currentApiKey(options.prisma, payload.sub);
+    if (!key) throw new AuthenticationError(NO_SESSION, 'ERR_BOARD_SESSION_KEY');
+    return callerOf(key);
   };
 
   const startSession = async (req: IncomingMessage, res: ServerResponse, caller: Caller) => {
@@ -228,7 +238,7 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
         return;
       }
       if (!caller) {
-        refuse(res, 401, 'Sign in: open the queues from the console (Queues), or send Authorization: Bearer <admin token>.');
+        refuse(res, 401, NO_SESSION);
         return;
       }
       if (!mayCall(caller, SERVICE_CALLERS.viewQueueBoard)) {

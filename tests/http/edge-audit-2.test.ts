@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateApiKeyToken } from '../../src/auth/api-keys.js';
 import { signMemberToken, signStaffToken } from '../../src/auth/tokens.js';
@@ -88,6 +88,25 @@ describe('failed authentications per client address (RATE_LIMIT_ADDRESS_FAILED_A
     expect(result).toEqual([429, 429, 429]);
     expect(statements.filter((statement) => /api_keys/i.test(statement))).toEqual([]);
     expect((await post(TYPENAME, storefront, address)).status).toBe(200);
+  });
+
+  it('from an address whose budget is spent, verifies JWTs it has not seen (no lookup): a fresh sign-in gets in, an expired token is told 401 to refresh', async () => {
+    const address = freshAddress();
+    for (let i = 0; i < FAILURES; i += 1) expect((await post(TYPENAME, bearer(await forged()), address)).status).toBe(401);
+    expect((await post(TYPENAME, bearer(await forged()), address)).status).toBe(429);
+    // Tokens this process never verified: a staff member who just signed in, an app whose token ran out.
+    const signedIn = bearer(await signStaffToken(TEST_JWT_SECRET, { staffId: `nat-${randomBytes(8).toString('hex')}`, role: 'AGENT' }));
+    const expired = bearer(await signMemberToken(TEST_JWT_SECRET, { memberId: randomUUID(), expiresIn: '-1m' }));
+    const { statements, result } = await statementsDuring(async () => {
+      const fresh = await post(TYPENAME, signedIn, address);
+      const stale = await post(TYPENAME, expired, address);
+      return [fresh.status, JSON.parse(fresh.text), stale.status, JSON.parse(stale.text).errors?.[0]?.extensions?.code];
+    });
+    expect(result).toEqual([200, { data: { __typename: 'Query' } }, 401, 'UNAUTHENTICATED']);
+    expect(statements).toEqual([]);
+    // A guessed token is still verified, counted and refused; an unknown key is still refused unchecked.
+    expect((await post(TYPENAME, bearer(await forged()), address)).status).toBe(429);
+    expect((await post(TYPENAME, bearer(generateApiKeyToken().token), address)).status).toBe(429);
   });
 
   it('does not count expired tokens (signed by us: an app that has to refresh, not a guess)', async () => {

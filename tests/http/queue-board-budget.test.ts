@@ -2,12 +2,19 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
 import { signStaffToken } from '../../src/auth/tokens.js';
-import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
+import {
+  QUEUE_BOARD_COOKIE,
+  QUEUE_BOARD_SESSION_SECONDS,
+  queueBoardSessionKey,
+  signQueueBoardSession,
+} from '../../src/http/queue-board.js';
+import { TEST_JWT_SECRET, testApiConfig, testLogger, useTestApp } from '../support/app.js';
 import { testQueuePrefix, testRedisUrl } from '../support/db.js';
 
 /**
  * The queue board (/admin/queues) spends and respects the budget of failed authentications per client address
- * (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS), the same budget as /graphql: one per address for both paths. Behind
+ * (RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS), the same budget as /graphql: one per address for both paths, spent by
+ * bad credentials in the header and by session cookies that hold no session. Behind
  * one trusted proxy, over a real port, budgets in this worker's Redis.
  */
 const { prisma, app } = useTestApp();
@@ -70,5 +77,35 @@ describe('queue board: failed authentications per client address', () => {
     const spentOnBoard = freshAddress();
     for (let i = 0; i < FAILURES; i += 1) expect((await board(spentOnBoard, bearer(await forged()))).status).toBe(401);
     expect((await graphql(spentOnBoard, bearer(await forged()))).status).toBe(429);
+  });
+
+  it('counts a forged or expired session cookie against the same budget; beyond it a plain 429, while a valid session still opens the board', async () => {
+    const admin = { actor: { type: 'STAFF' as const, id: `board-admin-${randomInt(1_000_000)}` }, role: 'ADMIN' as const };
+    const session = (token: string) => ({ cookie: `${QUEUE_BOARD_COOKIE}=${token}` });
+    const valid = session(await signQueueBoardSession(queueBoardSessionKey(TEST_JWT_SECRET), admin, Date.now()));
+    const guessed = async () =>
+      session(await signQueueBoardSession(queueBoardSessionKey(`guess-${randomBytes(16).toString('hex')}`), admin, Date.now()));
+    const expired = session(
+      await signQueueBoardSession(queueBoardSessionKey(TEST_JWT_SECRET), admin, Date.now() - (QUEUE_BOARD_SESSION_SECONDS + 5) * 1000),
+    );
+
+    const address = freshAddress();
+    const statuses: number[] = [];
+    for (const cookie of [await guessed(), expired, session('garbage')]) statuses.push((await board(address, cookie)).status);
+    expect(statuses).toEqual([401, 401, 401]);
+    const refused = await board(address, await guessed());
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect((await board(address, expired)).status).toBe(429);
+    // One budget with /graphql: a guessed token there is refused too.
+    expect((await graphql(address, bearer(await forged()))).status).toBe(429);
+    // A session the service issued still opens the board: verifying it costs no lookup.
+    expect((await board(address, valid)).status).toBe(200);
+
+    // And the other way round: an address that spent its budget on /graphql is refused a guessed cookie.
+    const spentOnGraphql = freshAddress();
+    for (let i = 0; i < FAILURES; i += 1) expect((await graphql(spentOnGraphql, bearer(await forged()))).status).toBe(401);
+    expect((await board(spentOnGraphql, await guessed())).status).toBe(429);
   });
 });
