@@ -275,6 +275,10 @@ export const de: Catalogue = {
   'apiKeys.scopes': 'Berechtigungen',
   'apiKeys.submit': 'Schlüssel anlegen',
   'apiKeys.created': 'Jetzt kopieren, der Schlüssel wird nur einmal angezeigt:',
+  'apiKeys.createdWithoutToken':
+    'Der Schlüssel {name} wurde von einem früheren Versuch angelegt, dessen Antwort verloren ging: sein Token kann nicht noch einmal angezeigt werden. Widerrufen Sie ihn und legen Sie einen neuen an.',
+  'apiKeys.conflict':
+    'Ein früherer Versuch, dessen Antwort verloren ging, hat einen Schlüssel mit anderen Angaben angelegt (siehe Liste: widerrufen Sie ihn, wenn niemand sein Token hat). Drücken Sie die Schaltfläche erneut, um diesen anzulegen.',
   'apiKeys.list': 'Schlüssel',
   'apiKeys.empty': 'Noch keine API-Schlüssel.',
   'apiKeys.prefix': 'Präfix',
@@ -339,6 +343,10 @@ export const de: Catalogue = {
   'webhooks.eventTypes': 'Ereignisarten',
   'webhooks.submit': 'Empfänger eintragen',
   'webhooks.secretOnce': 'Kopieren Sie das Signaturgeheimnis jetzt; es wird nur einmal angezeigt:',
+  'webhooks.createdWithoutSecret':
+    'Der Empfänger {url} wurde von einem früheren Versuch eingetragen, dessen Antwort verloren ging: sein Signaturgeheimnis kann nicht noch einmal angezeigt werden. Öffnen Sie ihn und erzeugen Sie ein neues Geheimnis, mit 0 Stunden Überlappung.',
+  'webhooks.conflict':
+    'Ein früherer Versuch, dessen Antwort verloren ging, hat einen Empfänger mit anderen Angaben eingetragen (siehe Liste). Drücken Sie die Schaltfläche erneut, um diesen einzutragen.',
   'webhooks.list': 'Empfänger',
   'webhooks.empty': 'Noch keine Webhook-Empfänger.',
   'webhooks.actions': 'Aktionen',

@@ -272,6 +272,10 @@ export const en = {
   'apiKeys.scopes': 'Scopes',
   'apiKeys.submit': 'Create key',
   'apiKeys.created': 'Copy the key now; it is shown only once:',
+  'apiKeys.createdWithoutToken':
+    'The key {name} was created by an earlier attempt whose answer was lost: its token cannot be shown again. Revoke it and create a new one.',
+  'apiKeys.conflict':
+    'An earlier attempt whose answer was lost created a key with other values (see the list: revoke it if nobody has its token). Press the button again to create this one.',
   'apiKeys.list': 'Keys',
   'apiKeys.empty': 'No API keys yet.',
   'apiKeys.prefix': 'Prefix',
@@ -336,6 +340,10 @@ export const en = {
   'webhooks.eventTypes': 'Event types',
   'webhooks.submit': 'Register endpoint',
   'webhooks.secretOnce': 'Copy the signing secret now; it is shown only once:',
+  'webhooks.createdWithoutSecret':
+    'The endpoint {url} was registered by an earlier attempt whose answer was lost: its signing secret cannot be shown again. Open it and make a new secret, with an overlap of 0 hours.',
+  'webhooks.conflict':
+    'An earlier attempt whose answer was lost registered an endpoint with other values (see the list). Press the button again to register this one.',
   'webhooks.list': 'Endpoints',
   'webhooks.empty': 'No webhook endpoints yet.',
   'webhooks.actions': 'Actions',

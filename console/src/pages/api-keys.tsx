@@ -4,7 +4,7 @@ import { Loading } from '../app';
 import { graphql } from '../gql';
 import { useI18n } from '../i18n';
 import { isolated, UserText } from '../user-text';
-import { ApiError, Card, errorOf, FieldError, FormError, Table, type TypedError } from './parts';
+import { ApiError, Card, errorOf, FieldError, FormError, newIdempotencyKey, Table, type TypedError } from './parts';
 
 const ApiKeys = graphql(`
   query ApiKeys {
@@ -31,6 +31,10 @@ const CreateApiKey = graphql(`
       __typename
       ... on CreateApiKeyPayload {
         token
+        apiKey {
+          id
+          name
+        }
       }
       ...MutationError
     }
@@ -59,7 +63,7 @@ const SCOPES = [
 
 /** Admins: the storefronts' API keys — list, create (the token shown once) and revoke. */
 export function ApiKeysPage() {
-  const { t, dateTime } = useI18n();
+  const { t, tx, dateTime } = useI18n();
   const [result, refetch] = useQuery({ query: ApiKeys, requestPolicy: 'network-only' });
   const [creating, create] = useMutation(CreateApiKey);
   const [, revoke] = useMutation(RevokeApiKey);
@@ -67,15 +71,30 @@ export function ApiKeysPage() {
   const [scopes, setScopes] = useState<string[]>([]);
   const [error, setError] = useState<TypedError | undefined>();
   const [token, setToken] = useState<string | undefined>();
+  // A key created by an earlier attempt whose answer was lost: its token cannot be shown again.
+  const [tokenLost, setTokenLost] = useState<string | undefined>();
+  // One idempotency key per API key to create, kept across retries of that creation (a lost answer, a second press):
+  // the API then creates it once and answers the retry with it. A new one once an answer names the key created.
+  const [idempotencyKey, setIdempotencyKey] = useState(() => newIdempotencyKey('api-key'));
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(undefined);
     setToken(undefined);
-    const answer = (await create({ input: { name, scopes } })).data?.createApiKey;
+    setTokenLost(undefined);
+    const answer = (await create({ input: { name, scopes, idempotencyKey } })).data?.createApiKey;
     const failed = errorOf(answer, 'CreateApiKeyPayload') ?? (answer ? undefined : { __typename: 'Error', message: t('error.unknown') });
+    if (failed?.__typename === 'IdempotencyConflictError') {
+      // The key already created another API key (an attempt with other values, whose answer was lost): a new key
+      // makes the next press create this one.
+      setIdempotencyKey(newIdempotencyKey('api-key'));
+      refetch({ requestPolicy: 'network-only' });
+      return setError({ __typename: 'IdempotencyConflictError', message: t('apiKeys.conflict') });
+    }
     if (failed || answer?.__typename !== 'CreateApiKeyPayload') return setError(failed);
-    setToken(answer.token);
+    if (answer.token) setToken(answer.token);
+    else setTokenLost(answer.apiKey.name);
+    setIdempotencyKey(newIdempotencyKey('api-key'));
     setName('');
     setScopes([]);
     refetch({ requestPolicy: 'network-only' });
@@ -122,6 +141,11 @@ export function ApiKeysPage() {
                 <span className="code token" data-testid="new-token">
                   {token}
                 </span>
+              </p>
+            )}
+            {tokenLost !== undefined && (
+              <p className="notice" role="status" data-testid="token-lost">
+                {tx('apiKeys.createdWithoutToken', { name: <UserText>{tokenLost}</UserText> })}
               </p>
             )}
           </form>

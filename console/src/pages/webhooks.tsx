@@ -7,7 +7,7 @@ import type { WebhookDeliveryStatus } from '../gql/graphql';
 import { useI18n } from '../i18n';
 import { isolated, UserText } from '../user-text';
 import { WEBHOOK_EVENT_TYPES } from '../webhook-event-types';
-import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, Table, type TypedError } from './parts';
+import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, Table, type TypedError } from './parts';
 
 /** The status filter: every delivery, or those in one status. */
 const STATUS_FILTER: (WebhookDeliveryStatus | 'ALL')[] = ['ALL', 'PENDING', 'FAILED', 'SUCCEEDED', 'DEAD'];
@@ -64,6 +64,10 @@ const CreateWebhookEndpoint = graphql(`
       __typename
       ... on CreateWebhookEndpointPayload {
         secret
+        endpoint {
+          id
+          url
+        }
       }
       ...MutationError
     }
@@ -199,7 +203,7 @@ function Secret({ secret }: { secret: string | undefined }) {
 
 /** Admins: the webhook endpoints — list, register (the signing secret shown once), enable or disable, delete. */
 export function WebhooksPage() {
-  const { t } = useI18n();
+  const { t, tx } = useI18n();
   const [result, refetch] = useQuery({ query: WebhookEndpoints, requestPolicy: 'network-only' });
   const [creating, create] = useMutation(CreateWebhookEndpoint);
   const [, update] = useMutation(UpdateWebhookEndpoint);
@@ -208,16 +212,31 @@ export function WebhooksPage() {
   const [error, setError] = useState<TypedError | undefined>();
   const [rowError, setRowError] = useState<TypedError | undefined>();
   const [secret, setSecret] = useState<string | undefined>();
+  // An endpoint registered by an earlier attempt whose answer was lost: its secret cannot be shown again.
+  const [secretLost, setSecretLost] = useState<{ id: string; url: string } | undefined>();
+  // One idempotency key per endpoint to register, kept across retries of that registration (a lost answer, a second
+  // press): the API then registers it once and answers the retry with it. A new one once an answer names the endpoint.
+  const [idempotencyKey, setIdempotencyKey] = useState(() => newIdempotencyKey('webhook'));
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(undefined);
     setSecret(undefined);
-    const input = { url: draft.url.trim(), description: draft.description.trim() || null, eventTypes: draft.eventTypes };
+    setSecretLost(undefined);
+    const input = { url: draft.url.trim(), description: draft.description.trim() || null, eventTypes: draft.eventTypes, idempotencyKey };
     const answer = (await create({ input })).data?.createWebhookEndpoint;
     const failed = failure(answer, 'CreateWebhookEndpointPayload', t('error.unknown'));
+    if (failed?.__typename === 'IdempotencyConflictError') {
+      // The key already registered another endpoint (an attempt with other values, whose answer was lost): a new key
+      // makes the next press register this one.
+      setIdempotencyKey(newIdempotencyKey('webhook'));
+      refetch({ requestPolicy: 'network-only' });
+      return setError({ __typename: 'IdempotencyConflictError', message: t('webhooks.conflict') });
+    }
     if (failed || answer?.__typename !== 'CreateWebhookEndpointPayload') return setError(failed);
-    setSecret(answer.secret);
+    if (answer.secret) setSecret(answer.secret);
+    else setSecretLost(answer.endpoint);
+    setIdempotencyKey(newIdempotencyKey('webhook'));
     setDraft({ url: '', description: '', eventTypes: [] });
     refetch({ requestPolicy: 'network-only' });
   };
@@ -246,6 +265,17 @@ export function WebhooksPage() {
               {t('webhooks.submit')}
             </button>
             <Secret secret={secret} />
+            {secretLost && (
+              <p className="notice" role="status" data-testid="secret-lost">
+                {tx('webhooks.createdWithoutSecret', {
+                  url: (
+                    <Link to={`/admin/webhooks/${secretLost.id}`} className="code">
+                      <UserText>{secretLost.url}</UserText>
+                    </Link>
+                  ),
+                })}
+              </p>
+            )}
           </form>
         </Card>
       </div>

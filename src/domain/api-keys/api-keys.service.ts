@@ -1,21 +1,55 @@
 import { generateApiKeyToken } from '../../auth/api-keys.js';
 import { API_KEY_SCOPES, callerText, type ApiKeyScope, type Caller } from '../../auth/principal.js';
-import type { Prisma } from '../../generated/prisma/client.js';
+import type { ApiKey, Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall, assertRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { once, optionalIdempotencyKey, scopeOf } from '../idempotency.js';
 import * as check from '../validation.js';
 
 export interface CreateApiKeyInput {
   name: string;
   scopes: string[];
+  /** Optional (clients of before keep working), but always send one: a retry with it creates no second key. */
+  idempotencyKey?: string | null;
+}
+
+/** A key as its creation answers it: never its secret's hash. */
+export type ApiKeyView = Omit<ApiKey, 'secretHash'>;
+
+/** A new key and its token, shown in this answer only. */
+export interface CreatedApiKey {
+  apiKey: ApiKeyView;
+  token: string;
+  replayed: false;
+}
+
+/**
+ * The key a retry with the same idempotency key is answered: its token exists nowhere after the first answer (only
+ * its hash is stored, and the stored answer holds the key's id only), so it is not shown again: whoever lost it
+ * revokes the key and creates another.
+ */
+export interface ReplayedApiKey {
+  apiKey: ApiKeyView;
+  token: null;
+  replayed: true;
 }
 
 /**
  * Creates a storefront API key (admins). The token is returned here once and
- * never again: only its hash is stored.
+ * never again: only its hash is stored. One key per (caller, idempotency key),
+ * by `once()`: a retry after a lost answer — the same name and scopes — answers
+ * the key its first call created, as it is now, without its token (null), and
+ * writes nothing; the same key with another name or scopes is an
+ * IdempotencyConflictError. Without a key every call creates a key.
  */
-export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, caller: Caller) {
+export async function createApiKey(
+  deps: ServiceDeps,
+  input: CreateApiKeyInput & { idempotencyKey?: null },
+  caller: Caller,
+): Promise<CreatedApiKey>;
+export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, caller: Caller): Promise<CreatedApiKey | ReplayedApiKey>;
+export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, caller: Caller): Promise<CreatedApiKey | ReplayedApiKey> {
   assertMayCall(caller, 'createApiKey');
   const name = check.plainText('name', input.name, { max: 100 });
   if (input.scopes.length === 0) throw new ValidationError('scopes', 'at least one scope is required');
@@ -24,11 +58,22 @@ export async function createApiKey(deps: ServiceDeps, input: CreateApiKeyInput, 
     throw new ValidationError('scopes', `unknown scopes: ${unknown.join(', ')} (known: ${API_KEY_SCOPES.join(', ')})`);
   }
   const scopes = [...new Set(input.scopes)] as ApiKeyScope[];
+  const key = optionalIdempotencyKey(input.idempotencyKey);
+  // The scopes are a set: a retry that lists them in another order is the same request.
+  const request = { name, scopes: [...scopes].sort() };
   const { token, prefix, secretHash } = generateApiKeyToken();
-  const apiKey = await deps.prisma.apiKey.create({
-    data: { name, prefix, secretHash, scopes, createdBy: callerText(caller) },
+  return deps.prisma.$transaction(async (tx): Promise<CreatedApiKey | ReplayedApiKey> => {
+    const created = await once(tx, scopeOf('createApiKey', caller), key, request, async () => {
+      const { id } = await tx.apiKey.create({
+        data: { name, prefix, secretHash, scopes, createdBy: callerText(caller) },
+        select: { id: true },
+      });
+      // The answer a retry replays: the key's id, never its token or the token's hash.
+      return { apiKeyId: id };
+    });
+    const apiKey = await tx.apiKey.findUniqueOrThrow({ where: { id: created.apiKeyId }, omit: { secretHash: true } });
+    return created.replayed ? { apiKey, token: null, replayed: true } : { apiKey, token, replayed: false };
   });
-  return { apiKey, token };
 }
 
 export interface ApiKeyFilter {

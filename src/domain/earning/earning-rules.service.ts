@@ -5,6 +5,7 @@ import type { EarningRule as EarningRuleRow, Prisma } from '../../generated/pris
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { once, optionalIdempotencyKey, type Replayable, scopeOf } from '../idempotency.js';
 import { loadProgram, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import * as check from '../validation.js';
@@ -43,6 +44,8 @@ export interface CreateEarningRuleInput {
   endsAt?: Date | null;
   conditions?: EarningConditionsInput | null;
   effect: EarningEffectInput;
+  /** Optional (clients of before keep working), but always send one: a retry with it creates no second rule. */
+  idempotencyKey?: string | null;
 }
 
 /** Omitted (undefined) fields stay as they are; `endsAt: null` makes the rule open-ended; `conditions` and `effect` replace the whole. */
@@ -282,22 +285,48 @@ async function assertGrantsStillCounted(
   throw new ValidationError(samePeriod ? 'effect.eventPoints.eventType' : 'effect.eventPoints.limit.period', why);
 }
 
-/** Adds an earning rule (admins), validated as a whole; version 1 is kept in its history. */
-export async function createEarningRule(deps: ServiceDeps, input: CreateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
+/**
+ * Adds an earning rule (admins), validated as a whole; version 1 is kept in its history. One rule per (caller,
+ * idempotency key), by `once()`, which reserves the key before the program's row is locked: a retry after a lost
+ * answer — the same fields as sent (an omitted `startsAt` is "now" for the retry too) — answers the rule its first
+ * call created, as it is now, and writes nothing (no second rule granting the same bonus again, no new rules stamp);
+ * the same key with another rule is an IdempotencyConflictError. A refused rule leaves the key free. Without a key
+ * every call adds a rule.
+ */
+export async function createEarningRule(
+  deps: ServiceDeps,
+  input: CreateEarningRuleInput,
+  caller: Caller,
+): Promise<Replayable<EarningRuleRow>> {
   assertMayCall(caller, 'manageEarningRules');
+  const key = optionalIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
+  // The rule as sent: validating it needs the program's settings, read under its lock in the effect.
+  const request = {
+    name: input.name,
+    startsAt: input.startsAt == null ? null : dateText(input.startsAt),
+    endsAt: input.endsAt == null ? null : dateText(input.endsAt),
+    conditions: input.conditions ?? null,
+    effect: input.effect,
+  };
   const rule = await deps.prisma.$transaction(async (tx) => {
-    const { settings } = await lockedProgram(tx);
-    const columns = validateRule(input, settings, now);
-    const row = await tx.earningRule.create({
-      data: { ...columns, createdBy: callerText(caller), createdAt: now, updatedBy: callerText(caller), updatedAt: now },
+    const created = await once(tx, scopeOf('createEarningRule', caller), key, request, async () => {
+      const { settings } = await lockedProgram(tx);
+      const columns = validateRule(input, settings, now);
+      const row = await tx.earningRule.create({
+        data: { ...columns, createdBy: callerText(caller), createdAt: now, updatedBy: callerText(caller), updatedAt: now },
+      });
+      await recordVersion(tx, row, 'CREATED', caller, now);
+      return { ruleId: row.id };
     });
-    await recordVersion(tx, row, 'CREATED', caller, now);
-    return row;
+    return { ...(await tx.earningRule.findUniqueOrThrow({ where: { id: created.ruleId } })), replayed: created.replayed };
   });
-  reportProgramChange(deps);
+  if (!rule.replayed) reportProgramChange(deps);
   return rule;
 }
+
+/** A date of the request as text for its fingerprint (an invalid one, which validation refuses, as such). */
+const dateText = (value: Date) => (Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
 
 /**
  * Changes an earning rule (admins): the stored rule with the changes merged in,

@@ -4,7 +4,7 @@ import { Prisma, type Reward } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError, InsufficientPointsError, NotFoundError, RewardUnavailableError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, once, optionalIdempotencyKey, type Replayable, scopeOf } from '../idempotency.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
 import { spendPoints } from '../points/points.service.js';
@@ -51,13 +51,18 @@ export interface CreateRewardInput {
   voucherValueCurrency?: string | null;
   /** Units available; unlimited when omitted. */
   stock?: number | null;
+  /** Optional (clients of before keep working), but always send one: a retry with it creates no second reward. */
+  idempotencyKey?: string | null;
 }
 
 /**
  * Adds a reward to the catalogue (admins), its voucher value in the program currency as of its commit: a currency
- * the client named is held against it under the program's row lock (`rewardCurrency`).
+ * the client named is held against it under the program's row lock (`rewardCurrency`). One reward per (caller,
+ * idempotency key), by `once()`: a retry after a lost answer — the same fields as sent — answers the reward its
+ * first call created, as it is now, and writes nothing; the same key with another reward is an
+ * IdempotencyConflictError. Without a key every call adds a reward.
  */
-export async function createReward(deps: ServiceDeps, input: CreateRewardInput, caller: Caller): Promise<Reward> {
+export async function createReward(deps: ServiceDeps, input: CreateRewardInput, caller: Caller): Promise<Replayable<Reward>> {
   assertMayCall(caller, 'changeRewards');
   const data = {
     name: check.plainText('name', input.name, { max: 120 }),
@@ -66,12 +71,19 @@ export async function createReward(deps: ServiceDeps, input: CreateRewardInput, 
     voucherValue: check.money('voucherValue', input.voucherValue).toFixed(2),
     stock: input.stock == null ? null : stockOf(input.stock),
   };
+  const key = optionalIdempotencyKey(input.idempotencyKey);
+  // The currencies as the client named them (or not): checked against the program's in the effect, under its lock.
+  const request = { ...data, currency: input.currency ?? null, voucherValueCurrency: input.voucherValueCurrency ?? null };
   const now = nowOf(deps);
   const reward = await deps.prisma.$transaction(async (tx) => {
-    const currency = await rewardCurrency(tx, input);
-    return tx.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now } });
+    const created = await once(tx, scopeOf('createReward', caller), key, request, async () => {
+      const currency = await rewardCurrency(tx, input);
+      const { id } = await tx.reward.create({ data: { ...data, currency, createdAt: now, updatedAt: now }, select: { id: true } });
+      return { rewardId: id };
+    });
+    return { ...(await tx.reward.findUniqueOrThrow({ where: { id: created.rewardId } })), replayed: created.replayed };
   });
-  reportProgramChange(deps);
+  if (!reward.replayed) reportProgramChange(deps);
   return reward;
 }
 

@@ -6,6 +6,7 @@ import type { Prisma, WebhookDeliveryStatus, WebhookEndpoint } from '../../gener
 import { assertMayCall } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { once, optionalIdempotencyKey, scopeOf } from '../idempotency.js';
 import * as check from '../validation.js';
 import { isWebhookEventType, WEBHOOK_EVENT_TYPES, WEBHOOK_JOB, WEBHOOK_QUEUE, type WebhookEventType } from './webhook-events.js';
 import { blockedAddressReason, isIpLiteral } from './private-addresses.js';
@@ -99,31 +100,78 @@ export interface CreateWebhookEndpointInput {
   description?: string | null;
   /** Default true. */
   enabled?: boolean | null;
+  /** Optional (clients of before keep working), but always send one: a retry with it registers no second endpoint. */
+  idempotencyKey?: string | null;
+}
+
+/** An endpoint as its creation answers it: without the secrets it signs with (`secret`, `previousSecret`). */
+export type WebhookEndpointView = Omit<WebhookEndpoint, 'secret' | 'previousSecret'>;
+
+/** A new endpoint and its signing secret, shown in this answer only. */
+export interface CreatedWebhookEndpoint {
+  endpoint: WebhookEndpointView;
+  secret: string;
+  replayed: false;
+}
+
+/**
+ * The endpoint a retry with the same idempotency key is answered: the secret was never kept for it (the stored
+ * answer holds the endpoint's id only), so it is not shown again: whoever lost it rotates it.
+ */
+export interface ReplayedWebhookEndpoint {
+  endpoint: WebhookEndpointView;
+  secret: null;
+  replayed: true;
 }
 
 /**
  * Creates an endpoint (admins). Its signing secret is generated here and
- * returned once; the API never shows it again.
+ * returned once; the API never shows it again. One endpoint per (caller,
+ * idempotency key), by `once()`: a retry after a lost answer — the same fields
+ * as sent — answers the endpoint its first call registered, as it is now,
+ * without its secret (null: the record of the answer holds the endpoint's id,
+ * never the secret), and writes nothing; the same key with another endpoint is
+ * an IdempotencyConflictError. Without a key every call registers an endpoint.
  */
-export async function createWebhookEndpoint(deps: WebhookServiceDeps, input: CreateWebhookEndpointInput, caller: Caller) {
+export async function createWebhookEndpoint(
+  deps: WebhookServiceDeps,
+  input: CreateWebhookEndpointInput & { idempotencyKey?: null },
+  caller: Caller,
+): Promise<CreatedWebhookEndpoint>;
+export async function createWebhookEndpoint(
+  deps: WebhookServiceDeps,
+  input: CreateWebhookEndpointInput,
+  caller: Caller,
+): Promise<CreatedWebhookEndpoint | ReplayedWebhookEndpoint>;
+export async function createWebhookEndpoint(
+  deps: WebhookServiceDeps,
+  input: CreateWebhookEndpointInput,
+  caller: Caller,
+): Promise<CreatedWebhookEndpoint | ReplayedWebhookEndpoint> {
   assertMayCall(caller, 'manageWebhooks');
   const url = checkWebhookUrl('url', input.url, deps.webhookUrls ?? STRICT_URL_POLICY);
   const eventTypes = eventTypesOf('eventTypes', input.eventTypes);
+  const data = { url, eventTypes, description: description(input.description), enabled: input.enabled ?? true };
+  const key = optionalIdempotencyKey(input.idempotencyKey);
+  // The subscribed types are a set: a retry that lists them in another order is the same request.
+  const request = { ...data, eventTypes: [...eventTypes].sort() };
   const secret = generateWebhookSecret();
   const now = nowOf(deps);
-  const endpoint = await deps.prisma.webhookEndpoint.create({
-    data: {
-      url,
-      eventTypes,
-      description: description(input.description),
-      enabled: input.enabled ?? true,
-      secret,
-      createdBy: callerText(caller),
-      createdAt: now,
-      updatedAt: now,
-    },
+  return deps.prisma.$transaction(async (tx) => {
+    const created = await once(tx, scopeOf('createWebhookEndpoint', caller), key, request, async () => {
+      const { id } = await tx.webhookEndpoint.create({
+        data: { ...data, secret, createdBy: callerText(caller), createdAt: now, updatedAt: now },
+        select: { id: true },
+      });
+      // The answer a retry replays: the endpoint's id, never its secret.
+      return { endpointId: id };
+    });
+    const endpoint = await tx.webhookEndpoint.findUniqueOrThrow({
+      where: { id: created.endpointId },
+      omit: { secret: true, previousSecret: true },
+    });
+    return created.replayed ? { endpoint, secret: null, replayed: true } : { endpoint, secret, replayed: false };
   });
-  return { endpoint, secret };
 }
 
 export interface UpdateWebhookEndpointInput {

@@ -1,7 +1,7 @@
 import { callerOf } from '../../auth/principal.js';
 import { apiKeyListArgs, createApiKey, readApiKey, revokeApiKey, type ApiKeyReadShape } from '../../domain/api-keys/api-keys.service.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { NotFoundError } from '../../domain/errors.js';
+import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
@@ -94,10 +94,15 @@ builder.mutationField('revokeApiKey', (t) =>
   }),
 );
 
-const CreateApiKeyPayload = builder.objectRef<{ apiKeyId: string; token: string }>('CreateApiKeyPayload').implement({
-  description: 'The new key and its token. Store the token now: it is never shown again.',
+const CreateApiKeyPayload = builder.objectRef<{ apiKeyId: string; token: string | null }>('CreateApiKeyPayload').implement({
+  description:
+    'The new key (for a retry with the same idempotencyKey: the one its first call created) and its token. Store the token now: it is never shown again.',
   fields: (t) => ({
-    token: t.exposeString('token', { description: 'Bearer token for `Authorization: Bearer <token>`.' }),
+    token: t.exposeString('token', {
+      nullable: true,
+      description:
+        'Bearer token for `Authorization: Bearer <token>`, shown in this answer only. Null when the answer repeats an earlier call with the same idempotencyKey: only the token’s hash is stored, so it cannot be shown again. Whoever lost the first answer revokes that key (`revokeApiKey`) and creates another. Never null without an idempotencyKey.',
+    }),
     apiKey: t.prismaField({
       type: ApiKeyRef,
       description: 'The stored key (without its secret).',
@@ -115,15 +120,20 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
       description:
         'Any of members:read, members:write, points:earn, points:redeem, vouchers:redeem, failures:report, contracts:write, admin.',
     }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        'Unique per request and caller: a retry with the same key, name and scopes answers the key its first call created, without a second one and without its token (`token` is null then); with another name or scopes it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call creates a key.',
+    }),
   }),
 });
 
 builder.mutationField('createApiKey', (t) =>
   t.field({
     type: CreateApiKeyPayload,
-    description: 'Creates a storefront API key (admins).',
+    description: 'Creates a storefront API key (admins), once per idempotencyKey; its token is shown once.',
     authScopes: { caller: SERVICE_CALLERS.createApiKey },
-    errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateApiKeyResult' } },
+    errors: { types: [...COMMON_ERRORS, IdempotencyConflictError], directResult: true, union: { name: 'CreateApiKeyResult' } },
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { apiKey, token } = await createApiKey(ctx.deps, input, callerOf(ctx.principal));

@@ -106,6 +106,11 @@ const CreateEarningRuleInput = builder.inputType('CreateEarningRuleInput', {
     endsAt: t.field({ type: 'DateTime', required: false, description: 'Until when it applies (exclusive); open-ended when omitted.' }),
     conditions: t.field({ type: EarningConditionsInputRef, required: false, description: 'When it applies; always when omitted.' }),
     effect: t.field({ type: EarningEffectInputRef, required: true, description: 'What it does.' }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        'Unique per request and caller: a retry with the same key and the same fields answers the rule its first call created (as it is now), without a second one; with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call adds a rule.',
+    }),
   }),
 });
 
@@ -154,9 +159,14 @@ const effectOf = (e: EarningEffectInput | null | undefined): EarningEffectInput 
 builder.mutationFields((t) => ({
   createEarningRule: t.field({
     type: CreateEarningRulePayload,
-    description: 'Adds an earning rule (admins). It applies from its start to earnings and events in their transaction.',
+    description:
+      'Adds an earning rule (admins), once per idempotencyKey. It applies from its start to earnings and events in their transaction.',
     authScopes: { caller: SERVICE_CALLERS.manageEarningRules },
-    errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateEarningRuleResult' } },
+    errors: {
+      types: [...COMMON_ERRORS, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'CreateEarningRuleResult' },
+    },
     args: { input: t.arg({ type: CreateEarningRuleInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const rule = await createEarningRule(

@@ -106,6 +106,11 @@ const CreateRewardInput = builder.inputType('CreateRewardInput', {
     }),
     currency: t.string({ required: false, description: 'ISO 4217; must be the program currency when given.' }),
     stock: t.int({ required: false, description: 'Units available; unlimited when omitted.' }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        'Unique per request and caller: a retry with the same key and the same fields answers the reward its first call created (as it is now), without a second one; with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call adds a reward.',
+    }),
   }),
 });
 
@@ -151,9 +156,9 @@ const RedeemRewardInput = builder.inputType('RedeemRewardInput', {
 builder.mutationFields((t) => ({
   createReward: t.field({
     type: CreateRewardPayload,
-    description: 'Adds a reward to the catalogue (admins).',
+    description: 'Adds a reward to the catalogue (admins); once per idempotencyKey.',
     authScopes: { caller: SERVICE_CALLERS.changeRewards },
-    errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateRewardResult' } },
+    errors: { types: [...COMMON_ERRORS, IdempotencyConflictError], directResult: true, union: { name: 'CreateRewardResult' } },
     args: { input: t.arg({ type: CreateRewardInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { voucherValueMoney, ...rest } = input;

@@ -1,6 +1,6 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
-import { NotFoundError } from '../../domain/errors.js';
+import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -176,28 +176,44 @@ const CreateWebhookEndpointInput = builder.inputType('CreateWebhookEndpointInput
     eventTypes: t.stringList({ required: true, description: EVENT_TYPES }),
     description: t.string({ required: false, description: 'What it is for.' }),
     enabled: t.boolean({ required: false, description: 'Default true.' }),
-  }),
-});
-
-const CreateWebhookEndpointPayload = builder.objectRef<{ endpointId: string; secret: string }>('CreateWebhookEndpointPayload').implement({
-  description: 'The new endpoint and its signing secret. Store the secret now: it is never shown again.',
-  fields: (t) => ({
-    secret: t.exposeString('secret', { description: 'The signing secret, `whsec_` + base64 (Standard Webhooks).' }),
-    endpoint: t.prismaField({
-      type: WebhookEndpointRef,
-      description: 'The stored endpoint (without its secret).',
-      resolve: (query, parent, _args, ctx) =>
-        ctx.deps.prisma.webhookEndpoint.findUniqueOrThrow({ ...query, where: { id: parent.endpointId } }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        'Unique per request and caller: a retry with the same key and the same fields answers the endpoint its first call registered, without a second one and without its secret (`secret` is null then); with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call registers an endpoint.',
     }),
   }),
 });
 
+const CreateWebhookEndpointPayload = builder
+  .objectRef<{ endpointId: string; secret: string | null }>('CreateWebhookEndpointPayload')
+  .implement({
+    description:
+      'The new endpoint (for a retry with the same idempotencyKey: the one its first call registered) and its signing secret. Store the secret now: it is never shown again.',
+    fields: (t) => ({
+      secret: t.exposeString('secret', {
+        nullable: true,
+        description:
+          'The signing secret, `whsec_` + base64 (Standard Webhooks), shown in this answer only. Null when the answer repeats an earlier call with the same idempotencyKey: the secret is not kept for a retry, so it cannot be shown again. Whoever lost the first answer rotates it (`updateWebhookEndpoint` with `rotateSecret: true` and `rotationOverlapHours: 0`). Never null without an idempotencyKey.',
+      }),
+      endpoint: t.prismaField({
+        type: WebhookEndpointRef,
+        description: 'The stored endpoint (without its secret).',
+        resolve: (query, parent, _args, ctx) =>
+          ctx.deps.prisma.webhookEndpoint.findUniqueOrThrow({ ...query, where: { id: parent.endpointId } }),
+      }),
+    }),
+  });
+
 builder.mutationField('createWebhookEndpoint', (t) =>
   t.field({
     type: CreateWebhookEndpointPayload,
-    description: 'Creates a webhook endpoint (admins); its secret is generated and shown once.',
+    description: 'Creates a webhook endpoint (admins), once per idempotencyKey; its secret is generated and shown once.',
     authScopes: ADMINS,
-    errors: { types: [...COMMON_ERRORS], directResult: true, union: { name: 'CreateWebhookEndpointResult' } },
+    errors: {
+      types: [...COMMON_ERRORS, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'CreateWebhookEndpointResult' },
+    },
     args: { input: t.arg({ type: CreateWebhookEndpointInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { endpoint, secret } = await createWebhookEndpoint(ctx.deps, input, callerOf(ctx.principal));
@@ -210,7 +226,7 @@ const UpdateWebhookEndpointInput = builder.inputType('UpdateWebhookEndpointInput
   description: 'Changes to an endpoint; omitted fields stay as they are.',
   fields: (t) => ({
     id: t.id({ required: true, description: 'The endpoint (`WebhookEndpoint.id`).' }),
-    url: t.string({ required: false, description: 'A new receiver URL.' }),
+    url: t.string({ required: false, description: 'A new receiver URL, under the same rules as when creating one.' }),
     eventTypes: t.stringList({ required: false, description: EVENT_TYPES }),
     description: t.string({ required: false, description: 'A new description.' }),
     enabled: t.boolean({ required: false, description: 'false stops it; true starts it again (and clears its failure streak).' }),
