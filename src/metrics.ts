@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { rawSql } from './db/sql.js';
 import { metricsAccess } from './http/metrics-access.js';
 import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
-import type { BusinessMeasures, CompensationDecision } from './domain/deps.js';
+import type { BusinessMeasures, CompensationDecision, RenewalBonusDecision } from './domain/deps.js';
 import { oldestDueOutboxEventAge, type OutboxQueue } from './domain/outbox/outbox.service.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
 import {
@@ -135,10 +135,18 @@ export function trackWebhookEndpoints(registry: Registry, prisma: PrismaClient, 
 
 const COMPENSATION_DECISIONS = ['COMPENSATED', 'NEEDS_REVIEW', 'HELD', 'NOT_ELIGIBLE'] as const satisfies readonly CompensationDecision[];
 
+/** Every renewal-bonus decision, each a series from the start (a Record, so that a new decision does not compile until it is here). */
+const RENEWAL_BONUS_DECISIONS = Object.keys({
+  GRANTED: true,
+  HELD_MEMBER_SUSPENDED: true,
+  HELD_BALANCE_LIMIT: true,
+  NOT_ELIGIBLE: true,
+} satisfies Record<RenewalBonusDecision, true>) as RenewalBonusDecision[];
+
 /**
  * The business counters of one process (the domain's `BusinessMeasures` port):
  * points granted and spent by ledger entry kind, vouchers issued and redeemed,
- * compensation decisions by outcome, webhook delivery failures. Every label is
+ * compensation and renewal-bonus decisions by outcome, webhook delivery failures. Every label is
  * an enum value; every series starts at 0, so a rate() sees its first increase.
  * Each process counts what it committed itself: the API the requests' moves,
  * the worker process the jobs' (compensation, renewal bonuses, deliveries).
@@ -174,6 +182,12 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const renewalBonuses = new Counter({
+    name: 'treue_renewal_bonus_decisions_total',
+    help: 'Renewal bonuses decided by their job, by outcome: GRANTED, HELD_MEMBER_SUSPENDED, HELD_BALANCE_LIMIT (waits for a supervisor), NOT_ELIGIBLE.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const webhookFailures = new Counter({
     name: 'treue_webhook_delivery_failures_total',
     help: 'Failed webhook delivery attempts, by outcome: retry (tried again later) or dead (given up, dead-lettered).',
@@ -187,6 +201,7 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
   }
   for (const event of ['issued', 'redeemed']) vouchers.inc({ event }, 0);
   for (const outcome of COMPENSATION_DECISIONS) compensations.inc({ outcome }, 0);
+  for (const outcome of RENEWAL_BONUS_DECISIONS) renewalBonuses.inc({ outcome }, 0);
   for (const outcome of ['retry', 'dead']) webhookFailures.inc({ outcome }, 0);
   return {
     registry,
@@ -199,6 +214,7 @@ export function createBusinessMeasures(registry: Registry): BusinessMeasures & {
     },
     vouchersMoved: (event, count) => vouchers.inc({ event }, count),
     compensationDecided: (outcome, count = 1) => compensations.inc({ outcome }, count),
+    renewalBonusDecided: (outcome) => renewalBonuses.inc({ outcome }),
     webhookDeliveryFailed: (outcome) => webhookFailures.inc({ outcome }),
   };
 }

@@ -12,6 +12,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'goodwill.pending_approval',
   'service_failure.compensated',
   'contract.renewal_bonus_granted',
+  'contract.renewal_bonus_held',
   'webhook_endpoint.disabled',
   'order.cancelled',
   'order.returned',

@@ -119,7 +119,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     deleteWebhookEndpoint: row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
     createEarningRule:     row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok], 'Validated as a whole; every version kept.'),
     createReward:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   __,   ok]),
-    decideRenewalBonus:    row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Only a bonus held because the member is suspended.'),
+    decideRenewalBonus:    row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Only a held bonus: the member suspended, or past the balance limit.'),
     decideServiceIncident: row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'One decision on everything held over the incident budget.'),
     earnPoints:            row([__, __,  __,    __,    __,     ok,    __,      __,      __,      __,     ok,   __,   __,   ok], 'An explicit amount of points: admins only.'),
     enrollMember:          row([__, __,  __,    __,    ok,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'The payload’s `member` shows only to callers who may read members, as every payload’s: a `members:write` key alone gets `FORBIDDEN` on it (the member is enrolled); it selects `__typename` and `memberId`, the enrolled member’s global id, shown to every caller that may enrol (a taken external id or e-mail is `AlreadyExistsError` naming the field, no id).'),

@@ -114,6 +114,8 @@ export interface BusinessMeasures {
   vouchersMoved(event: 'issued' | 'redeemed', count: number): void;
   /** A service failure's compensation was decided (a repeat of a decided job is not counted). */
   compensationDecided(outcome: CompensationDecision, count?: number): void;
+  /** A renewal-bonus job decided its bonus (a repeat of a decided job is not counted). */
+  renewalBonusDecided(outcome: RenewalBonusDecision): void;
   /** A webhook delivery attempt failed: `retry` (it will be tried again) or `dead` (given up). */
   webhookDeliveryFailed(outcome: 'retry' | 'dead'): void;
 }
@@ -125,6 +127,9 @@ export interface PostedPoints {
 }
 
 export type CompensationDecision = 'COMPENSATED' | 'NEEDS_REVIEW' | 'HELD' | 'NOT_ELIGIBLE';
+
+/** What a renewal-bonus job decided: granted, held (and why), or nothing due. */
+export type RenewalBonusDecision = 'GRANTED' | 'HELD_MEMBER_SUSPENDED' | 'HELD_BALANCE_LIMIT' | 'NOT_ELIGIBLE';
 
 /** What every domain service needs. `now` is injectable so tests can move time. */
 export interface ServiceDeps {

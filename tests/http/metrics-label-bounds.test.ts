@@ -55,6 +55,7 @@ const ALLOWED: Record<string, (value: string) => boolean> = {
 const OUTCOMES: Record<string, string[]> = {
   treue_graphql_operations_total: ['ok', 'error'],
   treue_compensation_decisions_total: ['COMPENSATED', 'NEEDS_REVIEW', 'HELD', 'NOT_ELIGIBLE'],
+  treue_renewal_bonus_decisions_total: ['GRANTED', 'HELD_MEMBER_SUSPENDED', 'HELD_BALANCE_LIMIT', 'NOT_ELIGIBLE'],
   treue_webhook_delivery_failures_total: ['retry', 'dead'],
 };
 
@@ -72,6 +73,7 @@ const MAX_SERIES: Record<string, number> = {
   treue_ledger_entries_total: Object.keys(LedgerEntryKind).length,
   treue_vouchers_total: 2,
   treue_compensation_decisions_total: 4,
+  treue_renewal_bonus_decisions_total: 4,
   treue_webhook_delivery_failures_total: 2,
   treue_outbox_oldest_pending_age_seconds: 1,
   treue_db_pool_connections: 2,

@@ -14,6 +14,8 @@ import { apiKeyCaller } from '../support/callers.js';
  * member's balance (available + pending, the entry's balance_after) or lifetime
  * points (qualifying points never exceed them) past 2^31 − 1 is a typed
  * ValidationError that writes nothing, not INTERNAL (22003) from the database.
+ * A renewal bonus, which nobody asks for at the time, is held for a supervisor's
+ * decision instead (tests/contracts/renewal-bonus-at-the-limit.test.ts).
  */
 const { prisma, app } = useTestApp();
 
@@ -104,7 +106,7 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
     expect(await prisma.goodwillGesture.count()).toBe(gestures);
   });
 
-  it('a renewal bonus past the limit fails its job with a ValidationError and writes nothing; the renewal stays pending', async () => {
+  it('a renewal bonus past the limit is held for a supervisor (BALANCE_LIMIT): nothing granted, its job done, not retried', async () => {
     const memberId = await memberNearTheLimit(app, 100);
     const billing = apiKeyCaller('billing', ['contracts:write']);
     const startsAt = addMonths(new Date(), -11);
@@ -115,8 +117,20 @@ describe('balances near 2^31 − 1 (issue 9, hole 9)', () => {
     );
     const { renewalId } = await extendContract(app.deps, { contractId, termMonths: 12, idempotencyKey: 'r' }, billing);
     const before = await snapshot(memberId);
-    await expect(processRenewalBonus({ renewalId }, app.deps)).rejects.toMatchObject({ code: 'VALIDATION' });
+    // BRONZE, first renewal, 12 months: 500 points, 400 more than the balance has room for.
+    expect(await processRenewalBonus({ renewalId }, app.deps)).toEqual({
+      renewalId,
+      outcome: 'HELD',
+      heldBecause: 'BALANCE_LIMIT',
+      points: 500,
+      entryId: null,
+    });
     expect(await snapshot(memberId)).toEqual(before);
-    expect(await prisma.contractRenewal.findUniqueOrThrow({ where: { id: renewalId } })).toMatchObject({ bonusGrantedAt: null });
+    const renewal = await prisma.contractRenewal.findUniqueOrThrow({ where: { id: renewalId } });
+    expect(renewal).toMatchObject({ bonusPoints: 500, bonusHeldReason: 'BALANCE_LIMIT', bonusGrantedAt: null, bonusEntryId: null });
+    expect(renewal.bonusHeldAt).not.toBeNull();
+    expect(renewal.bonusDecisionNote).toContain(String(MAX_POINTS));
+    // The job is done: the relay does not hand it over again.
+    expect((await prisma.outboxEvent.findUniqueOrThrow({ where: { id: renewalId } })).completedAt).not.toBeNull();
   });
 });

@@ -38,6 +38,7 @@ function recordingDeps(when: Date) {
     pointsMoved: () => undefined,
     vouchersMoved: () => undefined,
     compensationDecided: (outcome, count = 1) => reported.decided.push(...Array<string>(count).fill(outcome)),
+    renewalBonusDecided: () => undefined,
     webhookDeliveryFailed: () => undefined,
   };
   const deps: ServiceDeps = {

@@ -123,7 +123,7 @@ export class Seeder {
     const renewed = await this.renewedContract(memberId);
     await this.prisma.contractRenewal.update({
       where: { id: renewed.renewalId },
-      data: { bonusHeldAt: new Date(), bonusPoints: 500 },
+      data: { bonusHeldAt: new Date(), bonusHeldReason: 'MEMBER_SUSPENDED', bonusPoints: 500 },
     });
     await this.prisma.outboxEvent.updateMany({ where: { id: renewed.renewalId }, data: { completedAt: new Date() } });
     return renewed;

@@ -1,8 +1,9 @@
 import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
 import { Prisma, type Contract, type ContractRenewal, type ContractStatus } from '../../generated/prisma/client.js';
+import type { RenewalBonusHoldReason } from '../../generated/prisma/enums.js';
 import { assertMayCall, ownRowsWhere, SERVICE_CALLERS } from '../authorization.js';
-import { nowOf, type CommittedOutboxEvent, type ServiceDeps, type Tx } from '../deps.js';
+import { nowOf, type CommittedOutboxEvent, type RenewalBonusDecision, type ServiceDeps, type Tx } from '../deps.js';
 import {
   AlreadyExistsError,
   ContractNotActiveError,
@@ -15,6 +16,7 @@ import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempote
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
+import { measure } from '../measures.js';
 import {
   balanceCte,
   consumeLots,
@@ -22,6 +24,7 @@ import {
   postEntry,
   purchaseMove,
   reactivationEvents,
+  roomRefusal,
   type LockedMember,
 } from '../points/ledger.js';
 import { grantAvailablePoints } from '../points/points.service.js';
@@ -352,18 +355,38 @@ export function renewalBonusStatus(
   return 'PENDING';
 }
 
+export type { RenewalBonusHoldReason };
+
 export interface RenewalBonusOutcome {
   renewalId: string;
   /**
-   * GRANTED: this run granted the bonus. HELD: the member is suspended; the
-   * points are kept until the suspension ends or a supervisor decides.
+   * GRANTED: this run granted the bonus. HELD: this run held it for a
+   * supervisor's decision (`heldBecause`), the points kept on the renewal.
    * NOT_ELIGIBLE: this run found no points due (0 by the policy, or the member
    * is closed). ALREADY_DONE: an earlier run granted or held it, a decision
    * declined it, or a cancellation forfeited it; nothing changed.
    */
   outcome: 'GRANTED' | 'HELD' | 'NOT_ELIGIBLE' | 'ALREADY_DONE';
+  /** Why it was held (HELD only): the member is suspended, or the points do not fit the member's balance. */
+  heldBecause?: RenewalBonusHoldReason;
   points: number;
   entryId: string | null;
+}
+
+/**
+ * The decision a job's outcome counts as in the operators' metrics
+ * (`treue_renewal_bonus_decisions_total`); null for ALREADY_DONE (a repeat is not counted twice).
+ */
+export function renewalBonusDecisionOf(outcome: RenewalBonusOutcome): RenewalBonusDecision | null {
+  switch (outcome.outcome) {
+    case 'GRANTED':
+    case 'NOT_ELIGIBLE':
+      return outcome.outcome;
+    case 'HELD':
+      return outcome.heldBecause === 'BALANCE_LIMIT' ? 'HELD_BALANCE_LIMIT' : 'HELD_MEMBER_SUSPENDED';
+    case 'ALREADY_DONE':
+      return null;
+  }
 }
 
 /** The payload of a renewal-bonus job: the renewal, and the outbox event the job completes when it is not the renewal's first. */
@@ -449,23 +472,7 @@ async function writeRenewalBonus(
   }
   // A granted bonus is announced (contract.renewal_bonus_granted) in the renewal's own statement.
   const granted: WebhookEventInput[] =
-    points > 0
-      ? [
-          {
-            type: 'contract.renewal_bonus_granted',
-            data: {
-              renewalId: renewal.id,
-              contractId: renewal.contractId,
-              externalRef: renewal.externalRef,
-              memberId: member.id,
-              sequence: renewal.sequence,
-              termMonths: renewal.termMonths,
-              points,
-              entryId,
-            },
-          },
-        ]
-      : [];
+    points > 0 ? [{ type: 'contract.renewal_bonus_granted', data: { ...renewalEventData(renewal, points), entryId } }] : [];
   await tx.$executeRaw`
     WITH ${webhookEventsCte(eventRows(granted), now)}
     UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_entry_id = ${entryId}::uuid,
@@ -475,19 +482,79 @@ async function writeRenewalBonus(
   return entryId;
 }
 
+/** What the renewal-bonus events (docs/webhooks.md) say of the renewal and its points. */
+function renewalEventData(renewal: RenewalRow, points: number): Record<string, unknown> {
+  return {
+    renewalId: renewal.id,
+    contractId: renewal.contractId,
+    externalRef: renewal.externalRef,
+    memberId: renewal.memberId,
+    sequence: renewal.sequence,
+    termMonths: renewal.termMonths,
+    points,
+  };
+}
+
+/**
+ * Holds the bonus of a locked renewal for a supervisor's decision
+ * (`decideRenewalBonus`): the `points` the policy computed kept on the
+ * renewal, `bonus_held_at` and the typed `reason` set, why in words in its
+ * decision note, nothing granted; announced (contract.renewal_bonus_held) in
+ * the same statement. The renewal's row lock and `bonus_held_at` make it
+ * once: a job that finds the bonus held does nothing.
+ */
+async function holdRenewalBonus(
+  tx: RawSql,
+  renewal: RenewalRow,
+  points: number,
+  hold: { reason: RenewalBonusHoldReason; note: string },
+  now: Date,
+): Promise<void> {
+  const held: WebhookEventInput = {
+    type: 'contract.renewal_bonus_held',
+    data: { ...renewalEventData(renewal, points), heldBecause: hold.reason },
+  };
+  await tx.$executeRaw`
+    WITH ${webhookEventsCte(eventRows([held]), now)}
+    UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_held_at = ${now}::timestamptz,
+           bonus_held_reason = ${hold.reason}::"RenewalBonusHoldReason", bonus_decision_note = ${hold.note}
+    WHERE id = ${renewal.id}::uuid`;
+}
+
+/**
+ * Why a bonus the member's status allows cannot be granted now: `points` do
+ * not fit the member's points — the balance (available + pending) past
+ * 2 147 483 647, or whatever else `roomRefusal`, the check the grant itself
+ * makes, refuses; its message, in the note, says which. Null when they fit.
+ * Nothing the job could wait for makes room by itself (the member spending
+ * points, a correction), so the hold waits for a supervisor, not for a retry.
+ */
+function balanceLimitHold(member: LockedMember, points: number): { reason: 'BALANCE_LIMIT'; note: string } | null {
+  const refusal = roomRefusal(member, points, 'points');
+  if (!refusal) return null;
+  return {
+    reason: 'BALANCE_LIMIT',
+    note: `${points} points ${refusal.message}: held for a supervisor's decision`,
+  };
+}
+
 /**
  * Grants the bonus of one renewal, exactly once: under the member's lock and
  * the renewal's row lock, a renewal whose bonus was granted, held, declined or
  * forfeited by a cancellation is a no-op; otherwise, as the member's
  * eligibility says (src/domain/members/eligibility.ts): a suspended member's
- * bonus is HELD — the points the policy computed kept on the renewal, nothing
- * granted — until the suspension ends (`releaseHeldRenewalBonuses`) or a
- * supervisor decides (`decideRenewalBonus`); a closed member's is
- * NOT_ELIGIBLE; otherwise `writeRenewalBonus` grants it (a bonus of 0 still
- * counts as the member's activity). The renewal's bonus
- * columns and the completion of the job's outbox event (`eventId`: the renewal
- * id for its first job, the release's own event after a hold) commit
- * together. The bonus counts as qualifying points and may upgrade the tier at
+ * bonus is HELD (MEMBER_SUSPENDED) — the points the policy computed kept on
+ * the renewal, nothing granted — until the suspension ends
+ * (`releaseHeldRenewalBonuses`) or a supervisor decides (`decideRenewalBonus`);
+ * a closed member's is NOT_ELIGIBLE; a bonus that would take the member's
+ * points past 2 147 483 647 is HELD (BALANCE_LIMIT) until a supervisor
+ * decides — not failed, which the relay would re-drive every minute for ever;
+ * otherwise `writeRenewalBonus` grants it (a bonus of 0 still counts as the
+ * member's activity). A hold is announced (contract.renewal_bonus_held) and
+ * every decision of the job counted once (`renewalBonusDecided`). The
+ * renewal's bonus columns and the completion of the job's outbox event
+ * (`eventId`: the renewal id for its first job, the release's own event after
+ * a hold) commit together. The bonus counts as qualifying points and may upgrade the tier at
  * once. A job run again after that (redelivered) writes nothing but its
  * event's completion: it does not open the member's ledger, whose frame would
  * settle the member's due lots (a retried job, like a replayed request, has no
@@ -522,14 +589,22 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, ev
 
     const eligible = eligibility(member.status, 'AUTOMATIC_GRANT');
     const points = eligible.decision === 'REFUSE' ? 0 : renewalBonusPoints(settings, member.tier, renewal.termMonths, renewal.sequence - 1);
-    if (eligible.decision === 'HOLD' && points > 0) {
-      await tx.$executeRaw`
-        UPDATE contract_renewals SET bonus_points = ${points}::int, bonus_held_at = ${now}::timestamptz,
-               bonus_decision_note = ${eligible.reason}
-        WHERE id = ${id}::uuid`;
+    const hold =
+      points <= 0
+        ? null
+        : eligible.decision === 'HOLD'
+          ? { reason: 'MEMBER_SUSPENDED' as const, note: eligible.reason }
+          : eligible.decision === 'ALLOW'
+            ? balanceLimitHold(member, points)
+            : null;
+    if (hold) {
+      await holdRenewalBonus(tx, renewal, points, hold, now);
       await completeOutboxEvent(tx, eventId, now);
-      deps.logger.info({ renewalId: id, memberId, points }, 'renewal bonus held: the member is suspended');
-      return { result: { renewalId: id, outcome: 'HELD', points, entryId: null } satisfies RenewalBonusOutcome };
+      deps.logger[hold.reason === 'BALANCE_LIMIT' ? 'warn' : 'info'](
+        { renewalId: id, memberId, points, heldBecause: hold.reason },
+        `renewal bonus held for a supervisor's decision: ${hold.note}`,
+      );
+      return { result: { renewalId: id, outcome: 'HELD', heldBecause: hold.reason, points, entryId: null } satisfies RenewalBonusOutcome };
     }
     const note = eligible.decision === 'REFUSE' ? eligible.reason : null;
     const entryId = await writeRenewalBonus(step, renewal, points, { decidedBy: null, note });
@@ -540,6 +615,8 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, ev
     const result: RenewalBonusOutcome = { renewalId: id, outcome: points > 0 ? 'GRANTED' : 'NOT_ELIGIBLE', points, entryId };
     return { result, change: points > 0 ? { kind: 'RENEWAL_BONUS', reference: id } : null };
   });
+  const decided = renewalBonusDecisionOf(outcome);
+  if (decided) measure(deps, (measures) => measures.renewalBonusDecided(decided));
   return outcome;
 }
 
@@ -560,18 +637,22 @@ async function recordRenewalActivity(tx: RawSql, member: LockedMember, now: Date
 
 /**
  * The suspension of a member ended (updateMember, in its transaction, the
- * member's row locked): every held renewal bonus of theirs goes back to
- * PENDING with a new renewal-bonus job in the outbox (its own event id, in the
- * payload), so the policy computes it again now — the member's tier then —
- * and the job, idempotent on the renewal row and the entry's unique key,
- * grants it at most once. Returns the events to publish after commit.
+ * member's row locked): every renewal bonus of theirs held because they were
+ * suspended goes back to PENDING with a new renewal-bonus job in the outbox
+ * (its own event id, in the payload), so the policy computes it again now —
+ * the member's tier then — and the job, idempotent on the renewal row and the
+ * entry's unique key, grants it at most once (or holds it again, past the
+ * balance limit). A bonus held at the balance limit stays held: the
+ * suspension was not why it waits. Returns the events to publish after commit.
  */
 export async function releaseHeldRenewalBonuses(tx: Tx | RawSql, memberId: string): Promise<CommittedOutboxEvent[]> {
   const released = Prisma.sql`
-    UPDATE contract_renewals r SET bonus_held_at = NULL, bonus_points = NULL, bonus_decision_note = NULL
+    UPDATE contract_renewals r SET bonus_held_at = NULL, bonus_held_reason = NULL, bonus_points = NULL,
+           bonus_decision_note = NULL
     FROM contracts c
     WHERE c.id = r.contract_id AND c.member_id = ${memberId}::uuid
-      AND r.bonus_held_at IS NOT NULL AND r.bonus_granted_at IS NULL AND r.clawed_back_at IS NULL
+      AND r.bonus_held_at IS NOT NULL AND r.bonus_held_reason = 'MEMBER_SUSPENDED'
+      AND r.bonus_granted_at IS NULL AND r.clawed_back_at IS NULL
     RETURNING r.id`;
   return requeueReleased(tx, released, { queue: RENEWAL_BONUS_QUEUE, jobName: RENEWAL_BONUS_JOB, subjectKey: 'renewalId' });
 }
@@ -598,9 +679,10 @@ export interface DecideRenewalBonusInput {
 }
 
 /**
- * A supervisor's decision on a renewal bonus held because the member is
- * suspended: approve grants the points computed when it was held, now, while
- * the member is still suspended (GRANTED); decline makes it NOT_ELIGIBLE. The
+ * A supervisor's decision on a held renewal bonus — the member suspended, or
+ * the points past the balance limit: approve grants the points computed when
+ * it was held, now, also while the member is still suspended (GRANTED);
+ * decline makes it NOT_ELIGIBLE. The
  * supervisor and the note are kept on the renewal. Runs in the ledger kernel
  * under the member's lock and the renewal's row lock, so it cannot race the
  * bonus job, a reactivation or another decision into a second grant: only a
@@ -608,7 +690,8 @@ export interface DecideRenewalBonusInput {
  * is unique per member. One decision per (renewal, idempotency key): a repeat
  * replays. Supervisors and admins only (an admin-scoped key counts as ADMIN).
  * Approving points that would take the member past the balance limit is a
- * ValidationError on `renewalId` (the renewal set them): nothing written, still held.
+ * ValidationError on `renewalId` (the renewal set them): nothing written, still
+ * held — approve once the member has room (spent points), or decline.
  */
 export async function decideRenewalBonus(
   deps: ServiceDeps,

@@ -23,7 +23,7 @@ import {
   IdempotencyConflictError,
   NotFoundError,
 } from '../../domain/errors.js';
-import { ContractStatus } from '../../generated/prisma/enums.js';
+import { ContractStatus, RenewalBonusHoldReason } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
@@ -54,7 +54,7 @@ const RenewalBonusStatusEnum = builder.enumType('RenewalBonusStatus', {
     PENDING: { description: 'The bonus job has not run yet.' },
     HELD: {
       description:
-        'The member is suspended: the computed points are kept, granted when a supervisor reactivates the member (computed again then) or decided by a supervisor before (decideRenewalBonus); declined if the member is closed.',
+        'Waiting for a supervisor (why: `bonusHeldReason`), the computed points kept: the member is suspended (granted when a supervisor reactivates the member, computed again then), or the points would take the member past the balance limit. A supervisor decides it with decideRenewalBonus; declined if the member is closed.',
     },
     GRANTED: { description: 'The bonus points were granted.' },
     NOT_ELIGIBLE: {
@@ -63,6 +63,20 @@ const RenewalBonusStatusEnum = builder.enumType('RenewalBonusStatus', {
     CLAWED_BACK: { description: 'Granted, then taken back because the contract was cancelled within the clawback window.' },
     FORFEITED: { description: 'The contract was cancelled within the clawback window before the bonus was granted: it never will be.' },
   } as const,
+});
+
+const RenewalBonusHoldReasonEnum = builder.enumType(RenewalBonusHoldReason, {
+  name: 'RenewalBonusHoldReason',
+  description: 'Why a renewal bonus is HELD for a supervisor’s decision.',
+  values: {
+    MEMBER_SUSPENDED: {
+      description: 'The member is suspended: released (computed again) when the suspension ends, or decided by a supervisor before.',
+    },
+    BALANCE_LIMIT: {
+      description:
+        'Granting it would take the member’s points past 2 147 483 647, the most a balance holds. It waits for a supervisor’s decision: approving is a ValidationError on `renewalId` until the member has room (spent points); or decline it.',
+    },
+  } as const satisfies Record<RenewalBonusHoldReason, unknown>,
 });
 
 builder.objectType(ContractNotActiveError, {
@@ -163,7 +177,14 @@ export const ContractRenewalRef = builder.prismaNode('ContractRenewal', {
     bonusHeldAt: t.expose('bonusHeldAt', {
       type: 'DateTime',
       nullable: true,
-      description: 'When the bonus was held because the member was suspended; null when it was not, or after a release.',
+      description:
+        'When the bonus was held for a supervisor’s decision (why: `bonusHeldReason`); null when it was not, or after a release.',
+    }),
+    bonusHeldReason: t.expose('bonusHeldReason', {
+      type: RenewalBonusHoldReasonEnum,
+      nullable: true,
+      description:
+        'Why the bonus was held: the member suspended, or the balance limit; set with `bonusHeldAt` (kept after a decision), null when it was not held.',
     }),
     bonusDecidedBy: t.exposeString('bonusDecidedBy', {
       nullable: true,
@@ -319,12 +340,13 @@ const CancelContractPayload = builder.objectRef<CancellationResult>('CancelContr
 });
 
 const DecideRenewalBonusInput = builder.inputType('DecideRenewalBonusInput', {
-  description: "A supervisor's decision on a renewal bonus held because the member is suspended.",
+  description: "A supervisor's decision on a HELD renewal bonus (the member suspended, or the balance limit: `bonusHeldReason`).",
   fields: (t) => ({
     renewalId: t.id({ required: true, description: 'Contract renewal id (global or raw UUID).' }),
     approve: t.boolean({
       required: true,
-      description: 'True grants the held points now, while the member is still suspended; false declines the bonus (NOT_ELIGIBLE).',
+      description:
+        'True grants the held points now, also while the member is still suspended (past the balance limit: a ValidationError on `renewalId`, still held); false declines the bonus (NOT_ELIGIBLE).',
     }),
     note: t.string({ required: true, description: 'Why, for the audit trail.' }),
     idempotencyKey: t.string(IDEMPOTENCY_KEY),
@@ -386,7 +408,7 @@ builder.mutationFields((t) => ({
   decideRenewalBonus: t.field({
     type: DecideRenewalBonusPayload,
     description:
-      'Grants or declines a renewal bonus held because the member is suspended (supervisors and admins). Granting gives the points computed when it was held, now; a bonus that is not held is a ValidationError.',
+      'Grants or declines a HELD renewal bonus — the member suspended, or past the balance limit (supervisors and admins). Granting gives the points computed when it was held, now; points that would still take the member past 2 147 483 647 are a ValidationError on `renewalId` (still held); a bonus that is not held is a ValidationError.',
     authScopes: { caller: SERVICE_CALLERS.decideRenewalBonus },
     errors: {
       types: [...COMMON_ERRORS, NotFoundError, IdempotencyConflictError],
