@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { CALLER_KINDS } from '../../src/auth/permission-matrix.js';
 import { extendContract, registerContract } from '../../src/domain/contracts/contracts.service.js';
 import { submitFeedback } from '../../src/domain/feedback/feedback.service.js';
 import { recordServiceCase } from '../../src/domain/feedback/service-cases.service.js';
@@ -29,9 +28,10 @@ const CONTRACT_READER_KINDS = ['memberSelf', 'members:read', 'contracts:write', 
 
 /**
  * Who sees service cases and feedback (their types' `recoveryVisibility`): whoever reads the member (the matrix's
- * `node` row) and keys with `members:write`, which record them. The matrix has no root field that reads them.
+ * `node` row). Keys with `members:write` record them and see only their own write's answer
+ * (tests/feedback/feedback-permissions-audit.test.ts). The matrix has no root field that reads them.
  */
-const RECOVERY_READER_KINDS = ['memberSelf', 'members:read', 'members:write', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'];
+const RECOVERY_READER_KINDS = ['memberSelf', 'members:read', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'];
 
 /**
  * The node types read through a service: the kinds that may read one (and the matrix's own answer for them), the rule
@@ -62,10 +62,9 @@ const TYPES = [
   {
     typename: 'ServiceCase',
     readers: RECOVERY_READER_KINDS,
-    matrixReaders: () => [...allowedKinds('node'), 'members:write'].sort((a, b) => kindOrder(a) - kindOrder(b)),
-    refusal: /^Reading service cases and feedback is for agents and above, API keys with members:read or members:write, members only$/,
+    matrixReaders: () => allowedKinds('node'),
+    refusal: /^Reading service cases and feedback is for agents and above, API keys with members:read, members only$/,
     table: /"public"\."service_cases"/,
-    // Not its member: a key with members:write may see the case, not the member.
     selection: 'channel category contacts feedback { nps }',
     answer: () => ({ channel: 'CHAT', category: 'delivery', contacts: 1, feedback: [{ nps: 9 }] }),
     rowOf: async (owner: string) => (await prisma.serviceCase.findFirstOrThrow({ where: { memberId: owner } })).id,
@@ -73,18 +72,14 @@ const TYPES = [
   {
     typename: 'Feedback',
     readers: RECOVERY_READER_KINDS,
-    matrixReaders: () => [...allowedKinds('node'), 'members:write'].sort((a, b) => kindOrder(a) - kindOrder(b)),
-    refusal: /^Reading service cases and feedback is for agents and above, API keys with members:read or members:write, members only$/,
+    matrixReaders: () => allowedKinds('node'),
+    refusal: /^Reading service cases and feedback is for agents and above, API keys with members:read, members only$/,
     table: /"public"\."feedback"/,
     selection: 'nps csat comment serviceCase { category }',
     answer: () => ({ nps: 9, csat: 5, comment: 'Quick help', serviceCase: { category: 'delivery' } }),
     rowOf: async (owner: string) => (await prisma.feedback.findFirstOrThrow({ where: { memberId: owner } })).id,
   },
 ] as const satisfies readonly (MemberNodeType & { matrixReaders: () => string[] })[];
-
-function kindOrder(kind: string): number {
-  return (CALLER_KINDS as readonly string[]).indexOf(kind);
-}
 
 /**
  * A member with a 12-month contract ending in 30 days, extended once, and a chat case about a delivery with the

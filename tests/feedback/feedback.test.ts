@@ -317,9 +317,10 @@ describe('feedback', () => {
 
     // Staff and storefront keys submit on the member's behalf.
     expect((await submit({ memberId: other, nps: 8 })).__typename).toBe('SubmitFeedbackPayload');
-    // A key that may only write still reads back what it wrote (but not the member).
+    // A key that may only write still reads back what it wrote (but not the member, nor the case it is about:
+    // tests/feedback/feedback-permissions-audit.test.ts).
     const shop = await app.apiKeyToken(['members:write']);
-    const byShop = await app.gql(SUBMIT.replace(' member { id }', ''), { input: { memberId: other, csat: 4 } }, shop);
+    const byShop = await app.gql(SUBMIT.replace(' member { id } serviceCase { id }', ''), { input: { memberId: other, csat: 4 } }, shop);
     expect(byShop.errors).toBeUndefined();
     expect(byShop.data?.submitFeedback).toMatchObject({ __typename: 'SubmitFeedbackPayload', feedback: { csat: 4 } });
     const readOnly = await app.apiKeyToken(['members:read']);

@@ -36,15 +36,21 @@ function contactsOf(value: number): number {
 }
 
 /**
- * Who may read service cases and feedback: the rule of their GraphQL types' visibility (`recoveryVisibility`),
- * whoever may read the member (SERVICE_CALLERS.readMembers) and the keys that record them (`members:write`). No entry
- * of SERVICE_CALLERS is this rule: readMembers lacks `members:write`, recordServiceCase and submitFeedback lack
- * `members:read`.
+ * Who may read service cases and feedback — what a member told service, in their own words (`Feedback.comment`), and
+ * what service did about it: whoever may read the member (SERVICE_CALLERS.readMembers: staff, keys with
+ * `members:read`, the member themself), the rule of their GraphQL types' visibility (`recoveryVisibility`) and of
+ * the reads by id. Keys that only record them (`members:write`: a helpdesk, a shop's feedback form) are no readers:
+ * they get back the row their own write answers with (RECOVERY_WRITERS), and nothing else.
  */
-export const RECOVERY_READERS: CallerRule = {
-  ...SERVICE_CALLERS.readMembers,
-  apiKeys: [...SERVICE_CALLERS.readMembers.apiKeys, 'members:write'],
-};
+export const RECOVERY_READERS: CallerRule = SERVICE_CALLERS.readMembers;
+
+/**
+ * Who sees a case or feedback as the answer of their own write (`recordServiceCase`, `resolveServiceCase`,
+ * `submitFeedback`; the widest of their rules is submitFeedback's, the others are not for members). A writer outside
+ * RECOVERY_READERS sees that row only — its id and what it sent —, never what is reached from it: the member, the
+ * feedback on the case (other answers, other comments), the case a feedback is about.
+ */
+export const RECOVERY_WRITERS: CallerRule = SERVICE_CALLERS.submitFeedback;
 
 /**
  * The `where` that keeps a read of service cases or feedback to the caller's: a caller outside RECOVERY_READERS is

@@ -6,7 +6,7 @@ import { recordServiceCase, resolveServiceCase } from '../../domain/feedback/ser
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum } from './feedback.type.js';
+import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum, writersAnswer } from './feedback.type.js';
 
 const IDEMPOTENCY_KEY = {
   required: false,
@@ -22,7 +22,8 @@ const ServiceCasePayload = (name: string, description: string) =>
       serviceCase: t.prismaField({
         type: ServiceCaseRef,
         description: 'The case, as stored.',
-        resolve: (query, result, _args, ctx) => ctx.deps.prisma.serviceCase.findUniqueOrThrow({ ...query, where: { id: result.caseId } }),
+        resolve: async (query, result, _args, ctx) =>
+          writersAnswer(await ctx.deps.prisma.serviceCase.findUniqueOrThrow({ ...query, where: { id: result.caseId } })),
       }),
     }),
   });
@@ -36,7 +37,8 @@ const SubmitFeedbackPayload = builder.objectRef<{ feedbackId: string }>('SubmitF
     feedback: t.prismaField({
       type: FeedbackRef,
       description: 'The feedback, as stored.',
-      resolve: (query, result, _args, ctx) => ctx.deps.prisma.feedback.findUniqueOrThrow({ ...query, where: { id: result.feedbackId } }),
+      resolve: async (query, result, _args, ctx) =>
+        writersAnswer(await ctx.deps.prisma.feedback.findUniqueOrThrow({ ...query, where: { id: result.feedbackId } })),
     }),
   }),
 });

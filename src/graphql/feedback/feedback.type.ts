@@ -1,5 +1,10 @@
 import { isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '../../domain/feedback/feedback.service.js';
-import { readServiceCase, RECOVERY_READERS, type ServiceCaseReadShape } from '../../domain/feedback/service-cases.service.js';
+import {
+  readServiceCase,
+  RECOVERY_READERS,
+  RECOVERY_WRITERS,
+  type ServiceCaseReadShape,
+} from '../../domain/feedback/service-cases.service.js';
 import { ServiceChannel } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
 import { loadThroughService } from '../node-loader.js';
@@ -28,10 +33,26 @@ export const NpsCategoryEnum = builder.enumType('NpsCategory', {
 });
 
 /**
- * Who may see a case or feedback: whoever may see the member, and storefront keys that record them — the rule the
- * services' reads by id check (RECOVERY_READERS).
+ * Who may see a case or feedback: whoever may see the member (RECOVERY_READERS, the rule the services' reads by id
+ * check), the member only their own.
  */
 const recoveryVisibility = (memberId: string) => ({ ownRow: { rule: RECOVERY_READERS, memberId } });
+
+/** The rows a mutation's payload answers its writer with (`writersAnswer`); rows of one request, held weakly. */
+const writersAnswers = new WeakSet<object>();
+
+/**
+ * Marks the case or feedback a mutation of this request wrote as its answer: shown to the writer (RECOVERY_WRITERS,
+ * a key with `members:write` too), while what is reached from it — its member, the case's feedback, the feedback's
+ * case — keeps the readers' rule. Another object of the same row (a relation, `node(id)`) is not marked.
+ */
+export function writersAnswer<Row extends object>(row: Row): Row {
+  writersAnswers.add(row);
+  return row;
+}
+
+const caseOrFeedbackVisibility = (row: { memberId: string }) =>
+  writersAnswers.has(row) ? { ownRow: { rule: RECOVERY_WRITERS, memberId: row.memberId } } : recoveryVisibility(row.memberId);
 
 export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },
@@ -41,7 +62,7 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   // reached through other fields.
   ...loadThroughService<ServiceCaseReadShape>('ServiceCase', readServiceCase),
   description: 'A customer-service case of a member: channel, timing, contacts and resolution.',
-  visibleTo: (serviceCase) => recoveryVisibility(serviceCase.memberId),
+  visibleTo: caseOrFeedbackVisibility,
   fields: (t) => ({
     externalRef: t.exposeString('externalRef', { nullable: true, description: 'The helpdesk’s ticket id (unique).' }),
     channel: t.expose('channel', { type: ServiceChannelEnum, description: 'Where the customer got in touch.' }),
@@ -73,6 +94,8 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was recorded here.' }),
     member: t.relation('member', { description: 'The member whose case it is.' }),
     feedback: t.relation('feedback', {
+      // Other answers and their comments: the readers' rule, also on a case a writer's own mutation answers with.
+      authScopes: (serviceCase) => recoveryVisibility(serviceCase.memberId),
       description: 'Feedback given about this case, newest first.',
       query: { orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] },
     }),
@@ -87,7 +110,7 @@ export const FeedbackRef = builder.prismaNode('Feedback', {
   // feedback reached through other fields.
   ...loadThroughService<FeedbackReadShape>('Feedback', readFeedback),
   description: 'An NPS answer (0–10) and/or a CSAT score (1–5) of a member, optionally about a service case.',
-  visibleTo: (feedback) => recoveryVisibility(feedback.memberId),
+  visibleTo: caseOrFeedbackVisibility,
   fields: (t) => ({
     nps: t.exposeInt('nps', { nullable: true, description: 'How likely the member is to recommend us, 0–10.' }),
     npsCategory: t.field({
@@ -106,7 +129,12 @@ export const FeedbackRef = builder.prismaNode('Feedback', {
     channel: t.expose('channel', { type: ServiceChannelEnum, nullable: true, description: 'Where it was given.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was given.' }),
     member: t.relation('member', { description: 'The member who gave it.' }),
-    serviceCase: t.relation('serviceCase', { nullable: true, description: 'The case it is about, if any.' }),
+    serviceCase: t.relation('serviceCase', {
+      nullable: true,
+      // The readers' rule, also on feedback a writer's own mutation answers with.
+      authScopes: (feedback) => recoveryVisibility(feedback.memberId),
+      description: 'The case it is about, if any.',
+    }),
   }),
 });
 
