@@ -271,12 +271,17 @@ export function takeLots(member: MemberModel, points: number, now: number, first
   return taken;
 }
 
-/** Appends an entry and moves the balances; `available` of `amount` is available, the rest pending. */
+/**
+ * Appends an entry and moves the balances; `available` of `amount` is available, the rest pending. The entry is
+ * dated at `at`, or 1 ms after the member's latest entry when that one is dated at or after it (ledger.ts
+ * `entryDateSql`): the entries of one operation, and of a race's second, follow the one before them.
+ */
 export function post(
   member: MemberModel,
   entry: { kind: string; amount: number; available: number; at: number; actor: string; activity?: boolean },
 ): void {
-  member.entries.push({ kind: entry.kind, amount: entry.amount, at: entry.at, actor: entry.actor });
+  const latest = member.entries.at(-1)?.at ?? -Infinity;
+  member.entries.push({ kind: entry.kind, amount: entry.amount, at: Math.max(entry.at, latest + 1), actor: entry.actor });
   member.available += entry.available;
   member.pending += entry.amount - entry.available;
   member.lifetime += Math.max(entry.amount, 0);
@@ -318,11 +323,15 @@ export function renewalBonus(tier: TierName, termMonths: number, earlierRenewals
   return Math.floor((pointsPer12Months * termMonths * PROGRAM.multiplierPercent[tier] * (100 + extra)) / (12 * 100 * 100));
 }
 
-/** Sum of EARN, REVERSAL and RENEWAL_BONUS entries in the 12 months before `now`, never below 0. */
+/**
+ * Sum of EARN, REVERSAL and RENEWAL_BONUS entries in the 12 months before `now`, never below 0, for a decision under
+ * the member's lock (an upgrade, a review): entries dated after `now` count too (tiers.service.ts
+ * `lockedQualifyingPoints`), as one of the same operation dated 1 ms after the expiry it settled first.
+ */
 export function qualifyingPoints(member: MemberModel, now: number): number {
   const since = plusMonths(now, -PROGRAM.tierQualifyingMonths);
   const sum = member.entries
-    .filter((entry) => QUALIFYING.has(entry.kind) && entry.at > since && entry.at <= now)
+    .filter((entry) => QUALIFYING.has(entry.kind) && entry.at > since)
     .reduce((total, entry) => total + entry.amount, 0);
   return Math.max(sum, 0);
 }

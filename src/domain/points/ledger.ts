@@ -156,7 +156,24 @@ export interface NewEntry {
   now: Date;
 }
 
-/** The CTE (`entry`) appending one ledger entry whose balance after is `balanceAfter`. */
+/**
+ * The date of a new entry of the member (a select-list expression): the writer's clock, or 1 ms after the member's
+ * latest entry when that one is dated at or after it. A writer reads its clock before it queues for the member's
+ * lock, so one that read it first may take the lock second (behind a goodwill's agent lock, a slow request, another
+ * machine's clock); and the entries of one transaction (the expiries it settles, then its own) share its clock.
+ * Dated so, a member's entries in date order are in the order they were written — the order of their
+ * `balance_after` chain — and no two of them share a date: the history pages by (created_at, id), the tier window
+ * and the metrics count an entry on the side of a date its chain puts it. The caller holds the member lock (every
+ * entry is written under it), and its statement's snapshot, taken after the lock, holds every entry before this one.
+ * One probe of ledger_entries_member_history_idx (member, created_at desc), in the entry's own statement: no round
+ * trip. As member_status_changes' trigger dates a status change (migration 202612191100).
+ */
+function entryDateSql(memberId: string, now: Date): Prisma.Sql {
+  return Prisma.sql`GREATEST(${now}::timestamptz,
+           (SELECT max(e.created_at) + interval '1 millisecond' FROM ledger_entries e WHERE e.member_id = ${memberId}::uuid))`;
+}
+
+/** The CTE (`entry`) appending one ledger entry whose balance after is `balanceAfter`, dated by `entryDateSql`. */
 function entryCte(memberId: string, entry: NewEntry, balanceAfter: number): Prisma.Sql {
   return Prisma.sql`entry AS (
       INSERT INTO ledger_entries
@@ -165,7 +182,7 @@ function entryCte(memberId: string, entry: NewEntry, balanceAfter: number): Pris
         (COALESCE(${entry.id ?? null}::uuid, uuid_v7()), ${memberId}::uuid, ${entry.kind}::"LedgerEntryKind",
          ${entry.amount}::int, ${balanceAfter}::int, ${entry.causeType}::"CauseType", ${entry.causeRef},
          ${entry.actor.type}::"ActorType", ${entry.actor.id}, ${entry.idempotencyKey}, ${entry.note ?? null},
-         ${entry.now}::timestamptz)
+         ${entryDateSql(memberId, entry.now)})
       RETURNING id)`;
 }
 
