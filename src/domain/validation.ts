@@ -157,11 +157,11 @@ export function plainText(field: string, value: string, limits: { min?: number; 
 }
 
 /**
- * A key that names a stored row — an external id, a contract or order reference — as a lookup receives it: trimmed,
- * within the write's length, and without NUL or a lone surrogate (no stored key can hold either). Unlike
- * `plainText` it refuses no other character: a row stored before the naming rules, or written by SQL, whose key
- * holds one of them stays reachable by that key (docs/domain-rules.md, "Text"), and a key no write would accept
- * simply finds nothing.
+ * A key that names a stored row — an external id, a contract or order reference, an order line's SKU — as a lookup
+ * receives it: trimmed, within the write's length, and without NUL or a lone surrogate (no stored key can hold
+ * either). Unlike `key` it refuses no other character: a row stored before the naming and key rules, or written by
+ * SQL, whose key holds one of them (U+202E, U+200B, a decomposed "é") stays reachable by that key
+ * (docs/domain-rules.md, "Text"), and a key no write would accept simply finds nothing.
  */
 export function lookupKey(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
   const trimmed = bounded(field, value, limits);
@@ -169,6 +169,71 @@ export function lookupKey(field: string, value: string, limits: { min?: number; 
   const lone = LONE_SURROGATE.exec(trimmed);
   if (lone) throw new ValidationError(field, `must not contain lone surrogates (${codePoint(lone[0])}), which no stored key holds`);
   return trimmed;
+}
+
+/**
+ * What a key may not contain besides what a name may not (NAMING_FAULTS, whose messages it keeps): format characters
+ * (Unicode Cf) — U+200B ZERO WIDTH SPACE, ZWJ and ZWNJ, the marks U+200E, U+200F and U+061C, U+2060 WORD JOINER,
+ * U+FEFF (BOM), U+00AD SOFT HYPHEN, the tag characters … A key is compared character for character: "C\u200B-1"
+ * shows as "C-1" and is another key. What a name keeps for real words (ZWJ in an emoji, ZWNJ in Persian, a mark
+ * beside a Latin number in Hebrew text) no identifier a system hands out needs.
+ */
+const KEY_FAULTS: Fault[] = [...NAMING_FAULTS, { pattern: /\p{Cf}/u, words: 'format characters', named: true }];
+
+/** Why a key is not in Unicode NFC: the same word in its other form is another key, and nothing says which was meant. */
+const NOT_NFC = 'must be in Unicode NFC (composed form): "é" as U+00E9, not "e" followed by U+0301';
+
+/** What the key rule says of `value` (trimmed) in a message ("must not contain format characters (U+200B)"), or undefined. */
+function keyFault(value: string): string | undefined {
+  const unfit = fault(value, KEY_FAULTS);
+  if (unfit) return `must not contain ${unfit}`;
+  if (value.normalize('NFC') !== value) return NOT_NFC;
+  return undefined;
+}
+
+/**
+ * A client-chosen key a write stores (an external id, an order or case reference, a SKU), where nothing stored can
+ * hold it already (a rule's SKU list): `plainText`, and besides no format character (Unicode Cf) and Unicode NFC.
+ * Refused, never normalised: a key is compared character for character, and a key changed on the way in would not
+ * find what its client stored under the key it sent.
+ */
+export function key(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
+  const checked = storableKey(field, value, limits);
+  if (checked.refusal) throw checked.refusal;
+  return checked.value;
+}
+
+/** A key as a write receives it (`storableKey`): the key as stored, and the key rule's refusal of it as a new one. */
+export interface StorableKey {
+  /** Trimmed, within the field's length: as a lookup takes it (`lookupKey`). */
+  value: string;
+  /** The key rule's ValidationError for it, or null: to throw when the key names no stored row (`refuseUnlessStored`). */
+  refusal: ValidationError | null;
+}
+
+/**
+ * A key a write may store new, or find stored: an identical `registerContract`, an earn on an order a redemption
+ * opened, a duplicate failure report, a request replayed by its idempotency key. The key rule (`key`: what a name may
+ * not hold, format characters, not NFC) refuses it only as a new key, so a row stored before the rule, or by SQL, stays
+ * reachable by its retries: the write throws `refusal` once it knows the key names nothing stored
+ * (`refuseUnlessStored`). Blank, too long, NUL or a lone surrogate are refused at once: no stored key holds them.
+ */
+export function storableKey(field: string, value: string, limits: { min?: number; max?: number } = {}): StorableKey {
+  const trimmed = bounded(field, value, limits);
+  const unfit = keyFault(trimmed);
+  if (unfit === undefined) return { value: trimmed, refusal: null };
+  const refusal = new ValidationError(field, unfit);
+  if (trimmed.includes('\u0000') || LONE_SURROGATE.test(trimmed)) throw refusal;
+  return { value: trimmed, refusal };
+}
+
+/**
+ * Throws the refusal of `key` (a `storableKey`, or null for a key not given) unless `stored()` finds a row already
+ * holding it, whose key is then taken as stored. `stored` is asked only for a key the rule refuses: never on the
+ * path of a key that passes.
+ */
+export async function refuseUnlessStored(key: StorableKey | null, stored: () => Promise<boolean>): Promise<void> {
+  if (key?.refusal && !(await stored())) throw key.refusal;
 }
 
 /**

@@ -213,7 +213,8 @@ describe('service cases: names and references', () => {
       field: 'externalRef',
     });
     expect(await prisma.serviceCase.count()).toBe(0);
-    expect(await resolve({ externalRef: 'ZD-1\nZD-2' })).toMatchObject({ __typename: 'ValidationError', field: 'externalRef' });
+    // A lookup takes the reference as stored (docs/domain-rules.md, "Text"): one no write accepts names no case.
+    expect(await resolve({ externalRef: 'ZD-1\nZD-2' })).toMatchObject({ __typename: 'NotFoundError' });
   });
 });
 

@@ -88,12 +88,13 @@ type CheckedReference = { id: string } | { externalRef: string };
 
 /**
  * The billing system's contract reference as registerContract stores it: 1–120
- * characters after trimming, nothing a name may not hold (`check.plainText`).
+ * characters after trimming, a key (`check.storableKey`: nothing a name may not
+ * hold, no format character, Unicode NFC) unless a contract holds it already.
  * The operations that name a stored contract look it up as it is stored
  * (`storedRefOf`), so a reference one accepts, the others find.
  */
-function externalRefOf(value: string): string {
-  return check.plainText('externalRef', value, { max: 120 });
+function externalRefOf(value: string): check.StorableKey {
+  return check.storableKey('externalRef', value, { max: 120 });
 }
 
 /** A reference that names a stored contract: as it is stored (trimmed, 1–120), any character a stored one may hold. */
@@ -226,17 +227,21 @@ export interface ContractResult {
  * Registers a member's contract (endsAt = startsAt + term). Idempotent through
  * the unique external reference: an identical repeat returns the same contract,
  * the same reference with another member, plan, start or term is an
- * AlreadyExistsError. Concurrent repeats meet on the unique index.
+ * AlreadyExistsError. Concurrent repeats meet on the unique index. A reference
+ * the key rule refuses is refused unless a contract holds it already (stored
+ * before the rule): its repeats still find it.
  */
 export async function registerContract(deps: ServiceDeps, input: RegisterContractInput, caller: Caller): Promise<ContractResult> {
   assertMayCall(caller, 'registerContract');
   const memberId = check.uuid('memberId', input.memberId);
-  const externalRef = externalRefOf(input.externalRef);
+  const reference = externalRefOf(input.externalRef);
+  const externalRef = reference.value;
   const plan = check.plainText('plan', input.plan, { max: 100 });
   const startsAt = checkDate('startsAt', input.startsAt);
   const termMonths = checkTerm('termMonths', input.termMonths);
   const endsAt = addMonths(startsAt, termMonths);
   const now = nowOf(deps);
+  await check.refuseUnlessStored(reference, async () => (await deps.prisma.contract.count({ where: { externalRef } })) > 0);
   return deps.prisma.$transaction(async (tx) => {
     const member = await tx.member.findUnique({ where: { id: memberId }, select: { status: true } });
     if (!member) throw new NotFoundError('Member', memberId);

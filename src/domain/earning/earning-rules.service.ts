@@ -84,6 +84,8 @@ interface RuleColumns {
 const MAX_LIST = 200;
 /** A SKU or category a rule matches: as an order line's (`checkOrder`). */
 const lineLabel = (field: string, value: string) => check.plainText(field, value, { max: MAX_LINE_LABEL });
+/** A SKU a rule matches: a key, as an order line's (`lineSku`); a rule's list is written new each time, nothing to find. */
+const lineSku = (field: string, value: string) => check.key(field, value, { max: MAX_LINE_LABEL });
 const MAX_RULE_POINTS = 1_000_000;
 const LIMIT_PERIODS: readonly EventLimitPeriod[] = ['CALENDAR_YEAR', 'CALENDAR_MONTH', 'LIFETIME'];
 /** Event types are lower-case names: "signup", "birthday", "review", "newsletter.subscribed". */
@@ -143,8 +145,8 @@ export function validateRule(input: CreateEarningRuleInput, settings: Pick<Progr
     minOrderTotal,
     includeCategories: list('conditions.includeCategories', c.includeCategories, lineLabel),
     excludeCategories: list('conditions.excludeCategories', c.excludeCategories, lineLabel),
-    includeSkus: list('conditions.includeSkus', c.includeSkus, lineLabel),
-    excludeSkus: list('conditions.excludeSkus', c.excludeSkus, lineLabel),
+    includeSkus: list('conditions.includeSkus', c.includeSkus, lineSku),
+    excludeSkus: list('conditions.excludeSkus', c.excludeSkus, lineSku),
     firstOrderOnly: c.firstOrderOnly ?? false,
   };
   for (const [include, exclude] of [

@@ -125,7 +125,9 @@ export async function recordServiceCase(
     throw new ValidationError('firstResponseAt', 'must not be before the case was opened');
   }
   const contacts = input.contacts == null ? 1 : contactsOf(input.contacts);
-  const externalRef = input.externalRef == null ? null : check.plainText('externalRef', input.externalRef, { max: 200 });
+  // The helpdesk's reference is a key: refused as a new one (below, when the request is no replay) unless a case holds it.
+  const externalKey = input.externalRef == null ? null : check.storableKey('externalRef', input.externalRef, { max: 200 });
+  const externalRef = externalKey?.value ?? null;
   const key = optionalIdempotencyKey(input.idempotencyKey);
   const request = {
     memberId,
@@ -147,6 +149,8 @@ export async function recordServiceCase(
         throw new ValidationError('openedAt', 'must not be before the member enrolled');
       }
       const record = async () => {
+        // A case stored under the reference before the key rule: the create below meets it (AlreadyExistsError).
+        await check.refuseUnlessStored(externalKey, async () => (await tx.serviceCase.count({ where: { externalRef } })) > 0);
         const { settings } = await loadProgram(tx);
         const { id } = await tx.serviceCase.create({
           data: {
@@ -221,7 +225,8 @@ export async function resolveServiceCase(
   const where: Prisma.ServiceCaseWhereUniqueInput =
     input.caseId != null
       ? { id: check.uuid('caseId', input.caseId) }
-      : { externalRef: check.plainText('externalRef', input.externalRef!, { max: 200 }) };
+      : // A case named by its reference as stored (`check.lookupKey`): one recorded before the key rule is still found.
+        { externalRef: check.lookupKey('externalRef', input.externalRef!, { max: 200 }) };
   const resolvedAt = input.resolvedAt == null ? now : notInFuture('resolvedAt', input.resolvedAt, now);
   const newContacts = input.contacts == null ? null : contactsOf(input.contacts);
   const key = optionalIdempotencyKey(input.idempotencyKey);

@@ -409,7 +409,9 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     throw new ValidationError('reason', `must be one of ${GOODWILL_REASONS.join(', ')}`);
   }
   const note = check.text('note', input.note, { max: 1000 });
-  const caseRef = input.caseRef == null ? null : check.plainText('caseRef', input.caseRef, { max: 200 });
+  // The case's reference is a key: the key rule refuses it (in the effect) unless the request is a replay.
+  const caseKey = input.caseRef == null ? null : check.storableKey('caseRef', input.caseRef, { max: 200 });
+  const caseRef = caseKey?.value ?? null;
   const key = checkIdempotencyKey(input.idempotencyKey);
   const request = {
     memberId,
@@ -428,6 +430,7 @@ export async function issueGoodwill(deps: ServiceDeps, input: IssueGoodwillInput
     lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, staff.id, now),
   };
   const issued = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, first: authorityRow }) => {
+    if (caseKey?.refusal) throw caseKey.refusal;
     // Money keeps the currency it was decided in: 20.00 EUR are not 20.00 of the currency the program switched to.
     assertProgramCurrency('currency', input.currency, settings.currency);
     const moneyValue = moneyValueOf(value, settings);

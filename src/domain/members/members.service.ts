@@ -41,8 +41,11 @@ function duplicateField(error: unknown): AlreadyExistsError | null {
  */
 const storedExternalId = (value: string): string => value.trim();
 
-/** An external id as enrolment checks and stores it: trimmed, 1–120 characters, no control characters. */
-const externalIdOf = (value: string): string => check.plainText('externalId', storedExternalId(value), { max: 120 });
+/**
+ * An external id as enrolment checks and stores it: trimmed, 1–120 characters, a key (`check.storableKey`: nothing a
+ * name may not hold, no format character, Unicode NFC) unless a member is stored under it already.
+ */
+const externalIdOf = (value: string): check.StorableKey => check.storableKey('externalId', storedExternalId(value), { max: 120 });
 
 export interface EnrollMemberInput {
   externalId: string;
@@ -55,17 +58,20 @@ export interface EnrollMemberInput {
 /**
  * Enrols a member. External id and e-mail are unique (constraints in the
  * database): a second enrolment of either is an AlreadyExistsError, never a
- * second member. The e-mail is optional; members without one never collide
- * (NULLs are distinct in the unique index).
+ * second member — also for an external id stored before the key rule that the
+ * rule refuses as a new one. The e-mail is optional; members without one never
+ * collide (NULLs are distinct in the unique index).
  */
 export async function enrollMember(deps: ServiceDeps, input: EnrollMemberInput, caller: Caller) {
   assertMayCall(caller, 'enrollMember');
+  const externalId = externalIdOf(input.externalId);
   const data = {
-    externalId: externalIdOf(input.externalId),
+    externalId: externalId.value,
     email: input.email == null ? null : check.email('email', input.email),
     name: check.plainText('name', input.name),
     locale: input.locale == null ? 'en' : locale(input.locale),
   };
+  await check.refuseUnlessStored(externalId, async () => (await deps.prisma.member.count({ where: { externalId: data.externalId } })) > 0);
   const now = nowOf(deps);
   // The member and its member.enrolled event commit together.
   const enrol = () =>

@@ -45,6 +45,12 @@ export interface OrderLine {
 /** An order, checked: every part valid, the lines' shares adding up to the total to the cent. */
 export interface CheckedOrder {
   reference: string;
+  /**
+   * What the key rule refuses in the order's keys, to throw once the write knows its request is no replay
+   * (`refuseNewOrderKeys`): the reference's refusal unless the member's order holds it already; the first line's SKU
+   * refused (lines are always new rows).
+   */
+  keyRefusals: { reference: check.StorableKey; sku: ValidationError | null };
   total: Decimal;
   currency: string;
   channel: string | null;
@@ -53,17 +59,19 @@ export interface CheckedOrder {
 }
 
 /**
- * An order reference as given by a storefront: 1–200 characters after trimming,
- * no control characters. Used by every operation that names an order, so that
- * any reference one of them accepts, the others accept too.
+ * An order reference as given by a storefront to a write that may open the order (an earn, a redemption of points or
+ * of a voucher): 1–200 characters after trimming, a key (`check.storableKey`: nothing a name may not hold, no format
+ * character, Unicode NFC) unless the member's order holds it already (`refuseNewOrderReference`). Used by every
+ * operation that may open an order, so that any reference one of them accepts, the others accept too.
  */
-export function orderReference(field: string, value: string): string {
-  return check.plainText(field, value);
+export function orderReference(field: string, value: string): check.StorableKey {
+  return check.storableKey(field, value);
 }
 
 /**
- * A reference that names an order already placed (a lookup, a cancel, a return): as it is stored, 1–200 characters,
- * any character a stored one may hold (`check.lookupKey`), so an order placed before the naming rules stays reachable.
+ * A reference that names an order already placed (a lookup, a cancel, a return, a refund): as it is stored, 1–200
+ * characters, any character a stored one may hold (`check.lookupKey`), so an order placed before the naming and key
+ * rules stays reachable.
  */
 export function placedOrderReference(field: string, value: string): string {
   return check.lookupKey(field, value);
@@ -82,6 +90,16 @@ function label(field: string, value: string, max: number): string {
   return check.plainText(field, value, { max });
 }
 
+/** A line's SKU as an order brings it: a key (`check.storableKey`; rules and returns match it character for character). */
+export function lineSku(field: string, value: string): check.StorableKey {
+  return check.storableKey(field, value, { max: MAX_LINE_LABEL });
+}
+
+/** A SKU that names a line of an order placed (a return): as it is stored (`check.lookupKey`). */
+export function placedLineSku(field: string, value: string): string {
+  return check.lookupKey(field, value, { max: MAX_LINE_LABEL });
+}
+
 /**
  * Checks every part of an order (`field` is the input's path, e.g. `order`),
  * naming the first bad part by its path (`order.lines[3].quantity`): the
@@ -93,7 +111,8 @@ function label(field: string, value: string, max: number): string {
  * a whole quantity > 0 and a unit price ≥ 0. Pure: nothing is read or written.
  */
 export function checkOrder(field: string, input: OrderInput, context: { currency: string | null; now: Date }): CheckedOrder {
-  const reference = orderReference(`${field}.reference`, input.reference);
+  const referenceKey = orderReference(`${field}.reference`, input.reference);
+  const reference = referenceKey.value;
   const total = check.money(`${field}.total.amount`, input.total.amount, { positive: false });
   const currency = check.currency(`${field}.total.currency`, input.total.currency);
   if (context.currency !== null && currency !== context.currency)
@@ -107,9 +126,12 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
   const given = input.lines ?? [];
   if (given.length > MAX_ORDER_LINES) throw new ValidationError(`${field}.lines`, `at most ${MAX_ORDER_LINES} lines per order`);
   const skus = new Set<string>();
+  let skuRefusal: ValidationError | null = null;
   const parts = given.map((line, index) => {
     const path = `${field}.lines[${index}]`;
-    const sku = label(`${path}.sku`, line.sku, MAX_LINE_LABEL);
+    const skuKey = lineSku(`${path}.sku`, line.sku);
+    skuRefusal ??= skuKey.refusal;
+    const sku = skuKey.value;
     if (skus.has(sku)) throw new ValidationError(`${path}.sku`, 'appears on an earlier line: one line per SKU, with its whole quantity');
     skus.add(sku);
     const category = line.category == null ? null : label(`${path}.category`, line.category, MAX_LINE_LABEL);
@@ -124,7 +146,15 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
     parts.map((line) => line.amount),
     parts.map((line) => line.quantity),
   );
-  return { reference, total, currency, channel, placedAt, lines: parts.map((line, i) => withFields(line, { share: shares[i]! })) };
+  return {
+    reference,
+    keyRefusals: { reference: referenceKey, sku: skuRefusal },
+    total,
+    currency,
+    channel,
+    placedAt,
+    lines: parts.map((line, i) => withFields(line, { share: shares[i]! })),
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { ValidationError } from '../errors.js';
+import { refuseUnlessStored, type StorableKey } from '../validation.js';
 
 /** Where an order stands, as `Order.status` shows it. */
 export type OrderStatus = 'OPEN' | 'PARTIALLY_RETURNED' | 'RETURNED' | 'CANCELLED';
@@ -55,6 +56,31 @@ export async function finalOrderError(tx: RawSql, memberId: string, orderRef: st
     SELECT ${finalOrderStateSql(Prisma.sql`o`)} AS final FROM point_orders o
     WHERE o.member_id = ${memberId}::uuid AND o.order_ref = ${orderRef}`;
   return finalOrderRefusal(order?.final ?? null, field) ?? new Error(`order ${orderRef} of member ${memberId} refused a write while open`);
+}
+
+/**
+ * Throws the key rule's refusal of an order reference (`orderReference`) unless the member has an order under it,
+ * stored before the rule: that order is found, not opened. Only a refused reference costs the read.
+ */
+export async function refuseNewOrderReference(tx: RawSql, memberId: string, reference: StorableKey | null): Promise<void> {
+  await refuseUnlessStored(reference, async () => {
+    const [row] = await tx.$queryRaw<{ found: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM point_orders WHERE member_id = ${memberId}::uuid AND order_ref = ${reference!.value}) AS found`;
+    return row?.found === true;
+  });
+}
+
+/**
+ * What the key rule refuses in an order an earn brings (`CheckedOrder.keyRefusals`), once the earn knows it is no
+ * replay: the reference unless the member's order holds it already, then a line's SKU.
+ */
+export async function refuseNewOrderKeys(
+  tx: RawSql,
+  memberId: string,
+  refusals: { reference: StorableKey; sku: ValidationError | null },
+): Promise<void> {
+  await refuseNewOrderReference(tx, memberId, refusals.reference);
+  if (refusals.sku) throw refusals.sku;
 }
 
 /**

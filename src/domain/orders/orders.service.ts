@@ -8,7 +8,7 @@ import { assertEligible } from '../members/eligibility.js';
 import { memberRowsWhere } from '../members/members.service.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import * as check from '../validation.js';
-import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, placedOrderReference } from './order-lines.js';
+import { MAX_LINE_QUANTITY, MAX_ORDER_LINES, placedLineSku, placedOrderReference } from './order-lines.js';
 import { returnOnOrder, type OrderReturnResult, type ReturnedItem } from './order-returns.js';
 
 export type { OrderReturnResult } from './order-returns.js';
@@ -124,7 +124,8 @@ export async function returnOrderItems(deps: ServiceDeps, input: ReturnOrderItem
   if (hasItems) {
     if (input.items!.length > MAX_ORDER_LINES) throw new ValidationError('items', `at most ${MAX_ORDER_LINES} items per return`);
     items = input.items!.map((item, index) => {
-      const sku = check.plainText(`items[${index}].sku`, item.sku, { max: 64 });
+      // A line of the placed order, by its SKU as stored: a line stored before the key rule can still come back.
+      const sku = placedLineSku(`items[${index}].sku`, item.sku);
       if (!Number.isInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_LINE_QUANTITY) {
         throw new ValidationError(`items[${index}].quantity`, `must be a whole number between 1 and ${MAX_LINE_QUANTITY}`);
       }

@@ -31,8 +31,8 @@ import {
   type StoredEarning,
 } from '../earning/order-earning.js';
 import { settingsForHash } from '../program/program.service.js';
-import { checkOrder, orderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
-import { openOrder } from '../orders/order-record.js';
+import { checkOrder, orderReference, placedOrderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
+import { openOrder, refuseNewOrderKeys, refuseNewOrderReference } from '../orders/order-record.js';
 import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
@@ -87,10 +87,12 @@ function earnedOrder(input: EarnPointsInput, now: Date): { order: CheckedOrder; 
   }
   if (input.orderRef == null) throw new ValidationError('order', 'is required');
   if (input.orderTotal == null) throw new ValidationError('orderTotal', 'is required with orderRef');
-  const reference = orderReference('orderRef', input.orderRef);
+  const referenceKey = orderReference('orderRef', input.orderRef);
+  const reference = referenceKey.value;
   const total = check.money('orderTotal', input.orderTotal, { positive: false });
   const currency = input.currency == null ? null : check.currency('currency', input.currency);
-  const order = { reference, total, currency: currency ?? '', channel: null, placedAt: null, lines: [] };
+  const keyRefusals = { reference: referenceKey, sku: null };
+  const order = { reference, keyRefusals, total, currency: currency ?? '', channel: null, placedAt: null, lines: [] };
   return { order, body: { orderRef: reference, orderTotal: total.toFixed(2), currency } };
 }
 
@@ -188,6 +190,8 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     change: { kind: 'EARNED' as const, reference: orderRef },
   };
   const outcome = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, earningRulesStamp, now, answer }) => {
+    // Not a replay: the order's keys as new ones, a reference the member's order holds (stored before the rule) found.
+    await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
     assertEligible(member, 'EARN');
     const { points, earned: explained } = await earningOf(
       tx,
@@ -283,6 +287,7 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
       LEFT JOIN point_orders o ON o.member_id = m.id AND o.order_ref = ${order.reference}
       WHERE m.id = ${memberId}::uuid`;
     if (!row) throw new NotFoundError('Member', memberId);
+    await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
     const { settings_hash: hash, rules_stamp: stamp, earned, cancelled, ...member } = row;
     assertEligible(member, 'EARN');
     const settings = await settingsForHash(tx, hash);
@@ -378,7 +383,8 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
   assertMayCall(caller, 'redeemPoints');
   const memberId = check.uuid('memberId', input.memberId);
   const points = check.positivePoints('points', input.points);
-  const orderRef = input.orderReference == null ? null : orderReference('orderReference', input.orderReference);
+  const orderKey = input.orderReference == null ? null : orderReference('orderReference', input.orderReference);
+  const orderRef = orderKey?.value ?? null;
   if (orderRef !== null && input.reference != null) {
     throw new ValidationError('reference', 'give orderReference alone: reference is its deprecated, unlinked form');
   }
@@ -391,6 +397,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
     change: { kind: 'REDEEMED' as const, reference },
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
+    await refuseNewOrderReference(tx, memberId, orderKey);
     assertEligible(member, 'SPEND');
     const orderId = orderRef === null ? null : await openOrder(tx, memberId, orderRef, settings.currency, now, 'orderReference');
     const entryId = newRowId();
@@ -571,7 +578,7 @@ export interface RefundResult extends PointsResult {
 export async function refundOrder(deps: ServiceDeps, input: RefundOrderInput, caller: Caller) {
   assertMayCall(caller, 'refundOrder');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = orderReference('orderRef', input.orderRef);
+  const orderRef = placedOrderReference('orderRef', input.orderRef);
   const amount = input.amount == null ? null : check.money('amount', input.amount);
   const currency = input.currency == null ? null : check.currency('currency', input.currency);
   const key = checkIdempotencyKey(input.idempotencyKey);

@@ -104,7 +104,11 @@ interface Entry {
   orderRef: string | null;
 }
 
-function checkEntries(affected: readonly AffectedMemberInput[]): Entry[] {
+/**
+ * The page's entries, checked, and the first refusal of the key rule among the order references given with a member
+ * (`optionalReference`): the page throws it once it knows it is not a replay of a page accepted before the rule.
+ */
+function checkEntries(affected: readonly AffectedMemberInput[]): { entries: Entry[]; keyRefusal: ValidationError | null } {
   if (affected.length === 0) throw new ValidationError('affected', 'must name at least one member');
   if (affected.length > MAX_PAGE_ENTRIES) {
     throw new ValidationError(
@@ -112,7 +116,8 @@ function checkEntries(affected: readonly AffectedMemberInput[]): Entry[] {
       `at most ${MAX_PAGE_ENTRIES} entries per request: send the rest as further pages with incidentId`,
     );
   }
-  return affected.map((entry, index) => {
+  let keyRefusal: ValidationError | null = null;
+  const entries = affected.map((entry, index) => {
     const field = `affected[${index}]`;
     const memberId = entry.memberId == null ? null : check.uuid(`${field}.memberId`, entry.memberId);
     // A member's external id names a stored member, as `memberByExternalId` reads it: a key stored before the naming
@@ -121,19 +126,22 @@ function checkEntries(affected: readonly AffectedMemberInput[]): Entry[] {
     // Alone, an order reference names the member whose order holds it: a key looked up, read as `order(memberId,
     // reference)` reads one, so an order stored before the naming rules names its member and one no write accepts is
     // that entry's UNKNOWN_ORDER, not the whole page refused. With a member it is the reference the new failure
-    // records: held to reportServiceFailure's rule for its orderRef.
-    const orderRef =
-      entry.orderRef == null
-        ? null
-        : memberId === null && externalId === null
-          ? check.lookupKey(`${field}.orderRef`, entry.orderRef, { max: 200 })
-          : optionalReference(`${field}.orderRef`, entry.orderRef, 200);
+    // records: held to reportServiceFailure's rule for its orderRef (a key).
+    let orderRef: string | null = null;
+    if (entry.orderRef != null && memberId === null && externalId === null) {
+      orderRef = check.lookupKey(`${field}.orderRef`, entry.orderRef, { max: 200 });
+    } else if (entry.orderRef != null) {
+      const stored = optionalReference(`${field}.orderRef`, entry.orderRef, 200)!;
+      keyRefusal ??= stored.refusal;
+      orderRef = stored.value;
+    }
     if (memberId !== null && externalId !== null) throw new ValidationError(field, 'give memberId or externalId, not both');
     if (memberId === null && externalId === null && orderRef === null) {
       throw new ValidationError(field, 'must give memberId, externalId or orderRef');
     }
     return { index, memberId, externalId, orderRef };
   });
+  return { entries, keyRefusal };
 }
 
 interface IncidentDetails {
@@ -188,7 +196,7 @@ export async function reportServiceIncident(
     const given = INCIDENT_FIELDS.find((field) => input[field] != null);
     if (given) throw new ValidationError(given, 'is set by the first page of the incident: leave it out on later pages');
   }
-  const entries = checkEntries(input.affected);
+  const { entries, keyRefusal } = checkEntries(input.affected);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const request = {
     incidentId,
@@ -203,6 +211,8 @@ export async function reportServiceIncident(
       if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
     }
     return once(tx, scope, key, request, async () => {
+      // Not a replay: an order reference the key rule refuses is refused as the new key the failure would record.
+      if (keyRefusal) throw keyRefusal;
       const id = incidentId ?? randomUUID();
       if (details) {
         // The budget is money in the program currency of now, and keeps it (docs/domain-rules.md).

@@ -193,9 +193,13 @@ export interface ReportedServiceFailure {
 export const optionalText = (field: string, value: string | null | undefined, max: number): string | null =>
   value == null ? null : check.text(field, value, { max });
 
-/** A reference to something (an order, a case, a member's external id), optional: no control characters. */
-export const optionalReference = (field: string, value: string | null | undefined, max: number): string | null =>
-  value == null ? null : check.plainText(field, value, { max });
+/**
+ * A reference to something (an order, a case), optional: a key (`check.storableKey`: nothing a name may not hold, no
+ * format character, Unicode NFC), whose refusal the write throws once it knows the reference is not one stored
+ * before the rule that it finds again.
+ */
+export const optionalReference = (field: string, value: string | null | undefined, max: number): check.StorableKey | null =>
+  value == null ? null : check.storableKey(field, value, { max });
 
 /**
  * When a failure occurred: now when not given; never in the future (beyond a
@@ -228,8 +232,10 @@ export async function reportServiceFailure(
 ): Promise<Replayable<ReportedServiceFailure>> {
   assertMayCall(caller, 'reportServiceFailure');
   const memberId = check.uuid('memberId', input.memberId);
-  const orderRef = optionalReference('orderRef', input.orderRef, 200);
-  const caseRef = optionalReference('caseRef', input.caseRef, 200);
+  const orderKey = optionalReference('orderRef', input.orderRef, 200);
+  const caseKey = optionalReference('caseRef', input.caseRef, 200);
+  const orderRef = orderKey?.value ?? null;
+  const caseRef = caseKey?.value ?? null;
   const description = optionalText('description', input.description, 2000);
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
@@ -251,6 +257,16 @@ export async function reportServiceFailure(
   const fresh: ReportedServiceFailure = { failureId: event.id, duplicate: false };
 
   const result = await sqlTransaction(deps.prisma, async (tx): Promise<Replayable<ReportedServiceFailure>> => {
+    if (orderKey?.refusal || caseKey?.refusal) {
+      // A reference the key rule refuses names something stored before the rule, or nothing: it passes for a replay
+      // of the key (a report accepted then), and for a duplicate of the member's failure of this type and order
+      // (which stores nothing new); else it is refused as a new key. Only such a reference costs these reads.
+      const [known] = await tx.$queryRaw<{ replay: boolean; duplicate: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM idempotency_records WHERE operation = ${scope} AND key = ${key}) AS replay,
+               EXISTS (SELECT 1 FROM service_failures WHERE member_id = ${memberId}::uuid
+                         AND type = ${input.type}::"ServiceFailureType" AND order_ref = ${orderRef}::text) AS duplicate`;
+      if (!known?.replay && !known?.duplicate) throw orderKey?.refusal ?? caseKey!.refusal!;
+    }
     // One statement on the hot path (a busy storefront): whether the member
     // exists, and enrolled by a given `occurredAt` (`member` is empty when not:
     // nothing below is written); the idempotency key reserved with its answer

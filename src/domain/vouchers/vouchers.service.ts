@@ -29,7 +29,7 @@ import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { orderReference } from '../orders/order-lines.js';
-import { finalOrderError, finalOrderStateSql } from '../orders/order-record.js';
+import { finalOrderError, finalOrderStateSql, refuseNewOrderReference } from '../orders/order-record.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
 import { withFields } from '../../with-fields.js';
 
@@ -525,7 +525,8 @@ export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherI
   const code = voucherCode('code', input.code);
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
-  const orderRef = input.orderRef == null ? null : orderReference('orderRef', input.orderRef);
+  const orderKey = input.orderRef == null ? null : orderReference('orderRef', input.orderRef);
+  const orderRef = orderKey?.value ?? null;
   const now = nowOf(deps);
   // The program's currency is the order's: read with the voucher, not after it; so is what the order's vouchers take off.
   const [voucher, { settings }, discounted] = await Promise.all([
@@ -534,6 +535,14 @@ export async function validateVoucher(deps: ServiceDeps, input: ValidateVoucherI
     orderRef === null ? new Decimal(0) : discountedOnOrderOf(deps.prisma, code, orderRef),
   ]);
   const othersForAMember = voucher !== null && caller.actor.type === 'MEMBER' && caller.actor.id !== voucher.memberId;
+  if (orderKey?.refusal) {
+    // A reference redeemVoucher would refuse is refused here too, unless the voucher's member has that order (stored
+    // before the key rule). Asked only of a voucher the caller may see, held by the member it names: nothing tells
+    // of another member's orders.
+    const holder = voucher && !othersForAMember && (memberId === null || memberId === voucher.memberId) ? voucher.memberId : null;
+    if (holder === null) throw orderKey.refusal;
+    await refuseNewOrderReference(deps.prisma, holder, orderKey);
+  }
   if (!voucher || othersForAMember) {
     return { valid: false, reason: 'NOT_FOUND', discount: '0.00', currency: settings.currency, voucherId: null };
   }
@@ -617,7 +626,8 @@ export type VoucherRedemptionOutcome = Replayable<VoucherRedemptionResult> & { v
 export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput, caller: Caller): Promise<VoucherRedemptionOutcome> {
   assertMayCall(caller, 'redeemVoucher');
   const code = voucherCode('code', input.code);
-  const orderRef = orderReference('orderRef', input.orderRef);
+  const orderKey = orderReference('orderRef', input.orderRef);
+  const orderRef = orderKey.value;
   const orderTotal = check.money('orderTotal', input.orderTotal, { positive: false });
   const memberId = input.memberId == null ? null : check.uuid('memberId', input.memberId);
   const key = checkIdempotencyKey(input.idempotencyKey);
@@ -652,6 +662,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         FROM voucher v`;
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
+      // Not a replay: the reference as a new key, unless the member's order holds it (stored before the key rule).
+      await refuseNewOrderReference(tx, row.memberId, orderKey);
       const { settingsHash, memberStatus, orderDiscounted, ...locked } = row;
       const discounted = new Decimal(orderDiscounted);
       const voucher = {
