@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { Prisma } from '../generated/prisma/client.js';
 import { poolOf, type PrismaClient } from './prisma.js';
 
@@ -16,8 +16,10 @@ import { poolOf, type PrismaClient } from './prisma.js';
  *   logging Prisma's queries, say).
  *
  * Templates must cast what they return to types both read the same way
- * (int, text, boolean, timestamptz, jsonb): numeric and bigint differ
- * (Decimal/BigInt in Prisma, strings in node-postgres).
+ * (int, bigint, text, boolean, timestamptz, jsonb): numeric differs (Decimal
+ * in Prisma, a string in node-postgres). A bigint is a JS bigint in both
+ * (`INT8_AS_BIGINT`): exact past 2^53 and never an int32, as a bigint column's
+ * field is in Prisma's own reads (members.lifetime_points).
  */
 export interface RawSql {
   $queryRaw<T = unknown>(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<T>;
@@ -28,7 +30,21 @@ interface Statement {
   name: string | undefined;
   text: string;
   values: unknown[];
+  types: pg.CustomTypesConfig;
 }
+
+/** PostgreSQL's type id of bigint (int8). */
+const INT8 = 20;
+
+/**
+ * How a template's results are read on node-postgres: as node-postgres reads them, but a bigint as a JS bigint,
+ * which Prisma's raw queries give for it too (node-postgres' own default is a string). Per statement, not set on
+ * the pool: the Prisma client on the same pool reads its results itself.
+ */
+const INT8_AS_BIGINT: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 && format !== 'binary' ? BigInt : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 /** Prepared statements per connection stay few: the hot paths' templates, and at most this many texts in all. */
 const MAX_PREPARED = 200;
@@ -53,7 +69,7 @@ function nameFor(text: string): string | undefined {
 function statementOf(strings: TemplateStringsArray, values: unknown[]): Statement {
   if (values.some((value) => value instanceof Prisma.Sql)) {
     const sql = new Prisma.Sql(strings, values);
-    return { name: nameFor(sql.text), text: sql.text, values: sql.values };
+    return { name: nameFor(sql.text), text: sql.text, values: sql.values, types: INT8_AS_BIGINT };
   }
   let known = namesByTemplate.get(strings);
   if (!known) {
@@ -62,7 +78,7 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
     namesByTemplate.set(strings, known);
   }
   // Field by field: `{ ...known, values }` would give every statement a hidden class of its own (src/with-fields.ts).
-  return { name: known.name, text: known.text, values };
+  return { name: known.name, text: known.text, values, types: INT8_AS_BIGINT };
 }
 
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */

@@ -9,6 +9,7 @@ import { callerOf, roleOf, type ApiKeyScope, type StaffRole } from '../auth/prin
 import { mayCall, mayReadOwnRow, roleAtLeast, type CallerRule } from '../domain/authorization.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
 import { mayReadMember } from '../domain/members/members.service.js';
+import { pointsFromBigint } from '../domain/points/lifetime-points.js';
 import { utcDate } from '../domain/time.js';
 import { isUuid } from '../domain/validation.js';
 import { getDatamodel } from '../generated/pothos-types.js';
@@ -211,9 +212,10 @@ builder.addScalarType(
   new GraphQLScalarType<number, number>({
     name: 'Points',
     description:
-      'A number of points, written as a JSON number (250). Inputs also accept a string holding a plain decimal numeral ("250", "-5", "1.5"), read as that number. Any number that is not a whole amount within the field’s range (0, negative where not allowed, fractional, above 2^31 − 1) is a ValidationError naming the field in the mutation’s result; a value that is not a number at all ("abc", "", true, "1e3") is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
+      'A number of points, written as a JSON number (250). Outputs are whole numbers; lifetime points (which only grow) and qualifying points may pass 2^31 − 1, up to 2^53 − 1 (which a JSON number carries exactly): read them into a 64-bit integer or a double, not a 32-bit integer. Inputs also accept a string holding a plain decimal numeral ("250", "-5", "1.5"), read as that number. Any number that is not a whole amount within the field’s range (0, negative where not allowed, fractional, above 2^31 − 1) is a ValidationError naming the field in the mutation’s result; a value that is not a number at all ("abc", "", true, "1e3") is refused before execution as BAD_USER_INPUT naming the argument. docs/scalars.md.',
     specifiedByURL: 'docs/scalars.md#points',
-    serialize: (value) => Number(value),
+    // A bigint (a bigint column read through Prisma) exactly, or not at all: never rounded to the nearest double.
+    serialize: (value) => (typeof value === 'bigint' ? pointsFromBigint(value) : Number(value)),
     parseValue: (value) => {
       const points = parsePoints(value);
       if (points === undefined) throw new GraphQLError(NOT_POINTS);

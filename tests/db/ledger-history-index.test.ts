@@ -47,10 +47,11 @@ describe("the ledger's member index (migration 202612111000)", () => {
       const sql = qualifyingStandingSql(Prisma.sql`${memberId}::uuid`, now);
       const [explained] = await tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>`
         EXPLAIN (ANALYZE, FORMAT JSON) SELECT q.* FROM ${sql} q`;
-      const [row] = await tx.$queryRaw<{ qualifying_points: number; qualifying_oldest: Date }[]>`SELECT q.* FROM ${sql} q`;
+      const [row] = await tx.$queryRaw<{ qualifying_points: bigint; qualifying_oldest: Date }[]>`SELECT q.* FROM ${sql} q`;
       return [explained!['QUERY PLAN'][0].Plan, row!] as const;
     });
-    const points = standing.qualifying_points;
+    // A bigint (qualifying points pass 2^31 − 1 with lifetime points), as the ledger's sum of int amounts is.
+    const points = Number(standing.qualifying_points);
 
     const ledgerScans = nodesOf(plan).filter((node) => node['Index Name']?.startsWith('ledger_entries_'));
     expect(ledgerScans).toEqual([

@@ -46,14 +46,15 @@ async function seedMembers(client: pg.Client): Promise<void> {
 }
 
 type MemberTier = { id: string; tier: string; tier_since: Date };
-type HistoryRow = { id: string; member_id: string; from_tier: string; to_tier: string; reason: string; qualifying_points: number };
+type HistoryRow = { id: string; member_id: string; from_tier: string; to_tier: string; reason: string; qualifying_points: string };
 
 const membersOf = (client: pg.Client) =>
   client.query<MemberTier>('SELECT id::text, tier::text, tier_since FROM members ORDER BY id').then((r) => r.rows);
 const historyOf = (client: pg.Client) =>
   client
     .query<HistoryRow>(
-      `SELECT id::text, member_id::text, from_tier::text, to_tier::text, reason::text, qualifying_points
+      // As text: an integer before 202612221000, a bigint (read as a string) after it.
+      `SELECT id::text, member_id::text, from_tier::text, to_tier::text, reason::text, qualifying_points::text
        FROM tier_changes ORDER BY id`,
     )
     .then((r) => r.rows);

@@ -20,7 +20,7 @@ async function birthdayRule(points = 500) {
 
 const balances = async (memberId: string) => {
   const m = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
-  return { available: m.availablePoints, pending: m.pendingPoints, lifetime: m.lifetimePoints };
+  return { available: m.availablePoints, pending: m.pendingPoints, lifetime: Number(m.lifetimePoints) };
 };
 
 describe('trackEvent', () => {

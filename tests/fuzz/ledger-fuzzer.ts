@@ -609,7 +609,7 @@ async function readDatabase(prisma: PrismaClient, world: World, now: number, key
           last_activity_at: Date;
           available: number;
           pending: number;
-          lifetime: number;
+          lifetime: bigint;
         }[]
       >`SELECT id::text, status::text, tier::text, tier_since, last_activity_at, available_points AS available,
                pending_points AS pending, lifetime_points AS lifetime FROM members WHERE id = ANY(${ids}::uuid[])`,
@@ -660,7 +660,7 @@ async function readDatabase(prisma: PrismaClient, world: World, now: number, key
           lastActivityAt: ms(r.last_activity_at),
           available: r.available,
           pending: r.pending,
-          lifetime: r.lifetime,
+          lifetime: Number(r.lifetime),
         },
       ]),
     ),

@@ -24,12 +24,15 @@ export const PROGRAM = {
   renewal: { pointsPer12Months: 500, consecutivePercent: 10, capPercent: 50, windowDays: 90 },
 } as const;
 
-/** The most a balance (available + pending) or lifetime points can hold: a PostgreSQL integer. */
+/** The most a balance (available + pending) can hold: a PostgreSQL integer. */
 export const MAX_POINTS = 2_147_483_647;
 
-/** Whether granting `points` keeps the member's balance and lifetime points within `MAX_POINTS`. */
+/** The most lifetime points can hold: a bigint held to 2^53 − 1, exact in a JSON number (lifetime-points.ts). */
+export const MAX_LIFETIME_POINTS = Number.MAX_SAFE_INTEGER;
+
+/** Whether granting `points` keeps the member's balance within `MAX_POINTS` and lifetime points within theirs. */
 export function hasRoomFor(member: MemberModel, points: number): boolean {
-  return points <= 0 || (member.available + member.pending + points <= MAX_POINTS && member.lifetime + points <= MAX_POINTS);
+  return points <= 0 || (member.available + member.pending + points <= MAX_POINTS && member.lifetime + points <= MAX_LIFETIME_POINTS);
 }
 
 /** Entry kinds that count towards a tier (tiers.service.ts `QUALIFYING_KINDS`). */

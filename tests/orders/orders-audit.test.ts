@@ -408,20 +408,26 @@ describe('points given back with their original expiry', () => {
   });
 });
 
+/** JSON.stringify's replacer for rows holding a bigint (members.lifetime_points). */
+const bigintAsText = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
+
 describe('hostile input on cancelOrder and returnOrderItems', () => {
-  /** Every row a cancel or return may write, and the order as it stands. */
+  /** Every row a cancel or return may write, and the order as it stands (lifetime points, a bigint, as text). */
   async function rows(memberId: string) {
-    return JSON.stringify([
-      await prisma.ledgerEntry.count(),
-      await prisma.pointLot.count(),
-      await prisma.orderReturn.count(),
-      await prisma.orderReturnLine.count(),
-      await prisma.webhookEvent.count(),
-      await prisma.voucherRedemption.count({ where: { rolledBackAt: { not: null } } }),
-      await prisma.pointOrder.findMany({ where: { memberId }, orderBy: { id: 'asc' } }),
-      await prisma.orderLine.findMany({ where: { order: { memberId } }, orderBy: { id: 'asc' } }),
-      await prisma.member.findUniqueOrThrow({ where: { id: memberId } }),
-    ]);
+    return JSON.stringify(
+      [
+        await prisma.ledgerEntry.count(),
+        await prisma.pointLot.count(),
+        await prisma.orderReturn.count(),
+        await prisma.orderReturnLine.count(),
+        await prisma.webhookEvent.count(),
+        await prisma.voucherRedemption.count({ where: { rolledBackAt: { not: null } } }),
+        await prisma.pointOrder.findMany({ where: { memberId }, orderBy: { id: 'asc' } }),
+        await prisma.orderLine.findMany({ where: { order: { memberId } }, orderBy: { id: 'asc' } }),
+        await prisma.member.findUniqueOrThrow({ where: { id: memberId } }),
+      ],
+      bigintAsText,
+    );
   }
 
   it('is a typed error naming the field, and writes nothing', async () => {

@@ -198,7 +198,7 @@ describe('settings changed while the operation waited for the member', () => {
     expect(earned).toMatchObject({ replayed: false, points: 1500 }); // 1 000.00 at GOLD's 1.5
     expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { tier: true, lifetimePoints: true } })).toEqual({
       tier: 'GOLD',
-      lifetimePoints: 15500,
+      lifetimePoints: 15500n,
     });
   });
 
@@ -226,7 +226,7 @@ describe('settings changed while the operation waited for the member', () => {
     expect(earned).toMatchObject({ replayed: false, points: 300 }); // 100.00 at DIAMOND's 3
     expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { tier: true, lifetimePoints: true } })).toEqual({
       tier: 'DIAMOND',
-      lifetimePoints: 400,
+      lifetimePoints: 400n,
     });
   });
 
@@ -242,7 +242,7 @@ describe('settings changed while the operation waited for the member', () => {
     // Before: the rules of the earn's first snapshot (none) applied, 100 points.
     expect(earned).toMatchObject({ replayed: false, points: 300 });
     expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId }, select: { lifetimePoints: true } })).toEqual({
-      lifetimePoints: 400,
+      lifetimePoints: 400n,
     });
   });
 });

@@ -71,7 +71,7 @@ describe('tier decisions under the member lock count what committed before them,
     const report = await reviewTiers(at(REVIEW));
     expect(report.membersReviewed).toBe(1);
     const change = await prisma.tierChange.findFirstOrThrow({ where: { memberId }, orderBy: { createdAt: 'desc' } });
-    expect([change.reason, change.qualifyingPoints]).toEqual(['RETAINED', 1100]);
+    expect([change.reason, change.qualifyingPoints]).toEqual(['RETAINED', 1100n]);
     expect((await member(memberId)).tier).toBe('SILVER');
     await expectInvariants();
   });
@@ -83,7 +83,7 @@ describe('tier decisions under the member lock count what committed before them,
     const report = await reviewTiers(at(REVIEW));
     expect(report.membersReviewed).toBe(1);
     const change = await prisma.tierChange.findFirstOrThrow({ where: { memberId }, orderBy: { createdAt: 'desc' } });
-    expect([change.reason, change.toTier, change.qualifyingPoints]).toEqual(['DOWNGRADE', 'BRONZE', 0]);
+    expect([change.reason, change.toTier, change.qualifyingPoints]).toEqual(['DOWNGRADE', 'BRONZE', 0n]);
     await expectInvariants();
   });
 

@@ -208,7 +208,7 @@ describe('tier reviews raced', () => {
     await prisma.$executeRaw`UPDATE members SET tier_since = ${T0}::timestamptz WHERE id = ${late}::uuid`;
     await reviewTiers(at(REVIEW));
     const row = await prisma.tierChange.findFirstOrThrow({ where: { memberId: late, reason: { not: 'UPGRADE' } } });
-    expect([row.reason, row.qualifyingPoints]).toEqual(['RETAINED', 5000]);
+    expect([row.reason, row.qualifyingPoints]).toEqual(['RETAINED', 5000n]);
   });
 
   it('a review racing an earn that crosses a threshold: the earn’s upgrade or the review, never both for the same anniversary', async () => {

@@ -64,7 +64,7 @@ describe('the member row in the answer', () => {
     const later = addDays(T0, 1);
     const input = { memberId, orderRef: 'o-2', orderTotal: '1.00', idempotencyKey: 'e-2' };
     const crossing = await earnPoints(at(later), input, storefront);
-    expect(crossing.member).toMatchObject({ tier: 'SILVER', tierSince: later, pendingPoints: 1000, lifetimePoints: 1000 });
+    expect(crossing.member).toMatchObject({ tier: 'SILVER', tierSince: later, pendingPoints: 1000, lifetimePoints: 1000n });
     expect(crossing.member).toStrictEqual(await stored(memberId));
     const { member: _row, replayed: _replayed, settings: _settings, ...answer } = crossing;
     expect(Object.keys(answer).sort()).toEqual(['breakdown', 'entryId', 'memberId', 'points']);

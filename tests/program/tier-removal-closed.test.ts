@@ -79,8 +79,8 @@ describe('updateProgram: removing a tier that only CLOSED members hold', () => {
         .map(({ memberId, toTier, reason, qualifyingPoints }) => ({ memberId, toTier, reason, qualifyingPoints }))
         .sort((a, b) => a.toTier.localeCompare(b.toTier)),
     ).toEqual([
-      { memberId: poor, toTier: 'BRONZE', reason: 'TIER_REMOVED', qualifyingPoints: 0 },
-      { memberId: rich, toTier: 'GOLD', reason: 'TIER_REMOVED', qualifyingPoints: 1200 },
+      { memberId: poor, toTier: 'BRONZE', reason: 'TIER_REMOVED', qualifyingPoints: 0n },
+      { memberId: rich, toTier: 'GOLD', reason: 'TIER_REMOVED', qualifyingPoints: 1200n },
     ]);
     expect((await prisma.member.findUniqueOrThrow({ where: { id: rich } })).status).toBe('CLOSED');
   });

@@ -29,7 +29,9 @@ async function memberRow(memberId: string) {
 }
 
 async function history(memberId: string) {
-  return prisma.tierChange.findMany({ where: { memberId }, orderBy: { createdAt: 'asc' } });
+  const changes = await prisma.tierChange.findMany({ where: { memberId }, orderBy: { createdAt: 'asc' } });
+  // A bigint column (qualifying points pass 2^31 − 1 with lifetime points): as the number the domain uses.
+  return changes.map((change) => ({ ...change, qualifyingPoints: Number(change.qualifyingPoints) }));
 }
 
 const EARN = `mutation($i: EarnPointsInput!) { earnPoints(input: $i) {

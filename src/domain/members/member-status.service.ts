@@ -5,6 +5,7 @@ import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
 import { readableMemberId } from './members.service.js';
 import { expiriesFromJson, upcomingExpiriesSql, type UpcomingExpiry } from '../points/expiring.service.js';
+import { pointsFromBigint } from '../points/lifetime-points.js';
 import { settingsForHash, type ProgramView } from '../program/program.service.js';
 import { NO_QUALIFYING_STANDING, qualifyingPointsChangeAt, qualifyingStandingSql, loadTierStandings } from '../tiers/tiers.service.js';
 import {
@@ -122,7 +123,7 @@ interface StatusRow extends Member {
   vouchers: Parameters<typeof vouchersFromJson>[0] | Parameters<typeof screenVouchersFromJson>[0] | null;
   ledger: Json<LedgerEntry>[] | Json<Omit<ScreenEntry, 'memberId'>>[] | null;
   expiries: { expiresAt: string; points: number }[] | null;
-  qualifying_points: number | null;
+  qualifying_points: bigint | null;
   qualifying_oldest: Date | null;
   settings_hash: string | null;
   program_version: number | null;
@@ -226,7 +227,7 @@ async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: Me
       const settings = await settingsForHash(db, settingsHash);
       standing = {
         program: { settings, version, updatedAt },
-        qualifyingPoints: qualifyingPoints ?? 0,
+        qualifyingPoints: qualifyingPoints === null ? 0 : pointsFromBigint(qualifyingPoints),
         // With the window's months of the program row the statement read.
         changesAt: qualifyingPointsChangeAt(qualifyingOldest, settings.tierQualifyingMonths),
       };

@@ -17,7 +17,8 @@ import {
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { settingsForHash } from '../program/program.service.js';
 import type { ProgramSettings } from '../program/program-settings.js';
-import { memberHasDueLotsSql, settleDueLots, type LockedMember } from './ledger.js';
+import { memberHasDueLotsSql, settleDueLots, type LockedMember, type LockedMemberRow } from './ledger.js';
+import { pointsFromBigint } from './lifetime-points.js';
 import { namesRemovedTier } from '../tiers/tier-rows.js';
 import { withFields } from '../../with-fields.js';
 
@@ -111,7 +112,7 @@ export class RequestAnswer {
   }
 }
 
-interface OpenedLedger extends LockedMember {
+interface OpenedLedger extends LockedMemberRow {
   taken: boolean;
   due: boolean;
   settings_hash: string | null;
@@ -174,9 +175,9 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       FROM (SELECT member.*, program_cache_keys() AS program FROM member) m`;
       if (!opened) throw new NotFoundError('Member', memberId);
       if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
-      const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, ...locked } = opened;
+      const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, lifetime, ...locked } = opened;
       // Every entry posted on the locked member is counted after commit.
-      const member: LockedMember = withFields(locked, { posted });
+      const member: LockedMember = withFields(locked, { lifetime: pointsFromBigint(lifetime), posted });
       const settings = await settingsForHash(tx, settingsHash);
       const tierBefore = member.tier;
       if (due) {

@@ -4,6 +4,7 @@ import { Prisma, type CauseType, type LedgerEntryKind, type Member } from '../..
 import type { PostedPoints } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { MAX_POINTS } from '../validation.js';
+import { MAX_LIFETIME_POINTS } from './lifetime-points.js';
 import { MEMBER_COLUMNS } from '../members/member-row.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addMonths } from '../time.js';
@@ -29,11 +30,17 @@ export interface LockedMember {
   tier: string; // a TierKey
   available: number;
   pending: number;
-  /** All points ever granted: qualifying points never exceed it. */
+  /** All points ever granted: qualifying points never exceed it. Past 2^31 − 1 at times, never past MAX_LIFETIME_POINTS. */
   lifetime: number;
   /** The entries this transaction posted so far (the kernel reports them after commit). */
   posted?: PostedPoints[];
 }
+
+/**
+ * A `LockedMember` as a statement reads it (`lifetime_points AS lifetime`): lifetime points as the bigint they are
+ * (src/db/sql.ts), to be made a number by `pointsFromBigint`.
+ */
+export type LockedMemberRow = Omit<LockedMember, 'lifetime' | 'posted'> & { lifetime: bigint };
 
 /** The member's row as the transaction sees it now, as Prisma's `Member`. */
 export async function readMember(tx: RawSql, memberId: string): Promise<Member> {
@@ -56,9 +63,10 @@ function withAlso(also: SameStatementWrites): Prisma.Sql {
 /**
  * Refuses (ValidationError on `field`, before anything is written) a grant of
  * `points` that would take the member's balance (available + pending: the
- * entry's balance_after, and so each of them) or lifetime points (which bound
- * qualifying points) past what a PostgreSQL integer holds. Without it the
- * database refuses the statement (22003) and the caller sees INTERNAL.
+ * entry's balance_after, and so each of them) past what a PostgreSQL integer
+ * holds, or their lifetime points (a bigint, which bounds qualifying points)
+ * past MAX_LIFETIME_POINTS, the most a JSON number carries exactly. Without it
+ * the database refuses the statement (22003, 23514) and the caller sees INTERNAL.
  */
 export function assertRoomFor(member: LockedMember, points: number, field: string): void {
   const refusal = roomRefusal(member, points, field);
@@ -68,8 +76,11 @@ export function assertRoomFor(member: LockedMember, points: number, field: strin
 /** `assertRoomFor`'s refusal as a value (null: there is room), for a caller that decides what to refuse first. */
 export function roomRefusal(member: LockedMember, points: number, field: string): ValidationError | null {
   if (points <= 0) return null;
-  if (member.available + member.pending + points > MAX_POINTS || member.lifetime + points > MAX_POINTS) {
+  if (member.available + member.pending + points > MAX_POINTS) {
     return new ValidationError(field, `would take the member's points past ${MAX_POINTS}, the most a balance can hold`);
+  }
+  if (member.lifetime + points > MAX_LIFETIME_POINTS) {
+    return new ValidationError(field, `would take the member's lifetime points past ${MAX_LIFETIME_POINTS}, the most they can hold`);
   }
   return null;
 }

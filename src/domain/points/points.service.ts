@@ -18,9 +18,11 @@ import {
   roomRefusal,
   type SameStatementWrites,
   type LockedMember,
+  type LockedMemberRow,
   type PostedEntry,
 } from './ledger.js';
 import { inLedgerTransaction } from './ledger-kernel.js';
+import { pointsFromBigint } from './lifetime-points.js';
 import {
   breakdownFrom,
   evaluateOrderEarning,
@@ -277,7 +279,7 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
   if (explicit !== null && !hasRole(caller, 'ADMIN')) throw new ForbiddenError('Only admins may set an explicit amount of points');
   const fields = orderFields(input);
   return sqlTransaction(deps.prisma, async (tx) => {
-    type PreviewRow = LockedMember & { settings_hash: string | null; rules_stamp: string | null; earned: boolean; cancelled: boolean };
+    type PreviewRow = LockedMemberRow & { settings_hash: string | null; rules_stamp: string | null; earned: boolean; cancelled: boolean };
     const [row] = await tx.$queryRaw<PreviewRow[]>`
       SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
              m.lifetime_points AS lifetime, p.settings_hash, p.rules_stamp,
@@ -288,7 +290,8 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
       WHERE m.id = ${memberId}::uuid`;
     if (!row) throw new NotFoundError('Member', memberId);
     await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
-    const { settings_hash: hash, rules_stamp: stamp, earned, cancelled, ...member } = row;
+    const { settings_hash: hash, rules_stamp: stamp, earned, cancelled, lifetime, ...read } = row;
+    const member: LockedMember = withFields(read, { lifetime: pointsFromBigint(lifetime) });
     assertEligible(member, 'EARN');
     const settings = await settingsForHash(tx, hash);
     const earning = earningOrderOf(order);

@@ -6,6 +6,7 @@ import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { ForbiddenError } from '../errors.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import type { LockedMember } from '../points/ledger.js';
+import { pointsFromBigint } from '../points/lifetime-points.js';
 import { loadProgram, settingsForHash, type ProgramView } from '../program/program.service.js';
 import type { ProgramSettings, TierSettings } from '../program/program-settings.js';
 import { addDays, addMonths } from '../time.js';
@@ -130,13 +131,13 @@ export async function qualifyingPointsOf(
   window: { datedAfterNow?: boolean } = {},
 ): Promise<Map<string, number>> {
   if (memberIds.length === 0) return new Map();
-  const rows = await db.$queryRaw<{ member_id: string; points: number }[]>`
-    SELECT member_id::text, GREATEST(SUM(amount), 0)::int AS points
+  const rows = await db.$queryRaw<{ member_id: string; points: bigint }[]>`
+    SELECT member_id::text, GREATEST(SUM(amount), 0)::bigint AS points
     FROM ledger_entries
     WHERE member_id = ANY(${memberIds}::uuid[])
       AND ${inQualifyingWindow(Prisma.sql`${settings.tierQualifyingMonths}::int`, now, window)}
     GROUP BY member_id`;
-  return new Map(rows.map((row) => [row.member_id, row.points]));
+  return new Map(rows.map((row) => [row.member_id, pointsFromBigint(row.points)]));
 }
 
 /** The window's months as the program row says them, for a statement that reads the row in a subquery. */
@@ -148,12 +149,12 @@ const PROGRAM_MONTHS = Prisma.sql`(SELECT (p.settings->>'tierQualifyingMonths'):
  * for reads that build a member's whole status in one statement (`CROSS JOIN LATERAL <this> q`).
  */
 export function qualifyingStandingSql(memberId: Prisma.Sql, now: Date): Prisma.Sql {
-  return Prisma.sql`(SELECT GREATEST(COALESCE(SUM(amount), 0), 0)::int AS qualifying_points, ${OLDEST} FROM ledger_entries
+  return Prisma.sql`(SELECT GREATEST(COALESCE(SUM(amount), 0), 0)::bigint AS qualifying_points, ${OLDEST} FROM ledger_entries
     WHERE member_id = ${memberId} AND ${inQualifyingWindow(PROGRAM_MONTHS, now)})`;
 }
 
 /** `qualifyingStandingSql`'s columns when no standing is read. */
-export const NO_QUALIFYING_STANDING = Prisma.sql`(SELECT NULL::int AS qualifying_points, NULL::timestamptz AS qualifying_oldest)`;
+export const NO_QUALIFYING_STANDING = Prisma.sql`(SELECT NULL::bigint AS qualifying_points, NULL::timestamptz AS qualifying_oldest)`;
 
 export interface TierStandings {
   program: ProgramView;
@@ -182,14 +183,14 @@ export async function loadTierStandings(db: RawSql, memberIds: readonly string[]
       version: number;
       updated_at: Date;
       member_id: string | null;
-      points: number | null;
+      points: bigint | null;
       qualifying_oldest: Date | null;
     }[]
   >`
     SELECT p.settings_hash, p.version, p.updated_at, q.member_id::text, q.points, q.qualifying_oldest
     FROM program p
     LEFT JOIN LATERAL (
-      SELECT member_id, GREATEST(SUM(amount), 0)::int AS points, ${OLDEST}
+      SELECT member_id, GREATEST(SUM(amount), 0)::bigint AS points, ${OLDEST}
       FROM ledger_entries
       WHERE member_id = ANY(${memberIds}::uuid[])
         AND ${inQualifyingWindow(Prisma.sql`(p.settings->>'tierQualifyingMonths')::int`, now)}
@@ -210,7 +211,7 @@ export async function loadTierStandings(db: RawSql, memberIds: readonly string[]
   const changesAt = new Map<string, Date>();
   for (const row of rows) {
     if (row.member_id === null) continue;
-    qualifyingPoints.set(row.member_id, row.points ?? 0);
+    qualifyingPoints.set(row.member_id, row.points === null ? 0 : pointsFromBigint(row.points));
     const instant = qualifyingPointsChangeAt(row.qualifying_oldest, program.settings.tierQualifyingMonths);
     if (instant) changesAt.set(row.member_id, instant);
   }
@@ -283,7 +284,7 @@ async function recordTierChange(
     WITH history AS (
       INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
       VALUES (${memberId}::uuid, ${change.fromTier}, ${change.toTier},
-              ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::int, ${now}::timestamptz)),
+              ${change.reason}::"TierChangeReason", ${change.qualifyingPoints}::bigint, ${now}::timestamptz)),
     ${webhookEventsCte(eventRows(moved ? [{ type: 'member.tier_changed', data }] : []), now)}
     SELECT 1`;
 }
@@ -315,7 +316,7 @@ export function closedHoldersMove(after: ProgramSettings, now: Date): ClosedHold
       INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, qualifying_points, created_at)
       SELECT v."memberId", v."fromTier", v."toTier", v.reason::"TierChangeReason", v."qualifyingPoints", ${now}::timestamptz
       FROM jsonb_to_recordset(${rows}::jsonb)
-        AS v("memberId" uuid, "fromTier" text, "toTier" text, reason text, "qualifyingPoints" int)`;
+        AS v("memberId" uuid, "fromTier" text, "toTier" text, reason text, "qualifyingPoints" bigint)`;
   };
 }
 

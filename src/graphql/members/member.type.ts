@@ -1,5 +1,6 @@
 import { LEDGER_NEWEST_FIRST, readMember, type MemberReadShape } from '../../domain/members/member-status.service.js';
 import { upcomingExpiries } from '../../domain/points/expiring.service.js';
+import { pointsFromBigint } from '../../domain/points/lifetime-points.js';
 import { readLedgerEntry, type LedgerEntryReadShape } from '../../domain/points/ledger-entries.service.js';
 import { builder } from '../builder.js';
 import { loadThroughService } from '../node-loader.js';
@@ -29,7 +30,10 @@ const Balance = builder.objectRef<BalanceShape>('Balance').implement({
   fields: (t) => ({
     available: t.expose('available', { type: 'Points', description: 'Points that can be spent now.' }),
     pending: t.expose('pending', { type: 'Points', description: 'Points still inside the return window of their order.' }),
-    lifetime: t.expose('lifetime', { type: 'Points', description: 'All points ever granted.' }),
+    lifetime: t.expose('lifetime', {
+      type: 'Points',
+      description: 'All points ever granted. Only grows: may pass 2^31 − 1 (up to 2^53 − 1, which a JSON number carries exactly).',
+    }),
   }),
 });
 
@@ -78,7 +82,7 @@ export const MemberRef = builder.prismaNode('Member', {
       resolve: (member) => ({
         available: member.availablePoints,
         pending: member.pendingPoints,
-        lifetime: member.lifetimePoints,
+        lifetime: pointsFromBigint(member.lifetimePoints),
       }),
     }),
     ledger: t.relatedConnection(

@@ -1,5 +1,6 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import { pointsFromBigint } from '../../domain/points/lifetime-points.js';
 import type { ProgramView } from '../../domain/program/program.service.js';
 import { readTierChange, type TierChangeReadShape } from '../../domain/tiers/tier-history.service.js';
 import { readTiers, readTierStandings, tierOf, tierProgress, type TierProgress } from '../../domain/tiers/tiers.service.js';
@@ -109,7 +110,8 @@ const TierProgressRef = builder.objectRef<TierProgress>('TierProgress').implemen
     qualifyingPoints: t.expose('qualifyingPoints', {
       type: 'Points',
       description:
-        'Points earned in the rolling qualifying window: earns and renewal bonuses, minus refund reversals written in the window.',
+        'Points earned in the rolling qualifying window: earns and renewal bonuses, minus refund reversals written in the window. ' +
+        'May pass 2^31 − 1, as lifetime points do.',
     }),
     pointsToNext: t.expose('pointsToNext', {
       type: 'Points',
@@ -167,9 +169,10 @@ builder.prismaNode('TierChange', {
       }),
       description: 'Why.',
     }),
-    qualifyingPoints: t.expose('qualifyingPoints', {
+    qualifyingPoints: t.field({
       type: 'Points',
-      description: 'Qualifying points at that moment.',
+      description: 'Qualifying points at that moment. May pass 2^31 − 1, as lifetime points do.',
+      resolve: (change) => pointsFromBigint(change.qualifyingPoints),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it happened.' }),
   }),
