@@ -90,6 +90,7 @@ export const PERMISSION_MATRIX: Readonly<Record<RootType, Readonly<Record<string
     contractByExternalRef: row([__, own, __,    ok,    __,     __,    __,      __,      __,      ok,     ok,   ok,   ok,   ok]),
     earningRules:          row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok], 'Staff read the rules (agents explain points with them); only admins change them.'),
     goodwillGestures:      row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),
+    heldRenewalBonuses:    row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'The approval queue’s held renewal bonuses: those who decide them (decideRenewalBonus), not agents or storefront keys.'),
     loyaltyMetrics:        row([__, __,  __,    __,    __,     __,    __,      __,      __,      __,     ok,   __,   ok,   ok], 'Whole-program figures: supervisors and above, not agents or storefronts.'),
     me:                    row([__, own, __,    __,    __,     __,    __,      __,      __,      __,     __,   __,   __,   __], 'Member tokens only; always the caller’s own member.'),
     member:                row([__, own, __,    ok,    __,     __,    __,      __,      __,      __,     ok,   ok,   ok,   ok]),

@@ -84,12 +84,14 @@ export type ApprovalQueueChangeKind =
   | 'FAILURE_DECIDED'
   | 'INCIDENT_WAITING'
   | 'INCIDENT_DECIDED'
+  | 'RENEWAL_BONUS_HELD'
+  | 'RENEWAL_BONUS_DECIDED'
   | 'MEMBER_STATUS_CHANGED';
 
 /** "The approval queue changed because Y": ids only, so a supervisor's screen reads the queue fresh. */
 export interface ApprovalQueueChange {
   kind: ApprovalQueueChangeKind;
-  /** The gesture, failure, incident or member it concerns. */
+  /** The gesture, failure, incident, contract renewal or member it concerns. */
   reference: string;
 }
 

@@ -420,6 +420,14 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
       reached: (value) => (value as { __typename?: string }).__typename === 'EarnPreview',
     },
   ],
+  heldRenewalBonuses: [
+    {
+      targets: async (seed, subject) => seed.heldRenewal(subject.member.id),
+      operation: (_t, m) => ({
+        query: `{ heldRenewalBonuses(first: 5) { totalCount edges { node { id bonusPoints bonusHeldReason contract { id ${nestedMember(m)} } } } } }`,
+      }),
+    },
+  ],
   program: [{ targets: none, operation: () => ({ query: '{ program { version currency } }' }) }],
   rewards: [{ targets: none, operation: () => ({ query: '{ rewards(first: 5) { edges { node { id name stock } } } }' }) }],
   serviceFailures: [

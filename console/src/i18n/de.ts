@@ -160,6 +160,15 @@ export const de: Catalogue = {
   'queue.grantNamed': 'Gewähren: {amount} für {name} ({failure}, {date})',
   'queue.declineNamed': 'Ablehnen: {amount} für {name} ({failure}, {date})',
   'queue.alikeNamed': '{label}, {ordinal} von {count}',
+  'queue.bonuses': 'Zurückgehaltene Verlängerungsboni ({count})',
+  'queue.noBonuses': 'Es werden keine Verlängerungsboni zurückgehalten.',
+  'queue.bonusOf': 'Vertrag {contract}, Verlängerung {sequence}, zurückgehalten am {date}',
+  'queue.bonusNoteNamed': 'Notiz zu {amount} für {name} (Vertrag {contract}, {date})',
+  'queue.approveBonusNamed': 'Freigeben: {amount} für {name} (Vertrag {contract}, {date})',
+  'queue.declineBonusNamed': 'Ablehnen: {amount} für {name} (Vertrag {contract}, {date})',
+  'bonusHeldReason.MEMBER_SUSPENDED': 'Das Mitglied ist gesperrt',
+  'bonusHeldReason.BALANCE_LIMIT':
+    'Er brächte das Punktekonto über die Höchstgrenze: freigeben, sobald das Mitglied Punkte eingelöst hat, oder ablehnen',
 
   'dashboard.title': 'Service und Kundentreue, letzte 12 Monate',
   'dashboard.nps': 'NPS',

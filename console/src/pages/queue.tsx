@@ -46,6 +46,24 @@ const QueueQuery = graphql(`
         }
       }
     }
+    heldRenewalBonuses(first: 50) {
+      edges {
+        node {
+          id
+          sequence
+          bonusPoints
+          bonusHeldReason
+          bonusHeldAt
+          contract {
+            externalRef
+            member {
+              id
+              name
+            }
+          }
+        }
+      }
+    }
   }
   fragment HeldFailure on ServiceFailure {
     id
@@ -96,6 +114,15 @@ const Reject = graphql(`
   }
 `);
 
+const DecideBonus = graphql(`
+  mutation DecideRenewalBonus($input: DecideRenewalBonusInput!) {
+    decideRenewalBonus(input: $input) {
+      __typename
+      ...MutationError
+    }
+  }
+`);
+
 const Review = graphql(`
   mutation ReviewServiceFailure($input: ReviewServiceFailureInput!) {
     reviewServiceFailure(input: $input) {
@@ -108,10 +135,10 @@ const Review = graphql(`
 /**
  * What a queue row's buttons and note field are named for: its amount, its member's name, and what tells it from
  * another row of that member and amount, as the row shows it: for a gesture the agent who asked and when, for a
- * failure its type and date ("Approve €40.00 for … (requested by …, 2 Mar 2026, 10:15)"). The user's strings are
+ * failure its type and date, for a held renewal bonus its contract and when it was held ("Approve €40.00 for … (requested by …, 2 Mar 2026, 10:15)"). The user's strings are
  * isolated (user-text.tsx). Each name starts with the control's visible label, which is what a voice user says.
  */
-type Row = Record<'amount' | 'name' | 'date', string> & ({ agent: string } | { failure: string });
+type Row = Record<'amount' | 'name' | 'date', string> & ({ agent: string } | { failure: string } | { contract: string });
 
 /**
  * Each row's controls named (`keys`: control → catalogue key), so that no two controls on the page share a name: rows
@@ -141,8 +168,8 @@ function controlNames<Control extends string>(
 }
 
 /**
- * The supervisor's queue: gestures waiting for approval and failures held for review, each decided with
- * a note. It follows the queue live: on each approvalQueueChanged event (another supervisor's decision,
+ * The supervisor's queue: gestures waiting for approval, failures held for review and renewal bonuses
+ * held for a decision (the member suspended, or past the balance limit), each decided with a note. It follows the queue live: on each approvalQueueChanged event (another supervisor's decision,
  * an agent's gesture, the worker holding a failure) it reads the queue again. A gesture the signed-in
  * supervisor issued is shown without Approve/Reject: the API refuses the issuing agent's decision.
  */
@@ -159,6 +186,7 @@ export function QueuePage() {
   const [, approve] = useMutation(Approve);
   const [, reject] = useMutation(Reject);
   const [, review] = useMutation(Review);
+  const [, decideBonus] = useMutation(DecideBonus);
   const [notes, setNotes] = useDraft<Record<string, string>>('notes', {});
   const [errors, setErrors] = useState<Record<string, TypedError | undefined>>({});
   const [keys] = useState(() => new Map<string, string>());
@@ -171,6 +199,7 @@ export function QueuePage() {
   if (!result.data) return <ApiError error={result.error} />;
   const gestures = result.data.goodwillGestures.edges.map((edge) => edge.node);
   const failures = [...result.data.review.edges, ...result.data.held.edges].map((edge) => edge.node);
+  const bonuses = result.data.heldRenewalBonuses.edges.map((edge) => edge.node);
 
   // One key per decision on one item, kept across retries of that decision.
   const keyFor = (action: string) => {
@@ -212,6 +241,16 @@ export function QueuePage() {
       date: date(failure.occurredAt),
     })),
     { note: 'queue.failureNoteNamed', GRANT: 'queue.grantNamed', DECLINE: 'queue.declineNamed' },
+  );
+  const bonusNames = controlNames(
+    { t, number },
+    bonuses.map((bonus) => ({
+      amount: points(bonus.bonusPoints ?? 0),
+      name: isolated(bonus.contract.member.name),
+      contract: isolated(bonus.contract.externalRef),
+      date: dateTime(bonus.bonusHeldAt!),
+    })),
+    { note: 'queue.bonusNoteNamed', approve: 'queue.approveBonusNamed', decline: 'queue.declineBonusNamed' },
   );
   const noteInput = (id: string, name: string) => (
     <label className="field">
@@ -351,6 +390,61 @@ export function QueuePage() {
                   ))}
                 </div>
                 <FormError error={errors[failure.id]} fields={[]} />
+              </li>
+            ))}
+          </ul>
+        )}
+      </Card>
+      <Card title={t('queue.bonuses', { count: bonuses.length })}>
+        {bonuses.length === 0 ? (
+          <Empty>{t('queue.noBonuses')}</Empty>
+        ) : (
+          <ul className="queue" data-testid="held-bonuses">
+            {bonuses.map((bonus, index) => (
+              <li key={bonus.id} className="queue-item">
+                <div>
+                  <p>
+                    <Link to={`/members/${encodeURIComponent(bonus.contract.member.id)}`}>
+                      <UserText>{bonus.contract.member.name}</UserText>
+                    </Link>{' '}
+                    — <strong>{points(bonus.bonusPoints ?? 0)}</strong>
+                  </p>
+                  <p className="meta">
+                    {tx('queue.bonusOf', {
+                      contract: <UserText>{bonus.contract.externalRef}</UserText>,
+                      sequence: number(bonus.sequence),
+                      date: dateTime(bonus.bonusHeldAt!),
+                    })}{' '}
+                    · {t(`bonusHeldReason.${bonus.bonusHeldReason!}`)}
+                  </p>
+                </div>
+                {noteInput(bonus.id, bonusNames[index]!.note)}
+                <div className="actions">
+                  {([true, false] as const).map((approve) => (
+                    <button
+                      key={String(approve)}
+                      type="button"
+                      className={approve ? 'button-primary' : 'button'}
+                      aria-label={bonusNames[index]![approve ? 'approve' : 'decline']}
+                      disabled={deciding.has(bonus.id)}
+                      onClick={() =>
+                        decide(bonus.id, () =>
+                          decideBonus({
+                            input: {
+                              renewalId: bonus.id,
+                              approve,
+                              note: notes[bonus.id] ?? '',
+                              idempotencyKey: keyFor(`bonus-${bonus.id}-${approve ? 'approve' : 'decline'}`),
+                            },
+                          }).then((r) => decided(bonus.id, r.data?.decideRenewalBonus, 'DecideRenewalBonusPayload', r.error?.message)),
+                        )
+                      }
+                    >
+                      {t(approve ? 'queue.approve' : 'queue.decline')}
+                    </button>
+                  ))}
+                </div>
+                <FormError error={errors[bonus.id]} fields={[]} />
               </li>
             ))}
           </ul>

@@ -12,6 +12,8 @@ export const APPROVAL_QUEUE_CHANGE_KINDS = [
   'FAILURE_DECIDED',
   'INCIDENT_WAITING',
   'INCIDENT_DECIDED',
+  'RENEWAL_BONUS_HELD',
+  'RENEWAL_BONUS_DECIDED',
   'MEMBER_STATUS_CHANGED',
 ] as const satisfies readonly ApprovalQueueChangeKind[];
 
@@ -19,7 +21,9 @@ export const APPROVAL_QUEUE_CHANGE_KINDS = [
  * Reports committed changes of the supervisors' approval queue: a gesture sent
  * for approval or decided, a failure held for review (over the cap, or the
  * member suspended) or decided, an incident's failures held (over its budget)
- * or decided, a member's status change releasing or declining what waited.
+ * or decided, a renewal bonus held for a decision (the member suspended, or
+ * the balance limit) or decided (or forfeited by a cancellation), a member's
+ * status change releasing or declining what waited.
  * Call it only after the transaction committed. Never throws and never waits.
  */
 export function reportApprovalQueueChanges(deps: ServiceDeps, changes: readonly ApprovalQueueChange[]): void {

@@ -2,6 +2,7 @@ import { Decimal } from 'decimal.js';
 import type { Actor, Caller } from '../../auth/principal.js';
 import { Prisma, type Contract, type ContractRenewal, type ContractStatus } from '../../generated/prisma/client.js';
 import type { RenewalBonusHoldReason } from '../../generated/prisma/enums.js';
+import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, ownRowsWhere, SERVICE_CALLERS } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type RenewalBonusDecision, type ServiceDeps, type Tx } from '../deps.js';
 import {
@@ -622,6 +623,8 @@ export async function grantRenewalBonus(deps: ServiceDeps, renewalId: string, ev
   });
   const decided = renewalBonusDecisionOf(outcome);
   if (decided) measure(deps, (measures) => measures.renewalBonusDecided(decided));
+  // A held bonus waits in the supervisors' approval queue (`heldRenewalBonusesWhere`): open queues read it now.
+  if (outcome.outcome === 'HELD') reportApprovalQueueChanges(deps, [{ kind: 'RENEWAL_BONUS_HELD', reference: id }]);
   return outcome;
 }
 
@@ -696,7 +699,8 @@ export interface DecideRenewalBonusInput {
  * replays. Supervisors and admins only (an admin-scoped key counts as ADMIN).
  * Approving points that would take the member past the balance limit is a
  * ValidationError on `renewalId` (the renewal set them): nothing written, still
- * held — approve once the member has room (spent points), or decline.
+ * held — approve once the member has room (spent points), or decline. A
+ * decision leaves the supervisors' approval queue (RENEWAL_BONUS_DECIDED).
  */
 export async function decideRenewalBonus(
   deps: ServiceDeps,
@@ -714,7 +718,7 @@ export async function decideRenewalBonus(
     memberId,
     request: { scope: `decideRenewalBonus:${renewalId}`, key, body: { approve: input.approve, note } },
   };
-  return inLedgerTransaction(deps, operation, async (step) => {
+  const decided = await inLedgerTransaction(deps, operation, async (step) => {
     const renewal = await lockRenewal(step.tx, renewalId);
     if (!renewal) throw missing();
     const status = renewalBonusStatus({ ...renewal, bonusEntryId: null });
@@ -733,6 +737,31 @@ export async function decideRenewalBonus(
       change: granted ? { kind: 'RENEWAL_BONUS' as const, reference: renewalId } : null,
     };
   });
+  if (!decided.replayed) reportApprovalQueueChanges(deps, [{ kind: 'RENEWAL_BONUS_DECIDED', reference: renewalId }]);
+  return decided;
+}
+
+export interface HeldRenewalBonusFilter {
+  /** Only bonuses held for this reason. */
+  reason?: RenewalBonusHoldReason | null;
+}
+
+/**
+ * The renewal bonuses waiting in the supervisors' approval queue
+ * (`heldRenewalBonuses`): HELD — `bonus_held_at` set, neither decided
+ * (`bonus_granted_at`) nor forfeited by a cancellation (`clawed_back_at`) —
+ * for either reason, or the one `filter.reason` names. Those who decide them
+ * only (`decideRenewalBonus`: supervisors and admins): refused before anything
+ * is read.
+ */
+export function heldRenewalBonusesWhere(
+  filter: HeldRenewalBonusFilter | null | undefined,
+  caller: Caller,
+): Prisma.ContractRenewalWhereInput {
+  assertMayCall(caller, 'decideRenewalBonus');
+  const where: Prisma.ContractRenewalWhereInput = { bonusHeldAt: { not: null }, bonusGrantedAt: null, clawedBackAt: null };
+  if (filter?.reason) where.bonusHeldReason = filter.reason;
+  return where;
 }
 
 export interface CancelContractInput extends ContractReference {
@@ -758,7 +787,8 @@ export interface CancellationResult {
  * reversed from the bonus's own lot first, then from other available points,
  * taking what is there and reporting the rest as unrecovered (what of the
  * bonus expired before is gone already: neither taken again nor reported); a bonus not
- * granted yet is forfeited, and its job becomes a no-op. Runs under the
+ * granted yet is forfeited, and its job becomes a no-op (a held one leaves the
+ * supervisors' approval queue: RENEWAL_BONUS_DECIDED). Runs under the
  * member's lock, like the bonus job, so the two never interleave. One
  * cancellation per (caller, idempotency key); cancelling a cancelled or
  * expired contract is a ContractNotActiveError.
@@ -776,7 +806,9 @@ export async function cancelContract(
     memberId: found.memberId,
     request: { scope: scopeOf('cancelContract', caller), key, body: { contractId: found.id } },
   };
-  return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
+  // Held bonuses the cancellation forfeits: they leave the supervisors' approval queue.
+  const forfeitedHolds: string[] = [];
+  const cancelled = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, now }) => {
     assertEligible(member, 'CORRECTION'); // a claw-back corrects the ledger, whatever the member's status
     const contract = await findContract(tx, { id: found.id }, true);
     assertActive(contract, now);
@@ -791,18 +823,20 @@ export async function cancelContract(
       bonusesForfeited: 0,
     };
     const since = addDays(now, -settings.renewal.clawbackDays);
+    forfeitedHolds.length = 0; // a retried transaction starts afresh
     const renewals = await tx.$queryRaw<
       {
         id: string;
         bonusPoints: number | null;
         bonusEntryId: string | null;
         bonusGrantedAt: Date | null;
+        bonusHeldAt: Date | null;
         lotId: string | null;
         expiredPoints: number;
       }[]
     >`
       SELECT r.id::text, r.bonus_points AS "bonusPoints", r.bonus_entry_id::text AS "bonusEntryId",
-             r.bonus_granted_at AS "bonusGrantedAt", l.id::text AS "lotId",
+             r.bonus_granted_at AS "bonusGrantedAt", r.bonus_held_at AS "bonusHeldAt", l.id::text AS "lotId",
              ${lotExpiredPointsSql(Prisma.sql`${member.id}::uuid`, Prisma.sql`l.id`)} AS "expiredPoints"
       FROM contract_renewals r LEFT JOIN point_lots l ON l.entry_id = r.bonus_entry_id
       WHERE r.contract_id = ${contract.id}::uuid AND r.clawed_back_at IS NULL AND r.created_at >= ${since}::timestamptz
@@ -816,6 +850,7 @@ export async function cancelContract(
         // Nothing is left for the job to do; the relay stops re-driving it.
         await completeOutboxEvent(tx, renewal.id, now);
         result.bonusesForfeited += 1;
+        if (renewal.bonusHeldAt) forfeitedHolds.push(renewal.id);
         continue;
       }
       if (!renewal.bonusEntryId || !renewal.bonusPoints) continue; // no points were granted: nothing to take back
@@ -849,4 +884,11 @@ export async function cancelContract(
     }
     return { result, change: result.pointsClawedBack > 0 ? { kind: 'ADJUSTED', reference: contract.id } : null };
   });
+  if (!cancelled.replayed) {
+    reportApprovalQueueChanges(
+      deps,
+      forfeitedHolds.map((reference) => ({ kind: 'RENEWAL_BONUS_DECIDED', reference })),
+    );
+  }
+  return cancelled;
 }

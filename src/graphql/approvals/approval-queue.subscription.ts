@@ -41,6 +41,14 @@ const ApprovalQueueChangeKindEnum = builder.enumType('ApprovalQueueChangeKind', 
         'Failures of a service incident wait for a supervisor: over its budget, a member’s cap, or suspended members (reference: the incident id).',
     },
     INCIDENT_DECIDED: { description: 'The remainder of an incident held over its budget was decided (reference: the incident id).' },
+    RENEWAL_BONUS_HELD: {
+      description:
+        'A renewal bonus was held for a supervisor: the member is suspended, or it would pass the balance limit (reference: the contract renewal id).',
+    },
+    RENEWAL_BONUS_DECIDED: {
+      description:
+        'A held renewal bonus was approved or declined, or forfeited by the contract’s cancellation (reference: the contract renewal id).',
+    },
     MEMBER_STATUS_CHANGED: {
       description: "A member's status changed: reactivation releases, closing declines, what waited for them (reference: the member id).",
     },
@@ -53,7 +61,7 @@ const ApprovalQueueChangeRef = builder.objectRef<QueueChange>('ApprovalQueueChan
     kind: t.field({ type: ApprovalQueueChangeKindEnum, description: 'What happened.', resolve: (change) => change.kind }),
     reference: t.id({
       nullable: true,
-      description: 'The raw id of the gesture, failure, incident or member it concerns (see the kind); null for CURRENT.',
+      description: 'The raw id of the gesture, failure, incident, contract renewal or member it concerns (see the kind); null for CURRENT.',
       resolve: (change) => change.reference,
     }),
   }),
@@ -82,7 +90,7 @@ builder.subscriptionFields((t) => ({
   approvalQueueChanged: t.field({
     type: ApprovalQueueEventRef,
     description:
-      "The supervisors' approval queue, live: the first event says to read it now, then one event after every committed change — a gesture sent for approval or decided, a failure held for review or decided, an incident's failures held over its budget or decided — from any API process or worker (bursts coalesced). Supervisors and admins. The stream ends when the caller's credentials no longer hold.",
+      "The supervisors' approval queue, live: the first event says to read it now, then one event after every committed change — a gesture sent for approval or decided, a failure held for review or decided, an incident's failures held over its budget or decided, a renewal bonus held or decided — from any API process or worker (bursts coalesced). Supervisors and admins. The stream ends when the caller's credentials no longer hold.",
     authScopes: { caller: SERVICE_CALLERS.watchApprovalQueue },
     subscribe: (_root, _args, ctx) => {
       const { principal, approvalQueue, reauthenticate, liveRecheckMs, signal } = ctx;

@@ -7,6 +7,7 @@ import {
   contractStatusAt,
   decideRenewalBonus,
   extendContract,
+  heldRenewalBonusesWhere,
   readContract,
   readContractRenewal,
   registerContract,
@@ -239,6 +240,35 @@ builder.prismaObjectField('Member', 'contracts', (t) =>
       query: () => ({ orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }] }),
     },
     counted(COUNT_COST.indexed),
+  ),
+);
+
+const HeldRenewalBonusFilter = builder.inputType('HeldRenewalBonusFilter', {
+  description: 'Narrows the held renewal bonuses listed.',
+  fields: (t) => ({
+    reason: t.field({ type: RenewalBonusHoldReasonEnum, required: false, description: 'Only bonuses held for this reason.' }),
+  }),
+});
+
+builder.queryField('heldRenewalBonuses', (t) =>
+  t.prismaConnection(
+    {
+      type: ContractRenewalRef,
+      cursor: 'id',
+      description:
+        'The supervisors’ queue of renewal bonuses waiting for a decision (bonusStatus HELD: the member suspended, or past the balance limit; why: `bonusHeldReason`), longest waiting first; decide each with decideRenewalBonus. Supervisors and admins.',
+      authScopes: { caller: SERVICE_CALLERS.decideRenewalBonus },
+      args: { filter: t.arg({ type: HeldRenewalBonusFilter, required: false, description: 'Conditions to match.' }) },
+      resolve: (query, _root, args, ctx) =>
+        ctx.deps.prisma.contractRenewal.findMany({
+          ...query,
+          where: heldRenewalBonusesWhere(args.filter, callerOf(ctx.principal)),
+          orderBy: [{ bonusHeldAt: 'asc' }, { id: 'asc' }],
+        }),
+      totalCount: (_root, args, ctx) =>
+        ctx.deps.prisma.contractRenewal.count({ where: heldRenewalBonusesWhere(args.filter, callerOf(ctx.principal)) }),
+    },
+    counted(COUNT_COST.scan),
   ),
 );
 
