@@ -10,6 +10,7 @@ import { createCredentialSync } from './auth/credential-sync.js';
 import { createApprovalQueueBus } from './live/approval-queue-bus.js';
 import { createMemberChangeBus } from './live/member-change-bus.js';
 import { createLiveStatus, type LiveStatus } from './live/member-status-stream.js';
+import { createStreamPlaces } from './live/stream-places.js';
 import { attached } from './attached.js';
 import { AuthenticationError } from './auth/jwt.js';
 import type { Principal } from './auth/principal.js';
@@ -46,7 +47,15 @@ import { corsPolicy, variesByOrigin, varyByOrigin } from './http/cors.js';
 import { metricsAccess, OPEN_METRICS_WARNING } from './http/metrics-access.js';
 import { createReadinessProbe } from './http/readiness.js';
 import type { Logger } from './logger.js';
-import { createMetrics, RATE_SUBJECT_LABELS, trackDatabasePool, trackOutboxLag, trackWebhookEndpoints, type Metrics } from './metrics.js';
+import {
+  createMetrics,
+  LIVE_STREAM_LABELS,
+  RATE_SUBJECT_LABELS,
+  trackDatabasePool,
+  trackOutboxLag,
+  trackWebhookEndpoints,
+  type Metrics,
+} from './metrics.js';
 import { createOutboxPublisher } from './queues/outbox-queues.js';
 import { connectRedis } from './redis/redis-client.js';
 import { startTracing } from './telemetry/tracing.js';
@@ -92,6 +101,8 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, GraphQLContext> &
   memberChangesReady: Promise<void>;
   /** Resolves once this handler hears approval queue changes made by other processes. */
   approvalQueueReady: Promise<void>;
+  /** Resolves once this handler counts open streams per caller with the other API processes (src/live/stream-places.ts). */
+  streamPlacesReady: Promise<void>;
   /** This handler's live member status streams. */
   live: LiveStatus;
   /**
@@ -218,13 +229,21 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     ? createResponseCacheStore({ redis, prefix: config.queuePrefix, ttlSeconds: config.responseCache.ttlSeconds, logger })
     : undefined;
   const trusted = trustedDocuments();
-  const live = createLiveStatus({ bus: memberChanges, logger, limits: config.live });
+  // Open streams per caller, counted across the API processes (their own count while Redis is away).
+  const streamPlaces = createStreamPlaces({
+    logger,
+    redis: redis && { client: redis, prefix: config.queuePrefix },
+    maxPerWatcher: config.live.maxStreamsPerCaller,
+    leaseMs: config.live.streamLeaseMs,
+    refused: (kind) => metrics.liveStreamRefusals.inc({ stream: LIVE_STREAM_LABELS[kind] }),
+  });
+  const live = createLiveStatus({ bus: memberChanges, logger, places: streamPlaces, limits: config.live });
   // Approval queue changes from every process reach this process's open queues (approvalQueueChanged).
   const approvalQueue = createApprovalQueueBus({
     logger,
     redis: redis && { client: redis, prefix: config.queuePrefix },
     listen: true,
-    maxStreamsPerWatcher: config.live.maxStreamsPerCaller,
+    places: streamPlaces,
   });
   const endLiveStreams = () => {
     live.close();
@@ -443,6 +462,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       {
         onDispose: async () => {
           endLiveStreams();
+          streamPlaces.close();
           await memberChanges.close();
           await approvalQueue.close();
           await credentials.close();
@@ -467,6 +487,7 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     credentialEventsReady: credentials.ready,
     memberChangesReady: memberChanges.ready,
     approvalQueueReady: approvalQueue.ready,
+    streamPlacesReady: streamPlaces.ready,
     live,
     endLiveStreams,
     memberChanges: invalidatingChanges(memberChanges.events, cacheStore, logger).events,
@@ -522,9 +543,10 @@ export async function startApi(deps: AppDeps): Promise<Api> {
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis (readiness) connection error'));
   await redis.connect().catch(() => undefined);
-  // Live streams hear other processes' changes from the first request on; bounded, as Redis may be away.
+  // Live streams hear other processes' changes, and count their places with them, from the first request on;
+  // bounded, as Redis may be away.
   await Promise.race([
-    Promise.all([yoga.memberChangesReady, yoga.approvalQueueReady]),
+    Promise.all([yoga.memberChangesReady, yoga.approvalQueueReady, yoga.streamPlacesReady]),
     new Promise((resolve) => setTimeout(resolve, config.readinessTimeoutMs).unref()),
   ]);
 

@@ -7,6 +7,7 @@ import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision, RenewalBonusDecision } from './domain/deps.js';
 import { oldestDueOutboxEventAge, type OutboxQueue } from './domain/outbox/outbox.service.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
+import type { LiveStreamKind } from './live/stream-places.js';
 import {
   AUTO_DISABLED_REASON,
   oldestPendingDeliveryAges,
@@ -48,6 +49,13 @@ export function createMetrics() {
     registers: [registry],
   });
   for (const subject of Object.values(RATE_SUBJECT_LABELS)) rateLimitRefusals.inc({ subject }, 0);
+  const liveStreamRefusals: Counter<'stream'> = new Counter({
+    name: 'treue_live_stream_refusals_total',
+    help: 'Live streams refused (RATE_LIMITED) because their caller held LIVE_MAX_STREAMS_PER_CALLER open streams of that kind across the API processes, by stream: member_status, approval_queue.',
+    labelNames: ['stream'] as const,
+    registers: [registry],
+  });
+  for (const stream of Object.values(LIVE_STREAM_LABELS)) liveStreamRefusals.inc({ stream }, 0);
   const responseCache = new Counter({
     name: 'treue_response_cache_lookups_total',
     help: "Response cache lookups of members' status queries (docs/caching.md) by result: hit, miss, error (Redis unavailable: answered without the cache).",
@@ -60,6 +68,7 @@ export function createMetrics() {
     graphqlOperations,
     graphqlExecutions,
     rateLimitRefusals,
+    liveStreamRefusals,
     responseCache,
     business: createBusinessMeasures(registry),
   };
@@ -77,6 +86,12 @@ export const RATE_SUBJECT_LABELS = {
   address: 'address',
   failedAuthentication: 'failed_authentication',
 } as const;
+
+/** `treue_live_stream_refusals_total{stream}`: the kind of live stream refused. */
+export const LIVE_STREAM_LABELS = {
+  memberStatus: 'member_status',
+  approvalQueue: 'approval_queue',
+} as const satisfies Record<LiveStreamKind, string>;
 
 /** The states `treue_webhook_endpoints` counts (deleted endpoints are not counted). */
 export const WEBHOOK_ENDPOINT_STATES = ['healthy', 'failing', 'disabled', 'disabled_failing'] as const;

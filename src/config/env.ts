@@ -400,8 +400,16 @@ const envSchema = z
     CONSOLE_OIDC_CLIENT_ID: optionalString,
     /** Scopes the console asks the identity provider for. */
     CONSOLE_OIDC_SCOPE: z.string().default('openid profile'),
-    /** Live member status (memberStatusChanged): open streams per caller in one API process. */
+    /**
+     * Live streams (memberStatusChanged, approvalQueueChanged): open streams of each kind per caller, across all API
+     * processes (counted in Redis; per process while Redis is away).
+     */
     LIVE_MAX_STREAMS_PER_CALLER: z.coerce.number().int().min(1).max(1_000).default(5),
+    /**
+     * How long an open stream's place lasts in Redis unless its API process renews it (every third of it): the places
+     * of a process that died without ending its streams are free after this.
+     */
+    LIVE_STREAM_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
     /** How often an open stream checks its caller's credentials again (besides on revocations and status changes). */
     LIVE_AUTH_RECHECK_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
     /**
@@ -539,8 +547,8 @@ export interface Config {
   /** Reverse proxies trusted for X-Forwarded-For (0: the socket's address). */
   trustProxy: number;
   rateLimits: RateLimits;
-  /** Live member status streams: per-caller limit per API process, credential re-check interval. */
-  live: { maxStreamsPerCaller: number; authRecheckMs: number };
+  /** Live streams: per-caller limit across the API processes, the lease of a stream's place, credential re-check interval. */
+  live: { maxStreamsPerCaller: number; streamLeaseMs: number; authRecheckMs: number };
   /** The agent console's sign-in: OpenID Connect when a client id is set (docs/console.md). */
   console: { oidc: { issuer: string; clientId: string; scope: string } | undefined };
   /** The members' response cache (needs Redis) and how long an answer may be served. */
@@ -783,7 +791,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       address: { mutations: env.RATE_LIMIT_ADDRESS_MUTATIONS, voucherLookups: env.RATE_LIMIT_ADDRESS_VOUCHER_LOOKUPS },
       failedAuthentications: env.RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS,
     },
-    live: { maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER, authRecheckMs: env.LIVE_AUTH_RECHECK_MS },
+    live: {
+      maxStreamsPerCaller: env.LIVE_MAX_STREAMS_PER_CALLER,
+      streamLeaseMs: env.LIVE_STREAM_LEASE_MS,
+      authRecheckMs: env.LIVE_AUTH_RECHECK_MS,
+    },
     responseCache: { enabled: env.RESPONSE_CACHE === 'true', ttlSeconds: env.RESPONSE_CACHE_TTL_SECONDS },
     trustedDocuments: env.TRUSTED_DOCUMENTS,
     compiledExecution: env.GRAPHQL_COMPILED === 'true',

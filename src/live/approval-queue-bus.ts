@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import { listenOnChannel } from './channel-listener.js';
 import { createCredentialWatchers } from './credential-watchers.js';
+import { createStreamPlaces, type StreamPlaces } from './stream-places.js';
 
 /** The Redis pub/sub channel of approval queue changes (under the queue prefix, like the member changes). */
 export const approvalQueueChannel = (prefix: string): string => `${prefix}:approval-queue`;
@@ -28,10 +29,11 @@ export interface ApprovalQueueBus {
   /** Called when this process hears changes again after it lost the channel. */
   onResync(listener: () => void): () => void;
   /**
-   * Counts an open stream of a watcher against the per-watcher limit (RateLimitedError beyond it) and keeps its
-   * `end` for `endStreams`; returns the release, or undefined once the streams were ended (the stream is to end at once).
+   * Counts an open stream of a watcher against the per-watcher limit (RateLimitedError beyond it; the places are shared
+   * by the API processes, src/live/stream-places.ts) and keeps its `end` for `endStreams`; resolves to the release, or
+   * to undefined once the streams were ended (the stream is to end at once).
    */
-  admit(watcher: string, end: () => void): (() => void) | undefined;
+  admit(watcher: string, end: () => void): Promise<(() => void) | undefined>;
   /** Ends every open stream, and admits none after: the process stops, clients reconnect elsewhere. */
   endStreams(): void;
   /** Calls `listener` when the credential `id` (an API key's id) changes: the stream re-checks its caller at once. */
@@ -62,7 +64,9 @@ export function createApprovalQueueBus(deps: {
   redis?: { client: RedisClient; prefix: string };
   /** Whether this process hands changes to live streams (API processes); workers only publish. */
   listen?: boolean;
-  /** Open streams per watcher in this process. */
+  /** The watchers' places (API processes: shared through Redis); by default this process's own count. */
+  places?: StreamPlaces;
+  /** Open streams per watcher, without `places`. */
   maxStreamsPerWatcher?: number;
 }): ApprovalQueueBus {
   const { logger } = deps;
@@ -86,15 +90,18 @@ export function createApprovalQueueBus(deps: {
     resyncListeners.add(listener);
     return () => void resyncListeners.delete(listener);
   };
-  const perWatcher = new Map<string, number>();
-  const max = deps.maxStreamsPerWatcher ?? 5;
+  const places = deps.places ?? createStreamPlaces({ logger, maxPerWatcher: deps.maxStreamsPerWatcher ?? 5, leaseMs: 0 });
   const ends = new Set<() => void>();
   let ended = false;
-  const admit = (watcher: string, end: () => void) => {
+  const admit = async (watcher: string, end: () => void) => {
     if (ended) return undefined;
-    const open = perWatcher.get(watcher) ?? 0;
-    if (open >= max) throw new RateLimitedError(5);
-    perWatcher.set(watcher, open + 1);
+    const release = await places.take('approvalQueue', watcher);
+    if (!release) throw new RateLimitedError(5);
+    // The process began to stop while the place was taken.
+    if (ended) {
+      release();
+      return undefined;
+    }
     // One entry per admitted stream, whatever `end` it passed.
     const stream = () => end();
     ends.add(stream);
@@ -103,9 +110,7 @@ export function createApprovalQueueBus(deps: {
       if (released) return;
       released = true;
       ends.delete(stream);
-      const left = (perWatcher.get(watcher) ?? 1) - 1;
-      if (left > 0) perWatcher.set(watcher, left);
-      else perWatcher.delete(watcher);
+      release();
     };
   };
   const endStreams = () => {

@@ -3,6 +3,7 @@ import { RateLimitedError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { MemberChangeBus } from './member-change-bus.js';
 import { createCredentialWatchers } from './credential-watchers.js';
+import type { StreamPlaces } from './stream-places.js';
 
 /** A change as a stream tells it: `CURRENT` is the first event, the status as it is when the stream opens. */
 export interface LiveChange {
@@ -101,7 +102,7 @@ export interface OpenStream {
 }
 
 /**
- * The live streams of one API process: a limit per watcher, the bus feeding
+ * The live streams of one API process: a limit per watcher (its places shared with the other API processes), the bus feeding
  * them, and the re-check of credentials — every `authRecheckMs`, at once when
  * one of the stream's credentials changes (`credentialChanged`), at once when
  * its token expires (`expiresAt`), and before passing on a STATUS_CHANGED (a
@@ -109,7 +110,8 @@ export interface OpenStream {
  * stream whose caller no longer passes ends; the client sees it complete.
  */
 export interface LiveStatus {
-  open(request: OpenStream): MemberStatusStream;
+  /** A RateLimitedError when the watcher holds all its places (across API processes: src/live/stream-places.ts). */
+  open(request: OpenStream): Promise<MemberStatusStream>;
   /** A credential changed somewhere (API key revoked, member status changed): re-check the streams that use it. */
   credentialChanged(id: string): void;
   /** Open streams in this process. */
@@ -121,10 +123,11 @@ export interface LiveStatus {
 export function createLiveStatus(deps: {
   bus: MemberChangeBus;
   logger: Logger;
-  limits: { maxStreamsPerCaller: number; authRecheckMs: number };
+  /** The watchers' places (LIVE_MAX_STREAMS_PER_CALLER), shared with the approval queue's streams under their own kind. */
+  places: StreamPlaces;
+  limits: { authRecheckMs: number };
 }): LiveStatus {
-  const { bus, logger, limits } = deps;
-  const perWatcher = new Map<string, number>();
+  const { bus, logger, places, limits } = deps;
   const credentials = createCredentialWatchers();
   const open = new Set<MemberStatusStream>();
   let closed = false;
@@ -134,23 +137,26 @@ export function createLiveStatus(deps: {
   });
 
   return {
-    open(request) {
+    async open(request) {
       const { signal } = request;
+      const ended = () => {
+        const stream = new MemberStatusStream(request.memberId);
+        stream.end();
+        return stream;
+      };
+      if (closed || signal?.aborted) return ended();
+      const release = await places.take('memberStatus', request.watcher);
+      if (!release) throw new RateLimitedError(Math.ceil(limits.authRecheckMs / 1000));
+      // The process began to stop, or the client left, while the place was taken.
       if (closed || signal?.aborted) {
-        const ended = new MemberStatusStream(request.memberId);
-        ended.end();
-        return ended;
+        release();
+        return ended();
       }
-      const count = perWatcher.get(request.watcher) ?? 0;
-      if (count >= limits.maxStreamsPerCaller) throw new RateLimitedError(Math.ceil(limits.authRecheckMs / 1000));
-      perWatcher.set(request.watcher, count + 1);
       const stream = new MemberStatusStream(request.memberId);
       open.add(stream);
       stream.onEnd(() => {
         open.delete(stream);
-        const left = (perWatcher.get(request.watcher) ?? 1) - 1;
-        if (left > 0) perWatcher.set(request.watcher, left);
-        else perWatcher.delete(request.watcher);
+        release();
       });
 
       // Re-checks run one at a time; what arrives meanwhile waits behind it, in order.

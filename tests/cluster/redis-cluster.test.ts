@@ -209,6 +209,37 @@ describe('API processes sharing the cluster', () => {
     }
   });
 
+  it('a caller holds LIVE_MAX_STREAMS_PER_CALLER open streams across both API processes, its places under one key', async () => {
+    await Promise.all([processA.yoga.streamPlacesReady, processB.yoga.streamPlacesReady]);
+    const memberId = await app.enroll();
+    const token = await processA.memberToken(memberId);
+    const STATUS = 'subscription { memberStatusChanged { change { kind } } }';
+    const streams: Awaited<ReturnType<typeof processA.subscribe>>[] = [];
+    const open = async (process: typeof processA) => {
+      const stream = await process.subscribe(STATUS, {}, token);
+      streams.push(stream);
+      const first = await stream.result(0);
+      return (first.errors?.[0]?.extensions?.code as string | undefined) ?? 'OK';
+    };
+    try {
+      // The default limit, 5: three through A, two through B, then none through either.
+      const firsts = [await open(processA), await open(processA), await open(processA), await open(processB), await open(processB)];
+      expect(firsts).toEqual(['OK', 'OK', 'OK', 'OK', 'OK']);
+      expect(await open(processA)).toBe('RATE_LIMITED');
+      expect(await open(processB)).toBe('RATE_LIMITED');
+      const places = (
+        await onEveryPrimary(redis, (node) => node.keys(`${prefix.replace(/[{}]/g, '')}:live-streams:memberStatus:member:${memberId}`))
+      ).flat();
+      expect(places).toHaveLength(1);
+      expect(await redis.zcard(places[0]!)).toBe(5);
+      // A stream closed on A frees a place that B may take.
+      await streams[0]!.close();
+      await until(async () => (await open(processB)) === 'OK', 5_000, 20, 'the place freed on A');
+    } finally {
+      await Promise.all(streams.map((stream) => stream.close()));
+    }
+  });
+
   it('an API key revoked through one API process is refused at once by the other', async () => {
     const key = await app.apiKeyToken(['members:read']);
     const PING = '{ program { currency } }';

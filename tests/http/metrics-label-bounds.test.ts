@@ -4,7 +4,7 @@ import { startApi, type Api } from '../../src/app.js';
 import { AUTO_DISABLED_REASON } from '../../src/domain/webhooks/webhook-delivery.service.js';
 import { LedgerEntryKind } from '../../src/generated/prisma/enums.js';
 import { getSchema } from '../../src/graphql/schema.js';
-import { POOL_CONNECTION_STATES, RATE_SUBJECT_LABELS, WEBHOOK_ENDPOINT_STATES } from '../../src/metrics.js';
+import { LIVE_STREAM_LABELS, POOL_CONNECTION_STATES, RATE_SUBJECT_LABELS, WEBHOOK_ENDPOINT_STATES } from '../../src/metrics.js';
 import { testApiConfig, testLogger, useTestApp } from '../support/app.js';
 import { testQueuePrefix, testRedisUrl } from '../support/db.js';
 
@@ -46,6 +46,7 @@ const ALLOWED: Record<string, (value: string) => boolean> = {
   status: (value) => /^[1-5]\d\d$/.test(value),
   le: (value) => value === '+Inf' || Number.isFinite(Number(value)),
   subject: (value) => (Object.values(RATE_SUBJECT_LABELS) as string[]).includes(value),
+  stream: (value) => (Object.values(LIVE_STREAM_LABELS) as string[]).includes(value),
   result: (value) => ['hit', 'miss', 'error'].includes(value),
   state: (value) => ([...WEBHOOK_ENDPOINT_STATES, ...POOL_CONNECTION_STATES] as string[]).includes(value),
   kind: (value) => (Object.values(LedgerEntryKind) as string[]).includes(value),
@@ -65,6 +66,7 @@ const MAX_SERIES: Record<string, number> = {
   treue_graphql_operations_total: 2 * 200,
   treue_graphql_executions_total: 2,
   treue_rate_limit_refusals_total: Object.keys(RATE_SUBJECT_LABELS).length,
+  treue_live_stream_refusals_total: Object.keys(LIVE_STREAM_LABELS).length,
   treue_response_cache_lookups_total: 3,
   treue_webhook_endpoints: 4,
   treue_webhook_oldest_pending_age_seconds: 2,

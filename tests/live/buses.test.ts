@@ -154,30 +154,30 @@ describe('approval queue bus', () => {
     expect(heard).toEqual([[{ kind: 'GESTURE_PENDING', reference: 'g-2' }]]);
   });
 
-  it('admits at most maxStreamsPerWatcher open streams per watcher; a release frees one slot, once', () => {
+  it('admits at most maxStreamsPerWatcher open streams per watcher; a release frees one slot, once', async () => {
     const bus = createApprovalQueueBus({ logger, maxStreamsPerWatcher: 2 });
     const end = () => undefined;
-    const first = bus.admit('supervisor-1', end)!;
-    bus.admit('supervisor-1', end);
-    expect(() => bus.admit('supervisor-1', end)).toThrow(RateLimitedError);
+    const first = (await bus.admit('supervisor-1', end))!;
+    await bus.admit('supervisor-1', end);
+    await expect(bus.admit('supervisor-1', end)).rejects.toThrow(RateLimitedError);
     // Another watcher has slots of its own.
-    bus.admit('supervisor-2', end);
+    await bus.admit('supervisor-2', end);
     first();
     first();
-    bus.admit('supervisor-1', end);
-    expect(() => bus.admit('supervisor-1', end)).toThrow(RateLimitedError);
+    await bus.admit('supervisor-1', end);
+    await expect(bus.admit('supervisor-1', end)).rejects.toThrow(RateLimitedError);
   });
 
-  it('endStreams ends every stream still admitted, once each, and admits none after', () => {
+  it('endStreams ends every stream still admitted, once each, and admits none after', async () => {
     const bus = createApprovalQueueBus({ logger });
     const ended: string[] = [];
-    const released = bus.admit('supervisor-1', () => ended.push('released'))!;
-    bus.admit('supervisor-1', () => ended.push('a'));
-    bus.admit('supervisor-2', () => ended.push('b'));
+    const released = (await bus.admit('supervisor-1', () => ended.push('released')))!;
+    await bus.admit('supervisor-1', () => ended.push('a'));
+    await bus.admit('supervisor-2', () => ended.push('b'));
     released();
     bus.endStreams();
     bus.endStreams();
     expect(ended).toEqual(['a', 'b']);
-    expect(bus.admit('supervisor-3', () => ended.push('late'))).toBeUndefined();
+    expect(await bus.admit('supervisor-3', () => ended.push('late'))).toBeUndefined();
   });
 });

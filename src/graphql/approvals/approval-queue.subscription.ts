@@ -92,7 +92,7 @@ builder.subscriptionFields((t) => ({
     description:
       "The supervisors' approval queue, live: the first event says to read it now, then one event after every committed change — a gesture sent for approval or decided, a failure held for review or decided, an incident's failures held over its budget or decided, a renewal bonus held or decided — from any API process or worker (bursts coalesced). Supervisors and admins. The stream ends when the caller's credentials no longer hold.",
     authScopes: { caller: SERVICE_CALLERS.watchApprovalQueue },
-    subscribe: (_root, _args, ctx) => {
+    subscribe: async (_root, _args, ctx) => {
       const { principal, approvalQueue, reauthenticate, liveRecheckMs, signal } = ctx;
       const expiresAt = ctx.credentialsExpireAt?.();
       assertMayWatchApprovalQueue(callerOf(principal));
@@ -101,8 +101,13 @@ builder.subscriptionFields((t) => ({
       if (signal?.aborted) return endedQueue();
       // Ended by the client leaving (the request's signal) or the process stopping (endStreams).
       const end = () => void stream.return();
-      const admitted = approvalQueue.admit(callerKeyOf(principal), end);
+      const admitted = await approvalQueue.admit(callerKeyOf(principal), end);
       if (!admitted) return endedQueue();
+      // Gone while its place was taken: freed at once, as above.
+      if (signal?.aborted) {
+        admitted();
+        return endedQueue();
+      }
       signal?.addEventListener('abort', end, { once: true });
       const release = () => {
         signal?.removeEventListener('abort', end);
