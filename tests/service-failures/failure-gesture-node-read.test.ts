@@ -25,7 +25,9 @@ const { prisma, app } = useTestApp();
 const TYPES = [
   {
     typename: 'ServiceFailure',
-    readers: ['memberSelf', 'failures:report', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'],
+    // A failures:report key reads only the failures it reported (tests/service-failures/failure-permissions-audit.test.ts).
+    readers: ['memberSelf', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'],
+    ownRowsOnly: ['failures:report'],
     refusal: /^Reading service failures is for agents and above, API keys with failures:report, members only$/,
     table: /\bservice_failures\b/,
     selection: 'type severity orderRef status',

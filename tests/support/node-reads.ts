@@ -22,6 +22,8 @@ export interface MemberNodeType {
   selection: string;
   answer: (owner: string) => Record<string, unknown>;
   rowOf: (owner: string) => Promise<string>;
+  /** Kinds that read only rows of their own (a reporting key its reports): another's row is null, as for memberOther. */
+  ownRowsOnly?: readonly string[];
 }
 
 export const nodeQuery = (typename: string, selection: string): string =>
@@ -96,7 +98,7 @@ export async function expectNodeReadsByCallerKind(app: TestApp, type: MemberNode
     } else if (type.readers.includes(kind)) {
       // The member's own row for their own token; any row for the others let in.
       expectRowAndNull(type, kind, id, result, unknown, type.answer(owner));
-    } else if (kind === 'memberOther') {
+    } else if (kind === 'memberOther' || type.ownRowsOnly?.includes(kind)) {
       // Null, as for an id nobody has: the row is asked for as theirs, and the database returns none.
       expect(result, kind).toEqual({ data: { node: null } });
       expect(unknown, kind).toEqual({ data: { node: null } });

@@ -12,7 +12,7 @@ import {
   type Severity,
 } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall, ownRowsWhere, type CallerRule } from '../authorization.js';
+import { assertMayCall, mayCall, mayReadOwnRow, ownRowsWhere, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
@@ -743,19 +743,66 @@ export function storedCompensation(failure: { id: string; amount: string | null;
 }
 
 /**
- * Who may see a service failure: staff from AGENT, the storefront keys that report failures, and the member it
- * happened to — the service's read by id (`ownRowsWhere`) and the ServiceFailure type's visibility
- * (`mayReadOwnRow`). No SERVICE_CALLERS entry is this rule.
+ * Who may read service failures — what happened to a member, with the reporter's free text (`description`, which for
+ * a missed service target names the case and its channel): staff from AGENT and the member it happened to (a member
+ * token only their own) — the service's read by id (`readableFailureWhere`) and the ServiceFailure type's visibility.
+ * Keys that report failures (`failures:report`: a shop, a carrier) are no readers: they read the failures they
+ * reported themselves (SERVICE_FAILURE_REPORTERS), and nothing else. No SERVICE_CALLERS entry is this rule.
  */
-export const SERVICE_FAILURE_READERS = { staff: 'AGENT', apiKeys: ['failures:report'], members: true } as const satisfies CallerRule;
+export const SERVICE_FAILURE_READERS = { staff: 'AGENT', members: true } as const satisfies CallerRule;
+
+/**
+ * Who reads the failures they reported themselves, and only those (`reporterType`/`reporterId` theirs): the callers
+ * that may report (SERVICE_CALLERS.reportServiceFailure) — of them, keys with `failures:report` are the ones outside
+ * SERVICE_FAILURE_READERS. A failure an incident of theirs recorded is theirs too (reported in their name).
+ */
+export const SERVICE_FAILURE_REPORTERS: CallerRule = SERVICE_CALLERS.reportServiceFailure;
+
+/** What a failure says of who may see it: its member and its reporter. */
+export interface ServiceFailureOwners {
+  memberId: string;
+  reporterType: string;
+  reporterId: string;
+}
+
+/** Whether the caller may see a failure at hand (the ServiceFailure type's visibility): `readableFailureWhere`'s rule. */
+export function mayReadServiceFailure(caller: Caller, failure: ServiceFailureOwners): boolean {
+  if (mayCall(caller, SERVICE_FAILURE_READERS)) return mayReadOwnRow(caller, SERVICE_FAILURE_READERS, failure.memberId);
+  return mayCall(caller, SERVICE_FAILURE_REPORTERS) && reportedBy(caller, failure);
+}
+
+function reportedBy(caller: Caller, failure: Pick<ServiceFailureOwners, 'reporterType' | 'reporterId'>): boolean {
+  return failure.reporterType === caller.actor.type && failure.reporterId === caller.actor.id;
+}
+
+/**
+ * The `where` that keeps a read of service failures to the caller's: readers (SERVICE_FAILURE_READERS) as
+ * `ownRowsWhere` (a member token only their own); a reporting key only the failures it reported (another's is not
+ * returned, as one nobody reported); anyone else is refused (ForbiddenError) before anything is read.
+ */
+export function readableFailureWhere(
+  caller: Caller,
+): { memberId?: string } | { reporterType: Caller['actor']['type']; reporterId: string } {
+  if (!mayCall(caller, SERVICE_FAILURE_READERS) && mayCall(caller, SERVICE_FAILURE_REPORTERS)) {
+    return { reporterType: caller.actor.type, reporterId: caller.actor.id };
+  }
+  return ownRowsWhere(caller, SERVICE_FAILURE_READERS_OR_REPORTERS, 'Reading service failures');
+}
+
+/** For the refusal's words only: whoever reads some failures (`ownRowsWhere` refuses outside it). */
+const SERVICE_FAILURE_READERS_OR_REPORTERS: CallerRule = {
+  ...SERVICE_FAILURE_READERS,
+  apiKeys: SERVICE_CALLERS.reportServiceFailure.apiKeys,
+};
 
 /** What a read loads with the failure: plugin-prisma's plan of a GraphQL selection, say. */
 export type ServiceFailureReadShape = Pick<Prisma.ServiceFailureFindUniqueArgs, 'select' | 'include'>;
 
 /**
- * A service failure by its id (`node(id)`), with what `shape` loads with it, or null when there is none. Who may read
- * it is SERVICE_FAILURE_READERS (`ownRowsWhere`): anyone else is refused before anything is read, and a member token
- * finds only their own. The id must be a UUID (ValidationError).
+ * A service failure by its id (`node(id)`), with what `shape` loads with it, or null when there is none or it is not
+ * the caller's to read (`readableFailureWhere`: anyone outside the readers and reporters is refused before anything
+ * is read; a member token finds only their own failures, a reporting key only those it reported). The id must be a
+ * UUID (ValidationError).
  */
 export async function readServiceFailure(
   deps: Pick<ServiceDeps, 'prisma'>,
@@ -763,7 +810,7 @@ export async function readServiceFailure(
   shape: ServiceFailureReadShape,
   caller: Caller,
 ): Promise<ServiceFailure | null> {
-  const mayRead = ownRowsWhere(caller, SERVICE_FAILURE_READERS, 'Reading service failures');
+  const mayRead = readableFailureWhere(caller);
   return deps.prisma.serviceFailure.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 

@@ -1,12 +1,17 @@
-import { SERVICE_CALLERS } from '../../domain/authorization.js';
+import { callerOf } from '../../auth/principal.js';
+import { mayCall, SERVICE_CALLERS } from '../../domain/authorization.js';
 import {
+  mayReadServiceFailure,
   readServiceFailure,
   SERVICE_FAILURE_READERS,
+  SERVICE_FAILURE_REPORTERS,
+  type ServiceFailureOwners,
   storedCompensation,
   type ServiceFailureReadShape,
 } from '../../domain/service-failures/service-failures.service.js';
 import type { ServiceFailureReviewReason, ServiceFailureStatus, ServiceFailureType, Severity } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
@@ -69,10 +74,21 @@ export const ServiceFailureDecisionEnum = builder.enumType('ServiceFailureDecisi
 });
 
 /**
- * Who may see a service failure: staff, storefront keys that report failures (SERVICE_FAILURE_READERS, the rule the
- * service's read checks too), and the member it happened to.
+ * Who may see a member's service failures: staff and the member they happened to (SERVICE_FAILURE_READERS, the rule
+ * the service's read checks too). Keys that report failures are no readers (`failureVisibility`).
  */
 export const serviceFailureVisibility = (memberId: string) => ({ ownRow: { rule: SERVICE_FAILURE_READERS, memberId } });
+
+/**
+ * Who may see one failure: the readers, and a reporting key the failures it reported itself — its report's answer,
+ * by `node(id)` later, from its own incident (`mayReadServiceFailure`, the rule of the service's read by id). Another
+ * reporter's failure is refused to such a key wherever it is reached (FORBIDDEN).
+ */
+function failureVisibility(failure: ServiceFailureOwners, ctx: GraphQLContext) {
+  const caller = callerOf(ctx.principal);
+  const ownReport = !mayCall(caller, SERVICE_FAILURE_READERS) && mayReadServiceFailure(caller, failure);
+  return ownReport ? { caller: SERVICE_FAILURE_REPORTERS } : serviceFailureVisibility(failure.memberId);
+}
 
 /**
  * Who may see a service incident: the incidents service's rule (SERVICE_CALLERS.readServiceIncident: staff, and keys
@@ -88,7 +104,7 @@ export const ServiceFailureRef = builder.prismaNode('ServiceFailure', {
   // still guards a failure reached through other fields.
   ...loadThroughService<ServiceFailureReadShape>('ServiceFailure', readServiceFailure),
   description: 'A bad experience of a member (a late delivery, a billing error, …), compensated once by a voucher.',
-  visibleTo: (failure) => serviceFailureVisibility(failure.memberId),
+  visibleTo: failureVisibility,
   fields: (t) => ({
     type: t.expose('type', { type: ServiceFailureTypeEnum, description: 'What went wrong.' }),
     severity: t.expose('severity', { type: SeverityEnum, description: 'How bad it was.' }),

@@ -2,6 +2,7 @@ import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import {
+  mayReadServiceFailure,
   reportServiceFailure,
   reviewServiceFailure,
   serviceFailureListWhere,
@@ -101,9 +102,14 @@ const ReportServiceFailurePayload = builder.objectRef<ReportedServiceFailure>('R
     }),
     failure: t.prismaField({
       type: ServiceFailureRef,
-      description: 'The failure, as stored now.',
-      resolve: (query, result, _args, ctx) =>
-        ctx.deps.prisma.serviceFailure.findUniqueOrThrow({ ...query, where: { id: result.failureId } }),
+      nullable: true,
+      description:
+        'The failure, as stored now. Null for a key with failures:report when it is a duplicate of a failure another caller reported: a reporting key reads only the failures it reported itself.',
+      resolve: async (query, result, _args, ctx) => {
+        const failure = await ctx.deps.prisma.serviceFailure.findUniqueOrThrow({ ...query, where: { id: result.failureId } });
+        // Another reporter's failure (a duplicate) is not this key's to read: its words stay its reporter's.
+        return mayReadServiceFailure(callerOf(ctx.principal), failure) ? failure : null;
+      },
     }),
   }),
 });
