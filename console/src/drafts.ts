@@ -8,8 +8,10 @@ import { useLocation } from 'react-router';
  * a 401 keeps them here (the in-page sign-in does not reload the page). They reach this tab's sessionStorage only for
  * the OpenID Connect round trip, written right before the page leaves for the identity provider and taken out again as
  * the console loads on its return (the callback). Never localStorage. Kept for 10 minutes from the 401 (checked at the
- * sign-in; a sign-in page left idle that long drops them too), and given back only to the same staff id: anyone else's
- * sign-in, or a deliberate sign-out, drops them.
+ * sign-in; a sign-in page left idle that long drops them too), and given back only to the session that left them
+ * (session.tsx decides which sign-in continues it: with OpenID Connect the provider's sign-in of the same staff id, with
+ * the development sign-in only "Continue as …" on that page) and to the same staff id: any other sign-in, or a
+ * deliberate sign-out, drops them.
  */
 
 const STORE_KEY = 'treue.console.drafts';

@@ -25,10 +25,19 @@ interface SessionState {
   signInConfig: SignInConfig;
   /** Why the last session ended when the agent did not end it: the API refused its token (401, expired or revoked). */
   ended: 'expired' | undefined;
-  signIn(token: string): void;
+  /**
+   * With the development sign-in, after a 401: the session that ended (its role and staff id), which the sign-in page
+   * offers to continue. Memory only, like the token; gone at the next sign-in or a deliberate sign-out.
+   */
+  resumable: { role: StaffRole; staffId: string } | undefined;
+  /**
+   * `resume`: the development sign-in continues the session the 401 ended ("Continue as …" on the sign-in page), and
+   * the drafts it left open as they were. Any other development sign-in drops them, even under the same name.
+   */
+  signIn(token: string, resume?: 'resume'): void;
   /**
    * `expired`: the API refused the token; the sign-in page says so, and that what was not saved was not sent. The
-   * open forms' fields are kept for the same staff member's next sign-in (drafts.ts).
+   * open forms' fields are kept for the session's continuation (drafts.ts).
    */
   signOut(reason?: 'expired'): void;
 }
@@ -54,23 +63,34 @@ export function sessionFromToken(token: string): Session | undefined {
 export function SessionProvider({ children, signInConfig }: { children: ReactNode; signInConfig: SignInConfig }) {
   const [session, setSession] = useState<Session | undefined>(undefined);
   const [ended, setEnded] = useState<'expired' | undefined>(undefined);
+  const [resumable, setResumable] = useState<SessionState['resumable']>(undefined);
   const state = useMemo<SessionState>(
     () => ({
       session,
       signInConfig,
       ended,
-      signIn: (token) => {
+      resumable,
+      signIn: (token, resume) => {
         const next = sessionFromToken(token);
-        // Before the pages mount: a form the last 401 interrupted opens as the agent left it (drafts.ts).
-        if (next) restoreDrafts(next.staffId);
+        // Before the pages mount: a form the last 401 interrupted opens as the agent left it (drafts.ts), for the session
+        // that left it only. With OpenID Connect, the provider's sign-in of the same staff id: it authenticated them.
+        // The development sign-in authenticates nobody (the staff id is the name typed, anyone's), so only the
+        // continuation the sign-in page offers after the 401 gets them back; a name typed, even the same, drops them.
+        if (next && (signInConfig.kind === 'oidc' || resume === 'resume')) restoreDrafts(next.staffId);
         else dropDrafts();
         setEnded(undefined);
+        setResumable(undefined);
         setSession(next);
       },
       signOut: (reason) => {
-        // While the pages are still open: a 401 keeps what the agent typed for their next sign-in (drafts.ts).
+        // While the pages are still open: a 401 keeps what the agent typed for the session's continuation (drafts.ts).
         if (reason === 'expired' && session) keepDrafts(session.staffId);
         else dropDrafts();
+        setResumable(
+          reason === 'expired' && session && signInConfig.kind === 'development'
+            ? { role: session.role, staffId: session.staffId }
+            : undefined,
+        );
         // The queue board's session cookie (HttpOnly: only the API can clear it) ends with the console's, so the
         // next person at a shared desk cannot open /admin/queues. The sign-in page shows once the API answered,
         // or failed to within 2 s: a failure does not keep anyone signed in.
@@ -81,7 +101,7 @@ export function SessionProvider({ children, signInConfig }: { children: ReactNod
         if (signInConfig.kind === 'oidc') void oidcManager(signInConfig).then((manager) => manager.removeUser());
       },
     }),
-    [session, signInConfig, ended],
+    [session, signInConfig, ended, resumable],
   );
   return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
 }

@@ -45,7 +45,13 @@ async function fillGoodwillThen401(page: Page, memberId: string, staffId: string
   await page.unroute('**/graphql');
 }
 
-/** The name sign-in on the page as it is (no reload): the agent's drafts live in its memory. */
+/** The session the 401 ended, continued on the page as it is (no reload): the agent's drafts live in its memory. */
+async function continueSession(page: Page): Promise<void> {
+  await page.getByTestId('continue-session').click();
+  await page.getByTestId('signed-in-as').waitFor();
+}
+
+/** The name sign-in on the page as it is (no reload): a new session, whatever the name. */
 async function signInAgain(page: Page, name: string): Promise<void> {
   await page.getByLabel('Role').selectOption('AGENT');
   await page.getByLabel('Name', { exact: true }).fill(name);
@@ -90,7 +96,7 @@ describe('the agent console, second audit', () => {
   );
 
   it(
-    'a 401 on Grant keeps the form: signing in again shows it as the agent left it, sends nothing until Grant, and keeps no draft',
+    'a 401 on Grant keeps the form: continuing the session shows it as the agent left it, sends nothing until Grant, and keeps no draft',
     { timeout: 90_000 },
     async () => {
       const member = await harness.enrol('C-7002', 'Olaf Offen', 'olaf@example.com');
@@ -101,10 +107,8 @@ describe('the agent console, second audit', () => {
       // The member's data stays in the page's memory only: the next person at the desk finds nothing in devtools.
       expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([]);
 
-      // Signed in again on the same page (no reload): the goodwill form as it was, nothing sent a second time.
-      await page.getByLabel('Role').selectOption('AGENT');
-      await page.getByLabel('Name', { exact: true }).fill('Alex Agent');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      // The session continued on the same page (no reload): the goodwill form as it was, nothing sent a second time.
+      await page.getByTestId('continue-session').click();
       await expect.poll(() => page.getByRole('textbox', { name: 'Points' }).inputValue()).toBe('700');
       expect(await page.getByLabel('Note (what happened)').inputValue()).toBe('Parcel lost, customer called twice');
       expect(await page.getByLabel('Case reference (optional)').inputValue()).toBe('case-77');
@@ -170,7 +174,7 @@ describe('the agent console, second audit', () => {
         if (wait === 'setSystemTime') await page.clock.setSystemTime((await page.evaluate(() => Date.now())) + 10 * 60_000 + 1_000);
         else await page.clock.fastForward('10:01');
 
-        await signInAgain(page, 'Alex Agent');
+        await continueSession(page);
         await page.getByRole('textbox', { name: 'Points' }).waitFor();
         expect(await page.getByRole('textbox', { name: 'Points' }).inputValue(), wait).toBe('');
         expect(await page.getByLabel('Note (what happened)').inputValue(), wait).toBe('');

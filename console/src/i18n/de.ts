@@ -30,6 +30,9 @@ export const de: Catalogue = {
   'signIn.role': 'Rolle',
   'signIn.name': 'Name',
   'signIn.submit': 'Anmelden',
+  'signIn.continueAs': 'Weiter als {name} ({role})',
+  'signIn.continueHint':
+    'Setzt die beendete Sitzung fort: Die Formulare, die Sie ausgefüllt haben, öffnen sich so, wie Sie sie verlassen haben. Eine Anmeldung mit einem Namen unten beginnt neu, mit leeren Formularen, auch unter demselben Namen.',
   'signIn.failed': 'Die Anmeldung ist fehlgeschlagen. Bitte erneut versuchen.',
   'signIn.unavailable': 'Für diesen Dienst ist keine Anmeldung eingerichtet.',
   'signIn.expired':
@@ -117,6 +120,7 @@ export const de: Catalogue = {
   'goodwill.what': 'Was',
   'goodwill.points': 'Punkte',
   'goodwill.pointsInvalid': 'Geben Sie eine ganze Zahl von Punkten ein, etwa 1.000.',
+  'goodwill.amountInvalid': 'Geben Sie einen Betrag ein, etwa 12,50.',
   'goodwill.amount': 'Gutscheinwert ({currency})',
   'goodwill.reason': 'Anlass',
   'goodwill.note': 'Notiz (was ist passiert)',
@@ -381,6 +385,7 @@ export const de: Catalogue = {
   'webhooks.rotateHint':
     'Ein neues Geheimnis wird einmal angezeigt; während der Überlappung trägt jede Zustellung Signaturen mit dem neuen und dem alten Geheimnis.',
   'webhooks.overlapHours': 'Überlappung (Stunden, 0–168)',
+  'webhooks.overlapInvalid': 'Geben Sie eine ganze Zahl von Stunden von 0 bis 168 ein.',
   'webhooks.rotateSubmit': 'Neues Geheimnis erzeugen',
   'webhooks.rotated': 'Ein neues Signaturgeheimnis wurde erzeugt.',
   'webhooks.deliveries': 'Zustellungen',
@@ -408,8 +413,8 @@ export const de: Catalogue = {
   'program.restoredPointsExpiry': 'Durch Storno oder Retoure zurückgegebene Punkte verfallen',
   'restoredPointsExpiry.FRESH': 'Nach einer vollen Verfallsfrist ab dann',
   'restoredPointsExpiry.ORIGINAL': 'Wann sie ursprünglich verfallen wären',
-  'program.notANumber': 'muss eine Zahl sein',
-  'program.notWhole': 'muss eine ganze Zahl sein',
+  'program.notANumber': 'muss eine Zahl sein, etwa 1.000 oder 1,5',
+  'program.notWhole': 'muss eine ganze Zahl sein, etwa 1.000',
   'program.perGestureLimit': 'Höchstwert einer Geste',
   'program.perGesturePointsLimit': 'Höchstpunkte einer Geste',
   'program.monthlyBudget': 'Monatsbudget eines Agenten',

@@ -1,11 +1,11 @@
-import { useState, type FormEvent } from 'react';
+import { useCallback, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { GoodwillKind, GoodwillReason } from '../gql/graphql';
 import { useDraft } from '../drafts';
-import { useI18n } from '../i18n';
+import { retypeNumber, useI18n, useLanguageChange, type Locale } from '../i18n';
 import { UserText } from '../user-text';
 import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, type TypedError } from './parts';
 
@@ -62,6 +62,7 @@ const IssueGoodwill = graphql(`
 
 const REASONS: GoodwillReason[] = ['DELAYED_DELIVERY', 'DEFECTIVE_PRODUCT', 'BILLING_ERROR', 'POOR_EXPERIENCE', 'LONG_WAIT', 'OTHER'];
 const FIELDS = ['points', 'amount', 'reason', 'note', 'caseRef'];
+/** A decimal string (the API's, or one `decimal` read) in cents. */
 const cents = (amount: string) => Math.round(Number(amount) * 100);
 
 /**
@@ -70,7 +71,7 @@ const cents = (amount: string) => Math.round(Number(amount) * 100);
  * same rule the API applies; the API decides).
  */
 export function GoodwillPage() {
-  const { t, tx, money, points: formatPoints, wholeNumber } = useI18n();
+  const { t, tx, money, points: formatPoints, wholeNumber, decimal } = useI18n();
   const id = useParams().id ?? '';
   const navigate = useNavigate();
   const [context] = useQuery({ query: GoodwillContext, variables: { id }, requestPolicy: 'network-only' });
@@ -84,6 +85,17 @@ export function GoodwillPage() {
   const [caseRef, setCaseRef] = useDraft('caseRef', '');
   const [error, setError] = useState<TypedError | undefined>();
   const [idempotencyKey] = useDraft('idempotencyKey', () => newIdempotencyKey('goodwill'));
+  // The language switched with the form half filled: its numbers are rewritten in the new one ("12,50" → "12.50"),
+  // never read by the other's rule (German "12,500" is 12.50, not 12 500).
+  useLanguageChange(
+    useCallback(
+      (from: Locale, to: Locale) => {
+        setPointsText((text) => retypeNumber(text, from, to));
+        setAmount((text) => retypeNumber(text, from, to));
+      },
+      [setPointsText, setAmount],
+    ),
+  );
 
   if (context.fetching && !context.data) return <Loading />;
   if (!context.data) return <ApiError error={context.error} />;
@@ -92,8 +104,16 @@ export function GoodwillPage() {
 
   // Not parseInt: it reads German "1.000" as 1 and "1,5" as 1, and the member would get 1 point.
   const points = wholeNumber(pointsText);
+  // Not Number(): it reads "1e3" as 1 000 and German "12,50" as no number, which the API was sent (decimalText).
+  const exactAmount = decimal(amount);
   const valueCents =
-    kind === 'POINTS' ? (Number.isFinite(points) ? points * cents(program.pointValue.amount) : NaN) : amount ? cents(amount) : NaN;
+    kind === 'POINTS'
+      ? Number.isFinite(points)
+        ? points * cents(program.pointValue.amount)
+        : NaN
+      : exactAmount !== undefined
+        ? cents(exactAmount)
+        : NaN;
   const known = Number.isFinite(valueCents) && valueCents > 0;
   const within =
     known &&
@@ -109,6 +129,10 @@ export function GoodwillPage() {
       setError({ __typename: 'ValidationError', field: 'points', message: t('goodwill.pointsInvalid') });
       return;
     }
+    if (kind === 'VOUCHER' && exactAmount === undefined) {
+      setError({ __typename: 'ValidationError', field: 'amount', message: t('goodwill.amountInvalid') });
+      return;
+    }
     const result = await issue({
       input: {
         memberId: member.id,
@@ -117,7 +141,7 @@ export function GoodwillPage() {
         note,
         idempotencyKey,
         ...(caseRef.trim() ? { caseRef: caseRef.trim() } : {}),
-        ...(kind === 'POINTS' ? { points } : { amount }),
+        ...(kind === 'POINTS' ? { points } : { amount: exactAmount }),
       },
     });
     const answer = result.data?.issueGoodwill;

@@ -1,9 +1,9 @@
-import { Fragment, useState, type FormEvent, type ReactNode } from 'react';
+import { Fragment, useCallback, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
 import type { ProgramSettingsQuery, RestoredPointsExpiry, ServiceChannel, Severity, UpdateProgramInput } from '../gql/graphql';
-import { useI18n, type MessageKey } from '../i18n';
+import { retypeNumber, useI18n, useLanguageChange, type I18n, type Locale, type MessageKey } from '../i18n';
 import { CHANNELS } from './case-feedback';
 import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, type TypedError } from './parts';
 
@@ -223,18 +223,26 @@ const idOf = (path: string) => path.replaceAll('.', '-');
 /** A ValidationError of the form itself (a value that is no number), before anything is sent. */
 const invalid = (field: string, message: string): TypedError => ({ __typename: 'ValidationError', field, message });
 
-/** The text of a number field as the number to send, or the error that keeps it from being sent. */
+/** What reading a number field needs: the page's words and its language's rule for numbers. */
+type NumberReading = Pick<I18n, 't' | 'decimal'>;
+
+/**
+ * The text of a number field as the number to send, or the error that keeps it from being sent: read in the page's
+ * language (`decimalText`), so "1e3", "12abc", English "9,5" or German "9.5" are refused at the field, never read as
+ * another number; a whole number's field refuses a fraction ("9,5" in German) rather than cut it to 9.
+ */
 function parsed(
   text: string,
   kind: NumberSetting['kind'],
   path: string,
-  t: (key: MessageKey) => string,
+  { t, decimal }: NumberReading,
 ): { value: number | string } | { error: TypedError } {
-  const trimmed = text.trim().replace(',', '.');
-  if (kind === 'money') return { value: trimmed };
-  const value = Number(trimmed);
-  if (trimmed === '' || !Number.isFinite(value)) return { error: invalid(path, t('program.notANumber')) };
-  if (kind === 'whole' && !Number.isInteger(value)) return { error: invalid(path, t('program.notWhole')) };
+  const exact = decimal(text);
+  if (exact === undefined) return { error: invalid(path, t('program.notANumber')) };
+  if (kind === 'money') return { value: exact };
+  const value = Number(exact);
+  if (kind === 'whole' && !Number.isSafeInteger(value)) return { error: invalid(path, t('program.notWhole')) };
+  if (!Number.isFinite(value)) return { error: invalid(path, t('program.notANumber')) };
   return { value };
 }
 
@@ -254,11 +262,11 @@ function inputOf(
   settings: NumberSetting[],
   texts: Record<string, string>,
   program: Program,
-  t: (key: MessageKey) => string,
+  reading: NumberReading,
 ): { input: Record<string, unknown> } | { error: TypedError } {
   const input: Record<string, unknown> = {};
   for (const entry of settings) {
-    const result = parsed(texts[entry.path] ?? '', entry.kind, entry.path, t);
+    const result = parsed(texts[entry.path] ?? '', entry.kind, entry.path, reading);
     if ('error' in result) return result;
     setAt(input, entry.path, result.value);
     if (entry.kind === 'money') setAt(input, entry.path.replace(/\.amount$/, '.currency'), program.currency);
@@ -295,9 +303,17 @@ function SettingsSection({
   /** Instead of the plain list of number fields, a layout of them (the SLA's table). */
   children?: (field: (path: string, label?: string) => ReactNode) => ReactNode;
 }) {
-  const { t } = useI18n();
+  const { t, decimal, numberText } = useI18n();
   const [texts, setTexts] = useState<Record<string, string>>(() =>
-    Object.fromEntries(settings.map((entry) => [entry.path, String(entry.read(program))])),
+    Object.fromEntries(settings.map((entry) => [entry.path, numberText(entry.read(program))])),
+  );
+  // The language switched with the form open: its numbers are rewritten in the new one ("1,5" → "1.5").
+  useLanguageChange(
+    useCallback(
+      (from: Locale, to: Locale) =>
+        setTexts((current) => Object.fromEntries(Object.entries(current).map(([path, text]) => [path, retypeNumber(text, from, to)]))),
+      [],
+    ),
   );
   const { error, saved, saving, submit } = useProgramUpdate(basedOn);
   const paths = [...settings.map((entry) => entry.path), ...extraFields];
@@ -321,7 +337,7 @@ function SettingsSection({
 
   const send = (event: FormEvent) => {
     event.preventDefault();
-    const built = inputOf(settings, texts, program, t);
+    const built = inputOf(settings, texts, program, { t, decimal });
     void submit('error' in built || !extraInput ? built : { input: extraInput(built.input) });
   };
 
@@ -405,17 +421,31 @@ const TIER_NUMBERS = [
 
 /** The tier list, edited as a whole (2–10 rows, lowest first): add, remove, move, and each field's error at its row. */
 function TiersSection({ program, basedOn }: { program: Program; basedOn: BasedOn }) {
-  const { t } = useI18n();
+  const { t, decimal, numberText } = useI18n();
   const [rows, setRows] = useState<TierDraft[]>(() =>
     program.tiers.map((tier, row) => ({
       row,
       key: tier.key,
       name: tier.name,
-      threshold: String(tier.threshold),
-      multiplier: String(tier.multiplier),
-      compensationFactor: String(tier.compensationFactor),
+      threshold: numberText(tier.threshold),
+      multiplier: numberText(tier.multiplier),
+      compensationFactor: numberText(tier.compensationFactor),
       benefits: tier.benefits,
     })),
+  );
+  useLanguageChange(
+    useCallback(
+      (from: Locale, to: Locale) =>
+        setRows((current) =>
+          current.map((row) => ({
+            ...row,
+            threshold: retypeNumber(row.threshold, from, to),
+            multiplier: retypeNumber(row.multiplier, from, to),
+            compensationFactor: retypeNumber(row.compensationFactor, from, to),
+          })),
+        ),
+      [],
+    ),
   );
   const [nextRow, setNextRow] = useState(program.tiers.length);
   const { error, saved, saving, submit } = useProgramUpdate(basedOn);
@@ -435,7 +465,7 @@ function TiersSection({ program, basedOn }: { program: Program; basedOn: BasedOn
     for (const [index, row] of rows.entries()) {
       const tier: Record<string, unknown> = { key: row.key.trim(), name: row.name, benefits: row.benefits };
       for (const [field, , kind] of TIER_NUMBERS) {
-        const result = parsed(row[field], kind, `tiers.${index}.${field}`, t);
+        const result = parsed(row[field], kind, `tiers.${index}.${field}`, { t, decimal });
         if ('error' in result) return void submit(result);
         tier[field] = result.value;
       }

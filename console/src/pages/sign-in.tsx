@@ -1,8 +1,9 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 import { useLocation, useNavigate } from 'react-router';
 import { LanguageSwitch } from '../app';
 import { keepDraftsForRedirect, redirectFailed } from '../drafts';
 import { useI18n } from '../i18n';
+import { UserText } from '../user-text';
 import { oidcManager, sessionFromToken, useSession, type StaffRole } from '../session';
 import { EnumSelect } from './parts';
 
@@ -14,8 +15,8 @@ const ROLES: StaffRole[] = ['AGENT', 'SUPERVISOR', 'ADMIN'];
  * (/console/dev-token, which does not exist in production).
  */
 export function SignInPage() {
-  const { t } = useI18n();
-  const { signInConfig, signIn, ended } = useSession();
+  const { t, tx } = useI18n();
+  const { signInConfig, signIn, ended, resumable } = useSession();
   // The page the agent was on (a 401 keeps the URL): the identity provider sends them back to it, where a form the 401
   // interrupted opens as they left it (drafts.ts).
   const { pathname, search } = useLocation();
@@ -24,22 +25,22 @@ export function SignInPage() {
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
 
-  const submitDevelopment = async (event: FormEvent) => {
-    event.preventDefault();
+  /** A token for this role and name; `resume`: the session the 401 ended continues, with its drafts (session.tsx). */
+  const signInDevelopment = async (as: { role: StaffRole; name: string }, resume?: 'resume') => {
     setBusy(true);
     setError(undefined);
     try {
       const response = await fetch('/console/dev-token', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ role, name }),
+        body: JSON.stringify(as),
       });
       const body = (await response.json().catch(() => ({}))) as { token?: string };
       if (!response.ok || !body.token || !sessionFromToken(body.token)) {
         setError(t('signIn.failed'));
         return;
       }
-      signIn(body.token);
+      signIn(body.token, resume);
     } catch {
       setError(t('signIn.failed'));
     } finally {
@@ -77,8 +78,28 @@ export function SignInPage() {
             {t('signIn.withProvider')}
           </button>
         )}
+        {signInConfig.kind === 'development' && resumable && (
+          <div className="form">
+            <button
+              type="button"
+              className="button-primary"
+              data-testid="continue-session"
+              disabled={busy}
+              onClick={() => void signInDevelopment({ role: resumable.role, name: resumable.staffId }, 'resume')}
+            >
+              {tx('signIn.continueAs', { name: <UserText>{resumable.staffId}</UserText>, role: t(`role.${resumable.role}`) })}
+            </button>
+            <p className="hint">{t('signIn.continueHint')}</p>
+          </div>
+        )}
         {signInConfig.kind === 'development' && (
-          <form onSubmit={(event) => void submitDevelopment(event)} className="form">
+          <form
+            onSubmit={(event) => {
+              event.preventDefault();
+              void signInDevelopment({ role, name });
+            }}
+            className="form"
+          >
             <p className="hint">{t('signIn.developmentHint')}</p>
             <EnumSelect label={t('signIn.role')} prefix="role" options={ROLES} value={role} onChange={setRole} />
             <label className="field">

@@ -9,6 +9,9 @@ import { isolated, UserText } from '../user-text';
 import { WEBHOOK_EVENT_TYPES } from '../webhook-event-types';
 import { ApiError, Card, EnumSelect, errorOf, FieldError, FormError, newIdempotencyKey, Table, type TypedError } from './parts';
 
+/** The longest overlap of a rotated secret the API accepts, in hours (src/domain/webhooks). */
+const MAX_OVERLAP_HOURS = 168;
+
 /** The status filter: every delivery, or those in one status. */
 const STATUS_FILTER: (WebhookDeliveryStatus | 'ALL')[] = ['ALL', 'PENDING', 'FAILED', 'SUCCEEDED', 'DEAD'];
 const ENDPOINT_FIELDS = ['url', 'description', 'eventTypes'];
@@ -366,7 +369,7 @@ function EndpointState({
 /** Admins: one endpoint — change it, rotate its secret, and its deliveries with their attempts, replayable. */
 export function WebhookEndpointPage() {
   const { id = '' } = useParams();
-  const { t, dateTime } = useI18n();
+  const { t, dateTime, wholeNumber } = useI18n();
   // The API lists endpoints but has no field for one: the list (newest first, at most 100) holds it.
   const [endpoints, refetchEndpoints] = useQuery({ query: WebhookEndpoints, requestPolicy: 'network-only' });
   const [status, setStatus] = useState<WebhookDeliveryStatus | 'ALL'>('ALL');
@@ -476,7 +479,15 @@ export function WebhookEndpointPage() {
             noValidate
             onSubmit={(event) => {
               event.preventDefault();
-              void change({ rotateSecret: true, rotationOverlapHours: Number(overlapHours) }, t('webhooks.rotated'));
+              // Read as the page's language reads a whole number: Number("9,5") is NaN, which JSON sends as null, and
+              // the secret was rotated with the default 24 hours' overlap; "1e3" was 1 000.
+              const hours = wholeNumber(overlapHours);
+              if (!Number.isSafeInteger(hours) || hours > MAX_OVERLAP_HOURS) {
+                setNotice(undefined);
+                setSecret(undefined);
+                return setError({ __typename: 'ValidationError', field: 'rotationOverlapHours', message: t('webhooks.overlapInvalid') });
+              }
+              void change({ rotateSecret: true, rotationOverlapHours: hours }, t('webhooks.rotated'));
             }}
           >
             <p className="hint">{t('webhooks.rotateHint')}</p>
