@@ -70,9 +70,14 @@ export async function refuseNewOrderReference(tx: RawSql, memberId: string, refe
   });
 }
 
+/** Whether the key rule refuses anything in an order's keys (`refuseNewOrderKeys` then has work): checked before awaiting it. */
+export const orderKeysRefused = (refusals: { reference: StorableKey; sku: ValidationError | null }): boolean =>
+  refusals.reference.refusal !== null || refusals.sku !== null;
+
 /**
  * What the key rule refuses in an order an earn brings (`CheckedOrder.keyRefusals`), once the earn knows it is no
- * replay: the reference unless the member's order holds it already, then a line's SKU.
+ * replay: the reference unless the member's order holds it already, then a line's SKU. Callers on the earn's path
+ * ask `orderKeysRefused` first, so that a key that passes costs no await.
  */
 export async function refuseNewOrderKeys(
   tx: RawSql,

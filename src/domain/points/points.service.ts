@@ -34,7 +34,7 @@ import {
 } from '../earning/order-earning.js';
 import { settingsForHash } from '../program/program.service.js';
 import { checkOrder, orderReference, placedOrderReference, type CheckedOrder, type OrderInput } from '../orders/order-lines.js';
-import { openOrder, refuseNewOrderKeys, refuseNewOrderReference } from '../orders/order-record.js';
+import { openOrder, orderKeysRefused, refuseNewOrderKeys, refuseNewOrderReference } from '../orders/order-record.js';
 import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
@@ -193,7 +193,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
   };
   const outcome = await inLedgerTransaction(deps, operation, async ({ tx, member, settings, earningRulesStamp, now, answer }) => {
     // Not a replay: the order's keys as new ones, a reference the member's order holds (stored before the rule) found.
-    await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
+    if (orderKeysRefused(order.keyRefusals)) await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
     assertEligible(member, 'EARN');
     const { points, earned: explained } = await earningOf(
       tx,
@@ -289,7 +289,7 @@ export async function previewEarn(deps: ServiceDeps, input: Omit<EarnPointsInput
       LEFT JOIN point_orders o ON o.member_id = m.id AND o.order_ref = ${order.reference}
       WHERE m.id = ${memberId}::uuid`;
     if (!row) throw new NotFoundError('Member', memberId);
-    await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
+    if (orderKeysRefused(order.keyRefusals)) await refuseNewOrderKeys(tx, memberId, order.keyRefusals);
     const { settings_hash: hash, rules_stamp: stamp, earned, cancelled, lifetime, ...read } = row;
     const member: LockedMember = withFields(read, { lifetime: pointsFromBigint(lifetime) });
     assertEligible(member, 'EARN');
@@ -400,7 +400,7 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
     change: { kind: 'REDEEMED' as const, reference },
   };
   return inLedgerTransaction(deps, operation, async ({ tx, member, settings, now, answer }) => {
-    await refuseNewOrderReference(tx, memberId, orderKey);
+    if (orderKey?.refusal) await refuseNewOrderReference(tx, memberId, orderKey);
     assertEligible(member, 'SPEND');
     const orderId = orderRef === null ? null : await openOrder(tx, memberId, orderRef, settings.currency, now, 'orderReference');
     const entryId = newRowId();

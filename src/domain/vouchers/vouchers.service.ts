@@ -663,7 +663,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
       // Not a replay: the reference as a new key, unless the member's order holds it (stored before the key rule).
-      await refuseNewOrderReference(tx, row.memberId, orderKey);
+      if (orderKey.refusal) await refuseNewOrderReference(tx, row.memberId, orderKey);
       const { settingsHash, memberStatus, orderDiscounted, ...locked } = row;
       const discounted = new Decimal(orderDiscounted);
       const voucher = {
