@@ -66,7 +66,8 @@ export interface QueueBoard {
  * the client address's budget of failed authentications, the one /graphql spends, and beyond it is answered 429 with
  * Retry-After, while credentials this process verified before, and any JWT that verifies, still get in), or the
  * session cookie that `POST /admin/queues/session` sets for a browser, which cannot send a header on navigation (a
- * cookie that holds no session — forged, expired, its key revoked — spends the same budget): a 15-minute
+ * cookie that holds no session — forged, expired, its key revoked — spends the same budget, and its answer, 401
+ * or 429, clears it so that a board tab left open stops spending it on each reload): a 15-minute
  * token signed with a key derived from the admin session secret (never valid as an API token, and no API
  * token is valid as a session), HttpOnly, SameSite=Strict, Path=/admin/queues, Secure outside development.
  * A session started by an API key holds only while the key does (checked in the database on each request);
@@ -130,18 +131,31 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
     ].join('; '),
   };
 
-  const refuse = (res: ServerResponse, status: 401 | 403 | 404 | 405 | 503, message: string, allow = 'GET, HEAD') => {
+  /** `extra`: more headers for this answer (the cookie that clears a session cookie which holds none). */
+  const refuse = (
+    res: ServerResponse,
+    status: 401 | 403 | 404 | 405 | 503,
+    message: string,
+    allow = 'GET, HEAD',
+    extra: Record<string, string> = {},
+  ) => {
     res.writeHead(status, {
       'content-type': 'text/plain; charset=utf-8',
       ...headers,
+      ...extra,
       ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
       ...(status === 405 ? { allow } : {}),
     });
     res.end(message);
   };
 
-  const tooManyFailures = (res: ServerResponse, refused: RateLimitedError) => {
-    res.writeHead(429, { 'content-type': 'text/plain; charset=utf-8', ...headers, 'retry-after': String(refused.retryAfterSeconds) });
+  const tooManyFailures = (res: ServerResponse, refused: RateLimitedError, extra: Record<string, string> = {}) => {
+    res.writeHead(429, {
+      'content-type': 'text/plain; charset=utf-8',
+      ...headers,
+      ...extra,
+      'retry-after': String(refused.retryAfterSeconds),
+    });
     res.end(refused.message);
   };
 
@@ -172,7 +186,8 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
    * The caller of the session cookie, or undefined when there is none (or no session key, so none could have been
    * issued); throws AuthenticationError for a cookie that does not hold a session: forged, expired, or its key gone.
    * Verified whatever the address's budget (an HMAC, as cheap as reading the budget): a session the service issued
-   * opens the board from any address, and one that fails spends the budget like bad credentials in the header.
+   * opens the board from any address, and one that fails spends the budget like bad credentials in the header;
+   * its answer (401, or 429 beyond the budget) clears the cookie.
    */
   const callerOfCookie = async (req: IncomingMessage): Promise<Caller | undefined> => {
     const token = cookieValue(req.headers.cookie, QUEUE_BOARD_COOKIE);
@@ -221,10 +236,14 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
         return;
       }
       let caller: Caller | undefined;
+      let cookieRead = false;
       try {
         // The header wins over the cookie; a session is started only from the header.
         caller = await callerOfHeader(req);
-        if (!caller && !session) caller = await callerOfCookie(req);
+        if (!caller && !session) {
+          cookieRead = true;
+          caller = await callerOfCookie(req);
+        }
       } catch (error) {
         if (!(error instanceof AuthenticationError) && !(error instanceof RateLimitedError)) throw error;
         // The address's budget of failed authentications, shared with /graphql: spent, a plain 429.
@@ -233,8 +252,11 @@ export function createQueueBoard(options: QueueBoardOptions): QueueBoard {
           : error instanceof RateLimitedError
             ? error
             : null;
-        if (refused) tooManyFailures(res, refused);
-        else refuse(res, 401, error.message);
+        // A cookie that holds no session is cleared with the answer: an open board tab reloading would otherwise
+        // spend the budget of everyone behind the address on every reload.
+        const clear: Record<string, string> = cookieRead ? { 'set-cookie': sessionCookie('', 0) } : {};
+        if (refused) tooManyFailures(res, refused, clear);
+        else refuse(res, 401, error.message, undefined, clear);
         return;
       }
       if (!caller) {

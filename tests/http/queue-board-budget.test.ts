@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
 import { signStaffToken } from '../../src/auth/tokens.js';
@@ -107,5 +107,36 @@ describe('queue board: failed authentications per client address', () => {
     const spentOnGraphql = freshAddress();
     for (let i = 0; i < FAILURES; i += 1) expect((await graphql(spentOnGraphql, bearer(await forged()))).status).toBe(401);
     expect((await board(spentOnGraphql, await guessed())).status).toBe(429);
+  });
+
+  it('clears a cookie that holds no session with its 401, and with the 429 beyond the budget, so a reloading tab stops spending it', async () => {
+    const staff = { actor: { type: 'STAFF' as const, id: `board-admin-${randomInt(1_000_000)}` }, role: 'ADMIN' as const };
+    const session = (token: string) => ({ cookie: `${QUEUE_BOARD_COOKIE}=${token}` });
+    const forgedCookie = session(
+      await signQueueBoardSession(queueBoardSessionKey(`guess-${randomBytes(16).toString('hex')}`), staff, Date.now()),
+    );
+    // A key's session whose key is not there (revoked keys answer the same): ERR_BOARD_SESSION_KEY.
+    const goneKey = { actor: { type: 'API_KEY' as const, id: randomUUID() }, role: 'ADMIN' as const };
+    const keyGoneCookie = session(await signQueueBoardSession(queueBoardSessionKey(TEST_JWT_SECRET), goneKey, Date.now()));
+    // The cookie the console's sign-out sends: the same name and attributes, emptied.
+    const clearing = (await board(freshAddress(), {}, '/admin/queues/session', 'DELETE')).headers.get('set-cookie');
+    expect(clearing).toMatch(new RegExp(`^${QUEUE_BOARD_COOKIE}=; Path=/admin/queues; Max-Age=0; HttpOnly; SameSite=Strict`));
+
+    const address = freshAddress();
+    const forgedAnswer = await board(address, forgedCookie);
+    expect(forgedAnswer.status).toBe(401);
+    expect(forgedAnswer.headers.get('set-cookie')).toBe(clearing);
+    const keyGoneAnswer = await board(address, keyGoneCookie, '/admin/queues');
+    expect(keyGoneAnswer.status).toBe(401);
+    expect(keyGoneAnswer.headers.get('set-cookie')).toBe(clearing);
+    expect((await board(address, session('garbage'))).headers.get('set-cookie')).toBe(clearing);
+    const refused = await board(address, forgedCookie);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('set-cookie')).toBe(clearing);
+
+    // Bad credentials in the header leave a cookie alone (the header wins; the cookie was never read).
+    const headerAnswer = await board(freshAddress(), { ...bearer(await forged()), ...forgedCookie });
+    expect(headerAnswer.status).toBe(401);
+    expect(headerAnswer.headers.get('set-cookie')).toBeNull();
   });
 });
