@@ -25,7 +25,7 @@ async function indexesOf(url: string, table: string): Promise<Map<string, [numbe
   return new Map(rows.map((row) => [row.name, [row.oid, row.definition]]));
 }
 
-/** Migrations that replace indexes on tables that grow with every earn, and what each builds and drops. */
+/** Index migrations on tables that grow with every earn or renewal, and what each builds and drops. */
 const MIGRATIONS = [
   {
     migration: '202612081000_point_lot_sweep_indexes_partial',
@@ -44,6 +44,13 @@ const MIGRATIONS = [
     built: ['ledger_entries_member_history_idx'],
     shape: ' INCLUDE (kind, amount)',
     dropped: ['ledger_entries_member_id_created_at_idx'],
+  },
+  {
+    migration: '202612221300_held_renewal_bonuses_index',
+    table: 'contract_renewals',
+    built: ['contract_renewals_held_bonus_queue_idx'],
+    shape: ' WHERE ',
+    dropped: [],
   },
 ];
 
