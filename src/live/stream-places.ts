@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Cluster, Command } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/redis-client.js';
 
@@ -93,12 +94,29 @@ export function createStreamPlaces(deps: {
     logger.warn({ err: error }, 'live stream limits counted per API process until Redis answers again');
   };
 
+  // Every caller's renewal in one pipeline per tick (one round trip, not one per caller). A cluster's pipeline must
+  // address one node's slots (ioredis refuses it otherwise, it does not split it): one pipeline per node there, by the
+  // slot map ioredis holds. A renewal that fails (Redis away, a slot moved since) is tried again at the next tick.
   const renew = () => {
-    if (!redis) return;
+    if (!redis || held.size === 0) return;
+    const { client } = redis;
+    const batches = new Map<string, [key: string, places: string[]][]>();
     for (const [subject, places] of held) {
-      redis.client.eval(RENEW, 1, keyOf(subject), leaseMs, ...places).then(answered, (error: unknown) => {
-        logger.debug({ err: error }, 'could not renew the leases of live stream places');
-      });
+      const key = keyOf(subject);
+      const node = client instanceof Cluster ? (client.slots[new Command('zadd', [key]).getSlot()] ?? []).join(';') : '';
+      const batch = batches.get(node) ?? [];
+      batch.push([key, [...places]]);
+      batches.set(node, batch);
+    }
+    const failed = (error: unknown) => logger.debug({ err: error }, 'could not renew the leases of live stream places');
+    for (const batch of batches.values()) {
+      const pipeline = client.pipeline();
+      for (const [key, places] of batch) pipeline.eval(RENEW, 1, key, leaseMs, ...places);
+      pipeline.exec().then((results) => {
+        const errors = (results ?? []).flatMap(([error]) => (error ? [error] : []));
+        if (errors.length < batch.length) answered();
+        if (errors.length > 0) failed(errors[0]);
+      }, failed);
     }
   };
   const renewal = redis ? setInterval(renew, Math.max(1, Math.floor(leaseMs / 3))) : undefined;

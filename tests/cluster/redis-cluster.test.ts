@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/env.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
+import { createStreamPlaces } from '../../src/live/stream-places.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { connectRedis, onEveryPrimary, type RedisClient } from '../../src/redis/redis-client.js';
 import { parseClusterUrl } from '../../src/redis/redis-url.js';
@@ -237,6 +238,27 @@ describe('API processes sharing the cluster', () => {
       await until(async () => (await open(processB)) === 'OK', 5_000, 20, 'the place freed on A');
     } finally {
       await Promise.all(streams.map((stream) => stream.close()));
+    }
+  });
+
+  it("renews the places of callers spread over every primary (each node's keys in a pipeline of their own)", async () => {
+    const places = createStreamPlaces({ logger: testLogger, redis: { client: redis, prefix }, maxPerWatcher: 2, leaseMs: 1_500 });
+    try {
+      await places.ready;
+      const callers = Array.from({ length: 12 }, (_, i) => `member:spread-${i}`);
+      for (const caller of callers) expect(await places.take('memberStatus', caller)).toBeTypeOf('function');
+      const keys = callers.map((caller) => `${prefix.replace(/[{}]/g, '')}:live-streams:memberStatus:${caller}`);
+      // Keys without a hash tag: on every primary, so no single pipeline could carry them all.
+      const held = await onEveryPrimary(
+        redis,
+        async (node) => (await node.keys(`${prefix.replace(/[{}]/g, '')}:live-streams:memberStatus:member:spread-*`)).length,
+      );
+      expect(held.filter((count) => count > 0)).toHaveLength(3);
+      const leases = () => Promise.all(keys.map(async (key) => Number((await redis.zrange(key, 0, 0, 'WITHSCORES'))[1])));
+      const taken = await leases();
+      await until(async () => (await leases()).every((lease, i) => lease > taken[i]!), 10_000, 20, 'every lease renewed');
+    } finally {
+      places.close();
     }
   });
 

@@ -1,6 +1,6 @@
 // No useTestApp(): stream places are a Redis structure; these tests read no database.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createStreamPlaces } from '../../src/live/stream-places.js';
 import { testLogger } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
@@ -48,5 +48,46 @@ describe('stream places whose process stopped renewing their leases', () => {
       `${testQueuePrefix()}:live-streams:memberStatus:staff:s-1`,
     ]);
     one.close();
+  });
+
+  it("renews every caller's places together, in one pipeline per tick, not one command per caller", async () => {
+    const client = redis.duplicate();
+    try {
+      const one = createStreamPlaces({
+        logger: testLogger,
+        redis: { client, prefix: testQueuePrefix() },
+        maxPerWatcher: 2,
+        leaseMs: 1_500,
+      });
+      await one.ready;
+      const callers = ['member:m-1', 'member:m-2', 'staff:s-1'];
+      for (const caller of callers) await one.take('memberStatus', caller);
+      const key = (caller: string) => `${testQueuePrefix()}:live-streams:memberStatus:${caller}`;
+      const leases = async () =>
+        Promise.all(callers.map(async (caller) => Number((await redis.zrange(key(caller), 0, 0, 'WITHSCORES'))[1])));
+      const taken = await leases();
+
+      // Watched from here on: commands sent on their own, and the size of each pipeline sent.
+      const evals = vi.spyOn(client, 'eval');
+      const pipelines: number[] = [];
+      const pipeline = client.pipeline.bind(client);
+      vi.spyOn(client, 'pipeline').mockImplementation((...args: Parameters<typeof client.pipeline>) => {
+        const batch = pipeline(...args);
+        const exec = batch.exec.bind(batch);
+        batch.exec = (...execArgs: Parameters<typeof batch.exec>) => {
+          pipelines.push(batch.length);
+          return exec(...execArgs);
+        };
+        return batch;
+      });
+      await until(async () => (await leases()).every((lease, i) => lease > taken[i]!), 10_000, 20, 'every lease renewed');
+      one.close();
+
+      expect(evals).not.toHaveBeenCalled();
+      expect(pipelines.length).toBeGreaterThan(0);
+      expect(new Set(pipelines)).toEqual(new Set([callers.length]));
+    } finally {
+      client.disconnect();
+    }
   });
 });
