@@ -1,6 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
-import type { ApiKeyScope } from '../../src/auth/principal.js';
+import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
 import { readServiceCase, recordServiceCase, resolveServiceCase } from '../../src/domain/feedback/service-cases.service.js';
 import { compensateServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/domain/webhooks/webhook-events.js';
@@ -56,18 +56,7 @@ describe('node(id) of a service case and of feedback, caller by caller', () => {
     { name: 'anonymous', token: () => undefined, reads: 'none' },
     { name: 'the member', token: (owner) => app.memberToken(owner), reads: 'all' },
     { name: 'another member', token: (_owner, stranger) => app.memberToken(stranger), reads: 'nothing-found' },
-    ...(
-      [
-        'members:read',
-        'members:write',
-        'points:earn',
-        'points:redeem',
-        'vouchers:redeem',
-        'failures:report',
-        'contracts:write',
-        'admin',
-      ] as const
-    ).map((scope) => ({
+    ...API_KEY_SCOPES.map((scope) => ({
       name: `key ${scope}`,
       token: () => app.apiKeyToken([scope], `key ${scope}`),
       reads: (scope === 'members:read' || scope === 'admin' ? 'all' : 'none') as 'all' | 'none',

@@ -1,6 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
-import type { ApiKeyScope } from '../../src/auth/principal.js';
+import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
 import { ForbiddenError } from '../../src/domain/errors.js';
 import { readServiceFailure, reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
@@ -49,18 +49,7 @@ describe('node(id) of another reporter’s service failure, caller by caller', (
     { name: 'anonymous', token: () => undefined, reads: 'forbidden' },
     { name: 'the member', token: (owner) => app.memberToken(owner), reads: 'all' },
     { name: 'another member', token: (_owner, stranger) => app.memberToken(stranger), reads: 'nothing-found' },
-    ...(
-      [
-        'members:read',
-        'members:write',
-        'points:earn',
-        'points:redeem',
-        'vouchers:redeem',
-        'failures:report',
-        'contracts:write',
-        'admin',
-      ] as const
-    ).map((scope) => ({
+    ...API_KEY_SCOPES.map((scope) => ({
       name: `key ${scope}`,
       token: () => app.apiKeyToken([scope], `key ${scope}`),
       reads: (scope === 'admin' ? 'all' : scope === 'failures:report' ? 'nothing-found' : 'forbidden') as
