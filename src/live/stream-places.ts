@@ -3,6 +3,12 @@ import { Cluster, Command } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/redis-client.js';
 
+/** The client with the places' scripts defined on it (EVALSHA, the script sent once per connection), as the response cache does. */
+type ScriptedRedis = RedisClient & {
+  streamPlaceTake(key: string, max: number, leaseMs: number, place: string): Promise<number>;
+};
+type ScriptedPipeline = { streamPlacesRenew(key: string, leaseMs: number, ...places: string[]): unknown };
+
 /** The kinds of live stream; each has its own places per caller. */
 export type LiveStreamKind = 'memberStatus' | 'approvalQueue';
 
@@ -81,6 +87,10 @@ export function createStreamPlaces(deps: {
   };
 
   const redis = deps.redis;
+  if (redis && !('streamPlaceTake' in redis.client)) {
+    redis.client.defineCommand('streamPlaceTake', { numberOfKeys: 1, lua: TAKE });
+    redis.client.defineCommand('streamPlacesRenew', { numberOfKeys: 1, lua: RENEW });
+  }
   const keyOf = (subject: string) => `${redis!.prefix.replace(/[{}]/g, '')}:live-streams:${subject}`;
   let away = false;
   const answered = () => {
@@ -111,7 +121,7 @@ export function createStreamPlaces(deps: {
     const failed = (error: unknown) => logger.debug({ err: error }, 'could not renew the leases of live stream places');
     for (const batch of batches.values()) {
       const pipeline = client.pipeline();
-      for (const [key, places] of batch) pipeline.eval(RENEW, 1, key, leaseMs, ...places);
+      for (const [key, places] of batch) (pipeline as unknown as ScriptedPipeline).streamPlacesRenew(key, leaseMs, ...places);
       pipeline.exec().then((results) => {
         const errors = (results ?? []).flatMap(([error]) => (error ? [error] : []));
         if (errors.length < batch.length) answered();
@@ -138,7 +148,7 @@ export function createStreamPlaces(deps: {
       let taken = true;
       if (redis) {
         try {
-          taken = (await redis.client.eval(TAKE, 1, keyOf(subject), max, leaseMs, place)) === 1;
+          taken = (await (redis.client as ScriptedRedis).streamPlaceTake(keyOf(subject), max, leaseMs, place)) === 1;
           answered();
         } catch (error) {
           // Counted here alone: this process's count above allowed it.
