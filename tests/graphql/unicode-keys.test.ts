@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/domain/idempotency.js';
 import { useTestApp } from '../support/app.js';
 import { tableRowCounts } from '../support/db.js';
+import { storedContract } from '../support/legacy-rows.js';
 
 /**
  * A key — a client-chosen identifier the service stores and compares character for character: a member's external
@@ -298,16 +299,7 @@ describe('a key stored before the rule (or by SQL) with such a character is stil
   it('an identical registerContract of a stored reference returns the stored contract (created: false), writing nothing', async () => {
     const memberId = await app.enroll();
     for (const [label, externalRef] of FAULTY) {
-      const stored = await prisma.contract.create({
-        data: {
-          memberId,
-          externalRef,
-          plan: 'mobile',
-          startsAt: new Date('2026-01-01T00:00:00Z'),
-          endsAt: new Date('2027-01-01T00:00:00Z'),
-          termMonths: 12,
-        },
-      });
+      const storedId = await storedContract(prisma, memberId, externalRef);
       const before = await tableRowCounts(prisma);
       const again = await app.gql(
         REGISTER,
@@ -316,7 +308,7 @@ describe('a key stored before the rule (or by SQL) with such a character is stil
       );
       expect(again.data?.registerContract, label).toMatchObject({ __typename: 'RegisterContractPayload', created: false });
       expect(await tableRowCounts(prisma), label).toEqual(before);
-      expect((await prisma.contract.findUniqueOrThrow({ where: { externalRef } })).id).toBe(stored.id);
+      expect((await prisma.contract.findUniqueOrThrow({ where: { externalRef } })).id).toBe(storedId);
     }
   });
 

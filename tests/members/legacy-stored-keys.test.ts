@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
+import { storedContract } from '../support/legacy-rows.js';
 
 /**
  * Text stored before the naming rules (docs/domain-rules.md, "Text": stored before them, or written by
@@ -17,20 +18,6 @@ const SEARCH = `query($s: String!) {
   members(filter: { search: $s }, first: 25) { edges { node { id name externalId } } }
   memberByExternalId(externalId: $s) { id }
 }`;
-
-async function legacyContract(memberId: string, externalRef: string): Promise<string> {
-  const contract = await prisma.contract.create({
-    data: {
-      memberId,
-      externalRef,
-      plan: 'mobile',
-      startsAt: new Date('2026-01-01T00:00:00Z'),
-      endsAt: new Date('2027-01-01T00:00:00Z'),
-      termMonths: 12,
-    },
-  });
-  return contract.id;
-}
 
 describe('records stored before the character rules stay reachable by their stored key', () => {
   it('memberByExternalId finds a member whose stored external id holds U+202E (storefront key and agent)', async () => {
@@ -62,7 +49,7 @@ describe('records stored before the character rules stay reachable by their stor
   it('contractByExternalRef finds a contract whose stored reference holds U+202E (billing key and agent)', async () => {
     const memberId = await app.enroll();
     const externalRef = 'C-\u202E901';
-    const contractId = await legacyContract(memberId, externalRef);
+    const contractId = await storedContract(prisma, memberId, externalRef);
     for (const token of [await app.apiKeyToken(['contracts:write']), await app.staffToken('AGENT')]) {
       const found = await app.gql(CONTRACT, { r: externalRef }, token);
       expect(found.errors).toBeUndefined();
