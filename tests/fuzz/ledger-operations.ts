@@ -145,9 +145,13 @@ async function attempt(call: () => Promise<object>): Promise<Outcome> {
   }
 }
 
-/** JSON with sorted keys: a stored (jsonb) answer and a fresh one compare equal. */
+/**
+ * JSON with sorted keys: a stored (jsonb) answer and a fresh one compare equal. A bigint (a member row's
+ * lifetime points) is written as the exact number it is, which `JSON.stringify` refuses to do.
+ */
 export function stableJson(value: unknown): string {
   if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (typeof value === 'bigint') return value.toString();
   if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   const fields = Object.entries(value as Record<string, unknown>)

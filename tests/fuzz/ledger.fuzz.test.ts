@@ -80,6 +80,23 @@ describe('the ledger fuzzer catches a broken ledger', () => {
     await runScenario(prisma, report.counterexample!);
   }, 120_000);
 
+  it('a doubled earn whose answer holds a member row (lifetime points a bigint) is reported as the earn, not as a serialization error', async () => {
+    // The seed and path CI's random run found: the sabotaged earn answers where the model expects a conflict,
+    // and printing that answer met the member row's bigint lifetime points.
+    const report = await fuzzLedger(prisma, {
+      runs: 1,
+      seed: -2010377794,
+      path: '5:0:3:1:4:4:4:4',
+      maxSteps: 20,
+      endOnFailure: true,
+      sabotage: earnTwiceOnRetry(),
+    });
+
+    expect(report.failed).toBe(true);
+    expect(report.message).not.toContain('serialize');
+    expect(report.message).toMatch(/earn m0 .*: expected IDEMPOTENCY_CONFLICT, got ok \{.*"lifetimePoints":\d+/);
+  }, 60_000);
+
   it('a cached balance corrupted by SQL in the middle of a run fails the fuzzer', async () => {
     const corruptAfterThirdStep: Sabotage = {
       afterStep: async (db, world, index) => {
