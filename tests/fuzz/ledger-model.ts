@@ -168,8 +168,12 @@ export interface RenewalModel {
   termMonths: number;
   /** Decided: granted, or no points (bonusPoints 0). */
   granted: boolean;
-  /** Held because the member was suspended when its job ran (bonusPoints: what the policy computed then). */
+  /**
+   * Held when its job ran (bonusPoints: what the policy computed then): the member was suspended, or the
+   * points would take their balance past MAX_POINTS. Only the first goes back to pending when the suspension ends.
+   */
   held: boolean;
+  heldBecause: 'MEMBER_SUSPENDED' | 'BALANCE_LIMIT' | null;
   bonusPoints: number | null;
 }
 
@@ -377,8 +381,9 @@ export const mayReceive = (member: MemberModel) => member.status !== 'CLOSED';
 
 /**
  * A supervisor's status change: leaving SUSPENDED for ACTIVE or PASSIVE puts
- * the member's held renewal bonuses back to pending (their jobs grant them,
- * computed again); entering CLOSED declines them (no points).
+ * the member's renewal bonuses held because of the suspension back to pending
+ * (their jobs grant them, computed again; one held at the balance limit stays
+ * held); entering CLOSED declines every held one (no points).
  */
 export function changeStatus(world: World, member: number, to: MemberStatusModel): void {
   const m = world.members[member]!;
@@ -386,8 +391,9 @@ export function changeStatus(world: World, member: number, to: MemberStatusModel
   m.status = to;
   if (from === to) return;
   for (const renewal of world.renewals.filter((r) => r.member === member && r.held)) {
-    if (to === 'CLOSED') Object.assign(renewal, { held: false, granted: true, bonusPoints: 0 });
-    else if (from === 'SUSPENDED' && to !== 'SUSPENDED') Object.assign(renewal, { held: false, bonusPoints: null });
+    if (to === 'CLOSED') Object.assign(renewal, { held: false, heldBecause: null, granted: true, bonusPoints: 0 });
+    else if (from === 'SUSPENDED' && renewal.heldBecause === 'MEMBER_SUSPENDED')
+      Object.assign(renewal, { held: false, heldBecause: null, bonusPoints: null });
   }
 }
 

@@ -641,7 +641,8 @@ export function approveOp(world: World, gestureIndex: number, key: string, note:
         const m = draft(w, gesture.member);
         if (!mayEarnOrSpend(m)) return fail('VALIDATION', 'memberId');
         settle(m, now);
-        if (!grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null)) return fail('VALIDATION', 'points');
+        // The gesture set the points; the approval's input names the gesture.
+        if (!grantGesture(w, m, gesture, now, actual.ok ? actual.value.voucherCode : null)) return fail('VALIDATION', 'gestureId');
         gesture.status = 'GRANTED';
         gesture.decidedAt = now; // the month it is spending of (grantedThisMonth)
         w.members[gesture.member] = m;
@@ -701,6 +702,7 @@ export function extendOp(world: World, member: number, termMonths: 12 | 24, key:
           termMonths,
           granted: false,
           held: false,
+          heldBecause: null,
           bonusPoints: null,
         });
         return ok({ contractId });
@@ -724,13 +726,18 @@ export function bonusJobOp(renewalId: string, label: string): Op {
       if (!mayEarnOrSpend(m) && points > 0) {
         // Suspended: kept, not granted, until a supervisor reactivates the member (or closes them).
         renewal.held = true;
+        renewal.heldBecause = 'MEMBER_SUSPENDED';
         renewal.bonusPoints = points;
         // The job's ledger frame settled the member's due lots before it held the bonus.
         w.members[renewal.member] = m;
         return ok({ outcome: 'HELD', points });
       }
-      // Past the balance limit the job fails and the renewal stays pending.
-      if (!hasRoomFor(m, points)) return fail('VALIDATION', 'points');
+      // Past the balance limit the bonus is held for a supervisor, not failed (which the relay would re-drive).
+      if (!hasRoomFor(m, points)) {
+        Object.assign(renewal, { held: true, heldBecause: 'BALANCE_LIMIT', bonusPoints: points });
+        w.members[renewal.member] = m;
+        return ok({ outcome: 'HELD', points });
+      }
       if (points > 0) {
         // The bonus names who extended the contract, not the job that granted it.
         post(m, { kind: 'RENEWAL_BONUS', amount: points, available: points, at: now, actor: actorOf(BILLING), activity: true });

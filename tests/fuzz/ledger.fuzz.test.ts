@@ -56,6 +56,28 @@ function earnTwiceOnRetry(): Sabotage {
   };
 }
 
+describe('the ledger model at the balance limit', () => {
+  it('a renewal bonus past the limit is held (a reactivation leaves it held), and an approval past it names the gesture', async () => {
+    // m1 holds 2 147 483 400 points: the 500-point bonus and the 3 554-point gesture do not fit under 2 147 483 647.
+    await runScenario(prisma, {
+      startMinutes: 0,
+      steps: [
+        { t: 'adjust', m: 1, points: 2_147_483_400 },
+        { t: 'extend', m: 1, term: 12, job: true },
+        { t: 'status', m: 1, status: 'SUSPENDED' },
+        { t: 'status', m: 1, status: 'ACTIVE' },
+        { t: 'goodwill', m: 1, agent: 0, kind: 'POINTS', value: 3554 },
+        { t: 'approve', g: 0 },
+      ],
+    });
+    const held = await prisma.$queryRaw<{ reason: string | null; points: number | null }[]>`
+      SELECT bonus_held_reason::text AS reason, bonus_points AS points FROM contract_renewals`;
+    expect(held).toEqual([{ reason: 'BALANCE_LIMIT', points: 500 }]);
+    const gestures = await prisma.$queryRaw<{ status: string }[]>`SELECT status::text FROM goodwill_gestures`;
+    expect(gestures).toEqual([{ status: 'PENDING_APPROVAL' }]);
+  }, 60_000);
+});
+
 describe('the ledger fuzzer catches a broken ledger', () => {
   it('an earn applied twice for a retried key fails the fuzzer with a seed that replays the failure', async () => {
     const report = await fuzzLedger(prisma, { runs: 100, maxSteps: 20, shrinkBudgetMs: 6_000, sabotage: earnTwiceOnRetry() });
