@@ -240,8 +240,9 @@ export function settle(member: MemberModel, now: number): void {
       member.pending -= lot.remaining;
     }
   }
-  for (const lot of member.lots) {
-    if (lot.expired || lot.expiresAt > now) continue;
+  // Earliest expiry first, then the older lot: the order the kernel writes the EXPIRE entries in.
+  const expiring = member.lots.filter((lot) => !lot.expired && lot.expiresAt <= now);
+  for (const lot of expiring.sort((a, b) => a.expiresAt - b.expiresAt || a.createdAt - b.createdAt)) {
     const left = lot.remaining;
     lot.expired = true;
     lot.lost = left;

@@ -104,4 +104,28 @@ describe("a member's ledger entries are dated in the order of their balance chai
     expectChainInDateOrder(entries);
     expect(entries[2]!.createdAt).toEqual(AFTER);
   });
+
+  it("the lots one settlement expires are written in the order they would have been spent (earliest expiry, then the older lot), not the rows' order", async () => {
+    const memberId = await app.enroll();
+    await grant(memberId, T0, 40);
+    await grant(memberId, addDays(T0, 1), 60);
+    // Both lots now expire at the same moment, and the older lot's row, written last, lies after the newer one's:
+    // the rows' order is not the order they would have been spent in (the older lot first). (The plan returned them
+    // in spending order here before the ORDER BY too; the fuzzer's concurrent pair is what found the other order.)
+    const EXPIRY = addMonths(T0, 24);
+    await prisma.$executeRaw`UPDATE point_lots SET expires_at = ${EXPIRY} WHERE member_id = ${memberId}::uuid AND points = 60`;
+    await prisma.$executeRaw`UPDATE point_lots SET expires_at = ${EXPIRY} WHERE member_id = ${memberId}::uuid AND points = 40`;
+    const AFTER = addMonths(T0, 30);
+    await earnPoints(at(AFTER), { memberId, orderRef: 'late', orderTotal: '25.00', idempotencyKey: key('e') }, STOREFRONT);
+
+    const entries = await history(memberId);
+    expect(entries.map((entry) => [entry.kind, entry.amount])).toEqual([
+      ['ADJUST', 40],
+      ['ADJUST', 60],
+      ['EXPIRE', -40],
+      ['EXPIRE', -60],
+      ['EARN', 25],
+    ]);
+    expectChainInDateOrder(entries);
+  });
 });

@@ -489,7 +489,10 @@ export function memberHasDueLotsSql(member: Prisma.Sql, now: Date): Prisma.Sql {
 /**
  * Brings a locked member's lots up to date: releases points whose return window
  * has passed and expires lots past their expiry date (one EXPIRE entry per lot,
- * keyed by the lot, so a repeated settle is a no-op). The maintenance worker
+ * keyed by the lot, so a repeated settle is a no-op), in the order they would
+ * have been spent — earliest expiry first, then the older lot — so that the
+ * entries' dates (each after the member's latest) do not follow the rows'
+ * physical order. The maintenance worker
  * calls this for every member with due lots; point operations call it first so
  * they never depend on the worker's timing.
  */
@@ -516,12 +519,14 @@ export async function settleDueLots(
   }
 
   const expiring = await tx.$queryRaw<{ id: string; remaining: number; released: boolean }[]>`
-    UPDATE point_lots AS l SET expired_at = ${now}, remaining = 0
-    FROM (SELECT id, remaining FROM point_lots
-          WHERE member_id = ${member.id}::uuid AND ${lotToExpire('point_lots', now)}
-          FOR UPDATE) AS old
-    WHERE l.id = old.id
-    RETURNING l.id::text, old.remaining, l.released_at IS NOT NULL AS released`;
+    WITH expired AS (
+      UPDATE point_lots AS l SET expired_at = ${now}, remaining = 0
+      FROM (SELECT id, remaining FROM point_lots
+            WHERE member_id = ${member.id}::uuid AND ${lotToExpire('point_lots', now)}
+            FOR UPDATE) AS old
+      WHERE l.id = old.id
+      RETURNING l.id, old.remaining, l.released_at IS NOT NULL AS released, l.expires_at, l.created_at)
+    SELECT id::text, remaining, released FROM expired ORDER BY expires_at, created_at, id`;
   let expiredPoints = 0;
   for (const lot of expiring) {
     if (lot.remaining === 0) continue;
