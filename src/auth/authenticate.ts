@@ -33,8 +33,8 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * before any database lookup, so guessing keys costs the service one Redis read. Keys verified before keep working
  * (storefronts behind the same NAT as the guesser). JWTs are verified whatever the budget: a signature check costs
  * no database or Redis work (a member's account is read only once the signature holds; with `JWKS_URL`, a token
- * naming a key the cached key set lacks makes one fetch of the set, at most once per 30 s per process: jose's
- * default `cooldownDuration` in src/auth/jwt.ts, besides the refresh of a set older than 10 min), so a staff
+ * naming a key the cached key set lacks makes one fetch of the set, at most once per 30 s per process after any
+ * fetch, a failed one included: src/auth/jwks.ts, besides the refresh of a set older than 10 min), so a staff
  * member who just signed in gets in and an app whose token expired is told 401 to refresh, from behind the
  * guesser's NAT too; one that does not verify is counted by the caller as before. Should the budget not be
  * readable (Redis and its in-memory insurance both failing), the key is looked up as without a budget.

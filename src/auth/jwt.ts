@@ -1,6 +1,7 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config/env.js';
+import { createJwksKeySet } from './jwks.js';
 import type { Principal } from './principal.js';
 import { withFields } from '../with-fields.js';
 
@@ -63,7 +64,8 @@ export interface JwtVerifierOptions {
 /**
  * Verifies a bearer JWT and maps its claims to a staff or member principal.
  * HS256 with `config.secret`, or the identity provider's keys from `config.jwksUrl`
- * (fetched once, cached and refreshed by jose when an unknown `kid` shows up).
+ * (fetched once, cached, and fetched again when older than 10 min or when an unknown `kid` shows up, at most once per
+ * 30 s after any fetch, a failed one included: src/auth/jwks.ts).
  * `exp` is required; `iss`/`aud` are checked when configured. A token may not live
  * longer than `config.maxLifetimeSeconds` for its kind (staff or member): its
  * lifetime is `exp − iat`, or `exp − now` without `iat`, so a token minted to
@@ -87,7 +89,7 @@ export function createJwtVerifier(config: Config['jwt'], options: JwtVerifierOpt
     const secret = new TextEncoder().encode(config.secret);
     verify = (token) => jwtVerify(token, secret, withFields(common, { currentDate: new Date(now()), algorithms: ['HS256'] }));
   } else if (config.jwksUrl) {
-    const jwks = createRemoteJWKSet(new URL(config.jwksUrl));
+    const jwks = createJwksKeySet(new URL(config.jwksUrl), { now });
     verify = (token) => jwtVerify(token, jwks, withFields(common, { currentDate: new Date(now()), algorithms: JWKS_ALGORITHMS }));
   } else {
     return () => Promise.reject(new AuthenticationError('JWT authentication is not configured', 'ERR_JWT_NOT_CONFIGURED'));
@@ -99,7 +101,7 @@ export function createJwtVerifier(config: Config['jwt'], options: JwtVerifierOpt
       ({ payload } = await verify(token));
     } catch (error) {
       // Keep jose's code for the log, never its message or payload (they may carry claims).
-      // Anything else is most likely the JWKS fetch failing (network), not the token.
+      // Anything else is the key set out of reach (JwksUnavailableError, src/auth/jwks.ts), not the token.
       const reason = error instanceof joseErrors.JOSEError ? error.code : config.jwksUrl ? 'ERR_JWKS_FETCH' : 'ERR_JWT_VERIFY';
       throw new AuthenticationError(INVALID_TOKEN, reason);
     }
