@@ -160,8 +160,8 @@ export function plainText(field: string, value: string, limits: { min?: number; 
  * A key that names a stored row — an external id, a contract or order reference, an order line's SKU — as a lookup
  * receives it: trimmed, within the write's length, and without NUL or a lone surrogate (no stored key can hold
  * either). Unlike `key` it refuses no other character: a row stored before the naming and key rules, or written by
- * SQL, whose key holds one of them (U+202E, U+200B, a decomposed "é") stays reachable by that key
- * (docs/domain-rules.md, "Text"), and a key no write would accept simply finds nothing.
+ * SQL, whose key holds one of them (U+202E, U+200B, U+00A0, a decomposed "é", full-width "Ａ") stays reachable by
+ * that key (docs/domain-rules.md, "Text"), and a key no write would accept simply finds nothing.
  */
 export function lookupKey(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
   const trimmed = bounded(field, value, limits);
@@ -172,28 +172,54 @@ export function lookupKey(field: string, value: string, limits: { min?: number; 
 }
 
 /**
- * What a key may not contain besides what a name may not (NAMING_FAULTS, whose messages it keeps): format characters
- * (Unicode Cf) — U+200B ZERO WIDTH SPACE, ZWJ and ZWNJ, the marks U+200E, U+200F and U+061C, U+2060 WORD JOINER,
- * U+FEFF (BOM), U+00AD SOFT HYPHEN, the tag characters … A key is compared character for character: "C\u200B-1"
- * shows as "C-1" and is another key. What a name keeps for real words (ZWJ in an emoji, ZWNJ in Persian, a mark
- * beside a Latin number in Hebrew text) no identifier a system hands out needs.
+ * What a key may not contain besides what a name may not (NAMING_FAULTS, whose messages it keeps):
+ *
+ * - Format characters (Unicode Cf) — U+200B ZERO WIDTH SPACE, ZWJ and ZWNJ, the marks U+200E, U+200F and U+061C,
+ *   U+2060 WORD JOINER, U+FEFF (BOM), U+00AD SOFT HYPHEN, the tag characters … A key is compared character for
+ *   character: "C\u200B-1" shows as "C-1" and is another key. What a name keeps for real words (ZWJ in an emoji,
+ *   ZWNJ in Persian, a mark beside a Latin number in Hebrew text) no identifier a system hands out needs.
+ * - Spaces other than the ASCII space (Unicode Zs but U+0020): U+00A0 NO-BREAK SPACE, U+2007 FIGURE SPACE, U+202F,
+ *   U+3000 IDEOGRAPHIC SPACE, U+1680 … "K\u00A0-1" shows as "K -1" and is another key. The ASCII space stays allowed
+ *   inside a key, as it always was (the key is trimmed around it). The line and paragraph separators (Zl, Zp) are
+ *   refused already, with their own message (NAMING_FAULTS).
  */
-const KEY_FAULTS: Fault[] = [...NAMING_FAULTS, { pattern: /\p{Cf}/u, words: 'format characters', named: true }];
+const KEY_FAULTS: Fault[] = [
+  ...NAMING_FAULTS,
+  { pattern: /\p{Cf}/u, words: 'format characters', named: true },
+  { pattern: /(?! )\p{Zs}/u, words: 'spaces other than the ASCII space', named: true },
+];
 
 /** Why a key is not in Unicode NFC: the same word in its other form is another key, and nothing says which was meant. */
 const NOT_NFC = 'must be in Unicode NFC (composed form): "é" as U+00E9, not "e" followed by U+0301';
 
-/** What the key rule says of `value` (trimmed) in a message ("must not contain format characters (U+200B)"), or undefined. */
+/**
+ * Why a key changes under Unicode NFKC (`culprit`: its first character that does): a compatibility form reads as
+ * another key — full-width "ＡＢＣ" as "ABC", the ligature "ﬁ" as "fi", "²" as "2", "½" as "1⁄2" — and is not it.
+ */
+const notNfkc = (culprit: string) =>
+  `must not contain compatibility characters (${culprit}), which Unicode NFKC reads as other text: full-width "Ａ" as "A", "ﬁ" as "fi", "²" as "2"`;
+
+/**
+ * What the key rule says of `value` (trimmed) in a message ("must not contain format characters (U+200B)"), or
+ * undefined. Synchronous and without a lookup: it runs on the earn's and the redemptions' path for every key.
+ */
 function keyFault(value: string): string | undefined {
   const unfit = fault(value, KEY_FAULTS);
   if (unfit) return `must not contain ${unfit}`;
   if (value.normalize('NFC') !== value) return NOT_NFC;
+  if (value.normalize('NFKC') !== value) {
+    // In NFC text, NFKC changes only characters with a compatibility decomposition, each one alone too: the first
+    // is named.
+    const culprit = [...value].find((character) => character.normalize('NFKC') !== character) ?? value;
+    return notNfkc(codePoint(culprit));
+  }
   return undefined;
 }
 
 /**
  * A client-chosen key a write stores (an external id, an order or case reference, a SKU), where nothing stored can
- * hold it already (a rule's SKU list): `plainText`, and besides no format character (Unicode Cf) and Unicode NFC.
+ * hold it already (a rule's SKU list): `plainText`, and besides no format character (Unicode Cf), no space but the
+ * ASCII one, Unicode NFC and unchanged by NFKC.
  * Refused, never normalised: a key is compared character for character, and a key changed on the way in would not
  * find what its client stored under the key it sent.
  */
@@ -214,9 +240,9 @@ export interface StorableKey {
 /**
  * A key a write may store new, or find stored: an identical `registerContract`, an earn on an order a redemption
  * opened, a duplicate failure report, a request replayed by its idempotency key. The key rule (`key`: what a name may
- * not hold, format characters, not NFC) refuses it only as a new key, so a row stored before the rule, or by SQL, stays
- * reachable by its retries: the write throws `refusal` once it knows the key names nothing stored
- * (`refuseUnlessStored`). Blank, too long, NUL or a lone surrogate are refused at once: no stored key holds them.
+ * not hold, format characters, spaces but the ASCII one, not NFC, changed by NFKC) refuses it only as a new key, so a
+ * row stored before the rule, or by SQL, stays reachable by its retries: the write throws `refusal` once it knows the
+ * key names nothing stored (`refuseUnlessStored`). Blank, too long, NUL or a lone surrogate are refused at once: no stored key holds them.
  */
 export function storableKey(field: string, value: string, limits: { min?: number; max?: number } = {}): StorableKey {
   const trimmed = bounded(field, value, limits);

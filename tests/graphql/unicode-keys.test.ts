@@ -7,8 +7,10 @@ import { storedContract } from '../support/legacy-rows.js';
 /**
  * A key — a client-chosen identifier the service stores and compares character for character: a member's external
  * id, a contract, order or case reference, an order line's SKU, an earning rule's SKUs — may not hold a format
- * character (Unicode Cf: U+200B ZERO WIDTH SPACE, U+FEFF, the bidirectional controls …) nor be out of Unicode NFC:
- * "C\u200B-1" shows as "C-1", and a decomposed "é" as the precomposed one, yet each is another key. Refused with a
+ * character (Unicode Cf: U+200B ZERO WIDTH SPACE, U+FEFF, the bidirectional controls …), a space other than the ASCII
+ * one (U+00A0, U+3000 …), nor be out of Unicode NFC or change under NFKC (full-width "ＡＢＣ", "ﬁ", "²"):
+ * "C\u200B-1" shows as "C-1", "K\u00A0-1" as "K -1", a decomposed "é" as the precomposed one, "ＡＢＣ" reads "ABC",
+ * yet each is another key. Refused with a
  * ValidationError naming the field, nothing written; never normalised. A key stored before the rule (or by SQL)
  * stays reachable: by its lookups, and by the retries that find it (an identical registration, a duplicate report,
  * an earn on an order opened before, a request replayed by its idempotency key). docs/domain-rules.md, "Text".
@@ -21,6 +23,12 @@ const FAULTY: [string, string][] = [
   ['U+202E RIGHT-TO-LEFT OVERRIDE', 'K\u202E-1'],
   ['U+FEFF BYTE ORDER MARK', 'K\uFEFF-1'],
   ['a decomposed "é" (e + U+0301)', 'Cafe\u0301-1'],
+  ['U+00A0 NO-BREAK SPACE', 'K\u00A0-1'],
+  ['U+2007 FIGURE SPACE', 'K\u2007-1'],
+  ['U+3000 IDEOGRAPHIC SPACE', 'K\u3000-1'],
+  ['full-width letters (U+FF21 …)', '\uFF21\uFF22\uFF23-1'],
+  ['the ligature U+FB01 "ﬁ"', 'Pro\uFB01le-1'],
+  ['U+00B2 SUPERSCRIPT TWO', 'K\u00B2-1'],
 ];
 
 const codes = (value: string) => [...value].map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`).join(' ');
@@ -230,7 +238,7 @@ function keyWrites(memberId: string, code: string): KeyWrite[] {
 }
 
 describe('a key with a format character, or not in Unicode NFC, is refused: ValidationError naming the field, nothing written', () => {
-  it('every kind of key refuses U+200B, U+202E, U+FEFF and a decomposed "é"; no table gains a row', async () => {
+  it('every kind of key refuses U+200B, U+202E, U+FEFF, a decomposed "é", non-ASCII spaces and NFKC compatibility forms; no table gains a row', async () => {
     const { memberId, code } = await memberWithPointsAndVoucher();
     const before = await tableRowCounts(prisma);
     let n = 0;
@@ -249,7 +257,36 @@ describe('a key with a format character, or not in Unicode NFC, is refused: Vali
     expect(await answer('C\uFEFF-1')).toMatchObject({ field: 'externalId', message: 'must not contain format characters (U+FEFF)' });
     expect(await answer('C\u202E-1')).toMatchObject({ field: 'externalId', message: 'must not contain bidirectional controls (U+202E)' });
     expect((await answer('Cafe\u0301-1'))?.message).toContain('NFC');
+    expect(await answer('C\u00A0-1')).toMatchObject({
+      field: 'externalId',
+      message: 'must not contain spaces other than the ASCII space (U+00A0)',
+    });
+    expect(await answer('C\u1680-1')).toMatchObject({
+      field: 'externalId',
+      message: 'must not contain spaces other than the ASCII space (U+1680)',
+    });
+    expect(await answer('C\u2028-1')).toMatchObject({
+      field: 'externalId',
+      message: 'must not contain line or paragraph separators (U+2028)',
+    });
+    const compatibility: [string, string][] = [
+      ['\uFF21\uFF22\uFF23-1', 'U+FF21'],
+      ['Pro\uFB01le-1', 'U+FB01'],
+      ['C\u00B2-1', 'U+00B2'],
+    ];
+    for (const [value, culprit] of compatibility) {
+      const refused = await answer(value);
+      expect(refused, value).toMatchObject({ field: 'externalId' });
+      expect(refused?.message, value).toContain(`compatibility characters (${culprit})`);
+      expect(refused?.message, value).toContain('NFKC');
+    }
     expect(await prisma.member.count()).toBe(0);
+  });
+
+  it('the ASCII space inside a key stays allowed, as before: "Shop 7" is accepted and stored as sent', async () => {
+    const answer = await app.gql(ENROLL, { i: { externalId: 'Shop 7', name: 'Ada' } }, admin);
+    expect(answer.data?.enrollMember.__typename).toBe('EnrollMemberPayload');
+    expect((await prisma.member.findFirstOrThrow()).externalId).toBe('Shop 7');
   });
 
   it('the marks, ZWJ and ZWNJ that a name keeps are refused in a key; the same key written composed is accepted as sent', async () => {
@@ -277,7 +314,9 @@ describe('a key with a format character, or not in Unicode NFC, is refused: Vali
     for (const [label, value] of FAULTY) {
       const answer = await app.gql(VALIDATE_VOUCHER, { c: code, r: value }, admin);
       expect(answer.errors?.[0]?.extensions, label).toMatchObject({ code: 'VALIDATION' });
-      expect(answer.errors?.[0]?.message, label).toMatch(/format characters|bidirectional controls|NFC/);
+      expect(answer.errors?.[0]?.message, label).toMatch(
+        /format characters|bidirectional controls|NFC|spaces other than|compatibility characters/,
+      );
     }
   });
 });
@@ -338,6 +377,34 @@ describe('a key stored before the rule (or by SQL) with such a character is stil
       expect(earned.data?.earnPoints, label).toMatchObject({ __typename: 'EarnPointsPayload', points: 20 });
       expect(await prisma.pointOrder.count({ where: { memberId, orderRef: opened, earnedAt: { not: null } } }), label).toBe(1);
     }
+  });
+
+  it('an earn on an order stored before the rule with a no-break space in its reference completes that order; a new one is refused', async () => {
+    const memberId = await app.enroll({ externalId: 'shop\u00A07' });
+    const stored = 'ORD\u00A01';
+    const order = await prisma.pointOrder.create({ data: { memberId, orderRef: stored, currency: 'EUR', placedAt: new Date() } });
+    const earned = await app.gql(
+      EARN,
+      { i: { memberId, order: { reference: stored, total: { amount: '30.00', currency: 'EUR' } }, idempotencyKey: 'nbsp-earn' } },
+      admin,
+    );
+    expect(earned.data?.earnPoints).toMatchObject({ __typename: 'EarnPointsPayload', points: 30 });
+    expect(await prisma.pointOrder.findMany({ where: { memberId }, select: { id: true, earnedAt: true } })).toEqual([
+      { id: order.id, earnedAt: expect.any(Date) },
+    ]);
+
+    const before = await tableRowCounts(prisma);
+    const fresh = await app.gql(
+      EARN,
+      { i: { memberId, order: { reference: 'ORD\u00A02', total: { amount: '30.00', currency: 'EUR' } }, idempotencyKey: 'nbsp-new' } },
+      admin,
+    );
+    expect(fresh.data?.earnPoints).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'order.reference',
+      message: 'must not contain spaces other than the ASCII space (U+00A0)',
+    });
+    expect(await tableRowCounts(prisma)).toEqual(before);
   });
 
   it('redeemPoints, redeemVoucher and validateVoucher take the reference of an order stored with it', async () => {

@@ -20,7 +20,7 @@ export const OrderInput = builder.inputType('OrderInput', {
     reference: t.string({
       required: true,
       description:
-        'The storefront\u2019s order reference, unique per member (1–200 characters, a key: no control, bidirectional or other format characters, in Unicode NFC: docs/domain-rules.md, “Text”).',
+        'The storefront\u2019s order reference, unique per member (1–200 characters, a key: no control, bidirectional or other format characters, no space but the ASCII one, in Unicode NFC and unchanged by NFKC: docs/domain-rules.md, “Text”).',
     }),
     total: t.field({ type: MoneyInput, required: true, description: 'The amount paid that earns points, in the program currency.' }),
     channel: t.string({
