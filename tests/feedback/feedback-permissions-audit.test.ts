@@ -1,7 +1,15 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
-import { readServiceCase, recordServiceCase, resolveServiceCase } from '../../src/domain/feedback/service-cases.service.js';
+import {
+  readServiceCase,
+  recordServiceCase,
+  resolveServiceCase,
+  SERVICE_CASE_RECORDING,
+  SERVICE_CASE_RESOLUTION,
+} from '../../src/domain/feedback/service-cases.service.js';
+import { getSchema } from '../../src/graphql/schema.js';
 import { compensateServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/domain/webhooks/webhook-events.js';
 import { readFeedback, submitFeedback } from '../../src/domain/feedback/feedback.service.js';
@@ -165,12 +173,18 @@ describe('what a members:write key gets back from its own writes', () => {
     );
     expect(JSON.stringify(through)).not.toContain(SECRET_COMMENT);
     expect(codes(through)).toContain('FORBIDDEN');
-    // The case is resolved all the same; the retry with the same key, not asking for the feedback, answers it.
-    const again = await app.gql(RESOLVE.replace('SELECT', ''), { i: { externalRef, idempotencyKey: 'resolve-1' } }, helpdesk);
+    // The case is resolved all the same; the retry with the same key, not asking for the feedback, answers it — an agent
+    // recorded it, so the helpdesk sees its id and its own resolution, not the recording (its category, channel, …).
+    const again = await app.gql(
+      `mutation($i: ResolveServiceCaseInput!) { resolveServiceCase(input: $i) { __typename
+        ... on ResolveServiceCasePayload { serviceCase { id resolvedAt resolvedOnFirstContact } } } }`,
+      { i: { externalRef, idempotencyKey: 'resolve-1' } },
+      helpdesk,
+    );
     expect(again.errors).toBeUndefined();
     expect(again.data?.resolveServiceCase).toMatchObject({
       __typename: 'ResolveServiceCasePayload',
-      serviceCase: { externalRef, channel: 'CHAT', category: CATEGORY, contacts: 1, resolvedOnFirstContact: true },
+      serviceCase: { resolvedOnFirstContact: true },
     });
     expect(again.data?.resolveServiceCase.serviceCase.resolvedAt).not.toBeNull();
   });
@@ -218,6 +232,147 @@ describe('what a members:write key gets back from its own writes', () => {
       category: CATEGORY,
       feedback: expect.arrayContaining([{ comment: SECRET_COMMENT }, { comment: 'Sorted now' }]),
     });
+  });
+});
+
+describe('a members:write key resolving a case by its externalRef: its own case, or another caller’s', () => {
+  /** The fields the recording of a case wrote (what its recorder sent, and the due times Treue derived from it). */
+  const RECORDING_FIELDS = [
+    'externalRef',
+    'channel',
+    'category',
+    'openedAt',
+    'firstResponseAt',
+    'firstResponseDueAt',
+    'resolutionDueAt',
+    'contacts',
+    'createdAt',
+  ] as const;
+  const ALL_FIELDS = `id ${RECORDING_FIELDS.join(' ')} resolvedAt resolvedOnFirstContact`;
+  const RECORD = `mutation($i: RecordServiceCaseInput!) { recordServiceCase(input: $i) { __typename
+    ... on RecordServiceCasePayload { serviceCase { SELECT } } ... on Error { code message } } }`;
+  const RESOLVE = `mutation($i: ResolveServiceCaseInput!) { resolveServiceCase(input: $i) { __typename
+    ... on ResolveServiceCasePayload { serviceCase { SELECT } } ... on Error { code message } } }`;
+
+  /** A phone case about a damaged delivery that took three contacts, recorded through GraphQL by `token`. */
+  async function recordedBy(token: string) {
+    const openedAt = new Date(Date.now() - 2 * 86_400_000);
+    const memberId = await app.enroll({ enrolledAt: new Date(openedAt.getTime() - 86_400_000) });
+    const externalRef = `HD-${memberId.slice(0, 8)}`;
+    const input = {
+      memberId: nodeId('Member', memberId),
+      channel: 'PHONE',
+      category: CATEGORY,
+      openedAt: openedAt.toISOString(),
+      firstResponseAt: new Date(openedAt.getTime() + 60_000).toISOString(),
+      contacts: 3,
+      externalRef,
+      idempotencyKey: `record-${externalRef}`,
+    };
+    const answer = await app.gql(RECORD.replace('SELECT', ALL_FIELDS), { i: input }, token);
+    expect(answer.errors).toBeUndefined();
+    const recorded = answer.data?.recordServiceCase.serviceCase as Record<string, unknown>;
+    expect(recorded).toMatchObject({ externalRef, channel: 'PHONE', category: CATEGORY, contacts: 3 });
+    return { memberId, externalRef, input, recorded };
+  }
+
+  it('another caller’s case: the id and the resolution it wrote; the recording (category, channel, contacts, …) is FORBIDDEN', async () => {
+    const recorder = await app.apiKeyToken(['members:write'], 'helpdesk A');
+    const other = await app.apiKeyToken(['members:write'], 'helpdesk B');
+    const { externalRef, recorded } = await recordedBy(recorder);
+    const resolve = { externalRef, idempotencyKey: 'resolve-by-B' };
+
+    const plain = await app.gql(RESOLVE.replace('SELECT', 'id resolvedAt resolvedOnFirstContact'), { i: resolve }, other);
+    expect(plain.errors).toBeUndefined();
+    expect(plain.data?.resolveServiceCase).toMatchObject({
+      __typename: 'ResolveServiceCasePayload',
+      serviceCase: { id: recorded['id'], resolvedOnFirstContact: false },
+    });
+    expect(plain.data?.resolveServiceCase.serviceCase.resolvedAt).not.toBeNull();
+
+    // Each field of the recording, asked on its own (a replay of the same resolution): refused, its value not in the answer.
+    const leaked: string[] = [];
+    const refused: string[] = [];
+    for (const field of RECORDING_FIELDS) {
+      const answer = await app.gql(RESOLVE.replace('SELECT', `id ${field}`), { i: resolve }, other);
+      const value = answer.data?.resolveServiceCase?.serviceCase?.[field] ?? null;
+      const text = typeof recorded[field] === 'string' && JSON.stringify(answer).includes(recorded[field]);
+      if (value !== null || text) leaked.push(`${field}=${JSON.stringify(value)}`);
+      if (codes(answer).includes('FORBIDDEN')) refused.push(field);
+    }
+    expect(leaked).toEqual([]);
+    expect(refused).toEqual(RECORDING_FIELDS);
+    // The resolution is written all the same, once.
+    const stored = await prisma.serviceCase.findUniqueOrThrow({ where: { externalRef } });
+    expect(stored.resolvedAt).not.toBeNull();
+    expect(stored.contacts).toBe(3);
+  });
+
+  it('its own case: all of what it recorded and the resolution; member and feedback stay FORBIDDEN', async () => {
+    const recorder = await app.apiKeyToken(['members:write'], 'helpdesk A');
+    const { externalRef, recorded } = await recordedBy(recorder);
+    const resolve = { externalRef, idempotencyKey: 'resolve-own' };
+
+    const answer = await app.gql(RESOLVE.replace('SELECT', ALL_FIELDS), { i: resolve }, recorder);
+    expect(answer.errors).toBeUndefined();
+    const { resolvedAt: _open, resolvedOnFirstContact: _none, ...recording } = recorded;
+    expect(answer.data?.resolveServiceCase.serviceCase).toMatchObject({ ...recording, resolvedOnFirstContact: false });
+    expect(answer.data?.resolveServiceCase.serviceCase.resolvedAt).not.toBeNull();
+    for (const selection of ['member { id }', 'feedback { id }']) {
+      const through = await app.gql(RESOLVE.replace('SELECT', `id ${selection}`), { i: resolve }, recorder);
+      expect(codes(through), selection).toContain('FORBIDDEN');
+    }
+  });
+
+  it('recording the same ticket again: another key gets AlreadyExistsError and nothing of the case; the recorder’s retry its whole case', async () => {
+    const recorder = await app.apiKeyToken(['members:write'], 'helpdesk A');
+    const other = await app.apiKeyToken(['members:write'], 'helpdesk B');
+    const { input, recorded } = await recordedBy(recorder);
+
+    // Another key, even with the recorder's idempotency key (its answers are the recorder's own), learns only that the ticket is taken.
+    const again = await app.gql(RECORD.replace('SELECT', ALL_FIELDS), { i: input }, other);
+    expect(again.data?.recordServiceCase).toMatchObject({ __typename: 'AlreadyExistsError' });
+    expect(JSON.stringify(again)).not.toContain(recorded['id'] as string);
+    expect(JSON.stringify(again)).not.toContain(CATEGORY);
+
+    const retry = await app.gql(RECORD.replace('SELECT', ALL_FIELDS), { i: input }, recorder);
+    expect(retry.errors).toBeUndefined();
+    expect(retry.data?.recordServiceCase.serviceCase).toEqual(recorded);
+    expect(await prisma.serviceCase.count()).toBe(1);
+  });
+
+  it('every field of ServiceCase is either the recording (refused to another’s resolver), the resolution, or readers-only', () => {
+    const type = getSchema().getType('ServiceCase') as GraphQLObjectType;
+    const recording = new Set<string>(SERVICE_CASE_RECORDING);
+    expect([...recording].sort()).toEqual([...RECORDING_FIELDS].sort());
+    const unclassified = Object.keys(type.getFields()).filter(
+      (field) => !recording.has(field) && !(SERVICE_CASE_RESOLUTION as readonly string[]).includes(field),
+    );
+    // id; member and feedback keep the readers' rule on every case.
+    expect(unclassified.sort()).toEqual(['feedback', 'id', 'member']);
+  });
+
+  it('the service says what the writer sees: its own case whole, another’s resolution only; a reader the whole case', async () => {
+    const memberId = await app.enroll();
+    const recorder = apiKeyCaller('helpdesk-a', ['members:write']);
+    const other = apiKeyCaller('helpdesk-b', ['members:write']);
+    const reader = apiKeyCaller('helpdesk-c', ['members:write', 'members:read']);
+    const ticket = (n: number) => ({ memberId, channel: 'CHAT' as const, category: CATEGORY, externalRef: `S-${n}-${memberId}` });
+
+    const own = await recordServiceCase(app.deps, ticket(1), recorder);
+    expect(own.shows).toBe('CASE');
+    expect((await resolveServiceCase(app.deps, { externalRef: own.externalRef, idempotencyKey: 'r1' }, recorder)).shows).toBe('CASE');
+
+    const others = await recordServiceCase(app.deps, ticket(2), recorder);
+    const resolved = await resolveServiceCase(app.deps, { externalRef: others.externalRef, idempotencyKey: 'r2' }, other);
+    expect(resolved.shows).toBe('RESOLUTION');
+    // The replay answers as the first call did.
+    expect((await resolveServiceCase(app.deps, { caseId: others.id, idempotencyKey: 'r2' }, other)).shows).toBe('RESOLUTION');
+
+    const readers = await recordServiceCase(app.deps, ticket(3), recorder);
+    expect((await resolveServiceCase(app.deps, { caseId: readers.id }, reader)).shows).toBe('CASE');
+    const agents = await recordServiceCase(app.deps, ticket(4), recorder);
+    expect((await resolveServiceCase(app.deps, { caseId: agents.id }, staffCaller('AGENT'))).shows).toBe('CASE');
   });
 });
 

@@ -1,12 +1,12 @@
 import { newRowId } from '../../db/ids.js';
 import { Prisma, type Feedback, type ServiceChannel } from '../../generated/prisma/client.js';
 import type { Caller } from '../../auth/principal.js';
-import { assertMayCall } from '../authorization.js';
+import { assertMayCall, type CallerRule } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { once, optionalIdempotencyKey, type Replayable, scopeOf } from '../idempotency.js';
 import * as check from '../validation.js';
-import { readableRecoveryWhere, serviceChannel } from './service-cases.service.js';
+import { readableRecoveryWhere, RECOVERY_READERS, RECOVERY_WRITERS, serviceChannel } from './service-cases.service.js';
 
 export type NpsCategory = 'PROMOTER' | 'PASSIVE' | 'DETRACTOR';
 
@@ -43,6 +43,29 @@ export async function readFeedback(
 ): Promise<Feedback | null> {
   const mayRead = readableRecoveryWhere(caller);
   return deps.prisma.feedback.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
+}
+
+/** The feedback `answerFeedback` loaded as a write's answer; objects of one request, held weakly. */
+const answeredFeedback = new WeakSet<object>();
+
+/**
+ * The feedback `submitFeedback` answers its caller with — always the caller's own answer, shown whole —, loaded with
+ * what `shape` loads with it and held as that answer: its writer sees it (`feedbackRule`). Another object of the same
+ * row — a relation, `node(id)` — is no answer: readers only.
+ */
+export async function answerFeedback(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  written: Pick<Feedback, 'id'>,
+  shape: FeedbackReadShape,
+): Promise<Feedback> {
+  const feedback = await deps.prisma.feedback.findUniqueOrThrow({ ...shape, where: { id: written.id } });
+  answeredFeedback.add(feedback);
+  return feedback;
+}
+
+/** Who may see feedback at hand: its writer (RECOVERY_WRITERS) when it is a write's answer (`answerFeedback`), else RECOVERY_READERS. */
+export function feedbackRule(feedback: object): CallerRule {
+  return answeredFeedback.has(feedback) ? RECOVERY_WRITERS : RECOVERY_READERS;
 }
 
 export interface SubmitFeedbackInput {

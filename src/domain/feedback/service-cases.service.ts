@@ -1,6 +1,6 @@
 import { Prisma, type ServiceCase, type ServiceChannel } from '../../generated/prisma/client.js';
 import { callerText, type Caller } from '../../auth/principal.js';
-import { assertMayCall, ownRowsWhere, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
+import { assertMayCall, mayReadOwnRow, ownRowsWhere, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type ServiceDeps } from '../deps.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors.js';
 import { once, optionalIdempotencyKey, type Replayable, scopeOf } from '../idempotency.js';
@@ -47,8 +47,8 @@ export const RECOVERY_READERS: CallerRule = SERVICE_CALLERS.readMembers;
 /**
  * Who sees a case or feedback as the answer of their own write (`recordServiceCase`, `resolveServiceCase`,
  * `submitFeedback`; the widest of their rules is submitFeedback's, the others are not for members). A writer outside
- * RECOVERY_READERS sees that row only — its id and what it sent —, never what is reached from it: the member, the
- * feedback on the case (other answers, other comments), the case a feedback is about.
+ * RECOVERY_READERS sees that row only — of a case what the write shows it (`ServiceCaseShows`) —, never what is
+ * reached from it: the member, the feedback on the case (other answers, other comments), the case a feedback is about.
  */
 export const RECOVERY_WRITERS: CallerRule = SERVICE_CALLERS.submitFeedback;
 
@@ -79,6 +79,74 @@ export async function readServiceCase(
   return deps.prisma.serviceCase.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
+/**
+ * What a write shows its caller of the case it answers with (`recordServiceCase`, `resolveServiceCase`):
+ * - `CASE`: all of it — to whoever may read the member (RECOVERY_READERS), and to the writer that recorded the case
+ *   itself (`createdBy`): what it sent, with what Treue derived from it (the due times), and the resolution;
+ * - `RESOLUTION`: to a writer outside RECOVERY_READERS answered with another caller's case (a helpdesk key resolving,
+ *   by its `externalRef`, a case that staff or another key recorded): the id and the resolution its own call wrote
+ *   (SERVICE_CASE_RESOLUTION); the recording (SERVICE_CASE_RECORDING: channel, category, contacts, the times, the
+ *   reference) stays the readers', as by `node(id)`.
+ * What is reached from the case (its member, its feedback) keeps the readers' rule either way.
+ */
+export type ServiceCaseShows = 'CASE' | 'RESOLUTION';
+
+/** What the recording of a case wrote: what its recorder sent, with the due times Treue derived from it. */
+export const SERVICE_CASE_RECORDING = [
+  'externalRef',
+  'channel',
+  'category',
+  'openedAt',
+  'firstResponseAt',
+  'firstResponseDueAt',
+  'resolutionDueAt',
+  'contacts',
+  'createdAt',
+] as const satisfies readonly (keyof ServiceCase)[];
+
+/** What a resolution wrote that a `RESOLUTION` answer shows its writer (the case's id besides). */
+export const SERVICE_CASE_RESOLUTION = ['resolvedAt', 'resolvedOnFirstContact'] as const satisfies readonly (keyof ServiceCase)[];
+
+/** A case as a write answers its caller: the row, whether the answer is a replay, and what it shows (`ServiceCaseShows`). */
+export type WrittenServiceCase = Replayable<ServiceCase> & { shows: ServiceCaseShows };
+
+function showsOf(caller: Caller, serviceCase: ServiceCase): ServiceCaseShows {
+  if (mayReadOwnRow(caller, RECOVERY_READERS, serviceCase.memberId)) return 'CASE';
+  return serviceCase.createdBy === callerText(caller) ? 'CASE' : 'RESOLUTION';
+}
+
+/** The cases `answerServiceCase` loaded as a write's answer, with what each shows; objects of one request, held weakly. */
+const answeredCases = new WeakMap<object, ServiceCaseShows>();
+
+/**
+ * The case a write answers its caller with (`recordServiceCase`, `resolveServiceCase`), loaded with what `shape`
+ * loads with it and held as that answer: its writer sees it (`serviceCaseRule`), as much of it as the write shows
+ * (`mayReadServiceCaseRecording`). Another object of the same row — a relation, `node(id)` — is no answer: readers only.
+ */
+export async function answerServiceCase(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  written: Pick<WrittenServiceCase, 'id' | 'shows'>,
+  shape: ServiceCaseReadShape,
+): Promise<ServiceCase> {
+  const serviceCase = await deps.prisma.serviceCase.findUniqueOrThrow({ ...shape, where: { id: written.id } });
+  answeredCases.set(serviceCase, written.shows);
+  return serviceCase;
+}
+
+/** Who may see a case at hand: its writer (RECOVERY_WRITERS) when it is a write's answer (`answerServiceCase`), else RECOVERY_READERS. */
+export function serviceCaseRule(serviceCase: object): CallerRule {
+  return answeredCases.has(serviceCase) ? RECOVERY_WRITERS : RECOVERY_READERS;
+}
+
+/**
+ * Whether the caller may see the recording of a case at hand (SERVICE_CASE_RECORDING): whoever may read the member,
+ * and the writer a write answers with its own case (`CASE`); not a writer answered with another caller's case.
+ */
+export function mayReadServiceCaseRecording(caller: Caller, serviceCase: { memberId: string }): boolean {
+  if (mayReadOwnRow(caller, RECOVERY_READERS, serviceCase.memberId)) return true;
+  return answeredCases.get(serviceCase) === 'CASE' && mayReadOwnRow(caller, RECOVERY_WRITERS, serviceCase.memberId);
+}
+
 export interface RecordServiceCaseInput {
   memberId: string;
   channel: ServiceChannel;
@@ -107,13 +175,10 @@ export interface RecordServiceCaseInput {
  * dated in time, is judged by its date. One case per
  * (caller, idempotency key), by `once()`: a retry replays the first answer and
  * files nothing again; the same key with another case is an
- * IdempotencyConflictError.
+ * IdempotencyConflictError. The answer shows the caller the whole case
+ * (`shows`: `CASE`, the case it recorded).
  */
-export async function recordServiceCase(
-  deps: ServiceDeps,
-  input: RecordServiceCaseInput,
-  caller: Caller,
-): Promise<Replayable<ServiceCase>> {
+export async function recordServiceCase(deps: ServiceDeps, input: RecordServiceCaseInput, caller: Caller): Promise<WrittenServiceCase> {
   assertMayCall(caller, 'recordServiceCase');
   const now = nowOf(deps);
   const memberId = check.uuid('memberId', input.memberId);
@@ -174,7 +239,7 @@ export async function recordServiceCase(
       return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: recorded.caseId } })), replayed: recorded.replayed };
     });
     if (!serviceCase.replayed) await publishOutboxEvents(deps, filed);
-    return serviceCase;
+    return { ...serviceCase, shows: showsOf(caller, serviceCase) };
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
       throw new AlreadyExistsError('externalRef', 'a case with this external reference is already recorded');
@@ -210,13 +275,11 @@ export interface ResolveServiceCaseInput {
  * fields — replays the first answer (the case as resolved) and files nothing
  * again; the same key with another resolution or case is an
  * IdempotencyConflictError. Without a key, or with another, a resolved case
- * stays a ValidationError.
+ * stays a ValidationError. The answer shows a writer that may not read the
+ * member only its resolution of another caller's case (`shows`:
+ * `RESOLUTION`; `ServiceCaseShows`), the whole case it recorded itself.
  */
-export async function resolveServiceCase(
-  deps: ServiceDeps,
-  input: ResolveServiceCaseInput,
-  caller: Caller,
-): Promise<Replayable<ServiceCase>> {
+export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServiceCaseInput, caller: Caller): Promise<WrittenServiceCase> {
   assertMayCall(caller, 'resolveServiceCase');
   const now = nowOf(deps);
   if ((input.caseId == null) === (input.externalRef == null)) {
@@ -274,5 +337,5 @@ export async function resolveServiceCase(
     return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: resolved.caseId } })), replayed: resolved.replayed };
   });
   if (!serviceCase.replayed) await publishOutboxEvents(deps, events);
-  return serviceCase;
+  return { ...serviceCase, shows: showsOf(caller, serviceCase) };
 }

@@ -1,12 +1,17 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { AlreadyExistsError, IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
-import { submitFeedback } from '../../domain/feedback/feedback.service.js';
-import { recordServiceCase, resolveServiceCase } from '../../domain/feedback/service-cases.service.js';
+import { answerFeedback, submitFeedback } from '../../domain/feedback/feedback.service.js';
+import {
+  answerServiceCase,
+  recordServiceCase,
+  resolveServiceCase,
+  type WrittenServiceCase,
+} from '../../domain/feedback/service-cases.service.js';
 import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
-import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum, writersAnswer } from './feedback.type.js';
+import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum } from './feedback.type.js';
 
 const IDEMPOTENCY_KEY = {
   required: false,
@@ -15,30 +20,34 @@ const IDEMPOTENCY_KEY = {
     'another input → IdempotencyConflictError). Optional so that existing integrations keep working; always send one.',
 } as const;
 
-const ServiceCasePayload = (name: string, description: string) =>
-  builder.objectRef<{ caseId: string }>(name).implement({
+const ServiceCasePayload = (name: string, description: string, caseDescription: string) =>
+  builder.objectRef<Pick<WrittenServiceCase, 'id' | 'shows'>>(name).implement({
     description,
     fields: (t) => ({
       serviceCase: t.prismaField({
         type: ServiceCaseRef,
-        description: 'The case, as stored.',
-        resolve: async (query, result, _args, ctx) =>
-          writersAnswer(await ctx.deps.prisma.serviceCase.findUniqueOrThrow({ ...query, where: { id: result.caseId } })),
+        description: caseDescription,
+        // What the service answered the caller with: the whole case, or its resolution only (`answerServiceCase`).
+        resolve: (query, written, _args, ctx) => answerServiceCase(ctx.deps, written, query),
       }),
     }),
   });
 
-const RecordServiceCasePayload = ServiceCasePayload('RecordServiceCasePayload', 'The recorded case.');
-const ResolveServiceCasePayload = ServiceCasePayload('ResolveServiceCasePayload', 'The resolved case.');
+const RecordServiceCasePayload = ServiceCasePayload('RecordServiceCasePayload', 'The recorded case.', 'The case, as stored.');
+const ResolveServiceCasePayload = ServiceCasePayload(
+  'ResolveServiceCasePayload',
+  'The resolved case.',
+  'The case, as stored. A caller that may not read the member (a `members:write` key) sees of a case another caller ' +
+    'recorded only its id and the resolution its own call wrote (`resolvedAt`, `resolvedOnFirstContact`).',
+);
 
-const SubmitFeedbackPayload = builder.objectRef<{ feedbackId: string }>('SubmitFeedbackPayload').implement({
+const SubmitFeedbackPayload = builder.objectRef<{ id: string }>('SubmitFeedbackPayload').implement({
   description: 'The recorded feedback.',
   fields: (t) => ({
     feedback: t.prismaField({
       type: FeedbackRef,
       description: 'The feedback, as stored.',
-      resolve: async (query, result, _args, ctx) =>
-        writersAnswer(await ctx.deps.prisma.feedback.findUniqueOrThrow({ ...query, where: { id: result.feedbackId } })),
+      resolve: (query, written, _args, ctx) => answerFeedback(ctx.deps, written, query),
     }),
   }),
 });
@@ -105,12 +114,12 @@ builder.mutationFields((t) => ({
     },
     args: { input: t.arg({ type: RecordServiceCaseInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const serviceCase = await recordServiceCase(
+      const { id, shows } = await recordServiceCase(
         ctx.deps,
         { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
         callerOf(ctx.principal),
       );
-      return { caseId: serviceCase.id };
+      return { id, shows };
     },
   }),
   resolveServiceCase: t.field({
@@ -126,12 +135,12 @@ builder.mutationFields((t) => ({
     },
     args: { input: t.arg({ type: ResolveServiceCaseInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const serviceCase = await resolveServiceCase(
+      const { id, shows } = await resolveServiceCase(
         ctx.deps,
         { ...input, caseId: input.caseId == null ? null : decodeId('ServiceCase', 'caseId', String(input.caseId)) },
         callerOf(ctx.principal),
       );
-      return { caseId: serviceCase.id };
+      return { id, shows };
     },
   }),
   submitFeedback: t.field({
@@ -154,7 +163,7 @@ builder.mutationFields((t) => ({
         },
         callerOf(ctx.principal),
       );
-      return { feedbackId: feedback.id };
+      return { id: feedback.id };
     },
   }),
 }));

@@ -1,12 +1,15 @@
-import { isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '../../domain/feedback/feedback.service.js';
+import { callerOf } from '../../auth/principal.js';
+import { feedbackRule, isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '../../domain/feedback/feedback.service.js';
 import {
+  mayReadServiceCaseRecording,
   readServiceCase,
   RECOVERY_READERS,
-  RECOVERY_WRITERS,
+  serviceCaseRule,
   type ServiceCaseReadShape,
 } from '../../domain/feedback/service-cases.service.js';
 import { ServiceChannel } from '../../generated/prisma/enums.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
@@ -38,21 +41,21 @@ export const NpsCategoryEnum = builder.enumType('NpsCategory', {
  */
 const recoveryVisibility = (memberId: string) => ({ ownRow: { rule: RECOVERY_READERS, memberId } });
 
-/** The rows a mutation's payload answers its writer with (`writersAnswer`); rows of one request, held weakly. */
-const writersAnswers = new WeakSet<object>();
+/**
+ * A case or feedback at hand: the answer of the caller's own write shows to its writer (a key with `members:write`
+ * too), any other object of a row to the readers — the services decide which is which (`answerServiceCase`,
+ * `answerFeedback`), what is reached from it (its member, the case's feedback, the feedback's case) keeps the
+ * readers' rule.
+ */
+const serviceCaseVisibility = (row: { memberId: string }) => ({ ownRow: { rule: serviceCaseRule(row), memberId: row.memberId } });
+const feedbackVisibility = (row: { memberId: string }) => ({ ownRow: { rule: feedbackRule(row), memberId: row.memberId } });
 
 /**
- * Marks the case or feedback a mutation of this request wrote as its answer: shown to the writer (RECOVERY_WRITERS,
- * a key with `members:write` too), while what is reached from it — its member, the case's feedback, the feedback's
- * case — keeps the readers' rule. Another object of the same row (a relation, `node(id)`) is not marked.
+ * The case's recording (SERVICE_CASE_RECORDING): the readers', and the writer's whose own case its write answers with;
+ * a writer answered with another caller's case sees the id and its resolution only (`mayReadServiceCaseRecording`).
  */
-export function writersAnswer<Row extends object>(row: Row): Row {
-  writersAnswers.add(row);
-  return row;
-}
-
-const caseOrFeedbackVisibility = (row: { memberId: string }) =>
-  writersAnswers.has(row) ? { ownRow: { rule: RECOVERY_WRITERS, memberId: row.memberId } } : recoveryVisibility(row.memberId);
+const recordingShown = (serviceCase: { memberId: string }, _args: unknown, ctx: GraphQLContext) =>
+  mayReadServiceCaseRecording(callerOf(ctx.principal), serviceCase);
 
 export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },
@@ -62,21 +65,27 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   // reached through other fields.
   ...loadThroughService<ServiceCaseReadShape>('ServiceCase', readServiceCase),
   description: 'A customer-service case of a member: channel, timing, contacts and resolution.',
-  visibleTo: caseOrFeedbackVisibility,
+  visibleTo: serviceCaseVisibility,
   fields: (t) => ({
-    externalRef: t.exposeString('externalRef', { nullable: true, description: 'The helpdesk’s ticket id (unique).' }),
-    channel: t.expose('channel', { type: ServiceChannelEnum, description: 'Where the customer got in touch.' }),
-    category: t.exposeString('category', { description: 'What it was about, e.g. "delivery".' }),
-    openedAt: t.expose('openedAt', { type: 'DateTime', description: 'When the case was opened.' }),
+    externalRef: t.exposeString('externalRef', {
+      nullable: true,
+      authScopes: recordingShown,
+      description: 'The helpdesk’s ticket id (unique).',
+    }),
+    channel: t.expose('channel', { type: ServiceChannelEnum, authScopes: recordingShown, description: 'Where the customer got in touch.' }),
+    category: t.exposeString('category', { authScopes: recordingShown, description: 'What it was about, e.g. "delivery".' }),
+    openedAt: t.expose('openedAt', { type: 'DateTime', authScopes: recordingShown, description: 'When the case was opened.' }),
     firstResponseAt: t.expose('firstResponseAt', {
       type: 'DateTime',
       nullable: true,
+      authScopes: recordingShown,
       description: 'When service first answered.',
     }),
     resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true, description: 'When it was resolved; null while open.' }),
     firstResponseDueAt: t.expose('firstResponseDueAt', {
       type: 'DateTime',
       nullable: true,
+      authScopes: recordingShown,
       description:
         'When the first response is due by the channel’s target in force when the case was recorded; later files a ' +
         'LONG_WAIT failure. Null for cases recorded before service-level targets existed.',
@@ -84,14 +93,15 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
     resolutionDueAt: t.expose('resolutionDueAt', {
       type: 'DateTime',
       nullable: true,
+      authScopes: recordingShown,
       description: 'When the resolution is due; later files an UNRESOLVED_CONTACT failure. Null as firstResponseDueAt.',
     }),
-    contacts: t.exposeInt('contacts', { description: 'Contacts the customer needed (at least 1).' }),
+    contacts: t.exposeInt('contacts', { authScopes: recordingShown, description: 'Contacts the customer needed (at least 1).' }),
     resolvedOnFirstContact: t.exposeBoolean('resolvedOnFirstContact', {
       nullable: true,
       description: 'Whether it was resolved on the first contact; null while open.',
     }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was recorded here.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', authScopes: recordingShown, description: 'When it was recorded here.' }),
     member: t.relation('member', { description: 'The member whose case it is.' }),
     feedback: t.relation('feedback', {
       // Other answers and their comments: the readers' rule, also on a case a writer's own mutation answers with.
@@ -110,7 +120,7 @@ export const FeedbackRef = builder.prismaNode('Feedback', {
   // feedback reached through other fields.
   ...loadThroughService<FeedbackReadShape>('Feedback', readFeedback),
   description: 'An NPS answer (0–10) and/or a CSAT score (1–5) of a member, optionally about a service case.',
-  visibleTo: caseOrFeedbackVisibility,
+  visibleTo: feedbackVisibility,
   fields: (t) => ({
     nps: t.exposeInt('nps', { nullable: true, description: 'How likely the member is to recommend us, 0–10.' }),
     npsCategory: t.field({
