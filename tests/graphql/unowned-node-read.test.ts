@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { createApiKey, readApiKey } from '../../src/domain/api-keys/api-keys.service.js';
+import type { Principal } from '../../src/auth/principal.js';
 import { mayCall, SERVICE_CALLERS, type CallerRule } from '../../src/domain/authorization.js';
 import { createEarningRule, readEarningRule } from '../../src/domain/earning/earning-rules.service.js';
 import { readProgramChange, updateProgram } from '../../src/domain/program/program.service.js';
@@ -21,6 +22,7 @@ import { expectUnownedNodeReadsByCallerKind, nodeQuery, readsDuring, type Unowne
 const { prisma, app } = useTestApp();
 
 const admin = staffCaller('ADMIN');
+const STAFF: Principal = { kind: 'staff', staffId: 'agent', role: 'AGENT' };
 
 /** The caller kinds of the permission matrix a rule lets in, in the matrix's order. */
 const kindsLetIn = (rule: CallerRule) =>
@@ -107,6 +109,9 @@ const TYPES = [
     rule: SERVICE_CALLERS.readServiceIncident,
     field: 'serviceIncident',
     readers: ['failures:report', 'admin', 'AGENT', 'SUPERVISOR', 'ADMIN'],
+    // A failures:report key reads only the incidents it reported; this one an agent reported
+    // (tests/service-failures/incident-permissions-audit.test.ts).
+    ownRowsOnly: ['failures:report'],
     refusal: /^readServiceIncident is for agents and above, API keys with failures:report only$/,
     table: /"public"\."service_incidents"/,
     selection: 'type severity description',
@@ -138,8 +143,17 @@ describe('node(id) of a type no member owns is its service’s read', () => {
     it(`${type.typename}: its readers are the matrix's and its service's rule's, which its visibility names`, () => {
       expect(kindsLetIn(type.rule)).toEqual(type.readers);
       if (type.field) expect(matrixReaders(type.field)).toEqual(type.readers);
-      const options = getSchema().getType(type.typename)?.extensions.pothosOptions as { visibleTo?: { caller?: CallerRule } };
-      expect(options.visibleTo?.caller).toBe(type.rule);
+      type Rule = { caller?: CallerRule };
+      const options = getSchema().getType(type.typename)?.extensions.pothosOptions as {
+        visibleTo?: Rule | ((row: object, context: { principal: Principal }) => Rule);
+      };
+      // A type whose readers may see only their own rows (an incident: its reporter) names the rule through a
+      // function of the row: for staff, who read every row, it is the rule itself.
+      const rule =
+        typeof options.visibleTo === 'function'
+          ? options.visibleTo({ reporterType: 'STAFF', reporterId: 'someone else' }, { principal: STAFF })
+          : options.visibleTo;
+      expect(rule?.caller).toBe(type.rule);
     });
 
     it(`${type.typename}: answers the callers its rule lets in; the service refuses the others before reading`, async () => {

@@ -1,8 +1,10 @@
 // No useTestApp(): one fixture serves all cells; each refused call is checked against a snapshot of every table, and the ledger once at the end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLER_KINDS, PERMISSION_MATRIX, type Access, type CallerKind, type RootType } from '../../src/auth/permission-matrix.js';
-import { API_KEY_SCOPES, type ApiKeyScope, type StaffRole } from '../../src/auth/principal.js';
+import { API_KEY_SCOPES, callerOf, type ApiKeyScope, type Caller, type StaffRole } from '../../src/auth/principal.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
+import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
+import { mayCall, SERVICE_CALLERS } from '../../src/domain/authorization.js';
 import { adjustPoints } from '../../src/domain/points/points.service.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { createTestApp, expectLedgerConsistent, type GraphQLResponse } from '../support/app.js';
@@ -43,6 +45,8 @@ let seed: Seeder;
 let a: Subject['member'];
 let b: Subject['member'];
 const tokens = new Map<CallerKind, string | undefined>();
+/** Each key kind's key id, to name it as the reporter of the incidents it reads. */
+const keyIds = new Map<CallerKind, string>();
 
 const staffIdOf = (role: StaffRole) => `staff-${role.toLowerCase()}`;
 const isScope = (kind: CallerKind): kind is ApiKeyScope => (API_KEY_SCOPES as readonly string[]).includes(kind);
@@ -68,8 +72,15 @@ beforeAll(async () => {
   for (const kind of CALLER_KINDS) {
     if (kind === 'anonymous') tokens.set(kind, undefined);
     else if (kind === 'memberSelf' || kind === 'memberOther') tokens.set(kind, memberToken);
-    else if (isScope(kind)) tokens.set(kind, await app.apiKeyToken([kind], `matrix ${kind}`));
-    else if (isStaff(kind)) tokens.set(kind, await app.staffToken(kind, staffIdOf(kind)));
+    else if (isScope(kind)) {
+      const created = await createApiKey(
+        app.deps,
+        { name: `matrix ${kind}`, scopes: [kind] },
+        { actor: { type: 'SYSTEM', id: 'test' }, role: 'ADMIN' },
+      );
+      tokens.set(kind, created.token);
+      keyIds.set(kind, created.apiKey.id);
+    } else if (isStaff(kind)) tokens.set(kind, await app.staffToken(kind, staffIdOf(kind)));
   }
 });
 
@@ -80,8 +91,22 @@ afterAll(async () => {
   }
 });
 
-/** The caller's own subject: member A (the member token's own), and a staff caller's own authority. */
-const ownSubject = (kind: CallerKind): Subject => ({ member: a, agentId: isStaff(kind) ? staffIdOf(kind) : 'matrix-agent' });
+/** The caller as a service sees it, for the rows it reports itself (a key reads only the incidents it reported). */
+function reporterOf(kind: CallerKind): Caller | undefined {
+  const caller = isScope(kind)
+    ? callerOf({ kind: 'apiKey', apiKeyId: keyIds.get(kind)!, name: `matrix ${kind}`, scopes: new Set([kind]) })
+    : isStaff(kind)
+      ? callerOf({ kind: 'staff', staffId: staffIdOf(kind), role: kind })
+      : undefined;
+  return caller && mayCall(caller, SERVICE_CALLERS.reportServiceIncident) ? caller : undefined;
+}
+
+/** The caller's own subject: member A (the member token's own), a staff caller's own authority, what it reported. */
+const ownSubject = (kind: CallerKind): Subject => ({
+  member: a,
+  agentId: isStaff(kind) ? staffIdOf(kind) : 'matrix-agent',
+  reporter: reporterOf(kind),
+});
 /** Someone else's: member B, another agent. */
 const otherSubject = (): Subject => ({ member: b, agentId: 'matrix-other-agent' });
 

@@ -581,7 +581,9 @@ describe('serviceIncidents', () => {
     const [m] = await members(1);
     await reportServiceIncident(app.deps, firstPage([{ memberId: m! }]), agent);
     const count = `{ serviceIncidents { totalCount } }`;
-    expect((await app.gql(count, {}, await app.apiKeyToken(['failures:report']))).data!.serviceIncidents.totalCount).toBe(1);
+    // A reporting key lists the incidents it reported: the agent's is not among them
+    // (tests/service-failures/incident-permissions-audit.test.ts).
+    expect((await app.gql(count, {}, await app.apiKeyToken(['failures:report']))).data!.serviceIncidents.totalCount).toBe(0);
     expect((await app.gql(count, {}, await app.staffToken('AGENT'))).data!.serviceIncidents.totalCount).toBe(1);
     for (const token of [await app.memberToken(m!), await app.apiKeyToken(['members:read', 'points:earn'])]) {
       const refused = await app.gql(count, {}, token);

@@ -14,7 +14,10 @@ import { matrixCallers, systemCaller } from '../support/matrix-callers.js';
 /**
  * Who may read service failures and incidents is the service's rule, the same
  * as the permission matrix's row of the GraphQL field: a worker, the CLI or a
- * new field calling the service gets nothing the matrix refuses.
+ * new field calling the service gets nothing the matrix refuses. A key with
+ * `failures:report` is let in, and finds only the incidents it reported: the
+ * agent's incident here is, to it, one nobody reported
+ * (tests/service-failures/incident-permissions-audit.test.ts).
  */
 const { prisma, app } = useTestApp();
 const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
@@ -43,6 +46,7 @@ describe('serviceIncident(id): serviceIncidentById', () => {
     for (const { kind, access, caller } of callers) {
       const read = serviceIncidentById(app.deps, incidentId, caller);
       if (access === 'deny') await expect(read, `${kind} is refused`).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      else if (kind === 'failures:report') expect(await read, kind).toBeNull();
       else expect(await read, kind).toMatchObject({ id: incidentId, type: 'LATE_DELIVERY' });
     }
     await expect(serviceIncidentById(app.deps, incidentId, systemCaller)).rejects.toMatchObject({ code: 'FORBIDDEN' });
@@ -77,7 +81,9 @@ describe('ServiceIncident.progress: serviceIncidentProgress, serviceIncidentsPro
           });
         }
       } else {
-        expect(await serviceIncidentProgress(app.deps, incidentId, caller), kind).toMatchObject({ affected: 1, pages: 1 });
+        expect(await serviceIncidentProgress(app.deps, incidentId, caller), kind).toMatchObject(
+          kind === 'failures:report' ? { affected: 0, pages: 0 } : { affected: 1, pages: 1 },
+        );
         await expect(serviceIncidentProgress(app.deps, 'nope', caller), kind).rejects.toMatchObject({
           code: 'VALIDATION',
           field: 'incidentId',
@@ -95,9 +101,10 @@ describe('serviceIncidents: serviceIncidentListWhere', () => {
       if (access === 'deny')
         expect(() => serviceIncidentListWhere(null, caller), `${kind} is refused`).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
       else
-        expect((await prisma.serviceIncident.findMany({ where: serviceIncidentListWhere(null, caller) })).map((i) => i.id)).toEqual([
-          incidentId,
-        ]);
+        expect(
+          (await prisma.serviceIncident.findMany({ where: serviceIncidentListWhere(null, caller) })).map((i) => i.id),
+          kind,
+        ).toEqual(kind === 'failures:report' ? [] : [incidentId]);
     }
     expect(() => serviceIncidentListWhere(null, systemCaller)).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
   });

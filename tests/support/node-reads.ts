@@ -125,6 +125,8 @@ export interface UnownedNodeType {
   selection: string;
   answer: Record<string, unknown>;
   rowOf: () => Promise<string>;
+  /** Kinds let in that read only rows of their own (a reporting key its incidents): this row, another's, is null. */
+  ownRowsOnly?: readonly string[];
 }
 
 /**
@@ -146,6 +148,14 @@ export async function expectUnownedNodeReadsByCallerKind(app: TestApp, type: Uno
     if (kind === 'anonymous') {
       expectUnauthenticated(known.result, unknown.result);
       expect([...known.reads, ...unknown.reads], kind).toEqual([]);
+    } else if (type.ownRowsOnly?.includes(kind)) {
+      // Null, as for an id nobody has: the row is asked for as theirs, and the database returns none.
+      expect(known.result, kind).toEqual({ data: { node: null } });
+      expect(unknown.result, kind).toEqual({ data: { node: null } });
+      expect(
+        known.reads.filter((read) => type.table.test(read.sql)).map((read) => read.rows),
+        kind,
+      ).toEqual([0]);
     } else if (type.readers.includes(kind)) {
       expectRowAndNull(type, kind, id, known.result, unknown.result, type.answer);
     } else {

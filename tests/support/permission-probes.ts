@@ -31,6 +31,11 @@ export interface Subject {
   member: { id: string; externalId: string; email: string };
   /** The agent whose goodwill authority is read. */
   agentId: string;
+  /**
+   * The caller under test as the rows it reports name it, when it may report incidents: a key with `failures:report`
+   * reads only the incidents it reported, so the incident it reads is its own. Absent: the probe shop reports them.
+   */
+  reporter?: Caller;
 }
 
 /** The ids and codes a probe acts on (raw UUIDs, voucher codes, references). */
@@ -156,12 +161,12 @@ export class Seeder {
     return failure;
   }
 
-  /** A service incident naming the member. */
-  async incident(memberId: string, budget?: string) {
+  /** A service incident naming the member, reported by `reporter` (the probe shop by default). */
+  async incident(memberId: string, budget?: string, reporter: Caller = SHOP) {
     const { incidentId, pageId } = await reportServiceIncident(
       this.deps,
       { type: 'OUTAGE', severity: 'LOW', budget, affected: [{ memberId }], idempotencyKey: this.unique('probe-incident') },
-      SHOP,
+      reporter,
     );
     return { incidentId, pageId };
   }
@@ -441,7 +446,7 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
   ],
   serviceIncident: [
     {
-      targets: async (seed, subject) => seed.incident(subject.member.id),
+      targets: async (seed, subject) => seed.incident(subject.member.id, undefined, subject.reporter),
       operation: (t) => ({
         query: `query($id: ID!) { serviceIncident(id: $id) { id affected recorded spent { amount } } }`,
         variables: { id: t.incidentId },
@@ -450,7 +455,7 @@ export const QUERY_PROBES: Record<string, Probe[]> = {
   ],
   serviceIncidents: [
     {
-      targets: async (seed, subject) => seed.incident(subject.member.id),
+      targets: async (seed, subject) => seed.incident(subject.member.id, undefined, subject.reporter),
       operation: () => ({ query: '{ serviceIncidents(first: 5) { totalCount edges { node { id affected spent { amount } } } } }' }),
     },
   ],

@@ -4,9 +4,9 @@ import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
 import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
-import type { Prisma, ServiceFailureType, ServiceIncident, Severity } from '../../generated/prisma/client.js';
+import { Prisma, type ServiceFailureType, type ServiceIncident, type Severity } from '../../generated/prisma/client.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
-import { assertMayCall } from '../authorization.js';
+import { assertMayCall, mayCall, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
@@ -27,7 +27,7 @@ import {
   type DecidedFailure,
   type FinalDecision,
 } from './batch-compensation.js';
-import { occurredAtOf, optionalReference, optionalText, storedCompensation } from './service-failures.service.js';
+import { occurredAtOf, optionalReference, optionalText, reportedBy, storedCompensation } from './service-failures.service.js';
 
 /** The queue that expands incident pages and grants approved remainders; job id = outbox event id. */
 export const INCIDENT_QUEUE = 'incidents';
@@ -180,7 +180,12 @@ function checkDetails(input: ReportServiceIncidentInput, now: Date): IncidentDet
  * name no member are answered one by one (`unresolved`) and the rest is
  * recorded; malformed input is a ValidationError and records nothing. The same
  * key replays the first answer; sent concurrently, one waits for the other.
- * Agents and above, and keys with `failures:report`.
+ * Agents and above, and keys with `failures:report`. A later page names an
+ * incident the caller may read (`readableIncidentWhere`): a reporting key adds
+ * pages to its own incidents only, and another's is a NotFoundError, as an id
+ * nobody has, before anything is written. The answer names the incident; whether
+ * the caller reads it is `serviceIncidentById`'s rule (a replay of another
+ * caller's page does not show its incident).
  */
 export async function reportServiceIncident(
   deps: ServiceDeps,
@@ -207,7 +212,12 @@ export async function reportServiceIncident(
 
   const result = await sqlTransaction(deps.prisma, async (tx) => {
     if (incidentId !== null) {
-      const [incident] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM service_incidents WHERE id = ${incidentId}::uuid`;
+      // Another reporter's incident is not this key's: not found, as one nobody reported.
+      const owner = reporterKeptTo(caller);
+      const [incident] = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id::text FROM service_incidents
+        WHERE id = ${incidentId}::uuid
+          AND (${owner === null}::boolean OR (reporter_type = ${owner?.reporterType ?? null}::"ActorType" AND reporter_id = ${owner?.reporterId ?? null}::text))`;
       if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
     }
     return once(tx, scope, key, request, async () => {
@@ -830,15 +840,47 @@ export interface IncidentProgress {
   unresolved: number;
 }
 
+/**
+ * Who reads every service incident — its reporter's words (`description`), its budget, how far its compensations
+ * are: staff from AGENT (an admin key counts as ADMIN). Keys that report failures (`failures:report`: a shop, a
+ * carrier) pass SERVICE_CALLERS.readServiceIncident too, but read the incidents they reported themselves and no
+ * other, as they read only the failures they reported (SERVICE_FAILURE_REPORTERS): another key's or a staff
+ * member's incident is, to them, one nobody reported.
+ */
+export const SERVICE_INCIDENT_READERS = { staff: 'AGENT' } as const satisfies CallerRule;
+
+/** What an incident says of who may see it: who reported it. */
+export type ServiceIncidentOwner = Pick<ServiceIncident, 'reporterType' | 'reporterId'>;
+
+/** The reporter whose incidents alone a caller reads: itself for a reporting key, null for the readers (every one). */
+function reporterKeptTo(caller: Caller): ServiceIncidentOwner | null {
+  return mayCall(caller, SERVICE_INCIDENT_READERS) ? null : { reporterType: caller.actor.type, reporterId: caller.actor.id };
+}
+
+/** Whether the caller may see an incident at hand (the ServiceIncident type's visibility): `readableIncidentWhere`'s rule. */
+export function mayReadServiceIncident(caller: Caller, incident: ServiceIncidentOwner): boolean {
+  if (!mayCall(caller, SERVICE_CALLERS.readServiceIncident)) return false;
+  return mayCall(caller, SERVICE_INCIDENT_READERS) || reportedBy(caller, incident);
+}
+
+/**
+ * The `where` that keeps a read of incidents to the caller's: everything for the readers (SERVICE_INCIDENT_READERS),
+ * a reporting key's own incidents only (another's is not returned, as one nobody reported); anyone outside
+ * SERVICE_CALLERS.readServiceIncident is refused (ForbiddenError) before anything is read.
+ */
+export function readableIncidentWhere(caller: Caller): Partial<ServiceIncidentOwner> {
+  assertMayCall(caller, 'readServiceIncident');
+  return reporterKeptTo(caller) ?? {};
+}
+
 /** What a read loads with the incident row: plugin-prisma's selection for the GraphQL field, nothing else by default. */
 export type ServiceIncidentSelection = Pick<Prisma.ServiceIncidentFindUniqueArgs, 'select' | 'include'>;
 
 /**
- * A service incident by id (`serviceIncident(id)`), or null when there is none.
- * Who may read one is SERVICE_CALLERS.readServiceIncident (staff, keys with
- * `failures:report`): anyone else is refused before the id is looked at. The id
- * must be a UUID (ValidationError). `selection` is what the caller wants loaded
- * with the row (the GraphQL field's plugin-prisma query).
+ * A service incident by id (`serviceIncident(id)`, `node(id)`, a report's answer), or null when there is none or it
+ * is not the caller's to read (`readableIncidentWhere`: staff read every incident, a key with `failures:report` only
+ * those it reported; anyone else is refused before the id is looked at). The id must be a UUID (ValidationError).
+ * `selection` is what the caller wants loaded with the row (the GraphQL field's plugin-prisma query).
  */
 export async function serviceIncidentById(
   deps: Pick<ServiceDeps, 'prisma'>,
@@ -846,9 +888,9 @@ export async function serviceIncidentById(
   caller: Caller,
   selection: ServiceIncidentSelection = {},
 ): Promise<ServiceIncident | null> {
-  assertMayCall(caller, 'readServiceIncident');
+  const mayRead = readableIncidentWhere(caller);
   const id = check.uuid('id', incidentId);
-  return deps.prisma.serviceIncident.findUnique({ ...selection, where: { id } });
+  return deps.prisma.serviceIncident.findUnique({ ...selection, where: { id, ...mayRead } });
 }
 
 /**
@@ -856,7 +898,8 @@ export async function serviceIncidentById(
  * themselves (never a counter that could drift), in one statement. Staff and
  * keys with `failures:report` (SERVICE_CALLERS.readServiceIncident): anyone
  * else is refused before the id is looked at, so a malformed one tells them
- * nothing either. The id must be a UUID (ValidationError).
+ * nothing either; a reporting key's count of another's incident is zero, as an
+ * id nobody has (`readableIncidentWhere`). The id must be a UUID (ValidationError).
  */
 export async function serviceIncidentProgress(deps: ServiceDeps, incidentId: string, caller: Caller): Promise<IncidentProgress> {
   // serviceIncidentsProgress checks the caller, then the id, and has an entry for every id it was given.
@@ -882,16 +925,21 @@ const NO_PROGRESS: IncidentProgress = {
 
 /**
  * The progress of many incidents (a page of `serviceIncidents`) in one statement,
- * by incident id; an id without rows counts zero everywhere. Staff and keys with
- * `failures:report`.
+ * by incident id; an id without rows counts zero everywhere, and so does, for a
+ * key with `failures:report`, an incident it did not report (`readableIncidentWhere`).
  */
 export async function serviceIncidentsProgress(
   deps: ServiceDeps,
   incidentIds: readonly string[],
   caller: Caller,
 ): Promise<Map<string, IncidentProgress>> {
-  assertMayCall(caller, 'readServiceIncident');
+  const mayRead = readableIncidentWhere(caller);
   const ids = [...new Set(incidentIds.map((id) => check.uuid('incidentId', id)))];
+  const ownOnly =
+    mayRead.reporterType === undefined
+      ? Prisma.empty
+      : Prisma.sql`WHERE EXISTS (SELECT 1 FROM service_incidents own WHERE own.id = i.id
+                     AND own.reporter_type = ${mayRead.reporterType}::"ActorType" AND own.reporter_id = ${mayRead.reporterId}::text)`;
   const rows = await deps.prisma.$queryRaw<(IncidentProgress & { id: string })[]>`
     SELECT i.id::text AS id,
            coalesce(a.affected, 0) AS affected, coalesce(a.pending, 0) AS pending, coalesce(a.duplicates, 0) AS duplicates,
@@ -915,7 +963,8 @@ export async function serviceIncidentsProgress(
                FROM service_failures JOIN service_incidents incident ON incident.id = incident_id
                WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) f ON f.incident_id = i.id
     LEFT JOIN (SELECT incident_id, count(*)::int AS pages, coalesce(sum(unresolved), 0)::int AS unresolved
-               FROM service_incident_pages WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) p ON p.incident_id = i.id`;
+               FROM service_incident_pages WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) p ON p.incident_id = i.id
+    ${ownOnly}`;
   const byId = new Map(ids.map((id) => [id, { ...NO_PROGRESS }]));
   for (const { id, ...progress } of rows) byId.set(id, progress);
   return byId;
@@ -937,18 +986,19 @@ export interface ServiceIncidentFilter {
 /**
  * The Prisma condition of an incident listing (`serviceIncidents`), every given
  * condition holding. Decides who may list them: the same callers as may read one
- * (staff, keys with `failures:report`); anyone else is refused, nothing read.
+ * (`readableIncidentWhere`: staff every incident, keys with `failures:report`
+ * those they reported); anyone else is refused, nothing read.
  */
 export function serviceIncidentListWhere(
   filter: ServiceIncidentFilter | null | undefined,
   caller: Caller,
 ): Prisma.ServiceIncidentWhereInput {
-  assertMayCall(caller, 'readServiceIncident');
-  if (!filter) return {};
+  const mayRead = readableIncidentWhere(caller);
+  if (!filter) return mayRead;
   if (filter.from) check.dateTime('filter.from', filter.from);
   if (filter.to) check.dateTime('filter.to', filter.to);
   if (filter.from && filter.to && filter.from > filter.to) throw new ValidationError('filter.to', 'must not be before `from`');
-  const where: Prisma.ServiceIncidentWhereInput = {};
+  const where: Prisma.ServiceIncidentWhereInput = { ...mayRead };
   if (filter.type) where.type = filter.type;
   if (filter.severity) where.severity = filter.severity;
   if (filter.from || filter.to) {

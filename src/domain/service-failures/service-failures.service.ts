@@ -771,8 +771,9 @@ export function mayReadServiceFailure(caller: Caller, failure: ServiceFailureOwn
   return mayCall(caller, SERVICE_FAILURE_REPORTERS) && reportedBy(caller, failure);
 }
 
-function reportedBy(caller: Caller, failure: Pick<ServiceFailureOwners, 'reporterType' | 'reporterId'>): boolean {
-  return failure.reporterType === caller.actor.type && failure.reporterId === caller.actor.id;
+/** Whether the caller is who reported a failure or an incident (its `reporterType`/`reporterId`). */
+export function reportedBy(caller: Caller, report: Pick<ServiceFailureOwners, 'reporterType' | 'reporterId'>): boolean {
+  return report.reporterType === caller.actor.type && report.reporterId === caller.actor.id;
 }
 
 /**

@@ -29,7 +29,7 @@ builder.queryField('serviceIncident', (t) =>
     type: ServiceIncidentRef,
     nullable: true,
     description:
-      'A service incident by id (global or raw UUID), with its progress; null when there is none. Staff and keys with failures:report.',
+      'A service incident by id (global or raw UUID), with its progress; null when there is none. Staff read every incident; a key with failures:report only those it reported (another’s is null, as an unknown id).',
     authScopes: { caller: SERVICE_CALLERS.readServiceIncident },
     args: { id: t.arg.id({ required: true, description: 'Service incident id.' }) },
     resolve: (query, _root, args, ctx) =>
@@ -64,7 +64,8 @@ builder.queryField('serviceIncidents', (t) =>
     {
       type: ServiceIncidentRef,
       cursor: 'id',
-      description: 'Service incidents, newest first, filtered, each with its progress. Staff and keys with failures:report.',
+      description:
+        'Service incidents, newest first, filtered, each with its progress. Staff list every incident; a key with failures:report only those it reported.',
       authScopes: { caller: SERVICE_CALLERS.readServiceIncident },
       args: { filter: t.arg({ type: ServiceIncidentFilter, required: false, description: 'Conditions to match.' }) },
       resolve: (query, _root, args, ctx) =>
@@ -146,8 +147,11 @@ const ReportServiceIncidentPayload = builder.objectRef<ReportedIncidentPage>('Re
   fields: (t) => ({
     incident: t.prismaField({
       type: ServiceIncidentRef,
-      description: 'The incident, as it stands now.',
-      resolve: (query, page, _args, ctx) => ctx.deps.prisma.serviceIncident.findUniqueOrThrow({ ...query, where: { id: page.incidentId } }),
+      nullable: true,
+      description:
+        'The incident, as it stands now. Null for a key with failures:report when the page, by its idempotency key, is another caller’s: a reporting key reads only the incidents it reported itself.',
+      // The incidents' read decides: a retry of this caller's page answers its incident, a replay of another's none.
+      resolve: (query, page, _args, ctx) => serviceIncidentById(ctx.deps, page.incidentId, callerOf(ctx.principal), query),
     }),
     entries: t.exposeInt('entries', { description: 'Entries in this page.' }),
     named: t.exposeInt('named', { description: 'Members this page added to the incident.' }),
@@ -194,7 +198,7 @@ builder.mutationFields((t) => ({
   reportServiceIncident: t.field({
     type: ReportServiceIncidentPayload,
     description:
-      'Reports one page of a service incident: one failure per affected member, deduplicated, compensated by the policy within the incident budget (agents and above, keys with failures:report).',
+      'Reports one page of a service incident: one failure per affected member, deduplicated, compensated by the policy within the incident budget (agents and above, keys with failures:report). A key adds pages only to the incidents it reported (another’s is NotFoundError).',
     authScopes: { caller: SERVICE_CALLERS.reportServiceIncident },
     errors: { types: [...INCIDENT_ERRORS], directResult: true, union: { name: 'ReportServiceIncidentResult' } },
     args: { input: t.arg({ type: ReportServiceIncidentInput, required: true, description: 'The page.' }) },

@@ -91,8 +91,9 @@ function failureVisibility(failure: ServiceFailureOwners, ctx: GraphQLContext) {
 }
 
 /**
- * Who may see a service incident: the incidents service's rule (SERVICE_CALLERS.readServiceIncident: staff, and keys
- * that report failures), which its read (`serviceIncidentById`) checks itself.
+ * Who may ask for service incidents: the incidents service's rule (SERVICE_CALLERS.readServiceIncident: staff, and keys
+ * that report failures), which its read (`serviceIncidentById`) checks itself. Of them, a reporting key sees only the
+ * incidents it reported (`incidentVisibility`).
  */
 export const INCIDENT_READERS = { caller: SERVICE_CALLERS.readServiceIncident };
 

@@ -1,8 +1,11 @@
 import { callerOf } from '../../auth/principal.js';
 import {
+  mayReadServiceIncident,
+  SERVICE_INCIDENT_READERS,
   serviceIncidentById,
   serviceIncidentsProgress,
   type IncidentProgress,
+  type ServiceIncidentOwner,
   type ServiceIncidentSelection,
 } from '../../domain/service-failures/incidents.service.js';
 import { builder } from '../builder.js';
@@ -60,17 +63,28 @@ function progressOf(ctx: GraphQLContext, incidentId: string): Promise<IncidentPr
 
 type CountField = Exclude<keyof IncidentProgress, 'spent'>;
 
+/**
+ * Who may see one incident: staff every one, a key with failures:report the incidents it reported itself
+ * (`mayReadServiceIncident`, the rule of the service's read by id). Another reporter's incident is refused to such a
+ * key wherever it is reached (FORBIDDEN); the reads by id and the listing do not find it at all.
+ */
+export function incidentVisibility(incident: ServiceIncidentOwner, ctx: GraphQLContext) {
+  return mayReadServiceIncident(callerOf(ctx.principal), incident) ? INCIDENT_READERS : { caller: SERVICE_INCIDENT_READERS };
+}
+
 export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
   id: { field: 'id' },
   nullable: true,
   // The incidents' read (`serviceIncidentById`, as `serviceIncident(id)`'s), by INCIDENT_READERS' rule: refused before
-  // reading (tests/graphql/unowned-node-read.test.ts). Visibility still guards an incident reached through other fields.
+  // reading (tests/graphql/unowned-node-read.test.ts), and a reporting key finds only its own incidents
+  // (tests/service-failures/incident-permissions-audit.test.ts). Visibility still guards an incident reached through
+  // other fields.
   ...loadThroughService<ServiceIncidentSelection>('ServiceIncident', (deps, id, selection, caller) =>
     serviceIncidentById(deps, id, caller, selection),
   ),
   description:
     'One outage or carrier delay affecting many members: one service failure per affected member, compensated by the policy within an optional budget. Its counts show how far it is.',
-  visibleTo: INCIDENT_READERS,
+  visibleTo: incidentVisibility,
   fields: (t) => {
     const count = (field: CountField, description: string) =>
       t.int({ description, select: { id: true }, resolve: async (incident, _args, ctx) => (await progressOf(ctx, incident.id))[field] });
