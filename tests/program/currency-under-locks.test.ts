@@ -96,7 +96,7 @@ describe('reportServiceIncident: the budget keeps its currency', () => {
       // The same key, reserved by a request still in flight: this page waits on the key's unique index.
       (holder) =>
         holder.query(
-          `INSERT INTO idempotency_records (operation, key, request_hash, result) VALUES ('reportServiceIncident', $1, 'other', 'null'::jsonb)`,
+          `INSERT INTO idempotency_records (operation, key, request_hash, result) VALUES ('reportServiceIncident:STAFF:agent-currency', $1, 'other', 'null'::jsonb)`,
           ['incident-eur'],
         ),
       () =>

@@ -197,14 +197,22 @@ describe('another failures:report key’s incident, path by path', () => {
     expect(own.data?.reportServiceIncident).toMatchObject({ named: 1, incident: { id: nodeId(incidentId), description: SECRET } });
   });
 
-  it('reportServiceIncident: key B sending key A’s first page with A’s idempotency key gets no incident, nor A’s words', async () => {
+  it('reportServiceIncident: key B sending key A’s first page with A’s idempotency key records its own incident, none of A’s', async () => {
     const { carrierA, carrierB } = await tokens();
     const { incidentId, input } = await carrierAsIncident(carrierA);
     const answer = await app.gql(REPORT, { i: input }, carrierB);
     expect(answer.errors).toBeUndefined();
-    expect(answer.data?.reportServiceIncident).toMatchObject({ __typename: 'ReportServiceIncidentPayload', incident: null });
-    expectNothingOf(answer, incidentId, 'key B');
-    expect(await prisma.serviceIncident.count()).toBe(1);
+    // The key is B's own (stop 52): B's incident, with the words B sent — not A's answer replayed, A's incident unseen.
+    expect(answer.data?.reportServiceIncident).toMatchObject({
+      __typename: 'ReportServiceIncidentPayload',
+      named: 1,
+      incident: { description: SECRET, affected: 1 },
+    });
+    expect(JSON.stringify(answer)).not.toContain(nodeId(incidentId));
+    expect(JSON.stringify(answer)).not.toContain(incidentId);
+    const incidents = await prisma.serviceIncident.findMany({ select: { reporterId: true } });
+    expect(incidents).toHaveLength(2);
+    expect(new Set(incidents.map((incident) => incident.reporterId)).size).toBe(2);
   });
 });
 

@@ -9,7 +9,7 @@ import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, mayCall, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, once, replay, scopeOf, type Replayable } from '../idempotency.js';
 import { eligibility } from '../members/eligibility.js';
 import { reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
@@ -178,14 +178,16 @@ function checkDetails(input: ReportServiceIncidentInput, now: Date): IncidentDet
  * incident, whatever the pages repeat — and one outbox event that the worker
  * expands into one failure per member (`expandIncidentPage`). Entries that
  * name no member are answered one by one (`unresolved`) and the rest is
- * recorded; malformed input is a ValidationError and records nothing. The same
- * key replays the first answer; sent concurrently, one waits for the other.
- * Agents and above, and keys with `failures:report`. A later page names an
- * incident the caller may read (`readableIncidentWhere`): a reporting key adds
- * pages to its own incidents only, and another's is a NotFoundError, as an id
- * nobody has, before anything is written. The answer names the incident; whether
- * the caller reads it is `serviceIncidentById`'s rule (a replay of another
- * caller's page does not show its incident).
+ * recorded; malformed input is a ValidationError and records nothing. An
+ * idempotency key is the caller's own (`scopeOf`; for a later page, per
+ * incident too): the same key from the same caller replays the first answer
+ * — sent concurrently, one waits for the other — and another caller's same key
+ * records that caller's own page (a key stored before stop 52, when every
+ * caller shared the scope, replays for the reporter of its incident only:
+ * `onceForCaller`). Agents and above, and keys with `failures:report`. A later
+ * page names an incident the caller may read (`readableIncidentWhere`): a
+ * reporting key adds pages to its own incidents only, and another's is a
+ * NotFoundError, as an id nobody has, before anything is written.
  */
 export async function reportServiceIncident(
   deps: ServiceDeps,
@@ -208,7 +210,8 @@ export async function reportServiceIncident(
     ...(details && { ...details, occurredAt: input.occurredAt ? details.occurredAt.toISOString() : null }),
     entries: entries.map(({ memberId, externalId, orderRef }) => [memberId, externalId, orderRef]),
   };
-  const scope = incidentId === null ? 'reportServiceIncident' : `reportServiceIncident:${incidentId}`;
+  // The operation; the key's scope is the caller's own within it (`onceForCaller`).
+  const operation = incidentId === null ? 'reportServiceIncident' : `reportServiceIncident:${incidentId}`;
 
   const result = await sqlTransaction(deps.prisma, async (tx) => {
     if (incidentId !== null) {
@@ -220,7 +223,7 @@ export async function reportServiceIncident(
           AND (${owner === null}::boolean OR (reporter_type = ${owner?.reporterType ?? null}::"ActorType" AND reporter_id = ${owner?.reporterId ?? null}::text))`;
       if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
     }
-    return once(tx, scope, key, request, async () => {
+    return onceForCaller(tx, caller, operation, reportedByCallerSql(caller), key, request, async () => {
       // Not a replay: an order reference the key rule refuses is refused as the new key the failure would record.
       if (keyRefusal) throw keyRefusal;
       const id = incidentId ?? randomUUID();
@@ -242,6 +245,34 @@ export async function reportServiceIncident(
   if (!result.replayed && result.named > 0) await publishOutboxEvents(deps, [expandEvent(result.pageId)]);
   return result;
 }
+
+/**
+ * `once` under the caller's own scope (`scopeOf(operation, caller)`), after a look at the key under `operation`
+ * alone, the scope every caller shared until stop 52: a record there that `mine` (a condition on it, `r`) finds the
+ * caller's replays — or is IdempotencyConflictError for other input — as before, so a retry across the upgrade has
+ * one effect; another caller's is ignored, its key not this caller's. Nothing writes the shared scope any more: the
+ * look meets only records committed before.
+ */
+async function onceForCaller<T extends object>(
+  tx: RawSql,
+  caller: Caller,
+  operation: string,
+  mine: Prisma.Sql,
+  key: string,
+  request: unknown,
+  effect: () => Promise<T>,
+): Promise<Replayable<T>> {
+  const [stored] = await tx.$queryRaw<{ mine: boolean }[]>`
+    SELECT ${mine} AS mine FROM idempotency_records r WHERE r.operation = ${operation} AND r.key = ${key}`;
+  if (stored?.mine) return replay<T>(tx, operation, key, fingerprint(request));
+  return once(tx, scopeOf(operation, caller), key, request, effect);
+}
+
+/** Whether the incident of a page stored under the shared scope (`r`, its idempotency record) is the caller's. */
+const reportedByCallerSql = (caller: Caller): Prisma.Sql => Prisma.sql`EXISTS (
+  SELECT 1 FROM service_incidents i
+  WHERE i.id = (r.result->>'incidentId')::uuid
+    AND i.reporter_type = ${caller.actor.type}::"ActorType" AND i.reporter_id = ${caller.actor.id}::text)`;
 
 const expandEvent = (pageId: string): CommittedOutboxEvent => ({
   id: pageId,
@@ -676,7 +707,9 @@ const grantEvent = (incidentId: string): CommittedOutboxEvent => {
  * later page over the budget waits for a decision of its own. A GRANT of a
  * remainder in another currency than the program's (it changed since) is a
  * ValidationError and writes nothing; DECLINE still can. Supervisors and
- * admins only.
+ * admins only. The idempotency key is the supervisor's own: another's same key
+ * is a decision of its own (one stored before stop 52 replays for the
+ * supervisor its failures name as decider only).
  */
 export async function decideServiceIncident(
   deps: ServiceDeps,
@@ -692,7 +725,11 @@ export async function decideServiceIncident(
   const result = await sqlTransaction(deps.prisma, async (tx) => {
     const incident = await lockIncident(tx, incidentId);
     if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
-    return once(tx, `decideServiceIncident:${incidentId}`, key, { decision: input.decision, note }, async () => {
+    // A decision stored under the shared scope is the caller's when failures of the incident name it as their decider.
+    const mine = Prisma.sql`EXISTS (SELECT 1 FROM service_failures f
+      WHERE f.incident_id = ${incidentId}::uuid AND f.decided_by = ${caller.actor.id}::text)`;
+    const request = { decision: input.decision, note };
+    return onceForCaller(tx, caller, `decideServiceIncident:${incidentId}`, mine, key, request, async () => {
       if (input.decision === 'GRANT') await assertRemainderInProgramCurrency(tx, incident);
       const status = input.decision === 'GRANT' ? 'RECORDED' : 'NOT_ELIGIBLE';
       const decided = await tx.$executeRaw`

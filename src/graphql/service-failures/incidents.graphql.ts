@@ -149,8 +149,8 @@ const ReportServiceIncidentPayload = builder.objectRef<ReportedIncidentPage>('Re
       type: ServiceIncidentRef,
       nullable: true,
       description:
-        'The incident, as it stands now. Null for a key with failures:report when the page, by its idempotency key, is another caller’s: a reporting key reads only the incidents it reported itself.',
-      // The incidents' read decides: a retry of this caller's page answers its incident, a replay of another's none.
+        'The incident, as it stands now; null only when the caller may not read it (a key with failures:report reads the incidents it reported itself). An idempotency key is the caller’s own: a retry answers the caller’s incident, and another caller’s same key does not reach it.',
+      // The incidents' read decides: a replay is always of this caller's own page (its key is its own).
       resolve: (query, page, _args, ctx) => serviceIncidentById(ctx.deps, page.incidentId, callerOf(ctx.principal), query),
     }),
     entries: t.exposeInt('entries', { description: 'Entries in this page.' }),
