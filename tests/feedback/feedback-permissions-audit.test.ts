@@ -3,16 +3,21 @@ import type { GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../src/auth/principal.js';
 import {
+  answerServiceCase,
+  mayReadServiceCaseField,
   readServiceCase,
   recordServiceCase,
+  RECOVERY_WRITERS,
   resolveServiceCase,
   SERVICE_CASE_RECORDING,
   SERVICE_CASE_RESOLUTION,
+  serviceCaseRule,
+  type WrittenServiceCase,
 } from '../../src/domain/feedback/service-cases.service.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { compensateServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/domain/webhooks/webhook-events.js';
-import { readFeedback, submitFeedback } from '../../src/domain/feedback/feedback.service.js';
+import { answerFeedback, feedbackRule, readFeedback, submitFeedback } from '../../src/domain/feedback/feedback.service.js';
 import { ForbiddenError } from '../../src/domain/errors.js';
 import { apiKeyCaller, memberCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { useTestApp } from '../support/app.js';
@@ -174,18 +179,16 @@ describe('what a members:write key gets back from its own writes', () => {
     expect(JSON.stringify(through)).not.toContain(SECRET_COMMENT);
     expect(codes(through)).toContain('FORBIDDEN');
     // The case is resolved all the same; the retry with the same key, not asking for the feedback, answers it — an agent
-    // recorded it, so the helpdesk sees its id and its own resolution, not the recording (its category, channel, …).
+    // recorded it, so the helpdesk sees its id and its own resolution, not the recording (its category, channel, …, and
+    // resolvedOnFirstContact, which this call derived from the recorded contacts).
     const again = await app.gql(
       `mutation($i: ResolveServiceCaseInput!) { resolveServiceCase(input: $i) { __typename
-        ... on ResolveServiceCasePayload { serviceCase { id resolvedAt resolvedOnFirstContact } } } }`,
+        ... on ResolveServiceCasePayload { serviceCase { id resolvedAt } } } }`,
       { i: { externalRef, idempotencyKey: 'resolve-1' } },
       helpdesk,
     );
     expect(again.errors).toBeUndefined();
-    expect(again.data?.resolveServiceCase).toMatchObject({
-      __typename: 'ResolveServiceCasePayload',
-      serviceCase: { resolvedOnFirstContact: true },
-    });
+    expect(again.data?.resolveServiceCase).toMatchObject({ __typename: 'ResolveServiceCasePayload' });
     expect(again.data?.resolveServiceCase.serviceCase.resolvedAt).not.toBeNull();
   });
 
@@ -282,13 +285,24 @@ describe('a members:write key resolving a case by its externalRef: its own case,
     const { externalRef, recorded } = await recordedBy(recorder);
     const resolve = { externalRef, idempotencyKey: 'resolve-by-B' };
 
-    const plain = await app.gql(RESOLVE.replace('SELECT', 'id resolvedAt resolvedOnFirstContact'), { i: resolve }, other);
+    const plain = await app.gql(RESOLVE.replace('SELECT', 'id resolvedAt'), { i: resolve }, other);
     expect(plain.errors).toBeUndefined();
-    expect(plain.data?.resolveServiceCase).toMatchObject({
-      __typename: 'ResolveServiceCasePayload',
-      serviceCase: { id: recorded['id'], resolvedOnFirstContact: false },
-    });
+    expect(plain.data?.resolveServiceCase).toMatchObject({ __typename: 'ResolveServiceCasePayload', serviceCase: { id: recorded['id'] } });
     expect(plain.data?.resolveServiceCase.serviceCase.resolvedAt).not.toBeNull();
+    // Whether it was resolved on first contact, derived from the recorded contacts (it sent none), tells those: FORBIDDEN.
+    const derived = await app.gql(RESOLVE.replace('SELECT', 'id resolvedAt resolvedOnFirstContact'), { i: resolve }, other);
+    expect(codes(derived)).toEqual(['FORBIDDEN']);
+    expect(derived.data?.resolveServiceCase.serviceCase).toEqual({
+      id: recorded['id'],
+      resolvedAt: plain.data?.resolveServiceCase.serviceCase.resolvedAt,
+      resolvedOnFirstContact: null,
+    });
+    // A field of the recording that is never null, asked besides: FORBIDDEN, and the null reaches the answer's root
+    // (`serviceCase` and the mutation's result are non-null): data is null, the id and resolvedAt asked with it too.
+    const withChannel = await app.gql(RESOLVE.replace('SELECT', 'id resolvedAt channel'), { i: resolve }, other);
+    expect(codes(withChannel)).toEqual(['FORBIDDEN']);
+    expect(withChannel.errors?.[0]?.path).toEqual(['resolveServiceCase', 'serviceCase', 'channel']);
+    expect(withChannel.data).toBeNull();
 
     // Each field of the recording, asked on its own (a replay of the same resolution): refused, its value not in the answer.
     const leaked: string[] = [];
@@ -373,6 +387,142 @@ describe('a members:write key resolving a case by its externalRef: its own case,
     expect((await resolveServiceCase(app.deps, { caseId: readers.id }, reader)).shows).toBe('CASE');
     const agents = await recordServiceCase(app.deps, ticket(4), recorder);
     expect((await resolveServiceCase(app.deps, { caseId: agents.id }, staffCaller('AGENT'))).shows).toBe('CASE');
+  });
+
+  it('another caller’s case: a resolution the recording contradicts is a ValidationError on the same field that tells neither the count nor the dates; nothing is written', async () => {
+    const recorder = await app.apiKeyToken(['members:write'], 'helpdesk A');
+    const other = await app.apiKeyToken(['members:write'], 'helpdesk B');
+    const reader = await app.apiKeyToken(['members:write', 'members:read'], 'helpdesk C');
+    const { externalRef, input } = await recordedBy(recorder);
+    const openedAt = new Date(input.openedAt);
+    const ERROR = `mutation($i: ResolveServiceCaseInput!) { resolveServiceCase(input: $i) { __typename
+      ... on ValidationError { field message } } }`;
+    // Case 3 contacts, opened at T, first response at T + 1 min. Each probe, failing, would be free: nothing is written.
+    const probes = [
+      { i: { contacts: 1 }, field: 'contacts', precise: 'the case already has 3 contacts' },
+      { i: { contacts: 2 }, field: 'contacts', precise: 'the case already has 3 contacts' },
+      {
+        i: { resolvedAt: new Date(openedAt.getTime() - 3_600_000).toISOString() },
+        field: 'resolvedAt',
+        precise: 'must not be before the case was opened',
+      },
+      {
+        i: { resolvedAt: new Date(openedAt.getTime() + 30_000).toISOString() },
+        field: 'resolvedAt',
+        precise: 'must not be before the first response',
+      },
+      { i: { resolvedOnFirstContact: true }, field: 'resolvedOnFirstContact', precise: 'the case took 3 contacts' },
+    ];
+
+    const messages = new Set<string>();
+    for (const probe of probes) {
+      const answer = await app.gql(ERROR, { i: { externalRef, ...probe.i } }, other);
+      expect(answer.errors, probe.precise).toBeUndefined();
+      const error = answer.data?.resolveServiceCase as { __typename: string; field: string; message: string };
+      expect(error, probe.precise).toMatchObject({ __typename: 'ValidationError', field: probe.field });
+      // Neither the count nor a date, nor which bound (the opening or the first response) was crossed.
+      expect(error.message, probe.precise).not.toMatch(/\d|open|first response|contacts/i);
+      messages.add(error.message);
+    }
+    expect([...messages]).toEqual(['is not consistent with the case as recorded']);
+    const stored = await prisma.serviceCase.findUniqueOrThrow({ where: { externalRef } });
+    expect(stored).toMatchObject({ resolvedAt: null, contacts: 3, resolvedOnFirstContact: null });
+
+    // Its own numbers it is told: the contacts it sent, which a first-contact resolution contradicts.
+    const own = await app.gql(ERROR, { i: { externalRef, contacts: 4, resolvedOnFirstContact: true } }, other);
+    expect(own.data?.resolveServiceCase).toEqual({
+      __typename: 'ValidationError',
+      field: 'resolvedOnFirstContact',
+      message: 'the case took 4 contacts',
+    });
+
+    // The recorder, staff and a key that may read the member are told precisely.
+    for (const token of [recorder, await app.staffToken('AGENT'), reader]) {
+      for (const probe of probes) {
+        const answer = await app.gql(ERROR, { i: { externalRef, ...probe.i } }, token);
+        expect(answer.data?.resolveServiceCase, probe.precise).toEqual({
+          __typename: 'ValidationError',
+          field: probe.field,
+          message: probe.precise,
+        });
+      }
+    }
+    expect(await prisma.serviceCase.findUniqueOrThrow({ where: { externalRef } })).toEqual(stored);
+  });
+
+  it('another caller’s case: resolvedOnFirstContact shows when the call gave it or the contacts, not when derived from the recorded contacts', async () => {
+    const recorder = await app.apiKeyToken(['members:write'], 'helpdesk A');
+    const other = await app.apiKeyToken(['members:write'], 'helpdesk B');
+    const SELECT = 'id resolvedAt resolvedOnFirstContact';
+    for (const [given, shown] of [
+      [{ contacts: 4 }, false],
+      [{ resolvedOnFirstContact: false }, false],
+      [{ contacts: 3, resolvedOnFirstContact: false }, false],
+    ] as const) {
+      const { externalRef } = await recordedBy(recorder);
+      const answer = await app.gql(RESOLVE.replace('SELECT', SELECT), { i: { externalRef, ...given } }, other);
+      expect(answer.errors, JSON.stringify(given)).toBeUndefined();
+      expect(answer.data?.resolveServiceCase.serviceCase.resolvedOnFirstContact, JSON.stringify(given)).toBe(shown);
+    }
+    // Derived from the recorded contacts: FORBIDDEN to another caller, shown to the recorder.
+    const { externalRef } = await recordedBy(recorder);
+    const derived = await app.gql(RESOLVE.replace('SELECT', SELECT), { i: { externalRef, idempotencyKey: 'derived' } }, other);
+    expect(codes(derived)).toEqual(['FORBIDDEN']);
+    expect(derived.data?.resolveServiceCase.serviceCase).toMatchObject({ resolvedOnFirstContact: null });
+    const { externalRef: ownRef } = await recordedBy(recorder);
+    const own = await app.gql(RESOLVE.replace('SELECT', SELECT), { i: { externalRef: ownRef } }, recorder);
+    expect(own.errors).toBeUndefined();
+    expect(own.data?.resolveServiceCase.serviceCase.resolvedOnFirstContact).toBe(false);
+
+    // The service says so: what the answer hides.
+    const memberId = await app.enroll();
+    const keyA = apiKeyCaller('helpdesk-a', ['members:write']);
+    const keyB = apiKeyCaller('helpdesk-b', ['members:write']);
+    const ticket = (n: number) => ({ memberId, channel: 'CHAT' as const, category: CATEGORY, externalRef: `H-${n}-${memberId}` });
+    expect((await recordServiceCase(app.deps, ticket(1), keyA)).hides).toEqual([]);
+    expect((await resolveServiceCase(app.deps, { externalRef: ticket(1).externalRef }, keyB)).hides).toEqual([
+      ...SERVICE_CASE_RECORDING,
+      'resolvedOnFirstContact',
+    ]);
+    await recordServiceCase(app.deps, ticket(2), keyA);
+    expect((await resolveServiceCase(app.deps, { externalRef: ticket(2).externalRef, contacts: 2 }, keyB)).hides).toEqual([
+      ...SERVICE_CASE_RECORDING,
+    ]);
+  });
+
+  it('answerServiceCase answers only with what recordServiceCase or resolveServiceCase returned; answerFeedback only with what submitFeedback returned', async () => {
+    const memberId = await app.enroll();
+    const recorder = apiKeyCaller('helpdesk-a', ['members:write']);
+    const other = apiKeyCaller('helpdesk-b', ['members:write']);
+    const recorded = await recordServiceCase(
+      app.deps,
+      { memberId, channel: 'CHAT', category: CATEGORY, externalRef: `U-${memberId}` },
+      recorder,
+    );
+    const resolved = await resolveServiceCase(app.deps, { externalRef: recorded.externalRef! }, other);
+    expect(resolved.shows).toBe('RESOLUTION');
+
+    // What a GraphQL field could build or copy is no answer: refused, whatever it claims to show.
+    const forged = [{ id: resolved.id, shows: 'CASE' }, { ...resolved, shows: 'CASE' }, { ...resolved }, { ...recorded }];
+    for (const object of forged) {
+      await expect(answerServiceCase(app.deps, object as unknown as WrittenServiceCase, {})).rejects.toThrow(/not an answer/);
+    }
+    // The service's answer cannot be talked up either.
+    expect(() => Object.assign(resolved, { shows: 'CASE' })).toThrow(TypeError);
+
+    const answer = await answerServiceCase(app.deps, resolved, {});
+    expect(serviceCaseRule(answer)).toBe(RECOVERY_WRITERS);
+    expect(mayReadServiceCaseField(other, answer, 'resolvedAt')).toBe(true);
+    expect(mayReadServiceCaseField(other, answer, 'category')).toBe(false);
+    expect(mayReadServiceCaseField(other, answer, 'resolvedOnFirstContact')).toBe(false);
+    const recordersAnswer = await answerServiceCase(app.deps, recorded, {});
+    expect(mayReadServiceCaseField(recorder, recordersAnswer, 'category')).toBe(true);
+
+    const feedback = await submitFeedback(app.deps, { memberId, nps: 9, caseId: recorded.id }, recorder);
+    for (const object of [{ id: feedback.id }, { ...feedback }]) {
+      await expect(answerFeedback(app.deps, object as typeof feedback, {})).rejects.toThrow(/not an answer/);
+    }
+    expect(feedbackRule(await answerFeedback(app.deps, feedback, {}))).toBe(RECOVERY_WRITERS);
   });
 });
 

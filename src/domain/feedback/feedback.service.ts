@@ -45,19 +45,27 @@ export async function readFeedback(
   return deps.prisma.feedback.findUnique({ ...shape, where: { id: check.uuid('id', id), ...mayRead } });
 }
 
+/** The answers `submitFeedback` returned; held weakly. */
+const writtenFeedback = new WeakSet<object>();
+
 /** The feedback `answerFeedback` loaded as a write's answer; objects of one request, held weakly. */
 const answeredFeedback = new WeakSet<object>();
 
+/** Feedback as `submitFeedback` answers its caller: the row and whether the answer is a replay. Frozen, and the only object `answerFeedback` takes. */
+export type WrittenFeedback = Readonly<Replayable<Feedback>>;
+
 /**
  * The feedback `submitFeedback` answers its caller with — always the caller's own answer, shown whole —, loaded with
- * what `shape` loads with it and held as that answer: its writer sees it (`feedbackRule`). Another object of the same
- * row — a relation, `node(id)` — is no answer: readers only.
+ * what `shape` loads with it and held as that answer: its writer sees it (`feedbackRule`). `written` must be the very
+ * object `submitFeedback` returned (else an Error: a copy, or `{ id }` built by the caller, is no answer). Another
+ * object of the same row — a relation, `node(id)` — is no answer: readers only.
  */
 export async function answerFeedback(
   deps: Pick<ServiceDeps, 'prisma'>,
-  written: Pick<Feedback, 'id'>,
+  written: WrittenFeedback,
   shape: FeedbackReadShape,
 ): Promise<Feedback> {
+  if (!writtenFeedback.has(written)) throw new Error('answerFeedback: not an answer of submitFeedback');
   const feedback = await deps.prisma.feedback.findUniqueOrThrow({ ...shape, where: { id: written.id } });
   answeredFeedback.add(feedback);
   return feedback;
@@ -95,7 +103,7 @@ export interface SubmitFeedbackInput {
  * idempotency key), by `once()` under that lock: a retry replays the first
  * answer; the same key with another answer is an IdempotencyConflictError.
  */
-export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<Replayable<Feedback>> {
+export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInput, caller: Caller): Promise<WrittenFeedback> {
   assertMayCall(caller, 'submitFeedback');
   const own = caller.actor.type === 'MEMBER' ? caller.actor.id : null;
   if (input.memberId == null && own === null) throw new ValidationError('memberId', 'is required');
@@ -121,7 +129,7 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
   }
   const id = newRowId();
   const createdAt = nowOf(deps);
-  return deps.prisma.$transaction(async (tx) => {
+  const feedback = await deps.prisma.$transaction(async (tx) => {
     // The member's answers are written one at a time, so each knows the one before it (and a retry waits for the first).
     await tx.$queryRaw`SELECT 1 FROM members WHERE id = ${memberId}::uuid FOR NO KEY UPDATE`;
     const answer = async () => {
@@ -144,6 +152,9 @@ export async function submitFeedback(deps: ServiceDeps, input: SubmitFeedbackInp
     const given = await once(tx, scopeOf('submitFeedback', caller), key, request, answer);
     return { ...(await tx.feedback.findUniqueOrThrow({ where: { id: given.feedbackId } })), replayed: given.replayed };
   });
+  const written = Object.freeze(feedback);
+  writtenFeedback.add(written);
+  return written;
 }
 
 /** The NPS of the member's latest answer before (created_at, id) = (at, id), in that order. */

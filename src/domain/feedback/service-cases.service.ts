@@ -86,7 +86,9 @@ export async function readServiceCase(
  * - `RESOLUTION`: to a writer outside RECOVERY_READERS answered with another caller's case (a helpdesk key resolving,
  *   by its `externalRef`, a case that staff or another key recorded): the id and the resolution its own call wrote
  *   (SERVICE_CASE_RESOLUTION); the recording (SERVICE_CASE_RECORDING: channel, category, contacts, the times, the
- *   reference) stays the readers', as by `node(id)`.
+ *   reference) stays the readers', as by `node(id)`, and so does `resolvedOnFirstContact` when the call derived it
+ *   from the recorded contacts (it gave neither that nor the contacts). Its validation errors do not tell the
+ *   recording either (`RECORDING_CONTRADICTS`).
  * What is reached from the case (its member, its feedback) keeps the readers' rule either way.
  */
 export type ServiceCaseShows = 'CASE' | 'RESOLUTION';
@@ -107,29 +109,64 @@ export const SERVICE_CASE_RECORDING = [
 /** What a resolution wrote that a `RESOLUTION` answer shows its writer (the case's id besides). */
 export const SERVICE_CASE_RESOLUTION = ['resolvedAt', 'resolvedOnFirstContact'] as const satisfies readonly (keyof ServiceCase)[];
 
-/** A case as a write answers its caller: the row, whether the answer is a replay, and what it shows (`ServiceCaseShows`). */
-export type WrittenServiceCase = Replayable<ServiceCase> & { shows: ServiceCaseShows };
+/** A field of a case that a write's answer shows or hides (`mayReadServiceCaseField`). */
+export type ServiceCaseField = (typeof SERVICE_CASE_RECORDING)[number] | (typeof SERVICE_CASE_RESOLUTION)[number];
 
-function showsOf(caller: Caller, serviceCase: ServiceCase): ServiceCaseShows {
+/**
+ * A case as a write answers its caller: the row, whether the answer is a replay, what it shows (`ServiceCaseShows`)
+ * and the fields it hides (none for `CASE`). Frozen, and the only object `answerServiceCase` takes.
+ */
+export type WrittenServiceCase = Readonly<Replayable<ServiceCase> & { shows: ServiceCaseShows; hides: readonly ServiceCaseField[] }>;
+
+/**
+ * The message of a resolution's ValidationError that a recording contradicts, to a caller answered with `RESOLUTION`:
+ * the field, not the recorded value nor which bound (the opening or the first response) it crossed.
+ */
+const RECORDING_CONTRADICTS = 'is not consistent with the case as recorded';
+
+function showsOf(caller: Caller, serviceCase: Pick<ServiceCase, 'memberId' | 'createdBy'>): ServiceCaseShows {
   if (mayReadOwnRow(caller, RECOVERY_READERS, serviceCase.memberId)) return 'CASE';
   return serviceCase.createdBy === callerText(caller) ? 'CASE' : 'RESOLUTION';
 }
 
+/** What one answer shows, as the write decided it. */
+interface Showing {
+  shows: ServiceCaseShows;
+  hides: ReadonlySet<ServiceCaseField>;
+}
+
+/** The answers `recordServiceCase` and `resolveServiceCase` returned, with what each shows; held weakly. */
+const writtenCases = new WeakMap<object, Showing>();
+
 /** The cases `answerServiceCase` loaded as a write's answer, with what each shows; objects of one request, held weakly. */
-const answeredCases = new WeakMap<object, ServiceCaseShows>();
+const answeredCases = new WeakMap<object, Showing>();
+
+function writtenCase(
+  serviceCase: Replayable<ServiceCase>,
+  shows: ServiceCaseShows,
+  hides: readonly ServiceCaseField[],
+): WrittenServiceCase {
+  const written = Object.freeze({ ...serviceCase, shows, hides: Object.freeze([...hides]) });
+  writtenCases.set(written, { shows, hides: new Set(hides) });
+  return written;
+}
 
 /**
- * The case a write answers its caller with (`recordServiceCase`, `resolveServiceCase`), loaded with what `shape`
- * loads with it and held as that answer: its writer sees it (`serviceCaseRule`), as much of it as the write shows
- * (`mayReadServiceCaseRecording`). Another object of the same row — a relation, `node(id)` — is no answer: readers only.
+ * The case a write answers its caller with, loaded with what `shape` loads with it and held as that answer: its writer
+ * sees it (`serviceCaseRule`), as much of it as the write shows (`mayReadServiceCaseField`). `written` must be the very
+ * object `recordServiceCase` or `resolveServiceCase` returned (else an Error: a copy, or `{ id, shows }` built by the
+ * caller, is no answer, so what a write shows is decided here alone). Another object of the same row — a relation,
+ * `node(id)` — is no answer: readers only.
  */
 export async function answerServiceCase(
   deps: Pick<ServiceDeps, 'prisma'>,
-  written: Pick<WrittenServiceCase, 'id' | 'shows'>,
+  written: WrittenServiceCase,
   shape: ServiceCaseReadShape,
 ): Promise<ServiceCase> {
+  const showing = writtenCases.get(written);
+  if (!showing) throw new Error('answerServiceCase: not an answer of recordServiceCase or resolveServiceCase');
   const serviceCase = await deps.prisma.serviceCase.findUniqueOrThrow({ ...shape, where: { id: written.id } });
-  answeredCases.set(serviceCase, written.shows);
+  answeredCases.set(serviceCase, showing);
   return serviceCase;
 }
 
@@ -139,12 +176,14 @@ export function serviceCaseRule(serviceCase: object): CallerRule {
 }
 
 /**
- * Whether the caller may see the recording of a case at hand (SERVICE_CASE_RECORDING): whoever may read the member,
- * and the writer a write answers with its own case (`CASE`); not a writer answered with another caller's case.
+ * Whether the caller may see a field of a case at hand (SERVICE_CASE_RECORDING, SERVICE_CASE_RESOLUTION): whoever may
+ * read the member sees all of them; the writer a write answers with the case those the answer does not hide (all of
+ * its own case; of another caller's, the resolution its call wrote — `ServiceCaseShows`).
  */
-export function mayReadServiceCaseRecording(caller: Caller, serviceCase: { memberId: string }): boolean {
+export function mayReadServiceCaseField(caller: Caller, serviceCase: { memberId: string }, field: ServiceCaseField): boolean {
   if (mayReadOwnRow(caller, RECOVERY_READERS, serviceCase.memberId)) return true;
-  return answeredCases.get(serviceCase) === 'CASE' && mayReadOwnRow(caller, RECOVERY_WRITERS, serviceCase.memberId);
+  const showing = answeredCases.get(serviceCase);
+  return showing !== undefined && !showing.hides.has(field) && mayReadOwnRow(caller, RECOVERY_WRITERS, serviceCase.memberId);
 }
 
 export interface RecordServiceCaseInput {
@@ -239,7 +278,8 @@ export async function recordServiceCase(deps: ServiceDeps, input: RecordServiceC
       return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: recorded.caseId } })), replayed: recorded.replayed };
     });
     if (!serviceCase.replayed) await publishOutboxEvents(deps, filed);
-    return { ...serviceCase, shows: showsOf(caller, serviceCase) };
+    const shows = showsOf(caller, serviceCase);
+    return writtenCase(serviceCase, shows, shows === 'CASE' ? [] : SERVICE_CASE_RECORDING);
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
       throw new AlreadyExistsError('externalRef', 'a case with this external reference is already recorded');
@@ -277,7 +317,11 @@ export interface ResolveServiceCaseInput {
  * IdempotencyConflictError. Without a key, or with another, a resolved case
  * stays a ValidationError. The answer shows a writer that may not read the
  * member only its resolution of another caller's case (`shows`:
- * `RESOLUTION`; `ServiceCaseShows`), the whole case it recorded itself.
+ * `RESOLUTION`; `ServiceCaseShows`), the whole case it recorded itself; to
+ * such a writer a resolution the recording contradicts (before the opening or
+ * the first response, fewer contacts than recorded, on first contact when
+ * more were recorded) is a ValidationError on the same field that tells
+ * neither the recorded value nor which bound was crossed.
  */
 export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServiceCaseInput, caller: Caller): Promise<WrittenServiceCase> {
   assertMayCall(caller, 'resolveServiceCase');
@@ -295,9 +339,12 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
   const key = optionalIdempotencyKey(input.idempotencyKey);
 
   let events: CommittedOutboxEvent[] = [];
-  const serviceCase = await deps.prisma.$transaction(async (tx) => {
-    const found = await tx.serviceCase.findUnique({ where, select: { id: true } });
+  const { serviceCase, shows } = await deps.prisma.$transaction(async (tx) => {
+    const found = await tx.serviceCase.findUnique({ where, select: { id: true, memberId: true, createdBy: true } });
     if (!found) throw new NotFoundError('ServiceCase', input.caseId ?? input.externalRef ?? '');
+    const shown = showsOf(caller, found);
+    /** What a check tells the caller when the recording contradicts the resolution: `precise` unless it may not see the recording. */
+    const contradicts = (field: string, precise: string) => new ValidationError(field, shown === 'CASE' ? precise : RECORDING_CONTRADICTS);
     const request = {
       // The case, however it was named: a retry by its reference is the same request as one by its id.
       caseId: found.id,
@@ -312,17 +359,22 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
       >`SELECT opened_at, first_response_at, resolved_at, contacts FROM service_cases WHERE id = ${found.id}::uuid FOR UPDATE`;
       if (!current) throw new NotFoundError('ServiceCase', found.id);
       if (current.resolved_at) throw new ValidationError('caseId', 'this case is already resolved');
-      if (resolvedAt < current.opened_at) throw new ValidationError('resolvedAt', 'must not be before the case was opened');
+      // The case's opening, first response and contacts are its recording: not told to a caller that may not see it.
+      if (resolvedAt < current.opened_at) throw contradicts('resolvedAt', 'must not be before the case was opened');
       if (current.first_response_at && resolvedAt < current.first_response_at) {
-        throw new ValidationError('resolvedAt', 'must not be before the first response');
+        throw contradicts('resolvedAt', 'must not be before the first response');
       }
       const contacts = newContacts ?? current.contacts;
       if (contacts < current.contacts) {
-        throw new ValidationError('contacts', `the case already has ${current.contacts} contacts`);
+        throw contradicts('contacts', `the case already has ${current.contacts} contacts`);
       }
       const firstContact = input.resolvedOnFirstContact ?? contacts === 1;
       if (firstContact && contacts > 1) {
-        throw new ValidationError('resolvedOnFirstContact', `the case took ${contacts} contacts`);
+        const message = `the case took ${contacts} contacts`;
+        // The contacts the caller sent are its own to be told; the recorded ones are the recording.
+        throw newContacts === null
+          ? contradicts('resolvedOnFirstContact', message)
+          : new ValidationError('resolvedOnFirstContact', message);
       }
       await tx.serviceCase.update({
         where: { id: found.id },
@@ -334,8 +386,13 @@ export async function resolveServiceCase(deps: ServiceDeps, input: ResolveServic
       return { caseId: found.id };
     };
     const resolved = await once(tx, scopeOf('resolveServiceCase', caller), key, request, resolve);
-    return { ...(await tx.serviceCase.findUniqueOrThrow({ where: { id: resolved.caseId } })), replayed: resolved.replayed };
+    const row = await tx.serviceCase.findUniqueOrThrow({ where: { id: resolved.caseId } });
+    return { serviceCase: { ...row, replayed: resolved.replayed }, shows: shown };
   });
   if (!serviceCase.replayed) await publishOutboxEvents(deps, events);
-  return { ...serviceCase, shows: showsOf(caller, serviceCase) };
+  // Derived from the recorded contacts (the call gave neither), whether it took one contact tells them: hidden as they are.
+  const derived = input.resolvedOnFirstContact == null && newContacts === null;
+  const hides: readonly ServiceCaseField[] =
+    shows === 'CASE' ? [] : derived ? [...SERVICE_CASE_RECORDING, 'resolvedOnFirstContact'] : SERVICE_CASE_RECORDING;
+  return writtenCase(serviceCase, shows, hides);
 }

@@ -1,7 +1,7 @@
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { AlreadyExistsError, IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
-import { answerFeedback, submitFeedback } from '../../domain/feedback/feedback.service.js';
+import { answerFeedback, submitFeedback, type WrittenFeedback } from '../../domain/feedback/feedback.service.js';
 import {
   answerServiceCase,
   recordServiceCase,
@@ -21,7 +21,8 @@ const IDEMPOTENCY_KEY = {
 } as const;
 
 const ServiceCasePayload = (name: string, description: string, caseDescription: string) =>
-  builder.objectRef<Pick<WrittenServiceCase, 'id' | 'shows'>>(name).implement({
+  // The service's answer itself, passed through unchanged: answerServiceCase takes no other object.
+  builder.objectRef<WrittenServiceCase>(name).implement({
     description,
     fields: (t) => ({
       serviceCase: t.prismaField({
@@ -38,10 +39,12 @@ const ResolveServiceCasePayload = ServiceCasePayload(
   'ResolveServiceCasePayload',
   'The resolved case.',
   'The case, as stored. A caller that may not read the member (a `members:write` key) sees of a case another caller ' +
-    'recorded only its id and the resolution its own call wrote (`resolvedAt`, `resolvedOnFirstContact`).',
+    'recorded only its id and the resolution its own call wrote (`resolvedAt`; `resolvedOnFirstContact` when the call ' +
+    'gave it or the contacts, not when derived from the recorded contacts).',
 );
 
-const SubmitFeedbackPayload = builder.objectRef<{ id: string }>('SubmitFeedbackPayload').implement({
+// The service's answer itself, passed through unchanged: answerFeedback takes no other object.
+const SubmitFeedbackPayload = builder.objectRef<WrittenFeedback>('SubmitFeedbackPayload').implement({
   description: 'The recorded feedback.',
   fields: (t) => ({
     feedback: t.prismaField({
@@ -113,14 +116,8 @@ builder.mutationFields((t) => ({
       union: { name: 'RecordServiceCaseResult' },
     },
     args: { input: t.arg({ type: RecordServiceCaseInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { id, shows } = await recordServiceCase(
-        ctx.deps,
-        { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) },
-        callerOf(ctx.principal),
-      );
-      return { id, shows };
-    },
+    resolve: (_root, { input }, ctx) =>
+      recordServiceCase(ctx.deps, { ...input, memberId: decodeId('Member', 'memberId', String(input.memberId)) }, callerOf(ctx.principal)),
   }),
   resolveServiceCase: t.field({
     type: ResolveServiceCasePayload,
@@ -134,14 +131,12 @@ builder.mutationFields((t) => ({
       union: { name: 'ResolveServiceCaseResult' },
     },
     args: { input: t.arg({ type: ResolveServiceCaseInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { id, shows } = await resolveServiceCase(
+    resolve: (_root, { input }, ctx) =>
+      resolveServiceCase(
         ctx.deps,
         { ...input, caseId: input.caseId == null ? null : decodeId('ServiceCase', 'caseId', String(input.caseId)) },
         callerOf(ctx.principal),
-      );
-      return { id, shows };
-    },
+      ),
   }),
   submitFeedback: t.field({
     type: SubmitFeedbackPayload,
@@ -153,8 +148,8 @@ builder.mutationFields((t) => ({
       union: { name: 'SubmitFeedbackResult' },
     },
     args: { input: t.arg({ type: SubmitFeedbackInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const feedback = await submitFeedback(
+    resolve: (_root, { input }, ctx) =>
+      submitFeedback(
         ctx.deps,
         {
           ...input,
@@ -162,8 +157,6 @@ builder.mutationFields((t) => ({
           caseId: input.caseId == null ? null : decodeId('ServiceCase', 'caseId', String(input.caseId)),
         },
         callerOf(ctx.principal),
-      );
-      return { id: feedback.id };
-    },
+      ),
   }),
 }));

@@ -1,10 +1,11 @@
 import { callerOf } from '../../auth/principal.js';
 import { feedbackRule, isSatisfied, npsCategory, readFeedback, type FeedbackReadShape } from '../../domain/feedback/feedback.service.js';
 import {
-  mayReadServiceCaseRecording,
+  mayReadServiceCaseField,
   readServiceCase,
   RECOVERY_READERS,
   serviceCaseRule,
+  type ServiceCaseField,
   type ServiceCaseReadShape,
 } from '../../domain/feedback/service-cases.service.js';
 import { ServiceChannel } from '../../generated/prisma/enums.js';
@@ -51,11 +52,12 @@ const serviceCaseVisibility = (row: { memberId: string }) => ({ ownRow: { rule: 
 const feedbackVisibility = (row: { memberId: string }) => ({ ownRow: { rule: feedbackRule(row), memberId: row.memberId } });
 
 /**
- * The case's recording (SERVICE_CASE_RECORDING): the readers', and the writer's whose own case its write answers with;
- * a writer answered with another caller's case sees the id and its resolution only (`mayReadServiceCaseRecording`).
+ * A field of the case's recording or resolution (SERVICE_CASE_RECORDING, SERVICE_CASE_RESOLUTION): the readers', and
+ * the writer's whose write's answer does not hide it — the service decides (`mayReadServiceCaseField`): a writer
+ * answered with another caller's case sees the id and the resolution its call wrote only.
  */
-const recordingShown = (serviceCase: { memberId: string }, _args: unknown, ctx: GraphQLContext) =>
-  mayReadServiceCaseRecording(callerOf(ctx.principal), serviceCase);
+const shown = (field: ServiceCaseField) => (serviceCase: { memberId: string }, _args: unknown, ctx: GraphQLContext) =>
+  mayReadServiceCaseField(callerOf(ctx.principal), serviceCase, field);
 
 export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   id: { field: 'id' },
@@ -69,23 +71,32 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
   fields: (t) => ({
     externalRef: t.exposeString('externalRef', {
       nullable: true,
-      authScopes: recordingShown,
+      authScopes: shown('externalRef'),
       description: 'The helpdesk’s ticket id (unique).',
     }),
-    channel: t.expose('channel', { type: ServiceChannelEnum, authScopes: recordingShown, description: 'Where the customer got in touch.' }),
-    category: t.exposeString('category', { authScopes: recordingShown, description: 'What it was about, e.g. "delivery".' }),
-    openedAt: t.expose('openedAt', { type: 'DateTime', authScopes: recordingShown, description: 'When the case was opened.' }),
+    channel: t.expose('channel', {
+      type: ServiceChannelEnum,
+      authScopes: shown('channel'),
+      description: 'Where the customer got in touch.',
+    }),
+    category: t.exposeString('category', { authScopes: shown('category'), description: 'What it was about, e.g. "delivery".' }),
+    openedAt: t.expose('openedAt', { type: 'DateTime', authScopes: shown('openedAt'), description: 'When the case was opened.' }),
     firstResponseAt: t.expose('firstResponseAt', {
       type: 'DateTime',
       nullable: true,
-      authScopes: recordingShown,
+      authScopes: shown('firstResponseAt'),
       description: 'When service first answered.',
     }),
-    resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true, description: 'When it was resolved; null while open.' }),
+    resolvedAt: t.expose('resolvedAt', {
+      type: 'DateTime',
+      nullable: true,
+      authScopes: shown('resolvedAt'),
+      description: 'When it was resolved; null while open.',
+    }),
     firstResponseDueAt: t.expose('firstResponseDueAt', {
       type: 'DateTime',
       nullable: true,
-      authScopes: recordingShown,
+      authScopes: shown('firstResponseDueAt'),
       description:
         'When the first response is due by the channel’s target in force when the case was recorded; later files a ' +
         'LONG_WAIT failure. Null for cases recorded before service-level targets existed.',
@@ -93,15 +104,16 @@ export const ServiceCaseRef = builder.prismaNode('ServiceCase', {
     resolutionDueAt: t.expose('resolutionDueAt', {
       type: 'DateTime',
       nullable: true,
-      authScopes: recordingShown,
+      authScopes: shown('resolutionDueAt'),
       description: 'When the resolution is due; later files an UNRESOLVED_CONTACT failure. Null as firstResponseDueAt.',
     }),
-    contacts: t.exposeInt('contacts', { authScopes: recordingShown, description: 'Contacts the customer needed (at least 1).' }),
+    contacts: t.exposeInt('contacts', { authScopes: shown('contacts'), description: 'Contacts the customer needed (at least 1).' }),
     resolvedOnFirstContact: t.exposeBoolean('resolvedOnFirstContact', {
       nullable: true,
+      authScopes: shown('resolvedOnFirstContact'),
       description: 'Whether it was resolved on the first contact; null while open.',
     }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', authScopes: recordingShown, description: 'When it was recorded here.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', authScopes: shown('createdAt'), description: 'When it was recorded here.' }),
     member: t.relation('member', { description: 'The member whose case it is.' }),
     feedback: t.relation('feedback', {
       // Other answers and their comments: the readers' rule, also on a case a writer's own mutation answers with.
