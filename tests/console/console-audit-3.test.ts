@@ -224,7 +224,7 @@ describe('the numbers an agent types', () => {
       await expect.poll(() => amount.inputValue()).toBe('12.5');
       await page.getByRole('button', { name: 'Grant' }).click();
       await expect.poll(() => page.getByTestId('member-name').count()).toBe(1);
-      expect(sent.map((mutation) => mutation.variables.input.amount)).toEqual(['12.5']);
+      expect(sent.map((mutation) => mutation.variables.input.amountMoney)).toEqual([{ amount: '12.5', currency: 'EUR' }]);
       const gestures = await harness.prisma.goodwillGesture.findMany({ where: { memberId: member.id } });
       expect(gestures.map((gesture) => gesture.amount?.toString())).toEqual(['12.5']);
       await context.close();

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { consoleSchema, deprecatedUses, requestsSent } from './deprecated.js';
 import { useConsole } from './support.js';
 
 /**
@@ -23,6 +24,8 @@ describe('agent console in Chromium', () => {
     async () => {
       const member = await enrol('C-1001', 'Jana Schulz', 'jana.schulz@example.com');
       const { context, page } = await newPage('en');
+      // Every request the console sends on the way, checked at the end for anything deprecated (tests/console/deprecated.ts).
+      const sent = requestsSent(page, harness.base);
       await signIn(page, 'AGENT', 'Alex Agent');
 
       await page.getByLabel('Name, e-mail or customer number').fill('Jana');
@@ -52,11 +55,15 @@ describe('agent console in Chromium', () => {
       // Above authority (a 40.00 voucher, the limit is 25.00): sent for approval, nothing given yet.
       await page.getByRole('link', { name: 'Goodwill gesture' }).click();
       await page.getByRole('radio', { name: 'Voucher' }).check();
+      await page.getByLabel('Note (what happened)').fill('Second late parcel this month');
+      // Three places: the API refuses the amount (amountMoney.amount), shown at the field.
+      await page.getByLabel('Voucher value (EUR)').fill('40.005');
+      await page.getByRole('button', { name: 'Send for approval' }).click();
+      await expect.poll(() => page.locator('#amount-error').textContent()).toBe('must be a decimal amount with at most two decimal places');
       await page.getByLabel('Voucher value (EUR)').fill('40.00');
       await expect
         .poll(() => page.getByTestId('outcome').textContent())
         .toBe('Above your authority: €40.00 will be sent to a supervisor for approval.');
-      await page.getByLabel('Note (what happened)').fill('Second late parcel this month');
       await page.getByRole('button', { name: 'Send for approval' }).click();
       await expect
         .poll(() => page.getByTestId('notice').textContent())
@@ -72,6 +79,7 @@ describe('agent console in Chromium', () => {
       await context.close();
 
       const supervisor = await newPage('en');
+      const sentBySupervisor = requestsSent(supervisor.page, harness.base);
       await signIn(supervisor.page, 'SUPERVISOR', 'Sam Supervisor');
       await supervisor.page.getByRole('link', { name: 'Approvals' }).click();
       const pending = supervisor.page.getByTestId('pending-gestures').getByRole('listitem');
@@ -91,6 +99,24 @@ describe('agent console in Chromium', () => {
       expect(gesture.status).toBe('GRANTED');
       expect(gesture.decidedBy).toBe('Sam Supervisor');
       await supervisor.context.close();
+
+      // The voucher went out as money in the program's currency (amountMoney), the points as points; nothing the
+      // console sent is deprecated, in its documents or in their variables (the voucher's amount was `amount` once).
+      const schema = consoleSchema();
+      const bodies = [...sent, ...sentBySupervisor];
+      expect(bodies.length).toBeGreaterThan(5);
+      expect(bodies.flatMap((body) => deprecatedUses(schema, body))).toEqual([]);
+      const gestures = sent
+        .filter((body) => body.query?.includes('mutation IssueGoodwill'))
+        .map((body) => {
+          const { kind, points, amountMoney } = (body.variables as { input: Record<string, unknown> }).input;
+          return { kind, points, amountMoney };
+        });
+      expect(gestures).toEqual([
+        { kind: 'POINTS', points: 1000, amountMoney: undefined },
+        { kind: 'VOUCHER', points: undefined, amountMoney: { amount: '40.005', currency: 'EUR' } },
+        { kind: 'VOUCHER', points: undefined, amountMoney: { amount: '40', currency: 'EUR' } },
+      ]);
     },
   );
 

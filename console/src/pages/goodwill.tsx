@@ -3,7 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery } from 'urql';
 import { Loading } from '../app';
 import { graphql } from '../gql';
-import type { GoodwillKind, GoodwillReason } from '../gql/graphql';
+import type { GoodwillKind, GoodwillReason, IssueGoodwillInput } from '../gql/graphql';
 import { useDraft } from '../drafts';
 import { retypeNumber, useI18n, useLanguageChange, type Locale } from '../i18n';
 import { UserText } from '../user-text';
@@ -61,7 +61,12 @@ const IssueGoodwill = graphql(`
 `);
 
 const REASONS: GoodwillReason[] = ['DELAYED_DELIVERY', 'DEFECTIVE_PRODUCT', 'BILLING_ERROR', 'POOR_EXPERIENCE', 'LONG_WAIT', 'OTHER'];
-const FIELDS = ['points', 'amount', 'reason', 'note', 'caseRef'];
+// A voucher's value goes out as `amountMoney` (IssueGoodwillInput's deprecated `amount` never): the API names its
+// amount's errors `amountMoney.amount`, shown at the field; one of its currency (`amountMoney.currency`, the program's
+// changed since the page was read) above the button.
+const FIELDS = ['points', 'amountMoney.amount', 'reason', 'note', 'caseRef'];
+/** The longest amount the API's Decimal scalar reads; a longer one would be refused before any field is named. */
+const DECIMAL_MAX_LENGTH = 32;
 /** A decimal string (the API's, or one `decimal` read) in cents. */
 const cents = (amount: string) => Math.round(Number(amount) * 100);
 
@@ -125,13 +130,20 @@ export function GoodwillPage() {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(undefined);
-    if (kind === 'POINTS' && !Number.isSafeInteger(points)) {
-      setError({ __typename: 'ValidationError', field: 'points', message: t('goodwill.pointsInvalid') });
-      return;
-    }
-    if (kind === 'VOUCHER' && exactAmount === undefined) {
-      setError({ __typename: 'ValidationError', field: 'amount', message: t('goodwill.amountInvalid') });
-      return;
+    let gesture: Pick<IssueGoodwillInput, 'points' | 'amountMoney'>;
+    if (kind === 'POINTS') {
+      if (!Number.isSafeInteger(points)) {
+        setError({ __typename: 'ValidationError', field: 'points', message: t('goodwill.pointsInvalid') });
+        return;
+      }
+      gesture = { points };
+    } else {
+      if (exactAmount === undefined || exactAmount.length > DECIMAL_MAX_LENGTH) {
+        setError({ __typename: 'ValidationError', field: 'amountMoney.amount', message: t('goodwill.amountInvalid') });
+        return;
+      }
+      // Money as the API gives it (`Money`): the amount with the program's currency, as this page read it.
+      gesture = { amountMoney: { amount: exactAmount, currency: program.currency } };
     }
     const result = await issue({
       input: {
@@ -141,7 +153,7 @@ export function GoodwillPage() {
         note,
         idempotencyKey,
         ...(caseRef.trim() ? { caseRef: caseRef.trim() } : {}),
-        ...(kind === 'POINTS' ? { points } : { amount: exactAmount }),
+        ...gesture,
       },
     });
     const answer = result.data?.issueGoodwill;
@@ -217,7 +229,7 @@ export function GoodwillPage() {
                   aria-describedby="amount-error"
                   required
                 />
-                <FieldError error={error} field="amount" id="amount-error" />
+                <FieldError error={error} field="amountMoney.amount" id="amount-error" />
               </label>
             )}
             <EnumSelect label={t('goodwill.reason')} prefix="goodwillReason" options={REASONS} value={reason} onChange={setReason} />
