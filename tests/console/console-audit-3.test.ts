@@ -1,7 +1,7 @@
 // No useTestApp(): the built service runs as a child process on this worker's database, driven by Chromium (support.ts).
 import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, type ExpectStatic } from 'vitest';
 import { TEST_JWT_SECRET } from '../support/app.js';
 import { useConsole, type Locale } from './support.js';
 
@@ -49,16 +49,19 @@ const UNREADABLE: Record<Locale, Record<'numeric' | 'decimal', string[]>> = {
  * next of UNREADABLE's for each field) and its form's button pressed shows a message of the page's language at that field; the field is then given back its
  * value, so that the next field's form is held back by that field alone. Returns how many fields it walked.
  */
-async function walkNumberFields(page: Page, locale: Locale, where: string): Promise<number> {
+async function walkNumberFields(expect: ExpectStatic, page: Page, locale: Locale, where: string): Promise<number> {
   const words = await catalogue(locale);
   const fields = page.locator('input[inputmode="numeric"], input[inputmode="decimal"]');
   const count = await fields.count();
   for (let index = 0; index < count; index += 1) {
     const field = fields.nth(index);
-    const kind = (await field.getAttribute('inputmode')) as 'numeric' | 'decimal';
-    const errorId = await field.getAttribute('aria-describedby');
+    // One round trip for what the field says of itself (inputValue: the same `value`).
+    const [kind, errorId, before] = await field.evaluate((input: HTMLInputElement): ['numeric' | 'decimal', string | null, string] => [
+      input.getAttribute('inputmode') as 'numeric' | 'decimal',
+      input.getAttribute('aria-describedby'),
+      input.value,
+    ]);
     expect(errorId, `${where}: field ${index} names its message`).toBeTruthy();
-    const before = await field.inputValue();
     const submit = field.locator('xpath=ancestor::form').locator('button[type="submit"]');
     // One unreadable text per field, taken in turn: every text is typed into many fields of each page, every field
     // refuses one (the reading rule itself is tested text by text below), at a quarter of the browser's time.
@@ -121,10 +124,12 @@ describe('the numbers an agent types', () => {
 
   // Number("9,5") is NaN, which JSON sends as null: the webhook secret was rotated with the default 24 hours' overlap.
   // Number("1e3") is 1 000, and a program setting of "1e3" was saved as 1 000; the voucher amount went out as typed.
-  it.each(['de', 'en'] as const)(
+  // The two languages side by side, each in its own context, on its own member and endpoint; neither saves a setting.
+  // Concurrent tests assert through their own context's expect (expect.poll needs to know its test).
+  it.concurrent.for(['de', 'en'] as const)(
     '%s: on every page, each number field refuses "9,5", "1e3", "12abc" and the like at the field and sends nothing',
     { timeout: 240_000 },
-    async (locale) => {
+    async (locale, { expect }) => {
       const member = await harness.enrol(`C-8001-${locale}`, 'Zahl Zeile', `zahl-${locale}@example.com`);
       const { createWebhookEndpoint } = await harness.graphql(
         'ADMIN',
@@ -142,22 +147,22 @@ describe('the numbers an agent types', () => {
       await page.locator('input[aria-describedby="points-error"]').waitFor();
       const note = page.getByLabel(locale === 'de' ? 'Notiz (was ist passiert)' : 'Note (what happened)');
       await note.fill('Numbers');
-      walked.points = await walkNumberFields(page, locale, 'goodwill points');
+      walked.points = await walkNumberFields(expect, page, locale, 'goodwill points');
       await page.getByRole('radio', { name: locale === 'de' ? 'Gutschein' : 'Voucher' }).check();
-      walked.voucher = await walkNumberFields(page, locale, 'goodwill voucher');
+      walked.voucher = await walkNumberFields(expect, page, locale, 'goodwill voucher');
 
       await go(page, `/members/${member.id}/case`);
       await page.locator('input[aria-describedby="nps-error"]').waitFor();
-      walked.case = await walkNumberFields(page, locale, 'case and feedback');
+      walked.case = await walkNumberFields(expect, page, locale, 'case and feedback');
 
       await go(page, `/admin/webhooks/${createWebhookEndpoint.endpoint.id}`);
       const overlap = page.locator('input[aria-describedby="rotationOverlapHours-error"]');
       await overlap.waitFor();
-      walked.webhook = await walkNumberFields(page, locale, 'webhook endpoint');
+      walked.webhook = await walkNumberFields(expect, page, locale, 'webhook endpoint');
 
       await go(page, '/admin/program');
       await page.locator('[data-testid="tier"]').first().waitFor();
-      walked.program = await walkNumberFields(page, locale, 'program');
+      walked.program = await walkNumberFields(expect, page, locale, 'program');
 
       // The fields the pages have: a page that lost its number fields would walk none and prove nothing.
       expect(walked).toEqual({ points: 1, voucher: 1, case: 3, webhook: 1, program: 65 });

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { signStaffToken } from '../../src/auth/tokens.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
@@ -28,6 +28,11 @@ export interface ConsoleHarness {
   readonly prisma: PrismaClient;
   /** Every key of the English catalogue: one of them on a page is an untranslated string. */
   readonly catalogueKeys: string[];
+  /**
+   * A page in a browser context of its own. Its `context.close()` hands the context back emptied, for the next
+   * newPage of the same language and width (useConsole's pool): what a new context would be, but for its history
+   * (one entry before the test's first page, the empty document it was emptied on).
+   */
   newPage(locale: Locale, viewport?: typeof DESKTOP): Promise<{ context: BrowserContext; page: Page }>;
   signIn(page: Page, role: Role, name: string, locale?: Locale): Promise<void>;
   /** Client-side navigation: the token is in memory, a page load would sign out. */
@@ -43,6 +48,24 @@ const ROLE_LABEL = { en: 'Role', de: 'Rolle' };
 const NAME_LABEL = { en: 'Name', de: 'Name' };
 const SIGN_IN = { en: 'Sign in', de: 'Anmelden' };
 
+/** What the page and the context of playwright-core are besides their typed events: Node's EventEmitter, as its own. */
+interface ListenerRegistry {
+  eventNames(): (string | symbol)[];
+  rawListeners(event: string | symbol): ((...args: never[]) => unknown)[];
+  removeListener(event: string | symbol, listener: (...args: never[]) => unknown): unknown;
+}
+type Listeners = Map<string | symbol, ((...args: never[]) => unknown)[]>;
+
+const listenersOf = (emitter: ListenerRegistry): Listeners =>
+  new Map(emitter.eventNames().map((event) => [event, emitter.rawListeners(event)]));
+
+/** Every listener on `emitter` that is not one of `own` (a test's page.on('request', …), waitForResponse's): removed. */
+function removeAddedListeners(emitter: ListenerRegistry, own: Listeners): void {
+  for (const event of emitter.eventNames()) {
+    for (const listener of emitter.rawListeners(event)) if (!own.get(event)?.includes(listener)) emitter.removeListener(event, listener);
+  }
+}
+
 /** Starts the service and Chromium before the file's tests and stops both after them. */
 export function useConsole(): ConsoleHarness {
   let prisma: PrismaClient | undefined;
@@ -51,29 +74,108 @@ export function useConsole(): ConsoleHarness {
   let base = '';
   let catalogueKeys: string[] = [];
 
+  /**
+   * A browser context with its one page, kept for the file: a test's `context.close()` empties it and puts it back,
+   * and the next newPage of the same language and width takes it instead of a new one. A new context starts a new
+   * renderer process and loads and compiles the console afresh, two to three seconds a test on a loaded machine; a
+   * context taken back holds nothing of the test before it (recycle, below). Two pages open at once are two contexts.
+   */
+  interface PooledContext {
+    readonly key: string;
+    readonly viewport: typeof DESKTOP;
+    readonly context: BrowserContext;
+    readonly page: Page;
+    readonly cdp: CDPSession;
+    readonly closeContext: () => Promise<void>;
+    /** Playwright's own listeners on the page and the context, there from the start: only the tests' are removed. */
+    readonly ownListeners: [ListenerRegistry, Listeners][];
+    inUse: boolean;
+  }
+  const idle: PooledContext[] = [];
+
+  const openContext = async (key: string, locale: Locale, viewport: typeof DESKTOP): Promise<PooledContext> => {
+    const context = await browser!.newContext({
+      viewport,
+      locale: locale === 'de' ? 'de-DE' : 'en-GB',
+      timezoneId: 'Europe/Berlin',
+    });
+    await context.addInitScript((chosen) => localStorage.setItem('treue.console.locale', chosen), locale);
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    const pooled: PooledContext = {
+      key,
+      viewport,
+      context,
+      page,
+      cdp,
+      closeContext: context.close.bind(context),
+      ownListeners: [page, context].map((emitter) => [
+        emitter as unknown as ListenerRegistry,
+        listenersOf(emitter as unknown as ListenerRegistry),
+      ]),
+      inUse: true,
+    };
+    context.close = () => recycle(pooled);
+    return pooled;
+  };
+
+  /**
+   * Empties a context a test is done with, as a new one is: no listener, route, cookie, storage or history of the
+   * test's, and its page no longer runs the console (the test's polls and streams end). A context whose clock a test
+   * faked (page.clock: for every later page of it) or that cannot be emptied is closed instead.
+   */
+  const recycle = async (pooled: PooledContext): Promise<void> => {
+    if (!pooled.inUse) return;
+    pooled.inUse = false;
+    const { context, page, cdp } = pooled;
+    try {
+      for (const [emitter, own] of pooled.ownListeners) removeAddedListeners(emitter, own);
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await context.unrouteAll({ behavior: 'ignoreErrors' });
+      // Playwright's fake clock, once installed, is in every document the context loads.
+      if (await page.evaluate(() => '__pwClock' in globalThis)) throw new Error('the clock was faked');
+      // A document of the console's origin without the console in it: the test's page stops (its polls, its streams).
+      await page.goto(`${base}/console/config.json`);
+      // All the origin keeps: local and session storage, IndexedDB, Cache Storage, service workers, its cookies.
+      await cdp.send('Storage.clearDataForOrigin', { origin: base, storageTypes: 'all' });
+      await context.clearCookies();
+      await context.clearPermissions();
+      await cdp.send('Page.resetNavigationHistory');
+      const size = page.viewportSize();
+      if (size?.width !== pooled.viewport.width || size.height !== pooled.viewport.height) await page.setViewportSize(pooled.viewport);
+      idle.push(pooled);
+    } catch {
+      await pooled.closeContext().catch(() => {});
+    }
+  };
+
   beforeAll(async () => {
-    const built = await builtService();
-    prisma = createTestPrisma(3);
-    redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-    await resetDatabase(prisma);
-    await resetRedis(redis);
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const service = startServiceProcess(
-      `${built}/src/main.js`,
-      builtServiceEnv(port, {
-        DATABASE_POOL_SIZE: '5',
-        WEB_CONCURRENCY: '1',
-        // The webhook test's receiver listens on http://127.0.0.1.
-        WEBHOOK_ALLOW_HTTP: 'true',
-        WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
-      }),
-    );
-    await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
-    browser = await launchChromium();
+    // Chromium starts, and the catalogue loads, while the service is built (or its build awaited) and starts.
+    const launched = launchChromium().then((started) => (browser = started));
     // A path the root tsconfig does not follow: the console is type-checked by its own (console/tsconfig.json).
     const catalogue: string = '../../console/src/i18n/en.ts';
-    catalogueKeys = Object.keys(((await import(catalogue)) as { en: Record<string, string> }).en);
+    const keys = import(catalogue).then((module) => (catalogueKeys = Object.keys((module as { en: Record<string, string> }).en)));
+    const served = (async () => {
+      prisma = createTestPrisma(3);
+      redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+      const [built] = await Promise.all([builtService(), resetDatabase(prisma), resetRedis(redis)]);
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      const service = startServiceProcess(
+        `${built}/src/main.js`,
+        builtServiceEnv(port, {
+          DATABASE_POOL_SIZE: '5',
+          WEB_CONCURRENCY: '1',
+          // The webhook test's receiver listens on http://127.0.0.1.
+          WEBHOOK_ALLOW_HTTP: 'true',
+          WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+        }),
+      );
+      await service.waitForLine(/Treue ready: GraphQL at/, 90_000);
+    })();
+    // allSettled first: whichever fails, the others have finished, so afterAll stops what did start.
+    const outcomes = await Promise.allSettled([launched, keys, served]);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
   }, BUILT_SERVICE_HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -135,15 +237,12 @@ export function useConsole(): ConsoleHarness {
       return catalogueKeys;
     },
     async newPage(locale, viewport = DESKTOP) {
-      const context = await browser!.newContext({
-        viewport,
-        locale: locale === 'de' ? 'de-DE' : 'en-GB',
-        timezoneId: 'Europe/Berlin',
-      });
-      await context.addInitScript((chosen) => localStorage.setItem('treue.console.locale', chosen), locale);
-      const page = await context.newPage();
-      page.setDefaultTimeout(15_000);
-      return { context, page };
+      const key = `${locale} ${viewport.width}×${viewport.height}`;
+      const index = idle.findIndex((pooled) => pooled.key === key);
+      const pooled = index >= 0 ? idle.splice(index, 1)[0]! : await openContext(key, locale, viewport);
+      pooled.inUse = true;
+      pooled.page.setDefaultTimeout(15_000);
+      return { context: pooled.context, page: pooled.page };
     },
     async signIn(page, role, name, locale = 'en') {
       await page.goto(`${base}/console/`);
