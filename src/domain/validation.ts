@@ -216,16 +216,25 @@ function keyFault(value: string): string | undefined {
   return undefined;
 }
 
+/** No key stored: `key`'s default, where nothing stored can hold the key already. */
+const NOTHING_STORED: ReadonlySet<string> = new Set();
+
 /**
- * A client-chosen key a write stores (an external id, an order or case reference, a SKU), where nothing stored can
- * hold it already (a rule's SKU list): `plainText`, and besides no format character (Unicode Cf), no space but the
- * ASCII one, Unicode NFC and unchanged by NFKC.
+ * A client-chosen key a write stores (an external id, an order or case reference, a SKU, a category), where what is
+ * stored already is at hand (`stored`: the SKUs or categories an earning rule holds, when it is updated): `plainText`,
+ * and besides no format character (Unicode Cf), no space but the ASCII one, Unicode NFC and unchanged by NFKC — unless
+ * `stored` holds the key, which is then taken as stored (as `refuseUnlessStored` does where it takes a read).
  * Refused, never normalised: a key is compared character for character, and a key changed on the way in would not
  * find what its client stored under the key it sent.
  */
-export function key(field: string, value: string, limits: { min?: number; max?: number } = {}): string {
+export function key(
+  field: string,
+  value: string,
+  limits: { min?: number; max?: number } = {},
+  stored: ReadonlySet<string> = NOTHING_STORED,
+): string {
   const checked = storableKey(field, value, limits);
-  if (checked.refusal) throw checked.refusal;
+  if (checked.refusal && !stored.has(checked.value)) throw checked.refusal;
   return checked.value;
 }
 

@@ -6,8 +6,9 @@ import { storedContract } from '../support/legacy-rows.js';
 
 /**
  * A key — a client-chosen identifier the service stores and compares character for character: a member's external
- * id, a contract, order or case reference, an order line's SKU, an earning rule's SKUs — may not hold a format
- * character (Unicode Cf: U+200B ZERO WIDTH SPACE, U+FEFF, the bidirectional controls …), a space other than the ASCII
+ * id, a contract, order or case reference, an order line's SKU and category, an earning rule's SKUs and categories
+ * (tests/earning/category-keys.test.ts) — may not hold a format character (Unicode Cf: U+200B ZERO WIDTH SPACE,
+ * U+FEFF, the bidirectional controls …), a space other than the ASCII
  * one (U+00A0, U+3000 …), nor be out of Unicode NFC or change under NFKC (full-width "ＡＢＣ", "ﬁ", "²"):
  * "C\u200B-1" shows as "C-1", "K\u00A0-1" as "K -1", a decomposed "é" as the precomposed one, "ＡＢＣ" reads "ABC",
  * yet each is another key. Refused with a
@@ -97,10 +98,10 @@ async function memberWithPointsAndVoucher(): Promise<{ memberId: string; code: s
 type KeyWrite = { name: string; field: string; send: (value: string, n: number) => Promise<Record<string, any> | undefined> };
 
 function keyWrites(memberId: string, code: string): KeyWrite[] {
-  const order = (reference: string, sku = 'SKU-1') => ({
+  const order = (reference: string, sku = 'SKU-1', category = 'books') => ({
     reference,
     total: { amount: '10.00', currency: 'EUR' },
-    lines: [{ sku, quantity: 1, unitPrice: '10.00' }],
+    lines: [{ sku, category, quantity: 1, unitPrice: '10.00' }],
   });
   return [
     {
@@ -131,6 +132,13 @@ function keyWrites(memberId: string, code: string): KeyWrite[] {
       field: 'order.lines[0].sku',
       send: async (value, n) =>
         (await app.gql(EARN, { i: { memberId, order: order(`sku-order-${n}`, value), idempotencyKey: `s-${n}` } }, admin)).data?.earnPoints,
+    },
+    {
+      name: 'earnPoints order.lines[0].category',
+      field: 'order.lines[0].category',
+      send: async (value, n) =>
+        (await app.gql(EARN, { i: { memberId, order: order(`cat-order-${n}`, 'SKU-1', value), idempotencyKey: `t-${n}` } }, admin)).data
+          ?.earnPoints,
     },
     {
       name: 'earnPoints orderRef (deprecated form)',
@@ -230,6 +238,18 @@ function keyWrites(memberId: string, code: string): KeyWrite[] {
           await app.gql(
             RULE,
             { i: { name: 'Double', conditions: { includeSkus: [value] }, effect: { lineMultiplier: { multiplier: '2' } } } },
+            admin,
+          )
+        ).data?.createEarningRule,
+    },
+    {
+      name: 'createEarningRule conditions.includeCategories',
+      field: 'conditions.includeCategories.0',
+      send: async (value) =>
+        (
+          await app.gql(
+            RULE,
+            { i: { name: 'Double', conditions: { includeCategories: [value] }, effect: { lineMultiplier: { multiplier: '2' } } } },
             admin,
           )
         ).data?.createEarningRule,

@@ -82,10 +82,37 @@ interface RuleColumns {
 }
 
 const MAX_LIST = 200;
-/** A SKU or category a rule matches: as an order line's (`checkOrder`). */
-const lineLabel = (field: string, value: string) => check.plainText(field, value, { max: MAX_LINE_LABEL });
-/** A SKU a rule matches: a key, as an order line's (`lineSku`); a rule's list is written new each time, nothing to find. */
-const lineSku = (field: string, value: string) => check.key(field, value, { max: MAX_LINE_LABEL });
+
+/**
+ * The SKUs and the categories a rule holds already (either list of each), which an update may send again: taken as
+ * stored, as an order's stored keys are, when the key rule refuses them (a rule saved before it, or by SQL). A new
+ * entry is checked as a key.
+ */
+export interface StoredRuleKeys {
+  skus: ReadonlySet<string>;
+  categories: ReadonlySet<string>;
+}
+
+const NO_STORED_KEYS: StoredRuleKeys = { skus: new Set(), categories: new Set() };
+
+/** What `row` holds already (`StoredRuleKeys`): what its update may keep. */
+function storedKeysOf(
+  row: Pick<EarningRuleRow, 'includeSkus' | 'excludeSkus' | 'includeCategories' | 'excludeCategories'>,
+): StoredRuleKeys {
+  return {
+    skus: new Set([...row.includeSkus, ...row.excludeSkus]),
+    categories: new Set([...row.includeCategories, ...row.excludeCategories]),
+  };
+}
+
+/**
+ * A SKU or category a rule matches: a key, as an order line's (`lineSku`, `lineCategory`), unless `stored` (the
+ * rule's own SKUs, or categories) holds it already.
+ */
+const lineKey =
+  (stored: ReadonlySet<string>) =>
+  (field: string, value: string): string =>
+    check.key(field, value, { max: MAX_LINE_LABEL }, stored);
 const MAX_RULE_POINTS = 1_000_000;
 const LIMIT_PERIODS: readonly EventLimitPeriod[] = ['CALENDAR_YEAR', 'CALENDAR_MONTH', 'LIFETIME'];
 /** Event types are lower-case names: "signup", "birthday", "review", "newsletter.subscribed". */
@@ -117,9 +144,15 @@ function list(
  * `effect.eventPoints.limit.count`), before anything is written: the window's
  * order, exactly one effect and its range, conditions that fit the effect (an
  * event has no order: no order conditions), tier keys the program knows, a
- * minimum order in the program currency.
+ * minimum order in the program currency, SKUs and categories that are keys
+ * (as an order line's) unless the rule holds them already (`stored`, on an update).
  */
-export function validateRule(input: CreateEarningRuleInput, settings: Pick<ProgramSettings, 'currency' | 'tiers'>, now: Date): RuleColumns {
+export function validateRule(
+  input: CreateEarningRuleInput,
+  settings: Pick<ProgramSettings, 'currency' | 'tiers'>,
+  now: Date,
+  stored: StoredRuleKeys = NO_STORED_KEYS,
+): RuleColumns {
   const name = check.plainText('name', input.name, { max: 120 });
   const startsAt = input.startsAt == null ? now : check.dateTime('startsAt', input.startsAt);
   const endsAt = input.endsAt == null ? null : check.dateTime('endsAt', input.endsAt);
@@ -143,10 +176,10 @@ export function validateRule(input: CreateEarningRuleInput, settings: Pick<Progr
     channels: list('conditions.channels', c.channels, (f, value) => orderChannel(f, value.trim())!),
     tierKeys,
     minOrderTotal,
-    includeCategories: list('conditions.includeCategories', c.includeCategories, lineLabel),
-    excludeCategories: list('conditions.excludeCategories', c.excludeCategories, lineLabel),
-    includeSkus: list('conditions.includeSkus', c.includeSkus, lineSku),
-    excludeSkus: list('conditions.excludeSkus', c.excludeSkus, lineSku),
+    includeCategories: list('conditions.includeCategories', c.includeCategories, lineKey(stored.categories)),
+    excludeCategories: list('conditions.excludeCategories', c.excludeCategories, lineKey(stored.categories)),
+    includeSkus: list('conditions.includeSkus', c.includeSkus, lineKey(stored.skus)),
+    excludeSkus: list('conditions.excludeSkus', c.excludeSkus, lineKey(stored.skus)),
     firstOrderOnly: c.firstOrderOnly ?? false,
   };
   for (const [include, exclude] of [
@@ -333,7 +366,9 @@ const dateText = (value: Date) => (Number.isNaN(value.getTime()) ? 'Invalid Date
 /**
  * Changes an earning rule (admins): the stored rule with the changes merged in,
  * validated as a whole, becomes the next version; the previous versions stay in
- * its history. A retired rule cannot change. Earnings already made keep their points.
+ * its history. A SKU or category the rule holds already is kept even where the
+ * key rule would refuse it new (`StoredRuleKeys`). A retired rule cannot change.
+ * Earnings already made keep their points.
  */
 export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningRuleInput, caller: Caller): Promise<EarningRuleRow> {
   assertMayCall(caller, 'manageEarningRules');
@@ -357,7 +392,8 @@ export async function updateEarningRule(deps: ServiceDeps, input: UpdateEarningR
       conditions: input.conditions ?? before.conditions,
       effect: input.effect ?? before.effect,
     };
-    const columns = validateRule(merged, settings, now);
+    // The SKUs and categories the rule holds stay acceptable (saved before the key rule, say): new ones are checked.
+    const columns = validateRule(merged, settings, now, storedKeysOf(current));
     await assertGrantsStillCounted(tx, current, columns);
     const row = await tx.earningRule.update({
       where: { id },

@@ -47,15 +47,22 @@ export interface CheckedOrder {
   reference: string;
   /**
    * What the key rule refuses in the order's keys, to throw once the write knows its request is no replay
-   * (`refuseNewOrderKeys`): the reference's refusal unless the member's order holds it already; the first line's SKU
-   * refused (lines are always new rows).
+   * (`refuseNewOrderKeys`): the reference's refusal unless the member's order holds it already; the first SKU or
+   * category of a line refused (lines are always new rows).
    */
-  keyRefusals: { reference: check.StorableKey; sku: ValidationError | null };
+  keyRefusals: OrderKeyRefusals;
   total: Decimal;
   currency: string;
   channel: string | null;
   placedAt: Date | null;
   lines: OrderLine[];
+}
+
+/** The key rule's refusals of an order's keys (`CheckedOrder.keyRefusals`). */
+export interface OrderKeyRefusals {
+  reference: check.StorableKey;
+  /** The first line's SKU or category the rule refuses (in line order, the SKU before the category), or null. */
+  line: ValidationError | null;
 }
 
 /**
@@ -86,12 +93,17 @@ export function orderChannel(field: string, value: string | null | undefined): s
   return value;
 }
 
-function label(field: string, value: string, max: number): string {
-  return check.plainText(field, value, { max });
-}
-
 /** A line's SKU as an order brings it: a key (`check.storableKey`; rules and returns match it character for character). */
 export function lineSku(field: string, value: string): check.StorableKey {
+  return check.storableKey(field, value, { max: MAX_LINE_LABEL });
+}
+
+/**
+ * A line's category as an order brings it: a key, as its SKU is (`check.storableKey`): earning rules match it
+ * character for character, and "Books" with a no-break space or in full-width letters would silently miss the rule
+ * on "Books".
+ */
+export function lineCategory(field: string, value: string): check.StorableKey {
   return check.storableKey(field, value, { max: MAX_LINE_LABEL });
 }
 
@@ -107,7 +119,7 @@ export function placedLineSku(field: string, value: string): string {
  * caller compares it once it knows the program), the channel, when it
  * was placed (not in the future: `now` plus a minute of clock skew; not before
  * the year 0001, which PostgreSQL stores), at most
- * `MAX_ORDER_LINES` lines with a SKU (one line per SKU), an optional category,
+ * `MAX_ORDER_LINES` lines with a SKU (one line per SKU), an optional category (a key, as the SKU),
  * a whole quantity > 0 and a unit price ≥ 0. Pure: nothing is read or written.
  */
 export function checkOrder(field: string, input: OrderInput, context: { currency: string | null; now: Date }): CheckedOrder {
@@ -126,15 +138,17 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
   const given = input.lines ?? [];
   if (given.length > MAX_ORDER_LINES) throw new ValidationError(`${field}.lines`, `at most ${MAX_ORDER_LINES} lines per order`);
   const skus = new Set<string>();
-  let skuRefusal: ValidationError | null = null;
+  let lineRefusal: ValidationError | null = null;
   const parts = given.map((line, index) => {
     const path = `${field}.lines[${index}]`;
     const skuKey = lineSku(`${path}.sku`, line.sku);
-    skuRefusal ??= skuKey.refusal;
+    lineRefusal ??= skuKey.refusal;
     const sku = skuKey.value;
     if (skus.has(sku)) throw new ValidationError(`${path}.sku`, 'appears on an earlier line: one line per SKU, with its whole quantity');
     skus.add(sku);
-    const category = line.category == null ? null : label(`${path}.category`, line.category, MAX_LINE_LABEL);
+    const categoryKey = line.category == null ? null : lineCategory(`${path}.category`, line.category);
+    lineRefusal ??= categoryKey?.refusal ?? null;
+    const category = categoryKey?.value ?? null;
     if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) {
       throw new ValidationError(`${path}.quantity`, `must be a whole number between 1 and ${MAX_LINE_QUANTITY}`);
     }
@@ -148,7 +162,7 @@ export function checkOrder(field: string, input: OrderInput, context: { currency
   );
   return {
     reference,
-    keyRefusals: { reference: referenceKey, sku: skuRefusal },
+    keyRefusals: { reference: referenceKey, line: lineRefusal },
     total,
     currency,
     channel,

@@ -2,6 +2,7 @@ import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { ValidationError } from '../errors.js';
 import { refuseUnlessStored, type StorableKey } from '../validation.js';
+import type { OrderKeyRefusals } from './order-lines.js';
 
 /** Where an order stands, as `Order.status` shows it. */
 export type OrderStatus = 'OPEN' | 'PARTIALLY_RETURNED' | 'RETURNED' | 'CANCELLED';
@@ -71,21 +72,17 @@ export async function refuseNewOrderReference(tx: RawSql, memberId: string, refe
 }
 
 /** Whether the key rule refuses anything in an order's keys (`refuseNewOrderKeys` then has work): checked before awaiting it. */
-export const orderKeysRefused = (refusals: { reference: StorableKey; sku: ValidationError | null }): boolean =>
-  refusals.reference.refusal !== null || refusals.sku !== null;
+export const orderKeysRefused = (refusals: OrderKeyRefusals): boolean => refusals.reference.refusal !== null || refusals.line !== null;
 
 /**
  * What the key rule refuses in an order an earn brings (`CheckedOrder.keyRefusals`), once the earn knows it is no
- * replay: the reference unless the member's order holds it already, then a line's SKU. Callers on the earn's path
- * ask `orderKeysRefused` first, so that a key that passes costs no await.
+ * replay: the reference unless the member's order holds it already, then a line's SKU or category (lines are always
+ * new rows: a replay, answered before this, is the one way an order's stored SKU or category comes back). Callers on
+ * the earn's path ask `orderKeysRefused` first, so that a key that passes costs no await.
  */
-export async function refuseNewOrderKeys(
-  tx: RawSql,
-  memberId: string,
-  refusals: { reference: StorableKey; sku: ValidationError | null },
-): Promise<void> {
+export async function refuseNewOrderKeys(tx: RawSql, memberId: string, refusals: OrderKeyRefusals): Promise<void> {
   await refuseNewOrderReference(tx, memberId, refusals.reference);
-  if (refusals.sku) throw refusals.sku;
+  if (refusals.line) throw refusals.line;
 }
 
 /**

@@ -93,7 +93,7 @@ function earnedOrder(input: EarnPointsInput, now: Date): { order: CheckedOrder; 
   const reference = referenceKey.value;
   const total = check.money('orderTotal', input.orderTotal, { positive: false });
   const currency = input.currency == null ? null : check.currency('currency', input.currency);
-  const keyRefusals = { reference: referenceKey, sku: null };
+  const keyRefusals = { reference: referenceKey, line: null };
   const order = { reference, keyRefusals, total, currency: currency ?? '', channel: null, placedAt: null, lines: [] };
   return { order, body: { orderRef: reference, orderTotal: total.toFixed(2), currency } };
 }
