@@ -287,6 +287,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
     apiKeys: credentials.apiKeys,
     memberAccounts: credentials.memberAccounts,
     failedAuthenticationsSpent: (address) => limiter.failedAuthenticationsSpent(address),
+    logger,
+    jwksFetchFailed: (reason) => metrics.jwksFetchFailures.inc({ reason }),
   });
   // The node request yoga's fetch Request came from (its socket is the client's address), attached on arrival.
   const incomingOfRequest = attached<Request, IncomingMessage>('incoming');

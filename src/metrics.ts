@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { JWKS_FETCH_FAILURE_REASONS } from './auth/jwks.js';
 import { rawSql } from './db/sql.js';
 import { metricsAccess } from './http/metrics-access.js';
 import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
@@ -56,6 +57,13 @@ export function createMetrics() {
     registers: [registry],
   });
   for (const stream of Object.values(LIVE_STREAM_LABELS)) liveStreamRefusals.inc({ stream }, 0);
+  const jwksFetchFailures: Counter<'reason'> = new Counter({
+    name: 'treue_jwks_fetch_failures_total',
+    help: "Failed fetches of the identity provider's key set (JWKS_URL), by reason: timeout, http_status (not 200), network, invalid_body (not JSON, or not a key set). One per fetch: each starts a 30 s cooldown in which tokens that need the set are refused (401) without another fetch.",
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of JWKS_FETCH_FAILURE_REASONS) jwksFetchFailures.inc({ reason }, 0);
   const responseCache = new Counter({
     name: 'treue_response_cache_lookups_total',
     help: "Response cache lookups of members' status queries (docs/caching.md) by result: hit, miss, error (Redis unavailable: answered without the cache).",
@@ -69,6 +77,7 @@ export function createMetrics() {
     graphqlExecutions,
     rateLimitRefusals,
     liveStreamRefusals,
+    jwksFetchFailures,
     responseCache,
     business: createBusinessMeasures(registry),
   };

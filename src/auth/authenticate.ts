@@ -2,7 +2,9 @@ import { decodeJwt } from 'jose';
 import type { Config } from '../config/env.js';
 import type { PrismaClient } from '../db/prisma.js';
 import type { RateLimitedError } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
 import { createApiKeyVerifier, isApiKeyToken, type ApiKeyVerifier } from './api-keys.js';
+import type { JwksFetchFailureReason } from './jwks.js';
 import { AuthenticationError, CLOCK_TOLERANCE_SECONDS, createJwtVerifier } from './jwt.js';
 import { createMemberAccountCheck, type MemberAccountCheck } from './member-accounts.js';
 import type { Principal } from './principal.js';
@@ -48,9 +50,16 @@ export function createAuthenticator(deps: {
   now?: () => number;
   /** Whether an address's budget of failed authentications is used up (src/http/rate-limit.ts), read without spending. */
   failedAuthenticationsSpent?: (address: string) => Promise<RateLimitedError | null>;
+  /** With `JWKS_URL`: where a failed fetch of the identity provider's key set is logged (src/auth/jwks.ts). */
+  logger?: Logger;
+  /** With `JWKS_URL`: counts a failed fetch of the key set, by reason (`treue_jwks_fetch_failures_total`). */
+  jwksFetchFailed?: (reason: JwksFetchFailureReason) => void;
 }): Authenticator {
   const now = deps.now ?? Date.now;
-  const verifyJwt = cachedJwtVerifier(createJwtVerifier(deps.jwt, { now }), now);
+  const verifyJwt = cachedJwtVerifier(
+    createJwtVerifier(deps.jwt, { now, logger: deps.logger, jwksFetchFailed: deps.jwksFetchFailed }),
+    now,
+  );
   const verifyApiKey = deps.apiKeys ?? createApiKeyVerifier(deps.prisma, { now });
   const memberMayUse = deps.memberAccounts ?? createMemberAccountCheck(deps.prisma, { now });
   const spent = deps.failedAuthenticationsSpent;

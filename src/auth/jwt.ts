@@ -1,7 +1,8 @@
 import { errors as joseErrors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config/env.js';
-import { createJwksKeySet } from './jwks.js';
+import type { Logger } from '../logger.js';
+import { createJwksKeySet, type JwksFetchFailureReason } from './jwks.js';
 import type { Principal } from './principal.js';
 import { withFields } from '../with-fields.js';
 
@@ -59,6 +60,12 @@ export type JwtVerifier = (token: string) => Promise<Principal>;
 export interface JwtVerifierOptions {
   /** The clock, in milliseconds (tests move it). */
   now?: () => number;
+  /** With `JWKS_URL`: where a failed fetch of the key set is logged (src/auth/jwks.ts). */
+  logger?: Logger;
+  /** With `JWKS_URL`: counts a failed fetch of the key set, by reason (`treue_jwks_fetch_failures_total`). */
+  jwksFetchFailed?: (reason: JwksFetchFailureReason) => void;
+  /** With `JWKS_URL`: how long a fetch of the key set may take (jose's 5 s by default; tests shorten it). */
+  jwksTimeoutMs?: number;
 }
 
 /**
@@ -89,7 +96,12 @@ export function createJwtVerifier(config: Config['jwt'], options: JwtVerifierOpt
     const secret = new TextEncoder().encode(config.secret);
     verify = (token) => jwtVerify(token, secret, withFields(common, { currentDate: new Date(now()), algorithms: ['HS256'] }));
   } else if (config.jwksUrl) {
-    const jwks = createJwksKeySet(new URL(config.jwksUrl), { now });
+    const jwks = createJwksKeySet(new URL(config.jwksUrl), {
+      now,
+      logger: options.logger,
+      fetchFailed: options.jwksFetchFailed,
+      timeoutMs: options.jwksTimeoutMs,
+    });
     verify = (token) => jwtVerify(token, jwks, withFields(common, { currentDate: new Date(now()), algorithms: JWKS_ALGORITHMS }));
   } else {
     return () => Promise.reject(new AuthenticationError('JWT authentication is not configured', 'ERR_JWT_NOT_CONFIGURED'));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type Api } from '../../src/app.js';
+import { JWKS_FETCH_FAILURE_REASONS } from '../../src/auth/jwks.js';
 import { AUTO_DISABLED_REASON } from '../../src/domain/webhooks/webhook-delivery.service.js';
 import { LedgerEntryKind } from '../../src/generated/prisma/enums.js';
 import { getSchema } from '../../src/graphql/schema.js';
@@ -52,6 +53,7 @@ const ALLOWED: Record<string, (value: string) => boolean> = {
   kind: (value) => (Object.values(LedgerEntryKind) as string[]).includes(value),
   event: (value) => ['issued', 'redeemed'].includes(value),
   executor: (value) => ['compiled', 'interpreted'].includes(value),
+  reason: (value) => (JWKS_FETCH_FAILURE_REASONS as readonly string[]).includes(value),
 };
 const OUTCOMES: Record<string, string[]> = {
   treue_graphql_operations_total: ['ok', 'error'],
@@ -67,6 +69,7 @@ const MAX_SERIES: Record<string, number> = {
   treue_graphql_executions_total: 2,
   treue_rate_limit_refusals_total: Object.keys(RATE_SUBJECT_LABELS).length,
   treue_live_stream_refusals_total: Object.keys(LIVE_STREAM_LABELS).length,
+  treue_jwks_fetch_failures_total: JWKS_FETCH_FAILURE_REASONS.length,
   treue_response_cache_lookups_total: 3,
   treue_webhook_endpoints: 4,
   treue_webhook_oldest_pending_age_seconds: 2,

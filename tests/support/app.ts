@@ -11,7 +11,7 @@ import type { PrismaClient } from '../../src/db/prisma.js';
 import type { OutboxPublisher } from '../../src/domain/deps.js';
 import { createApiKey } from '../../src/domain/api-keys/api-keys.service.js';
 import { findLedgerMismatches } from '../../src/domain/points/ledger-check.service.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import type { Metrics } from '../../src/metrics.js';
 import { createTestPrisma, resetDatabase, testQueuePrefix, testRedisUrl } from './db.js';
 import { readSse, subscriptionRequest, type SseSubscription } from './sse.js';
@@ -68,6 +68,8 @@ export interface TestAppOptions {
   tracing?: Plugin;
   /** The handler's metrics, for a test that reads them (a fresh registry otherwise). */
   metrics?: Metrics;
+  /** The handler's logger, for a test that reads what it logs (silent otherwise). */
+  logger?: Logger;
   /** The services' clock, for the handler and `deps` alike (the system's otherwise). */
   now?: () => Date;
 }
@@ -97,7 +99,7 @@ export function createTestApp(prisma: PrismaClient, options: TestAppOptions = {}
   const yoga = createGraphQLHandler(
     {
       config,
-      logger: testLogger,
+      logger: options.logger ?? testLogger,
       prisma,
       outbox: options.outbox,
       tracing: options.tracing,
