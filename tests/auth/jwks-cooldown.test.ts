@@ -1,11 +1,14 @@
 // No useTestApp(): a local JWKS server and the verifier; the one HTTP test starts its own app with JWKS_URL set.
+import { randomInt } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/env.js';
+import { generateApiKeyToken } from '../../src/auth/api-keys.js';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { AuthenticationError, createJwtVerifier } from '../../src/auth/jwt.js';
+import { createMetrics } from '../../src/metrics.js';
 import { createTestApp } from '../support/app.js';
 import { createTestPrisma } from '../support/db.js';
 
@@ -234,6 +237,46 @@ describe('JWKS endpoint failing, over HTTP', () => {
         expect(answer.body.errors?.[0]).toMatchObject({ message: 'invalid or expired token', extensions: { code: 'UNAUTHENTICATED' } });
       }
       expect(endpoint.requests).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refusals during the cooldown do not spend the address’s budget of failed authentications', async () => {
+    const BUDGET = 3;
+    const metrics = createMetrics();
+    // Budgets in Redis, as between API processes; an address no earlier run used within the window.
+    const app = createTestApp(prisma, {
+      redis: true,
+      metrics,
+      env: { JWT_SECRET: '', JWKS_URL: endpoint.url, JWT_ISSUER: ISSUER, RATE_LIMIT_ADDRESS_FAILED_AUTHENTICATIONS: String(BUDGET) },
+    });
+    const address = `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
+    const refused = async () =>
+      (await metrics.rateLimitRefusals.get()).values.find((value) => value.labels.subject === 'failed_authentication')?.value;
+    try {
+      endpoint.answer = 'error';
+      // Four times the budget of tokens the provider's key set would be needed for: each a 401, none a 429.
+      const token = await tokenOf('k2');
+      const answers = await Promise.all(Array.from({ length: 2 * BUDGET }, () => app.request('{ __typename }', {}, { token, address })));
+      for (let i = 0; i < 2 * BUDGET; i += 1) {
+        answers.push(await app.request('{ __typename }', {}, { token: await tokenOf('k2', `staff-${i}`), address }));
+      }
+      expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 4 * BUDGET }, () => 401));
+      expect(endpoint.requests).toBe(1);
+      expect(await refused()).toBe(0);
+
+      // A storefront key this process has never verified is looked up only while the address has budget left: it is.
+      const storefront = await app.apiKeyToken(['members:read']);
+      const answer = await app.request('{ __typename }', {}, { token: storefront, address });
+      expect([answer.status, answer.body]).toEqual([200, { data: { __typename: 'Query' } }]);
+
+      // The whole budget is still there for credentials nobody issued: BUDGET 401s, then 429.
+      for (let i = 0; i < BUDGET; i += 1) {
+        expect((await app.request('{ __typename }', {}, { token: generateApiKeyToken().token, address })).status).toBe(401);
+      }
+      expect((await app.request('{ __typename }', {}, { token: generateApiKeyToken().token, address })).status).toBe(429);
+      expect(await refused()).toBe(1);
     } finally {
       await app.close();
     }
