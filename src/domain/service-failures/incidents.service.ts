@@ -1007,6 +1007,34 @@ export async function serviceIncidentsProgress(
   return byId;
 }
 
+/** A page of a listing as the GraphQL connection plans it: what to load with each row, where the page starts and how long it is. */
+export type ServiceIncidentPage = Pick<Prisma.ServiceIncidentFindManyArgs, 'select' | 'include' | 'cursor' | 'skip' | 'take'>;
+
+/**
+ * A page of the incidents the caller may list (`serviceIncidents`), newest first, every condition of `filter`
+ * holding (`serviceIncidentListWhere`: staff list every incident, a key with `failures:report` those it reported).
+ * Prisma looks the page's cursor up by its id alone, not within the listing's condition: the cursor of another key's
+ * incident paged the caller's incidents from that incident's place, where the cursor of an id nobody has answers an
+ * empty page, and so told the key that the incident exists and when it was reported. The cursor's incident is looked
+ * up as the caller may read it (`readableIncidentWhere`, in the same statement): one it may not read is a cursor of
+ * nothing.
+ */
+export function serviceIncidentsPage(
+  deps: Pick<ServiceDeps, 'prisma'>,
+  filter: ServiceIncidentFilter | null | undefined,
+  caller: Caller,
+  page: ServiceIncidentPage = {},
+): Promise<ServiceIncident[]> {
+  const where = serviceIncidentListWhere(filter, caller);
+  const cursor = page.cursor && { ...page.cursor, ...readableIncidentWhere(caller) };
+  return deps.prisma.serviceIncident.findMany({
+    ...page,
+    ...(cursor ? { cursor } : {}),
+    where,
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+  });
+}
+
 export interface ServiceIncidentFilter {
   type?: ServiceFailureType | null;
   severity?: Severity | null;

@@ -7,6 +7,7 @@ import {
   reportServiceIncident,
   serviceIncidentById,
   serviceIncidentListWhere,
+  serviceIncidentsPage,
   type DecidedIncident,
   type ReportedIncidentPage,
   type UnresolvedEntry,
@@ -68,12 +69,7 @@ builder.queryField('serviceIncidents', (t) =>
         'Service incidents, newest first, filtered, each with its progress. Staff list every incident; a key with failures:report only those it reported.',
       authScopes: { caller: SERVICE_CALLERS.readServiceIncident },
       args: { filter: t.arg({ type: ServiceIncidentFilter, required: false, description: 'Conditions to match.' }) },
-      resolve: (query, _root, args, ctx) =>
-        ctx.deps.prisma.serviceIncident.findMany({
-          ...query,
-          where: incidentListWhere(args.filter, ctx),
-          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        }),
+      resolve: (query, _root, args, ctx) => serviceIncidentsPage(ctx.deps, args.filter, callerOf(ctx.principal), query),
       totalCount: (_root, args, ctx) => ctx.deps.prisma.serviceIncident.count({ where: incidentListWhere(args.filter, ctx) }),
     },
     counted(COUNT_COST.scan),
