@@ -14,6 +14,9 @@ export function checkIdempotencyKey(key: string): string {
   return key;
 }
 
+/** Whether `key` is one `checkIdempotencyKey` accepts: for a look-up before the request's checks, which refuse it. */
+export const isIdempotencyKey = (key: string | null | undefined): key is string => key != null && KEY_PATTERN.test(key);
+
 /** An optional key (`once()` runs without one): null when none was sent, else `checkIdempotencyKey`'s. */
 export function optionalIdempotencyKey(key: string | null | undefined): string | null {
   return key == null ? null : checkIdempotencyKey(key);
@@ -157,3 +160,33 @@ export type JsonObject = Prisma.InputJsonObject;
 
 /** The scope of one operation's idempotency keys: the caller's own, so two integrations sending "1" do not meet. */
 export const scopeOf = (operation: string, caller: Caller): string => `${operation}:${callerText(caller)}`;
+
+/** A record `ownSharedRecordSql` found: what it answered, and to which request. */
+export interface SharedRecord {
+  requestHash: string;
+  result: object;
+}
+
+/**
+ * The record of `key` under `shared` — the scope every caller of an operation shared before its keys became the
+ * caller's own (`scopeOf(shared, caller)`) — when it is the caller's: `mine`, a condition on the record
+ * (`stored_record`) or on what it decided, holds. A select-list expression (a `SharedRecord` as jsonb, else null)
+ * for the statement that reads the object anyway: nothing writes such a scope any more, so it meets only records
+ * committed before and needs no lock of its own. Another caller's record there is not looked at: that key is not
+ * this caller's.
+ */
+export function ownSharedRecordSql(shared: string, key: string, mine: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(SELECT jsonb_build_object('requestHash', stored_record.request_hash, 'result', stored_record.result)
+    FROM idempotency_records stored_record
+    WHERE stored_record.operation = ${shared} AND stored_record.key = ${key} AND ${mine})`;
+}
+
+/**
+ * The caller's own record under a shared scope (`ownSharedRecordSql`), replayed as `once` replays: its answer, or
+ * IdempotencyConflictError when it answered another request; null when there was none.
+ */
+export function replayShared<T extends object>(stored: SharedRecord | null, key: string, request: unknown): Replayable<T> | null {
+  if (stored === null) return null;
+  if (stored.requestHash !== fingerprint(request)) throw new IdempotencyConflictError(key);
+  return { ...(stored.result as T), replayed: true };
+}

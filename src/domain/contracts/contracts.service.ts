@@ -13,7 +13,15 @@ import {
   PermanentJobError,
   ValidationError,
 } from '../errors.js';
-import { checkIdempotencyKey, once, scopeOf, type Replayable } from '../idempotency.js';
+import {
+  checkIdempotencyKey,
+  once,
+  ownSharedRecordSql,
+  replayShared,
+  scopeOf,
+  type Replayable,
+  type SharedRecord,
+} from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
@@ -418,12 +426,17 @@ interface RenewalRow {
 }
 
 /** The member of a renewal (read without a lock: it never changes); PermanentJobError or NotFoundError when there is none. */
-async function memberOfRenewal(deps: ServiceDeps, renewalId: string, missing: () => Error): Promise<string> {
-  const [found] = await rawSql(deps.prisma).$queryRaw<{ memberId: string }[]>`
-    SELECT c.member_id::text AS "memberId"
+async function memberOfRenewal(
+  deps: ServiceDeps,
+  renewalId: string,
+  missing: () => Error,
+  storedBefore: Prisma.Sql = Prisma.sql`NULL::jsonb`,
+): Promise<{ memberId: string; storedBefore: SharedRecord | null }> {
+  const [found] = await rawSql(deps.prisma).$queryRaw<{ memberId: string; storedBefore: SharedRecord | null }[]>`
+    SELECT c.member_id::text AS "memberId", ${storedBefore} AS "storedBefore"
     FROM contract_renewals r JOIN contracts c ON c.id = r.contract_id WHERE r.id = ${renewalId}::uuid`;
   if (!found) throw missing();
-  return found.memberId;
+  return found;
 }
 
 /** Locks a renewal row in the kernel's transaction (its member is locked already). */
@@ -695,8 +708,13 @@ export interface DecideRenewalBonusInput {
  * under the member's lock and the renewal's row lock, so it cannot race the
  * bonus job, a reactivation or another decision into a second grant: only a
  * HELD bonus can be decided (ValidationError otherwise), and the entry's key
- * is unique per member. One decision per (renewal, idempotency key): a repeat
- * replays. Supervisors and admins only (an admin-scoped key counts as ADMIN).
+ * is unique per member. One decision per (supervisor, renewal, idempotency
+ * key): their repeat replays; another supervisor sending the same key is told
+ * the bonus is decided (ValidationError), never answered the first one's
+ * decision as theirs, and a key stored before stop 53, per renewal, replays for
+ * the supervisor who decided (`ownSharedRecordSql`). A decided bonus never
+ * waits for a decision again. Supervisors and admins only (an admin-scoped key
+ * counts as ADMIN).
  * Approving points that would take the member past the balance limit is a
  * ValidationError on `renewalId` (the renewal set them): nothing written, still
  * held — approve once the member has room (spent points), or decline. A
@@ -713,11 +731,20 @@ export async function decideRenewalBonus(
   const note = check.text('note', input.note, { min: 3, max: 2000 });
   const key = checkIdempotencyKey(input.idempotencyKey);
   const missing = () => new NotFoundError('ContractRenewal', renewalId);
-  const memberId = await memberOfRenewal(deps, renewalId, missing);
-  const operation = {
-    memberId,
-    request: { scope: `decideRenewalBonus:${renewalId}`, key, body: { approve: input.approve, note } },
-  };
+  // With the renewal's member, the supervisor's own record of the key stored before stop 53 under the renewal alone
+  // (the scope every supervisor shared then): theirs when the renewal names them as its decider.
+  const mine = Prisma.sql`r.bonus_decided_by = ${caller.actor.id}::text`;
+  const { memberId, storedBefore } = await memberOfRenewal(
+    deps,
+    renewalId,
+    missing,
+    ownSharedRecordSql(`decideRenewalBonus:${renewalId}`, key, mine),
+  );
+  const body = { approve: input.approve, note };
+  // The bonus was decided then, so it replays without a lock.
+  const before = replayShared<{ renewalId: string; status: RenewalBonusStatus }>(storedBefore, key, body);
+  if (before) return before;
+  const operation = { memberId, request: { scope: scopeOf(`decideRenewalBonus:${renewalId}`, caller), key, body } };
   const decided = await inLedgerTransaction(deps, operation, async (step) => {
     const renewal = await lockRenewal(step.tx, renewalId);
     if (!renewal) throw missing();

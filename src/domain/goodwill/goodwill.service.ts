@@ -1,8 +1,14 @@
 import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import { SYSTEM_ACTOR, type Caller, type StaffRole } from '../../auth/principal.js';
-import type { GoodwillGesture, GoodwillKind, GoodwillReason, GoodwillStatus, Prisma } from '../../generated/prisma/client.js';
-import type { RawSql } from '../../db/sql.js';
+import {
+  Prisma,
+  type GoodwillGesture,
+  type GoodwillKind,
+  type GoodwillReason,
+  type GoodwillStatus,
+} from '../../generated/prisma/client.js';
+import { rawSql, type RawSql } from '../../db/sql.js';
 import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import {
   assertMayCall,
@@ -15,7 +21,17 @@ import {
 } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { ForbiddenError, GoodwillNotPendingError, NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, once, optionalIdempotencyKey, type Replayable } from '../idempotency.js';
+import {
+  checkIdempotencyKey,
+  isIdempotencyKey,
+  once,
+  optionalIdempotencyKey,
+  ownSharedRecordSql,
+  replayShared,
+  scopeOf,
+  type Replayable,
+  type SharedRecord,
+} from '../idempotency.js';
 import type { LockedMember } from '../points/ledger.js';
 import { inLedgerTransaction } from '../points/ledger-kernel.js';
 import { assertEligible } from '../members/eligibility.js';
@@ -506,13 +522,28 @@ export interface GoodwillDecisionInput {
   idempotencyKey?: string | null;
 }
 
-/** The gesture for a decision, refusing callers below SUPERVISOR and the agent who issued it. */
-async function gestureForDecision(deps: ServiceDeps, gestureId: string, staff: Staff, verb: string) {
+/**
+ * The gesture for a decision, refusing callers below SUPERVISOR and the agent who issued it; with it, in the same
+ * statement, the supervisor's own record of `key` stored before stop 53 under the gesture alone (`<operation>:<id>`,
+ * the scope every supervisor shared then): theirs when the gesture names them as its decider (`ownSharedRecordSql`).
+ * A key the decision's checks will refuse is not looked up.
+ */
+async function gestureForDecision(
+  deps: ServiceDeps,
+  gestureId: string,
+  staff: Staff,
+  verb: 'approve' | 'reject',
+  key: string | null | undefined,
+): Promise<{ id: string; agentId: string; memberId: string; storedBefore: SharedRecord | null }> {
   const id = check.uuid('gestureId', gestureId);
-  const gesture = await deps.prisma.goodwillGesture.findUnique({
-    where: { id },
-    select: { id: true, agentId: true, memberId: true },
-  });
+  const storedBefore = isIdempotencyKey(key)
+    ? ownSharedRecordSql(`${verb}Goodwill:${id}`, key, Prisma.sql`g.decided_by = ${staff.id}::text`)
+    : Prisma.sql`NULL::jsonb`;
+  const [gesture] = await rawSql(deps.prisma).$queryRaw<
+    { id: string; agentId: string; memberId: string; storedBefore: SharedRecord | null }[]
+  >`
+    SELECT g.id::text, g.agent_id AS "agentId", g.member_id::text AS "memberId", ${storedBefore} AS "storedBefore"
+    FROM goodwill_gestures g WHERE g.id = ${id}::uuid`;
   if (!gesture) throw new NotFoundError('GoodwillGesture', id);
   if (gesture.agentId === staff.id) throw new ForbiddenError(`You cannot ${verb} your own goodwill gesture`);
   return gesture;
@@ -552,6 +583,10 @@ async function lockPendingGesture(tx: RawSql, gestureId: string): Promise<Pendin
  * and nothing is written: the supervisor rejects it and an agent issues a new one.
  * Points that would take the member past the balance limit are a ValidationError
  * on `gestureId` (the gesture set them), nothing written, the gesture still pending.
+ * The idempotency key is the supervisor's own: another supervisor sending the
+ * same key is told the gesture is decided (GoodwillNotPendingError), never
+ * answered the first one's approval as theirs; a key stored before stop 53, per
+ * gesture, replays for the supervisor who decided (`gestureForDecision`).
  */
 export async function approveGoodwill(
   deps: ServiceDeps,
@@ -559,12 +594,15 @@ export async function approveGoodwill(
   caller: Caller,
 ): Promise<Replayable<GoodwillResult>> {
   const staff = staffOf(caller, 'decideGoodwill');
-  const { id, agentId, memberId } = await gestureForDecision(deps, input.gestureId, staff, 'approve');
+  const { id, agentId, memberId, storedBefore } = await gestureForDecision(deps, input.gestureId, staff, 'approve', input.idempotencyKey);
   const note = input.note == null ? null : check.text('note', input.note, { max: 1000 });
   const key = checkIdempotencyKey(input.idempotencyKey ?? '');
+  // Stored before the key was the supervisor's own: the gesture was decided then, so it replays without a lock.
+  const before = replayShared<GoodwillResult>(storedBefore, key, { note });
+  if (before) return before;
   const operation = {
     memberId,
-    request: { scope: `approveGoodwill:${id}`, key, body: { note } },
+    request: { scope: scopeOf(`approveGoodwill:${id}`, caller), key, body: { note } },
     // Approvals count against the agent's month too: serialise with their grants.
     lockFirst: (tx: RawSql, now: Date) => lockAgentAuthority(tx, agentId, now),
   };
@@ -598,16 +636,21 @@ export async function approveGoodwill(
  * (optional, for clients of before), the same key and note again replay the
  * first answer — a retry after a lost answer is told the gesture was rejected —
  * and the same key with another note is an IdempotencyConflictError: `once()`
- * reserves the key (per gesture, as approvals do) before the gesture is locked.
+ * reserves the key (per supervisor and gesture, as approvals do) before the
+ * gesture is locked. Another supervisor's same key is their own request: the
+ * gesture is decided (GoodwillNotPendingError); a key stored before stop 53,
+ * per gesture, replays for the supervisor who decided (`gestureForDecision`).
  */
 export async function rejectGoodwill(deps: ServiceDeps, input: GoodwillDecisionInput, caller: Caller): Promise<Replayable<GoodwillResult>> {
   const staff = staffOf(caller, 'decideGoodwill');
-  const { id } = await gestureForDecision(deps, input.gestureId, staff, 'reject');
+  const { id, storedBefore } = await gestureForDecision(deps, input.gestureId, staff, 'reject', input.idempotencyKey);
   const note = check.text('note', input.note ?? '', { max: 1000 });
   const key = optionalIdempotencyKey(input.idempotencyKey);
+  const before = key === null ? null : replayShared<GoodwillResult>(storedBefore, key, { note });
+  if (before) return before;
   const now = nowOf(deps);
   const rejected = await deps.prisma.$transaction((tx) =>
-    once(tx, `rejectGoodwill:${id}`, key, { note }, async () => {
+    once(tx, scopeOf(`rejectGoodwill:${id}`, caller), key, { note }, async () => {
       await lockPendingGesture(tx, id);
       await tx.goodwillGesture.update({
         where: { id },

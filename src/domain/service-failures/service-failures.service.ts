@@ -15,7 +15,19 @@ import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, mayCall, mayReadOwnRow, ownRowsWhere, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, recordResult, replay, reserveKeySql, type Replayable } from '../idempotency.js';
+import {
+  checkIdempotencyKey,
+  fingerprint,
+  once,
+  ownSharedRecordSql,
+  recordResult,
+  replay,
+  replayShared,
+  reserveKeySql,
+  scopeOf,
+  type Replayable,
+  type SharedRecord,
+} from '../idempotency.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
@@ -629,7 +641,12 @@ export interface ReviewServiceFailureInput {
  * the failure row are locked (the order of the compensation job and of a
  * status change), so two supervisors deciding at once, or a decision racing
  * the member's reactivation, cannot both succeed. Only supervisors and admins
- * (an admin-scoped API key counts as ADMIN) may decide.
+ * (an admin-scoped API key counts as ADMIN) may decide. The idempotency key is
+ * the supervisor's own (`scopeOf`): their retry replays their answer,
+ * and another supervisor sending the same key is told the failure is decided
+ * (ValidationError), never answered the first one's decision as theirs; a key
+ * stored before stop 53, per failure, replays for the supervisor who decided.
+ * A decided failure never waits for a decision again.
  */
 export async function reviewServiceFailure(
   deps: ServiceDeps,
@@ -641,6 +658,13 @@ export async function reviewServiceFailure(
   const note = check.text('note', input.note, { min: 3, max: 2000 });
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
+  const request = { decision: input.decision, note };
+  // The key is the supervisor's own; one stored before stop 53 under the failure alone is theirs when they decided it.
+  const storedBefore = ownSharedRecordSql(
+    `reviewServiceFailure:${failureId}`,
+    key,
+    Prisma.sql`EXISTS (SELECT 1 FROM service_failures d WHERE d.id = ${failureId}::uuid AND d.decided_by = ${caller.actor.id}::text)`,
+  );
   const issued: MemberChange[] = [];
   const outcome = await deps.prisma.$transaction(async (tx) => {
     issued.length = 0;
@@ -655,6 +679,7 @@ export async function reviewServiceFailure(
         currency: string | null;
         reviewReason: string | null;
         settingsHash: string | null;
+        storedBefore: SharedRecord | null;
       }[]
     >`
       WITH m AS MATERIALIZED (
@@ -667,10 +692,13 @@ export async function reviewServiceFailure(
         WHERE f.id = ${failureId}::uuid FOR UPDATE OF f)
       SELECT member_id::text AS "memberId", member_status::text AS "memberStatus", status::text,
              compensation_amount::text AS amount, compensation_currency AS currency,
-             review_reason::text AS "reviewReason", ${settingsHashAfterLocksSql('failure')} AS "settingsHash"
+             review_reason::text AS "reviewReason", ${settingsHashAfterLocksSql('failure')} AS "settingsHash",
+             ${storedBefore} AS "storedBefore"
       FROM failure`;
     if (!failure) throw new NotFoundError('ServiceFailure', failureId);
-    return once(tx, `reviewServiceFailure:${failureId}`, key, { decision: input.decision, note }, async () => {
+    const before = replayShared<{ failureId: string }>(failure.storedBefore, key, request);
+    if (before) return before;
+    return once(tx, scopeOf(`reviewServiceFailure:${failureId}`, caller), key, request, async () => {
       if (failure.status !== 'NEEDS_REVIEW' && failure.status !== 'HELD') {
         throw new ValidationError('failureId', `this failure is ${failure.status}, not waiting for review`);
       }
