@@ -13,7 +13,7 @@ import {
   reviewServiceFailure,
 } from '../../src/domain/service-failures/service-failures.service.js';
 import { addMonths } from '../../src/domain/time.js';
-import { redeemVoucher } from '../../src/domain/vouchers/vouchers.service.js';
+import { redeemVoucher, voidVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import type { PrismaClient } from '../../src/db/prisma.js';
 import type {
   GoodwillReason,
@@ -55,7 +55,8 @@ export interface World {
       firstContact: boolean | null;
     }
   >;
-  failures: Map<string, { id: string; member: string; at: Date; type: ServiceFailureType; compensated: boolean }>;
+  /** `voucher`: the name of the voucher that compensated it, if one did. */
+  failures: Map<string, { id: string; member: string; at: Date; type: ServiceFailureType; compensated: boolean; voucher: string | null }>;
   vouchers: Map<
     string,
     {
@@ -66,9 +67,15 @@ export interface World {
       cents: number;
       redeemed: boolean;
       failureType: ServiceFailureType | null;
+      /** When staff voided it (voidVoucher); null while not voided. */
+      voidedAt: Date | null;
     }
   >;
-  gestures: Map<string, { id: string; member: string; reason: GoodwillReason; grantedAt: Date | null; cents: number }>;
+  /** `voucher`: the name of the voucher a granted VOUCHER gesture issued, when the data set named it. */
+  gestures: Map<
+    string,
+    { id: string; member: string; reason: GoodwillReason; grantedAt: Date | null; cents: number; voucher: string | null }
+  >;
   contracts: Map<
     string,
     { id: string; member: string; endsAt: Date; renewals: { previousEndsAt: Date; at: Date }[]; cancelledAt: Date | null }
@@ -189,6 +196,7 @@ export class LoyaltyDataSet {
       cents: 500,
       redeemed: false,
       failureType: null,
+      voidedAt: null,
     });
     this.activity(member, t(iso));
   }
@@ -246,7 +254,7 @@ export class LoyaltyDataSet {
       { memberId: this.member(member).id, type, severity, orderRef, idempotencyKey: orderRef },
       SHOP,
     );
-    this.world.failures.set(name, { id: failureId, member, at: t(iso), type, compensated: false });
+    this.world.failures.set(name, { id: failureId, member, at: t(iso), type, compensated: false, voucher: null });
   }
 
   /** Runs the compensation job of a failure at `iso`; returns what the policy decided. */
@@ -271,13 +279,14 @@ export class LoyaltyDataSet {
   }
 
   private compensated(
-    failure: { member: string; type: ServiceFailureType; compensated: boolean },
+    failure: { member: string; type: ServiceFailureType; compensated: boolean; voucher: string | null },
     voucher: string,
     id: string,
     iso: string,
     amount: string,
   ) {
     failure.compensated = true;
+    failure.voucher = voucher;
     this.world.vouchers.set(voucher, {
       id,
       member: failure.member,
@@ -286,6 +295,7 @@ export class LoyaltyDataSet {
       cents: cents(amount),
       redeemed: false,
       failureType: failure.type,
+      voidedAt: null,
     });
   }
 
@@ -304,6 +314,18 @@ export class LoyaltyDataSet {
       SHOP,
     );
     model.redeemed = true;
+  }
+
+  /** Staff void a voucher (issued in error, or the compensation taken back): a supervisor unless `by` says otherwise. */
+  async voidVoucher(voucher: string, iso: string, by: 'AGENT' | 'SUPERVISOR' = 'SUPERVISOR') {
+    const model = this.world.vouchers.get(voucher)!;
+    const { code } = await this.prisma.voucher.findUniqueOrThrow({ where: { id: model.id } });
+    await voidVoucher(
+      this.at(iso),
+      { code, reason: 'issued in error', idempotencyKey: this.key('void') },
+      by === 'AGENT' ? AGENT : SUPERVISOR,
+    );
+    model.voidedAt = t(iso);
   }
 
   /** A goodwill gesture by an agent: granted at once within authority, else pending. */
@@ -330,7 +352,7 @@ export class LoyaltyDataSet {
     );
     // Points are worth the program's point value (0.01).
     const worth = 'points' in value ? value.points : cents(value.amount);
-    this.world.gestures.set(name, { id: gestureId, member, reason, grantedAt: null, cents: worth });
+    this.world.gestures.set(name, { id: gestureId, member, reason, grantedAt: null, cents: worth, voucher: null });
     if (status === 'GRANTED') await this.granted(name, iso, voucher);
     return status;
   }
@@ -348,6 +370,7 @@ export class LoyaltyDataSet {
     const gesture = this.world.gestures.get(name)!;
     gesture.grantedAt = t(iso);
     if (voucher === undefined) return;
+    gesture.voucher = voucher;
     const row = await this.prisma.goodwillGesture.findUniqueOrThrow({ where: { id: gesture.id } });
     this.world.vouchers.set(voucher, {
       id: row.voucherId!,
@@ -357,6 +380,7 @@ export class LoyaltyDataSet {
       cents: gesture.cents,
       redeemed: false,
       failureType: null,
+      voidedAt: null,
     });
   }
 
@@ -503,6 +527,10 @@ export async function buildLoyaltyDataSet(prisma: PrismaClient): Promise<World> 
   await s.goodwill('g4', 'gus', '2026-03-02T10:00:00.000Z', 'OTHER', { points: 3000 }); // above the points limit
   await s.reject('g4', '2026-03-03T10:00:00.000Z');
   await s.redeem('r1', '2026-03-03T12:00:00.000Z');
+  // Vouchers voided in March, issued in February: they gave nothing, so February's spend leaves them out.
+  // emil's only compensation is taken back (he counts as not compensated); gus's goodwill voucher too.
+  await s.voidVoucher('f7', '2026-03-04T10:00:00.000Z');
+  await s.voidVoucher('g2', '2026-03-04T11:00:00.000Z', 'AGENT');
   await s.failure('f5', 'cem', '2026-03-05T08:00:00.000Z', 'OTHER', 'LOW');
   const closed = await s.compensate('f5', '2026-03-05T09:00:00.000Z');
   if (closed.outcome !== 'NOT_ELIGIBLE') throw new Error(`f5 of a closed member should be NOT_ELIGIBLE, got ${closed.outcome}`);
@@ -520,6 +548,8 @@ export async function buildLoyaltyDataSet(prisma: PrismaClient): Promise<World> 
   // After the period: what the follow-up windows still see, and what the period must not.
   await s.feedback('fay', '2026-04-01T00:00:00.000Z', { nps: 0, channel: 'STORE' });
   await s.compensate('f10', '2026-04-02T09:00:00.000Z');
+  // Voided after the period: the period leaves it out all the same (figures as known now); ivo stays compensated by f8.
+  await s.voidVoucher('f9', '2026-04-05T10:00:00.000Z');
   await s.enroll('max', '2026-04-15T09:00:00.000Z');
   // Exactly followUpDays (90) after ivo's first compensation: still a recovery.
   await s.earn('ivo', '2026-05-12T10:00:00.000Z');

@@ -240,5 +240,11 @@ describe('no stale figures', () => {
     expect(second).toEqual(expectedFigures(s.world, new Date('2026-02-01T00:00:00Z'), new Date('2026-03-01T00:00:00Z'), null));
     expect(second.compensation.count).toBe(1);
     expect(second.churnAfterFailure.oneFailure.compensated.denominator).toBe(1);
+    // The voucher voided: the compensation is taken back on the next read.
+    await s.voidVoucher('f1', '2026-02-03T09:00:00.000Z');
+    const third = await read();
+    expect(third).toEqual(expectedFigures(s.world, new Date('2026-02-01T00:00:00Z'), new Date('2026-03-01T00:00:00Z'), null));
+    expect(third.compensation.count).toBe(0);
+    expect(third.churnAfterFailure.oneFailure.notCompensated.denominator).toBe(1);
   });
 });

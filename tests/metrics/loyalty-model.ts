@@ -78,10 +78,12 @@ export function expectedFigures(world: World, from: Date, to: Date, channel: Ser
     if (before.length > 0) counts[before[before.length - 1]!.to] += 1;
   }
 
-  // Spend: compensation vouchers issued, goodwill granted, in the period.
-  const vouchers = [...world.vouchers.values()].filter((v) => inside(v.issuedAt, from, to));
+  // Spend: compensation vouchers issued, goodwill granted, in the period. A voided voucher gave nothing
+  // (none can be voided once redeemed): not spend, not compensation, whenever it was voided.
+  const voided = (voucher: string | null) => voucher !== null && world.vouchers.get(voucher)!.voidedAt !== null;
+  const vouchers = [...world.vouchers.values()].filter((v) => inside(v.issuedAt, from, to) && v.voidedAt === null);
   const compensations = vouchers.filter((v) => v.kind === 'COMPENSATION');
-  const gestures = [...world.gestures.values()].filter((g) => inside(g.grantedAt, from, to));
+  const gestures = [...world.gestures.values()].filter((g) => inside(g.grantedAt, from, to) && !voided(g.voucher));
 
   // Churn after failure: per member with failures in the period.
   const churnRows = [...new Set([...world.failures.values()].filter((f) => inside(f.at, from, to)).map((f) => f.member))].map((member) => {
@@ -91,7 +93,8 @@ export function expectedFigures(world: World, from: Date, to: Date, channel: Ser
     const within = (at: Date | null) => at !== null && at.getTime() > first && at.getTime() <= until;
     const turned = world.members.get(member)!.changes.some((c) => (c.to === 'PASSIVE' || c.to === 'CLOSED') && within(c.at));
     const cancelled = [...world.contracts.values()].some((c) => c.member === member && within(c.cancelledAt));
-    return { repeated: failures.length >= 2, compensated: failures.some((f) => f.compensated), churned: turned || cancelled };
+    const compensated = failures.some((f) => f.compensated && !voided(f.voucher));
+    return { repeated: failures.length >= 2, compensated, churned: turned || cancelled };
   });
   const churnGroup = (repeated: boolean) => {
     const group = churnRows.filter((row) => row.repeated === repeated);

@@ -275,15 +275,17 @@ interface SpendRow {
 
 /**
  * Goodwill gestures granted in each bucket (at once, or when a supervisor approved them), by reason:
- * those valued in the program currency (a gesture valued in an earlier one is not converted).
+ * those valued in the program currency (a gesture valued in an earlier one is not converted), less
+ * those whose voucher staff voided (it gave nothing: a redeemed voucher cannot be voided). The voided
+ * vouchers are few: an anti-join with them (by the status index), not a lookup per gesture.
  */
 function goodwillSpend(db: RawSql, q: Query): PromiseLike<SpendRow[]> {
   return db.$queryRaw<SpendRow[]>`
-    SELECT ${bucketOf(q, Prisma.sql`coalesce(decided_at, created_at)`)} AS bucket, reason::text AS key,
-           count(*)::int AS count, coalesce(sum(money_value), 0)::text AS value
-    FROM goodwill_gestures
-    WHERE status = 'GRANTED' AND currency = ${q.currency}::text
-      AND (decided_at IS NULL AND ${within(q, Prisma.sql`created_at`)} OR ${within(q, Prisma.sql`decided_at`)})
+    SELECT ${bucketOf(q, Prisma.sql`coalesce(g.decided_at, g.created_at)`)} AS bucket, g.reason::text AS key,
+           count(*)::int AS count, coalesce(sum(g.money_value), 0)::text AS value
+    FROM goodwill_gestures g LEFT JOIN vouchers voided ON voided.id = g.voucher_id AND voided.status = 'VOIDED'
+    WHERE g.status = 'GRANTED' AND g.currency = ${q.currency}::text AND voided.id IS NULL
+      AND (g.decided_at IS NULL AND ${within(q, Prisma.sql`g.created_at`)} OR ${within(q, Prisma.sql`g.decided_at`)})
     GROUP BY 1, 2`;
 }
 
@@ -300,8 +302,10 @@ interface VoucherRow {
 }
 
 /**
- * Vouchers issued in each bucket by kind (COMPENSATION ones by failure type), how many are redeemed
- * now, and those in the program currency with their value.
+ * Vouchers issued in each bucket and not voided, by kind (COMPENSATION ones by failure type), how
+ * many are redeemed now, and those in the program currency with their value. A voided voucher gave
+ * the member nothing (a redeemed one cannot be voided) and could not be redeemed: it counts nowhere,
+ * in the bucket of its issue as in that of its voiding.
  */
 function voucherCounts(db: RawSql, q: Query): PromiseLike<VoucherRow[]> {
   return db.$queryRaw<VoucherRow[]>`
@@ -310,7 +314,7 @@ function voucherCounts(db: RawSql, q: Query): PromiseLike<VoucherRow[]> {
            count(*) FILTER (WHERE v.currency = ${q.currency}::text)::int AS "inCurrency",
            coalesce(sum(v.amount) FILTER (WHERE v.currency = ${q.currency}::text), 0)::text AS value
     FROM vouchers v LEFT JOIN service_failures f ON v.kind = 'COMPENSATION' AND f.voucher_id = v.id
-    WHERE ${within(q, Prisma.sql`v.issued_at`)}
+    WHERE ${within(q, Prisma.sql`v.issued_at`)} AND v.status <> 'VOIDED'
     GROUP BY 1, 2, 3`;
 }
 
@@ -326,9 +330,10 @@ const inPart = (part: MemberPart, memberId: Prisma.Sql) =>
 
 /**
  * Members with failures in each period, by one or more failures and whether any of them was
- * compensated; churned: turned PASSIVE or CLOSED, or cancelled a contract, after their first
- * failure in the period and at most followUpDays after their last. The churn events are read once,
- * by time (every one that can fall in a window), and matched to the members by a hash join.
+ * compensated (COMPENSATED, and its voucher not voided since: a join with the few voided vouchers,
+ * read by the status index); churned: turned PASSIVE or CLOSED, or cancelled a contract, after their
+ * first failure in the period and at most followUpDays after their last. The churn events are read
+ * once, by time (every one that can fall in a window), and matched to the members by a hash join.
  */
 function churnCounts(
   db: RawSql,
@@ -338,8 +343,9 @@ function churnCounts(
   return db.$queryRaw`
     WITH failed AS (
       SELECT period, f.member_id, min(f.occurred_at) AS first_at, max(f.occurred_at) + ${q.followUp} AS until,
-             count(*) AS failures, bool_or(f.status = 'COMPENSATED') AS compensated
+             count(*) AS failures, bool_or(f.status = 'COMPENSATED' AND voided.id IS NULL) AS compensated
       FROM service_failures f CROSS JOIN LATERAL unnest(${periodsOf(q, Prisma.sql`f.occurred_at`)}) AS period
+        LEFT JOIN vouchers voided ON voided.id = f.voucher_id AND voided.status = 'VOIDED'
       WHERE ${within(q, Prisma.sql`f.occurred_at`)} AND ${inPart(part, Prisma.sql`f.member_id`)}
       GROUP BY period, f.member_id),
     churn AS (
@@ -362,8 +368,9 @@ function churnCounts(
 }
 
 /**
- * Members compensated in each period (a COMPENSATION voucher issued); recovered: an EARN entry
- * or a contract renewal after their first compensation in the period, at most followUpDays later,
+ * Members compensated in each period (a COMPENSATION voucher issued, and not voided since: a member
+ * whose only compensation was taken back was not compensated); recovered: an EARN entry or a
+ * contract renewal after their first compensation in the period, at most followUpDays later,
  * and ACTIVE when those days end (their last status change up to then: a member who came back and
  * then closed the account, or is suspended, has not recovered). Counted per member and bucket; the
  * whole period follows from them, as a member's first compensation in the period is their first in
@@ -375,7 +382,8 @@ function recoveryCounts(db: RawSql, q: Query, part: MemberPart): PromiseLike<{ p
     WITH first_compensations AS (
       SELECT ${bucketOf(q, Prisma.sql`v.issued_at`)} AS bucket, v.member_id, min(v.issued_at) AS at
       FROM vouchers v
-      WHERE v.kind = 'COMPENSATION' AND ${within(q, Prisma.sql`v.issued_at`)} AND ${inPart(part, Prisma.sql`v.member_id`)}
+      WHERE v.kind = 'COMPENSATION' AND v.status <> 'VOIDED' AND ${within(q, Prisma.sql`v.issued_at`)}
+        AND ${inPart(part, Prisma.sql`v.member_id`)}
       GROUP BY 1, 2),
     compensated AS (
       SELECT c.bucket, c.member_id, c.at,

@@ -125,19 +125,19 @@ const MemberStatusCountsRef = builder.objectRef<MemberStatusFigure>('MemberStatu
 type Priced<T> = T & { currency: string };
 
 const FailureTypeSpendRef = builder.objectRef<Priced<SpendLine<ServiceFailureType>>>('FailureTypeSpend').implement({
-  description: 'Compensation vouchers issued for one type of service failure, in the program currency.',
+  description: 'Compensation vouchers issued for one type of service failure and not voided, in the program currency.',
   fields: (t) => ({
     type: t.field({ type: ServiceFailureTypeEnum, description: 'The failure type.', resolve: (l) => l.key }),
-    count: t.exposeInt('count', { description: 'Vouchers issued in the program currency.' }),
+    count: t.exposeInt('count', { description: 'Vouchers issued in the program currency, not voided.' }),
     value: t.field({ type: Money, description: 'Their value, in the program currency.', resolve: (l) => money(l.value, l.currency) }),
   }),
 });
 
 const CompensationSpendRef = builder.objectRef<Priced<SpendFigure<ServiceFailureType>>>('CompensationSpend').implement({
   description:
-    'COMPENSATION vouchers issued in the period (by their issue time), in all and by failure type: those in the program currency (`LoyaltyMetrics.currency`). Vouchers issued in an earlier currency, before the program’s currency changed, are not converted and not counted.',
+    'COMPENSATION vouchers issued in the period (by their issue time) and not voided, in all and by failure type: those in the program currency (`LoyaltyMetrics.currency`). A voided voucher gave nothing (a redeemed one cannot be voided): it leaves the period of its issue, whenever it was voided. Vouchers issued in an earlier currency, before the program’s currency changed, are not converted and not counted.',
   fields: (t) => ({
-    count: t.exposeInt('count', { description: 'Vouchers issued in the program currency.' }),
+    count: t.exposeInt('count', { description: 'Vouchers issued in the program currency, not voided.' }),
     value: t.field({ type: Money, description: 'Their value, in the program currency.', resolve: (s) => money(s.value, s.currency) }),
     byFailureType: t.field({
       type: [FailureTypeSpendRef],
@@ -148,19 +148,19 @@ const CompensationSpendRef = builder.objectRef<Priced<SpendFigure<ServiceFailure
 });
 
 const GoodwillReasonSpendRef = builder.objectRef<Priced<SpendLine<GoodwillReason>>>('GoodwillReasonSpend').implement({
-  description: 'Goodwill gestures granted for one reason, valued in the program currency.',
+  description: 'Goodwill gestures granted for one reason, valued in the program currency, less those whose voucher was voided.',
   fields: (t) => ({
     reason: t.field({ type: GoodwillReasonEnum, description: 'The reason code.', resolve: (l) => l.key }),
-    count: t.exposeInt('count', { description: 'Gestures granted, valued in the program currency.' }),
+    count: t.exposeInt('count', { description: 'Gestures granted, valued in the program currency, their voucher (if any) not voided.' }),
     value: t.field({ type: Money, description: 'Their money value (points × point value).', resolve: (l) => money(l.value, l.currency) }),
   }),
 });
 
 const GoodwillSpendRef = builder.objectRef<Priced<SpendFigure<GoodwillReason>>>('GoodwillSpend').implement({
   description:
-    'Goodwill gestures granted in the period (at once, or when approved), in all and by reason: those valued in the program currency (`LoyaltyMetrics.currency`). Gestures valued in an earlier currency, before the program’s currency changed, are not converted and not counted.',
+    'Goodwill gestures granted in the period (at once, or when approved), in all and by reason: those valued in the program currency (`LoyaltyMetrics.currency`). A gesture whose voucher was voided gave nothing and is left out of the period it was granted in, whenever it was voided. Gestures valued in an earlier currency, before the program’s currency changed, are not converted and not counted.',
   fields: (t) => ({
-    count: t.exposeInt('count', { description: 'Gestures granted, valued in the program currency.' }),
+    count: t.exposeInt('count', { description: 'Gestures granted, valued in the program currency, their voucher (if any) not voided.' }),
     value: t.field({ type: Money, description: 'Their money value (points × point value).', resolve: (s) => money(s.value, s.currency) }),
     byReason: t.field({
       type: [GoodwillReasonSpendRef],
@@ -173,17 +173,18 @@ const GoodwillSpendRef = builder.objectRef<Priced<SpendFigure<GoodwillReason>>>(
 type Redemption = PeriodFigures['voucherRedemption'];
 
 const VoucherKindRedemptionRef = builder.objectRef<Redemption['byKind'][number]>('VoucherKindRedemption').implement({
-  description: 'Of the vouchers of one kind issued in the period, how many are redeemed.',
+  description: 'Of the vouchers of one kind issued in the period and not voided, how many are redeemed.',
   fields: (t) => ({
     kind: t.field({ type: VoucherKindEnum, description: 'The voucher kind.', resolve: (r) => r.kind }),
-    rate: t.field({ type: RatioRef, description: 'Redeemed ÷ issued.', resolve: (r) => r.rate }),
+    rate: t.field({ type: RatioRef, description: 'Redeemed ÷ issued and not voided.', resolve: (r) => r.rate }),
   }),
 });
 
 const VoucherRedemptionRef = builder.objectRef<Redemption>('VoucherRedemptionRates').implement({
-  description: 'Of the vouchers issued in the period, how many are redeemed (now): in all and by kind.',
+  description:
+    'Of the vouchers issued in the period and not voided (a voided one was taken out of use before it could be redeemed), how many are redeemed (now): in all and by kind.',
   fields: (t) => ({
-    all: t.field({ type: RatioRef, description: 'Redeemed ÷ issued, every kind.', resolve: (r) => r.all }),
+    all: t.field({ type: RatioRef, description: 'Redeemed ÷ issued and not voided, every kind.', resolve: (r) => r.all }),
     byKind: t.field({ type: [VoucherKindRedemptionRef], description: 'Per kind, every kind listed.', resolve: (r) => r.byKind }),
   }),
 });
@@ -196,12 +197,12 @@ const ChurnGroupRef = builder.objectRef<ChurnGroup>('ChurnGroup').implement({
     all: t.field({ type: RatioRef, description: 'Churned ÷ members of the group.', resolve: (g) => g.all }),
     compensated: t.field({
       type: RatioRef,
-      description: 'Among members with at least one of these failures COMPENSATED.',
+      description: 'Among members with at least one of these failures COMPENSATED by a voucher not voided since.',
       resolve: (g) => g.compensated,
     }),
     notCompensated: t.field({
       type: RatioRef,
-      description: 'Among members with none of these failures COMPENSATED.',
+      description: 'Among members with none of these failures COMPENSATED, or whose only compensations were voided.',
       resolve: (g) => g.notCompensated,
     }),
   }),
@@ -258,17 +259,19 @@ const LoyaltyFiguresRef = builder.objectRef<Priced<PeriodFigures>>('LoyaltyFigur
     }),
     compensation: t.field({
       type: CompensationSpendRef,
-      description: 'Compensation vouchers issued in the period, in the program currency (earlier currencies are not counted).',
+      description:
+        'Compensation vouchers issued in the period and not voided, in the program currency (earlier currencies are not counted).',
       resolve: (f) => ({ ...f.compensation, currency: f.currency }),
     }),
     goodwill: t.field({
       type: GoodwillSpendRef,
-      description: 'Goodwill gestures granted in the period, valued in the program currency (earlier currencies are not counted).',
+      description:
+        'Goodwill gestures granted in the period, valued in the program currency (earlier currencies are not counted), less those whose voucher was voided.',
       resolve: (f) => ({ ...f.goodwill, currency: f.currency }),
     }),
     voucherRedemption: t.field({
       type: VoucherRedemptionRef,
-      description: 'Redemption of the vouchers issued in the period.',
+      description: 'Redemption of the vouchers issued in the period and not voided.',
       resolve: (f) => f.voucherRedemption,
     }),
     churnAfterFailure: t.field({
@@ -279,7 +282,7 @@ const LoyaltyFiguresRef = builder.objectRef<Priced<PeriodFigures>>('LoyaltyFigur
     recovery: t.field({
       type: RatioRef,
       description:
-        'Members compensated in the period with an EARN or a contract renewal within program.metrics.followUpDays after their first compensation, and ACTIVE when those days end ÷ members compensated in the period.',
+        'Members compensated in the period with an EARN or a contract renewal within program.metrics.followUpDays after their first compensation, and ACTIVE when those days end ÷ members compensated in the period. Compensated: a COMPENSATION voucher issued in the period and not voided.',
       resolve: (f) => f.recovery,
     }),
     detractorConversion: t.field({
