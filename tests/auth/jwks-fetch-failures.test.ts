@@ -1,15 +1,12 @@
 // No useTestApp(): a local JWKS server and the verifier; the HTTP test starts its own app with JWKS_URL set.
-import { createServer, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { pino } from 'pino';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { JWKS_COOLDOWN_MS, JWKS_FETCH_FAILURE_REASONS, type JwksFetchFailureReason } from '../../src/auth/jwks.js';
-import { AuthenticationError, createJwtVerifier } from '../../src/auth/jwt.js';
-import type { Config } from '../../src/config/env.js';
+import { createJwtVerifier } from '../../src/auth/jwt.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createTestApp } from '../support/app.js';
 import { createTestPrisma } from '../support/db.js';
+import { expectUnavailable, ISSUER, useJwksProvider, type JwksAnswer } from './jwks-provider.js';
 
 /**
  * A failed fetch of the identity provider's key set (JWKS_URL) is visible to operators: one warn log line and one
@@ -19,86 +16,9 @@ import { createTestPrisma } from '../support/db.js';
  * redirect, hangs, bad JSON, JSON that is no key set, or drops the connection.
  */
 
-const LIFETIMES = { staff: 12 * 3_600, member: 24 * 3_600 };
-const ISSUER = 'https://id.example';
 /** A secret in the JWKS URL's path and query (some providers put a tenant key there): never in a log line. */
 const URL_SECRET = 'tenant-secret-4f1c9a';
-
-type Answer = 'keys' | 'error' | 'redirect' | 'hang' | 'bad-json' | 'not-a-key-set' | 'close';
-
-let server: Server;
-let origin = '';
-let jwksUrl = '';
-const endpoint = { requests: 0, answer: 'keys' as Answer, keys: [] as JWK[] };
-const hanging: ServerResponse[] = [];
-const signers = new Map<string, CryptoKey>();
-const jwks = new Map<string, JWK>();
-
-beforeAll(async () => {
-  for (const kid of ['k1', 'k2']) {
-    const pair = await generateKeyPair('ES256');
-    signers.set(kid, pair.privateKey);
-    jwks.set(kid, { ...(await exportJWK(pair.publicKey)), kid, alg: 'ES256', use: 'sig' });
-  }
-  server = createServer((req, res) => {
-    endpoint.requests += 1;
-    switch (endpoint.answer) {
-      case 'close':
-        req.socket.destroy();
-        return;
-      case 'hang':
-        hanging.push(res);
-        return;
-      case 'error':
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('identity provider unavailable');
-        return;
-      case 'redirect':
-        res.writeHead(302, { location: 'https://elsewhere.example/jwks.json' }).end();
-        return;
-      case 'bad-json':
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [ {');
-        return;
-      case 'not-a-key-set':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'maintenance' }));
-        return;
-      case 'keys':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: endpoint.keys }));
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  jwksUrl = `${origin}/${URL_SECRET}/.well-known/jwks.json?tenant=${URL_SECRET}`;
-});
-
-afterAll(async () => {
-  for (const res of hanging.splice(0)) res.destroy();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
-
-beforeEach(() => {
-  endpoint.requests = 0;
-  endpoint.answer = 'keys';
-  endpoint.keys = [];
-});
-
-/** A staff token signed with the key `kid`, valid for an hour. */
-const tokenOf = (kid: string, staffId = `staff-${kid}`) =>
-  new SignJWT({ role: 'ADMIN' })
-    .setProtectedHeader({ alg: 'ES256', kid })
-    .setSubject(staffId)
-    .setIssuer(ISSUER)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(signers.get(kid)!);
-
-const jwtConfig = (): Config['jwt'] => ({
-  secret: undefined,
-  jwksUrl,
-  issuer: ISSUER,
-  audience: undefined,
-  maxLifetimeSeconds: LIFETIMES,
-});
+const provider = useJwksProvider(`/${URL_SECRET}/.well-known/jwks.json?tenant=${URL_SECRET}`);
 
 /** A pino logger (every level) that keeps its lines, as written. */
 function capturingLogger() {
@@ -120,17 +40,8 @@ async function failures(metrics: Metrics): Promise<Record<JwksFetchFailureReason
 const only = (reason: JwksFetchFailureReason, count: number) =>
   Object.fromEntries(JWKS_FETCH_FAILURE_REASONS.map((each) => [each, each === reason ? count : 0]));
 
-async function expectUnavailable(promise: Promise<unknown>): Promise<void> {
-  const error = await promise.then(
-    () => new Error('expected the token to be refused'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AuthenticationError);
-  expect((error as AuthenticationError).reason).toBe('ERR_JWKS_FETCH');
-}
-
 describe('a failed JWKS fetch: one warn line and one count, by reason', () => {
-  const cases: [Answer, JwksFetchFailureReason][] = [
+  const cases: [JwksAnswer, JwksFetchFailureReason][] = [
     ['error', 'http_status'],
     ['redirect', 'http_status'],
     ['hang', 'timeout'],
@@ -143,7 +54,7 @@ describe('a failed JWKS fetch: one warn line and one count, by reason', () => {
       const metrics = createMetrics();
       const { logger, lines, warnings } = capturingLogger();
       let clock = Date.now();
-      const verify = createJwtVerifier(jwtConfig(), {
+      const verify = createJwtVerifier(provider.jwtConfig(), {
         now: () => clock,
         logger,
         jwksFetchFailed: (failed) => metrics.jwksFetchFailures.inc({ reason: failed }),
@@ -152,21 +63,21 @@ describe('a failed JWKS fetch: one warn line and one count, by reason', () => {
       });
       // Every series is there from the start, at 0.
       expect(await failures(metrics)).toEqual(only(reason, 0));
-      endpoint.answer = answer;
-      const k2 = await tokenOf('k2');
+      provider.answer = answer;
+      const k2 = await provider.tokenOf('k2');
 
       // Twenty at once share one fetch; twenty more one after another during its cooldown fetch nothing.
       await Promise.all(Array.from({ length: 20 }, () => expectUnavailable(verify(k2))));
-      for (let i = 0; i < 20; i += 1) await expectUnavailable(verify(await tokenOf('k2', `staff-${i}`)));
-      expect(endpoint.requests).toBe(1);
+      for (let i = 0; i < 20; i += 1) await expectUnavailable(verify(await provider.tokenOf('k2', `staff-${i}`)));
+      expect(provider.requests).toBe(1);
       expect(await failures(metrics)).toEqual(only(reason, 1));
       expect(warnings()).toHaveLength(1);
-      expect(warnings()[0]).toMatchObject({ reason, jwksOrigin: origin });
+      expect(warnings()[0]).toMatchObject({ reason, jwksOrigin: provider.origin });
 
       // The cooldown is over: one more fetch, failing the same way: one more count, one more line.
       clock += JWKS_COOLDOWN_MS;
       await Promise.all(Array.from({ length: 10 }, () => expectUnavailable(verify(k2))));
-      expect(endpoint.requests).toBe(2);
+      expect(provider.requests).toBe(2);
       expect(await failures(metrics)).toEqual(only(reason, 2));
       expect(warnings()).toHaveLength(2);
 
@@ -175,17 +86,19 @@ describe('a failed JWKS fetch: one warn line and one count, by reason', () => {
       expect(logged).not.toContain(k2.split('.')[1]);
       expect(logged).not.toContain(URL_SECRET);
       expect(logged).not.toContain('jwks.json');
-      for (const res of hanging.splice(0)) res.destroy();
+      provider.releaseHanging();
     });
   }
 
   it('a successful fetch is neither counted nor logged', async () => {
     const metrics = createMetrics();
     const { logger, warnings } = capturingLogger();
-    const verify = createJwtVerifier(jwtConfig(), { logger, jwksFetchFailed: (reason) => metrics.jwksFetchFailures.inc({ reason }) });
-    endpoint.answer = 'keys';
-    endpoint.keys = [jwks.get('k1')!];
-    await expect(verify(await tokenOf('k1'))).resolves.toMatchObject({ staffId: 'staff-k1' });
+    const verify = createJwtVerifier(provider.jwtConfig(), {
+      logger,
+      jwksFetchFailed: (reason) => metrics.jwksFetchFailures.inc({ reason }),
+    });
+    provider.serve('k1');
+    await expect(verify(await provider.tokenOf('k1'))).resolves.toMatchObject({ staffId: 'staff-k1' });
     expect(Object.values(await failures(metrics))).toEqual([0, 0, 0, 0]);
     expect(warnings()).toEqual([]);
   });
@@ -198,14 +111,15 @@ describe('a failed JWKS fetch, over HTTP', () => {
   it('the API process counts it in /metrics and logs it once, without the token, for every request it refuses', async () => {
     const metrics = createMetrics();
     const { logger, lines, warnings } = capturingLogger();
-    const app = createTestApp(prisma, { metrics, logger, env: { JWT_SECRET: '', JWKS_URL: jwksUrl, JWT_ISSUER: ISSUER } });
+    const app = createTestApp(prisma, { metrics, logger, env: { JWT_SECRET: '', JWKS_URL: provider.url, JWT_ISSUER: ISSUER } });
     try {
-      endpoint.answer = 'error';
-      const token = await tokenOf('k2');
+      provider.answer = 'error';
+      const token = await provider.tokenOf('k2');
       const answers = await Promise.all(Array.from({ length: 20 }, () => app.request('{ __typename }', {}, { token })));
-      for (let i = 0; i < 10; i += 1) answers.push(await app.request('{ __typename }', {}, { token: await tokenOf('k2', `staff-${i}`) }));
+      for (let i = 0; i < 10; i += 1)
+        answers.push(await app.request('{ __typename }', {}, { token: await provider.tokenOf('k2', `staff-${i}`) }));
       for (const answer of answers) expect(answer.status).toBe(401);
-      expect(endpoint.requests).toBe(1);
+      expect(provider.requests).toBe(1);
 
       const scraped = await metrics.registry.metrics();
       expect(scraped).toContain('treue_jwks_fetch_failures_total{reason="http_status"} 1\n');
@@ -213,7 +127,7 @@ describe('a failed JWKS fetch, over HTTP', () => {
         expect(scraped).toContain(`treue_jwks_fetch_failures_total{reason="${other}"} 0\n`);
       }
       expect(warnings()).toHaveLength(1);
-      expect(warnings()[0]).toMatchObject({ reason: 'http_status', jwksOrigin: origin });
+      expect(warnings()[0]).toMatchObject({ reason: 'http_status', jwksOrigin: provider.origin });
       const logged = lines.join('\n');
       expect(logged).not.toContain(token);
       expect(logged).not.toContain(token.split('.')[1]);
