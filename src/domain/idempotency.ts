@@ -35,6 +35,19 @@ export function fingerprint(request: unknown): string {
   return createHash('sha256').update(stableStringify(request)).digest('hex');
 }
 
+/**
+ * `fingerprint` of an object of text fields, computed in SQL from the expressions that hold them (a NULL is JSON
+ * null): to compare a stored `request_hash` with requests the rows at hand recorded. The same text as
+ * `stableStringify` — keys sorted as it sorts them, values quoted by `to_json`, which escapes as `JSON.stringify`
+ * does — hashed as UTF-8.
+ */
+export function fingerprintSql(fields: Record<string, Prisma.Sql>): Prisma.Sql {
+  const members = Object.entries(fields)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, value]) => Prisma.sql`${`${JSON.stringify(name)}:`}::text || coalesce(to_json((${value})::text)::text, 'null')`);
+  return Prisma.sql`encode(sha256(convert_to('{' || ${Prisma.join(members, ` || ',' || `)} || '}', 'UTF8')), 'hex')`;
+}
+
 export type Replayable<T> = T & { replayed: boolean };
 
 /** How a request reserves its idempotency key (`reserveKeySql`). */
@@ -171,9 +184,10 @@ export interface SharedRecord {
  * The record of `key` under `shared` — the scope every caller of an operation shared before its keys became the
  * caller's own (`scopeOf(shared, caller)`) — when it is the caller's: `mine`, a condition on the record
  * (`stored_record`) or on what it decided, holds. A select-list expression (a `SharedRecord` as jsonb, else null)
- * for the statement that reads the object anyway: nothing writes such a scope any more, so it meets only records
- * committed before and needs no lock of its own. Another caller's record there is not looked at: that key is not
- * this caller's.
+ * for the statement that reads the object anyway, without a lock of its own: this version writes no such scope, so
+ * it meets records committed before the upgrade (while an older process still runs beside it, a retry whose first
+ * request that process answered after this read is told the object is decided rather than replayed; nothing is
+ * decided twice). Another caller's record there is not looked at: that key is not this caller's.
  */
 export function ownSharedRecordSql(shared: string, key: string, mine: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`(SELECT jsonb_build_object('requestHash', stored_record.request_hash, 'result', stored_record.result)

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
+import { fingerprint, fingerprintSql } from '../../src/domain/idempotency.js';
+import { Prisma } from '../../src/generated/prisma/client.js';
 import { processIncidentJob } from '../../workers/incident.processor.js';
 import { useTestApp } from '../support/app.js';
 
@@ -188,14 +190,18 @@ async function overBudget(token: string, members: string[]) {
   return rawId(incident.id);
 }
 
-async function decide(incidentId: string, idempotencyKey: string, token: string) {
-  const answer = await app.gql(
-    DECIDE,
-    { i: { incidentId: nodeId(incidentId), decision: 'GRANT', note: 'our outage', idempotencyKey } },
-    token,
-  );
+async function decide(incidentId: string, idempotencyKey: string, token: string, note = 'our outage', decision = 'GRANT') {
+  const answer = await app.gql(DECIDE, { i: { incidentId: nodeId(incidentId), decision, note, idempotencyKey } }, token);
   expect(answer.errors, JSON.stringify(answer)).toBeUndefined();
-  return answer.data?.decideServiceIncident as { __typename: string; decided?: number; code?: string };
+  return answer.data?.decideServiceIncident as { __typename: string; decided?: number; code?: string; field?: string };
+}
+
+/** A later page of one new member to the incident, expanded: over the budget, it waits for a decision. Its member. */
+async function laterRemainder(incidentId: string, token: string): Promise<string> {
+  const late = await app.enroll();
+  await report({ incidentId: nodeId(incidentId), affected: [{ memberId: late }], idempotencyKey: `late-${randomUUID()}` }, token);
+  await expandPages();
+  return late;
 }
 
 describe('decideServiceIncident: a decision’s idempotency key is the caller’s own', () => {
@@ -252,7 +258,7 @@ describe('records stored before stop 52 under the scope every caller shared', ()
     expect(await prisma.serviceIncident.count()).toBe(3);
   });
 
-  it('a later page’s record replays for the incident’s reporter and is ignored for another caller', async () => {
+  it('a later page’s record replays the same page for the incident’s reporter and is ignored for another caller', async () => {
     const { carrierA } = await carriers();
     const agent = await app.staffToken('AGENT', 'agent-x');
     const [first, later] = [await app.enroll(), await app.enroll()];
@@ -264,12 +270,15 @@ describe('records stored before stop 52 under the scope every caller shared', ()
 
     expect(await report(page, carrierA)).toMatchObject({ named: 1, alreadyNamed: 0 });
     expect(await prisma.serviceIncidentPage.count({ where: { incidentId } })).toBe(2);
-    expect(await report({ ...page, affected: [{ memberId: first }] }, carrierA)).toMatchObject({
-      __typename: 'IdempotencyConflictError',
-    });
     // The agent's page under that key is its own (its member already named: nothing is compensated twice).
     expect(await report(page, agent)).toMatchObject({ named: 0, alreadyNamed: 1 });
     expect(await prisma.serviceIncidentPage.count({ where: { incidentId } })).toBe(3);
+    // A later page records no sender: other input from the reporter under that key is a page of its own (until stop
+    // 53 an IdempotencyConflictError, the record taken for the reporter's though another agent may have sent it).
+    expect(await report({ ...page, affected: [{ memberId: first }] }, carrierA)).toMatchObject({ named: 0, alreadyNamed: 1 });
+    expect(await prisma.serviceIncidentPage.count({ where: { incidentId } })).toBe(4);
+    // Once that page is its own, the key answers as the reporter's own: the first page again is a conflict.
+    expect(await report(page, carrierA)).toMatchObject({ __typename: 'IdempotencyConflictError' });
   });
 
   it('a decision’s record replays for the supervisor who took it and is ignored for another', async () => {
@@ -297,5 +306,137 @@ describe('records stored before stop 52 under the scope every caller shared', ()
     expect(await prisma.serviceFailure.findFirstOrThrow({ where: { incidentId, memberId: late } })).toMatchObject({
       decidedBy: 'supervisor-2',
     });
+  });
+
+  it('a later page another caller added is not the reporter’s: the reporter’s own page under that key is recorded', async () => {
+    const { carrierA } = await carriers();
+    const agent = await app.staffToken('AGENT', 'agent-x');
+    const [first, byAgent, byReporter] = [await app.enroll(), await app.enroll(), await app.enroll()];
+    const incident = (await report(firstPage('depot', [first], `first-${randomUUID()}`), carrierA)).incident!;
+    const incidentId = rawId(incident.id);
+    const key = `page-2-${randomUUID()}`;
+    // The agent's later page, before the upgrade: neither its record nor the page names who sent it.
+    expect(await report({ incidentId: incident.id, affected: [{ memberId: byAgent }], idempotencyKey: key }, agent)).toMatchObject({
+      named: 1,
+    });
+    await asStoredBeforeStop52(key, `reportServiceIncident:${incidentId}`);
+
+    // The reporter's own page under that key: before, IdempotencyConflictError, and its member never named.
+    const ofReporter = await report({ incidentId: incident.id, affected: [{ memberId: byReporter }], idempotencyKey: key }, carrierA);
+    expect(ofReporter).toMatchObject({ __typename: 'ReportServiceIncidentPayload', named: 1, incident: { affected: 3 } });
+    expect(await prisma.serviceIncidentMember.count({ where: { incidentId, memberId: byReporter } })).toBe(1);
+    // Its retry replays its own page; the agent's page sent again under the key is recorded again, naming nobody new.
+    expect(await report({ incidentId: incident.id, affected: [{ memberId: byReporter }], idempotencyKey: key }, carrierA)).toMatchObject({
+      named: 1,
+    });
+    expect(await report({ incidentId: incident.id, affected: [{ memberId: byAgent }], idempotencyKey: key }, carrierA)).toMatchObject({
+      __typename: 'IdempotencyConflictError',
+    });
+    expect(await report({ incidentId: incident.id, affected: [{ memberId: byAgent }], idempotencyKey: key }, agent)).toMatchObject({
+      named: 0,
+      alreadyNamed: 1,
+    });
+    expect(await prisma.serviceIncidentPage.count({ where: { incidentId } })).toBe(4);
+  });
+
+  it('a decision’s record is not a supervisor’s whom only a decision of another remainder names', async () => {
+    const agent = await app.staffToken('AGENT', 'agent-x');
+    const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
+    const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
+    const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
+    const key = `decide-${randomUUID()}`;
+    // The second supervisor decides the first remainder (two failures) under the key, before the upgrade.
+    expect(await decide(incidentId, key, second, 'the depot flooded')).toMatchObject({ decided: 2 });
+    await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+    await expandPages();
+    // The first supervisor decides the next remainder under a key of their own: a failure names them as decider.
+    await laterRemainder(incidentId, agent);
+    expect(await decide(incidentId, `decide-${randomUUID()}`, first)).toMatchObject({ decided: 1 });
+    await expandPages();
+
+    // Another remainder waits; the first supervisor sends the key the second one used.
+    const late = await laterRemainder(incidentId, agent);
+    const byFirst = await decide(incidentId, key, first);
+    // Before: the second supervisor's record taken for the first one's, IdempotencyConflictError for a key they never
+    // used (with the second one's note: its answer, decided: 2), and the remainder left waiting.
+    expect(byFirst).toMatchObject({ __typename: 'DecideServiceIncidentPayload', decided: 1, incident: { awaitingDecision: 0 } });
+    expect(await prisma.serviceFailure.findFirstOrThrow({ where: { incidentId, memberId: late } })).toMatchObject({
+      status: 'RECORDED',
+      decidedBy: 'supervisor-1',
+    });
+    expect(await prisma.idempotencyRecord.count({ where: { key } })).toBe(2);
+    // The second supervisor's retry across the upgrade still replays theirs; other input under it is a conflict.
+    expect(await decide(incidentId, key, second, 'the depot flooded')).toMatchObject({ decided: 2 });
+    expect(await decide(incidentId, key, second, 'the depot burned')).toMatchObject({ __typename: 'IdempotencyConflictError' });
+    expect(await prisma.idempotencyRecord.count({ where: { key } })).toBe(2);
+  });
+
+  it('two supervisors’ decisions word for word alike: the record is neither’s, and a waiting remainder is decided', async () => {
+    const agent = await app.staffToken('AGENT', 'agent-x');
+    const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
+    const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
+    const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
+    const key = `decide-${randomUUID()}`;
+    expect(await decide(incidentId, key, second)).toMatchObject({ decided: 2 });
+    await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+    await expandPages();
+    await laterRemainder(incidentId, agent);
+    expect(await decide(incidentId, `decide-${randomUUID()}`, first)).toMatchObject({ decided: 1 });
+    await expandPages();
+
+    // The failures the record's request decided name both supervisors: it is not the first one's answer (before: the
+    // second one's, decided: 2, replayed as theirs, and the remainder left waiting).
+    const late = await laterRemainder(incidentId, agent);
+    expect(await decide(incidentId, key, first)).toMatchObject({ __typename: 'DecideServiceIncidentPayload', decided: 1 });
+    expect(await prisma.serviceFailure.findFirstOrThrow({ where: { incidentId, memberId: late } })).toMatchObject({
+      decidedBy: 'supervisor-1',
+    });
+    // Nor the second one's: their retry is a request of their own, and nothing waits for a decision now.
+    expect(await decide(incidentId, key, second)).toMatchObject({ __typename: 'ValidationError', field: 'incidentId' });
+    expect(await prisma.idempotencyRecord.count({ where: { key } })).toBe(2);
+  });
+
+  it('a declined remainder’s record replays for the supervisor who declined it, the note and decision as sent', async () => {
+    const agent = await app.staffToken('AGENT', 'agent-x');
+    const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
+    const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
+    const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
+    const key = `decide-${randomUUID()}`;
+    const note = 'not ours: the carrier’s "strike" \\ see\nticket 7';
+    expect(await decide(incidentId, key, second, note, 'DECLINE')).toMatchObject({ decided: 2 });
+    await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+    const late = await laterRemainder(incidentId, agent);
+
+    expect(await decide(incidentId, key, second, note, 'DECLINE')).toMatchObject({ decided: 2 });
+    expect(await decide(incidentId, key, second, note)).toMatchObject({ __typename: 'IdempotencyConflictError' });
+    expect(await prisma.serviceFailure.findFirstOrThrow({ where: { incidentId, memberId: late } })).toMatchObject({
+      status: 'NEEDS_REVIEW',
+    });
+    // The first supervisor's decision under that key, the same request word for word, is their own.
+    expect(await decide(incidentId, key, first, note, 'DECLINE')).toMatchObject({ decided: 1 });
+    expect(await prisma.serviceFailure.findFirstOrThrow({ where: { incidentId, memberId: late } })).toMatchObject({
+      status: 'NOT_ELIGIBLE',
+      decidedBy: 'supervisor-1',
+    });
+  });
+});
+
+describe('fingerprintSql: the request hash of stored rows, as fingerprint() computes it', () => {
+  it('agrees with fingerprint() for text JSON escapes, non-ASCII text and null', async () => {
+    const notes = [
+      'our outage',
+      '',
+      'quote " backslash \\ slash /',
+      'line\nbreak\ttab\rreturn\bback\fform',
+      '\u0001\u001f\u007f\u0080\u009f',
+      'é ü ß 日本 Ｂｏｏｋｓ',
+      '😀 \u2028\u2029 \u00a0',
+      null,
+    ];
+    for (const note of notes) {
+      const [row] = await prisma.$queryRaw<{ hash: string }[]>`
+        SELECT ${fingerprintSql({ note: Prisma.sql`${note}::text`, decision: Prisma.sql`'DECLINE'` })} AS hash`;
+      expect(row!.hash, JSON.stringify(note)).toBe(fingerprint({ decision: 'DECLINE', note }));
+    }
   });
 });

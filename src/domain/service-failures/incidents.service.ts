@@ -9,7 +9,17 @@ import { reportApprovalQueueChanges } from '../approvals/approval-queue.js';
 import { assertMayCall, mayCall, SERVICE_CALLERS, type CallerRule } from '../authorization.js';
 import { nowOf, type CommittedOutboxEvent, type MemberChange, type ServiceDeps } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, once, replay, scopeOf, type Replayable } from '../idempotency.js';
+import {
+  checkIdempotencyKey,
+  fingerprint,
+  fingerprintSql,
+  once,
+  ownSharedRecordSql,
+  replayShared,
+  scopeOf,
+  type Replayable,
+  type SharedRecord,
+} from '../idempotency.js';
 import { eligibility } from '../members/eligibility.js';
 import { reportMemberChanges } from '../members/member-changes.js';
 import { measure } from '../measures.js';
@@ -183,7 +193,8 @@ function checkDetails(input: ReportServiceIncidentInput, now: Date): IncidentDet
  * incident too): the same key from the same caller replays the first answer
  * — sent concurrently, one waits for the other — and another caller's same key
  * records that caller's own page (a key stored before stop 52, when every
- * caller shared the scope, replays for the reporter of its incident only:
+ * caller shared the scope, replays for the reporter of its incident only, and
+ * for a later page, which names nobody as its sender, only the same page:
  * `onceForCaller`). Agents and above, and keys with `failures:report`. A later
  * page names an incident the caller may read (`readableIncidentWhere`): a
  * reporting key adds pages to its own incidents only, and another's is a
@@ -223,7 +234,12 @@ export async function reportServiceIncident(
           AND (${owner === null}::boolean OR (reporter_type = ${owner?.reporterType ?? null}::"ActorType" AND reporter_id = ${owner?.reporterId ?? null}::text))`;
       if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
     }
-    return onceForCaller(tx, caller, operation, reportedByCallerSql(caller), key, request, async () => {
+    // A first page stored under the shared scope is its incident's reporter's; a later page may be anyone's.
+    const mine =
+      incidentId === null
+        ? reportedByCallerSql(caller)
+        : Prisma.sql`${reportedByCallerSql(caller)} AND stored_record.request_hash = ${fingerprint(request)}`;
+    return onceForCaller(tx, caller, operation, mine, key, request, async () => {
       // Not a replay: an order reference the key rule refuses is refused as the new key the failure would record.
       if (keyRefusal) throw keyRefusal;
       const id = incidentId ?? randomUUID();
@@ -248,10 +264,11 @@ export async function reportServiceIncident(
 
 /**
  * `once` under the caller's own scope (`scopeOf(operation, caller)`), after a look at the key under `operation`
- * alone, the scope every caller shared until stop 52: a record there that `mine` (a condition on it, `r`) finds the
- * caller's replays — or is IdempotencyConflictError for other input — as before, so a retry across the upgrade has
- * one effect; another caller's is ignored, its key not this caller's. Nothing writes the shared scope any more: the
- * look meets only records committed before.
+ * alone, the scope every caller shared until stop 52 (`ownSharedRecordSql`): a record there that `mine` (a condition
+ * on it, `stored_record`) ties to the caller replays — or is IdempotencyConflictError for other input — as before, so
+ * a retry across the upgrade has one effect; another caller's, or one nothing ties to anybody, is ignored, its key
+ * not this caller's. A record of the caller's own scope comes first (`noRecordOfItsOwnSql`). Nothing writes the
+ * shared scope any more: the look meets only records committed before.
  */
 async function onceForCaller<T extends object>(
   tx: RawSql,
@@ -262,16 +279,24 @@ async function onceForCaller<T extends object>(
   request: unknown,
   effect: () => Promise<T>,
 ): Promise<Replayable<T>> {
-  const [stored] = await tx.$queryRaw<{ mine: boolean }[]>`
-    SELECT ${mine} AS mine FROM idempotency_records r WHERE r.operation = ${operation} AND r.key = ${key}`;
-  if (stored?.mine) return replay<T>(tx, operation, key, fingerprint(request));
-  return once(tx, scopeOf(operation, caller), key, request, effect);
+  const scope = scopeOf(operation, caller);
+  const [found] = await tx.$queryRaw<{ stored: SharedRecord | null }[]>`
+    SELECT ${ownSharedRecordSql(operation, key, Prisma.sql`${mine} AND ${noRecordOfItsOwnSql(scope, key)}`)} AS stored`;
+  return replayShared<T>(found?.stored ?? null, key, request) ?? once(tx, scope, key, request, effect);
 }
 
-/** Whether the incident of a page stored under the shared scope (`r`, its idempotency record) is the caller's. */
+/** Whether the caller has no record of `key` in its own scope: that one, when there is one, answers the key. */
+const noRecordOfItsOwnSql = (scope: string, key: string): Prisma.Sql =>
+  Prisma.sql`NOT EXISTS (SELECT 1 FROM idempotency_records own WHERE own.operation = ${scope} AND own.key = ${key})`;
+
+/**
+ * Whether the incident of a page stored under the shared scope (`stored_record`, its idempotency record) is the
+ * caller's. It ties a first page to its sender, who reported the incident; a later page records no sender, and
+ * another agent may have added it.
+ */
 const reportedByCallerSql = (caller: Caller): Prisma.Sql => Prisma.sql`EXISTS (
   SELECT 1 FROM service_incidents i
-  WHERE i.id = (r.result->>'incidentId')::uuid
+  WHERE i.id = (stored_record.result->>'incidentId')::uuid
     AND i.reporter_type = ${caller.actor.type}::"ActorType" AND i.reporter_id = ${caller.actor.id}::text)`;
 
 const expandEvent = (pageId: string): CommittedOutboxEvent => ({
@@ -375,6 +400,8 @@ interface LockedIncident {
   overBudgetAt: Date | null;
   /** md5 of the program settings' JSON once the incident was locked (null before the program row exists), see `settingsForHash`. */
   settingsHash: string | null;
+  /** What `lockIncident` was given to read with the incident: a decision's record stored before stop 52, or null. */
+  storedBefore: SharedRecord | null;
 }
 
 /**
@@ -382,14 +409,18 @@ interface LockedIncident {
  * settings' version is read after the lock (`settingsHashAfterLocksSql`): a decision that waited for another
  * batch holds the remainder against the currency an admin switched to meanwhile.
  */
-async function lockIncident(tx: RawSql, incidentId: string): Promise<LockedIncident | undefined> {
+async function lockIncident(
+  tx: RawSql,
+  incidentId: string,
+  storedBefore: Prisma.Sql = Prisma.sql`NULL::jsonb`,
+): Promise<LockedIncident | undefined> {
   const [incident] = await tx.$queryRaw<LockedIncident[]>`
     WITH incident AS (
       SELECT * FROM service_incidents WHERE id = ${incidentId}::uuid FOR NO KEY UPDATE)
     SELECT id::text, type::text, severity::text, occurred_at AS "occurredAt", description, budget::text, currency,
            reporter_type::text AS "reporterType", reporter_id AS "reporterId",
            budget_used::text AS "budgetUsed", over_budget_at AS "overBudgetAt",
-           ${settingsHashAfterLocksSql('incident')} AS "settingsHash"
+           ${settingsHashAfterLocksSql('incident')} AS "settingsHash", ${storedBefore} AS "storedBefore"
     FROM incident`;
   return incident;
 }
@@ -709,7 +740,7 @@ const grantEvent = (incidentId: string): CommittedOutboxEvent => {
  * ValidationError and writes nothing; DECLINE still can. Supervisors and
  * admins only. The idempotency key is the supervisor's own: another's same key
  * is a decision of its own (one stored before stop 52 replays for the
- * supervisor its failures name as decider only).
+ * supervisor whose decision it recorded only: `decidedByCallerSql`).
  */
 export async function decideServiceIncident(
   deps: ServiceDeps,
@@ -722,14 +753,17 @@ export async function decideServiceIncident(
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = nowOf(deps);
   const event = input.decision === 'GRANT' ? grantEvent(incidentId) : null;
+  const operation = `decideServiceIncident:${incidentId}`;
+  const scope = scopeOf(operation, caller);
+  const request = { decision: input.decision, note };
   const result = await sqlTransaction(deps.prisma, async (tx) => {
-    const incident = await lockIncident(tx, incidentId);
+    // With the incident, the caller's decision stored under the key before stop 52, under the incident alone.
+    const storedBefore = ownSharedRecordSql(operation, key, decidedByCallerSql(incidentId, caller, scope, key));
+    const incident = await lockIncident(tx, incidentId, storedBefore);
     if (!incident) throw new NotFoundError('ServiceIncident', incidentId);
-    // A decision stored under the shared scope is the caller's when failures of the incident name it as their decider.
-    const mine = Prisma.sql`EXISTS (SELECT 1 FROM service_failures f
-      WHERE f.incident_id = ${incidentId}::uuid AND f.decided_by = ${caller.actor.id}::text)`;
-    const request = { decision: input.decision, note };
-    return onceForCaller(tx, caller, `decideServiceIncident:${incidentId}`, mine, key, request, async () => {
+    const before = replayShared<DecidedIncident>(incident.storedBefore, key, request);
+    if (before) return before;
+    return once(tx, scope, key, request, async () => {
       if (input.decision === 'GRANT') await assertRemainderInProgramCurrency(tx, incident);
       const status = input.decision === 'GRANT' ? 'RECORDED' : 'NOT_ELIGIBLE';
       const decided = await tx.$executeRaw`
@@ -750,6 +784,25 @@ export async function decideServiceIncident(
   if (!result.replayed) reportApprovalQueueChanges(deps, [{ kind: 'INCIDENT_DECIDED', reference: incidentId }]);
   return result;
 }
+
+/**
+ * Whether a decision stored under the incident alone (`stored_record`, see `ownSharedRecordSql`) is the caller's. The
+ * record names no failure (`{ incidentId, decision, decided }`), but its request — the decision and the note — is what
+ * the failures it decided keep: the decision their status shows (a declined one NOT_ELIGIBLE) and the note, hashed as
+ * the request was (`fingerprintSql`). It is the caller's when those failures name the caller as decider and nobody
+ * else, and the caller has no record of the key of its own: a failure of another remainder naming the caller does not
+ * make another supervisor's record theirs. Two supervisors' decisions word for word alike tie it to neither; a
+ * decision none of whose failures keep its note (returned after a change of currency, or granted to members closed
+ * since, which the note's reason replaces) to nobody.
+ */
+const decidedByCallerSql = (incidentId: string, caller: Caller, scope: string, key: string): Prisma.Sql => Prisma.sql`
+  ${noRecordOfItsOwnSql(scope, key)} AND coalesce((
+    SELECT bool_and(d.decided_by = ${caller.actor.id}::text)
+    FROM (SELECT DISTINCT f.decided_by, f.decision_note AS note,
+                 CASE WHEN f.status = 'NOT_ELIGIBLE' THEN 'DECLINE' ELSE 'GRANT' END AS decision
+          FROM service_failures f
+          WHERE f.incident_id = ${incidentId}::uuid AND f.review_reason = 'INCIDENT_BUDGET' AND f.decided_by IS NOT NULL) d
+    WHERE ${fingerprintSql({ decision: Prisma.sql`d.decision`, note: Prisma.sql`d.note` })} = stored_record.request_hash), false)`;
 
 /**
  * Refuses to grant an incident's remainder whose money is in another currency
