@@ -72,4 +72,28 @@ describe('a browser context a test closed, taken by the next', () => {
       await next.context.close();
     },
   );
+
+  it(
+    'is not taken again once a test opened a second page in it, and an earlier lease closing late leaves the next alone',
+    { timeout: 90_000 },
+    async () => {
+      const twoPages = await newPage('en');
+      await twoPages.context.newPage();
+      await twoPages.context.close();
+      const next = await newPage('en');
+      expect(next.context).not.toBe(twoPages.context);
+      const closeOfFirstLease = next.context.close;
+      await closeOfFirstLease();
+
+      const held = await newPage('en');
+      expect(held.context).toBe(next.context); // the same context, leased again
+      await closeOfFirstLease(); // the test before closes its context once more, late
+      await signIn(held.page, 'AGENT', 'Alex Agent');
+      expect(held.context.pages()).toHaveLength(1);
+      expect(await held.page.evaluate(() => sessionStorage.length + localStorage.length)).toBeGreaterThan(0);
+      const other = await newPage('en');
+      expect(other.context).not.toBe(held.context); // not handed out while held
+      await Promise.all([held.context.close(), other.context.close()]);
+    },
+  );
 });

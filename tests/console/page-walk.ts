@@ -236,8 +236,11 @@ export async function walkPages(harness: ConsoleHarness, locale: Locale): Promis
   };
 
   try {
-    const [desktop, phone] = await Promise.all([walk('desktop', DESKTOP), walk('phone', PHONE)]);
-    return [...desktop, ...phone];
+    // Both walks end before the seed's server closes, the one that failed first included.
+    const walks = await Promise.allSettled([walk('desktop', DESKTOP), walk('phone', PHONE)]);
+    const failed = walks.find((walked) => walked.status === 'rejected');
+    if (failed) throw failed.reason;
+    return walks.flatMap((walked) => (walked.status === 'fulfilled' ? walked.value : []));
   } finally {
     close();
   }

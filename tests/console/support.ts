@@ -89,6 +89,8 @@ export function useConsole(): ConsoleHarness {
     readonly closeContext: () => Promise<void>;
     /** Playwright's own listeners on the page and the context, there from the start: only the tests' are removed. */
     readonly ownListeners: [ListenerRegistry, Listeners][];
+    /** Which lease of the context this is: a `close()` of an earlier test's lease, arriving late, does nothing. */
+    lease: number;
     inUse: boolean;
   }
   const idle: PooledContext[] = [];
@@ -113,9 +115,9 @@ export function useConsole(): ConsoleHarness {
         emitter as unknown as ListenerRegistry,
         listenersOf(emitter as unknown as ListenerRegistry),
       ]),
+      lease: 0,
       inUse: true,
     };
-    context.close = () => recycle(pooled);
     return pooled;
   };
 
@@ -124,11 +126,13 @@ export function useConsole(): ConsoleHarness {
    * test's, and its page no longer runs the console (the test's polls and streams end). A context whose clock a test
    * faked (page.clock: for every later page of it) or that cannot be emptied is closed instead.
    */
-  const recycle = async (pooled: PooledContext): Promise<void> => {
-    if (!pooled.inUse) return;
+  const recycle = async (pooled: PooledContext, lease: number): Promise<void> => {
+    if (!pooled.inUse || pooled.lease !== lease) return;
     pooled.inUse = false;
     const { context, page, cdp } = pooled;
     try {
+      // A second page the test opened in the context (a popup, context.newPage): a new context would have none.
+      if (context.pages().length !== 1) throw new Error('the context holds another page');
       for (const [emitter, own] of pooled.ownListeners) removeAddedListeners(emitter, own);
       await page.unrouteAll({ behavior: 'ignoreErrors' });
       await context.unrouteAll({ behavior: 'ignoreErrors' });
@@ -241,6 +245,8 @@ export function useConsole(): ConsoleHarness {
       const index = idle.findIndex((pooled) => pooled.key === key);
       const pooled = index >= 0 ? idle.splice(index, 1)[0]! : await openContext(key, locale, viewport);
       pooled.inUse = true;
+      const lease = (pooled.lease += 1);
+      pooled.context.close = () => recycle(pooled, lease);
       pooled.page.setDefaultTimeout(15_000);
       return { context: pooled.context, page: pooled.page };
     },

@@ -277,7 +277,7 @@ interface SpendRow {
  * Goodwill gestures granted in each bucket (at once, or when a supervisor approved them), by reason:
  * those valued in the program currency (a gesture valued in an earlier one is not converted), less
  * those whose voucher staff voided (it gave nothing: a redeemed voucher cannot be voided). The voided
- * vouchers are few: an anti-join with them (by the status index), not a lookup per gesture.
+ * vouchers are few: one anti-join with them, not a lookup per gesture.
  */
 function goodwillSpend(db: RawSql, q: Query): PromiseLike<SpendRow[]> {
   return db.$queryRaw<SpendRow[]>`
@@ -330,8 +330,8 @@ const inPart = (part: MemberPart, memberId: Prisma.Sql) =>
 
 /**
  * Members with failures in each period, by one or more failures and whether any of them was
- * compensated (COMPENSATED, and its voucher not voided since: a join with the few voided vouchers,
- * read by the status index); churned: turned PASSIVE or CLOSED, or cancelled a contract, after their
+ * compensated (COMPENSATED, and its voucher not voided since: one join with the few voided
+ * vouchers); churned: turned PASSIVE or CLOSED, or cancelled a contract, after their
  * first failure in the period and at most followUpDays after their last. The churn events are read
  * once, by time (every one that can fall in a window), and matched to the members by a hash join.
  */
