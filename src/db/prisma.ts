@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { withExclusiveCursorPages } from './cursor-pages.js';
 
 export type { PrismaClient };
 export type Db = PrismaClient;
@@ -180,6 +181,10 @@ function watchForSilence(pool: pg.Pool, silenceMs: number): NodeJS.Timeout {
  * requests that never return. The first two are the connection's own settings
  * and the third watches every connection, so they bound `sqlTransaction`'s
  * transactions too.
+ *
+ * Its reads page after (before) a cursor from the cursor's place, the cursor's
+ * own row left out whether or not it is still in the list, none other
+ * (`withExclusiveCursorPages`, src/db/cursor-pages.ts).
  */
 export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): PrismaClient {
   const pool = new ObservedPool(
@@ -208,10 +213,12 @@ export function createPrisma(databaseUrl: string, poolSize: number, timeouts: Da
   // its next statement fails, and sqlTransaction / the adapter release the client as broken.
   pool.on('connect', (client) => client.on('error', () => undefined));
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
-  const prisma = new PrismaClient({
-    adapter,
-    transactionOptions: { maxWait: 30_000, timeout: 30_000 },
-  });
+  const prisma = withExclusiveCursorPages(
+    new PrismaClient({
+      adapter,
+      transactionOptions: { maxWait: 30_000, timeout: 30_000 },
+    }),
+  );
   pools.set(prisma, pool);
   return prisma;
 }
