@@ -141,6 +141,37 @@ describe('end to end: GraphQL + BullMQ worker', () => {
     expect(await prisma.voucher.count({ where: { memberId } })).toBe(1);
   });
 
+  it('a compensation an agent voided takes none of the cap: the worker compensates the next failure (stop 53)', async () => {
+    const VOID = `mutation($i: VoidVoucherInput!) { voidVoucher(input: $i) { __typename ... on VoidVoucherPayload { voucher { status } } } }`;
+    const memberId = await app.enroll();
+    // PLATINUM: CRITICAL is 50.00 × 2 = 100.00, the whole default cap; a LOW repeat 5.00 × 2 × 1.5 = 15.00.
+    await prisma.member.update({ where: { id: memberId }, data: { tier: 'PLATINUM' } });
+    const reportAs = async (severity: string, orderRef: string) => {
+      const response = await app.gql(
+        REPORT,
+        { i: { memberId, type: 'LATE_DELIVERY', severity, orderRef, idempotencyKey: `cap-${orderRef}` } },
+        storefrontToken,
+      );
+      const globalId = response.data!.reportServiceFailure.failure.id as string;
+      return until(async () => {
+        const result = await app.gql(FAILURE, { id: globalId }, storefrontToken);
+        return result.data?.node?.status !== 'RECORDED' ? result.data!.node : null;
+      });
+    };
+    const first = await reportAs('CRITICAL', 'cap-1');
+    expect(first).toMatchObject({ status: 'COMPENSATED', voucher: { value: { amount: '100.00' } } });
+    const voided = await app.gql(
+      VOID,
+      { i: { code: first.voucher.code, reason: 'issued in error', idempotencyKey: 'void-cap-1' } },
+      await app.staffToken('AGENT'),
+    );
+    expect(voided.data?.voidVoucher).toEqual({ __typename: 'VoidVoucherPayload', voucher: { status: 'VOIDED' } });
+
+    const second = await reportAs('LOW', 'cap-2');
+    expect(second).toMatchObject({ status: 'COMPENSATED', voucher: { kind: 'COMPENSATION', value: { amount: '15.00' } } });
+    expect(await prisma.voucher.count({ where: { memberId, status: { not: 'VOIDED' } } })).toBe(1);
+  });
+
   it('a failure recorded just before the API died (no enqueue) is compensated through the relay', async () => {
     const memberId = await app.enroll();
     // No publisher: what is left after a crash between commit and enqueue.

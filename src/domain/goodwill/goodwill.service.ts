@@ -15,6 +15,7 @@ import {
   assertRole,
   hasRole,
   ownRowsWhere,
+  roleAtLeast,
   SERVICE_CALLERS,
   type CallerRule,
   type GuardedService,
@@ -42,6 +43,7 @@ import { utcDate } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import { goodwillStaffId } from './gesture-voucher-voided.js';
 
 /** A member of staff acting on goodwill: the agent who issues, the supervisor who decides. */
 interface Staff {
@@ -58,8 +60,7 @@ function staffOf(caller: Caller, service: GuardedService): Staff {
   assertMayCall(caller, service);
   // Every goodwill rule lets staff in only, so the caller has a role here.
   const own = assertRole(caller, 'AGENT', service);
-  const id = caller.actor.type === 'API_KEY' ? `api-key:${caller.actor.id}` : caller.actor.id;
-  return { id, role: own };
+  return { id: goodwillStaffId(caller), role: own };
 }
 
 export const GOODWILL_REASONS = [
@@ -71,8 +72,11 @@ export const GOODWILL_REASONS = [
   'OTHER',
 ] as const satisfies readonly GoodwillReason[];
 
-/** The steps a gesture's audit trail records (`goodwill_audit_entries.action`). */
-export const GOODWILL_AUDIT_ACTIONS = ['ISSUED', 'GRANTED', 'HELD_FOR_APPROVAL', 'APPROVED', 'REJECTED'] as const;
+/**
+ * The steps a gesture's audit trail records (`goodwill_audit_entries.action`). VOUCHER_VOIDED: staff voided the
+ * gesture's voucher (`voidVoucher`, recorded by `recordGestureVoucherVoided`).
+ */
+export const GOODWILL_AUDIT_ACTIONS = ['ISSUED', 'GRANTED', 'HELD_FOR_APPROVAL', 'APPROVED', 'REJECTED', 'VOUCHER_VOIDED'] as const;
 export type GoodwillAuditAction = (typeof GOODWILL_AUDIT_ACTIONS)[number];
 
 /** Largest value a `numeric(12,2)` column holds. */
@@ -88,7 +92,10 @@ export interface AgentAuthorityView {
   perGestureLimit: string;
   perGesturePointsLimit: number;
   monthlyBudget: string;
-  /** Money value of the agent's GRANTED gestures in the current calendar month (UTC). */
+  /**
+   * Money value of the agent's GRANTED gestures in the current calendar month (UTC), less those whose voucher a
+   * supervisor or admin other than the agent voided (`grantedThisMonth`).
+   */
   spentThisMonth: string;
   /** What is left of the monthly budget this month (never below zero). */
   remainingThisMonth: string;
@@ -146,19 +153,40 @@ async function lockAgentAuthority(tx: RawSql, agentId: string, now: Date): Promi
 }
 
 /**
+ * Who gives an agent's budget back by voiding a gesture's voucher: staff from SUPERVISOR up, not the gesture's agent.
+ */
+const BUDGET_RETURNED_BY = (['AGENT', 'SUPERVISOR', 'ADMIN'] as const satisfies readonly StaffRole[]).filter((role) =>
+  roleAtLeast(role, 'SUPERVISOR'),
+);
+
+/**
  * Money value of the agent's gestures granted in the month of `now`: at once when issued (no decision), or on
  * approval — a gesture held in one month and approved in the next is the next month's spending, as the
  * metrics count it. Only gestures valued in `currency`, the budget's (the program's): one valued before the
  * program's currency changed is not converted and not counted. Served by (agent_id, created_at) and
  * (agent_id, decided_at).
+ *
+ * A gesture whose voucher was voided gave the member nothing, but the budget bounds the agent's own discretion, and
+ * agents may void vouchers (`voidVoucher`): their own void, or another agent's, leaves the gesture counted — else an
+ * agent at their budget could take an unused gesture back from one member and give it to another, or void and grant
+ * again, and no supervisor would see it. A supervisor or admin other than the gesture's agent voiding it is the
+ * oversight the budget stands for (it was issued in error): the gesture then leaves the month it was granted in, as
+ * the metrics leave it out. Read from the gesture's `VOUCHER_VOIDED` audit step (who, and their role at the void);
+ * one index probe per gesture of the month, under the agent's lock where a grant reads it. A void does not take that
+ * lock: it commits before this statement (the gesture is out) or after it (it counts, as if voided just after) — both
+ * serial outcomes, and a void only ever lowers the sum.
  */
 async function grantedThisMonth(db: RawSql, agentId: string, now: Date, currency: string): Promise<Decimal> {
   const { start, end } = monthOf(now);
   const [row] = await db.$queryRaw<{ total: string }[]>`
-    SELECT COALESCE(SUM(money_value), 0)::text AS total FROM goodwill_gestures
-    WHERE agent_id = ${agentId} AND status = 'GRANTED' AND currency = ${currency}
-      AND ((decided_at IS NULL AND created_at >= ${start} AND created_at < ${end})
-           OR (decided_at >= ${start} AND decided_at < ${end}))`;
+    SELECT COALESCE(SUM(g.money_value), 0)::text AS total FROM goodwill_gestures g
+    WHERE g.agent_id = ${agentId} AND g.status = 'GRANTED' AND g.currency = ${currency}
+      AND ((g.decided_at IS NULL AND g.created_at >= ${start} AND g.created_at < ${end})
+           OR (g.decided_at >= ${start} AND g.decided_at < ${end}))
+      AND NOT EXISTS (
+        SELECT 1 FROM goodwill_audit_entries voided
+        WHERE voided.gesture_id = g.id AND voided.action = 'VOUCHER_VOIDED'
+          AND voided.actor_role = ANY(${BUDGET_RETURNED_BY}::text[]) AND voided.actor_id <> g.agent_id)`;
   return new Decimal(row?.total ?? '0');
 }
 

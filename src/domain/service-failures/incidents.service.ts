@@ -587,7 +587,8 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
         return { failure, repeatIndex, decision: { status: 'NEEDS_REVIEW', amount: decision.amount, reviewReason: 'INCIDENT_BUDGET' } };
       });
       // The failures are written decided (one insert, no update), in member order as the members
-      // were locked; a member with another failure within the repeat window is at risk.
+      // were locked; a member with another failure within the repeat window is at risk. Those compensated are what
+      // this batch adds to budget_used (`counted_in_budget`: a void of the voucher gives it back, `returnVoidedToBudget`).
       const byMember = [...decided].sort((a, b) => (a.failure.memberId < b.failure.memberId ? -1 : 1));
       const atRisk = candidates.filter((candidate) => candidate.atRisk).map((candidate) => candidate.failure.memberId);
       const c = decisionColumns(byMember, now);
@@ -595,13 +596,14 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
       WITH inserted AS (
         INSERT INTO service_failures
           (id, member_id, type, severity, occurred_at, order_ref, description, reporter_type, reporter_id, incident_id, created_at,
-           status, repeat_index, compensation_amount, compensation_currency, voucher_id, decision_note, decided_at, review_reason)
+           status, repeat_index, compensation_amount, compensation_currency, voucher_id, decision_note, decided_at, review_reason,
+           counted_in_budget)
         SELECT d.id, d.member_id, ${incident.type}::"ServiceFailureType", ${incident.severity}::"Severity",
                ${incident.occurredAt}::timestamptz, r.order_ref, ${incident.description}::text,
                ${incident.reporterType}::"ActorType", ${incident.reporterId}::text, ${incident.id}::uuid, ${now}::timestamptz,
                d.status::"ServiceFailureStatus", d.repeat_index, d.amount,
                CASE WHEN d.amount IS NOT NULL THEN ${settings.currency}::text END, d.voucher_id, d.note, d.decided_at,
-               d.review_reason::"ServiceFailureReviewReason"
+               d.review_reason::"ServiceFailureReviewReason", d.status = 'COMPENSATED'
         FROM unnest(${c.id}::uuid[], ${c.memberId}::uuid[], ${c.status}::text[], ${c.repeatIndex}::int[], ${c.amount}::numeric[],
                     ${c.voucherId}::uuid[], ${c.note}::text[], ${c.decidedAt}::timestamptz[], ${c.reviewReason}::text[])
                WITH ORDINALITY AS d(id, member_id, status, repeat_index, amount, voucher_id, note, decided_at, review_reason, n)
@@ -680,11 +682,13 @@ async function expandBatch(tx: RawSql, pageId: string, now: Date): Promise<Batch
 
 /**
  * The incident's budget as the batch meets it: once a compensation would take
- * what its batches issued (`budget_used`, on the row the batch locked) past the
- * budget, that one and every later one are held for one decision on the whole
- * remainder — also when a smaller one would still fit. A budget in another
- * currency than the compensations' (`currency`, the program's: it changed since
- * the incident was reported) cannot measure them: it admits none.
+ * what its batches issued (`budget_used`, on the row the batch locked; less the
+ * vouchers voided since, which a void gives back under the same row's lock:
+ * `returnVoidedToBudget`) past the budget, that one and every later one are held
+ * for one decision on the whole remainder — also when a smaller one would still
+ * fit. A budget in another currency than the compensations' (`currency`, the
+ * program's: it changed since the incident was reported) cannot measure them: it
+ * admits none.
  */
 function budgetOf(incident: LockedIncident, currency: string): { admits(amount: Decimal): boolean; exceeded(): boolean } {
   if (incident.budget === null) return { admits: () => true, exceeded: () => false };
@@ -923,7 +927,10 @@ export interface IncidentProgress {
   notEligible: number;
   /** Approved or recorded, voucher still being issued. */
   inProgress: number;
-  /** Sum of the compensation vouchers issued for the incident's failures in its currency (decimal string). */
+  /**
+   * Sum of the compensation vouchers issued for the incident's failures in its currency and not voided since
+   * (decimal string): a voided voucher gave nothing.
+   */
   spent: string;
   pages: number;
   /** Entries of all pages that named no member. */
@@ -1041,17 +1048,20 @@ export async function serviceIncidentsProgress(
     LEFT JOIN (SELECT incident_id, count(*)::int AS affected, (count(*) FILTER (WHERE expanded_at IS NULL))::int AS pending,
                       (count(*) FILTER (WHERE duplicate))::int AS duplicates
                FROM service_incident_members WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) a ON a.incident_id = i.id
-    LEFT JOIN (SELECT incident_id, count(*)::int AS recorded,
-                      (count(*) FILTER (WHERE status = 'COMPENSATED'))::int AS compensated,
-                      (count(*) FILTER (WHERE status = 'NEEDS_REVIEW'))::int AS "needsReview",
-                      (count(*) FILTER (WHERE status = 'NEEDS_REVIEW' AND review_reason = 'INCIDENT_BUDGET'))::int AS "awaitingDecision",
-                      (count(*) FILTER (WHERE status = 'HELD'))::int AS held,
-                      (count(*) FILTER (WHERE status = 'NOT_ELIGIBLE'))::int AS "notEligible",
-                      (count(*) FILTER (WHERE status = 'RECORDED'))::int AS "inProgress",
-                      (coalesce(sum(compensation_amount) FILTER (
-                        WHERE status = 'COMPENSATED' AND compensation_currency = incident.currency), 0))::text AS spent
-               FROM service_failures JOIN service_incidents incident ON incident.id = incident_id
-               WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) f ON f.incident_id = i.id
+    LEFT JOIN (SELECT f.incident_id, count(*)::int AS recorded,
+                      (count(*) FILTER (WHERE f.status = 'COMPENSATED'))::int AS compensated,
+                      (count(*) FILTER (WHERE f.status = 'NEEDS_REVIEW'))::int AS "needsReview",
+                      (count(*) FILTER (WHERE f.status = 'NEEDS_REVIEW' AND f.review_reason = 'INCIDENT_BUDGET'))::int AS "awaitingDecision",
+                      (count(*) FILTER (WHERE f.status = 'HELD'))::int AS held,
+                      (count(*) FILTER (WHERE f.status = 'NOT_ELIGIBLE'))::int AS "notEligible",
+                      (count(*) FILTER (WHERE f.status = 'RECORDED'))::int AS "inProgress",
+                      -- A voided voucher gave nothing: an anti-join with the few voided vouchers, not a lookup per failure.
+                      (coalesce(sum(f.compensation_amount) FILTER (
+                        WHERE f.status = 'COMPENSATED' AND f.compensation_currency = incident.currency AND voided.id IS NULL
+                      ), 0))::text AS spent
+               FROM service_failures f JOIN service_incidents incident ON incident.id = f.incident_id
+                 LEFT JOIN vouchers voided ON voided.id = f.voucher_id AND voided.status = 'VOIDED'
+               WHERE f.incident_id = ANY(${ids}::uuid[]) GROUP BY f.incident_id) f ON f.incident_id = i.id
     LEFT JOIN (SELECT incident_id, count(*)::int AS pages, coalesce(sum(unresolved), 0)::int AS unresolved
                FROM service_incident_pages WHERE incident_id = ANY(${ids}::uuid[]) GROUP BY incident_id) p ON p.incident_id = i.id
     ${ownOnly}`;

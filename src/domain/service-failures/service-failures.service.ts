@@ -75,7 +75,7 @@ export function compensationFor(settings: ProgramSettings, { severity, tier, rep
 /** What the policy needs to know about a failure and its member, read under the member's lock. */
 export interface CompensationFacts extends CompensationCase {
   memberStatus: MemberStatus;
-  /** The member's COMPENSATION vouchers issued in the cap window so far (decimal string). */
+  /** The member's COMPENSATION vouchers issued in the cap window so far and not voided (decimal string). */
   capUsed: string;
 }
 
@@ -158,7 +158,12 @@ export function failureRefAt(
  * later one is a repeat all the same); and `capUsed` — the member's
  * COMPENSATION vouchers issued in the cap window, in the program's currency
  * (the cap's; vouchers of an earlier currency are not converted and not
- * counted).
+ * counted), less those staff voided: a voided voucher gave the member nothing
+ * (a redeemed one cannot be voided), so it takes none of the cap, whoever
+ * voided it — the member's window never holds more than the cap that stands.
+ * A void commits before this statement or after it: read before, the voucher
+ * counts and the failure waits, as if voided just after it (both are serial
+ * outcomes; a void only ever lowers the sum).
  */
 export function failureHistorySql(failure: FailureRef, settings: ProgramSettings, now: Date): Prisma.Sql {
   return Prisma.sql`
@@ -175,6 +180,7 @@ export function failureHistorySql(failure: FailureRef, settings: ProgramSettings
       WHERE issued.member_id = ${failure.memberId} AND issued.kind = 'COMPENSATION'
         AND issued.currency = ${settings.currency}
         AND issued.issued_at > ${addDays(now, -settings.compensation.capWindowDays)}::timestamptz
+        AND issued.status <> 'VOIDED'
     ) AS "capUsed"`;
 }
 

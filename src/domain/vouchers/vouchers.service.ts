@@ -31,6 +31,8 @@ import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from 
 import { orderReference } from '../orders/order-lines.js';
 import { finalOrderError, finalOrderStateSql, refuseNewOrderReference } from '../orders/order-record.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
+import { recordGestureVoucherVoided } from '../goodwill/gesture-voucher-voided.js';
+import { returnVoidedToBudget } from '../service-failures/incident-budget.js';
 import { withFields } from '../../with-fields.js';
 
 const MAX_CODE_ATTEMPTS = 5;
@@ -771,6 +773,13 @@ export interface VoidVoucherInput {
 /**
  * Takes a voucher out of use (staff). A redeemed voucher cannot be voided; a
  * voided one stays as it was, first reason kept.
+ *
+ * A voided voucher gave the member nothing, and the limits that count what was
+ * given leave it out (docs/domain-rules.md): the member's compensation cap reads
+ * the voucher's status (`failureHistorySql`); an incident's budget gets back
+ * what its batch counted of it (`returnVoidedToBudget`); a gesture's voucher is a
+ * step of the gesture's audit trail (`recordGestureVoucherVoided`: who voided it,
+ * and their role, which decides whether the agent's budget gets it back).
  */
 export async function voidVoucher(deps: ServiceDeps, input: VoidVoucherInput, caller: Caller): Promise<Replayable<{ voucherId: string }>> {
   assertMayCall(caller, 'voidVoucher');
@@ -788,6 +797,8 @@ export async function voidVoucher(deps: ServiceDeps, input: VoidVoucherInput, ca
           where: { id: voucher.id },
           data: { status: 'VOIDED', voidedAt: now, voidReason: reason },
         });
+        if (voucher.kind === 'GOODWILL') await recordGestureVoucherVoided(tx, voucher.id, caller, reason, now);
+        if (voucher.kind === 'COMPENSATION') await returnVoidedToBudget(tx, voucher.id);
         voided.memberId = voucher.memberId;
         voided.voucherId = voucher.id;
       }

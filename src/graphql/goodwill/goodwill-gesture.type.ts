@@ -54,6 +54,8 @@ const AUDIT_ACTION_DESCRIPTIONS: Record<GoodwillAuditAction, string> = {
   HELD_FOR_APPROVAL: 'Above the agent’s authority: held for a supervisor (the note says which limit).',
   APPROVED: 'A supervisor approved it; the points or voucher were granted.',
   REJECTED: 'A supervisor rejected it; nothing was granted.',
+  VOUCHER_VOIDED:
+    'Staff voided its voucher (the note says why): the member got nothing from it. A supervisor or admin other than the issuing agent voiding it gives its value back to the agent’s monthly budget; the agent’s own void, or another agent’s, does not.',
 };
 
 export const GoodwillAuditActionEnum = builder.enumType('GoodwillAuditAction', {
@@ -139,7 +141,7 @@ export const GoodwillGestureRef = builder.prismaNode('GoodwillGesture', {
       type: [GoodwillAuditEntryRef],
       authScopes: STAFF_ONLY,
       ...REFUSED_AS_NULL,
-      description: 'Every step, oldest first: issued, granted or held, approved or rejected (staff only).',
+      description: 'Every step, oldest first: issued, granted or held, approved or rejected, its voucher voided (staff only).',
       select: { audit: { orderBy: [{ createdAt: 'asc' as const }] } },
       // Steps of one request share a timestamp: order those by the life of a gesture.
       resolve: (g) =>
@@ -199,7 +201,8 @@ export const AgentAuthorityRef = builder.objectRef<AgentAuthorityView>('AgentAut
     }),
     spentThisMonth: t.field({
       type: Money,
-      description: 'Value of the agent’s gestures granted this calendar month (UTC), approvals included.',
+      description:
+        'Value of the agent’s gestures granted this calendar month (UTC), approvals included, less those whose voucher a supervisor or admin other than the agent voided (the agent’s own void gives nothing back).',
       resolve: (a) => ({ amount: a.spentThisMonth, currency: a.currency }),
     }),
     remainingThisMonth: t.field({

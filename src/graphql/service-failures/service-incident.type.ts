@@ -103,14 +103,14 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
       budgetUsed: t.field({
         type: Money,
         description:
-          'What the policy issued against the budget. A supervisor’s grants (the remainder over the budget, a failure over a member’s cap) are not counted.',
+          'What the policy issued against the budget, less the vouchers of those voided since (a void gives its amount back; once overBudgetAt is set the rest still waits for one decision). A supervisor’s grants (the remainder over the budget, a failure over a member’s cap) are not counted.',
         select: { budgetUsed: true, currency: true },
         resolve: (incident) => ({ amount: incident.budgetUsed.toFixed(2), currency: incident.currency }),
       }),
       spent: t.field({
         type: Money,
         description:
-          'The compensation vouchers issued for its failures, in all, in the incident’s currency (those issued in another currency, after the program’s currency changed, are not converted and not counted).',
+          'The compensation vouchers issued for its failures and not voided since, in all, in the incident’s currency (those issued in another currency, after the program’s currency changed, are not converted and not counted).',
         select: { id: true, currency: true },
         resolve: async (incident, _args, ctx) => ({ amount: (await progressOf(ctx, incident.id)).spent, currency: incident.currency }),
       }),

@@ -1,0 +1,25 @@
+import type { Caller } from '../../auth/principal.js';
+import type { RawSql } from '../../db/sql.js';
+
+/**
+ * The id a member of staff acts under on goodwill — a gesture's `agent_id`, a decision's `decided_by`, an audit
+ * entry's `actor_id`: their staff id, or `api-key:<id>` for an admin-scoped API key, so that a key never shares an
+ * id with a person.
+ */
+export const goodwillStaffId = (caller: Caller): string =>
+  caller.actor.type === 'API_KEY' ? `api-key:${caller.actor.id}` : caller.actor.id;
+
+/**
+ * Records that staff voided a goodwill gesture's voucher, in the void's transaction (which holds the voucher's row
+ * lock and has just marked it VOIDED): one `VOUCHER_VOIDED` step in the gesture's audit trail, naming who voided it,
+ * their role then and the reason. Nothing for a voucher no gesture issued. Whether the void gives the agent's monthly
+ * budget back is goodwill.service.ts's rule (`grantedThisMonth`), read from this step: the role and the person are
+ * kept as they were at the void.
+ */
+export async function recordGestureVoucherVoided(tx: RawSql, voucherId: string, caller: Caller, reason: string, at: Date): Promise<void> {
+  await tx.$executeRaw`
+    INSERT INTO goodwill_audit_entries (gesture_id, action, actor_id, actor_role, note, created_at)
+    SELECT g.id, 'VOUCHER_VOIDED', ${goodwillStaffId(caller)}::text, ${caller.role ?? caller.actor.type}::text, ${reason}::text,
+           ${at}::timestamptz
+    FROM goodwill_gestures g WHERE g.voucher_id = ${voucherId}::uuid`;
+}
