@@ -117,7 +117,10 @@ type ReadHook = (params: { args: Args; query: (args: Args) => Promise<unknown> }
 
 /**
  * The client, every read of every model through `exclusiveCursorPage` (its transactions' clients too). Typed as the
- * client it extends: the extension changes arguments only, never a method, a result or a type.
+ * client it extends: the extension changes arguments only, never a method, a result or a type — it must stay a query
+ * extension alone, for a method or a result field added here would be hidden by that type. Prisma batches a
+ * `findUnique` only when its `where` has no OR: a rewritten page has one, but a page is a `findMany`'s (or a
+ * relation's inside a read), never a `findUnique`'s own `where`.
  */
 export function withExclusiveCursorPages(client: PrismaClient): PrismaClient {
   const page: ReadHook = ({ args, query }) => query(exclusiveCursorPage(args));

@@ -15,7 +15,6 @@ import {
   assertRole,
   hasRole,
   ownRowsWhere,
-  roleAtLeast,
   SERVICE_CALLERS,
   type CallerRule,
   type GuardedService,
@@ -155,9 +154,7 @@ async function lockAgentAuthority(tx: RawSql, agentId: string, now: Date): Promi
 /**
  * Who gives an agent's budget back by voiding a gesture's voucher: staff from SUPERVISOR up, not the gesture's agent.
  */
-const BUDGET_RETURNED_BY = (['AGENT', 'SUPERVISOR', 'ADMIN'] as const satisfies readonly StaffRole[]).filter((role) =>
-  roleAtLeast(role, 'SUPERVISOR'),
-);
+const BUDGET_RETURNED_BY = ['SUPERVISOR', 'ADMIN'] as const satisfies readonly StaffRole[];
 
 /**
  * Money value of the agent's gestures granted in the month of `now`: at once when issued (no decision), or on
