@@ -4,32 +4,13 @@ import { useTestApp } from '../support/app.js';
 import { tableRowCounts } from '../support/db.js';
 import { LoyaltyDataSet } from './loyalty-data-set.js';
 import { expectedFigures } from './loyalty-model.js';
+import { FIGURES } from './loyalty-figures.js';
 
 /**
  * An adversarial audit of loyaltyMetrics (stop 51): small worlds made through the services with a moving clock,
  * every figure compared with the independent computation of loyalty-model.ts over what the world recorded.
  */
 const { prisma, app } = useTestApp();
-
-const RATIO = 'numerator denominator value';
-const FIGURES = `
-  from to
-  nps { numerator denominator value band promoters passives detractors }
-  csat { numerator denominator value band mean { ${RATIO} } }
-  firstContactResolution { ${RATIO} percent }
-  timeToFirstResponse { ${RATIO} }
-  timeToResolution { ${RATIO} }
-  renewalRate { ${RATIO} percent }
-  members { at active passive suspended closed total activeShare { ${RATIO} } }
-  compensation { count value { amount currency } byFailureType { type count value { amount } } }
-  goodwill { count value { amount } byReason { reason count value { amount } } }
-  voucherRedemption { all { ${RATIO} } byKind { kind rate { ${RATIO} } } }
-  churnAfterFailure {
-    oneFailure { all { ${RATIO} } compensated { ${RATIO} } notCompensated { ${RATIO} } }
-    repeatedFailures { all { ${RATIO} } compensated { ${RATIO} } notCompensated { ${RATIO} } }
-  }
-  recovery { ${RATIO} }
-  detractorConversion { ${RATIO} }`;
 
 const METRICS = `query($from: DateTime!, $to: DateTime!, $groupBy: MetricsGroupBy) {
   loyaltyMetrics(from: $from, to: $to, groupBy: $groupBy) {

@@ -3,28 +3,9 @@ import { bucketsOf } from '../../src/domain/metrics/metric-periods.js';
 import { buildLoyaltyDataSet } from './loyalty-data-set.js';
 import { expectedFigures, months } from './loyalty-model.js';
 import { useTestApp } from '../support/app.js';
+import { FIGURES } from './loyalty-figures.js';
 
 const { prisma, app } = useTestApp();
-
-const RATIO = 'numerator denominator value';
-const FIGURES = `
-  from to
-  nps { numerator denominator value band promoters passives detractors }
-  csat { numerator denominator value band mean { ${RATIO} } }
-  firstContactResolution { ${RATIO} percent }
-  timeToFirstResponse { ${RATIO} }
-  timeToResolution { ${RATIO} }
-  renewalRate { ${RATIO} percent }
-  members { at active passive suspended closed total activeShare { ${RATIO} } }
-  compensation { count value { amount currency } byFailureType { type count value { amount } } }
-  goodwill { count value { amount } byReason { reason count value { amount } } }
-  voucherRedemption { all { ${RATIO} } byKind { kind rate { ${RATIO} } } }
-  churnAfterFailure {
-    oneFailure { all { ${RATIO} } compensated { ${RATIO} } notCompensated { ${RATIO} } }
-    repeatedFailures { all { ${RATIO} } compensated { ${RATIO} } notCompensated { ${RATIO} } }
-  }
-  recovery { ${RATIO} }
-  detractorConversion { ${RATIO} }`;
 
 const METRICS = `query($from: DateTime!, $to: DateTime!, $channel: ServiceChannel, $groupBy: MetricsGroupBy) {
   loyaltyMetrics(from: $from, to: $to, channel: $channel, groupBy: $groupBy) {
