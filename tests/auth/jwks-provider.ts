@@ -4,6 +4,10 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { AuthenticationError } from '../../src/auth/jwt.js';
 import type { Config } from '../../src/config/env.js';
+import type { createTestApp } from '../support/app.js';
+
+type TestApp = Pick<ReturnType<typeof createTestApp>, 'request'>;
+type TestResponse = Awaited<ReturnType<TestApp['request']>>;
 
 /** How the provider's JWKS endpoint answers the next fetch. */
 export type JwksAnswer = 'keys' | 'error' | 'redirect' | 'hang' | 'bad-json' | 'not-a-key-set' | 'close';
@@ -29,6 +33,11 @@ export interface JwksProvider {
   jwtConfig(): Config['jwt'];
   /** Ends the fetches left hanging (`hang`) now. */
   releaseHanging(): void;
+  /**
+   * 30 requests to `app` with tokens of a key the provider's set lacks (k2 unless served): 20 at once with `token`,
+   * then 10 one after another, each with a token of its own. Their answers, in that order.
+   */
+  unknownKeyRequests(app: TestApp, token: string): Promise<TestResponse[]>;
 }
 
 /**
@@ -126,6 +135,12 @@ export function useJwksProvider(path = '/.well-known/jwks.json'): JwksProvider {
     },
     releaseHanging() {
       for (const res of hanging.splice(0)) res.destroy();
+    },
+    async unknownKeyRequests(app, token) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => app.request('{ __typename }', {}, { token })));
+      for (let i = 0; i < 10; i += 1)
+        answers.push(await app.request('{ __typename }', {}, { token: await this.tokenOf('k2', `staff-${i}`) }));
+      return answers;
     },
   };
 }

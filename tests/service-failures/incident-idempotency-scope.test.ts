@@ -196,6 +196,21 @@ async function decide(incidentId: string, idempotencyKey: string, token: string,
   return answer.data?.decideServiceIncident as { __typename: string; decided?: number; code?: string; field?: string };
 }
 
+/**
+ * An incident of three members over its budget, whose remainder (two failures) supervisor-2 decided under a key stored
+ * as before stop 52 (the scope every supervisor shared): the tokens of its agent and both supervisors, and the key.
+ */
+async function decidedBySecondBeforeUpgrade(note?: string, decision?: string) {
+  const agent = await app.staffToken('AGENT', 'agent-x');
+  const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
+  const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
+  const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
+  const key = `decide-${randomUUID()}`;
+  expect(await decide(incidentId, key, second, note, decision)).toMatchObject({ decided: 2 });
+  await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+  return { agent, first, second, incidentId, key };
+}
+
 /** A later page of one new member to the incident, expanded: over the budget, it waits for a decision. Its member. */
 async function laterRemainder(incidentId: string, token: string): Promise<string> {
   const late = await app.enroll();
@@ -340,14 +355,8 @@ describe('records stored before stop 52 under the scope every caller shared', ()
   });
 
   it('a decision’s record is not a supervisor’s whom only a decision of another remainder names', async () => {
-    const agent = await app.staffToken('AGENT', 'agent-x');
-    const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
-    const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
-    const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
-    const key = `decide-${randomUUID()}`;
     // The second supervisor decides the first remainder (two failures) under the key, before the upgrade.
-    expect(await decide(incidentId, key, second, 'the depot flooded')).toMatchObject({ decided: 2 });
-    await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+    const { agent, first, second, incidentId, key } = await decidedBySecondBeforeUpgrade('the depot flooded');
     await expandPages();
     // The first supervisor decides the next remainder under a key of their own: a failure names them as decider.
     await laterRemainder(incidentId, agent);
@@ -372,13 +381,7 @@ describe('records stored before stop 52 under the scope every caller shared', ()
   });
 
   it('two supervisors’ decisions word for word alike: the record is neither’s, and a waiting remainder is decided', async () => {
-    const agent = await app.staffToken('AGENT', 'agent-x');
-    const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
-    const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
-    const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
-    const key = `decide-${randomUUID()}`;
-    expect(await decide(incidentId, key, second)).toMatchObject({ decided: 2 });
-    await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+    const { agent, first, second, incidentId, key } = await decidedBySecondBeforeUpgrade();
     await expandPages();
     await laterRemainder(incidentId, agent);
     expect(await decide(incidentId, `decide-${randomUUID()}`, first)).toMatchObject({ decided: 1 });
@@ -397,14 +400,8 @@ describe('records stored before stop 52 under the scope every caller shared', ()
   });
 
   it('a declined remainder’s record replays for the supervisor who declined it, the note and decision as sent', async () => {
-    const agent = await app.staffToken('AGENT', 'agent-x');
-    const first = await app.staffToken('SUPERVISOR', 'supervisor-1');
-    const second = await app.staffToken('SUPERVISOR', 'supervisor-2');
-    const incidentId = await overBudget(agent, [await app.enroll(), await app.enroll(), await app.enroll()]);
-    const key = `decide-${randomUUID()}`;
     const note = 'not ours: the carrier’s "strike" \\ see\nticket 7';
-    expect(await decide(incidentId, key, second, note, 'DECLINE')).toMatchObject({ decided: 2 });
-    await asStoredBeforeStop52(key, `decideServiceIncident:${incidentId}`);
+    const { agent, first, second, incidentId, key } = await decidedBySecondBeforeUpgrade(note, 'DECLINE');
     const late = await laterRemainder(incidentId, agent);
 
     expect(await decide(incidentId, key, second, note, 'DECLINE')).toMatchObject({ decided: 2 });
