@@ -462,7 +462,10 @@ function earnSplits(prisma: ReturnType<typeof createPrisma>): Record<string, (n:
   const domain = async (n: number) => {
     const reference = `md-${run}-${n}`;
     const input = { memberId: memberId(1 + (n % 1000)), orderRef: reference, orderTotal: '25.00', idempotencyKey: reference };
-    return JSON.stringify(await earnPoints(deps, input, caller));
+    // lifetimePoints is a bigint (src/domain/points/lifetime-points.ts): written as the API writes it, a number.
+    return JSON.stringify(await earnPoints(deps, input, caller), (_key, value: unknown) =>
+      typeof value === 'bigint' ? Number(value) : value,
+    );
   };
   const rows = async (n: number) =>
     JSON.stringify(await inTransaction(pool, (client) => earnWithServiceRows(client, memberId(1 + (n % 1000)), 25)));
