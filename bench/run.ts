@@ -433,6 +433,10 @@ interface Row {
   processes: number | null;
   /** Round of `--repeat` (or of `--scale-rounds`) the row was measured in; unset: measured once. */
   round?: number;
+  /** Order of measurement in the run (1, 2, …): a ratio takes the baseline measured nearest to its path. */
+  seq?: number;
+  /** A baseline measured for one path of the round (its name): measured right before it. */
+  before?: string;
   rps: number | null;
   /** Open loop: the arrival rate sent (req/s), whatever the service answered. */
   offered?: number;
@@ -478,6 +482,19 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Rows measured so far (`Row.seq`). */
+let measured = 0;
+
+/**
+ * Of a row's baselines (`candidates`) in its round, the one measured nearest to it: each service path is measured right
+ * after its own baseline (`defaultRun`), so its ratio pairs figures taken seconds apart, not minutes.
+ */
+function nearestInRound(row: Row, candidates: Row[]): Row | undefined {
+  const sameRound = candidates.filter((c) => c.round === row.round);
+  if (row.seq === undefined) return sameRound[0];
+  const distance = (c: Row) => Math.abs((c.seq ?? 0) - row.seq!);
+  return sameRound.sort((a, b) => distance(a) - distance(b))[0];
+}
 const notes: string[] = [];
 let voucherCursor = 0;
 
@@ -502,9 +519,12 @@ async function load(
   group: Row['group'] = 'path',
   pathLabel?: string,
   round?: number,
+  before?: string,
 ): Promise<Row> {
   const full: LoadSpec = { url: server.url, connections, duration, warmup, ...spec };
-  process.stdout.write(`  ${pathLabel ?? LABELS[spec.kind]} × ${server.processes}${round ? `, round ${round}` : ''} … `);
+  process.stdout.write(
+    `  ${pathLabel ?? LABELS[spec.kind]} × ${server.processes}${round ? `, round ${round}` : ''}${before ? ` (before ${before})` : ''} … `,
+  );
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
   let pgCpuSince: (() => Promise<number>) | undefined;
@@ -539,6 +559,8 @@ async function load(
     group,
     processes: server.processes,
     ...(round ? { round } : {}),
+    seq: ++measured,
+    ...(before ? { before } : {}),
     rps: result.rps,
     p50: result.p50,
     p99: result.p99,
@@ -859,7 +881,7 @@ function beyondTheRows(): string[] {
     // Each row of `path` ÷ the same round's row of `basePath`.
     const perRound = (path: string, basePath: string) =>
       of(path).flatMap((row) => {
-        const base = of(basePath).find((r) => r.round === row.round);
+        const base = nearestInRound(row, of(basePath));
         return base ? [row.rps! / base.rps!] : [];
       });
     const ceiling = perRound(ROWS_EARN, 'yoga + raw pg earn');
@@ -884,9 +906,13 @@ function relate(pathName: string, baselineName: string, target: number | null, s
   for (const row of rows.filter((r) => r.path === pathName)) {
     const candidates = rows.filter((r) => r.path === baselineName && r.rps && (!sameProcesses || r.processes === row.processes));
     if (!row.rps || candidates.length === 0) continue;
-    const sameRound = row.round !== undefined ? candidates.find((c) => c.round === row.round) : undefined;
+    const sameRound = row.round !== undefined ? nearestInRound(row, candidates) : undefined;
     const base = sameRound ?? (candidates.length > 1 ? medianRow(candidates) : candidates[0]!);
-    const which = sameRound ? `, round ${base.round}` : candidates.length > 1 ? `, median of ${candidates.length} rounds` : '';
+    const which = sameRound
+      ? `, round ${base.round}${base.before ? ` (before ${base.before})` : ''}`
+      : candidates.length > 1
+        ? `, median of ${candidates.length} rounds`
+        : '';
     row.baseline = `${baselineName}${sameProcesses && base.processes ? ` × ${base.processes}` : ''}${which}`;
     row.ratio = row.rps / base.rps!;
     if (target !== null) {
@@ -1223,8 +1249,9 @@ async function defaultRun(): Promise<string> {
   const db = await seeded(members, num('entries'), vouchers, 'main');
   for (const processes of processCounts) {
     // The baselines and the service run side by side (different ports; the one not loaded idles), and each
-    // round measures the baselines right before the service's paths: a ratio pairs req/s measured minutes
-    // apart at most, while this machine's speed drifts between runs and within one.
+    // service path is measured right after its own baseline: a ratio pairs req/s measured seconds apart, while this
+    // machine's speed drifts between runs and within one (until 2026-12-06 each round measured every baseline
+    // first, then the paths: a minute or two between a baseline and the last of its paths).
     console.log(
       `\n${processes} process${processes > 1 ? 'es' : ''}: the baselines, and the service (npm start, NODE_ENV=production, ` +
         `WEB_CONCURRENCY=${processes})`,
@@ -1234,17 +1261,39 @@ async function defaultRun(): Promise<string> {
     try {
       const service = (started = await startService(db.database, processes, `p${processes}`));
       const common = { token: db.token, members };
-      // The service's paths in the order every round runs them; the warm-up pass runs them in the same order.
-      const servicePaths = async (run: (spec: ServicePathSpec) => Promise<unknown>) => {
-        if (selected.has('status')) await run({ ...common, kind: 'status', statusQuery: status.query });
-        if (selected.has('cached-status')) await run({ ...common, ...(await cachedStatus(members)) });
-        if (selected.has('earn')) await run({ ...common, kind: 'earn' });
+      type BaselineKind = 'bare' | 'lookup' | 'raw-earn' | 'raw-earn-rows';
+      // The service's paths in the order every round runs them, each after its baseline (`base`, in a measured round
+      // only); the warm-up pass runs the paths in the same order.
+      const servicePaths = async (
+        run: (spec: ServicePathSpec) => Promise<unknown>,
+        base: (kind: BaselineKind, before: LoadKind) => Promise<unknown> = async () => undefined,
+      ) => {
+        if (selected.has('status')) {
+          await base('lookup', 'status');
+          await run({ ...common, kind: 'status', statusQuery: status.query });
+        }
+        if (selected.has('cached-status')) {
+          const spec = { ...common, ...(await cachedStatus(members)) };
+          await base('lookup', 'cached-status');
+          await run(spec);
+        }
+        if (selected.has('earn')) {
+          // The rows' ceiling beside the raw earn it is a share of, and earnPoints right after both.
+          await base('raw-earn-rows', 'earn');
+          await base('raw-earn', 'earn');
+          await run({ ...common, kind: 'earn' });
+        }
         if (selected.has('earn-rules')) {
+          // Its baseline is the plain earn just measured.
           await activateBenchRules(db.database);
           await run({ ...common, kind: 'earn-rules' });
         }
-        if (selected.has('redeem')) await run({ ...common, kind: 'redeem' });
+        if (selected.has('redeem')) {
+          await base('raw-earn', 'redeem');
+          await run({ ...common, kind: 'redeem' });
+        }
         if (selected.has('voucher') && hasVoucher) {
+          await base('raw-earn', 'voucher');
           await run({ ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
         }
       };
@@ -1253,13 +1302,16 @@ async function defaultRun(): Promise<string> {
       for (let index = 1; index <= repeat; index++) {
         // With --repeat, every row carries its round: a ratio pairs round i with the baseline's round i.
         const round = repeat > 1 ? index : undefined;
-        const base = (kind: 'bare' | 'lookup' | 'raw-earn' | 'raw-earn-rows') =>
-          load(baseline, { kind, members }, 'baseline', undefined, round);
-        if (selected.has('bare')) await base('bare');
-        if (selected.has('lookup')) await base('lookup');
-        if (selected.has('raw-earn')) await base('raw-earn');
-        if (selected.has('raw-earn-rows')) await base('raw-earn-rows');
-        await servicePaths((spec) => load(service, spec, 'path', undefined, round));
+        const measuredBaselines = new Set<BaselineKind>();
+        const base = async (kind: BaselineKind, before?: LoadKind) => {
+          if (!selected.has(kind)) return;
+          measuredBaselines.add(kind);
+          await load(baseline, { kind, members }, 'baseline', undefined, round, before ? LABELS[before] : undefined);
+        };
+        await base('bare');
+        await servicePaths((spec) => load(service, spec, 'path', undefined, round), base);
+        // A baseline selected without any of its paths is measured once in the round all the same.
+        for (const kind of ['lookup', 'raw-earn', 'raw-earn-rows'] as const) if (!measuredBaselines.has(kind)) await base(kind);
       }
       if (selected.has('open')) await openLoop(service, common, status.query);
     } finally {
