@@ -7,6 +7,7 @@ import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const ApiKeyRef = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
@@ -120,11 +121,16 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
       description:
         'Any of members:read, members:write, points:earn, points:redeem, vouchers:redeem, failures:report, contracts:write, admin.',
     }),
-    idempotencyKey: t.string({
-      required: false,
-      description:
-        'Unique per request and caller: a retry with the same key, name and scopes answers the key its first call created, without a second one and without its token (`token` is null then); with another name or scopes it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call creates a key.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'caller' },
+        {
+          required: false,
+          repeat:
+            'Unique per request: a retry with the same key, name and scopes answers the key its first call created, without a second one and without its token (`token` is null then); with another name or scopes it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call creates a key.',
+        },
+      ),
+    ),
   }),
 });
 

@@ -31,7 +31,7 @@ import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { loadThroughService } from '../node-loader.js';
 import { COUNT_COST, counted } from '../total-count.js';
-import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 /**
  * Who may see a contract and its renewals: the contracts service's rule (SERVICE_CALLERS.readContracts: staff,
@@ -301,7 +301,7 @@ const ExtendContractInput = builder.inputType('ExtendContractInput', {
     contractId: t.id({ required: false, description: 'Contract id (global or raw UUID).' }),
     externalRef: t.string({ required: false, description: 'Or the billing system’s contract reference.' }),
     termMonths: t.int({ required: true, description: 'The new term in months: 12 or 24, added to the current end.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'caller' })),
   }),
 });
 
@@ -310,7 +310,7 @@ const CancelContractInput = builder.inputType('CancelContractInput', {
   fields: (t) => ({
     contractId: t.id({ required: false, description: 'Contract id (global or raw UUID).' }),
     externalRef: t.string({ required: false, description: 'Or the billing system’s contract reference.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'caller' })),
   }),
 });
 
@@ -379,7 +379,7 @@ const DecideRenewalBonusInput = builder.inputType('DecideRenewalBonusInput', {
         'True grants the held points now, also while the member is still suspended (past the balance limit: a ValidationError on `renewalId`, still held); false declines the bonus (NOT_ELIGIBLE).',
     }),
     note: t.string({ required: true, description: 'Why, for the audit trail.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'decider', object: 'renewal' })),
   }),
 });
 

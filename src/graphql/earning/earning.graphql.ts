@@ -22,6 +22,7 @@ import { OrderInput } from '../orders/order-input.type.js';
 import { EarnLineRef } from './earn-line.type.js';
 import { counted, COUNT_COST } from '../total-count.js';
 import { EarningRuleKindEnum, EarningRuleRef, EventLimitPeriodEnum } from './earning-rule.type.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 builder.queryField('earningRules', (t) =>
   t.prismaConnection(
@@ -106,11 +107,16 @@ const CreateEarningRuleInput = builder.inputType('CreateEarningRuleInput', {
     endsAt: t.field({ type: 'DateTime', required: false, description: 'Until when it applies (exclusive); open-ended when omitted.' }),
     conditions: t.field({ type: EarningConditionsInputRef, required: false, description: 'When it applies; always when omitted.' }),
     effect: t.field({ type: EarningEffectInputRef, required: true, description: 'What it does.' }),
-    idempotencyKey: t.string({
-      required: false,
-      description:
-        'Unique per request and caller: a retry with the same key and the same fields answers the rule its first call created (as it is now), without a second one; with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call adds a rule.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'caller' },
+        {
+          required: false,
+          repeat:
+            'Unique per request: a retry with the same key and the same fields answers the rule its first call created (as it is now), without a second one; with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call adds a rule.',
+        },
+      ),
+    ),
   }),
 });
 
@@ -252,10 +258,9 @@ const TrackEventInput = builder.inputType('TrackEventInput', {
   fields: (t) => ({
     memberId: t.id({ required: true, description: 'Member id.' }),
     type: t.string({ required: true, description: 'Lower-case event type, e.g. "birthday".' }),
-    idempotencyKey: t.string({
-      required: true,
-      description: 'Unique per event: repeating it returns the first result without a second effect.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg({ of: 'member' }, { repeat: 'Unique per event: repeating it returns the first result without a second effect.' }),
+    ),
   }),
 });
 

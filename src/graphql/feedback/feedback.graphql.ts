@@ -12,13 +12,17 @@ import { builder } from '../builder.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { FeedbackRef, ServiceCaseRef, ServiceChannelEnum } from './feedback.type.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
-const IDEMPOTENCY_KEY = {
-  required: false,
-  description:
-    'Unique per request: a retry with the same key replays the first answer without a second effect (the same key with ' +
-    'another input → IdempotencyConflictError). Optional so that existing integrations keep working; always send one.',
-} as const;
+const IDEMPOTENCY_KEY = idempotencyKeyArg(
+  { of: 'caller' },
+  {
+    required: false,
+    repeat:
+      'Unique per request: a retry with the same key replays the first answer without a second effect (the same key with ' +
+      'another input → IdempotencyConflictError). Optional so that existing integrations keep working; always send one.',
+  },
+);
 
 const ServiceCasePayload = (name: string, description: string, caseDescription: string) =>
   // The service's answer itself, passed through unchanged: answerServiceCase takes no other object.

@@ -31,6 +31,7 @@ import {
   GoodwillStatusEnum,
 } from './goodwill-gesture.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const GoodwillGestureFilter = builder.inputType('GoodwillGestureFilter', {
   description: 'Narrows a goodwill listing; all given conditions must hold.',
@@ -133,10 +134,12 @@ const IssueGoodwillInput = builder.inputType('IssueGoodwillInput', {
     reason: t.field({ type: GoodwillReasonEnum, required: true, description: 'Reason code.' }),
     note: t.string({ required: true, description: 'What happened, for the audit trail.' }),
     caseRef: t.string({ required: false, description: 'The service case it belongs to.' }),
-    idempotencyKey: t.string({
-      required: true,
-      description: 'Unique per request and agent: repeating it returns the first result without a second gesture.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'caller' },
+        { repeat: 'Unique per request: repeating it returns the first result without a second gesture.' },
+      ),
+    ),
   }),
 });
 
@@ -145,10 +148,12 @@ const ApproveGoodwillInput = builder.inputType('ApproveGoodwillInput', {
   fields: (t) => ({
     gestureId: t.id({ required: true, description: 'The gesture.' }),
     note: t.string({ required: false, description: 'Why, for the audit trail.' }),
-    idempotencyKey: t.string({
-      required: true,
-      description: 'Unique per request: repeating it returns the first result; the points or voucher are granted once.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'decider', object: 'gesture' },
+        { repeat: 'Unique per request: repeating it returns the first result; the points or voucher are granted once.' },
+      ),
+    ),
   }),
 });
 
@@ -157,11 +162,16 @@ const RejectGoodwillInput = builder.inputType('RejectGoodwillInput', {
   fields: (t) => ({
     gestureId: t.id({ required: true, description: 'The gesture.' }),
     note: t.string({ required: true, description: 'Why, for the audit trail and the agent.' }),
-    idempotencyKey: t.string({
-      required: false,
-      description:
-        'Unique per request: repeating it with the same note returns the first result (the gesture as rejected), with another note it is an IdempotencyConflictError. Without it, a second reject is a GoodwillNotPendingError.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'decider', object: 'gesture' },
+        {
+          required: false,
+          repeat:
+            'Unique per request: repeating it with the same note returns the first result (the gesture as rejected), with another note it is an IdempotencyConflictError. Without it, a second reject is a GoodwillNotPendingError.',
+        },
+      ),
+    ),
   }),
 });
 

@@ -18,7 +18,7 @@ import { loadThroughService } from '../node-loader.js';
 import { money, Money, MoneyInput } from '../money.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
-import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const OrderStatusEnum = builder.enumType('OrderStatus', {
   description: 'Where an order stands after cancels and returns.',
@@ -278,7 +278,7 @@ const CancelOrderInput = builder.inputType('CancelOrderInput', {
   fields: (t) => ({
     memberId: t.id({ required: true, description: 'Member id.' }),
     orderReference: t.string({ required: true, description: 'The storefront’s order reference.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 
@@ -301,7 +301,7 @@ const ReturnOrderItemsInput = builder.inputType('ReturnOrderItemsInput', {
       required: false,
       description: 'An amount returned, in the order’s currency, at most what is left of the order total.',
     }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 

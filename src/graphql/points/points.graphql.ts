@@ -15,7 +15,7 @@ import { decodeId } from '../ids.js';
 import { OrderInput } from '../orders/order-input.type.js';
 import type { EarnBreakdownLine } from '../../domain/earning/order-earning.js';
 import { EarnLineRef } from '../earning/earn-line.type.js';
-import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const REFUND_AMOUNT = { legacy: 'amount', money: 'amountMoney' };
 
@@ -112,7 +112,7 @@ const EarnPointsInput = builder.inputType('EarnPointsInput', {
       deprecationReason: TOTAL_ONLY_REMOVAL,
     }),
     points: t.field({ type: 'Points', required: false, description: 'Explicit points instead of the earn rule (admins only).' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 
@@ -131,7 +131,7 @@ const RedeemPointsInput = builder.inputType('RedeemPointsInput', {
       description: 'What the points pay for (order or basket id), kept as text on the entry; not linked to an order.',
       deprecationReason: 'Use `orderReference`. Removed after 2027-06-30.',
     }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 
@@ -141,7 +141,7 @@ const AdjustPointsInput = builder.inputType('AdjustPointsInput', {
     memberId: t.id({ required: true, description: 'Member id.' }),
     points: t.field({ type: 'Points', required: true, description: 'Signed change: positive grants, negative removes.' }),
     reason: t.string({ required: true, description: 'Why, for the audit trail.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 
@@ -161,7 +161,7 @@ const RefundOrderInput = builder.inputType('RefundOrderInput', {
       deprecationReason: deprecatedFor('amountMoney'),
       description: 'Refunded money, decimal string; the rest of the order when omitted. Give this or amountMoney, not both.',
     }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 

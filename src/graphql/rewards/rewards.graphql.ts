@@ -16,6 +16,7 @@ import { decodeId } from '../ids.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { REWARD_READERS, RewardRef } from './reward.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 builder.queryField('rewards', (t) =>
   t.prismaConnection(
@@ -106,11 +107,16 @@ const CreateRewardInput = builder.inputType('CreateRewardInput', {
     }),
     currency: t.string({ required: false, description: 'ISO 4217; must be the program currency when given.' }),
     stock: t.int({ required: false, description: 'Units available; unlimited when omitted.' }),
-    idempotencyKey: t.string({
-      required: false,
-      description:
-        'Unique per request and caller: a retry with the same key and the same fields answers the reward its first call created (as it is now), without a second one; with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call adds a reward.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'caller' },
+        {
+          required: false,
+          repeat:
+            'Unique per request: a retry with the same key and the same fields answers the reward its first call created (as it is now), without a second one; with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call adds a reward.',
+        },
+      ),
+    ),
   }),
 });
 
@@ -146,10 +152,7 @@ const RedeemRewardInput = builder.inputType('RedeemRewardInput', {
   fields: (t) => ({
     memberId: t.id({ required: true, description: 'The buying member (a member token: themself only).' }),
     rewardId: t.id({ required: true, description: 'Reward id.' }),
-    idempotencyKey: t.string({
-      required: true,
-      description: 'Unique per request: repeating it returns the first result without a second effect.',
-    }),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 

@@ -21,7 +21,7 @@ import { decodeId } from '../ids.js';
 import { ServiceFailureDecisionEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
 import { ServiceIncidentRef } from './service-incident.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
-import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const INCIDENT_BUDGET = { legacy: 'budget', money: 'budgetMoney' };
 
@@ -114,7 +114,7 @@ const ReportServiceIncidentInput = builder.inputType('ReportServiceIncidentInput
       required: true,
       description: `The members it affected, 1 to ${MAX_PAGE_ENTRIES}. A member named twice (in this page or an earlier one) counts once.`,
     }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'callerAndIncident' })),
   }),
 });
 
@@ -170,7 +170,7 @@ const DecideServiceIncidentInput = builder.inputType('DecideServiceIncidentInput
       description: 'GRANT issues the computed compensations; DECLINE makes them NOT_ELIGIBLE.',
     }),
     note: t.string({ required: true, description: 'Why, for the audit trail (kept on every failure it decides).' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'decider', object: 'incident' })),
   }),
 });
 

@@ -20,7 +20,7 @@ import {
   SeverityEnum,
 } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
-import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const ServiceFailureFilter = builder.inputType('ServiceFailureFilter', {
   description: 'Narrows a listing of service failures; all given conditions must hold.',
@@ -80,7 +80,7 @@ const ReportServiceFailureInput = builder.inputType('ReportServiceFailureInput',
     }),
     caseRef: t.string({ required: false, description: 'The service case it concerns.' }),
     description: t.string({ required: false, description: 'What happened, in words.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'member' })),
   }),
 });
 
@@ -90,7 +90,7 @@ const ReviewServiceFailureInput = builder.inputType('ReviewServiceFailureInput',
     failureId: t.id({ required: true, description: 'Service failure id.' }),
     decision: t.field({ type: ServiceFailureDecisionEnum, required: true, description: 'Grant or decline.' }),
     note: t.string({ required: true, description: 'Why, for the audit trail.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'decider', object: 'failure' })),
   }),
 });
 

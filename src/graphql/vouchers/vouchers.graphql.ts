@@ -16,7 +16,7 @@ import { COMMON_ERRORS, VoucherProblemEnum } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { Money } from '../money.type.js';
 import { VoucherRef } from './voucher.type.js';
-import { IDEMPOTENCY_KEY } from '../idempotency-key.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const ORDER_TOTAL = { legacy: 'orderTotal', money: 'orderTotalMoney' };
 
@@ -142,7 +142,7 @@ const RedeemVoucherInput = builder.inputType('RedeemVoucherInput', {
       description: 'Order value before the discount, decimal string. Give this or orderTotalMoney, not both.',
     }),
     memberId: t.id({ required: false, description: 'The member placing the order; another member’s voucher is refused.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'voucher' })),
   }),
 });
 
@@ -151,7 +151,7 @@ const VoidVoucherInput = builder.inputType('VoidVoucherInput', {
   fields: (t) => ({
     code: t.string({ required: true, description: 'The voucher code.' }),
     reason: t.string({ required: true, description: 'Why, for the audit trail.' }),
-    idempotencyKey: t.string(IDEMPOTENCY_KEY),
+    idempotencyKey: t.string(idempotencyKeyArg({ of: 'voucher' })),
   }),
 });
 

@@ -16,6 +16,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { COMMON_ERRORS } from '../errors.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
+import { idempotencyKeyArg } from '../idempotency-key.js';
 
 const ADMINS = { caller: SERVICE_CALLERS.manageWebhooks };
 const EVENT_TYPES = `One or more of ${WEBHOOK_EVENT_TYPES.join(', ')} (docs/webhooks.md).`;
@@ -176,11 +177,16 @@ const CreateWebhookEndpointInput = builder.inputType('CreateWebhookEndpointInput
     eventTypes: t.stringList({ required: true, description: EVENT_TYPES }),
     description: t.string({ required: false, description: 'What it is for.' }),
     enabled: t.boolean({ required: false, description: 'Default true.' }),
-    idempotencyKey: t.string({
-      required: false,
-      description:
-        'Unique per request and caller: a retry with the same key and the same fields answers the endpoint its first call registered, without a second one and without its secret (`secret` is null then); with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call registers an endpoint.',
-    }),
+    idempotencyKey: t.string(
+      idempotencyKeyArg(
+        { of: 'caller' },
+        {
+          required: false,
+          repeat:
+            'Unique per request: a retry with the same key and the same fields answers the endpoint its first call registered, without a second one and without its secret (`secret` is null then); with other fields it is an IdempotencyConflictError. Optional so that existing clients keep working; without it every call registers an endpoint.',
+        },
+      ),
+    ),
   }),
 });
 
