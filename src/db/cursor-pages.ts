@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { positionPage } from './position-cursors.js';
 
 /**
  * A page after (before) a cursor is the rows strictly after (before) the cursor's place in the list, the cursor's own
@@ -31,6 +32,13 @@ import type { PrismaClient } from '../generated/prisma/client.js';
  * and an order that could put another row at the cursor's place, which `skip: 1` could drop instead of the cursor's
  * row, so that this row, outside the list, would be answered (`Program.changes`, ordered by `version`, and
  * `Contract.renewals`, by `sequence`: neither list is filtered, a row never leaves them).
+ *
+ * A row's id can only name its row, and Prisma places it at that row's place NOW: a row that keeps its values of the
+ * order keeps its place, but one whose values changed (`heldRenewalBonuses`' bonus released, its `bonusHeldAt`
+ * cleared; a reward's price changed; an order's `placedAt` corrected) has no place or another one. Lists ordered by such
+ * a value hand out position cursors instead (src/db/position-cursors.ts): plugin-prisma passes one on as `cursor: {
+ * id: [list, ...values, id] }`, and here its page becomes the rows beyond that place (`positionPage`: no cursor, no
+ * row of it read), before anything else, at the top and in relations alike.
  *
  * A read without a cursor page is walked (the relations of its selection, not its `where`) and handed on as it is:
  * nothing copied, nothing allocated. Prisma itself copies a read's arguments, and walks its result, once any query
@@ -90,7 +98,10 @@ function pagedRelations(selection: Args): Args {
  */
 export function exclusiveCursorPage<A extends Args>(args: A): A {
   let paged: Args = args;
-  if (args['cursor'] !== undefined && args['skip'] === 1 && endsInId(args['orderBy'])) {
+  // A position cursor (src/db/position-cursors.ts): the rows beyond the place it names, no cursor row to read.
+  const positioned = positionPage(args);
+  if (positioned) paged = positioned;
+  else if (args['cursor'] !== undefined && args['skip'] === 1 && endsInId(args['orderBy'])) {
     const row = cursorRow(args['cursor']);
     const where = args['where'];
     // Without a `where` every row is in the list, the cursor's too: nothing to add. The list's branch holds `NOT` the

@@ -17,6 +17,7 @@ import type PrismaTypes from '../generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
 import './answer-changes.js';
 import './cursor-ownership.js';
+import './position-cursors.js';
 import './preloaded.js';
 import './visibility.js';
 
@@ -63,7 +64,18 @@ export const builder = new SchemaBuilder<{
   // date the rows it loaded onto the parent.
   // Cursor ownership (a cursor of a row outside a connection's parent answers as one of nothing,
   // src/graphql/cursor-ownership.ts) sits outside preloaded and plugin-prisma: it sees the page however it was loaded.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, 'visibility', 'cursorOwnership', 'preloaded', RelayPlugin, PrismaPlugin, 'answerChanges'],
+  // Position cursors (src/graphql/position-cursors.ts) sit outside them all: they write the cursors of the page answered.
+  plugins: [
+    ErrorsPlugin,
+    ScopeAuthPlugin,
+    'visibility',
+    'positionCursors',
+    'cursorOwnership',
+    'preloaded',
+    RelayPlugin,
+    PrismaPlugin,
+    'answerChanges',
+  ],
   visibility: { refusal },
   scopeAuth: {
     // Types name who may see their objects with `visibleTo` (src/graphql/visibility.ts), decided once per object

@@ -89,7 +89,9 @@ export class PothosCursorOwnershipPlugin<Types extends SchemaTypes> extends Base
       const checks = [after, before]
         .filter((cursor) => cursor != null)
         .map((cursor) => {
-          // checkListCursors (src/graphql/cursors.ts) refused any other cursor before execution.
+          // checkListCursors (src/graphql/cursors.ts) refused any other cursor before execution. A position
+          // (src/db/position-cursors.ts: `Member.orders`) names a place, no row: its page is the parent's rows from
+          // there, none looked up, so there is no row to own.
           const rowId = listCursorKey(cursor);
           return rowId === null
             ? Promise.resolve(true)

@@ -15,11 +15,14 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
+import { decodePosition, type PositionOrder } from '../db/position-cursors.js';
+import { positionOrderOf } from './position-cursors.js';
 
 /**
- * Whether `value` is a cursor this API hands out: every list is a Prisma
- * connection ordered by a UUID primary key, so a cursor is Pothos's `GPC:`
- * encoding of one UUID.
+ * Whether `value` is the cursor of a row this API hands out: a list is a Prisma
+ * connection paged by a UUID primary key, so a cursor is Pothos's `GPC:`
+ * encoding of one UUID (a list ordered by a column that can change for a row
+ * hands out positions instead, src/db/position-cursors.ts, and still takes these).
  */
 export function isListCursor(value: unknown): boolean {
   return listCursorKey(value) !== null;
@@ -74,6 +77,17 @@ export function isCursorOf(field: string, value: unknown): boolean {
 interface CursorArgument {
   node: ArgumentNode;
   field: string;
+  /** The field's position order when its cursors are positions (src/graphql/position-cursors.ts). */
+  order: PositionOrder | null;
+}
+
+/**
+ * Whether `value` is a cursor of the list: of a list with position cursors, a position of it or the row id one of
+ * its cursors was until stop 54 (Prisma pages from that row's place now, as it did then); of any other list,
+ * `isCursorOf`.
+ */
+function isCursorOfList({ field, order }: CursorArgument, value: unknown): boolean {
+  return order ? decodePosition(order, value) !== null || isListCursor(value) : isCursorOf(field, value);
 }
 
 /** The `after`/`before` arguments of connection fields in the operation and the document's fragments. */
@@ -88,7 +102,9 @@ function cursorArguments(schema: GraphQLSchema, document: DocumentNode, operatio
         Argument(node) {
           if (node.name.value !== 'after' && node.name.value !== 'before') return;
           const field = typeInfo.getFieldDef();
-          if (field && getNamedType(field.type).name.endsWith('Connection')) found.push({ node, field: field.name });
+          if (field && getNamedType(field.type).name.endsWith('Connection')) {
+            found.push({ node, field: field.name, order: positionOrderOf(field) });
+          }
         },
       }),
     );
@@ -98,7 +114,8 @@ function cursorArguments(schema: GraphQLSchema, document: DocumentNode, operatio
 
 /**
  * Refuses a cursor the API did not hand out, before anything runs, with a
- * BAD_USER_INPUT naming the argument. (Pothos would throw an untyped error on
+ * BAD_USER_INPUT naming the argument (of a list with position cursors, anything
+ * but a position of that list or a row id: `isCursorOfList`). (Pothos would throw an untyped error on
  * one that does not decode, and a decodable one around a non-UUID would reach
  * PostgreSQL as a uuid syntax error.) Found arguments are kept per parsed
  * operation (yoga caches parsed documents), so a repeated query is not walked again.
@@ -115,14 +132,15 @@ export function checkListCursors(logger: Logger): Plugin {
         byOperation.set(operation, cursors);
       }
       const errors: GraphQLError[] = [];
-      for (const { node, field } of cursors) {
+      for (const cursor of cursors) {
+        const { node, field } = cursor;
         const value =
           node.value.kind === Kind.VARIABLE
             ? args.variableValues?.[node.value.name.value]
             : node.value.kind === Kind.STRING
               ? node.value.value
               : null;
-        if (value != null && !isCursorOf(field, value)) {
+        if (value != null && !isCursorOfList(cursor, value)) {
           errors.push(
             new GraphQLError(`Argument "${node.name.value}" of "${field}" is not a cursor of this list.`, {
               nodes: node,

@@ -1,6 +1,6 @@
 // No useTestApp(): one fixture (three members and rows of every list, interleaved in time) serves every case.
 import { randomUUID } from 'node:crypto';
-import { encodeBase64, encodeCursorChunk } from '@pothos/core';
+import { decodeBase64, decodeCursorChunk, encodeBase64, encodeCursorChunk } from '@pothos/core';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,15 @@ const cases: Case[] = [];
 const DAY = 86_400_000;
 const PAGE = 'totalCount edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor }';
 const listCursor = (id: string) => encodeBase64(`GPC:${encodeCursorChunk(id)}`);
+/**
+ * The rows of the edges in an answer, by their cursors: a row's id, or the id a position ends in (the cursors of a
+ * list ordered by a column that can change, `Member.orders`: src/db/position-cursors.ts).
+ */
+const cursorRows = (answer: string) =>
+  [...answer.matchAll(/"cursor":"([^"]+)"/g)].map(([, cursor]) => {
+    const value: unknown = decodeCursorChunk(decodeBase64(cursor!).slice('GPC:'.length));
+    return Array.isArray(value) ? value.at(-1) : value;
+  });
 
 /** Rows of a member's list, made by `make` for A, A, B, A and A in turn. */
 async function interleaved(make: (memberId: string) => Promise<string>): Promise<Rows> {
@@ -229,16 +238,16 @@ describe('a cursor of a row outside the connection’s parent answers as a curso
         const page = async (args: string, row: string) => {
           const response = await answer(testCase, caller, args, listCursor(row));
           expect(response.errors, `${testCase.name} ${caller}`).toBeUndefined();
-          return JSON.stringify(response.data);
+          return cursorRows(JSON.stringify(response.data));
         };
         const newest = testCase.name === 'Contract.renewals' || testCase.name === 'ServiceIncident.failures' ? 'aNewer' : 'aOlder';
         const first = newest === 'aOlder' ? testCase.rows.aNewer : testCase.rows.aOlder;
         const second = newest === 'aOlder' ? testCase.rows.aOlder : testCase.rows.aNewer;
         // After the first row of A's in the list's order comes the second; before the second comes the first.
         const after = await page('first: 5, after: $c', first);
-        expect(after, `${testCase.name} ${caller}`).toContain(JSON.stringify(listCursor(second)));
+        expect(after, `${testCase.name} ${caller}`).toContain(second);
         const before = await page('last: 5, before: $c', second);
-        expect(before, `${testCase.name} ${caller}`).toContain(JSON.stringify(listCursor(first)));
+        expect(before, `${testCase.name} ${caller}`).toContain(first);
       }
     }
   });

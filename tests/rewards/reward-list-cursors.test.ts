@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { encodeBase64, encodeCursorChunk } from '@pothos/core';
+import { encodeBase64, encodeCursorChunk, encodeCursorTuple } from '@pothos/core';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
@@ -64,6 +64,114 @@ describe('rewards: the cursor of a retired reward, for a caller the list leaves 
       const nobody = await app.gql(LIST, { first: 10, after: listCursor(randomUUID()), all }, token);
       expect(names(nobody), who).toEqual([]);
       expect(nobody.data?.rewards.totalCount, who).toBe(3);
+    }
+  });
+});
+
+describe('rewards: the cursor of a reward whose price changed since', () => {
+  const UPDATE = `mutation($i: UpdateRewardInput!) { updateReward(input: $i) { __typename } }`;
+  const PAGE = `query($first: Int, $after: String, $last: Int, $before: String) {
+    rewards(first: $first, after: $after, last: $last, before: $before) {
+      totalCount edges { cursor node { name } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`;
+
+  /**
+   * Five rewards, cheapest first A 100, B 200, C 300, D 400, E 500; a member reads the catalogue page by page, an
+   * admin changes prices in between. The catalogue is ordered by price: a reward whose price changed is at another
+   * place, and Prisma placed its cursor there, so the next page skipped the rewards between its old and new place (or
+   * showed again the ones before). A cursor is the place it was issued at (src/db/position-cursors.ts).
+   */
+  async function catalogue() {
+    const admin = await app.staffToken('ADMIN');
+    const ids: Record<string, string> = {};
+    for (const [name, pointsCost] of [
+      ['A', 100],
+      ['B', 200],
+      ['C', 300],
+      ['D', 400],
+      ['E', 500],
+    ] as const) {
+      const answer = await app.gql(CREATE, { i: { name, pointsCost, voucherValue: '1.00' } }, admin);
+      expect(answer.data?.createReward.__typename, JSON.stringify(answer)).toBe('CreateRewardPayload');
+      ids[name] = answer.data!.createReward.reward.id as string;
+    }
+    const member = await app.memberToken(await app.enroll());
+    const list = async (variables: Record<string, unknown>) => {
+      const answer = await app.gql(PAGE, variables, member);
+      expect(answer.errors, JSON.stringify(answer.errors)).toBeUndefined();
+      return answer.data!.rewards as {
+        totalCount: number;
+        edges: { cursor: string; node: { name: string } }[];
+        pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string; endCursor: string };
+      };
+    };
+    const price = async (name: string, pointsCost: number) => {
+      const answer = await app.gql(UPDATE, { i: { id: ids[name], pointsCost } }, admin);
+      expect(answer.data?.updateReward.__typename, JSON.stringify(answer)).toBe('UpdateRewardPayload');
+    };
+    return { ids, list, price, names: (page: Awaited<ReturnType<typeof list>>) => page.edges.map((edge) => edge.node.name) };
+  }
+
+  it('after it: the rewards after the place it had, whether it became dearer or cheaper', async () => {
+    const { list, price, names } = await catalogue();
+    const first = await list({ first: 2 });
+    expect(names(first)).toEqual(['A', 'B']);
+    await price('B', 1000);
+    expect(names(await list({ first: 10 }))).toEqual(['A', 'C', 'D', 'E', 'B']);
+    const next = await list({ first: 2, after: first.pageInfo.endCursor });
+    expect(names(next)).toEqual(['C', 'D']);
+    expect(next.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    expect(next.totalCount).toBe(5);
+    expect(names(await list({ first: 10, after: next.pageInfo.endCursor }))).toEqual(['E', 'B']);
+
+    // D became the cheapest: the page after its cursor (issued at 400) is E and B, not A and C again.
+    await price('D', 50);
+    expect(names(await list({ first: 10, after: next.pageInfo.endCursor }))).toEqual(['E', 'B']);
+    expect(names(await list({ first: 10, after: next.edges[0]!.cursor }))).toEqual(['E', 'B']);
+  });
+
+  it('before it: the rewards before the place it had', async () => {
+    const { list, price, names } = await catalogue();
+    const last = await list({ last: 2 });
+    expect(names(last)).toEqual(['D', 'E']);
+    await price('D', 50);
+    const before = await list({ last: 2, before: last.pageInfo.startCursor });
+    expect(names(before)).toEqual(['B', 'C']);
+    expect(before.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    expect(names(await list({ last: 10, before: before.pageInfo.startCursor }))).toEqual(['D', 'A']);
+  });
+
+  it('a cursor handed out before stop 54 (a reward’s id) still pages, from the reward’s place now', async () => {
+    const { ids, list, price, names } = await catalogue();
+    const b = listCursor(decodeGlobalID(ids.B!).id);
+    expect(names(await list({ first: 2, after: b }))).toEqual(['C', 'D']);
+    await price('B', 450);
+    const after = await list({ first: 10, after: b });
+    expect(names(after)).toEqual(['E']);
+    expect(names(await list({ last: 10, before: b }))).toEqual(['A', 'C', 'D']);
+    // The cursors it answers are positions: from E's, nothing after.
+    expect(names(await list({ first: 10, after: after.pageInfo.endCursor }))).toEqual([]);
+  });
+
+  it('a garbled or forged cursor is a BAD_USER_INPUT naming the argument, nothing else', async () => {
+    const member = await app.memberToken(await app.enroll());
+    const id = randomUUID();
+    for (const cursor of [
+      'garbage',
+      encodeBase64(`GPC:${encodeCursorTuple(['heldRenewalBonuses', new Date(), id])}`),
+      encodeBase64(`GPC:${encodeCursorTuple(['rewards', 1.5, id])}`),
+      encodeBase64(`GPC:${encodeCursorTuple(['rewards', -1, id])}`),
+      encodeBase64(`GPC:${encodeCursorTuple(['rewards', 2 ** 31, id])}`),
+      encodeBase64(`GPC:${encodeCursorTuple(['rewards', '300', id])}`),
+      encodeBase64(`GPC:${encodeCursorTuple(['rewards', 300, 'x'])}`),
+      encodeBase64(`GPC:T:${JSON.stringify(['S:rewards', 'N:NaN', `S:${id}`])}`),
+      encodeBase64(`GPC:T:${JSON.stringify(['S:rewards', 'N:3e2', `S:${id}`])}`),
+    ]) {
+      const answer = await app.request(PAGE, { first: 2, after: cursor }, { token: member });
+      expect(answer.body.data ?? null, cursor).toBeNull();
+      expect(
+        answer.body.errors?.map((error: { extensions?: { code?: string } }) => error.extensions?.code),
+        cursor,
+      ).toEqual(['BAD_USER_INPUT']);
     }
   });
 });

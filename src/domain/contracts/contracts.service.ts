@@ -24,6 +24,7 @@ import {
 } from '../idempotency.js';
 import { completeOutboxEvent, publishOutboxEvents, recordOutboxEvent, requeueReleased } from '../outbox/outbox.service.js';
 import { rawSql, type RawSql } from '../../db/sql.js';
+import { positionOrder } from '../../db/position-cursors.js';
 import { assertEligible, eligibility } from '../members/eligibility.js';
 import { measure } from '../measures.js';
 import {
@@ -772,6 +773,18 @@ export interface HeldRenewalBonusFilter {
   /** Only bonuses held for this reason. */
   reason?: RenewalBonusHoldReason | null;
 }
+
+/**
+ * The approval queue's order, longest waiting first: when each bonus was held, then its id. A bonus's place changes
+ * while a supervisor pages the queue — released back to PENDING (`bonusHeldAt` cleared), or held again (a later one)
+ * — so its cursors are positions (src/db/position-cursors.ts): the next page follows the place the cursor was handed
+ * out at, whatever happened to that bonus since. Every bonus in the queue has a `bonusHeldAt`.
+ */
+export const HELD_RENEWAL_BONUS_ORDER = positionOrder(
+  'heldRenewalBonuses',
+  [{ column: 'bonusHeldAt', direction: 'asc', kind: 'moment' }],
+  'asc',
+);
 
 /**
  * The renewal bonuses waiting in the supervisors' approval queue

@@ -1,4 +1,5 @@
 import type { Caller } from '../../auth/principal.js';
+import { positionOrder } from '../../db/position-cursors.js';
 import type { PointOrder, Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall } from '../authorization.js';
 import type { ServiceDeps } from '../deps.js';
@@ -15,6 +16,18 @@ export type { OrderReturnResult } from './order-returns.js';
 
 /** What a read loads with the order row: plugin-prisma's selection for the GraphQL field, nothing else by default. */
 export type OrderSelection = Pick<Prisma.PointOrderFindUniqueArgs, 'select' | 'include'>;
+
+/**
+ * A member's orders, newest first: when each was placed, then its id. An order first named by a redemption is placed
+ * when it was named, and the earn that completes it may say it was placed earlier (src/domain/points/ledger.ts): it
+ * moves down the list. So its cursors are positions (src/db/position-cursors.ts): the next page follows the place the
+ * cursor was handed out at.
+ */
+export const MEMBER_ORDERS_NEWEST_FIRST = positionOrder(
+  'Member.orders',
+  [{ column: 'placedAt', direction: 'desc', kind: 'moment' }],
+  'desc',
+);
 
 /**
  * A member's order by its reference (`order(memberId, reference)`), or null

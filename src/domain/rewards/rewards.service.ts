@@ -1,4 +1,5 @@
 import { newRowId } from '../../db/ids.js';
+import { positionOrder } from '../../db/position-cursors.js';
 import type { Caller } from '../../auth/principal.js';
 import { Prisma, type Reward } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
@@ -168,6 +169,13 @@ export function rewardListWhere(caller: Caller, includeRetired?: boolean | null)
   return includeRetired && hasRole(caller, 'ADMIN') ? {} : { active: true };
 }
 
+/**
+ * The catalogue's order, cheapest first: each reward's price, then its id. An admin changes a price while members page
+ * the catalogue, so its cursors are positions (src/db/position-cursors.ts): the next page follows the place the cursor
+ * was handed out at, not the place the reward has moved to since.
+ */
+export const REWARD_CATALOGUE_ORDER = positionOrder('rewards', [{ column: 'pointsCost', direction: 'asc', kind: 'points' }], 'asc');
+
 /** The catalogue, cheapest first. */
 export async function listRewards(
   deps: Pick<ServiceDeps, 'prisma'>,
@@ -176,7 +184,7 @@ export async function listRewards(
 ): Promise<Reward[]> {
   return deps.prisma.reward.findMany({
     where: rewardListWhere(caller, includeRetired),
-    orderBy: [{ pointsCost: 'asc' }, { id: 'asc' }],
+    orderBy: REWARD_CATALOGUE_ORDER.orderBy,
   });
 }
 

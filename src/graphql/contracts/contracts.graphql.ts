@@ -7,6 +7,7 @@ import {
   contractStatusAt,
   decideRenewalBonus,
   extendContract,
+  HELD_RENEWAL_BONUS_ORDER,
   heldRenewalBonusesWhere,
   readContract,
   readContractRenewal,
@@ -30,6 +31,7 @@ import { ActorTypeEnum } from '../enums.js';
 import { COMMON_ERRORS, ErrorInterface } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { loadThroughService } from '../node-loader.js';
+import { positionCursors } from '../position-cursors.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { idempotencyKeyArg } from '../idempotency-key.js';
 
@@ -259,11 +261,12 @@ builder.queryField('heldRenewalBonuses', (t) =>
         'The supervisors’ queue of renewal bonuses waiting for a decision (bonusStatus HELD: the member suspended, or past the balance limit; why: `bonusHeldReason`), longest waiting first; decide each with decideRenewalBonus. Supervisors and admins.',
       authScopes: { caller: SERVICE_CALLERS.decideRenewalBonus },
       args: { filter: t.arg({ type: HeldRenewalBonusFilter, required: false, description: 'Conditions to match.' }) },
+      ...positionCursors(HELD_RENEWAL_BONUS_ORDER),
       resolve: (query, _root, args, ctx) =>
         ctx.deps.prisma.contractRenewal.findMany({
           ...query,
           where: heldRenewalBonusesWhere(args.filter, callerOf(ctx.principal)),
-          orderBy: [{ bonusHeldAt: 'asc' }, { id: 'asc' }],
+          orderBy: HELD_RENEWAL_BONUS_ORDER.orderBy,
         }),
       totalCount: (_root, args, ctx) =>
         ctx.deps.prisma.contractRenewal.count({ where: heldRenewalBonusesWhere(args.filter, callerOf(ctx.principal)) }),

@@ -3,6 +3,7 @@ import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { IdempotencyConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   cancelOrder,
+  MEMBER_ORDERS_NEWEST_FIRST,
   orderByReference,
   readOrder,
   returnOrderItems,
@@ -16,6 +17,7 @@ import { decodeId } from '../ids.js';
 import { memberVisibility, MemberRef } from '../members/member.type.js';
 import { loadThroughService } from '../node-loader.js';
 import { money, Money, MoneyInput } from '../money.type.js';
+import { positionCursors } from '../position-cursors.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { idempotencyKeyArg } from '../idempotency-key.js';
@@ -203,7 +205,8 @@ builder.prismaObjectField(MemberRef, 'orders', (t) =>
       cursor: 'id',
       description: 'The member’s orders, newest first.',
       totalCount: true,
-      query: () => ({ orderBy: [{ placedAt: 'desc' }, { id: 'desc' }] }),
+      ...positionCursors(MEMBER_ORDERS_NEWEST_FIRST),
+      query: () => ({ orderBy: MEMBER_ORDERS_NEWEST_FIRST.orderBy }),
     },
     counted(COUNT_COST.indexed),
   ),

@@ -5,6 +5,7 @@ import {
   createReward,
   redeemReward,
   retireReward,
+  REWARD_CATALOGUE_ORDER,
   rewardListWhere,
   updateReward,
   type RewardRedemptionResult,
@@ -15,6 +16,7 @@ import { COMMON_ERRORS } from '../errors.type.js';
 import { decodeId } from '../ids.js';
 import { VoucherRef } from '../vouchers/voucher.type.js';
 import { REWARD_READERS, RewardRef } from './reward.type.js';
+import { positionCursors } from '../position-cursors.js';
 import { COUNT_COST, counted } from '../total-count.js';
 import { idempotencyKeyArg } from '../idempotency-key.js';
 
@@ -28,11 +30,12 @@ builder.queryField('rewards', (t) =>
       args: {
         includeRetired: t.arg.boolean({ required: false, description: 'Include retired rewards (admins only).' }),
       },
+      ...positionCursors(REWARD_CATALOGUE_ORDER),
       resolve: (query, _root, args, ctx) =>
         ctx.deps.prisma.reward.findMany({
           ...query,
           where: rewardListWhere(callerOf(ctx.principal), args.includeRetired),
-          orderBy: [{ pointsCost: 'asc' }, { id: 'asc' }],
+          orderBy: REWARD_CATALOGUE_ORDER.orderBy,
         }),
       totalCount: (_root, args, ctx) =>
         ctx.deps.prisma.reward.count({ where: rewardListWhere(callerOf(ctx.principal), args.includeRetired) }),
