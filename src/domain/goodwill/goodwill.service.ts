@@ -43,6 +43,7 @@ import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { goodwillStaffId } from './gesture-voucher-voided.js';
+import { writeGoodwillAudit } from './goodwill-audit.js';
 
 /** A member of staff acting on goodwill: the agent who issues, the supervisor who decides. */
 interface Staff {
@@ -385,9 +386,7 @@ async function writeAudit(
   note: string | null,
   at: Date,
 ): Promise<void> {
-  await tx.$executeRaw`
-    INSERT INTO goodwill_audit_entries (gesture_id, action, actor_id, actor_role, note, created_at)
-    VALUES (${gestureId}::uuid, ${action}, ${actor.id}, ${actor.role}, ${note}::text, ${at}::timestamptz)`;
+  await writeGoodwillAudit(tx, Prisma.sql`SELECT ${gestureId}::uuid AS id`, { action, actorId: actor.id, actorRole: actor.role, note, at });
 }
 
 /**
