@@ -486,14 +486,17 @@ const rows: Row[] = [];
 let measured = 0;
 
 /**
- * Of a row's baselines (`candidates`) in its round, the one measured nearest to it: each service path is measured right
- * after its own baseline (`defaultRun`), so its ratio pairs figures taken seconds apart, not minutes.
+ * Of a row's baselines (`candidates`), the one measured for it in its round (`--repeat 1` has one round, unnumbered): the
+ * one measured right before it (`before`), else the one measured nearest to it. Each service path is measured right
+ * after its own baseline (`defaultRun`), so its ratio pairs figures taken seconds apart, not minutes. Undefined when
+ * none was measured in its round (a baseline measured once, outside the rounds).
  */
 function nearestInRound(row: Row, candidates: Row[]): Row | undefined {
   const sameRound = candidates.filter((c) => c.round === row.round);
-  if (row.seq === undefined) return sameRound[0];
+  const measuredFor = sameRound.find((c) => c.before === row.path);
+  if (measuredFor || row.seq === undefined) return measuredFor ?? sameRound[0];
   const distance = (c: Row) => Math.abs((c.seq ?? 0) - row.seq!);
-  return sameRound.sort((a, b) => distance(a) - distance(b))[0];
+  return [...sameRound].sort((a, b) => distance(a) - distance(b) || (a.seq ?? 0) - (b.seq ?? 0))[0];
 }
 const notes: string[] = [];
 let voucherCursor = 0;
@@ -906,10 +909,10 @@ function relate(pathName: string, baselineName: string, target: number | null, s
   for (const row of rows.filter((r) => r.path === pathName)) {
     const candidates = rows.filter((r) => r.path === baselineName && r.rps && (!sameProcesses || r.processes === row.processes));
     if (!row.rps || candidates.length === 0) continue;
-    const sameRound = row.round !== undefined ? nearestInRound(row, candidates) : undefined;
+    const sameRound = nearestInRound(row, candidates);
     const base = sameRound ?? (candidates.length > 1 ? medianRow(candidates) : candidates[0]!);
     const which = sameRound
-      ? `, round ${base.round}${base.before ? ` (before ${base.before})` : ''}`
+      ? `${base.round ? `, round ${base.round}` : ''}${base.before ? ` (before ${base.before})` : ''}`
       : candidates.length > 1
         ? `, median of ${candidates.length} rounds`
         : '';
@@ -1121,7 +1124,7 @@ function checks(): Check[] {
 
 /** A row's path with its round (`--repeat`, scale rounds) and, open loop, the arrival rate sent. */
 function pathCell(r: Row): string {
-  return `${r.path}${r.round ? `, round ${r.round}` : ''}${r.offered ? ` @ ${r.offered} req/s` : ''}`;
+  return `${r.path}${r.round ? `, round ${r.round}` : ''}${r.before ? ` (before ${r.before})` : ''}${r.offered ? ` @ ${r.offered} req/s` : ''}`;
 }
 
 function markdown(meta: Record<string, unknown>, checkList: Check[]): string {
