@@ -1,7 +1,9 @@
 import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
 import type { GraphQLFieldResolver } from 'graphql';
 import type { GraphQLContext } from './context.js';
+import { decodePosition } from '../db/position-cursors.js';
 import { listCursorKey } from './cursors.js';
+import { positionOrderOf } from './position-cursors.js';
 
 /**
  * A cursor of a row outside a connection's parent answers exactly as a cursor of a row that exists nowhere.
@@ -83,19 +85,19 @@ export class PothosCursorOwnershipPlugin<Types extends SchemaTypes> extends Base
     if (!relation || !('after' in fieldConfig.args)) return resolver;
     const model = this.buildCache.getTypeConfig(fieldConfig.parentType).extensions?.['pothosPrismaModel'];
     if (typeof model !== 'string') return resolver;
+    const order = positionOrderOf(fieldConfig);
     return (parent, args, context, info) => {
       const { after, before } = args as PageArgs;
       if (after == null && before == null) return resolver(parent, args, context, info);
       const checks = [after, before]
         .filter((cursor) => cursor != null)
         .map((cursor) => {
-          // checkListCursors (src/graphql/cursors.ts) refused any other cursor before execution. A position
-          // (src/db/position-cursors.ts: `Member.orders`) names a place, no row: its page is the parent's rows from
-          // there, none looked up, so there is no row to own.
+          // checkListCursors (src/graphql/cursors.ts) refused any other cursor before execution. A position of this
+          // list (src/db/position-cursors.ts: `Member.orders`) names a place, no row: its page is the parent's rows
+          // from there, none looked up, so there is no row to own. Anything else owns nothing: an empty page.
           const rowId = listCursorKey(cursor);
-          return rowId === null
-            ? Promise.resolve(true)
-            : ownsRow(context as GraphQLContext, model, relation.name, (parent as { id?: unknown }).id, rowId);
+          if (rowId !== null) return ownsRow(context as GraphQLContext, model, relation.name, (parent as { id?: unknown }).id, rowId);
+          return Promise.resolve(order !== null && decodePosition(order, cursor) !== null);
         });
       const page = resolver(parent, args, context, info);
       return Promise.all([Promise.all(checks), page]).then(([owned, connection]) =>

@@ -122,37 +122,45 @@ function cursorArguments(schema: GraphQLSchema, document: DocumentNode, operatio
  */
 export function checkListCursors(logger: Logger): Plugin {
   const byOperation = new WeakMap<OperationDefinitionNode, CursorArgument[]>();
+  /** The refusals of the operation's cursors: none when every one is a cursor of its list. */
+  const refusals = (schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: unknown) => {
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return []; // execution reports it
+    let cursors = byOperation.get(operation);
+    if (!cursors) {
+      cursors = cursorArguments(schema, document, operation);
+      byOperation.set(operation, cursors);
+    }
+    const errors: GraphQLError[] = [];
+    for (const cursor of cursors) {
+      const { node, field } = cursor;
+      const value =
+        node.value.kind === Kind.VARIABLE
+          ? (variables as Record<string, unknown> | null | undefined)?.[node.value.name.value]
+          : node.value.kind === Kind.STRING
+            ? node.value.value
+            : null;
+      if (value != null && !isCursorOfList(cursor, value)) {
+        errors.push(
+          new GraphQLError(`Argument "${node.name.value}" of "${field}" is not a cursor of this list.`, {
+            nodes: node,
+            extensions: { code: 'BAD_USER_INPUT' },
+          }),
+        );
+      }
+    }
+    if (errors.length > 0) logger.debug({ error: errors.map((error) => error.message).join(' ') }, 'client error');
+    return errors;
+  };
+  // A subscription's selection pages lists too (`memberStatusChanged { member { ledger(after: …) } }`): checked alike.
   return {
     onExecute: ({ args, setResultAndStopExecution }) => {
-      const operation = getOperationAST(args.document, args.operationName);
-      if (!operation) return; // execution reports it
-      let cursors = byOperation.get(operation);
-      if (!cursors) {
-        cursors = cursorArguments(args.schema, args.document, operation);
-        byOperation.set(operation, cursors);
-      }
-      const errors: GraphQLError[] = [];
-      for (const cursor of cursors) {
-        const { node, field } = cursor;
-        const value =
-          node.value.kind === Kind.VARIABLE
-            ? args.variableValues?.[node.value.name.value]
-            : node.value.kind === Kind.STRING
-              ? node.value.value
-              : null;
-        if (value != null && !isCursorOfList(cursor, value)) {
-          errors.push(
-            new GraphQLError(`Argument "${node.name.value}" of "${field}" is not a cursor of this list.`, {
-              nodes: node,
-              extensions: { code: 'BAD_USER_INPUT' },
-            }),
-          );
-        }
-      }
-      if (errors.length > 0) {
-        logger.debug({ error: errors.map((error) => error.message).join(' ') }, 'client error');
-        setResultAndStopExecution({ errors });
-      }
+      const errors = refusals(args.schema, args.document, args.operationName, args.variableValues);
+      if (errors.length > 0) setResultAndStopExecution({ errors });
+    },
+    onSubscribe: ({ args, setResultAndStopExecution }) => {
+      const errors = refusals(args.schema, args.document, args.operationName, args.variableValues);
+      if (errors.length > 0) setResultAndStopExecution({ errors });
     },
   };
 }

@@ -23,7 +23,9 @@ export function positionCursors(order: PositionOrder): { extensions: Record<type
 }
 
 /** The position order of a connection field of the schema, or null when its cursors are row ids. */
-export function positionOrderOf(field: Pick<GraphQLField<unknown, unknown>, 'extensions'> | null | undefined): PositionOrder | null {
+export function positionOrderOf(
+  field: { readonly extensions?: GraphQLField<unknown, unknown>['extensions'] | null } | null | undefined,
+): PositionOrder | null {
   return (field?.extensions?.[POSITION_ORDER] as PositionOrder | undefined) ?? null;
 }
 

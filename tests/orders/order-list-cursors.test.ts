@@ -147,4 +147,31 @@ describe('Member.orders: the cursor of an order whose placedAt changed since', (
       ).toEqual(['Argument "after" of "orders" is not a cursor of this list.']);
     }
   });
+
+  it("a forged cursor in a live stream's selection is refused as in a query, before the stream starts", async () => {
+    const { memberId } = await orders();
+    const token = await app.memberToken(memberId);
+    const order = await prisma.pointOrder.findFirstOrThrow({ where: { memberId } });
+    for (const cursor of [
+      'garbage',
+      // A place of another list: taken as a place of this one until subscriptions were checked too.
+      encodeBase64(`GPC:${encodeCursorTuple(['heldRenewalBonuses', order.placedAt, order.id])}`),
+    ]) {
+      const stream = await app.subscribe(
+        `subscription($after: String) { memberStatusChanged { member { orders(first: 2, after: $after) { ${PAGE} } } } }`,
+        { after: cursor },
+        token,
+      );
+      try {
+        const first = await stream.result(0);
+        expect(first.data ?? null, cursor).toBeNull();
+        expect(
+          first.errors?.map((error: { message: string }) => error.message),
+          cursor,
+        ).toEqual(['Argument "after" of "orders" is not a cursor of this list.']);
+      } finally {
+        await stream.close();
+      }
+    }
+  });
 });
