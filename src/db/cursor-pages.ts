@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { keysetPages, pagesUnderACursor } from './keyset-pages.js';
 import { positionPage } from './position-cursors.js';
 
 /**
@@ -124,17 +125,23 @@ export function exclusiveCursorPage<A extends Args>(args: A): A {
 const READS = ['findMany', 'findFirst', 'findFirstOrThrow', 'findUnique', 'findUniqueOrThrow'] as const;
 
 type Read = (typeof READS)[number];
-type ReadHook = (params: { args: Args; query: (args: Args) => Promise<unknown> }) => Promise<unknown>;
+type ReadHook = (params: { model: string; args: Args; query: (args: Args) => Promise<unknown> }) => Promise<unknown>;
 
 /**
- * The client, every read of every model through `exclusiveCursorPage` (its transactions' clients too). Typed as the
- * client it extends: the extension changes arguments only, never a method, a result or a type — it must stay a query
- * extension alone, for a method or a result field added here would be hidden by that type. Prisma batches a
+ * The client, every read of every model through one query extension (its transactions' clients too): a read that
+ * pages a relation under a cursor first has its cursor pages made keyset pages (`keysetPages`, src/db/keyset-pages.ts:
+ * each parent's page with its LIMIT; the cursors' rows looked up through `client` itself), then every read
+ * `exclusiveCursorPage`. One extension, not two: Prisma copies a read's arguments once per query extension. Typed as
+ * the client it extends: the extension changes arguments only, never a method, a result or a type — it must stay a
+ * query extension alone, for a method or a result field added here would be hidden by that type. Prisma batches a
  * `findUnique` only when its `where` has no OR: a rewritten page has one, but a page is a `findMany`'s (or a
  * relation's inside a read), never a `findUnique`'s own `where`.
  */
-export function withExclusiveCursorPages(client: PrismaClient): PrismaClient {
-  const page: ReadHook = ({ args, query }) => query(exclusiveCursorPage(args));
+export function withCursorPages(client: PrismaClient): PrismaClient {
+  const page: ReadHook = ({ model, args, query }) =>
+    pagesUnderACursor(model, args)
+      ? keysetPages(client, model, args).then((keyset) => query(exclusiveCursorPage(keyset)))
+      : query(exclusiveCursorPage(args));
   const $allModels = Object.fromEntries(READS.map((read) => [read, page])) as Record<Read, ReadHook>;
-  return client.$extends({ name: 'exclusiveCursorPages', query: { $allModels } }) as unknown as PrismaClient;
+  return client.$extends({ name: 'cursorPages', query: { $allModels } }) as unknown as PrismaClient;
 }

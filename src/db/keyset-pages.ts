@@ -33,14 +33,18 @@ import { keysetWhere, type OrderKey } from './keyset-where.js';
  * Order columns must read back exactly (timestamps of milliseconds, as every `DateTime` here, `timestamptz(3)`).
  *
  * Anything else is left to Prisma as it was: a read without a paged relation or without a cursor (most reads, which
- * pay one walk of their relations, nothing allocated), and a page this cannot place exactly, which stays Prisma's
+ * pay one walk of their relations here, nothing allocated by it; src/db/cursor-pages.ts runs both in one query
+ * extension, so Prisma copies a read's arguments once), and a page this cannot place exactly, which stays Prisma's
  * cursor page (the read's other pages are still rewritten) — an order by a relation, by `_count` or with `nulls`, a
  * `skip` other than plugin-prisma's 1, a cursor row whose order value is null (it has no place), a cursor that is not
  * plain values with `id` among them: a position cursor (src/db/position-cursors.ts) is one, and src/db/cursor-pages.ts
  * makes a filter of it itself, from the place it holds, without a lookup.
  *
- * The lookups use the client this extends, outside any transaction the read is in: a cursor's place is a row's order
- * values, which its writers do not change within a request.
+ * The lookups use the client the extension was built on, outside any transaction the read is in: a cursor's place is
+ * a row's order values, which its writers do not change within a request. Inside an interactive transaction a lookup
+ * would take a second connection of the pool and read outside the transaction's snapshot; no service pages a
+ * relation under a cursor in one (the connections' resolvers read outside transactions), and one that does must say
+ * why that is safe.
  */
 
 type Args = Record<string, unknown>;
@@ -214,7 +218,7 @@ function replaced(model: string, args: Args, pages: ReadonlyMap<Args, Args>): Ar
  * src/db/position-cursors.ts, among them: src/db/cursor-pages.ts makes a keyset page of it without reading its row).
  */
 export async function keysetPages(client: PrismaClient, model: string, args: Args): Promise<Args> {
-  if (scan(model, args, false) !== (CURSOR | PAGED_RELATION)) return args;
+  if (!pagesUnderACursor(model, args)) return args;
   const pages = cursorPages(model, args, []);
   const keysets = await Promise.all(pages.map((page) => keysetPage(client, page)));
   const rewritten = new Map<Args, Args>();
@@ -225,21 +229,7 @@ export async function keysetPages(client: PrismaClient, model: string, args: Arg
   return rewritten.size === 0 ? args : replaced(model, args, rewritten);
 }
 
-/** The reads whose arguments may hold a cursor page and a paged relation. */
-const READS = ['findMany', 'findFirst', 'findFirstOrThrow', 'findUnique', 'findUniqueOrThrow'] as const;
-
-type Read = (typeof READS)[number];
-type ReadHook = (params: { model: string; args: Args; query: (args: Args) => Promise<unknown> }) => Promise<unknown>;
-
-/**
- * The client, every read of every model through `keysetPages` (its transactions' clients too); the cursors' rows are
- * looked up through `client` itself. A query extension alone, typed as the client it extends (as
- * `withExclusiveCursorPages`). Extend the plain client with it before any other query extension: Prisma runs them in
- * the order they were added, and this one must see the pages as plugin-prisma wrote them (`cursor`, `skip: 1`).
- */
-export function withKeysetPages(client: PrismaClient): PrismaClient {
-  const page: ReadHook = ({ model, args, query }) =>
-    scan(model, args, false) === (CURSOR | PAGED_RELATION) ? keysetPages(client, model, args).then(query) : query(args);
-  const $allModels = Object.fromEntries(READS.map((read) => [read, page])) as Record<Read, ReadHook>;
-  return client.$extends({ name: 'keysetPages', query: { $allModels } }) as unknown as PrismaClient;
+/** Whether the read of `model` with `args` pages a relation and holds a cursor: a read `keysetPages` rewrites. */
+export function pagesUnderACursor(model: string, args: Args): boolean {
+  return scan(model, args, false) === (CURSOR | PAGED_RELATION);
 }

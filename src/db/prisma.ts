@@ -1,8 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
-import { withExclusiveCursorPages } from './cursor-pages.js';
-import { withKeysetPages } from './keyset-pages.js';
+import { withCursorPages } from './cursor-pages.js';
 
 export type { PrismaClient };
 export type Db = PrismaClient;
@@ -185,10 +184,10 @@ function watchForSilence(pool: pg.Pool, silenceMs: number): NodeJS.Timeout {
  *
  * Its reads page after (before) a cursor from the cursor's place, the cursor's
  * own row left out whether or not it is still in the list, none other
- * (`withExclusiveCursorPages`, src/db/cursor-pages.ts); and a page of a
+ * (src/db/cursor-pages.ts); and a page of a
  * relation under a list of parents reads that page from PostgreSQL, each
- * parent's with its LIMIT, whatever the cursors (`withKeysetPages`,
- * src/db/keyset-pages.ts).
+ * parent's with its LIMIT, whatever the cursors (src/db/keyset-pages.ts):
+ * one query extension for both (`withCursorPages`).
  */
 export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): PrismaClient {
   const pool = new ObservedPool(
@@ -217,15 +216,11 @@ export function createPrisma(databaseUrl: string, poolSize: number, timeouts: Da
   // its next statement fails, and sqlTransaction / the adapter release the client as broken.
   pool.on('connect', (client) => client.on('error', () => undefined));
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
-  // The keyset pages first: Prisma runs query extensions in the order they were added, and they read the pages as
-  // plugin-prisma wrote them.
-  const prisma = withExclusiveCursorPages(
-    withKeysetPages(
-      new PrismaClient({
-        adapter,
-        transactionOptions: { maxWait: 30_000, timeout: 30_000 },
-      }),
-    ),
+  const prisma = withCursorPages(
+    new PrismaClient({
+      adapter,
+      transactionOptions: { maxWait: 30_000, timeout: 30_000 },
+    }),
   );
   pools.set(prisma, pool);
   return prisma;

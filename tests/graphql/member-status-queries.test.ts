@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { withExclusiveCursorPages } from '../../src/db/cursor-pages.js';
+import { withCursorPages } from '../../src/db/cursor-pages.js';
 import type { PrismaClient as Db } from '../../src/db/prisma.js';
 import { earnPoints } from '../../src/domain/points/points.service.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
@@ -33,7 +33,7 @@ beforeAll(async () => {
   });
   logged.$on('query', (event) => statements.push(event.query));
   // As createPrisma makes it: its reads through the cursor pages' extension (src/db/cursor-pages.ts).
-  prisma = withExclusiveCursorPages(logged as unknown as Db);
+  prisma = withCursorPages(logged as unknown as Db);
   app = createTestApp(prisma);
 });
 afterAll(async () => logged.$disconnect());

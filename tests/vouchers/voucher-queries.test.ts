@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { withExclusiveCursorPages } from '../../src/db/cursor-pages.js';
+import { withCursorPages } from '../../src/db/cursor-pages.js';
 import type { PrismaClient as Db } from '../../src/db/prisma.js';
 import { issueVoucher } from '../../src/domain/vouchers/vouchers.service.js';
 import { PrismaClient } from '../../src/generated/prisma/client.js';
@@ -26,7 +26,7 @@ beforeAll(async () => {
   });
   logged.$on('query', (event) => statements.push(event.query));
   // Through the client's extension, as createPrisma builds it: the statements counted are production's.
-  prisma = withExclusiveCursorPages(logged as unknown as Db);
+  prisma = withCursorPages(logged as unknown as Db);
   app = createTestApp(prisma);
 });
 afterAll(async () => logged.$disconnect());
