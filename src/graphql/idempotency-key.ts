@@ -38,15 +38,15 @@ export function idempotencyKeyScopeText(scope: IdempotencyKeyScope): string {
       );
     case 'member':
       return (
-        'Scope: the member (`memberId`), shared by every caller — the same key for the same member, from any caller ' +
-        '(another API key or staff member too), meets this one (replays its answer, or IdempotencyConflictError for ' +
-        'another input); for another member it is another key.'
+        'Scope: this mutation and the member (`memberId`), shared by every caller — the same key for the same member ' +
+        'on this mutation, from any caller (another API key or staff member too), meets this one (replays its answer, ' +
+        'or IdempotencyConflictError for another input); on another mutation or for another member it is another key.'
       );
     case 'voucher':
       return (
-        'Scope: the voucher (`code`), shared by every caller — the same key on the same code, from any caller ' +
-        '(another API key or staff member too), meets this one (replays its answer, or IdempotencyConflictError for another input); on another ' +
-        'code it is another key.'
+        'Scope: this mutation and the voucher (`code`), shared by every caller — the same key on the same code on ' +
+        'this mutation, from any caller (another API key or staff member too), meets this one (replays its answer, or ' +
+        'IdempotencyConflictError for another input); on another mutation or another code it is another key.'
       );
   }
 }
