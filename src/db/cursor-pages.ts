@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { keysetPages, pagesUnderACursor } from './keyset-pages.js';
+import { cursorRow, keysetPages, pagesUnderACursor } from './keyset-pages.js';
 import { positionPage } from './position-cursors.js';
 
 /**
@@ -49,26 +49,6 @@ import { positionPage } from './position-cursors.js';
  */
 
 type Args = Record<string, unknown>;
-
-/** Whether `value` is a column's plain value (not a filter, not a compound key's columns). */
-function isPlain(value: unknown): boolean {
-  return (
-    typeof value === 'string' ||
-    typeof value === 'number' ||
-    typeof value === 'bigint' ||
-    typeof value === 'boolean' ||
-    value instanceof Date
-  );
-}
-
-/** The cursor as a `where` of its row: a cursor of plain values, `id` among them; null otherwise. */
-function cursorRow(cursor: unknown): Args | null {
-  if (cursor === null || typeof cursor !== 'object' || Array.isArray(cursor)) return null;
-  const row = cursor as Args;
-  if (!isPlain(row['id'])) return null;
-  for (const key in row) if (!isPlain(row[key])) return null;
-  return row;
-}
 
 /** Whether the order ends in `id`: no two rows share a place, and the cursor's row is the first at its own. */
 function endsInId(orderBy: unknown): boolean {

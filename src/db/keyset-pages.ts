@@ -77,22 +77,28 @@ function isObject(value: unknown): value is Args {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** What the read of `model` with `args` holds: CURSOR | PAGED_RELATION, as far as it is walked (both found: stop). */
-function scan(model: string, args: Args, nested: boolean): number {
-  let found = (args['cursor'] !== undefined ? CURSOR : 0) | (nested && args['take'] !== undefined ? PAGED_RELATION : 0);
+/**
+ * Calls `visit` with the model and arguments of each relation the read of `model` selects (`select` or `include`), one
+ * level down (`visit` goes deeper itself), until `visit` answers true.
+ */
+function eachRelation(model: string, args: Args, visit: (related: string, relation: Args) => boolean): void {
   const shape = MODELS.get(model);
-  if (!shape) return found;
+  if (!shape) return;
   for (const key of SELECTIONS) {
     const selection = args[key];
     if (!isObject(selection)) continue;
     for (const field in selection) {
       const related = shape.relations.get(field);
       const relation = selection[field];
-      if (related === undefined || !isObject(relation)) continue;
-      found |= scan(related, relation, true);
-      if (found === (CURSOR | PAGED_RELATION)) return found;
+      if (related !== undefined && isObject(relation) && visit(related, relation)) return;
     }
   }
+}
+
+/** What the read of `model` with `args` holds: CURSOR | PAGED_RELATION, as far as it is walked (both found: stop). */
+function scan(model: string, args: Args, nested: boolean): number {
+  let found = (args['cursor'] !== undefined ? CURSOR : 0) | (nested && args['take'] !== undefined ? PAGED_RELATION : 0);
+  eachRelation(model, args, (related, relation) => (found |= scan(related, relation, true)) === (CURSOR | PAGED_RELATION));
   return found;
 }
 
@@ -104,17 +110,10 @@ interface CursorPage {
 
 function cursorPages(model: string, args: Args, pages: CursorPage[]): CursorPage[] {
   if (args['cursor'] !== undefined) pages.push({ model, args });
-  const shape = MODELS.get(model);
-  if (!shape) return pages;
-  for (const key of SELECTIONS) {
-    const selection = args[key];
-    if (!isObject(selection)) continue;
-    for (const field in selection) {
-      const related = shape.relations.get(field);
-      const relation = selection[field];
-      if (related !== undefined && isObject(relation)) cursorPages(related, relation, pages);
-    }
-  }
+  eachRelation(model, args, (related, relation) => {
+    cursorPages(related, relation, pages);
+    return false;
+  });
   return pages;
 }
 
@@ -151,8 +150,8 @@ function isPlain(value: unknown): boolean {
   );
 }
 
-/** The cursor as a `where` of its row: plain values, `id` among them; null otherwise. */
-function cursorRow(cursor: unknown): Args | null {
+/** The cursor as a `where` of its row: plain values, `id` among them; null otherwise (src/db/cursor-pages.ts too). */
+export function cursorRow(cursor: unknown): Args | null {
   if (!isObject(cursor) || !isPlain(cursor['id'])) return null;
   for (const key in cursor) if (!isPlain(cursor[key])) return null;
   return cursor;
