@@ -26,6 +26,17 @@ interface Page {
 const refs = (page: Page) => page.edges.map((edge) => edge.node.reference);
 
 /**
+ * A member's orders (`orders()`), the member's token, one of the orders, and cursors no list handed out: garbage, and a
+ * place of another list (`heldRenewalBonuses`) at that order.
+ */
+async function forgedCursors() {
+  const { memberId } = await orders();
+  const order = await prisma.pointOrder.findFirstOrThrow({ where: { memberId } });
+  const cursors = ['garbage', encodeBase64(`GPC:${encodeCursorTuple(['heldRenewalBonuses', order.placedAt, order.id])}`)];
+  return { token: await app.memberToken(memberId), order, cursors };
+}
+
+/**
  * A member's orders O1 … O5, placed an hour apart in the past, and W, first named by a redemption (placed now): newest
  * first W O5 O4 O3 O2 O1. The member's list as `me`, `member(id)` and a `members` page read it (the relation at the top
  * of a query and under a list's rows), and the earn that completes W, placed between O3 and O2.
@@ -125,12 +136,9 @@ describe('Member.orders: the cursor of an order whose placedAt changed since', (
   });
 
   it('a garbled or forged cursor is a BAD_USER_INPUT naming the argument, nothing else', async () => {
-    const { memberId } = await orders();
-    const token = await app.memberToken(memberId);
-    const order = await prisma.pointOrder.findFirstOrThrow({ where: { memberId } });
+    const { token, order, cursors } = await forgedCursors();
     for (const cursor of [
-      'garbage',
-      encodeBase64(`GPC:${encodeCursorTuple(['heldRenewalBonuses', order.placedAt, order.id])}`),
+      ...cursors,
       encodeBase64(`GPC:${encodeCursorTuple(['Member.orders', 5, order.id])}`),
       encodeBase64(`GPC:${encodeCursorTuple(['Member.orders', order.placedAt, 'no-uuid'])}`),
       encodeBase64(`GPC:T:${JSON.stringify(['S:Member.orders', 'D:x', `S:${order.id}`])}`),
@@ -149,14 +157,9 @@ describe('Member.orders: the cursor of an order whose placedAt changed since', (
   });
 
   it("a forged cursor in a live stream's selection is refused as in a query, before the stream starts", async () => {
-    const { memberId } = await orders();
-    const token = await app.memberToken(memberId);
-    const order = await prisma.pointOrder.findFirstOrThrow({ where: { memberId } });
-    for (const cursor of [
-      'garbage',
-      // A place of another list: taken as a place of this one until subscriptions were checked too.
-      encodeBase64(`GPC:${encodeCursorTuple(['heldRenewalBonuses', order.placedAt, order.id])}`),
-    ]) {
+    // A place of another list among them: taken as a place of this one until subscriptions were checked too.
+    const { token, cursors } = await forgedCursors();
+    for (const cursor of cursors) {
       const stream = await app.subscribe(
         `subscription($after: String) { memberStatusChanged { member { orders(first: 2, after: $after) { ${PAGE} } } } }`,
         { after: cursor },
