@@ -11,6 +11,7 @@ import {
   type DocumentNode,
   type GraphQLSchema,
   type OperationDefinitionNode,
+  type VariableDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isUuid } from '../domain/validation.js';
@@ -90,6 +91,18 @@ function isCursorOfList({ field, order }: CursorArgument, value: unknown): boole
   return order ? decodePosition(order, value) !== null || isListCursor(value) : isCursorOf(field, value);
 }
 
+/** A variable's value as sent, or its default when none was sent (`$after: String = "…"`): what the field receives. */
+function variableValue(
+  name: string,
+  values: Record<string, unknown> | null | undefined,
+  definitions: readonly VariableDefinitionNode[] | undefined,
+): unknown {
+  const given = values?.[name];
+  if (given !== undefined) return given;
+  const fallback = definitions?.find((definition) => definition.variable.name.value === name)?.defaultValue;
+  return fallback?.kind === Kind.STRING ? fallback.value : null;
+}
+
 /** The `after`/`before` arguments of connection fields in the operation and the document's fragments. */
 function cursorArguments(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): CursorArgument[] {
   const found: CursorArgument[] = [];
@@ -136,7 +149,7 @@ export function checkListCursors(logger: Logger): Plugin {
       const { node, field } = cursor;
       const value =
         node.value.kind === Kind.VARIABLE
-          ? (variables as Record<string, unknown> | null | undefined)?.[node.value.name.value]
+          ? variableValue(node.value.name.value, variables as Record<string, unknown> | null | undefined, operation.variableDefinitions)
           : node.value.kind === Kind.STRING
             ? node.value.value
             : null;

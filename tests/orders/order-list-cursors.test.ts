@@ -177,4 +177,31 @@ describe('Member.orders: the cursor of an order whose placedAt changed since', (
       }
     }
   });
+
+  it("a forged cursor as a variable's default is refused as one sent, in a query and in a live stream", async () => {
+    const { token, cursors } = await forgedCursors();
+    for (const cursor of cursors) {
+      const selection = `orders(first: 2, after: $after) { ${PAGE} }`;
+      const answer = await app.request(`query($after: String = ${JSON.stringify(cursor)}) { me { ${selection} } }`, {}, { token });
+      expect(answer.body.data ?? null, cursor).toBeNull();
+      expect(
+        answer.body.errors?.map((error: { message: string }) => error.message),
+        cursor,
+      ).toEqual(['Argument "after" of "orders" is not a cursor of this list.']);
+      const stream = await app.subscribe(
+        `subscription($after: String = ${JSON.stringify(cursor)}) { memberStatusChanged { member { ${selection} } } }`,
+        {},
+        token,
+      );
+      try {
+        const first = await stream.result(0);
+        expect(first.data ?? null, cursor).toBeNull();
+        expect(first.errors?.map((error: { message: string }) => error.message)).toEqual([
+          'Argument "after" of "orders" is not a cursor of this list.',
+        ]);
+      } finally {
+        await stream.close();
+      }
+    }
+  });
 });
