@@ -900,10 +900,10 @@ function beyondTheRows(): string[] {
 }
 
 /**
- * Each row of `pathName` ÷ its baseline's req/s. A baseline measured in every round (`--repeat`) is
- * paired by round: round i against round i of the same run, never against another round's. A baseline
- * measured once is the baseline of every round; a row measured once against a baseline measured in
- * every round takes the baseline's median round.
+ * Each row of `pathName` ÷ its baseline's req/s. A row is paired with the baseline measured for it in its own round
+ * (`nearestInRound`: the one measured right before it, else the nearest; `--repeat 1` is one round, unnumbered),
+ * never with another round's. A baseline measured once is the baseline of every round; a row measured once against a
+ * baseline measured in every round (the traced rows) takes the median of those baselines.
  */
 function relate(pathName: string, baselineName: string, target: number | null, sameProcesses = true): void {
   for (const row of rows.filter((r) => r.path === pathName)) {

@@ -39,7 +39,7 @@ import { positionPage } from './position-cursors.js';
  * cleared; a reward's price changed; an order's `placedAt` corrected) has no place or another one. Lists ordered by such
  * a value hand out position cursors instead (src/db/position-cursors.ts): plugin-prisma passes one on as `cursor: {
  * id: [list, ...values, id] }`, and here its page becomes the rows beyond that place (`positionPage`: no cursor, no
- * row of it read), before anything else, at the top and in relations alike.
+ * row of it read), before the cursor-row rewrite below, at the top and in relations alike.
  *
  * A read without a cursor page is walked (the relations of its selection, not its `where`) and handed on as it is:
  * nothing copied, nothing allocated. Prisma itself copies a read's arguments, and walks its result, once any query
