@@ -1,6 +1,7 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { cursorRow, keysetPages, pagesUnderACursor } from './keyset-pages.js';
 import { positionPage } from './position-cursors.js';
+import { rewriteReads, type Args } from './read-args.js';
 
 /**
  * A page after (before) a cursor is the rows strictly after (before) the cursor's place in the list, the cursor's own
@@ -48,8 +49,6 @@ import { positionPage } from './position-cursors.js';
  * API key reads the key, later ones find it cached).
  */
 
-type Args = Record<string, unknown>;
-
 /** Whether the order ends in `id`: no two rows share a place, and the cursor's row is the first at its own. */
 function endsInId(orderBy: unknown): boolean {
   const last = Array.isArray(orderBy) ? (orderBy as unknown[]).at(-1) : orderBy;
@@ -58,47 +57,30 @@ function endsInId(orderBy: unknown): boolean {
   return keys.length === 1 && keys[0] === 'id';
 }
 
-/** The relations of a `select` or `include`, each paged by `exclusiveCursorPage`; `selection` itself when none changes. */
-function pagedRelations(selection: Args): Args {
-  let paged = selection;
-  for (const key in selection) {
-    const relation = selection[key];
-    if (relation === null || typeof relation !== 'object') continue;
-    const next = exclusiveCursorPage(relation as Args);
-    if (next === relation) continue;
-    if (paged === selection) paged = { ...selection };
-    paged[key] = next;
-  }
-  return paged;
+/**
+ * A page's arguments reading the cursor's row too, which `skip: 1` drops (a cursor page: `cursor`, `skip: 1`, an order
+ * ending in `id`), or the rows beyond a position cursor's place; `args` itself otherwise.
+ */
+function exclusivePage(args: Args): Args {
+  // A position cursor (src/db/position-cursors.ts): the rows beyond the place it names, no cursor row to read.
+  const positioned = positionPage(args);
+  if (positioned) return positioned;
+  if (args['cursor'] === undefined || args['skip'] !== 1 || !endsInId(args['orderBy'])) return args;
+  const row = cursorRow(args['cursor']);
+  const where = args['where'];
+  // Without a `where` every row is in the list, the cursor's too: nothing to add. The list's branch holds `NOT` the
+  // cursor's row, so that it is never empty: Prisma drops an empty branch (`{}`, `{ status: undefined }`) of an `OR`,
+  // which would leave the cursor's row alone.
+  return row && where != null ? { ...args, where: { OR: [{ AND: [where, { NOT: row }] }, row] } } : args;
 }
 
 /**
- * The read's arguments with every cursor page (`cursor`, `skip: 1`, an order ending in `id`) reading the cursor's row
- * too, which `skip: 1` drops: at the top and in the relations of its `select`/`include`, recursively. The same object
- * when there is none: only the objects on the way to a rewritten page are copied.
+ * The read of `model`'s arguments with every cursor page made exclusive (`exclusivePage`): at the top and in the
+ * relations of its `select`/`include`, recursively (`rewriteReads`). The same object when there is none: only the
+ * objects on the way to a rewritten page are copied.
  */
-export function exclusiveCursorPage<A extends Args>(args: A): A {
-  let paged: Args = args;
-  // A position cursor (src/db/position-cursors.ts): the rows beyond the place it names, no cursor row to read.
-  const positioned = positionPage(args);
-  if (positioned) paged = positioned;
-  else if (args['cursor'] !== undefined && args['skip'] === 1 && endsInId(args['orderBy'])) {
-    const row = cursorRow(args['cursor']);
-    const where = args['where'];
-    // Without a `where` every row is in the list, the cursor's too: nothing to add. The list's branch holds `NOT` the
-    // cursor's row, so that it is never empty: Prisma drops an empty branch (`{}`, `{ status: undefined }`) of an `OR`,
-    // which would leave the cursor's row alone.
-    if (row && where != null) paged = { ...args, where: { OR: [{ AND: [where, { NOT: row }] }, row] } };
-  }
-  for (const key of ['select', 'include'] as const) {
-    const selection = args[key];
-    if (selection === null || typeof selection !== 'object') continue;
-    const next = pagedRelations(selection as Args);
-    if (next === selection) continue;
-    if (paged === args) paged = { ...args };
-    paged[key] = next;
-  }
-  return paged as A;
+export function exclusiveCursorPage<A extends Args>(model: string, args: A): A {
+  return rewriteReads(model, args, (_model, page) => exclusivePage(page)) as A;
 }
 
 /** The reads whose arguments may hold a cursor page, at the top or in a relation's arguments. */
@@ -120,8 +102,8 @@ type ReadHook = (params: { model: string; args: Args; query: (args: Args) => Pro
 export function withCursorPages(client: PrismaClient): PrismaClient {
   const page: ReadHook = ({ model, args, query }) =>
     pagesUnderACursor(model, args)
-      ? keysetPages(client, model, args).then((keyset) => query(exclusiveCursorPage(keyset)))
-      : query(exclusiveCursorPage(args));
+      ? keysetPages(client, model, args).then((keyset) => query(exclusiveCursorPage(model, keyset)))
+      : query(exclusiveCursorPage(model, args));
   const $allModels = Object.fromEntries(READS.map((read) => [read, page])) as Record<Read, ReadHook>;
   return client.$extends({ name: 'cursorPages', query: { $allModels } }) as unknown as PrismaClient;
 }

@@ -1,6 +1,6 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { getDatamodel } from '../generated/pothos-types.js';
 import { keysetWhere, type OrderKey } from './keyset-where.js';
+import { eachRelation, isObject, MODELS, rewriteReads, type Args, type ModelShape } from './read-args.js';
 
 /**
  * A page of a list under a list of parents reads at most its page from PostgreSQL, for each parent, with or without a
@@ -47,53 +47,9 @@ import { keysetWhere, type OrderKey } from './keyset-where.js';
  * why that is safe.
  */
 
-type Args = Record<string, unknown>;
-
-/** A model's relation fields (the related model, by field name) and scalar fields. */
-interface ModelShape {
-  relations: Map<string, string>;
-  scalars: Set<string>;
-}
-
-const MODELS: ReadonlyMap<string, ModelShape> = new Map(
-  Object.entries(getDatamodel().datamodel.models).map(([name, model]) => {
-    const relations = new Map<string, string>();
-    const scalars = new Set<string>();
-    for (const field of model.fields) {
-      if (field.kind === 'object') relations.set(field.name, field.type);
-      else scalars.add(field.name);
-    }
-    return [name, { relations, scalars }];
-  }),
-);
-
-const SELECTIONS = ['select', 'include'] as const;
-
 /** `scan`'s findings: a cursor anywhere (at the top too), a `take` in a relation. */
 const CURSOR = 1;
 const PAGED_RELATION = 2;
-
-function isObject(value: unknown): value is Args {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/**
- * Calls `visit` with the model and arguments of each relation the read of `model` selects (`select` or `include`), one
- * level down (`visit` goes deeper itself), until `visit` answers true.
- */
-function eachRelation(model: string, args: Args, visit: (related: string, relation: Args) => boolean): void {
-  const shape = MODELS.get(model);
-  if (!shape) return;
-  for (const key of SELECTIONS) {
-    const selection = args[key];
-    if (!isObject(selection)) continue;
-    for (const field in selection) {
-      const related = shape.relations.get(field);
-      const relation = selection[field];
-      if (related !== undefined && isObject(relation) && visit(related, relation)) return;
-    }
-  }
-}
 
 /** What the read of `model` with `args` holds: CURSOR | PAGED_RELATION, as far as it is walked (both found: stop). */
 function scan(model: string, args: Args, nested: boolean): number {
@@ -188,31 +144,6 @@ async function keysetPage(client: PrismaClient, { model, args }: CursorPage): Pr
   return page;
 }
 
-/** `args` with each page in `pages` replaced: only the objects on the way to one are copied. */
-function replaced(model: string, args: Args, pages: ReadonlyMap<Args, Args>): Args {
-  let result = pages.get(args) ?? args;
-  const shape = MODELS.get(model);
-  if (!shape) return result;
-  for (const key of SELECTIONS) {
-    const selection = result[key];
-    if (!isObject(selection)) continue;
-    let copy = selection;
-    for (const field in selection) {
-      const related = shape.relations.get(field);
-      const relation = selection[field];
-      if (related === undefined || !isObject(relation)) continue;
-      const next = replaced(related, relation, pages);
-      if (next === relation) continue;
-      if (copy === selection) copy = { ...selection };
-      copy[field] = next;
-    }
-    if (copy === selection) continue;
-    if (result === args) result = { ...args };
-    result[key] = copy;
-  }
-  return result;
-}
-
 /**
  * The read's arguments with every cursor page a keyset page, when the read pages a relation and holds a cursor;
  * `args` itself otherwise. A page this cannot place exactly stays Prisma's cursor page, as before (a position cursor,
@@ -227,7 +158,7 @@ export async function keysetPages(client: PrismaClient, model: string, args: Arg
     const keyset = keysets[i];
     if (keyset) rewritten.set(page.args, keyset);
   }
-  return rewritten.size === 0 ? args : replaced(model, args, rewritten);
+  return rewritten.size === 0 ? args : rewriteReads(model, args, (_model, page) => rewritten.get(page) ?? page);
 }
 
 /** Whether the read of `model` with `args` pages a relation and holds a cursor: a read `keysetPages` rewrites. */

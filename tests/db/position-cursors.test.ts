@@ -103,9 +103,9 @@ describe('positionPage: the arguments Prisma is sent for a page after (before) a
       include: { x: true },
     });
     // The extension's rewrite is this one, at the top and in a relation's arguments alike.
-    expect(exclusiveCursorPage(args)).toEqual(positionPage(args));
+    expect(exclusiveCursorPage('ContractRenewal', args)).toEqual(positionPage(args));
     const nested = { where: { id }, select: { orders: { ...args, where: undefined, orderBy: NEWEST.orderBy } } };
-    expect((exclusiveCursorPage(nested) as typeof nested).select.orders).toEqual(
+    expect((exclusiveCursorPage('Member', nested) as typeof nested).select.orders).toEqual(
       positionPage({ ...args, where: undefined, orderBy: NEWEST.orderBy }),
     );
   });

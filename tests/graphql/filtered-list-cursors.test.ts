@@ -217,20 +217,20 @@ describe('exclusiveCursorPage: the arguments Prisma is sent', () => {
         ledger: { take: 11, skip: 0, orderBy: NEWEST },
       },
     };
-    expect(exclusiveCursorPage(args)).toBe(args);
+    expect(exclusiveCursorPage('Member', args)).toBe(args);
     const first = { where: { status: 'ISSUED' }, take: 6, skip: 0, orderBy: NEWEST };
-    expect(exclusiveCursorPage(first)).toBe(first);
+    expect(exclusiveCursorPage('Voucher', first)).toBe(first);
   });
 
   it('reads the cursor row too at the top and in relations at any depth, copying only the way there', () => {
     const top = { where: { status: 'PENDING_APPROVAL' }, cursor: { id }, take: -3, skip: 1, orderBy: NEWEST };
-    expect(exclusiveCursorPage(top)).toEqual({ ...top, where: listed({ status: 'PENDING_APPROVAL' }, { id }) });
+    expect(exclusiveCursorPage('GoodwillGesture', top)).toEqual({ ...top, where: listed({ status: 'PENDING_APPROVAL' }, { id }) });
     expect(top.where).toEqual({ status: 'PENDING_APPROVAL' });
 
     const other = { select: { id: true } };
     const renewals = { cursor: { id }, take: 3, skip: 1, where: { bonusHeldAt: null }, orderBy: { id: 'asc' } };
     const args = { where: { id }, select: { id: true, other, contracts: { include: { renewals } } } };
-    const paged = exclusiveCursorPage(args) as typeof args;
+    const paged = exclusiveCursorPage('Member', args) as typeof args;
     expect(paged.select.contracts.include.renewals).toEqual({ ...renewals, where: listed({ bonusHeldAt: null }, { id }) });
     expect(paged.select.other).toBe(other);
     expect(args.select.contracts.include.renewals).toBe(renewals);
@@ -243,7 +243,7 @@ describe('exclusiveCursorPage: the arguments Prisma is sent', () => {
       skip: 1,
       orderBy: NEWEST,
     };
-    expect(exclusiveCursorPage(incident).where).toEqual(listed({ type: 'OUTAGE' }, incident.cursor));
+    expect(exclusiveCursorPage('ServiceIncident', incident).where).toEqual(listed({ type: 'OUTAGE' }, incident.cursor));
   });
 
   it('leaves alone what plugin-prisma does not make, or where the cursor row could take another row’s place', () => {
@@ -256,7 +256,7 @@ describe('exclusiveCursorPage: the arguments Prisma is sent', () => {
       { where: { a: 1 }, cursor: { id }, take: 3, skip: 1 },
       { cursor: { id }, take: 3, skip: 1, orderBy: NEWEST }, // no where: the cursor's row is in the list
     ]) {
-      expect(exclusiveCursorPage(args)).toBe(args);
+      expect(exclusiveCursorPage('GoodwillGesture', args)).toBe(args);
     }
   });
 });
