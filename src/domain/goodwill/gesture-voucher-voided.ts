@@ -1,15 +1,7 @@
 import type { Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
-import { writeGoodwillAudit } from './goodwill-audit.js';
-
-/**
- * The id a member of staff acts under on goodwill — a gesture's `agent_id`, a decision's `decided_by`, an audit
- * entry's `actor_id`: their staff id, or `api-key:<id>` for an admin-scoped API key, so that a key never shares an
- * id with a person.
- */
-export const goodwillStaffId = (caller: Caller): string =>
-  caller.actor.type === 'API_KEY' ? `api-key:${caller.actor.id}` : caller.actor.id;
+import { goodwillStaffId, writeGoodwillAudit } from './goodwill-audit.js';
 
 /**
  * Records that staff voided a goodwill gesture's voucher, in the void's transaction (which holds the voucher's row

@@ -1,6 +1,15 @@
+import type { Caller } from '../../auth/principal.js';
 import type { RawSql } from '../../db/sql.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { GoodwillAuditAction } from './goodwill.service.js';
+
+/**
+ * The id a member of staff acts under on goodwill — a gesture's `agent_id`, a decision's `decided_by`, an audit
+ * entry's `actor_id`: their staff id, or `api-key:<id>` for an admin-scoped API key, so that a key never shares an
+ * id with a person.
+ */
+export const goodwillStaffId = (caller: Caller): string =>
+  caller.actor.type === 'API_KEY' ? `api-key:${caller.actor.id}` : caller.actor.id;
 
 /** One step of a gesture's audit trail: what happened, who did it (their goodwill id and role then), why, and when. */
 export interface GoodwillAuditStep {

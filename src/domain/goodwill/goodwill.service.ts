@@ -42,8 +42,7 @@ import { utcDate } from '../time.js';
 import * as check from '../validation.js';
 import { issueVoucher } from '../vouchers/vouchers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
-import { goodwillStaffId } from './gesture-voucher-voided.js';
-import { writeGoodwillAudit } from './goodwill-audit.js';
+import { goodwillStaffId, writeGoodwillAudit } from './goodwill-audit.js';
 
 /** A member of staff acting on goodwill: the agent who issues, the supervisor who decides. */
 interface Staff {
