@@ -81,6 +81,45 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
   return { name: known.name, text: known.text, values, types: INT8_AS_BIGINT };
 }
 
+/**
+ * A statement assembled from `Prisma.sql` fragments once and run many times with other values. `build` is called once
+ * with `slots` — one sentinel per value that changes between runs, of the type the fragments expect, equal to no
+ * other sentinel and to no value `build` fixes (an object of its own, a string or a number no real value is) — and
+ * each run sends the statement with each run's values in their place:
+ * `db.$queryRaw(template.strings, ...template.values(values))`. Every run has the same template, so the statement is
+ * named and prepared by its identity (`namesByTemplate`), with no flattening of fragments, no new text and no lookup
+ * by text per run; values that are not slots are the ones `build` gave, sent as they are each time. A slot the
+ * statement does not use is ignored.
+ */
+export class StatementTemplate<S extends Record<string, unknown>> {
+  readonly strings: TemplateStringsArray;
+  /** Per value of the statement, in order: the slot it is, or undefined for a value `build` fixed. */
+  private readonly slotOf: (keyof S | undefined)[];
+  private readonly fixed: unknown[];
+
+  constructor(build: (slots: S) => Prisma.Sql, slots: S) {
+    const sql = build(slots);
+    const bySentinel = new Map<unknown, keyof S>();
+    for (const key of Object.keys(slots) as (keyof S)[]) {
+      if (bySentinel.has(slots[key])) throw new Error(`StatementTemplate: slot ${String(key)} shares its sentinel with another`);
+      bySentinel.set(slots[key], key);
+    }
+    this.strings = Object.freeze(Object.assign([...sql.strings], { raw: Object.freeze([...sql.strings]) })) as TemplateStringsArray;
+    this.slotOf = sql.values.map((value) => bySentinel.get(value));
+    this.fixed = sql.values;
+  }
+
+  /** The statement's values for one run, `values` in the slots' places. */
+  values(values: S): unknown[] {
+    const out = new Array<unknown>(this.fixed.length);
+    for (let index = 0; index < out.length; index++) {
+      const slot = this.slotOf[index];
+      out[index] = slot === undefined ? this.fixed[index] : values[slot];
+    }
+    return out;
+  }
+}
+
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */
 class PgRunner implements RawSql {
   constructor(private readonly client: pg.PoolClient | pg.Pool) {}

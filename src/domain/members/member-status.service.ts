@@ -1,5 +1,5 @@
 import type { Caller } from '../../auth/principal.js';
-import { jsonObjectSql, rawSql } from '../../db/sql.js';
+import { jsonObjectSql, rawSql, StatementTemplate } from '../../db/sql.js';
 import { Prisma, type LedgerEntry, type Member, type Voucher, type VoucherStatus } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
@@ -160,21 +160,55 @@ export async function readMember(deps: ServiceDeps, memberId: string, shape: Mem
   return deps.prisma.member.findUnique({ ...shape, where: { id } } as Prisma.MemberFindUniqueArgs);
 }
 
-/** The member's status as asked for; null when there is no such member. Checks no caller: `readMemberStatus`'s. */
-async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: MemberStatusRequest): Promise<MemberStatus | null> {
-  const now = nowOf(deps);
+/** What changes between two status reads of one shape: the statement's values. */
+interface StatusValues extends Record<string, unknown> {
+  memberId: string;
+  now: Date;
+  vouchersTake: number;
+  ledgerTake: number;
+}
+
+/** Sentinels of `StatusValues` (`StatementTemplate`): a string no member id equals, a Date of its own, numbers no page size or fixed value equals. */
+const STATUS_SLOTS: StatusValues = {
+  memberId: '\u0000memberId',
+  now: new Date(0),
+  vouchersTake: Number.MIN_SAFE_INTEGER,
+  ledgerTake: Number.MIN_SAFE_INTEGER + 1,
+};
+
+/**
+ * The status statement of each request's shape (which parts, which voucher status, all columns or the screen's),
+ * built once: a read assembles no SQL and sends the same prepared statement as the last read of its shape. Shapes are
+ * few (the parts' combinations, a voucher status or none), so the map stays small.
+ */
+const statusStatements = new Map<string, StatementTemplate<StatusValues>>();
+
+function statusShapeKey(request: MemberStatusRequest, withProgram: boolean): string {
+  const { vouchers, ledger } = request;
+  return `${vouchers ? `${vouchers.status ?? '*'}${vouchers.screen === true ? 's' : 'a'}` : '-'}/${ledger ? (ledger.screen === true ? 's' : 'a') : '-'}/${request.expiries === true ? 'x' : '-'}/${request.standing === true ? 'q' : '-'}/${withProgram ? 'p' : '-'}`;
+}
+
+function statusStatement(request: MemberStatusRequest, withProgram: boolean): StatementTemplate<StatusValues> {
+  const key = statusShapeKey(request, withProgram);
+  let template = statusStatements.get(key);
+  if (!template) {
+    template = new StatementTemplate((slots) => statusSql(request, withProgram, slots), STATUS_SLOTS);
+    statusStatements.set(key, template);
+  }
+  return template;
+}
+
+function statusSql(request: MemberStatusRequest, withProgram: boolean, values: StatusValues): Prisma.Sql {
   const id = Prisma.sql`m.id`;
   const { vouchers, ledger } = request;
-  const db = rawSql(deps.prisma);
-  const withProgram = request.standing === true || request.program === true;
-  const [row] = await db.$queryRaw<StatusRow[]>`
+  return Prisma.sql`
     SELECT ${MEMBER_COLUMNS},
-      ${vouchers ? vouchersJsonSql(id, vouchers.status, vouchers.take, now, vouchers.screen ? 'screen' : 'all') : Prisma.sql`NULL::json`} AS vouchers,
+      ${vouchers ? vouchersJsonSql(id, vouchers.status, values.vouchersTake, values.now, vouchers.screen ? 'screen' : 'all') : Prisma.sql`NULL::json`} AS vouchers,
       ${
         ledger
           ? Prisma.sql`(SELECT COALESCE(json_agg(${ledger.screen ? SCREEN_ENTRY_JSON : ENTRY_JSON} ORDER BY e.created_at DESC, e.id DESC), '[]')
               FROM (SELECT * FROM ledger_entries e WHERE e.member_id = m.id
-                    ORDER BY e.created_at DESC, e.id DESC LIMIT ${ledger.take}::int) e)`
+                    ORDER BY e.created_at DESC, e.id DESC LIMIT ${values.ledgerTake}::int) e)`
           : Prisma.sql`NULL::json`
       } AS ledger,
       ${request.expiries ? upcomingExpiriesSql(id) : Prisma.sql`NULL::json`} AS expiries,
@@ -185,8 +219,21 @@ async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: Me
     FROM members m
     LEFT JOIN (SELECT settings_hash, version, updated_at AS program_updated_at
                FROM program WHERE id = 1) p ON true
-    CROSS JOIN LATERAL ${request.standing ? qualifyingStandingSql(id, now) : NO_QUALIFYING_STANDING} q
-    WHERE m.id = ${memberId}::uuid`;
+    CROSS JOIN LATERAL ${request.standing ? qualifyingStandingSql(id, values.now) : NO_QUALIFYING_STANDING} q
+    WHERE m.id = ${values.memberId}::uuid`;
+}
+
+/** The member's status as asked for; null when there is no such member. Checks no caller: `readMemberStatus`'s. */
+async function loadMemberStatus(deps: ServiceDeps, memberId: string, request: MemberStatusRequest): Promise<MemberStatus | null> {
+  const now = nowOf(deps);
+  const { vouchers, ledger } = request;
+  const db = rawSql(deps.prisma);
+  const withProgram = request.standing === true || request.program === true;
+  const statement = statusStatement(request, withProgram);
+  const [row] = await db.$queryRaw<StatusRow[]>(
+    statement.strings,
+    ...statement.values({ memberId, now, vouchersTake: vouchers?.take ?? 0, ledgerTake: ledger?.take ?? 0 }),
+  );
   if (!row) return null;
   const {
     vouchers: voucherRows,
