@@ -1,6 +1,14 @@
 import { getConnectionPageSize } from '@pothos/core';
 import { queryFromInfo } from '@pothos/plugin-prisma';
-import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import {
+  getArgumentValues,
+  Kind,
+  type FieldNode,
+  type GraphQLObjectType,
+  type GraphQLResolveInfo,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
 import { attached } from '../../attached.js';
 import { callerOf } from '../../auth/principal.js';
 import {
@@ -259,22 +267,57 @@ function rowsPerPage(first: number): number {
 
 /** What `readMemberStatus` must read for this selection, or null when only Prisma can answer it. */
 function statusRequestOf(info: GraphQLResolveInfo): MemberStatusRequest | null {
+  const known = decided.get(info.fieldNodes[0]!);
+  if (known && sameNodes(known.nodes, info.fieldNodes)) return known.request;
+  const { request, fromVariables } = decideStatusRequest(info);
+  if (!fromVariables) decided.set(info.fieldNodes[0]!, { nodes: info.fieldNodes, request: request && Object.freeze(request) });
+  return request;
+}
+
+/**
+ * What `statusRequestOf` decided for a selection whose answer no variable changes, by its first field node: a
+ * document is parsed once and its nodes kept (yoga's parse cache, the compiled operations), so a selection's read is
+ * decided once, not on every request. Kept with the nodes it was decided for: one field node can be merged with
+ * others in another operation of the document.
+ */
+const decided = new WeakMap<FieldNode, { nodes: readonly FieldNode[]; request: Readonly<MemberStatusRequest> | null }>();
+
+function sameNodes(a: readonly FieldNode[], b: readonly FieldNode[]): boolean {
+  return a === b || (a.length === b.length && a.every((node, index) => node === b[index]));
+}
+
+/** Whether a value written in a document names a variable, anywhere in it. */
+function hasVariable(value: ValueNode): boolean {
+  if (value.kind === Kind.VARIABLE) return true;
+  if (value.kind === Kind.LIST) return value.values.some(hasVariable);
+  if (value.kind === Kind.OBJECT) return value.fields.some((field) => hasVariable(field.value));
+  return false;
+}
+
+/**
+ * `statusRequestOf`'s decision, and whether a variable's value could change it: a page's arguments that name one
+ * (the fields, fragments and directives a read is decided by are the document's own).
+ */
+function decideStatusRequest(info: GraphQLResolveInfo): { request: MemberStatusRequest | null; fromVariables: boolean } {
   const fields = fieldsOf(
     info.fieldNodes.map((node) => node.selectionSet),
     info,
   );
-  if (!fields) return null;
+  if (!fields) return { request: null, fromVariables: false };
   const pages = new Map<Page, FieldNode[]>();
   for (const field of fields) {
     const name = field.name.value;
     if (name === 'ledger' || name === 'vouchers') pages.set(name, [...(pages.get(name) ?? []), field]);
-    else if (!MEMBER_FIELDS.has(name)) return null;
+    else if (!MEMBER_FIELDS.has(name)) return { request: null, fromVariables: false };
   }
+  const fromVariables = [...pages.values()].some((nodes) =>
+    nodes.some((node) => node.arguments?.some((argument) => hasVariable(argument.value))),
+  );
   const request: MemberStatusRequest = {};
   for (const [page, nodes] of pages) {
     const args = pageArguments(page, nodes, info);
     const plain = args && plainPage(page, nodes, info);
-    if (!args || !plain) return null;
+    if (!args || !plain) return { request: null, fromVariables };
     const take = rowsPerPage(args.first);
     if (page === 'ledger') request.ledger = { take, screen: plain.screen };
     else request.vouchers = { take, status: args.status, screen: plain.screen };
@@ -282,5 +325,5 @@ function statusRequestOf(info: GraphQLResolveInfo): MemberStatusRequest | null {
   request.expiries = fields.some((field) => field.name.value === 'expiringPoints');
   request.standing = fields.some((field) => field.name.value === 'tierProgress');
   request.program = fields.some((field) => field.name.value === 'tier');
-  return request;
+  return { request, fromVariables };
 }
