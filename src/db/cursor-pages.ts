@@ -13,9 +13,10 @@ import { rewriteReads, type Args } from './read-args.js';
  * cursor's own row when it is still in the list, but the next row of the list when it is not. So a gesture approved
  * while a supervisor paged `goodwillGestures(filter: { status: PENDING_APPROVAL })`, a voucher redeemed while an app
  * paged `vouchers(status: ISSUED)`, or a reward retired between two pages of the catalogue made the next page silently
- * lack a row that is in the list. A relation under a list of parents (the `vouchers` of a `members` page's members, the
- * `failures` of a `serviceIncidents` page's incidents) Prisma pages in memory instead, from the cursor's row among the
- * rows it read: there such a cursor answered an empty page.
+ * lack a row that is in the list. A relation under a list of parents (the `vouchers` of a `members` page's members)
+ * Prisma pages in memory instead, from the cursor's row among the rows it read: there such a cursor answered an empty
+ * page. (`ServiceIncident.failures` is read by a statement of its own, `serviceIncidentFailures`, which pages from the
+ * cursor's id itself, the same rows; nothing here touches it.)
  *
  * Here such a page reads the list's rows and the cursor's own row (`where: { OR: [where, cursor] }`, written so that
  * Prisma keeps both branches), and `skip: 1` drops exactly that row: in an order that ends in `id`, no other row

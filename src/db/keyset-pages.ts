@@ -131,8 +131,8 @@ async function keysetPage(client: PrismaClient, { model, args }: CursorPage): Pr
   const cursor = cursorRow(args['cursor']);
   const keys = shape ? orderKeys(args['orderBy'], shape) : null;
   if (!lookup || !cursor || !keys || args['skip'] !== 1 || (take !== undefined && (typeof take !== 'number' || take === 0))) return null;
-  // Read even for an order by `id` alone (`members`, `ServiceIncident.failures`), whose place the cursor already
-  // holds: a cursor of a row that exists nowhere answers an empty page, as Prisma's own cursor page does.
+  // Read even for an order by `id` alone (`members`), whose place the cursor already holds: a cursor of a row that
+  // exists nowhere answers an empty page, as Prisma's own cursor page does.
   const row = await lookup.findFirst({ where: cursor, select: Object.fromEntries(keys.map((key) => [key.field, true] as const)) });
   const values = row === null ? [] : keys.map((key) => row[key.field]);
   if (values.some((value) => value === null || value === undefined)) return null;

@@ -8,12 +8,17 @@ import { positionOrderOf } from './position-cursors.js';
 /**
  * A cursor of a row outside a connection's parent answers exactly as a cursor of a row that exists nowhere.
  *
- * Every list under an object (`t.relatedConnection`: a member's ledger, vouchers, orders, …, a contract's renewals,
- * an incident's failures) is a plugin-prisma relation query with Prisma cursor pagination, and Prisma looks the
- * cursor's row up by its id alone, not within the parent: a cursor of member B's ledger entry, in member A's ledger,
- * paged A's entries from B's entry's place, where a cursor of nothing answers an empty page. So the answer told A
- * that B's entry exists and when it was written (docs/errors.md promises that another member's data answers as data
- * that does not exist).
+ * Every list under an object but one (`t.relatedConnection`: a member's ledger, vouchers, orders, …, a contract's
+ * renewals) is a plugin-prisma relation query with Prisma cursor pagination, and Prisma looks the cursor's row up by
+ * its id alone, not within the parent: a cursor of member B's ledger entry, in member A's ledger, paged A's entries
+ * from B's entry's place, where a cursor of nothing answers an empty page. So the answer told A that B's entry exists
+ * and when it was written (docs/errors.md promises that another member's data answers as data that does not exist).
+ *
+ * The one: an incident's `failures` is no relation field. Its page is read by a statement of its own
+ * (`serviceIncidentFailures`, src/domain/service-failures/incident-failures.service.ts), which pages from a cursor only
+ * when the cursor's failure is the incident's, and otherwise answers the empty page of a cursor of nothing. This
+ * plugin leaves it alone; checkListCursors (src/graphql/cursors.ts) still refuses a string that is no cursor of it
+ * before execution, as for every list.
  *
  * This plugin wraps every such connection field (plugin-prisma's relation fields that take `after`): when `after` or
  * `before` is given, one lookup by primary key asks whether the cursor's row is one of the parent's rows of that

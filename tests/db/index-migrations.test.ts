@@ -25,7 +25,7 @@ async function indexesOf(url: string, table: string): Promise<Map<string, [numbe
   return new Map(rows.map((row) => [row.name, [row.oid, row.definition]]));
 }
 
-/** Index migrations on tables that grow with every earn or renewal, and what each builds and drops. */
+/** Index migrations on tables that grow with every earn, renewal or failure, and what each builds and drops. */
 const MIGRATIONS = [
   {
     migration: '202612081000_point_lot_sweep_indexes_partial',
@@ -49,6 +49,13 @@ const MIGRATIONS = [
     migration: '202612221300_held_renewal_bonuses_index',
     table: 'contract_renewals',
     built: ['contract_renewals_held_bonus_queue_idx'],
+    shape: ' WHERE ',
+    dropped: [],
+  },
+  {
+    migration: '202612241000_incident_failures_page_index',
+    table: 'service_failures',
+    built: ['service_failures_incident_id_id_idx'],
     shape: ' WHERE ',
     dropped: [],
   },

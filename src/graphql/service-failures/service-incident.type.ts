@@ -1,4 +1,6 @@
+import { prismaConnectionHelpers } from '@pothos/plugin-prisma';
 import { callerOf } from '../../auth/principal.js';
+import { serviceIncidentFailureCounts, serviceIncidentFailures } from '../../domain/service-failures/incident-failures.service.js';
 import {
   mayReadServiceIncident,
   SERVICE_INCIDENT_READERS,
@@ -8,13 +10,20 @@ import {
   type ServiceIncidentOwner,
   type ServiceIncidentSelection,
 } from '../../domain/service-failures/incidents.service.js';
+import type { ServiceFailure } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
 import { perRequest } from '../per-request.js';
-import { INCIDENT_READERS, ServiceFailureStatusEnum, ServiceFailureTypeEnum, SeverityEnum } from './service-failure.type.js';
+import {
+  INCIDENT_READERS,
+  ServiceFailureRef,
+  ServiceFailureStatusEnum,
+  ServiceFailureTypeEnum,
+  SeverityEnum,
+} from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
 /**
@@ -62,6 +71,44 @@ function progressOf(ctx: GraphQLContext, incidentId: string): Promise<IncidentPr
 }
 
 type CountField = Exclude<keyof IncidentProgress, 'spent'>;
+
+/**
+ * What the resolvers of one tick ask of several incidents with the same key (the same page of their failures, the
+ * same count), loaded for all of them in one call on the next tick: the resolvers of a list page's nodes run in the
+ * same tick, so a page of 20 incidents reads its 20 pages of failures in one statement. Nothing is kept after a batch.
+ */
+function byIncidentInOneCall<T>() {
+  const batches = perRequest(() => new Map<string, { incidentIds: Set<string>; loaded: Promise<Map<string, T>> }>());
+  return (ctx: GraphQLContext, key: string, incidentId: string, load: (incidentIds: string[]) => Promise<Map<string, T>>) => {
+    const waiting = batches(ctx);
+    let batch = waiting.get(key);
+    if (!batch) {
+      const incidentIds = new Set<string>();
+      const loaded = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        waiting.delete(key);
+        return load([...incidentIds]);
+      });
+      waiting.set(key, (batch = { incidentIds, loaded }));
+    }
+    batch.incidentIds.add(incidentId);
+    return batch.loaded.then((byId) => byId.get(incidentId));
+  };
+}
+const failurePages = byIncidentInOneCall<ServiceFailure[]>();
+const failureCounts = byIncidentInOneCall<number>();
+
+/** plugin-prisma's reading of a failures page's arguments (`first`/`last`, `after`/`before`), as for every connection. */
+const failurePageArgs = prismaConnectionHelpers(builder, 'ServiceFailure', { cursor: 'id' });
+
+/**
+ * What `failures` needs of its incident's row (its id), planned with the incident's own read: the page's arguments are
+ * read there, as when the page was part of that read, so that arguments plugin-prisma refuses (a negative `first`,
+ * `after` with `last`, …) fail the incident's field with the message they always had, before anything is read.
+ */
+function planFailurePage(args: PothosSchemaTypes.DefaultConnectionArguments, ctx: GraphQLContext) {
+  failurePageArgs.getQuery(args, ctx, () => ({}));
+  return { id: true } as const;
+}
 
 /**
  * Who may see one incident: staff every one, a key with failures:report the incidents it reported itself
@@ -151,14 +198,30 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
         description: 'Id of the agent or API key that reported it (staff only).',
       }),
       createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When its first page was recorded.' }),
-      failures: t.relatedConnection(
-        'failures',
+      // Read by its own statement for every incident of the answer (`serviceIncidentFailures`: the page's rows and one
+      // more, through the index of an incident's failures by id), not in the incident's statement, where PostgreSQL
+      // read and sorted all of an incident's failures for each page. Its page's rows are what plugin-prisma's own
+      // page would be (its query: what each failure's fields need, `take`, `cursor`), its cursors plugin-prisma's.
+      failures: t.prismaConnection(
         {
+          type: ServiceFailureRef,
           cursor: 'id',
           description: 'The failures it recorded, in the order of their ids; optionally only those of one status.',
           args: { status: t.arg({ type: ServiceFailureStatusEnum, required: false, description: 'Only failures with this status.' }) },
-          totalCount: true,
-          query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'asc' as const } }),
+          // plugin-prisma types a connection's `select` as its parent's row (it plans none of its own) and reads one as
+          // any field's.
+          select: planFailurePage as never,
+          resolve: async (query, incident, args, ctx) => {
+            const key = JSON.stringify([args.status ?? null, query]);
+            const page = await failurePages(ctx, key, incident.id, (incidentIds) =>
+              serviceIncidentFailures(ctx.deps, incidentIds, { status: args.status }, callerOf(ctx.principal), query),
+            );
+            return page ?? [];
+          },
+          totalCount: async (incident, args, ctx) =>
+            (await failureCounts(ctx, args.status ?? '', incident.id, (incidentIds) =>
+              serviceIncidentFailureCounts(ctx.deps, incidentIds, { status: args.status }, callerOf(ctx.principal)),
+            )) ?? 0,
         },
         counted(COUNT_COST.indexed),
       ),
