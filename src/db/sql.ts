@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { Prisma } from '../generated/prisma/client.js';
 import { poolOf, type PrismaClient } from './prisma.js';
@@ -82,14 +83,17 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
 }
 
 /**
- * A statement assembled from `Prisma.sql` fragments once and run many times with other values. `build` is called once
- * with `slots` — one sentinel per value that changes between runs, of the type the fragments expect, equal to no
- * other sentinel and to no value `build` fixes (an object of its own, a string or a number no real value is) — and
- * each run sends the statement with each run's values in their place:
- * `db.$queryRaw(template.strings, ...template.values(values))`. Every run has the same template, so the statement is
- * named and prepared by its identity (`namesByTemplate`), with no flattening of fragments, no new text and no lookup
- * by text per run; values that are not slots are the ones `build` gave, sent as they are each time. A slot the
- * statement does not use is ignored.
+ * A statement assembled from `Prisma.sql` fragments once and run many times with other values. `build` is given
+ * `slots` — one sentinel per value that changes between runs, of the type the fragments expect — and each run sends
+ * the statement with its own values in their places: `db.$queryRaw(template.strings, ...template.values(values))`.
+ * Every run has the same template, so the statement is named and prepared by its identity (`namesByTemplate`), with
+ * no flattening of fragments, no new text and no lookup by text per run; values that are not slots are the ones
+ * `build` gave, sent as they are each time. A slot the statement does not use is ignored.
+ *
+ * `build` is called twice, with two sets of sentinels (`slots`: each set's sentinels distinct from one another and
+ * from every value `build` fixes — an object of its own, a string or a number no real value is), and the two must
+ * differ only in the slots' places: a value `build` computed from a slot (`take + 1`, a date moved by a day) would be
+ * sent as computed from the sentinel on every run, so it is refused here, as is a text that depends on a slot.
  */
 export class StatementTemplate<S extends Record<string, unknown>> {
   readonly strings: TemplateStringsArray;
@@ -97,15 +101,22 @@ export class StatementTemplate<S extends Record<string, unknown>> {
   private readonly slotOf: (keyof S | undefined)[];
   private readonly fixed: unknown[];
 
-  constructor(build: (slots: S) => Prisma.Sql, slots: S) {
-    const sql = build(slots);
-    const bySentinel = new Map<unknown, keyof S>();
-    for (const key of Object.keys(slots) as (keyof S)[]) {
-      if (bySentinel.has(slots[key])) throw new Error(`StatementTemplate: slot ${String(key)} shares its sentinel with another`);
-      bySentinel.set(slots[key], key);
-    }
+  constructor(build: (slots: S) => Prisma.Sql, slots: readonly [S, S]) {
+    const [sql, again] = slots.map((set) => build(set)) as [Prisma.Sql, Prisma.Sql];
+    const [slotsOf, slotsAgain] = slots.map(sentinelsOf) as [Map<unknown, keyof S>, Map<unknown, keyof S>];
+    const refuse = (why: string) => {
+      throw new Error(`StatementTemplate: ${why}`);
+    };
+    if (sql.strings.length !== again.strings.length || sql.strings.some((part, index) => part !== again.strings[index]))
+      refuse('its text depends on a slot');
+    this.slotOf = sql.values.map((value, index) => {
+      const slot = slotsOf.get(value);
+      const other = again.values[index];
+      if (slot === undefined ? slotsAgain.has(other) || !isDeepStrictEqual(other, value) : slotsAgain.get(other) !== slot)
+        refuse(`value ${index + 1} is computed from a slot, or a sentinel equals a value it fixes`);
+      return slot;
+    });
     this.strings = Object.freeze(Object.assign([...sql.strings], { raw: Object.freeze([...sql.strings]) })) as TemplateStringsArray;
-    this.slotOf = sql.values.map((value) => bySentinel.get(value));
     this.fixed = sql.values;
   }
 
@@ -118,6 +129,16 @@ export class StatementTemplate<S extends Record<string, unknown>> {
     }
     return out;
   }
+}
+
+/** A set of sentinels by value, each distinct. */
+function sentinelsOf<S extends Record<string, unknown>>(slots: S): Map<unknown, keyof S> {
+  const bySentinel = new Map<unknown, keyof S>();
+  for (const key of Object.keys(slots) as (keyof S)[]) {
+    if (bySentinel.has(slots[key])) throw new Error(`StatementTemplate: slot ${String(key)} shares its sentinel with another`);
+    bySentinel.set(slots[key], key);
+  }
+  return bySentinel;
 }
 
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */

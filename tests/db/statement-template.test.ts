@@ -3,22 +3,27 @@ import { describe, expect, it } from 'vitest';
 import { StatementTemplate } from '../../src/db/sql.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 
-const SLOTS = { id: '\u0000id', at: new Date(0), take: Number.MIN_SAFE_INTEGER };
+type Slots = { id: string; at: Date; take: number };
+const SLOTS: readonly [Slots, Slots] = [
+  { id: '\u0000id', at: new Date(0), take: Number.MIN_SAFE_INTEGER },
+  { id: '\u0000id\u0000', at: new Date(1), take: Number.MIN_SAFE_INTEGER + 1_000 },
+];
 
 describe('StatementTemplate', () => {
-  const fixed = ['EARN', 'ADJUST'];
   let builds = 0;
-  const template = new StatementTemplate((slots: typeof SLOTS) => {
+  const template = new StatementTemplate((slots: Slots) => {
     builds += 1;
-    const page = Prisma.sql`SELECT * FROM e WHERE kind = ANY(${fixed}) AND at <= ${slots.at} LIMIT ${slots.take}`;
+    // A fixed value built anew on each call (as `[...QUALIFYING_KINDS]` is): equal, not the same object.
+    const page = Prisma.sql`SELECT * FROM e WHERE kind = ANY(${['EARN', 'ADJUST']}) AND at <= ${slots.at} LIMIT ${slots.take}`;
     return Prisma.sql`SELECT ${Prisma.raw('m.*')}, (${page}) FROM m WHERE m.id = ${slots.id} AND m.at > ${slots.at}`;
   }, SLOTS);
 
   it('flattens the fragments once and puts each run’s values in the slots, fixed values as built', () => {
     const at = new Date('2026-12-07T00:00:00Z');
-    expect(template.values({ id: 'a', at, take: 3 })).toEqual([fixed, at, 3, 'a', at]);
-    expect(template.values({ id: 'b', at, take: 11 })).toEqual([fixed, at, 11, 'b', at]);
-    expect(builds).toBe(1);
+    expect(template.values({ id: 'a', at, take: 3 })).toEqual([['EARN', 'ADJUST'], at, 3, 'a', at]);
+    expect(template.values({ id: 'b', at, take: 11 })).toEqual([['EARN', 'ADJUST'], at, 11, 'b', at]);
+    // Built twice, once with each set of sentinels, and never again.
+    expect(builds).toBe(2);
     expect(template.strings.join('?')).toBe(
       'SELECT m.*, (SELECT * FROM e WHERE kind = ANY(?) AND at <= ? LIMIT ?) FROM m WHERE m.id = ? AND m.at > ?',
     );
@@ -27,8 +32,28 @@ describe('StatementTemplate', () => {
   });
 
   it('refuses two slots with one sentinel: their values could not be told apart', () => {
-    expect(() => new StatementTemplate((slots) => Prisma.sql`SELECT ${slots.a}, ${slots.b}`, { a: 1, b: 1 })).toThrow(
+    const same = { a: 1, b: 1 };
+    expect(() => new StatementTemplate((slots) => Prisma.sql`SELECT ${slots.a}, ${slots.b}`, [same, { a: 2, b: 3 }])).toThrow(
       /shares its sentinel/,
+    );
+  });
+
+  it('refuses a value computed from a slot, which every run would send as computed from the sentinel', () => {
+    expect(() => new StatementTemplate((slots: Slots) => Prisma.sql`SELECT ${slots.id} LIMIT ${slots.take + 1}`, SLOTS)).toThrow(
+      /value 2 is computed from a slot/,
+    );
+    expect(
+      () =>
+        new StatementTemplate(
+          (slots: Slots) => Prisma.sql`SELECT ${slots.id} WHERE at > ${new Date(slots.at.getTime() - 86_400_000)}`,
+          SLOTS,
+        ),
+    ).toThrow(/value 2 is computed from a slot/);
+  });
+
+  it('refuses a text that depends on a slot', () => {
+    expect(() => new StatementTemplate((slots: Slots) => Prisma.sql`SELECT 1 LIMIT ${Prisma.raw(String(slots.take))}`, SLOTS)).toThrow(
+      /text depends on a slot/,
     );
   });
 });

@@ -168,18 +168,25 @@ interface StatusValues extends Record<string, unknown> {
   ledgerTake: number;
 }
 
-/** Sentinels of `StatusValues` (`StatementTemplate`): a string no member id equals, a Date of its own, numbers no page size or fixed value equals. */
-const STATUS_SLOTS: StatusValues = {
-  memberId: '\u0000memberId',
-  now: new Date(0),
-  vouchersTake: Number.MIN_SAFE_INTEGER,
-  ledgerTake: Number.MIN_SAFE_INTEGER + 1,
-};
+/**
+ * Two sets of sentinels of `StatusValues` (`StatementTemplate`): strings no member id equals, Dates of their own,
+ * numbers no page size or fixed value equals, spaced so that no sum of one set's gives another's.
+ */
+const STATUS_SLOTS: readonly [StatusValues, StatusValues] = [
+  { memberId: '\u0000memberId', now: new Date(0), vouchersTake: Number.MIN_SAFE_INTEGER, ledgerTake: Number.MIN_SAFE_INTEGER + 1 },
+  {
+    memberId: '\u0000memberId\u0000',
+    now: new Date(1),
+    vouchersTake: Number.MIN_SAFE_INTEGER + 1_000,
+    ledgerTake: Number.MIN_SAFE_INTEGER + 3_000,
+  },
+];
 
 /**
  * The status statement of each request's shape (which parts, which voucher status, all columns or the screen's),
- * built once: a read assembles no SQL and sends the same prepared statement as the last read of its shape. Shapes are
- * few (the parts' combinations, a voucher status or none), so the map stays small.
+ * built once: a read assembles no SQL and sends the same prepared statement as the last read of its shape. At most
+ * 198 shapes (11 of the vouchers' page × 3 of the ledger's × 2 × 3 of the expiries, standing and program), each a
+ * named statement of src/db/sql.ts's MAX_PREPARED as its text was before; a service sees the few its clients send.
  */
 const statusStatements = new Map<string, StatementTemplate<StatusValues>>();
 

@@ -270,7 +270,7 @@ function statusRequestOf(info: GraphQLResolveInfo): MemberStatusRequest | null {
   const known = decided.get(info.fieldNodes[0]!);
   if (known && sameNodes(known.nodes, info.fieldNodes)) return known.request;
   const { request, fromVariables } = decideStatusRequest(info);
-  if (!fromVariables) decided.set(info.fieldNodes[0]!, { nodes: info.fieldNodes, request: request && Object.freeze(request) });
+  if (!fromVariables) decided.set(info.fieldNodes[0]!, { nodes: info.fieldNodes, request: request && frozen(request) });
   return request;
 }
 
@@ -281,6 +281,13 @@ function statusRequestOf(info: GraphQLResolveInfo): MemberStatusRequest | null {
  * others in another operation of the document.
  */
 const decided = new WeakMap<FieldNode, { nodes: readonly FieldNode[]; request: Readonly<MemberStatusRequest> | null }>();
+
+/** A decision shared by every request of its document: none may change it, nor its pages' parts. */
+function frozen(request: MemberStatusRequest): Readonly<MemberStatusRequest> {
+  if (request.vouchers) Object.freeze(request.vouchers);
+  if (request.ledger) Object.freeze(request.ledger);
+  return Object.freeze(request);
+}
 
 function sameNodes(a: readonly FieldNode[], b: readonly FieldNode[]): boolean {
   return a === b || (a.length === b.length && a.every((node, index) => node === b[index]));
