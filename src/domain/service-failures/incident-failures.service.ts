@@ -45,7 +45,8 @@ function cursorOf(page: IncidentFailurePage): { id: string; exclusive: boolean }
  * The failures of each incident of `incidentIds`, one page each, in the order of their ids — the rows Prisma's
  * `findMany({ where: { incidentId, status }, orderBy: { id: 'asc' }, ...page })` answers, `take` of them at most,
  * ascending also for a negative `take` — with what `page` says to load with them, by incident id (an incident
- * without rows: none). Two statements whatever the number of incidents: the pages' ids, then their rows by key.
+ * without rows: none). Two statements whatever the number of incidents, in one REPEATABLE READ snapshot: the pages'
+ * ids, then their rows by key.
  *
  * Who reads them: whoever may read the incident (`readableIncidentWhere`: staff every incident, a key with
  * `failures:report` those it reported, the failures of another's none; anyone else is refused before anything is
@@ -76,13 +77,13 @@ export async function serviceIncidentFailures(
   page: IncidentFailurePage = {},
 ): Promise<Map<string, ServiceFailure[]>> {
   const readable = readableIncidentsSql(caller);
-  const ids = [...new Set(incidentIds.map((id) => check.uuid('incidentId', id)))];
+  const incidents = [...new Set(incidentIds.map((id) => check.uuid('incidentId', id)))];
   const take = page.take;
   if (take === undefined || !Number.isSafeInteger(take) || take === 0)
     throw new ValidationError('take', 'must be a whole number other than 0');
   const cursor = cursorOf(page);
   const pages = new Map<string, ServiceFailure[]>();
-  if (ids.length === 0) return pages;
+  if (incidents.length === 0) return pages;
 
   const forward = take > 0;
   const order = forward ? Prisma.sql`f.incident_id, f.id` : Prisma.sql`f.incident_id DESC, f.id DESC`;
@@ -94,32 +95,40 @@ export async function serviceIncidentFailures(
   // is read once for the statement, by key (not once per row of the page, as a join may be planned).
   const ownCursor =
     cursor === null ? Prisma.empty : Prisma.sql`AND i.id = (SELECT c.incident_id FROM service_failures c WHERE c.id = ${cursor.id}::uuid)`;
-  const rows = await deps.prisma.$queryRaw<{ id: string; incidentId: string }[]>`
-    SELECT f.id::text AS id, f.incident_id::text AS "incidentId"
-    FROM unnest(${ids}::uuid[]) AS i(id)
-    CROSS JOIN LATERAL (
-      SELECT f.id, f.incident_id FROM service_failures f
-      WHERE f.incident_id = ANY (ARRAY[i.id]) ${statusSql(filter)} ${from}
-      ORDER BY ${order}
-      LIMIT (SELECT ${Math.abs(take)}::int)
-    ) f
-    WHERE ${readable} ${ownCursor}`;
-  if (rows.length === 0) return pages;
-
   const { select, include } = page;
-  const loaded = await deps.prisma.serviceFailure.findMany({
-    ...(select ? { select: { ...select, id: true } } : include ? { include } : {}),
-    where: { id: { in: rows.map((row) => row.id) } },
-  });
-  const byId = new Map(loaded.map((row) => [row.id, row as ServiceFailure]));
-  // The statement's order: ascending ids, or descending for a page before the cursor (turned back below).
-  for (const { id, incidentId } of forward ? rows : [...rows].reverse()) {
-    const row = byId.get(id);
-    if (!row) continue; // gone since the first statement
+  // The page's ids and their rows in one snapshot: a failure whose status changed in between, or that went, would
+  // otherwise stand in a page of the status it no longer has, or leave the page short.
+  const [rows, loaded] = await deps.prisma.$transaction(
+    async (tx) => {
+      const ids = await tx.$queryRaw<{ id: string; incidentId: string }[]>`
+        SELECT f.id::text AS id, f.incident_id::text AS "incidentId"
+        FROM unnest(${incidents}::uuid[]) AS i(id)
+        CROSS JOIN LATERAL (
+          SELECT f.id, f.incident_id FROM service_failures f
+          WHERE f.incident_id = ANY (ARRAY[i.id]) ${statusSql(filter)} ${from}
+          ORDER BY ${order}
+          LIMIT (SELECT ${Math.abs(take)}::int)
+        ) f
+        WHERE ${readable} ${ownCursor}`;
+      if (ids.length === 0) return [ids, []] as const;
+      const found = await tx.serviceFailure.findMany({
+        ...(select ? { select: { ...select, id: true } } : include ? { include } : {}),
+        where: { id: { in: ids.map((row) => row.id) } },
+      });
+      return [ids, found as ServiceFailure[]] as const;
+    },
+    { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead },
+  );
+  const byId = new Map(loaded.map((row) => [row.id, row]));
+  for (const { id, incidentId } of rows) {
+    const row = byId.get(id)!;
     const rowsOfIncident = pages.get(incidentId);
     if (rowsOfIncident) rowsOfIncident.push(row);
     else pages.set(incidentId, [row]);
   }
+  // Each page in the order of its ids, whichever way the statement walked (backwards for a page before the cursor)
+  // and in whatever order PostgreSQL returned the incidents' rows.
+  for (const rowsOfIncident of pages.values()) rowsOfIncident.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return pages;
 }
 
