@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { API_DRAIN_TIMEOUT_MS, startApi, type AppDeps, type SharedMetrics } from './app.js';
 import { loadConfig } from './config/env.js';
@@ -36,6 +37,13 @@ const READY_TIMEOUT_MS = 60_000;
 const WORKER_STOP_TIMEOUT_MS = API_DRAIN_TIMEOUT_MS + 2_000;
 /** How long the primary waits for an API process to report that it stopped listening before draining anyway. */
 const STOP_ACCEPTING_TIMEOUT_MS = 2_000;
+/**
+ * How long an API process that stopped accepting on its own SIGTERM waits before it drains: a SIGTERM to the whole
+ * process group reaches the primary too, and its word of the worker's can come first — draining at once would send the
+ * worker's clients to a sibling that is about to close its listener too, which resets the connections still queued
+ * there (tests/runtime/graceful-shutdown.test.ts).
+ */
+const RETIRE_GRACE_MS = 1_000;
 /** A crashed worker is replaced after this pause, unless workers crash faster than this: */
 const RESTART_DELAY_MS = 1_000;
 const MAX_RESTARTS_PER_MINUTE = 5;
@@ -168,6 +176,9 @@ export async function startApiProcesses(
       });
     });
 
+  /** Resolves when stopAll begins. */
+  let markClosing!: () => void;
+  const closingBegun = new Promise<void>((resolve) => (markClosing = resolve));
   /** Resolves once every API process has stopped listening, when stopAll has begun. */
   let allStoppedAccepting: Promise<void> | undefined;
   const drain = (worker: Worker) => {
@@ -188,7 +199,9 @@ export async function startApiProcesses(
   /** One API process on its own SIGTERM: the others keep listening, so its clients reconnect there. */
   const retire = async (worker: Worker) => {
     await stopAccepting(worker);
-    // A SIGTERM to the whole process group also reaches the primary: then drain only once no API process listens.
+    // A SIGTERM to the whole process group also reaches the primary, perhaps after the worker's word of its own: wait
+    // a moment for it, and then drain only once no API process listens.
+    if (!closing) await Promise.race([closingBegun, delay(RETIRE_GRACE_MS, undefined, { ref: false })]);
     await allStoppedAccepting;
     drain(worker);
     await exited(worker);
@@ -200,6 +213,7 @@ export async function startApiProcesses(
    */
   const stopAll = async () => {
     closing = true;
+    markClosing();
     const targets = [...workers];
     const serving = targets.filter((worker) => ready.has(worker));
     for (const worker of targets) if (!ready.has(worker)) worker.process.kill('SIGKILL');
