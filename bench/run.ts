@@ -1235,6 +1235,26 @@ async function postgresSettings(): Promise<string> {
   });
 }
 
+/**
+ * What autovacuum does between a live database's busy minutes, done here when the server has it off (this machine's
+ * PostgreSQL: `autovacuum = off` in conf.d/90-ci.conf, found 2026-12-07): a round's writes leave tens of thousands of
+ * dead member, lot and voucher versions and double the ledger, and with autovacuum off nothing cleans them or renews
+ * the statistics before the next round's reads. Off the clock: between loads, never during one.
+ */
+let vacuumNoted = false;
+async function vacuumIfAutovacuumOff(database: string, before: string): Promise<void> {
+  const autovacuum = await withAdminClient(
+    async (client) => (await client.query<{ on: string }>(`SELECT current_setting('autovacuum') AS on`)).rows[0]!.on,
+  );
+  if (autovacuum === 'on') return;
+  if (!vacuumNoted)
+    notes.push("the server's autovacuum is off: VACUUM (ANALYZE) of the bench database before each warm-up pass, round and open loop");
+  vacuumNoted = true;
+  const started = Date.now();
+  await withAdminClient((client) => client.query('VACUUM (ANALYZE)'), database);
+  console.log(`  vacuum analyze before ${before} (the server's autovacuum is off): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
 async function defaultRun(): Promise<string> {
   const members = num('members');
   // The warm-up pass redeems codes as a round does.
@@ -1300,11 +1320,15 @@ async function defaultRun(): Promise<string> {
           await run({ ...common, kind: 'voucher', vouchersPerMember: vouchers, voucherStart: voucherCursor });
         }
       };
-      if (serviceWarmup > 0) await servicePaths((spec) => warm(service, spec));
+      if (serviceWarmup > 0) {
+        await vacuumIfAutovacuumOff(db.database, 'the warm-up pass');
+        await servicePaths((spec) => warm(service, spec));
+      }
       const repeat = num('repeat');
       for (let index = 1; index <= repeat; index++) {
         // With --repeat, every row carries its round: a ratio pairs round i with the baseline's round i.
         const round = repeat > 1 ? index : undefined;
+        await vacuumIfAutovacuumOff(db.database, `round ${index}`);
         const measuredBaselines = new Set<BaselineKind>();
         const base = async (kind: BaselineKind, before?: LoadKind) => {
           if (!selected.has(kind)) return;
@@ -1316,7 +1340,10 @@ async function defaultRun(): Promise<string> {
         // A baseline selected without any of its paths is measured once in the round all the same.
         for (const kind of ['lookup', 'raw-earn', 'raw-earn-rows'] as const) if (!measuredBaselines.has(kind)) await base(kind);
       }
-      if (selected.has('open')) await openLoop(service, common, status.query);
+      if (selected.has('open')) {
+        await vacuumIfAutovacuumOff(db.database, 'the open loop');
+        await openLoop(service, common, status.query);
+      }
     } finally {
       if (started) await stopProcess(started.child);
       await stopProcess(baseline.child);
