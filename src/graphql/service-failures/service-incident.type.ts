@@ -1,6 +1,12 @@
 import { prismaConnectionHelpers } from '@pothos/plugin-prisma';
+import DataLoader from 'dataloader';
 import { callerOf } from '../../auth/principal.js';
-import { serviceIncidentFailureCounts, serviceIncidentFailures } from '../../domain/service-failures/incident-failures.service.js';
+import {
+  serviceIncidentFailureCounts,
+  serviceIncidentFailures,
+  type IncidentFailureFilter,
+  type IncidentFailurePage,
+} from '../../domain/service-failures/incident-failures.service.js';
 import {
   mayReadServiceIncident,
   SERVICE_INCIDENT_READERS,
@@ -10,7 +16,6 @@ import {
   type ServiceIncidentOwner,
   type ServiceIncidentSelection,
 } from '../../domain/service-failures/incidents.service.js';
-import type { ServiceFailure } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
@@ -26,76 +31,76 @@ import {
 } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
+/** Batches form over one turn of the event loop: the resolvers of a list page's nodes all run before the next one. */
+const nextTurn = (dispatch: () => void) => void setImmediate(dispatch);
+
 /**
- * An incident's progress, counted once per request however many of its fields are asked for; the
- * incidents of one list page are counted together in one statement (asked for in the same tick).
+ * An incident's progress, counted once per request however many of its fields are asked for (the loader keeps it for
+ * the request); the incidents of one list page are counted together in one statement (asked for in the same turn).
  */
-interface Deferred {
-  promise: Promise<IncidentProgress>;
-  resolve(progress: IncidentProgress): void;
-  reject(error: unknown): void;
-}
-function deferred(): Deferred {
-  let resolve!: Deferred['resolve'];
-  let reject!: Deferred['reject'];
-  const promise = new Promise<IncidentProgress>((yes, no) => ((resolve = yes), (reject = no)));
-  return { promise, resolve, reject };
-}
-const progressByRequest = perRequest(() => new Map<string, Promise<IncidentProgress>>());
-const waitingByRequest = new WeakMap<GraphQLContext, Map<string, Deferred>>();
-function progressOf(ctx: GraphQLContext, incidentId: string): Promise<IncidentProgress> {
-  const byId = progressByRequest(ctx);
-  const known = byId.get(incidentId);
-  if (known) return known;
-  let waiting = waitingByRequest.get(ctx);
-  if (!waiting) {
-    const batch = new Map<string, Deferred>();
-    waitingByRequest.set(ctx, (waiting = batch));
-    // Resolvers of one page's nodes run in the same tick: one statement counts them all.
-    setImmediate(() => {
-      waitingByRequest.delete(ctx);
-      serviceIncidentsProgress(ctx.deps, [...batch.keys()], callerOf(ctx.principal)).then(
-        (progress) => {
-          for (const [id, promise] of batch) promise.resolve(progress.get(id)!);
-        },
-        (error: unknown) => {
-          for (const promise of batch.values()) promise.reject(error);
-        },
-      );
-    });
-  }
-  const promise = deferred();
-  waiting.set(incidentId, promise);
-  byId.set(incidentId, promise.promise);
-  return promise.promise;
-}
+const progressLoader = perRequest(
+  (ctx) =>
+    new DataLoader<string, IncidentProgress>(
+      async (incidentIds) => {
+        const progress = await serviceIncidentsProgress(ctx.deps, incidentIds, callerOf(ctx.principal));
+        return incidentIds.map((incidentId) => progress.get(incidentId)!);
+      },
+      { batchScheduleFn: nextTurn },
+    ),
+);
 
 type CountField = Exclude<keyof IncidentProgress, 'spent'>;
 
-/**
- * What the resolvers of one tick ask of several incidents with the same key (the same page of their failures, the
- * same count), loaded for all of them in one call on the next tick: the resolvers of a list page's nodes run in the
- * same tick, so a page of 20 incidents reads its 20 pages of failures in one statement. Nothing is kept after a batch.
- */
-function byIncidentInOneCall<T>() {
-  const batches = perRequest(() => new Map<string, { incidentIds: Set<string>; loaded: Promise<Map<string, T>> }>());
-  return (ctx: GraphQLContext, key: string, incidentId: string, load: (incidentIds: string[]) => Promise<Map<string, T>>) => {
-    const waiting = batches(ctx);
-    let batch = waiting.get(key);
-    if (!batch) {
-      const incidentIds = new Set<string>();
-      const loaded = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-        waiting.delete(key);
-        return load([...incidentIds]);
-      });
-      waiting.set(key, (batch = { incidentIds, loaded }));
-    }
-    batch.incidentIds.add(incidentId);
-    return batch.loaded.then((byId) => byId.get(incidentId));
-  };
+/** One incident's share of a call for several: the call's key (the same page of their failures, the same count). */
+interface IncidentAsk<Args> {
+  key: string;
+  incidentId: string;
+  args: Args;
 }
-const failurePages = byIncidentInOneCall<ServiceFailure[]>();
-const failureCounts = byIncidentInOneCall<number>();
+
+/**
+ * What the resolvers of one turn ask of several incidents with the same key (the same page of their failures, the
+ * same count), loaded for all of them in one call on the next turn: the resolvers of a list page's nodes run in the
+ * same turn, so a page of 20 incidents reads its 20 pages of failures in one statement. Each key is its own call, and
+ * a call that fails fails only its own askers. Nothing is kept after a batch: a later mutation in the same request
+ * reads fresh values.
+ */
+function byIncidentInOneCall<Args, T>(load: (ctx: GraphQLContext, incidentIds: string[], args: Args) => Promise<Map<string, T>>) {
+  return perRequest(
+    (ctx) =>
+      new DataLoader<IncidentAsk<Args>, T | undefined>(
+        async (asks) => {
+          const calls = new Map<string, { args: Args; incidentIds: Set<string> }>();
+          for (const { key, incidentId, args } of asks) {
+            let call = calls.get(key);
+            if (!call) calls.set(key, (call = { args, incidentIds: new Set() }));
+            call.incidentIds.add(incidentId);
+          }
+          const loaded = new Map<string, Map<string, T> | Error>();
+          await Promise.all(
+            [...calls].map(([key, { args, incidentIds }]) =>
+              load(ctx, [...incidentIds], args).then(
+                (byId) => void loaded.set(key, byId),
+                (error: unknown) => void loaded.set(key, error instanceof Error ? error : new Error(String(error))),
+              ),
+            ),
+          );
+          return asks.map(({ key, incidentId }) => {
+            const byId = loaded.get(key)!;
+            return byId instanceof Error ? byId : byId.get(incidentId);
+          });
+        },
+        { cache: false, batchScheduleFn: nextTurn },
+      ),
+  );
+}
+const failurePages = byIncidentInOneCall(
+  (ctx, incidentIds, { status, query }: { status: IncidentFailureFilter['status']; query: IncidentFailurePage }) =>
+    serviceIncidentFailures(ctx.deps, incidentIds, { status }, callerOf(ctx.principal), query),
+);
+const failureCounts = byIncidentInOneCall((ctx, incidentIds, status: IncidentFailureFilter['status']) =>
+  serviceIncidentFailureCounts(ctx.deps, incidentIds, { status }, callerOf(ctx.principal)),
+);
 
 /** plugin-prisma's reading of a failures page's arguments (`first`/`last`, `after`/`before`), as for every connection. */
 const failurePageArgs = prismaConnectionHelpers(builder, 'ServiceFailure', { cursor: 'id' });
@@ -134,7 +139,11 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
   visibleTo: incidentVisibility,
   fields: (t) => {
     const count = (field: CountField, description: string) =>
-      t.int({ description, select: { id: true }, resolve: async (incident, _args, ctx) => (await progressOf(ctx, incident.id))[field] });
+      t.int({
+        description,
+        select: { id: true },
+        resolve: async (incident, _args, ctx) => (await progressLoader(ctx).load(incident.id))[field],
+      });
     return {
       type: t.expose('type', { type: ServiceFailureTypeEnum, description: 'What went wrong: the type of every failure it records.' }),
       severity: t.expose('severity', { type: SeverityEnum, description: 'How bad it was: the severity of every failure it records.' }),
@@ -159,7 +168,10 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
         description:
           'The compensation vouchers issued for its failures and not voided since, in all, in the incident’s currency (those issued in another currency, after the program’s currency changed, are not converted and not counted).',
         select: { id: true, currency: true },
-        resolve: async (incident, _args, ctx) => ({ amount: (await progressOf(ctx, incident.id)).spent, currency: incident.currency }),
+        resolve: async (incident, _args, ctx) => ({
+          amount: (await progressLoader(ctx).load(incident.id)).spent,
+          currency: incident.currency,
+        }),
       }),
       overBudgetAt: t.expose('overBudgetAt', {
         type: 'DateTime',
@@ -213,15 +225,11 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
           select: planFailurePage as never,
           resolve: async (query, incident, args, ctx) => {
             const key = JSON.stringify([args.status ?? null, query]);
-            const page = await failurePages(ctx, key, incident.id, (incidentIds) =>
-              serviceIncidentFailures(ctx.deps, incidentIds, { status: args.status }, callerOf(ctx.principal), query),
-            );
+            const page = await failurePages(ctx).load({ key, incidentId: incident.id, args: { status: args.status, query } });
             return page ?? [];
           },
           totalCount: async (incident, args, ctx) =>
-            (await failureCounts(ctx, args.status ?? '', incident.id, (incidentIds) =>
-              serviceIncidentFailureCounts(ctx.deps, incidentIds, { status: args.status }, callerOf(ctx.principal)),
-            )) ?? 0,
+            (await failureCounts(ctx).load({ key: args.status ?? '', incidentId: incident.id, args: args.status })) ?? 0,
         },
         counted(COUNT_COST.indexed),
       ),

@@ -1,3 +1,4 @@
+import DataLoader from 'dataloader';
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { pointsFromBigint } from '../../domain/points/lifetime-points.js';
@@ -22,58 +23,37 @@ interface Standing {
   changesAt: Date | null;
 }
 
-/**
- * Batches tier reads per request: every member asked for in one turn of the
- * event loop is read in one statement (`readTierStandings`: the program settings
- * and the qualifying points of the members whose `tierProgress` is asked for)
- * on the next turn (setImmediate), DataLoader style — the resolvers of a list
- * run in the same turn. A listing of 50 members costs one statement for their
- * tiers and tier progress, not fifty. Nothing is kept after a batch: a later
- * mutation in the same request reads fresh values.
- */
-class TierStandingBatch {
-  private queued = new Map<
-    string,
-    { standing: Promise<Standing>; withPoints: boolean; resolve(s: Standing): void; reject(e: unknown): void }
-  >();
-
-  constructor(private readonly ctx: GraphQLContext) {}
-
-  /** The program, and the member's qualifying points when `withPoints` (else 0). */
-  standing(memberId: string, withPoints: boolean): Promise<Standing> {
-    const waiting = this.queued.get(memberId);
-    if (waiting) {
-      waiting.withPoints ||= withPoints;
-      return waiting.standing;
-    }
-    if (this.queued.size === 0) setImmediate(() => void this.flush());
-    let resolve!: (standing: Standing) => void;
-    let reject!: (error: unknown) => void;
-    const standing = new Promise<Standing>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    this.queued.set(memberId, { standing, withPoints, resolve, reject });
-    return standing;
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.queued;
-    this.queued = new Map();
-    try {
-      const scored = [...batch].filter(([, waiter]) => waiter.withPoints).map(([memberId]) => memberId);
-      // The service checks the caller once per batch, in memory: who may read the members may read their standing.
-      const { program, qualifyingPoints, changesAt } = await readTierStandings(this.ctx.deps, scored, callerOf(this.ctx.principal));
-      for (const [memberId, waiter] of batch) {
-        waiter.resolve({ program, qualifyingPoints: qualifyingPoints.get(memberId) ?? 0, changesAt: changesAt.get(memberId) ?? null });
-      }
-    } catch (error) {
-      for (const waiter of batch.values()) waiter.reject(error);
-    }
-  }
+/** One ask for a member's standing: the program, and their qualifying points when `withPoints` (else 0). */
+interface StandingAsk {
+  memberId: string;
+  withPoints: boolean;
 }
 
-const tierStandingBatch = perRequest((ctx) => new TierStandingBatch(ctx));
+/**
+ * Tier reads batched per request: every member asked for in one turn of the event loop is read in one statement
+ * (`readTierStandings`: the program settings and the qualifying points of the members whose `tierProgress` is asked
+ * for) on the next turn (setImmediate) — the resolvers of a list run in the same turn. A listing of 50 members costs
+ * one statement for their tiers and tier progress, not fifty. A member asked for with and without points in one turn
+ * is read with them. Nothing is kept after a batch: a later mutation in the same request reads fresh values.
+ */
+const tierStandings = perRequest(
+  (ctx) =>
+    new DataLoader<StandingAsk, Standing>(
+      async (asks) => {
+        const withPoints = new Map<string, boolean>();
+        for (const ask of asks) withPoints.set(ask.memberId, withPoints.get(ask.memberId) || ask.withPoints);
+        const scored = [...withPoints].filter(([, points]) => points).map(([memberId]) => memberId);
+        // The service checks the caller once per batch, in memory: who may read the members may read their standing.
+        const { program, qualifyingPoints, changesAt } = await readTierStandings(ctx.deps, scored, callerOf(ctx.principal));
+        return asks.map(({ memberId }) => ({
+          program,
+          qualifyingPoints: qualifyingPoints.get(memberId) ?? 0,
+          changesAt: changesAt.get(memberId) ?? null,
+        }));
+      },
+      { cache: false, batchScheduleFn: (dispatch) => void setImmediate(dispatch) },
+    ),
+);
 
 /**
  * The program settings for a member's tier fields: read with the member (then at once, without a promise, so
@@ -83,8 +63,8 @@ function settingsFor(member: { id: string }, ctx: GraphQLContext): ProgramSettin
   return (
     knownSettings(member) ??
     knownProgram(member)?.settings ??
-    tierStandingBatch(ctx)
-      .standing(member.id, false)
+    tierStandings(ctx)
+      .load({ memberId: member.id, withPoints: false })
       .then((standing) => standing.program.settings)
   );
 }
@@ -192,13 +172,13 @@ builder.prismaObjectFields('Member', (t) => ({
     type: TierProgressRef,
     description: 'Current and next tier, qualifying points and points to go, and the next review.',
     select: { tier: true, tierSince: true },
-    // Batched per request (TierStandingBatch): no query per member in a listing.
+    // Batched per request (tierStandings): no query per member in a listing.
     resolve: (member, _args, ctx) => {
       // Read with the member by the status statement, which told when it changes with the clock (member-read.ts).
       const known = knownStanding(member);
       if (known) return tierProgress(member, known.program.settings, known.qualifyingPoints);
-      return tierStandingBatch(ctx)
-        .standing(member.id, true)
+      return tierStandings(ctx)
+        .load({ memberId: member.id, withPoints: true })
         .then(({ program, qualifyingPoints, changesAt }) => {
           // Qualifying points drop, with no event, when the oldest entry leaves the rolling window (for the response cache).
           if (changesAt) ctx.answerChangesAt?.(changesAt);
