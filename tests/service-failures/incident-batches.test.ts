@@ -107,4 +107,32 @@ describe('a page of incidents', () => {
     expect(sent(PAGE_IDS)).toBe(2);
     expect(sent(COUNTS)).toBe(2);
   });
+
+  it('a second page of an incident in the same request answers the counts after it, not those the first page read', async () => {
+    const [first, second, third] = [await app.enroll(), await app.enroll(), await app.enroll()];
+    const agent = await app.staffToken('AGENT');
+    const REPORT = `mutation($i: ReportServiceIncidentInput!) { reportServiceIncident(input: $i) {
+      __typename ... on ReportServiceIncidentPayload { incident { id affected } } ... on Error { code message } } }`;
+    const opened = await app.gql(
+      REPORT,
+      { i: { type: 'OUTAGE', severity: 'LOW', affected: [{ memberId: first }], idempotencyKey: 'open-stale' } },
+      agent,
+    );
+    expect(opened.data?.reportServiceIncident.incident.affected, JSON.stringify(opened)).toBe(1);
+    const incidentId = opened.data!.reportServiceIncident.incident.id as string;
+    // Two pages of the same incident in one request: mutations run one after the other, each answer as it stands then.
+    const TWO = `mutation($a: ReportServiceIncidentInput!, $b: ReportServiceIncidentInput!) {
+      a: reportServiceIncident(input: $a) { ... on ReportServiceIncidentPayload { incident { affected } } ... on Error { code message } }
+      b: reportServiceIncident(input: $b) { ... on ReportServiceIncidentPayload { incident { affected } } ... on Error { code message } } }`;
+    const both = await app.gql(
+      TWO,
+      {
+        a: { incidentId, affected: [{ memberId: second }], idempotencyKey: 'page-a' },
+        b: { incidentId, affected: [{ memberId: third }], idempotencyKey: 'page-b' },
+      },
+      agent,
+    );
+    expect(both.errors, JSON.stringify(both.errors)).toBeUndefined();
+    expect([both.data!.a.incident.affected, both.data!.b.incident.affected]).toEqual([2, 3]);
+  });
 });

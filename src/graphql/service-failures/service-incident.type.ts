@@ -35,17 +35,19 @@ import { COUNT_COST, counted } from '../total-count.js';
 const nextTurn = (dispatch: () => void) => void setImmediate(dispatch);
 
 /**
- * An incident's progress, counted once per request however many of its fields are asked for (the loader keeps it for
- * the request); the incidents of one list page are counted together in one statement (asked for in the same turn).
+ * An incident's progress, counted once per turn however many of its fields are asked for; the incidents of one list
+ * page are counted together in one statement (asked for in the same turn). Nothing is kept after a batch: a mutation
+ * that adds a page to an incident answers the counts after it, also when an earlier mutation of the same request
+ * answered that incident's counts before it (until 2026-12-07 the first count was kept for the request).
  */
 const progressLoader = perRequest(
   (ctx) =>
     new DataLoader<string, IncidentProgress>(
       async (incidentIds) => {
-        const progress = await serviceIncidentsProgress(ctx.deps, incidentIds, callerOf(ctx.principal));
+        const progress = await serviceIncidentsProgress(ctx.deps, [...new Set(incidentIds)], callerOf(ctx.principal));
         return incidentIds.map((incidentId) => progress.get(incidentId)!);
       },
-      { batchScheduleFn: nextTurn },
+      { cache: false, batchScheduleFn: nextTurn },
     ),
 );
 
