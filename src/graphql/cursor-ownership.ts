@@ -1,8 +1,10 @@
 import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
+import DataLoader from 'dataloader';
 import type { GraphQLFieldResolver } from 'graphql';
 import type { GraphQLContext } from './context.js';
 import { decodePosition } from '../db/position-cursors.js';
 import { listCursorKey } from './cursors.js';
+import { perRequest } from './per-request.js';
 import { positionOrderOf } from './position-cursors.js';
 
 /**
@@ -21,11 +23,13 @@ import { positionOrderOf } from './position-cursors.js';
  * before execution, as for every list.
  *
  * This plugin wraps every such connection field (plugin-prisma's relation fields that take `after`): when `after` or
- * `before` is given, one lookup by primary key asks whether the cursor's row is one of the parent's rows of that
+ * `before` is given, a lookup by primary keys asks whether the cursor's row is one of the parent's rows of that
  * relation, alongside the field's own resolver; when it is not, the page is replaced by the empty page a cursor of
  * nothing gets from plugin-prisma (no edges, null start and end cursors, `hasPreviousPage` for `after`,
- * `hasNextPage` for `before`, the same `totalCount`). A page without a cursor (the status screen's first page) pays
- * only the two argument checks. tests/graphql/cursor-ownership.test.ts compares both answers for every connection.
+ * `hasNextPage` for `before`, the same `totalCount`). The lookups of one turn of the event loop are one statement per
+ * cursor row and relation (`owners`): under a page of 50 members, `ledger(after: …)` asks once for all 50, not 50
+ * times. A page without a cursor (the status screen's first page) pays only the two argument checks.
+ * tests/graphql/cursor-ownership.test.ts compares both answers for every connection, and counts the statement.
  *
  * Why here and not in a domain service: this decides what a cursor means, not who may read what — for every caller
  * alike (staff and keys included), since the same answer for a foreign row and a missing one is the point. Who may
@@ -50,17 +54,67 @@ function delegateName(model: string): string {
   return model.charAt(0).toLowerCase() + model.slice(1);
 }
 
-type FindFirst = (args: { where: Record<string, unknown>; select: { id: true } }) => Promise<unknown>;
+type FindMany = (args: { where: Record<string, unknown>; select: { id: true } }) => Promise<{ id: string }[]>;
 
-/** Whether the parent row (its `id`) has the row `rowId` in its relation `relation`: one lookup by both primary keys. */
+function delegateOf(context: GraphQLContext, model: string): { findMany: FindMany } | undefined {
+  return (context.deps.prisma as unknown as Record<string, { findMany: FindMany } | undefined>)[delegateName(model)];
+}
+
+/** One parent's question: is the row `rowId` one of the parent's (`parentId`, a `model`) rows of its `relation`? */
+interface OwnershipAsk {
+  model: string;
+  relation: string;
+  rowId: string;
+  parentId: string;
+}
+
+const askedOf = (ask: OwnershipAsk) => `${ask.model}\u0000${ask.relation}\u0000${ask.rowId}`;
+
+/**
+ * The ownership questions of one turn, asked together on the next (setImmediate): the resolvers of a list page's
+ * parents run in the same turn, so their questions about one cursor row become one statement — which of these parents
+ * have the row — instead of one per parent. Each (model, relation, row) is its own statement, and one that fails
+ * fails only its own askers. Nothing is kept after a batch: a later field of the same request asks afresh.
+ */
+const owners = perRequest(
+  (ctx) =>
+    new DataLoader<OwnershipAsk, boolean>(
+      async (asks) => {
+        const groups = new Map<string, { ask: OwnershipAsk; parentIds: Set<string> }>();
+        for (const ask of asks) {
+          let group = groups.get(askedOf(ask));
+          if (!group) groups.set(askedOf(ask), (group = { ask, parentIds: new Set() }));
+          group.parentIds.add(ask.parentId);
+        }
+        const owning = new Map<string, Set<string> | Error>();
+        await Promise.all(
+          [...groups].map(([key, { ask, parentIds }]) =>
+            delegateOf(ctx, ask.model)!
+              .findMany({ where: { id: { in: [...parentIds] }, [ask.relation]: { some: { id: ask.rowId } } }, select: { id: true } })
+              .then(
+                (rows) => void owning.set(key, new Set(rows.map((row) => row.id))),
+                (error: unknown) => void owning.set(key, error instanceof Error ? error : new Error(String(error))),
+              ),
+          ),
+        );
+        return asks.map((ask) => {
+          const owned = owning.get(askedOf(ask))!;
+          return owned instanceof Error ? owned : owned.has(ask.parentId);
+        });
+      },
+      { cache: false, batchScheduleFn: (dispatch) => void setImmediate(dispatch) },
+    ),
+);
+
+/**
+ * Whether the parent row (its `id`) has the row `rowId` in its relation `relation`: a lookup by both primary keys,
+ * asked together with the other parents' of the same turn (`owners`).
+ */
 function ownsRow(context: GraphQLContext, model: string, relation: string, parentId: unknown, rowId: string): Promise<boolean> {
-  const delegate = (context.deps.prisma as unknown as Record<string, { findFirst: FindFirst }>)[delegateName(model)];
-  if (!delegate || typeof parentId !== 'string') {
+  if (!delegateOf(context, model) || typeof parentId !== 'string') {
     return Promise.reject(new Error(`cursor ownership: no ${model} delegate or parent id for ${relation}`));
   }
-  return delegate
-    .findFirst({ where: { id: parentId, [relation]: { some: { id: rowId } } }, select: { id: true } })
-    .then((row) => row !== null);
+  return owners(context).load({ model, relation, rowId, parentId });
 }
 
 /** The page plugin-prisma answers for a cursor of nothing (`wrapConnectionResult` of no rows), keeping the rest. */

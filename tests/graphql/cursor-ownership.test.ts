@@ -12,6 +12,7 @@ import { staffCaller } from '../support/callers.js';
 import { createTestApp, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase } from '../support/db.js';
 import { Seeder } from '../support/permission-probes.js';
+import { statementsDuring } from '../support/statements.js';
 
 /**
  * A connection's cursor is a position in that connection's list. Prisma's cursor pagination looks the cursor's row up
@@ -250,5 +251,45 @@ describe('a cursor of a row outside the connection’s parent answers as a curso
         expect(before, `${testCase.name} ${caller}`).toContain(first);
       }
     }
+  });
+});
+
+/**
+ * Under a page of parents every parent asks whether the cursor's row is its own: in one statement for all of them, not
+ * one per parent (a page of 50 members asked 50 times).
+ */
+describe('under a page of parents', () => {
+  const NESTED = `query ($c: String!) { members(first: 10) { edges { node { id ledger(first: 5, after: $c) { ${PAGE} } } } } }`;
+  /** An ownership check's statement: which of these members has the ledger entry (its id alone, read from members). */
+  const OWNERSHIP = /^SELECT "t0"\."id" FROM "public"\."members" AS "t0" WHERE .*"public"\."ledger_entries"/s;
+  type Nested = { members: { edges: { node: { id: string; ledger: unknown } }[] } };
+
+  it('one statement asks every parent whether the cursor’s row is theirs, and each answers as alone', async () => {
+    const ledger = cases.find((testCase) => testCase.name === 'Member.ledger (member(id))')!;
+    const { statements, result } = await statementsDuring(() =>
+      app.gql<Nested>(NESTED, { c: listCursor(ledger.rows.aNewer) }, tokens.staff),
+    );
+    expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+    const parents = result.data!.members.edges.map((edge) => edge.node);
+    expect(parents.length).toBeGreaterThanOrEqual(5);
+
+    // A's ledger (newest first) pages from A's entry as when asked alone; every other's is a cursor of nothing's page.
+    const alone = await answer(ledger, 'staff', 'first: 5, after: $c', listCursor(ledger.rows.aNewer));
+    const nothing = await app.gql<Nested>(NESTED, { c: listCursor(randomUUID()) }, tokens.staff);
+    expect([alone.errors, nothing.errors]).toEqual([undefined, undefined]);
+    const pagesOfNothing = new Map(nothing.data!.members.edges.map(({ node }) => [node.id, node.ledger]));
+    for (const parent of parents) {
+      if (parent.id === encodeGlobalID('Member', a)) {
+        expect(parent.ledger).toEqual(alone.data!.member.ledger);
+        expect(cursorRows(JSON.stringify(parent.ledger))).toContain(ledger.rows.aOlder);
+      } else {
+        expect(parent.ledger, parent.id).toEqual(pagesOfNothing.get(parent.id));
+        expect(parent.ledger, parent.id).toMatchObject({
+          edges: [],
+          pageInfo: { startCursor: null, endCursor: null, hasPreviousPage: true },
+        });
+      }
+    }
+    expect(statements.filter((sql) => OWNERSHIP.test(sql))).toHaveLength(1);
   });
 });
