@@ -2,6 +2,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, it } from 'vitest';
 import type { ServiceFailureStatus } from '../../src/generated/prisma/client.js';
 import { useTestApp } from '../support/app.js';
+import { STAFF_OUTAGE } from '../support/incidents.js';
 import { statementsDuring } from '../support/statements.js';
 
 /**
@@ -20,29 +21,10 @@ const PAGE_IDS = /CROSS JOIN LATERAL/;
 
 /** An incident whose failures have these statuses, one member each; its id. */
 async function incident(statuses: ServiceFailureStatus[], members: string[], createdAt: Date): Promise<string> {
-  const { id } = await prisma.serviceIncident.create({
-    data: {
-      type: 'OUTAGE',
-      severity: 'LOW',
-      occurredAt: createdAt,
-      reporterType: 'STAFF',
-      reporterId: 'staff-agent',
-      currency: 'EUR',
-      createdAt,
-    },
-  });
+  const { id } = await prisma.serviceIncident.create({ data: { ...STAFF_OUTAGE, occurredAt: createdAt, currency: 'EUR', createdAt } });
   for (const [i, status] of statuses.entries()) {
     await prisma.serviceFailure.create({
-      data: {
-        memberId: members[i]!,
-        type: 'OUTAGE',
-        severity: 'LOW',
-        occurredAt: createdAt,
-        reporterType: 'STAFF',
-        reporterId: 'staff-agent',
-        incidentId: id,
-        status,
-      },
+      data: { ...STAFF_OUTAGE, memberId: members[i]!, occurredAt: createdAt, incidentId: id, status },
     });
   }
   return id;

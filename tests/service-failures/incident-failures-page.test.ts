@@ -10,6 +10,7 @@ import type { ServiceFailureStatus } from '../../src/generated/prisma/client.js'
 import { useTestApp } from '../support/app.js';
 import { apiKeyCaller, memberCaller, staffCaller } from '../support/callers.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { STAFF_OUTAGE } from '../support/incidents.js';
 import { rowsDuring } from '../support/rows-read.js';
 import { rowsScannedDuring } from '../support/rows-scanned.js';
 
@@ -51,16 +52,7 @@ const failuresOf = async (incidentId: string, status?: ServiceFailureStatus) =>
 
 async function incident(description: string, createdAt: Date): Promise<string> {
   const row = await prisma.serviceIncident.create({
-    data: {
-      type: 'OUTAGE',
-      severity: 'LOW',
-      occurredAt: createdAt,
-      reporterType: 'STAFF',
-      reporterId: 'staff-agent',
-      currency: 'EUR',
-      description,
-      createdAt,
-    },
+    data: { ...STAFF_OUTAGE, occurredAt: createdAt, currency: 'EUR', description, createdAt },
   });
   return row.id;
 }

@@ -18,3 +18,11 @@ export function incidentPages(label: string) {
 export function enrolMembers(enroll: () => Promise<string>, count: number): Promise<string[]> {
   return Promise.all(Array.from({ length: count }, () => enroll()));
 }
+
+/** The columns of an incident row that the page tests write straight into the table: an outage a staff agent reported. */
+export const STAFF_OUTAGE = {
+  type: 'OUTAGE',
+  severity: 'LOW',
+  reporterType: 'STAFF',
+  reporterId: 'staff-agent',
+} as const;
