@@ -1,10 +1,9 @@
 import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
-import DataLoader from 'dataloader';
 import type { GraphQLFieldResolver } from 'graphql';
+import { groupedBatches } from './batches.js';
 import type { GraphQLContext } from './context.js';
 import { decodePosition } from '../db/position-cursors.js';
 import { listCursorKey } from './cursors.js';
-import { perRequest } from './per-request.js';
 import { positionOrderOf } from './position-cursors.js';
 
 /**
@@ -60,51 +59,18 @@ function delegateOf(context: GraphQLContext, model: string): { findMany: FindMan
   return (context.deps.prisma as unknown as Record<string, { findMany: FindMany } | undefined>)[delegateName(model)];
 }
 
-/** One parent's question: is the row `rowId` one of the parent's (`parentId`, a `model`) rows of its `relation`? */
-interface OwnershipAsk {
-  model: string;
-  relation: string;
-  rowId: string;
-  parentId: string;
-}
-
-const askedOf = (ask: OwnershipAsk) => `${ask.model}\u0000${ask.relation}\u0000${ask.rowId}`;
-
 /**
- * The ownership questions of one turn, asked together on the next (setImmediate): the resolvers of a list page's
- * parents run in the same turn, so their questions about one cursor row become one statement — which of these parents
- * have the row — instead of one per parent. Each (model, relation, row) is its own statement, and one that fails
- * fails only its own askers. Nothing is kept after a batch: a later field of the same request asks afresh.
+ * Which of a turn's parents have the row `rowId` in their relation: one statement per cursor row and relation for all
+ * the parents that asked about it in the turn (`groupedBatches`: the resolvers of a list page's parents run in the same
+ * turn), the ids of those that have it.
  */
-const owners = perRequest(
-  (ctx) =>
-    new DataLoader<OwnershipAsk, boolean>(
-      async (asks) => {
-        const groups = new Map<string, { ask: OwnershipAsk; parentIds: Set<string> }>();
-        for (const ask of asks) {
-          let group = groups.get(askedOf(ask));
-          if (!group) groups.set(askedOf(ask), (group = { ask, parentIds: new Set() }));
-          group.parentIds.add(ask.parentId);
-        }
-        const owning = new Map<string, Set<string> | Error>();
-        await Promise.all(
-          [...groups].map(([key, { ask, parentIds }]) =>
-            delegateOf(ctx, ask.model)!
-              .findMany({ where: { id: { in: [...parentIds] }, [ask.relation]: { some: { id: ask.rowId } } }, select: { id: true } })
-              .then(
-                (rows) => void owning.set(key, new Set(rows.map((row) => row.id))),
-                (error: unknown) => void owning.set(key, error instanceof Error ? error : new Error(String(error))),
-              ),
-          ),
-        );
-        return asks.map((ask) => {
-          const owned = owning.get(askedOf(ask))!;
-          return owned instanceof Error ? owned : owned.has(ask.parentId);
-        });
-      },
-      { cache: false, batchScheduleFn: (dispatch) => void setImmediate(dispatch) },
-    ),
-);
+const owners = groupedBatches(async (ctx, parentIds, { model, relation, rowId }: { model: string; relation: string; rowId: string }) => {
+  const rows = await delegateOf(ctx, model)!.findMany({
+    where: { id: { in: parentIds }, [relation]: { some: { id: rowId } } },
+    select: { id: true },
+  });
+  return new Map(rows.map((row) => [row.id, true] as const));
+});
 
 /**
  * Whether the parent row (its `id`) has the row `rowId` in its relation `relation`: a lookup by both primary keys,
@@ -114,7 +80,10 @@ function ownsRow(context: GraphQLContext, model: string, relation: string, paren
   if (!delegateOf(context, model) || typeof parentId !== 'string') {
     return Promise.reject(new Error(`cursor ownership: no ${model} delegate or parent id for ${relation}`));
   }
-  return owners(context).load({ model, relation, rowId, parentId });
+  const group = `${model}\u0000${relation}\u0000${rowId}`;
+  return owners(context)
+    .load({ group, id: parentId, args: { model, relation, rowId } })
+    .then((owns) => owns === true);
 }
 
 /** The page plugin-prisma answers for a cursor of nothing (`wrapConnectionResult` of no rows), keeping the rest. */

@@ -272,6 +272,8 @@ describe('under a page of parents', () => {
     expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
     const parents = result.data!.members.edges.map((edge) => edge.node);
     expect(parents.length).toBeGreaterThanOrEqual(5);
+    // The owner is among them, so that one parent pages from the cursor while the others answer a cursor of nothing.
+    expect(parents.map((parent) => parent.id)).toContain(encodeGlobalID('Member', a));
 
     // A's ledger (newest first) pages from A's entry as when asked alone; every other's is a cursor of nothing's page.
     const alone = await answer(ledger, 'staff', 'first: 5, after: $c', listCursor(ledger.rows.aNewer));

@@ -1,5 +1,4 @@
 import { prismaConnectionHelpers } from '@pothos/plugin-prisma';
-import DataLoader from 'dataloader';
 import { callerOf } from '../../auth/principal.js';
 import {
   serviceIncidentFailureCounts,
@@ -16,12 +15,12 @@ import {
   type ServiceIncidentOwner,
   type ServiceIncidentSelection,
 } from '../../domain/service-failures/incidents.service.js';
+import { groupedBatches } from '../batches.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { ActorTypeEnum } from '../enums.js';
 import { loadThroughService } from '../node-loader.js';
 import { Money } from '../money.type.js';
-import { perRequest } from '../per-request.js';
 import {
   INCIDENT_READERS,
   ServiceFailureRef,
@@ -31,76 +30,27 @@ import {
 } from './service-failure.type.js';
 import { COUNT_COST, counted } from '../total-count.js';
 
-/** Batches form over one turn of the event loop: the resolvers of a list page's nodes all run before the next one. */
-const nextTurn = (dispatch: () => void) => void setImmediate(dispatch);
-
 /**
  * An incident's progress, counted once per turn however many of its fields are asked for; the incidents of one list
  * page are counted together in one statement (asked for in the same turn). Nothing is kept after a batch: a mutation
  * that adds a page to an incident answers the counts after it, also when an earlier mutation of the same request
  * answered that incident's counts before it (until 2026-12-07 the first count was kept for the request).
  */
-const progressLoader = perRequest(
-  (ctx) =>
-    new DataLoader<string, IncidentProgress>(
-      async (incidentIds) => {
-        const progress = await serviceIncidentsProgress(ctx.deps, [...new Set(incidentIds)], callerOf(ctx.principal));
-        return incidentIds.map((incidentId) => progress.get(incidentId)!);
-      },
-      { cache: false, batchScheduleFn: nextTurn },
-    ),
-);
+const progressOf = groupedBatches((ctx, incidentIds) => serviceIncidentsProgress(ctx.deps, incidentIds, callerOf(ctx.principal)));
+const progress = async (ctx: GraphQLContext, incidentId: string) =>
+  (await progressOf(ctx).load({ group: '', id: incidentId, args: undefined }))!;
 
 type CountField = Exclude<keyof IncidentProgress, 'spent'>;
 
-/** One incident's share of a call for several: the call's key (the same page of their failures, the same count). */
-interface IncidentAsk<Args> {
-  key: string;
-  incidentId: string;
-  args: Args;
-}
-
 /**
- * What the resolvers of one turn ask of several incidents with the same key (the same page of their failures, the
- * same count), loaded for all of them in one call on the next turn: the resolvers of a list page's nodes run in the
- * same turn, so a page of 20 incidents reads its 20 pages of failures in one statement. Each key is its own call, and
- * a call that fails fails only its own askers. Nothing is kept after a batch: a later mutation in the same request
- * reads fresh values.
+ * An incident's page of failures and their count, loaded for all the incidents of a turn that ask for the same page
+ * (the same arguments and status) or the same count in one call (`groupedBatches`).
  */
-function byIncidentInOneCall<Args, T>(load: (ctx: GraphQLContext, incidentIds: string[], args: Args) => Promise<Map<string, T>>) {
-  return perRequest(
-    (ctx) =>
-      new DataLoader<IncidentAsk<Args>, T | undefined>(
-        async (asks) => {
-          const calls = new Map<string, { args: Args; incidentIds: Set<string> }>();
-          for (const { key, incidentId, args } of asks) {
-            let call = calls.get(key);
-            if (!call) calls.set(key, (call = { args, incidentIds: new Set() }));
-            call.incidentIds.add(incidentId);
-          }
-          const loaded = new Map<string, Map<string, T> | Error>();
-          await Promise.all(
-            [...calls].map(([key, { args, incidentIds }]) =>
-              load(ctx, [...incidentIds], args).then(
-                (byId) => void loaded.set(key, byId),
-                (error: unknown) => void loaded.set(key, error instanceof Error ? error : new Error(String(error))),
-              ),
-            ),
-          );
-          return asks.map(({ key, incidentId }) => {
-            const byId = loaded.get(key)!;
-            return byId instanceof Error ? byId : byId.get(incidentId);
-          });
-        },
-        { cache: false, batchScheduleFn: nextTurn },
-      ),
-  );
-}
-const failurePages = byIncidentInOneCall(
+const failurePages = groupedBatches(
   (ctx, incidentIds, { status, query }: { status: IncidentFailureFilter['status']; query: IncidentFailurePage }) =>
     serviceIncidentFailures(ctx.deps, incidentIds, { status }, callerOf(ctx.principal), query),
 );
-const failureCounts = byIncidentInOneCall((ctx, incidentIds, status: IncidentFailureFilter['status']) =>
+const failureCounts = groupedBatches((ctx, incidentIds, status: IncidentFailureFilter['status']) =>
   serviceIncidentFailureCounts(ctx.deps, incidentIds, { status }, callerOf(ctx.principal)),
 );
 
@@ -144,7 +94,7 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
       t.int({
         description,
         select: { id: true },
-        resolve: async (incident, _args, ctx) => (await progressLoader(ctx).load(incident.id))[field],
+        resolve: async (incident, _args, ctx) => (await progress(ctx, incident.id))[field],
       });
     return {
       type: t.expose('type', { type: ServiceFailureTypeEnum, description: 'What went wrong: the type of every failure it records.' }),
@@ -171,7 +121,7 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
           'The compensation vouchers issued for its failures and not voided since, in all, in the incident’s currency (those issued in another currency, after the program’s currency changed, are not converted and not counted).',
         select: { id: true, currency: true },
         resolve: async (incident, _args, ctx) => ({
-          amount: (await progressLoader(ctx).load(incident.id)).spent,
+          amount: (await progress(ctx, incident.id)).spent,
           currency: incident.currency,
         }),
       }),
@@ -227,11 +177,11 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
           select: planFailurePage as never,
           resolve: async (query, incident, args, ctx) => {
             const key = JSON.stringify([args.status ?? null, query]);
-            const page = await failurePages(ctx).load({ key, incidentId: incident.id, args: { status: args.status, query } });
+            const page = await failurePages(ctx).load({ group: key, id: incident.id, args: { status: args.status, query } });
             return page ?? [];
           },
           totalCount: async (incident, args, ctx) =>
-            (await failureCounts(ctx).load({ key: args.status ?? '', incidentId: incident.id, args: args.status })) ?? 0,
+            (await failureCounts(ctx).load({ group: args.status ?? '', id: incident.id, args: args.status })) ?? 0,
         },
         counted(COUNT_COST.indexed),
       ),

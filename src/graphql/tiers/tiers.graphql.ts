@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import { nextTurn } from '../batches.js';
 import { callerOf } from '../../auth/principal.js';
 import { SERVICE_CALLERS } from '../../domain/authorization.js';
 import { pointsFromBigint } from '../../domain/points/lifetime-points.js';
@@ -51,7 +52,7 @@ const tierStandings = perRequest(
           changesAt: changesAt.get(memberId) ?? null,
         }));
       },
-      { cache: false, batchScheduleFn: (dispatch) => void setImmediate(dispatch) },
+      { cache: false, batchScheduleFn: nextTurn },
     ),
 );
 
