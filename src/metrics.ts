@@ -7,6 +7,7 @@ import { metricsAccess } from './http/metrics-access.js';
 import { observePool, poolOf, type PrismaClient } from './db/prisma.js';
 import type { BusinessMeasures, CompensationDecision, RenewalBonusDecision } from './domain/deps.js';
 import { oldestDueOutboxEventAge, type OutboxQueue } from './domain/outbox/outbox.service.js';
+import { RETENTION_TABLES } from './domain/outbox/retention.service.js';
 import { LedgerEntryKind } from './generated/prisma/enums.js';
 import type { LiveStreamKind } from './live/stream-places.js';
 import {
@@ -342,7 +343,8 @@ export function trackDatabasePool(registry: Registry, prisma: PrismaClient): () 
 /**
  * The worker process's metrics: the process's own, the business counters of the jobs it runs, and
  * `treue_jobs_refused_total{queue}`: jobs refused for good, whose outbox events were closed. `queue` is
- * one of `queues` (the outbox queues, a fixed set), each series at 0 from the start.
+ * one of `queues` (the outbox queues, a fixed set), each series at 0 from the start; and
+ * `treue_retention_deleted_total{table}`: rows the retention job deleted, by table (a fixed set).
  */
 export function createWorkerMetrics(queues: readonly OutboxQueue[] = []) {
   const registry = new Registry();
@@ -354,7 +356,16 @@ export function createWorkerMetrics(queues: readonly OutboxQueue[] = []) {
     registers: [registry],
   });
   for (const queue of queues) jobsRefused.inc({ queue }, 0);
-  return { registry, business: createBusinessMeasures(registry), jobsRefused };
+  const retentionDeleted: Counter<'table'> = new Counter({
+    name: 'treue_retention_deleted_total',
+    help: 'Rows the maintenance schedule deleted past their retention (OUTBOX_RETENTION_DAYS, WEBHOOK_RETENTION_DAYS), by table.',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  });
+  for (const table of RETENTION_TABLES) retentionDeleted.inc({ table }, 0);
+  const business = createBusinessMeasures(registry);
+  business.retentionDeleted = (table, count) => retentionDeleted.inc({ table }, count);
+  return { registry, business, jobsRefused };
 }
 
 /**

@@ -20,7 +20,15 @@ import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/red
 import { contextOf, inSpan } from '../src/telemetry/trace-context.js';
 import { startTracing } from '../src/telemetry/tracing.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
-import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB, processMaintenance, processPassiveSweep } from './maintenance.processor.js';
+import {
+  MAINTENANCE_JOB,
+  MAINTENANCE_QUEUE,
+  PASSIVE_SWEEP_JOB,
+  processMaintenance,
+  processPassiveSweep,
+  processRetention,
+  RETENTION_JOB,
+} from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
 import { concurrencyOf, outboxProcessors, putsBack, type OutboxProcessor, type ProcessorDeps } from './registry.js';
 
@@ -59,6 +67,7 @@ export interface WorkersHandle {
 
 const MAINTENANCE_EVERY_MS = 5 * 60_000;
 const PASSIVE_SWEEP_EVERY_MS = 60 * 60_000;
+const RETENTION_EVERY_MS = 60 * 60_000;
 const MAINTENANCE_SCHEDULE_CHECK_MS = 60_000;
 const REDIS_READY_TIMEOUT_MS = 10_000;
 
@@ -95,7 +104,7 @@ export async function assertNoEviction(connection: RedisClient): Promise<void> {
 }
 
 /**
- * Schedules the maintenance job (every 5 minutes) and the passive sweep (hourly), and keeps them
+ * Schedules the maintenance job (every 5 minutes), the passive sweep and retention (hourly), and keeps them
  * scheduled: the schedule lives only in Redis, so a Redis lost while the workers run (an empty one on
  * the same address) would otherwise end maintenance until the next start. Checked when the worker
  * connection is ready again (ioredis emits `ready` after each reconnect) and every `checkEveryMs`,
@@ -112,6 +121,7 @@ async function keepMaintenanceScheduled(
   const schedules = [
     { id: MAINTENANCE_JOB, every: MAINTENANCE_EVERY_MS },
     { id: PASSIVE_SWEEP_JOB, every: PASSIVE_SWEEP_EVERY_MS },
+    { id: RETENTION_JOB, every: RETENTION_EVERY_MS },
   ];
   const upsert = (id: string, every: number) => queue.upsertJobScheduler(id, { every }, { name: id, opts: kept });
   // At start unconditionally: a changed interval replaces the one scheduled.
@@ -247,9 +257,14 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
         const jobLogger = logger.child({ jobId: job.id });
         const changes = invalidatingChanges(memberChanges.events, cacheStore, jobLogger);
         const deps = { ...serviceDeps, memberChanges: changes.events, logger: jobLogger };
-        // The passive sweep reads every member: its own hourly job, not part of every five-minute run.
+        // The passive sweep reads every member, retention deletes in bounded batches: hourly jobs of their own,
+        // not part of every five-minute run.
         const report = await (
-          job.name === PASSIVE_SWEEP_JOB ? processPassiveSweep(deps) : processMaintenance(deps, { passive: false })
+          job.name === PASSIVE_SWEEP_JOB
+            ? processPassiveSweep(deps)
+            : job.name === RETENTION_JOB
+              ? processRetention(deps, config.retention)
+              : processMaintenance(deps, { passive: false })
         ).finally(changes.settled);
         logger.info({ jobId: job.id, job: job.name, ...report }, 'maintenance done');
         return report;

@@ -1,6 +1,7 @@
 import { fileOverdueSlaBreaches, type SlaSweepReport } from '../src/domain/feedback/sla.service.js';
 import { remindExpiringPoints } from '../src/domain/points/expiry-reminders.service.js';
 import { markPassiveMembers, runPointsMaintenance, type MaintenanceReport } from '../src/domain/points/maintenance.service.js';
+import { pruneRetainedLogs, type RetentionReport, type RetentionSettings } from '../src/domain/outbox/retention.service.js';
 import { expireDueVouchers, remindExpiringVouchers } from '../src/domain/vouchers/vouchers.service.js';
 import type { ServiceDeps } from '../src/domain/deps.js';
 
@@ -9,6 +10,8 @@ export const MAINTENANCE_QUEUE = 'maintenance';
 export const MAINTENANCE_JOB = 'points-maintenance';
 /** The hourly job: members without activity become PASSIVE (it reads every member). */
 export const PASSIVE_SWEEP_JOB = 'members-passive';
+/** The hourly job: completed outbox events and delivered webhook deliveries past their retention are deleted. */
+export const RETENTION_JOB = 'retention';
 
 export type MaintenanceJobReport = MaintenanceReport & {
   vouchersExpired: number;
@@ -34,4 +37,12 @@ export async function processMaintenance(deps: ServiceDeps, { passive = true }: 
 /** The hourly passive sweep: the program's months without activity are not missed by an hour. */
 export async function processPassiveSweep(deps: ServiceDeps): Promise<{ membersMarkedPassive: number }> {
   return { membersMarkedPassive: await markPassiveMembers(deps) };
+}
+
+/**
+ * The hourly retention run (OUTBOX_RETENTION_DAYS, WEBHOOK_RETENTION_DAYS): what it deleted, by table. Bounded per run
+ * (`pruneRetainedLogs`), so it never holds the maintenance worker long; a backlog drains over the next runs.
+ */
+export async function processRetention(deps: ServiceDeps, settings: RetentionSettings): Promise<{ retentionDeleted: RetentionReport }> {
+  return { retentionDeleted: await pruneRetainedLogs(deps, settings) };
 }

@@ -314,6 +314,10 @@ const envSchema = z
     OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT: renamed('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT'),
     /** An outbox event handed to BullMQ this long ago and still not done is re-driven. */
     OUTBOX_STALE_AFTER_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
+    /** Days a completed outbox event is kept after its completion, then deleted by the hourly retention job; 0: kept forever. */
+    OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(7),
+    /** Days a delivered (SUCCEEDED) webhook delivery, its attempts and its event are kept; 0: kept forever. */
+    WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
     /** Webhooks (docs/webhooks.md): receivers over plain http, and at private/loopback/link-local addresses (tests, development). */
     WEBHOOK_ALLOW_HTTP: z.enum(['true', 'false']).default('false'),
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
@@ -535,6 +539,8 @@ export interface Config {
     /** Compensation jobs decided together at most; 1: each alone. */
     compensationGroupSize: number;
   };
+  /** Days completed outbox events and delivered webhook deliveries are kept (the retention job); 0: forever. */
+  retention: { outboxDays: number; webhookDays: number };
   /** OpenTelemetry traces, exported over OTLP/HTTP; undefined: tracing off (no SDK is loaded). */
   tracing: TracingConfig | undefined;
   webhooks: WebhookConfig;
@@ -765,6 +771,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       compensationConcurrency: env.WORKER_COMPENSATION_CONCURRENCY,
       compensationGroupSize: compensationGroupSizeOf(env),
     },
+    retention: { outboxDays: env.OUTBOX_RETENTION_DAYS, webhookDays: env.WEBHOOK_RETENTION_DAYS },
     tracing: tracingConfig(env),
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',

@@ -120,7 +120,12 @@ export interface BusinessMeasures {
   renewalBonusDecided(outcome: RenewalBonusDecision): void;
   /** A webhook delivery attempt failed: `retry` (it will be tried again) or `dead` (given up). */
   webhookDeliveryFailed(outcome: 'retry' | 'dead'): void;
+  /** Rows retention deleted from a table (the worker process counts them; others need not). */
+  retentionDeleted?(table: RetentionTable, count: number): void;
 }
+
+/** The tables retention prunes (src/domain/outbox/retention.service.ts). */
+export type RetentionTable = 'outbox_events' | 'webhook_deliveries' | 'webhook_delivery_attempts' | 'webhook_events';
 
 /** One ledger entry as the metrics see it. */
 export interface PostedPoints {

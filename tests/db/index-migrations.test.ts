@@ -59,6 +59,13 @@ const MIGRATIONS = [
     shape: ' WHERE ',
     dropped: [],
   },
+  {
+    migration: '202612251000_webhook_deliveries_retention_index',
+    table: 'webhook_deliveries',
+    built: ['webhook_deliveries_delivered_at_idx'],
+    shape: ' WHERE ',
+    dropped: [],
+  },
 ];
 
 describe.each(MIGRATIONS)('migration $migration', ({ migration, table, built, shape, dropped }) => {

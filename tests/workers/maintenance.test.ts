@@ -11,6 +11,7 @@ import {
   PASSIVE_SWEEP_JOB,
   processMaintenance,
   processPassiveSweep,
+  RETENTION_JOB,
 } from '../../workers/maintenance.processor.js';
 import { TEST_JWT_SECRET, testLogger, useTestApp } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
@@ -87,9 +88,9 @@ describe('the maintenance job', () => {
   }
   const everyOf = (schedulers: { name: string; every?: string | number | null }[]) =>
     Object.fromEntries(schedulers.map((s) => [s.name, Number(s.every)]));
-  const SCHEDULED = { [MAINTENANCE_JOB]: 5 * 60_000, [PASSIVE_SWEEP_JOB]: 60 * 60_000 };
+  const SCHEDULED = { [MAINTENANCE_JOB]: 5 * 60_000, [PASSIVE_SWEEP_JOB]: 60 * 60_000, [RETENTION_JOB]: 60 * 60_000 };
 
-  it('the workers schedule both: the maintenance every 5 minutes, the passive sweep every hour', async () => {
+  it('the workers schedule the maintenance every 5 minutes, the passive sweep and retention every hour', async () => {
     await withMaintenanceQueue({}, async (queue) => {
       expect(everyOf(await queue.getJobSchedulers())).toEqual(SCHEDULED);
     });
@@ -99,10 +100,11 @@ describe('the maintenance job', () => {
     await withMaintenanceQueue({ maintenanceScheduleCheckMs: 100 }, async (queue) => {
       await queue.removeJobScheduler(MAINTENANCE_JOB);
       await queue.removeJobScheduler(PASSIVE_SWEEP_JOB);
+      await queue.removeJobScheduler(RETENTION_JOB);
       const back = await until(
         async () => {
           const schedulers = await queue.getJobSchedulers();
-          return schedulers.length === 2 ? schedulers : null;
+          return schedulers.length === 3 ? schedulers : null;
         },
         10_000,
         50,

@@ -12,7 +12,7 @@ import type { PrismaClient } from '../../src/db/prisma.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { startEmbeddedRedis, type EmbeddedRedisHandle } from '../../src/runtime/embedded-redis.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
-import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB } from '../../workers/maintenance.processor.js';
+import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB, RETENTION_JOB } from '../../workers/maintenance.processor.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger } from '../support/app.js';
 import { createTestPrisma, resetDatabase, testQueuePrefix } from '../support/db.js';
 import { until } from '../support/until.js';
@@ -158,7 +158,7 @@ describe('Redis outages', () => {
           { config, logger: testLogger, prisma, redisUrl: redis!.redisUrl },
           { queues: [], relay: { intervalMs: 100, freshGraceMs: 0 } },
         );
-        expect(await schedulers(redis!.redisUrl)).toEqual([MAINTENANCE_JOB, PASSIVE_SWEEP_JOB].sort());
+        expect(await schedulers(redis!.redisUrl)).toEqual([MAINTENANCE_JOB, PASSIVE_SWEEP_JOB, RETENTION_JOB].sort());
 
         // Redis is lost (disk gone, a new instance on the same address); the worker process stays up.
         await redis!.stop();
@@ -181,13 +181,13 @@ describe('Redis outages', () => {
         const back = await until(
           async () => {
             const names = await schedulers(redis!.redisUrl);
-            return names.length === 2 ? names : null;
+            return names.length === 3 ? names : null;
           },
           20_000,
           250,
           'the maintenance schedule on the new Redis',
         ).catch(() => schedulers(redis!.redisUrl));
-        expect(back).toEqual([MAINTENANCE_JOB, PASSIVE_SWEEP_JOB].sort());
+        expect(back).toEqual([MAINTENANCE_JOB, PASSIVE_SWEEP_JOB, RETENTION_JOB].sort());
       } finally {
         await workers?.close();
       }
