@@ -4,12 +4,15 @@ import { pruneRetainedLogs, type RetentionSettings } from '../../src/domain/outb
 import { CompensationGroups } from '../../src/domain/service-failures/compensation-groups.js';
 import { reportServiceFailure } from '../../src/domain/service-failures/service-failures.service.js';
 import { addDays } from '../../src/domain/time.js';
+import { adjustPoints } from '../../src/domain/points/points.service.js';
+import { remindExpiringPoints } from '../../src/domain/points/expiry-reminders.service.js';
 import type { WebhookDeliveryStatus } from '../../src/generated/prisma/client.js';
 import { createWorkerMetrics } from '../../src/metrics.js';
 import { processCompensation } from '../../workers/compensation.processor.js';
 import { processRetention } from '../../workers/maintenance.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
+import { ADMIN } from '../support/ledger-writes.js';
 
 /**
  * Retention (src/domain/outbox/retention.service.ts): completed outbox events past OUTBOX_RETENTION_DAYS and
@@ -200,5 +203,28 @@ describe('retention', () => {
       expect(outcome).toMatchObject({ outcome: 'ALREADY_DECIDED', status: 'COMPENSATED' });
       expect(await written()).toEqual(before);
     });
+  });
+
+  it('a lot announced as expiring is not announced again once its delivered event is pruned', async () => {
+    // The event's dedupe key ("points.expiring:<lot>") goes with the event; the lot's expiry_reminded_at stays.
+    await prisma.webhookEndpoint.create({
+      data: { url: 'https://hooks.example.com/x', eventTypes: ['points.expiring'], secret: 'whsec_dGVzdA==', createdBy: 'test' },
+    });
+    const memberId = await app.enroll({ enrolledAt: addDays(T, -800) });
+    await adjustPoints(at(addDays(T, -700)), { memberId, points: 10, reason: 'grant', idempotencyKey: 'g-1' }, ADMIN);
+    const expiring = async () => prisma.webhookEvent.count({ where: { type: 'points.expiring' } });
+    // The lot expires 24 months after its grant: within the 30-day reminder window at T, not yet expired two days later.
+    expect(await remindExpiringPoints(at(T))).toBe(1);
+    expect(await expiring()).toBe(1);
+    await prisma.webhookDelivery.updateMany({ data: { status: 'SUCCEEDED', deliveredAt: T } });
+
+    const later = addDays(T, 2);
+    expect(await pruneRetainedLogs(at(later), { outboxDays: 0, webhookDays: 1 })).toMatchObject({
+      webhook_deliveries: 1,
+      webhook_events: 1,
+    });
+    expect(await expiring()).toBe(0);
+    expect(await remindExpiringPoints(at(later))).toBe(0);
+    expect(await expiring()).toBe(0);
   });
 });
