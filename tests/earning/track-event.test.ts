@@ -3,6 +3,7 @@ import { createEarningRule, retireEarningRule } from '../../src/domain/earning/e
 import { trackEvent } from '../../src/domain/earning/events.service.js';
 import { staffCaller, apiKeyCaller, memberCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
+import { subscribedEndpoint } from '../support/webhook-endpoints.js';
 
 const { prisma, app } = useTestApp(24);
 const admin = staffCaller('ADMIN', 'events-admin');
@@ -161,9 +162,7 @@ describe('trackEvent', () => {
 
   it('through GraphQL: the payload says what each rule did, and a points.earned event is written', async () => {
     await birthdayRule();
-    await prisma.webhookEndpoint.create({
-      data: { url: 'https://hooks.example.com/x', eventTypes: ['points.earned'], secret: 'whsec_dGVzdA==', createdBy: 'test' },
-    });
+    await subscribedEndpoint(prisma, ['points.earned']);
     const memberId = await app.enroll();
     const token = await app.apiKeyToken(['points:earn', 'members:read']);
     const query = `mutation($i: TrackEventInput!) { trackEvent(input: $i) { __typename

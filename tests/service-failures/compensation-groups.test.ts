@@ -20,6 +20,7 @@ import { processCompensation } from '../../workers/compensation.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES, staffCaller } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { resetDatabase } from '../support/db.js';
+import { subscribedEndpoint } from '../support/webhook-endpoints.js';
 
 /**
  * Compensation jobs decided in groups (compensation-groups.ts): a group gives
@@ -76,14 +77,7 @@ async function failure(memberId: string, severity: Severity, occurredAt: Date): 
  */
 async function situation(): Promise<{ requests: CompensationRequest[]; labels: Map<string, string> }> {
   // Every compensation and voucher is announced: the events are compared too.
-  await prisma.webhookEndpoint.create({
-    data: {
-      url: 'https://hooks.example.com/x',
-      eventTypes: ['service_failure.compensated', 'voucher.issued'],
-      secret: 'whsec_dGVzdA==',
-      createdBy: 'test',
-    },
-  });
+  await subscribedEndpoint(prisma, ['service_failure.compensated', 'voucher.issued']);
   const labels = new Map<string, string>();
   const named = (label: string, id: string) => (labels.set(id, label), id);
 

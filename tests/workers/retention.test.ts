@@ -13,6 +13,7 @@ import { processRetention } from '../../workers/maintenance.processor.js';
 import { apiKeyCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { ADMIN } from '../support/ledger-writes.js';
+import { subscribedEndpoint } from '../support/webhook-endpoints.js';
 
 /**
  * Retention (src/domain/outbox/retention.service.ts): completed outbox events past OUTBOX_RETENTION_DAYS and
@@ -38,13 +39,7 @@ async function outboxLabels(): Promise<string[]> {
   return rows.map((row) => (row.payload as { label: string }).label).sort();
 }
 
-async function endpoint(): Promise<string> {
-  const { id } = await prisma.webhookEndpoint.create({
-    data: { url: 'https://hooks.example.com/x', eventTypes: ['voucher.issued'], secret: 'whsec_dGVzdA==', createdBy: 'test' },
-    select: { id: true },
-  });
-  return id;
-}
+const endpoint = () => subscribedEndpoint(prisma, ['voucher.issued']);
 
 async function webhookEvent(label: string, createdAt: Date): Promise<string> {
   const { id } = await prisma.webhookEvent.create({
@@ -165,14 +160,7 @@ describe('retention', () => {
   ])('a late duplicate of a compensation job whose outbox row was pruned (%s)', (_label, groups) => {
     it('does nothing: still exactly one voucher, nothing else written', async () => {
       const memberId = await app.enroll({ enrolledAt: addDays(T, -365) });
-      await prisma.webhookEndpoint.create({
-        data: {
-          url: 'https://hooks.example.com/x',
-          eventTypes: ['service_failure.compensated', 'voucher.issued'],
-          secret: 'whsec_dGVzdA==',
-          createdBy: 'test',
-        },
-      });
+      await subscribedEndpoint(prisma, ['service_failure.compensated', 'voucher.issued']);
       const { failureId } = await reportServiceFailure(
         at(T),
         { memberId, type: 'LATE_DELIVERY', severity: 'HIGH', orderRef: 'order-1', idempotencyKey: 'k-1' },
@@ -207,9 +195,7 @@ describe('retention', () => {
 
   it('a lot announced as expiring is not announced again once its delivered event is pruned', async () => {
     // The event's dedupe key ("points.expiring:<lot>") goes with the event; the lot's expiry_reminded_at stays.
-    await prisma.webhookEndpoint.create({
-      data: { url: 'https://hooks.example.com/x', eventTypes: ['points.expiring'], secret: 'whsec_dGVzdA==', createdBy: 'test' },
-    });
+    await subscribedEndpoint(prisma, ['points.expiring']);
     const memberId = await app.enroll({ enrolledAt: addDays(T, -800) });
     await adjustPoints(at(addDays(T, -700)), { memberId, points: 10, reason: 'grant', idempotencyKey: 'g-1' }, ADMIN);
     const expiring = async () => prisma.webhookEvent.count({ where: { type: 'points.expiring' } });
