@@ -64,13 +64,17 @@ function delegateOf(context: GraphQLContext, model: string): { findMany: FindMan
  * the parents that asked about it in the turn (`groupedBatches`: the resolvers of a list page's parents run in the same
  * turn), the ids of those that have it.
  */
-const owners = groupedBatches(async (ctx, parentIds, { model, relation, rowId }: { model: string; relation: string; rowId: string }) => {
-  const rows = await delegateOf(ctx, model)!.findMany({
-    where: { id: { in: parentIds }, [relation]: { some: { id: rowId } } },
-    select: { id: true },
-  });
-  return new Map(rows.map((row) => [row.id, true] as const));
-});
+type CursorRow = { model: string; relation: string; rowId: string };
+const owners = groupedBatches(
+  ({ model, relation, rowId }: CursorRow) => `${model}\u0000${relation}\u0000${rowId}`,
+  async (ctx, parentIds, { model, relation, rowId }: CursorRow) => {
+    const rows = await delegateOf(ctx, model)!.findMany({
+      where: { id: { in: parentIds }, [relation]: { some: { id: rowId } } },
+      select: { id: true },
+    });
+    return new Map(rows.map((row) => [row.id, true] as const));
+  },
+);
 
 /**
  * Whether the parent row (its `id`) has the row `rowId` in its relation `relation`: a lookup by both primary keys,
@@ -80,10 +84,7 @@ function ownsRow(context: GraphQLContext, model: string, relation: string, paren
   if (!delegateOf(context, model) || typeof parentId !== 'string') {
     return Promise.reject(new Error(`cursor ownership: no ${model} delegate or parent id for ${relation}`));
   }
-  const group = `${model}\u0000${relation}\u0000${rowId}`;
-  return owners(context)
-    .load({ group, id: parentId, args: { model, relation, rowId } })
-    .then((owns) => owns === true);
+  return owners(context, parentId, { model, relation, rowId }).then((owns) => owns === true);
 }
 
 /** The page plugin-prisma answers for a cursor of nothing (`wrapConnectionResult` of no rows), keeping the rest. */

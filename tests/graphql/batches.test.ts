@@ -18,13 +18,16 @@ describe('groupedBatches', () => {
     const calls: [string, string[]][] = [];
     const slow = gate<void>();
     const refused = new GroupRefused('this group only');
-    const load = groupedBatches(async (_ctx, ids, group: string) => {
-      calls.push([group, ids]);
-      if (group === 'slow') await slow.promise;
-      if (group === 'bad') throw refused;
-      return new Map(ids.filter((id) => id !== 'nowhere').map((id) => [id, `${group}:${id}`]));
-    });
-    const ask = (group: string, id: string) => load(ctx).load({ group, id, args: group });
+    const load = groupedBatches(
+      (group: string) => group,
+      async (_ctx, ids, group: string) => {
+        calls.push([group, ids]);
+        if (group === 'slow') await slow.promise;
+        if (group === 'bad') throw refused;
+        return new Map(ids.filter((id) => id !== 'nowhere').map((id) => [id, `${group}:${id}`]));
+      },
+    );
+    const ask = (group: string, id: string) => load(ctx, id, group);
     const fastA = ask('fast', 'a');
     const fastAgain = ask('fast', 'a');
     const fastB = ask('fast', 'b');

@@ -36,9 +36,11 @@ import { COUNT_COST, counted } from '../total-count.js';
  * that adds a page to an incident answers the counts after it, also when an earlier mutation of the same request
  * answered that incident's counts before it (until 2026-12-07 the first count was kept for the request).
  */
-const progressOf = groupedBatches((ctx, incidentIds) => serviceIncidentsProgress(ctx.deps, incidentIds, callerOf(ctx.principal)));
-const progress = async (ctx: GraphQLContext, incidentId: string) =>
-  (await progressOf(ctx).load({ group: '', id: incidentId, args: undefined }))!;
+const progressOf = groupedBatches(
+  () => '',
+  (ctx, incidentIds) => serviceIncidentsProgress(ctx.deps, incidentIds, callerOf(ctx.principal)),
+);
+const progress = async (ctx: GraphQLContext, incidentId: string) => (await progressOf(ctx, incidentId, undefined))!;
 
 type CountField = Exclude<keyof IncidentProgress, 'spent'>;
 
@@ -46,12 +48,16 @@ type CountField = Exclude<keyof IncidentProgress, 'spent'>;
  * An incident's page of failures and their count, loaded for all the incidents of a turn that ask for the same page
  * (the same arguments and status) or the same count in one call (`groupedBatches`).
  */
+type FailurePageArgs = { status: IncidentFailureFilter['status']; query: IncidentFailurePage };
 const failurePages = groupedBatches(
-  (ctx, incidentIds, { status, query }: { status: IncidentFailureFilter['status']; query: IncidentFailurePage }) =>
+  ({ status, query }: FailurePageArgs) => JSON.stringify([status ?? null, query]),
+  (ctx, incidentIds, { status, query }: FailurePageArgs) =>
     serviceIncidentFailures(ctx.deps, incidentIds, { status }, callerOf(ctx.principal), query),
 );
-const failureCounts = groupedBatches((ctx, incidentIds, status: IncidentFailureFilter['status']) =>
-  serviceIncidentFailureCounts(ctx.deps, incidentIds, { status }, callerOf(ctx.principal)),
+const failureCounts = groupedBatches(
+  (status: IncidentFailureFilter['status']) => status ?? '',
+  (ctx, incidentIds, status: IncidentFailureFilter['status']) =>
+    serviceIncidentFailureCounts(ctx.deps, incidentIds, { status }, callerOf(ctx.principal)),
 );
 
 /** plugin-prisma's reading of a failures page's arguments (`first`/`last`, `after`/`before`), as for every connection. */
@@ -176,12 +182,9 @@ export const ServiceIncidentRef = builder.prismaNode('ServiceIncident', {
           // any field's.
           select: planFailurePage as never,
           resolve: async (query, incident, args, ctx) => {
-            const key = JSON.stringify([args.status ?? null, query]);
-            const page = await failurePages(ctx).load({ group: key, id: incident.id, args: { status: args.status, query } });
-            return page ?? [];
+            return (await failurePages(ctx, incident.id, { status: args.status, query })) ?? [];
           },
-          totalCount: async (incident, args, ctx) =>
-            (await failureCounts(ctx).load({ group: args.status ?? '', id: incident.id, args: args.status })) ?? 0,
+          totalCount: async (incident, args, ctx) => (await failureCounts(ctx, incident.id, args.status)) ?? 0,
         },
         counted(COUNT_COST.indexed),
       ),
