@@ -20,15 +20,7 @@ import { connectRedis, onEveryPrimary, type RedisClient } from '../src/redis/red
 import { contextOf, inSpan } from '../src/telemetry/trace-context.js';
 import { startTracing } from '../src/telemetry/tracing.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
-import {
-  MAINTENANCE_JOB,
-  MAINTENANCE_QUEUE,
-  PASSIVE_SWEEP_JOB,
-  processMaintenance,
-  processPassiveSweep,
-  processRetention,
-  RETENTION_JOB,
-} from './maintenance.processor.js';
+import { MAINTENANCE_JOB, MAINTENANCE_QUEUE, PASSIVE_SWEEP_JOB, processMaintenanceJob, RETENTION_JOB } from './maintenance.processor.js';
 import { startOutboxRelay, type RelayOptions } from './outbox-relay.js';
 import { concurrencyOf, outboxProcessors, putsBack, type OutboxProcessor, type ProcessorDeps } from './registry.js';
 
@@ -259,13 +251,7 @@ export async function startWorkers(deps: WorkerDeps, options: StartWorkersOption
         const deps = { ...serviceDeps, memberChanges: changes.events, logger: jobLogger };
         // The passive sweep reads every member, retention deletes in bounded batches: hourly jobs of their own,
         // not part of every five-minute run.
-        const report = await (
-          job.name === PASSIVE_SWEEP_JOB
-            ? processPassiveSweep(deps)
-            : job.name === RETENTION_JOB
-              ? processRetention(deps, config.retention)
-              : processMaintenance(deps, { passive: false })
-        ).finally(changes.settled);
+        const report = await processMaintenanceJob(job.name, deps, config.retention).finally(changes.settled);
         logger.info({ jobId: job.id, job: job.name, ...report }, 'maintenance done');
         return report;
       },

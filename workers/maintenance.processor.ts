@@ -46,3 +46,17 @@ export async function processPassiveSweep(deps: ServiceDeps): Promise<{ membersM
 export async function processRetention(deps: ServiceDeps, settings: RetentionSettings): Promise<{ retentionDeleted: RetentionReport }> {
   return { retentionDeleted: await pruneRetainedLogs(deps, settings) };
 }
+
+/**
+ * The maintenance queue's job by its name: the passive sweep and retention hourly, each on its own; anything else is
+ * the five-minute run, without the passive sweep (an unknown name too: a job an older or newer worker scheduled).
+ */
+export function processMaintenanceJob(
+  name: string,
+  deps: ServiceDeps,
+  retention: RetentionSettings,
+): Promise<MaintenanceJobReport | { membersMarkedPassive: number } | { retentionDeleted: RetentionReport }> {
+  if (name === PASSIVE_SWEEP_JOB) return processPassiveSweep(deps);
+  if (name === RETENTION_JOB) return processRetention(deps, retention);
+  return processMaintenance(deps, { passive: false });
+}
