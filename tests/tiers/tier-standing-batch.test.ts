@@ -26,10 +26,19 @@ describe('tier standings read in a request', () => {
   it('a page of members costs one statement for all their tiers and tier progress, each with their own points', async () => {
     for (const orderTotal of ['1.00', '150.00', '999.00', '1200.00', '6000.00']) await memberWith(orderTotal);
     const admin = await app.staffToken('ADMIN');
-    // `tier` asks without points before `tierProgress` asks with them, for the same member in the same turn.
-    const LIST = `{ members(first: 10) { edges { node {
-      tier { key } tierProgress { current { key } qualifyingPoints pointsToNext }
-      tierHistory(first: 2) { edges { node { toTier { key } } } } } } } }`;
+    // `tier` asks without points and `tierProgress` with them, for the same member in the same turn: in either order,
+    // the member is read with them.
+    for (const fields of [
+      'tier { key } tierProgress { current { key } qualifyingPoints pointsToNext }',
+      'tierProgress { current { key } qualifyingPoints pointsToNext } tier { key }',
+    ]) {
+      const LIST = `{ members(first: 10) { edges { node { ${fields}
+        tierHistory(first: 2) { edges { node { toTier { key } } } } } } } }`;
+      await expectOneStatementOfStandings(LIST, admin);
+    }
+  });
+
+  async function expectOneStatementOfStandings(LIST: string, admin: string) {
     const { statements, result } = await statementsDuring(() => app.gql(LIST, {}, admin));
     expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
     type Node = { tier: { key: string }; tierProgress: { current: { key: string }; qualifyingPoints: number; pointsToNext: number } };
@@ -45,7 +54,7 @@ describe('tier standings read in a request', () => {
       ['GOLD', 'GOLD', 6000, 9000],
     ]);
     expect(statements.filter((sql) => STANDINGS.test(sql))).toHaveLength(1);
-  });
+  }
 
   it('a mutation after a read in the same request reads the standing again: nothing is kept from an earlier batch', async () => {
     const memberId = await app.enroll();
