@@ -1241,15 +1241,18 @@ async function postgresSettings(): Promise<string> {
  * dead member, lot and voucher versions and double the ledger, and with autovacuum off nothing cleans them or renews
  * the statistics before the next round's reads. Off the clock: between loads, never during one.
  */
-let vacuumNoted = false;
+/** The server's autovacuum setting, read at the first call of a run. */
+let autovacuumOff: boolean | undefined;
 async function vacuumIfAutovacuumOff(database: string, before: string): Promise<void> {
-  const autovacuum = await withAdminClient(
-    async (client) => (await client.query<{ on: string }>(`SELECT current_setting('autovacuum') AS on`)).rows[0]!.on,
-  );
-  if (autovacuum === 'on') return;
-  if (!vacuumNoted)
-    notes.push("the server's autovacuum is off: VACUUM (ANALYZE) of the bench database before each warm-up pass, round and open loop");
-  vacuumNoted = true;
+  if (autovacuumOff === undefined) {
+    const setting = await withAdminClient(
+      async (client) => (await client.query<{ on: string }>(`SELECT current_setting('autovacuum') AS on`)).rows[0]!.on,
+    );
+    autovacuumOff = setting !== 'on';
+    if (autovacuumOff)
+      notes.push("the server's autovacuum is off: VACUUM (ANALYZE) of the bench database before each warm-up pass, round and open loop");
+  }
+  if (!autovacuumOff) return;
   const started = Date.now();
   await withAdminClient((client) => client.query('VACUUM (ANALYZE)'), database);
   console.log(`  vacuum analyze before ${before} (the server's autovacuum is off): ${((Date.now() - started) / 1000).toFixed(1)} s`);
