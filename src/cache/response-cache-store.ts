@@ -18,8 +18,9 @@ import type { Logger } from '../logger.js';
  * store its answer once that version is "0" again, a store more than one TTL after its lookup (Redis's clock)
  * writes nothing.
  *
- * Every operation is one round trip (a script). Redis being away makes every read a miss and
- * every store a no-op; the caller logs it.
+ * Every operation is one round trip (a script); a member change's invalidation also publishes the change to live
+ * screens (`invalidateMembers`' `after`), so a change costs one command, not two. Redis being away makes every read
+ * a miss and every store a no-op; the caller logs it.
  *
  * A bump Redis refused is not forgotten: the member's older answer may still be in Redis when it
  * comes back. From then on this process serves and stores nothing from the cache (every lookup
@@ -35,10 +36,19 @@ export interface ResponseCacheStore {
    * has one; a no-op when either version moved meanwhile.
    */
   store(memberId: string, key: string, versions: CacheVersions, body: string, validUntil?: Date): Promise<void>;
-  /** Makes every cached answer of these members stale (a committed change). */
-  invalidateMembers(memberIds: readonly string[]): Promise<void>;
+  /**
+   * Makes every cached answer of these members stale (a committed change), then publishes `after`'s messages on its
+   * channel in the same command: a listener that reads a member again on a message finds no answer from before.
+   */
+  invalidateMembers(memberIds: readonly string[], after?: Publication): Promise<void>;
   /** Makes every cached answer stale (program settings, tiers, rewards: what every member's answer may show). */
   invalidateAll(): Promise<void>;
+}
+
+/** Messages to publish once the members are stale (src/live/member-change-bus.ts `messagesFor`). */
+export interface Publication {
+  channel: string;
+  messages: readonly string[];
 }
 
 export interface CacheVersions {
@@ -96,13 +106,19 @@ redis.call('HSET', KEYS[1], ARGV[1], v .. '/' .. ARGV[7] .. ' ' .. p .. ' ' .. n
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
-// KEYS: the counter, then one hash per member. ARGV: ttl ms.
+// KEYS: the counter, then one hash per member. ARGV: ttl ms, then (optional) a channel and the messages to publish on
+// it. The messages go out after the bump: whoever reads the member again on one (an app refreshing its status screen
+// on a live event) gets no answer cached before the change. The channel is no key: on a Redis Cluster the script runs
+// on the prefix's node, and a classic PUBLISH from there reaches the subscribers of every node.
 const INVALIDATE_MEMBERS = `
 local n = redis.call('INCR', KEYS[1])
 for i = 2, #KEYS do
   redis.call('DEL', KEYS[i])
   redis.call('HSET', KEYS[i], 'v', n)
   redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+for i = 3, #ARGV do
+  redis.call('PUBLISH', ARGV[2], ARGV[i])
 end
 return n`;
 
@@ -224,13 +240,16 @@ export function createResponseCacheStore(deps: {
         versions.readAt,
       );
     },
-    invalidateMembers: (memberIds) =>
+    invalidateMembers: (memberIds, after) =>
       bumping(async () => {
         const unique = [...new Set(memberIds)];
         for (let start = 0; start < unique.length; start += MEMBERS_PER_INVALIDATION) {
           const keys = unique.slice(start, start + MEMBERS_PER_INVALIDATION).map(memberKey);
+          // The messages ride on the last slice: every member is stale before any of them goes out.
+          const last = start + MEMBERS_PER_INVALIDATION >= unique.length;
+          const publish = last && after && after.messages.length > 0 ? [after.channel, ...after.messages] : [];
           // The member's hash outlives any answer stored in it, so a version is not forgotten while answers could be served.
-          await redis.responseCacheInvalidateMembers(keys.length + 1, counterKey, ...keys, ttlMs * 2);
+          await redis.responseCacheInvalidateMembers(keys.length + 1, counterKey, ...keys, ttlMs * 2, ...publish);
         }
       }),
     invalidateAll: () => bumping(invalidateAll),

@@ -12,6 +12,22 @@ const CHANGES_PER_MESSAGE = 500;
 
 export type MemberChangeListener = (change: MemberChange) => void;
 
+/** What the bus publishes for some changes: its channel and the messages, in order. */
+export interface MemberChangeMessages {
+  channel: string;
+  messages: string[];
+}
+
+/** The reports services make (MemberChangeEvents) and, with Redis, what a report would publish. */
+export interface MemberChangeBusEvents extends MemberChangeEvents {
+  /**
+   * The messages `changed` would publish for these changes, for a caller that sends them itself within one command
+   * of its own instead of calling `changed` (src/cache/invalidating-changes.ts: the response cache's invalidation
+   * script publishes them). Absent without Redis, where `changed` hands the changes to this process's streams.
+   */
+  messagesFor?(changes: readonly MemberChange[]): MemberChangeMessages;
+}
+
 /**
  * Member changes between processes: services in the API and the workers report
  * them (`events`, ServiceDeps.memberChanges), every API process hears all of
@@ -19,10 +35,12 @@ export type MemberChangeListener = (change: MemberChange) => void;
  * Ids only go over the wire; each stream reads the member's status itself.
  * Publishing never waits for Redis and never throws: a change lost while Redis
  * is away reaches no screen, and the next change (or a reconnect, whose first
- * event is the current status) brings the screen up to date.
+ * event is the current status) brings the screen up to date. Where the members'
+ * response cache is in use, its invalidation script publishes the same messages
+ * (`messagesFor`): one command per change, not two.
  */
 export interface MemberChangeBus {
-  events: MemberChangeEvents;
+  events: MemberChangeBusEvents;
   /** Hears every change of one member, from any process; returns the unsubscribe. */
   listen(memberId: string, listener: MemberChangeListener): () => void;
   /**
@@ -38,6 +56,18 @@ export interface MemberChangeBus {
 type WireChange = [memberId: string, kind: string, reference: string | null];
 
 const KINDS: ReadonlySet<string> = new Set(MEMBER_CHANGE_KINDS);
+
+/** The messages of these changes on the wire, at most CHANGES_PER_MESSAGE changes each. */
+function toWire(changes: readonly MemberChange[]): string[] {
+  const messages: string[] = [];
+  for (let start = 0; start < changes.length; start += CHANGES_PER_MESSAGE) {
+    const wire: WireChange[] = changes
+      .slice(start, start + CHANGES_PER_MESSAGE)
+      .map((change) => [change.memberId, change.kind, change.reference]);
+    messages.push(JSON.stringify(wire));
+  }
+  return messages;
+}
 
 function fromWire(message: string): MemberChange[] {
   const parsed: unknown = JSON.parse(message);
@@ -90,16 +120,18 @@ export function createMemberChangeBus(deps: {
   const { client, prefix } = deps.redis;
   const channel = memberChangeChannel(prefix);
   const publish = (changes: readonly MemberChange[]) => {
-    for (let start = 0; start < changes.length; start += CHANGES_PER_MESSAGE) {
-      const wire: WireChange[] = changes
-        .slice(start, start + CHANGES_PER_MESSAGE)
-        .map((change) => [change.memberId, change.kind, change.reference]);
-      client.publish(channel, JSON.stringify(wire)).catch((error: unknown) => {
-        logger.warn({ err: error, changes: wire.length }, 'could not publish member changes: live screens catch up with the next change');
+    toWire(changes).forEach((message, i) => {
+      client.publish(channel, message).catch((error: unknown) => {
+        const count = Math.min(CHANGES_PER_MESSAGE, changes.length - i * CHANGES_PER_MESSAGE);
+        logger.warn({ err: error, changes: count }, 'could not publish member changes: live screens catch up with the next change');
       });
-    }
+    });
   };
-  if (!deps.listen) return { events: { changed: publish }, listen, onResync, ready: Promise.resolve(), close: async () => undefined };
+  const events: MemberChangeBusEvents = {
+    changed: publish,
+    messagesFor: (changes) => ({ channel, messages: toWire(changes) }),
+  };
+  if (!deps.listen) return { events, listen, onResync, ready: Promise.resolve(), close: async () => undefined };
 
   const listener = listenOnChannel({
     client,
@@ -113,7 +145,7 @@ export function createMemberChangeBus(deps: {
     },
   });
   return {
-    events: { changed: publish },
+    events,
     listen,
     onResync,
     ready: listener.ready,

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
@@ -22,13 +23,16 @@ let a: ReturnType<typeof createTestApp>;
 /** Reaches Redis directly all along. */
 let b: ReturnType<typeof createTestApp>;
 let metricsOfA: Metrics;
+/** What A logs at warn and above: the messages. */
+const warningsOfA: string[] = [];
 
 beforeAll(async () => {
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await resetRedis(redis);
   relay = await startRedisRelay(testRedisUrl());
   metricsOfA = createMetrics();
-  a = createTestApp(prisma, { redis: relay.url, metrics: metricsOfA });
+  const loggerOfA = pino({ level: 'warn' }, { write: (line: string) => void warningsOfA.push((JSON.parse(line) as { msg: string }).msg) });
+  a = createTestApp(prisma, { redis: relay.url, metrics: metricsOfA, logger: loggerOfA });
   b = createTestApp(prisma, { redis: true });
 });
 afterAll(async () => {
@@ -74,6 +78,10 @@ describe('a member change whose bump Redis refused', () => {
       shop,
     );
     expect(earned.data).toEqual({ earnPoints: { __typename: 'EarnPointsPayload' } });
+    // One command would have made the member stale and told live screens: its failure is logged once, for both.
+    expect(warningsOfA.filter((message) => message.startsWith('could not'))).toEqual([
+      'could not make cached answers stale nor publish member changes: they expire with their TTL, live screens catch up with the next change',
+    ]);
     // A answers from the database while Redis is away.
     expect(await pendingPoints(a, token)).toBe(25);
 

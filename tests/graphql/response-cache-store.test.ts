@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResponseCacheStore, type ResponseCacheStore } from '../../src/cache/response-cache-store.js';
 import { createLogger } from '../../src/logger.js';
 import { testRedisUrl } from '../support/db.js';
+import { monitorRedis } from '../support/redis-monitor.js';
+import { until } from '../support/until.js';
 
 /**
  * The store's own rule for a read that stores long after it looked (src/cache/response-cache-store.ts): a member's
@@ -47,5 +49,37 @@ describe('an answer stored a TTL or more after its lookup', () => {
     const { versions } = await store.lookup(memberId, 'status', new Date());
     await store.store(memberId, 'status', versions, 'the answer');
     expect((await store.lookup(memberId, 'status', new Date())).body).toBe('the answer');
+  });
+});
+
+describe('a member change with messages to publish', () => {
+  it('publishes them in order from the invalidation script, once, after every member of the batch is stale', async () => {
+    const channel = `${prefix}:member-changes`;
+    const listener = redis.duplicate();
+    const heard: string[] = [];
+    listener.on('message', (_: string, message: string) => heard.push(message));
+    await listener.subscribe(channel);
+    const monitor = await monitorRedis(testRedisUrl());
+    const { seen } = monitor;
+    // More members than one script takes (500): two scripts, the messages with the second.
+    const members = Array.from({ length: 600 }, () => randomUUID());
+    try {
+      await store.invalidateMembers(members, { channel, messages: ['first', 'second'] });
+      await until(() => heard.length === 2 && seen.filter(({ args }) => args[1] === channel).length === 2, 5_000, 20, 'both messages');
+    } finally {
+      monitor.stop();
+      listener.disconnect();
+    }
+    expect(heard).toEqual(['first', 'second']);
+    const lua = seen.filter(({ source }) => source === 'lua').map(({ args }) => [args[0]!.toLowerCase(), args[1], args[2]]);
+    const lastBump = lua.findLastIndex(([command, key]) => command === 'hset' && key === `${prefix}:response-cache:member:${members[599]}`);
+    const firstPublish = lua.findIndex(([command]) => command === 'publish');
+    expect(lastBump).toBeGreaterThanOrEqual(0);
+    expect(firstPublish).toBeGreaterThan(lastBump);
+    expect(lua.filter(([command]) => command === 'publish')).toEqual([
+      ['publish', channel, 'first'],
+      ['publish', channel, 'second'],
+    ]);
+    expect(seen.filter(({ source, args }) => source !== 'lua' && args[0]!.toLowerCase() === 'publish')).toEqual([]);
   });
 });

@@ -4,12 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { addMonths } from '../../src/domain/time.js';
 import { documentId } from '../../src/graphql/trusted-documents.js';
+import { memberChangeChannel } from '../../src/live/member-change-bus.js';
 import { MEMBER_APP_DOCUMENTS } from '../../src/graphql/trusted-documents.manifest.js';
 import { createOutboxPublisher } from '../../src/queues/outbox-queues.js';
 import { startWorkers, type WorkersHandle } from '../../workers/index.js';
 import { MAINTENANCE_QUEUE } from '../../workers/maintenance.processor.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp, type GraphQLResponse } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
+import { monitorRedis } from '../support/redis-monitor.js';
 import { until } from '../support/until.js';
 
 /**
@@ -115,6 +117,43 @@ describe('member status from the shared response cache', () => {
     expect(next.ledger.edges[0]!.node).toMatchObject({ kind: 'EARN', amount: 25 });
     // The whole answer is fresh, not only what the change touched.
     expect(next.name).toBe('Behind the cache');
+  });
+
+  it('an earn makes its member stale and tells live screens in one command: the script publishes, after the bump', async () => {
+    const { memberId, token } = await cachedMember();
+    const shop = await b.apiKeyToken(['points:earn']);
+    const channel = memberChangeChannel(testQueuePrefix());
+    const listener = redis.duplicate();
+    const heard: string[] = [];
+    listener.on('message', (_: string, message: string) => heard.push(message));
+    await listener.subscribe(channel);
+    // Every command Redis runs, with who sent it: a client's address, or "lua" for a command a script runs.
+    const monitor = await monitorRedis(testRedisUrl());
+    const { seen } = monitor;
+    const isPublish = (args: string[]) => args[0]?.toLowerCase() === 'publish' && args[1] === channel;
+    try {
+      const order = { reference: 'one-command', total: { amount: '25.00', currency: 'EUR' } };
+      expect(await mutate(b, shop, 'earnPoints', 'EarnPointsInput', { memberId, order, idempotencyKey: 'one-command' })).toBe(
+        'EarnPointsPayload',
+      );
+      // The bus's own wire format, as listeners (src/live/member-status-stream.ts) read it.
+      const wire = JSON.stringify([[memberId, 'EARNED', 'one-command']]);
+      await until(() => heard.includes(wire) && seen.some(({ args }) => isPublish(args)), 5_000, 20, 'the live message');
+      expect(heard).toEqual([wire]);
+      const publishes = seen.filter(({ args }) => isPublish(args)).map(({ args, source }) => ({ message: args[2], source }));
+      expect(publishes).toEqual([{ message: wire, source: 'lua' }]);
+      // Inside the script the member's cached answers are stale before the message goes out.
+      const lua = seen.filter(({ source }) => source === 'lua').map(({ args }) => args);
+      const bump = lua.findIndex(
+        (args) => args[0]?.toLowerCase() === 'hset' && args[1] === `${testQueuePrefix()}:response-cache:member:${memberId}`,
+      );
+      expect(bump).toBeGreaterThanOrEqual(0);
+      expect(bump).toBeLessThan(lua.findIndex(isPublish));
+    } finally {
+      monitor.stop();
+      listener.disconnect();
+    }
+    expect((await readStatus(a, token)).me.balance.pending).toBe(25);
   });
 
   it('a redeem through API B is on the very next read on API A', async () => {

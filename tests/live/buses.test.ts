@@ -70,6 +70,23 @@ describe('member change bus', () => {
     await until(() => messages === 3, 5_000, 20, 'three messages');
   });
 
+  it('tells a caller that publishes for it (the response cache) exactly the messages it publishes itself', async () => {
+    const shared = redis();
+    const worker = createMemberChangeBus({ logger, redis: shared });
+    closers.push(worker.close);
+    const published: string[] = [];
+    const counter = admin.duplicate();
+    closers.push(async () => void counter.disconnect());
+    await counter.subscribe(memberChangeChannel(shared.prefix));
+    counter.on('message', (_: string, message: string) => void published.push(message));
+    const changes = Array.from({ length: 1_200 }, (_, i) => ({ memberId: `m-${i % 7}`, kind: 'EARNED' as const, reference: `o-${i}` }));
+    worker.events.changed(changes);
+    await until(() => published.length === 3, 5_000, 20, 'three messages');
+    expect(worker.events.messagesFor?.(changes)).toEqual({ channel: memberChangeChannel(shared.prefix), messages: published });
+    // Without Redis the changes stay in this process: there is nothing to publish.
+    expect(createMemberChangeBus({ logger }).events.messagesFor).toBeUndefined();
+  });
+
   it('drops what does not look like a change (unknown kind, wrong types) and keeps the rest', async () => {
     const shared = redis();
     const api = createMemberChangeBus({ logger, redis: shared, listen: true });
