@@ -175,25 +175,32 @@ interface PipelinedClient {
  * node-postgres corks each query's own messages. PostgreSQL runs them in order, so the
  * statement runs inside the transaction; should BEGIN fail, the connection is broken and the
  * statement fails with it.
+ *
+ * Likewise the transaction's last statement, when its caller says which it is (`lastStatement`), goes out with
+ * COMMIT. Each query carries its own Sync: a statement that fails aborts the transaction and the COMMIT behind it
+ * answers ROLLBACK, so nothing of it is kept; a statement that succeeds is committed before its answer is read.
  */
 class TransactionRunner extends PgRunner {
   /** BEGIN and the first statement, once sent; a transaction that ran no statement has nothing to end. */
   private opening: Promise<unknown> | undefined;
+  /** Ended by a last statement sent with COMMIT, which PostgreSQL answered (COMMIT, or ROLLBACK after a failure). */
+  private ended = false;
 
   constructor(private readonly connection: pg.PoolClient) {
     super(connection);
   }
 
-  /** COMMIT or ROLLBACK, once BEGIN and the first statement are answered; nothing when no statement ran. */
+  /** COMMIT or ROLLBACK, once BEGIN and the first statement are answered; nothing when no statement ran or the last one ended it. */
   async end(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
-    if (!this.opening) return;
+    if (!this.opening || this.ended) return;
     await this.opening;
     await this.connection.query(command);
   }
 
   protected override async run(statement: Statement): Promise<pg.QueryResult> {
+    this.refuseAfterEnd();
     if (!this.opening) {
-      const opened = beginWith(this.connection, statement);
+      const opened = sendTogether(this.connection, [BEGIN, statement]).then((answers) => answered(answers, 1));
       this.opening = opened.catch(() => undefined);
       return opened;
     }
@@ -201,24 +208,80 @@ class TransactionRunner extends PgRunner {
     await this.opening;
     return super.run(statement);
   }
+
+  /** `statement` and COMMIT in one write (with BEGIN before them when it is the first); the transaction is over. */
+  async runAndCommit(statement: Statement): Promise<pg.QueryResult> {
+    this.refuseAfterEnd();
+    const first = !this.opening;
+    if (this.opening) await this.opening;
+    const sent = sendTogether(this.connection, first ? [BEGIN, statement, COMMIT] : [statement, COMMIT]);
+    this.opening = sent;
+    const answers = await sent;
+    const commit = answers[answers.length - 1]!;
+    // COMMIT answered (COMMIT, or ROLLBACK after a failure before it): nothing is open. Else COMMIT itself failed, the
+    // connection with it, and `end` sends ROLLBACK, as after any COMMIT that failed, and finds the connection broken.
+    if (commit.status === 'fulfilled') this.ended = true;
+    const result = answered(answers, answers.length - 2);
+    const { command } = answered(answers, answers.length - 1);
+    if (command !== 'COMMIT') throw new Error(`the transaction's last statement succeeded, but COMMIT answered ${command}`);
+    return result;
+  }
+
+  /** The runner of the last statement: `lastStatement`'s answer. */
+  readonly last: RawSql = {
+    $queryRaw: async <T>(strings: TemplateStringsArray, ...values: unknown[]) =>
+      (await this.runAndCommit(statementOf(strings, values))).rows as T,
+    $executeRaw: async (strings: TemplateStringsArray, ...values: unknown[]) =>
+      (await this.runAndCommit(statementOf(strings, values))).rowCount ?? 0,
+  };
+
+  private refuseAfterEnd(): void {
+    if (this.ended) throw new Error('a statement after the transaction ended with its last statement (lastStatement)');
+  }
 }
 
-async function beginWith(client: pg.PoolClient, statement: Statement): Promise<pg.QueryResult> {
+/**
+ * `tx` for its transaction's last statement: the next statement sent through it goes out together with COMMIT, one
+ * write and one round trip for both, and the transaction is over when it is answered — its caller sends nothing after
+ * it (a further statement throws), and `sqlTransaction` has nothing left to commit. The statement must therefore be
+ * all or nothing: a refusal decided after it, in JavaScript, would come after the commit, so such a statement
+ * refuses in SQL instead (`refusalSql`), failing, and the COMMIT behind it answers ROLLBACK. On a transaction that is
+ * not one of `sqlTransaction`'s on the pool (a Prisma interactive transaction), `tx` itself: its transaction commits
+ * when its work returns.
+ */
+export function lastStatement(tx: RawSql): RawSql {
+  return tx instanceof TransactionRunner ? tx.last : tx;
+}
+
+/**
+ * Sends `queries` in one write, node-postgres pipelining them (its documented `pipeline` option, on only while they
+ * are on their way; the socket corked around them as node-postgres corks each query's own messages), and settles
+ * once every one is answered: node-postgres must not leave a pipelined query unread when the switch goes off.
+ */
+async function sendTogether(
+  client: pg.PoolClient,
+  queries: readonly (Statement | string)[],
+): Promise<PromiseSettledResult<pg.QueryResult>[]> {
   const pipelined = client as unknown as PipelinedClient;
   const socket = pipelined.connection?.stream;
   pipelined.pipeline = true;
-  let answers: Promise<[PromiseSettledResult<pg.QueryResult>, PromiseSettledResult<pg.QueryResult>]>;
+  let answers: Promise<PromiseSettledResult<pg.QueryResult>[]>;
   socket?.cork?.();
   try {
-    answers = Promise.allSettled([client.query(BEGIN), client.query(statement)]);
+    answers = Promise.allSettled(queries.map((query) => client.query(query)));
   } finally {
     socket?.uncork?.();
   }
-  // Both answered before the switch goes off: node-postgres must not leave a pipelined query unread.
-  const [begun, answered] = await answers.finally(() => (pipelined.pipeline = false));
-  if (begun.status === 'rejected') throw begun.reason;
-  if (answered.status === 'rejected') throw answered.reason;
-  return answered.value;
+  return answers.finally(() => (pipelined.pipeline = false));
+}
+
+/** The answer to query `index` of queries sent together, or the first failure up to it (a failure aborts what follows). */
+function answered(answers: readonly PromiseSettledResult<pg.QueryResult>[], index: number): pg.QueryResult {
+  for (let at = 0; at <= index; at++) {
+    const answer = answers[at]!;
+    if (answer.status === 'rejected') throw answer.reason;
+  }
+  return (answers[index] as PromiseFulfilledResult<pg.QueryResult>).value;
 }
 
 /**
@@ -228,6 +291,7 @@ async function beginWith(client: pg.PoolClient, statement: Statement): Promise<p
  * take longer, or the server ends it.
  */
 const BEGIN = 'BEGIN';
+const COMMIT = 'COMMIT';
 
 /** SQLSTATEs after which the connection itself is suspect (admin shutdown, crash, protocol). */
 const BROKEN_CONNECTION = /^(08|57P0)/;
@@ -333,6 +397,25 @@ export async function readOnlySnapshot<T>(
   } finally {
     for (const client of clients) client.release(broken.get(client));
   }
+}
+
+/** The SQLSTATE of a refusal a statement decided itself (`refusalSql`; migration 202612261000). */
+const REFUSED = 'TR001';
+
+/**
+ * `true` when `allowed` holds, else the statement fails with `refusal` (a text expression: a word the caller maps to
+ * its error, `refusalOf`). Only when refused is `refusal` evaluated: a lookup that explains the refusal costs nothing
+ * otherwise. For a statement that must be all or nothing — a transaction's last (`lastStatement`) — where a
+ * refusal decided in JavaScript after it would come after its COMMIT.
+ */
+export function refusalSql(allowed: Prisma.Sql, refusal: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`CASE WHEN ${allowed} THEN true ELSE treue_refuse(${refusal}) END`;
+}
+
+/** The refusal of a statement that failed by `refusalSql`, or null for any other failure. */
+export function refusalOf(error: unknown): string | null {
+  const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
+  return code === REFUSED && typeof detail === 'string' ? detail : null;
 }
 
 /**
