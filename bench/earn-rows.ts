@@ -92,7 +92,11 @@ at_risk AS "atRisk", at_risk_since AS "atRiskSince", created_at AS "createdAt", 
            $51::text
     FROM earned_wh_deliveries d
     RETURNING id)
-  SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
+  SELECT entry.id::text AS entry_id, lot.id::text AS lot_id,
+         CASE WHEN EXISTS (SELECT 1 FROM recorded) THEN true
+         ELSE treue_refuse(COALESCE((SELECT $52::text FROM point_orders o
+               WHERE o.member_id = $53::uuid AND o.order_ref = $54 AND o.cancelled_at IS NOT NULL), $55::text)) END AS recorded,
+         balance.*
   FROM entry, lot, balance`;
 
 /** The two statement texts, for the test that they are still earnPoints' own (tests/points/bench-earn-rows.test.ts). */
@@ -193,6 +197,10 @@ export async function earnWithServiceRows(
       'deliver',
       now,
       null,
+      'ORDER_CANCELLED',
+      memberId,
+      orderRef,
+      'ORDER_EARNED',
     ],
   });
   return { entryId, balanceAfter };

@@ -1,5 +1,5 @@
 import type { Actor } from '../../auth/principal.js';
-import type { RawSql } from '../../db/sql.js';
+import { refusalOf, refusalSql, type RawSql } from '../../db/sql.js';
 import { Prisma, type CauseType, type LedgerEntryKind, type Member } from '../../generated/prisma/client.js';
 import type { PostedPoints } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -236,6 +236,9 @@ export interface PostedEntry {
   member: Member;
 }
 
+/** The refusal of a posting whose member's lots hold less than the points it takes (their cached balance is wrong), before what they hold. */
+const LOTS_SHORT = 'LOTS_SHORT:';
+
 /**
  * Appends one immutable ledger entry and moves the member's cached balances by
  * the same amount, in the caller's transaction (which holds the member lock).
@@ -262,18 +265,25 @@ export async function postEntry(tx: RawSql, member: LockedMember, entry: PostEnt
   // One statement (one round trip): the entry and the cached balances move together.
   const toTake = entry.takesFromLots ? -entry.amount : null;
   const lots = toTake === null ? [] : [lotsTakenCte(member.id, toTake, entry.now)];
-  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lots_taken: number | null })[]>`
+  // Lots that hold less than the cached balance says fail the statement itself (all or nothing: it may be its
+  // transaction's last, sent with COMMIT), never a JavaScript check after it.
+  const taken = Prisma.sql`(SELECT COALESCE(sum(take), 0)::int FROM lots_taken)`;
+  const lotsTaken =
+    toTake === null
+      ? Prisma.sql`NULL::boolean`
+      : refusalSql(Prisma.sql`${taken} = ${toTake}::int`, Prisma.sql`${LOTS_SHORT}::text || ${taken}`);
+  const posting = tx.$queryRaw<(Member & { entry_id: string; lots_taken: boolean | null })[]>`
     WITH ${entryCte(member.id, entry, balanceAfter)},
     ${balanceCte(member.id, move)}${withAlso([...lots, ...also, ...reactivationEvents(member, move)])}
-    SELECT entry.id::text AS entry_id,
-           ${toTake === null ? Prisma.sql`NULL::int` : Prisma.sql`(SELECT COALESCE(sum(take), 0)::int FROM lots_taken)`} AS lots_taken,
-           balance.*
+    SELECT entry.id::text AS entry_id, ${lotsTaken} AS lots_taken, balance.*
     FROM entry, balance`;
+  const [row] = await Promise.resolve(posting).catch((error: unknown) => {
+    const refusal = refusalOf(error);
+    if (!refusal?.startsWith(LOTS_SHORT)) throw error;
+    throw new Error(`lots of member ${member.id} hold ${refusal.slice(LOTS_SHORT.length)} of ${toTake} points to take`, { cause: error });
+  });
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
-  const { entry_id: id, lots_taken: taken, ...posted } = row;
-  if (toTake !== null && taken !== toTake) {
-    throw new Error(`lots of member ${member.id} hold ${taken} of ${toTake} points to take`);
-  }
+  const { entry_id: id, lots_taken: _taken, ...posted } = row;
   moveLockedMember(member, move);
   member.posted?.push({ kind: entry.kind, points: entry.amount });
   return { id, balanceAfter, member: posted };
@@ -326,6 +336,22 @@ function orderEarningCte(memberId: string, earning: OrderEarning, points: number
       RETURNING id)${linesCte(earning.lines ?? [])}`;
 }
 
+/** Why an order's earning was refused in its statement (`refusalOf`): it was cancelled, or it had earned already. */
+export const ORDER_REFUSALS = { cancelled: 'ORDER_CANCELLED', earned: 'ORDER_EARNED' } as const;
+
+/**
+ * The select-list expression refusing an earning statement whose `recorded` is empty, with the order's state read in
+ * the same statement (its snapshot holds the order that made the write a no-op: the member lock serialises every
+ * write to the member's orders): cancelled, else earned (the write's WHERE allows no other).
+ */
+function orderRecordedSql(memberId: string, orderRef: string): Prisma.Sql {
+  return refusalSql(
+    Prisma.sql`EXISTS (SELECT 1 FROM recorded)`,
+    Prisma.sql`COALESCE((SELECT ${ORDER_REFUSALS.cancelled}::text FROM point_orders o
+               WHERE o.member_id = ${memberId}::uuid AND o.order_ref = ${orderRef} AND o.cancelled_at IS NOT NULL), ${ORDER_REFUSALS.earned}::text)`,
+  );
+}
+
 /** The CTE (`lines`) writing an order's line items with the statement's `recorded` order; nothing without lines. */
 function linesCte(lines: readonly OrderLine[]): Prisma.Sql {
   if (lines.length === 0) return Prisma.empty;
@@ -345,9 +371,10 @@ function linesCte(lines: readonly OrderLine[]): Prisma.Sql {
  * (refunds reverse from it) with its line items, and the member's cached
  * balances — `postEntry`'s entry and balances, `lotCte` and the order row
  * together. One earning per order (unique member + reference, and the order's
- * `earned_at`): `recorded` is false when it had already earned or was
- * cancelled, and the caller must then throw, so that the transaction rolls all
- * of it back. An order created first by a redemption is completed, not
+ * `earned_at`): when it had already earned or was cancelled the statement
+ * fails with that refusal (`ORDER_REFUSALS`, read by `refusalOf`), and nothing
+ * of it is kept — all or nothing, so it may be its transaction's last, sent
+ * with COMMIT (`lastStatement`). An order created first by a redemption is completed, not
  * duplicated. `points` = 0 writes the order without an entry or a lot, and
  * counts as the member's activity all the same (a purchase). Either way the
  * statement returns the member's row as it leaves it (`member`).
@@ -357,7 +384,7 @@ export async function postOrderEarning(
   member: LockedMember,
   earning: OrderEarning,
   also: SameStatementWrites = [],
-): Promise<{ entryId: string | null; lotId: string | null; recorded: boolean; member: Member }> {
+): Promise<{ entryId: string | null; lotId: string | null; member: Member }> {
   const { points, now } = earning;
   if (points === 0) {
     // A purchase all the same: the member's activity, as an earn's (a PASSIVE member is ACTIVE again).
@@ -365,11 +392,11 @@ export async function postOrderEarning(
     const [row] = await tx.$queryRaw<(Member & { recorded: boolean })[]>`
       WITH ${orderEarningCte(member.id, earning, 0, false)},
       ${balanceCte(member.id, purchase)}${withAlso([...also, ...reactivationEvents(member, purchase)])}
-      SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, balance.* FROM balance`;
+      SELECT ${orderRecordedSql(member.id, earning.orderRef)} AS recorded, balance.* FROM balance`;
     if (!row) throw new Error(`member ${member.id} vanished while locked`);
     moveLockedMember(member, purchase);
-    const { recorded, ...posted } = row;
-    return { entryId: null, lotId: null, recorded, member: posted };
+    const { recorded: _recorded, ...posted } = row;
+    return { entryId: null, lotId: null, member: posted };
   }
   assertRoomFor(member, points, earning.amountField ?? 'orderTotal');
   const pending = earning.availableAt > now;
@@ -395,13 +422,13 @@ export async function postOrderEarning(
     ${lotCte(member.id, { points, availableAt: earning.availableAt, expiresAt: earning.expiresAt, now })},
     ${orderEarningCte(member.id, earning, points, true)},
     ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
-    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, EXISTS (SELECT 1 FROM recorded) AS recorded, balance.*
+    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, ${orderRecordedSql(member.id, earning.orderRef)} AS recorded, balance.*
     FROM entry, lot, balance`;
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   moveLockedMember(member, move);
   member.posted?.push({ kind: 'EARN', points });
-  const { entry_id: entryId, lot_id: lotId, recorded, ...posted } = row;
-  return { entryId, lotId, recorded, member: posted };
+  const { entry_id: entryId, lot_id: lotId, recorded: _recorded, ...posted } = row;
+  return { entryId, lotId, member: posted };
 }
 
 export interface Consumption {

@@ -1,6 +1,6 @@
 import { newRowId } from '../../db/ids.js';
 import type { Actor, Caller } from '../../auth/principal.js';
-import { sqlTransaction, type RawSql } from '../../db/sql.js';
+import { lastStatement, refusalOf, sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { assertMayCall, hasRole } from '../authorization.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
@@ -13,6 +13,7 @@ import {
   lotCte,
   lotExpiryDate,
   postEntry,
+  ORDER_REFUSALS,
   postOrderEarning,
   readMember,
   roomRefusal,
@@ -37,7 +38,7 @@ import { checkOrder, orderReference, placedOrderReference, type CheckedOrder, ty
 import { openOrder, orderKeysRefused, refuseNewOrderKeys, refuseNewOrderReference } from '../orders/order-record.js';
 import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
-import { QUALIFYING_KINDS, applyTierUpgrade } from '../tiers/tiers.service.js';
+import { QUALIFYING_KINDS, applyTierUpgrade, lifetimeReachesHigherTier } from '../tiers/tiers.service.js';
 import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { withFields } from '../../with-fields.js';
 
@@ -222,8 +223,11 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
             ),
           ]
         : [];
+    // Unless the entry may lift the member into a higher tier (a statement after it), the entry's statement is the
+    // transaction's last, and goes out with COMMIT: it refuses an order that cannot earn itself, all or nothing.
+    const mayUpgrade = points > 0 && lifetimeReachesHigherTier(settings, member.tier, member.lifetime + points);
     const posted = await postOrderEarning(
-      tx,
+      mayUpgrade ? tx : lastStatement(tx),
       member,
       {
         entryId,
@@ -242,11 +246,12 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         now,
       },
       [answer.inStatement(result), ...earned],
-    );
-    // Unique (member, order): the rollback takes the entry and lot back with it.
-    if (!posted.recorded) throw await notEarnable(tx, memberId, orderRef, fields.reference);
+    ).catch((error: unknown) => {
+      // Unique (member, order): the statement failed, nothing of it kept.
+      throw orderNotEarnable(error, fields.reference) ?? error;
+    });
     // After the entry, so it counts; `points` above used the tier before it.
-    const upgraded = points > 0 && (await applyTierUpgrade(tx, member, settings, now)) !== null;
+    const upgraded = mayUpgrade && (await applyTierUpgrade(tx, member, settings, now)) !== null;
     // An upgrade writes the member row after the entry's statement: the rare case that reads it again.
     return { result, member: upgraded ? await readMember(tx, memberId) : posted.member };
   });
@@ -327,9 +332,12 @@ function orderRefusal(state: EarnOrderState, field: string): ValidationError | n
   return null;
 }
 
-/** Why an earn's write recorded nothing: the order was cancelled, else it had earned already (its WHERE allows no other). */
-async function notEarnable(tx: RawSql, memberId: string, orderRef: string, field: string): Promise<ValidationError> {
-  return orderRefusal(await readOrderState(tx, memberId, orderRef), field) ?? orderRefusal('EARNED', field)!;
+/** Why an earn's write was refused in its statement (`postOrderEarning`), on `field`; null for any other failure. */
+function orderNotEarnable(error: unknown, field: string): ValidationError | null {
+  const refusal = refusalOf(error);
+  if (refusal === ORDER_REFUSALS.cancelled) return orderRefusal('CANCELLED', field);
+  if (refusal === ORDER_REFUSALS.earned) return orderRefusal('EARNED', field);
+  return null;
 }
 
 /**
@@ -405,8 +413,9 @@ export async function redeemPoints(deps: ServiceDeps, input: RedeemPointsInput, 
     const orderId = orderRef === null ? null : await openOrder(tx, memberId, orderRef, settings.currency, now, 'orderReference');
     const entryId = newRowId();
     const result = { memberId, entryId, points: -points } satisfies PointsResult;
+    // The entry's statement is the transaction's last: it goes out with COMMIT.
     const posted = await spendPoints(
-      tx,
+      lastStatement(tx),
       member,
       points,
       {

@@ -321,6 +321,15 @@ export function closedHoldersMove(after: ProgramSettings, now: Date): ClosedHold
 }
 
 /**
+ * Whether lifetime points of `lifetime` reach the threshold of a tier above `tier`. Qualifying points never exceed
+ * lifetime points: while this is false no upgrade is possible and `applyTierUpgrade` runs no statement — so an earn
+ * of `points` whose `lifetime + points` stays below it knows beforehand that its entry's statement is its last.
+ */
+export function lifetimeReachesHigherTier(settings: ProgramSettings, tier: string, lifetime: number): boolean {
+  return rank(settings, tierFor(settings, lifetime)) > rank(settings, tier);
+}
+
+/**
  * Upgrades a member at once when their qualifying points reach a higher tier's
  * threshold, possibly by several levels (one UPGRADE row from the old to the
  * new tier). Runs inside the caller's transaction, which holds the member lock
@@ -340,7 +349,7 @@ export async function applyTierUpgrade(
   now: Date,
 ): Promise<TierChangeResult | null> {
   const current = rank(settings, member.tier);
-  if (rank(settings, tierFor(settings, member.lifetime)) <= current) return null;
+  if (!lifetimeReachesHigherTier(settings, member.tier, member.lifetime)) return null;
   const points = await lockedQualifyingPoints(tx, member.id, settings, now);
   const reached = tierFor(settings, points);
   if (rank(settings, reached) <= current) return null;
