@@ -119,6 +119,8 @@ describe('an order taken back in full is final', () => {
       expect((await prisma.voucher.findUniqueOrThrow({ where: { code } })).status).toBe('ISSUED');
       const memberAfter = await prisma.member.findUniqueOrThrow({ where: { id: memberId } });
       expect([memberAfter.availablePoints, memberAfter.pendingPoints]).toEqual([memberBefore.availablePoints, memberBefore.pendingPoints]);
+      // Not even the purchase's activity: the refused statements kept nothing, though the voucher's went out with COMMIT.
+      expect([memberAfter.lastActivityAt, memberAfter.updatedAt]).toEqual([memberBefore.lastActivityAt, memberBefore.updatedAt]);
     });
   }
 

@@ -1,4 +1,4 @@
-import type { RawSql } from '../../db/sql.js';
+import { refusalOf, refusalSql, type RawSql } from '../../db/sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { ValidationError } from '../errors.js';
 import { refuseUnlessStored, type StorableKey } from '../validation.js';
@@ -48,15 +48,29 @@ export function finalOrderRefusal(state: FinalOrderState, field: string): Valida
   return null;
 }
 
+/** The refusal (`refusalSql`) of a write whose statement met a final order, before the order's state. */
+const FINAL_ORDER = 'FINAL_ORDER:';
+
 /**
- * Why a write that names the member's order `orderRef` wrote nothing (its statement refused a final order): the
- * order's refusal, read under the locks the caller still holds. An order that is open after all is an internal error.
+ * SQL: `true` when `written` holds, else the statement fails with the order's `FinalOrderState` (`final`, an
+ * expression of the statement: the state its write found under the row's lock) — a write that names the member's
+ * order refuses a final order in its own statement, all or nothing (it may be its transaction's last, sent with
+ * COMMIT: `lastStatement`). Read back by `finalOrderRefusalOf`.
  */
-export async function finalOrderError(tx: RawSql, memberId: string, orderRef: string, field: string): Promise<Error> {
-  const [order] = await tx.$queryRaw<{ final: FinalOrderState }[]>`
-    SELECT ${finalOrderStateSql(Prisma.sql`o`)} AS final FROM point_orders o
-    WHERE o.member_id = ${memberId}::uuid AND o.order_ref = ${orderRef}`;
-  return finalOrderRefusal(order?.final ?? null, field) ?? new Error(`order ${orderRef} of member ${memberId} refused a write while open`);
+export function finalOrderRefusalSql(written: Prisma.Sql, final: Prisma.Sql): Prisma.Sql {
+  return refusalSql(written, Prisma.sql`${FINAL_ORDER}::text || COALESCE(${final}, 'OPEN')`);
+}
+
+/**
+ * The error of a statement that failed by `finalOrderRefusalSql`: the order's refusal on `field` (an order that was
+ * open after all is an internal error); null for any other failure.
+ */
+export function finalOrderRefusalOf(error: unknown, field: string): Error | null {
+  const refusal = refusalOf(error);
+  if (!refusal?.startsWith(FINAL_ORDER)) return null;
+  const state = refusal.slice(FINAL_ORDER.length);
+  const final = state === 'CANCELLED' || state === 'RETURNED' ? state : null;
+  return finalOrderRefusal(final, field) ?? new Error(`an open order refused a write (${state})`, { cause: error });
 }
 
 /**

@@ -2,7 +2,7 @@ import { inSpan } from '../../telemetry/trace-context.js';
 import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
-import { jsonObjectSql, sqlTransaction, type RawSql } from '../../db/sql.js';
+import { jsonObjectSql, lastStatement, sqlTransaction, type RawSql } from '../../db/sql.js';
 import {
   Prisma,
   type CauseType,
@@ -29,7 +29,7 @@ import { addDays } from '../time.js';
 import * as check from '../validation.js';
 import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { orderReference } from '../orders/order-lines.js';
-import { finalOrderError, finalOrderStateSql, refuseNewOrderReference } from '../orders/order-record.js';
+import { finalOrderRefusalOf, finalOrderRefusalSql, finalOrderStateSql, refuseNewOrderReference } from '../orders/order-record.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
 import { recordGestureVoucherVoided } from '../goodwill/gesture-voucher-voided.js';
 import { returnVoidedToBudget } from '../service-failures/incident-budget.js';
@@ -639,8 +639,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
   const scope = `redeemVoucher:${code}`;
   const requestHash = fingerprint(request);
   try {
-    // On node-postgres (db/sql.ts), in three round trips: BEGIN with lock + load + look up the key,
-    // redeem + write the key with its answer (returning the voucher's row for the caller), COMMIT.
+    // On node-postgres (db/sql.ts), in two round trips: BEGIN with lock + load + look up the key,
+    // redeem + write the key with its answer (returning the voucher's row for the caller) with COMMIT.
     const outcome = await sqlTransaction(deps.prisma, async (tx): Promise<VoucherRedemptionOutcome> => {
       // The voucher's member is locked first (the order every point operation takes: member, then vouchers), for
       // the purchase's activity below; the voucher after it (the one-time filter on `holder`). The key is looked
@@ -691,14 +691,16 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         currency,
       } satisfies VoucherRedemptionResult;
       // The order (the voucher's member's): created when this is the first to name it; a final order (cancelled or
-      // returned in full, decided under the row's lock) takes no voucher, and then nothing below is written (`redeemed` is empty).
+      // returned in full, decided under the row's lock) takes no voucher: `redeemed` is empty, and the statement fails
+      // with the order's state, keeping nothing (`finalOrderRefusalSql`). It is the transaction's last: it goes out
+      // with COMMIT (`lastStatement`).
       // Paying with a voucher is a purchase: the member's activity, as an order that earns no points is.
       const purchase = purchaseMove(now);
       const activity = [
         balanceCte(voucher.memberId, purchase),
         ...reactivationEvents({ id: voucher.memberId, status: memberStatus }, purchase),
       ];
-      const [redeemed] = await tx.$queryRaw<VoucherRow[]>`
+      const redemption = lastStatement(tx).$queryRaw<VoucherRow[]>`
         WITH order_row AS (
           INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
           VALUES (${voucher.memberId}::uuid, ${orderRef}, ${currency}, ${now}::timestamptz, ${now}::timestamptz)
@@ -718,9 +720,14 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
         ${storeAnswerSql(scope, key, requestHash, result)},
         ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)},
         ${Prisma.join(activity, ', ')}
-        SELECT redeemed.* FROM redemption, redeemed`;
-      // The voucher is locked: only a final order leaves it unredeemed (the throw rolls the statement back).
-      if (!redeemed) throw await finalOrderError(tx, voucher.memberId, orderRef, 'orderRef');
+        SELECT redeemed.*
+        FROM (SELECT ${finalOrderRefusalSql(Prisma.sql`EXISTS (SELECT 1 FROM redeemed)`, Prisma.sql`(SELECT final FROM order_row)`)}) AS allowed
+        LEFT JOIN redeemed ON true`;
+      // The voucher is locked: only a final order leaves it unredeemed, refused in the statement.
+      const [redeemed] = await Promise.resolve(redemption).catch((error: unknown) => {
+        throw finalOrderRefusalOf(error, 'orderRef') ?? error;
+      });
+      if (!redeemed) throw new Error(`voucher ${voucher.id} was neither redeemed nor refused`);
       // The row goes to the caller only: the stored answer is `result`.
       return withFields(result, { replayed: false, voucher: voucherOf(redeemed) });
     });
