@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { Prisma } from '../generated/prisma/client.js';
@@ -33,6 +34,13 @@ interface Statement {
   values: unknown[];
   types: pg.CustomTypesConfig;
 }
+
+/**
+ * node-postgres' own conversion of a parameter to what it sends (its documented `toPostgres`, dates, arrays, JSON),
+ * which it runs while writing a query: a value it cannot convert fails the query before anything reaches the server.
+ * Not in its typings; `pg/lib/*` is in its package exports.
+ */
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
 
 /** PostgreSQL's type id of bigint (int8). */
 const INT8 = 20;
@@ -141,6 +149,11 @@ function sentinelsOf<S extends Record<string, unknown>>(slots: S): Map<unknown, 
   return bySentinel;
 }
 
+/** `statement` with other values, field by field (one hidden class for every statement: src/with-fields.ts). */
+function withFieldsOf(statement: Statement, values: unknown[]): Statement {
+  return { name: statement.name, text: statement.text, values, types: statement.types };
+}
+
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */
 class PgRunner implements RawSql {
   constructor(private readonly client: pg.PoolClient | pg.Pool) {}
@@ -212,20 +225,36 @@ class TransactionRunner extends PgRunner {
   /** `statement` and COMMIT in one write (with BEGIN before them when it is the first); the transaction is over. */
   async runAndCommit(statement: Statement): Promise<pg.QueryResult> {
     this.refuseAfterEnd();
+    for (const check of this.lastChecks) check();
+    // Converted before anything is sent: a value node-postgres cannot convert would fail the statement on the client,
+    // the server would never see it, and the COMMIT behind it would commit what came before.
+    const prepared = withFieldsOf(
+      statement,
+      statement.values.map((value) => prepareValue(value)),
+    );
     const first = !this.opening;
     if (this.opening) await this.opening;
-    const sent = sendTogether(this.connection, first ? [BEGIN, statement, COMMIT] : [statement, COMMIT]);
+    const sent = sendTogether(this.connection, first ? [BEGIN, prepared, COMMIT] : [prepared, COMMIT]);
     this.opening = sent;
     const answers = await sent;
     const commit = answers[answers.length - 1]!;
     // COMMIT answered (COMMIT, or ROLLBACK after a failure before it): nothing is open. Else COMMIT itself failed, the
     // connection with it, and `end` sends ROLLBACK, as after any COMMIT that failed, and finds the connection broken.
     if (commit.status === 'fulfilled') this.ended = true;
+    const [statementAnswer] = answers.slice(-2);
+    if (statementAnswer!.status === 'rejected' && commit.status === 'fulfilled' && commit.value.command === 'COMMIT') {
+      throw new Error("the transaction's last statement failed before it reached PostgreSQL, and what came before it was committed", {
+        cause: statementAnswer!.reason,
+      });
+    }
     const result = answered(answers, answers.length - 2);
     const { command } = answered(answers, answers.length - 1);
     if (command !== 'COMMIT') throw new Error(`the transaction's last statement succeeded, but COMMIT answered ${command}`);
     return result;
   }
+
+  /** Checks run before the last statement is sent (`beforeLastStatement`): a throw sends nothing. */
+  readonly lastChecks: (() => void)[] = [];
 
   /** The runner of the last statement: `lastStatement`'s answer. */
   readonly last: RawSql = {
@@ -251,6 +280,15 @@ class TransactionRunner extends PgRunner {
  */
 export function lastStatement(tx: RawSql): RawSql {
   return tx instanceof TransactionRunner ? tx.last : tx;
+}
+
+/**
+ * Runs `check` before `tx`'s last statement (`lastStatement`) is sent; should it throw, nothing is sent and the
+ * transaction rolls back as after any throw. For a frame that needs something written in that statement because
+ * nothing can be written after it (the ledger kernel: the request's answer, stored with the effect).
+ */
+export function beforeLastStatement(tx: RawSql, check: () => void): void {
+  if (tx instanceof TransactionRunner) tx.lastChecks.push(check);
 }
 
 /**
@@ -414,7 +452,9 @@ export function refusalSql(allowed: Prisma.Sql, refusal: Prisma.Sql): Prisma.Sql
 
 /** The refusal of a statement that failed by `refusalSql`, or null for any other failure. */
 export function refusalOf(error: unknown): string | null {
-  const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
+  // On node-postgres, its error; on a Prisma interactive transaction, the driver adapter's, inside Prisma's P2010.
+  const adapted = (error as { meta?: { driverAdapterError?: { cause?: unknown } } } | null)?.meta?.driverAdapterError?.cause;
+  const { code, detail } = (adapted ?? error ?? {}) as { code?: unknown; detail?: unknown };
   return code === REFUSED && typeof detail === 'string' ? detail : null;
 }
 

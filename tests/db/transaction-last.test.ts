@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Prisma } from '../../src/generated/prisma/client.js';
-import { lastStatement, refusalOf, refusalSql, sqlTransaction, type RawSql } from '../../src/db/sql.js';
+import { beforeLastStatement, lastStatement, refusalOf, refusalSql, sqlTransaction, type RawSql } from '../../src/db/sql.js';
 import { createTestPrisma } from '../support/db.js';
 
 const prisma = createTestPrisma(1);
@@ -124,6 +124,41 @@ describe("a transaction's last statement (lastStatement)", () => {
     expect(await probeIds()).toEqual([9]);
     // Any other failure is no refusal.
     expect(refusalOf(Object.assign(new Error('x'), { code: '23505', detail: 'Key (id)=(9) already exists.' }))).toBeNull();
+    await expectConnectionClean();
+  });
+});
+
+describe('nothing is sent with COMMIT that could commit a transaction half done', () => {
+  it('a value node-postgres cannot convert: the statement fails before anything is sent, and what came before is rolled back', async () => {
+    await prisma.$executeRaw`DELETE FROM last_probe`;
+    const unconvertible = {
+      toPostgres: () => {
+        throw new Error('cannot bind this value');
+      },
+    };
+    await expect(
+      sqlTransaction(prisma, async (tx) => {
+        await tx.$executeRaw`INSERT INTO last_probe (id) VALUES (13)`;
+        await lastStatement(tx).$executeRaw`INSERT INTO last_probe (id) VALUES (${unconvertible}::int)`;
+      }),
+    ).rejects.toThrow('cannot bind this value');
+    // Sent with COMMIT after a failure of its own on the client, the server would have committed 13.
+    expect(await probeIds()).toEqual([]);
+    await expectConnectionClean();
+  });
+
+  it('a check before the last statement (beforeLastStatement) that throws: nothing sent, the transaction rolled back', async () => {
+    await prisma.$executeRaw`DELETE FROM last_probe`;
+    await expect(
+      sqlTransaction(prisma, async (tx) => {
+        await tx.$executeRaw`INSERT INTO last_probe (id) VALUES (14)`;
+        beforeLastStatement(tx, () => {
+          throw new Error('the answer is not in the statement');
+        });
+        await lastStatement(tx).$executeRaw`INSERT INTO last_probe (id) VALUES (15)`;
+      }),
+    ).rejects.toThrow('the answer is not in the statement');
+    expect(await probeIds()).toEqual([]);
     await expectConnectionClean();
   });
 });

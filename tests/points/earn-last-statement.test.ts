@@ -1,10 +1,14 @@
 import net from 'node:net';
+import { PrismaPg } from '@prisma/adapter-pg';
 import { describe, expect, it, vi } from 'vitest';
+import { lastStatement } from '../../src/db/sql.js';
+import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
+import { PrismaClient } from '../../src/generated/prisma/client.js';
 import { cancelOrder } from '../../src/domain/orders/orders.service.js';
 import { earnPoints, redeemPoints, adjustPoints } from '../../src/domain/points/points.service.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
-import { tableRowCounts } from '../support/db.js';
+import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
 
 /**
  * earnPoints' entry statement is its transaction's last unless the earn may lift the member into a higher tier: it
@@ -94,6 +98,16 @@ describe("earnPoints' last statement", () => {
     expect(await tableRowCounts(prisma)).toEqual(before);
   });
 
+  it('an earn that lifts a new member straight into Silver: its own points counted when deciding', async () => {
+    const memberId = await app.enroll();
+    await earnPoints(deps, { memberId, order: order('warm', '1.00'), idempotencyKey: 'warm' }, shop);
+
+    const lifted = await earnPoints(deps, { memberId, order: order('o-1000', '1000.00'), idempotencyKey: 'o-1000' }, shop);
+
+    expect(lifted.member).toMatchObject({ tier: 'SILVER' });
+    expect(await prisma.tierChange.count({ where: { memberId, toTier: 'SILVER' } })).toBe(1);
+  });
+
   it('an earn that lifts the member into a higher tier commits after the upgrade', async () => {
     const memberId = await app.enroll();
     await adjustPoints(deps, { memberId, points: 900, reason: 'near Silver', idempotencyKey: 'near' }, admin);
@@ -110,5 +124,41 @@ describe("earnPoints' last statement", () => {
       { fromTier: 'BRONZE', toTier: 'SILVER', reason: 'UPGRADE' },
     ]);
     expect(await prisma.ledgerEntry.count({ where: { memberId, kind: 'EARN' } })).toBe(2);
+  });
+});
+
+describe('a refusal decided in the statement, on a Prisma interactive transaction', () => {
+  it('is the same ValidationError, and nothing is kept', async () => {
+    const memberId = await app.enroll();
+    const plain = new PrismaClient({ adapter: new PrismaPg({ connectionString: testDatabaseUrl(), max: 1 }) });
+    try {
+      const onPrisma = { prisma: plain, logger: testLogger };
+      await earnPoints(onPrisma, { memberId, order: order('p-1'), idempotencyKey: 'p-1' }, shop);
+      const before = await tableRowCounts(prisma);
+
+      const refused = await refusalOf(earnPoints(onPrisma, { memberId, order: order('p-1'), idempotencyKey: 'p-2' }, shop));
+
+      expect(refused).toEqual({ code: 'VALIDATION', field: 'order.reference', message: 'this order has already earned points' });
+      expect(await tableRowCounts(prisma)).toEqual(before);
+    } finally {
+      await plain.$disconnect();
+    }
+  });
+});
+
+describe('the ledger kernel and a last statement', () => {
+  it("refuses, before anything is sent, a last statement that does not store the request's answer", async () => {
+    const memberId = await app.enroll();
+    const operation = { memberId, request: { scope: `probe:${memberId}`, key: 'k-1', body: {} } };
+
+    const outcome = inLedgerTransaction(deps, operation, async ({ tx }) => {
+      await lastStatement(tx).$executeRaw`UPDATE members SET name = 'written without its answer' WHERE id = ${memberId}::uuid`;
+      return { result: { done: true } };
+    });
+
+    await expect(outcome).rejects.toThrow(/must store the request's answer/);
+    // Sent with COMMIT, the update would have been kept without the key's answer: a retry would have done it again.
+    expect(await prisma.member.findUniqueOrThrow({ where: { id: memberId } })).not.toMatchObject({ name: 'written without its answer' });
+    expect(await prisma.idempotencyRecord.count({ where: { operation: `probe:${memberId}` } })).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
-import { rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
+import { beforeLastStatement, rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
@@ -105,6 +105,15 @@ export class RequestAnswer {
     return storeAnswerSql(this.request.scope, this.request.key, this.request.hash, result);
   }
 
+  /** Throws unless the answer is stored in the effect's statement: a transaction's last statement (`lastStatement`) must hold it. */
+  assertInStatement(): void {
+    if (this.request && this.storedInStatement === null) {
+      throw new Error(
+        "a transaction's last statement must store the request's answer (answer.inStatement): nothing can be written after it",
+      );
+    }
+  }
+
   /** Stores `result` unless the effect's last statement already stored it (the same object: no second serialisation to compare). */
   async store(tx: RawSql, result: object): Promise<void> {
     if (!this.request || this.storedInStatement === result) return;
@@ -186,6 +195,8 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
         if (settled.expiredPoints > 0) changes.push(memberChange(memberId, 'EXPIRED'));
       }
       const answer = new RequestAnswer(request);
+      // An effect whose write goes out with COMMIT leaves the kernel nothing to write after it: the answer must be in it.
+      beforeLastStatement(tx, () => answer.assertInStatement());
       const {
         result,
         member: row,

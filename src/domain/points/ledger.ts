@@ -223,8 +223,9 @@ export interface PostEntry extends NewEntry {
    * A debit taken from the member's available lots, first-in first-out, in the
    * entry's own statement (`lotsTakenCte`, first of the statement's CTEs, so
    * that the caller's `also` may read `lots_taken`). When the lots hold less
-   * than the debit, the cached balance and the lots disagree: postEntry throws
-   * rather than guess, and the caller's transaction rolls the statement back.
+   * than the debit, the cached balance and the lots disagree: the statement
+   * itself fails (`refusalSql`) rather than guess, keeping nothing, and
+   * postEntry throws.
    */
   takesFromLots?: boolean;
 }
