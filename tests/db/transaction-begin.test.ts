@@ -1,25 +1,12 @@
 // No useTestApp(): a pool of one connection of its own, so that every statement below is on the one socket it spies on.
-import net from 'node:net';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { sqlTransaction } from '../../src/db/sql.js';
 import { createTestPrisma } from '../support/db.js';
 import { statementsDuring } from '../support/statements.js';
+import { socketWritesDuring } from '../support/socket-writes.js';
 
 const prisma = createTestPrisma(1);
 afterAll(async () => prisma.$disconnect());
-
-/** Socket writes (each a system call) made while `run` runs: a stream's `_write`/`_writev`, one per flush. */
-async function socketWritesDuring(run: () => Promise<unknown>): Promise<number> {
-  const write = vi.spyOn(net.Socket.prototype, '_write');
-  const writev = vi.spyOn(net.Socket.prototype, '_writev');
-  try {
-    await run();
-    return write.mock.calls.length + writev.mock.calls.length;
-  } finally {
-    write.mockRestore();
-    writev.mockRestore();
-  }
-}
 
 describe('a transaction on node-postgres (sqlTransaction)', () => {
   it('sends BEGIN with its first statement, in one socket write', async () => {

@@ -1,9 +1,9 @@
 // No useTestApp(): a pool of one connection of its own, so that every statement below is on the one socket it spies on.
-import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { beforeLastStatement, lastStatement, refusalOf, refusalSql, sqlTransaction, type RawSql } from '../../src/db/sql.js';
 import { createTestPrisma } from '../support/db.js';
+import { socketWritesDuring } from '../support/socket-writes.js';
 
 const prisma = createTestPrisma(1);
 beforeAll(async () => {
@@ -14,19 +14,6 @@ afterAll(async () => {
   await prisma.$executeRaw`DROP TABLE IF EXISTS last_probe`;
   await prisma.$disconnect();
 });
-
-/** Socket writes (each a system call) made while `run` runs: a stream's `_write`/`_writev`, one per flush. */
-async function socketWritesDuring(run: () => Promise<unknown>): Promise<number> {
-  const write = vi.spyOn(net.Socket.prototype, '_write');
-  const writev = vi.spyOn(net.Socket.prototype, '_writev');
-  try {
-    await run();
-    return write.mock.calls.length + writev.mock.calls.length;
-  } finally {
-    write.mockRestore();
-    writev.mockRestore();
-  }
-}
 
 const probeIds = async () => (await prisma.$queryRaw<{ id: number }[]>`SELECT id FROM last_probe ORDER BY id`).map((row) => row.id);
 

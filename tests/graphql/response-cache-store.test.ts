@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResponseCacheStore, type ResponseCacheStore } from '../../src/cache/response-cache-store.js';
 import { createLogger } from '../../src/logger.js';
 import { testRedisUrl } from '../support/db.js';
-import { monitorRedis } from '../support/redis-monitor.js';
+import { monitorRedis, subscribedListener } from '../support/redis-monitor.js';
 import { until } from '../support/until.js';
 
 /**
@@ -55,10 +55,8 @@ describe('an answer stored a TTL or more after its lookup', () => {
 describe('a member change with messages to publish', () => {
   it('publishes them in order from the invalidation script, once, after every member of the batch is stale', async () => {
     const channel = `${prefix}:member-changes`;
-    const listener = redis.duplicate();
-    const heard: string[] = [];
-    listener.on('message', (_: string, message: string) => heard.push(message));
-    await listener.subscribe(channel);
+    const listener = await subscribedListener(redis, channel);
+    const { heard } = listener;
     const monitor = await monitorRedis(testRedisUrl());
     const { seen } = monitor;
     // More members than one script takes (500): two scripts, the messages with the second.
@@ -68,7 +66,7 @@ describe('a member change with messages to publish', () => {
       await until(() => heard.length === 2 && seen.filter(({ args }) => args[1] === channel).length === 2, 5_000, 20, 'both messages');
     } finally {
       monitor.stop();
-      listener.disconnect();
+      listener.stop();
     }
     expect(heard).toEqual(['first', 'second']);
     const lua = seen.filter(({ source }) => source === 'lua').map(({ args }) => [args[0]!.toLowerCase(), args[1], args[2]]);

@@ -11,7 +11,7 @@ import { startWorkers, type WorkersHandle } from '../../workers/index.js';
 import { MAINTENANCE_QUEUE } from '../../workers/maintenance.processor.js';
 import { createTestApp, TEST_JWT_SECRET, testLogger, useTestApp, type GraphQLResponse } from '../support/app.js';
 import { resetRedis, testQueuePrefix, testRedisUrl } from '../support/db.js';
-import { monitorRedis } from '../support/redis-monitor.js';
+import { monitorRedis, subscribedListener } from '../support/redis-monitor.js';
 import { until } from '../support/until.js';
 
 /**
@@ -123,10 +123,8 @@ describe('member status from the shared response cache', () => {
     const { memberId, token } = await cachedMember();
     const shop = await b.apiKeyToken(['points:earn']);
     const channel = memberChangeChannel(testQueuePrefix());
-    const listener = redis.duplicate();
-    const heard: string[] = [];
-    listener.on('message', (_: string, message: string) => heard.push(message));
-    await listener.subscribe(channel);
+    const listener = await subscribedListener(redis, channel);
+    const { heard } = listener;
     // Every command Redis runs, with who sent it: a client's address, or "lua" for a command a script runs.
     const monitor = await monitorRedis(testRedisUrl());
     const { seen } = monitor;
@@ -151,7 +149,7 @@ describe('member status from the shared response cache', () => {
       expect(bump).toBeLessThan(lua.findIndex(isPublish));
     } finally {
       monitor.stop();
-      listener.disconnect();
+      listener.stop();
     }
     expect((await readStatus(a, token)).me.balance.pending).toBe(25);
   });

@@ -1,6 +1,5 @@
-import net from 'node:net';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lastStatement } from '../../src/db/sql.js';
 import { inLedgerTransaction } from '../../src/domain/points/ledger-kernel.js';
 import { PrismaClient } from '../../src/generated/prisma/client.js';
@@ -9,6 +8,7 @@ import { earnPoints, redeemPoints, adjustPoints } from '../../src/domain/points/
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
 import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
+import { socketWritesDuring } from '../support/socket-writes.js';
 
 /**
  * earnPoints' entry statement is its transaction's last unless the earn may lift the member into a higher tier: it
@@ -20,19 +20,6 @@ const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const admin = staffCaller('ADMIN', 'last-statement-admin');
 const deps = { prisma, logger: testLogger };
 const order = (reference: string, amount = '25.00') => ({ reference, total: { amount, currency: 'EUR' } });
-
-/** Socket writes (each a system call) made while `run` runs: a stream's `_write`/`_writev`, one per flush. */
-async function socketWritesDuring(run: () => Promise<unknown>): Promise<number> {
-  const write = vi.spyOn(net.Socket.prototype, '_write');
-  const writev = vi.spyOn(net.Socket.prototype, '_writev');
-  try {
-    await run();
-    return write.mock.calls.length + writev.mock.calls.length;
-  } finally {
-    write.mockRestore();
-    writev.mockRestore();
-  }
-}
 
 /** How a call was refused, as a client reads it (null: it was not). */
 const refusalOf = (call: Promise<unknown>) =>

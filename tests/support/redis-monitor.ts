@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import type { Redis } from 'ioredis';
 
 /** One command Redis ran: its arguments, and who sent it — a client's address, or "lua" for a command a script ran. */
 export interface MonitoredCommand {
@@ -67,4 +68,13 @@ export async function monitorRedis(url: string): Promise<{ seen: MonitoredComman
     });
   });
   return { seen, stop: () => void socket.destroy() };
+}
+
+/** A connection of its own subscribed to `channel`, and every message it has heard since, in order. */
+export async function subscribedListener(redis: Redis, channel: string): Promise<{ heard: string[]; stop(): void }> {
+  const listener = redis.duplicate();
+  const heard: string[] = [];
+  listener.on('message', (_: string, message: string) => heard.push(message));
+  await listener.subscribe(channel);
+  return { heard, stop: () => listener.disconnect() };
 }
