@@ -13,21 +13,39 @@ const harness = useConsole();
 const { newPage, signIn } = harness;
 
 /**
- * The page's `operation` mutations: each one's idempotency key, in the order sent. The first one reaches the service
- * (it creates) and its answer is lost on the way back, as a dropped connection loses it; later ones pass.
+ * The page's `operation` mutations: each one's idempotency key, in the order sent (`keys`). The first one reaches the
+ * service (it creates) and its answer is lost on the way back, as a dropped connection loses it; later ones pass.
+ * `lost` is what the service answered the first one (or why asking it failed): what a failed wait for the creation
+ * prints beside its count, so that a creation that never happened says why.
  */
-async function loseFirstAnswer(page: Page, operation: string): Promise<unknown[]> {
+async function loseFirstAnswer(page: Page, operation: string): Promise<{ keys: unknown[]; lost: string[] }> {
   const keys: unknown[] = [];
+  const lost: string[] = [];
   await page.route('**/graphql', async (route: Route) => {
     const body = route.request().postDataJSON() as { query?: string; variables?: { input?: { idempotencyKey?: unknown } } } | null;
     if (!body?.query?.includes(`mutation ${operation}`)) return route.continue();
     keys.push(body.variables?.input?.idempotencyKey);
     if (keys.length > 1) return route.continue();
-    await route.fetch(); // the service answers; the browser never hears it
+    // The service answers; the browser never hears it.
+    const answer = await route.fetch().then(
+      async (response) => `${response.status()} ${await response.text()}`,
+      (error: unknown) => `not answered: ${String(error)}`,
+    );
+    lost.push(answer);
     return route.abort('internetdisconnected');
   });
-  return keys;
+  return { keys, lost };
 }
+
+/**
+ * The rows the first creation made (`count`), with how many were sent and what the service answered the first (its
+ * HTTP status and body): waited for whole, so that a failed wait prints all of it.
+ */
+const firstCreation = (count: () => Promise<number>, sent: { keys: unknown[]; lost: string[] }) => async () => ({
+  created: await count(),
+  sent: sent.keys.length,
+  answered: sent.lost,
+});
 
 describe('the admin pages that create credentials, retried after a lost answer', () => {
   it(
@@ -36,14 +54,17 @@ describe('the admin pages that create credentials, retried after a lost answer',
     async () => {
       const { context, page } = await newPage('en');
       await signIn(page, 'ADMIN', 'Ada Admin');
-      const keys = await loseFirstAnswer(page, 'CreateApiKey');
+      const intercepted = await loseFirstAnswer(page, 'CreateApiKey');
+      const { keys } = intercepted;
       await page.getByRole('link', { name: 'API keys' }).click();
       await page.getByLabel('Name').fill('till 7');
       await page.getByLabel('points:earn').check();
       const submit = page.getByRole('button', { name: 'Create key' });
       await submit.click();
       await expect.poll(() => keys.length).toBe(1);
-      await expect.poll(() => harness.prisma.apiKey.count({ where: { name: 'till 7' } })).toBe(1);
+      await expect
+        .poll(firstCreation(() => harness.prisma.apiKey.count({ where: { name: 'till 7' } }), intercepted))
+        .toEqual({ created: 1, sent: 1, answered: [expect.stringMatching(/^200 /)] });
       await expect.poll(() => page.getByText('Something went wrong.').count()).toBe(1);
 
       await submit.click();
@@ -77,13 +98,16 @@ describe('the admin pages that create credentials, retried after a lost answer',
     async () => {
       const { context, page } = await newPage('en');
       await signIn(page, 'ADMIN', 'Ada Admin');
-      const keys = await loseFirstAnswer(page, 'CreateApiKey');
+      const intercepted = await loseFirstAnswer(page, 'CreateApiKey');
+      const { keys } = intercepted;
       await page.getByRole('link', { name: 'API keys' }).click();
       await page.getByLabel('Name').fill('till 9');
       await page.getByLabel('points:earn').check();
       const submit = page.getByRole('button', { name: 'Create key' });
       await submit.click();
-      await expect.poll(() => harness.prisma.apiKey.count({ where: { name: 'till 9' } })).toBe(1);
+      await expect
+        .poll(firstCreation(() => harness.prisma.apiKey.count({ where: { name: 'till 9' } }), intercepted))
+        .toEqual({ created: 1, sent: 1, answered: [expect.stringMatching(/^200 /)] });
       await expect.poll(() => page.getByText('Something went wrong.').count()).toBe(1);
 
       await page.getByLabel('Name').fill('till 9b');
@@ -109,14 +133,17 @@ describe('the admin pages that create credentials, retried after a lost answer',
     async () => {
       const { context, page } = await newPage('en');
       await signIn(page, 'ADMIN', 'Ada Admin');
-      const keys = await loseFirstAnswer(page, 'CreateWebhookEndpoint');
+      const intercepted = await loseFirstAnswer(page, 'CreateWebhookEndpoint');
+      const { keys } = intercepted;
       await page.getByRole('link', { name: 'Webhooks' }).click();
       const url = 'https://crm.example.com/retried';
       await page.getByLabel('Receiver URL').fill(url);
       await page.getByLabel('member.enrolled').check();
       const submit = page.getByRole('button', { name: 'Register endpoint' });
       await submit.click();
-      await expect.poll(() => harness.prisma.webhookEndpoint.count({ where: { url } })).toBe(1);
+      await expect
+        .poll(firstCreation(() => harness.prisma.webhookEndpoint.count({ where: { url } }), intercepted))
+        .toEqual({ created: 1, sent: 1, answered: [expect.stringMatching(/^200 /)] });
       await expect.poll(() => page.getByText('Something went wrong.').count()).toBe(1);
 
       await submit.click();
