@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { newRowId } from '../src/db/ids.js';
+import { ORDER_REFUSALS } from '../src/domain/points/ledger.js';
 
 /**
  * The raw earn with the service's rows: what earnPoints asks of PostgreSQL for one order of 25.00 (one rule
@@ -197,10 +198,10 @@ export async function earnWithServiceRows(
       'deliver',
       now,
       null,
-      'ORDER_CANCELLED',
+      ORDER_REFUSALS.cancelled,
       memberId,
       orderRef,
-      'ORDER_EARNED',
+      ORDER_REFUSALS.earned,
     ],
   });
   return { entryId, balanceAfter };

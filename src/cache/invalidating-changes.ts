@@ -39,10 +39,10 @@ export function invalidatingChanges(
   return {
     events: {
       changed: (changes: readonly MemberChange[]) => {
-        // With Redis the bus does not publish these itself: the invalidation script does, once the members are stale.
-        const messages = changes.length > 0 ? bus.messagesFor?.(changes) : undefined;
-        if (!messages) bus.changed(changes);
         if (changes.length === 0) return;
+        // With Redis the bus does not publish these itself: the invalidation script does, once the members are stale.
+        const messages = bus.messagesFor?.(changes);
+        if (!messages) bus.changed(changes);
         const memberIds = changes.map((change) => change.memberId);
         track(
           store.invalidateMembers(memberIds, messages).catch((error: unknown) => {

@@ -149,11 +149,6 @@ function sentinelsOf<S extends Record<string, unknown>>(slots: S): Map<unknown, 
   return bySentinel;
 }
 
-/** `statement` with other values, field by field (one hidden class for every statement: src/with-fields.ts). */
-function withFieldsOf(statement: Statement, values: unknown[]): Statement {
-  return { name: statement.name, text: statement.text, values, types: statement.types };
-}
-
 /** On one connection (a transaction's) or on the pool (single statements, each on any free connection). */
 class PgRunner implements RawSql {
   constructor(private readonly client: pg.PoolClient | pg.Pool) {}
@@ -228,10 +223,8 @@ class TransactionRunner extends PgRunner {
     for (const check of this.lastChecks) check();
     // Converted before anything is sent: a value node-postgres cannot convert would fail the statement on the client,
     // the server would never see it, and the COMMIT behind it would commit what came before.
-    const prepared = withFieldsOf(
-      statement,
-      statement.values.map((value) => prepareValue(value)),
-    );
+    // A spread that only replaces a field the statement has keeps its hidden class (src/with-fields.ts).
+    const prepared = { ...statement, values: statement.values.map((value) => prepareValue(value)) };
     const first = !this.opening;
     if (this.opening) await this.opening;
     const sent = sendTogether(this.connection, first ? [BEGIN, prepared, COMMIT] : [prepared, COMMIT]);

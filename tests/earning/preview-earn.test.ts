@@ -7,18 +7,12 @@ import { updateProgram } from '../../src/domain/program/program.service.js';
 import { MAX_POINTS } from '../../src/domain/validation.js';
 import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers.js';
 import { testLogger, useTestApp } from '../support/app.js';
+import { refusalOf } from '../support/refusals.js';
 
 const { prisma, app } = useTestApp();
 const admin = staffCaller('ADMIN', 'preview-admin');
 const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const at = (iso: string) => ({ prisma, logger: testLogger, now: () => new Date(iso) });
-
-/** How a call was refused, as a client reads it (null: it was not). */
-const refusalOf = (call: Promise<unknown>) =>
-  call.then(
-    () => null,
-    (error: { code: string; field?: string; message: string }) => ({ code: error.code, field: error.field, message: error.message }),
-  );
 
 const FRIDAY = '2026-12-04T12:00:00.000Z';
 const SATURDAY = '2026-12-05T00:00:00.000Z';

@@ -9,6 +9,7 @@ import { apiKeyCaller, staffCaller, STOREFRONT_SCOPES } from '../support/callers
 import { testLogger, useTestApp } from '../support/app.js';
 import { tableRowCounts, testDatabaseUrl } from '../support/db.js';
 import { socketWritesDuring } from '../support/socket-writes.js';
+import { refusalOf } from '../support/refusals.js';
 
 /**
  * earnPoints' entry statement is its transaction's last unless the earn may lift the member into a higher tier: it
@@ -20,13 +21,6 @@ const shop = apiKeyCaller('shop', STOREFRONT_SCOPES);
 const admin = staffCaller('ADMIN', 'last-statement-admin');
 const deps = { prisma, logger: testLogger };
 const order = (reference: string, amount = '25.00') => ({ reference, total: { amount, currency: 'EUR' } });
-
-/** How a call was refused, as a client reads it (null: it was not). */
-const refusalOf = (call: Promise<unknown>) =>
-  call.then(
-    () => null,
-    (error: { code: string; field?: string; message: string }) => ({ code: error.code, field: error.field, message: error.message }),
-  );
 
 describe("earnPoints' last statement", () => {
   it('an earn that lifts no tier: BEGIN with the member lock, then the entry with COMMIT — two socket writes', async () => {
