@@ -145,9 +145,22 @@ export function keyTakenSql(scope: string, key: string): Prisma.Sql {
  * (`isIdempotencyKeyTaken`), which rolls the effect back.
  */
 export function storeAnswerSql(scope: string, key: string, requestHash: string, result: object): Prisma.Sql {
+  return storedAnswerSql({ scope, key, requestHash, json: JSON.stringify(result) });
+}
+
+/** A request's answer as `storeAnswerSql` writes it: its key and the answer's JSON text. */
+export interface StoredAnswer {
+  scope: string;
+  key: string;
+  requestHash: string;
+  json: string;
+}
+
+/** `storeAnswerSql` of an answer already serialised (a statement built once, `StatementTemplate`, takes the text). */
+export function storedAnswerSql(answer: StoredAnswer): Prisma.Sql {
   return Prisma.sql`answered AS (
     INSERT INTO idempotency_records (operation, key, request_hash, result)
-    VALUES (${scope}, ${key}, ${requestHash}, ${JSON.stringify(result)}::jsonb)
+    VALUES (${answer.scope}, ${answer.key}, ${answer.requestHash}, ${answer.json}::jsonb)
     RETURNING 1)`;
 }
 

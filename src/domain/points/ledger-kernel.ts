@@ -1,5 +1,5 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
-import { beforeLastStatement, rawSql, sqlTransaction, type RawSql } from '../../db/sql.js';
+import { beforeLastStatement, rawSql, sqlTransaction, StatementTemplate, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
@@ -11,7 +11,8 @@ import {
   keyTakenSql,
   replay,
   storeAnswer,
-  storeAnswerSql,
+  storedAnswerSql,
+  type StoredAnswer,
   type Replayable,
 } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
@@ -100,9 +101,18 @@ export class RequestAnswer {
 
   /** The CTE (`answered`) storing `result`, which must be the very object the effect then returns. */
   inStatement(result: object): Prisma.Sql {
-    if (!this.request) return Prisma.sql`answered AS (SELECT 1)`;
+    const stored = this.forStatement(result);
+    return stored ? storedAnswerSql(stored) : Prisma.sql`answered AS (SELECT 1)`;
+  }
+
+  /**
+   * `inStatement`'s answer as values, for a statement built once (`StatementTemplate`) that writes it with
+   * `storedAnswerSql`; null without a request (the statement's `answered` is then `SELECT 1`).
+   */
+  forStatement(result: object): StoredAnswer | null {
+    if (!this.request) return null;
     this.storedInStatement = result;
-    return storeAnswerSql(this.request.scope, this.request.key, this.request.hash, result);
+    return { scope: this.request.scope, key: this.request.key, requestHash: this.request.hash, json: JSON.stringify(result) };
   }
 
   /** Throws unless the answer is stored in the effect's statement: a transaction's last statement (`lastStatement`) must hold it. */
@@ -127,6 +137,45 @@ interface OpenedLedger extends LockedMemberRow {
   settings_hash: string | null;
   earning_rules_stamp: string | null;
 }
+
+/** What changes between two openings of a ledger transaction: the opening statement's values. */
+interface OpeningValues extends Record<string, unknown> {
+  memberId: string;
+  /** The request's idempotency scope and key ('' without a request: the statement then has none). */
+  scope: string;
+  key: string;
+  now: Date;
+}
+
+/** Two sets of sentinels of `OpeningValues` (`StatementTemplate`): strings no id, scope or key equals, Dates of their own. */
+const OPENING_SLOTS: readonly [OpeningValues, OpeningValues] = [
+  { memberId: '\u0000memberId', scope: '\u0000scope', key: '\u0000key', now: new Date(0) },
+  { memberId: '\u0000memberId\u0000', scope: '\u0000scope\u0000', key: '\u0000key\u0000', now: new Date(1) },
+];
+
+/**
+ * The statement opening a ledger transaction (see `inLedgerTransaction`). The functions run in select lists, so after
+ * the member row came out locked: each reads what committed by then. The subquery's volatile select list keeps it
+ * from being flattened: one program_cache_keys() call.
+ */
+function openingSql(withRequest: boolean, values: OpeningValues): Prisma.Sql {
+  return Prisma.sql`
+      WITH member AS (
+        SELECT id, status, tier, available_points, pending_points, lifetime_points
+        FROM members WHERE id = ${values.memberId}::uuid FOR UPDATE)
+      SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
+             m.lifetime_points AS lifetime,
+             ${withRequest ? keyTakenSql(values.scope, values.key) : Prisma.sql`false`} AS taken,
+             ${memberHasDueLotsSql(Prisma.sql`m.id`, values.now)} AS due,
+             (m.program).settings_hash, (m.program).earning_rules_stamp::text
+      FROM (SELECT member.*, program_cache_keys() AS program FROM member) m`;
+}
+
+/** The opening statement with a request's key and without, each built once: a transaction assembles no SQL to open. */
+const OPENINGS = {
+  withRequest: new StatementTemplate((slots: OpeningValues) => openingSql(true, slots), OPENING_SLOTS),
+  withoutRequest: new StatementTemplate((slots: OpeningValues) => openingSql(false, slots), OPENING_SLOTS),
+};
 
 /**
  * The one frame of everything that moves points: earn, redeem, adjust, refund,
@@ -170,18 +219,11 @@ export async function inLedgerTransaction<T extends object, First = undefined>(
       changes.length = 0;
       posted.length = 0;
       const first = (operation.lockFirst ? await operation.lockFirst(tx, now) : undefined) as First;
-      // The functions run in select lists, so after the member row came out locked: each reads what committed by
-      // then. The subquery's volatile select list keeps it from being flattened: one program_cache_keys() call.
-      const [opened] = await tx.$queryRaw<OpenedLedger[]>`
-      WITH member AS (
-        SELECT id, status, tier, available_points, pending_points, lifetime_points
-        FROM members WHERE id = ${memberId}::uuid FOR UPDATE)
-      SELECT m.id::text, m.status::text, m.tier::text, m.available_points AS available, m.pending_points AS pending,
-             m.lifetime_points AS lifetime,
-             ${request ? keyTakenSql(request.scope, request.key) : Prisma.sql`false`} AS taken,
-             ${memberHasDueLotsSql(Prisma.sql`m.id`, now)} AS due,
-             (m.program).settings_hash, (m.program).earning_rules_stamp::text
-      FROM (SELECT member.*, program_cache_keys() AS program FROM member) m`;
+      const opening = request ? OPENINGS.withRequest : OPENINGS.withoutRequest;
+      const [opened] = await tx.$queryRaw<OpenedLedger[]>(
+        opening.strings,
+        ...opening.values({ memberId, scope: request?.scope ?? '', key: request?.key ?? '', now }),
+      );
       if (!opened) throw new NotFoundError('Member', memberId);
       if (request && opened.taken) return replay<T>(tx, request.scope, request.key, request.hash);
       const { taken: _taken, due, settings_hash: settingsHash, earning_rules_stamp: earningRulesStamp, lifetime, ...locked } = opened;

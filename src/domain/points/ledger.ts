@@ -1,5 +1,5 @@
 import type { Actor } from '../../auth/principal.js';
-import { refusalOf, refusalSql, type RawSql } from '../../db/sql.js';
+import { refusalOf, refusalSql, StatementTemplate, type RawSql } from '../../db/sql.js';
 import { Prisma, type CauseType, type LedgerEntryKind, type Member } from '../../generated/prisma/client.js';
 import type { PostedPoints } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -9,7 +9,9 @@ import { MEMBER_COLUMNS } from '../members/member-row.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addMonths } from '../time.js';
 import type { OrderLine } from '../orders/order-lines.js';
-import { eventRows, webhookEventsCte } from '../webhooks/webhook-events.js';
+import { eventRows, eventRowsJson, eventRowsOfJson, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import { storedAnswerSql, type StoredAnswer } from '../idempotency.js';
+import { currentTraceparent } from '../../telemetry/trace-context.js';
 
 /** The key of a lot's EXPIRE entry is this and the lot's id: one entry per lot, whoever settles it. */
 const EXPIRE_KEY = 'expire:';
@@ -129,9 +131,17 @@ export function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
  * member (as a CTE for the same statement), else nothing.
  */
 export function reactivationEvents(member: Pick<LockedMember, 'id' | 'status'>, move: BalanceMove): Prisma.Sql[] {
-  if (!(move.activity && member.status === 'PASSIVE')) return [];
-  const data = { memberId: member.id, fromStatus: 'PASSIVE', toStatus: 'ACTIVE', cause: 'ACTIVITY' };
-  return [webhookEventsCte(eventRows([{ type: 'member.status_changed', data }]), move.now, 'reactivated_wh')];
+  if (!reactivates(member, move)) return [];
+  return [webhookEventsCte(eventRows([reactivationEvent(member.id)]), move.now, 'reactivated_wh')];
+}
+
+/** Whether `balanceCte` makes a PASSIVE member ACTIVE again. */
+function reactivates(member: Pick<LockedMember, 'status'>, move: Pick<BalanceMove, 'activity'>): boolean {
+  return move.activity && member.status === 'PASSIVE';
+}
+
+function reactivationEvent(memberId: string): WebhookEventInput {
+  return { type: 'member.status_changed', data: { memberId, fromStatus: 'PASSIVE', toStatus: 'ACTIVE', cause: 'ACTIVITY' } };
 }
 
 /**
@@ -207,11 +217,20 @@ export interface NewLot {
 
 /** The CTE (`lot`) creating the lot of the statement's `entry`: it holds the points until they are spent or expire. */
 export function lotCte(memberId: string, lot: NewLot): Prisma.Sql {
-  const released = lot.availableAt <= lot.now;
+  return lotReleasedCte(memberId, lot, releasedAtOf(lot));
+}
+
+/** When a lot is released as it is created: at once when it is available by `now`, else null (pending). */
+function releasedAtOf(lot: NewLot): Date | null {
+  return lot.availableAt <= lot.now ? lot.now : null;
+}
+
+/** `lotCte` with its release date given (`releasedAtOf`): no value of it decided here. */
+function lotReleasedCte(memberId: string, lot: NewLot, releasedAt: Date | null): Prisma.Sql {
   return Prisma.sql`lot AS (
       INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
       SELECT ${memberId}::uuid, entry.id, ${lot.points}::int, ${lot.points}::int, ${lot.availableAt}::timestamptz,
-             ${released ? lot.now : null}::timestamptz, ${lot.expiresAt}::timestamptz, ${lot.now}::timestamptz
+             ${releasedAt}::timestamptz, ${lot.expiresAt}::timestamptz, ${lot.now}::timestamptz
       FROM entry
       RETURNING id)`;
 }
@@ -313,19 +332,23 @@ export interface OrderEarning {
   now: Date;
 }
 
+/** The order row of an earning, as `orderEarningCte` writes it: the fields of `OrderEarning` it takes. */
+type EarnedOrder = Pick<OrderEarning, 'orderRef' | 'orderTotal' | 'currency' | 'channel' | 'placedAt' | 'now'>;
+
 /**
  * The CTE (`recorded`) writing the order of an earning: a new order, or the
  * order a redemption created first for the same (member, reference), which the
  * earning completes. An order that earned already, or was cancelled, is left
- * alone and `recorded` is empty. `lot` is the statement's lot CTE, or none.
+ * alone and `recorded` is empty. `lot` is the statement's lot CTE, or none;
+ * `lines` the order's line items (`lineColumnsOf`), or none.
  */
-function orderEarningCte(memberId: string, earning: OrderEarning, points: number, lot: boolean): Prisma.Sql {
-  const { now } = earning;
-  const placedAt = earning.placedAt ?? null;
+function orderEarningCte(memberId: string, order: EarnedOrder, points: number, lot: boolean, lines: LineColumns | null): Prisma.Sql {
+  const { now } = order;
+  const placedAt = order.placedAt ?? null;
   return Prisma.sql`recorded AS (
       INSERT INTO point_orders
         (member_id, order_ref, order_total, currency, channel, placed_at, earned_at, points_earned, lot_id, created_at)
-      SELECT ${memberId}::uuid, ${earning.orderRef}, ${earning.orderTotal}::numeric, ${earning.currency}, ${earning.channel ?? null},
+      SELECT ${memberId}::uuid, ${order.orderRef}, ${order.orderTotal}::numeric, ${order.currency}, ${order.channel ?? null},
              COALESCE(${placedAt}::timestamptz, ${now}::timestamptz), ${now}::timestamptz, ${points}::int,
              ${lot ? Prisma.sql`lot.id` : Prisma.sql`NULL::uuid`}, ${now}::timestamptz
       ${lot ? Prisma.sql`FROM lot` : Prisma.empty}
@@ -334,7 +357,7 @@ function orderEarningCte(memberId: string, earning: OrderEarning, points: number
         placed_at = COALESCE(${placedAt}::timestamptz, point_orders.placed_at), earned_at = EXCLUDED.earned_at,
         points_earned = EXCLUDED.points_earned, lot_id = EXCLUDED.lot_id
       WHERE point_orders.earned_at IS NULL AND point_orders.cancelled_at IS NULL
-      RETURNING id)${linesCte(earning.lines ?? [])}`;
+      RETURNING id)${lines ? linesCte(lines) : Prisma.empty}`;
 }
 
 /** Why an order's earning was refused in its statement (`refusalOf`): it was cancelled, or it had earned already. */
@@ -353,46 +376,249 @@ function orderRecordedSql(memberId: string, orderRef: string): Prisma.Sql {
   );
 }
 
-/** The CTE (`lines`) writing an order's line items with the statement's `recorded` order; nothing without lines. */
-function linesCte(lines: readonly OrderLine[]): Prisma.Sql {
-  if (lines.length === 0) return Prisma.empty;
+/** An order's line items column by column: `linesCte`'s parameters, one array each. */
+interface LineColumns {
+  positions: number[];
+  skus: string[];
+  categories: (string | null)[];
+  quantities: number[];
+  unitPrices: string[];
+  shares: string[];
+}
+
+/** The columns of `lines`, or null for none (the total-only form). */
+function lineColumnsOf(lines: readonly OrderLine[] | undefined): LineColumns | null {
+  if (!lines || lines.length === 0) return null;
+  return {
+    positions: lines.map((l) => l.position),
+    skus: lines.map((l) => l.sku),
+    categories: lines.map((l) => l.category),
+    quantities: lines.map((l) => l.quantity),
+    unitPrices: lines.map((l) => l.unitPrice.toFixed(2)),
+    shares: lines.map((l) => l.share.toFixed(2)),
+  };
+}
+
+/** The CTE (`lines`) writing an order's line items with the statement's `recorded` order. */
+function linesCte(lines: LineColumns): Prisma.Sql {
   return Prisma.sql`,
     lines AS (
       INSERT INTO order_lines (order_id, position, sku, category, quantity, unit_price, share)
       SELECT recorded.id, l.position, l.sku, l.category, l.quantity, l.unit_price, l.share
-      FROM recorded, unnest(${lines.map((l) => l.position)}::int[], ${lines.map((l) => l.sku)}::text[],
-                            ${lines.map((l) => l.category)}::text[], ${lines.map((l) => l.quantity)}::int[],
-                            ${lines.map((l) => l.unitPrice.toFixed(2))}::numeric[], ${lines.map((l) => l.share.toFixed(2))}::numeric[])
+      FROM recorded, unnest(${lines.positions}::int[], ${lines.skus}::text[],
+                            ${lines.categories}::text[], ${lines.quantities}::int[],
+                            ${lines.unitPrices}::numeric[], ${lines.shares}::numeric[])
            AS l(position, sku, category, quantity, unit_price, share)
       RETURNING id)`;
+}
+
+/**
+ * What an earning's statement writes besides its own rows: the request's answer (`RequestAnswer.forStatement`; null
+ * without a request) and the events it announces (none, or webhook events written with it).
+ */
+export interface EarningExtras {
+  answer: StoredAnswer | null;
+  events: readonly WebhookEventInput[];
+}
+
+/** The extras' CTEs, in the statement's order: the answer, then the events. */
+function extrasSql(
+  extras: { answer: StoredAnswer | null; eventsJson: string | null },
+  now: Date,
+  traceparent: string | null,
+): Prisma.Sql[] {
+  return [
+    extras.answer ? storedAnswerSql(extras.answer) : Prisma.sql`answered AS (SELECT 1)`,
+    ...(extras.eventsJson === null ? [] : [webhookEventsCte(eventRowsOfJson(extras.eventsJson), now, 'earned_wh', traceparent)]),
+  ];
+}
+
+/** What changes between two earnings of one shape (`earningShape`): the earning statement's values. */
+interface EarningValues extends Record<string, unknown> {
+  memberId: string;
+  entryId: string;
+  points: number;
+  balanceAfter: number;
+  availableDelta: number;
+  pendingDelta: number;
+  orderRef: string;
+  orderTotal: string;
+  currency: string;
+  channel: string | null;
+  placedAt: Date | null;
+  actorType: string;
+  actorId: string;
+  idempotencyKey: string;
+  availableAt: Date;
+  releasedAt: Date | null;
+  expiresAt: Date;
+  now: Date;
+  linePositions: number[];
+  lineSkus: string[];
+  lineCategories: (string | null)[];
+  lineQuantities: number[];
+  lineUnitPrices: string[];
+  lineShares: string[];
+  answerScope: string;
+  answerKey: string;
+  answerHash: string;
+  answerJson: string;
+  eventsJson: string;
+  reactivationJson: string;
+  traceparent: string | null;
+}
+
+/** One set of sentinels of `EarningValues` (`StatementTemplate`): `n` tells the two sets apart. */
+function earningSlots(n: number): EarningValues {
+  const text = (name: string) => `\u0000${name}${'\u0000'.repeat(n)}`;
+  // Numbers no point amount or fixed value equals, spaced so that no sum of one set's gives another's.
+  const number = (index: number) => Number.MIN_SAFE_INTEGER + n * 100_000 + index * 1_000;
+  const date = (index: number) => new Date(n * 1_000 + index);
+  return {
+    memberId: text('memberId'),
+    entryId: text('entryId'),
+    points: number(1),
+    balanceAfter: number(2),
+    availableDelta: number(3),
+    pendingDelta: number(4),
+    orderRef: text('orderRef'),
+    orderTotal: text('orderTotal'),
+    currency: text('currency'),
+    channel: text('channel'),
+    placedAt: date(1),
+    actorType: text('actorType'),
+    actorId: text('actorId'),
+    idempotencyKey: text('idempotencyKey'),
+    availableAt: date(2),
+    releasedAt: date(3),
+    expiresAt: date(4),
+    now: date(5),
+    linePositions: [],
+    lineSkus: [],
+    lineCategories: [],
+    lineQuantities: [],
+    lineUnitPrices: [],
+    lineShares: [],
+    answerScope: text('answerScope'),
+    answerKey: text('answerKey'),
+    answerHash: text('answerHash'),
+    answerJson: text('answerJson'),
+    eventsJson: text('eventsJson'),
+    reactivationJson: text('reactivationJson'),
+    traceparent: text('traceparent'),
+  };
+}
+
+const EARNING_SLOTS: readonly [EarningValues, EarningValues] = [earningSlots(1), earningSlots(2)];
+
+/** What an earning's statement text depends on: each part it has or not. */
+interface EarningShape {
+  lines: boolean;
+  answer: boolean;
+  events: boolean;
+  reactivates: boolean;
+}
+
+/**
+ * The statement of an earning of points (`postOrderEarning`), from its values: `postEntry`'s entry and balances,
+ * `lotCte`, the order with its lines, the extras, the reactivation's event — the same CTEs, in the same order, that
+ * each of those writes elsewhere.
+ */
+function earningSql(shape: EarningShape, v: EarningValues): Prisma.Sql {
+  const entry: NewEntry = {
+    id: v.entryId,
+    kind: 'EARN',
+    amount: v.points,
+    causeType: 'ORDER',
+    causeRef: v.orderRef,
+    actor: { type: v.actorType as Actor['type'], id: v.actorId },
+    idempotencyKey: v.idempotencyKey,
+    now: v.now,
+  };
+  const lot: NewLot = { points: v.points, availableAt: v.availableAt, expiresAt: v.expiresAt, now: v.now };
+  const order: EarnedOrder = {
+    orderRef: v.orderRef,
+    orderTotal: v.orderTotal,
+    currency: v.currency,
+    channel: v.channel,
+    placedAt: v.placedAt,
+    now: v.now,
+  };
+  const lines: LineColumns = {
+    positions: v.linePositions,
+    skus: v.lineSkus,
+    categories: v.lineCategories,
+    quantities: v.lineQuantities,
+    unitPrices: v.lineUnitPrices,
+    shares: v.lineShares,
+  };
+  const move: BalanceMove = {
+    availableDelta: v.availableDelta,
+    pendingDelta: v.pendingDelta,
+    granted: v.points,
+    activity: countsAsActivity('EARN'),
+    now: v.now,
+  };
+  const answer = shape.answer ? { scope: v.answerScope, key: v.answerKey, requestHash: v.answerHash, json: v.answerJson } : null;
+  const also = [
+    ...extrasSql({ answer, eventsJson: shape.events ? v.eventsJson : null }, v.now, v.traceparent),
+    ...(shape.reactivates ? [webhookEventsCte(eventRowsOfJson(v.reactivationJson), v.now, 'reactivated_wh', v.traceparent)] : []),
+  ];
+  return Prisma.sql`
+    WITH ${entryCte(v.memberId, entry, v.balanceAfter)},
+    ${lotReleasedCte(v.memberId, lot, v.releasedAt)},
+    ${orderEarningCte(v.memberId, order, v.points, true, shape.lines ? lines : null)},
+    ${balanceCte(v.memberId, move)}${withAlso(also)}
+    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, ${orderRecordedSql(v.memberId, v.orderRef)} AS recorded, balance.*
+    FROM entry, lot, balance`;
+}
+
+/**
+ * The earning statement of each shape, built once (16 at most): an earn assembles no SQL and sends the same prepared
+ * statement as the last earn of its shape.
+ */
+const earningStatements = new Map<string, StatementTemplate<EarningValues>>();
+
+function earningStatement(shape: EarningShape): StatementTemplate<EarningValues> {
+  const key = `${shape.lines ? 'l' : '-'}${shape.answer ? 'a' : '-'}${shape.events ? 'e' : '-'}${shape.reactivates ? 'r' : '-'}`;
+  let template = earningStatements.get(key);
+  if (!template) {
+    template = new StatementTemplate((slots) => earningSql(shape, slots), EARNING_SLOTS);
+    earningStatements.set(key, template);
+  }
+  return template;
 }
 
 /**
  * What an order earns, in one statement: the EARN entry, its lot, the order
  * (refunds reverse from it) with its line items, and the member's cached
  * balances — `postEntry`'s entry and balances, `lotCte` and the order row
- * together. One earning per order (unique member + reference, and the order's
+ * together — with the request's answer and the events (`extras`). One earning per order (unique member + reference, and the order's
  * `earned_at`): when it had already earned or was cancelled the statement
  * fails with that refusal (`ORDER_REFUSALS`, read by `refusalOf`), and nothing
  * of it is kept — all or nothing, so it may be its transaction's last, sent
  * with COMMIT (`lastStatement`). An order created first by a redemption is completed, not
  * duplicated. `points` = 0 writes the order without an entry or a lot, and
  * counts as the member's activity all the same (a purchase). Either way the
- * statement returns the member's row as it leaves it (`member`).
+ * statement returns the member's row as it leaves it (`member`). An earning of points sends a statement built once
+ * per shape (`earningStatement`).
  */
 export async function postOrderEarning(
   tx: RawSql,
   member: LockedMember,
   earning: OrderEarning,
-  also: SameStatementWrites = [],
+  extras: EarningExtras,
 ): Promise<{ entryId: string | null; lotId: string | null; member: Member }> {
   const { points, now } = earning;
+  const traceparent = currentTraceparent();
+  const eventsJson = extras.events.length === 0 ? null : eventRowsJson(extras.events);
   if (points === 0) {
     // A purchase all the same: the member's activity, as an earn's (a PASSIVE member is ACTIVE again).
     const purchase = purchaseMove(now);
+    const also = [...extrasSql({ answer: extras.answer, eventsJson }, now, traceparent), ...reactivationEvents(member, purchase)];
     const [row] = await tx.$queryRaw<(Member & { recorded: boolean })[]>`
-      WITH ${orderEarningCte(member.id, earning, 0, false)},
-      ${balanceCte(member.id, purchase)}${withAlso([...also, ...reactivationEvents(member, purchase)])}
+      WITH ${orderEarningCte(member.id, earning, 0, false, lineColumnsOf(earning.lines))},
+      ${balanceCte(member.id, purchase)}${withAlso(also)}
       SELECT ${orderRecordedSql(member.id, earning.orderRef)} AS recorded, balance.* FROM balance`;
     if (!row) throw new Error(`member ${member.id} vanished while locked`);
     moveLockedMember(member, purchase);
@@ -408,23 +634,52 @@ export async function postOrderEarning(
     activity: countsAsActivity('EARN'),
     now,
   };
-  const entry: NewEntry = {
-    id: earning.entryId,
-    kind: 'EARN',
-    amount: points,
-    causeType: 'ORDER',
-    causeRef: earning.orderRef,
-    actor: earning.actor,
+  const lines = lineColumnsOf(earning.lines);
+  const { answer } = extras;
+  const reactivated = reactivates(member, move);
+  const statement = earningStatement({
+    lines: lines !== null,
+    answer: answer !== null,
+    events: eventsJson !== null,
+    reactivates: reactivated,
+  });
+  const values: EarningValues = {
+    memberId: member.id,
+    entryId: earning.entryId,
+    points,
+    balanceAfter: member.available + member.pending + points,
+    availableDelta: move.availableDelta,
+    pendingDelta: move.pendingDelta,
+    orderRef: earning.orderRef,
+    orderTotal: earning.orderTotal,
+    currency: earning.currency,
+    channel: earning.channel ?? null,
+    placedAt: earning.placedAt ?? null,
+    actorType: earning.actor.type,
+    actorId: earning.actor.id,
     idempotencyKey: earning.idempotencyKey,
+    availableAt: earning.availableAt,
+    releasedAt: releasedAtOf({ points, availableAt: earning.availableAt, expiresAt: earning.expiresAt, now }),
+    expiresAt: earning.expiresAt,
     now,
+    linePositions: lines?.positions ?? [],
+    lineSkus: lines?.skus ?? [],
+    lineCategories: lines?.categories ?? [],
+    lineQuantities: lines?.quantities ?? [],
+    lineUnitPrices: lines?.unitPrices ?? [],
+    lineShares: lines?.shares ?? [],
+    answerScope: answer?.scope ?? '',
+    answerKey: answer?.key ?? '',
+    answerHash: answer?.requestHash ?? '',
+    answerJson: answer?.json ?? '',
+    eventsJson: eventsJson ?? '',
+    reactivationJson: reactivated ? eventRowsJson([reactivationEvent(member.id)]) : '',
+    traceparent,
   };
-  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lot_id: string; recorded: boolean })[]>`
-    WITH ${entryCte(member.id, entry, member.available + member.pending + points)},
-    ${lotCte(member.id, { points, availableAt: earning.availableAt, expiresAt: earning.expiresAt, now })},
-    ${orderEarningCte(member.id, earning, points, true)},
-    ${balanceCte(member.id, move)}${withAlso([...also, ...reactivationEvents(member, move)])}
-    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, ${orderRecordedSql(member.id, earning.orderRef)} AS recorded, balance.*
-    FROM entry, lot, balance`;
+  const [row] = await tx.$queryRaw<(Member & { entry_id: string; lot_id: string; recorded: boolean })[]>(
+    statement.strings,
+    ...statement.values(values),
+  );
   if (!row) throw new Error(`member ${member.id} vanished while locked`);
   moveLockedMember(member, move);
   member.posted?.push({ kind: 'EARN', points });

@@ -39,7 +39,7 @@ import { openOrder, orderKeysRefused, refuseNewOrderKeys, refuseNewOrderReferenc
 import { returnOnOrder } from '../orders/order-returns.js';
 import { assertEligible } from '../members/eligibility.js';
 import { QUALIFYING_KINDS, applyTierUpgrade, lifetimeReachesHigherTier } from '../tiers/tiers.service.js';
-import { eventRows, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import type { WebhookEventInput } from '../webhooks/webhook-events.js';
 import { withFields } from '../../with-fields.js';
 
 /** The outcome of a point operation, stored for idempotent replay (ids only). */
@@ -213,16 +213,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
     const availableAt = addDays(now, settings.returnWindowDays);
     const expiresAt = lotExpiryDate(settings, now);
     // The event rides in the earning's own statement: no round trip of its own.
-    const earned =
-      points > 0
-        ? [
-            webhookEventsCte(
-              eventRows([pointsEarnedEvent(memberId, entryId, orderRef, points, availableAt, expiresAt, now)]),
-              now,
-              'earned_wh',
-            ),
-          ]
-        : [];
+    const events = points > 0 ? [pointsEarnedEvent(memberId, entryId, orderRef, points, availableAt, expiresAt, now)] : [];
     // Unless the entry may lift the member into a higher tier (a statement after it), the entry's statement is the
     // transaction's last, and goes out with COMMIT: it refuses an order that cannot earn itself, all or nothing.
     const mayUpgrade = points > 0 && lifetimeReachesHigherTier(settings, member.tier, member.lifetime + points);
@@ -245,7 +236,7 @@ export async function earnPoints(deps: ServiceDeps, input: EarnPointsInput, call
         amountField: refused.amount,
         now,
       },
-      [answer.inStatement(result), ...earned],
+      { answer: answer.forStatement(result), events },
     ).catch((error: unknown) => {
       // Unique (member, order): the statement failed, nothing of it kept.
       throw orderNotEarnable(error, fields.reference) ?? error;

@@ -47,8 +47,17 @@ export const WEBHOOK_JOB = 'deliver';
  * whatever the number of events).
  */
 export function eventRows(events: readonly WebhookEventInput[]): Prisma.Sql {
-  const rows = events.map((event) => ({ type: event.type, data: event.data, dedupe_key: event.dedupeKey ?? null }));
-  return Prisma.sql`SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+  return eventRowsOfJson(eventRowsJson(events));
+}
+
+/** The one parameter of `eventRows`: the events as JSON text. */
+export function eventRowsJson(events: readonly WebhookEventInput[]): string {
+  return JSON.stringify(events.map((event) => ({ type: event.type, data: event.data, dedupe_key: event.dedupeKey ?? null })));
+}
+
+/** `eventRows` of events already serialised by `eventRowsJson` (a statement built once, `StatementTemplate`, takes the text). */
+export function eventRowsOfJson(json: string): Prisma.Sql {
+  return Prisma.sql`SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset(${json}::jsonb)
     AS e(type text, data jsonb, dedupe_key text)`;
 }
 
@@ -64,6 +73,7 @@ export function isoTimeSql(expression: Prisma.Sql): Prisma.Sql {
  * `eventRows` for events known in JavaScript, or a SELECT over the statement's
  * own CTEs (a voucher's row as it was inserted). `label` names the CTEs
  * (`<label>_events`, …), unique within the statement.
+ * `traceparent`, which each outbox row carries, is the active trace's by default.
  *
  * Only events that an enabled endpoint subscribes to are written (an event
  * nobody listens to costs an EXISTS on the small endpoints table, nothing
@@ -73,7 +83,7 @@ export function isoTimeSql(expression: Prisma.Sql): Prisma.Sql {
  * concurrently is either wholly in or wholly out. An event whose dedupe key
  * exists already is skipped (ON CONFLICT), with its deliveries.
  */
-export function webhookEventsCte(rows: Prisma.Sql, now: Date, label = 'wh'): Prisma.Sql {
+export function webhookEventsCte(rows: Prisma.Sql, now: Date, label = 'wh', traceparent = currentTraceparent()): Prisma.Sql {
   const events = Prisma.raw(`${label}_events`);
   const deliveries = Prisma.raw(`${label}_deliveries`);
   const jobs = Prisma.raw(`${label}_jobs`);
@@ -91,7 +101,7 @@ export function webhookEventsCte(rows: Prisma.Sql, now: Date, label = 'wh'): Pri
     ${jobs} AS (
       INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
       SELECT d.id, ${WEBHOOK_QUEUE}, ${WEBHOOK_JOB}, jsonb_build_object('deliveryId', d.id::text), ${now}::timestamptz,
-             ${currentTraceparent()}::text
+             ${traceparent}::text
       FROM ${deliveries} d
       RETURNING id)`;
 }
