@@ -7,10 +7,10 @@ import { ORDER_REFUSALS } from '../src/domain/points/ledger.js';
  * The raw earn with the service's rows: what earnPoints asks of PostgreSQL for one order of 25.00 (one rule
  * of 1 point per unit, no line, no webhook endpoint subscribed), sent with as little JavaScript as the raw
  * earn of bench/baseline-server.ts. The two statements are the service's own texts as PostgreSQL logged them
- * (`log_statement = all`, 2026-12-04; the entry's date, `entryDateSql`, since 2026-12-06): the kernel's opening
- * statement (the member locked, the idempotency key looked up, the due check, the program's versions) and the
- * earn's one write (entry, lot, order, balance, the key with its answer, the webhook fan-out that finds no
- * endpoint), between BEGIN and COMMIT.
+ * (`log_statement = all`, 2026-12-04; the entry's date, `entryDateSql`, since 2026-12-06; a value that recurs
+ * sent once, since 2026-12-07): the kernel's opening statement (the member locked, the idempotency key looked up,
+ * the due check, the program's versions) and the earn's one write (entry, lot, order, balance, the key with its
+ * answer, the webhook fan-out that finds no endpoint), between BEGIN and COMMIT.
  *
  * Its throughput against the raw earn (two rows) is the ceiling the rows themselves put on earnPoints'
  * ratio; earnPoints against it is what the service's code costs beyond its SQL. When the service's statements
@@ -30,75 +30,72 @@ const OPEN = `
   FROM (SELECT member.*, program_cache_keys() AS program FROM member) m`;
 
 const WRITE = `
-  WITH entry AS (
-    INSERT INTO ledger_entries
-      (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
-    VALUES
-      (COALESCE($1::uuid, uuid_v7()), $2::uuid, $3::"LedgerEntryKind",
-       $4::int, $5::int, $6::"CauseType", $7,
-       $8::"ActorType", $9, $10, $11,
-       GREATEST($12::timestamptz,
-           (SELECT max(e.created_at) + interval '1 millisecond' FROM ledger_entries e WHERE e.member_id = $13::uuid)))
-    RETURNING id),
-  lot AS (
-    INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
-    SELECT $14::uuid, entry.id, $15::int, $16::int, $17::timestamptz,
-           $18::timestamptz, $19::timestamptz, $20::timestamptz
-    FROM entry
-    RETURNING id),
-  recorded AS (
-    INSERT INTO point_orders
-      (member_id, order_ref, order_total, currency, channel, placed_at, earned_at, points_earned, lot_id, created_at)
-    SELECT $21::uuid, $22, $23::numeric, $24, $25,
-           COALESCE($26::timestamptz, $27::timestamptz), $28::timestamptz, $29::int,
-           lot.id, $30::timestamptz
-    FROM lot
-    ON CONFLICT (member_id, order_ref) DO UPDATE SET
-      order_total = EXCLUDED.order_total, channel = EXCLUDED.channel,
-      placed_at = COALESCE($31::timestamptz, point_orders.placed_at), earned_at = EXCLUDED.earned_at,
-      points_earned = EXCLUDED.points_earned, lot_id = EXCLUDED.lot_id
-    WHERE point_orders.earned_at IS NULL AND point_orders.cancelled_at IS NULL
-    RETURNING id),
-  balance AS (
-    UPDATE members SET
-      available_points = available_points + $32::int,
-      pending_points = pending_points + $33::int,
-      lifetime_points = lifetime_points + $34::int,
-      last_activity_at = CASE WHEN $35::boolean THEN GREATEST(last_activity_at, $36::timestamptz)
-                              ELSE last_activity_at END,
-      status = CASE WHEN $37::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
-      updated_at = $38::timestamptz
-    WHERE id = $39::uuid
-    RETURNING id::text, external_id AS "externalId", email, name, locale, status::text,
-tier::text, tier_since AS "tierSince", enrolled_at AS "enrolledAt", last_activity_at AS "lastActivityAt",
-available_points AS "availablePoints", pending_points AS "pendingPoints", lifetime_points AS "lifetimePoints",
-at_risk AS "atRisk", at_risk_since AS "atRiskSince", created_at AS "createdAt", updated_at AS "updatedAt"), answered AS (
+    WITH entry AS (
+      INSERT INTO ledger_entries
+        (id, member_id, kind, amount, balance_after, cause_type, cause_ref, actor_type, actor_id, idempotency_key, note, created_at)
+      VALUES
+        (COALESCE($1::uuid, uuid_v7()), $2::uuid, $3::"LedgerEntryKind",
+         $4::int, $5::int, $6::"CauseType", $7,
+         $8::"ActorType", $9, $10, $11,
+         GREATEST($12::timestamptz,
+           (SELECT max(e.created_at) + interval '1 millisecond' FROM ledger_entries e WHERE e.member_id = $2::uuid)))
+      RETURNING id),
+    lot AS (
+      INSERT INTO point_lots (member_id, entry_id, points, remaining, available_at, released_at, expires_at, created_at)
+      SELECT $2::uuid, entry.id, $4::int, $4::int, $13::timestamptz,
+             $14::timestamptz, $15::timestamptz, $12::timestamptz
+      FROM entry
+      RETURNING id),
+    recorded AS (
+      INSERT INTO point_orders
+        (member_id, order_ref, order_total, currency, channel, placed_at, earned_at, points_earned, lot_id, created_at)
+      SELECT $2::uuid, $7, $16::numeric, $17, $18,
+             COALESCE($19::timestamptz, $12::timestamptz), $12::timestamptz, $4::int,
+             lot.id, $12::timestamptz
+      FROM lot
+      ON CONFLICT (member_id, order_ref) DO UPDATE SET
+        order_total = EXCLUDED.order_total, channel = EXCLUDED.channel,
+        placed_at = COALESCE($19::timestamptz, point_orders.placed_at), earned_at = EXCLUDED.earned_at,
+        points_earned = EXCLUDED.points_earned, lot_id = EXCLUDED.lot_id
+      WHERE point_orders.earned_at IS NULL AND point_orders.cancelled_at IS NULL
+      RETURNING id),
+    balance AS (
+      UPDATE members SET
+        available_points = available_points + $20::int,
+        pending_points = pending_points + $21::int,
+        lifetime_points = lifetime_points + $4::int,
+        last_activity_at = CASE WHEN $22::boolean THEN GREATEST(last_activity_at, $12::timestamptz)
+                                ELSE last_activity_at END,
+        status = CASE WHEN $23::boolean AND status = 'PASSIVE' THEN 'ACTIVE'::"MemberStatus" ELSE status END,
+        updated_at = $12::timestamptz
+      WHERE id = $2::uuid
+      RETURNING id::text, external_id AS "externalId", email, name, locale, status::text,
+  tier::text, tier_since AS "tierSince", enrolled_at AS "enrolledAt", last_activity_at AS "lastActivityAt",
+  available_points AS "availablePoints", pending_points AS "pendingPoints", lifetime_points AS "lifetimePoints",
+  at_risk AS "atRisk", at_risk_since AS "atRiskSince", created_at AS "createdAt", updated_at AS "updatedAt"), answered AS (
     INSERT INTO idempotency_records (operation, key, request_hash, result)
-    VALUES ($40, $41, $42, $43::jsonb)
+    VALUES ($24, $25, $26, $27::jsonb)
     RETURNING 1), earned_wh_events AS (
-    INSERT INTO webhook_events (type, payload, dedupe_key, created_at)
-    SELECT r.type, r.data, r.dedupe_key, $44::timestamptz FROM (SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset($45::jsonb)
-  AS e(type text, data jsonb, dedupe_key text)) r
-    WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND r.type = ANY (e.event_types))
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, type),
-  earned_wh_deliveries AS (
-    INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, created_at, updated_at)
-    SELECT ev.id, e.id, ev.type, $46::timestamptz, $47::timestamptz
-    FROM earned_wh_events ev JOIN webhook_endpoints e ON e.enabled AND ev.type = ANY (e.event_types)
-    RETURNING id),
-  earned_wh_jobs AS (
-    INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
-    SELECT d.id, $48, $49, jsonb_build_object('deliveryId', d.id::text), $50::timestamptz,
-           $51::text
-    FROM earned_wh_deliveries d
-    RETURNING id)
-  SELECT entry.id::text AS entry_id, lot.id::text AS lot_id,
-         CASE WHEN EXISTS (SELECT 1 FROM recorded) THEN true
-         ELSE treue_refuse(COALESCE((SELECT $52::text FROM point_orders o
-               WHERE o.member_id = $53::uuid AND o.order_ref = $54 AND o.cancelled_at IS NOT NULL), $55::text)) END AS recorded,
-         balance.*
-  FROM entry, lot, balance`;
+      INSERT INTO webhook_events (type, payload, dedupe_key, created_at)
+      SELECT r.type, r.data, r.dedupe_key, $12::timestamptz FROM (SELECT e.type, e.data, e.dedupe_key FROM jsonb_to_recordset($28::jsonb)
+    AS e(type text, data jsonb, dedupe_key text)) r
+      WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND r.type = ANY (e.event_types))
+      ON CONFLICT (dedupe_key) DO NOTHING
+      RETURNING id, type),
+    earned_wh_deliveries AS (
+      INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, created_at, updated_at)
+      SELECT ev.id, e.id, ev.type, $12::timestamptz, $12::timestamptz
+      FROM earned_wh_events ev JOIN webhook_endpoints e ON e.enabled AND ev.type = ANY (e.event_types)
+      RETURNING id),
+    earned_wh_jobs AS (
+      INSERT INTO outbox_events (id, queue, job_name, payload, created_at, trace_context)
+      SELECT d.id, $29, $30, jsonb_build_object('deliveryId', d.id::text), $12::timestamptz,
+             $31::text
+      FROM earned_wh_deliveries d
+      RETURNING id)
+    SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, CASE WHEN EXISTS (SELECT 1 FROM recorded) THEN true ELSE treue_refuse(COALESCE((SELECT $32::text FROM point_orders o
+               WHERE o.member_id = $2::uuid AND o.order_ref = $7 AND o.cancelled_at IS NOT NULL), $33::text)) END AS recorded, balance.*
+    FROM entry, lot, balance`;
 
 /** The two statement texts, for the test that they are still earnPoints' own (tests/points/bench-earn-rows.test.ts). */
 export const EARN_STATEMENTS = { open: OPEN, write: WRITE } as const;
@@ -159,48 +156,26 @@ export async function earnWithServiceRows(
       `earnPoints:${orderRef}`,
       null,
       now,
-      memberId,
-      memberId,
-      points,
-      points,
       availableAt,
       null,
       expiresAt,
-      now,
-      memberId,
-      orderRef,
       '25.00',
       'EUR',
       null,
       null,
-      now,
-      now,
-      points,
-      now,
-      null,
       0,
       points,
-      points,
       true,
-      now,
       true,
-      now,
-      memberId,
       scope,
       orderRef,
       requestHash,
       JSON.stringify(answer),
-      now,
       JSON.stringify(event),
-      now,
-      now,
       'webhooks',
       'deliver',
-      now,
       null,
       ORDER_REFUSALS.cancelled,
-      memberId,
-      orderRef,
       ORDER_REFUSALS.earned,
     ],
   });

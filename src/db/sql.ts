@@ -96,7 +96,9 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
  * the statement with its own values in their places: `db.$queryRaw(template.strings, ...template.values(values))`.
  * Every run has the same template, so the statement is named and prepared by its identity (`namesByTemplate`), with
  * no flattening of fragments, no new text and no lookup by text per run; values that are not slots are the ones
- * `build` gave, sent as they are each time. A slot the statement does not use is ignored.
+ * `build` gave, sent as they are each time. A slot the statement does not use is ignored; a slot it uses in several
+ * places is one parameter, sent once (`$n` again in the text where it recurs: a run's `now` or member id is converted,
+ * sent and parsed once, not once per place). Each place must therefore give it the same type (a cast, or a column's).
  *
  * `build` is called twice, with two sets of sentinels (`slots`: each set's sentinels distinct from one another and
  * from every value `build` fixes — an object of its own, a string or a number no real value is), and the two must
@@ -105,8 +107,9 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
  */
 export class StatementTemplate<S extends Record<string, unknown>> {
   readonly strings: TemplateStringsArray;
-  /** Per value of the statement, in order: the slot it is, or undefined for a value `build` fixed. */
+  /** Per parameter of the statement, in order: the slot it is, or undefined for a value `build` fixed. */
   private readonly slotOf: (keyof S | undefined)[];
+  /** Per parameter: the value `build` fixed (for a slot, unused). */
   private readonly fixed: unknown[];
 
   constructor(build: (slots: S) => Prisma.Sql, slots: readonly [S, S]) {
@@ -117,18 +120,35 @@ export class StatementTemplate<S extends Record<string, unknown>> {
     };
     if (sql.strings.length !== again.strings.length || sql.strings.some((part, index) => part !== again.strings[index]))
       refuse('its text depends on a slot');
-    this.slotOf = sql.values.map((value, index) => {
+    const slotOfValue = sql.values.map((value, index) => {
       const slot = slotsOf.get(value);
       const other = again.values[index];
       if (slot === undefined ? slotsAgain.has(other) || !isDeepStrictEqual(other, value) : slotsAgain.get(other) !== slot)
         refuse(`value ${index + 1} is computed from a slot, or a sentinel equals a value it fixes`);
       return slot;
     });
-    this.strings = Object.freeze(Object.assign([...sql.strings], { raw: Object.freeze([...sql.strings]) })) as TemplateStringsArray;
-    this.fixed = sql.values;
+    // One parameter per slot: where a slot recurs, the text names the parameter of its first place (parameters are
+    // numbered in order, `$1` first, by whoever runs the template: statementOf here, Prisma on its own transactions).
+    const parts = [sql.strings[0]!];
+    this.slotOf = [];
+    this.fixed = [];
+    const parameterOf = new Map<keyof S, number>();
+    slotOfValue.forEach((slot, index) => {
+      const after = sql.strings[index + 1]!;
+      const known = slot === undefined ? undefined : parameterOf.get(slot);
+      if (known !== undefined) {
+        parts[parts.length - 1] += `$${known}${after}`;
+        return;
+      }
+      this.slotOf.push(slot);
+      this.fixed.push(sql.values[index]);
+      if (slot !== undefined) parameterOf.set(slot, this.slotOf.length);
+      parts.push(after);
+    });
+    this.strings = Object.freeze(Object.assign(parts, { raw: Object.freeze([...parts]) })) as unknown as TemplateStringsArray;
   }
 
-  /** The statement's values for one run, `values` in the slots' places. */
+  /** The statement's parameters for one run, `values` in the slots' places. */
   values(values: S): unknown[] {
     const out = new Array<unknown>(this.fixed.length);
     for (let index = 0; index < out.length; index++) {

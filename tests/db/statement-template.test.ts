@@ -20,12 +20,13 @@ describe('StatementTemplate', () => {
 
   it('flattens the fragments once and puts each run’s values in the slots, fixed values as built', () => {
     const at = new Date('2026-12-07T00:00:00Z');
-    expect(template.values({ id: 'a', at, take: 3 })).toEqual([['EARN', 'ADJUST'], at, 3, 'a', at]);
-    expect(template.values({ id: 'b', at, take: 11 })).toEqual([['EARN', 'ADJUST'], at, 11, 'b', at]);
+    expect(template.values({ id: 'a', at, take: 3 })).toEqual([['EARN', 'ADJUST'], at, 3, 'a']);
+    expect(template.values({ id: 'b', at, take: 11 })).toEqual([['EARN', 'ADJUST'], at, 11, 'b']);
     // Built twice, once with each set of sentinels, and never again.
     expect(builds).toBe(2);
+    // `at` recurs: one parameter, named again where it does.
     expect(template.strings.join('?')).toBe(
-      'SELECT m.*, (SELECT * FROM e WHERE kind = ANY(?) AND at <= ? LIMIT ?) FROM m WHERE m.id = ? AND m.at > ?',
+      'SELECT m.*, (SELECT * FROM e WHERE kind = ANY(?) AND at <= ? LIMIT ?) FROM m WHERE m.id = ? AND m.at > $2',
     );
     expect(template.strings.raw).toEqual([...template.strings]);
     expect(Object.isFrozen(template.strings)).toBe(true);
