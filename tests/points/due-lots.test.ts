@@ -89,6 +89,32 @@ async function lotsReadBy(query: Prisma.Sql): Promise<number> {
   return read(row!['QUERY PLAN'][0].Plan);
 }
 
+/**
+ * member_has_due_lots as the ledger kernel's opening statement asks it, on the member, and how many lots it read. The
+ * function's own query is not in the caller's plan: the rows it fetched are what the transaction's table statistics
+ * count meanwhile. Planned for this member and its clock by default; `force_generic_plan` as a connection of the service
+ * runs it once PL/pgSQL keeps the generic plan (after five calls), whose estimates know neither.
+ */
+async function dueCheckOf(
+  memberId: string,
+  now: Date,
+  plan: 'force_custom_plan' | 'force_generic_plan' = 'force_custom_plan',
+): Promise<{ due: boolean; lotsRead: number }> {
+  return prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+    await tx.$executeRawUnsafe(`SET LOCAL plan_cache_mode = ${plan}`);
+    const lotsRead = async () =>
+      (
+        await tx.$queryRaw<{ rows: number }[]>`
+        SELECT (seq_tup_read + COALESCE(idx_tup_fetch, 0))::int AS rows FROM pg_stat_xact_user_tables WHERE relname = 'point_lots'`
+      )[0]!.rows;
+    const before = await lotsRead();
+    const [row] = await tx.$queryRaw<{ due: boolean }[]>`
+      SELECT ${memberHasDueLotsSql(Prisma.sql`m.id`, now)} AS due FROM members m WHERE m.id = ${memberId}::uuid`;
+    return { due: row!.due, lotsRead: (await lotsRead()) - before };
+  });
+}
+
 describe('the due-lot predicate', () => {
   it('a pending lot is due after its return window, an available one after its expiry, neither before', async () => {
     const memberId = await app.enroll();
@@ -131,8 +157,15 @@ describe('the due-lot predicate', () => {
   });
 
   it('the maintenance sweep, releasing, expiring and reminding are each served by their own index', async () => {
-    // Enough lots that are not due for an index to matter.
-    await bulkLots(await app.enroll(), 3000, T0);
+    // Enough lots that are not due for an index to matter; half of them in their return window, as a member's recent
+    // orders' lots are: the indexes of pending lots are not empty.
+    const memberId = await app.enroll();
+    await bulkLots(memberId, 3000, T0);
+    await prisma.$executeRaw`
+      UPDATE point_lots SET released_at = NULL, available_at = ${addDays(T0, 14)}::timestamptz
+      WHERE id IN (SELECT id FROM point_lots WHERE member_id = ${memberId}::uuid ORDER BY id LIMIT 1500)`;
+    await prisma.$executeRaw`
+      UPDATE members SET available_points = available_points - 1500, pending_points = 1500 WHERE id = ${memberId}::uuid`;
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(T0, 1);
 
@@ -152,15 +185,17 @@ describe('the due-lot predicate', () => {
     expect(reminding).toMatch(remind);
   });
 
-  it('the sweep indexes hold only the lots a sweep may still take: settled lots are not in them', async () => {
+  it("the sweep indexes and the due check's pending one hold only the lots still to settle: settled lots are not in them", async () => {
     const pages = async () =>
       prisma.$queryRaw<{ name: string; pages: number }[]>`
         SELECT c.relname AS name, (pg_relation_size(c.oid) / current_setting('block_size')::int)::int AS pages
         FROM pg_class c
-        WHERE c.relname IN ('point_lots_pending_available_at_idx', 'point_lots_open_expires_at_idx', 'point_lots_unreminded_expires_at_idx')
+        WHERE c.relname IN ('point_lots_pending_available_at_idx', 'point_lots_open_expires_at_idx', 'point_lots_unreminded_expires_at_idx',
+                            'point_lots_member_id_available_at_idx')
         ORDER BY c.relname`;
     const before = await pages();
     expect(before.map((index) => index.name)).toEqual([
+      'point_lots_member_id_available_at_idx',
       'point_lots_open_expires_at_idx',
       'point_lots_pending_available_at_idx',
       'point_lots_unreminded_expires_at_idx',
@@ -185,24 +220,29 @@ describe('the due-lot predicate', () => {
     await prisma.$executeRaw`ANALYZE point_lots`;
     const now = addDays(later, 1);
 
-    // As the ledger kernel's opening statement asks it, on the locked member. The function's own query is not in
-    // the caller's plan: the rows it fetched are what the transaction's table statistics count meanwhile.
-    // Planned for this member (PL/pgSQL may keep a generic plan, which on the test's three members scans).
-    const dueCheck = await prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
-      await tx.$executeRaw`SET LOCAL plan_cache_mode = force_custom_plan`;
-      const lotsRead = async () =>
-        (
-          await tx.$queryRaw<{ rows: number }[]>`
-          SELECT (seq_tup_read + COALESCE(idx_tup_fetch, 0))::int AS rows FROM pg_stat_xact_user_tables WHERE relname = 'point_lots'`
-        )[0]!.rows;
-      const before = await lotsRead();
-      const [row] = await tx.$queryRaw<{ due: boolean }[]>`
-        SELECT ${memberHasDueLotsSql(Prisma.sql`m.id`, now)} AS due FROM members m WHERE m.id = ${memberId}::uuid`;
-      return { due: row!.due, lotsRead: (await lotsRead()) - before };
-    });
+    const dueCheck = await dueCheckOf(memberId, now);
     expect(dueCheck.due).toBe(false);
     expect(dueCheck.lotsRead).toBeLessThanOrEqual(2);
     expect(await lotsReadBy(Prisma.sql`SELECT ${upcomingExpiriesSql(Prisma.sql`${memberId}::uuid`)} AS expiries`)).toBe(2);
+  });
+
+  it("the due check reads the lots it may find due, not each of the member's open lots", async () => {
+    const memberId = await app.enroll();
+    // Half a year of orders, released and open, then three orders still in their return window.
+    await bulkLots(memberId, 60, T0);
+    const ordered = addMonths(T0, 6);
+    for (let order = 1; order <= 3; order++) {
+      await earnPoints(at(ordered), { memberId, orderRef: `o-${order}`, orderTotal: '10.00', idempotencyKey: `e-${order}` }, admin);
+    }
+    await bulkLots(await app.enroll(), 3000, T0);
+    await prisma.$executeRaw`ANALYZE point_lots`;
+
+    // As a connection of the service asks it after its first five calls: one plan for any member and clock.
+    const inWindow = await dueCheckOf(memberId, addDays(ordered, 1), 'force_generic_plan');
+    expect(inWindow.due).toBe(false);
+    expect(inWindow.lotsRead).toBeLessThanOrEqual(2);
+    const windowPassed = await dueCheckOf(memberId, addDays(ordered, 15), 'force_generic_plan');
+    expect(windowPassed.due).toBe(true);
+    expect(windowPassed.lotsRead).toBeLessThanOrEqual(2);
   });
 });

@@ -763,7 +763,8 @@ export function lotIsDue(lot: string, now: Date): Prisma.Sql {
 
 /**
  * Whether the member (`member`: a uuid expression) has a lot due, as committed when the statement reaches
- * the call: for a statement that locks the member first, whose own snapshot is older than the lock.
+ * the call: for a statement that locks the member first, whose own snapshot is older than the lock. Two
+ * ranges of the member's lots (migration 202612271000): it reads the lots it finds due, not each open one.
  */
 export function memberHasDueLotsSql(member: Prisma.Sql, now: Date): Prisma.Sql {
   return Prisma.sql`member_has_due_lots(${member}, ${now}::timestamptz)`;
