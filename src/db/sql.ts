@@ -98,12 +98,17 @@ function statementOf(strings: TemplateStringsArray, values: unknown[]): Statemen
  * no flattening of fragments, no new text and no lookup by text per run; values that are not slots are the ones
  * `build` gave, sent as they are each time. A slot the statement does not use is ignored; a slot it uses in several
  * places is one parameter, sent once (`$n` again in the text where it recurs: a run's `now` or member id is converted,
- * sent and parsed once, not once per place). Each place must therefore give it the same type (a cast, or a column's).
+ * sent and parsed once, not once per place). PostgreSQL types that parameter at its first place, so every place must
+ * give it the same type: a slot cast to two types (`::timestamptz` here, `::date` there) is refused; a place without a
+ * cast takes the type from its context.
  *
  * `build` is called twice, with two sets of sentinels (`slots`: each set's sentinels distinct from one another and
  * from every value `build` fixes — an object of its own, a string or a number no real value is), and the two must
  * differ only in the slots' places: a value `build` computed from a slot (`take + 1`, a date moved by a day) would be
- * sent as computed from the sentinel on every run, so it is refused here, as is a text that depends on a slot.
+ * sent as computed from the sentinel on every run, so it is refused here, as is a text that depends on a slot. A
+ * decision `build` takes by comparing slots (`availableAt <= now`, `points > 0`) is refused only if the two sets
+ * decide it differently: let the second set reverse the order of the first's dates and numbers (and its signs), and
+ * give array slots contents of their own in each set.
  */
 export class StatementTemplate<S extends Record<string, unknown>> {
   readonly strings: TemplateStringsArray;
@@ -133,8 +138,16 @@ export class StatementTemplate<S extends Record<string, unknown>> {
     this.slotOf = [];
     this.fixed = [];
     const parameterOf = new Map<keyof S, number>();
+    const castOf = new Map<keyof S, string>();
     slotOfValue.forEach((slot, index) => {
       const after = sql.strings[index + 1]!;
+      if (slot !== undefined) {
+        const cast = CAST.exec(after)?.[0];
+        const earlier = castOf.get(slot);
+        if (cast !== undefined && earlier !== undefined && cast !== earlier)
+          refuse(`slot ${String(slot)} is cast to ${earlier} and to ${cast}: one parameter has one type`);
+        if (cast !== undefined) castOf.set(slot, cast);
+      }
       const known = slot === undefined ? undefined : parameterOf.get(slot);
       if (known !== undefined) {
         parts[parts.length - 1] += `$${known}${after}`;
@@ -158,6 +171,9 @@ export class StatementTemplate<S extends Record<string, unknown>> {
     return out;
   }
 }
+
+/** The cast right after a parameter (`::timestamptz`, `::"ActorType"`, `::text[]`), as written in a template's text. */
+const CAST = /^::(?:"[^"]+"|[a-z_][a-z0-9_]*)(?:\[\])*/i;
 
 /** A set of sentinels by value, each distinct. */
 function sentinelsOf<S extends Record<string, unknown>>(slots: S): Map<unknown, keyof S> {

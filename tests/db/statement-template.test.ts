@@ -52,6 +52,33 @@ describe('StatementTemplate', () => {
     ).toThrow(/value 2 is computed from a slot/);
   });
 
+  it('refuses a slot cast to two types: one parameter has one type', () => {
+    expect(() => new StatementTemplate((slots: Slots) => Prisma.sql`SELECT ${slots.at}::timestamptz, ${slots.at}::date`, SLOTS)).toThrow(
+      /slot at is cast to ::timestamptz and to ::date/,
+    );
+    // The same cast again, or a place whose context types it, is the one parameter.
+    const same = new StatementTemplate(
+      (slots: Slots) =>
+        Prisma.sql`SELECT ${slots.at}::timestamptz WHERE now() > ${slots.at} AND ${slots.take}::int[] <> ${slots.take}::int[]`,
+      SLOTS,
+    );
+    expect(same.strings.join('?')).toBe('SELECT ?::timestamptz WHERE now() > $1 AND ?::int[] <> $2::int[]');
+  });
+
+  it('refuses a decision taken by comparing slots when the second set orders them the other way', () => {
+    type Window = { from: Date; to: Date; ids: number[] };
+    const reversed: readonly [Window, Window] = [
+      { from: new Date(1), to: new Date(2), ids: [1] },
+      { from: new Date(12), to: new Date(11), ids: [2] },
+    ];
+    expect(
+      () => new StatementTemplate((slots: Window) => Prisma.sql`SELECT ${slots.from <= slots.to ? slots.to : null}::timestamptz`, reversed),
+    ).toThrow(/value 1 is computed from a slot/);
+    expect(() => new StatementTemplate((slots: Window) => Prisma.sql`SELECT ${slots.ids.map(String)}::text[]`, reversed)).toThrow(
+      /value 1 is computed from a slot/,
+    );
+  });
+
   it('refuses a text that depends on a slot', () => {
     expect(() => new StatementTemplate((slots: Slots) => Prisma.sql`SELECT 1 LIMIT ${Prisma.raw(String(slots.take))}`, SLOTS)).toThrow(
       /text depends on a slot/,

@@ -170,15 +170,16 @@ interface StatusValues extends Record<string, unknown> {
 
 /**
  * Two sets of sentinels of `StatusValues` (`StatementTemplate`): strings no member id equals, Dates of their own,
- * numbers no page size or fixed value equals, spaced so that no sum of one set's gives another's.
+ * numbers no page size or fixed value equals, spaced so that no sum of one set's gives another's; the second set's
+ * numbers positive and in the reverse order of the first's, so that a comparison of slots decides otherwise.
  */
 const STATUS_SLOTS: readonly [StatusValues, StatusValues] = [
-  { memberId: '\u0000memberId', now: new Date(0), vouchersTake: Number.MIN_SAFE_INTEGER, ledgerTake: Number.MIN_SAFE_INTEGER + 1 },
+  { memberId: '\u0000memberId', now: new Date(0), vouchersTake: Number.MIN_SAFE_INTEGER, ledgerTake: Number.MIN_SAFE_INTEGER + 1_000 },
   {
     memberId: '\u0000memberId\u0000',
     now: new Date(1),
-    vouchersTake: Number.MIN_SAFE_INTEGER + 1_000,
-    ledgerTake: Number.MIN_SAFE_INTEGER + 3_000,
+    vouchersTake: Number.MAX_SAFE_INTEGER,
+    ledgerTake: Number.MAX_SAFE_INTEGER - 3_000,
   },
 ];
 

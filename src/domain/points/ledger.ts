@@ -468,12 +468,18 @@ interface EarningValues extends Record<string, unknown> {
   traceparent: string | null;
 }
 
-/** One set of sentinels of `EarningValues` (`StatementTemplate`): `n` tells the two sets apart. */
-function earningSlots(n: number): EarningValues {
+/**
+ * One set of sentinels of `EarningValues` (`StatementTemplate`): strings no real value is, and the second set's
+ * numbers and dates in the reverse order of the first's, its numbers positive where the first's are negative, so that
+ * a decision taken by comparing slots while building (`availableAt <= now`, `points > 0`) comes out otherwise in the
+ * two builds and is refused; arrays with contents of their own.
+ */
+function earningSlots(second: boolean): EarningValues {
+  const n = second ? 2 : 1;
   const text = (name: string) => `\u0000${name}${'\u0000'.repeat(n)}`;
-  // Numbers no point amount or fixed value equals, spaced so that no sum of one set's gives another's.
-  const number = (index: number) => Number.MIN_SAFE_INTEGER + n * 100_000 + index * 1_000;
-  const date = (index: number) => new Date(n * 1_000 + index);
+  // Spaced so that no sum of one set's numbers gives another of its own.
+  const number = (index: number) => (second ? Number.MAX_SAFE_INTEGER - index * 1_000 : Number.MIN_SAFE_INTEGER + index * 1_000);
+  const date = (index: number) => new Date(second ? 2_000 - index : 1_000 + index);
   return {
     memberId: text('memberId'),
     entryId: text('entryId'),
@@ -493,12 +499,12 @@ function earningSlots(n: number): EarningValues {
     releasedAt: date(3),
     expiresAt: date(4),
     now: date(5),
-    linePositions: [],
-    lineSkus: [],
-    lineCategories: [],
-    lineQuantities: [],
-    lineUnitPrices: [],
-    lineShares: [],
+    linePositions: [number(5)],
+    lineSkus: [text('lineSkus')],
+    lineCategories: [text('lineCategories')],
+    lineQuantities: [number(6)],
+    lineUnitPrices: [text('lineUnitPrices')],
+    lineShares: [text('lineShares')],
     answerScope: text('answerScope'),
     answerKey: text('answerKey'),
     answerHash: text('answerHash'),
@@ -509,7 +515,7 @@ function earningSlots(n: number): EarningValues {
   };
 }
 
-const EARNING_SLOTS: readonly [EarningValues, EarningValues] = [earningSlots(1), earningSlots(2)];
+const EARNING_SLOTS: readonly [EarningValues, EarningValues] = [earningSlots(false), earningSlots(true)];
 
 /** What an earning's statement text depends on: each part it has or not. */
 interface EarningShape {
