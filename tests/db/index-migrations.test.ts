@@ -66,6 +66,13 @@ const MIGRATIONS = [
     shape: ' WHERE ',
     dropped: [],
   },
+  {
+    migration: '202612271000_member_pending_lots_index',
+    table: 'point_lots',
+    built: ['point_lots_member_id_available_at_idx'],
+    shape: ' WHERE ',
+    dropped: [],
+  },
 ];
 
 describe.each(MIGRATIONS)('migration $migration', ({ migration, table, built, shape, dropped }) => {
