@@ -140,6 +140,7 @@ function reactivates(member: Pick<LockedMember, 'status'>, move: Pick<BalanceMov
   return move.activity && member.status === 'PASSIVE';
 }
 
+/** The `member.status_changed` event of a reactivation by activity (`reactivationEvents`). */
 function reactivationEvent(memberId: string): WebhookEventInput {
   return { type: 'member.status_changed', data: { memberId, fromStatus: 'PASSIVE', toStatus: 'ACTIVE', cause: 'ACTIVITY' } };
 }
@@ -433,7 +434,7 @@ function extrasSql(
   ];
 }
 
-/** What changes between two earnings of one shape (`earningShape`): the earning statement's values. */
+/** What changes between two earnings of one shape (`earningStatement`): the earning statement's values. */
 interface EarningValues extends Record<string, unknown> {
   memberId: string;
   entryId: string;
