@@ -47,6 +47,16 @@ const firstCreation = (count: () => Promise<number>, sent: { keys: unknown[]; lo
   answered: sent.lost,
 });
 
+/**
+ * Opens the API keys page from the navigation, once it shows. Right after the click the search page is still there
+ * for a moment, and its field "Name, e-mail or customer number" answers to a label "Name" too: a name typed then went
+ * into the search field, and the form sent an empty one (a CI run's "ValidationError … must be 1-100 characters").
+ */
+async function openApiKeys(page: Page): Promise<void> {
+  await page.getByRole('link', { name: 'API keys' }).click();
+  await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+}
+
 describe('the admin pages that create credentials, retried after a lost answer', () => {
   it(
     'Create key sends an idempotency key and the same one on the retry: one key, and the page says its token is lost',
@@ -56,8 +66,8 @@ describe('the admin pages that create credentials, retried after a lost answer',
       await signIn(page, 'ADMIN', 'Ada Admin');
       const intercepted = await loseFirstAnswer(page, 'CreateApiKey');
       const { keys } = intercepted;
-      await page.getByRole('link', { name: 'API keys' }).click();
-      await page.getByLabel('Name').fill('till 7');
+      await openApiKeys(page);
+      await page.getByLabel('Name', { exact: true }).fill('till 7');
       await page.getByLabel('points:earn').check();
       const submit = page.getByRole('button', { name: 'Create key' });
       await submit.click();
@@ -82,7 +92,7 @@ describe('the admin pages that create credentials, retried after a lost answer',
       await expect.poll(() => row.count()).toBe(1);
 
       // The next key is a new creation: a new idempotency key, and its token shown.
-      await page.getByLabel('Name').fill('till 8');
+      await page.getByLabel('Name', { exact: true }).fill('till 8');
       await page.getByLabel('points:earn').check();
       await submit.click();
       await expect.poll(() => page.getByTestId('new-token').textContent()).toMatch(/^trk_/);
@@ -100,8 +110,8 @@ describe('the admin pages that create credentials, retried after a lost answer',
       await signIn(page, 'ADMIN', 'Ada Admin');
       const intercepted = await loseFirstAnswer(page, 'CreateApiKey');
       const { keys } = intercepted;
-      await page.getByRole('link', { name: 'API keys' }).click();
-      await page.getByLabel('Name').fill('till 9');
+      await openApiKeys(page);
+      await page.getByLabel('Name', { exact: true }).fill('till 9');
       await page.getByLabel('points:earn').check();
       const submit = page.getByRole('button', { name: 'Create key' });
       await submit.click();
@@ -110,7 +120,7 @@ describe('the admin pages that create credentials, retried after a lost answer',
         .toEqual({ created: 1, sent: 1, answered: [expect.stringMatching(/^200 /)] });
       await expect.poll(() => page.getByText('Something went wrong.').count()).toBe(1);
 
-      await page.getByLabel('Name').fill('till 9b');
+      await page.getByLabel('Name', { exact: true }).fill('till 9b');
       await submit.click();
       await expect
         .poll(() => page.getByRole('alert').textContent())
