@@ -218,12 +218,12 @@ export interface NewLot {
 
 /** The CTE (`lot`) creating the lot of the statement's `entry`: it holds the points until they are spent or expire. */
 export function lotCte(memberId: string, lot: NewLot): Prisma.Sql {
-  return lotReleasedCte(memberId, lot, releasedAtOf(lot));
+  return lotReleasedCte(memberId, lot, releasedAtOf(lot.availableAt, lot.now));
 }
 
 /** When a lot is released as it is created: at once when it is available by `now`, else null (pending). */
-function releasedAtOf(lot: NewLot): Date | null {
-  return lot.availableAt <= lot.now ? lot.now : null;
+function releasedAtOf(availableAt: Date, now: Date): Date | null {
+  return availableAt <= now ? now : null;
 }
 
 /** `lotCte` with its release date given (`releasedAtOf`): no value of it decided here. */
@@ -387,6 +387,9 @@ interface LineColumns {
   shares: string[];
 }
 
+/** The columns of an order without lines: what an earning's values hold for a statement that writes none. */
+const NO_LINES: LineColumns = { positions: [], skus: [], categories: [], quantities: [], unitPrices: [], shares: [] };
+
 /** The columns of `lines`, or null for none (the total-only form). */
 function lineColumnsOf(lines: readonly OrderLine[] | undefined): LineColumns | null {
   if (!lines || lines.length === 0) return null;
@@ -434,8 +437,12 @@ function extrasSql(
   ];
 }
 
-/** What changes between two earnings of one shape (`earningStatement`): the earning statement's values. */
-interface EarningValues extends Record<string, unknown> {
+/**
+ * What changes between two earnings of one shape (`earningStatement`): the earning statement's values. Named as the
+ * fields of the lot (`NewLot`), the order (`EarnedOrder`) and its lines (`LineColumns`) are, so that the statement's
+ * builders take these values as they are.
+ */
+interface EarningValues extends LineColumns, Record<string, unknown> {
   memberId: string;
   entryId: string;
   points: number;
@@ -454,12 +461,6 @@ interface EarningValues extends Record<string, unknown> {
   releasedAt: Date | null;
   expiresAt: Date;
   now: Date;
-  linePositions: number[];
-  lineSkus: string[];
-  lineCategories: (string | null)[];
-  lineQuantities: number[];
-  lineUnitPrices: string[];
-  lineShares: string[];
   answerScope: string;
   answerKey: string;
   answerHash: string;
@@ -500,12 +501,12 @@ function earningSlots(second: boolean): EarningValues {
     releasedAt: date(3),
     expiresAt: date(4),
     now: date(5),
-    linePositions: [number(5)],
-    lineSkus: [text('lineSkus')],
-    lineCategories: [text('lineCategories')],
-    lineQuantities: [number(6)],
-    lineUnitPrices: [text('lineUnitPrices')],
-    lineShares: [text('lineShares')],
+    positions: [number(5)],
+    skus: [text('skus')],
+    categories: [text('categories')],
+    quantities: [number(6)],
+    unitPrices: [text('unitPrices')],
+    shares: [text('shares')],
     answerScope: text('answerScope'),
     answerKey: text('answerKey'),
     answerHash: text('answerHash'),
@@ -542,23 +543,6 @@ function earningSql(shape: EarningShape, v: EarningValues): Prisma.Sql {
     idempotencyKey: v.idempotencyKey,
     now: v.now,
   };
-  const lot: NewLot = { points: v.points, availableAt: v.availableAt, expiresAt: v.expiresAt, now: v.now };
-  const order: EarnedOrder = {
-    orderRef: v.orderRef,
-    orderTotal: v.orderTotal,
-    currency: v.currency,
-    channel: v.channel,
-    placedAt: v.placedAt,
-    now: v.now,
-  };
-  const lines: LineColumns = {
-    positions: v.linePositions,
-    skus: v.lineSkus,
-    categories: v.lineCategories,
-    quantities: v.lineQuantities,
-    unitPrices: v.lineUnitPrices,
-    shares: v.lineShares,
-  };
   const move: BalanceMove = {
     availableDelta: v.availableDelta,
     pendingDelta: v.pendingDelta,
@@ -573,8 +557,8 @@ function earningSql(shape: EarningShape, v: EarningValues): Prisma.Sql {
   ];
   return Prisma.sql`
     WITH ${entryCte(v.memberId, entry, v.balanceAfter)},
-    ${lotReleasedCte(v.memberId, lot, v.releasedAt)},
-    ${orderEarningCte(v.memberId, order, v.points, true, shape.lines ? lines : null)},
+    ${lotReleasedCte(v.memberId, v, v.releasedAt)},
+    ${orderEarningCte(v.memberId, v, v.points, true, shape.lines ? v : null)},
     ${balanceCte(v.memberId, move)}${withAlso(also)}
     SELECT entry.id::text AS entry_id, lot.id::text AS lot_id, ${orderRecordedSql(v.memberId, v.orderRef)} AS recorded, balance.*
     FROM entry, lot, balance`;
@@ -666,15 +650,10 @@ export async function postOrderEarning(
     actorId: earning.actor.id,
     idempotencyKey: earning.idempotencyKey,
     availableAt: earning.availableAt,
-    releasedAt: releasedAtOf({ points, availableAt: earning.availableAt, expiresAt: earning.expiresAt, now }),
+    releasedAt: releasedAtOf(earning.availableAt, now),
     expiresAt: earning.expiresAt,
     now,
-    linePositions: lines?.positions ?? [],
-    lineSkus: lines?.skus ?? [],
-    lineCategories: lines?.categories ?? [],
-    lineQuantities: lines?.quantities ?? [],
-    lineUnitPrices: lines?.unitPrices ?? [],
-    lineShares: lines?.shares ?? [],
+    ...(lines ?? NO_LINES),
     answerScope: answer?.scope ?? '',
     answerKey: answer?.key ?? '',
     answerHash: answer?.requestHash ?? '',
