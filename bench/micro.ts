@@ -29,6 +29,7 @@ import {
   inTransaction,
   memberId,
   processCpuMs,
+  voucherCode,
   withAdminClient,
 } from './support.js';
 
@@ -62,7 +63,9 @@ const { values } = parseArgs({
     /**
      * `status` (the member-status query), `earn` (earnPoints, total only), `earn-rules` (earnPoints with the
      * bench's order of 5 lines under its 3 rules, selecting the breakdown), `redeem` (redeemPoints of 1 point,
-     * as bench/load.ts sends it) or `typename` (`{ __typename }`:
+     * as bench/load.ts sends it), `voucher` (redeemVoucher of a seeded voucher on an order of 40.00, as bench/load.ts
+     * sends it; each code once: 24 000 seeded, and each `voucher` entry redeems 1 + 500 + 3 × --requests of them,
+     * 19 002 for two entries of 3 000) or `typename` (`{ __typename }`:
      * the service's fixed cost per request). Several, comma-separated, take turns: round 1 of each, then round 2…
      *
      * More split the status request: `status-compiled` runs the same query on the service's schema compiled
@@ -88,7 +91,7 @@ const { values } = parseArgs({
      */
     query: { type: 'string', default: 'status' },
     /**
-     * How `status`, `earn`, `earn-rules`, `redeem` and `typename` are sent (the splits above run the same either
+     * How `status`, `earn`, `earn-rules`, `redeem`, `voucher` and `typename` are sent (the splits above run the same either
      * way): `http`, the service's node:http handler over in-memory connections (see the header), or `yoga`,
      * `yoga.fetch` as before.
      */
@@ -123,7 +126,17 @@ const EARN_RULES = `mutation($input: EarnPointsInput!) { earnPoints(input: $inpu
   ... on EarnPointsPayload { points breakdown { points ruleName } member { id balance { available pending } } }
   ... on Error { message } } }`;
 
+const VOUCHER = `mutation($input: RedeemVoucherInput!) { redeemVoucher(input: $input) { __typename
+  ... on RedeemVoucherPayload { orderRef discount { amount currency } voucher { code status } } ... on Error { message } } }`;
+
 const run = randomBytes(3).toString('hex');
+/** The seeded vouchers (`VOUCHERS_PER_MEMBER`) in bench/load.ts's order, each redeemed once in a run. */
+let vouchersUsed = 0;
+/**
+ * Vouchers seeded per member: 24 when a `voucher` entry redeems them (as `npm run bench -- --repeat 3` seeds), else
+ * 6. The other entries of such a run read members with 24 vouchers too.
+ */
+const VOUCHERS_PER_MEMBER = queries.includes('voucher') ? 24 : 6;
 function bodyOf(query: string, n: number): { query: string; variables: Record<string, unknown> } {
   const id = memberId(1 + (n % 1000));
   if (query === 'typename') return { query: '{ __typename }', variables: {} };
@@ -147,6 +160,25 @@ function bodyOf(query: string, n: number): { query: string; variables: Record<st
       variables: { input: { memberId: id, points: 1, reference: `mr-${run}-${n}`, idempotencyKey: `mr-${run}-${n}` } },
     };
   }
+  if (query === 'voucher') {
+    const index = vouchersUsed++;
+    const member = (index % 1000) + 1;
+    const k = Math.floor(index / 1000) + 1;
+    if (k > VOUCHERS_PER_MEMBER)
+      throw new Error(`voucher: the ${VOUCHERS_PER_MEMBER * 1000} seeded vouchers are used up: fewer --requests`);
+    return {
+      query: VOUCHER,
+      variables: {
+        input: {
+          code: voucherCode(member, k),
+          orderRef: `mv-${run}-${index}`,
+          orderTotal: '40.00',
+          memberId: memberId(member),
+          idempotencyKey: `mv-${run}-${index}`,
+        },
+      },
+    };
+  }
   if (query === 'earn') {
     return {
       query: EARN,
@@ -162,6 +194,7 @@ const EXPECTED: Record<string, string> = {
   earn: '"EarnPointsPayload"',
   'earn-rules': '"EarnPointsPayload"',
   redeem: '"RedeemPointsPayload"',
+  voucher: '"RedeemVoucherPayload"',
 };
 
 function checked(query: string, status: number, text: string): string {
@@ -179,7 +212,7 @@ async function main(): Promise<void> {
   await createBenchDatabase(database);
   let closing: () => Promise<void> = async () => undefined;
   try {
-    const seeded = await seed({ database, members: 1000, entriesPerMember: 20, vouchersPerMember: 6 });
+    const seeded = await seed({ database, members: 1000, entriesPerMember: 20, vouchersPerMember: VOUCHERS_PER_MEMBER });
     if (queries.includes('earn-rules')) await activateBenchRules(database);
     const prisma = createPrisma(databaseUrl(database), 10);
     const config = {
