@@ -9,7 +9,7 @@ import { MEMBER_COLUMNS } from '../members/member-row.js';
 import type { ProgramSettings } from '../program/program-settings.js';
 import { addMonths } from '../time.js';
 import type { OrderLine } from '../orders/order-lines.js';
-import { eventRows, eventRowsJson, eventRowsOfJson, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import { eventRowsJson, eventRowsOfJson, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { storedAnswerSql, type StoredAnswer } from '../idempotency.js';
 import { currentTraceparent } from '../../telemetry/trace-context.js';
 
@@ -131,8 +131,22 @@ export function balanceCte(memberId: string, move: BalanceMove): Prisma.Sql {
  * member (as a CTE for the same statement), else nothing.
  */
 export function reactivationEvents(member: Pick<LockedMember, 'id' | 'status'>, move: BalanceMove): Prisma.Sql[] {
-  if (!reactivates(member, move)) return [];
-  return [webhookEventsCte(eventRows([reactivationEvent(member.id)]), move.now, 'reactivated_wh')];
+  const json = reactivationEventsJson(member, move);
+  return json === null ? [] : [reactivationEventsCte(json, move.now, currentTraceparent())];
+}
+
+/**
+ * `reactivationEvents` for a statement built once (`StatementTemplate`): the event's rows as JSON text, a value of
+ * the statement's `reactivationEventsCte`, when `balanceCte` reactivates the member; null when it does not (and
+ * the statement has no such CTE).
+ */
+export function reactivationEventsJson(member: Pick<LockedMember, 'id' | 'status'>, move: Pick<BalanceMove, 'activity'>): string | null {
+  return reactivates(member, move) ? eventRowsJson([reactivationEvent(member.id)]) : null;
+}
+
+/** The CTEs of `reactivationEvents`, writing the events of `reactivationEventsJson`'s text. */
+export function reactivationEventsCte(json: string, now: Date, traceparent: string | null): Prisma.Sql {
+  return webhookEventsCte(eventRowsOfJson(json), now, 'reactivated_wh', traceparent);
 }
 
 /** Whether `balanceCte` makes a PASSIVE member ACTIVE again. */
@@ -553,7 +567,7 @@ function earningSql(shape: EarningShape, v: EarningValues): Prisma.Sql {
   const answer = shape.answer ? { scope: v.answerScope, key: v.answerKey, requestHash: v.answerHash, json: v.answerJson } : null;
   const also = [
     ...extrasSql({ answer, eventsJson: shape.events ? v.eventsJson : null }, v.now, v.traceparent),
-    ...(shape.reactivates ? [webhookEventsCte(eventRowsOfJson(v.reactivationJson), v.now, 'reactivated_wh', v.traceparent)] : []),
+    ...(shape.reactivates ? [reactivationEventsCte(v.reactivationJson, v.now, v.traceparent)] : []),
   ];
   return Prisma.sql`
     WITH ${entryCte(v.memberId, entry, v.balanceAfter)},
@@ -627,12 +641,12 @@ export async function postOrderEarning(
   };
   const lines = lineColumnsOf(earning.lines);
   const { answer } = extras;
-  const reactivated = reactivates(member, move);
+  const reactivationJson = reactivationEventsJson(member, move);
   const statement = earningStatement({
     lines: lines !== null,
     answer: answer !== null,
     events: eventsJson !== null,
-    reactivates: reactivated,
+    reactivates: reactivationJson !== null,
   });
   const values: EarningValues = {
     memberId: member.id,
@@ -659,7 +673,7 @@ export async function postOrderEarning(
     answerHash: answer?.requestHash ?? '',
     answerJson: answer?.json ?? '',
     eventsJson: eventsJson ?? '',
-    reactivationJson: reactivated ? eventRowsJson([reactivationEvent(member.id)]) : '',
+    reactivationJson: reactivationJson ?? '',
     traceparent,
   };
   const [row] = await tx.$queryRaw<(Member & { entry_id: string; lot_id: string; recorded: boolean })[]>(

@@ -1,8 +1,8 @@
-import { inSpan } from '../../telemetry/trace-context.js';
+import { currentTraceparent, inSpan } from '../../telemetry/trace-context.js';
 import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
-import { jsonObjectSql, lastStatement, sqlTransaction, type RawSql } from '../../db/sql.js';
+import { jsonObjectSql, lastStatement, sqlTransaction, StatementTemplate, type RawSql } from '../../db/sql.js';
 import {
   Prisma,
   type CauseType,
@@ -14,9 +14,9 @@ import {
 import { assertMayCall, ownRowsWhere, SERVICE_CALLERS } from '../authorization.js';
 import { nowOf, type ServiceDeps, type Tx } from '../deps.js';
 import { NotFoundError, ValidationError, VoucherNotRedeemableError, type VoucherProblem } from '../errors.js';
-import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storeAnswerSql, type Replayable } from '../idempotency.js';
+import { checkIdempotencyKey, fingerprint, keyTakenSql, once, replay, storedAnswerSql, type Replayable } from '../idempotency.js';
 import { memberChange, reportMemberChanges } from '../members/member-changes.js';
-import { balanceCte, purchaseMove, reactivationEvents } from '../points/ledger.js';
+import { balanceCte, purchaseMove, reactivationEventsCte, reactivationEventsJson } from '../points/ledger.js';
 import {
   assertProgramCurrency,
   currentSettings,
@@ -27,7 +27,7 @@ import {
 import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from '../program/program-settings.js';
 import { addDays } from '../time.js';
 import * as check from '../validation.js';
-import { eventRows, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
+import { eventRowsJson, eventRowsOfJson, isoTimeSql, webhookEventsCte, type WebhookEventInput } from '../webhooks/webhook-events.js';
 import { orderReference } from '../orders/order-lines.js';
 import { finalOrderRefusalOf, finalOrderRefusalSql, finalOrderStateSql, refuseNewOrderReference } from '../orders/order-record.js';
 import { generateVoucherCode, normalizeVoucherCode } from './voucher-code.js';
@@ -649,19 +649,8 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // while the redemption waited, not the one of the statement's snapshot.
       // What the order's vouchers take off it comes in a fresh snapshot too (`orderDiscountedSql`): the redemption of
       // another of the member's vouchers on this order that held the member's lock before is counted.
-      const [row] = await tx.$queryRaw<
-        (LockedVoucherRow & { taken: boolean; settingsHash: string | null; memberStatus: MemberStatus; orderDiscounted: string })[]
-      >`
-        WITH holder AS (
-          SELECT id, status FROM members WHERE id = (SELECT member_id FROM vouchers WHERE code = ${code}) FOR NO KEY UPDATE),
-        voucher AS (SELECT * FROM vouchers WHERE code = ${code} AND EXISTS (SELECT 1 FROM holder) FOR UPDATE)
-        SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
-               v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
-               v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(scope, key)} AS taken,
-               ${settingsHashAfterLocksSql('voucher')} AS "settingsHash",
-               (SELECT status::text FROM holder) AS "memberStatus",
-               ${orderDiscountedSql(Prisma.sql`v.member_id`, orderRef)}::text AS "orderDiscounted"
-        FROM voucher v`;
+      const lock = redemptionStatements().lock;
+      const [row] = await tx.$queryRaw<LockedRedemptionRow[]>(lock.strings, ...lock.values({ code, scope, key, orderRef }));
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
       // Not a replay: the reference as a new key, unless the member's order holds it (stored before the key rule).
@@ -695,34 +684,30 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // with the order's state, keeping nothing (`finalOrderRefusalSql`). It is the transaction's last: it goes out
       // with COMMIT (`lastStatement`).
       // Paying with a voucher is a purchase: the member's activity, as an order that earns no points is.
-      const purchase = purchaseMove(now);
-      const activity = [
-        balanceCte(voucher.memberId, purchase),
-        ...reactivationEvents({ id: voucher.memberId, status: memberStatus }, purchase),
-      ];
-      const redemption = lastStatement(tx).$queryRaw<VoucherRow[]>`
-        WITH order_row AS (
-          INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
-          VALUES (${voucher.memberId}::uuid, ${orderRef}, ${currency}, ${now}::timestamptz, ${now}::timestamptz)
-          ON CONFLICT (member_id, order_ref) DO UPDATE SET order_ref = EXCLUDED.order_ref
-          RETURNING id, ${finalOrderStateSql(Prisma.sql`point_orders`)} AS final),
-        redemption AS (
-          INSERT INTO voucher_redemptions
-            (id, voucher_id, order_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
-          SELECT ${result.redemptionId}::uuid, ${voucher.id}::uuid, order_row.id, ${orderRef}, ${orderTotal.toFixed(2)}::numeric,
-                 ${result.discount}::numeric, ${caller.actor.type}::"ActorType", ${caller.actor.id}, ${key}, ${now}::timestamptz
-          FROM order_row WHERE order_row.final IS NULL
-          RETURNING id),
-        redeemed AS (
-          UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${now}::timestamptz
-          WHERE id = ${voucher.id}::uuid AND EXISTS (SELECT 1 FROM redemption)
-          RETURNING ${VOUCHER_COLUMNS}),
-        ${storeAnswerSql(scope, key, requestHash, result)},
-        ${webhookEventsCte(eventRows([voucherRedeemedEvent(voucher.memberId, code, result)]), now)},
-        ${Prisma.join(activity, ', ')}
-        SELECT redeemed.*
-        FROM (SELECT ${finalOrderRefusalSql(Prisma.sql`EXISTS (SELECT 1 FROM redeemed)`, Prisma.sql`(SELECT final FROM order_row)`)}) AS allowed
-        LEFT JOIN redeemed ON true`;
+      const reactivationJson = reactivationEventsJson({ id: voucher.memberId, status: memberStatus }, purchaseMove(now));
+      const write = redemptionStatements()[reactivationJson === null ? 'write' : 'writeReactivating'];
+      const redemption = lastStatement(tx).$queryRaw<VoucherRow[]>(
+        write.strings,
+        ...write.values({
+          memberId: voucher.memberId,
+          voucherId: voucher.id,
+          redemptionId: result.redemptionId,
+          orderRef,
+          orderTotal: orderTotal.toFixed(2),
+          discount: result.discount,
+          currency,
+          actorType: caller.actor.type,
+          actorId: caller.actor.id,
+          scope,
+          key,
+          requestHash,
+          answerJson: JSON.stringify(result),
+          eventsJson: eventRowsJson([voucherRedeemedEvent(voucher.memberId, code, result)]),
+          reactivationJson: reactivationJson ?? '',
+          traceparent: currentTraceparent(),
+          now,
+        }),
+      );
       // The voucher is locked: only a final order leaves it unredeemed, refused in the statement.
       const [redeemed] = await Promise.resolve(redemption).catch((error: unknown) => {
         throw finalOrderRefusalOf(error, 'orderRef') ?? error;
@@ -741,6 +726,152 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
     if (isUniqueViolation(error)) throw new VoucherNotRedeemableError('REDEEMED');
     throw error;
   }
+}
+
+/** What changes between two redemptions' first statements (`redemptionStatements`): the statement's values. */
+interface RedemptionLockValues extends Record<string, unknown> {
+  code: string;
+  scope: string;
+  key: string;
+  orderRef: string;
+}
+
+/** The first statement's row: the locked voucher, whether the key is taken, and what the decision reads after the locks. */
+type LockedRedemptionRow = LockedVoucherRow & {
+  taken: boolean;
+  settingsHash: string | null;
+  memberStatus: MemberStatus;
+  orderDiscounted: string;
+};
+
+/**
+ * The voucher's member locked, then the voucher (the one-time filter on `holder`), read with the key's state, the
+ * settings' version after the locks and what the order's other vouchers take off it (`redeemVoucher`).
+ */
+function redemptionLockSql(v: RedemptionLockValues): Prisma.Sql {
+  return Prisma.sql`
+        WITH holder AS (
+          SELECT id, status FROM members WHERE id = (SELECT member_id FROM vouchers WHERE code = ${v.code}) FOR NO KEY UPDATE),
+        voucher AS (SELECT * FROM vouchers WHERE code = ${v.code} AND EXISTS (SELECT 1 FROM holder) FOR UPDATE)
+        SELECT v.id::text, v.member_id::text AS "memberId", v.status::text, v.expires_at AS "expiresAt",
+               v.value_type::text AS "valueType", v.amount::text, v.percent, v.currency,
+               v.minimum_order_value::text AS "minimumOrderValue", ${keyTakenSql(v.scope, v.key)} AS taken,
+               ${settingsHashAfterLocksSql('voucher')} AS "settingsHash",
+               (SELECT status::text FROM holder) AS "memberStatus",
+               ${orderDiscountedSql(Prisma.sql`v.member_id`, v.orderRef)}::text AS "orderDiscounted"
+        FROM voucher v`;
+}
+
+/** What changes between two redemptions' writes (`redemptionStatements`): the statement's values. */
+interface RedemptionValues extends Record<string, unknown> {
+  memberId: string;
+  voucherId: string;
+  redemptionId: string;
+  orderRef: string;
+  orderTotal: string;
+  discount: string;
+  currency: string;
+  actorType: string;
+  actorId: string;
+  scope: string;
+  key: string;
+  requestHash: string;
+  answerJson: string;
+  eventsJson: string;
+  reactivationJson: string;
+  traceparent: string | null;
+  now: Date;
+}
+
+/**
+ * The redemption's write, the transaction's last statement (`redeemVoucher`): the order (the voucher's member's),
+ * created when this is the first to name it, and the redemption on it; the voucher REDEEMED; the key with its answer;
+ * the `voucher.redeemed` event; the purchase as the member's activity (`balanceCte`), with the reactivation's event
+ * when it reactivates a PASSIVE member. A final order (cancelled or returned in full, decided under the row's lock)
+ * takes no voucher: `redeemed` is empty, and the statement fails with the order's state, keeping nothing
+ * (`finalOrderRefusalSql`).
+ */
+function redemptionWriteSql(reactivates: boolean, v: RedemptionValues): Prisma.Sql {
+  const purchase = purchaseMove(v.now);
+  const activity = [
+    balanceCte(v.memberId, purchase),
+    ...(reactivates ? [reactivationEventsCte(v.reactivationJson, v.now, v.traceparent)] : []),
+  ];
+  return Prisma.sql`
+        WITH order_row AS (
+          INSERT INTO point_orders (member_id, order_ref, currency, placed_at, created_at)
+          VALUES (${v.memberId}::uuid, ${v.orderRef}, ${v.currency}, ${v.now}::timestamptz, ${v.now}::timestamptz)
+          ON CONFLICT (member_id, order_ref) DO UPDATE SET order_ref = EXCLUDED.order_ref
+          RETURNING id, ${finalOrderStateSql(Prisma.sql`point_orders`)} AS final),
+        redemption AS (
+          INSERT INTO voucher_redemptions
+            (id, voucher_id, order_id, order_ref, order_total, discount, actor_type, actor_id, idempotency_key, created_at)
+          SELECT ${v.redemptionId}::uuid, ${v.voucherId}::uuid, order_row.id, ${v.orderRef}, ${v.orderTotal}::numeric,
+                 ${v.discount}::numeric, ${v.actorType}::"ActorType", ${v.actorId}, ${v.key}, ${v.now}::timestamptz
+          FROM order_row WHERE order_row.final IS NULL
+          RETURNING id),
+        redeemed AS (
+          UPDATE vouchers SET status = 'REDEEMED', redeemed_at = ${v.now}::timestamptz
+          WHERE id = ${v.voucherId}::uuid AND EXISTS (SELECT 1 FROM redemption)
+          RETURNING ${VOUCHER_COLUMNS}),
+        ${storedAnswerSql({ scope: v.scope, key: v.key, requestHash: v.requestHash, json: v.answerJson })},
+        ${webhookEventsCte(eventRowsOfJson(v.eventsJson), v.now, 'wh', v.traceparent)},
+        ${Prisma.join(activity, ', ')}
+        SELECT redeemed.*
+        FROM (SELECT ${finalOrderRefusalSql(Prisma.sql`EXISTS (SELECT 1 FROM redeemed)`, Prisma.sql`(SELECT final FROM order_row)`)}) AS allowed
+        LEFT JOIN redeemed ON true`;
+}
+
+/**
+ * Sentinels of the redemption's values (`StatementTemplate`): strings no real value is, one Date of its own per
+ * set; `second` gives the other set.
+ */
+function redemptionSlots(second: boolean): RedemptionLockValues & RedemptionValues {
+  const text = (name: string) => `\u0000${name}${'\u0000'.repeat(second ? 2 : 1)}`;
+  return {
+    code: text('code'),
+    memberId: text('memberId'),
+    voucherId: text('voucherId'),
+    redemptionId: text('redemptionId'),
+    orderRef: text('orderRef'),
+    orderTotal: text('orderTotal'),
+    discount: text('discount'),
+    currency: text('currency'),
+    actorType: text('actorType'),
+    actorId: text('actorId'),
+    scope: text('scope'),
+    key: text('key'),
+    requestHash: text('requestHash'),
+    answerJson: text('answerJson'),
+    eventsJson: text('eventsJson'),
+    reactivationJson: text('reactivationJson'),
+    traceparent: text('traceparent'),
+    now: new Date(second ? 2_000 : 1_000),
+  };
+}
+
+let redemptionTemplates:
+  | {
+      lock: StatementTemplate<RedemptionLockValues>;
+      write: StatementTemplate<RedemptionValues>;
+      writeReactivating: StatementTemplate<RedemptionValues>;
+    }
+  | undefined;
+
+/**
+ * `redeemVoucher`'s two statements, built once (on first use): a redemption assembles no SQL and sends the same
+ * prepared statements as the last one; the write has two shapes, with and without the reactivation's event.
+ */
+function redemptionStatements(): NonNullable<typeof redemptionTemplates> {
+  if (!redemptionTemplates) {
+    const slots = [redemptionSlots(false), redemptionSlots(true)] as const;
+    redemptionTemplates = {
+      lock: new StatementTemplate<RedemptionLockValues>(redemptionLockSql, slots),
+      write: new StatementTemplate<RedemptionValues>((v) => redemptionWriteSql(false, v), slots),
+      writeReactivating: new StatementTemplate<RedemptionValues>((v) => redemptionWriteSql(true, v), slots),
+    };
+  }
+  return redemptionTemplates;
 }
 
 /** The `voucher.redeemed` event (docs/webhooks.md). */
