@@ -172,6 +172,45 @@ export class StatementTemplate<S extends Record<string, unknown>> {
   }
 }
 
+/** What a slot of a `StatementTemplate` holds, as `slotSentinels` makes its sentinels. */
+type SlotKindOf<T> = T extends Date
+  ? 'date'
+  : T extends number
+    ? 'number'
+    : T extends string
+      ? 'text'
+      : T extends readonly number[]
+        ? 'numbers'
+        : T extends readonly (string | null)[]
+          ? 'texts'
+          : never;
+
+/** The kind of each slot of `S` (its named fields, not its index signature); a nullable slot is its value's kind. */
+export type SlotKinds<S> = { [K in keyof S as string extends K ? never : K]-?: SlotKindOf<NonNullable<S[K]>> };
+
+/**
+ * The two sets of sentinels of a `StatementTemplate`, made from each slot's kind by the rules its constructor states:
+ * texts that no real value is (a NUL, the slot's name, one NUL more in the second set), numbers at the ends of the
+ * safe integers and a thousand apart (no sum of one set's gives another of its own; the second set's positive and in
+ * the reverse order of the first's), dates a millisecond apart (the second set's in the reverse order), arrays of one
+ * sentinel of their own. A decision taken by comparing slots then comes out otherwise in the two builds, and is
+ * refused.
+ */
+export function slotSentinels<S extends Record<string, unknown>>(kinds: SlotKinds<S>): readonly [S, S] {
+  const set = (second: boolean) => {
+    const sentinels: Record<string, unknown> = {};
+    Object.entries(kinds as Record<string, string>).forEach(([name, kind], index) => {
+      const text = `\u0000${name}${second ? '\u0000' : ''}`;
+      const number = second ? Number.MAX_SAFE_INTEGER - index * 1_000 : Number.MIN_SAFE_INTEGER + index * 1_000;
+      const date = new Date(second ? 2_000 - index : 1_000 + index);
+      const byKind = { text, number, date, texts: [text], numbers: [number] } as const;
+      sentinels[name] = byKind[kind as keyof typeof byKind];
+    });
+    return sentinels as S;
+  };
+  return [set(false), set(true)];
+}
+
 /** The cast right after a parameter (`::timestamptz`, `::"ActorType"`, `::text[]`), as written in a template's text. */
 const CAST = /^::(?:"[^"]+"|[a-z_][a-z0-9_]*)(?:\[\])*/i;
 

@@ -1,6 +1,6 @@
 // No useTestApp(): the template's assembly alone; the statement it sends runs in tests/graphql/member-status-decided.test.ts.
 import { describe, expect, it } from 'vitest';
-import { StatementTemplate } from '../../src/db/sql.js';
+import { slotSentinels, StatementTemplate } from '../../src/db/sql.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 
 type Slots = { id: string; at: Date; take: number };
@@ -82,6 +82,36 @@ describe('StatementTemplate', () => {
   it('refuses a text that depends on a slot', () => {
     expect(() => new StatementTemplate((slots: Slots) => Prisma.sql`SELECT 1 LIMIT ${Prisma.raw(String(slots.take))}`, SLOTS)).toThrow(
       /text depends on a slot/,
+    );
+  });
+  it('is given sentinels by each slot’s kind (slotSentinels) that refuse a decision on a comparison of slots', () => {
+    type Window = { id: string; from: Date; to: Date | null; low: number; high: number; ids: number[]; tags: (string | null)[] };
+    const sets = slotSentinels<Window>({
+      id: 'text',
+      from: 'date',
+      to: 'date',
+      low: 'number',
+      high: 'number',
+      ids: 'numbers',
+      tags: 'texts',
+    });
+    const [first, second] = sets;
+    // Every sentinel its own, within a set and across the two.
+    const all = sets.flatMap((set) => Object.values(set).map((value) => JSON.stringify(value)));
+    expect(new Set(all).size).toBe(all.length);
+    expect([first.from < first.to!, second.from < second.to!]).toEqual([true, false]);
+    expect([first.low < first.high, second.low < second.high, first.low > 0, second.low > 0]).toEqual([true, false, false, true]);
+
+    const built = new StatementTemplate(
+      (slots: Window) => Prisma.sql`SELECT ${slots.id}, ${slots.from}, ${slots.ids}::int[], ${slots.tags}::text[]`,
+      sets,
+    );
+    expect(built.values({ ...first, id: 'a', ids: [7], tags: ['x'] })).toEqual(['a', first.from, [7], ['x']]);
+    expect(() => new StatementTemplate((slots: Window) => Prisma.sql`SELECT ${slots.from <= slots.to! ? 1 : 2}`, sets)).toThrow(
+      /value 1 is computed from a slot/,
+    );
+    expect(() => new StatementTemplate((slots: Window) => Prisma.sql`SELECT ${slots.low > 0 ? 'credit' : 'debit'}`, sets)).toThrow(
+      /value 1 is computed from a slot/,
     );
   });
 });

@@ -1,5 +1,5 @@
 import type { Caller } from '../../auth/principal.js';
-import { jsonObjectSql, rawSql, StatementTemplate } from '../../db/sql.js';
+import { jsonObjectSql, rawSql, slotSentinels, StatementTemplate } from '../../db/sql.js';
 import { Prisma, type LedgerEntry, type Member, type Voucher, type VoucherStatus } from '../../generated/prisma/client.js';
 import { nowOf, type ServiceDeps } from '../deps.js';
 import { MEMBER_COLUMNS } from './member-row.js';
@@ -168,20 +168,8 @@ interface StatusValues extends Record<string, unknown> {
   ledgerTake: number;
 }
 
-/**
- * Two sets of sentinels of `StatusValues` (`StatementTemplate`): strings no member id equals, Dates of their own,
- * numbers no page size or fixed value equals, spaced so that no sum of one set's gives another's; the second set's
- * numbers positive and in the reverse order of the first's, so that a comparison of slots decides otherwise.
- */
-const STATUS_SLOTS: readonly [StatusValues, StatusValues] = [
-  { memberId: '\u0000memberId', now: new Date(0), vouchersTake: Number.MIN_SAFE_INTEGER, ledgerTake: Number.MIN_SAFE_INTEGER + 1_000 },
-  {
-    memberId: '\u0000memberId\u0000',
-    now: new Date(1),
-    vouchersTake: Number.MAX_SAFE_INTEGER,
-    ledgerTake: Number.MAX_SAFE_INTEGER - 3_000,
-  },
-];
+/** The sentinels of `StatusValues` (`StatementTemplate`). */
+const STATUS_SLOTS = slotSentinels<StatusValues>({ memberId: 'text', now: 'date', vouchersTake: 'number', ledgerTake: 'number' });
 
 /**
  * The status statement of each request's shape (which parts, which voucher status, all columns or the screen's),

@@ -1,5 +1,5 @@
 import { SYSTEM_ACTOR } from '../../auth/principal.js';
-import { beforeLastStatement, rawSql, sqlTransaction, StatementTemplate, type RawSql } from '../../db/sql.js';
+import { beforeLastStatement, rawSql, slotSentinels, sqlTransaction, StatementTemplate, type RawSql } from '../../db/sql.js';
 import { Prisma, type Member } from '../../generated/prisma/client.js';
 import { nowOf, type MemberChange, type MemberChangeKind, type PostedPoints, type ServiceDeps } from '../deps.js';
 import { measure } from '../measures.js';
@@ -147,11 +147,8 @@ interface OpeningValues extends Record<string, unknown> {
   now: Date;
 }
 
-/** Two sets of sentinels of `OpeningValues` (`StatementTemplate`): strings no id, scope or key equals, Dates of their own. */
-const OPENING_SLOTS: readonly [OpeningValues, OpeningValues] = [
-  { memberId: '\u0000memberId', scope: '\u0000scope', key: '\u0000key', now: new Date(0) },
-  { memberId: '\u0000memberId\u0000', scope: '\u0000scope\u0000', key: '\u0000key\u0000', now: new Date(1) },
-];
+/** The sentinels of `OpeningValues` (`StatementTemplate`). */
+const OPENING_SLOTS = slotSentinels<OpeningValues>({ memberId: 'text', scope: 'text', key: 'text', now: 'date' });
 
 /**
  * The statement opening a ledger transaction (see `inLedgerTransaction`). The functions run in select lists, so after

@@ -1,5 +1,5 @@
 import type { Actor } from '../../auth/principal.js';
-import { refusalOf, refusalSql, StatementTemplate, type RawSql } from '../../db/sql.js';
+import { refusalOf, refusalSql, slotSentinels, StatementTemplate, type RawSql } from '../../db/sql.js';
 import { Prisma, type CauseType, type LedgerEntryKind, type Member } from '../../generated/prisma/client.js';
 import type { PostedPoints } from '../deps.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -484,54 +484,40 @@ interface EarningValues extends LineColumns, Record<string, unknown> {
   traceparent: string | null;
 }
 
-/**
- * One set of sentinels of `EarningValues` (`StatementTemplate`): strings no real value is, and the second set's
- * numbers and dates in the reverse order of the first's, its numbers positive where the first's are negative, so that
- * a decision taken by comparing slots while building (`availableAt <= now`, `points > 0`) comes out otherwise in the
- * two builds and is refused; arrays with contents of their own.
- */
-function earningSlots(second: boolean): EarningValues {
-  const n = second ? 2 : 1;
-  const text = (name: string) => `\u0000${name}${'\u0000'.repeat(n)}`;
-  // Spaced so that no sum of one set's numbers gives another of its own.
-  const number = (index: number) => (second ? Number.MAX_SAFE_INTEGER - index * 1_000 : Number.MIN_SAFE_INTEGER + index * 1_000);
-  const date = (index: number) => new Date(second ? 2_000 - index : 1_000 + index);
-  return {
-    memberId: text('memberId'),
-    entryId: text('entryId'),
-    points: number(1),
-    balanceAfter: number(2),
-    availableDelta: number(3),
-    pendingDelta: number(4),
-    orderRef: text('orderRef'),
-    orderTotal: text('orderTotal'),
-    currency: text('currency'),
-    channel: text('channel'),
-    placedAt: date(1),
-    actorType: text('actorType'),
-    actorId: text('actorId'),
-    idempotencyKey: text('idempotencyKey'),
-    availableAt: date(2),
-    releasedAt: date(3),
-    expiresAt: date(4),
-    now: date(5),
-    positions: [number(5)],
-    skus: [text('skus')],
-    categories: [text('categories')],
-    quantities: [number(6)],
-    unitPrices: [text('unitPrices')],
-    shares: [text('shares')],
-    answerScope: text('answerScope'),
-    answerKey: text('answerKey'),
-    answerHash: text('answerHash'),
-    answerJson: text('answerJson'),
-    eventsJson: text('eventsJson'),
-    reactivationJson: text('reactivationJson'),
-    traceparent: text('traceparent'),
-  };
-}
-
-const EARNING_SLOTS: readonly [EarningValues, EarningValues] = [earningSlots(false), earningSlots(true)];
+/** The sentinels of `EarningValues` (`StatementTemplate`). */
+const EARNING_SLOTS = slotSentinels<EarningValues>({
+  memberId: 'text',
+  entryId: 'text',
+  points: 'number',
+  balanceAfter: 'number',
+  availableDelta: 'number',
+  pendingDelta: 'number',
+  orderRef: 'text',
+  orderTotal: 'text',
+  currency: 'text',
+  channel: 'text',
+  placedAt: 'date',
+  actorType: 'text',
+  actorId: 'text',
+  idempotencyKey: 'text',
+  availableAt: 'date',
+  releasedAt: 'date',
+  expiresAt: 'date',
+  now: 'date',
+  positions: 'numbers',
+  skus: 'texts',
+  categories: 'texts',
+  quantities: 'numbers',
+  unitPrices: 'texts',
+  shares: 'texts',
+  answerScope: 'text',
+  answerKey: 'text',
+  answerHash: 'text',
+  answerJson: 'text',
+  eventsJson: 'text',
+  reactivationJson: 'text',
+  traceparent: 'text',
+});
 
 /** What an earning's statement text depends on: each part it has or not. */
 interface EarningShape {

@@ -2,7 +2,7 @@ import { currentTraceparent, inSpan } from '../../telemetry/trace-context.js';
 import { newRowId } from '../../db/ids.js';
 import { Decimal } from 'decimal.js';
 import type { Caller } from '../../auth/principal.js';
-import { jsonObjectSql, lastStatement, sqlTransaction, StatementTemplate, type RawSql } from '../../db/sql.js';
+import { jsonObjectSql, lastStatement, slotSentinels, sqlTransaction, StatementTemplate, type RawSql } from '../../db/sql.js';
 import {
   Prisma,
   type CauseType,
@@ -822,34 +822,6 @@ function redemptionWriteSql(reactivates: boolean, v: RedemptionValues): Prisma.S
         LEFT JOIN redeemed ON true`;
 }
 
-/**
- * Sentinels of the redemption's values (`StatementTemplate`): strings no real value is, one Date of its own per
- * set; `second` gives the other set.
- */
-function redemptionSlots(second: boolean): RedemptionLockValues & RedemptionValues {
-  const text = (name: string) => `\u0000${name}${'\u0000'.repeat(second ? 2 : 1)}`;
-  return {
-    code: text('code'),
-    memberId: text('memberId'),
-    voucherId: text('voucherId'),
-    redemptionId: text('redemptionId'),
-    orderRef: text('orderRef'),
-    orderTotal: text('orderTotal'),
-    discount: text('discount'),
-    currency: text('currency'),
-    actorType: text('actorType'),
-    actorId: text('actorId'),
-    scope: text('scope'),
-    key: text('key'),
-    requestHash: text('requestHash'),
-    answerJson: text('answerJson'),
-    eventsJson: text('eventsJson'),
-    reactivationJson: text('reactivationJson'),
-    traceparent: text('traceparent'),
-    now: new Date(second ? 2_000 : 1_000),
-  };
-}
-
 let redemptionTemplates:
   | {
       lock: StatementTemplate<RedemptionLockValues>;
@@ -864,11 +836,30 @@ let redemptionTemplates:
  */
 function redemptionStatements(): NonNullable<typeof redemptionTemplates> {
   if (!redemptionTemplates) {
-    const slots = [redemptionSlots(false), redemptionSlots(true)] as const;
+    const lockSlots = slotSentinels<RedemptionLockValues>({ code: 'text', scope: 'text', key: 'text', orderRef: 'text' });
+    const writeSlots = slotSentinels<RedemptionValues>({
+      memberId: 'text',
+      voucherId: 'text',
+      redemptionId: 'text',
+      orderRef: 'text',
+      orderTotal: 'text',
+      discount: 'text',
+      currency: 'text',
+      actorType: 'text',
+      actorId: 'text',
+      scope: 'text',
+      key: 'text',
+      requestHash: 'text',
+      answerJson: 'text',
+      eventsJson: 'text',
+      reactivationJson: 'text',
+      traceparent: 'text',
+      now: 'date',
+    });
     redemptionTemplates = {
-      lock: new StatementTemplate<RedemptionLockValues>(redemptionLockSql, slots),
-      write: new StatementTemplate<RedemptionValues>((v) => redemptionWriteSql(false, v), slots),
-      writeReactivating: new StatementTemplate<RedemptionValues>((v) => redemptionWriteSql(true, v), slots),
+      lock: new StatementTemplate(redemptionLockSql, lockSlots),
+      write: new StatementTemplate((v: RedemptionValues) => redemptionWriteSql(false, v), writeSlots),
+      writeReactivating: new StatementTemplate((v: RedemptionValues) => redemptionWriteSql(true, v), writeSlots),
     };
   }
   return redemptionTemplates;
