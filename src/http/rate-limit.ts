@@ -189,16 +189,18 @@ export const countsAsFailedAuthentication = (reason: string | undefined): boolea
  * in-memory limiter with the same budgets: limits still hold per process (N processes
  * allow at most N times the budget) and no request fails because Redis is away.
  * Without Redis at all (some tests) the in-memory limiters are the limiters.
+ * An API key's budgets are taken from Redis in leases (`leasedBudget`): one command per lease, not per request.
  */
 export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClient; prefix: string }): RateLimiter {
+  // Without the prefix's hash tag: on a cluster the budgets spread over all nodes (each is one key).
+  const keyPrefixOf = (name: string) => `${deps.prefix.replace(/[{}]/g, '')}:rate:${name}`;
   const limiterOf = (name: string, points: number): RateLimiterAbstract => {
     const duration = deps.limits.windowSeconds;
     const memory = new RateLimiterMemory({ points, duration });
     return deps.redis
       ? new RateLimiterRedis({
           storeClient: deps.redis,
-          // Without the prefix's hash tag: on a cluster the budgets spread over all nodes (each is one key).
-          keyPrefix: `${deps.prefix.replace(/[{}]/g, '')}:rate:${name}`,
+          keyPrefix: keyPrefixOf(name),
           points,
           duration,
           rejectIfRedisNotReady: true,
@@ -206,11 +208,26 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClien
         })
       : memory;
   };
-  const limiters = new Map<string, RateLimiterAbstract>();
+  const limiters = new Map<string, Budget>();
   for (const kind of SUBJECT_KINDS) {
     for (const bucket of BUCKETS) {
       const points = deps.limits[kind][bucket];
-      if (points > 0) limiters.set(`${kind}:${bucket}`, limiterOf(`${kind}:${bucket}`, points));
+      if (points <= 0) continue;
+      const limiter = limiterOf(`${kind}:${bucket}`, points);
+      const lease = kind === 'apiKey' ? leaseSize(points) : 1;
+      limiters.set(
+        `${kind}:${bucket}`,
+        deps.redis && lease > 1
+          ? leasedBudget({
+              redis: deps.redis,
+              keyOf: (id) => `${keyPrefixOf(`${kind}:${bucket}`)}:${id}`,
+              points,
+              windowSeconds: deps.limits.windowSeconds,
+              lease,
+              fallback: limiter,
+            })
+          : (id, cost) => limiter.consume(id, cost),
+      );
     }
   }
   const failures = deps.limits.failedAuthentications;
@@ -220,7 +237,7 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClien
     consume: async (subject, cost) => {
       const spends = BUCKETS.filter((bucket) => cost[bucket] > 0).flatMap((bucket) => {
         const limiter = limiters.get(`${subject.kind}:${bucket}`);
-        return limiter ? [limiter.consume(subject.id, cost[bucket])] : [];
+        return limiter ? [limiter(subject.id, cost[bucket])] : [];
       });
       return refusalOf(await Promise.allSettled(spends));
     },
@@ -230,6 +247,145 @@ export function createRateLimiter(deps: { limits: RateLimits; redis?: RedisClien
       const spent = failedAuthentications ? await failedAuthentications.get(address) : null;
       return spent && spent.consumedPoints >= failures ? new RateLimitedError(Math.max(1, Math.ceil(spent.msBeforeNext / 1000))) : null;
     },
+  };
+}
+
+/** Spends `cost` points of one subject's budget: resolves when granted, rejects with a `RateLimiterRes` when refused. */
+type Budget = (id: string, cost: number) => Promise<unknown>;
+
+/** At most this many points per lease: what one process can hold unspent at a window's end. */
+const MAX_LEASE = 50;
+
+/**
+ * The points an API process takes from an API key's budget at once: half a percent of the budget, 1 to MAX_LEASE
+ * (30 of the default 6 000 mutations a minute). 1 is no lease: every request spends from Redis, as a member's and an
+ * address's do (their budgets are small, and an address's ids are anyone's to make up).
+ */
+export const leaseSize = (points: number): number => Math.max(1, Math.min(MAX_LEASE, Math.floor(points / 200)));
+
+/**
+ * Takes up to ARGV[1] (`want`) points of a fixed window's budget ARGV[3] in one step, on the counter
+ * rate-limiter-flexible keeps (the same key, the same `SET NX EX` for a new window), but only when at least ARGV[2]
+ * (`need`, what the request waiting for it lacks) are left: a request the rest cannot pay for takes nothing. Answers
+ * {taken, the window's ms left, points left before}. Nothing is ever given back, so no step can land in another window.
+ */
+const TAKE_LEASE = `
+redis.call('set', KEYS[1], 0, 'EX', ARGV[4], 'NX')
+local left = tonumber(ARGV[3]) - tonumber(redis.call('get', KEYS[1]))
+local taken = 0
+if left >= tonumber(ARGV[2]) then
+  taken = math.min(tonumber(ARGV[1]), left)
+  redis.call('incrby', KEYS[1], taken)
+end
+local ttl = redis.call('pttl', KEYS[1])
+if ttl < 0 then
+  redis.call('expire', KEYS[1], ARGV[4])
+  ttl = 1000 * tonumber(ARGV[4])
+end
+return {taken, ttl, left}
+`;
+
+type LeasingRedis = RedisClient & {
+  rateLimitLease(key: string, want: number, need: number, points: number, seconds: number): Promise<[number, number, number]>;
+};
+
+/**
+ * A budget spent from Redis in leases: a process takes `lease` points with one command (TAKE_LEASE: fewer when fewer
+ * are left) and grants the next requests from them until they are used up or the window ends; a storefront's earns
+ * then cost one Redis command per `lease` requests instead of one each. Redis counts a lease before any point of it
+ * is granted and never gives points back, so processes sharing a key never grant more than its budget in a window.
+ * The window's end is read from Redis's own clock (the key's TTL, measured from before the command was sent), so a
+ * process stops using a window's points no later than Redis starts the next. The price: points a process leased and
+ * did not use by the window's end are lost, so with P processes a key may be refused up to P × (lease − 1) points
+ * early, never late. Once a window has nothing left, the process refuses the key without asking Redis until the
+ * window ends (a key hammering past its budget costs Redis nothing; an operator who deletes the key lifts the
+ * refusal at that window's end). Requests of one key in one process wait for its one lease command in flight; the
+ * next lease is as large as what they wait for. When Redis does not answer, a request spends from `fallback` (its
+ * Redis limiter with the in-memory insurance) as every request did before leases.
+ */
+export function leasedBudget(deps: {
+  redis: RedisClient;
+  /** The key of a subject's counter: rate-limiter-flexible's own (`<keyPrefix>:<id>`). */
+  keyOf: (id: string) => string;
+  points: number;
+  windowSeconds: number;
+  lease: number;
+  fallback: RateLimiterAbstract;
+  /** A monotonic clock, ms. */
+  now?: () => number;
+}): Budget {
+  const { points, lease, fallback } = deps;
+  const now = deps.now ?? (() => performance.now());
+  const redis = deps.redis as LeasingRedis;
+  if (!('rateLimitLease' in deps.redis)) redis.defineCommand('rateLimitLease', { numberOfKeys: 1, lua: TAKE_LEASE });
+  interface Held {
+    left: number;
+    /** When the window the points were leased in ends, on `now`'s clock. */
+    until: number;
+    /** Nothing left in Redis for this window. */
+    spent: boolean;
+  }
+  const held = new Map<string, Held>();
+  /** Each key's lease in flight: resolves false when Redis did not answer it. */
+  const leasing = new Map<string, Promise<boolean>>();
+  /** What the requests waiting for a key's lease in flight cost together. */
+  const waiting = new Map<string, number>();
+  let sweepAt = 1_000;
+  const refusal = (until: number) => new RateLimiterRes(0, Math.max(1, until - now()), points, false);
+  const current = (id: string): Held | undefined => {
+    const entry = held.get(id);
+    if (entry && entry.until <= now()) held.delete(id);
+    else return entry;
+  };
+
+  /** Leases up to `want` points (`need` of them at least, or none) and adds them to what the key holds. */
+  const takeLease = async (id: string, want: number, need: number): Promise<boolean> => {
+    const sent = now();
+    let answer: [number, number, number];
+    try {
+      if (redis.status !== 'ready') return false;
+      answer = await redis.rateLimitLease(deps.keyOf(id), want, need, points, deps.windowSeconds);
+    } catch {
+      return false;
+    }
+    const [taken, ttl, left] = answer.map(Number) as [number, number, number];
+    const entry = current(id) ?? { left: 0, until: sent + ttl, spent: false };
+    entry.until = Math.min(entry.until, sent + ttl);
+    entry.left += taken;
+    if (left <= taken) entry.spent = true;
+    held.set(id, entry);
+    if (held.size > sweepAt) {
+      for (const key of [...held.keys()]) current(key);
+      sweepAt = Math.max(1_000, held.size * 2);
+    }
+    return true;
+  };
+
+  return async (id, cost) => {
+    for (;;) {
+      const entry = current(id);
+      if (entry && entry.left >= cost) {
+        entry.left -= cost;
+        return;
+      }
+      if (entry?.spent) throw refusal(entry.until);
+      const inFlight = leasing.get(id);
+      if (inFlight) {
+        waiting.set(id, (waiting.get(id) ?? 0) + cost);
+        const answered = await inFlight;
+        waiting.set(id, waiting.get(id)! - cost);
+        if (waiting.get(id) === 0) waiting.delete(id);
+        if (answered) continue;
+        return fallback.consume(id, cost);
+      }
+      const need = cost - (entry?.left ?? 0);
+      const taking = takeLease(id, Math.max(lease, need + (waiting.get(id) ?? 0)), need).finally(() => leasing.delete(id));
+      leasing.set(id, taking);
+      if (!(await taking)) return fallback.consume(id, cost);
+      const after = current(id);
+      // The rest could not pay for this request: refused, and what is left kept for cheaper ones.
+      if (after && after.left < cost && !after.spent) throw refusal(after.until);
+    }
   };
 }
 
