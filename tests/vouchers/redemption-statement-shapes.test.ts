@@ -8,7 +8,7 @@ import { issueTestVoucher } from '../support/vouchers.js';
 import { subscribedEndpoint } from '../support/webhook-endpoints.js';
 
 /**
- * redeemVoucher sends two statements built once (src/domain/vouchers/vouchers.service.ts, `redemptionStatements`):
+ * redeemVoucher sends two statements built once (src/domain/vouchers/vouchers.service.ts, `REDEMPTION_STATEMENTS`):
  * what differs between two redemptions must be a value of those statements, never a part fixed when they were
  * built. Redemptions one after the other, of other members' vouchers on other orders, each lock, decide and write
  * their own.

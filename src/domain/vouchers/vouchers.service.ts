@@ -649,7 +649,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // while the redemption waited, not the one of the statement's snapshot.
       // What the order's vouchers take off it comes in a fresh snapshot too (`orderDiscountedSql`): the redemption of
       // another of the member's vouchers on this order that held the member's lock before is counted.
-      const lock = redemptionStatements().lock;
+      const lock = REDEMPTION_STATEMENTS.lock;
       const [row] = await tx.$queryRaw<LockedRedemptionRow[]>(lock.strings, ...lock.values({ code, scope, key, orderRef }));
       if (!row) throw new NotFoundError('Voucher', code);
       if (row.taken) return replay<VoucherRedemptionResult>(tx, scope, key, requestHash);
@@ -685,7 +685,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
       // with COMMIT (`lastStatement`).
       // Paying with a voucher is a purchase: the member's activity, as an order that earns no points is.
       const reactivationJson = reactivationEventsJson({ id: voucher.memberId, status: memberStatus }, purchaseMove(now));
-      const write = redemptionStatements()[reactivationJson === null ? 'write' : 'writeReactivating'];
+      const write = REDEMPTION_STATEMENTS[reactivationJson === null ? 'write' : 'writeReactivating'];
       const redemption = lastStatement(tx).$queryRaw<VoucherRow[]>(
         write.strings,
         ...write.values({
@@ -728,7 +728,7 @@ export async function redeemVoucher(deps: ServiceDeps, input: RedeemVoucherInput
   }
 }
 
-/** What changes between two redemptions' first statements (`redemptionStatements`): the statement's values. */
+/** What changes between two redemptions' first statements (`REDEMPTION_STATEMENTS`): the statement's values. */
 interface RedemptionLockValues extends Record<string, unknown> {
   code: string;
   scope: string;
@@ -762,7 +762,7 @@ function redemptionLockSql(v: RedemptionLockValues): Prisma.Sql {
         FROM voucher v`;
 }
 
-/** What changes between two redemptions' writes (`redemptionStatements`): the statement's values. */
+/** What changes between two redemptions' writes (`REDEMPTION_STATEMENTS`): the statement's values. */
 interface RedemptionValues extends Record<string, unknown> {
   memberId: string;
   voucherId: string;
@@ -822,48 +822,39 @@ function redemptionWriteSql(reactivates: boolean, v: RedemptionValues): Prisma.S
         LEFT JOIN redeemed ON true`;
 }
 
-let redemptionTemplates:
-  | {
-      lock: StatementTemplate<RedemptionLockValues>;
-      write: StatementTemplate<RedemptionValues>;
-      writeReactivating: StatementTemplate<RedemptionValues>;
-    }
-  | undefined;
+/** The sentinels of `RedemptionValues` (`StatementTemplate`), shared by both shapes of the write. */
+const REDEMPTION_SLOTS = slotSentinels<RedemptionValues>({
+  memberId: 'text',
+  voucherId: 'text',
+  redemptionId: 'text',
+  orderRef: 'text',
+  orderTotal: 'text',
+  discount: 'text',
+  currency: 'text',
+  actorType: 'text',
+  actorId: 'text',
+  scope: 'text',
+  key: 'text',
+  requestHash: 'text',
+  answerJson: 'text',
+  eventsJson: 'text',
+  reactivationJson: 'text',
+  traceparent: 'text',
+  now: 'date',
+});
 
 /**
- * `redeemVoucher`'s two statements, built once (on first use): a redemption assembles no SQL and sends the same
- * prepared statements as the last one; the write has two shapes, with and without the reactivation's event.
+ * `redeemVoucher`'s two statements, built once: a redemption assembles no SQL and sends the same prepared statements
+ * as the last one; the write has two shapes, with and without the reactivation's event.
  */
-function redemptionStatements(): NonNullable<typeof redemptionTemplates> {
-  if (!redemptionTemplates) {
-    const lockSlots = slotSentinels<RedemptionLockValues>({ code: 'text', scope: 'text', key: 'text', orderRef: 'text' });
-    const writeSlots = slotSentinels<RedemptionValues>({
-      memberId: 'text',
-      voucherId: 'text',
-      redemptionId: 'text',
-      orderRef: 'text',
-      orderTotal: 'text',
-      discount: 'text',
-      currency: 'text',
-      actorType: 'text',
-      actorId: 'text',
-      scope: 'text',
-      key: 'text',
-      requestHash: 'text',
-      answerJson: 'text',
-      eventsJson: 'text',
-      reactivationJson: 'text',
-      traceparent: 'text',
-      now: 'date',
-    });
-    redemptionTemplates = {
-      lock: new StatementTemplate(redemptionLockSql, lockSlots),
-      write: new StatementTemplate((v: RedemptionValues) => redemptionWriteSql(false, v), writeSlots),
-      writeReactivating: new StatementTemplate((v: RedemptionValues) => redemptionWriteSql(true, v), writeSlots),
-    };
-  }
-  return redemptionTemplates;
-}
+const REDEMPTION_STATEMENTS = {
+  lock: new StatementTemplate(
+    redemptionLockSql,
+    slotSentinels<RedemptionLockValues>({ code: 'text', scope: 'text', key: 'text', orderRef: 'text' }),
+  ),
+  write: new StatementTemplate((v: RedemptionValues) => redemptionWriteSql(false, v), REDEMPTION_SLOTS),
+  writeReactivating: new StatementTemplate((v: RedemptionValues) => redemptionWriteSql(true, v), REDEMPTION_SLOTS),
+};
 
 /** The `voucher.redeemed` event (docs/webhooks.md). */
 function voucherRedeemedEvent(memberId: string, code: string, result: VoucherRedemptionResult): WebhookEventInput {
