@@ -36,6 +36,7 @@ import { refuseNulCharacters } from './graphql/nul-characters.js';
 import { endUnreadStreams } from './graphql/unread-streams.js';
 import { createErrorMasker, hideSchemaSuggestions, requestIdOnErrors } from './graphql/error-masking.js';
 import { countOperations } from './graphql/operation-metrics.js';
+import { releaseScopeCache } from './graphql/scope-cache-release.js';
 import { createDirectExecution } from './graphql/direct-execution.js';
 import { COST_LIMIT, weighVariablePageSizes } from './graphql/page-size-cost.js';
 import { createResponseCache } from './graphql/response-cache.js';
@@ -461,6 +462,8 @@ export function createGraphQLHandler(deps: GraphQLHandlerDeps, metrics: Metrics 
       responseCache.plugin,
       // After every plugin that may pick how a result is sent: a stream none will send is ended.
       endUnreadStreams(),
+      // Last of the execution's hooks: its scope-auth cache ends with it (src/graphql/scope-cache-release.ts).
+      releaseScopeCache(),
       {
         onDispose: async () => {
           endLiveStreams();
