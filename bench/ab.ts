@@ -17,17 +17,19 @@ import {
   databaseExists,
   databaseUrl,
   lowerMedian,
+  startCommandOf,
   totalCpuMs,
   withAdminClient,
 } from './support.js';
 
 /**
  * Two builds of the service side by side, for a change to a hot path on a machine that others
- * share: both run at once (A and B, each `node dist/src/main.js` of its checkout, one API
- * process), and the same load goes to one, then the other, in short alternating slices, so that
- * whatever else the machine does falls on both alike. Reports each build's CPU per request — its API
- * process's and PostgreSQL's (user + system, /proc: every postgres process, the idle build's
- * connections included) — and req/s per slice, and B ÷ A of their medians.
+ * share: both run at once (A and B, each its checkout's built `dist/src/main.js` with the node
+ * flags of its `start` script, one API process; build both first, as below), and the same load
+ * goes to one, then the other, in short alternating slices, so that whatever else the machine
+ * does falls on both alike. Reports each build's CPU per request — its API process's and
+ * PostgreSQL's (user + system, /proc: every postgres process, the idle build's connections
+ * included) — and req/s per slice, and B ÷ A of their medians.
  *
  *   npm run -s build && (cd ../other && npm run -s build)
  *   npx tsx bench/ab.ts --a ../other --b . [--paths status,earn] [--rounds 6] [--seconds 4]
@@ -220,7 +222,8 @@ async function start(dir: string, port: number, database: string, label: string,
     .split(' ')
     .filter(Boolean)
     .map((flag) => flag.replaceAll('{label}', label));
-  const child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, path.join(dir, 'dist/src/main.js')], {
+  const { flags, entry } = await startCommandOf(dir);
+  const child = spawn(process.execPath, [...flags, ...nodeArgs, path.join(dir, entry)], {
     env,
     stdio: 'inherit',
   });

@@ -28,6 +28,7 @@ import {
   memberId,
   percentile,
   sleep,
+  startCommandOf,
   totalCpuMs,
   withAdminClient,
 } from './support.js';
@@ -388,12 +389,7 @@ async function startBaseline(database: string, processes: number): Promise<Serve
  * last of a repeated V8 flag wins).
  */
 async function startService(database: string, processes: number, label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const [command, ...startArgv] = pkg.scripts.start!.trim().split(/\s+/);
-  const entry = startArgv.pop();
-  if (command !== 'node' || !entry || startArgv.some((arg) => !arg.startsWith('--'))) {
-    throw new Error(`cannot launch the start script "${pkg.scripts.start}" directly: expected "node [--flags] <entry>"`);
-  }
+  const { flags: startArgv, entry } = await startCommandOf(ROOT);
   if (!existsSync(path.join(ROOT, entry)))
     throw new Error(`${entry} does not exist: run \`npm run build\` (or \`npm run bench\`, which builds first)`);
   const env: NodeJS.ProcessEnv = { ...process.env };

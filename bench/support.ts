@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -212,4 +213,18 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   } finally {
     client.release();
   }
+}
+
+/**
+ * How `npm start` runs the service of the checkout at `dir`: its package.json `start` script (`node <flags> <entry>`),
+ * as the flags and the entry, so that a bench can spawn it without a shell or npm in between.
+ */
+export async function startCommandOf(dir: string): Promise<{ flags: string[]; entry: string }> {
+  const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [command, ...flags] = pkg.scripts.start!.trim().split(/\s+/);
+  const entry = flags.pop();
+  if (command !== 'node' || !entry || flags.some((arg) => !arg.startsWith('--'))) {
+    throw new Error(`cannot launch the start script "${pkg.scripts.start}" directly: expected "node [--flags] <entry>"`);
+  }
+  return { flags, entry };
 }
