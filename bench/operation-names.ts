@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { BENCH_REDIS, assertBenchDatabase, databaseUrl, dropDatabase, withAdminClient } from './support.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BENCH_REDIS, assertBenchDatabase, databaseUrl, dropDatabase, startCommandOf, withAdminClient } from './support.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
  * Issue 9, hole 3: can a client grow the API's memory by naming operations?
@@ -44,7 +48,9 @@ async function main(): Promise<void> {
   await withAdminClient((client) => client.query(`CREATE DATABASE "${DATABASE}"`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--max-old-space-size=1536', 'dist/src/main.js'], {
+  // As `npm start` runs it: the RSS measured is the one its heap limit gives.
+  const { flags, entry } = await startCommandOf(ROOT);
+  const child = spawn(process.execPath, [...flags, path.join(ROOT, entry)], {
     env: {
       ...process.env,
       NODE_ENV: 'production',
