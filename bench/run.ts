@@ -20,6 +20,7 @@ import {
   BENCH_REDIS,
   childPids,
   countPostgresCpu,
+  activityDelta,
   cpuDelta,
   databaseExists,
   databaseUrl,
@@ -29,8 +30,10 @@ import {
   percentile,
   sleep,
   startCommandOf,
+  totalActivity,
   totalCpuMs,
   withAdminClient,
+  type ProcessActivity,
 } from './support.js';
 
 /**
@@ -247,6 +250,20 @@ async function apiPids(server: ChildProcess, processes: number): Promise<number[
   return processes > 1 ? childPids(server.pid!) : [server.pid!];
 }
 
+/** `activity` (the API processes' in a window) per request. */
+function perRequest(activity: ProcessActivity, requests: number): ProcessActivity {
+  return {
+    wakeups: activity.wakeups / requests,
+    preempted: activity.preempted / requests,
+    reads: activity.reads / requests,
+    writes: activity.writes / requests,
+  };
+}
+
+function describeActivity(a: ProcessActivity): string {
+  return `per request in the API: ${a.wakeups.toFixed(2)} wake-ups, ${a.preempted.toFixed(2)} preempted, ${a.reads.toFixed(1)} reads, ${a.writes.toFixed(1)} writes`;
+}
+
 /** A cumulative histogram: observations at most each bucket's bound (ms; Infinity for +Inf). */
 type Buckets = Map<number, number>;
 
@@ -444,6 +461,12 @@ interface Row {
   failures: number | null;
   /** CPU time of the API processes per request, in the measured window. */
   apiCpuMsPerRequest?: number | null;
+  /**
+   * What the API processes did per request in the measured window (`processActivity`, bench/support.ts), unset when
+   * a reading failed. Read as the CPU times are: from the window's start to after the generator exits, so answers
+   * still on their way and the connections' closing count too.
+   */
+  apiActivityPerRequest?: ProcessActivity;
   /** CPU time of all PostgreSQL processes on the machine per request (others' queries included: an upper bound). */
   pgCpuMsPerRequest?: number | null;
   /**
@@ -527,6 +550,7 @@ async function load(
   );
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
+  let activityBefore = new Map<number, ProcessActivity>();
   let pgCpuSince: (() => Promise<number>) | undefined;
   let serviceBefore: ServiceReading | null = null;
   const readsService = group === 'open';
@@ -541,6 +565,7 @@ async function load(
       sampling.push(
         (async () => {
           apiBefore = await totalCpuMs(pids);
+          activityBefore = await totalActivity(pids);
           pgCpuSince = await countPostgresCpu();
           if (readsService) serviceBefore = await readService(server);
         })(),
@@ -549,6 +574,7 @@ async function load(
   );
   await Promise.all(sampling);
   const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
+  const activity = activityDelta(pids, activityBefore, await totalActivity(pids));
   const pgCpu = pgCpuSince ? await pgCpuSince() : 0;
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
   const serviceAfter = readsService ? await readService(server) : null;
@@ -568,6 +594,7 @@ async function load(
     requests: result.requests,
     failures: result.failures,
     apiCpuMsPerRequest: result.requests ? apiCpu / result.requests : null,
+    ...(activity && result.requests ? { apiActivityPerRequest: perRequest(activity, result.requests) } : {}),
     pgCpuMsPerRequest: result.requests ? pgCpu / result.requests : null,
   };
   if (spec.rate) {
@@ -586,6 +613,7 @@ async function load(
   console.log(
     `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
       `CPU/request: API ${row.apiCpuMsPerRequest?.toFixed(2)} ms, PostgreSQL ${row.pgCpuMsPerRequest?.toFixed(2)} ms` +
+      `${row.apiActivityPerRequest ? ` (${describeActivity(row.apiActivityPerRequest)})` : ''}` +
       `${row.service ? `; ${describeService(row.service, row.generator)}` : ''}` +
       `${result.failures ? `, ${result.failures} FAILED` : ''}`,
   );

@@ -113,6 +113,60 @@ export async function processCpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, USER_HZ = 100
 }
 
+/**
+ * What a process's main thread and the process did so far (/proc/<pid>/status and /proc/<pid>/io): `wakeups`, the
+ * main thread's voluntary context switches — each time it blocked and was woken, mostly its event loop sleeping in
+ * epoll, timer ticks included (prom-client's loop monitor wakes an idle loop every 10 ms); `preempted`, its
+ * involuntary ones (taken off a core while it had work); `reads` and `writes`, the whole process's read/readv and
+ * write/writev system calls (`syscr`, `syscw`: sockets included, sendmsg/recvmsg and epoll not).
+ */
+export interface ProcessActivity {
+  wakeups: number;
+  preempted: number;
+  reads: number;
+  writes: number;
+}
+
+export async function processActivity(pid: number): Promise<ProcessActivity> {
+  const [status, io] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/io`, 'utf8')]);
+  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    wakeups: field(status, 'voluntary_ctxt_switches'),
+    preempted: field(status, 'nonvoluntary_ctxt_switches'),
+    reads: field(io, 'syscr'),
+    writes: field(io, 'syscw'),
+  };
+}
+
+/** `processActivity` of each process; one that is gone or unreadable is left out. */
+export async function totalActivity(pids: number[]): Promise<Map<number, ProcessActivity>> {
+  const read = await Promise.all(pids.map(async (pid) => [pid, await processActivity(pid).catch(() => null)] as const));
+  return new Map(read.filter((entry): entry is readonly [number, ProcessActivity] => entry[1] !== null));
+}
+
+/**
+ * What the processes did between two readings, summed; null unless both readings have every one of `pids` with
+ * every count (a process that ended, began or could not be read would make zeros look measured).
+ */
+export function activityDelta(
+  pids: number[],
+  before: Map<number, ProcessActivity>,
+  after: Map<number, ProcessActivity>,
+): ProcessActivity | null {
+  const sum: ProcessActivity = { wakeups: 0, preempted: 0, reads: 0, writes: 0 };
+  for (const pid of pids) {
+    const start = before.get(pid);
+    const end = after.get(pid);
+    if (!start || !end) return null;
+    for (const key of Object.keys(sum) as (keyof ProcessActivity)[]) {
+      const delta = end[key] - start[key];
+      if (!Number.isFinite(delta) || delta < 0) return null;
+      sum[key] += delta;
+    }
+  }
+  return sum;
+}
+
 /** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
 async function postgresPids(): Promise<number[]> {
   const pids: number[] = [];
