@@ -564,8 +564,8 @@ async function load(
       if (line !== 'measuring') return;
       sampling.push(
         (async () => {
-          apiBefore = await totalCpuMs(pids);
-          activityBefore = await totalActivity(pids);
+          // The CPU times and the counters at one moment, so that both cover the same window.
+          [apiBefore, activityBefore] = await Promise.all([totalCpuMs(pids), totalActivity(pids)]);
           pgCpuSince = await countPostgresCpu();
           if (readsService) serviceBefore = await readService(server);
         })(),
@@ -573,8 +573,9 @@ async function load(
     },
   );
   await Promise.all(sampling);
-  const apiCpu = cpuDelta(apiBefore, await totalCpuMs(pids));
-  const activity = activityDelta(pids, activityBefore, await totalActivity(pids));
+  const [apiAfter, activityAfter] = await Promise.all([totalCpuMs(pids), totalActivity(pids)]);
+  const apiCpu = cpuDelta(apiBefore, apiAfter);
+  const activity = activityDelta(pids, activityBefore, activityAfter);
   const pgCpu = pgCpuSince ? await pgCpuSince() : 0;
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
   const serviceAfter = readsService ? await readService(server) : null;
