@@ -1344,22 +1344,20 @@ async function defaultRun(): Promise<string> {
           await base('lookup', 'cached-status');
           await run(spec);
         }
+        let earn: { spec: ServicePathSpec; closed: Ran } | undefined;
         if (selected.has('earn')) {
           // The rows' ceiling beside the raw earn it is a share of, and earnPoints right after both.
           await base('raw-earn-rows', 'earn');
           await base('raw-earn', 'earn');
           const spec = { ...common, kind: 'earn' } as const;
-          const closed = await run(spec);
-          if (selected.has('earn-rules')) {
-            // Its baseline is the plain earn just measured (issue 13), so the earn's open loop comes after it.
-            await activateBenchRules(db.database);
-            await run({ ...common, kind: 'earn-rules' });
-          }
-          await open(spec, closed);
-        } else if (selected.has('earn-rules')) {
+          earn = { spec, closed: await run(spec) };
+        }
+        if (selected.has('earn-rules')) {
+          // Its baseline is the plain earn just measured (issue 13), so the earn's open loop comes after it.
           await activateBenchRules(db.database);
           await run({ ...common, kind: 'earn-rules' });
         }
+        if (earn) await open(earn.spec, earn.closed);
         if (selected.has('redeem')) {
           await base('raw-earn', 'redeem');
           await run({ ...common, kind: 'redeem' });
