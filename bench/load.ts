@@ -79,6 +79,11 @@ export interface LoadResult {
   generatorDelayMaxMs?: number;
   /** Open loop: connections opened in the window because every one open was busy. */
   connectionsOpened?: number;
+  /**
+   * CPU time of this process (the load generator, on the same cores as the service) per request, ms: from the start of
+   * the measured window to its last answer.
+   */
+  generatorCpuMsPerRequest: number | null;
   /** Voucher codes used, so the next run starts after them. */
   vouchersUsed: number;
 }
@@ -219,6 +224,7 @@ async function measureClosed(spec: LoadSpec, seconds: number, next: () => Built)
   let firstFailure: string | null = null;
   let expect = '';
   const headers = headersOf(spec);
+  const cpu = process.cpuUsage();
   const result = await autocannon({
     url: spec.url,
     connections: spec.connections,
@@ -244,6 +250,7 @@ async function measureClosed(spec: LoadSpec, seconds: number, next: () => Built)
   });
   const requests = result.requests.total;
   return {
+    generatorCpuMsPerRequest: cpuMsPer(process.cpuUsage(cpu), requests),
     rps: (requests - failures) / result.duration,
     p50: result.latency.p50,
     p90: result.latency.p90,
@@ -312,6 +319,7 @@ async function measureOpen(
   const delay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_TICK_MS });
   delay.enable();
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await loadTest({
     url: spec.url,
     method: 'POST',
@@ -363,6 +371,7 @@ async function measureOpen(
     latencies.push(performance.now() - begin);
     fail('no answer within 30 s');
   }
+  const generatorCpu = process.cpuUsage(cpu);
   for (const req of pending.keys()) req.destroy();
   agent.destroy();
   latencies.sort((a, b) => a - b);
@@ -381,7 +390,13 @@ async function measureOpen(
     generatorDelayP99Ms: ms(loopLatenessMs(delay.percentile(99) / 1e6)),
     generatorDelayMaxMs: ms(loopLatenessMs(delay.max / 1e6)),
     connectionsOpened,
+    generatorCpuMsPerRequest: cpuMsPer(generatorCpu, latencies.length),
   };
+}
+
+/** `process.cpuUsage` (µs, user and system) per request, in ms. */
+function cpuMsPer(usage: NodeJS.CpuUsage, requests: number): number | null {
+  return requests > 0 ? (usage.user + usage.system) / 1000 / requests : null;
 }
 
 /**

@@ -22,6 +22,9 @@ import {
   countPostgresCpu,
   activityDelta,
   cpuDelta,
+  machineCpu,
+  machineDelta,
+  type MachineCpu,
   databaseExists,
   databaseUrl,
   dropDatabase,
@@ -260,6 +263,10 @@ function perRequest(activity: ProcessActivity, requests: number): ProcessActivit
   };
 }
 
+function describeMachine(m: NonNullable<Row['machine']>): string {
+  return `${m.busyPct.toFixed(0)} % busy, ${m.stolenPct.toFixed(1)} % stolen`;
+}
+
 function describeActivity(a: ProcessActivity): string {
   return `per request in the API: ${a.wakeups.toFixed(2)} wake-ups, ${a.preempted.toFixed(2)} preempted, ${a.reads.toFixed(1)} reads, ${a.writes.toFixed(1)} writes`;
 }
@@ -469,6 +476,13 @@ interface Row {
   apiActivityPerRequest?: ProcessActivity;
   /** CPU time of all PostgreSQL processes on the machine per request (others' queries included: an upper bound). */
   pgCpuMsPerRequest?: number | null;
+  /** CPU time of the load generator per request (bench/load.ts), which shares the cores with the service. */
+  generatorCpuMsPerRequest?: number | null;
+  /**
+   * The whole machine in the same window as the API's CPU times (`machineDelta`): % of all cores busy with any process,
+   * and % stolen by the hypervisor for other guests. Unset when /proc/stat could not be read.
+   */
+  machine?: { busyPct: number; stolenPct: number };
   /**
    * Open loop: the same window as the service measured it (its own histogram,
    * treue_http_request_duration_seconds for /graphql, from when its handler got the request to the
@@ -551,6 +565,7 @@ async function load(
   const pids = await apiPids(server.child, server.processes);
   let apiBefore = new Map<number, number>();
   let activityBefore = new Map<number, ProcessActivity>();
+  let machineBefore: MachineCpu | null = null;
   let pgCpuSince: (() => Promise<number>) | undefined;
   let serviceBefore: ServiceReading | null = null;
   const readsService = group === 'open';
@@ -565,7 +580,7 @@ async function load(
       sampling.push(
         (async () => {
           // The CPU times and the counters at one moment, so that both cover the same window.
-          [apiBefore, activityBefore] = await Promise.all([totalCpuMs(pids), totalActivity(pids)]);
+          [apiBefore, activityBefore, machineBefore] = await Promise.all([totalCpuMs(pids), totalActivity(pids), machineCpu()]);
           pgCpuSince = await countPostgresCpu();
           if (readsService) serviceBefore = await readService(server);
         })(),
@@ -573,8 +588,9 @@ async function load(
     },
   );
   await Promise.all(sampling);
-  const [apiAfter, activityAfter] = await Promise.all([totalCpuMs(pids), totalActivity(pids)]);
+  const [apiAfter, activityAfter, machineAfter] = await Promise.all([totalCpuMs(pids), totalActivity(pids), machineCpu()]);
   const apiCpu = cpuDelta(apiBefore, apiAfter);
+  const machine = machineDelta(machineBefore, machineAfter);
   const activity = activityDelta(pids, activityBefore, activityAfter);
   const pgCpu = pgCpuSince ? await pgCpuSince() : 0;
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
@@ -597,6 +613,8 @@ async function load(
     apiCpuMsPerRequest: result.requests ? apiCpu / result.requests : null,
     ...(activity && result.requests ? { apiActivityPerRequest: perRequest(activity, result.requests) } : {}),
     pgCpuMsPerRequest: result.requests ? pgCpu / result.requests : null,
+    generatorCpuMsPerRequest: result.generatorCpuMsPerRequest,
+    ...(machine ? { machine } : {}),
   };
   if (spec.rate) {
     row.offered = spec.rate;
@@ -614,6 +632,8 @@ async function load(
   console.log(
     `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
       `CPU/request: API ${row.apiCpuMsPerRequest?.toFixed(2)} ms, PostgreSQL ${row.pgCpuMsPerRequest?.toFixed(2)} ms` +
+      `${row.generatorCpuMsPerRequest != null ? `, load generator ${row.generatorCpuMsPerRequest.toFixed(2)} ms` : ''}` +
+      `${row.machine ? `; machine ${describeMachine(row.machine)}` : ''}` +
       `${row.apiActivityPerRequest ? ` (${describeActivity(row.apiActivityPerRequest)})` : ''}` +
       `${row.service ? `; ${describeService(row.service, row.generator)}` : ''}` +
       `${result.failures ? `, ${result.failures} FAILED` : ''}`,
@@ -1043,7 +1063,9 @@ function checks(): Check[] {
     if (open.length === 0) notMeasured(label, previous);
     const describe = (row: Row) =>
       `p99 ${row.p99} ms at ${row.offered} req/s offered (${row.rps?.toFixed(0)} answered/s, p50 ${row.p50} ms` +
-      `${row.service ? `; ${describeService(row.service, row.generator)}` : ''})`;
+      `${row.service ? `; ${describeService(row.service, row.generator)}` : ''}` +
+      `${row.machine ? `; machine ${describeMachine(row.machine)}` : ''}` +
+      `${row.generatorCpuMsPerRequest != null ? `, load generator ${row.generatorCpuMsPerRequest.toFixed(2)} ms CPU per request` : ''})`;
     const within = (row: Row) => row.p99 != null && row.p99 <= 50 && !row.failures;
     // One line per process count, or with --repeat one per round (each at half of its own round's maximum) and the
     // verdict from the median round's p99, as the closed-loop targets take the median round's ratio.

@@ -167,6 +167,32 @@ export function activityDelta(
   return sum;
 }
 
+/**
+ * The machine's CPU time so far, summed over its cores (the first line of /proc/stat, in USER_HZ ticks): `busy`, what
+ * any process ran (user, nice, system, irq, softirq); `stolen`, what the hypervisor gave another guest while this one
+ * had work (steal); `total`, everything, idle and iowait included.
+ */
+export interface MachineCpu {
+  busy: number;
+  stolen: number;
+  total: number;
+}
+
+export async function machineCpu(): Promise<MachineCpu | null> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n', 1)[0] ?? '';
+  const ticks = line.split(/\s+/).slice(1, 9).map(Number);
+  if (!line.startsWith('cpu ') || ticks.length < 8 || ticks.some((n) => !Number.isFinite(n))) return null;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks as [number, number, number, number, number, number, number, number];
+  return { busy: user + nice + system + irq + softirq, stolen: steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
+}
+
+/** The machine's share of CPU time between two readings that went to work and to other guests, in % of all cores; null without both. */
+export function machineDelta(before: MachineCpu | null, after: MachineCpu | null): { busyPct: number; stolenPct: number } | null {
+  const total = before && after ? after.total - before.total : 0;
+  if (!before || !after || total <= 0) return null;
+  return { busyPct: (100 * (after.busy - before.busy)) / total, stolenPct: (100 * (after.stolen - before.stolen)) / total };
+}
+
 /** Every PostgreSQL process on the machine (the bench's and anyone else's: an upper bound). */
 async function postgresPids(): Promise<number[]> {
   const pids: number[] = [];
