@@ -206,6 +206,9 @@ function builder(spec: LoadSpec): () => Built {
   }
 }
 
+/** Seconds an open loop runs at its rate, unmeasured, between opening its connections and its window (`measureOpen`). */
+const OPEN_SETTLE_SECONDS = 3;
+
 /** Whether a response is the right answer to a request built with `expect`. */
 function answered(status: number, body: string, expect: string): boolean {
   return status === 200 && !body.includes('"errors"') && body.includes(expect);
@@ -294,12 +297,18 @@ interface LoadtestOptions {
  * the others; one still unanswered then is a failure with its age as its latency (a lower bound), so
  * an overloaded service cannot hide its slowest. req/s: right answers to the requests sent in the
  * window, per second of the window.
+ *
+ * The window starts at the rate's steady state: once the connections are open, the same rate runs
+ * `OPEN_SETTLE_SECONDS` unmeasured, so that neither the closed-loop warm-up's last answers nor the
+ * connections' opening burst (50 requests at once, queued behind them) land in the window, the
+ * service's histogram and its CPU times (`onWindow` tells the runner when the window starts).
  */
 async function measureOpen(
   spec: LoadSpec,
   seconds: number,
   next: () => Built,
   rate: number,
+  onWindow: () => void,
 ): Promise<Omit<LoadResult, 'kind' | 'vouchersUsed'>> {
   // Imported by name at run time: only the open-loop measurement needs the package.
   const loadtest = 'loadtest';
@@ -316,50 +325,66 @@ async function measureOpen(
   };
   const { agent, connections } = await openConnections(spec, next);
   let connectionsOpened = 0;
+  // Settling: the same requests at the same rate, each checked, none timed.
+  let settling = true;
+  const settled = new Set<ClientRequest>();
+  const sendAtRate = (maxSeconds: number) =>
+    loadTest({
+      url: spec.url,
+      method: 'POST',
+      requestsPerSecond: rate,
+      maxSeconds,
+      agentKeepAlive: false,
+      timeout: 30_000,
+      quiet: true,
+      requestGenerator: (_options, params, request, callback) => {
+        const built = next();
+        const body = Buffer.from(built.body);
+        params.headers = { ...params.headers, ...headersOf(spec, built), 'content-length': String(body.length) };
+        params.agent = agent;
+        const begin = performance.now();
+        const timed = !settling;
+        if (timed) sent += 1;
+        const req = request(params, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            const right = answered(response.statusCode ?? 0, text, built.expect);
+            if (!timed) {
+              settled.delete(req);
+              if (!right) fail(`while settling: ${response.statusCode} ${text.slice(0, 300)}`);
+              return;
+            }
+            if (!pending.delete(req)) return;
+            latencies.push(performance.now() - begin);
+            if (right) ok += 1;
+            else fail(`${response.statusCode} ${text.slice(0, 300)}`);
+          });
+          callback(response);
+        });
+        req.once('socket', (socket) => {
+          if (connections.has(socket)) return;
+          connections.add(socket);
+          if (timed) connectionsOpened += 1;
+        });
+        if (timed) pending.set(req, begin);
+        else settled.add(req);
+        req.on('error', (error) => {
+          if (timed ? pending.delete(req) : settled.delete(req)) fail(`transport${timed ? '' : ' while settling'}: ${error.message}`);
+        });
+        req.write(body);
+        return req;
+      },
+    });
+  await sendAtRate(OPEN_SETTLE_SECONDS);
+  settling = false;
+  onWindow();
   const delay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_TICK_MS });
   delay.enable();
   const started = performance.now();
   const cpu = process.cpuUsage();
-  await loadTest({
-    url: spec.url,
-    method: 'POST',
-    requestsPerSecond: rate,
-    maxSeconds: seconds,
-    agentKeepAlive: false,
-    timeout: 30_000,
-    quiet: true,
-    requestGenerator: (_options, params, request, callback) => {
-      const built = next();
-      const body = Buffer.from(built.body);
-      params.headers = { ...params.headers, ...headersOf(spec, built), 'content-length': String(body.length) };
-      params.agent = agent;
-      const begin = performance.now();
-      sent += 1;
-      const req = request(params, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          if (!pending.delete(req)) return;
-          latencies.push(performance.now() - begin);
-          const text = Buffer.concat(chunks).toString();
-          if (answered(response.statusCode ?? 0, text, built.expect)) ok += 1;
-          else fail(`${response.statusCode} ${text.slice(0, 300)}`);
-        });
-        callback(response);
-      });
-      req.once('socket', (socket) => {
-        if (connections.has(socket)) return;
-        connections.add(socket);
-        connectionsOpened += 1;
-      });
-      pending.set(req, begin);
-      req.on('error', (error) => {
-        if (pending.delete(req)) fail(`transport: ${error.message}`);
-      });
-      req.write(body);
-      return req;
-    },
-  });
+  await sendAtRate(seconds);
   const ended = performance.now();
   delay.disable();
   // The answers to requests sent near the end of the window are still on their way: wait for them (their
@@ -372,7 +397,9 @@ async function measureOpen(
     fail('no answer within 30 s');
   }
   const generatorCpu = process.cpuUsage(cpu);
-  for (const req of pending.keys()) req.destroy();
+  // A settling request still unanswered now (sent before the window, a whole window and the drain ago) fails too, untimed.
+  for (let i = 0; i < settled.size; i += 1) fail('no answer while settling');
+  for (const req of [...pending.keys(), ...settled]) req.destroy();
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const ms = (value: number) => Math.round(value * 10) / 10;
@@ -447,10 +474,13 @@ async function main(): Promise<void> {
   // Warm-up at full speed (closed loop) even before an open-loop measurement: the JIT and the caches warm with work done.
   if (spec.warmup > 0) await measureClosed(spec, spec.warmup, counted);
   // The runner samples the server's CPU time when this line arrives and when the process ends.
-  process.stderr.write('measuring\n');
-  const measured = spec.rate
-    ? await measureOpen(spec, spec.duration, counted, spec.rate)
-    : await measureClosed(spec, spec.duration, counted);
+  const announceWindow = () => process.stderr.write('measuring\n');
+  let measured: Omit<LoadResult, 'kind' | 'vouchersUsed'>;
+  if (spec.rate) measured = await measureOpen(spec, spec.duration, counted, spec.rate, announceWindow);
+  else {
+    announceWindow();
+    measured = await measureClosed(spec, spec.duration, counted);
+  }
   const output: LoadResult = { kind: spec.kind, ...measured, vouchersUsed: spec.kind === 'voucher' ? used : 0 };
   // Exit once written: loadtest's keep-alive agents would hold the process open for their idle time.
   process.stdout.write(`${JSON.stringify(output)}\n`, () => process.exit(0));
