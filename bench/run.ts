@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { DEFAULT_DATABASE_POOL_SIZE } from '../src/config/env.js';
 import { runBullmqBaseline, type BullmqResult } from './bullmq-baseline.js';
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
+import { watchWalWaits, type WalWaits } from './wal-waits.js';
 import { createBenchDatabase, seed } from './seed.js';
 import { statusQuery } from './status-query.js';
 import {
@@ -280,6 +281,9 @@ interface ServiceReading {
   /** Waits for a database connection (`treue_db_pool_wait_seconds`), and how long each was held (`…_hold_seconds`). */
   poolWaits: Buckets;
   poolHolds: Buckets;
+  /** The holds' total (`…_hold_seconds_sum`, every process summed), ms, and when it was read (`performance.now()`). */
+  poolHeldMs: number;
+  at: number;
   /**
    * How late the event loop ran since the reading before (prom-client resets its monitor on every scrape), ms:
    * the monitor's p99 and max less its 10 ms tick (`loopLatenessMs`).
@@ -319,6 +323,8 @@ async function readService(server: Server): Promise<ServiceReading> {
     durations: histogram('treue_http_request_duration_seconds', 'route="/graphql"'),
     poolWaits: histogram('treue_db_pool_wait_seconds'),
     poolHolds: histogram('treue_db_pool_hold_seconds'),
+    poolHeldMs: gauge('treue_db_pool_hold_seconds_sum'),
+    at: performance.now(),
     loopDelayP99Ms: loopLatenessMs(gauge('nodejs_eventloop_lag_p99_seconds')),
     loopDelayMaxMs: loopLatenessMs(gauge('nodejs_eventloop_lag_max_seconds')),
     checkpointSyncMs: await checkpointSyncTotalMs(),
@@ -339,9 +345,16 @@ function describeService(service: NonNullable<Row['service']>, generator?: Row['
     `in the service: p99 ≤ ${service.p99AtMostMs ?? '> 5000'} ms, ${pct(service.over50Ms, 1)} over 50 ms, ` +
     `event loop late by p99 ${service.loopDelayP99Ms.toFixed(0)} / max ${service.loopDelayMaxMs.toFixed(0)} ms, ` +
     `waited for a database connection p99 ≤ ${service.poolWaitP99AtMostMs ?? '> 5000'} ms, held one p99 ≤ ${service.poolHoldP99AtMostMs ?? '> 5000'} ms` +
+    (service.poolConnectionsBusy !== undefined
+      ? ` (${service.poolConnectionsBusy.toFixed(1)} of the pools' connections held on average)`
+      : '') +
     (service.checkpointSyncMs > 0
       ? `, a PostgreSQL checkpoint ended in the window (its fsync ${service.checkpointSyncMs.toFixed(0)} ms)`
       : ', no PostgreSQL checkpoint ended in the window') +
+    (service.walWaits
+      ? `, a statement waiting on the WAL's write or flush after running for up to ${service.walWaits.longestMs.toFixed(0)} ms` +
+        ` (${service.walWaits.samplesOver50Ms} of ${service.walWaits.samples} samples over 50 ms)`
+      : '') +
     (generator
       ? `; the load generator's own loop late by p99 ${generator.delayP99Ms.toFixed(0)} / max ${generator.delayMaxMs.toFixed(0)} ms` +
         (generator.connectionsOpened === undefined
@@ -362,10 +375,12 @@ function p99Bucket(before: Buckets, after: Buckets): number | null {
 function serviceLatency(before: ServiceReading, after: ServiceReading): NonNullable<Row['service']> {
   const delta = (bound: number) => (after.durations.get(bound) ?? 0) - (before.durations.get(bound) ?? 0);
   const answers = delta(Infinity);
+  const busy = (after.poolHeldMs - before.poolHeldMs) / (after.at - before.at);
   return {
     p99AtMostMs: p99Bucket(before.durations, after.durations),
     poolWaitP99AtMostMs: p99Bucket(before.poolWaits, after.poolWaits),
     poolHoldP99AtMostMs: p99Bucket(before.poolHolds, after.poolHolds),
+    ...(Number.isFinite(busy) ? { poolConnectionsBusy: busy } : {}),
     over50Ms: answers ? (answers - delta(50)) / answers : 0,
     answers,
     loopDelayP99Ms: after.loopDelayP99Ms,
@@ -381,6 +396,8 @@ interface Server {
   child: ChildProcess;
   url: string;
   processes: number;
+  /** The database it runs on (the service's open loops sample its WAL waits, `watchWalWaits`). */
+  database: string;
 }
 
 async function startBaseline(database: string, processes: number): Promise<Server> {
@@ -403,7 +420,7 @@ async function startBaseline(database: string, processes: number): Promise<Serve
     { ...process.env, NODE_ENV: 'production' },
   );
   await waitForHttp(`http://127.0.0.1:${BASELINE_PORT}/healthz`, 60_000, child);
-  return { child, url: `http://127.0.0.1:${BASELINE_PORT}/graphql`, processes };
+  return { child, url: `http://127.0.0.1:${BASELINE_PORT}/graphql`, processes, database };
 }
 
 /**
@@ -441,7 +458,7 @@ async function startService(database: string, processes: number, label: string, 
   if (args['cpu-prof']) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(logDir, `profile-${label}`)}`);
   const child = startProcess(`service-${label}`, process.execPath, [...execArgv, path.join(ROOT, entry)], env);
   await waitForHttp(`http://127.0.0.1:${SERVICE_PORT}/readyz`, 90_000, child);
-  return { child, url: `http://127.0.0.1:${SERVICE_PORT}/graphql`, processes };
+  return { child, url: `http://127.0.0.1:${SERVICE_PORT}/graphql`, processes, database };
 }
 
 // ---------------------------------------------------------------------------
@@ -500,8 +517,12 @@ interface Row {
     /** The same for the database pool's waits for a connection and holds of one (every statement and transaction). */
     poolWaitP99AtMostMs?: number | null;
     poolHoldP99AtMostMs?: number | null;
+    /** Connections held on average over the window, every process's together (held time ÷ the window's time). */
+    poolConnectionsBusy?: number;
     /** The fsync time of PostgreSQL checkpoints that ended in the window, ms. */
     checkpointSyncMs: number;
+    /** The database's COMMITs waiting on the WAL in the window (`watchWalWaits`), unset when it could not be sampled. */
+    walWaits?: WalWaits;
   };
   /**
    * Open loop: how late the load generator's own event loop ran (bench/load.ts), ms. An answer that arrived
@@ -569,6 +590,7 @@ async function load(
   let pgCpuSince: (() => Promise<number>) | undefined;
   let serviceBefore: ServiceReading | null = null;
   const readsService = group === 'open';
+  const walWaits = readsService ? watchWalWaits(databaseUrl(server.database)) : undefined;
   const sampling: Promise<void>[] = [];
   const out = await runToEnd(
     process.execPath,
@@ -583,12 +605,15 @@ async function load(
           [apiBefore, activityBefore, machineBefore] = await Promise.all([totalCpuMs(pids), totalActivity(pids), machineCpu()]);
           pgCpuSince = await countPostgresCpu();
           if (readsService) serviceBefore = await readService(server);
+          await walWaits?.start();
         })(),
       );
     },
   );
   await Promise.all(sampling);
   const [apiAfter, activityAfter, machineAfter] = await Promise.all([totalCpuMs(pids), totalActivity(pids), machineCpu()]);
+  // After the window's end readings: stopping waits for the sampler's last query.
+  const walWaited = (await walWaits?.stop()) ?? null;
   const apiCpu = cpuDelta(apiBefore, apiAfter);
   const machine = machineDelta(machineBefore, machineAfter);
   const activity = activityDelta(pids, activityBefore, activityAfter);
@@ -627,7 +652,10 @@ async function load(
       };
     }
   }
-  if (serviceBefore && serviceAfter) row.service = serviceLatency(serviceBefore, serviceAfter);
+  if (serviceBefore && serviceAfter) {
+    row.service = serviceLatency(serviceBefore, serviceAfter);
+    if (walWaited) row.service.walWaits = walWaited;
+  }
   if (result.failures > 0) row.note = `${result.failures} failed, first: ${result.firstFailure ?? '(transport error)'}`;
   console.log(
     `${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, RSS ${rss.toFixed(0)} MB, ` +
