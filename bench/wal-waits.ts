@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { sleep } from './support.js';
 
 /**
  * What the bench database's statements waited for on the WAL in a window, sampled: the longest a statement had been
@@ -46,7 +47,7 @@ export function watchWalWaits(url: string): { start(): Promise<void>; stop(): Pr
       waits.samples += 1;
       waits.longestMs = Math.max(waits.longestMs, longest);
       if (longest > 50) waits.samplesOver50Ms += 1;
-      await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+      await sleep(SAMPLE_MS);
     }
   };
   return {
